@@ -1,0 +1,23 @@
+"""cnndsl: a compiler for the short notation of convolutional networks.
+
+>>> from cnndsl import check
+>>> check("CN(72,(7,7))->CN(38,(7,7))->CN(20,(7,7))->MP(2,2)->DP(0.25)->FL()->DN(128)->DP(0.5)->DN(10)").total_params
+240380
+
+``import cnndsl`` never imports TensorFlow or Keras; only ``compile_spec`` (and
+training) do, after the spec has passed every check.
+"""
+
+from __future__ import annotations
+
+from cnndsl.compiler import check, compile_spec, parse
+from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecSyntaxError, SpecValueError
+from cnndsl.layers import LAYERS
+from cnndsl.model import CheckedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "parse", "check", "compile_spec", "CheckedModel", "LAYERS",
+    "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic",
+]  # fmt: skip

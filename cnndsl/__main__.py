@@ -1,0 +1,3 @@
+from cnndsl.cli import run
+
+run()

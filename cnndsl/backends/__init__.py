@@ -1,0 +1,1 @@
+"""Backends turn a checked model into something that runs."""

@@ -1,0 +1,98 @@
+"""The pipeline, end to end: text -> AST -> passes -> checked model -> Keras.
+
+``parse`` and ``check`` never import TensorFlow or Keras; ``compile_spec`` imports
+Keras only after the spec has passed every check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from cnndsl import ast
+from cnndsl.errors import VALUE, Diagnostic, raise_errors
+from cnndsl.layers import MAX_INPUT_SIZE
+from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
+from cnndsl.passes.expand import Expander
+from cnndsl.passes.infer import Inferrer, check_head
+from cnndsl.passes.resolve import Resolver, attach_head
+from cnndsl.syntax import parse, span_at
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["parse", "check", "check_chain", "compile_spec"]
+
+
+def check(
+    text: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+) -> CheckedModel:
+    """Parse and check a spec; return its layer table or raise SpecError.
+
+    ``input_shape`` (height, width, channels) defaults to the spec's ``IN(...)``,
+    else 28x28x1; ``num_classes`` defaults to 10. Never imports TensorFlow.
+    """
+    return check_chain(parse(text), text, input_shape, num_classes)
+
+
+def check_chain(
+    chain: ast.Chain,
+    source: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    blocks: Mapping[str, ast.Chain] | None = None,
+) -> CheckedModel:
+    """Run the passes over a parsed chain (``blocks`` resolves named references)."""
+    expander = Expander(blocks)
+    calls = expander.expand(chain)
+    raise_errors(expander.diagnostics, source)
+    resolver = Resolver(source)
+    layers = resolver.resolve(calls)
+    shape, classes, problems = _settings(resolver, input_shape, num_classes)
+    raise_errors([*resolver.diagnostics, *problems], source)
+    layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
+    inferrer = Inferrer()
+    infos = inferrer.infer(layers, (None, *shape))
+    head = check_head(infos, classes) if not inferrer.diagnostics else None
+    diagnostics = [*inferrer.diagnostics, *([head] if head else [])]
+    raise_errors(diagnostics, source)
+    warnings = tuple(d for d in diagnostics if d.severity == "warning")
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings)
+
+
+def _settings(resolver: Resolver, input_shape, num_classes) -> tuple[tuple[int, ...], int, list[Diagnostic]]:
+    """The input shape and class count in force, and any conflict between sources."""
+    problems = []
+    declared = resolver.declared_input
+    shape = tuple(input_shape) if input_shape is not None else None
+    if shape is not None and (len(shape) != 3 or not all(1 <= int(s) <= MAX_INPUT_SIZE for s in shape)):
+        raise ValueError(f"input_shape must be three sizes from 1 to {MAX_INPUT_SIZE}, got {input_shape!r}")
+    if declared and shape is not None and declared[0] != shape:
+        message = f"the spec declares input {_hwc(declared[0])} but the input is {_hwc(shape)}"
+        problems.append(Diagnostic(VALUE, message, declared[1]))
+    shape = shape or (declared[0] if declared else DEFAULT_INPUT_SHAPE)
+    classes = DEFAULT_CLASSES if num_classes is None else int(num_classes)
+    if classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes!r}")
+    return shape, classes, problems
+
+
+def _hwc(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def compile_spec(
+    text: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+) -> keras.Sequential:
+    """Check a spec, then build it as an uncompiled ``keras.Sequential``.
+
+    Raises SpecError before Keras is imported or anything is built.
+    """
+    model = check(text, input_shape, num_classes)
+    from cnndsl.backends.keras import build
+
+    return build(model)

@@ -1,0 +1,127 @@
+"""Diagnostics: the SpecError family and the one function that renders them.
+
+Every problem cnndsl finds in a spec is a :class:`Diagnostic` carrying a kind
+(``syntax``, ``value`` or ``shape``), a message and the :class:`~cnndsl.ast.Span`
+of the text it is about. Passes collect diagnostics and raise them together as
+one :class:`SpecError`, whose subclass names the kind of the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cnndsl.ast import Span
+
+SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a spec, located by its span."""
+
+    kind: str
+    message: str
+    span: Span | None = None
+    severity: str = "error"
+    hint: str | None = None
+
+    def as_dict(self) -> dict:
+        """The JSON shape of a diagnostic (``--json`` output)."""
+        span = self.span
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+            "line": span.line if span else None,
+            "column": span.column if span else None,
+            "end_line": span.end_line if span else None,
+            "end_column": span.end_column if span else None,
+        }
+
+
+class SpecError(Exception):
+    """A spec cannot be compiled. Holds every error found, first one first."""
+
+    kind = "error"
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], source: str | None = None):
+        self.diagnostics = tuple(diagnostics)
+        self.source = source
+        first = self.diagnostics[0] if self.diagnostics else None
+        self.message = first.message if first else "invalid spec"
+        self.span = first.span if first else None
+        super().__init__(self.message)
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def __str__(self) -> str:
+        where = f"{self.line}:{self.column}: " if self.span else ""
+        more = len(self.diagnostics) - 1
+        tail = f" (and {more} more error{'s' * (more > 1)})" if more > 0 else ""
+        return f"{where}{self.kind} error: {self.message}{tail}"
+
+    def render(self, filename: str = "<spec>") -> str:
+        """The caret display of every diagnostic, as the CLI prints it."""
+        return render(self.diagnostics, self.source or "", filename)
+
+
+class SpecSyntaxError(SpecError):
+    kind = SYNTAX
+
+
+class SpecValueError(SpecError):
+    kind = VALUE
+
+
+class SpecShapeError(SpecError):
+    kind = SHAPE
+
+
+_BY_KIND = {SYNTAX: SpecSyntaxError, VALUE: SpecValueError, SHAPE: SpecShapeError}
+
+
+def raise_errors(diagnostics: Iterable[Diagnostic], source: str) -> None:
+    """Raise the SpecError subclass of the first error, if there is any error."""
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:
+        raise _BY_KIND.get(errors[0].kind, SpecError)(errors, source)
+
+
+def render(diagnostics: Iterable[Diagnostic], source: str, filename: str = "<spec>") -> str:
+    """``FILE:LINE:COL: severity: message``, the source line and carets, per diagnostic."""
+    return "\n".join(_render_one(d, source, filename) for d in diagnostics)
+
+
+def _render_one(diag: Diagnostic, source: str, filename: str) -> str:
+    span = diag.span
+    if span is None:
+        head = f"{filename}: {diag.severity}: {diag.message}"
+        return head + (f"\n  help: {diag.hint}" if diag.hint else "")
+    lines = [f"{filename}:{span.line}:{span.column}: {diag.severity}: {diag.message}"]
+    lines += _excerpt(source, span)
+    if diag.hint:
+        lines.append(f"  help: {diag.hint}")
+    return "\n".join(lines)
+
+
+def _excerpt(source: str, span: Span) -> list[str]:
+    """The span's first source line and a caret line under the span."""
+    text_lines = source.splitlines() or [""]
+    if not 1 <= span.line <= len(text_lines):
+        return []
+    text = text_lines[span.line - 1].replace("\r", "")
+    start = span.column - 1
+    end = span.end_column - 1 if span.end_line == span.line else len(text)
+    end = max(end, start + 1)
+    # Keep tabs in the caret line's indent so the carets stay under the span.
+    indent = "".join(c if c == "\t" else " " for c in text[:start])
+    gutter = f"{span.line} | "
+    return [gutter + text, " " * len(gutter) + indent + "^" * (end - start)]

@@ -1,0 +1,53 @@
+"""Where specs come from: the notation on the command line, or a file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SPEC_NAME = "<spec>"
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Largest spec file read (a real one is a few kilobytes)."""
+
+
+class UsageError(Exception):
+    """A bad command line or an unreadable input: exit code 2."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One spec to compile: its display name (a path, or ``<spec>``) and its text."""
+
+    name: str
+    text: str
+
+
+def read_source(argument: str) -> Source:
+    """A FILE argument if it names a path, else the notation itself."""
+    path = Path(argument)
+    if _looks_like_path(argument) or path.exists():
+        return Source(argument, read_text(path))
+    return Source(SPEC_NAME, argument)
+
+
+def _looks_like_path(argument: str) -> bool:
+    if any(c in argument for c in "()\n"):
+        return False
+    return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec"))
+
+
+def read_text(path: Path) -> str:
+    """A spec file's text (UTF-8, a leading byte-order mark dropped), or UsageError."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, not a spec file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise UsageError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a spec file")
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None

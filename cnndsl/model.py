@@ -1,0 +1,97 @@
+"""What the passes produce: resolved layers and the checked model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndsl.ast import Span
+from cnndsl.errors import Diagnostic
+from cnndsl.layers import LayerType
+from cnndsl.shapes import Shape
+
+DEFAULT_INPUT_SHAPE = (28, 28, 1)
+DEFAULT_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer with every argument resolved, and where it came from in the source."""
+
+    type: LayerType
+    args: Mapping[str, Any]
+    span: Span | None
+    text: str
+    """The layer's text in the spec (``(head)`` for an appended classifier head)."""
+    head: bool = False
+    given: frozenset[str] = frozenset()
+    """The argument names the spec wrote (the rest are defaults)."""
+
+    @property
+    def code(self) -> str:
+        return self.type.code
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer with its inferred output shape and parameter counts."""
+
+    layer: Layer
+    name: str
+    input_shape: Shape
+    output_shape: Shape
+    trainable: int
+    non_trainable: int
+    macs: int
+
+    @property
+    def code(self) -> str:
+        return self.layer.code
+
+    @property
+    def keras_class(self) -> str:
+        return self.layer.type.keras_class
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def activations(self) -> int:
+        """Values in this layer's output for one example."""
+        size = 1
+        for dim in self.output_shape[1:]:
+            size *= dim
+        return size
+
+
+@dataclass(frozen=True)
+class CheckedModel:
+    """A spec that passed every check: its layers, shapes and totals."""
+
+    layers: tuple[LayerInfo, ...]
+    input_shape: Shape
+    num_classes: int
+    source: str
+    warnings: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape if self.layers else self.input_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(info.params for info in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(info.trainable for info in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(info.non_trainable for info in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(info.macs for info in self.layers)

@@ -1,0 +1,1 @@
+"""The passes, in pipeline order: expand repetition, resolve arguments, infer shapes."""

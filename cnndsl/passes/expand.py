@@ -1,0 +1,93 @@
+"""Expand repetition and block references into a flat list of layer calls.
+
+Sizes are computed before anything is expanded, so ``CN(8)*1000000000`` is refused
+in microseconds instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cnndsl import ast
+from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.layers import LAYERS, suggest
+
+MAX_LAYERS = 100_000
+"""Most layers a spec may expand to (the largest real networks have a few thousand)."""
+
+
+class Expander:
+    """Flattens one chain; ``blocks`` maps names to the chains they stand for."""
+
+    def __init__(self, blocks: Mapping[str, ast.Chain] | None = None):
+        self.blocks = dict(blocks or {})
+        self.diagnostics: list[Diagnostic] = []
+
+    def expand(self, chain: ast.Chain) -> list[ast.Call]:
+        total = self._size(chain)
+        if total > MAX_LAYERS:
+            self._error(f"the spec expands to {total:,} layers; the limit is {MAX_LAYERS:,}", chain.span)
+        if self.diagnostics:
+            return []
+        calls: list[ast.Call] = []
+        self._emit(chain, calls)
+        return calls
+
+    def _size(self, node: ast.Node) -> int:
+        if isinstance(node, ast.Call):
+            return 1
+        if isinstance(node, ast.Chain):
+            return sum(self._size(element) for element in node.elements)
+        if isinstance(node, ast.Ref):
+            block = self._block(node)
+            return self._size(block) if block is not None else 0
+        return self._repeat_size(node)
+
+    def _repeat_size(self, node: ast.Repeat) -> int:
+        times = _repeat_count(node.count)
+        if isinstance(times, str):
+            self._error(times, node.count.span)
+            return 0
+        total = times * self._size(node.body)
+        if total > MAX_LAYERS:
+            self._error(f"this repetition expands to {total:,} layers; the limit is {MAX_LAYERS:,}", node.span)
+            return 0
+        return total
+
+    def _block(self, ref: ast.Ref) -> ast.Chain | None:
+        if ref.name in self.blocks:
+            return self.blocks[ref.name]
+        if ref.name.upper() in LAYERS:
+            hint = f"a layer takes parentheses: {ref.name.upper()}()"
+        else:
+            close = suggest(ref.name, [*LAYERS, *self.blocks])
+            hint = f"did you mean {close}?" if close else None
+        self._error(f"unknown name {ref.name!r}", ref.span, hint)
+        return None
+
+    def _emit(self, node: ast.Node, out: list[ast.Call]) -> None:
+        if isinstance(node, ast.Call):
+            out.append(node)
+        elif isinstance(node, ast.Chain):
+            for element in node.elements:
+                self._emit(element, out)
+        elif isinstance(node, ast.Ref):
+            self._emit(self.blocks[node.name], out)
+        else:
+            start = len(out)
+            self._emit(node.body, out)
+            out.extend(out[start:] * (int(node.count.value) - 1))
+
+    def _error(self, message: str, span: ast.Span, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))
+
+
+def _repeat_count(count: ast.Number) -> int | str:
+    """The repetition count, or the message saying why it is not one."""
+    if isinstance(count.value, float) and count.value != float("inf"):
+        return f"a repetition count must be a whole number, not {count.text}"
+    if count.value < 1:
+        return f"a repetition count must be at least 1, not {count.text}"
+    if count.value == float("inf"):
+        return f"a repetition count must be at most {MAX_LAYERS:,}, not {count.text[:12]}..."
+    return int(count.value)

@@ -1,0 +1,156 @@
+"""Bind each call's arguments to its layer's schema and resolve defaults.
+
+Defaults that depend on context are resolved here: an omitted inheritable
+argument (CN's kernel) repeats the nearest preceding layer of the same code,
+``IN(h,w,c)`` sets the input shape, and the classifier head is made explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cnndsl import ast
+from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
+from cnndsl.model import Layer
+
+HEAD_CODE = "DN"
+
+
+class Resolver:
+    """Turns expanded calls into resolved layers, collecting every value error."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.inherited: dict[tuple[str, str], Any] = {}
+        self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
+
+    def resolve(self, calls: list[ast.Call]) -> list[Layer]:
+        layers = []
+        for index, call in enumerate(calls):
+            layer = self._layer(call, index)
+            if layer is not None:
+                layers.append(layer)
+        return layers
+
+    def _layer(self, call: ast.Call, index: int) -> Layer | None:
+        kind = LAYERS.get(call.code)
+        if kind is None:
+            close = suggest(call.code, LAYERS)
+            hint = f"did you mean {close}?" if close else "layer codes: " + ", ".join(LAYERS)
+            self._error(f"unknown layer code {call.code!r}", call.code_span, hint)
+            return None
+        args, given = self._bind(kind, call)
+        if args is None:
+            return None
+        if kind.is_input:
+            self._declare_input(args, call, index)
+            return None
+        return Layer(kind, args, call.span, call.span.text(self.source), given=frozenset(given))
+
+    def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> None:
+        if index != 0:
+            self._error("IN(...) declares the input shape and must come first", call.span)
+        else:
+            self.declared_input = (args["shape"], call.span)
+
+    # --- binding ---
+
+    def _bind(self, kind: LayerType, call: ast.Call) -> tuple[dict | None, set[str]]:
+        values, ok = self._match(kind, call)
+        args = {}
+        for param in kind.params:
+            if param.name in values:
+                ok &= self._convert(kind, param, values[param.name], args)
+            elif param.inherit and (kind.code, param.name) in self.inherited:
+                args[param.name] = self.inherited[kind.code, param.name]
+            elif param.default is REQUIRED:
+                self._error(f"{kind.code} needs its {param.name}: {kind.signature()}", call.span)
+                ok = False
+            else:
+                args[param.name] = param.default
+        problem = kind.check_args(args) if ok else None
+        if problem:
+            self._error(problem, call.span)
+        return (args if ok and not problem else None), set(values)
+
+    def _convert(self, kind: LayerType, param, value: ast.Value, args: dict) -> bool:
+        try:
+            args[param.name] = param.kind(value, f"{kind.code} {param.name}")
+        except ArgProblem as problem:
+            self._error(problem.message, (problem.node or value).span, problem.hint)
+            return False
+        if param.inherit:
+            self.inherited[kind.code, param.name] = args[param.name]
+        return True
+
+    def _match(self, kind: LayerType, call: ast.Call) -> tuple[dict[str, ast.Value], bool]:
+        """Pair each argument with its parameter by position or keyword; False if any fails."""
+        positional = [arg for arg in call.args if arg.name is None]
+        keywords = [arg for arg in call.args if arg.name is not None]
+        values: dict[str, ast.Value] = {}
+        ok = self._match_positional(kind, call, positional, values)
+        names = [param.name for param in kind.params]
+        for arg in keywords:
+            if arg.name not in names:
+                close = suggest(arg.name, names)
+                hint = f"did you mean {close}=?" if close else _takes(kind)
+                self._error(f"{kind.code} has no argument {arg.name!r}", arg.span, hint)
+                ok = False
+            elif arg.name in values:
+                self._error(f"{kind.code} {arg.name} is given twice", arg.span)
+                ok = False
+            else:
+                values[arg.name] = arg.value
+        return values, ok
+
+    def _match_positional(self, kind: LayerType, call: ast.Call, positional: list[ast.Arg], values: dict) -> bool:
+        if kind.collect and positional:
+            items = tuple(arg.value for arg in positional)
+            span = _join(positional[0].span, positional[-1].span)
+            values[kind.collect] = items[0] if len(items) == 1 else ast.Tuple(items, span)
+            return True
+        for param, arg in zip(kind.params, positional):
+            values[param.name] = arg.value
+        if len(positional) > len(kind.params):
+            extra = positional[len(kind.params)]
+            self._error(f"too many arguments: {_takes(kind)}", _join(extra.span, positional[-1].span))
+            return False
+        return True
+
+    def _error(self, message: str, span: ast.Span | None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))
+
+
+def _takes(kind: LayerType) -> str:
+    if not kind.params:
+        return f"{kind.code} takes no arguments: {kind.code}()"
+    return f"{kind.code} takes {kind.signature()}"
+
+
+def _join(first: ast.Span, last: ast.Span) -> ast.Span:
+    return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
+
+
+def attach_head(layers: list[Layer], num_classes: int, end: ast.Span) -> list[Layer]:
+    """Make the classifier head explicit: DN(classes, softmax) ends every model.
+
+    A last written ``DN(classes)`` with no explicit activation becomes the head;
+    otherwise a head is appended, located at the end of the spec.
+    """
+    head_type = LAYERS[HEAD_CODE]
+    last = layers[-1] if layers else None
+    if _is_head(last, head_type, num_classes):
+        args = {**last.args, "activation": "softmax"}
+        return [*layers[:-1], Layer(head_type, args, last.span, last.text, head=True, given=last.given)]
+    args = {"units": num_classes, "activation": "softmax"}
+    return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({num_classes}, activation=softmax)", head=True)]
+
+
+def _is_head(layer: Layer | None, head_type: LayerType, num_classes: int) -> bool:
+    """A written DN(classes) whose activation is unspecified or softmax."""
+    if layer is None or layer.type is not head_type or layer.args["units"] != num_classes:
+        return False
+    return "activation" not in layer.given or layer.args["activation"] == "softmax"

@@ -1,0 +1,87 @@
+"""Human and machine renderings of a checked model: the summary table and JSON."""
+
+from __future__ import annotations
+
+from cnndsl.errors import Diagnostic
+from cnndsl.model import CheckedModel, LayerInfo
+from cnndsl.shapes import format_shape
+
+HEADERS = ("Layer (type)", "Output Shape", "Param #", "Spec")
+
+
+def summary_table(model: CheckedModel) -> str:
+    """A table like Keras's ``model.summary()``, with each layer's text in the spec."""
+    rows = [_row(info) for info in model.layers]
+    widths = [max(len(cell) for cell in column) for column in zip(HEADERS, *rows)]
+    rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
+    lines = [
+        f"Input: {format_shape(model.input_shape)}   Classes: {model.num_classes}",
+        rule,
+        _line(HEADERS, widths),
+        rule,
+    ]
+    lines += [_line(row, widths) for row in rows]
+    lines += [
+        rule,
+        f"Total params: {model.total_params:,} ({_bytes(model.total_params * 4)})",
+        f"Trainable params: {model.trainable_params:,} ({_bytes(model.trainable_params * 4)})",
+        f"Non-trainable params: {model.non_trainable_params:,} ({_bytes(model.non_trainable_params * 4)})",
+    ]
+    return "\n".join(lines)
+
+
+def _row(info: LayerInfo) -> tuple[str, ...]:
+    text = " ".join(info.layer.text.split())
+    if info.layer.head:
+        text = f"{text}  (head)"
+    return (f"{info.name} ({info.keras_class})", format_shape(info.output_shape), f"{info.params:,}", text)
+
+
+def _line(cells, widths) -> str:
+    name, shape, params, text = cells
+    return f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  {text}".rstrip()
+
+
+def _bytes(count: int) -> str:
+    """Keras's float32 size display: ``939.00 KB``."""
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"
+
+
+def summary_json(model: CheckedModel) -> dict:
+    """The ``cnndsl summary --json`` document."""
+    return {
+        "layers": [_layer_json(info) for info in model.layers],
+        "input_shape": list(model.input_shape),
+        "output_shape": list(model.output_shape),
+        "total_params": model.total_params,
+        "trainable_params": model.trainable_params,
+        "non_trainable_params": model.non_trainable_params,
+        "warnings": [d.as_dict() for d in model.warnings],
+    }
+
+
+def _layer_json(info: LayerInfo) -> dict:
+    span = info.layer.span
+    return {
+        "name": info.name,
+        "code": info.code,
+        "keras_class": info.keras_class,
+        "output_shape": list(info.output_shape),
+        "params": info.params,
+        "trainable_params": info.trainable,
+        "non_trainable_params": info.non_trainable,
+        "text": info.layer.text,
+        "head": info.layer.head,
+        "line": span.line if span else None,
+        "column": span.column if span else None,
+    }
+
+
+def errors_json(diagnostics: tuple[Diagnostic, ...]) -> dict:
+    """The ``--json`` document for a spec with errors."""
+    return {"errors": [d.as_dict() for d in diagnostics]}

@@ -1,0 +1,211 @@
+"""Text -> AST. The only module that touches lark.
+
+Lark's exceptions are converted here, at the boundary, into SpecSyntaxError with
+positions and token names in the notation's own words.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from cnndsl import ast
+from cnndsl.errors import SYNTAX, Diagnostic, raise_errors
+
+MAX_NESTING = 64
+"""Deepest nesting of parentheses a spec may use (a real spec uses 3)."""
+
+MAX_NUMBER_DIGITS = 30
+"""Integers with more digits than this are read as infinitely large (and rejected by bounds)."""
+
+TOKEN_WORDS = {
+    "ARROW": "'->'",
+    "STAR": "'*'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "$END": "the end of the spec",
+}
+
+
+GRAMMAR_FILE = "cnndsl.lark"
+
+
+def grammar_path() -> Path:
+    """``grammar/cnndsl.lark``: inside an installed wheel, or at the top of a checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "grammar" / GRAMMAR_FILE
+    return installed if installed.is_file() else package.parent / "grammar" / GRAMMAR_FILE
+
+
+def grammar_text() -> str:
+    return grammar_path().read_text("utf-8")
+
+
+@functools.cache
+def _parser(start: str) -> Lark:
+    return Lark(grammar_text(), start=start, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse(text: str) -> ast.Chain:
+    """Parse one spec into its AST; raise SpecSyntaxError with a position on bad input."""
+    return _chain(_parse_tree(text, "spec").children[0])
+
+
+def _parse_tree(text: str, start: str) -> Tree:
+    _check_nesting(text)
+    try:
+        return _parser(start).parse(text)
+    except UnexpectedInput as exc:
+        raise_errors([_syntax_diagnostic(exc, text)], text)
+        raise  # unreachable: raise_errors always raises for an error diagnostic
+
+
+def _check_nesting(text: str) -> None:
+    depth = 0
+    for match in re.finditer(r"[()]", text):
+        depth += 1 if match.group() == "(" else -1
+        if depth > MAX_NESTING:
+            span = span_at(text, match.start(), match.end())
+            message = f"parentheses nested deeper than {MAX_NESTING} levels"
+            raise_errors([Diagnostic(SYNTAX, message, span)], text)
+
+
+# --- lark exceptions -> diagnostics -------------------------------------------------
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+        span = span_at(text, exc.pos_in_stream, exc.pos_in_stream + 1)
+        return Diagnostic(SYNTAX, f"unexpected character {describe_char(char)}", span, hint=_char_hint(char))
+    token = getattr(exc, "token", None)
+    expected = set(getattr(exc, "expected", ()) or ())
+    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+        span = span_at(text, len(text.rstrip()), len(text.rstrip()))
+        found = "the end of the spec"
+    else:
+        span = span_at(text, token.start_pos, token.end_pos)
+        found = f"{TOKEN_WORDS.get(token.type, token.type)} {str(token)!r}"
+        if token.type in ("ARROW", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL"):
+            found = TOKEN_WORDS[token.type]
+    message = f"expected {_expected_words(expected)}, found {found}"
+    hint = (
+        "layers are joined by '->'"
+        if "ARROW" in expected and token is not None and token.type in ("NAME", "LPAR")
+        else None
+    )
+    return Diagnostic(SYNTAX, message, span, hint=hint)
+
+
+def _expected_words(expected: set[str]) -> str:
+    if expected and expected <= {"NAME", "LPAR"}:
+        return "a layer such as CN(32)"
+    words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def describe_char(char: str) -> str:
+    """``'@'``, or the code point and name of a character that does not print plainly."""
+    if not char:
+        return "(none)"
+    if char.isascii() and char.isprintable():
+        return repr(char)
+    name = unicodedata.name(char, "unnamed character")
+    return f"U+{ord(char):04X} {name}"
+
+
+def _char_hint(char: str) -> str | None:
+    if char in "-–—" or char == ">":
+        return "layers are joined by '->' (or '→')"
+    if char in "[]{}":
+        return "tuples are written with parentheses: (3,3)"
+    if char in "'\"":
+        return "words need no quotes: activation=relu"
+    return None
+
+
+def span_at(text: str, start: int, end: int) -> ast.Span:
+    """The Span of ``text[start:end]``, counting lines by '\\n' as lark does."""
+    start = max(0, min(start, len(text)))
+    end = max(start, min(end, len(text)))
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    end_line = line + text.count("\n", start, end)
+    end_column = end - (text.rfind("\n", 0, end) + 1) + 1
+    return ast.Span(start, end, line, column, end_line, end_column)
+
+
+# --- lark tree -> AST -------------------------------------------------------------
+
+
+def _span(node: Tree | Token) -> ast.Span:
+    where = node if isinstance(node, Token) else node.meta
+    return ast.Span(where.start_pos, where.end_pos, where.line, where.column, where.end_line, where.end_column)
+
+
+def _chain(tree: Tree) -> ast.Chain:
+    elements = tuple(_element(child) for child in tree.children if isinstance(child, Tree) or child.type == "NAME")
+    return ast.Chain(elements, _span(tree))
+
+
+def _element(node: Tree | Token) -> ast.Node:
+    if isinstance(node, Token):  # a lone NAME folded into the chain by ?atom
+        return ast.Ref(str(node), _span(node))
+    kind = node.data
+    if kind == "call":
+        name, _lpar, arguments, _rpar = node.children
+        args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
+        return ast.Call(str(name), args, _span(node), _span(name))
+    if kind == "group":
+        return _chain(node.children[1])
+    if kind == "repeat":
+        body, _star, count = node.children
+        return ast.Repeat(_element(body), _number(count), _span(node))
+    if kind == "ref":
+        return ast.Ref(str(node.children[0]), _span(node))
+    return _chain(node)
+
+
+def _argument(node: Tree) -> ast.Arg:
+    if node.data == "keyword":
+        name, _eq, value = node.children
+        return ast.Arg(str(name), _value(value), _span(node))
+    return ast.Arg(None, _value(node), _span(node))
+
+
+def _value(node: Tree) -> ast.Value:
+    kind = node.data
+    if kind == "number":
+        return _number(node.children[0])
+    if kind == "word":
+        return ast.Word(str(node.children[0]), _span(node))
+    items = tuple(_value(child) for child in node.children if not _is_punct(child))
+    if len(items) == 1 and not any(isinstance(c, Token) and c.type == "COMMA" for c in node.children):
+        return items[0]  # (5) is 5, as in Python
+    return ast.Tuple(items, _span(node))
+
+
+def _is_punct(node: Tree | Token) -> bool:
+    return isinstance(node, Token) and node.type in ("COMMA", "LPAR", "RPAR", "EQUAL")
+
+
+def _number(token: Token) -> ast.Number:
+    text = str(token)
+    if re.fullmatch(r"[+-]?[0-9]+", text):
+        digits = text.lstrip("+-")
+        sign = -1 if text.startswith("-") else 1
+        value: int | float = int(text) if len(digits) <= MAX_NUMBER_DIGITS else sign * float("inf")
+    else:
+        value = float(text)
+    return ast.Number(value, text, _span(token))
