@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from cnndsl import __version__
 from cnndsl.compiler import check
 from cnndsl.errors import SpecError, render
-from cnndsl.inputs import Source, UsageError, read_source
+from cnndsl.inputs import Source, UsageError, read_models
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
 from cnndsl.shapes import format_shape
@@ -71,24 +71,38 @@ def _warn(model: CheckedModel, source: Source) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
-    for source in [read_source(item) for item in args.inputs]:
+    for item in args.inputs:
         try:
-            model = _check_one(source, args)
-        except SpecError as error:
-            _report(error, source)
-            status = EXIT_SPEC
+            sources = read_models(item)
+        except UsageError as error:
+            print(f"cnndsl: error: {error}", file=sys.stderr)
+            status = max(status, EXIT_USAGE)
             continue
-        _warn(model, source)
-        if not args.quiet:
-            print(
-                f"{source.name}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-                f"output {format_shape(model.output_shape)}"
-            )
+        for source in sources:
+            status = max(status, _check_and_report(source, args))
     return status
 
 
+def _check_and_report(source: Source, args: argparse.Namespace) -> int:
+    try:
+        model = _check_one(source, args)
+    except SpecError as error:
+        _report(error, source)
+        return EXIT_SPEC
+    _warn(model, source)
+    if not args.quiet:
+        print(
+            f"{source.name}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
+            f"output {format_shape(model.output_shape)}"
+        )
+    return EXIT_OK
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
-    source = read_source(args.input)
+    sources = read_models(args.input)
+    if len(sources) != 1:
+        raise UsageError(f"{args.input}: holds {len(sources)} models; summary takes one (FILE:NAME)")
+    source = sources[0]
     try:
         model = _check_one(source, args)
     except SpecError as error:
@@ -136,13 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
-    for register in EXTRA_COMMANDS:
-        register(commands)
     return parser
-
-
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-"""Registrars for commands defined in other modules (each adds one subparser)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

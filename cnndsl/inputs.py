@@ -17,18 +17,24 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """One spec to compile: its display name (a path, or ``<spec>``) and its text."""
+    """One model to compile.
+
+    ``name`` is what diagnostics print before the position (a path, or ``<spec>``),
+    ``text`` the whole text positions refer to, and ``label`` the model's short
+    name for tables and output folders.
+    """
 
     name: str
     text: str
+    label: str
 
 
-def read_source(argument: str) -> Source:
-    """A FILE argument if it names a path, else the notation itself."""
+def read_models(argument: str) -> list[Source]:
+    """Every model a command-line argument names: a FILE, or the notation itself."""
     path = Path(argument)
     if _looks_like_path(argument) or path.exists():
-        return Source(argument, read_text(path))
-    return Source(SPEC_NAME, argument)
+        return [Source(argument, read_text(path), path.stem)]
+    return [Source(SPEC_NAME, argument, "spec")]
 
 
 def _looks_like_path(argument: str) -> bool:
