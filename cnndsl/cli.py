@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from cnndsl import __version__
-from cnndsl.compiler import check
 from cnndsl.errors import SpecError, render
 from cnndsl.inputs import Source, UsageError, read_models
 from cnndsl.model import CheckedModel
@@ -54,7 +53,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_one(source: Source, args: argparse.Namespace) -> CheckedModel:
-    return check(source.text, args.input_shape, args.classes)
+    return source.check(args.input_shape, args.classes)
 
 
 def _report(error: SpecError, source: Source) -> None:

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnndsl.compiler import check
+from cnndsl.model import CheckedModel
+
 SPEC_NAME = "<spec>"
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest spec file read (a real one is a few kilobytes)."""
@@ -27,6 +30,10 @@ class Source:
     name: str
     text: str
     label: str
+
+    def check(self, input_shape=None, num_classes=None) -> CheckedModel:
+        """Check this model (see :func:`cnndsl.check`); raises SpecError."""
+        return check(self.text, input_shape, num_classes)
 
 
 def read_models(argument: str) -> list[Source]:
