@@ -1,0 +1,43 @@
+"""Shared test set-up: deterministic Hypothesis profiles and a quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# "ci" (the default) is derandomized with no deadline, so runs never flake;
+# HYPOTHESIS_PROFILE=dev explores new examples each run.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd: Path | None = None, timeout: float = 120):
+    """Run ``python -m cnndsl ARGS`` as a user would; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "cnndsl", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
