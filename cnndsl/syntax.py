@@ -168,7 +168,8 @@ def _element(node: Tree | Token) -> ast.Node:
         args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
         return ast.Call(str(name), args, _span(node), _span(name))
     if kind == "group":
-        return _chain(node.children[1])
+        inner = _chain(node.children[1])
+        return inner.elements[0] if len(inner.elements) == 1 else inner
     if kind == "repeat":
         body, _star, count = node.children
         return ast.Repeat(_element(body), _number(count), _span(node))
