@@ -55,7 +55,8 @@ def check_chain(
     layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
     inferrer = Inferrer()
     infos = inferrer.infer(layers, (None, *shape))
-    head = check_head(infos, classes) if not inferrer.diagnostics else None
+    failed = any(d.severity == "error" for d in inferrer.diagnostics)
+    head = None if failed else check_head(infos, classes)
     diagnostics = [*inferrer.diagnostics, *([head] if head else [])]
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")

@@ -194,3 +194,8 @@ def test_macs_and_activations_per_layer():
     assert conv.macs == 8 * 8 * 8 * 3 * 3 * 2
     assert dense.macs == 8 * 8 * 8 * 10
     assert conv.activations == 8 * 8 * 8
+
+
+def test_a_warning_does_not_hide_the_head_check():
+    with pytest.raises(SpecShapeError, match="must end in"):
+        check("DN(1)", input_shape=(3, 3, 1), num_classes=2)

@@ -1,0 +1,246 @@
+"""cnndsl against Keras itself: shapes, parameter counts and verdicts must agree.
+
+The reference side never reads cnndsl's AST: each generated spec comes with the
+Keras layers it means, built straight from the notation's documented rules
+(kernel inheritance, ``MP(a,b)`` pools, the classifier head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from golden_tables import notebook_specs, notebook_table
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnndsl import SpecError, check, compile_spec
+from cnndsl.layers import ACTIVATIONS
+
+keras = pytest.importorskip("keras", reason="the differential tests need the tensorflow extra")
+
+
+@dataclass
+class Desc:
+    """One written layer: its text and what it means for Keras."""
+
+    code: str
+    text: str
+    args: dict = field(default_factory=dict)
+
+
+def _size(value) -> str:
+    return (
+        str(value[0])
+        if isinstance(value, tuple) and value[0] == value[1] and len(set(value)) == 1
+        else str(value).replace(" ", "")
+    )
+
+
+pairs = st.one_of(st.integers(1, 4).map(lambda k: (k, k)), st.tuples(st.integers(1, 4), st.integers(1, 4)))
+activations = st.sampled_from(ACTIVATIONS)
+
+
+@st.composite
+def conv(draw) -> Desc:
+    args = {"filters": draw(st.integers(1, 6))}
+    parts = [str(args["filters"])]
+    if draw(st.booleans()):
+        args["kernel"] = draw(pairs)
+        parts.append(_size(args["kernel"]) if draw(st.booleans()) else f"kernel={_size(args['kernel'])}")
+    for name, strategy in (("strides", st.integers(1, 3)), ("dilation", st.integers(1, 2))):
+        if draw(st.integers(0, 3)) == 0:
+            args[name] = (draw(strategy),) * 2
+            parts.append(f"{name}={args[name][0]}")
+    if draw(st.integers(0, 2)) == 0:
+        args["padding"] = draw(st.sampled_from(["valid", "same"]))
+        parts.append(f"padding={args['padding']}")
+    if draw(st.integers(0, 3)) == 0:
+        args["activation"] = draw(activations)
+        parts.append(f"activation={args['activation']}")
+    return Desc("CN", f"CN({', '.join(parts)})", args)
+
+
+@st.composite
+def pool(draw) -> Desc:
+    code = draw(st.sampled_from(["MP", "AP"]))
+    pool_size = draw(pairs)
+    form = draw(st.integers(0, 2))
+    text = [_size(pool_size), f"{pool_size[0]},{pool_size[1]}", f"pool={pool_size}".replace(" ", "")][form]
+    args = {"pool": pool_size}
+    if draw(st.integers(0, 2)) == 0:
+        args["strides"] = (draw(st.integers(1, 3)),) * 2
+        text += f", strides={args['strides'][0]}"
+    if draw(st.integers(0, 2)) == 0:
+        args["padding"] = draw(st.sampled_from(["valid", "same"]))
+        text += f", padding={args['padding']}"
+    return Desc(code, f"{code}({text})", args)
+
+
+@st.composite
+def dense(draw) -> Desc:
+    units = draw(st.integers(1, 12))
+    if draw(st.booleans()):
+        activation = draw(activations)
+        return Desc("DN", f"DN({units}, activation={activation})", {"units": units, "activation": activation})
+    return Desc("DN", f"DN({units})", {"units": units})
+
+
+simple = st.one_of(
+    st.sampled_from([Desc("BN", "BN()"), Desc("FL", "FL()"), Desc("GAP", "GAP()"), Desc("GMP", "GMP()")]),
+    st.sampled_from([0.0, 0.25, 0.5]).map(lambda rate: Desc("DP", f"DP({rate})", {"rate": rate})),
+    activations.map(lambda name: Desc("ACT", f"ACT({name})", {"name": name})),
+)
+layer = st.one_of(conv(), conv(), pool(), dense(), simple)
+
+
+@st.composite
+def element(draw) -> tuple[str, list[Desc]]:
+    """A layer, or a repeated layer or group: its text and its expansion."""
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        body = draw(st.lists(layer, min_size=1, max_size=3))
+        times = draw(st.integers(1, 3))
+        return f"({' -> '.join(d.text for d in body)})*{times}", body * times
+    if kind == 1:
+        one = draw(layer)
+        times = draw(st.integers(1, 3))
+        return f"{one.text}*{times}", [one] * times
+    one = draw(layer)
+    return one.text, [one]
+
+
+@st.composite
+def specs(draw):
+    input_shape = (draw(st.integers(3, 24)), draw(st.integers(3, 24)), draw(st.integers(1, 3)))
+    classes = draw(st.integers(2, 12))
+    elements = draw(st.lists(element(), min_size=1, max_size=6))
+    declared = draw(st.booleans())
+    texts = [text for text, _ in elements]
+    if declared:
+        texts.insert(0, "IN({},{},{})".format(*input_shape))
+    arrow = draw(st.sampled_from(["->", " -> ", "→", "\n-> "]))
+    descs = [desc for _, expansion in elements for desc in expansion]
+    return arrow.join(texts), descs, input_shape, classes, declared
+
+
+# --- the reference: Keras layers from the documented rules -------------------------------
+
+
+def reference_layers(descs: list[Desc], classes: int) -> list:
+    layers, kernel = [], (3, 3)
+    for desc in descs:
+        a = desc.args
+        if desc.code == "CN":
+            kernel = a.get("kernel", kernel)
+            layers.append(
+                keras.layers.Conv2D(
+                    a["filters"],
+                    kernel,
+                    strides=a.get("strides", 1),
+                    padding=a.get("padding", "valid"),
+                    activation=a.get("activation", "relu"),
+                    dilation_rate=a.get("dilation", 1),
+                )  # fmt: skip
+            )
+        else:
+            layers.append(_reference_simple(desc))
+    last = descs[-1]
+    if last.code == "DN" and last.args["units"] == classes and last.args.get("activation", "softmax") == "softmax":
+        layers[-1] = keras.layers.Dense(classes, activation="softmax")
+    else:
+        layers.append(keras.layers.Dense(classes, activation="softmax"))
+    return layers
+
+
+def _reference_simple(desc: Desc):
+    a, L = desc.args, keras.layers
+    if desc.code in ("MP", "AP"):
+        cls = L.MaxPooling2D if desc.code == "MP" else L.AveragePooling2D
+        return cls(a["pool"], strides=a.get("strides"), padding=a.get("padding", "valid"))
+    if desc.code == "DN":
+        return L.Dense(a["units"], activation=a.get("activation", "relu"))
+    if desc.code == "DP":
+        return L.Dropout(a["rate"])
+    if desc.code == "ACT":
+        return L.Activation(a["name"])
+    return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
+        desc.code
+    ]()
+
+
+def keras_verdict(descs, input_shape, classes):
+    """Keras's per-layer (class, shape, params, non-trainable), or the reason it refuses."""
+    keras.backend.clear_session()
+    try:
+        model = keras.Sequential([keras.Input(shape=input_shape), *reference_layers(descs, classes)])
+    except Exception as exc:  # Keras raises ValueError, and TypeError for some ranks
+        return None, str(exc)
+    table = [_keras_row(layer) for layer in model.layers]
+    if any(0 in row[1][1:] for row in table):
+        return None, "a zero-sized dimension"
+    if table[-1][1] != (None, classes):
+        return None, f"output {table[-1][1]} is not (None, {classes})"
+    return table, None
+
+
+def _keras_row(layer):
+    frozen = int(sum(np.prod(w.shape) for w in layer.non_trainable_weights))
+    return (type(layer).__name__, tuple(layer.output.shape), layer.count_params(), frozen)
+
+
+def _cnndsl_rows(model):
+    return [(info.keras_class, info.output_shape, info.params, info.non_trainable) for info in model.layers]
+
+
+@settings(max_examples=250)
+@given(specs())
+def test_shapes_params_and_verdicts_equal_keras(case):
+    text, descs, input_shape, classes, declared = case
+    expected, reason = keras_verdict(descs, input_shape, classes)
+    try:
+        model = check(text, None if declared else input_shape, classes)
+    except SpecError as error:
+        assert expected is None, f"cnndsl rejects what Keras builds: {error}"
+        assert error.span is not None
+        return
+    assert expected is not None, f"cnndsl accepts what Keras refuses: {reason}"
+    assert _cnndsl_rows(model) == expected
+
+
+@settings(max_examples=60)
+@given(specs())
+def test_the_keras_backend_builds_what_the_checker_describes(case):
+    text, descs, input_shape, classes, declared = case
+    try:
+        model = check(text, None if declared else input_shape, classes)
+    except SpecError:
+        return
+    keras.backend.clear_session()
+    built = compile_spec(text, None if declared else input_shape, classes)
+    assert [_keras_row(layer) for layer in built.layers] == _cnndsl_rows(model)
+    assert [layer.get_config().get("activation") for layer in built.layers] == [
+        info.layer.args.get("activation", info.layer.args.get("name")) for info in model.layers
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(notebook_specs()))
+def test_notebook_models_built_by_keras_match_the_notebook(name):
+    built = compile_spec(notebook_specs()[name])
+    table = notebook_table(name)
+    assert [tuple(layer.output.shape) for layer in built.layers] == table.shapes
+    assert [layer.count_params() for layer in built.layers] == table.params
+    assert built.count_params() == table.total
+
+
+def test_every_activation_the_notation_accepts_is_a_keras_activation():
+    for name in ACTIVATIONS:
+        layer = keras.layers.Activation(name)
+        assert tuple(layer.compute_output_shape((None, 4, 4, 3))) == (None, 4, 4, 3)
+        assert keras.activations.get(name) is not None
+
+
+def test_compile_spec_raises_before_building():
+    with pytest.raises(SpecError):
+        compile_spec("CN(8)->FL()->CN(8)")
