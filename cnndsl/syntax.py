@@ -52,7 +52,8 @@ def grammar_text() -> str:
 
 @functools.cache
 def _parser(start: str) -> Lark:
-    return Lark(grammar_text(), start=start, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    # No propagate_positions: it costs more than the rest of parsing; _span reads tokens instead.
+    return Lark(grammar_text(), start=start, parser="lalr", maybe_placeholders=False)
 
 
 def parse(text: str) -> ast.Chain:
@@ -150,8 +151,22 @@ def span_at(text: str, start: int, end: int) -> ast.Span:
 
 
 def _span(node: Tree | Token) -> ast.Span:
-    where = node if isinstance(node, Token) else node.meta
-    return ast.Span(where.start_pos, where.end_pos, where.line, where.column, where.end_line, where.end_column)
+    """A token's span, or a subtree's from its first token to its last."""
+    first, last = _edge_token(node, 0), _edge_token(node, -1)
+    if first is None or last is None:
+        raise ValueError(f"no tokens under {node.data!r} to locate it")
+    return ast.Span(first.start_pos, last.end_pos, first.line, first.column, last.end_line, last.end_column)
+
+
+def _edge_token(node: Tree | Token, side: int) -> Token | None:
+    """The first (``side=0``) or last (``side=-1``) token under a node, if any."""
+    if isinstance(node, Token):
+        return node
+    for child in node.children if side == 0 else reversed(node.children):
+        token = _edge_token(child, side)
+        if token is not None:
+            return token
+    return None
 
 
 def _chain(tree: Tree) -> ast.Chain:
