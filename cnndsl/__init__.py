@@ -21,3 +21,15 @@ __all__ = [
     "parse", "check", "compile_spec", "CheckedModel", "LAYERS",
     "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic",
 ]  # fmt: skip
+
+_LAZY = {"train": "cnndsl.training", "compare": "cnndsl.training", "load_data": "cnndsl.datasets"}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    """``train``, ``compare`` and ``load_data`` load on first use: ``import cnndsl`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")

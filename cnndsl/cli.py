@@ -118,6 +118,63 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recipe(args: argparse.Namespace) -> dict:
+    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "output")
+    return {name: getattr(args, name) for name in names}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cnndsl.training import TrainingInterrupted, train
+
+    sources = read_models(args.input)
+    if len(sources) != 1:
+        raise UsageError(f"{args.input}: holds {len(sources)} models; run takes one (use compare for several)")
+    source = sources[0]
+    try:
+        result = train(source.text, **_recipe(args), verbose=1)
+    except SpecError as error:
+        _report(error, source)
+        return EXIT_SPEC
+    except TrainingInterrupted as stop:
+        _print_interrupted(stop)
+        return EXIT_INTERRUPTED
+    print(f"Test loss: {result.metrics['test_loss']}\nTest accuracy: {result.metrics['test_accuracy']}")
+    print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
+    return EXIT_OK
+
+
+def _print_interrupted(stop) -> None:
+    if stop.directory is None or not stop.history:
+        print("cnndsl: interrupted before the first epoch finished; nothing was saved", file=sys.stderr)
+        return
+    saved = f"best model so far {stop.checkpoint}, " if stop.checkpoint else ""
+    print(
+        f"cnndsl: interrupted after {stop.epochs} epoch(s); {saved}history {stop.directory / 'history.csv'}",
+        file=sys.stderr,
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cnndsl.training import TrainingInterrupted, compare
+
+    sources = [source for item in args.inputs for source in read_models(item)]
+    labelled = [(source.label, source.text) for source in sources]
+    try:
+        result = compare(labelled, **_recipe(args), verbose=1)
+    except TrainingInterrupted as stop:
+        if stop.compared is not None:
+            print(stop.compared.table)
+        _print_interrupted(stop)
+        return EXIT_INTERRUPTED
+    for source, row in zip(sources, result.rows):
+        if row["model"] in result.errors:
+            _report(result.errors[row["model"]], source)
+    print(result.table)
+    if result.directory:
+        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)} and a folder per model")
+    return EXIT_SPEC if result.errors else EXIT_OK
+
+
 # --- parser ---------------------------------------------------------------------------
 
 
@@ -149,7 +206,41 @@ def build_parser() -> argparse.ArgumentParser:
     summary_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
+
+    run_parser = commands.add_parser(
+        "run",
+        help="train a spec with the notebook's recipe and evaluate it",
+        description="Train a spec on MNIST (or --data) with Adam, batch 128, 12 epochs; save the model, "
+        "history, loss plot and metrics.",
+    )
+    run_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    _add_train_options(run_parser)
+    run_parser.set_defaults(handler=cmd_run)
+
+    compare_parser = commands.add_parser(
+        "compare",
+        help="train several specs under one recipe and print the comparison table",
+        description="Train each spec as `run` does and print model, parameters, test accuracy, test loss "
+        "and seconds per epoch; write compare.csv, compare.md and compare.png.",
+    )
+    compare_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    _add_train_options(compare_parser)
+    compare_parser.set_defaults(handler=cmd_compare)
     return parser
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
+    add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
+    add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")
+    add("--batch-size", type=int, default=128, metavar="N", help="examples per batch (default: 128)")
+    add("--optimizer", default="adam", metavar="NAME", help="adam (default), sgd, rmsprop, adamw, nadam, ...")
+    add("--learning-rate", type=float, metavar="LR", help="the optimizer's learning rate (default: its own)")
+    add("--seed", type=int, metavar="N", help="seed everything: the same seed gives the same numbers on CPU")
+    add("--limit", type=int, metavar="N", help="train on the first N training images only")
+    add("--output", metavar="DIR", help="where to write the run (default: runs/<timestamp>-<spec hash>)")
+    add("--distribute", choices=["mirrored", "multiworker"], help="train under a tf.distribute strategy")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

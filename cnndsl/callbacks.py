@@ -1,0 +1,53 @@
+"""The Keras callback that records a run as it trains. Imported lazily (it imports Keras).
+
+After every epoch it times the epoch, appends the epoch's losses to the history,
+saves the model when the validation loss improved (``checkpoint.keras``) and
+rewrites ``history.csv`` and ``history.json``, each file atomically, so that a
+Ctrl-C at any moment leaves the best model so far and the history so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from cnndsl.outputs import clean_number, write_atomic, write_history
+
+CHECKPOINT = "checkpoint.keras"
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Epoch times, history files and the best-validation-loss checkpoint of one run."""
+
+    def __init__(self, directory: Path | None):
+        super().__init__()
+        self.directory = directory
+        self.history: list[dict] = []
+        self.best_val_loss = math.inf
+        self.best_epoch: int | None = None
+        self._started = 0.0
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The saved best model, once one has been saved."""
+        return self.directory / CHECKPOINT if self.directory and self.best_epoch else None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._started
+        row = {"epoch": epoch + 1, **{key: clean_number(value) for key, value in (logs or {}).items()}}
+        row["seconds"] = round(seconds, 3)
+        self.history.append(row)
+        val_loss = row.get("val_loss")
+        improved = isinstance(val_loss, float) and val_loss < self.best_val_loss
+        if improved:
+            self.best_val_loss, self.best_epoch = val_loss, epoch + 1
+        if self.directory is not None:
+            if improved:
+                write_atomic(self.directory / CHECKPOINT, self.model.save)
+            write_history(self.directory, self.history)

@@ -1,0 +1,293 @@
+"""Training data: find it, read it, check it, and turn it into what the recipe trains on.
+
+``load_data(name_or_path)`` understands ``mnist`` (Keras's file, else the bundled
+sample with a notice), ``sample`` (the bundled 10,000 digits), ``fashion_mnist``
+(Debian's IDX files, else Keras's loader), an ``.npz`` in Keras's layout and a
+directory of the four IDX files. Everything here is numpy only: no TensorFlow.
+Any problem with the data is a :class:`DataError` whose message names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import socket
+import sys
+import zipfile
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from cnndsl.inputs import UsageError
+
+NAMES = ("mnist", "sample", "fashion_mnist")
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+DOWNLOAD_TIMEOUT_S = 20.0
+"""Seconds without an answer before a download counts as failed."""
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+"""Where Debian's ``dataset-fashion-mnist`` package puts its IDX files."""
+MAX_CLASSES = 100_000
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataError(UsageError):
+    """Data that cannot be had, read or used: exit code 2."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images ``(n, height, width, channels)`` scaled to [0, 1] and integer labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str
+    """Where the arrays came from, for summaries (a path or a loader)."""
+    notice: str | None = None
+    """A one-line note for the user, such as a fallback to the sample."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def limited(self, limit: int | None) -> Dataset:
+        """The same data with only the first ``limit`` training images."""
+        if limit is None:
+            return self
+        if limit < 1:
+            raise DataError(f"--limit must be at least 1, got {limit}")
+        return replace(self, x_train=self.x_train[:limit], y_train=self.y_train[:limit])
+
+    def describe(self) -> dict:
+        """The data's JSON description for ``metrics.json``."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "train_images": int(len(self.x_train)),
+            "test_images": int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+        }
+
+
+def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
+    """The input shape and class count of a named data set, known without reading it."""
+    return ((28, 28, 1), 10) if data in NAMES else None
+
+
+def load_data(data: str = "mnist", limit: int | None = None) -> Dataset:
+    """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError."""
+    if data == "mnist":
+        arrays, source, notice = _mnist()
+    elif data == "sample":
+        arrays, source, notice = _sample(), "the bundled sample (cnndsl/data/mnist-10k.npz)", None
+    elif data == "fashion_mnist":
+        arrays, source, notice = _fashion_mnist()
+    else:
+        arrays, source, notice = _from_path(Path(data)), data, None
+    dataset = prepare(arrays, data, source)
+    return replace(dataset, notice=notice).limited(limit)
+
+
+# --- named data sets ------------------------------------------------------------------
+
+
+def sample_path() -> Path:
+    """The bundled 10,000-digit sample inside the installed package."""
+    return Path(str(resources.files("cnndsl.data") / "mnist-10k.npz"))
+
+
+def _sample() -> dict[str, np.ndarray]:
+    return read_npz(sample_path())
+
+
+def keras_cache(filename: str) -> Path:
+    """Where Keras keeps a downloaded data set (``$KERAS_HOME/datasets``, else ``~/.keras``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets" / filename
+
+
+def _mnist() -> tuple[dict[str, np.ndarray], str, str | None]:
+    """Keras's ``mnist.npz`` from its cache or its loader, else the bundled sample."""
+    cached = keras_cache("mnist.npz")
+    if cached.is_file():
+        return read_npz(cached), str(cached), None
+    try:
+        arrays = _download("mnist")
+    except Exception as error:  # any failure to fetch means: train offline on the sample
+        notice = (
+            f"cnndsl: MNIST is not in Keras's cache and cannot be downloaded ({_reason(error)}); "
+            f"training on the bundled 10,000-digit sample instead. For the full set, put Keras's "
+            f"mnist.npz at {cached} or pass --data PATH."
+        )
+        return _sample(), "the bundled sample (cnndsl/data/mnist-10k.npz)", notice
+    return arrays, str(cached), None
+
+
+def _fashion_mnist() -> tuple[dict[str, np.ndarray], str, str | None]:
+    """Debian's IDX files when installed, else Keras's loader."""
+    if FASHION_MNIST_DIR.is_dir():
+        return read_idx_dir(FASHION_MNIST_DIR), str(FASHION_MNIST_DIR), None
+    try:
+        return _download("fashion_mnist"), "keras.datasets.fashion_mnist", None
+    except Exception as error:
+        raise DataError(
+            f"fashion_mnist: not installed at {FASHION_MNIST_DIR} and cannot be downloaded ({_reason(error)}); "
+            "install Debian's dataset-fashion-mnist package or pass --data PATH"
+        ) from None
+
+
+def _download(name: str) -> dict[str, np.ndarray]:
+    """Keras's own loader for ``name``, failing fast when the network does not answer."""
+    import keras
+
+    loader = getattr(keras.datasets, name).load_data
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            (x_train, y_train), (x_test, y_test) = loader()
+    finally:
+        socket.setdefaulttimeout(previous)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1][:160] if text else type(error).__name__
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def _from_path(path: Path) -> dict[str, np.ndarray]:
+    if path.is_dir():
+        return read_idx_dir(path)
+    if not path.exists():
+        names = ", ".join(NAMES)
+        raise DataError(f"{path}: no such file or directory (--data takes {names}, an .npz or an IDX directory)")
+    return read_npz(path)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The four arrays of an ``.npz`` in Keras's layout; raises DataError."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in KEYS if key not in archive.files]
+            if missing:
+                found = ", ".join(archive.files) or "none"
+                raise DataError(f"{path}: missing {', '.join(missing)} (found {found}); expected {', '.join(KEYS)}")
+            return {key: archive[key] for key in KEYS}
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+
+
+IDX_FILES = {
+    "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "y_train": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "x_test": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "y_test": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+def read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
+    """The four MNIST IDX files of a directory, gzipped or not; raises DataError."""
+    return {key: read_idx(_find_idx(directory, names)) for key, names in IDX_FILES.items()}
+
+
+def _find_idx(directory: Path, names: tuple[str, ...]) -> Path:
+    for name in names:
+        for candidate in (directory / name, directory / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise DataError(f"{directory}: no {names[0]} (or .gz) file; an IDX directory needs the four MNIST files")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (MNIST's format: magic, sizes, then the values); raises DataError."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: cannot read ({_reason(error)})") from None
+    return _parse_idx(raw, path)
+
+
+def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, 4))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        state = "truncated" if len(raw) < expected else "has trailing bytes"
+        raise DataError(f"{path}: {state}: {len(raw)} bytes where its header promises {expected}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+# --- checks and preparation -----------------------------------------------------------
+
+
+def prepare(arrays: dict[str, np.ndarray], name: str, source: str) -> Dataset:
+    """Check the four arrays and turn them into the recipe's inputs: [0, 1] floats, NHWC."""
+    x_train, x_test = _images(arrays, "x_train", source), _images(arrays, "x_test", source)
+    y_train, y_test = _labels(arrays, "y_train", x_train, source), _labels(arrays, "y_test", x_test, source)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    if classes < 2 or classes > MAX_CLASSES:
+        raise DataError(f"{source}: labels give {classes} classes; expected 2 to {MAX_CLASSES:,}")
+    return Dataset(name, x_train, y_train, x_test, y_test, classes, source)
+
+
+def _images(arrays: dict[str, np.ndarray], key: str, source: str) -> np.ndarray:
+    x = np.asarray(arrays[key])
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    if x.ndim != 4 or min(x.shape) < 1:
+        raise DataError(f"{source}: {key} has shape {x.shape}; expected (images, height, width[, channels])")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{source}: {key} holds {x.dtype} values; expected pixel numbers")
+    return scale_pixels(x, key, source)
+
+
+def scale_pixels(x: np.ndarray, key: str, source: str) -> np.ndarray:
+    """float32 pixels in [0, 1]: 0..255 values are divided by 255, as the notebook does."""
+    x = x.astype("float32")
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: {key} holds NaN or infinite values")
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 255:
+        raise DataError(f"{source}: {key} values run from {low:g} to {high:g}; expected pixels in 0..255 or 0..1")
+    if high > 1:
+        x /= 255.0
+    return x
+
+
+def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source: str) -> np.ndarray:
+    y = np.asarray(arrays[key])
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{source}: {key} has shape {y.shape} and type {y.dtype}; expected one integer label per image")
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
+    if y.min() < 0:
+        raise DataError(f"{source}: {key} holds a negative label ({int(y.min())})")
+    return y.astype("int64")
+
+
+def _hwc(x: np.ndarray) -> str:
+    return "x".join(str(s) for s in x.shape[1:])

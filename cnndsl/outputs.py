@@ -1,0 +1,256 @@
+"""What a training run leaves on disk: its directory, atomic files, plots and tables.
+
+Every file is written to a temporary name in its directory and renamed into place, so
+a reader (or a Ctrl-C, or a full disk) never sees half a file. Numpy and matplotlib's
+Agg canvas only: no TensorFlow, and no global pyplot state.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+
+from cnndsl.inputs import UsageError
+
+RUNS_DIR = Path("runs")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""Permissions of written files: what ``open`` would give them (mkstemp makes them private)."""
+
+
+class OutputError(UsageError):
+    """An output directory or file that cannot be written: exit code 2."""
+
+
+# --- run directories ------------------------------------------------------------------
+
+
+def default_run_dir(spec: str, kind: str = "", root: Path = RUNS_DIR) -> Path:
+    """``runs/<timestamp>-<short hash of the spec>``, with a suffix if that exists."""
+    digest = hashlib.sha1(spec.encode("utf-8")).hexdigest()[:8]
+    stem = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}{digest}"
+    path, n = stem, 1
+    while path.exists():
+        n += 1
+        path = stem.with_name(f"{stem.name}-{n}")
+    return path
+
+
+def check_output_dir(path: Path) -> None:
+    """Fail early if ``path`` cannot become a fresh run directory; creates nothing."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        raise OutputError(f"{path}: already exists and is not empty; runs are never overwritten")
+    parent = _existing_ancestor(path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {parent} (permission denied)")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path if path.is_dir() else path.parent
+
+
+def make_output_dir(path: Path) -> Path:
+    """Create the (new, or empty) run directory; raises OutputError."""
+    check_output_dir(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot create ({error.strerror})") from None
+    return path
+
+
+def remove_if_empty(path: Path) -> None:
+    """Drop a run directory that a failed run left with nothing in it."""
+    with _quietly():
+        path.rmdir()
+
+
+def _quietly() -> suppress:
+    return suppress(OSError)
+
+
+# --- atomic files ---------------------------------------------------------------------
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Have ``write(temp)`` fill a temporary file next to ``path``, then rename it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    temp = Path(name)
+    try:
+        write(temp)
+        os.chmod(temp, FILE_MODE)
+        os.replace(temp, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    finally:
+        with _quietly():
+            temp.unlink()
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return write_atomic(path, lambda temp: _fill(temp, data))
+
+
+def _fill(temp: Path, data: bytes) -> None:
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_text(path: Path, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, value: object) -> Path:
+    return write_text(path, json.dumps(value, indent=2, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, object]], fields: Sequence[str]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
+
+
+def clean_number(value: object) -> object:
+    """A float rounded for files, or None where it is NaN or infinite (JSON has neither)."""
+    if isinstance(value, float) or hasattr(value, "item"):
+        value = float(value)  # type: ignore[arg-type]
+        return round(value, 6) if math.isfinite(value) else None
+    return value
+
+
+# --- history --------------------------------------------------------------------------
+
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def write_history(directory: Path, history: Sequence[Mapping[str, object]]) -> None:
+    """``history.csv`` and ``history.json``: one row per finished epoch."""
+    fields = list(HISTORY_FIELDS) + sorted({k for row in history for k in row} - set(HISTORY_FIELDS))
+    write_csv(directory / "history.csv", history, fields)
+    write_json(directory / "history.json", list(history))
+
+
+# --- plots ----------------------------------------------------------------------------
+
+
+def _figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def plot_loss(path: Path, history: Sequence[Mapping[str, object]], title: str = "") -> Path:
+    """Train and validation cross-entropy per epoch, as the notebook plotted them."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    epochs = [row["epoch"] for row in history]
+    axes.plot(epochs, [row.get("val_loss") for row in history], "b", label="Validation Loss")
+    axes.plot(epochs, [row.get("loss") for row in history], "r", label="Train Loss")
+    _decorate(axes, title)
+    return write_bytes(path, _png(figure))
+
+
+def plot_val_losses(path: Path, curves: Mapping[str, Sequence[Mapping[str, object]]]) -> Path:
+    """Every model's validation loss per epoch on one chart (``compare.png``)."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    for label, history in curves.items():
+        axes.plot([row["epoch"] for row in history], [row.get("val_loss") for row in history], marker="o", label=label)
+    _decorate(axes, "Validation loss")
+    return write_bytes(path, _png(figure))
+
+
+def _decorate(axes, title: str) -> None:
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("Categorical Crossentropy Loss")
+    if title:
+        axes.set_title(title)
+    axes.legend()
+    axes.grid(True)
+
+
+# --- the comparison table -------------------------------------------------------------
+
+COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_per_epoch", "status", "error")
+COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
+
+
+def compare_cells(row: Mapping[str, object]) -> list[str]:
+    """One table row as text: a rejected or failed model shows its status and error."""
+    if row["status"] != "trained":
+        return [str(row["model"]), _count(row.get("parameters")), str(row["status"]), str(row.get("error") or ""), ""]
+    return [
+        str(row["model"]),
+        _count(row["parameters"]),
+        f"{row['test_accuracy']:.4f}",
+        f"{row['test_loss']:.4f}",
+        f"{row['seconds_per_epoch']:.1f}",
+    ]
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else ""
+
+
+def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
+    """The notebook's table, as a box of text for the terminal."""
+    cells = [list(COMPARE_HEADERS)] + [compare_cells(row) for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
+    body = [f"| {line} |" for line in lines]
+    return "\n".join([rule, body[0], rule, *body[1:], rule])
+
+
+def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
+    """The same table in Markdown (``compare.md``)."""
+    lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
+    for row in rows:
+        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_compare(directory: Path, rows: Sequence[Mapping[str, object]], curves) -> list[Path]:
+    """``compare.csv``, ``compare.md`` and ``compare.png`` in ``directory``."""
+    return [
+        write_csv(directory / "compare.csv", rows, COMPARE_FIELDS),
+        write_text(directory / "compare.md", compare_markdown(rows)),
+        plot_val_losses(directory / "compare.png", curves),
+    ]
