@@ -1,0 +1,38 @@
+"""The built wheel, installed into a fresh environment without TensorFlow, checks specs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+from conftest import EXAMPLES, ROOT
+
+
+def _run(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_wheel_installs_without_tensorflow_and_checks_an_example(tmp_path: Path):
+    dist = tmp_path / "dist"
+    built = _run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, ROOT)
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = dist.glob("cnndsl-*.whl")
+    assert "cnndsl/grammar/cnndsl.lark" in zipfile.ZipFile(wheel).namelist()
+
+    env_dir = tmp_path / "env"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    bin_dir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
+    installed = _run(bin_dir / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", wheel)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+
+    good = _run(bin_dir / "cnndsl", "check", EXAMPLES / "model1.cnn", cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert "OK, 9 layers, 240,380 parameters" in good.stdout
+    bad = _run(bin_dir / "cnndsl", "check", EXAMPLES / "model3_title.cnn", cwd=tmp_path)
+    assert bad.returncode == 1 and "gets 2x2" in bad.stderr
+
+    probe = "import importlib.util as u; print([m for m in ('tensorflow', 'keras') if u.find_spec(m)])"
+    assert _run(bin_dir / "python", "-c", probe).stdout.strip() == "[]"
