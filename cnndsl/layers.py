@@ -8,6 +8,7 @@ and the Keras constructor. Adding a layer code means adding one entry here.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -168,9 +169,9 @@ class LayerType:
     check_args: Callable[[Mapping], str | None] = field(default=lambda args: None)
     """A problem with a combination of arguments, or None."""
 
-    @property
+    @functools.cached_property
     def keras_name(self) -> str:
-        """Keras's default layer name stem (``Conv2D`` -> ``conv2d``)."""
+        """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
         import re
 
         name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", self.keras_class)
