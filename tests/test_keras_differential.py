@@ -45,7 +45,7 @@ activations = st.sampled_from(ACTIVATIONS)
 @st.composite
 def conv(draw) -> Desc:
     args = {"filters": draw(st.integers(1, 6))}
-    parts = [str(args["filters"])]
+    parts = [_maybe_keyword(draw, "filters", args["filters"])]
     if draw(st.booleans()):
         args["kernel"] = draw(pairs)
         parts.append(_size(args["kernel"]) if draw(st.booleans()) else f"kernel={_size(args['kernel'])}")
@@ -81,16 +81,34 @@ def pool(draw) -> Desc:
 @st.composite
 def dense(draw) -> Desc:
     units = draw(st.integers(1, 12))
+    text = _maybe_keyword(draw, "units", units)
     if draw(st.booleans()):
         activation = draw(activations)
-        return Desc("DN", f"DN({units}, activation={activation})", {"units": units, "activation": activation})
-    return Desc("DN", f"DN({units})", {"units": units})
+        return Desc("DN", f"DN({text}, activation={activation})", {"units": units, "activation": activation})
+    return Desc("DN", f"DN({text})", {"units": units})
+
+
+def _maybe_keyword(draw, name: str, value) -> str:
+    """``value`` or ``name=value``: both spellings of an argument."""
+    return f"{name}={value}" if draw(st.integers(0, 3)) == 0 else str(value)
+
+
+@st.composite
+def dropout(draw) -> Desc:
+    rate = draw(st.sampled_from([0, 0.0, 0.25, 0.5]))
+    return Desc("DP", f"DP({_maybe_keyword(draw, 'rate', rate)})", {"rate": float(rate)})
+
+
+@st.composite
+def activation(draw) -> Desc:
+    name = draw(activations)
+    return Desc("ACT", f"ACT({_maybe_keyword(draw, 'name', name)})", {"name": name})
 
 
 simple = st.one_of(
     st.sampled_from([Desc("BN", "BN()"), Desc("FL", "FL()"), Desc("GAP", "GAP()"), Desc("GMP", "GMP()")]),
-    st.sampled_from([0.0, 0.25, 0.5]).map(lambda rate: Desc("DP", f"DP({rate})", {"rate": rate})),
-    activations.map(lambda name: Desc("ACT", f"ACT({name})", {"name": name})),
+    dropout(),
+    activation(),
 )
 layer = st.one_of(conv(), conv(), pool(), dense(), simple)
 
