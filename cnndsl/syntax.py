@@ -71,8 +71,11 @@ def _parse_tree(text: str, start: str) -> Tree:
 
 
 def _check_nesting(text: str) -> None:
+    """Refuse parentheses nested past MAX_NESTING, before the recursive passes meet them."""
     depth = 0
-    for match in re.finditer(r"[()]", text):
+    for match in re.finditer(r"#[^\n]*|[()]", text):
+        if match.group()[0] == "#":  # a comment's parentheses nest nothing
+            continue
         depth += 1 if match.group() == "(" else -1
         if depth > MAX_NESTING:
             span = span_at(text, match.start(), match.end())
