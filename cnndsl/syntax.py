@@ -15,7 +15,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from cnndsl import ast
-from cnndsl.errors import SYNTAX, Diagnostic, raise_errors
+from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
 
 MAX_NESTING = 64
 """Deepest nesting of parentheses a spec may use (a real spec uses 3)."""
@@ -61,6 +61,23 @@ def parse(text: str) -> ast.Chain:
     return _chain(_parse_tree(text, "spec").children[0])
 
 
+def parse_file(text: str) -> ast.SpecFile | ast.Chain:
+    """Parse a spec file: named definitions, or one bare spec.
+
+    Both readings are tried; when neither fits, the error reported is the one that
+    got further into the text, so a bare spec keeps its plain diagnostics.
+    """
+    try:
+        return parse(text)
+    except SpecError as as_spec:
+        try:
+            return _spec_file(_parse_tree(text, "file"))
+        except SpecError as as_file:
+            if as_file.span is None or as_spec.span is None or as_spec.span.start >= as_file.span.start:
+                raise as_spec from None
+            raise
+
+
 def _parse_tree(text: str, start: str) -> Tree:
     _check_nesting(text)
     try:
@@ -87,6 +104,9 @@ def _check_nesting(text: str) -> None:
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
+    if _is_blank(text):
+        span = span_at(text, 0, 0)
+        return Diagnostic(SYNTAX, "the spec is empty", span, hint="write layers joined by '->': CN(32)->FL()->DN(10)")
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
         span = span_at(text, exc.pos_in_stream, exc.pos_in_stream + 1)
@@ -108,6 +128,11 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         else None
     )
     return Diagnostic(SYNTAX, message, span, hint=hint)
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing but whitespace, byte-order marks and comments."""
+    return not re.sub(r"#[^\n]*", "", text).strip(" \t\f\r\n\ufeff")
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -170,6 +195,15 @@ def _edge_token(node: Tree | Token, side: int) -> Token | None:
         if token is not None:
             return token
     return None
+
+
+def _spec_file(tree: Tree) -> ast.SpecFile:
+    return ast.SpecFile(tuple(_definition(child) for child in tree.children))
+
+
+def _definition(tree: Tree) -> ast.Definition:
+    *keyword, name, _eq, chain = tree.children
+    return ast.Definition(str(name), _chain(chain), bool(keyword), _span(tree), _span(name))
 
 
 def _chain(tree: Tree) -> ast.Chain:

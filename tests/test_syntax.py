@@ -70,7 +70,7 @@ ERROR_CASES = [
     # syntax
     ("CN(3,", SpecSyntaxError, 1, 6, "expected '(', ')', a name or a number, found the end of the spec"),
     ("CN(3)->", SpecSyntaxError, 1, 8, "expected a layer such as CN(32), found the end of the spec"),
-    ("", SpecSyntaxError, 1, 1, "expected a layer such as CN(32), found the end of the spec"),
+    ("", SpecSyntaxError, 1, 1, "the spec is empty"),
     ("CN(3) BN()", SpecSyntaxError, 1, 7, "expected ')', '*' or '->', found a name 'BN'"),
     ("CN(3)@", SpecSyntaxError, 1, 6, "unexpected character '@'"),
     ("CN(3)\n->\n  MP(2))", SpecSyntaxError, 3, 8, "found ')'"),
