@@ -114,10 +114,10 @@ def _render_one(diag: Diagnostic, source: str, filename: str) -> str:
 
 def _excerpt(source: str, span: Span) -> list[str]:
     """The span's first source line and a caret line under the span."""
-    text_lines = source.splitlines() or [""]
+    text_lines = source.split("\n")  # lines as spans count them: not at \f, \r or U+2028
     if not 1 <= span.line <= len(text_lines):
         return []
-    text = text_lines[span.line - 1].replace("\r", "")
+    text = text_lines[span.line - 1].removesuffix("\r").replace("\r", " ")
     start = span.column - 1
     end = span.end_column - 1 if span.end_line == span.line else len(text)
     end = max(end, start + 1)
