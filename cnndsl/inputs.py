@@ -39,7 +39,7 @@ class Source:
 def read_models(argument: str) -> list[Source]:
     """Every model a command-line argument names: a FILE, or the notation itself."""
     path = Path(argument)
-    if _looks_like_path(argument) or path.exists():
+    if argument.strip() and (_looks_like_path(argument) or path.exists()):  # "" is no path, not "."
         return [Source(argument, read_text(path), path.stem)]
     return [Source(SPEC_NAME, argument, "spec")]
 
