@@ -90,3 +90,21 @@ class Chain:
 
 
 Node = Call | Ref | Repeat | Chain
+
+
+@dataclass(frozen=True)
+class Definition:
+    """``name = chain`` in a spec file; a ``block`` is only reused, never a model itself."""
+
+    name: str
+    chain: Chain
+    is_block: bool
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A spec file's definitions, in order."""
+
+    definitions: tuple[Definition, ...]

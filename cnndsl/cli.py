@@ -91,7 +91,7 @@ def _check_and_report(source: Source, args: argparse.Namespace) -> int:
     _warn(model, source)
     if not args.quiet:
         print(
-            f"{source.name}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
+            f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
             f"output {format_shape(model.output_shape)}"
         )
     return EXIT_OK
@@ -100,7 +100,8 @@ def _check_and_report(source: Source, args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     sources = read_models(args.input)
     if len(sources) != 1:
-        raise UsageError(f"{args.input}: holds {len(sources)} models; summary takes one (FILE:NAME)")
+        names = ", ".join(source.label for source in sources)
+        raise UsageError(f"{args.input}: holds {len(sources)} models ({names}); summary takes one: FILE:NAME")
     source = sources[0]
     try:
         model = _check_one(source, args)

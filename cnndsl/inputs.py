@@ -1,13 +1,18 @@
-"""Where specs come from: the notation on the command line, or a file."""
+"""Where specs come from: the notation on the command line, a spec file, or FILE:NAME."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnndsl.compiler import check
+from cnndsl import ast
+from cnndsl.compiler import check_chain
+from cnndsl.errors import SpecError, SpecValueError
 from cnndsl.model import CheckedModel
+from cnndsl.specfile import resolve_definitions
+from cnndsl.syntax import parse, parse_file
 
 SPEC_NAME = "<spec>"
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -24,24 +29,81 @@ class Source:
 
     ``name`` is what diagnostics print before the position (a path, or ``<spec>``),
     ``text`` the whole text positions refer to, and ``label`` the model's short
-    name for tables and output folders.
+    name for tables and output folders. A model from a spec file comes parsed,
+    with the file's definitions as ``blocks``; a file that could not be read into
+    models carries its ``error`` instead.
     """
 
     name: str
     text: str
     label: str
+    chain: ast.Chain | None = None
+    blocks: Mapping[str, ast.Chain] = field(default_factory=dict)
+    error: SpecError | None = None
+    named: bool = False
+    """Whether the model is one named definition of a file (``FILE:NAME``)."""
+
+    @property
+    def title(self) -> str:
+        """How output names the model: ``<spec>``, ``FILE`` or ``FILE:NAME``."""
+        return f"{self.name}:{self.label}" if self.named else self.name
 
     def check(self, input_shape=None, num_classes=None) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
-        return check(self.text, input_shape, num_classes)
+        if self.error is not None:
+            raise self.error
+        chain = self.chain if self.chain is not None else parse(self.text)
+        return check_chain(chain, self.text, input_shape, num_classes, self.blocks)
 
 
 def read_models(argument: str) -> list[Source]:
-    """Every model a command-line argument names: a FILE, or the notation itself."""
-    path = Path(argument)
-    if argument.strip() and (_looks_like_path(argument) or path.exists()):  # "" is no path, not "."
-        return [Source(argument, read_text(path), path.stem)]
-    return [Source(SPEC_NAME, argument, "spec")]
+    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, or the notation itself."""
+    path, selected = _split_selector(argument)
+    if path is None:
+        return [Source(SPEC_NAME, argument, "spec")]
+    display = str(path)
+    models = file_models(display, read_text(path), path.stem)
+    return models if selected is None else [_select(models, selected, display)]
+
+
+def _split_selector(argument: str) -> tuple[Path | None, str | None]:
+    """``(path, None)`` for a FILE, ``(path, NAME)`` for FILE:NAME, ``(None, None)`` for a spec."""
+    if not argument.strip():  # "" is no path, not "."
+        return None, None
+    base, _, name = argument.rpartition(":")
+    if base and name.isidentifier() and Path(base).is_file():
+        return Path(base), name
+    if _looks_like_path(argument) or Path(argument).exists():
+        return Path(argument), None
+    return None, None
+
+
+def file_models(display: str, text: str, stem: str) -> list[Source]:
+    """The models of a spec file: one bare spec (named after the file), or its definitions."""
+    try:
+        parsed = parse_file(text)
+    except SpecError as error:
+        return [Source(display, text, stem, error=error)]
+    if isinstance(parsed, ast.Chain):
+        return [Source(display, text, stem, chain=parsed)]
+    definitions = resolve_definitions(parsed)
+    if definitions.diagnostics:
+        return [Source(display, text, stem, error=SpecValueError(definitions.diagnostics, text))]
+    return [
+        Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True) for m in definitions.models
+    ]
+
+
+def _select(models: list[Source], name: str, display: str) -> Source:
+    if len(models) == 1 and models[0].error is not None:
+        return models[0]  # the file itself is broken: report that
+    for model in models:
+        if model.label == name:
+            return model
+    names = ", ".join(model.label for model in models) or "none"
+    if models and name in models[0].blocks:
+        raise UsageError(f"{display}: {name!r} is a block, checked inside the models that use it (models: {names})")
+    raise UsageError(f"{display}: no model named {name!r} (models: {names})")
 
 
 def _looks_like_path(argument: str) -> bool:

@@ -122,12 +122,17 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         if token.type in ("ARROW", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL"):
             found = TOKEN_WORDS[token.type]
     message = f"expected {_expected_words(expected)}, found {found}"
-    hint = (
-        "layers are joined by '->'"
-        if "ARROW" in expected and token is not None and token.type in ("NAME", "LPAR")
-        else None
-    )
-    return Diagnostic(SYNTAX, message, span, hint=hint)
+    return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, token))
+
+
+def _token_hint(expected: set[str], token: Token | None) -> str | None:
+    if token is None:
+        return None
+    if "ARROW" in expected and token.type in ("NAME", "LPAR"):
+        return "layers are joined by '->'"
+    if expected == {"EQUAL"} and token.type == "LPAR":
+        return "layers are joined by '->'; a new definition starts with 'name ='"
+    return None
 
 
 def _is_blank(text: str) -> bool:

@@ -1,0 +1,104 @@
+"""Spec files: named definitions, blocks reused by name, models checked on their own.
+
+    # a comment
+    block stem = CN(32,3) -> BN()
+    small = stem*2 -> MP(2) -> FL() -> DN(128)
+
+A definition may use any definition above it. Unknown names, names used before
+their definition, cycles and redefinitions are value errors with positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnndsl import ast
+from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.layers import LAYERS
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of a file: its name and the chain to check."""
+
+    name: str
+    chain: ast.Chain
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """What a spec file defines: its models in order, every chain by name, and problems."""
+
+    models: tuple[Model, ...]
+    chains: dict[str, ast.Chain]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def resolve_definitions(spec_file: ast.SpecFile) -> Definitions:
+    """Check names across definitions; every definition is visible to those after it."""
+    seen: dict[str, ast.Definition] = {}
+    problems: list[Diagnostic] = []
+    for definition in spec_file.definitions:
+        problems += _name_problems(definition, seen)
+        seen.setdefault(definition.name, definition)
+    order = {d.name: i for i, d in reversed(list(enumerate(spec_file.definitions)))}
+    for index, definition in enumerate(spec_file.definitions):
+        problems += _reference_problems(definition, index, seen, order)
+    models = tuple(Model(d.name, d.chain) for d in spec_file.definitions if not d.is_block)
+    chains = {name: d.chain for name, d in seen.items()}
+    return Definitions(models, chains, tuple(problems))
+
+
+def _name_problems(definition: ast.Definition, seen: dict[str, ast.Definition]) -> list[Diagnostic]:
+    if definition.name in seen:
+        first = seen[definition.name].name_span.line
+        return [_error(f"{definition.name!r} is already defined on line {first}", definition.name_span)]
+    if definition.name.upper() in LAYERS:
+        return [_error(f"{definition.name!r} is a layer code; give the definition another name", definition.name_span)]
+    return []
+
+
+def _reference_problems(definition, index: int, everything: dict, order: dict) -> list[Diagnostic]:
+    problems = []
+    for ref in references(definition.chain):
+        if ref.name not in everything:
+            continue  # the expander reports unknown names, with a suggestion
+        cycle = _cycle(ref.name, definition.name, everything)
+        if cycle:
+            problems.append(_error("definitions refer to each other in a cycle: " + " -> ".join(cycle), ref.span))
+        elif order[ref.name] >= index:
+            line = everything[ref.name].name_span.line
+            problems.append(_error(f"{ref.name!r} is used before its definition on line {line}", ref.span))
+    return problems
+
+
+def _cycle(start: str, target: str, everything: dict) -> list[str] | None:
+    """The path ``target -> start -> ... -> target`` if ``start`` leads back to ``target``."""
+    stack, parents = [start], {start: target}
+    while stack:
+        name = stack.pop()
+        if name == target:
+            path = [name]
+            while path[-1] != target or len(path) == 1:
+                path.append(parents[path[-1]])
+            return [*reversed(path)]
+        for ref in references(everything[name].chain):
+            if ref.name in everything and ref.name not in parents:
+                parents[ref.name] = name
+                stack.append(ref.name)
+    return None
+
+
+def references(node: ast.Node) -> list[ast.Ref]:
+    """Every name a chain uses, in order."""
+    if isinstance(node, ast.Ref):
+        return [node]
+    if isinstance(node, ast.Chain):
+        return [ref for element in node.elements for ref in references(element)]
+    if isinstance(node, ast.Repeat):
+        return references(node.body)
+    return []
+
+
+def _error(message: str, span: ast.Span) -> Diagnostic:
+    return Diagnostic(VALUE, message, span)
