@@ -14,6 +14,8 @@ from cnndsl.layers import LAYERS, suggest
 
 MAX_LAYERS = 100_000
 """Most layers a spec may expand to (the largest real networks have a few thousand)."""
+MAX_BLOCK_DEPTH = 64
+"""Deepest chain of blocks referring to blocks (a real spec uses two or three)."""
 
 
 class Expander:
@@ -22,6 +24,8 @@ class Expander:
     def __init__(self, blocks: Mapping[str, ast.Chain] | None = None):
         self.blocks = dict(blocks or {})
         self.diagnostics: list[Diagnostic] = []
+        self._sizes: dict[str, int] = {}
+        self._sizing: list[str] = []
 
     def expand(self, chain: ast.Chain) -> list[ast.Call]:
         total = self._size(chain)
@@ -39,9 +43,26 @@ class Expander:
         if isinstance(node, ast.Chain):
             return sum(self._size(element) for element in node.elements)
         if isinstance(node, ast.Ref):
-            block = self._block(node)
-            return self._size(block) if block is not None else 0
+            return self._block_size(node)
         return self._repeat_size(node)
+
+    def _block_size(self, ref: ast.Ref) -> int:
+        """A block's size, computed once per name; cycles and deep chains are errors."""
+        if ref.name in self._sizes:
+            return self._sizes[ref.name]
+        block = self._block(ref)
+        if block is None:
+            return 0
+        if ref.name in self._sizing or len(self._sizing) >= MAX_BLOCK_DEPTH:
+            cycle = ref.name in self._sizing
+            path = " -> ".join([*self._sizing[-5:], ref.name])
+            message = f"{ref.name!r} refers to itself ({path})" if cycle else "blocks nested too deep"
+            self._error(message if cycle else f"{message}: more than {MAX_BLOCK_DEPTH} levels", ref.span)
+            return 0
+        self._sizing.append(ref.name)
+        self._sizes[ref.name] = self._size(block)
+        self._sizing.pop()
+        return self._sizes[ref.name]
 
     def _repeat_size(self, node: ast.Repeat) -> int:
         times = _repeat_count(node.count)
