@@ -53,15 +53,17 @@ def check_output_dir(path: Path) -> None:
     if path.is_dir() and any(path.iterdir()):
         raise OutputError(f"{path}: already exists and is not empty; runs are never overwritten")
     parent = _existing_ancestor(path)
+    if not parent.is_dir():
+        raise OutputError(f"{path}: cannot create a directory under {parent}, which is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: cannot write in {parent} (permission denied)")
 
 
 def _existing_ancestor(path: Path) -> Path:
     path = path.absolute()
-    while not path.exists():
+    while not path.exists() and path != path.parent:
         path = path.parent
-    return path if path.is_dir() else path.parent
+    return path
 
 
 def make_output_dir(path: Path) -> Path:
@@ -74,10 +76,29 @@ def make_output_dir(path: Path) -> Path:
     return path
 
 
+RUN_FILES = (
+    "checkpoint.keras",
+    "model.keras",
+    "history.csv",
+    "history.json",
+    "loss.png",
+    "summary.txt",
+    "metrics.json",
+)
+
+
 def remove_if_empty(path: Path) -> None:
     """Drop a run directory that a failed run left with nothing in it."""
     with _quietly():
         path.rmdir()
+
+
+def discard_run(path: Path) -> None:
+    """Remove what a failed run wrote (only its own files), then its directory if empty."""
+    for name in RUN_FILES:
+        with _quietly():
+            (path / name).unlink()
+    remove_if_empty(path)
 
 
 def _quietly() -> suppress:

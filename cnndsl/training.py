@@ -31,6 +31,7 @@ from cnndsl.outputs import (
     clean_number,
     compare_text,
     default_run_dir,
+    discard_run,
     make_output_dir,
     plot_loss,
     remove_if_empty,
@@ -189,6 +190,8 @@ def fit(checked: CheckedModel, recipe: Recipe, dataset: Dataset, directory: Path
     """Build, train and evaluate a checked model; the TensorFlow half of ``train``."""
     tf = setup_tensorflow(recipe.seed)
     strategy = make_strategy(tf, recipe.distribute)
+    if recipe.distribute:
+        _notice(f"cnndsl: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
     model = _compiled(checked, recipe, strategy)
     directory, scratch = _writable_dir(directory, strategy)
     try:
@@ -306,11 +309,20 @@ def _fit_and_save(model, checked, recipe, dataset, directory, strategy, verbose)
         raise TrainingInterrupted(directory, len(recorder.history), recorder.checkpoint, recorder.history) from None
     except BaseException:
         if directory is not None:
-            remove_if_empty(directory)
+            discard_run(directory)
         raise
     metrics = make_metrics(checked, recipe, dataset, recorder, strategy, test_loss, test_accuracy)
-    files = save_run(directory, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
+    files = _saved(directory, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
     return TrainResult(model, recorder.history, metrics, directory, files)
+
+
+def _saved(directory, *run) -> list[Path]:
+    """``save_run``, discarding the whole run if a file cannot be written (a full disk)."""
+    try:
+        return save_run(directory, *run)
+    except Exception:
+        discard_run(directory)
+        raise
 
 
 def _after_interrupt(checked, recipe, dataset, directory, recorder) -> None:
