@@ -71,11 +71,19 @@ def _split_selector(argument: str) -> tuple[Path | None, str | None]:
     if not argument.strip():  # "" is no path, not "."
         return None, None
     base, _, name = argument.rpartition(":")
-    if base and name.isidentifier() and Path(base).is_file():
+    if base and name.isidentifier() and _exists(Path(base), file=True):
         return Path(base), name
-    if _looks_like_path(argument) or Path(argument).exists():
+    if _looks_like_path(argument) or _exists(Path(argument)):
         return Path(argument), None
     return None, None
+
+
+def _exists(path: Path, file: bool = False) -> bool:
+    """Whether a path exists (as a file); False for a name no file can have, such as a long spec."""
+    try:
+        return path.is_file() if file else path.exists()
+    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte
+        return False
 
 
 def file_models(display: str, text: str, stem: str) -> list[Source]:
