@@ -11,10 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from cnndsl import __version__
-from cnndsl.errors import SpecError, render
+from cnndsl.budgets import check_budgets
+from cnndsl.errors import SpecError, diagnostic_record, render, render_github
 from cnndsl.inputs import Source, UsageError, read_models
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
+from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 from cnndsl.shapes import format_shape
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -52,8 +54,28 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
 
 
-def _check_one(source: Source, args: argparse.Namespace) -> CheckedModel:
-    return source.check(args.input_shape, args.classes)
+def _budget(parse):
+    def convert(text: str) -> int:
+        try:
+            return parse(text)
+        except SettingsError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def _add_budget_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-params", type=_budget(parse_count), metavar="N", help="parameter budget: 250k, 1M, ...")
+    parser.add_argument("--max-flops", type=_budget(parse_count), metavar="N", help="FLOPs per example: 50M, 1G, ...")
+    parser.add_argument(
+        "--max-activations", type=_budget(parse_bytes), metavar="SIZE",
+        help="float32 activation memory per example: 512KB, 2MB, ...",
+    )  # fmt: skip
+
+
+def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
+    """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
+    return source.check(args.input_shape, settings.classes, settings.input_shape)
 
 
 def _report(error: SpecError, source: Source) -> None:
@@ -69,32 +91,81 @@ def _warn(model: CheckedModel, source: Source) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    reporter = Reporter(args.format, args.quiet)
     status = EXIT_OK
     for item in args.inputs:
         try:
             sources = read_models(item)
         except UsageError as error:
-            print(f"cnndsl: error: {error}", file=sys.stderr)
+            reporter.usage(str(error))
             status = max(status, EXIT_USAGE)
             continue
         for source in sources:
-            status = max(status, _check_and_report(source, args))
+            status = max(status, _check_and_report(source, args, settings, reporter))
+    reporter.close()
     return status
 
 
-def _check_and_report(source: Source, args: argparse.Namespace) -> int:
+def _check_and_report(source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     try:
-        model = _check_one(source, args)
+        model = _check_one(source, args, settings)
     except SpecError as error:
-        _report(error, source)
+        reporter.diagnostics(source, error.diagnostics)
         return EXIT_SPEC
-    _warn(model, source)
-    if not args.quiet:
-        print(
-            f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-            f"output {format_shape(model.output_shape)}"
-        )
+    over = check_budgets(model, settings)
+    reporter.diagnostics(source, [*model.warnings, *over])
+    if over:
+        return EXIT_SPEC
+    reporter.ok(
+        f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
+        f"output {format_shape(model.output_shape)}"
+    )
     return EXIT_OK
+
+
+class Reporter:
+    """Prints diagnostics as text (carets, on stderr), JSON (one list) or GitHub annotations."""
+
+    def __init__(self, fmt: str = "text", quiet: bool = False):
+        self.format, self.quiet = fmt, quiet
+        self.records: list[dict] = []
+
+    def diagnostics(self, source: Source, diagnostics) -> None:
+        if not diagnostics:
+            return
+        if self.format == "json":
+            self.records += [diagnostic_record(d, source.name) for d in diagnostics]
+        elif self.format == "github":
+            print(render_github(diagnostics, source.name))
+        else:
+            print(render(diagnostics, source.text, source.name), file=sys.stderr)
+
+    def usage(self, message: str) -> None:
+        if self.format == "json":
+            self.records.append({"file": None, "kind": "usage", "severity": "error", "message": message})
+        elif self.format == "github":
+            print(f"::error title=cnndsl usage::{message}")
+        else:
+            print(f"cnndsl: error: {message}", file=sys.stderr)
+
+    def ok(self, line: str) -> None:
+        if self.format == "text" and not self.quiet:
+            print(line)
+
+    def close(self) -> None:
+        if self.format == "json":
+            print(json.dumps(self.records, indent=2))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """``[tool.cnndsl]`` of the nearest pyproject.toml, overridden by flags."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    flags = {name: getattr(args, name, None) for name in ("classes", "max_params", "max_flops", "max_activations")}
+    return settings.merged(**flags)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -104,7 +175,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input}: holds {len(sources)} models ({names}); summary takes one: FILE:NAME")
     source = sources[0]
     try:
-        model = _check_one(source, args)
+        model = _check_one(source, args, _settings(args))
     except SpecError as error:
         if args.json:
             print(json.dumps(errors_json(error.diagnostics), indent=2))
@@ -195,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     check_parser.add_argument("-q", "--quiet", action="store_true", help="print nothing for specs that pass")
+    check_parser.add_argument(
+        "--format", choices=["text", "json", "github"], default="text",
+        help="diagnostics as text with carets (default), one JSON list, or GitHub workflow annotations",
+    )  # fmt: skip
     _add_model_options(check_parser)
+    _add_budget_options(check_parser)
     check_parser.set_defaults(handler=cmd_check)
 
     summary_parser = commands.add_parser(

@@ -62,19 +62,24 @@ def check_chain(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     blocks: Mapping[str, ast.Chain] | None = None,
+    default_input_shape: Sequence[int] | None = None,
 ) -> CheckedModel:
-    """Run the passes over a parsed chain (``blocks`` resolves named references)."""
+    """Run the passes over a parsed chain.
+
+    ``blocks`` resolves named references; ``default_input_shape`` (a project's
+    setting) applies when neither ``input_shape`` nor the spec's ``IN(...)`` says.
+    """
     with paused_gc():
-        return _check_chain(chain, source, input_shape, num_classes, blocks)
+        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
 
 
-def _check_chain(chain, source, input_shape, num_classes, blocks) -> CheckedModel:
+def _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape=None) -> CheckedModel:
     expander = Expander(blocks)
     calls = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source)
     layers = resolver.resolve(calls)
-    shape, classes, problems = _settings(resolver, input_shape, num_classes)
+    shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape)
     raise_errors([*resolver.diagnostics, *problems], source)
     layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
     inferrer = Inferrer()
@@ -87,7 +92,9 @@ def _check_chain(chain, source, input_shape, num_classes, blocks) -> CheckedMode
     return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings)
 
 
-def _settings(resolver: Resolver, input_shape, num_classes) -> tuple[tuple[int, ...], int, list[Diagnostic]]:
+def _settings(
+    resolver: Resolver, input_shape, num_classes, default_input_shape=None
+) -> tuple[tuple[int, ...], int, list[Diagnostic]]:
     """The input shape and class count in force, and any conflict between sources."""
     problems = []
     declared = resolver.declared_input
@@ -97,7 +104,7 @@ def _settings(resolver: Resolver, input_shape, num_classes) -> tuple[tuple[int, 
     if declared and shape is not None and declared[0] != shape:
         message = f"the spec declares input {_hwc(declared[0])} but the input is {_hwc(shape)}"
         problems.append(Diagnostic(VALUE, message, declared[1]))
-    shape = shape or (declared[0] if declared else DEFAULT_INPUT_SHAPE)
+    shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
     classes = DEFAULT_CLASSES if num_classes is None else int(num_classes)
     if classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes!r}")

@@ -125,3 +125,34 @@ def _excerpt(source: str, span: Span) -> list[str]:
     indent = "".join(c if c == "\t" else " " for c in text[:start])
     gutter = f"{span.line} | "
     return [gutter + text, " " * len(gutter) + indent + "^" * (end - start)]
+
+
+# --- diagnostics for machines ---------------------------------------------------------
+
+
+def diagnostic_record(diag: Diagnostic, filename: str) -> dict:
+    """One diagnostic as a JSON object: file, line, column, end, kind, message."""
+    span = diag.span
+    end = {"line": span.end_line, "column": span.end_column} if span else None
+    return {"file": filename, **diag.as_dict(), "end": end}
+
+
+def render_github(diagnostics: Iterable[Diagnostic], filename: str) -> str:
+    """GitHub Actions workflow commands: ``::error file=F,line=L,col=C::message``."""
+    return "\n".join(_github_one(diag, filename) for diag in diagnostics)
+
+
+def _github_one(diag: Diagnostic, filename: str) -> str:
+    command = "warning" if diag.severity == "warning" else "error"
+    props = {"file": filename, "title": f"cnndsl {diag.kind}"}
+    if diag.span:
+        span = diag.span
+        props.update(line=span.line, col=span.column, endLine=span.end_line, endColumn=span.end_column)
+    message = diag.message + (f" ({diag.hint})" if diag.hint else "")
+    fields = ",".join(f"{key}={_escape(str(value), property=True)}" for key, value in props.items())
+    return f"::{command} {fields}::{_escape(message)}"
+
+
+def _escape(text: str, property: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property else text

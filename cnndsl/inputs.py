@@ -48,12 +48,12 @@ class Source:
         """How output names the model: ``<spec>``, ``FILE`` or ``FILE:NAME``."""
         return f"{self.name}:{self.label}" if self.named else self.name
 
-    def check(self, input_shape=None, num_classes=None) -> CheckedModel:
+    def check(self, input_shape=None, num_classes=None, default_input_shape=None) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
         if self.error is not None:
             raise self.error
         chain = self.chain if self.chain is not None else parse(self.text)
-        return check_chain(chain, self.text, input_shape, num_classes, self.blocks)
+        return check_chain(chain, self.text, input_shape, num_classes, self.blocks, default_input_shape)
 
 
 def read_models(argument: str) -> list[Source]:

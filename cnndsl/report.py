@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from cnndsl.budgets import activation_bytes, flops
 from cnndsl.errors import Diagnostic
 from cnndsl.model import CheckedModel, LayerInfo
 from cnndsl.shapes import format_shape
 
-HEADERS = ("Layer (type)", "Output Shape", "Param #", "Spec")
+HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "Spec")
+RIGHT = (False, False, True, True, True, False)
 
 
 def summary_table(model: CheckedModel) -> str:
@@ -26,6 +30,9 @@ def summary_table(model: CheckedModel) -> str:
         f"Total params: {model.total_params:,} ({_bytes(model.total_params * 4)})",
         f"Trainable params: {model.trainable_params:,} ({_bytes(model.trainable_params * 4)})",
         f"Non-trainable params: {model.non_trainable_params:,} ({_bytes(model.non_trainable_params * 4)})",
+        f"Multiply-accumulates: {model.total_macs:,} per example ({flops(model):,} FLOPs)",
+        f"Activations: {_bytes(activation_bytes(model))} per example (float32)",
+        f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
 
@@ -34,12 +41,19 @@ def _row(info: LayerInfo) -> tuple[str, ...]:
     text = " ".join(info.layer.text.split())
     if info.layer.head:
         text = f"{text}  (head)"
-    return (f"{info.name} ({info.keras_class})", format_shape(info.output_shape), f"{info.params:,}", text)
+    return (
+        f"{info.name} ({info.keras_class})",
+        format_shape(info.output_shape),
+        f"{info.params:,}",
+        f"{info.macs:,}",
+        f"{info.activations:,}",
+        text,
+    )
 
 
 def _line(cells, widths) -> str:
-    name, shape, params, text = cells
-    return f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  {text}".rstrip()
+    padded = [f"{cell:>{width}}" if right else f"{cell:<{width}}" for cell, width, right in zip(cells, widths, RIGHT)]
+    return "  ".join(padded).rstrip()
 
 
 def _bytes(count: int) -> str:
@@ -61,6 +75,10 @@ def summary_json(model: CheckedModel) -> dict:
         "total_params": model.total_params,
         "trainable_params": model.trainable_params,
         "non_trainable_params": model.non_trainable_params,
+        "macs": model.total_macs,
+        "flops": flops(model),
+        "activation_bytes": activation_bytes(model),
+        "hash": architecture_hash(model),
         "warnings": [d.as_dict() for d in model.warnings],
     }
 
@@ -75,6 +93,8 @@ def _layer_json(info: LayerInfo) -> dict:
         "params": info.params,
         "trainable_params": info.trainable,
         "non_trainable_params": info.non_trainable,
+        "macs": info.macs,
+        "activations": info.activations,
         "text": info.layer.text,
         "head": info.layer.head,
         "line": span.line if span else None,
@@ -85,3 +105,26 @@ def _layer_json(info: LayerInfo) -> dict:
 def errors_json(diagnostics: tuple[Diagnostic, ...]) -> dict:
     """The ``--json`` document for a spec with errors."""
     return {"errors": [d.as_dict() for d in diagnostics]}
+
+
+def canonical_form(model: CheckedModel) -> str:
+    """The architecture with every layer and argument explicit: equal forms, equal models.
+
+    >>> from cnndsl import check
+    >>> canonical_form(check("CN(8)*2->GAP()")) == canonical_form(check("CN(8,3)->CN(8,(3,3))->GAP()->DN(10)"))
+    True
+    """
+    shape = ",".join(str(size) for size in model.input_shape[1:])
+    layers = [
+        f"{info.code}({', '.join(f'{k}={_arg(v)}' for k, v in info.layer.args.items())})" for info in model.layers
+    ]
+    return " -> ".join([f"IN({shape})", *layers])
+
+
+def _arg(value) -> str:
+    return "(" + ",".join(str(v) for v in value) + ")" if isinstance(value, tuple) else str(value)
+
+
+def architecture_hash(model: CheckedModel) -> str:
+    """A short stable hash of :func:`canonical_form`."""
+    return hashlib.sha256(canonical_form(model).encode()).hexdigest()[:12]

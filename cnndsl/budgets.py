@@ -1,0 +1,57 @@
+"""Budgets: parameter, FLOP and activation-memory limits a model must stay within."""
+
+from __future__ import annotations
+
+from cnndsl.errors import Diagnostic
+from cnndsl.model import CheckedModel, LayerInfo
+from cnndsl.settings import Settings
+
+BUDGET = "budget"
+BYTES_PER_VALUE = 4
+"""Activations are counted as float32."""
+
+
+def flops(model: CheckedModel) -> int:
+    """Floating-point operations of one forward pass: two per multiply-accumulate."""
+    return 2 * model.total_macs
+
+
+def activation_bytes(model: CheckedModel) -> int:
+    """Bytes of every layer's output for one example, as float32."""
+    return BYTES_PER_VALUE * sum(info.activations for info in model.layers)
+
+
+def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
+    """One diagnostic per budget the model exceeds, pointing at the largest contributor."""
+    figures = (
+        ("parameters", model.total_params, settings.max_params, "--max-params", lambda i: i.params, _count),
+        ("FLOPs", flops(model), settings.max_flops, "--max-flops", lambda i: 2 * i.macs, _count),
+        ("of activations per example", activation_bytes(model), settings.max_activations, "--max-activations",
+         lambda i: BYTES_PER_VALUE * i.activations, _size),
+    )  # fmt: skip
+    problems = []
+    for what, figure, limit, flag, share, show in figures:
+        if limit is not None and figure > limit:
+            largest = max(model.layers, key=share)
+            message = f"{show(figure)} {what}, over the budget of {show(limit)} ({flag})"
+            hint = f"the largest share is {largest.layer.text} with {show(share(largest))}"
+            problems.append(Diagnostic(BUDGET, message, _span(model, largest), hint=hint))
+    return problems
+
+
+def _span(model: CheckedModel, largest: LayerInfo):
+    if largest.layer.span is not None and largest.layer.span.start < largest.layer.span.end:
+        return largest.layer.span
+    written = [info.layer.span for info in model.layers if info.layer.span is not None]
+    return written[0] if written else None
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _size(value: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value} B"

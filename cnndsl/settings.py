@@ -1,0 +1,127 @@
+"""Per-project settings: ``[tool.cnndsl]`` in the nearest ``pyproject.toml``.
+
+Read the way ruff and mypy read theirs: from the current directory upwards.
+Command-line flags override them.
+
+    [tool.cnndsl]
+    input-shape = [32, 32, 3]
+    classes = 100
+    max-params = "1M"
+    max-flops = "50M"
+    max-activations = "2MB"
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COUNT_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
+BYTE_SUFFIXES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+class SettingsError(Exception):
+    """A bad setting or budget value: exit code 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Model defaults and budgets; ``None`` means not set."""
+
+    input_shape: tuple[int, int, int] | None = None
+    classes: int | None = None
+    max_params: int | None = None
+    max_flops: int | None = None
+    max_activations: int | None = None
+    """Bytes of float32 activations per example."""
+
+    def merged(self, **overrides) -> Settings:
+        """These settings with every override that is not None applied."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def parse_count(text: str | int) -> int:
+    """``1M`` -> 1000000, ``50k`` -> 50000, ``1.5G`` -> 1500000000."""
+    return _quantity(text, COUNT_SUFFIXES, "a count such as 1M, 50k or 250000")
+
+
+def parse_bytes(text: str | int) -> int:
+    """``2MB`` -> 2097152 (binary units, as Keras prints sizes), ``512KB``, ``1GB``."""
+    return _quantity(text, {**BYTE_SUFFIXES, "": 1}, "a size such as 2MB, 512KB or 1GB", upper=True)
+
+
+def _quantity(text: str | int, suffixes: dict[str, int], what: str, upper: bool = False) -> int:
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match and upper else (match.group(2) if match else None)
+    if not match or unit not in suffixes:
+        raise SettingsError(f"expected {what}, not {text!r}")
+    value = float(match.group(1)) * suffixes[unit]
+    if not math.isfinite(value) or value > 10**18:
+        raise SettingsError(f"{text!r} is too large")
+    return int(value)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start``."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(start: Path | None = None) -> Settings:
+    """``[tool.cnndsl]`` of the nearest pyproject.toml, or empty settings."""
+    path = find_pyproject((start or Path.cwd()).absolute())
+    if path is None:
+        return Settings()
+    try:
+        table = tomllib.loads(path.read_text("utf-8")).get("tool", {}).get("cnndsl", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise SettingsError(f"{path}: cannot read [tool.cnndsl]: {exc}") from None
+    try:
+        return _from_table(table)
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: [tool.cnndsl] {exc}") from None
+
+
+_READERS = {
+    "input_shape": lambda value: _shape(value),
+    "classes": lambda value: _positive(value, "classes"),
+    "max_params": parse_count,
+    "max_flops": parse_count,
+    "max_activations": parse_bytes,
+}
+
+
+def _from_table(table: dict) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    values = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise SettingsError(
+                f"unknown setting {key!r} (known: {', '.join(sorted(k.replace('_', '-') for k in known))})"
+            )
+        values[name] = _READERS[name](value)
+    return Settings(**values)
+
+
+def _shape(value) -> tuple[int, int, int]:
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 1 <= v <= 65536 for v in value)):
+        raise SettingsError(f"input-shape must be [height, width, channels], not {value!r}")
+    return tuple(value)  # type: ignore[return-value]
+
+
+def _positive(value, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+        raise SettingsError(f"{name} must be a whole number from 1 to 1,000,000, not {value!r}")
+    return value
