@@ -1,0 +1,49 @@
+"""``cnndsl compare``: the notebook's table, its files, and a rejected spec among trained ones."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from conftest import EXAMPLES, run_cli
+
+from cnndsl import check
+from cnndsl.training import compare
+
+SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
+TINY = "MP(4)->FL()->DN(16)"
+
+
+def test_compare_trains_the_good_specs_and_rejects_the_bad_one(tmp_path):
+    out = tmp_path / "cmp"
+    specs = [SMALL, str(EXAMPLES / "model3_title.cnn"), TINY]
+    flags = ["--data", "sample", "--limit", "256", "--epochs", "1", "--seed", "0", "--output", str(out)]
+    result = run_cli("compare", *specs, *flags)
+    assert result.returncode == 1, result.stderr  # a spec had errors
+    assert "model3_title.cnn:4:23: error: CN(150): kernel 5x5 needs an input of at least 5x5" in result.stderr
+    assert "Traceback" not in result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [cell.strip() for cell in table[0].strip("| ").split(" | ")] == [
+        "Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch",
+    ]  # fmt: skip
+    assert [line.split(" | ")[0].strip("| ").strip() for line in table[1:]] == ["spec", "model3_title", "spec-2"]
+    assert "rejected" in table[2] and "4:23: CN(150)" in table[2]
+
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert [row["status"] for row in rows] == ["trained", "rejected", "trained"]
+    for row, spec in zip([rows[0], rows[2]], [SMALL, TINY]):
+        metrics = json.loads((out / row["model"] / "metrics.json").read_text())
+        assert int(row["parameters"]) == check(spec).total_params == metrics["total_params"]
+        assert float(row["test_accuracy"]) == metrics["test_accuracy"]
+        assert f"{metrics['test_accuracy']:.4f}" in table[1 if spec == SMALL else 3]
+    assert (out / "compare.md").read_text().startswith("| Model | Parameters | Test accuracy |")
+    assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "model3_title").exists()
+
+
+def test_compare_from_python_names_models_and_keeps_going_past_errors():
+    result = compare([("tiny", TINY), ("bad", "CN(8->FL()")], data="sample", limit=128, epochs=1, save=False, verbose=0)
+    assert [row["model"] for row in result.rows] == ["tiny", "bad"]
+    assert [row["status"] for row in result.rows] == ["trained", "rejected"]
+    assert result.results["tiny"].metrics["epochs"] == 1 and result.directory is None
+    assert "rejected" in result.table and "1:5:" in result.table

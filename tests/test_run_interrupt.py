@@ -1,0 +1,59 @@
+"""Ctrl-C and distribution: a real ``cnndsl run`` process, interrupted or mirrored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import run_cli
+
+SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
+
+
+def test_sigint_keeps_a_loadable_checkpoint_and_the_history(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", SMALL, "--data", "sample", "--limit", "512", "--epochs", "500", "--seed", "0", "--output", str(out)]
+    with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w+") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=stdout, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 180
+            while not (out / "history.json").exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert (out / "checkpoint.keras").exists(), "no checkpoint before the deadline"
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
+        stderr.seek(0)
+        err = stderr.read()
+    assert "Traceback" not in err
+    assert "interrupted after" in err and str(out / "checkpoint.keras") in err and str(out / "history.csv") in err
+    history = json.loads((out / "history.json").read_text())
+    assert 1 <= len(history) < 500 and "Interrupted after" in (out / "summary.txt").read_text()
+    assert not (out / "model.keras").exists() and not [p for p in out.iterdir() if p.name.startswith(".")]
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    model = keras.saving.load_model(out / "checkpoint.keras")
+    assert model.count_params() == 43_706
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
+    out = tmp_path / "run"
+    args = ["--data", "sample", "--limit", "256", "--epochs", "1", "--distribute", "mirrored", "--output", str(out)]
+    result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "2"})
+    assert result.returncode == 0, result.stderr
+    assert "cnndsl: MirroredStrategy with 2 replica(s)" in result.stderr
+    assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
+
+
+def test_a_bad_cpu_device_count_is_a_usage_error(tmp_path):
+    args = ["--data", "sample", "--limit", "64", "--epochs", "1", "--output", str(tmp_path / "run")]
+    result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "many"})
+    assert result.returncode == 2 and "CNNDSL_CPU_DEVICES must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

@@ -1,0 +1,79 @@
+"""``cnndsl.train`` from Python: what it returns, seeding, and a full disk mid-run."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cnndsl
+from cnndsl import outputs
+from cnndsl.cli import main
+from cnndsl.training import Recipe, RecipeError
+
+SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
+
+
+def test_import_cnndsl_and_the_training_modules_do_not_import_tensorflow():
+    code = (
+        "import sys, cnndsl, cnndsl.training, cnndsl.datasets, cnndsl.outputs, cnndsl.cli; cnndsl.train; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_train_returns_the_model_history_and_metrics_and_is_seeded():
+    first = cnndsl.train(SMALL, data="sample", limit=256, epochs=2, batch_size=64, seed=3, save=False, verbose=0)
+    second = cnndsl.train(SMALL, data="sample", limit=256, epochs=2, batch_size=64, seed=3, save=False, verbose=0)
+    assert first.model.count_params() == first.metrics["total_params"] == cnndsl.check(SMALL).total_params
+    assert [row["epoch"] for row in first.history] == [1, 2] and first.directory is None
+    losses = [(row["loss"], row["val_loss"]) for row in first.history]
+    assert losses == [(row["loss"], row["val_loss"]) for row in second.history]
+    assert first.metrics["test_loss"] == second.metrics["test_loss"]
+    assert losses[1][0] < losses[0][0]  # it learns
+
+
+def test_recipe_rejects_values_out_of_range():
+    with pytest.raises(RecipeError, match="--epochs must be a whole number from 1"):
+        Recipe(epochs=0)
+    with pytest.raises(RecipeError, match="--batch-size"):
+        Recipe(batch_size=True)
+    with pytest.raises(RecipeError, match="unknown optimizer"):
+        Recipe(optimizer="Adam ")
+    assert Recipe() == Recipe(12, 128, "adam", None, None, "mnist", None, None)  # the notebook's recipe
+
+
+@pytest.mark.parametrize("failing", ["history.csv", "metrics.json"])
+def test_a_full_disk_is_a_clear_error_that_leaves_nothing_behind(tmp_path, monkeypatch, capsys, failing):
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "metrics.json").write_text('{"test_accuracy": 0.99}')
+    fill = outputs._fill
+
+    def disk_full(temp, data):
+        if temp.name.startswith(f".{failing.split('.')[0]}-") and temp.name.endswith(failing.split(".")[1]):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fill(temp, data)
+
+    monkeypatch.setattr(outputs, "_fill", disk_full)
+    new = tmp_path / "new"
+    args = ["run", SMALL, "--data", "sample", "--limit", "128", "--epochs", "1", "--output", str(new)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cnndsl: error: {new / failing}: cannot write (No space left on device)" in err
+    assert "Traceback" not in err
+    assert not new.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["earlier"]
+    assert json.loads((earlier / "metrics.json").read_text()) == {"test_accuracy": 0.99}
+
+
+def test_an_unwritable_output_directory_is_refused_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    with pytest.raises(outputs.OutputError, match="permission denied"):
+        cnndsl.train(SMALL, data="sample", output=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
