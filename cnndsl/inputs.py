@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.errors import SpecError, SpecValueError
+from cnndsl.embedded import EmbeddedSpec, find_specs
+from cnndsl.errors import Diagnostic, SpecError, SpecValueError
 from cnndsl.model import CheckedModel
 from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse, parse_file
@@ -42,6 +43,8 @@ class Source:
     error: SpecError | None = None
     named: bool = False
     """Whether the model is one named definition of a file (``FILE:NAME``)."""
+    embedded: EmbeddedSpec | None = None
+    """A spec literal inside a Python file (``text`` is then the Python file)."""
 
     @property
     def title(self) -> str:
@@ -52,8 +55,24 @@ class Source:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
         if self.error is not None:
             raise self.error
+        if self.embedded is not None:
+            return self._check_embedded(input_shape, num_classes, default_input_shape)
         chain = self.chain if self.chain is not None else parse(self.text)
         return check_chain(chain, self.text, input_shape, num_classes, self.blocks, default_input_shape)
+
+    def _check_embedded(self, input_shape, num_classes, default_input_shape) -> CheckedModel:
+        """Check the literal with its call's own keywords; positions point into the Python file."""
+        spec = self.embedded
+        shape = input_shape if input_shape is not None else spec.input_shape
+        classes = spec.num_classes if spec.num_classes is not None else num_classes
+        try:
+            model = check_chain(parse(spec.text), spec.text, shape, classes, None, default_input_shape)
+        except SpecError as error:
+            raise type(error)(self._relocated(error.diagnostics), self.text) from None
+        return replace(model, warnings=tuple(self._relocated(model.warnings)))
+
+    def _relocated(self, diagnostics) -> list[Diagnostic]:
+        return [replace(d, span=self.embedded.locate(d.span, self.text)) for d in diagnostics]
 
 
 def read_models(argument: str) -> list[Source]:
@@ -62,7 +81,8 @@ def read_models(argument: str) -> list[Source]:
     if path is None:
         return [Source(SPEC_NAME, argument, "spec")]
     display = str(path)
-    models = file_models(display, read_text(path), path.stem)
+    reader = python_models if path.suffix == ".py" else file_models
+    models = reader(display, read_text(path), path.stem)
     return models if selected is None else [_select(models, selected, display)]
 
 
@@ -100,6 +120,15 @@ def file_models(display: str, text: str, stem: str) -> list[Source]:
     return [
         Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True) for m in definitions.models
     ]
+
+
+def python_models(display: str, text: str, stem: str) -> list[Source]:
+    """The spec literals a Python file passes to cnndsl, one model each (labelled ``lineN``)."""
+    try:
+        specs = find_specs(text)
+    except (SyntaxError, ValueError) as error:
+        raise UsageError(f"{display}: not valid Python ({getattr(error, 'msg', error)})") from None
+    return [Source(display, text, f"line{spec.line}", embedded=spec, named=True) for spec in specs]
 
 
 def _select(models: list[Source], name: str, display: str) -> Source:
