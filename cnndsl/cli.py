@@ -6,14 +6,17 @@ Exit codes: 0 success, 1 errors in a spec, 2 a bad command line or unreadable in
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cnndsl import __version__
 from cnndsl.budgets import check_budgets
 from cnndsl.errors import SpecError, diagnostic_record, render, render_github
-from cnndsl.inputs import Source, UsageError, read_models
+from cnndsl.formatter import format_text
+from cnndsl.inputs import Source, UsageError, read_models, read_text
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
@@ -190,6 +193,63 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args: argparse.Namespace) -> int:
+    if args.files == ["-"]:
+        return _fmt_stdin(args)
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            status = max(status, _fmt_file(Path(name), args))
+        except UsageError as error:
+            print(f"cnndsl: error: {error}", file=sys.stderr)
+            status = max(status, EXIT_USAGE)
+    return status
+
+
+def _fmt_stdin(args: argparse.Namespace) -> int:
+    text = sys.stdin.read().removeprefix("\ufeff")
+    try:
+        formatted = format_text(text)
+    except SpecError as error:
+        print(render(error.diagnostics, text, "<stdin>"), file=sys.stderr)
+        return EXIT_SPEC
+    if args.diff:
+        sys.stdout.writelines(_diff(text, formatted, "<stdin>"))
+    elif not args.check:
+        sys.stdout.write(formatted)
+    return EXIT_SPEC if (args.check or args.diff) and formatted != text else EXIT_OK
+
+
+def _fmt_file(path: Path, args: argparse.Namespace) -> int:
+    if path.suffix == ".py":
+        raise UsageError(f"{path}: fmt formats spec files, not Python")
+    text = read_text(path)
+    try:
+        formatted = format_text(text)
+    except SpecError as error:
+        print(render(error.diagnostics, text, str(path)), file=sys.stderr)
+        return EXIT_SPEC
+    if formatted == text:
+        return EXIT_OK
+    if args.diff:
+        sys.stdout.writelines(_diff(text, formatted, str(path)))
+    elif args.check:
+        print(f"would reformat {path}", file=sys.stderr)
+    else:
+        from cnndsl.outputs import write_text
+
+        write_text(path, formatted)
+        print(f"reformatted {path}", file=sys.stderr)
+        return EXIT_OK
+    return EXIT_SPEC
+
+
+def _diff(old: str, new: str, name: str) -> list[str]:
+    return list(
+        difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{name} (original)", f"{name} (formatted)")
+    )
+
+
 def _recipe(args: argparse.Namespace) -> dict:
     names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "output")
     return {name: getattr(args, name) for name in names}
@@ -283,6 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
     summary_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
+
+    fmt_parser = commands.add_parser(
+        "fmt",
+        help="rewrite spec files in the canonical layout",
+        description="Rewrite spec files in place in the canonical layout (comments are kept); "
+        "'-' reads standard input and writes standard output.",
+    )
+    fmt_parser.add_argument("files", nargs="+", metavar="FILE|-", help="spec files, or - for standard input")
+    fmt_parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    fmt_parser.add_argument("--diff", action="store_true", help="change nothing; print the changes as a diff")
+    fmt_parser.set_defaults(handler=cmd_fmt)
 
     run_parser = commands.add_parser(
         "run",

@@ -1,0 +1,166 @@
+"""``cnndsl fmt``: the canonical layout of specs and spec files.
+
+One space after commas, `` -> `` between layers, ``name=value`` keywords, `` * N``
+repetition, and a chain on one line while it fits in ``WIDTH`` columns (else one
+layer per line, continuation lines indented). Comments survive: a comment on a
+layer's line stays after that layer, a comment on its own line stays above what
+follows it. Formatting never changes what a spec means, and formatting twice
+changes nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cnndsl import ast
+from cnndsl.syntax import parse_file
+
+WIDTH = 88
+INDENT = "    "
+ARROW = " -> "
+
+
+@dataclass(frozen=True)
+class Comment:
+    start: int
+    text: str
+    own_line: bool
+    """Nothing but whitespace before it on its line."""
+
+
+@dataclass
+class Slot:
+    """The comments that go above an element, and the one after it on its line."""
+
+    above: list[Comment] = field(default_factory=list)
+    after: list[Comment] = field(default_factory=list)
+
+
+def format_text(text: str) -> str:
+    """The canonical form of a spec or spec file; raises SpecError if it does not parse."""
+    parsed = parse_file(text)
+    comments = _comments(text)
+    newline = "\r\n" if text.count("\r\n") > text.count("\n") / 2 else "\n"
+    if isinstance(parsed, ast.Chain):
+        body = _file([_Entry("", parsed, parsed.span)], comments, text)
+    else:
+        entries = [_Entry(_header(d), d.chain, d.span) for d in parsed.definitions]
+        body = _file(entries, comments, text)
+    return newline.join(body) + newline
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One top-level chain: a bare spec (empty header) or a definition."""
+
+    header: str
+    chain: ast.Chain
+    span: ast.Span
+
+
+def _header(definition: ast.Definition) -> str:
+    return f"{'block ' if definition.is_block else ''}{definition.name} = "
+
+
+def _comments(text: str) -> list[Comment]:
+    found = []
+    for match in re.finditer(r"#[^\n]*", text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        own_line = not text[line_start : match.start()].strip(" \t\f\r\ufeff")
+        found.append(Comment(match.start(), match.group().rstrip("\r").rstrip(), own_line))
+    return found
+
+
+def _file(entries: list[_Entry], comments: list[Comment], text: str) -> list[str]:
+    """Entries and the comments between them, in order, keeping single blank lines."""
+    lines: list[str] = []
+    pending = list(comments)
+    items: list[tuple[int, list[str]]] = []
+    for index, entry in enumerate(entries):
+        limit = entries[index + 1].span.start if index + 1 < len(entries) else len(text) + 1
+        mine = [
+            c for c in pending if entry.span.start <= c.start < limit and (c.start < entry.span.end or not c.own_line)
+        ]
+        pending = [c for c in pending if c not in mine]
+        items.append((entry.span.start, _chain_lines(entry.header, entry.chain, mine)))
+    items += [(c.start, [c.text]) for c in pending]
+    for start, block in sorted(items, key=lambda item: item[0]):
+        if lines and _blank_line_before(text, start):
+            lines.append("")
+        lines += block
+    return lines
+
+
+def _blank_line_before(text: str, offset: int) -> bool:
+    """Whether the line above the one holding ``offset`` is blank."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    if line_start == 0:
+        return False
+    above = text[: line_start - 1]
+    return not above[above.rfind("\n") + 1 :].strip(" \t\f\r\ufeff")
+
+
+def _chain_lines(header: str, chain: ast.Chain, comments: list[Comment]) -> list[str]:
+    parts = [element(e) for e in chain.elements]
+    one_line = header + ARROW.join(parts)
+    if not comments and len(one_line) <= WIDTH:
+        return [one_line]
+    slots = _attach(chain, comments)
+    lines: list[str] = []
+    for index, part in enumerate(parts):
+        indent = INDENT if index else ""
+        lines += [indent + c.text for c in slots[index].above]
+        text = (header + part) if index == 0 else f"{INDENT}-> {part}"
+        trailing = "  ".join(c.text for c in slots[index].after)
+        lines.append(f"{text}  {trailing}" if trailing else text)
+    return lines
+
+
+def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
+    """Give each comment in a chain to the element it follows on its line, or precedes."""
+    elements = chain.elements
+    slots = [Slot() for _ in elements]
+    for comment in comments:
+        index = max([i for i, e in enumerate(elements) if e.span.start <= comment.start] or [0])
+        follows = comment.start >= elements[index].span.end
+        if comment.own_line and follows and index + 1 < len(elements):
+            slots[index + 1].above.append(comment)
+        elif comment.own_line:
+            slots[index].above.append(comment)
+        else:
+            slots[index].after.append(comment)
+    return slots
+
+
+# --- elements -------------------------------------------------------------------------
+
+
+def element(node: ast.Node) -> str:
+    """One chain element in canonical form."""
+    if isinstance(node, ast.Call):
+        return f"{node.code}({', '.join(_argument(arg) for arg in node.args)})"
+    if isinstance(node, ast.Ref):
+        return node.name
+    if isinstance(node, ast.Repeat):
+        body = node.body
+        inner = f"({chain(body)})" if isinstance(body, ast.Chain) else element(body)
+        return f"{inner} * {node.count.text}"
+    return f"({chain(node)})"
+
+
+def chain(node: ast.Chain) -> str:
+    return ARROW.join(element(e) for e in node.elements)
+
+
+def _argument(arg: ast.Arg) -> str:
+    return f"{arg.name}={_value(arg.value)}" if arg.name else _value(arg.value)
+
+
+def _value(value: ast.Value) -> str:
+    if isinstance(value, ast.Number):
+        return value.text
+    if isinstance(value, ast.Word):
+        return value.name
+    items = [_value(item) for item in value.items]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
