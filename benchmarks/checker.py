@@ -1,0 +1,257 @@
+"""How fast and how lean the checker is: ``python benchmarks/checker.py`` prints one table.
+
+- Cold start: ``cnndsl check`` on the notebook's models as a fresh process, against a
+  fresh process that imports Keras and builds the same models by hand to reach the same
+  verdicts (which build, with how many parameters; which Keras refuses).
+- Throughput: in-process parse + check of notebook-style specs of 10 to 10,000 layers,
+  in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
+  parser sets.
+- Peak memory of checking the largest spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = [ROOT / "examples" / name for name in ("model1.cnn", "model2.cnn", "model3.cnn", "model3_title.cnn")]
+SIZES = (10, 100, 1_000, 10_000)
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+# --- the Keras baseline: the notebook's models written by hand ------------------------------
+
+
+def keras_models(layers) -> dict[str, list]:
+    """The four example files as Keras layer lists (softmax head as cnndsl appends it)."""
+    conv, bn, mp, dp, fl, dn = (
+        layers.Conv2D, layers.BatchNormalization, layers.MaxPooling2D, layers.Dropout, layers.Flatten, layers.Dense,
+    )  # fmt: skip
+
+    def model3(k: int) -> list:
+        convs = [conv(30, k, activation="relu"), bn(), conv(30, k, activation="relu"), bn()]
+        convs += [conv(50, k, activation="relu"), bn(), conv(50, k, activation="relu"), bn()]
+        convs += [conv(100, k, activation="relu"), bn(), conv(100, k, activation="relu"), mp(2), bn()]
+        return [*convs, conv(150, k, activation="relu"), mp(2), dp(0.25), fl(), dn(120, activation="relu")]
+
+    return {
+        "model1.cnn": [
+            conv(72, 7, activation="relu"), conv(38, 7, activation="relu"), conv(20, 7, activation="relu"),
+            mp(2), dp(0.25), fl(), dn(128, activation="relu"), dp(0.5), dn(10, activation="softmax"),
+        ],
+        "model2.cnn": [
+            conv(20, 5, activation="relu"), bn(), conv(20, 5, activation="relu"), bn(),
+            conv(40, 5, activation="relu"), bn(), conv(10, 5, activation="relu"), bn(),
+            conv(10, 5, activation="relu"), mp(2), dp(0.25), fl(), dn(128, activation="relu"),
+            dn(10, activation="softmax"),
+        ],
+        "model3.cnn": [*model3(3), dp(0.5), dn(10, activation="softmax")],
+        "model3_title.cnn": [*model3(5), dn(10, activation="softmax")],
+    }  # fmt: skip
+
+
+def keras_verdicts() -> None:
+    """Run in a fresh process: build each model with Keras and print its verdict."""
+    import keras
+
+    for name, stack in keras_models(keras.layers).items():
+        try:
+            model = keras.Sequential([keras.Input((28, 28, 1)), *stack])
+            print(f"{name}: OK {model.count_params()}")
+        except ValueError:
+            print(f"{name}: error")
+
+
+def cnndsl_verdicts(output: str) -> dict[str, str]:
+    """``{file: "OK <params>" | "error"}`` from ``cnndsl check`` output."""
+    verdicts = {}
+    for match in re.finditer(r"^(\S+?\.cnn): OK, \d+ layers, ([\d,]+) parameters", output, re.M):
+        verdicts[Path(match[1]).name] = f"OK {match[2].replace(',', '')}"
+    for match in re.finditer(r"^(\S+?\.cnn):\d+:\d+: error:", output, re.M):
+        verdicts[Path(match[1]).name] = "error"
+    return verdicts
+
+
+def parse_verdicts(output: str) -> dict[str, str]:
+    """``{file: verdict}`` from the Keras baseline's output."""
+    return dict(line.split(": ", 1) for line in output.splitlines() if re.match(r"\S+\.cnn: (OK \d+|error)$", line))
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
+    return time.perf_counter() - start, result.stdout + result.stderr
+
+
+def cold_start(runs: int) -> dict:
+    """Alternate the two fresh processes ``runs`` times; medians, ratio and agreement."""
+    ours = [sys.executable, "-m", "cnndsl", "check", *[str(p.relative_to(ROOT)) for p in EXAMPLES]]
+    theirs = [sys.executable, str(Path(__file__).resolve()), "--keras-baseline"]
+    times: dict[str, list[float]] = {"cnndsl": [], "keras": []}
+    for _ in range(runs):
+        seconds, our_output = timed(ours)
+        times["cnndsl"].append(seconds)
+        seconds, their_output = timed(theirs)
+        times["keras"].append(seconds)
+    our_verdicts, their_verdicts = cnndsl_verdicts(our_output), parse_verdicts(their_output)
+    return {
+        "cnndsl": statistics.median(times["cnndsl"]),
+        "keras": statistics.median(times["keras"]),
+        "agree": our_verdicts == their_verdicts and len(our_verdicts) == len(EXAMPLES),
+        "verdicts": our_verdicts,
+        "keras_verdicts": their_verdicts,
+    }
+
+
+# --- throughput and memory -----------------------------------------------------------------
+
+
+def notebook_spec(layers: int) -> str:
+    """``layers`` layers in the notebook's style, kept valid at any depth by padding=same."""
+    body = ["CN(20,(5,5),padding=same)"]
+    pattern = ["BN()", "CN(20,padding=same)", "BN()", "CN(40,padding=same)", "DP(0.25)", "CN(10,padding=same)"]
+    while len(body) < layers - 2:
+        body.append(pattern[len(body) % len(pattern)])
+    return " -> ".join([*body, "GAP()", "DN(128)"])
+
+
+def best_of_interleaved(first, second, repeats: int) -> tuple[float, float]:
+    """The fastest of ``repeats`` timings of each, taken in turn so both see the same machine."""
+    timings: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for function, times in zip((first, second), timings):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+    return min(timings[0]), min(timings[1])
+
+
+def throughput(sizes=SIZES) -> list[dict]:
+    from cnndsl import check
+    from cnndsl.syntax import _parser
+
+    lexer = _parser("spec")
+    check("CN(8)->FL()")  # build the parser once, as a warm process has
+    rows = []
+    for layers in sizes:
+        text = notebook_spec(layers)
+        repeats = max(5, 20_000 // layers)
+        model = check(text)
+        assert len(model.layers) == layers + 1, "the spec must check as written (plus its head)"
+        checking, lexing = best_of_interleaved(
+            lambda text=text: check(text), lambda text=text: sum(1 for _ in lexer.lex(text)), repeats
+        )
+        rows.append({"layers": layers, "chars": len(text), "check": checking, "lex": lexing})
+    return rows
+
+
+# The peak RSS of this process in bytes: VmHWM, which starts afresh at exec (ru_maxrss
+# keeps the parent's peak across fork and exec, so a child of a big process looks big).
+PRINT_PEAK_RSS = (
+    "import re, resource; from pathlib import Path; status = Path('/proc/self/status'); "
+    "hwm = re.search(r'VmHWM:\\s+(\\d+)', status.read_text()) if status.exists() else None; "
+    "print(int(hwm[1] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024)"
+)
+
+
+def peak_memory(layers: int) -> dict:
+    """tracemalloc's peak while checking, and the checking process's maximum RSS."""
+    from cnndsl import check
+
+    text = notebook_spec(layers)
+    check(text)
+    gc.collect()
+    tracemalloc.start()
+    check(text)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = {}
+    for label, code in {
+        "import": "import cnndsl",
+        "check": f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+        f"from checker import notebook_spec; import cnndsl; cnndsl.check(notebook_spec({layers}))",
+    }.items():
+        result = subprocess.run([sys.executable, "-c", f"{code}; {PRINT_PEAK_RSS}"], capture_output=True, text=True)
+        rss[label] = int(result.stdout.split()[-1])
+    return {"tracemalloc": peak, "rss": rss["check"], "rss_import": rss["import"]}
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def header() -> list[str]:
+    versions = ", ".join(f"{name} {version(name)}" for name in ("cnndsl", "lark", "keras", "tensorflow"))
+    return [
+        f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores "
+        f"({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} usable)",
+        f"python {platform.python_version()}, {versions}",
+    ]
+
+
+def report(runs: int) -> str:
+    lines = header()
+    cold = cold_start(runs)
+    lines += [
+        "",
+        f"{'cold start (fresh process, 4 example files)':<52}{'median':>12}",
+        f"{'  cnndsl check':<52}{cold['cnndsl']:>11.3f}s",
+        f"{'  import keras + build the same models':<52}{cold['keras']:>11.3f}s",
+        f"{'  ratio (target >= 20x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
+        f"{'  same verdicts':<52}{'yes' if cold['agree'] else 'NO':>12}",
+        f"  ({runs} alternated runs each; verdicts {cold['verdicts']})",
+    ]
+    if not cold["agree"]:
+        lines.append(f"  keras verdicts: {cold['keras_verdicts']}")
+    rows = throughput()
+    lines += [
+        "",
+        "throughput, in process: parse + check against lark's lex-only floor (target: ratio >= 0.5)",
+        f"{'layers':>8}{'chars':>10}{'check ms':>11}{'us/layer':>10}{'lex ms':>9}{'us/layer':>10}{'ratio':>8}",
+    ]
+    for row in rows:
+        n = row["layers"]
+        lines.append(
+            f"{n:>8,}{row['chars']:>10,}{row['check'] * 1e3:>11.2f}{row['check'] / n * 1e6:>10.1f}"
+            f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
+        )
+    memory = peak_memory(SIZES[-1])
+    mib = 1024 * 1024
+    lines += [
+        "",
+        f"peak memory, checking {SIZES[-1]:,} layers:",
+        f"  tracemalloc peak {memory['tracemalloc'] / mib:.1f} MiB; process max RSS {memory['rss'] / mib:.1f} MiB "
+        f"({memory['rss_import'] / mib:.1f} MiB after import cnndsl)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="cold-start runs of each process (default: 5)")
+    parser.add_argument("--keras-baseline", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.keras_baseline:
+        keras_verdicts()
+        return
+    print(report(args.runs))
+
+
+if __name__ == "__main__":
+    main()
