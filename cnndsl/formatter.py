@@ -103,18 +103,20 @@ def _blank_line_before(text: str, offset: int) -> bool:
 
 def _chain_lines(header: str, chain: ast.Chain, comments: list[Comment]) -> list[str]:
     parts = [element(e) for e in chain.elements]
-    one_line = header + ARROW.join(parts)
-    if not comments and len(one_line) <= WIDTH:
-        return [one_line]
     slots = _attach(chain, comments)
+    one_line = header + ARROW.join(parts)
+    if len(one_line) <= WIDTH and not any(slot.above or slot.after for slot in slots[:-1]) and not slots[-1].above:
+        return [_with_trailing(one_line, slots[-1])]
     lines: list[str] = []
     for index, part in enumerate(parts):
         indent = INDENT if index else ""
         lines += [indent + c.text for c in slots[index].above]
-        text = (header + part) if index == 0 else f"{INDENT}-> {part}"
-        trailing = "  ".join(c.text for c in slots[index].after)
-        lines.append(f"{text}  {trailing}" if trailing else text)
+        lines.append(_with_trailing((header + part) if index == 0 else f"{INDENT}-> {part}", slots[index]))
     return lines
+
+
+def _with_trailing(line: str, slot: Slot) -> str:
+    return "  ".join([line, *(c.text for c in slot.after)])
 
 
 def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
