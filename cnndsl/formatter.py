@@ -31,10 +31,11 @@ class Comment:
 
 @dataclass
 class Slot:
-    """The comments that go above an element, and the one after it on its line."""
+    """The comments above an element, after it on its line, and (for the last) below it."""
 
     above: list[Comment] = field(default_factory=list)
     after: list[Comment] = field(default_factory=list)
+    below: list[Comment] = field(default_factory=list)
 
 
 def format_text(text: str) -> str:
@@ -104,15 +105,17 @@ def _blank_line_before(text: str, offset: int) -> bool:
 def _chain_lines(header: str, chain: ast.Chain, comments: list[Comment]) -> list[str]:
     parts = [element(e) for e in chain.elements]
     slots = _attach(chain, comments)
+    lines = [c.text for c in slots[0].above]
+    below = [c.text for c in slots[-1].below]
     one_line = header + ARROW.join(parts)
-    if len(one_line) <= WIDTH and not any(slot.above or slot.after for slot in slots[:-1]) and not slots[-1].above:
-        return [_with_trailing(one_line, slots[-1])]
-    lines: list[str] = []
+    inside = any(slot.after for slot in slots[:-1]) or any(slot.above for slot in slots[1:])
+    if len(one_line) <= WIDTH and not inside:
+        return [*lines, _with_trailing(one_line, slots[-1]), *below]
     for index, part in enumerate(parts):
-        indent = INDENT if index else ""
-        lines += [indent + c.text for c in slots[index].above]
+        if index:
+            lines += [INDENT + c.text for c in slots[index].above]
         lines.append(_with_trailing((header + part) if index == 0 else f"{INDENT}-> {part}", slots[index]))
-    return lines
+    return [*lines, *below]
 
 
 def _with_trailing(line: str, slot: Slot) -> str:
@@ -120,7 +123,11 @@ def _with_trailing(line: str, slot: Slot) -> str:
 
 
 def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
-    """Give each comment in a chain to the element it follows on its line, or precedes."""
+    """Give each comment in a chain to the element it follows on its line, or precedes.
+
+    An element keeps one comment after it on its line; any further one moves to its
+    own line below it, so that formatting again finds the same comments.
+    """
     elements = chain.elements
     slots = [Slot() for _ in elements]
     for comment in comments:
@@ -130,8 +137,12 @@ def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
             slots[index + 1].above.append(comment)
         elif comment.own_line:
             slots[index].above.append(comment)
-        else:
+        elif not slots[index].after:
             slots[index].after.append(comment)
+        elif index + 1 < len(elements):
+            slots[index + 1].above.append(comment)
+        else:
+            slots[index].below.append(comment)
     return slots
 
 
