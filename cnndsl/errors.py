@@ -112,19 +112,36 @@ def _render_one(diag: Diagnostic, source: str, filename: str) -> str:
     return "\n".join(lines)
 
 
+EXCERPT_WIDTH = 120
+"""Widest source excerpt shown: a longer line is cut to a window around the span."""
+
+
 def _excerpt(source: str, span: Span) -> list[str]:
     """The span's first source line and a caret line under the span."""
-    text_lines = source.split("\n")  # lines as spans count them: not at \f, \r or U+2028
-    if not 1 <= span.line <= len(text_lines):
+    if not 0 <= span.start <= len(source) or span.column < 1:
         return []
-    text = text_lines[span.line - 1].removesuffix("\r").replace("\r", " ")
+    line_start = span.start - (span.column - 1)  # lines as spans count them: at '\n' only
+    line_end = source.find("\n", span.start)
+    text = source[line_start : len(source) if line_end < 0 else line_end].removesuffix("\r").replace("\r", " ")
     start = span.column - 1
     end = span.end_column - 1 if span.end_line == span.line else len(text)
     end = max(end, start + 1)
+    text, start, end = _window(text, start, end)
     # Keep tabs in the caret line's indent so the carets stay under the span.
     indent = "".join(c if c == "\t" else " " for c in text[:start])
     gutter = f"{span.line} | "
     return [gutter + text, " " * len(gutter) + indent + "^" * (end - start)]
+
+
+def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """At most EXCERPT_WIDTH characters of a line around ``text[start:end]``, cut with '...'."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, start, end
+    left = max(0, min(start - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+    right = left + EXCERPT_WIDTH
+    prefix, suffix = ("..." if left > 0 else ""), ("..." if right < len(text) else "")
+    shift = len(prefix) - left
+    return prefix + text[left:right] + suffix, start + shift, min(end, right) + shift
 
 
 # --- diagnostics for machines ---------------------------------------------------------
