@@ -232,3 +232,12 @@ def test_cli_bounds_model_options(options, code):
     result = run_cli("check", "-q", "GAP()", *options)
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_errors_on_a_long_line_show_a_window_with_the_carets_under_the_span():
+    error = error_of("CN(0)->" * 5000 + "FL()")
+    rendered = error.render().splitlines()
+    assert len(rendered) == 3 * 5000
+    for source, carets in [rendered[1:3], rendered[-2:]]:
+        assert len(source) <= 4 + 3 + 120 + 3
+        assert source[carets.index("^")] == "0"
