@@ -14,9 +14,7 @@ from pathlib import Path
 
 import keras
 
-from cnndsl.outputs import clean_number, write_atomic, write_history
-
-CHECKPOINT = "checkpoint.keras"
+from cnndsl.outputs import CHECKPOINT, clean_number, write_atomic, write_history
 
 
 class RunRecorder(keras.callbacks.Callback):

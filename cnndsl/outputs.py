@@ -76,6 +76,8 @@ def make_output_dir(path: Path) -> Path:
     return path
 
 
+CHECKPOINT = "checkpoint.keras"
+"""The best model by validation loss, saved after each epoch that improves it."""
 RUN_FILES = (
     "checkpoint.keras",
     "model.keras",

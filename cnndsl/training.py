@@ -27,6 +27,7 @@ from cnndsl.errors import SpecError, SpecShapeError
 from cnndsl.inputs import UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import (
+    CHECKPOINT,
     check_output_dir,
     clean_number,
     compare_text,
@@ -388,7 +389,8 @@ def save_run(directory: Path, model, checked, recipe, dataset, history, metrics)
         write_text(directory / "summary.txt", summary_text(checked, recipe, dataset, results)),
         write_json(directory / "metrics.json", metrics),
     ]
-    return [directory / "history.csv", directory / "history.json", directory / "checkpoint.keras", *files]
+    earlier = [directory / name for name in ("history.csv", "history.json", CHECKPOINT)]
+    return [path for path in earlier if path.exists()] + files
 
 
 def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, results: str) -> str:
