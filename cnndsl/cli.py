@@ -263,7 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input}: holds {len(sources)} models; run takes one (use compare for several)")
     source = sources[0]
     try:
-        result = train(source.text, **_recipe(args), verbose=1)
+        result = train(source, **_recipe(args), verbose=1)
     except SpecError as error:
         _report(error, source)
         return EXIT_SPEC
@@ -290,7 +290,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from cnndsl.training import TrainingInterrupted, compare
 
     sources = [source for item in args.inputs for source in read_models(item)]
-    labelled = [(source.label, source.text) for source in sources]
+    labelled = [(source.label, source) for source in sources]
     try:
         result = compare(labelled, **_recipe(args), verbose=1)
     except TrainingInterrupted as stop:

@@ -24,7 +24,7 @@ from cnndsl import __version__
 from cnndsl.compiler import check
 from cnndsl.datasets import Dataset, known_shape, load_data
 from cnndsl.errors import SpecError, SpecShapeError
-from cnndsl.inputs import UsageError
+from cnndsl.inputs import Source, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import (
     CHECKPOINT,
@@ -126,8 +126,24 @@ class TrainResult:
 # --- the library calls ----------------------------------------------------------------
 
 
+Spec = str | Source
+"""A spec's text, or a model read from a file (``cnndsl.inputs.read_models``)."""
+
+
+def check_spec(spec: Spec, input_shape=None, num_classes=None) -> CheckedModel:
+    """Check a spec text or a model from a file (with its file's blocks)."""
+    if isinstance(spec, Source):
+        return spec.check(input_shape, num_classes)
+    return check(spec, input_shape, num_classes)
+
+
+def spec_text(spec: Spec) -> str:
+    """The text that names a spec's run directory."""
+    return f"{spec.text}\n{spec.label}" if isinstance(spec, Source) else spec
+
+
 def train(
-    spec: str,
+    spec: Spec,
     data: str = "mnist",
     *,
     epochs: int = 12,
@@ -149,15 +165,15 @@ def train(
     """
     recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute)
     precheck(spec, recipe.data)
-    directory = _run_dir(spec, output) if save else None
+    directory = _run_dir(spec_text(spec), output) if save else None
     dataset = load_data(recipe.data, recipe.limit)
     if dataset.notice:
         _notice(dataset.notice)
-    checked = check(spec, dataset.input_shape, dataset.num_classes)
+    checked = check_spec(spec, dataset.input_shape, dataset.num_classes)
     return fit(checked, recipe, dataset, directory, verbose)
 
 
-def precheck(spec: str, data: str) -> CheckedModel | None:
+def precheck(spec: Spec, data: str) -> CheckedModel | None:
     """Check the spec before any data is read, against the data's shape where it is known.
 
     For data given as a path the shape is unknown until it is read, so a shape
@@ -165,7 +181,7 @@ def precheck(spec: str, data: str) -> CheckedModel | None:
     """
     shape = known_shape(data)
     try:
-        return check(spec, *shape) if shape else check(spec)
+        return check_spec(spec, *shape) if shape else check_spec(spec)
     except SpecShapeError:
         if shape:
             raise
@@ -431,7 +447,7 @@ class CompareResult:
 
 
 def compare(
-    specs: Sequence[str] | Sequence[tuple[str, str]],
+    specs: Sequence[Spec] | Sequence[tuple[str, Spec]],
     data: str = "mnist",
     *,
     output: str | Path | None = None,
@@ -448,7 +464,7 @@ def compare(
     settings = Recipe(data=data, **recipe)
     named = _labelled(specs)
     errors = _prechecked(named, data)
-    directory = _run_dir("\n".join(text for _, text in named), output, "compare-") if save else None
+    directory = _run_dir("\n".join(spec_text(spec) for _, spec in named), output, "compare-") if save else None
     dataset = load_data(settings.data, settings.limit)
     if dataset.notice:
         _notice(dataset.notice)
@@ -470,10 +486,14 @@ def _labelled(specs) -> list[tuple[str, str]]:
     """``(label, text)`` for each spec, labels made unique (``spec``, ``spec-2``, ...)."""
     named, seen = [], {}
     for index, item in enumerate(specs, 1):
-        label, text = item if isinstance(item, tuple) else (f"model{index}", item)
+        label, text = item if isinstance(item, tuple) else (_label(item, index), item)
         seen[label] = seen.get(label, 0) + 1
         named.append((label if seen[label] == 1 else f"{label}-{seen[label]}", text))
     return named
+
+
+def _label(spec: Spec, index: int) -> str:
+    return spec.label if isinstance(spec, Source) else f"model{index}"
 
 
 def _prechecked(named: list[tuple[str, str]], data: str) -> dict[str, SpecError]:
@@ -490,7 +510,7 @@ def _train_each(named, settings: Recipe, dataset: Dataset, result: CompareResult
     for label, text in named:
         if label not in result.errors:
             try:
-                checked = check(text, dataset.input_shape, dataset.num_classes)
+                checked = check_spec(text, dataset.input_shape, dataset.num_classes)
             except SpecError as error:
                 result.errors[label] = error
         if label in result.errors:

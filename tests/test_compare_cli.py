@@ -47,3 +47,17 @@ def test_compare_from_python_names_models_and_keeps_going_past_errors():
     assert [row["status"] for row in result.rows] == ["trained", "rejected"]
     assert result.results["tiny"].metrics["epochs"] == 1 and result.directory is None
     assert "rejected" in result.table and "1:5:" in result.table
+
+
+def test_run_and_compare_take_the_models_of_a_spec_file(tmp_path):
+    nets = tmp_path / "nets.cnn"
+    nets.write_text("block stem = MP(2) -> CN(4, 3)\nsmall = stem -> FL()\nwide = stem -> CN(8) -> GAP()\n")
+    flags = ["--data", "sample", "--limit", "128", "--epochs", "1", "--seed", "0"]
+    run = run_cli("run", f"{nets}:wide", *flags, "--output", str(tmp_path / "run"))
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["total_params"] == check("MP(2)->CN(4,3)->CN(8)->GAP()").total_params
+    both = run_cli("compare", str(nets), *flags, "--output", str(tmp_path / "cmp"))
+    assert both.returncode == 0, both.stderr
+    rows = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").open()))
+    assert [(row["model"], row["status"]) for row in rows] == [("small", "trained"), ("wide", "trained")]
