@@ -27,7 +27,7 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
         ("parameters", model.total_params, settings.max_params, "--max-params", lambda i: i.params, _count),
         ("FLOPs", flops(model), settings.max_flops, "--max-flops", lambda i: 2 * i.macs, _count),
         ("of activations per example", activation_bytes(model), settings.max_activations, "--max-activations",
-         lambda i: BYTES_PER_VALUE * i.activations, _size),
+         lambda i: BYTES_PER_VALUE * i.activations, format_bytes),
     )  # fmt: skip
     problems = []
     for what, figure, limit, flag, share, show in figures:
@@ -50,8 +50,11 @@ def _count(value: int) -> str:
     return f"{value:,}"
 
 
-def _size(value: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if value >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value} B"
+def format_bytes(count: int) -> str:
+    """Keras's size display, in powers of 1,024: ``938.98 KB``."""
+    size = float(count)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"

@@ -17,6 +17,7 @@ from cnndsl.budgets import check_budgets
 from cnndsl.errors import SpecError, diagnostic_record, render, render_github
 from cnndsl.formatter import format_text
 from cnndsl.inputs import Source, UsageError, read_models, read_text
+from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
@@ -32,7 +33,7 @@ def input_shape_arg(text: str) -> tuple[int, int, int]:
         shape = tuple(int(part) for part in parts)
     except ValueError:
         shape = ()
-    if len(shape) != 3 or min(shape) < 1 or max(shape) > 65536:
+    if len(shape) != 3 or min(shape) < 1 or max(shape) > MAX_INPUT_SIZE:
         raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3, not {text!r}")
     return shape  # type: ignore[return-value]
 
@@ -42,8 +43,8 @@ def classes_arg(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"expected a class count from 1 to 1,000,000, not {text!r}")
+    if not 1 <= value <= MAX_UNITS:
+        raise argparse.ArgumentTypeError(f"expected a class count from 1 to {MAX_UNITS:,}, not {text!r}")
     return value
 
 
@@ -171,12 +172,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.merged(**flags)
 
 
-def cmd_summary(args: argparse.Namespace) -> int:
-    sources = read_models(args.input)
+def _one_model(argument: str, command: str, advice: str = "") -> Source:
+    """The single model a one-model command works on; FILE:NAME picks one from a file."""
+    sources = read_models(argument)
     if len(sources) != 1:
         names = ", ".join(source.label for source in sources)
-        raise UsageError(f"{args.input}: holds {len(sources)} models ({names}); summary takes one: FILE:NAME")
-    source = sources[0]
+        raise UsageError(f"{argument}: holds {len(sources)} models ({names}); {command} takes one: FILE:NAME{advice}")
+    return sources[0]
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    source = _one_model(args.input, "summary")
     try:
         model = _check_one(source, args, _settings(args))
     except SpecError as error:
@@ -208,10 +214,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 def _fmt_stdin(args: argparse.Namespace) -> int:
     text = sys.stdin.read().removeprefix("\ufeff")
-    try:
-        formatted = format_text(text)
-    except SpecError as error:
-        print(render(error.diagnostics, text, "<stdin>"), file=sys.stderr)
+    formatted = _formatted(text, "<stdin>")
+    if formatted is None:
         return EXIT_SPEC
     if args.diff:
         sys.stdout.writelines(_diff(text, formatted, "<stdin>"))
@@ -224,10 +228,8 @@ def _fmt_file(path: Path, args: argparse.Namespace) -> int:
     if path.suffix == ".py":
         raise UsageError(f"{path}: fmt formats spec files, not Python")
     text = read_text(path)
-    try:
-        formatted = format_text(text)
-    except SpecError as error:
-        print(render(error.diagnostics, text, str(path)), file=sys.stderr)
+    formatted = _formatted(text, str(path))
+    if formatted is None:
         return EXIT_SPEC
     if formatted == text:
         return EXIT_OK
@@ -244,6 +246,15 @@ def _fmt_file(path: Path, args: argparse.Namespace) -> int:
     return EXIT_SPEC
 
 
+def _formatted(text: str, name: str) -> str | None:
+    """The canonical form, or None after printing why the text cannot be formatted."""
+    try:
+        return format_text(text)
+    except SpecError as error:
+        print(render(error.diagnostics, text, name), file=sys.stderr)
+        return None
+
+
 def _diff(old: str, new: str, name: str) -> list[str]:
     return list(
         difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{name} (original)", f"{name} (formatted)")
@@ -258,10 +269,7 @@ def _recipe(args: argparse.Namespace) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from cnndsl.training import TrainingInterrupted, train
 
-    sources = read_models(args.input)
-    if len(sources) != 1:
-        raise UsageError(f"{args.input}: holds {len(sources)} models; run takes one (use compare for several)")
-    source = sources[0]
+    source = _one_model(args.input, "run", " (use compare for several)")
     try:
         result = train(source, **_recipe(args), verbose=1)
     except SpecError as error:

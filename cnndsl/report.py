@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from cnndsl.budgets import activation_bytes, flops
+from cnndsl.budgets import activation_bytes, flops, format_bytes
 from cnndsl.errors import Diagnostic
 from cnndsl.model import CheckedModel, LayerInfo
 from cnndsl.shapes import format_shape
@@ -27,11 +27,11 @@ def summary_table(model: CheckedModel) -> str:
     lines += [_line(row, widths) for row in rows]
     lines += [
         rule,
-        f"Total params: {model.total_params:,} ({_bytes(model.total_params * 4)})",
-        f"Trainable params: {model.trainable_params:,} ({_bytes(model.trainable_params * 4)})",
-        f"Non-trainable params: {model.non_trainable_params:,} ({_bytes(model.non_trainable_params * 4)})",
+        f"Total params: {model.total_params:,} ({format_bytes(model.total_params * 4)})",
+        f"Trainable params: {model.trainable_params:,} ({format_bytes(model.trainable_params * 4)})",
+        f"Non-trainable params: {model.non_trainable_params:,} ({format_bytes(model.non_trainable_params * 4)})",
         f"Multiply-accumulates: {model.total_macs:,} per example ({flops(model):,} FLOPs)",
-        f"Activations: {_bytes(activation_bytes(model))} per example (float32)",
+        f"Activations: {format_bytes(activation_bytes(model))} per example (float32)",
         f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
@@ -54,16 +54,6 @@ def _row(info: LayerInfo) -> tuple[str, ...]:
 def _line(cells, widths) -> str:
     padded = [f"{cell:>{width}}" if right else f"{cell:<{width}}" for cell, width, right in zip(cells, widths, RIGHT)]
     return "  ".join(padded).rstrip()
-
-
-def _bytes(count: int) -> str:
-    """Keras's float32 size display: ``939.00 KB``."""
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} GB"
 
 
 def summary_json(model: CheckedModel) -> dict:

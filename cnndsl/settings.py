@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -116,12 +118,12 @@ def _from_table(table: dict) -> Settings:
 
 
 def _shape(value) -> tuple[int, int, int]:
-    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 1 <= v <= 65536 for v in value)):
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 1 <= v <= MAX_INPUT_SIZE for v in value)):
         raise SettingsError(f"input-shape must be [height, width, channels], not {value!r}")
     return tuple(value)  # type: ignore[return-value]
 
 
 def _positive(value, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
-        raise SettingsError(f"{name} must be a whole number from 1 to 1,000,000, not {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_UNITS:
+        raise SettingsError(f"{name} must be a whole number from 1 to {MAX_UNITS:,}, not {value!r}")
     return value
