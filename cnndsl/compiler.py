@@ -18,6 +18,7 @@ from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import Expander
 from cnndsl.passes.infer import Inferrer, check_head
 from cnndsl.passes.resolve import Resolver, attach_head
+from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
 
 if TYPE_CHECKING:
@@ -102,17 +103,13 @@ def _settings(
     if shape is not None and (len(shape) != 3 or not all(1 <= int(s) <= MAX_INPUT_SIZE for s in shape)):
         raise ValueError(f"input_shape must be three sizes from 1 to {MAX_INPUT_SIZE}, got {input_shape!r}")
     if declared and shape is not None and declared[0] != shape:
-        message = f"the spec declares input {_hwc(declared[0])} but the input is {_hwc(shape)}"
+        message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
         problems.append(Diagnostic(VALUE, message, declared[1]))
     shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
     classes = DEFAULT_CLASSES if num_classes is None else int(num_classes)
     if classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes!r}")
     return shape, classes, problems
-
-
-def _hwc(shape) -> str:
-    return "x".join(str(s) for s in shape)
 
 
 def compile_spec(

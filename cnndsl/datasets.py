@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cnndsl.inputs import UsageError
+from cnndsl.shapes import format_size
 
 NAMES = ("mnist", "sample", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -290,4 +291,4 @@ def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source:
 
 
 def _hwc(x: np.ndarray) -> str:
-    return "x".join(str(s) for s in x.shape[1:])
+    return format_size(x.shape[1:])
