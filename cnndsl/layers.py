@@ -170,6 +170,10 @@ class LayerType:
     """A problem with a combination of arguments, or None."""
 
     @functools.cached_property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(param.name for param in self.params)
+
+    @functools.cached_property
     def keras_name(self) -> str:
         """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
         import re
@@ -192,7 +196,8 @@ def _default_text(default: Any) -> str:
 
 
 def _prod(values) -> int:
-    return math.prod(v for v in values if v is not None)
+    """The product of the known sizes (None is unknown)."""
+    return math.prod(values) if None not in values else math.prod(v for v in values if v is not None)
 
 
 # Conv2D

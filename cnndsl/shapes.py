@@ -63,7 +63,8 @@ def compute_conv_output_shape(
     out = tuple(
         conv_output_size(s, k, st, padding, d) for s, k, st, d in zip(spatial, kernel_size, strides, dilation_rate)
     )
-    _require_positive(out, spatial, _reach(kernel_size, dilation_rate), "kernel")
+    if not _positive(out):
+        _too_small(spatial, _reach(kernel_size, dilation_rate), "kernel")
     return (batch, *out, filters)
 
 
@@ -76,7 +77,8 @@ def compute_pooling_output_shape(input_shape: Shape, pool_size, strides=None, pa
     strides = pool_size if strides is None else strides
     batch, *spatial, channels = input_shape
     out = tuple(pooling_output_size(s, p, st, padding) for s, p, st in zip(spatial, pool_size, strides))
-    _require_positive(out, spatial, tuple(pool_size), "pool")
+    if not _positive(out):
+        _too_small(spatial, tuple(pool_size), "pool")
     return (batch, *out, channels)
 
 
@@ -85,9 +87,12 @@ def _reach(kernel_size, dilation_rate) -> tuple[int, ...]:
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation_rate))
 
 
-def _require_positive(out, spatial, needed, what: str) -> None:
-    if all(s is None or s > 0 for s in out):
-        return
+def _positive(sizes) -> bool:
+    """Every known size above zero (None is unknown)."""
+    return all(size is None or size > 0 for size in sizes)
+
+
+def _too_small(spatial, needed, what: str) -> None:
     raise ShapeProblem(
         f"{what} {format_size(needed)} needs an input of at least {format_size(needed)}, "
         f"but this layer gets {format_size(spatial)}",

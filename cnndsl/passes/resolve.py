@@ -48,7 +48,8 @@ class Resolver:
         if kind.is_input:
             self._declare_input(args, call, index)
             return None
-        return Layer(kind, args, call.span, call.span.text(self.source), given=frozenset(given))
+        span = call.span
+        return Layer(kind, args, span, self.source[span.start : span.end], given=given)
 
     def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> None:
         if index != 0:
@@ -58,7 +59,7 @@ class Resolver:
 
     # --- binding ---
 
-    def _bind(self, kind: LayerType, call: ast.Call) -> tuple[dict | None, set[str]]:
+    def _bind(self, kind: LayerType, call: ast.Call) -> tuple[dict | None, frozenset[str]]:
         values, ok = self._match(kind, call)
         args = {}
         for param in kind.params:
@@ -74,7 +75,7 @@ class Resolver:
         problem = kind.check_args(args) if ok else None
         if problem:
             self._error(problem, call.span)
-        return (args if ok and not problem else None), set(values)
+        return (args if ok and not problem else None), frozenset(values)
 
     def _convert(self, kind: LayerType, param, value: ast.Value, args: dict) -> bool:
         try:
@@ -88,11 +89,12 @@ class Resolver:
 
     def _match(self, kind: LayerType, call: ast.Call) -> tuple[dict[str, ast.Value], bool]:
         """Pair each argument with its parameter by position or keyword; False if any fails."""
-        positional = [arg for arg in call.args if arg.name is None]
-        keywords = [arg for arg in call.args if arg.name is not None]
+        positional, keywords = [], []
+        for arg in call.args:
+            (positional if arg.name is None else keywords).append(arg)
         values: dict[str, ast.Value] = {}
         ok = self._match_positional(kind, call, positional, values)
-        names = [param.name for param in kind.params]
+        names = kind.param_names
         for arg in keywords:
             if arg.name not in names:
                 close = suggest(arg.name, names)
