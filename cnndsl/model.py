@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnndsl.ast import Span
+from cnndsl.ast import Span, record
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LayerType
 from cnndsl.shapes import Shape
@@ -15,7 +15,7 @@ DEFAULT_INPUT_SHAPE = (28, 28, 1)
 DEFAULT_CLASSES = 10
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """A layer with every argument resolved, and where it came from in the source."""
 
@@ -33,7 +33,7 @@ class Layer:
         return self.type.code
 
 
-@dataclass(frozen=True)
+@record
 class LayerInfo:
     """A layer with its inferred output shape and parameter counts."""
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark.lexer import PatternStr
 
-from cnndsl import ast
+from cnndsl import ast, lalr
 from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
+from cnndsl.lalr import MAX_NUMBER_DIGITS
 
 MAX_NESTING = 64
 """Deepest nesting of parentheses a spec may use (a real spec uses 3)."""
@@ -23,9 +25,6 @@ MAX_NESTING = 64
 MAX_SPEC_CHARS = 256 * 1024
 """Longest spec or spec file parsed, in characters: about 15,000 layers written out, a
 second of parsing (a real spec is under a kilobyte)."""
-
-MAX_NUMBER_DIGITS = 30
-"""Integers with more digits than this are read as infinitely large (and rejected by bounds)."""
 
 TOKEN_WORDS = {
     "ARROW": "'->'",
@@ -62,7 +61,7 @@ def _parser(start: str) -> Lark:
 
 def parse(text: str) -> ast.Chain:
     """Parse one spec into its AST; raise SpecSyntaxError with a position on bad input."""
-    return _chain(_parse_tree(text, "spec").children[0])
+    return _read(text, "spec")
 
 
 def parse_file(text: str) -> ast.SpecFile | ast.Chain:
@@ -75,11 +74,67 @@ def parse_file(text: str) -> ast.SpecFile | ast.Chain:
         return parse(text)
     except SpecError as as_spec:
         try:
-            return _spec_file(_parse_tree(text, "file"))
+            return _read(text, "file")
         except SpecError as as_file:
             if as_file.span is None or as_spec.span is None or as_spec.span.start >= as_file.span.start:
                 raise as_spec from None
             raise
+
+
+def _read(text: str, start: str):
+    """The fast reading (lark's tables, :mod:`cnndsl.lalr`) when it accepts, else lark's own."""
+    _check_length(text)
+    node = _reader(start).read(text, max_stack=MAX_NESTING + 1)
+    return node if node is not None else read_with_lark(text, start)
+
+
+def read_with_lark(text: str, start: str = "spec"):
+    """lark's parser and tree, converted: the reference reading, and the one that reports errors."""
+    tree = _parse_tree(text, start)
+    return _chain(tree.children[0]) if start == "spec" else _spec_file(tree)
+
+
+@functools.cache
+def _reader(start: str) -> lalr.Reader:
+    return lalr.Reader(tables(start))
+
+
+def tables(start: str) -> lalr.Grammar:
+    """What lark built from the grammar for ``start``: terminals, rules and parse table."""
+    parser = _parser(start)
+    table = parser.parser.parser.parser.parse_table
+    terminals = tuple(
+        lalr.Terminal(
+            str(t.name),
+            t.pattern.to_regexp(),
+            t.priority,
+            t.pattern.max_width,
+            len(t.pattern.value),
+            t.pattern.value if isinstance(t.pattern, PatternStr) else None,
+        )
+        for t in parser.terminals
+    )
+    rules = {rule: _rule(rule) for rule in parser.rules}
+    states = {
+        state: {
+            str(symbol): (True, target) if action.name == "Shift" else (False, rules[target])
+            for symbol, (action, target) in actions.items()
+        }
+        for state, actions in table.states.items()
+    }
+    return lalr.Grammar(
+        terminals,
+        frozenset(str(name) for name in parser.ignore_tokens),
+        tuple(rules.values()),
+        states,
+        table.start_states[start],
+        start,
+    )
+
+
+def _rule(rule) -> lalr.Rule:
+    # str(): lark's names are Token objects, slower to compare than plain strings
+    return lalr.Rule(str(rule.origin.name), tuple(str(symbol.name) for symbol in rule.expansion), rule.alias)
 
 
 def _parse_tree(text: str, start: str) -> Tree:
@@ -237,7 +292,7 @@ def _element(node: Tree | Token) -> ast.Node:
     if kind == "call":
         name, _lpar, arguments, _rpar = node.children
         args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
-        return ast.Call(str(name), args, _span(node), _span(name))
+        return ast.Call(str(name), args, _span(node))
     if kind == "group":
         inner = _chain(node.children[1])
         return inner.elements[0] if len(inner.elements) == 1 else inner

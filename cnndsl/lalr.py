@@ -1,0 +1,334 @@
+"""The fast reading of a spec: lark's own LALR(1) tables, driven by a tight loop that
+builds the AST directly.
+
+The grammar stays the single source of the syntax: the terminals' patterns, the
+parse table and the rules all come from the parser lark builds from
+``grammar/cnndsl.lark`` (:func:`cnndsl.syntax.tables`). What this module saves is
+lark's per-token machinery: Token objects, line counting, a parse tree and its
+conversion. Tokens are the scanner's own match objects, and line and column are
+worked out only for the spans the AST keeps.
+
+The fast reading only ever *accepts*. On any input it cannot take as it stands
+(an unexpected token or character, nesting near the limit), :func:`read` returns
+None and :mod:`cnndsl.syntax` hands the text to lark, whose errors become the
+diagnostics. ``tests/test_lalr.py`` holds the two readings to the same AST.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+from cnndsl import ast
+
+MAX_NUMBER_DIGITS = 30
+"""Integers with more digits than this are read as infinitely large (and rejected by bounds)."""
+
+Builder = Callable[[list, re.Match, re.Match, "_Lines"], object]
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A terminal as lark's lexer sees it: name, regular expression, and sort key."""
+
+    name: str
+    regexp: str
+    priority: int
+    max_width: int
+    length: int
+    literal: str | None
+    """The string a string terminal stands for (``"block"``); None for a regular expression."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One production: ``origin: expansion``, with its ``-> alias`` if any."""
+
+    origin: str
+    expansion: tuple[str, ...]
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What lark built from the grammar for one start rule, as plain data."""
+
+    terminals: tuple[Terminal, ...]
+    ignore: frozenset[str]
+    rules: tuple[Rule, ...]
+    states: dict[int, dict[str, tuple[bool, int | Rule]]]
+    """state -> symbol -> (is_shift, next state or rule to reduce)."""
+    start_state: int
+    top: str
+    """The start rule's name."""
+
+
+class Reader:
+    """Reads one start rule's texts into the AST, or declines (returns None)."""
+
+    def __init__(self, grammar: Grammar):
+        terminals = sorted(grammar.terminals, key=lambda t: (-t.priority, -t.max_width, -t.length, t.name))
+        keywords = _keywords(grammar.terminals)
+        self.keywords = keywords
+        # lark's basic lexer matches these alternatives in this order; words that are
+        # also string terminals (`block`) come out as names and are retyped per state.
+        alternatives = [t for t in terminals if t.name not in keywords.values()]
+        pattern = "|".join(f"(?P<{t.name}>{t.regexp})" for t in alternatives)
+        self.scanner = re.compile(f"{pattern}|(?P<_UNEXPECTED>.)", re.DOTALL)
+        self.ignore = frozenset(grammar.ignore)
+        rules = {rule: index for index, rule in enumerate(grammar.rules)}
+        missing = sorted({_builder_key(r) for r in grammar.rules} - set(BUILDERS))
+        if missing:
+            raise ValueError(f"no AST builder for the grammar's rule(s) {', '.join(missing)}")
+        self.rules = [(len(r.expansion), r.origin, BUILDERS[_builder_key(r)]) for r in grammar.rules]
+        if any(build is None and length != 1 for length, _, build in self.rules):
+            raise ValueError("only a rule of one symbol can pass its child through")
+        self.table: list[dict[str, int]] = [{} for _ in range(max(grammar.states) + 1)]
+        for state, actions in grammar.states.items():
+            for symbol, (is_shift, target) in actions.items():
+                self.table[state][symbol] = target if is_shift else ~rules[target]
+        self.start_state = grammar.start_state
+        self.top = grammar.top
+
+    def read(self, text: str, max_stack: int) -> object | None:
+        """The AST of ``text``, or None when the fast reading declines it.
+
+        ``max_stack`` bounds the parse stack; every open parenthesis holds one entry,
+        so a stack of ``n`` entries proves parentheses nested fewer than ``n`` deep.
+        """
+        lines = _Lines(text)
+        table, rules, ignore, top = self.table, self.rules, self.ignore, self.top
+        keywords = self.keywords
+        states = [self.start_state]
+        values: list = []  # one per state after the first: a token, a list or an AST node
+        firsts: list = []  # the first token each value covers
+        last = None  # the last token shifted: the last one any reduction covers
+        actions = table[self.start_state]
+        for match in chain(self.scanner.finditer(text), _END_OF_TEXT):
+            kind = match.lastgroup
+            if keywords and kind == "NAME" and match.group() in keywords and keywords[match.group()] in actions:
+                kind = keywords[match.group()]
+            action = actions.get(kind)
+            if action is None:
+                if kind not in ignore:
+                    return None  # an unexpected token or character: lark will say which
+                if "\n" in match.group():
+                    lines.seen = True
+                continue
+            while action < 0:
+                length, origin, build = rules[~action]
+                if build is None:  # a rule that passes its one child through: only the state changes
+                    states[-1] = table[states[-2]][origin]
+                elif length:
+                    children = values[-length:]
+                    first = firsts[-length]
+                    del values[-length:], states[-length:]
+                    if length > 1:
+                        del firsts[1 - length :]
+                    values.append(build(children, first, last, lines))
+                    states.append(table[states[-1]][origin])
+                else:
+                    values.append(build([], None, None, lines))
+                    firsts.append(None)
+                    states.append(table[states[-1]][origin])
+                if origin == top:
+                    return values[-1]  # the start rule is reduced only at the end of the text
+                actions = table[states[-1]]
+                action = actions.get(kind)
+                if action is None:
+                    return None
+            if len(states) > max_stack:
+                return None
+            states.append(action)
+            values.append(match)
+            firsts.append(match)
+            last = match
+            actions = table[action]
+        return None
+
+
+class _EndOfText:
+    """What the reader sees after the last token: lark's ``$END``."""
+
+    lastgroup = "$END"
+
+    def group(self) -> str:
+        return ""
+
+
+_END_OF_TEXT = (_EndOfText(),)
+
+
+def _keywords(terminals: Sequence[Terminal]) -> dict[str, str]:
+    """String terminals that a regular-expression terminal also matches: ``{"block": "BLOCK"}``.
+
+    lark's lexer reads them with the regular expression and retypes the token when
+    the parser's state accepts the string terminal; the fast reading does the same.
+    """
+    words = {}
+    for word in (t for t in terminals if t.literal is not None):
+        for other in (t for t in terminals if t.literal is None and t.priority == word.priority):
+            if re.fullmatch(other.regexp, word.literal):
+                words[word.literal] = word.name
+    return words
+
+
+def _builder_key(rule: Rule) -> str:
+    if rule.origin.startswith("_"):
+        return "_list"  # lark's helper rules for `x*` and `x+`
+    return f"{rule.origin}->{rule.alias}" if rule.alias else rule.origin
+
+
+# --- spans ----------------------------------------------------------------------------
+
+
+class _Lines:
+    """Line and column of offsets in one text, counted by '\\n' as lark counts them."""
+
+    __slots__ = ("text", "seen", "starts")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.seen = False  # set by the reader when it passes a newline
+        self.starts: list[int] | None = None
+
+    def span(self, first: re.Match, last: re.Match) -> ast.Span:
+        start, end = first.start(), last.end()
+        if not self.seen:
+            return ast.Span(start, end, 1, start + 1, 1, end + 1)
+        newlines = self.starts
+        if newlines is None:
+            newlines = self.starts = [m.start() for m in re.finditer("\n", self.text)]
+        line = bisect_left(newlines, start)
+        end_line = bisect_left(newlines, end)  # tokens hold no newline: end is on the last one's line
+        column = start - (newlines[line - 1] if line else -1)
+        end_column = end - (newlines[end_line - 1] if end_line else -1)
+        return ast.Span(start, end, line + 1, column, end_line + 1, end_column)
+
+
+# --- the AST, rule by rule ------------------------------------------------------------
+#
+# A builder gets its rule's children (match objects for tokens, lists for lark's
+# helper rules, AST nodes), the first and last token the rule covers, and the
+# text's lines. None means the rule passes its one child through unchanged.
+
+
+def number(token: re.Match, lines: _Lines) -> ast.Number:
+    text = token.group()
+    digits = text.lstrip("+-")
+    if digits.isdigit():
+        sign = -1 if text[0] == "-" else 1
+        value: int | float = int(text) if len(digits) <= MAX_NUMBER_DIGITS else sign * float("inf")
+    else:
+        value = float(text)
+    return ast.Number(value, text, lines.span(token, token))
+
+
+def _list(children, first, last, lines):
+    head = children[0]
+    if type(head) is list:
+        head.append(children[-1])
+        return head
+    return [children[-1]]
+
+
+def _chain(children, first, last, lines):
+    elements = [children[0]]
+    if len(children) > 1:
+        elements += children[1]
+    return ast.Chain(tuple(elements), lines.span(first, last))
+
+
+def _repeat(children, first, last, lines):
+    return ast.Repeat(children[0], number(children[2], lines), lines.span(first, last))
+
+
+def _group(children, first, last, lines):
+    inner = children[1]
+    return inner.elements[0] if len(inner.elements) == 1 else inner
+
+
+def _ref(children, first, last, lines):
+    return ast.Ref(first.group(), lines.span(first, first))
+
+
+def _call(children, first, last, lines):
+    return ast.Call(first.group(), tuple(children[2]), lines.span(first, last))
+
+
+def _arguments(children, first, last, lines):
+    if not children:
+        return []
+    arguments = [children[0]]
+    if len(children) > 1 and type(children[1]) is list:
+        arguments += children[1]
+    return arguments
+
+
+def _positional(children, first, last, lines):
+    value = children[0]
+    span = value.span  # the argument's span is its value's, but for `(5)`, which is 5 with parentheses
+    if span.start != first.start() or span.end != last.end():
+        span = lines.span(first, last)
+    return ast.Arg(None, value, span)
+
+
+def _keyword(children, first, last, lines):
+    return ast.Arg(first.group(), children[2], lines.span(first, last))
+
+
+def _number(children, first, last, lines):
+    return number(first, lines)
+
+
+def _word(children, first, last, lines):
+    return ast.Word(first.group(), lines.span(first, first))
+
+
+def _tuple(children, first, last, lines):
+    if len(children) == 3:
+        return children[1]  # (5) is 5, as in Python
+    items = [children[1]]
+    if type(children[2]) is list:
+        items += children[2]
+    return ast.Tuple(tuple(items), lines.span(first, last))
+
+
+def _definition(children, first, last, lines):
+    name = children[-3]
+    return ast.Definition(
+        name.group(), children[-1], len(children) == 4, lines.span(first, last), lines.span(name, name)
+    )
+
+
+def _file(children, first, last, lines):
+    return ast.SpecFile(tuple(children[0]))
+
+
+def _spec(children, first, last, lines):
+    return children[0]
+
+
+BUILDERS: dict[str, Builder | None] = {
+    "file": _file,
+    "definition": _definition,
+    "spec": _spec,
+    "chain": _chain,
+    "element": None,
+    "element->repeat": _repeat,
+    "atom": None,
+    "atom->group": _group,
+    "atom->ref": _ref,
+    "call": _call,
+    "arguments": _arguments,
+    "argument": _positional,
+    "argument->keyword": _keyword,
+    "value->number": _number,
+    "value->word": _word,
+    "value->tuple": _tuple,
+    "_list": _list,
+}
+"""Every rule of the grammar, by ``origin`` or ``origin->alias``."""

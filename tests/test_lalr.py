@@ -1,0 +1,148 @@
+"""The fast reading (cnndsl.lalr, driving lark's tables) against lark's own parser.
+
+lark's parser and parse tree, converted to the AST, are the reference: the grammar
+file is the single source of the syntax. The fast reading must give the very same AST,
+spans included, for every text lark accepts, and decline every text lark refuses, so
+that lark reports the error. Hypothesis feeds both readings valid specs, spec files,
+notation-shaped noise and mutations of valid specs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spec_strategies import specs
+from test_hostile import NOTATION_CHARS, PIECES, SEEDS, char_mutated, mutated
+
+from cnndsl import SpecError, lalr, syntax
+
+UNBOUNDED = 10**9
+
+
+def reference(text: str, start: str):
+    """lark's reading of ``text``, or None if lark refuses it."""
+    try:
+        return syntax.read_with_lark(text, start)
+    except SpecError:
+        return None
+
+
+def assert_same_reading(text: str, start: str = "spec") -> object:
+    """Both readings agree: the same AST, or the fast one declines what lark refuses."""
+    expected = reference(text, start)
+    fast = syntax._reader(start).read(text, max_stack=UNBOUNDED)
+    assert fast == expected, text
+    limited = syntax._reader(start).read(text, max_stack=syntax.MAX_NESTING + 1)
+    assert limited is None or limited == expected, text
+    return expected
+
+
+def test_every_rule_of_the_grammar_has_a_builder():
+    for start in ("spec", "file"):
+        grammar = syntax.tables(start)
+        keys = {lalr._builder_key(rule) for rule in grammar.rules}
+        assert keys <= set(lalr.BUILDERS), keys - set(lalr.BUILDERS)
+        assert isinstance(syntax._reader(start), lalr.Reader)
+
+
+def test_a_rule_without_a_builder_is_refused_when_the_reader_is_made():
+    grammar = syntax.tables("spec")
+    rules = (*grammar.rules, lalr.Rule("layer_group", ("chain",), None))
+    with pytest.raises(ValueError, match="no AST builder for the grammar's rule.*layer_group"):
+        lalr.Reader(lalr.Grammar(grammar.terminals, grammar.ignore, rules, grammar.states, 0, "spec"))
+
+
+def test_parse_uses_the_fast_reading(monkeypatch):
+    def refuse(*args):
+        raise AssertionError("lark was asked to read a valid spec")
+
+    monkeypatch.setattr(syntax, "read_with_lark", refuse)
+    for seed in SEEDS:
+        assert syntax.parse(seed).elements
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *SEEDS,
+        "CN(8, k=(5), (3,), a=relu,) -> (CN(1)->X)*3 # c\n ->\tFL()",
+        "\ufeffCN(8)\r\n->\r\nFL()",
+        "((((CN(8)))))*2 -> DN((((3))))",
+        "CN(+1.5e-3, -.5, 7.) → MP()",
+        "CN(8)->block",
+        "",
+        "   # only a comment",
+        "CN(8)->",
+        "CN(8)@",
+        "CN(8) CN(9)",
+        "((CN(8))",
+    ],
+)
+def test_the_readings_agree_on_examples(text):
+    assert_same_reading(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "block stem = CN(32,3) -> BN()\nsmall = stem*2 -> MP(2) -> FL() -> DN(128)\n",
+        "a = CN(8, activation=block)\nb = a",
+        "block = CN(3)",
+        "blockade = CN(3)\nblock_x = blockade",
+        "block block = CN(3)",
+        "a = CN(8) b = CN(9)",
+        "a = CN(8)\n\nblock",
+    ],
+)
+def test_the_readings_agree_on_spec_files(text):
+    assert_same_reading(text, "file")
+
+
+def test_a_deep_spec_is_left_to_lark_which_refuses_it_with_the_nesting_limit():
+    deep = "(" * (syntax.MAX_NESTING + 1) + "CN(8)" + ")" * (syntax.MAX_NESTING + 1)
+    assert syntax._reader("spec").read(deep, max_stack=syntax.MAX_NESTING + 1) is None
+    with pytest.raises(SpecError, match="nested deeper than"):
+        syntax.parse(deep)
+    fits = "(" * (syntax.MAX_NESTING - 1) + "CN(8)" + ")" * (syntax.MAX_NESTING - 1)  # CN's own makes 64
+    assert syntax.parse(fits) == syntax.read_with_lark(fits)
+
+
+@settings(max_examples=300)
+@given(specs())
+def test_the_readings_agree_on_valid_specs(spec):
+    text = spec[0]
+    assert assert_same_reading(text) is not None
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["a", "b", "stem", "x_1"]), specs()), min_size=1, max_size=4))
+def test_the_readings_agree_on_valid_spec_files(definitions):
+    text = "\n".join(f"{'block ' * is_block}{name} = {spec[0]}" for is_block, name, spec in definitions)
+    assert assert_same_reading(text, "file") is not None
+
+
+@settings(max_examples=600)
+@given(st.lists(st.sampled_from([*PIECES, "block", "a =", "\nb = "]), max_size=40))
+def test_the_readings_agree_on_notation_tokens(pieces):
+    text = "".join(pieces)
+    assert_same_reading(text)
+    assert_same_reading(text, "file")
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet=NOTATION_CHARS, max_size=120))
+def test_the_readings_agree_on_notation_characters(text):
+    assert_same_reading(text)
+
+
+@settings(max_examples=600)
+@given(mutated())
+def test_the_readings_agree_on_token_mutations(text):
+    assert_same_reading(text)
+
+
+@settings(max_examples=400)
+@given(char_mutated())
+def test_the_readings_agree_on_character_mutations(text):
+    assert_same_reading(text)
