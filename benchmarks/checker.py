@@ -5,7 +5,8 @@
   verdicts (which build, with how many parameters; which Keras refuses).
 - Throughput: in-process parse + check of notebook-style specs of 10 to 10,000 layers,
   in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
-  parser sets.
+  parser sets. Then the same for specs whose every layer is written differently, where
+  the resolver can reuse no binding.
 - Peak memory of checking the largest spec.
 """
 
@@ -125,6 +126,12 @@ def notebook_spec(layers: int) -> str:
     return " -> ".join([*body, "GAP()", "DN(128)"])
 
 
+def distinct_spec(layers: int) -> str:
+    """``layers`` layers no two of which are written alike, so no binding is reused."""
+    body = [f"CN({8 + i // 2},padding=same)" if i % 2 else f"DP(0.{i:06d})" for i in range(1, layers - 2)]
+    return " -> ".join(["CN(20,(5,5),padding=same)", *body, "GAP()", "DN(128)"])
+
+
 def best_of_interleaved(first, second, repeats: int) -> tuple[float, float]:
     """The fastest of ``repeats`` timings of each, taken in turn so both see the same machine."""
     timings: tuple[list[float], list[float]] = ([], [])
@@ -136,7 +143,7 @@ def best_of_interleaved(first, second, repeats: int) -> tuple[float, float]:
     return min(timings[0]), min(timings[1])
 
 
-def throughput(sizes=SIZES) -> list[dict]:
+def throughput(sizes=SIZES, spec=notebook_spec) -> list[dict]:
     from cnndsl import check
     from cnndsl.syntax import _parser
 
@@ -144,7 +151,7 @@ def throughput(sizes=SIZES) -> list[dict]:
     check("CN(8)->FL()")  # build the parser once, as a warm process has
     rows = []
     for layers in sizes:
-        text = notebook_spec(layers)
+        text = spec(layers)
         repeats = max(5, 20_000 // layers)
         model = check(text)
         assert len(model.layers) == layers + 1, "the spec must check as written (plus its head)"
@@ -219,18 +226,21 @@ def report(runs: int) -> str:
     ]
     if not cold["agree"]:
         lines.append(f"  keras verdicts: {cold['keras_verdicts']}")
-    rows = throughput()
-    lines += [
-        "",
-        "throughput, in process: parse + check against lark's lex-only floor (target: ratio >= 0.5)",
-        f"{'layers':>8}{'chars':>10}{'check ms':>11}{'us/layer':>10}{'lex ms':>9}{'us/layer':>10}{'ratio':>8}",
-    ]
-    for row in rows:
-        n = row["layers"]
-        lines.append(
-            f"{n:>8,}{row['chars']:>10,}{row['check'] * 1e3:>11.2f}{row['check'] / n * 1e6:>10.1f}"
-            f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
-        )
+    for title, spec in (
+        ("notebook style, CN(20,(5,5))->BN()->...", notebook_spec),
+        ("every layer written differently (no binding reused)", distinct_spec),
+    ):
+        lines += [
+            "",
+            f"throughput, in process: parse + check against lark's lex-only floor (target: ratio >= 0.5); {title}",
+            f"{'layers':>8}{'chars':>10}{'check ms':>11}{'us/layer':>10}{'lex ms':>9}{'us/layer':>10}{'ratio':>8}",
+        ]
+        for row in throughput(spec=spec):
+            n = row["layers"]
+            lines.append(
+                f"{n:>8,}{row['chars']:>10,}{row['check'] * 1e3:>11.2f}{row['check'] / n * 1e6:>10.1f}"
+                f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
+            )
     memory = peak_memory(SIZES[-1])
     mib = 1024 * 1024
     lines += [

@@ -16,6 +16,7 @@ diagnostics. ``tests/test_lalr.py`` holds the two readings to the same AST.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -216,15 +217,19 @@ class _Lines:
 # text's lines. None means the rule passes its one child through unchanged.
 
 
+def number_value(text: str) -> int | float:
+    """A NUMBER token's value: an int when written as one (infinite past MAX_NUMBER_DIGITS)."""
+    digits = text.lstrip("+-")
+    if digits.isdigit():  # only ASCII digits reach here: the NUMBER pattern admits no others
+        if len(digits) > MAX_NUMBER_DIGITS:
+            return -math.inf if text[0] == "-" else math.inf
+        return int(text)
+    return float(text)
+
+
 def number(token: re.Match, lines: _Lines) -> ast.Number:
     text = token.group()
-    digits = text.lstrip("+-")
-    if digits.isdigit():
-        sign = -1 if text[0] == "-" else 1
-        value: int | float = int(text) if len(digits) <= MAX_NUMBER_DIGITS else sign * float("inf")
-    else:
-        value = float(text)
-    return ast.Number(value, text, lines.span(token, token))
+    return ast.Number(number_value(text), text, lines.span(token, token))
 
 
 def _list(children, first, last, lines):

@@ -174,6 +174,16 @@ class LayerType:
         return tuple(param.name for param in self.params)
 
     @functools.cached_property
+    def labels(self) -> dict[str, str]:
+        """How messages name each parameter: ``{"kernel": "CN kernel", ...}``."""
+        return {param.name: f"{self.code} {param.name}" for param in self.params}
+
+    @functools.cached_property
+    def inherited_params(self) -> tuple[str, ...]:
+        """The parameters an omitted value repeats from the nearest layer of this code."""
+        return tuple(param.name for param in self.params if param.inherit)
+
+    @functools.cached_property
     def keras_name(self) -> str:
         """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
         import re

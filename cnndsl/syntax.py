@@ -17,14 +17,13 @@ from lark.lexer import PatternStr
 
 from cnndsl import ast, lalr
 from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
-from cnndsl.lalr import MAX_NUMBER_DIGITS
 
 MAX_NESTING = 64
 """Deepest nesting of parentheses a spec may use (a real spec uses 3)."""
 
 MAX_SPEC_CHARS = 256 * 1024
-"""Longest spec or spec file parsed, in characters: about 15,000 layers written out, a
-second of parsing (a real spec is under a kilobyte)."""
+"""Longest spec or spec file parsed, in characters: about 16,000 layers written out, checked
+in 0.3 s (a real spec is under a kilobyte)."""
 
 TOKEN_WORDS = {
     "ARROW": "'->'",
@@ -328,11 +327,4 @@ def _is_punct(node: Tree | Token) -> bool:
 
 
 def _number(token: Token) -> ast.Number:
-    text = str(token)
-    if re.fullmatch(r"[+-]?[0-9]+", text):
-        digits = text.lstrip("+-")
-        sign = -1 if text.startswith("-") else 1
-        value: int | float = int(text) if len(digits) <= MAX_NUMBER_DIGITS else sign * float("inf")
-    else:
-        value = float(text)
-    return ast.Number(value, text, _span(token))
+    return ast.Number(lalr.number_value(str(token)), str(token), _span(token))

@@ -14,9 +14,10 @@ from conftest import run_cli
 
 from cnndsl import SpecError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import MAX_FILE_BYTES, UsageError, file_models, read_models, read_text
+from cnndsl.lalr import MAX_NUMBER_DIGITS
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS, MAX_WINDOW
 from cnndsl.passes.expand import MAX_BLOCK_DEPTH, MAX_LAYERS, Expander
-from cnndsl.syntax import MAX_NESTING, MAX_NUMBER_DIGITS, MAX_SPEC_CHARS
+from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS
 
 
 def nested(depth: int) -> str:

@@ -16,6 +16,7 @@ from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
 
 HEAD_CODE = "DN"
+_NOT_YET = object()  # no earlier layer has given an inheritable argument
 
 
 class Resolver:
@@ -26,6 +27,7 @@ class Resolver:
         self.diagnostics: list[Diagnostic] = []
         self.inherited: dict[tuple[str, str], Any] = {}
         self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
+        self._bound: dict[tuple[str, tuple], tuple[dict, frozenset[str]]] = {}
 
     def resolve(self, calls: list[ast.Call]) -> list[Layer]:
         layers = []
@@ -42,14 +44,15 @@ class Resolver:
             hint = f"did you mean {close}?" if close else "layer codes: " + ", ".join(LAYERS)
             self._error(f"unknown layer code {call.code!r}", call.code_span, hint)
             return None
-        args, given = self._bind(kind, call)
+        span = call.span
+        text = self.source[span.start : span.end]
+        args, given = self._bind_once(kind, call, text)
         if args is None:
             return None
         if kind.is_input:
             self._declare_input(args, call, index)
             return None
-        span = call.span
-        return Layer(kind, args, span, self.source[span.start : span.end], given=given)
+        return Layer(kind, args, span, text, given=given)
 
     def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> None:
         if index != 0:
@@ -58,6 +61,28 @@ class Resolver:
             self.declared_input = (args["shape"], call.span)
 
     # --- binding ---
+
+    def _bind_once(self, kind: LayerType, call: ast.Call, text: str) -> tuple[dict | None, frozenset[str]]:
+        """Bind a call, or reuse the binding of the same text under the same inherited values.
+
+        Layers written alike bind alike: the copies a repeat makes, or a notebook's
+        ``CN(20,(5,5))`` every other layer. Only bindings without errors are kept, so
+        every error is still reported at its own call. Layers share the arguments
+        dict of a binding: nothing changes a layer's arguments once resolved.
+        """
+        inherits = kind.inherited_params
+        key = (text, tuple(self.inherited.get((kind.code, name), _NOT_YET) for name in inherits) if inherits else ())
+        known = self._bound.get(key)
+        if known is not None:
+            args, given = known
+            for name in inherits:
+                if name in given:
+                    self.inherited[kind.code, name] = args[name]
+            return args, given
+        args, given = self._bind(kind, call)
+        if args is not None:
+            self._bound[key] = (args, given)
+        return args, given
 
     def _bind(self, kind: LayerType, call: ast.Call) -> tuple[dict | None, frozenset[str]]:
         values, ok = self._match(kind, call)
@@ -79,7 +104,7 @@ class Resolver:
 
     def _convert(self, kind: LayerType, param, value: ast.Value, args: dict) -> bool:
         try:
-            args[param.name] = param.kind(value, f"{kind.code} {param.name}")
+            args[param.name] = param.kind(value, kind.labels[param.name])
         except ArgProblem as problem:
             self._error(problem.message, (problem.node or value).span, problem.hint)
             return False
