@@ -105,6 +105,8 @@ def test_batch_norm_splits_trainable_and_not():
         ("CN(4,(5,5))->BN()->CN(4)->CN(4,1)->CN(4)->FL()", [(5, 5), (5, 5), (1, 1), (1, 1)]),
         ("CN(4,(2,3))->MP(2)->CN(4)->FL()", [(2, 3), (2, 3)]),
         ("(CN(4)->CN(4,kernel=2))*2->FL()", [(3, 3), (2, 2), (2, 2), (2, 2)]),
+        # the second CN(4,5) reuses the first's binding and must still pass its kernel on
+        ("CN(4,2)->CN(4,5)->CN(4,2)->CN(4,5)->CN(4)->FL()", [(2, 2), (5, 5), (2, 2), (5, 5), (5, 5)]),
     ],
 )
 def test_an_omitted_kernel_repeats_the_nearest_preceding_cn(spec, kernels):
@@ -178,6 +180,13 @@ def test_every_independent_error_is_reported_at_once():
         "DP rate must be at least 0 and below 1, not 1.5",
         "CN has no argument 'stride'",
     ]
+
+
+def test_layers_written_alike_report_each_error_at_its_own_place():
+    with pytest.raises(SpecError) as caught:
+        check("CN(0) -> CN(0)\n-> DP(2) -> DP(2)")
+    spans = [(d.span.line, d.span.column) for d in caught.value.diagnostics]
+    assert spans == [(1, 4), (1, 13), (2, 7), (2, 16)]
 
 
 def test_shape_errors_after_a_size_error_are_still_found():
