@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import platform
 import re
@@ -162,6 +163,16 @@ def throughput(sizes=SIZES, spec=notebook_spec) -> list[dict]:
     return rows
 
 
+def growth(smaller: dict, larger: dict) -> str:
+    """How checking time grows with size: the exponent k in time ~ layers**k (1 is linear)."""
+    times, sizes = larger["check"] / smaller["check"], larger["layers"] / smaller["layers"]
+    exponent = math.log(times) / math.log(sizes)
+    return (
+        f"{smaller['layers']:,} -> {larger['layers']:,} layers: check time x{times:.1f} for x{sizes:.0f} layers, "
+        f"growth exponent {exponent:.2f} (1.00 is linear)"
+    )
+
+
 # The peak RSS of this process in bytes: VmHWM, which starts afresh at exec (ru_maxrss
 # keeps the parent's peak across fork and exec, so a child of a big process looks big).
 PRINT_PEAK_RSS = (
@@ -235,12 +246,14 @@ def report(runs: int) -> str:
             f"throughput, in process: parse + check against lark's lex-only floor (target: ratio >= 0.5); {title}",
             f"{'layers':>8}{'chars':>10}{'check ms':>11}{'us/layer':>10}{'lex ms':>9}{'us/layer':>10}{'ratio':>8}",
         ]
-        for row in throughput(spec=spec):
+        rows = throughput(spec=spec)
+        for row in rows:
             n = row["layers"]
             lines.append(
                 f"{n:>8,}{row['chars']:>10,}{row['check'] * 1e3:>11.2f}{row['check'] / n * 1e6:>10.1f}"
                 f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
             )
+        lines.append(f"  {growth(rows[-2], rows[-1])}")
     memory = peak_memory(SIZES[-1])
     mib = 1024 * 1024
     lines += [

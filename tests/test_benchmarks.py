@@ -1,0 +1,59 @@
+"""The checker benchmark's own pieces, so that it keeps measuring what it says it does.
+
+The timings themselves are not asserted (they belong to benchmark runs, not tests); what
+is tested is that the specs it times are valid and as described, and that it reads
+``cnndsl check``'s verdicts from the real output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from conftest import EXAMPLES, ROOT, run_cli
+
+from cnndsl import check
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("checker_benchmark", ROOT / "benchmarks" / "checker.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("layers", [10, 100, 1_000])
+def test_the_timed_specs_check_with_the_layers_they_claim(bench, layers):
+    for make in (bench.notebook_spec, bench.distinct_spec):
+        assert len(check(make(layers)).layers) == layers + 1  # and the appended head
+
+
+def test_the_distinct_spec_writes_no_two_layers_alike(bench):
+    written = bench.distinct_spec(1_000).split(" -> ")
+    assert len(set(written)) == len(written) == 1_000
+
+
+def test_the_notebook_spec_repeats_the_notebooks_layers(bench):
+    written = bench.notebook_spec(100).split(" -> ")
+    assert written[0] == "CN(20,(5,5),padding=same)" and written.count("BN()") >= 30
+
+
+def test_throughput_rows_and_growth(bench):
+    rows = bench.throughput(sizes=(10, 20))
+    assert [row["layers"] for row in rows] == [10, 20]
+    assert all(row["check"] > 0 and row["lex"] > 0 for row in rows)
+    line = bench.growth({"layers": 1_000, "check": 0.5}, {"layers": 10_000, "check": 5.0})
+    assert "x10.0 for x10 layers, growth exponent 1.00" in line
+
+
+def test_the_verdicts_are_read_from_cnndsl_checks_real_output(bench):
+    files = [str(path) for path in bench.EXAMPLES]
+    result = run_cli("check", *files, cwd=ROOT)
+    assert bench.cnndsl_verdicts(result.stdout + result.stderr) == {
+        "model1.cnn": "OK 240380",
+        "model2.cnn": "OK 65358",
+        "model3.cnn": "OK 479650",
+        "model3_title.cnn": "error",
+    }
+    assert {path.name for path in bench.EXAMPLES} <= {path.name for path in EXAMPLES.glob("*.cnn")}
