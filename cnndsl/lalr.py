@@ -9,8 +9,8 @@ conversion. Tokens are the scanner's own match objects, and line and column are
 worked out only for the spans the AST keeps.
 
 The fast reading only ever *accepts*. On any input it cannot take as it stands
-(an unexpected token or character, nesting near the limit), :func:`read` returns
-None and :mod:`cnndsl.syntax` hands the text to lark, whose errors become the
+(an unexpected token or character, nesting near the limit), :meth:`Reader.read`
+returns None and :mod:`cnndsl.syntax` hands the text to lark, whose errors become the
 diagnostics. ``tests/test_lalr.py`` holds the two readings to the same AST.
 """
 
@@ -72,11 +72,11 @@ class Reader:
 
     def __init__(self, grammar: Grammar):
         terminals = sorted(grammar.terminals, key=lambda t: (-t.priority, -t.max_width, -t.length, t.name))
-        keywords = _keywords(grammar.terminals)
-        self.keywords = keywords
+        self.keywords = _keywords(grammar.terminals)
         # lark's basic lexer matches these alternatives in this order; words that are
         # also string terminals (`block`) come out as names and are retyped per state.
-        alternatives = [t for t in terminals if t.name not in keywords.values()]
+        retyped = {keyword for words in self.keywords.values() for keyword in words.values()}
+        alternatives = [t for t in terminals if t.name not in retyped]
         pattern = "|".join(f"(?P<{t.name}>{t.regexp})" for t in alternatives)
         self.scanner = re.compile(f"{pattern}|(?P<_UNEXPECTED>.)", re.DOTALL)
         self.ignore = frozenset(grammar.ignore)
@@ -110,8 +110,10 @@ class Reader:
         actions = table[self.start_state]
         for match in chain(self.scanner.finditer(text), _END_OF_TEXT):
             kind = match.lastgroup
-            if keywords and kind == "NAME" and match.group() in keywords and keywords[match.group()] in actions:
-                kind = keywords[match.group()]
+            if keywords and kind in keywords:
+                keyword = keywords[kind].get(match.group())
+                if keyword in actions:  # lark's contextual lexer: `block` where a definition may start
+                    kind = keyword
             action = actions.get(kind)
             if action is None:
                 if kind not in ignore:
@@ -163,18 +165,18 @@ class _EndOfText:
 _END_OF_TEXT = (_EndOfText(),)
 
 
-def _keywords(terminals: Sequence[Terminal]) -> dict[str, str]:
-    """String terminals that a regular-expression terminal also matches: ``{"block": "BLOCK"}``.
+def _keywords(terminals: Sequence[Terminal]) -> dict[str, dict[str, str]]:
+    """String terminals that a regular-expression terminal also matches: ``{"NAME": {"block": "BLOCK"}}``.
 
     lark's lexer reads them with the regular expression and retypes the token when
     the parser's state accepts the string terminal; the fast reading does the same.
     """
-    words = {}
+    keywords: dict[str, dict[str, str]] = {}
     for word in (t for t in terminals if t.literal is not None):
         for other in (t for t in terminals if t.literal is None and t.priority == word.priority):
             if re.fullmatch(other.regexp, word.literal):
-                words[word.literal] = word.name
-    return words
+                keywords.setdefault(other.name, {})[word.literal] = word.name
+    return keywords
 
 
 def _builder_key(rule: Rule) -> str:

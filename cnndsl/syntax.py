@@ -1,7 +1,9 @@
 """Text -> AST. The only module that touches lark.
 
-Lark's exceptions are converted here, at the boundary, into SpecSyntaxError with
-positions and token names in the notation's own words.
+lark builds the LALR tables from ``grammar/cnndsl.lark``; :mod:`cnndsl.lalr` drives
+them to read a text straight into the AST. A text the fast reading declines is read
+by lark itself, whose exceptions are converted here, at the boundary, into
+SpecSyntaxError with positions and token names in the notation's own words.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def parse_file(text: str) -> ast.SpecFile | ast.Chain:
 def _read(text: str, start: str):
     """The fast reading (lark's tables, :mod:`cnndsl.lalr`) when it accepts, else lark's own."""
     _check_length(text)
-    node = _reader(start).read(text, max_stack=MAX_NESTING + 1)
+    reader = _reader(start)
+    node = reader.read(text, max_stack=MAX_NESTING + 1) if reader else None
     return node if node is not None else read_with_lark(text, start)
 
 
@@ -94,14 +97,19 @@ def read_with_lark(text: str, start: str = "spec"):
 
 
 @functools.cache
-def _reader(start: str) -> lalr.Reader:
-    return lalr.Reader(tables(start))
+def _reader(start: str) -> lalr.Reader | None:
+    """The fast reader for ``start``; None (lark reads everything) if lark's tables are out of reach."""
+    try:
+        grammar = tables(start)
+    except AttributeError:  # a lark release that keeps its parse table elsewhere
+        return None
+    return lalr.Reader(grammar)
 
 
 def tables(start: str) -> lalr.Grammar:
     """What lark built from the grammar for ``start``: terminals, rules and parse table."""
     parser = _parser(start)
-    table = parser.parser.parser.parser.parse_table
+    table = parser.parser.parser.parser.parse_table  # not public API: tests/test_lalr.py notices a move
     terminals = tuple(
         lalr.Terminal(
             str(t.name),
