@@ -70,7 +70,7 @@ class Grammar:
 class Reader:
     """Reads one start rule's texts into the AST, or declines (returns None)."""
 
-    def __init__(self, grammar: Grammar):
+    def __init__(self, grammar: Grammar, parentheses: tuple[str, str] = ("LPAR", "RPAR")):
         terminals = sorted(grammar.terminals, key=lambda t: (-t.priority, -t.max_width, -t.length, t.name))
         self.keywords = _keywords(grammar.terminals)
         # lark's basic lexer matches these alternatives in this order; words that are
@@ -93,12 +93,13 @@ class Reader:
                 self.table[state][symbol] = target if is_shift else ~rules[target]
         self.start_state = grammar.start_state
         self.top = grammar.top
+        self.opening, self.closing = parentheses
 
-    def read(self, text: str, max_stack: int) -> object | None:
+    def read(self, text: str, max_depth: int) -> object | None:
         """The AST of ``text``, or None when the fast reading declines it.
 
-        ``max_stack`` bounds the parse stack; every open parenthesis holds one entry,
-        so a stack of ``n`` entries proves parentheses nested fewer than ``n`` deep.
+        It declines parentheses nested deeper than ``max_depth``, counted as
+        :func:`cnndsl.syntax._check_nesting` counts them, so that lark reports them.
         """
         lines = _Lines(text)
         table, rules, ignore, top = self.table, self.rules, self.ignore, self.top
@@ -107,6 +108,7 @@ class Reader:
         values: list = []  # one per state after the first: a token, a list or an AST node
         firsts: list = []  # the first token each value covers
         last = None  # the last token shifted: the last one any reduction covers
+        depth, opening, closing = 0, self.opening, self.closing
         actions = table[self.start_state]
         for match in chain(self.scanner.finditer(text), _END_OF_TEXT):
             kind = match.lastgroup
@@ -143,8 +145,12 @@ class Reader:
                 action = actions.get(kind)
                 if action is None:
                     return None
-            if len(states) > max_stack:
-                return None
+            if kind == opening:
+                depth += 1
+                if depth > max_depth:
+                    return None
+            elif kind == closing:
+                depth -= 1
             states.append(action)
             values.append(match)
             firsts.append(match)

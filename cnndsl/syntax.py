@@ -86,7 +86,7 @@ def _read(text: str, start: str):
     """The fast reading (lark's tables, :mod:`cnndsl.lalr`) when it accepts, else lark's own."""
     _check_length(text)
     reader = _reader(start)
-    node = reader.read(text, max_stack=MAX_NESTING + 1) if reader else None
+    node = reader.read(text, max_depth=MAX_NESTING) if reader else None
     return node if node is not None else read_with_lark(text, start)
 
 

@@ -54,6 +54,7 @@ REFUSED = [
     ("CN(0x10)", SpecSyntaxError, 1, 5, "found a name 'x10'"),
     ("CN(1_000)", SpecSyntaxError, 1, 5, "found a name '_000'"),
     (nested(MAX_NESTING + 1), SpecSyntaxError, 1, MAX_NESTING + 1, "parentheses nested deeper than 64 levels"),
+    (nested(MAX_NESTING), SpecSyntaxError, 1, MAX_NESTING + 3, "parentheses nested deeper than 64 levels"),
     ("CN(8," + "(" * 100 + "3" + ")" * 100 + ")", SpecSyntaxError, 1, 69, "nested deeper than 64"),
     ("(" * 100_000, SpecSyntaxError, 1, 65, "nested deeper than 64"),
     ("(" * 1_000_000, SpecSyntaxError, 1, MAX_SPEC_CHARS + 1, "the spec is longer than 262,144 characters"),
