@@ -70,7 +70,8 @@ class Grammar:
 class Reader:
     """Reads one start rule's texts into the AST, or declines (returns None)."""
 
-    def __init__(self, grammar: Grammar, parentheses: tuple[str, str] = ("LPAR", "RPAR")):
+    def __init__(self, grammar: Grammar, parentheses: tuple[str, str]):
+        """``parentheses``: the terminals that open and close a nesting level."""
         terminals = sorted(grammar.terminals, key=lambda t: (-t.priority, -t.max_width, -t.length, t.name))
         self.keywords = _keywords(grammar.terminals)
         # lark's basic lexer matches these alternatives in this order; words that are

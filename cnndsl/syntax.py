@@ -103,7 +103,7 @@ def _reader(start: str) -> lalr.Reader | None:
         grammar = tables(start)
     except AttributeError:  # a lark release that keeps its parse table elsewhere
         return None
-    return lalr.Reader(grammar)
+    return lalr.Reader(grammar, parentheses=("LPAR", "RPAR"))
 
 
 def tables(start: str) -> lalr.Grammar:

@@ -48,7 +48,7 @@ def test_a_rule_without_a_builder_is_refused_when_the_reader_is_made():
     grammar = syntax.tables("spec")
     rules = (*grammar.rules, lalr.Rule("layer_group", ("chain",), None))
     with pytest.raises(ValueError, match="no AST builder for the grammar's rule.*layer_group"):
-        lalr.Reader(lalr.Grammar(grammar.terminals, grammar.ignore, rules, grammar.states, 0, "spec"))
+        lalr.Reader(lalr.Grammar(grammar.terminals, grammar.ignore, rules, grammar.states, 0, "spec"), ("LPAR", "RPAR"))
 
 
 def test_parse_uses_the_fast_reading(monkeypatch):
