@@ -100,6 +100,7 @@ def discard_run(path: Path) -> None:
     for name in RUN_FILES:
         with _quietly():
             (path / name).unlink()
+    remove_temporaries(path)
     remove_if_empty(path)
 
 
@@ -112,19 +113,33 @@ def _quietly() -> suppress:
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Have ``write(temp)`` fill a temporary file next to ``path``, then rename it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    temp = Path(name)
+    temp = None
     try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+        temp = Path(name)
+        os.close(fd)
         write(temp)
         os.chmod(temp, FILE_MODE)
         os.replace(temp, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
     finally:
-        with _quietly():
-            temp.unlink()
+        if temp is not None:
+            with _quietly():
+                temp.unlink()
     return path
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Remove the temporary files of :func:`write_atomic` that an interruption left behind.
+
+    Ctrl-C can land inside ``tempfile.mkstemp``, after the file exists and before its
+    name is known; only names of the run's own files' temporaries are touched.
+    """
+    for name in RUN_FILES:
+        for temp in directory.glob(f".{Path(name).stem}-*{Path(name).suffix}"):
+            with _quietly():
+                temp.unlink()
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

@@ -36,6 +36,7 @@ from cnndsl.outputs import (
     make_output_dir,
     plot_loss,
     remove_if_empty,
+    remove_temporaries,
     write_atomic,
     write_compare,
     write_json,
@@ -346,6 +347,7 @@ def _after_interrupt(checked, recipe, dataset, directory, recorder) -> None:
     """Leave a summary beside what the epochs saved, or no directory if nothing was."""
     if directory is None:
         return
+    remove_temporaries(directory)
     if not recorder.history:
         remove_if_empty(directory)
         return

@@ -13,7 +13,7 @@ import pytest
 import cnndsl
 from cnndsl import outputs
 from cnndsl.cli import main
-from cnndsl.training import Recipe, RecipeError
+from cnndsl.training import Recipe, RecipeError, TrainingInterrupted
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 
@@ -70,6 +70,38 @@ def test_a_full_disk_is_a_clear_error_that_leaves_nothing_behind(tmp_path, monke
     assert not new.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["earlier"]
     assert json.loads((earlier / "metrics.json").read_text()) == {"test_accuracy": 0.99}
+
+
+def test_ctrl_c_inside_a_write_leaves_the_epochs_so_far_and_no_temporary_file(tmp_path, monkeypatch):
+    from cnndsl import callbacks
+
+    write_history = callbacks.write_history
+
+    def interrupted(directory, history):
+        if len(history) == 2:  # as if Ctrl-C landed inside mkstemp: a temporary no one knows the name of
+            (directory / ".history-x8k2.json").write_text("")
+            raise KeyboardInterrupt
+        write_history(directory, history)
+
+    monkeypatch.setattr(callbacks, "write_history", interrupted)
+    out = tmp_path / "run"
+    (tmp_path / ".history-keep.json").write_text("not ours")
+    with pytest.raises(TrainingInterrupted):
+        cnndsl.train(SMALL, data="sample", limit=128, epochs=3, batch_size=64, seed=0, output=out, verbose=0)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["checkpoint.keras", "history.csv", "history.json", "summary.txt"]
+    assert len(json.loads((out / "history.json").read_text())) == 1
+    assert (tmp_path / ".history-keep.json").read_text() == "not ours"
+
+
+def test_a_write_that_cannot_start_is_an_output_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def no_inodes(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", no_inodes)
+    with pytest.raises(outputs.OutputError, match="cannot write \\(No space left on device\\)"):
+        outputs.write_text(tmp_path / "summary.txt", "x")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unwritable_output_directory_is_refused_before_training(tmp_path, monkeypatch):
