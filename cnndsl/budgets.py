@@ -9,11 +9,13 @@ from cnndsl.settings import Settings
 BUDGET = "budget"
 BYTES_PER_VALUE = 4
 """Activations are counted as float32."""
+FLOPS_PER_MAC = 2
+"""A multiply-accumulate is two floating-point operations."""
 
 
 def flops(model: CheckedModel) -> int:
     """Floating-point operations of one forward pass: two per multiply-accumulate."""
-    return 2 * model.total_macs
+    return FLOPS_PER_MAC * model.total_macs
 
 
 def activation_bytes(model: CheckedModel) -> int:
@@ -25,7 +27,7 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
     """One diagnostic per budget the model exceeds, pointing at the largest contributor."""
     figures = (
         ("parameters", model.total_params, settings.max_params, "--max-params", lambda i: i.params, _count),
-        ("FLOPs", flops(model), settings.max_flops, "--max-flops", lambda i: 2 * i.macs, _count),
+        ("FLOPs", flops(model), settings.max_flops, "--max-flops", lambda i: FLOPS_PER_MAC * i.macs, _count),
         ("of activations per example", activation_bytes(model), settings.max_activations, "--max-activations",
          lambda i: BYTES_PER_VALUE * i.activations, format_bytes),
     )  # fmt: skip

@@ -82,13 +82,10 @@ def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> 
     return source.check(args.input_shape, settings.classes, settings.input_shape)
 
 
-def _report(error: SpecError, source: Source) -> None:
-    print(render(error.diagnostics, source.text, source.name), file=sys.stderr)
-
-
-def _warn(model: CheckedModel, source: Source) -> None:
-    if model.warnings:
-        print(render(model.warnings, source.text, source.name), file=sys.stderr)
+def _report(diagnostics, source: Source) -> None:
+    """Diagnostics as text with carets, on stderr."""
+    if diagnostics:
+        print(render(diagnostics, source.text, source.name), file=sys.stderr)
 
 
 # --- commands -------------------------------------------------------------------------
@@ -143,7 +140,7 @@ class Reporter:
         elif self.format == "github":
             print(render_github(diagnostics, source.name))
         else:
-            print(render(diagnostics, source.text, source.name), file=sys.stderr)
+            _report(diagnostics, source)
 
     def usage(self, message: str) -> None:
         if self.format == "json":
@@ -189,12 +186,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(errors_json(error.diagnostics), indent=2))
         else:
-            _report(error, source)
+            _report(error.diagnostics, source)
         return EXIT_SPEC
     if args.json:
         print(json.dumps(summary_json(model), indent=2))
     else:
-        _warn(model, source)
+        _report(model.warnings, source)
         print(summary_table(model))
     return EXIT_OK
 
@@ -273,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = train(source, **_recipe(args), verbose=1)
     except SpecError as error:
-        _report(error, source)
+        _report(error.diagnostics, source)
         return EXIT_SPEC
     except TrainingInterrupted as stop:
         _print_interrupted(stop)
@@ -308,7 +305,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     for source, row in zip(sources, result.rows):
         if row["model"] in result.errors:
-            _report(result.errors[row["model"]], source)
+            _report(result.errors[row["model"]].diagnostics, source)
     print(result.table)
     if result.directory:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)} and a folder per model")

@@ -38,7 +38,7 @@ def check(
     else 28x28x1; ``num_classes`` defaults to 10. Never imports TensorFlow.
     """
     with paused_gc():
-        return check_chain(parse(text), text, input_shape, num_classes)
+        return _check_chain(parse(text), text, input_shape, num_classes)
 
 
 @contextlib.contextmanager
@@ -74,7 +74,7 @@ def check_chain(
         return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
 
 
-def _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape=None) -> CheckedModel:
+def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
     expander = Expander(blocks)
     calls = expander.expand(chain)
     raise_errors(expander.diagnostics, source)

@@ -31,6 +31,7 @@ DOWNLOAD_TIMEOUT_S = 20.0
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package puts its IDX files."""
 MAX_CLASSES = 100_000
+SAMPLE_SOURCE = "the bundled sample (cnndsl/data/mnist-10k.npz)"
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -87,7 +88,7 @@ def load_data(data: str = "mnist", limit: int | None = None) -> Dataset:
     if data == "mnist":
         arrays, source, notice = _mnist()
     elif data == "sample":
-        arrays, source, notice = _sample(), "the bundled sample (cnndsl/data/mnist-10k.npz)", None
+        arrays, source, notice = _sample(), SAMPLE_SOURCE, None
     elif data == "fashion_mnist":
         arrays, source, notice = _fashion_mnist()
     else:
@@ -127,7 +128,7 @@ def _mnist() -> tuple[dict[str, np.ndarray], str, str | None]:
             f"training on the bundled 10,000-digit sample instead. For the full set, put Keras's "
             f"mnist.npz at {cached} or pass --data PATH."
         )
-        return _sample(), "the bundled sample (cnndsl/data/mnist-10k.npz)", notice
+        return _sample(), SAMPLE_SOURCE, notice
     return arrays, str(cached), None
 
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from cnndsl import ast
-from cnndsl.syntax import parse_file
+from cnndsl.syntax import BLANKS, parse_file
 
 WIDTH = 88
 INDENT = "    "
@@ -68,7 +68,7 @@ def _comments(text: str) -> list[Comment]:
     found = []
     for match in re.finditer(r"#[^\n]*", text):
         line_start = text.rfind("\n", 0, match.start()) + 1
-        own_line = not text[line_start : match.start()].strip(" \t\f\r\ufeff")
+        own_line = not text[line_start : match.start()].strip(BLANKS)
         found.append(Comment(match.start(), match.group().rstrip("\r").rstrip(), own_line))
     return found
 
@@ -99,7 +99,7 @@ def _blank_line_before(text: str, offset: int) -> bool:
     if line_start == 0:
         return False
     above = text[: line_start - 1]
-    return not above[above.rfind("\n") + 1 :].strip(" \t\f\r\ufeff")
+    return not above[above.rfind("\n") + 1 :].strip(BLANKS)
 
 
 def _chain_lines(header: str, chain: ast.Chain, comments: list[Comment]) -> list[str]:

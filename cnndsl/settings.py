@@ -96,7 +96,7 @@ def load_settings(start: Path | None = None) -> Settings:
 
 
 _READERS = {
-    "input_shape": lambda value: _shape(value),
+    "input_shape": lambda value: _shape(value),  # defined below
     "classes": lambda value: _positive(value, "classes"),
     "max_params": parse_count,
     "max_flops": parse_count,
@@ -118,7 +118,11 @@ def _from_table(table: dict) -> Settings:
 
 
 def _shape(value) -> tuple[int, int, int]:
-    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 1 <= v <= MAX_INPUT_SIZE for v in value)):
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and 1 <= v <= MAX_INPUT_SIZE for v in value)
+    ):
         raise SettingsError(f"input-shape must be [height, width, channels], not {value!r}")
     return tuple(value)  # type: ignore[return-value]
 

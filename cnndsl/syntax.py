@@ -20,6 +20,9 @@ from lark.lexer import PatternStr
 from cnndsl import ast, lalr
 from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
 
+BLANKS = " \t\f\r\n\ufeff"
+"""What the grammar's WHITESPACE ignores: blank text between tokens."""
+
 MAX_NESTING = 64
 """Deepest nesting of parentheses a spec may use (a real spec uses 3)."""
 
@@ -213,7 +216,7 @@ def _token_hint(expected: set[str], token: Token | None) -> str | None:
 
 def _is_blank(text: str) -> bool:
     """Nothing but whitespace, byte-order marks and comments."""
-    return not re.sub(r"#[^\n]*", "", text).strip(" \t\f\r\n\ufeff")
+    return not re.sub(r"#[^\n]*", "", text).strip(BLANKS)
 
 
 def _expected_words(expected: set[str]) -> str:

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -167,9 +168,7 @@ def train(
     recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute)
     precheck(spec, recipe.data)
     directory = _run_dir(spec_text(spec), output) if save else None
-    dataset = load_data(recipe.data, recipe.limit)
-    if dataset.notice:
-        _notice(dataset.notice)
+    dataset = _load_data(recipe)
     checked = check_spec(spec, dataset.input_shape, dataset.num_classes)
     return fit(checked, recipe, dataset, directory, verbose)
 
@@ -195,9 +194,15 @@ def _run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
-def _notice(message: str) -> None:
-    import sys
+def _load_data(recipe: Recipe) -> Dataset:
+    """The recipe's data, telling the user of any fallback (the sample for MNIST)."""
+    dataset = load_data(recipe.data, recipe.limit)
+    if dataset.notice:
+        _notice(dataset.notice)
+    return dataset
 
+
+def _notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -467,9 +472,7 @@ def compare(
     named = _labelled(specs)
     errors = _prechecked(named, data)
     directory = _run_dir("\n".join(spec_text(spec) for _, spec in named), output, "compare-") if save else None
-    dataset = load_data(settings.data, settings.limit)
-    if dataset.notice:
-        _notice(dataset.notice)
+    dataset = _load_data(settings)
     if directory is not None:
         make_output_dir(directory)
     result = CompareResult([], {}, errors, directory)
