@@ -133,8 +133,22 @@ class Param:
     """How the default reads in a signature, when not the value itself."""
 
 
-def _no_weights(shape: Shape, args: Mapping) -> tuple[int, int]:
-    return (0, 0)
+@dataclass(frozen=True)
+class Weight:
+    """One weight tensor of a layer, named and shaped as Keras creates it."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        """Values in the tensor; 0 while a size is unknown (after an earlier error)."""
+        return 0 if None in self.shape else math.prod(self.shape)
+
+
+def _no_weights(shape: Shape, args: Mapping) -> tuple[Weight, ...]:
+    return ()
 
 
 def _no_macs(in_shape: Shape, out_shape: Shape, args: Mapping) -> int:
@@ -154,8 +168,8 @@ class LayerType:
     summary: str
     params: tuple[Param, ...] = ()
     output_shape: Callable[[Shape, Mapping], Shape] = _same_shape
-    weights: Callable[[Shape, Mapping], tuple[int, int]] = _no_weights
-    """(trainable, non-trainable) parameter counts for an input shape."""
+    weights: Callable[[Shape, Mapping], tuple[Weight, ...]] = _no_weights
+    """The weight tensors for an input shape, in Keras's order (its ``layer.weights``)."""
     macs: Callable[[Shape, Shape, Mapping], int] = _no_macs
     keras: Callable[[Any, Mapping], Any] | None = None
     input_rank: int | None = None
@@ -217,10 +231,8 @@ def _conv_shape(shape: Shape, a: Mapping) -> Shape:
     return compute_conv_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"], a["dilation"])
 
 
-def _conv_weights(shape: Shape, a: Mapping) -> tuple[int, int]:
-    kh, kw = a["kernel"]
-    channels = shape[-1]
-    return (None if channels is None else (kh * kw * channels + 1) * a["filters"], 0)
+def _conv_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("kernel", (*a["kernel"], shape[-1], a["filters"])), Weight("bias", (a["filters"],)))
 
 
 def _conv_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
@@ -271,8 +283,8 @@ def _dense_shape(shape: Shape, a: Mapping) -> Shape:
     return (*shape[:-1], a["units"])
 
 
-def _dense_weights(shape: Shape, a: Mapping) -> tuple[int, int]:
-    return (None if shape[-1] is None else (shape[-1] + 1) * a["units"], 0)
+def _dense_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("kernel", (shape[-1], a["units"])), Weight("bias", (a["units"],)))
 
 
 def _dense_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
@@ -299,9 +311,14 @@ def _flatten_shape(shape: Shape, a: Mapping) -> Shape:
     return (shape[0], None if None in rest else math.prod(rest))
 
 
-def _bn_weights(shape: Shape, a: Mapping) -> tuple[int, int]:
-    channels = shape[-1]
-    return (None, None) if channels is None else (2 * channels, 2 * channels)
+def _bn_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    channels = (shape[-1],)
+    return (
+        Weight("gamma", channels),
+        Weight("beta", channels),
+        Weight("moving_mean", channels, trainable=False),
+        Weight("moving_variance", channels, trainable=False),
+    )
 
 
 def _dims(value: ast.Value, what: str) -> tuple[int, ...]:
@@ -354,4 +371,4 @@ _TABLE = (
 LAYERS: dict[str, LayerType] = {entry.code: entry for entry in _TABLE}
 """Every layer code, by code."""
 
-__all__ = ["LAYERS", "LayerType", "Param", "ArgProblem", "ShapeProblem", "ACTIVATIONS", "PADDINGS", "suggest"]
+__all__ = ["LAYERS", "LayerType", "Param", "ArgProblem", "ShapeProblem", "Weight", "ACTIVATIONS", "PADDINGS", "suggest"]

@@ -13,6 +13,8 @@ from cnndsl.shapes import Shape
 
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
 DEFAULT_CLASSES = 10
+INPUT = -1
+"""In :attr:`LayerInfo.inputs`, the model's input (not a layer)."""
 
 
 @record
@@ -40,10 +42,15 @@ class LayerInfo:
     layer: Layer
     name: str
     input_shape: Shape
+    """The (first) input's shape; a merge has one per branch in ``input_shapes``."""
     output_shape: Shape
     trainable: int
     non_trainable: int
     macs: int
+    inputs: tuple[int, ...] = ()
+    """Indices into :attr:`CheckedModel.layers` of the layers feeding this one (INPUT: the model input)."""
+    input_shapes: tuple[Shape, ...] = ()
+    """Every input's shape, in branch order (one for a plain layer)."""
 
     @property
     def code(self) -> str:
@@ -66,15 +73,48 @@ class LayerInfo:
         return size
 
 
+@record
+class Merge:
+    """A merge in the checked tree: the merge layer and its branches.
+
+    Each branch is a tuple of items (layer indices and nested merges); an ``ID()``
+    branch is the empty tuple.
+    """
+
+    layer: int
+    branches: tuple[tuple[Item, ...], ...]
+
+
+Item = int | Merge
+"""An element of the checked tree: a layer's index in ``CheckedModel.layers``, or a merge."""
+
+
 @dataclass(frozen=True)
 class CheckedModel:
-    """A spec that passed every check: its layers, shapes and totals."""
+    """A spec that passed every check: its layers, shapes and totals.
+
+    ``layers`` lists every layer (merges included; ``ID()`` is no layer) in the
+    order Keras's own ``model.layers`` uses, less the input layer; each layer's
+    ``inputs`` say what feeds it. ``tree`` is the same model as the spec wrote it:
+    a chain of items, merges holding their branches.
+    """
 
     layers: tuple[LayerInfo, ...]
     input_shape: Shape
     num_classes: int
     source: str
     warnings: tuple[Diagnostic, ...] = field(default=())
+    tree: tuple[Item, ...] | None = None
+    """The chain of items; None means a straight stack (``range(len(layers))``)."""
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return self.tree if self.tree is not None else tuple(range(len(self.layers)))
+
+    @property
+    def is_graph(self) -> bool:
+        """Whether the model has a merge (Keras builds it with the functional API)."""
+        return any(isinstance(item, Merge) for item in self.items)
 
     @property
     def output_shape(self) -> Shape:

@@ -23,6 +23,7 @@ class Inferrer:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.names: Counter[str] = Counter()
+        self.names_given: list[Layer] = []
 
     def infer(self, layers: list[Layer], input_shape: Shape) -> list[LayerInfo]:
         infos, shape = [], input_shape
@@ -42,9 +43,15 @@ class Inferrer:
         out = self._output_shape(layer, shape)
         if not layer.head:
             self._warn(layer, kind.warn(shape, layer.args))
-        trainable, frozen = kind.weights(shape, layer.args)
+        weights = kind.weights(shape, layer.args)
+        trainable = sum(w.size for w in weights if w.trainable)
+        frozen = sum(w.size for w in weights if not w.trainable)
         macs = kind.macs(shape, out, layer.args) if None not in out[1:] else 0
-        return LayerInfo(layer, self._name(layer), shape, out, trainable or 0, frozen or 0, macs)
+        index = len(self.names_given)
+        self.names_given.append(layer)
+        return LayerInfo(
+            layer, self._name(layer), shape, out, trainable or 0, frozen or 0, macs, (index - 1,), (shape,)
+        )
 
     def _output_shape(self, layer: Layer, shape: Shape) -> Shape:
         try:
