@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import MISSING, dataclass, fields
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # pragma: no cover
+
+    def assert_never(value):
+        raise AssertionError(f"unhandled node: {type(value).__name__}")
 
 
 def record(cls):
@@ -96,6 +104,25 @@ class Call:
 
 
 @record
+class Merge:
+    """``ADD(A | B, ...)``: branches from one input, joined by a merge layer.
+
+    Each branch is a chain starting from the merge's input; ``args`` are the
+    merge's own (keyword) arguments, such as CAT's ``axis``.
+    """
+
+    code: str
+    branches: tuple[Chain, ...]
+    args: tuple[Arg, ...]
+    span: Span
+
+    @property
+    def code_span(self) -> Span:
+        span, width = self.span, len(self.code)
+        return Span(span.start, span.start + width, span.line, span.column, span.line, span.column + width)
+
+
+@record
 class Ref:
     """A bare name in a chain: a reference to a named block."""
 
@@ -120,7 +147,7 @@ class Chain:
     span: Span
 
 
-Node = Call | Ref | Repeat | Chain
+Node = Call | Merge | Ref | Repeat | Chain
 
 
 @record

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from cnndsl import ast
 from cnndsl.errors import VALUE, Diagnostic, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE
-from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
-from cnndsl.passes.expand import Expander
+from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Merge
+from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer, check_head
 from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.shapes import format_size
@@ -76,21 +76,31 @@ def check_chain(
 
 def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
     expander = Expander(blocks)
-    calls = expander.expand(chain)
+    items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source)
-    layers = resolver.resolve(calls)
+    resolved = resolver.resolve(items)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape)
     raise_errors([*resolver.diagnostics, *problems], source)
-    layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
+    end = span_at(source, chain.span.end, chain.span.end)
+    resolved = attach_head(resolved, classes, end)
     inferrer = Inferrer()
-    infos = inferrer.infer(layers, (None, *shape))
+    infos, tree = inferrer.infer(resolved, (None, *shape))
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     head = None if failed else check_head(infos, classes)
-    diagnostics = [*inferrer.diagnostics, *([head] if head else [])]
+    diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings)
+    graph = tree if any(isinstance(item, Merge) for item in tree) else None
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+
+
+def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:
+    """The layer limit counts the model as built: the classifier head included."""
+    if len(infos) <= MAX_LAYERS:
+        return []
+    message = f"the model has {len(infos):,} layers with its classifier head; the limit is {MAX_LAYERS:,}"
+    return [Diagnostic(VALUE, message, chain.span)]
 
 
 def _settings(

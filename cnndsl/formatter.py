@@ -1,11 +1,13 @@
 """``cnndsl fmt``: the canonical layout of specs and spec files.
 
 One space after commas, `` -> `` between layers, ``name=value`` keywords, `` * N``
-repetition, and a chain on one line while it fits in ``WIDTH`` columns (else one
-layer per line, continuation lines indented). Comments survive: a comment on a
-layer's line stays after that layer, a comment on its own line stays above what
-follows it. Formatting never changes what a spec means, and formatting twice
-changes nothing more.
+repetition, `` | `` between branches, and a chain on one line while it fits in
+``WIDTH`` columns (else one layer per line, continuation lines indented; a merge
+that does not fit puts each branch on its own line, indented, and closes on a line
+of its own). Comments survive: a comment on a layer's line stays after that layer,
+a comment on its own line stays above what follows it (a comment inside a merge
+stays with the merge). Formatting never changes what a spec means, and formatting
+twice changes nothing more.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.syntax import BLANKS, parse_file
 
 WIDTH = 88
@@ -111,11 +114,58 @@ def _chain_lines(header: str, chain: ast.Chain, comments: list[Comment]) -> list
     inside = any(slot.after for slot in slots[:-1]) or any(slot.above for slot in slots[1:])
     if len(one_line) <= WIDTH and not inside:
         return [*lines, _with_trailing(one_line, slots[-1]), *below]
-    for index, part in enumerate(parts):
+    for index, node in enumerate(chain.elements):
         if index:
             lines += [INDENT + c.text for c in slots[index].above]
-        lines.append(_with_trailing((header + part) if index == 0 else f"{INDENT}-> {part}", slots[index]))
+        lead = header if index == 0 else f"{INDENT}-> "
+        block = _element_lines(node, WIDTH - len(lead))
+        rest = [(INDENT if index else "") + line for line in block[1:]]
+        placed = [lead + block[0], *rest]
+        placed[-1] = _with_trailing(placed[-1], slots[index])
+        lines += placed
     return [*lines, *below]
+
+
+def _element_lines(node: ast.Node, width: int) -> list[str]:
+    """One element over as many lines as it needs: only a merge breaks across lines."""
+    text = element(node)
+    if len(text) <= width:
+        return [text]
+    if isinstance(node, ast.Merge):
+        return _merge_lines(node, width)
+    if isinstance(node, ast.Repeat) and isinstance(node.body, ast.Merge):
+        lines = _merge_lines(node.body, width)
+        return [*lines[:-1], f"{lines[-1]} * {node.count.text}"]
+    return [text]
+
+
+def _merge_lines(node: ast.Merge, width: int) -> list[str]:
+    """``ADD(`` / a branch per line, ``| `` before all but the first / its keywords / ``)``."""
+    lines = [f"{node.code}("]
+    for index, branch in enumerate(node.branches):
+        mark = "| " if index else ""
+        block = _branch_lines(branch, width - len(INDENT) - len(mark))
+        lines.append(INDENT + mark + block[0])
+        lines += [INDENT + " " * len(mark) + line for line in block[1:]]
+    if node.args:
+        lines[-1] += ","
+        lines.append(INDENT + ", ".join(_argument(arg) for arg in node.args))
+    lines.append(")")
+    return lines
+
+
+def _branch_lines(branch: ast.Chain, width: int) -> list[str]:
+    """A branch on one line while it fits, else one element per line after ``-> ``."""
+    text = chain(branch)
+    if len(text) <= width:
+        return [text]
+    lines: list[str] = []
+    for index, node in enumerate(branch.elements):
+        lead = "-> " if index else ""
+        block = _element_lines(node, width - len(lead))
+        lines.append(lead + block[0])
+        lines += [" " * len(lead) + line for line in block[1:]]
+    return lines
 
 
 def _with_trailing(line: str, slot: Slot) -> str:
@@ -150,16 +200,24 @@ def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
 
 
 def element(node: ast.Node) -> str:
-    """One chain element in canonical form."""
-    if isinstance(node, ast.Call):
-        return f"{node.code}({', '.join(_argument(arg) for arg in node.args)})"
-    if isinstance(node, ast.Ref):
-        return node.name
-    if isinstance(node, ast.Repeat):
-        body = node.body
-        inner = f"({chain(body)})" if isinstance(body, ast.Chain) else element(body)
-        return f"{inner} * {node.count.text}"
-    return f"({chain(node)})"
+    """One chain element in canonical form, on one line."""
+    match node:
+        case ast.Call():
+            return f"{node.code}({', '.join(_argument(arg) for arg in node.args)})"
+        case ast.Merge():
+            branches = " | ".join(chain(branch) for branch in node.branches)
+            args = "".join(", " + _argument(arg) for arg in node.args)
+            return f"{node.code}({branches}{args})"
+        case ast.Ref():
+            return node.name
+        case ast.Repeat():
+            body = node.body
+            inner = f"({chain(body)})" if isinstance(body, ast.Chain) else element(body)
+            return f"{inner} * {node.count.text}"
+        case ast.Chain():
+            return f"({chain(node)})"
+        case _:
+            assert_never(node)
 
 
 def chain(node: ast.Chain) -> str:

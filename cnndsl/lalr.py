@@ -273,6 +273,18 @@ def _call(children, first, last, lines):
     return ast.Call(first.group(), tuple(children[2]), lines.span(first, last))
 
 
+def _merge(children, first, last, lines):
+    branches, args = [], []
+    for child in children:
+        if type(child) is list:
+            (branches if child and type(child[0]) is ast.Chain else args).extend(child)
+        elif type(child) is ast.Chain:
+            branches.append(child)
+        elif type(child) is ast.Arg:
+            args.append(child)
+    return ast.Merge(first.group(), tuple(branches), tuple(args), lines.span(first, last))
+
+
 def _arguments(children, first, last, lines):
     if not children:
         return []
@@ -337,6 +349,7 @@ BUILDERS: dict[str, Builder | None] = {
     "atom->group": _group,
     "atom->ref": _ref,
     "call": _call,
+    "merge": _merge,
     "arguments": _arguments,
     "argument": _positional,
     "argument->keyword": _keyword,

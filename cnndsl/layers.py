@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl import ast
-from cnndsl.shapes import Shape, ShapeProblem, compute_conv_output_shape, compute_pooling_output_shape
+from cnndsl.shapes import (
+    Shape,
+    ShapeProblem,
+    broadcast_shapes,
+    compute_conv_output_shape,
+    compute_pooling_output_shape,
+)
 
 MAX_UNITS = 1_000_000
 """Largest filter or unit count accepted (a real layer is far below it)."""
@@ -27,9 +33,16 @@ MAX_INPUT_SIZE = 65536
 ACTIVATIONS = (
     "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
     "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "softmax", "log_softmax",
-    "softplus", "softsign", "tanh", "exponential", "linear",
+    "softplus", "softsign", "tanh", "exponential", "linear", "hard_tanh", "squareplus",
+    "log_sigmoid", "sparse_plus", "tanh_shrink", "soft_shrink", "hard_shrink", "sparse_sigmoid",
+    "sparsemax",
 )  # fmt: skip
+"""Every activation Keras 3 knows by name, but ``glu`` (it halves the last axis) and
+``threshold`` (it needs two more arguments)."""
 PADDINGS = ("valid", "same")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
+MAX_WEIGHT_VALUES = 2**63 - 1
+"""Most values one weight tensor may hold: Keras refuses to create a larger one."""
 
 
 class ArgProblem(Exception):
@@ -94,6 +107,45 @@ def choice(options: tuple[str, ...]) -> Callable[[ast.Value, str], str]:
     return convert
 
 
+def flag(value: ast.Value, what: str) -> bool:
+    """The bare word ``true`` or ``false``."""
+    if isinstance(value, ast.Word) and value.name in ("true", "false"):
+        return value.name == "true"
+    raise ArgProblem(f"{what} must be true or false, not {_show(value)}", value, "booleans are the bare words true and false")
+
+
+def real(lo: float, hi: float, low_open: bool = False) -> Callable[[ast.Value, str], float]:
+    """A number in [lo, hi] (or (lo, hi] when ``low_open``)."""
+
+    def convert(value: ast.Value, what: str) -> float:
+        if not isinstance(value, ast.Number):
+            raise ArgProblem(f"{what} must be a number, not {_show(value)}", value)
+        number = value.value
+        if math.isnan(number) or number > hi or number < lo or (low_open and number == lo):
+            bound = f"above {lo}" if low_open else f"at least {lo}"
+            raise ArgProblem(f"{what} must be {bound} and at most {hi}, not {_short(value.text)}", value)
+        return float(number)
+
+    return convert
+
+
+def integer(lo: int, hi: int) -> Callable[[ast.Value, str], int]:
+    """A whole number in [lo, hi], negative ones included."""
+    return lambda value, what: _whole(value, what, lo, hi)
+
+
+def padding_amounts(value: ast.Value, what: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``p``, ``(ph, pw)`` or ``((top, bottom), (left, right))`` -> ``((top, bottom), (left, right))``.
+
+    As in Keras, each of the two entries may be a number (both sides) or a pair.
+    """
+    if not isinstance(value, ast.Tuple):
+        value = ast.Tuple((value, value), value.span)
+    if len(value.items) != 2:
+        raise ArgProblem(f"{what} needs p, (ph, pw) or ((top, bottom), (left, right))", value)
+    return tuple(size(2, 0, MAX_WINDOW)(item, what) for item in value.items)  # type: ignore[return-value]
+
+
 def _show(value: ast.Value) -> str:
     if isinstance(value, ast.Number):
         return _short(value.text)
@@ -131,6 +183,8 @@ class Param:
     """An omitted value repeats the nearest preceding layer of the same code."""
     shown: str | None = None
     """How the default reads in a signature, when not the value itself."""
+    same_as: str | None = None
+    """An omitted value takes this other parameter's value (MP's strides: its pool)."""
 
 
 @dataclass(frozen=True)
@@ -171,13 +225,18 @@ class LayerType:
     weights: Callable[[Shape, Mapping], tuple[Weight, ...]] = _no_weights
     """The weight tensors for an input shape, in Keras's order (its ``layer.weights``)."""
     macs: Callable[[Shape, Shape, Mapping], int] = _no_macs
-    keras: Callable[[Any, Mapping], Any] | None = None
     input_rank: int | None = None
     """The rank the input must have (with batch axis), when the layer needs one."""
     collect: str | None = None
     """A parameter that gathers every positional argument (``MP(2,2)`` is a 2x2 pool)."""
     is_input: bool = False
     """A declaration of the input shape, not a layer; allowed only first."""
+    is_identity: bool = False
+    """``ID()``: passes its input on; no layer."""
+    merge: bool = False
+    """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
+    kind: str = "other"
+    """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = field(default=lambda shape, args: None)
     """A warning about a legal but likely unintended input."""
     check_args: Callable[[Mapping], str | None] = field(default=lambda args: None)
@@ -214,6 +273,8 @@ class LayerType:
 
 
 def _default_text(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true" if default else "false"
     if isinstance(default, tuple) and len(set(default)) == 1:
         return str(default[0])
     return str(default).replace(" ", "")
@@ -231,19 +292,16 @@ def _conv_shape(shape: Shape, a: Mapping) -> Shape:
     return compute_conv_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"], a["dilation"])
 
 
+def _bias(units: int, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("bias", (units,)),) if a.get("bias", True) else ()
+
+
 def _conv_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
-    return (Weight("kernel", (*a["kernel"], shape[-1], a["filters"])), Weight("bias", (a["filters"],)))
+    return (Weight("kernel", (*a["kernel"], shape[-1], a["filters"])), *_bias(a["filters"], a))
 
 
 def _conv_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
     return _prod(out_shape[1:]) * _prod(a["kernel"]) * (in_shape[-1] or 0)
-
-
-def _conv_keras(keras: Any, a: Mapping) -> Any:
-    return keras.layers.Conv2D(
-        a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"],
-        activation=a["activation"], dilation_rate=a["dilation"],
-    )  # fmt: skip
 
 
 def _conv_args(a: Mapping) -> str | None:
@@ -252,29 +310,97 @@ def _conv_args(a: Mapping) -> str | None:
     return None
 
 
+# DepthwiseConv2D, SeparableConv2D
+
+
+def _depthwise_shape(shape: Shape, a: Mapping) -> Shape:
+    filters = shape[-1] * a["depth_multiplier"]
+    return compute_conv_output_shape(shape, filters, a["kernel"], a["strides"], a["padding"], a["dilation"])
+
+
+def _depthwise_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    kernel = Weight("kernel", (*a["kernel"], shape[-1], a["depth_multiplier"]))
+    return (kernel, *_bias(shape[-1] * a["depth_multiplier"], a))
+
+
+def _depthwise_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    return _prod(out_shape[1:]) * _prod(a["kernel"])
+
+
+def _separable_shape(shape: Shape, a: Mapping) -> Shape:
+    return compute_conv_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"], a["dilation"])
+
+
+def _separable_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    middle = shape[-1] * a["depth_multiplier"]
+    return (
+        Weight("depthwise_kernel", (*a["kernel"], shape[-1], a["depth_multiplier"])),
+        Weight("pointwise_kernel", (1, 1, middle, a["filters"])),
+        *_bias(a["filters"], a),
+    )
+
+
+def _separable_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    pixels = _prod(out_shape[1:-1])
+    middle = (in_shape[-1] or 0) * a["depth_multiplier"]
+    return pixels * middle * (_prod(a["kernel"]) + a["filters"])
+
+
+_CONV_TAIL = (
+    Param("strides", size(2), (1, 1)),
+    Param("padding", choice(PADDINGS), "valid"),
+)
+
+
+def _conv_rest(multiplier: bool) -> tuple[Param, ...]:
+    """The arguments after the kernel that CN, DW and SC share (DW and SC add depth_multiplier)."""
+    extra = (Param("depth_multiplier", count(1, MAX_WINDOW), 1),) if multiplier else ()
+    return (
+        *_CONV_TAIL,
+        *extra,
+        Param("activation", choice(ACTIVATIONS), "relu"),
+        Param("dilation", size(2), (1, 1)),
+        Param("bias", flag, True),
+    )
+
+
+# ZeroPadding2D, UpSampling2D
+
+
+def _zero_padding_shape(shape: Shape, a: Mapping) -> Shape:
+    (top, bottom), (left, right) = a["pad"]
+    height, width = shape[1], shape[2]
+    return (
+        shape[0],
+        None if height is None else height + top + bottom,
+        None if width is None else width + left + right,
+        shape[3],
+    )
+
+
+def _up_sampling_shape(shape: Shape, a: Mapping) -> Shape:
+    (sh, sw), height, width = a["size"], shape[1], shape[2]
+    return (shape[0], None if height is None else height * sh, None if width is None else width * sw, shape[3])
+
 # Pooling
 
 
 def _pool_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_pooling_output_shape(shape, a["pool"], a["strides"] or a["pool"], a["padding"])
-
-
-def _pool_keras(cls: str) -> Callable[[Any, Mapping], Any]:
-    return lambda keras, a: getattr(keras.layers, cls)(
-        a["pool"], strides=a["strides"] or a["pool"], padding=a["padding"]
-    )
+    return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
 
 
 _POOL_PARAMS = (
     Param("pool", size(2), (2, 2)),
-    Param("strides", size(2), None, shown="pool"),
+    Param("strides", size(2), None, shown="pool", same_as="pool"),
     Param("padding", choice(PADDINGS), "valid"),
 )
 
 
 def _global_pool_shape(shape: Shape, a: Mapping) -> Shape:
-    return (shape[0], shape[-1])
+    return (shape[0], 1, 1, shape[-1]) if a["keepdims"] else (shape[0], shape[-1])
 
+
+_GLOBAL_POOL_PARAMS = (Param("keepdims", flag, False),)
 
 # Dense
 
@@ -284,7 +410,7 @@ def _dense_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _dense_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
-    return (Weight("kernel", (shape[-1], a["units"])), Weight("bias", (a["units"],)))
+    return (Weight("kernel", (shape[-1], a["units"])), *_bias(a["units"], a))
 
 
 def _dense_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
@@ -314,12 +440,42 @@ def _flatten_shape(shape: Shape, a: Mapping) -> Shape:
 def _bn_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
     channels = (shape[-1],)
     return (
-        Weight("gamma", channels),
-        Weight("beta", channels),
+        *((Weight("gamma", channels),) if a["scale"] else ()),
+        *((Weight("beta", channels),) if a["center"] else ()),
         Weight("moving_mean", channels, trainable=False),
         Weight("moving_variance", channels, trainable=False),
     )
 
+
+# Merges: Add and Multiply broadcast as NumPy does; Concatenate joins one axis.
+
+
+def _elementwise_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``keras.layers.Add``/``Multiply``: the branches' shapes broadcast together, batch axis aside."""
+    out = shapes[0][1:]
+    for shape in shapes[1:]:
+        out = broadcast_shapes(out, shape[1:])
+    return (None, *out)
+
+
+def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``keras.layers.Concatenate``: equal ranks, equal sizes on every axis but ``axis``."""
+    rank = len(shapes[0])
+    if any(len(shape) != rank for shape in shapes):
+        raise ShapeProblem("CAT needs branches of one rank", hint="CAT never broadcasts: add FL() or GAP() to every branch")
+    axis = a["axis"] % rank if -rank <= a["axis"] < rank else None
+    if axis is None or axis == 0:
+        raise ShapeProblem(f"CAT axis={a['axis']} is not an axis of a {rank}-D tensor other than the batch axis")
+    out = list(shapes[0])
+    for shape in shapes[1:]:
+        for index, (mine, theirs) in enumerate(zip(out, shape)):
+            if index == axis:
+                out[index] = None if mine is None or theirs is None else mine + theirs
+            elif mine is not None and theirs is not None and mine != theirs:
+                raise ShapeProblem("CAT needs equal sizes on every axis but the joined one")
+            elif mine is None:
+                out[index] = theirs
+    return tuple(out)
 
 def _dims(value: ast.Value, what: str) -> tuple[int, ...]:
     return size(3, 1, MAX_INPUT_SIZE)(value, what) if isinstance(value, ast.Tuple) else _bad_dims(value)
@@ -332,43 +488,64 @@ def _bad_dims(value: ast.Value) -> tuple[int, ...]:
 _TABLE = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
-        params=(
-            Param("filters", count()),
-            Param("kernel", size(2), (3, 3), inherit=True),
-            Param("strides", size(2), (1, 1)),
-            Param("padding", choice(PADDINGS), "valid"),
-            Param("activation", choice(ACTIVATIONS), "relu"),
-            Param("dilation", size(2), (1, 1)),
-        ),
-        output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, keras=_conv_keras, input_rank=4,
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False)),
+        output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
+        kind="convolution",
     ),
-    LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape,
-              keras=_pool_keras("MaxPooling2D"), input_rank=4, collect="pool"),
-    LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape,
-              keras=_pool_keras("AveragePooling2D"), input_rank=4, collect="pool"),
-    LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", (), _global_pool_shape,
-              keras=lambda keras, a: keras.layers.GlobalAveragePooling2D(), input_rank=4),
-    LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", (), _global_pool_shape,
-              keras=lambda keras, a: keras.layers.GlobalMaxPooling2D(), input_rank=4),
-    LayerType("DP", "Dropout", "dropout", (Param("rate", fraction),),
-              keras=lambda keras, a: keras.layers.Dropout(a["rate"])),
-    LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape,
-              keras=lambda keras, a: keras.layers.Flatten()),
+    LayerType(
+        "DW", "DepthwiseConv2D", "depthwise 2-D convolution (one filter set per channel)",
+        params=(Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
+        output_shape=_depthwise_shape, check_args=_conv_args, weights=_depthwise_weights, macs=_depthwise_macs,
+        input_rank=4, kind="convolution",
+    ),
+    LayerType(
+        "SC", "SeparableConv2D", "depthwise then pointwise 2-D convolution",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
+        output_shape=_separable_shape, check_args=_conv_args, weights=_separable_weights, macs=_separable_macs,
+        input_rank=4, kind="convolution",
+    ),
+    LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape, input_rank=4, collect="pool",
+              kind="pooling"),
+    LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape, input_rank=4,
+              collect="pool", kind="pooling"),
+    LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", _GLOBAL_POOL_PARAMS,
+              _global_pool_shape, input_rank=4, kind="pooling"),
+    LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", _GLOBAL_POOL_PARAMS,
+              _global_pool_shape, input_rank=4, kind="pooling"),
+    LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros",
+              (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),), _zero_padding_shape, input_rank=4,
+              kind="reshape"),
+    LayerType("UP", "UpSampling2D", "repeat rows and columns",
+              (Param("size", size(2), (2, 2)), Param("interpolation", choice(INTERPOLATIONS), "nearest")),
+              _up_sampling_shape, input_rank=4, kind="reshape"),
+    LayerType("DP", "Dropout", "dropout", (Param("rate", fraction),)),
+    LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape"),
     LayerType(
         "DN", "Dense", "fully connected",
-        params=(Param("units", count()), Param("activation", choice(ACTIVATIONS), "relu")),
-        output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs,
-        keras=lambda keras, a: keras.layers.Dense(a["units"], activation=a["activation"]), warn=_dense_warn,
+        params=(Param("units", count()), Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
+        output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs, warn=_dense_warn, kind="dense",
     ),
-    LayerType("BN", "BatchNormalization", "batch normalization", (), weights=_bn_weights,
-              keras=lambda keras, a: keras.layers.BatchNormalization()),
-    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),),
-              keras=lambda keras, a: keras.layers.Activation(a["name"])),
+    LayerType(
+        "BN", "BatchNormalization", "batch normalization",
+        (Param("momentum", real(0, 1), 0.99), Param("epsilon", real(0, 1, low_open=True), 0.001),
+         Param("center", flag, True), Param("scale", flag, True)),
+        weights=_bn_weights, kind="normalization",
+    ),
+    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),)),
+    LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
+    LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
+              merge=True, kind="merge"),
+    LayerType("MUL", "Multiply", "product of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
+              merge=True, kind="merge"),
+    LayerType("CAT", "Concatenate", "the branches joined along an axis",
+              (Param("axis", integer(-MAX_WINDOW, MAX_WINDOW), -1),), _concatenate_shape, merge=True, kind="merge"),
     LayerType("IN", "InputLayer", "input shape (height, width, channels); first only",
               (Param("shape", _dims),), collect="shape", is_input=True),
 )  # fmt: skip
 
 LAYERS: dict[str, LayerType] = {entry.code: entry for entry in _TABLE}
 """Every layer code, by code."""
+MERGES = frozenset(code for code, entry in LAYERS.items() if entry.merge)
+"""The codes that join branches; the grammar names them too (tests hold the two equal)."""
 
-__all__ = ["LAYERS", "LayerType", "Param", "ArgProblem", "ShapeProblem", "Weight", "ACTIVATIONS", "PADDINGS", "suggest"]
+__all__ = ["LAYERS", "MERGES", "LayerType", "Param", "ArgProblem", "ShapeProblem", "Weight", "ACTIVATIONS", "PADDINGS", "suggest"]

@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import hashlib
 
+from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
 from cnndsl.errors import Diagnostic
-from cnndsl.model import CheckedModel, LayerInfo
+from cnndsl.model import INPUT, CheckedModel, Item, LayerInfo, Merge
 from cnndsl.shapes import format_shape
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "Spec")
 RIGHT = (False, False, True, True, True, False)
+CONNECTED = "Connected to"
+INPUT_NAME = "input_layer"
+"""What Keras names a model's input, in the "Connected to" column."""
 
 
 def summary_table(model: CheckedModel) -> str:
-    """A table like Keras's ``model.summary()``, with each layer's text in the spec."""
+    """A table like Keras's ``model.summary()``, with each layer's text in the spec.
+
+    A model with merges gets Keras's "Connected to" column: the layers feeding each one.
+    """
+    headers, right = HEADERS, RIGHT
     rows = [_row(info) for info in model.layers]
-    widths = [max(len(cell) for cell in column) for column in zip(HEADERS, *rows)]
+    if model.is_graph:
+        headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
+        rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
     rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
     lines = [
         f"Input: {format_shape(model.input_shape)}   Classes: {model.num_classes}",
         rule,
-        _line(HEADERS, widths),
+        _line(headers, widths, right),
         rule,
     ]
-    lines += [_line(row, widths) for row in rows]
+    lines += [_line(row, widths, right) for row in rows]
     lines += [
         rule,
         f"Total params: {model.total_params:,} ({format_bytes(model.total_params * 4)})",
@@ -38,7 +49,7 @@ def summary_table(model: CheckedModel) -> str:
 
 
 def _row(info: LayerInfo) -> tuple[str, ...]:
-    text = " ".join(info.layer.text.split())
+    text = _short_text(info)
     if info.layer.head:
         text = f"{text}  (head)"
     return (
@@ -51,8 +62,20 @@ def _row(info: LayerInfo) -> tuple[str, ...]:
     )
 
 
-def _line(cells, widths) -> str:
-    padded = [f"{cell:>{width}}" if right else f"{cell:<{width}}" for cell, width, right in zip(cells, widths, RIGHT)]
+def _short_text(info: LayerInfo) -> str:
+    """A layer's text on one line; a merge by its code and branches only (they have rows of their own)."""
+    if info.layer.type.merge:
+        args = "".join(f", {name}={_arg(info.layer.args[name])}" for name in sorted(info.layer.given))
+        return f"{info.code}({' | '.join(['...'] * len(info.inputs))}{args})"
+    return " ".join(info.layer.text.split())
+
+
+def _sources(model: CheckedModel, info: LayerInfo) -> str:
+    return ", ".join(INPUT_NAME if source == INPUT else model.layers[source].name for source in info.inputs)
+
+
+def _line(cells, widths, right=RIGHT) -> str:
+    padded = [f"{cell:>{width}}" if flush else f"{cell:<{width}}" for cell, width, flush in zip(cells, widths, right)]
     return "  ".join(padded).rstrip()
 
 
@@ -87,6 +110,7 @@ def _layer_json(info: LayerInfo) -> dict:
         "activations": info.activations,
         "text": info.layer.text,
         "head": info.layer.head,
+        "inputs": list(info.inputs),
         "line": span.line if span else None,
         "column": span.column if span else None,
     }
@@ -100,19 +124,44 @@ def errors_json(diagnostics: tuple[Diagnostic, ...]) -> dict:
 def canonical_form(model: CheckedModel) -> str:
     """The architecture with every layer and argument explicit: equal forms, equal models.
 
+    Branches keep their order: it orders CAT's channels and Keras's layer list.
+
     >>> from cnndsl import check
     >>> canonical_form(check("CN(8)*2->GAP()")) == canonical_form(check("CN(8,3)->CN(8,(3,3))->GAP()->DN(10)"))
     True
+    >>> canonical_form(check("MP(2)->GAP()")) == canonical_form(check("MP(2, strides=2)->GAP()"))
+    True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
-    layers = [
-        f"{info.code}({', '.join(f'{k}={_arg(v)}' for k, v in info.layer.args.items())})" for info in model.layers
-    ]
-    return " -> ".join([f"IN({shape})", *layers])
+    return " -> ".join([f"IN({shape})", *_canonical_items(model, model.items)])
+
+
+def _canonical_items(model: CheckedModel, items: tuple[Item, ...]) -> list[str]:
+    out = []
+    for item in items:
+        match item:
+            case int():
+                out.append(_canonical_layer(model.layers[item]))
+            case Merge():
+                branches = " | ".join(" -> ".join(_canonical_items(model, b)) or "ID()" for b in item.branches)
+                merge = model.layers[item.layer]
+                args = "".join(f", {k}={_arg(v)}" for k, v in merge.layer.args.items())
+                out.append(f"{merge.code}({branches}{args})")
+            case _:
+                assert_never(item)
+    return out
+
+
+def _canonical_layer(info: LayerInfo) -> str:
+    return f"{info.code}({', '.join(f'{k}={_arg(v)}' for k, v in info.layer.args.items())})"
 
 
 def _arg(value) -> str:
-    return "(" + ",".join(str(v) for v in value) + ")" if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        return "(" + ",".join(_arg(v) for v in value) + ")"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def architecture_hash(model: CheckedModel) -> str:

@@ -82,6 +82,34 @@ def compute_pooling_output_shape(input_shape: Shape, pool_size, strides=None, pa
     return (batch, *out, channels)
 
 
+def broadcast_shapes(shape1: Shape, shape2: Shape) -> Shape:
+    """Two shapes (batch axis aside) broadcast as ``keras.layers.Add`` does: NumPy's rule.
+
+    Mirrors ``Merge._compute_elemwise_op_output_shape``: the shorter shape lines
+    up with the end of the longer one; sizes must be equal, or one of them 1.
+
+    >>> broadcast_shapes((28, 28, 1), (784,))
+    (28, 28, 784)
+    >>> broadcast_shapes((7, 7, 32), (1, 1, 32))
+    (7, 7, 32)
+    """
+    if len(shape1) < len(shape2):
+        shape1, shape2 = shape2, shape1
+    if not shape2:
+        return tuple(shape1)
+    out = list(shape1[: len(shape1) - len(shape2)])
+    for i, j in zip(shape1[len(shape1) - len(shape2) :], shape2):
+        if i is None or j is None:
+            out.append(None)
+        elif i == 1:
+            out.append(j)
+        elif j == 1 or i == j:
+            out.append(i)
+        else:
+            raise ShapeProblem(f"sizes {i} and {j} cannot be broadcast together")
+    return tuple(out)
+
+
 def _reach(kernel_size, dilation_rate) -> tuple[int, ...]:
     """The input extent one output pixel of a (dilated) kernel covers."""
     return tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation_rate))

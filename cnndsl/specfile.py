@@ -5,7 +5,9 @@
     small = stem*2 -> MP(2) -> FL() -> DN(128)
 
 A definition may use any definition above it. Unknown names, names used before
-their definition, cycles and redefinitions are value errors with positions.
+their definition, cycles and redefinitions are value errors with positions. A name
+may look like a layer code (``block up = ...``): a code is a code only before ``(``,
+so a bare name is always a definition.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
-from cnndsl.layers import LAYERS
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ def _name_problems(definition: ast.Definition, seen: dict[str, ast.Definition]) 
     if definition.name in seen:
         first = seen[definition.name].name_span.line
         return [_error(f"{definition.name!r} is already defined on line {first}", definition.name_span)]
-    if definition.name.upper() in LAYERS:
-        return [_error(f"{definition.name!r} is a layer code; give the definition another name", definition.name_span)]
+    if definition.name == "block":
+        return [_error("'block' is a reserved word; give the definition another name", definition.name_span)]
     return []
 
 
@@ -91,13 +93,19 @@ def _cycle(start: str, target: str, everything: dict) -> list[str] | None:
 
 def references(node: ast.Node) -> list[ast.Ref]:
     """Every name a chain uses, in order."""
-    if isinstance(node, ast.Ref):
-        return [node]
-    if isinstance(node, ast.Chain):
-        return [ref for element in node.elements for ref in references(element)]
-    if isinstance(node, ast.Repeat):
-        return references(node.body)
-    return []
+    match node:
+        case ast.Ref():
+            return [node]
+        case ast.Chain():
+            return [ref for element in node.elements for ref in references(element)]
+        case ast.Merge():
+            return [ref for branch in node.branches for ref in references(branch)]
+        case ast.Repeat():
+            return references(node.body)
+        case ast.Call():
+            return []
+        case _:
+            assert_never(node)
 
 
 def _error(message: str, span: ast.Span) -> Diagnostic:

@@ -32,6 +32,10 @@ in 0.3 s (a real spec is under a kilobyte)."""
 
 TOKEN_WORDS = {
     "ARROW": "'->'",
+    "PIPE": "'|'",
+    "ADD": "'ADD'",
+    "CAT": "'CAT'",
+    "MUL": "'MUL'",
     "STAR": "'*'",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -198,7 +202,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
     else:
         span = span_at(text, token.start_pos, token.end_pos)
         found = f"{TOKEN_WORDS.get(token.type, token.type)} {str(token)!r}"
-        if token.type in ("ARROW", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL"):
+        if token.type in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL"):
             found = TOKEN_WORDS[token.type]
     message = f"expected {_expected_words(expected)}, found {found}"
     return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, token))
@@ -207,6 +211,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
 def _token_hint(expected: set[str], token: Token | None) -> str | None:
     if token is None:
         return None
+    if token.type == "PIPE" and "PIPE" not in expected:
+        return "'|' separates the branches of a merge: ADD(A | B), CAT(A | B), MUL(A | B)"
     if "ARROW" in expected and token.type in ("NAME", "LPAR"):
         return "layers are joined by '->'"
     if expected == {"EQUAL"} and token.type == "LPAR":
@@ -220,7 +226,7 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if expected and expected <= {"NAME", "LPAR"}:
+    if expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL"}:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:
@@ -303,6 +309,12 @@ def _element(node: Tree | Token) -> ast.Node:
         name, _lpar, arguments, _rpar = node.children
         args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
         return ast.Call(str(name), args, _span(node))
+    if kind == "merge":
+        branches = tuple(_chain(child) for child in node.children if isinstance(child, Tree) and child.data == "chain")
+        args = tuple(
+            _argument(child) for child in node.children if isinstance(child, Tree) and child.data != "chain"
+        )
+        return ast.Merge(str(node.children[0]), branches, args, _span(node))
     if kind == "group":
         inner = _chain(node.children[1])
         return inner.elements[0] if len(inner.elements) == 1 else inner

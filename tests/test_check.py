@@ -28,7 +28,7 @@ def test_model2_as_its_title_writes_it():
     spec = "CN(20,(5,5))->BN()->CN(20)->BN()->CN(40)->BN()->CN(10)->BN()->CN(10)->MP(2,2)->DP(0.25)->FL()->DN(128)"
     model = check(spec)
     assert (model.total_params, model.trainable_params, model.non_trainable_params) == (65_358, 65_178, 180)
-    assert model.layers[-1].layer.head and model.layers[-1].layer.args == {"units": 10, "activation": "softmax"}
+    assert model.layers[-1].layer.head and model.layers[-1].layer.args == {"units": 10, "activation": "softmax", "bias": True}
 
 
 MODEL3_TITLE = (

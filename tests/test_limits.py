@@ -12,7 +12,7 @@ import re
 import pytest
 from conftest import run_cli
 
-from cnndsl import SpecError, SpecSyntaxError, SpecValueError, check, parse
+from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import MAX_FILE_BYTES, UsageError, file_models, read_models, read_text
 from cnndsl.lalr import MAX_NUMBER_DIGITS
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS, MAX_WINDOW
@@ -107,9 +107,24 @@ def test_odd_but_valid_spec_works(text, layers):
 
 
 def test_a_big_input_gives_exact_big_numbers():
-    model = check("IN(65536,65536,65536)->FL()->DN(1000000)->DN(1000000)")
+    model = check("IN(65536,65536,65536)->FL()->DN(1000)->DN(1000000)")
     assert model.layers[0].output_shape == (None, 65536**3)
-    assert model.total_params == (65536**3 + 1) * 10**6 + (10**6 + 1) * 10**6 + (10**6 + 1) * 10
+    assert model.total_params == (65536**3 + 1) * 10**3 + (10**3 + 1) * 10**6 + (10**6 + 1) * 10
+
+
+def test_a_weight_tensor_keras_cannot_create_is_refused_at_its_layer():
+    text = "IN(65536,65536,65536)->FL()->DN(1000000)"
+    with pytest.raises(SpecShapeError) as caught:
+        check(text)
+    error = caught.value.diagnostics[0]
+    assert (error.span.start, error.span.end) == (text.index("DN"), len(text))
+    assert "kernel would hold 281,474,976,710,656,000,000 values" in error.message and "2^63 - 1" in error.message
+
+
+def test_the_layer_cap_counts_the_appended_head():
+    with pytest.raises(SpecValueError, match="100,001 layers with its classifier head"):
+        check(f"CN(8,1,padding=same)*{MAX_LAYERS - 1} -> GAP()")
+    assert len(check(f"BN()*{MAX_LAYERS - 2} -> GAP()").layers) == MAX_LAYERS
 
 
 def test_layer_cap_is_exact():

@@ -57,7 +57,7 @@ def test_a_bare_spec_file_is_one_model_named_after_the_file(tmp_path):
         ("a = b -> FL()\nb = CN(3)\n", 1, 5, "'b' is used before its definition on line 2"),
         ("a = b -> FL()\nb = a\n", 1, 5, "definitions refer to each other in a cycle: a -> b -> a"),
         ("a = a -> FL()\n", 1, 5, "definitions refer to each other in a cycle: a -> a"),
-        ("CN = CN(3)->FL()\n", 1, 1, "'CN' is a layer code"),
+        ("block block = CN(3)\nm = block -> FL()\n", 1, 7, "'block' is a reserved word"),
         ("a = stme -> FL()\nblock stem = CN(3)\n", 1, 5, "unknown name 'stme'"),
         ("a = CN(3) BN()\n", 1, 13, "expected '=', found '('"),
         ("block b = CN(0)\na = b -> FL()\n", 1, 14, "CN filters must be at least 1, not 0"),

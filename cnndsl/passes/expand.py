@@ -1,21 +1,36 @@
-"""Expand repetition and block references into a flat list of layer calls.
+"""Expand repetition and block references: a tree of layer calls and merges.
 
-Sizes are computed before anything is expanded, so ``CN(8)*1000000000`` is refused
-in microseconds instead of exhausting memory.
+The result is a chain: a list of items, each an ``ast.Call`` or an :class:`Expanded`
+merge whose branches are chains again. Sizes are computed before anything is
+expanded, so ``CN(8)*1000000000`` is refused in microseconds instead of exhausting
+memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
-from cnndsl.layers import LAYERS, suggest
+from cnndsl.layers import LAYERS, MERGES, suggest
 
 MAX_LAYERS = 100_000
 """Most layers a spec may expand to (the largest real networks have a few thousand)."""
 MAX_BLOCK_DEPTH = 64
 """Deepest chain of blocks referring to blocks (a real spec uses two or three)."""
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A merge with its branches expanded; the same object stands for every copy a repeat makes."""
+
+    merge: ast.Merge
+    branches: tuple[list[Item], ...]
+
+
+Item = ast.Call | Expanded
 
 
 class Expander:
@@ -27,24 +42,30 @@ class Expander:
         self._sizes: dict[str, int] = {}
         self._sizing: list[str] = []
 
-    def expand(self, chain: ast.Chain) -> list[ast.Call]:
+    def expand(self, chain: ast.Chain) -> list[Item]:
         total = self._size(chain)
         if total > MAX_LAYERS:
             self._error(f"the spec expands to {total:,} layers; the limit is {MAX_LAYERS:,}", chain.span)
         if self.diagnostics:
             return []
-        calls: list[ast.Call] = []
-        self._emit(chain, calls)
-        return calls
+        items: list[Item] = []
+        self._emit(chain, items)
+        return items
 
     def _size(self, node: ast.Node) -> int:
-        if isinstance(node, ast.Call):
-            return 1
-        if isinstance(node, ast.Chain):
-            return sum(self._size(element) for element in node.elements)
-        if isinstance(node, ast.Ref):
-            return self._block_size(node)
-        return self._repeat_size(node)
+        match node:
+            case ast.Call():
+                return 1
+            case ast.Merge():
+                return 1 + sum(self._size(branch) for branch in node.branches)
+            case ast.Chain():
+                return sum(self._size(element) for element in node.elements)
+            case ast.Ref():
+                return self._block_size(node)
+            case ast.Repeat():
+                return self._repeat_size(node)
+            case _:
+                assert_never(node)
 
     def _block_size(self, ref: ast.Ref) -> int:
         """A block's size, computed once per name; cycles and deep chains are errors."""
@@ -79,25 +100,38 @@ class Expander:
         if ref.name in self.blocks:
             return self.blocks[ref.name]
         if ref.name.upper() in LAYERS:
-            hint = f"a layer takes parentheses: {ref.name.upper()}()"
+            hint = f"a layer takes parentheses: {ref.name.upper()}()" if ref.name.upper() not in MERGES else (
+                f"a merge takes branches: {ref.name.upper()}(A | B)"
+            )
         else:
             close = suggest(ref.name, [*LAYERS, *self.blocks])
             hint = f"did you mean {close}?" if close else None
         self._error(f"unknown name {ref.name!r}", ref.span, hint)
         return None
 
-    def _emit(self, node: ast.Node, out: list[ast.Call]) -> None:
-        if isinstance(node, ast.Call):
-            out.append(node)
-        elif isinstance(node, ast.Chain):
-            for element in node.elements:
-                self._emit(element, out)
-        elif isinstance(node, ast.Ref):
-            self._emit(self.blocks[node.name], out)
-        else:
-            start = len(out)
-            self._emit(node.body, out)
-            out.extend(out[start:] * (int(node.count.value) - 1))
+    def _emit(self, node: ast.Node, out: list[Item]) -> None:
+        match node:
+            case ast.Call():
+                out.append(node)
+            case ast.Merge():
+                branches = tuple(self._emitted(branch) for branch in node.branches)
+                out.append(Expanded(node, branches))
+            case ast.Chain():
+                for element in node.elements:
+                    self._emit(element, out)
+            case ast.Ref():
+                self._emit(self.blocks[node.name], out)
+            case ast.Repeat():
+                start = len(out)
+                self._emit(node.body, out)
+                out.extend(out[start:] * (int(node.count.value) - 1))
+            case _:
+                assert_never(node)
+
+    def _emitted(self, node: ast.Node) -> list[Item]:
+        items: list[Item] = []
+        self._emit(node, items)
+        return items
 
     def _error(self, message: str, span: ast.Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))

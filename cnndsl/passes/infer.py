@@ -1,41 +1,100 @@
 """Infer every layer's output shape and parameter counts, as Keras would.
 
-Pure Python: the rules come from the layer table. A size error leaves the
+Pure Python: the rules come from the layer table. The walk follows the resolved
+tree: a chain feeds each layer the previous one's output, a merge feeds every
+branch its own input and joins the branches' outputs. A size error leaves the
 layer's output sizes unknown and inference goes on, so one pass reports every
-independent shape error; a rank error ends it, since nothing after can be known.
+independent shape error; a rank error ends its chain, since nothing after it can
+be known (other branches are still walked, for their own errors).
+
+The layers come out in the order Keras lists a model's layers (:func:`keras_order`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
-from cnndsl.ast import Span
+from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic
-from cnndsl.model import Layer, LayerInfo
+from cnndsl.layers import MAX_WEIGHT_VALUES
+from cnndsl.model import INPUT, Item, Layer, LayerInfo, Merge
+from cnndsl.passes.resolve import Joined, Resolved
 from cnndsl.shapes import Shape, ShapeProblem, format_shape
 
 RANK_WORDS = {4: "a 4-D input (batch, height, width, channels)", 2: "a 2-D input (batch, features)"}
 
 
 class Inferrer:
-    """Walks resolved layers from the input shape, collecting shape diagnostics."""
+    """Walks the resolved tree from the input shape, collecting shape diagnostics."""
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.names: Counter[str] = Counter()
-        self.names_given: list[Layer] = []
+        self.built: list[LayerInfo] = []
+        """Every layer in the order it is made: the order Keras names them in."""
 
-    def infer(self, layers: list[Layer], input_shape: Shape) -> list[LayerInfo]:
-        infos, shape = [], input_shape
-        for layer in layers:
-            info = self._layer(layer, shape)
-            if info is None:
-                break
-            infos.append(info)
-            shape = info.output_shape
-        return infos
+    def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
+        """The layers in Keras's order, and the tree of items indexing them."""
+        walked = self._chain(items, INPUT, input_shape)
+        tree = walked[2] if walked else ()
+        return keras_order(self.built, tree)
 
-    def _layer(self, layer: Layer, shape: Shape) -> LayerInfo | None:
+    def _chain(self, items: Sequence[Resolved], source: int, shape: Shape) -> tuple[int, Shape, tuple] | None:
+        """Walk a chain from ``source``; None when a rank error ends it."""
+        tree: list[Item] = []
+        for item in items:
+            match item:
+                case Layer():
+                    info = self._layer(item, source, shape)
+                    if info is None:
+                        return None
+                    source, shape = len(self.built) - 1, info.output_shape
+                    tree.append(source)
+                case Joined():
+                    joined = self._merge(item, source, shape)
+                    if joined is None:
+                        return None
+                    source, shape, merge = joined
+                    tree.append(merge)
+                case _:
+                    assert_never(item)
+        return source, shape, tuple(tree)
+
+    def _merge(self, item: Joined, source: int, shape: Shape) -> tuple[int, Shape, Merge] | None:
+        walked = [self._chain(branch, source, shape) for branch in item.branches]
+        if any(branch is None for branch in walked):
+            return None
+        sources = tuple(branch[0] for branch in walked)
+        shapes = tuple(branch[1] for branch in walked)
+        layer = item.layer
+        try:
+            out = layer.type.output_shape(list(shapes), layer.args)
+        except ShapeProblem as problem:
+            self._merge_error(item, shapes, problem)
+            out = (shapes[0][0], *[None] * (len(shapes[0]) - 2), shapes[0][-1])
+        else:
+            self._warn(layer, _broadcast_warning(layer, shapes, out))
+        info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, 0, sources, shapes)
+        self.built.append(info)
+        return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
+
+    def _merge_error(self, item: Joined, shapes: tuple[Shape, ...], problem: ShapeProblem) -> None:
+        """One error at the merge, naming every branch's shape, with carets under the first that disagrees."""
+        code = item.layer.code
+        culprit = _first_disagreeing(item, shapes)
+        listed = " | ".join(format_shape(shape) for shape in shapes)
+        message = f"{code} cannot join branches of shapes {listed}: {problem.message}"
+        hint = problem.hint or (
+            "give the shortcut a projection such as CN(filters, 1, strides=2) -> BN(), or use padding=same"
+            if code != "CAT"
+            else "CAT joins along one axis: the other sizes must agree (padding=same, or equal poolings)"
+        )
+        spans = item.spans
+        span = spans[culprit] if culprit is not None and culprit < len(spans) else item.layer.span
+        self._error(message, span, hint)
+
+    def _layer(self, layer: Layer, source: int, shape: Shape) -> LayerInfo | None:
         kind = layer.type
         if kind.input_rank is not None and len(shape) != kind.input_rank:
             self._rank_error(layer, shape)
@@ -44,14 +103,20 @@ class Inferrer:
         if not layer.head:
             self._warn(layer, kind.warn(shape, layer.args))
         weights = kind.weights(shape, layer.args)
+        for weight in weights:
+            if weight.size > MAX_WEIGHT_VALUES:
+                self._error(
+                    f"{_head(layer)}: its {weight.name} would hold {weight.size:,} values; "
+                    f"Keras cannot create a tensor of more than 2^63 - 1",
+                    layer.span,
+                    "shrink the input before this layer: pooling, strides, or GAP() instead of FL()",
+                )
         trainable = sum(w.size for w in weights if w.trainable)
         frozen = sum(w.size for w in weights if not w.trainable)
         macs = kind.macs(shape, out, layer.args) if None not in out[1:] else 0
-        index = len(self.names_given)
-        self.names_given.append(layer)
-        return LayerInfo(
-            layer, self._name(layer), shape, out, trainable or 0, frozen or 0, macs, (index - 1,), (shape,)
-        )
+        info = LayerInfo(layer, self._name(layer), shape, out, trainable, frozen, macs, (source,), (shape,))
+        self.built.append(info)
+        return info
 
     def _output_shape(self, layer: Layer, shape: Shape) -> Shape:
         try:
@@ -78,6 +143,99 @@ class Inferrer:
 
     def _error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(SHAPE, message, span, hint=hint))
+
+
+def _first_disagreeing(item: Joined, shapes: tuple[Shape, ...]) -> int | None:
+    """The first branch that cannot join the ones before it."""
+    for index in range(1, len(shapes)):
+        try:
+            item.layer.type.output_shape(list(shapes[: index + 1]), item.layer.args)
+        except ShapeProblem:
+            return index
+    return None
+
+
+def _broadcast_warning(layer: Layer, shapes: tuple[Shape, ...], out: Shape) -> str | None:
+    """ADD and MUL broadcast as Keras does; different ranks or a grown output are almost always a mistake."""
+    if layer.code == "CAT":
+        return None
+    listed = " | ".join(format_shape(shape) for shape in shapes)
+    if len({len(shape) for shape in shapes}) > 1:
+        return f"{layer.code} broadcasts branches of different ranks ({listed}) to {format_shape(out)}"
+    if None not in out[1:] and all(None not in s[1:] and _size(out) > _size(s) for s in shapes):
+        return f"{layer.code} broadcasts {listed} to {format_shape(out)}, larger than every branch"
+    return None
+
+
+def _size(shape: Shape) -> int:
+    total = 1
+    for dim in shape[1:]:
+        total *= dim
+    return total
+
+
+def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[LayerInfo], tuple[Item, ...]]:
+    """Reorder layers as Keras's functional ``model.layers`` lists them; remap every index.
+
+    Mirrors ``keras/src/ops/function.py`` ``map_graph``: a layer's depth is its
+    longest path to the output; deeper layers come first, and layers of one depth
+    in the order a depth-first walk from the output, inputs in order, first meets
+    them. A straight stack keeps its order.
+    """
+    if not built or not any(isinstance(item, Merge) for item in _all_items(tree)):
+        return built, tree
+    depth = [0] * len(built)
+    seen_order: dict[int, int] = {}
+    _first_visits(len(built) - 1, built, seen_order)
+    for index in reversed(range(len(built))):  # consumers come after their inputs in build order
+        for source in built[index].inputs:
+            if source != INPUT:
+                depth[source] = max(depth[source], depth[index] + 1)
+    order = sorted(range(len(built)), key=lambda i: (-depth[i], seen_order.get(i, len(built))))
+    position = {old: new for new, old in enumerate(order)}
+    layers = [_remapped(built[old], position) for old in order]
+    return layers, _remap_tree(tree, position)
+
+
+def _first_visits(output: int, built: list[LayerInfo], seen: dict[int, int]) -> None:
+    """Pre-order indices of a depth-first walk from the output, inputs in order (iterative)."""
+    stack = [output]
+    while stack:
+        index = stack.pop()
+        if index == INPUT or index in seen:
+            continue
+        seen[index] = len(seen)
+        stack.extend(reversed(built[index].inputs))
+
+
+def _remapped(info: LayerInfo, position: dict[int, int]) -> LayerInfo:
+    inputs = tuple(INPUT if source == INPUT else position[source] for source in info.inputs)
+    return LayerInfo(
+        info.layer, info.name, info.input_shape, info.output_shape, info.trainable, info.non_trainable, info.macs,
+        inputs, info.input_shapes,
+    )  # fmt: skip
+
+
+def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item, ...]:
+    out: list[Item] = []
+    for item in items:
+        match item:
+            case int():
+                out.append(position[item])
+            case Merge():
+                branches = tuple(_remap_tree(branch, position) for branch in item.branches)
+                out.append(Merge(position[item.layer], branches))
+            case _:
+                assert_never(item)
+    return tuple(out)
+
+
+def _all_items(items: tuple[Item, ...]):
+    for item in items:
+        yield item
+        if isinstance(item, Merge):
+            for branch in item.branches:
+                yield from _all_items(branch)
 
 
 def check_head(infos: list[LayerInfo], num_classes: int) -> Diagnostic | None:

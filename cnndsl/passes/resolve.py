@@ -8,19 +8,41 @@ argument (CN's kernel) repeats the nearest preceding layer of the same code,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
+from cnndsl.passes.expand import Expanded, Item
 
 HEAD_CODE = "DN"
 _NOT_YET = object()  # no earlier layer has given an inheritable argument
 
 
+@dataclass(frozen=True)
+class Joined:
+    """A resolved merge: its layer and its branches (an ``ID()`` branch is empty)."""
+
+    layer: Layer
+    branches: tuple[list[Resolved], ...]
+    spans: tuple[ast.Span, ...]
+    """Each branch's span in the text, for errors about one branch."""
+
+
+Resolved = Layer | Joined
+MIN_BRANCHES = 2
+
+
 class Resolver:
-    """Turns expanded calls into resolved layers, collecting every value error."""
+    """Turns an expanded tree into resolved layers and merges, collecting every value error.
+
+    Items are visited in the order of the text (a merge's branches left to right),
+    so an omitted CN kernel repeats the nearest CN written before it, whatever
+    branch that is in.
+    """
 
     def __init__(self, source: str):
         self.source = source
@@ -29,13 +51,41 @@ class Resolver:
         self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
         self._bound: dict[tuple[str, tuple], tuple[dict, frozenset[str]]] = {}
 
-    def resolve(self, calls: list[ast.Call]) -> list[Layer]:
-        layers = []
-        for index, call in enumerate(calls):
-            layer = self._layer(call, index)
-            if layer is not None:
-                layers.append(layer)
-        return layers
+    def resolve(self, items: list[Item], top: bool = True) -> list[Resolved]:
+        resolved: list[Resolved] = []
+        for index, item in enumerate(items):
+            node = self._item(item, index if top else -1)
+            if node is not None:
+                resolved.append(node)
+        return resolved
+
+    def _item(self, item: Item, index: int) -> Resolved | None:
+        match item:
+            case ast.Call():
+                return self._layer(item, index)
+            case Expanded():
+                return self._merge(item)
+            case _:
+                assert_never(item)
+
+    def _merge(self, item: Expanded) -> Joined | None:
+        merge = item.merge
+        kind = LAYERS[merge.code]
+        positional = [arg for arg in merge.args if arg.name is None]
+        for arg in positional:
+            self._error(f"{merge.code} takes its arguments by name: {kind.signature()}", arg.span)
+        branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
+        if len(merge.branches) < MIN_BRANCHES:
+            example = f"{merge.code}(A | B)"
+            self._error(f"{merge.code} needs at least {MIN_BRANCHES} branches, separated by '|': {example}", merge.span)
+            return None
+        call = ast.Call(merge.code, tuple(arg for arg in merge.args if arg.name is not None), merge.span)
+        text = self.source[merge.span.start : merge.span.end]
+        args, given = self._bind(kind, call)
+        if args is None or positional:
+            return None
+        spans = tuple(branch.span for branch in merge.branches)
+        return Joined(Layer(kind, args, merge.span, text, given=given), branches, spans)
 
     def _layer(self, call: ast.Call, index: int) -> Layer | None:
         kind = LAYERS.get(call.code)
@@ -47,7 +97,7 @@ class Resolver:
         span = call.span
         text = self.source[span.start : span.end]
         args, given = self._bind_once(kind, call, text)
-        if args is None:
+        if args is None or kind.is_identity:
             return None
         if kind.is_input:
             self._declare_input(args, call, index)
@@ -92,6 +142,8 @@ class Resolver:
                 ok &= self._convert(kind, param, values[param.name], args)
             elif param.inherit and (kind.code, param.name) in self.inherited:
                 args[param.name] = self.inherited[kind.code, param.name]
+            elif param.same_as is not None:
+                args[param.name] = args.get(param.same_as)
             elif param.default is REQUIRED:
                 self._error(f"{kind.code} needs its {param.name}: {kind.signature()}", call.span)
                 ok = False
@@ -161,19 +213,24 @@ def _join(first: ast.Span, last: ast.Span) -> ast.Span:
     return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
-def attach_head(layers: list[Layer], num_classes: int, end: ast.Span) -> list[Layer]:
+def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span) -> list[Resolved]:
     """Make the classifier head explicit: DN(classes, softmax) ends every model.
 
-    A last written ``DN(classes)`` with no explicit activation becomes the head;
-    otherwise a head is appended, located at the end of the spec.
+    A last written ``DN(classes)`` with no explicit activation (or with softmax)
+    becomes the head; otherwise a head is appended, located at the end of the spec.
     """
     head_type = LAYERS[HEAD_CODE]
     last = layers[-1] if layers else None
-    if _is_head(last, head_type, num_classes):
+    if isinstance(last, Layer) and _is_head(last, head_type, num_classes):
         args = {**last.args, "activation": "softmax"}
         return [*layers[:-1], Layer(head_type, args, last.span, last.text, head=True, given=last.given)]
-    args = {"units": num_classes, "activation": "softmax"}
+    args = {**_defaults(head_type), "activation": "softmax"}
+    args = {param.name: args.get(param.name, num_classes) for param in head_type.params}  # units: the classes
     return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({num_classes}, activation=softmax)", head=True)]
+
+
+def _defaults(kind: LayerType) -> dict[str, Any]:
+    return {param.name: param.default for param in kind.params if param.default is not REQUIRED}
 
 
 def _is_head(layer: Layer | None, head_type: LayerType, num_classes: int) -> bool:
