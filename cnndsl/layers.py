@@ -313,14 +313,19 @@ def _conv_args(a: Mapping) -> str | None:
 # DepthwiseConv2D, SeparableConv2D
 
 
+def _times(size: int | None, factor: int) -> int | None:
+    """A size times a factor; unknown (None, after an earlier error) stays unknown."""
+    return None if size is None else size * factor
+
+
 def _depthwise_shape(shape: Shape, a: Mapping) -> Shape:
-    filters = shape[-1] * a["depth_multiplier"]
+    filters = _times(shape[-1], a["depth_multiplier"])
     return compute_conv_output_shape(shape, filters, a["kernel"], a["strides"], a["padding"], a["dilation"])
 
 
 def _depthwise_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
     kernel = Weight("kernel", (*a["kernel"], shape[-1], a["depth_multiplier"]))
-    return (kernel, *_bias(shape[-1] * a["depth_multiplier"], a))
+    return (kernel, *_bias(_times(shape[-1], a["depth_multiplier"]), a))
 
 
 def _depthwise_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
@@ -332,7 +337,7 @@ def _separable_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _separable_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
-    middle = shape[-1] * a["depth_multiplier"]
+    middle = _times(shape[-1], a["depth_multiplier"])
     return (
         Weight("depthwise_kernel", (*a["kernel"], shape[-1], a["depth_multiplier"])),
         Weight("pointwise_kernel", (1, 1, middle, a["filters"])),

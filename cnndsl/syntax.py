@@ -226,7 +226,7 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL"}:
+    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL"}:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:

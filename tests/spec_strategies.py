@@ -1,7 +1,8 @@
 """Hypothesis strategies for random specs, with the Keras layers each one means.
 
-Each generated spec comes with its expansion as :class:`Desc` records, built from the
-notation's documented rules, never from cnndsl's own AST.
+Each generated spec comes with its expansion as :class:`Desc` records (and
+:class:`MergeDesc` for merges, whose branches are lists of records again), built
+from the notation's documented rules, never from cnndsl's own AST.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ def _size(value) -> str:
     )
 
 
+@dataclass
+class MergeDesc:
+    """A written merge: its code, its branches' expansions (``[]`` for ``ID()``) and CAT's axis."""
+
+    code: str
+    branches: list
+    args: dict = field(default_factory=dict)
+
+
 pairs = st.one_of(st.integers(1, 4).map(lambda k: (k, k)), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 activations = st.sampled_from(ACTIVATIONS)
 
@@ -37,21 +47,93 @@ activations = st.sampled_from(ACTIVATIONS)
 @st.composite
 def conv(draw) -> Desc:
     args = {"filters": draw(st.integers(1, 6))}
-    parts = [_maybe_keyword(draw, "filters", args["filters"])]
+    first = _maybe_keyword(draw, "filters", args["filters"])
+    parts = [first]
     if draw(st.booleans()):
         args["kernel"] = draw(pairs)
-        parts.append(_size(args["kernel"]) if draw(st.booleans()) else f"kernel={_size(args['kernel'])}")
-    for name, strategy in (("strides", st.integers(1, 3)), ("dilation", st.integers(1, 2))):
+        # a positional argument never follows a keyword one
+        positional = draw(st.booleans()) and "=" not in first
+        parts.append(_size(args["kernel"]) if positional else f"kernel={_size(args['kernel'])}")
+    _conv_options(draw, args, parts)
+    return Desc("CN", f"CN({', '.join(parts)})", args)
+
+
+def _conv_options(draw, args: dict, parts: list, multiplier: bool = False) -> None:
+    """The keyword arguments CN, DW and SC share, each drawn now and then."""
+    options = [("strides", st.integers(1, 3).map(lambda v: (v, v))), ("dilation", st.integers(1, 2).map(lambda v: (v, v)))]
+    if multiplier:
+        options.append(("depth_multiplier", st.integers(1, 3)))
+    for name, strategy in options:
         if draw(st.integers(0, 3)) == 0:
-            args[name] = (draw(strategy),) * 2
-            parts.append(f"{name}={args[name][0]}")
+            args[name] = draw(strategy)
+            parts.append(f"{name}={args[name][0] if isinstance(args[name], tuple) else args[name]}")
     if draw(st.integers(0, 2)) == 0:
         args["padding"] = draw(st.sampled_from(["valid", "same"]))
         parts.append(f"padding={args['padding']}")
     if draw(st.integers(0, 3)) == 0:
         args["activation"] = draw(activations)
         parts.append(f"activation={args['activation']}")
-    return Desc("CN", f"CN({', '.join(parts)})", args)
+    if draw(st.integers(0, 4)) == 0:
+        args["bias"] = draw(st.booleans())
+        parts.append(f"bias={str(args['bias']).lower()}")
+
+
+@st.composite
+def depthwise(draw) -> Desc:
+    args, parts = {}, []
+    if draw(st.booleans()):
+        args["kernel"] = draw(pairs)
+        parts.append(_size(args["kernel"]))
+    _conv_options(draw, args, parts, multiplier=True)
+    return Desc("DW", f"DW({', '.join(parts)})", args)
+
+
+@st.composite
+def separable(draw) -> Desc:
+    args = {"filters": draw(st.integers(1, 6))}
+    parts = [str(args["filters"])]
+    if draw(st.booleans()):
+        args["kernel"] = draw(pairs)
+        parts.append(f"kernel={_size(args['kernel'])}")
+    _conv_options(draw, args, parts, multiplier=True)
+    return Desc("SC", f"SC({', '.join(parts)})", args)
+
+
+@st.composite
+def zero_padding(draw) -> Desc:
+    form = draw(st.integers(0, 2))
+    a, b, c, d = (draw(st.integers(0, 2)) for _ in range(4))
+    text, pad = [(f"ZP({a})", a), (f"ZP(({a},{b}))", (a, b)), (f"ZP(pad=(({a},{b}),({c},{d})))", ((a, b), (c, d)))][form]
+    return Desc("ZP", text, {"pad": pad})
+
+
+@st.composite
+def up_sampling(draw) -> Desc:
+    size = draw(pairs.filter(lambda p: max(p) <= 3))
+    interpolation = draw(st.sampled_from(["nearest", "bilinear"]))
+    return Desc("UP", f"UP({_size(size)}, interpolation={interpolation})", {"size": size, "interpolation": interpolation})
+
+
+@st.composite
+def batch_norm(draw) -> Desc:
+    args, parts = {}, []
+    for name in ("center", "scale"):
+        if draw(st.integers(0, 2)) == 0:
+            args[name] = draw(st.booleans())
+            parts.append(f"{name}={str(args[name]).lower()}")
+    if draw(st.integers(0, 3)) == 0:
+        args["momentum"], args["epsilon"] = 0.9, 1e-5
+        parts += ["momentum=0.9", "epsilon=1e-5"]
+    return Desc("BN", f"BN({', '.join(parts)})", args)
+
+
+@st.composite
+def global_pool(draw) -> Desc:
+    code = draw(st.sampled_from(["GAP", "GMP"]))
+    if draw(st.booleans()):
+        keepdims = draw(st.booleans())
+        return Desc(code, f"{code}(keepdims={str(keepdims).lower()})", {"keepdims": keepdims})
+    return Desc(code, f"{code}()")
 
 
 @st.composite
@@ -74,10 +156,14 @@ def pool(draw) -> Desc:
 def dense(draw) -> Desc:
     units = draw(st.integers(1, 12))
     text = _maybe_keyword(draw, "units", units)
+    args = {"units": units}
     if draw(st.booleans()):
-        activation = draw(activations)
-        return Desc("DN", f"DN({text}, activation={activation})", {"units": units, "activation": activation})
-    return Desc("DN", f"DN({text})", {"units": units})
+        args["activation"] = draw(activations)
+        text += f", activation={args['activation']}"
+    if draw(st.integers(0, 4)) == 0:
+        args["bias"] = draw(st.booleans())
+        text += f", bias={str(args['bias']).lower()}"
+    return Desc("DN", f"DN({text})", args)
 
 
 def _maybe_keyword(draw, name: str, value) -> str:
@@ -103,6 +189,11 @@ simple = st.one_of(
     activation(),
 )
 layer = st.one_of(conv(), conv(), pool(), dense(), simple)
+graph_layer = st.one_of(
+    conv(), conv(), pool(), dense(), simple, depthwise(), separable(), zero_padding(), up_sampling(), batch_norm(),
+    global_pool(),
+)  # fmt: skip
+"""Every code and argument; the straight-stack strategy above keeps the original mix."""
 
 
 @st.composite
@@ -133,3 +224,89 @@ def specs(draw):
     arrow = draw(st.sampled_from(["->", " -> ", "→", "\n-> "]))
     descs = [desc for _, expansion in elements for desc in expansion]
     return arrow.join(texts), descs, input_shape, classes, declared
+
+
+# --- graphs ---------------------------------------------------------------------------
+#
+# Random layers rarely fit a merge, so most branches draw from layers that keep a
+# width of C channels and the spatial size (`padding=same`, stride 1); the rest are
+# drawn from every code, so that mismatches and broadcasting are generated too.
+
+
+def _keeping(width: int):
+    """Layers that keep (height, width, C): a branch made of them fits any merge."""
+    kernel = st.sampled_from([1, 3])
+    return st.one_of(
+        kernel.map(lambda k: Desc("CN", f"CN({width}, {k}, padding=same)", {"filters": width, "kernel": (k, k), "padding": "same"})),
+        kernel.map(lambda k: Desc("DW", f"DW({k}, padding=same)", {"kernel": (k, k), "padding": "same"})),
+        kernel.map(lambda k: Desc("SC", f"SC({width}, {k}, padding=same)", {"filters": width, "kernel": (k, k), "padding": "same"})),
+        batch_norm(),
+        activation(),
+        dropout(),
+        st.sampled_from(["MP", "AP"]).map(lambda c: Desc(c, f"{c}(3, strides=1, padding=same)", {"pool": (3, 3), "strides": (1, 1), "padding": "same"})),
+        st.just(Desc("GAP", "GAP(keepdims=true)", {"keepdims": True})),
+    )  # fmt: skip
+
+
+def _branch(depth: int, width: int):
+    """A merge's branch: ``ID()`` or a short chain (which may hold a nested merge)."""
+
+    @st.composite
+    def branch(draw) -> tuple[str, list]:
+        if draw(st.integers(0, 3)) == 0:
+            return "ID()", []
+        parts = draw(st.lists(graph_element(depth + 1, width), min_size=1, max_size=3))
+        return " -> ".join(text for text, _ in parts), [node for _, expansion in parts for node in expansion]
+
+    return branch()
+
+
+def merge(depth: int, width: int):
+    @st.composite
+    def make(draw) -> tuple[str, list]:
+        code = draw(st.sampled_from(["ADD", "CAT", "MUL"]))
+        branches = draw(st.lists(_branch(depth, width), min_size=2, max_size=3))
+        args, extra = {}, ""
+        if code == "CAT" and draw(st.integers(0, 2)) == 0:
+            args["axis"] = draw(st.sampled_from([-1, 1, 2, 3, -2]))
+            extra = f", axis={args['axis']}"
+        text = f"{code}({' | '.join(text for text, _ in branches)}{extra})"
+        return text, [MergeDesc(code, [expansion for _, expansion in branches], args)]
+
+    return make()
+
+
+def graph_element(depth: int = 0, width: int = 4):
+    """A layer or a merge (nested at most twice), maybe repeated."""
+
+    @st.composite
+    def make(draw) -> tuple[str, list]:
+        kind = draw(st.integers(0, 9 if depth < 2 else 6))
+        if kind >= 7:
+            text, nodes = draw(merge(depth, width))
+        else:
+            one = draw(graph_layer if kind == 0 else _keeping(width))
+            text, nodes = one.text, [one]
+        if draw(st.integers(0, 5)) == 0:
+            times = draw(st.integers(2, 3))
+            return f"{text}*{times}", nodes * times
+        return text, nodes
+
+    return make()
+
+
+@st.composite
+def graph_specs(draw):
+    """Specs with merges of every kind, ID branches and every code; same tuple as :func:`specs`."""
+    input_shape = (draw(st.integers(4, 12)), draw(st.integers(4, 12)), draw(st.integers(1, 3)))
+    classes = draw(st.integers(2, 6))
+    width = draw(st.integers(1, 4))
+    stem = Desc("CN", f"CN({width}, 1)", {"filters": width, "kernel": (1, 1)})
+    elements = [(stem.text, [stem])] if draw(st.integers(0, 4)) else []
+    elements += draw(st.lists(graph_element(0, width), min_size=1, max_size=3))
+    if not any(isinstance(node, MergeDesc) for _, nodes in elements for node in nodes):
+        elements.append(draw(merge(0, width)))
+    tail = draw(st.sampled_from(["", "GAP()", "GAP()", "FL()", "GMP()", "FL()"]))
+    texts = [text for text, _ in elements] + ([tail] if tail else [])
+    nodes = [node for _, expansion in elements for node in expansion] + ([Desc(tail[:-2], tail)] if tail else [])
+    return " -> ".join(texts), nodes, input_shape, classes, False

@@ -8,7 +8,7 @@ import pytest
 from conftest import EXAMPLES, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_strategies import specs
+from spec_strategies import graph_specs, specs
 
 from cnndsl import SpecError
 from cnndsl.formatter import format_text
@@ -21,7 +21,7 @@ SEPARATORS = ["->", " -> ", "→", "\n    -> ", "  # a note\n-> ", "\n# on its o
 @st.composite
 def messy_files(draw) -> str:
     """Generated specs with arbitrary spacing and comments, sometimes as a definitions file."""
-    text, _descs, _shape, _classes, _declared = draw(specs())
+    text, _descs, _shape, _classes, _declared = draw(st.one_of(specs(), graph_specs()))
     pieces = re.split(r"->|→", text)
     joined = pieces[0] + "".join(draw(st.sampled_from(SEPARATORS)) + piece for piece in pieces[1:])
     if draw(st.booleans()):

@@ -23,13 +23,16 @@ SEEDS = [path.read_text("utf-8") for path in sorted(EXAMPLES.glob("*.cnn"))] + [
     "IN(32,32,3)->(CN(32,3,padding=same)->BN()->ACT(relu))*3->MP(2,2)->GAP()->DN(10)",
     "CN(8, kernel=(3,3), strides=2, padding=same, activation=gelu, dilation=1) → AP(2) → FL() → DP(0.5)",
     "# a comment\r\nCN(16)\t->\tMP(2,strides=1)->GMP()->DN(10, activation=softmax)\r\n",
+    "CN(8,padding=same)->ADD(CN(8,3,padding=same)->BN(center=false)|ID())*2->CAT(DW(3)|SC(8,3),axis=-1)->GAP()",
+    "ZP(((1,2),(3,0)))->UP(2)->MUL(ID()|GAP(keepdims=true)->CN(1,1,activation=sigmoid,bias=false))->FL()",
 ]
 TOKEN = re.compile(r"->|→|[A-Za-z_][A-Za-z0-9_]*|[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?|#[^\n]*|\s+|.", re.S)
-NOTATION_CHARS = "CNMPADFLBGIT()(),,.*->=#0123456789 \n\t\r_eE+-reluvalidsame\ufeff→@[]'"
+NOTATION_CHARS = "CNMPADFLBGIT()(),,.*->=#0123456789 \n\t\r_eE+-reluvalidsame\ufeff→@[]'|"
 PIECES = [
     "CN", "MP", "AP", "GAP", "GMP", "DP", "FL", "DN", "BN", "ACT", "IN", "(", ")", ",", "->", "→", "*", "=",
     "0", "1", "3", "-1", "0.5", "1e999", "9" * 40, "(3,3)", "relu", "same", "kernel", "strides", "padding",
     "units", "x", " ", "\n", "# c\n", "\t", "\r\n", "\ufeff", "\x00", "\ud800", "\u202e", "\u0301",
+    "ADD", "CAT", "MUL", "|", "ID", "DW", "SC", "ZP", "UP", "true", "false", "bias", "keepdims", "axis",
 ]  # fmt: skip
 
 

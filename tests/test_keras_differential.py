@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from golden_tables import notebook_specs, notebook_table
 from hypothesis import given, settings
-from spec_strategies import Desc, specs
+from spec_strategies import Desc, MergeDesc, graph_specs, specs
 
 from cnndsl import SpecError, check, compile_spec
-from cnndsl.layers import ACTIVATIONS
+from cnndsl.layers import ACTIVATIONS, LAYERS
 
 keras = pytest.importorskip("keras", reason="the differential tests need the tensorflow extra")
 
@@ -54,7 +54,25 @@ def _reference_simple(desc: Desc):
         cls = L.MaxPooling2D if desc.code == "MP" else L.AveragePooling2D
         return cls(a["pool"], strides=a.get("strides"), padding=a.get("padding", "valid"))
     if desc.code == "DN":
-        return L.Dense(a["units"], activation=a.get("activation", "relu"))
+        return L.Dense(a["units"], activation=a.get("activation", "relu"), use_bias=a.get("bias", True))
+    if desc.code in ("DW", "SC"):
+        options = dict(
+            strides=a.get("strides", 1), padding=a.get("padding", "valid"), activation=a.get("activation", "relu"),
+            dilation_rate=a.get("dilation", 1), use_bias=a.get("bias", True),
+            depth_multiplier=a.get("depth_multiplier", 1),
+        )  # fmt: skip
+        if desc.code == "DW":
+            return L.DepthwiseConv2D(a.get("kernel", 3), **options)
+        return L.SeparableConv2D(a["filters"], a.get("kernel", 3), **options)
+    if desc.code == "ZP":
+        return L.ZeroPadding2D(a["pad"])
+    if desc.code == "UP":
+        return L.UpSampling2D(a["size"], interpolation=a["interpolation"])
+    if desc.code == "BN":
+        return L.BatchNormalization(**a)
+    if desc.code in ("GAP", "GMP"):
+        cls = L.GlobalAveragePooling2D if desc.code == "GAP" else L.GlobalMaxPooling2D
+        return cls(keepdims=a.get("keepdims", False))
     if desc.code == "DP":
         return L.Dropout(a["rate"])
     if desc.code == "ACT":
@@ -117,6 +135,100 @@ def test_the_keras_backend_builds_what_the_checker_describes(case):
     assert [layer.get_config().get("activation") for layer in built.layers] == [
         info.layer.args.get("activation", info.layer.args.get("name")) for info in model.layers
     ]
+
+
+# --- graphs: the reference builds a functional model from the documented rules ---------------
+
+MERGE_LAYERS = {"ADD": "Add", "MUL": "Multiply", "CAT": "Concatenate"}
+
+
+def reference_graph(nodes: list, input_shape, classes: int):
+    """The functional Keras model a graph spec means: branches from one input, then the head."""
+    last = nodes[-1] if nodes else None
+    written_head = (
+        isinstance(last, Desc) and last.code == "DN" and last.args["units"] == classes
+        and last.args.get("activation", "softmax") == "softmax"
+    )  # fmt: skip
+    inputs = keras.Input(shape=input_shape)
+    state = {"kernel": (3, 3)}
+    x = _reference_chain(nodes[:-1] if written_head else nodes, inputs, state)
+    bias = last.args.get("bias", True) if written_head else True
+    outputs = keras.layers.Dense(classes, activation="softmax", use_bias=bias)(x)
+    return keras.Model(inputs, outputs)
+
+
+def _reference_chain(nodes: list, x, state: dict):
+    for node in nodes:
+        if isinstance(node, MergeDesc):
+            branches = [_reference_chain(branch, x, state) for branch in node.branches]
+            x = getattr(keras.layers, MERGE_LAYERS[node.code])(**node.args)(branches)
+        elif node.code == "CN":
+            state["kernel"] = node.args.get("kernel", state["kernel"])
+            a = node.args
+            x = keras.layers.Conv2D(
+                a["filters"], state["kernel"], strides=a.get("strides", 1), padding=a.get("padding", "valid"),
+                activation=a.get("activation", "relu"), dilation_rate=a.get("dilation", 1), use_bias=a.get("bias", True),
+            )(x)  # fmt: skip
+        else:
+            x = _reference_simple(node)(x)
+    return x
+
+
+def keras_graph_verdict(nodes, input_shape, classes):
+    keras.backend.clear_session()
+    try:
+        model = reference_graph(nodes, input_shape, classes)
+    except Exception as exc:  # Keras raises ValueError (and TypeError for some ranks)
+        return None, str(exc)
+    table = [_keras_row(layer) for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if any(0 in row[1][1:] for row in table):
+        return None, "a zero-sized dimension"
+    if table[-1][1] != (None, classes):
+        return None, f"output {table[-1][1]} is not (None, {classes})"
+    return table, None
+
+
+@settings(max_examples=150)
+@given(graph_specs())
+def test_graphs_shapes_params_order_and_verdicts_equal_keras(case):
+    text, nodes, input_shape, classes, _ = case
+    expected, reason = keras_graph_verdict(nodes, input_shape, classes)
+    try:
+        model = check(text, input_shape, classes)
+    except SpecError as error:
+        assert expected is None, f"cnndsl rejects what Keras builds: {error}"
+        assert all(d.span is not None for d in error.diagnostics)
+        return
+    assert expected is not None, f"cnndsl accepts what Keras refuses: {reason}"
+    assert _cnndsl_rows(model) == expected
+
+
+@settings(max_examples=30)
+@given(graph_specs())
+def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
+    text, _, input_shape, classes, _ = case
+    try:
+        model = check(text, input_shape, classes)
+    except SpecError:
+        return
+    keras.backend.clear_session()
+    built = compile_spec(text, input_shape, classes)
+    layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
+    assert [_keras_row(layer) for layer in layers] == _cnndsl_rows(model)
+    assert [layer.name for layer in layers] == [info.name for info in model.layers]
+    assert isinstance(built, keras.Sequential) != model.is_graph
+
+
+REFERENCE_CODES = {"CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", *MERGE_LAYERS}
+"""Every code the reference above builds; ID and IN make no layer."""
+
+
+def test_every_code_has_a_place_in_the_reference():
+    assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
+    minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
+               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}}  # fmt: skip
+    for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
+        assert type(_reference_simple(Desc(code, "", minimal.get(code, {})))).__name__ == LAYERS[code].keras_class
 
 
 @pytest.mark.parametrize("name", sorted(notebook_specs()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_strategies import specs
+from spec_strategies import graph_specs, specs
 from test_hostile import NOTATION_CHARS, PIECES, SEEDS, char_mutated, mutated
 
 from cnndsl import SpecError, lalr, syntax
@@ -111,6 +111,12 @@ def test_the_fast_reading_takes_the_deepest_nesting_allowed_and_leaves_deeper_to
 def test_the_readings_agree_on_valid_specs(spec):
     text = spec[0]
     assert assert_same_reading(text) is not None
+
+
+@settings(max_examples=200)
+@given(graph_specs())
+def test_the_readings_agree_on_graphs(spec):
+    assert assert_same_reading(spec[0]) is not None
 
 
 @settings(max_examples=200)

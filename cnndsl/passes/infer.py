@@ -239,11 +239,18 @@ def _all_items(items: tuple[Item, ...]):
 
 
 def check_head(infos: list[LayerInfo], num_classes: int) -> Diagnostic | None:
-    """The model must end in (None, classes): a 4-D tensor at the head is an error."""
+    """The model must end in (None, classes): a 4-D tensor at the head is an error.
+
+    One class is legal but useless: a softmax over one unit always outputs 1.0.
+    """
     if not infos:
         return None
     last = infos[-1]
     want = (None, num_classes)
+    if len(last.output_shape) == 2 and num_classes == 1:
+        message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
+        hint = "use 2 classes (one-hot labels 0 and 1) for a yes/no task"
+        return Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint)
     if len(last.output_shape) == 2:
         return None
     message = (

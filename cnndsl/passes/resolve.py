@@ -72,8 +72,9 @@ class Resolver:
         merge = item.merge
         kind = LAYERS[merge.code]
         positional = [arg for arg in merge.args if arg.name is None]
+        takes = f"takes its arguments by name: {kind.signature()}" if kind.params else "takes no arguments but branches"
         for arg in positional:
-            self._error(f"{merge.code} takes its arguments by name: {kind.signature()}", arg.span)
+            self._error(f"{merge.code} {takes}", arg.span)
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
         if len(merge.branches) < MIN_BRANCHES:
             example = f"{merge.code}(A | B)"
@@ -139,7 +140,7 @@ class Resolver:
         args = {}
         for param in kind.params:
             if param.name in values:
-                ok &= self._convert(kind, param, values[param.name], args)
+                ok &= self._convert(kind, param, values[param.name], args, _collected_hint(kind, call, param.name))
             elif param.inherit and (kind.code, param.name) in self.inherited:
                 args[param.name] = self.inherited[kind.code, param.name]
             elif param.same_as is not None:
@@ -154,11 +155,11 @@ class Resolver:
             self._error(problem, call.span)
         return (args if ok and not problem else None), frozenset(values)
 
-    def _convert(self, kind: LayerType, param, value: ast.Value, args: dict) -> bool:
+    def _convert(self, kind: LayerType, param, value: ast.Value, args: dict, hint: str | None = None) -> bool:
         try:
             args[param.name] = param.kind(value, kind.labels[param.name])
         except ArgProblem as problem:
-            self._error(problem.message, (problem.node or value).span, problem.hint)
+            self._error(problem.message, (problem.node or value).span, problem.hint or hint)
             return False
         if param.inherit:
             self.inherited[kind.code, param.name] = args[param.name]
@@ -201,6 +202,19 @@ class Resolver:
 
     def _error(self, message: str, span: ast.Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))
+
+
+def _collected_hint(kind: LayerType, call: ast.Call, name: str) -> str | None:
+    """For ``MP(2, 2, valid)``: every positional argument forms the pool; say where the rest go."""
+    if name != kind.collect or sum(arg.name is None for arg in call.args) < 2:
+        return None
+    others = [param.name for param in kind.params if param.name != name]
+    if not others:
+        return None
+    return (
+        f"the positional numbers of {kind.code} all form its {name} ({kind.code}(2, 2) is 2x2); "
+        f"give {' and '.join(others)} by name: {kind.signature()}"
+    )
 
 
 def _takes(kind: LayerType) -> str:
