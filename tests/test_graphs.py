@@ -301,3 +301,27 @@ def test_parse_keeps_merges_in_the_tree():
     chain = parse("ADD(CN(8) | ID(), ) * 2")
     repeat = chain.elements[0]
     assert repeat.body.code == "ADD" and len(repeat.body.branches) == 2
+
+
+# --- what the checker accepts, Keras builds ----------------------------------------------
+
+
+def test_deep_specs_past_pythons_recursion_limit_build():
+    """Keras walks a model's graph recursively; the backend lets it recurse as deep as the model."""
+    pytest.importorskip("keras", reason="building needs the tensorflow extra")
+    from cnndsl import compile_spec
+
+    assert len(compile_spec("DP(0.1)*2000 -> GAP()").layers) == 2002
+    graph = compile_spec("CN(4, 1) -> ADD(DP(0.1)*1200 | ID()) -> GAP()")
+    assert len(graph.layers) == 1 + 1 + 1200 + 1 + 1 + 1  # input, conv, dropouts, add, pooling, head
+
+
+def test_run_trains_a_graph_spec(tmp_path):
+    result = run_cli(
+        "run", "CN(4, 3, padding=same) -> ADD(CN(4, 3, padding=same) -> BN() | ID()) -> GAP()",
+        "--data", "sample", "--limit", "128", "--epochs", "1", "--seed", "0", "--output", str(tmp_path / "run"),
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["total_params"] == check("CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()|ID())->GAP()").total_params

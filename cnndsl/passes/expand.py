@@ -41,6 +41,8 @@ class Expander:
         self.diagnostics: list[Diagnostic] = []
         self._sizes: dict[str, int] = {}
         self._sizing: list[str] = []
+        self._outermost: ast.Ref | None = None
+        """The reference in the chain being checked that the current nesting of blocks started from."""
 
     def expand(self, chain: ast.Chain) -> list[Item]:
         total = self._size(chain)
@@ -74,12 +76,18 @@ class Expander:
         block = self._block(ref)
         if block is None:
             return 0
-        if ref.name in self._sizing or len(self._sizing) >= MAX_BLOCK_DEPTH:
-            cycle = ref.name in self._sizing
+        if ref.name in self._sizing:
             path = " -> ".join([*self._sizing[-5:], ref.name])
-            message = f"{ref.name!r} refers to itself ({path})" if cycle else "blocks nested too deep"
-            self._error(message if cycle else f"{message}: more than {MAX_BLOCK_DEPTH} levels", ref.span)
+            self._error(f"{ref.name!r} refers to itself ({path})", ref.span)
             return 0
+        if len(self._sizing) >= MAX_BLOCK_DEPTH:
+            outer = self._outermost or ref
+            path = " -> ".join([*self._sizing[:3], "...", *self._sizing[-2:], ref.name])
+            message = f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            self._error(message, outer.span, f"the limit is passed where {self._sizing[-1]!r} uses {ref.name!r}")
+            return 0
+        if not self._sizing:
+            self._outermost = ref
         self._sizing.append(ref.name)
         self._sizes[ref.name] = self._size(block)
         self._sizing.pop()
