@@ -51,7 +51,7 @@ def test_each_budget_names_the_figure_and_the_limit():
         f"{flops(model):,} FLOPs, over the budget of 1,000,000 (--max-flops)",
         f"{activation_bytes(model) / 1024:.2f} KB of activations per example, over the budget of 1.00 KB (--max-activations)",
     ]
-    assert problems[0].hint == "the largest share is CN(38,(7,7)) with 134,102"
+    assert problems[0].hint == "the largest share is CN(38,(7,7)) (conv2d_1) with 134,102"
     assert all(p.kind == "budget" and p.span is not None for p in problems)
     assert check_budgets(model, Settings(max_params=240_380)) == []
 
@@ -123,7 +123,7 @@ def test_specs_embedded_in_python_are_checked_at_their_python_position(tmp_path)
     assert result.returncode == 1
     assert f"{path}:4:36: error: CN filters must be at least 1, not 0" in result.stderr
     assert '4 | model = build("CN(32, 3)->BN()->CN(0)->FL()", input_shape=(32, 32, 3))' in result.stderr
-    assert f"{path}:line6: OK, 3 layers" in result.stdout
+    assert f"{path}:6: OK, 3 layers" in result.stdout
     assert result.stdout.count("OK") == 1
 
 

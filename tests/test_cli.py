@@ -97,6 +97,7 @@ def test_summary_json_errors():
     assert document == {
         "errors": [
             {
+                "file": "<spec>",
                 "kind": "value",
                 "severity": "error",
                 "message": "CN filters must be at least 1, not 0",
@@ -105,6 +106,7 @@ def test_summary_json_errors():
                 "column": 4,
                 "end_line": 1,
                 "end_column": 5,
+                "end": {"line": 1, "column": 5},
             }
         ]
     }
