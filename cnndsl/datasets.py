@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cnndsl.compiler import valid_input_shape
 from cnndsl.inputs import UsageError
+from cnndsl.layers import MAX_UNITS
 from cnndsl.shapes import format_size
 
 NAMES = ("mnist", "sample", "fashion_mnist")
@@ -30,7 +32,6 @@ DOWNLOAD_TIMEOUT_S = 20.0
 """Seconds without an answer before a download counts as failed."""
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package puts its IDX files."""
-MAX_CLASSES = 100_000
 SAMPLE_SOURCE = "the bundled sample (cnndsl/data/mnist-10k.npz)"
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -178,8 +179,16 @@ def _from_path(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The four arrays of an ``.npz`` in Keras's layout; raises DataError."""
+    """The four arrays of an ``.npz`` in Keras's layout; raises DataError.
+
+    Never loads pickled objects (``allow_pickle`` stays off), and never suggests it.
+    """
     try:
+        if not path.is_file():
+            reason = "not a regular file" if path.exists() else "no such file"
+            raise DataError(f"{path}: {reason}; expected an .npz holding {', '.join(KEYS)}")
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path}: not an .npz file (an .npz is a zip archive of numpy arrays)")
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in KEYS if key not in archive.files]
             if missing:
@@ -191,7 +200,14 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+        raise DataError(f"{path}: not a readable .npz file ({_npz_reason(error)})") from None
+
+
+def _npz_reason(error: Exception) -> str:
+    """Why numpy could not read the file, without numpy's advice to load pickles unsafely."""
+    if "pickle" in str(error):
+        return "it holds Python objects, which are never loaded; an .npz for cnndsl holds numeric arrays"
+    return _reason(error)
 
 
 IDX_FILES = {
@@ -249,8 +265,15 @@ def prepare(arrays: dict[str, np.ndarray], name: str, source: str) -> Dataset:
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
     classes = int(max(y_train.max(), y_test.max())) + 1
-    if classes < 2 or classes > MAX_CLASSES:
-        raise DataError(f"{source}: labels give {classes} classes; expected 2 to {MAX_CLASSES:,}")
+    if not 2 <= classes <= MAX_UNITS:
+        plural = "class" if classes == 1 else "classes"
+        raise DataError(
+            f"{source}: labels give {classes:,} {plural}; a model takes 2 to {MAX_UNITS:,} (the --classes bound)"
+        )
+    try:
+        valid_input_shape(x_train.shape[1:], "the images' height, width and channels")
+    except ValueError as error:
+        raise DataError(f"{source}: {error}") from None
     return Dataset(name, x_train, y_train, x_test, y_test, classes, source)
 
 

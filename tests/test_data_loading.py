@@ -107,7 +107,7 @@ BAD_NPZ = [
     ("sizes differ", {**make_arrays(), "x_test": np.zeros((6, 20, 20), np.uint8)}, "but x_test images are 20x20x1"),
     ("pixels > 255", {**make_arrays(), "x_test": np.full((6, 28, 28), 300, np.int32)}, "values run from 300 to 300"),
     ("nan pixels", {**make_arrays(), "x_test": np.full((6, 28, 28), np.nan)}, "NaN or infinite"),
-    ("one class", {**make_arrays(classes=1)}, "labels give 1 classes"),
+    ("one class", {**make_arrays(classes=1)}, "labels give 1 class; a model takes 2 to 1,000,000"),
     ("negative label", {**make_arrays(), "y_train": -np.ones(12, np.int64)}, "negative label"),
 ]
 
@@ -124,11 +124,25 @@ def test_missing_and_corrupt_files_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="no such file or directory"):
         load_data(str(tmp_path / "absent.npz"))
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match="not an .npz file"):
         load_data(str(tmp_path / "junk.npz"))
     np.savez(tmp_path / "pickled.npz", **{**make_arrays(), "x_train": np.array([None] * 12, dtype=object)})
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match="not a readable .npz file") as info:
         load_data(str(tmp_path / "pickled.npz"))
+    assert "allow_pickle" not in str(info.value) and "unsafe" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"my notes\n", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}"])
+def test_a_file_that_is_not_an_npz_never_suggests_unsafe_loading(tmp_path, content):
+    (tmp_path / "notes.txt").write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_data(str(tmp_path / "notes.txt"))
+    assert str(info.value) == f"{tmp_path / 'notes.txt'}: not an .npz file (an .npz is a zip archive of numpy arrays)"
+
+
+def test_a_device_is_not_read_as_data():
+    with pytest.raises(DataError, match="/dev/zero: not a regular file"):
+        load_data("/dev/zero")
 
 
 def test_truncated_idx_file_is_a_data_error(tmp_path):
