@@ -32,11 +32,11 @@ def test_check_reports_the_model3_title_failure_with_position_and_carets():
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        f"{EXAMPLES / 'model3_title.cnn'}:4:23: error: CN(150): kernel 5x5 needs an input of at least 5x5, "
+        f"{EXAMPLES / 'model3_title.cnn'}:16:8: error: CN(150): kernel 5x5 needs an input of at least 5x5, "
         "but this layer gets 2x2"
     )
-    assert lines[1] == "4 | -> MP(2,2) -> BN() -> CN(150) -> MP(2,2) -> DP(0.25) -> FL() -> DN(120)"
-    assert lines[2] == " " * 26 + "^^^^^^^"
+    assert lines[1] == "16 |     -> CN(150)"
+    assert lines[2] == " " * 12 + "^^^^^^^"
     assert "Traceback" not in result.stderr
 
 
