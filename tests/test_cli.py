@@ -64,7 +64,7 @@ def test_summary_table_matches_the_notebook():
         assert str(shape) in row and f"{params:,}" in row
     assert "Total params: 240,380" in result.stdout
     assert "Non-trainable params: 0" in result.stdout
-    assert "CN(72,(7,7))" in rows[0] and "(head)" in rows[-1]
+    assert "CN(72, (7, 7))" in rows[0] and "(head)" in rows[-1]
 
 
 def test_summary_json():
