@@ -16,7 +16,7 @@ from pathlib import Path
 from cnndsl import __version__
 from cnndsl.budgets import check_budgets
 from cnndsl.compiler import valid_classes, valid_input_shape
-from cnndsl.errors import SpecError, diagnostic_record, render, render_github
+from cnndsl.errors import USAGE, Diagnostic, SpecError, diagnostic_record, render, render_github
 from cnndsl.formatter import format_text
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, file_models, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
@@ -142,7 +142,7 @@ class Reporter:
 
     def usage(self, message: str) -> None:
         if self.format == "json":
-            self.records.append({"file": None, "kind": "usage", "severity": "error", "message": message})
+            self.records.append(diagnostic_record(Diagnostic(USAGE, message), None))
         elif self.format == "github":
             print(f"::error title=cnndsl usage::{message}")
         else:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cnndsl.ast import Span
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
+USAGE = "usage"
+"""The kind of a tool-level problem (an unreadable file, a bad argument) in JSON output."""
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,8 @@ def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
 # --- diagnostics for machines ---------------------------------------------------------
 
 
-def diagnostic_record(diag: Diagnostic, filename: str) -> dict:
-    """One diagnostic as a JSON object: file, line, column, end, kind, message."""
+def diagnostic_record(diag: Diagnostic, filename: str | None) -> dict:
+    """One diagnostic as a JSON object: file, line, column, end, kind, message (one shape for every kind)."""
     span = diag.span
     end = {"line": span.end_line, "column": span.end_column} if span else None
     return {"file": filename, **diag.as_dict(), "end": end}

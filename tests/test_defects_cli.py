@@ -463,3 +463,10 @@ def test_a_pyproject_without_a_cnndsl_table_is_passed_over(tmp_path):
     (sub / "pyproject.toml").write_text("[project]\nname = 'sub'\n[tool.cnndsl]\nclasses = 5\n")
     nearer = run_cli("summary", "--json", "CN(8)->GAP()", cwd=sub)
     assert json.loads(nearer.stdout)["output_shape"] == [None, 5]
+
+
+def test_a_usage_error_in_json_has_the_shape_of_every_other_diagnostic(tmp_path):
+    records = json.loads(run_cli("check", "--format", "json", "absent.cnn", "CN(0)", cwd=tmp_path).stdout)
+    assert [record["kind"] for record in records] == ["usage", "value"]
+    assert set(records[0]) == set(records[1])
+    assert records[0]["message"] == "absent.cnn: no such file" and records[0]["end"] is None
