@@ -135,13 +135,21 @@ def valid_input_shape(value: object, name: str = "input_shape") -> tuple[int, in
 
     The one rule for ``input_shape=``, ``--input-shape`` and the ``input-shape`` setting.
     """
-    sizes = tuple(value) if isinstance(value, (tuple, list)) else ()
+    sizes = () if isinstance(value, (str, bytes)) else _sizes(value)
     numbers = tuple(_whole(size) for size in sizes)
     if len(numbers) != 3 or not all(n is not None and 1 <= n <= MAX_INPUT_SIZE for n in numbers):
         raise ValueError(
             f"{name} must be (height, width, channels), each a whole number from 1 to {MAX_INPUT_SIZE:,}, not {value!r}"
         )
     return numbers  # type: ignore[return-value]
+
+
+def _sizes(value: object) -> tuple:
+    """The items of a sequence (a tuple, a list, a numpy array), else ()."""
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        return ()
 
 
 def _whole(value: object) -> int | None:

@@ -191,6 +191,8 @@ def test_library_takes_numpy_integers_and_the_bounds_themselves():
 
     model = cnndsl.check("FL()", input_shape=(np.int64(1), 1, 65_536), num_classes=np.int32(1_000_000))
     assert model.num_classes == 1_000_000 and model.input_shape == (None, 1, 1, 65_536)
+    for shape in ([32, 32, 3], np.array([32, 32, 3]), np.zeros((5, 32, 32, 3)).shape[1:]):
+        assert cnndsl.check("FL()", input_shape=shape).input_shape == (None, 32, 32, 3)
 
 
 def test_compile_spec_refuses_a_bad_class_count_before_keras():
