@@ -108,7 +108,9 @@ def _split_selector(argument: str) -> tuple[Path | None, str | None]:
     """``(path, None)`` for a FILE, ``(path, NAME)`` for FILE:NAME, ``(None, None)`` for a spec."""
     if not argument.strip():  # "" is no path, not "."
         return None, None
-    base, colon, name = argument.rpartition(":")
+    if _exists(Path(argument), file=True):
+        return Path(argument), None
+    base, _, name = argument.rpartition(":")
     if base and (_exists(Path(base), file=True) or _looks_like_path(base)):
         if name.isidentifier() or name.isdigit():
             return Path(base), name

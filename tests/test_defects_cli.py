@@ -338,6 +338,10 @@ def test_a_trailing_colon_is_a_file_error_not_a_spec(tmp_path):
     assert result.stderr == "cnndsl: error: m.cnn:: expected FILE:NAME, a model's name after the ':', not ''\n"
     missing = run_cli("check", "absent.cnn:wide", cwd=tmp_path)
     assert (missing.returncode, missing.stderr) == (2, "cnndsl: error: absent.cnn: no such file\n")
+    (tmp_path / "at 10:30").mkdir()
+    (tmp_path / "at 10:30" / "a:b.cnn").write_text("b = CN(8)->FL()\n")
+    for argument in ["at 10:30/a:b.cnn", "at 10:30/a:b.cnn:b"]:
+        assert run_cli("check", argument, cwd=tmp_path).stdout.startswith("at 10:30/a:b.cnn:b: OK"), argument
 
 
 def test_a_spec_starting_with_an_arrow_reaches_the_checker():
