@@ -367,7 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="report errors in specs, without TensorFlow",
         description="Check specs for syntax, value and shape errors.",
     )
-    check_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    check_parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="SPEC|FILE",
+        help="a spec in the notation, a file, FILE:NAME, or - for standard input",
+    )
     check_parser.add_argument("-q", "--quiet", action="store_true", help="print nothing for specs that pass")
     check_parser.add_argument(
         "--format", choices=["text", "json", "github"], default="text",
@@ -391,11 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
         "fmt",
         help="rewrite spec files in the canonical layout",
         description="Rewrite spec files in place in the canonical layout (comments are kept); "
-        "'-' reads standard input and writes standard output.",
+        "'-' reads standard input and writes standard output. A file with errors is reported and left "
+        "untouched (exit 1).",
     )
     fmt_parser.add_argument("files", nargs="+", metavar="FILE|-", help="spec files, or - for standard input")
     fmt_parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
-    fmt_parser.add_argument("--diff", action="store_true", help="change nothing; print the changes as a diff")
+    fmt_parser.add_argument(
+        "--diff", action="store_true", help="change nothing; print the changes as a diff; exit 1 if there are any"
+    )
     fmt_parser.set_defaults(handler=cmd_fmt)
 
     run_parser = commands.add_parser(
