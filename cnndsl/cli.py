@@ -112,7 +112,7 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     except SpecError as error:
         reporter.diagnostics(source, error.diagnostics)
         return EXIT_SPEC
-    over = check_budgets(model, settings)
+    over = source.relocated(check_budgets(model, settings))
     reporter.diagnostics(source, [*model.warnings, *over])
     if over:
         return EXIT_SPEC

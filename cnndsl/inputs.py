@@ -75,10 +75,16 @@ class Source:
         try:
             model = check_chain(parse(spec.text), spec.text, shape, classes, None, default_input_shape)
         except SpecError as error:
-            raise type(error)(self._relocated(error.diagnostics), self.text) from None
-        return replace(model, warnings=tuple(self._relocated(model.warnings)))
+            raise type(error)(self.relocated(error.diagnostics), self.text) from None
+        return replace(model, warnings=tuple(self.relocated(model.warnings)))
 
-    def _relocated(self, diagnostics) -> list[Diagnostic]:
+    def relocated(self, diagnostics) -> list[Diagnostic]:
+        """Diagnostics about the checked model (budgets, warnings), located in this source's text.
+
+        A spec inside a Python file is checked on its own; its positions move into the file.
+        """
+        if self.embedded is None:
+            return list(diagnostics)
         return [replace(d, span=self.embedded.locate(d.span, self.text)) for d in diagnostics]
 
 

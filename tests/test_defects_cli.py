@@ -476,3 +476,12 @@ def test_a_usage_error_in_json_has_the_shape_of_every_other_diagnostic(tmp_path)
     assert [record["kind"] for record in records] == ["usage", "value"]
     assert set(records[0]) == set(records[1])
     assert records[0]["message"] == "absent.cnn: no such file" and records[0]["end"] is None
+
+
+def test_a_budget_over_in_a_python_file_points_into_the_python_file(tmp_path):
+    path = tmp_path / "b.py"
+    path.write_text('import cnndsl\n\n\nmodel = cnndsl.check("CN(64)*2->CN(8)->GAP()")\n')
+    lines = run_cli("check", str(path), "--max-params", "0").stderr.splitlines()
+    assert lines[0] == f"{path}:4:23: error: 42,274 parameters, over the budget of 0 (--max-params)"
+    assert lines[1:3] == ['4 | model = cnndsl.check("CN(64)*2->CN(8)->GAP()")', " " * 26 + "^^^^^^"]
+    assert lines[3] == "  help: the largest share is CN(64) (conv2d_1) with 36,928"
