@@ -280,3 +280,26 @@ def test_readme_section_security(tmp_path):
     assert run_cli("summary", "CN(8)->FL()", cwd=tmp_path).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert cnndsl.inputs.MAX_FILE_BYTES == 8 * 1024 * 1024
+
+
+def test_readme_section_pre_commit(tmp_path):
+    """## pre-commit: the snippet is a valid configuration naming hooks the manifest defines, at a rev of the user's."""
+    import yaml
+
+    snippet = re.search(r"```yaml\n(.*?)```", section("pre-commit"), re.S).group(1)
+    assert "rev: <a commit SHA or tag of this repository>" in snippet
+    filled = snippet.replace("<the URL of this repository>", str(ROOT)).replace(
+        "<a commit SHA or tag of this repository>", "0" * 40
+    )
+    (tmp_path / "config.yaml").write_text(filled)
+    for command in (
+        ["validate-config", str(tmp_path / "config.yaml")],
+        ["validate-manifest", ".pre-commit-hooks.yaml"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "pre_commit", *command], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    hooks = {hook["id"] for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    used = {hook["id"] for repo in yaml.safe_load(filled)["repos"] for hook in repo["hooks"]}
+    assert used == hooks
