@@ -289,7 +289,7 @@ def test_readme_section_pre_commit(tmp_path):
     snippet = re.search(r"```yaml\n(.*?)```", section("pre-commit"), re.S).group(1)
     assert "rev: <a commit SHA or tag of this repository>" in snippet
     filled = snippet.replace("<the URL of this repository>", str(ROOT)).replace(
-        "<a commit SHA or tag of this repository>", "0" * 40
+        "<a commit SHA or tag of this repository>", "0123456789abcdef" * 2 + "01234567"
     )
     (tmp_path / "config.yaml").write_text(filled)
     for command in (
