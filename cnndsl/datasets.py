@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import socket
 import sys
@@ -189,6 +190,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: {reason}; expected an .npz holding {', '.join(KEYS)}")
         if not zipfile.is_zipfile(path):
             raise DataError(f"{path}: not an .npz file (an .npz is a zip archive of numpy arrays)")
+        _fits_in_memory(_unpacked_size(path), path)
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in KEYS if key not in archive.files]
             if missing:
@@ -201,6 +203,14 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: not a readable .npz file ({_npz_reason(error)})") from None
+    except MemoryError:
+        raise DataError(f"{path}: does not fit in memory") from None
+
+
+def _unpacked_size(path: Path) -> int:
+    """The bytes the four arrays take once unpacked, as the archive declares (and zipfile holds it to)."""
+    with zipfile.ZipFile(path) as archive:
+        return sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in KEYS)
 
 
 def _npz_reason(error: Exception) -> str:
@@ -232,27 +242,53 @@ def _find_idx(directory: Path, names: tuple[str, ...]) -> Path:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """One IDX file (MNIST's format: magic, sizes, then the values); raises DataError."""
+    """One IDX file (MNIST's format: magic, sizes, then the values); raises DataError.
+
+    The header is read first and no more than the size it promises is read after it, so
+    a gzip bomb or a device never fills the memory.
+    """
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as stream:
+            head = stream.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            head += stream.read(4 * ndim)
+            expected = _idx_size(head, path)
+            _fits_in_memory(expected, path)
+            return _parse_idx(head + stream.read(expected - len(head) + 1), path)
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise DataError(f"{path}: cannot read ({_reason(error)})") from None
-    return _parse_idx(raw, path)
+
+
+def _idx_size(head: bytes, path: Path) -> int:
+    """The file size an IDX header promises; DataError for a bad magic number or a short header."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    ndim, dtype = head[3], np.dtype(IDX_TYPES[head[2]])
+    if len(head) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = np.frombuffer(head, ">u4", ndim, 4)
+    return 4 + 4 * ndim + math.prod(int(s) for s in shape) * dtype.itemsize
+
+
+def _fits_in_memory(size: int, path: Path) -> None:
+    """DataError when data would need more bytes than this machine has memory."""
+    if size > memory_bytes():
+        raise DataError(f"{path}: would take {size / 1024**3:,.1f} GB, more than this machine's memory")
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, 4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = _idx_size(raw, path)
     if len(raw) != expected:
-        state = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(f"{path}: {state}: {len(raw)} bytes where its header promises {expected}")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+        state = f"truncated: {len(raw)} bytes" if len(raw) < expected else "has trailing bytes"
+        raise DataError(f"{path}: {state} where its header promises {expected}")
+    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
+    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, 4))
+    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape)
 
 
 # --- checks and preparation -----------------------------------------------------------

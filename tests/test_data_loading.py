@@ -216,3 +216,24 @@ def test_fashion_mnist_unavailable_is_a_data_error_naming_the_package(tmp_path, 
     monkeypatch.setattr(datasets, "_download", lambda name: (_ for _ in ()).throw(OSError("unreachable")))
     with pytest.raises(DataError, match="dataset-fashion-mnist"):
         load_data("fashion_mnist")
+
+
+def test_an_idx_header_promising_more_than_the_memory_is_refused_unread(tmp_path):
+    header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">3I", 60_000, 2**31, 2**31)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    with pytest.raises(DataError, match=r"would take [\d,.]+ GB, more than this machine's memory"):
+        read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+
+
+def test_a_gzip_bomb_is_read_no_further_than_its_header_promises(tmp_path):
+    data = idx_bytes(np.zeros((10, 28, 28), np.uint8)) + bytes(64 * 1024 * 1024)
+    (tmp_path / "bomb-idx3-ubyte.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    with pytest.raises(DataError, match="has trailing bytes where its header promises 7856"):
+        read_idx(tmp_path / "bomb-idx3-ubyte.gz")
+
+
+def test_an_npz_larger_than_the_memory_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    np.savez_compressed(tmp_path / "big.npz", **make_arrays())
+    monkeypatch.setattr(datasets, "memory_bytes", lambda: 10_000)
+    with pytest.raises(DataError, match="more than this machine's memory"):
+        load_data(str(tmp_path / "big.npz"))
