@@ -276,9 +276,12 @@ def _fits_in_memory(size: int, path: Path) -> None:
         raise DataError(f"{path}: would take {size / 1024**3:,.1f} GB, more than this machine's memory")
 
 
-def memory_bytes() -> int:
-    """This machine's physical memory."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def memory_bytes() -> int | float:
+    """This machine's physical memory (unbounded where the system cannot say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return math.inf
 
 
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
