@@ -49,8 +49,17 @@ def section(title: str) -> str:
 
 
 def transcripts() -> list[str]:
-    """Every ```console block of the README: commands after ``$ ``, each followed by what it prints."""
-    return re.findall(r"^```console\n(.*?)^```\n", README, re.M | re.S)
+    """Every command example of the README that shows its output.
+
+    A ```console block, or an indented block whose first line is ``$ cnndsl ...``: commands
+    after ``$ ``, each followed by what it prints.
+    """
+    fenced = re.findall(r"^```console\n(.*?)^```\n", README, re.M | re.S)
+    indented = []
+    for match in re.finditer(r"^( {4,})\$ cnndsl .*\n(?:\1.*\n|[ \t]*\n)*", README, re.M):
+        lines = [line.removeprefix(match.group(1)) for line in match.group(0).rstrip("\n").splitlines()]
+        indented.append("\n".join(lines).rstrip() + "\n")
+    return fenced + indented
 
 
 # --- the command examples, run as shown ------------------------------------------------
@@ -125,8 +134,8 @@ def test_readme_section_the_notation():
     for bad in [{"input_shape": (28, 28)}, {"num_classes": 2.5}, {"num_classes": True}, {"num_classes": 1_000_001}]:
         with pytest.raises(ValueError):
             check("FL()", **bad)
-    listed = re.search(r"- Activations: (.*?)\.\n", text, re.S).group(1)
-    assert sorted(name.strip() for name in listed.split(",")) == sorted(ACTIVATIONS)
+    listed = re.search(r"- Activations: .*? by name: (.*?);", text, re.S).group(1)
+    assert sorted(re.split(r",\s*|\s+and\s+", listed)) == sorted(ACTIVATIONS)
 
 
 def test_readme_section_checking_and_summarising(tmp_path):
