@@ -36,16 +36,21 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
         if limit is not None and figure > limit:
             largest = max(model.layers, key=share)
             message = f"{show(figure)} {what}, over the budget of {show(limit)} ({flag})"
-            hint = f"the largest share is {largest.layer.text} with {show(share(largest))}"
-            problems.append(Diagnostic(BUDGET, message, _span(model, largest), hint=hint))
+            hint = f"the largest share is {_named(largest)} with {show(share(largest))}"
+            problems.append(Diagnostic(BUDGET, message, largest.layer.span, hint=hint))
     return problems
 
 
-def _span(model: CheckedModel, largest: LayerInfo):
-    if largest.layer.span is not None and largest.layer.span.start < largest.layer.span.end:
-        return largest.layer.span
-    written = [info.layer.span for info in model.layers if info.layer.span is not None]
-    return written[0] if written else None
+def _named(info: LayerInfo) -> str:
+    """The layer the caret points at, by its text (the appended head as such) and Keras name."""
+    text = info.layer.text if _written(info) else f"the appended head {info.layer.text}"
+    return f"{text} ({info.name})"
+
+
+def _written(info: LayerInfo) -> bool:
+    """Whether the layer is written in the spec (the appended head has an empty span at the end)."""
+    span = info.layer.span
+    return span is not None and span.start < span.end
 
 
 def _count(value: int) -> str:

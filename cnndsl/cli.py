@@ -8,15 +8,17 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from cnndsl import __version__
 from cnndsl.budgets import check_budgets
-from cnndsl.errors import SpecError, diagnostic_record, render, render_github
+from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.errors import USAGE, Diagnostic, SpecError, diagnostic_record, render, render_github
 from cnndsl.formatter import format_text
-from cnndsl.inputs import Source, UsageError, read_models, read_text
+from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, file_models, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
@@ -27,25 +29,21 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def input_shape_arg(text: str) -> tuple[int, int, int]:
-    """``32,32,3`` or ``32x32x3`` -> (32, 32, 3)."""
-    parts = text.replace("x", ",").split(",")
+    """``32,32,3`` or ``32x32x3`` -> (32, 32, 3), by the library's own rule."""
     try:
-        shape = tuple(int(part) for part in parts)
+        return valid_input_shape(tuple(int(part) for part in text.replace("x", ",").split(",")))
     except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1 or max(shape) > MAX_INPUT_SIZE:
-        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3, not {text!r}")
-    return shape  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3, each from 1 to {MAX_INPUT_SIZE:,}, not {text!r}"
+        ) from None
 
 
 def classes_arg(text: str) -> int:
+    """A class count, by the library's own rule."""
     try:
-        value = int(text)
+        return valid_classes(int(text))
     except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_UNITS:
-        raise argparse.ArgumentTypeError(f"expected a class count from 1 to {MAX_UNITS:,}, not {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected a class count from 1 to {MAX_UNITS:,}, not {text!r}") from None
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +112,7 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     except SpecError as error:
         reporter.diagnostics(source, error.diagnostics)
         return EXIT_SPEC
-    over = check_budgets(model, settings)
+    over = source.relocated(check_budgets(model, settings))
     reporter.diagnostics(source, [*model.warnings, *over])
     if over:
         return EXIT_SPEC
@@ -144,7 +142,7 @@ class Reporter:
 
     def usage(self, message: str) -> None:
         if self.format == "json":
-            self.records.append({"file": None, "kind": "usage", "severity": "error", "message": message})
+            self.records.append(diagnostic_record(Diagnostic(USAGE, message), None))
         elif self.format == "github":
             print(f"::error title=cnndsl usage::{message}")
         else:
@@ -184,7 +182,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         model = _check_one(source, args, _settings(args))
     except SpecError as error:
         if args.json:
-            print(json.dumps(errors_json(error.diagnostics), indent=2))
+            print(json.dumps(errors_json(error.diagnostics, source.name), indent=2))
         else:
             _report(error.diagnostics, source)
         return EXIT_SPEC
@@ -197,59 +195,84 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    if args.files == ["-"]:
-        return _fmt_stdin(args)
+    if args.files.count(STDIN) > 1:
+        raise UsageError("'-' (standard input) can be given once")
+    settings = _settings(args)
     status = EXIT_OK
     for name in args.files:
         try:
-            status = max(status, _fmt_file(Path(name), args))
+            status = max(status, _fmt_stdin(args, settings) if name == STDIN else _fmt_file(Path(name), args, settings))
         except UsageError as error:
             print(f"cnndsl: error: {error}", file=sys.stderr)
             status = max(status, EXIT_USAGE)
     return status
 
 
-def _fmt_stdin(args: argparse.Namespace) -> int:
-    text = sys.stdin.read().removeprefix("\ufeff")
-    formatted = _formatted(text, "<stdin>")
+def _fmt_stdin(args: argparse.Namespace, settings: Settings) -> int:
+    """Standard input to standard output (with --check or --diff, only the verdict or the diff)."""
+    text = read_stdin()
+    formatted = _formatted(text, STDIN_NAME, settings)
     if formatted is None:
         return EXIT_SPEC
-    if args.diff:
-        sys.stdout.writelines(_diff(text, formatted, "<stdin>"))
-    elif not args.check:
+    if not (args.check or args.diff):
         sys.stdout.write(formatted)
-    return EXIT_SPEC if (args.check or args.diff) and formatted != text else EXIT_OK
+        return EXIT_OK
+    return _verdict(text, formatted, STDIN_NAME, args)
 
 
-def _fmt_file(path: Path, args: argparse.Namespace) -> int:
+def _fmt_file(path: Path, args: argparse.Namespace, settings: Settings) -> int:
     if path.suffix == ".py":
         raise UsageError(f"{path}: fmt formats spec files, not Python")
     text = read_text(path)
-    formatted = _formatted(text, str(path))
+    formatted = _formatted(text, str(path), settings)
     if formatted is None:
         return EXIT_SPEC
+    if formatted == text or args.check or args.diff:
+        return _verdict(text, formatted, str(path), args)
+    from cnndsl.outputs import rewrite_text
+
+    rewrite_text(path, formatted)
+    print(f"reformatted {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verdict(text: str, formatted: str, name: str, args: argparse.Namespace) -> int:
+    """--check and --diff: exit 1 when the text would change (the diff printed, or its name)."""
     if formatted == text:
         return EXIT_OK
     if args.diff:
-        sys.stdout.writelines(_diff(text, formatted, str(path)))
-    elif args.check:
-        print(f"would reformat {path}", file=sys.stderr)
+        sys.stdout.writelines(_diff(text, formatted, name))
     else:
-        from cnndsl.outputs import write_text
-
-        write_text(path, formatted)
-        print(f"reformatted {path}", file=sys.stderr)
-        return EXIT_OK
+        print(f"would reformat {name}", file=sys.stderr)
     return EXIT_SPEC
 
 
-def _formatted(text: str, name: str) -> str | None:
-    """The canonical form, or None after printing why the text cannot be formatted."""
-    try:
-        return format_text(text)
-    except SpecError as error:
+def _formatted(text: str, name: str, settings: Settings) -> str | None:
+    """The canonical form, or None after printing every error that leaves the file as it is.
+
+    A file is formatted only when every model in it checks: syntax, unknown names, values
+    and shapes (budgets aside), with the project's input shape and classes.
+    """
+    errors = _errors(text, name, settings)
+    if not errors:
+        try:
+            return format_text(text)
+        except SpecError as error:
+            errors = [error]
+    for error in errors:
         print(render(error.diagnostics, text, name), file=sys.stderr)
-        return None
+    return None
+
+
+def _errors(text: str, name: str, settings: Settings) -> list[SpecError]:
+    """The SpecError of each model of a spec file's text that does not check."""
+    errors = []
+    for source in file_models(name, text, Path(name).stem):
+        try:
+            source.check(None, settings.classes, settings.input_shape)
+        except SpecError as error:
+            errors.append(error)
+    return errors
 
 
 def _diff(old: str, new: str, name: str) -> list[str]:
@@ -314,9 +337,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # --- parser ---------------------------------------------------------------------------
 
+OPTION = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=.*)?", re.DOTALL)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, reading an argument that cannot be a flag as a value, though it starts with '-'.
+
+    A spec such as ``->FL()`` or a value such as ``--input-shape -1,28,1`` then reaches
+    the checker, which says what is wrong with it, instead of being refused as a flag.
+    """
+
+    def _parse_optional(self, arg_string: str):
+        if arg_string.startswith("-") and arg_string != "-" and not OPTION.fullmatch(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cnndsl",
         description="Check, summarise and build convolutional networks written in the cnndsl notation.",
         epilog='example: cnndsl summary "CN(32,3)->MP(2)->FL()->DN(128)"',
@@ -329,7 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="report errors in specs, without TensorFlow",
         description="Check specs for syntax, value and shape errors.",
     )
-    check_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    check_parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="SPEC|FILE",
+        help="a spec in the notation, a file, FILE:NAME, or - for standard input",
+    )
     check_parser.add_argument("-q", "--quiet", action="store_true", help="print nothing for specs that pass")
     check_parser.add_argument(
         "--format", choices=["text", "json", "github"], default="text",
@@ -353,11 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
         "fmt",
         help="rewrite spec files in the canonical layout",
         description="Rewrite spec files in place in the canonical layout (comments are kept); "
-        "'-' reads standard input and writes standard output.",
+        "'-' reads standard input and writes standard output. A file with errors is reported and left "
+        "untouched (exit 1).",
     )
     fmt_parser.add_argument("files", nargs="+", metavar="FILE|-", help="spec files, or - for standard input")
     fmt_parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
-    fmt_parser.add_argument("--diff", action="store_true", help="change nothing; print the changes as a diff")
+    fmt_parser.add_argument(
+        "--diff", action="store_true", help="change nothing; print the changes as a diff; exit 1 if there are any"
+    )
     fmt_parser.set_defaults(handler=cmd_fmt)
 
     run_parser = commands.add_parser(

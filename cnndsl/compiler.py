@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cnndsl import ast
 from cnndsl.errors import VALUE, Diagnostic, raise_errors
-from cnndsl.layers import MAX_INPUT_SIZE
+from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Merge
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer, check_head
@@ -24,7 +25,7 @@ from cnndsl.syntax import parse, span_at
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["parse", "check", "check_chain", "compile_spec"]
+__all__ = ["parse", "check", "check_chain", "compile_spec", "valid_input_shape", "valid_classes"]
 
 
 def check(
@@ -109,17 +110,56 @@ def _settings(
     """The input shape and class count in force, and any conflict between sources."""
     problems = []
     declared = resolver.declared_input
-    shape = tuple(input_shape) if input_shape is not None else None
-    if shape is not None and (len(shape) != 3 or not all(1 <= int(s) <= MAX_INPUT_SIZE for s in shape)):
-        raise ValueError(f"input_shape must be three sizes from 1 to {MAX_INPUT_SIZE}, got {input_shape!r}")
+    shape = valid_input_shape(input_shape) if input_shape is not None else None
     if declared and shape is not None and declared[0] != shape:
         message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
         problems.append(Diagnostic(VALUE, message, declared[1]))
     shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
-    classes = DEFAULT_CLASSES if num_classes is None else int(num_classes)
-    if classes < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes!r}")
+    classes = DEFAULT_CLASSES if num_classes is None else valid_classes(num_classes)
     return shape, classes, problems
+
+
+def valid_classes(value: object, name: str = "num_classes") -> int:
+    """A class count from 1 to MAX_UNITS (an int, not a bool or a float), else ValueError.
+
+    The one rule for ``num_classes=``, ``--classes`` and the ``classes`` setting.
+    """
+    number = _whole(value)
+    if number is None or not 1 <= number <= MAX_UNITS:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_UNITS:,}, not {value!r}")
+    return number
+
+
+def valid_input_shape(value: object, name: str = "input_shape") -> tuple[int, int, int]:
+    """(height, width, channels), each a whole number from 1 to MAX_INPUT_SIZE, else ValueError.
+
+    The one rule for ``input_shape=``, ``--input-shape`` and the ``input-shape`` setting.
+    """
+    sizes = () if isinstance(value, (str, bytes)) else _sizes(value)
+    numbers = tuple(_whole(size) for size in sizes)
+    if len(numbers) != 3 or not all(n is not None and 1 <= n <= MAX_INPUT_SIZE for n in numbers):
+        raise ValueError(
+            f"{name} must be (height, width, channels), each a whole number from 1 to {MAX_INPUT_SIZE:,}, not {value!r}"
+        )
+    return numbers  # type: ignore[return-value]
+
+
+def _sizes(value: object) -> tuple:
+    """The items of a sequence (a tuple, a list, a numpy array), else ()."""
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        return ()
+
+
+def _whole(value: object) -> int | None:
+    """An integer (numpy's included) as an int; None for bools, floats and anything else."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def compile_spec(

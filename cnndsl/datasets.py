@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import socket
 import sys
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cnndsl.compiler import valid_input_shape
 from cnndsl.inputs import UsageError
+from cnndsl.layers import MAX_UNITS
 from cnndsl.shapes import format_size
 
 NAMES = ("mnist", "sample", "fashion_mnist")
@@ -30,7 +33,6 @@ DOWNLOAD_TIMEOUT_S = 20.0
 """Seconds without an answer before a download counts as failed."""
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package puts its IDX files."""
-MAX_CLASSES = 100_000
 SAMPLE_SOURCE = "the bundled sample (cnndsl/data/mnist-10k.npz)"
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -178,8 +180,17 @@ def _from_path(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The four arrays of an ``.npz`` in Keras's layout; raises DataError."""
+    """The four arrays of an ``.npz`` in Keras's layout; raises DataError.
+
+    Never loads pickled objects (``allow_pickle`` stays off), and never suggests it.
+    """
     try:
+        if not path.is_file():
+            reason = "not a regular file" if path.exists() else "no such file"
+            raise DataError(f"{path}: {reason}; expected an .npz holding {', '.join(KEYS)}")
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path}: not an .npz file (an .npz is a zip archive of numpy arrays)")
+        _fits_in_memory(_unpacked_size(path), path)
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in KEYS if key not in archive.files]
             if missing:
@@ -191,7 +202,22 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+        raise DataError(f"{path}: not a readable .npz file ({_npz_reason(error)})") from None
+    except MemoryError:
+        raise DataError(f"{path}: does not fit in memory") from None
+
+
+def _unpacked_size(path: Path) -> int:
+    """The bytes the four arrays take once unpacked, as the archive declares (and zipfile holds it to)."""
+    with zipfile.ZipFile(path) as archive:
+        return sum(info.file_size for info in archive.infolist() if info.filename.removesuffix(".npy") in KEYS)
+
+
+def _npz_reason(error: Exception) -> str:
+    """Why numpy could not read the file, without numpy's advice to load pickles unsafely."""
+    if "pickle" in str(error):
+        return "it holds Python objects, which are never loaded; an .npz for cnndsl holds numeric arrays"
+    return _reason(error)
 
 
 IDX_FILES = {
@@ -216,27 +242,56 @@ def _find_idx(directory: Path, names: tuple[str, ...]) -> Path:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """One IDX file (MNIST's format: magic, sizes, then the values); raises DataError."""
+    """One IDX file (MNIST's format: magic, sizes, then the values); raises DataError.
+
+    The header is read first and no more than the size it promises is read after it, so
+    a gzip bomb or a device never fills the memory.
+    """
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as stream:
+            head = stream.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            head += stream.read(4 * ndim)
+            expected = _idx_size(head, path)
+            _fits_in_memory(expected, path)
+            return _parse_idx(head + stream.read(expected - len(head) + 1), path)
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise DataError(f"{path}: cannot read ({_reason(error)})") from None
-    return _parse_idx(raw, path)
+
+
+def _idx_size(head: bytes, path: Path) -> int:
+    """The file size an IDX header promises; DataError for a bad magic number or a short header."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    ndim, dtype = head[3], np.dtype(IDX_TYPES[head[2]])
+    if len(head) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = np.frombuffer(head, ">u4", ndim, 4)
+    return 4 + 4 * ndim + math.prod(int(s) for s in shape) * dtype.itemsize
+
+
+def _fits_in_memory(size: int, path: Path) -> None:
+    """DataError when data would need more bytes than this machine has memory."""
+    if size > memory_bytes():
+        raise DataError(f"{path}: would take {size / 1024**3:,.1f} GB, more than this machine's memory")
+
+
+def memory_bytes() -> int | float:
+    """This machine's physical memory (unbounded where the system cannot say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return math.inf
 
 
 def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path}: not an IDX file (bad magic number)")
-    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, 4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = _idx_size(raw, path)
     if len(raw) != expected:
-        state = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(f"{path}: {state}: {len(raw)} bytes where its header promises {expected}")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+        state = f"truncated: {len(raw)} bytes" if len(raw) < expected else "has trailing bytes"
+        raise DataError(f"{path}: {state} where its header promises {expected}")
+    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
+    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, 4))
+    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape)
 
 
 # --- checks and preparation -----------------------------------------------------------
@@ -249,8 +304,15 @@ def prepare(arrays: dict[str, np.ndarray], name: str, source: str) -> Dataset:
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
     classes = int(max(y_train.max(), y_test.max())) + 1
-    if classes < 2 or classes > MAX_CLASSES:
-        raise DataError(f"{source}: labels give {classes} classes; expected 2 to {MAX_CLASSES:,}")
+    if not 2 <= classes <= MAX_UNITS:
+        plural = "class" if classes == 1 else "classes"
+        raise DataError(
+            f"{source}: labels give {classes:,} {plural}; a model takes 2 to {MAX_UNITS:,} (the --classes bound)"
+        )
+    try:
+        valid_input_shape(x_train.shape[1:], "the images' height, width and channels")
+    except ValueError as error:
+        raise DataError(f"{source}: {error}") from None
     return Dataset(name, x_train, y_train, x_test, y_test, classes, source)
 
 

@@ -8,9 +8,14 @@ reporting positions in the Python file.
 from __future__ import annotations
 
 import ast as pyast
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cnndsl.ast import Span
+from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.syntax import span_at
 
 ENTRY_POINTS = frozenset({"compile_spec", "check", "parse", "train"})
@@ -29,6 +34,8 @@ class EmbeddedSpec:
     literal: Span
     input_shape: tuple | None
     num_classes: int | None
+    problems: tuple[Diagnostic, ...] = ()
+    """The call's own ``input_shape=``/``num_classes=`` literals that break the library's rules."""
 
     def locate(self, span: Span | None, source: str) -> Span:
         """A span in the spec -> the same text in the Python file (else the whole literal)."""
@@ -51,25 +58,47 @@ def find_specs(source: str) -> list[EmbeddedSpec]:
 
 
 def _imports(tree: pyast.AST) -> tuple[set[str], set[str]]:
-    """Local names of imported entry points, and of the cnndsl module itself."""
+    """Local names bound to cnndsl's entry points, and to cnndsl or one of its modules.
+
+    ``from cnndsl import check``, ``from cnndsl import *``, ``import cnndsl as c``,
+    ``import cnndsl.compiler`` (which binds ``cnndsl``) and ``from cnndsl import compiler``.
+    """
     functions, modules = set(), set()
     for node in pyast.walk(tree):
-        if isinstance(node, pyast.ImportFrom) and (node.module or "").split(".")[0] == "cnndsl":
-            functions |= {alias.asname or alias.name for alias in node.names if alias.name in ENTRY_POINTS}
+        if isinstance(node, pyast.ImportFrom) and _is_cnndsl(node.module or "") and not node.level:
+            for alias in node.names:
+                if alias.name == "*" or alias.name in ENTRY_POINTS:
+                    functions |= ENTRY_POINTS if alias.name == "*" else {alias.asname or alias.name}
+                elif alias.name in _submodules():
+                    modules.add(alias.asname or alias.name)
         elif isinstance(node, pyast.Import):
-            modules |= {alias.asname or alias.name for alias in node.names if alias.name == "cnndsl"}
+            for alias in node.names:
+                if _is_cnndsl(alias.name):
+                    modules.add(alias.asname or alias.name.split(".")[0])
     return functions, modules
 
 
+@functools.cache
+def _submodules() -> frozenset[str]:
+    """The names of cnndsl's own modules and subpackages (``compiler``, ``backends``, ...)."""
+    here = Path(__file__).parent
+    return frozenset(p.stem for p in here.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file())
+
+
+def _is_cnndsl(module: str) -> bool:
+    return module.split(".")[0] == "cnndsl"
+
+
 def _is_entry_point(func: pyast.expr, functions: set[str], modules: set[str]) -> bool:
+    """``check(...)``, ``cnndsl.check(...)``, ``c.compiler.check(...)``: a name bound to cnndsl."""
     if isinstance(func, pyast.Name):
         return func.id in functions
-    return (
-        isinstance(func, pyast.Attribute)
-        and func.attr in ENTRY_POINTS
-        and isinstance(func.value, pyast.Name)
-        and func.value.id in modules
-    )
+    if not (isinstance(func, pyast.Attribute) and func.attr in ENTRY_POINTS):
+        return False
+    owner = func.value
+    while isinstance(owner, pyast.Attribute):
+        owner = owner.value
+    return isinstance(owner, pyast.Name) and owner.id in modules
 
 
 def _spec_argument(call: pyast.Call) -> pyast.Constant | None:
@@ -85,13 +114,15 @@ def _embedded(literal: pyast.Constant, call: pyast.Call, source: str) -> Embedde
     end = _char_offset(source, literal.end_lineno, literal.end_col_offset)
     body = _body(source[start:end])
     exact = body is not None and source[start + body[0] : start + body[1]] == literal.value
+    problems: list[Diagnostic] = []
     return EmbeddedSpec(
         literal.value,
         literal.lineno,
         start + body[0] if exact else None,
         span_at(source, start, end),
-        _literal_keyword(call, "input_shape"),
-        _literal_keyword(call, "num_classes"),
+        _keyword(call, "input_shape", valid_input_shape, source, problems),
+        _keyword(call, "num_classes", valid_classes, source, problems),
+        tuple(problems),
     )
 
 
@@ -114,11 +145,33 @@ def _char_offset(source: str, line: int, byte_column: int) -> int:
     return before + len(lines[line - 1].encode("utf-8")[:byte_column].decode("utf-8", errors="ignore"))
 
 
-def _literal_keyword(call: pyast.Call, name: str):
+def _keyword(call: pyast.Call, name: str, valid: Callable, source: str, problems: list[Diagnostic]):
+    """A literal keyword argument's value as the library would take it; None if absent or not a literal.
+
+    A literal the library would refuse (``num_classes=0``) becomes a problem located at it.
+    """
     for keyword in call.keywords:
         if keyword.arg == name:
             try:
-                return pyast.literal_eval(keyword.value)
-            except (ValueError, SyntaxError, TypeError):
+                return valid(pyast.literal_eval(keyword.value), name)
+            except ValueError as error:
+                if _is_literal(keyword.value):
+                    problems.append(Diagnostic(VALUE, str(error), _node_span(keyword.value, source)))
+                return None
+            except (SyntaxError, TypeError, RecursionError, MemoryError):
                 return None
     return None
+
+
+def _is_literal(node: pyast.expr) -> bool:
+    """Whether literal_eval can read the node (a variable or a call is not a literal)."""
+    try:
+        pyast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _node_span(node: pyast.expr, source: str) -> Span:
+    start = _char_offset(source, node.lineno, node.col_offset)
+    return span_at(source, start, _char_offset(source, node.end_lineno, node.end_col_offset))

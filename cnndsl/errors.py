@@ -8,12 +8,15 @@ one :class:`SpecError`, whose subclass names the kind of the first.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnndsl.ast import Span
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
+USAGE = "usage"
+"""The kind of a tool-level problem (an unreadable file, a bad argument) in JSON output."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,24 @@ def _excerpt(source: str, span: Span) -> list[str]:
     end = span.end_column - 1 if span.end_line == span.line else len(text)
     end = max(end, start + 1)
     text, start, end = _window(text, start, end)
+    shown = [_shown(c) for c in text]
     # Keep tabs in the caret line's indent so the carets stay under the span.
-    indent = "".join(c if c == "\t" else " " for c in text[:start])
+    indent = "".join(c if c == "\t" else " " * len(c) for c in shown[:start])
+    carets = sum(len(c) for c in shown[start:end]) + max(0, end - max(start, len(text)))
     gutter = f"{span.line} | "
-    return [gutter + text, " " * len(gutter) + indent + "^" * (end - start)]
+    return [gutter + "".join(shown), " " * len(gutter) + indent + "^" * carets]
+
+
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories shown escaped under a diagnostic: controls, format and bidi marks,
+surrogates, private and unassigned code points, line and paragraph separators."""
+
+
+def _shown(char: str) -> str:
+    """A source character as the excerpt prints it: ``\\x00``, ``\\u202e`` for one a terminal would act on."""
+    if char != "\t" and unicodedata.category(char) in UNPRINTABLE:
+        return char.encode("unicode_escape").decode("ascii")
+    return char
 
 
 def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
@@ -147,8 +164,8 @@ def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
 # --- diagnostics for machines ---------------------------------------------------------
 
 
-def diagnostic_record(diag: Diagnostic, filename: str) -> dict:
-    """One diagnostic as a JSON object: file, line, column, end, kind, message."""
+def diagnostic_record(diag: Diagnostic, filename: str | None) -> dict:
+    """One diagnostic as a JSON object: file, line, column, end, kind, message (one shape for every kind)."""
     span = diag.span
     end = {"line": span.end_line, "column": span.end_column} if span else None
     return {"file": filename, **diag.as_dict(), "end": end}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse, parse_file
 
 SPEC_NAME = "<spec>"
+STDIN = "-"
+STDIN_NAME = "<stdin>"
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest spec file read (a real one is a few kilobytes)."""
 
@@ -49,6 +52,8 @@ class Source:
     @property
     def title(self) -> str:
         """How output names the model: ``<spec>``, ``FILE`` or ``FILE:NAME``."""
+        if self.embedded is not None:
+            return f"{self.name}:{self.embedded.line}"
         return f"{self.name}:{self.label}" if self.named else self.name
 
     def check(self, input_shape=None, num_classes=None, default_input_shape=None) -> CheckedModel:
@@ -63,36 +68,59 @@ class Source:
     def _check_embedded(self, input_shape, num_classes, default_input_shape) -> CheckedModel:
         """Check the literal with its call's own keywords; positions point into the Python file."""
         spec = self.embedded
+        if spec.problems:
+            raise SpecValueError(spec.problems, self.text)
         shape = input_shape if input_shape is not None else spec.input_shape
         classes = spec.num_classes if spec.num_classes is not None else num_classes
         try:
             model = check_chain(parse(spec.text), spec.text, shape, classes, None, default_input_shape)
         except SpecError as error:
-            raise type(error)(self._relocated(error.diagnostics), self.text) from None
-        return replace(model, warnings=tuple(self._relocated(model.warnings)))
+            raise type(error)(self.relocated(error.diagnostics), self.text) from None
+        return replace(model, warnings=tuple(self.relocated(model.warnings)))
 
-    def _relocated(self, diagnostics) -> list[Diagnostic]:
+    def relocated(self, diagnostics) -> list[Diagnostic]:
+        """Diagnostics about the checked model (budgets, warnings), located in this source's text.
+
+        A spec inside a Python file is checked on its own; its positions move into the file.
+        """
+        if self.embedded is None:
+            return list(diagnostics)
         return [replace(d, span=self.embedded.locate(d.span, self.text)) for d in diagnostics]
 
 
 def read_models(argument: str) -> list[Source]:
-    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, or the notation itself."""
+    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, ``-`` or the notation itself."""
+    if argument == STDIN:
+        return _with_models(file_models(STDIN_NAME, read_stdin(), "stdin"), STDIN_NAME)
     path, selected = _split_selector(argument)
     if path is None:
         return [Source(SPEC_NAME, argument, "spec")]
     display = str(path)
-    reader = python_models if path.suffix == ".py" else file_models
-    models = reader(display, read_text(path), path.stem)
+    if path.suffix == ".py":
+        models = python_models(display, read_text(path), path.stem)
+    else:
+        models = _with_models(file_models(display, read_text(path), path.stem), display)
     return models if selected is None else [_select(models, selected, display)]
+
+
+def _with_models(models: list[Source], display: str) -> list[Source]:
+    """The models of a spec file; UsageError for a file of blocks only, which has none to check."""
+    if models:
+        return models
+    raise UsageError(f"{display}: holds no models, only blocks; a definition without 'block' is a model")
 
 
 def _split_selector(argument: str) -> tuple[Path | None, str | None]:
     """``(path, None)`` for a FILE, ``(path, NAME)`` for FILE:NAME, ``(None, None)`` for a spec."""
     if not argument.strip():  # "" is no path, not "."
         return None, None
+    if _exists(Path(argument), file=True):
+        return Path(argument), None
     base, _, name = argument.rpartition(":")
-    if base and name.isidentifier() and _exists(Path(base), file=True):
-        return Path(base), name
+    if base and (_exists(Path(base), file=True) or _looks_like_path(base)):
+        if name.isidentifier() or name.isdigit():
+            return Path(base), name
+        raise UsageError(f"{argument}: expected FILE:NAME, a model's name after the ':', not {name!r}")
     if _looks_like_path(argument) or _exists(Path(argument)):
         return Path(argument), None
     return None, None
@@ -128,6 +156,8 @@ def python_models(display: str, text: str, stem: str) -> list[Source]:
         specs = find_specs(text)
     except (SyntaxError, ValueError) as error:
         raise UsageError(f"{display}: not valid Python ({getattr(error, 'msg', error)})") from None
+    except (RecursionError, MemoryError):
+        raise UsageError(f"{display}: not valid Python (too deeply nested for Python's parser)") from None
     return [Source(display, text, f"line{spec.line}", embedded=spec, named=True) for spec in specs]
 
 
@@ -135,7 +165,7 @@ def _select(models: list[Source], name: str, display: str) -> Source:
     if len(models) == 1 and models[0].error is not None:
         return models[0]  # the file itself is broken: report that
     for model in models:
-        if model.label == name:
+        if name in (model.label, model.title.rpartition(":")[2]):
             return model
     names = ", ".join(model.label for model in models) or "none"
     if models and name in models[0].blocks:
@@ -150,16 +180,32 @@ def _looks_like_path(argument: str) -> bool:
 
 
 def read_text(path: Path) -> str:
-    """A spec file's text (UTF-8, a leading byte-order mark dropped), or UsageError."""
+    """A spec file's text (UTF-8, a leading byte-order mark dropped), or UsageError.
+
+    At most MAX_FILE_BYTES are read, whatever size the file reports: a device such as
+    /dev/zero says 0 and never ends.
+    """
     try:
         if path.is_dir():
             raise UsageError(f"{path}: is a directory, not a spec file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise UsageError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a spec file")
-        return path.read_bytes().decode("utf-8-sig")
+        with open(path, "rb") as handle:
+            return decode(handle.read(MAX_FILE_BYTES + 1), str(path))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_stdin() -> str:
+    """Standard input's text, by the same rules and cap as a file."""
+    return decode(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), STDIN_NAME)
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text without a leading byte-order mark; UsageError past the cap or on a bad byte."""
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a spec file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not UTF-8 text (byte {exc.start})") from None

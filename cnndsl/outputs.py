@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -111,15 +112,20 @@ def _quietly() -> suppress:
 # --- atomic files ---------------------------------------------------------------------
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Have ``write(temp)`` fill a temporary file next to ``path``, then rename it into place."""
+def write_atomic(path: Path, write: Callable[[Path], None], like: os.stat_result | None = None) -> Path:
+    """Have ``write(temp)`` fill a temporary file next to ``path``, then rename it into place.
+
+    A new file gets the permissions ``open`` would give it (the user's umask); with
+    ``like`` (the stat of the file being replaced) it keeps that file's mode and, where
+    the system allows, its owner and group.
+    """
     temp = None
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
         temp = Path(name)
         os.close(fd)
         write(temp)
-        os.chmod(temp, FILE_MODE)
+        _take_over(temp, like)
         os.replace(temp, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
@@ -128,6 +134,31 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
             with _quietly():
                 temp.unlink()
     return path
+
+
+def _take_over(temp: Path, like: os.stat_result | None) -> None:
+    """Give the temporary file the mode (and owner) it should end with."""
+    if like is None:
+        os.chmod(temp, FILE_MODE)
+        return
+    for owner in ((like.st_uid, like.st_gid), (-1, like.st_gid)):
+        with _quietly():  # another user's file: only root may give it back to its owner
+            os.chown(temp, *owner)
+            break
+    os.chmod(temp, stat.S_IMODE(like.st_mode))
+
+
+def rewrite_text(path: Path, text: str) -> Path:
+    """Replace an existing file's text atomically, keeping its mode and owner.
+
+    Through a symbolic link the link's target is rewritten, as editors do: the link stays.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        like = target.stat()
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    return write_atomic(target, lambda temp: _fill(temp, text.encode("utf-8")), like)
 
 
 def remove_temporaries(directory: Path) -> None:

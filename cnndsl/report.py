@@ -6,7 +6,7 @@ import hashlib
 
 from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
-from cnndsl.errors import Diagnostic
+from cnndsl.errors import Diagnostic, diagnostic_record
 from cnndsl.model import INPUT, CheckedModel, Item, LayerInfo, Merge
 from cnndsl.shapes import format_shape
 
@@ -116,9 +116,9 @@ def _layer_json(info: LayerInfo) -> dict:
     }
 
 
-def errors_json(diagnostics: tuple[Diagnostic, ...]) -> dict:
-    """The ``--json`` document for a spec with errors."""
-    return {"errors": [d.as_dict() for d in diagnostics]}
+def errors_json(diagnostics: tuple[Diagnostic, ...], filename: str = "<spec>") -> dict:
+    """The ``--json`` document for a spec with errors: each as ``check --format json`` shows it."""
+    return {"errors": [diagnostic_record(d, filename) for d in diagnostics]}
 
 
 def canonical_form(model: CheckedModel) -> str:

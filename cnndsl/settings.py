@@ -1,7 +1,7 @@
 """Per-project settings: ``[tool.cnndsl]`` in the nearest ``pyproject.toml``.
 
-Read the way ruff and mypy read theirs: from the current directory upwards.
-Command-line flags override them.
+Read the way ruff reads its own: from the current directory upwards, passing over
+a pyproject.toml without a ``[tool.cnndsl]`` table. Command-line flags override them.
 
     [tool.cnndsl]
     input-shape = [32, 32, 3]
@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
+from cnndsl.compiler import valid_classes, valid_input_shape
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,33 +72,44 @@ def _quantity(text: str | int, suffixes: dict[str, int], what: str, upper: bool 
     return int(value)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above ``start``."""
+def pyprojects(start: Path) -> Iterator[Path]:
+    """Every pyproject.toml at or above ``start``, nearest first."""
     for folder in [start, *start.parents]:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
-            return candidate
-    return None
+            yield candidate
 
 
 def load_settings(start: Path | None = None) -> Settings:
-    """``[tool.cnndsl]`` of the nearest pyproject.toml, or empty settings."""
-    path = find_pyproject((start or Path.cwd()).absolute())
-    if path is None:
-        return Settings()
+    """``[tool.cnndsl]`` of the nearest pyproject.toml that has one, or empty settings.
+
+    A pyproject.toml without the table is passed over and the search goes on upwards,
+    as ruff's does: a subproject's own pyproject.toml keeps its parent's settings.
+    """
+    for path in pyprojects((start or Path.cwd()).absolute()):
+        table = _table(path)
+        if table is not None:
+            try:
+                return _from_table(table)
+            except SettingsError as exc:
+                raise SettingsError(f"{path}: [tool.cnndsl] {exc}") from None
+    return Settings()
+
+
+def _table(path: Path) -> dict | None:
+    """The file's ``[tool.cnndsl]`` table, or None when it has none."""
     try:
-        table = tomllib.loads(path.read_text("utf-8")).get("tool", {}).get("cnndsl", {})
+        table = tomllib.loads(path.read_text("utf-8")).get("tool", {}).get("cnndsl")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise SettingsError(f"{path}: cannot read [tool.cnndsl]: {exc}") from None
-    try:
-        return _from_table(table)
-    except SettingsError as exc:
-        raise SettingsError(f"{path}: [tool.cnndsl] {exc}") from None
+    if table is not None and not isinstance(table, dict):
+        raise SettingsError(f"{path}: [tool.cnndsl] must be a table, not {table!r}")
+    return table
 
 
 _READERS = {
     "input_shape": lambda value: _shape(value),  # defined below
-    "classes": lambda value: _positive(value, "classes"),
+    "classes": lambda value: _classes(value),
     "max_params": parse_count,
     "max_flops": parse_count,
     "max_activations": parse_bytes,
@@ -118,16 +130,16 @@ def _from_table(table: dict) -> Settings:
 
 
 def _shape(value) -> tuple[int, int, int]:
-    if not (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(v, int) and 1 <= v <= MAX_INPUT_SIZE for v in value)
-    ):
+    if not isinstance(value, list):
         raise SettingsError(f"input-shape must be [height, width, channels], not {value!r}")
-    return tuple(value)  # type: ignore[return-value]
+    try:
+        return valid_input_shape(value, "input-shape")
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
 
 
-def _positive(value, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_UNITS:
-        raise SettingsError(f"{name} must be a whole number from 1 to {MAX_UNITS:,}, not {value!r}")
-    return value
+def _classes(value) -> int:
+    try:
+        return valid_classes(value, "classes")
+    except ValueError as error:
+        raise SettingsError(str(error)) from None

@@ -51,7 +51,7 @@ def test_each_budget_names_the_figure_and_the_limit():
         f"{flops(model):,} FLOPs, over the budget of 1,000,000 (--max-flops)",
         f"{activation_bytes(model) / 1024:.2f} KB of activations per example, over the budget of 1.00 KB (--max-activations)",
     ]
-    assert problems[0].hint == "the largest share is CN(38,(7,7)) with 134,102"
+    assert problems[0].hint == "the largest share is CN(38, (7, 7)) (conv2d_1) with 134,102"
     assert all(p.kind == "budget" and p.span is not None for p in problems)
     assert check_budgets(model, Settings(max_params=240_380)) == []
 
@@ -59,7 +59,7 @@ def test_each_budget_names_the_figure_and_the_limit():
 def test_check_cli_budgets_exit_1_with_positions():
     result = run_cli("check", str(MODEL1), "--max-params", "200k")
     assert result.returncode == 1
-    assert f"{MODEL1}:2:17: error: 240,380 parameters, over the budget of 200,000 (--max-params)" in result.stderr
+    assert f"{MODEL1}:3:8: error: 240,380 parameters, over the budget of 200,000 (--max-params)" in result.stderr
     assert run_cli("check", str(MODEL1), "--max-params", "1M", "--max-flops", "1G").returncode == 0
 
 
@@ -92,15 +92,15 @@ def test_json_and_github_formats():
     record = records[0]
     assert {k: record[k] for k in ("file", "line", "column", "kind")} == {
         "file": bad,
-        "line": 4,
-        "column": 23,
+        "line": 16,
+        "column": 8,
         "kind": "shape",
     }
-    assert record["end"] == {"line": 4, "column": 30} and "gets 2x2" in record["message"]
+    assert record["end"] == {"line": 16, "column": 15} and "gets 2x2" in record["message"]
     github = run_cli("check", "--format", "github", bad)
     assert github.returncode == 1
     assert github.stdout.startswith(
-        f"::error file={bad},title=cnndsl shape,line=4,col=23,endLine=4,endColumn=30::CN(150)"
+        f"::error file={bad},title=cnndsl shape,line=16,col=8,endLine=16,endColumn=15::CN(150)"
     )
 
 
@@ -123,7 +123,7 @@ def test_specs_embedded_in_python_are_checked_at_their_python_position(tmp_path)
     assert result.returncode == 1
     assert f"{path}:4:36: error: CN filters must be at least 1, not 0" in result.stderr
     assert '4 | model = build("CN(32, 3)->BN()->CN(0)->FL()", input_shape=(32, 32, 3))' in result.stderr
-    assert f"{path}:line6: OK, 3 layers" in result.stdout
+    assert f"{path}:6: OK, 3 layers" in result.stdout
     assert result.stdout.count("OK") == 1
 
 

@@ -32,11 +32,11 @@ def test_check_reports_the_model3_title_failure_with_position_and_carets():
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        f"{EXAMPLES / 'model3_title.cnn'}:4:23: error: CN(150): kernel 5x5 needs an input of at least 5x5, "
+        f"{EXAMPLES / 'model3_title.cnn'}:16:8: error: CN(150): kernel 5x5 needs an input of at least 5x5, "
         "but this layer gets 2x2"
     )
-    assert lines[1] == "4 | -> MP(2,2) -> BN() -> CN(150) -> MP(2,2) -> DP(0.25) -> FL() -> DN(120)"
-    assert lines[2] == " " * 26 + "^^^^^^^"
+    assert lines[1] == "16 |     -> CN(150)"
+    assert lines[2] == " " * 12 + "^^^^^^^"
     assert "Traceback" not in result.stderr
 
 
@@ -64,7 +64,7 @@ def test_summary_table_matches_the_notebook():
         assert str(shape) in row and f"{params:,}" in row
     assert "Total params: 240,380" in result.stdout
     assert "Non-trainable params: 0" in result.stdout
-    assert "CN(72,(7,7))" in rows[0] and "(head)" in rows[-1]
+    assert "CN(72, (7, 7))" in rows[0] and "(head)" in rows[-1]
 
 
 def test_summary_json():
@@ -97,6 +97,7 @@ def test_summary_json_errors():
     assert document == {
         "errors": [
             {
+                "file": "<spec>",
                 "kind": "value",
                 "severity": "error",
                 "message": "CN filters must be at least 1, not 0",
@@ -105,6 +106,7 @@ def test_summary_json_errors():
                 "column": 4,
                 "end_line": 1,
                 "end_column": 5,
+                "end": {"line": 1, "column": 5},
             }
         ]
     }

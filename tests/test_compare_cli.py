@@ -20,14 +20,14 @@ def test_compare_trains_the_good_specs_and_rejects_the_bad_one(tmp_path):
     flags = ["--data", "sample", "--limit", "256", "--epochs", "1", "--seed", "0", "--output", str(out)]
     result = run_cli("compare", *specs, *flags)
     assert result.returncode == 1, result.stderr  # a spec had errors
-    assert "model3_title.cnn:4:23: error: CN(150): kernel 5x5 needs an input of at least 5x5" in result.stderr
+    assert "model3_title.cnn:16:8: error: CN(150): kernel 5x5 needs an input of at least 5x5" in result.stderr
     assert "Traceback" not in result.stderr
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [cell.strip() for cell in table[0].strip("| ").split(" | ")] == [
         "Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch",
     ]  # fmt: skip
     assert [line.split(" | ")[0].strip("| ").strip() for line in table[1:]] == ["spec", "model3_title", "spec-2"]
-    assert "rejected" in table[2] and "4:23: CN(150)" in table[2]
+    assert "rejected" in table[2] and "16:8: CN(150)" in table[2]
 
     rows = list(csv.DictReader((out / "compare.csv").open()))
     assert [row["status"] for row in rows] == ["trained", "rejected", "trained"]

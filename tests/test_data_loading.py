@@ -107,7 +107,7 @@ BAD_NPZ = [
     ("sizes differ", {**make_arrays(), "x_test": np.zeros((6, 20, 20), np.uint8)}, "but x_test images are 20x20x1"),
     ("pixels > 255", {**make_arrays(), "x_test": np.full((6, 28, 28), 300, np.int32)}, "values run from 300 to 300"),
     ("nan pixels", {**make_arrays(), "x_test": np.full((6, 28, 28), np.nan)}, "NaN or infinite"),
-    ("one class", {**make_arrays(classes=1)}, "labels give 1 classes"),
+    ("one class", {**make_arrays(classes=1)}, "labels give 1 class; a model takes 2 to 1,000,000"),
     ("negative label", {**make_arrays(), "y_train": -np.ones(12, np.int64)}, "negative label"),
 ]
 
@@ -124,11 +124,25 @@ def test_missing_and_corrupt_files_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="no such file or directory"):
         load_data(str(tmp_path / "absent.npz"))
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match="not an .npz file"):
         load_data(str(tmp_path / "junk.npz"))
     np.savez(tmp_path / "pickled.npz", **{**make_arrays(), "x_train": np.array([None] * 12, dtype=object)})
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match="not a readable .npz file") as info:
         load_data(str(tmp_path / "pickled.npz"))
+    assert "allow_pickle" not in str(info.value) and "unsafe" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"my notes\n", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}"])
+def test_a_file_that_is_not_an_npz_never_suggests_unsafe_loading(tmp_path, content):
+    (tmp_path / "notes.txt").write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_data(str(tmp_path / "notes.txt"))
+    assert str(info.value) == f"{tmp_path / 'notes.txt'}: not an .npz file (an .npz is a zip archive of numpy arrays)"
+
+
+def test_a_device_is_not_read_as_data():
+    with pytest.raises(DataError, match="/dev/zero: not a regular file"):
+        load_data("/dev/zero")
 
 
 def test_truncated_idx_file_is_a_data_error(tmp_path):
@@ -202,3 +216,24 @@ def test_fashion_mnist_unavailable_is_a_data_error_naming_the_package(tmp_path, 
     monkeypatch.setattr(datasets, "_download", lambda name: (_ for _ in ()).throw(OSError("unreachable")))
     with pytest.raises(DataError, match="dataset-fashion-mnist"):
         load_data("fashion_mnist")
+
+
+def test_an_idx_header_promising_more_than_the_memory_is_refused_unread(tmp_path):
+    header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">3I", 60_000, 2**31, 2**31)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    with pytest.raises(DataError, match=r"would take [\d,.]+ GB, more than this machine's memory"):
+        read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+
+
+def test_a_gzip_bomb_is_read_no_further_than_its_header_promises(tmp_path):
+    data = idx_bytes(np.zeros((10, 28, 28), np.uint8)) + bytes(64 * 1024 * 1024)
+    (tmp_path / "bomb-idx3-ubyte.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    with pytest.raises(DataError, match="has trailing bytes where its header promises 7856"):
+        read_idx(tmp_path / "bomb-idx3-ubyte.gz")
+
+
+def test_an_npz_larger_than_the_memory_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    np.savez_compressed(tmp_path / "big.npz", **make_arrays())
+    monkeypatch.setattr(datasets, "memory_bytes", lambda: 10_000)
+    with pytest.raises(DataError, match="more than this machine's memory"):
+        load_data(str(tmp_path / "big.npz"))

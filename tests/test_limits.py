@@ -149,9 +149,11 @@ def test_a_wrong_number_in_every_layer_reports_every_layer():
 
 
 def test_library_input_shape_and_classes_are_bounded():
-    with pytest.raises(ValueError, match="input_shape must be three sizes from 1 to 65536"):
+    with pytest.raises(
+        ValueError, match=r"input_shape must be \(height, width, channels\), each a whole number from 1 to 65,536"
+    ):
         check("FL()", input_shape=(10**9, 10**9, 1))
-    with pytest.raises(ValueError, match="num_classes must be at least 1"):
+    with pytest.raises(ValueError, match="num_classes must be a whole number from 1 to 1,000,000"):
         check("FL()", num_classes=0)
 
 

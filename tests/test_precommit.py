@@ -48,7 +48,7 @@ def test_a_bad_spec_is_blocked_with_its_diagnostic_and_a_good_one_passes(tmp_pat
     assert bad.returncode == 1
     assert "Failed" in bad.stdout
     assert (
-        "bad.cnn:5:23: error: CN(150): kernel 5x5 needs an input of at least 5x5, but this layer gets 2x2" in bad.stdout
+        "bad.cnn:17:8: error: CN(150): kernel 5x5 needs an input of at least 5x5, but this layer gets 2x2" in bad.stdout
     )
     assert "good.cnn" not in bad.stdout.split("Failed", 1)[1]
 
