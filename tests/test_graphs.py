@@ -279,7 +279,7 @@ def test_budgets_macs_and_activations_count_every_branch():
     assert two.layers[0].macs + two.layers[1].macs == 2 * one.layers[0].macs
     assert sum(info.activations for info in two.layers) > sum(info.activations for info in one.layers)
     result = run_cli("check", "--max-params", "100", "ADD(CN(8, 1) | CN(64, 1) -> CN(8, 1)) -> GAP()")
-    assert result.returncode == 1 and "the largest share is CN(8, 1) with 520" in result.stderr
+    assert result.returncode == 1 and "the largest share is CN(8, 1) (conv2d_2) with 520" in result.stderr
 
 
 def test_check_and_github_diagnostics_take_graph_specs(tmp_path):
