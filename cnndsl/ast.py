@@ -116,11 +116,6 @@ class Merge:
     args: tuple[Arg, ...]
     span: Span
 
-    @property
-    def code_span(self) -> Span:
-        span, width = self.span, len(self.code)
-        return Span(span.start, span.start + width, span.line, span.column, span.line, span.column + width)
-
 
 @record
 class Ref:
