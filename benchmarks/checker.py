@@ -7,6 +7,9 @@
   in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
   parser sets. Then the same for specs whose every layer is written differently, where
   the resolver can reuse no binding.
+- The six keras.applications goldens (examples/*.cnn): each file's in-process parse +
+  check, and ``cnndsl check`` of all six as a fresh process against a fresh process that
+  imports Keras and builds the six keras.applications models.
 - Peak memory of checking the largest spec.
 """
 
@@ -204,6 +207,103 @@ def peak_memory(layers: int) -> dict:
     return {"tracemalloc": peak, "rss": rss["check"], "rss_import": rss["import"]}
 
 
+# --- the keras.applications goldens ------------------------------------------------------------
+
+# spec file: (keras.applications constructor, input size)
+GOLDENS = {
+    "vgg16.cnn": ("VGG16", 224),
+    "resnet50.cnn": ("ResNet50", 224),
+    "mobilenet_v2.cnn": ("MobileNetV2", 224),
+    "densenet121.cnn": ("DenseNet121", 224),
+    "inception_v3.cnn": ("InceptionV3", 299),
+    "xception.cnn": ("Xception", 299),
+}
+GOLDEN_CLASSES = 1000
+# The fresh process that reaches the same verdicts with Keras: import it, build the six.
+CONSTRUCTORS = {name: constructor for name, (constructor, _) in GOLDENS.items()}
+KERAS_APPLICATIONS = (
+    "import keras\n"
+    f"for name, constructor in {CONSTRUCTORS!r}.items():\n"
+    "    print(f'{name}: OK {getattr(keras.applications, constructor)(weights=None).count_params()}')"
+)
+
+
+def golden_check_times(repeats: int = 15) -> dict[str, dict]:
+    """In-process parse + check of each golden file (text already read): median and layers."""
+    from cnndsl.inputs import file_models
+
+    rows = {}
+    for name, (_, size) in GOLDENS.items():
+        text = (ROOT / "examples" / name).read_text()
+
+        def run(text=text, name=name, size=size):
+            (source,) = file_models(name, text, Path(name).stem)
+            return source.check(input_shape=(size, size, 3), num_classes=GOLDEN_CLASSES)
+
+        model = run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        rows[name] = {"median": statistics.median(times), "layers": len(model.layers), "params": model.total_params}
+    return rows
+
+
+def golden_cold_start(runs: int) -> dict:
+    """``cnndsl check`` of the six files against importing Keras and building the six, alternated."""
+    files = [f"examples/{name}" for name in GOLDENS]
+    ours = [sys.executable, "-m", "cnndsl", "check", "--classes", str(GOLDEN_CLASSES), *files]
+    theirs = [sys.executable, "-c", KERAS_APPLICATIONS]
+    times: dict[str, list[float]] = {"cnndsl": [], "keras": []}
+    for _ in range(runs):
+        seconds, our_output = timed(ours)
+        times["cnndsl"].append(seconds)
+        seconds, their_output = timed(theirs)
+        times["keras"].append(seconds)
+    ours_found, theirs_found = golden_verdicts(our_output), parse_verdicts(their_output)
+    return {
+        "cnndsl": statistics.median(times["cnndsl"]),
+        "keras": statistics.median(times["keras"]),
+        "agree": ours_found == theirs_found and len(ours_found) == len(GOLDENS),
+        "verdicts": ours_found,
+        "keras_verdicts": theirs_found,
+    }
+
+
+def golden_verdicts(output: str) -> dict[str, str]:
+    """``{file: "OK <params>"}`` from ``cnndsl check`` output on files of one named model each."""
+    found = re.finditer(r"^(\S+?\.cnn)(?::\w+)?: OK, \d+ layers, ([\d,]+) parameters", output, re.M)
+    return {Path(match[1]).name: f"OK {match[2].replace(',', '')}" for match in found}
+
+
+def goldens_report(runs: int) -> list[str]:
+    """The section on the six keras.applications goldens: in-process check times, cold start."""
+    lines = [
+        "",
+        "keras.applications goldens, in process: parse + check of the file (median of 15; target: ResNet50 < 20 ms)",
+        f"{'file':<20}{'layers':>8}{'parameters':>14}{'check ms':>11}{'us/layer':>10}",
+    ]
+    for name, row in golden_check_times().items():
+        lines.append(
+            f"{name:<20}{row['layers']:>8,}{row['params']:>14,}{row['median'] * 1e3:>11.2f}"
+            f"{row['median'] / row['layers'] * 1e6:>10.1f}"
+        )
+    cold = golden_cold_start(runs)
+    lines += [
+        "",
+        f"{'cold start (fresh process, the six goldens)':<52}{'median':>12}",
+        f"{'  cnndsl check (six files)':<52}{cold['cnndsl']:>11.3f}s",
+        f"{'  import keras + build the six keras.applications':<52}{cold['keras']:>11.3f}s",
+        f"{'  ratio (target >= 50x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
+        f"{'  same parameter counts':<52}{'yes' if cold['agree'] else 'NO':>12}",
+        f"  ({runs} alternated runs each)",
+    ]
+    if not cold["agree"]:
+        lines.append(f"  cnndsl {cold['verdicts']}; keras {cold['keras_verdicts']}")
+    return lines
+
+
 # --- the table -----------------------------------------------------------------------------
 
 
@@ -254,6 +354,7 @@ def report(runs: int) -> str:
                 f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
             )
         lines.append(f"  {growth(rows[-2], rows[-1])}")
+    lines += goldens_report(runs)
     memory = peak_memory(SIZES[-1])
     mib = 1024 * 1024
     lines += [

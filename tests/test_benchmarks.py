@@ -57,3 +57,31 @@ def test_the_verdicts_are_read_from_cnndsl_checks_real_output(bench):
         "model3_title.cnn": "error",
     }
     assert {path.name for path in bench.EXAMPLES} <= {path.name for path in EXAMPLES.glob("*.cnn")}
+
+
+def test_the_golden_section_times_the_six_files_with_their_counts(bench):
+    from test_applications import GOLDENS as TABLE
+
+    rows = bench.golden_check_times(repeats=1)
+    assert list(rows) == [f"{stem}.cnn" for stem in TABLE]
+    assert [row["params"] for row in rows.values()] == [total for _, _, total, _ in TABLE.values()]
+    assert all(row["median"] > 0 and row["layers"] > 20 for row in rows.values())
+
+
+def test_the_keras_baseline_builds_each_golden_with_its_constructor(bench):
+    from test_applications import GOLDENS as TABLE
+
+    compile(bench.KERAS_APPLICATIONS, "<keras baseline>", "exec")
+    assert {name: constructor for name, (constructor, _) in bench.GOLDENS.items()} == {
+        f"{stem}.cnn": constructor for stem, (constructor, *_) in TABLE.items()
+    }
+    assert all(f"'{constructor}'" in bench.KERAS_APPLICATIONS for constructor, _ in bench.GOLDENS.values())
+
+
+def test_the_golden_verdicts_are_read_from_cnndsl_checks_real_output(bench):
+    from test_applications import GOLDENS as TABLE
+
+    result = run_cli("check", "--classes", "1000", *[f"examples/{name}" for name in bench.GOLDENS], cwd=ROOT)
+    assert bench.golden_verdicts(result.stdout) == {
+        f"{stem}.cnn": f"OK {total}" for stem, (_, _, total, _) in TABLE.items()
+    }
