@@ -129,3 +129,30 @@ def test_the_built_model_has_keras_layer_classes(built, keras_application):
     relu6 = theirs.pop("ReLU", 0)
     ours["Activation"] -= relu6
     assert +ours == +theirs
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("### keras.applications in the notation")
+    return text[start : text.index("\n## ", start)]
+
+
+def test_the_readme_table_is_what_the_summary_reports(stem, summary):
+    constructor, size, _, _ = GOLDENS[stem]
+    row = (
+        f"| {constructor} | `examples/{stem}.cnn` | {size}x{size}x3 "
+        f"| {summary['total_params']:,} | {summary['non_trainable_params']:,} |"
+    )
+    assert row in readme_section().splitlines()
+
+
+def test_the_readme_excerpt_is_resnet50_as_written():
+    excerpt = readme_section().split("```\n")[1]
+    assert excerpt.startswith("block conv3_first = ADD(") and "ID()" in excerpt
+    assert excerpt in (EXAMPLES / "resnet50.cnn").read_text()
+
+
+def test_the_files_are_in_the_canonical_layout():
+    files = [f"examples/{stem}.cnn" for stem in GOLDENS] + ["examples/resnet_mnist.cnn"]
+    result = run_cli("fmt", "--check", *files, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
