@@ -18,7 +18,7 @@ from cnndsl.budgets import check_budgets
 from cnndsl.compiler import valid_classes, valid_input_shape
 from cnndsl.errors import USAGE, Diagnostic, SpecError, diagnostic_record, render, render_github
 from cnndsl.formatter import format_text
-from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, file_models, read_models, read_stdin, read_text
+from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
@@ -197,21 +197,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_fmt(args: argparse.Namespace) -> int:
     if args.files.count(STDIN) > 1:
         raise UsageError("'-' (standard input) can be given once")
-    settings = _settings(args)
     status = EXIT_OK
     for name in args.files:
         try:
-            status = max(status, _fmt_stdin(args, settings) if name == STDIN else _fmt_file(Path(name), args, settings))
+            status = max(status, _fmt_stdin(args) if name == STDIN else _fmt_file(Path(name), args))
         except UsageError as error:
             print(f"cnndsl: error: {error}", file=sys.stderr)
             status = max(status, EXIT_USAGE)
     return status
 
 
-def _fmt_stdin(args: argparse.Namespace, settings: Settings) -> int:
+def _fmt_stdin(args: argparse.Namespace) -> int:
     """Standard input to standard output (with --check or --diff, only the verdict or the diff)."""
     text = read_stdin()
-    formatted = _formatted(text, STDIN_NAME, settings)
+    formatted = _formatted(text, STDIN_NAME)
     if formatted is None:
         return EXIT_SPEC
     if not (args.check or args.diff):
@@ -220,11 +219,11 @@ def _fmt_stdin(args: argparse.Namespace, settings: Settings) -> int:
     return _verdict(text, formatted, STDIN_NAME, args)
 
 
-def _fmt_file(path: Path, args: argparse.Namespace, settings: Settings) -> int:
+def _fmt_file(path: Path, args: argparse.Namespace) -> int:
     if path.suffix == ".py":
         raise UsageError(f"{path}: fmt formats spec files, not Python")
     text = read_text(path)
-    formatted = _formatted(text, str(path), settings)
+    formatted = _formatted(text, str(path))
     if formatted is None:
         return EXIT_SPEC
     if formatted == text or args.check or args.diff:
@@ -247,32 +246,18 @@ def _verdict(text: str, formatted: str, name: str, args: argparse.Namespace) -> 
     return EXIT_SPEC
 
 
-def _formatted(text: str, name: str, settings: Settings) -> str | None:
-    """The canonical form, or None after printing every error that leaves the file as it is.
+def _formatted(text: str, name: str) -> str | None:
+    """The canonical form, or None after printing why the text cannot be read.
 
-    A file is formatted only when every model in it checks: syntax, unknown names, values
-    and shapes (budgets aside), with the project's input shape and classes.
+    Only a text that does not parse is left as it is: formatting never changes what a
+    spec means, so a spec the checker rejects is laid out all the same (an editor
+    formats on save while a spec is still being written); ``check`` reports its errors.
     """
-    errors = _errors(text, name, settings)
-    if not errors:
-        try:
-            return format_text(text)
-        except SpecError as error:
-            errors = [error]
-    for error in errors:
+    try:
+        return format_text(text)
+    except SpecError as error:
         print(render(error.diagnostics, text, name), file=sys.stderr)
-    return None
-
-
-def _errors(text: str, name: str, settings: Settings) -> list[SpecError]:
-    """The SpecError of each model of a spec file's text that does not check."""
-    errors = []
-    for source in file_models(name, text, Path(name).stem):
-        try:
-            source.check(None, settings.classes, settings.input_shape)
-        except SpecError as error:
-            errors.append(error)
-    return errors
+        return None
 
 
 def _diff(old: str, new: str, name: str) -> list[str]:

@@ -181,7 +181,7 @@ def test_readme_section_spec_files(tmp_path):
 
 
 def test_readme_section_formatting(tmp_path):
-    """## Formatting: in place, --check, --diff (exit 1 on a change), standard input, errors left untouched, modes kept."""
+    """## Formatting: in place, --check, --diff (exit 1 on a change), standard input, text that does not parse left untouched, modes kept."""
     path = tmp_path / "m.cnn"
     path.write_text("CN(32,3)->MP(2)->FL()  # keep me\n")
     path.chmod(0o600)
@@ -192,7 +192,9 @@ def test_readme_section_formatting(tmp_path):
     assert run_cli("fmt", "--check", str(path)).returncode == 0 and format_text(path.read_text()) == path.read_text()
     assert run_cli("fmt", "-", input="CN(8,3)->GAP()\n").stdout == "CN(8, 3) -> GAP()\n"
     path.write_text("CN(8,3)->FL()->CN(3)\n")
-    assert run_cli("fmt", str(path)).returncode == 1 and path.read_text() == "CN(8,3)->FL()->CN(3)\n"
+    assert run_cli("fmt", str(path)).returncode == 0 and path.read_text() == "CN(8, 3) -> FL() -> CN(3)\n"
+    path.write_text("CN(8,3)->FL()->\n")
+    assert run_cli("fmt", str(path)).returncode == 1 and path.read_text() == "CN(8,3)->FL()->\n"
 
 
 def test_readme_section_budgets_and_project_settings(tmp_path):
