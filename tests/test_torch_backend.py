@@ -1,0 +1,88 @@
+"""The PyTorch backend against Keras: shapes, parameter counts and outputs, number for number."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from golden_tables import notebook_specs  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from torch_strategies import accepted_specs, assert_close, keras_output, randomize, sample, torch_output  # noqa: E402
+
+from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
+from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
+
+
+def test_every_layer_code_has_a_pytorch_entry():
+    assert set(LAYERS) <= set(TABLE)
+
+
+def assert_equal_to_keras(text: str, input_shape, classes: int = 10) -> None:
+    """The PyTorch module built from a spec computes what its Keras model computes."""
+    model = check(text, input_shape, classes)
+    keras_model = compile_spec(text, input_shape, classes)
+    torch_model = compile_spec(text, input_shape, classes, backend="torch")
+    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample(input_shape)
+    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+@pytest.mark.parametrize("name", sorted(notebook_specs()))
+def test_notebook_models_compute_what_keras_computes(name):
+    assert_equal_to_keras(notebook_specs()[name], (28, 28, 1))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CN(8,3,strides=2,padding=same)->BN()->AP(3,strides=2,padding=same)->FL()->DN(12,activation=elu)",
+        "CN(4,(2,3),strides=(2,1),padding=same)->MP((3,2),strides=2,padding=same)->AP(2,strides=1,padding=same)->FL()",
+        "CN(6,3,dilation=2,padding=same,activation=linear)->ACT(softmax)->DN(5,activation=leaky_relu)->GAP()->DN(4,activation=gelu)",
+        "DN(7,activation=log_softmax)->FL()->BN()->DP(0.5)",
+        "CN(3,1,activation=exponential)->GMP()->ACT(selu)",
+    ],
+)
+def test_padding_flatten_and_axes_match_keras(text):
+    assert_equal_to_keras(text, (11, 9, 3))
+
+
+def test_a_straight_stack_is_a_sequential_named_as_keras_names_its_layers():
+    module = compile_spec("CN(8)->MP()->FL()", (12, 12, 1), backend="torch")
+    assert isinstance(module, torch.nn.Sequential)
+    assert [name for name, _ in module.named_children()] == ["conv2d", "max_pooling2d", "flatten", "dense"]
+
+
+def test_initialisers_are_keras_glorot_uniform_and_zero_bias():
+    module = compile_spec("CN(64,5)->FL()->DN(300)", (8, 8, 32), backend="torch")
+    conv, dense = module.conv2d[0], module.dense[0]
+    limit = (6 / (5 * 5 * 32 + 5 * 5 * 64)) ** 0.5
+    largest = float(conv.weight.detach().abs().max())
+    assert 0.9 * limit < largest <= limit
+    assert float(conv.bias.detach().abs().max()) == 0.0
+    assert float(dense.bias.detach().abs().max()) == 0.0
+
+
+def test_batch_norm_momentum_is_one_minus_keras_momentum():
+    module = compile_spec("BN()->FL()", (4, 4, 2), backend="torch")
+    assert module.batch_normalization.momentum == pytest.approx(0.01)
+    assert module.batch_normalization.eps == pytest.approx(0.001)
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_built():
+    with pytest.raises(ValueError, match="backend"):
+        compile_spec("CN(8)", backend="mxnet")
+
+
+def test_a_spec_with_errors_raises_before_torch_builds():
+    with pytest.raises(SpecError):
+        compile_spec("CN(8,99)", backend="torch")
+
+
+@settings(max_examples=30)
+@given(accepted_specs())
+def test_random_specs_compute_what_keras_computes(case):
+    text, input_shape, classes = case
+    assert_equal_to_keras(text, input_shape, classes)
