@@ -175,8 +175,10 @@ def architecture_models(display: str, text: str, stem: str) -> list[Source]:
         spec, classes = read(json.loads(text))
     except json.JSONDecodeError as error:
         raise UsageError(f"{display}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
-    except (ArchitectureError, RecursionError) as error:
-        raise UsageError(f"{display}: {error or 'nested too deeply'}") from None
+    except RecursionError:
+        raise UsageError(f"{display}: not JSON cnndsl reads (nested too deeply)") from None
+    except ArchitectureError as error:
+        raise UsageError(f"{display}: {error}") from None
     return [Source(display, spec, stem, num_classes=classes)]
 
 

@@ -114,7 +114,7 @@ def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state:
     if param.inherit and (kind.code, param.name) in state:
         return state[kind.code, param.name] == value
     if param.default is None and param.shown in args:  # defaults to another argument's value
-        return value is None or value == args[param.shown]
+        return value is None
     return value == param.default
 
 

@@ -58,14 +58,17 @@ class FlattenNHWC(nn.Module):
 
 
 class ChannelsLast(nn.Module):
-    """Apply a module to the last Keras axis (the channels) of a channels-first tensor."""
+    """Apply a module to the last Keras axis (the channels) of a channels-first 4-D tensor.
+
+    ``permute`` rather than ``movedim``: ONNX export writes movedim's negative axes as an invalid Transpose.
+    """
 
     def __init__(self, *layers):
         super().__init__()
         self.inner = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.inner(x.movedim(1, -1)).movedim(-1, 1)
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class AvgPool2dSame(nn.Module):
@@ -90,14 +93,14 @@ class Exponential(nn.Module):
 
 def keras_layout(tensors):
     """Channels-first tensors as Keras holds them (channels last), lower ranks expanded at axis 1 as Keras's merges do."""
-    tensors = [x.movedim(1, -1) if x.dim() == 4 else x for x in tensors]
+    tensors = [x.permute(0, 2, 3, 1) if x.dim() == 4 else x for x in tensors]
     rank = max(x.dim() for x in tensors)
     return [x.reshape(x.shape[:1] + (1,) * (rank - x.dim()) + x.shape[1:]) for x in tensors]
 
 
 def torch_layout(x):
     """A channels-last 4-D result back to channels first."""
-    return x.movedim(-1, 1) if x.dim() == 4 else x
+    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
 
 
 class Add(nn.Module):
