@@ -37,10 +37,6 @@ class Joined:
 
 Node = Written | Joined
 
-MERGE_DEFAULTS = {"CAT": {"axis": -1}}
-"""A merge's keyword arguments and their defaults."""
-
-
 def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> str:
     """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given.
 
@@ -75,7 +71,7 @@ def _node(node: Node, state: dict) -> str:
             return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node)
         case Joined():
             branches = [_chain(branch, state) for branch in node.branches]
-            defaults = MERGE_DEFAULTS.get(node.code, {})
+            defaults = {param.name: param.default for param in LAYERS[node.code].params}
             keywords = [f", {k}={value_text(v)}" for k, v in node.args.items() if defaults.get(k) != v]
             return f"{node.code}({' | '.join(branches)}{''.join(keywords)})"
         case _:
@@ -113,8 +109,8 @@ def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state:
         return False
     if param.inherit and (kind.code, param.name) in state:
         return state[kind.code, param.name] == value
-    if param.default is None and param.shown in args:  # defaults to another argument's value
-        return value is None
+    if param.same_as is not None:  # defaults to another argument's value
+        return value is None or value == args.get(param.same_as)
     return value == param.default
 
 

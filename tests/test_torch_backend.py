@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from golden_tables import notebook_specs  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
-from torch_strategies import accepted_specs, assert_close, keras_output, randomize, sample, torch_output  # noqa: E402
+from torch_strategies import accepted_specs, assert_close, graph_specs, keras_output, randomize, sample, torch_output  # noqa: E402
 
 from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
@@ -86,3 +86,41 @@ def test_a_spec_with_errors_raises_before_torch_builds():
 def test_random_specs_compute_what_keras_computes(case):
     text, input_shape, classes = case
     assert_equal_to_keras(text, input_shape, classes)
+
+
+def test_every_activation_has_a_pytorch_module():
+    from cnndsl.backends.torch import activation
+    from cnndsl.layers import ACTIVATIONS
+
+    for name in ACTIVATIONS:
+        assert activation(name, 4) or name == "linear"
+
+
+@pytest.mark.parametrize("name", __import__("cnndsl.layers", fromlist=["ACTIVATIONS"]).ACTIVATIONS)
+def test_each_activation_computes_what_keras_computes(name):
+    assert_equal_to_keras(f"CN(5,1,activation={name})->ACT({name})->GAP()->DN(6,activation={name})", (3, 4, 2))
+
+
+@settings(max_examples=25)
+@given(graph_specs())
+def test_random_graphs_compute_what_keras_computes(case):
+    assert_equal_to_keras(*case)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()->CN(4,3,padding=same) | ID())->GAP()",
+        "CN(4,3)->MUL(ID() | GAP()->DN(2)->DN(4,activation=sigmoid))->FL()",
+        "CN(4,3)->CAT(ID() | CN(4,1) | DW(3,padding=same), axis=1)->CAT(ID() | CN(2,1))->GAP()",
+        "CN(1,1)->ADD(FL() | ID())->GAP()",
+        "CN(3,3)->ZP(((1,2),(0,3)))->UP((2,1),interpolation=bilinear)->SC(5,3,strides=2,padding=same,depth_multiplier=3)->GMP(keepdims=true)->FL()",
+    ],
+)
+def test_merges_broadcasting_and_the_new_codes_match_keras(text):
+    assert_equal_to_keras(text, (7, 6, 2))
+
+
+def test_a_resampling_pytorch_computes_otherwise_is_refused_at_its_layer():
+    with pytest.raises(SpecError, match=r"UP\(interpolation=bicubic\): PyTorch has no bicubic resampling"):
+        compile_spec("CN(4)->UP(interpolation=bicubic)->GAP()", (8, 8, 1), backend="torch")

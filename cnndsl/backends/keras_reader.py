@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnndsl.layers import ACTIVATIONS, LAYERS
+from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES
 from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Written, write
 
@@ -177,8 +177,6 @@ TABLE: dict[str, Callable[[Any, Mapping], tuple[str, dict]]] = {
 }
 """Keras layer class -> (code, resolved arguments)."""
 
-MERGES = frozenset({"ADD", "MUL", "CAT"})
-
 
 def _node_parts(layer) -> tuple[str, dict]:
     """(code, arguments in the notation's terms), dropping those the notation has no name for but are Keras's default."""
@@ -187,9 +185,9 @@ def _node_parts(layer) -> tuple[str, dict]:
         raise UnsupportedModel(f"{_name(layer)} has no code in the notation")
     code, args = convert(layer, layer.get_config())
     kind = LAYERS.get(code)
-    if kind is None and code not in MERGES:
+    if kind is None:
         raise UnsupportedModel(f"{_name(layer)}: this cnndsl has no {code}")
-    known = set(kind.param_names) if kind else {"axis"}
+    known = set(kind.param_names)
     for name in set(args) - known:
         if args.pop(name) != _NEUTRAL.get(name):
             raise UnsupportedModel(f"{_name(layer)}: this cnndsl's {code} has no {name} argument")

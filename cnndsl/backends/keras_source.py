@@ -79,7 +79,7 @@ def _upsampling(a: Mapping) -> str:
 
 
 def _never(a: Mapping) -> str:
-    raise ValueError("IN declares the input shape and is never a layer")
+    raise ValueError("IN and ID are never layers (IN declares the input, ID passes it on)")
 
 
 TABLE: dict[str, Callable[[Mapping], str]] = {
@@ -101,6 +101,7 @@ TABLE: dict[str, Callable[[Mapping], str]] = {
     "MUL": lambda a: call("Multiply"),
     "CAT": lambda a: call("Concatenate", axis=a.get("axis", -1)),
     "IN": _never,
+    "ID": _never,
 }
 """Layer code -> the source of its Keras constructor call, given the resolved arguments."""
 

@@ -63,10 +63,18 @@ _ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
     "softsign": ("nn.Softsign", ()),
     "tanh": ("nn.Tanh", ()),
     "exponential": ("Exponential", ()),
+    "hard_tanh": ("nn.Hardtanh", ()),
+    "squareplus": ("Squareplus", ()),
+    "log_sigmoid": ("nn.LogSigmoid", ()),
+    "sparse_plus": ("SparsePlus", ()),
+    "tanh_shrink": ("nn.Tanhshrink", ()),
+    "soft_shrink": ("nn.Softshrink", (("lambd", 0.5),)),
+    "hard_shrink": ("nn.Hardshrink", (("lambd", 0.5),)),
+    "sparse_sigmoid": ("SparseSigmoid", ()),
 }
 """Keras activation name -> PyTorch module, with Keras's default constants."""
 
-_ON_AXIS = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax"}
+_ON_AXIS = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax", "sparsemax": "Sparsemax"}
 """Activations over one axis: Keras's last axis is the channel axis, dim 1 channels-first."""
 
 
@@ -218,7 +226,7 @@ def _upsampling(info: LayerInfo) -> tuple[Call, ...]:
 
 
 def _never(info: LayerInfo) -> tuple[Call, ...]:
-    raise Unsupported(f"{info.code} declares the input and is never a layer")
+    raise Unsupported(f"{info.code} is never a layer (IN declares the input, ID passes it on)")
 
 
 def _concatenate(info: LayerInfo) -> tuple[Call, ...]:
@@ -247,6 +255,7 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
     "IN": lambda info: _never(info),
+    "ID": lambda info: _never(info),
 }
 """Layer code -> the PyTorch calls that compute what its Keras layer computes."""
 

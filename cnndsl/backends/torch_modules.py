@@ -91,6 +91,49 @@ class Exponential(nn.Module):
         return torch.exp(x)
 
 
+class Squareplus(nn.Module):
+    """Keras's ``squareplus`` activation, b = 4."""
+
+    def forward(self, x):
+        return (x + torch.sqrt(x * x + 4)) / 2
+
+
+class SparsePlus(nn.Module):
+    """Keras's ``sparse_plus`` activation."""
+
+    def forward(self, x):
+        return torch.where(x <= -1, torch.zeros_like(x), torch.where(x < 1, (x + 1) ** 2 / 4, x))
+
+
+class SparseSigmoid(nn.Module):
+    """Keras's ``sparse_sigmoid`` activation."""
+
+    def forward(self, x):
+        return torch.clamp((x + 1) / 2, 0, 1)
+
+
+class Sparsemax(nn.Module):
+    """Keras's ``sparsemax`` over ``dim``, computed as Keras computes it (its threshold sums the supported cumulative sums)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        if x.dim() == 4 and self.dim == 1:
+            return self._last(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self._last(x)
+
+    def _last(self, x):
+        ordered = torch.sort(x, dim=-1, descending=True).values
+        cumsum = torch.cumsum(ordered, dim=-1)
+        rank = torch.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=x.device)
+        support = ordered - (cumsum - 1) / rank > 0
+        k = support.to(x.dtype).sum(dim=-1, keepdim=True)
+        tau = (torch.where(support, cumsum, torch.zeros_like(cumsum)).sum(dim=-1, keepdim=True) - 1) / k
+        return torch.clamp(x - tau, min=0)
+
+
 def keras_layout(tensors):
     """Channels-first tensors as Keras holds them (channels last), lower ranks expanded at axis 1 as Keras's merges do."""
     tensors = [x.permute(0, 2, 3, 1) if x.dim() == 4 else x for x in tensors]
