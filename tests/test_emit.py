@@ -8,7 +8,8 @@ import pytest
 from conftest import run_cli
 from golden_tables import notebook_specs
 from hypothesis import given, settings
-from torch_strategies import accepted_specs, assert_close, keras_output, randomize, sample, torch_output
+from hypothesis import strategies as st
+from torch_strategies import accepted_specs, assert_close, graph_specs, keras_output, randomize, sample, torch_output
 
 from cnndsl import check, compile_spec
 from cnndsl.backends import json_ir, keras_source
@@ -24,7 +25,13 @@ SPECS = [
     "->MP(3,strides=2,padding=same)->FL()->DN(12,activation=elu)->DP(0.5)",
     "CN(6,(2,3),dilation=2,activation=linear)->ACT(softmax)->DN(5,activation=leaky_relu)->GMP()->DN(4)",
 ]
-SPECS = [case if isinstance(case, tuple) else (case, SHAPE) for case in SPECS]
+GRAPHS = [
+    "CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()->CN(4,3,padding=same,bias=false) | ID())"
+    "->MUL(ID() | GAP(keepdims=true)->CN(2,1)->CN(4,1,activation=sigmoid))->GAP()",
+    "CN(3,3)->CAT(ID() | SC(2,3,padding=same,depth_multiplier=2) | DW(3,padding=same)->BN(center=false))"
+    "->ZP(((0,1),(2,0)))->UP(2,interpolation=bilinear)->AP(3,strides=2,padding=same)->MUL(ID() | GAP()->DN(8,activation=sigmoid))->FL()",
+]
+SPECS = [case if isinstance(case, tuple) else (case, SHAPE) for case in [*SPECS, *GRAPHS]]
 
 
 def run_source(text: str) -> dict:
@@ -93,6 +100,21 @@ def test_the_torch_source_of_random_specs_computes_what_keras_computes(case):
     assert_torch_source_equals_keras(*case)
 
 
+@settings(max_examples=8)
+@given(graph_specs())
+def test_the_torch_source_of_random_graphs_computes_what_keras_computes(case):
+    pytest.importorskip("torch")
+    assert_torch_source_equals_keras(*case)
+
+
+@settings(max_examples=8)
+@given(graph_specs())
+def test_the_keras_script_of_random_graphs_builds_what_compile_spec_builds(case):
+    text, shape, classes = case
+    emitted = run_source(emit(check(text, shape, classes), "keras").decode())["model"]
+    assert_same_keras_model(compile_spec(text, shape, classes), emitted)
+
+
 @pytest.mark.parametrize(("text", "shape"), SPECS)
 def test_the_onnx_file_computes_what_keras_computes(text, shape):
     onnxruntime = pytest.importorskip("onnxruntime")
@@ -132,8 +154,8 @@ def test_the_json_architecture_has_every_layer_with_all_arguments_inputs_shapes_
     assert document["tree"] == [0, 1, 2, 3]
 
 
-@settings(max_examples=40)
-@given(accepted_specs())
+@settings(max_examples=30)
+@given(st.one_of(accepted_specs(), graph_specs()))
 def test_the_json_architecture_reads_back_as_the_same_architecture(case):
     text, input_shape, classes = case
     spec, read_classes = json_ir.read(architecture(text, input_shape, classes))
@@ -223,3 +245,28 @@ def test_emit_to_an_unwritable_place_is_one_line_and_exit_2(tmp_path):
     result = run_cli("emit", "CN(8)->FL()", "--to", "json", "-o", str(tmp_path / "missing" / "x.json"))
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error:") and "Traceback" not in result.stderr
+
+
+def test_emitting_source_and_json_and_reading_json_never_import_a_framework(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import EXAMPLES
+
+    architecture_file = tmp_path / "model1.json"
+    code = (
+        "import sys, cnndsl.cli\n"
+        "for args in (['emit', 'examples/model1.cnn', '--to', 'keras'], ['emit', 'examples/model1.cnn', '--to', 'torch'],"
+        f" ['emit', 'examples/model2.cnn', '--to', 'json', '-o', {str(architecture_file)!r}],"
+        f" ['check', {str(architecture_file)!r}], ['summary', {str(architecture_file)!r}],"
+        f" ['from-keras', {str(tmp_path / 'missing.keras')!r}]):\n"
+        "    cnndsl.cli.main(args)\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'torch', 'jax', 'onnx', 'onnxruntime') if m in sys.modules]\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=EXAMPLES.parent, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+    assert architecture_file.exists() and f"{architecture_file}: OK, 14 layers, 65,358 parameters" in result.stdout

@@ -22,10 +22,10 @@ KERAS_DEFAULTS = {
 """Keras's own defaults for the keywords written below; an argument equal to one is left out."""
 
 
-def call(cls: str, *args: Any, **kwargs: Any) -> str:
+def call(cls: str, *args: Any, defaults: Mapping[str, Any] = KERAS_DEFAULTS, **kwargs: Any) -> str:
     """``layers.Conv2D(8, (3, 3), activation='relu')``, keywords at Keras's default left out."""
     parts = [python_value(a) for a in args]
-    parts += [f"{k}={python_value(v)}" for k, v in kwargs.items() if KERAS_DEFAULTS.get(k, object()) != v]
+    parts += [f"{k}={python_value(v)}" for k, v in kwargs.items() if defaults.get(k, object()) != v]
     return f"layers.{cls}({', '.join(parts)})"
 
 
@@ -62,7 +62,11 @@ def _separable(a: Mapping) -> str:
 
 
 def _pool(cls: str) -> Callable[[Mapping], str]:
-    return lambda a: call(cls, a["pool"], strides=a["strides"] or a["pool"], padding=a["padding"])
+    def source(a: Mapping) -> str:
+        defaults = {**KERAS_DEFAULTS, "strides": a["pool"]}  # Keras's pooling strides default to the pool
+        return call(cls, a["pool"], defaults=defaults, strides=a["strides"] or a["pool"], padding=a["padding"])
+
+    return source
 
 
 def _global(cls: str) -> Callable[[Mapping], str]:
