@@ -37,6 +37,7 @@ class Joined:
 
 Node = Written | Joined
 
+
 def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> str:
     """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given.
 
