@@ -4,8 +4,9 @@ A model read from Keras or from the JSON architecture is a chain of :class:`Writ
 layers and :class:`Joined` merges with resolved arguments; :func:`write` gives the
 canonical spec: arguments equal to what the notation would resolve (the default,
 or for an inherited argument the nearest earlier layer's value) are left out; the
-required arguments, an inherited one (a convolution's kernel) and a collected one
-(a pool size) are written by position while nothing before them is left out.
+required arguments, an inherited one (a convolution's kernel), a collected one
+(a pool size) and a layer's only argument are written by position while nothing
+before them is left out.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = F
 def _by_position(kind: LayerType, param) -> bool:
     if kind.collect is not None:
         return param.name == kind.collect
-    return param.default is REQUIRED or param.inherit
+    return param.default is REQUIRED or param.inherit or len(kind.params) == 1
 
 
 def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state: dict) -> bool:
@@ -118,14 +119,15 @@ def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state:
 def value_text(value: Any, spread: bool = False) -> str:
     """A value as the notation writes it: ``3`` for (3, 3), ``true``, ``(1,2)``; ``spread`` drops the outer parentheses.
 
-    >>> value_text((3, 3)), value_text((1, 2)), value_text(True), value_text(((0, 1), (0, 1)))
-    ('3', '(1,2)', 'true', '((0,1),(0,1))')
+    >>> value_text((3, 3)), value_text((1, 2)), value_text(True), value_text(((0, 1), (0, 1))), value_text(((2, 2), (2, 2)))
+    ('3', '(1,2)', 'true', '((0,1),(0,1))', '2')
     """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple | list):
-        if len(set(value)) == 1 and not isinstance(value[0], tuple | list):
-            return value_text(value[0])
-        inner = ",".join(value_text(item) for item in value)
+        items = [value_text(item) for item in value]
+        if len(set(items)) == 1 and "(" not in items[0]:  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
+            return items[0]
+        inner = ",".join(items)
         return inner.replace(",", ", ") if spread and "(" not in inner else f"({inner})"
     return repr(value) if isinstance(value, float) else str(value)

@@ -270,3 +270,18 @@ def test_emitting_source_and_json_and_reading_json_never_import_a_framework(tmp_
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
     assert architecture_file.exists() and f"{architecture_file}: OK, 14 layers, 65,358 parameters" in result.stdout
+
+
+def test_the_torch_source_runs_without_cnndsl(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "model.py"
+    assert run_cli("emit", GRAPHS[1], "--to", "torch", "-o", str(out)).returncode == 0
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, str(out)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Model(\n  (conv2d): Sequential(")

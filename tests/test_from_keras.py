@@ -180,6 +180,24 @@ def test_an_object_from_outside_keras_is_refused_before_keras_reads_the_file(tmp
     assert "'system' from module 'os' is not Keras's" in result.stderr
 
 
+def test_a_custom_object_is_refused_before_keras_reads_the_file(tmp_path):
+    path = tmp_path / "custom.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", '{"class_name": "Thing", "registered_name": "pkg>Thing", "config": {}}')
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert result.stderr == f"cnndsl: error: {path}: 'pkg>Thing' is a custom object; cnndsl loads Keras layers only\n"
+
+
+@pytest.mark.parametrize("name", ["model.h5", "model.zip", "model"])
+def test_only_keras_files_are_opened(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"anything")
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert "not a .keras file" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -340,6 +340,8 @@ def load(path: Path):
 
 def _vetted_config(path: Path) -> Any:
     """The file's config.json, read without Keras; ModelFileError if anything in it needs unsafe loading."""
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: not a .keras file (cnndsl reads models saved by Keras 3's model.save)")
     try:
         if path.is_dir() or path.stat().st_size > MAX_MODEL_BYTES:
             raise ModelFileError(f"{path}: not a .keras model file")
