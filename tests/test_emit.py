@@ -285,3 +285,10 @@ def test_the_torch_source_runs_without_cnndsl(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Model(\n  (conv2d): Sequential(")
+
+
+def test_emit_of_a_layer_pytorch_cannot_build_is_located_and_exit_1(tmp_path):
+    out = tmp_path / "model.py"
+    result = run_cli("emit", "CN(4)->UP(interpolation=bicubic)->GAP()", "--to", "torch", "-o", str(out))
+    assert result.returncode == 1 and not out.exists()
+    assert "1:8: error: UP(interpolation=bicubic): PyTorch has no bicubic resampling" in result.stderr

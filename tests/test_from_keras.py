@@ -239,3 +239,15 @@ def test_a_model_the_notation_cannot_write_is_exit_1_naming_the_layer(tmp_path):
 def last_line(stderr: str) -> str:
     """cnndsl's own line: TensorFlow may log its start-up before it."""
     return stderr.strip().splitlines()[-1]
+
+
+def test_every_keras_class_of_the_layer_table_reads_back():
+    from cnndsl.backends.keras_reader import TABLE
+    from cnndsl.layers import LAYERS
+
+    missing = [
+        code
+        for code, kind in LAYERS.items()
+        if not (kind.is_input or kind.is_identity) and kind.keras_class not in TABLE
+    ]
+    assert missing == []
