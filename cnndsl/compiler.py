@@ -24,6 +24,7 @@ from cnndsl.syntax import parse, span_at
 
 if TYPE_CHECKING:
     import keras
+    import torch
 
 __all__ = ["parse", "check", "check_chain", "compile_spec", "valid_input_shape", "valid_classes"]
 
@@ -167,7 +168,7 @@ def compile_spec(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     backend: str = "keras",
-) -> keras.Sequential:
+) -> keras.Model | torch.nn.Module:
     """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
     Raises SpecError before Keras (or torch) is imported or anything is built.

@@ -124,3 +124,14 @@ def test_merges_broadcasting_and_the_new_codes_match_keras(text):
 def test_a_resampling_pytorch_computes_otherwise_is_refused_at_its_layer():
     with pytest.raises(SpecError, match=r"UP\(interpolation=bicubic\): PyTorch has no bicubic resampling"):
         compile_spec("CN(4)->UP(interpolation=bicubic)->GAP()", (8, 8, 1), backend="torch")
+
+
+def test_every_weight_the_layer_table_names_has_a_place_in_pytorch():
+    from cnndsl.backends.torch import _PORTS
+
+    model = check(
+        "CN(4,bias=false)->DW(padding=same)->SC(3,depth_multiplier=2)->BN(center=false)->GAP()->DN(5)", (9, 9, 2)
+    )
+    for info in model.layers:
+        names = {weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)}
+        assert names <= set(_PORTS.get(info.keras_class, {})), info.keras_class

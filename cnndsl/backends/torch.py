@@ -341,7 +341,7 @@ def _depthwise_weight(kernel):
 
 _PORTS: dict[str, dict[str, tuple[int, str, Callable[[Any], Any]]]] = {
     "Conv2D": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
-    "DepthwiseConv2D": {"kernel": (0, "weight", _depthwise_weight), "depthwise_kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
+    "DepthwiseConv2D": {"kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
     "SeparableConv2D": {
         "depthwise_kernel": (0, "weight", _depthwise_weight), "pointwise_kernel": (1, "weight", _conv_weight), "bias": (1, "bias", None),
     },
