@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from cnndsl.model import CheckedModel
 
@@ -26,9 +27,24 @@ def emit(model: CheckedModel, to: str, spec_name: str = "<spec>") -> bytes:
     if to == "json":
         from cnndsl.backends.json_ir import document
 
-        return (json.dumps(document(model), indent=2) + "\n").encode("utf-8")
+        return (compact_json(document(model)) + "\n").encode("utf-8")
     if to == "onnx":
         from cnndsl.backends.onnx import emit as onnx_file
 
         return onnx_file(model)
     raise ValueError(f"cannot emit {to!r}: one of {', '.join(TARGETS)}")
+
+
+_NUMBERS = re.compile(r"\[\s+((?:-?[\d.e+-]+|null)(?:,\s+(?:-?[\d.e+-]+|null))*)\s+\]")
+
+
+def compact_json(value: object) -> str:
+    """JSON indented by two, with lists of numbers (shapes, sizes, inputs) on one line.
+
+    >>> print(compact_json({"shape": [None, 28, 28, 1]}))
+    {
+      "shape": [null, 28, 28, 1]
+    }
+    """
+    text = json.dumps(value, indent=2)
+    return _NUMBERS.sub(lambda match: "[" + ", ".join(n.strip() for n in match.group(1).split(",")) + "]", text)
