@@ -22,12 +22,15 @@ __all__ = [
     "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic",
 ]  # fmt: skip
 
-_LAZY = {"train": "cnndsl.training", "compare": "cnndsl.training", "load_data": "cnndsl.datasets"}
+_LAZY = {
+    "train": "cnndsl.training", "compare": "cnndsl.training", "load_data": "cnndsl.datasets",
+    "port_weights": "cnndsl.backends.torch", "to_spec": "cnndsl.backends.keras_reader",
+}  # fmt: skip
 __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
-    """``train``, ``compare`` and ``load_data`` load on first use: ``import cnndsl`` stays light."""
+    """``train``, ``compare``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use: ``import cnndsl`` stays light."""
     if name in _LAZY:
         import importlib
 

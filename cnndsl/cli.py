@@ -20,7 +20,7 @@ from cnndsl.errors import USAGE, Diagnostic, SpecError, diagnostic_record, rende
 from cnndsl.formatter import format_text
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import CheckedModel
+from cnndsl.model import DEFAULT_CLASSES, CheckedModel
 from cnndsl.report import errors_json, summary_json, summary_table
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 from cnndsl.shapes import format_shape
@@ -320,6 +320,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_SPEC if result.errors else EXIT_OK
 
 
+def cmd_emit(args: argparse.Namespace) -> int:
+    from cnndsl.emit import BINARY, emit
+
+    source = _one_model(args.input, "emit")
+    try:
+        data = emit(_check_one(source, args, _settings(args)), args.to, source.title)
+    except SpecError as error:
+        _report(error.diagnostics, source)
+        return EXIT_SPEC
+    if args.output:
+        from cnndsl.outputs import write_bytes
+
+        write_bytes(Path(args.output), data)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    elif args.to in BINARY and sys.stdout.isatty():
+        raise UsageError(f"{args.to} is a binary format: write it to a file with -o FILE")
+    else:
+        sys.stdout.buffer.write(data)
+    return EXIT_OK
+
+
+def cmd_from_keras(args: argparse.Namespace) -> int:
+    from cnndsl.backends.keras_reader import ModelFileError, UnsupportedModel, load, to_spec
+
+    try:
+        spec = to_spec(load(Path(args.model)))
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
+    except UnsupportedModel as error:
+        print(f"cnndsl: error: {args.model}: {error}", file=sys.stderr)
+        return EXIT_SPEC
+    note = (
+        ""
+        if spec.num_classes == DEFAULT_CLASSES
+        else f"# {spec.num_classes} classes: check with --classes {spec.num_classes}\n"
+    )
+    text = note + format_text(spec.text)
+    if args.output:
+        from cnndsl.outputs import write_text
+
+        write_text(Path(args.output), text)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 # --- parser ---------------------------------------------------------------------------
 
 OPTION = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=.*)?", re.DOTALL)
@@ -410,6 +457,28 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     _add_train_options(compare_parser)
     compare_parser.set_defaults(handler=cmd_compare)
+
+    emit_parser = commands.add_parser(
+        "emit",
+        help="write a spec as Keras or PyTorch source, the JSON architecture, or ONNX",
+        description="Write the checked model as a standalone Keras script, PyTorch source, the resolved "
+        "architecture as JSON (readable back as a spec), or an ONNX file.",
+    )
+    emit_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    emit_parser.add_argument("--to", required=True, choices=["keras", "torch", "json", "onnx"], help="what to write")
+    emit_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    _add_model_options(emit_parser)
+    emit_parser.set_defaults(handler=cmd_emit)
+
+    from_keras_parser = commands.add_parser(
+        "from-keras",
+        help="write a saved Keras model (.keras) in the notation",
+        description="Read a .keras model file (safely: a file that needs unsafe loading is refused) and print "
+        "its architecture in the canonical notation.",
+    )
+    from_keras_parser.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras 3 (model.save)")
+    from_keras_parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
+    from_keras_parser.set_defaults(handler=cmd_from_keras)
     return parser
 
 

@@ -24,6 +24,7 @@ from cnndsl.syntax import parse, span_at
 
 if TYPE_CHECKING:
     import keras
+    import torch
 
 __all__ = ["parse", "check", "check_chain", "compile_spec", "valid_input_shape", "valid_classes"]
 
@@ -166,12 +167,19 @@ def compile_spec(
     text: str,
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
-) -> keras.Sequential:
-    """Check a spec, then build it as an uncompiled ``keras.Sequential``.
+    backend: str = "keras",
+) -> keras.Model | torch.nn.Module:
+    """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
-    Raises SpecError before Keras is imported or anything is built.
+    Raises SpecError before Keras (or torch) is imported or anything is built.
     """
+    if backend not in ("keras", "torch"):
+        raise ValueError(f"backend must be 'keras' or 'torch', not {backend!r}")
     model = check(text, input_shape, num_classes)
+    if backend == "torch":
+        from cnndsl.backends.torch import build as build_torch
+
+        return build_torch(model)
     from cnndsl.backends.keras import build
 
     return build(model)

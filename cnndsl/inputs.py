@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ class Source:
     """Whether the model is one named definition of a file (``FILE:NAME``)."""
     embedded: EmbeddedSpec | None = None
     """A spec literal inside a Python file (``text`` is then the Python file)."""
+    num_classes: int | None = None
+    """The class count the source itself declares (an architecture file), which wins over the caller's."""
 
     @property
     def title(self) -> str:
@@ -63,7 +66,8 @@ class Source:
         if self.embedded is not None:
             return self._check_embedded(input_shape, num_classes, default_input_shape)
         chain = self.chain if self.chain is not None else parse(self.text)
-        return check_chain(chain, self.text, input_shape, num_classes, self.blocks, default_input_shape)
+        classes = self.num_classes if self.num_classes is not None else num_classes
+        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape)
 
     def _check_embedded(self, input_shape, num_classes, default_input_shape) -> CheckedModel:
         """Check the literal with its call's own keywords; positions point into the Python file."""
@@ -98,6 +102,8 @@ def read_models(argument: str) -> list[Source]:
     display = str(path)
     if path.suffix == ".py":
         models = python_models(display, read_text(path), path.stem)
+    elif path.suffix == ".json":
+        models = architecture_models(display, read_text(path), path.stem)
     else:
         models = _with_models(file_models(display, read_text(path), path.stem), display)
     return models if selected is None else [_select(models, selected, display)]
@@ -161,6 +167,21 @@ def python_models(display: str, text: str, stem: str) -> list[Source]:
     return [Source(display, text, f"line{spec.line}", embedded=spec, named=True) for spec in specs]
 
 
+def architecture_models(display: str, text: str, stem: str) -> list[Source]:
+    """The model of an architecture file (``cnndsl emit --to json``), as the spec it describes."""
+    from cnndsl.backends.json_ir import ArchitectureError, read
+
+    try:
+        spec, classes = read(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{display}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{display}: not JSON cnndsl reads (nested too deeply)") from None
+    except ArchitectureError as error:
+        raise UsageError(f"{display}: {error}") from None
+    return [Source(display, spec, stem, num_classes=classes)]
+
+
 def _select(models: list[Source], name: str, display: str) -> Source:
     if len(models) == 1 and models[0].error is not None:
         return models[0]  # the file itself is broken: report that
@@ -176,7 +197,7 @@ def _select(models: list[Source], name: str, display: str) -> Source:
 def _looks_like_path(argument: str) -> bool:
     if any(c in argument for c in "()\n"):
         return False
-    return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec"))
+    return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec", ".json"))
 
 
 def read_text(path: Path) -> str:

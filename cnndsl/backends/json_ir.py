@@ -1,0 +1,117 @@
+"""The resolved architecture as JSON: every layer with all its arguments, inputs, shapes and parameters.
+
+``cnndsl emit --to json`` writes it; a ``.json`` file given where a spec is
+expected is read back with :func:`read`, which writes the notation again from the
+layers' codes, arguments and tree (shapes and counts are outputs, recomputed by
+the checker), so the round trip keeps the architecture hash. No framework needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cnndsl.model import CheckedModel, Item, Merge
+from cnndsl.writer import Joined, Node, Written, write
+
+FORMAT = "cnndsl-architecture"
+VERSION = 1
+
+
+class ArchitectureError(ValueError):
+    """A JSON document that is not a cnndsl architecture this version reads."""
+
+
+def document(model: CheckedModel) -> dict:
+    """The JSON document of a checked model (see the README for every field)."""
+    from cnndsl.report import architecture_hash
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "input_shape": list(model.input_shape[1:]),
+        "num_classes": model.num_classes,
+        "output_shape": list(model.output_shape),
+        "total_params": model.total_params,
+        "trainable_params": model.trainable_params,
+        "non_trainable_params": model.non_trainable_params,
+        "hash": architecture_hash(model),
+        "layers": [_layer(info) for info in model.layers],
+        "tree": [_item(item) for item in model.items],
+    }
+
+
+def _layer(info) -> dict:
+    return {
+        "name": info.name,
+        "code": info.code,
+        "keras_class": info.keras_class,
+        "args": {name: _plain(value) for name, value in info.layer.args.items()},
+        "inputs": list(info.inputs),
+        "input_shapes": [list(shape) for shape in info.input_shapes],
+        "output_shape": list(info.output_shape),
+        "trainable_params": info.trainable,
+        "non_trainable_params": info.non_trainable,
+        "head": info.layer.head,
+        "text": info.layer.text,
+    }
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(item) for item in value] if isinstance(value, tuple) else value
+
+
+def _item(item: Item) -> Any:
+    match item:
+        case int():
+            return item
+        case Merge():
+            return {"merge": item.layer, "branches": [[_item(i) for i in branch] for branch in item.branches]}
+        case _:
+            raise TypeError(f"not an item of the checked tree: {item!r}")
+
+
+# --- reading it back ----------------------------------------------------------------------
+
+
+def read(data: Any) -> tuple[str, int]:
+    """(spec text declaring its input, class count) of an architecture document; ArchitectureError if it is none."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ArchitectureError(f'not a cnndsl architecture (no "format": "{FORMAT}")')
+    if data.get("version") != VERSION:
+        raise ArchitectureError(f"architecture version {data.get('version')!r}; this cnndsl reads version {VERSION}")
+    try:
+        layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
+        head = [i for i, layer in enumerate(layers) if layer.get("head")]
+        nodes = [_node(item, layers, set(head)) for item in data["tree"]]
+        return write([node for node in nodes if node is not None], shape, classes), classes
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
+        raise ArchitectureError(f"malformed architecture ({type(error).__name__}: {error})") from None
+
+
+def _node(item: Any, layers: list, head: set[int]) -> Node | None:
+    if isinstance(item, dict):
+        merge = layers[item["merge"]]
+        branches = tuple(tuple(n for n in (_node(i, layers, head) for i in branch) if n) for branch in item["branches"])
+        return Joined(_code(merge), branches, _args(merge))
+    if not isinstance(item, int) or isinstance(item, bool):
+        raise TypeError(f"tree item {item!r} is neither a layer index nor a merge")
+    return None if item in head else Written(_code(layers[item]), _args(layers[item]))
+
+
+def _code(layer: Mapping) -> str:
+    code = layer["code"]
+    if not isinstance(code, str) or not code.isidentifier():
+        raise ValueError(f"layer code {code!r}")
+    return code
+
+
+def _args(layer: Mapping) -> dict:
+    args = layer.get("args", {})
+    if not isinstance(args, dict):
+        raise TypeError("layer args must be an object")
+    return {str(name): _tuples(value) for name, value in args.items()}
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value

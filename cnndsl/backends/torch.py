@@ -1,0 +1,411 @@
+"""The PyTorch backend: a checked model becomes a ``torch.nn.Module`` equal to its Keras model.
+
+Each layer code maps to constructor calls (:class:`Call`, data, so that the
+PyTorch source emitter prints the very calls this module builds). Tensors are
+channels-first inside; every place where PyTorch and Keras differ (TensorFlow's
+``same`` padding, average pooling that does not count padding, batch-norm
+momentum, Keras's flatten order, initialisers, Keras's broadcasting in merges)
+is handled in the table, and a layer the table cannot express exactly is
+refused with a located error. torch is imported only by :func:`build` and
+:func:`port_weights`; the table itself needs no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cnndsl.errors import VALUE, Diagnostic, SpecValueError
+from cnndsl.model import CheckedModel, LayerInfo
+
+if TYPE_CHECKING:
+    import keras
+    import torch
+
+__all__ = ["Call", "TABLE", "LayerPlan", "plan", "build", "port_weights", "parameter_counts"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One constructor call as data: ``Call("nn.ReLU")``, ``Call("Conv2d", (1, 8, (3, 3)), (("stride", (2, 2)),))``.
+
+    A name without ``nn.`` is a class of :mod:`cnndsl.backends.torch_modules`.
+    """
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+class Unsupported(Exception):
+    """A layer this backend cannot build exactly as Keras does."""
+
+
+# --- activations ------------------------------------------------------------------
+
+_ACTIVATIONS: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
+    "relu": ("nn.ReLU", ()),
+    "relu6": ("nn.ReLU6", ()),
+    "leaky_relu": ("nn.LeakyReLU", (("negative_slope", 0.2),)),
+    "elu": ("nn.ELU", ()),
+    "selu": ("nn.SELU", ()),
+    "celu": ("nn.CELU", ()),
+    "gelu": ("nn.GELU", ()),
+    "silu": ("nn.SiLU", ()),
+    "swish": ("nn.SiLU", ()),
+    "mish": ("nn.Mish", ()),
+    "sigmoid": ("nn.Sigmoid", ()),
+    "hard_sigmoid": ("nn.Hardsigmoid", ()),
+    "hard_silu": ("nn.Hardswish", ()),
+    "hard_swish": ("nn.Hardswish", ()),
+    "softplus": ("nn.Softplus", ()),
+    "softsign": ("nn.Softsign", ()),
+    "tanh": ("nn.Tanh", ()),
+    "exponential": ("Exponential", ()),
+    "hard_tanh": ("nn.Hardtanh", ()),
+    "squareplus": ("Squareplus", ()),
+    "log_sigmoid": ("nn.LogSigmoid", ()),
+    "sparse_plus": ("SparsePlus", ()),
+    "tanh_shrink": ("nn.Tanhshrink", ()),
+    "soft_shrink": ("nn.Softshrink", (("lambd", 0.5),)),
+    "hard_shrink": ("nn.Hardshrink", (("lambd", 0.5),)),
+    "sparse_sigmoid": ("SparseSigmoid", ()),
+}
+"""Keras activation name -> PyTorch module, with Keras's default constants."""
+
+_ON_AXIS = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax", "sparsemax": "Sparsemax"}
+"""Activations over one axis: Keras's last axis is the channel axis, dim 1 channels-first."""
+
+
+def activation(name: str, rank: int) -> tuple[Call, ...]:
+    """The calls for a Keras activation on a tensor of this rank (none for ``linear``)."""
+    if name == "linear":
+        return ()
+    if name in _ON_AXIS:
+        return (Call(_ON_AXIS[name], (), (("dim", 1 if rank == 4 else -1),)),)
+    if name not in _ACTIVATIONS:
+        raise Unsupported(f"no PyTorch module for the activation {name!r}")
+    cls, kwargs = _ACTIVATIONS[name]
+    return (Call(cls, (), kwargs),)
+
+
+# --- padding as TensorFlow computes it ------------------------------------------------
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of TensorFlow's ``same``: the extra row or column goes after.
+
+    >>> same_pads(28, 3, 2)
+    (0, 1)
+    >>> same_pads(5, 3, 1)
+    (1, 1)
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _window_pads(info: LayerInfo, kernel, strides, dilation=(1, 1)) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) for ``padding=same``, as F.pad orders them; zeros for ``valid``."""
+    if info.layer.args["padding"] != "same":
+        return (0, 0, 0, 0)
+    _, height, width, _ = info.input_shape
+    top, bottom = same_pads(height, kernel[0], strides[0], dilation[0])
+    left, right = same_pads(width, kernel[1], strides[1], dilation[1])
+    return (left, right, top, bottom)
+
+
+def _symmetric(pads: tuple[int, int, int, int]) -> bool:
+    return pads[0] == pads[1] and pads[2] == pads[3]
+
+
+# --- the table: code -> calls ----------------------------------------------------------
+
+
+def _conv(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    return _convolution(info, info.input_shape[-1], a["filters"], groups=1) + activation(a["activation"], 4)
+
+
+def _convolution(
+    info: LayerInfo, channels: int, filters: int, groups: int, bias: bool | None = None
+) -> tuple[Call, ...]:
+    """A padded (TensorFlow ``same``) convolution with Keras's initialisers."""
+    a = info.layer.args
+    pads = _window_pads(info, a["kernel"], a["strides"], a["dilation"])
+    padding = (pads[2], pads[0]) if _symmetric(pads) else (0, 0)
+    pad = () if _symmetric(pads) else (Call("nn.ZeroPad2d", (pads,)),)
+    kwargs = _kwargs(stride=a["strides"], padding=padding, dilation=a["dilation"], groups=groups)
+    use_bias = a.get("bias", True) if bias is None else bias
+    if not use_bias:
+        kwargs += (("bias", False),)
+    return (*pad, Call("Conv2d", (channels, filters, a["kernel"]), kwargs))
+
+
+def _kwargs(**values) -> tuple[tuple[str, Any], ...]:
+    """Keyword arguments that differ from PyTorch's defaults, in order."""
+    defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
+    return tuple((name, value) for name, value in values.items() if defaults.get(name, object()) != value)
+
+
+def _depthwise(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    channels = info.input_shape[-1]
+    convolution = _convolution(info, channels, channels * a["depth_multiplier"], groups=channels)
+    return convolution + activation(a["activation"], 4)
+
+
+def _separable(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    channels = info.input_shape[-1]
+    inner = channels * a["depth_multiplier"]
+    depthwise = _convolution(info, channels, inner, groups=channels, bias=False)
+    pointwise = Call("Conv2d", (inner, a["filters"], (1, 1)), () if a.get("bias", True) else (("bias", False),))
+    return (*depthwise, pointwise, *activation(a["activation"], 4))
+
+
+def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
+    a = info.layer.args
+    strides = a["strides"] or a["pool"]
+    pads = _window_pads(info, a["pool"], strides)
+    if maximum:
+        pad = (Call("nn.ConstantPad2d", (pads, float("-inf"))),) if any(pads) else ()
+        return (*pad, Call("nn.MaxPool2d", (a["pool"], strides)))
+    if not any(pads):
+        return (Call("nn.AvgPool2d", (a["pool"], strides)),)
+    if _symmetric(pads):
+        kwargs = (("padding", (pads[2], pads[0])), ("count_include_pad", False))
+        return (Call("nn.AvgPool2d", (a["pool"], strides), kwargs),)
+    return (Call("AvgPool2dSame", (a["pool"], strides, pads)),)
+
+
+def _global_pool(info: LayerInfo, cls: str) -> tuple[Call, ...]:
+    keep = info.layer.args.get("keepdims", False)
+    return (Call(cls, (1,)),) if keep else (Call(cls, (1,)), Call("nn.Flatten"))
+
+
+def _dense(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    bias = () if a.get("bias", True) else (("bias", False),)
+    calls = (Call("Linear", (info.input_shape[-1], a["units"]), bias), *activation(a["activation"], 2))
+    return calls if len(info.input_shape) == 2 else (Call("ChannelsLast", calls),)
+
+
+def _batch_norm(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    channels = info.input_shape[-1]
+    momentum, epsilon = 1 - a.get("momentum", 0.99), a.get("epsilon", 0.001)
+    center, scale = a.get("center", True), a.get("scale", True)
+    if center != scale:
+        return (Call("BatchNorm", (channels, epsilon, momentum, center, scale)),)
+    cls = "nn.BatchNorm2d" if len(info.input_shape) == 4 else "nn.BatchNorm1d"
+    kwargs = (("eps", epsilon), ("momentum", round(momentum, 12)))
+    return (Call(cls, (channels,), kwargs + (() if center else (("affine", False),))),)
+
+
+def _zero_padding(info: LayerInfo) -> tuple[Call, ...]:
+    (top, bottom), (left, right) = info.layer.args["pad"]
+    return (Call("nn.ZeroPad2d", ((left, right, top, bottom),)),)
+
+
+_INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear"}
+"""Keras upsampling interpolations PyTorch computes alike (TensorFlow's half-pixel bilinear is align_corners=False)."""
+
+
+def _upsampling(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    mode = _INTERPOLATIONS.get(a["interpolation"])
+    if mode is None:
+        raise Unsupported(
+            f"PyTorch has no {a['interpolation']} resampling that matches Keras's; use nearest or bilinear"
+        )
+    size = a["size"] if isinstance(a["size"], tuple) else (a["size"],) * 2
+    kwargs = (("scale_factor", tuple(float(s) for s in size)), ("mode", mode))
+    return (Call("nn.Upsample", (), kwargs + ((("align_corners", False),) if mode == "bilinear" else ())),)
+
+
+def _never(info: LayerInfo) -> tuple[Call, ...]:
+    raise Unsupported(f"{info.code} is never a layer (IN declares the input, ID passes it on)")
+
+
+def _concatenate(info: LayerInfo) -> tuple[Call, ...]:
+    rank = len(info.output_shape)
+    axis = info.layer.args.get("axis", -1) % rank
+    dim = {0: 0, 1: 2, 2: 3, 3: 1}[axis] if rank == 4 else axis
+    return (Call("Concatenate", (dim,)),)
+
+
+TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
+    "CN": _conv,
+    "DW": _depthwise,
+    "SC": _separable,
+    "MP": lambda info: _pool(info, maximum=True),
+    "AP": lambda info: _pool(info, maximum=False),
+    "GAP": lambda info: _global_pool(info, "nn.AdaptiveAvgPool2d"),
+    "GMP": lambda info: _global_pool(info, "nn.AdaptiveMaxPool2d"),
+    "DP": lambda info: (Call("nn.Dropout", (info.layer.args["rate"],)),),
+    "FL": lambda info: (Call("FlattenNHWC"),),
+    "DN": _dense,
+    "BN": _batch_norm,
+    "ACT": lambda info: activation(info.layer.args["name"], len(info.input_shape)) or (Call("nn.Identity"),),
+    "ZP": _zero_padding,
+    "UP": _upsampling,
+    "ADD": lambda info: (Call("Add"),),
+    "MUL": lambda info: (Call("Multiply"),),
+    "CAT": _concatenate,
+    "IN": lambda info: _never(info),
+    "ID": lambda info: _never(info),
+}
+"""Layer code -> the PyTorch calls that compute what its Keras layer computes."""
+
+
+# --- the walk ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One layer as PyTorch builds it: its Keras name, calls, inputs and spec text."""
+
+    name: str
+    calls: tuple[Call, ...]
+    inputs: tuple[int, ...]
+    text: str
+
+
+def plan(model: CheckedModel) -> list[LayerPlan]:
+    """Every layer's calls, in Keras's layer order; SpecValueError naming each layer PyTorch cannot build."""
+    plans, problems = [], []
+    for info in model.layers:
+        entry = TABLE.get(info.code)
+        try:
+            if entry is None:
+                raise Unsupported(f"no PyTorch entry for the layer code {info.code}")
+            calls = entry(info) or (Call("nn.Identity"),)
+        except Unsupported as problem:
+            problems.append(Diagnostic(VALUE, f"{info.layer.text}: {problem}", info.layer.span))
+            continue
+        plans.append(LayerPlan(info.name, calls, tuple(info.inputs), info.layer.text))
+    if problems:
+        raise SpecValueError(problems, model.source)
+    return plans
+
+
+def build(model: CheckedModel) -> torch.nn.Module:
+    """An ``nn.Sequential`` (straight stack) or a graph module computing what the Keras model computes."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    plans = plan(model)
+    modules = OrderedDict((p.name, _instantiate(p.calls)) for p in plans)
+    if not model.is_graph:
+        return nn.Sequential(modules)
+    from cnndsl.backends.torch_modules import Graph
+
+    return Graph(modules, [p.inputs for p in plans])
+
+
+def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:
+    from torch import nn
+
+    modules = [_construct(call) for call in calls]
+    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+
+def _construct(call: Call) -> torch.nn.Module:
+    from torch import nn
+
+    from cnndsl.backends import torch_modules
+
+    if call.name == "ChannelsLast":
+        return torch_modules.ChannelsLast(*(_construct(inner) for inner in call.args))
+    owner, _, name = call.name.rpartition(".")
+    cls = getattr(nn if owner == "nn" else torch_modules, name)
+    return cls(*call.args, **dict(call.kwargs))
+
+
+# --- weights ----------------------------------------------------------------------------------
+
+
+def _conv_weight(kernel):
+    """Keras (kh, kw, in, out) -> PyTorch (out, in, kh, kw)."""
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def _depthwise_weight(kernel):
+    """Keras (kh, kw, in, multiplier) -> PyTorch (in * multiplier, 1, kh, kw), channel c's copies side by side."""
+    kh, kw, channels, multiplier = kernel.shape
+    return kernel.reshape(kh, kw, channels * multiplier).transpose(2, 0, 1)[:, None]
+
+
+_PORTS: dict[str, dict[str, tuple[int, str, Callable[[Any], Any]]]] = {
+    "Conv2D": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
+    "DepthwiseConv2D": {"kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
+    "SeparableConv2D": {
+        "depthwise_kernel": (0, "weight", _depthwise_weight), "pointwise_kernel": (1, "weight", _conv_weight), "bias": (1, "bias", None),
+    },
+    "Dense": {"kernel": (0, "weight", lambda k: k.T), "bias": (0, "bias", None)},
+    "BatchNormalization": {
+        "gamma": (0, "weight", None), "beta": (0, "bias", None),
+        "moving_mean": (0, "running_mean", None), "moving_variance": (0, "running_var", None),
+    },
+}  # fmt: skip
+"""Keras class -> its weight names -> (which weighted PyTorch submodule, which tensor, how to lay it out)."""
+
+
+def port_weights(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
+    """Copy every weight of a Keras model into the PyTorch module built from the same spec.
+
+    The i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
+    both follow the checked model's layer order; a layer or weight with no
+    counterpart, or a shape that differs, raises ValueError.
+    """
+    import torch
+
+    layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
+    children = list(torch_model.children())
+    if len(layers) != len(children):
+        raise ValueError(f"the Keras model has {len(layers)} layers, the PyTorch model {len(children)}")
+    with torch.no_grad():
+        for layer, module in zip(layers, children):
+            if layer.weights:
+                _port_layer(layer, module)
+
+
+def _port_layer(layer, module) -> None:
+    from torch import nn
+
+    ports = _PORTS.get(type(layer).__name__)
+    if ports is None:
+        raise ValueError(f"no way to port the weights of {layer.name} ({type(layer).__name__})")
+    weighted = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.modules.batchnorm._BatchNorm)]
+    for variable in layer.weights:
+        _port_one(layer.name, variable, ports, weighted)
+
+
+def _port_one(name: str, variable, ports: Mapping, weighted: list) -> None:
+    import torch
+
+    short = variable.name.rpartition("/")[2]
+    if short not in ports or ports[short][0] >= len(weighted):
+        raise ValueError(f"no PyTorch counterpart for the weight {short!r} of {name}")
+    index, attribute, layout = ports[short]
+    value = variable.numpy()
+    value = layout(value) if layout else value
+    target = getattr(weighted[index], attribute)
+    if tuple(target.shape) != value.shape:
+        raise ValueError(f"{name} {short}: Keras shape {value.shape} does not fit PyTorch's {tuple(target.shape)}")
+    target.copy_(torch.from_numpy(value.copy()))
+
+
+def parameter_counts(torch_model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, non-trainable) as Keras counts them: batch-norm running statistics are non-trainable."""
+    trainable = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in torch_model.parameters() if not p.requires_grad)
+    buffers = sum(
+        b.numel()
+        for name, b in torch_model.named_buffers()
+        if name.rpartition(".")[2] in ("running_mean", "running_var")
+    )
+    return trainable, frozen + buffers

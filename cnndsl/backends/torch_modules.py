@@ -1,0 +1,194 @@
+"""PyTorch modules that behave as their Keras layers do, where ``torch.nn`` has none.
+
+Tensors are channels-first inside (``(N, C, H, W)``); each module here restores
+a Keras behaviour that the plain ``torch.nn`` module lacks: Keras's initialisers,
+flattening in channels-last order, merging with Keras's broadcasting. The
+emitted PyTorch source copies the classes it uses from this file, so each class
+stands alone: it uses only ``math``, ``torch``, ``nn`` and ``F``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d initialised as Keras initialises Conv2D: glorot uniform kernel, zero bias."""
+
+    def reset_parameters(self):
+        field = self.kernel_size[0] * self.kernel_size[1]
+        fan_in, fan_out = self.in_channels * field, self.out_channels // self.groups * field
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        nn.init.uniform_(self.weight, -limit, limit)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class Linear(nn.Linear):
+    """nn.Linear initialised as Keras initialises Dense: glorot uniform kernel, zero bias."""
+
+    def reset_parameters(self):
+        nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class BatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNormalization over the channel axis with Keras's center and scale chosen apart."""
+
+    def __init__(self, num_features, eps, momentum, center, scale):
+        super().__init__(num_features, eps, momentum, affine=False)
+        self.weight = nn.Parameter(torch.ones(num_features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if center else None
+
+    def _check_input_dim(self, input):
+        if input.dim() not in (2, 4):
+            raise ValueError(f"expected a 2-D or 4-D input, got {input.dim()}-D")
+
+
+class FlattenNHWC(nn.Module):
+    """Flatten as Keras does on channels-last data, so a Dense after it keeps Keras's weights."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x.flatten(1)
+
+
+class ChannelsLast(nn.Module):
+    """Apply a module to the last Keras axis (the channels) of a channels-first 4-D tensor.
+
+    ``permute`` rather than ``movedim``: ONNX export writes movedim's negative axes as an invalid Transpose.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.inner = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class AvgPool2dSame(nn.Module):
+    """Average pooling over a window padded as TensorFlow pads (left, right, top, bottom), padding not counted."""
+
+    def __init__(self, kernel_size, stride, pad):
+        super().__init__()
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+
+    def forward(self, x):
+        total = F.avg_pool2d(F.pad(x, self.pad), self.kernel_size, self.stride)
+        ones = F.pad(torch.ones_like(x[:1, :1]), self.pad)
+        return total / F.avg_pool2d(ones, self.kernel_size, self.stride)
+
+
+class Exponential(nn.Module):
+    """Keras's ``exponential`` activation."""
+
+    def forward(self, x):
+        return torch.exp(x)
+
+
+class Squareplus(nn.Module):
+    """Keras's ``squareplus`` activation, b = 4."""
+
+    def forward(self, x):
+        return (x + torch.sqrt(x * x + 4)) / 2
+
+
+class SparsePlus(nn.Module):
+    """Keras's ``sparse_plus`` activation."""
+
+    def forward(self, x):
+        return torch.where(x <= -1, torch.zeros_like(x), torch.where(x < 1, (x + 1) ** 2 / 4, x))
+
+
+class SparseSigmoid(nn.Module):
+    """Keras's ``sparse_sigmoid`` activation."""
+
+    def forward(self, x):
+        return torch.clamp((x + 1) / 2, 0, 1)
+
+
+class Sparsemax(nn.Module):
+    """Keras's ``sparsemax`` over ``dim``, computed as Keras computes it (its threshold sums the supported cumulative sums)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        if x.dim() == 4 and self.dim == 1:
+            return self._last(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self._last(x)
+
+    def _last(self, x):
+        ordered = torch.sort(x, dim=-1, descending=True).values
+        cumsum = torch.cumsum(ordered, dim=-1)
+        rank = torch.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=x.device)
+        support = ordered - (cumsum - 1) / rank > 0
+        k = support.to(x.dtype).sum(dim=-1, keepdim=True)
+        tau = (torch.where(support, cumsum, torch.zeros_like(cumsum)).sum(dim=-1, keepdim=True) - 1) / k
+        return torch.clamp(x - tau, min=0)
+
+
+def keras_layout(tensors):
+    """Channels-first tensors as Keras holds them (channels last), lower ranks expanded at axis 1 as Keras's merges do."""
+    tensors = [x.permute(0, 2, 3, 1) if x.dim() == 4 else x for x in tensors]
+    rank = max(x.dim() for x in tensors)
+    return [x.reshape(x.shape[:1] + (1,) * (rank - x.dim()) + x.shape[1:]) for x in tensors]
+
+
+def torch_layout(x):
+    """A channels-last 4-D result back to channels first."""
+    return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+class Add(nn.Module):
+    """keras.layers.Add: the sum of the inputs, broadcast as Keras broadcasts."""
+
+    def forward(self, *xs):
+        if all(x.shape == xs[0].shape for x in xs):
+            return sum(xs[1:], xs[0])
+        first, *rest = keras_layout(xs)
+        return torch_layout(sum(rest, first))
+
+
+class Multiply(nn.Module):
+    """keras.layers.Multiply: the elementwise product of the inputs, broadcast as Keras broadcasts."""
+
+    def forward(self, *xs):
+        same = all(x.shape == xs[0].shape for x in xs)
+        first, *rest = xs if same else keras_layout(xs)
+        for x in rest:
+            first = first * x
+        return first if same else torch_layout(first)
+
+
+class Concatenate(nn.Module):
+    """keras.layers.Concatenate on ``dim``, the channels-first axis of Keras's axis."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=self.dim)
+
+
+class Graph(nn.Module):
+    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input)."""
+
+    def __init__(self, layers, inputs):
+        super().__init__()
+        for name, module in layers.items():
+            self.add_module(name, module)
+        self.inputs = [tuple(feeds) for feeds in inputs]
+
+    def forward(self, x):
+        outputs = []
+        for module, feeds in zip(self.children(), self.inputs):
+            outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
+        return outputs[-1]

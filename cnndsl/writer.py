@@ -1,0 +1,133 @@
+"""Write layers back as notation: the inverse of parsing, for models that come from elsewhere.
+
+A model read from Keras or from the JSON architecture is a chain of :class:`Written`
+layers and :class:`Joined` merges with resolved arguments; :func:`write` gives the
+canonical spec: arguments equal to what the notation would resolve (the default,
+or for an inherited argument the nearest earlier layer's value) are left out; the
+required arguments, an inherited one (a convolution's kernel), a collected one
+(a pool size) and a layer's only argument are written by position while nothing
+before them is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndsl.layers import LAYERS, REQUIRED, LayerType
+from cnndsl.passes.resolve import HEAD_CODE
+
+
+@dataclass(frozen=True)
+class Written:
+    """One layer to write: its code and resolved arguments."""
+
+    code: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A merge to write: its code (ADD, CAT, MUL), its own arguments and its branches (empty: ``ID()``)."""
+
+    code: str
+    branches: tuple[tuple[Node, ...], ...]
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+Node = Written | Joined
+
+
+def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> str:
+    """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given.
+
+    With ``num_classes``, a last ``DN(num_classes)`` that is not the head keeps its
+    activation written, so that the checker does not take it for the head.
+
+    >>> write([Written("CN", {"filters": 8, "kernel": (5, 5)}), Written("CN", {"filters": 8, "kernel": (5, 5)})])
+    'CN(8, 5) -> CN(8)'
+    """
+    state: dict[tuple[str, str], Any] = {}
+    if chain and _looks_like_head(chain[-1], num_classes):
+        state[_KEEP] = chain[-1]
+    parts = [f"IN({', '.join(str(size) for size in input_shape)})"] if input_shape is not None else []
+    return " -> ".join([*parts, _chain(chain, state)]) if chain else " -> ".join(parts)
+
+
+def _chain(chain: Sequence[Node], state: dict) -> str:
+    return " -> ".join(_node(node, state) for node in chain) if chain else "ID()"
+
+
+_KEEP = ("", "keep activation")
+
+
+def _looks_like_head(node: Node, num_classes: int | None) -> bool:
+    """A last DN(num_classes) that the checker would take for the classifier head if its activation were left out."""
+    return isinstance(node, Written) and node.code == HEAD_CODE and node.args.get("units") == num_classes
+
+
+def _node(node: Node, state: dict) -> str:
+    match node:
+        case Written():
+            return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node)
+        case Joined():
+            branches = [_chain(branch, state) for branch in node.branches]
+            defaults = {param.name: param.default for param in LAYERS[node.code].params}
+            keywords = [f", {k}={value_text(v)}" for k, v in node.args.items() if defaults.get(k) != v]
+            return f"{node.code}({' | '.join(branches)}{''.join(keywords)})"
+        case _:
+            raise TypeError(f"not a layer or merge: {node!r}")
+
+
+def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = False) -> str:
+    """``CODE(...)`` with only the arguments that differ from what the notation would resolve."""
+    unknown = set(args) - set(kind.param_names)
+    if unknown:
+        raise ValueError(f"{kind.code} has no argument {sorted(unknown)[0]!r}")
+    parts, skipped = [], False
+    for param in kind.params:
+        value = args.get(param.name, param.default)
+        if _implied(kind, param, value, args, state) and not (keep and param.name == "activation"):
+            skipped = True
+            continue
+        if param.inherit:
+            state[kind.code, param.name] = value
+        text = value_text(value, spread=param.name == kind.collect and not skipped)
+        positional = not skipped and _by_position(kind, param)
+        parts.append(text if positional else f"{param.name}={value_text(value)}")
+    return f"{kind.code}({', '.join(parts)})"
+
+
+def _by_position(kind: LayerType, param) -> bool:
+    if kind.collect is not None:
+        return param.name == kind.collect
+    return param.default is REQUIRED or param.inherit or len(kind.params) == 1
+
+
+def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state: dict) -> bool:
+    """Whether leaving the argument out resolves to this value."""
+    if param.default is REQUIRED:
+        return False
+    if param.inherit and (kind.code, param.name) in state:
+        return state[kind.code, param.name] == value
+    if param.same_as is not None:  # defaults to another argument's value
+        return value is None or value == args.get(param.same_as)
+    return value == param.default
+
+
+def value_text(value: Any, spread: bool = False) -> str:
+    """A value as the notation writes it: ``3`` for (3, 3), ``true``, ``(1,2)``; ``spread`` drops the outer parentheses.
+
+    >>> value_text((3, 3)), value_text((1, 2)), value_text(True), value_text(((0, 1), (0, 1))), value_text(((2, 2), (2, 2)))
+    ('3', '(1,2)', 'true', '((0,1),(0,1))', '2')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        items = [value_text(item) for item in value]
+        if len(set(items)) == 1 and "(" not in items[0]:  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
+            return items[0]
+        inner = ",".join(items)
+        return inner.replace(",", ", ") if spread and "(" not in inner else f"({inner})"
+    return repr(value) if isinstance(value, float) else str(value)

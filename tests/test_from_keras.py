@@ -1,0 +1,253 @@
+"""Keras models back to the notation: to_spec and cnndsl from-keras, safe with model files."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+
+import pytest
+from conftest import run_cli
+from golden_tables import notebook_specs
+from hypothesis import given, settings
+from torch_strategies import accepted_specs, graph_specs
+
+from cnndsl import check, compile_spec, to_spec
+from cnndsl.backends.keras_reader import UnsupportedModel
+from cnndsl.report import architecture_hash
+
+keras = pytest.importorskip("keras")
+
+
+KERAS_NAMES = {"swish": "silu", "hard_swish": "hard_silu"}
+"""Activations Keras stores under another name (the same function): from-keras writes Keras's name."""
+
+
+def keras_names(text: str) -> str:
+    for alias, name in KERAS_NAMES.items():
+        text = re.sub(rf"\b{alias}\b", name, text)
+    return text
+
+
+def same_architecture(text: str, input_shape, classes: int) -> None:
+    spec = to_spec(compile_spec(text, input_shape, classes))
+    assert spec.num_classes == classes
+    again = check(spec.text, num_classes=spec.num_classes)
+    assert architecture_hash(again) == architecture_hash(check(keras_names(text), input_shape, classes)), spec.text
+
+
+@pytest.mark.parametrize("name", sorted(notebook_specs()))
+def test_the_notebook_models_come_back_as_themselves(name):
+    same_architecture(notebook_specs()[name], (28, 28, 1), 10)
+
+
+def test_the_spec_is_canonical_defaults_left_out_and_the_head_folded():
+    spec = to_spec(compile_spec(notebook_specs()["model1"]))
+    assert (
+        spec.text == "IN(28, 28, 1) -> CN(72, 7) -> CN(38) -> CN(20) -> MP() -> DP(0.25) -> FL() -> DN(128) -> DP(0.5)"
+    )
+
+
+def test_branches_are_found_from_the_graph():
+    text = "CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()->CN(4,3,padding=same) | ID())->MUL(ID() | GAP(keepdims=true)->CN(2,1)->CN(4,1,activation=sigmoid))->GAP()"
+    spec = to_spec(compile_spec(text, (8, 8, 1)))
+    assert "ADD(CN(4, padding=same) -> BN() -> CN(4, padding=same) | ID())" in spec.text
+    same_architecture(text, (8, 8, 1), 10)
+
+
+@settings(max_examples=25)
+@given(accepted_specs())
+def test_random_specs_come_back_with_the_same_hash(case):
+    same_architecture(*case)
+
+
+@settings(max_examples=25)
+@given(graph_specs())
+def test_random_graphs_come_back_with_the_same_hash(case):
+    same_architecture(*case)
+
+
+def test_relu6_layers_read_as_the_relu6_activation():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.ReLU(6.0)(keras.layers.Conv2D(4, 3)(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+    assert to_spec(keras.Model(inputs, outputs)).text == "IN(8, 8, 1) -> CN(4, activation=linear) -> ACT(relu6) -> FL()"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda x: keras.layers.LayerNormalization(name="norm")(x), "layer 'norm' (LayerNormalization) has no code"),
+        (
+            lambda x: keras.layers.Conv2D(4, 1, data_format="channels_first", name="c")(x),
+            "layer 'c' (Conv2D): data_format",
+        ),
+        (lambda x: keras.layers.Conv2D(4, 1, groups=2, name="g")(x), "layer 'g' (Conv2D): groups=2 has no notation"),
+        (
+            lambda x: keras.layers.ReLU(max_value=4.0, name="r")(x),
+            "layer 'r' (ReLU): only ReLU() and ReLU(max_value=6)",
+        ),
+    ],
+)
+def test_a_layer_the_notation_lacks_is_named_with_its_class(make, message):
+    inputs = keras.Input((8, 8, 2))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(make(inputs)))
+    with pytest.raises(UnsupportedModel, match=message.replace("(", r"\(").replace(")", r"\)")):
+        to_spec(keras.Model(inputs, outputs))
+
+
+def test_a_graph_that_is_not_nested_merges_is_refused_naming_the_layer():
+    inputs = keras.Input((8, 8, 2))
+    a = keras.layers.Conv2D(2, 1, name="a")(inputs)
+    b = keras.layers.Conv2D(2, 1, name="b")(a)
+    first = keras.layers.Add(name="first")([a, b])
+    crossing = keras.layers.Add(name="crossing")([first, b])  # b feeds two merges at different levels
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(crossing))
+    with pytest.raises(UnsupportedModel, match="layer 'b' \\(Conv2D\\)"):
+        to_spec(keras.Model(inputs, outputs))
+
+
+def test_a_model_without_a_softmax_head_is_refused():
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.raises(UnsupportedModel, match="softmax Dense classifier head"):
+        to_spec(model)
+
+
+@pytest.mark.parametrize(
+    ("application", "total", "frozen"),
+    [
+        ("VGG16", 138_357_544, 0),
+        ("ResNet50", 25_636_712, 53_120),
+        ("MobileNetV2", 3_538_984, 34_112),
+        ("DenseNet121", 8_062_504, 83_648),
+    ],
+)
+def test_keras_applications_read_as_specs_with_their_exact_parameter_counts(application, total, frozen):
+    model = getattr(keras.applications, application)(weights=None)
+    spec = to_spec(model)
+    checked = check(spec.text, num_classes=spec.num_classes)
+    assert (
+        (checked.total_params, checked.non_trainable_params)
+        == (total, frozen)
+        == (
+            model.count_params(),
+            sum(int(w.numpy().size) for w in model.non_trainable_weights),
+        )
+    )
+    assert checked.output_shape == model.output_shape
+
+
+# --- the command and model files ---------------------------------------------------------------
+
+
+def test_from_keras_prints_the_spec_of_a_saved_model(tmp_path):
+    path = tmp_path / "model.keras"
+    compile_spec(notebook_specs()["model2"], num_classes=7).save(path)
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# 7 classes: check with --classes 7\n")
+    assert " ".join(result.stdout.split("\n", 1)[1].split()).startswith("IN(28, 28, 1) -> CN(20, 5) -> BN()")
+    spec_file = tmp_path / "model.cnn"
+    spec_file.write_text(result.stdout)
+    summary = run_cli("summary", str(spec_file), "--classes", "7")
+    expected = architecture_hash(check(notebook_specs()["model2"], num_classes=7))
+    assert f"Architecture hash: {expected}" in summary.stdout
+
+
+def test_a_lambda_layer_is_refused_by_name_and_its_code_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "trap.keras"
+    inputs = keras.Input((4, 4, 1))
+    code = eval(f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]")  # a function Keras can store
+    trap = keras.layers.Lambda(code, name="trap")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(trap))
+    keras.Model(inputs, outputs).save(path)
+    marker.unlink()  # building the model ran it once; loading must not
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"cnndsl: error: {path}: layer 'trap' (Lambda) holds Python code that only unsafe loading would run; "
+        "cnndsl never loads it"
+    )
+    assert not marker.exists() and result.stdout == ""
+
+
+def test_an_object_from_outside_keras_is_refused_before_keras_reads_the_file(tmp_path):
+    path = tmp_path / "odd.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", '{"module": "os", "class_name": "system", "config": {"name": "x"}}')
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert "'system' from module 'os' is not Keras's" in result.stderr
+
+
+def test_a_custom_object_is_refused_before_keras_reads_the_file(tmp_path):
+    path = tmp_path / "custom.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", '{"class_name": "Thing", "registered_name": "pkg>Thing", "config": {}}')
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert result.stderr == f"cnndsl: error: {path}: 'pkg>Thing' is a custom object; cnndsl loads Keras layers only\n"
+
+
+@pytest.mark.parametrize("name", ["model.h5", "model.zip", "model"])
+def test_only_keras_files_are_opened(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"anything")
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert "not a .keras file" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"not a zip at all", "not a .keras model file (a zip holding config.json)"),
+        (b"PK\x03\x04broken", "not a .keras model file (a zip holding config.json)"),
+    ],
+)
+def test_a_missing_or_corrupt_file_is_one_line_and_exit_2(tmp_path, content, message):
+    path = tmp_path / "model.keras"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert result.stderr == f"cnndsl: error: {path}: {message}\n"
+
+
+def test_a_zip_that_is_not_a_keras_model_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", '{"class_name": "Nothing", "config": {}}')
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 2
+    assert last_line(result.stderr).startswith(f"cnndsl: error: {path}: Keras cannot load it (")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_model_the_notation_cannot_write_is_exit_1_naming_the_layer(tmp_path):
+    path = tmp_path / "model.keras"
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.LeakyReLU(0.3, name="leaky")(inputs)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))).save(path)
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 1
+    assert last_line(result.stderr) == f"cnndsl: error: {path}: layer 'leaky' (LeakyReLU) has no code in the notation"
+    assert "Traceback" not in result.stderr
+
+
+def last_line(stderr: str) -> str:
+    """cnndsl's own line: TensorFlow may log its start-up before it."""
+    return stderr.strip().splitlines()[-1]
+
+
+def test_every_keras_class_of_the_layer_table_reads_back():
+    from cnndsl.backends.keras_reader import TABLE
+    from cnndsl.layers import LAYERS
+
+    missing = [
+        code
+        for code, kind in LAYERS.items()
+        if not (kind.is_input or kind.is_identity) and kind.keras_class not in TABLE
+    ]
+    assert missing == []

@@ -1,0 +1,137 @@
+"""The PyTorch backend against Keras: shapes, parameter counts and outputs, number for number."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from golden_tables import notebook_specs  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from torch_strategies import accepted_specs, assert_close, graph_specs, keras_output, randomize, sample, torch_output  # noqa: E402
+
+from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
+from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
+
+
+def test_every_layer_code_has_a_pytorch_entry():
+    assert set(LAYERS) <= set(TABLE)
+
+
+def assert_equal_to_keras(text: str, input_shape, classes: int = 10) -> None:
+    """The PyTorch module built from a spec computes what its Keras model computes."""
+    model = check(text, input_shape, classes)
+    keras_model = compile_spec(text, input_shape, classes)
+    torch_model = compile_spec(text, input_shape, classes, backend="torch")
+    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample(input_shape)
+    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+@pytest.mark.parametrize("name", sorted(notebook_specs()))
+def test_notebook_models_compute_what_keras_computes(name):
+    assert_equal_to_keras(notebook_specs()[name], (28, 28, 1))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CN(8,3,strides=2,padding=same)->BN()->AP(3,strides=2,padding=same)->FL()->DN(12,activation=elu)",
+        "CN(4,(2,3),strides=(2,1),padding=same)->MP((3,2),strides=2,padding=same)->AP(2,strides=1,padding=same)->FL()",
+        "CN(6,3,dilation=2,padding=same,activation=linear)->ACT(softmax)->DN(5,activation=leaky_relu)->GAP()->DN(4,activation=gelu)",
+        "DN(7,activation=log_softmax)->FL()->BN()->DP(0.5)",
+        "CN(3,1,activation=exponential)->GMP()->ACT(selu)",
+    ],
+)
+def test_padding_flatten_and_axes_match_keras(text):
+    assert_equal_to_keras(text, (11, 9, 3))
+
+
+def test_a_straight_stack_is_a_sequential_named_as_keras_names_its_layers():
+    module = compile_spec("CN(8)->MP()->FL()", (12, 12, 1), backend="torch")
+    assert isinstance(module, torch.nn.Sequential)
+    assert [name for name, _ in module.named_children()] == ["conv2d", "max_pooling2d", "flatten", "dense"]
+
+
+def test_initialisers_are_keras_glorot_uniform_and_zero_bias():
+    module = compile_spec("CN(64,5)->FL()->DN(300)", (8, 8, 32), backend="torch")
+    conv, dense = module.conv2d[0], module.dense[0]
+    limit = (6 / (5 * 5 * 32 + 5 * 5 * 64)) ** 0.5
+    largest = float(conv.weight.detach().abs().max())
+    assert 0.9 * limit < largest <= limit
+    assert float(conv.bias.detach().abs().max()) == 0.0
+    assert float(dense.bias.detach().abs().max()) == 0.0
+
+
+def test_batch_norm_momentum_is_one_minus_keras_momentum():
+    module = compile_spec("BN()->FL()", (4, 4, 2), backend="torch")
+    assert module.batch_normalization.momentum == pytest.approx(0.01)
+    assert module.batch_normalization.eps == pytest.approx(0.001)
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_built():
+    with pytest.raises(ValueError, match="backend"):
+        compile_spec("CN(8)", backend="mxnet")
+
+
+def test_a_spec_with_errors_raises_before_torch_builds():
+    with pytest.raises(SpecError):
+        compile_spec("CN(8,99)", backend="torch")
+
+
+@settings(max_examples=30)
+@given(accepted_specs())
+def test_random_specs_compute_what_keras_computes(case):
+    text, input_shape, classes = case
+    assert_equal_to_keras(text, input_shape, classes)
+
+
+def test_every_activation_has_a_pytorch_module():
+    from cnndsl.backends.torch import activation
+    from cnndsl.layers import ACTIVATIONS
+
+    for name in ACTIVATIONS:
+        assert activation(name, 4) or name == "linear"
+
+
+@pytest.mark.parametrize("name", __import__("cnndsl.layers", fromlist=["ACTIVATIONS"]).ACTIVATIONS)
+def test_each_activation_computes_what_keras_computes(name):
+    assert_equal_to_keras(f"CN(5,1,activation={name})->ACT({name})->GAP()->DN(6,activation={name})", (3, 4, 2))
+
+
+@settings(max_examples=25)
+@given(graph_specs())
+def test_random_graphs_compute_what_keras_computes(case):
+    assert_equal_to_keras(*case)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()->CN(4,3,padding=same) | ID())->GAP()",
+        "CN(4,3)->MUL(ID() | GAP()->DN(2)->DN(4,activation=sigmoid))->FL()",
+        "CN(4,3)->CAT(ID() | CN(4,1) | DW(3,padding=same), axis=1)->CAT(ID() | CN(2,1))->GAP()",
+        "CN(1,1)->ADD(FL() | ID())->GAP()",
+        "CN(3,3)->ZP(((1,2),(0,3)))->UP((2,1),interpolation=bilinear)->SC(5,3,strides=2,padding=same,depth_multiplier=3)->GMP(keepdims=true)->FL()",
+    ],
+)
+def test_merges_broadcasting_and_the_new_codes_match_keras(text):
+    assert_equal_to_keras(text, (7, 6, 2))
+
+
+def test_a_resampling_pytorch_computes_otherwise_is_refused_at_its_layer():
+    with pytest.raises(SpecError, match=r"UP\(interpolation=bicubic\): PyTorch has no bicubic resampling"):
+        compile_spec("CN(4)->UP(interpolation=bicubic)->GAP()", (8, 8, 1), backend="torch")
+
+
+def test_every_weight_the_layer_table_names_has_a_place_in_pytorch():
+    from cnndsl.backends.torch import _PORTS
+
+    model = check(
+        "CN(4,bias=false)->DW(padding=same)->SC(3,depth_multiplier=2)->BN(center=false)->GAP()->DN(5)", (9, 9, 2)
+    )
+    for info in model.layers:
+        names = {weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)}
+        assert names <= set(_PORTS.get(info.keras_class, {})), info.keras_class

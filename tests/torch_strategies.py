@@ -1,0 +1,143 @@
+"""Specs the checker accepts, and the helpers that compare a model in another framework with Keras's.
+
+Built on :mod:`spec_strategies` (the random specs of the Keras differential test):
+the frameworks are compared on accepted specs only, on small inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from spec_strategies import specs
+
+from cnndsl import SpecError, check
+
+BATCH = 3
+TOLERANCE = 1e-4
+
+
+@st.composite
+def accepted_specs(draw) -> tuple[str, tuple[int, int, int], int]:
+    """(text, input shape, classes) of a random spec that passes every check."""
+    text, _descs, input_shape, classes, _declared = draw(specs())
+    ending = draw(st.sampled_from(["", "->FL()", "->GAP()"]))
+    for candidate in (text, text + ending):
+        try:
+            check(candidate, input_shape, classes)
+        except SpecError:
+            continue
+        return candidate, input_shape, classes
+    assume(False)
+
+
+def randomize(keras_model, seed: int = 0) -> None:
+    """Give every Keras weight a random value (variances positive), so that porting is tested on every number."""
+    rng = np.random.default_rng(seed)
+    for variable in keras_model.weights:
+        value = rng.normal(0, 0.5, size=tuple(variable.shape)).astype("float32")
+        if "variance" in variable.name:
+            value = np.abs(value) + 0.5
+        variable.assign(value)
+
+
+def sample(input_shape, seed: int = 1) -> np.ndarray:
+    """A random batch, channels last as Keras takes it."""
+    return np.random.default_rng(seed).normal(size=(BATCH, *input_shape)).astype("float32")
+
+
+def keras_output(keras_model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(keras_model(x, training=False))
+
+
+def torch_output(torch_model, x: np.ndarray) -> np.ndarray:
+    """The module's output on a channels-last batch, in eval mode, back in Keras's layout."""
+    import torch
+
+    torch_model.eval()
+    with torch.no_grad():
+        out = torch_model(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+    return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out
+
+
+def assert_close(expected: np.ndarray, actual: np.ndarray) -> None:
+    """Equal shapes, and values within 1e-4 (relative for large values)."""
+    assert expected.shape == actual.shape
+    np.testing.assert_allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+# --- graphs: merges of all three kinds, ID branches, the codes of modern CNNs ----------------
+
+kernels = st.sampled_from([1, 2, 3])
+small_activations = st.sampled_from(["relu", "linear", "sigmoid", "tanh", "relu6", "swish"])
+
+
+@st.composite
+def keep_shape(draw, channels: int) -> str:
+    """A layer that keeps (height, width, channels)."""
+    k, act = draw(kernels), draw(small_activations)
+    bias = draw(st.sampled_from(["", ", bias=false"]))
+    options = [
+        f"CN({channels}, {k}, padding=same, activation={act}{bias})",
+        f"DW({k}, padding=same, activation={act}{bias})",
+        f"SC({channels}, {k}, padding=same, activation={act}{bias})",
+        draw(st.sampled_from(["BN()", "BN(momentum=0.9, epsilon=0.01)", "BN(center=false)", "BN(scale=false)"])),
+        f"ACT({act})",
+        "DP(0.5)",
+        f"ZP(1)->CN({channels}, 3, activation={act})",
+        "AP(3, strides=1, padding=same)",
+        f"MP({k}, strides=1, padding=same)",
+    ]
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def branch(draw, channels: int, depth: int) -> str:
+    """A chain from a merge's input that keeps its shape (empty: ID())."""
+    parts = draw(st.lists(keep_shape(channels), min_size=0, max_size=2))
+    if depth < 2 and draw(st.integers(0, 3)) == 0:
+        parts.append(draw(merge(channels, depth + 1, same_channels=True))[0])
+    return " -> ".join(parts) or "ID()"
+
+
+@st.composite
+def merge(draw, channels: int, depth: int = 0, same_channels: bool = False) -> tuple[str, int]:
+    """A merge and the channel count after it."""
+    kind = draw(st.sampled_from(["ADD", "MUL", "SE", "SE2"] + ([] if same_channels else ["CAT"])))
+    if kind == "SE":
+        squeeze = draw(st.integers(1, 4))
+        return f"MUL(ID() | GAP(keepdims=true) -> CN({squeeze}, 1) -> CN({channels}, 1, activation=sigmoid))", channels
+    if kind == "SE2":
+        return f"MUL(ID() | GAP() -> DN({draw(st.integers(1, 4))}) -> DN({channels}, activation=sigmoid))", channels
+    if kind == "CAT":
+        widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=3))
+        branches = [f"CN({w}, {draw(kernels)}, padding=same)" if draw(st.booleans()) else "ID()" for w in widths]
+        total = sum(channels if b == "ID()" else w for b, w in zip(branches, widths))
+        return f"CAT({' | '.join(branches)})", total
+    branches = draw(st.lists(branch(channels, depth), min_size=2, max_size=3))
+    return f"{kind}({' | '.join(branches)})", channels
+
+
+@st.composite
+def graph_specs(draw) -> tuple[str, tuple[int, int, int], int]:
+    """(text, input shape, classes) of a random accepted graph spec on a small input."""
+    size, channels = draw(st.integers(6, 10)), draw(st.integers(1, 3))
+    parts = [f"CN({draw(st.integers(2, 4))}, 3, padding=same)"]
+    channels_now = int(parts[0][3])
+    for _ in range(draw(st.integers(1, 3))):
+        step = draw(st.integers(0, 4))
+        if step == 0:
+            channels_now *= 2
+            parts.append("DW(3, strides=2, padding=same, depth_multiplier=2)")
+        elif step == 1:
+            parts.append(
+                f"UP({draw(st.sampled_from(['2', '(1,2)']))}, interpolation={draw(st.sampled_from(['nearest', 'bilinear']))})"
+            )
+        else:
+            text, channels_now = draw(merge(channels_now))
+            parts.append(text)
+    parts.append(draw(st.sampled_from(["GAP()", "FL()", "GMP()"])))
+    text = " -> ".join(parts)
+    input_shape, classes = (size, size, channels), draw(st.integers(2, 5))
+    check(text, input_shape, classes)  # a strategy that draws a refused spec is a bug in the strategy
+    return text, input_shape, classes
