@@ -130,7 +130,7 @@ class Repeat:
     """``body * count``: the body repeated in place."""
 
     body: Node
-    count: Number
+    count: Number | Choice | Range
     span: Span
 
 
@@ -161,3 +161,31 @@ class SpecFile:
     """A spec file's definitions, in order."""
 
     definitions: tuple[Definition, ...]
+
+
+# --- search spaces: braces stand for a choice (cnndsl.space) ----------------------------
+
+
+@record
+class Choice:
+    """``{a, b, ...}`` where a value or a repetition count goes: one of the values."""
+
+    options: tuple[Value, ...]
+    span: Span
+
+
+@record
+class Range:
+    """``{low..high}``: one of the whole numbers from ``low`` to ``high``."""
+
+    low: Number
+    high: Number
+    span: Span
+
+
+@record
+class Alternatives:
+    """``{A | B | ...}`` in a chain: one of the chains."""
+
+    options: tuple[Chain, ...]
+    span: Span

@@ -107,7 +107,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_and_report(source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    from cnndsl.search import space_of
+
     try:
+        space = space_of(source)
+        if space is not None:
+            return _check_space(space, source, args, settings, reporter)
         model = _check_one(source, args, settings)
     except SpecError as error:
         reporter.diagnostics(source, error.diagnostics)
@@ -121,6 +126,21 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
         f"output {format_shape(model.output_shape)}"
     )
     return EXIT_OK
+
+
+def _check_space(space, source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    """A space's candidates: how many, how many the checker accepts, and why the others fail."""
+    from cnndsl.search import Judge, census, describe, rejection_lines
+
+    result = census(Judge(space, args.input_shape, settings.classes, settings))
+    errors = result.errors()
+    reporter.diagnostics(source, errors)
+    for line in describe(result, source.title):
+        reporter.ok(line)
+    shown = [group for group in result.groups() if group[1] not in errors]
+    for line in rejection_lines(shown, source.name, result.total, result.exact):
+        reporter.ok(line)
+    return EXIT_SPEC if errors or not result.accepted else EXIT_OK
 
 
 class Reporter:

@@ -20,6 +20,7 @@ from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer, check_head
 from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.shapes import format_size
+from cnndsl.space import refuse_space
 from cnndsl.syntax import parse, span_at
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def check_chain(
 
 
 def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
+    refuse_space(chain, source, blocks)
     expander = Expander(blocks)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)

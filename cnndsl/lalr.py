@@ -338,6 +338,25 @@ def _spec(children, first, last, lines):
     return children[0]
 
 
+def _choice(children, first, last, lines):
+    options = [children[1]]
+    if type(children[2]) is list:
+        options += children[2]
+    return ast.Choice(tuple(options), lines.span(first, last))
+
+
+def _range(children, first, last, lines):
+    return ast.Range(number(children[1], lines), number(children[3], lines), lines.span(first, last))
+
+
+def _alternatives(children, first, last, lines):
+    return ast.Alternatives((children[1], *children[2]), lines.span(first, last))
+
+
+def _repeat_options(children, first, last, lines):
+    return ast.Repeat(children[0], children[2], lines.span(first, last))
+
+
 BUILDERS: dict[str, Builder | None] = {
     "file": _file,
     "definition": _definition,
@@ -357,5 +376,10 @@ BUILDERS: dict[str, Builder | None] = {
     "value->word": _word,
     "value->tuple": _tuple,
     "_list": _list,
+    "value": None,
+    "options->choice": _choice,
+    "options->range": _range,
+    "atom->alternatives": _alternatives,
+    "element->repeat_options": _repeat_options,
 }
 """Every rule of the grammar, by ``origin`` or ``origin->alias``."""

@@ -41,11 +41,17 @@ TOKEN_WORDS = {
     "RPAR": "')'",
     "COMMA": "','",
     "EQUAL": "'='",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "DOTS": "'..'",
     "NAME": "a name",
     "NUMBER": "a number",
     "$END": "the end of the spec",
 }
 
+
+SPACE_TOKENS = frozenset({"LBRACE", "RBRACE", "DOTS"})
+"""The tokens of search spaces (cnndsl.space)."""
 
 GRAMMAR_FILE = "cnndsl.lark"
 
@@ -92,6 +98,8 @@ def parse_file(text: str) -> ast.SpecFile | ast.Chain:
 def _read(text: str, start: str):
     """The fast reading (lark's tables, :mod:`cnndsl.lalr`) when it accepts, else lark's own."""
     _check_length(text)
+    if "{" in text:  # the fast reading counts parentheses only; braces nest too
+        _check_nesting(text)
     reader = _reader(start)
     node = reader.read(text, max_depth=MAX_NESTING) if reader else None
     return node if node is not None else read_with_lark(text, start)
@@ -173,10 +181,10 @@ def _check_length(text: str) -> None:
 def _check_nesting(text: str) -> None:
     """Refuse parentheses nested past MAX_NESTING, before the recursive passes meet them."""
     depth = 0
-    for match in re.finditer(r"#[^\n]*|[()]", text):
+    for match in re.finditer(r"#[^\n]*|[(){}]", text):
         if match.group()[0] == "#":  # a comment's parentheses nest nothing
             continue
-        depth += 1 if match.group() == "(" else -1
+        depth += 1 if match.group() in "({" else -1
         if depth > MAX_NESTING:
             span = span_at(text, match.start(), match.end())
             message = f"parentheses nested deeper than {MAX_NESTING} levels"
@@ -196,13 +204,15 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic(SYNTAX, f"unexpected character {describe_char(char)}", span, hint=_char_hint(char))
     token = getattr(exc, "token", None)
     expected = set(getattr(exc, "expected", ()) or ())
+    if "{" not in text:  # a spec without braces is not a search space: leave them out of the advice
+        expected -= SPACE_TOKENS
     if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
         span = span_at(text, len(text.rstrip()), len(text.rstrip()))
         found = "the end of the spec"
     else:
         span = span_at(text, token.start_pos, token.end_pos)
         found = f"{TOKEN_WORDS.get(token.type, token.type)} {str(token)!r}"
-        if token.type in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL"):
+        if token.type in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS"):
             found = TOKEN_WORDS[token.type]
     message = f"expected {_expected_words(expected)}, found {found}"
     return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, token))
@@ -226,7 +236,7 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL"}:
+    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "LBRACE"}:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:
@@ -323,6 +333,8 @@ def _element(node: Tree | Token) -> ast.Node:
         return ast.Repeat(_element(body), _number(count), _span(node))
     if kind == "ref":
         return ast.Ref(str(node.children[0]), _span(node))
+    if kind in _SPACE_ELEMENTS:
+        return _SPACE_ELEMENTS[kind](node)
     return _chain(node)
 
 
@@ -339,6 +351,8 @@ def _value(node: Tree) -> ast.Value:
         return _number(node.children[0])
     if kind == "word":
         return ast.Word(str(node.children[0]), _span(node))
+    if kind in _SPACE_VALUES:
+        return _SPACE_VALUES[kind](node)
     items = tuple(_value(child) for child in node.children if not _is_punct(child))
     if len(items) == 1 and not any(isinstance(c, Token) and c.type == "COMMA" for c in node.children):
         return items[0]  # (5) is 5, as in Python
@@ -351,3 +365,17 @@ def _is_punct(node: Tree | Token) -> bool:
 
 def _number(token: Token) -> ast.Number:
     return ast.Number(lalr.number_value(str(token)), str(token), _span(token))
+
+
+# --- search spaces (cnndsl.space) -------------------------------------------------------
+
+_SPACE_ELEMENTS = {
+    "alternatives": lambda node: ast.Alternatives(
+        tuple(_chain(c) for c in node.children if isinstance(c, Tree)), _span(node)
+    ),
+    "repeat_options": lambda node: ast.Repeat(_element(node.children[0]), _value(node.children[2]), _span(node)),
+}
+_SPACE_VALUES = {
+    "choice": lambda node: ast.Choice(tuple(_value(c) for c in node.children if isinstance(c, Tree)), _span(node)),
+    "range": lambda node: ast.Range(_number(node.children[1]), _number(node.children[3]), _span(node)),
+}

@@ -1,0 +1,195 @@
+"""The checker over a search space: which candidates can be built, within the budgets.
+
+``judge`` checks one candidate (the checker, then the budgets) without building
+anything; ``census`` counts a whole space: exactly, by checking every candidate, when
+it holds at most ``EXACT_LIMIT``; above that, estimated from a stated number of
+candidates drawn at random. Rejections are grouped by their first error, which points
+into the space's own text. No framework is imported here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from cnndsl import ast
+from cnndsl.budgets import check_budgets
+from cnndsl.compiler import check_chain, paused_gc
+from cnndsl.errors import Diagnostic, SpecError, render
+from cnndsl.model import CheckedModel
+from cnndsl.report import architecture_hash
+from cnndsl.settings import Settings
+from cnndsl.space import Space, candidate_text, first_choice
+from cnndsl.syntax import parse
+
+EXACT_LIMIT = 100_000
+"""Spaces up to this many candidates are counted exactly, by checking every one."""
+SAMPLES = 1_000
+"""Candidates drawn to estimate a larger space's accepted share."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One candidate judged: its model and hash when accepted, else its first error."""
+
+    index: int
+    chain: ast.Chain
+    model: CheckedModel | None
+    error: Diagnostic | None
+    source: str
+    """The text the error's span points into: the space's (or the candidate's own)."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.model is not None
+
+    @property
+    def hash(self) -> str | None:
+        return architecture_hash(self.model) if self.model is not None else None
+
+    @property
+    def text(self) -> str:
+        return candidate_text(self.chain)
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Checks candidates of one space under one input shape, class count and budgets."""
+
+    space: Space
+    input_shape: Sequence[int] | None = None
+    num_classes: int | None = None
+    settings: Settings = field(default_factory=Settings)
+
+    def __call__(self, index: int) -> Verdict:
+        chain = self.space.candidate(index)
+        source = self.space.source
+        if self.space.shares_spans:  # one span, two values: check the candidate's own text
+            source = candidate_text(chain)
+            chain = parse(source)
+        try:
+            model = check_chain(chain, source, self.input_shape, self.num_classes, None, self.settings.input_shape)
+        except SpecError as error:
+            return Verdict(index, chain, None, error.diagnostics[0], source)
+        over = check_budgets(model, self.settings)
+        if over:
+            return Verdict(index, chain, None, over[0], source)
+        return Verdict(index, chain, model, None, source)
+
+
+@dataclass
+class Census:
+    """What the checker makes of a space."""
+
+    total: int
+    examined: int
+    accepted: int
+    exact: bool
+    hashes: set[str] = field(default_factory=set)
+    rejected: dict[tuple, list] = field(default_factory=dict)
+    """First error (kind, message, span) -> [count, diagnostic, source]."""
+
+    @property
+    def accepted_estimate(self) -> int:
+        """Accepted candidates: exact, or the sampled share of the whole."""
+        return self.accepted if self.exact else round(self.total * self.accepted / max(self.examined, 1))
+
+    def add(self, verdict: Verdict) -> None:
+        self.examined += 1
+        if verdict.accepted:
+            self.accepted += 1
+            self.hashes.add(verdict.hash)
+            return
+        group = self.rejected.setdefault(error_key(verdict.error), [0, verdict.error, verdict.source])
+        group[0] += 1
+
+    def groups(self) -> list[tuple[int, Diagnostic, str]]:
+        """Rejection groups, largest first: (count, first error, its text)."""
+        ordered = sorted(self.rejected.values(), key=lambda group: (-group[0], _start(group[1])))
+        return [tuple(group) for group in ordered]
+
+    def errors(self) -> list[Diagnostic]:
+        """Errors in the space itself (value errors): an option no candidate can take."""
+        return [diagnostic for _, diagnostic, _ in self.groups() if diagnostic.kind not in ("shape", "budget")]
+
+
+def error_key(diagnostic: Diagnostic) -> tuple:
+    span = diagnostic.span
+    return (diagnostic.kind, diagnostic.message, (span.start, span.end) if span else None)
+
+
+def _start(diagnostic: Diagnostic) -> int:
+    return diagnostic.span.start if diagnostic.span else -1
+
+
+def census(judge: Judge, limit: int = EXACT_LIMIT, samples: int = SAMPLES, seed: int = 0) -> Census:
+    """Check every candidate of a space of at most ``limit``, else ``samples`` drawn with ``seed``."""
+    total = judge.space.count
+    exact = total <= limit
+    result = Census(total, 0, 0, exact)
+    indices = range(total) if exact else drawn(judge.space, samples, seed)
+    with paused_gc():
+        for index in indices:
+            result.add(judge(index))
+    return result
+
+
+def drawn(space: Space, samples: int, seed: int) -> Iterator[int]:
+    """``samples`` candidate numbers drawn uniformly (with replacement) with a fixed seed."""
+    rng = random.Random(seed)
+    for _ in range(samples):
+        yield space.sample(rng)
+
+
+def describe(result: Census, name: str = "<spec>") -> list[str]:
+    """The census as lines: how many candidates, how many the checker accepts, and why not."""
+    holds = f"{result.total:,} candidate{'s' * (result.total != 1)}"
+    if result.exact:
+        distinct = f" ({len(result.hashes):,} distinct)" if len(result.hashes) < result.accepted else ""
+        lines = [f"{name}: a search space of {holds}; the checker accepts {result.accepted:,}{distinct}"]
+    else:
+        share = result.accepted / max(result.examined, 1)
+        lines = [
+            f"{name}: a search space of {holds}; the checker accepts about {result.accepted_estimate:,} "
+            f"({share:.1%}, an estimate from {result.examined:,} candidates drawn at random)"
+        ]
+    return lines
+
+
+def rejection_lines(groups: Iterable[tuple[int, Diagnostic, str]], name: str, total: int, exact: bool) -> list[str]:
+    """Rejected candidates grouped by first error, each with its place in the space's text."""
+    groups = list(groups)
+    count = sum(group[0] for group in groups)
+    if not count:
+        return []
+    of = f"{count:,} of {total:,} candidates" if exact else f"{count:,} of the candidates drawn"
+    lines = [f"{of} cannot be built or are over budget:"]
+    for times, diagnostic, source in groups:
+        rendered = render([_as_note(diagnostic)], source, name).splitlines()
+        lines.append(f"  {times:,} x {rendered[0]}")
+        lines += [f"      {line}" for line in rendered[1:]]
+    return lines
+
+
+def _as_note(diagnostic: Diagnostic) -> Diagnostic:
+    from dataclasses import replace
+
+    return replace(diagnostic, severity="rejected")
+
+
+def space_of(source) -> Space | None:
+    """The space a model of the command line or a file stands for; None for one model.
+
+    ``source`` is a :class:`cnndsl.inputs.Source`. Raises SpecError for errors in the
+    braces themselves (an empty range); a spec that does not parse is left to the checker.
+    """
+    if source.error is not None or source.embedded is not None or "{" not in source.text:
+        return None
+    try:
+        chain = source.chain if source.chain is not None else parse(source.text)
+    except SpecError:
+        return None
+    if first_choice(chain, source.blocks) is None:
+        return None
+    return Space(chain, source.text, source.blocks)

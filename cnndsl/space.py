@@ -1,0 +1,347 @@
+"""Search spaces: a spec whose braces hold choices, and the candidates it stands for.
+
+    CN({32,64}) -> CN(32)*{2..4} -> {stem_a | CN(8)->BN()} -> MP({2,(2,1)}) -> FL()
+
+``{a, b}`` is one of the values (numbers, words, tuples), ``{2..4}`` one of the whole
+numbers from 2 to 4, ``{A | B}`` one of the chains. A repetition's body is chosen once
+and then repeated; a block's choices are made afresh wherever it is used, as if its
+text were written there. Each candidate is an ordinary chain whose nodes keep their
+spans in the space's text, so that a checker's error about a candidate points into the
+space.
+
+The candidates are numbered 0 .. count-1 in a fixed order (mixed radix: the first
+choice in the text varies slowest, an alternative's candidates follow the previous
+alternative's). Counting is arithmetic on the tree, never enumeration: a space of
+10**30 candidates is counted in microseconds. No framework is imported here.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from cnndsl import ast
+from cnndsl.errors import VALUE, Diagnostic, raise_errors
+from cnndsl.formatter import chain as chain_text
+from cnndsl.formatter import format_text
+
+POINTS = (ast.Choice, ast.Range, ast.Alternatives)
+"""The nodes that make a spec a space."""
+
+Decide = Callable[[str, "ast.Choice | ast.Range | ast.Alternatives", tuple[str, ...]], int]
+"""Picks an option at one choice point: ``(key, node, option labels) -> option number``."""
+
+
+def first_choice(chain: ast.Chain, blocks: Mapping[str, ast.Chain] | None = None) -> ast.Span | None:
+    """The span of the first brace that makes ``chain`` a space (through its blocks), else None."""
+    seen: set[str] = set()
+    found = _first(chain, blocks or {}, seen)
+    return found.span if found is not None else None
+
+
+def _first(node, blocks, seen):
+    if isinstance(node, POINTS):
+        return node
+    for child in _children(node, blocks, seen):
+        found = _first(child, blocks, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _children(node, blocks, seen) -> tuple:
+    """The nodes under ``node`` (a block's chain under a reference, once per name)."""
+    if isinstance(node, ast.Chain):
+        return node.elements
+    if isinstance(node, ast.Call):
+        return tuple(arg.value for arg in node.args)
+    if isinstance(node, ast.Repeat):
+        return (node.body, node.count)
+    if isinstance(node, ast.Ref):
+        if node.name in seen or node.name not in blocks:
+            return ()
+        seen.add(node.name)
+        return (blocks[node.name],)
+    if isinstance(node, ast.Tuple):
+        return node.items
+    if isinstance(node, (ast.Number, ast.Word)):
+        return ()
+    raise TypeError(f"unknown node {type(node).__name__}")
+
+
+@dataclass
+class Space:
+    """A parsed space: its chain, the text spans point into, and the file's blocks."""
+
+    chain: ast.Chain
+    source: str
+    blocks: Mapping[str, ast.Chain] = field(default_factory=dict)
+    _counts: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        raise_errors(problems(self.chain, self.blocks), self.source)
+        self.shares_spans = _reuses_a_block_with_choices(self.chain, self.blocks)
+        """Whether a block with choices is used twice (a span may then hold two values)."""
+
+    @property
+    def count(self) -> int:
+        """How many candidates the space holds (an exact integer, however large)."""
+        return self._count(self.chain)
+
+    @property
+    def is_space(self) -> bool:
+        return first_choice(self.chain, self.blocks) is not None
+
+    def candidate(self, index: int) -> ast.Chain:
+        """Candidate number ``index``: a chain without braces, spans in the space's text."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"candidate {index} of a space of {self.count:,}")
+        return _as_chain(self._at(self.chain, index))
+
+    def candidates(self) -> Iterator[tuple[int, ast.Chain]]:
+        """Every candidate, in order."""
+        for index in range(self.count):
+            yield index, self.candidate(index)
+
+    def sample(self, rng: random.Random) -> int:
+        """A candidate's number drawn uniformly."""
+        return rng.randrange(self.count)
+
+    def index_of(self, decide: Decide) -> int:
+        """The number of the candidate that ``decide`` picks, asked at each choice point reached."""
+        return self._index(self.chain, decide, "")
+
+    def text(self, index: int) -> str:
+        """Candidate ``index`` as an ordinary spec in canonical form (``cnndsl fmt``'s)."""
+        return candidate_text(self.candidate(index))
+
+    # --- counting ---
+
+    def _count(self, node) -> int:
+        known = self._counts.get(id(node))
+        if known is None:
+            known = self._counts[id(node)] = self._count_new(node)
+        return known
+
+    def _count_new(self, node) -> int:
+        if isinstance(node, ast.Choice | ast.Alternatives):
+            return sum(self._count(option) for option in node.options)
+        if isinstance(node, ast.Range):
+            return int(node.high.value) - int(node.low.value) + 1
+        if isinstance(node, ast.Ref):
+            block = self.blocks.get(node.name)
+            return 1 if block is None else self._count(block)
+        total = 1
+        for child in _parts(node):
+            total *= self._count(child)
+        return total
+
+    # --- number -> candidate ---
+
+    def _at(self, node, index: int):
+        if isinstance(node, ast.Choice | ast.Alternatives):
+            option, rest = self._option(node.options, index)
+            return self._at(option, rest)
+        if isinstance(node, ast.Range):
+            value = int(node.low.value) + index
+            return ast.Number(value, str(value), node.span)
+        if isinstance(node, ast.Ref):
+            block = self.blocks.get(node.name)
+            return node if block is None else self._at(block, index)
+        parts = _parts(node)
+        picked = []
+        for child in reversed(parts):  # the last part varies fastest
+            size = self._count(child)
+            index, digit = divmod(index, size)
+            picked.append(self._at(child, digit))
+        return _rebuilt(node, picked[::-1])
+
+    def _option(self, options, index: int):
+        for option in options:
+            size = self._count(option)
+            if index < size:
+                return option, index
+            index -= size
+        raise IndexError("past the last option")
+
+    # --- decisions -> number ---
+
+    def _index(self, node, decide: Decide, via: str) -> int:
+        if isinstance(node, ast.Choice | ast.Alternatives):
+            picked = decide(_key(node, via), node, option_labels(node))
+            offset = sum(self._count(option) for option in node.options[:picked])
+            return offset + self._index(node.options[picked], decide, via)
+        if isinstance(node, ast.Range):
+            return decide(_key(node, via), node, ())
+        if isinstance(node, ast.Ref):
+            block = self.blocks.get(node.name)
+            return 0 if block is None else self._index(block, decide, _key(node, via))
+        index = 0
+        for child in _parts(node):
+            index = index * self._count(child) + self._index(child, decide, via)
+        return index
+
+
+def _parts(node) -> tuple:
+    """The parts of a node whose candidates multiply: a product's factors."""
+    if isinstance(node, ast.Chain):
+        return node.elements
+    if isinstance(node, ast.Call):
+        return tuple(arg.value for arg in node.args)
+    if isinstance(node, ast.Repeat):
+        return (node.body, node.count)
+    if isinstance(node, ast.Tuple):
+        return node.items
+    if isinstance(node, (ast.Number, ast.Word)):
+        return ()
+    raise TypeError(f"unknown node {type(node).__name__}")
+
+
+def _rebuilt(node, parts: list):
+    """``node`` with its parts replaced by their chosen forms."""
+    if isinstance(node, ast.Chain):
+        return ast.Chain(tuple(_spliced(parts)), node.span)
+    if isinstance(node, ast.Call):
+        args = tuple(ast.Arg(arg.name, value, arg.span) for arg, value in zip(node.args, parts))
+        return ast.Call(node.code, args, node.span)
+    if isinstance(node, ast.Repeat):
+        body, count = parts
+        if isinstance(node.count, POINTS) and count.value == 1:
+            return body  # a chosen `* 1` is the body written once
+        return ast.Repeat(body.elements[0] if _single(body) else body, count, node.span)
+    if isinstance(node, ast.Tuple):
+        return ast.Tuple(tuple(parts), node.span)
+    return node
+
+
+def _spliced(elements: list) -> Iterator:
+    """A chain's elements, a chosen chain (an alternative or a block) written in place."""
+    for element in elements:
+        if isinstance(element, ast.Chain):
+            yield from element.elements
+        else:
+            yield element
+
+
+def _single(node) -> bool:
+    return isinstance(node, ast.Chain) and len(node.elements) == 1
+
+
+def _as_chain(node) -> ast.Chain:
+    return node if isinstance(node, ast.Chain) else ast.Chain((node,), node.span)
+
+
+def _key(node, via: str) -> str:
+    """A choice point's name: its line and column, after the block references leading to it."""
+    here = f"{node.span.line}:{node.span.column}"
+    return f"{via} > {here}" if via else here
+
+
+def option_labels(node) -> tuple[str, ...]:
+    """Each option of a choice or alternatives as written (blanks collapsed), made unique."""
+    labels = [" ".join(_source_text(option).split()) for option in node.options]
+    if len(set(labels)) < len(labels):
+        labels = [f"{number}: {label}" for number, label in enumerate(labels, 1)]
+    return tuple(labels)
+
+
+def _source_text(node) -> str:
+    if isinstance(node, ast.Chain):
+        return chain_text(node)
+    return _value_text(node)
+
+
+def _value_text(value) -> str:
+    if isinstance(value, ast.Number):
+        return value.text
+    if isinstance(value, ast.Word):
+        return value.name
+    if isinstance(value, ast.Tuple):
+        return "(" + ", ".join(_value_text(item) for item in value.items) + ")"
+    if isinstance(value, ast.Choice):
+        return "{" + ", ".join(_value_text(item) for item in value.options) + "}"
+    if isinstance(value, ast.Range):
+        return f"{{{value.low.text}..{value.high.text}}}"
+    raise TypeError(f"unknown value {type(value).__name__}")
+
+
+def candidate_text(chain: ast.Chain) -> str:
+    """A candidate chain as a spec in canonical form, without a trailing newline."""
+    return format_text(chain_text(chain)).rstrip("\n")
+
+
+# --- the space's own errors -------------------------------------------------------------
+
+
+MAX_RANGE_DIGITS = 30
+"""A range's ends are whole numbers of at most this many digits."""
+
+
+def problems(chain: ast.Chain, blocks: Mapping[str, ast.Chain] | None = None) -> list[Diagnostic]:
+    """Errors in the braces themselves: ranges that are empty or not of whole numbers."""
+    found: list[Diagnostic] = []
+    _problems(chain, blocks or {}, set(), found)
+    return found
+
+
+def _problems(node, blocks, seen, found: list[Diagnostic]) -> None:
+    if isinstance(node, ast.Range):
+        found += _range_problems(node)
+        return
+    options = node.options if isinstance(node, ast.Choice | ast.Alternatives) else _children(node, blocks, seen)
+    for child in options:
+        _problems(child, blocks, seen, found)
+
+
+def _range_problems(node: ast.Range) -> list[Diagnostic]:
+    for end in (node.low, node.high):
+        if not re.fullmatch(rf"[+-]?[0-9]{{1,{MAX_RANGE_DIGITS}}}", end.text):
+            return [Diagnostic(VALUE, f"a range takes whole numbers, not {end.text[:20]}", end.span)]
+    if node.low.value > node.high.value:
+        message = f"the range {{{node.low.text}..{node.high.text}}} is empty: it starts above its end"
+        hint = f"write it low to high: {{{node.high.text}..{node.low.text}}}"
+        return [Diagnostic(VALUE, message, node.span, hint=hint)]
+    return []
+
+
+def _reuses_a_block_with_choices(chain: ast.Chain, blocks: Mapping[str, ast.Chain]) -> bool:
+    """Whether a block holding choices occurs at more than one place of the written-out tree."""
+    sites = {name: _refs(block) for name, block in blocks.items()}
+    top = _refs(chain)
+    occurrences: dict[str, int] = {}
+
+    def occurs(name: str) -> int:  # how often a block is written out, counted up to 2
+        if name not in occurrences:
+            occurrences[name] = 0  # definitions hold no cycles; this guards the walk all the same
+            total = top.count(name) + sum(occurs(other) * refs.count(name) for other, refs in sites.items())
+            occurrences[name] = min(total, 2)
+        return occurrences[name]
+
+    return any(occurs(name) > 1 and first_choice(block, blocks) for name, block in blocks.items())
+
+
+def _refs(node) -> list[str]:
+    """The block names a chain refers to, once per place, not looking inside the blocks."""
+    if isinstance(node, ast.Ref):
+        return [node.name]
+    children = node.options if isinstance(node, ast.Choice | ast.Alternatives) else _all_children(node)
+    return [name for child in children for name in _refs(child)]
+
+
+def _all_children(node) -> tuple:
+    if isinstance(node, ast.Range | ast.Ref):
+        return ()
+    return _children(node, {}, set())
+
+
+def refuse_space(chain: ast.Chain, source: str, blocks: Mapping[str, ast.Chain] | None = None) -> None:
+    """Raise a located SpecValueError if ``chain`` is a space: one model is checked or built, not a space."""
+    if "{" not in source:  # no braces, no choices: the common case costs one scan of the text
+        return
+    span = first_choice(chain, blocks)
+    if span is not None:
+        message = "braces make this spec a search space, not one model"
+        hint = "`cnndsl check` counts its candidates; `cnndsl sweep` trains them"
+        raise_errors([Diagnostic(VALUE, message, span, hint=hint)], source)
