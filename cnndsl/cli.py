@@ -387,6 +387,27 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from cnndsl.sweeps import SweepInterrupted, sweep
+
+    source = _one_model(args.input, "sweep")
+    recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
+    options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
+    try:
+        sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
+    except SpecError as error:
+        _report(error.diagnostics, source)
+        return EXIT_SPEC
+    except SweepInterrupted as stop:
+        print(
+            f"cnndsl: sweep interrupted; its {len(stop.rows)} trained trial(s) stay in the study and "
+            f"{stop.directory}/sweep.csv; run the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
 # --- parser ---------------------------------------------------------------------------
 
 OPTION = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=.*)?", re.DOTALL)
@@ -499,7 +520,29 @@ def build_parser() -> argparse.ArgumentParser:
     from_keras_parser.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras 3 (model.save)")
     from_keras_parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
     from_keras_parser.set_defaults(handler=cmd_from_keras)
+    _add_sweep_parser(commands)
     return parser
+
+
+def _add_sweep_parser(commands) -> None:
+    sweep_parser = commands.add_parser(
+        "sweep",
+        help="train the candidates of a search space as the trials of an Optuna study",
+        description="Search a space written with braces ({32,64}, {2..4}, {A | B}): candidates the checker "
+        "rejects or over a budget are never trained; the others train as `run` does, one run directory each. "
+        "Writes sweep.csv, sweep.md and sweep.png; the same command resumes a stopped sweep.",
+    )
+    sweep_parser.add_argument("input", metavar="SPACE|FILE", help="a space in the notation, or a file")
+    _add_train_options(sweep_parser)
+    add = sweep_parser.add_argument
+    add("--trials", type=int, default=20, metavar="N", help="candidates to train, all workers together (default: 20)")
+    add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
+    add("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH (default: SQLite in the sweep folder)")
+    add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
+    add("--objective", choices=["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
+        help="what the study optimises (default: val_accuracy)")  # fmt: skip
+    _add_budget_options(sweep_parser)
+    sweep_parser.set_defaults(handler=cmd_sweep)
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
