@@ -135,7 +135,7 @@ def _element_lines(node: ast.Node, width: int) -> list[str]:
         return _merge_lines(node, width)
     if isinstance(node, ast.Repeat) and isinstance(node.body, ast.Merge):
         lines = _merge_lines(node.body, width)
-        return [*lines[:-1], f"{lines[-1]} * {node.count.text}"]
+        return [*lines[:-1], f"{lines[-1]} * {_value(node.count)}"]
     return [text]
 
 
@@ -213,9 +213,11 @@ def element(node: ast.Node) -> str:
         case ast.Repeat():
             body = node.body
             inner = f"({chain(body)})" if isinstance(body, ast.Chain) else element(body)
-            return f"{inner} * {node.count.text}"
+            return f"{inner} * {_value(node.count)}"
         case ast.Chain():
             return f"({chain(node)})"
+        case ast.Alternatives():
+            return "{" + " | ".join(chain(option) for option in node.options) + "}"
         case _:
             assert_never(node)
 
@@ -233,5 +235,9 @@ def _value(value: ast.Value) -> str:
         return value.text
     if isinstance(value, ast.Word):
         return value.name
+    if isinstance(value, ast.Choice):
+        return "{" + ", ".join(_value(option) for option in value.options) + "}"
+    if isinstance(value, ast.Range):
+        return f"{{{value.low.text}..{value.high.text}}}"
     items = [_value(item) for item in value.items]
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

@@ -117,6 +117,13 @@ class Space:
         """Candidate ``index`` as an ordinary spec in canonical form (``cnndsl fmt``'s)."""
         return candidate_text(self.candidate(index))
 
+    def labels(self, node: ast.Choice | ast.Alternatives) -> tuple[str, ...]:
+        """Each option as written in the space (blanks collapsed), numbered if two read alike."""
+        labels = [" ".join(self.source[o.span.start : o.span.end].split()) for o in node.options]
+        if len(set(labels)) < len(labels):
+            labels = [f"{number}: {label}" for number, label in enumerate(labels, 1)]
+        return tuple(labels)
+
     # --- counting ---
 
     def _count(self, node) -> int:
@@ -170,7 +177,7 @@ class Space:
 
     def _index(self, node, decide: Decide, via: str) -> int:
         if isinstance(node, ast.Choice | ast.Alternatives):
-            picked = decide(_key(node, via), node, option_labels(node))
+            picked = decide(_key(node, via), node, self.labels(node))
             offset = sum(self._count(option) for option in node.options[:picked])
             return offset + self._index(node.options[picked], decide, via)
         if isinstance(node, ast.Range):
@@ -237,34 +244,6 @@ def _key(node, via: str) -> str:
     """A choice point's name: its line and column, after the block references leading to it."""
     here = f"{node.span.line}:{node.span.column}"
     return f"{via} > {here}" if via else here
-
-
-def option_labels(node) -> tuple[str, ...]:
-    """Each option of a choice or alternatives as written (blanks collapsed), made unique."""
-    labels = [" ".join(_source_text(option).split()) for option in node.options]
-    if len(set(labels)) < len(labels):
-        labels = [f"{number}: {label}" for number, label in enumerate(labels, 1)]
-    return tuple(labels)
-
-
-def _source_text(node) -> str:
-    if isinstance(node, ast.Chain):
-        return chain_text(node)
-    return _value_text(node)
-
-
-def _value_text(value) -> str:
-    if isinstance(value, ast.Number):
-        return value.text
-    if isinstance(value, ast.Word):
-        return value.name
-    if isinstance(value, ast.Tuple):
-        return "(" + ", ".join(_value_text(item) for item in value.items) + ")"
-    if isinstance(value, ast.Choice):
-        return "{" + ", ".join(_value_text(item) for item in value.options) + "}"
-    if isinstance(value, ast.Range):
-        return f"{{{value.low.text}..{value.high.text}}}"
-    raise TypeError(f"unknown value {type(value).__name__}")
 
 
 def candidate_text(chain: ast.Chain) -> str:

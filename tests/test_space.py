@@ -1,0 +1,249 @@
+"""Search spaces: parsing, counting, numbering and writing out candidates, and their errors.
+
+Counting and numbering are held to a brute-force expansion written here independently
+(every combination listed with itertools.product), on tables of small spaces and on
+random ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnndsl import SpecError, SpecValueError, ast, check
+from cnndsl.formatter import chain as chain_text
+from cnndsl.inputs import file_models
+from cnndsl.search import Judge, census, space_of
+from cnndsl.space import Space, candidate_text, first_choice
+from cnndsl.syntax import parse, read_with_lark
+
+# --- brute force: every candidate listed, in the documented order -------------------------
+
+
+def brute(node, blocks) -> list:
+    """Every form of ``node``: choices concatenate their options' forms, products multiply."""
+    if isinstance(node, ast.Choice | ast.Alternatives):
+        return [form for option in node.options for form in brute(option, blocks)]
+    if isinstance(node, ast.Range):
+        return [ast.Number(v, str(v), node.span) for v in range(int(node.low.value), int(node.high.value) + 1)]
+    if isinstance(node, ast.Ref):
+        return brute(blocks[node.name], blocks) if node.name in blocks else [node]
+    if isinstance(node, ast.Chain):
+        return [ast.Chain(tuple(_flat(parts)), node.span) for parts in _product(node.elements, blocks)]
+    if isinstance(node, ast.Call):
+        forms = _product([arg.value for arg in node.args], blocks)
+        return [
+            ast.Call(node.code, tuple(ast.Arg(a.name, v, a.span) for a, v in zip(node.args, values)), node.span)
+            for values in forms
+        ]
+    if isinstance(node, ast.Repeat):
+        out = []
+        for body, count in _product([node.body, node.count], blocks):
+            if isinstance(node.count, ast.Choice | ast.Range) and count.value == 1:
+                out.append(body)
+            else:
+                out.append(ast.Repeat(body.elements[0] if _one(body) else body, count, node.span))
+        return out
+    if isinstance(node, ast.Tuple):
+        return [ast.Tuple(tuple(items), node.span) for items in _product(node.items, blocks)]
+    return [node]
+
+
+def _product(parts, blocks):
+    return list(itertools.product(*(brute(part, blocks) for part in parts)))
+
+
+def _flat(parts):
+    for part in parts:
+        yield from (part.elements if isinstance(part, ast.Chain) else (part,))
+
+
+def _one(node) -> bool:
+    return isinstance(node, ast.Chain) and len(node.elements) == 1
+
+
+def texts_by_brute_force(space: Space) -> list[str]:
+    return [chain_text(c if isinstance(c, ast.Chain) else ast.Chain((c,), c.span)) for c in brute(space.chain, space.blocks)]
+
+
+def texts_by_number(space: Space) -> list[str]:
+    return [chain_text(space.candidate(i)) for i in range(space.count)]
+
+
+def space(text: str) -> Space:
+    return Space(parse(text), text)
+
+
+SMALL_SPACES = [
+    ("CN({32,64})->FL()", 2),
+    ("CN({32,64}, {3,5})->DP({0.25, 0.5})->FL()", 8),
+    ("CN(32)*{2..4}->FL()", 3),
+    ("(CN({8,16})->BN())*{1..3}->FL()", 6),
+    ("MP({2,(2,1)})->FL()", 2),
+    ("CN(8, activation={relu,gelu})->FL()", 2),
+    ("{CN(8) | CN({4,8})->BN() | MP(2)}->FL()", 4),
+    ("CN(8)->{CN({4,8})*{1..2} | {MP(2) | AP({2,3})}}->FL()", 7),
+    ("CN(8, ({3,5}, {1..3}))->FL()", 6),
+    ("MP({2, ({1..2}, 1)})->FL()", 3),
+    ("CN(8)->FL()", 1),
+    ("CN({7})->FL()", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "count"), SMALL_SPACES)
+def test_counting_and_numbering_match_the_brute_force_expansion(text, count):
+    found = space(text)
+    expected = texts_by_brute_force(found)
+    assert found.count == len(expected) == count
+    assert texts_by_number(found) == expected
+
+
+def test_blocks_are_written_out_where_they_are_used_each_with_its_own_choices():
+    text = "block stem = CN({8,16}) -> BN()\nnet = stem -> {stem | MP(2)} -> FL()\n"
+    (source,) = file_models("nets.cnn", text, "nets")
+    found = space_of(source)
+    assert found.count == 2 * (2 + 1) and found.shares_spans
+    expected = texts_by_brute_force(found)
+    assert texts_by_number(found) == expected
+    assert "CN(8) -> BN() -> CN(16) -> BN() -> FL()" in expected
+
+
+def test_a_space_of_ten_to_the_thirty_is_counted_and_numbered_without_enumerating():
+    text = "->".join(["CN({1..1000000}, 1, padding=same)"] * 5) + "->FL()"
+    found = space(text)
+    assert found.count == 10**30
+    last = found.candidate(10**30 - 1)
+    assert chain_text(last).startswith("CN(1000000, 1, padding=same) -> CN(1000000")
+    assert "CN(1, 1" in chain_text(found.candidate(0))
+
+
+def test_every_candidate_is_an_ordinary_spec_in_canonical_form_with_spans_in_the_space():
+    text = "CN({32,64},(5,5))->MP({2,(2,1)})->FL()"
+    found = space(text)
+    candidate = found.candidate(3)
+    assert candidate_text(candidate) == "CN(64, (5, 5)) -> MP((2, 1)) -> FL()"
+    assert check(candidate_text(candidate)).total_params > 0
+    number = candidate.elements[0].args[0].value
+    assert text[number.span.start : number.span.end] == "64"
+
+
+def test_the_decisions_of_a_sampler_name_a_candidate_number():
+    found = space("CN({8,16})->{MP(2) | CN(4)*{1..3}}->FL()")
+    picks = {"1:4": 1, "1:13": 1, "1:28": 2}  # 16, the second alternative, a count of 3
+
+    index = found.index_of(lambda key, node, labels: picks[key])
+    assert chain_text(found.candidate(index)) == "CN(16) -> CN(4) * 3 -> FL()"
+
+
+def test_both_readings_give_the_same_space():
+    text = "CN({32,64}, {3,5})->CN(32)*{2..4}->(CN(64)->BN())*{1..3}->MP({2,(2,1)})->{a | CN(8)->BN()}->FL()"
+    assert parse(text) == read_with_lark(text, "spec")
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message"),
+    [
+        ("CN({})->FL()", 5, "expected '(', '{', a name or a number, found '}'"),
+        ("CN({32..})->FL()", 9, "expected a number, found '}'"),
+        ("CN({3..1})->FL()", 4, "the range {3..1} is empty: it starts above its end"),
+        ("CN({1.5..3})->FL()", 5, "a range takes whole numbers, not 1.5"),
+        ("CN(8)->{CN(4)}->FL()", 14, "expected '|', found '}'"),
+        ("CN(8)|CN(4)", 6, "expected the end of the spec, found '|'"),
+    ],
+)
+def test_errors_in_a_space_are_located(text, column, message):
+    with pytest.raises(SpecError) as caught:
+        space_of_text(text)
+    assert (caught.value.line, caught.value.column) == (1, column)
+    assert message in caught.value.message
+
+
+def space_of_text(text: str) -> Space:
+    return Space(parse(text), text)
+
+
+def test_a_choice_of_mixed_kinds_rejects_the_option_that_cannot_be_at_its_place():
+    text = "CN({32, relu, (3,3)})->FL()"
+    result = census(Judge(space_of_text(text)))
+    assert (result.total, result.accepted) == (3, 1)
+    spans = sorted(text[d.span.start : d.span.end] for d in result.errors())
+    assert spans == ["(3,3)", "relu"]
+
+
+def test_check_refuses_a_space_as_one_model_pointing_at_the_first_brace():
+    with pytest.raises(SpecValueError) as caught:
+        check("CN(8)->CN({8,16})->FL()")
+    assert caught.value.column == 11 and "search space" in caught.value.message
+    assert first_choice(parse("CN(8)->FL()")) is None
+
+
+def test_census_is_exact_up_to_the_limit_and_an_estimate_above_it():
+    text = "CN({8,16},(5,5))->MP(2)->CN(8,(5,5))*{1..3}->FL()"
+    exact = census(Judge(space_of_text(text)))
+    assert exact.exact and (exact.total, exact.accepted) == (6, 4)  # 28 -> 24 -> 12 -> 8 -> 4 -> 0
+    ((count, error, _),) = exact.groups()
+    assert count == 2 and error.kind == "shape" and error.span.column == 26
+    estimate = census(Judge(space_of_text(text)), limit=5, samples=300, seed=1)
+    assert not estimate.exact and estimate.examined == 300
+    assert abs(estimate.accepted_estimate - 4) <= 1
+
+
+# --- random spaces ---------------------------------------------------------------------------
+
+
+@st.composite
+def values(draw, choices: list[str]) -> str:
+    picked = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True))
+    return picked[0] if len(picked) == 1 and draw(st.booleans()) else "{" + ", ".join(picked) + "}"
+
+
+@st.composite
+def layers(draw) -> str:
+    kind = draw(st.sampled_from(["CN", "MP", "DP", "BN", "alt", "repeat"]))
+    if kind == "CN":
+        return f"CN({draw(values(['4', '8', '16']))}, {draw(values(['1', '3', '5', '(3, 1)']))})"
+    if kind == "MP":
+        return f"MP({draw(values(['2', '3', '(2, 1)']))})"
+    if kind == "DP":
+        return f"DP({draw(values(['0.1', '0.5']))})"
+    if kind == "BN":
+        return "BN()"
+    if kind == "repeat":
+        low = draw(st.integers(1, 2))
+        return f"CN({draw(values(['4', '8']))}) * {{{low}..{low + draw(st.integers(0, 2))}}}"
+    first = draw(st.lists(st.sampled_from(["CN(4)", "MP(2)", "BN()", "CN({4, 8}, 5)"]), min_size=1, max_size=2))
+    return "{" + " -> ".join(first) + " | " + draw(st.sampled_from(["CN(8, 7)", "AP(2)", "DP(0.2)"])) + "}"
+
+
+@st.composite
+def spaces(draw) -> str:
+    return " -> ".join(draw(st.lists(layers(), min_size=1, max_size=4))) + " -> FL()"
+
+
+@settings(max_examples=60)
+@given(spaces())
+def test_random_spaces_count_and_number_as_the_brute_force_expansion(text):
+    found = space_of_text(text)
+    expected = texts_by_brute_force(found)
+    assert found.count == len(expected)
+    assert texts_by_number(found) == expected
+    rng = random.Random(0)
+    for index in (found.sample(rng) for _ in range(5)):
+        assert parse(candidate_text(found.candidate(index))) is not None
+
+
+@settings(max_examples=40)
+@given(spaces())
+def test_fmt_keeps_a_space_and_a_second_run_changes_nothing(text):
+    from cnndsl.formatter import format_text
+
+    once = format_text(text)
+    assert format_text(once) == once
+    assert texts_by_number(space_of_text(once)) == texts_by_number(space_of_text(text))
