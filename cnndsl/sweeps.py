@@ -284,8 +284,7 @@ def run_plan(plan: Plan, verbose: int, echo) -> list[dict]:
     try:
         for line in plan.log:
             echo(line)
-        _make_directory(plan.directory)
-        study = _study(plan)
+        study = _opened(plan)
         echo(f"study {plan.study_name!r} in {plan.storage.masked}; trials in {plan.directory}/")
         worker = Worker(plan, study, verbose, echo)
         try:
@@ -299,6 +298,18 @@ def run_plan(plan: Plan, verbose: int, echo) -> list[dict]:
     finally:
         for logger in loggers:
             logger.removeFilter(scrubber)
+
+
+def _opened(plan: Plan):
+    """The study, in the sweep directory (made if need be, and removed again if the storage fails)."""
+    made = not plan.directory.exists()
+    _make_directory(plan.directory)
+    try:
+        return _study(plan)
+    except BaseException:
+        if made and not any(plan.directory.iterdir()):
+            plan.directory.rmdir()
+        raise
 
 
 def _make_directory(directory: Path) -> None:

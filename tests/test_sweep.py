@@ -1,0 +1,254 @@
+"""``cnndsl sweep``: what is trained, what never is, storage URLs and their passwords.
+
+In-process tests replace ``cnndsl.train`` with a recorder (and the storage with Optuna's
+in-memory one) to hold the sweep's choices without TensorFlow; the others train real
+tiny models on the bundled sample, in process or as ``cnndsl sweep`` processes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_space import spaces
+
+import cnndsl
+from cnndsl import check, sweeps
+from cnndsl.budgets import check_budgets
+from cnndsl.report import architecture_hash
+from cnndsl.settings import Settings
+
+optuna = pytest.importorskip("optuna")
+
+SECRET = "s3cret-Pw"
+TINY = ["--data", "sample", "--limit", "256", "--epochs", "1", "--batch-size", "128"]
+
+
+class Recorder:
+    """Stands in for ``cnndsl.train``: records each spec and scores it by its size."""
+
+    def __init__(self):
+        self.specs: list[str] = []
+
+    def __call__(self, spec, data="mnist", *, output=None, verbose=0, **recipe):
+        self.specs.append(spec)
+        score = 1 / (1 + check(spec).total_params % 97)
+        history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
+        return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.01}, history=history,
+                               directory=Path(output))  # fmt: skip
+
+
+@pytest.fixture
+def in_memory(monkeypatch):
+    return fakes(monkeypatch)
+
+
+def fakes(monkeypatch) -> Recorder:
+    """A recorder for train and Optuna's in-memory storage; returns the recorder."""
+    recorder = Recorder()
+    monkeypatch.setattr(cnndsl, "train", recorder)
+    storage = optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(sweeps, "open_storage", lambda url: storage)
+    return recorder
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+# --- what is trained ----------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(spaces(), st.sampled_from(["random", "tpe", "grid"]), st.sampled_from([None, 2_000, 20_000]))
+def test_every_candidate_a_sweep_trains_passes_the_checker_and_the_budget(text, sampler, budget):
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as folder:
+        recorder = fakes(patch)
+        limits = Settings(max_params=budget)
+        rows = cnndsl.sweeps.sweep(text, "sample", trials=4, sampler=sampler, output=folder, settings=limits,
+                                   echo=quiet, epochs=1, seed=0)  # fmt: skip
+    hashes = []
+    for spec in recorder.specs:
+        model = check(spec)
+        assert not check_budgets(model, limits), spec
+        hashes.append(architecture_hash(model))
+    assert len(set(hashes)) == len(hashes) == len(rows) <= 4
+
+
+def test_duplicates_are_trained_once_and_a_space_runs_out(in_memory, tmp_path):
+    rows = sweeps.sweep("CN(8, {3, (3, 3), (3,3)})->FL()", "sample", trials=5, sampler="random", output=tmp_path,
+                        echo=quiet, epochs=1)  # fmt: skip
+    assert len(in_memory.specs) == len(rows) == 1
+
+
+def test_rejected_candidates_are_told_as_pruned_and_not_counted(in_memory, tmp_path):
+    text = "CN({8,150},(5,5))->MP(2)->CN({4,8},(5,5))*{1..3}->FL()"
+    rows = sweeps.sweep(text, "sample", trials=3, sampler="tpe", output=tmp_path, echo=quiet, epochs=1, seed=1,
+                        study="t")  # fmt: skip
+    assert len(rows) == 3 and len(in_memory.specs) == 3
+    study = optuna.load_study(study_name="t", storage=sweeps.open_storage(None))
+    kinds = [t.user_attrs.get("kind") for t in study.trials]
+    assert kinds.count("trained") == 3
+    for trial in study.trials:
+        if trial.user_attrs.get("kind") == "rejected":
+            assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["error"]["at"]
+    markdown = (tmp_path / "sweep.md").read_text()
+    assert markdown.count("`CN(") == 3 and (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_no_rejected_or_over_budget_candidate_reaches_keras(monkeypatch, tmp_path):
+    import cnndsl.backends.keras as backend
+
+    built, real = [], backend.build
+    monkeypatch.setattr(backend, "build", lambda model: built.append(model) or real(model))
+    text = "CN({8,150},(5,5))->MP(2)->CN({4,16},(5,5))*{1..3}->FL()"
+    limits = Settings(max_params=30_000)
+    rows = sweeps.sweep(text, "sample", trials=2, sampler="random", output=tmp_path, settings=limits, echo=quiet,
+                        epochs=1, limit=256, seed=0)  # fmt: skip
+    assert len(built) == len(rows) == 2
+    for model in built:
+        assert model.total_params <= 30_000 and not check_budgets(model, limits)
+    assert {architecture_hash(model) for model in built} == {row["hash"] for row in rows}
+
+
+# --- storage URLs and passwords ------------------------------------------------------------
+
+
+def test_a_password_is_taken_from_the_environment_and_always_masked():
+    url = sweeps.storage_url("postgresql://alice@db.example:5432/optuna", {"CNNDSL_STORAGE_PASSWORD": "p@ss:w/rd"})
+    assert url.url == "postgresql://alice:p%40ss%3Aw%2Frd@db.example:5432/optuna"
+    assert url.masked == "postgresql://alice:***@db.example:5432/optuna"
+    assert url.scrub("failed for p@ss:w/rd and p%40ss%3Aw%2Frd") == "failed for *** and ***"
+    written = sweeps.storage_url(f"mysql://bob:{SECRET}@host/db", {"CNNDSL_STORAGE_PASSWORD": "other"})
+    assert written.password == SECRET and written.masked == "mysql://bob:***@host/db"
+
+
+def test_the_password_is_in_nothing_a_sweep_prints_or_writes(in_memory, tmp_path):
+    lines: list[str] = []
+    url = f"postgresql://alice:{SECRET}@db.example/optuna"
+    sweeps.sweep("CN({4,8})->FL()", "sample", trials=2, sampler="random", storage=url, output=tmp_path,
+                 echo=lines.append, epochs=1)  # fmt: skip
+    assert any("postgresql://alice:***@db.example/optuna" in line for line in lines)
+    assert "postgresql://alice:***@db.example/optuna" in (tmp_path / "sweep.md").read_text()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert not any(SECRET in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("storage", "env"),
+    [
+        (f"postgresql+pg8000://alice:{SECRET}@127.0.0.1:1/optuna", {}),
+        ("postgresql+pg8000://alice@127.0.0.1:1/optuna", {"CNNDSL_STORAGE_PASSWORD": SECRET}),
+        (f"postgresql://alice:{SECRET}@127.0.0.1:1/optuna", {}),
+        ("nonsense", {}),
+    ],
+)
+def test_a_bad_storage_url_is_one_line_without_the_password(storage, env, tmp_path):
+    out = tmp_path / "sweep"
+    result = run_cli("sweep", "CN({4,8})->FL()", "--storage", storage, "--output", str(out), *TINY, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cnndsl: error: --storage ")
+    assert SECRET not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+# --- bad spaces ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("space", "where"),
+    [("CN({})->FL()", "<spec>:1:5:"), ("CN({32..})->FL()", "<spec>:1:9:"), ("CN({3..1})->FL()", "<spec>:1:4:"),
+     ("CN({32, relu})->FL()", "<spec>:1:9:")],
+)  # fmt: skip
+def test_a_bad_space_is_a_located_error_before_anything_trains(space, where, tmp_path):
+    result = run_cli("sweep", space, "--output", str(tmp_path / "s"), *TINY)
+    assert result.returncode == 1 and result.stderr.startswith(where), result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_check_counts_a_space_and_its_accepted_candidates(tmp_path):
+    result = run_cli("check", "CN({8,150},(5,5))->MP(2)->CN({4,8},(5,5))*{1..3}->FL()")
+    assert result.returncode == 0, result.stderr
+    assert "a search space of 12 candidates; the checker accepts 8" in result.stdout  # not 3 of CN(..,(5,5))
+    assert "4 of 12 candidates cannot be built" in result.stdout and "<spec>:1:27:" in result.stdout
+    huge = "->".join(["CN({1..1000000}, 1, padding=same)"] * 5) + "->FL()"
+    result = run_cli("check", huge)
+    assert result.returncode == 0 and "1,000,000,000,000,000,000,000,000,000,000 candidates" in result.stdout
+    assert "an estimate from 1,000 candidates drawn at random" in result.stdout
+    path = tmp_path / "nets.cnn"
+    path.write_text("block stem = CN({8,16}, 3)\nnet = stem -> {MP(2) | ID_NOT_A_BLOCK} -> FL()\nplain = CN(8)->FL()\n")
+    result = run_cli("check", str(path))
+    assert result.returncode == 1 and "unknown name 'ID_NOT_A_BLOCK'" in result.stderr
+    assert "nets.cnn:net: a search space of 4 candidates; the checker accepts 2" in result.stdout
+    assert "nets.cnn:plain: OK" in result.stdout
+
+
+# --- processes: two workers, Ctrl-C and resume -----------------------------------------------
+
+SPACE = "CN({4,8}, 3)->MP({2,9})->FL()"
+
+
+def _trained(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("trial-*") if (p / "model.keras").exists())
+
+
+def _start(args: list[str], folder: Path, name: str):
+    out = open(folder / f"{name}.out", "w+")  # noqa: SIM115 - closed by the caller
+    process = subprocess.Popen([sys.executable, "-m", "cnndsl", "sweep", *args], stdout=out, stderr=subprocess.STDOUT)
+    return process, out
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_two_processes_finish_one_study_together_training_each_candidate_once(kind, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'shared.log'}"
+    args = [SPACE, "--trials", "4", "--sampler", "random", "--storage", storage, "--study", "shared", *TINY]
+    workers = [_start([*args, "--output", str(tmp_path / f"w{n}")], tmp_path, f"w{n}") for n in (1, 2)]
+    for process, out in workers:
+        assert process.wait(timeout=400) == 0, (out.seek(0), out.read())[1]
+        out.close()
+    dirs = _trained(tmp_path / "w1") + _trained(tmp_path / "w2")
+    hashes = [path.name.rsplit("-", 1)[1] for path in dirs]
+    assert len(hashes) == len(set(hashes)) == 4
+    study = optuna.load_study(study_name="shared", storage=sweeps.open_storage(sweeps.storage_url(storage)))
+    done = [t for t in study.trials if t.user_attrs.get("kind") == "trained"]
+    assert len(done) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in done)
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tmp_path):
+    folder = tmp_path / "sweep"
+    args = [SPACE, "--trials", "3", "--sampler", "random", "--output", str(folder), "--seed", "0",
+            "--data", "sample", "--limit", "256", "--epochs", "30"]  # fmt: skip
+    process, out = _start(args, tmp_path, "first")
+    try:
+        deadline = time.monotonic() + 300
+        while not _trained(folder) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _trained(folder), "no trial finished before the deadline"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    out.seek(0)
+    text = out.read()
+    out.close()
+    assert "Traceback" not in text and "run the same command to resume" in text
+    first = _trained(folder)
+    assert (folder / "sweep.csv").read_text().count("\n") == len(first) + 1
+    result = run_cli("sweep", *args, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    hashes = [path.name.rsplit("-", 1)[1] for path in _trained(folder)]
+    assert len(hashes) == len(set(hashes)) == 3
+    assert set(first) <= set(_trained(folder))
+    assert "3 trial(s) trained" in result.stdout
