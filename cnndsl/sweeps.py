@@ -126,16 +126,22 @@ class _Scrubber(logging.Filter):
         return True
 
 
-def open_storage(url: StorageURL):
+RACES = ("already exists", "database is locked", "UNIQUE constraint failed", "Duplicate entry", "duplicate key")
+"""What a storage says when another worker is creating its tables at the same moment."""
+
+
+def open_storage(url: StorageURL, attempts: int = 5):
     """An Optuna storage for ``url`` (``journal:PATH`` is Optuna's journal file); StorageError."""
     import optuna
 
-    try:
+    def make():
         if url.url.startswith("journal:"):
             path = url.url.removeprefix("journal:").removeprefix("//")
-            backend = optuna.storages.journal.JournalFileBackend(path)
-            return optuna.storages.journal.JournalStorage(backend)
+            return optuna.storages.journal.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
         return optuna.storages.RDBStorage(url.url)
+
+    try:
+        return _retried(make, attempts)
     except Exception as error:  # any driver's error: shown as one line, without the password
         raise StorageError(f"--storage {url.masked}: cannot open it: {_one_line(url.scrub(str(error)))}") from None
 
@@ -329,12 +335,14 @@ def _study(plan: Plan):
 
     storage = open_storage(plan.storage)
     try:
-        study = optuna.create_study(
-            study_name=plan.study_name,
-            storage=storage,
-            sampler=_sampler(plan),
-            direction=OBJECTIVES[plan.objective],
-            load_if_exists=True,
+        study = _retried(
+            lambda: optuna.create_study(
+                study_name=plan.study_name,
+                storage=storage,
+                sampler=_sampler(plan),
+                direction=OBJECTIVES[plan.objective],
+                load_if_exists=True,
+            )
         )
         made_for = study.user_attrs.get("space")
         if made_for is None:
@@ -350,6 +358,18 @@ def _study(plan: Plan):
     if study.user_attrs.get("objective", plan.objective) != plan.objective:
         raise UsageError(f"--study {plan.study_name}: this study optimises {study.user_attrs['objective']}")
     return study
+
+
+def _retried(make, attempts: int = 5):
+    """``make()``, tried again while another worker is creating the same tables or study."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as error:
+            if attempt + 1 == attempts or not any(race in str(error) for race in RACES):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sampler(plan: Plan):
