@@ -203,6 +203,12 @@ def _trained(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("trial-*") if (p / "model.keras").exists())
 
 
+def _rows(folder: Path) -> int:
+    """Trained trials in the leaderboard (sweep.csv is written after each trial is told)."""
+    path = folder / "sweep.csv"
+    return path.read_text().count("\n") - 1 if path.exists() else 0
+
+
 def _start(args: list[str], folder: Path, name: str):
     out = open(folder / f"{name}.out", "w+")  # noqa: SIM115 - closed by the caller
     process = subprocess.Popen([sys.executable, "-m", "cnndsl", "sweep", *args], stdout=out, stderr=subprocess.STDOUT)
@@ -232,9 +238,9 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
     process, out = _start(args, tmp_path, "first")
     try:
         deadline = time.monotonic() + 300
-        while not _trained(folder) and process.poll() is None and time.monotonic() < deadline:
+        while not _rows(folder) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _trained(folder), "no trial finished before the deadline"
+        assert _rows(folder), "no trial finished before the deadline"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130
     finally:
