@@ -57,6 +57,8 @@ def _children(node, blocks, seen) -> tuple:
         return node.elements
     if isinstance(node, ast.Call):
         return tuple(arg.value for arg in node.args)
+    if isinstance(node, ast.Merge):
+        return (*node.branches, *(arg.value for arg in node.args))
     if isinstance(node, ast.Repeat):
         return (node.body, node.count)
     if isinstance(node, ast.Ref):
@@ -197,6 +199,8 @@ def _parts(node) -> tuple:
         return node.elements
     if isinstance(node, ast.Call):
         return tuple(arg.value for arg in node.args)
+    if isinstance(node, ast.Merge):
+        return (*node.branches, *(arg.value for arg in node.args))
     if isinstance(node, ast.Repeat):
         return (node.body, node.count)
     if isinstance(node, ast.Tuple):
@@ -213,6 +217,10 @@ def _rebuilt(node, parts: list):
     if isinstance(node, ast.Call):
         args = tuple(ast.Arg(arg.name, value, arg.span) for arg, value in zip(node.args, parts))
         return ast.Call(node.code, args, node.span)
+    if isinstance(node, ast.Merge):
+        branches, values = parts[: len(node.branches)], parts[len(node.branches) :]
+        args = tuple(ast.Arg(arg.name, value, arg.span) for arg, value in zip(node.args, values))
+        return ast.Merge(node.code, tuple(_as_chain(branch) for branch in branches), args, node.span)
     if isinstance(node, ast.Repeat):
         body, count = parts
         if isinstance(node.count, POINTS) and count.value == 1:

@@ -104,6 +104,8 @@ def references(node: ast.Node) -> list[ast.Ref]:
             return references(node.body)
         case ast.Call():
             return []
+        case ast.Alternatives():  # a search space's `{A | B}` (cnndsl.space)
+            return [ref for option in node.options for ref in references(option)]
         case _:
             assert_never(node)
 

@@ -40,6 +40,13 @@ def brute(node, blocks) -> list:
             ast.Call(node.code, tuple(ast.Arg(a.name, v, a.span) for a, v in zip(node.args, values)), node.span)
             for values in forms
         ]
+    if isinstance(node, ast.Merge):
+        n = len(node.branches)
+        return [
+            ast.Merge(node.code, tuple(_as_chain(b) for b in parts[:n]),
+                      tuple(ast.Arg(a.name, v, a.span) for a, v in zip(node.args, parts[n:])), node.span)
+            for parts in _product([*node.branches, *(arg.value for arg in node.args)], blocks)
+        ]  # fmt: skip
     if isinstance(node, ast.Repeat):
         out = []
         for body, count in _product([node.body, node.count], blocks):
@@ -60,6 +67,10 @@ def _product(parts, blocks):
 def _flat(parts):
     for part in parts:
         yield from (part.elements if isinstance(part, ast.Chain) else (part,))
+
+
+def _as_chain(node):
+    return node if isinstance(node, ast.Chain) else ast.Chain((node,), node.span)
 
 
 def _one(node) -> bool:
@@ -90,6 +101,8 @@ SMALL_SPACES = [
     ("CN(8, ({3,5}, {1..3}))->FL()", 6),
     ("MP({2, ({1..2}, 1)})->FL()", 3),
     ("CN(8)->FL()", 1),
+    ("ADD({CN(8, 3, padding=same) | CN(8, {1,5}, padding=same)} | ID())*{1..2}->FL()", 6),
+    ("CN(8)->CAT(ID() | CN({4,8}, 1), axis={-1, 3})->FL()", 4),
     ("CN({7})->FL()", 1),
 ]
 
@@ -206,7 +219,10 @@ def values(draw, choices: list[str]) -> str:
 
 @st.composite
 def layers(draw) -> str:
-    kind = draw(st.sampled_from(["CN", "MP", "DP", "BN", "alt", "repeat"]))
+    kind = draw(st.sampled_from(["CN", "MP", "DP", "BN", "alt", "repeat", "merge"]))
+    if kind == "merge":
+        inner = draw(st.sampled_from(["CN({4, 8}, 1)", "{ID() | BN()}", "CN(4, {1, 3}, padding=same)"]))
+        return f"{draw(st.sampled_from(['ADD', 'CAT']))}(ID() | {inner})"
     if kind == "CN":
         return f"CN({draw(values(['4', '8', '16']))}, {draw(values(['1', '3', '5', '(3, 1)']))})"
     if kind == "MP":
