@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
 from cnndsl.compiler import check_chain, paused_gc
 from cnndsl.errors import Diagnostic, SpecError, render
+from cnndsl.formatter import chain as chain_text
 from cnndsl.model import CheckedModel
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings
@@ -55,7 +56,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Judge:
-    """Checks candidates of one space under one input shape, class count and budgets."""
+    """Checks candidates of one space under one input shape, class count and budgets.
+
+    A candidate is checked from its own text (two calls written alike in the space,
+    such as ``CN({8,16})`` twice, may take different values in one candidate); its
+    first error is then carried back to the place in the space's text it comes from.
+    """
 
     space: Space
     input_shape: Sequence[int] | None = None
@@ -64,18 +70,65 @@ class Judge:
 
     def __call__(self, index: int) -> Verdict:
         chain = self.space.candidate(index)
-        source = self.space.source
-        if self.space.shares_spans:  # one span, two values: check the candidate's own text
-            source = candidate_text(chain)
-            chain = parse(source)
+        text = chain_text(chain)
+        own = parse(text)
         try:
-            model = check_chain(chain, source, self.input_shape, self.num_classes, None, self.settings.input_shape)
+            model = check_chain(own, text, self.input_shape, self.num_classes, None, self.settings.input_shape)
         except SpecError as error:
-            return Verdict(index, chain, None, error.diagnostics[0], source)
+            return self._rejected(index, chain, own, error.diagnostics[0])
         over = check_budgets(model, self.settings)
         if over:
-            return Verdict(index, chain, None, over[0], source)
-        return Verdict(index, chain, model, None, source)
+            return self._rejected(index, chain, own, over[0])
+        return Verdict(index, chain, model, None, self.space.source)
+
+    def _rejected(self, index: int, chain: ast.Chain, own: ast.Chain, error: Diagnostic) -> Verdict:
+        return Verdict(index, chain, None, located(error, own, chain), self.space.source)
+
+
+def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain) -> Diagnostic:
+    """``error``, about a candidate's own text, pointed at the same place in the space's text.
+
+    The candidate read from its text and the candidate made from the space are the same
+    tree; the error goes to the space node of the innermost node that holds its span.
+    """
+    span = error.span
+    if span is None:
+        return error
+    pairs = list(zip(_nodes(own), _nodes(chain)))
+    holding = [(mine, theirs) for mine, theirs in pairs if mine.span.start <= span.start and span.end <= mine.span.end]
+    if not holding:  # past the last layer: the classifier head added at the end
+        end = chain.span
+        return replace(
+            error, span=ast.Span(end.end, end.end, end.end_line, end.end_column, end.end_line, end.end_column)
+        )
+    # the innermost: the shortest span, and of equal ones (an argument and its value) the deepest
+    mine, theirs = min(reversed(holding), key=lambda pair: pair[0].span.end - pair[0].span.start)
+    if span == mine.span or not isinstance(theirs, ast.Call) or span != mine.code_span:
+        return replace(error, span=theirs.span)
+    return replace(error, span=theirs.code_span)
+
+
+def _nodes(node) -> Iterator:
+    """Every node of a candidate tree, in order (values included)."""
+    yield node
+    if isinstance(node, ast.Chain):
+        children = node.elements
+    elif isinstance(node, ast.Call):
+        children = node.args
+    elif isinstance(node, ast.Merge):
+        children = (*node.branches, *node.args)
+    elif isinstance(node, ast.Repeat):
+        children = (node.body, node.count)
+    elif isinstance(node, ast.Arg):
+        children = (node.value,)
+    elif isinstance(node, ast.Tuple):
+        children = node.items
+    elif isinstance(node, (ast.Number, ast.Word, ast.Ref)):
+        children = ()
+    else:
+        raise TypeError(f"unknown node {type(node).__name__}")
+    for child in children:
+        yield from _nodes(child)
 
 
 @dataclass
@@ -173,8 +226,6 @@ def rejection_lines(groups: Iterable[tuple[int, Diagnostic, str]], name: str, to
 
 
 def _as_note(diagnostic: Diagnostic) -> Diagnostic:
-    from dataclasses import replace
-
     return replace(diagnostic, severity="rejected")
 
 

@@ -84,8 +84,6 @@ class Space:
 
     def __post_init__(self) -> None:
         raise_errors(problems(self.chain, self.blocks), self.source)
-        self.shares_spans = _reuses_a_block_with_choices(self.chain, self.blocks)
-        """Whether a block with choices is used twice (a span may then hold two values)."""
 
     @property
     def count(self) -> int:
@@ -291,36 +289,6 @@ def _range_problems(node: ast.Range) -> list[Diagnostic]:
         hint = f"write it low to high: {{{node.high.text}..{node.low.text}}}"
         return [Diagnostic(VALUE, message, node.span, hint=hint)]
     return []
-
-
-def _reuses_a_block_with_choices(chain: ast.Chain, blocks: Mapping[str, ast.Chain]) -> bool:
-    """Whether a block holding choices occurs at more than one place of the written-out tree."""
-    sites = {name: _refs(block) for name, block in blocks.items()}
-    top = _refs(chain)
-    occurrences: dict[str, int] = {}
-
-    def occurs(name: str) -> int:  # how often a block is written out, counted up to 2
-        if name not in occurrences:
-            occurrences[name] = 0  # definitions hold no cycles; this guards the walk all the same
-            total = top.count(name) + sum(occurs(other) * refs.count(name) for other, refs in sites.items())
-            occurrences[name] = min(total, 2)
-        return occurrences[name]
-
-    return any(occurs(name) > 1 and first_choice(block, blocks) for name, block in blocks.items())
-
-
-def _refs(node) -> list[str]:
-    """The block names a chain refers to, once per place, not looking inside the blocks."""
-    if isinstance(node, ast.Ref):
-        return [node.name]
-    children = node.options if isinstance(node, ast.Choice | ast.Alternatives) else _all_children(node)
-    return [name for child in children for name in _refs(child)]
-
-
-def _all_children(node) -> tuple:
-    if isinstance(node, ast.Range | ast.Ref):
-        return ()
-    return _children(node, {}, set())
 
 
 def refuse_space(chain: ast.Chain, source: str, blocks: Mapping[str, ast.Chain] | None = None) -> None:

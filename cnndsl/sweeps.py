@@ -377,7 +377,12 @@ def _sampler(plan: Plan):
 
     seed = plan.recipe.get("seed")
     if plan.sampler == "grid":
-        return optuna.samplers.GridSampler({"candidate": plan.grid}, seed=seed)
+
+        class Grid(optuna.samplers.GridSampler):
+            def after_trial(self, *args) -> None:
+                """Nothing: GridSampler's ``study.stop()`` is for ``optimize``; the sweep stops itself."""
+
+        return Grid({"candidate": plan.grid}, seed=seed)
     if plan.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cnndsl import SpecError, SpecValueError, ast, check
 from cnndsl.formatter import chain as chain_text
 from cnndsl.inputs import file_models
+from cnndsl.report import architecture_hash
 from cnndsl.search import Judge, census, space_of
 from cnndsl.space import Space, candidate_text, first_choice
 from cnndsl.syntax import parse, read_with_lark
@@ -119,7 +120,7 @@ def test_blocks_are_written_out_where_they_are_used_each_with_its_own_choices():
     text = "block stem = CN({8,16}) -> BN()\nnet = stem -> {stem | MP(2)} -> FL()\n"
     (source,) = file_models("nets.cnn", text, "nets")
     found = space_of(source)
-    assert found.count == 2 * (2 + 1) and found.shares_spans
+    assert found.count == 2 * (2 + 1)
     expected = texts_by_brute_force(found)
     assert texts_by_number(found) == expected
     assert "CN(8) -> BN() -> CN(16) -> BN() -> FL()" in expected
@@ -263,3 +264,28 @@ def test_fmt_keeps_a_space_and_a_second_run_changes_nothing(text):
     once = format_text(text)
     assert format_text(once) == once
     assert texts_by_number(space_of_text(once)) == texts_by_number(space_of_text(text))
+
+
+NOTEBOOK_SPACE = (
+    "CN({20,38,72},{5,7}) -> CN({20,38},{5,7}) -> MP(2,2) -> CN({20,38},{5,7})*{1..2} -> MP(2,2) -> DP(0.25)"
+    " -> FL() -> DN({64,128}) -> DP(0.5) -> DN(10)"
+)
+
+
+def test_the_verdict_on_each_candidate_is_the_checkers_on_its_own_text():
+    """Calls written alike (``CN({20,38},{5,7})`` twice) take their own values in one candidate."""
+    found = space_of_text(NOTEBOOK_SPACE)
+    judge = Judge(found)
+    accepted = 0
+    for index in range(found.count):
+        verdict = judge(index)
+        try:
+            model = check(verdict.text)
+        except SpecError as error:
+            assert not verdict.accepted and verdict.error.message == error.diagnostics[0].message
+            written = NOTEBOOK_SPACE[verdict.error.span.start : verdict.error.span.end]
+            assert written in ("CN({20,38},{5,7})", "MP(2,2)")  # the place in the space's text
+        else:
+            assert verdict.accepted and verdict.hash == architecture_hash(model)
+            accepted += 1
+    assert (found.count, accepted) == (384, 216)
