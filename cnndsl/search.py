@@ -210,6 +210,10 @@ def describe(result: Census, name: str = "<spec>") -> list[str]:
     return lines
 
 
+GROUPS_SHOWN = 5
+"""Rejection groups printed in full; the rest are counted in one line."""
+
+
 def rejection_lines(groups: Iterable[tuple[int, Diagnostic, str]], name: str, total: int, exact: bool) -> list[str]:
     """Rejected candidates grouped by first error, each with its place in the space's text."""
     groups = list(groups)
@@ -218,10 +222,13 @@ def rejection_lines(groups: Iterable[tuple[int, Diagnostic, str]], name: str, to
         return []
     of = f"{count:,} of {total:,} candidates" if exact else f"{count:,} of the candidates drawn"
     lines = [f"{of} cannot be built or are over budget:"]
-    for times, diagnostic, source in groups:
+    for times, diagnostic, source in groups[:GROUPS_SHOWN]:
         rendered = render([_as_note(diagnostic)], source, name).splitlines()
         lines.append(f"  {times:,} x {rendered[0]}")
         lines += [f"      {line}" for line in rendered[1:]]
+    rest = groups[GROUPS_SHOWN:]
+    if rest:
+        lines.append(f"  and {sum(group[0] for group in rest):,} more, with {len(rest)} other first errors")
     return lines
 
 
