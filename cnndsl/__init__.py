@@ -24,13 +24,13 @@ __all__ = [
 
 _LAZY = {
     "train": "cnndsl.training", "compare": "cnndsl.training", "load_data": "cnndsl.datasets",
-    "port_weights": "cnndsl.backends.torch", "to_spec": "cnndsl.backends.keras_reader",
+    "port_weights": "cnndsl.backends.torch", "to_spec": "cnndsl.backends.keras_reader", "sweep": "cnndsl.sweeps",
 }  # fmt: skip
 __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
-    """``train``, ``compare``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use: ``import cnndsl`` stays light."""
+    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use: ``import cnndsl`` stays light."""
     if name in _LAZY:
         import importlib
 

@@ -82,14 +82,17 @@ class Judge:
         return Verdict(index, chain, model, None, self.space.source)
 
     def _rejected(self, index: int, chain: ast.Chain, own: ast.Chain, error: Diagnostic) -> Verdict:
-        return Verdict(index, chain, None, located(error, own, chain), self.space.source)
+        moved = located(error, own, chain, chain_text(chain), self.space.source)
+        return Verdict(index, chain, None, moved, self.space.source)
 
 
-def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain) -> Diagnostic:
-    """``error``, about a candidate's own text, pointed at the same place in the space's text.
+def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain, text: str, source: str) -> Diagnostic:
+    """``error``, about a candidate's own ``text``, pointed at the same place in the space's ``source``.
 
     The candidate read from its text and the candidate made from the space are the same
-    tree; the error goes to the space node of the innermost node that holds its span.
+    tree; the error goes to the space node of the innermost node that holds its span. A
+    message that starts with the layer as the candidate writes it starts with the layer
+    as the space writes it, so that candidates failing alike count as one group.
     """
     span = error.span
     if span is None:
@@ -103,9 +106,12 @@ def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain) -> Diagnostic:
         )
     # the innermost: the shortest span, and of equal ones (an argument and its value) the deepest
     mine, theirs = min(reversed(holding), key=lambda pair: pair[0].span.end - pair[0].span.start)
+    written, message = text[mine.span.start : mine.span.end] + ": ", error.message
+    if message.startswith(written):
+        message = " ".join(source[theirs.span.start : theirs.span.end].split()) + ": " + message[len(written) :]
     if span == mine.span or not isinstance(theirs, ast.Call) or span != mine.code_span:
-        return replace(error, span=theirs.span)
-    return replace(error, span=theirs.code_span)
+        return replace(error, span=theirs.span, message=message)
+    return replace(error, span=theirs.code_span, message=message)
 
 
 def _nodes(node) -> Iterator:
