@@ -101,8 +101,20 @@ def test_rejected_candidates_are_told_as_pruned_and_not_counted(in_memory, tmp_p
     for trial in study.trials:
         if trial.user_attrs.get("kind") == "rejected":
             assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["error"]["at"]
+    scores = [row["val_accuracy"] for row in rows]
+    assert scores == sorted(scores, reverse=True)  # best first
     markdown = (tmp_path / "sweep.md").read_text()
     assert markdown.count("`CN(") == 3 and (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_a_sweep_stops_after_a_run_of_proposals_it_cannot_train(in_memory, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweeps, "MAX_MISSES", 7)
+    lines: list[str] = []
+    rows = sweeps.sweep("CN({1..200000}, 30)->FL()", "sample", trials=3, sampler="random", output=tmp_path,
+                        echo=lines.append, epochs=1)  # fmt: skip
+    assert rows == [] and not in_memory.specs
+    assert "stopped: 7 proposals in a row were rejected or already trained" in lines
+    assert any("an estimate from 1,000 candidates drawn at random" in line for line in lines)
 
 
 def test_no_rejected_or_over_budget_candidate_reaches_keras(monkeypatch, tmp_path):
@@ -145,6 +157,14 @@ def test_the_password_is_in_nothing_a_sweep_prints_or_writes(in_memory, tmp_path
     assert not any(SECRET in line for line in lines)
 
 
+def test_optunas_log_lines_pass_through_the_mask():
+    import logging
+
+    url = sweeps.storage_url(f"postgresql://alice:{SECRET}@db/optuna")
+    record = logging.LogRecord("optuna", logging.WARNING, __file__, 1, "lost %s", (url.url,), None)
+    assert sweeps._Scrubber(url).filter(record) and record.getMessage() == "lost postgresql://alice:***@db/optuna"
+
+
 @pytest.mark.parametrize(
     ("storage", "env"),
     [
@@ -182,6 +202,17 @@ def test_check_counts_a_space_and_its_accepted_candidates(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "a search space of 12 candidates; the checker accepts 8" in result.stdout  # not 3 of CN(..,(5,5))
     assert "4 of 12 candidates cannot be built" in result.stdout and "<spec>:1:27:" in result.stdout
+    example = "CN({32,64}, {3,5}) -> MP(2) -> CN({64,150}, 5) * {1..3} -> {GAP() | FL() -> DN({64,128})}"
+    result = run_cli("check", example)
+    assert result.returncode == 0 and result.stdout.splitlines()[:3] == [
+        "<spec>: a search space of 72 candidates; the checker accepts 60",
+        "12 of 72 candidates cannot be built or are over budget:",
+        "  12 x <spec>:1:32: rejected: CN({64,150}, 5): kernel 5x5 needs an input of at least 5x5, "
+        "but this layer gets 4x4",
+    ]
+    assert run_cli("check", "CN({32, relu})->FL()").returncode == 1
+    refused = run_cli("summary", example)
+    assert refused.returncode == 1 and "braces make this spec a search space, not one model" in refused.stderr
     huge = "->".join(["CN({1..1000000}, 1, padding=same)"] * 5) + "->FL()"
     result = run_cli("check", huge)
     assert result.returncode == 0 and "1,000,000,000,000,000,000,000,000,000,000 candidates" in result.stdout
@@ -258,3 +289,6 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
     assert len(hashes) == len(set(hashes)) == 3
     assert set(first) <= set(_trained(folder))
     assert "3 trial(s) trained" in result.stdout
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder / 'sweep.db'}")
+    interrupted = [t for t in study.trials if t.user_attrs.get("kind") == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].state == optuna.trial.TrialState.FAIL
