@@ -146,6 +146,7 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         ("trials wasted on models that cannot be built", tuner["wasted"], sweep["wasted"]),
         ("candidates refused by the checker, never built", "-", sweep["rejected_early"]),
         ("wall time, s (fresh process, TensorFlow import included)", f"{tuner['seconds']:.1f}", f"{sweep['seconds']:.1f}"),
+        ("seconds per trained trial", _per(tuner), _per(sweep)),
         ("best validation accuracy", _acc(tuner["best"]), _acc(sweep["best"])),
     ]  # fmt: skip
     lines = [f"| {args.trials} trials, {args.epochs} epoch(s), {args.limit} sample images | keras-tuner RandomSearch "
@@ -157,6 +158,10 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         lines.append(f"\nkeras-tuner with its defaults: {defaults['trained']} trained, {defaults['wasted']} failed, "
                      f"then {outcome}")  # fmt: skip
     return "\n".join(lines)
+
+
+def _per(result: dict) -> str:
+    return f"{result['seconds'] / result['trained']:.1f}" if result["trained"] else "-"
 
 
 def _acc(value) -> str:
