@@ -234,6 +234,11 @@ def _trained(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("trial-*") if (p / "model.keras").exists())
 
 
+def _training(folder: Path) -> list[Path]:
+    """Trial directories whose training has begun (history written) but not finished."""
+    return [p for p in folder.glob("trial-*") if (p / "history.csv").exists() and not (p / "model.keras").exists()]
+
+
 def _rows(folder: Path) -> int:
     """Trained trials in the leaderboard (sweep.csv is written after each trial is told)."""
     path = folder / "sweep.csv"
@@ -269,9 +274,9 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
     process, out = _start(args, tmp_path, "first")
     try:
         deadline = time.monotonic() + 300
-        while not _rows(folder) and process.poll() is None and time.monotonic() < deadline:
+        while not (_rows(folder) and _training(folder)) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _rows(folder), "no trial finished before the deadline"
+        assert _rows(folder) and _training(folder), "no trial finished and another started before the deadline"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130
     finally:
