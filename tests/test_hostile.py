@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from cnndsl import CheckedModel, SpecError, check
 from cnndsl.errors import render
 
-SEEDS = [path.read_text("utf-8") for path in sorted(EXAMPLES.glob("*.cnn"))] + [
+def _bare_specs(paths) -> list[str]:
+    """The example files that hold one bare spec (the others are spec files of definitions)."""
+    texts = [path.read_text("utf-8") for path in paths]
+    return [text for text in texts if not re.search(r"^\s*(block\s+)?[A-Za-z_]\w*\s*=", text, re.M)]
+
+
+SEEDS = _bare_specs(sorted(EXAMPLES.glob("*.cnn"))) + [
     "CN(20,(5,5))->BN()->CN(20)->MP(2)->FL()->DN(128)",
     "IN(32,32,3)->(CN(32,3,padding=same)->BN()->ACT(relu))*3->MP(2,2)->GAP()->DN(10)",
     "CN(8, kernel=(3,3), strides=2, padding=same, activation=gelu, dilation=1) → AP(2) → FL() → DP(0.5)",
