@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cnndsl import CheckedModel, SpecError, check
 from cnndsl.errors import render
 
+
 def _bare_specs(paths) -> list[str]:
     """The example files that hold one bare spec (the others are spec files of definitions)."""
     texts = [path.read_text("utf-8") for path in paths]
