@@ -1,29 +1,30 @@
 """The ``cnndsl`` command: argument parsing and output only; the work is elsewhere.
 
 Exit codes: 0 success, 1 errors in a spec, 2 a bad command line or unreadable input.
+
+Each command imports what it needs when it runs (JSON, the formatter, the summary,
+training), so that ``cnndsl check`` starts in milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnndsl import __version__
-from cnndsl.budgets import check_budgets
 from cnndsl.compiler import valid_classes, valid_input_shape
-from cnndsl.errors import USAGE, Diagnostic, SpecError, diagnostic_record, render, render_github
-from cnndsl.formatter import format_text
+from cnndsl.errors import USAGE, Diagnostic, SpecError, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES, CheckedModel
-from cnndsl.report import errors_json, summary_json, summary_table
+from cnndsl.model import DEFAULT_CLASSES
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
-from cnndsl.shapes import format_shape
+
+if TYPE_CHECKING:
+    from cnndsl.model import CheckedModel
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -107,7 +108,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_and_report(source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    from cnndsl.budgets import check_budgets
     from cnndsl.search import space_of
+    from cnndsl.shapes import format_shape
 
     try:
         space = space_of(source)
@@ -154,14 +157,20 @@ class Reporter:
         if not diagnostics:
             return
         if self.format == "json":
+            from cnndsl.errors import diagnostic_record
+
             self.records += [diagnostic_record(d, source.name) for d in diagnostics]
         elif self.format == "github":
+            from cnndsl.errors import render_github
+
             print(render_github(diagnostics, source.name))
         else:
             _report(diagnostics, source)
 
     def usage(self, message: str) -> None:
         if self.format == "json":
+            from cnndsl.errors import diagnostic_record
+
             self.records.append(diagnostic_record(Diagnostic(USAGE, message), None))
         elif self.format == "github":
             print(f"::error title=cnndsl usage::{message}")
@@ -174,6 +183,8 @@ class Reporter:
 
     def close(self) -> None:
         if self.format == "json":
+            import json
+
             print(json.dumps(self.records, indent=2))
 
 
@@ -197,6 +208,10 @@ def _one_model(argument: str, command: str, advice: str = "") -> Source:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    import json
+
+    from cnndsl.report import errors_json, summary_json, summary_table
+
     source = _one_model(args.input, "summary")
     try:
         model = _check_one(source, args, _settings(args))
@@ -273,6 +288,8 @@ def _formatted(text: str, name: str) -> str | None:
     spec means, so a spec the checker rejects is laid out all the same (an editor
     formats on save while a spec is still being written); ``check`` reports its errors.
     """
+    from cnndsl.formatter import format_text
+
     try:
         return format_text(text)
     except SpecError as error:
@@ -281,6 +298,8 @@ def _formatted(text: str, name: str) -> str | None:
 
 
 def _diff(old: str, new: str, name: str) -> list[str]:
+    import difflib
+
     return list(
         difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{name} (original)", f"{name} (formatted)")
     )
@@ -363,6 +382,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 def cmd_from_keras(args: argparse.Namespace) -> int:
     from cnndsl.backends.keras_reader import ModelFileError, UnsupportedModel, load, to_spec
+    from cnndsl.formatter import format_text
 
     try:
         spec = to_spec(load(Path(args.model)))

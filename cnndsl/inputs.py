@@ -8,14 +8,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.embedded import EmbeddedSpec, find_specs
 from cnndsl.errors import Diagnostic, SpecError, SpecValueError
 from cnndsl.model import CheckedModel
 from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse, parse_file
+
+if TYPE_CHECKING:
+    from cnndsl.embedded import EmbeddedSpec
 
 SPEC_NAME = "<spec>"
 STDIN = "-"
@@ -158,6 +161,8 @@ def file_models(display: str, text: str, stem: str) -> list[Source]:
 
 def python_models(display: str, text: str, stem: str) -> list[Source]:
     """The spec literals a Python file passes to cnndsl, one model each (labelled ``lineN``)."""
+    from cnndsl.embedded import find_specs
+
     try:
         specs = find_specs(text)
     except (SyntaxError, ValueError) as error:

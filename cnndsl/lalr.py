@@ -67,6 +67,56 @@ class Grammar:
     """The start rule's name."""
 
 
+def canonical(grammar: Grammar) -> Grammar:
+    """The same automaton with its states numbered in one fixed order.
+
+    lark numbers states in an order that varies with Python's hash seed; numbered
+    breadth-first from the start state, symbols in sorted order, the tables come out
+    the same on every run, so a stored copy can be compared with a fresh build.
+    """
+    order = [grammar.start_state]
+    number = {grammar.start_state: 0}
+    for state in order:
+        for symbol in sorted(grammar.states[state]):
+            is_shift, target = grammar.states[state][symbol]
+            if is_shift and target not in number:
+                number[target] = len(order)
+                order.append(target)
+    states = {
+        number[state]: {
+            symbol: (True, number[target]) if is_shift else (False, target)
+            for symbol, (is_shift, target) in sorted(grammar.states[state].items())
+        }
+        for state in order
+    }
+    terminals = tuple(sorted(grammar.terminals, key=lambda t: t.name))
+    return Grammar(terminals, grammar.ignore, grammar.rules, states, 0, grammar.top)
+
+
+def pack(grammar: Grammar) -> tuple:
+    """A canonical grammar as nested tuples of str, int and None: what a generated module stores."""
+    rules = {rule: index for index, rule in enumerate(grammar.rules)}
+    states = tuple(
+        tuple((symbol, target if is_shift else ~rules[target]) for symbol, (is_shift, target) in actions.items())
+        for _, actions in sorted(grammar.states.items())
+    )
+    terminals = tuple(tuple(vars(t).values()) for t in grammar.terminals)
+    rule_data = tuple((r.origin, r.expansion, r.alias) for r in grammar.rules)
+    return (terminals, tuple(sorted(grammar.ignore)), rule_data, states, grammar.start_state, grammar.top)
+
+
+def unpack(data: tuple) -> Grammar:
+    """:func:`pack`'s inverse."""
+    terminal_data, ignore, rule_data, state_data, start_state, top = data
+    rules = tuple(Rule(*rule) for rule in rule_data)
+    states = {
+        state: {symbol: (True, action) if action >= 0 else (False, rules[~action]) for symbol, action in actions}
+        for state, actions in enumerate(state_data)
+    }
+    terminals = tuple(Terminal(*terminal) for terminal in terminal_data)
+    return Grammar(terminals, frozenset(ignore), rules, states, start_state, top)
+
+
 class Reader:
     """Reads one start rule's texts into the AST, or declines (returns None)."""
 

@@ -7,7 +7,6 @@ and the Keras constructor. Adding a layer code means adding one entry here.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -163,6 +162,8 @@ def suggest(word: str, options) -> str | None:
     by_upper = {option.upper(): option for option in options}
     if word.upper() in by_upper:
         return by_upper[word.upper()]
+    import difflib  # only for a misspelling: not loaded when a spec checks
+
     close = difflib.get_close_matches(word.upper(), list(by_upper), n=1, cutoff=0.6)
     return by_upper[close[0]] if close else None
 

@@ -22,11 +22,6 @@ from pathlib import Path
 
 from cnndsl.compiler import valid_classes, valid_input_shape
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 COUNT_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
 BYTE_SUFFIXES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
@@ -80,6 +75,11 @@ def pyprojects(start: Path) -> Iterator[Path]:
             yield candidate
 
 
+_MAY_NAME_US = re.compile(r"""(?m)(?:^|[{,])[ \t]*(["']?)cnndsl\1[ \t]*[.=]|\.[ \t]*(["']?)cnndsl\2[ \t]*[.=\]]""")
+"""``cnndsl`` written as a TOML key (``[tool.cnndsl]``, ``cnndsl = {...}``, ``tool.cnndsl.x``),
+or something like one: a text without it has no ``[tool.cnndsl]``."""
+
+
 def load_settings(start: Path | None = None) -> Settings:
     """``[tool.cnndsl]`` of the nearest pyproject.toml that has one, or empty settings.
 
@@ -99,8 +99,18 @@ def load_settings(start: Path | None = None) -> Settings:
 def _table(path: Path) -> dict | None:
     """The file's ``[tool.cnndsl]`` table, or None when it has none."""
     try:
-        table = tomllib.loads(path.read_text("utf-8")).get("tool", {}).get("cnndsl")
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        text = path.read_text("utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SettingsError(f"{path}: cannot read [tool.cnndsl]: {exc}") from None
+    if not _MAY_NAME_US.search(text):  # no table of ours: the TOML parser need not even be loaded
+        return None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        table = tomllib.loads(text).get("tool", {}).get("cnndsl")
+    except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: cannot read [tool.cnndsl]: {exc}") from None
     if table is not None and not isinstance(table, dict):
         raise SettingsError(f"{path}: [tool.cnndsl] must be a table, not {table!r}")

@@ -134,3 +134,28 @@ def test_summary_prints_a_hash_shared_by_equal_architectures():
     result = run_cli("summary", "CN(8)*2->GAP()")
     assert f"Architecture hash: {architecture_hash(same[0])}" in result.stdout
     assert "Multiply-accumulates:" in result.stdout and "MACs" in result.stdout.splitlines()[2]
+
+
+TOML_NAMING_US = [
+    "[tool.cnndsl]\nclasses = 3", '[ tool . "cnndsl" ]\nclasses = 3', "[tool]\n  cnndsl = {classes = 3}",
+    "tool.cnndsl.classes = 3", "tool = { cnndsl = {classes = 3} }", "[tool.cnndsl.x]\ny = 1",
+    "[tool.'cnndsl']\nclasses = 3", "tool = { a = 1, cnndsl = { classes = 3 } }",
+]  # fmt: skip
+TOML_NOT_NAMING_US = [
+    '[project]\nname = "cnndsl"', 'dependencies = ["cnndsl"]', 'x = ["a", "cnndsl", "cnndsl.passes"]',
+    'description = "cnndsl: a compiler"', "[tool.ruff]\nline-length = 120",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", TOML_NAMING_US + TOML_NOT_NAMING_US)
+def test_the_quick_look_for_a_cnndsl_table_never_misses_one(text, tmp_path):
+    """A pyproject.toml is parsed only when it may hold [tool.cnndsl]; the look must never miss one."""
+    import tomllib
+
+    from cnndsl import settings
+
+    names_us = "cnndsl" in tomllib.loads(text).get("tool", {})
+    assert bool(settings._MAY_NAME_US.search(text)) == names_us
+    if "[tool.cnndsl.x]" not in text:  # that one is an unknown setting, an error: see above
+        (tmp_path / "pyproject.toml").write_text(text)
+        assert (settings.load_settings(tmp_path).classes == 3) == names_us

@@ -150,3 +150,38 @@ def test_the_readings_agree_on_token_mutations(text):
 @given(char_mutated())
 def test_the_readings_agree_on_character_mutations(text):
     assert_same_reading(text)
+
+
+# --- the stored tables ----------------------------------------------------------------
+
+
+def test_the_stored_tables_are_what_lark_builds_from_the_grammar_now():
+    fresh = syntax.tables_source()
+    assert fresh == syntax.TABLES_MODULE.read_text("utf-8"), (
+        "cnndsl/grammar_tables.py is stale: regenerate it with "
+        "python -c 'from cnndsl.syntax import write_tables; write_tables()'"
+    )
+    for start in syntax.STARTS:
+        assert syntax.stored_tables(start) == lalr.canonical(syntax.tables(start))
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "12345"])
+def test_the_generated_tables_do_not_depend_on_the_hash_seed(seed):
+    """lark numbers its states in an order that moves with the hash seed; the stored copy must not."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from cnndsl import syntax; sys.stdout.write(syntax.tables_source())"
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout == syntax.TABLES_MODULE.read_text("utf-8")
+
+
+def test_canonical_numbering_keeps_the_automaton():
+    """Renumbered states read every text as the original numbering does."""
+    grammar = syntax.tables("file")
+    original = lalr.Reader(grammar, ("LPAR", "RPAR"))
+    renumbered = lalr.Reader(lalr.unpack(lalr.pack(lalr.canonical(grammar))), ("LPAR", "RPAR"))
+    for text in [*SEEDS, "block s = CN(8)\nm = s*2 -> FL()", "a = CN(8) b"]:
+        assert renumbered.read(text, syntax.MAX_NESTING) == original.read(text, syntax.MAX_NESTING)
