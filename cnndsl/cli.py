@@ -404,6 +404,15 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         print(f"Wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    try:
+        from cnndsl.lsp.server import main as serve
+    except ImportError as error:
+        needs = "the language server needs pygls and lsprotocol: pip install 'cnndsl[lsp]'"
+        raise UsageError(f"{needs} ({error})") from None
+    serve()
     return EXIT_OK
 
 
@@ -541,6 +550,14 @@ def build_parser() -> argparse.ArgumentParser:
     from_keras_parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
     from_keras_parser.set_defaults(handler=cmd_from_keras)
     _add_sweep_parser(commands)
+
+    lsp_parser = commands.add_parser(
+        "lsp",
+        help="run the language server (stdio), for editors",
+        description="Serve the Language Server Protocol over standard input and output: diagnostics, "
+        "shapes as inlay hints, hover, completion, formatting, names and quick fixes (needs the lsp extra).",
+    )
+    lsp_parser.set_defaults(handler=cmd_lsp)
     return parser
 
 

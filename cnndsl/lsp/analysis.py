@@ -1,0 +1,508 @@
+"""What an editor shows for one document: diagnostics, shapes, names and fixes.
+
+Pure Python and protocol-free (the language server turns it into LSP messages): a
+document's text goes through the checker as ``cnndsl check`` would take it, and the
+checked models are walked beside the text so that every layer, block use and
+repetition gets its output shape at its place. Positions are character offsets
+into the text. Nothing here imports, runs or evaluates a user's code: Python files
+are only parsed (:mod:`cnndsl.embedded`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cnndsl import ast
+from cnndsl.budgets import check_budgets
+from cnndsl.compiler import check_chain
+from cnndsl.errors import Diagnostic, SpecError
+from cnndsl.layers import LAYERS
+from cnndsl.model import CheckedModel, LayerInfo
+from cnndsl.settings import Settings
+from cnndsl.specfile import references, resolve_definitions
+from cnndsl.syntax import BLANKS, parse, parse_file
+
+SHAPE_MARK = "▸"
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A label shown after ``offset``: an output shape, or a model's parameter count."""
+
+    offset: int
+    label: str
+    tooltip: str | None = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A quick fix for one diagnostic: replace ``text[start:end]`` with ``new_text``."""
+
+    diagnostic: Diagnostic
+    title: str
+    start: int
+    end: int
+    new_text: str
+
+
+@dataclass
+class Analysis:
+    """Everything the server answers from, for one version of one document."""
+
+    text: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    hints: list[Hint] = field(default_factory=list)
+    definitions: list[ast.Definition] = field(default_factory=list)
+    """The definitions that parsed (all of them when the file parses)."""
+    chain: ast.Chain | None = None
+    """A bare spec's chain (a file without definitions)."""
+    models: dict[str, CheckedModel] = field(default_factory=dict)
+    """Checked models by name (a bare spec: the file's stem)."""
+    layers: dict[int, LayerInfo] = field(default_factory=dict)
+    """A call's start offset -> the first layer it became."""
+    expansions: dict[str, list[ast.Call]] = field(default_factory=dict)
+    """A definition's name -> the layer calls it expands to."""
+    fixes: list[Fix] = field(default_factory=list)
+
+    @property
+    def chains(self) -> list[ast.Chain]:
+        return [self.chain] if self.chain is not None else [d.chain for d in self.definitions]
+
+    def calls(self) -> list[ast.Call]:
+        """Every layer call written in the document, in order."""
+        return [call for chain in self.chains for call in _calls(chain)]
+
+    def names(self) -> list[tuple[str, ast.Span, bool]]:
+        """Every definition name and block use: (name, span, is the definition)."""
+        found = [(d.name, d.name_span, True) for d in self.definitions]
+        found += [(ref.name, ref.span, False) for chain in self.chains for ref in references(chain)]
+        return sorted(found, key=lambda item: item[1].start)
+
+    def definition(self, name: str) -> ast.Definition | None:
+        return next((d for d in self.definitions if d.name == name), None)
+
+
+# --- analysing a document ---------------------------------------------------------------
+
+
+def analyze_spec_file(text: str, settings: Settings, stem: str = "spec") -> Analysis:
+    """A ``.cnn`` file: a bare spec or named definitions, checked as ``cnndsl check`` checks it."""
+    analysis = Analysis(text)
+    try:
+        parsed = parse_file(text)
+    except SpecError as error:
+        analysis.diagnostics += error.diagnostics
+        _analyze_partial(analysis, error, settings, stem)
+        return analysis
+    if isinstance(parsed, ast.Chain):
+        analysis.chain = parsed
+        _check_model(analysis, stem, parsed, {}, settings, report=True)
+    else:
+        _analyze_definitions(analysis, parsed, settings, report=True)
+    analysis.fixes = [fix for d in analysis.diagnostics for fix in fixes_for(d, analysis)]
+    return analysis
+
+
+def analyze_python(text: str, settings: Settings, display: str = "<python>") -> Analysis:
+    """A Python file: the spec literals passed to cnndsl, each checked with its call's keywords.
+
+    The file is parsed with Python's ``ast`` module only: nothing in it is imported or run.
+    A file that is not valid Python (mid-edit) has no spec diagnostics.
+    """
+    from cnndsl.inputs import UsageError, python_models
+
+    analysis = Analysis(text)
+    try:
+        sources = python_models(display, text, "python")
+    except UsageError:
+        return analysis
+    for source in sources:
+        try:
+            model = source.check(None, settings.classes, settings.input_shape)
+        except SpecError as error:
+            analysis.diagnostics += error.diagnostics
+            continue
+        analysis.diagnostics += [*model.warnings, *_relocated_budgets(source, model, settings)]
+    return analysis
+
+
+def _relocated_budgets(source, model: CheckedModel, settings: Settings) -> list[Diagnostic]:
+    from dataclasses import replace
+
+    return [replace(d, span=source.embedded.locate(d.span, source.text)) for d in check_budgets(model, settings)]
+
+
+def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: Settings, report: bool) -> None:
+    analysis.definitions = list(spec_file.definitions)
+    resolved = resolve_definitions(spec_file)
+    problems = list(resolved.diagnostics)
+    for definition in spec_file.definitions:
+        analysis.expansions[definition.name] = _expanded(definition.chain, resolved.chains)
+        if not definition.is_block:
+            _check_model(analysis, definition.name, definition.chain, resolved.chains, settings, report, problems)
+    if report:
+        analysis.diagnostics[:0] = problems
+
+
+def _check_model(analysis, name, chain, blocks, settings: Settings, report: bool, problems=()) -> None:
+    """Check one model; record its diagnostics (unless one overlaps a name problem) and hints."""
+    try:
+        model = check_chain(chain, analysis.text, None, settings.classes, blocks, settings.input_shape)
+    except SpecError as error:
+        if report:
+            analysis.diagnostics += [d for d in error.diagnostics if not _overlaps_any(d, problems)]
+        _place_unfinished_hints(analysis, chain, blocks, settings)
+        return
+    except (KeyError, RecursionError):  # a block the name checks already refused
+        return
+    analysis.models.setdefault(name, model)
+    if report:
+        analysis.diagnostics += [*model.warnings, *check_budgets(model, settings)]
+    _place_hints(analysis, chain, blocks, model)
+
+
+def _place_unfinished_hints(analysis: Analysis, chain: ast.Chain, blocks, settings: Settings) -> None:
+    """Shapes for a model being written, which does not end in a classifier yet (``CN(8)->CN(8)``).
+
+    Checked as if it ended in ``FL()``: the shapes of the layers written are the same,
+    and a model with any other error gets no hints.
+    """
+    end = chain.span.end
+    flatten = ast.Call("FL", (), ast.Span(end, end, chain.span.end_line, chain.span.end_column,
+                                           chain.span.end_line, chain.span.end_column))  # fmt: skip
+    try:
+        model = check_chain(ast.Chain((*chain.elements, flatten), chain.span), analysis.text, None,
+                            settings.classes, blocks, settings.input_shape)  # fmt: skip
+    except (SpecError, KeyError, RecursionError):
+        return
+    _place_hints(analysis, chain, blocks, model, totals=False)
+
+
+def _overlaps_any(diagnostic: Diagnostic, problems) -> bool:
+    span = diagnostic.span
+    return span is not None and any(p.span and p.span.start <= span.start < max(p.span.end, p.span.start + 1)
+                                    for p in problems)  # fmt: skip
+
+
+# --- a file that does not parse: hints for what does ------------------------------------
+
+_HEADER = re.compile(r"[ \t]*(?:block[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
+
+
+def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str) -> None:
+    """Mid-edit: check the definitions that still parse on their own (or a bare spec's prefix) for hints."""
+    text = analysis.text
+    starts = _definition_starts(text)
+    try:
+        if starts:
+            definitions = [
+                d for start, end in zip(starts, [*starts[1:], len(text)]) for d in _parsed_part(text, start, end)
+            ]
+            if definitions:
+                _analyze_definitions(analysis, ast.SpecFile(tuple(definitions)), settings, report=False)
+        elif error.span is not None:
+            prefix = _prefix_before(text, error.span.start)
+            if prefix is not None:
+                analysis.chain = prefix
+                _check_model(analysis, stem, prefix, {}, settings, report=False)
+    except SpecError:
+        return
+
+
+def _definition_starts(text: str) -> list[int]:
+    """Offsets of lines that start a definition (``name =`` outside any parenthesis)."""
+    starts, depth, line_start = [], 0, True
+    for match in re.finditer(r"#[^\n]*|[()\n]|[^()#\n]+", text):
+        piece = match.group()
+        if piece == "\n":
+            line_start = True
+            continue
+        if line_start and depth == 0 and _HEADER.match(piece):
+            starts.append(match.start())
+        line_start = False
+        depth = max(0, depth + (piece == "(") - (piece == ")"))
+    return starts
+
+
+def _parsed_part(text: str, start: int, end: int) -> list[ast.Definition]:
+    """The definition in ``text[start:end]``, parsed in place (other text blanked), or nothing."""
+    masked = re.sub(r"[^\n]", " ", text[:start]) + text[start:end] + re.sub(r"[^\n]", " ", text[end:])
+    try:
+        parsed = parse_file(masked)
+    except SpecError:
+        return []
+    return list(parsed.definitions) if isinstance(parsed, ast.SpecFile) else []
+
+
+def _prefix_before(text: str, offset: int) -> ast.Chain | None:
+    """A bare spec cut before the element holding ``offset``, if that part parses."""
+    depth, cut = 0, None
+    for match in re.finditer(r"#[^\n]*|[()]|->|→", text[:offset]):
+        piece = match.group()
+        if piece in ("(", ")"):
+            depth += 1 if piece == "(" else -1
+        elif piece[0] != "#" and depth == 0:
+            cut = match.start()
+    if cut is None or not text[:cut].strip(BLANKS):
+        return None
+    try:
+        return parse(text[:cut])
+    except SpecError:
+        return None
+
+
+# --- walking a model beside its text ------------------------------------------------------
+
+
+def _calls(node: ast.Node) -> list[ast.Call]:
+    """The calls written in a chain (blocks are not followed)."""
+    if isinstance(node, ast.Call):
+        return [node]
+    if isinstance(node, ast.Chain):
+        return [call for element in node.elements for call in _calls(element)]
+    if isinstance(node, ast.Repeat):
+        return _calls(node.body)
+    if isinstance(node, ast.Ref):
+        return []
+    raise TypeError(f"unknown node {type(node).__name__}")
+
+
+def _expanded(chain: ast.Chain, blocks) -> list[ast.Call]:
+    calls: list[ast.Call] = []
+    try:
+        _walk(chain, blocks, calls, [], own=False)
+    except (KeyError, RecursionError, OverflowError, ValueError):
+        return []
+    return calls
+
+
+def _walk(node: ast.Node, blocks, calls: list[ast.Call], ends: list[tuple[int, int]], own: bool) -> None:
+    """Expand as the checker does, noting after each repetition and block use how many calls came before."""
+    if isinstance(node, ast.Call):
+        calls.append(node)
+    elif isinstance(node, ast.Chain):
+        for element in node.elements:
+            _walk(element, blocks, calls, ends, own)
+    elif isinstance(node, ast.Repeat):
+        start = len(calls)
+        _walk(node.body, blocks, calls, ends, own)
+        calls.extend(calls[start:] * (int(node.count.value) - 1))
+        if own:
+            ends.append((node.span.end, len(calls)))
+    elif isinstance(node, ast.Ref):
+        _walk(blocks[node.name], blocks, calls, ends, own=False)
+        if own:
+            ends.append((node.span.end, len(calls)))
+    else:
+        raise TypeError(f"unknown node {type(node).__name__}")
+
+
+def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedModel, totals: bool = True) -> None:
+    """Output shapes after each layer (its first use), repetition and block use; parameters at the end."""
+    calls: list[ast.Call] = []
+    ends: list[tuple[int, int]] = []
+    _walk(chain, blocks, calls, ends, own=True)
+    layers = [call for call in calls if not LAYERS.get(call.code) or not LAYERS[call.code].is_input]
+    placed = {hint.offset for hint in analysis.hints}
+    for call, info in zip(layers, model.layers):
+        if call.span.start not in analysis.layers:
+            analysis.layers[call.span.start] = info
+            if call.span.end not in placed:
+                placed.add(call.span.end)
+                analysis.hints.append(Hint(call.span.end, shape_label(info.output_shape), _layer_tooltip(info)))
+    input_calls = len(calls) - len(layers)
+    for offset, count in ends:
+        index = count - input_calls - 1
+        if 0 <= index < len(model.layers) and offset not in placed:
+            placed.add(offset)
+            analysis.hints.append(Hint(offset, shape_label(model.layers[index].output_shape)))
+    if totals:
+        analysis.hints.append(Hint(chain.span.end, f"{model.total_params:,} params", _model_tooltip(model)))
+
+
+def shape_label(shape) -> str:
+    """``(None, 24, 24, 20)`` -> ``▸ 24×24×20``."""
+    return f"{SHAPE_MARK} " + "×".join("?" if size is None else str(size) for size in shape[1:])
+
+
+def _layer_tooltip(info: LayerInfo) -> str:
+    return f"{info.name} ({info.keras_class}): {info.params:,} params"
+
+
+def _model_tooltip(model: CheckedModel) -> str:
+    head = model.layers[-1].layer
+    return (
+        f"{len(model.layers)} layers, {model.total_params:,} params "
+        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); head {head.text}"
+    )
+
+
+# --- quick fixes --------------------------------------------------------------------------
+
+_DID_YOU_MEAN = re.compile(r"did you mean ([A-Za-z_][A-Za-z0-9_]*)(=?)\?")
+
+
+def fixes_for(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
+    """The quick fixes a diagnostic's hint offers: a did-you-mean, FL() before the head, padding=same."""
+    span, hint, text = diagnostic.span, diagnostic.hint or "", analysis.text
+    if span is None:
+        return []
+    found = _DID_YOU_MEAN.search(hint)
+    if found:
+        word, keyword = found.groups()
+        written = text[span.start : span.end]
+        if keyword:  # a keyword's name: `paddng=same` -> `padding=same`
+            name = written.split("=", 1)[0].rstrip(BLANKS)
+            return [Fix(diagnostic, f"Change {name} to {word}", span.start, span.start + len(name), word)]
+        return [Fix(diagnostic, f"Change {written} to {word}", span.start, span.end, word)]
+    if hint.startswith("add FL() or GAP() before the classifier head"):
+        return _head_fixes(diagnostic, analysis)
+    if "padding=same" in hint and text[span.start : span.end].endswith(")"):
+        inside = text[span.start : span.end - 1].rstrip(BLANKS)
+        separator = "" if inside.endswith(("(", ",")) else ", "
+        return [Fix(diagnostic, "Use padding=same", span.end - 1, span.end - 1, f"{separator}padding=same")]
+    return []
+
+
+def _head_fixes(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
+    span = diagnostic.span
+    if span.start == span.end:  # an appended head sits at the end of the chain
+        return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f" -> {code}()")
+                for code in ("FL", "GAP")]  # fmt: skip
+    return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f"{code}() -> ")
+            for code in ("FL", "GAP")]  # fmt: skip
+
+
+# --- hover --------------------------------------------------------------------------------
+
+
+def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
+    """A layer's signature with the values it took (defaults marked), shapes, parameters and MACs."""
+    kind = LAYERS.get(call.code)
+    info = analysis.layers.get(call.span.start)
+    if kind is None:
+        return None
+    lines = [f"**{kind.code}** · {kind.keras_class}: {kind.summary}", "", f"`{kind.signature()}`"]
+    if info is None:
+        return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
+    layer = info.layer
+    taken = ", ".join(f"{name}={_value_text(value)}{_origin(kind, name, layer)}" for name, value in layer.args.items())
+    lines[2] = f"`{kind.code}({taken})`"
+    lines += [
+        "",
+        f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}",
+        f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
+        f"MACs {info.macs:,}",
+        f"Keras name `{info.name}` (first use)",
+    ]
+    return "\n".join(lines)
+
+
+def describe_name(name: str, analysis: Analysis) -> str | None:
+    """A definition: its text, what it expands to, and (a model) its parameters."""
+    definition = analysis.definition(name)
+    if definition is None:
+        return None
+    calls = analysis.expansions.get(name, [])
+    from cnndsl.formatter import element
+
+    shown = " -> ".join(element(call) for call in calls[:12]) + (" -> …" if len(calls) > 12 else "")
+    lines = [
+        f"**{'block' if definition.is_block else 'model'} {name}**",
+        "```cnndsl",
+        definition.span.text(analysis.text),
+        "```",
+        f"expands to {len(calls):,} layers: `{shown}`",
+    ]
+    model = analysis.models.get(name)
+    if model is not None:
+        lines.append(
+            f"{model.total_params:,} params ({model.trainable_params:,} trainable, "
+            f"{model.non_trainable_params:,} non-trainable); output {_shape_text(model.output_shape)}"
+        )
+    return "\n".join(lines)
+
+
+def _origin(kind, name: str, layer) -> str:
+    """How a layer got an argument it did not write: `` (default)`` or `` (inherited)``."""
+    if name in layer.given:
+        return ""
+    param = next(p for p in kind.params if p.name == name)
+    return " (inherited)" if param.inherit and layer.args[name] != param.default else " (default)"
+
+
+def _value_text(value) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
+def _shape_text(shape) -> str:
+    return shape_label(shape).removeprefix(f"{SHAPE_MARK} ")
+
+
+# --- completion context -------------------------------------------------------------------
+
+
+def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | None:
+    """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords given).
+
+    None outside every call. Read from the text itself, so that it works mid-edit.
+    """
+    opened: list[int] = []
+    for match in re.finditer(r"#[^\n]*|[()]", text[:offset]):
+        if match.group() == "(":
+            opened.append(match.start())
+        elif match.group() == ")" and opened:
+            opened.pop()
+    for start in opened:  # the outermost parenthesis after a name is the call's
+        name = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", text[:start])
+        if name:
+            inside = text[start + 1 : offset]
+            given = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=", inside))
+            keyword = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*[A-Za-z_0-9]*$", inside)
+            return name.group(1), keyword.group(1) if keyword else None, given
+    return None
+
+
+# --- formatting and renaming --------------------------------------------------------------
+
+
+def formatted(text: str) -> str | None:
+    """``cnndsl fmt``'s layout of the text, or None if it does not parse."""
+    from cnndsl.formatter import format_text
+
+    try:
+        return format_text(text)
+    except SpecError:
+        return None
+
+
+def formatted_range(text: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """The definitions touching ``[start, end]``, formatted: (from, to, new text); the whole text for a bare spec."""
+    new = formatted(text)
+    if new is None:
+        return None
+    old_parsed, new_parsed = parse_file(text), parse_file(new)
+    if isinstance(old_parsed, ast.Chain) or isinstance(new_parsed, ast.Chain):
+        return 0, len(text), new
+    pairs = list(zip(old_parsed.definitions, new_parsed.definitions))
+    touched = [i for i, (old, _) in enumerate(pairs) if old.span.start <= end and old.span.end >= start]
+    if not touched:
+        return None
+    first, last = touched[0], touched[-1]
+    old_from, old_to = pairs[first][0].span.start, pairs[last][0].span.end
+    new_from, new_to = pairs[first][1].span.start, pairs[last][1].span.end
+    return old_from, old_to, new[new_from:new_to]
+
+
+def rename_problem(new_name: str, analysis: Analysis) -> str | None:
+    """Why a definition cannot take ``new_name``, or None."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new_name) or new_name == "block":
+        return f"{new_name!r} is not a name: letters, digits and _, not starting with a digit, not 'block'"
+    if new_name.upper() in LAYERS:
+        return f"{new_name!r} is a layer code; give the definition another name"
+    if analysis.definition(new_name) is not None:
+        return f"{new_name!r} is already defined"
+    return None

@@ -1,0 +1,428 @@
+"""``cnndsl lsp``: the notation in the editor, over the Language Server Protocol (stdio).
+
+Built on pygls (the ``lsp`` extra). For ``.cnn`` files: diagnostics as you type, each
+layer's output shape and each model's parameter count as inlay hints, hover, completion,
+formatting, go to definition, references, rename, document symbols and quick fixes; for
+Python files, the diagnostics of the spec literals passed to cnndsl. Settings come from
+the nearest ``pyproject.toml``, re-read when it changes.
+
+The server only reads and parses documents: it never imports or runs a user's code,
+and never imports TensorFlow. The answers come from :mod:`cnndsl.lsp.analysis`.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
+from cnndsl import __version__
+from cnndsl.errors import Diagnostic
+from cnndsl.layers import ACTIVATIONS, LAYERS, PADDINGS, REQUIRED
+from cnndsl.lsp import analysis as an
+from cnndsl.settings import Settings, SettingsError, find_pyproject, load_settings
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WORDS = {"activation": ACTIVATIONS, "padding": PADDINGS, "name": ACTIVATIONS}
+"""The bare words each keyword takes."""
+
+
+class CnndslServer(LanguageServer):
+    """The language server, holding the latest analysis of each open document."""
+
+    def __init__(self) -> None:
+        super().__init__("cnndsl", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.analyses: dict[str, tuple[an.Analysis, Lines]] = {}
+        self.settings_cache: dict[Path, tuple[tuple[int, int], Settings | SettingsError]] = {}
+
+    def settings_for(self, path: str | None) -> Settings | SettingsError:
+        """``[tool.cnndsl]`` of the pyproject.toml nearest the document, re-read whenever that file changes."""
+        folder = Path(path).parent if path else Path.cwd()
+        pyproject = find_pyproject(folder.absolute())
+        if pyproject is None:
+            return Settings()
+        try:
+            stat = pyproject.stat()
+        except OSError:
+            return Settings()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self.settings_cache.get(pyproject)
+        if cached is None or cached[0] != stamp:
+            try:
+                loaded: Settings | SettingsError = load_settings(pyproject.parent)
+            except SettingsError as error:
+                loaded = error
+            cached = self.settings_cache[pyproject] = (stamp, loaded)
+        return cached[1]
+
+
+class Lines:
+    """Offsets in a text <-> LSP positions (lines end at \\n, \\r\\n or \\r; columns in the client's units)."""
+
+    def __init__(self, text: str, encoding: str = "utf-16"):
+        self.text = text
+        self.starts = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", text))]
+        self.encoding = encoding
+
+    def position(self, offset: int) -> lsp.Position:
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect_right(self.starts, offset) - 1
+        return lsp.Position(line, self._units(self.text[self.starts[line] : offset]))
+
+    def offset(self, position: lsp.Position) -> int:
+        if position.line >= len(self.starts):
+            return len(self.text)
+        start = self.starts[position.line]
+        end = self.starts[position.line + 1] if position.line + 1 < len(self.starts) else len(self.text)
+        units = 0
+        for index in range(start, end):
+            if units >= position.character:
+                return index
+            units += self._units(self.text[index])
+        return end if end == len(self.text) else max(start, end - 1)
+
+    def range(self, start: int, end: int) -> lsp.Range:
+        return lsp.Range(self.position(start), self.position(end))
+
+    def _units(self, text: str) -> int:
+        if self.encoding == "utf-32":
+            return len(text)
+        if self.encoding == "utf-8":
+            return len(text.encode("utf-8", "surrogatepass"))
+        return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
+# --- analysing and publishing -----------------------------------------------------------
+
+
+def refresh(ls: CnndslServer, uri: str) -> None:
+    """Analyse a document's current text and publish its diagnostics."""
+    document = ls.workspace.get_text_document(uri)
+    settings = ls.settings_for(document.path)
+    problems: list[lsp.Diagnostic] = []
+    if isinstance(settings, SettingsError):
+        problems.append(_settings_diagnostic(settings))
+        settings = Settings()
+    text = document.source  # a byte-order mark is whitespace to the notation: offsets stay the editor's
+    if _is_python(uri):
+        analysis = an.analyze_python(text, settings, document.path or uri)
+    else:
+        analysis = an.analyze_spec_file(text, settings, Path(document.path or "spec").stem)
+    lines = Lines(text, str(ls.workspace.position_encoding or "utf-16"))
+    ls.analyses[uri] = (analysis, lines)
+    problems += [to_lsp_diagnostic(d, lines) for d in analysis.diagnostics]
+    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, problems, document.version))
+
+
+def _is_python(uri: str) -> bool:
+    return uri.endswith((".py", ".pyi"))
+
+
+def _settings_diagnostic(error: SettingsError) -> lsp.Diagnostic:
+    return lsp.Diagnostic(lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0)), str(error),
+                          severity=lsp.DiagnosticSeverity.Error, source="cnndsl", code="settings")  # fmt: skip
+
+
+def to_lsp_diagnostic(diagnostic: Diagnostic, lines: Lines) -> lsp.Diagnostic:
+    """A cnndsl diagnostic: its span as a range, severity, message with its hint, kind as code."""
+    span = diagnostic.span
+    where = lines.range(span.start, span.end) if span else lines.range(0, 0)
+    severity = lsp.DiagnosticSeverity.Warning if diagnostic.severity == "warning" else lsp.DiagnosticSeverity.Error
+    message = diagnostic.message + (f"\nhelp: {diagnostic.hint}" if diagnostic.hint else "")
+    return lsp.Diagnostic(where, message, severity=severity, code=diagnostic.kind, source="cnndsl")
+
+
+def current(ls: CnndslServer, uri: str) -> tuple[an.Analysis, Lines]:
+    """The analysis of a document's current text (made now if the document changed unseen)."""
+    if uri not in ls.analyses:
+        refresh(ls, uri)
+    return ls.analyses[uri]
+
+
+def did_open(ls: CnndslServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    refresh(ls, params.text_document.uri)
+
+
+def did_change(ls: CnndslServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    refresh(ls, params.text_document.uri)
+
+
+def did_save(ls: CnndslServer, params: lsp.DidSaveTextDocumentParams) -> None:
+    if params.text_document.uri.endswith("pyproject.toml"):
+        recheck_all(ls)
+
+
+def did_close(ls: CnndslServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    ls.analyses.pop(params.text_document.uri, None)
+    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(params.text_document.uri, []))
+
+
+def did_change_watched_files(ls: CnndslServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+    """A pyproject.toml changed: its settings apply to every open document now."""
+    if any(change.uri.endswith("pyproject.toml") for change in params.changes):
+        recheck_all(ls)
+
+
+def recheck_all(ls: CnndslServer) -> None:
+    for uri in list(ls.workspace.text_documents):
+        if uri.endswith("pyproject.toml"):
+            continue
+        refresh(ls, uri)
+    if _client_refreshes_hints(ls):
+        ls.workspace_inlay_hint_refresh(None)
+
+
+def _client_refreshes_hints(ls: CnndslServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    hints = workspace.inlay_hint if workspace else None
+    return bool(hints and hints.refresh_support)
+
+
+def initialized(ls: CnndslServer, params: lsp.InitializedParams) -> None:
+    """Ask the client to report changes to pyproject.toml files, where it can."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if watched and watched.dynamic_registration:
+        options = lsp.DidChangeWatchedFilesRegistrationOptions([lsp.FileSystemWatcher("**/pyproject.toml")])
+        registration = lsp.Registration("cnndsl-pyproject", lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)
+        ls.client_register_capability(lsp.RegistrationParams([registration]))
+
+
+# --- inlay hints, hover -------------------------------------------------------------------
+
+
+def inlay_hints(ls: CnndslServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+    analysis, lines = current(ls, params.text_document.uri)
+    start, end = lines.offset(params.range.start), lines.offset(params.range.end)
+    return [
+        lsp.InlayHint(lines.position(hint.offset), hint.label, padding_left=True, tooltip=hint.tooltip)
+        for hint in analysis.hints
+        if start <= hint.offset <= end
+    ]
+
+
+def hover(ls: CnndslServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    offset = lines.offset(params.position)
+    call = next((c for c in analysis.calls() if c.span.start <= offset < c.span.end), None)
+    if call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
+        text, start, end = an.describe_call(call, analysis), call.span.start, call.span.end
+    else:
+        found = _name_at(analysis, offset)
+        if found is None:
+            return None
+        name, span, _ = found
+        text, start, end = an.describe_name(name, analysis), span.start, span.end
+    if text is None:
+        return None
+    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, text), lines.range(start, end))
+
+
+def _name_at(analysis: an.Analysis, offset: int):
+    return next((item for item in analysis.names() if item[1].start <= offset <= item[1].end), None)
+
+
+# --- completion ---------------------------------------------------------------------------
+
+
+def completion(ls: CnndslServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+    analysis, lines = current(ls, params.text_document.uri)
+    offset = lines.offset(params.position)
+    return lsp.CompletionList(False, completion_items(analysis, offset))
+
+
+def completion_items(analysis: an.Analysis, offset: int) -> list[lsp.CompletionItem]:
+    """Keyword names and their words inside a layer's parentheses; else layer codes and the blocks above."""
+    context = an.call_context(analysis.text, offset)
+    if context is None:
+        return _codes() + _names_above(analysis, offset)
+    code, keyword, given = context
+    kind = LAYERS.get(code.upper())
+    if kind is None:
+        return []
+    if keyword is not None:
+        return [_word(word, keyword) for word in WORDS.get(keyword, ())]
+    items = [
+        lsp.CompletionItem(f"{param.name}=", kind=lsp.CompletionItemKind.Property, detail=kind.signature(),
+                           documentation=_default_doc(param), insert_text=f"{param.name}=")
+        for param in kind.params if param.name not in given
+    ]  # fmt: skip
+    if kind.code == "ACT" and not given:
+        items += [_word(word, "name") for word in ACTIVATIONS]
+    return items
+
+
+def _default_doc(param) -> str:
+    return "required" if param.default is REQUIRED else f"default: {param.shown or param.default}"
+
+
+def _word(word: str, keyword: str) -> lsp.CompletionItem:
+    return lsp.CompletionItem(word, kind=lsp.CompletionItemKind.EnumMember, detail=keyword)
+
+
+def _codes() -> list[lsp.CompletionItem]:
+    return [
+        lsp.CompletionItem(code, kind=lsp.CompletionItemKind.Class, detail=kind.signature(),
+                           documentation=f"{kind.keras_class}: {kind.summary}", insert_text=f"{code}(")
+        for code, kind in LAYERS.items()
+    ]  # fmt: skip
+
+
+def _names_above(analysis: an.Analysis, offset: int) -> list[lsp.CompletionItem]:
+    return [
+        lsp.CompletionItem(d.name, kind=lsp.CompletionItemKind.Module if d.is_block else lsp.CompletionItemKind.Variable,
+                           detail=("block" if d.is_block else "model") + f" = {d.chain.span.text(analysis.text)[:60]}")
+        for d in analysis.definitions if d.span.end <= offset
+    ]  # fmt: skip
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def formatting(ls: CnndslServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    formatted = an.formatted(analysis.text)
+    if formatted is None or formatted == analysis.text or _is_python(params.text_document.uri):
+        return None if formatted is None else []
+    return [lsp.TextEdit(lines.range(0, len(lines.text)), formatted)]
+
+
+def range_formatting(ls: CnndslServer, params: lsp.DocumentRangeFormattingParams) -> list[lsp.TextEdit] | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    if _is_python(params.text_document.uri):
+        return None
+    found = an.formatted_range(analysis.text, lines.offset(params.range.start), lines.offset(params.range.end))
+    if found is None:
+        return None
+    start, end, text = found
+    return [] if analysis.text[start:end] == text else [lsp.TextEdit(lines.range(start, end), text)]
+
+
+# --- names: definition, references, rename, symbols ---------------------------------------
+
+
+def definition(ls: CnndslServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    found = _name_at(analysis, lines.offset(params.position))
+    target = analysis.definition(found[0]) if found else None
+    if target is None:
+        return None
+    return lsp.Location(params.text_document.uri, lines.range(target.name_span.start, target.name_span.end))
+
+
+def references(ls: CnndslServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
+    analysis, lines = current(ls, params.text_document.uri)
+    found = _name_at(analysis, lines.offset(params.position))
+    if found is None:
+        return []
+    return [
+        lsp.Location(params.text_document.uri, lines.range(span.start, span.end))
+        for name, span, is_definition in analysis.names()
+        if name == found[0] and (params.context.include_declaration or not is_definition)
+    ]
+
+
+def prepare_rename(ls: CnndslServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    found = _name_at(analysis, lines.offset(params.position))
+    if found is None or analysis.definition(found[0]) is None:
+        return None
+    return lines.range(found[1].start, found[1].end)
+
+
+def rename(ls: CnndslServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
+    analysis, lines = current(ls, params.text_document.uri)
+    found = _name_at(analysis, lines.offset(params.position))
+    if found is None or analysis.definition(found[0]) is None:
+        return None
+    problem = an.rename_problem(params.new_name, analysis)
+    if problem:
+        raise JsonRpcInvalidParams(problem)
+    edits = [
+        lsp.TextEdit(lines.range(span.start, span.end), params.new_name)
+        for name, span, _ in analysis.names()
+        if name == found[0]
+    ]
+    return lsp.WorkspaceEdit(changes={params.text_document.uri: edits})
+
+
+def document_symbols(ls: CnndslServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+    analysis, lines = current(ls, params.text_document.uri)
+    if analysis.chain is not None and not analysis.definitions:
+        name, model = next(iter(analysis.models.items()), (Path(params.text_document.uri).stem, None))
+        where = lines.range(analysis.chain.span.start, analysis.chain.span.end)
+        return [lsp.DocumentSymbol(name, lsp.SymbolKind.Class, where, where, detail=_params(model))]
+    symbols = []
+    for d in analysis.definitions:
+        detail = (
+            f"block, {len(analysis.expansions.get(d.name, ())):,} layers"
+            if d.is_block
+            else _params(analysis.models.get(d.name))
+        )
+        kind = lsp.SymbolKind.Function if d.is_block else lsp.SymbolKind.Class
+        symbols.append(lsp.DocumentSymbol(d.name, kind, lines.range(d.span.start, d.span.end),
+                                          lines.range(d.name_span.start, d.name_span.end), detail=detail))  # fmt: skip
+    return symbols
+
+
+def _params(model) -> str:
+    return "not checked (errors)" if model is None else f"{model.total_params:,} params"
+
+
+# --- quick fixes --------------------------------------------------------------------------
+
+
+def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    analysis, lines = current(ls, params.text_document.uri)
+    start, end = lines.offset(params.range.start), lines.offset(params.range.end)
+    actions = []
+    for fix in analysis.fixes:
+        span = fix.diagnostic.span
+        if span.start > end or span.end < start:
+            continue
+        edit = lsp.TextEdit(lines.range(fix.start, fix.end), fix.new_text)
+        actions.append(lsp.CodeAction(
+            fix.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[to_lsp_diagnostic(fix.diagnostic, lines)],
+            edit=lsp.WorkspaceEdit(changes={params.text_document.uri: [edit]}), is_preferred=not actions,
+        ))  # fmt: skip
+    return actions
+
+
+# --- the server ---------------------------------------------------------------------------
+
+FEATURES = [
+    (lsp.INITIALIZED, initialized, None),
+    (lsp.TEXT_DOCUMENT_DID_OPEN, did_open, None),
+    (lsp.TEXT_DOCUMENT_DID_CHANGE, did_change, None),
+    (lsp.TEXT_DOCUMENT_DID_SAVE, did_save, None),
+    (lsp.TEXT_DOCUMENT_DID_CLOSE, did_close, None),
+    (lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, did_change_watched_files, None),
+    (lsp.TEXT_DOCUMENT_INLAY_HINT, inlay_hints, None),
+    (lsp.TEXT_DOCUMENT_HOVER, hover, None),
+    (lsp.TEXT_DOCUMENT_COMPLETION, completion, lsp.CompletionOptions(trigger_characters=["(", ",", "=", ">", " "])),
+    (lsp.TEXT_DOCUMENT_FORMATTING, formatting, None),
+    (lsp.TEXT_DOCUMENT_RANGE_FORMATTING, range_formatting, None),
+    (lsp.TEXT_DOCUMENT_DEFINITION, definition, None),
+    (lsp.TEXT_DOCUMENT_REFERENCES, references, None),
+    (lsp.TEXT_DOCUMENT_PREPARE_RENAME, prepare_rename, None),
+    (lsp.TEXT_DOCUMENT_RENAME, rename, lsp.RenameOptions(prepare_provider=True)),
+    (lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL, document_symbols, None),
+    (lsp.TEXT_DOCUMENT_CODE_ACTION, code_actions, lsp.CodeActionOptions([lsp.CodeActionKind.QuickFix])),
+]
+
+
+def build_server() -> CnndslServer:
+    """A server with every feature registered (not started)."""
+    ls = CnndslServer()
+    for method, handler, options in FEATURES:
+        ls.feature(method, options)(handler)
+    return ls
+
+
+def main() -> None:
+    """Serve over stdin and stdout until the client exits."""
+    build_server().start_io()
