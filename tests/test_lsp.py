@@ -376,3 +376,12 @@ async def test_spec_literals_in_a_python_file_get_diagnostics_where_they_are(cli
     assert problem.range == lsp.Range(at(2, 31), at(2, 33))
     fixed = await change(client, uri, 2, text.replace("Cn(3)", "CN(3)"))
     assert fixed == []
+
+
+async def test_a_merge_shows_its_output_shape_after_it(client):
+    text = "CN(8, 3, padding=same) -> ADD(CN(8, 3, padding=same) -> BN() | ID()) -> CAT(CN(4, 1) | CN(2, 1)) -> GAP()"
+    uri = await open_document(client, text)
+    assert list(client.diagnostics[uri]) == []
+    shown = {(character, label) for _, character, label in await hints(client, uri, text)}
+    assert (text.index(" -> CAT"), "▸ 28×28×8") in shown  # after ADD(...)
+    assert (text.index(" -> GAP"), "▸ 28×28×6") in shown  # after CAT(...): 4 + 2 channels

@@ -18,7 +18,7 @@ from cnndsl.budgets import check_budgets
 from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, SpecError
 from cnndsl.layers import LAYERS
-from cnndsl.model import CheckedModel, LayerInfo
+from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.settings import Settings
 from cnndsl.specfile import references, resolve_definitions
 from cnndsl.syntax import BLANKS, parse, parse_file
@@ -261,6 +261,8 @@ def _calls(node: ast.Node) -> list[ast.Call]:
         return [node]
     if isinstance(node, ast.Chain):
         return [call for element in node.elements for call in _calls(element)]
+    if isinstance(node, ast.Merge):
+        return [call for branch in node.branches for call in _calls(branch)]
     if isinstance(node, ast.Repeat):
         return _calls(node.body)
     if isinstance(node, ast.Ref):
@@ -268,8 +270,8 @@ def _calls(node: ast.Node) -> list[ast.Call]:
     raise TypeError(f"unknown node {type(node).__name__}")
 
 
-def _expanded(chain: ast.Chain, blocks) -> list[ast.Call]:
-    calls: list[ast.Call] = []
+def _expanded(chain: ast.Chain, blocks) -> list[ast.Call | ast.Merge]:
+    calls: list[ast.Call | ast.Merge] = []
     try:
         _walk(chain, blocks, calls, [], own=False)
     except (KeyError, RecursionError, OverflowError, ValueError):
@@ -277,9 +279,18 @@ def _expanded(chain: ast.Chain, blocks) -> list[ast.Call]:
     return calls
 
 
-def _walk(node: ast.Node, blocks, calls: list[ast.Call], ends: list[tuple[int, int]], own: bool) -> None:
-    """Expand as the checker does, noting after each repetition and block use how many calls came before."""
+def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own: bool) -> None:
+    """The nodes that become layers, in written order (a merge after its branches), as the checker expands them.
+
+    After each repetition and block use of the model's own text, ``ends`` notes how many came before.
+    """
     if isinstance(node, ast.Call):
+        kind = LAYERS.get(node.code)
+        if kind is None or not (kind.is_input or kind.is_identity):
+            calls.append(node)
+    elif isinstance(node, ast.Merge):
+        for branch in node.branches:
+            _walk(branch, blocks, calls, ends, own)
         calls.append(node)
     elif isinstance(node, ast.Chain):
         for element in node.elements:
@@ -300,25 +311,38 @@ def _walk(node: ast.Node, blocks, calls: list[ast.Call], ends: list[tuple[int, i
 
 def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedModel, totals: bool = True) -> None:
     """Output shapes after each layer (its first use), repetition and block use; parameters at the end."""
-    calls: list[ast.Call] = []
+    calls: list[ast.Call | ast.Merge] = []
     ends: list[tuple[int, int]] = []
     _walk(chain, blocks, calls, ends, own=True)
-    layers = [call for call in calls if not LAYERS.get(call.code) or not LAYERS[call.code].is_input]
+    written = [model.layers[index] for index in _written_order(model.items)]
     placed = {hint.offset for hint in analysis.hints}
-    for call, info in zip(layers, model.layers):
+    for call, info in zip(calls, written):
         if call.span.start not in analysis.layers:
             analysis.layers[call.span.start] = info
             if call.span.end not in placed:
                 placed.add(call.span.end)
                 analysis.hints.append(Hint(call.span.end, shape_label(info.output_shape), _layer_tooltip(info)))
-    input_calls = len(calls) - len(layers)
     for offset, count in ends:
-        index = count - input_calls - 1
-        if 0 <= index < len(model.layers) and offset not in placed:
+        if 0 < count <= len(written) and offset not in placed:
             placed.add(offset)
-            analysis.hints.append(Hint(offset, shape_label(model.layers[index].output_shape)))
+            analysis.hints.append(Hint(offset, shape_label(written[count - 1].output_shape)))
     if totals:
         analysis.hints.append(Hint(chain.span.end, f"{model.total_params:,} params", _model_tooltip(model)))
+
+
+def _written_order(items) -> list[int]:
+    """Layer indices in the order the text writes them: a merge's branches, then the merge."""
+    order: list[int] = []
+    for item in items:
+        if isinstance(item, int):
+            order.append(item)
+        elif isinstance(item, Merge):
+            for branch in item.branches:
+                order += _written_order(branch)
+            order.append(item.layer)
+        else:
+            raise TypeError(f"unknown item {type(item).__name__}")
+    return order
 
 
 def shape_label(shape) -> str:
@@ -384,6 +408,8 @@ def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
     if kind is None:
         return None
     lines = [f"**{kind.code}** · {kind.keras_class}: {kind.summary}", "", f"`{kind.signature()}`"]
+    if kind.is_input or kind.is_identity:
+        return "\n".join(lines)
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
     layer = info.layer
