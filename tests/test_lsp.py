@@ -5,6 +5,7 @@ One server serves the whole module; each test opens its own document.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ wide = stem -> CN(64) -> GAP()
 async def client(lsp_client: LanguageClient):
     params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=ROOT.as_uri())
     await lsp_client.initialize_session(params)
+    record_diagnostics(lsp_client)
     yield
     await lsp_client.shutdown_session()
 
@@ -40,20 +42,46 @@ async def client(lsp_client: LanguageClient):
 _counter = iter(range(10**6))
 
 
+def record_diagnostics(client: LanguageClient) -> None:
+    """Keep every publishDiagnostics the client receives, in order, in ``client.published``.
+
+    (Waiting for "the next notification" can miss one that arrives in the same read as another.)
+    """
+    client.published = []
+    handle = client.protocol._handle_notification
+
+    def recording(method, params):
+        if method == lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS:
+            client.published.append(params)
+        return handle(method, params)
+
+    client.protocol._handle_notification = recording
+
+
 async def open_document(client: LanguageClient, text: str, name: str = "doc.cnn", folder: Path | None = None) -> str:
     """Open ``text`` as a new document and wait for its diagnostics; returns its URI."""
     folder = folder or Path("/nonexistent-project")
     uri = (folder / f"{next(_counter)}-{name}").as_uri()
+    seen = len(client.published)
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "cnndsl", 1, text)))
-    await wait_for_diagnostics(client, uri)
+    await wait_for_diagnostics(client, uri, seen)
     return uri
 
 
-async def wait_for_diagnostics(client: LanguageClient, uri: str) -> list[lsp.Diagnostic]:
-    while True:
-        params = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        if params.uri == uri:
-            return list(params.diagnostics)
+async def wait_for_diagnostics(client: LanguageClient, uri: str, seen: int) -> list[lsp.Diagnostic]:
+    """The first diagnostics published for ``uri`` after the ``seen`` first ones (none in 60 s fails the test)."""
+
+    async def wait():
+        index = seen
+        while True:
+            while index < len(client.published):
+                params = client.published[index]
+                index += 1
+                if params.uri == uri:
+                    return list(params.diagnostics)
+            await asyncio.sleep(0.005)
+
+    return await asyncio.wait_for(wait(), timeout=60)
 
 
 async def change(client: LanguageClient, uri: str, version: int, text: str, edit: lsp.Range | None = None):
@@ -64,8 +92,9 @@ async def change(client: LanguageClient, uri: str, version: int, text: str, edit
         else lsp.TextDocumentContentChangeWholeDocument(text)
     )
     params = lsp.DidChangeTextDocumentParams(lsp.VersionedTextDocumentIdentifier(version=version, uri=uri), [event])
+    seen = len(client.published)
     client.text_document_did_change(params)
-    return await wait_for_diagnostics(client, uri)
+    return await wait_for_diagnostics(client, uri, seen)
 
 
 def at(line: int, character: int) -> lsp.Position:
@@ -142,10 +171,11 @@ async def test_budgets_come_from_the_nearest_pyproject_and_follow_its_changes(cl
     uri = await open_document(client, MODEL2, folder=project / "nets")
     assert list(client.diagnostics[uri]) == []  # 65,358 parameters
     pyproject.write_text("[tool.cnndsl]\nmax-params = 50000\n")
+    seen = len(client.published)
     client.workspace_did_change_watched_files(
         lsp.DidChangeWatchedFilesParams([lsp.FileEvent(pyproject.as_uri(), lsp.FileChangeType.Changed)])
     )
-    (over,) = await wait_for_diagnostics(client, uri)
+    (over,) = await wait_for_diagnostics(client, uri, seen)
     assert over.code == "budget"
     assert over.message.startswith("65,358 parameters, over the budget of 50,000")
     pyproject.write_text("[tool.cnndsl]\nmax-params = 100000\nclasses = 3\n")
@@ -385,3 +415,50 @@ async def test_a_merge_shows_its_output_shape_after_it(client):
     shown = {(character, label) for _, character, label in await hints(client, uri, text)}
     assert (text.index(" -> CAT"), "▸ 28×28×8") in shown  # after ADD(...)
     assert (text.index(" -> GAP"), "▸ 28×28×6") in shown  # after CAT(...): 4 + 2 channels
+
+
+# --- hostile documents --------------------------------------------------------------------
+
+
+def hostile_documents() -> list[str]:
+    """The hardening inputs of test_limits and test_hostile, and valid specs cut off mid-edit."""
+    import random
+
+    from test_hostile import PIECES, SEEDS
+    from test_limits import REFUSED
+
+    rng = random.Random(0)
+    cut = [seed[: rng.randrange(len(seed))] for seed in SEEDS for _ in range(3)]
+    noise = ["".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 40))) for _ in range(20)]
+    files = [
+        "a=\n" * 2000,
+        "block b0 = CN(8)\n" + "".join(f"block b{i} = b{i - 1} * 2\n" for i in range(1, 70)) + "m = b69\n",
+        "x = (\n" + "CN(8) ->\n" * 3000,
+        "a = " + "q" * 50_000 + "(",
+    ]
+    return [text for text, *_ in REFUSED] + cut + noise + files
+
+
+async def test_hostile_documents_never_crash_the_server(client):
+    for text in hostile_documents():
+        uri = await open_document(client, text)
+        document = lsp.TextDocumentIdentifier(uri)
+        lines = text.split("\n")
+        middle = at(len(lines) // 2, len(lines[len(lines) // 2]) // 2)
+        end = at(len(lines) - 1, len(lines[-1]))
+        everything = lsp.Range(at(0, 0), end)
+        await client.text_document_inlay_hint_async(lsp.InlayHintParams(document, everything))
+        await client.text_document_hover_async(lsp.HoverParams(document, middle))
+        await client.text_document_completion_async(lsp.CompletionParams(document, end))
+        await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(document))
+        await client.text_document_formatting_async(
+            lsp.DocumentFormattingParams(document, lsp.FormattingOptions(4, True))
+        )
+        await client.text_document_code_action_async(
+            lsp.CodeActionParams(document, everything, lsp.CodeActionContext([]))
+        )
+        await client.text_document_references_async(
+            lsp.ReferenceParams(text_document=document, position=middle, context=lsp.ReferenceContext(True))
+        )
+        client.text_document_did_close(lsp.DidCloseTextDocumentParams(document))
+    assert await hints(client, await open_document(client, "CN(8) -> FL()"), "CN(8) -> FL()")  # still serving

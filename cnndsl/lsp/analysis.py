@@ -21,7 +21,7 @@ from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.settings import Settings
 from cnndsl.specfile import references, resolve_definitions
-from cnndsl.syntax import BLANKS, parse, parse_file
+from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse, parse_file
 
 SHAPE_MARK = "▸"
 
@@ -61,8 +61,8 @@ class Analysis:
     """Checked models by name (a bare spec: the file's stem)."""
     layers: dict[int, LayerInfo] = field(default_factory=dict)
     """A call's start offset -> the first layer it became."""
-    expansions: dict[str, list[ast.Call]] = field(default_factory=dict)
-    """A definition's name -> the layer calls it expands to."""
+    blocks: dict[str, ast.Chain] = field(default_factory=dict)
+    """Every definition's chain by name, as models use them."""
     fixes: list[Fix] = field(default_factory=list)
 
     @property
@@ -81,6 +81,18 @@ class Analysis:
 
     def definition(self, name: str) -> ast.Definition | None:
         return next((d for d in self.definitions if d.name == name), None)
+
+    def expansion(self, name: str) -> list[ast.Call | ast.Merge] | None:
+        """The layers a definition expands to, in written order; None past MAX_SHOWN_LAYERS or on a bad name."""
+        definition = self.definition(name)
+        if definition is None:
+            return None
+        calls: list = []
+        try:
+            _walk(definition.chain, self.blocks, calls, [], own=False, limit=MAX_SHOWN_LAYERS)
+        except (KeyError, RecursionError, OverflowError):
+            return None
+        return calls
 
 
 # --- analysing a document ---------------------------------------------------------------
@@ -137,8 +149,8 @@ def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: 
     analysis.definitions = list(spec_file.definitions)
     resolved = resolve_definitions(spec_file)
     problems = list(resolved.diagnostics)
+    analysis.blocks = dict(resolved.chains)
     for definition in spec_file.definitions:
-        analysis.expansions[definition.name] = _expanded(definition.chain, resolved.chains)
         if not definition.is_block:
             _check_model(analysis, definition.name, definition.chain, resolved.chains, settings, report, problems)
     if report:
@@ -187,13 +199,19 @@ def _overlaps_any(diagnostic: Diagnostic, problems) -> bool:
 
 # --- a file that does not parse: hints for what does ------------------------------------
 
+MAX_PARTIAL_DEFINITIONS = 500
+"""Most definitions read one by one for hints while the file has a syntax error."""
 _HEADER = re.compile(r"[ \t]*(?:block[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
 
 
 def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str) -> None:
     """Mid-edit: check the definitions that still parse on their own (or a bare spec's prefix) for hints."""
     text = analysis.text
+    if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
+        return
     starts = _definition_starts(text)
+    if len(starts) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own: bound the work a hostile text can ask
+        return
     try:
         if starts:
             definitions = [
@@ -270,39 +288,39 @@ def _calls(node: ast.Node) -> list[ast.Call]:
     raise TypeError(f"unknown node {type(node).__name__}")
 
 
-def _expanded(chain: ast.Chain, blocks) -> list[ast.Call | ast.Merge]:
-    calls: list[ast.Call | ast.Merge] = []
-    try:
-        _walk(chain, blocks, calls, [], own=False)
-    except (KeyError, RecursionError, OverflowError, ValueError):
-        return []
-    return calls
+MAX_SHOWN_LAYERS = 10_000
+"""Most layers a hover expands a definition to (a checked model has at most expand.MAX_LAYERS)."""
 
 
-def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own: bool) -> None:
+def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own: bool, limit: int = 10**9) -> None:
     """The nodes that become layers, in written order (a merge after its branches), as the checker expands them.
 
     After each repetition and block use of the model's own text, ``ends`` notes how many came before.
+    OverflowError past ``limit`` layers.
     """
+    if len(calls) > limit:
+        raise OverflowError(f"more than {limit:,} layers")
     if isinstance(node, ast.Call):
         kind = LAYERS.get(node.code)
         if kind is None or not (kind.is_input or kind.is_identity):
             calls.append(node)
     elif isinstance(node, ast.Merge):
         for branch in node.branches:
-            _walk(branch, blocks, calls, ends, own)
+            _walk(branch, blocks, calls, ends, own, limit)
         calls.append(node)
     elif isinstance(node, ast.Chain):
         for element in node.elements:
-            _walk(element, blocks, calls, ends, own)
+            _walk(element, blocks, calls, ends, own, limit)
     elif isinstance(node, ast.Repeat):
         start = len(calls)
-        _walk(node.body, blocks, calls, ends, own)
+        _walk(node.body, blocks, calls, ends, own, limit)
+        if start + (len(calls) - start) * node.count.value > limit:
+            raise OverflowError(f"more than {limit:,} layers")
         calls.extend(calls[start:] * (int(node.count.value) - 1))
         if own:
             ends.append((node.span.end, len(calls)))
     elif isinstance(node, ast.Ref):
-        _walk(blocks[node.name], blocks, calls, ends, own=False)
+        _walk(blocks[node.name], blocks, calls, ends, False, limit)
         if own:
             ends.append((node.span.end, len(calls)))
     else:
@@ -430,16 +448,20 @@ def describe_name(name: str, analysis: Analysis) -> str | None:
     definition = analysis.definition(name)
     if definition is None:
         return None
-    calls = analysis.expansions.get(name, [])
+    calls = analysis.expansion(name)
     from cnndsl.formatter import element
 
-    shown = " -> ".join(element(call) for call in calls[:12]) + (" -> …" if len(calls) > 12 else "")
+    if calls is None:
+        expands = f"expands to more than {MAX_SHOWN_LAYERS:,} layers, or uses a name that is not defined above"
+    else:
+        shown = " -> ".join(element(call) for call in calls[:12]) + (" -> …" if len(calls) > 12 else "")
+        expands = f"expands to {len(calls):,} layers: `{shown}`"
     lines = [
         f"**{'block' if definition.is_block else 'model'} {name}**",
         "```cnndsl",
         definition.span.text(analysis.text),
         "```",
-        f"expands to {len(calls):,} layers: `{shown}`",
+        expands,
     ]
     model = analysis.models.get(name)
     if model is not None:
@@ -471,6 +493,12 @@ def _shape_text(shape) -> str:
 # --- completion context -------------------------------------------------------------------
 
 
+NEAR = 200
+"""How far back from the cursor completion looks for a layer's code or a keyword."""
+_LAST_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
+_LAST_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*[A-Za-z_0-9]*$")
+
+
 def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | None:
     """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords given).
 
@@ -482,12 +510,12 @@ def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | N
             opened.append(match.start())
         elif match.group() == ")" and opened:
             opened.pop()
-    for start in opened:  # the outermost parenthesis after a name is the call's
-        name = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", text[:start])
+    for start in opened[-MAX_NESTING:]:  # the outermost parenthesis after a name is the call's
+        name = _LAST_NAME.search(text[max(0, start - NEAR) : start])  # near the cursor only: no quadratic search
         if name:
             inside = text[start + 1 : offset]
             given = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=", inside))
-            keyword = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*[A-Za-z_0-9]*$", inside)
+            keyword = _LAST_KEYWORD.search(inside[-NEAR:])
             return name.group(1), keyword.group(1) if keyword else None, given
     return None
 

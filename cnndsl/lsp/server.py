@@ -78,18 +78,21 @@ class Lines:
             return len(self.text)
         start = self.starts[position.line]
         end = self.starts[position.line + 1] if position.line + 1 < len(self.starts) else len(self.text)
+        content_end = len(self.text[start:end].rstrip("\r\n")) + start
+        if self.encoding == "utf-32" or self.text[start:end].isascii():
+            return min(start + position.character, content_end)
         units = 0
         for index in range(start, end):
             if units >= position.character:
                 return index
             units += self._units(self.text[index])
-        return end if end == len(self.text) else max(start, end - 1)
+        return content_end
 
     def range(self, start: int, end: int) -> lsp.Range:
         return lsp.Range(self.position(start), self.position(end))
 
     def _units(self, text: str) -> int:
-        if self.encoding == "utf-32":
+        if self.encoding == "utf-32" or text.isascii():
             return len(text)
         if self.encoding == "utf-8":
             return len(text.encode("utf-8", "surrogatepass"))
@@ -358,15 +361,15 @@ def document_symbols(ls: CnndslServer, params: lsp.DocumentSymbolParams) -> list
         return [lsp.DocumentSymbol(name, lsp.SymbolKind.Class, where, where, detail=_params(model))]
     symbols = []
     for d in analysis.definitions:
-        detail = (
-            f"block, {len(analysis.expansions.get(d.name, ())):,} layers"
-            if d.is_block
-            else _params(analysis.models.get(d.name))
-        )
+        detail = _block_detail(analysis.expansion(d.name)) if d.is_block else _params(analysis.models.get(d.name))
         kind = lsp.SymbolKind.Function if d.is_block else lsp.SymbolKind.Class
         symbols.append(lsp.DocumentSymbol(d.name, kind, lines.range(d.span.start, d.span.end),
                                           lines.range(d.name_span.start, d.name_span.end), detail=detail))  # fmt: skip
     return symbols
+
+
+def _block_detail(calls) -> str:
+    return f"block, more than {an.MAX_SHOWN_LAYERS:,} layers" if calls is None else f"block, {len(calls):,} layers"
 
 
 def _params(model) -> str:
