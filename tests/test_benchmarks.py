@@ -85,3 +85,17 @@ def test_the_golden_verdicts_are_read_from_cnndsl_checks_real_output(bench):
     assert bench.golden_verdicts(result.stdout) == {
         f"{stem}.cnn": f"OK {total}" for stem, (_, _, total, _) in TABLE.items()
     }
+
+
+def test_the_keystroke_file_is_a_valid_spec_file_of_the_layers_it_claims(bench):
+    from cnndsl.inputs import file_models
+
+    (model,) = file_models("net.cnn", bench.keystroke_file(), "net")
+    assert len(model.check().layers) == bench.KEYSTROKE_LAYERS + 1  # and the head
+
+
+def test_the_keystroke_benchmark_edits_keep_the_file_valid_and_every_hint_is_answered(bench):
+    whole = bench.keystroke(4)
+    assert whole["hints"] == bench.KEYSTROKE_LAYERS + 2  # a shape per layer, the block use, the parameter count
+    assert '"diagnostics": []' in whole["diagnostics"]
+    assert bench.keystroke(2, visible=60)["hints"] == 60

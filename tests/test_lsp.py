@@ -341,6 +341,9 @@ async def test_definition_references_and_rename_of_a_block(client):
     ]
     with pytest.raises(Exception, match="layer code"):
         await client.text_document_rename_async(lsp.RenameParams(doc, use, "gap"))
+    for taken in ("small", "block", "2x"):
+        with pytest.raises(Exception, match="already defined|not a name"):
+            await client.text_document_rename_async(lsp.RenameParams(doc, use, taken))
 
 
 async def test_document_symbols_are_the_models_and_blocks_with_their_counts(client):
@@ -392,7 +395,15 @@ async def test_quick_fixes_apply_did_you_mean_insert_flatten_and_padding_same(cl
     fixes = await actions_for(client, uri, "CN(8) -> MP(2)", "MP(2)", after=True)  # the head is at the end
     fixed = applied("CN(8) -> MP(2)", fixes["Insert FL() before the classifier head"], uri)
     assert fixed == "CN(8) -> MP(2) -> FL()"
+    assert applied("CN(8) -> MP(2)", fixes["Insert GAP() before the classifier head"], uri) == "CN(8) -> MP(2) -> GAP()"
     assert await change(client, uri, 2, fixed) == []
+    text = "CN(8) -> MP(30) -> FL() -> DN(10, activation=rleu)"
+    uri = await open_document(client, text)
+    fixes = await actions_for(client, uri, text, "rleu")
+    assert applied(text, fixes["Change rleu to relu"], uri).endswith("activation=relu)")
+    uri = await open_document(client, "CN(8) -> MP(30) -> FL()")
+    fixes = await actions_for(client, uri, "CN(8) -> MP(30) -> FL()", "MP(30)")
+    assert applied("CN(8) -> MP(30) -> FL()", fixes["Use padding=same"], uri) == "CN(8) -> MP(30, padding=same) -> FL()"
 
 
 # --- Python files -------------------------------------------------------------------------
@@ -462,3 +473,30 @@ async def test_hostile_documents_never_crash_the_server(client):
         )
         client.text_document_did_close(lsp.DidCloseTextDocumentParams(document))
     assert await hints(client, await open_document(client, "CN(8) -> FL()"), "CN(8) -> FL()")  # still serving
+
+
+def test_the_server_never_imports_a_framework():
+    """Serving a session (every handler, on specs with merges, Python files and errors) loads no framework."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from lsprotocol import types as lsp\n"
+        "from pygls.workspace import Workspace\n"
+        "from cnndsl.lsp import server\n"
+        "ls = server.build_server()\n"
+        "ls.protocol._workspace = Workspace(None, lsp.TextDocumentSyncKind.Incremental)\n"
+        "ls.text_document_publish_diagnostics = lambda params: None\n"
+        f"texts = {{'a.cnn': {NETS!r}, 'b.cnn': 'ADD(CN(8) | ID()) -> Cn(3)', 'c.py': 'import cnndsl\\ncnndsl.check(\\'CN(8)\\')'}}\n"
+        "for name, text in texts.items():\n"
+        "    uri = 'file:///w/' + name\n"
+        "    ls.workspace.put_text_document(lsp.TextDocumentItem(uri, 'x', 1, text))\n"
+        "    server.refresh(ls, uri)\n"
+        "    doc, at = lsp.TextDocumentIdentifier(uri), lsp.Position(1, 8)\n"
+        "    server.hover(ls, lsp.HoverParams(doc, at)); server.completion(ls, lsp.CompletionParams(doc, at))\n"
+        "    server.formatting(ls, lsp.DocumentFormattingParams(doc, lsp.FormattingOptions(4, True)))\n"
+        "    server.document_symbols(ls, lsp.DocumentSymbolParams(doc))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -339,7 +339,7 @@ def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedMod
             analysis.layers[call.span.start] = info
             if call.span.end not in placed:
                 placed.add(call.span.end)
-                analysis.hints.append(Hint(call.span.end, shape_label(info.output_shape), _layer_tooltip(info)))
+                analysis.hints.append(Hint(call.span.end, shape_label(info.output_shape)))
     for offset, count in ends:
         if 0 < count <= len(written) and offset not in placed:
             placed.add(offset)
@@ -366,10 +366,6 @@ def _written_order(items) -> list[int]:
 def shape_label(shape) -> str:
     """``(None, 24, 24, 20)`` -> ``▸ 24×24×20``."""
     return f"{SHAPE_MARK} " + "×".join("?" if size is None else str(size) for size in shape[1:])
-
-
-def _layer_tooltip(info: LayerInfo) -> str:
-    return f"{info.name} ({info.keras_class}): {info.params:,} params"
 
 
 def _model_tooltip(model: CheckedModel) -> str:
