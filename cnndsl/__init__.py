@@ -10,6 +10,17 @@ training) do, after the spec has passed every check.
 
 from __future__ import annotations
 
+import os
+import sys
+
+if sys.argv[:1] == ["-m"] and sys.path and sys.path[0] == os.getcwd():
+    # `python -m cnndsl` (sys.argv[0] is "-m" while the package is imported) put the current
+    # directory first on the module path. It is dropped before anything else is imported,
+    # so that a file in the folder being checked (a `dataclasses.py` or `json.py` planted
+    # next to the specs) is never imported in place of a module cnndsl loads: cnndsl reads
+    # and parses the files it checks, and runs none of them.
+    del sys.path[0]
+
 from cnndsl.compiler import check, compile_spec, parse
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecSyntaxError, SpecValueError
 from cnndsl.layers import LAYERS

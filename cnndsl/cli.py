@@ -107,13 +107,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _space_of(source: Source):
+    """The search space a model stands for, or None; the search machinery loads only for a text with braces."""
+    if "{" not in source.text:
+        return None
+    from cnndsl.search import space_of
+
+    return space_of(source)
+
+
 def _check_and_report(source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     from cnndsl.budgets import check_budgets
-    from cnndsl.search import space_of
     from cnndsl.shapes import format_shape
 
     try:
-        space = space_of(source)
+        space = _space_of(source)
         if space is not None:
             return _check_space(space, source, args, settings, reporter)
         model = _check_one(source, args, settings)

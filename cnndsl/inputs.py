@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -174,6 +173,8 @@ def python_models(display: str, text: str, stem: str) -> list[Source]:
 
 def architecture_models(display: str, text: str, stem: str) -> list[Source]:
     """The model of an architecture file (``cnndsl emit --to json``), as the spec it describes."""
+    import json
+
     from cnndsl.backends.json_ir import ArchitectureError, read
 
     try:

@@ -2,7 +2,8 @@
 
 The parse tables are stored (cnndsl/grammar_tables.py); lark is loaded only to report
 a text the fast reading refuses. JSON, difflib, the TOML parser (when no pyproject.toml
-names cnndsl), the formatter and the summary load only for the commands that use them.
+names cnndsl), the summary and the search machinery load only for the commands (and
+texts) that use them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NEVER_AT_START = ["lark", "json", "difflib", "tomllib", "hashlib", "cnndsl.report", "cnndsl.formatter",
+NEVER_AT_START = ["lark", "json", "difflib", "tomllib", "hashlib", "cnndsl.report", "cnndsl.search",
                   "cnndsl.embedded", "tensorflow", "keras"]  # fmt: skip
 
 

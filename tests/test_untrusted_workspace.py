@@ -19,7 +19,8 @@ from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 from test_lsp import record_diagnostics, wait_for_diagnostics
 
-PLANTED = ["json", "difflib", "tomllib", "lark", "unicodedata", "pprint", "cnndsl_settings", "keras", "tensorflow"]
+PLANTED = ["json", "difflib", "tomllib", "lark", "unicodedata", "pprint", "dataclasses", "typing", "inspect", "pathlib",
+           "keras", "tensorflow"]  # fmt: skip
 EVIL = """\
 import pathlib
 pathlib.Path(__file__).with_name("MARK-evil").write_text("imported")

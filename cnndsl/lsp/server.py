@@ -24,7 +24,7 @@ from cnndsl import __version__
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import ACTIVATIONS, LAYERS, PADDINGS, REQUIRED
 from cnndsl.lsp import analysis as an
-from cnndsl.settings import Settings, SettingsError, find_pyproject, load_settings
+from cnndsl.settings import Settings, SettingsError, load_settings, pyprojects
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WORDS = {"activation": ACTIVATIONS, "padding": PADDINGS, "name": ACTIVATIONS}
@@ -37,26 +37,22 @@ class CnndslServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("cnndsl", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.analyses: dict[str, tuple[an.Analysis, Lines]] = {}
-        self.settings_cache: dict[Path, tuple[tuple[int, int], Settings | SettingsError]] = {}
+        self.settings_cache: dict[Path, tuple[tuple | None, Settings | SettingsError]] = {}
 
     def settings_for(self, path: str | None) -> Settings | SettingsError:
-        """``[tool.cnndsl]`` of the pyproject.toml nearest the document, re-read whenever that file changes."""
-        folder = Path(path).parent if path else Path.cwd()
-        pyproject = find_pyproject(folder.absolute())
-        if pyproject is None:
-            return Settings()
+        """The settings ``cnndsl check`` would use for the document, re-read whenever a pyproject.toml above it changes."""
+        folder = (Path(path).parent if path else Path.cwd()).absolute()
         try:
-            stat = pyproject.stat()
+            stamp = tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in pyprojects(folder))
         except OSError:
-            return Settings()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        cached = self.settings_cache.get(pyproject)
-        if cached is None or cached[0] != stamp:
+            stamp = None
+        cached = self.settings_cache.get(folder)
+        if cached is None or stamp is None or cached[0] != stamp:
             try:
-                loaded: Settings | SettingsError = load_settings(pyproject.parent)
+                loaded: Settings | SettingsError = load_settings(folder)
             except SettingsError as error:
                 loaded = error
-            cached = self.settings_cache[pyproject] = (stamp, loaded)
+            cached = self.settings_cache[folder] = (stamp, loaded)
         return cached[1]
 
 
