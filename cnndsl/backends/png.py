@@ -1,0 +1,69 @@
+"""PNG pictures: the SVG backend's shapes painted with matplotlib's Agg canvas.
+
+matplotlib (the ``draw`` extra) is imported only here, when a PNG is asked for. One
+pixel of the picture is one pixel of the PNG; the file carries no date or version,
+so the same picture gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+
+from cnndsl.backends.svg import Drawn, Group, Line, Picture, Poly, Text
+
+DPI = 100
+FONT_FAMILY = "DejaVu Sans Mono"
+
+
+def png_bytes(pic: Picture) -> bytes:
+    """The picture as PNG bytes."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        from cnndsl.inputs import UsageError
+
+        raise UsageError('PNG pictures need matplotlib: pip install "cnndsl[draw]" (or write .svg)') from None
+    figure = Figure(figsize=(pic.width / DPI, pic.height / DPI), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, pic.width)
+    axes.set_ylim(pic.height, 0)
+    axes.set_axis_off()
+    for shape in pic.shapes:
+        _paint(axes, shape)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _paint(axes, shape: Drawn) -> None:
+    from matplotlib.patches import Polygon
+
+    if isinstance(shape, Poly):
+        fill = None if shape.fill == "none" else shape.fill
+        axes.add_patch(
+            Polygon(
+                shape.points, closed=True, facecolor=fill or "none", edgecolor=shape.stroke,
+                linewidth=_points(shape.width), linestyle=(0, (4, 3)) if shape.dash else "solid", joinstyle="round",
+            )
+        )  # fmt: skip
+    elif isinstance(shape, Line):
+        xs, ys = zip(*shape.points)
+        axes.plot(xs, ys, color=shape.stroke, linewidth=_points(shape.width), solid_capstyle="butt")
+    elif isinstance(shape, Text):
+        axes.text(
+            shape.x, shape.y, shape.text, fontsize=_points(shape.size), family=FONT_FAMILY, color=shape.fill,
+            ha={"start": "left", "middle": "center", "end": "right"}[shape.anchor], va="baseline",
+            fontweight="bold" if shape.bold else "normal",
+        )  # fmt: skip
+    elif isinstance(shape, Group):
+        for item in shape.items:
+            _paint(axes, item)
+    else:
+        raise TypeError(f"not a picture shape: {shape!r}")
+
+
+def _points(pixels: float) -> float:
+    """Pixels of the SVG as matplotlib's points at this DPI."""
+    return pixels * 72 / DPI

@@ -1,0 +1,818 @@
+"""Pictures of a checked model: SVG written here, from the checker's shapes alone.
+
+The same walk as the other backends, boxes instead of layers: the model's tree
+(chains, merges with their branches) becomes a tree of picture elements, repeated
+blocks fold into one drawn copy marked ``×N``, a layout places every element on a
+vertical axis (a merge's branches side by side, joined at the merge), and the
+result is a list of shapes that :func:`svg_text` writes as SVG and
+:mod:`cnndsl.backends.png` paints with matplotlib. No TensorFlow, no Graphviz:
+text stays text, and the same model always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from cnndsl import ast
+from cnndsl.errors import SHAPE, Diagnostic, SpecError
+from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.shapes import Shape, format_shape
+
+STYLES = ("boxes", "graph")
+
+# --- what kind each code is: this backend's own table ---------------------------------
+
+KINDS = {
+    "CN": "convolution", "DW": "convolution", "SC": "convolution",
+    "MP": "pooling", "AP": "pooling", "GAP": "pooling", "GMP": "pooling",
+    "BN": "normalization",
+    "DN": "dense",
+    "ADD": "merge", "CAT": "merge", "MUL": "merge",
+    "DP": "other", "FL": "other", "ACT": "other", "ZP": "other", "UP": "other",
+}  # fmt: skip
+"""Every layer code's colour group (the input declaration ``IN`` is no layer)."""
+
+COLOURS = {
+    "input": "#d9d9d9",
+    "convolution": "#f2b26b",
+    "pooling": "#7fb8e0",
+    "normalization": "#b7d98b",
+    "dense": "#c9a0dc",
+    "merge": "#f28e8e",
+    "other": "#e6e0a8",
+}
+"""Fill colour per kind, in the legend's order."""
+
+ERROR_COLOUR = "#d62728"
+LINE_COLOUR = "#444444"
+TEXT_COLOUR = "#222222"
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+FONT_SIZE = 12
+LINE_HEIGHT = 15
+CHAR_WIDTH = 0.602
+"""Advance of one character in DejaVu Sans Mono, in ems: the layout measures text with it."""
+LABEL_CHARS = 36
+"""Longest layer text shown in a label; longer text is cut with an ellipsis."""
+ERROR_CHARS = 56
+"""Width of the wrapped error message under a failing layer."""
+
+
+def kind_of(code: str) -> str:
+    """The colour group of a layer code; an unknown code is an error, never a default."""
+    try:
+        return KINDS[code]
+    except KeyError:
+        raise LookupError(f"the picture backend has no kind for layer code {code!r}") from None
+
+
+# --- shapes: what the layout produces and the writers draw ----------------------------
+
+
+@dataclass(frozen=True)
+class Poly:
+    """A closed polygon."""
+
+    points: tuple[tuple[float, float], ...]
+    fill: str
+    stroke: str = LINE_COLOUR
+    width: float = 1.0
+    dash: bool = False
+
+
+@dataclass(frozen=True)
+class Line:
+    """An open polyline."""
+
+    points: tuple[tuple[float, float], ...]
+    stroke: str = LINE_COLOUR
+    width: float = 1.2
+    dash: bool = False
+
+
+@dataclass(frozen=True)
+class Text:
+    """One line of text; ``y`` is its baseline."""
+
+    x: float
+    y: float
+    text: str
+    size: float = FONT_SIZE
+    anchor: str = "start"
+    fill: str = TEXT_COLOUR
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """Shapes that belong together (one layer), with attributes for readers of the SVG."""
+
+    attrs: tuple[tuple[str, str], ...]
+    items: tuple[Any, ...]
+
+
+Drawn = Poly | Line | Text | Group
+
+
+def moved(shapes: Iterable[Drawn], dx: float, dy: float) -> list[Drawn]:
+    """The shapes shifted by (dx, dy)."""
+    return [_move(shape, dx, dy) for shape in shapes]
+
+
+def _move(shape: Drawn, dx: float, dy: float) -> Drawn:
+    if isinstance(shape, (Poly, Line)):
+        return replace(shape, points=tuple((x + dx, y + dy) for x, y in shape.points))
+    if isinstance(shape, Text):
+        return replace(shape, x=shape.x + dx, y=shape.y + dy)
+    if isinstance(shape, Group):
+        return Group(shape.attrs, tuple(moved(shape.items, dx, dy)))
+    raise TypeError(f"not a picture shape: {shape!r}")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Shapes on a canvas of ``width`` x ``height`` pixels, and the picture's title."""
+
+    width: float
+    height: float
+    shapes: tuple[Drawn, ...]
+    title: str
+
+
+# --- a failing spec: what was inferred before the first shape error -------------------
+
+
+@dataclass(frozen=True)
+class Drawable:
+    """What a picture shows: the model as far as it could be checked.
+
+    ``model`` holds every layer that was inferred; when the spec fails, ``failed`` is
+    the index in ``model.layers`` of the first failing layer (drawn in red with
+    ``error``) and the picture stops after it.
+    """
+
+    model: CheckedModel
+    failed: int | None = None
+    error: Diagnostic | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def check_partial(
+    chain: ast.Chain,
+    source: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    blocks=None,
+    default_input_shape: Sequence[int] | None = None,
+) -> Drawable:
+    """Check a parsed chain; a shape error still gives the layers inferred up to it.
+
+    Raises SpecError when nothing can be drawn (a syntax or value error).
+    """
+    from cnndsl.compiler import check_chain
+
+    try:
+        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape))
+    except SpecError as error:
+        if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
+            raise
+        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error)
+
+
+def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError) -> Drawable:
+    """Run the passes again, keeping what inference found before the first error."""
+    from cnndsl.compiler import _settings
+    from cnndsl.passes.expand import Expander
+    from cnndsl.passes.infer import Inferrer
+    from cnndsl.passes.resolve import Resolver, attach_head
+    from cnndsl.syntax import span_at
+
+    resolver = Resolver(source)
+    layers = resolver.resolve(Expander(blocks).expand(chain))
+    shape, classes, _ = _settings(resolver, input_shape, num_classes, default_input_shape)
+    layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
+    infos = Inferrer().infer(layers, (None, *shape))
+    first = error.diagnostics[0]
+    failed = _failing_index(infos, layers, first)
+    if failed == len(infos):  # a rank error: the layer was never inferred
+        previous = infos[-1].output_shape if infos else (None, *shape)
+        infos.append(_uninferred(layers[failed], previous, len(infos)))
+    model = CheckedModel(tuple(infos[: failed + 1]), (None, *shape), classes, source)
+    return Drawable(model, failed, first, error.diagnostics)
+
+
+def _failing_index(infos: list[LayerInfo], layers, diagnostic: Diagnostic) -> int:
+    """The layer the first error points at (the last inferred one if none matches)."""
+    for index, layer in enumerate(layers):
+        if layer.span == diagnostic.span:
+            return index
+    return len(infos) - 1
+
+
+def _uninferred(layer, shape: Shape, index: int) -> LayerInfo:
+    """A layer that inference could not take: drawn at its input's size."""
+    return LayerInfo(layer, layer.type.keras_name, shape, shape, 0, 0, 0, (index - 1,), (shape,))
+
+
+# --- elements: the tree the picture draws ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One drawn layer, standing for ``indices`` (several when folded)."""
+
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A merge: its branches side by side, joined at the merge layer (None when cut short)."""
+
+    layers: tuple[int, ...] | None
+    branches: tuple[tuple[Element, ...], ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``body`` drawn once, standing for ``count`` identical copies."""
+
+    body: tuple[Element, ...]
+    count: int
+
+
+Element = Node | Fork | Repeat
+
+
+def elements(model: CheckedModel, unfold: bool = False, last: int | None = None) -> tuple[Element, ...]:
+    """The model's tree as picture elements, identical neighbours folded unless ``unfold``.
+
+    ``last`` cuts the picture after that layer (a failing spec).
+    """
+    keys = _layer_keys(model)
+    chain = _cut(model.items, last) if last is not None else model.items
+    return _chain(chain, keys, unfold)
+
+
+def _cut(items: tuple[Item, ...], last: int) -> tuple[Item, ...]:
+    """The items written up to and including layer ``last``."""
+    kept: list[Item] = []
+    for item in items:
+        if isinstance(item, int):
+            kept.append(item)
+            if item == last:
+                break
+        elif isinstance(item, Merge):
+            if _holds(item, last) and item.layer != last:
+                branches = _cut_branches(item.branches, last)
+                kept.append(Merge(layer=-2, branches=branches))
+                break
+            kept.append(item)
+            if item.layer == last:
+                break
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
+    return tuple(kept)
+
+
+def _cut_branches(branches, last: int) -> tuple[tuple[Item, ...], ...]:
+    kept = []
+    for branch in branches:
+        if any(_holds(item, last) for item in branch):
+            kept.append(_cut(branch, last))
+            break
+        kept.append(branch)
+    return tuple(kept)
+
+
+def _holds(item: Item, index: int) -> bool:
+    if isinstance(item, int):
+        return item == index
+    if isinstance(item, Merge):
+        return item.layer == index or any(_holds(sub, index) for branch in item.branches for sub in branch)
+    raise TypeError(f"unknown item in the model's tree: {item!r}")
+
+
+def _layer_keys(model: CheckedModel) -> list[tuple]:
+    """What makes two layers draw alike: code, arguments and shapes."""
+    return [
+        (info.code, tuple(sorted((k, repr(v)) for k, v in info.layer.args.items())), info.input_shapes, info.output_shape)
+        for info in model.layers
+    ]
+
+
+def _element(item: Item, keys, unfold: bool) -> tuple[Element, tuple]:
+    """An item as an element, with its key (equal keys draw alike)."""
+    if isinstance(item, int):
+        return Node((item,)), keys[item]
+    if isinstance(item, Merge):
+        branches = [_chain_keyed(branch, keys, unfold) for branch in item.branches]
+        layers = (item.layer,) if item.layer >= 0 else None
+        key = (keys[item.layer] if layers else "cut", tuple(k for _, k in branches))
+        return Fork(layers, tuple(e for e, _ in branches)), key
+    raise TypeError(f"unknown item in the model's tree: {item!r}")
+
+
+def _chain(items: Sequence[Item], keys, unfold: bool) -> tuple[Element, ...]:
+    return _chain_keyed(items, keys, unfold)[0]
+
+
+def _chain_keyed(items: Sequence[Item], keys, unfold: bool) -> tuple[tuple[Element, ...], tuple]:
+    pairs = [_element(item, keys, unfold) for item in items]
+    key = tuple(k for _, k in pairs)
+    return (tuple(e for e, _ in pairs) if unfold else fold(pairs)), key
+
+
+MAX_FOLD_SPAN = 24
+"""Longest run of elements looked for as a repeated unit."""
+
+
+def fold(pairs: Sequence[tuple[Element, tuple]]) -> tuple[Element, ...]:
+    """Fold consecutive repeats of equal runs: ``a b c b c b c`` -> ``a (b c)×3``.
+
+    At each place the longest stretch covered by repeats wins (the shorter unit on a tie).
+    """
+    keys = [k for _, k in pairs]
+    out: list[Element] = []
+    i = 0
+    while i < len(pairs):
+        span, count = _best_repeat(keys, i)
+        if count < 2:
+            out.append(pairs[i][0])
+            i += 1
+            continue
+        copies = [[e for e, _ in pairs[i + c * span : i + (c + 1) * span]] for c in range(count)]
+        out.append(Repeat(tuple(_merged(list(parts)) for parts in zip(*copies)), count))
+        i += span * count
+    return tuple(out)
+
+
+def _best_repeat(keys: list[tuple], start: int) -> tuple[int, int]:
+    best = (1, 1)
+    for span in range(1, min(MAX_FOLD_SPAN, (len(keys) - start) // 2) + 1):
+        unit = keys[start : start + span]
+        count = 1
+        while keys[start + count * span : start + (count + 1) * span] == unit:
+            count += 1
+        if count > 1 and span * count > best[0] * best[1]:
+            best = (span, count)
+    return best
+
+
+def _merged(copies: list[Element]) -> Element:
+    """One element standing for equal copies: their layer indices gathered."""
+    first = copies[0]
+    if isinstance(first, Node):
+        return Node(tuple(i for c in copies for i in c.indices))
+    if isinstance(first, Fork):
+        layers = None if first.layers is None else tuple(i for c in copies for i in c.layers)
+        branches = tuple(
+            tuple(_merged([c.branches[b][e] for c in copies]) for e in range(len(first.branches[b])))
+            for b in range(len(first.branches))
+        )
+        return Fork(layers, branches)
+    if isinstance(first, Repeat):
+        body = tuple(_merged([c.body[e] for c in copies]) for e in range(len(first.body)))
+        return Repeat(body, first.count)
+    raise TypeError(f"unknown picture element: {first!r}")
+
+
+# --- layout ---------------------------------------------------------------------------
+
+GAP = 20
+"""Vertical space between consecutive elements (an arrow)."""
+BRANCH_GAP = 28
+"""Horizontal space between a merge's branches."""
+FORK_DROP = 10
+LABEL_GAP = 12
+FRAME_PAD = 8
+ARROW = 6
+
+
+@dataclass
+class Block:
+    """Placed shapes around a vertical axis at x=0, from y=0 (entry) to ``height`` (exit)."""
+
+    left: float
+    right: float
+    height: float
+    shapes: list[Drawn] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """How one drawn layer looks: its box and the lines of its label."""
+
+    body: list[Drawn]
+    half: float
+    """Half the box's width to the left of the axis."""
+    reach: float
+    """How far the box reaches right of the axis."""
+    height: float
+    label: list[tuple[str, str, bool]]
+    """Lines of text: (text, colour, bold)."""
+    attrs: tuple[tuple[str, str], ...]
+
+
+class Layout:
+    """Places elements for one style; ``leaf`` makes a layer's box and label."""
+
+    def __init__(self, drawable: Drawable, style: str):
+        if style not in STYLES:
+            raise ValueError(f"unknown picture style {style!r}; styles: {', '.join(STYLES)}")
+        self.drawable, self.style = drawable, style
+        self.layers = drawable.model.layers
+
+    # chains ---------------------------------------------------------------------------
+
+    def chain(self, items: Sequence[Element], entry: Leaf | None = None) -> Block:
+        """Elements one under the other on the axis, with arrows between them; labels in one column."""
+        parts: list[Leaf | Block] = ([entry] if entry else []) + [self.element(e) for e in items]
+        label_x = max((p.reach for p in parts if isinstance(p, Leaf)), default=0) + LABEL_GAP
+        block = Block(0, 0, 0)
+        for n, part in enumerate(parts):
+            if n:
+                block.shapes += _arrow(0, block.height, block.height + GAP, head=isinstance(part, Leaf))
+                block.height += GAP
+            placed = self.place_leaf(part, label_x) if isinstance(part, Leaf) else part
+            block.shapes += moved(placed.shapes, 0, block.height)
+            block.left, block.right = max(block.left, placed.left), max(block.right, placed.right)
+            block.height += placed.height
+        return block
+
+    def element(self, element: Element) -> Leaf | Block:
+        if isinstance(element, Node):
+            return self.leaf(element.indices)
+        if isinstance(element, Fork):
+            return self.fork(element)
+        if isinstance(element, Repeat):
+            return self.repeat(element)
+        raise TypeError(f"unknown picture element: {element!r}")
+
+    def place_leaf(self, leaf: Leaf, label_x: float) -> Block:
+        """The leaf's box on the axis and its label at ``label_x``."""
+        lines = leaf.label
+        height = max(leaf.height, LINE_HEIGHT * len(lines) + 2)
+        top = (height - leaf.height) / 2
+        texts = self.label_texts(lines, label_x, max(0, (height - LINE_HEIGHT * len(lines)) / 2))
+        shapes = [Group(leaf.attrs, (*moved(leaf.body, 0, top), *texts))]
+        width = max((_text_width(text) for text, _, _ in lines), default=0)
+        right = label_x + width if lines else leaf.reach
+        return Block(leaf.half, right, height, shapes)
+
+    def label_texts(self, lines, x: float, top: float) -> list[Text]:
+        return [
+            Text(x, top + LINE_HEIGHT * (n + 1) - 3, text, fill=colour, bold=bold)
+            for n, (text, colour, bold) in enumerate(lines)
+        ]
+
+    # merges and repeats ---------------------------------------------------------------
+
+    def fork(self, fork: Fork) -> Block:
+        """Branches side by side from a fork bus, each with its own arrow into the merge."""
+        branches = [self.chain(branch) if branch else Block(0, 16, 0) for branch in fork.branches]
+        axes = _branch_axes(branches)
+        top = FORK_DROP + GAP
+        bottom = top + max(b.height for b in branches)
+        block = Block(max(b.left - a for a, b in zip(axes, branches)), max(a + b.right for a, b in zip(axes, branches)), 0)
+        block.shapes.append(Line(((0, 0), (0, FORK_DROP), (axes[-1], FORK_DROP))))
+        for axis, branch in zip(axes, branches):
+            block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height), x=axis)
+            block.shapes += moved(branch.shapes, axis, top)
+            if branch.height and top + branch.height < bottom:
+                block.shapes.append(Line(((axis, top + branch.height), (axis, bottom))))
+        if fork.layers is None:
+            block.height = bottom
+            return block
+        return self.join(block, fork, axes, bottom)
+
+    def join(self, block: Block, fork: Fork, axes: list[float], bottom: float) -> Block:
+        """The merge layer under the branches, one arrow from each branch."""
+        merge = self.leaf(fork.layers)
+        drop = GAP + 4 * (len(axes) > 2)
+        placed = self.place_leaf(merge, merge.reach + LABEL_GAP)
+        entry_y = bottom + drop + (placed.height - merge.height) / 2
+        spread = min(merge.half, 8 * len(axes)) * 0.8
+        for n, axis in enumerate(axes):
+            x = -spread + 2 * spread * n / (len(axes) - 1) if len(axes) > 1 else 0
+            block.shapes.append(Line(((axis, bottom), (axis, bottom + 4), (x, entry_y - 1))))
+            block.shapes.append(_head(x, entry_y, (x - axis, entry_y - bottom - 4)))
+        block.shapes += moved(placed.shapes, 0, bottom + drop)
+        block.left, block.right = max(block.left, placed.left), max(block.right, placed.right)
+        block.height = bottom + drop + placed.height
+        return block
+
+    def repeat(self, repeat: Repeat) -> Block:
+        """The body once, in a dashed frame marked ``×N``."""
+        body = self.chain(repeat.body)
+        head = LINE_HEIGHT + 4
+        left, right = body.left + FRAME_PAD, body.right + FRAME_PAD
+        height = body.height + head + 2 * FRAME_PAD
+        frame = Poly(((-left, 0), (right, 0), (right, height), (-left, height)), "none", "#888888", 1, dash=True)
+        mark = Text(-left + 6, LINE_HEIGHT, f"×{repeat.count}", size=FONT_SIZE + 1, bold=True)
+        shapes = [frame, mark, Line(((0, 0), (0, head + FRAME_PAD)))]
+        shapes += moved(body.shapes, 0, head + FRAME_PAD)
+        shapes.append(Line(((0, height - FRAME_PAD), (0, height))))
+        return Block(left, right, height, shapes)
+
+    # leaves -------------------------------------------------------------------------
+
+    def leaf(self, indices: tuple[int, ...]) -> Leaf:
+        info = self.layers[indices[0]]
+        kind = kind_of(info.code)
+        failed = self.drawable.failed in indices
+        lines = self.label(info, failed)
+        attrs = (
+            ("class", f"layer {kind}" + (" failed" * failed)),
+            ("data-layers", " ".join(self.layers[i].name for i in indices)),
+        )
+        if self.style == "graph":
+            return _node_leaf(lines, kind, failed, attrs)
+        return _box_leaf(info.output_shape, kind, failed, lines, attrs)
+
+    def input_leaf(self) -> Leaf:
+        shape = self.drawable.model.input_shape
+        lines = [("input", TEXT_COLOUR, True), (format_shape(shape), TEXT_COLOUR, False)]
+        attrs = (("class", "input"),)
+        if self.style == "graph":
+            return _node_leaf(lines, "input", False, attrs)
+        return _box_leaf(shape, "input", False, lines, attrs)
+
+    def label(self, info: LayerInfo, failed: bool) -> list[tuple[str, str, bool]]:
+        text = " ".join(info.layer.text.split())
+        text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+        if self.style == "graph":
+            text = f"{info.name}: {text}"
+        colour = ERROR_COLOUR if failed else TEXT_COLOUR
+        lines = [(text + ("  (head)" if info.layer.head else ""), colour, True)]
+        if failed:
+            message = self.drawable.error.message if self.drawable.error else "fails the check"
+            return lines + [(part, ERROR_COLOUR, False) for part in _wrap("error: " + message, ERROR_CHARS)]
+        lines.append((format_shape(info.output_shape), TEXT_COLOUR, False))
+        if info.params:
+            lines.append((f"{info.params:,} params", "#555555", False))
+        return lines
+
+
+def _branch_axes(branches: list[Block]) -> list[float]:
+    """Each branch's axis: the first on the merge's axis, the others to its right."""
+    axes = [0.0]
+    for before, branch in zip(branches, branches[1:]):
+        axes.append(axes[-1] + before.right + BRANCH_GAP + branch.left)
+    return axes
+
+
+def _arrow(x0: float, y0: float, y1: float, head: bool = True, x: float = 0) -> list[Drawn]:
+    """A vertical line from y0 to y1 at x, with an arrowhead at y1."""
+    x = x0 if x == 0 else x
+    if not head:
+        return [Line(((x, y0), (x, y1)))]
+    return [Line(((x, y0), (x, y1 - 1))), _head(x, y1, (0, 1))]
+
+
+def _head(x: float, y: float, direction: tuple[float, float]) -> Poly:
+    """An arrowhead with its tip at (x, y), pointing along ``direction``."""
+    dx, dy = direction
+    norm = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / norm, dy / norm
+    bx, by = x - ux * ARROW, y - uy * ARROW
+    px, py = -uy * ARROW * 0.45, ux * ARROW * 0.45
+    return Poly(((x, y), (bx + px, by + py), (bx - px, by - py)), LINE_COLOUR, LINE_COLOUR, 0.8)
+
+
+def _box_leaf(shape: Shape, kind: str, failed: bool, lines, attrs) -> Leaf:
+    """A layer as a slab: width follows the spatial size, thickness the channels (log scale)."""
+    stroke, width = (ERROR_COLOUR, 2.5) if failed else (LINE_COLOUR, 1.0)
+    fill = COLOURS[kind]
+    if len(shape) <= 2:  # dense and flatten: a bar
+        w = _scale(shape[-1] if len(shape) == 2 else 1)
+        body = [Poly(_rect(-w / 2, 0, w, 8), fill, stroke, width)]
+        return Leaf(body, w / 2, w / 2, 8, lines, attrs)
+    height, across, channels = _spatial(shape)
+    w, t = _scale(across), 3 + 4 * math.log2(1 + (channels or 1))
+    depth = 0.45 * _scale(height)
+    ox, oy = depth * 0.6, depth * 0.45
+    front = Poly(_rect(-w / 2, oy, w, t), fill, stroke, width)
+    top = Poly(((-w / 2, oy), (-w / 2 + ox, 0), (w / 2 + ox, 0), (w / 2, oy)), _shade(fill, 1.12), stroke, width)
+    side = Poly(((w / 2, oy), (w / 2 + ox, 0), (w / 2 + ox, t), (w / 2, oy + t)), _shade(fill, 0.85), stroke, width)
+    return Leaf([front, top, side], w / 2, w / 2 + ox, oy + t, lines, attrs)
+
+
+def _node_leaf(lines, kind: str, failed: bool, attrs) -> Leaf:
+    """A layer as a graph node: a box holding its label, centred on the axis."""
+    width = max(_text_width(text) for text, _, _ in lines) + 16
+    height = LINE_HEIGHT * len(lines) + 8
+    stroke, line_width = (ERROR_COLOUR, 2.5) if failed else (LINE_COLOUR, 1.0)
+    box = Poly(_rect(-width / 2, 0, width, height), _shade(COLOURS[kind], 1.1), stroke, line_width)
+    texts = [
+        Text(0, 4 + LINE_HEIGHT * (n + 1) - 3, text, anchor="middle", fill=colour, bold=bold)
+        for n, (text, colour, bold) in enumerate(lines)
+    ]
+    return Leaf([box, *texts], width / 2, width / 2, height, [], attrs)
+
+
+def _spatial(shape: Shape) -> tuple[int, int, int]:
+    """(height, width, channels) of a 4-D shape; other ranks fold their middle axes."""
+    sizes = [s or 1 for s in shape[1:]]
+    if len(sizes) == 3:
+        return sizes[0], sizes[1], sizes[2]
+    middle = math.prod(sizes[:-1])
+    return middle, middle, sizes[-1]
+
+
+def _scale(size: int | None) -> float:
+    return 12 + 15 * math.log2(1 + (size or 1))
+
+
+def _rect(x: float, y: float, w: float, h: float) -> tuple[tuple[float, float], ...]:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def _shade(colour: str, factor: float) -> str:
+    """A lighter (factor > 1) or darker shade of a ``#rrggbb`` colour."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(255 - (255 - c) * (2 - factor)) if factor > 1 else round(c * factor) for c in rgb]
+    return "#" + "".join(f"{min(255, max(0, c)):02x}" for c in mixed)
+
+
+def _text_width(text: str, size: float = FONT_SIZE) -> float:
+    return len(text) * size * CHAR_WIDTH
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words in lines of at most ``width`` characters (a longer word is cut)."""
+    lines: list[str] = []
+    for word in text.split():
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+# --- the whole picture ----------------------------------------------------------------
+
+MARGIN = 16
+
+
+def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, title: str = "") -> Picture:
+    """Lay out a model (or a failing spec's checked part) as shapes on a canvas."""
+    layout = Layout(drawable, style)
+    items = elements(drawable.model, unfold, drawable.failed)
+    body = layout.chain(items, entry=layout.input_leaf())
+    header = _header(drawable, title)
+    legend, legend_height = _legend(_kinds(drawable.model))
+    top = MARGIN + LINE_HEIGHT * len(header) + 6 + legend_height + 10
+    x = MARGIN + body.left
+    shapes = [Text(MARGIN, MARGIN + LINE_HEIGHT * (n + 1) - 3, line, fill=colour, bold=(n == 0)) for n, (line, colour) in enumerate(header)]
+    shapes += moved(legend, MARGIN, MARGIN + LINE_HEIGHT * len(header) + 6)
+    shapes += moved(body.shapes, x, top)
+    header_width = max(_text_width(line) for line, _ in header)
+    width = max(x + body.right, MARGIN + header_width, MARGIN + _legend_width(_kinds(drawable.model))) + MARGIN
+    return Picture(math.ceil(width), math.ceil(top + body.height + MARGIN), tuple(shapes), header[0][0])
+
+
+def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
+    model = drawable.model
+    name = title or "model"
+    if drawable.failed is not None:
+        return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
+    return [
+        (name, TEXT_COLOUR),
+        (f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}", "#555555"),
+    ]
+
+
+def _kinds(model: CheckedModel) -> list[str]:
+    """The kinds present, in the legend's order (the input first)."""
+    present = {"input", *(kind_of(info.code) for info in model.layers)}
+    return [kind for kind in COLOURS if kind in present]
+
+
+def _legend(kinds: list[str]) -> tuple[list[Drawn], float]:
+    shapes: list[Drawn] = []
+    x = 0.0
+    for kind in kinds:
+        shapes.append(Poly(_rect(x, 2, 12, 12), COLOURS[kind]))
+        shapes.append(Text(x + 17, 12, kind, size=FONT_SIZE - 1))
+        x += 17 + _text_width(kind, FONT_SIZE - 1) + 14
+    return [Group((("class", "legend"),), tuple(shapes))], 16
+
+
+def _legend_width(kinds: list[str]) -> float:
+    return sum(17 + _text_width(kind, FONT_SIZE - 1) + 14 for kind in kinds)
+
+
+# --- SVG ------------------------------------------------------------------------------
+
+
+def svg_text(pic: Picture) -> str:
+    """The picture as an SVG document (deterministic: same picture, same text)."""
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(pic.width)}" height="{_num(pic.height)}" '
+        f'viewBox="0 0 {_num(pic.width)} {_num(pic.height)}" font-family={quoteattr(FONT)} font-size="{FONT_SIZE}">'
+    )
+    body = [f"<title>{escape(pic.title)}</title>", '<rect width="100%" height="100%" fill="#ffffff"/>']
+    body += [_svg(shape, "") for shape in pic.shapes]
+    return "\n".join(['<?xml version="1.0" encoding="UTF-8"?>', head, *body, "</svg>", ""])
+
+
+def _svg(shape: Drawn, indent: str) -> str:
+    if isinstance(shape, Poly):
+        dash = ' stroke-dasharray="4 3"' if shape.dash else ""
+        return (
+            f'{indent}<polygon points="{_points(shape.points)}" fill="{shape.fill}" stroke="{shape.stroke}" '
+            f'stroke-width="{_num(shape.width)}" stroke-linejoin="round"{dash}/>'
+        )
+    if isinstance(shape, Line):
+        dash = ' stroke-dasharray="4 3"' if shape.dash else ""
+        return (
+            f'{indent}<polyline points="{_points(shape.points)}" fill="none" stroke="{shape.stroke}" '
+            f'stroke-width="{_num(shape.width)}"{dash}/>'
+        )
+    if isinstance(shape, Text):
+        return _svg_text(shape, indent)
+    if isinstance(shape, Group):
+        attrs = "".join(f" {name}={quoteattr(value)}" for name, value in shape.attrs)
+        inner = "\n".join(_svg(item, indent + "  ") for item in shape.items)
+        return f"{indent}<g{attrs}>\n{inner}\n{indent}</g>"
+    raise TypeError(f"not a picture shape: {shape!r}")
+
+
+def _svg_text(text: Text, indent: str) -> str:
+    attrs = f'x="{_num(text.x)}" y="{_num(text.y)}"'
+    if text.anchor != "start":
+        attrs += f' text-anchor="{text.anchor}"'
+    if text.size != FONT_SIZE:
+        attrs += f' font-size="{_num(text.size)}"'
+    if text.fill != TEXT_COLOUR:
+        attrs += f' fill="{text.fill}"'
+    if text.bold:
+        attrs += ' font-weight="bold"'
+    return f"{indent}<text {attrs} xml:space=\"preserve\">{escape(text.text)}</text>"
+
+
+def _points(points) -> str:
+    return " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
+
+
+def _num(value: float) -> str:
+    """A coordinate with at most one decimal, written the same way every time."""
+    text = f"{value:.1f}"
+    text = text[:-2] if text.endswith(".0") else text
+    return "0" if text == "-0" else text
+
+
+# --- the library's entry points -------------------------------------------------------
+
+
+def draw(
+    model: CheckedModel | Drawable,
+    style: str = "boxes",
+    unfold: bool = False,
+    title: str = "",
+) -> str:
+    """The SVG text of a checked model (or of a failing spec's :class:`Drawable`)."""
+    drawable = model if isinstance(model, Drawable) else Drawable(model)
+    return svg_text(picture(drawable, style, unfold, title))
+
+
+def draw_spec(
+    text: str,
+    style: str = "boxes",
+    unfold: bool = False,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    title: str = "",
+) -> str:
+    """The SVG text of a spec, drawn up to its first shape error if it fails the check.
+
+    Raises SpecError when the spec cannot be read at all (syntax or value errors).
+    """
+    from cnndsl.syntax import parse
+
+    drawable = check_partial(parse(text), text, input_shape, num_classes)
+    return draw(drawable, style, unfold, title)
+
+
+def write_svg(model: CheckedModel | Drawable, path: str | Path, style: str = "boxes", unfold: bool = False, title: str = "") -> Path:
+    """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib)."""
+    path = Path(path)
+    drawable = model if isinstance(model, Drawable) else Drawable(model)
+    pic = picture(drawable, style, unfold, title)
+    if path.suffix.lower() == ".png":
+        from cnndsl.backends.png import png_bytes
+
+        data = png_bytes(pic)
+    else:
+        data = svg_text(pic).encode("utf-8")
+    from cnndsl.outputs import write_bytes
+
+    write_bytes(path, data)
+    return path
