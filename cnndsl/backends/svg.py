@@ -387,6 +387,8 @@ GAP = 20
 BRANCH_GAP = 28
 """Horizontal space between a merge's branches."""
 FORK_DROP = 10
+JOIN_DROP = 20
+JOIN_STEP = 5
 LABEL_GAP = 12
 FRAME_PAD = 8
 ARROW = 6
@@ -400,6 +402,8 @@ class Block:
     right: float
     height: float
     shapes: list[Drawn] = field(default_factory=list)
+    label_x: float = 0
+    """Where the labels of a chain's layers start (0 for no labels)."""
 
 
 @dataclass(frozen=True)
@@ -432,7 +436,7 @@ class Layout:
         """Elements one under the other on the axis, with arrows between them; labels in one column."""
         parts: list[Leaf | Block] = ([entry] if entry else []) + [self.element(e) for e in items]
         label_x = max((p.reach for p in parts if isinstance(p, Leaf)), default=0) + LABEL_GAP
-        block = Block(0, 0, 0)
+        block = Block(0, 0, 0, label_x=label_x)
         for n, part in enumerate(parts):
             if n:
                 block.shapes += _arrow(0, block.height, block.height + GAP, head=isinstance(part, Leaf))
@@ -487,19 +491,24 @@ class Layout:
         if fork.layers is None:
             block.height = bottom
             return block
-        return self.join(block, fork, axes, bottom)
+        return self.join(block, fork, axes, bottom, branches[0].label_x)
 
-    def join(self, block: Block, fork: Fork, axes: list[float], bottom: float) -> Block:
-        """The merge layer under the branches, one arrow from each branch."""
+    def join(self, block: Block, fork: Fork, axes: list[float], bottom: float, branch_labels: float) -> Block:
+        """The merge layer under the branches, one arrow from each branch.
+
+        Branch n turns towards the merge at its own level, lower the further right it
+        is, and enters at its own point: no two edges cross.
+        """
         merge = self.leaf(fork.layers)
-        drop = GAP + 4 * (len(axes) > 2)
-        placed = self.place_leaf(merge, merge.reach + LABEL_GAP)
+        drop = JOIN_DROP + JOIN_STEP * (len(axes) - 1)
+        placed = self.place_leaf(merge, max(merge.reach + LABEL_GAP, branch_labels))
         entry_y = bottom + drop + (placed.height - merge.height) / 2
-        spread = min(merge.half, 8 * len(axes)) * 0.8
+        spread = min(merge.half * 0.8, 10 * (len(axes) - 1))
         for n, axis in enumerate(axes):
-            x = -spread + 2 * spread * n / (len(axes) - 1) if len(axes) > 1 else 0
-            block.shapes.append(Line(((axis, bottom), (axis, bottom + 4), (x, entry_y - 1))))
-            block.shapes.append(_head(x, entry_y, (x - axis, entry_y - bottom - 4)))
+            x = spread * n / (len(axes) - 1) if n else 0
+            level = bottom + JOIN_STEP * (n + 1) if n else bottom
+            block.shapes.append(Line(((axis, bottom), (axis, level), (x, level), (x, entry_y - 1))))
+            block.shapes.append(_head(x, entry_y, (0, 1)))
         block.shapes += moved(placed.shapes, 0, bottom + drop)
         block.left, block.right = max(block.left, placed.left), max(block.right, placed.right)
         block.height = bottom + drop + placed.height
@@ -799,6 +808,36 @@ def draw_spec(
 
     drawable = check_partial(parse(text), text, input_shape, num_classes)
     return draw(drawable, style, unfold, title)
+
+
+PICTURE_SUFFIXES = (".svg", ".png")
+
+
+def check_picture_path(name: str) -> Path:
+    """The path a picture may be written to: .svg or .png, a new or regular file (UsageError otherwise)."""
+    from cnndsl.inputs import UsageError
+
+    path = Path(name)
+    if path.suffix.lower() not in PICTURE_SUFFIXES:
+        raise UsageError(f"{name}: a picture is written as .svg or .png")
+    if path.is_symlink():
+        raise UsageError(f"{name}: is a symbolic link; write the picture to a plain file")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{name}: exists and is not a regular file")
+    return path
+
+
+def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None) -> Drawable:
+    """What a picture of a :class:`cnndsl.inputs.Source` shows (see :func:`check_partial`).
+
+    A spec literal in a Python file is drawn only when it passes the check.
+    """
+    if source.error is not None or source.embedded is not None:
+        return Drawable(source.check(input_shape, num_classes, default_input_shape))
+    from cnndsl.syntax import parse
+
+    chain = source.chain if source.chain is not None else parse(source.text)
+    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape)
 
 
 def write_svg(model: CheckedModel | Drawable, path: str | Path, style: str = "boxes", unfold: bool = False, title: str = "") -> Path:
