@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     summary_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    summary_parser.add_argument("--svg", metavar="FILE", help="also draw the layer graph into FILE (draw --style graph)")
+    summary_parser.add_argument("--svg", metavar="FILE", help="also draw the layer graph into FILE (as draw does)")
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
 

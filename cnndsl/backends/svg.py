@@ -299,7 +299,12 @@ def _holds(item: Item, index: int) -> bool:
 def _layer_keys(model: CheckedModel) -> list[tuple]:
     """What makes two layers draw alike: code, arguments and shapes."""
     return [
-        (info.code, tuple(sorted((k, repr(v)) for k, v in info.layer.args.items())), info.input_shapes, info.output_shape)
+        (
+            info.code,
+            tuple(sorted((k, repr(v)) for k, v in info.layer.args.items())),
+            info.input_shapes,
+            info.output_shape,
+        )
         for info in model.layers
     ]
 
@@ -481,7 +486,9 @@ class Layout:
         axes = _branch_axes(branches)
         top = FORK_DROP + GAP
         bottom = top + max(b.height for b in branches)
-        block = Block(max(b.left - a for a, b in zip(axes, branches)), max(a + b.right for a, b in zip(axes, branches)), 0)
+        block = Block(
+            max(b.left - a for a, b in zip(axes, branches)), max(a + b.right for a, b in zip(axes, branches)), 0
+        )
         block.shapes.append(Line(((0, 0), (0, FORK_DROP), (axes[-1], FORK_DROP))))
         for axis, branch in zip(axes, branches):
             block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height), x=axis)
@@ -679,7 +686,10 @@ def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, titl
     legend, legend_height = _legend(_kinds(drawable.model))
     top = MARGIN + LINE_HEIGHT * len(header) + 6 + legend_height + 10
     x = MARGIN + body.left
-    shapes = [Text(MARGIN, MARGIN + LINE_HEIGHT * (n + 1) - 3, line, fill=colour, bold=(n == 0)) for n, (line, colour) in enumerate(header)]
+    shapes = [
+        Text(MARGIN, MARGIN + LINE_HEIGHT * (n + 1) - 3, line, fill=colour, bold=(n == 0))
+        for n, (line, colour) in enumerate(header)
+    ]
     shapes += moved(legend, MARGIN, MARGIN + LINE_HEIGHT * len(header) + 6)
     shapes += moved(body.shapes, x, top)
     header_width = max(_text_width(line) for line, _ in header)
@@ -694,7 +704,10 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
     return [
         (name, TEXT_COLOUR),
-        (f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}", "#555555"),
+        (
+            f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}",
+            "#555555",
+        ),
     ]
 
 
@@ -764,7 +777,7 @@ def _svg_text(text: Text, indent: str) -> str:
         attrs += f' fill="{text.fill}"'
     if text.bold:
         attrs += ' font-weight="bold"'
-    return f"{indent}<text {attrs} xml:space=\"preserve\">{escape(text.text)}</text>"
+    return f'{indent}<text {attrs} xml:space="preserve">{escape(text.text)}</text>'
 
 
 def _points(points) -> str:
@@ -840,7 +853,9 @@ def source_drawable(source, input_shape=None, num_classes=None, default_input_sh
     return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape)
 
 
-def write_svg(model: CheckedModel | Drawable, path: str | Path, style: str = "boxes", unfold: bool = False, title: str = "") -> Path:
+def write_svg(
+    model: CheckedModel | Drawable, path: str | Path, style: str = "boxes", unfold: bool = False, title: str = ""
+) -> Path:
     """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib)."""
     path = Path(path)
     drawable = model if isinstance(model, Drawable) else Drawable(model)
