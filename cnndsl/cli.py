@@ -237,7 +237,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
     path = check_picture_path(output)
     settings = _settings(args)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
-    write_svg(drawable, path, style, unfold, title=source.title)
+    write_svg(drawable, path, style, unfold, title=source.label)
     return drawable
 
 

@@ -12,11 +12,11 @@ text stays text, and the same model always gives the same bytes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from cnndsl import ast
 from cnndsl.errors import SHAPE, Diagnostic, SpecError
@@ -778,6 +778,20 @@ def _svg_text(text: Text, indent: str) -> str:
     if text.bold:
         attrs += ' font-weight="bold"'
     return f'{indent}<text {attrs} xml:space="preserve">{escape(text.text)}</text>'
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def escape(text: str) -> str:
+    """Text for an XML element or a double-quoted attribute: markup escaped, and any
+    character XML cannot hold (a NUL or lone surrogate from a comment) as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
+
+
+def quoteattr(text: str) -> str:
+    return f'"{escape(text)}"'
 
 
 def _points(points) -> str:
