@@ -33,9 +33,11 @@ def straight_spec(blocks: int = 58) -> str:
         first = f"CN({filters}, 3, strides=2, padding=same) -> BN() -> ACT(relu)" if stage else ""
         body = f"(CN({filters}, 3, padding=same) -> BN() -> ACT(relu)) * {blocks // 4}"
         stages.append(" -> ".join(part for part in (first, body) if part))
-    return "IN(224, 224, 3) -> CN(64, 7, strides=2, padding=same) -> MP(3, strides=2) -> " + " -> ".join(
-        stages
-    ) + " -> GAP()"
+    return (
+        "IN(224, 224, 3) -> CN(64, 7, strides=2, padding=same) -> MP(3, strides=2) -> "
+        + " -> ".join(stages)
+        + " -> GAP()"
+    )
 
 
 def big_spec() -> tuple[str, str]:
@@ -75,7 +77,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs of each command (default 7)")
     runs = parser.parse_args().runs
     argument, described = big_spec()
-    print(f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}"
+    )
     print(f"spec: {described}\n")
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "model.svg")
