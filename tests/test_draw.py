@@ -11,7 +11,7 @@ import pytest
 from conftest import EXAMPLES, ROOT, run_cli
 
 from cnndsl import LAYERS, SpecError, check
-from cnndsl.backends.svg import KINDS, check_partial, draw, draw_spec, source_drawable
+from cnndsl.backends.svg import COLOURS, check_partial, draw, draw_spec, source_drawable
 from cnndsl.errors import render
 from cnndsl.inputs import read_models
 from cnndsl.shapes import format_shape
@@ -52,7 +52,7 @@ def test_every_layer_is_drawn_once_with_its_text_and_shape(name, style):
         assert " ".join(info.layer.text.split()) in shown
         assert format_shape(info.output_shape) in shown
         assert (f"{info.params:,} params" in shown) == (info.params > 0)
-        assert KINDS[info.code] in group.get("class").split()
+        assert info.layer.type.kind in group.get("class").split()
 
 
 @pytest.mark.parametrize("name", NOTEBOOK)
@@ -127,13 +127,17 @@ def test_a_spec_that_cannot_be_read_is_not_drawn():
             draw_spec(spec)
 
 
-def test_every_layer_code_has_a_kind_and_an_unknown_code_is_an_error():
-    codes = {code for code, kind in LAYERS.items() if not kind.is_input}
-    assert codes <= set(KINDS)
+def test_every_layer_codes_kind_has_a_colour_and_a_kind_without_one_is_an_error():
+    kinds = {kind.kind for kind in LAYERS.values() if not (kind.is_input or kind.is_identity)}
+    assert kinds <= set(COLOURS)
+    from dataclasses import replace
+
     from cnndsl.backends.svg import kind_of
 
+    info = check("CN(8)->FL()").layers[0]
+    odd = replace(info, layer=replace(info.layer, type=replace(info.layer.type, kind="odd")))
     with pytest.raises(LookupError):
-        kind_of("NOPE")
+        kind_of(odd)
 
 
 def test_text_is_escaped_and_stays_text():
@@ -173,6 +177,112 @@ def test_a_file_model_is_drawn_with_its_blocks(tmp_path):
     (source,) = read_models(f"{path}:small")
     svg = draw(source_drawable(source), title=source.label)
     assert drawn_names(svg)[:4] == ["conv2d", "batch_normalization", "conv2d_1", "batch_normalization_1"]
+
+
+# --- graphs: merges, branches side by side ---------------------------------------------
+
+RESIDUAL = (
+    "CN(16, 3, padding=same) -> BN() -> ACT(relu)"
+    " -> (ADD(CN(16, 3, padding=same) -> BN() -> ACT(relu) -> CN(16, 3, padding=same) -> BN() | ID()) -> ACT(relu)) * 3"
+    " -> ADD(CN(32, 3, strides=2, padding=same) -> BN() | CN(32, 1, strides=2) -> BN()) -> GAP() -> DN(10)"
+)
+INCEPTION = (
+    "CN(32, 3) -> CAT(CN(16, 1) | CN(8, 1) -> CN(16, 3, padding=same) | CN(8, 1) -> CN(16, 5, padding=same)"
+    " | MP(3, strides=1, padding=same) -> CN(16, 1))"
+    " -> MUL(ID() | GAP(keepdims=true) -> CN(8, 1) -> CN(64, 1, activation=sigmoid)) -> GAP() -> DN(10)"
+)
+CHAR = 0.602
+
+
+def boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """Each layer group's extent (x0, y0, x1, y1): its shapes and its text, by its first layer's name."""
+    extents = {}
+    for group in layer_groups(svg):
+        xs, ys = [], []
+        for polygon in group.iter(f"{SVG}polygon"):
+            for point in polygon.get("points").split():
+                x, y = map(float, point.split(","))
+                xs.append(x)
+                ys.append(y)
+        for text in group.iter(f"{SVG}text"):
+            x, y, size = float(text.get("x")), float(text.get("y")), float(text.get("font-size", 12))
+            width = len(text.text) * size * CHAR
+            left = x - width / 2 if text.get("text-anchor") == "middle" else x
+            xs += [left, left + width]
+            ys += [y - size * 0.8, y + size * 0.25]
+        extents[group.get("data-layers").split()[0]] = (min(xs), min(ys), max(xs), max(ys))
+    return extents
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("spec", [RESIDUAL, INCEPTION, example("model3"), example("model2")])
+@pytest.mark.parametrize("style", ["boxes", "graph"])
+@pytest.mark.parametrize("unfold", [False, True])
+def test_no_two_layers_boxes_or_labels_overlap(spec, style, unfold):
+    extents = list(boxes(draw(check(spec), style, unfold)).items())
+    assert len(extents) >= 10
+    for n, (name, box) in enumerate(extents):
+        for other, other_box in extents[n + 1 :]:
+            assert not overlap(box, other_box), (name, other)
+    root = ET.fromstring(draw(check(spec), style, unfold))
+    width, height = float(root.get("width")), float(root.get("height"))
+    assert all(min(box[0], box[1]) >= 0 and box[2] <= width and box[3] <= height for _, box in extents)
+
+
+@pytest.mark.parametrize("style", ["boxes", "graph"])
+def test_a_merges_branches_stand_side_by_side_and_the_merge_under_them(style):
+    model = check(INCEPTION)
+    extents = boxes(draw(model, style))
+    names: dict[str, str] = {}
+    for info in sorted(model.layers, key=lambda info: info.layer.span.start):
+        names.setdefault(info.layer.text, info.name)  # the first written
+    firsts = [extents[names[text]] for text in ("CN(16, 1)", "CN(8, 1)", "MP(3, strides=1, padding=same)")]
+    assert firsts[0][2] < firsts[1][0] and firsts[1][2] < firsts[2][0]  # left to right
+    assert all(box[1] < firsts[0][3] and firsts[0][1] < box[3] for box in firsts)  # at one height
+    cat = extents[next(info.name for info in model.layers if info.code == "CAT")]
+    assert cat[1] > max(box[3] for box in extents.values() if box in firsts)
+
+
+def test_a_graph_draws_every_layer_once_folded_or_not_with_merges_labelled_by_code():
+    for spec in (RESIDUAL, INCEPTION):
+        model = check(spec)
+        for unfold in (False, True):
+            svg = draw(model, unfold=unfold)
+            assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
+        merges = [g for g in layer_groups(draw(model, unfold=True)) if "merge" in g.get("class").split()]
+        assert [texts(g)[0] for g in merges] == [info.code for info in model.layers if info.layer.type.merge]
+
+
+def test_a_written_repetition_of_a_residual_block_folds_into_one_copy():
+    model = check(RESIDUAL)
+    svg = draw(model)
+    assert "×3" in texts(ET.fromstring(svg))
+    adds = [g.get("data-layers") for g in layer_groups(svg) if "ADD" in texts(g)]
+    assert adds == ["add add_1 add_2", "add_3"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "failing", "drawn"),
+    [
+        # the branches disagree: the merge fails, every branch is drawn
+        ("CN(16,3,padding=same)->ADD(CN(16,3)->BN() | CN(8,1) | ID())->GAP()", "ADD", 5),
+        # a rank error inside the first branch: the picture stops there
+        ("CN(16,3,padding=same)->CAT(CN(16,3,padding=same)->FL()->CN(3) | CN(8,1)->MP(2) | ID())->GAP()", "CN(3)", 4),
+        # a size error in the second branch: the first branch is drawn, not the third
+        ("CN(8)->CAT(CN(8,1) | CN(8,30) | CN(8,1))->GAP()", "CN(8,30)", 3),
+    ],
+)
+def test_a_failing_graph_is_drawn_up_to_its_failing_layer(spec, failing, drawn):
+    with pytest.raises(SpecError) as caught:
+        check(spec)
+    groups = layer_groups(draw_spec(spec))
+    marked = [g for g in groups if "failed" in g.get("class").split()]
+    assert len(marked) == 1 and texts(marked[0])[0] == failing
+    assert " ".join(texts(marked[0])[1:]) == "error: " + caught.value.diagnostics[0].message
+    assert len(groups) == drawn
 
 
 # --- the command line ---------------------------------------------------------------------

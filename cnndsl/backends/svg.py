@@ -25,17 +25,7 @@ from cnndsl.shapes import Shape, format_shape
 
 STYLES = ("boxes", "graph")
 
-# --- what kind each code is: this backend's own table ---------------------------------
-
-KINDS = {
-    "CN": "convolution", "DW": "convolution", "SC": "convolution",
-    "MP": "pooling", "AP": "pooling", "GAP": "pooling", "GMP": "pooling",
-    "BN": "normalization",
-    "DN": "dense",
-    "ADD": "merge", "CAT": "merge", "MUL": "merge",
-    "DP": "other", "FL": "other", "ACT": "other", "ZP": "other", "UP": "other",
-}  # fmt: skip
-"""Every layer code's colour group (the input declaration ``IN`` is no layer)."""
+# --- colours: one per kind of layer (the layer table says each code's kind) -----------
 
 COLOURS = {
     "input": "#d9d9d9",
@@ -44,6 +34,7 @@ COLOURS = {
     "normalization": "#b7d98b",
     "dense": "#c9a0dc",
     "merge": "#f28e8e",
+    "reshape": "#a8dcd1",
     "other": "#e6e0a8",
 }
 """Fill colour per kind, in the legend's order."""
@@ -62,12 +53,12 @@ ERROR_CHARS = 56
 """Width of the wrapped error message under a failing layer."""
 
 
-def kind_of(code: str) -> str:
-    """The colour group of a layer code; an unknown code is an error, never a default."""
-    try:
-        return KINDS[code]
-    except KeyError:
-        raise LookupError(f"the picture backend has no kind for layer code {code!r}") from None
+def kind_of(info: LayerInfo) -> str:
+    """A layer's colour group, from the layer table; a kind without a colour is an error."""
+    kind = info.layer.type.kind
+    if kind not in COLOURS:
+        raise LookupError(f"the picture backend has no colour for {info.code}'s kind {kind!r}")
+    return kind
 
 
 # --- shapes: what the layout produces and the writers draw ----------------------------
@@ -184,38 +175,150 @@ def check_partial(
 
 
 def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError) -> Drawable:
-    """Run the passes again, keeping what inference found before the first error."""
+    """Run the passes again, keeping what inference built before the first error.
+
+    The layers are listed in the order inference built them (branch by branch), not
+    in Keras's order: a picture needs only their tree.
+    """
     from cnndsl.compiler import _settings
     from cnndsl.passes.expand import Expander
-    from cnndsl.passes.infer import Inferrer
     from cnndsl.passes.resolve import Resolver, attach_head
     from cnndsl.syntax import span_at
 
     resolver = Resolver(source)
-    layers = resolver.resolve(Expander(blocks).expand(chain))
+    resolved = resolver.resolve(Expander(blocks).expand(chain))
     shape, classes, _ = _settings(resolver, input_shape, num_classes, default_input_shape)
-    layers = attach_head(layers, classes, span_at(source, chain.span.end, chain.span.end))
-    infos = Inferrer().infer(layers, (None, *shape))
+    resolved = attach_head(resolved, classes, span_at(source, chain.span.end, chain.span.end))
+    inferrer = _recording_inferrer()
+    inferrer.infer(resolved, (None, *shape))
     first = error.diagnostics[0]
-    failed = _failing_index(infos, layers, first)
-    if failed == len(infos):  # a rank error: the layer was never inferred
-        previous = infos[-1].output_shape if infos else (None, *shape)
-        infos.append(_uninferred(layers[failed], previous, len(infos)))
-    model = CheckedModel(tuple(infos[: failed + 1]), (None, *shape), classes, source)
-    return Drawable(model, failed, first, error.diagnostics)
+    rebuilt = _Rebuilt(list(inferrer.built), inferrer.failing)
+    tree = rebuilt.chain(resolved, (None, *shape))[0]
+    failed = rebuilt.failed if rebuilt.failed is not None else len(rebuilt.infos) - 1
+    tree = _cut(tree, failed)
+    kept = sorted(_indices(tree))
+    position = {old: new for new, old in enumerate(kept)}
+    layers = tuple(rebuilt.infos[old] for old in kept)
+    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position))
+    return Drawable(model, position[failed], first, error.diagnostics)
 
 
-def _failing_index(infos: list[LayerInfo], layers, diagnostic: Diagnostic) -> int:
-    """The layer the first error points at (the last inferred one if none matches)."""
-    for index, layer in enumerate(layers):
-        if layer.span == diagnostic.span:
-            return index
-    return len(infos) - 1
+def _indices(items: Iterable[Item]) -> Iterable[int]:
+    """Every layer index in a tree."""
+    for item in items:
+        if isinstance(item, int):
+            yield item
+        elif isinstance(item, Merge):
+            for branch in item.branches:
+                yield from _indices(branch)
+            if item.layer != CUT:
+                yield item.layer
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
 
 
-def _uninferred(layer, shape: Shape, index: int) -> LayerInfo:
+def _renumbered(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item, ...]:
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, int):
+            out.append(position[item])
+        elif isinstance(item, Merge):
+            branches = tuple(_renumbered(branch, position) for branch in item.branches)
+            out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
+    return tuple(out)
+
+
+UNBUILT = "unbuilt"
+
+
+def _recording_inferrer():
+    """An Inferrer that notes which layer its first error is about, as inference meets it.
+
+    ``failing`` becomes the built index of that layer (a merge's too), or UNBUILT when a
+    rank error kept the layer from being built; it stays None when inference found no
+    error (the classifier head's check failed).
+    """
+    from cnndsl.passes.infer import Inferrer
+
+    class Recording(Inferrer):
+        failing: int | str | None = None
+
+        def _layer(self, layer, source, shape):
+            errors = self._errors()
+            info = super()._layer(layer, source, shape)
+            if self.failing is None and self._errors() > errors:
+                self.failing = len(self.built) - 1 if info is not None else UNBUILT
+            return info
+
+        def _merge_error(self, item, shapes, problem) -> None:
+            super()._merge_error(item, shapes, problem)
+            if self.failing is None:
+                self.failing = len(self.built)  # the merge layer is built next
+
+        def _errors(self) -> int:
+            return sum(d.severity == "error" for d in self.diagnostics)
+
+    return Recording()
+
+
+class _Rebuilt:
+    """The tree inference walked, as indices into its built layers, with the failing one found.
+
+    Walks the resolved tree in inference's own order (a chain in order; a merge's
+    branches, then the merge layer), taking the built layers one by one. A layer that
+    was never built (a rank error ended its chain) is added, drawn at its input's size.
+    """
+
+    def __init__(self, built: list[LayerInfo], failing: int | str | None) -> None:
+        self.infos, self.failing = built, failing
+        self.next = 0
+        self.failed: int | None = failing if isinstance(failing, int) else None
+
+    def chain(self, items, shape: Shape) -> tuple[tuple[Item, ...], Shape, bool]:
+        """(tree, output shape, whether the chain ended early)."""
+        from cnndsl.passes.resolve import Joined
+
+        tree: list[Item] = []
+        for item in items:
+            if isinstance(item, Joined):
+                merge, shape, broken = self.merge(item, shape)
+                tree.append(merge)
+            else:
+                index, shape, broken = self.layer(item, shape)
+                tree.append(index)
+            if broken:
+                return tuple(tree), shape, True
+        return tuple(tree), shape, False
+
+    def layer(self, layer, shape: Shape) -> tuple[int, Shape, bool]:
+        if self.next < len(self.infos) and self.infos[self.next].layer is layer:
+            index, self.next = self.next, self.next + 1
+            return index, self.infos[index].output_shape, False
+        self.infos.append(_uninferred(layer, shape))
+        if self.failing == UNBUILT and self.failed is None:
+            self.failed = len(self.infos) - 1
+        return len(self.infos) - 1, shape, True
+
+    def merge(self, item, shape: Shape) -> tuple[Merge, Shape, bool]:
+        walked = [self.chain(branch, shape) for branch in item.branches]
+        branches = tuple(tree for tree, _, _ in walked)
+        if any(broken for _, _, broken in walked) or not (
+            self.next < len(self.infos) and self.infos[self.next].layer is item.layer
+        ):
+            return Merge(layer=CUT, branches=branches), shape, True
+        index, self.next = self.next, self.next + 1
+        return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
+
+
+def _uninferred(layer, shape: Shape) -> LayerInfo:
     """A layer that inference could not take: drawn at its input's size."""
-    return LayerInfo(layer, layer.type.keras_name, shape, shape, 0, 0, 0, (index - 1,), (shape,))
+    return LayerInfo(layer, layer.type.keras_name, shape, shape, 0, 0, 0, (), (shape,))
+
+
+CUT = -2
+"""The layer of a merge the picture stops inside (its branches drawn, no join)."""
 
 
 # --- elements: the tree the picture draws ---------------------------------------------
@@ -268,7 +371,7 @@ def _cut(items: tuple[Item, ...], last: int) -> tuple[Item, ...]:
         elif isinstance(item, Merge):
             if _holds(item, last) and item.layer != last:
                 branches = _cut_branches(item.branches, last)
-                kept.append(Merge(layer=-2, branches=branches))
+                kept.append(Merge(layer=CUT, branches=branches))
                 break
             kept.append(item)
             if item.layer == last:
@@ -296,60 +399,68 @@ def _holds(item: Item, index: int) -> bool:
     raise TypeError(f"unknown item in the model's tree: {item!r}")
 
 
-def _layer_keys(model: CheckedModel) -> list[tuple]:
-    """What makes two layers draw alike: code, arguments and shapes."""
-    return [
-        (
-            info.code,
-            tuple(sorted((k, repr(v)) for k, v in info.layer.args.items())),
-            info.input_shapes,
-            info.output_shape,
-        )
-        for info in model.layers
-    ]
+def _layer_keys(model: CheckedModel) -> list[tuple[tuple, tuple]]:
+    """Per layer, what makes two layers draw alike (code, arguments, shapes), and that
+    plus where the layer is written (the copies of one written repetition)."""
+    keys = []
+    for info in model.layers:
+        args = tuple(sorted((k, repr(v)) for k, v in info.layer.args.items()))
+        alike = (info.code, args, info.input_shapes, info.output_shape)
+        span = info.layer.span
+        keys.append((alike, (alike, (span.start, span.end) if span else None)))
+    return keys
 
 
-def _element(item: Item, keys, unfold: bool) -> tuple[Element, tuple]:
-    """An item as an element, with its key (equal keys draw alike)."""
+def _element(item: Item, keys, unfold: bool) -> Element:
     if isinstance(item, int):
-        return Node((item,)), keys[item]
+        return Node((item,))
     if isinstance(item, Merge):
-        branches = [_chain_keyed(branch, keys, unfold) for branch in item.branches]
-        layers = (item.layer,) if item.layer >= 0 else None
-        key = (keys[item.layer] if layers else "cut", tuple(k for _, k in branches))
-        return Fork(layers, tuple(e for e, _ in branches)), key
+        layers = (item.layer,) if item.layer != CUT else None
+        return Fork(layers, tuple(_chain(branch, keys, unfold) for branch in item.branches))
     raise TypeError(f"unknown item in the model's tree: {item!r}")
 
 
 def _chain(items: Sequence[Item], keys, unfold: bool) -> tuple[Element, ...]:
-    return _chain_keyed(items, keys, unfold)[0]
+    """A chain's elements; folded unless ``unfold``: first the copies of a written
+    repetition (``block * 3``), then whatever else repeats alike."""
+    chain = tuple(_element(item, keys, unfold) for item in items)
+    if unfold:
+        return chain
+    written = fold(chain, lambda element: _key(element, keys, 1))
+    return fold(written, lambda element: _key(element, keys, 0))
 
 
-def _chain_keyed(items: Sequence[Item], keys, unfold: bool) -> tuple[tuple[Element, ...], tuple]:
-    pairs = [_element(item, keys, unfold) for item in items]
-    key = tuple(k for _, k in pairs)
-    return (tuple(e for e, _ in pairs) if unfold else fold(pairs)), key
+def _key(element: Element, keys, which: int) -> tuple:
+    """Equal keys, equal pictures: the element's structure and its layers' keys."""
+    if isinstance(element, Node):
+        return keys[element.indices[0]][which]
+    if isinstance(element, Fork):
+        layer = keys[element.layers[0]][which] if element.layers else "cut"
+        return (layer, tuple(tuple(_key(e, keys, which) for e in branch) for branch in element.branches))
+    if isinstance(element, Repeat):
+        return ("repeat", element.count, tuple(_key(e, keys, which) for e in element.body))
+    raise TypeError(f"unknown picture element: {element!r}")
 
 
 MAX_FOLD_SPAN = 24
 """Longest run of elements looked for as a repeated unit."""
 
 
-def fold(pairs: Sequence[tuple[Element, tuple]]) -> tuple[Element, ...]:
+def fold(chain: Sequence[Element], key) -> tuple[Element, ...]:
     """Fold consecutive repeats of equal runs: ``a b c b c b c`` -> ``a (b c)×3``.
 
     At each place the longest stretch covered by repeats wins (the shorter unit on a tie).
     """
-    keys = [k for _, k in pairs]
+    keys = [key(element) for element in chain]
     out: list[Element] = []
     i = 0
-    while i < len(pairs):
+    while i < len(chain):
         span, count = _best_repeat(keys, i)
         if count < 2:
-            out.append(pairs[i][0])
+            out.append(chain[i])
             i += 1
             continue
-        copies = [[e for e, _ in pairs[i + c * span : i + (c + 1) * span]] for c in range(count)]
+        copies = [chain[i + c * span : i + (c + 1) * span] for c in range(count)]
         out.append(Repeat(tuple(_merged(list(parts)) for parts in zip(*copies)), count))
         i += span * count
     return tuple(out)
@@ -538,7 +649,7 @@ class Layout:
 
     def leaf(self, indices: tuple[int, ...]) -> Leaf:
         info = self.layers[indices[0]]
-        kind = kind_of(info.code)
+        kind = kind_of(info)
         failed = self.drawable.failed in indices
         lines = self.label(info, failed)
         attrs = (
@@ -558,7 +669,7 @@ class Layout:
         return _box_leaf(shape, "input", False, lines, attrs)
 
     def label(self, info: LayerInfo, failed: bool) -> list[tuple[str, str, bool]]:
-        text = " ".join(info.layer.text.split())
+        text = _merge_text(info.layer) if info.layer.type.merge else " ".join(info.layer.text.split())
         text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
         if self.style == "graph":
             text = f"{info.name}: {text}"
@@ -571,6 +682,12 @@ class Layout:
         if info.params:
             lines.append((f"{info.params:,} params", "#555555", False))
         return lines
+
+
+def _merge_text(layer) -> str:
+    """A merge's label: its code and the arguments written (its branches are drawn)."""
+    given = [f"{name}={layer.args[name]}" for name in layer.type.param_names if name in layer.given]
+    return f"{layer.code}({', '.join(given)})" if given else layer.code
 
 
 def _branch_axes(branches: list[Block]) -> list[float]:
@@ -713,7 +830,7 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
 
 def _kinds(model: CheckedModel) -> list[str]:
     """The kinds present, in the legend's order (the input first)."""
-    present = {"input", *(kind_of(info.code) for info in model.layers)}
+    present = {"input", *(kind_of(info) for info in model.layers)}
     return [kind for kind in COLOURS if kind in present]
 
 
