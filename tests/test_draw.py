@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import EXAMPLES, ROOT, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnndsl import LAYERS, SpecError, check
 from cnndsl.backends.svg import COLOURS, check_partial, draw, draw_spec, source_drawable
@@ -375,3 +377,45 @@ def test_draw_imports_neither_tensorflow_nor_keras_nor_matplotlib_for_svg(tmp_pa
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
     assert (tmp_path / "x.svg").exists()
+
+
+# --- any graph: Hypothesis ------------------------------------------------------------------
+
+LEAVES = ["CN(4, 3, padding=same)", "CN(8, 1)", "CN(4, 3)", "BN()", "ACT(relu)", "MP(2)", "DP(0.1)", "GAP()"]
+
+
+@st.composite
+def chains(draw, depth: int = 0) -> str:
+    """A chain of layers and merges (nested up to two deep), often failing the check."""
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        if depth < 2 and draw(st.booleans()):
+            code = draw(st.sampled_from(["ADD", "CAT", "MUL"]))
+            branches = draw(st.lists(st.one_of(st.just("ID()"), chains(depth + 1)), min_size=2, max_size=3))
+            parts.append(f"{code}({' | '.join(branches)})")
+        else:
+            parts.append(draw(st.sampled_from(LEAVES)))
+        if draw(st.integers(0, 5)) == 0:
+            parts[-1] = f"({parts[-1]}) * 2"
+    return " -> ".join(parts)
+
+
+@settings(max_examples=60)
+@given(chains(), st.booleans(), st.sampled_from(["boxes", "graph"]))
+def test_any_graph_draws_every_checked_layer_once_without_overlaps(spec, unfold, style):
+    spec = f"IN(16, 16, 4) -> {spec} -> GAP() -> DN(3)"
+    try:
+        model = check(spec, num_classes=3)
+    except SpecError as error:
+        if error.diagnostics[0].kind != "shape":
+            return
+        svg = draw_spec(spec, style, unfold, num_classes=3)
+        marked = [g for g in layer_groups(svg) if "failed" in g.get("class").split()]
+        assert len(marked) == 1 and " ".join(texts(marked[0])[1:]) == "error: " + error.diagnostics[0].message
+    else:
+        svg = draw(model, style, unfold)
+        assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
+    extents = list(boxes(svg).items())
+    for n, (name, box) in enumerate(extents):
+        for other, other_box in extents[n + 1 :]:
+            assert not overlap(box, other_box), (name, other)
