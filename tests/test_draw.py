@@ -197,23 +197,37 @@ CHAR = 0.602
 
 
 def boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
-    """Each layer group's extent (x0, y0, x1, y1): its shapes and its text, by its first layer's name."""
+    """Each layer group's extent (x0, y0, x1, y1) on the page: its shapes and its text, by
+    its first layer's name."""
     extents = {}
-    for group in layer_groups(svg):
+    for group, dx, dy in _placed(ET.fromstring(svg), 0.0, 0.0):
         xs, ys = [], []
         for polygon in group.iter(f"{SVG}polygon"):
             for point in polygon.get("points").split():
                 x, y = map(float, point.split(","))
-                xs.append(x)
-                ys.append(y)
+                xs.append(x + dx)
+                ys.append(y + dy)
         for text in group.iter(f"{SVG}text"):
-            x, y, size = float(text.get("x")), float(text.get("y")), float(text.get("font-size", 12))
+            x, y, size = float(text.get("x")) + dx, float(text.get("y")) + dy, float(text.get("font-size", 12))
             width = len(text.text) * size * CHAR
             left = x - width / 2 if text.get("text-anchor") == "middle" else x
             xs += [left, left + width]
             ys += [y - size * 0.8, y + size * 0.25]
         extents[group.get("data-layers").split()[0]] = (min(xs), min(ys), max(xs), max(ys))
     return extents
+
+
+def _placed(element: ET.Element, dx: float, dy: float):
+    """Layer groups with their page offsets (the translations of the groups they sit in)."""
+    for child in element:
+        x, y = dx, dy
+        if child.get("transform"):
+            shift = child.get("transform").removeprefix("translate(").removesuffix(")")
+            x, y = dx + float(shift.split(",")[0]), dy + float(shift.split(",")[1])
+        if child.get("class", "").split()[:1] == ["layer"]:
+            yield child, x, y
+        else:
+            yield from _placed(child, x, y)
 
 
 def overlap(a, b) -> bool:

@@ -31,35 +31,37 @@ def png_bytes(pic: Picture) -> bytes:
     axes.set_ylim(pic.height, 0)
     axes.set_axis_off()
     for shape in pic.shapes:
-        _paint(axes, shape)
+        _paint(axes, shape, 0, 0)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
     return buffer.getvalue()
 
 
-def _paint(axes, shape: Drawn) -> None:
+def _paint(axes, shape: Drawn, dx: float, dy: float) -> None:
+    """Paint one shape, shifted by (dx, dy) (the groups it is in)."""
     from matplotlib.patches import Polygon
 
     if isinstance(shape, Poly):
         fill = None if shape.fill == "none" else shape.fill
         axes.add_patch(
             Polygon(
-                shape.points, closed=True, facecolor=fill or "none", edgecolor=shape.stroke,
+                [(x + dx, y + dy) for x, y in shape.points], closed=True, facecolor=fill or "none", edgecolor=shape.stroke,
                 linewidth=_points(shape.width), linestyle=(0, (4, 3)) if shape.dash else "solid", joinstyle="round",
             )
         )  # fmt: skip
     elif isinstance(shape, Line):
-        xs, ys = zip(*shape.points)
+        xs = [x + dx for x, _ in shape.points]
+        ys = [y + dy for _, y in shape.points]
         axes.plot(xs, ys, color=shape.stroke, linewidth=_points(shape.width), solid_capstyle="butt")
     elif isinstance(shape, Text):
         axes.text(
-            shape.x, shape.y, shape.text, fontsize=_points(shape.size), family=FONT_FAMILY, color=shape.fill,
+            shape.x + dx, shape.y + dy, shape.text, fontsize=_points(shape.size), family=FONT_FAMILY, color=shape.fill,
             ha={"start": "left", "middle": "center", "end": "right"}[shape.anchor], va="baseline",
             fontweight="bold" if shape.bold else "normal",
         )  # fmt: skip
     elif isinstance(shape, Group):
         for item in shape.items:
-            _paint(axes, item)
+            _paint(axes, item, dx + shape.dx, dy + shape.dy)
     else:
         raise TypeError(f"not a picture shape: {shape!r}")
 

@@ -11,14 +11,16 @@ text stays text, and the same model always gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnndsl import ast
+from cnndsl.ast import record
 from cnndsl.errors import SHAPE, Diagnostic, SpecError
 from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape, format_shape
@@ -64,7 +66,7 @@ def kind_of(info: LayerInfo) -> str:
 # --- shapes: what the layout produces and the writers draw ----------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Poly:
     """A closed polygon."""
 
@@ -75,7 +77,7 @@ class Poly:
     dash: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Line:
     """An open polyline."""
 
@@ -85,7 +87,7 @@ class Line:
     dash: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Text:
     """One line of text; ``y`` is its baseline."""
 
@@ -98,12 +100,15 @@ class Text:
     bold: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Group:
-    """Shapes that belong together (one layer), with attributes for readers of the SVG."""
+    """Shapes that belong together (one layer), with attributes for readers of the SVG,
+    drawn shifted by (dx, dy): moving a group moves no shape inside it."""
 
     attrs: tuple[tuple[str, str], ...]
     items: tuple[Any, ...]
+    dx: float = 0
+    dy: float = 0
 
 
 Drawn = Poly | Line | Text | Group
@@ -115,12 +120,16 @@ def moved(shapes: Iterable[Drawn], dx: float, dy: float) -> list[Drawn]:
 
 
 def _move(shape: Drawn, dx: float, dy: float) -> Drawn:
-    if isinstance(shape, (Poly, Line)):
-        return replace(shape, points=tuple((x + dx, y + dy) for x, y in shape.points))
+    if isinstance(shape, Poly):
+        points = tuple([(x + dx, y + dy) for x, y in shape.points])
+        return Poly(points, shape.fill, shape.stroke, shape.width, shape.dash)
+    if isinstance(shape, Line):
+        points = tuple([(x + dx, y + dy) for x, y in shape.points])
+        return Line(points, shape.stroke, shape.width, shape.dash)
     if isinstance(shape, Text):
-        return replace(shape, x=shape.x + dx, y=shape.y + dy)
+        return Text(shape.x + dx, shape.y + dy, shape.text, shape.size, shape.anchor, shape.fill, shape.bold)
     if isinstance(shape, Group):
-        return Group(shape.attrs, tuple(moved(shape.items, dx, dy)))
+        return Group(shape.attrs, shape.items, shape.dx + dx, shape.dy + dy)
     raise TypeError(f"not a picture shape: {shape!r}")
 
 
@@ -468,7 +477,10 @@ def fold(chain: Sequence[Element], key) -> tuple[Element, ...]:
 
 def _best_repeat(keys: list[tuple], start: int) -> tuple[int, int]:
     best = (1, 1)
+    first = keys[start]
     for span in range(1, min(MAX_FOLD_SPAN, (len(keys) - start) // 2) + 1):
+        if keys[start + span] != first:
+            continue
         unit = keys[start : start + span]
         count = 1
         while keys[start + count * span : start + (count + 1) * span] == unit:
@@ -764,6 +776,7 @@ def _rect(x: float, y: float, w: float, h: float) -> tuple[tuple[float, float], 
     return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
 
 
+@functools.lru_cache(maxsize=64)
 def _shade(colour: str, factor: float) -> str:
     """A lighter (factor > 1) or darker shade of a ``#rrggbb`` colour."""
     rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
@@ -879,6 +892,8 @@ def _svg(shape: Drawn, indent: str) -> str:
         return _svg_text(shape, indent)
     if isinstance(shape, Group):
         attrs = "".join(f" {name}={quoteattr(value)}" for name, value in shape.attrs)
+        if shape.dx or shape.dy:
+            attrs += f' transform="translate({_num(shape.dx)},{_num(shape.dy)})"'
         inner = "\n".join(_svg(item, indent + "  ") for item in shape.items)
         return f"{indent}<g{attrs}>\n{inner}\n{indent}</g>"
     raise TypeError(f"not a picture shape: {shape!r}")
@@ -917,9 +932,9 @@ def _points(points) -> str:
 
 def _num(value: float) -> str:
     """A coordinate with at most one decimal, written the same way every time."""
-    text = f"{value:.1f}"
-    text = text[:-2] if text.endswith(".0") else text
-    return "0" if text == "-0" else text
+    rounded = round(value, 1)
+    whole = int(rounded)
+    return str(whole) if rounded == whole else repr(rounded)
 
 
 # --- the library's entry points -------------------------------------------------------
@@ -932,8 +947,11 @@ def draw(
     title: str = "",
 ) -> str:
     """The SVG text of a checked model (or of a failing spec's :class:`Drawable`)."""
+    from cnndsl.compiler import paused_gc
+
     drawable = model if isinstance(model, Drawable) else Drawable(model)
-    return svg_text(picture(drawable, style, unfold, title))
+    with paused_gc():  # many small objects, none in cycles
+        return svg_text(picture(drawable, style, unfold, title))
 
 
 def draw_spec(
@@ -989,8 +1007,11 @@ def write_svg(
 ) -> Path:
     """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib)."""
     path = Path(path)
+    from cnndsl.compiler import paused_gc
+
     drawable = model if isinstance(model, Drawable) else Drawable(model)
-    pic = picture(drawable, style, unfold, title)
+    with paused_gc():  # many small objects, none in cycles
+        pic = picture(drawable, style, unfold, title)
     if path.suffix.lower() == ".png":
         from cnndsl.backends.png import png_bytes
 
