@@ -40,8 +40,10 @@ def straight_spec(blocks: int = 58) -> str:
     )
 
 
-def big_spec() -> tuple[str, str]:
+def big_spec(chosen: str | None = None) -> tuple[str, str]:
     """(argument for the command line, description)."""
+    if chosen:
+        return chosen, chosen
     if RESNET50.exists():
         return str(RESNET50), "examples/resnet50.cnn"
     return straight_spec(), "a straight stack of ResNet50's size (examples/resnet50.cnn not there yet)"
@@ -75,8 +77,10 @@ def in_process(argument: str, runs: int) -> tuple[float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs of each command (default 7)")
-    runs = parser.parse_args().runs
-    argument, described = big_spec()
+    parser.add_argument("--spec", help="draw this spec file instead (default: examples/resnet50.cnn)")
+    options = parser.parse_args()
+    runs = options.runs
+    argument, described = big_spec(options.spec)
     print(
         f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores; python {platform.python_version()}"
     )

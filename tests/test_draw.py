@@ -379,6 +379,25 @@ def test_summary_svg_draws_the_layer_graph_beside_the_table(tmp_path):
     assert "conv2d: CN(72,(7,7))" in texts(ET.fromstring(out.read_text()))
 
 
+def test_summary_svg_of_a_failing_spec_draws_it_and_reports_the_errors_once(tmp_path):
+    out = tmp_path / "s.svg"
+    result = run_cli("summary", str(EXAMPLES / "model3_title.cnn"), "--svg", str(out))
+    assert result.returncode == 1 and result.stderr.count("error: CN(150)") == 1
+    assert "failed" in layer_groups(out.read_text())[-1].get("class")
+    unreadable = run_cli("summary", "CN(8)->", "--svg", str(tmp_path / "u.svg"))
+    assert unreadable.returncode == 1 and "Traceback" not in unreadable.stderr
+    assert not (tmp_path / "u.svg").exists()
+
+
+def test_draw_takes_a_spec_literal_of_a_python_file(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text('import cnndsl\nmodel = cnndsl.compile_spec("CN(8, 3) -> MP(2) -> FL()", num_classes=4)\n')
+    out = tmp_path / "p.svg"
+    result = run_cli("draw", str(script), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [texts(g)[0] for g in layer_groups(out.read_text())][-1].startswith("DN(4")
+
+
 def test_draw_imports_neither_tensorflow_nor_keras_nor_matplotlib_for_svg(tmp_path):
     code = (
         "import sys; from cnndsl.cli import main; "
