@@ -560,10 +560,14 @@ class Layout:
 
     # chains ---------------------------------------------------------------------------
 
-    def chain(self, items: Sequence[Element], entry: Leaf | None = None) -> Block:
-        """Elements one under the other on the axis, with arrows between them; labels in one column."""
-        parts: list[Leaf | Block] = ([entry] if entry else []) + [self.element(e) for e in items]
-        label_x = max((p.reach for p in parts if isinstance(p, Leaf)), default=0) + LABEL_GAP
+    def chain(self, items: Sequence[Element], entry: Leaf | None = None, label_min: float = 0) -> Block:
+        """Elements one under the other on the axis, with arrows between them; labels in one
+        column (at ``label_min`` or further right), which the first branch of a merge and
+        the body of a repeat, on the same axis, share."""
+        leaves = [self.leaf(e.indices) if isinstance(e, Node) else e for e in items]
+        reach = max((p.reach for p in [entry, *leaves] if isinstance(p, Leaf)), default=0)
+        label_x = max(reach + LABEL_GAP, label_min)
+        parts = ([entry] if entry else []) + [p if isinstance(p, Leaf) else self.element(p, label_x) for p in leaves]
         block = Block(0, 0, 0, label_x=label_x)
         for n, part in enumerate(parts):
             if n:
@@ -575,13 +579,13 @@ class Layout:
             block.height += placed.height
         return block
 
-    def element(self, element: Element) -> Leaf | Block:
+    def element(self, element: Element, label_x: float = 0) -> Leaf | Block:
         if isinstance(element, Node):
             return self.leaf(element.indices)
         if isinstance(element, Fork):
-            return self.fork(element)
+            return self.fork(element, label_x)
         if isinstance(element, Repeat):
-            return self.repeat(element)
+            return self.repeat(element, label_x)
         raise TypeError(f"unknown picture element: {element!r}")
 
     def place_leaf(self, leaf: Leaf, label_x: float) -> Block:
@@ -603,9 +607,12 @@ class Layout:
 
     # merges and repeats ---------------------------------------------------------------
 
-    def fork(self, fork: Fork) -> Block:
+    def fork(self, fork: Fork, label_x: float = 0) -> Block:
         """Branches side by side from a fork bus, each with its own arrow into the merge."""
-        branches = [self.chain(branch) if branch else Block(0, 16, 0) for branch in fork.branches]
+        branches = [
+            self.chain(branch, label_min=label_x if n == 0 else 0) if branch else Block(0, 16, 0, label_x=label_x)
+            for n, branch in enumerate(fork.branches)
+        ]
         axes = _branch_axes(branches)
         top = FORK_DROP + GAP
         bottom = top + max(b.height for b in branches)
@@ -644,9 +651,9 @@ class Layout:
         block.height = bottom + drop + placed.height
         return block
 
-    def repeat(self, repeat: Repeat) -> Block:
+    def repeat(self, repeat: Repeat, label_x: float = 0) -> Block:
         """The body once, in a dashed frame marked ``×N``."""
-        body = self.chain(repeat.body)
+        body = self.chain(repeat.body, label_min=label_x)
         head = LINE_HEIGHT + 4
         left, right = body.left + FRAME_PAD, body.right + FRAME_PAD
         height = body.height + head + 2 * FRAME_PAD
