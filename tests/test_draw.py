@@ -82,8 +82,20 @@ def test_repeated_identical_layers_fold_into_one_drawn_copy_marked_with_the_coun
 def test_layers_that_differ_in_shape_do_not_fold():
     model = check("CN(8)->CN(8)->CN(8)->FL()")  # each valid 3x3 shrinks the image
     assert len(layer_groups(draw(model))) == len(model.layers)
-    model = check("CN(8,3,padding=same)*3->FL()")  # the first gets 1 channel, the others 8
+    model = check("CN(8,3,padding=same)->CN(8,3,padding=same)->CN(8,3,padding=same)->FL()")
+    # written apart, the first (1 channel in) differs from the others (8 channels in)
     assert [g.get("data-layers") for g in layer_groups(draw(model))][:2] == ["conv2d", "conv2d_1 conv2d_2"]
+
+
+def test_a_written_repetition_folds_even_where_shapes_change_and_says_from_what_to_what():
+    model = check("CN(16, 3, padding=same) -> CAT(ID() | BN() -> ACT(relu) -> CN(8, 3, padding=same)) * 4 -> GAP()")
+    groups = layer_groups(draw(model))
+    cats = [g for g in groups if "merge" in g.get("class").split()]
+    assert len(cats) == 1 and cats[0].get("data-layers") == "concatenate concatenate_1 concatenate_2 concatenate_3"
+    assert texts(cats[0])[1] == "(None, 28, 28, 24) … (None, 28, 28, 48)"
+    bn = next(g for g in groups if texts(g)[0] == "BN()")
+    assert texts(bn)[2] == "64 … 160 params"
+    assert "×4" in texts(ET.fromstring(draw(model)))
 
 
 def test_the_model3_title_is_drawn_up_to_its_failing_layer_with_the_error():
@@ -177,8 +189,13 @@ def test_a_file_model_is_drawn_with_its_blocks(tmp_path):
     path = tmp_path / "nets.cnn"
     path.write_text("block stem = CN(8, 3) -> BN()\nsmall = stem * 2 -> MP(2) -> FL()\n")
     (source,) = read_models(f"{path}:small")
-    svg = draw(source_drawable(source), title=source.label)
+    svg = draw(source_drawable(source), title=source.label, unfold=True)
     assert drawn_names(svg)[:4] == ["conv2d", "batch_normalization", "conv2d_1", "batch_normalization_1"]
+    folded = layer_groups(draw(source_drawable(source), title=source.label))
+    assert [g.get("data-layers") for g in folded[:2]] == [
+        "conv2d conv2d_1",
+        "batch_normalization batch_normalization_1",
+    ]
 
 
 # --- graphs: merges, branches side by side ---------------------------------------------
@@ -365,7 +382,7 @@ def test_draw_fold_and_unfold_from_the_command_line(tmp_path):
     spec = "CN(8,3,padding=same)*3->FL()"
     assert run_cli("draw", spec, "-o", str(folded)).returncode == 0
     assert run_cli("draw", spec, "-o", str(unfolded), "--unfold").returncode == 0
-    assert len(layer_groups(folded.read_text())) == 4  # CN, CN x2, FL, head
+    assert len(layer_groups(folded.read_text())) == 3  # CN x3, FL, head
     assert len(layer_groups(unfolded.read_text())) == 5
 
 

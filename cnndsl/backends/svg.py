@@ -364,7 +364,7 @@ def elements(model: CheckedModel, unfold: bool = False, last: int | None = None)
 
     ``last`` cuts the picture after that layer (a failing spec).
     """
-    keys = _layer_keys(model)
+    keys = _layer_keys(model, last)
     chain = _cut(model.items, last) if last is not None else model.items
     return _chain(chain, keys, unfold)
 
@@ -408,15 +408,18 @@ def _holds(item: Item, index: int) -> bool:
     raise TypeError(f"unknown item in the model's tree: {item!r}")
 
 
-def _layer_keys(model: CheckedModel) -> list[tuple[tuple, tuple]]:
-    """Per layer, what makes two layers draw alike (code, arguments, shapes), and that
-    plus where the layer is written (the copies of one written repetition)."""
+def _layer_keys(model: CheckedModel, failed: int | None = None) -> list[tuple[tuple, tuple]]:
+    """Per layer, what makes two layers draw alike (code, arguments, shapes), and what
+    makes them copies of one written repetition (code, arguments and place in the text,
+    whatever their shapes: a dense block's growing channels still fold). A failing layer
+    is like no other."""
     keys = []
-    for info in model.layers:
+    for index, info in enumerate(model.layers):
         args = tuple(sorted((k, repr(v)) for k, v in info.layer.args.items()))
-        alike = (info.code, args, info.input_shapes, info.output_shape)
         span = info.layer.span
-        keys.append((alike, (alike, (span.start, span.end) if span else None)))
+        written = (info.code, args, (span.start, span.end) if span else None)
+        alike = (info.code, args, info.input_shapes, info.output_shape)
+        keys.append(((index,), (index,)) if index == failed else (alike, written))
     return keys
 
 
@@ -670,7 +673,7 @@ class Layout:
         info = self.layers[indices[0]]
         kind = kind_of(info)
         failed = self.drawable.failed in indices
-        lines = self.label(info, failed)
+        lines = self.label(info, failed, [self.layers[i] for i in indices])
         attrs = (
             ("class", f"layer {kind}" + (" failed" * failed)),
             ("data-layers", " ".join(self.layers[i].name for i in indices)),
@@ -687,7 +690,8 @@ class Layout:
             return _node_leaf(lines, "input", False, attrs)
         return _box_leaf(shape, "input", False, lines, attrs)
 
-    def label(self, info: LayerInfo, failed: bool) -> list[tuple[str, str, bool]]:
+    def label(self, info: LayerInfo, failed: bool, copies: list[LayerInfo]) -> list[tuple[str, str, bool]]:
+        """The layer's text, output shape and parameters (first ... last of folded copies that differ)."""
         text = _merge_text(info.layer) if info.layer.type.merge else " ".join(info.layer.text.split())
         text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
         if self.style == "graph":
@@ -697,9 +701,14 @@ class Layout:
         if failed:
             message = self.drawable.error.message if self.drawable.error else "fails the check"
             return lines + [(part, ERROR_COLOUR, False) for part in _wrap("error: " + message, ERROR_CHARS)]
-        lines.append((format_shape(info.output_shape), TEXT_COLOUR, False))
-        if info.params:
-            lines.append((f"{info.params:,} params", "#555555", False))
+        last = copies[-1]
+        shape = format_shape(info.output_shape)
+        if last.output_shape != info.output_shape:
+            shape += f" … {format_shape(last.output_shape)}"
+        lines.append((shape, TEXT_COLOUR, False))
+        if info.params or last.params:
+            params = f"{info.params:,}" + (f" … {last.params:,}" if last.params != info.params else "")
+            lines.append((f"{params} params", "#555555", False))
         return lines
 
 
