@@ -85,3 +85,13 @@ def test_the_golden_verdicts_are_read_from_cnndsl_checks_real_output(bench):
     assert bench.golden_verdicts(result.stdout) == {
         f"{stem}.cnn": f"OK {total}" for stem, (_, _, total, _) in TABLE.items()
     }
+
+
+def test_the_draw_benchmarks_stand_in_spec_is_resnet50_sized_and_draws():
+    spec = importlib.util.spec_from_file_location("draw_benchmark", ROOT / "benchmarks" / "draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = check(module.straight_spec(), num_classes=1000)
+    assert 170 <= len(model.layers) <= 190  # keras.applications.ResNet50 has 176 besides its input
+    seconds, layers, size = module.in_process(module.straight_spec(), runs=1)
+    assert layers == len(model.layers) and seconds > 0 and size > 0
