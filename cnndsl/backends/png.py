@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from cnndsl.backends.svg import Drawn, Group, Line, Picture, Poly, Text
+from cnndsl.backends.picture import Drawn, Group, Line, Picture, Poly, Text
 
 DPI = 100
 FONT_FAMILY = "DejaVu Sans Mono"
