@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,13 +50,20 @@ def big_spec(chosen: str | None = None) -> tuple[str, str]:
     return straight_spec(), "a straight stack of ResNet50's size (examples/resnet50.cnn not there yet)"
 
 
-def cold(command: list[str], runs: int) -> list[float]:
-    times = []
+def cold(command: list[str], runs: int) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds (user + system) of a fresh process.
+
+    CPU time is what the command itself costs; on a busy machine wall time adds waiting.
+    """
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(command, env=ENV, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return times
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def in_process(argument: str, runs: int) -> tuple[float, int, int]:
@@ -95,11 +103,12 @@ def main() -> None:
             "cnndsl draw --unfold": [*draw, "--unfold"],
             "cnndsl draw --style graph": [*draw, "--style", "graph"],
         }
-        medians = {name: statistics.median(cold(command, runs)) for name, command in commands.items()}
-    base = medians["python -c pass"]
-    print(f"cold start, median of {runs} runs          seconds   minus python -c pass")
-    for name, seconds in medians.items():
-        print(f"  {name:<36} {seconds:7.3f}   {seconds - base:+.3f}")
+        medians = {name: cold(command, runs) for name, command in commands.items()}
+    wall0, cpu0 = medians["python -c pass"]
+    print(f"cold start, median of {runs} runs     wall s   CPU s   CPU minus python -c pass")
+    for name, (wall, cpu) in medians.items():
+        print(f"  {name:<32} {wall:7.3f} {cpu:7.3f}   {cpu - cpu0:+.3f}")
+    print(f"  (load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     seconds, layers, size = in_process(argument, runs)
     print(f"\nin process: check + draw of {layers} layers: {seconds * 1000:.1f} ms; SVG {size / 1024:.1f} KiB")
     print("target: cnndsl draw under 0.3 s cold, without TensorFlow (tests/test_draw.py checks the imports)")
