@@ -371,6 +371,14 @@ def test_draw_refuses_a_bad_output_with_exit_2_and_writes_nothing(tmp_path, targ
     assert (tmp_path / "kept.svg").read_text() == "kept"
 
 
+def test_a_picture_too_tall_for_a_png_is_refused_with_exit_2_and_nothing_written(tmp_path):
+    spec = " -> ".join(f"CN({n % 40 + 1}, 3, padding=same)" for n in range(1200))
+    out = tmp_path / "tall.png"
+    result = run_cli("draw", spec, "-o", str(out), "--unfold")
+    assert result.returncode == 2 and "more than a PNG can take" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
 def test_draw_of_an_unreadable_spec_exits_1_and_writes_nothing(tmp_path):
     out = tmp_path / "x.svg"
     result = run_cli("draw", "CN(8)->FL(", "-o", str(out))

@@ -13,16 +13,23 @@ from cnndsl.backends.picture import Drawn, Group, Line, Picture, Poly, Text
 
 DPI = 100
 FONT_FAMILY = "DejaVu Sans Mono"
+MAX_PIXELS = 65_000
+"""Largest PNG side: matplotlib's Agg canvas takes fewer than 2**16 pixels a side."""
 
 
 def png_bytes(pic: Picture) -> bytes:
-    """The picture as PNG bytes."""
+    """The picture as PNG bytes; UsageError for a picture too large for one PNG."""
+    from cnndsl.inputs import UsageError
+
+    if max(pic.width, pic.height) > MAX_PIXELS:
+        raise UsageError(
+            f"the picture is {pic.width:,.0f} x {pic.height:,.0f} pixels, more than a PNG can take "
+            f"({MAX_PIXELS:,} a side); write .svg, or leave out --unfold"
+        )
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        from cnndsl.inputs import UsageError
-
         raise UsageError('PNG pictures need matplotlib: pip install "cnndsl[draw]" (or write .svg)') from None
     figure = Figure(figsize=(pic.width / DPI, pic.height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
