@@ -394,7 +394,7 @@ class Layout:
         )
         block.shapes.append(Line(((0, 0), (0, FORK_DROP), (axes[-1], FORK_DROP))))
         for axis, branch in zip(axes, branches):
-            block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height), x=axis)
+            block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height))
             block.shapes += moved(branch.shapes, axis, top)
             if branch.height and top + branch.height < bottom:
                 block.shapes.append(Line(((axis, top + branch.height), (axis, bottom))))
@@ -496,9 +496,8 @@ def _branch_axes(branches: list[Block]) -> list[float]:
     return axes
 
 
-def _arrow(x0: float, y0: float, y1: float, head: bool = True, x: float = 0) -> list[Drawn]:
-    """A vertical line from y0 to y1 at x, with an arrowhead at y1."""
-    x = x0 if x == 0 else x
+def _arrow(x: float, y0: float, y1: float, head: bool = True) -> list[Drawn]:
+    """A vertical line from y0 to y1 at x, with an arrowhead at y1 unless ``head`` is false."""
     if not head:
         return [Line(((x, y0), (x, y1)))]
     return [Line(((x, y0), (x, y1 - 1))), _head(x, y1, (0, 1))]
