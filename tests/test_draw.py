@@ -11,6 +11,7 @@ import pytest
 from conftest import EXAMPLES, ROOT, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_strategies import graph_specs
 
 from cnndsl import LAYERS, SpecError, check
 from cnndsl.backends.svg import COLOURS, check_partial, draw, draw_spec, source_drawable
@@ -472,6 +473,29 @@ def test_any_graph_draws_every_checked_layer_once_without_overlaps(spec, unfold,
         assert len(marked) == 1 and " ".join(texts(marked[0])[1:]) == "error: " + error.diagnostics[0].message
     else:
         svg = draw(model, style, unfold)
+        assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
+    extents = list(boxes(svg).items())
+    for n, (name, box) in enumerate(extents):
+        for other, other_box in extents[n + 1 :]:
+            assert not overlap(box, other_box), (name, other)
+
+
+@settings(max_examples=60)
+@given(graph_specs(), st.booleans())
+def test_graphs_of_every_code_draw_as_the_checker_sees_them(drawn, unfold):
+    spec, _, input_shape, classes, _ = drawn
+    try:
+        model = check(spec, input_shape, classes)
+    except SpecError as error:
+        if error.diagnostics[0].kind != "shape":
+            with pytest.raises(SpecError):
+                draw_spec(spec, input_shape=input_shape, num_classes=classes)
+            return
+        svg = draw_spec(spec, unfold=unfold, input_shape=input_shape, num_classes=classes)
+        marked = [g for g in layer_groups(svg) if "failed" in g.get("class").split()]
+        assert len(marked) == 1 and " ".join(texts(marked[0])[1:]) == "error: " + error.diagnostics[0].message
+    else:
+        svg = draw(model, unfold=unfold)
         assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
     extents = list(boxes(svg).items())
     for n, (name, box) in enumerate(extents):
