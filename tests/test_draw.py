@@ -380,6 +380,15 @@ def test_a_picture_too_tall_for_a_png_is_refused_with_exit_2_and_nothing_written
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
 
 
+def test_draw_takes_one_model_of_a_file_by_name(tmp_path):
+    path = tmp_path / "nets.cnn"
+    path.write_text("small = CN(8) -> FL()\nwide = CN(64) -> GAP()\n")
+    both = run_cli("draw", str(path), "-o", str(tmp_path / "x.svg"))
+    assert both.returncode == 2 and "draw takes one: FILE:NAME" in both.stderr
+    one = run_cli("draw", f"{path}:wide", "-o", str(tmp_path / "w.svg"))
+    assert one.returncode == 0 and ET.fromstring((tmp_path / "w.svg").read_text()).find(f"{SVG}title").text == "wide"
+
+
 def test_draw_of_an_unreadable_spec_exits_1_and_writes_nothing(tmp_path):
     out = tmp_path / "x.svg"
     result = run_cli("draw", "CN(8)->FL(", "-o", str(out))
