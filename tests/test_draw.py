@@ -356,6 +356,7 @@ def test_draw_png_is_a_png_with_stable_bytes(tmp_path):
         ("picture.txt", "a picture is written as .svg or .png"),
         ("folder.svg", "exists and is not a regular file"),
         ("link.svg", "is a symbolic link"),
+        ("fifo.svg", "exists and is not a regular file"),
         ("missing/x.svg", "cannot write"),
     ],
 )
@@ -363,13 +364,14 @@ def test_draw_refuses_a_bad_output_with_exit_2_and_writes_nothing(tmp_path, targ
     (tmp_path / "folder.svg").mkdir()
     (tmp_path / "kept.svg").write_text("kept")
     os.symlink(tmp_path / "kept.svg", tmp_path / "link.svg")
+    os.mkfifo(tmp_path / "fifo.svg")
     before = sorted(p.name for p in tmp_path.iterdir())
     result = run_cli("draw", "CN(8)->FL()", "-o", str(tmp_path / target))
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error: ") and message in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-    assert (tmp_path / "kept.svg").read_text() == "kept"
+    assert (tmp_path / "kept.svg").read_text() == "kept" and (tmp_path / "link.svg").is_symlink()
 
 
 def test_a_picture_too_tall_for_a_png_is_refused_with_exit_2_and_nothing_written(tmp_path):
