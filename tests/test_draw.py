@@ -435,6 +435,19 @@ def test_draw_takes_a_spec_literal_of_a_python_file(tmp_path):
     assert [texts(g)[0] for g in layer_groups(out.read_text())][-1].startswith("DN(4")
 
 
+def test_a_png_without_matplotlib_is_a_usage_error_naming_the_extra(tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from cnndsl.cli import main; "
+        f"sys.exit(main(['draw', 'CN(8)->FL()', '-o', {str(tmp_path / 'x.png')!r}]))"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert result.returncode == 2 and 'pip install "cnndsl[draw]"' in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_draw_imports_neither_tensorflow_nor_keras_nor_matplotlib_for_svg(tmp_path):
     code = (
         "import sys; from cnndsl.cli import main; "
