@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -440,9 +442,6 @@ def test_a_png_without_matplotlib_is_a_usage_error_naming_the_extra(tmp_path):
         "import sys; sys.modules['matplotlib'] = None; from cnndsl.cli import main; "
         f"sys.exit(main(['draw', 'CN(8)->FL()', '-o', {str(tmp_path / 'x.png')!r}]))"
     )
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert result.returncode == 2 and 'pip install "cnndsl[draw]"' in result.stderr
     assert not list(tmp_path.iterdir())
@@ -454,9 +453,6 @@ def test_draw_imports_neither_tensorflow_nor_keras_nor_matplotlib_for_svg(tmp_pa
         f"main(['draw', {str(EXAMPLES / 'model3_title.cnn')!r}, '-o', {str(tmp_path / 'x.svg')!r}]); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'torch', 'jax') if m in sys.modules))"
     )
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
     assert (tmp_path / "x.svg").exists()
