@@ -8,7 +8,6 @@ Graphviz: text stays text, and the same model always gives the same bytes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,14 +85,20 @@ def _svg_text(text: Text, indent: str) -> str:
     return f'{indent}<text {attrs} xml:space="preserve">{escape(text.text)}</text>'
 
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 
 
 def escape(text: str) -> str:
     """Text for an XML element or a double-quoted attribute: markup escaped, and any
     character XML cannot hold (a NUL or lone surrogate from a comment) as U+FFFD."""
-    return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(c if _xml_char(ord(c)) else "\ufffd" for c in text)
+    return text.translate(_ESCAPES)
+
+
+def _xml_char(code: int) -> bool:
+    """Whether XML 1.0 allows the character (its ``Char`` production)."""
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
 
 
 def quoteattr(text: str) -> str:
