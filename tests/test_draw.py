@@ -61,6 +61,23 @@ def test_every_layer_is_drawn_once_with_its_text_and_shape(name, style):
 
 
 @pytest.mark.parametrize("name", NOTEBOOK)
+def _front(group: ET.Element) -> tuple[float, float]:
+    """(width, height) of a layer's first polygon: a slab's front face, or a bar."""
+    points = [tuple(map(float, p.split(","))) for p in group.find(f"{SVG}polygon").get("points").split()]
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return max(xs) - min(xs), max(ys) - min(ys)
+
+
+def test_a_slab_widens_with_its_spatial_size_thickens_with_its_channels_and_flat_outputs_are_bars():
+    model = check("CN(8, 3) -> CN(64, 3) -> MP(2) -> GAP() -> DN(16)", input_shape=(64, 64, 3))
+    groups = layer_groups(draw(model, unfold=True))
+    conv8, conv64, pool, gap, dense = (_front(g) for g in groups[:5])
+    assert conv64[1] > conv8[1] and conv64[0] < conv8[0]  # more channels; 60 wide, not 62
+    assert pool[0] < conv64[0] and pool[1] == conv64[1]  # half the size, the same channels
+    assert [len(g.findall(f"{SVG}polygon")) for g in groups[:5]] == [3, 3, 3, 1, 1]
+    assert gap[1] == dense[1] == 8 and dense[0] < gap[0]  # bars, 16 units narrower than 64
+
+
 def test_the_pictures_layer_count_equals_the_checkers_folded_or_not(name):
     model = check(example(name))
     for unfold in (False, True):
