@@ -24,7 +24,7 @@ INCEPTION = (
 )
 
 PICTURES = {
-    # file name: (an example file under examples/, or a spec; style)
+    # file name: (an example file under examples/, or a spec; style[; classes])
     "model1.svg": ("model1.cnn", "boxes"),
     "model2.svg": ("model2.cnn", "boxes"),
     "model3.svg": ("model3.cnn", "boxes"),
@@ -42,11 +42,11 @@ def pictures() -> dict[str, str]:
     from cnndsl.inputs import read_models
 
     drawn = {}
-    for name, (spec, style) in PICTURES.items():
+    for name, (spec, style, *classes) in PICTURES.items():
         example = spec.endswith(".cnn")
         (source,) = read_models(str(ROOT / "examples" / spec) if example else spec)
         title = source.label if example else name.split("_")[0].removesuffix(".svg")
-        drawn[name] = draw(source_drawable(source), style, title=title)
+        drawn[name] = draw(source_drawable(source, num_classes=classes[0] if classes else None), style, title=title)
     return drawn
 
 
