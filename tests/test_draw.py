@@ -41,6 +41,11 @@ def texts(element: ET.Element) -> list[str]:
     return [t.text or "" for t in element.iter(f"{SVG}text")]
 
 
+def said(element: ET.Element, role: str) -> str:
+    """The lines of a label that say one thing (spec, shape, params, error), joined by spaces."""
+    return " ".join(t.text or "" for t in element.iter(f"{SVG}text") if t.get("class") == role)
+
+
 def drawn_names(svg: str) -> list[str]:
     return [name for g in layer_groups(svg) for name in g.get("data-layers").split()]
 
@@ -60,7 +65,6 @@ def test_every_layer_is_drawn_once_with_its_text_and_shape(name, style):
         assert info.layer.type.kind in group.get("class").split()
 
 
-@pytest.mark.parametrize("name", NOTEBOOK)
 def _front(group: ET.Element) -> tuple[float, float]:
     """(width, height) of a layer's first polygon: a slab's front face, or a bar."""
     points = [tuple(map(float, p.split(","))) for p in group.find(f"{SVG}polygon").get("points").split()]
@@ -78,6 +82,7 @@ def test_a_slab_widens_with_its_spatial_size_thickens_with_its_channels_and_flat
     assert gap[1] == dense[1] == 8 and dense[0] < gap[0]  # bars, 16 units narrower than 64
 
 
+@pytest.mark.parametrize("name", NOTEBOOK)
 def test_the_pictures_layer_count_equals_the_checkers_folded_or_not(name):
     model = check(example(name))
     for unfold in (False, True):
@@ -112,9 +117,9 @@ def test_a_written_repetition_folds_even_where_shapes_change_and_says_from_what_
     groups = layer_groups(draw(model))
     cats = [g for g in groups if "merge" in g.get("class").split()]
     assert len(cats) == 1 and cats[0].get("data-layers") == "concatenate concatenate_1 concatenate_2 concatenate_3"
-    assert texts(cats[0])[1] == "(None, 28, 28, 24) … (None, 28, 28, 48)"
-    bn = next(g for g in groups if texts(g)[0] == "BN()")
-    assert texts(bn)[2] == "64 … 160 params"
+    assert said(cats[0], "shape") == "(None, 28, 28, 24) … (None, 28, 28, 48)"
+    bn = next(g for g in groups if said(g, "spec") == "BN()")
+    assert said(bn, "params") == "64 … 160 params"
     assert "×4" in texts(ET.fromstring(draw(model)))
 
 
@@ -128,8 +133,9 @@ def test_the_model3_title_is_drawn_up_to_its_failing_layer_with_the_error():
     failing = groups[-1]
     assert "failed" in failing.get("class").split()
     assert [g for g in groups if "failed" in g.get("class").split()] == [failing]
-    assert texts(failing)[0] == "CN(150)"
-    assert " ".join(texts(failing)[1:]) == "error: " + error.message
+    assert said(failing, "spec") == "CN(150)"
+    assert said(failing, "error") == "error: " + error.message
+    assert said(failing, "shape") == ""
     # the layers before it are the checker's layers of the spec cut just before the failing layer
     before = text[: error.span.start].rstrip().removesuffix("->") + "-> FL()"
     expected = [info.name for info in check(before).layers[:-2]]
@@ -150,8 +156,8 @@ def test_a_failing_spec_ends_at_its_first_error_marked_in_red(spec, failing_text
     svg = draw_spec(spec)
     failing = layer_groups(svg)[-1]
     assert "failed" in failing.get("class").split()
-    assert texts(failing)[0].split("  ")[0] == failing_text
-    assert " ".join(texts(failing)[1:]) == "error: " + caught.value.diagnostics[0].message
+    assert said(failing, "spec").removesuffix(" (head)") == failing_text
+    assert said(failing, "error") == "error: " + caught.value.diagnostics[0].message
     assert 'stroke="#d62728"' in ET.tostring(failing, encoding="unicode")
 
 
@@ -185,7 +191,7 @@ def test_text_is_escaped_and_stays_text():
 def test_characters_xml_cannot_hold_from_a_comment_are_replaced():
     spec = "CN(8, # a NUL \x00, a lone surrogate \ud800 and a <tag>\n 3) -> FL()"
     groups = layer_groups(draw_spec(spec))
-    assert texts(groups[0])[0] == "CN(8, # a NUL \ufffd, a lone surrogate \ufffd and a <tag> 3)"[:35] + "…"
+    assert said(groups[0], "spec") == "CN(8, # a NUL \ufffd, a lone surrogate \ufffd and a <tag> 3)"
 
 
 def test_the_same_model_gives_the_same_bytes_and_the_golden_picture():
@@ -308,7 +314,7 @@ def test_a_graph_draws_every_layer_once_folded_or_not_with_merges_labelled_by_co
             svg = draw(model, unfold=unfold)
             assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
         merges = [g for g in layer_groups(draw(model, unfold=True)) if "merge" in g.get("class").split()]
-        assert [texts(g)[0] for g in merges] == [info.code for info in model.layers if info.layer.type.merge]
+        assert [said(g, "spec") for g in merges] == [info.code for info in model.layers if info.layer.type.merge]
 
 
 def test_a_written_repetition_of_a_residual_block_folds_into_one_copy():
@@ -335,8 +341,8 @@ def test_a_failing_graph_is_drawn_up_to_its_failing_layer(spec, failing, drawn):
         check(spec)
     groups = layer_groups(draw_spec(spec))
     marked = [g for g in groups if "failed" in g.get("class").split()]
-    assert len(marked) == 1 and texts(marked[0])[0] == failing
-    assert " ".join(texts(marked[0])[1:]) == "error: " + caught.value.diagnostics[0].message
+    assert len(marked) == 1 and said(marked[0], "spec") == failing
+    assert said(marked[0], "error") == "error: " + caught.value.diagnostics[0].message
     assert len(groups) == drawn
 
 
@@ -454,7 +460,7 @@ def test_draw_takes_a_spec_literal_of_a_python_file(tmp_path):
     out = tmp_path / "p.svg"
     result = run_cli("draw", str(script), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert [texts(g)[0] for g in layer_groups(out.read_text())][-1].startswith("DN(4")
+    assert said(layer_groups(out.read_text())[-1], "spec").startswith("DN(4")
 
 
 def test_a_png_without_matplotlib_is_a_usage_error_naming_the_extra(tmp_path):
@@ -510,7 +516,7 @@ def test_any_graph_draws_every_checked_layer_once_without_overlaps(spec, unfold,
             return
         svg = draw_spec(spec, style, unfold, num_classes=3)
         marked = [g for g in layer_groups(svg) if "failed" in g.get("class").split()]
-        assert len(marked) == 1 and " ".join(texts(marked[0])[1:]) == "error: " + error.diagnostics[0].message
+        assert len(marked) == 1 and said(marked[0], "error") == "error: " + error.diagnostics[0].message
     else:
         svg = draw(model, style, unfold)
         assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)
@@ -533,7 +539,7 @@ def test_graphs_of_every_code_draw_as_the_checker_sees_them(drawn, unfold):
             return
         svg = draw_spec(spec, unfold=unfold, input_shape=input_shape, num_classes=classes)
         marked = [g for g in layer_groups(svg) if "failed" in g.get("class").split()]
-        assert len(marked) == 1 and " ".join(texts(marked[0])[1:]) == "error: " + error.diagnostics[0].message
+        assert len(marked) == 1 and said(marked[0], "error") == "error: " + error.diagnostics[0].message
     else:
         svg = draw(model, unfold=unfold)
         assert sorted(drawn_names(svg)) == sorted(info.name for info in model.layers)

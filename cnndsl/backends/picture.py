@@ -45,8 +45,10 @@ FONT_SIZE = 12
 LINE_HEIGHT = 15
 CHAR_WIDTH = 0.602
 """Advance of one character in DejaVu Sans Mono, in ems: the layout measures text with it."""
-LABEL_CHARS = 36
-"""Longest layer text shown in a label; longer text is cut with an ellipsis."""
+LABEL_CHARS = 40
+"""Widest line of a layer's text in a label; longer text wraps at its spaces."""
+LABEL_LINES = 3
+"""Most lines of a layer's text; what is left after them is cut with an ellipsis."""
 ERROR_CHARS = 56
 """Width of the wrapped error message under a failing layer."""
 
@@ -94,6 +96,8 @@ class Text:
     anchor: str = "start"
     fill: str = TEXT_COLOUR
     bold: bool = False
+    role: str = ""
+    """What the line says, for readers of the SVG: spec, shape, params or error."""
 
 
 @record
@@ -123,7 +127,9 @@ def _move(shape: Drawn, dx: float, dy: float) -> Drawn:
         points = tuple([(x + dx, y + dy) for x, y in shape.points])
         return Line(points, shape.stroke, shape.width, shape.dash)
     if isinstance(shape, Text):
-        return Text(shape.x + dx, shape.y + dy, shape.text, shape.size, shape.anchor, shape.fill, shape.bold)
+        return Text(
+            shape.x + dx, shape.y + dy, shape.text, shape.size, shape.anchor, shape.fill, shape.bold, shape.role
+        )
     if isinstance(shape, Group):
         return Group(shape.attrs, shape.items, shape.dx + dx, shape.dy + dy)
     raise TypeError(f"not a picture shape: {shape!r}")
@@ -308,6 +314,16 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Label:
+    """One line of a layer's label."""
+
+    text: str
+    role: str
+    colour: str = TEXT_COLOUR
+    bold: bool = False
+
+
+@dataclass(frozen=True)
 class Leaf:
     """How one drawn layer looks: its box and the lines of its label."""
 
@@ -317,8 +333,8 @@ class Leaf:
     reach: float
     """How far the box reaches right of the axis."""
     height: float
-    label: list[tuple[str, str, bool]]
-    """Lines of text: (text, colour, bold)."""
+    label: list[Label]
+    """Lines of text beside the box (none for a graph node, which holds its own)."""
     attrs: tuple[tuple[str, str], ...]
 
 
@@ -368,14 +384,14 @@ class Layout:
         top = (height - leaf.height) / 2
         texts = self.label_texts(lines, label_x, max(0, (height - LINE_HEIGHT * len(lines)) / 2))
         shapes = [Group(leaf.attrs, (*moved(leaf.body, 0, top), *texts))]
-        width = max((_text_width(text) for text, _, _ in lines), default=0)
+        width = max((_text_width(line.text) for line in lines), default=0)
         right = label_x + width if lines else leaf.reach
         return Block(leaf.half, right, height, shapes)
 
     def label_texts(self, lines, x: float, top: float) -> list[Text]:
         return [
-            Text(x, top + LINE_HEIGHT * (n + 1) - 3, text, fill=colour, bold=bold)
-            for n, (text, colour, bold) in enumerate(lines)
+            Text(x, top + LINE_HEIGHT * (n + 1) - 3, line.text, fill=line.colour, bold=line.bold, role=line.role)
+            for n, line in enumerate(lines)
         ]
 
     # merges and repeats ---------------------------------------------------------------
@@ -454,32 +470,40 @@ class Layout:
 
     def input_leaf(self) -> Leaf:
         shape = self.drawable.model.input_shape
-        lines = [("input", TEXT_COLOUR, True), (format_shape(shape), TEXT_COLOUR, False)]
+        lines = [Label("input", "spec", bold=True), Label(format_shape(shape), "shape")]
         attrs = (("class", "input"),)
         if self.style == "graph":
             return _node_leaf(lines, "input", False, attrs)
         return _box_leaf(shape, "input", False, lines, attrs)
 
-    def label(self, info: LayerInfo, failed: bool, copies: list[LayerInfo]) -> list[tuple[str, str, bool]]:
+    def label(self, info: LayerInfo, failed: bool, copies: list[LayerInfo]) -> list[Label]:
         """The layer's text, output shape and parameters (first ... last of folded copies that differ)."""
         text = _merge_text(info.layer) if info.layer.type.merge else " ".join(info.layer.text.split())
-        text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
         if self.style == "graph":
             text = f"{info.name}: {text}"
         colour = ERROR_COLOUR if failed else TEXT_COLOUR
-        lines = [(text + ("  (head)" if info.layer.head else ""), colour, True)]
+        text += " (head)" if info.layer.head else ""
+        lines = [Label(line, "spec", colour, bold=True) for line in _text_lines(text)]
         if failed:
             message = self.drawable.error.message if self.drawable.error else "fails the check"
-            return lines + [(part, ERROR_COLOUR, False) for part in _wrap("error: " + message, ERROR_CHARS)]
+            return lines + [Label(part, "error", ERROR_COLOUR) for part in _wrap("error: " + message, ERROR_CHARS)]
         last = copies[-1]
         shape = format_shape(info.output_shape)
         if last.output_shape != info.output_shape:
             shape += f" … {format_shape(last.output_shape)}"
-        lines.append((shape, TEXT_COLOUR, False))
+        lines.append(Label(shape, "shape"))
         if info.params or last.params:
             params = f"{info.params:,}" + (f" … {last.params:,}" if last.params != info.params else "")
-            lines.append((f"{params} params", "#555555", False))
+            lines.append(Label(f"{params} params", "params", "#555555"))
         return lines
+
+
+def _text_lines(text: str) -> list[str]:
+    """A layer's text in lines of at most LABEL_CHARS, at most LABEL_LINES of them."""
+    lines = _wrap(text, LABEL_CHARS)
+    if len(lines) > LABEL_LINES:
+        lines = [*lines[: LABEL_LINES - 1], lines[LABEL_LINES - 1][: LABEL_CHARS - 1] + "…"]
+    return lines
 
 
 def _merge_text(layer) -> str:
@@ -533,13 +557,21 @@ def _box_leaf(shape: Shape, kind: str, failed: bool, lines, attrs) -> Leaf:
 
 def _node_leaf(lines, kind: str, failed: bool, attrs) -> Leaf:
     """A layer as a graph node: a box holding its label, centred on the axis."""
-    width = max(_text_width(text) for text, _, _ in lines) + 16
+    width = max(_text_width(line.text) for line in lines) + 16
     height = LINE_HEIGHT * len(lines) + 8
     stroke, line_width = (ERROR_COLOUR, 2.5) if failed else (LINE_COLOUR, 1.0)
     box = Poly(_rect(-width / 2, 0, width, height), _shade(COLOURS[kind], 1.1), stroke, line_width)
     texts = [
-        Text(0, 4 + LINE_HEIGHT * (n + 1) - 3, text, anchor="middle", fill=colour, bold=bold)
-        for n, (text, colour, bold) in enumerate(lines)
+        Text(
+            0,
+            4 + LINE_HEIGHT * (n + 1) - 3,
+            line.text,
+            anchor="middle",
+            fill=line.colour,
+            bold=line.bold,
+            role=line.role,
+        )
+        for n, line in enumerate(lines)
     ]
     return Leaf([box, *texts], width / 2, width / 2, height, [], attrs)
 

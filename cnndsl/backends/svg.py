@@ -74,6 +74,8 @@ def _svg(shape: Drawn, indent: str) -> str:
 
 def _svg_text(text: Text, indent: str) -> str:
     attrs = f'x="{_num(text.x)}" y="{_num(text.y)}"'
+    if text.role:
+        attrs += f' class="{text.role}"'
     if text.anchor != "start":
         attrs += f' text-anchor="{text.anchor}"'
     if text.size != FONT_SIZE:
