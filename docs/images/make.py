@@ -33,6 +33,7 @@ PICTURES = {
     "residual.svg": (RESIDUAL, "boxes"),
     "inception.svg": (INCEPTION, "boxes"),
     "inception_graph.svg": (INCEPTION, "graph"),
+    "resnet50.svg": ("resnet50.cnn", "boxes", 1000),
 }
 
 
