@@ -9,6 +9,7 @@ training), so that ``cnndsl check`` starts in milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from collections.abc import Sequence
@@ -221,6 +222,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from cnndsl.report import errors_json, summary_json, summary_table
 
     source = _one_model(args.input, "summary")
+    if args.svg:
+        with contextlib.suppress(SpecError):  # the summary below reports it
+            _write_picture(source, args, args.svg, "graph", unfold=False)
     try:
         model = _check_one(source, args, _settings(args))
     except SpecError as error:
@@ -235,6 +239,29 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _report(model.warnings, source)
         print(summary_table(model))
     return EXIT_OK
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    source = _one_model(args.input, "draw")
+    try:
+        drawable = _write_picture(source, args, args.output, args.style, args.unfold)
+    except SpecError as error:
+        _report(error.diagnostics, source)
+        return EXIT_SPEC
+    _report(drawable.diagnostics or drawable.model.warnings, source)
+    print(f"Wrote {args.output}")
+    return EXIT_SPEC if drawable.failed is not None else EXIT_OK
+
+
+def _write_picture(source: Source, args: argparse.Namespace, output: str, style: str, unfold: bool):
+    """Draw a model (a failing one up to its first shape error) into ``output``; SpecError if unreadable."""
+    from cnndsl.backends.svg import check_picture_path, source_drawable, write_svg
+
+    path = check_picture_path(output)
+    settings = _settings(args)
+    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
+    write_svg(drawable, path, style, unfold, title=source.label)
+    return drawable
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
@@ -499,8 +526,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     summary_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summary_parser.add_argument("--svg", metavar="FILE", help="also draw the layer graph into FILE (as draw does)")
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
+
+    draw_parser = commands.add_parser(
+        "draw",
+        help="draw a spec as an SVG or PNG picture, without TensorFlow",
+        description="Draw a spec's layers with their shapes; a spec that fails the check is drawn up to "
+        "its first shape error, marked in red (exit 1).",
+    )
+    draw_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
+    draw_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the picture: FILE.svg or FILE.png")
+    draw_parser.add_argument(
+        "--style", choices=["boxes", "graph"], default="boxes",
+        help="boxes sized by shape (default) or a layer graph with each layer's spec text",
+    )  # fmt: skip
+    draw_parser.add_argument("--unfold", action="store_true", help="draw every copy of a repeated block")
+    _add_model_options(draw_parser)
+    draw_parser.set_defaults(handler=cmd_draw)
 
     fmt_parser = commands.add_parser(
         "fmt",

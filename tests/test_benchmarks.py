@@ -99,3 +99,13 @@ def test_the_keystroke_benchmark_edits_keep_the_file_valid_and_every_hint_is_ans
     assert whole["hints"] == bench.KEYSTROKE_LAYERS + 2  # a shape per layer, the block use, the parameter count
     assert '"diagnostics": []' in whole["diagnostics"]
     assert bench.keystroke(2, visible=60)["hints"] == 60
+
+
+def test_the_draw_benchmarks_stand_in_spec_is_resnet50_sized_and_draws():
+    spec = importlib.util.spec_from_file_location("draw_benchmark", ROOT / "benchmarks" / "draw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = check(module.straight_spec(), num_classes=1000)
+    assert 170 <= len(model.layers) <= 190  # keras.applications.ResNet50 has 176 besides its input
+    seconds, layers, size = module.in_process(module.straight_spec(), runs=1)
+    assert layers == len(model.layers) and seconds > 0 and size > 0

@@ -1,0 +1,252 @@
+"""A spec that fails the check, as far as it could be checked: the picture's input.
+
+A picture of a failing spec shows every layer up to and including the first one that
+fails, marked with its error. The checker raises on the first problem; here the
+passes run again and inference's partial work is kept: the layers it built, in the
+order it built them, and the tree they form, cut after the failing layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cnndsl import ast
+from cnndsl.errors import SHAPE, Diagnostic, SpecError
+from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.shapes import Shape
+
+CUT = -2
+"""The layer of a merge the picture stops inside (its branches drawn, no join)."""
+
+
+@dataclass(frozen=True)
+class Drawable:
+    """What a picture shows: the model as far as it could be checked.
+
+    For a failing spec, ``model`` holds the layers up to and including the first that
+    fails (``failed``, its index in ``model.layers``, drawn in red with ``error``), in
+    the order inference built them; ``diagnostics`` are all the spec's errors.
+    """
+
+    model: CheckedModel
+    failed: int | None = None
+    error: Diagnostic | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def check_partial(
+    chain: ast.Chain,
+    source: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    blocks=None,
+    default_input_shape: Sequence[int] | None = None,
+) -> Drawable:
+    """Check a parsed chain; a shape error still gives the layers inferred up to it.
+
+    Raises SpecError when nothing can be drawn (a syntax or value error).
+    """
+    from cnndsl.compiler import check_chain
+
+    try:
+        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape))
+    except SpecError as error:
+        if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
+            raise
+        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error)
+
+
+def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError) -> Drawable:
+    """Run the passes again, keeping what inference built before the first error.
+
+    The layers are listed in the order inference built them (branch by branch), not
+    in Keras's order: a picture needs only their tree.
+    """
+    from cnndsl.compiler import _settings
+    from cnndsl.passes.expand import Expander
+    from cnndsl.passes.resolve import Resolver, attach_head
+    from cnndsl.syntax import span_at
+
+    resolver = Resolver(source)
+    resolved = resolver.resolve(Expander(blocks).expand(chain))
+    shape, classes, _ = _settings(resolver, input_shape, num_classes, default_input_shape)
+    resolved = attach_head(resolved, classes, span_at(source, chain.span.end, chain.span.end))
+    inferrer = _recording_inferrer()
+    inferrer.infer(resolved, (None, *shape))
+    first = error.diagnostics[0]
+    rebuilt = _Rebuilt(list(inferrer.built), inferrer.failing)
+    tree = rebuilt.chain(resolved, (None, *shape))[0]
+    failed = rebuilt.failed if rebuilt.failed is not None else len(rebuilt.infos) - 1
+    tree = cut(tree, failed)
+    kept = sorted(_indices(tree))
+    position = {old: new for new, old in enumerate(kept)}
+    layers = tuple(rebuilt.infos[old] for old in kept)
+    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position))
+    return Drawable(model, position[failed], first, error.diagnostics)
+
+
+def _indices(items: Iterable[Item]) -> Iterable[int]:
+    """Every layer index in a tree."""
+    for item in items:
+        if isinstance(item, int):
+            yield item
+        elif isinstance(item, Merge):
+            for branch in item.branches:
+                yield from _indices(branch)
+            if item.layer != CUT:
+                yield item.layer
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
+
+
+def _renumbered(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item, ...]:
+    out: list[Item] = []
+    for item in items:
+        if isinstance(item, int):
+            out.append(position[item])
+        elif isinstance(item, Merge):
+            branches = tuple(_renumbered(branch, position) for branch in item.branches)
+            out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
+    return tuple(out)
+
+
+UNBUILT = "unbuilt"
+
+
+def _recording_inferrer():
+    """An Inferrer that notes which layer its first error is about, as inference meets it.
+
+    ``failing`` becomes the built index of that layer (a merge's too), or UNBUILT when a
+    rank error kept the layer from being built; it stays None when inference found no
+    error (the classifier head's check failed).
+    """
+    from cnndsl.passes.infer import Inferrer
+
+    class Recording(Inferrer):
+        failing: int | str | None = None
+
+        def _layer(self, layer, source, shape):
+            errors = self._errors()
+            info = super()._layer(layer, source, shape)
+            if self.failing is None and self._errors() > errors:
+                self.failing = len(self.built) - 1 if info is not None else UNBUILT
+            return info
+
+        def _merge_error(self, item, shapes, problem) -> None:
+            super()._merge_error(item, shapes, problem)
+            if self.failing is None:
+                self.failing = len(self.built)  # the merge layer is built next
+
+        def _errors(self) -> int:
+            return sum(d.severity == "error" for d in self.diagnostics)
+
+    return Recording()
+
+
+class _Rebuilt:
+    """The tree inference walked, as indices into its built layers, with the failing one found.
+
+    Walks the resolved tree in inference's own order (a chain in order; a merge's
+    branches, then the merge layer), taking the built layers one by one. A layer that
+    was never built (a rank error ended its chain) is added, drawn at its input's size.
+    """
+
+    def __init__(self, built: list[LayerInfo], failing: int | str | None) -> None:
+        self.infos, self.failing = built, failing
+        self.next = 0
+        self.failed: int | None = failing if isinstance(failing, int) else None
+
+    def chain(self, items, shape: Shape) -> tuple[tuple[Item, ...], Shape, bool]:
+        """(tree, output shape, whether the chain ended early)."""
+        from cnndsl.passes.resolve import Joined
+
+        tree: list[Item] = []
+        for item in items:
+            if isinstance(item, Joined):
+                merge, shape, broken = self.merge(item, shape)
+                tree.append(merge)
+            else:
+                index, shape, broken = self.layer(item, shape)
+                tree.append(index)
+            if broken:
+                return tuple(tree), shape, True
+        return tuple(tree), shape, False
+
+    def layer(self, layer, shape: Shape) -> tuple[int, Shape, bool]:
+        if self.next < len(self.infos) and self.infos[self.next].layer is layer:
+            index, self.next = self.next, self.next + 1
+            return index, self.infos[index].output_shape, False
+        self.infos.append(_uninferred(layer, shape))
+        if self.failing == UNBUILT and self.failed is None:
+            self.failed = len(self.infos) - 1
+        return len(self.infos) - 1, shape, True
+
+    def merge(self, item, shape: Shape) -> tuple[Merge, Shape, bool]:
+        walked = [self.chain(branch, shape) for branch in item.branches]
+        branches = tuple(tree for tree, _, _ in walked)
+        if any(broken for _, _, broken in walked) or not (
+            self.next < len(self.infos) and self.infos[self.next].layer is item.layer
+        ):
+            return Merge(layer=CUT, branches=branches), shape, True
+        index, self.next = self.next, self.next + 1
+        return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
+
+
+def _uninferred(layer, shape: Shape) -> LayerInfo:
+    """A layer that inference could not take: drawn at its input's size."""
+    return LayerInfo(layer, layer.type.keras_name, shape, shape, 0, 0, 0, (), (shape,))
+
+
+def cut(items: tuple[Item, ...], last: int) -> tuple[Item, ...]:
+    """The items written up to and including layer ``last``."""
+    kept: list[Item] = []
+    for item in items:
+        if isinstance(item, int):
+            kept.append(item)
+            if item == last:
+                break
+        elif isinstance(item, Merge):
+            if _holds(item, last) and item.layer != last:
+                branches = _cut_branches(item.branches, last)
+                kept.append(Merge(layer=CUT, branches=branches))
+                break
+            kept.append(item)
+            if item.layer == last:
+                break
+        else:
+            raise TypeError(f"unknown item in the model's tree: {item!r}")
+    return tuple(kept)
+
+
+def _cut_branches(branches, last: int) -> tuple[tuple[Item, ...], ...]:
+    kept = []
+    for branch in branches:
+        if any(_holds(item, last) for item in branch):
+            kept.append(cut(branch, last))
+            break
+        kept.append(branch)
+    return tuple(kept)
+
+
+def _holds(item: Item, index: int) -> bool:
+    if isinstance(item, int):
+        return item == index
+    if isinstance(item, Merge):
+        return item.layer == index or any(_holds(sub, index) for branch in item.branches for sub in branch)
+    raise TypeError(f"unknown item in the model's tree: {item!r}")
+
+
+def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None) -> Drawable:
+    """What a picture of a :class:`cnndsl.inputs.Source` shows (see :func:`check_partial`).
+
+    A spec literal in a Python file is drawn only when it passes the check.
+    """
+    if source.error is not None or source.embedded is not None:
+        return Drawable(source.check(input_shape, num_classes, default_input_shape))
+    from cnndsl.syntax import parse
+
+    chain = source.chain if source.chain is not None else parse(source.text)
+    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape)

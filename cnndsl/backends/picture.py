@@ -1,0 +1,678 @@
+"""A picture of a checked model as shapes: elements, folding and layout.
+
+The same walk as the other backends, boxes instead of layers: the model's tree
+(chains, merges with their branches) becomes a tree of picture elements, repeated
+blocks fold into one drawn copy marked ``×N``, and a layout places every element on a
+vertical axis (a merge's branches side by side, joined at the merge). The result is
+a :class:`Picture`: polygons, lines and text on a canvas, which
+:mod:`cnndsl.backends.svg` writes as SVG and :mod:`cnndsl.backends.png` paints.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndsl.ast import record
+from cnndsl.backends.partial import CUT, Drawable, cut
+from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.shapes import Shape, format_shape
+
+STYLES = ("boxes", "graph")
+
+# --- colours: one per kind of layer (the layer table says each code's kind) -----------
+
+COLOURS = {
+    "input": "#d9d9d9",
+    "convolution": "#f2b26b",
+    "pooling": "#7fb8e0",
+    "normalization": "#b7d98b",
+    "dense": "#c9a0dc",
+    "merge": "#f28e8e",
+    "reshape": "#a8dcd1",
+    "other": "#e6e0a8",
+}
+"""Fill colour per kind, in the legend's order."""
+
+ERROR_COLOUR = "#d62728"
+LINE_COLOUR = "#444444"
+TEXT_COLOUR = "#222222"
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+FONT_SIZE = 12
+LINE_HEIGHT = 15
+CHAR_WIDTH = 0.602
+"""Advance of one character in DejaVu Sans Mono, in ems: the layout measures text with it."""
+LABEL_CHARS = 40
+"""Widest line of a layer's text in a label; longer text wraps at its spaces."""
+LABEL_LINES = 3
+"""Most lines of a layer's text; what is left after them is cut with an ellipsis."""
+ERROR_CHARS = 56
+"""Width of the wrapped error message under a failing layer."""
+
+
+def kind_of(info: LayerInfo) -> str:
+    """A layer's colour group, from the layer table; a kind without a colour is an error."""
+    kind = info.layer.type.kind
+    if kind not in COLOURS:
+        raise LookupError(f"the picture backend has no colour for {info.code}'s kind {kind!r}")
+    return kind
+
+
+# --- shapes: what the layout produces and the writers draw ----------------------------
+
+
+@record
+class Poly:
+    """A closed polygon."""
+
+    points: tuple[tuple[float, float], ...]
+    fill: str
+    stroke: str = LINE_COLOUR
+    width: float = 1.0
+    dash: bool = False
+
+
+@record
+class Line:
+    """An open polyline."""
+
+    points: tuple[tuple[float, float], ...]
+    stroke: str = LINE_COLOUR
+    width: float = 1.2
+    dash: bool = False
+
+
+@record
+class Text:
+    """One line of text; ``y`` is its baseline."""
+
+    x: float
+    y: float
+    text: str
+    size: float = FONT_SIZE
+    anchor: str = "start"
+    fill: str = TEXT_COLOUR
+    bold: bool = False
+    role: str = ""
+    """What the line says, for readers of the SVG: spec, shape, params or error."""
+
+
+@record
+class Group:
+    """Shapes that belong together (one layer), with attributes for readers of the SVG,
+    drawn shifted by (dx, dy): moving a group moves no shape inside it."""
+
+    attrs: tuple[tuple[str, str], ...]
+    items: tuple[Any, ...]
+    dx: float = 0
+    dy: float = 0
+
+
+Drawn = Poly | Line | Text | Group
+
+
+def moved(shapes: Iterable[Drawn], dx: float, dy: float) -> list[Drawn]:
+    """The shapes shifted by (dx, dy)."""
+    return [_move(shape, dx, dy) for shape in shapes]
+
+
+def _move(shape: Drawn, dx: float, dy: float) -> Drawn:
+    if isinstance(shape, Poly):
+        points = tuple([(x + dx, y + dy) for x, y in shape.points])
+        return Poly(points, shape.fill, shape.stroke, shape.width, shape.dash)
+    if isinstance(shape, Line):
+        points = tuple([(x + dx, y + dy) for x, y in shape.points])
+        return Line(points, shape.stroke, shape.width, shape.dash)
+    if isinstance(shape, Text):
+        return Text(
+            shape.x + dx, shape.y + dy, shape.text, shape.size, shape.anchor, shape.fill, shape.bold, shape.role
+        )
+    if isinstance(shape, Group):
+        return Group(shape.attrs, shape.items, shape.dx + dx, shape.dy + dy)
+    raise TypeError(f"not a picture shape: {shape!r}")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Shapes on a canvas of ``width`` x ``height`` pixels, and the picture's title."""
+
+    width: float
+    height: float
+    shapes: tuple[Drawn, ...]
+    title: str
+
+
+# --- elements: the tree the picture draws ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One drawn layer, standing for ``indices`` (several when folded)."""
+
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A merge: its branches side by side, joined at the merge layer (None when cut short)."""
+
+    layers: tuple[int, ...] | None
+    branches: tuple[tuple[Element, ...], ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``body`` drawn once, standing for ``count`` identical copies."""
+
+    body: tuple[Element, ...]
+    count: int
+
+
+Element = Node | Fork | Repeat
+
+
+def elements(model: CheckedModel, unfold: bool = False, last: int | None = None) -> tuple[Element, ...]:
+    """The model's tree as picture elements, identical neighbours folded unless ``unfold``.
+
+    ``last`` cuts the picture after that layer (a failing spec).
+    """
+    keys = _layer_keys(model, last)
+    chain = cut(model.items, last) if last is not None else model.items
+    return _chain(chain, keys, unfold)
+
+
+def _layer_keys(model: CheckedModel, failed: int | None = None) -> list[tuple[tuple, tuple]]:
+    """Per layer, what makes two layers draw alike (code, arguments, shapes), and what
+    makes them copies of one written repetition (code, arguments and place in the text,
+    whatever their shapes: a dense block's growing channels still fold). A failing layer
+    is like no other."""
+    keys = []
+    for index, info in enumerate(model.layers):
+        args = tuple(sorted((k, repr(v)) for k, v in info.layer.args.items()))
+        span = info.layer.span
+        written = (info.code, args, (span.start, span.end) if span else None)
+        alike = (info.code, args, info.input_shapes, info.output_shape)
+        keys.append(((index,), (index,)) if index == failed else (alike, written))
+    return keys
+
+
+def _element(item: Item, keys, unfold: bool) -> Element:
+    if isinstance(item, int):
+        return Node((item,))
+    if isinstance(item, Merge):
+        layers = (item.layer,) if item.layer != CUT else None
+        return Fork(layers, tuple(_chain(branch, keys, unfold) for branch in item.branches))
+    raise TypeError(f"unknown item in the model's tree: {item!r}")
+
+
+def _chain(items: Sequence[Item], keys, unfold: bool) -> tuple[Element, ...]:
+    """A chain's elements; folded unless ``unfold``: first the copies of a written
+    repetition (``block * 3``), then whatever else repeats alike."""
+    chain = tuple(_element(item, keys, unfold) for item in items)
+    if unfold:
+        return chain
+    written = fold(chain, lambda element: _key(element, keys, 1))
+    return fold(written, lambda element: _key(element, keys, 0))
+
+
+def _key(element: Element, keys, which: int) -> tuple:
+    """Equal keys, equal pictures: the element's structure and its layers' keys."""
+    if isinstance(element, Node):
+        return keys[element.indices[0]][which]
+    if isinstance(element, Fork):
+        layer = keys[element.layers[0]][which] if element.layers else "cut"
+        return (layer, tuple(tuple(_key(e, keys, which) for e in branch) for branch in element.branches))
+    if isinstance(element, Repeat):
+        return ("repeat", element.count, tuple(_key(e, keys, which) for e in element.body))
+    raise TypeError(f"unknown picture element: {element!r}")
+
+
+MAX_FOLD_SPAN = 24
+"""Longest run of elements looked for as a repeated unit."""
+
+
+def fold(chain: Sequence[Element], key) -> tuple[Element, ...]:
+    """Fold consecutive repeats of equal runs: ``a b c b c b c`` -> ``a (b c)×3``.
+
+    At each place the longest stretch covered by repeats wins (the shorter unit on a tie).
+    """
+    keys = [key(element) for element in chain]
+    out: list[Element] = []
+    i = 0
+    while i < len(chain):
+        span, count = _best_repeat(keys, i)
+        if count < 2:
+            out.append(chain[i])
+            i += 1
+            continue
+        copies = [chain[i + c * span : i + (c + 1) * span] for c in range(count)]
+        out.append(Repeat(tuple(_merged(list(parts)) for parts in zip(*copies)), count))
+        i += span * count
+    return tuple(out)
+
+
+def _best_repeat(keys: list[tuple], start: int) -> tuple[int, int]:
+    best = (1, 1)
+    first = keys[start]
+    for span in range(1, min(MAX_FOLD_SPAN, (len(keys) - start) // 2) + 1):
+        if keys[start + span] != first:
+            continue
+        unit = keys[start : start + span]
+        count = 1
+        while keys[start + count * span : start + (count + 1) * span] == unit:
+            count += 1
+        if count > 1 and span * count > best[0] * best[1]:
+            best = (span, count)
+    return best
+
+
+def _merged(copies: list[Element]) -> Element:
+    """One element standing for equal copies: their layer indices gathered."""
+    first = copies[0]
+    if isinstance(first, Node):
+        return Node(tuple(i for c in copies for i in c.indices))
+    if isinstance(first, Fork):
+        layers = None if first.layers is None else tuple(i for c in copies for i in c.layers)
+        branches = tuple(
+            tuple(_merged([c.branches[b][e] for c in copies]) for e in range(len(first.branches[b])))
+            for b in range(len(first.branches))
+        )
+        return Fork(layers, branches)
+    if isinstance(first, Repeat):
+        body = tuple(_merged([c.body[e] for c in copies]) for e in range(len(first.body)))
+        return Repeat(body, first.count)
+    raise TypeError(f"unknown picture element: {first!r}")
+
+
+# --- layout ---------------------------------------------------------------------------
+
+GAP = 20
+"""Vertical space between consecutive elements (an arrow)."""
+BRANCH_GAP = 28
+"""Horizontal space between a merge's branches."""
+FORK_DROP = 10
+JOIN_DROP = 20
+JOIN_STEP = 5
+LABEL_GAP = 12
+FRAME_PAD = 8
+ARROW = 6
+
+
+@dataclass
+class Block:
+    """Placed shapes around a vertical axis at x=0, from y=0 (entry) to ``height`` (exit)."""
+
+    left: float
+    right: float
+    height: float
+    shapes: list[Drawn] = field(default_factory=list)
+    label_x: float = 0
+    """Where the labels of a chain's layers start (0 for no labels)."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One line of a layer's label."""
+
+    text: str
+    role: str
+    colour: str = TEXT_COLOUR
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """How one drawn layer looks: its box and the lines of its label."""
+
+    body: list[Drawn]
+    half: float
+    """Half the box's width to the left of the axis."""
+    reach: float
+    """How far the box reaches right of the axis."""
+    height: float
+    label: list[Label]
+    """Lines of text beside the box (none for a graph node, which holds its own)."""
+    attrs: tuple[tuple[str, str], ...]
+
+
+class Layout:
+    """Places elements for one style; ``leaf`` makes a layer's box and label."""
+
+    def __init__(self, drawable: Drawable, style: str):
+        if style not in STYLES:
+            raise ValueError(f"unknown picture style {style!r}; styles: {', '.join(STYLES)}")
+        self.drawable, self.style = drawable, style
+        self.layers = drawable.model.layers
+
+    # chains ---------------------------------------------------------------------------
+
+    def chain(self, items: Sequence[Element], entry: Leaf | None = None, label_min: float = 0) -> Block:
+        """Elements one under the other on the axis, with arrows between them; labels in one
+        column (at ``label_min`` or further right), which the first branch of a merge and
+        the body of a repeat, on the same axis, share."""
+        leaves = [self.leaf(e.indices) if isinstance(e, Node) else e for e in items]
+        reach = max((p.reach for p in [entry, *leaves] if isinstance(p, Leaf)), default=0)
+        label_x = max(reach + LABEL_GAP, label_min)
+        parts = ([entry] if entry else []) + [p if isinstance(p, Leaf) else self.element(p, label_x) for p in leaves]
+        block = Block(0, 0, 0, label_x=label_x)
+        for n, part in enumerate(parts):
+            if n:
+                block.shapes += _arrow(0, block.height, block.height + GAP, head=isinstance(part, Leaf))
+                block.height += GAP
+            placed = self.place_leaf(part, label_x) if isinstance(part, Leaf) else part
+            block.shapes += moved(placed.shapes, 0, block.height)
+            block.left, block.right = max(block.left, placed.left), max(block.right, placed.right)
+            block.height += placed.height
+        return block
+
+    def element(self, element: Element, label_x: float = 0) -> Leaf | Block:
+        if isinstance(element, Node):
+            return self.leaf(element.indices)
+        if isinstance(element, Fork):
+            return self.fork(element, label_x)
+        if isinstance(element, Repeat):
+            return self.repeat(element, label_x)
+        raise TypeError(f"unknown picture element: {element!r}")
+
+    def place_leaf(self, leaf: Leaf, label_x: float) -> Block:
+        """The leaf's box on the axis and its label at ``label_x``."""
+        lines = leaf.label
+        height = max(leaf.height, LINE_HEIGHT * len(lines) + 2)
+        top = (height - leaf.height) / 2
+        texts = self.label_texts(lines, label_x, max(0, (height - LINE_HEIGHT * len(lines)) / 2))
+        shapes = [Group(leaf.attrs, (*moved(leaf.body, 0, top), *texts))]
+        width = max((_text_width(line.text) for line in lines), default=0)
+        right = label_x + width if lines else leaf.reach
+        return Block(leaf.half, right, height, shapes)
+
+    def label_texts(self, lines, x: float, top: float) -> list[Text]:
+        return [
+            Text(x, top + LINE_HEIGHT * (n + 1) - 3, line.text, fill=line.colour, bold=line.bold, role=line.role)
+            for n, line in enumerate(lines)
+        ]
+
+    # merges and repeats ---------------------------------------------------------------
+
+    def fork(self, fork: Fork, label_x: float = 0) -> Block:
+        """Branches side by side from a fork bus, each with its own arrow into the merge."""
+        branches = [
+            self.chain(branch, label_min=label_x if n == 0 else 0) if branch else Block(0, 16, 0, label_x=label_x)
+            for n, branch in enumerate(fork.branches)
+        ]
+        axes = _branch_axes(branches)
+        top = FORK_DROP + GAP
+        bottom = top + max(b.height for b in branches)
+        block = Block(
+            max(b.left - a for a, b in zip(axes, branches)), max(a + b.right for a, b in zip(axes, branches)), 0
+        )
+        block.shapes.append(Line(((0, 0), (0, FORK_DROP), (axes[-1], FORK_DROP))))
+        for axis, branch in zip(axes, branches):
+            block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height))
+            block.shapes += moved(branch.shapes, axis, top)
+            if branch.height and top + branch.height < bottom:
+                block.shapes.append(Line(((axis, top + branch.height), (axis, bottom))))
+        if fork.layers is None:
+            block.height = bottom
+            return block
+        return self.join(block, fork, axes, bottom, branches[0].label_x)
+
+    def join(self, block: Block, fork: Fork, axes: list[float], bottom: float, branch_labels: float) -> Block:
+        """The merge layer under the branches, one arrow from each branch.
+
+        Branch n turns towards the merge at its own level, lower the further right it
+        is, and enters at its own point: no two edges cross.
+        """
+        merge = self.leaf(fork.layers)
+        drop = JOIN_DROP + JOIN_STEP * (len(axes) - 1)
+        placed = self.place_leaf(merge, max(merge.reach + LABEL_GAP, branch_labels))
+        entry_y = bottom + drop + (placed.height - merge.height) / 2
+        spread = min(merge.half * 0.8, 10 * (len(axes) - 1))
+        for n, axis in enumerate(axes):
+            x = spread * n / (len(axes) - 1) if n else 0
+            level = bottom + JOIN_STEP * (n + 1) if n else bottom
+            block.shapes.append(Line(((axis, bottom), (axis, level), (x, level), (x, entry_y - 1))))
+            block.shapes.append(_head(x, entry_y, (0, 1)))
+        block.shapes += moved(placed.shapes, 0, bottom + drop)
+        block.left, block.right = max(block.left, placed.left), max(block.right, placed.right)
+        block.height = bottom + drop + placed.height
+        return block
+
+    def repeat(self, repeat: Repeat, label_x: float = 0) -> Block:
+        """The body once, in a dashed frame marked ``×N``."""
+        body = self.chain(repeat.body, label_min=label_x)
+        head = LINE_HEIGHT + 4
+        left, right = body.left + FRAME_PAD, body.right + FRAME_PAD
+        height = body.height + head + 2 * FRAME_PAD
+        frame = Poly(((-left, 0), (right, 0), (right, height), (-left, height)), "none", "#888888", 1, dash=True)
+        mark = Text(-left + 6, LINE_HEIGHT, f"×{repeat.count}", size=FONT_SIZE + 1, bold=True)
+        shapes = [frame, mark, Line(((0, 0), (0, head + FRAME_PAD)))]
+        shapes += moved(body.shapes, 0, head + FRAME_PAD)
+        shapes.append(Line(((0, height - FRAME_PAD), (0, height))))
+        return Block(left, right, height, shapes)
+
+    # leaves -------------------------------------------------------------------------
+
+    def leaf(self, indices: tuple[int, ...]) -> Leaf:
+        info = self.layers[indices[0]]
+        kind = kind_of(info)
+        failed = self.drawable.failed in indices
+        lines = self.label(info, failed, [self.layers[i] for i in indices])
+        attrs = (
+            ("class", f"layer {kind}" + (" failed" * failed)),
+            ("data-layers", " ".join(self.layers[i].name for i in indices)),
+        )
+        if self.style == "graph":
+            return _node_leaf(lines, kind, failed, attrs)
+        return _box_leaf(info.output_shape, kind, failed, lines, attrs)
+
+    def input_leaf(self) -> Leaf:
+        shape = self.drawable.model.input_shape
+        lines = [Label("input", "spec", bold=True), Label(format_shape(shape), "shape")]
+        attrs = (("class", "input"),)
+        if self.style == "graph":
+            return _node_leaf(lines, "input", False, attrs)
+        return _box_leaf(shape, "input", False, lines, attrs)
+
+    def label(self, info: LayerInfo, failed: bool, copies: list[LayerInfo]) -> list[Label]:
+        """The layer's text, output shape and parameters (first ... last of folded copies that differ)."""
+        text = _merge_text(info.layer) if info.layer.type.merge else " ".join(info.layer.text.split())
+        if self.style == "graph":
+            text = f"{info.name}: {text}"
+        colour = ERROR_COLOUR if failed else TEXT_COLOUR
+        text += " (head)" if info.layer.head else ""
+        lines = [Label(line, "spec", colour, bold=True) for line in _text_lines(text)]
+        if failed:
+            message = self.drawable.error.message if self.drawable.error else "fails the check"
+            return lines + [Label(part, "error", ERROR_COLOUR) for part in _wrap("error: " + message, ERROR_CHARS)]
+        last = copies[-1]
+        shape = format_shape(info.output_shape)
+        if last.output_shape != info.output_shape:
+            shape += f" … {format_shape(last.output_shape)}"
+        lines.append(Label(shape, "shape"))
+        if info.params or last.params:
+            params = f"{info.params:,}" + (f" … {last.params:,}" if last.params != info.params else "")
+            lines.append(Label(f"{params} params", "params", "#555555"))
+        return lines
+
+
+def _text_lines(text: str) -> list[str]:
+    """A layer's text in lines of at most LABEL_CHARS, at most LABEL_LINES of them."""
+    lines = _wrap(text, LABEL_CHARS)
+    if len(lines) > LABEL_LINES:
+        lines = [*lines[: LABEL_LINES - 1], lines[LABEL_LINES - 1][: LABEL_CHARS - 1] + "…"]
+    return lines
+
+
+def _merge_text(layer) -> str:
+    """A merge's label: its code and the arguments written (its branches are drawn)."""
+    given = [f"{name}={layer.args[name]}" for name in layer.type.param_names if name in layer.given]
+    return f"{layer.code}({', '.join(given)})" if given else layer.code
+
+
+def _branch_axes(branches: list[Block]) -> list[float]:
+    """Each branch's axis: the first on the merge's axis, the others to its right."""
+    axes = [0.0]
+    for before, branch in zip(branches, branches[1:]):
+        axes.append(axes[-1] + before.right + BRANCH_GAP + branch.left)
+    return axes
+
+
+def _arrow(x: float, y0: float, y1: float, head: bool = True) -> list[Drawn]:
+    """A vertical line from y0 to y1 at x, with an arrowhead at y1 unless ``head`` is false."""
+    if not head:
+        return [Line(((x, y0), (x, y1)))]
+    return [Line(((x, y0), (x, y1 - 1))), _head(x, y1, (0, 1))]
+
+
+def _head(x: float, y: float, direction: tuple[float, float]) -> Poly:
+    """An arrowhead with its tip at (x, y), pointing along ``direction``."""
+    dx, dy = direction
+    norm = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / norm, dy / norm
+    bx, by = x - ux * ARROW, y - uy * ARROW
+    px, py = -uy * ARROW * 0.45, ux * ARROW * 0.45
+    return Poly(((x, y), (bx + px, by + py), (bx - px, by - py)), LINE_COLOUR, LINE_COLOUR, 0.8)
+
+
+def _box_leaf(shape: Shape, kind: str, failed: bool, lines, attrs) -> Leaf:
+    """A layer as a slab: width follows the spatial size, thickness the channels (log scale)."""
+    stroke, width = (ERROR_COLOUR, 2.5) if failed else (LINE_COLOUR, 1.0)
+    fill = COLOURS[kind]
+    if len(shape) <= 2:  # dense and flatten: a bar
+        w = _scale(shape[-1] if len(shape) == 2 else 1)
+        body = [Poly(_rect(-w / 2, 0, w, 8), fill, stroke, width)]
+        return Leaf(body, w / 2, w / 2, 8, lines, attrs)
+    height, across, channels = _spatial(shape)
+    w, t = _scale(across), 3 + 4 * math.log2(1 + (channels or 1))
+    depth = 0.45 * _scale(height)
+    ox, oy = depth * 0.6, depth * 0.45
+    front = Poly(_rect(-w / 2, oy, w, t), fill, stroke, width)
+    top = Poly(((-w / 2, oy), (-w / 2 + ox, 0), (w / 2 + ox, 0), (w / 2, oy)), _shade(fill, 1.12), stroke, width)
+    side = Poly(((w / 2, oy), (w / 2 + ox, 0), (w / 2 + ox, t), (w / 2, oy + t)), _shade(fill, 0.85), stroke, width)
+    return Leaf([front, top, side], w / 2, w / 2 + ox, oy + t, lines, attrs)
+
+
+def _node_leaf(lines, kind: str, failed: bool, attrs) -> Leaf:
+    """A layer as a graph node: a box holding its label, centred on the axis."""
+    width = max(_text_width(line.text) for line in lines) + 16
+    height = LINE_HEIGHT * len(lines) + 8
+    stroke, line_width = (ERROR_COLOUR, 2.5) if failed else (LINE_COLOUR, 1.0)
+    box = Poly(_rect(-width / 2, 0, width, height), _shade(COLOURS[kind], 1.1), stroke, line_width)
+    texts = [
+        Text(
+            0,
+            4 + LINE_HEIGHT * (n + 1) - 3,
+            line.text,
+            anchor="middle",
+            fill=line.colour,
+            bold=line.bold,
+            role=line.role,
+        )
+        for n, line in enumerate(lines)
+    ]
+    return Leaf([box, *texts], width / 2, width / 2, height, [], attrs)
+
+
+def _spatial(shape: Shape) -> tuple[int, int, int]:
+    """(height, width, channels) of a 4-D shape; other ranks fold their middle axes."""
+    sizes = [s or 1 for s in shape[1:]]
+    if len(sizes) == 3:
+        return sizes[0], sizes[1], sizes[2]
+    middle = math.prod(sizes[:-1])
+    return middle, middle, sizes[-1]
+
+
+def _scale(size: int | None) -> float:
+    return 12 + 15 * math.log2(1 + (size or 1))
+
+
+def _rect(x: float, y: float, w: float, h: float) -> tuple[tuple[float, float], ...]:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+@functools.lru_cache(maxsize=64)
+def _shade(colour: str, factor: float) -> str:
+    """A lighter (factor > 1) or darker shade of a ``#rrggbb`` colour."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(255 - (255 - c) * (2 - factor)) if factor > 1 else round(c * factor) for c in rgb]
+    return "#" + "".join(f"{min(255, max(0, c)):02x}" for c in mixed)
+
+
+def _text_width(text: str, size: float = FONT_SIZE) -> float:
+    return len(text) * size * CHAR_WIDTH
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words in lines of at most ``width`` characters (a longer word is cut)."""
+    lines: list[str] = []
+    for word in text.split():
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+# --- the whole picture ----------------------------------------------------------------
+
+MARGIN = 16
+
+
+def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, title: str = "") -> Picture:
+    """Lay out a model (or a failing spec's checked part) as shapes on a canvas."""
+    layout = Layout(drawable, style)
+    items = elements(drawable.model, unfold, drawable.failed)
+    body = layout.chain(items, entry=layout.input_leaf())
+    header = _header(drawable, title)
+    legend, legend_height = _legend(_kinds(drawable.model))
+    top = MARGIN + LINE_HEIGHT * len(header) + 6 + legend_height + 10
+    x = MARGIN + body.left
+    shapes = [
+        Text(MARGIN, MARGIN + LINE_HEIGHT * (n + 1) - 3, line, fill=colour, bold=(n == 0))
+        for n, (line, colour) in enumerate(header)
+    ]
+    shapes += moved(legend, MARGIN, MARGIN + LINE_HEIGHT * len(header) + 6)
+    shapes += moved(body.shapes, x, top)
+    header_width = max(_text_width(line) for line, _ in header)
+    width = max(x + body.right, MARGIN + header_width, MARGIN + _legend_width(_kinds(drawable.model))) + MARGIN
+    return Picture(math.ceil(width), math.ceil(top + body.height + MARGIN), tuple(shapes), header[0][0])
+
+
+def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
+    model = drawable.model
+    name = title or "model"
+    if drawable.failed is not None:
+        return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
+    return [
+        (name, TEXT_COLOUR),
+        (
+            f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}",
+            "#555555",
+        ),
+    ]
+
+
+def _kinds(model: CheckedModel) -> list[str]:
+    """The kinds present, in the legend's order (the input first)."""
+    present = {"input", *(kind_of(info) for info in model.layers)}
+    return [kind for kind in COLOURS if kind in present]
+
+
+def _legend(kinds: list[str]) -> tuple[list[Drawn], float]:
+    shapes: list[Drawn] = []
+    x = 0.0
+    for kind in kinds:
+        shapes.append(Poly(_rect(x, 2, 12, 12), COLOURS[kind]))
+        shapes.append(Text(x + 17, 12, kind, size=FONT_SIZE - 1))
+        x += 17 + _text_width(kind, FONT_SIZE - 1) + 14
+    return [Group((("class", "legend"),), tuple(shapes))], 16
+
+
+def _legend_width(kinds: list[str]) -> float:
+    return sum(17 + _text_width(kind, FONT_SIZE - 1) + 14 for kind in kinds)
