@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cnndsl import ast
 from cnndsl.errors import VALUE, Diagnostic, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Merge
+from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer, check_head
 from cnndsl.passes.resolve import Resolver, attach_head
@@ -95,7 +95,7 @@ def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_i
     diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
-    graph = tree if any(isinstance(item, Merge) for item in tree) else None
+    graph = tree if inferrer.merged else None
     return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
 
 

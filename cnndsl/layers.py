@@ -188,7 +188,7 @@ class Param:
     """An omitted value takes this other parameter's value (MP's strides: its pool)."""
 
 
-@dataclass(frozen=True)
+@ast.record
 class Weight:
     """One weight tensor of a layer, named and shaped as Keras creates it."""
 
@@ -258,6 +258,11 @@ class LayerType:
         return tuple(param.name for param in self.params if param.inherit)
 
     @functools.cached_property
+    def inherited_keys(self) -> tuple[tuple[str, str], ...]:
+        """``(code, name)`` of each inherited parameter: how the resolver keys what a layer passes on."""
+        return tuple((self.code, name) for name in self.inherited_params)
+
+    @functools.cached_property
     def keras_name(self) -> str:
         """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
         import re
@@ -290,7 +295,17 @@ def _prod(values) -> int:
 
 
 def _conv_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_conv_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"], a["dilation"])
+    return (*_conv_sizes(shape[:-1], a["kernel"], a["strides"], a["padding"], a["dilation"]), a["filters"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _conv_sizes(front: Shape, kernel, strides, padding: str, dilation) -> Shape:
+    """A convolution's batch and spatial output sizes, which no channel count changes.
+
+    Kept per input size and arguments: a large spec convolves one image size many times.
+    Raises ShapeProblem (never kept) as :func:`compute_conv_output_shape` does.
+    """
+    return compute_conv_output_shape((*front, None), None, kernel, strides, padding, dilation)[:-1]
 
 
 def _bias(units: int, a: Mapping) -> tuple[Weight, ...]:
@@ -320,8 +335,8 @@ def _times(size: int | None, factor: int) -> int | None:
 
 
 def _depthwise_shape(shape: Shape, a: Mapping) -> Shape:
-    filters = _times(shape[-1], a["depth_multiplier"])
-    return compute_conv_output_shape(shape, filters, a["kernel"], a["strides"], a["padding"], a["dilation"])
+    front = _conv_sizes(shape[:-1], a["kernel"], a["strides"], a["padding"], a["dilation"])
+    return (*front, _times(shape[-1], a["depth_multiplier"]))
 
 
 def _depthwise_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
@@ -334,7 +349,7 @@ def _depthwise_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
 
 
 def _separable_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_conv_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"], a["dilation"])
+    return _conv_shape(shape, a)
 
 
 def _separable_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:

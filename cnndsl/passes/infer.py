@@ -13,7 +13,7 @@ The layers come out in the order Keras lists a model's layers (:func:`keras_orde
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic
@@ -25,6 +25,12 @@ from cnndsl.shapes import Shape, ShapeProblem, format_shape
 RANK_WORDS = {4: "a 4-D input (batch, height, width, channels)", 2: "a 2-D input (batch, features)"}
 
 
+_Measure = tuple[Shape, tuple[Shape], int, int, int, "str | None", Mapping]
+"""What a layer binding gives on one input shape: output shape, input shapes, trainable
+and non-trainable weight values, MACs, warning; last the binding's arguments, held so
+that their id, the cache key, stays theirs. A plain tuple: one is made per layer."""
+
+
 class Inferrer:
     """Walks the resolved tree from the input shape, collecting shape diagnostics."""
 
@@ -33,23 +39,28 @@ class Inferrer:
         self.names: Counter[str] = Counter()
         self.built: list[LayerInfo] = []
         """Every layer in the order it is made: the order Keras names them in."""
+        self.merged = False
+        """Whether a merge was walked (else the model is a straight stack, in order already)."""
+        self._measured: dict[tuple[int, int, Shape, bool], _Measure] = {}
+        """What a layer binding gives on an input shape, kept when it raised no error."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
-        return keras_order(self.built, tree)
+        return keras_order(self.built, tree) if self.merged else (self.built, tree)
 
     def _chain(self, items: Sequence[Resolved], source: int, shape: Shape) -> tuple[int, Shape, tuple] | None:
         """Walk a chain from ``source``; None when a rank error ends it."""
         tree: list[Item] = []
+        built = self.built
         for item in items:
             match item:
                 case Layer():
                     info = self._layer(item, source, shape)
                     if info is None:
                         return None
-                    source, shape = len(self.built) - 1, info.output_shape
+                    source, shape = len(built) - 1, info.output_shape
                     tree.append(source)
                 case Joined():
                     joined = self._merge(item, source, shape)
@@ -62,6 +73,7 @@ class Inferrer:
         return source, shape, tuple(tree)
 
     def _merge(self, item: Joined, source: int, shape: Shape) -> tuple[int, Shape, Merge] | None:
+        self.merged = True
         walked = [self._chain(branch, source, shape) for branch in item.branches]
         if any(branch is None for branch in walked):
             return None
@@ -99,24 +111,51 @@ class Inferrer:
         if kind.input_rank is not None and len(shape) != kind.input_rank:
             self._rank_error(layer, shape)
             return None
+        key = (id(layer.args), id(kind), shape, layer.head)
+        known = self._measured.get(key)
+        if known is None:
+            known = self._measure(layer, shape, key)
+        elif known[5]:
+            self._warn(layer, known[5])
+        out, shapes, trainable, frozen, macs, _, _ = known
+        info = LayerInfo(layer, self._name(layer), shape, out, trainable, frozen, macs, (source,), shapes)
+        self.built.append(info)
+        return info
+
+    def _measure(self, layer: Layer, shape: Shape, key: tuple) -> _Measure:
+        """Output shape, warning, weight counts and MACs of a layer on ``shape``, with its diagnostics.
+
+        Kept for the next layer of the same binding on the same shape (a repeat's copies,
+        a notebook's ``BN()`` after every convolution) unless it raised an error, which
+        every layer must report at its own span.
+        """
+        kind, args = layer.type, layer.args
+        errors = len(self.diagnostics)
         out = self._output_shape(layer, shape)
-        if not layer.head:
-            self._warn(layer, kind.warn(shape, layer.args))
-        weights = kind.weights(shape, layer.args)
-        for weight in weights:
-            if weight.size > MAX_WEIGHT_VALUES:
+        warning = None if layer.head else kind.warn(shape, args)
+        failed = len(self.diagnostics) > errors
+        if warning:
+            self._warn(layer, warning)
+        trainable = frozen = 0
+        for weight in kind.weights(shape, args):
+            size = weight.size
+            if size > MAX_WEIGHT_VALUES:
+                failed = True
                 self._error(
-                    f"{_head(layer)}: its {weight.name} would hold {weight.size:,} values; "
+                    f"{_head(layer)}: its {weight.name} would hold {size:,} values; "
                     f"Keras cannot create a tensor of more than 2^63 - 1",
                     layer.span,
                     "shrink the input before this layer: pooling, strides, or GAP() instead of FL()",
                 )
-        trainable = sum(w.size for w in weights if w.trainable)
-        frozen = sum(w.size for w in weights if not w.trainable)
-        macs = kind.macs(shape, out, layer.args) if None not in out[1:] else 0
-        info = LayerInfo(layer, self._name(layer), shape, out, trainable, frozen, macs, (source,), (shape,))
-        self.built.append(info)
-        return info
+            if weight.trainable:
+                trainable += size
+            else:
+                frozen += size
+        macs = kind.macs(shape, out, args) if None not in out[1:] else 0
+        known = (out, (shape,), trainable, frozen, macs, warning, args)
+        if not failed:
+            self._measured[key] = known
+        return known
 
     def _output_shape(self, layer: Layer, shape: Shape) -> Shape:
         try:

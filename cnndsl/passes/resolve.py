@@ -50,23 +50,22 @@ class Resolver:
         self.inherited: dict[tuple[str, str], Any] = {}
         self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
         self._bound: dict[tuple[str, tuple], tuple[dict, frozenset[str]]] = {}
+        self._givens: dict[frozenset[str], frozenset[str]] = {}
+        """One copy of each set of given names: a large spec keeps fewer objects alive."""
 
     def resolve(self, items: list[Item], top: bool = True) -> list[Resolved]:
         resolved: list[Resolved] = []
         for index, item in enumerate(items):
-            node = self._item(item, index if top else -1)
+            match item:
+                case ast.Call():
+                    node = self._layer(item, index if top else -1)
+                case Expanded():
+                    node = self._merge(item)
+                case _:
+                    assert_never(item)
             if node is not None:
                 resolved.append(node)
         return resolved
-
-    def _item(self, item: Item, index: int) -> Resolved | None:
-        match item:
-            case ast.Call():
-                return self._layer(item, index)
-            case Expanded():
-                return self._merge(item)
-            case _:
-                assert_never(item)
 
     def _merge(self, item: Expanded) -> Joined | None:
         merge = item.merge
@@ -121,14 +120,15 @@ class Resolver:
         every error is still reported at its own call. Layers share the arguments
         dict of a binding: nothing changes a layer's arguments once resolved.
         """
-        inherits = kind.inherited_params
-        key = (text, tuple(self.inherited.get((kind.code, name), _NOT_YET) for name in inherits) if inherits else ())
+        inherits = kind.inherited_keys
+        inherited = self.inherited
+        key = (text, tuple([inherited.get(pair, _NOT_YET) for pair in inherits]) if inherits else ())
         known = self._bound.get(key)
         if known is not None:
             args, given = known
-            for name in inherits:
-                if name in given:
-                    self.inherited[kind.code, name] = args[name]
+            for pair in inherits:
+                if pair[1] in given:
+                    inherited[pair] = args[pair[1]]
             return args, given
         args, given = self._bind(kind, call)
         if args is not None:
@@ -137,33 +137,34 @@ class Resolver:
 
     def _bind(self, kind: LayerType, call: ast.Call) -> tuple[dict | None, frozenset[str]]:
         values, ok = self._match(kind, call)
-        args = {}
+        args: dict[str, Any] = {}
+        inherited, labels = self.inherited, kind.labels
         for param in kind.params:
-            if param.name in values:
-                ok &= self._convert(kind, param, values[param.name], args, _collected_hint(kind, call, param.name))
-            elif param.inherit and (kind.code, param.name) in self.inherited:
-                args[param.name] = self.inherited[kind.code, param.name]
+            name = param.name
+            if name in values:
+                try:
+                    args[name] = param.kind(values[name], labels[name])
+                except ArgProblem as problem:
+                    hint = problem.hint or _collected_hint(kind, call, name)
+                    self._error(problem.message, (problem.node or values[name]).span, hint)
+                    ok = False
+                    continue
+                if param.inherit:
+                    inherited[kind.code, name] = args[name]
+            elif param.inherit and (kind.code, name) in inherited:
+                args[name] = inherited[kind.code, name]
             elif param.same_as is not None:
-                args[param.name] = args.get(param.same_as)
+                args[name] = args.get(param.same_as)
             elif param.default is REQUIRED:
-                self._error(f"{kind.code} needs its {param.name}: {kind.signature()}", call.span)
+                self._error(f"{kind.code} needs its {name}: {kind.signature()}", call.span)
                 ok = False
             else:
-                args[param.name] = param.default
+                args[name] = param.default
         problem = kind.check_args(args) if ok else None
         if problem:
             self._error(problem, call.span)
-        return (args if ok and not problem else None), frozenset(values)
-
-    def _convert(self, kind: LayerType, param, value: ast.Value, args: dict, hint: str | None = None) -> bool:
-        try:
-            args[param.name] = param.kind(value, kind.labels[param.name])
-        except ArgProblem as problem:
-            self._error(problem.message, (problem.node or value).span, problem.hint or hint)
-            return False
-        if param.inherit:
-            self.inherited[kind.code, param.name] = args[param.name]
-        return True
+        given = frozenset(values)
+        return (args if ok and not problem else None), self._givens.setdefault(given, given)
 
     def _match(self, kind: LayerType, call: ast.Call) -> tuple[dict[str, ast.Value], bool]:
         """Pair each argument with its parameter by position or keyword; False if any fails."""
