@@ -221,7 +221,7 @@ def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[La
     in the order a depth-first walk from the output, inputs in order, first meets
     them. A straight stack keeps its order.
     """
-    if not built or not any(isinstance(item, Merge) for item in _all_items(tree)):
+    if not built or not any(isinstance(item, Merge) for item in tree):  # a nested merge sits in a top-level one
         return built, tree
     depth = [0] * len(built)
     seen_order: dict[int, int] = {}
@@ -267,14 +267,6 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
             case _:
                 assert_never(item)
     return tuple(out)
-
-
-def _all_items(items: tuple[Item, ...]):
-    for item in items:
-        yield item
-        if isinstance(item, Merge):
-            for branch in item.branches:
-                yield from _all_items(branch)
 
 
 def check_head(infos: list[LayerInfo], num_classes: int) -> Diagnostic | None:
