@@ -418,8 +418,11 @@ def _score(value) -> str:
 
 
 def _print_interrupted(stop) -> None:
-    if stop.directory is None or not stop.history:
+    if not stop.history:
         print("cnndsl: interrupted before the first epoch finished; nothing was saved", file=sys.stderr)
+        return
+    if stop.directory is None:
+        print(f"cnndsl: interrupted after {stop.epochs} epoch(s)", file=sys.stderr)
         return
     saved = f"best model so far {stop.checkpoint}, " if stop.checkpoint else ""
     print(

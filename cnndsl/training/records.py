@@ -120,8 +120,11 @@ def results_text(metrics: Mapping[str, object]) -> str:
     )
 
 
-def interrupted_text(recipe: Recipe, epochs: int, best_epoch: int | None, checkpoint: Path | None) -> str:
-    note = f"Interrupted after {epochs} of {recipe.epochs} epochs; no test evaluation.\n"
+def interrupted_text(
+    recipe: Recipe, epochs: int, best_epoch: int | None, checkpoint: Path | None, how="interrupted"
+) -> str:
+    """The results part of ``summary.txt`` for a run that did not finish."""
+    note = f"{how.capitalize()} after {epochs} of {recipe.epochs} epochs; no test evaluation.\n"
     if checkpoint:
         note += f"Best model so far: {checkpoint.name} (epoch {best_epoch}).\n"
     return note
@@ -146,7 +149,9 @@ def save_run(directory: Path, model, checked, recipe, dataset, history, metrics)
     files = [
         write_atomic(directory / "model.keras", model.save),
         plot_loss(directory / "loss.png", history, plot_title(checked.source)),
-        write_text(directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])),
+        write_text(
+            directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
+        ),
         write_json(directory / "metrics.json", metrics),
     ]
     earlier = [directory / name for name in ("history.csv", "history.json", CHECKPOINT)]
@@ -244,7 +249,10 @@ def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
-    files = [write_csv(directory / "compare.csv", table, COMPARE_FIELDS), write_text(directory / "compare.md", compare_markdown(table))]
+    files = [
+        write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
+        write_text(directory / "compare.md", compare_markdown(table)),
+    ]
     if curves:
         files.append(plot_val_losses(directory / "compare.png", curves))
     return files

@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from typing import Any
 
 from cnndsl.datasets import Dataset
 from cnndsl.model import CheckedModel
-from cnndsl.outputs import discard_run, make_output_dir, remove_temporaries, write_text
+from cnndsl.outputs import OutputError, discard_run, make_output_dir, remove_temporaries, write_text
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import (
@@ -81,7 +83,9 @@ def select_backend(recipe: Recipe) -> str:
     """Set ``KERAS_BACKEND`` before Keras is imported; a usage error if that is too late or impossible."""
     name = backend_name(recipe)
     if name not in BACKENDS:
-        raise RecipeError(f"KERAS_BACKEND={name!r} is not a backend cnndsl trains on; choose from {', '.join(BACKENDS)}")
+        raise RecipeError(
+            f"KERAS_BACKEND={name!r} is not a backend cnndsl trains on; choose from {', '.join(BACKENDS)}"
+        )
     if recipe.distribute == "data-parallel" and name != "jax":
         raise RecipeError(f"--distribute data-parallel needs the jax backend, not {name}")
     if recipe.distribute == "mirrored" and name == "torch":
@@ -192,13 +196,15 @@ def _jax_local() -> Placement:
 
 def _data_parallel(recipe: Recipe, cluster: Cluster) -> Placement:
     """Join the cluster (process 0 is its coordinator) and replicate the model on every device."""
-    import jax
-    import keras
-
     if recipe.batch_size % cluster.num_processes:
         raise RecipeError(
             f"--batch-size {recipe.batch_size} must divide evenly among --num-processes {cluster.num_processes}"
         )
+    if not cluster.is_writer:
+        reach_coordinator(cluster)
+    import jax
+    import keras
+
     if not jax.distributed.is_initialized():
         jax.distributed.initialize(
             f"{cluster.host}:{cluster.port}",
@@ -211,6 +217,27 @@ def _data_parallel(recipe: Recipe, cluster: Cluster) -> Placement:
     devices = jax.devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     return Placement("jax", _no_scope, len(devices), cluster.num_processes, cluster.is_writer, cluster, "DataParallel")
+
+
+class ClusterError(RecipeError):
+    """A cluster that cannot be joined: exit code 2, nothing written."""
+
+
+def reach_coordinator(cluster: Cluster) -> None:
+    """Wait until the coordinator accepts connections, or fail after the cluster's timeout."""
+    deadline = time.monotonic() + cluster.timeout
+    while True:
+        try:
+            with socket.create_connection((cluster.host, cluster.port), timeout=min(5, cluster.timeout)):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                reason = error.strerror or str(error) or type(error).__name__
+                raise ClusterError(
+                    f"process {cluster.process_id} of {cluster.num_processes} could not reach the coordinator at "
+                    f"{cluster.coordinator} within {cluster.timeout} s ({reason.lower()}); nothing was written"
+                ) from None
+        time.sleep(0.5)
 
 
 def shared_seed(seed: int | None) -> int:
@@ -324,7 +351,14 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
         scores = model.evaluate(**test, verbose=0)
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
-        raise TrainingInterrupted(directory, len(recorder.history), recorder.checkpoint, recorder.history) from None
+        kept = directory if placement.writer else None
+        raise TrainingInterrupted(kept, len(recorder.history), recorder.checkpoint, recorder.history) from None
+    except Exception as error:
+        if placement.cluster is None or isinstance(error, OutputError):
+            _discard(directory, created)
+            raise
+        _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend, "stopped")
+        raise ClusterError(_cluster_stopped(error, recorder, placement)) from None
     except BaseException:
         _discard(directory, created)
         raise
@@ -349,7 +383,14 @@ def _saved(directory, created, *run) -> list[Path]:
         raise
 
 
-def _after_interrupt(checked, recipe, dataset, directory, created, recorder, backend) -> None:
+def _cluster_stopped(error: Exception, recorder, placement: Placement) -> str:
+    """One line for a cluster that stopped mid-run: which process, why, what was kept."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+    kept = f"; {len(recorder.history)} finished epoch(s) kept" if recorder.history and placement.writer else ""
+    return f"another process of the cluster stopped or stopped answering ({reason}); training stopped{kept}"
+
+
+def _after_interrupt(checked, recipe, dataset, directory, created, recorder, backend, how="interrupted") -> None:
     """Leave a summary beside what the epochs saved, or remove what the run made if nothing was."""
     if directory is None:
         return
@@ -357,5 +398,5 @@ def _after_interrupt(checked, recipe, dataset, directory, created, recorder, bac
     if not recorder.history:
         remove_created(directory, created)
         return
-    note = interrupted_text(recipe, len(recorder.history), recorder.best_epoch, recorder.checkpoint)
+    note = interrupted_text(recipe, len(recorder.history), recorder.best_epoch, recorder.checkpoint, how)
     write_text(directory / "summary.txt", summary_text(checked, recipe, dataset, note, backend))

@@ -4,9 +4,9 @@ JAX's distributed runtime ends a process from C++ (an abort, with pages of log)
 when it cannot reach the coordinator in time, or when another process of the
 cluster stops answering. So the work runs in a forked child whose descriptor 2
 passes through this parent: the parent drops native log lines, forwards the rest,
-and when the child dies says why in one line, exit 2. Ctrl-C reaches the child
-(the same process group), which saves what it has; if it does not finish within
-a grace period, the parent stops it.
+and when the child dies says why in one line, exit 2. The child has its own
+process group; the parent passes Ctrl-C on to it once, the child saves what it
+has, and if it does not finish within a grace period the parent stops it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 
 from cnndsl.training.native_logs import is_native
 from cnndsl.training.recipe import Cluster
@@ -26,7 +27,7 @@ GRACE_S = 20
 """Seconds a child has to finish after Ctrl-C before it is killed."""
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 CONNECT_FAILURES = (b"RegisterTask", b"/Connect", b"failed to connect", b"Failed to connect")
-PEER_FAILURES = (b"another task died", b"detected fatal errors", b"Gloo", b"heartbeat", b"Heartbeat")
+PEER_FAILURES = (b"another task died", b"detected fatal errors", b"Gloo", b"eartbeat", b"GRPC", b"grpc_")
 
 
 def supervised(work: Callable[[], int], cluster: Cluster, quiet: bool = True) -> int:
@@ -36,6 +37,7 @@ def supervised(work: Callable[[], int], cluster: Cluster, quiet: bool = True) ->
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.setpgid(0, 0)  # Ctrl-C reaches the child once, through the parent
         os.close(read)
         os.dup2(write, 2)
         os.close(write)
@@ -54,19 +56,24 @@ def _child(work: Callable[[], int]) -> None:
     code = 1
     try:
         code = work()
+        if code == 0:
+            _leave_cluster()
     except KeyboardInterrupt:
         print("cnndsl: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    except Exception as error:  # the runtime's errors when a peer goes away mid-step
-        if type(error).__name__ in ("XlaRuntimeError", "JaxRuntimeError"):
-            print(f"cnndsl: error: {_peer_message()}", file=sys.stderr)
-            code = EXIT_USAGE
-        else:
-            traceback.print_exc()
+    except Exception:
+        traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _leave_cluster() -> None:
+    """Meet the other processes at JAX's shutdown barrier, so none is left waiting for this one."""
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        jax.distributed.shutdown()
 
 
 def _pump(read: int, log: list[bytes], quiet: bool) -> None:
@@ -82,7 +89,9 @@ def _pump(read: int, log: list[bytes], quiet: bool) -> None:
 
 
 def _forward(line: bytes, log: list[bytes], quiet: bool) -> None:
-    native = is_native(line) or any(marker in line for marker in (*CONNECT_FAILURES, *PEER_FAILURES))
+    native = not line.startswith(b"cnndsl:") and (
+        is_native(line) or any(marker in line for marker in (*CONNECT_FAILURES, *PEER_FAILURES))
+    )
     if native:
         log.append(line)
     if not (quiet and native):
@@ -90,9 +99,15 @@ def _forward(line: bytes, log: list[bytes], quiet: bool) -> None:
 
 
 def _wait(pid: int) -> tuple[int, bool]:
-    """Wait for the child; after Ctrl-C give it GRACE_S seconds, then kill it."""
+    """Wait for the child, passing Ctrl-C on; after it, give the child GRACE_S seconds, then kill it."""
     interrupted_at: list[float] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted_at.append(time.monotonic()))
+
+    def interrupt(signum, frame) -> None:
+        interrupted_at.append(time.monotonic())
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
