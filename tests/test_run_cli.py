@@ -56,7 +56,8 @@ def test_run_metrics_agree_with_the_history_and_beat_chance(finished_run):
     assert metrics["total_params"] == check(SMALL).total_params
     assert metrics["data"]["name"] == "sample" and metrics["data"]["train_images"] == 512
     assert metrics["test_accuracy"] > 0.2  # chance is 0.1
-    assert f"Test accuracy: {metrics['test_accuracy']}" in result.stdout
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}\n" in result.stdout  # one format: four decimals
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}\n" in (directory / "summary.txt").read_text()
 
 
 def _closed_port() -> int:
@@ -90,7 +91,12 @@ BAD_FLAGS = [
     (["--learning-rate", "-0.1"], "--learning-rate must be a number above 0"),
     (["--seed", "-3"], "--seed must be a whole number from 0"),
     (["--epochs", "two"], "invalid int value: 'two'"),
-    (["--distribute", "tpu"], "invalid choice: 'tpu'"),
+    (["--distribute", "tpu"], "--distribute: unknown strategy 'tpu'; choose from mirrored, data-parallel"),
+    (["--distribute", "multiworker"], "--distribute multiworker is no longer supported"),
+    (["--distribute", "data-parallel"], "needs --coordinator (or KERAS_DISTRIBUTION_JOB_ADDRESSES)"),
+    (["--distribute", "data-parallel", "--backend", "torch"], "--distribute data-parallel needs --backend jax"),
+    (["--coordinator", "h:1"], "--coordinator needs --distribute data-parallel"),
+    (["--backend", "theano"], "invalid choice: 'theano'"),
 ]
 
 

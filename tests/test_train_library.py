@@ -45,7 +45,8 @@ def test_recipe_rejects_values_out_of_range():
         Recipe(batch_size=True)
     with pytest.raises(RecipeError, match="unknown optimizer"):
         Recipe(optimizer="Adam ")
-    assert Recipe() == Recipe(12, 128, "adam", None, None, "mnist", None, None)  # the notebook's recipe
+    assert Recipe() == Recipe(12, 128, "adam", None, None, "mnist", None, None, None)  # the notebook's recipe
+    assert Recipe(optimizer="Adam").optimizer == Recipe(optimizer="ADAM").optimizer == "adam"  # any case, as Keras
 
 
 @pytest.mark.parametrize("failing", ["history.csv", "metrics.json"])

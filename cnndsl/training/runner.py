@@ -96,11 +96,18 @@ def select_backend(recipe: Recipe) -> str:
             f"Keras was already imported with the {keras.backend.backend()} backend in this process; "
             f"train on {name} in a new process (or set KERAS_BACKEND={name} before importing Keras)"
         )
-    missing = [package for package in ("numpy", "keras", name) if importlib.util.find_spec(package) is None]
+    missing = [package for package in ("numpy", "keras", name) if not _installed(package)]
     if missing:
         raise RecipeError(f"training on {name} needs the {EXTRAS[name]} extra: pip install 'cnndsl[{EXTRAS[name]}]'")
     os.environ["KERAS_BACKEND"] = name
     return name
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a module set to None, or one without a spec
+        return False
 
 
 def seed_everything(backend: str, seed: int | None) -> None:
