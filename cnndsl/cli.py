@@ -403,10 +403,8 @@ def _run(args: argparse.Namespace, source: Source, cluster) -> int:
     except training.TrainingInterrupted as stop:
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    if result.directory is None:
-        return EXIT_OK
     print(f"Test loss: {_score(result.metrics['test_loss'])}\nTest accuracy: {_score(result.metrics['test_accuracy'])}")
-    if cluster is None or cluster.is_writer:
+    if result.directory is not None:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
     return EXIT_OK
 
@@ -452,7 +450,7 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
         if label in result.errors:
             _report(result.errors[label].diagnostics, source)
     print(result.table)
-    if result.directory and (cluster is None or cluster.is_writer):
+    if result.directory:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)} and a folder per model")
     return EXIT_SPEC if result.errors else EXIT_OK
 

@@ -64,3 +64,12 @@ def test_run_and_compare_take_the_models_of_a_spec_file(tmp_path):
     assert both.returncode == 0, both.stderr
     rows = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").open()))
     assert [(row["model"], row["status"]) for row in rows] == [("small", "trained"), ("wide", "trained")]
+
+
+def test_compare_where_every_spec_is_rejected_draws_no_empty_plot(tmp_path):
+    out = tmp_path / "cmp"
+    result = run_cli("compare", "CN(8->FL()", "FL()->CN(3)", "--data", "sample", "--output", str(out))
+    assert result.returncode == 1
+    assert "No artists" not in result.stderr and "Warning" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md"]
+    assert [row["status"] for row in csv.DictReader((out / "compare.csv").open())] == ["rejected", "rejected"]

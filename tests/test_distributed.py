@@ -177,3 +177,22 @@ def test_ctrl_c_in_one_process_stops_the_other_and_process_0_keeps_its_epochs(tm
     history = json.loads((out / "history.json").read_text())
     assert len(history) >= 1 and f"Stopped after {len(history)} of 500 epochs" in (out / "summary.txt").read_text()
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_compare_trains_each_model_across_two_processes_and_process_0_writes_the_table(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    port, out = free_port(), tmp_path / "cmp"
+    specs = ["MP(4)->FL()->DN(16)", "CN(8->FL()", "MP(2)->FL()"]
+    recipe = ["--data", "sample", "--limit", "128", "--epochs", "1", "--batch-size", "64", "--seed", "0"]
+    both = [start(tmp_path, f"p{i}", "compare", *specs, *recipe, *cluster_flags(port, 2, i), "--output", str(out))
+            for i in (0, 1)]  # fmt: skip
+    codes = [finish(process) for process in both]
+    errors = [(tmp_path / f"p{i}.err").read_text() for i in (0, 1)]
+    assert codes == [1, 1], errors  # a spec was rejected, in both
+    assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md", "compare.png", "model1", "model3"]
+    tables = [[line.split(" | ")[:4] for line in (tmp_path / f"p{i}.out").read_text().splitlines() if line.startswith("| ")]
+              for i in (0, 1)]  # fmt: skip
+    assert tables[0] == tables[1] and len(tables[0]) == 4  # the same scores in both processes (times differ)
+    assert list((tmp_path / "tmp").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "cmp", "p0.err", "p0.out", "p1.err", "p1.out", "tmp",
+    ]  # fmt: skip

@@ -158,3 +158,15 @@ def test_an_output_under_a_file_is_a_clear_error(tmp_path):
     result = run_cli("run", SMALL, "--data", "sample", "--output", str(tmp_path / "a-file" / "run"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is a file" in result.stderr
+
+
+def test_an_unknown_flag_shows_the_commands_own_usage(tmp_path):
+    result = run_cli("run", SMALL, "--classes", "3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: cnndsl run ") and "cnndsl run: error: unrecognized arguments: --classes 3" in result.stderr
+
+
+def test_the_frameworks_native_start_up_lines_are_kept_off_the_terminal(finished_run):
+    result, _ = finished_run
+    native = [line for line in result.stderr.splitlines() if line[:1] in "IWEF" and line[1:5].isdigit()]
+    assert native == [] and "absl::InitializeLog" not in result.stderr

@@ -184,8 +184,9 @@ def compare(
     errors = _prechecked(entries, data)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
     dataset = _load_data(settings)
+    writer = cluster is None or cluster.is_writer
     created = records.first_missing(directory) if directory is not None else None
-    if directory is not None:
+    if directory is not None and writer:
         make_output_dir(directory)
     result = CompareResult([], {}, errors, directory)
     try:
@@ -194,12 +195,18 @@ def compare(
         stop.compared = result
         raise
     finally:
-        _finish(result, created)
+        _finish(result, created, writer)
     return result
 
 
-def _finish(result: CompareResult, created: Path | None) -> None:
-    """Write the table so far; a directory the comparison made and left empty goes."""
+def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
+    """Write the table so far; a directory the comparison made and left empty goes.
+
+    In a data-parallel cluster only process 0 writes; the others' models were saved
+    to scratch directories (saving is a collective step) that are gone already.
+    """
+    if not writer:
+        result.directory = None
     if result.directory is None:
         return
     if result.rows:

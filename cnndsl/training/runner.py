@@ -371,6 +371,8 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
         raise
     metrics = make_metrics(checked, recipe, dataset, recorder, placement, scores)
     files = _saved(directory, created, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
+    if not placement.writer:  # a scratch directory, gone when the run ends
+        return TrainResult(model, recorder.history, metrics, None, [])
     return TrainResult(model, recorder.history, metrics, directory, files)
 
 
