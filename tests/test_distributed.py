@@ -183,7 +183,7 @@ def test_compare_trains_each_model_across_two_processes_and_process_0_writes_the
     (tmp_path / "tmp").mkdir()
     port, out = free_port(), tmp_path / "cmp"
     specs = ["MP(4)->FL()->DN(16)", "CN(8->FL()", "MP(2)->FL()"]
-    recipe = ["--data", "sample", "--limit", "128", "--epochs", "1", "--batch-size", "64", "--seed", "0"]
+    recipe = ["--data", "sample", "--limit", "128", "--epochs", "1", "--batch-size", "64"]  # no seed: process 0's is shared
     both = [start(tmp_path, f"p{i}", "compare", *specs, *recipe, *cluster_flags(port, 2, i), "--output", str(out))
             for i in (0, 1)]  # fmt: skip
     codes = [finish(process) for process in both]
@@ -196,3 +196,19 @@ def test_compare_trains_each_model_across_two_processes_and_process_0_writes_the
     assert list((tmp_path / "tmp").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "cmp", "p0.err", "p0.out", "p1.err", "p1.out", "tmp",
     ]  # fmt: skip
+
+
+def test_a_flag_wins_over_keras_environment_variable_and_the_first_address_is_the_coordinator():
+    from cnndsl.training import cluster_settings
+
+    env = {"KERAS_DISTRIBUTION_PROCESS_ID": "5", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:7777,10.0.0.2:7777"}
+    cluster = cluster_settings(None, 2, 1, environ=env)
+    assert (cluster.process_id, cluster.host, cluster.port, cluster.is_writer) == (1, "10.0.0.1", 7777, False)
+    assert cluster_settings("h:1", None, None, environ={**env, "KERAS_DISTRIBUTION_NUM_PROCESSES": "8"}).process_id == 5
+
+
+def test_verbose_turns_the_frameworks_start_up_logging_back_on():
+    from cnndsl.cli import _recipe, build_parser
+
+    assert _recipe(build_parser().parse_args(["run", "FL()"]))["quiet"] is True
+    assert _recipe(build_parser().parse_args(["run", "FL()", "--verbose"]))["quiet"] is False
