@@ -722,7 +722,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-class _CommandParser(argparse.ArgumentParser):
+class _CommandParser(Parser):
     """A command's parser: an unknown flag is reported with that command's usage."""
 
     def parse_known_args(self, args=None, namespace=None):
