@@ -340,9 +340,9 @@ def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | 
     from cnndsl.training.shards import shards
 
     cluster, batch = placement.cluster, recipe.batch_size
-    train = shards(dataset.x_train, y_train, batch, cluster, seed)
+    validation = shards(dataset.x_test, y_test, batch, cluster, None)
     test = shards(dataset.x_test, y_test, batch, cluster, None)
-    return {"x": train}, test, {"x": shards(dataset.x_test, y_test, batch, cluster, None)}
+    return {"x": shards(dataset.x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
 
 
 def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed) -> TrainResult:
