@@ -97,6 +97,7 @@ BAD_FLAGS = [
     (["--distribute", "data-parallel", "--backend", "torch"], "--distribute data-parallel needs --backend jax"),
     (["--coordinator", "h:1"], "--coordinator needs --distribute data-parallel"),
     (["--backend", "theano"], "invalid choice: 'theano'"),
+    (["--distribute", "mirrored", "--backend", "torch"], "--distribute mirrored needs the tensorflow or jax backend"),
 ]
 
 
