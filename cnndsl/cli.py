@@ -445,13 +445,13 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
             print(stop.compared.table)
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    labels = [row["model"] for row in result.rows]
-    for source, label in zip(sources, labels):
-        if label in result.errors:
-            _report(result.errors[label].diagnostics, source)
+    for source, row in zip(sources, result.rows):
+        if row["model"] in result.errors:
+            _report(result.errors[row["model"]].diagnostics, source)
     print(result.table)
     if result.directory:
-        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)} and a folder per model")
+        folders = " and a folder per trained model" if any(row["folder"] for row in result.rows) else ""
+        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}{folders}")
     return EXIT_SPEC if result.errors else EXIT_OK
 
 

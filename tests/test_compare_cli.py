@@ -72,4 +72,5 @@ def test_compare_where_every_spec_is_rejected_draws_no_empty_plot(tmp_path):
     assert result.returncode == 1
     assert "No artists" not in result.stderr and "Warning" not in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md"]
+    assert result.stdout.splitlines()[-1] == f"Wrote {out}/: compare.csv, compare.md"
     assert [row["status"] for row in csv.DictReader((out / "compare.csv").open())] == ["rejected", "rejected"]
