@@ -342,7 +342,7 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 
 def _recipe(args: argparse.Namespace) -> dict:
     names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend")
-    return {name: getattr(args, name) for name in names} | {"output": args.output, "quiet": not args.verbose}
+    return {name: getattr(args, name) for name in names} | {"output": args.output}
 
 
 def _training(command: str):
@@ -396,7 +396,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:
     training = _training("run")
     try:
-        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1)
+        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
@@ -439,7 +439,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
     training = _training("compare")
     try:
-        result = training.compare(sources, **_recipe(args), cluster=cluster, verbose=1)
+        result = training.compare(sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
             print(stop.compared.table)

@@ -207,8 +207,13 @@ def test_a_flag_wins_over_keras_environment_variable_and_the_first_address_is_th
     assert cluster_settings("h:1", None, None, environ={**env, "KERAS_DISTRIBUTION_NUM_PROCESSES": "8"}).process_id == 5
 
 
-def test_verbose_turns_the_frameworks_start_up_logging_back_on():
-    from cnndsl.cli import _recipe, build_parser
+def test_verbose_turns_the_frameworks_start_up_logging_back_on(monkeypatch):
+    import cnndsl.training
+    from cnndsl.cli import main
 
-    assert _recipe(build_parser().parse_args(["run", "FL()"]))["quiet"] is True
-    assert _recipe(build_parser().parse_args(["run", "FL()", "--verbose"]))["quiet"] is False
+    seen = []
+    monkeypatch.setattr(cnndsl.training, "train", lambda *args, **kwargs: seen.append(kwargs["quiet"]) or 1 / 0)
+    for flags in ([], ["--verbose"]):
+        with pytest.raises(ZeroDivisionError):
+            main(["run", "FL()", *flags])
+    assert seen == [True, False]
