@@ -1,9 +1,10 @@
 """The Keras callback that records a run as it trains. Imported lazily (it imports Keras).
 
 After every epoch it times the epoch, appends the epoch's losses to the history,
-saves the model when the validation loss improved (``checkpoint.keras``) and
-rewrites ``history.csv`` and ``history.json``, each file atomically, so that a
-Ctrl-C at any moment leaves the best model so far and the history so far.
+rewrites ``history.csv`` and ``history.json`` and saves the model when the
+validation loss improved (``checkpoint.keras``), each file atomically, so that a
+Ctrl-C at any moment leaves the best model so far and the history so far. An
+epoch counts as finished once its history is on disk.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ class RunRecorder(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Write the epoch's files, then count it: a Ctrl-C between leaves the count at the files."""
         seconds = time.perf_counter() - self._started
         row = {"epoch": epoch + 1, **{key: clean_number(value) for key, value in (logs or {}).items()}}
         row["seconds"] = round(seconds, 3)
-        self.history.append(row)
+        history = [*self.history, row]
         val_loss = row.get("val_loss")
         improved = isinstance(val_loss, float) and val_loss < self.best_val_loss
+        if self.directory is not None:
+            write_history(self.directory, history)
+        self.history = history
+        if improved and self.directory is not None:
+            write_atomic(self.directory / CHECKPOINT, self.model.save)
         if improved:
             self.best_val_loss, self.best_epoch = val_loss, epoch + 1
-        if self.directory is not None:
-            if improved:
-                write_atomic(self.directory / CHECKPOINT, self.model.save)
-            write_history(self.directory, self.history)

@@ -341,30 +341,86 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 
 
 def _recipe(args: argparse.Namespace) -> dict:
-    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "output")
-    return {name: getattr(args, name) for name in names}
+    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend")
+    return {name: getattr(args, name) for name in names} | {"output": args.output}
+
+
+def _training(command: str):
+    """The training package; a missing framework is a usage error naming the extra to install."""
+    try:
+        import cnndsl.training as training
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("numpy", "matplotlib", "keras", "tensorflow"):
+            raise
+        raise UsageError(f"`cnndsl {command}` needs the tensorflow extra: pip install 'cnndsl[tensorflow]'") from None
+    return training
+
+
+def _cluster(args: argparse.Namespace):
+    """The data-parallel cluster from the flags and Keras's environment variables; None otherwise."""
+    training = _training(args.command)
+    flags = {"coordinator": args.coordinator, "num_processes": args.num_processes, "process_id": args.process_id}
+    if args.distribute != "data-parallel":
+        given = [name for name, value in flags.items() if value is not None]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} needs --distribute data-parallel")
+        return None
+    training.Recipe(distribute=args.distribute, backend=args.backend)
+    return training.cluster_settings(**flags, timeout=args.connect_timeout)
+
+
+def _supervised(args: argparse.Namespace, cluster, work) -> int:
+    """Run ``work`` as is, or for a cluster in a child process that reports its failures in one line."""
+    if cluster is None:
+        return work()
+    from cnndsl.training.supervise import supervised
+
+    return supervised(lambda: _exit_code(work), cluster, quiet=not args.verbose)
+
+
+def _exit_code(work) -> int:
+    try:
+        return work()
+    except UsageError as error:
+        print(f"cnndsl: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from cnndsl.training import TrainingInterrupted, train
-
+    _training("run")
     source = _one_model(args.input, "run", " (use compare for several)")
+    cluster = _cluster(args)
+    return _supervised(args, cluster, lambda: _run(args, source, cluster))
+
+
+def _run(args: argparse.Namespace, source: Source, cluster) -> int:
+    training = _training("run")
     try:
-        result = train(source, **_recipe(args), verbose=1)
+        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
-    except TrainingInterrupted as stop:
+    except training.TrainingInterrupted as stop:
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    print(f"Test loss: {result.metrics['test_loss']}\nTest accuracy: {result.metrics['test_accuracy']}")
-    print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
+    print(f"Test loss: {_score(result.metrics['test_loss'])}\nTest accuracy: {_score(result.metrics['test_accuracy'])}")
+    if result.directory is not None:
+        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
     return EXIT_OK
 
 
+def _score(value) -> str:
+    from cnndsl.training.records import score
+
+    return score(value)
+
+
 def _print_interrupted(stop) -> None:
-    if stop.directory is None or not stop.history:
+    if not stop.history:
         print("cnndsl: interrupted before the first epoch finished; nothing was saved", file=sys.stderr)
+        return
+    if stop.directory is None:
+        print(f"cnndsl: interrupted after {stop.epochs} epoch(s)", file=sys.stderr)
         return
     saved = f"best model so far {stop.checkpoint}, " if stop.checkpoint else ""
     print(
@@ -374,13 +430,17 @@ def _print_interrupted(stop) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from cnndsl.training import TrainingInterrupted, compare
-
+    _training("compare")
     sources = [source for item in args.inputs for source in read_models(item)]
-    labelled = [(source.label, source) for source in sources]
+    cluster = _cluster(args)
+    return _supervised(args, cluster, lambda: _compare(args, sources, cluster))
+
+
+def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
+    training = _training("compare")
     try:
-        result = compare(labelled, **_recipe(args), verbose=1)
-    except TrainingInterrupted as stop:
+        result = training.compare(sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+    except training.TrainingInterrupted as stop:
         if stop.compared is not None:
             print(stop.compared.table)
         _print_interrupted(stop)
@@ -390,7 +450,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             _report(result.errors[row["model"]].diagnostics, source)
     print(result.table)
     if result.directory:
-        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)} and a folder per model")
+        folders = " and a folder per trained model" if any(row["folder"] for row in result.rows) else ""
+        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}{folders}")
     return EXIT_SPEC if result.errors else EXIT_OK
 
 
@@ -497,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: cnndsl summary "CN(32,3)->MP(2)->FL()->DN(128)"',
     )
     parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
 
     check_parser = commands.add_parser(
         "check",
@@ -639,13 +700,36 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
     add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")
-    add("--batch-size", type=int, default=128, metavar="N", help="examples per batch (default: 128)")
-    add("--optimizer", default="adam", metavar="NAME", help="adam (default), sgd, rmsprop, adamw, nadam, ...")
+    add("--batch-size", type=int, default=128, metavar="N", help="examples per batch, all processes together (default: 128)")
+    add("--optimizer", default="adam", metavar="NAME", help="adam (default), sgd, rmsprop, adamw, nadam, ... (any case)")
     add("--learning-rate", type=float, metavar="LR", help="the optimizer's learning rate (default: its own)")
     add("--seed", type=int, metavar="N", help="seed everything: the same seed gives the same numbers on CPU")
     add("--limit", type=int, metavar="N", help="train on the first N training images only")
     add("--output", metavar="DIR", help="where to write the run (default: runs/<timestamp>-<spec hash>)")
-    add("--distribute", choices=["mirrored", "multiworker"], help="train under a tf.distribute strategy")
+    add("--backend", choices=["tensorflow", "jax", "torch"], help="Keras's backend (default: KERAS_BACKEND, else tensorflow)")
+    add("--verbose", action="store_true", help="show the frameworks' own start-up logging")
+    group = parser.add_argument_group("distribution")
+    group.add_argument(
+        "--distribute", metavar="STRATEGY",
+        help="mirrored (this machine's devices) or data-parallel (processes on one or many machines, JAX)",
+    )  # fmt: skip
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="data-parallel: where process 0 listens")
+    group.add_argument("--num-processes", type=int, metavar="N", help="data-parallel: processes in the cluster")
+    group.add_argument("--process-id", type=int, metavar="I", help="data-parallel: this process, 0 to N-1")
+    group.add_argument(
+        "--connect-timeout", type=int, default=60, metavar="S",
+        help="data-parallel: seconds to wait for every process to connect (default: 60)",
+    )  # fmt: skip
+
+
+class _CommandParser(Parser):
+    """A command's parser: an unknown flag is reported with that command's usage."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
 
 def main(argv: Sequence[str] | None = None) -> int:

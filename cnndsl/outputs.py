@@ -90,19 +90,12 @@ RUN_FILES = (
 )
 
 
-def remove_if_empty(path: Path) -> None:
-    """Drop a run directory that a failed run left with nothing in it."""
-    with _quietly():
-        path.rmdir()
-
-
 def discard_run(path: Path) -> None:
-    """Remove what a failed run wrote (only its own files), then its directory if empty."""
+    """Remove what a failed run wrote: only its own files (the directory is the caller's to judge)."""
     for name in RUN_FILES:
         with _quietly():
             (path / name).unlink()
     remove_temporaries(path)
-    remove_if_empty(path)
 
 
 def _quietly() -> suppress:
@@ -266,60 +259,15 @@ def plot_val_losses(path: Path, curves: Mapping[str, Sequence[Mapping[str, objec
 
 
 def _decorate(axes, title: str) -> None:
+    """Labels, whole-number epoch ticks, the title (smaller when it wraps), a legend if anything is drawn."""
+    from matplotlib.ticker import MaxNLocator
+
     axes.set_xlabel("epoch")
     axes.set_ylabel("Categorical Crossentropy Loss")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
-        axes.set_title(title)
-    axes.legend()
+        axes.set_title(title, fontsize="medium" if "\n" in title else "large")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
     axes.grid(True)
-
-
-# --- the comparison table -------------------------------------------------------------
-
-COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_per_epoch", "status", "error")
-COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
-
-
-def compare_cells(row: Mapping[str, object]) -> list[str]:
-    """One table row as text: a rejected or failed model shows its status and error."""
-    if row["status"] != "trained":
-        return [str(row["model"]), _count(row.get("parameters")), str(row["status"]), str(row.get("error") or ""), ""]
-    return [
-        str(row["model"]),
-        _count(row["parameters"]),
-        f"{row['test_accuracy']:.4f}",
-        f"{row['test_loss']:.4f}",
-        f"{row['seconds_per_epoch']:.1f}",
-    ]
-
-
-def _count(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) else ""
-
-
-def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
-    """The notebook's table, as a box of text for the terminal."""
-    cells = [list(COMPARE_HEADERS)] + [compare_cells(row) for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
-    body = [f"| {line} |" for line in lines]
-    return "\n".join([rule, body[0], rule, *body[1:], rule])
-
-
-def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
-    """The same table in Markdown (``compare.md``)."""
-    lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
-    for row in rows:
-        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(row)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_compare(directory: Path, rows: Sequence[Mapping[str, object]], curves) -> list[Path]:
-    """``compare.csv``, ``compare.md`` and ``compare.png`` in ``directory``."""
-    return [
-        write_csv(directory / "compare.csv", rows, COMPARE_FIELDS),
-        write_text(directory / "compare.md", compare_markdown(rows)),
-        plot_val_losses(directory / "compare.png", curves),
-    ]
+    axes.figure.tight_layout()

@@ -8,6 +8,7 @@ is tested is that the specs it times are valid and as described, and that it rea
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 from conftest import EXAMPLES, ROOT, run_cli
@@ -109,3 +110,28 @@ def test_the_draw_benchmarks_stand_in_spec_is_resnet50_sized_and_draws():
     assert 170 <= len(model.layers) <= 190  # keras.applications.ResNet50 has 176 besides its input
     seconds, layers, size = module.in_process(module.straight_spec(), runs=1)
     assert layers == len(model.layers) and seconds > 0 and size > 0
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_distributed_benchmark_pins_each_process_to_its_own_core_and_shares_one_cluster(tmp_path):
+    bench = _load("distributed")
+    args = type("Args", (), {"data": "sample", "epochs": 2, "batch_size": 128, "limit": 1024})()
+    flags = ["--distribute", "data-parallel", "--coordinator", "127.0.0.1:1", "--num-processes", "2"]
+    zero = bench.command(args, tmp_path / "a", 0, *flags, "--process-id", "0")
+    one = bench.command(args, tmp_path / "b", 1, *flags, "--process-id", "1")
+    assert zero[:3] == ["taskset", "-c", "0"] and one[:3] == ["taskset", "-c", "1"]
+    assert zero[zero.index("run") + 1] == str(EXAMPLES / "model1.cnn") and "--backend" in zero
+    assert zero[zero.index("--batch-size") + 1] == "128" and zero.count("--limit") == 1
+    assert bench.command(args, tmp_path / "c", None)[:2] != ["taskset", "-c"]
+
+
+def test_the_benchmarks_leave_out_the_first_epoch(tmp_path):
+    history = [{"epoch": 1, "seconds": 50.0}, {"epoch": 2, "seconds": 3.0}, {"epoch": 3, "seconds": 5.0}]
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    assert _load("distributed").seconds_per_epoch(tmp_path) == 4.0

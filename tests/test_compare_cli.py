@@ -26,19 +26,22 @@ def test_compare_trains_the_good_specs_and_rejects_the_bad_one(tmp_path):
     assert [cell.strip() for cell in table[0].strip("| ").split(" | ")] == [
         "Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch",
     ]  # fmt: skip
-    assert [line.split(" | ")[0].strip("| ").strip() for line in table[1:]] == ["spec", "model3_title", "spec-2"]
-    assert "rejected" in table[2] and "16:8: CN(150)" in table[2]
+    assert [line.split(" | ")[0].strip("| ").strip() for line in table[1:]] == [SMALL, "model3_title", TINY]
+    assert "rejected" in table[2] and "CN(150)" not in table[2]  # the error has its own line under the table
+    assert "model3_title: rejected: 16:8: CN(150): kernel 5x5 needs" in result.stdout.split(table[-1])[-1]
+    assert max(len(line) for line in result.stdout.splitlines() if line.startswith(("|", "+"))) < 100
 
     rows = list(csv.DictReader((out / "compare.csv").open()))
     assert [row["status"] for row in rows] == ["trained", "rejected", "trained"]
     for row, spec in zip([rows[0], rows[2]], [SMALL, TINY]):
-        metrics = json.loads((out / row["model"] / "metrics.json").read_text())
+        metrics = json.loads((out / row["folder"] / "metrics.json").read_text())
         assert int(row["parameters"]) == check(spec).total_params == metrics["total_params"]
         assert float(row["test_accuracy"]) == metrics["test_accuracy"]
         assert f"{metrics['test_accuracy']:.4f}" in table[1 if spec == SMALL else 3]
     assert (out / "compare.md").read_text().startswith("| Model | Parameters | Test accuracy |")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "model3_title").exists()
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["model1", "model3"]  # folders for written specs
 
 
 def test_compare_from_python_names_models_and_keeps_going_past_errors():
@@ -46,7 +49,7 @@ def test_compare_from_python_names_models_and_keeps_going_past_errors():
     assert [row["model"] for row in result.rows] == ["tiny", "bad"]
     assert [row["status"] for row in result.rows] == ["trained", "rejected"]
     assert result.results["tiny"].metrics["epochs"] == 1 and result.directory is None
-    assert "rejected" in result.table and "1:5:" in result.table
+    assert "rejected" in result.table and "bad: rejected: 1:5:" in result.table
 
 
 def test_run_and_compare_take_the_models_of_a_spec_file(tmp_path):
@@ -61,3 +64,13 @@ def test_run_and_compare_take_the_models_of_a_spec_file(tmp_path):
     assert both.returncode == 0, both.stderr
     rows = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").open()))
     assert [(row["model"], row["status"]) for row in rows] == [("small", "trained"), ("wide", "trained")]
+
+
+def test_compare_where_every_spec_is_rejected_draws_no_empty_plot(tmp_path):
+    out = tmp_path / "cmp"
+    result = run_cli("compare", "CN(8->FL()", "FL()->CN(3)", "--data", "sample", "--output", str(out))
+    assert result.returncode == 1
+    assert "No artists" not in result.stderr and "Warning" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md"]
+    assert result.stdout.splitlines()[-1] == f"Wrote {out}/: compare.csv, compare.md"
+    assert [row["status"] for row in csv.DictReader((out / "compare.csv").open())] == ["rejected", "rejected"]

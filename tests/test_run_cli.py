@@ -56,7 +56,8 @@ def test_run_metrics_agree_with_the_history_and_beat_chance(finished_run):
     assert metrics["total_params"] == check(SMALL).total_params
     assert metrics["data"]["name"] == "sample" and metrics["data"]["train_images"] == 512
     assert metrics["test_accuracy"] > 0.2  # chance is 0.1
-    assert f"Test accuracy: {metrics['test_accuracy']}" in result.stdout
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}\n" in result.stdout  # one format: four decimals
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}\n" in (directory / "summary.txt").read_text()
 
 
 def _closed_port() -> int:
@@ -90,7 +91,13 @@ BAD_FLAGS = [
     (["--learning-rate", "-0.1"], "--learning-rate must be a number above 0"),
     (["--seed", "-3"], "--seed must be a whole number from 0"),
     (["--epochs", "two"], "invalid int value: 'two'"),
-    (["--distribute", "tpu"], "invalid choice: 'tpu'"),
+    (["--distribute", "tpu"], "--distribute: unknown strategy 'tpu'; choose from mirrored, data-parallel"),
+    (["--distribute", "multiworker"], "--distribute multiworker is no longer supported"),
+    (["--distribute", "data-parallel"], "needs --coordinator (or KERAS_DISTRIBUTION_JOB_ADDRESSES)"),
+    (["--distribute", "data-parallel", "--backend", "torch"], "--distribute data-parallel needs --backend jax"),
+    (["--coordinator", "h:1"], "--coordinator needs --distribute data-parallel"),
+    (["--backend", "theano"], "invalid choice: 'theano'"),
+    (["--distribute", "mirrored", "--backend", "torch"], "--distribute mirrored needs the tensorflow or jax backend"),
 ]
 
 
@@ -152,3 +159,15 @@ def test_an_output_under_a_file_is_a_clear_error(tmp_path):
     result = run_cli("run", SMALL, "--data", "sample", "--output", str(tmp_path / "a-file" / "run"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is a file" in result.stderr
+
+
+def test_an_unknown_flag_shows_the_commands_own_usage(tmp_path):
+    result = run_cli("run", SMALL, "--classes", "3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: cnndsl run ") and "cnndsl run: error: unrecognized arguments: --classes 3" in result.stderr
+
+
+def test_the_frameworks_native_start_up_lines_are_kept_off_the_terminal(finished_run):
+    result, _ = finished_run
+    native = [line for line in result.stderr.splitlines() if line[:1] in "IWEF" and line[1:5].isdigit()]
+    assert native == [] and "absl::InitializeLog" not in result.stderr

@@ -52,6 +52,17 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
 
 
+def test_mirrored_on_jax_trains_over_two_local_devices(tmp_path):
+    out = tmp_path / "run"
+    args = ["--data", "sample", "--limit", "256", "--epochs", "1", "--backend", "jax", "--distribute", "mirrored"]
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = run_cli("run", SMALL, *args, "--output", str(out), env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "cnndsl: DataParallel with 2 replica(s) on jax" in result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["replicas"], metrics["processes"], metrics["backend"]) == (2, 1, "jax")
+
+
 def test_a_bad_cpu_device_count_is_a_usage_error(tmp_path):
     args = ["--data", "sample", "--limit", "64", "--epochs", "1", "--output", str(tmp_path / "run")]
     result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "many"})

@@ -45,7 +45,8 @@ def test_recipe_rejects_values_out_of_range():
         Recipe(batch_size=True)
     with pytest.raises(RecipeError, match="unknown optimizer"):
         Recipe(optimizer="Adam ")
-    assert Recipe() == Recipe(12, 128, "adam", None, None, "mnist", None, None)  # the notebook's recipe
+    assert Recipe() == Recipe(12, 128, "adam", None, None, "mnist", None, None, None)  # the notebook's recipe
+    assert Recipe(optimizer="Adam").optimizer == Recipe(optimizer="ADAM").optimizer == "adam"  # any case, as Keras
 
 
 @pytest.mark.parametrize("failing", ["history.csv", "metrics.json"])
@@ -109,3 +110,93 @@ def test_an_unwritable_output_directory_is_refused_before_training(tmp_path, mon
     with pytest.raises(outputs.OutputError, match="permission denied"):
         cnndsl.train(SMALL, data="sample", output=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_after_three_epochs_says_three_and_the_history_holds_three(tmp_path, monkeypatch, capsys):
+    from cnndsl import callbacks
+
+    write_history = callbacks.write_history
+
+    def interrupted(directory, history):
+        if len(history) == 4:  # Ctrl-C while the fourth epoch's files are being written
+            raise KeyboardInterrupt
+        write_history(directory, history)
+
+    monkeypatch.setattr(callbacks, "write_history", interrupted)
+    out = tmp_path / "run"
+    args = ["run", SMALL, "--data", "sample", "--limit", "64", "--epochs", "6", "--batch-size", "64", "--output", str(out)]
+    assert main(args) == 130
+    assert "cnndsl: interrupted after 3 epoch(s); " in capsys.readouterr().err
+    assert len(json.loads((out / "history.json").read_text())) == 3
+    assert "Interrupted after 3 of 6 epochs" in (out / "summary.txt").read_text()
+
+
+def _interrupt_before_the_first_epoch(monkeypatch):
+    from cnndsl import callbacks
+
+    def stop(self, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.RunRecorder, "on_train_begin", stop)
+
+
+def test_ctrl_c_before_the_first_epoch_keeps_a_directory_the_user_made(tmp_path, monkeypatch):
+    _interrupt_before_the_first_epoch(monkeypatch)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(TrainingInterrupted):
+        cnndsl.train(SMALL, data="sample", limit=64, epochs=1, output=mine, verbose=0)
+    assert mine.is_dir() and list(mine.iterdir()) == []
+
+
+def test_ctrl_c_before_the_first_epoch_removes_only_the_directories_the_run_made(tmp_path, monkeypatch):
+    _interrupt_before_the_first_epoch(monkeypatch)
+    with pytest.raises(TrainingInterrupted):
+        cnndsl.train(SMALL, data="sample", limit=64, epochs=1, output=tmp_path / "a" / "b" / "run", verbose=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _dataset(classes: int):
+    import numpy as np
+
+    from cnndsl.datasets import Dataset
+
+    x, y = np.zeros((4, 28, 28, 1), "float32"), np.arange(4) % classes + (classes - 4 if classes > 4 else 0)
+    return Dataset("labels", x, y, x, y, classes, "labels.npz")
+
+
+@pytest.mark.parametrize(
+    ("spec", "classes", "error"),
+    [
+        ("CN(8)->FL()->DN(10)", 15, "DN(10) reads as the head of a 10-class model, but the data has 15 classes"),
+        ("CN(8)->FL()->DN(7, activation=softmax)", 15, "reads as the head of a 7-class model"),
+        ("CN(8)->FL()->DN(10)", 10, None),  # the head itself
+        ("CN(8)->FL()->DN(128)", 15, None),  # a hidden layer, as the notebook writes
+        ("CN(8)->FL()->DN(10, activation=relu)", 15, None),  # said to be hidden
+    ],
+)
+def test_a_written_head_for_another_class_count_is_an_error_at_that_layer(spec, classes, error):
+    from cnndsl.errors import SpecError
+    from cnndsl.training import check_against_data
+
+    if error is None:
+        assert check_against_data(spec, _dataset(classes)).num_classes == classes
+        return
+    with pytest.raises(SpecError) as caught:
+        check_against_data(spec, _dataset(classes))
+    assert error in caught.value.message and f"write DN({classes}) for the head" in caught.value.message
+    assert caught.value.span.column == spec.index("DN") + 1
+
+
+def test_the_loss_plot_has_whole_epoch_ticks_and_the_whole_spec_as_title(tmp_path, monkeypatch):
+    from cnndsl.training.records import plot_title
+
+    figures = []
+    monkeypatch.setattr(outputs, "_png", lambda figure: figures.append(figure) or b"")
+    history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e} for e in (1, 2, 3)]
+    spec = "CN(72,(7,7)) -> CN(38,(7,7)) -> CN(20,(7,7)) -> MP(2,2) -> DP(0.25) -> FL() -> DN(128) -> DP(0.5) -> DN(10)"
+    outputs.plot_loss(tmp_path / "loss.png", history, plot_title(f"# Model 1\n{spec}"))
+    axes = figures[0].axes[0]
+    ticks = [tick for tick in axes.get_xticks() if 1 <= tick <= 3]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
+    assert axes.get_title().replace("\n", " ") == spec and "..." not in axes.get_title()

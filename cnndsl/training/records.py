@@ -1,0 +1,258 @@
+"""What a run leaves on disk and what ``compare`` tabulates: metrics, summary, rows.
+
+The files themselves are written by :mod:`cnndsl.outputs` (atomically); this module
+decides what they hold. No framework is imported at module level.
+"""
+
+from __future__ import annotations
+
+import platform
+import textwrap
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import asdict
+from pathlib import Path
+
+from cnndsl import __version__
+from cnndsl.datasets import Dataset
+from cnndsl.errors import SpecError
+from cnndsl.model import CheckedModel
+from cnndsl.outputs import (
+    CHECKPOINT,
+    clean_number,
+    plot_loss,
+    plot_val_losses,
+    write_atomic,
+    write_csv,
+    write_json,
+    write_text,
+)
+from cnndsl.report import summary_table
+from cnndsl.training.recipe import Recipe
+
+SCORE = "{:.4f}"
+"""Test accuracy and loss as printed everywhere: four decimals."""
+
+
+def score(value: object) -> str:
+    """A test score as printed: ``0.8300``; ``n/a`` where there is none (NaN)."""
+    return SCORE.format(value) if isinstance(value, (int, float)) else "n/a"
+
+
+# --- run directories ------------------------------------------------------------------
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet: what making it creates."""
+    path = path.absolute()
+    missing = None
+    while not path.exists() and path != path.parent:
+        missing, path = path, path.parent
+    return missing
+
+
+def remove_created(path: Path, created: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``created``, each only if empty.
+
+    ``created`` is what :func:`first_missing` said before the run made ``path``:
+    a directory the user made (an empty ``--output``) is never removed.
+    """
+    if created is None:
+        return
+    path, created = path.absolute(), created.absolute()
+    while path == created or created in path.parents:
+        with suppress(OSError):
+            path.rmdir()
+        if path == created:
+            return
+        path = path.parent
+
+
+# --- metrics.json and summary.txt -----------------------------------------------------
+
+
+def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, recorder, run, scores) -> dict:
+    """``metrics.json``: the test scores, the model's size, the recipe and the timings."""
+    history = recorder.history
+    seconds = [row["seconds"] for row in history]
+    test_loss, test_accuracy = scores
+    return {
+        "test_accuracy": clean_number(test_accuracy),
+        "test_loss": clean_number(test_loss),
+        "total_params": checked.total_params,
+        "trainable_params": checked.trainable_params,
+        "non_trainable_params": checked.non_trainable_params,
+        "epochs": len(history),
+        "seconds_per_epoch": round(sum(seconds) / len(seconds), 3) if seconds else None,
+        "best_epoch": recorder.best_epoch,
+        "best_val_loss": clean_number(recorder.best_val_loss) if recorder.best_epoch else None,
+        "data": dataset.describe(),
+        "recipe": asdict(recipe),
+        "backend": run.backend,
+        "replicas": run.replicas,
+        "processes": run.processes,
+        "spec": checked.source,
+        "versions": versions(run.backend),
+    }
+
+
+def versions(backend: str) -> dict:
+    """The versions that made a run: cnndsl, Keras, the backend's framework, Python."""
+    import importlib
+
+    import keras
+
+    framework = importlib.import_module(backend)
+    return {
+        "cnndsl": __version__,
+        "keras": keras.__version__,
+        backend: framework.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def results_text(metrics: Mapping[str, object]) -> str:
+    """The results part of ``summary.txt``, scores in the one number format."""
+    return (
+        f"Test loss: {score(metrics['test_loss'])}\nTest accuracy: {score(metrics['test_accuracy'])}\n"
+        f"Epochs: {metrics['epochs']}, {metrics['seconds_per_epoch']} s per epoch; "
+        f"best validation loss {score(metrics['best_val_loss'])} at epoch {metrics['best_epoch']}\n"
+    )
+
+
+def interrupted_text(
+    recipe: Recipe, epochs: int, best_epoch: int | None, checkpoint: Path | None, how="interrupted"
+) -> str:
+    """The results part of ``summary.txt`` for a run that did not finish."""
+    note = f"{how.capitalize()} after {epochs} of {recipe.epochs} epochs; no test evaluation.\n"
+    if checkpoint:
+        note += f"Best model so far: {checkpoint.name} (epoch {best_epoch}).\n"
+    return note
+
+
+def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, results: str, backend: str = "") -> str:
+    """``summary.txt``: the spec, its layer table, the recipe, the data and the results."""
+    lr = "optimizer default" if recipe.learning_rate is None else f"{recipe.learning_rate:g}"
+    on = f", Keras on {backend}" if backend else ""
+    return (
+        f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
+        f"Recipe: {recipe.optimizer} (learning rate {lr}), categorical cross-entropy, batch {recipe.batch_size}, "
+        f"{recipe.epochs} epochs, seed {recipe.seed}{on}\n"
+        f"Data: {dataset.name} from {dataset.source}: {len(dataset.x_train):,} training and "
+        f"{len(dataset.x_test):,} test images of {'x'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes\n\n"
+        f"{results}"
+    )
+
+
+def save_run(directory: Path, model, checked, recipe, dataset, history, metrics) -> list[Path]:
+    """The trained model, the loss plot, the summary and the metrics, each written atomically."""
+    files = [
+        write_atomic(directory / "model.keras", model.save),
+        plot_loss(directory / "loss.png", history, plot_title(checked.source)),
+        write_text(
+            directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
+        ),
+        write_json(directory / "metrics.json", metrics),
+    ]
+    earlier = [directory / name for name in ("history.csv", "history.json", CHECKPOINT)]
+    return [path for path in earlier if path.exists()] + files
+
+
+TITLE_WIDTH, TITLE_LINES = 90, 4
+
+
+def plot_title(text: str) -> str:
+    """The spec without comments, wrapped to the plot's width; cut only past four lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    wrapped = textwrap.wrap(" ".join(lines), TITLE_WIDTH, break_on_hyphens=False)
+    if len(wrapped) > TITLE_LINES:
+        wrapped = [*wrapped[: TITLE_LINES - 1], wrapped[TITLE_LINES - 1][: TITLE_WIDTH - 3] + "..."]
+    return "\n".join(wrapped)
+
+
+# --- compare: rows and tables ---------------------------------------------------------
+
+COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_per_epoch", "status", "folder", "error")
+COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
+LABEL_WIDTH = 40
+
+
+def short_label(text: str) -> str:
+    """A spec's text on one line, shortened for a table's first column."""
+    line = " ".join(text.split())
+    return line if len(line) <= LABEL_WIDTH else line[: LABEL_WIDTH - 3] + "..."
+
+
+def row(label: str, folder: str, checked: CheckedModel | None, status: str, error: str = "", history=None) -> dict:
+    return {
+        "model": label,
+        "parameters": checked.total_params if checked else None,
+        "test_accuracy": None,
+        "test_loss": None,
+        "seconds_per_epoch": None,
+        "status": status,
+        "folder": folder if status != "rejected" else "",
+        "error": error,
+        "history": history or [],
+    }
+
+
+def rejected_row(label: str, folder: str, error: SpecError) -> dict:
+    first = error.diagnostics[0] if error.diagnostics else None
+    where = f"{first.span.line}:{first.span.column}: " if first and first.span else ""
+    return row(label, folder, None, "rejected", f"{where}{error.message}")
+
+
+def compare_cells(values: Mapping[str, object]) -> list[str]:
+    """One table row as text: a model that did not train shows its status."""
+    if values["status"] != "trained":
+        return [str(values["model"]), _count(values.get("parameters")), str(values["status"]), "", ""]
+    return [
+        str(values["model"]),
+        _count(values["parameters"]),
+        score(values["test_accuracy"]),
+        score(values["test_loss"]),
+        f"{values['seconds_per_epoch']:.1f}",
+    ]
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else ""
+
+
+def compare_notes(rows: Sequence[Mapping[str, object]]) -> list[str]:
+    """One line per model with an error, to print under the table."""
+    return [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
+
+
+def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
+    """The notebook's table, as a box of text for the terminal, errors on lines below it."""
+    cells = [list(COMPARE_HEADERS)] + [compare_cells(values) for values in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
+    body = [f"| {line} |" for line in lines]
+    return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows)])
+
+
+def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
+    """The same table in Markdown (``compare.md``), errors as a list under it."""
+    lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
+    for values in rows:
+        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values)]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {note}" for note in compare_notes(rows)]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list[Path]:
+    """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
+    curves = {values["model"]: values["history"] for values in rows if values["history"]}
+    table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
+    files = [
+        write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
+        write_text(directory / "compare.md", compare_markdown(table)),
+    ]
+    if curves:
+        files.append(plot_val_losses(directory / "compare.png", curves))
+    return files

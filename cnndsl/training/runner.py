@@ -1,0 +1,411 @@
+"""Train a checked model: Keras's backend, its placement on devices and processes, fit.
+
+Keras 3 runs on TensorFlow, JAX or PyTorch; the backend is chosen here, before
+Keras is imported. ``--distribute mirrored`` spreads batches over this machine's
+devices (``tf.distribute.MirroredStrategy`` on TensorFlow, Keras's ``DataParallel``
+on JAX); ``--distribute data-parallel`` joins processes, on one machine or many,
+through Keras's distribution API on JAX.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnndsl.datasets import Dataset
+from cnndsl.model import CheckedModel
+from cnndsl.outputs import OutputError, discard_run, make_output_dir, remove_temporaries, write_text
+from cnndsl.training.native_logs import quiet_native_logs
+from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
+from cnndsl.training.records import (
+    first_missing,
+    interrupted_text,
+    make_metrics,
+    remove_created,
+    save_run,
+    summary_text,
+)
+
+CPU_DEVICES_ENV = "CNNDSL_CPU_DEVICES"
+"""Split the CPU into this many logical devices (to try ``--distribute mirrored`` without GPUs)."""
+EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+"""The extra of ``pip install 'cnndsl[...]'`` that brings each backend."""
+HEARTBEAT_S = 15
+"""Seconds after which a silent process counts as dead and the others stop."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; what was saved so far is named here."""
+
+    def __init__(self, directory: Path | None, epochs: int, checkpoint: Path | None, history: list[dict]):
+        super().__init__(f"interrupted after {epochs} epoch(s)")
+        self.directory, self.epochs, self.checkpoint, self.history = directory, epochs, checkpoint, history
+        self.compared = None
+        """In ``compare``, the table so far (a CompareResult)."""
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the trained Keras model, its history and metrics, and where they are."""
+
+    model: Any
+    history: list[dict]
+    metrics: dict
+    directory: Path | None
+    files: list[Path] = field(default_factory=list)
+
+
+# --- the backend ----------------------------------------------------------------------
+
+
+def backend_name(recipe: Recipe) -> str:
+    """The backend a recipe trains on: ``--backend``, else JAX for data-parallel, else Keras's choice."""
+    if recipe.backend:
+        return recipe.backend
+    if recipe.distribute == "data-parallel":
+        return "jax"
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def select_backend(recipe: Recipe) -> str:
+    """Set ``KERAS_BACKEND`` before Keras is imported; a usage error if that is too late or impossible."""
+    name = backend_name(recipe)
+    if name not in BACKENDS:
+        raise RecipeError(
+            f"KERAS_BACKEND={name!r} is not a backend cnndsl trains on; choose from {', '.join(BACKENDS)}"
+        )
+    if recipe.distribute == "data-parallel" and name != "jax":
+        raise RecipeError(f"--distribute data-parallel needs the jax backend, not {name}")
+    if recipe.distribute == "mirrored" and name == "torch":
+        raise RecipeError("--distribute mirrored needs the tensorflow or jax backend, not torch")
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != name:
+        raise RecipeError(
+            f"Keras was already imported with the {keras.backend.backend()} backend in this process; "
+            f"train on {name} in a new process (or set KERAS_BACKEND={name} before importing Keras)"
+        )
+    missing = [package for package in ("numpy", "keras", name) if not _installed(package)]
+    if missing:
+        raise RecipeError(f"training on {name} needs the {EXTRAS[name]} extra: pip install 'cnndsl[{EXTRAS[name]}]'")
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a module set to None, or one without a spec
+        return False
+
+
+def seed_everything(backend: str, seed: int | None) -> None:
+    """Seed Python, numpy and the backend; deterministic ops where the backend has a switch."""
+    import keras
+
+    if seed is None:
+        return
+    keras.utils.set_random_seed(seed)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# --- placement: devices and processes -------------------------------------------------
+
+
+@dataclass
+class Placement:
+    """Where a model trains: a scope to build it in, replicas, processes, and who writes."""
+
+    backend: str
+    scope: Callable[[], Any]
+    replicas: int = 1
+    processes: int = 1
+    writer: bool = True
+    cluster: Cluster | None = None
+    name: str = ""
+
+
+def place(backend: str, recipe: Recipe, cluster: Cluster | None) -> Placement:
+    """Set up the recipe's distribution on its backend."""
+    if recipe.distribute == "data-parallel":
+        if cluster is None:
+            raise RecipeError("--distribute data-parallel needs --coordinator, --num-processes and --process-id")
+        return _data_parallel(recipe, cluster)
+    if backend == "tensorflow":
+        return _tensorflow(recipe)
+    if recipe.distribute == "mirrored":
+        return _jax_local()
+    return Placement(backend, _no_scope)
+
+
+@contextmanager
+def _no_scope():
+    yield
+
+
+def _tensorflow(recipe: Recipe) -> Placement:
+    import tensorflow as tf
+
+    _split_cpu(tf)
+    if recipe.distribute != "mirrored":
+        return Placement("tensorflow", _no_scope)
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    strategy = tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
+    return Placement("tensorflow", strategy.scope, strategy.num_replicas_in_sync, name="MirroredStrategy")
+
+
+_split = False
+
+
+def _split_cpu(tf) -> None:
+    """``CNNDSL_CPU_DEVICES=N``: N logical CPU devices, so mirrored training runs without GPUs."""
+    global _split
+    value = os.environ.get(CPU_DEVICES_ENV, "").strip()
+    if not value or _split:
+        return
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise RecipeError(f"{CPU_DEVICES_ENV} must be a whole number from 1 to 64, got {value!r}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    config = [tf.config.LogicalDeviceConfiguration() for _ in range(int(value))]
+    try:
+        tf.config.set_logical_device_configuration(cpu, config)
+    except RuntimeError as error:  # devices already initialised in this process
+        raise RecipeError(f"{CPU_DEVICES_ENV}: set it before TensorFlow starts ({error})") from None
+    _split = True
+
+
+def _jax_local() -> Placement:
+    """Keras's DataParallel over this process's devices (GPUs, or CPUs split by XLA_FLAGS)."""
+    import jax
+    import keras
+
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.local_devices()))
+    return Placement("jax", _no_scope, jax.local_device_count(), name="DataParallel")
+
+
+def _data_parallel(recipe: Recipe, cluster: Cluster) -> Placement:
+    """Join the cluster (process 0 is its coordinator) and replicate the model on every device."""
+    if recipe.batch_size % cluster.num_processes:
+        raise RecipeError(
+            f"--batch-size {recipe.batch_size} must divide evenly among --num-processes {cluster.num_processes}"
+        )
+    if not cluster.is_writer:
+        reach_coordinator(cluster)
+    import jax
+    import keras
+
+    if not jax.distributed.is_initialized():
+        jax.distributed.initialize(
+            f"{cluster.host}:{cluster.port}",
+            cluster.num_processes,
+            cluster.process_id,
+            initialization_timeout=cluster.timeout,
+            heartbeat_timeout_seconds=HEARTBEAT_S,
+            shutdown_timeout_seconds=cluster.timeout,
+        )
+    devices = jax.devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    return Placement("jax", _no_scope, len(devices), cluster.num_processes, cluster.is_writer, cluster, "DataParallel")
+
+
+class ClusterError(RecipeError):
+    """A cluster that cannot be joined: exit code 2, nothing written."""
+
+
+def reach_coordinator(cluster: Cluster) -> None:
+    """Wait until the coordinator accepts connections, or fail after the cluster's timeout."""
+    deadline = time.monotonic() + cluster.timeout
+    while True:
+        try:
+            with socket.create_connection((cluster.host, cluster.port), timeout=min(5, cluster.timeout)):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                reason = error.strerror or str(error) or type(error).__name__
+                raise ClusterError(
+                    f"process {cluster.process_id} of {cluster.num_processes} could not reach the coordinator at "
+                    f"{cluster.coordinator} within {cluster.timeout} s ({reason.lower()}); nothing was written"
+                ) from None
+        time.sleep(0.5)
+
+
+def shared_seed(seed: int | None) -> int:
+    """The recipe's seed, or process 0's random one: every process must shuffle alike."""
+    import numpy as np
+
+    if seed is not None:
+        return seed
+    from jax.experimental import multihost_utils
+
+    mine = np.array(np.random.SeedSequence().entropy % (2**32), dtype=np.uint32)
+    return int(multihost_utils.broadcast_one_to_all(mine))
+
+
+# --- build, fit, save -----------------------------------------------------------------
+
+
+def fit(
+    checked: CheckedModel,
+    recipe: Recipe,
+    dataset: Dataset,
+    directory: Path | None,
+    verbose: int | str = "auto",
+    *,
+    cluster: Cluster | None = None,
+    quiet: bool = True,
+) -> TrainResult:
+    """Build, train and evaluate a checked model; the framework half of ``train``."""
+    backend = select_backend(recipe)
+    with quiet_native_logs(quiet):
+        placement = place(backend, recipe, cluster)
+        if recipe.distribute:
+            _notice(_placement_line(placement))
+        seed = shared_seed(recipe.seed) if placement.cluster else recipe.seed
+        seed_everything(backend, seed)
+        model = _compiled(checked, recipe, placement)
+        own, scratch = _writable_dir(directory, placement)
+        try:
+            return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed)
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _placement_line(placement: Placement) -> str:
+    processes = f" in {placement.processes} processes" if placement.processes > 1 else ""
+    return f"cnndsl: {placement.name} with {placement.replicas} replica(s){processes} on {placement.backend}"
+
+
+def _notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _writable_dir(directory: Path | None, placement: Placement) -> tuple[Path | None, Path | None]:
+    """The run directory, or for a process other than 0 a scratch directory dropped afterwards.
+
+    Saving a model is a collective step under Keras's distribution: every process
+    saves, and only process 0's files are kept.
+    """
+    if directory is None or placement.writer:
+        return directory, None
+    scratch = Path(tempfile.mkdtemp(prefix="cnndsl-process-"))
+    return scratch / "run", scratch
+
+
+def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement):
+    """The Keras model, built and compiled in the placement's scope."""
+    import keras
+
+    from cnndsl.backends.keras import build
+
+    with placement.scope():
+        model = build(checked)
+        kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
+        optimizer = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])(**kwargs)
+        model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
+def one_hot(labels, classes: int):
+    """Integer labels as the one-hot rows categorical cross-entropy takes."""
+    import numpy as np
+
+    return np.eye(classes, dtype="float32")[labels]
+
+
+def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
+    """``fit``'s data: whole arrays, or for a cluster this process's share of every global batch."""
+    y_train, y_test = one_hot(dataset.y_train, dataset.num_classes), one_hot(dataset.y_test, dataset.num_classes)
+    if placement.cluster is None:
+        kwargs = {"x": dataset.x_train, "y": y_train, "batch_size": recipe.batch_size}
+        return kwargs, (dataset.x_test, y_test), {"x": dataset.x_test, "y": y_test, "batch_size": recipe.batch_size}
+    from cnndsl.training.shards import shards
+
+    cluster, batch = placement.cluster, recipe.batch_size
+    validation = shards(dataset.x_test, y_test, batch, cluster, None)
+    test = shards(dataset.x_test, y_test, batch, cluster, None)
+    return {"x": shards(dataset.x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
+
+
+def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed) -> TrainResult:
+    from cnndsl.callbacks import RunRecorder
+
+    created = first_missing(directory) if directory is not None else None
+    if directory is not None:
+        make_output_dir(directory)
+    recorder = RunRecorder(directory)
+    train, validation, test = _inputs(dataset, recipe, placement, seed)
+    try:
+        model.fit(**train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder])
+        scores = model.evaluate(**test, verbose=0)
+    except KeyboardInterrupt:
+        _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
+        kept = directory if placement.writer else None
+        raise TrainingInterrupted(kept, len(recorder.history), recorder.checkpoint, recorder.history) from None
+    except Exception as error:
+        if placement.cluster is None or isinstance(error, OutputError):
+            _discard(directory, created)
+            raise
+        _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend, "stopped")
+        raise ClusterError(_cluster_stopped(error, recorder, placement)) from None
+    except BaseException:
+        _discard(directory, created)
+        raise
+    metrics = make_metrics(checked, recipe, dataset, recorder, placement, scores)
+    files = _saved(directory, created, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
+    if not placement.writer:  # a scratch directory, gone when the run ends
+        return TrainResult(model, recorder.history, metrics, None, [])
+    return TrainResult(model, recorder.history, metrics, directory, files)
+
+
+def _discard(directory: Path | None, created: Path | None) -> None:
+    """Remove what a failed run wrote, and the directories it made if left empty."""
+    if directory is not None:
+        discard_run(directory)
+        remove_created(directory, created)
+
+
+def _saved(directory, created, *run) -> list[Path]:
+    """``save_run``, discarding the whole run if a file cannot be written (a full disk)."""
+    try:
+        return save_run(directory, *run)
+    except Exception:
+        _discard(directory, created)
+        raise
+
+
+def _cluster_stopped(error: Exception, recorder, placement: Placement) -> str:
+    """One line for a cluster that stopped mid-run: which process, why, what was kept."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+    kept = f"; {len(recorder.history)} finished epoch(s) kept" if recorder.history and placement.writer else ""
+    return f"another process of the cluster stopped or stopped answering ({reason}); training stopped{kept}"
+
+
+def _after_interrupt(checked, recipe, dataset, directory, created, recorder, backend, how="interrupted") -> None:
+    """Leave a summary beside what the epochs saved, or remove what the run made if nothing was."""
+    if directory is None:
+        return
+    remove_temporaries(directory)
+    if not recorder.history:
+        remove_created(directory, created)
+        return
+    note = interrupted_text(recipe, len(recorder.history), recorder.best_epoch, recorder.checkpoint, how)
+    write_text(directory / "summary.txt", summary_text(checked, recipe, dataset, note, backend))

@@ -1,0 +1,219 @@
+"""``--distribute data-parallel``: real processes over localhost, as a user starts them.
+
+Two processes train a small spec for 2 epochs on the sample; their losses, process 0's
+run directory and the final weights (against one process with the same global batch
+and seed) are compared. Then the failures: a coordinator that never answers, a process
+id outside the cluster, and a process stopped in the middle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
+OUTPUTS = {"model.keras", "checkpoint.keras", "history.csv", "history.json", "loss.png", "summary.txt", "metrics.json"}
+RECIPE = ["--data", "sample", "--limit", "256", "--epochs", "2", "--batch-size", "64", "--seed", "0"]
+EPOCH_END = re.compile(r"- loss: ([\d.]+) - val_accuracy: ([\d.]+) - val_loss: ([\d.]+)")
+WEIGHT_TOLERANCE = 1e-5
+"""Largest difference allowed between two-process and one-process weights (float32 sums in another order)."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cluster_flags(port: int, processes: int, process: int, *more: str) -> list[str]:
+    return ["--distribute", "data-parallel", "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes),
+            "--process-id", str(process), *more]  # fmt: skip
+
+
+def start(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    with open(tmp_path / f"{name}.out", "w") as out, open(tmp_path / f"{name}.err", "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=out, stderr=err, env=env, cwd=tmp_path)
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> int:
+    try:
+        return process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def weights(path: Path) -> list[np.ndarray]:
+    import keras
+
+    return keras.saving.load_model(path).get_weights()
+
+
+@pytest.fixture(scope="module")
+def cluster_runs(tmp_path_factory):
+    """Two processes, then one process, each a data-parallel run of the same recipe."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    (tmp / "tmp").mkdir()
+    port = free_port()
+    both = [start(tmp, f"p{i}", "run", SMALL, *RECIPE, *cluster_flags(port, 2, i), "--output", str(tmp / f"two{i}"))
+            for i in (0, 1)]  # fmt: skip
+    codes = [finish(process) for process in both]
+    single = start(tmp, "single", "run", SMALL, *RECIPE, *cluster_flags(free_port(), 1, 0), "--output", str(tmp / "one"))
+    codes.append(finish(single))
+    return tmp, codes
+
+
+def test_two_processes_train_in_step_and_process_0_writes_the_run(cluster_runs):
+    tmp, codes = cluster_runs
+    errors = {name: (tmp / f"{name}.err").read_text() for name in ("p0", "p1", "single")}
+    assert codes == [0, 0, 0], errors
+    losses = [EPOCH_END.findall((tmp / f"p{i}.out").read_text()) for i in (0, 1)]
+    assert len(losses[0]) == 2 and losses[0] == losses[1]  # every epoch's losses, as each process printed them
+    assert "cnndsl: DataParallel with 2 replica(s) in 2 processes on jax" in errors["p0"]
+    assert all("Traceback" not in text and "I0000" not in text for text in errors.values())
+    assert {path.name for path in (tmp / "two0").iterdir()} == OUTPUTS
+    assert not (tmp / "two1").exists() and list((tmp / "tmp").iterdir()) == []  # process 1 leaves nothing
+    metrics = json.loads((tmp / "two0" / "metrics.json").read_text())
+    assert (metrics["processes"], metrics["replicas"], metrics["backend"]) == (2, 2, "jax")
+    assert "Wrote" in (tmp / "p0.out").read_text() and "Wrote" not in (tmp / "p1.out").read_text()
+
+
+def test_two_processes_end_with_the_weights_of_one_process_with_the_same_global_batch(cluster_runs):
+    tmp, _ = cluster_runs
+    two, one = weights(tmp / "two0" / "model.keras"), weights(tmp / "one" / "model.keras")
+    assert [w.shape for w in two] == [w.shape for w in one]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(two, one)) <= WEIGHT_TOLERANCE
+    first = json.loads((tmp / "one" / "history.json").read_text())
+    assert first[0]["loss"] != json.loads((tmp / "two0" / "history.json").read_text())[-1]["loss"]  # it trained
+
+
+def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tmp_path):
+    started = time.monotonic()
+    flags = cluster_flags(free_port(), 2, 1, "--connect-timeout", "3")
+    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"cnndsl: error: process 1 of 2 could not reach the coordinator at {flags[3]} within 3 s "
+        "(connection refused); nothing was written"
+    ]
+    assert elapsed < 3 + 20  # the timeout, and the interpreter's start
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_coordinator_whose_processes_never_come_is_one_line_and_exit_2(tmp_path):
+    flags = cluster_flags(free_port(), 2, 0, "--connect-timeout", "3")
+    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"cnndsl: error: process 0 of 2 could not wait for the other processes at {flags[3]} within 3 s "
+        "(--connect-timeout); nothing was written"
+    )
+    assert "Traceback" not in result.stderr and "Check failure" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        (["--num-processes", "2", "--process-id", "2"], {}, "--process-id 2 is outside the cluster: with --num-processes 2 it is 0 to 1"),
+        (["--num-processes", "2", "--process-id", "-1"], {}, "--process-id -1 is outside the cluster"),
+        (["--num-processes", "2"], {"KERAS_DISTRIBUTION_PROCESS_ID": "5"}, "--process-id 5 is outside the cluster"),
+        (["--num-processes", "0", "--process-id", "0"], {}, "--num-processes must be a whole number from 1"),
+        (["--process-id", "0"], {"KERAS_DISTRIBUTION_NUM_PROCESSES": "two"}, "KERAS_DISTRIBUTION_NUM_PROCESSES must be a whole number"),
+    ],
+)  # fmt: skip
+def test_a_bad_cluster_is_a_usage_error_before_anything_starts(tmp_path, flags, env, message):
+    args = ["run", SMALL, "--data", "sample", "--distribute", "data-parallel", "--coordinator", "127.0.0.1:9", *flags]
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "DataParallel" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cluster_comes_from_keras_environment_variables(tmp_path):
+    env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1", "KERAS_DISTRIBUTION_NUM_PROCESSES": "3"}
+    result = run_cli("run", SMALL, "--distribute", "data-parallel", "--process-id", "3", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "--process-id 3 is outside the cluster: with --num-processes 3" in result.stderr
+
+
+def test_ctrl_c_in_one_process_stops_the_other_and_process_0_keeps_its_epochs(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    port = free_port()
+    recipe = ["--data", "sample", "--limit", "1024", "--epochs", "500", "--batch-size", "64", "--seed", "0"]
+    out = tmp_path / "run"
+    zero = start(tmp_path, "p0", "run", SMALL, *recipe, *cluster_flags(port, 2, 0), "--output", str(out))
+    one = start(tmp_path, "p1", "run", SMALL, *recipe, *cluster_flags(port, 2, 1))
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "history.json").exists() and zero.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "history.json").exists(), (tmp_path / "p0.err").read_text()
+        one.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        codes = finish(one, 60), finish(zero, 60)
+        assert time.monotonic() - stopped < 60
+    finally:
+        for process in (zero, one):
+            if process.poll() is None:
+                process.kill()
+    errors = [(tmp_path / f"p{i}.err").read_text().splitlines() for i in (0, 1)]
+    assert codes == (130, 2), errors
+    assert errors[1][-1].startswith("cnndsl: interrupted after ") and "/tmp" not in errors[1][-1]
+    assert errors[0][-1].startswith("cnndsl: error: another process of the cluster stopped")
+    assert errors[0][-1].endswith("finished epoch(s) kept")
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) >= 1 and f"Stopped after {len(history)} of 500 epochs" in (out / "summary.txt").read_text()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_compare_trains_each_model_across_two_processes_and_process_0_writes_the_table(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    port, out = free_port(), tmp_path / "cmp"
+    specs = ["MP(4)->FL()->DN(16)", "CN(8->FL()", "MP(2)->FL()"]
+    recipe = ["--data", "sample", "--limit", "128", "--epochs", "1", "--batch-size", "64"]  # no seed: process 0's is shared
+    both = [start(tmp_path, f"p{i}", "compare", *specs, *recipe, *cluster_flags(port, 2, i), "--output", str(out))
+            for i in (0, 1)]  # fmt: skip
+    codes = [finish(process) for process in both]
+    errors = [(tmp_path / f"p{i}.err").read_text() for i in (0, 1)]
+    assert codes == [1, 1], errors  # a spec was rejected, in both
+    assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md", "compare.png", "model1", "model3"]
+    tables = [[line.split(" | ")[:4] for line in (tmp_path / f"p{i}.out").read_text().splitlines() if line.startswith("| ")]
+              for i in (0, 1)]  # fmt: skip
+    assert tables[0] == tables[1] and len(tables[0]) == 4  # the same scores in both processes (times differ)
+    assert list((tmp_path / "tmp").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "cmp", "p0.err", "p0.out", "p1.err", "p1.out", "tmp",
+    ]  # fmt: skip
+
+
+def test_a_flag_wins_over_keras_environment_variable_and_the_first_address_is_the_coordinator():
+    from cnndsl.training import cluster_settings
+
+    env = {"KERAS_DISTRIBUTION_PROCESS_ID": "5", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:7777,10.0.0.2:7777"}
+    cluster = cluster_settings(None, 2, 1, environ=env)
+    assert (cluster.process_id, cluster.host, cluster.port, cluster.is_writer) == (1, "10.0.0.1", 7777, False)
+    assert cluster_settings("h:1", None, None, environ={**env, "KERAS_DISTRIBUTION_NUM_PROCESSES": "8"}).process_id == 5
+
+
+def test_verbose_turns_the_frameworks_start_up_logging_back_on(monkeypatch):
+    import cnndsl.training
+    from cnndsl.cli import main
+
+    seen = []
+    monkeypatch.setattr(cnndsl.training, "train", lambda *args, **kwargs: seen.append(kwargs["quiet"]) or 1 / 0)
+    for flags in ([], ["--verbose"]):
+        with pytest.raises(ZeroDivisionError):
+            main(["run", "FL()", *flags])
+    assert seen == [True, False]

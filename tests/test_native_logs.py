@@ -1,0 +1,42 @@
+"""The filter that keeps the frameworks' native (absl) log lines off descriptor 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cnndsl.training.native_logs import is_native
+
+NATIVE = [
+    b"I0000 00:00:1795632067.745454   13326 cudart_stub.cc:31] Could not find cuda drivers on your machine.",
+    b"E0000 00:00:1795632076.929142   13326 cuda_platform.cc:52] failed call to cuInit: INTERNAL",
+    b"W1125 18:36:07.308230    7472 coordination_service.cc:1520] Shutdown barrier has failed:",
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+]
+KEPT = [
+    b"cnndsl: training on the bundled 10,000-digit sample",
+    b"Traceback (most recent call last):",
+    b"I0000 is not a log line without its time and file",
+    b"UserWarning: something Python said",
+]
+
+
+@pytest.mark.parametrize(("line", "native"), [(line, True) for line in NATIVE] + [(line, False) for line in KEPT])
+def test_native_lines_are_told_from_the_rest(line, native):
+    assert is_native(line) is native
+
+
+@pytest.mark.parametrize(("quiet", "shown"), [(True, False), (False, True)])
+def test_the_filter_drops_native_lines_written_to_descriptor_2_and_passes_the_rest(quiet, shown):
+    code = (
+        "import os, sys\nfrom cnndsl.training.native_logs import quiet_native_logs\n"
+        f"with quiet_native_logs({quiet}):\n"
+        f"    os.write(2, {NATIVE[0]!r} + b'\\n')\n"
+        "    print('cnndsl: kept', file=sys.stderr)\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = result.stderr.splitlines()
+    assert lines[-2:] == ["cnndsl: kept", "after"] and (NATIVE[0].decode() in lines) is shown
