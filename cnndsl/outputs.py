@@ -79,9 +79,12 @@ def make_output_dir(path: Path) -> Path:
 
 CHECKPOINT = "checkpoint.keras"
 """The best model by validation loss, saved after each epoch that improves it."""
+PICTURE = "model.svg"
+"""The model's picture in a run directory (``cnndsl draw``'s boxes)."""
 RUN_FILES = (
     "checkpoint.keras",
     "model.keras",
+    PICTURE,
     "history.csv",
     "history.json",
     "loss.png",

@@ -15,8 +15,11 @@ import sys
 import pytest
 from conftest import run_cli
 
+from cnndsl.outputs import RUN_FILES
+
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
-OUTPUTS = {"model.keras", "checkpoint.keras", "history.csv", "history.json", "loss.png", "summary.txt", "metrics.json"}
+OUTPUTS = set(RUN_FILES)
+"""What a finished run leaves: every file the outputs module names."""
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

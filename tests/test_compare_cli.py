@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import xml.etree.ElementTree as ET
 
 from conftest import EXAMPLES, run_cli
 
@@ -38,7 +39,12 @@ def test_compare_trains_the_good_specs_and_rejects_the_bad_one(tmp_path):
         assert int(row["parameters"]) == check(spec).total_params == metrics["total_params"]
         assert float(row["test_accuracy"]) == metrics["test_accuracy"]
         assert f"{metrics['test_accuracy']:.4f}" in table[1 if spec == SMALL else 3]
-    assert (out / "compare.md").read_text().startswith("| Model | Parameters | Test accuracy |")
+    markdown = (out / "compare.md").read_text()
+    assert markdown.startswith("| Model | Parameters | Test accuracy |")
+    for row in (rows[0], rows[2]):  # each trained model links to its picture
+        assert f"]({row['folder']}/model.svg)" in markdown
+        svg = ET.parse(out / row["folder"] / "model.svg").getroot()
+        assert svg.tag.endswith("svg")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "model3_title").exists()
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["model1", "model3"]  # folders for written specs

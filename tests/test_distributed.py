@@ -22,8 +22,11 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
+from cnndsl.outputs import RUN_FILES
+
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
-OUTPUTS = {"model.keras", "checkpoint.keras", "history.csv", "history.json", "loss.png", "summary.txt", "metrics.json"}
+OUTPUTS = set(RUN_FILES)
+"""What a finished run leaves: every file the outputs module names."""
 RECIPE = ["--data", "sample", "--limit", "256", "--epochs", "2", "--batch-size", "64", "--seed", "0"]
 EPOCH_END = re.compile(r"- loss: ([\d.]+) - val_accuracy: ([\d.]+) - val_loss: ([\d.]+)")
 WEIGHT_TOLERANCE = 1e-5

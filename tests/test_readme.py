@@ -264,7 +264,7 @@ def test_readme_section_odd_text(tmp_path):
 def test_readme_section_outputs(tmp_path):
     """## Training, "Outputs": the files a run directory holds, each written whole or not at all."""
     text = section("Outputs")
-    listed = set(re.findall(r"`(\w+\.(?:keras|csv|json|png|txt))`", text))
+    listed = set(re.findall(r"`(\w+\.(?:keras|csv|json|png|svg|txt))`", text))
     assert listed == set(RUN_FILES)
 
     def fail(temp: Path) -> None:

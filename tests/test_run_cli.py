@@ -15,10 +15,12 @@ import pytest
 from conftest import run_cli
 
 from cnndsl import check
+from cnndsl.outputs import RUN_FILES
 
 SMALL = "CN(16,3)->MP(2)->FL()->DN(64)"
 RUN_DIR = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
-OUTPUTS = {"model.keras", "checkpoint.keras", "history.csv", "history.json", "loss.png", "summary.txt", "metrics.json"}
+OUTPUTS = set(RUN_FILES)
+"""What a finished run leaves: every file the outputs module names."""
 
 
 @pytest.fixture(scope="module")

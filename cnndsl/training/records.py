@@ -19,6 +19,7 @@ from cnndsl.errors import SpecError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import (
     CHECKPOINT,
+    PICTURE,
     clean_number,
     plot_loss,
     plot_val_losses,
@@ -146,8 +147,11 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
 
 def save_run(directory: Path, model, checked, recipe, dataset, history, metrics) -> list[Path]:
     """The trained model, the loss plot, the summary and the metrics, each written atomically."""
+    from cnndsl.backends.svg import write_svg
+
     files = [
         write_atomic(directory / "model.keras", model.save),
+        write_svg(checked, directory / PICTURE, title=plot_title(checked.source)),
         plot_loss(directory / "loss.png", history, plot_title(checked.source)),
         write_text(
             directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
@@ -236,10 +240,15 @@ def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
 
 
 def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
-    """The same table in Markdown (``compare.md``), errors as a list under it."""
+    """The same table in Markdown (``compare.md``), errors as a list under it.
+
+    A trained model's name links to the picture in its run folder.
+    """
     lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
     for values in rows:
         cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values)]
+        if values["status"] == "trained" and values.get("folder"):
+            cells[0] = f"[{cells[0]}]({values['folder']}/{PICTURE})"
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {note}" for note in compare_notes(rows)]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
