@@ -52,25 +52,13 @@ def _first(node, blocks, seen):
 
 
 def _children(node, blocks, seen) -> tuple:
-    """The nodes under ``node`` (a block's chain under a reference, once per name)."""
-    if isinstance(node, ast.Chain):
-        return node.elements
-    if isinstance(node, ast.Call):
-        return tuple(arg.value for arg in node.args)
-    if isinstance(node, ast.Merge):
-        return (*node.branches, *(arg.value for arg in node.args))
-    if isinstance(node, ast.Repeat):
-        return (node.body, node.count)
-    if isinstance(node, ast.Ref):
-        if node.name in seen or node.name not in blocks:
-            return ()
-        seen.add(node.name)
-        return (blocks[node.name],)
-    if isinstance(node, ast.Tuple):
-        return node.items
-    if isinstance(node, (ast.Number, ast.Word)):
+    """The nodes under ``node``: its parts, or a block's chain under a reference (once per name)."""
+    if not isinstance(node, ast.Ref):
+        return _parts(node)
+    if node.name in seen or node.name not in blocks:
         return ()
-    raise TypeError(f"unknown node {type(node).__name__}")
+    seen.add(node.name)
+    return (blocks[node.name],)
 
 
 @dataclass

@@ -202,9 +202,7 @@ def test_the_same_model_gives_the_same_bytes_and_the_golden_picture():
 
 
 def test_the_readme_pictures_are_what_draw_draws_today():
-    spec = importlib.util.spec_from_file_location("make_images", ROOT / "docs" / "images" / "make.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _pictures_script()
     drawn = module.pictures()
     assert drawn and set(drawn) == set(module.PICTURES)
     for name, text in drawn.items():
@@ -228,16 +226,15 @@ def test_a_file_model_is_drawn_with_its_blocks(tmp_path):
 
 # --- graphs: merges, branches side by side ---------------------------------------------
 
-RESIDUAL = (
-    "CN(16, 3, padding=same) -> BN() -> ACT(relu)"
-    " -> (ADD(CN(16, 3, padding=same) -> BN() -> ACT(relu) -> CN(16, 3, padding=same) -> BN() | ID()) -> ACT(relu)) * 3"
-    " -> ADD(CN(32, 3, strides=2, padding=same) -> BN() | CN(32, 1, strides=2) -> BN()) -> GAP() -> DN(10)"
-)
-INCEPTION = (
-    "CN(32, 3) -> CAT(CN(16, 1) | CN(8, 1) -> CN(16, 3, padding=same) | CN(8, 1) -> CN(16, 5, padding=same)"
-    " | MP(3, strides=1, padding=same) -> CN(16, 1))"
-    " -> MUL(ID() | GAP(keepdims=true) -> CN(8, 1) -> CN(64, 1, activation=sigmoid)) -> GAP() -> DN(10)"
-)
+def _pictures_script():
+    """docs/images/make.py, which draws the README's pictures (the specs below are its own)."""
+    spec = importlib.util.spec_from_file_location("make_images", ROOT / "docs" / "images" / "make.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RESIDUAL, INCEPTION = (lambda script: (script.RESIDUAL, script.INCEPTION))(_pictures_script())
 CHAR = 0.602
 
 
