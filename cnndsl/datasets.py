@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnndsl.compiler import valid_input_shape
-from cnndsl.inputs import UsageError
+from cnndsl.errors import DataError
 from cnndsl.layers import MAX_UNITS
 from cnndsl.shapes import format_size
 
@@ -35,10 +35,6 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package puts its IDX files."""
 SAMPLE_SOURCE = "the bundled sample (cnndsl/data/mnist-10k.npz)"
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataError(UsageError):
-    """Data that cannot be had, read or used: exit code 2."""
 
 
 @dataclass(frozen=True)

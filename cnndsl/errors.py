@@ -91,6 +91,52 @@ class SpecShapeError(SpecError):
 _BY_KIND = {SYNTAX: SpecSyntaxError, VALUE: SpecValueError, SHAPE: SpecShapeError}
 
 
+# --- tool-level errors: what the commands report as one line, exit code 2 ----------------
+#
+# The modules that raise them re-export them under their old names
+# (``cnndsl.inputs.UsageError``, ``cnndsl.datasets.DataError``, ...).
+
+
+class UsageError(Exception):
+    """A bad command line or an unreadable input: exit code 2."""
+
+
+class SettingsError(Exception):
+    """A bad setting or budget value: exit code 2."""
+
+
+class DataError(UsageError):
+    """Data that cannot be had, read or used: exit code 2."""
+
+
+class OutputError(UsageError):
+    """An output directory or file that cannot be written: exit code 2."""
+
+
+class RecipeError(UsageError):
+    """A training setting out of range: exit code 2."""
+
+
+class ClusterError(RecipeError):
+    """A cluster that cannot be joined: exit code 2, nothing written."""
+
+
+class StorageError(UsageError):
+    """A storage URL that cannot be used: exit code 2. Its message never holds the password."""
+
+
+class UnsupportedModel(ValueError):
+    """A Keras model the notation cannot write."""
+
+
+class ModelFileError(ValueError):
+    """A file that is not a Keras model cnndsl will load."""
+
+
+class ArchitectureError(ValueError):
+    """A JSON document that is not a cnndsl architecture this version reads."""
+
+
 def raise_errors(diagnostics: Iterable[Diagnostic], source: str) -> None:
     """Raise the SpecError subclass of the first error, if there is any error."""
     errors = [d for d in diagnostics if d.severity == "error"]

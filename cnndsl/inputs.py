@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, SpecError, SpecValueError
+from cnndsl.errors import Diagnostic, SpecError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse, parse_file
@@ -24,10 +24,6 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest spec file read (a real one is a few kilobytes)."""
-
-
-class UsageError(Exception):
-    """A bad command line or an unreadable input: exit code 2."""
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from cnndsl.inputs import UsageError
+from cnndsl.errors import OutputError
 
 RUNS_DIR = Path("runs")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 """Permissions of written files: what ``open`` would give them (mkstemp makes them private)."""
-
-
-class OutputError(UsageError):
-    """An output directory or file that cannot be written: exit code 2."""
 
 
 # --- run directories ------------------------------------------------------------------

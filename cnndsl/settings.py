@@ -21,13 +21,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.errors import SettingsError
 
 COUNT_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
 BYTE_SUFFIXES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
-
-
-class SettingsError(Exception):
-    """A bad setting or budget value: exit code 2."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cnndsl.errors import raise_errors
+from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
 from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
@@ -51,10 +51,6 @@ MAX_MISSES = 1_000
 BEST_SHOWN = 5
 RUNS_DIR = Path("runs")
 TRAINED, REJECTED, DUPLICATE, SURPLUS = "trained", "rejected", "duplicate", "surplus"
-
-
-class StorageError(UsageError):
-    """A storage URL that cannot be used: exit code 2. Its message never holds the password."""
 
 
 class SweepInterrupted(KeyboardInterrupt):

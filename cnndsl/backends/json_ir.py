@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnndsl.errors import ArchitectureError
 from cnndsl.model import CheckedModel, Item, Merge
 from cnndsl.writer import Joined, Node, Written, write
 
 FORMAT = "cnndsl-architecture"
 VERSION = 1
-
-
-class ArchitectureError(ValueError):
-    """A JSON document that is not a cnndsl architecture this version reads."""
 
 
 def document(model: CheckedModel) -> dict:

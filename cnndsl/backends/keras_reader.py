@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES
 from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Written, write
@@ -28,14 +29,6 @@ MAX_MODEL_BYTES = 2 * 1024**3
 """Largest model file opened."""
 UNSAFE_CLASSES = frozenset({"Lambda", "TFOpLambda"})
 """Layer classes whose loading runs Python code stored in the file."""
-
-
-class UnsupportedModel(ValueError):
-    """A Keras model the notation cannot write."""
-
-
-class ModelFileError(ValueError):
-    """A file that is not a Keras model cnndsl will load."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cnndsl.inputs import UsageError
+from cnndsl.errors import RecipeError
 
 OPTIMIZERS = {
     "adam": "Adam",
@@ -32,10 +32,6 @@ REMOVED = {"multiworker": "data-parallel"}
 MAX_EPOCHS = 100_000
 MAX_BATCH = 1 << 20
 MAX_PROCESSES = 4096
-
-
-class RecipeError(UsageError):
-    """A training setting out of range: exit code 2."""
 
 
 @dataclass(frozen=True)

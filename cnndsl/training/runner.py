@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl.datasets import Dataset
+from cnndsl.errors import ClusterError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, discard_run, make_output_dir, remove_temporaries, write_text
 from cnndsl.training.native_logs import quiet_native_logs
@@ -224,10 +225,6 @@ def _data_parallel(recipe: Recipe, cluster: Cluster) -> Placement:
     devices = jax.devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     return Placement("jax", _no_scope, len(devices), cluster.num_processes, cluster.is_writer, cluster, "DataParallel")
-
-
-class ClusterError(RecipeError):
-    """A cluster that cannot be joined: exit code 2, nothing written."""
 
 
 def reach_coordinator(cluster: Cluster) -> None:
