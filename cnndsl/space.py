@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.errors import VALUE, Diagnostic, raise_errors
-from cnndsl.formatter import chain as chain_text
-from cnndsl.formatter import format_text
 
 POINTS = (ast.Choice, ast.Range, ast.Alternatives)
 """The nodes that make a spec a space."""
@@ -242,6 +240,9 @@ def _key(node, via: str) -> str:
 
 def candidate_text(chain: ast.Chain) -> str:
     """A candidate chain as a spec in canonical form, without a trailing newline."""
+    from cnndsl.formatter import chain as chain_text
+    from cnndsl.formatter import format_text  # imported here: checking a spec never formats one
+
     return format_text(chain_text(chain)).rstrip("\n")
 
 
