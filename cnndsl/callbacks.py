@@ -52,3 +52,15 @@ class RunRecorder(keras.callbacks.Callback):
             write_atomic(self.directory / CHECKPOINT, self.model.save)
         if improved:
             self.best_val_loss, self.best_epoch = val_loss, epoch + 1
+
+
+class EpochObserver(keras.callbacks.Callback):
+    """Shows each finished epoch's row (as the history records it) to ``observe``; True stops training."""
+
+    def __init__(self, recorder: RunRecorder, observe):
+        super().__init__()
+        self.recorder, self.observe = recorder, observe
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.recorder.history and self.observe(dict(self.recorder.history[-1])):
+            self.model.stop_training = True

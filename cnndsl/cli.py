@@ -518,6 +518,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     source = _one_model(args.input, "sweep")
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
+    options["prune_epochs"] = args.prune_epochs
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -691,6 +692,8 @@ def _add_sweep_parser(commands) -> None:
     add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
     add("--objective", choices=["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
         help="what the study optimises (default: val_accuracy)")  # fmt: skip
+    add("--prune-epochs", action="store_true",
+        help="report each epoch's validation score; Optuna's median pruner stops trials that fall behind")  # fmt: skip
     _add_budget_options(sweep_parser)
     sweep_parser.set_defaults(handler=cmd_sweep)
 

@@ -166,6 +166,8 @@ class Plan:
     study_name: str
     storage: StorageURL
     name: str = SPEC_NAME
+    prune: bool = False
+    """Report every epoch's validation score, so that Optuna's median pruner may stop a trial."""
     log: list[str] = field(default_factory=list)
 
 
@@ -178,6 +180,7 @@ def sweep(
     storage: str | None = None,
     study: str | None = None,
     objective: str = "val_accuracy",
+    prune_epochs: bool = False,
     output: str | Path | None = None,
     settings: Settings | None = None,
     input_shape: Sequence[int] | None = None,
@@ -188,11 +191,14 @@ def sweep(
     """Search ``space`` with Optuna, training each accepted candidate with ``cnndsl.train``.
 
     ``recipe`` holds ``train``'s settings (epochs, batch_size, optimizer, learning_rate,
-    seed, limit). Returns the leaderboard: one dict per trained candidate, best first.
+    seed, limit). ``prune_epochs`` reports each epoch's validation score to Optuna's
+    median pruner, which stops a trial that falls behind the others' at the same epoch.
+    Returns the leaderboard: one dict per trained candidate, best first.
     Raises SpecError (errors in the space), UsageError (bad settings or storage) or
     SweepInterrupted (Ctrl-C; finished trials stay in the storage).
     """
     plan = make_plan(space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe)
+    plan.prune = prune_epochs
     return run_plan(plan, verbose, echo or _stderr)
 
 
@@ -325,6 +331,19 @@ def _make_directory(directory: Path) -> None:
         raise OutputError(f"{directory}: cannot create ({error.strerror})") from None
 
 
+PRUNE_AFTER_TRIALS, PRUNE_FROM_EPOCH = 2, 2
+"""The median pruner compares a trial with at least this many finished ones, from this epoch on."""
+
+
+def _pruner(plan: Plan):
+    """Optuna's median pruner with ``--prune-epochs``; otherwise none (trials always finish)."""
+    import optuna
+
+    if not plan.prune:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=PRUNE_FROM_EPOCH)  # steps are epochs, from 1
+
+
 def _study(plan: Plan):
     """Create the study, or load it to resume; a study of another space or recipe is refused."""
     import optuna
@@ -336,6 +355,7 @@ def _study(plan: Plan):
                 study_name=plan.study_name,
                 storage=storage,
                 sampler=_sampler(plan),
+                pruner=_pruner(plan),
                 direction=OBJECTIVES[plan.objective],
                 load_if_exists=True,
             )
@@ -423,10 +443,10 @@ class Worker:
         return known is not None and known.exact and len(self._claimed()) >= len(known.hashes)
 
     def _claimed(self, states=None) -> list:
-        """The trials that are (or were) trained, running or complete, by number."""
+        """The trials that are (or were) trained, running, complete or stopped by the pruner, by number."""
         from optuna.trial import TrialState
 
-        states = states or (TrialState.COMPLETE, TrialState.RUNNING)
+        states = states or (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
         trials = self.study.get_trials(deepcopy=False, states=states)
         return sorted((t for t in trials if t.user_attrs.get("kind") == TRAINED), key=lambda t: t.number)
 
@@ -505,14 +525,42 @@ class Worker:
         directory = plan.directory / f"trial-{trial.number:04d}-{verdict.hash}"
         self.echo(f"trial {trial.number}: {_one_line_spec(text)} ({verdict.model.total_params:,} parameters)")
         started = time.perf_counter()
-        result = cnndsl.train(text, output=directory, verbose=self.verbose, **plan.recipe)
+        pruned: list[int] = []
+        observe = _epoch_reporter(trial, plan, pruned) if plan.prune else None
+        result = cnndsl.train(text, output=directory, verbose=self.verbose, on_epoch=observe, **plan.recipe)
         row = _row(trial.number, text, verdict, result, time.perf_counter() - started)
         trial.set_user_attr("row", row)
+        if pruned:  # still a trained candidate (kind TRAINED, counted among the N): only its state differs
+            from optuna.trial import TrialState
+
+            trial.set_user_attr("pruned_at_epoch", pruned[0])
+            self._told(trial, state=TrialState.PRUNED)
+            self.echo(f"trial {trial.number}: pruned after epoch {pruned[0]}: behind the median of the others")
+            self.trained_here += 1
+            write_leaderboard(plan, self.study)
+            return
         self._told(trial, row[plan.objective])
         self.trained_here += 1
         self.misses = 0
         self.echo(f"trial {trial.number}: {plan.objective} {row[plan.objective]:.4f} ({row['seconds']:.1f} s)")
         write_leaderboard(plan, self.study)
+
+
+def _epoch_reporter(trial, plan: Plan, pruned: list[int]):
+    """Each epoch's validation score to the trial; True (stop) once the pruner says so."""
+    metric = "val_loss" if plan.objective == "val_loss" else "val_accuracy"  # test scores come only at the end
+
+    def observe(row: dict) -> bool:
+        value = row.get(metric)
+        if value is None:
+            return False
+        trial.report(float(value), row["epoch"])
+        if trial.should_prune():
+            pruned.append(row["epoch"])
+            return True
+        return False
+
+    return observe
 
 
 def _suggest(trial, key: str, node, labels: tuple[str, ...]) -> int:

@@ -297,3 +297,54 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder / 'sweep.db'}")
     interrupted = [t for t in study.trials if t.user_attrs.get("kind") == "interrupted"]
     assert len(interrupted) == 1 and interrupted[0].state == optuna.trial.TrialState.FAIL
+
+
+# --- --prune-epochs: Optuna's median pruner stops a trial that falls behind -------------------
+
+
+class Fading:
+    """Stands in for ``cnndsl.train`` over three epochs: each later trial scores worse at every epoch."""
+
+    def __init__(self):
+        self.epochs_run: list[int] = []
+
+    def __call__(self, spec, data="mnist", *, output=None, verbose=0, on_epoch=None, **recipe):
+        base = 0.9 - 0.1 * len(self.epochs_run)
+        history = []
+        for epoch in (1, 2, 3):
+            history.append({"epoch": epoch, "val_accuracy": base + 0.01 * epoch, "val_loss": 1 - base})
+            if on_epoch is not None and on_epoch(history[-1]):
+                break
+        self.epochs_run.append(len(history))
+        return SimpleNamespace(metrics={"test_accuracy": base, "seconds_per_epoch": 0.01}, history=history,
+                               directory=Path(output))  # fmt: skip
+
+
+@pytest.mark.parametrize("prune", [True, False])
+def test_prune_epochs_stops_trials_that_fall_behind_and_still_counts_them(monkeypatch, tmp_path, prune):
+    fading = Fading()
+    monkeypatch.setattr(cnndsl, "train", fading)
+    storage = optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(sweeps, "open_storage", lambda url: storage)
+    space = "CN({2, 4, 8, 16}, 3) -> GAP()"
+    rows = cnndsl.sweep(space, "sample", trials=4, sampler="grid", prune_epochs=prune, output=tmp_path, echo=quiet)
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    if not prune:
+        assert fading.epochs_run == [3, 3, 3, 3] and not pruned and len(rows) == 4
+        return
+    # the first two set the median; the later, weaker ones stop at the first epoch the pruner may act on
+    assert fading.epochs_run == [3, 3, 2, 2]
+    assert [t.user_attrs["pruned_at_epoch"] for t in pruned] == [sweeps.PRUNE_FROM_EPOCH] * 2
+    assert all(len(t.intermediate_values) == 2 for t in pruned)
+    assert len(rows) == 2 and len(fading.epochs_run) == 4  # pruned trials count among the four, off the board
+
+
+def test_train_stops_where_on_epoch_says(tmp_path):
+    pytest.importorskip("keras", reason="training needs the tensorflow extra")
+    seen = []
+    result = cnndsl.train(
+        "CN(4, 3) -> GAP()", data="sample", limit=128, epochs=3, seed=0, save=False,
+        on_epoch=lambda row: seen.append(row["epoch"]) or row["epoch"] == 1,
+    )  # fmt: skip
+    assert seen == [1] and len(result.history) == 1 and result.metrics["epochs"] == 1

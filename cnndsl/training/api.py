@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ def train(
     verbose: int | str = "auto",
     quiet: bool = True,
     save: bool = True,
+    on_epoch: Callable[[dict], bool] | None = None,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
 
@@ -65,6 +66,8 @@ def train(
     unless ``save`` is false. ``backend`` is Keras's (tensorflow, jax, torch);
     ``cluster`` says where a ``distribute="data-parallel"`` run's processes meet.
     ``quiet`` keeps the frameworks' native start-up logging off the terminal.
+    ``on_epoch`` sees each finished epoch's history row; returning True stops training
+    there (the run is then evaluated and saved as it stands).
     Raises SpecError, DataError, RecipeError, OutputError, or TrainingInterrupted
     (a KeyboardInterrupt) on Ctrl-C.
     """
@@ -73,7 +76,7 @@ def train(
     directory = run_dir(spec_text(spec), output) if save else None
     dataset = _load_data(recipe)
     checked = check_against_data(spec, dataset)
-    return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet)
+    return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=on_epoch)
 
 
 def precheck(spec: Spec, data: str) -> CheckedModel | None:

@@ -268,8 +268,12 @@ def fit(
     *,
     cluster: Cluster | None = None,
     quiet: bool = True,
+    on_epoch: Callable[[dict], bool] | None = None,
 ) -> TrainResult:
-    """Build, train and evaluate a checked model; the framework half of ``train``."""
+    """Build, train and evaluate a checked model; the framework half of ``train``.
+
+    ``on_epoch`` sees each finished epoch's row; returning True stops training there.
+    """
     backend = select_backend(recipe)
     with quiet_native_logs(quiet):
         placement = place(backend, recipe, cluster)
@@ -280,7 +284,7 @@ def fit(
         model = _compiled(checked, recipe, placement)
         own, scratch = _writable_dir(directory, placement)
         try:
-            return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed)
+            return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed, on_epoch)
         finally:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -342,8 +346,8 @@ def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | 
     return {"x": shards(dataset.x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
 
 
-def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed) -> TrainResult:
-    from cnndsl.callbacks import RunRecorder
+def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed, on_epoch=None) -> TrainResult:
+    from cnndsl.callbacks import EpochObserver, RunRecorder
 
     created = first_missing(directory) if directory is not None else None
     if directory is not None:
@@ -351,7 +355,10 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     recorder = RunRecorder(directory)
     train, validation, test = _inputs(dataset, recipe, placement, seed)
     try:
-        model.fit(**train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder])
+        observers = [EpochObserver(recorder, on_epoch)] if on_epoch else []
+        model.fit(
+            **train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder, *observers]
+        )
         scores = model.evaluate(**test, verbose=0)
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
