@@ -234,7 +234,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             _report(error.diagnostics, source)
         return EXIT_SPEC
     if args.json:
-        print(json.dumps(summary_json(model), indent=2))
+        print(json.dumps(summary_json(model, source.name), indent=2))
     else:
         _report(model.warnings, source)
         print(summary_table(model))

@@ -79,7 +79,7 @@ def _line(cells, widths, right=RIGHT) -> str:
     return "  ".join(padded).rstrip()
 
 
-def summary_json(model: CheckedModel) -> dict:
+def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
     """The ``cnndsl summary --json`` document."""
     return {
         "layers": [_layer_json(info) for info in model.layers],
@@ -92,7 +92,7 @@ def summary_json(model: CheckedModel) -> dict:
         "flops": flops(model),
         "activation_bytes": activation_bytes(model),
         "hash": architecture_hash(model),
-        "warnings": [d.as_dict() for d in model.warnings],
+        "warnings": [diagnostic_record(d, filename) for d in model.warnings],
     }
 
 

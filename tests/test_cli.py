@@ -159,3 +159,10 @@ def test_the_checker_path_never_imports_tensorflow_or_keras():
     )
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
+
+
+def test_summary_json_warnings_have_the_shape_of_every_json_diagnostic():
+    result = run_cli("summary", "--json", "CN(8) -> DN(4) -> FL()")
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning["file"] == "<spec>" and warning["end"] == {"line": 1, "column": 15}
+    assert set(warning) == set(json.loads(run_cli("check", "--format", "json", "CN(0)->FL()").stdout)[0])
