@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cnndsl.outputs import RUN_FILES
+
 SMALL = "CN(4,3)->MP(2)->FL()->DN(16)"
 ALLOWED_IN_HOME = (".keras", ".cache/matplotlib", ".config/matplotlib")
 
@@ -37,7 +39,7 @@ def test_a_run_writes_only_its_directory_and_the_frameworks_caches_with_the_user
     assert result.returncode == 0, result.stderr
     [run] = (work / "runs").iterdir()
     assert tree(work) == {"runs", f"runs/{run.name}"} | {f"runs/{run.name}/{path.name}" for path in run.iterdir()}
-    assert len(list(run.iterdir())) == 7
+    assert {path.name for path in run.iterdir()} == set(RUN_FILES)
     outside = sorted(name for name in tree(home) if not name.startswith(ALLOWED_IN_HOME))
     assert [name for name in outside if name not in (".cache", ".config")] == []
     assert tree(tmp) == set()
