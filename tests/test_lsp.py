@@ -475,7 +475,7 @@ async def test_hostile_documents_never_crash_the_server(client):
     assert await hints(client, await open_document(client, "CN(8) -> FL()"), "CN(8) -> FL()")  # still serving
 
 
-def test_the_server_never_imports_a_framework():
+async def test_the_server_never_imports_a_framework():
     """Serving a session (every handler, on specs with merges, Python files and errors) loads no framework."""
     import subprocess
 

@@ -72,7 +72,6 @@ def test_a_python_file_nested_too_deeply_to_parse_is_a_usage_error(tmp_path):
 # --- the language server, started inside the folder -------------------------------------------
 
 WORKSPACE = plant(Path(tempfile.mkdtemp(prefix="cnndsl-untrusted-")) / "repo")
-pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_lsp.fixture(
@@ -90,6 +89,7 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_the_language_server_checks_an_attackers_files_and_runs_none(client):
     for name in ("evil.py", "nets.cnn"):
         uri = (WORKSPACE / name).as_uri()
