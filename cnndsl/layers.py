@@ -239,7 +239,7 @@ class LayerType:
     kind: str = "other"
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = field(default=lambda shape, args: None)
-    """A warning about a legal but likely unintended input."""
+    """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
     check_args: Callable[[Mapping], str | None] = field(default=lambda args: None)
     """A problem with a combination of arguments, or None."""
 
@@ -474,9 +474,24 @@ def _bn_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
 def _elementwise_shape(shapes: list[Shape], a: Mapping) -> Shape:
     """``keras.layers.Add``/``Multiply``: the branches' shapes broadcast together, batch axis aside."""
     out = shapes[0][1:]
-    for shape in shapes[1:]:
-        out = broadcast_shapes(out, shape[1:])
+    try:
+        for shape in shapes[1:]:
+            out = broadcast_shapes(out, shape[1:])
+    except ShapeProblem as problem:
+        hint = "give the shortcut a projection such as CN(filters, 1, strides=2) -> BN(), or use padding=same"
+        raise ShapeProblem(problem.message, hint) from None
     return (None, *out)
+
+
+def _elementwise_warn(shapes: list[Shape], a: Mapping) -> str | None:
+    """Broadcasting as Keras does is legal; different ranks or a grown output are almost always a mistake."""
+    out = _elementwise_shape(shapes, a)
+    listed = " | ".join(_fmt(shape) for shape in shapes)
+    if len({len(shape) for shape in shapes}) > 1:
+        return f"broadcasts branches of different ranks ({listed}) to {_fmt(out)}"
+    if None not in out[1:] and all(None not in s[1:] and _prod(out[1:]) > _prod(s[1:]) for s in shapes):
+        return f"broadcasts {listed} to {_fmt(out)}, larger than every branch"
+    return None
 
 
 def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
@@ -493,7 +508,10 @@ def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
             if index == axis:
                 out[index] = None if mine is None or theirs is None else mine + theirs
             elif mine is not None and theirs is not None and mine != theirs:
-                raise ShapeProblem("CAT needs equal sizes on every axis but the joined one")
+                raise ShapeProblem(
+                    "CAT needs equal sizes on every axis but the joined one",
+                    "CAT joins along one axis: the other sizes must agree (padding=same, or equal poolings)",
+                )
             elif mine is None:
                 out[index] = theirs
     return tuple(out)
@@ -555,8 +573,10 @@ _TABLE = (
     LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),)),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
     LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
+              warn=_elementwise_warn,
               merge=True, kind="merge"),
     LayerType("MUL", "Multiply", "product of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
+              warn=_elementwise_warn,
               merge=True, kind="merge"),
     LayerType("CAT", "Concatenate", "the branches joined along an axis",
               (Param("axis", integer(-MAX_WINDOW, MAX_WINDOW), -1),), _concatenate_shape, merge=True, kind="merge"),

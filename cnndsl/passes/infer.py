@@ -86,7 +86,8 @@ class Inferrer:
             self._merge_error(item, shapes, problem)
             out = (shapes[0][0], *[None] * (len(shapes[0]) - 2), shapes[0][-1])
         else:
-            self._warn(layer, _broadcast_warning(layer, shapes, out))
+            warning = layer.type.warn(list(shapes), layer.args)
+            self._warn(layer, warning and f"{layer.code} {warning}")
         info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, 0, sources, shapes)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
@@ -97,11 +98,7 @@ class Inferrer:
         culprit = _first_disagreeing(item, shapes)
         listed = " | ".join(format_shape(shape) for shape in shapes)
         message = f"{code} cannot join branches of shapes {listed}: {problem.message}"
-        hint = problem.hint or (
-            "give the shortcut a projection such as CN(filters, 1, strides=2) -> BN(), or use padding=same"
-            if code != "CAT"
-            else "CAT joins along one axis: the other sizes must agree (padding=same, or equal poolings)"
-        )
+        hint = problem.hint
         spans = item.spans
         span = spans[culprit] if culprit is not None and culprit < len(spans) else item.layer.span
         self._error(message, span, hint)
@@ -192,25 +189,6 @@ def _first_disagreeing(item: Joined, shapes: tuple[Shape, ...]) -> int | None:
         except ShapeProblem:
             return index
     return None
-
-
-def _broadcast_warning(layer: Layer, shapes: tuple[Shape, ...], out: Shape) -> str | None:
-    """ADD and MUL broadcast as Keras does; different ranks or a grown output are almost always a mistake."""
-    if layer.code == "CAT":
-        return None
-    listed = " | ".join(format_shape(shape) for shape in shapes)
-    if len({len(shape) for shape in shapes}) > 1:
-        return f"{layer.code} broadcasts branches of different ranks ({listed}) to {format_shape(out)}"
-    if None not in out[1:] and all(None not in s[1:] and _size(out) > _size(s) for s in shapes):
-        return f"{layer.code} broadcasts {listed} to {format_shape(out)}, larger than every branch"
-    return None
-
-
-def _size(shape: Shape) -> int:
-    total = 1
-    for dim in shape[1:]:
-        total *= dim
-    return total
 
 
 def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[LayerInfo], tuple[Item, ...]]:

@@ -149,10 +149,11 @@ def save_run(directory: Path, model, checked, recipe, dataset, history, metrics)
     """The trained model, the loss plot, the summary and the metrics, each written atomically."""
     from cnndsl.backends.svg import write_svg
 
+    title = plot_title(checked.source)
     files = [
         write_atomic(directory / "model.keras", model.save),
-        write_svg(checked, directory / PICTURE, title=plot_title(checked.source)),
-        plot_loss(directory / "loss.png", history, plot_title(checked.source)),
+        write_svg(checked, directory / PICTURE, title=title),
+        plot_loss(directory / "loss.png", history, title),
         write_text(
             directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
         ),
