@@ -1,42 +1,17 @@
-"""The syntax tree of a spec: frozen dataclasses, each carrying its source Span."""
+"""The syntax tree of a spec: immutable records (cnndsl.records), each carrying its source Span."""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import MISSING, dataclass, fields
+from cnndsl.records import record
 
-if sys.version_info >= (3, 11):
-    from typing import assert_never
-else:  # pragma: no cover
-
-    def assert_never(value):
-        raise AssertionError(f"unhandled node: {type(value).__name__}")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without loading typing on the check path
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
-def record(cls):
-    """``@dataclass(frozen=True)``, with an ``__init__`` that fills the instance's dict directly.
-
-    A frozen dataclass's own ``__init__`` sets each field through ``object.__setattr__``,
-    2.5 times slower; checking a large spec builds a node or span per token. Everything
-    else (equality, hashing, repr, immutability) is the dataclass's.
-    """
-    cls = dataclass(frozen=True)(cls)
-    names, defaults = [], {}
-    for item in fields(cls):
-        if item.default_factory is not MISSING:
-            raise TypeError(f"{cls.__name__}.{item.name}: record() takes plain defaults only")
-        if item.default is not MISSING:
-            defaults[f"_default_{item.name}"] = item.default
-            names.append(f"{item.name}=_default_{item.name}")
-        else:
-            names.append(item.name)
-    body = "".join(f"\n    values[{item.name!r}] = {item.name}" for item in fields(cls))
-    namespace = dict(defaults)
-    exec(f"def __init__(self, {', '.join(names)}):\n    values = self.__dict__{body}", namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init
-    return cls
+def assert_never(value: object) -> NoReturn:
+    """The end of an exhaustive ``match``: a node of a kind the walk does not know is a bug."""
+    raise AssertionError(f"unhandled node: {type(value).__name__}")
 
 
 @record

@@ -10,7 +10,6 @@ import contextlib
 import gc
 import operator
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from cnndsl import ast
 from cnndsl.errors import VALUE, Diagnostic, raise_errors
@@ -20,9 +19,9 @@ from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer, check_head
 from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.shapes import format_size
-from cnndsl.space import refuse_space
 from cnndsl.syntax import parse, span_at
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import keras
     import torch
@@ -78,7 +77,10 @@ def check_chain(
 
 
 def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
-    refuse_space(chain, source, blocks)
+    if "{" in source:  # braces: maybe a search space, which cnndsl.space knows (loaded only then)
+        from cnndsl.space import refuse_space
+
+        refuse_space(chain, source, blocks)
     expander = Expander(blocks)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)

@@ -9,17 +9,20 @@ one :class:`SpecError`, whose subclass names the kind of the first.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from cnndsl.ast import Span
+from cnndsl.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
 USAGE = "usage"
 """The kind of a tool-level problem (an unreadable file, a bad argument) in JSON output."""
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     """One finding about a spec, located by its span."""
 

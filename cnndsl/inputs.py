@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, SpecError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
+from cnndsl.records import record, replace
 from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse, parse_file
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cnndsl.embedded import EmbeddedSpec
 
 SPEC_NAME = "<spec>"
@@ -26,7 +28,7 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest spec file read (a real one is a few kilobytes)."""
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One model to compile.
 
@@ -41,7 +43,7 @@ class Source:
     text: str
     label: str
     chain: ast.Chain | None = None
-    blocks: Mapping[str, ast.Chain] = field(default_factory=dict)
+    blocks: Mapping[str, ast.Chain] = MappingProxyType({})
     error: SpecError | None = None
     named: bool = False
     """Whether the model is one named definition of a file (``FILE:NAME``)."""

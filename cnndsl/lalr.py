@@ -20,10 +20,10 @@ import math
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import chain
 
 from cnndsl import ast
+from cnndsl.records import record
 
 MAX_NUMBER_DIGITS = 30
 """Integers with more digits than this are read as infinitely large (and rejected by bounds)."""
@@ -31,7 +31,7 @@ MAX_NUMBER_DIGITS = 30
 Builder = Callable[[list, re.Match, re.Match, "_Lines"], object]
 
 
-@dataclass(frozen=True)
+@record
 class Terminal:
     """A terminal as lark's lexer sees it: name, regular expression, and sort key."""
 
@@ -44,7 +44,7 @@ class Terminal:
     """The string a string terminal stands for (``"block"``); None for a regular expression."""
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One production: ``origin: expansion``, with its ``-> alias`` if any."""
 
@@ -53,7 +53,7 @@ class Rule:
     alias: str | None
 
 
-@dataclass(frozen=True)
+@record
 class Grammar:
     """What lark built from the grammar for one start rule, as plain data."""
 

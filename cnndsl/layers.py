@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from cnndsl import ast
+from cnndsl.records import record
 from cnndsl.shapes import (
     Shape,
     ShapeProblem,
@@ -21,6 +19,11 @@ from cnndsl.shapes import (
     compute_conv_output_shape,
     compute_pooling_output_shape,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 MAX_UNITS = 1_000_000
 """Largest filter or unit count accepted (a real layer is far below it)."""
@@ -173,7 +176,7 @@ def suggest(word: str, options) -> str | None:
 REQUIRED: Any = object()
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """One argument of a layer code."""
 
@@ -188,7 +191,7 @@ class Param:
     """An omitted value takes this other parameter's value (MP's strides: its pool)."""
 
 
-@ast.record
+@record
 class Weight:
     """One weight tensor of a layer, named and shaped as Keras creates it."""
 
@@ -214,7 +217,7 @@ def _same_shape(shape: Shape, args: Mapping) -> Shape:
     return shape
 
 
-@dataclass(frozen=True)
+@record
 class LayerType:
     """Everything cnndsl knows about one layer code."""
 
@@ -238,9 +241,9 @@ class LayerType:
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
     kind: str = "other"
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
-    warn: Callable[[Shape, Mapping], str | None] = field(default=lambda shape, args: None)
+    warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None
     """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
-    check_args: Callable[[Mapping], str | None] = field(default=lambda args: None)
+    check_args: Callable[[Mapping], str | None] = lambda args: None
     """A problem with a combination of arguments, or None."""
 
     @functools.cached_property

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-from cnndsl.ast import Span, record
+from cnndsl.ast import Span
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LayerType
+from cnndsl.records import record
 from cnndsl.shapes import Shape
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
 DEFAULT_CLASSES = 10
@@ -89,7 +91,7 @@ Item = int | Merge
 """An element of the checked tree: a layer's index in ``CheckedModel.layers``, or a merge."""
 
 
-@dataclass(frozen=True)
+@record
 class CheckedModel:
     """A spec that passed every check: its layers, shapes and totals.
 
@@ -103,7 +105,7 @@ class CheckedModel:
     input_shape: Shape
     num_classes: int
     source: str
-    warnings: tuple[Diagnostic, ...] = field(default=())
+    warnings: tuple[Diagnostic, ...] = ()
     tree: tuple[Item, ...] | None = None
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
@@ -19,6 +19,7 @@ from cnndsl.compiler import check_chain, paused_gc
 from cnndsl.errors import Diagnostic, SpecError, render
 from cnndsl.formatter import chain as chain_text
 from cnndsl.model import CheckedModel
+from cnndsl.records import replace
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings
 from cnndsl.space import Space, candidate_text, first_choice

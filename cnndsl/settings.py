@@ -17,17 +17,17 @@ import math
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from cnndsl.compiler import valid_classes, valid_input_shape
 from cnndsl.errors import SettingsError
+from cnndsl.records import fields, record, replace
 
 COUNT_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
 BYTE_SUFFIXES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """Model defaults and budgets; ``None`` means not set."""
 
@@ -124,7 +124,7 @@ _READERS = {
 
 
 def _from_table(table: dict) -> Settings:
-    known = {f.name for f in fields(Settings)}
+    known = set(fields(Settings))
     values = {}
     for key, value in table.items():
         name = key.replace("-", "_")

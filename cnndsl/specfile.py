@@ -12,14 +12,13 @@ so a bare name is always a definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Model:
     """One model of a file: its name and the chain to check."""
 
@@ -27,7 +26,7 @@ class Model:
     chain: ast.Chain
 
 
-@dataclass(frozen=True)
+@record
 class Definitions:
     """What a spec file defines: its models in order, every chain by name, and problems."""
 

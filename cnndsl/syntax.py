@@ -15,11 +15,11 @@ import functools
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cnndsl import ast, lalr
 from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lark import Lark, Token, Tree
     from lark.exceptions import UnexpectedInput

@@ -170,9 +170,8 @@ def test_a_spec_that_cannot_be_read_is_not_drawn():
 def test_every_layer_codes_kind_has_a_colour_and_a_kind_without_one_is_an_error():
     kinds = {kind.kind for kind in LAYERS.values() if not (kind.is_input or kind.is_identity)}
     assert kinds <= set(COLOURS)
-    from dataclasses import replace
-
     from cnndsl.backends.svg import kind_of
+    from cnndsl.records import replace
 
     info = check("CN(8)->FL()").layers[0]
     odd = replace(info, layer=replace(info.layer, type=replace(info.layer.type, kind="odd")))

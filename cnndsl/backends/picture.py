@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnndsl.ast import record
 from cnndsl.backends.partial import CUT, Drawable, cut
 from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.records import record
 from cnndsl.shapes import Shape, format_shape
 
 STYLES = ("boxes", "graph")

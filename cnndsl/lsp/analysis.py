@@ -140,7 +140,7 @@ def analyze_python(text: str, settings: Settings, display: str = "<python>") -> 
 
 
 def _relocated_budgets(source, model: CheckedModel, settings: Settings) -> list[Diagnostic]:
-    from dataclasses import replace
+    from cnndsl.records import replace
 
     return [replace(d, span=source.embedded.locate(d.span, source.text)) for d in check_budgets(model, settings)]
 

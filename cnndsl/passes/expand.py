@@ -9,12 +9,12 @@ memory.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.layers import LAYERS, MERGES, suggest
+from cnndsl.records import record
 
 MAX_LAYERS = 100_000
 """Most layers a spec may expand to (the largest real networks have a few thousand)."""
@@ -22,7 +22,7 @@ MAX_BLOCK_DEPTH = 64
 """Deepest chain of blocks referring to blocks (a real spec uses two or three)."""
 
 
-@dataclass(frozen=True)
+@record
 class Expanded:
     """A merge with its branches expanded; the same object stands for every copy a repeat makes."""
 

@@ -8,8 +8,6 @@ argument (CN's kernel) repeats the nearest preceding layer of the same code,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
@@ -17,12 +15,17 @@ from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
 from cnndsl.passes.expand import Expanded, Item
+from cnndsl.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HEAD_CODE = "DN"
 _NOT_YET = object()  # no earlier layer has given an inheritable argument
 
 
-@dataclass(frozen=True)
+@record
 class Joined:
     """A resolved merge: its layer and its branches (an ``ID()`` branch is empty)."""
 
