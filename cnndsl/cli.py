@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cnndsl import __version__
 from cnndsl.compiler import valid_classes, valid_input_shape
@@ -24,7 +23,10 @@ from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up time
+    from pathlib import Path
+
     from cnndsl.model import CheckedModel
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -265,6 +267,8 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     if args.files.count(STDIN) > 1:
         raise UsageError("'-' (standard input) can be given once")
     status = EXIT_OK
@@ -465,6 +469,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
         _report(error.diagnostics, source)
         return EXIT_SPEC
     if args.output:
+        from pathlib import Path
+
         from cnndsl.outputs import write_bytes
 
         write_bytes(Path(args.output), data)
@@ -477,6 +483,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 
 def cmd_from_keras(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from cnndsl.backends.keras_reader import ModelFileError, UnsupportedModel, load, to_spec
     from cnndsl.formatter import format_text
 
@@ -539,6 +547,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 OPTION = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=.*)?", re.DOTALL)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, sized to the terminal as argparse sizes it, without ``shutil``.
+
+    argparse loads ``shutil`` (and with it ``bz2`` and ``lzma``) to read the terminal's
+    width whenever a parser is built; ``cnndsl check`` builds one on every run and prints
+    no help. This is ``shutil.get_terminal_size().columns`` for the standard output.
+    """
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, reading an argument that cannot be a flag as a value, though it starts with '-'.
 
@@ -546,13 +579,22 @@ class Parser(argparse.ArgumentParser):
     the checker, which says what is wrong with it, instead of being refused as a flag.
     """
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def _parse_optional(self, arg_string: str):
         if arg_string.startswith("-") and arg_string != "-" and not OPTION.fullmatch(arg_string):
             return None
         return super()._parse_optional(arg_string)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given a ``command``, with only that command's arguments.
+
+    ``cnndsl check`` then builds its own parser, not every command's: a few milliseconds of
+    a start-up that pre-commit hooks and editors pay on every run.
+    """
     parser = Parser(
         prog="cnndsl",
         description="Check, summarise and build convolutional networks written in the cnndsl notation.",
@@ -560,7 +602,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
+    for name, add in COMMANDS.items():
+        if command is None or name == command:
+            add(commands)
+    return parser
 
+
+def _add_check_parser(commands) -> None:
     check_parser = commands.add_parser(
         "check",
         help="report errors in specs, without TensorFlow",
@@ -581,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_budget_options(check_parser)
     check_parser.set_defaults(handler=cmd_check)
 
+
+def _add_summary_parser(commands) -> None:
     summary_parser = commands.add_parser(
         "summary",
         help="per-layer output shapes and parameters, without TensorFlow",
@@ -592,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(summary_parser)
     summary_parser.set_defaults(handler=cmd_summary)
 
+
+def _add_draw_parser(commands) -> None:
     draw_parser = commands.add_parser(
         "draw",
         help="draw a spec as an SVG or PNG picture, without TensorFlow",
@@ -608,6 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(draw_parser)
     draw_parser.set_defaults(handler=cmd_draw)
 
+
+def _add_fmt_parser(commands) -> None:
     fmt_parser = commands.add_parser(
         "fmt",
         help="rewrite spec files in the canonical layout",
@@ -622,6 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fmt_parser.set_defaults(handler=cmd_fmt)
 
+
+def _add_run_parser(commands) -> None:
     run_parser = commands.add_parser(
         "run",
         help="train a spec with the notebook's recipe and evaluate it",
@@ -632,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(run_parser)
     run_parser.set_defaults(handler=cmd_run)
 
+
+def _add_compare_parser(commands) -> None:
     compare_parser = commands.add_parser(
         "compare",
         help="train several specs under one recipe and print the comparison table",
@@ -642,6 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(compare_parser)
     compare_parser.set_defaults(handler=cmd_compare)
 
+
+def _add_emit_parser(commands) -> None:
     emit_parser = commands.add_parser(
         "emit",
         help="write a spec as Keras or PyTorch source, the JSON architecture, or ONNX",
@@ -654,6 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(emit_parser)
     emit_parser.set_defaults(handler=cmd_emit)
 
+
+def _add_from_keras_parser(commands) -> None:
     from_keras_parser = commands.add_parser(
         "from-keras",
         help="write a saved Keras model (.keras) in the notation",
@@ -663,8 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     from_keras_parser.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras 3 (model.save)")
     from_keras_parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
     from_keras_parser.set_defaults(handler=cmd_from_keras)
-    _add_sweep_parser(commands)
 
+
+def _add_lsp_parser(commands) -> None:
     lsp_parser = commands.add_parser(
         "lsp",
         help="run the language server (stdio), for editors",
@@ -672,7 +735,6 @@ def build_parser() -> argparse.ArgumentParser:
         "shapes as inlay hints, hover, completion, formatting, names and quick fixes (needs the lsp extra).",
     )
     lsp_parser.set_defaults(handler=cmd_lsp)
-    return parser
 
 
 def _add_sweep_parser(commands) -> None:
@@ -696,6 +758,21 @@ def _add_sweep_parser(commands) -> None:
         help="report each epoch's validation score; Optuna's median pruner stops trials that fall behind")  # fmt: skip
     _add_budget_options(sweep_parser)
     sweep_parser.set_defaults(handler=cmd_sweep)
+
+
+COMMANDS = {
+    "check": _add_check_parser,
+    "summary": _add_summary_parser,
+    "draw": _add_draw_parser,
+    "fmt": _add_fmt_parser,
+    "run": _add_run_parser,
+    "compare": _add_compare_parser,
+    "emit": _add_emit_parser,
+    "from-keras": _add_from_keras_parser,
+    "sweep": _add_sweep_parser,
+    "lsp": _add_lsp_parser,
+}
+"""Each command and the function that adds its parser, in the order ``cnndsl --help`` lists them."""
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -736,7 +813,8 @@ class _CommandParser(Parser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from types import MappingProxyType
 
 from cnndsl import ast
@@ -99,13 +98,14 @@ def read_models(argument: str) -> list[Source]:
     path, selected = _split_selector(argument)
     if path is None:
         return [Source(SPEC_NAME, argument, "spec")]
-    display = str(path)
-    if path.suffix == ".py":
-        models = python_models(display, read_text(path), path.stem)
-    elif path.suffix == ".json":
-        models = architecture_models(display, read_text(path), path.stem)
+    display = path_text(path)
+    stem, suffix = stem_and_suffix(display)
+    if suffix == ".py":
+        models = python_models(display, read_text(display), stem)
+    elif suffix == ".json":
+        models = architecture_models(display, read_text(display), stem)
     else:
-        models = _with_models(file_models(display, read_text(path), path.stem), display)
+        models = _with_models(file_models(display, read_text(display), stem), display)
     return models if selected is None else [_select(models, selected, display)]
 
 
@@ -116,28 +116,47 @@ def _with_models(models: list[Source], display: str) -> list[Source]:
     raise UsageError(f"{display}: holds no models, only blocks; a definition without 'block' is a model")
 
 
-def _split_selector(argument: str) -> tuple[Path | None, str | None]:
+def _split_selector(argument: str) -> tuple[str | None, str | None]:
     """``(path, None)`` for a FILE, ``(path, NAME)`` for FILE:NAME, ``(None, None)`` for a spec."""
     if not argument.strip():  # "" is no path, not "."
         return None, None
-    if _exists(Path(argument), file=True):
-        return Path(argument), None
+    if os.path.isfile(argument):  # False for a name no file can have: a long spec, a NUL byte
+        return argument, None
     base, _, name = argument.rpartition(":")
-    if base and (_exists(Path(base), file=True) or _looks_like_path(base)):
+    if base and (os.path.isfile(base) or _looks_like_path(base)):
         if name.isidentifier() or name.isdigit():
-            return Path(base), name
+            return base, name
         raise UsageError(f"{argument}: expected FILE:NAME, a model's name after the ':', not {name!r}")
-    if _looks_like_path(argument) or _exists(Path(argument)):
-        return Path(argument), None
+    if _looks_like_path(argument) or os.path.exists(argument):
+        return argument, None
     return None, None
 
 
-def _exists(path: Path, file: bool = False) -> bool:
-    """Whether a path exists (as a file); False for a name no file can have, such as a long spec."""
-    try:
-        return path.is_file() if file else path.exists()
-    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte
-        return False
+def path_text(path: str) -> str:
+    """The path as ``str(pathlib.Path(path))`` writes it: ``./nets//a.cnn`` -> ``nets/a.cnn``.
+
+    Written out for POSIX paths because loading pathlib costs ``cnndsl check`` a tenth of
+    its start-up; a test holds it equal to pathlib's.
+    """
+    if os.name != "posix":  # drives, two kinds of separator: pathlib's own rules
+        from pathlib import Path
+
+        return str(Path(path))
+    relative = path.lstrip("/")
+    root = "" if relative == path else "//" if len(path) - len(relative) == 2 else "/"
+    return root + "/".join(part for part in relative.split("/") if part not in ("", ".")) or "."
+
+
+def stem_and_suffix(path: str) -> tuple[str, str]:
+    """``pathlib.Path(path)``'s ``stem`` and ``suffix`` (``a.tar.cnn`` -> ``a.tar``, ``.cnn``)."""
+    if os.name != "posix":
+        from pathlib import Path
+
+        return Path(path).stem, Path(path).suffix
+    text = path_text(path)
+    name = "" if text == "." else text.rpartition("/")[2]
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 def file_models(display: str, text: str, stem: str) -> list[Source]:
@@ -204,14 +223,14 @@ def _looks_like_path(argument: str) -> bool:
     return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec", ".json"))
 
 
-def read_text(path: Path) -> str:
+def read_text(path: str | os.PathLike) -> str:
     """A spec file's text (UTF-8, a leading byte-order mark dropped), or UsageError.
 
     At most MAX_FILE_BYTES are read, whatever size the file reports: a device such as
     /dev/zero says 0 and never ends.
     """
     try:
-        if path.is_dir():
+        if os.path.isdir(path):
             raise UsageError(f"{path}: is a directory, not a spec file")
         with open(path, "rb") as handle:
             return decode(handle.read(MAX_FILE_BYTES + 1), str(path))

@@ -14,10 +14,10 @@ a pyproject.toml without a ``[tool.cnndsl]`` table. Command-line flags override 
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 from cnndsl.compiler import valid_classes, valid_input_shape
 from cnndsl.errors import SettingsError
@@ -64,12 +64,17 @@ def _quantity(text: str | int, suffixes: dict[str, int], what: str, upper: bool 
     return int(value)
 
 
-def pyprojects(start: Path) -> Iterator[Path]:
-    """Every pyproject.toml at or above ``start``, nearest first."""
-    for folder in [start, *start.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
+def pyprojects(start: str | os.PathLike) -> Iterator[str]:
+    """Every pyproject.toml at or above the folder ``start``, nearest first."""
+    folder = os.path.join(os.getcwd(), os.fspath(start))  # absolute, as given (os.path, not pathlib: start-up)
+    while True:
+        candidate = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(candidate):
             yield candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 _MAY_NAME_US = re.compile(r"""(?m)(?:^|[{,])[ \t]*(["']?)cnndsl\1[ \t]*[.=]|\.[ \t]*(["']?)cnndsl\2[ \t]*[.=\]]""")
@@ -77,13 +82,13 @@ _MAY_NAME_US = re.compile(r"""(?m)(?:^|[{,])[ \t]*(["']?)cnndsl\1[ \t]*[.=]|\.[ 
 or something like one: a text without it has no ``[tool.cnndsl]``."""
 
 
-def load_settings(start: Path | None = None) -> Settings:
+def load_settings(start: str | os.PathLike | None = None) -> Settings:
     """``[tool.cnndsl]`` of the nearest pyproject.toml that has one, or empty settings.
 
     A pyproject.toml without the table is passed over and the search goes on upwards,
     as ruff's does: a subproject's own pyproject.toml keeps its parent's settings.
     """
-    for path in pyprojects((start or Path.cwd()).absolute()):
+    for path in pyprojects(os.getcwd() if start is None else start):
         table = _table(path)
         if table is not None:
             try:
@@ -93,10 +98,11 @@ def load_settings(start: Path | None = None) -> Settings:
     return Settings()
 
 
-def _table(path: Path) -> dict | None:
+def _table(path: str) -> dict | None:
     """The file's ``[tool.cnndsl]`` table, or None when it has none."""
     try:
-        text = path.read_text("utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except (UnicodeDecodeError, OSError) as exc:
         raise SettingsError(f"{path}: cannot read [tool.cnndsl]: {exc}") from None
     if not _MAY_NAME_US.search(text):  # no table of ours: the TOML parser need not even be loaded

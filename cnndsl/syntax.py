@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from pathlib import Path
 
 from cnndsl import ast, lalr
 from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lark import Lark, Token, Tree
     from lark.exceptions import UnexpectedInput
 
@@ -62,6 +63,8 @@ GRAMMAR_FILE = "cnndsl.lark"
 
 def grammar_path() -> Path:
     """``grammar/cnndsl.lark``: inside an installed wheel, or at the top of a checkout."""
+    from pathlib import Path
+
     package = Path(__file__).resolve().parent
     installed = package / "grammar" / GRAMMAR_FILE
     return installed if installed.is_file() else package.parent / "grammar" / GRAMMAR_FILE
@@ -128,7 +131,13 @@ def _reader(start: str) -> lalr.Reader:
 
 
 STARTS = ("spec", "file")
-TABLES_MODULE = Path(__file__).resolve().parent / "grammar_tables.py"
+
+
+def tables_module() -> Path:
+    """``cnndsl/grammar_tables.py``, where :func:`write_tables` writes the tables."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "grammar_tables.py"
 
 
 def stored_tables(start: str) -> lalr.Grammar:
@@ -421,5 +430,6 @@ _SPACE_VALUES = {
 
 def write_tables() -> None:
     """Regenerate :mod:`cnndsl.grammar_tables` after a change to the grammar."""
-    TABLES_MODULE.write_text(tables_source(), "utf-8")
-    print(f"wrote {TABLES_MODULE}", file=sys.stderr)
+    path = tables_module()
+    path.write_text(tables_source(), "utf-8")
+    print(f"wrote {path}", file=sys.stderr)

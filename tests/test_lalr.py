@@ -157,7 +157,7 @@ def test_the_readings_agree_on_character_mutations(text):
 
 def test_the_stored_tables_are_what_lark_builds_from_the_grammar_now():
     fresh = syntax.tables_source()
-    assert fresh == syntax.TABLES_MODULE.read_text("utf-8"), (
+    assert fresh == syntax.tables_module().read_text("utf-8"), (
         "cnndsl/grammar_tables.py is stale: regenerate it with "
         "python -c 'from cnndsl.syntax import write_tables; write_tables()'"
     )
@@ -175,7 +175,7 @@ def test_the_generated_tables_do_not_depend_on_the_hash_seed(seed):
     code = "import sys; from cnndsl import syntax; sys.stdout.write(syntax.tables_source())"
     env = {**os.environ, "PYTHONHASHSEED": seed}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert result.stdout == syntax.TABLES_MODULE.read_text("utf-8")
+    assert result.stdout == syntax.tables_module().read_text("utf-8")
 
 
 def test_canonical_numbering_keeps_the_automaton():

@@ -12,6 +12,7 @@ and never imports TensorFlow. The answers come from :mod:`cnndsl.lsp.analysis`.
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_right
 from pathlib import Path
@@ -43,7 +44,7 @@ class CnndslServer(LanguageServer):
         """The settings ``cnndsl check`` would use for the document, re-read whenever a pyproject.toml above it changes."""
         folder = (Path(path).parent if path else Path.cwd()).absolute()
         try:
-            stamp = tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in pyprojects(folder))
+            stamp = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in pyprojects(folder))
         except OSError:
             stamp = None
         cached = self.settings_cache.get(folder)
