@@ -1,10 +1,11 @@
 """How fast and how lean the checker is: ``python benchmarks/checker.py`` prints one table.
 
-- Cold start: ``cnndsl check`` on the notebook's models as a fresh process, against the
-  interpreter's floor (``python -c pass``) and against a fresh process that imports Keras
-  and builds the same models by hand to reach the same verdicts (which build, with how
-  many parameters; which Keras refuses). Bytecode is cached first, as an installed
-  package has it.
+- Cold start: ``cnndsl check`` (the console script when installed) on the notebook's
+  models as a fresh process, in a user's project folder (a pyproject.toml without, then
+  with, a ``[tool.cnndsl]`` table), against the interpreter's floor (``python -c pass``)
+  and against a fresh process that imports Keras and builds the same models by hand to
+  reach the same verdicts (which build, with how many parameters; which Keras refuses).
+  Bytecode is cached first, as an installed package has it.
 - Throughput: in-process parse + check of notebook-style specs of 10 to 10,000 layers,
   in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
   parser sets. Then the same for specs whose every layer is written differently, where
@@ -100,33 +101,68 @@ def parse_verdicts(output: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in output.splitlines() if re.match(r"\S+\.cnn: (OK \d+|error)$", line))
 
 
-def timed(command: list[str]) -> tuple[float, str]:
+def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=cwd)
     return time.perf_counter() - start, result.stdout + result.stderr
 
 
+def cnndsl_command() -> list[str]:
+    """``cnndsl``, as a user runs it: the installed console script, else ``python -m cnndsl``."""
+    script = Path(sys.executable).parent / ("cnndsl.exe" if os.name == "nt" else "cnndsl")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "cnndsl"]
+
+
+PROJECT = '[project]\nname = "user-project"\ndependencies = ["cnndsl", "tensorflow"]\n\n[tool.ruff]\nline-length = 100\n'
+SETTINGS = '[tool.cnndsl]\ninput-shape = [28, 28, 1]\nclasses = 10\n'
+"""A project's pyproject.toml, and a [tool.cnndsl] table (the defaults: verdicts unchanged) to add to it."""
+
+
+def projects(folder: Path) -> dict[str, Path]:
+    """Two copies of a user's project with the example files: without and with a [tool.cnndsl] table."""
+    made = {}
+    for name, text in (("no settings", PROJECT), ("settings", PROJECT + "\n" + SETTINGS)):
+        made[name] = folder / name.replace(" ", "-")
+        made[name].mkdir()
+        (made[name] / "pyproject.toml").write_text(text, "utf-8")
+        for path in EXAMPLES:
+            (made[name] / path.name).write_text(path.read_text("utf-8"), "utf-8")
+    return made
+
+
 def cold_start(runs: int) -> dict:
-    """Alternate the three fresh processes ``runs`` times (cnndsl ``runs`` x 5); medians, ratios, agreement."""
-    ours = [sys.executable, "-m", "cnndsl", "check", *[str(p.relative_to(ROOT)) for p in EXAMPLES]]
+    """Alternate the fresh processes ``runs`` times (cnndsl ``runs`` x 5); medians, ratios, agreement.
+
+    ``cnndsl check`` runs in a user's project folder holding the example files, once with
+    a pyproject.toml that has no ``[tool.cnndsl]`` table and once with one (which loads
+    the TOML parser).
+    """
+    files = [path.name for path in EXAMPLES]
     theirs = [sys.executable, str(Path(__file__).resolve()), "--keras-baseline"]
     floor = [sys.executable, "-c", "pass"]
-    times: dict[str, list[float]] = {"cnndsl": [], "keras": [], "floor": []}
-    timed(ours)  # writes the bytecode cache
-    for index in range(runs * 5):
-        seconds, our_output = timed(ours)
-        times["cnndsl"].append(seconds)
-        times["floor"].append(timed(floor)[0])
-        if index % 5 == 0:
-            seconds, their_output = timed(theirs)
-            times["keras"].append(seconds)
+    times: dict[str, list[float]] = {"cnndsl": [], "settings": [], "keras": [], "floor": []}
+    with tempfile.TemporaryDirectory(prefix="cnndsl-bench-") as folder:
+        made = projects(Path(folder))
+        ours = [*cnndsl_command(), "check", *files]
+        timed(ours, made["no settings"])  # writes the bytecode cache
+        for index in range(runs * 5):
+            seconds, our_output = timed(ours, made["no settings"])
+            times["cnndsl"].append(seconds)
+            seconds, settings_output = timed(ours, made["settings"])
+            times["settings"].append(seconds)
+            times["floor"].append(timed(floor)[0])
+            if index % 5 == 0:
+                seconds, their_output = timed(theirs)
+                times["keras"].append(seconds)
     our_verdicts, their_verdicts = cnndsl_verdicts(our_output), parse_verdicts(their_output)
     return {
+        "command": " ".join(Path(part).name if part == ours[0] else part for part in ours[:-len(files)]),
         "cnndsl": statistics.median(times["cnndsl"]),
         "cnndsl_range": (min(times["cnndsl"]), max(times["cnndsl"])),
+        "settings": statistics.median(times["settings"]),
         "floor": statistics.median(times["floor"]),
         "keras": statistics.median(times["keras"]),
-        "agree": our_verdicts == their_verdicts and len(our_verdicts) == len(EXAMPLES),
+        "agree": our_verdicts == their_verdicts == cnndsl_verdicts(settings_output) and len(our_verdicts) == len(EXAMPLES),
         "verdicts": our_verdicts,
         "keras_verdicts": their_verdicts,
     }
@@ -416,12 +452,15 @@ def report(runs: int) -> str:
         f"{'cold start (fresh process, 4 example files)':<52}{'median':>12}",
         f"{'  python -c pass (the floor)':<52}{cold['floor'] * 1e3:>10.1f}ms",
         f"{'  cnndsl check (target <= 60 ms)':<52}{cold['cnndsl'] * 1e3:>10.1f}ms",
+        f"{'  cnndsl check, with a [tool.cnndsl] table':<52}{cold['settings'] * 1e3:>10.1f}ms",
         f"{'  import keras + build the same models':<52}{cold['keras'] * 1e3:>10.0f}ms",
         f"{'  cnndsl check / floor':<52}{cold['cnndsl'] / cold['floor']:>11.1f}x",
         f"{'  keras / cnndsl check (target >= 60x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
+        f"{'  keras / cnndsl check, with the table':<52}{cold['keras'] / cold['settings']:>11.1f}x",
         f"{'  same verdicts':<52}{'yes' if cold['agree'] else 'NO':>12}",
-        f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; cnndsl from "
-        f"{cold['cnndsl_range'][0] * 1e3:.0f} to {cold['cnndsl_range'][1] * 1e3:.0f} ms; verdicts {cold['verdicts']})",
+        f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; `{cold['command']}` in a "
+        f"project folder; cnndsl from {cold['cnndsl_range'][0] * 1e3:.0f} to {cold['cnndsl_range'][1] * 1e3:.0f} ms; "
+        f"verdicts {cold['verdicts']})",
     ]
     if not cold["agree"]:
         lines.append(f"  keras verdicts: {cold['keras_verdicts']}")
