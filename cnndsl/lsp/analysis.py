@@ -19,6 +19,7 @@ from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
+from cnndsl.reparse import reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import references, resolve_definitions
 from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse, parse_file
@@ -64,6 +65,8 @@ class Analysis:
     blocks: dict[str, ast.Chain] = field(default_factory=dict)
     """Every definition's chain by name, as models use them."""
     fixes: list[Fix] = field(default_factory=list)
+    tree: ast.SpecFile | ast.Chain | None = None
+    """The whole text as read (None when it does not read): the next edit's starting point."""
 
     @property
     def chains(self) -> list[ast.Chain]:
@@ -98,15 +101,21 @@ class Analysis:
 # --- analysing a document ---------------------------------------------------------------
 
 
-def analyze_spec_file(text: str, settings: Settings, stem: str = "spec") -> Analysis:
-    """A ``.cnn`` file: a bare spec or named definitions, checked as ``cnndsl check`` checks it."""
+def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previous: Analysis | None = None) -> Analysis:
+    """A ``.cnn`` file: a bare spec or named definitions, checked as ``cnndsl check`` checks it.
+
+    Given the ``previous`` analysis of the same document, an edit inside one layer call
+    re-reads that call only (:mod:`cnndsl.reparse`); the models are checked whole.
+    """
     analysis = Analysis(text)
+    parsed = None if previous is None or previous.tree is None else reparse_file(previous.text, previous.tree, text)
     try:
-        parsed = parse_file(text)
+        parsed = parsed if parsed is not None else parse_file(text)
     except SpecError as error:
         analysis.diagnostics += error.diagnostics
         _analyze_partial(analysis, error, settings, stem)
         return analysis
+    analysis.tree = parsed
     if isinstance(parsed, ast.Chain):
         analysis.chain = parsed
         _check_model(analysis, stem, parsed, {}, settings, report=True)

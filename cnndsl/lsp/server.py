@@ -111,7 +111,8 @@ def refresh(ls: CnndslServer, uri: str) -> None:
     if _is_python(uri):
         analysis = an.analyze_python(text, settings, document.path or uri)
     else:
-        analysis = an.analyze_spec_file(text, settings, Path(document.path or "spec").stem)
+        previous = ls.analyses.get(uri)
+        analysis = an.analyze_spec_file(text, settings, Path(document.path or "spec").stem, previous and previous[0])
     lines = Lines(text, str(ls.workspace.position_encoding or "utf-16"))
     ls.analyses[uri] = (analysis, lines)
     problems += [to_lsp_diagnostic(d, lines) for d in analysis.diagnostics]
