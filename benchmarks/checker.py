@@ -366,10 +366,13 @@ def keystroke_file(layers: int = KEYSTROKE_LAYERS) -> str:
     )
 
 
-def keystroke(edits: int, visible: int | None = None) -> dict:
+def keystroke(edits: int, visible: int | None = None, typing: bool = False) -> dict:
     """Median milliseconds from a one-character edit to diagnostics published and inlay hints answered.
 
     Hints are asked for the whole file, or for the ``visible`` lines around the edit (as editors ask).
+    The edit replaces a convolution's first digit (``CN(20`` <-> ``CN(30``), or with ``typing``
+    types a digit after it and deletes it again (``CN(20`` <-> ``CN(200``): every later
+    position moves.
     """
     import json
 
@@ -395,10 +398,15 @@ def keystroke(edits: int, visible: int | None = None) -> dict:
     asked = lsp.Range(lsp.Position(shown[0], 0), lsp.Position(shown[1], 0))
     times, hints = [], 0
     for version in range(2, edits + 2):
-        digit = "3" if version % 2 else "2"  # CN(20 <-> CN(30: valid either way
-        change = lsp.TextDocumentContentChangePartial(
-            lsp.Range(lsp.Position(line, column), lsp.Position(line, column + 1)), digit
-        )
+        if typing:  # CN(20 -> CN(200 -> CN(20: valid either way
+            typed = version % 2 == 0
+            end = column + (1 if typed else 2)
+            replaced = lsp.Range(lsp.Position(line, column + 1), lsp.Position(line, end))
+            change = lsp.TextDocumentContentChangePartial(replaced, "0" if typed else "")
+        else:  # CN(20 <-> CN(30
+            digit = "3" if version % 2 else "2"
+            replaced = lsp.Range(lsp.Position(line, column), lsp.Position(line, column + 1))
+            change = lsp.TextDocumentContentChangePartial(replaced, digit)
         identifier = lsp.VersionedTextDocumentIdentifier(version=version, uri=uri)
         start = time.perf_counter()
         ls.workspace.update_text_document(identifier, change)
@@ -416,10 +424,15 @@ def keystroke_report(edits: int) -> list[str]:
         f"language server keystroke, {KEYSTROKE_LAYERS:,}-layer spec file (target < 30 ms): one-character edit ->",
         "  re-check, publish diagnostics, answer inlay hints (JSON-serialized), handlers called in process",
     ]
-    for visible, label in ((None, "hints for the whole file"), (60, "hints for 60 visible lines")):
-        result = keystroke(edits, visible)
+    for visible, typing, label in (
+        (None, False, "digit replaced, hints for the whole file"),
+        (60, False, "digit replaced, hints for 60 visible lines"),
+        (None, True, "digit typed/deleted, whole file"),
+        (60, True, "digit typed/deleted, 60 visible lines"),
+    ):
+        result = keystroke(edits, visible, typing)
         lines.append(
-            f"  {label + ':':<28} median {result['median'] * 1e3:.1f} ms (min {result['min'] * 1e3:.1f}, "
+            f"  {label + ':':<44} median {result['median'] * 1e3:.1f} ms (min {result['min'] * 1e3:.1f}, "
             f"max {result['max'] * 1e3:.1f}) over {result['edits']} edits; {result['hints']:,} hints per answer"
         )
     return lines
