@@ -17,7 +17,7 @@ import re
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
-from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS, _reader
+from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS, read_fast
 
 _PARENTHESES = re.compile(r"#[^\n]*|[()]")
 
@@ -37,7 +37,7 @@ def reparse_file(
     grown = new_end - old_end
     region = new_text[call.span.start : call.span.end + grown]
     depth = _depth_before(old_text, call.span.start)
-    read = _reader("spec").read(region, max_depth=MAX_NESTING - depth)
+    read = read_fast(region, "spec", max_depth=MAX_NESTING - depth)
     if not (
         isinstance(read, ast.Chain)
         and len(read.elements) == 1

@@ -98,15 +98,28 @@ def parse_file(text: str) -> ast.SpecFile | ast.Chain:
         node = _reader(start).read(text, max_depth=MAX_NESTING)
         if node is not None:
             return node
-    try:
-        return parse(text)
+    try:  # lark, for its errors (the fast readings of _read were just tried)
+        return read_with_lark(text, "spec")
     except SpecError as as_spec:
         try:
-            return _read(text, "file")
+            return read_with_lark(text, "file")
         except SpecError as as_file:
             if as_file.span is None or as_spec.span is None or as_spec.span.start >= as_file.span.start:
                 raise as_spec from None
             raise
+
+
+def read_fast(text: str, start: str, max_depth: int = MAX_NESTING):
+    """The fast reading alone (``start``: "spec" or "file"): the tree, or None where it declines.
+
+    It declines a text with an error (which :func:`parse` and :func:`parse_file` would then
+    have lark report), parentheses nested past ``max_depth``, or more than MAX_SPEC_CHARS.
+    What needs a tree and no message (hints for a file mid-edit) reads this way: lark is
+    never loaded.
+    """
+    if len(text) > MAX_SPEC_CHARS:
+        return None
+    return _reader(start).read(text, max_depth=max_depth)
 
 
 def _read(text: str, start: str):

@@ -226,6 +226,7 @@ async def test_a_file_with_a_syntax_error_mid_edit_still_gets_hints_where_it_par
     labels = {(line, label) for line, _, label in await hints(client, uri, text)}
     assert (3, "601,066 params") in labels
     assert (6, "▸ 26×26×4") in labels and (6, "▸ 2704") in labels
+    assert [label for line, label in labels if line == 5] == ["▸ 26×26×8"]  # the broken one, up to its error
     unfinished = "CN(8) -> MP(2) -> "
     uri = await open_document(client, unfinished)
     assert [label for *_, label in await hints(client, uri, unfinished)] == ["▸ 26×26×8", "▸ 13×13×8"]

@@ -141,3 +141,24 @@ def test_the_language_servers_analysis_after_an_edit_is_the_fresh_analysis_of_th
     assert edited.tree == fresh.tree is not None
     assert (edited.diagnostics, edited.hints, edited.fixes) == (fresh.diagnostics, fresh.hints, fresh.fixes)
     assert edited.hints if "paddng" not in after else edited.diagnostics and edited.fixes
+
+
+def test_edits_through_a_syntax_error_are_read_from_the_last_text_that_read(monkeypatch):
+    from cnndsl.lsp import analysis
+    from cnndsl.settings import Settings
+
+    old = "net = CN(8)\n    -> CN(20, (5, 5))\n    -> MP(2) -> FL() -> DN(10)\n"
+    broken = old.replace("(5, 5))", "(5, 5)")  # a ')' deleted: mid-edit
+    mended = old.replace("CN(20, (5, 5))", "CN(32, (5, 5))")  # typed back, with another change
+    first = analysis.analyze_spec_file(old, Settings(), "net")
+    second = analysis.analyze_spec_file(broken, Settings(), "net", first)
+    assert second.tree is None and second.diagnostics and second.last_read == (old, first.tree)
+    fresh = analysis.analyze_spec_file(mended, Settings(), "net")
+
+    def whole_reading(text):
+        raise AssertionError("the whole text was read again")
+
+    monkeypatch.setattr(analysis, "parse_file", whole_reading)
+    third = analysis.analyze_spec_file(mended, Settings(), "net", second)
+    assert third.tree == fresh.tree and third.last_read == (mended, fresh.tree)
+    assert (third.diagnostics, third.hints) == (fresh.diagnostics, fresh.hints) and third.hints

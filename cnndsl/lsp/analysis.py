@@ -22,7 +22,7 @@ from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.reparse import reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import references, resolve_definitions
-from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse, parse_file
+from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast
 
 SHAPE_MARK = "▸"
 
@@ -66,7 +66,10 @@ class Analysis:
     """Every definition's chain by name, as models use them."""
     fixes: list[Fix] = field(default_factory=list)
     tree: ast.SpecFile | ast.Chain | None = None
-    """The whole text as read (None when it does not read): the next edit's starting point."""
+    """The whole text as read (None when it does not read)."""
+    last_read: tuple[str, ast.SpecFile | ast.Chain] | None = None
+    """The document's latest text that read, with its tree: where the next edit is read from
+    (through a syntax error mid-edit, the text before it)."""
 
     @property
     def chains(self) -> list[ast.Chain]:
@@ -104,18 +107,19 @@ class Analysis:
 def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previous: Analysis | None = None) -> Analysis:
     """A ``.cnn`` file: a bare spec or named definitions, checked as ``cnndsl check`` checks it.
 
-    Given the ``previous`` analysis of the same document, an edit inside one layer call
-    re-reads that call only (:mod:`cnndsl.reparse`); the models are checked whole.
+    Given the ``previous`` analysis of the same document, the edits since its last text that
+    read, when they fall inside one layer call, re-read that call only (:mod:`cnndsl.reparse`);
+    the models are checked whole.
     """
-    analysis = Analysis(text)
-    parsed = None if previous is None or previous.tree is None else reparse_file(previous.text, previous.tree, text)
+    analysis = Analysis(text, last_read=previous.last_read if previous is not None else None)
+    parsed = None if analysis.last_read is None else reparse_file(*analysis.last_read, text)
     try:
         parsed = parsed if parsed is not None else parse_file(text)
     except SpecError as error:
         analysis.diagnostics += error.diagnostics
         _analyze_partial(analysis, error, settings, stem)
         return analysis
-    analysis.tree = parsed
+    analysis.tree, analysis.last_read = parsed, (text, parsed)
     if isinstance(parsed, ast.Chain):
         analysis.chain = parsed
         _check_model(analysis, stem, parsed, {}, settings, report=True)
@@ -214,18 +218,27 @@ _HEADER = re.compile(r"[ \t]*(?:block[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
 
 
 def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str) -> None:
-    """Mid-edit: check the definitions that still parse on their own (or a bare spec's prefix) for hints."""
+    """Mid-edit: hints for the definitions that still parse on their own, and for the part before
+    the error of the one that does not (or of a bare spec).
+
+    Each part is read by the fast reading alone: a part that fails needs no message (the
+    file's error is already reported), so lark is not run again.
+    """
     text = analysis.text
     if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
         return
-    starts = _definition_starts(text)
+    starts = definition_starts(text)
     if len(starts) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own: bound the work a hostile text can ask
         return
     try:
         if starts:
-            definitions = [
-                d for start, end in zip(starts, [*starts[1:], len(text)]) for d in _parsed_part(text, start, end)
-            ]
+            definitions = []
+            at = error.span.start if error.span is not None else -1
+            for start, end in zip(starts, [*starts[1:], len(text)]):
+                # the definition the error is in: as far as the element before it, else (the
+                # error is where an earlier definition's unclosed parenthesis surfaced) whole
+                part = _parsed_part(text, start, at, cut=True) if start <= at < end else []
+                definitions += part or _parsed_part(text, start, end)
             if definitions:
                 _analyze_definitions(analysis, ast.SpecFile(tuple(definitions)), settings, report=False)
         elif error.span is not None:
@@ -237,7 +250,7 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
         return
 
 
-def _definition_starts(text: str) -> list[int]:
+def definition_starts(text: str) -> list[int]:
     """Offsets of lines that start a definition (``name =`` outside any parenthesis)."""
     starts, depth, line_start = [], 0, True
     for match in re.finditer(r"#[^\n]*|[()\n]|[^()#\n]+", text):
@@ -252,18 +265,16 @@ def _definition_starts(text: str) -> list[int]:
     return starts
 
 
-def _parsed_part(text: str, start: int, end: int) -> list[ast.Definition]:
-    """The definition in ``text[start:end]``, parsed in place (other text blanked), or nothing."""
-    masked = re.sub(r"[^\n]", " ", text[:start]) + text[start:end] + re.sub(r"[^\n]", " ", text[end:])
-    try:
-        parsed = parse_file(masked)
-    except SpecError:
-        return []
+def _parsed_part(text: str, start: int, end: int, cut: bool = False) -> list[ast.Definition]:
+    """The definition in ``text[start:end]``, parsed in place (other text blanked), or nothing;
+    with ``cut``, the definition as far as the chain element before ``end``."""
+    masked = re.sub(r"[^\n]", " ", text[:start]) + text[start:end]
+    parsed = _prefix_before(masked, end, "file") if cut else read_fast(masked, "file")
     return list(parsed.definitions) if isinstance(parsed, ast.SpecFile) else []
 
 
-def _prefix_before(text: str, offset: int) -> ast.Chain | None:
-    """A bare spec cut before the element holding ``offset``, if that part parses."""
+def _prefix_before(text: str, offset: int, start: str = "spec") -> ast.Chain | ast.SpecFile | None:
+    """The text cut before the chain element holding ``offset``, read as ``start``, if that part reads."""
     depth, cut = 0, None
     for match in re.finditer(r"#[^\n]*|[()]|->|→", text[:offset]):
         piece = match.group()
@@ -273,10 +284,7 @@ def _prefix_before(text: str, offset: int) -> ast.Chain | None:
             cut = match.start()
     if cut is None or not text[:cut].strip(BLANKS):
         return None
-    try:
-        return parse(text[:cut])
-    except SpecError:
-        return None
+    return read_fast(text[:cut], start)
 
 
 # --- walking a model beside its text ------------------------------------------------------

@@ -274,10 +274,14 @@ def _codes() -> list[lsp.CompletionItem]:
 
 
 def _names_above(analysis: an.Analysis, offset: int) -> list[lsp.CompletionItem]:
+    """The definitions written before the one the cursor is in (mid-edit, a definition may
+    have been read only as far as its error: its own text still runs to the next one)."""
+    starts = an.definition_starts(analysis.text)
     return [
         lsp.CompletionItem(d.name, kind=lsp.CompletionItemKind.Module if d.is_block else lsp.CompletionItemKind.Variable,
                            detail=("block" if d.is_block else "model") + f" = {d.chain.span.text(analysis.text)[:60]}")
-        for d in analysis.definitions if d.span.end <= offset
+        for d in analysis.definitions
+        if next((start for start in starts if start > d.span.start), len(analysis.text) + 1) <= offset
     ]  # fmt: skip
 
 
