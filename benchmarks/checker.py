@@ -366,13 +366,14 @@ def keystroke_file(layers: int = KEYSTROKE_LAYERS) -> str:
     )
 
 
-def keystroke(edits: int, visible: int | None = None, typing: bool = False) -> dict:
+def keystroke(edits: int, visible: int | None = None, typing: bool = False, breaking: bool = False) -> dict:
     """Median milliseconds from a one-character edit to diagnostics published and inlay hints answered.
 
     Hints are asked for the whole file, or for the ``visible`` lines around the edit (as editors ask).
     The edit replaces a convolution's first digit (``CN(20`` <-> ``CN(30``), or with ``typing``
     types a digit after it and deletes it again (``CN(20`` <-> ``CN(200``): every later
-    position moves.
+    position moves. With ``breaking``, it deletes the call's closing parenthesis and types
+    it again: every other edit leaves a syntax error mid-file (hints up to it).
     """
     import json
 
@@ -398,7 +399,12 @@ def keystroke(edits: int, visible: int | None = None, typing: bool = False) -> d
     asked = lsp.Range(lsp.Position(shown[0], 0), lsp.Position(shown[1], 0))
     times, hints = [], 0
     for version in range(2, edits + 2):
-        if typing:  # CN(20 -> CN(200 -> CN(20: valid either way
+        if breaking:  # CN(20, padding=same) -> CN(20, padding=same -> CN(20, padding=same)
+            close = rows[line].index(")")
+            typed = version % 2 == 1
+            replaced = lsp.Range(lsp.Position(line, close), lsp.Position(line, close + (0 if typed else 1)))
+            change = lsp.TextDocumentContentChangePartial(replaced, ")" if typed else "")
+        elif typing:  # CN(20 -> CN(200 -> CN(20: valid either way
             typed = version % 2 == 0
             end = column + (1 if typed else 2)
             replaced = lsp.Range(lsp.Position(line, column + 1), lsp.Position(line, end))
@@ -416,7 +422,8 @@ def keystroke(edits: int, visible: int | None = None, typing: bool = False) -> d
         times.append(time.perf_counter() - start)
         hints = len(answer)
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "hints": hints,
-            "diagnostics": sent[-2], "edits": edits}  # fmt: skip
+            "diagnostics": sent[-2], "edits": edits,
+            "odd": statistics.median(times[1::2]), "even": statistics.median(times[::2])}  # fmt: skip
 
 
 def keystroke_report(edits: int) -> list[str]:
@@ -434,6 +441,13 @@ def keystroke_report(edits: int) -> list[str]:
         lines.append(
             f"  {label + ':':<44} median {result['median'] * 1e3:.1f} ms (min {result['min'] * 1e3:.1f}, "
             f"max {result['max'] * 1e3:.1f}) over {result['edits']} edits; {result['hints']:,} hints per answer"
+        )
+    for visible, label in ((None, "whole file"), (60, "60 visible lines")):
+        result = keystroke(edits, visible, breaking=True)  # versions 2, 4, ... delete the ')'
+        title = "')' deleted (a syntax error), " + label + ":"
+        lines.append(
+            f"  {title:<44} median {result['even'] * 1e3:.1f} ms; "
+            f"typed again: median {result['odd'] * 1e3:.1f} ms (over {result['edits']} edits, half each)"
         )
     return lines
 
