@@ -351,6 +351,7 @@ def goldens_report(runs: int) -> list[str]:
     ]
     if not cold["agree"]:
         lines.append(f"  cnndsl {cold['verdicts']}; keras {cold['keras_verdicts']}")
+    return lines
 
 
 # --- keystroke latency of the language server ---------------------------------------------------

@@ -135,3 +135,21 @@ def test_the_benchmarks_leave_out_the_first_epoch(tmp_path):
     history = [{"epoch": 1, "seconds": 50.0}, {"epoch": 2, "seconds": 3.0}, {"epoch": 3, "seconds": 5.0}]
     (tmp_path / "history.json").write_text(json.dumps(history))
     assert _load("distributed").seconds_per_epoch(tmp_path) == 4.0
+
+
+def test_the_goldens_section_is_written_from_its_measurements(bench, monkeypatch):
+    """The section's layout, with the (slow) measurements stubbed: every golden gets its row."""
+    rows = {name: {"median": 0.004, "layers": 10, "params": 1_000} for name in bench.GOLDENS}
+    monkeypatch.setattr(bench, "golden_check_times", lambda: rows)
+    cold = {"cnndsl": 0.05, "keras": 5.0, "agree": True, "verdicts": {}, "keras_verdicts": {}}
+    monkeypatch.setattr(bench, "golden_cold_start", lambda runs: cold)
+    lines = bench.goldens_report(runs=1)
+    assert all(any(line.startswith(name) for line in lines) for name in bench.GOLDENS)
+    assert any("ratio (target >= 50x)" in line and "100.0x" in line for line in lines)
+
+
+def test_the_keystroke_section_times_every_kind_of_edit(bench):
+    lines = bench.keystroke_report(edits=2)
+    assert len(lines) == 2 + 4 + 2
+    assert all("median" in line for line in lines[2:])
+    assert all("1,002 hints" in line for line in lines[2:6:2]) and all("60 hints" in line for line in lines[3:7:2])
