@@ -107,10 +107,10 @@ def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, str]:
     return time.perf_counter() - start, result.stdout + result.stderr
 
 
-def cnndsl_command() -> list[str]:
-    """``cnndsl``, as a user runs it: the installed console script, else ``python -m cnndsl``."""
-    script = Path(sys.executable).parent / ("cnndsl.exe" if os.name == "nt" else "cnndsl")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "cnndsl"]
+def cnndsl_command(python: str) -> list[str]:
+    """``cnndsl``, as a user runs it: the environment's console script, else ``python -m cnndsl``."""
+    script = Path(python).parent / ("cnndsl.exe" if os.name == "nt" else "cnndsl")
+    return [str(script)] if script.is_file() else [python, "-m", "cnndsl"]
 
 
 PROJECT = '[project]\nname = "user-project"\ndependencies = ["cnndsl", "tensorflow"]\n\n[tool.ruff]\nline-length = 100\n'
@@ -130,20 +130,20 @@ def projects(folder: Path) -> dict[str, Path]:
     return made
 
 
-def cold_start(runs: int) -> dict:
+def cold_start(runs: int, python: str = sys.executable) -> dict:
     """Alternate the fresh processes ``runs`` times (cnndsl ``runs`` x 5); medians, ratios, agreement.
 
     ``cnndsl check`` runs in a user's project folder holding the example files, once with
     a pyproject.toml that has no ``[tool.cnndsl]`` table and once with one (which loads
-    the TOML parser).
+    the TOML parser). ``python`` is the environment whose cnndsl, and whose floor, is timed.
     """
     files = [path.name for path in EXAMPLES]
     theirs = [sys.executable, str(Path(__file__).resolve()), "--keras-baseline"]
-    floor = [sys.executable, "-c", "pass"]
+    floor = [python, "-c", "pass"]
     times: dict[str, list[float]] = {"cnndsl": [], "settings": [], "keras": [], "floor": []}
     with tempfile.TemporaryDirectory(prefix="cnndsl-bench-") as folder:
         made = projects(Path(folder))
-        ours = [*cnndsl_command(), "check", *files]
+        ours = [*cnndsl_command(python), "check", *files]
         timed(ours, made["no settings"])  # writes the bytecode cache
         for index in range(runs * 5):
             seconds, our_output = timed(ours, made["no settings"])
@@ -472,9 +472,9 @@ def header() -> list[str]:
     ]
 
 
-def report(runs: int) -> str:
+def report(runs: int, python: str = sys.executable) -> str:
     lines = header()
-    cold = cold_start(runs)
+    cold = cold_start(runs, python)
     lines += [
         "",
         f"{'cold start (fresh process, 4 example files)':<52}{'median':>12}",
@@ -486,7 +486,8 @@ def report(runs: int) -> str:
         f"{'  keras / cnndsl check (target >= 60x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
         f"{'  keras / cnndsl check, with the table':<52}{cold['keras'] / cold['settings']:>11.1f}x",
         f"{'  same verdicts':<52}{'yes' if cold['agree'] else 'NO':>12}",
-        f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; `{cold['command']}` in a "
+        f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; `{cold['command']}` "
+        f"({Path(python).parent.parent}) in a "
         f"project folder; cnndsl from {cold['cnndsl_range'][0] * 1e3:.0f} to {cold['cnndsl_range'][1] * 1e3:.0f} ms; "
         f"verdicts {cold['verdicts']})",
     ]
@@ -525,12 +526,18 @@ def report(runs: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cold-start runs of each process (default: 5)")
+    parser.add_argument(
+        "--python", default=sys.executable, metavar="PATH",
+        help="the Python environment whose `cnndsl check` and `python -c pass` the cold start times "
+        "(default: this one): one with cnndsl installed as users install it, not editable, whose finder "
+        "loads pathlib into every interpreter's start",
+    )  # fmt: skip
     parser.add_argument("--keras-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.keras_baseline:
         keras_verdicts()
         return
-    print(report(args.runs))
+    print(report(args.runs, args.python))
 
 
 if __name__ == "__main__":
