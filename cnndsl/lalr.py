@@ -8,10 +8,12 @@ lark's per-token machinery: Token objects, line counting, a parse tree and its
 conversion. Tokens are the scanner's own match objects, and line and column are
 worked out only for the spans the AST keeps.
 
-The fast reading only ever *accepts*. On any input it cannot take as it stands
-(an unexpected token or character, nesting near the limit), :meth:`Reader.read`
-returns None and :mod:`cnndsl.syntax` hands the text to lark, whose errors become the
-diagnostics. ``tests/test_lalr.py`` holds the two readings to the same AST.
+On any input it cannot take as it stands (an unexpected token or character, nesting
+past the limit), :meth:`Reader.read` returns None, and :meth:`Reader.run` says where it
+stopped and what it expected there, as lark's parser would (:class:`Failure`):
+:mod:`cnndsl.syntax` makes the diagnostic from that, without loading lark.
+``tests/test_lalr.py`` holds the two readings to the same AST, and to the same
+diagnostic for every text lark refuses.
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ class Rule:
     origin: str
     expansion: tuple[str, ...]
     alias: str | None
+
+
+@record
+class Failure:
+    """Where the reading stopped, as lark's parser would report it.
+
+    ``kind`` is "character" (no terminal matches at ``start``), "token" (the token
+    ``found`` is not expected there), "end" (the text ended early) or "depth"
+    (parentheses nested past the limit). ``expected`` is the set of terminals lark's
+    error lists: the parser state's terminals; when lark's contextual lexer is the one that
+    stops (before any reduction on the token), those its lexer for the state scans for:
+    not the end of the text, nor a keyword (``ADD``) where the state also takes a name.
+    """
+
+    kind: str
+    start: int
+    end: int
+    found: str | None
+    """The terminal of the unexpected token, as lark's lexer names it (``BLOCK`` for ``block``)."""
+    expected: frozenset[str]
 
 
 @record
@@ -150,8 +172,12 @@ class Reader:
         """The AST of ``text``, or None when the fast reading declines it.
 
         It declines parentheses nested deeper than ``max_depth``, counted as
-        :func:`cnndsl.syntax._check_nesting` counts them, so that lark reports them.
+        :func:`cnndsl.syntax._check_nesting` counts them.
         """
+        return self.run(text, max_depth)[0]
+
+    def run(self, text: str, max_depth: int) -> tuple[object | None, Failure | None]:
+        """``(AST, None)``, or ``(None, where and why the reading stopped)``."""
         lines = _Lines(text)
         table, rules, ignore, top = self.table, self.rules, self.ignore, self.top
         keywords = self.keywords
@@ -170,7 +196,7 @@ class Reader:
             action = actions.get(kind)
             if action is None:
                 if kind not in ignore:
-                    return None  # an unexpected token or character: lark will say which
+                    return None, self._failure(match, kind, actions, True, len(text))
                 if "\n" in match.group():
                     lines.seen = True
                 continue
@@ -191,15 +217,15 @@ class Reader:
                     firsts.append(None)
                     states.append(table[states[-1]][origin])
                 if origin == top:
-                    return values[-1]  # the start rule is reduced only at the end of the text
+                    return values[-1], None  # the start rule is reduced only at the end of the text
                 actions = table[states[-1]]
                 action = actions.get(kind)
                 if action is None:
-                    return None
+                    return None, self._failure(match, kind, actions, False, len(text))
             if kind == opening:
                 depth += 1
                 if depth > max_depth:
-                    return None
+                    return None, Failure("depth", match.start(), match.end(), kind, frozenset())
             elif kind == closing:
                 depth -= 1
             states.append(action)
@@ -207,7 +233,23 @@ class Reader:
             firsts.append(match)
             last = match
             actions = table[action]
-        return None
+        raise AssertionError("the end of the text is always reduced or refused")  # pragma: no cover
+
+    def _failure(self, match, kind: str, actions: dict, lexed: bool, size: int) -> Failure:
+        """What lark reports for ``match``: its contextual lexer stops on a token the state
+        does not take (``lexed``: its expected set has no end of text); its parser stops
+        on one that a reduction made unexpected, and on the end of the text."""
+        if kind == "_UNEXPECTED":
+            return Failure("character", match.start(), match.start() + 1, None, frozenset())
+        expected = frozenset(s for s in actions if s.isupper())
+        if lexed:  # what the state's own lexer scans for: no end of text, no word its NAME also reads
+            hidden = {word for regexp, words in self.keywords.items() if regexp in actions for word in words.values()}
+            expected -= {"$END", *hidden}
+        if kind == "$END":
+            return Failure("end", size, size, "$END", expected)
+        if lexed and kind in self.keywords:  # lark's lexer for every terminal names `block` BLOCK
+            kind = self.keywords[kind].get(match.group(), kind)
+        return Failure("token", match.start(), match.end(), kind, expected)
 
 
 class _EndOfText:

@@ -3,10 +3,12 @@
 lark builds the LALR tables from ``grammar/cnndsl.lark``; they are stored, as plain
 data, in the generated module :mod:`cnndsl.grammar_tables` (:func:`write_tables`
 writes it; ``tests/test_lalr.py`` fails if it differs from a fresh build), and
-:mod:`cnndsl.lalr` drives them to read a text straight into the AST. A text the fast
-reading declines is read by lark itself, imported only then, whose exceptions are
-converted here, at the boundary, into SpecSyntaxError with positions and token names
-in the notation's own words.
+:mod:`cnndsl.lalr` drives them to read a text straight into the AST. Where a text
+fails, the reading says where and what lark's parser would have expected there
+(:class:`cnndsl.lalr.Failure`); :func:`failure_diagnostic` turns that into a
+SpecSyntaxError with positions and token names in the notation's own words. lark
+itself is imported only to build the tables and, in tests, as the reference both
+readings are held to (:func:`read_with_lark`, :func:`lark_failure`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import sys
 
 from cnndsl import ast, lalr
-from cnndsl.errors import SYNTAX, Diagnostic, SpecError, raise_errors
+from cnndsl.errors import SYNTAX, Diagnostic, raise_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,19 +96,14 @@ def parse_file(text: str) -> ast.SpecFile | ast.Chain:
     got further into the text, so a bare spec keeps its plain diagnostics.
     """
     _check_length(text)
-    for start in ("spec", "file"):  # the fast readings first: lark is loaded only for an error
-        node = _reader(start).read(text, max_depth=MAX_NESTING)
-        if node is not None:
-            return node
-    try:  # lark, for its errors (the fast readings of _read were just tried)
-        return read_with_lark(text, "spec")
-    except SpecError as as_spec:
-        try:
-            return read_with_lark(text, "file")
-        except SpecError as as_file:
-            if as_file.span is None or as_spec.span is None or as_spec.span.start >= as_file.span.start:
-                raise as_spec from None
-            raise
+    node, as_spec = _reader("spec").run(text, MAX_NESTING)
+    if node is None:
+        node, as_file = _reader("file").run(text, MAX_NESTING)
+    if node is not None:
+        return node
+    _check_nesting(text)
+    first, second = failure_diagnostic(as_spec, text), failure_diagnostic(as_file, text)
+    raise_errors([second if first.span.start < second.span.start else first], text)
 
 
 def read_fast(text: str, start: str, max_depth: int = MAX_NESTING):
@@ -123,16 +120,19 @@ def read_fast(text: str, start: str, max_depth: int = MAX_NESTING):
 
 
 def _read(text: str, start: str):
-    """The fast reading (lark's tables, :mod:`cnndsl.lalr`) when it accepts, else lark's own."""
+    """The fast reading (lark's tables, :mod:`cnndsl.lalr`); a located SpecSyntaxError where it stops."""
     _check_length(text)
     if "{" in text:  # the fast reading counts parentheses only; braces nest too
         _check_nesting(text)
-    node = _reader(start).read(text, max_depth=MAX_NESTING)
-    return node if node is not None else read_with_lark(text, start)
+    node, failure = _reader(start).run(text, MAX_NESTING)
+    if node is None:
+        _check_nesting(text)  # nesting past the limit is reported first, wherever it is
+        raise_errors([failure_diagnostic(failure, text)], text)
+    return node
 
 
 def read_with_lark(text: str, start: str = "spec"):
-    """lark's parser and tree, converted: the reference reading, and the one that reports errors."""
+    """lark's parser and tree, converted: the reference the fast reading is held to (tests)."""
     tree = _parse_tree(text, start)
     return _chain(tree.children[0]) if start == "spec" else _spec_file(tree)
 
@@ -221,7 +221,7 @@ def _parse_tree(text: str, start: str) -> Tree:
     try:
         return _parser(start).parse(text)
     except UnexpectedInput as exc:
-        raise_errors([_syntax_diagnostic(exc, text)], text)
+        raise_errors([failure_diagnostic(lark_failure(exc), text)], text)
         raise  # unreachable: raise_errors always raises for an error diagnostic
 
 
@@ -250,40 +250,55 @@ def _check_nesting(text: str) -> None:
 # --- lark exceptions -> diagnostics -------------------------------------------------
 
 
-def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
+def lark_failure(exc: UnexpectedInput) -> lalr.Failure:
+    """lark's error as a :class:`cnndsl.lalr.Failure`: the fast reading's own terms."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF
 
+    expected = frozenset(getattr(exc, "expected", ()) or ())
+    if isinstance(exc, UnexpectedCharacters):
+        return lalr.Failure("character", exc.pos_in_stream, exc.pos_in_stream + 1, None, frozenset())
+    token = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+        return lalr.Failure("end", -1, -1, "$END", expected)
+    return lalr.Failure("token", token.start_pos, token.end_pos, str(token.type), expected)
+
+
+def failure_diagnostic(failure: lalr.Failure, text: str) -> Diagnostic:
+    """The syntax error a reading stopped at, in words: what was expected and what was found."""
     if _is_blank(text):
         span = span_at(text, 0, 0)
         return Diagnostic(SYNTAX, "the spec is empty", span, hint="write layers joined by '->': CN(32)->FL()->DN(10)")
-    if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
-        span = span_at(text, exc.pos_in_stream, exc.pos_in_stream + 1)
+    if failure.kind == "character":
+        char = text[failure.start] if 0 <= failure.start < len(text) else ""
+        span = span_at(text, failure.start, failure.start + 1)
         return Diagnostic(SYNTAX, f"unexpected character {describe_char(char)}", span, hint=_char_hint(char))
-    token = getattr(exc, "token", None)
-    expected = set(getattr(exc, "expected", ()) or ())
+    if failure.kind == "depth":  # _check_nesting reports it before any failure is rendered
+        raise AssertionError("nesting past the limit is reported by _check_nesting")
+    expected = set(failure.expected)
     if "{" not in text:  # a spec without braces is not a search space: leave them out of the advice
         expected -= SPACE_TOKENS
-    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+    found, token = failure.found, None
+    if failure.kind == "end":
         span = span_at(text, len(text.rstrip()), len(text.rstrip()))
-        found = "the end of the spec"
+        words = "the end of the spec"
     else:
-        span = span_at(text, token.start_pos, token.end_pos)
-        found = f"{TOKEN_WORDS.get(token.type, token.type)} {str(token)!r}"
-        if token.type in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS"):
-            found = TOKEN_WORDS[token.type]
-    message = f"expected {_expected_words(expected)}, found {found}"
-    return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, token))
+        token = text[failure.start : failure.end]
+        span = span_at(text, failure.start, failure.end)
+        words = f"{TOKEN_WORDS.get(found, found)} {token!r}"
+        if found in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS"):
+            words = TOKEN_WORDS[found]
+    message = f"expected {_expected_words(expected)}, found {words}"
+    return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, found if token is not None else None))
 
 
-def _token_hint(expected: set[str], token: Token | None) -> str | None:
-    if token is None:
+def _token_hint(expected: set[str], found: str | None) -> str | None:
+    if found is None:
         return None
-    if token.type == "PIPE" and "PIPE" not in expected:
+    if found == "PIPE" and "PIPE" not in expected:
         return "'|' separates the branches of a merge: ADD(A | B), CAT(A | B), MUL(A | B)"
-    if "ARROW" in expected and token.type in ("NAME", "LPAR"):
+    if "ARROW" in expected and found in ("NAME", "LPAR"):
         return "layers are joined by '->'"
-    if expected == {"EQUAL"} and token.type == "LPAR":
+    if expected == {"EQUAL"} and found == "LPAR":
         return "layers are joined by '->'; a new definition starts with 'name ='"
     return None
 

@@ -2,8 +2,8 @@
 
 lark's parser and parse tree, converted to the AST, are the reference: the grammar
 file is the single source of the syntax. The fast reading must give the very same AST,
-spans included, for every text lark accepts, and decline every text lark refuses, so
-that lark reports the error. Hypothesis feeds both readings valid specs, spec files,
+spans included, for every text lark accepts, and for every text lark refuses the very
+same syntax error (message, span, hint), which it reports without loading lark. Hypothesis feeds both readings valid specs, spec files,
 notation-shaped noise and mutations of valid specs.
 """
 
@@ -26,13 +26,28 @@ def reference(text: str, start: str):
         return None
 
 
+def lark_diagnostic(text: str, start: str):
+    """The diagnostic of lark's own error on ``text``, or None where lark's parser takes it."""
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        syntax._parser(start).parse(text)
+    except UnexpectedInput as error:
+        return syntax.failure_diagnostic(syntax.lark_failure(error), text)
+    return None
+
+
 def assert_same_reading(text: str, start: str = "spec") -> object:
-    """Both readings agree: the same AST, or the fast one declines what lark refuses.
+    """Both readings agree: the same AST; or, where lark refuses the text, the same
+    syntax error (message, span and hint), said by the fast reading without lark.
 
     Nesting past the limit is refused by both, counted the same way.
     """
     expected = reference(text, start)
-    assert syntax._reader(start).read(text, max_depth=syntax.MAX_NESTING) == expected, text
+    node, failure = syntax._reader(start).run(text, max_depth=syntax.MAX_NESTING)
+    assert node == expected, text
+    if node is None and failure.kind != "depth":
+        assert syntax.failure_diagnostic(failure, text) == lark_diagnostic(text, start), text
     return expected
 
 
@@ -150,6 +165,37 @@ def test_the_readings_agree_on_token_mutations(text):
 @given(char_mutated())
 def test_the_readings_agree_on_character_mutations(text):
     assert_same_reading(text)
+
+
+def lark_file_error(text: str):
+    """The error parse_file reported when lark read both ways: the reading that got further."""
+    as_spec, as_file = lark_diagnostic(text, "spec"), lark_diagnostic(text, "file")
+    return as_spec if as_spec.span.start >= as_file.span.start else as_file
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from([*PIECES, "block", "a =", "\nb = ", "\n", "# c\n"]), max_size=40))
+def test_a_spec_files_syntax_error_is_the_one_lark_gives(pieces):
+    text = "".join(pieces)
+    try:
+        syntax.parse_file(text)
+    except SpecError as error:
+        (diagnostic,) = error.diagnostics
+        if not diagnostic.message.startswith("parentheses nested"):
+            assert diagnostic == lark_file_error(text)
+    else:
+        assert reference(text, "spec") is not None or reference(text, "file") is not None
+
+
+def test_a_syntax_error_is_reported_without_lark(monkeypatch):
+    def refuse(*args):
+        raise AssertionError("lark was asked")
+
+    monkeypatch.setattr(syntax, "_parser", refuse)
+    with pytest.raises(SpecError, match="expected a layer such as CN\\(32\\), found '->'"):
+        syntax.parse("CN(8) -> -> FL()")
+    with pytest.raises(SpecError, match="unexpected character '@'"):
+        syntax.parse_file("a = CN(8)\nb = a -> @")
 
 
 # --- the stored tables ----------------------------------------------------------------

@@ -222,7 +222,7 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
     the error of the one that does not (or of a bare spec).
 
     Each part is read by the fast reading alone: a part that fails needs no message (the
-    file's error is already reported), so lark is not run again.
+    file's error is already reported).
     """
     text = analysis.text
     if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
