@@ -127,7 +127,13 @@ def projects(folder: Path) -> dict[str, Path]:
         (made[name] / "pyproject.toml").write_text(text, "utf-8")
         for path in EXAMPLES:
             (made[name] / path.name).write_text(path.read_text("utf-8"), "utf-8")
+        broken = EXAMPLES[0].read_text("utf-8").replace(")", "", 1)  # model 1 with a ')' missing
+        (made[name] / BROKEN).write_text(broken, "utf-8")
     return made
+
+
+BROKEN = "model1_broken.cnn"
+"""The first example file with its first ')' deleted: a syntax error, reported without lark."""
 
 
 def cold_start(runs: int, python: str = sys.executable) -> dict:
@@ -140,7 +146,7 @@ def cold_start(runs: int, python: str = sys.executable) -> dict:
     files = [path.name for path in EXAMPLES]
     theirs = [sys.executable, str(Path(__file__).resolve()), "--keras-baseline"]
     floor = [python, "-c", "pass"]
-    times: dict[str, list[float]] = {"cnndsl": [], "settings": [], "keras": [], "floor": []}
+    times: dict[str, list[float]] = {"cnndsl": [], "settings": [], "broken": [], "keras": [], "floor": []}
     with tempfile.TemporaryDirectory(prefix="cnndsl-bench-") as folder:
         made = projects(Path(folder))
         ours = [*cnndsl_command(python), "check", *files]
@@ -150,6 +156,8 @@ def cold_start(runs: int, python: str = sys.executable) -> dict:
             times["cnndsl"].append(seconds)
             seconds, settings_output = timed(ours, made["settings"])
             times["settings"].append(seconds)
+            seconds, broken_output = timed([*ours[: -len(files)], BROKEN], made["no settings"])
+            times["broken"].append(seconds)
             times["floor"].append(timed(floor)[0])
             if index % 5 == 0:
                 seconds, their_output = timed(theirs)
@@ -160,6 +168,8 @@ def cold_start(runs: int, python: str = sys.executable) -> dict:
         "cnndsl": statistics.median(times["cnndsl"]),
         "cnndsl_range": (min(times["cnndsl"]), max(times["cnndsl"])),
         "settings": statistics.median(times["settings"]),
+        "broken": statistics.median(times["broken"]),
+        "broken_reported": f"{BROKEN}:" in broken_output and "error: expected" in broken_output,
         "floor": statistics.median(times["floor"]),
         "keras": statistics.median(times["keras"]),
         "agree": our_verdicts == their_verdicts == cnndsl_verdicts(settings_output) and len(our_verdicts) == len(EXAMPLES),
@@ -481,6 +491,8 @@ def report(runs: int, python: str = sys.executable) -> str:
         f"{'  python -c pass (the floor)':<52}{cold['floor'] * 1e3:>10.1f}ms",
         f"{'  cnndsl check (target <= 60 ms)':<52}{cold['cnndsl'] * 1e3:>10.1f}ms",
         f"{'  cnndsl check, with a [tool.cnndsl] table':<52}{cold['settings'] * 1e3:>10.1f}ms",
+        f"{'  cnndsl check of model 1 with a syntax error':<52}{cold['broken'] * 1e3:>10.1f}ms"
+        + ("" if cold["broken_reported"] else "  (NOT REPORTED)"),
         f"{'  import keras + build the same models':<52}{cold['keras'] * 1e3:>10.0f}ms",
         f"{'  cnndsl check / floor':<52}{cold['cnndsl'] / cold['floor']:>11.1f}x",
         f"{'  keras / cnndsl check (target >= 60x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",

@@ -153,3 +153,16 @@ def test_the_keystroke_section_times_every_kind_of_edit(bench):
     assert len(lines) == 2 + 4 + 2
     assert all("median" in line for line in lines[2:])
     assert all("1,002 hints" in line for line in lines[2:6:2]) and all("60 hints" in line for line in lines[3:7:2])
+
+
+def test_the_cold_start_projects_hold_the_examples_a_broken_copy_and_settings_that_change_no_verdict(bench, tmp_path):
+    made = bench.projects(tmp_path)
+    assert set(made) == {"no settings", "settings"}
+    assert "[tool.cnndsl]" in (made["settings"] / "pyproject.toml").read_text()
+    assert "[tool.cnndsl]" not in (made["no settings"] / "pyproject.toml").read_text()
+    files = [path.name for path in bench.EXAMPLES]
+    results = [run_cli("check", *files, cwd=made[name]) for name in made]
+    verdicts = [bench.cnndsl_verdicts(result.stdout + result.stderr) for result in results]
+    assert verdicts[0] == verdicts[1] and len(verdicts[0]) == len(files)
+    broken = run_cli("check", bench.BROKEN, cwd=made["no settings"])
+    assert broken.returncode == 1 and f"{bench.BROKEN}:" in broken.stderr and "error: expected" in broken.stderr
