@@ -17,7 +17,7 @@ import re
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
-from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS, read_fast
+from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS, read_fast, span_at
 
 _PARENTHESES = re.compile(r"#[^\n]*|[()]")
 
@@ -48,9 +48,8 @@ def reparse_file(
         return None
     placed = _Shift(0, call.span.start, call.span.line - 1, 1, call.span.column - 1)
     new_call = placed.node(read.elements[0])
-    old_line, old_column = _position(old_text, old_end)
-    new_line, new_column = _position(new_text, new_end)
-    after = _Shift(old_end, grown, new_line - old_line, old_line, new_column - old_column, call, new_call)
+    old, new = span_at(old_text, old_end, old_end), span_at(new_text, new_end, new_end)
+    after = _Shift(old_end, grown, new.line - old.line, old.line, new.column - old.column, call, new_call)
     return after.tree(old_tree)
 
 
@@ -73,11 +72,6 @@ def edited_region(old: str, new: str) -> tuple[int, int, int]:
         else:
             high = middle - 1
     return start, len(old) - low, len(new) - low
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """Line and column (1-based) of ``offset``, counted by '\\n' as the reader counts them."""
-    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
 
 
 def _depth_before(text: str, offset: int) -> int:
