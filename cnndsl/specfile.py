@@ -92,19 +92,22 @@ def _cycle(start: str, target: str, everything: dict) -> list[str] | None:
 
 def references(node: ast.Node) -> list[ast.Ref]:
     """Every name a chain uses, in order."""
+    return [leaf for leaf in leaves(node) if isinstance(leaf, ast.Ref)]
+
+
+def leaves(node: ast.Node) -> list[ast.Call | ast.Ref]:
+    """The layer calls and names a chain writes, in order (names are not followed)."""
     match node:
-        case ast.Ref():
+        case ast.Ref() | ast.Call():
             return [node]
         case ast.Chain():
-            return [ref for element in node.elements for ref in references(element)]
+            return [leaf for element in node.elements for leaf in leaves(element)]
         case ast.Merge():
-            return [ref for branch in node.branches for ref in references(branch)]
+            return [leaf for branch in node.branches for leaf in leaves(branch)]
         case ast.Repeat():
-            return references(node.body)
-        case ast.Call():
-            return []
+            return leaves(node.body)
         case ast.Alternatives():  # a search space's `{A | B}` (cnndsl.space)
-            return [ref for option in node.options for ref in references(option)]
+            return [leaf for option in node.options for leaf in leaves(option)]
         case _:
             assert_never(node)
 

@@ -253,6 +253,18 @@ async def test_hover_on_a_layer_shows_its_arguments_shapes_parameters_and_macs(c
     assert f"params {5 * 5 * 20 * 20 + 20:,}" in text and f"MACs {20 * 20 * 20 * 5 * 5 * 20:,}" in text
 
 
+async def test_a_search_space_gets_hover_and_symbols_not_a_crash(client):
+    text = "block b = {CN(4) | CN(2)}\nnet = CN(8) -> b -> {CN(4) | CN(2)} -> FL() -> DN(10)\n"
+    uri = await open_document(client, text, "space.cnn")
+    document = lsp.TextDocumentIdentifier(uri)
+    result = await client.text_document_hover_async(lsp.HoverParams(document, offset_of(text, "CN(8)", after=False)))
+    assert "Conv2D" in result.contents.value
+    symbols = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(document))
+    assert [symbol.name for symbol in symbols] == ["b", "net"]
+    (problem,) = list(client.diagnostics[uri])
+    assert "search space" in problem.message
+
+
 async def test_hover_on_a_block_name_shows_its_definition_and_expansion(client):
     uri = await open_document(client, NETS, "nets.cnn")
     result = await client.text_document_hover_async(

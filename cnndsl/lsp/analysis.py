@@ -21,7 +21,7 @@ from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.reparse import reparse_file
 from cnndsl.settings import Settings
-from cnndsl.specfile import references, resolve_definitions
+from cnndsl.specfile import leaves, references, resolve_definitions
 from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast
 
 SHAPE_MARK = "▸"
@@ -292,17 +292,7 @@ def _prefix_before(text: str, offset: int, start: str = "spec") -> ast.Chain | a
 
 def _calls(node: ast.Node) -> list[ast.Call]:
     """The calls written in a chain (blocks are not followed)."""
-    if isinstance(node, ast.Call):
-        return [node]
-    if isinstance(node, ast.Chain):
-        return [call for element in node.elements for call in _calls(element)]
-    if isinstance(node, ast.Merge):
-        return [call for branch in node.branches for call in _calls(branch)]
-    if isinstance(node, ast.Repeat):
-        return _calls(node.body)
-    if isinstance(node, ast.Ref):
-        return []
-    raise TypeError(f"unknown node {type(node).__name__}")
+    return [leaf for leaf in leaves(node) if isinstance(leaf, ast.Call)]
 
 
 MAX_SHOWN_LAYERS = 10_000
@@ -340,6 +330,8 @@ def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own:
         _walk(blocks[node.name], blocks, calls, ends, False, limit)
         if own:
             ends.append((node.span.end, len(calls)))
+    elif isinstance(node, ast.Alternatives):  # a search space: no one model to expand to
+        raise KeyError("a search space's alternatives")
     else:
         raise TypeError(f"unknown node {type(node).__name__}")
 
