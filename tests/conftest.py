@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,13 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd: 
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def wait_until(ready, process: subprocess.Popen, seconds: float) -> None:
+    """Poll ``ready()`` until it holds, ``process`` ends, or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 @pytest.fixture

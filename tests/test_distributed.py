@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_until
 
 from cnndsl.outputs import RUN_FILES
 
@@ -160,9 +160,7 @@ def test_ctrl_c_in_one_process_stops_the_other_and_process_0_keeps_its_epochs(tm
     zero = start(tmp_path, "p0", "run", SMALL, *recipe, *cluster_flags(port, 2, 0), "--output", str(out))
     one = start(tmp_path, "p1", "run", SMALL, *recipe, *cluster_flags(port, 2, 1))
     try:
-        deadline = time.monotonic() + 240
-        while not (out / "history.json").exists() and zero.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until((out / "history.json").exists, zero, 240)
         assert (out / "history.json").exists(), (tmp_path / "p0.err").read_text()
         one.send_signal(signal.SIGINT)
         stopped = time.monotonic()

@@ -7,9 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from conftest import run_cli
+from conftest import run_cli, wait_until
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 
@@ -20,9 +19,7 @@ def test_sigint_keeps_a_loadable_checkpoint_and_the_history(tmp_path):
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w+") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=stdout, stderr=stderr)
         try:
-            deadline = time.monotonic() + 180
-            while not (out / "history.json").exists() and process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until((out / "history.json").exists, process, 180)
             assert (out / "checkpoint.keras").exists(), "no checkpoint before the deadline"
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=60) == 130

@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_space import spaces
@@ -273,9 +272,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
             "--data", "sample", "--limit", "256", "--epochs", "30"]  # fmt: skip
     process, out = _start(args, tmp_path, "first")
     try:
-        deadline = time.monotonic() + 300
-        while not (_rows(folder) and _training(folder)) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: _rows(folder) and _training(folder), process, 300)
         assert _rows(folder) and _training(folder), "no trial finished and another started before the deadline"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130
