@@ -53,6 +53,11 @@ def reparse_file(
     return after.tree(old_tree)
 
 
+def placed(tree: ast.SpecFile | ast.Chain, offset: int, line: int) -> ast.SpecFile | ast.Chain:
+    """``tree``, read from a text that stands at ``offset``, the start of line ``line``, of a longer one."""
+    return _Shift(0, offset, line - 1, 1, 0).tree(tree)
+
+
 def edited_region(old: str, new: str) -> tuple[int, int, int]:
     """``(start, old_end, new_end)``: ``old[start:old_end]`` became ``new[start:new_end]``, the rest is equal."""
     shortest = min(len(old), len(new))

@@ -19,7 +19,7 @@ from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
-from cnndsl.reparse import reparse_file
+from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
 from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast
@@ -266,11 +266,13 @@ def definition_starts(text: str) -> list[int]:
 
 
 def _parsed_part(text: str, start: int, end: int, cut: bool = False) -> list[ast.Definition]:
-    """The definition in ``text[start:end]``, parsed in place (other text blanked), or nothing;
-    with ``cut``, the definition as far as the chain element before ``end``."""
-    masked = re.sub(r"[^\n]", " ", text[:start]) + text[start:end]
-    parsed = _prefix_before(masked, end, "file") if cut else read_fast(masked, "file")
-    return list(parsed.definitions) if isinstance(parsed, ast.SpecFile) else []
+    """The definition in ``text[start:end]`` (``start`` begins a line), read on its own and placed
+    where it stands, or nothing; with ``cut``, the definition as far as the chain element before ``end``."""
+    part = text[start:end]
+    parsed = _prefix_before(part, len(part), "file") if cut else read_fast(part, "file")
+    if not isinstance(parsed, ast.SpecFile):
+        return []
+    return list(placed(parsed, start, text.count("\n", 0, start) + 1).definitions)
 
 
 def _prefix_before(text: str, offset: int, start: str = "spec") -> ast.Chain | ast.SpecFile | None:
