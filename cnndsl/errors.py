@@ -8,8 +8,6 @@ one :class:`SpecError`, whose subclass names the kind of the first.
 
 from __future__ import annotations
 
-import unicodedata
-
 from cnndsl.ast import Span
 from cnndsl.records import record
 
@@ -194,9 +192,11 @@ surrogates, private and unassigned code points, line and paragraph separators.""
 
 def _shown(char: str) -> str:
     """A source character as the excerpt prints it: ``\\x00``, ``\\u202e`` for one a terminal would act on."""
-    if char != "\t" and unicodedata.category(char) in UNPRINTABLE:
-        return char.encode("unicode_escape").decode("ascii")
-    return char
+    if char == "\t" or (char.isascii() and char.isprintable()):  # the common case: no Unicode tables loaded
+        return char
+    import unicodedata
+
+    return char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in UNPRINTABLE else char
 
 
 def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
