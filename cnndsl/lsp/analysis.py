@@ -148,14 +148,8 @@ def analyze_python(text: str, settings: Settings, display: str = "<python>") -> 
         except SpecError as error:
             analysis.diagnostics += error.diagnostics
             continue
-        analysis.diagnostics += [*model.warnings, *_relocated_budgets(source, model, settings)]
+        analysis.diagnostics += [*model.warnings, *source.relocated(check_budgets(model, settings))]
     return analysis
-
-
-def _relocated_budgets(source, model: CheckedModel, settings: Settings) -> list[Diagnostic]:
-    from cnndsl.records import replace
-
-    return [replace(d, span=source.embedded.locate(d.span, source.text)) for d in check_budgets(model, settings)]
 
 
 def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: Settings, report: bool) -> None:

@@ -44,7 +44,7 @@ class CnndslServer(LanguageServer):
         """The settings ``cnndsl check`` would use for the document, re-read whenever a pyproject.toml above it changes."""
         folder = (Path(path).parent if path else Path.cwd()).absolute()
         try:
-            stamp = tuple((p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in pyprojects(folder))
+            stamp = tuple((p, s.st_mtime_ns, s.st_size) for p in pyprojects(folder) for s in [os.stat(p)])
         except OSError:
             stamp = None
         cached = self.settings_cache.get(folder)
