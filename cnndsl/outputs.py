@@ -221,7 +221,8 @@ def write_history(directory: Path, history: Sequence[Mapping[str, object]]) -> N
 # --- plots ----------------------------------------------------------------------------
 
 
-def _figure():
+def new_figure():
+    """An empty matplotlib figure of the size every plot cnndsl writes has, drawn without a display."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -230,7 +231,7 @@ def _figure():
     return figure
 
 
-def _png(figure) -> bytes:
+def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -238,23 +239,23 @@ def _png(figure) -> bytes:
 
 def plot_loss(path: Path, history: Sequence[Mapping[str, object]], title: str = "") -> Path:
     """Train and validation cross-entropy per epoch, as the notebook plotted them."""
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     epochs = [row["epoch"] for row in history]
     axes.plot(epochs, [row.get("val_loss") for row in history], "b", label="Validation Loss")
     axes.plot(epochs, [row.get("loss") for row in history], "r", label="Train Loss")
     _decorate(axes, title)
-    return write_bytes(path, _png(figure))
+    return write_bytes(path, png_bytes(figure))
 
 
 def plot_val_losses(path: Path, curves: Mapping[str, Sequence[Mapping[str, object]]]) -> Path:
     """Every model's validation loss per epoch on one chart (``compare.png``)."""
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     for label, history in curves.items():
         axes.plot([row["epoch"] for row in history], [row.get("val_loss") for row in history], marker="o", label=label)
     _decorate(axes, "Validation loss")
-    return write_bytes(path, _png(figure))
+    return write_bytes(path, png_bytes(figure))
 
 
 def _decorate(axes, title: str) -> None:

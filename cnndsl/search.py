@@ -9,6 +9,7 @@ into the space's own text. No framework is imported here.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class Verdict:
     def accepted(self) -> bool:
         return self.model is not None
 
-    @property
+    @functools.cached_property
     def hash(self) -> str | None:
         return architecture_hash(self.model) if self.model is not None else None
 
@@ -76,14 +77,14 @@ class Judge:
         try:
             model = check_chain(own, text, self.input_shape, self.num_classes, None, self.settings.input_shape)
         except SpecError as error:
-            return self._rejected(index, chain, own, error.diagnostics[0])
+            return self._rejected(index, chain, own, text, error.diagnostics[0])
         over = check_budgets(model, self.settings)
         if over:
-            return self._rejected(index, chain, own, over[0])
+            return self._rejected(index, chain, own, text, over[0])
         return Verdict(index, chain, model, None, self.space.source)
 
-    def _rejected(self, index: int, chain: ast.Chain, own: ast.Chain, error: Diagnostic) -> Verdict:
-        moved = located(error, own, chain, chain_text(chain), self.space.source)
+    def _rejected(self, index: int, chain: ast.Chain, own: ast.Chain, text: str, error: Diagnostic) -> Verdict:
+        moved = located(error, own, chain, text, self.space.source)
         return Verdict(index, chain, None, moved, self.space.source)
 
 
@@ -146,7 +147,8 @@ class Census:
     examined: int
     accepted: int
     exact: bool
-    hashes: set[str] = field(default_factory=set)
+    hashes: dict[str, int] = field(default_factory=dict)
+    """Each accepted architecture's hash -> the first candidate with it, in the order examined."""
     rejected: dict[tuple, list] = field(default_factory=dict)
     """First error (kind, message, span) -> [count, diagnostic, source]."""
 
@@ -159,7 +161,7 @@ class Census:
         self.examined += 1
         if verdict.accepted:
             self.accepted += 1
-            self.hashes.add(verdict.hash)
+            self.hashes.setdefault(verdict.hash, verdict.index)
             return
         group = self.rejected.setdefault(error_key(verdict.error), [0, verdict.error, verdict.source])
         group[0] += 1

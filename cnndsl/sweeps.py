@@ -39,7 +39,7 @@ from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
 from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
-from cnndsl.space import Space, candidate_text
+from cnndsl.space import Space
 from cnndsl.syntax import parse
 
 SAMPLERS = ("grid", "random", "tpe")
@@ -258,23 +258,11 @@ def _count_candidates(plan: Plan) -> None:
         raise UsageError(f"--sampler grid: the space holds {space.count:,} candidates, more than {EXACT_LIMIT:,}")
     plan.census = census(plan.judge)
     errors = plan.census.errors()
-    if errors:
-        raise_errors([errors[0], *errors[1:]], space.source)
+    raise_errors(errors, space.source)
     plan.log += describe(plan.census, plan.name)
     plan.log += rejection_lines(plan.census.groups(), plan.name, plan.census.total, plan.census.exact)
-    if plan.sampler == "grid":
-        plan.grid = _distinct_accepted(plan)
-
-
-def _distinct_accepted(plan: Plan) -> list[int]:
-    """The first candidate of each accepted architecture, in order."""
-    seen, chosen = set(), []
-    for index in range(plan.space.count):
-        verdict = plan.judge(index)
-        if verdict.accepted and verdict.hash not in seen:
-            seen.add(verdict.hash)
-            chosen.append(index)
-    return chosen
+    if plan.sampler == "grid":  # the census of a grid's space is exact: every candidate, in order
+        plan.grid = list(plan.census.hashes.values())
 
 
 # --- running the study ----------------------------------------------------------------
@@ -521,7 +509,7 @@ class Worker:
         import cnndsl
 
         plan = self.plan
-        text = candidate_text(verdict.chain)
+        text = verdict.text
         directory = plan.directory / f"trial-{trial.number:04d}-{verdict.hash}"
         self.echo(f"trial {trial.number}: {_one_line_spec(text)} ({verdict.model.total_params:,} parameters)")
         started = time.perf_counter()
@@ -626,7 +614,7 @@ def write_leaderboard(plan: Plan, study) -> list[dict]:
     write_csv(plan.directory / "sweep.csv", rows, FIELDS)
     write_text(plan.directory / "sweep.md", sweep_markdown(plan, study, rows))
     if rows:
-        plot_pareto(plan.directory / "sweep.png", rows, plan.objective)
+        plot_pareto(plan.directory / "sweep.png", rows)
     return rows
 
 
@@ -680,15 +668,11 @@ def pareto_front(rows: Sequence[Mapping]) -> list[Mapping]:
     return front
 
 
-def plot_pareto(path: Path, rows: Sequence[Mapping], objective: str) -> Path:
+def plot_pareto(path: Path, rows: Sequence[Mapping]) -> Path:
     """Validation accuracy against parameters, one point per trained candidate, the front marked."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from cnndsl.outputs import new_figure, png_bytes, write_bytes
 
-    from cnndsl.outputs import write_bytes
-
-    figure = Figure(figsize=(7, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure()
     axes = figure.add_subplot()
     axes.scatter([r["params"] for r in rows], [r["val_accuracy"] for r in rows], color="tab:blue", label="trial")
     front = pareto_front(rows)
@@ -700,11 +684,7 @@ def plot_pareto(path: Path, rows: Sequence[Mapping], objective: str) -> Path:
     axes.set_title(f"Sweep: validation accuracy against size ({len(rows)} trials)")
     axes.grid(True)
     axes.legend()
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return write_bytes(path, buffer.getvalue())
+    return write_bytes(path, png_bytes(figure))
 
 
 def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
