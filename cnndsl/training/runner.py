@@ -39,8 +39,6 @@ from cnndsl.training.records import (
 
 CPU_DEVICES_ENV = "CNNDSL_CPU_DEVICES"
 """Split the CPU into this many logical devices (to try ``--distribute mirrored`` without GPUs)."""
-EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-"""The extra of ``pip install 'cnndsl[...]'`` that brings each backend."""
 HEARTBEAT_S = 15
 """Seconds after which a silent process counts as dead and the others stop."""
 
@@ -87,8 +85,6 @@ def select_backend(recipe: Recipe) -> str:
         raise RecipeError(
             f"KERAS_BACKEND={name!r} is not a backend cnndsl trains on; choose from {', '.join(BACKENDS)}"
         )
-    if recipe.distribute == "data-parallel" and name != "jax":
-        raise RecipeError(f"--distribute data-parallel needs the jax backend, not {name}")
     if recipe.distribute == "mirrored" and name == "torch":
         raise RecipeError("--distribute mirrored needs the tensorflow or jax backend, not torch")
     keras = sys.modules.get("keras")
@@ -99,7 +95,7 @@ def select_backend(recipe: Recipe) -> str:
         )
     missing = [package for package in ("numpy", "keras", name) if not _installed(package)]
     if missing:
-        raise RecipeError(f"training on {name} needs the {EXTRAS[name]} extra: pip install 'cnndsl[{EXTRAS[name]}]'")
+        raise RecipeError(f"training on {name} needs the {name} extra: pip install 'cnndsl[{name}]'")
     os.environ["KERAS_BACKEND"] = name
     return name
 
