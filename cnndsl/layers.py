@@ -106,6 +106,7 @@ def choice(options: tuple[str, ...]) -> Callable[[ast.Value, str], str]:
             raise ArgProblem(f"unknown {what} {_show(value)}", value, hint)
         return value.name
 
+    convert.options = options  # the words an editor offers
     return convert
 
 
@@ -114,6 +115,9 @@ def flag(value: ast.Value, what: str) -> bool:
     if isinstance(value, ast.Word) and value.name in ("true", "false"):
         return value.name == "true"
     raise ArgProblem(f"{what} must be true or false, not {_show(value)}", value, "booleans are the bare words true and false")
+
+
+flag.options = ("true", "false")
 
 
 def real(lo: float, hi: float, low_open: bool = False) -> Callable[[ast.Value, str], float]:

@@ -303,6 +303,15 @@ async def test_completion_offers_codes_keywords_words_and_blocks_above(client):
     assert set(words) == {"valid", "same"}
 
 
+async def test_completion_offers_every_word_the_layer_table_accepts(client):
+    text = "CN(8) -> UP(2, interpolation=bi) -> GAP(keepdims=t) -> DN(10, bias=f)\n"
+    uri = await open_document(client, text)
+    for written, words in [("interpolation=bi", {"nearest", "bilinear"}), ("keepdims=t", {"true", "false"}),
+                           ("bias=f", {"true", "false"})]:  # fmt: skip
+        offered = await complete(client, uri, offset_of(text, written))
+        assert words <= set(offered), written
+
+
 # --- formatting ---------------------------------------------------------------------------
 
 

@@ -23,12 +23,11 @@ from pygls.lsp.server import LanguageServer
 
 from cnndsl import __version__
 from cnndsl.errors import Diagnostic
-from cnndsl.layers import ACTIVATIONS, LAYERS, PADDINGS, REQUIRED
+from cnndsl.layers import LAYERS, REQUIRED
 from cnndsl.lsp import analysis as an
 from cnndsl.settings import Settings, SettingsError, load_settings, pyprojects
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WORDS = {"activation": ACTIVATIONS, "padding": PADDINGS, "name": ACTIVATIONS}
 """The bare words each keyword takes."""
 
 
@@ -246,15 +245,21 @@ def completion_items(analysis: an.Analysis, offset: int) -> list[lsp.CompletionI
     if kind is None:
         return []
     if keyword is not None:
-        return [_word(word, keyword) for word in WORDS.get(keyword, ())]
+        return [_word(word, keyword) for word in _options(kind, keyword)]
     items = [
         lsp.CompletionItem(f"{param.name}=", kind=lsp.CompletionItemKind.Property, detail=kind.signature(),
                            documentation=_default_doc(param), insert_text=f"{param.name}=")
         for param in kind.params if param.name not in given
     ]  # fmt: skip
-    if kind.code == "ACT" and not given:
-        items += [_word(word, "name") for word in ACTIVATIONS]
+    if kind.params and not given:  # the first argument may be written bare: ACT(relu)
+        items += [_word(word, kind.params[0].name) for word in _options(kind, kind.params[0].name)]
     return items
+
+
+def _options(kind, name: str) -> tuple[str, ...]:
+    """The words the layer table accepts for a parameter (none for numbers and shapes)."""
+    param = next((param for param in kind.params if param.name == name), None)
+    return getattr(param.kind, "options", ()) if param is not None else ()
 
 
 def _default_doc(param) -> str:
