@@ -192,7 +192,7 @@ def test_the_loss_plot_has_whole_epoch_ticks_and_the_whole_spec_as_title(tmp_pat
     from cnndsl.training.records import plot_title
 
     figures = []
-    monkeypatch.setattr(outputs, "_png", lambda figure: figures.append(figure) or b"")
+    monkeypatch.setattr(outputs, "png_bytes", lambda figure: figures.append(figure) or b"")
     history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e} for e in (1, 2, 3)]
     spec = "CN(72,(7,7)) -> CN(38,(7,7)) -> CN(20,(7,7)) -> MP(2,2) -> DP(0.25) -> FL() -> DN(128) -> DP(0.5) -> DN(10)"
     outputs.plot_loss(tmp_path / "loss.png", history, plot_title(f"# Model 1\n{spec}"))
