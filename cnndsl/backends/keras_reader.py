@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
-from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES
+from cnndsl.layers import ACTIVATIONS, MERGES
 from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Written, write
 
@@ -172,23 +172,11 @@ TABLE: dict[str, Callable[[Any, Mapping], tuple[str, dict]]] = {
 
 
 def _node_parts(layer) -> tuple[str, dict]:
-    """(code, arguments in the notation's terms), dropping those the notation has no name for but are Keras's default."""
+    """(code, arguments in the notation's terms)."""
     convert = TABLE.get(type(layer).__name__)
     if convert is None:
         raise UnsupportedModel(f"{_name(layer)} has no code in the notation")
-    code, args = convert(layer, layer.get_config())
-    kind = LAYERS.get(code)
-    if kind is None:
-        raise UnsupportedModel(f"{_name(layer)}: this cnndsl has no {code}")
-    known = set(kind.param_names)
-    for name in set(args) - known:
-        if args.pop(name) != _NEUTRAL.get(name):
-            raise UnsupportedModel(f"{_name(layer)}: this cnndsl's {code} has no {name} argument")
-    return code, args
-
-
-_NEUTRAL = {"bias": True, "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True, "keepdims": False}
-"""Arguments at these values mean Keras's default, so an older table without them loses nothing."""
+    return convert(layer, layer.get_config())
 
 
 # --- the graph -> chains and merges ------------------------------------------------------------

@@ -41,7 +41,7 @@ def python_value(value: Any) -> str:
 def _conv(a: Mapping) -> str:
     return call(
         "Conv2D", a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"],
-        activation=a["activation"], dilation_rate=a["dilation"], use_bias=a.get("bias", True),
+        activation=a["activation"], dilation_rate=a["dilation"], use_bias=a["bias"],
     )  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def _depthwise(a: Mapping) -> str:
     return call(
         "DepthwiseConv2D", a["kernel"], strides=a["strides"], padding=a["padding"],
         depth_multiplier=a["depth_multiplier"], activation=a["activation"], dilation_rate=a["dilation"],
-        use_bias=a.get("bias", True),
+        use_bias=a["bias"],
     )  # fmt: skip
 
 
@@ -57,25 +57,25 @@ def _separable(a: Mapping) -> str:
     return call(
         "SeparableConv2D", a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"],
         depth_multiplier=a["depth_multiplier"], activation=a["activation"], dilation_rate=a["dilation"],
-        use_bias=a.get("bias", True),
+        use_bias=a["bias"],
     )  # fmt: skip
 
 
 def _pool(cls: str) -> Callable[[Mapping], str]:
     def source(a: Mapping) -> str:
         defaults = {**KERAS_DEFAULTS, "strides": a["pool"]}  # Keras's pooling strides default to the pool
-        return call(cls, a["pool"], defaults=defaults, strides=a["strides"] or a["pool"], padding=a["padding"])
+        return call(cls, a["pool"], defaults=defaults, strides=a["strides"], padding=a["padding"])
 
     return source
 
 
 def _global(cls: str) -> Callable[[Mapping], str]:
-    return lambda a: call(cls, keepdims=a.get("keepdims", False))
+    return lambda a: call(cls, keepdims=a["keepdims"])
 
 
 def _batch_norm(a: Mapping) -> str:
     keys = ("momentum", "epsilon", "center", "scale")
-    return call("BatchNormalization", **{k: a[k] for k in keys if k in a})
+    return call("BatchNormalization", **{k: a[k] for k in keys})
 
 
 def _upsampling(a: Mapping) -> str:
@@ -96,14 +96,14 @@ TABLE: dict[str, Callable[[Mapping], str]] = {
     "GMP": _global("GlobalMaxPooling2D"),
     "DP": lambda a: call("Dropout", a["rate"]),
     "FL": lambda a: call("Flatten"),
-    "DN": lambda a: call("Dense", a["units"], activation=a["activation"], use_bias=a.get("bias", True)),
+    "DN": lambda a: call("Dense", a["units"], activation=a["activation"], use_bias=a["bias"]),
     "BN": _batch_norm,
     "ACT": lambda a: call("Activation", a["name"]),
     "ZP": lambda a: call("ZeroPadding2D", padding=a["pad"]),
     "UP": _upsampling,
     "ADD": lambda a: call("Add"),
     "MUL": lambda a: call("Multiply"),
-    "CAT": lambda a: call("Concatenate", axis=a.get("axis", -1)),
+    "CAT": lambda a: call("Concatenate", axis=a["axis"]),
     "IN": _never,
     "ID": _never,
 }

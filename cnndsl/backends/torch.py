@@ -137,7 +137,7 @@ def _convolution(
     padding = (pads[2], pads[0]) if _symmetric(pads) else (0, 0)
     pad = () if _symmetric(pads) else (Call("nn.ZeroPad2d", (pads,)),)
     kwargs = _kwargs(stride=a["strides"], padding=padding, dilation=a["dilation"], groups=groups)
-    use_bias = a.get("bias", True) if bias is None else bias
+    use_bias = a["bias"] if bias is None else bias
     if not use_bias:
         kwargs += (("bias", False),)
     return (*pad, Call("Conv2d", (channels, filters, a["kernel"]), kwargs))
@@ -161,13 +161,13 @@ def _separable(info: LayerInfo) -> tuple[Call, ...]:
     channels = info.input_shape[-1]
     inner = channels * a["depth_multiplier"]
     depthwise = _convolution(info, channels, inner, groups=channels, bias=False)
-    pointwise = Call("Conv2d", (inner, a["filters"], (1, 1)), () if a.get("bias", True) else (("bias", False),))
+    pointwise = Call("Conv2d", (inner, a["filters"], (1, 1)), () if a["bias"] else (("bias", False),))
     return (*depthwise, pointwise, *activation(a["activation"], 4))
 
 
 def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
     a = info.layer.args
-    strides = a["strides"] or a["pool"]
+    strides = a["strides"]
     pads = _window_pads(info, a["pool"], strides)
     if maximum:
         pad = (Call("nn.ConstantPad2d", (pads, float("-inf"))),) if any(pads) else ()
@@ -181,13 +181,13 @@ def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
 
 
 def _global_pool(info: LayerInfo, cls: str) -> tuple[Call, ...]:
-    keep = info.layer.args.get("keepdims", False)
+    keep = info.layer.args["keepdims"]
     return (Call(cls, (1,)),) if keep else (Call(cls, (1,)), Call("nn.Flatten"))
 
 
 def _dense(info: LayerInfo) -> tuple[Call, ...]:
     a = info.layer.args
-    bias = () if a.get("bias", True) else (("bias", False),)
+    bias = () if a["bias"] else (("bias", False),)
     calls = (Call("Linear", (info.input_shape[-1], a["units"]), bias), *activation(a["activation"], 2))
     return calls if len(info.input_shape) == 2 else (Call("ChannelsLast", calls),)
 
@@ -195,8 +195,8 @@ def _dense(info: LayerInfo) -> tuple[Call, ...]:
 def _batch_norm(info: LayerInfo) -> tuple[Call, ...]:
     a = info.layer.args
     channels = info.input_shape[-1]
-    momentum, epsilon = 1 - a.get("momentum", 0.99), a.get("epsilon", 0.001)
-    center, scale = a.get("center", True), a.get("scale", True)
+    momentum, epsilon = 1 - a["momentum"], a["epsilon"]
+    center, scale = a["center"], a["scale"]
     if center != scale:
         return (Call("BatchNorm", (channels, epsilon, momentum, center, scale)),)
     cls = "nn.BatchNorm2d" if len(info.input_shape) == 4 else "nn.BatchNorm1d"
@@ -220,7 +220,7 @@ def _upsampling(info: LayerInfo) -> tuple[Call, ...]:
         raise Unsupported(
             f"PyTorch has no {a['interpolation']} resampling that matches Keras's; use nearest or bilinear"
         )
-    size = a["size"] if isinstance(a["size"], tuple) else (a["size"],) * 2
+    size = a["size"]
     kwargs = (("scale_factor", tuple(float(s) for s in size)), ("mode", mode))
     return (Call("nn.Upsample", (), kwargs + ((("align_corners", False),) if mode == "bilinear" else ())),)
 
@@ -231,7 +231,7 @@ def _never(info: LayerInfo) -> tuple[Call, ...]:
 
 def _concatenate(info: LayerInfo) -> tuple[Call, ...]:
     rank = len(info.output_shape)
-    axis = info.layer.args.get("axis", -1) % rank
+    axis = info.layer.args["axis"] % rank
     dim = {0: 0, 1: 2, 2: 3, 3: 1}[axis] if rank == 4 else axis
     return (Call("Concatenate", (dim,)),)
 

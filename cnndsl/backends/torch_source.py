@@ -40,8 +40,8 @@ def emit(model: CheckedModel, spec_name: str = "<spec>") -> str:
         "    def __init__(self):",
         "        super().__init__()",
     ]
-    for p, info in zip(plans, model.layers):
-        lines += [f"        # {' '.join(info.layer.text.split())}", f"        self.{p.name} = {_module(p.calls)}"]
+    for p in plans:
+        lines += [f"        # {' '.join(p.text.split())}", f"        self.{p.name} = {_module(p.calls)}"]
     lines += ["", "    def forward(self, x):", *_forward(plans, model.is_graph)]
     lines += ["", "", "model = Model()", "", 'if __name__ == "__main__":', "    print(model)", ""]
     return "\n".join(lines)
