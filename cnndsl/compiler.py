@@ -77,6 +77,23 @@ def check_chain(
 
 
 def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
+    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+    inferrer = Inferrer()
+    infos, tree = inferrer.infer(resolved, (None, *shape))
+    failed = any(d.severity == "error" for d in inferrer.diagnostics)
+    head = None if failed else check_head(infos, classes)
+    diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
+    raise_errors(diagnostics, source)
+    warnings = tuple(d for d in diagnostics if d.severity == "warning")
+    graph = tree if inferrer.merged else None
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+
+
+def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None):
+    """The passes before inference: ``(resolved items with the classifier head, input shape, classes)``.
+
+    Raises a located SpecError for a space, an undefined name or a value error.
+    """
     if "{" in source:  # braces: maybe a search space, which cnndsl.space knows (loaded only then)
         from cnndsl.space import refuse_space
 
@@ -89,16 +106,7 @@ def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_i
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
-    resolved = attach_head(resolved, classes, end)
-    inferrer = Inferrer()
-    infos, tree = inferrer.infer(resolved, (None, *shape))
-    failed = any(d.severity == "error" for d in inferrer.diagnostics)
-    head = None if failed else check_head(infos, classes)
-    diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
-    raise_errors(diagnostics, source)
-    warnings = tuple(d for d in diagnostics if d.severity == "warning")
-    graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+    return attach_head(resolved, classes, end), shape, classes
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:

@@ -63,15 +63,9 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     The layers are listed in the order inference built them (branch by branch), not
     in Keras's order: a picture needs only their tree.
     """
-    from cnndsl.compiler import _settings
-    from cnndsl.passes.expand import Expander
-    from cnndsl.passes.resolve import Resolver, attach_head
-    from cnndsl.syntax import span_at
+    from cnndsl.compiler import resolved_chain
 
-    resolver = Resolver(source)
-    resolved = resolver.resolve(Expander(blocks).expand(chain))
-    shape, classes, _ = _settings(resolver, input_shape, num_classes, default_input_shape)
-    resolved = attach_head(resolved, classes, span_at(source, chain.span.end, chain.span.end))
+    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
     inferrer = _recording_inferrer()
     inferrer.infer(resolved, (None, *shape))
     first = error.diagnostics[0]
