@@ -7,21 +7,17 @@ is tested is that the specs it times are valid and as described, and that it rea
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
-from conftest import EXAMPLES, ROOT, run_cli
+from conftest import EXAMPLES, ROOT, load_script, run_cli
 
 from cnndsl import check
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("checker_benchmark", ROOT / "benchmarks" / "checker.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("checker")
 
 
 @pytest.mark.parametrize("layers", [10, 100, 1_000])
@@ -103,9 +99,7 @@ def test_the_keystroke_benchmark_edits_keep_the_file_valid_and_every_hint_is_ans
 
 
 def test_the_draw_benchmarks_stand_in_spec_is_resnet50_sized_and_draws():
-    spec = importlib.util.spec_from_file_location("draw_benchmark", ROOT / "benchmarks" / "draw.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("draw")
     model = check(module.straight_spec(), num_classes=1000)
     assert 170 <= len(model.layers) <= 190  # keras.applications.ResNet50 has 176 besides its input
     seconds, layers, size = module.in_process(module.straight_spec(), runs=1)
@@ -113,10 +107,7 @@ def test_the_draw_benchmarks_stand_in_spec_is_resnet50_sized_and_draws():
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / f"{name}.py", f"{name}_benchmark")
 
 
 def test_the_distributed_benchmark_pins_each_process_to_its_own_core_and_shares_one_cluster(tmp_path):

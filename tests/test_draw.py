@@ -3,14 +3,13 @@ up to its failing layer with the error, folded repeats, stable bytes, and the CL
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES, ROOT, run_cli
+from conftest import EXAMPLES, ROOT, load_script, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_strategies import graph_specs
@@ -227,10 +226,7 @@ def test_a_file_model_is_drawn_with_its_blocks(tmp_path):
 
 def _pictures_script():
     """docs/images/make.py, which draws the README's pictures (the specs below are its own)."""
-    spec = importlib.util.spec_from_file_location("make_images", ROOT / "docs" / "images" / "make.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "docs" / "images" / "make.py", "make_images")
 
 
 RESIDUAL, INCEPTION = (lambda script: (script.RESIDUAL, script.INCEPTION))(_pictures_script())

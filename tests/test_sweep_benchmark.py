@@ -7,11 +7,10 @@ count; the space holds 384 candidates, of which 168 cannot be built.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 from cnndsl import SpecError, check
 from cnndsl.search import Judge, census
@@ -21,10 +20,7 @@ from cnndsl.syntax import parse
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sweep_benchmark", ROOT / "benchmarks" / "sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "sweep.py", "sweep_benchmark")
 
 
 def test_the_space_holds_384_candidates_and_168_cannot_be_built(bench):
