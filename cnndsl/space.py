@@ -76,20 +76,11 @@ class Space:
         """How many candidates the space holds (an exact integer, however large)."""
         return self._count(self.chain)
 
-    @property
-    def is_space(self) -> bool:
-        return first_choice(self.chain, self.blocks) is not None
-
     def candidate(self, index: int) -> ast.Chain:
         """Candidate number ``index``: a chain without braces, spans in the space's text."""
         if not 0 <= index < self.count:
             raise IndexError(f"candidate {index} of a space of {self.count:,}")
         return _as_chain(self._at(self.chain, index))
-
-    def candidates(self) -> Iterator[tuple[int, ast.Chain]]:
-        """Every candidate, in order."""
-        for index in range(self.count):
-            yield index, self.candidate(index)
 
     def sample(self, rng: random.Random) -> int:
         """A candidate's number drawn uniformly."""
@@ -98,10 +89,6 @@ class Space:
     def index_of(self, decide: Decide) -> int:
         """The number of the candidate that ``decide`` picks, asked at each choice point reached."""
         return self._index(self.chain, decide, "")
-
-    def text(self, index: int) -> str:
-        """Candidate ``index`` as an ordinary spec in canonical form (``cnndsl fmt``'s)."""
-        return candidate_text(self.candidate(index))
 
     def labels(self, node: ast.Choice | ast.Alternatives) -> tuple[str, ...]:
         """Each option as written in the space (blanks collapsed), numbered if two read alike."""
