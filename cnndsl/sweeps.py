@@ -46,6 +46,8 @@ SAMPLERS = ("grid", "random", "tpe")
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
 PASSWORD_ENV = "CNNDSL_STORAGE_PASSWORD"
 """A storage password taken from the environment, so that it need not be on a command line."""
+CLAIM_WAIT_S = 10
+"""Longest a claim waits for an earlier trial to say what it is (see Worker._await_earlier)."""
 MAX_MISSES = 1_000
 """Proposals in a row that are rejected or already trained before a sweep stops looking."""
 BEST_SHOWN = 5
@@ -447,6 +449,7 @@ class Worker:
             return
         trial.set_user_attr("hash", verdict.hash)
         trial.set_user_attr("kind", TRAINED)
+        self._await_earlier(trial)
         earlier = self._earlier_claim(trial, verdict.hash)
         if earlier is not None:
             self._duplicate(trial, earlier)
@@ -455,6 +458,27 @@ class Worker:
             self._tell(trial, "FAIL", kind=SURPLUS)
             return
         self._train(trial, verdict)
+
+    def _await_earlier(self, trial) -> None:
+        """Wait until each trial asked before this one (by any worker) has said what it is.
+
+        The earliest claim of a candidate trains it, and the first ``--trials`` claims are
+        the ones trained; that holds only if every claim sees the claims before it. A trial
+        asked earlier may still be judging its candidate; one silent for CLAIM_WAIT_S
+        belongs to a worker that died, and is not waited for.
+        """
+        from datetime import datetime, timedelta
+
+        from optuna.trial import TrialState
+
+        while True:
+            recent = datetime.now() - timedelta(seconds=CLAIM_WAIT_S)
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not any(
+                t.number < trial.number and "kind" not in t.user_attrs and t.datetime_start > recent for t in running
+            ):
+                return
+            time.sleep(0.05)
 
     def _decide(self, trial) -> int:
         if self.plan.grid is not None:

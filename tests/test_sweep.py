@@ -250,6 +250,35 @@ def _start(args: list[str], folder: Path, name: str):
     return process, out
 
 
+def test_a_claim_waits_for_a_trial_asked_before_it_and_yields_to_its_claim(tmp_path):
+    """Worker B's trial was asked after A's, but B claims the candidate while A is still judging
+    it: B must wait for A to say what it is, and leave the candidate to A."""
+    import threading
+    import time
+
+    import optuna
+
+    plan = sweeps.make_plan("CN({4,8})->FL()", "sample", 2, "grid", None, "race", "val_accuracy", tmp_path,
+                            None, None, {"limit": 64})  # fmt: skip
+    study = optuna.create_study()
+    worker = sweeps.Worker(plan, study, 0, lambda line: None)
+    trained = []
+    worker._train = lambda trial, verdict: trained.append(trial.number)
+    worker._decide = lambda trial: 0
+    first = study.ask()  # worker A's trial, still judging its candidate
+    first.set_user_attr("index", "0")
+    second = study.ask()
+    claiming = threading.Thread(target=worker._one, args=(second,))
+    claiming.start()
+    time.sleep(0.5)
+    assert claiming.is_alive(), "the later claim did not wait for the earlier trial"
+    first.set_user_attr("hash", plan.judge(0).hash)
+    first.set_user_attr("kind", sweeps.TRAINED)
+    claiming.join(timeout=30)
+    assert not claiming.is_alive() and trained == []
+    assert study.trials[second.number].user_attrs.get("duplicate_of") == first.number
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_processes_finish_one_study_together_training_each_candidate_once(kind, tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'shared.log'}"
