@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
+from cnndsl.outputs import RUNS_DIR
 from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
 from cnndsl.space import Space
@@ -51,7 +52,6 @@ CLAIM_WAIT_S = 10
 MAX_MISSES = 1_000
 """Proposals in a row that are rejected or already trained before a sweep stops looking."""
 BEST_SHOWN = 5
-RUNS_DIR = Path("runs")
 TRAINED, REJECTED, DUPLICATE, SURPLUS = "trained", "rejected", "duplicate", "surplus"
 
 
