@@ -259,6 +259,8 @@ async def test_a_search_space_gets_hover_and_symbols_not_a_crash(client):
     document = lsp.TextDocumentIdentifier(uri)
     result = await client.text_document_hover_async(lsp.HoverParams(document, offset_of(text, "CN(8)", after=False)))
     assert "Conv2D" in result.contents.value
+    result = await client.text_document_hover_async(lsp.HoverParams(document, offset_of(text, "block ", after=True)))
+    assert "is a search space" in result.contents.value
     symbols = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(document))
     assert [symbol.name for symbol in symbols] == ["b", "net"]
     (problem,) = list(client.diagnostics[uri])

@@ -451,8 +451,11 @@ def describe_name(name: str, analysis: Analysis) -> str | None:
         return None
     calls = analysis.expansion(name)
     from cnndsl.formatter import element
+    from cnndsl.space import first_choice
 
-    if calls is None:
+    if calls is None and first_choice(definition.chain, analysis.blocks) is not None:
+        expands = "is a search space: `cnndsl check` counts its candidates, `cnndsl sweep` trains them"
+    elif calls is None:
         expands = f"expands to more than {MAX_SHOWN_LAYERS:,} layers, or uses a name that is not defined above"
     else:
         shown = " -> ".join(element(call) for call in calls[:12]) + (" -> …" if len(calls) > 12 else "")
