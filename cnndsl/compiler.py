@@ -81,7 +81,7 @@ def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_i
     inferrer = Inferrer()
     infos, tree = inferrer.infer(resolved, (None, *shape))
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
-    head = None if failed else check_head(infos, classes)
+    head, classes = (None, classes) if failed else check_head(infos, classes, explicit=num_classes is not None)
     diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
@@ -106,7 +106,7 @@ def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
-    return attach_head(resolved, classes, end), shape, classes
+    return attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:

@@ -15,6 +15,7 @@ from cnndsl.records import record
 from cnndsl.shapes import (
     Shape,
     ShapeProblem,
+    UnknownSize,
     broadcast_shapes,
     compute_conv_output_shape,
     compute_pooling_output_shape,
@@ -114,7 +115,9 @@ def flag(value: ast.Value, what: str) -> bool:
     """The bare word ``true`` or ``false``."""
     if isinstance(value, ast.Word) and value.name in ("true", "false"):
         return value.name == "true"
-    raise ArgProblem(f"{what} must be true or false, not {_show(value)}", value, "booleans are the bare words true and false")
+    raise ArgProblem(
+        f"{what} must be true or false, not {_show(value)}", value, "booleans are the bare words true and false"
+    )
 
 
 flag.options = ("true", "false")
@@ -150,6 +153,32 @@ def padding_amounts(value: ast.Value, what: str) -> tuple[tuple[int, int], tuple
     if len(value.items) != 2:
         raise ArgProblem(f"{what} needs p, (ph, pw) or ((top, bottom), (left, right))", value)
     return tuple(size(2, 0, MAX_WINDOW)(item, what) for item in value.items)  # type: ignore[return-value]
+
+
+def reals(lo: float, hi: float) -> Callable[[ast.Value, str], float | tuple[float, ...]]:
+    """A number in [lo, hi], or a tuple of them (one per channel)."""
+    one = real(lo, hi)
+
+    def convert(value: ast.Value, what: str) -> float | tuple[float, ...]:
+        if isinstance(value, ast.Tuple):
+            return tuple(one(item, what) for item in value.items)
+        return one(value, what)
+
+    return convert
+
+
+def target_shape(value: ast.Value, what: str) -> tuple[int, ...]:
+    """RS's target: whole numbers from 1 (or one -1, the size left over), at most three of them."""
+    items = value.items if isinstance(value, ast.Tuple) else (value,)
+    if len(items) > 3:
+        raise ArgProblem(f"{what} has {len(items)} sizes; the notation reshapes to at most 3", value)
+    sizes = tuple(_whole(item, what, -1, MAX_INPUT_SIZE**2) for item in items)
+    for item, size in zip(items, sizes):
+        if size == 0:
+            raise ArgProblem(f"{what} sizes are whole numbers from 1, or -1 for the size left over, not 0", item)
+    if sizes.count(-1) > 1:
+        raise ArgProblem(f"{what} may leave one size to -1, not {sizes.count(-1)}", value, "give every other size")
+    return sizes
 
 
 def _show(value: ast.Value) -> str:
@@ -193,6 +222,11 @@ class Param:
     """How the default reads in a signature, when not the value itself."""
     same_as: str | None = None
     """An omitted value takes this other parameter's value (MP's strides: its pool)."""
+    literal: bool = False
+    """Written exactly as it is (RS's shape ``(1, 1, 8)`` is not the shorthand ``1``)."""
+    quiet: bool = False
+    """Left out of the canonical form at its default: an argument added to a code later, so that
+    every spec written before it keeps its architecture hash."""
 
 
 @record
@@ -207,6 +241,42 @@ class Weight:
     def size(self) -> int:
         """Values in the tensor; 0 while a size is unknown (after an earlier error)."""
         return 0 if None in self.shape else math.prod(self.shape)
+
+
+@record
+class KerasArg:
+    """How one argument of a code reaches a Keras constructor, and comes back from a Keras config.
+
+    ``to_keras(value, input_shape)`` and ``from_keras(config_value)`` convert where the two
+    spell a value differently; ``default`` is Keras's own (an emitted call leaves it out, and a
+    config without the key reads as it). ``name=None`` is a Keras argument the notation
+    derives from the input alone (LayerScale's ``projection_dim``): built, never read.
+    """
+
+    name: str | None
+    keras: str
+    default: Any = REQUIRED
+    positional: bool = False
+    to_keras: Callable[[Any, Shape], Any] | None = None
+    from_keras: Callable[[Any], Any] | None = None
+
+
+@record
+class KerasClass:
+    """One Keras class a code is built as: its name, its arguments, and when it applies.
+
+    ``custom`` classes live in :mod:`cnndsl.backends.keras_layers` (saved as ``cnndsl>Name``);
+    ``reads`` names other Keras classes that read back as this form (InceptionResNetV2's
+    ``CustomScaleLayer``); ``when`` picks the form for a layer's arguments (the first that
+    holds is built); ``refuse`` names what in a Keras config the notation cannot write.
+    """
+
+    name: str
+    args: tuple[KerasArg, ...] = ()
+    custom: bool = False
+    reads: tuple[str, ...] = ()
+    when: Callable[[Mapping], bool] = lambda args: True
+    refuse: Callable[[Mapping], str | None] = lambda config: None
 
 
 def _no_weights(shape: Shape, args: Mapping) -> tuple[Weight, ...]:
@@ -249,6 +319,9 @@ class LayerType:
     """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
     check_args: Callable[[Mapping], str | None] = lambda args: None
     """A problem with a combination of arguments, or None."""
+    keras: tuple[KerasClass, ...] = ()
+    """How Keras builds it (the first form whose ``when`` holds): the Keras builder, the
+    Keras-source emitter and the Keras reader all derive from this; empty for IN and ID."""
 
     @functools.cached_property
     def param_names(self) -> tuple[str, ...]:
@@ -272,10 +345,11 @@ class LayerType:
     @functools.cached_property
     def keras_name(self) -> str:
         """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
-        import re
+        return snake_case(self.keras_class)
 
-        name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", self.keras_class)
-        return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    def keras_form(self, args: Mapping) -> KerasClass:
+        """The Keras class this layer is built as, for its resolved arguments."""
+        return next(form for form in self.keras if form.when(args))
 
     def signature(self) -> str:
         """``CN(filters, kernel, strides=1, ...)`` for messages and docs."""
@@ -283,6 +357,14 @@ class LayerType:
             p.name if p.default is REQUIRED else f"{p.name}={p.shown or _default_text(p.default)}" for p in self.params
         ]
         return f"{self.code}({', '.join(parts)})"
+
+
+def snake_case(name: str) -> str:
+    """Keras's name stem of a class: ``Conv2D`` -> ``conv2d``, ``LayerScale`` -> ``layer_scale``."""
+    import re
+
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _default_text(default: Any) -> str:
@@ -302,6 +384,12 @@ def _prod(values) -> int:
 
 
 def _conv_shape(shape: Shape, a: Mapping) -> Shape:
+    groups = a.get("groups", 1)
+    if groups > 1 and shape[-1] is not None and shape[-1] % groups:
+        raise ShapeProblem(
+            f"groups={groups} must divide the input's {shape[-1]} channels",
+            f"use groups dividing {shape[-1]}, or give the layer before it a channel count divisible by {groups}",
+        )
     return (*_conv_sizes(shape[:-1], a["kernel"], a["strides"], a["padding"], a["dilation"]), a["filters"])
 
 
@@ -319,17 +407,25 @@ def _bias(units: int, a: Mapping) -> tuple[Weight, ...]:
     return (Weight("bias", (units,)),) if a.get("bias", True) else ()
 
 
+def _per_group(channels: int | None, groups: int) -> int | None:
+    return None if channels is None else channels // groups
+
+
 def _conv_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
-    return (Weight("kernel", (*a["kernel"], shape[-1], a["filters"])), *_bias(a["filters"], a))
+    kernel = (*a["kernel"], _per_group(shape[-1], a["groups"]), a["filters"])
+    return (Weight("kernel", kernel), *_bias(a["filters"], a))
 
 
 def _conv_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
-    return _prod(out_shape[1:]) * _prod(a["kernel"]) * (in_shape[-1] or 0)
+    return _prod(out_shape[1:]) * _prod(a["kernel"]) * ((in_shape[-1] or 0) // a["groups"])
 
 
 def _conv_args(a: Mapping) -> str | None:
+    """Keras's Conv2D refuses these (its depthwise and separable convolutions take strides with dilation)."""
     if max(a["strides"]) > 1 and max(a["dilation"]) > 1:
-        return "strides > 1 cannot be combined with dilation > 1 (Keras refuses it)"
+        return "strides > 1 cannot be combined with dilation > 1 in CN (Keras refuses it; DW and SC take both)"
+    if a["filters"] % a["groups"]:
+        return f"CN groups={a['groups']} must divide its {a['filters']} filters (Keras refuses it)"
     return None
 
 
@@ -410,6 +506,7 @@ def _up_sampling_shape(shape: Shape, a: Mapping) -> Shape:
     (sh, sw), height, width = a["size"], shape[1], shape[2]
     return (shape[0], None if height is None else height * sh, None if width is None else width * sw, shape[3])
 
+
 # Pooling
 
 
@@ -434,6 +531,11 @@ _GLOBAL_POOL_PARAMS = (Param("keepdims", flag, False),)
 
 
 def _dense_shape(shape: Shape, a: Mapping) -> Shape:
+    if shape[-1] is None:
+        raise UnknownSize(
+            f"DN needs a known last axis, but gets {_fmt(shape)}: the input's size is unknown",
+            "end the spatial part with GAP() or GMP(), which need no size, instead of FL()",
+        )
     return (*shape[:-1], a["units"])
 
 
@@ -505,7 +607,9 @@ def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
     """``keras.layers.Concatenate``: equal ranks, equal sizes on every axis but ``axis``."""
     rank = len(shapes[0])
     if any(len(shape) != rank for shape in shapes):
-        raise ShapeProblem("CAT needs branches of one rank", hint="CAT never broadcasts: add FL() or GAP() to every branch")
+        raise ShapeProblem(
+            "CAT needs branches of one rank", hint="CAT never broadcasts: add FL() or GAP() to every branch"
+        )
     axis = a["axis"] % rank if -rank <= a["axis"] < rank else None
     if axis is None or axis == 0:
         raise ShapeProblem(f"CAT axis={a['axis']} is not an axis of a {rank}-D tensor other than the batch axis")
@@ -523,77 +627,394 @@ def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
                 out[index] = theirs
     return tuple(out)
 
-def _dims(value: ast.Value, what: str) -> tuple[int, ...]:
-    return size(3, 1, MAX_INPUT_SIZE)(value, what) if isinstance(value, ast.Tuple) else _bad_dims(value)
+
+# LayerNormalization, LayerScale, Rescaling, Normalization
+
+
+def _axis_size(shape: Shape, axis: int) -> int | None:
+    """The size of one (non-batch) axis; ShapeProblem when it is not one."""
+    rank = len(shape)
+    if not -rank <= axis < rank or axis % rank == 0:
+        raise ShapeProblem(f"axis={axis} is not an axis of a {rank}-D tensor other than the batch axis")
+    return shape[axis]
+
+
+def _ln_shape(shape: Shape, a: Mapping) -> Shape:
+    _axis_size(shape, a["axis"])
+    return shape
+
+
+def _ln_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    size = (_axis_size(shape, a["axis"]),)
+    return (
+        *((Weight("gamma", size),) if a["scale"] else ()),
+        *((Weight("beta", size),) if a["center"] else ()),
+    )
+
+
+def _layer_scale_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("gamma", (shape[-1],)),)
+
+
+def _channels_of(values, shape: Shape, what: str) -> None:
+    """A per-channel tuple must have one value per channel (a number broadcasts)."""
+    if isinstance(values, tuple) and shape[-1] is not None and len(values) not in (1, shape[-1]):
+        raise ShapeProblem(f"NRM {what} has {len(values)} values for {shape[-1]} channels", "give one per channel")
+
+
+def _norm_shape(shape: Shape, a: Mapping) -> Shape:
+    _channels_of(a["mean"], shape, "mean")
+    _channels_of(a["variance"], shape, "variance")
+    return shape
+
+
+def _norm_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    """Adapted (no mean and variance given): Keras keeps mean, variance and count as weights."""
+    if a["mean"] is not None:
+        return ()
+    size = (shape[-1],)
+    return (Weight("mean", size, False), Weight("variance", size, False), Weight("count", (), False))
+
+
+def _norm_args(a: Mapping) -> str | None:
+    if (a["mean"] is None) != (a["variance"] is None):
+        return "NRM takes mean and variance together, or neither (then Keras adapts them to the data)"
+    return None
+
+
+# Reshape, Cropping2D
+
+
+def _reshape_shape(shape: Shape, a: Mapping) -> Shape:
+    target, rest = a["shape"], shape[1:]
+    known = None if None in rest else math.prod(rest)
+    fixed = math.prod(size for size in target if size != -1)
+    if -1 in target:
+        if known is not None and known % fixed:
+            raise ShapeProblem(f"RS cannot reshape {_fmt(shape)} ({known:,} values) to a multiple of {fixed:,}")
+        left = None if known is None else known // fixed
+        return (shape[0], *(left if size == -1 else size for size in target))
+    if known is not None and known != fixed:
+        raise ShapeProblem(
+            f"RS cannot reshape {_fmt(shape)} ({known:,} values) to {_fmt((None, *target))} ({fixed:,} values)",
+            "the sizes must multiply to the same count; one of them may be -1",
+        )
+    return (shape[0], *target)
+
+
+def _cropping_shape(shape: Shape, a: Mapping) -> Shape:
+    (top, bottom), (left, right) = a["crop"]
+    height, width = shape[1], shape[2]
+    for size, cut, what in ((height, top + bottom, "height"), (width, left + right, "width")):
+        if size is not None and cut >= size:
+            raise ShapeProblem(f"CR crops {cut} of the {what} {size}, leaving nothing", "crop less than the image")
+    return (
+        shape[0],
+        None if height is None else height - top - bottom,
+        None if width is None else width - left - right,
+        shape[3],
+    )
+
+
+def _crop_amounts(value: ast.Value, what: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``c``, ``(ch, cw)`` or ``((top, bottom), (left, right))``, as Keras's Cropping2D takes them."""
+    try:
+        return padding_amounts(value, what)
+    except ArgProblem as problem:
+        raise ArgProblem(problem.message.replace("p, (ph, pw)", "c, (ch, cw)"), problem.node, problem.hint) from None
+
+
+# Dropout with a noise shape, the scaled residual
+
+
+def _per_example(value: bool, shape: Shape) -> tuple | None:
+    """Keras's ``noise_shape`` for dropping whole examples: ``(None, 1, 1, 1)`` on a 4-D input."""
+    return (None, *(1,) * (len(shape) - 1)) if value else None
+
+
+def _read_noise_shape(value) -> bool:
+    if value is None:
+        return False
+    if value[0] is None and all(size == 1 for size in value[1:]):
+        return True
+    raise ValueError(f"noise_shape {tuple(value)}: only None and (None, 1, 1, 1) (per_example=true) have notation")
+
+
+def _add_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    if a["scale"] != 1 and len(shapes) != 2:
+        raise ShapeProblem(
+            f"ADD scale= adds the second branch, scaled, to the first: it takes 2 branches, not {len(shapes)}"
+        )
+    return _elementwise_shape(shapes, a)
+
+
+def _dims(value: ast.Value, what: str) -> tuple[int | None, ...]:
+    """``IN(h, w, c)``; height and width may be ``None`` (any size), as Keras's ``Input((None, None, 3))``."""
+    if not isinstance(value, ast.Tuple):
+        return _bad_dims(value)
+    if len(value.items) != 3:
+        raise ArgProblem(f"{what} needs 3 values, not {len(value.items)}", value, "IN(height, width, channels)")
+    *spatial, channels = value.items
+    sizes = [
+        None if isinstance(v, ast.Word) and v.name == "None" else _whole(v, what, 1, MAX_INPUT_SIZE) for v in spatial
+    ]
+    return (*sizes, _whole(channels, what, 1, MAX_INPUT_SIZE))
 
 
 def _bad_dims(value: ast.Value) -> tuple[int, ...]:
-    raise ArgProblem("IN needs three sizes: IN(height, width, channels)", value)
+    raise ArgProblem("IN needs three sizes: IN(height, width, channels), height and width may be None", value)
+
+
+# --- how Keras spells each code (the declarations the Keras builder, emitter and reader share) --------
+
+
+def _pair(value) -> tuple:
+    """Keras's ``3`` or ``[3, 3]`` as the notation's ``(3, 3)``."""
+    return tuple(value) if isinstance(value, list | tuple) else (value, value)
+
+
+def _nested(value):
+    """A config's lists as tuples, all the way down."""
+    return tuple(_nested(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+def _read_activation(value) -> str:
+    if value is None:
+        return "linear"
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"the activation {value!r} has no name in the notation")
+    return value
+
+
+def _read_relu(value) -> str:
+    if value is None:
+        return "relu"
+    if value == 6:
+        return "relu6"
+    raise ValueError(f"max_value={value}: only ReLU() and ReLU(6) have notation (relu, relu6)")
+
+
+def _read_number(value) -> float:
+    if isinstance(value, list | tuple) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} per channel has no notation; the notation scales every channel alike")
+    return float(value)
+
+
+def _read_values(value):
+    if value is None:
+        return None
+    values = tuple(float(v) for v in (value if isinstance(value, list | tuple) else [value]))
+    return values[0] if len(values) == 1 else values
+
+
+def _read_channel_axis(value) -> int:
+    axis = value[0] if isinstance(value, list | tuple) and len(value) == 1 else value
+    if axis not in (-1, 3):
+        raise ValueError(f"axis={value}; the notation normalises the channel axis")
+    return -1
+
+
+def _channels_last(config: Mapping) -> str | None:
+    if config.get("data_format") not in (None, "channels_last"):
+        return f"data_format {config['data_format']!r}; the notation is channels-last"
+    return None
+
+
+def _unset(*keys_and_values) -> Callable[[Mapping], str | None]:
+    """Refuse a config whose ``key`` is not ``value`` (a Keras setting the notation cannot write)."""
+
+    def refuse(config: Mapping) -> str | None:
+        for key, value in zip(keys_and_values[::2], keys_and_values[1::2]):
+            if config.get(key, value) != value:
+                return f"{key}={config[key]!r} has no notation"
+        return _channels_last(config)
+
+    return refuse
+
+
+def _never(args: Mapping) -> bool:
+    return False
+
+
+_K_ACTIVATION = KerasArg("activation", "activation", "linear", from_keras=_read_activation)
+_K_BIAS = KerasArg("bias", "use_bias", True)
+_K_KERNEL = KerasArg("kernel", "kernel_size", positional=True, from_keras=_pair)
+_K_WINDOW = (
+    KerasArg("strides", "strides", (1, 1), from_keras=_pair),
+    KerasArg("padding", "padding", "valid"),
+)
+_K_DILATION = KerasArg("dilation", "dilation_rate", (1, 1), from_keras=_pair)
+_K_MULTIPLIER = KerasArg("depth_multiplier", "depth_multiplier", 1)
+_K_NORM = tuple(KerasArg(name, name, default) for name, default in
+                (("epsilon", 0.001), ("center", True), ("scale", True)))  # fmt: skip
+
+
+def _keras_pool(cls: str) -> tuple[KerasClass, ...]:
+    pool = KerasArg("pool", "pool_size", positional=True, from_keras=_pair)
+    strides = KerasArg("strides", "strides", None, from_keras=lambda v: None if v is None else _pair(v))
+    return (KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last),)
+
+
+def _keras_global(cls: str) -> tuple[KerasClass, ...]:
+    return (KerasClass(cls, (KerasArg("keepdims", "keepdims", False),), refuse=_channels_last),)
 
 
 _TABLE = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
-        params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False)),
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
+                Param("groups", count(1, MAX_UNITS), 1, quiet=True)),
         output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
         kind="convolution",
+        keras=(KerasClass("Conv2D", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_DILATION,
+            _K_BIAS, KerasArg("groups", "groups", 1)), refuse=_channels_last),),
     ),
     LayerType(
         "DW", "DepthwiseConv2D", "depthwise 2-D convolution (one filter set per channel)",
         params=(Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
-        output_shape=_depthwise_shape, check_args=_conv_args, weights=_depthwise_weights, macs=_depthwise_macs,
+        output_shape=_depthwise_shape, weights=_depthwise_weights, macs=_depthwise_macs,
         input_rank=4, kind="convolution",
+        keras=(KerasClass("DepthwiseConv2D", (
+            _K_KERNEL, *_K_WINDOW, _K_MULTIPLIER, _K_ACTIVATION, _K_DILATION, _K_BIAS), refuse=_channels_last),),
     ),
     LayerType(
         "SC", "SeparableConv2D", "depthwise then pointwise 2-D convolution",
         params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
-        output_shape=_separable_shape, check_args=_conv_args, weights=_separable_weights, macs=_separable_macs,
+        output_shape=_separable_shape, weights=_separable_weights, macs=_separable_macs,
         input_rank=4, kind="convolution",
+        keras=(KerasClass("SeparableConv2D", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_MULTIPLIER, _K_ACTIVATION,
+            _K_DILATION, _K_BIAS), refuse=_channels_last),),
     ),
     LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape, input_rank=4, collect="pool",
-              kind="pooling"),
+              kind="pooling", keras=_keras_pool("MaxPooling2D")),
     LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape, input_rank=4,
-              collect="pool", kind="pooling"),
+              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D")),
     LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", _GLOBAL_POOL_PARAMS,
-              _global_pool_shape, input_rank=4, kind="pooling"),
+              _global_pool_shape, input_rank=4, kind="pooling", keras=_keras_global("GlobalAveragePooling2D")),
     LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", _GLOBAL_POOL_PARAMS,
-              _global_pool_shape, input_rank=4, kind="pooling"),
+              _global_pool_shape, input_rank=4, kind="pooling", keras=_keras_global("GlobalMaxPooling2D")),
     LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros",
               (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),), _zero_padding_shape, input_rank=4,
-              kind="reshape"),
+              kind="reshape",
+              keras=(KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
+                                refuse=_channels_last),)),
+    LayerType("CR", "Cropping2D", "crop rows and columns off the edges",
+              (Param("crop", _crop_amounts),), _cropping_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("Cropping2D", (KerasArg("crop", "cropping", ((0, 0), (0, 0)), from_keras=_nested),),
+                                refuse=_channels_last),)),
     LayerType("UP", "UpSampling2D", "repeat rows and columns",
               (Param("size", size(2), (2, 2)), Param("interpolation", choice(INTERPOLATIONS), "nearest")),
-              _up_sampling_shape, input_rank=4, kind="reshape"),
-    LayerType("DP", "Dropout", "dropout", (Param("rate", fraction),)),
-    LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape"),
+              _up_sampling_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("UpSampling2D", (KerasArg("size", "size", (2, 2), from_keras=_pair),
+                                                 KerasArg("interpolation", "interpolation", "nearest")),
+                                refuse=_channels_last),)),
+    LayerType("DP", "Dropout", "dropout (per_example=true drops whole examples: drop-connect, stochastic depth)",
+              (Param("rate", fraction), Param("per_example", flag, False, quiet=True)),
+              keras=(KerasClass("Dropout", (
+                  KerasArg("rate", "rate", positional=True, from_keras=float),
+                  KerasArg("per_example", "noise_shape", None, to_keras=_per_example, from_keras=_read_noise_shape),
+              )),)),
+    LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
+              keras=(KerasClass("Flatten", refuse=_channels_last),)),
+    LayerType("RS", "Reshape", "reshape to the given sizes (batch axis aside; one may be -1)",
+              (Param("shape", target_shape, literal=True),), _reshape_shape, collect="shape", kind="reshape",
+              keras=(KerasClass("Reshape", (KerasArg("shape", "target_shape", positional=True, from_keras=_nested),)),)),
     LayerType(
         "DN", "Dense", "fully connected",
         params=(Param("units", count()), Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
         output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs, warn=_dense_warn, kind="dense",
+        keras=(KerasClass("Dense", (KerasArg("units", "units", positional=True), _K_ACTIVATION, _K_BIAS)),),
     ),
     LayerType(
         "BN", "BatchNormalization", "batch normalization",
         (Param("momentum", real(0, 1), 0.99), Param("epsilon", real(0, 1, low_open=True), 0.001),
          Param("center", flag, True), Param("scale", flag, True)),
         weights=_bn_weights, kind="normalization",
+        keras=(KerasClass("BatchNormalization", (KerasArg("momentum", "momentum", 0.99), *_K_NORM),
+                          refuse=lambda c: _axis_refusal(c, "axis")),),
     ),
-    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),)),
+    LayerType(
+        "LN", "LayerNormalization", "layer normalization (over the channels, by default)",
+        (Param("axis", integer(-3, 3), -1), Param("epsilon", real(0, 1, low_open=True), 0.001),
+         Param("center", flag, True), Param("scale", flag, True)),
+        _ln_shape, weights=_ln_weights, kind="normalization",
+        keras=(KerasClass("LayerNormalization", (
+            KerasArg("axis", "axis", -1, from_keras=lambda v: v[0] if isinstance(v, list | tuple) and len(v) == 1 else v),
+            *_K_NORM), refuse=_unset("rms_scaling", False)),),
+    ),
+    LayerType(
+        "LS", "LayerScale", "a learned scale per channel (ConvNeXt's layer scale, gamma)",
+        (Param("init", real(-1e6, 1e6), 1e-6, shown="1e-6"),), weights=_layer_scale_weights, kind="normalization",
+        keras=(KerasClass("LayerScale", (KerasArg("init", "init_values", positional=True, from_keras=float),
+                                         KerasArg(None, "projection_dim", positional=True,
+                                                  to_keras=lambda value, shape: shape[-1])),
+                          custom=True),),
+    ),
+    LayerType(
+        "RSC", "Rescaling", "inputs * scale + offset (preprocessing: 1/255 scales pixels to [0, 1])",
+        (Param("scale", real(-1e9, 1e9)), Param("offset", real(-1e9, 1e9), 0.0)), kind="normalization",
+        keras=(KerasClass("Rescaling", (KerasArg("scale", "scale", positional=True, from_keras=_read_number),
+                                        KerasArg("offset", "offset", 0.0, from_keras=_read_number))),),
+    ),
+    LayerType(
+        "NRM", "Normalization", "(inputs - mean) / sqrt(variance) per channel; adapted to the data when not given",
+        (Param("mean", reals(-1e9, 1e9), None), Param("variance", reals(0, 1e18), None)),
+        _norm_shape, weights=_norm_weights, check_args=_norm_args, kind="normalization",
+        keras=(KerasClass("Normalization", (
+            KerasArg(None, "axis", -1, to_keras=lambda value, shape: -1),
+            KerasArg("mean", "mean", None, from_keras=_read_values),
+            KerasArg("variance", "variance", None, from_keras=_read_values),
+        ), refuse=lambda c: _unset("invert", False)(c) or _axis_refusal(c, "axis")),),
+    ),
+    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),),
+              keras=(KerasClass("Activation", (KerasArg("name", "activation", positional=True,
+                                                        from_keras=_read_activation),)),
+                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
+                                when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0)))),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
-    LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
-              warn=_elementwise_warn,
-              merge=True, kind="merge"),
+    LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting); scale=s adds the second branch times s",
+              (Param("scale", real(-1e6, 1e6), 1.0, quiet=True),), _add_shape, warn=_elementwise_warn,
+              merge=True, kind="merge",
+              keras=(KerasClass("ScaledAdd", (KerasArg("scale", "scale", positional=True, from_keras=float),),
+                                custom=True, reads=("CustomScaleLayer",), when=lambda a: a["scale"] != 1),
+                     KerasClass("Add"))),
     LayerType("MUL", "Multiply", "product of the branches (NumPy broadcasting)", output_shape=_elementwise_shape,
               warn=_elementwise_warn,
-              merge=True, kind="merge"),
+              merge=True, kind="merge", keras=(KerasClass("Multiply"),)),
     LayerType("CAT", "Concatenate", "the branches joined along an axis",
-              (Param("axis", integer(-MAX_WINDOW, MAX_WINDOW), -1),), _concatenate_shape, merge=True, kind="merge"),
-    LayerType("IN", "InputLayer", "input shape (height, width, channels); first only",
+              (Param("axis", integer(-MAX_WINDOW, MAX_WINDOW), -1),), _concatenate_shape, merge=True, kind="merge",
+              keras=(KerasClass("Concatenate", (KerasArg("axis", "axis", -1),)),)),
+    LayerType("IN", "InputLayer", "input shape (height, width, channels), height and width may be None; first only",
               (Param("shape", _dims),), collect="shape", is_input=True),
 )  # fmt: skip
+
+
+def _axis_refusal(config: Mapping, key: str) -> str | None:
+    try:
+        _read_channel_axis(config.get(key, -1))
+    except ValueError as problem:
+        return str(problem)
+    return None
+
 
 LAYERS: dict[str, LayerType] = {entry.code: entry for entry in _TABLE}
 """Every layer code, by code."""
 MERGES = frozenset(code for code, entry in LAYERS.items() if entry.merge)
 """The codes that join branches; the grammar names them too (tests hold the two equal)."""
 
-__all__ = ["LAYERS", "MERGES", "LayerType", "Param", "ArgProblem", "ShapeProblem", "Weight", "ACTIVATIONS", "PADDINGS", "suggest"]
+__all__ = [
+    "LAYERS",
+    "MERGES",
+    "LayerType",
+    "Param",
+    "KerasArg",
+    "KerasClass",
+    "ArgProblem",
+    "ShapeProblem",
+    "Weight",
+    "ACTIVATIONS",
+    "PADDINGS",
+    "suggest",
+]

@@ -19,6 +19,14 @@ class ShapeProblem(Exception):
         self.hint = hint
 
 
+class UnknownSize(ShapeProblem):
+    """A layer needs a size its input leaves unknown (``IN(None, None, 3) -> FL() -> DN(10)``).
+
+    Reported only where the size is unknown by declaration: after an earlier error every
+    size may be unknown, and the error that follows from it is not said again.
+    """
+
+
 def conv_output_size(size, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1):
     """One spatial output size of a convolution, as Keras computes it.
 

@@ -70,21 +70,30 @@ def test_relu6_layers_read_as_the_relu6_activation():
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.ReLU(6.0)(keras.layers.Conv2D(4, 3)(inputs))
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
-    assert to_spec(keras.Model(inputs, outputs)).text == "IN(8, 8, 1) -> CN(4, activation=linear) -> ACT(relu6) -> FL()"
+    assert to_spec(keras.Model(inputs, outputs)).text == (
+        "IN(8, 8, 1) -> CN(4, activation=linear) -> ACT(relu6) -> FL() -> DN(3, activation=softmax)"
+    )
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda x: keras.layers.LayerNormalization(name="norm")(x), "layer 'norm' (LayerNormalization) has no code"),
+        (lambda x: keras.layers.Conv2DTranspose(4, 3, name="t")(x), "layer 't' (Conv2DTranspose) has no code"),
+        (
+            lambda x: keras.layers.LayerNormalization(rms_scaling=True, name="norm")(x),
+            "layer 'norm' (LayerNormalization): rms_scaling=True has no notation",
+        ),
         (
             lambda x: keras.layers.Conv2D(4, 1, data_format="channels_first", name="c")(x),
             "layer 'c' (Conv2D): data_format",
         ),
-        (lambda x: keras.layers.Conv2D(4, 1, groups=2, name="g")(x), "layer 'g' (Conv2D): groups=2 has no notation"),
+        (
+            lambda x: keras.layers.Dropout(0.1, noise_shape=(None, 1, 1, 4), name="d")(x),
+            "layer 'd' (Dropout): noise_shape",
+        ),
         (
             lambda x: keras.layers.ReLU(max_value=4.0, name="r")(x),
-            "layer 'r' (ReLU): only ReLU() and ReLU(max_value=6)",
+            "layer 'r' (ReLU): max_value=4.0: only ReLU() and ReLU(6)",
         ),
     ],
 )
@@ -108,7 +117,7 @@ def test_a_graph_that_is_not_nested_merges_is_refused_naming_the_layer():
 
 def test_a_model_without_a_softmax_head_is_refused():
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    with pytest.raises(UnsupportedModel, match="softmax Dense classifier head"):
+    with pytest.raises(UnsupportedModel, match="end in a softmax"):
         to_spec(model)
 
 

@@ -111,6 +111,20 @@ SHAPE_CASES = [
         ("BN(scale=false, center=false, momentum=0.9, epsilon=1e-5)", (None, 28, 28, 1), 2),
         ("GAP(keepdims=true)", (None, 1, 1, 1), 0),
         ("GMP(keepdims=true)", (None, 1, 1, 1), 0),
+        ("CN(8, 3, groups=1)", (None, 26, 26, 8), 80),
+        ("DW(3, strides=2, dilation=2)", (None, 12, 12, 1), 10),
+        ("LN()", (None, 28, 28, 1), 2),
+        ("LN(axis=1, center=false)", (None, 28, 28, 1), 28),
+        ("LS()", (None, 28, 28, 1), 1),
+        ("RS(784)", (None, 784), 0),
+        ("RS(4, -1)", (None, 4, 196), 0),
+        ("CR(1)", (None, 26, 26, 1), 0),
+        ("CR(((0, 1), (2, 3)))", (None, 27, 23, 1), 0),
+        ("RSC(0.00392, offset=-1)", (None, 28, 28, 1), 0),
+        ("NRM()", (None, 28, 28, 1), 3),
+        ("NRM(mean=0.5, variance=0.25)", (None, 28, 28, 1), 0),
+        ("DP(0.2, per_example=true)", (None, 28, 28, 1), 0),
+        ("ADD(ID() | ID(), scale=0.17)", (None, 28, 28, 1), 0),
 ]  # fmt: skip
 
 
@@ -186,7 +200,7 @@ def test_errors_in_every_branch_are_reported_each_at_its_place():
         ("ADD(CN(8) | ) -> FL()", SpecSyntaxError, 13, "expected a layer such as CN(32), found ')'"),
         ("ADD(CN(8) | | ID())", SpecSyntaxError, 13, "found '|'"),
         ("ID(3) -> FL()", SpecValueError, 4, "ID takes no arguments"),
-        ("ADD(ID() | ID(), 3) -> FL()", SpecValueError, 18, "ADD takes no arguments but branches"),
+        ("ADD(ID() | ID(), 3) -> FL()", SpecValueError, 18, "ADD takes its arguments by name: ADD(scale=1.0)"),
         ("CAT(ID() | ID(), 3) -> FL()", SpecValueError, 18, "CAT takes its arguments by name"),
         ("CAT(ID() | ID(), axs=1) -> FL()", SpecValueError, 18, "CAT has no argument 'axs'"),
         ("CN(8, bias=maybe) -> FL()", SpecValueError, 12, "CN bias must be true or false, not 'maybe'"),
@@ -218,7 +232,11 @@ def test_merges_repeat_and_nest_and_blocks_hold_them():
     [source] = file_models("nets.cnn", text, "nets")
     model = source.check()
     assert sum(info.code == "ADD" for info in model.layers) == 4
-    inline = "CN(8,1)->" + "ADD(CN(8,3,padding=same)->BN()|ID())->" * 3 + "MUL(ID()|ADD(CN(8,3,padding=same)->BN()|ID()))->GAP()"
+    inline = (
+        "CN(8,1)->"
+        + "ADD(CN(8,3,padding=same)->BN()|ID())->" * 3
+        + "MUL(ID()|ADD(CN(8,3,padding=same)->BN()|ID()))->GAP()"
+    )
     assert architecture_hash(model) == architecture_hash(check(inline))
 
 
@@ -270,7 +288,9 @@ def test_the_hash_counts_branch_order_and_every_branch():
     b = architecture_hash(check("CAT(CN(6, 1) | CN(4, 1)) -> GAP()"))
     c = architecture_hash(check("CAT(CN(4,1)|CN(6,(1,1)))->GAP()->DN(10)"))
     assert a != b and a == c
-    assert architecture_hash(check("ADD(ID() | CN(1, 1)) -> FL()")) != architecture_hash(check("ADD(ID() | CN(1, 1, bias=false)) -> FL()"))
+    assert architecture_hash(check("ADD(ID() | CN(1, 1)) -> FL()")) != architecture_hash(
+        check("ADD(ID() | CN(1, 1, bias=false)) -> FL()")
+    )
 
 
 def test_budgets_macs_and_activations_count_every_branch():
@@ -324,4 +344,7 @@ def test_run_trains_a_graph_spec(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["total_params"] == check("CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()|ID())->GAP()").total_params
+    assert (
+        metrics["total_params"]
+        == check("CN(4,3,padding=same)->ADD(CN(4,3,padding=same)->BN()|ID())->GAP()").total_params
+    )

@@ -91,7 +91,7 @@ ERROR_CASES = [
     ("CN(8, stride=2)", SpecValueError, 1, 7, "CN has no argument 'stride'"),
     ("CN(8, strides=2, strides=1)", SpecValueError, 1, 18, "CN strides is given twice"),
     ("CN(8, 3, kernel=3)", SpecValueError, 1, 10, "CN kernel is given twice"),
-    ("CN(8,3,1,valid,relu,1,true,9)", SpecValueError, 1, 28, "too many arguments: CN takes CN(filters, kernel=3"),
+    ("CN(8,3,1,valid,relu,1,true,1,9)", SpecValueError, 1, 30, "too many arguments: CN takes CN(filters, kernel=3"),
     ("FL(1)", SpecValueError, 1, 4, "too many arguments: FL takes no arguments: FL()"),
     ("CN()", SpecValueError, 1, 1, "CN needs its filters: CN(filters, kernel=3, strides=1"),
     ("DN()", SpecValueError, 1, 1, "DN needs its units: DN(units, activation=relu, bias=true)"),

@@ -11,72 +11,48 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
 
 from cnndsl.ast import assert_never
+from cnndsl.layers import KerasClass
 from cnndsl.model import INPUT, CheckedModel, LayerInfo, Merge
+from cnndsl.shapes import Shape
 
-
-def _conv(a: Mapping) -> keras.Layer:
-    return keras.layers.Conv2D(
-        a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"], activation=a["activation"],
-        dilation_rate=a["dilation"], use_bias=a["bias"],
-    )  # fmt: skip
-
-
-def _depthwise(a: Mapping) -> keras.Layer:
-    return keras.layers.DepthwiseConv2D(
-        a["kernel"], strides=a["strides"], padding=a["padding"], depth_multiplier=a["depth_multiplier"],
-        activation=a["activation"], dilation_rate=a["dilation"], use_bias=a["bias"],
-    )  # fmt: skip
-
-
-def _separable(a: Mapping) -> keras.Layer:
-    return keras.layers.SeparableConv2D(
-        a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"], depth_multiplier=a["depth_multiplier"],
-        activation=a["activation"], dilation_rate=a["dilation"], use_bias=a["bias"],
-    )  # fmt: skip
-
-
-def _batch_norm(a: Mapping) -> keras.Layer:
-    return keras.layers.BatchNormalization(
-        momentum=a["momentum"], epsilon=a["epsilon"], center=a["center"], scale=a["scale"]
-    )
-
-
-def _pool(cls: str) -> Callable[[Mapping], keras.Layer]:
-    return lambda a: getattr(keras.layers, cls)(a["pool"], strides=a["strides"], padding=a["padding"])
-
-
-LAYERS: dict[str, Callable[[Mapping], keras.Layer]] = {
-    "CN": _conv,
-    "DW": _depthwise,
-    "SC": _separable,
-    "MP": _pool("MaxPooling2D"),
-    "AP": _pool("AveragePooling2D"),
-    "GAP": lambda a: keras.layers.GlobalAveragePooling2D(keepdims=a["keepdims"]),
-    "GMP": lambda a: keras.layers.GlobalMaxPooling2D(keepdims=a["keepdims"]),
-    "ZP": lambda a: keras.layers.ZeroPadding2D(a["pad"]),
-    "UP": lambda a: keras.layers.UpSampling2D(a["size"], interpolation=a["interpolation"]),
-    "DP": lambda a: keras.layers.Dropout(a["rate"]),
-    "FL": lambda a: keras.layers.Flatten(),
-    "DN": lambda a: keras.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"]),
-    "BN": _batch_norm,
-    "ACT": lambda a: keras.layers.Activation(a["name"]),
-    "ADD": lambda a: keras.layers.Add(),
-    "MUL": lambda a: keras.layers.Multiply(),
-    "CAT": lambda a: keras.layers.Concatenate(axis=a["axis"]),
-}
-"""Layer code -> Keras layer, given the resolved arguments. ``ID`` and ``IN`` make no layer."""
 NOT_LAYERS = frozenset({"ID", "IN"})
+"""Codes that make no layer: ``IN`` declares the input, ``ID`` passes it on."""
+
+
+def keras_arguments(form: KerasClass, args: Mapping, input_shape: Shape) -> tuple[list, dict]:
+    """The positional and keyword arguments of a Keras constructor, from a layer's resolved arguments."""
+    positional, keywords = [], {}
+    for declared in form.args:
+        value = None if declared.name is None else args[declared.name]
+        if declared.to_keras is not None:
+            value = declared.to_keras(value, input_shape)
+        if declared.positional:
+            positional.append(value)
+        else:
+            keywords[declared.keras] = value
+    return positional, keywords
+
+
+def keras_class(form: KerasClass) -> type:
+    """The class a declaration names: ``keras.layers.Conv2D``, or one of :mod:`cnndsl.backends.keras_layers`."""
+    if form.custom:
+        from cnndsl.backends import keras_layers
+
+        return getattr(keras_layers, form.name)
+    return getattr(keras.layers, form.name)
 
 
 def make_layer(info: LayerInfo) -> keras.Layer:
-    """The Keras layer for one checked layer."""
-    return LAYERS[info.code](info.layer.args)
+    """The Keras layer for one checked layer, as its code's declaration in the layer table says."""
+    form = info.layer.type.keras_form(info.layer.args)
+    positional, keywords = keras_arguments(form, info.layer.args, info.input_shape)
+    return keras_class(form)(*positional, **keywords)
 
 
 def build(model: CheckedModel, name: str | None = None) -> keras.Model:
@@ -123,4 +99,4 @@ def _deep_enough(layers: int) -> Iterator[None]:
         sys.setrecursionlimit(previous)
 
 
-__all__ = ["build", "make_layer", "LAYERS", "NOT_LAYERS", "INPUT"]
+__all__ = ["build", "make_layer", "keras_arguments", "keras_class", "NOT_LAYERS", "INPUT"]

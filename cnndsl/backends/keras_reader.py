@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
-from cnndsl.layers import ACTIVATIONS, MERGES
+from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
+from cnndsl.model import DEFAULT_CLASSES
 from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Written, write
 
@@ -42,163 +43,221 @@ class KerasSpec:
         return self.text
 
 
-# --- layers -> codes -------------------------------------------------------------------------
+# --- layers -> codes: the layer table's Keras declarations, read backwards ---------------------
 
 
 def _name(layer) -> str:
-    return f"layer {layer.name!r} ({type(layer).__name__})"
+    return f"layer {layer.name!r} ({_class_name(layer)})"
 
 
-def _activation(layer, value: Any) -> str:
-    if value is None:
-        return "linear"
-    if not isinstance(value, str) or value not in ACTIVATIONS:
-        raise UnsupportedModel(f"{_name(layer)}: the activation {value!r} has no name in the notation")
-    return value
+def _class_name(layer) -> str:
+    return layer.class_name if isinstance(layer, _Folded) else type(layer).__name__
 
 
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, list | tuple) else (value, value)
+def _reading_table() -> dict[str, tuple[LayerType, KerasClass]]:
+    """Keras class name -> the code and the declared form it reads as (a form's ``reads`` too)."""
+    table: dict[str, tuple[LayerType, KerasClass]] = {}
+    for kind in LAYERS.values():
+        for form in kind.keras:
+            for name in (form.name, *form.reads):
+                table.setdefault(name, (kind, form))
+    return table
 
 
-def _channels_last(layer, config: Mapping) -> None:
-    if config.get("data_format") not in (None, "channels_last"):
-        raise UnsupportedModel(f"{_name(layer)}: data_format {config['data_format']!r}; the notation is channels-last")
+TABLE = _reading_table()
+"""Keras layer class -> (layer type, Keras form): every class some code's declaration names."""
 
 
-def _conv_args(layer, c: Mapping) -> dict:
-    _channels_last(layer, c)
-    if c.get("groups", 1) != 1:
-        raise UnsupportedModel(f"{_name(layer)}: groups={c['groups']} has no notation (use DW for depthwise)")
-    return {
-        "kernel": _pair(c["kernel_size"]), "strides": _pair(c["strides"]), "padding": c["padding"],
-        "activation": _activation(layer, c["activation"]), "dilation": _pair(c["dilation_rate"]),
-        "bias": c["use_bias"],
-    }  # fmt: skip
+@dataclass(frozen=True)
+class _Folded:
+    """Keras operations the notation writes as one layer (MobileNetV3's ``relu6(x + 3) * (1/6)``)."""
 
-
-def _conv(layer, c: Mapping) -> tuple[str, dict]:
-    return "CN", {"filters": c["filters"], **_conv_args(layer, c)}
-
-
-def _depthwise(layer, c: Mapping) -> tuple[str, dict]:
-    return "DW", {**_conv_args(layer, c), "depth_multiplier": c["depth_multiplier"]}
-
-
-def _separable(layer, c: Mapping) -> tuple[str, dict]:
-    return "SC", {"filters": c["filters"], **_conv_args(layer, c), "depth_multiplier": c["depth_multiplier"]}
-
-
-def _pool(code: str) -> Callable:
-    def convert(layer, c: Mapping) -> tuple[str, dict]:
-        _channels_last(layer, c)
-        pool = _pair(c["pool_size"])
-        return code, {"pool": pool, "strides": _pair(c["strides"] or pool), "padding": c["padding"]}
-
-    return convert
-
-
-def _global(code: str) -> Callable:
-    def convert(layer, c: Mapping) -> tuple[str, dict]:
-        _channels_last(layer, c)
-        return code, {"keepdims": c.get("keepdims", False)}
-
-    return convert
-
-
-def _dropout(layer, c: Mapping) -> tuple[str, dict]:
-    if c.get("noise_shape") is not None:
-        raise UnsupportedModel(f"{_name(layer)}: noise_shape has no notation")
-    return "DP", {"rate": float(c["rate"])}
-
-
-def _dense(layer, c: Mapping) -> tuple[str, dict]:
-    return "DN", {"units": c["units"], "activation": _activation(layer, c["activation"]), "bias": c["use_bias"]}
-
-
-def _batch_norm(layer, c: Mapping) -> tuple[str, dict]:
-    axis = c.get("axis", -1)
-    if axis not in (-1, 3, [-1], [3]):
-        raise UnsupportedModel(f"{_name(layer)}: axis={axis}; the notation normalises the channel axis")
-    keys = ("momentum", "epsilon", "center", "scale")
-    return "BN", {key: c[key] for key in keys}
-
-
-def _relu(layer, c: Mapping) -> tuple[str, dict]:
-    plain = c.get("negative_slope", 0) == 0 and c.get("threshold", 0) == 0
-    if plain and c.get("max_value") is None:
-        return "ACT", {"name": "relu"}
-    if plain and c.get("max_value") == 6:
-        return "ACT", {"name": "relu6"}
-    raise UnsupportedModel(f"{_name(layer)}: only ReLU() and ReLU(max_value=6) have notation (relu, relu6)")
-
-
-def _zero_padding(layer, c: Mapping) -> tuple[str, dict]:
-    _channels_last(layer, c)
-    (top, bottom), (left, right) = c["padding"]
-    return "ZP", {"pad": ((top, bottom), (left, right))}
-
-
-def _upsampling(layer, c: Mapping) -> tuple[str, dict]:
-    _channels_last(layer, c)
-    return "UP", {"size": _pair(c["size"]), "interpolation": c["interpolation"]}
-
-
-def _concatenate(layer, c: Mapping) -> tuple[str, dict]:
-    return "CAT", {"axis": c["axis"]}
-
-
-TABLE: dict[str, Callable[[Any, Mapping], tuple[str, dict]]] = {
-    "Conv2D": _conv,
-    "DepthwiseConv2D": _depthwise,
-    "SeparableConv2D": _separable,
-    "MaxPooling2D": _pool("MP"),
-    "AveragePooling2D": _pool("AP"),
-    "GlobalAveragePooling2D": _global("GAP"),
-    "GlobalMaxPooling2D": _global("GMP"),
-    "Dropout": _dropout,
-    "Flatten": lambda layer, c: ("FL", {}),
-    "Dense": _dense,
-    "BatchNormalization": _batch_norm,
-    "Activation": lambda layer, c: ("ACT", {"name": _activation(layer, c["activation"])}),
-    "ReLU": _relu,
-    "ZeroPadding2D": _zero_padding,
-    "UpSampling2D": _upsampling,
-    "Add": lambda layer, c: ("ADD", {}),
-    "Multiply": lambda layer, c: ("MUL", {}),
-    "Concatenate": _concatenate,
-}
-"""Keras layer class -> (code, resolved arguments)."""
+    name: str
+    class_name: str
+    code: str
+    args: Mapping[str, Any]
 
 
 def _node_parts(layer) -> tuple[str, dict]:
-    """(code, arguments in the notation's terms)."""
-    convert = TABLE.get(type(layer).__name__)
-    if convert is None:
+    """(code, arguments in the notation's terms), as the code's Keras declaration reads the layer's config."""
+    if isinstance(layer, _Folded):
+        return layer.code, dict(layer.args)
+    entry = TABLE.get(type(layer).__name__)
+    if entry is None:
         raise UnsupportedModel(f"{_name(layer)} has no code in the notation")
-    return convert(layer, layer.get_config())
+    kind, form = entry
+    config = layer.get_config()
+    problem = form.refuse(config)
+    if problem:
+        raise UnsupportedModel(f"{_name(layer)}: {problem}")
+    args: dict[str, Any] = {}
+    for declared in form.args:
+        if declared.name is None:
+            continue
+        value = config.get(declared.keras, declared.default)
+        try:
+            args[declared.name] = value if declared.from_keras is None else declared.from_keras(value)
+        except (ValueError, TypeError) as error:
+            raise UnsupportedModel(f"{_name(layer)}: {error}") from None
+    for param in kind.params:  # what this Keras form does not hold: the notation's own default
+        if param.name not in args or (param.same_as and args[param.name] is None):
+            args[param.name] = args[param.same_as] if param.same_as else param.default
+    return kind.code, args
 
 
 # --- the graph -> chains and merges ------------------------------------------------------------
 
 
 def to_spec(model) -> KerasSpec:
-    """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write."""
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
+
+    Every layer the notation cannot write is named, in the order of ``model.layers``. The
+    head is written (``DN(3, activation=softmax)``, or a softmax of the model's own), so the
+    text states its class count, unless it is the very head the checker appends by default.
+    """
     shape = _input_shape(model)
+    layers, inbound = _flatten(model)
     if not layers:
         raise UnsupportedModel("the model has no layers")
+    _refuse_unsupported(layers)
     head = layers[-1]
-    code, args = _node_parts(head)
-    if code != HEAD_CODE or args.get("activation") != "softmax":
-        raise UnsupportedModel(f"{_name(head)}: the notation's models end in a softmax Dense classifier head")
-    graph = _Graph(model, layers)
-    chain = graph.chain(graph.feeds(head)[0], None)
+    classes = _classes(model, head)
+    graph = _Graph(layers, inbound)
+    implied = _node_parts(head) == (HEAD_CODE, {"units": DEFAULT_CLASSES, "activation": "softmax", "bias": True})
+    chain = graph.chain(graph.feeds(head)[0] if implied else head.name, None)
     graph.check_all_used(head)
-    return KerasSpec(write(chain, shape, args["units"]), args["units"])
+    return KerasSpec(write(chain, shape, classes), classes)
 
 
-def _input_shape(model) -> tuple[int, ...]:
+def _refuse_unsupported(layers) -> None:
+    """One UnsupportedModel naming every layer that has no notation, one a line."""
+    problems = []
+    for layer in layers:
+        try:
+            _node_parts(layer)
+        except UnsupportedModel as problem:
+            problems.append(str(problem))
+    if problems:
+        raise UnsupportedModel("\n".join(problems))
+
+
+def _classes(model, head) -> int:
+    """The class count of a model ending in a softmax: a Dense classifier, or an Activation (a head of its own)."""
+    code, args = _node_parts(head)
+    softmax = (code == "DN" and args["activation"] == "softmax") or (code == "ACT" and args["name"] == "softmax")
+    output = tuple(model.outputs[0].shape) if len(getattr(model, "outputs", None) or ()) == 1 else ()
+    if not softmax or len(output) != 2 or output[1] is None:
+        raise UnsupportedModel(f"{_name(head)}: the notation's models end in a softmax over (None, classes)")
+    return output[1]
+
+
+_HARD_SIGMOID = (("Add", 3.0), ("ReLU", 6.0), ("Multiply", 1 / 6))
+"""MobileNetV3's ``hard_sigmoid``, ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``: the notation's ``ACT(hard_sigmoid)``."""
+_TENSOR_MERGES = {"Add": "ADD", "Multiply": "MUL"}
+"""Keras operations on two tensors (``x + y``) that read as a merge."""
+
+
+def _flatten(model) -> tuple[list, dict[str, list[str | None]]]:
+    """The model's layers in Keras's order, nested models opened in place, and each one's inputs by name.
+
+    None stands for the model's input. Keras operations on tensors (``x + y``, ``x + 3.0``)
+    become stand-in layers: a merge, or the activation a pattern of them spells (only
+    MobileNetV3's hard sigmoid); any other operation is UnsupportedModel naming it.
+    """
+    if type(model).__name__ == "Sequential":
+        return _opened_sequential(model, None)[:2]
+    entries = {entry["name"]: entry for entry in model.get_config()["layers"]}
+    objects = {layer.name: layer for layer in model.layers}
+    outputs: dict[str, str | None] = {}  # a node's name -> the layer whose output it is, once opened
+    layers: list = []
+    inbound: dict[str, list[str | None]] = {}
+    skipped: set[str] = set()
+    patterns = {steps[0]: steps for name in entries if (steps := _hard_sigmoid_steps(name, entries))}
+    for name, entry in entries.items():
+        nodes = entry["inbound_nodes"]
+        if len(nodes) > 1:
+            raise UnsupportedModel(f"layer {name!r} ({entry['class_name']}) is used {len(nodes)} times")
+        sources = [outputs.get(source, source) for source in _history(nodes[0]["args"])] if nodes else []
+        if entry["class_name"] == "InputLayer":
+            outputs[name] = None
+        elif name in skipped:
+            continue
+        elif name in patterns:
+            steps = patterns[name]
+            skipped.update(steps[1:])  # the three nodes fold into one, named for the last
+            layers.append(_Folded(steps[-1], "hard sigmoid: ReLU(6)(x + 3) * (1/6)", "ACT", {"name": "hard_sigmoid"}))
+            inbound[steps[-1]] = sources
+            outputs[name] = outputs[steps[1]] = outputs[steps[2]] = steps[-1]
+        elif _is_operation(entry):
+            layers.append(_operation(name, entry))
+            inbound[name] = sources
+            outputs[name] = name
+        else:
+            inner, inner_inbound, outputs[name] = _opened(objects[name], sources)
+            layers += inner
+            inbound.update(inner_inbound)
+    return layers, inbound
+
+
+def _is_operation(entry: Mapping) -> bool:
+    return str(entry.get("module", "")).startswith("keras.src.ops")
+
+
+def _operation(name: str, entry: Mapping) -> _Folded:
+    args = entry["inbound_nodes"][0]["args"] if entry["inbound_nodes"] else []
+    code = _TENSOR_MERGES.get(entry["class_name"])
+    if code is None or len(_history(args)) != len(args) or len(args) < 2:
+        constant = " with a constant" if code else ""
+        raise UnsupportedModel(
+            f"operation {name!r} ({entry['class_name']}){constant} on tensors has no code in the notation"
+        )
+    return _Folded(name, f"{entry['class_name']} of tensors", code, {"scale": 1.0} if code == "ADD" else {})
+
+
+def _opened(layer, sources: list) -> tuple[list, dict[str, list[str | None]], str | None]:
+    """A layer with its inputs, or a nested Sequential opened into its layers; and the name of its output."""
+    if type(layer).__name__ != "Sequential":
+        return [layer], {layer.name: sources}, layer.name
+    if len(sources) != 1:
+        raise UnsupportedModel(f"{_name(layer)} takes {len(sources)} inputs")
+    return _opened_sequential(layer, sources[0])
+
+
+def _opened_sequential(model, source: str | None) -> tuple[list, dict[str, list[str | None]], str | None]:
+    layers: list = []
+    inbound: dict[str, list[str | None]] = {}
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        inner, inner_inbound, source = _opened(layer, [source])
+        layers += inner
+        inbound.update(inner_inbound)
+    return layers, inbound, source
+
+
+def _hard_sigmoid_steps(name: str, entries: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(add, relu, multiply) when ``name`` ends the hard-sigmoid pattern, else None."""
+    found, current = [], name
+    for class_name, constant in reversed(_HARD_SIGMOID):
+        entry = entries.get(current)
+        if entry is None or entry["class_name"] != class_name or len(entry["inbound_nodes"]) != 1:
+            return None
+        args = entry["inbound_nodes"][0]["args"]
+        if class_name == "ReLU":
+            config = entry["config"]
+            if config.get("max_value") != constant or config.get("negative_slope", 0) or config.get("threshold", 0):
+                return None
+        elif len(args) != 2 or not isinstance(args[1], int | float) or abs(args[1] - constant) > 1e-12:
+            return None
+        found.append(current)
+        sources = _history(args)
+        if len(sources) != 1:
+            return None
+        current = sources[0]
+    return tuple(reversed(found))  # type: ignore[return-value]
+
+
+def _input_shape(model) -> tuple[int | None, ...]:
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -206,17 +265,17 @@ def _input_shape(model) -> tuple[int, ...]:
     if not inputs or len(inputs) != 1:
         raise UnsupportedModel("the model needs exactly one input (build it, or give it a keras.Input)")
     shape = tuple(inputs[0].shape[1:])
-    if len(shape) != 3 or None in shape:
-        raise UnsupportedModel(f"the model's input {shape} is not (height, width, channels) with known sizes")
+    if len(shape) != 3 or shape[2] is None:
+        raise UnsupportedModel(f"the model's input {shape} is not (height, width, channels) with known channels")
     return shape
 
 
 class _Graph:
     """Who feeds whom, by layer name; None is the model input."""
 
-    def __init__(self, model, layers):
+    def __init__(self, layers, inbound: Mapping[str, list[str | None]]):
         self.layers = {layer.name: layer for layer in layers}
-        self.inputs = _inbound(model, layers)
+        self.inputs = inbound
         self.used: set[str] = set()
         self._starts: dict[str, str | None] = {}
 
@@ -277,22 +336,6 @@ class _Graph:
         for name, layer in self.layers.items():
             if name not in self.used:
                 raise UnsupportedModel(f"{_name(layer)} does not lie on a chain or merge branch to the output")
-
-
-def _inbound(model, layers) -> dict[str, list[str | None]]:
-    """Each layer's inputs by name, from the model's configuration (None: the model input)."""
-    names = {layer.name for layer in layers}
-    if type(model).__name__ == "Sequential":
-        previous = [None, *(layer.name for layer in layers[:-1])]
-        return {layer.name: [before] for layer, before in zip(layers, previous)}
-    found = {}
-    for entry in model.get_config()["layers"]:
-        if entry["name"] in names:
-            nodes = entry["inbound_nodes"]
-            if len(nodes) != 1:
-                raise UnsupportedModel(f"layer {entry['name']!r} ({entry['class_name']}) is used {len(nodes)} times")
-            found[entry["name"]] = [h if h in names else None for h in _history(nodes[0]["args"])]
-    return found
 
 
 def _history(value: Any) -> list[str]:

@@ -9,24 +9,17 @@ when run as a program. Needs no framework to write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cnndsl.model import INPUT, CheckedModel, LayerInfo
 
-KERAS_DEFAULTS = {
-    "strides": (1, 1), "padding": "valid", "dilation_rate": (1, 1), "use_bias": True, "depth_multiplier": 1,
-    "momentum": 0.99, "epsilon": 0.001, "center": True, "scale": True, "keepdims": False, "axis": -1,
-    "interpolation": "nearest", "size": (2, 2), "activation": "linear",
-}  # fmt: skip
-"""Keras's own defaults for the keywords written below; an argument equal to one is left out."""
 
-
-def call(cls: str, *args: Any, defaults: Mapping[str, Any] = KERAS_DEFAULTS, **kwargs: Any) -> str:
-    """``layers.Conv2D(8, (3, 3), activation='relu')``, keywords at Keras's default left out."""
-    parts = [python_value(a) for a in args]
-    parts += [f"{k}={python_value(v)}" for k, v in kwargs.items() if defaults.get(k, object()) != v]
-    return f"layers.{cls}({', '.join(parts)})"
+def call(cls: str, positional: list, keywords: Mapping[str, Any], prefix: str = "layers.") -> str:
+    """``layers.Conv2D(8, (3, 3), activation='relu')``."""
+    parts = [python_value(a) for a in positional] + [f"{k}={python_value(v)}" for k, v in keywords.items()]
+    return f"{prefix}{cls}({', '.join(parts)})"
 
 
 def python_value(value: Any) -> str:
@@ -38,76 +31,41 @@ def python_value(value: Any) -> str:
     return repr(value)
 
 
-def _conv(a: Mapping) -> str:
-    return call(
-        "Conv2D", a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"],
-        activation=a["activation"], dilation_rate=a["dilation"], use_bias=a["bias"],
-    )  # fmt: skip
+def layer_source(info: LayerInfo) -> str:
+    """The source of one layer's Keras constructor call, from its code's declaration.
+
+    Keywords equal to Keras's own default are left out (pooling strides equal to the pool too).
+    """
+    args = info.layer.args
+    form = info.layer.type.keras_form(args)
+    positional, keywords = [], {}
+    for declared in form.args:
+        value = None if declared.name is None else args[declared.name]
+        if declared.to_keras is not None:
+            value = declared.to_keras(value, info.input_shape)
+        if declared.positional:
+            positional.append(value)
+        elif value != declared.default and not (declared.keras == "strides" and value == args.get("pool")):
+            keywords[declared.keras] = value
+    return call(form.name, positional, keywords, prefix="" if form.custom else "layers.")
 
 
-def _depthwise(a: Mapping) -> str:
-    return call(
-        "DepthwiseConv2D", a["kernel"], strides=a["strides"], padding=a["padding"],
-        depth_multiplier=a["depth_multiplier"], activation=a["activation"], dilation_rate=a["dilation"],
-        use_bias=a["bias"],
-    )  # fmt: skip
+def custom_classes(model: CheckedModel) -> list[str]:
+    """The names of :mod:`cnndsl.backends.keras_layers` classes the model uses, in order of first use."""
+    names = [info.layer.type.keras_form(info.layer.args) for info in model.layers]
+    return list(dict.fromkeys(form.name for form in names if form.custom))
 
 
-def _separable(a: Mapping) -> str:
-    return call(
-        "SeparableConv2D", a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"],
-        depth_multiplier=a["depth_multiplier"], activation=a["activation"], dilation_rate=a["dilation"],
-        use_bias=a["bias"],
-    )  # fmt: skip
+def _custom_source(names: list[str]) -> list[str]:
+    """The definitions of the custom layers, copied from their module (which this does not import)."""
+    if not names:
+        return []
+    text = (Path(__file__).parent / "keras_layers.py").read_text(encoding="utf-8")
+    body = text.split(_MARKER, 1)[1].strip("\n")
+    return ["", "", body, "", ""]
 
 
-def _pool(cls: str) -> Callable[[Mapping], str]:
-    def source(a: Mapping) -> str:
-        defaults = {**KERAS_DEFAULTS, "strides": a["pool"]}  # Keras's pooling strides default to the pool
-        return call(cls, a["pool"], defaults=defaults, strides=a["strides"], padding=a["padding"])
-
-    return source
-
-
-def _global(cls: str) -> Callable[[Mapping], str]:
-    return lambda a: call(cls, keepdims=a["keepdims"])
-
-
-def _batch_norm(a: Mapping) -> str:
-    keys = ("momentum", "epsilon", "center", "scale")
-    return call("BatchNormalization", **{k: a[k] for k in keys})
-
-
-def _upsampling(a: Mapping) -> str:
-    return call("UpSampling2D", size=a["size"], interpolation=a["interpolation"])
-
-
-def _never(a: Mapping) -> str:
-    raise ValueError("IN and ID are never layers (IN declares the input, ID passes it on)")
-
-
-TABLE: dict[str, Callable[[Mapping], str]] = {
-    "CN": _conv,
-    "DW": _depthwise,
-    "SC": _separable,
-    "MP": _pool("MaxPooling2D"),
-    "AP": _pool("AveragePooling2D"),
-    "GAP": _global("GlobalAveragePooling2D"),
-    "GMP": _global("GlobalMaxPooling2D"),
-    "DP": lambda a: call("Dropout", a["rate"]),
-    "FL": lambda a: call("Flatten"),
-    "DN": lambda a: call("Dense", a["units"], activation=a["activation"], use_bias=a["bias"]),
-    "BN": _batch_norm,
-    "ACT": lambda a: call("Activation", a["name"]),
-    "ZP": lambda a: call("ZeroPadding2D", padding=a["pad"]),
-    "UP": _upsampling,
-    "ADD": lambda a: call("Add"),
-    "MUL": lambda a: call("Multiply"),
-    "CAT": lambda a: call("Concatenate", axis=a["axis"]),
-    "IN": _never,
-    "ID": _never,
-}
-"""Layer code -> the source of its Keras constructor call, given the resolved arguments."""
+_MARKER = "# --- layers (copied verbatim into emitted scripts) ---"
 
 
 def emit(model: CheckedModel, spec_name: str = "<spec>") -> str:
@@ -120,6 +78,7 @@ def emit(model: CheckedModel, spec_name: str = "<spec>") -> str:
         "from keras import layers",
         "",
     ]
+    head += _custom_source(custom_classes(model))
     body = _functional(model, shape) if model.is_graph else _sequential(model, shape)
     tail = ["", 'if __name__ == "__main__":', "    model.summary()", ""]
     return "\n".join(head + body + tail)
@@ -133,7 +92,7 @@ def _comment(info: LayerInfo) -> str:
 def _sequential(model: CheckedModel, shape: str) -> list[str]:
     lines = ["model = keras.Sequential()", f"model.add(keras.Input(shape={shape}))"]
     for info in model.layers:
-        lines += [_comment(info), f"model.add({TABLE[info.code](info.layer.args)})"]
+        lines += [_comment(info), f"model.add({layer_source(info)})"]
     return lines
 
 
@@ -143,6 +102,6 @@ def _functional(model: CheckedModel, shape: str) -> list[str]:
     for info in model.layers:
         feeds = ["inputs" if i == INPUT else names[i] for i in info.inputs]
         argument = feeds[0] if len(feeds) == 1 else f"[{', '.join(feeds)}]"
-        lines += [_comment(info), f"{info.name} = {TABLE[info.code](info.layer.args)}({argument})"]
+        lines += [_comment(info), f"{info.name} = {layer_source(info)}({argument})"]
     lines.append(f"model = keras.Model(inputs, {names[-1]})")
     return lines

@@ -20,7 +20,7 @@ from cnndsl.errors import SHAPE, Diagnostic
 from cnndsl.layers import MAX_WEIGHT_VALUES
 from cnndsl.model import INPUT, Item, Layer, LayerInfo, Merge
 from cnndsl.passes.resolve import Joined, Resolved
-from cnndsl.shapes import Shape, ShapeProblem, format_shape
+from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
 RANK_WORDS = {4: "a 4-D input (batch, height, width, channels)", 2: "a 2-D input (batch, features)"}
 
@@ -43,6 +43,8 @@ class Inferrer:
         """Whether a merge was walked (else the model is a straight stack, in order already)."""
         self._measured: dict[tuple[int, int, Shape, bool], _Measure] = {}
         """What a layer binding gives on an input shape, kept when it raised no error."""
+        self._sizes_lost = False
+        """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
@@ -84,6 +86,7 @@ class Inferrer:
             out = layer.type.output_shape(list(shapes), layer.args)
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
+            self._sizes_lost = True
             out = (shapes[0][0], *[None] * (len(shapes[0]) - 2), shapes[0][-1])
         else:
             warning = layer.type.warn(list(shapes), layer.args)
@@ -157,10 +160,18 @@ class Inferrer:
     def _output_shape(self, layer: Layer, shape: Shape) -> Shape:
         try:
             return layer.type.output_shape(shape, layer.args)
+        except UnknownSize as problem:
+            if not self._sizes_lost:
+                self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)
+            return (*shape[:-1], None)
         except ShapeProblem as problem:
             self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)
+            self._sizes_lost = True
             unknown = (shape[0], *[None] * (len(shape) - 2), shape[-1])
-            return layer.type.output_shape(unknown, layer.args)
+            try:
+                return layer.type.output_shape(unknown, layer.args)
+            except ShapeProblem:  # nothing is known of this layer's output
+                return (shape[0], *[None] * (len(shape) - 1))
 
     def _rank_error(self, layer: Layer, shape: Shape) -> None:
         want = RANK_WORDS.get(layer.type.input_rank, f"a {layer.type.input_rank}-D input")
@@ -247,26 +258,43 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
     return tuple(out)
 
 
-def check_head(infos: list[LayerInfo], num_classes: int) -> Diagnostic | None:
-    """The model must end in (None, classes): a 4-D tensor at the head is an error.
+def check_head(infos: list[LayerInfo], num_classes: int, explicit: bool = True) -> tuple[Diagnostic | None, int]:
+    """The model must end in (None, classes): a 4-D tensor at the head is an error. Returns the class count.
 
-    One class is legal but useless: a softmax over one unit always outputs 1.0.
+    A head of the spec's own (``ACT(softmax)``, or a written ``DN(k, activation=softmax)``) gives the
+    class count by its output's size; a class count given as well must agree with it. One class is
+    legal but useless: a softmax over one unit always outputs 1.0.
     """
     if not infos:
-        return None
+        return None, num_classes
     last = infos[-1]
+    own = last.code != "DN"  # a DN head has the class count's units unless it is the spec's own
+    out = last.output_shape
+    if len(out) == 2 and out[1] is not None and out[1] != num_classes:
+        if explicit:
+            message = f"the model's own head {last.layer.text} outputs {format_shape(out)}, but {num_classes} classes are asked for"
+            return Diagnostic(
+                SHAPE, message, last.layer.span, hint=f"give {out[1]} classes, or end in {num_classes} units"
+            ), num_classes
+        num_classes = out[1]
     want = (None, num_classes)
-    if len(last.output_shape) == 2 and num_classes == 1:
+    if len(out) == 2 and num_classes == 1:
         message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
         hint = "use 2 classes (one-hot labels 0 and 1) for a yes/no task"
-        return Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint)
-    if len(last.output_shape) == 2:
-        return None
+        return Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint), num_classes
+    if len(out) == 2:
+        return None, num_classes
+    what = "the model's own head" if own else "the classifier head"
     message = (
-        f"the classifier head {last.layer.text} gets {format_shape(last.input_shape)} and would output "
-        f"{format_shape(last.output_shape)}, but the model must end in {format_shape(want)}"
+        f"{what} {last.layer.text} gets {format_shape(last.input_shape)} and would output "
+        f"{format_shape(out)}, but the model must end in {format_shape(want)}"
     )
-    return Diagnostic(SHAPE, message, last.layer.span, hint="add FL() or GAP() before the classifier head")
+    hint = (
+        "reshape to (classes,) before the softmax: RS(classes), or FL()"
+        if own
+        else "add FL() or GAP() before the classifier head"
+    )
+    return Diagnostic(SHAPE, message, last.layer.span, hint=hint), num_classes
 
 
 def _head(layer: Layer) -> str:

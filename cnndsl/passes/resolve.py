@@ -231,20 +231,35 @@ def _join(first: ast.Span, last: ast.Span) -> ast.Span:
     return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
-def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span) -> list[Resolved]:
+def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span, explicit: bool = True) -> list[Resolved]:
     """Make the classifier head explicit: DN(classes, softmax) ends every model.
 
-    A last written ``DN(classes)`` with no explicit activation (or with softmax)
-    becomes the head; otherwise a head is appended, located at the end of the spec.
+    A spec that ends in a softmax of its own is its own head (MobileNet's convolution ->
+    reshape -> ``ACT(softmax)``; a ``DN(k, activation=softmax)`` when no class count is
+    given): its output's size is the class count. Otherwise a last written ``DN(classes)``
+    with no explicit activation (or with softmax) becomes the head, or a head is appended,
+    located at the end of the spec.
     """
     head_type = LAYERS[HEAD_CODE]
     last = layers[-1] if layers else None
+    if isinstance(last, Layer) and (_ends_in_softmax(last) or (not explicit and _written_softmax(last, head_type))):
+        return [*layers[:-1], Layer(last.type, last.args, last.span, last.text, head=True, given=last.given)]
     if isinstance(last, Layer) and _is_head(last, head_type, num_classes):
         args = {**last.args, "activation": "softmax"}
         return [*layers[:-1], Layer(head_type, args, last.span, last.text, head=True, given=last.given)]
     args = {**_defaults(head_type), "activation": "softmax"}
     args = {param.name: args.get(param.name, num_classes) for param in head_type.params}  # units: the classes
     return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({num_classes}, activation=softmax)", head=True)]
+
+
+def _ends_in_softmax(layer: Layer) -> bool:
+    """``ACT(softmax)``: a head of the model's own."""
+    return layer.code == "ACT" and layer.args["name"] == "softmax"
+
+
+def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
+    """``DN(k, activation=softmax)``, the activation written."""
+    return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
 
 
 def _defaults(kind: LayerType) -> dict[str, Any]:
