@@ -31,6 +31,7 @@ def load_script(path: Path, name: str):
     """A script that is not a package module (a benchmark, docs/images/make.py), loaded as ``name``."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 

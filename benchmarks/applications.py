@@ -1,0 +1,167 @@
+"""Every keras.applications constructor into the notation and back, exact: a table.
+
+For each constructor (``weights=None``; one whose input size is unknown is built with
+``input_shape=(224, 224, 3)``): ``spec = cnndsl.to_spec(model)``;
+``cnndsl.check(spec.text, input_shape, spec.num_classes)`` must have the model's total,
+trainable and non-trainable counts; ``cnndsl.compile_spec(spec.text, ...)`` must take
+``model.get_weights()`` with ``set_weights`` and compute the model's outputs on random
+images (inference mode) within 1e-4. Beside each row: Keras's build time, and the times of
+``to_spec``, ``check`` and ``compile_spec``.
+
+    python benchmarks/applications.py                 # all 40 constructors
+    python benchmarks/applications.py --only ResNet50,ConvNeXtTiny --markdown
+
+This is a benchmark, not a test (tests/test_applications_both_ways.py holds one
+constructor per family with the same :func:`round_trip`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+TOLERANCE = 1e-4
+UNKNOWN_SIZE = (224, 224, 3)
+"""The input size given to a constructor whose default input size is unknown (MobileNetV3)."""
+
+
+@dataclass
+class Row:
+    """One constructor's round trip: Keras's figures, the checker's, the output difference, the times."""
+
+    name: str
+    keras: tuple[int, int, int] = (0, 0, 0)
+    """total, trainable, non-trainable."""
+    checked: tuple[int, int, int] | None = None
+    max_difference: float | None = None
+    build_s: float = 0.0
+    to_spec_s: float = 0.0
+    check_s: float = 0.0
+    compile_s: float = 0.0
+    layers: int = 0
+    error: str | None = None
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.error is None
+            and self.checked == self.keras
+            and self.max_difference is not None
+            and self.max_difference <= TOLERANCE
+        )
+
+
+def constructors() -> list[str]:
+    """The names of every keras.applications model constructor, sorted."""
+    import keras
+
+    return sorted(
+        name for name in dir(keras.applications) if name[0].isupper() and callable(getattr(keras.applications, name))
+    )
+
+
+def build_application(name: str):
+    """``keras.applications.NAME(weights=None)``, with a size when the default input size is unknown."""
+    import keras
+
+    constructor = getattr(keras.applications, name)
+    model = constructor(weights=None)
+    if None in tuple(model.inputs[0].shape[1:3]):
+        keras.backend.clear_session()
+        model = constructor(weights=None, input_shape=UNKNOWN_SIZE)
+    return model
+
+
+def _counts(model) -> tuple[int, int, int]:
+    import math
+
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    frozen = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+    return trainable + frozen, trainable, frozen
+
+
+def round_trip(name: str, images: int = 2, seed: int = 0) -> Row:
+    """The whole round trip of one constructor; an error is kept in the row, never raised."""
+    import keras
+    import numpy as np
+
+    import cnndsl
+
+    row = Row(name)
+    keras.backend.clear_session()
+    start = time.perf_counter()
+    model = build_application(name)
+    row.build_s = time.perf_counter() - start
+    row.keras = _counts(model)
+    try:
+        start = time.perf_counter()
+        spec = cnndsl.to_spec(model)
+        row.to_spec_s = time.perf_counter() - start
+        shape = tuple(model.inputs[0].shape[1:])
+        start = time.perf_counter()
+        checked = cnndsl.check(spec.text, shape, spec.num_classes)
+        row.check_s = time.perf_counter() - start
+        row.checked = (checked.total_params, checked.trainable_params, checked.non_trainable_params)
+        row.layers = len(checked.layers)
+        start = time.perf_counter()
+        built = cnndsl.compile_spec(spec.text, shape, spec.num_classes)
+        row.compile_s = time.perf_counter() - start
+        built.set_weights(model.get_weights())
+        x = np.random.default_rng(seed).uniform(0, 1, (images, *shape)).astype("float32")
+        theirs = np.asarray(model(x, training=False))
+        ours = np.asarray(built(x, training=False))
+        row.max_difference = float(np.max(np.abs(theirs - ours)))
+    except Exception as error:  # a benchmark row reports what went wrong, whatever it is
+        row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:160]
+    finally:
+        del model
+        keras.backend.clear_session()
+    return row
+
+
+HEADER = ("constructor", "parameters", "non-trainable", "layers", "counts", "max |diff|", "Keras build s",
+          "to_spec s", "check s", "compile_spec s")  # fmt: skip
+
+
+def cells(row: Row) -> tuple[str, ...]:
+    counts = "exact" if row.checked == row.keras else ("-" if row.checked is None else f"{row.checked[0]:,}")
+    difference = "-" if row.max_difference is None else f"{row.max_difference:.1e}"
+    return (
+        row.name, f"{row.keras[0]:,}", f"{row.keras[2]:,}", str(row.layers), counts, difference,
+        f"{row.build_s:.2f}", f"{row.to_spec_s:.3f}", f"{row.check_s:.3f}", f"{row.compile_s:.2f}",
+    )  # fmt: skip
+
+
+def table(rows: list[Row], markdown: bool = False) -> str:
+    lines = [HEADER, *(cells(row) for row in rows)]
+    if markdown:
+        out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        out += ["| " + " | ".join(line) + " |" for line in lines[1:]]
+    else:
+        widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
+        out = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
+    out += [f"{sum(row.exact for row in rows)} of {len(rows)} exact (counts equal, outputs within {TOLERANCE:g})"]
+    out += [f"{row.name}: {row.error}" for row in rows if row.error]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated constructor names (default: all)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else constructors()
+    rows = []
+    for name in names:
+        rows.append(round_trip(name))
+        print(" ".join(cells(rows[-1])), flush=True)
+    print()
+    print(table(rows, markdown=args.markdown))
+
+
+if __name__ == "__main__":
+    main()

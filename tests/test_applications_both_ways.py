@@ -1,0 +1,52 @@
+"""keras.applications into the notation and back, exact: one constructor per family.
+
+``to_spec`` writes the model; ``check`` gives its total, trainable and non-trainable
+counts; ``compile_spec`` takes its weights and computes its outputs within 1e-4. The same
+:func:`round_trip` as ``benchmarks/applications.py``, which runs every constructor.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, load_script
+
+pytest.importorskip("keras", reason="keras.applications needs the tensorflow extra")
+
+FAMILIES = [
+    "ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "InceptionResNetV2", "InceptionV3",
+    "MobileNet", "MobileNetV2", "MobileNetV3Small", "ResNet50", "ResNet50V2", "VGG16", "Xception",
+]  # fmt: skip
+NOT_YET: set[str] = {"nasnet"}
+"""Families the notation does not write yet."""
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script(ROOT / "benchmarks" / "applications.py", "applications_benchmark")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_each_family_goes_into_the_notation_and_back_exactly(bench, name):
+    row = bench.round_trip(name)
+    assert row.error is None, row.error
+    assert row.checked == row.keras
+    assert row.max_difference <= bench.TOLERANCE
+
+
+def test_every_family_of_keras_applications_is_tested(bench):
+    """A family is a module of keras.applications (vgg16 and vgg19 are one): a new one in Keras must join the list."""
+    import keras
+
+    def family(name: str) -> str:
+        return getattr(keras.applications, name).__module__.rsplit(".", 1)[-1].rstrip("0123456789")
+
+    assert {family(name) for name in bench.constructors()} - {family(name) for name in FAMILIES} == NOT_YET
+
+
+def test_the_table_says_what_differs(bench):
+    good = bench.Row("A", (10, 8, 2), (10, 8, 2), 0.0)
+    wrong = bench.Row("B", (10, 8, 2), (12, 10, 2), 0.0)
+    broken = bench.Row("C", (10, 8, 2), error="UnsupportedModel: layer 'x' (Foo) has no code in the notation")
+    text = bench.table([good, wrong, broken])
+    assert "1 of 3 exact" in text and "C: UnsupportedModel: layer 'x'" in text
+    assert good.exact and not wrong.exact and not broken.exact
