@@ -56,10 +56,18 @@ def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_c
 
 
 def _chain(chain: Sequence[Node], state: dict) -> str:
-    return " -> ".join(_node(node, state) for node in chain) if chain else "ID()"
+    """A chain's text; an inherited argument is left out only right after a layer of the same code."""
+    parts = []
+    state[_PREVIOUS] = None
+    for node in chain:
+        parts.append(_node(node, state))
+        state[_PREVIOUS] = node.code if isinstance(node, Written) else None
+    return " -> ".join(parts) if chain else "ID()"
 
 
 _KEEP = ("", "keep activation")
+_PREVIOUS = ("", "previous code")
+"""The code of the layer just before, in the same chain (None at a chain's start or after a merge)."""
 
 
 def _looks_like_head(node: Node, num_classes: int | None) -> bool:
@@ -73,6 +81,7 @@ def _node(node: Node, state: dict) -> str:
             return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node)
         case Joined():
             branches = [_chain(branch, state) for branch in node.branches]
+            state[_PREVIOUS] = None
             defaults = {param.name: param.default for param in LAYERS[node.code].params}
             keywords = [f", {k}={value_text(v)}" for k, v in node.args.items() if defaults.get(k) != v]
             return f"{node.code}({' | '.join(branches)}{''.join(keywords)})"
@@ -93,9 +102,9 @@ def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = F
             continue
         if param.inherit:
             state[kind.code, param.name] = value
-        text = value_text(value, spread=param.name == kind.collect and not skipped)
+        text = value_text(value, spread=param.name == kind.collect and not skipped, literal=param.literal)
         positional = not skipped and _by_position(kind, param)
-        parts.append(text if positional else f"{param.name}={value_text(value)}")
+        parts.append(text if positional else f"{param.name}={value_text(value, literal=param.literal)}")
     return f"{kind.code}({', '.join(parts)})"
 
 
@@ -110,23 +119,26 @@ def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state:
     if param.default is REQUIRED:
         return False
     if param.inherit and (kind.code, param.name) in state:
-        return state[kind.code, param.name] == value
+        # left out only where a reader sees what it repeats: right after a layer of the same code
+        return state[kind.code, param.name] == value and state.get(_PREVIOUS) == kind.code
     if param.same_as is not None:  # defaults to another argument's value
         return value is None or value == args.get(param.same_as)
     return value == param.default
 
 
-def value_text(value: Any, spread: bool = False) -> str:
+def value_text(value: Any, spread: bool = False, literal: bool = False) -> str:
     """A value as the notation writes it: ``3`` for (3, 3), ``true``, ``(1,2)``; ``spread`` drops the outer parentheses.
 
     >>> value_text((3, 3)), value_text((1, 2)), value_text(True), value_text(((0, 1), (0, 1))), value_text(((2, 2), (2, 2)))
     ('3', '(1,2)', 'true', '((0,1),(0,1))', '2')
+    >>> value_text((1, 1, 8), spread=True, literal=True), value_text((1, 1), spread=True, literal=True)
+    ('1, 1, 8', '1, 1')
     """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple | list):
         items = [value_text(item) for item in value]
-        if len(set(items)) == 1 and "(" not in items[0]:  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
+        if not literal and len(set(items)) == 1 and "(" not in items[0]:  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
             return items[0]
         inner = ",".join(items)
         return inner.replace(",", ", ") if spread and "(" not in inner else f"({inner})"

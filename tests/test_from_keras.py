@@ -260,3 +260,136 @@ def test_every_keras_class_of_the_layer_table_reads_back():
         if not (kind.is_input or kind.is_identity) and kind.keras_class not in TABLE
     ]
     assert missing == []
+
+
+# --- the modern vocabulary, read from Keras ----------------------------------------------------
+
+
+def _same_outputs(model, text: str, classes: int, shape) -> float:
+    """The largest difference between a Keras model and the one built from its spec, given its weights."""
+    import numpy as np
+
+    built = compile_spec(text, shape, classes)
+    built.set_weights(model.get_weights())
+    x = np.random.default_rng(0).uniform(0, 1, (2, *shape)).astype("float32")
+    return float(np.max(np.abs(np.asarray(model(x, training=False)) - np.asarray(built(x, training=False)))))
+
+
+def test_every_new_code_reads_from_keras_and_builds_the_same_model():
+    inputs = keras.Input((16, 16, 4))
+    x = keras.layers.Rescaling(1 / 255, offset=-0.5)(inputs)
+    x = keras.layers.Normalization(mean=[0.1, 0.2, 0.3, 0.4], variance=[1.0, 2.0, 3.0, 4.0])(x)
+    x = keras.layers.Conv2D(8, 3, groups=2, padding="same")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-6)(x)
+    x = keras.layers.Cropping2D(((1, 0), (2, 1)))(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same")(x)
+    x = keras.layers.Dropout(0.2, noise_shape=(None, 1, 1, 1))(x)
+    y = keras.layers.Dense(8)(x)  # a Dense on 4-D, as ConvNeXt's pointwise convolutions
+    x = x + y
+    x = keras.layers.Reshape((-1, 8))(x)
+    x = keras.layers.Reshape((8, 7, 8))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    spec = to_spec(model)
+    for code in ("RSC(", "NRM(", "groups=2", "LN(", "CR(", "per_example=true", "ADD(", "RS(-1, 8)", "RS(8, 7, 8)"):
+        assert code in spec.text
+    checked = check(spec.text)  # the text says its input and its 3 classes
+    assert (checked.total_params, checked.num_classes) == (model.count_params(), 3)
+    assert _same_outputs(model, spec.text, 3, (16, 16, 4)) <= 1e-5
+
+
+def test_an_adapted_normalization_counts_its_mean_variance_and_count_as_keras_does():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Normalization()(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    checked = check(to_spec(model).text)
+    frozen = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+    assert (checked.non_trainable_params, checked.total_params) == (frozen, model.count_params()) == (7, 15)
+
+
+def test_mobilenet_v3s_hard_sigmoid_reads_as_the_activation_it_is():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 1)(inputs)
+    gate = keras.layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
+    x = keras.layers.Multiply()([x, gate])
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    spec = to_spec(model)
+    assert "MUL(ID() | ACT(hard_sigmoid))" in spec.text
+    assert _same_outputs(model, spec.text, 2, (8, 8, 3)) <= 1e-6
+
+
+def test_other_arithmetic_on_tensors_is_named_as_having_no_notation():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 1, name="c")(inputs) * 2.0
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(
+        UnsupportedModel, match=r"operation 'multiply\w*' \(Multiply\) with a constant on tensors has no code"
+    ):
+        to_spec(keras.Model(inputs, outputs))
+
+
+def test_a_nested_sequential_is_opened_in_place():
+    stem = keras.Sequential([keras.layers.Conv2D(4, 2, strides=2), keras.layers.LayerNormalization()], name="stem")
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(stem(inputs)))
+    model = keras.Model(inputs, outputs)
+    spec = to_spec(model)
+    assert spec.text.startswith("IN(8, 8, 3) -> CN(4, 2, strides=2, activation=linear) -> LN()")
+    assert _same_outputs(model, spec.text, 2, (8, 8, 3)) <= 1e-6
+
+
+def test_a_head_of_its_own_is_written_and_read_back():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(inputs)
+    x = keras.layers.Conv2D(5, 1, padding="same")(x)
+    outputs = keras.layers.Activation("softmax")(keras.layers.Reshape((5,))(x))
+    model = keras.Model(inputs, outputs)
+    spec = to_spec(model)
+    assert spec.text.endswith("RS(5) -> ACT(softmax)") and spec.num_classes == 5
+    assert check(spec.text).total_params == model.count_params() == 20
+
+
+def test_a_written_spec_states_its_class_count():
+    """A 3-class model's spec checks as 3 classes with no --classes (it used to say 10 and count a wrong head)."""
+    model = compile_spec("IN(28, 28, 1) -> CN(8, 3) -> MP(2) -> FL() -> DN(16)", num_classes=3)
+    spec = to_spec(model)
+    assert spec.text.endswith("DN(16) -> DN(3, activation=softmax)")
+    checked = check(spec.text)
+    assert (checked.num_classes, checked.total_params, checked.output_shape) == (3, model.count_params(), (None, 3))
+
+
+def test_every_layer_without_notation_is_named_in_graph_order():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2DTranspose(4, 3, name="first")(inputs)
+    x = keras.layers.Conv2D(4, 3, data_format="channels_first", name="second")(x)
+    x = keras.layers.LayerNormalization(rms_scaling=True, name="fourth")(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(UnsupportedModel) as caught:
+        to_spec(keras.Model(inputs, outputs))
+    lines = str(caught.value).splitlines()
+    assert [line.split("'")[1] for line in lines] == ["first", "second", "fourth"]
+
+
+def test_an_unknown_input_size_is_written_as_none():
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    )
+    spec = to_spec(keras.Model(inputs, outputs))
+    assert spec.text.startswith("IN(None, None, 3) -> CN(4, activation=linear)")
+    assert check(spec.text).layers[0].output_shape == (None, None, None, 4)
+
+
+def test_an_inherited_kernel_is_left_out_only_right_after_a_layer_of_its_code():
+    """The 1x1 after a merge whose last convolution was a 1x1 is written 1, not left to an inheritance out of sight."""
+    text = (
+        "IN(8, 8, 4) -> ADD(ID() | CN(2, 3, padding=same) -> CN(4, 1, activation=linear)) -> BN() -> CN(8, 1) -> GAP()"
+    )
+    spec = to_spec(compile_spec(text))
+    assert "BN() -> CN(8, 1)" in spec.text
+    assert "CN(2, padding=same) -> CN(4, 1, activation=linear)" in spec.text
+    assert architecture_hash(check(spec.text)) == architecture_hash(check(text))
+    assert to_spec(compile_spec("CN(8, 5) -> CN(4) -> GAP()")).text == "IN(28, 28, 1) -> CN(8, 5) -> CN(4) -> GAP()"
