@@ -20,7 +20,6 @@ from cnndsl.compiler import valid_classes, valid_input_shape
 from cnndsl.errors import USAGE, Diagnostic, SpecError, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 
 TYPE_CHECKING = False
@@ -489,18 +488,14 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
     from cnndsl.formatter import format_text
 
     try:
-        spec = to_spec(load(Path(args.model)))
+        spec = to_spec(load(Path(args.model)), input_shape=args.input_shape)
     except ModelFileError as error:
         raise UsageError(str(error)) from None
     except UnsupportedModel as error:
-        print(f"cnndsl: error: {args.model}: {error}", file=sys.stderr)
+        for problem in str(error).splitlines():
+            print(f"cnndsl: error: {args.model}: {problem}", file=sys.stderr)
         return EXIT_SPEC
-    note = (
-        ""
-        if spec.num_classes == DEFAULT_CLASSES
-        else f"# {spec.num_classes} classes: check with --classes {spec.num_classes}\n"
-    )
-    text = note + format_text(spec.text)
+    text = format_text(spec.text)
     if args.output:
         from cnndsl.outputs import write_text
 
@@ -724,6 +719,10 @@ def _add_from_keras_parser(commands) -> None:
     )
     from_keras_parser.add_argument("model", metavar="MODEL.keras", help="a model saved by Keras 3 (model.save)")
     from_keras_parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
+    from_keras_parser.add_argument(
+        "--input-shape", type=input_shape_arg, metavar="H,W,C",
+        help="the input size to write for a model whose input size is unknown (default: IN(None, None, C))",
+    )  # fmt: skip
     from_keras_parser.set_defaults(handler=cmd_from_keras)
 
 
@@ -780,13 +779,25 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
     add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")
-    add("--batch-size", type=int, default=128, metavar="N", help="examples per batch, all processes together (default: 128)")
-    add("--optimizer", default="adam", metavar="NAME", help="adam (default), sgd, rmsprop, adamw, nadam, ... (any case)")
+    add(
+        "--batch-size",
+        type=int,
+        default=128,
+        metavar="N",
+        help="examples per batch, all processes together (default: 128)",
+    )
+    add(
+        "--optimizer", default="adam", metavar="NAME", help="adam (default), sgd, rmsprop, adamw, nadam, ... (any case)"
+    )
     add("--learning-rate", type=float, metavar="LR", help="the optimizer's learning rate (default: its own)")
     add("--seed", type=int, metavar="N", help="seed everything: the same seed gives the same numbers on CPU")
     add("--limit", type=int, metavar="N", help="train on the first N training images only")
     add("--output", metavar="DIR", help="where to write the run (default: runs/<timestamp>-<spec hash>)")
-    add("--backend", choices=["tensorflow", "jax", "torch"], help="Keras's backend (default: KERAS_BACKEND, else tensorflow)")
+    add(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        help="Keras's backend (default: KERAS_BACKEND, else tensorflow)",
+    )
     add("--verbose", action="store_true", help="show the frameworks' own start-up logging")
     group = parser.add_argument_group("distribution")
     group.add_argument(

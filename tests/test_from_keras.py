@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 
@@ -150,16 +151,44 @@ def test_keras_applications_read_as_specs_with_their_exact_parameter_counts(appl
 
 def test_from_keras_prints_the_spec_of_a_saved_model(tmp_path):
     path = tmp_path / "model.keras"
-    compile_spec(notebook_specs()["model2"], num_classes=7).save(path)
+    model = compile_spec(notebook_specs()["model2"], num_classes=7)
+    model.save(path)
     result = run_cli("from-keras", str(path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("# 7 classes: check with --classes 7\n")
-    assert " ".join(result.stdout.split("\n", 1)[1].split()).startswith("IN(28, 28, 1) -> CN(20, 5) -> BN()")
+    assert " ".join(result.stdout.split()).startswith("IN(28, 28, 1) -> CN(20, 5) -> BN()")
+    assert " ".join(result.stdout.split()).endswith("DN(7, activation=softmax)")
     spec_file = tmp_path / "model.cnn"
     spec_file.write_text(result.stdout)
-    summary = run_cli("summary", str(spec_file), "--classes", "7")
+    summary = run_cli("summary", str(spec_file), "--json")  # no --classes: the spec says 7
+    assert json.loads(summary.stdout)["total_params"] == model.count_params()
     expected = architecture_hash(check(notebook_specs()["model2"], num_classes=7))
-    assert f"Architecture hash: {expected}" in summary.stdout
+    assert json.loads(summary.stdout)["hash"] == expected
+
+
+def test_from_keras_names_every_layer_it_cannot_write_one_a_line(tmp_path):
+    path = tmp_path / "model.keras"
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2DTranspose(4, 3, name="up")(inputs)
+    x = keras.layers.Conv2D(4, 3, data_format="channels_first", name="first")(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(path)
+    result = run_cli("from-keras", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cnndsl: ")]
+    assert len(lines) == 2 and "'up' (Conv2DTranspose)" in lines[0] and "'first' (Conv2D)" in lines[1]
+
+
+def test_from_keras_writes_a_given_size_for_an_input_of_unknown_size(tmp_path):
+    path = tmp_path / "model.keras"
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(path)
+    unknown = run_cli("from-keras", str(path))
+    assert unknown.returncode == 0 and unknown.stdout.startswith("IN(None, None, 3)")
+    sized = run_cli("from-keras", str(path), "--input-shape", "32,32,3")
+    assert sized.returncode == 0 and sized.stdout.startswith("IN(32, 32, 3)")
+    wrong = run_cli("from-keras", str(path), "--input-shape", "32,32,1")
+    assert wrong.returncode == 1 and "differs from the model's input" in wrong.stderr
 
 
 def test_a_lambda_layer_is_refused_by_name_and_its_code_never_runs(tmp_path):

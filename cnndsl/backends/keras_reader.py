@@ -108,14 +108,15 @@ def _node_parts(layer) -> tuple[str, dict]:
 # --- the graph -> chains and merges ------------------------------------------------------------
 
 
-def to_spec(model) -> KerasSpec:
+def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec:
     """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
 
     Every layer the notation cannot write is named, in the order of ``model.layers``. The
     head is written (``DN(3, activation=softmax)``, or a softmax of the model's own), so the
     text states its class count, unless it is the very head the checker appends by default.
+    ``input_shape`` gives the sizes of an input whose size the model leaves unknown.
     """
-    shape = _input_shape(model)
+    shape = _input_shape(model, input_shape)
     layers, inbound = _flatten(model)
     if not layers:
         raise UnsupportedModel("the model has no layers")
@@ -257,7 +258,7 @@ def _hard_sigmoid_steps(name: str, entries: Mapping[str, Any]) -> tuple[str, str
     return tuple(reversed(found))  # type: ignore[return-value]
 
 
-def _input_shape(model) -> tuple[int | None, ...]:
+def _input_shape(model, given: tuple[int, int, int] | None = None) -> tuple[int | None, ...]:
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -267,7 +268,11 @@ def _input_shape(model) -> tuple[int | None, ...]:
     shape = tuple(inputs[0].shape[1:])
     if len(shape) != 3 or shape[2] is None:
         raise UnsupportedModel(f"the model's input {shape} is not (height, width, channels) with known channels")
-    return shape
+    if given is None:
+        return shape
+    if any(mine is not None and mine != theirs for mine, theirs in zip(shape, given)):
+        raise UnsupportedModel(f"the input shape {tuple(given)} differs from the model's input {shape}")
+    return tuple(given)
 
 
 class _Graph:
