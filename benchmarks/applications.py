@@ -5,7 +5,10 @@ For each constructor (``weights=None``; one whose input size is unknown is built
 ``cnndsl.check(spec.text, input_shape, spec.num_classes)`` must have the model's total,
 trainable and non-trainable counts; ``cnndsl.compile_spec(spec.text, ...)`` must take
 ``model.get_weights()`` with ``set_weights`` and compute the model's outputs on random
-images (inference mode) within 1e-4. Beside each row: Keras's build time, and the times of
+images (inference mode) within 1e-4. An untrained 1000-class model's softmax is nearly
+uniform whatever its weights, so the tensor that feeds the head (the logits of a head of
+its own, else the pooled features) is compared too, relative to its largest value: a
+wrong weight anywhere shows there. Beside each row: Keras's build time, and the times of
 ``to_spec``, ``check`` and ``compile_spec``.
 
     python benchmarks/applications.py                 # all 40 constructors
@@ -38,6 +41,9 @@ class Row:
     """total, trainable, non-trainable."""
     checked: tuple[int, int, int] | None = None
     max_difference: float | None = None
+    """Of the outputs (probabilities)."""
+    feature_difference: float | None = None
+    """Of the head's input, relative to its largest absolute value."""
     build_s: float = 0.0
     to_spec_s: float = 0.0
     check_s: float = 0.0
@@ -52,6 +58,8 @@ class Row:
             and self.checked == self.keras
             and self.max_difference is not None
             and self.max_difference <= TOLERANCE
+            and self.feature_difference is not None
+            and self.feature_difference <= TOLERANCE
         )
 
 
@@ -115,6 +123,8 @@ def round_trip(name: str, images: int = 2, seed: int = 0) -> Row:
         theirs = np.asarray(model(x, training=False))
         ours = np.asarray(built(x, training=False))
         row.max_difference = float(np.max(np.abs(theirs - ours)))
+        theirs, ours = head_input(model, x), head_input(built, x)
+        row.feature_difference = float(np.max(np.abs(theirs - ours)) / max(float(np.max(np.abs(theirs))), 1e-30))
     except Exception as error:  # a benchmark row reports what went wrong, whatever it is
         row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:160]
     finally:
@@ -123,15 +133,24 @@ def round_trip(name: str, images: int = 2, seed: int = 0) -> Row:
     return row
 
 
-HEADER = ("constructor", "parameters", "non-trainable", "layers", "counts", "max |diff|", "Keras build s",
-          "to_spec s", "check s", "compile_spec s")  # fmt: skip
+def head_input(model, x):
+    """The tensor that feeds the model's last layer, for the images ``x``."""
+    import keras
+    import numpy as np
+
+    return np.asarray(keras.Model(model.inputs[0], model.layers[-1].input)(x, training=False))
+
+
+HEADER = ("constructor", "parameters", "non-trainable", "layers", "counts", "outputs |diff|", "head input |diff|",
+          "Keras build s", "to_spec s", "check s", "compile_spec s")  # fmt: skip
 
 
 def cells(row: Row) -> tuple[str, ...]:
     counts = "exact" if row.checked == row.keras else ("-" if row.checked is None else f"{row.checked[0]:,}")
     difference = "-" if row.max_difference is None else f"{row.max_difference:.1e}"
+    relative = "-" if row.feature_difference is None else f"{row.feature_difference:.1e}"
     return (
-        row.name, f"{row.keras[0]:,}", f"{row.keras[2]:,}", str(row.layers), counts, difference,
+        row.name, f"{row.keras[0]:,}", f"{row.keras[2]:,}", str(row.layers), counts, difference, relative,
         f"{row.build_s:.2f}", f"{row.to_spec_s:.3f}", f"{row.check_s:.3f}", f"{row.compile_s:.2f}",
     )  # fmt: skip
 
@@ -144,7 +163,10 @@ def table(rows: list[Row], markdown: bool = False) -> str:
     else:
         widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
         out = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
-    out += [f"{sum(row.exact for row in rows)} of {len(rows)} exact (counts equal, outputs within {TOLERANCE:g})"]
+    out += [
+        f"{sum(row.exact for row in rows)} of {len(rows)} exact (counts equal; outputs, and the head's input "
+        f"relative to its size, within {TOLERANCE:g})"
+    ]
     out += [f"{row.name}: {row.error}" for row in rows if row.error]
     return "\n".join(out)
 

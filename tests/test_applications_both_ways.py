@@ -30,7 +30,25 @@ def test_each_family_goes_into_the_notation_and_back_exactly(bench, name):
     row = bench.round_trip(name)
     assert row.error is None, row.error
     assert row.checked == row.keras
-    assert row.max_difference <= bench.TOLERANCE
+    assert row.max_difference <= bench.TOLERANCE and row.feature_difference <= bench.TOLERANCE
+
+
+def test_a_wrong_weight_shows_in_the_head_input(bench, monkeypatch):
+    """The comparison can fail: one weight moved in the model cnndsl builds is caught."""
+    import cnndsl
+
+    real = cnndsl.compile_spec
+
+    def off_by_a_little(*args, **kwargs):
+        built = real(*args, **kwargs)
+        original = built.set_weights
+        built.set_weights = lambda weights: original([weights[0] + 0.01, *weights[1:]])
+        return built
+
+    monkeypatch.setattr(cnndsl, "compile_spec", off_by_a_little)
+    row = bench.round_trip("MobileNetV3Small")
+    assert row.error is None and row.checked == row.keras
+    assert row.feature_difference > bench.TOLERANCE and not row.exact
 
 
 def test_every_family_of_keras_applications_is_tested(bench):
@@ -44,8 +62,8 @@ def test_every_family_of_keras_applications_is_tested(bench):
 
 
 def test_the_table_says_what_differs(bench):
-    good = bench.Row("A", (10, 8, 2), (10, 8, 2), 0.0)
-    wrong = bench.Row("B", (10, 8, 2), (12, 10, 2), 0.0)
+    good = bench.Row("A", (10, 8, 2), (10, 8, 2), 0.0, 0.0)
+    wrong = bench.Row("B", (10, 8, 2), (12, 10, 2), 0.0, 0.0)
     broken = bench.Row("C", (10, 8, 2), error="UnsupportedModel: layer 'x' (Foo) has no code in the notation")
     text = bench.table([good, wrong, broken])
     assert "1 of 3 exact" in text and "C: UnsupportedModel: layer 'x'" in text
