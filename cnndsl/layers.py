@@ -317,8 +317,8 @@ class LayerType:
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None
     """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
-    check_args: Callable[[Mapping], str | None] = lambda args: None
-    """A problem with a combination of arguments, or None."""
+    check_args: Callable[[Mapping], str | tuple[str, str] | None] = lambda args: None
+    """A problem with a combination of arguments (a message, or a message and a hint), or None."""
     keras: tuple[KerasClass, ...] = ()
     """How Keras builds it (the first form whose ``when`` holds): the Keras builder, the
     Keras-source emitter and the Keras reader all derive from this; empty for IN and ID."""
@@ -425,7 +425,8 @@ def _conv_args(a: Mapping) -> str | None:
     if max(a["strides"]) > 1 and max(a["dilation"]) > 1:
         return "strides > 1 cannot be combined with dilation > 1 in CN (Keras refuses it; DW and SC take both)"
     if a["filters"] % a["groups"]:
-        return f"CN groups={a['groups']} must divide its {a['filters']} filters (Keras refuses it)"
+        message = f"CN groups={a['groups']} must divide its {a['filters']} filters (Keras refuses it)"
+        return message, f"filters a multiple of {a['groups']}, or groups dividing {a['filters']}"
     return None
 
 
@@ -645,11 +646,18 @@ def _ln_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _ln_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
-    size = (_axis_size(shape, a["axis"]),)
+    axis = a["axis"]
+    size = (shape[axis] if -len(shape) <= axis < len(shape) else None,)  # a bad axis is the shape rule's error
     return (
         *((Weight("gamma", size),) if a["scale"] else ()),
         *((Weight("beta", size),) if a["center"] else ()),
     )
+
+
+def _ln_args(a: Mapping) -> str | None:
+    if a["axis"] == 0:
+        return "LN axis=0 is the batch axis", "normalise over axis=-1 (the channels), 1 (rows) or 2 (columns)"
+    return None
 
 
 def _layer_scale_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
@@ -678,7 +686,7 @@ def _norm_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
 
 def _norm_args(a: Mapping) -> str | None:
     if (a["mean"] is None) != (a["variance"] is None):
-        return "NRM takes mean and variance together, or neither (then Keras adapts them to the data)"
+        return "NRM takes mean and variance together", "give both, or neither (then Keras adapts them to the data)"
     return None
 
 
@@ -939,7 +947,7 @@ _TABLE = (
         "LN", "LayerNormalization", "layer normalization (over the channels, by default)",
         (Param("axis", integer(-3, 3), -1), Param("epsilon", real(0, 1, low_open=True), 0.001),
          Param("center", flag, True), Param("scale", flag, True)),
-        _ln_shape, weights=_ln_weights, kind="normalization",
+        _ln_shape, weights=_ln_weights, check_args=_ln_args, kind="normalization",
         keras=(KerasClass("LayerNormalization", (
             KerasArg("axis", "axis", -1, from_keras=lambda v: v[0] if isinstance(v, list | tuple) and len(v) == 1 else v),
             *_K_NORM), refuse=_unset("rms_scaling", False)),),

@@ -22,9 +22,7 @@ from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS, read_fast, span_at
 _PARENTHESES = re.compile(r"#[^\n]*|[()]")
 
 
-def reparse_file(
-    old_text: str, old_tree: ast.SpecFile | ast.Chain, new_text: str
-) -> ast.SpecFile | ast.Chain | None:
+def reparse_file(old_text: str, old_tree: ast.SpecFile | ast.Chain, new_text: str) -> ast.SpecFile | ast.Chain | None:
     """``parse_file(new_text)``, given that ``old_tree`` is ``parse_file(old_text)``; None to read it all."""
     if new_text == old_text:
         return old_tree

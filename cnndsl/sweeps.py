@@ -331,7 +331,9 @@ def _pruner(plan: Plan):
 
     if not plan.prune:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=PRUNE_FROM_EPOCH)  # steps are epochs, from 1
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=PRUNE_FROM_EPOCH
+    )  # steps are epochs, from 1
 
 
 def _study(plan: Plan):

@@ -395,7 +395,9 @@ def _element(node: Tree | Token) -> ast.Node:
         args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
         return ast.Call(str(name), args, _span(node))
     if kind == "merge":
-        branches = tuple(_chain(child) for child in node.children if not isinstance(child, str) and child.data == "chain")
+        branches = tuple(
+            _chain(child) for child in node.children if not isinstance(child, str) and child.data == "chain"
+        )
         args = tuple(
             _argument(child) for child in node.children if not isinstance(child, str) and child.data != "chain"
         )

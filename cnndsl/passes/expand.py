@@ -83,7 +83,9 @@ class Expander:
         if len(self._sizing) >= MAX_BLOCK_DEPTH:
             outer = self._outermost or ref
             path = " -> ".join([*self._sizing[:3], "...", *self._sizing[-2:], ref.name])
-            message = f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            message = (
+                f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            )
             self._error(message, outer.span, f"the limit is passed where {self._sizing[-1]!r} uses {ref.name!r}")
             return 0
         if not self._sizing:
@@ -108,8 +110,10 @@ class Expander:
         if ref.name in self.blocks:
             return self.blocks[ref.name]
         if ref.name.upper() in LAYERS:
-            hint = f"a layer takes parentheses: {ref.name.upper()}()" if ref.name.upper() not in MERGES else (
-                f"a merge takes branches: {ref.name.upper()}(A | B)"
+            hint = (
+                f"a layer takes parentheses: {ref.name.upper()}()"
+                if ref.name.upper() not in MERGES
+                else (f"a merge takes branches: {ref.name.upper()}(A | B)")
             )
         else:
             close = suggest(ref.name, [*LAYERS, *self.blocks])

@@ -163,6 +163,7 @@ class Inferrer:
         except UnknownSize as problem:
             if not self._sizes_lost:
                 self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)
+            self._sizes_lost = True
             return (*shape[:-1], None)
         except ShapeProblem as problem:
             self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)

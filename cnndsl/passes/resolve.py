@@ -165,7 +165,8 @@ class Resolver:
                 args[name] = param.default
         problem = kind.check_args(args) if ok else None
         if problem:
-            self._error(problem, call.span)
+            message, hint = problem if isinstance(problem, tuple) else (problem, None)
+            self._error(message, call.span, hint)
         given = frozenset(values)
         return (args if ok and not problem else None), self._givens.setdefault(given, given)
 

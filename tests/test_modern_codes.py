@@ -1,0 +1,60 @@
+"""The modern vocabulary's bad input: each a located error with a hint, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+from cnndsl import check
+from cnndsl.errors import SpecError, SpecShapeError, SpecValueError
+
+# spec, error class, column of the span, words of the message, words of the hint
+BAD = [
+    ("CN(8, groups=3) -> GAP()", SpecValueError, 1, "groups=3 must divide its 8 filters", "multiple of 3"),
+    ("IN(32,32,4) -> CN(9,3,groups=3) -> GAP()", SpecShapeError, 16, "must divide the input's 4 channels", "divisible by 3"),
+    ("IN(8,8,3) -> RS(5)", SpecShapeError, 14, "192 values) to (None, 5) (5 values)", "may be -1"),
+    ("RS(-1,-1)", SpecValueError, 4, "may leave one size to -1, not 2", "every other size"),
+    ("IN(8,8,3) -> RS(7, -1)", SpecShapeError, 14, "to a multiple of 7", None),
+    ("IN(8,8,3) -> CR(4)", SpecShapeError, 14, "crops 8 of the height 8, leaving nothing", "crop less"),
+    ("CR(-1)", SpecValueError, 4, "CR crop must be at least 0", None),
+    ("NRM(mean=0.5)", SpecValueError, 1, "mean and variance together", "give both, or neither"),
+    ("IN(8,8,3) -> NRM(mean=(1,2), variance=(1,1))", SpecShapeError, 14, "mean has 2 values for 3 channels", "one per channel"),
+    ("LN(axis=0) -> GAP()", SpecValueError, 1, "axis=0 is the batch axis", "axis=-1"),
+    ("LN(epsilon=0)", SpecValueError, 12, "epsilon must be above 0", None),
+    ("DP(0.1, per_example=maybe)", SpecValueError, 21, "per_example must be true or false", "bare words"),
+    ("IN(None, None, 3) -> FL() -> DN(10)", SpecShapeError, 30, "DN needs a known last axis", "GAP()"),
+    ("IN(None,None,3) -> CN(4) -> ACT(softmax)", SpecShapeError, 29, "own head ACT(softmax)", "RS(classes)"),
+    ("RSC()", SpecValueError, 1, "RSC needs its scale", None),
+    ("IN(None, 3)", SpecValueError, 4, "IN shape needs 3 values, not 2", "IN(height, width, channels)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "kind", "column", "message", "hint"), BAD, ids=[case[0] for case in BAD])
+def test_bad_input_to_a_new_code_is_located(text, kind, column, message, hint):
+    with pytest.raises(kind) as caught:
+        check(text)
+    first = caught.value.diagnostics[0]
+    assert (first.span.line, first.span.column) == (1, column)
+    assert message in first.message
+    assert hint is None or hint in (first.hint or "")
+
+
+def test_an_unknown_input_size_is_checked_as_keras_builds_it():
+    """A convolution of any size passes; only what needs a size is an error, and said once."""
+    model = check("IN(None, None, 3) -> CN(8, 50) -> GAP()")
+    assert model.layers[0].output_shape == (None, None, None, 8) and model.total_params == 50 * 50 * 3 * 8 + 8 + 90
+    with pytest.raises(SpecError) as caught:
+        check("IN(None, None, 3) -> CN(8, 3, strides=2) -> FL() -> DN(16) -> DN(4)")
+    assert len(caught.value.diagnostics) == 1  # the second DN follows from the first's error
+
+
+def test_a_size_error_before_an_unknown_size_says_only_the_first():
+    with pytest.raises(SpecError) as caught:
+        check("IN(8, 8, 1) -> CN(4, 20) -> FL() -> DN(8)")
+    assert [d.message.split(":")[0] for d in caught.value.diagnostics] == ["CN(4, 20)"]
+
+
+def test_the_command_line_says_it_in_one_located_line(tmp_path):
+    result = run_cli("check", "IN(32,32,4) -> CN(9,3,groups=3) -> GAP()")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "1:16" in result.stderr and "must divide the input's 4 channels" in result.stderr
