@@ -113,8 +113,10 @@ def cnndsl_command(python: str) -> list[str]:
     return [str(script)] if script.is_file() else [python, "-m", "cnndsl"]
 
 
-PROJECT = '[project]\nname = "user-project"\ndependencies = ["cnndsl", "tensorflow"]\n\n[tool.ruff]\nline-length = 100\n'
-SETTINGS = '[tool.cnndsl]\ninput-shape = [28, 28, 1]\nclasses = 10\n'
+PROJECT = (
+    '[project]\nname = "user-project"\ndependencies = ["cnndsl", "tensorflow"]\n\n[tool.ruff]\nline-length = 100\n'
+)
+SETTINGS = "[tool.cnndsl]\ninput-shape = [28, 28, 1]\nclasses = 10\n"
 """A project's pyproject.toml, and a [tool.cnndsl] table (the defaults: verdicts unchanged) to add to it."""
 
 
@@ -164,7 +166,7 @@ def cold_start(runs: int, python: str = sys.executable) -> dict:
                 times["keras"].append(seconds)
     our_verdicts, their_verdicts = cnndsl_verdicts(our_output), parse_verdicts(their_output)
     return {
-        "command": " ".join(Path(part).name if part == ours[0] else part for part in ours[:-len(files)]),
+        "command": " ".join(Path(part).name if part == ours[0] else part for part in ours[: -len(files)]),
         "cnndsl": statistics.median(times["cnndsl"]),
         "cnndsl_range": (min(times["cnndsl"]), max(times["cnndsl"])),
         "settings": statistics.median(times["settings"]),
@@ -172,7 +174,8 @@ def cold_start(runs: int, python: str = sys.executable) -> dict:
         "broken_reported": f"{BROKEN}:" in broken_output and "error: expected" in broken_output,
         "floor": statistics.median(times["floor"]),
         "keras": statistics.median(times["keras"]),
-        "agree": our_verdicts == their_verdicts == cnndsl_verdicts(settings_output) and len(our_verdicts) == len(EXAMPLES),
+        "agree": our_verdicts == their_verdicts == cnndsl_verdicts(settings_output)
+        and len(our_verdicts) == len(EXAMPLES),
         "verdicts": our_verdicts,
         "keras_verdicts": their_verdicts,
     }
@@ -194,6 +197,21 @@ def distinct_spec(layers: int) -> str:
     """``layers`` layers no two of which are written alike, so no binding is reused."""
     body = [f"CN({8 + i // 2},padding=same)" if i % 2 else f"DP(0.{i:06d})" for i in range(1, layers - 2)]
     return " -> ".join(["CN(20,(5,5),padding=same)", *body, "GAP()", "DN(128)"])
+
+
+MODERN_BLOCK = ("CN({c},3,groups=4,padding=same)", "LN()", "DN({c4},activation=gelu)", "DN({c})", "LS()")
+"""A ConvNeXt-like block in the modern vocabulary: grouped convolution, layer norm, Dense on 4-D, layer scale."""
+
+
+def modern_spec(layers: int) -> str:
+    """``layers`` layers of the modern vocabulary (and the appended head): preprocessing, ConvNeXt-like blocks, reshapes."""
+    head = ["IN(32,32,3)", "RSC(0.00392)", "NRM(mean=0.5,variance=0.25)", "CN(16,3,padding=same)"]
+    body: list[str] = []
+    while len(body) < layers - 8:
+        channels = 16 + 4 * (len(body) // len(MODERN_BLOCK) % 4)
+        body += [part.format(c=channels, c4=4 * channels) for part in MODERN_BLOCK]
+    body = [*body[: layers - 8], "CN(16,1,activation=linear)"]  # back to 16 channels for RS(16)
+    return " -> ".join([*head, *body, "CR(1)", "DP(0.1,per_example=true)", "GAP()", "RS(16)"])
 
 
 def best_of_interleaved(first, second, repeats: int) -> tuple[float, float]:
@@ -508,6 +526,7 @@ def report(runs: int, python: str = sys.executable) -> str:
     for title, spec in (
         ("notebook style, CN(20,(5,5))->BN()->...", notebook_spec),
         ("every layer written differently (no binding reused)", distinct_spec),
+        ("the modern vocabulary (RSC, NRM, grouped CN, LN, DN on 4-D, LS, drop-connect, CR, RS)", modern_spec),
     ):
         lines += [
             "",

@@ -26,6 +26,14 @@ def test_the_timed_specs_check_with_the_layers_they_claim(bench, layers):
         assert len(check(make(layers)).layers) == layers + 1  # and the appended head
 
 
+@pytest.mark.parametrize("layers", [10, 100, 1_000])
+def test_the_modern_spec_checks_with_the_layers_it_claims_and_every_new_code(bench, layers):
+    model = check(bench.modern_spec(layers))
+    assert len(model.layers) == layers + 1  # and the appended head
+    codes = {info.code for info in model.layers}
+    assert {"RSC", "NRM", "LN", "LS", "CR", "RS", "DP"} <= codes or layers < 20
+
+
 def test_the_distinct_spec_writes_no_two_layers_alike(bench):
     written = bench.distinct_spec(1_000).split(" -> ")
     assert len(set(written)) == len(written) == 1_000
