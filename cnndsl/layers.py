@@ -317,6 +317,9 @@ class LayerType:
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None
     """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
+    pointwise_warning: bool = False
+    """Its warning is withdrawn when its output later meets a spatial layer: ``DN`` on a 4-D tensor
+    before more convolutions is a pointwise convolution (ConvNeXt's), not a forgotten ``FL()``."""
     check_args: Callable[[Mapping], str | tuple[str, str] | None] = lambda args: None
     """A problem with a combination of arguments (a message, or a message and a hint), or None."""
     keras: tuple[KerasClass, ...] = ()
@@ -932,7 +935,8 @@ _TABLE = (
     LayerType(
         "DN", "Dense", "fully connected",
         params=(Param("units", count()), Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
-        output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs, warn=_dense_warn, kind="dense",
+        output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs, warn=_dense_warn, pointwise_warning=True,
+        kind="dense",
         keras=(KerasClass("Dense", (KerasArg("units", "units", positional=True), _K_ACTIVATION, _K_BIAS)),),
     ),
     LayerType(

@@ -28,7 +28,11 @@ def test_model2_as_its_title_writes_it():
     spec = "CN(20,(5,5))->BN()->CN(20)->BN()->CN(40)->BN()->CN(10)->BN()->CN(10)->MP(2,2)->DP(0.25)->FL()->DN(128)"
     model = check(spec)
     assert (model.total_params, model.trainable_params, model.non_trainable_params) == (65_358, 65_178, 180)
-    assert model.layers[-1].layer.head and model.layers[-1].layer.args == {"units": 10, "activation": "softmax", "bias": True}
+    assert model.layers[-1].layer.head and model.layers[-1].layer.args == {
+        "units": 10,
+        "activation": "softmax",
+        "bias": True,
+    }
 
 
 MODEL3_TITLE = (
@@ -157,7 +161,8 @@ def test_in_disagreeing_with_the_given_input_shape_is_a_value_error():
 
 
 def test_dense_on_a_4d_tensor_is_accepted_with_a_warning():
-    model = check("CN(4)->DN(8)->GAP()")
+    """A DN on 4-D whose output meets no spatial layer after it (FL() here): likely a forgotten FL()."""
+    model = check("CN(4)->DN(8)->FL()")
     assert model.layers[1].output_shape == (None, 26, 26, 8)
     (warning,) = model.warnings
     assert warning.severity == "warning" and "acts on the last axis" in warning.message

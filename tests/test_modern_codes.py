@@ -58,3 +58,11 @@ def test_the_command_line_says_it_in_one_located_line(tmp_path):
     result = run_cli("check", "IN(32,32,4) -> CN(9,3,groups=3) -> GAP()")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "1:16" in result.stderr and "must divide the input's 4 channels" in result.stderr
+
+
+def test_a_dense_layer_on_4d_before_more_convolutions_is_not_warned_about():
+    """ConvNeXt's pointwise Dense layers are meant; a Dense on 4-D that goes on to FL() is the classic slip."""
+    pointwise = "IN(8, 8, 4) -> ADD(ID() | CN(4, 3, padding=same) -> LN() -> DN(16, activation=gelu) -> DN(4)) -> GAP()"
+    assert check(pointwise).warnings == ()
+    slip = check("CN(8) -> DN(16) -> FL()")
+    assert [w.message.split(" acts")[0] for w in slip.warnings] == ["DN on a 4-D tensor (None, 26, 26, 8)"]

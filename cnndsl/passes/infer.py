@@ -45,12 +45,38 @@ class Inferrer:
         """What a layer binding gives on an input shape, kept when it raised no error."""
         self._sizes_lost = False
         """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
+        self._pointwise: list[tuple[int, Diagnostic]] = []
+        """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
+        self._withdraw_pointwise_warnings()
         return keras_order(self.built, tree) if self.merged else (self.built, tree)
+
+    def _withdraw_pointwise_warnings(self) -> None:
+        """``DN`` on a 4-D tensor whose output later meets a spatial layer is a pointwise convolution (ConvNeXt's)."""
+        if not self._pointwise:
+            return
+        consumers: dict[int, list[int]] = {}
+        for index, info in enumerate(self.built):
+            for source in info.inputs:
+                consumers.setdefault(source, []).append(index)
+        withdrawn = {id(warning) for index, warning in self._pointwise if self._meets_spatial(index, consumers)}
+        self.diagnostics = [d for d in self.diagnostics if id(d) not in withdrawn]
+
+    def _meets_spatial(self, index: int, consumers: dict[int, list[int]]) -> bool:
+        stack, seen = list(consumers.get(index, ())), set()
+        while stack:
+            later = stack.pop()
+            if later in seen:
+                continue
+            seen.add(later)
+            if self.built[later].layer.type.input_rank == 4:
+                return True
+            stack.extend(consumers.get(later, ()))
+        return False
 
     def _chain(self, items: Sequence[Resolved], source: int, shape: Shape) -> tuple[int, Shape, tuple] | None:
         """Walk a chain from ``source``; None when a rank error ends it."""
@@ -117,9 +143,12 @@ class Inferrer:
             known = self._measure(layer, shape, key)
         elif known[5]:
             self._warn(layer, known[5])
-        out, shapes, trainable, frozen, macs, _, _ = known
+        out, shapes, trainable, frozen, macs, warning, _ = known
         info = LayerInfo(layer, self._name(layer), shape, out, trainable, frozen, macs, (source,), shapes)
         self.built.append(info)
+        if warning and kind.pointwise_warning:
+            said = next(d for d in reversed(self.diagnostics) if d.severity == "warning" and d.span is layer.span)
+            self._pointwise.append((len(self.built) - 1, said))
         return info
 
     def _measure(self, layer: Layer, shape: Shape, key: tuple) -> _Measure:
