@@ -485,9 +485,17 @@ def _elementwise_shape(shapes: list[Shape], a: Mapping) -> Shape:
         for shape in shapes[1:]:
             out = broadcast_shapes(out, shape[1:])
     except ShapeProblem as problem:
+        if len({len(shape) for shape in shapes}) > 1:
+            raise ShapeProblem(problem.message, _ranks_hint(shapes)) from None
         hint = "give the shortcut a projection such as CN(filters, 1, strides=2) -> BN(), or use padding=same"
         raise ShapeProblem(problem.message, hint) from None
     return (None, *out)
+
+
+def _ranks_hint(shapes: list[Shape]) -> str:
+    """What to do about merge branches of different ranks (a 2-D one beside a 4-D one)."""
+    ranks = " and ".join(f"{rank}-D" for rank in sorted({len(shape) for shape in shapes}))
+    return f"the branches are {ranks}: end the spatial part (FL() or GAP()) in every branch, or only after the merge"
 
 
 def _elementwise_warn(shapes: list[Shape], a: Mapping) -> str | None:
@@ -505,7 +513,7 @@ def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
     """``keras.layers.Concatenate``: equal ranks, equal sizes on every axis but ``axis``."""
     rank = len(shapes[0])
     if any(len(shape) != rank for shape in shapes):
-        raise ShapeProblem("CAT needs branches of one rank", hint="CAT never broadcasts: add FL() or GAP() to every branch")
+        raise ShapeProblem("CAT needs branches of one rank", f"CAT never broadcasts; {_ranks_hint(shapes)}")
     axis = a["axis"] % rank if -rank <= a["axis"] < rank else None
     if axis is None or axis == 0:
         raise ShapeProblem(f"CAT axis={a['axis']} is not an axis of a {rank}-D tensor other than the batch axis")

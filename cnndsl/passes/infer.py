@@ -5,7 +5,8 @@ tree: a chain feeds each layer the previous one's output, a merge feeds every
 branch its own input and joins the branches' outputs. A size error leaves the
 layer's output sizes unknown and inference goes on, so one pass reports every
 independent shape error; a rank error ends its chain, since nothing after it can
-be known (other branches are still walked, for their own errors).
+be known (other branches are still walked, for their own errors), and so does a
+merge whose branches disagree on more than their sizes.
 
 The layers come out in the order Keras lists a model's layers (:func:`keras_order`).
 """
@@ -84,7 +85,9 @@ class Inferrer:
             out = layer.type.output_shape(list(shapes), layer.args)
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
-            out = (shapes[0][0], *[None] * (len(shapes[0]) - 2), shapes[0][-1])
+            out = _joined_unknown_sizes(layer, shapes)
+            if out is None:  # what follows gets a shape nobody knows: no error after it would be its own
+                return None
         else:
             warning = layer.type.warn(list(shapes), layer.args)
             self._warn(layer, warning and f"{layer.code} {warning}")
@@ -179,6 +182,16 @@ class Inferrer:
 
     def _error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(SHAPE, message, span, hint=hint))
+
+
+def _joined_unknown_sizes(layer: Layer, shapes: tuple[Shape, ...]) -> Shape | None:
+    """What a merge that failed gives if only its branches' spatial sizes disagree: its rank and
+    channels, sizes unknown. None when even that is unknown (ranks or channels disagree)."""
+    unknown = [(shape[0], *[None] * (len(shape) - 2), shape[-1]) for shape in shapes]
+    try:
+        return layer.type.output_shape(unknown, layer.args)
+    except ShapeProblem:
+        return None
 
 
 def _first_disagreeing(item: Joined, shapes: tuple[Shape, ...]) -> int | None:
