@@ -99,9 +99,11 @@ def test_summary_json_errors():
             {
                 "file": "<spec>",
                 "kind": "value",
+                "code": "bad-value",
                 "severity": "error",
                 "message": "CN filters must be at least 1, not 0",
                 "hint": None,
+                "fixes": [],
                 "line": 1,
                 "column": 4,
                 "end_line": 1,

@@ -135,7 +135,7 @@ async def test_an_edit_that_introduces_an_error_then_one_that_fixes_it(client):
     broken = await change(client, uri, 3, "MP(30)", lsp.Range(at(0, 12), at(0, 17)))  # a 30x30 pool on 24x24
     (problem,) = broken
     assert problem.severity == lsp.DiagnosticSeverity.Error
-    assert problem.code == "shape" and problem.source == "cnndsl"
+    assert problem.code == "input-too-small" and problem.source == "cnndsl"
     assert problem.range == lsp.Range(at(0, 12), at(0, 18))
     assert problem.message.startswith("MP(30): pool 30x30 needs an input of at least 30x30")
     fixed = await change(client, uri, 4, "MP(2)", lsp.Range(at(0, 12), at(0, 18)))
@@ -176,7 +176,7 @@ async def test_budgets_come_from_the_nearest_pyproject_and_follow_its_changes(cl
         lsp.DidChangeWatchedFilesParams([lsp.FileEvent(pyproject.as_uri(), lsp.FileChangeType.Changed)])
     )
     (over,) = await wait_for_diagnostics(client, uri, seen)
-    assert over.code == "budget"
+    assert over.code == "max-params"
     assert over.message.startswith("65,358 parameters, over the budget of 50,000")
     pyproject.write_text("[tool.cnndsl]\nmax-params = 100000\nclasses = 3\n")
     diagnostics = await change(client, uri, 2, MODEL2 + "\n")  # a keystroke also re-reads a changed file
@@ -189,7 +189,7 @@ async def test_a_broken_pyproject_is_one_diagnostic_and_the_spec_is_still_checke
     (tmp_path / "pyproject.toml").write_text("[tool.cnndsl]\nmax-parms = 1\n")
     uri = await open_document(client, "CN(8) -> Cn(3) -> FL()", folder=tmp_path)
     codes = sorted(d.code for d in list(client.diagnostics[uri]))
-    assert codes == ["settings", "value"]
+    assert codes == ["settings", "unknown-layer"]
 
 
 # --- inlay hints --------------------------------------------------------------------------
@@ -222,7 +222,7 @@ async def test_a_file_with_a_syntax_error_mid_edit_still_gets_hints_where_it_par
     text = NETS + "broken = CN(8) -> -> FL()\nlast = CN(4) -> FL()\n"
     uri = await open_document(client, text, "nets.cnn")
     (problem,) = list(client.diagnostics[uri])
-    assert problem.code == "syntax" and problem.range.start.line == 5
+    assert problem.code == "unexpected-token" and problem.range.start.line == 5
     labels = {(line, label) for line, _, label in await hints(client, uri, text)}
     assert (3, "601,066 params") in labels
     assert (6, "▸ 26×26×4") in labels and (6, "▸ 2704") in labels
@@ -428,6 +428,19 @@ async def test_quick_fixes_apply_did_you_mean_insert_flatten_and_padding_same(cl
     uri = await open_document(client, "CN(8) -> MP(30) -> FL()")
     fixes = await actions_for(client, uri, "CN(8) -> MP(30) -> FL()", "MP(30)")
     assert applied("CN(8) -> MP(30) -> FL()", fixes["Use padding=same"], uri) == "CN(8) -> MP(30, padding=same) -> FL()"
+
+
+async def test_quick_fixes_are_the_diagnostics_own_never_guessed_from_their_words(client):
+    text = "IN(28,28,1)->ADD(CN(8,3) | CN(8,5)->DP(0.1))->FL()"  # the merge's hint says padding=same
+    uri = await open_document(client, text)
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "merge-shapes" and "padding=same" in problem.message
+    assert await actions_for(client, uri, text, "DP(0.1)") == {}
+    text = "(CN(8, 30) -> BN()) * 2 -> FL()"  # one fix for the layer, not one per copy
+    uri = await open_document(client, text)
+    fixes = await actions_for(client, uri, text, "CN(8, 30)")
+    assert list(fixes) == ["Use padding=same"]
+    assert applied(text, fixes["Use padding=same"], uri) == "(CN(8, 30, padding=same) -> BN()) * 2 -> FL()"
 
 
 # --- Python files -------------------------------------------------------------------------

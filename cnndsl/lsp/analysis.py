@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, SpecError
+from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.reparse import placed, reparse_file
@@ -38,13 +38,11 @@ class Hint:
 
 @dataclass(frozen=True)
 class Fix:
-    """A quick fix for one diagnostic: replace ``text[start:end]`` with ``new_text``."""
+    """A quick fix for one diagnostic: its edits, as the pass that found the problem made them."""
 
     diagnostic: Diagnostic
     title: str
-    start: int
-    end: int
-    new_text: str
+    edits: tuple[Edit, ...]
 
 
 @dataclass
@@ -125,7 +123,7 @@ def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previou
         _check_model(analysis, stem, parsed, {}, settings, report=True)
     else:
         _analyze_definitions(analysis, parsed, settings, report=True)
-    analysis.fixes = [fix for d in analysis.diagnostics for fix in fixes_for(d, analysis)]
+    analysis.fixes = quick_fixes(analysis.diagnostics)
     return analysis
 
 
@@ -149,6 +147,7 @@ def analyze_python(text: str, settings: Settings, display: str = "<python>") -> 
             analysis.diagnostics += error.diagnostics
             continue
         analysis.diagnostics += [*model.warnings, *source.relocated(check_budgets(model, settings))]
+    analysis.fixes = quick_fixes(analysis.diagnostics)
     return analysis
 
 
@@ -383,38 +382,18 @@ def _model_tooltip(model: CheckedModel) -> str:
 
 # --- quick fixes --------------------------------------------------------------------------
 
-_DID_YOU_MEAN = re.compile(r"did you mean ([A-Za-z_][A-Za-z0-9_]*)(=?)\?")
 
-
-def fixes_for(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
-    """The quick fixes a diagnostic's hint offers: a did-you-mean, FL() before the head, padding=same."""
-    span, hint, text = diagnostic.span, diagnostic.hint or "", analysis.text
-    if span is None:
-        return []
-    found = _DID_YOU_MEAN.search(hint)
-    if found:
-        word, keyword = found.groups()
-        written = text[span.start : span.end]
-        if keyword:  # a keyword's name: `paddng=same` -> `padding=same`
-            name = written.split("=", 1)[0].rstrip(BLANKS)
-            return [Fix(diagnostic, f"Change {name} to {word}", span.start, span.start + len(name), word)]
-        return [Fix(diagnostic, f"Change {written} to {word}", span.start, span.end, word)]
-    if hint.startswith("add FL() or GAP() before the classifier head"):
-        return _head_fixes(diagnostic, analysis)
-    if "padding=same" in hint and text[span.start : span.end].endswith(")"):
-        inside = text[span.start : span.end - 1].rstrip(BLANKS)
-        separator = "" if inside.endswith(("(", ",")) else ", "
-        return [Fix(diagnostic, "Use padding=same", span.end - 1, span.end - 1, f"{separator}padding=same")]
-    return []
-
-
-def _head_fixes(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
-    span = diagnostic.span
-    if span.start == span.end:  # an appended head sits at the end of the chain
-        return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f" -> {code}()")
-                for code in ("FL", "GAP")]  # fmt: skip
-    return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f"{code}() -> ")
-            for code in ("FL", "GAP")]  # fmt: skip
+def quick_fixes(diagnostics: list[Diagnostic]) -> list[Fix]:
+    """The fixes the checker attached to each diagnostic where it found the problem, each once."""
+    seen: set[tuple] = set()
+    fixes = []
+    for diagnostic in diagnostics:
+        for fix in diagnostic.fixes:
+            key = (fix.title, fix.edits)
+            if diagnostic.span is not None and key not in seen:  # a repeated layer reports its error per copy
+                seen.add(key)
+                fixes.append(Fix(diagnostic, fix.title, fix.edits))
+    return fixes
 
 
 # --- hover --------------------------------------------------------------------------------

@@ -128,12 +128,12 @@ def _settings_diagnostic(error: SettingsError) -> lsp.Diagnostic:
 
 
 def to_lsp_diagnostic(diagnostic: Diagnostic, lines: Lines) -> lsp.Diagnostic:
-    """A cnndsl diagnostic: its span as a range, severity, message with its hint, kind as code."""
+    """A cnndsl diagnostic: its span as a range, severity, message with its hint, and its code."""
     span = diagnostic.span
     where = lines.range(span.start, span.end) if span else lines.range(0, 0)
     severity = lsp.DiagnosticSeverity.Warning if diagnostic.severity == "warning" else lsp.DiagnosticSeverity.Error
     message = diagnostic.message + (f"\nhelp: {diagnostic.hint}" if diagnostic.hint else "")
-    return lsp.Diagnostic(where, message, severity=severity, code=diagnostic.kind, source="cnndsl")
+    return lsp.Diagnostic(where, message, severity=severity, code=diagnostic.code or diagnostic.kind, source="cnndsl")
 
 
 def current(ls: CnndslServer, uri: str) -> tuple[an.Analysis, Lines]:
@@ -387,6 +387,7 @@ def _params(model) -> str:
 
 
 def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    """The fixes of the diagnostics the range touches: only those the checker attached to them."""
     analysis, lines = current(ls, params.text_document.uri)
     start, end = lines.offset(params.range.start), lines.offset(params.range.end)
     actions = []
@@ -394,10 +395,10 @@ def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.Cod
         span = fix.diagnostic.span
         if span.start > end or span.end < start:
             continue
-        edit = lsp.TextEdit(lines.range(fix.start, fix.end), fix.new_text)
+        edits = [lsp.TextEdit(lines.range(edit.span.start, edit.span.end), edit.text) for edit in fix.edits]
         actions.append(lsp.CodeAction(
             fix.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[to_lsp_diagnostic(fix.diagnostic, lines)],
-            edit=lsp.WorkspaceEdit(changes={params.text_document.uri: [edit]}), is_preferred=not actions,
+            edit=lsp.WorkspaceEdit(changes={params.text_document.uri: edits}), is_preferred=not actions,
         ))  # fmt: skip
     return actions
 
