@@ -300,9 +300,25 @@ async def test_completion_offers_codes_keywords_words_and_blocks_above(client):
     assert "m" not in codes  # a name is offered only below its definition
     keywords = await complete(client, uri, at(1, len("m = stem -> CN(8, padding=sa, act")))
     assert {"kernel=", "strides=", "activation=", "dilation="} <= set(keywords)
-    assert "padding=" not in keywords and "filters=" in keywords
+    assert "padding=" not in keywords and "filters=" not in keywords  # 8 gives the filters
     words = await complete(client, uri, at(1, len("m = stem -> CN(8, padding=sa")))
     assert set(words) == {"valid", "same"}
+
+
+async def test_completion_leaves_out_the_arguments_given_by_position(client):
+    text = "CN(32, 5, ) -> MP(2, 2, ) -> ACT(relu, )\n"
+    uri = await open_document(client, text)
+    after_two = await complete(client, uri, offset_of(text, "CN(32, 5, "))
+    assert "filters=" not in after_two and "kernel=" not in after_two
+    assert {"strides=", "padding=", "activation="} <= set(after_two)
+    pooled = await complete(client, uri, offset_of(text, "MP(2, 2, "))  # every positional number forms the pool
+    assert "pool=" not in pooled and {"strides=", "padding="} <= set(pooled)
+    named = await complete(client, uri, offset_of(text, "ACT(relu, "))
+    assert "name=" not in named and "relu" not in named  # the first argument, written bare, is given
+    tuple_kernel = "CN(8, (3, 5), "
+    uri = await open_document(client, tuple_kernel)
+    offered = await complete(client, uri, offset_of(tuple_kernel, tuple_kernel))
+    assert "kernel=" not in offered and "strides=" in offered  # a tuple is one argument
 
 
 async def test_completion_offers_every_word_the_layer_table_accepts(client):

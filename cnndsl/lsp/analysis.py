@@ -482,8 +482,9 @@ _LAST_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
 _LAST_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*[A-Za-z_0-9]*$")
 
 
-def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | None:
-    """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords given).
+def call_context(text: str, offset: int) -> tuple[str, str | None, set[str], int] | None:
+    """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords
+    given, positional arguments written before the one at the cursor).
 
     None outside every call. Read from the text itself, so that it works mid-edit.
     """
@@ -499,8 +500,30 @@ def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | N
             inside = text[start + 1 : offset]
             given = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=", inside))
             keyword = _LAST_KEYWORD.search(inside[-NEAR:])
-            return name.group(1), keyword.group(1) if keyword else None, given
+            return name.group(1), keyword.group(1) if keyword else None, given, _positional_count(inside)
     return None
+
+
+def _positional_count(inside: str) -> int:
+    """How many arguments before the last comma are positional (``5`` and ``(3, 3)``, not ``padding=same``)."""
+    done = _top_level_pieces(inside)[:-1]
+    return sum(1 for piece in done if piece.strip(BLANKS) and not _KEYWORD_START.match(piece))
+
+
+_KEYWORD_START = re.compile(r"[ \t\r\n]*[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
+
+
+def _top_level_pieces(inside: str) -> list[str]:
+    """A call's argument text split at the commas outside nested parentheses (tuples)."""
+    pieces, depth, start = [], 0, 0
+    for match in re.finditer(r"#[^\n]*|[(),]", inside):
+        mark = match.group()
+        if mark == "(" or mark == ")":
+            depth += 1 if mark == "(" else -1
+        elif mark == "," and depth == 0:
+            pieces.append(inside[start : match.start()])
+            start = match.end()
+    return [*pieces, inside[start:]]
 
 
 # --- formatting and renaming --------------------------------------------------------------

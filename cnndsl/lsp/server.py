@@ -240,20 +240,28 @@ def completion_items(analysis: an.Analysis, offset: int) -> list[lsp.CompletionI
     context = an.call_context(analysis.text, offset)
     if context is None:
         return _codes() + _names_above(analysis, offset)
-    code, keyword, given = context
+    code, keyword, given, positional = context
     kind = LAYERS.get(code.upper())
     if kind is None:
         return []
     if keyword is not None:
         return [_word(word, keyword) for word in _options(kind, keyword)]
+    written = given | _by_position(kind, positional)
     items = [
         lsp.CompletionItem(f"{param.name}=", kind=lsp.CompletionItemKind.Property, detail=kind.signature(),
                            documentation=_default_doc(param), insert_text=f"{param.name}=")
-        for param in kind.params if param.name not in given
+        for param in kind.params if param.name not in written
     ]  # fmt: skip
-    if kind.params and not given:  # the first argument may be written bare: ACT(relu)
+    if kind.params and not written:  # the first argument may be written bare: ACT(relu)
         items += [_word(word, kind.params[0].name) for word in _options(kind, kind.params[0].name)]
     return items
+
+
+def _by_position(kind, count: int) -> set[str]:
+    """The parameters ``count`` positional arguments give: the first ones, or all of them the collected one (MP's pool)."""
+    if kind.collect:
+        return {kind.collect} if count else set()
+    return {param.name for param in kind.params[:count]}
 
 
 def _options(kind, name: str) -> tuple[str, ...]:
