@@ -386,6 +386,23 @@ async def test_definition_references_and_rename_of_a_block(client):
             await client.text_document_rename_async(lsp.RenameParams(doc, use, taken))
 
 
+async def test_a_refused_rename_is_one_line_in_the_servers_log_not_a_traceback(tmp_path):
+    log = tmp_path / "server.log"
+    command = f'exec "{sys.executable}" -m cnndsl lsp 2> "{log}"'
+    own = await ClientServerConfig(server_command=["sh", "-c", command]).start()
+    params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=ROOT.as_uri())
+    await own.initialize_session(params)
+    uri = (tmp_path / "nets.cnn").as_uri()
+    own.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "cnndsl", 1, NETS)))
+    use = offset_of(NETS, "stem -> CN(64)", after=False)
+    with pytest.raises(Exception, match="layer code"):
+        await own.text_document_rename_async(lsp.RenameParams(lsp.TextDocumentIdentifier(uri), use, "gap"))
+    await own.shutdown_session()
+    logged = log.read_text("utf-8").splitlines()
+    assert len(logged) == 1 and "Traceback" not in logged[0], logged
+    assert "rename refused" in logged[0] and "'gap' is a layer code" in logged[0]
+
+
 async def test_document_symbols_are_the_models_and_blocks_with_their_counts(client):
     uri = await open_document(client, NETS, "nets.cnn")
     symbols = await client.text_document_document_symbol_async(

@@ -12,6 +12,7 @@ and never imports TensorFlow. The answers come from :mod:`cnndsl.lsp.analysis`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from bisect import bisect_right
@@ -359,7 +360,7 @@ def rename(ls: CnndslServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | No
         return None
     problem = an.rename_problem(params.new_name, analysis)
     if problem:
-        raise JsonRpcInvalidParams(problem)
+        raise Refused("rename", problem)
     edits = [
         lsp.TextEdit(lines.range(span.start, span.end), params.new_name)
         for name, span, _ in analysis.names()
@@ -411,6 +412,37 @@ def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.Cod
     return actions
 
 
+class Refused(JsonRpcInvalidParams):
+    """A request declined for what the user asked (a rename to a name already taken): the client is
+    answered with the reason; the log gets one line (:class:`OneLineRefusals`), not a traceback."""
+
+    def __init__(self, request: str, reason: str):
+        super().__init__(reason)
+        self.request, self.reason = request, reason
+
+
+class OneLineRefusals(logging.Filter):
+    """pygls logs every error a handler raises with its traceback: a refusal is no fault of the
+    server's, so its record becomes one line naming the request and the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, Refused):
+            record.msg, record.args = "%s refused: %s", (error.request, error.reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _log_to_stderr() -> None:
+    """The server's log (pygls's warnings and errors) on standard error, which editors show as its log."""
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("cnndsl lsp: %(levelname)s: %(message)s"))
+    handler.addFilter(OneLineRefusals())
+    logging.getLogger("pygls").addHandler(handler)
+
+
 # --- the server ---------------------------------------------------------------------------
 
 FEATURES = [
@@ -444,4 +476,5 @@ def build_server() -> CnndslServer:
 
 def main() -> None:
     """Serve over stdin and stdout until the client exits."""
+    _log_to_stderr()
     build_server().start_io()
