@@ -232,6 +232,29 @@ async def test_a_file_with_a_syntax_error_mid_edit_still_gets_hints_where_it_par
     assert [label for *_, label in await hints(client, uri, unfinished)] == ["▸ 26×26×8", "▸ 13×13×8"]
 
 
+async def test_an_unfinished_definition_keeps_its_error_and_the_next_definition_its_hints(client):
+    text = "a = CN(8) -> FL()\nb = CN(8) -> CN(32, \nc = CN(4) -> GAP()\n"
+    uri = await open_document(client, text, "nets.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "unexpected-end" and problem.range.start.line == 1  # on b, not on c
+    labels = {(line, label) for line, _, label in await hints(client, uri, text)}
+    assert {(2, "▸ 26×26×4"), (2, "▸ 4"), (2, "90 params")} <= labels
+    assert (1, "▸ 26×26×8") in labels  # b, up to its error
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    assert [(s.name, s.detail) for s in symbols] == [("a", "54,170 params"), ("b", "not checked (errors)"),
+                                                     ("c", "90 params")]  # fmt: skip
+    bare = "CN(8, \nc = CN(4) -> GAP()\n"  # no definition above to hold the error: the file's own
+    uri = await open_document(client, bare, "nets.cnn")
+    assert len(client.diagnostics[uri]) == 1
+    assert (1, "90 params") in {(line, label) for line, _, label in await hints(client, uri, bare)}
+    indented = "m = CN(32,\npadding=same) -> -> FL()\n"  # a keyword at a line's start is no definition
+    uri = await open_document(client, indented, "nets.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.range.start == offset_of(indented, "-> FL", after=False)
+
+
 # --- hover --------------------------------------------------------------------------------
 
 

@@ -19,10 +19,11 @@ from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
+from cnndsl.records import replace
 from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
-from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast
+from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast, span_at
 
 SHAPE_MARK = "▸"
 
@@ -114,8 +115,11 @@ def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previou
     try:
         parsed = parsed if parsed is not None else parse_file(text)
     except SpecError as error:
+        starts = _partial_starts(text)
+        error = _own_error(text, error, *starts) if starts else error
         analysis.diagnostics += error.diagnostics
-        _analyze_partial(analysis, error, settings, stem)
+        if starts:
+            _analyze_partial(analysis, error, settings, stem, starts[0])
         return analysis
     analysis.tree, analysis.last_read = parsed, (text, parsed)
     if isinstance(parsed, ast.Chain):
@@ -210,7 +214,40 @@ MAX_PARTIAL_DEFINITIONS = 500
 _HEADER = re.compile(r"[ \t]*(?:block[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
 
 
-def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str) -> None:
+def _partial_starts(text: str) -> tuple[list[int], list[int]] | None:
+    """Where the definitions of a file that does not parse start, and which of those starts are
+    recoveries (:func:`definition_starts`); None past the limits on the work a hostile text can ask."""
+    if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
+        return None
+    found = _scan_starts(text, recover=True)
+    if len(found) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own
+        return None
+    ends = [start for start, _ in found[1:]] + [len(text)]
+    kept = [(start, inside) for (start, inside), end in zip(found, ends)
+            if not inside or isinstance(read_fast(text[start:end], "file"), ast.SpecFile)]  # fmt: skip
+    return [start for start, _ in kept], [start for start, inside in kept if inside]
+
+
+def _own_error(text: str, error: SpecError, starts: list[int], recovered: list[int]) -> SpecError:
+    """The error of the definition left open before a recovery (``b = CN(32, ``), when the file's
+    reading ran past it into the next definition and failed there; else the file's error."""
+    at = error.span.start if error.span is not None else -1
+    resumed = next((start for start in recovered if start <= at), None)
+    if resumed is None:
+        return error
+    opened = max((start for start in starts if start < resumed), default=None)
+    if opened is None:  # layers before the first definition: the file's own error
+        return error
+    try:
+        parse_file(text[opened:resumed])
+    except SpecError as own:
+        moved = [d if d.span is None else replace(d, span=span_at(text, opened + d.span.start, opened + d.span.end))
+                 for d in own.diagnostics]  # fmt: skip
+        return type(own)(moved, text)
+    return error
+
+
+def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str, starts: list[int]) -> None:
     """Mid-edit: hints for the definitions that still parse on their own, and for the part before
     the error of the one that does not (or of a bare spec).
 
@@ -218,11 +255,6 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
     file's error is already reported).
     """
     text = analysis.text
-    if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
-        return
-    starts = definition_starts(text)
-    if len(starts) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own: bound the work a hostile text can ask
-        return
     try:
         if starts:
             definitions = []
@@ -245,14 +277,25 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
 
 def definition_starts(text: str) -> list[int]:
     """Offsets of lines that start a definition (``name =`` outside any parenthesis)."""
+    return [start for start, _ in _scan_starts(text, recover=False)]
+
+
+def _scan_starts(text: str, recover: bool) -> list[tuple[int, bool]]:
+    """Lines that start a definition, each with whether it is inside a parenthesis left open above.
+
+    With ``recover``, a line beginning at its first column with ``name =`` or ``block name =``
+    starts a definition even there (a definition above was left unfinished), and the parentheses
+    are counted afresh from it; an indented ``padding=same`` continues the call it is in.
+    """
     starts, depth, line_start = [], 0, True
     for match in re.finditer(r"#[^\n]*|[()\n]|[^()#\n]+", text):
         piece = match.group()
         if piece == "\n":
             line_start = True
             continue
-        if line_start and depth == 0 and _HEADER.match(piece):
-            starts.append(match.start())
+        if line_start and _HEADER.match(piece) and (depth == 0 or (recover and piece[0] not in BLANKS)):
+            starts.append((match.start(), depth > 0))
+            depth = 0
         line_start = False
         depth = max(0, depth + (piece == "(") - (piece == ")"))
     return starts
