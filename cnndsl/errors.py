@@ -12,11 +12,11 @@ subclass names the kind of the first.
 from __future__ import annotations
 
 from cnndsl.ast import Span
-from cnndsl.records import record
+from cnndsl.records import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
 USAGE = "usage"
@@ -121,6 +121,14 @@ class Diagnostic:
     code: str | None = None
     """Left out by tool-level problems: their code is their kind (``usage``)."""
     fixes: tuple[Fix, ...] = ()
+
+    def moved(self, locate: Callable[[Span], Span]) -> Diagnostic:
+        """This diagnostic, with its span and its fixes' edits placed by ``locate`` (a spec read on its
+        own, moved to where it stands in a larger text)."""
+        fixes = tuple(
+            Fix(fix.title, tuple(Edit(locate(edit.span), edit.text) for edit in fix.edits)) for fix in self.fixes
+        )
+        return replace(self, span=None if self.span is None else locate(self.span), fixes=fixes)
 
     def as_dict(self) -> dict:
         """The JSON shape of a diagnostic (``--json`` output)."""

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, Edit, Fix, SpecError, SpecValueError, UsageError
+from cnndsl.errors import Diagnostic, SpecError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.records import record, replace
 from cnndsl.specfile import resolve_definitions
@@ -86,19 +86,12 @@ class Source:
 
         A spec inside a Python file is checked on its own; its positions move into the file.
         """
-        spec = self.embedded
+        spec, text = self.embedded, self.text
         if spec is None:
             return list(diagnostics)
-        text = self.text
-        return [replace(d, span=spec.locate(d.span, text), fixes=_moved(d.fixes, spec, text)) for d in diagnostics]
-
-
-def _moved(fixes: tuple[Fix, ...], spec: EmbeddedSpec, text: str) -> tuple[Fix, ...]:
-    """A spec literal's fixes, edits located in the Python file; none where its positions do not map exactly."""
-    if spec.offset is None:
-        return ()
-    moved = [(fix.title, [Edit(spec.locate(edit.span, text), edit.text) for edit in fix.edits]) for fix in fixes]
-    return tuple(Fix(title, tuple(edits)) for title, edits in moved)
+        if spec.offset is None:  # positions do not map exactly (escapes): the whole literal, and no fixes
+            return [replace(d, span=spec.locate(d.span, text), fixes=()) for d in diagnostics]
+        return [d.moved(lambda span: spec.locate(span, text)) for d in diagnostics]
 
 
 def read_models(argument: str) -> list[Source]:

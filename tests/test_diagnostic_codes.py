@@ -115,3 +115,14 @@ def test_fixes_in_a_python_file_point_into_the_python_file(tmp_path):
     (record,) = json.loads(run_cli("check", "--format", "json", str(path)).stdout)
     (fix,) = record["fixes"]
     assert fix["edits"] == [{"line": 3, "column": 15, "end_line": 3, "end_column": 17, "text": "CN"}]
+
+
+def test_an_error_found_in_a_candidate_and_pointed_into_its_space_keeps_its_code_not_its_fixes():
+    from test_space import space_of_text
+
+    from cnndsl.search import Judge, census
+
+    for text in ("CN({8,16}) -> MP(30) -> FL()", "CN({8,16}) -> MP(2)"):  # a fix of the candidate's own text
+        groups = census(Judge(space_of_text(text))).groups()
+        assert groups and all(error.code in ("input-too-small", "head-shape") for _, error, _ in groups)
+        assert all(error.fixes == () for _, error, _ in groups)

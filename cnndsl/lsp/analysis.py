@@ -19,7 +19,6 @@ from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
-from cnndsl.records import replace
 from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
@@ -241,8 +240,7 @@ def _own_error(text: str, error: SpecError, starts: list[int], recovered: list[i
     try:
         parse_file(text[opened:resumed])
     except SpecError as own:
-        moved = [d if d.span is None else replace(d, span=span_at(text, opened + d.span.start, opened + d.span.end))
-                 for d in own.diagnostics]  # fmt: skip
+        moved = [d.moved(lambda span: span_at(text, opened + span.start, opened + span.end)) for d in own.diagnostics]
         return type(own)(moved, text)
     return error
 
