@@ -74,6 +74,7 @@ CODES = {
     "max-flops": "more FLOPs than the budget",
     "max-activations": "more activation memory than the budget",
     "usage": "a bad command line or an unreadable input",
+    "settings": "a [tool.cnndsl] table the language server cannot use (shown at the top of the file)",
 }
 """Every diagnostic code, with what it means (the README's table lists them)."""
 
