@@ -255,6 +255,18 @@ async def test_an_unfinished_definition_keeps_its_error_and_the_next_definition_
     assert problem.range.start == offset_of(indented, "-> FL", after=False)
 
 
+async def test_a_file_with_a_syntax_error_and_a_search_space_is_still_answered(client):
+    text = "a = CN(8) -> -> FL()\nb = CN({4, 8}) -> {MP(2) | CN(4, 1)} * {1..2} -> FL()\nc = CN(4) -> GAP()\n"
+    uri = await open_document(client, text, "space.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "unexpected-token" and problem.range.start.line == 0
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    assert [s.name for s in symbols] == ["a", "b", "c"]
+    assert (2, "90 params") in {(line, label) for line, _, label in await hints(client, uri, text)}
+
+
 # --- hover --------------------------------------------------------------------------------
 
 
