@@ -114,11 +114,12 @@ def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previou
     try:
         parsed = parsed if parsed is not None else parse_file(text)
     except SpecError as error:
-        starts = _partial_starts(text)
-        error = _own_error(text, error, *starts) if starts else error
+        found = _partial_starts(text)  # None past the limits: the error alone
+        if found is not None:
+            error = _own_error(text, error, *found)
         analysis.diagnostics += error.diagnostics
-        if starts:
-            _analyze_partial(analysis, error, settings, stem, starts[0])
+        if found is not None:
+            _analyze_partial(analysis, error, settings, stem, found[0])
         return analysis
     analysis.tree, analysis.last_read = parsed, (text, parsed)
     if isinstance(parsed, ast.Chain):
@@ -426,13 +427,12 @@ def _model_tooltip(model: CheckedModel) -> str:
 
 def quick_fixes(diagnostics: list[Diagnostic]) -> list[Fix]:
     """The fixes the checker attached to each diagnostic where it found the problem, each once."""
-    seen: set[tuple] = set()
+    seen: set[tuple] = set()  # a repeated layer reports its error, and its fix, once per copy
     fixes = []
     for diagnostic in diagnostics:
         for fix in diagnostic.fixes:
-            key = (fix.title, fix.edits)
-            if diagnostic.span is not None and key not in seen:  # a repeated layer reports its error per copy
-                seen.add(key)
+            if diagnostic.span is not None and (fix.title, fix.edits) not in seen:
+                seen.add((fix.title, fix.edits))
                 fixes.append(Fix(diagnostic, fix.title, fix.edits))
     return fixes
 
