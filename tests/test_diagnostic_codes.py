@@ -39,7 +39,7 @@ CASES = [
     ("Cn(8) -> FL()", "unknown-layer", {"Change Cn to CN": "CN(8) -> FL()"}),
     ("CN(8, paddng=same) -> FL()", "unknown-argument", {"Change paddng to padding": "CN(8, padding=same) -> FL()"}),
     ("CN(8, strides=1, strides=2) -> FL()", "repeated-argument", {}),
-    ("CN(8, 3, 1, same, relu, 1, true, 9) -> FL()", "too-many-arguments", {}),
+    ("CN(8) -> FL(1) -> DN(10)", "too-many-arguments", {}),
     ("CN() -> FL()", "missing-argument", {}),
     ("CN(0) -> FL()", "bad-value", {}),
     ("CN(8) -> FL() -> DN(10, activation=rleu)", "unknown-word", {"Change rleu to relu": "CN(8) -> FL() -> DN(10, activation=relu)"}),
