@@ -37,7 +37,7 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
             largest = max(model.layers, key=share)
             message = f"{show(figure)} {what}, over the budget of {show(limit)} ({flag})"
             hint = f"the largest share is {_named(largest)} with {show(share(largest))}"
-            problems.append(Diagnostic(BUDGET, message, largest.layer.span, hint=hint))
+            problems.append(Diagnostic(BUDGET, message, largest.layer.span, hint=hint, code=flag.removeprefix("--")))
     return problems
 
 

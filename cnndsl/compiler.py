@@ -114,7 +114,7 @@ def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:
     if len(infos) <= MAX_LAYERS:
         return []
     message = f"the model has {len(infos):,} layers with its classifier head; the limit is {MAX_LAYERS:,}"
-    return [Diagnostic(VALUE, message, chain.span)]
+    return [Diagnostic(VALUE, message, chain.span, code="too-many-layers")]
 
 
 def _settings(
@@ -126,7 +126,7 @@ def _settings(
     shape = valid_input_shape(input_shape) if input_shape is not None else None
     if declared and shape is not None and declared[0] != shape:
         message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
-        problems.append(Diagnostic(VALUE, message, declared[1]))
+        problems.append(Diagnostic(VALUE, message, declared[1], code="input-conflict"))
     shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
     classes = DEFAULT_CLASSES if num_classes is None else valid_classes(num_classes)
     return shape, classes, problems

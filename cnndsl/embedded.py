@@ -156,7 +156,8 @@ def _keyword(call: pyast.Call, name: str, valid: Callable, source: str, problems
                 return valid(pyast.literal_eval(keyword.value), name)
             except ValueError as error:
                 if _is_literal(keyword.value):
-                    problems.append(Diagnostic(VALUE, str(error), _node_span(keyword.value, source)))
+                    span = _node_span(keyword.value, source)
+                    problems.append(Diagnostic(VALUE, str(error), span, code="bad-call-argument"))
                 return None
             except (SyntaxError, TypeError, RecursionError, MemoryError):
                 return None

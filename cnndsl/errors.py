@@ -1,40 +1,144 @@
 """Diagnostics: the SpecError family and the one function that renders them.
 
 Every problem cnndsl finds in a spec is a :class:`Diagnostic` carrying a kind
-(``syntax``, ``value`` or ``shape``), a message and the :class:`~cnndsl.ast.Span`
-of the text it is about. Passes collect diagnostics and raise them together as
-one :class:`SpecError`, whose subclass names the kind of the first.
+(``syntax``, ``value`` or ``shape``), a stable code naming the problem (:data:`CODES`),
+a message and the :class:`~cnndsl.ast.Span` of the text it is about, and the
+:class:`Fix` es that the pass finding it knows, as edits of the text (as ruff attaches
+its fixes): an editor's quick fix applies them, never a guess from the message's words.
+Passes collect diagnostics and raise them together as one :class:`SpecError`, whose
+subclass names the kind of the first.
 """
 
 from __future__ import annotations
 
 from cnndsl.ast import Span
-from cnndsl.records import record
+from cnndsl.records import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
 USAGE = "usage"
 """The kind of a tool-level problem (an unreadable file, a bad argument) in JSON output."""
 
 
+CODES = {
+    # syntax
+    "unexpected-character": "a character the notation has no use for",
+    "unexpected-token": "a word or sign where the notation expects another",
+    "unexpected-end": "the spec ends before it is complete",
+    "empty-spec": "a spec with no layers",
+    "too-long": "a spec longer than the reader takes",
+    "too-deep": "parentheses nested deeper than the reader takes",
+    # value
+    "unknown-layer": "a layer code the table does not have",
+    "unknown-argument": "a keyword the layer does not take",
+    "repeated-argument": "an argument given twice",
+    "too-many-arguments": "more positional arguments than the layer takes",
+    "missing-argument": "a required argument left out",
+    "bad-value": "an argument's value out of range or of the wrong kind",
+    "unknown-word": "a word (activation, padding, ...) the argument does not accept",
+    "bad-arguments": "arguments that cannot go together",
+    "merge-arguments": "a merge given positional arguments",
+    "merge-branches": "a merge with fewer than two branches",
+    "misplaced-input": "IN(...) anywhere but first",
+    "input-conflict": "IN(...) disagreeing with the input shape given",
+    "bad-repeat": "a repetition count that is not a whole number from 1",
+    "unknown-name": "a name that no definition above gives",
+    "self-reference": "a definition that uses itself",
+    "too-many-layers": "a model that expands past the layer limit",
+    "blocks-too-deep": "blocks that use blocks deeper than the checker follows",
+    "duplicate-definition": "a name defined twice",
+    "reserved-word": "a definition named block",
+    "cycle": "definitions that use each other",
+    "used-before-definition": "a name used above its definition",
+    "bad-range": "a search-space range that is not whole numbers, or is empty",
+    "search-space": "a search space where one model is needed",
+    "bad-call-argument": "a Python call's literal input_shape= or num_classes= the library refuses",
+    "torch-unsupported": "a layer the PyTorch backend cannot build",
+    # shape
+    "input-too-small": "a kernel or pool larger than the input it gets",
+    "bad-shape": "a layer that cannot take the shape it gets",
+    "weights-too-large": "a weight tensor larger than Keras can create",
+    "wrong-rank": "a layer given a tensor of the wrong rank",
+    "merge-shapes": "merge branches whose sizes cannot be joined",
+    "merge-ranks": "merge branches of different ranks that cannot be joined",
+    "head-shape": "a classifier head that does not get a 2-D tensor",
+    "head-mismatch": "a last DN that reads as the head of another class count",
+    "head-classes": "a head of the spec's own whose output is not the class count asked for",
+    "unknown-size": "a layer that needs a size its input leaves unknown (IN(None, None, 3) -> FL() -> DN(10))",
+    "one-class": "a softmax over one class (warning)",
+    "suspicious-layer": "a layer that works but likely not as meant (warning)",
+    "merge-broadcast": "a merge that broadcasts branches of different ranks or grows them (warning)",
+    # budgets and tools
+    "max-params": "more parameters than the budget",
+    "max-flops": "more FLOPs than the budget",
+    "max-activations": "more activation memory than the budget",
+    "usage": "a bad command line or an unreadable input",
+    "settings": "a [tool.cnndsl] table the language server cannot use (shown at the top of the file)",
+}
+"""Every diagnostic code, with what it means (the README's table lists them)."""
+
+
+@record
+class Edit:
+    """Replace the text under ``span`` with ``text`` (an empty span inserts)."""
+
+    span: Span
+    text: str
+
+    def as_dict(self) -> dict:
+        span = self.span
+        return {"line": span.line, "column": span.column, "end_line": span.end_line,
+                "end_column": span.end_column, "text": self.text}  # fmt: skip
+
+
+@record
+class Fix:
+    """A change that removes a diagnostic's problem: what an editor's menu says, and its edits."""
+
+    title: str
+    edits: tuple[Edit, ...]
+
+    def as_dict(self) -> dict:
+        return {"title": self.title, "edits": [edit.as_dict() for edit in self.edits]}
+
+
+def apply_fix(text: str, fix: Fix) -> str:
+    """``text`` with the fix's edits made (edits do not overlap)."""
+    for edit in sorted(fix.edits, key=lambda edit: edit.span.start, reverse=True):
+        text = text[: edit.span.start] + edit.text + text[edit.span.end :]
+    return text
+
+
 @record
 class Diagnostic:
-    """One finding about a spec, located by its span."""
+    """One finding about a spec, located by its span; ``code`` names the problem (:data:`CODES`)."""
 
     kind: str
     message: str
     span: Span | None = None
     severity: str = "error"
     hint: str | None = None
+    code: str | None = None
+    """Left out by tool-level problems: their code is their kind (``usage``)."""
+    fixes: tuple[Fix, ...] = ()
+
+    def moved(self, locate: Callable[[Span], Span]) -> Diagnostic:
+        """This diagnostic, with its span and its fixes' edits placed by ``locate`` (a spec read on its
+        own, moved to where it stands in a larger text)."""
+        fixes = tuple(
+            Fix(fix.title, tuple(Edit(locate(edit.span), edit.text) for edit in fix.edits)) for fix in self.fixes
+        )
+        return replace(self, span=None if self.span is None else locate(self.span), fixes=fixes)
 
     def as_dict(self) -> dict:
         """The JSON shape of a diagnostic (``--json`` output)."""
         span = self.span
         return {
             "kind": self.kind,
+            "code": self.code or self.kind,
             "severity": self.severity,
             "message": self.message,
             "hint": self.hint,
@@ -42,6 +146,7 @@ class Diagnostic:
             "column": span.column if span else None,
             "end_line": span.end_line if span else None,
             "end_column": span.end_column if span else None,
+            "fixes": [fix.as_dict() for fix in self.fixes],
         }
 
 

@@ -86,9 +86,12 @@ class Source:
 
         A spec inside a Python file is checked on its own; its positions move into the file.
         """
-        if self.embedded is None:
+        spec, text = self.embedded, self.text
+        if spec is None:
             return list(diagnostics)
-        return [replace(d, span=self.embedded.locate(d.span, self.text)) for d in diagnostics]
+        if spec.offset is None:  # positions do not map exactly (escapes): the whole literal, and no fixes
+            return [replace(d, span=spec.locate(d.span, text), fixes=()) for d in diagnostics]
+        return [d.moved(lambda span: spec.locate(span, text)) for d in diagnostics]
 
 
 def read_models(argument: str) -> list[Source]:

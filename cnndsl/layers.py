@@ -49,11 +49,14 @@ MAX_WEIGHT_VALUES = 2**63 - 1
 
 
 class ArgProblem(Exception):
-    """An argument value is not acceptable; carries the node to point at."""
+    """An argument value is not acceptable; carries the node to point at, the diagnostic's code,
+    and the word to write instead when one is close (a did-you-mean fix)."""
 
-    def __init__(self, message: str, node: ast.Value | None = None, hint: str | None = None):
+    def __init__(self, message: str, node: ast.Value | None = None, hint: str | None = None, code: str = "bad-value",
+                 replacement: str | None = None):  # fmt: skip
         super().__init__(message)
         self.message, self.node, self.hint = message, node, hint
+        self.code, self.replacement = code, replacement
 
 
 # --- argument kinds: ast value -> Python value --------------------------------------
@@ -104,7 +107,7 @@ def choice(options: tuple[str, ...]) -> Callable[[ast.Value, str], str]:
         if not isinstance(value, ast.Word) or value.name not in options:
             close = suggest(value.name, options) if isinstance(value, ast.Word) else None
             hint = f"did you mean {close}?" if close else "one of: " + ", ".join(options)
-            raise ArgProblem(f"unknown {what} {_show(value)}", value, hint)
+            raise ArgProblem(f"unknown {what} {_show(value)}", value, hint, "unknown-word", close)
         return value.name
 
     convert.options = options  # the words an editor offers
@@ -591,9 +594,17 @@ def _elementwise_shape(shapes: list[Shape], a: Mapping) -> Shape:
         for shape in shapes[1:]:
             out = broadcast_shapes(out, shape[1:])
     except ShapeProblem as problem:
+        if len({len(shape) for shape in shapes}) > 1:
+            raise ShapeProblem(problem.message, _ranks_hint(shapes), "merge-ranks") from None
         hint = "give the shortcut a projection such as CN(filters, 1, strides=2) -> BN(), or use padding=same"
         raise ShapeProblem(problem.message, hint) from None
     return (None, *out)
+
+
+def _ranks_hint(shapes: list[Shape]) -> str:
+    """What to do about merge branches of different ranks (a 2-D one beside a 4-D one)."""
+    ranks = " and ".join(f"{rank}-D" for rank in sorted({len(shape) for shape in shapes}))
+    return f"the branches are {ranks}: end the spatial part (FL() or GAP()) in every branch, or only after the merge"
 
 
 def _elementwise_warn(shapes: list[Shape], a: Mapping) -> str | None:
@@ -611,9 +622,8 @@ def _concatenate_shape(shapes: list[Shape], a: Mapping) -> Shape:
     """``keras.layers.Concatenate``: equal ranks, equal sizes on every axis but ``axis``."""
     rank = len(shapes[0])
     if any(len(shape) != rank for shape in shapes):
-        raise ShapeProblem(
-            "CAT needs branches of one rank", hint="CAT never broadcasts: add FL() or GAP() to every branch"
-        )
+        hint = f"CAT never broadcasts; {_ranks_hint(shapes)}"
+        raise ShapeProblem("CAT needs branches of one rank", hint, "merge-ranks")
     axis = a["axis"] % rank if -rank <= a["axis"] < rank else None
     if axis is None or axis == 0:
         raise ShapeProblem(f"CAT axis={a['axis']} is not an axis of a {rank}-D tensor other than the batch axis")

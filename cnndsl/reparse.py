@@ -171,7 +171,11 @@ class _Shift:
                 return ast.Word(name, self.span(span))
             case ast.Tuple(items, span):
                 return ast.Tuple(tuple(self.node(item) for item in items), self.span(span))
-            case ast.Choice() | ast.Range() | ast.Alternatives():
-                raise AssertionError("a text with braces is read whole")
+            case ast.Choice(options, span):  # a space's parts: only placed(), as an edit re-reads them whole
+                return ast.Choice(tuple(self.node(option) for option in options), self.span(span))
+            case ast.Range(low, high, span):
+                return ast.Range(self.node(low), self.node(high), self.span(span))
+            case ast.Alternatives(options, span):
+                return ast.Alternatives(tuple(self.node(option) for option in options), self.span(span))
             case _:
                 assert_never(node)

@@ -104,16 +104,17 @@ def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain, text: str, sour
     if not holding:  # past the last layer: the classifier head added at the end
         end = chain.span
         return replace(
-            error, span=ast.Span(end.end, end.end, end.end_line, end.end_column, end.end_line, end.end_column)
+            error, span=ast.Span(end.end, end.end, end.end_line, end.end_column, end.end_line, end.end_column), fixes=()
         )
     # the innermost: the shortest span, and of equal ones (an argument and its value) the deepest
     mine, theirs = min(reversed(holding), key=lambda pair: pair[0].span.end - pair[0].span.start)
     written, message = text[mine.span.start : mine.span.end] + ": ", error.message
     if message.startswith(written):
         message = " ".join(source[theirs.span.start : theirs.span.end].split()) + ": " + message[len(written) :]
+    # a candidate's fixes edit the candidate's text, not the space's
     if span == mine.span or not isinstance(theirs, ast.Call) or span != mine.code_span:
-        return replace(error, span=theirs.span, message=message)
-    return replace(error, span=theirs.code_span, message=message)
+        return replace(error, span=theirs.span, message=message, fixes=())
+    return replace(error, span=theirs.code_span, message=message, fixes=())
 
 
 def _nodes(node) -> Iterator:

@@ -11,12 +11,13 @@ Shape = tuple  # (None, h, w, c) or (None, n)
 
 
 class ShapeProblem(Exception):
-    """A layer cannot take its input; the pass turns this into a located SpecError."""
+    """A layer cannot take its input; the pass turns this into a located SpecError (``code``: its diagnostic's)."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code
 
 
 class UnknownSize(ShapeProblem):
@@ -133,6 +134,7 @@ def _too_small(spatial, needed, what: str) -> None:
         f"{what} {format_size(needed)} needs an input of at least {format_size(needed)}, "
         f"but this layer gets {format_size(spatial)}",
         hint="use padding=same, a smaller kernel, or fewer poolings before this layer",
+        code="input-too-small",
     )
 
 

@@ -259,11 +259,11 @@ def _problems(node, blocks, seen, found: list[Diagnostic]) -> None:
 def _range_problems(node: ast.Range) -> list[Diagnostic]:
     for end in (node.low, node.high):
         if not re.fullmatch(rf"[+-]?[0-9]{{1,{MAX_RANGE_DIGITS}}}", end.text):
-            return [Diagnostic(VALUE, f"a range takes whole numbers, not {end.text[:20]}", end.span)]
+            return [Diagnostic(VALUE, f"a range takes whole numbers, not {end.text[:20]}", end.span, code="bad-range")]
     if node.low.value > node.high.value:
         message = f"the range {{{node.low.text}..{node.high.text}}} is empty: it starts above its end"
         hint = f"write it low to high: {{{node.high.text}..{node.low.text}}}"
-        return [Diagnostic(VALUE, message, node.span, hint=hint)]
+        return [Diagnostic(VALUE, message, node.span, hint=hint, code="bad-range")]
     return []
 
 
@@ -275,4 +275,4 @@ def refuse_space(chain: ast.Chain, source: str, blocks: Mapping[str, ast.Chain] 
     if span is not None:
         message = "braces make this spec a search space, not one model"
         hint = "`cnndsl check` counts its candidates; `cnndsl sweep` trains them"
-        raise_errors([Diagnostic(VALUE, message, span, hint=hint)], source)
+        raise_errors([Diagnostic(VALUE, message, span, hint=hint, code="search-space")], source)

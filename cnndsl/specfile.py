@@ -53,9 +53,11 @@ def resolve_definitions(spec_file: ast.SpecFile) -> Definitions:
 def _name_problems(definition: ast.Definition, seen: dict[str, ast.Definition]) -> list[Diagnostic]:
     if definition.name in seen:
         first = seen[definition.name].name_span.line
-        return [_error(f"{definition.name!r} is already defined on line {first}", definition.name_span)]
+        message = f"{definition.name!r} is already defined on line {first}"
+        return [_error(message, definition.name_span, "duplicate-definition")]
     if definition.name == "block":
-        return [_error("'block' is a reserved word; give the definition another name", definition.name_span)]
+        message = "'block' is a reserved word; give the definition another name"
+        return [_error(message, definition.name_span, "reserved-word")]
     return []
 
 
@@ -66,10 +68,12 @@ def _reference_problems(definition, index: int, everything: dict, order: dict) -
             continue  # the expander reports unknown names, with a suggestion
         cycle = _cycle(ref.name, definition.name, everything)
         if cycle:
-            problems.append(_error("definitions refer to each other in a cycle: " + " -> ".join(cycle), ref.span))
+            message = "definitions refer to each other in a cycle: " + " -> ".join(cycle)
+            problems.append(_error(message, ref.span, "cycle"))
         elif order[ref.name] >= index:
             line = everything[ref.name].name_span.line
-            problems.append(_error(f"{ref.name!r} is used before its definition on line {line}", ref.span))
+            message = f"{ref.name!r} is used before its definition on line {line}"
+            problems.append(_error(message, ref.span, "used-before-definition"))
     return problems
 
 
@@ -112,5 +116,5 @@ def leaves(node: ast.Node) -> list[ast.Call | ast.Ref]:
             assert_never(node)
 
 
-def _error(message: str, span: ast.Span) -> Diagnostic:
-    return Diagnostic(VALUE, message, span)
+def _error(message: str, span: ast.Span, code: str) -> Diagnostic:
+    return Diagnostic(VALUE, message, span, code=code)

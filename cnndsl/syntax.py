@@ -231,7 +231,7 @@ def _check_length(text: str) -> None:
         span = span_at(text, MAX_SPEC_CHARS, MAX_SPEC_CHARS + 1)
         message = f"the spec is longer than {MAX_SPEC_CHARS:,} characters ({len(text):,})"
         hint = "repeat layers with '*': (CN(32)->BN())*100"
-        raise_errors([Diagnostic(SYNTAX, message, span, hint=hint)], text)
+        raise_errors([Diagnostic(SYNTAX, message, span, hint=hint, code="too-long")], text)
 
 
 def _check_nesting(text: str) -> None:
@@ -244,7 +244,7 @@ def _check_nesting(text: str) -> None:
         if depth > MAX_NESTING:
             span = span_at(text, match.start(), match.end())
             message = f"parentheses nested deeper than {MAX_NESTING} levels"
-            raise_errors([Diagnostic(SYNTAX, message, span)], text)
+            raise_errors([Diagnostic(SYNTAX, message, span, code="too-deep")], text)
 
 
 # --- lark exceptions -> diagnostics -------------------------------------------------
@@ -267,11 +267,13 @@ def failure_diagnostic(failure: lalr.Failure, text: str) -> Diagnostic:
     """The syntax error a reading stopped at, in words: what was expected and what was found."""
     if _is_blank(text):
         span = span_at(text, 0, 0)
-        return Diagnostic(SYNTAX, "the spec is empty", span, hint="write layers joined by '->': CN(32)->FL()->DN(10)")
+        hint = "write layers joined by '->': CN(32)->FL()->DN(10)"
+        return Diagnostic(SYNTAX, "the spec is empty", span, hint=hint, code="empty-spec")
     if failure.kind == "character":
         char = text[failure.start] if 0 <= failure.start < len(text) else ""
         span = span_at(text, failure.start, failure.start + 1)
-        return Diagnostic(SYNTAX, f"unexpected character {describe_char(char)}", span, hint=_char_hint(char))
+        message = f"unexpected character {describe_char(char)}"
+        return Diagnostic(SYNTAX, message, span, hint=_char_hint(char), code="unexpected-character")
     if failure.kind == "depth":  # _check_nesting reports it before any failure is rendered
         raise AssertionError("nesting past the limit is reported by _check_nesting")
     expected = set(failure.expected)
@@ -288,7 +290,8 @@ def failure_diagnostic(failure: lalr.Failure, text: str) -> Diagnostic:
         if found in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS"):
             words = TOKEN_WORDS[found]
     message = f"expected {_expected_words(expected)}, found {words}"
-    return Diagnostic(SYNTAX, message, span, hint=_token_hint(expected, found if token is not None else None))
+    hint = _token_hint(expected, found if token is not None else None)
+    return Diagnostic(SYNTAX, message, span, hint=hint, code="unexpected-end" if token is None else "unexpected-token")
 
 
 def _token_hint(expected: set[str], found: str | None) -> str | None:

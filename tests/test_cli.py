@@ -49,7 +49,7 @@ def test_check_reports_every_error_of_a_spec_and_goes_on_to_the_next_input():
 
 
 def test_warnings_are_printed_but_do_not_fail():
-    result = run_cli("check", "CN(8)->DN(4)->GAP()")
+    result = run_cli("check", "CN(8)->DN(4)->FL()")
     assert result.returncode == 0
     assert "<spec>:1:8: warning: DN on a 4-D tensor" in result.stderr
 
@@ -99,9 +99,11 @@ def test_summary_json_errors():
             {
                 "file": "<spec>",
                 "kind": "value",
+                "code": "bad-value",
                 "severity": "error",
                 "message": "CN filters must be at least 1, not 0",
                 "hint": None,
+                "fixes": [],
                 "line": 1,
                 "column": 4,
                 "end_line": 1,

@@ -156,6 +156,32 @@ def test_a_mismatched_residual_points_at_the_disagreeing_branch_and_names_every_
     assert "projection" in error.hint
 
 
+def test_a_merge_of_different_ranks_is_one_error_with_a_hint_about_ranks():
+    text = "CN(8)->ADD(FL()|ID())->GAP()"
+    with pytest.raises(SpecShapeError) as caught:
+        check(text)
+    (error,) = caught.value.diagnostics  # GAP() gets what the merge would give: unknown, so no error of its own
+    assert error.span.start == text.index("ID()") and "(None, 5408) | (None, 26, 26, 8)" in error.message
+    assert "projection" not in error.hint and "2-D" in error.hint and "4-D" in error.hint
+    with pytest.raises(SpecShapeError) as caught:
+        check("CAT(GAP() | ID()) -> CN(4) -> FL()")
+    (error,) = caught.value.diagnostics
+    assert "rank" in error.message and "2-D" in error.hint
+
+
+def test_after_a_merge_that_failed_only_independent_errors_are_reported():
+    with pytest.raises(SpecShapeError) as caught:  # channels disagree: what the ADD gives is unknown
+        check("CN(8) -> ADD(CN(8) | CN(16)) -> ADD(ID() | CN(16)) -> GAP()")
+    assert len(caught.value.diagnostics) == 1
+    text = "CN(8) -> ADD(CN(8) | ID()) -> FL() -> CN(4)"  # sizes disagree: the rank is still known
+    with pytest.raises(SpecShapeError) as caught:
+        check(text)
+    assert [d.span.start for d in caught.value.diagnostics] == [text.index("ID()"), text.index("CN(4)")]
+    with pytest.raises(SpecShapeError) as caught:  # CAT's channels add up whatever the sizes
+        check("CAT(CN(4, 3) | CN(6, 1)) -> ADD(ID() | CN(10, 1)) -> GAP()")
+    assert len(caught.value.diagnostics) == 1
+
+
 def test_cat_needs_equal_sizes_but_on_its_axis_and_never_broadcasts():
     assert check("CAT(CN(4, 1) | CN(6, 1)) -> GAP()").layers[2].output_shape == (None, 28, 28, 10)
     assert check("CAT(CN(4, 1) | CN(4, 1), axis=1) -> GAP()").layers[2].output_shape == (None, 56, 28, 4)

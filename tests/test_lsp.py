@@ -135,7 +135,7 @@ async def test_an_edit_that_introduces_an_error_then_one_that_fixes_it(client):
     broken = await change(client, uri, 3, "MP(30)", lsp.Range(at(0, 12), at(0, 17)))  # a 30x30 pool on 24x24
     (problem,) = broken
     assert problem.severity == lsp.DiagnosticSeverity.Error
-    assert problem.code == "shape" and problem.source == "cnndsl"
+    assert problem.code == "input-too-small" and problem.source == "cnndsl"
     assert problem.range == lsp.Range(at(0, 12), at(0, 18))
     assert problem.message.startswith("MP(30): pool 30x30 needs an input of at least 30x30")
     fixed = await change(client, uri, 4, "MP(2)", lsp.Range(at(0, 12), at(0, 18)))
@@ -176,7 +176,7 @@ async def test_budgets_come_from_the_nearest_pyproject_and_follow_its_changes(cl
         lsp.DidChangeWatchedFilesParams([lsp.FileEvent(pyproject.as_uri(), lsp.FileChangeType.Changed)])
     )
     (over,) = await wait_for_diagnostics(client, uri, seen)
-    assert over.code == "budget"
+    assert over.code == "max-params"
     assert over.message.startswith("65,358 parameters, over the budget of 50,000")
     pyproject.write_text("[tool.cnndsl]\nmax-params = 100000\nclasses = 3\n")
     diagnostics = await change(client, uri, 2, MODEL2 + "\n")  # a keystroke also re-reads a changed file
@@ -189,7 +189,7 @@ async def test_a_broken_pyproject_is_one_diagnostic_and_the_spec_is_still_checke
     (tmp_path / "pyproject.toml").write_text("[tool.cnndsl]\nmax-parms = 1\n")
     uri = await open_document(client, "CN(8) -> Cn(3) -> FL()", folder=tmp_path)
     codes = sorted(d.code for d in list(client.diagnostics[uri]))
-    assert codes == ["settings", "value"]
+    assert codes == ["settings", "unknown-layer"]
 
 
 # --- inlay hints --------------------------------------------------------------------------
@@ -222,7 +222,7 @@ async def test_a_file_with_a_syntax_error_mid_edit_still_gets_hints_where_it_par
     text = NETS + "broken = CN(8) -> -> FL()\nlast = CN(4) -> FL()\n"
     uri = await open_document(client, text, "nets.cnn")
     (problem,) = list(client.diagnostics[uri])
-    assert problem.code == "syntax" and problem.range.start.line == 5
+    assert problem.code == "unexpected-token" and problem.range.start.line == 5
     labels = {(line, label) for line, _, label in await hints(client, uri, text)}
     assert (3, "601,066 params") in labels
     assert (6, "▸ 26×26×4") in labels and (6, "▸ 2704") in labels
@@ -230,6 +230,41 @@ async def test_a_file_with_a_syntax_error_mid_edit_still_gets_hints_where_it_par
     unfinished = "CN(8) -> MP(2) -> "
     uri = await open_document(client, unfinished)
     assert [label for *_, label in await hints(client, uri, unfinished)] == ["▸ 26×26×8", "▸ 13×13×8"]
+
+
+async def test_an_unfinished_definition_keeps_its_error_and_the_next_definition_its_hints(client):
+    text = "a = CN(8) -> FL()\nb = CN(8) -> CN(32, \nc = CN(4) -> GAP()\n"
+    uri = await open_document(client, text, "nets.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "unexpected-end" and problem.range.start.line == 1  # on b, not on c
+    labels = {(line, label) for line, _, label in await hints(client, uri, text)}
+    assert {(2, "▸ 26×26×4"), (2, "▸ 4"), (2, "90 params")} <= labels
+    assert (1, "▸ 26×26×8") in labels  # b, up to its error
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    assert [(s.name, s.detail) for s in symbols] == [("a", "54,170 params"), ("b", "not checked (errors)"),
+                                                     ("c", "90 params")]  # fmt: skip
+    bare = "CN(8, \nc = CN(4) -> GAP()\n"  # no definition above to hold the error: the file's own
+    uri = await open_document(client, bare, "nets.cnn")
+    assert len(client.diagnostics[uri]) == 1
+    assert (1, "90 params") in {(line, label) for line, _, label in await hints(client, uri, bare)}
+    indented = "m = CN(32,\npadding=same) -> -> FL()\n"  # a keyword at a line's start is no definition
+    uri = await open_document(client, indented, "nets.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.range.start == offset_of(indented, "-> FL", after=False)
+
+
+async def test_a_file_with_a_syntax_error_and_a_search_space_is_still_answered(client):
+    text = "a = CN(8) -> -> FL()\nb = CN({4, 8}) -> {MP(2) | CN(4, 1)} * {1..2} -> FL()\nc = CN(4) -> GAP()\n"
+    uri = await open_document(client, text, "space.cnn")
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "unexpected-token" and problem.range.start.line == 0
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    assert [s.name for s in symbols] == ["a", "b", "c"]
+    assert (2, "90 params") in {(line, label) for line, _, label in await hints(client, uri, text)}
 
 
 # --- hover --------------------------------------------------------------------------------
@@ -300,9 +335,25 @@ async def test_completion_offers_codes_keywords_words_and_blocks_above(client):
     assert "m" not in codes  # a name is offered only below its definition
     keywords = await complete(client, uri, at(1, len("m = stem -> CN(8, padding=sa, act")))
     assert {"kernel=", "strides=", "activation=", "dilation="} <= set(keywords)
-    assert "padding=" not in keywords and "filters=" in keywords
+    assert "padding=" not in keywords and "filters=" not in keywords  # 8 gives the filters
     words = await complete(client, uri, at(1, len("m = stem -> CN(8, padding=sa")))
     assert set(words) == {"valid", "same"}
+
+
+async def test_completion_leaves_out_the_arguments_given_by_position(client):
+    text = "CN(32, 5, ) -> MP(2, 2, ) -> ACT(relu, )\n"
+    uri = await open_document(client, text)
+    after_two = await complete(client, uri, offset_of(text, "CN(32, 5, "))
+    assert "filters=" not in after_two and "kernel=" not in after_two
+    assert {"strides=", "padding=", "activation="} <= set(after_two)
+    pooled = await complete(client, uri, offset_of(text, "MP(2, 2, "))  # every positional number forms the pool
+    assert "pool=" not in pooled and {"strides=", "padding="} <= set(pooled)
+    named = await complete(client, uri, offset_of(text, "ACT(relu, "))
+    assert "name=" not in named and "relu" not in named  # the first argument, written bare, is given
+    tuple_kernel = "CN(8, (3, 5), "
+    uri = await open_document(client, tuple_kernel)
+    offered = await complete(client, uri, offset_of(tuple_kernel, tuple_kernel))
+    assert "kernel=" not in offered and "strides=" in offered  # a tuple is one argument
 
 
 async def test_completion_offers_every_word_the_layer_table_accepts(client):
@@ -370,6 +421,23 @@ async def test_definition_references_and_rename_of_a_block(client):
             await client.text_document_rename_async(lsp.RenameParams(doc, use, taken))
 
 
+async def test_a_refused_rename_is_one_line_in_the_servers_log_not_a_traceback(tmp_path):
+    log = tmp_path / "server.log"
+    command = f'exec "{sys.executable}" -m cnndsl lsp 2> "{log}"'
+    own = await ClientServerConfig(server_command=["sh", "-c", command]).start()
+    params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=ROOT.as_uri())
+    await own.initialize_session(params)
+    uri = (tmp_path / "nets.cnn").as_uri()
+    own.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "cnndsl", 1, NETS)))
+    use = offset_of(NETS, "stem -> CN(64)", after=False)
+    with pytest.raises(Exception, match="layer code"):
+        await own.text_document_rename_async(lsp.RenameParams(lsp.TextDocumentIdentifier(uri), use, "gap"))
+    await own.shutdown_session()
+    logged = log.read_text("utf-8").splitlines()
+    assert len(logged) == 1 and "Traceback" not in logged[0], logged
+    assert "rename refused" in logged[0] and "'gap' is a layer code" in logged[0]
+
+
 async def test_document_symbols_are_the_models_and_blocks_with_their_counts(client):
     uri = await open_document(client, NETS, "nets.cnn")
     symbols = await client.text_document_document_symbol_async(
@@ -428,6 +496,19 @@ async def test_quick_fixes_apply_did_you_mean_insert_flatten_and_padding_same(cl
     uri = await open_document(client, "CN(8) -> MP(30) -> FL()")
     fixes = await actions_for(client, uri, "CN(8) -> MP(30) -> FL()", "MP(30)")
     assert applied("CN(8) -> MP(30) -> FL()", fixes["Use padding=same"], uri) == "CN(8) -> MP(30, padding=same) -> FL()"
+
+
+async def test_quick_fixes_are_the_diagnostics_own_never_guessed_from_their_words(client):
+    text = "IN(28,28,1)->ADD(CN(8,3) | CN(8,5)->DP(0.1))->FL()"  # the merge's hint says padding=same
+    uri = await open_document(client, text)
+    (problem,) = list(client.diagnostics[uri])
+    assert problem.code == "merge-shapes" and "padding=same" in problem.message
+    assert await actions_for(client, uri, text, "DP(0.1)") == {}
+    text = "(CN(8, 30) -> BN()) * 2 -> FL()"  # one fix for the layer, not one per copy
+    uri = await open_document(client, text)
+    fixes = await actions_for(client, uri, text, "CN(8, 30)")
+    assert list(fixes) == ["Use padding=same"]
+    assert applied(text, fixes["Use padding=same"], uri) == "(CN(8, 30, padding=same) -> BN()) * 2 -> FL()"
 
 
 # --- Python files -------------------------------------------------------------------------

@@ -66,3 +66,11 @@ def test_a_dense_layer_on_4d_before_more_convolutions_is_not_warned_about():
     assert check(pointwise).warnings == ()
     slip = check("CN(8) -> DN(16) -> FL()")
     assert [w.message.split(" acts")[0] for w in slip.warnings] == ["DN on a 4-D tensor (None, 26, 26, 8)"]
+
+
+def test_a_head_of_its_own_must_agree_with_a_class_count_given():
+    with pytest.raises(SpecShapeError) as caught:
+        check("IN(8, 8, 3) -> CN(5, 1) -> GAP() -> ACT(softmax)", num_classes=10)
+    (error,) = caught.value.diagnostics
+    assert error.code == "head-classes" and "outputs (None, 5), but 10 classes are asked for" in error.message
+    assert check("IN(8, 8, 3) -> CN(5, 1) -> GAP() -> ACT(softmax)", num_classes=5).num_classes == 5

@@ -283,7 +283,8 @@ def plan(model: CheckedModel) -> list[LayerPlan]:
                 raise Unsupported(f"no PyTorch entry for the layer code {info.code}")
             calls = entry(info) or (Call("nn.Identity"),)
         except Unsupported as problem:
-            problems.append(Diagnostic(VALUE, f"{info.layer.text}: {problem}", info.layer.span))
+            message = f"{info.layer.text}: {problem}"
+            problems.append(Diagnostic(VALUE, message, info.layer.span, code="torch-unsupported"))
             continue
         plans.append(LayerPlan(info.name, calls, tuple(info.inputs), info.layer.text))
     if problems:

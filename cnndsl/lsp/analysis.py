@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, SpecError
+from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, LayerInfo, Merge
 from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
-from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast
+from cnndsl.syntax import BLANKS, MAX_NESTING, MAX_SPEC_CHARS, parse_file, read_fast, span_at
 
 SHAPE_MARK = "▸"
 
@@ -38,13 +38,11 @@ class Hint:
 
 @dataclass(frozen=True)
 class Fix:
-    """A quick fix for one diagnostic: replace ``text[start:end]`` with ``new_text``."""
+    """A quick fix for one diagnostic: its edits, as the pass that found the problem made them."""
 
     diagnostic: Diagnostic
     title: str
-    start: int
-    end: int
-    new_text: str
+    edits: tuple[Edit, ...]
 
 
 @dataclass
@@ -116,8 +114,12 @@ def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previou
     try:
         parsed = parsed if parsed is not None else parse_file(text)
     except SpecError as error:
+        found = _partial_starts(text)  # None past the limits: the error alone
+        if found is not None:
+            error = _own_error(text, error, *found)
         analysis.diagnostics += error.diagnostics
-        _analyze_partial(analysis, error, settings, stem)
+        if found is not None:
+            _analyze_partial(analysis, error, settings, stem, found[0])
         return analysis
     analysis.tree, analysis.last_read = parsed, (text, parsed)
     if isinstance(parsed, ast.Chain):
@@ -125,7 +127,7 @@ def analyze_spec_file(text: str, settings: Settings, stem: str = "spec", previou
         _check_model(analysis, stem, parsed, {}, settings, report=True)
     else:
         _analyze_definitions(analysis, parsed, settings, report=True)
-    analysis.fixes = [fix for d in analysis.diagnostics for fix in fixes_for(d, analysis)]
+    analysis.fixes = quick_fixes(analysis.diagnostics)
     return analysis
 
 
@@ -149,6 +151,7 @@ def analyze_python(text: str, settings: Settings, display: str = "<python>") -> 
             analysis.diagnostics += error.diagnostics
             continue
         analysis.diagnostics += [*model.warnings, *source.relocated(check_budgets(model, settings))]
+    analysis.fixes = quick_fixes(analysis.diagnostics)
     return analysis
 
 
@@ -211,7 +214,39 @@ MAX_PARTIAL_DEFINITIONS = 500
 _HEADER = re.compile(r"[ \t]*(?:block[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
 
 
-def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str) -> None:
+def _partial_starts(text: str) -> tuple[list[int], list[int]] | None:
+    """Where the definitions of a file that does not parse start, and which of those starts are
+    recoveries (:func:`definition_starts`); None past the limits on the work a hostile text can ask."""
+    if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
+        return None
+    found = _scan_starts(text, recover=True)
+    if len(found) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own
+        return None
+    ends = [start for start, _ in found[1:]] + [len(text)]
+    kept = [(start, inside) for (start, inside), end in zip(found, ends)
+            if not inside or isinstance(read_fast(text[start:end], "file"), ast.SpecFile)]  # fmt: skip
+    return [start for start, _ in kept], [start for start, inside in kept if inside]
+
+
+def _own_error(text: str, error: SpecError, starts: list[int], recovered: list[int]) -> SpecError:
+    """The error of the definition left open before a recovery (``b = CN(32, ``), when the file's
+    reading ran past it into the next definition and failed there; else the file's error."""
+    at = error.span.start if error.span is not None else -1
+    resumed = next((start for start in recovered if start <= at), None)
+    if resumed is None:
+        return error
+    opened = max((start for start in starts if start < resumed), default=None)
+    if opened is None:  # layers before the first definition: the file's own error
+        return error
+    try:
+        parse_file(text[opened:resumed])
+    except SpecError as own:
+        moved = [d.moved(lambda span: span_at(text, opened + span.start, opened + span.end)) for d in own.diagnostics]
+        return type(own)(moved, text)
+    return error
+
+
+def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, stem: str, starts: list[int]) -> None:
     """Mid-edit: hints for the definitions that still parse on their own, and for the part before
     the error of the one that does not (or of a bare spec).
 
@@ -219,11 +254,6 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
     file's error is already reported).
     """
     text = analysis.text
-    if len(text) > MAX_SPEC_CHARS:  # refused as a whole: nothing to show
-        return
-    starts = definition_starts(text)
-    if len(starts) > MAX_PARTIAL_DEFINITIONS:  # each is read on its own: bound the work a hostile text can ask
-        return
     try:
         if starts:
             definitions = []
@@ -246,14 +276,25 @@ def _analyze_partial(analysis: Analysis, error: SpecError, settings: Settings, s
 
 def definition_starts(text: str) -> list[int]:
     """Offsets of lines that start a definition (``name =`` outside any parenthesis)."""
+    return [start for start, _ in _scan_starts(text, recover=False)]
+
+
+def _scan_starts(text: str, recover: bool) -> list[tuple[int, bool]]:
+    """Lines that start a definition, each with whether it is inside a parenthesis left open above.
+
+    With ``recover``, a line beginning at its first column with ``name =`` or ``block name =``
+    starts a definition even there (a definition above was left unfinished), and the parentheses
+    are counted afresh from it; an indented ``padding=same`` continues the call it is in.
+    """
     starts, depth, line_start = [], 0, True
     for match in re.finditer(r"#[^\n]*|[()\n]|[^()#\n]+", text):
         piece = match.group()
         if piece == "\n":
             line_start = True
             continue
-        if line_start and depth == 0 and _HEADER.match(piece):
-            starts.append(match.start())
+        if line_start and _HEADER.match(piece) and (depth == 0 or (recover and piece[0] not in BLANKS)):
+            starts.append((match.start(), depth > 0))
+            depth = 0
         line_start = False
         depth = max(0, depth + (piece == "(") - (piece == ")"))
     return starts
@@ -383,38 +424,17 @@ def _model_tooltip(model: CheckedModel) -> str:
 
 # --- quick fixes --------------------------------------------------------------------------
 
-_DID_YOU_MEAN = re.compile(r"did you mean ([A-Za-z_][A-Za-z0-9_]*)(=?)\?")
 
-
-def fixes_for(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
-    """The quick fixes a diagnostic's hint offers: a did-you-mean, FL() before the head, padding=same."""
-    span, hint, text = diagnostic.span, diagnostic.hint or "", analysis.text
-    if span is None:
-        return []
-    found = _DID_YOU_MEAN.search(hint)
-    if found:
-        word, keyword = found.groups()
-        written = text[span.start : span.end]
-        if keyword:  # a keyword's name: `paddng=same` -> `padding=same`
-            name = written.split("=", 1)[0].rstrip(BLANKS)
-            return [Fix(diagnostic, f"Change {name} to {word}", span.start, span.start + len(name), word)]
-        return [Fix(diagnostic, f"Change {written} to {word}", span.start, span.end, word)]
-    if hint.startswith("add FL() or GAP() before the classifier head"):
-        return _head_fixes(diagnostic, analysis)
-    if "padding=same" in hint and text[span.start : span.end].endswith(")"):
-        inside = text[span.start : span.end - 1].rstrip(BLANKS)
-        separator = "" if inside.endswith(("(", ",")) else ", "
-        return [Fix(diagnostic, "Use padding=same", span.end - 1, span.end - 1, f"{separator}padding=same")]
-    return []
-
-
-def _head_fixes(diagnostic: Diagnostic, analysis: Analysis) -> list[Fix]:
-    span = diagnostic.span
-    if span.start == span.end:  # an appended head sits at the end of the chain
-        return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f" -> {code}()")
-                for code in ("FL", "GAP")]  # fmt: skip
-    return [Fix(diagnostic, f"Insert {code}() before the classifier head", span.start, span.start, f"{code}() -> ")
-            for code in ("FL", "GAP")]  # fmt: skip
+def quick_fixes(diagnostics: list[Diagnostic]) -> list[Fix]:
+    """The fixes the checker attached to each diagnostic where it found the problem, each once."""
+    seen: set[tuple] = set()  # a repeated layer reports its error, and its fix, once per copy
+    fixes = []
+    for diagnostic in diagnostics:
+        for fix in diagnostic.fixes:
+            if diagnostic.span is not None and (fix.title, fix.edits) not in seen:
+                seen.add((fix.title, fix.edits))
+                fixes.append(Fix(diagnostic, fix.title, fix.edits))
+    return fixes
 
 
 # --- hover --------------------------------------------------------------------------------
@@ -503,8 +523,9 @@ _LAST_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
 _LAST_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*[A-Za-z_0-9]*$")
 
 
-def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | None:
-    """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords given).
+def call_context(text: str, offset: int) -> tuple[str, str | None, set[str], int] | None:
+    """Inside a layer's parentheses at ``offset``: (code, keyword whose value is being written, keywords
+    given, positional arguments written before the one at the cursor).
 
     None outside every call. Read from the text itself, so that it works mid-edit.
     """
@@ -520,8 +541,30 @@ def call_context(text: str, offset: int) -> tuple[str, str | None, set[str]] | N
             inside = text[start + 1 : offset]
             given = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=", inside))
             keyword = _LAST_KEYWORD.search(inside[-NEAR:])
-            return name.group(1), keyword.group(1) if keyword else None, given
+            return name.group(1), keyword.group(1) if keyword else None, given, _positional_count(inside)
     return None
+
+
+def _positional_count(inside: str) -> int:
+    """How many arguments before the last comma are positional (``5`` and ``(3, 3)``, not ``padding=same``)."""
+    done = _top_level_pieces(inside)[:-1]
+    return sum(1 for piece in done if piece.strip(BLANKS) and not _KEYWORD_START.match(piece))
+
+
+_KEYWORD_START = re.compile(r"[ \t\r\n]*[A-Za-z_][A-Za-z0-9_]*[ \t]*=")
+
+
+def _top_level_pieces(inside: str) -> list[str]:
+    """A call's argument text split at the commas outside nested parentheses (tuples)."""
+    pieces, depth, start = [], 0, 0
+    for match in re.finditer(r"#[^\n]*|[(),]", inside):
+        mark = match.group()
+        if mark == "(" or mark == ")":
+            depth += 1 if mark == "(" else -1
+        elif mark == "," and depth == 0:
+            pieces.append(inside[start : match.start()])
+            start = match.end()
+    return [*pieces, inside[start:]]
 
 
 # --- formatting and renaming --------------------------------------------------------------

@@ -12,6 +12,7 @@ and never imports TensorFlow. The answers come from :mod:`cnndsl.lsp.analysis`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from bisect import bisect_right
@@ -128,12 +129,12 @@ def _settings_diagnostic(error: SettingsError) -> lsp.Diagnostic:
 
 
 def to_lsp_diagnostic(diagnostic: Diagnostic, lines: Lines) -> lsp.Diagnostic:
-    """A cnndsl diagnostic: its span as a range, severity, message with its hint, kind as code."""
+    """A cnndsl diagnostic: its span as a range, severity, message with its hint, and its code."""
     span = diagnostic.span
     where = lines.range(span.start, span.end) if span else lines.range(0, 0)
     severity = lsp.DiagnosticSeverity.Warning if diagnostic.severity == "warning" else lsp.DiagnosticSeverity.Error
     message = diagnostic.message + (f"\nhelp: {diagnostic.hint}" if diagnostic.hint else "")
-    return lsp.Diagnostic(where, message, severity=severity, code=diagnostic.kind, source="cnndsl")
+    return lsp.Diagnostic(where, message, severity=severity, code=diagnostic.code or diagnostic.kind, source="cnndsl")
 
 
 def current(ls: CnndslServer, uri: str) -> tuple[an.Analysis, Lines]:
@@ -240,20 +241,28 @@ def completion_items(analysis: an.Analysis, offset: int) -> list[lsp.CompletionI
     context = an.call_context(analysis.text, offset)
     if context is None:
         return _codes() + _names_above(analysis, offset)
-    code, keyword, given = context
+    code, keyword, given, positional = context
     kind = LAYERS.get(code.upper())
     if kind is None:
         return []
     if keyword is not None:
         return [_word(word, keyword) for word in _options(kind, keyword)]
+    written = given | _by_position(kind, positional)
     items = [
         lsp.CompletionItem(f"{param.name}=", kind=lsp.CompletionItemKind.Property, detail=kind.signature(),
                            documentation=_default_doc(param), insert_text=f"{param.name}=")
-        for param in kind.params if param.name not in given
+        for param in kind.params if param.name not in written
     ]  # fmt: skip
-    if kind.params and not given:  # the first argument may be written bare: ACT(relu)
+    if kind.params and not written:  # the first argument may be written bare: ACT(relu)
         items += [_word(word, kind.params[0].name) for word in _options(kind, kind.params[0].name)]
     return items
+
+
+def _by_position(kind, count: int) -> set[str]:
+    """The parameters ``count`` positional arguments give: the first ones, or all of them the collected one (MP's pool)."""
+    if kind.collect:
+        return {kind.collect} if count else set()
+    return {param.name for param in kind.params[:count]}
 
 
 def _options(kind, name: str) -> tuple[str, ...]:
@@ -351,7 +360,7 @@ def rename(ls: CnndslServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | No
         return None
     problem = an.rename_problem(params.new_name, analysis)
     if problem:
-        raise JsonRpcInvalidParams(problem)
+        raise Refused("rename", problem)
     edits = [
         lsp.TextEdit(lines.range(span.start, span.end), params.new_name)
         for name, span, _ in analysis.names()
@@ -387,6 +396,7 @@ def _params(model) -> str:
 
 
 def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    """The fixes of the diagnostics the range touches: only those the checker attached to them."""
     analysis, lines = current(ls, params.text_document.uri)
     start, end = lines.offset(params.range.start), lines.offset(params.range.end)
     actions = []
@@ -394,12 +404,43 @@ def code_actions(ls: CnndslServer, params: lsp.CodeActionParams) -> list[lsp.Cod
         span = fix.diagnostic.span
         if span.start > end or span.end < start:
             continue
-        edit = lsp.TextEdit(lines.range(fix.start, fix.end), fix.new_text)
+        edits = [lsp.TextEdit(lines.range(edit.span.start, edit.span.end), edit.text) for edit in fix.edits]
         actions.append(lsp.CodeAction(
             fix.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[to_lsp_diagnostic(fix.diagnostic, lines)],
-            edit=lsp.WorkspaceEdit(changes={params.text_document.uri: [edit]}), is_preferred=not actions,
+            edit=lsp.WorkspaceEdit(changes={params.text_document.uri: edits}), is_preferred=not actions,
         ))  # fmt: skip
     return actions
+
+
+class Refused(JsonRpcInvalidParams):
+    """A request declined for what the user asked (a rename to a name already taken): the client is
+    answered with the reason; the log gets one line (:class:`OneLineRefusals`), not a traceback."""
+
+    def __init__(self, request: str, reason: str):
+        super().__init__(reason)
+        self.request, self.reason = request, reason
+
+
+class OneLineRefusals(logging.Filter):
+    """pygls logs every error a handler raises with its traceback: a refusal is no fault of the
+    server's, so its record becomes one line naming the request and the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, Refused):
+            record.msg, record.args = "%s refused: %s", (error.request, error.reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _log_to_stderr() -> None:
+    """The server's log (pygls's warnings and errors) on standard error, which editors show as its log."""
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("cnndsl lsp: %(levelname)s: %(message)s"))
+    handler.addFilter(OneLineRefusals())
+    logging.getLogger("pygls").addHandler(handler)
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -435,4 +476,5 @@ def build_server() -> CnndslServer:
 
 def main() -> None:
     """Serve over stdin and stdout until the client exits."""
+    _log_to_stderr()
     build_server().start_io()

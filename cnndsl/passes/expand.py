@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
-from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, MERGES, suggest
 from cnndsl.records import record
 
@@ -47,7 +47,8 @@ class Expander:
     def expand(self, chain: ast.Chain) -> list[Item]:
         total = self._size(chain)
         if total > MAX_LAYERS:
-            self._error(f"the spec expands to {total:,} layers; the limit is {MAX_LAYERS:,}", chain.span)
+            message = f"the spec expands to {total:,} layers; the limit is {MAX_LAYERS:,}"
+            self._error(message, chain.span, code="too-many-layers")
         if self.diagnostics:
             return []
         items: list[Item] = []
@@ -78,15 +79,14 @@ class Expander:
             return 0
         if ref.name in self._sizing:
             path = " -> ".join([*self._sizing[-5:], ref.name])
-            self._error(f"{ref.name!r} refers to itself ({path})", ref.span)
+            self._error(f"{ref.name!r} refers to itself ({path})", ref.span, code="self-reference")
             return 0
         if len(self._sizing) >= MAX_BLOCK_DEPTH:
             outer = self._outermost or ref
             path = " -> ".join([*self._sizing[:3], "...", *self._sizing[-2:], ref.name])
-            message = (
-                f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
-            )
-            self._error(message, outer.span, f"the limit is passed where {self._sizing[-1]!r} uses {ref.name!r}")
+            message = f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            hint = f"the limit is passed where {self._sizing[-1]!r} uses {ref.name!r}"
+            self._error(message, outer.span, hint, code="blocks-too-deep")
             return 0
         if not self._sizing:
             self._outermost = ref
@@ -98,11 +98,12 @@ class Expander:
     def _repeat_size(self, node: ast.Repeat) -> int:
         times = _repeat_count(node.count)
         if isinstance(times, str):
-            self._error(times, node.count.span)
+            self._error(times, node.count.span, code="bad-repeat")
             return 0
         total = times * self._size(node.body)
         if total > MAX_LAYERS:
-            self._error(f"this repetition expands to {total:,} layers; the limit is {MAX_LAYERS:,}", node.span)
+            message = f"this repetition expands to {total:,} layers; the limit is {MAX_LAYERS:,}"
+            self._error(message, node.span, code="too-many-layers")
             return 0
         return total
 
@@ -110,15 +111,12 @@ class Expander:
         if ref.name in self.blocks:
             return self.blocks[ref.name]
         if ref.name.upper() in LAYERS:
-            hint = (
-                f"a layer takes parentheses: {ref.name.upper()}()"
-                if ref.name.upper() not in MERGES
-                else (f"a merge takes branches: {ref.name.upper()}(A | B)")
-            )
+            close = ref.name.upper()
+            hint = f"a merge takes branches: {close}(A | B)" if close in MERGES else f"a layer takes parentheses: {close}()"
         else:
             close = suggest(ref.name, [*LAYERS, *self.blocks])
             hint = f"did you mean {close}?" if close else None
-        self._error(f"unknown name {ref.name!r}", ref.span, hint)
+        self._error(f"unknown name {ref.name!r}", ref.span, hint, code="unknown-name", fixes=_name_fixes(ref, close))
         return None
 
     def _emit(self, node: ast.Node, out: list[Item]) -> None:
@@ -145,8 +143,16 @@ class Expander:
         self._emit(node, items)
         return items
 
-    def _error(self, message: str, span: ast.Span, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))
+    def _error(self, message: str, span: ast.Span, hint: str | None = None, code: str | None = None, fixes=()) -> None:
+        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint, code=code, fixes=fixes))
+
+
+def _name_fixes(ref: ast.Ref, close: str | None) -> tuple[Fix, ...]:
+    """An unknown name close to a block's name (or a layer's code) becomes that block (or layer)."""
+    if close is None or close in MERGES:
+        return ()
+    new = f"{close}()" if close in LAYERS else close
+    return (Fix(f"Change {ref.name} to {new}", (Edit(ref.span, new),)),)
 
 
 def _repeat_count(count: ast.Number) -> int | str:

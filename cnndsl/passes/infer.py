@@ -5,7 +5,9 @@ tree: a chain feeds each layer the previous one's output, a merge feeds every
 branch its own input and joins the branches' outputs. A size error leaves the
 layer's output sizes unknown and inference goes on, so one pass reports every
 independent shape error; a rank error ends its chain, since nothing after it can
-be known (other branches are still walked, for their own errors).
+be known (other branches are still walked, for their own errors), and so does a
+merge whose branches disagree on more than their sizes. Each diagnostic carries its
+code and the fixes known where it is found (``padding=same``, ``FL()`` before the head).
 
 The layers come out in the order Keras lists a model's layers (:func:`keras_order`).
 """
@@ -16,7 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from cnndsl.ast import Span, assert_never
-from cnndsl.errors import SHAPE, Diagnostic
+from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
 from cnndsl.model import INPUT, Item, Layer, LayerInfo, Merge
 from cnndsl.passes.resolve import Joined, Resolved
@@ -113,10 +115,12 @@ class Inferrer:
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
             self._sizes_lost = True
-            out = (shapes[0][0], *[None] * (len(shapes[0]) - 2), shapes[0][-1])
+            out = _joined_unknown_sizes(layer, shapes)
+            if out is None:  # what follows gets a shape nobody knows: no error after it would be its own
+                return None
         else:
             warning = layer.type.warn(list(shapes), layer.args)
-            self._warn(layer, warning and f"{layer.code} {warning}")
+            self._warn(layer, warning and f"{layer.code} {warning}", "merge-broadcast")
         info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, 0, sources, shapes)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
@@ -130,7 +134,7 @@ class Inferrer:
         hint = problem.hint
         spans = item.spans
         span = spans[culprit] if culprit is not None and culprit < len(spans) else item.layer.span
-        self._error(message, span, hint)
+        self._error(message, span, hint, problem.code or "merge-shapes")
 
     def _layer(self, layer: Layer, source: int, shape: Shape) -> LayerInfo | None:
         kind = layer.type
@@ -175,6 +179,7 @@ class Inferrer:
                     f"Keras cannot create a tensor of more than 2^63 - 1",
                     layer.span,
                     "shrink the input before this layer: pooling, strides, or GAP() instead of FL()",
+                    "weights-too-large",
                 )
             if weight.trainable:
                 trainable += size
@@ -191,11 +196,13 @@ class Inferrer:
             return layer.type.output_shape(shape, layer.args)
         except UnknownSize as problem:
             if not self._sizes_lost:
-                self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)
+                self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint, "unknown-size")
             self._sizes_lost = True
             return (*shape[:-1], None)
         except ShapeProblem as problem:
-            self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint)
+            code = problem.code or "bad-shape"
+            fixes = _padding_fixes(layer) if code == "input-too-small" else ()
+            self._error(f"{_head(layer)}: {problem.message}", layer.span, problem.hint, code, fixes)
             self._sizes_lost = True
             unknown = (shape[0], *[None] * (len(shape) - 2), shape[-1])
             try:
@@ -206,7 +213,7 @@ class Inferrer:
     def _rank_error(self, layer: Layer, shape: Shape) -> None:
         want = RANK_WORDS.get(layer.type.input_rank, f"a {layer.type.input_rank}-D input")
         hint = "convolutions and poolings go before FL(); GAP() also ends the spatial part" if len(shape) < 4 else None
-        self._error(f"{_head(layer)} needs {want}, but gets {format_shape(shape)}", layer.span, hint)
+        self._error(f"{_head(layer)} needs {want}, but gets {format_shape(shape)}", layer.span, hint, "wrong-rank")
 
     def _name(self, layer: Layer) -> str:
         stem = layer.type.keras_name
@@ -214,12 +221,44 @@ class Inferrer:
         self.names[stem] += 1
         return stem if count == 0 else f"{stem}_{count}"
 
-    def _warn(self, layer: Layer, message: str | None) -> None:
+    def _warn(self, layer: Layer, message: str | None, code: str = "suspicious-layer") -> None:
         if message:
-            self.diagnostics.append(Diagnostic(SHAPE, message, layer.span, severity="warning"))
+            self.diagnostics.append(Diagnostic(SHAPE, message, layer.span, severity="warning", code=code))
 
-    def _error(self, message: str, span: Span | None, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(SHAPE, message, span, hint=hint))
+    def _error(self, message: str, span: Span | None, hint: str | None, code: str, fixes: tuple[Fix, ...] = ()) -> None:
+        self.diagnostics.append(Diagnostic(SHAPE, message, span, hint=hint, code=code, fixes=fixes))
+
+
+def _joined_unknown_sizes(layer: Layer, shapes: tuple[Shape, ...]) -> Shape | None:
+    """What a merge that failed gives if only its branches' spatial sizes disagree: its rank and
+    channels, sizes unknown. None when even that is unknown (ranks or channels disagree)."""
+    unknown = [(shape[0], *[None] * (len(shape) - 2), shape[-1]) for shape in shapes]
+    try:
+        return layer.type.output_shape(unknown, layer.args)
+    except ShapeProblem:
+        return None
+
+
+def _padding_fixes(layer: Layer) -> tuple[Fix, ...]:
+    """``padding=same`` for a kernel or pool that overruns its input: where the layer takes it and does not write it."""
+    param = next((param for param in layer.type.params if param.name == "padding"), None)
+    takes = param is not None and "same" in getattr(param.kind, "options", ())
+    if not takes or "padding" in layer.given or not layer.text.endswith(")"):
+        return ()
+    span, inside = layer.span, layer.text[:-1].rstrip()
+    separator = "" if inside.endswith(("(", ",")) else ", "
+    at = Span(span.end - 1, span.end - 1, span.end_line, span.end_column - 1, span.end_line, span.end_column - 1)
+    return (Fix("Use padding=same", (Edit(at, f"{separator}padding=same"),)),)
+
+
+def _head_fixes(head: LayerInfo) -> tuple[Fix, ...]:
+    """``FL()`` (and, on a 4-D input, ``GAP()``) just before the classifier head: written, or appended at the end."""
+    span = head.layer.span
+    at = Span(span.start, span.start, span.line, span.column, span.line, span.column)
+    codes = ("FL", "GAP") if len(head.input_shape) == 4 else ("FL",)
+    appended = span.start == span.end
+    return tuple(Fix(f"Insert {code}() before the classifier head",
+                     (Edit(at, f" -> {code}()" if appended else f"{code}() -> "),)) for code in codes)  # fmt: skip
 
 
 def _first_disagreeing(item: Joined, shapes: tuple[Shape, ...]) -> int | None:
@@ -303,15 +342,15 @@ def check_head(infos: list[LayerInfo], num_classes: int, explicit: bool = True) 
     if len(out) == 2 and out[1] is not None and out[1] != num_classes:
         if explicit:
             message = f"the model's own head {last.layer.text} outputs {format_shape(out)}, but {num_classes} classes are asked for"
-            return Diagnostic(
-                SHAPE, message, last.layer.span, hint=f"give {out[1]} classes, or end in {num_classes} units"
-            ), num_classes
+            hint = f"give {out[1]} classes, or end in {num_classes} units"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-classes"), num_classes
         num_classes = out[1]
     want = (None, num_classes)
     if len(out) == 2 and num_classes == 1:
         message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
         hint = "use 2 classes (one-hot labels 0 and 1) for a yes/no task"
-        return Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint), num_classes
+        warning = Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint, code="one-class")
+        return warning, num_classes
     if len(out) == 2:
         return None, num_classes
     what = "the model's own head" if own else "the classifier head"
@@ -324,7 +363,8 @@ def check_head(infos: list[LayerInfo], num_classes: int, explicit: bool = True) 
         if own
         else "add FL() or GAP() before the classifier head"
     )
-    return Diagnostic(SHAPE, message, last.layer.span, hint=hint), num_classes
+    fixes = () if own else _head_fixes(last)  # FL() before a softmax of the spec's own would not give the classes
+    return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape", fixes=fixes), num_classes
 
 
 def _head(layer: Layer) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
-from cnndsl.errors import VALUE, Diagnostic
+from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
 from cnndsl.passes.expand import Expanded, Item
@@ -76,11 +76,12 @@ class Resolver:
         positional = [arg for arg in merge.args if arg.name is None]
         takes = f"takes its arguments by name: {kind.signature()}" if kind.params else "takes no arguments but branches"
         for arg in positional:
-            self._error(f"{merge.code} {takes}", arg.span)
+            self._error(f"{merge.code} {takes}", arg.span, code="merge-arguments")
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
         if len(merge.branches) < MIN_BRANCHES:
             example = f"{merge.code}(A | B)"
-            self._error(f"{merge.code} needs at least {MIN_BRANCHES} branches, separated by '|': {example}", merge.span)
+            message = f"{merge.code} needs at least {MIN_BRANCHES} branches, separated by '|': {example}"
+            self._error(message, merge.span, code="merge-branches")
             return None
         call = ast.Call(merge.code, tuple(arg for arg in merge.args if arg.name is not None), merge.span)
         text = self.source[merge.span.start : merge.span.end]
@@ -95,7 +96,8 @@ class Resolver:
         if kind is None:
             close = suggest(call.code, LAYERS)
             hint = f"did you mean {close}?" if close else "layer codes: " + ", ".join(LAYERS)
-            self._error(f"unknown layer code {call.code!r}", call.code_span, hint)
+            fixes = _changed(call.code, call.code_span, close)
+            self._error(f"unknown layer code {call.code!r}", call.code_span, hint, code="unknown-layer", fixes=fixes)
             return None
         span = call.span
         text = self.source[span.start : span.end]
@@ -109,7 +111,7 @@ class Resolver:
 
     def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> None:
         if index != 0:
-            self._error("IN(...) declares the input shape and must come first", call.span)
+            self._error("IN(...) declares the input shape and must come first", call.span, code="misplaced-input")
         else:
             self.declared_input = (args["shape"], call.span)
 
@@ -149,7 +151,9 @@ class Resolver:
                     args[name] = param.kind(values[name], labels[name])
                 except ArgProblem as problem:
                     hint = problem.hint or _collected_hint(kind, call, name)
-                    self._error(problem.message, (problem.node or values[name]).span, hint)
+                    node = problem.node or values[name]
+                    fixes = _changed(node.span.text(self.source), node.span, problem.replacement)
+                    self._error(problem.message, node.span, hint, code=problem.code, fixes=fixes)
                     ok = False
                     continue
                 if param.inherit:
@@ -159,14 +163,14 @@ class Resolver:
             elif param.same_as is not None:
                 args[name] = args.get(param.same_as)
             elif param.default is REQUIRED:
-                self._error(f"{kind.code} needs its {name}: {kind.signature()}", call.span)
+                self._error(f"{kind.code} needs its {name}: {kind.signature()}", call.span, code="missing-argument")
                 ok = False
             else:
                 args[name] = param.default
         problem = kind.check_args(args) if ok else None
         if problem:
             message, hint = problem if isinstance(problem, tuple) else (problem, None)
-            self._error(message, call.span, hint)
+            self._error(message, call.span, hint, code="bad-arguments")
         given = frozenset(values)
         return (args if ok and not problem else None), self._givens.setdefault(given, given)
 
@@ -182,10 +186,11 @@ class Resolver:
             if arg.name not in names:
                 close = suggest(arg.name, names)
                 hint = f"did you mean {close}=?" if close else _takes(kind)
-                self._error(f"{kind.code} has no argument {arg.name!r}", arg.span, hint)
+                message, fixes = f"{kind.code} has no argument {arg.name!r}", _changed(arg.name, _name_span(arg), close)
+                self._error(message, arg.span, hint, code="unknown-argument", fixes=fixes)
                 ok = False
             elif arg.name in values:
-                self._error(f"{kind.code} {arg.name} is given twice", arg.span)
+                self._error(f"{kind.code} {arg.name} is given twice", arg.span, code="repeated-argument")
                 ok = False
             else:
                 values[arg.name] = arg.value
@@ -201,12 +206,25 @@ class Resolver:
             values[param.name] = arg.value
         if len(positional) > len(kind.params):
             extra = positional[len(kind.params)]
-            self._error(f"too many arguments: {_takes(kind)}", _join(extra.span, positional[-1].span))
+            span = _join(extra.span, positional[-1].span)
+            self._error(f"too many arguments: {_takes(kind)}", span, code="too-many-arguments")
             return False
         return True
 
-    def _error(self, message: str, span: ast.Span | None, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint))
+    def _error(self, message: str, span: ast.Span | None, hint: str | None = None, code: str | None = None,
+               fixes: tuple[Fix, ...] = ()) -> None:  # fmt: skip
+        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint, code=code, fixes=fixes))
+
+
+def _changed(written: str, span: ast.Span, new: str | None) -> tuple[Fix, ...]:
+    """The did-you-mean fix: the text under ``span`` becomes ``new``."""
+    return (Fix(f"Change {written} to {new}", (Edit(span, new),)),) if new else ()
+
+
+def _name_span(arg: ast.Arg) -> ast.Span:
+    """Where a keyword argument's name is written (``paddng`` of ``paddng=same``)."""
+    span, width = arg.span, len(arg.name)
+    return ast.Span(span.start, span.start + width, span.line, span.column, span.line, span.column + width)
 
 
 def _collected_hint(kind: LayerType, call: ast.Call, name: str) -> str | None:

@@ -110,7 +110,7 @@ def check_against_data(spec: Spec, dataset: Dataset) -> CheckedModel:
             f"classes; write DN({dataset.num_classes}) for the head, or give DN({units}) an activation "
             "to keep it as a hidden layer"
         )
-        raise SpecShapeError([Diagnostic("shape", message, written.span)], checked.source)
+        raise SpecShapeError([Diagnostic("shape", message, written.span, code="head-mismatch")], checked.source)
     return checked
 
 
