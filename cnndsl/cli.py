@@ -459,11 +459,13 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
-    from cnndsl.emit import BINARY, emit
+    from cnndsl.emit import BINARY, LOGITS, emit
 
     source = _one_model(args.input, "emit")
     try:
-        data = emit(_check_one(source, args, _settings(args)), args.to, source.title)
+        if args.logits and args.to not in LOGITS:
+            raise UsageError(f"--logits is for --to torch or onnx, not --to {args.to}")
+        data = emit(_check_one(source, args, _settings(args)), args.to, source.title, logits=args.logits)
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
@@ -705,6 +707,10 @@ def _add_emit_parser(commands) -> None:
     )
     emit_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     emit_parser.add_argument("--to", required=True, choices=["keras", "torch", "json", "onnx"], help="what to write")
+    emit_parser.add_argument(
+        "--logits", action="store_true",
+        help="torch and onnx: end in logits, without the head's softmax (for nn.CrossEntropyLoss)",
+    )  # fmt: skip
     emit_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     _add_model_options(emit_parser)
     emit_parser.set_defaults(handler=cmd_emit)

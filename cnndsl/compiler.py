@@ -180,18 +180,22 @@ def compile_spec(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     backend: str = "keras",
+    logits: bool = False,
 ) -> keras.Model | torch.nn.Module:
     """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
+    ``logits=True`` (torch only) leaves the head's softmax out, for ``nn.CrossEntropyLoss``.
     Raises SpecError before Keras (or torch) is imported or anything is built.
     """
     if backend not in ("keras", "torch"):
         raise ValueError(f"backend must be 'keras' or 'torch', not {backend!r}")
+    if logits and backend != "torch":
+        raise ValueError("logits=True is for backend='torch'; a Keras model keeps its softmax")
     model = check(text, input_shape, num_classes)
     if backend == "torch":
         from cnndsl.backends.torch import build as build_torch
 
-        return build_torch(model)
+        return build_torch(model, logits)
     from cnndsl.backends.keras import build
 
     return build(model)

@@ -11,11 +11,18 @@ TARGETS = ("keras", "torch", "json", "onnx")
 BINARY = frozenset({"onnx"})
 
 
-def emit(model: CheckedModel, to: str, spec_name: str = "<spec>") -> bytes:
+LOGITS = frozenset({"torch", "onnx"})
+"""The targets that can end in logits instead of the head's softmax."""
+
+
+def emit(model: CheckedModel, to: str, spec_name: str = "<spec>", logits: bool = False) -> bytes:
     """The emitted file's bytes; SpecValueError for a layer the target cannot express.
 
-    Only ``onnx`` imports a framework (torch, to export).
+    ``logits`` (PyTorch source and ONNX only) leaves the head's softmax out. Only ``onnx``
+    imports a framework (torch, to export).
     """
+    if logits and to not in LOGITS:
+        raise ValueError(f"logits are for --to torch or onnx, not {to}: a Keras model keeps its softmax")
     if to == "keras":
         from cnndsl.backends.keras_source import emit as keras_source
 
@@ -23,7 +30,7 @@ def emit(model: CheckedModel, to: str, spec_name: str = "<spec>") -> bytes:
     if to == "torch":
         from cnndsl.backends.torch_source import emit as torch_source
 
-        return torch_source(model, spec_name).encode("utf-8")
+        return torch_source(model, spec_name, logits).encode("utf-8")
     if to == "json":
         from cnndsl.backends.json_ir import document
 
@@ -31,7 +38,7 @@ def emit(model: CheckedModel, to: str, spec_name: str = "<spec>") -> bytes:
     if to == "onnx":
         from cnndsl.backends.onnx import emit as onnx_file
 
-        return onnx_file(model)
+        return onnx_file(model, logits)
     raise ValueError(f"cannot emit {to!r}: one of {', '.join(TARGETS)}")
 
 

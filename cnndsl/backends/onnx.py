@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 OPSET = 17
 
 
-def emit(model: CheckedModel) -> bytes:
+def emit(model: CheckedModel, logits: bool = False) -> bytes:
     """The ONNX file of a freshly initialised model; SpecValueError for a layer PyTorch cannot build."""
     from cnndsl.backends.torch import build
 
-    return export(build(model), model)
+    return export(build(model, logits), model)
 
 
 def export(module: torch.nn.Module, model: CheckedModel) -> bytes:

@@ -273,15 +273,22 @@ class LayerPlan:
     text: str
 
 
-def plan(model: CheckedModel) -> list[LayerPlan]:
-    """Every layer's calls, in Keras's layer order; SpecValueError naming each layer PyTorch cannot build."""
+def plan(model: CheckedModel, logits: bool = False) -> list[LayerPlan]:
+    """Every layer's calls, in Keras's layer order; SpecValueError naming each layer PyTorch cannot build.
+
+    With ``logits``, the head's softmax is left out: the module ends in logits, as
+    ``nn.CrossEntropyLoss`` expects (it applies the softmax itself).
+    """
     plans, problems = [], []
     for info in model.layers:
         entry = TABLE.get(info.code)
         try:
             if entry is None:
                 raise Unsupported(f"no PyTorch entry for the layer code {info.code}")
-            calls = entry(info) or (Call("nn.Identity"),)
+            calls = entry(info)
+            if logits and info.layer.head:
+                calls = _without_softmax(calls)
+            calls = calls or (Call("nn.Identity"),)
         except Unsupported as problem:
             message = f"{info.layer.text}: {problem}"
             problems.append(Diagnostic(VALUE, message, info.layer.span, code="torch-unsupported"))
@@ -292,13 +299,23 @@ def plan(model: CheckedModel) -> list[LayerPlan]:
     return plans
 
 
-def build(model: CheckedModel) -> torch.nn.Module:
-    """An ``nn.Sequential`` (straight stack) or a graph module computing what the Keras model computes."""
+def _without_softmax(calls: tuple[Call, ...]) -> tuple[Call, ...]:
+    """The head's calls, its closing softmax an identity: the state dict's keys stay those of the softmax module."""
+    if calls and calls[-1].name == _ON_AXIS["softmax"]:
+        return (*calls[:-1], Call("nn.Identity"))
+    return calls
+
+
+def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
+    """An ``nn.Sequential`` (straight stack) or a graph module computing what the Keras model computes.
+
+    With ``logits``, the module ends before the head's softmax (see :func:`plan`).
+    """
     from collections import OrderedDict
 
     from torch import nn
 
-    plans = plan(model)
+    plans = plan(model, logits)
     modules = OrderedDict((p.name, _instantiate(p.calls)) for p in plans)
     if not model.is_graph:
         return nn.Sequential(modules)

@@ -18,9 +18,9 @@ from cnndsl.model import INPUT, CheckedModel
 HELPERS = Path(__file__).with_name("torch_modules.py")
 
 
-def emit(model: CheckedModel, spec_name: str = "<spec>") -> str:
-    """The source's text; SpecValueError for a layer PyTorch cannot build."""
-    plans = plan(model)
+def emit(model: CheckedModel, spec_name: str = "<spec>", logits: bool = False) -> str:
+    """The source's text; SpecValueError for a layer PyTorch cannot build. ``logits``: no softmax at the end."""
+    plans = plan(model, logits)
     used = {name for p in plans for name in _names(p.calls)}
     lines = [
         f'"""The cnndsl spec {spec_name} as a PyTorch module (written by cnndsl emit --to torch).',

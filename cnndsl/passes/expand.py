@@ -84,7 +84,9 @@ class Expander:
         if len(self._sizing) >= MAX_BLOCK_DEPTH:
             outer = self._outermost or ref
             path = " -> ".join([*self._sizing[:3], "...", *self._sizing[-2:], ref.name])
-            message = f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            message = (
+                f"blocks nested too deep: {outer.name!r} uses blocks more than {MAX_BLOCK_DEPTH} levels deep ({path})"
+            )
             hint = f"the limit is passed where {self._sizing[-1]!r} uses {ref.name!r}"
             self._error(message, outer.span, hint, code="blocks-too-deep")
             return 0
@@ -112,7 +114,11 @@ class Expander:
             return self.blocks[ref.name]
         if ref.name.upper() in LAYERS:
             close = ref.name.upper()
-            hint = f"a merge takes branches: {close}(A | B)" if close in MERGES else f"a layer takes parentheses: {close}()"
+            hint = (
+                f"a merge takes branches: {close}(A | B)"
+                if close in MERGES
+                else f"a layer takes parentheses: {close}()"
+            )
         else:
             close = suggest(ref.name, [*LAYERS, *self.blocks])
             hint = f"did you mean {close}?" if close else None
