@@ -13,14 +13,16 @@ FLOPS_PER_MAC = 2
 """A multiply-accumulate is two floating-point operations."""
 
 
-def flops(model: CheckedModel) -> int:
-    """Floating-point operations of one forward pass: two per multiply-accumulate."""
-    return FLOPS_PER_MAC * model.total_macs
+def flops(model: CheckedModel) -> int | None:
+    """Floating-point operations of one forward pass: two per multiply-accumulate; None if a size is unknown."""
+    macs = model.total_macs
+    return None if macs is None else FLOPS_PER_MAC * macs
 
 
-def activation_bytes(model: CheckedModel) -> int:
-    """Bytes of every layer's output for one example, as float32."""
-    return BYTES_PER_VALUE * sum(info.activations for info in model.layers)
+def activation_bytes(model: CheckedModel) -> int | None:
+    """Bytes of every layer's output for one example, as float32; None if a size is unknown."""
+    values = [info.activations for info in model.layers]
+    return None if None in values else BYTES_PER_VALUE * sum(values)
 
 
 def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
@@ -33,7 +35,13 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
     )  # fmt: skip
     problems = []
     for what, figure, limit, flag, share, show in figures:
-        if limit is not None and figure > limit:
+        if limit is not None and figure is None:
+            message = (
+                f"the model's {what.removeprefix('of ')} cannot be counted against {flag}: its input size is unknown"
+            )
+            hint = "give the input's size: IN(h, w, c) in the spec, or --input-shape H,W,C"
+            problems.append(Diagnostic(BUDGET, message, model.layers[0].layer.span, hint=hint, code="budget-unknown"))
+        elif limit is not None and figure > limit:
             largest = max(model.layers, key=share)
             message = f"{show(figure)} {what}, over the budget of {show(limit)} ({flag})"
             hint = f"the largest share is {_named(largest)} with {show(share(largest))}"

@@ -124,12 +124,17 @@ def _settings(
     problems = []
     declared = resolver.declared_input
     shape = valid_input_shape(input_shape) if input_shape is not None else None
-    if declared and shape is not None and declared[0] != shape:
+    if declared and shape is not None and not _fits(declared[0], shape):
         message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
         problems.append(Diagnostic(VALUE, message, declared[1], code="input-conflict"))
     shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
     classes = DEFAULT_CLASSES if num_classes is None else valid_classes(num_classes)
     return shape, classes, problems
+
+
+def _fits(declared: tuple, given: tuple) -> bool:
+    """A given input shape agrees with ``IN(...)`` where the spec gives a size (``None`` takes any)."""
+    return all(mine is None or mine == theirs for mine, theirs in zip(declared, given))
 
 
 def valid_classes(value: object, name: str = "num_classes") -> int:

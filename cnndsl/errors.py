@@ -67,6 +67,7 @@ CODES = {
     "head-shape": "a classifier head that does not get a 2-D tensor",
     "head-mismatch": "a last DN that reads as the head of another class count",
     "head-classes": "a head of the spec's own whose output is not the class count asked for",
+    "budget-unknown": "a FLOP or activation budget for a model whose input size is unknown",
     "unknown-size": "a layer that needs a size its input leaves unknown (IN(None, None, 3) -> FL() -> DN(10))",
     "one-class": "a softmax over one class (warning)",
     "suspicious-layer": "a layer that works but likely not as meant (warning)",

@@ -48,7 +48,8 @@ class LayerInfo:
     output_shape: Shape
     trainable: int
     non_trainable: int
-    macs: int
+    macs: int | None
+    """None where a size is unknown (an input of unknown size, ``IN(None, None, 3)``)."""
     inputs: tuple[int, ...] = ()
     """Indices into :attr:`CheckedModel.layers` of the layers feeding this one (INPUT: the model input)."""
     input_shapes: tuple[Shape, ...] = ()
@@ -67,10 +68,12 @@ class LayerInfo:
         return self.trainable + self.non_trainable
 
     @property
-    def activations(self) -> int:
-        """Values in this layer's output for one example."""
+    def activations(self) -> int | None:
+        """Values in this layer's output for one example; None where a size is unknown."""
         size = 1
         for dim in self.output_shape[1:]:
+            if dim is None:
+                return None
             size *= dim
         return size
 
@@ -135,5 +138,7 @@ class CheckedModel:
         return sum(info.non_trainable for info in self.layers)
 
     @property
-    def total_macs(self) -> int:
-        return sum(info.macs for info in self.layers)
+    def total_macs(self) -> int | None:
+        """Multiply-accumulates of one forward pass; None where the input's size is unknown."""
+        macs = [info.macs for info in self.layers]
+        return None if None in macs else sum(macs)

@@ -41,11 +41,25 @@ def summary_table(model: CheckedModel) -> str:
         f"Total params: {model.total_params:,} ({format_bytes(model.total_params * 4)})",
         f"Trainable params: {model.trainable_params:,} ({format_bytes(model.trainable_params * 4)})",
         f"Non-trainable params: {model.non_trainable_params:,} ({format_bytes(model.non_trainable_params * 4)})",
-        f"Multiply-accumulates: {model.total_macs:,} per example ({flops(model):,} FLOPs)",
-        f"Activations: {format_bytes(activation_bytes(model))} per example (float32)",
+        *_size_dependent(model),
         f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
+
+
+def _size_dependent(model: CheckedModel) -> list[str]:
+    """The totals that need every size: multiply-accumulates and activations."""
+    if model.total_macs is None or activation_bytes(model) is None:
+        unknown = "unknown: the input's size is unknown"
+        return [f"Multiply-accumulates: {unknown}", f"Activations: {unknown}"]
+    return [
+        f"Multiply-accumulates: {model.total_macs:,} per example ({flops(model):,} FLOPs)",
+        f"Activations: {format_bytes(activation_bytes(model))} per example (float32)",
+    ]
+
+
+def _known(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
 
 
 def _row(info: LayerInfo) -> tuple[str, ...]:
@@ -56,8 +70,8 @@ def _row(info: LayerInfo) -> tuple[str, ...]:
         f"{info.name} ({info.keras_class})",
         format_shape(info.output_shape),
         f"{info.params:,}",
-        f"{info.macs:,}",
-        f"{info.activations:,}",
+        _known(info.macs),
+        _known(info.activations),
         text,
     )
 

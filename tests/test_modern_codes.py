@@ -74,3 +74,23 @@ def test_a_head_of_its_own_must_agree_with_a_class_count_given():
     (error,) = caught.value.diagnostics
     assert error.code == "head-classes" and "outputs (None, 5), but 10 classes are asked for" in error.message
     assert check("IN(8, 8, 3) -> CN(5, 1) -> GAP() -> ACT(softmax)", num_classes=5).num_classes == 5
+
+
+def test_an_unknown_input_size_reports_unknown_figures_and_refuses_to_guess_a_budget():
+    from cnndsl.budgets import activation_bytes, check_budgets, flops
+    from cnndsl.report import summary_table
+    from cnndsl.settings import Settings
+
+    model = check("IN(None, None, 3) -> CN(8) -> GAP()")
+    assert model.total_macs is None and flops(model) is None and activation_bytes(model) is None
+    assert "Multiply-accumulates: unknown: the input's size is unknown" in summary_table(model)
+    (problem,) = check_budgets(model, Settings(max_flops=10**6))
+    assert problem.code == "budget-unknown" and "--max-flops" in problem.message
+    assert check_budgets(model, Settings(max_params=10**6)) == []
+
+
+def test_an_input_shape_given_sizes_an_input_of_unknown_size():
+    model = check("IN(None, None, 3) -> CN(8) -> GAP()", input_shape=(32, 32, 3))
+    assert model.input_shape == (None, 32, 32, 3) and model.total_macs == 30 * 30 * 27 * 8 + 8 * 10
+    with pytest.raises(SpecValueError, match="declares input"):
+        check("IN(None, None, 3) -> CN(8) -> GAP()", input_shape=(32, 32, 1))

@@ -458,7 +458,7 @@ def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
         "",
         f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}",
         f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
-        f"MACs {info.macs:,}",
+        f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
         f"Keras name `{info.name}` (first use)",
     ]
     return "\n".join(lines)

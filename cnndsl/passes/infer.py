@@ -185,7 +185,7 @@ class Inferrer:
                 trainable += size
             else:
                 frozen += size
-        macs = kind.macs(shape, out, args) if None not in out[1:] else 0
+        macs = kind.macs(shape, out, args) if None not in out[1:] and None not in shape[1:] else None
         known = (out, (shape,), trainable, frozen, macs, warning, args)
         if not failed:
             self._measured[key] = known
