@@ -129,10 +129,13 @@ def _recording_inferrer():
                 self.failing = len(self.built) - 1 if info is not None else UNBUILT
             return info
 
-        def _merge_error(self, item, shapes, problem) -> None:
-            super()._merge_error(item, shapes, problem)
-            if self.failing is None:
-                self.failing = len(self.built)  # the merge layer is built next
+        def _merge(self, item, source, shape):
+            errors = self._errors()
+            joined = super()._merge(item, source, shape)
+            if self.failing is None and self._errors() > errors:  # its own error, not a branch's
+                built = joined is not None and self.built[-1].layer is item.layer
+                self.failing = len(self.built) - 1 if built else UNBUILT
+            return joined
 
         def _errors(self) -> int:
             return sum(d.severity == "error" for d in self.diagnostics)
@@ -181,10 +184,14 @@ class _Rebuilt:
     def merge(self, item, shape: Shape) -> tuple[Merge, Shape, bool]:
         walked = [self.chain(branch, shape) for branch in item.branches]
         branches = tuple(tree for tree, _, _ in walked)
-        if any(broken for _, _, broken in walked) or not (
-            self.next < len(self.infos) and self.infos[self.next].layer is item.layer
-        ):
+        if any(broken for _, _, broken in walked):
             return Merge(layer=CUT, branches=branches), shape, True
+        if not (self.next < len(self.infos) and self.infos[self.next].layer is item.layer):
+            if self.failing != UNBUILT or self.failed is not None:
+                return Merge(layer=CUT, branches=branches), shape, True
+            self.infos.append(_uninferred(item.layer, walked[0][1]))  # a merge whose branches cannot join
+            self.failed = len(self.infos) - 1
+            return Merge(layer=self.failed, branches=branches), walked[0][1], True
         index, self.next = self.next, self.next + 1
         return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
 
