@@ -357,6 +357,14 @@ class LayerType:
         """The Keras class this layer is built as, for its resolved arguments."""
         return next(form for form in self.keras if form.when(args))
 
+    def keras_class_for(self, args: Mapping) -> str:
+        """The name of the Keras class built for these arguments (``ADD(..., scale=0.2)``: ScaledAdd)."""
+        return self.keras_form(args).name if len(self.keras) > 1 else self.keras_class
+
+    def keras_name_for(self, args: Mapping) -> str:
+        """Keras's name stem for the class built for these arguments."""
+        return snake_case(self.keras_form(args).name) if len(self.keras) > 1 else self.keras_name
+
     def signature(self) -> str:
         """``CN(filters, kernel, strides=1, ...)`` for messages and docs."""
         parts = [

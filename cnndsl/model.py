@@ -61,7 +61,8 @@ class LayerInfo:
 
     @property
     def keras_class(self) -> str:
-        return self.layer.type.keras_class
+        """The Keras class built for this layer's arguments."""
+        return self.layer.type.keras_class_for(self.layer.args)
 
     @property
     def params(self) -> int:

@@ -198,7 +198,7 @@ class _Rebuilt:
 
 def _uninferred(layer, shape: Shape) -> LayerInfo:
     """A layer that inference could not take: drawn at its input's size."""
-    return LayerInfo(layer, layer.type.keras_name, shape, shape, 0, 0, 0, (), (shape,))
+    return LayerInfo(layer, layer.type.keras_name_for(layer.args), shape, shape, 0, 0, 0, (), (shape,))
 
 
 def cut(items: tuple[Item, ...], last: int) -> tuple[Item, ...]:
