@@ -5,19 +5,23 @@ EfficientNetB0 to ResNet50V2): ``cnndsl summary --json`` reports the figures of 
 table, and so does ``keras.applications.X(weights=None)`` built live; the model cnndsl
 builds from the file (and the checker's own layer table) has, weight-bearing layer by
 weight-bearing layer, the same multiset of (Keras class, output shape, parameters) as
-Keras's model. Each Keras model is built once, reduced to these figures, and let go.
+Keras's model; and the file has the architecture hash of what ``cnndsl.to_spec`` reads
+from Keras's model: the same layers, in Keras's order, with Keras's arguments. Each Keras
+model is built once, reduced to these figures, and let go.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 
 import pytest
 from conftest import EXAMPLES, ROOT, run_cli
 
 from cnndsl.inputs import read_models
+from cnndsl.report import architecture_hash
 
 CLASSES = 1000
 # file stem: (keras.applications constructor, input size, total parameters, non-trainable);
@@ -93,13 +97,15 @@ def stem(request) -> str:
 
 @pytest.fixture(scope="module")
 def keras_application(stem) -> dict:
-    """``keras.applications.X(weights=None)``, built live and reduced to its figures."""
+    """``keras.applications.X(weights=None)``, built live and reduced to its figures and ``to_spec``'s text."""
     import keras
+
+    import cnndsl
 
     constructor, size, *_ = EVERY[stem]
     given = {"input_shape": (size, size, 3)} if stem in ANY_SIZE else {}
     model = getattr(keras.applications, constructor)(weights=None, **given)
-    result = figures(model)
+    result = {**figures(model), "spec": cnndsl.to_spec(model).text}
     del model
     keras.backend.clear_session()
     return result
@@ -188,6 +194,35 @@ def test_the_built_model_has_keras_layer_classes(built, keras_application):
 
 def nonzero(counts: Counter) -> dict:
     return {key: n for key, n in counts.items() if n}
+
+
+def as_written(spec: str) -> str:
+    """``to_spec``'s text as a person writes it: CAT on the channels, decimals at 15 digits.
+
+    keras.applications concatenates on ``axis=3``, on a 4-D tensor the notation's default
+    ``axis=-1``. Keras computes EfficientNet's drop-connect rates as ``0.2 * b / blocks``
+    and ConvNeXt's variances as ``(0.229 * 255) ** 2``; some carry a rounding error in the
+    17th digit (0.07500000000000001, 3409.9760250000004) where a person writes 0.075 and
+    3409.976025: read at 15 significant digits, the most a double holds exactly, they agree.
+    """
+    spec = re.sub(r",\s*axis=3(?=\s*\))", "", spec)
+    return re.sub(r"\d+\.\d+(?:e[-+]?\d+)?", lambda number: repr(float(f"{float(number.group()):.15g}")), spec)
+
+
+def test_as_written_reads_only_the_axis_and_the_rounding_errors():
+    spec = (
+        "CAT(ID() | CN(8), axis=3) -> CAT(ID() | ID(), axis=1) -> DP(0.07500000000000001) -> RSC(0.00392156862745098)"
+    )
+    assert as_written(spec) == "CAT(ID() | CN(8)) -> CAT(ID() | ID(), axis=1) -> DP(0.075) -> RSC(0.00392156862745098)"
+
+
+def test_the_file_is_what_to_spec_reads_from_keras(stem, checked, keras_application):
+    """Layer for layer, in Keras's order, argument for argument (:func:`as_written`): one architecture hash."""
+    import cnndsl
+
+    size = EVERY[stem][1]
+    read = cnndsl.check(as_written(keras_application["spec"]), (size, size, 3), CLASSES)
+    assert architecture_hash(checked) == architecture_hash(read)
 
 
 def readme_section() -> str:
