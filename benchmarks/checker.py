@@ -10,9 +10,9 @@
   in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
   parser sets. Then the same for specs whose every layer is written differently, where
   the resolver can reuse no binding.
-- The six keras.applications goldens (examples/*.cnn): each file's in-process parse +
-  check, and ``cnndsl check`` of all six as a fresh process against a fresh process that
-  imports Keras and builds the six keras.applications models.
+- The thirteen keras.applications goldens (examples/*.cnn): each file's in-process parse +
+  check, and ``cnndsl check`` of all thirteen as a fresh process against a fresh process that
+  imports Keras and builds the thirteen keras.applications models.
 - Peak memory of checking the largest spec.
 - Keystroke latency of the language server: its handlers, called directly, re-check a
   1,000-layer spec file after a one-character edit, publish the diagnostics and answer
@@ -295,9 +295,16 @@ GOLDENS = {
     "densenet121.cnn": ("DenseNet121", 224),
     "inception_v3.cnn": ("InceptionV3", 299),
     "xception.cnn": ("Xception", 299),
+    "efficientnet_b0.cnn": ("EfficientNetB0", 224),
+    "efficientnet_v2_s.cnn": ("EfficientNetV2S", 384),
+    "convnext_tiny.cnn": ("ConvNeXtTiny", 224),
+    "mobilenet_v3_small.cnn": ("MobileNetV3Small", 224),
+    "mobilenet.cnn": ("MobileNet", 224),
+    "inception_resnet_v2.cnn": ("InceptionResNetV2", 299),
+    "resnet50_v2.cnn": ("ResNet50V2", 224),
 }
 GOLDEN_CLASSES = 1000
-# The fresh process that reaches the same verdicts with Keras: import it, build the six.
+# The fresh process that reaches the same verdicts with Keras: import it, build the thirteen.
 CONSTRUCTORS = {name: constructor for name, (constructor, _) in GOLDENS.items()}
 KERAS_APPLICATIONS = (
     "import keras\n"
@@ -329,7 +336,7 @@ def golden_check_times(repeats: int = 15) -> dict[str, dict]:
 
 
 def golden_cold_start(runs: int) -> dict:
-    """``cnndsl check`` of the six files against importing Keras and building the six, alternated."""
+    """``cnndsl check`` of the golden files against importing Keras and building their models, alternated."""
     files = [f"examples/{name}" for name in GOLDENS]
     ours = [sys.executable, "-m", "cnndsl", "check", "--classes", str(GOLDEN_CLASSES), *files]
     theirs = [sys.executable, "-c", KERAS_APPLICATIONS]
@@ -356,7 +363,7 @@ def golden_verdicts(output: str) -> dict[str, str]:
 
 
 def goldens_report(runs: int) -> list[str]:
-    """The section on the six keras.applications goldens: in-process check times, cold start."""
+    """The section on the keras.applications goldens: in-process check times, cold start."""
     lines = [
         "",
         "keras.applications goldens, in process: parse + check of the file (median of 15; target: ResNet50 < 20 ms)",
@@ -370,9 +377,9 @@ def goldens_report(runs: int) -> list[str]:
     cold = golden_cold_start(runs)
     lines += [
         "",
-        f"{'cold start (fresh process, the six goldens)':<52}{'median':>12}",
-        f"{'  cnndsl check (six files)':<52}{cold['cnndsl']:>11.3f}s",
-        f"{'  import keras + build the six keras.applications':<52}{cold['keras']:>11.3f}s",
+        f"{f'cold start (fresh process, the {len(GOLDENS)} goldens)':<52}{'median':>12}",
+        f"{f'  cnndsl check ({len(GOLDENS)} files)':<52}{cold['cnndsl']:>11.3f}s",
+        f"{f'  import keras + build the {len(GOLDENS)} keras.applications':<52}{cold['keras']:>11.3f}s",
         f"{'  ratio (target >= 50x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
         f"{'  same parameter counts':<52}{'yes' if cold['agree'] else 'NO':>12}",
         f"  ({runs} alternated runs each)",
