@@ -174,9 +174,11 @@ def _parts(node) -> tuple:
         return (*node.branches, *(arg.value for arg in node.args))
     if isinstance(node, ast.Repeat):
         return (node.body, node.count)
+    if isinstance(node, ast.Named):
+        return (node.body,)
     if isinstance(node, ast.Tuple):
         return node.items
-    if isinstance(node, (ast.Number, ast.Word)):
+    if isinstance(node, (ast.Number, ast.Word, ast.Tensor)):
         return ()
     raise TypeError(f"unknown node {type(node).__name__}")
 
@@ -197,6 +199,9 @@ def _rebuilt(node, parts: list):
         if isinstance(node.count, POINTS) and count.value == 1:
             return body  # a chosen `* 1` is the body written once
         return ast.Repeat(body.elements[0] if _single(body) else body, count, node.span)
+    if isinstance(node, ast.Named):
+        (body,) = parts
+        return ast.Named(body.elements[0] if _single(body) else body, node.name, node.span, node.name_span)
     if isinstance(node, ast.Tuple):
         return ast.Tuple(tuple(parts), node.span)
     return node

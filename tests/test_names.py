@@ -1,0 +1,230 @@
+"""Named tensors: ``ELEMENT as NAME`` and ``@NAME``, for graphs that are not nested merges.
+
+Each stage is held to Keras: the checker's counts, layer order and names against a
+functional model written by hand; the built model against the same; bad names are
+located errors with a hint.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cnndsl import SpecError, SpecValueError, check
+from cnndsl.inputs import file_models
+from cnndsl.model import INPUT, From, Merge
+
+UNET = (
+    "IN(32,32,1) -> CN(16,3,padding=same) as e1 -> MP(2) -> CN(32,3,padding=same) as e2 -> MP(2)"
+    " -> CN(64,3,padding=same) -> UP(2) -> CAT(ID() | @e2) -> CN(32,3,padding=same) -> UP(2)"
+    " -> CAT(ID() | @e1) -> CN(4,1) -> GAP()"
+)
+NASNET = (
+    "IN(16,16,3) -> CN(8,3,padding=same) as p -> CN(8,1) as h"
+    " -> ADD(@p -> SC(8,3,padding=same) | @h -> SC(8,5,padding=same)) as h2 -> CAT(@h | @h2) -> GAP()"
+)
+PREACT = (
+    "IN(16,16,3) -> CN(64,3) -> BN() -> ACT(relu) as pre"
+    " -> ADD(@pre -> CN(256, 1, activation=linear) | CN(64, 1) -> CN(64, 3, padding=same)"
+    " -> CN(256, 1, activation=linear)) -> GAP()"
+)
+
+
+def keras_unet(keras):
+    L = keras.layers
+    x = keras.Input((32, 32, 1))
+    e1 = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+    y = L.MaxPooling2D(2)(e1)
+    e2 = L.Conv2D(32, 3, padding="same", activation="relu")(y)
+    y = L.MaxPooling2D(2)(e2)
+    y = L.Conv2D(64, 3, padding="same", activation="relu")(y)
+    y = L.UpSampling2D(2)(y)
+    y = L.Concatenate()([y, e2])
+    y = L.Conv2D(32, 3, padding="same", activation="relu")(y)
+    y = L.UpSampling2D(2)(y)
+    y = L.Concatenate()([y, e1])
+    y = L.Conv2D(4, 1, activation="relu")(y)
+    y = L.GlobalAveragePooling2D()(y)
+    return keras.Model(x, L.Dense(10, activation="softmax")(y))
+
+
+def keras_nasnet(keras):
+    L = keras.layers
+    x = keras.Input((16, 16, 3))
+    p = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    h = L.Conv2D(8, 1, activation="relu")(p)
+    a = L.SeparableConv2D(8, 3, padding="same", activation="relu")(p)
+    b = L.SeparableConv2D(8, 5, padding="same", activation="relu")(h)
+    h2 = L.Add()([a, b])
+    y = L.Concatenate()([h, h2])
+    y = L.GlobalAveragePooling2D()(y)
+    return keras.Model(x, L.Dense(10, activation="softmax")(y))
+
+
+def keras_preact(keras):
+    L = keras.layers
+    x = keras.Input((16, 16, 3))
+    y = L.Conv2D(64, 3, activation="relu")(x)
+    y = L.BatchNormalization()(y)
+    pre = L.Activation("relu")(y)
+    short = L.Conv2D(256, 1, activation="linear")(pre)
+    y = L.Conv2D(64, 1, activation="relu")(pre)
+    y = L.Conv2D(64, 3, padding="same", activation="relu")(y)
+    y = L.Conv2D(256, 1, activation="linear")(y)
+    y = L.Add()([short, y])
+    y = L.GlobalAveragePooling2D()(y)
+    return keras.Model(x, L.Dense(10, activation="softmax")(y))
+
+
+HAND_MADE = [(UNET, keras_unet), (NASNET, keras_nasnet), (PREACT, keras_preact)]
+
+
+# --- the checker against Keras ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, reference", HAND_MADE, ids=["unet", "nasnet", "preact"])
+def test_counts_order_names_and_shapes_are_keras_own(text, reference):
+    keras = pytest.importorskip("keras")
+    keras.utils.clear_session()
+    made, model = reference(keras), check(text)
+    layers = [layer for layer in made.layers if not isinstance(layer, keras.layers.InputLayer)]
+    assert [info.name for info in model.layers] == [layer.name for layer in layers]
+    assert [info.output_shape for info in model.layers] == [tuple(layer.output.shape) for layer in layers]
+    assert [info.params for info in model.layers] == [layer.count_params() for layer in layers]
+    assert model.total_params == made.count_params()
+
+
+@pytest.mark.parametrize("text, reference", HAND_MADE, ids=["unet", "nasnet", "preact"])
+def test_the_built_model_is_the_hand_made_one(text, reference):
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    from cnndsl import compile_spec
+
+    keras.utils.clear_session()
+    made = reference(keras)
+    names = [layer.name for layer in made.layers]
+    keras.utils.clear_session()
+    built = compile_spec(text)
+    assert [layer.name for layer in built.layers] == names
+    built.set_weights(made.get_weights())
+    images = np.random.default_rng(0).random((2, *made.input_shape[1:]), dtype=np.float32)
+    assert np.allclose(built.predict(images, verbose=0), made.predict(images, verbose=0), atol=1e-5)
+
+
+def test_a_chain_that_goes_on_from_a_name_takes_that_tensor():
+    model = check(NASNET)
+    names = {info.name: index for index, info in enumerate(model.layers)}
+    add, cat = model.layers[names["add"]], model.layers[names["concatenate"]]
+    assert [model.layers[i].name for i in add.inputs] == ["separable_conv2d", "separable_conv2d_1"]
+    assert [model.layers[i].name for i in cat.inputs] == ["conv2d_1", "add"]
+    merge = next(item for item in model.items if isinstance(item, Merge) and item.layer == names["add"])
+    assert merge.branches[0][0] == From(names["conv2d"])
+
+
+def test_the_input_can_be_named():
+    model = check("IN(8,8,3) as image -> CN(3,3,padding=same) -> ADD(ID() | @image) -> GAP()")
+    add = next(info for info in model.layers if info.code == "ADD")
+    assert add.inputs[1] == INPUT
+
+
+def test_a_block_that_names_a_tensor_has_its_own_name_at_each_use():
+    text = "block unit = BN() -> ACT(relu) as pre -> ADD(@pre -> CN(8,1) | CN(8,3,padding=same))\n"
+    [source] = file_models("nets.cnn", text + "m = CN(8,1) -> unit*2 -> unit -> GAP()\n", "nets")
+    model = source.check()
+    adds = [info for info in model.layers if info.code == "ADD"]
+    acts = [index for index, info in enumerate(model.layers) if info.code == "ACT"]
+    assert len(adds) == 3 and sorted(model.layers[add.inputs[0]].inputs[0] for add in adds) == sorted(acts)
+
+
+@pytest.mark.parametrize(
+    "text, column, message, hint",
+    [
+        ("a = CN(8) as x -> ADD(@x | ID()) -> GAP()\nb = CN(8) -> ADD(@x | ID()) -> GAP()\n", 18,
+         "the tensor 'x' is defined in 'a', not here", "local to one definition"),
+        ("block u = CN(8) as x -> ADD(@x | ID())\nb = u -> ADD(@x | ID()) -> GAP()\n", 14,
+         "the tensor 'x' is defined in 'u', not here", "local to one definition"),
+    ],
+)  # fmt: skip
+def test_a_name_of_another_definition_is_a_located_error(text, column, message, hint):
+    sources = file_models("nets.cnn", text, "nets")
+    with pytest.raises(SpecValueError) as caught:
+        sources[-1].check()
+    first = caught.value.diagnostics[0]
+    assert (first.span.line, first.span.column) == (2, column)
+    assert message in first.message and hint in first.hint
+
+
+def test_each_copy_of_a_repetition_has_its_own_names():
+    model = check("CN(8,1) -> (ACT(relu) as pre -> ADD(@pre | CN(8,3,padding=same)))*3 -> GAP()")
+    adds = [info for info in model.layers if info.code == "ADD"]
+    acts = [index for index, info in enumerate(model.layers) if info.code == "ACT"]
+    assert len(adds) == 3 and sorted(add.inputs[0] for add in adds) == sorted(acts)
+
+
+# --- bad names: located errors with a hint ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, column, message, hint",
+    [
+        ("CN(8) as a -> CN(8) -> GAP()", 10, "the tensor 'a' is named but never used", "@a"),
+        ("CN(8) as abc -> ADD(@abd | ID()) -> GAP()", 21, "no tensor is named 'abd'", "did you mean @abc?"),
+        ("CN(8) -> ADD(@a | ID()) -> CN(8) as a -> GAP()", 14, "'a' is used before it is defined", "move"),
+        ("CN(8) as a -> CN(8) as a -> ADD(@a | ID()) -> GAP()", 24, "the name 'a' is defined twice", "line 1, column 10"),
+        ("CN(8) as a -> CN(4) -> @a -> GAP()", 15, "the output of CN(4) is lost", "CN(4) as x"),
+        ("(CN(8) as a)*2 -> ADD(@a | ID()) -> GAP()", 23, "'a' is named inside a repetition", "outside"),
+        ("CN(8) -> ADD(@x | ID()) -> GAP()", 14, "no tensor is named 'x'", "CN(32) as x"),
+    ],
+)  # fmt: skip
+def test_bad_names_are_located_errors_with_a_hint(text, column, message, hint):
+    with pytest.raises(SpecError) as caught:
+        check(text)
+    first = caught.value.diagnostics[0]
+    assert (first.span.line, first.span.column) == (1, column)
+    assert message in first.message and hint in first.hint
+
+
+# --- every spec of today keeps its architecture ------------------------------------------
+
+HASHES_BEFORE_NAMES = {
+    "examples/densenet121.cnn": "a6fdf48698fd",
+    "examples/inception_v3.cnn": "703eff6c798d",
+    "examples/mobilenet_v2.cnn": "08eaf50ce3a2",
+    "examples/model1.cnn": "802a99459e63",
+    "examples/model2.cnn": "f60695c8f562",
+    "examples/model3.cnn": "b365bef45c61",
+    "examples/model3_title.cnn": "6bfb12b2b3e1",
+    "examples/resnet50.cnn": "d729f3c51ea1",
+    "examples/resnet_mnist.cnn": "77f4b19c7365",
+    "examples/vgg16.cnn": "e300bb35aac5",
+    "examples/xception.cnn": "b8c872b062b7",
+    "tests/golden/draw_model1.cnn": "802a99459e63",
+    "tests/golden/notebook_specs.txt:model1": "802a99459e63",
+    "tests/golden/notebook_specs.txt:model2": "f4b151b90362",
+    "tests/golden/notebook_specs.txt:model3": "b365bef45c61",
+}
+"""The hashes the notation gave before it had named tensors (recorded from the main line then)."""
+
+
+def _hashes() -> dict[str, str]:
+    from conftest import ROOT
+    from golden_tables import notebook_specs
+
+    from cnndsl.report import architecture_hash
+
+    hashes = {}
+    for path in sorted([*ROOT.glob("examples/*.cnn"), *ROOT.glob("tests/golden/*.cnn")]):
+        [source] = file_models(path.name, path.read_text(), path.stem)
+        try:
+            model = source.check()
+        except SpecError:  # an ImageNet model, too deep for the default 28x28 input
+            model = source.check(input_shape=(224, 224, 3), num_classes=1000)
+        hashes[path.relative_to(ROOT).as_posix()] = architecture_hash(model)
+    for name, spec in notebook_specs().items():
+        hashes[f"tests/golden/notebook_specs.txt:{name}"] = architecture_hash(check(spec))
+    return hashes
+
+
+def test_every_example_and_golden_keeps_its_architecture_hash():
+    hashes = _hashes()
+    assert {key: hashes.get(key) for key in HASHES_BEFORE_NAMES} == HASHES_BEFORE_NAMES
