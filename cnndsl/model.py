@@ -108,18 +108,25 @@ def tensor_name(source: int) -> str:
     return "input" if source == INPUT else f"t{source}"
 
 
-def taken(items: tuple[Item, ...]) -> set[int]:
-    """The layers (INPUT: the input) whose output a :class:`From` in the tree goes on from."""
+def taken(items: tuple[Item, ...], current: int = INPUT) -> set[int]:
+    """The layers (INPUT: the input) whose output a :class:`From` in the tree goes back to.
+
+    A :class:`From` to the tensor the chain holds anyway (``CN(8) as x -> @x``) changes
+    nothing, and is not counted.
+    """
     found: set[int] = set()
     for item in items:
         match item:
             case int():
-                pass
+                current = item
             case Merge():
                 for branch in item.branches:
-                    found |= taken(branch)
+                    found |= taken(branch, current)
+                current = item.layer
             case From():
-                found.add(item.source)
+                if item.source != current:
+                    found.add(item.source)
+                current = item.source
             case _:
                 assert_never(item)
     return found

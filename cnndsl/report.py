@@ -7,7 +7,7 @@ import hashlib
 from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
 from cnndsl.errors import Diagnostic, diagnostic_record
-from cnndsl.model import INPUT, CheckedModel, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge, taken, tensor_name
 from cnndsl.shapes import format_shape
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "Spec")
@@ -133,20 +133,39 @@ def canonical_form(model: CheckedModel) -> str:
     True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
-    return " -> ".join([f"IN({shape})", *_canonical_items(model, model.items)])
+    names = taken(model.items)
+    first = f"IN({shape})" + _named(INPUT, names)
+    return " -> ".join([first, *_canonical_items(model, model.items, names, INPUT)])
 
 
-def _canonical_items(model: CheckedModel, items: tuple[Item, ...]) -> list[str]:
+def _named(index: int, names: set[int]) -> str:
+    """`` as t3`` where a chain goes on from this output (named by its place in Keras's order), else nothing."""
+    return f" as {tensor_name(index)}" if index in names else ""
+
+
+def _canonical_items(model: CheckedModel, items: tuple[Item, ...], names: set[int], current: int) -> list[str]:
+    """The items' canonical text; ``current`` is the layer whose output the chain holds when it starts.
+
+    Going back to the tensor the chain holds anyway is left out, so ``ADD(@x | ...)`` right
+    after ``... as x`` is the nested merge it means.
+    """
     out = []
     for item in items:
         match item:
             case int():
-                out.append(_canonical_layer(model.layers[item]))
+                out.append(_canonical_layer(model.layers[item]) + _named(item, names))
+                current = item
             case Merge():
-                branches = " | ".join(" -> ".join(_canonical_items(model, b)) or "ID()" for b in item.branches)
+                texts = [" -> ".join(_canonical_items(model, b, names, current)) for b in item.branches]
                 merge = model.layers[item.layer]
                 args = "".join(f", {k}={_arg(v)}" for k, v in merge.layer.args.items())
-                out.append(f"{merge.code}({branches}{args})")
+                out.append(f"{merge.code}({' | '.join(text or 'ID()' for text in texts)}{args})")
+                out[-1] += _named(item.layer, names)
+                current = item.layer
+            case From():
+                if item.source != current:
+                    out.append(f"@{tensor_name(item.source)}")
+                current = item.source
             case _:
                 assert_never(item)
     return out

@@ -228,3 +228,106 @@ def _hashes() -> dict[str, str]:
 def test_every_example_and_golden_keeps_its_architecture_hash():
     hashes = _hashes()
     assert {key: hashes.get(key) for key in HASHES_BEFORE_NAMES} == HASHES_BEFORE_NAMES
+
+
+# --- every stage that walks the tree -----------------------------------------------------
+
+NAMED = [(UNET, (32, 32, 1)), (NASNET, (16, 16, 3)), (PREACT, (16, 16, 3))]
+IDS = ["unet", "nasnet", "preact"]
+
+
+def test_the_hash_is_the_architecture_not_the_names_chosen():
+    from cnndsl.report import architecture_hash
+
+    renamed = NASNET.replace("as p ", "as prev ").replace("@p ", "@prev ").replace("h2", "out")
+    assert architecture_hash(check(renamed)) == architecture_hash(check(NASNET))
+    nested = PREACT.replace(" as pre", "").replace("@pre -> ", "")
+    assert architecture_hash(check(nested)) == architecture_hash(check(PREACT))
+    other = NASNET.replace("CAT(@h | @h2)", "CAT(@h2 | @h)")
+    assert architecture_hash(check(other)) != architecture_hash(check(NASNET))
+
+
+@pytest.mark.parametrize("text", [UNET, NASNET, PREACT, "(CN(8) as a) * 2 -> (CN(3) as b) as c"], ids=[*IDS, "nested"])
+def test_fmt_keeps_names_and_is_stable(text):
+    from cnndsl.formatter import format_text
+    from cnndsl.syntax import parse
+
+    formatted = format_text(text)
+    assert format_text(formatted) == formatted
+    assert parse(formatted.strip()) is not None
+    assert "@" in formatted or "as c" in formatted
+
+
+@pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
+def test_the_json_architecture_reads_back_with_its_names(text, shape):
+    import json
+
+    from cnndsl.backends import json_ir
+    from cnndsl.emit import emit
+    from cnndsl.report import architecture_hash
+
+    model = check(text)
+    document = json.loads(emit(model, "json"))
+    assert any("from" in json.dumps(item) for item in document["tree"])
+    spec, classes = json_ir.read(document)
+    assert architecture_hash(check(spec, num_classes=classes)) == architecture_hash(model)
+
+
+@pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
+def test_the_keras_script_builds_what_compile_spec_builds(text, shape):
+    pytest.importorskip("keras")
+    from test_emit import assert_same_keras_model, run_source
+
+    from cnndsl import compile_spec
+    from cnndsl.emit import emit
+
+    emitted = run_source(emit(check(text), "keras").decode())["model"]
+    assert_same_keras_model(compile_spec(text), emitted)
+
+
+@pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
+def test_pytorch_the_module_and_its_source_compute_what_keras_computes(text, shape):
+    pytest.importorskip("torch")
+    from test_emit import assert_torch_source_equals_keras
+    from test_torch_backend import assert_equal_to_keras
+
+    assert_equal_to_keras(text, shape)
+    assert_torch_source_equals_keras(text, shape)
+
+
+def test_the_onnx_file_computes_what_keras_computes():
+    pytest.importorskip("onnxruntime")
+    from test_emit import test_the_onnx_file_computes_what_keras_computes as onnx_equals_keras
+
+    onnx_equals_keras(NASNET, (16, 16, 3))
+
+
+def test_draw_brings_an_edge_from_the_named_tensor_to_where_the_chain_goes_on():
+    from cnndsl.backends.svg import draw
+
+    svg = draw(check(NASNET))
+    assert svg.count('<g class="from"') == 4
+    assert 'data-from="conv2d"' in svg and 'data-from="conv2d_1"' in svg and 'data-from="add"' in svg
+    assert svg.count('stroke-dasharray="4 3"') == 8  # each mark's frame, and the edge into it
+
+
+def test_a_failing_named_spec_is_drawn_up_to_its_error():
+    from cnndsl.backends.partial import check_partial
+    from cnndsl.syntax import parse
+
+    text = NASNET.replace("SC(8,5,padding=same)", "SC(8,5)")
+    drawable = check_partial(parse(text), text)
+    assert drawable.error is not None and drawable.model.layers[drawable.failed].code == "ADD"
+    assert any(isinstance(item, Merge) and item.branches[0][0] == From(0) for item in drawable.model.items)
+
+
+def test_summary_says_what_feeds_a_layer_fed_by_a_name():
+    from cnndsl.report import summary_table
+
+    rows = {
+        line.split()[0]: line
+        for line in summary_table(check(NASNET)).splitlines()
+        if line.startswith(("add", "concatenate"))
+    }
+    assert "separable_conv2d, separable_conv2d_1" in rows["add"]
+    assert "conv2d_1, add" in rows["concatenate"]
