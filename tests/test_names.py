@@ -331,3 +331,60 @@ def test_summary_says_what_feeds_a_layer_fed_by_a_name():
     }
     assert "separable_conv2d, separable_conv2d_1" in rows["add"]
     assert "conv2d_1, add" in rows["concatenate"]
+
+
+# --- the Keras reader: graphs that are not nested merges are written with names ----------
+
+
+def keras_two_cells_and_a_long_skip(keras):
+    """NASNet's cells (each reads the two cells before it) and a U-Net's skip over them."""
+    L = keras.layers
+    x = keras.Input((16, 16, 3))
+    stem = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    prev, cell = stem, L.Conv2D(8, 1, activation="relu")(stem)
+    for _ in range(2):
+        a = L.SeparableConv2D(8, 3, padding="same", activation="relu")(prev)
+        b = L.SeparableConv2D(8, 5, padding="same", activation="relu")(cell)
+        prev, cell = cell, L.Add()([a, b])
+    y = L.Concatenate()([cell, prev])
+    y = L.MaxPooling2D(2)(y)
+    y = L.Conv2D(8, 3, padding="same", activation="relu")(y)
+    y = L.UpSampling2D(2)(y)
+    y = L.Concatenate()([y, stem])
+    y = L.GlobalAveragePooling2D()(y)
+    return keras.Model(x, L.Dense(5, activation="softmax")(y))
+
+
+@pytest.mark.parametrize(
+    "reference, named",
+    [(keras_two_cells_and_a_long_skip, True), (keras_nasnet, True), (keras_unet, False)],
+    ids=["cells+skip", "nasnet", "unet"],
+)
+def test_a_keras_graph_that_is_not_nested_merges_reads_as_named_tensors(reference, named):
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    from cnndsl import compile_spec, to_spec
+
+    keras.utils.clear_session()
+    made = reference(keras)
+    spec = to_spec(made)
+    assert ("@" in spec.text and " as " in spec.text) is named  # a U-Net's skips nest: CAT(... | ID())
+    shape = tuple(made.input_shape[1:])
+    model = check(spec.text, shape, spec.num_classes)
+    trainable = sum(int(np.prod(w.shape)) for w in made.trainable_weights)
+    assert (model.total_params, model.trainable_params) == (made.count_params(), trainable)
+    built = compile_spec(spec.text, shape, spec.num_classes)
+    built.set_weights(made.get_weights())
+    images = np.random.default_rng(1).random((2, *shape), dtype=np.float32)
+    assert np.allclose(built.predict(images, verbose=0), made.predict(images, verbose=0), atol=1e-4)
+
+
+def test_a_nested_keras_graph_is_written_as_nested_merges_still():
+    keras = pytest.importorskip("keras")
+
+    from cnndsl import to_spec
+
+    keras.utils.clear_session()
+    text = to_spec(keras_preact(keras)).text
+    assert "@" not in text and " as " not in text and "ADD(CN(256, 1, activation=linear) | CN(64) -> " in text
