@@ -388,3 +388,44 @@ def test_a_nested_keras_graph_is_written_as_nested_merges_still():
     keras.utils.clear_session()
     text = to_spec(keras_preact(keras)).text
     assert "@" not in text and " as " not in text and "ADD(CN(256, 1, activation=linear) | CN(64) -> " in text
+
+
+# --- the language server -----------------------------------------------------------------
+
+BLOCKS = (
+    "block unit = BN() -> ACT(relu) as pre -> ADD(@pre -> CN(8, 1) | CN(8, 3, padding=same))\n"
+    "net = CN(8, 1) as stem -> unit * 2 -> CAT(ID() | @stem) -> GAP()\n"
+)
+
+
+@pytest.mark.parametrize("text", [NASNET, UNET, BLOCKS], ids=["nasnet", "unet", "blocks"])
+def test_the_language_server_hints_and_hovers_every_layer_of_a_named_graph(text):
+    from cnndsl.lsp import analysis as an
+    from cnndsl.settings import Settings
+
+    analysis = an.analyze_spec_file(text, Settings())
+    assert analysis.diagnostics == []
+    model = next(iter(analysis.models.values()))
+    assert sum(hint.label.endswith("params") for hint in analysis.hints) == 1
+    assert {call.span.start for call in analysis.calls()} - _no_layers(analysis) <= set(analysis.layers)
+    assert all(an.describe_call(call, analysis) for call in analysis.calls() if call.span.start in analysis.layers)
+    merges = [info for info in analysis.layers.values() if info.layer.type.merge]
+    assert merges and all(info in model.layers for info in merges)
+
+
+def _no_layers(analysis) -> set[int]:
+    """Calls that make no layer (IN, ID)."""
+    return {call.span.start for call in analysis.calls() if call.code in ("IN", "ID")}
+
+
+def test_completion_after_an_at_offers_the_names_defined_so_far():
+    pytest.importorskip("pygls")
+    from cnndsl.lsp import analysis as an
+    from cnndsl.lsp.server import completion_items
+    from cnndsl.settings import Settings
+
+    text = "a = CN(8) as x -> CN(8) as y\nb = CN(8) as p -> CN(8, 1) as h -> ADD(@p -> CN(8) | @"
+    analysis = an.analyze_spec_file(text, Settings())
+    assert [item.label for item in completion_items(analysis, len(text))] == ["p", "h"]
+    assert [item.label for item in completion_items(analysis, text.index("@p") + 1)] == ["p", "h"]
+    assert "x" not in [item.label for item in completion_items(analysis, len(text))]
