@@ -429,3 +429,45 @@ def test_completion_after_an_at_offers_the_names_defined_so_far():
     assert [item.label for item in completion_items(analysis, len(text))] == ["p", "h"]
     assert [item.label for item in completion_items(analysis, text.index("@p") + 1)] == ["p", "h"]
     assert "x" not in [item.label for item in completion_items(analysis, len(text))]
+
+
+def test_the_readme_documents_named_tensors_with_a_spec_that_checks():
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text("utf-8")
+    part = text[text.index("#### Named tensors") :]
+    block = part[part.index("\n    IN(") : part.index("\n\n", part.index("\n    IN(") + 1)]
+    model = check(" ".join(block.split()))
+    assert sum(info.code == "CAT" for info in model.layers) == 2 and model.is_graph
+    assert "`block` and `as` are reserved words" in text
+
+
+def test_check_says_where_a_name_is_wrong_in_one_located_error_and_summary_shows_the_feeds(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "nets.cnn").write_text(
+        "a = CN(8) as x -> ADD(@x | ID()) -> GAP()\nb = CN(8) -> ADD(@x | ID()) -> GAP()\n"
+    )
+    result = run_cli("check", str(tmp_path / "nets.cnn"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "nets.cnn:2:18: error: the tensor 'x' is defined in 'a', not here" in result.stderr
+    assert "help: names are local to one definition" in result.stderr
+    shown = run_cli("summary", NASNET)
+    assert shown.returncode == 0 and "separable_conv2d, separable_conv2d_1" in shown.stdout
+
+
+def test_a_search_space_with_names_gives_candidates_that_check_each_with_its_own_names():
+    from cnndsl.compiler import check_chain
+    from cnndsl.space import Space
+    from cnndsl.specfile import resolve_definitions
+    from cnndsl.syntax import parse_file
+
+    text = (
+        "block u = ACT(relu) as pre -> ADD(@pre -> CN(8, 1) | CN(8, 3, padding=same))\n"
+        "m = CN({4, 8}, 1) as stem -> u -> {u | BN()} -> CAT(ID() | @stem) -> GAP()\n"
+    )
+    definitions = resolve_definitions(parse_file(text))
+    space = Space(definitions.models[0].chain, text, definitions.chains)
+    counts = [check_chain(space.candidate(i), text).total_params for i in range(space.count)]
+    [source] = file_models("nets.cnn", text.replace("{4, 8}", "8").replace("{u | BN()}", "u"), "nets")
+    assert space.count == 4 and counts[2] == source.check().total_params  # the last choice varies fastest
