@@ -699,8 +699,9 @@ def tap_edges(shapes: Sequence[Drawn], left: float) -> tuple[list[Drawn], float]
     """A dashed edge from each named tensor's layer into every "from" mark that goes on from it.
 
     Each edge leaves its layer's box on the left, runs down (or up) in a lane of its own left
-    of the picture, and enters the mark from the left. Returns the edges and the width the
-    lanes add on the left.
+    of the picture, and enters the mark from above, where no arrow comes in (edges that run
+    across at one height would look like one, so each lane turns at its own). Returns the
+    edges and the width the lanes add on the left.
     """
     boxes: dict[str, tuple[float, float, float, float]] = {}
     taps = []
@@ -714,11 +715,11 @@ def tap_edges(shapes: Sequence[Drawn], left: float) -> tuple[list[Drawn], float]
         for name in names:
             boxes.setdefault(name, bounds)
     edges: list[Drawn] = []
-    for lane, (name, (x0, y0, _, y1)) in enumerate((tap for tap in taps if tap[0] in boxes), 1):
+    for lane, (name, (x0, y0, x1, _)) in enumerate((tap for tap in taps if tap[0] in boxes), 1):
         sx, sy0, _, sy1 = boxes[name]
-        x, from_y, to_y = -(left + TAP_LANE * lane), (sy0 + sy1) / 2, (y0 + y1) / 2
-        edges.append(Line(((sx, from_y), (x, from_y), (x, to_y), (x0 - 1, to_y)), dash=True))
-        edges.append(_head(x0, to_y, (1, 0)))
+        x, from_y, above, middle = -(left + TAP_LANE * lane), (sy0 + sy1) / 2, y0 - 5 - 5 * (lane % 3), (x0 + x1) / 2
+        edges.append(Line(((sx, from_y), (x, from_y), (x, above), (middle, above), (middle, y0 - 1)), dash=True))
+        edges.append(_head(middle, y0, (0, 1)))
     return edges, TAP_LANE * (len(edges) // 2) + (4 if edges else 0)
 
 
