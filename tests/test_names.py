@@ -492,3 +492,20 @@ def test_nasnet_mobile_reads_with_names_and_computes_what_keras_computes():
     features = [keras.Model(net.inputs, net.layers[-2].output) for net in (made, built)]  # the head's input
     ours, theirs = (net.predict(images, verbose=0) for net in features)
     assert np.allclose(ours, theirs, atol=1e-4 * max(1.0, float(np.abs(theirs).max())))
+
+
+@pytest.mark.parametrize(
+    "named, nested",
+    [
+        ("CN(2, 3, padding=same) as t0 -> MUL(ID() | GAP(keepdims=true) -> CN(1, 1) -> CN(2, 1, activation=sigmoid))"
+         " -> CAT(ID() | @t0) -> GAP()",
+         "CN(2, 3, padding=same) -> CAT(MUL(ID() | GAP(keepdims=true) -> CN(1, 1) -> CN(2, 1, activation=sigmoid))"
+         " | ID()) -> GAP()"),
+        ("CN(4, 1) as a -> CN(4, 1) as b -> ADD(@a | @b) -> GAP()", "CN(4, 1) -> ADD(ID() | CN(4, 1)) -> GAP()"),
+    ],
+)  # fmt: skip
+def test_a_graph_written_with_names_hashes_as_the_nested_merges_it_is(named, nested):
+    from cnndsl.report import architecture_hash, canonical_form
+
+    assert canonical_form(check(named)) == canonical_form(check(nested))
+    assert architecture_hash(check(named)) == architecture_hash(check(nested))
