@@ -110,6 +110,24 @@ class Repeat:
 
 
 @record
+class Named:
+    """``body as name``: the body's output, named so that ``@name`` can use it again."""
+
+    body: Node
+    name: str
+    span: Span
+    name_span: Span
+
+
+@record
+class Tensor:
+    """``@name``: the tensor a ``... as name`` named; a chain it begins goes on from it."""
+
+    name: str
+    span: Span
+
+
+@record
 class Chain:
     """Elements joined by arrows."""
 
@@ -117,7 +135,7 @@ class Chain:
     span: Span
 
 
-Node = Call | Merge | Ref | Repeat | Chain
+Node = Call | Merge | Ref | Repeat | Chain | Named | Tensor
 
 
 @record

@@ -136,6 +136,9 @@ def _element_lines(node: ast.Node, width: int) -> list[str]:
     if isinstance(node, ast.Repeat) and isinstance(node.body, ast.Merge):
         lines = _merge_lines(node.body, width)
         return [*lines[:-1], f"{lines[-1]} * {_value(node.count)}"]
+    if isinstance(node, ast.Named) and not isinstance(node.body, ast.Named):
+        lines = _element_lines(node.body, width)
+        return [*lines[:-1], f"{lines[-1]} as {node.name}"]
     return [text]
 
 
@@ -212,14 +215,23 @@ def element(node: ast.Node) -> str:
             return node.name
         case ast.Repeat():
             body = node.body
-            inner = f"({chain(body)})" if isinstance(body, ast.Chain) else element(body)
+            inner = f"({chain(body)})" if isinstance(body, ast.Chain) else _bracketed(body)
             return f"{inner} * {_value(node.count)}"
+        case ast.Named():
+            return f"{_bracketed(node.body)} as {node.name}"
+        case ast.Tensor():
+            return f"@{node.name}"
         case ast.Chain():
             return f"({chain(node)})"
         case ast.Alternatives():
             return "{" + " | ".join(chain(option) for option in node.options) + "}"
         case _:
             assert_never(node)
+
+
+def _bracketed(node: ast.Node) -> str:
+    """An element that ``* N`` or ``as name`` follows: a named one in parentheses, as the grammar needs."""
+    return f"({element(node)})" if isinstance(node, ast.Named) else element(node)
 
 
 def chain(node: ast.Chain) -> str:

@@ -361,6 +361,15 @@ def _ref(children, first, last, lines):
     return ast.Ref(first.group(), lines.span(first, first))
 
 
+def _named(children, first, last, lines):
+    name = children[2]
+    return ast.Named(children[0], name.group(), lines.span(first, last), lines.span(name, name))
+
+
+def _tensor(children, first, last, lines):
+    return ast.Tensor(last.group(), lines.span(first, last))
+
+
 def _call(children, first, last, lines):
     return ast.Call(first.group(), tuple(children[2]), lines.span(first, last))
 
@@ -454,11 +463,14 @@ BUILDERS: dict[str, Builder | None] = {
     "definition": _definition,
     "spec": _spec,
     "chain": _chain,
+    "named": None,
+    "named->named": _named,
     "element": None,
     "element->repeat": _repeat,
     "atom": None,
     "atom->group": _group,
     "atom->ref": _ref,
+    "atom->tensor": _tensor,
     "call": _call,
     "merge": _merge,
     "arguments": _arguments,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnndsl.ast import Span
+from cnndsl.ast import Span, assert_never
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LayerType
 from cnndsl.records import record
@@ -91,8 +91,49 @@ class Merge:
     branches: tuple[tuple[Item, ...], ...]
 
 
-Item = int | Merge
-"""An element of the checked tree: a layer's index in ``CheckedModel.layers``, or a merge."""
+@record
+class From:
+    """``@name`` in the checked tree: the chain goes on from layer ``source``'s output.
+
+    ``source`` is an index into ``CheckedModel.layers``, or INPUT for the model's input.
+    The rest of the chain (or of a merge's branch) takes that tensor instead of the
+    output of the item before it.
+    """
+
+    source: int
+
+
+Item = int | Merge | From
+"""An element of the checked tree: a layer's index in ``CheckedModel.layers``, a merge, or a restart from a tensor."""
+
+
+def tensor_name(source: int) -> str:
+    """The name written for a layer's output that a chain goes on from (``as t3``, ``@t3``), or the input's."""
+    return "input" if source == INPUT else f"t{source}"
+
+
+def taken(items: tuple[Item, ...], current: int = INPUT) -> set[int]:
+    """The layers (INPUT: the input) whose output a :class:`From` in the tree goes back to.
+
+    A :class:`From` to the tensor the chain holds anyway (``CN(8) as x -> @x``) changes
+    nothing, and is not counted.
+    """
+    found: set[int] = set()
+    for item in items:
+        match item:
+            case int():
+                current = item
+            case Merge():
+                for branch in item.branches:
+                    found |= taken(branch, current)
+                current = item.layer
+            case From():
+                if item.source != current:
+                    found.add(item.source)
+                current = item.source
+            case _:
+                assert_never(item)
+    return found
 
 
 @record
@@ -102,7 +143,8 @@ class CheckedModel:
     ``layers`` lists every layer (merges included; ``ID()`` is no layer) in the
     order Keras's own ``model.layers`` uses, less the input layer; each layer's
     ``inputs`` say what feeds it. ``tree`` is the same model as the spec wrote it:
-    a chain of items, merges holding their branches.
+    a chain of items, merges holding their branches, and :class:`From` where the
+    spec went on from a named tensor (``@name``).
     """
 
     layers: tuple[LayerInfo, ...]

@@ -98,11 +98,11 @@ def _call_around(tree: ast.SpecFile | ast.Chain, start: int, end: int) -> ast.Ca
                 inner = list(elements)
             case ast.Merge(branches=branches):
                 inner = list(branches)
-            case ast.Repeat(body=body):
+            case ast.Repeat(body=body) | ast.Named(body=body):
                 inner = [body]
             case ast.Call():
                 return node if node.span.start < start and end < node.span.end else None
-            case ast.Ref() | ast.Alternatives():
+            case ast.Ref() | ast.Tensor() | ast.Alternatives():
                 return None
             case _:
                 assert_never(node)
@@ -163,6 +163,10 @@ class _Shift:
                 return ast.Repeat(self.node(body), self.node(count), self.span(span))
             case ast.Ref(name, span):
                 return ast.Ref(name, self.span(span))
+            case ast.Named(body, name, span, name_span):
+                return ast.Named(self.node(body), name, self.span(span), self.span(name_span))
+            case ast.Tensor(name, span):
+                return ast.Tensor(name, self.span(span))
             case ast.Arg(name, value, span):
                 return ast.Arg(name, self.node(value), self.span(span))
             case ast.Number(value, text, span):

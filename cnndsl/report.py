@@ -7,7 +7,7 @@ import hashlib
 from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
 from cnndsl.errors import Diagnostic, diagnostic_record
-from cnndsl.model import INPUT, CheckedModel, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge, taken, tensor_name
 from cnndsl.shapes import format_shape
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "Spec")
@@ -147,20 +147,138 @@ def canonical_form(model: CheckedModel) -> str:
     True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
-    return " -> ".join([f"IN({shape})", *_canonical_items(model, model.items)])
+    tree = model.items if not taken(model.items) else _graph_tree(model)
+    names = taken(tree)
+    first = f"IN({shape})" + _named(INPUT, names)
+    return " -> ".join([first, *_canonical_items(model, tree, names, INPUT)])
 
 
-def _canonical_items(model: CheckedModel, items: tuple[Item, ...]) -> list[str]:
+class _NotNested(Exception):
+    """The graph is not nested merges."""
+
+
+def _graph_tree(model: CheckedModel) -> tuple[Item, ...]:
+    """One tree for the graph, however the spec wrote it with names: equal graphs, equal forms.
+
+    Nested merges where the graph is nested merges (the tree a spec without names writes),
+    else one chain in Keras's order whose merges' branches hold the layers only they use,
+    going back to other tensors by :class:`From` (as ``cnndsl from-keras`` writes it).
+    """
+    layers = model.layers
+    try:
+        walk = _NestedWalk(layers)
+        for index, info in enumerate(layers):  # inputs come first in Keras's order: no deep recursion
+            if info.layer.type.merge:
+                walk.start(index)
+        tree = walk.chain(len(layers) - 1, INPUT)
+        if len(walk.used) == len(layers):
+            return tree
+    except _NotNested:
+        pass
+    return _keras_order_tree(layers)
+
+
+class _NestedWalk:
+    """Back from the output: each merge's branches start at the last node every one of them passes through."""
+
+    def __init__(self, layers: tuple[LayerInfo, ...]):
+        self.layers, self.used = layers, set()
+        self._starts: dict[int, int] = {}
+
+    def chain(self, end: int, start: int) -> tuple[Item, ...]:
+        items: list[Item] = []
+        while end != start:
+            if end == INPUT or end in self.used:
+                raise _NotNested
+            self.used.add(end)
+            if self.layers[end].layer.type.merge:
+                begin = self.start(end)
+                items.append(Merge(end, tuple(self.chain(feed, begin) for feed in self.layers[end].inputs)))
+                end = begin
+            else:
+                items.append(end)
+                end = self.layers[end].inputs[0]
+        return tuple(reversed(items))
+
+    def start(self, merge: int) -> int:
+        if merge not in self._starts:
+            spines = [self.spine(feed) for feed in self.layers[merge].inputs]
+            common = set.intersection(*(set(spine) for spine in spines[1:]))
+            self._starts[merge] = next(node for node in spines[0] if node in common)
+        return self._starts[merge]
+
+    def spine(self, node: int) -> list[int]:
+        found = []
+        while node != INPUT:
+            found.append(node)
+            node = self.start(node) if self.layers[node].layer.type.merge else self.layers[node].inputs[0]
+        return [*found, INPUT]
+
+
+def _keras_order_tree(layers: tuple[LayerInfo, ...]) -> tuple[Item, ...]:
+    """The layers in Keras's order as one chain; a merge's branch holds the run of layers only it uses."""
+    uses: dict[int, int] = {}
+    for info in layers:
+        for source in info.inputs:
+            uses[source] = uses.get(source, 0) + 1
+    runs: dict[int, list[tuple[int, list[int]]]] = {}
+    for index, info in enumerate(layers):
+        if info.layer.type.merge:
+            runs[index] = [_run(layers, feed, uses) for feed in info.inputs]
+    inside = {layer for branches in runs.values() for _, run in branches for layer in run}
+    tree: list[Item] = []
+    current = INPUT
+    for index, info in enumerate(layers):
+        if index in inside:
+            continue
+        if index in runs:
+            branches = tuple((*([From(source)] if source != current else []), *run) for source, run in runs[index])
+            tree.append(Merge(index, branches))
+        else:
+            if info.inputs[0] != current:
+                tree.append(From(info.inputs[0]))
+            tree.append(index)
+        current = index
+    return tuple(tree)
+
+
+def _run(layers: tuple[LayerInfo, ...], feed: int, uses: dict[int, int]) -> tuple[int, list[int]]:
+    """(where a branch starts, the layers back from ``feed`` that only it uses, in order)."""
+    run = []
+    while feed != INPUT and uses[feed] == 1 and not layers[feed].layer.type.merge:
+        run.append(feed)
+        feed = layers[feed].inputs[0]
+    return feed, run[::-1]
+
+
+def _named(index: int, names: set[int]) -> str:
+    """`` as t3`` where a chain goes on from this output (named by its place in Keras's order), else nothing."""
+    return f" as {tensor_name(index)}" if index in names else ""
+
+
+def _canonical_items(model: CheckedModel, items: tuple[Item, ...], names: set[int], current: int) -> list[str]:
+    """The items' canonical text; ``current`` is the layer whose output the chain holds when it starts.
+
+    Going back to the tensor the chain holds anyway is left out, so ``ADD(@x | ...)`` right
+    after ``... as x`` is the nested merge it means.
+    """
     out = []
     for item in items:
         match item:
             case int():
-                out.append(_canonical_layer(model.layers[item]))
+                out.append(_canonical_layer(model.layers[item]) + _named(item, names))
+                current = item
             case Merge():
-                branches = " | ".join(" -> ".join(_canonical_items(model, b)) or "ID()" for b in item.branches)
+                texts = [" -> ".join(_canonical_items(model, b, names, current)) for b in item.branches]
                 merge = model.layers[item.layer]
                 args = "".join(f", {k}={_arg(v)}" for k, v in merge.layer.args.items())
-                out.append(f"{merge.code}({branches}{args})")
+                out.append(f"{merge.code}({' | '.join(text or 'ID()' for text in texts)}{args})")
+                out[-1] += _named(item.layer, names)
+                current = item.layer
+            case From():
+                if item.source != current:
+                    out.append(f"@{tensor_name(item.source)}")
+                current = item.source
             case _:
                 assert_never(item)
     return out

@@ -128,11 +128,13 @@ def _nodes(node) -> Iterator:
         children = (*node.branches, *node.args)
     elif isinstance(node, ast.Repeat):
         children = (node.body, node.count)
+    elif isinstance(node, ast.Named):
+        children = (node.body,)
     elif isinstance(node, ast.Arg):
         children = (node.value,)
     elif isinstance(node, ast.Tuple):
         children = node.items
-    elif isinstance(node, (ast.Number, ast.Word, ast.Ref)):
+    elif isinstance(node, (ast.Number, ast.Word, ast.Ref, ast.Tensor)):
         children = ()
     else:
         raise TypeError(f"unknown node {type(node).__name__}")

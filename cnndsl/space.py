@@ -129,7 +129,7 @@ class Space:
             return ast.Number(value, str(value), node.span)
         if isinstance(node, ast.Ref):
             block = self.blocks.get(node.name)
-            return node if block is None else self._at(block, index)
+            return node if block is None else _own_names(self._at(block, index), block)
         parts = _parts(node)
         picked = []
         for child in reversed(parts):  # the last part varies fastest
@@ -174,9 +174,11 @@ def _parts(node) -> tuple:
         return (*node.branches, *(arg.value for arg in node.args))
     if isinstance(node, ast.Repeat):
         return (node.body, node.count)
+    if isinstance(node, ast.Named):
+        return (node.body,)
     if isinstance(node, ast.Tuple):
         return node.items
-    if isinstance(node, (ast.Number, ast.Word)):
+    if isinstance(node, (ast.Number, ast.Word, ast.Tensor)):
         return ()
     raise TypeError(f"unknown node {type(node).__name__}")
 
@@ -197,9 +199,33 @@ def _rebuilt(node, parts: list):
         if isinstance(node.count, POINTS) and count.value == 1:
             return body  # a chosen `* 1` is the body written once
         return ast.Repeat(body.elements[0] if _single(body) else body, count, node.span)
+    if isinstance(node, ast.Named):
+        (body,) = parts
+        return ast.Named(body.elements[0] if _single(body) else body, node.name, node.span, node.name_span)
     if isinstance(node, ast.Tuple):
         return ast.Tuple(tuple(parts), node.span)
     return node
+
+
+def _own_names(inlined, block: ast.Chain):
+    """A block written in place keeps its names its own: as one copy of a repetition, if it names any.
+
+    (Each use of a block has its own names; a candidate holds its blocks' text, and two uses
+    written out would otherwise name one tensor twice.)
+    """
+    if not _names_tensors(block):
+        return inlined
+    return ast.Repeat(inlined, ast.Number(1, "1", block.span), block.span)
+
+
+def _names_tensors(node) -> bool:
+    """Whether ``as name`` is written anywhere in the node (blocks it uses are not followed)."""
+    if isinstance(node, ast.Named):
+        return True
+    if isinstance(node, ast.Ref | ast.Range):
+        return False
+    children = node.options if isinstance(node, ast.Choice | ast.Alternatives) else _parts(node)
+    return any(_names_tensors(child) for child in children)
 
 
 def _spliced(elements: list) -> Iterator:

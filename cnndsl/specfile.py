@@ -108,8 +108,10 @@ def leaves(node: ast.Node) -> list[ast.Call | ast.Ref]:
             return [leaf for element in node.elements for leaf in leaves(element)]
         case ast.Merge():
             return [leaf for branch in node.branches for leaf in leaves(branch)]
-        case ast.Repeat():
+        case ast.Repeat() | ast.Named():
             return leaves(node.body)
+        case ast.Tensor():  # a named tensor of this definition: no name of the file
+            return []
         case ast.Alternatives():  # a search space's `{A | B}` (cnndsl.space)
             return [leaf for option in node.options for leaf in leaves(option)]
         case _:

@@ -51,6 +51,8 @@ TOKEN_WORDS = {
     "LBRACE": "'{'",
     "RBRACE": "'}'",
     "DOTS": "'..'",
+    "AS": "'as'",
+    "AT": "'@'",
     "NAME": "a name",
     "NUMBER": "a number",
     "$END": "the end of the spec",
@@ -287,7 +289,7 @@ def failure_diagnostic(failure: lalr.Failure, text: str) -> Diagnostic:
         token = text[failure.start : failure.end]
         span = span_at(text, failure.start, failure.end)
         words = f"{TOKEN_WORDS.get(found, found)} {token!r}"
-        if found in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS"):
+        if found in ("ARROW", "PIPE", "STAR", "LPAR", "RPAR", "COMMA", "EQUAL", "LBRACE", "RBRACE", "DOTS", "AT"):
             words = TOKEN_WORDS[found]
     message = f"expected {_expected_words(expected)}, found {words}"
     hint = _token_hint(expected, found if token is not None else None)
@@ -312,7 +314,7 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "LBRACE"}:
+    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "LBRACE", "AT"}:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:
@@ -413,6 +415,11 @@ def _element(node: Tree | Token) -> ast.Node:
         return ast.Repeat(_element(body), _number(count), _span(node))
     if kind == "ref":
         return ast.Ref(str(node.children[0]), _span(node))
+    if kind == "named":
+        body, _as, name = node.children
+        return ast.Named(_element(body), str(name), _span(node), _span(name))
+    if kind == "tensor":
+        return ast.Tensor(str(node.children[1]), _span(node))
     if kind in _SPACE_ELEMENTS:
         return _SPACE_ELEMENTS[kind](node)
     return _chain(node)

@@ -21,10 +21,11 @@ from cnndsl.passes.resolve import HEAD_CODE
 
 @dataclass(frozen=True)
 class Written:
-    """One layer to write: its code and resolved arguments."""
+    """One layer to write: its code and resolved arguments; ``name`` writes ``as name`` after it."""
 
     code: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,26 @@ class Joined:
     code: str
     branches: tuple[tuple[Node, ...], ...]
     args: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
 
 
-Node = Written | Joined
+@dataclass(frozen=True)
+class Taken:
+    """``@name``: the chain (or branch) goes on from the tensor a node ``name`` named."""
+
+    name: str
 
 
-def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> str:
-    """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given.
+Node = Written | Joined | Taken
+
+
+def write(
+    chain: Sequence[Node],
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    input_name: str | None = None,
+) -> str:
+    """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given (``as input_name`` after it).
 
     With ``num_classes``, a last ``DN(num_classes)`` that is not the head keeps its
     activation written, so that the checker does not take it for the head.
@@ -52,6 +66,8 @@ def write(chain: Sequence[Node], input_shape: Sequence[int] | None = None, num_c
     if chain and _looks_like_head(chain[-1], num_classes):
         state[_KEEP] = chain[-1]
     parts = [f"IN({', '.join(str(size) for size in input_shape)})"] if input_shape is not None else []
+    if parts and input_name is not None:
+        parts[0] += f" as {input_name}"
     return " -> ".join([*parts, _chain(chain, state)]) if chain else " -> ".join(parts)
 
 
@@ -78,15 +94,21 @@ def _looks_like_head(node: Node, num_classes: int | None) -> bool:
 def _node(node: Node, state: dict) -> str:
     match node:
         case Written():
-            return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node)
+            return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node) + _as(node.name)
         case Joined():
             branches = [_chain(branch, state) for branch in node.branches]
             state[_PREVIOUS] = None
             defaults = {param.name: param.default for param in LAYERS[node.code].params}
             keywords = [f", {k}={value_text(v)}" for k, v in node.args.items() if defaults.get(k) != v]
-            return f"{node.code}({' | '.join(branches)}{''.join(keywords)})"
+            return f"{node.code}({' | '.join(branches)}{''.join(keywords)})" + _as(node.name)
+        case Taken():
+            return f"@{node.name}"
         case _:
-            raise TypeError(f"not a layer or merge: {node!r}")
+            raise TypeError(f"not a layer, merge or named tensor: {node!r}")
+
+
+def _as(name: str | None) -> str:
+    return "" if name is None else f" as {name}"
 
 
 def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = False) -> str:

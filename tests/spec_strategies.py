@@ -40,6 +40,20 @@ class MergeDesc:
     args: dict = field(default_factory=dict)
 
 
+@dataclass
+class NameDesc:
+    """``... as name``: the tensor the chain holds here is ``name``."""
+
+    name: str
+
+
+@dataclass
+class TakeDesc:
+    """``@name``: the chain goes on from the tensor ``name``."""
+
+    name: str
+
+
 pairs = st.one_of(st.integers(1, 4).map(lambda k: (k, k)), st.tuples(st.integers(1, 4), st.integers(1, 4)))
 activations = st.sampled_from(ACTIVATIONS)
 
@@ -295,6 +309,42 @@ def graph_element(depth: int = 0, width: int = 4):
     return make()
 
 
+def _named(elements: list, width: int):
+    """The elements and a merge after them whose branches go back to some of them by name (``as t1``, ``@t1``).
+
+    Only a tensor some branch goes back to is named, the branches all end in the merge, and
+    one branch takes the last element's output (by name or as the merge's input), so no name
+    is left unused and no layer's output is lost (which Keras would drop, and cnndsl refuses).
+    """
+
+    @st.composite
+    def make(draw) -> list:
+        code = draw(st.sampled_from(["ADD", "CAT", "MUL"]))
+        branches = draw(st.lists(_branch(1, width), min_size=2, max_size=3))
+        sources = [draw(st.one_of(st.none(), st.integers(0, len(elements) - 1))) for _ in branches]
+        if all(source is None for source in sources):
+            sources[0] = draw(st.integers(0, len(elements) - 1))
+        if None not in sources and len(elements) - 1 not in sources:  # the last element's output would be lost
+            sources[draw(st.integers(0, len(sources) - 1))] = None
+        texts, expansions = [], []
+        for (text, expansion), source in zip(branches, sources):
+            if source is None:
+                texts.append(text)
+                expansions.append(expansion)
+                continue
+            take = f"@t{source}"
+            texts.append(take if text == "ID()" else f"{take} -> {text}")
+            expansions.append([TakeDesc(f"t{source}"), *expansion])
+        named = []
+        for index, (text, expansion) in enumerate(elements):
+            if index in sources:
+                text, expansion = f"{text} as t{index}", [*expansion, NameDesc(f"t{index}")]
+            named.append((text, expansion))
+        return [*named, (f"{code}({' | '.join(texts)})", [MergeDesc(code, expansions)])]
+
+    return make()
+
+
 @st.composite
 def graph_specs(draw):
     """Specs with merges of every kind, ID branches and every code; same tuple as :func:`specs`."""
@@ -306,6 +356,8 @@ def graph_specs(draw):
     elements += draw(st.lists(graph_element(0, width), min_size=1, max_size=3))
     if not any(isinstance(node, MergeDesc) for _, nodes in elements for node in nodes):
         elements.append(draw(merge(0, width)))
+    if draw(st.integers(0, 2)) == 0:
+        elements = draw(_named(elements, width))
     tail = draw(st.sampled_from(["", "GAP()", "GAP()", "FL()", "GMP()", "FL()"]))
     texts = [text for text, _ in elements] + ([tail] if tail else [])
     nodes = [node for _, expansion in elements for node in expansion] + ([Desc(tail[:-2], tail)] if tail else [])

@@ -105,15 +105,20 @@ def test_a_layer_the_notation_lacks_is_named_with_its_class(make, message):
         to_spec(keras.Model(inputs, outputs))
 
 
-def test_a_graph_that_is_not_nested_merges_is_refused_naming_the_layer():
+def test_a_graph_that_is_not_nested_merges_is_written_with_named_tensors():
     inputs = keras.Input((8, 8, 2))
     a = keras.layers.Conv2D(2, 1, name="a")(inputs)
     b = keras.layers.Conv2D(2, 1, name="b")(a)
     first = keras.layers.Add(name="first")([a, b])
     crossing = keras.layers.Add(name="crossing")([first, b])  # b feeds two merges at different levels
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(crossing))
-    with pytest.raises(UnsupportedModel, match="layer 'b' \\(Conv2D\\)"):
-        to_spec(keras.Model(inputs, outputs))
+    model = keras.Model(inputs, outputs)
+    spec = to_spec(model)
+    assert spec.text == (
+        "IN(8, 8, 2) -> CN(2, 1, activation=linear) as a -> CN(2, activation=linear) as b"
+        " -> ADD(@a | ID()) -> ADD(ID() | @b) -> FL() -> DN(3, activation=softmax)"
+    )
+    assert check(spec.text, (8, 8, 2), spec.num_classes).total_params == model.count_params()
 
 
 def test_a_model_without_a_softmax_head_is_refused():

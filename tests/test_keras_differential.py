@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from golden_tables import notebook_specs, notebook_table
 from hypothesis import given, settings
-from spec_strategies import Desc, MergeDesc, graph_specs, specs
+from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, graph_specs, specs
 
 from cnndsl import SpecError, check, compile_spec
 from cnndsl.layers import ACTIVATIONS, LAYERS
@@ -159,7 +159,11 @@ def reference_graph(nodes: list, input_shape, classes: int):
 
 def _reference_chain(nodes: list, x, state: dict):
     for node in nodes:
-        if isinstance(node, MergeDesc):
+        if isinstance(node, NameDesc):
+            state[node.name] = x
+        elif isinstance(node, TakeDesc):
+            x = state[node.name]
+        elif isinstance(node, MergeDesc):
             branches = [_reference_chain(branch, x, state) for branch in node.branches]
             x = getattr(keras.layers, MERGE_LAYERS[node.code])(**node.args)(branches)
         elif node.code == "CN":

@@ -194,8 +194,8 @@ def test_a_syntax_error_is_reported_without_lark(monkeypatch):
     monkeypatch.setattr(syntax, "_parser", refuse)
     with pytest.raises(SpecError, match="expected a layer such as CN\\(32\\), found '->'"):
         syntax.parse("CN(8) -> -> FL()")
-    with pytest.raises(SpecError, match="unexpected character '@'"):
-        syntax.parse_file("a = CN(8)\nb = a -> @")
+    with pytest.raises(SpecError, match="unexpected character '\\$'"):
+        syntax.parse_file("a = CN(8)\nb = a -> $")
 
 
 # --- the stored tables ----------------------------------------------------------------

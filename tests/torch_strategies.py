@@ -124,18 +124,28 @@ def graph_specs(draw) -> tuple[str, tuple[int, int, int], int]:
     size, channels = draw(st.integers(6, 10)), draw(st.integers(1, 3))
     parts = [f"CN({draw(st.integers(2, 4))}, 3, padding=same)"]
     channels_now = int(parts[0][3])
-    for _ in range(draw(st.integers(1, 3))):
-        step = draw(st.integers(0, 4))
+    sized = [channels_now]  # each part's channels since the last change of size (None: before it)
+    for _ in range(draw(st.integers(1, 4))):
+        step = draw(st.integers(0, 6))
         if step == 0:
             channels_now *= 2
             parts.append("DW(3, strides=2, padding=same, depth_multiplier=2)")
+            sized = [None] * len(sized)
         elif step == 1:
             parts.append(
                 f"UP({draw(st.sampled_from(['2', '(1,2)']))}, interpolation={draw(st.sampled_from(['nearest', 'bilinear']))})"
             )
+            sized = [None] * len(sized)
+        elif step >= 5 and len(parts) > 1 and sized[-2] is not None:
+            back = draw(st.sampled_from([i for i, c in enumerate(sized[:-1]) if c is not None]))
+            if " as " not in parts[back]:  # a skip over the layers since: a U-Net's, by name
+                parts[back] += f" as t{back}"
+            parts.append(f"CAT(ID() | @t{back})")
+            channels_now += sized[back]
         else:
             text, channels_now = draw(merge(channels_now))
             parts.append(text)
+        sized.append(channels_now)
     parts.append(draw(st.sampled_from(["GAP()", "FL()", "GMP()"])))
     text = " -> ".join(parts)
     input_shape, classes = (size, size, channels), draw(st.integers(2, 5))

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cnndsl.ast import assert_never
 from cnndsl.errors import ArchitectureError
-from cnndsl.model import CheckedModel, Item, Merge
-from cnndsl.writer import Joined, Node, Written, write
+from cnndsl.model import INPUT, CheckedModel, From, Item, Merge, tensor_name
+from cnndsl.writer import Joined, Node, Taken, Written, write
 
 FORMAT = "cnndsl-architecture"
 VERSION = 1
@@ -64,8 +65,10 @@ def _item(item: Item) -> Any:
             return item
         case Merge():
             return {"merge": item.layer, "branches": [[_item(i) for i in branch] for branch in item.branches]}
+        case From():
+            return {"from": item.source}
         case _:
-            raise TypeError(f"not an item of the checked tree: {item!r}")
+            assert_never(item)
 
 
 # --- reading it back ----------------------------------------------------------------------
@@ -80,20 +83,41 @@ def read(data: Any) -> tuple[str, int]:
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
         head = [i for i, layer in enumerate(layers) if layer.get("head")]
-        nodes = [_node(item, layers, set(head)) for item in data["tree"]]
-        return write([node for node in nodes if node is not None], shape, classes), classes
+        names = _taken(data["tree"])
+        nodes = [_node(item, layers, set(head), names) for item in data["tree"]]
+        named = tensor_name(INPUT) if INPUT in names else None
+        return write([node for node in nodes if node is not None], shape, classes, input_name=named), classes
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise ArchitectureError(f"malformed architecture ({type(error).__name__}: {error})") from None
 
 
-def _node(item: Any, layers: list, head: set[int]) -> Node | None:
+def _taken(items: list) -> set[int]:
+    """The layers whose output a ``{"from": i}`` item goes on from."""
+    found: set[int] = set()
+    for item in items:
+        if isinstance(item, dict) and "from" in item:
+            found.add(int(item["from"]))
+        elif isinstance(item, dict):
+            for branch in item["branches"]:
+                found |= _taken(branch)
+    return found
+
+
+def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:
+    if isinstance(item, dict) and "from" in item:
+        return Taken(tensor_name(int(item["from"])))
     if isinstance(item, dict):
         merge = layers[item["merge"]]
-        branches = tuple(tuple(n for n in (_node(i, layers, head) for i in branch) if n) for branch in item["branches"])
-        return Joined(_code(merge), branches, _args(merge))
+        nodes = ((_node(i, layers, head, names) for i in branch) for branch in item["branches"])
+        branches = tuple(tuple(n for n in branch if n) for branch in nodes)
+        return Joined(_code(merge), branches, _args(merge), _name(item["merge"], names))
     if not isinstance(item, int) or isinstance(item, bool):
         raise TypeError(f"tree item {item!r} is neither a layer index nor a merge")
-    return None if item in head else Written(_code(layers[item]), _args(layers[item]))
+    return None if item in head else Written(_code(layers[item]), _args(layers[item]), _name(item, names))
+
+
+def _name(index: int, names: set[int]) -> str | None:
+    return tensor_name(index) if index in names else None
 
 
 def _code(layer: Mapping) -> str:

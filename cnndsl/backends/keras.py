@@ -18,7 +18,7 @@ import keras
 
 from cnndsl.ast import assert_never
 from cnndsl.layers import KerasClass
-from cnndsl.model import INPUT, CheckedModel, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, LayerInfo, Merge
 from cnndsl.shapes import Shape
 
 NOT_LAYERS = frozenset({"ID", "IN"})
@@ -62,13 +62,16 @@ def build(model: CheckedModel, name: str | None = None) -> keras.Model:
             layers = [make_layer(info) for info in model.layers]
             return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *layers], name=name)
         inputs = keras.Input(shape=model.input_shape[1:])
-        made: dict[int, Any] = {}
+        made: dict[int, Any] = {INPUT: inputs}
         outputs = _chain(model, model.items, inputs, made)
         return keras.Model(inputs, outputs, name=name)
 
 
 def _chain(model: CheckedModel, items, tensor, made: dict[int, Any]):
-    """Make and call the layers of a chain in the order of the text (Keras names them in that order)."""
+    """Make and call the layers of a chain in the order of the text (Keras names them in that order).
+
+    ``made`` holds each layer's output tensor by index, for a chain that goes on from one (``@name``).
+    """
     for item in items:
         match item:
             case int():
@@ -76,6 +79,8 @@ def _chain(model: CheckedModel, items, tensor, made: dict[int, Any]):
             case Merge():
                 branches = [_chain(model, branch, tensor, made) for branch in item.branches]
                 tensor = _call(model, item.layer, branches, made)
+            case From():
+                tensor = made[item.source]
             case _:
                 assert_never(item)
     return tensor
@@ -84,8 +89,8 @@ def _chain(model: CheckedModel, items, tensor, made: dict[int, Any]):
 def _call(model: CheckedModel, index: int, tensors: list, made: dict[int, Any]):
     info = model.layers[index]
     layer = make_layer(info)
-    made[index] = layer
-    return layer(tensors if info.layer.type.merge else tensors[0])
+    made[index] = out = layer(tensors if info.layer.type.merge else tensors[0])
+    return out
 
 
 @contextlib.contextmanager

@@ -2,9 +2,11 @@
 
 Each Keras layer class maps to a code and its resolved arguments (a table, as
 the backends have); a merge's branches are found from the graph: every branch
-of a merge starts at the last node that all of them pass through. A layer the
-notation lacks, a setting it cannot write, or a graph that is not nested merges
-is an :class:`UnsupportedModel` naming the layer and its class.
+of a merge starts at the last node that all of them pass through. A graph that
+is not nested merges (a layer's output used by two merges that are not one's
+branches: NASNet's cells, a U-Net's long skips) is written with named tensors,
+``as name`` and ``@name``. A layer the notation lacks, or a setting it cannot
+write, is an :class:`UnsupportedModel` naming the layer and its class.
 
 ``.keras`` files are read with Keras's ``safe_mode`` only, after cnndsl has
 looked at the file's configuration itself: a layer that would need unsafe loading
@@ -14,6 +16,7 @@ looked at the file's configuration itself: a layer that would need unsafe loadin
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
 from cnndsl.model import DEFAULT_CLASSES
 from cnndsl.passes.resolve import HEAD_CODE
-from cnndsl.writer import Joined, Node, Written, write
+from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
 """Largest model file opened."""
@@ -125,9 +128,13 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec
     classes = _classes(model, head)
     graph = _Graph(layers, inbound)
     implied = _node_parts(head) == (HEAD_CODE, {"units": DEFAULT_CLASSES, "activation": "softmax", "bias": True})
-    chain = graph.chain(graph.feeds(head)[0] if implied else head.name, None)
-    graph.check_all_used(head)
-    return KerasSpec(write(chain, shape, classes), classes)
+    try:
+        chain = graph.chain(graph.feeds(head)[0] if implied else head.name, None)
+        graph.check_all_used(head)
+        input_name = None
+    except _NotNested:
+        chain, input_name = _Graph(layers, inbound).named_chain(head, implied)
+    return KerasSpec(write(chain, shape, classes, input_name=input_name), classes)
 
 
 def _refuse_unsupported(layers) -> None:
@@ -275,6 +282,14 @@ def _input_shape(model, given: tuple[int, int, int] | None = None) -> tuple[int 
     return tuple(given)
 
 
+class _NotNested(UnsupportedModel):
+    """The graph is not nested merges: it is written with named tensors instead."""
+
+
+_HERE = object()
+"""A branch that starts from the tensor the chain holds (no ``@name`` before it)."""
+
+
 class _Graph:
     """Who feeds whom, by layer name; None is the model input."""
 
@@ -292,7 +307,7 @@ class _Graph:
         nodes: list[Node] = []
         while end != start:
             if end is None:
-                raise UnsupportedModel(f"a branch does not start where its merge's other branches start ({start!r})")
+                raise _NotNested(f"a branch does not start where its merge's other branches start ({start!r})")
             layer = self.layers[end]
             self._use(layer)
             code, args = _node_parts(layer)
@@ -333,14 +348,100 @@ class _Graph:
 
     def _use(self, layer) -> None:
         if layer.name in self.used:
-            raise UnsupportedModel(f"{_name(layer)} is reached twice: the graph is not nested merges")
+            raise _NotNested(f"{_name(layer)} is reached twice: the graph is not nested merges")
         self.used.add(layer.name)
 
     def check_all_used(self, head) -> None:
         self.used.add(head.name)
         for name, layer in self.layers.items():
             if name not in self.used:
-                raise UnsupportedModel(f"{_name(layer)} does not lie on a chain or merge branch to the output")
+                raise _NotNested(f"{_name(layer)} does not lie on a chain or merge branch to the output")
+
+    # --- any graph of layers and merges: named tensors ---
+
+    def named_chain(self, head, implied: bool) -> tuple[tuple[Node, ...], str | None]:
+        """The model as one chain in Keras's order, going back to named tensors where a layer's input is
+        not the tensor before it; and the input's name, if a chain goes back to it.
+
+        A merge's branch holds the layers that only it uses, back to where it starts: a layer
+        whose output something else uses too, another merge, or the input.
+        """
+        order = [name for name in self.layers if not (implied and name == head.name)]
+        branches = self._branches(order)
+        inside = {name for runs in branches.values() for _, run in runs for name in run}
+        steps: list[tuple[str, Any]] = []
+        current: str | None = None
+        for name in order:
+            if name in inside:
+                continue
+            if name in branches:
+                runs = [(_HERE if source == current else source, run) for source, run in branches[name]]
+                steps.append((name, runs))
+            else:
+                source = self._single(self.layers[name])
+                if source != current:
+                    steps.append(("", source))
+                steps.append((name, None))
+            current = name
+        if implied and self.feeds(head)[0] != current:
+            steps.append(("", self.feeds(head)[0]))
+        return self._nodes(steps)
+
+    def _branches(self, order: list[str]) -> dict[str, list[tuple[str | None, list[str]]]]:
+        """Each merge's branches: (where it starts, the layers only it uses, in order)."""
+        consumers: dict[str | None, int] = {}
+        for name in order:
+            for feed in self.inputs[name]:
+                consumers[feed] = consumers.get(feed, 0) + 1
+        branches = {}
+        for name in order:
+            if _node_parts(self.layers[name])[0] not in MERGES:
+                continue
+            runs = []
+            for feed in self.inputs[name]:
+                run = []
+                while feed is not None and consumers[feed] == 1 and len(self.inputs[feed]) == 1:
+                    if _node_parts(self.layers[feed])[0] in MERGES:
+                        break
+                    run.append(feed)
+                    feed = self.inputs[feed][0]
+                runs.append((feed, run[::-1]))
+            branches[name] = runs
+        return branches
+
+    def _nodes(self, steps: list[tuple[str, Any]]) -> tuple[tuple[Node, ...], str | None]:
+        """The steps as nodes to write, every tensor gone back to named after its layer."""
+        taken = {source for name, source in steps if not name}
+        taken |= {source for name, runs in steps if name and runs for source, _ in runs if source is not _HERE}
+        names = _tensor_names(taken)
+        nodes: list[Node] = []
+        for name, payload in steps:
+            if not name:
+                nodes.append(Taken(names[payload]))
+            elif payload is None:
+                nodes.append(Written(*_node_parts(self.layers[name]), names.get(name)))
+            else:
+                branches = tuple(
+                    (() if source is _HERE else (Taken(names[source]),))
+                    + tuple(Written(*_node_parts(self.layers[layer])) for layer in run)
+                    for source, run in payload
+                )
+                code, args = _node_parts(self.layers[name])
+                nodes.append(Joined(code, branches, args, names.get(name)))
+        return tuple(nodes), names.get(None)
+
+
+def _tensor_names(layers: set[str | None]) -> dict[str | None, str]:
+    """A name in the notation for each layer's output (None: the input): its Keras name where that is one."""
+    names: dict[str | None, str] = {}
+    for layer in sorted(layers, key=lambda name: (name is not None, name or "")):
+        stem = "input" if layer is None else re.sub(r"[^A-Za-z0-9_]", "_", layer)
+        stem = stem if re.match(r"[A-Za-z_]", stem) and stem not in ("as", "block") else f"t_{stem}"
+        name, count = stem, 1
+        while name in names.values():
+            name, count = f"{stem}_{count}", count + 1
+        names[layer] = name
+    return names
 
 
 def _history(value: Any) -> list[str]:

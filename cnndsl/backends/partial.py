@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.errors import SHAPE, Diagnostic, SpecError
-from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape
 
 CUT = -2
@@ -83,27 +84,33 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
 def _indices(items: Iterable[Item]) -> Iterable[int]:
     """Every layer index in a tree."""
     for item in items:
-        if isinstance(item, int):
-            yield item
-        elif isinstance(item, Merge):
-            for branch in item.branches:
-                yield from _indices(branch)
-            if item.layer != CUT:
-                yield item.layer
-        else:
-            raise TypeError(f"unknown item in the model's tree: {item!r}")
+        match item:
+            case int():
+                yield item
+            case Merge():
+                for branch in item.branches:
+                    yield from _indices(branch)
+                if item.layer != CUT:
+                    yield item.layer
+            case From():  # its source is written before it, so already met
+                pass
+            case _:
+                assert_never(item)
 
 
 def _renumbered(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item, ...]:
     out: list[Item] = []
     for item in items:
-        if isinstance(item, int):
-            out.append(position[item])
-        elif isinstance(item, Merge):
-            branches = tuple(_renumbered(branch, position) for branch in item.branches)
-            out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
-        else:
-            raise TypeError(f"unknown item in the model's tree: {item!r}")
+        match item:
+            case int():
+                out.append(position[item])
+            case Merge():
+                branches = tuple(_renumbered(branch, position) for branch in item.branches)
+                out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
+            case From():
+                out.append(From(position.get(item.source, INPUT)))
+            case _:
+                assert_never(item)
     return tuple(out)
 
 
@@ -155,19 +162,32 @@ class _Rebuilt:
         self.infos, self.failing = built, failing
         self.next = 0
         self.failed: int | None = failing if isinstance(failing, int) else None
+        self.tensors: dict[int, tuple[int, Shape]] = {}
+        """Each named tensor's key: the layer it is the output of, and its shape."""
 
-    def chain(self, items, shape: Shape) -> tuple[tuple[Item, ...], Shape, bool]:
+    def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
         """(tree, output shape, whether the chain ended early)."""
+        from cnndsl.passes.expand import Mark, Take
         from cnndsl.passes.resolve import Joined
 
         tree: list[Item] = []
         for item in items:
-            if isinstance(item, Joined):
-                merge, shape, broken = self.merge(item, shape)
-                tree.append(merge)
-            else:
-                index, shape, broken = self.layer(item, shape)
-                tree.append(index)
+            broken = False
+            match item:
+                case Joined():
+                    merge, shape, broken = self.merge(item, shape, source)
+                    tree.append(merge)
+                    source = merge.layer
+                case Mark():
+                    self.tensors[item.key] = (source, shape)
+                case Take():
+                    if item.key not in self.tensors:  # named in a chain cut short
+                        return tuple(tree), shape, True
+                    source, shape = self.tensors[item.key]
+                    tree.append(From(source))
+                case _:
+                    source, shape, broken = self.layer(item, shape)
+                    tree.append(source)
             if broken:
                 return tuple(tree), shape, True
         return tuple(tree), shape, False
@@ -181,8 +201,8 @@ class _Rebuilt:
             self.failed = len(self.infos) - 1
         return len(self.infos) - 1, shape, True
 
-    def merge(self, item, shape: Shape) -> tuple[Merge, Shape, bool]:
-        walked = [self.chain(branch, shape) for branch in item.branches]
+    def merge(self, item, shape: Shape, source: int) -> tuple[Merge, Shape, bool]:
+        walked = [self.chain(branch, shape, source) for branch in item.branches]
         branches = tuple(tree for tree, _, _ in walked)
         if any(broken for _, _, broken in walked):
             return Merge(layer=CUT, branches=branches), shape, True
@@ -205,20 +225,23 @@ def cut(items: tuple[Item, ...], last: int) -> tuple[Item, ...]:
     """The items written up to and including layer ``last``."""
     kept: list[Item] = []
     for item in items:
-        if isinstance(item, int):
-            kept.append(item)
-            if item == last:
-                break
-        elif isinstance(item, Merge):
-            if _holds(item, last) and item.layer != last:
-                branches = _cut_branches(item.branches, last)
-                kept.append(Merge(layer=CUT, branches=branches))
-                break
-            kept.append(item)
-            if item.layer == last:
-                break
-        else:
-            raise TypeError(f"unknown item in the model's tree: {item!r}")
+        match item:
+            case int():
+                kept.append(item)
+                if item == last:
+                    break
+            case Merge():
+                if _holds(item, last) and item.layer != last:
+                    branches = _cut_branches(item.branches, last)
+                    kept.append(Merge(layer=CUT, branches=branches))
+                    break
+                kept.append(item)
+                if item.layer == last:
+                    break
+            case From():
+                kept.append(item)
+            case _:
+                assert_never(item)
     return tuple(kept)
 
 
@@ -233,11 +256,15 @@ def _cut_branches(branches, last: int) -> tuple[tuple[Item, ...], ...]:
 
 
 def _holds(item: Item, index: int) -> bool:
-    if isinstance(item, int):
-        return item == index
-    if isinstance(item, Merge):
-        return item.layer == index or any(_holds(sub, index) for branch in item.branches for sub in branch)
-    raise TypeError(f"unknown item in the model's tree: {item!r}")
+    match item:
+        case int():
+            return item == index
+        case Merge():
+            return item.layer == index or any(_holds(sub, index) for branch in item.branches for sub in branch)
+        case From():
+            return False
+        case _:
+            assert_never(item)
 
 
 def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None) -> Drawable:

@@ -3,7 +3,9 @@
 The same walk as the other backends, boxes instead of layers: the model's tree
 (chains, merges with their branches) becomes a tree of picture elements, repeated
 blocks fold into one drawn copy marked ``×N``, and a layout places every element on a
-vertical axis (a merge's branches side by side, joined at the merge). The result is
+vertical axis (a merge's branches side by side, joined at the merge); where a chain goes
+on from a named tensor (``@name``), a dashed edge comes round from that tensor's layer,
+left of the picture, into a small "from" mark. The result is
 a :class:`Picture`: polygons, lines and text on a canvas, which
 :mod:`cnndsl.backends.svg` writes as SVG and :mod:`cnndsl.backends.png` paints.
 """
@@ -16,8 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnndsl.ast import assert_never
 from cnndsl.backends.partial import CUT, Drawable, cut
-from cnndsl.model import CheckedModel, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.records import record
 from cnndsl.shapes import Shape, format_shape
 
@@ -171,7 +174,14 @@ class Repeat:
     count: int
 
 
-Element = Node | Fork | Repeat
+@dataclass(frozen=True)
+class Tap:
+    """``@name``: the chain goes on from the output of layer ``sources[0]`` (INPUT: the input); several when folded."""
+
+    sources: tuple[int, ...]
+
+
+Element = Node | Fork | Repeat | Tap
 
 
 def elements(model: CheckedModel, unfold: bool = False, last: int | None = None) -> tuple[Element, ...]:
@@ -200,12 +210,16 @@ def _layer_keys(model: CheckedModel, failed: int | None = None) -> list[tuple[tu
 
 
 def _element(item: Item, keys, unfold: bool) -> Element:
-    if isinstance(item, int):
-        return Node((item,))
-    if isinstance(item, Merge):
-        layers = (item.layer,) if item.layer != CUT else None
-        return Fork(layers, tuple(_chain(branch, keys, unfold) for branch in item.branches))
-    raise TypeError(f"unknown item in the model's tree: {item!r}")
+    match item:
+        case int():
+            return Node((item,))
+        case Merge():
+            layers = (item.layer,) if item.layer != CUT else None
+            return Fork(layers, tuple(_chain(branch, keys, unfold) for branch in item.branches))
+        case From():
+            return Tap((item.source,))
+        case _:
+            assert_never(item)
 
 
 def _chain(items: Sequence[Item], keys, unfold: bool) -> tuple[Element, ...]:
@@ -227,6 +241,9 @@ def _key(element: Element, keys, which: int) -> tuple:
         return (layer, tuple(tuple(_key(e, keys, which) for e in branch) for branch in element.branches))
     if isinstance(element, Repeat):
         return ("repeat", element.count, tuple(_key(e, keys, which) for e in element.body))
+    if isinstance(element, Tap):  # copies that go back alike fold: each copy's source is its own
+        source = element.sources[0]
+        return ("from", "input" if source == INPUT else keys[source][which])
     raise TypeError(f"unknown picture element: {element!r}")
 
 
@@ -284,6 +301,8 @@ def _merged(copies: list[Element]) -> Element:
     if isinstance(first, Repeat):
         body = tuple(_merged([c.body[e] for c in copies]) for e in range(len(first.body)))
         return Repeat(body, first.count)
+    if isinstance(first, Tap):
+        return Tap(tuple(i for c in copies for i in c.sources))
     raise TypeError(f"unknown picture element: {first!r}")
 
 
@@ -311,6 +330,8 @@ class Block:
     shapes: list[Drawn] = field(default_factory=list)
     label_x: float = 0
     """Where the labels of a chain's layers start (0 for no labels)."""
+    entered: bool = True
+    """Whether the element before it feeds it (not a tap, nor a merge whose every branch is one)."""
 
 
 @dataclass(frozen=True)
@@ -359,7 +380,9 @@ class Layout:
         parts = ([entry] if entry else []) + [p if isinstance(p, Leaf) else self.element(p, label_x) for p in leaves]
         block = Block(0, 0, 0, label_x=label_x)
         for n, part in enumerate(parts):
-            if n:
+            if n and isinstance(part, Block) and not part.entered:  # goes on from a named tensor instead
+                block.height += GAP
+            elif n:
                 block.shapes += _arrow(0, block.height, block.height + GAP, head=isinstance(part, Leaf))
                 block.height += GAP
             placed = self.place_leaf(part, label_x) if isinstance(part, Leaf) else part
@@ -375,7 +398,20 @@ class Layout:
             return self.fork(element, label_x)
         if isinstance(element, Repeat):
             return self.repeat(element, label_x)
+        if isinstance(element, Tap):
+            return self.tap(element)
         raise TypeError(f"unknown picture element: {element!r}")
+
+    def tap(self, tap: Tap) -> Block:
+        """A small mark saying which tensor the chain goes on from; :func:`tap_edges` draws the edge into it."""
+        source = tap.sources[0]
+        name = "input" if source == INPUT else self.layers[source].name
+        text = f"from {name}"
+        width = _text_width(text, FONT_SIZE - 1) + 10
+        box = Poly(_rect(-width / 2, 0, width, LINE_HEIGHT + 2), "#ffffff", "#888888", 1, dash=True)
+        label = Text(0, LINE_HEIGHT - 2, text, size=FONT_SIZE - 1, anchor="middle", role="from")
+        shapes: list[Drawn] = [Group((("class", "from"), ("data-from", name)), (box, label))]
+        return Block(width / 2, width / 2, LINE_HEIGHT + 2, shapes, entered=False)
 
     def place_leaf(self, leaf: Leaf, label_x: float) -> Block:
         """The leaf's box on the axis and its label at ``label_x``."""
@@ -408,8 +444,16 @@ class Layout:
         block = Block(
             max(b.left - a for a, b in zip(axes, branches)), max(a + b.right for a, b in zip(axes, branches)), 0
         )
-        block.shapes.append(Line(((0, 0), (0, FORK_DROP), (axes[-1], FORK_DROP))))
-        for axis, branch in zip(axes, branches):
+        fed = [axis for axis, branch in zip(axes, fork.branches) if not (branch and isinstance(branch[0], Tap))]
+        block.entered = bool(fed)
+        if fed:
+            block.shapes.append(Line(((0, 0), (0, FORK_DROP), (fed[-1], FORK_DROP))))
+        for axis, branch, written in zip(axes, branches, fork.branches):
+            if written and isinstance(written[0], Tap):
+                block.shapes += moved(branch.shapes, axis, top)
+                if top + branch.height < bottom:
+                    block.shapes.append(Line(((axis, top + branch.height), (axis, bottom))))
+                continue
             block.shapes += _arrow(axis, FORK_DROP, top if branch.height else bottom, head=bool(branch.height))
             block.shapes += moved(branch.shapes, axis, top)
             if branch.height and top + branch.height < bottom:
@@ -629,6 +673,9 @@ def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, titl
     layout = Layout(drawable, style)
     items = elements(drawable.model, unfold, drawable.failed)
     body = layout.chain(items, entry=layout.input_leaf())
+    edges, lanes = tap_edges(body.shapes, body.left)
+    body.shapes += edges
+    body.left += lanes
     header = _header(drawable, title)
     legend, legend_height = _legend(_kinds(drawable.model))
     top = MARGIN + LINE_HEIGHT * len(header) + 6 + legend_height + 10
@@ -642,6 +689,47 @@ def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, titl
     header_width = max(_text_width(line) for line, _ in header)
     width = max(x + body.right, MARGIN + header_width, MARGIN + _legend_width(_kinds(drawable.model))) + MARGIN
     return Picture(math.ceil(width), math.ceil(top + body.height + MARGIN), tuple(shapes), header[0][0])
+
+
+TAP_LANE = 8
+"""Horizontal space between the edges that come round from named tensors."""
+
+
+def tap_edges(shapes: Sequence[Drawn], left: float) -> tuple[list[Drawn], float]:
+    """A dashed edge from each named tensor's layer into every "from" mark that goes on from it.
+
+    Each edge leaves its layer's box on the left, runs down (or up) in a lane of its own left
+    of the picture, and enters the mark from above, where no arrow comes in (edges that run
+    across at one height would look like one, so each lane turns at its own). Returns the
+    edges and the width the lanes add on the left.
+    """
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    taps = []
+    for shape in shapes:
+        if not isinstance(shape, Group):
+            continue
+        attrs, bounds = dict(shape.attrs), _bounds(shape)
+        if "data-from" in attrs:
+            taps.append((attrs["data-from"], bounds))
+        names = ["input"] if attrs.get("class") == "input" else attrs.get("data-layers", "").split()
+        for name in names:
+            boxes.setdefault(name, bounds)
+    edges: list[Drawn] = []
+    for lane, (name, (x0, y0, x1, _)) in enumerate((tap for tap in taps if tap[0] in boxes), 1):
+        sx, sy0, _, sy1 = boxes[name]
+        x, from_y, above, middle = -(left + TAP_LANE * lane), (sy0 + sy1) / 2, y0 - 5 - 5 * (lane % 3), (x0 + x1) / 2
+        edges.append(Line(((sx, from_y), (x, from_y), (x, above), (middle, above), (middle, y0 - 1)), dash=True))
+        edges.append(_head(middle, y0, (0, 1)))
+    return edges, TAP_LANE * (len(edges) // 2) + (4 if edges else 0)
+
+
+def _bounds(group: Group) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of a group's polygons, where the group is drawn."""
+    points = [point for shape in group.items if isinstance(shape, Poly) for point in shape.points]
+    if not points:
+        return group.dx, group.dy, group.dx, group.dy
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return min(xs) + group.dx, min(ys) + group.dy, max(xs) + group.dx, max(ys) + group.dy
 
 
 def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from cnndsl.budgets import check_budgets
 from cnndsl.compiler import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
-from cnndsl.model import CheckedModel, LayerInfo, Merge
+from cnndsl.model import CheckedModel, From, LayerInfo, Merge
 from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
@@ -367,6 +367,10 @@ def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own:
         _walk(blocks[node.name], blocks, calls, ends, False, limit)
         if own:
             ends.append((node.span.end, len(calls)))
+    elif isinstance(node, ast.Named):
+        _walk(node.body, blocks, calls, ends, own, limit)
+    elif isinstance(node, ast.Tensor):  # a named tensor again: no layer
+        pass
     elif isinstance(node, ast.Alternatives):  # a search space: no one model to expand to
         raise KeyError("a search space's alternatives")
     else:
@@ -404,6 +408,8 @@ def _written_order(items) -> list[int]:
             for branch in item.branches:
                 order += _written_order(branch)
             order.append(item.layer)
+        elif isinstance(item, From):  # goes back to a layer already written
+            pass
         else:
             raise TypeError(f"unknown item {type(item).__name__}")
     return order
@@ -565,6 +571,22 @@ def _top_level_pieces(inside: str) -> list[str]:
             pieces.append(inside[start : match.start()])
             start = match.end()
     return [*pieces, inside[start:]]
+
+
+_AT = re.compile(r"@[A-Za-z0-9_]*$")
+_AS = re.compile(r"(?<![A-Za-z0-9_])as[ \t\r\n]+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def tensor_context(text: str, offset: int) -> list[str] | None:
+    """Right after ``@`` (a name begun or not): the tensors the definition at ``offset`` names before it.
+
+    None elsewhere. Read from the text itself, so that it works mid-edit.
+    """
+    if not _AT.search(text[max(0, offset - NEAR) : offset]):
+        return None
+    start = max([s for s in definition_starts(text) if s <= offset], default=0)
+    written = re.sub(r"#[^\n]*", "", text[start:offset])
+    return list(dict.fromkeys(_AS.findall(written)))
 
 
 # --- formatting and renaming --------------------------------------------------------------

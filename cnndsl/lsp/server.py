@@ -237,7 +237,13 @@ def completion(ls: CnndslServer, params: lsp.CompletionParams) -> lsp.Completion
 
 
 def completion_items(analysis: an.Analysis, offset: int) -> list[lsp.CompletionItem]:
-    """Keyword names and their words inside a layer's parentheses; else layer codes and the blocks above."""
+    """Keyword names and their words inside a layer's parentheses; else layer codes and the blocks above.
+
+    After ``@``, the tensors named so far in the definition.
+    """
+    tensors = an.tensor_context(analysis.text, offset)
+    if tensors is not None:
+        return [lsp.CompletionItem(name, kind=lsp.CompletionItemKind.Reference, detail="tensor") for name in tensors]
     context = an.call_context(analysis.text, offset)
     if context is None:
         return _codes() + _names_above(analysis, offset)

@@ -1,9 +1,14 @@
 """Expand repetition and block references: a tree of layer calls and merges.
 
 The result is a chain: a list of items, each an ``ast.Call`` or an :class:`Expanded`
-merge whose branches are chains again. Sizes are computed before anything is
-expanded, so ``CN(8)*1000000000`` is refused in microseconds instead of exhausting
-memory.
+merge whose branches are chains again, or a named tensor's :class:`Mark` (``as x``)
+and :class:`Take` (``@x``). Sizes are computed before anything is expanded, so
+``CN(8)*1000000000`` is refused in microseconds instead of exhausting memory.
+
+Names are local to one definition. A block's names are its own, and each use of the
+block has its own copies of them; each copy of a repetition, too, has its own names,
+and sees the names written before it around it. So a block that names its mid-block
+tensor can be used any number of times.
 """
 
 from __future__ import annotations
@@ -30,7 +35,59 @@ class Expanded:
     branches: tuple[list[Item], ...]
 
 
-Item = ast.Call | Expanded
+@record
+class Mark:
+    """``... as name``: the tensor at this point of the chain is the one ``key`` stands for."""
+
+    key: int
+
+
+@record
+class Take:
+    """``@name``: the chain goes on from the tensor ``key`` stands for."""
+
+    key: int
+    span: ast.Span
+
+
+Item = ast.Call | Expanded | Mark | Take
+
+
+@record
+class Tensor:
+    """One definition of a name (a repetition's copies each make one): where, and whether ``@`` used it."""
+
+    name: str
+    span: ast.Span
+    used: bool = False
+
+
+class _Scope:
+    """The names one body defines: a model, a block's use, a repetition's copy."""
+
+    __slots__ = ("names", "parent", "block", "root")
+
+    def __init__(self, parent: _Scope | None, block: str | None = None, root: ast.Chain | None = None):
+        self.names: dict[str, int] = {}
+        self.parent = parent
+        self.block = block if parent is None else parent.block
+        self.root = root if parent is None else parent.root
+        """The definition's chain the body is written in: the model's, or the block's."""
+
+    def find(self, name: str) -> int | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return None
+
+    def visible(self) -> list[str]:
+        names, scope = [], self
+        while scope is not None:
+            names += scope.names
+            scope = scope.parent
+        return names
 
 
 class Expander:
@@ -43,6 +100,10 @@ class Expander:
         self._sizing: list[str] = []
         self._outermost: ast.Ref | None = None
         """The reference in the chain being checked that the current nesting of blocks started from."""
+        self.tensors: list[Tensor] = []
+        """Every named tensor made, by key (:class:`Mark`, :class:`Take`)."""
+        self._scope = _Scope(None)
+        self._said: set[tuple[str, ast.Span]] = set()
 
     def expand(self, chain: ast.Chain) -> list[Item]:
         total = self._size(chain)
@@ -52,7 +113,9 @@ class Expander:
         if self.diagnostics:
             return []
         items: list[Item] = []
+        self._scope = _Scope(None, root=chain)
         self._emit(chain, items)
+        self._unused()
         return items
 
     def _size(self, node: ast.Node) -> int:
@@ -67,6 +130,10 @@ class Expander:
                 return self._block_size(node)
             case ast.Repeat():
                 return self._repeat_size(node)
+            case ast.Named():
+                return self._size(node.body)
+            case ast.Tensor():
+                return 0
             case _:
                 assert_never(node)
 
@@ -136,13 +203,86 @@ class Expander:
                 for element in node.elements:
                     self._emit(element, out)
             case ast.Ref():
-                self._emit(self.blocks[node.name], out)
+                self._scoped(self.blocks[node.name], out, _Scope(None, node.name, self.blocks[node.name]))
             case ast.Repeat():
-                start = len(out)
+                start, named = len(out), len(self.tensors)
+                self._scoped(node.body, out, _Scope(self._scope))
+                if len(self.tensors) == named:  # copies of the same objects: no names to keep apart
+                    out.extend(out[start:] * (int(node.count.value) - 1))
+                else:
+                    for _ in range(int(node.count.value) - 1):
+                        self._scoped(node.body, out, _Scope(self._scope))
+            case ast.Named():
                 self._emit(node.body, out)
-                out.extend(out[start:] * (int(node.count.value) - 1))
+                self._define(node, out)
+            case ast.Tensor():
+                key = self._lookup(node)
+                if key is not None:
+                    out.append(Take(key, node.span))
             case _:
                 assert_never(node)
+
+    def _scoped(self, node: ast.Node, out: list[Item], scope: _Scope) -> None:
+        outer, self._scope = self._scope, scope
+        self._emit(node, out)
+        self._scope = outer
+
+    # --- named tensors ---
+
+    def _define(self, node: ast.Named, out: list[Item]) -> None:
+        if node.name == "block":
+            self._error("'block' is a reserved word; give the tensor another name", node.name_span, code="tensor-name")
+            return
+        earlier = self._scope.find(node.name)
+        if earlier is not None:
+            first = self.tensors[earlier].span
+            hint = f"it is first defined on line {first.line}, column {first.column}; give this tensor another name"
+            self._error(f"the name {node.name!r} is defined twice", node.name_span, hint, code="tensor-name")
+            return
+        self._scope.names[node.name] = len(self.tensors)
+        self.tensors.append(Tensor(node.name, node.name_span))
+        out.append(Mark(len(self.tensors) - 1))
+
+    def _lookup(self, node: ast.Tensor) -> int | None:
+        """The key of the tensor ``@name`` means here, or None with an error saying why there is none."""
+        key = self._scope.find(node.name)
+        if key is not None:
+            tensor = self.tensors[key]
+            self.tensors[key] = Tensor(tensor.name, tensor.span, used=True)
+            return key
+        message, hint = self._undefined(node)
+        self._error(message, node.span, hint, code="unknown-tensor")
+        return None
+
+    def _undefined(self, node: ast.Tensor) -> tuple[str, str | None]:
+        """Why ``@name`` names no tensor here: later in the text, in a repetition, another definition, or nowhere."""
+        name, root = node.name, self._scope.root
+        here = [named for named in _names(root) if named.name == name] if root is not None else []
+        if any(named.span.start >= node.span.end for named in here):
+            hint = f"'@{name}' goes back to a tensor named earlier in the text: move '... as {name}' before it"
+            return f"the tensor {name!r} is used before it is defined", hint
+        if here:
+            hint = "each copy of a repetition, and each use of a block, has its own names; name the tensor outside it"
+            return f"the tensor {name!r} is named inside a repetition or block, and is not seen here", hint
+        owners = [owner for owner, chain in self.blocks.items() if any(n.name == name for n in _names(chain))]
+        if owners:
+            hint = "names are local to one definition: name the tensor in the definition that uses it"
+            return f"the tensor {name!r} is defined in {owners[0]!r}, not here", hint
+        close = suggest(name, self._scope.visible())
+        if close:
+            return f"no tensor is named {name!r}", f"did you mean @{close}?"
+        return f"no tensor is named {name!r}", f"name a tensor first: CN(32) as {name}, then use it with @{name}"
+
+    def _unused(self) -> None:
+        """A name never used is a dangling tensor: an error, once per place it is written."""
+        seen: set[int] = set()
+        used = {tensor.span.start for tensor in self.tensors if tensor.used}
+        for tensor in self.tensors:
+            if tensor.used or tensor.span.start in used or tensor.span.start in seen:
+                continue
+            seen.add(tensor.span.start)
+            hint = f"use it with @{tensor.name} (a merge's branch: ADD(@{tensor.name} | ...)), or remove 'as {tensor.name}'"
+            self._error(f"the tensor {tensor.name!r} is named but never used", tensor.span, hint, code="unused-tensor")
 
     def _emitted(self, node: ast.Node) -> list[Item]:
         items: list[Item] = []
@@ -150,7 +290,9 @@ class Expander:
         return items
 
     def _error(self, message: str, span: ast.Span, hint: str | None = None, code: str | None = None, fixes=()) -> None:
-        self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint, code=code, fixes=fixes))
+        if (message, span) not in self._said:  # a repetition's copies meet the same mistake
+            self._said.add((message, span))
+            self.diagnostics.append(Diagnostic(VALUE, message, span, hint=hint, code=code, fixes=fixes))
 
 
 def _name_fixes(ref: ast.Ref, close: str | None) -> tuple[Fix, ...]:
@@ -159,6 +301,23 @@ def _name_fixes(ref: ast.Ref, close: str | None) -> tuple[Fix, ...]:
         return ()
     new = f"{close}()" if close in LAYERS else close
     return (Fix(f"Change {ref.name} to {new}", (Edit(ref.span, new),)),)
+
+
+def _names(node: ast.Node) -> list[ast.Named]:
+    """Every ``as name`` a chain writes (blocks are not followed)."""
+    match node:
+        case ast.Named():
+            return [node, *_names(node.body)]
+        case ast.Chain():
+            return [named for element in node.elements for named in _names(element)]
+        case ast.Merge():
+            return [named for branch in node.branches for named in _names(branch)]
+        case ast.Repeat():
+            return _names(node.body)
+        case ast.Call() | ast.Ref() | ast.Tensor():
+            return []
+        case _:
+            assert_never(node)
 
 
 def _repeat_count(count: ast.Number) -> int | str:

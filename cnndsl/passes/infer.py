@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
-from cnndsl.model import INPUT, Item, Layer, LayerInfo, Merge
+from cnndsl.model import INPUT, From, Item, Layer, LayerInfo, Merge
+from cnndsl.passes.expand import Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
@@ -49,13 +50,32 @@ class Inferrer:
         """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
         self._pointwise: list[tuple[int, Diagnostic]] = []
         """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
+        self.tensors: dict[int, tuple[int, Shape]] = {}
+        """Each named tensor's key (cnndsl.passes.expand.Mark): the layer it is the output of, and its shape."""
+        self.taken = False
+        """Whether a chain went on from a named tensor (then every layer must still lead to the output)."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
+        if walked and self.taken:
+            self._lost(walked[0])
         self._withdraw_pointwise_warnings()
         return keras_order(self.built, tree) if self.merged else (self.built, tree)
+
+    def _lost(self, output: int) -> None:
+        """Every layer must lead to the output, as in Keras's model: one whose output nothing uses is an error."""
+        used = {source for info in self.built for source in info.inputs}
+        for index, info in enumerate(self.built):
+            if index != output and index not in used:
+                self._error(
+                    f"the output of {_head(info.layer)} is lost: nothing uses it, since a later '@name' "
+                    "goes on from another tensor",
+                    info.layer.span,
+                    f"name it ({_head(info.layer)} as x) and use it (@x), or remove it",
+                    "lost-output",
+                )
 
     def _withdraw_pointwise_warnings(self) -> None:
         """``DN`` on a 4-D tensor whose output later meets a spatial layer is a pointwise convolution (ConvNeXt's)."""
@@ -98,6 +118,14 @@ class Inferrer:
                         return None
                     source, shape, merge = joined
                     tree.append(merge)
+                case Mark():
+                    self.tensors[item.key] = (source, shape)
+                case Take():
+                    if item.key not in self.tensors:  # named in a chain an error ended
+                        return None
+                    self.taken = True
+                    source, shape = self.tensors[item.key]
+                    tree.append(From(source))
                 case _:
                     assert_never(item)
         return source, shape, tuple(tree)
@@ -322,6 +350,8 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
             case Merge():
                 branches = tuple(_remap_tree(branch, position) for branch in item.branches)
                 out.append(Merge(position[item.layer], branches))
+            case From():
+                out.append(From(INPUT if item.source == INPUT else position[item.source]))
             case _:
                 assert_never(item)
     return tuple(out)

@@ -14,7 +14,7 @@ from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
-from cnndsl.passes.expand import Expanded, Item
+from cnndsl.passes.expand import Expanded, Item, Mark, Take
 from cnndsl.records import record
 
 TYPE_CHECKING = False
@@ -35,7 +35,7 @@ class Joined:
     """Each branch's span in the text, for errors about one branch."""
 
 
-Resolved = Layer | Joined
+Resolved = Layer | Joined | Mark | Take
 MIN_BRANCHES = 2
 
 
@@ -64,6 +64,8 @@ class Resolver:
                     node = self._layer(item, index if top else -1)
                 case Expanded():
                     node = self._merge(item)
+                case Mark() | Take():
+                    node = item
                 case _:
                     assert_never(item)
             if node is not None:
