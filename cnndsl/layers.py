@@ -354,6 +354,14 @@ class LayerType:
         """The Keras class this layer is built as, for its resolved arguments."""
         return next(form for form in self.keras if form.when(args))
 
+    def keras_class_for(self, args: Mapping) -> str:
+        """The name of the Keras class built for these arguments: ``ADD(scale=0.2)`` is a ScaledAdd, not an Add."""
+        return self.keras_form(args).name if len(self.keras) > 1 else self.keras_class
+
+    def keras_name_for(self, args: Mapping) -> str:
+        """Keras's layer name stem for these arguments (``scaled_add``), as Keras names the layer it builds."""
+        return snake_case(self.keras_class_for(args)) if len(self.keras) > 1 else self.keras_name
+
     def signature(self) -> str:
         """``CN(filters, kernel, strides=1, ...)`` for messages and docs."""
         parts = [

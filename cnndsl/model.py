@@ -60,7 +60,7 @@ class LayerInfo:
 
     @property
     def keras_class(self) -> str:
-        return self.layer.type.keras_class
+        return self.layer.type.keras_class_for(self.layer.args)
 
     @property
     def params(self) -> int:

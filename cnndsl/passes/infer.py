@@ -209,7 +209,7 @@ class Inferrer:
         self._error(f"{_head(layer)} needs {want}, but gets {format_shape(shape)}", layer.span, hint)
 
     def _name(self, layer: Layer) -> str:
-        stem = layer.type.keras_name
+        stem = layer.type.keras_name_for(layer.args)
         count = self.names[stem]
         self.names[stem] += 1
         return stem if count == 0 else f"{stem}_{count}"
