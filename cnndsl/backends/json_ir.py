@@ -13,6 +13,7 @@ from typing import Any
 
 from cnndsl.errors import ArchitectureError
 from cnndsl.model import CheckedModel, Item, Merge
+from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Written, write
 
 FORMAT = "cnndsl-architecture"
@@ -79,11 +80,19 @@ def read(data: Any) -> tuple[str, int]:
         raise ArchitectureError(f"architecture version {data.get('version')!r}; this cnndsl reads version {VERSION}")
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
-        head = [i for i, layer in enumerate(layers) if layer.get("head")]
+        head = [i for i, layer in enumerate(layers) if _appended_head(layer)]
         nodes = [_node(item, layers, set(head)) for item in data["tree"]]
         return write([node for node in nodes if node is not None], shape, classes), classes
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise ArchitectureError(f"malformed architecture ({type(error).__name__}: {error})") from None
+
+
+def _appended_head(layer: Mapping) -> bool:
+    """A classifier head the class count makes again (``DN(classes, softmax)``), left out of the written spec.
+
+    A head of the model's own (``ACT(softmax)`` after a reshape) is written: no class count makes it.
+    """
+    return bool(layer.get("head")) and layer.get("code") == HEAD_CODE
 
 
 def _node(item: Any, layers: list, head: set[int]) -> Node | None:
