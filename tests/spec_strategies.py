@@ -248,15 +248,20 @@ def rescaling(draw) -> Desc:
 @st.composite
 def normalization(draw) -> Desc:
     """Adapted (``NRM()``), or given: numbers, or one per channel (of a length that may not fit)."""
-    form = draw(st.integers(0, 2))
+    form = draw(st.integers(0, 3))
     if form == 0:
         return Desc("NRM", "NRM()", {})
+    numbers = (draw(st.sampled_from([0.5, -1.0])), draw(st.sampled_from([4.0, 0.25])))
+    length = draw(st.integers(2, 3))
+    tuples = (tuple(float(i) for i in range(length)), tuple(float(i + 1) for i in range(length)))
     if form == 1:
-        mean, variance = draw(st.sampled_from([0.5, -1.0])), draw(st.sampled_from([4.0, 0.25]))
-    else:
-        length = draw(st.integers(2, 3))
-        mean = tuple(float(i) for i in range(length))
-        variance = tuple(float(i + 1) for i in range(length))
+        mean, variance = numbers
+    elif form == 2:
+        mean, variance = tuples
+    else:  # one of each, or lengths apart: Keras refuses both
+        mean, variance = draw(
+            st.sampled_from([(numbers[0], tuples[1]), (tuples[0], numbers[1]), (tuples[0][:1] + tuples[0], tuples[1])])
+        )
     return Desc("NRM", f"NRM(mean={mean}, variance={variance})", {"mean": mean, "variance": variance})
 
 

@@ -304,6 +304,17 @@ def test_a_scaled_residual_is_named_and_classed_as_the_layer_keras_builds():
     assert model.layers[1].keras_class == "ScaledAdd"
 
 
+@pytest.mark.parametrize(
+    "given", ["mean=(1, 2, 3), variance=4", "mean=1, variance=(1, 2, 3)", "mean=(1, 2), variance=(1, 2, 3)"]
+)
+def test_a_normalization_keras_refuses_is_refused_at_its_arguments(given):
+    with pytest.raises(ValueError, match="same shape"):
+        eval(f"keras.layers.Normalization({given})")
+    with pytest.raises(SpecError, match="NRM mean and variance must have the same shape") as caught:
+        check(f"IN(4, 4, 3) -> NRM({given}) -> GAP()")
+    assert caught.value.diagnostics[0].span.column == 16
+
+
 @pytest.mark.parametrize("name", sorted(notebook_specs()))
 def test_notebook_models_built_by_keras_match_the_notebook(name):
     built = compile_spec(notebook_specs()[name])
