@@ -708,7 +708,17 @@ def _norm_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
 def _norm_args(a: Mapping) -> str | None:
     if (a["mean"] is None) != (a["variance"] is None):
         return "NRM takes mean and variance together", "give both, or neither (then Keras adapts them to the data)"
+    if _values_shape(a["mean"]) != _values_shape(a["variance"]):
+        return (
+            "NRM mean and variance must have the same shape (Keras refuses it)",
+            "give both as one number, or both with one value per channel",
+        )
     return None
+
+
+def _values_shape(values) -> tuple[int, ...]:
+    """The shape Keras gives a mean or variance: () for a number, (n,) for n values."""
+    return (len(values),) if isinstance(values, tuple) else ()
 
 
 # Reshape, Cropping2D

@@ -36,7 +36,9 @@ def load_script(path: Path, name: str):
     return module
 
 
-def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd: Path | None = None, timeout: float = 120):
+def run_cli(
+    *args: str, input: str | None = None, env: dict | None = None, cwd: Path | None = None, timeout: float = 120
+):
     """Run ``python -m cnndsl ARGS`` as a user would; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", "cnndsl", *args],

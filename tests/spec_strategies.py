@@ -69,12 +69,18 @@ def conv(draw) -> Desc:
         positional = draw(st.booleans()) and "=" not in first
         parts.append(_size(args["kernel"]) if positional else f"kernel={_size(args['kernel'])}")
     _conv_options(draw, args, parts)
+    if draw(st.integers(0, 4)) == 0:
+        args["groups"] = draw(st.integers(1, 3))
+        parts.append(f"groups={args['groups']}")
     return Desc("CN", f"CN({', '.join(parts)})", args)
 
 
 def _conv_options(draw, args: dict, parts: list, multiplier: bool = False) -> None:
     """The keyword arguments CN, DW and SC share, each drawn now and then."""
-    options = [("strides", st.integers(1, 3).map(lambda v: (v, v))), ("dilation", st.integers(1, 2).map(lambda v: (v, v)))]
+    options = [
+        ("strides", st.integers(1, 3).map(lambda v: (v, v))),
+        ("dilation", st.integers(1, 2).map(lambda v: (v, v))),
+    ]
     if multiplier:
         options.append(("depth_multiplier", st.integers(1, 3)))
     for name, strategy in options:
@@ -117,7 +123,9 @@ def separable(draw) -> Desc:
 def zero_padding(draw) -> Desc:
     form = draw(st.integers(0, 2))
     a, b, c, d = (draw(st.integers(0, 2)) for _ in range(4))
-    text, pad = [(f"ZP({a})", a), (f"ZP(({a},{b}))", (a, b)), (f"ZP(pad=(({a},{b}),({c},{d})))", ((a, b), (c, d)))][form]
+    text, pad = [(f"ZP({a})", a), (f"ZP(({a},{b}))", (a, b)), (f"ZP(pad=(({a},{b}),({c},{d})))", ((a, b), (c, d)))][
+        form
+    ]
     return Desc("ZP", text, {"pad": pad})
 
 
@@ -125,7 +133,9 @@ def zero_padding(draw) -> Desc:
 def up_sampling(draw) -> Desc:
     size = draw(pairs.filter(lambda p: max(p) <= 3))
     interpolation = draw(st.sampled_from(["nearest", "bilinear"]))
-    return Desc("UP", f"UP({_size(size)}, interpolation={interpolation})", {"size": size, "interpolation": interpolation})
+    return Desc(
+        "UP", f"UP({_size(size)}, interpolation={interpolation})", {"size": size, "interpolation": interpolation}
+    )
 
 
 @st.composite
@@ -188,7 +198,89 @@ def _maybe_keyword(draw, name: str, value) -> str:
 @st.composite
 def dropout(draw) -> Desc:
     rate = draw(st.sampled_from([0, 0.0, 0.25, 0.5]))
-    return Desc("DP", f"DP({_maybe_keyword(draw, 'rate', rate)})", {"rate": float(rate)})
+    text, args = _maybe_keyword(draw, "rate", rate), {"rate": float(rate)}
+    if draw(st.integers(0, 3)) == 0:
+        args["per_example"] = draw(st.booleans())
+        text += f", per_example={str(args['per_example']).lower()}"
+    return Desc("DP", f"DP({text})", args)
+
+
+# --- the codes of modern CNNs -----------------------------------------------------------
+
+
+def _flags(draw, args: dict, parts: list, names: tuple[str, ...]) -> None:
+    for name in names:
+        if draw(st.integers(0, 2)) == 0:
+            args[name] = draw(st.booleans())
+            parts.append(f"{name}={str(args[name]).lower()}")
+
+
+@st.composite
+def layer_norm(draw) -> Desc:
+    args, parts = {}, []
+    if draw(st.integers(0, 2)) == 0:
+        args["axis"] = draw(st.sampled_from([-1, 1, 2, 3, -2, -3]))
+        parts.append(f"axis={args['axis']}")
+    if draw(st.integers(0, 3)) == 0:
+        args["epsilon"] = draw(st.sampled_from([1e-6, 0.01]))
+        parts.append(f"epsilon={args['epsilon']}")
+    _flags(draw, args, parts, ("center", "scale"))
+    return Desc("LN", f"LN({', '.join(parts)})", args)
+
+
+@st.composite
+def layer_scale(draw) -> Desc:
+    if draw(st.booleans()):
+        return Desc("LS", "LS()", {})
+    init = draw(st.sampled_from([0.5, 1e-6, -2, 1]))
+    return Desc("LS", f"LS({_maybe_keyword(draw, 'init', init)})", {"init": float(init)})
+
+
+@st.composite
+def reshape(draw) -> Desc:
+    shape = draw(st.sampled_from([(-1,), (-1, 1), (-1, 2), (1, 1, -1), (2, -1, 1), (-1, 2, 2), (4,), (2, 3, -1)]))
+    return Desc("RS", f"RS({', '.join(str(size) for size in shape)})", {"shape": shape})
+
+
+@st.composite
+def cropping(draw) -> Desc:
+    form = draw(st.integers(0, 2))
+    a, b, c, d = (draw(st.integers(0, 2)) for _ in range(4))
+    crop = [a, (a, b), ((a, b), (c, d))][form]
+    return Desc("CR", f"CR({crop})".replace(" ", ""), {"crop": crop})
+
+
+@st.composite
+def rescaling(draw) -> Desc:
+    scale = draw(st.sampled_from([1 / 255, 2.0, -0.5]))
+    if draw(st.booleans()):
+        return Desc("RSC", f"RSC({scale})", {"scale": scale})
+    offset = draw(st.sampled_from([-1.0, 0.5]))
+    return Desc("RSC", f"RSC({scale}, offset={offset})", {"scale": scale, "offset": offset})
+
+
+@st.composite
+def normalization(draw) -> Desc:
+    """Adapted (``NRM()``), or given: numbers, or one per channel (of a length that may not fit)."""
+    form = draw(st.integers(0, 3))
+    if form == 0:
+        return Desc("NRM", "NRM()", {})
+    numbers = (draw(st.sampled_from([0.5, -1.0])), draw(st.sampled_from([4.0, 0.25])))
+    length = draw(st.integers(2, 3))
+    tuples = (tuple(float(i) for i in range(length)), tuple(float(i + 1) for i in range(length)))
+    if form == 1:
+        mean, variance = numbers
+    elif form == 2:
+        mean, variance = tuples
+    else:  # one of each, or lengths apart: Keras refuses both
+        mean, variance = draw(
+            st.sampled_from([(numbers[0], tuples[1]), (tuples[0], numbers[1]), (tuples[0][:1] + tuples[0], tuples[1])])
+        )
+    return Desc("NRM", f"NRM(mean={mean}, variance={variance})", {"mean": mean, "variance": variance})
+
+
+modern = st.one_of(layer_norm(), layer_scale(), reshape(), cropping(), rescaling(), normalization())
+"""One layer of a code modern CNNs brought (LN, LS, RS, CR, RSC, NRM)."""
 
 
 @st.composite
@@ -202,10 +294,10 @@ simple = st.one_of(
     dropout(),
     activation(),
 )
-layer = st.one_of(conv(), conv(), pool(), dense(), simple)
+layer = st.one_of(conv(), conv(), pool(), dense(), simple, modern)
 graph_layer = st.one_of(
     conv(), conv(), pool(), dense(), simple, depthwise(), separable(), zero_padding(), up_sampling(), batch_norm(),
-    global_pool(),
+    global_pool(), modern,
 )  # fmt: skip
 """Every code and argument; the straight-stack strategy above keeps the original mix."""
 
@@ -227,12 +319,15 @@ def element(draw) -> tuple[str, list[Desc]]:
 
 
 @st.composite
-def specs(draw):
+def specs(draw, unknown_sizes: bool = True):
+    """(text, expansion, input shape, classes, declared); a declared input's height and width may be None."""
     input_shape = (draw(st.integers(3, 24)), draw(st.integers(3, 24)), draw(st.integers(1, 3)))
     classes = draw(st.integers(2, 12))
     elements = draw(st.lists(element(), min_size=1, max_size=6))
     declared = draw(st.booleans())
     texts = [text for text, _ in elements]
+    if declared and unknown_sizes and draw(st.integers(0, 5)) == 0:
+        input_shape = (None, None, input_shape[2])
     if declared:
         texts.insert(0, "IN({},{},{})".format(*input_shape))
     arrow = draw(st.sampled_from(["->", " -> ", "→", "\n-> "]))
@@ -259,6 +354,12 @@ def _keeping(width: int):
         dropout(),
         st.sampled_from(["MP", "AP"]).map(lambda c: Desc(c, f"{c}(3, strides=1, padding=same)", {"pool": (3, 3), "strides": (1, 1), "padding": "same"})),
         st.just(Desc("GAP", "GAP(keepdims=true)", {"keepdims": True})),
+        layer_norm().filter(lambda d: d.args.get("axis", -1) in (-1, 3)),
+        layer_scale(),
+        rescaling(),
+        st.just(Desc("NRM", "NRM()", {})),
+        st.just(Desc("CN", f"CN({width}, 1, groups={width})", {"filters": width, "kernel": (1, 1), "groups": width})),
+        st.just(Desc("DP", "DP(0.25, per_example=true)", {"rate": 0.25, "per_example": True})),
     )  # fmt: skip
 
 
@@ -284,6 +385,9 @@ def merge(depth: int, width: int):
         if code == "CAT" and draw(st.integers(0, 2)) == 0:
             args["axis"] = draw(st.sampled_from([-1, 1, 2, 3, -2]))
             extra = f", axis={args['axis']}"
+        if code == "ADD" and draw(st.integers(0, 2)) == 0:
+            args["scale"] = draw(st.sampled_from([0.17, -1.0, 0.5]))
+            branches, extra = branches[:2], f", scale={args['scale']}"
         text = f"{code}({' | '.join(text for text, _ in branches)}{extra})"
         return text, [MergeDesc(code, [expansion for _, expansion in branches], args)]
 

@@ -39,7 +39,9 @@ def test_a_run_on_another_backend_writes_the_same_outputs(tmp_path, backend):
 
 
 def _python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
 
 
 def test_keras_already_imported_with_another_backend_is_a_usage_error():
@@ -71,5 +73,8 @@ def test_training_with_only_the_core_package_names_the_tensorflow_extra(tmp_path
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     result = run_cli(command, SMALL, "--data", "sample", cwd=tmp_path, env=env)
     assert result.returncode == 2
-    assert result.stderr == f"cnndsl: error: `cnndsl {command}` needs the tensorflow extra: pip install 'cnndsl[tensorflow]'\n"
+    assert (
+        result.stderr
+        == f"cnndsl: error: `cnndsl {command}` needs the tensorflow extra: pip install 'cnndsl[tensorflow]'\n"
+    )
     assert run_cli("check", SMALL, env=env).returncode == 0  # checking needs none of it

@@ -73,7 +73,9 @@ def cluster_runs(tmp_path_factory):
     both = [start(tmp, f"p{i}", "run", SMALL, *RECIPE, *cluster_flags(port, 2, i), "--output", str(tmp / f"two{i}"))
             for i in (0, 1)]  # fmt: skip
     codes = [finish(process) for process in both]
-    single = start(tmp, "single", "run", SMALL, *RECIPE, *cluster_flags(free_port(), 1, 0), "--output", str(tmp / "one"))
+    single = start(
+        tmp, "single", "run", SMALL, *RECIPE, *cluster_flags(free_port(), 1, 0), "--output", str(tmp / "one")
+    )
     codes.append(finish(single))
     return tmp, codes
 
@@ -184,7 +186,16 @@ def test_compare_trains_each_model_across_two_processes_and_process_0_writes_the
     (tmp_path / "tmp").mkdir()
     port, out = free_port(), tmp_path / "cmp"
     specs = ["MP(4)->FL()->DN(16)", "CN(8->FL()", "MP(2)->FL()"]
-    recipe = ["--data", "sample", "--limit", "128", "--epochs", "1", "--batch-size", "64"]  # no seed: process 0's is shared
+    recipe = [
+        "--data",
+        "sample",
+        "--limit",
+        "128",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+    ]  # no seed: process 0's is shared
     both = [start(tmp_path, f"p{i}", "compare", *specs, *recipe, *cluster_flags(port, 2, i), "--output", str(out))
             for i in (0, 1)]  # fmt: skip
     codes = [finish(process) for process in both]

@@ -64,6 +64,24 @@ def test_every_layer_is_drawn_once_with_its_text_and_shape(name, style):
         assert info.layer.type.kind in group.get("class").split()
 
 
+MODERN = [
+    "IN(None, None, 4) -> NRM() -> RSC(0.5, offset=-1) -> CN(8, 3, groups=2, padding=same) -> LN() -> "
+    "ADD(ID() | DW(3, strides=2, dilation=2, padding=same) -> CR(1) -> ZP(1) -> LS(), scale=0.2) -> DP(0.2, per_example=true) -> GAP()",
+    "IN(8, 8, 3) -> CN(8, 1) -> GAP(keepdims=true) -> CN(3, 1, activation=linear) -> RS(3) -> ACT(softmax)",
+]
+
+
+@pytest.mark.parametrize("text", MODERN)
+@pytest.mark.parametrize("style", ["boxes", "graph"])
+def test_the_codes_of_modern_cnns_are_drawn_with_their_kind_and_shape(text, style):
+    model = check(text)
+    groups = layer_groups(draw(model, style, unfold=True))
+    assert [g.get("data-layers") for g in groups] == [info.name for info in model.layers]
+    for group, info in zip(groups, model.layers):
+        assert format_shape(info.output_shape) in " ".join(texts(group))
+        assert info.layer.type.kind in group.get("class").split()
+
+
 def _front(group: ET.Element) -> tuple[float, float]:
     """(width, height) of a layer's first polygon: a slab's front face, or a bar."""
     points = [tuple(map(float, p.split(","))) for p in group.find(f"{SVG}polygon").get("points").split()]
@@ -223,6 +241,7 @@ def test_a_file_model_is_drawn_with_its_blocks(tmp_path):
 
 
 # --- graphs: merges, branches side by side ---------------------------------------------
+
 
 def _pictures_script():
     """docs/images/make.py, which draws the README's pictures (the specs below are its own)."""

@@ -9,7 +9,16 @@ from conftest import run_cli
 from golden_tables import notebook_specs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch_strategies import accepted_specs, assert_close, graph_specs, keras_output, randomize, sample, torch_output
+from torch_strategies import (
+    MODERN_SPECS,
+    accepted_specs,
+    assert_close,
+    graph_specs,
+    keras_output,
+    randomize,
+    sample,
+    torch_output,
+)
 
 from cnndsl import check, compile_spec
 from cnndsl.backends import json_ir
@@ -55,7 +64,8 @@ def assert_same_keras_model(built, emitted) -> None:
     assert type(built).__name__ == type(emitted).__name__
     pairs = list(zip(keras_layers(built), keras_layers(emitted), strict=True))
     for one, other in pairs:
-        assert type(one) is type(other)
+        own = type(one).__module__ == "cnndsl.backends.keras_layers"  # the script defines its own copy
+        assert type(one) is type(other) or (own and type(one).__name__ == type(other).__name__)
         assert {**one.get_config(), "name": None} == {**other.get_config(), "name": None}
         assert one.count_params() == other.count_params()
     assert built.input_shape == emitted.input_shape
@@ -94,6 +104,39 @@ def test_the_torch_source_computes_what_keras_computes(text, shape):
     assert_torch_source_equals_keras(text, shape)
 
 
+@pytest.mark.parametrize(("text", "shape", "classes"), MODERN_SPECS)
+def test_the_torch_source_of_the_modern_codes_computes_what_keras_computes(text, shape, classes):
+    pytest.importorskip("torch")
+    assert_torch_source_equals_keras(text, shape, classes)
+
+
+@pytest.mark.parametrize(("text", "shape", "classes"), MODERN_SPECS)
+def test_the_keras_script_of_the_modern_codes_builds_what_compile_spec_builds(text, shape, classes):
+    emitted = run_source(emit(check(text, shape, classes), "keras").decode())["model"]
+    assert_same_keras_model(compile_spec(text, shape, classes), emitted)
+
+
+def test_the_keras_script_with_layer_scale_and_a_scaled_residual_runs_and_computes_the_same(tmp_path):
+    """LS and ADD scale= are layers of cnndsl's own: the script defines them, and runs without cnndsl."""
+    import subprocess
+    import sys
+
+    text = "CN(4, 3, padding=same) -> ADD(ID() | CN(4, 1) -> LS(0.5), scale=0.2) -> GAP()"
+    script = emit(check(text, (8, 8, 3), 5), "keras").decode()
+    assert "class LayerScale(keras.layers.Layer)" in script and "class ScaledAdd(keras.layers.Layer)" in script
+    path = tmp_path / "model.py"
+    path.write_text(script + "\nmodel.save_weights('w.weights.h5')\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    built = compile_spec(text, (8, 8, 3), 5)
+    emitted = run_source(script)["model"]
+    assert_same_keras_model(built, emitted)
+    emitted.load_weights(tmp_path / "w.weights.h5")
+    built.set_weights(emitted.get_weights())
+    x = sample((8, 8, 3))
+    assert_close(keras_output(built, x), keras_output(emitted, x))
+
+
 @settings(max_examples=15)
 @given(accepted_specs())
 def test_the_torch_source_of_random_specs_computes_what_keras_computes(case):
@@ -116,14 +159,14 @@ def test_the_keras_script_of_random_graphs_builds_what_compile_spec_builds(case)
     assert_same_keras_model(compile_spec(text, shape, classes), emitted)
 
 
-@pytest.mark.parametrize(("text", "shape"), SPECS)
-def test_the_onnx_file_computes_what_keras_computes(text, shape):
+@pytest.mark.parametrize(("text", "shape", "classes"), [(*case, 10) for case in SPECS] + MODERN_SPECS)
+def test_the_onnx_file_computes_what_keras_computes(text, shape, classes):
     onnxruntime = pytest.importorskip("onnxruntime")
     from cnndsl.backends.onnx import export
     from cnndsl.backends.torch import build, port_weights
 
-    model = check(text, shape)
-    keras_model = compile_spec(text, shape)
+    model = check(text, shape, classes)
+    keras_model = compile_spec(text, shape, classes)
     randomize(keras_model)
     module = build(model)
     port_weights(keras_model, module)
@@ -163,6 +206,31 @@ def test_the_json_architecture_reads_back_as_the_same_architecture(case):
     spec, read_classes = json_ir.read(architecture(text, input_shape, classes))
     again = check(spec, num_classes=read_classes)
     assert architecture_hash(again) == architecture_hash(check(text, input_shape, classes))
+
+
+@pytest.mark.parametrize(
+    ("text", "shape", "classes"),
+    [*MODERN_SPECS, ("IN(None, None, 4) -> CN(8, 3, groups=2) -> LN() -> NRM(mean=(1, 2, 3, 4, 5, 6, 7, 8), "
+                     "variance=(1, 1, 1, 1, 2, 2, 2, 2)) -> GAP(true) -> RS(-1) -> DN(4) -> ACT(softmax)", None, None)],
+)  # fmt: skip
+def test_the_json_architecture_of_the_modern_codes_keeps_every_argument(text, shape, classes):
+    document = architecture(text, shape, classes)
+    spec, read_classes = json_ir.read(json.loads(json.dumps(document)))
+    again = check(spec, num_classes=read_classes)
+    assert architecture_hash(again) == architecture_hash(check(text, shape, classes))
+    assert [layer["args"] for layer in architecture(spec, None, read_classes)["layers"]] == [
+        layer["args"] for layer in document["layers"]
+    ]
+
+
+def test_the_json_architecture_writes_tuples_as_lists_and_an_unknown_size_as_null():
+    text = "IN(None, None, 2) -> NRM(mean=(1, 2), variance=(3, 4)) -> CN(4, 3, groups=2) -> GAP() -> RS(2, -1)"
+    document = architecture(text + " -> ADD(ID() | LS(), scale=0.5) -> FL()")
+    assert document["input_shape"] == [None, None, 2]
+    normalization, conv, _, reshape, scale, add, _, _ = document["layers"]
+    assert normalization["args"] == {"mean": [1.0, 2.0], "variance": [3.0, 4.0]}
+    assert conv["args"]["groups"] == 2 and conv["output_shape"] == [None, None, None, 4]
+    assert reshape["args"] == {"shape": [2, -1]} and scale["args"] == {"init": 1e-06} and add["args"] == {"scale": 0.5}
 
 
 def test_a_json_file_is_a_spec_for_every_command(tmp_path):

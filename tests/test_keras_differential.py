@@ -36,6 +36,7 @@ def reference_layers(descs: list[Desc], classes: int) -> list:
                     padding=a.get("padding", "valid"),
                     activation=a.get("activation", "relu"),
                     dilation_rate=a.get("dilation", 1),
+                    groups=a.get("groups", 1),
                 )  # fmt: skip
             )
         else:
@@ -43,9 +44,25 @@ def reference_layers(descs: list[Desc], classes: int) -> list:
     last = descs[-1]
     if last.code == "DN" and last.args["units"] == classes and last.args.get("activation", "softmax") == "softmax":
         layers[-1] = keras.layers.Dense(classes, activation="softmax")
-    else:
+    elif not _own_head(last):
         layers.append(keras.layers.Dense(classes, activation="softmax"))
     return layers
+
+
+def _own_head(last) -> bool:
+    """A spec ending in ``ACT(softmax)`` is its own head (MobileNet's): no Dense is appended."""
+    return isinstance(last, Desc) and last.code == "ACT" and last.args["name"] == "softmax"
+
+
+def _keras_application_layer(module: str, name: str):
+    """A layer class keras.applications defines for itself (ConvNeXt's LayerScale, InceptionResNetV2's scaled add)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"keras.src.applications.{module}"), name)
+
+
+SAME_LAYER = {"CustomScaleLayer": "ScaledAdd"}
+"""keras.applications' name for a layer the notation builds under another name."""
 
 
 def _reference_simple(desc: Desc):
@@ -74,12 +91,39 @@ def _reference_simple(desc: Desc):
         cls = L.GlobalAveragePooling2D if desc.code == "GAP" else L.GlobalMaxPooling2D
         return cls(keepdims=a.get("keepdims", False))
     if desc.code == "DP":
-        return L.Dropout(a["rate"])
+        return L.Dropout(a["rate"], noise_shape=(None, 1, 1, 1) if a.get("per_example") else None)
+    if desc.code == "LN":
+        return L.LayerNormalization(**a)
+    if desc.code == "LS":
+        return _ReferenceLayerScale(a.get("init", 1e-6))
+    if desc.code == "RS":
+        return L.Reshape(a["shape"])
+    if desc.code == "CR":
+        return L.Cropping2D(a["crop"])
+    if desc.code == "RSC":
+        return L.Rescaling(a["scale"], offset=a.get("offset", 0.0))
+    if desc.code == "NRM":
+        return L.Normalization(mean=a.get("mean"), variance=a.get("variance"))
     if desc.code == "ACT":
         return L.Activation(a["name"])
     return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
         desc.code
     ]()
+
+
+class _ReferenceLayerScale(keras.layers.Layer):
+    """Builds keras.applications' ConvNeXt LayerScale once the channel count (its projection_dim) is known."""
+
+    def __init__(self, init):
+        super().__init__()
+        self.init = init
+
+    def build(self, input_shape):
+        self.inner = _keras_application_layer("convnext", "LayerScale")(self.init, input_shape[-1])
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
 
 
 def keras_verdict(descs, input_shape, classes):
@@ -99,7 +143,7 @@ def keras_verdict(descs, input_shape, classes):
 
 def _keras_row(layer):
     frozen = int(sum(np.prod(w.shape) for w in layer.non_trainable_weights))
-    return (type(layer).__name__, tuple(layer.output.shape), layer.count_params(), frozen)
+    return (_keras_row_name(layer), tuple(layer.output.shape), layer.count_params(), frozen)
 
 
 def _cnndsl_rows(model):
@@ -132,9 +176,9 @@ def test_the_keras_backend_builds_what_the_checker_describes(case):
     keras.backend.clear_session()
     built = compile_spec(text, None if declared else input_shape, classes)
     assert [_keras_row(layer) for layer in built.layers] == _cnndsl_rows(model)
-    assert [layer.get_config().get("activation") for layer in built.layers] == [
-        info.layer.args.get("activation", info.layer.args.get("name")) for info in model.layers
-    ]
+    stored = {"swish": "silu", "hard_swish": "hard_silu"}  # Keras keeps these under their other names
+    written = [info.layer.args.get("activation", info.layer.args.get("name")) for info in model.layers]
+    assert [layer.get_config().get("activation") for layer in built.layers] == [stored.get(a, a) for a in written]
 
 
 # --- graphs: the reference builds a functional model from the documented rules ---------------
@@ -152,6 +196,8 @@ def reference_graph(nodes: list, input_shape, classes: int):
     inputs = keras.Input(shape=input_shape)
     state = {"kernel": (3, 3)}
     x = _reference_chain(nodes[:-1] if written_head else nodes, inputs, state)
+    if _own_head(last):
+        return keras.Model(inputs, x)
     bias = last.args.get("bias", True) if written_head else True
     outputs = keras.layers.Dense(classes, activation="softmax", use_bias=bias)(x)
     return keras.Model(inputs, outputs)
@@ -165,17 +211,24 @@ def _reference_chain(nodes: list, x, state: dict):
             x = state[node.name]
         elif isinstance(node, MergeDesc):
             branches = [_reference_chain(branch, x, state) for branch in node.branches]
-            x = getattr(keras.layers, MERGE_LAYERS[node.code])(**node.args)(branches)
+            x = _reference_merge(node)(branches)
         elif node.code == "CN":
             state["kernel"] = node.args.get("kernel", state["kernel"])
             a = node.args
             x = keras.layers.Conv2D(
                 a["filters"], state["kernel"], strides=a.get("strides", 1), padding=a.get("padding", "valid"),
                 activation=a.get("activation", "relu"), dilation_rate=a.get("dilation", 1), use_bias=a.get("bias", True),
+                groups=a.get("groups", 1),
             )(x)  # fmt: skip
         else:
             x = _reference_simple(node)(x)
     return x
+
+
+def _reference_merge(node: MergeDesc):
+    if node.code == "ADD" and "scale" in node.args:
+        return _keras_application_layer("inception_resnet_v2", "CustomScaleLayer")(node.args["scale"])
+    return getattr(keras.layers, MERGE_LAYERS[node.code])(**node.args)
 
 
 def keras_graph_verdict(nodes, input_shape, classes):
@@ -223,16 +276,48 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
     assert isinstance(built, keras.Sequential) != model.is_graph
 
 
-REFERENCE_CODES = {"CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", *MERGE_LAYERS}
+REFERENCE_CODES = {
+    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "LN", "LS", "RS", "CR",
+    "RSC", "NRM", *MERGE_LAYERS,
+}  # fmt: skip
 """Every code the reference above builds; ID and IN make no layer."""
 
 
 def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
     minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
-               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}}  # fmt: skip
+               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"},
+               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}}  # fmt: skip
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
-        assert type(_reference_simple(Desc(code, "", minimal.get(code, {})))).__name__ == LAYERS[code].keras_class
+        made = _reference_simple(Desc(code, "", minimal.get(code, {})))
+        assert _keras_row_name(made) == LAYERS[code].keras_class
+    scaled = _reference_merge(MergeDesc("ADD", [[], []], {"scale": 0.5}))
+    assert _keras_row_name(scaled) == LAYERS["ADD"].keras_form({"scale": 0.5}).name
+
+
+def _keras_row_name(layer) -> str:
+    name = "LayerScale" if isinstance(layer, _ReferenceLayerScale) else type(layer).__name__
+    return SAME_LAYER.get(name, name)
+
+
+def test_a_scaled_residual_is_named_and_classed_as_the_layer_keras_builds():
+    text = "CN(4, 1) -> ADD(ID() | ID(), scale=0.5) -> ADD(ID() | ID()) -> GAP()"
+    keras.backend.clear_session()  # Keras numbers layer names across one session
+    model, built = check(text, (4, 4, 1)), compile_spec(text, (4, 4, 1))
+    layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
+    assert [(info.name, info.keras_class) for info in model.layers] == [(x.name, type(x).__name__) for x in layers]
+    assert model.layers[1].keras_class == "ScaledAdd"
+
+
+@pytest.mark.parametrize(
+    "given", ["mean=(1, 2, 3), variance=4", "mean=1, variance=(1, 2, 3)", "mean=(1, 2), variance=(1, 2, 3)"]
+)
+def test_a_normalization_keras_refuses_is_refused_at_its_arguments(given):
+    with pytest.raises(ValueError, match="same shape"):
+        eval(f"keras.layers.Normalization({given})")
+    with pytest.raises(SpecError, match="NRM mean and variance must have the same shape") as caught:
+        check(f"IN(4, 4, 3) -> NRM({given}) -> GAP()")
+    assert caught.value.diagnostics[0].span.column == 16
 
 
 @pytest.mark.parametrize("name", sorted(notebook_specs()))

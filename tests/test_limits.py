@@ -178,10 +178,15 @@ def test_blocks_nested_past_the_depth_cap_are_refused():
     depth = MAX_BLOCK_DEPTH + 10
     lines = ["block b0 = BN()"] + [f"block b{i} = b{i - 1}" for i in range(1, depth)]
     error = file_error("\n".join([*lines, f"m = b{depth - 1} -> FL()"]))
-    assert f"blocks nested too deep: 'b{depth - 1}' uses blocks more than {MAX_BLOCK_DEPTH} levels deep" in error.message
+    assert (
+        f"blocks nested too deep: 'b{depth - 1}' uses blocks more than {MAX_BLOCK_DEPTH} levels deep" in error.message
+    )
     # the error points at the model's own use of the outermost block, on the model's line
     assert (error.line, error.column) == (depth + 1, 5)
-    assert error.diagnostics[0].hint == f"the limit is passed where 'b{depth - MAX_BLOCK_DEPTH}' uses 'b{depth - MAX_BLOCK_DEPTH - 1}'"
+    assert (
+        error.diagnostics[0].hint
+        == f"the limit is passed where 'b{depth - MAX_BLOCK_DEPTH}' uses 'b{depth - MAX_BLOCK_DEPTH - 1}'"
+    )
 
 
 def test_blocks_at_the_depth_cap_work():

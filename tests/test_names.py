@@ -299,7 +299,7 @@ def test_the_onnx_file_computes_what_keras_computes():
     pytest.importorskip("onnxruntime")
     from test_emit import test_the_onnx_file_computes_what_keras_computes as onnx_equals_keras
 
-    onnx_equals_keras(NASNET, (16, 16, 3))
+    onnx_equals_keras(NASNET, (16, 16, 3), 10)
 
 
 def test_draw_brings_an_edge_from_the_named_tensor_to_where_the_chain_goes_on():

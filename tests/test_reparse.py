@@ -90,7 +90,9 @@ def test_a_keystroke_in_a_call_is_read_again_alone_and_reads_as_the_whole_text(b
     lines = ["CN(8) -> BN()", "CN(20, (5, 5))", "BN()", "MP(2)", "FL() -> DN(10)"]
     index = {"first": 1, "middle": 2, "last": 3}[where] if before != "BN()" else 2
     lines[index] = before
-    old = "block stem = CN(4)\n\nnet = stem\n" + "".join(f"    -> {line}  # layer {i}\n" for i, line in enumerate(lines))
+    old = "block stem = CN(4)\n\nnet = stem\n" + "".join(
+        f"    -> {line}  # layer {i}\n" for i, line in enumerate(lines)
+    )
     new = old.replace(f"-> {before}  # layer {index}", f"-> {after}  # layer {index}")
     assert new != old
     again = reparse_file(old, parse_file(old), new)

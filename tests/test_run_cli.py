@@ -166,7 +166,10 @@ def test_an_output_under_a_file_is_a_clear_error(tmp_path):
 def test_an_unknown_flag_shows_the_commands_own_usage(tmp_path):
     result = run_cli("run", SMALL, "--classes", "3", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("usage: cnndsl run ") and "cnndsl run: error: unrecognized arguments: --classes 3" in result.stderr
+    assert (
+        result.stderr.startswith("usage: cnndsl run ")
+        and "cnndsl run: error: unrecognized arguments: --classes 3" in result.stderr
+    )
 
 
 def test_the_frameworks_native_start_up_lines_are_kept_off_the_terminal(finished_run):

@@ -79,7 +79,9 @@ def _one(node) -> bool:
 
 
 def texts_by_brute_force(space: Space) -> list[str]:
-    return [chain_text(c if isinstance(c, ast.Chain) else ast.Chain((c,), c.span)) for c in brute(space.chain, space.blocks)]
+    return [
+        chain_text(c if isinstance(c, ast.Chain) else ast.Chain((c,), c.span)) for c in brute(space.chain, space.blocks)
+    ]
 
 
 def texts_by_number(space: Space) -> list[str]:
@@ -106,6 +108,10 @@ SMALL_SPACES = [
     ("ADD({CN(8, 3, padding=same) | CN(8, {1,5}, padding=same)} | ID())*{1..2}->FL()", 6),
     ("CN(8)->CAT(ID() | CN({4,8}, 1), axis={-1, 3})->FL()", 4),
     ("CN({7})->FL()", 1),
+    (
+        "CN(8, groups={1,2})->LN(epsilon={0.001, 0.01})->ADD(ID() | LS({1e-6, 0.5}), scale={1, 0.2})->RS({-1, (2, -1)})",
+        32,
+    ),
 ]
 
 
@@ -291,3 +297,24 @@ def test_the_verdict_on_each_candidate_is_the_checkers_on_its_own_text():
             assert verdict.accepted and verdict.hash == architecture_hash(model)
             accepted += 1
     assert (found.count, accepted) == (384, 216)
+
+
+MODERN_SPACE = "IN(8, 8, 6) -> CN({8, 12}, 1, groups={1, 2, 4}) -> RS({-1, (16, -1), (7, -1)}) -> NRM() -> FL()"
+
+
+def test_a_space_over_the_new_arguments_judges_each_candidate_as_check_does():
+    """groups=4 does not divide 6 channels, and 7 does not divide 512 or 768 values: each a located refusal."""
+    found = space_of_text(MODERN_SPACE)
+    judge = Judge(found)
+    verdicts = [judge(index) for index in range(found.count)]
+    for verdict in verdicts:
+        try:
+            model = check(verdict.text)
+        except SpecError as error:
+            assert (
+                not verdict.accepted
+                and verdict.error.message.split(": ", 1)[1] == error.diagnostics[0].message.split(": ", 1)[1]
+            )
+        else:
+            assert verdict.accepted and verdict.hash == architecture_hash(model)
+    assert (found.count, sum(v.accepted for v in verdicts)) == (18, 8)

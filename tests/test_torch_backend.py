@@ -8,7 +8,16 @@ torch = pytest.importorskip("torch")
 
 from golden_tables import notebook_specs  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
-from torch_strategies import accepted_specs, assert_close, graph_specs, keras_output, randomize, sample, torch_output  # noqa: E402
+from torch_strategies import (  # noqa: E402
+    MODERN_SPECS,
+    accepted_specs,
+    assert_close,
+    graph_specs,
+    keras_output,
+    randomize,
+    sample,
+    torch_output,
+)
 
 from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
@@ -130,8 +139,61 @@ def test_every_weight_the_layer_table_names_has_a_place_in_pytorch():
     from cnndsl.backends.torch import _PORTS
 
     model = check(
-        "CN(4,bias=false)->DW(padding=same)->SC(3,depth_multiplier=2)->BN(center=false)->GAP()->DN(5)", (9, 9, 2)
+        "NRM()->CN(4,bias=false)->DW(padding=same)->SC(3,depth_multiplier=2)->BN(center=false)->LN()->LS()"
+        "->CN(6,groups=3)->GAP()->DN(5)",
+        (9, 9, 2),
     )
     for info in model.layers:
         names = {weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)}
         assert names <= set(_PORTS.get(info.keras_class, {})), info.keras_class
+
+
+@pytest.mark.parametrize(("text", "input_shape", "classes"), MODERN_SPECS)
+def test_the_modern_codes_compute_what_keras_computes(text, input_shape, classes):
+    assert_equal_to_keras(text, input_shape, classes)
+
+
+def test_per_example_dropout_drops_whole_examples_in_training_only():
+    module = compile_spec("DP(0.5, per_example=true) -> GAP()", (4, 4, 3), backend="torch")
+    dropout, x = module.dropout, torch.ones(64, 3, 4, 4)
+    torch.manual_seed(0)
+    dropped = dropout.train()(x)
+    kept = dropped.flatten(1)
+    assert set(kept.min(1).values.tolist()) <= {0.0, 2.0} and (kept.min(1).values == kept.max(1).values).all()
+    assert 10 < int((kept[:, 0] == 0).sum()) < 54
+    assert torch.equal(dropout.eval()(x), x)
+
+
+def test_an_adapted_normalization_keeps_mean_variance_and_count_as_saved_buffers():
+    module = compile_spec("NRM() -> NRM(mean=1, variance=4) -> GAP()", (4, 4, 3), backend="torch")
+    assert set(module.state_dict()) >= {"normalization.mean", "normalization.variance", "normalization.count"}
+    assert not any(name.startswith("normalization_1") for name in module.state_dict())
+    assert parameter_counts(module) == (40, 7)
+
+
+def test_an_unknown_input_size_builds_where_padding_needs_no_size():
+    module = compile_spec("IN(None, None, 3) -> CN(4, 3, padding=same) -> MP() -> DW(3, padding=same) -> GAP()",
+                          backend="torch")  # fmt: skip
+    assert module(torch.zeros(2, 3, 13, 7)).shape == (2, 10)
+    with pytest.raises(SpecError, match=r"1:22.*strides 2 depends on the input's size.*input_shape"):
+        compile_spec("IN(None, None, 3) -> CN(4, 3, strides=2, padding=same) -> GAP()", backend="torch")
+
+
+def test_an_unknown_input_size_computes_what_keras_computes():
+    text = (
+        "IN(None, None, 3) -> CN(4, 3, padding=same) -> AP(3, strides=1, padding=same) -> CN(5, 3, strides=2) -> GAP()"
+    )
+    keras_model, torch_model = compile_spec(text), compile_spec(text, backend="torch")
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    for size in ((9, 9), (12, 7)):
+        x = sample((*size, 3))
+        assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+def test_grouped_and_depthwise_kernels_start_as_keras_glorot_uniform_bounds_them():
+    module = compile_spec("CN(64, 3, groups=8) -> DW(5) -> GAP()", (12, 12, 32), backend="torch")
+    grouped, depthwise = module.conv2d[0], module.depthwise_conv2d[0]
+    for conv, fan_in, fan_out in ((grouped, 9 * 4, 9 * 64), (depthwise, 25 * 64, 25 * 1)):
+        limit = (6 / (fan_in + fan_out)) ** 0.5
+        assert 0.9 * limit < float(conv.weight.detach().abs().max()) <= limit

@@ -124,7 +124,20 @@ def test_ctrl_c_after_three_epochs_says_three_and_the_history_holds_three(tmp_pa
 
     monkeypatch.setattr(callbacks, "write_history", interrupted)
     out = tmp_path / "run"
-    args = ["run", SMALL, "--data", "sample", "--limit", "64", "--epochs", "6", "--batch-size", "64", "--output", str(out)]
+    args = [
+        "run",
+        SMALL,
+        "--data",
+        "sample",
+        "--limit",
+        "64",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "64",
+        "--output",
+        str(out),
+    ]
     assert main(args) == 130
     assert "cnndsl: interrupted after 3 epoch(s); " in capsys.readouterr().err
     assert len(json.loads((out / "history.json").read_text())) == 3

@@ -20,7 +20,7 @@ TOLERANCE = 1e-4
 @st.composite
 def accepted_specs(draw) -> tuple[str, tuple[int, int, int], int]:
     """(text, input shape, classes) of a random spec that passes every check."""
-    text, _descs, input_shape, classes, _declared = draw(specs())
+    text, _descs, input_shape, classes, _declared = draw(specs(unknown_sizes=False))
     ending = draw(st.sampled_from(["", "->FL()", "->GAP()"]))
     for candidate in (text, text + ending):
         try:
@@ -38,7 +38,12 @@ def randomize(keras_model, seed: int = 0) -> None:
         value = rng.normal(0, 0.5, size=tuple(variable.shape)).astype("float32")
         if "variance" in variable.name:
             value = np.abs(value) + 0.5
+        if "int" in str(variable.dtype):
+            value = rng.integers(1, 100, size=tuple(variable.shape))
         variable.assign(value)
+    for layer in keras_model.layers:
+        if type(layer).__name__ == "Normalization" and layer.weights:
+            layer.finalize_state()  # as loading weights does: an adapted mean and variance take effect
 
 
 def sample(input_shape, seed: int = 1) -> np.ndarray:
@@ -66,6 +71,25 @@ def assert_close(expected: np.ndarray, actual: np.ndarray) -> None:
     np.testing.assert_allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE)
 
 
+MODERN = [
+    "CN(4, 3, padding=same) -> CN(6, 3, groups=2, padding=same) -> CN(6, 1, groups=3, bias=false) -> GAP()",
+    "LN() -> CN(4, 3) -> LN(epsilon=0.01, center=false) -> LN(axis=1, scale=false) -> LN(axis=2) -> GAP() -> LN()",
+    "CN(4, 1) -> LS() -> LS(0.5) -> GAP() -> LS(2)",
+    "RSC(0.5, offset=-1) -> NRM() -> NRM(mean=(1, 2), variance=(4, 0.5)) -> NRM(mean=0.5, variance=2) -> GAP()",
+    "CN(4, 3) -> RS(-1, 4) -> DN(5) -> BN() -> RS(5, 2, -1) -> CN(3, 1) -> RS(-1) -> NRM() -> LN()",
+    "CN(4, 3) -> CR(1) -> CR(((1, 0), (0, 2))) -> GAP()",
+    "CN(4, 3) -> DP(0.3, per_example=true) -> GAP() -> DP(0.2, per_example=true)",
+    "CN(4, 3, padding=same) -> ADD(ID() | CN(4, 1) -> LS(), scale=0.17) -> ADD(ID() | DW(3, padding=same), scale=-2) -> GAP()",
+    "DW(3, strides=2, dilation=2, padding=same) -> SC(5, (3, 2), strides=(2, 1), dilation=(1, 2), padding=same) -> DW(2, strides=2, dilation=2) -> FL()",
+]
+"""Specs using every code and argument of modern CNNs, on an (11, 10, 2) input with 10 classes."""
+MODERN_SPECS = [
+    *((text, (11, 10, 2), 10) for text in MODERN),
+    ("CN(8, 1) -> GAP(keepdims=true) -> CN(3, 1, activation=linear) -> RS(3) -> ACT(softmax)", (11, 10, 2), 3),
+]
+"""(text, input shape, classes): the modern specs and a head of the model's own (its class count is its own)."""
+
+
 # --- graphs: merges of all three kinds, ID branches, the codes of modern CNNs ----------------
 
 kernels = st.sampled_from([1, 2, 3])
@@ -87,6 +111,14 @@ def keep_shape(draw, channels: int) -> str:
         f"ZP(1)->CN({channels}, 3, activation={act})",
         "AP(3, strides=1, padding=same)",
         f"MP({k}, strides=1, padding=same)",
+        draw(st.sampled_from(["LN()", "LN(epsilon=0.01, center=false)", "LN(axis=2, scale=false)", "LN(axis=1)"])),
+        draw(st.sampled_from(["LS()", "LS(0.5)", "LS(-2)"])),
+        draw(st.sampled_from(["RSC(0.5)", "RSC(2, offset=-1)"])),
+        "NRM()",
+        f"NRM(mean={channels}, variance=2)",
+        f"CN({2 * channels}, {k}, padding=same, groups={channels}) -> CN({channels}, 1, groups={channels})",
+        "DP(0.25, per_example=true)",
+        f"ZP(((1, 2), (0, 1))) -> CR(((1, 1), (0, 1))) -> CN({channels}, (2, 1), activation={act})",
     ]
     return draw(st.sampled_from(options))
 
@@ -103,10 +135,16 @@ def branch(draw, channels: int, depth: int) -> str:
 @st.composite
 def merge(draw, channels: int, depth: int = 0, same_channels: bool = False) -> tuple[str, int]:
     """A merge and the channel count after it."""
-    kind = draw(st.sampled_from(["ADD", "MUL", "SE", "SE2"] + ([] if same_channels else ["CAT"])))
+    kind = draw(st.sampled_from(["ADD", "MUL", "SE", "SE2", "SE3"] + ([] if same_channels else ["CAT"])))
     if kind == "SE":
         squeeze = draw(st.integers(1, 4))
         return f"MUL(ID() | GAP(keepdims=true) -> CN({squeeze}, 1) -> CN({channels}, 1, activation=sigmoid))", channels
+    if kind == "SE3":  # EfficientNet's: the squeeze reshaped back to an image
+        squeeze = draw(st.integers(1, 4))
+        return (
+            f"MUL(ID() | GAP() -> RS(1, 1, {channels}) -> CN({squeeze}, 1) -> CN({channels}, 1, activation=sigmoid))",
+            channels,
+        )
     if kind == "SE2":
         return f"MUL(ID() | GAP() -> DN({draw(st.integers(1, 4))}) -> DN({channels}, activation=sigmoid))", channels
     if kind == "CAT":
@@ -115,6 +153,9 @@ def merge(draw, channels: int, depth: int = 0, same_channels: bool = False) -> t
         total = sum(channels if b == "ID()" else w for b, w in zip(branches, widths))
         return f"CAT({' | '.join(branches)})", total
     branches = draw(st.lists(branch(channels, depth), min_size=2, max_size=3))
+    if kind == "ADD" and draw(st.booleans()):
+        scale = draw(st.sampled_from([0.17, -1.0, 2.0]))
+        return f"ADD({' | '.join(branches[:2])}, scale={scale})", channels
     return f"{kind}({' | '.join(branches)})", channels
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from cnndsl.ast import assert_never
 from cnndsl.errors import ArchitectureError
 from cnndsl.model import INPUT, CheckedModel, From, Item, Merge, tensor_name
+from cnndsl.passes.resolve import HEAD_CODE
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 FORMAT = "cnndsl-architecture"
@@ -82,7 +83,7 @@ def read(data: Any) -> tuple[str, int]:
         raise ArchitectureError(f"architecture version {data.get('version')!r}; this cnndsl reads version {VERSION}")
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
-        head = [i for i, layer in enumerate(layers) if layer.get("head")]
+        head = [i for i, layer in enumerate(layers) if _appended_head(layer)]
         names = _taken(data["tree"])
         nodes = [_node(item, layers, set(head), names) for item in data["tree"]]
         named = tensor_name(INPUT) if INPUT in names else None
@@ -101,6 +102,14 @@ def _taken(items: list) -> set[int]:
             for branch in item["branches"]:
                 found |= _taken(branch)
     return found
+
+
+def _appended_head(layer: Mapping) -> bool:
+    """A classifier head the class count makes again (``DN(classes, softmax)``), left out of the written spec.
+
+    A head of the model's own (``ACT(softmax)`` after a reshape) is written: no class count makes it.
+    """
+    return bool(layer.get("head")) and layer.get("code") == HEAD_CODE
 
 
 def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:

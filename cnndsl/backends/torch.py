@@ -111,9 +111,23 @@ def _window_pads(info: LayerInfo, kernel, strides, dilation=(1, 1)) -> tuple[int
     if info.layer.args["padding"] != "same":
         return (0, 0, 0, 0)
     _, height, width, _ = info.input_shape
-    top, bottom = same_pads(height, kernel[0], strides[0], dilation[0])
-    left, right = same_pads(width, kernel[1], strides[1], dilation[1])
+    top, bottom = _axis_pads(height, kernel[0], strides[0], dilation[0])
+    left, right = _axis_pads(width, kernel[1], strides[1], dilation[1])
     return (left, right, top, bottom)
+
+
+def _axis_pads(size: int | None, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """One axis's ``same`` padding; a size left unknown (``IN(None, None, 3)``) is fine at stride 1 only.
+
+    At stride 1 the padding is ``(kernel - 1) * dilation`` whatever the size; at a larger
+    stride TensorFlow's padding depends on the size, which PyTorch must know when it builds.
+    """
+    if size is None and stride != 1:
+        raise Unsupported(
+            f"TensorFlow's same padding at strides {stride} depends on the input's size, unknown here: "
+            "give the input_shape (or IN's height and width) to build it with PyTorch"
+        )
+    return same_pads(stride if size is None else size, kernel, stride, dilation)
 
 
 def _symmetric(pads: tuple[int, int, int, int]) -> bool:
@@ -125,7 +139,7 @@ def _symmetric(pads: tuple[int, int, int, int]) -> bool:
 
 def _conv(info: LayerInfo) -> tuple[Call, ...]:
     a = info.layer.args
-    return _convolution(info, info.input_shape[-1], a["filters"], groups=1) + activation(a["activation"], 4)
+    return _convolution(info, info.input_shape[-1], a["filters"], groups=a["groups"]) + activation(a["activation"], 4)
 
 
 def _convolution(
@@ -140,7 +154,8 @@ def _convolution(
     use_bias = a["bias"] if bias is None else bias
     if not use_bias:
         kwargs += (("bias", False),)
-    return (*pad, Call("Conv2d", (channels, filters, a["kernel"]), kwargs))
+    cls = "DepthwiseConv2d" if groups == channels and info.code != "CN" else "Conv2d"
+    return (*pad, Call(cls, (channels, filters, a["kernel"]), kwargs))
 
 
 def _kwargs(**values) -> tuple[tuple[str, Any], ...]:
@@ -189,7 +204,7 @@ def _dense(info: LayerInfo) -> tuple[Call, ...]:
     a = info.layer.args
     bias = () if a["bias"] else (("bias", False),)
     calls = (Call("Linear", (info.input_shape[-1], a["units"]), bias), *activation(a["activation"], 2))
-    return calls if len(info.input_shape) == 2 else (Call("ChannelsLast", calls),)
+    return (Call("ChannelsLast", calls),) if len(info.input_shape) == 4 else calls
 
 
 def _batch_norm(info: LayerInfo) -> tuple[Call, ...]:
@@ -198,10 +213,45 @@ def _batch_norm(info: LayerInfo) -> tuple[Call, ...]:
     momentum, epsilon = 1 - a["momentum"], a["epsilon"]
     center, scale = a["center"], a["scale"]
     if center != scale:
-        return (Call("BatchNorm", (channels, epsilon, momentum, center, scale)),)
-    cls = "nn.BatchNorm2d" if len(info.input_shape) == 4 else "nn.BatchNorm1d"
-    kwargs = (("eps", epsilon), ("momentum", round(momentum, 12)))
-    return (Call(cls, (channels,), kwargs + (() if center else (("affine", False),))),)
+        calls = (Call("BatchNorm", (channels, epsilon, momentum, center, scale)),)
+    else:
+        cls = "nn.BatchNorm2d" if len(info.input_shape) == 4 else "nn.BatchNorm1d"
+        kwargs = (("eps", epsilon), ("momentum", round(momentum, 12)))
+        calls = (Call(cls, (channels,), kwargs + (() if center else (("affine", False),))),)
+    return (Call("ChannelsSecond", calls),) if len(info.input_shape) == 3 else calls
+
+
+def _torch_dim(axis: int, rank: int) -> int:
+    """The PyTorch dim of a Keras axis: 4-D tensors are channels-first inside, others keep Keras's order."""
+    axis %= rank
+    return {0: 0, 1: 2, 2: 3, 3: 1}[axis] if rank == 4 else axis
+
+
+def _layer_norm(info: LayerInfo) -> tuple[Call, ...]:
+    a, shape = info.layer.args, info.input_shape
+    dim = _torch_dim(a["axis"], len(shape))
+    return (Call("LayerNorm", (shape[a["axis"]], dim, a["epsilon"], a["center"], a["scale"])),)
+
+
+def _normalization(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    given = () if a["mean"] is None else (a["mean"], a["variance"])
+    return (Call("Normalization", (info.input_shape[-1], *given)),)
+
+
+def _dropout(info: LayerInfo) -> tuple[Call, ...]:
+    a = info.layer.args
+    return (Call("DropExample" if a["per_example"] else "nn.Dropout", (a["rate"],)),)
+
+
+def _add(info: LayerInfo) -> tuple[Call, ...]:
+    scale = info.layer.args["scale"]
+    return (Call("Add"),) if scale == 1 else (Call("ScaledAdd", (scale,)),)
+
+
+def _cropping(info: LayerInfo) -> tuple[Call, ...]:
+    (top, bottom), (left, right) = info.layer.args["crop"]
+    return (Call("Crop2d", ((top, bottom, left, right),)),)
 
 
 def _zero_padding(info: LayerInfo) -> tuple[Call, ...]:
@@ -231,9 +281,7 @@ def _never(info: LayerInfo) -> tuple[Call, ...]:
 
 def _concatenate(info: LayerInfo) -> tuple[Call, ...]:
     rank = len(info.output_shape)
-    axis = info.layer.args["axis"] % rank
-    dim = {0: 0, 1: 2, 2: 3, 3: 1}[axis] if rank == 4 else axis
-    return (Call("Concatenate", (dim,)),)
+    return (Call("Concatenate", (_torch_dim(info.layer.args["axis"], rank),)),)
 
 
 TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
@@ -244,14 +292,20 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "AP": lambda info: _pool(info, maximum=False),
     "GAP": lambda info: _global_pool(info, "nn.AdaptiveAvgPool2d"),
     "GMP": lambda info: _global_pool(info, "nn.AdaptiveMaxPool2d"),
-    "DP": lambda info: (Call("nn.Dropout", (info.layer.args["rate"],)),),
+    "DP": _dropout,
     "FL": lambda info: (Call("FlattenNHWC"),),
+    "RS": lambda info: (Call("Reshape", (info.layer.args["shape"],)),),
     "DN": _dense,
     "BN": _batch_norm,
+    "LN": _layer_norm,
+    "LS": lambda info: (Call("LayerScale", (info.input_shape[-1], info.layer.args["init"])),),
+    "RSC": lambda info: (Call("Rescale", (info.layer.args["scale"], info.layer.args["offset"])),),
+    "NRM": _normalization,
     "ACT": lambda info: activation(info.layer.args["name"], len(info.input_shape)) or (Call("nn.Identity"),),
     "ZP": _zero_padding,
+    "CR": _cropping,
     "UP": _upsampling,
-    "ADD": lambda info: (Call("Add"),),
+    "ADD": _add,
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
     "IN": lambda info: _never(info),
@@ -331,13 +385,17 @@ def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 
 
+_WRAPPERS = ("ChannelsLast", "ChannelsSecond")
+"""Calls whose arguments are calls: the modules they wrap, to be constructed first."""
+
+
 def _construct(call: Call) -> torch.nn.Module:
     from torch import nn
 
     from cnndsl.backends import torch_modules
 
-    if call.name == "ChannelsLast":
-        return torch_modules.ChannelsLast(*(_construct(inner) for inner in call.args))
+    if call.name in _WRAPPERS:
+        return getattr(torch_modules, call.name)(*(_construct(inner) for inner in call.args))
     owner, _, name = call.name.rpartition(".")
     cls = getattr(nn if owner == "nn" else torch_modules, name)
     return cls(*call.args, **dict(call.kwargs))
@@ -368,8 +426,15 @@ _PORTS: dict[str, dict[str, tuple[int, str, Callable[[Any], Any]]]] = {
         "gamma": (0, "weight", None), "beta": (0, "bias", None),
         "moving_mean": (0, "running_mean", None), "moving_variance": (0, "running_var", None),
     },
+    "LayerNormalization": {"gamma": (0, "weight", None), "beta": (0, "bias", None)},
+    "LayerScale": {"gamma": (0, "gamma", None)},
+    "Normalization": {"mean": (0, "mean", None), "variance": (0, "variance", None), "count": (0, "count", None)},
 }  # fmt: skip
 """Keras class -> its weight names -> (which weighted PyTorch submodule, which tensor, how to lay it out)."""
+
+
+_WEIGHTED = frozenset({"LayerNorm", "LayerScale", "Normalization"})
+"""Classes of torch_modules holding Keras weights, by name: emitted source defines copies of them."""
 
 
 def port_weights(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
@@ -397,33 +462,41 @@ def _port_layer(layer, module) -> None:
     ports = _PORTS.get(type(layer).__name__)
     if ports is None:
         raise ValueError(f"no way to port the weights of {layer.name} ({type(layer).__name__})")
-    weighted = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.modules.batchnorm._BatchNorm)]
+    kinds = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+    weighted = [m for m in module.modules() if isinstance(m, kinds) or type(m).__name__ in _WEIGHTED]
     for variable in layer.weights:
         _port_one(layer.name, variable, ports, weighted)
 
 
 def _port_one(name: str, variable, ports: Mapping, weighted: list) -> None:
+    import numpy as np
     import torch
 
     short = variable.name.rpartition("/")[2]
     if short not in ports or ports[short][0] >= len(weighted):
         raise ValueError(f"no PyTorch counterpart for the weight {short!r} of {name}")
     index, attribute, layout = ports[short]
-    value = variable.numpy()
+    value = np.asarray(variable.numpy())
     value = layout(value) if layout else value
     target = getattr(weighted[index], attribute)
     if tuple(target.shape) != value.shape:
         raise ValueError(f"{name} {short}: Keras shape {value.shape} does not fit PyTorch's {tuple(target.shape)}")
-    target.copy_(torch.from_numpy(value.copy()))
+    target.copy_(torch.from_numpy(value.copy()).to(target.dtype))
 
 
 def parameter_counts(torch_model: torch.nn.Module) -> tuple[int, int]:
-    """(trainable, non-trainable) as Keras counts them: batch-norm running statistics are non-trainable."""
+    """(trainable, non-trainable) as Keras counts them.
+
+    Every saved buffer is a Keras non-trainable weight (batch norm's running statistics, an
+    adapted normalization's mean, variance and count) but PyTorch's own batch counter;
+    a given normalization's constants are not saved, as Keras keeps them out of its weights.
+    """
     trainable = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in torch_model.parameters() if not p.requires_grad)
+    saved = torch_model.state_dict(keep_vars=True)
     buffers = sum(
-        b.numel()
-        for name, b in torch_model.named_buffers()
-        if name.rpartition(".")[2] in ("running_mean", "running_var")
+        buffer.numel()
+        for name, buffer in torch_model.named_buffers()
+        if name in saved and not name.endswith("num_batches_tracked")
     )
     return trainable, frozen + buffers

@@ -17,7 +17,19 @@ from torch import nn
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d initialised as Keras initialises Conv2D: glorot uniform kernel, zero bias."""
+    """nn.Conv2d initialised as Keras initialises Conv2D: glorot uniform kernel (a group's fans), zero bias."""
+
+    def reset_parameters(self):
+        field = self.kernel_size[0] * self.kernel_size[1]
+        fan_in, fan_out = self.in_channels // self.groups * field, self.out_channels * field
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        nn.init.uniform_(self.weight, -limit, limit)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """nn.Conv2d with one group per channel, initialised as Keras's DepthwiseConv2D: fans of its (kh, kw, in, multiplier) kernel."""
 
     def reset_parameters(self):
         field = self.kernel_size[0] * self.kernel_size[1]
@@ -48,6 +60,128 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() not in (2, 4):
             raise ValueError(f"expected a 2-D or 4-D input, got {input.dim()}-D")
+
+
+class ChannelsSecond(nn.Module):
+    """Apply a module that wants channels at dim 1 (batch norm) to a 3-D tensor, held as Keras holds it: channels last."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.inner = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.inner(x.permute(0, 2, 1)).permute(0, 2, 1)
+
+
+def channel_view(x, values):
+    """Per-channel values shaped to broadcast over x: dim 1 of a channels-first 4-D tensor, else the last."""
+    return values.reshape(1, -1, 1, 1) if x.dim() == 4 else values
+
+
+class LayerNorm(nn.Module):
+    """keras.layers.LayerNormalization over one axis (``dim``, channels-first), center and scale chosen apart."""
+
+    def __init__(self, size, dim, eps, center, scale):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.weight = nn.Parameter(torch.ones(size)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(size)) if center else None
+
+    def forward(self, x):
+        mean = x.mean(dim=self.dim, keepdim=True)
+        variance = ((x - mean) ** 2).mean(dim=self.dim, keepdim=True)
+        out = (x - mean) * torch.rsqrt(variance + self.eps)
+        shape = [1] * x.dim()
+        shape[self.dim] = -1
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape)
+        if self.bias is not None:
+            out = out + self.bias.reshape(shape)
+        return out
+
+
+class LayerScale(nn.Module):
+    """ConvNeXt's layer scale: ``x * gamma``, one learned value per channel, starting at ``init``."""
+
+    def __init__(self, channels, init):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+
+    def forward(self, x):
+        return x * channel_view(x, self.gamma)
+
+
+class Rescale(nn.Module):
+    """keras.layers.Rescaling: ``x * scale + offset``."""
+
+    def __init__(self, scale, offset):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x):
+        return x * self.scale + self.offset
+
+
+class Normalization(nn.Module):
+    """keras.layers.Normalization over the channels: ``(x - mean) / max(sqrt(variance), 1e-7)``.
+
+    Given mean and variance are constants; adapted ones (``mean=None``) are buffers, as
+    Keras's non-trainable weights mean, variance and count are, to be filled from the data.
+    """
+
+    def __init__(self, channels, mean=None, variance=None):
+        super().__init__()
+        adapted = mean is None
+        mean = torch.zeros(channels) if adapted else torch.tensor(mean, dtype=torch.float32)
+        variance = torch.ones(channels) if adapted else torch.tensor(variance, dtype=torch.float32)
+        self.register_buffer("mean", mean, persistent=adapted)
+        self.register_buffer("variance", variance, persistent=adapted)
+        if adapted:
+            self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x):
+        mean, variance = channel_view(x, self.mean), channel_view(x, self.variance)
+        return (x - mean) / torch.clamp(torch.sqrt(variance), min=1e-7)
+
+
+class DropExample(nn.Module):
+    """Dropout of whole examples (Keras's ``noise_shape=(None, 1, 1, 1)``): drop-connect, stochastic depth."""
+
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0:
+            return x
+        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= self.rate
+        return x * keep.to(x.dtype) / (1 - self.rate)
+
+
+class Reshape(nn.Module):
+    """keras.layers.Reshape: the values in Keras's channels-last order, reshaped to ``shape`` (batch aside)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape((x.shape[0],) + self.shape)
+        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+class Crop2d(nn.Module):
+    """keras.layers.Cropping2D: ``(top, bottom, left, right)`` rows and columns cut off."""
+
+    def __init__(self, crop):
+        super().__init__()
+        self.crop = tuple(crop)
+
+    def forward(self, x):
+        top, bottom, left, right = self.crop
+        return x[:, :, top : x.shape[2] - bottom, left : x.shape[3] - right]
 
 
 class FlattenNHWC(nn.Module):
@@ -154,6 +288,20 @@ class Add(nn.Module):
             return sum(xs[1:], xs[0])
         first, *rest = keras_layout(xs)
         return torch_layout(sum(rest, first))
+
+
+class ScaledAdd(nn.Module):
+    """InceptionResNetV2's scaled residual: ``xs[0] + scale * xs[1]``, broadcast as Keras broadcasts."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, *xs):
+        if xs[0].shape == xs[1].shape:
+            return xs[0] + xs[1] * self.scale
+        first, second = keras_layout(xs)
+        return torch_layout(first + second * self.scale)
 
 
 class Multiply(nn.Module):
