@@ -298,6 +298,7 @@ def _keras_row_name(layer) -> str:
 
 def test_a_scaled_residual_is_named_and_classed_as_the_layer_keras_builds():
     text = "CN(4, 1) -> ADD(ID() | ID(), scale=0.5) -> ADD(ID() | ID()) -> GAP()"
+    keras.backend.clear_session()  # Keras numbers its names per session
     model, built = check(text, (4, 4, 1)), compile_spec(text, (4, 4, 1))
     layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
     assert [(info.name, info.keras_class) for info in model.layers] == [(x.name, type(x).__name__) for x in layers]
