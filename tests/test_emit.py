@@ -176,6 +176,26 @@ def test_the_onnx_file_computes_what_keras_computes(text, shape, classes):
     assert_close(keras_output(keras_model, x), out)
 
 
+def test_the_onnx_file_of_an_unknown_input_size_takes_any_size_and_computes_what_keras_computes():
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from cnndsl.backends.onnx import emit as emit_onnx
+    from cnndsl.backends.torch import build, port_weights
+
+    text = "IN(None, None, 3) -> CN(4, 3, padding=same) -> LN() -> CN(5, 3, strides=2) -> CR(1) -> GAP()"
+    model, keras_model = check(text), compile_spec(text)
+    randomize(keras_model)
+    module = build(model)
+    port_weights(keras_model, module)
+    assert emit_onnx(model)  # a fresh module exports too
+    from cnndsl.backends.onnx import export
+
+    session = onnxruntime.InferenceSession(export(module, model))
+    for size in ((9, 9), (16, 11)):
+        x = sample((*size, 3))
+        (out,) = session.run(None, {"input": x.transpose(0, 3, 1, 2).copy()})
+        assert_close(keras_output(keras_model, x), out)
+
+
 # --- the JSON architecture -------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Emit an ONNX file through PyTorch's exporter, from the module the PyTorch backend builds.
 
 The graph takes ``input`` of shape (batch, channels, height, width), channels first
-as the PyTorch module does, with a free batch size, and gives ``output``. The
+as the PyTorch module does, with a free batch size (and a free height and width where
+the spec leaves them unknown), and gives ``output``. The
 weights are the module's (Keras's initialisers), or a Keras model's after
 :func:`cnndsl.backends.torch.port_weights`. torch and onnx are imported only here.
 """
@@ -31,15 +32,37 @@ def export(module: torch.nn.Module, model: CheckedModel) -> bytes:
     """The ONNX bytes of a PyTorch module built from ``model``, exported in eval mode."""
     import torch
 
-    height, width, channels = model.input_shape[1:]
-    example = torch.zeros(1, channels, height, width)
-    buffer = io.BytesIO()
+    height, width, _ = model.input_shape[1:]
     module.eval()
+    example = _example(module, model)
+    free = {0: "batch", **({2: "height"} if height is None else {}), **({3: "width"} if width is None else {})}
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example,), buffer, dynamo=False, opset_version=OPSET,
             input_names=["input"], output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamic_axes={"input": free, "output": {0: "batch"}},
         )  # fmt: skip
     return buffer.getvalue()
+
+
+EXAMPLE_SIZES = (224, 512, 1024)
+"""Sizes tried for a height or width left unknown (``IN(None, None, 3)``): the graph is traced at the
+first the module takes, and exported with that axis free."""
+
+
+def _example(module: torch.nn.Module, model: CheckedModel) -> torch.Tensor:
+    """A zero batch of one the module runs on: the input's size, or an example size where it is unknown."""
+    import torch
+
+    height, width, channels = model.input_shape[1:]
+    for size in EXAMPLE_SIZES if None in (height, width) else (None,):
+        example = torch.zeros(1, channels, height or size, width or size)
+        try:
+            with torch.no_grad():
+                module(example)
+        except RuntimeError:
+            continue
+        return example
+    raise ValueError(f"no input of height and width in {EXAMPLE_SIZES} fits the model; give the input's size")
