@@ -288,6 +288,16 @@ async def test_hover_on_a_layer_shows_its_arguments_shapes_parameters_and_macs(c
     assert f"params {5 * 5 * 20 * 20 + 20:,}" in text and f"MACs {20 * 20 * 20 * 5 * 5 * 20:,}" in text
 
 
+async def test_hover_on_a_layer_of_unknown_size_says_its_macs_are_unknown(client):
+    text = "m = IN(None, None, 2) -> CN(2, 1) -> GAP()\n"
+    uri = await open_document(client, text)
+    result = await client.text_document_hover_async(
+        lsp.HoverParams(lsp.TextDocumentIdentifier(uri), offset_of(text, "CN(", after=False))
+    )
+    assert "output ?×?×2" in result.contents.value or "None" in result.contents.value
+    assert "MACs unknown" in result.contents.value
+
+
 async def test_a_search_space_gets_hover_and_symbols_not_a_crash(client):
     text = "block b = {CN(4) | CN(2)}\nnet = CN(8) -> b -> {CN(4) | CN(2)} -> FL() -> DN(10)\n"
     uri = await open_document(client, text, "space.cnn")

@@ -458,6 +458,7 @@ def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
     layer = info.layer
+    lines[0] = f"**{kind.code}** · {info.keras_class}: {kind.summary}"  # the class its arguments build
     taken = ", ".join(f"{name}={_value_text(value)}{_origin(kind, name, layer)}" for name, value in layer.args.items())
     lines[2] = f"`{kind.code}({taken})`"
     lines += [
