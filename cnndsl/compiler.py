@@ -188,10 +188,14 @@ def compile_spec(
     if backend not in ("keras", "torch"):
         raise ValueError(f"backend must be 'keras' or 'torch', not {backend!r}")
     model = check(text, input_shape, num_classes)
+    from cnndsl.errors import needs
+
     if backend == "torch":
-        from cnndsl.backends.torch import build as build_torch
+        with needs("torch", 'compile_spec(backend="torch")'):
+            from cnndsl.backends.torch import build as build_torch
 
-        return build_torch(model)
-    from cnndsl.backends.keras import build
+            return build_torch(model)
+    with needs("tensorflow", "compile_spec()"):
+        from cnndsl.backends.keras import build
 
-    return build(model)
+        return build(model)
