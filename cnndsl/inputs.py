@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from types import MappingProxyType
 
@@ -100,6 +101,8 @@ def read_models(argument: str) -> list[Source]:
         return [Source(SPEC_NAME, argument, "spec")]
     display = path_text(path)
     stem, suffix = stem_and_suffix(display)
+    if suffix in REFUSED_SUFFIXES:
+        raise UsageError(f"{display}: {REFUSED_SUFFIXES[suffix]}")
     if suffix == ".py":
         models = python_models(display, read_text(display), stem)
     elif suffix == ".json":
@@ -217,10 +220,20 @@ def _select(models: list[Source], name: str, display: str) -> Source:
     raise UsageError(f"{display}: no model named {name!r} (models: {names})")
 
 
+FILE_NAME = re.compile(r"[\w.~+-]*\w\.[A-Za-z]\w*")
+"""A name with an extension (``model1.cmn``): never a spec, whose names hold no '.'."""
+
+REFUSED_SUFFIXES = {
+    ".ipynb": "a Jupyter notebook, which cnndsl does not read; check its specs from a Python file "
+    "(jupyter nbconvert --to script) or a spec file",
+}
+"""Files that are no spec file nor Python, refused by name rather than read as a spec."""
+
+
 def _looks_like_path(argument: str) -> bool:
     if any(c in argument for c in "()\n"):
         return False
-    return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec", ".json"))
+    return os.sep in argument or FILE_NAME.fullmatch(argument) is not None
 
 
 def read_text(path: str | os.PathLike) -> str:
