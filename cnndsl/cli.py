@@ -128,6 +128,11 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
         space = _space_of(source)
         if space is not None:
             return _check_space(space, source, args, settings, reporter)
+        unknown = source.unknown_input(args.input_shape)
+        if unknown is not None:
+            source.check_values(settings.classes)
+            reporter.ok(f"{source.title}: no syntax or value errors; shapes not checked ({unknown})")
+            return EXIT_OK
         model = _check_one(source, args, settings)
     except SpecError as error:
         reporter.diagnostics(source, error.diagnostics)
@@ -136,9 +141,10 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     reporter.diagnostics(source, [*model.warnings, *over])
     if over:
         return EXIT_SPEC
+    where = source.embedded.input_from if source.embedded is not None and args.input_shape is None else None
     reporter.ok(
         f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-        f"output {format_shape(model.output_shape)}"
+        f"output {format_shape(model.output_shape)}" + (f" ({where})" if where else "")
     )
     return EXIT_OK
 

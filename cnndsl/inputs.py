@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -9,7 +10,7 @@ from types import MappingProxyType
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, SpecError, SpecValueError, UsageError
+from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.records import record, replace
 from cnndsl.specfile import resolve_definitions
@@ -81,6 +82,26 @@ class Source:
         except SpecError as error:
             raise type(error)(self.relocated(error.diagnostics), self.text) from None
         return replace(model, warnings=tuple(self.relocated(model.warnings)))
+
+    def unknown_input(self, input_shape=None) -> str | None:
+        """Why this model's input shape cannot be known without running it (a ``train`` call's data), else None.
+
+        A spec that declares its input with ``IN(...)`` is checked against that.
+        """
+        spec = self.embedded
+        if spec is None or spec.input_known or input_shape is not None:
+            return None
+        elements = parse(spec.text).elements
+        declared = elements and isinstance(elements[0], ast.Call) and elements[0].code == "IN"
+        return None if declared else spec.input_from
+
+    def check_values(self, num_classes=None) -> None:
+        """Check all that does not depend on the input shape; raises SpecError for the rest.
+
+        As ``train`` does before its data is read: a shape error is left for the data.
+        """
+        with contextlib.suppress(SpecShapeError):
+            self.check(None, num_classes)
 
     def relocated(self, diagnostics) -> list[Diagnostic]:
         """Diagnostics about the checked model (budgets, warnings), located in this source's text.
@@ -183,7 +204,7 @@ def python_models(display: str, text: str, stem: str) -> list[Source]:
     from cnndsl.embedded import find_specs
 
     try:
-        specs = find_specs(text)
+        specs = find_specs(text, os.path.dirname(display) or ".")
     except (SyntaxError, ValueError) as error:
         raise UsageError(f"{display}: not valid Python ({getattr(error, 'msg', error)})") from None
     except (RecursionError, MemoryError):
