@@ -34,16 +34,30 @@ __all__ = [
 ]  # fmt: skip
 
 _LAZY = {
-    "train": "cnndsl.training", "compare": "cnndsl.training", "load_data": "cnndsl.datasets",
-    "port_weights": "cnndsl.backends.torch", "to_spec": "cnndsl.backends.keras_reader", "sweep": "cnndsl.sweeps",
+    "train": ("cnndsl.training", "tensorflow"), "compare": ("cnndsl.training", "tensorflow"),
+    "load_data": ("cnndsl.datasets", "tensorflow"), "port_weights": ("cnndsl.backends.torch", "torch"),
+    "to_spec": ("cnndsl.backends.keras_reader", "tensorflow"), "sweep": ("cnndsl.sweeps", "sweep"),
 }  # fmt: skip
+"""Each function that loads on first use: its module, and the extra it needs."""
 __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
-    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use: ``import cnndsl`` stays light."""
-    if name in _LAZY:
-        import importlib
+    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use.
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")
+    ``import cnndsl`` stays light; a framework missing when one is loaded or called is a
+    :class:`~cnndsl.errors.MissingExtra` naming the extra to install.
+    """
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")
+    import functools
+    import importlib
+
+    from cnndsl.errors import needs
+
+    module, extra = _LAZY[name]
+    with needs(extra, f"cnndsl.{name}()"):
+        function = getattr(importlib.import_module(module), name)
+    wrapped = functools.wraps(function)(needs(extra, f"cnndsl.{name}()")(function))
+    globals()[name] = wrapped
+    return wrapped

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from cnndsl import __version__
 from cnndsl.compiler import valid_classes, valid_input_shape
-from cnndsl.errors import USAGE, Diagnostic, SpecError, render
+from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
@@ -103,6 +103,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             reporter.usage(str(error))
             status = max(status, EXIT_USAGE)
             continue
+        if not sources:
+            reporter.ok(f"{item}: no specs found (no string literal passed to compile_spec, check, parse or train)")
         for source in sources:
             status = max(status, _check_and_report(source, args, settings, reporter))
     reporter.close()
@@ -126,6 +128,11 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
         space = _space_of(source)
         if space is not None:
             return _check_space(space, source, args, settings, reporter)
+        unknown = source.unknown_input(args.input_shape)
+        if unknown is not None:
+            source.check_values(settings.classes)
+            reporter.ok(f"{source.title}: no syntax or value errors; shapes not checked ({unknown})")
+            return EXIT_OK
         model = _check_one(source, args, settings)
     except SpecError as error:
         reporter.diagnostics(source, error.diagnostics)
@@ -134,9 +141,10 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     reporter.diagnostics(source, [*model.warnings, *over])
     if over:
         return EXIT_SPEC
+    where = source.embedded.input_from if source.embedded is not None and args.input_shape is None else None
     reporter.ok(
         f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-        f"output {format_shape(model.output_shape)}"
+        f"output {format_shape(model.output_shape)}" + (f" ({where})" if where else "")
     )
     return EXIT_OK
 
@@ -211,6 +219,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _one_model(argument: str, command: str, advice: str = "") -> Source:
     """The single model a one-model command works on; FILE:NAME picks one from a file."""
     sources = read_models(argument)
+    if not sources:
+        raise UsageError(
+            f"{argument}: no specs found (no string literal passed to compile_spec, check, parse or train)"
+        )
     if len(sources) != 1:
         names = ", ".join(source.label for source in sources)
         raise UsageError(f"{argument}: holds {len(sources)} models ({names}); {command} takes one: FILE:NAME{advice}")
@@ -350,12 +362,8 @@ def _recipe(args: argparse.Namespace) -> dict:
 
 def _training(command: str):
     """The training package; a missing framework is a usage error naming the extra to install."""
-    try:
+    with needs("tensorflow", f"`cnndsl {command}`"):
         import cnndsl.training as training
-    except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] not in ("numpy", "matplotlib", "keras", "tensorflow"):
-            raise
-        raise UsageError(f"`cnndsl {command}` needs the tensorflow extra: pip install 'cnndsl[tensorflow]'") from None
     return training
 
 
@@ -508,11 +516,8 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    try:
-        from cnndsl.lsp.server import main as serve
-    except ImportError as error:
-        needs = "the language server needs pygls and lsprotocol: pip install 'cnndsl[lsp]'"
-        raise UsageError(f"{needs} ({error})") from None
+    from cnndsl.lsp.server import main as serve
+
     serve()
     return EXIT_OK
 
@@ -570,20 +575,19 @@ def _columns() -> int:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, reading an argument that cannot be a flag as a value, though it starts with '-'.
-
-    A spec such as ``->FL()`` or a value such as ``--input-shape -1,28,1`` then reaches
-    the checker, which says what is wrong with it, instead of being refused as a flag.
-    """
+    """argparse with help sized to the terminal without ``shutil``."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
-    def _parse_optional(self, arg_string: str):
-        if arg_string.startswith("-") and arg_string != "-" and not OPTION.fullmatch(arg_string):
-            return None
-        return super()._parse_optional(arg_string)
+
+SHIELD = "\ue000"
+"""Marks an argument held back from argparse while it parses (a private-use character)."""
+
+
+def _cannot_be_a_flag(argument: str) -> bool:
+    return argument.startswith("-") and argument != "-" and not OPTION.fullmatch(argument)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -712,6 +716,9 @@ def _add_emit_parser(commands) -> None:
         help="torch and onnx: end in logits, without the head's softmax (for nn.CrossEntropyLoss)",
     )  # fmt: skip
     emit_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    emit_parser.add_argument(
+        "--verbose", action="store_true", help="show the frameworks' own start-up logging (with --to onnx)"
+    )
     _add_model_options(emit_parser)
     emit_parser.set_defaults(handler=cmd_emit)
 
@@ -729,6 +736,7 @@ def _add_from_keras_parser(commands) -> None:
         "--input-shape", type=input_shape_arg, metavar="H,W,C",
         help="the input size to write for a model whose input size is unknown (default: IN(None, None, C))",
     )  # fmt: skip
+    from_keras_parser.add_argument("--verbose", action="store_true", help="show the frameworks' own start-up logging")
     from_keras_parser.set_defaults(handler=cmd_from_keras)
 
 
@@ -820,13 +828,62 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 
 
 class _CommandParser(Parser):
-    """A command's parser: an unknown flag is reported with that command's usage."""
+    """A command's parser: an unknown flag is reported with that command's usage.
+
+    An argument that starts with '-' but cannot be a flag is read as a value: a spec such
+    as ``->FL()`` or a value such as ``--input-shape -1,28,1`` then reaches the checker,
+    which says what is wrong with it, instead of being refused as a flag. Before argparse
+    parses, such a value is joined to the option before it (``--input-shape=-1,28,1``)
+    where that option takes one, and otherwise held back behind a mark and put back after.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.value_options: set[str] = set()
+
+    def add_argument(self, *args, **kwargs):
+        return self._remember(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args, **kwargs):
+        group = super().add_argument_group(*args, **kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *a, **k: self._remember(add(*a, **k))
+        return group
+
+    def _remember(self, action: argparse.Action) -> argparse.Action:
+        if action.option_strings and action.nargs != 0:
+            self.value_options.update(action.option_strings)
+        return action
 
     def parse_known_args(self, args=None, namespace=None):
-        namespace, extras = super().parse_known_args(args, namespace)
+        held: dict[str, str] = {}
+        shielded = self._shielded(sys.argv[1:] if args is None else list(args), held)
+        namespace, extras = super().parse_known_args(shielded, namespace)
+        for name, value in vars(namespace).items():
+            setattr(namespace, name, _restored(value, held))
+        extras = _restored(extras, held)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
+
+    def _shielded(self, args: list[str], held: dict[str, str]) -> list[str]:
+        out: list[str] = []
+        for index, argument in enumerate(args):
+            if "--" in args[:index] or not _cannot_be_a_flag(argument):
+                out.append(argument)
+            elif out and out[-1] in self.value_options:
+                out[-1] = f"{out[-1]}={argument}"
+            else:
+                held[f"{SHIELD}{len(held)}"] = argument
+                out.append(f"{SHIELD}{len(held) - 1}")
+        return out
+
+
+def _restored(value, held: dict[str, str]):
+    """A parsed value with every held-back argument put back."""
+    if isinstance(value, list):
+        return [_restored(item, held) for item in value]
+    return held.get(value, value) if isinstance(value, str) else value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -834,13 +891,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        return _handled(args)
     except UsageError as error:
         print(f"cnndsl: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("cnndsl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+COMMAND_EXTRAS = {
+    "run": "tensorflow",
+    "compare": "tensorflow",
+    "from-keras": "tensorflow",
+    "sweep": "sweep",
+    "lsp": "lsp",
+}
+"""The extra each command needs whatever its arguments; ``emit --to onnx`` and PNG pictures are in ``_needed``."""
+FRAMEWORK_EXTRAS = frozenset({"tensorflow", "jax", "torch", "onnx", "sweep"})
+
+
+def _handled(args: argparse.Namespace) -> int:
+    """Run the command: a missing framework is one line naming the extra, its native logging hidden.
+
+    A module no extra of the command provides is still named by the extra that does
+    (``needs(None, ...)``), so that a command added later cannot end in a traceback for it.
+    """
+    extra, what = _needed(args)
+    with needs(None, what), needs(extra, what):
+        if extra not in FRAMEWORK_EXTRAS:
+            return args.handler(args) or EXIT_OK
+        from cnndsl.training.native_logs import quiet_native_logs
+
+        with quiet_native_logs(not args.verbose):
+            return args.handler(args) or EXIT_OK
+
+
+def _needed(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The extra this command line needs, if any, and how to name the command in the message."""
+    if args.command == "emit" and args.to == "onnx":
+        return "onnx", "`cnndsl emit --to onnx`"
+    picture = getattr(args, "output" if args.command == "draw" else "svg", None)
+    if args.command in ("draw", "summary") and str(picture).lower().endswith(".png"):
+        return "draw", f"`cnndsl {args.command}` of a PNG picture"
+    return COMMAND_EXTRAS.get(args.command), f"`cnndsl {args.command}`"
 
 
 def run() -> None:

@@ -197,10 +197,14 @@ def compile_spec(
     if logits and backend != "torch":
         raise ValueError("logits=True is for backend='torch'; a Keras model keeps its softmax")
     model = check(text, input_shape, num_classes)
+    from cnndsl.errors import needs
+
     if backend == "torch":
-        from cnndsl.backends.torch import build as build_torch
+        with needs("torch", 'compile_spec(backend="torch")'):
+            from cnndsl.backends.torch import build as build_torch
 
-        return build_torch(model, logits)
-    from cnndsl.backends.keras import build
+            return build_torch(model, logits)
+    with needs("tensorflow", "compile_spec()"):
+        from cnndsl.backends.keras import build
 
-    return build(model)
+        return build(model)

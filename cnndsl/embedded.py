@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast as pyast
 import functools
+import gzip
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnndsl.ast import Span
@@ -21,6 +23,9 @@ from cnndsl.syntax import span_at
 ENTRY_POINTS = frozenset({"compile_spec", "check", "parse", "train"})
 """cnndsl functions whose first argument (or ``spec=``/``text=``) is a spec."""
 SPEC_KEYWORDS = ("spec", "text")
+KNOWN_DATA = {"mnist": (28, 28, 1), "sample": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
+"""The data sets ``train`` knows by name, and their images' shape (``cnndsl.datasets.NAMES``)."""
+IDX_IMAGES = ("train-images-idx3-ubyte", "train-images.idx3-ubyte")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class EmbeddedSpec:
     num_classes: int | None
     problems: tuple[Diagnostic, ...] = ()
     """The call's own ``input_shape=``/``num_classes=`` literals that break the library's rules."""
+    input_from: str | None = None
+    """For ``train``: where the input shape was read (its data), or why it could not be."""
+    input_known: bool = True
+    """False for a ``train`` call whose data's shape cannot be had without running it."""
 
     def locate(self, span: Span | None, source: str) -> Span:
         """A span in the spec -> the same text in the Python file (else the whole literal)."""
@@ -44,8 +53,13 @@ class EmbeddedSpec:
         return span_at(source, self.offset + span.start, self.offset + span.end)
 
 
-def find_specs(source: str) -> list[EmbeddedSpec]:
-    """Every spec literal passed to a cnndsl entry point; SyntaxError if not Python."""
+def find_specs(source: str, folder: str | None = None) -> list[EmbeddedSpec]:
+    """Every spec literal passed to a cnndsl entry point; SyntaxError if not Python.
+
+    A ``train`` call's input shape is its data's, read as ``run`` would read it (a known
+    data set's shape, an ``.npz``'s or IDX file's header; a path from the current folder,
+    else from ``folder``, the Python file's), without loading the data.
+    """
     tree = pyast.parse(source)
     functions, modules = _imports(tree)
     found = []
@@ -53,22 +67,85 @@ def find_specs(source: str) -> list[EmbeddedSpec]:
         if isinstance(node, pyast.Call) and _is_entry_point(node.func, functions, modules):
             literal = _spec_argument(node)
             if literal is not None:
-                found.append(_embedded(literal, node, source))
+                spec = _embedded(literal, node, source)
+                if _entry_name(node.func, functions) == "train":
+                    spec = _with_data_shape(spec, node, folder)
+                found.append(spec)
     return sorted(found, key=lambda spec: (spec.literal.start, spec.text))
 
 
-def _imports(tree: pyast.AST) -> tuple[set[str], set[str]]:
+def _entry_name(func: pyast.expr, functions: dict[str, str]) -> str:
+    return functions.get(func.id, "") if isinstance(func, pyast.Name) else getattr(func, "attr", "")
+
+
+def _with_data_shape(spec: EmbeddedSpec, call: pyast.Call, folder: str | None) -> EmbeddedSpec:
+    """The spec with its input shape from ``train``'s data, or marked as unknown (and why)."""
+    node = next((kw.value for kw in call.keywords if kw.arg == "data"), call.args[1] if len(call.args) > 1 else None)
+    if node is None:
+        data = "mnist"
+    elif isinstance(node, pyast.Constant) and isinstance(node.value, str):
+        data = node.value
+    else:
+        return replace(spec, input_shape=None, input_known=False, input_from="train's data is not a literal")
+    shape, where = data_shape(data, folder)
+    return replace(spec, input_shape=shape, input_known=shape is not None, input_from=where)
+
+
+def data_shape(data: str, folder: str | None = None) -> tuple[tuple[int, int, int] | None, str]:
+    """``(height, width, channels)`` of ``train``'s data and where it was read, or ``(None, why not)``."""
+    if data in KNOWN_DATA:
+        return KNOWN_DATA[data], f"input of data={data!r}"
+    found = next((p for p in _candidates(data, folder) if p.exists()), None)
+    if found is None:
+        return None, f"train's data {data!r} is not found here"
+    try:
+        dims = _idx_dims(found) if found.is_dir() else _npy_dims(found)
+        shape = valid_input_shape(dims[1:] + (1,) * (len(dims) == 3))
+    except (OSError, ValueError, KeyError, SyntaxError, TypeError, IndexError, zipfile.BadZipFile, EOFError):
+        return None, f"the images' shape of train's data {data!r} cannot be read from its header"
+    return shape, f"input of data={data!r}, read from its header"
+
+
+def _candidates(data: str, folder: str | None) -> list[Path]:
+    path = Path(data)
+    return [path] if path.is_absolute() or folder is None else [path, Path(folder) / path]
+
+
+def _npy_dims(path: Path) -> tuple[int, ...]:
+    """``x_train``'s shape from the header of its ``.npy`` inside the ``.npz`` (no array is read)."""
+    with zipfile.ZipFile(path) as archive, archive.open("x_train.npy") as member:
+        magic = member.read(8)
+        if magic[:6] != b"\x93NUMPY":
+            raise ValueError("not a .npy member")
+        size = int.from_bytes(member.read(2 if magic[6] == 1 else 4), "little")
+        return tuple(pyast.literal_eval(member.read(size).decode("latin1"))["shape"])
+
+
+def _idx_dims(directory: Path) -> tuple[int, ...]:
+    """The training images' shape from the header of an IDX directory's images file."""
+    names = [directory / name for stem in IDX_IMAGES for name in (stem, f"{stem}.gz")]
+    path = next(p for p in names if p.is_file())
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as stream:
+        head = stream.read(4)
+        data = stream.read(4 * head[3])
+    return tuple(int.from_bytes(data[i : i + 4], "big") for i in range(0, len(data), 4))
+
+
+def _imports(tree: pyast.AST) -> tuple[dict[str, str], set[str]]:
     """Local names bound to cnndsl's entry points, and to cnndsl or one of its modules.
 
     ``from cnndsl import check``, ``from cnndsl import *``, ``import cnndsl as c``,
     ``import cnndsl.compiler`` (which binds ``cnndsl``) and ``from cnndsl import compiler``.
     """
-    functions, modules = set(), set()
+    functions: dict[str, str] = {}
+    modules = set()
     for node in pyast.walk(tree):
         if isinstance(node, pyast.ImportFrom) and _is_cnndsl(node.module or "") and not node.level:
             for alias in node.names:
-                if alias.name == "*" or alias.name in ENTRY_POINTS:
-                    functions |= ENTRY_POINTS if alias.name == "*" else {alias.asname or alias.name}
+                if alias.name == "*":
+                    functions |= {name: name for name in ENTRY_POINTS}
+                elif alias.name in ENTRY_POINTS:
+                    functions[alias.asname or alias.name] = alias.name
                 elif alias.name in _submodules():
                     modules.add(alias.asname or alias.name)
         elif isinstance(node, pyast.Import):
@@ -89,7 +166,7 @@ def _is_cnndsl(module: str) -> bool:
     return module.split(".")[0] == "cnndsl"
 
 
-def _is_entry_point(func: pyast.expr, functions: set[str], modules: set[str]) -> bool:
+def _is_entry_point(func: pyast.expr, functions: dict[str, str], modules: set[str]) -> bool:
     """``check(...)``, ``cnndsl.check(...)``, ``c.compiler.check(...)``: a name bound to cnndsl."""
     if isinstance(func, pyast.Name):
         return func.id in functions

@@ -11,12 +11,14 @@ subclass names the kind of the first.
 
 from __future__ import annotations
 
+import contextlib
+
 from cnndsl.ast import Span
 from cnndsl.records import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
 SYNTAX, VALUE, SHAPE = "syntax", "value", "shape"
 USAGE = "usage"
@@ -210,6 +212,53 @@ _BY_KIND = {SYNTAX: SpecSyntaxError, VALUE: SpecValueError, SHAPE: SpecShapeErro
 
 class UsageError(Exception):
     """A bad command line or an unreadable input: exit code 2."""
+
+
+class MissingExtra(UsageError, ModuleNotFoundError):
+    """A command or function that needs a framework this installation lacks: exit code 2.
+
+    Also a ModuleNotFoundError, so ``except ImportError`` around an optional feature still works.
+    """
+
+
+EXTRA_MODULES = {
+    "tensorflow": frozenset({"tensorflow", "keras", "numpy", "matplotlib"}),
+    "jax": frozenset({"jax", "jaxlib", "keras", "numpy", "matplotlib"}),
+    "torch": frozenset({"torch", "keras", "numpy", "matplotlib"}),
+    "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
+    "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "optuna"}),
+    "bench": frozenset({"keras_tuner", "tensorboard"}),
+    "lsp": frozenset({"pygls", "lsprotocol"}),
+    "draw": frozenset({"matplotlib", "numpy"}),
+}
+"""The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
+
+
+@contextlib.contextmanager
+def needs(extra: str | None, what: str) -> Iterator[None]:
+    """Turn a missing module of ``extra`` into one line naming the extra to install.
+
+    ``what`` is the command or function (`` `cnndsl emit --to onnx` ``, ``cnndsl.train()``);
+    usable as a decorator too. With ``extra`` None, the smallest extra that installs the
+    missing module is named. A module no extra installs is raised as it is.
+    """
+    try:
+        yield
+    except MissingExtra:
+        raise
+    except ModuleNotFoundError as error:
+        named = extra_for((error.name or "").partition(".")[0], extra)
+        if named is None:
+            raise
+        raise MissingExtra(f"{what} needs the {named} extra: pip install 'cnndsl[{named}]'", name=error.name) from None
+
+
+def extra_for(module: str, preferred: str | None = None) -> str | None:
+    """``preferred`` if it installs ``module``, else the smallest extra that does, else None."""
+    if preferred is not None:
+        return preferred if module in EXTRA_MODULES[preferred] else None
+    providers = [name for name, modules in EXTRA_MODULES.items() if module in modules]
+    return min(providers, key=lambda name: len(EXTRA_MODULES[name]), default=None)
 
 
 class SettingsError(Exception):

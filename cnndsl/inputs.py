@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
 from types import MappingProxyType
 
 from cnndsl import ast
 from cnndsl.compiler import check_chain
-from cnndsl.errors import Diagnostic, SpecError, SpecValueError, UsageError
+from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.records import record, replace
 from cnndsl.specfile import resolve_definitions
@@ -81,6 +83,26 @@ class Source:
             raise type(error)(self.relocated(error.diagnostics), self.text) from None
         return replace(model, warnings=tuple(self.relocated(model.warnings)))
 
+    def unknown_input(self, input_shape=None) -> str | None:
+        """Why this model's input shape cannot be known without running it (a ``train`` call's data), else None.
+
+        A spec that declares its input with ``IN(...)`` is checked against that.
+        """
+        spec = self.embedded
+        if spec is None or spec.input_known or input_shape is not None:
+            return None
+        elements = parse(spec.text).elements
+        declared = elements and isinstance(elements[0], ast.Call) and elements[0].code == "IN"
+        return None if declared else spec.input_from
+
+    def check_values(self, num_classes=None) -> None:
+        """Check all that does not depend on the input shape; raises SpecError for the rest.
+
+        As ``train`` does before its data is read: a shape error is left for the data.
+        """
+        with contextlib.suppress(SpecShapeError):
+            self.check(None, num_classes)
+
     def relocated(self, diagnostics) -> list[Diagnostic]:
         """Diagnostics about the checked model (budgets, warnings), located in this source's text.
 
@@ -103,6 +125,8 @@ def read_models(argument: str) -> list[Source]:
         return [Source(SPEC_NAME, argument, "spec")]
     display = path_text(path)
     stem, suffix = stem_and_suffix(display)
+    if suffix in REFUSED_SUFFIXES:
+        raise UsageError(f"{display}: {REFUSED_SUFFIXES[suffix]}")
     if suffix == ".py":
         models = python_models(display, read_text(display), stem)
     elif suffix == ".json":
@@ -183,7 +207,7 @@ def python_models(display: str, text: str, stem: str) -> list[Source]:
     from cnndsl.embedded import find_specs
 
     try:
-        specs = find_specs(text)
+        specs = find_specs(text, os.path.dirname(display) or ".")
     except (SyntaxError, ValueError) as error:
         raise UsageError(f"{display}: not valid Python ({getattr(error, 'msg', error)})") from None
     except (RecursionError, MemoryError):
@@ -220,10 +244,20 @@ def _select(models: list[Source], name: str, display: str) -> Source:
     raise UsageError(f"{display}: no model named {name!r} (models: {names})")
 
 
+FILE_NAME = re.compile(r"[\w.~+-]*\w\.[A-Za-z]\w*")
+"""A name with an extension (``model1.cmn``): never a spec, whose names hold no '.'."""
+
+REFUSED_SUFFIXES = {
+    ".ipynb": "a Jupyter notebook, which cnndsl does not read; check its specs from a Python file "
+    "(jupyter nbconvert --to script) or a spec file",
+}
+"""Files that are no spec file nor Python, refused by name rather than read as a spec."""
+
+
 def _looks_like_path(argument: str) -> bool:
     if any(c in argument for c in "()\n"):
         return False
-    return os.sep in argument or argument.endswith((".cnn", ".txt", ".spec", ".json"))
+    return os.sep in argument or FILE_NAME.fullmatch(argument) is not None
 
 
 def read_text(path: str | os.PathLike) -> str:

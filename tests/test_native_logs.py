@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_cli
 
 from cnndsl.training.native_logs import is_native
 
@@ -40,3 +41,45 @@ def test_the_filter_drops_native_lines_written_to_descriptor_2_and_passes_the_re
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = result.stderr.splitlines()
     assert lines[-2:] == ["cnndsl: kept", "after"] and (NATIVE[0].decode() in lines) is shown
+
+
+def _offline(tmp_path) -> dict[str, str]:
+    """No Keras cache and no way out: Keras's loaders fail at once (and import Keras first)."""
+    refused = "http://127.0.0.1:9"
+    return {"KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": refused, "HTTP_PROXY": refused, "NO_PROXY": ""}
+
+
+def _native(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if is_native(line.encode())]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "CN(4, 3) -> FL()", "--data", "fashion_mnist"],  # Keras's loader, then a data error
+        ["run", "CN(4, 3) -> FL()", "--epochs", "1", "--limit", "64", "--batch-size", "64"],  # mnist: the sample
+    ],
+    ids=["fashion_mnist", "mnist"],
+)
+def test_run_hides_the_start_up_logging_of_the_data_loaders(tmp_path, argv):
+    pytest.importorskip("keras")
+    result = run_cli(*argv, "--output", str(tmp_path / "run"), cwd=tmp_path, env=_offline(tmp_path), timeout=300)
+    assert "Traceback" not in result.stderr and not _native(result.stderr), result.stderr
+
+
+def test_from_keras_hides_the_start_up_logging_unless_verbose(tmp_path):
+    keras = pytest.importorskip("keras")
+    path = tmp_path / "m.keras"
+    keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    ).save(path)
+    quiet = run_cli("from-keras", str(path), cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    assert quiet.returncode == 0 and quiet.stdout.startswith("IN(8, 8, 1)"), quiet.stderr
+    assert not _native(quiet.stderr), quiet.stderr
+    verbose = run_cli("from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    assert verbose.returncode == 0 and verbose.stdout == quiet.stdout

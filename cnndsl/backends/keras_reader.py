@@ -118,7 +118,9 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec
     head is written (``DN(3, activation=softmax)``, or a softmax of the model's own), so the
     text states its class count, unless it is the very head the checker appends by default.
     ``input_shape`` gives the sizes of an input whose size the model leaves unknown.
+    TypeError for anything but a Keras model.
     """
+    _require_keras_model(model)
     shape = _input_shape(model, input_shape)
     layers, inbound = _flatten(model)
     if not layers:
@@ -135,6 +137,19 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec
     except _NotNested:
         chain, input_name = _Graph(layers, inbound).named_chain(head, implied)
     return KerasSpec(write(chain, shape, classes, input_name=input_name), classes)
+
+
+def _require_keras_model(model) -> None:
+    """TypeError, said plainly, for a PyTorch module or anything else that is not a Keras model."""
+    modules = [cls.__module__.partition(".")[0] for cls in type(model).__mro__]
+    if "keras" in modules or "tf_keras" in modules:
+        return
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    if "torch" in modules:
+        raise TypeError(
+            f"to_spec reads a Keras model (keras.Model); {kind} is a PyTorch module, which cnndsl cannot read"
+        )
+    raise TypeError(f"to_spec reads a Keras model (keras.Model), not {kind}")
 
 
 def _refuse_unsupported(layers) -> None:
