@@ -441,16 +441,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
     training = _training("compare")
+    labels = [entry.label for entry in training.api.entries_of(sources)]
+
+    def rejected(errors) -> None:
+        for label, source in zip(labels, sources):
+            if label in errors:
+                _report(errors[label].diagnostics, source)
+
     try:
-        result = training.compare(sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+        result = training.compare(
+            sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, on_rejected=rejected
+        )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
             print(stop.compared.table)
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    for source, row in zip(sources, result.rows):
-        if row["model"] in result.errors:
-            _report(result.errors[row["model"]].diagnostics, source)
     print(result.table)
     if result.directory:
         folders = " and a folder per trained model" if any(row["folder"] for row in result.rows) else ""
@@ -694,7 +700,10 @@ def _add_compare_parser(commands) -> None:
         "and seconds per epoch; write compare.csv, compare.md and compare.png.",
     )
     compare_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
-    _add_train_options(compare_parser)
+    _add_train_options(
+        compare_parser,
+        "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
+    )
     compare_parser.set_defaults(handler=cmd_compare)
 
 
@@ -751,7 +760,7 @@ def _add_sweep_parser(commands) -> None:
         "Writes sweep.csv, sweep.md and sweep.png; the same command resumes a stopped sweep.",
     )
     sweep_parser.add_argument("input", metavar="SPACE|FILE", help="a space in the notation, or a file")
-    _add_train_options(sweep_parser)
+    _add_train_options(sweep_parser, "the sweep's folder, a folder per trial in it (default: runs/<study name>)")
     add = sweep_parser.add_argument
     add("--trials", type=int, default=20, metavar="N", help="candidates to train, all workers together (default: 20)")
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
@@ -780,7 +789,10 @@ COMMANDS = {
 """Each command and the function that adds its parser, in the order ``cnndsl --help`` lists them."""
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
+RUN_OUTPUT_HELP = "where to write the run (default: runs/<timestamp>-<spec hash>)"
+
+
+def _add_train_options(parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP) -> None:
     add = parser.add_argument
     data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
@@ -798,7 +810,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--learning-rate", type=float, metavar="LR", help="the optimizer's learning rate (default: its own)")
     add("--seed", type=int, metavar="N", help="seed everything: the same seed gives the same numbers on CPU")
     add("--limit", type=int, metavar="N", help="train on the first N training images only")
-    add("--output", metavar="DIR", help="where to write the run (default: runs/<timestamp>-<spec hash>)")
+    add("--output", metavar="DIR", help=output_help)
     add(
         "--backend",
         choices=["tensorflow", "jax", "torch"],

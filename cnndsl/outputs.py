@@ -239,35 +239,62 @@ def png_bytes(figure) -> bytes:
 
 def plot_loss(path: Path, history: Sequence[Mapping[str, object]], title: str = "") -> Path:
     """Train and validation cross-entropy per epoch, as the notebook plotted them."""
+    return write_bytes(path, png_bytes(loss_figure(history, title)))
+
+
+def loss_figure(history: Sequence[Mapping[str, object]], title: str = ""):
+    """The figure of :func:`plot_loss`; a single epoch is drawn as points, since a line needs two."""
     figure = new_figure()
     axes = figure.add_subplot()
     epochs = [row["epoch"] for row in history]
-    axes.plot(epochs, [row.get("val_loss") for row in history], "b", label="Validation Loss")
-    axes.plot(epochs, [row.get("loss") for row in history], "r", label="Train Loss")
-    _decorate(axes, title)
-    return write_bytes(path, png_bytes(figure))
+    marker = "o" if len(epochs) == 1 else None
+    axes.plot(epochs, [row.get("val_loss") for row in history], "b", marker=marker, label="Validation Loss")
+    axes.plot(epochs, [row.get("loss") for row in history], "r", marker=marker, label="Train Loss")
+    _decorate(axes, title, epochs)
+    return figure
 
 
 def plot_val_losses(path: Path, curves: Mapping[str, Sequence[Mapping[str, object]]]) -> Path:
     """Every model's validation loss per epoch on one chart (``compare.png``)."""
+    return write_bytes(path, png_bytes(val_losses_figure(curves)))
+
+
+def val_losses_figure(curves: Mapping[str, Sequence[Mapping[str, object]]]):
+    """The figure of :func:`plot_val_losses`."""
     figure = new_figure()
     axes = figure.add_subplot()
+    epochs = []
     for label, history in curves.items():
+        epochs += [row["epoch"] for row in history]
         axes.plot([row["epoch"] for row in history], [row.get("val_loss") for row in history], marker="o", label=label)
-    _decorate(axes, "Validation loss")
-    return write_bytes(path, png_bytes(figure))
+    _decorate(axes, "Validation loss", epochs)
+    return figure
 
 
-def _decorate(axes, title: str) -> None:
+MAX_EPOCH_TICKS = 12
+"""Up to this many epochs, each has its tick; beyond, matplotlib picks whole numbers."""
+
+
+def _decorate(axes, title: str, epochs: Sequence[object] = ()) -> None:
     """Labels, whole-number epoch ticks, the title (smaller when it wraps), a legend if anything is drawn."""
-    from matplotlib.ticker import MaxNLocator
-
     axes.set_xlabel("epoch")
     axes.set_ylabel("Categorical Crossentropy Loss")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_ticks(axes, sorted({int(epoch) for epoch in epochs}))
     if title:
         axes.set_title(title, fontsize="medium" if "\n" in title else "large")
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
     axes.grid(True)
     axes.figure.tight_layout()
+
+
+def _epoch_ticks(axes, epochs: list[int]) -> None:
+    """Whole-number ticks only: matplotlib's own would be fractions around a lone epoch."""
+    from matplotlib.ticker import MaxNLocator
+
+    if len(epochs) == 1:
+        axes.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+    if 0 < len(epochs) <= MAX_EPOCH_TICKS:
+        axes.set_xticks(epochs)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))

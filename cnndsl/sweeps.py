@@ -628,8 +628,16 @@ def leaderboard(plan: Plan, study) -> list[dict]:
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("kind") == TRAINED and "row" in t.user_attrs
     ]
-    sign = 1 if OBJECTIVES[plan.objective] == "minimize" else -1
-    return sorted(rows, key=lambda row: (sign * (row[plan.objective] or 0), row["trial"]))
+    return sorted(rows, key=lambda row: _rank_key(row, plan.objective))
+
+
+def _rank_key(row: dict, objective: str) -> tuple:
+    """Best first by ``objective``; a trial without a value ranks last whichever way the study optimises."""
+    value = row.get(objective)
+    if value is None or value != value:
+        return (1, 0.0, row["trial"])
+    sign = 1 if OBJECTIVES[objective] == "minimize" else -1
+    return (0, sign * value, row["trial"])
 
 
 def write_leaderboard(plan: Plan, study) -> list[dict]:
@@ -719,7 +727,7 @@ def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
     echo(f"{len(rows)} trial(s) trained ({worker.trained_here} by this process); best by {plan.objective}:")
     for rank, row in enumerate(rows[:BEST_SHOWN], 1):
         echo(
-            f"  {rank}. {plan.objective} {row[plan.objective]:.4f}  test {_fixed(row['test_accuracy'])}  "
+            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  test {_fixed(row['test_accuracy'])}  "
             f"{row['params']:,} params  {row['hash']}  {row['candidate']}"
         )
     echo(f"Wrote {plan.directory}/: sweep.csv, sweep.md{', sweep.png' if rows else ''} and a folder per trial")

@@ -200,3 +200,15 @@ def test_the_loss_plot_has_whole_epoch_ticks_and_the_whole_spec_as_title(tmp_pat
     ticks = [tick for tick in axes.get_xticks() if 1 <= tick <= 3]
     assert ticks and all(float(tick).is_integer() for tick in ticks)
     assert axes.get_title().replace("\n", " ") == spec and "..." not in axes.get_title()
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_loss_plots_mark_each_epoch_with_a_whole_number_tick(epochs):
+    history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e} for e in range(1, epochs + 1)]
+    for figure in (outputs.loss_figure(history), outputs.val_losses_figure({"a": history, "b": history})):
+        axes = figure.axes[0]
+        assert list(axes.get_xticks()) == list(range(1, epochs + 1))
+        low, high = axes.get_xlim()
+        assert low < 1 and high > epochs
+        if epochs == 1:  # a single point draws no line: it must have a marker
+            assert all(line.get_marker() not in (None, "None", "", " ") for line in axes.get_lines())
