@@ -8,6 +8,7 @@ Agg canvas only: no TensorFlow, and no global pyplot state.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -32,6 +33,20 @@ FILE_MODE = 0o666 & ~_UMASK
 # --- run directories ------------------------------------------------------------------
 
 
+def os_reason(error: OSError) -> str:
+    """The system's own words for an OSError ("Read-only file system"), the one wording every command uses."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def unwritable_reason(directory: Path) -> str:
+    """Why ``directory`` cannot be written in, in the words an OSError would use."""
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
+
+
 def default_run_dir(spec: str, kind: str = "", root: Path = RUNS_DIR) -> Path:
     """``runs/<timestamp>-<short hash of the spec>``, with a suffix if that exists."""
     digest = hashlib.sha1(spec.encode("utf-8")).hexdigest()[:8]
@@ -53,7 +68,7 @@ def check_output_dir(path: Path) -> None:
     if not parent.is_dir():
         raise OutputError(f"{path}: cannot create a directory under {parent}, which is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: cannot write in {parent} (permission denied)")
+        raise OutputError(f"{path}: cannot write in {parent} ({unwritable_reason(parent)})")
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -69,7 +84,7 @@ def make_output_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"{path}: cannot create ({error.strerror})") from None
+        raise OutputError(f"{path}: cannot create ({os_reason(error)})") from None
     return path
 
 
@@ -120,7 +135,7 @@ def write_atomic(path: Path, write: Callable[[Path], None], like: os.stat_result
         _take_over(temp, like)
         os.replace(temp, path)
     except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+        raise OutputError(f"{path}: cannot write ({os_reason(error)})") from None
     finally:
         if temp is not None:
             with _quietly():
@@ -149,7 +164,7 @@ def rewrite_text(path: Path, text: str) -> Path:
     try:
         like = target.stat()
     except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+        raise OutputError(f"{path}: cannot write ({os_reason(error)})") from None
     return write_atomic(target, lambda temp: _fill(temp, text.encode("utf-8")), like)
 
 

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
-from cnndsl.outputs import RUNS_DIR
+from cnndsl.outputs import RUNS_DIR, os_reason
 from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
 from cnndsl.space import Space
@@ -318,7 +318,7 @@ def _make_directory(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"{directory}: cannot create ({error.strerror})") from None
+        raise OutputError(f"{directory}: cannot create ({os_reason(error)})") from None
 
 
 PRUNE_AFTER_TRIALS, PRUNE_FROM_EPOCH = 2, 2

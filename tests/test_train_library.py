@@ -107,9 +107,18 @@ def test_a_write_that_cannot_start_is_an_output_error_and_leaves_nothing(tmp_pat
 
 def test_an_unwritable_output_directory_is_refused_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
-    with pytest.raises(outputs.OutputError, match="permission denied"):
+    with pytest.raises(outputs.OutputError, match="Permission denied"):
         cnndsl.train(SMALL, data="sample", output=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_run_and_compare_name_a_read_only_file_system_as_draw_and_emit_do(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(outputs.os, "statvfs", lambda path: os.statvfs_result((0,) * 8 + (os.ST_RDONLY, 255)))
+    assert main([command, SMALL, "--data", "sample", "--epochs", "1", "--output", str(tmp_path / "out")]) == 2
+    assert f"cannot write in {tmp_path} ({os.strerror(errno.EROFS)})" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_after_three_epochs_says_three_and_the_history_holds_three(tmp_path, monkeypatch, capsys):
