@@ -49,6 +49,17 @@ def classes_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a class count from 1 to {MAX_UNITS:,}, not {text!r}") from None
 
 
+def scale_arg(text: str) -> float:
+    """A PNG scale: a number from 0.25 to 8."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.25 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"expected a scale from 0.25 to 8, such as 2, not {text!r}")
+    return value
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -261,7 +272,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
     path = check_picture_path(output)
     settings = _settings(args)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
-    write_svg(drawable, path, style, unfold, title=source.label)
+    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
     return drawable
 
 
@@ -655,6 +666,9 @@ def _add_draw_parser(commands) -> None:
     )
     draw_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     draw_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the picture: FILE.svg or FILE.png")
+    draw_parser.add_argument(
+        "--scale", type=scale_arg, metavar="X", help="PNG pixels per picture pixel (default: 2, sharp on any screen)"
+    )
     draw_parser.add_argument(
         "--style", choices=["boxes", "graph"], default="boxes",
         help="boxes sized by shape (default) or a layer graph with each layer's spec text",
