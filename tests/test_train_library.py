@@ -221,3 +221,15 @@ def test_loss_plots_mark_each_epoch_with_a_whole_number_tick(epochs):
         assert low < 1 and high > epochs
         if epochs == 1:  # a single point draws no line: it must have a marker
             assert all(line.get_marker() not in (None, "None", "", " ") for line in axes.get_lines())
+
+
+@pytest.mark.parametrize(("epochs", "seed", "words"), [(1, None, "1 epoch, no seed"), (3, 7, "3 epochs, seed 7")])
+def test_the_summary_counts_epochs_and_says_when_there_is_no_seed(epochs, seed, words):
+    from types import SimpleNamespace
+
+    from cnndsl import check
+    from cnndsl.training import Recipe, records
+
+    data = SimpleNamespace(name="sample", source="x", x_train=[0], x_test=[0], input_shape=(28, 28, 1), num_classes=10)
+    text = records.summary_text(check(SMALL), Recipe(data="sample", epochs=epochs, seed=seed), data, "")
+    assert words in text and "1 epochs" not in text and "seed None" not in text
