@@ -38,7 +38,7 @@ from urllib.parse import quote
 from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
 from cnndsl.outputs import RUNS_DIR, os_reason
-from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
+from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, budget_words, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
 from cnndsl.space import Space
 from cnndsl.syntax import parse
@@ -686,7 +686,7 @@ def _rejections(study) -> list[tuple[tuple[str, str], int]]:
     for trial in study.get_trials(deepcopy=False):
         error = trial.user_attrs.get("error")
         if trial.user_attrs.get("kind") == REJECTED and error:
-            key = (error["message"], error["at"])
+            key = (budget_words(error["message"]), error["at"])
             counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda item: -item[1])
 
