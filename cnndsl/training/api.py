@@ -134,6 +134,8 @@ def _load_data(recipe: Recipe) -> Dataset:
     dataset = load_data(recipe.data, recipe.limit)
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
+    for warning in dataset.label_warnings():
+        print(f"cnndsl: warning: {warning}", file=sys.stderr, flush=True)
     return dataset
 
 
