@@ -249,8 +249,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary_json(model, source.name), indent=2))
     else:
         _report(model.warnings, source)
-        print(summary_table(model))
+        print(summary_table(model, _terminal_width()))
     return EXIT_OK
+
+
+def _terminal_width() -> int | None:
+    """COLUMNS, else the terminal's width; None (no limit) when printing to a file or pipe."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
