@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,6 +409,7 @@ class Worker:
         while self._wanted():
             trial = self.study.ask()
             self.told = False
+            self.directory: Path | None = None
             try:
                 self._one(trial)
             except KeyboardInterrupt:
@@ -525,6 +526,7 @@ class Worker:
 
         if self.told:
             return
+        mark_stale(getattr(self, "directory", None), why)
         try:
             trial.set_user_attr("kind", why)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -537,6 +539,7 @@ class Worker:
         plan = self.plan
         text = verdict.text
         directory = plan.directory / f"trial-{trial.number:04d}-{verdict.hash}"
+        self.directory = directory
         self.echo(f"trial {trial.number}: {_one_line_spec(text)} ({verdict.model.total_params:,} parameters)")
         started = time.perf_counter()
         pruned: list[int] = []
@@ -558,6 +561,48 @@ class Worker:
         self.misses = 0
         self.echo(f"trial {trial.number}: {plan.objective} {row[plan.objective]:.4f} ({row['seconds']:.1f} s)")
         write_leaderboard(plan, self.study)
+
+
+def mark_stale(directory: Path | None, why: str) -> Path | None:
+    """Rename an unfinished trial's folder ``...-interrupted`` (or ``-failed``), so that it never looks trained."""
+    if directory is None or not directory.is_dir():
+        return None
+    target = directory.with_name(f"{directory.name}-{why}")
+    try:
+        directory.rename(target)
+    except OSError:
+        return None
+    return target
+
+
+SKIPPED_WHY = {
+    REJECTED: "rejected by the checker or a budget (never trained)",
+    DUPLICATE: "the same architecture as a trained trial",
+    SURPLUS: "asked for after the last trial was handed out",
+    "interrupted": "interrupted (its folder, if any, ends in -interrupted; the candidate may train again)",
+    "failed": "failed (its folder, if any, ends in -failed)",
+    "unfinished": "not finished (still training elsewhere, or its process stopped)",
+}
+
+
+def skipped_trials(study, shown: Iterable[int]) -> list[str]:
+    """Why the trial numbers missing from the leaderboard are missing: one line per reason."""
+    shown = set(shown)
+    by_kind: dict[str, list[int]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number not in shown:
+            kind = trial.user_attrs.get("kind") or "unfinished"
+            by_kind.setdefault(kind, []).append(trial.number)
+    ordered = sorted(by_kind.items(), key=lambda item: item[1][0])
+    return [
+        f"trial{'s' * (len(numbers) > 1)} {_numbers(numbers)}: {SKIPPED_WHY.get(kind, kind)}"
+        for kind, numbers in ordered
+    ]
+
+
+def _numbers(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in sorted(numbers)[:12])
+    return shown + (f" and {len(numbers) - 12} more" if len(numbers) > 12 else "")
 
 
 def _epoch_reporter(trial, plan: Plan, pruned: list[int]):
@@ -670,6 +715,9 @@ def sweep_markdown(plan: Plan, study, rows: list[dict]) -> str:
             _fixed(row["seconds_per_epoch"], 1),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    skipped = skipped_trials(study, (row["trial"] for row in rows))
+    if skipped:
+        lines += ["", "Trial numbers not in the table:", ""] + [f"- {line}" for line in skipped]
     rejected = _rejections(study)
     if rejected:
         lines += ["", "Proposals the checker rejected (never trained):", ""]
@@ -730,4 +778,7 @@ def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
             f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  test {_fixed(row['test_accuracy'])}  "
             f"{row['params']:,} params  {row['hash']}  {row['candidate']}"
         )
+    skipped = skipped_trials(worker.study, (row["trial"] for row in rows))
+    if skipped:
+        echo("trial numbers missing from sweep.csv: " + "; ".join(skipped))
     echo(f"Wrote {plan.directory}/: sweep.csv, sweep.md{', sweep.png' if rows else ''} and a folder per trial")

@@ -396,3 +396,18 @@ def test_the_help_of_sweep_and_compare_says_where_they_write_by_default(tmp_path
     assert "(default: runs/<study name>)" in sweep_help and "(default: sweep-<hash" in sweep_help
     compare_help = " ".join(run_cli("compare", "--help").stdout.split())
     assert "runs/<timestamp>-<spec hash>" not in compare_help and "runs/<timestamp>-compare-" in compare_help
+
+
+def test_an_interrupted_trials_folder_is_marked_and_skipped_numbers_are_explained(tmp_path):
+    folder = tmp_path / "trial-0001-abc"
+    folder.mkdir()
+    (folder / "history.csv").write_text("epoch\n1\n")
+    marked = sweeps.mark_stale(folder, "interrupted")
+    assert marked == tmp_path / "trial-0001-abc-interrupted" and (marked / "history.csv").exists()
+    assert not folder.exists() and sweeps.mark_stale(tmp_path / "absent", "interrupted") is None
+    kinds = {0: sweeps.TRAINED, 1: "interrupted", 2: sweeps.REJECTED, 3: sweeps.REJECTED, 4: sweeps.TRAINED}
+    trials = [SimpleNamespace(number=n, user_attrs={"kind": kind}) for n, kind in kinds.items()]
+    study = SimpleNamespace(get_trials=lambda **_: trials)
+    lines = sweeps.skipped_trials(study, [0, 4])
+    assert lines[0].startswith("trial 1: interrupted (its folder, if any, ends in -interrupted")
+    assert lines[1].startswith("trials 2, 3: rejected by the checker") and len(lines) == 2
