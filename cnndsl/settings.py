@@ -55,6 +55,23 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+_VALUES = tuple(name for name in fields(Settings) if name != "origins")
+
+
+def _values(settings: Settings) -> tuple:
+    return tuple(getattr(settings, name) for name in _VALUES)
+
+
+def _eq(self: Settings, other: object) -> bool:
+    """Settings are equal by their values, wherever each came from."""
+    return _values(self) == _values(other) if isinstance(other, Settings) else NotImplemented
+
+
+Settings.__eq__ = _eq  # type: ignore[method-assign]
+Settings.__hash__ = lambda self: hash(_values(self))  # type: ignore[method-assign]
+Settings.__repr__ = lambda self: f"Settings({', '.join(f'{n}={getattr(self, n)!r}' for n in _VALUES)})"  # type: ignore[method-assign]
+
+
 def parse_count(text: str | int) -> int:
     """``1M`` -> 1000000, ``50k`` -> 50000, ``1.5G`` -> 1500000000."""
     return _quantity(text, COUNT_SUFFIXES, "a count such as 1M, 50k or 250000")
