@@ -28,13 +28,15 @@ def activation_bytes(model: CheckedModel) -> int | None:
 def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
     """One diagnostic per budget the model exceeds, pointing at the largest contributor."""
     figures = (
-        ("parameters", model.total_params, settings.max_params, "--max-params", lambda i: i.params, _count),
-        ("FLOPs", flops(model), settings.max_flops, "--max-flops", lambda i: FLOPS_PER_MAC * i.macs, _count),
-        ("of activations per example", activation_bytes(model), settings.max_activations, "--max-activations",
+        ("parameters", model.total_params, settings.max_params, "max_params", lambda i: i.params, _count),
+        ("FLOPs", flops(model), settings.max_flops, "max_flops", lambda i: FLOPS_PER_MAC * i.macs, _count),
+        ("of activations per example", activation_bytes(model), settings.max_activations, "max_activations",
          lambda i: BYTES_PER_VALUE * i.activations, format_bytes),
     )  # fmt: skip
     problems = []
-    for what, figure, limit, flag, share, show in figures:
+    for what, figure, limit, name, share, show in figures:
+        flag = settings.origin(name)
+        code = name.replace("_", "-")
         if limit is not None and figure is None:
             message = (
                 f"the model's {what.removeprefix('of ')} cannot be counted against {flag}: its input size is unknown"
@@ -45,7 +47,7 @@ def check_budgets(model: CheckedModel, settings: Settings) -> list[Diagnostic]:
             largest = max(model.layers, key=share)
             message = f"{show(figure)} {what}, over the budget of {show(limit)} ({flag})"
             hint = f"the largest share is {_named(largest)} with {show(share(largest))}"
-            problems.append(Diagnostic(BUDGET, message, largest.layer.span, hint=hint, code=flag.removeprefix("--")))
+            problems.append(Diagnostic(BUDGET, message, largest.layer.span, hint=hint, code=code))
     return problems
 
 

@@ -49,6 +49,17 @@ def classes_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a class count from 1 to {MAX_UNITS:,}, not {text!r}") from None
 
 
+def scale_arg(text: str) -> float:
+    """A PNG scale: a number from 0.25 to 8."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.25 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"expected a scale from 0.25 to 8, such as 2, not {text!r}")
+    return value
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -250,8 +261,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary_json(model, source.name), indent=2))
     else:
         _report(model.warnings, source)
-        print(summary_table(model))
+        print(summary_table(model, _terminal_width()))
     return EXIT_OK
+
+
+def _terminal_width() -> int | None:
+    """COLUMNS, else the terminal's width; None (no limit) when printing to a file or pipe."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
@@ -273,7 +297,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
     path = check_picture_path(output)
     settings = _settings(args)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
-    write_svg(drawable, path, style, unfold, title=source.label)
+    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
     return drawable
 
 
@@ -449,16 +473,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
     training = _training("compare")
+    labels = [entry.label for entry in training.api.entries_of(sources)]
+
+    def rejected(errors) -> None:
+        for label, source in zip(labels, sources):
+            if label in errors:
+                _report(errors[label].diagnostics, source)
+
     try:
-        result = training.compare(sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+        result = training.compare(
+            sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, on_rejected=rejected
+        )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
             print(stop.compared.table)
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    for source, row in zip(sources, result.rows):
-        if row["model"] in result.errors:
-            _report(result.errors[row["model"]].diagnostics, source)
     print(result.table)
     if result.directory:
         folders = " and a folder per trained model" if any(row["folder"] for row in result.rows) else ""
@@ -654,6 +684,9 @@ def _add_draw_parser(commands) -> None:
     draw_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     draw_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the picture: FILE.svg or FILE.png")
     draw_parser.add_argument(
+        "--scale", type=scale_arg, metavar="X", help="PNG pixels per picture pixel (default: 2, sharp on any screen)"
+    )
+    draw_parser.add_argument(
         "--style", choices=["boxes", "graph"], default="boxes",
         help="boxes sized by shape (default) or a layer graph with each layer's spec text",
     )  # fmt: skip
@@ -698,7 +731,10 @@ def _add_compare_parser(commands) -> None:
         "and seconds per epoch; write compare.csv, compare.md and compare.png.",
     )
     compare_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
-    _add_train_options(compare_parser)
+    _add_train_options(
+        compare_parser,
+        "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
+    )
     compare_parser.set_defaults(handler=cmd_compare)
 
 
@@ -759,7 +795,7 @@ def _add_sweep_parser(commands) -> None:
         "Writes sweep.csv, sweep.md and sweep.png; the same command resumes a stopped sweep.",
     )
     sweep_parser.add_argument("input", metavar="SPACE|FILE", help="a space in the notation, or a file")
-    _add_train_options(sweep_parser)
+    _add_train_options(sweep_parser, "the sweep's folder, a folder per trial in it (default: runs/<study name>)")
     add = sweep_parser.add_argument
     add("--trials", type=int, default=20, metavar="N", help="candidates to train, all workers together (default: 20)")
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
@@ -788,7 +824,10 @@ COMMANDS = {
 """Each command and the function that adds its parser, in the order ``cnndsl --help`` lists them."""
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
+RUN_OUTPUT_HELP = "where to write the run (default: runs/<timestamp>-<spec hash>)"
+
+
+def _add_train_options(parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP) -> None:
     add = parser.add_argument
     data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
@@ -806,7 +845,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     add("--learning-rate", type=float, metavar="LR", help="the optimizer's learning rate (default: its own)")
     add("--seed", type=int, metavar="N", help="seed everything: the same seed gives the same numbers on CPU")
     add("--limit", type=int, metavar="N", help="train on the first N training images only")
-    add("--output", metavar="DIR", help="where to write the run (default: runs/<timestamp>-<spec hash>)")
+    add("--output", metavar="DIR", help=output_help)
     add(
         "--backend",
         choices=["tensorflow", "jax", "torch"],

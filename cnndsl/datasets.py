@@ -64,6 +64,26 @@ class Dataset:
             raise DataError(f"--limit must be at least 1, got {limit}")
         return replace(self, x_train=self.x_train[:limit], y_train=self.y_train[:limit])
 
+    def label_warnings(self) -> list[str]:
+        """What in the labels is likely a mistake: classes no image has, test classes training never saw."""
+        seen = set(np.unique(self.y_train).tolist())
+        tested = set(np.unique(self.y_test).tolist())
+        warnings = []
+        missing = sorted(set(range(self.num_classes)) - seen - tested)
+        if missing:
+            warnings.append(
+                f"{self.source}: no image is labelled {_listed(missing)}, yet the labels give {self.num_classes} "
+                f"classes (0 to {self.num_classes - 1}): number the classes 0 to N-1 without gaps"
+            )
+        unseen = sorted(tested - seen)
+        if unseen:
+            count = int(np.isin(self.y_test, unseen).sum())
+            warnings.append(
+                f"{self.source}: {count:,} test image(s) are labelled {_listed(unseen)}, "
+                "a class no training image has (the model cannot learn it)"
+            )
+        return warnings
+
     def describe(self) -> dict:
         """The data's JSON description for ``metrics.json``."""
         return {
@@ -74,6 +94,11 @@ class Dataset:
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
         }
+
+
+def _listed(values: list[int], shown: int = 8) -> str:
+    text = ", ".join(str(v) for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
 def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
@@ -296,10 +321,15 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
 def prepare(arrays: dict[str, np.ndarray], name: str, source: str) -> Dataset:
     """Check the four arrays and turn them into the recipe's inputs: [0, 1] floats, NHWC."""
     x_train, x_test = _images(arrays, "x_train", source), _images(arrays, "x_test", source)
-    y_train, y_test = _labels(arrays, "y_train", x_train, source), _labels(arrays, "y_test", x_test, source)
+    (y_train, train_width), (y_test, test_width) = (
+        _labels(arrays, "y_train", x_train, source),
+        _labels(arrays, "y_test", x_test, source),
+    )
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
-    classes = int(max(y_train.max(), y_test.max())) + 1
+    if train_width and test_width and train_width != test_width:
+        raise DataError(f"{source}: y_train's one-hot rows have {train_width} classes but y_test's {test_width}")
+    classes = max(int(max(y_train.max(), y_test.max())) + 1, train_width, test_width)
     if not 2 <= classes <= MAX_UNITS:
         plural = "class" if classes == 1 else "classes"
         raise DataError(
@@ -336,17 +366,31 @@ def scale_pixels(x: np.ndarray, key: str, source: str) -> np.ndarray:
     return x
 
 
-def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source: str) -> np.ndarray:
+def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source: str) -> tuple[np.ndarray, int]:
+    """Integer labels and the class count one-hot rows state (0 for integer labels)."""
     y = np.asarray(arrays[key])
+    width = 0
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    elif y.ndim == 2 and _one_hot(y):
+        y, width = y.argmax(axis=1), y.shape[1]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{source}: {key} has shape {y.shape} and type {y.dtype}; expected one integer label per image")
+        raise DataError(
+            f"{source}: {key} has shape {y.shape} and type {y.dtype}; "
+            "expected one integer label per image, or one one-hot row per image"
+        )
     if len(y) != len(images):
         raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
     if y.min() < 0:
         raise DataError(f"{source}: {key} holds a negative label ({int(y.min())})")
-    return y.astype("int64")
+    return y.astype("int64"), width
+
+
+def _one_hot(y: np.ndarray) -> bool:
+    """Whether every row is exactly one 1 among 0s (what ``to_categorical`` makes)."""
+    if y.shape[1] < 2 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        return False
+    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
 
 
 def _hwc(x: np.ndarray) -> str:

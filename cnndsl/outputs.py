@@ -8,6 +8,7 @@ Agg canvas only: no TensorFlow, and no global pyplot state.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -32,6 +33,20 @@ FILE_MODE = 0o666 & ~_UMASK
 # --- run directories ------------------------------------------------------------------
 
 
+def os_reason(error: OSError) -> str:
+    """The system's own words for an OSError ("Read-only file system"), the one wording every command uses."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def unwritable_reason(directory: Path) -> str:
+    """Why ``directory`` cannot be written in, in the words an OSError would use."""
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
+
+
 def default_run_dir(spec: str, kind: str = "", root: Path = RUNS_DIR) -> Path:
     """``runs/<timestamp>-<short hash of the spec>``, with a suffix if that exists."""
     digest = hashlib.sha1(spec.encode("utf-8")).hexdigest()[:8]
@@ -53,7 +68,7 @@ def check_output_dir(path: Path) -> None:
     if not parent.is_dir():
         raise OutputError(f"{path}: cannot create a directory under {parent}, which is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: cannot write in {parent} (permission denied)")
+        raise OutputError(f"{path}: cannot write in {parent} ({unwritable_reason(parent)})")
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -69,7 +84,7 @@ def make_output_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"{path}: cannot create ({error.strerror})") from None
+        raise OutputError(f"{path}: cannot create ({os_reason(error)})") from None
     return path
 
 
@@ -120,7 +135,7 @@ def write_atomic(path: Path, write: Callable[[Path], None], like: os.stat_result
         _take_over(temp, like)
         os.replace(temp, path)
     except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+        raise OutputError(f"{path}: cannot write ({os_reason(error)})") from None
     finally:
         if temp is not None:
             with _quietly():
@@ -149,7 +164,7 @@ def rewrite_text(path: Path, text: str) -> Path:
     try:
         like = target.stat()
     except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+        raise OutputError(f"{path}: cannot write ({os_reason(error)})") from None
     return write_atomic(target, lambda temp: _fill(temp, text.encode("utf-8")), like)
 
 
@@ -239,35 +254,62 @@ def png_bytes(figure) -> bytes:
 
 def plot_loss(path: Path, history: Sequence[Mapping[str, object]], title: str = "") -> Path:
     """Train and validation cross-entropy per epoch, as the notebook plotted them."""
+    return write_bytes(path, png_bytes(loss_figure(history, title)))
+
+
+def loss_figure(history: Sequence[Mapping[str, object]], title: str = ""):
+    """The figure of :func:`plot_loss`; a single epoch is drawn as points, since a line needs two."""
     figure = new_figure()
     axes = figure.add_subplot()
     epochs = [row["epoch"] for row in history]
-    axes.plot(epochs, [row.get("val_loss") for row in history], "b", label="Validation Loss")
-    axes.plot(epochs, [row.get("loss") for row in history], "r", label="Train Loss")
-    _decorate(axes, title)
-    return write_bytes(path, png_bytes(figure))
+    marker = "o" if len(epochs) == 1 else None
+    axes.plot(epochs, [row.get("val_loss") for row in history], "b", marker=marker, label="Validation Loss")
+    axes.plot(epochs, [row.get("loss") for row in history], "r", marker=marker, label="Train Loss")
+    _decorate(axes, title, epochs)
+    return figure
 
 
 def plot_val_losses(path: Path, curves: Mapping[str, Sequence[Mapping[str, object]]]) -> Path:
     """Every model's validation loss per epoch on one chart (``compare.png``)."""
+    return write_bytes(path, png_bytes(val_losses_figure(curves)))
+
+
+def val_losses_figure(curves: Mapping[str, Sequence[Mapping[str, object]]]):
+    """The figure of :func:`plot_val_losses`."""
     figure = new_figure()
     axes = figure.add_subplot()
+    epochs = []
     for label, history in curves.items():
+        epochs += [row["epoch"] for row in history]
         axes.plot([row["epoch"] for row in history], [row.get("val_loss") for row in history], marker="o", label=label)
-    _decorate(axes, "Validation loss")
-    return write_bytes(path, png_bytes(figure))
+    _decorate(axes, "Validation loss", epochs)
+    return figure
 
 
-def _decorate(axes, title: str) -> None:
+MAX_EPOCH_TICKS = 12
+"""Up to this many epochs, each has its tick; beyond, matplotlib picks whole numbers."""
+
+
+def _decorate(axes, title: str, epochs: Sequence[object] = ()) -> None:
     """Labels, whole-number epoch ticks, the title (smaller when it wraps), a legend if anything is drawn."""
-    from matplotlib.ticker import MaxNLocator
-
     axes.set_xlabel("epoch")
     axes.set_ylabel("Categorical Crossentropy Loss")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_ticks(axes, sorted({int(epoch) for epoch in epochs}))
     if title:
         axes.set_title(title, fontsize="medium" if "\n" in title else "large")
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
     axes.grid(True)
     axes.figure.tight_layout()
+
+
+def _epoch_ticks(axes, epochs: list[int]) -> None:
+    """Whole-number ticks only: matplotlib's own would be fractions around a lone epoch."""
+    from matplotlib.ticker import MaxNLocator
+
+    if len(epochs) == 1:
+        axes.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+    if 0 < len(epochs) <= MAX_EPOCH_TICKS:
+        axes.set_xticks(epochs)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -17,25 +17,45 @@ INPUT_NAME = "input_layer"
 """What Keras names a model's input, in the "Connected to" column."""
 
 
-def summary_table(model: CheckedModel) -> str:
+MIN_SHORTENED = 12
+"""A shortened text column keeps at least this many characters."""
+
+
+def summary_table(model: CheckedModel, width: int | None = None) -> str:
     """A table like Keras's ``model.summary()``, with each layer's text in the spec.
 
     A model with merges gets Keras's "Connected to" column: the layers feeding each one.
+    Given ``width`` (a terminal's), the spec texts and then the "Connected to" lists are
+    shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
     rows = [_row(info) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
+    under = None
+    if width is not None:
+        fitted = _fitted(headers, rows, width)
+        if _table_width(headers, fitted) > width:  # still too wide: spec texts (and sources) get lines of their own
+            keep = [i for i, header in enumerate(headers) if header not in (HEADERS[-1], CONNECTED)]
+            under = [_cut("    " + _under(headers, row), width) for row in rows]
+            headers, right = tuple(headers[i] for i in keep), tuple(right[i] for i in keep)
+            fitted = [tuple(row[i] for i in keep) for row in rows]
+        rows = fitted
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
     rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
+    if width is not None:
+        rule = rule[:width]
     lines = [
         f"Input: {format_shape(model.input_shape)}   Classes: {model.num_classes}",
         rule,
         _line(headers, widths, right),
         rule,
     ]
-    lines += [_line(row, widths, right) for row in rows]
+    for index, row in enumerate(rows):
+        lines.append(_line(row, widths, right))
+        if under is not None:
+            lines.append(under[index])
     lines += [
         rule,
         f"Total params: {model.total_params:,} ({format_bytes(model.total_params * 4)})",
@@ -45,6 +65,33 @@ def summary_table(model: CheckedModel) -> str:
         f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
+
+
+def _fitted(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[tuple[str, ...]]:
+    """The rows with their last column, then "Connected to", cut to make the table ``width`` wide."""
+    for column in (len(headers) - 1, *([headers.index(CONNECTED)] if CONNECTED in headers else [])):
+        excess = _table_width(headers, rows) - width
+        if excess <= 0:
+            break
+        keep = max(len(max((row[column] for row in rows), key=len)) - excess, MIN_SHORTENED, len(headers[column]))
+        rows = [(*row[:column], _cut(row[column], keep), *row[column + 1 :]) for row in rows]
+    return rows
+
+
+def _under(headers: tuple[str, ...], row: tuple[str, ...]) -> str:
+    """A row's spec text, and in a graph the layers feeding it, for the line under the row."""
+    if CONNECTED not in headers:
+        return row[-1]
+    return f"{row[-1]}  <- {row[headers.index(CONNECTED)]}"
+
+
+def _table_width(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> int:
+    widths = [max(len(cell) for cell in cells) for cells in zip(headers, *rows)]
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
+def _cut(text: str, keep: int) -> str:
+    return text if len(text) <= keep else text[: keep - 1] + "…"
 
 
 def _size_dependent(model: CheckedModel) -> list[str]:

@@ -172,7 +172,7 @@ class Census:
     def groups(self) -> list[tuple[int, Diagnostic, str]]:
         """Rejection groups, largest first: (count, first error, its text)."""
         ordered = sorted(self.rejected.values(), key=lambda group: (-group[0], _start(group[1])))
-        return [tuple(group) for group in ordered]
+        return [(count, _as_group(diagnostic, count), source) for count, diagnostic, source in ordered]
 
     def errors(self) -> list[Diagnostic]:
         """Errors in the space itself (value errors): an option no candidate can take."""
@@ -180,8 +180,29 @@ class Census:
 
 
 def error_key(diagnostic: Diagnostic) -> tuple:
+    """What makes two first errors one group: a budget by which budget and where, others by their words too."""
     span = diagnostic.span
-    return (diagnostic.kind, diagnostic.message, (span.start, span.end) if span else None)
+    where = (span.start, span.end) if span else None
+    if diagnostic.kind == "budget":
+        return (diagnostic.kind, diagnostic.code, where)
+    return (diagnostic.kind, diagnostic.message, where)
+
+
+BUDGET_WORDS = ", over the budget of "
+
+
+def _as_group(diagnostic: Diagnostic, count: int) -> Diagnostic:
+    """A budget group's error in words for all its candidates, the first one's figure as the example."""
+    if diagnostic.kind != "budget" or count == 1 or BUDGET_WORDS not in diagnostic.message:
+        return diagnostic
+    first = diagnostic.message.partition(BUDGET_WORDS)[0]
+    return replace(diagnostic, message=f"{budget_words(diagnostic.message)}; the first has {first}")
+
+
+def budget_words(message: str) -> str:
+    """``61,425 parameters, over the budget of 60,000 (--max-params)`` without its figure; other messages as they are."""
+    first, found, rest = message.partition(BUDGET_WORDS)
+    return f"{first.split(' ', 1)[-1]} over the budget of {rest}" if found else message
 
 
 def _start(diagnostic: Diagnostic) -> int:

@@ -37,10 +37,39 @@ class Settings:
     max_flops: int | None = None
     max_activations: int | None = None
     """Bytes of float32 activations per example."""
+    origins: tuple[tuple[str, str], ...] = ()
+    """Where set values came from, ``(name, label)``: a flag, or a pyproject.toml's key."""
 
     def merged(self, **overrides) -> Settings:
-        """These settings with every override that is not None applied."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """These settings with every override that is not None applied (each labelled by its flag)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        origins = tuple((k, o) for k, o in self.origins if k not in given) + tuple((k, _flag(k)) for k in given)
+        return replace(self, **given, origins=origins)
+
+    def origin(self, name: str) -> str:
+        """How to name where setting ``name`` came from: ``--max-params``, or ``max-params in PATH``."""
+        return dict(self.origins).get(name, _flag(name))
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+_VALUES = tuple(name for name in fields(Settings) if name != "origins")
+
+
+def _values(settings: Settings) -> tuple:
+    return tuple(getattr(settings, name) for name in _VALUES)
+
+
+def _eq(self: Settings, other: object) -> bool:
+    """Settings are equal by their values, wherever each came from."""
+    return _values(self) == _values(other) if isinstance(other, Settings) else NotImplemented
+
+
+Settings.__eq__ = _eq  # type: ignore[method-assign]
+Settings.__hash__ = lambda self: hash(_values(self))  # type: ignore[method-assign]
+Settings.__repr__ = lambda self: f"Settings({', '.join(f'{n}={getattr(self, n)!r}' for n in _VALUES)})"  # type: ignore[method-assign]
 
 
 def parse_count(text: str | int) -> int:
@@ -92,9 +121,15 @@ def load_settings(start: str | os.PathLike | None = None) -> Settings:
         table = _table(path)
         if table is not None:
             try:
-                return _from_table(table)
+                found = _from_table(table)
             except SettingsError as exc:
                 raise SettingsError(f"{path}: [tool.cnndsl] {exc}") from None
+            origins = tuple(
+                (name, f"{name.replace('_', '-')} in {path}")
+                for name in fields(Settings)
+                if getattr(found, name) is not None and name != "origins"
+            )
+            return replace(found, origins=origins)
     return Settings()
 
 
@@ -130,7 +165,7 @@ _READERS = {
 
 
 def _from_table(table: dict) -> Settings:
-    known = set(fields(Settings))
+    known = set(fields(Settings)) - {"origins"}
     values = {}
     for key, value in table.items():
         name = key.replace("-", "_")

@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,8 @@ from urllib.parse import quote
 
 from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
-from cnndsl.outputs import RUNS_DIR
-from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, census, describe, rejection_lines, space_of
+from cnndsl.outputs import RUNS_DIR, os_reason
+from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, budget_words, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
 from cnndsl.space import Space
 from cnndsl.syntax import parse
@@ -318,7 +318,7 @@ def _make_directory(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"{directory}: cannot create ({error.strerror})") from None
+        raise OutputError(f"{directory}: cannot create ({os_reason(error)})") from None
 
 
 PRUNE_AFTER_TRIALS, PRUNE_FROM_EPOCH = 2, 2
@@ -409,6 +409,7 @@ class Worker:
         while self._wanted():
             trial = self.study.ask()
             self.told = False
+            self.directory: Path | None = None
             try:
                 self._one(trial)
             except KeyboardInterrupt:
@@ -525,6 +526,7 @@ class Worker:
 
         if self.told:
             return
+        mark_stale(getattr(self, "directory", None), why)
         try:
             trial.set_user_attr("kind", why)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -537,6 +539,7 @@ class Worker:
         plan = self.plan
         text = verdict.text
         directory = plan.directory / f"trial-{trial.number:04d}-{verdict.hash}"
+        self.directory = directory
         self.echo(f"trial {trial.number}: {_one_line_spec(text)} ({verdict.model.total_params:,} parameters)")
         started = time.perf_counter()
         pruned: list[int] = []
@@ -558,6 +561,48 @@ class Worker:
         self.misses = 0
         self.echo(f"trial {trial.number}: {plan.objective} {row[plan.objective]:.4f} ({row['seconds']:.1f} s)")
         write_leaderboard(plan, self.study)
+
+
+def mark_stale(directory: Path | None, why: str) -> Path | None:
+    """Rename an unfinished trial's folder ``...-interrupted`` (or ``-failed``), so that it never looks trained."""
+    if directory is None or not directory.is_dir():
+        return None
+    target = directory.with_name(f"{directory.name}-{why}")
+    try:
+        directory.rename(target)
+    except OSError:
+        return None
+    return target
+
+
+SKIPPED_WHY = {
+    REJECTED: "rejected by the checker or a budget (never trained)",
+    DUPLICATE: "the same architecture as a trained trial",
+    SURPLUS: "asked for after the last trial was handed out",
+    "interrupted": "interrupted (its folder, if any, ends in -interrupted; the candidate may train again)",
+    "failed": "failed (its folder, if any, ends in -failed)",
+    "unfinished": "not finished (still training elsewhere, or its process stopped)",
+}
+
+
+def skipped_trials(study, shown: Iterable[int]) -> list[str]:
+    """Why the trial numbers missing from the leaderboard are missing: one line per reason."""
+    shown = set(shown)
+    by_kind: dict[str, list[int]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number not in shown:
+            kind = trial.user_attrs.get("kind") or "unfinished"
+            by_kind.setdefault(kind, []).append(trial.number)
+    ordered = sorted(by_kind.items(), key=lambda item: item[1][0])
+    return [
+        f"trial{'s' * (len(numbers) > 1)} {_numbers(numbers)}: {SKIPPED_WHY.get(kind, kind)}"
+        for kind, numbers in ordered
+    ]
+
+
+def _numbers(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in sorted(numbers)[:12])
+    return shown + (f" and {len(numbers) - 12} more" if len(numbers) > 12 else "")
 
 
 def _epoch_reporter(trial, plan: Plan, pruned: list[int]):
@@ -628,8 +673,16 @@ def leaderboard(plan: Plan, study) -> list[dict]:
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("kind") == TRAINED and "row" in t.user_attrs
     ]
-    sign = 1 if OBJECTIVES[plan.objective] == "minimize" else -1
-    return sorted(rows, key=lambda row: (sign * (row[plan.objective] or 0), row["trial"]))
+    return sorted(rows, key=lambda row: _rank_key(row, plan.objective))
+
+
+def _rank_key(row: dict, objective: str) -> tuple:
+    """Best first by ``objective``; a trial without a value ranks last whichever way the study optimises."""
+    value = row.get(objective)
+    if value is None or value != value:
+        return (1, 0.0, row["trial"])
+    sign = 1 if OBJECTIVES[objective] == "minimize" else -1
+    return (0, sign * value, row["trial"])
 
 
 def write_leaderboard(plan: Plan, study) -> list[dict]:
@@ -662,6 +715,9 @@ def sweep_markdown(plan: Plan, study, rows: list[dict]) -> str:
             _fixed(row["seconds_per_epoch"], 1),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    skipped = skipped_trials(study, (row["trial"] for row in rows))
+    if skipped:
+        lines += ["", "Trial numbers not in the table:", ""] + [f"- {line}" for line in skipped]
     rejected = _rejections(study)
     if rejected:
         lines += ["", "Proposals the checker rejected (never trained):", ""]
@@ -678,7 +734,7 @@ def _rejections(study) -> list[tuple[tuple[str, str], int]]:
     for trial in study.get_trials(deepcopy=False):
         error = trial.user_attrs.get("error")
         if trial.user_attrs.get("kind") == REJECTED and error:
-            key = (error["message"], error["at"])
+            key = (budget_words(error["message"]), error["at"])
             counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda item: -item[1])
 
@@ -719,7 +775,10 @@ def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
     echo(f"{len(rows)} trial(s) trained ({worker.trained_here} by this process); best by {plan.objective}:")
     for rank, row in enumerate(rows[:BEST_SHOWN], 1):
         echo(
-            f"  {rank}. {plan.objective} {row[plan.objective]:.4f}  test {_fixed(row['test_accuracy'])}  "
+            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  test {_fixed(row['test_accuracy'])}  "
             f"{row['params']:,} params  {row['hash']}  {row['candidate']}"
         )
+    skipped = skipped_trials(worker.study, (row["trial"] for row in rows))
+    if skipped:
+        echo("trial numbers missing from sweep.csv: " + "; ".join(skipped))
     echo(f"Wrote {plan.directory}/: sweep.csv, sweep.md{', sweep.png' if rows else ''} and a folder per trial")

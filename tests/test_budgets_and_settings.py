@@ -159,3 +159,22 @@ def test_the_quick_look_for_a_cnndsl_table_never_misses_one(text, tmp_path):
     if "[tool.cnndsl.x]" not in text:  # that one is an unknown setting, an error: see above
         (tmp_path / "pyproject.toml").write_text(text)
         assert (settings.load_settings(tmp_path).classes == 3) == names_us
+
+
+def test_candidates_over_one_budget_at_one_place_are_one_group():
+    result = run_cli("check", "CN({8..40}) -> MP(2) -> FL() -> DN({16..48})", "--max-params", "60k")
+    assert "933 of 1,089 candidates cannot be built or are over budget" in result.stdout + result.stderr
+    text = result.stdout + result.stderr
+    assert "  933 x <spec>:1:33: rejected: parameters over the budget of 60,000 (--max-params)" in text
+    assert "more, with" not in text
+
+
+@pytest.mark.parametrize(
+    ("flags", "label"), [([], "max-params in {pyproject}"), (["--max-params", "50k"], "--max-params")]
+)
+def test_a_budget_is_labelled_by_where_it_was_set(tmp_path, flags, label):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.cnndsl]\nmax-params = "60k"\n')
+    result = run_cli("check", "CN(8)->FL()->DN(64)", *flags, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"({label.format(pyproject=pyproject)})" in result.stderr

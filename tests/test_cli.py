@@ -168,3 +168,16 @@ def test_summary_json_warnings_have_the_shape_of_every_json_diagnostic():
     (warning,) = json.loads(result.stdout)["warnings"]
     assert warning["file"] == "<spec>" and warning["end"] == {"line": 1, "column": 15}
     assert set(warning) == set(json.loads(run_cli("check", "--format", "json", "CN(0)->FL()").stdout)[0])
+
+
+@pytest.mark.parametrize("columns", ["70", "80", "100"])
+def test_summary_of_a_graph_fits_the_terminal_and_keeps_every_spec_text(columns):
+    spec = "IN(28,28,1)->ADD(CN(8,3,padding=same) | CN(8,5,padding=same)->DP(0.1))->FL()->DN(10)"
+    result = run_cli("summary", spec, env={"COLUMNS": columns})
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= int(columns)
+    if columns != "100":  # too narrow to shorten: each text is whole, on a line of its own
+        for text in ("CN(8,3,padding=same)", "CN(8,5,padding=same)", "DP(0.1)", "DN(10)"):
+            assert text in result.stdout
+    wide = run_cli("summary", spec, env={"COLUMNS": "300"}).stdout
+    assert max(len(line) for line in wide.splitlines()) > 100  # room enough: the table as it always was

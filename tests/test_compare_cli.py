@@ -80,3 +80,12 @@ def test_compare_where_every_spec_is_rejected_draws_no_empty_plot(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.md"]
     assert result.stdout.splitlines()[-1] == f"Wrote {out}/: compare.csv, compare.md"
     assert [row["status"] for row in csv.DictReader((out / "compare.csv").open())] == ["rejected", "rejected"]
+
+
+def test_compare_reports_a_rejected_spec_before_training_any(tmp_path):
+    flags = ["--data", "sample", "--limit", "128", "--epochs", "1", "--seed", "0", "--output", str(tmp_path / "c")]
+    result = run_cli("compare", TINY, "CN(8,30)->FL()", *flags)
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.index("kernel 30x30 needs an input of at least 30x30")
+    assert error < result.stderr.index("cnndsl: training")
+    assert result.stderr.count("kernel 30x30 needs") == 1

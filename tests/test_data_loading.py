@@ -237,3 +237,45 @@ def test_an_npz_larger_than_the_memory_is_refused_before_it_is_unpacked(tmp_path
     monkeypatch.setattr(datasets, "memory_bytes", lambda: 10_000)
     with pytest.raises(DataError, match="more than this machine's memory"):
         load_data(str(tmp_path / "big.npz"))
+
+
+def _label_arrays(y_train, y_test):
+    rng = np.random.default_rng(0)
+    x = lambda n: rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)  # noqa: E731
+    return {
+        "x_train": x(len(y_train)),
+        "y_train": np.asarray(y_train),
+        "x_test": x(len(y_test)),
+        "y_test": np.asarray(y_test),
+    }
+
+
+def test_one_hot_labels_are_read_as_the_integers_they_encode():
+    integers = np.array([0, 3, 1, 2, 3, 0])
+    one_hot = np.eye(5, dtype="float32")[integers]  # what keras.utils.to_categorical(y, 5) gives
+    data = datasets.prepare(_label_arrays(one_hot, one_hot[:3]), "x", "x.npz")
+    assert data.y_train.tolist() == integers.tolist() and data.y_test.tolist() == integers[:3].tolist()
+    assert data.num_classes == 5 and data.y_train.dtype == np.int64
+    with pytest.raises(DataError, match="one-hot row"):
+        datasets.prepare(_label_arrays(one_hot * 0.9, one_hot[:3]), "x", "x.npz")  # not exactly one-hot
+
+
+def test_labels_with_gaps_or_classes_training_never_saw_are_warned_of():
+    data = datasets.prepare(_label_arrays([0, 3, 6, 0], [0, 3, 6, 6]), "x", "x.npz")
+    assert data.num_classes == 7
+    assert data.label_warnings() == [
+        "x.npz: no image is labelled 1, 2, 4, 5, yet the labels give 7 classes (0 to 6): "
+        "number the classes 0 to N-1 without gaps"
+    ]
+    unseen = datasets.prepare(_label_arrays([0, 1, 1, 0], [0, 1, 2, 2]), "x", "x.npz").label_warnings()
+    assert unseen == [
+        "x.npz: 2 test image(s) are labelled 2, a class no training image has (the model cannot learn it)"
+    ]
+    assert datasets.prepare(_label_arrays([0, 1, 2], [2, 1]), "x", "x.npz").label_warnings() == []
+
+
+def test_the_one_class_hint_does_not_promise_one_hot_labels():
+    from cnndsl import check
+
+    hints = [warning.hint or "" for warning in check("CN(8)->FL()", num_classes=1).warnings]
+    assert any("labels 0 and 1" in hint for hint in hints) and not any("one-hot" in hint for hint in hints)

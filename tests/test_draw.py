@@ -558,3 +558,21 @@ def test_graphs_of_every_code_draw_as_the_checker_sees_them(drawn, unfold):
     for n, (name, box) in enumerate(extents):
         for other, other_box in extents[n + 1 :]:
             assert not overlap(box, other_box), (name, other)
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_a_png_is_drawn_at_twice_the_pictures_size_unless_scale_says_otherwise(tmp_path):
+    spec = "CN(8)->MP(2)->FL()->DN(16)"
+    svg_out, png_out, one, three = (tmp_path / name for name in ("p.svg", "p.png", "one.png", "three.png"))
+    for out, extra in ((svg_out, []), (png_out, []), (one, ["--scale", "1"]), (three, ["--scale", "3"])):
+        assert run_cli("draw", spec, "-o", str(out), *extra).returncode == 0
+    root = ET.parse(svg_out).getroot()
+    width, height = float(root.get("width")), float(root.get("height"))
+    assert _png_size(png_out) == (round(2 * width), round(2 * height))
+    assert _png_size(one) == (round(width), round(height)) and _png_size(three) == (round(3 * width), round(3 * height))
+    bad = run_cli("draw", spec, "-o", str(tmp_path / "bad.png"), "--scale", "0")
+    assert bad.returncode == 2 and "--scale" in bad.stderr and "Traceback" not in bad.stderr

@@ -374,3 +374,40 @@ def test_train_stops_where_on_epoch_says(tmp_path):
         on_epoch=lambda row: seen.append(row["epoch"]) or row["epoch"] == 1,
     )  # fmt: skip
     assert seen == [1] and len(result.history) == 1 and result.metrics["epochs"] == 1
+
+
+@pytest.mark.parametrize("objective", ["val_loss", "val_accuracy"])
+def test_a_trial_without_a_score_ranks_last_whichever_way_the_study_goes(objective):
+    plan = SimpleNamespace(objective=objective)
+    rows = [{"trial": 0, objective: None}, {"trial": 1, objective: 0.5}, {"trial": 2, objective: 0.25}]
+    study = SimpleNamespace(
+        get_trials=lambda **_: [SimpleNamespace(user_attrs={"kind": sweeps.TRAINED, "row": r}) for r in rows]
+    )
+    ranked = [row["trial"] for row in sweeps.leaderboard(plan, study)]
+    assert ranked == ([2, 1, 0] if objective == "val_loss" else [1, 2, 0])
+
+
+def test_the_help_of_sweep_and_compare_says_where_they_write_by_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = sweeps.make_plan("CN({4,8})->FL()", "sample", 1, "grid", None, None, "val_accuracy", None,
+                            None, None, {"limit": 64})  # fmt: skip
+    assert plan.directory == Path("runs") / plan.study_name and plan.study_name.startswith("sweep-")
+    sweep_help = " ".join(run_cli("sweep", "--help").stdout.split())
+    assert "(default: runs/<study name>)" in sweep_help and "(default: sweep-<hash" in sweep_help
+    compare_help = " ".join(run_cli("compare", "--help").stdout.split())
+    assert "runs/<timestamp>-<spec hash>" not in compare_help and "runs/<timestamp>-compare-" in compare_help
+
+
+def test_an_interrupted_trials_folder_is_marked_and_skipped_numbers_are_explained(tmp_path):
+    folder = tmp_path / "trial-0001-abc"
+    folder.mkdir()
+    (folder / "history.csv").write_text("epoch\n1\n")
+    marked = sweeps.mark_stale(folder, "interrupted")
+    assert marked == tmp_path / "trial-0001-abc-interrupted" and (marked / "history.csv").exists()
+    assert not folder.exists() and sweeps.mark_stale(tmp_path / "absent", "interrupted") is None
+    kinds = {0: sweeps.TRAINED, 1: "interrupted", 2: sweeps.REJECTED, 3: sweeps.REJECTED, 4: sweeps.TRAINED}
+    trials = [SimpleNamespace(number=n, user_attrs={"kind": kind}) for n, kind in kinds.items()]
+    study = SimpleNamespace(get_trials=lambda **_: trials)
+    lines = sweeps.skipped_trials(study, [0, 4])
+    assert lines[0].startswith("trial 1: interrupted (its folder, if any, ends in -interrupted")
+    assert lines[1].startswith("trials 2, 3: rejected by the checker") and len(lines) == 2

@@ -107,9 +107,18 @@ def test_a_write_that_cannot_start_is_an_output_error_and_leaves_nothing(tmp_pat
 
 def test_an_unwritable_output_directory_is_refused_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
-    with pytest.raises(outputs.OutputError, match="permission denied"):
+    with pytest.raises(outputs.OutputError, match="Permission denied"):
         cnndsl.train(SMALL, data="sample", output=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_run_and_compare_name_a_read_only_file_system_as_draw_and_emit_do(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(outputs.os, "statvfs", lambda path: os.statvfs_result((0,) * 8 + (os.ST_RDONLY, 255)))
+    assert main([command, SMALL, "--data", "sample", "--epochs", "1", "--output", str(tmp_path / "out")]) == 2
+    assert f"cannot write in {tmp_path} ({os.strerror(errno.EROFS)})" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_after_three_epochs_says_three_and_the_history_holds_three(tmp_path, monkeypatch, capsys):
@@ -213,3 +222,27 @@ def test_the_loss_plot_has_whole_epoch_ticks_and_the_whole_spec_as_title(tmp_pat
     ticks = [tick for tick in axes.get_xticks() if 1 <= tick <= 3]
     assert ticks and all(float(tick).is_integer() for tick in ticks)
     assert axes.get_title().replace("\n", " ") == spec and "..." not in axes.get_title()
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_loss_plots_mark_each_epoch_with_a_whole_number_tick(epochs):
+    history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e} for e in range(1, epochs + 1)]
+    for figure in (outputs.loss_figure(history), outputs.val_losses_figure({"a": history, "b": history})):
+        axes = figure.axes[0]
+        assert list(axes.get_xticks()) == list(range(1, epochs + 1))
+        low, high = axes.get_xlim()
+        assert low < 1 and high > epochs
+        if epochs == 1:  # a single point draws no line: it must have a marker
+            assert all(line.get_marker() not in (None, "None", "", " ") for line in axes.get_lines())
+
+
+@pytest.mark.parametrize(("epochs", "seed", "words"), [(1, None, "1 epoch, no seed"), (3, 7, "3 epochs, seed 7")])
+def test_the_summary_counts_epochs_and_says_when_there_is_no_seed(epochs, seed, words):
+    from types import SimpleNamespace
+
+    from cnndsl import check
+    from cnndsl.training import Recipe, records
+
+    data = SimpleNamespace(name="sample", source="x", x_train=[0], x_test=[0], input_shape=(28, 28, 1), num_classes=10)
+    text = records.summary_text(check(SMALL), Recipe(data="sample", epochs=epochs, seed=seed), data, "")
+    assert words in text and "1 epochs" not in text and "seed None" not in text

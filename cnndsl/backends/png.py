@@ -1,7 +1,8 @@
 """PNG pictures: the SVG backend's shapes painted with matplotlib's Agg canvas.
 
 matplotlib (the ``draw`` extra) is imported only here, when a PNG is asked for. One
-pixel of the picture is one pixel of the PNG; the file carries no date or version,
+pixel of the picture is ``scale`` pixels of the PNG (2 by default, sharp on today's
+screens); the file carries no date or version,
 so the same picture gives the same bytes.
 """
 
@@ -12,19 +13,21 @@ import io
 from cnndsl.backends.picture import Drawn, Group, Line, Picture, Poly, Text
 
 DPI = 100
+SCALE = 2.0
+"""PNG pixels per picture pixel unless told otherwise (``draw --scale``)."""
 FONT_FAMILY = "DejaVu Sans Mono"
 MAX_PIXELS = 65_000
 """Largest PNG side: matplotlib's Agg canvas takes fewer than 2**16 pixels a side."""
 
 
-def png_bytes(pic: Picture) -> bytes:
-    """The picture as PNG bytes; UsageError for a picture too large for one PNG."""
+def png_bytes(pic: Picture, scale: float = SCALE) -> bytes:
+    """The picture as PNG bytes, ``scale`` pixels per picture pixel; UsageError for a picture too large for one PNG."""
     from cnndsl.inputs import UsageError
 
-    if max(pic.width, pic.height) > MAX_PIXELS:
+    if max(pic.width, pic.height) * scale > MAX_PIXELS:
         raise UsageError(
-            f"the picture is {pic.width:,.0f} x {pic.height:,.0f} pixels, more than a PNG can take "
-            f"({MAX_PIXELS:,} a side); write .svg, or leave out --unfold"
+            f"the picture is {pic.width * scale:,.0f} x {pic.height * scale:,.0f} pixels, more than a PNG can take "
+            f"({MAX_PIXELS:,} a side); write .svg, lower --scale, or leave out --unfold"
         )
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -40,7 +43,7 @@ def png_bytes(pic: Picture) -> bytes:
     for shape in pic.shapes:
         _paint(axes, shape, 0, 0)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=DPI * scale, facecolor="white", metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -171,9 +171,14 @@ def check_picture_path(name: str) -> Path:
 
 
 def write_svg(
-    model: CheckedModel | Drawable, path: str | Path, style: str = "boxes", unfold: bool = False, title: str = ""
+    model: CheckedModel | Drawable,
+    path: str | Path,
+    style: str = "boxes",
+    unfold: bool = False,
+    title: str = "",
+    scale: float | None = None,
 ) -> Path:
-    """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib)."""
+    """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib, ``scale`` pixels a pixel)."""
     path = Path(path)
     from cnndsl.compiler import paused_gc
 
@@ -183,7 +188,7 @@ def write_svg(
     if path.suffix.lower() == ".png":
         from cnndsl.backends.png import png_bytes
 
-        data = png_bytes(pic)
+        data = png_bytes(pic) if scale is None else png_bytes(pic, scale)
     else:
         data = svg_text(pic).encode("utf-8")
     from cnndsl.outputs import write_bytes

@@ -378,7 +378,7 @@ def check_head(infos: list[LayerInfo], num_classes: int, explicit: bool = True) 
     want = (None, num_classes)
     if len(out) == 2 and num_classes == 1:
         message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
-        hint = "use 2 classes (one-hot labels 0 and 1) for a yes/no task"
+        hint = "use 2 classes (labels 0 and 1) for a yes/no task"
         warning = Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint, code="one-class")
         return warning, num_classes
     if len(out) == 2:

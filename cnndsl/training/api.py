@@ -134,6 +134,8 @@ def _load_data(recipe: Recipe) -> Dataset:
     dataset = load_data(recipe.data, recipe.limit)
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
+    for warning in dataset.label_warnings():
+        print(f"cnndsl: warning: {warning}", file=sys.stderr, flush=True)
     return dataset
 
 
@@ -149,6 +151,7 @@ class CompareResult:
     errors: dict[str, SpecError]
     directory: Path | None
     files: list[Path] = field(default_factory=list)
+    on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
 
     @property
     def table(self) -> str:
@@ -173,6 +176,7 @@ def compare(
     quiet: bool = True,
     save: bool = True,
     cluster: Cluster | None = None,
+    on_rejected: Callable[[dict[str, SpecError]], None] | None = None,
     **recipe: Any,
 ) -> CompareResult:
     """Train several specs under one recipe and tabulate them as the notebook did.
@@ -180,7 +184,8 @@ def compare(
     ``specs`` are spec texts or ``(label, text)`` pairs; a text is labelled by
     itself, shortened. A spec that fails its check is a ``rejected`` row with its
     error and the others still train. Keyword arguments are ``train``'s recipe
-    settings (epochs, batch_size, optimizer, backend, ...).
+    settings (epochs, batch_size, optimizer, backend, ...). ``on_rejected`` is given
+    the rejections (label -> error) once every spec is checked, before any trains.
     """
     settings = Recipe(data=data, **recipe)
     entries = entries_of(specs)
@@ -191,7 +196,7 @@ def compare(
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
         make_output_dir(directory)
-    result = CompareResult([], {}, errors, directory)
+    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
     try:
         _train_each(entries, settings, dataset, result, verbose, quiet, cluster)
     except TrainingInterrupted as stop:
@@ -256,16 +261,21 @@ def _prechecked(entries: list[Entry], data: str) -> dict[str, SpecError]:
 
 
 def _train_each(entries: list[Entry], settings: Recipe, dataset: Dataset, result: CompareResult, *run) -> None:
+    """Check every spec against the data first, so that a rejection is known before any training starts."""
+    checked = {}
     for entry in entries:
         if entry.label not in result.errors:
             try:
-                checked = check_against_data(entry.spec, dataset)
+                checked[entry.label] = check_against_data(entry.spec, dataset)
             except SpecError as error:
                 result.errors[entry.label] = error
+    if result.errors and result.on_rejected is not None:
+        result.on_rejected(result.errors)
+    for entry in entries:
         if entry.label in result.errors:
             result.rows.append(records.rejected_row(entry.label, entry.folder, result.errors[entry.label]))
-            continue
-        _train_one(entry, checked, settings, dataset, result, *run)
+        else:
+            _train_one(entry, checked[entry.label], settings, dataset, result, *run)
 
 
 def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster) -> None:

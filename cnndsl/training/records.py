@@ -125,10 +125,19 @@ def interrupted_text(
     recipe: Recipe, epochs: int, best_epoch: int | None, checkpoint: Path | None, how="interrupted"
 ) -> str:
     """The results part of ``summary.txt`` for a run that did not finish."""
-    note = f"{how.capitalize()} after {epochs} of {recipe.epochs} epochs; no test evaluation.\n"
+    note = f"{how.capitalize()} after {epochs} of {_plural(recipe.epochs, 'epoch')}; no test evaluation.\n"
     if checkpoint:
         note += f"Best model so far: {checkpoint.name} (epoch {best_epoch}).\n"
     return note
+
+
+def _plural(n: int, noun: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _seed(seed: int | None) -> str:
+    return "no seed (each run differs)" if seed is None else f"seed {seed}"
 
 
 def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, results: str, backend: str = "") -> str:
@@ -138,7 +147,7 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
     return (
         f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
         f"Recipe: {recipe.optimizer} (learning rate {lr}), categorical cross-entropy, batch {recipe.batch_size}, "
-        f"{recipe.epochs} epochs, seed {recipe.seed}{on}\n"
+        f"{_plural(recipe.epochs, 'epoch')}, {_seed(recipe.seed)}{on}\n"
         f"Data: {dataset.name} from {dataset.source}: {len(dataset.x_train):,} training and "
         f"{len(dataset.x_test):,} test images of {'x'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes\n\n"
         f"{results}"

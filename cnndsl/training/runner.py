@@ -25,7 +25,7 @@ from typing import Any
 from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError
 from cnndsl.model import CheckedModel
-from cnndsl.outputs import OutputError, discard_run, make_output_dir, remove_temporaries, write_text
+from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import (
@@ -232,7 +232,7 @@ def reach_coordinator(cluster: Cluster) -> None:
                 return
         except OSError as error:
             if time.monotonic() >= deadline:
-                reason = error.strerror or str(error) or type(error).__name__
+                reason = os_reason(error)
                 raise ClusterError(
                     f"process {cluster.process_id} of {cluster.num_processes} could not reach the coordinator at "
                     f"{cluster.coordinator} within {cluster.timeout} s ({reason.lower()}); nothing was written"
