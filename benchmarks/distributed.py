@@ -38,7 +38,20 @@ def command(args: argparse.Namespace, output: Path, core: int | None, *cluster: 
     pin = ["taskset", "-c", str(core)] if core is not None else []
     flags = ["--data", args.data, "--epochs", str(args.epochs), "--seed", "0", "--batch-size", str(args.batch_size)]
     flags += ["--limit", str(args.limit)] if args.limit else []
-    return [*pin, sys.executable, "-m", "cnndsl", "run", str(MODEL1), "--backend", "jax", *flags, "--output", str(output), *cluster]
+    return [
+        *pin,
+        sys.executable,
+        "-m",
+        "cnndsl",
+        "run",
+        str(MODEL1),
+        "--backend",
+        "jax",
+        *flags,
+        "--output",
+        str(output),
+        *cluster,
+    ]
 
 
 def seconds_per_epoch(output: Path) -> float:
@@ -64,7 +77,12 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
         results[name] = seconds_per_epoch(output)
     port, output = free_port(), work / "two"
     flags = ["--distribute", "data-parallel", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    run([command(args, output, 0, *flags, "--process-id", "0"), command(args, work / "unused", 1, *flags, "--process-id", "1")])
+    run(
+        [
+            command(args, output, 0, *flags, "--process-id", "0"),
+            command(args, work / "unused", 1, *flags, "--process-id", "1"),
+        ]
+    )
     results["2 processes, 1 core each"] = seconds_per_epoch(output)
     return results
 

@@ -33,7 +33,18 @@ def one_run(args: argparse.Namespace, backend: str, output: Path) -> tuple[float
     flags = ["--data", args.data, "--epochs", str(args.epochs), "--seed", "0", "--batch-size", str(args.batch_size)]
     flags += ["--limit", str(args.limit)] if args.limit else []
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    command = [sys.executable, "-m", "cnndsl", "run", str(MODEL1), "--backend", backend, *flags, "--output", str(output)]
+    command = [
+        sys.executable,
+        "-m",
+        "cnndsl",
+        "run",
+        str(MODEL1),
+        "--backend",
+        backend,
+        *flags,
+        "--output",
+        str(output),
+    ]
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"{backend}: cnndsl run failed ({done.returncode}): {done.stderr[-800:]}")
@@ -61,7 +72,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = statistics.median(seconds["tensorflow"])
-    print(f"Model 1, {args.data}, {args.limit or 'all'} images, batch {args.batch_size}, {os.cpu_count()} cores (median)")
+    print(
+        f"Model 1, {args.data}, {args.limit or 'all'} images, batch {args.batch_size}, {os.cpu_count()} cores (median)"
+    )
     for backend, values in seconds.items():
         print(f"  {backend:10s} {statistics.median(values):6.2f} s/epoch   x{statistics.median(values) / base:.2f}")
 
