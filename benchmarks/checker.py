@@ -10,9 +10,9 @@
   in microseconds per layer, beside lark's lex-only speed on the same text: the floor the
   parser sets. Then the same for specs whose every layer is written differently, where
   the resolver can reuse no binding.
-- The thirteen keras.applications goldens (examples/*.cnn): each file's in-process parse +
-  check, and ``cnndsl check`` of all thirteen as a fresh process against a fresh process that
-  imports Keras and builds the thirteen keras.applications models.
+- The fourteen keras.applications goldens (examples/*.cnn): each file's in-process parse +
+  check, and ``cnndsl check`` of all fourteen as a fresh process against a fresh process that
+  imports Keras and builds the fourteen keras.applications models.
 - Peak memory of checking the largest spec.
 - Keystroke latency of the language server: its handlers, called directly, re-check a
   1,000-layer spec file after a one-character edit, publish the diagnostics and answer
@@ -302,9 +302,10 @@ GOLDENS = {
     "mobilenet.cnn": ("MobileNet", 224),
     "inception_resnet_v2.cnn": ("InceptionResNetV2", 299),
     "resnet50_v2.cnn": ("ResNet50V2", 224),
+    "nasnet_mobile.cnn": ("NASNetMobile", 224),
 }
 GOLDEN_CLASSES = 1000
-# The fresh process that reaches the same verdicts with Keras: import it, build the thirteen.
+# The fresh process that reaches the same verdicts with Keras: import it, build the fourteen.
 CONSTRUCTORS = {name: constructor for name, (constructor, _) in GOLDENS.items()}
 KERAS_APPLICATIONS = (
     "import keras\n"

@@ -1,7 +1,7 @@
 """The keras.applications families written in the notation are the same models as Keras's own.
 
 For each keras.applications family written by hand in ``examples/`` (VGG16 to Xception, then
-EfficientNetB0 to ResNet50V2): ``cnndsl summary --json`` reports the figures of the README's
+EfficientNetB0 to NASNetMobile): ``cnndsl summary --json`` reports the figures of the README's
 table, and so does ``keras.applications.X(weights=None)`` built live; the model cnndsl
 builds from the file (and the checker's own layer table) has, weight-bearing layer by
 weight-bearing layer, the same multiset of (Keras class, output shape, parameters) as
@@ -44,6 +44,7 @@ LATER = {
     "mobilenet": ("MobileNet", 224, 4_253_864, 21_888),
     "inception_resnet_v2": ("InceptionResNetV2", 299, 55_873_736, 60_544),
     "resnet50_v2": ("ResNet50V2", 224, 25_613_800, 45_440),
+    "nasnet_mobile": ("NASNetMobile", 224, 5_326_716, 36_738),
 }
 EVERY = {**GOLDENS, **LATER}
 WARNED = {"convnext_tiny": {"DN on a 4-D tensor"}}
@@ -244,6 +245,12 @@ def test_the_readme_excerpt_is_resnet50_as_written():
     excerpt = readme_section().split("```\n")[1]
     assert excerpt.startswith("block conv3_first = ADD(") and "ID()" in excerpt
     assert excerpt in (EXAMPLES / "resnet50.cnn").read_text()
+
+
+def test_the_readme_excerpt_is_a_nasnet_mobile_cell_as_written():
+    (excerpt,) = [block for block in readme_section().split("```\n")[1::2] if "as cell_6" in block]
+    assert excerpt.startswith("    # cell_6 reads") and excerpt.endswith("as cell_6\n")
+    assert excerpt in (EXAMPLES / "nasnet_mobile.cnn").read_text()
 
 
 def test_the_files_are_in_the_canonical_layout():
