@@ -906,9 +906,21 @@ class _CommandParser(Parser):
         return namespace, extras
 
     def _shielded(self, args: list[str], held: dict[str, str]) -> list[str]:
+        """The arguments with values held back; a first ``--`` ends the options, and is consumed here.
+
+        argparse passes a ``--`` that follows the command on to the command's parser (Python 3.11),
+        which would read it as a spec: everything after it is a positional argument, held back if
+        it starts with '-'.
+        """
         out: list[str] = []
-        for index, argument in enumerate(args):
-            if "--" in args[:index] or not _cannot_be_a_flag(argument):
+        ended = False
+        for argument in args:
+            if argument == "--" and not ended:
+                ended = True
+            elif ended and argument.startswith("-"):
+                held[f"{SHIELD}{len(held)}"] = argument
+                out.append(f"{SHIELD}{len(held) - 1}")
+            elif ended or not _cannot_be_a_flag(argument):
                 out.append(argument)
             elif out and out[-1] in self.value_options:
                 out[-1] = f"{out[-1]}={argument}"

@@ -181,3 +181,10 @@ def test_summary_of_a_graph_fits_the_terminal_and_keeps_every_spec_text(columns)
             assert text in result.stdout
     wide = run_cli("summary", spec, env={"COLUMNS": "300"}).stdout
     assert max(len(line) for line in wide.splitlines()) > 100  # room enough: the table as it always was
+
+
+def test_a_double_dash_ends_the_options_and_is_not_read_as_a_spec():
+    summary = run_cli("summary", "--", "CN(8)->GAP()")
+    assert summary.returncode == 0 and "Total params" in summary.stdout
+    checked = run_cli("check", "CN(8)->GAP()", "--", "->FL()")
+    assert checked.returncode == 1 and "'--'" not in checked.stderr and "->FL()" in checked.stderr
