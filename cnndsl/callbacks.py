@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from cnndsl import interrupts
 from cnndsl.outputs import CHECKPOINT, clean_number, write_atomic, write_history
 
 
@@ -36,6 +37,9 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        interrupts.check()  # a Ctrl-C that a garbage-collection callback swallowed
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Write the epoch's files, then count it: a Ctrl-C between leaves the count at the files."""

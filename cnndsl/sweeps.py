@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cnndsl import interrupts
 from cnndsl.errors import StorageError, raise_errors
 from cnndsl.inputs import SPEC_NAME, Source, UsageError
 from cnndsl.outputs import RUNS_DIR, os_reason
@@ -286,7 +287,8 @@ def run_plan(plan: Plan, verbose: int, echo) -> list[dict]:
         echo(f"study {plan.study_name!r} in {plan.storage.masked}; trials in {plan.directory}/")
         worker = Worker(plan, study, verbose, echo)
         try:
-            worker.run()
+            with interrupts.remembered():
+                worker.run()
         except KeyboardInterrupt:
             rows = write_leaderboard(plan, study)
             raise SweepInterrupted(rows, plan.directory) from None
@@ -407,6 +409,7 @@ class Worker:
 
     def run(self) -> None:
         while self._wanted():
+            interrupts.check()
             trial = self.study.ask()
             self.told = False
             self.directory: Path | None = None
