@@ -14,6 +14,7 @@ import signal
 import threading
 
 _pending = False
+_depth = 0
 
 
 def _interrupt(signum, frame) -> None:
@@ -24,18 +25,26 @@ def _interrupt(signum, frame) -> None:
 
 @contextlib.contextmanager
 def remembered():
-    """Remember every Ctrl-C while the block runs (the main thread only; elsewhere a no-op)."""
-    global _pending
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    """Remember every Ctrl-C while the block runs (the main thread only; elsewhere a no-op).
+
+    Blocks nest (a sweep's trial trains inside the sweep's block): only the outermost one
+    installs the handler and forgets a pending interrupt when it ends.
+    """
+    global _pending, _depth
+    if threading.current_thread() is not threading.main_thread() or _depth:
+        _depth += bool(_depth)
+        try:
+            yield
+        finally:
+            _depth -= bool(_depth)
         return
     previous = signal.signal(signal.SIGINT, _interrupt)
-    _pending = False
+    _pending, _depth = False, 1
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        _pending = False
+        _pending, _depth = False, 0
 
 
 def check() -> None:

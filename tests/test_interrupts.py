@@ -11,6 +11,7 @@ import pytest
 from cnndsl import interrupts
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_ctrl_c_swallowed_by_a_gc_callback_is_raised_at_the_next_check():
     def callback(phase, info):  # Python prints and drops what a gc callback raises, as JAX's does
         if phase == "start":
@@ -33,3 +34,15 @@ def test_outside_the_block_nothing_is_remembered_and_the_handler_is_restored():
         assert signal.getsignal(signal.SIGINT) is not before
     assert signal.getsignal(signal.SIGINT) is before
     interrupts.check()
+
+
+def test_a_nested_block_keeps_the_outer_handler_and_what_is_pending():
+    with interrupts.remembered():
+        outer = signal.getsignal(signal.SIGINT)
+        with interrupts.remembered():  # a trial's training inside a sweep
+            assert signal.getsignal(signal.SIGINT) is outer
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is outer
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()  # still pending after the inner block ended

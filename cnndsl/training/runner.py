@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnndsl import interrupts
 from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError
 from cnndsl.model import CheckedModel
@@ -352,10 +353,13 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     train, validation, test = _inputs(dataset, recipe, placement, seed)
     try:
         observers = [EpochObserver(recorder, on_epoch)] if on_epoch else []
-        model.fit(
-            **train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder, *observers]
-        )
-        scores = model.evaluate(**test, verbose=0)
+        with interrupts.remembered():  # a Ctrl-C that JAX's gc callback swallows is raised at the next batch
+            model.fit(
+                **train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder, *observers]
+            )
+            interrupts.check()
+            scores = model.evaluate(**test, verbose=0)
+            interrupts.check()
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
         kept = directory if placement.writer else None
