@@ -14,7 +14,6 @@ import signal
 import threading
 
 _pending = False
-_depth = 0
 
 
 def _interrupt(signum, frame) -> None:
@@ -27,24 +26,20 @@ def _interrupt(signum, frame) -> None:
 def remembered():
     """Remember every Ctrl-C while the block runs (the main thread only; elsewhere a no-op).
 
-    Blocks nest (a sweep's trial trains inside the sweep's block): only the outermost one
-    installs the handler and forgets a pending interrupt when it ends.
+    Blocks nest (a sweep's trial trains inside the sweep's block): an inner block finds the
+    handler installed and leaves it, and what is pending, to the outermost one.
     """
-    global _pending, _depth
-    if threading.current_thread() is not threading.main_thread() or _depth:
-        _depth += bool(_depth)
-        try:
-            yield
-        finally:
-            _depth -= bool(_depth)
+    global _pending
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is _interrupt:
+        yield
         return
     previous = signal.signal(signal.SIGINT, _interrupt)
-    _pending, _depth = False, 1
+    _pending = False
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        _pending, _depth = False, 0
+        _pending = False
 
 
 def check() -> None:

@@ -355,7 +355,11 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
         observers = [EpochObserver(recorder, on_epoch)] if on_epoch else []
         with interrupts.remembered():  # a Ctrl-C that JAX's gc callback swallows is raised at the next batch
             model.fit(
-                **train, epochs=recipe.epochs, verbose=verbose, validation_data=validation, callbacks=[recorder, *observers]
+                **train,
+                epochs=recipe.epochs,
+                verbose=verbose,
+                validation_data=validation,
+                callbacks=[recorder, *observers],
             )
             interrupts.check()
             scores = model.evaluate(**test, verbose=0)
