@@ -116,6 +116,9 @@ def test_mkdocs_build_strict(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     reference = (site / "notation" / "layers" / "index.html").read_text("utf-8")
     assert all(f'id="{code.lower()}"' in reference for code in LAYERS)
+    # The hook: a pipe escaped for GitHub in a table's code span reads as a pipe.
+    notation = (site / "notation" / "index.html").read_text("utf-8")
+    assert "<code>ADD(A | B | ...)</code>" in notation and "\\|" not in notation
     assert (site / "images" / "model1.svg").is_file() and not list(site.rglob("*.py"))
     built = [path for path in site.rglob("*.html") if "Every layer code" in path.read_text("utf-8")]
     assert built == [site / "notation" / "layers" / "index.html"]
