@@ -59,8 +59,8 @@ def section(path_or_title: str, title: str | None = None) -> str:
     return next(iter(found.values()))
 
 
-def transcripts(path: str) -> list[str]:
-    """Every command example of a page that shows its output.
+def transcripts(path: str = "README.md") -> list[str]:
+    """Every command example of a page (the README by default) that shows its output.
 
     A ```console block, or an indented block whose first line is ``$ cnndsl ...``: commands
     after ``$ ``, each followed by what it prints.

@@ -170,3 +170,18 @@ def test_the_pages_link_only_to_what_exists():
 
 def test_no_page_still_points_at_the_old_readme_sections():
     assert "of this README" not in everything() and "(#beyond-one-machine)" not in everything()
+
+
+def test_a_section_is_found_by_its_title_wherever_its_text_has_moved():
+    assert section("Outputs") == section("docs/training.md", "Outputs")
+    assert section("Pictures") == section("docs/pictures.md", "Pictures")  # the part before the colon
+    with pytest.raises(AssertionError, match="no page"):
+        section("A section no page has")
+
+
+def test_the_doctests_of_every_page_run_in_the_suite():
+    """pytest collects the README and every page under docs/ as doctest files."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert {"README.md", "docs"} <= set(options["testpaths"]) and "--doctest-glob='*.md'" in options["addopts"]
+    with_doctests = [path for path in pages() if re.search(r"^>>> ", page(path), re.M)]
+    assert len(with_doctests) >= 4 and all(path.startswith("docs/") for path in with_doctests)
