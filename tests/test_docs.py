@@ -18,7 +18,7 @@ import tomllib
 from conftest import ROOT, load_script
 from docs_pages import everything, page, pages, section, transcripts
 
-from cnndsl.layers import LAYERS
+from cnndsl.layers import ACTIVATIONS, LAYERS
 
 README = page("README.md")
 
@@ -59,6 +59,8 @@ def test_every_code_of_the_layer_table_is_in_the_reference_with_its_keras_class_
         assert [name for name, _ in arguments] == list(kind.param_names), code
         for keras in kind.keras:
             assert keras.name in body, (code, keras.name)
+    listed = re.findall(r"`(\w+)`", section("docs/notation/layers.md", "Activations").split("\n\n")[-1])
+    assert listed == list(ACTIVATIONS)
 
 
 def test_the_reference_follows_the_table_when_a_code_is_added(monkeypatch):

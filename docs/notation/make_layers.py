@@ -61,7 +61,7 @@ def _accepts(param) -> str:
     kind = param.kind
     options = getattr(kind, "options", None)
     if options == ACTIVATIONS:
-        return "an activation's name ([the list](index.md))"
+        return "an activation's name ([the list](#activations))"
     if options:
         return ", ".join(f"`{word}`" for word in options)
     factory, bound = kind.__qualname__.split(".")[0], _closure(kind)
@@ -151,7 +151,20 @@ def reference() -> str:
     for code, kind in LAYERS.items():
         keras = "the input" if kind.is_input else kind.keras_class
         rows.append(f"| [`{code}`](#{code.lower()}) | {keras} | `{_cell(kind.signature())}` |")
-    return HEADER + "\n".join(rows) + "\n\n" + "\n".join(_section(kind) for kind in LAYERS.values()).rstrip() + "\n"
+    sections = "\n".join(_section(kind) for kind in LAYERS.values())
+    return HEADER + "\n".join(rows) + "\n\n" + sections + "\n" + _activations()
+
+
+def _activations() -> str:
+    from cnndsl.layers import ACTIVATIONS
+
+    names = ", ".join(f"`{name}`" for name in ACTIVATIONS)
+    return (
+        "## Activations\n\n"
+        "What `activation=` and `ACT(...)` accept: every activation Keras 3 knows by name, but\n"
+        "`glu` (it halves the last axis) and `threshold` (it needs two more arguments).\n\n"
+        f"{names}.\n"
+    )
 
 
 def main() -> None:
