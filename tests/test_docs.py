@@ -187,3 +187,22 @@ def test_the_doctests_of_every_page_run_in_the_suite():
     assert {"README.md", "docs"} <= set(options["testpaths"]) and "--doctest-glob='*.md'" in options["addopts"]
     with_doctests = [path for path in pages() if re.search(r"^>>> ", page(path), re.M)]
     assert len(with_doctests) >= 4 and all(path.startswith("docs/") for path in with_doctests)
+
+
+def test_getting_started_lists_every_extra_and_what_dev_leaves_out():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    table = section("docs/getting-started.md", "Install")
+    listed = {name for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for name in re.findall(r"`([\w-]+)`", cell)}
+    assert listed == set(extras)
+
+    def packages(extra: str) -> set[str]:
+        found = set()
+        for spec in extras[extra]:
+            nested = re.match(r"cnndsl\[([\w,]+)\]", spec)
+            found |= (
+                set().union(*map(packages, nested.group(1).split(","))) if nested else {re.split(r"[<>=;]", spec)[0]}
+            )
+        return found
+
+    left_out = {extra for extra in set(extras) - {"dev"} if not packages(extra) <= packages("dev")}
+    assert left_out == {"bench"}
