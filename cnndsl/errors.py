@@ -85,7 +85,7 @@ CODES = {
     "usage": "a bad command line or an unreadable input",
     "settings": "a [tool.cnndsl] table the language server cannot use (shown at the top of the file)",
 }
-"""Every diagnostic code, with what it means (the README's table lists them)."""
+"""Every diagnostic code, with what it means (the table of docs/checking.md lists them)."""
 
 
 @record
@@ -230,6 +230,7 @@ EXTRA_MODULES = {
     "bench": frozenset({"keras_tuner", "tensorboard"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
+    "docs": frozenset({"mkdocs", "mkdocs_material", "material"}),  # the site; mkdocs-material is imported as material
 }
 """The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
 

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import file_models
@@ -335,12 +335,14 @@ def test_check_and_github_diagnostics_take_graph_specs(tmp_path):
     assert result.returncode == 1 and "title=cnndsl shape,line=1,col=28" in result.stdout
 
 
-def test_the_readme_lists_every_code_of_the_layer_table_with_its_keras_class():
-    readme = (ROOT / "README.md").read_text("utf-8")
-    rows = dict(re.findall(r"^\| `([A-Z]+)` \| (\w+) \|", readme, re.M))
+def test_the_notation_page_lists_every_code_of_the_layer_table_with_its_keras_class():
+    from docs_pages import page
+
+    text = page("docs/notation/index.md")
+    rows = dict(re.findall(r"^\| `([A-Z]+)` \| (\w+) \|", text, re.M))
     expected = {code: kind.keras_class for code, kind in LAYERS.items() if not kind.is_input}
     assert {code: rows.get(code) for code in expected} == expected
-    assert set(rows) | {"IN"} == set(LAYERS) and "| `IN` | the input |" in readme
+    assert set(rows) | {"IN"} == set(LAYERS) and "| `IN` | the input |" in text
 
 
 def test_parse_keeps_merges_in_the_tree():

@@ -22,7 +22,7 @@ VERSION = 1
 
 
 def document(model: CheckedModel) -> dict:
-    """The JSON document of a checked model (see the README for every field)."""
+    """The JSON document of a checked model (docs/interop/emit.md describes every field)."""
     from cnndsl.report import architecture_hash
 
     return {
