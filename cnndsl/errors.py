@@ -230,6 +230,7 @@ EXTRA_MODULES = {
     "bench": frozenset({"keras_tuner", "tensorboard"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
+    "notebook": frozenset({"IPython", "ipykernel", "nbclient", "nbformat", "jupyter_client"}),
 }
 """The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
 

@@ -185,3 +185,9 @@ class CheckedModel:
         """Multiply-accumulates of one forward pass; None where the input's size is unknown."""
         macs = [info.macs for info in self.layers]
         return None if None in macs else sum(macs)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """In a notebook: the summary table beside the picture (:mod:`cnndsl.notebook`, loaded only then)."""
+        from cnndsl.notebook import model_view
+
+        return model_view(self)._repr_mimebundle_(include, exclude)

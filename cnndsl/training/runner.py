@@ -64,6 +64,12 @@ class TrainResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the test scores and one row per epoch."""
+        from cnndsl.notebook import train_result_html
+
+        return train_result_html(self)
+
 
 # --- the backend ----------------------------------------------------------------------
 
