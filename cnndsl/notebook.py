@@ -164,8 +164,9 @@ def model_view(model: CheckedModel, title: str = "", depth: int | None = None) -
 def source_view(source: Source, input_shape=None, num_classes=None, depth: int | None = None, style="boxes") -> View:
     """Check a model read from a spec (a file's definition, a cell's) and say how to show it."""
     from cnndsl.backends.partial import source_drawable
+    from cnndsl.inputs import SPEC_NAME
 
-    title = source.label if source.named else ""
+    title = source.label if source.name != SPEC_NAME else ""
     try:
         drawable = source_drawable(source, input_shape, num_classes)
     except SpecError as error:
@@ -323,11 +324,13 @@ def _panel(curves, metric: str, caption: str, x0: float, y0: float, Group, Line,
         colour = SERIES_COLOURS[n % len(SERIES_COLOURS)]
         for key, dash in ((metric, True), (f"val_{metric}", False)):
             points = tuple(at(e, v) for e, v in series[(label, key)] if math.isfinite(v))
+            attrs = (("class", "curve"), ("data-model", label), ("data-series", key), ("data-epochs", str(len(points))))
             if len(points) == 1:
                 (x, y), r = points[0], 2.5
-                items.append(Poly(((x - r, y - r), (x + r, y - r), (x + r, y + r), (x - r, y + r)), colour, colour))
+                dot = Poly(((x - r, y - r), (x + r, y - r), (x + r, y + r), (x - r, y + r)), colour, colour)
+                items.append(Group(attrs, (dot,)))
             elif points:
-                items.append(Line(points, colour, 1.8, dash=dash))
+                items.append(Group(attrs, (Line(points, colour, 1.8, dash=dash),)))
     return Group((("class", f"panel {metric}"),), tuple(items))
 
 

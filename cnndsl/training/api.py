@@ -78,6 +78,7 @@ def train(
     checked = check_against_data(spec, dataset)
     live = live_plot(_label(spec))
     observe = live.observer(_label(spec), on_epoch) if live else on_epoch
+    verbose = 0 if live and verbose == "auto" else verbose  # the plot stands for Keras's progress bar
     result = fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=observe)
     if live:
         live.finish(result._repr_html_())
@@ -221,6 +222,7 @@ def compare(
         make_output_dir(directory)
     result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
     live = live_plot("compare")
+    verbose = 0 if live and verbose == "auto" else verbose
     try:
         _train_each(entries, settings, dataset, result, verbose, quiet, cluster, live)
     except TrainingInterrupted as stop:
