@@ -86,7 +86,7 @@ def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_i
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses))
 
 
 def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None):

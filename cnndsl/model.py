@@ -104,6 +104,16 @@ class From:
 
 
 Item = int | Merge | From
+
+
+@record
+class BlockUse:
+    """One use of a named block: the layers it made (indices into ``CheckedModel.layers``),
+    and how many block uses it sits inside (0: written in the model itself)."""
+
+    name: str
+    layers: tuple[int, ...]
+    depth: int
 """An element of the checked tree: a layer's index in ``CheckedModel.layers``, a merge, or a restart from a tensor."""
 
 
@@ -154,6 +164,8 @@ class CheckedModel:
     warnings: tuple[Diagnostic, ...] = ()
     tree: tuple[Item, ...] | None = None
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
+    blocks: tuple[BlockUse, ...] = ()
+    """Every use of a named block, inner uses before the use they sit in."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -126,7 +126,7 @@ class View:
         target = self.model if self.model is not None else self.drawable
         if target is None:
             return None
-        return draw(target, self.style, title=self.title)
+        return draw(target, self.style, title=self.title, depth=self.depth)
 
     def render(self, diagnostics: Sequence[Diagnostic]) -> str:
         """Diagnostics with carets under the text they point into."""
@@ -459,7 +459,7 @@ class CellView(View):
 
 def magic_parser():
     """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--depth``), and the style."""
-    from cnndsl.cli import Parser, _add_model_options
+    from cnndsl.cli import Parser, _add_model_options, depth_arg
 
     class MagicParser(Parser):
         def error(self, message):
@@ -470,6 +470,7 @@ def magic_parser():
 
     parser = MagicParser(prog="%%cnndsl", description="Check the cell as a spec file; show each model.")
     _add_model_options(parser)
+    parser.add_argument("--depth", type=depth_arg, metavar="N", help="draw each use of a named block N deep as one box")
     parser.add_argument("--style", choices=["boxes", "graph"], default="boxes", help="the picture's style")
     return parser
 
@@ -493,7 +494,7 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
         return [view]
     views = []
     for source in sources:
-        view = source_view(source, args.input_shape, args.classes, None, args.style)
+        view = source_view(source, args.input_shape, args.classes, args.depth, args.style)
         cell_view = CellView(**{f: getattr(view, f) for f in View.__dataclass_fields__})
         cell_view.definitions = definitions
         views.append(cell_view)

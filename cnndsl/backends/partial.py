@@ -167,7 +167,7 @@ class _Rebuilt:
 
     def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
         """(tree, output shape, whether the chain ended early)."""
-        from cnndsl.passes.expand import Mark, Take
+        from cnndsl.passes.expand import Enter, Leave, Mark, Take
         from cnndsl.passes.resolve import Joined
 
         tree: list[Item] = []
@@ -185,6 +185,8 @@ class _Rebuilt:
                         return tuple(tree), shape, True
                     source, shape = self.tensors[item.key]
                     tree.append(From(source))
+                case Enter() | Leave():  # a failing spec is drawn layer by layer
+                    pass
                 case _:
                     source, shape, broken = self.layer(item, shape)
                     tree.append(source)

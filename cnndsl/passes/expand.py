@@ -1,8 +1,9 @@
 """Expand repetition and block references: a tree of layer calls and merges.
 
 The result is a chain: a list of items, each an ``ast.Call`` or an :class:`Expanded`
-merge whose branches are chains again, or a named tensor's :class:`Mark` (``as x``)
-and :class:`Take` (``@x``). Sizes are computed before anything is expanded, so
+merge whose branches are chains again, a named tensor's :class:`Mark` (``as x``)
+and :class:`Take` (``@x``), or the :class:`Enter` and :class:`Leave` around each use
+of a named block. Sizes are computed before anything is expanded, so
 ``CN(8)*1000000000`` is refused in microseconds instead of exhausting memory.
 
 Names are local to one definition. A block's names are its own, and each use of the
@@ -50,7 +51,21 @@ class Take:
     span: ast.Span
 
 
-Item = ast.Call | Expanded | Mark | Take
+@record
+class Enter:
+    """The start of one use of the named block ``name`` (pictures can draw a use as one box)."""
+
+    name: str
+
+
+@record
+class Leave:
+    """The end of the innermost block use entered."""
+
+
+LEAVE = Leave()
+
+Item = ast.Call | Expanded | Mark | Take | Enter | Leave
 
 
 @record
@@ -203,7 +218,9 @@ class Expander:
                 for element in node.elements:
                     self._emit(element, out)
             case ast.Ref():
+                out.append(Enter(node.name))
                 self._scoped(self.blocks[node.name], out, _Scope(None, node.name, self.blocks[node.name]))
+                out.append(LEAVE)
             case ast.Repeat():
                 start, named = len(out), len(self.tensors)
                 self._scoped(node.body, out, _Scope(self._scope))
