@@ -20,9 +20,6 @@ from cnndsl.compiler import valid_classes, valid_input_shape
 from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-
-MAX_BOXES = 100
-"""As :data:`cnndsl.backends.picture.MAX_BOXES` (not imported: ``check`` never loads the picture code)."""
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 
 TYPE_CHECKING = False
@@ -32,6 +29,8 @@ if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up ti
     from cnndsl.model import CheckedModel
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_BOXES = 100
+"""As :data:`cnndsl.backends.picture.MAX_BOXES`, for ``draw --help`` (``check`` never loads the picture code)."""
 
 
 def input_shape_arg(text: str) -> tuple[int, int, int]:

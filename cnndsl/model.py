@@ -104,6 +104,7 @@ class From:
 
 
 Item = int | Merge | From
+"""An element of the checked tree: a layer's index in ``CheckedModel.layers``, a merge, or a restart from a tensor."""
 
 
 @record
@@ -114,7 +115,6 @@ class BlockUse:
     name: str
     layers: tuple[int, ...]
     depth: int
-"""An element of the checked tree: a layer's index in ``CheckedModel.layers``, a merge, or a restart from a tensor."""
 
 
 def tensor_name(source: int) -> str:

@@ -258,7 +258,7 @@ def compare_html(result) -> str:
 
 # --- the live plot --------------------------------------------------------------------
 
-PLOT_WIDTH, PLOT_HEIGHT, PLOT_PAD = 360, 220, 40
+PLOT_WIDTH, PLOT_HEIGHT, PLOT_PAD, PLOT_TOP = 360, 220, 40, 46
 SERIES_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -277,8 +277,8 @@ def curves_svg(curves: Mapping[str, Sequence[Mapping]], title: str = "") -> str:
     shapes: list = []
     for n, (metric, caption) in enumerate(panels):
         x0 = PLOT_PAD + n * (PLOT_WIDTH + 2 * PLOT_PAD)
-        shapes.append(_panel(curves, metric, caption, x0, 30, Group, Line, Poly, Text))
-    legend_y = 30 + PLOT_HEIGHT + 36
+        shapes.append(_panel(curves, metric, caption, x0, PLOT_TOP, Group, Line, Poly, Text))
+    legend_y = PLOT_TOP + PLOT_HEIGHT + 36
     for n, label in enumerate(curves):
         colour = SERIES_COLOURS[n % len(SERIES_COLOURS)]
         y = legend_y + 16 * n

@@ -63,7 +63,10 @@ def test_block_uses_inside_merges_follow_keras_s_order():
     [
         ("block head = FL() -> DN(10)\nnet = CN(8, 3) -> head", "CN(8, 3) -> FL() -> DN(10)"),
         ("block top = IN(32, 32, 3) -> CN(8, 3)\nnet = top -> FL()", "IN(32, 32, 3) -> CN(8, 3) -> FL()"),
-        ("block soft = FL() -> DN(4, activation=softmax)\nnet = CN(8, 3) -> soft", "CN(8, 3) -> FL() -> DN(4, activation=softmax)"),
+        (
+            "block soft = FL() -> DN(4, activation=softmax)\nnet = CN(8, 3) -> soft",
+            "CN(8, 3) -> FL() -> DN(4, activation=softmax)",
+        ),
     ],
 )
 def test_a_block_at_either_end_checks_as_the_same_layers_written_out(text, inlined):
@@ -108,7 +111,10 @@ def test_uses_of_a_block_fold_like_layers():
     svg = draw(model_of(STAGES), depth=0)
     (box,) = groups(svg, "block")
     assert "×2" in [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
-    assert said(box, "shape") == ["in  (None, 28, 28, 1) … (None, 14, 14, 8)", "out (None, 14, 14, 8) … (None, 7, 7, 8)"]
+    assert said(box, "shape") == [
+        "in  (None, 28, 28, 1) … (None, 14, 14, 8)",
+        "out (None, 14, 14, 8) … (None, 7, 7, 8)",
+    ]
 
 
 def test_a_block_inside_a_merge_branch_is_a_box_in_its_branch():
@@ -142,6 +148,12 @@ def test_the_default_depth_is_the_deepest_that_fits(name):
         assert depth == max([d for d in range(4) if counts[d] <= MAX_BOXES], default=0)
         assert counts[depth] <= MAX_BOXES or depth == 0
     assert draw(model) == draw(model, depth=depth)
+
+
+def test_the_command_line_s_help_says_the_picture_s_limit():
+    from cnndsl import cli
+
+    assert cli.MAX_BOXES == MAX_BOXES
 
 
 def test_a_big_model_s_default_picture_is_short():

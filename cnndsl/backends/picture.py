@@ -218,12 +218,16 @@ def fitting_depth(model: CheckedModel, unfold: bool = False) -> int | None:
 
     None for a model without named blocks, or one whose whole picture fits: every layer is drawn.
     """
-    if not model.blocks:
+    if not model.blocks or count_boxes(elements(model, unfold)) <= MAX_BOXES:
         return None
-    whole = max(use.depth for use in model.blocks) + 1
-    if count_boxes(elements(model, unfold)) <= MAX_BOXES:
-        return None
-    return next((d for d in range(whole - 1, -1, -1) if count_boxes(elements(model, unfold, None, d)) <= MAX_BOXES), 0)
+    low, high = 0, max(use.depth for use in model.blocks)  # a deeper depth draws more boxes: halve the range
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_boxes(elements(model, unfold, None, middle)) <= MAX_BOXES:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def count_boxes(chain: Sequence[Element]) -> int:
@@ -250,9 +254,11 @@ class _Grouper:
 
     def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool):
         self.depth, self.keys, self.unfold = depth, keys, unfold
-        self.levels: dict[int, list[tuple[frozenset[int], str]]] = {}
+        self.levels: dict[int, dict[int, tuple[frozenset[int], str]]] = {}
+        """Per depth, the use each layer belongs to."""
         for use in model.blocks:
-            self.levels.setdefault(use.depth, []).append((frozenset(use.layers), use.name))
+            found = (frozenset(use.layers), use.name)
+            self.levels.setdefault(use.depth, {}).update(dict.fromkeys(use.layers, found))
 
     def folded(self, items: Sequence[Item], level: int) -> tuple[Element, ...]:
         chain = self.chain(items, level)
@@ -279,7 +285,8 @@ class _Grouper:
     def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str] | None:
         if not held:
             return None
-        return next((use for use in self.levels.get(level, ()) if held <= use[0]), None)
+        use = self.levels.get(level, {}).get(next(iter(held)))
+        return use if use is not None and held <= use[0] else None
 
     def _run_end(self, items: Sequence[Item], start: int, layers: frozenset[int]) -> int:
         """Where the run of items inside one use ends (a tap inside it, between its layers, belongs to it)."""
@@ -514,7 +521,9 @@ class Layout:
         """Elements one under the other on the axis, with arrows between them; labels in one
         column (at ``label_min`` or further right), which the first branch of a merge and
         the body of a repeat, on the same axis, share."""
-        leaves = [self.leaf(e.indices) if isinstance(e, Node) else self.box(e) if isinstance(e, Box) else e for e in items]
+        leaves = [
+            self.leaf(e.indices) if isinstance(e, Node) else self.box(e) if isinstance(e, Box) else e for e in items
+        ]
         reach = max((p.reach for p in [entry, *leaves] if isinstance(p, Leaf)), default=0)
         label_x = max(reach + LABEL_GAP, label_min)
         parts = ([entry] if entry else []) + [p if isinstance(p, Leaf) else self.element(p, label_x) for p in leaves]

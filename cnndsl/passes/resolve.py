@@ -271,7 +271,11 @@ def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span, explici
         at -= 1
     last, after = (layers[at - 1] if at else None), layers[at:]
     if isinstance(last, Layer) and (_ends_in_softmax(last) or (not explicit and _written_softmax(last, head_type))):
-        return [*layers[: at - 1], Layer(last.type, last.args, last.span, last.text, head=True, given=last.given), *after]
+        return [
+            *layers[: at - 1],
+            Layer(last.type, last.args, last.span, last.text, head=True, given=last.given),
+            *after,
+        ]
     if isinstance(last, Layer) and _is_head(last, head_type, num_classes):
         args = {**last.args, "activation": "softmax"}
         return [*layers[: at - 1], Layer(head_type, args, last.span, last.text, head=True, given=last.given), *after]
