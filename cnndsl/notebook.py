@@ -88,6 +88,10 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+LONG_TABLE = 40
+"""A summary of more layers than this scrolls in a box of its own, beside the picture."""
+
+
 def side_by_side(*parts: str) -> str:
     """Parts next to each other, wrapping under each other on a narrow page."""
     cells = "".join(f"<div style='flex:0 1 auto;overflow:auto'>{part}</div>" for part in parts if part)
@@ -138,7 +142,10 @@ class View:
             from cnndsl.report import summary_table
 
             notes = self.render(self.warnings) if self.warnings else ""
-            body = side_by_side(summary_html(self.model, self.title), svg or "")
+            table = summary_html(self.model, self.title)
+            if len(self.model.layers) > LONG_TABLE:
+                table = f"<div style='max-height:720px;overflow:auto'>{table}</div>"
+            body = side_by_side(table, svg or "")
             if notes:
                 body = f"<pre class='cnndsl-error'>{_e(notes)}</pre>{body}"
             plain = "\n".join(filter(None, [notes, summary_table(self.model)]))
@@ -157,8 +164,9 @@ class View:
         return self._repr_mimebundle_()["text/html"]
 
 
-def model_view(model: CheckedModel, title: str = "", depth: int | None = None) -> View:
-    return View(title, model=model, text=model.source, depth=depth, warnings=model.warnings)
+def model_view(model: CheckedModel, title: str = "", depth: int | None = None, style: str = "boxes") -> View:
+    """A checked model as a notebook shows it, its picture at ``depth`` (see :func:`cnndsl.backends.svg.draw`)."""
+    return View(title, model=model, text=model.source, depth=depth, style=style, warnings=model.warnings)
 
 
 def source_view(source: Source, input_shape=None, num_classes=None, depth: int | None = None, style="boxes") -> View:

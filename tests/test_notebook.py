@@ -41,6 +41,18 @@ def test_a_checked_model_is_its_table_beside_its_picture():
     assert f"Total params: {MODEL1_PARAMS}" in bundle["text/plain"]
 
 
+def test_a_long_summary_scrolls_beside_a_picture_drawn_at_its_depth():
+    from cnndsl.inputs import read_models
+    from cnndsl.notebook import LONG_TABLE, model_view
+
+    (source,) = read_models(str(EXAMPLES / "resnet50.cnn"))
+    model = source.check(None, 1000)
+    assert len(model.layers) > LONG_TABLE
+    html = model_view(model, "resnet50", depth=0)._repr_mimebundle_()["text/html"]
+    assert "overflow:auto'><table" in html and 'class="block"' in html
+    assert 'class="block"' not in model_view(check(example("model1")))._repr_mimebundle_()["text/html"]
+
+
 def test_the_table_has_every_layer_with_its_macs():
     model = check(example("model1"))
     html = summary_html(model)
