@@ -241,6 +241,17 @@ def train_result_html(result) -> str:
     return side_by_side(top, epochs)
 
 
+def train_result_text(result) -> str:
+    """A trained run in a line: its test scores, epochs and where it was saved."""
+    from cnndsl.training.records import score
+
+    metrics, saved = result.metrics, result.directory or "not saved"
+    return (
+        f"TrainResult: test accuracy {score(metrics.get('test_accuracy'))}, test loss "
+        f"{score(metrics.get('test_loss'))}, {len(result.history)} epoch(s) ({saved})"
+    )
+
+
 def _has(history: Sequence[Mapping], key: str) -> bool:
     return any(key in row for row in history)
 

@@ -129,6 +129,15 @@ def test_the_comparison_is_an_html_table():
 
     html = compare_html(Compared())
     assert "<td class='n'>240,380</td>" in html and "rejected" in html and "x: rejected: 1:5: bad" in html
+    from cnndsl.training.api import CompareResult
+    from cnndsl.training.runner import TrainResult
+
+    compared = CompareResult(Compared.rows, {}, {}, None)._repr_mimebundle_()
+    assert compared == {"text/plain": CompareResult(Compared.rows, {}, {}, None).table, "text/html": html}
+    history = [{"epoch": 1, "loss": 0.5, "val_loss": 0.6, "seconds": 1.5}]
+    trained = TrainResult(None, history, {"test_accuracy": 0.9, "test_loss": 0.3}, None)._repr_mimebundle_()
+    assert trained["text/plain"] == "TrainResult: test accuracy 0.9000, test loss 0.3000, 1 epoch(s) (not saved)"
+    assert "<th>val_loss</th>" in trained["text/html"] and "<td class='n'>0.6000</td>" in trained["text/html"]
 
 
 def test_display_never_imports_ipython():

@@ -181,6 +181,9 @@ class CompareResult:
 
         return compare_html(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.table, "text/html": self._repr_html_()}
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -70,6 +70,11 @@ class TrainResult:
 
         return train_result_html(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from cnndsl.notebook import train_result_text
+
+        return {"text/plain": train_result_text(self), "text/html": self._repr_html_()}
+
 
 # --- the backend ----------------------------------------------------------------------
 
