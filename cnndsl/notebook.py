@@ -409,6 +409,8 @@ class CellDefinitions:
         self.cells: list[tuple[int, str, str]] = []
         """(offset, text, name) of each cell read."""
         self.end = 0
+        self.last: tuple[str, ...] = ()
+        """The names the last cell read defined."""
 
     def read(self, text: str, name: str) -> tuple[list[Source], tuple[Diagnostic, ...]]:
         """The models a cell defines (a bare spec is one model), or the errors that kept it from being read."""
@@ -419,10 +421,11 @@ class CellDefinitions:
         offset = self.end
         self.cells.append((offset, text, name))
         self.end = offset + len(text) + 1
+        self.last = ()
         try:
             parsed = parse_file("\n" * offset + text)
-        except SpecError as error:
-            return [], error.diagnostics
+        except SpecError as error:  # about this cell, even where it says "the spec is empty" at the padding
+            return [], tuple(d.moved(lambda span: _at_least(span, offset)) for d in error.diagnostics)
         every = "\n".join(cell for _, cell, _ in self.cells)
         """Every cell's text at its place: what the layers of earlier cells' blocks are read from."""
         if isinstance(parsed, ast.Chain):
@@ -431,6 +434,7 @@ class CellDefinitions:
         if definitions.diagnostics:
             return [], definitions.diagnostics
         self.chains.update(definitions.chains)
+        self.last = tuple(definitions.chains)
         blocks = dict(self.chains)
         return [Source(name, every, m.name, chain=m.chain, blocks=blocks, named=True) for m in definitions.models], ()
 
@@ -453,6 +457,15 @@ class CellDefinitions:
             if diagnostic.span.start >= offset:
                 return offset, text, name
         return None
+
+
+def _at_least(span, offset: int):
+    """A span moved to the start of the cell at ``offset`` if it lies before it."""
+    from cnndsl import ast
+
+    if span.start >= offset:
+        return span
+    return ast.Span(offset, max(span.end, offset), offset + 1, 1, max(span.end_line, offset + 1), 1)
 
 
 def _shifted(span, offset: int):
@@ -504,8 +517,10 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
 
     try:
         args = magic_parser().parse_args(shlex.split(line))
-    except (MagicUsageError, ValueError) as error:
-        return [Message(str(error))]
+    except MagicUsageError as error:  # --help has printed the help already
+        return [Message(str(error))] if str(error) else []
+    except ValueError as error:  # shlex: an unclosed quote
+        return [Message(f"%%cnndsl: error: {error}")]
     sources, problems = definitions.read(cell, name)
     if problems:
         view = CellView(diagnostics=tuple(problems), text=cell, name=name)
@@ -519,7 +534,7 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
         views.append(cell_view)
         if namespace is not None and source.named:
             namespace[source.label] = source
-    return views
+    return views or [Message(f"%%cnndsl: defined {', '.join(definitions.last)} (no model to show)")]
 
 
 @dataclass

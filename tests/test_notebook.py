@@ -99,6 +99,24 @@ def test_a_cell_error_is_counted_from_the_cell():
     assert view._repr_mimebundle_()["text/plain"].startswith("<cell 2>:2:")
 
 
+@pytest.mark.parametrize(
+    ("line", "cell", "shown"),
+    [
+        ("", "", "<cell 2>:1:1: error: the spec is empty"),
+        ("", "# only a comment\n", "<cell 2>:1:1: error: the spec is empty\n1 | # only a comment"),
+        ("", "\n\nCN(8", "<cell 2>:3:5: error: expected ')' or ','"),
+        ("--bogus", "a = CN(8)", "%%cnndsl: error: unrecognized arguments: --bogus"),
+        ('"open', "a = CN(8)", "%%cnndsl: error: No closing quotation"),
+        ("", "block b = CN(8)\nblock c = b", "%%cnndsl: defined b, c (no model to show)"),
+    ],
+)
+def test_odd_cells_say_what_is_wrong_in_their_own_terms(line, cell, shown):
+    cells = CellDefinitions()
+    run_cell("", "first = CN(8, 3) -> FL()", cells, "<cell 1>")
+    (view,) = run_cell(line, cell, cells, "<cell 2>")
+    assert view._repr_mimebundle_()["text/plain"].startswith(shown)
+
+
 def test_magic_options_are_the_command_line_s():
     (message,) = run_cell("--input-shape 32,32", "m = CN(8, 3) -> FL()", CellDefinitions(), "<cell>")
     assert "expected HEIGHT,WIDTH,CHANNELS such as 32,32,3" in message._repr_mimebundle_()["text/plain"]
