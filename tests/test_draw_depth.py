@@ -165,14 +165,30 @@ def test_a_big_model_s_default_picture_is_short():
     assert int(ET.fromstring(svg).get("height")) < int(ET.fromstring(draw(model, depth=9)).get("height")) / 3
 
 
-def test_a_failing_spec_with_blocks_is_drawn_layer_by_layer():
-    text = STAGES.replace("stage -> stage -> FL()", "stage -> stage -> CN(8, 9) -> FL()")
-    (source,) = [s for s in file_models("nets.cnn", text, "nets") if s.label == "net"]
+def failing_drawable(text: str):
     from cnndsl.backends.svg import source_drawable
 
-    drawable = source_drawable(source)
-    svg = draw(drawable, depth=0)
-    assert groups(svg, "block") == [] and 'class="layer convolution failed"' in svg
+    (source,) = [s for s in file_models("nets.cnn", text, "nets") if s.label == "net"]
+    return source_drawable(source)
+
+
+def test_a_failing_spec_draws_its_blocks_as_boxes_up_to_the_failing_layer():
+    drawable = failing_drawable(STAGES.replace("stage -> stage -> FL()", "stage -> stage -> CN(8, 9) -> FL()"))
+    assert drawable.failed is not None
+    svg = draw(drawable, unfold=True, depth=0)
+    assert [g.get("data-block") for g in groups(svg, "block")] == ["stage", "stage"]
+    assert [g.get("class") for g in groups(svg, "layer")] == ["layer convolution failed"]
+
+
+def test_the_block_holding_the_failing_layer_is_opened():
+    drawable = failing_drawable(
+        STAGES.replace("net = stage -> stage", "net = stage -> stage -> stage -> stage -> stage")
+    )
+    svg = draw(drawable, unfold=True, depth=0)  # 28, 14, 7, 3, 1: the fifth stage's MP(2) fails
+    assert [g.get("data-block") for g in groups(svg, "block")] == ["stage"] * 4 + ["conv"] * 2
+    failed = [g for g in groups(svg, "layer") if "failed" in g.get("class")]
+    assert len(failed) == 1 and said(failed[0], "spec") == ["MP(2)"]
+    assert sorted(drawn_layers(svg)) == sorted(info.name for info in drawable.model.layers)
 
 
 def test_the_graph_style_draws_blocks_as_nodes():

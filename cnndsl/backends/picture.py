@@ -206,24 +206,25 @@ def elements(
     chain = cut(model.items, last) if last is not None else model.items
     if depth is None or not model.blocks:
         return _chain(chain, keys, unfold)
-    return _Grouper(model, depth, keys, unfold).folded(chain, 0)
+    return _Grouper(model, depth, keys, unfold, last).folded(chain, 0)
 
 
 MAX_BOXES = 100
 """Most boxes (layers and blocks) a picture holds at the depth chosen for it (see :func:`fitting_depth`)."""
 
 
-def fitting_depth(model: CheckedModel, unfold: bool = False) -> int | None:
+def fitting_depth(model: CheckedModel, unfold: bool = False, last: int | None = None) -> int | None:
     """The deepest depth at which the picture holds at most MAX_BOXES boxes (0 if none does).
 
     None for a model without named blocks, or one whose whole picture fits: every layer is drawn.
+    ``last``: the failing layer a picture is cut after.
     """
-    if not model.blocks or count_boxes(elements(model, unfold)) <= MAX_BOXES:
+    if not model.blocks or count_boxes(elements(model, unfold, last)) <= MAX_BOXES:
         return None
     low, high = 0, max(use.depth for use in model.blocks)  # a deeper depth draws more boxes: halve the range
     while low < high:
         middle = (low + high + 1) // 2
-        if count_boxes(elements(model, unfold, None, middle)) <= MAX_BOXES:
+        if count_boxes(elements(model, unfold, last, middle)) <= MAX_BOXES:
             low = middle
         else:
             high = middle - 1
@@ -249,11 +250,12 @@ class _Grouper:
     """The model's chains with each use of a named block ``depth`` uses deep drawn as one :class:`Box`.
 
     A use is the run of items of a chain whose layers all belong to it; a use fewer than
-    ``depth`` uses deep is opened, and the uses inside it looked for one level down.
+    ``depth`` uses deep is opened, and the uses inside it looked for one level down. So is
+    the use that holds a failing layer (``failed``), which is drawn in red as it is.
     """
 
-    def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool):
-        self.depth, self.keys, self.unfold = depth, keys, unfold
+    def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool, failed: int | None = None):
+        self.depth, self.keys, self.unfold, self.failed = depth, keys, unfold, failed
         self.levels: dict[int, dict[int, tuple[frozenset[int], str]]] = {}
         """Per depth, the use each layer belongs to."""
         for use in model.blocks:
@@ -278,7 +280,8 @@ class _Grouper:
                 continue
             end = self._run_end(items, i, use[0])
             run = items[i:end]
-            out += [Box(use[1], (_written_layers(run),))] if level >= self.depth else self.chain(run, level + 1)
+            boxed = level >= self.depth and self.failed not in use[0]
+            out += [Box(use[1], (_written_layers(run),))] if boxed else self.chain(run, level + 1)
             i = end
         return tuple(out)
 
@@ -857,8 +860,8 @@ def picture(
     if depth is not None and depth < 0:
         raise ValueError(f"a picture's depth is 0 or more, not {depth}")
     layout = Layout(drawable, style)
-    if depth is None and drawable.failed is None:
-        depth = fitting_depth(drawable.model, unfold)
+    if depth is None:
+        depth = fitting_depth(drawable.model, unfold, drawable.failed)
     items = elements(drawable.model, unfold, drawable.failed, depth)
     body = layout.chain(items, entry=layout.input_leaf())
     edges, lanes = tap_edges(body.shapes, body.left)
