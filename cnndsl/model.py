@@ -165,7 +165,8 @@ class CheckedModel:
     tree: tuple[Item, ...] | None = None
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
     blocks: tuple[BlockUse, ...] = ()
-    """Every use of a named block, inner uses before the use they sit in."""
+    """Every use of a named block, inner uses before the use they sit in, where the check was
+    asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
 
     @property
     def items(self) -> tuple[Item, ...]:

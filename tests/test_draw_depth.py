@@ -11,7 +11,7 @@ from conftest import EXAMPLES, run_cli
 
 from cnndsl import check, draw_spec
 from cnndsl.backends.picture import MAX_BOXES, count_boxes, elements, fitting_depth
-from cnndsl.backends.svg import draw
+from cnndsl.backends.svg import draw, source_drawable
 from cnndsl.inputs import file_models, read_models
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -23,9 +23,14 @@ net = stage -> stage -> FL()
 """
 
 
-def model_of(text: str, name: str = "net", **check_args):
+def marked(source, *args):
+    """A model checked as a picture checks it: with every use of a block recorded."""
+    return source_drawable(source, *args).model
+
+
+def model_of(text: str, name: str = "net"):
     (source,) = [s for s in file_models("nets.cnn", text, "nets") if s.label == name]
-    return source.check(**check_args)
+    return marked(source)
 
 
 def groups(svg: str, kind: str) -> list[ET.Element]:
@@ -49,6 +54,8 @@ def test_the_checker_records_each_use_of_a_block():
         ("conv", (5, 6), 1), ("conv", (7, 8), 1), ("stage", (5, 6, 7, 8, 9), 0),
     ]  # fmt: skip
     assert check("CN(8, 3) -> FL()").blocks == ()
+    (source,) = [s for s in file_models("nets.cnn", STAGES, "nets") if s.label == "net"]
+    assert source.check().blocks == ()  # only a picture asks for them: checking stays as fast as it was
 
 
 def test_block_uses_inside_merges_follow_keras_s_order():
@@ -129,7 +136,7 @@ def test_a_block_inside_a_merge_branch_is_a_box_in_its_branch():
 @pytest.mark.parametrize("depth", [0, 1])
 def test_every_layer_is_drawn_once_at_every_depth(name, depth):
     (source,) = read_models(str(EXAMPLES / f"{name}.cnn"))
-    model = source.check(None, 1000)
+    model = marked(source, None, 1000)
     svg = draw(model, unfold=True, depth=depth)
     assert sorted(drawn_layers(svg)) == sorted(info.name for info in model.layers)
     assert groups(svg, "block")
@@ -138,7 +145,7 @@ def test_every_layer_is_drawn_once_at_every_depth(name, depth):
 @pytest.mark.parametrize("name", ["efficientnet_b0", "inception_v3", "nasnet_mobile", "resnet50", "xception"])
 def test_the_default_depth_is_the_deepest_that_fits(name):
     (source,) = read_models(str(EXAMPLES / f"{name}.cnn"))
-    model = source.check(None, 1000)
+    model = marked(source, None, 1000)
     depth = fitting_depth(model)
     counts = [count_boxes(elements(model, False, None, d)) for d in range(4)]
     whole = count_boxes(elements(model))
@@ -158,7 +165,7 @@ def test_the_command_line_s_help_says_the_picture_s_limit():
 
 def test_a_big_model_s_default_picture_is_short():
     (source,) = read_models(str(EXAMPLES / "efficientnet_b0.cnn"))
-    model = source.check(None, 1000)
+    model = marked(source, None, 1000)
     assert count_boxes(elements(model)) > MAX_BOXES
     svg = draw(model)
     assert len(groups(svg, "layer")) + len(groups(svg, "block")) <= MAX_BOXES
@@ -166,8 +173,6 @@ def test_a_big_model_s_default_picture_is_short():
 
 
 def failing_drawable(text: str):
-    from cnndsl.backends.svg import source_drawable
-
     (source,) = [s for s in file_models("nets.cnn", text, "nets") if s.label == "net"]
     return source_drawable(source)
 

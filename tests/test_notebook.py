@@ -42,11 +42,12 @@ def test_a_checked_model_is_its_table_beside_its_picture():
 
 
 def test_a_long_summary_scrolls_beside_a_picture_drawn_at_its_depth():
+    from cnndsl.backends.svg import source_drawable
     from cnndsl.inputs import read_models
     from cnndsl.notebook import LONG_TABLE, model_view
 
     (source,) = read_models(str(EXAMPLES / "resnet50.cnn"))
-    model = source.check(None, 1000)
+    model = source_drawable(source, None, 1000).model  # with its block uses, as pictures check it
     assert len(model.layers) > LONG_TABLE
     html = model_view(model, "resnet50", depth=0)._repr_mimebundle_()["text/html"]
     assert "overflow:auto'><table" in html and 'class="block"' in html

@@ -51,7 +51,7 @@ def check_partial(
     from cnndsl.compiler import check_chain
 
     try:
-        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape))
+        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True))
     except SpecError as error:
         if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
             raise
@@ -66,7 +66,9 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     """
     from cnndsl.compiler import resolved_chain
 
-    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+    resolved, shape, classes = resolved_chain(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True
+    )
     inferrer = _recording_inferrer()
     inferrer.infer(resolved, (None, *shape))
     first = error.diagnostics[0]

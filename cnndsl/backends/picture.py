@@ -195,14 +195,15 @@ Element = Node | Fork | Repeat | Tap | Box
 
 
 def elements(
-    model: CheckedModel, unfold: bool = False, last: int | None = None, depth: int | None = None
+    model: CheckedModel, unfold: bool = False, last: int | None = None, depth: int | None = None, keys=None
 ) -> tuple[Element, ...]:
     """The model's tree as picture elements, identical neighbours folded unless ``unfold``.
 
     ``last`` cuts the picture after that layer (a failing spec). Given ``depth``, each use
-    of a named block that sits inside ``depth`` other uses is one :class:`Box`.
+    of a named block that sits inside ``depth`` other uses is one :class:`Box`. ``keys``:
+    the layers' keys (:func:`_layer_keys`) when already known.
     """
-    keys = _layer_keys(model, last)
+    keys = _layer_keys(model, last) if keys is None else keys
     chain = cut(model.items, last) if last is not None else model.items
     if depth is None or not model.blocks:
         return _chain(chain, keys, unfold)
@@ -219,12 +220,15 @@ def fitting_depth(model: CheckedModel, unfold: bool = False, last: int | None = 
     None for a model without named blocks, or one whose whole picture fits: every layer is drawn.
     ``last``: the failing layer a picture is cut after.
     """
-    if not model.blocks or count_boxes(elements(model, unfold, last)) <= MAX_BOXES:
+    if not model.blocks:
+        return None
+    keys = _layer_keys(model, last)
+    if count_boxes(elements(model, unfold, last, None, keys)) <= MAX_BOXES:
         return None
     low, high = 0, max(use.depth for use in model.blocks)  # a deeper depth draws more boxes: halve the range
     while low < high:
         middle = (low + high + 1) // 2
-        if count_boxes(elements(model, unfold, last, middle)) <= MAX_BOXES:
+        if count_boxes(elements(model, unfold, last, middle, keys)) <= MAX_BOXES:
             low = middle
         else:
             high = middle - 1
