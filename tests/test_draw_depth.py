@@ -219,3 +219,14 @@ def test_the_notebook_display_takes_a_depth():
 
     (shown,) = run_cell("--depth 0", STAGES, CellDefinitions(), "<cell>")
     assert [g.get("data-block") for g in groups(shown._repr_mimebundle_()["image/svg+xml"], "block")] == ["stage"]
+
+
+def test_uses_nested_past_the_marked_depth_are_drawn_layer_by_layer():
+    from cnndsl.passes.expand import MAX_MARKED_DEPTH
+
+    nested = "".join(f"block b{i} = b{i - 1} -> BN()\n" for i in range(1, 7))
+    model = model_of(f"block b0 = CN(4, 1)\n{nested}net = b6 -> FL()")
+    assert sorted({use.depth for use in model.blocks}) == list(range(MAX_MARKED_DEPTH))
+    assert [g.get("data-block") for g in groups(draw(model, depth=MAX_MARKED_DEPTH - 1), "block")] == ["b3"]
+    svg = draw(model, depth=MAX_MARKED_DEPTH)
+    assert groups(svg, "block") == [] and len(groups(svg, "layer")) == len(model.layers)
