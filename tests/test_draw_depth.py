@@ -228,5 +228,5 @@ def test_uses_nested_past_the_marked_depth_are_drawn_layer_by_layer():
     model = model_of(f"block b0 = CN(4, 1)\n{nested}net = b6 -> FL()")
     assert sorted({use.depth for use in model.blocks}) == list(range(MAX_MARKED_DEPTH))
     assert [g.get("data-block") for g in groups(draw(model, depth=MAX_MARKED_DEPTH - 1), "block")] == ["b3"]
-    svg = draw(model, depth=MAX_MARKED_DEPTH)
+    svg = draw(model, unfold=True, depth=MAX_MARKED_DEPTH)
     assert groups(svg, "block") == [] and len(groups(svg, "layer")) == len(model.layers)
