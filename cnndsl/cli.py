@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up ti
     from cnndsl.model import CheckedModel
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_BOXES = 100
+"""As :data:`cnndsl.backends.picture.MAX_BOXES`, for ``draw --help`` (``check`` never loads the picture code)."""
 
 
 def input_shape_arg(text: str) -> tuple[int, int, int]:
@@ -58,6 +60,13 @@ def scale_arg(text: str) -> float:
     if not 0.25 <= value <= 8:
         raise argparse.ArgumentTypeError(f"expected a scale from 0.25 to 8, such as 2, not {text!r}")
     return value
+
+
+def depth_arg(text: str) -> int:
+    """A picture's depth: 0 or more uses of named blocks deep."""
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"expected a depth from 0 to 1000, such as 1, not {text!r}")
+    return int(text)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -297,7 +306,8 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
     path = check_picture_path(output)
     settings = _settings(args)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
-    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
+    depth = getattr(args, "depth", None)
+    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None), depth=depth)
     return drawable
 
 
@@ -691,6 +701,11 @@ def _add_draw_parser(commands) -> None:
         help="boxes sized by shape (default) or a layer graph with each layer's spec text",
     )  # fmt: skip
     draw_parser.add_argument("--unfold", action="store_true", help="draw every copy of a repeated block")
+    draw_parser.add_argument(
+        "--depth", type=depth_arg, metavar="N",
+        help="draw each use of a named block N uses deep as one box (0: every use the model writes; "
+        f"default: the deepest depth whose picture holds at most {MAX_BOXES} boxes)",
+    )  # fmt: skip
     _add_model_options(draw_parser)
     draw_parser.set_defaults(handler=cmd_draw)
 

@@ -66,18 +66,24 @@ def check_chain(
     num_classes: int | None = None,
     blocks: Mapping[str, ast.Chain] | None = None,
     default_input_shape: Sequence[int] | None = None,
+    marked: bool = False,
 ) -> CheckedModel:
     """Run the passes over a parsed chain.
 
     ``blocks`` resolves named references; ``default_input_shape`` (a project's
     setting) applies when neither ``input_shape`` nor the spec's ``IN(...)`` says.
+    ``marked``: record each use of a block (``CheckedModel.blocks``), for pictures.
     """
     with paused_gc():
-        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, marked)
 
 
-def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
-    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+def _check_chain(
+    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, marked=False
+) -> CheckedModel:
+    resolved, shape, classes = resolved_chain(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, marked
+    )
     inferrer = Inferrer()
     infos, tree = inferrer.infer(resolved, (None, *shape))
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
@@ -86,10 +92,10 @@ def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_i
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses))
 
 
-def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None):
+def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, marked=False):
     """The passes before inference: ``(resolved items with the classifier head, input shape, classes)``.
 
     Raises a located SpecError for a space, an undefined name or a value error.
@@ -98,7 +104,7 @@ def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default
         from cnndsl.space import refuse_space
 
         refuse_space(chain, source, blocks)
-    expander = Expander(blocks)
+    expander = Expander(blocks, marked)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source)

@@ -231,6 +231,7 @@ EXTRA_MODULES = {
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
     "docs": frozenset({"mkdocs", "mkdocs_material", "material"}),  # the site; mkdocs-material is imported as material
+    "notebook": frozenset({"IPython", "ipykernel", "nbclient", "nbformat", "jupyter_client"}),
 }
 """The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
 

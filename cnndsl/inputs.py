@@ -60,6 +60,12 @@ class Source:
             return f"{self.name}:{self.embedded.line}"
         return f"{self.name}:{self.label}" if self.named else self.name
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """In a notebook: the model's table and picture, or its errors with carets (:mod:`cnndsl.notebook`)."""
+        from cnndsl.notebook import source_view
+
+        return source_view(self)._repr_mimebundle_(include, exclude)
+
     def check(self, input_shape=None, num_classes=None, default_input_shape=None) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
         if self.error is not None:

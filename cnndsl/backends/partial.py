@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import SHAPE, Diagnostic, SpecError
-from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape
 
 CUT = -2
@@ -51,7 +51,7 @@ def check_partial(
     from cnndsl.compiler import check_chain
 
     try:
-        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape))
+        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True))
     except SpecError as error:
         if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
             raise
@@ -66,7 +66,9 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     """
     from cnndsl.compiler import resolved_chain
 
-    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+    resolved, shape, classes = resolved_chain(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True
+    )
     inferrer = _recording_inferrer()
     inferrer.infer(resolved, (None, *shape))
     first = error.diagnostics[0]
@@ -77,7 +79,8 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     kept = sorted(_indices(tree))
     position = {old: new for new, old in enumerate(kept)}
     layers = tuple(rebuilt.infos[old] for old in kept)
-    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position))
+    uses = tuple(rebuilt.kept_uses(position))
+    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses)
     return Drawable(model, position[failed], first, error.diagnostics)
 
 
@@ -164,10 +167,27 @@ class _Rebuilt:
         self.failed: int | None = failing if isinstance(failing, int) else None
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key: the layer it is the output of, and its shape."""
+        self.uses: list[BlockUse] = []
+        self._open: list[tuple[str, list[int]]] = []
+        """The block uses entered and not yet left: each one's name and the layers taken in it so far."""
+
+    def _took(self, index: int) -> None:
+        for _, layers in self._open:
+            layers.append(index)
+
+    def kept_uses(self, position: dict[int, int]) -> list[BlockUse]:
+        """The block uses, those the picture was cut inside too, in the kept layers' numbering."""
+        opened = [BlockUse(name, tuple(layers), depth) for depth, (name, layers) in enumerate(self._open)]
+        kept = []
+        for use in [*self.uses, *reversed(opened)]:
+            layers = tuple(sorted(position[i] for i in use.layers if i in position))
+            if layers:
+                kept.append(BlockUse(use.name, layers, use.depth))
+        return kept
 
     def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
         """(tree, output shape, whether the chain ended early)."""
-        from cnndsl.passes.expand import Mark, Take
+        from cnndsl.passes.expand import Enter, Leave, Mark, Take
         from cnndsl.passes.resolve import Joined
 
         tree: list[Item] = []
@@ -185,6 +205,11 @@ class _Rebuilt:
                         return tuple(tree), shape, True
                     source, shape = self.tensors[item.key]
                     tree.append(From(source))
+                case Enter():
+                    self._open.append((item.name, []))
+                case Leave():
+                    name, layers = self._open.pop()
+                    self.uses.append(BlockUse(name, tuple(layers), len(self._open)))
                 case _:
                     source, shape, broken = self.layer(item, shape)
                     tree.append(source)
@@ -195,8 +220,10 @@ class _Rebuilt:
     def layer(self, layer, shape: Shape) -> tuple[int, Shape, bool]:
         if self.next < len(self.infos) and self.infos[self.next].layer is layer:
             index, self.next = self.next, self.next + 1
+            self._took(index)
             return index, self.infos[index].output_shape, False
         self.infos.append(_uninferred(layer, shape))
+        self._took(len(self.infos) - 1)
         if self.failing == UNBUILT and self.failed is None:
             self.failed = len(self.infos) - 1
         return len(self.infos) - 1, shape, True
@@ -211,8 +238,10 @@ class _Rebuilt:
                 return Merge(layer=CUT, branches=branches), shape, True
             self.infos.append(_uninferred(item.layer, walked[0][1]))  # a merge whose branches cannot join
             self.failed = len(self.infos) - 1
+            self._took(self.failed)
             return Merge(layer=self.failed, branches=branches), walked[0][1], True
         index, self.next = self.next, self.next + 1
+        self._took(index)
         return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
 
 

@@ -76,7 +76,25 @@ def train(
     directory = run_dir(spec_text(spec), output) if save else None
     dataset = _load_data(recipe)
     checked = check_against_data(spec, dataset)
-    return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=on_epoch)
+    live = live_plot(_label(spec))
+    observe = live.observer(_label(spec), on_epoch) if live else on_epoch
+    verbose = 0 if live and verbose == "auto" else verbose  # the plot stands for Keras's progress bar
+    result = fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=observe)
+    if live:
+        live.finish(result._repr_html_())
+    return result
+
+
+def live_plot(title: str):
+    """In a notebook, a plot of the losses redrawn after every epoch (:mod:`cnndsl.notebook`); else None.
+
+    IPython is never imported here: outside a kernel that has loaded it, nothing changes.
+    """
+    if "IPython" not in sys.modules:
+        return None
+    from cnndsl.notebook import live_plot
+
+    return live_plot(title)
 
 
 def precheck(spec: Spec, data: str) -> CheckedModel | None:
@@ -157,6 +175,15 @@ class CompareResult:
     def table(self) -> str:
         return records.compare_text(self.rows)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the comparison table."""
+        from cnndsl.notebook import compare_html
+
+        return compare_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.table, "text/html": self._repr_html_()}
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -197,13 +224,17 @@ def compare(
     if directory is not None and writer:
         make_output_dir(directory)
     result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
+    live = live_plot("compare")
+    verbose = 0 if live and verbose == "auto" else verbose
     try:
-        _train_each(entries, settings, dataset, result, verbose, quiet, cluster)
+        _train_each(entries, settings, dataset, result, verbose, quiet, cluster, live)
     except TrainingInterrupted as stop:
         stop.compared = result
         raise
     finally:
         _finish(result, created, writer)
+    if live:
+        live.finish(result._repr_html_())
     return result
 
 
@@ -278,12 +309,13 @@ def _train_each(entries: list[Entry], settings: Recipe, dataset: Dataset, result
             _train_one(entry, checked[entry.label], settings, dataset, result, *run)
 
 
-def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster) -> None:
+def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster, live) -> None:
     print(f"cnndsl: training {entry.label} ({checked.total_params:,} parameters)", file=sys.stderr, flush=True)
     directory = result.directory / entry.folder if result.directory else None
     started = time.perf_counter()
     try:
-        trained = fit(checked, settings, dataset, directory, verbose, cluster=cluster, quiet=quiet)
+        observe = live.observer(entry.label) if live else None
+        trained = fit(checked, settings, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=observe)
     except TrainingInterrupted as stop:
         result.rows.append(records.row(entry.label, entry.folder, checked, "interrupted", history=stop.history))
         raise

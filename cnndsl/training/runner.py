@@ -64,6 +64,17 @@ class TrainResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the test scores and one row per epoch."""
+        from cnndsl.notebook import train_result_html
+
+        return train_result_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from cnndsl.notebook import train_result_text
+
+        return {"text/plain": train_result_text(self), "text/html": self._repr_html_()}
+
 
 # --- the backend ----------------------------------------------------------------------
 
