@@ -154,7 +154,7 @@ def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
         text, chain = (spec.text, spec.chain) if isinstance(spec, Source) else (spec, None)
     elements = (chain if chain is not None else parse(text)).elements
     first = elements[0] if elements else None
-    return checked.input_shape if isinstance(first, ast.Call) and first.code == "IN" else None
+    return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
 
 
 def _load_data(recipe: Recipe, declared: tuple | None = None) -> Dataset | ImageFolder:
