@@ -90,7 +90,7 @@ def test_any_mode_is_read_in_the_models_channels_resized_and_scaled(tmp_path, mo
     image.save(path)
     array = read_image(path, (6, 8, channels))
     assert array.shape == (6, 8, channels) and array.dtype == np.float32
-    assert 0 <= array.min() and array.max() <= 1
+    assert array.min() >= 0 and array.max() <= 1
     gray = array[..., 0] if channels == 1 else array[..., :3].mean(axis=-1)
     if mode != "1":  # a gradient stays one, left to right, whatever the mode
         assert gray[:, 0].mean() < 0.2 and gray[:, -1].mean() > 0.8
@@ -323,3 +323,22 @@ def test_an_image_folder_is_an_image_folder_dataset_and_arrays_stay_arrays(folde
     assert isinstance(load_data(str(folder)), ImageFolder)
     with pytest.raises(DataError, match="--test-split carves a test split from an image folder"):
         load_data("sample", test_split=0.3)
+
+
+def test_compare_names_the_classes_under_its_table(folder, tmp_path):
+    import cnndsl
+
+    result = cnndsl.compare(["CN(4,3)->MP(2)->FL()", "FL()"], data=str(folder), epochs=1, output=tmp_path / "cmp")
+    assert result.table.endswith("\nClasses: circle, square, stripes")
+    assert (tmp_path / "cmp" / "compare.md").read_text().endswith("\n\nClasses: circle, square, stripes\n")
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, 0.1), (0.3, 0.3), ("test", "test")])
+def test_a_sweep_validates_on_held_out_training_data_unless_told_otherwise(tmp_path, given, used):
+    from cnndsl.sweeps import make_plan
+    from cnndsl.training.recipe import Recipe
+
+    recipe = {"epochs": 1, "validation_split": given}
+    plan = make_plan("CN({4,8},3)->FL()", "sample", 2, "grid", None, None, "val_accuracy", tmp_path, None, None, recipe)
+    assert plan.recipe["validation_split"] == used
+    assert Recipe(**{k: v for k, v in plan.recipe.items()}).validation_split == (None if used == "test" else used)

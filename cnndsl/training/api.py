@@ -184,10 +184,12 @@ class CompareResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
     on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] | None = None
+    """The classes of data that names them (an image folder)."""
 
     @property
     def table(self) -> str:
-        return records.compare_text(self.rows)
+        return records.compare_text(self.rows) + records.classes_line(self.class_names)
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ def compare(
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
         make_output_dir(directory)
-    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
+    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected, class_names=dataset.class_names)
     try:
         _train_each(entries, settings, dataset, result, verbose, quiet, cluster)
     except TrainingInterrupted as stop:
@@ -250,7 +252,7 @@ def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
     if result.directory is None:
         return
     if result.rows:
-        result.files = records.write_compare(result.directory, result.rows)
+        result.files = records.write_compare(result.directory, result.rows, result.class_names)
     else:
         records.remove_created(result.directory, created)
 

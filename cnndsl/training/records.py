@@ -295,13 +295,21 @@ def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list[Path]:
+def classes_line(class_names: Sequence[str] | None) -> str:
+    """The line under a comparison naming the data's classes, for data that names them."""
+    return f"\nClasses: {', '.join(class_names)}" if class_names else ""
+
+
+def write_compare(directory: Path, rows: Sequence[Mapping[str, object]], class_names=None) -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
     files = [
         write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
-        write_text(directory / "compare.md", compare_markdown(table)),
+        write_text(
+            directory / "compare.md",
+            compare_markdown(table) + (classes_line(class_names) + "\n" if class_names else ""),
+        ),
     ]
     if curves:
         files.append(plot_val_losses(directory / "compare.png", curves))
