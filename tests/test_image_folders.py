@@ -342,3 +342,48 @@ def test_a_sweep_validates_on_held_out_training_data_unless_told_otherwise(tmp_p
     plan = make_plan("CN({4,8},3)->FL()", "sample", 2, "grid", None, None, "val_accuracy", tmp_path, None, None, recipe)
     assert plan.recipe["validation_split"] == used
     assert Recipe(**{k: v for k, v in plan.recipe.items()}).validation_split == (None if used == "test" else used)
+
+
+# --- streamed, not loaded whole -------------------------------------------------------
+
+MEMORY_SCRIPT = """
+import resource, sys
+limit, whole = int(sys.argv[2]), int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+import numpy as np
+try:
+    np.ones(whole, dtype=np.uint8)
+    print("the whole folder fits")
+except MemoryError:
+    print("the whole folder does not fit")
+import cnndsl
+result = cnndsl.train("IN(256,256,3)->CN(4,3,strides=4)->GAP()", data=sys.argv[1], epochs=1, batch_size=16,
+                      save=False, verbose=0)
+print(result.metrics["data"]["train_images"], "trained")
+"""
+
+
+def test_a_folder_larger_than_the_memory_the_process_may_have_trains(tmp_path):
+    """1,600 images of 256x256x3 decode to 1.26 GB of float32 pixels; the process may have 1.1 GB of data."""
+    import subprocess
+    import sys
+
+    from PIL import ImageDraw
+
+    count, size = 1600, 256
+    for label, name in enumerate(("disc", "box")):
+        (tmp_path / "big" / name).mkdir(parents=True)
+        for i in range(count // 2):
+            image = Image.new("RGB", (size, size), (i % 256, 80, 160))
+            r = size // 4 + i % (size // 8)
+            box = (size // 2 - r, size // 2 - r, size // 2 + r, size // 2 + r)
+            (ImageDraw.Draw(image).ellipse if label == 0 else ImageDraw.Draw(image).rectangle)(box, fill=(250,) * 3)
+            image.save(tmp_path / "big" / name / f"{i:05d}.png")
+    limit, whole = 1100 * 2**20, count * size * size * 3 * 4
+    assert whole > limit
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "big"), str(limit), str(whole)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["the whole folder does not fit", "1280 trained"]
