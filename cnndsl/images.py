@@ -41,6 +41,9 @@ CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"} | {m for m in ("I;16", "I;16B", "I;16L", "I;16N")})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "PA"})
 RESAMPLE = ("bilinear", "nearest")
+NATIVE_MODES = {"PNG": frozenset({"L", "LA", "RGB", "RGBA", "P", "PA"}), "JPEG": frozenset({"L", "RGB"})}
+"""The 8-bit PNG and JPEG files that ``tf.io.decode_image`` decodes to the pixels Pillow gives (a grey
+level from colour may differ by one): a folder of only these is decoded by TensorFlow, in parallel."""
 
 Pair = tuple[Path, int]
 
@@ -199,9 +202,15 @@ def channels_of(mode: str) -> int:
 
 def inspect_image(path: Path | str) -> tuple[int, int, int]:
     """Height, width and channels of an image, after decoding all of it; raises DataError."""
+    return _inspected(path)[:3]  # type: ignore[return-value]
+
+
+def _inspected(path: Path | str) -> tuple[int, int, int, bool]:
+    """Height, width, channels, and whether TensorFlow's own decoder reads the file as Pillow does."""
     with opened(path) as image:
         image.load()
-        return image.height, image.width, channels_of(image.mode)
+        native = FORMATS[image.format] in ("PNG", "JPEG") and image.mode in NATIVE_MODES[FORMATS[image.format]]
+        return image.height, image.width, channels_of(image.mode), native
 
 
 def read_image(path: Path | str, shape: Sequence[int], resample: str = "bilinear") -> np.ndarray:
@@ -251,6 +260,10 @@ class ImageFolder:
     test_from: str
     """Where the test split comes from: the folder's ``test/``, or carved from the files."""
     notice: str | None = None
+    native: bool = False
+    """Every image is a PNG or JPEG that TensorFlow's decoder reads (the faster pipeline)."""
+    resized: bool = True
+    """Some image is not of the input's size."""
 
     @property
     def num_classes(self) -> int:
@@ -301,11 +314,18 @@ class ImageFolder:
 
     def batches(self, pairs: Sequence[Pair], batch_size: int, seed: int | None = None, shuffle: bool = False):
         """A ``tf.data`` pipeline of (images, one-hot labels) batches read from the files as they are needed."""
-        return pipeline(pairs, self.input_shape, self.num_classes, batch_size, seed, shuffle)
+        native = self.native and self.input_shape[2] in (1, 3)
+        return pipeline(pairs, self.input_shape, self.num_classes, batch_size, seed, shuffle, native, self.resized)
 
 
-def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=None, shuffle=False):
-    """Decode, resize and scale each image in parallel as batches are drawn; shuffle the files each epoch."""
+def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=None, shuffle=False, native=False,
+             resized=True):  # fmt: skip
+    """Batches decoded, resized and scaled as they are drawn, several at once; the files shuffled each epoch.
+
+    ``native``: TensorFlow's decoder and antialiased bilinear resize (when some image is
+    not of the input's size: ``resized``), in parallel outside Python, the pixels scaled a
+    batch at a time; else Pillow (:func:`read_images`), a batch of files per call.
+    """
     import tensorflow as tf
 
     paths = tf.constant([str(path) for path, _ in pairs])
@@ -313,13 +333,36 @@ def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=N
     files = tf.data.Dataset.from_tensor_slices((paths, labels))
     if shuffle:
         files = files.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    height, width, channels = shape
 
-    def load(path, label):
-        image = tf.numpy_function(lambda p: read_image(p.decode(), shape), [path], tf.float32, stateful=False)
-        image.set_shape(shape)
-        return image, tf.one_hot(label, classes)
+    def decode(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        image.set_shape((None, None, channels))
+        if resized:
+            image = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
+        return tf.ensure_shape(image, shape), label
 
-    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    def scale(images, batch_labels):
+        return tf.clip_by_value(tf.cast(images, tf.float32) / 255.0, 0.0, 1.0), tf.one_hot(batch_labels, classes)
+
+    def load(batch_paths, batch_labels):
+        images = tf.numpy_function(lambda ps: read_images(ps, shape), [batch_paths], tf.float32, stateful=False)
+        images.set_shape((None, *shape))
+        return images, tf.one_hot(batch_labels, classes)
+
+    if native:
+        batches = files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).map(scale)
+    else:
+        batches = files.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def read_images(paths: Sequence[bytes | str], shape: Sequence[int]) -> np.ndarray:
+    """Several images as one ``(n, height, width, channels)`` array (see :func:`read_image`)."""
+    out = np.empty((len(paths), *shape), dtype=np.float32)
+    for index, path in enumerate(paths):
+        out[index] = read_image(path.decode() if isinstance(path, bytes) else path, shape)
+    return out
 
 
 def load_folder(
@@ -348,8 +391,8 @@ def load_folder(
         pairs, test_pairs = tuple(listing.pairs[i] for i in train_at), tuple(listing.pairs[i] for i in test_at)
         test_from, skipped, train = f"{fraction:g} of each class's files, chosen by name", listing.skipped, listing
     shape, notices = _input_size(pairs[0][0], input_shape)
-    for path, _ in (*pairs, *test_pairs):
-        inspect_image(path)
+    found = [_inspected(path) for path, _ in (*pairs, *test_pairs)]
+    native, resized = all(info[3] for info in found), any(info[:2] != shape[:2] for info in found)
     if skipped:
         kinds = ", ".join(sorted({path.suffix.lower() or path.name for path in skipped}))
         notices.insert(0, f"cnndsl: skipped {len(skipped):,} file(s) that are not {KINDS} images ({kinds})")
@@ -362,6 +405,8 @@ def load_folder(
         str(folder),
         test_from,
         "\n".join(notices) or None,
+        native,
+        resized,
     )
 
 

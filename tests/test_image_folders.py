@@ -387,3 +387,30 @@ def test_a_folder_larger_than_the_memory_the_process_may_have_trains(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["the whole folder does not fit", "1280 trained"]
+
+
+@pytest.mark.parametrize("sizes", [(24, 25), (20, 40)], ids=["one size", "mixed sizes"])
+def test_pngs_and_jpegs_go_through_tensorflows_decoder_with_pillows_pixels(tmp_path, sizes):
+    from cnndsl.images import pipeline
+
+    root = tmp_path / "d"
+    for label, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            image = Image.fromarray(
+                drawing(label, int(np.random.default_rng(i).integers(*sizes)), np.random.default_rng(i))
+            )
+            image.convert(("L", "RGB")[i % 2]).save(root / name / f"{i}.png")
+    dataset = load_folder(root, (24, 24, 3))
+    assert dataset.native and dataset.resized == (sizes != (24, 25))
+    pairs = dataset.train + dataset.test
+    ((native, labels),) = pipeline(pairs, (24, 24, 3), 3, 64, native=True, resized=dataset.resized)
+    ((pillow, same),) = pipeline(pairs, (24, 24, 3), 3, 64, native=False)
+    np.testing.assert_array_equal(labels, same)
+    if dataset.resized:  # two antialiased bilinear resizes: close, not equal
+        assert np.abs(native.numpy() - pillow.numpy()).mean() < 0.02
+    else:
+        np.testing.assert_array_equal(native.numpy(), pillow.numpy())
+    (root / "circle" / "odd.gif").write_bytes((root / "circle" / "0.png").read_bytes())
+    Image.open(root / "circle" / "0.png").save(root / "circle" / "odd.gif")
+    assert not load_folder(root, (24, 24, 3)).native
