@@ -414,3 +414,11 @@ def test_pngs_and_jpegs_go_through_tensorflows_decoder_with_pillows_pixels(tmp_p
     (root / "circle" / "odd.gif").write_bytes((root / "circle" / "0.png").read_bytes())
     Image.open(root / "circle" / "0.png").save(root / "circle" / "odd.gif")
     assert not load_folder(root, (24, 24, 3)).native
+
+
+def test_an_input_shape_for_arrays_is_an_error_naming_what_it_is_for(tmp_path):
+    import cnndsl
+
+    with pytest.raises(DataError, match="--input-shape sizes an image folder's images"):
+        cnndsl.train("FL()", data="sample", input_shape=(28, 28, 1), output=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -18,7 +18,7 @@ from typing import Any
 from cnndsl import ast
 from cnndsl.compiler import check, parse
 from cnndsl.datasets import Dataset, known_shape, load_data
-from cnndsl.errors import Diagnostic, SpecError, SpecShapeError
+from cnndsl.errors import DataError, Diagnostic, SpecError, SpecShapeError
 from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
 from cnndsl.model import DEFAULT_CLASSES, CheckedModel
@@ -164,6 +164,10 @@ def _load_data(recipe: Recipe, declared: tuple | None = None) -> Dataset | Image
     """
     wanted = declared if declared is not None else recipe.input_shape
     dataset = load_data(recipe.data, recipe.limit, input_shape=wanted, test_split=recipe.test_split)
+    if recipe.input_shape is not None and not isinstance(dataset, ImageFolder):
+        raise DataError(
+            f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
+        )
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
