@@ -81,8 +81,9 @@ def list_images(folder: Path, classes: Sequence[str] | None = None) -> Listing:
     them. ``classes`` gives the names instead (a ``test/`` folder is labelled by
     ``train/``'s classes): each subfolder must then be one of them.
     """
-    names = [name for name, kind in _entries(folder) if kind == "dir"]
-    loose = [folder / name for name, kind in _entries(folder) if kind == "file"]
+    entries = _entries(folder)
+    names = [name for name, kind in entries if kind == "dir"]
+    loose = [folder / name for name, kind in entries if kind == "file"]
     if classes is None:
         _enough_classes(folder, names)
         classes = names
