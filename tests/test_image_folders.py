@@ -422,3 +422,27 @@ def test_an_input_shape_for_arrays_is_an_error_naming_what_it_is_for(tmp_path):
     with pytest.raises(DataError, match="--input-shape sizes an image folder's images"):
         cnndsl.train("FL()", data="sample", input_shape=(28, 28, 1), output=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("kind", ["png", "gif"], ids=["tensorflow's decoder", "pillow"])
+def test_an_image_spoilt_after_the_check_is_one_data_error_and_nothing_is_kept(tmp_path, kind):
+    from cnndsl.training.api import check_against_data
+    from cnndsl.training.recipe import Recipe
+    from cnndsl.training.runner import fit
+
+    root = tmp_path / "d"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), 60 * i).save(root / name / f"{i}.{kind}")
+    dataset = load_data(str(root))
+    (root / "b" / f"1.{kind}").write_bytes(b"spoilt")
+    checked = check_against_data("FL()", dataset)
+    with pytest.raises(DataError) as error:
+        fit(checked, Recipe(data=str(root), epochs=1, batch_size=2), dataset, tmp_path / "run", verbose=0)
+    expected = {
+        "png": f"{root}: an image could not be read while training (Unknown image file format.",
+        "gif": f"{root / 'b' / '1.gif'}: not an image (corrupt, or not a PNG, JPEG, BMP or GIF file) (while training)",
+    }
+    assert str(error.value).startswith(expected[kind]) and "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()

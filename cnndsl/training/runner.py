@@ -24,7 +24,7 @@ from typing import Any
 
 from cnndsl import interrupts
 from cnndsl.datasets import Dataset
-from cnndsl.errors import ClusterError
+from cnndsl.errors import ClusterError, DataError
 from cnndsl.images import ImageFolder
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
@@ -398,6 +398,8 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     except Exception as error:
         if placement.cluster is None or isinstance(error, OutputError):
             _discard(directory, created)
+            if isinstance(dataset, ImageFolder) and type(error).__module__.startswith("tensorflow"):
+                raise DataError(_unread_image(dataset, error)) from None
             raise
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend, "stopped")
         raise ClusterError(_cluster_stopped(error, recorder, placement)) from None
@@ -409,6 +411,18 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     if not placement.writer:  # a scratch directory, gone when the run ends
         return TrainResult(model, recorder.history, metrics, None, [])
     return TrainResult(model, recorder.history, metrics, directory, files)
+
+
+def _unread_image(dataset: ImageFolder, error: Exception) -> str:
+    """One line for an image that could not be read while training (changed since the check): the file
+    and the problem when Pillow said them, else TensorFlow's own words, without its traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    ours = [line.split("DataError: ", 1)[1] for line in lines if "DataError: " in line]
+    if ours:
+        return f"{ours[-1]} (while training)"
+    skip = ("[[", "Graph execution", "Detected at", "<stack", "File ", "Traceback")
+    told = [line for line in lines if not line.startswith(skip)]
+    return f"{dataset.source}: an image could not be read while training ({(told or [type(error).__name__])[-1][:200]})"
 
 
 def _discard(directory: Path | None, created: Path | None) -> None:
