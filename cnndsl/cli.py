@@ -43,6 +43,22 @@ def input_shape_arg(text: str) -> tuple[int, int, int]:
         ) from None
 
 
+def fraction_arg(text: str) -> float:
+    """A fraction strictly between 0 and 1, such as 0.2."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction above 0 and below 1, such as 0.2, not {text!r}")
+    return value
+
+
+def validation_arg(text: str) -> float | str:
+    """A fraction of the training data to hold out, or ``test`` (validate on the test split)."""
+    return "test" if text.strip().lower() == "test" else fraction_arg(text)
+
+
 def classes_arg(text: str) -> int:
     """A class count, by the library's own rule."""
     try:
@@ -390,7 +406,8 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 
 
 def _recipe(args: argparse.Namespace) -> dict:
-    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend")
+    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend",
+             "validation_split", "test_split", "input_shape")  # fmt: skip
     return {name: getattr(args, name) for name in names} | {"output": args.output}
 
 
@@ -810,7 +827,11 @@ def _add_sweep_parser(commands) -> None:
         "Writes sweep.csv, sweep.md and sweep.png; the same command resumes a stopped sweep.",
     )
     sweep_parser.add_argument("input", metavar="SPACE|FILE", help="a space in the notation, or a file")
-    _add_train_options(sweep_parser, "the sweep's folder, a folder per trial in it (default: runs/<study name>)")
+    _add_train_options(
+        sweep_parser,
+        "the sweep's folder, a folder per trial in it (default: runs/<study name>)",
+        SELECT_VALIDATION_HELP,
+    )
     add = sweep_parser.add_argument
     add("--trials", type=int, default=20, metavar="N", help="candidates to train, all workers together (default: 20)")
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
@@ -842,10 +863,29 @@ COMMANDS = {
 RUN_OUTPUT_HELP = "where to write the run (default: runs/<timestamp>-<spec hash>)"
 
 
-def _add_train_options(parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP) -> None:
+RUN_VALIDATION_HELP = (
+    "hold out this fraction of the training data to validate on after each epoch "
+    "(default: validate on the test split, as the notebook does)"
+)
+SELECT_VALIDATION_HELP = (
+    "the fraction of the training data held out to validate on, which selection reads "
+    "(default: 0.1; 'test' validates on the test split)"
+)
+
+
+def _add_train_options(
+    parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP, validation_help: str = RUN_VALIDATION_HELP
+) -> None:
     add = parser.add_argument
-    data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
+    data_help = (
+        "mnist (default), sample, fashion_mnist, an .npz, an IDX directory, or an image folder (a folder per class)"
+    )
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
+    add("--validation-split", type=validation_arg, metavar="F|test", help=validation_help)
+    add("--test-split", type=fraction_arg, metavar="F",
+        help="an image folder without test/: the fraction of each class's files tested on, chosen by name (default: 0.2)")  # fmt: skip
+    add("--input-shape", type=input_shape_arg, metavar="H,W,C",
+        help="an image folder: the size images are resized to when the spec has no IN(...) (default: the first image's)")  # fmt: skip
     add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")
     add(
         "--batch-size",

@@ -2,8 +2,9 @@
 
 ``load_data(name_or_path)`` understands ``mnist`` (Keras's file, else the bundled
 sample with a notice), ``sample`` (the bundled 10,000 digits), ``fashion_mnist``
-(Debian's IDX files, else Keras's loader), an ``.npz`` in Keras's layout and a
-directory of the four IDX files. Everything here is numpy only: no TensorFlow.
+(Debian's IDX files, else Keras's loader), an ``.npz`` in Keras's layout, a
+directory of the four IDX files, and a folder of images with a subfolder per class
+(:mod:`cnndsl.images`, read while training). Everything here is numpy only: no TensorFlow.
 Any problem with the data is a :class:`DataError` whose message names the file.
 """
 
@@ -16,6 +17,7 @@ import os
 import socket
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,7 @@ import numpy as np
 
 from cnndsl.compiler import valid_input_shape
 from cnndsl.errors import DataError
+from cnndsl.images import ImageFolder, is_image_folder
 from cnndsl.layers import MAX_UNITS
 from cnndsl.shapes import format_size
 
@@ -55,6 +58,17 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def train_count(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def test_count(self) -> int:
+        return len(self.x_test)
+
+    class_names = None
+    """Arrays number their classes; an image folder names them."""
 
     def limited(self, limit: int | None) -> Dataset:
         """The same data with only the first ``limit`` training images."""
@@ -106,8 +120,26 @@ def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
     return ((28, 28, 1), 10) if data in NAMES else None
 
 
-def load_data(data: str = "mnist", limit: int | None = None) -> Dataset:
-    """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError."""
+def load_data(
+    data: str = "mnist",
+    limit: int | None = None,
+    *,
+    input_shape: Sequence[int | None] | None = None,
+    test_split: float | None = None,
+) -> Dataset | ImageFolder:
+    """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError.
+
+    A folder with a subfolder per class is an :class:`~cnndsl.images.ImageFolder`, its
+    images resized to ``input_shape`` (a size left None is the first image's) and its
+    test split carved from the files (``test_split``, default 0.2) unless it has a
+    ``test/`` folder; other data has its own test arrays.
+    """
+    if data not in NAMES and is_image_folder(Path(data)) and not _has_idx(Path(data)):
+        from cnndsl.images import load_folder
+
+        return load_folder(Path(data), input_shape, test_split).limited(limit)
+    if test_split is not None:
+        raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":
         arrays, source, notice = _mnist()
     elif data == "sample":
@@ -196,7 +228,9 @@ def _from_path(path: Path) -> dict[str, np.ndarray]:
         return read_idx_dir(path)
     if not path.exists():
         names = ", ".join(NAMES)
-        raise DataError(f"{path}: no such file or directory (--data takes {names}, an .npz or an IDX directory)")
+        raise DataError(
+            f"{path}: no such file or directory (--data takes {names}, an .npz, an IDX directory or an image folder)"
+        )
     return read_npz(path)
 
 
@@ -254,12 +288,20 @@ def read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
     return {key: read_idx(_find_idx(directory, names)) for key, names in IDX_FILES.items()}
 
 
+def _has_idx(directory: Path) -> bool:
+    """Whether a directory holds any of the IDX files (it is then read as an IDX directory)."""
+    names = [name for pair in IDX_FILES.values() for name in pair]
+    return any((directory / name).is_file() or (directory / f"{name}.gz").is_file() for name in names)
+
+
 def _find_idx(directory: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         for candidate in (directory / name, directory / f"{name}.gz"):
             if candidate.is_file():
                 return candidate
-    raise DataError(f"{directory}: no {names[0]} (or .gz) file; an IDX directory needs the four MNIST files")
+    raise DataError(
+        f"{directory}: no {names[0]} (or .gz) file; an IDX directory needs the four MNIST files, an image folder a subfolder per class"
+    )
 
 
 def read_idx(path: Path) -> np.ndarray:

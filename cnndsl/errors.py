@@ -222,11 +222,11 @@ class MissingExtra(UsageError, ModuleNotFoundError):
 
 
 EXTRA_MODULES = {
-    "tensorflow": frozenset({"tensorflow", "keras", "numpy", "matplotlib"}),
-    "jax": frozenset({"jax", "jaxlib", "keras", "numpy", "matplotlib"}),
-    "torch": frozenset({"torch", "keras", "numpy", "matplotlib"}),
+    "tensorflow": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
+    "jax": frozenset({"jax", "jaxlib", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
+    "torch": frozenset({"torch", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
     "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
-    "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "optuna"}),
+    "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL", "optuna"}),
     "bench": frozenset({"keras_tuner", "tensorboard"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),

@@ -45,6 +45,8 @@ from cnndsl.space import Space
 from cnndsl.syntax import parse
 
 SAMPLERS = ("grid", "random", "tpe")
+VALIDATION_SPLIT = 0.1
+"""The fraction of the training data a trial validates on unless ``validation_split`` says otherwise."""
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
 PASSWORD_ENV = "CNNDSL_STORAGE_PASSWORD"
 """A storage password taken from the environment, so that it need not be on a command line."""
@@ -194,7 +196,9 @@ def sweep(
     """Search ``space`` with Optuna, training each accepted candidate with ``cnndsl.train``.
 
     ``recipe`` holds ``train``'s settings (epochs, batch_size, optimizer, learning_rate,
-    seed, limit). ``prune_epochs`` reports each epoch's validation score to Optuna's
+    seed, limit, validation_split). Trials validate on ``validation_split`` (default 0.1)
+    of the training data, held out, so that no trial is selected on its test score;
+    ``validation_split="test"`` validates on the test split as ``run`` does. ``prune_epochs`` reports each epoch's validation score to Optuna's
     median pruner, which stops a trial that falls behind the others' at the same epoch.
     Returns the leaderboard: one dict per trained candidate, best first.
     Raises SpecError (errors in the space), UsageError (bad settings or storage) or
@@ -219,9 +223,11 @@ def make_plan(space, data, trials, sampler, storage, study, objective, output, s
         raise UsageError(f"--trials must be a whole number from 1 to 1,000,000, got {trials!r}")
     source = space if isinstance(space, Source) else Source(SPEC_NAME, space, "spec")
     parsed = _space(source)
-    shape, classes = _data_shape(data, recipe.get("limit"), input_shape)
+    shape, classes = _data_shape(data, recipe.get("limit"), input_shape, recipe.get("test_split"))
     judge = Judge(parsed, shape, classes, settings or Settings())
-    recipe = {"data": data, **recipe}
+    recipe = {"data": data, **recipe, "validation_split": _validation(recipe.get("validation_split"))}
+    if input_shape is not None:
+        recipe["input_shape"] = list(input_shape)
     name = study or "sweep-" + hashlib.sha1(f"{source.text}\n{sorted(recipe.items())}".encode()).hexdigest()[:8]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", name):
         raise UsageError(f"--study: a name of letters, digits, '_', '-' and '.', not {name!r}")
@@ -230,6 +236,11 @@ def make_plan(space, data, trials, sampler, storage, study, objective, output, s
     plan = Plan(parsed, judge, None, None, sampler, objective, trials, recipe, directory, name, url, source.title)
     _count_candidates(plan)
     return plan
+
+
+def _validation(split: float | str | None) -> float | str:
+    """A sweep selects on validation, so by default validates on held-out training data, never on the test split."""
+    return VALIDATION_SPLIT if split is None else split
 
 
 def _space(source: Source) -> Space:
@@ -243,13 +254,13 @@ def _space(source: Source) -> Space:
     return Space(chain, source.text, source.blocks)
 
 
-def _data_shape(data: str, limit, input_shape) -> tuple[Sequence[int] | None, int | None]:
+def _data_shape(data: str, limit, input_shape, test_split=None) -> tuple[Sequence[int] | None, int | None]:
     """The input shape and class count of the data, which every candidate is checked against."""
     from cnndsl.datasets import known_shape, load_data
 
     known = known_shape(data)
     if known is None:
-        dataset = load_data(data, limit)
+        dataset = load_data(data, limit, input_shape=input_shape, test_split=test_split)
         known = (dataset.input_shape, dataset.num_classes)
     return tuple(input_shape) if input_shape is not None else known[0], known[1]
 

@@ -125,6 +125,12 @@ SHAPE_CASES = [
         ("NRM(mean=0.5, variance=0.25)", (None, 28, 28, 1), 0),
         ("DP(0.2, per_example=true)", (None, 28, 28, 1), 0),
         ("ADD(ID() | ID(), scale=0.17)", (None, 28, 28, 1), 0),
+        ("FLIP(horizontal)", (None, 28, 28, 1), 0),
+        ("ROT(0.1, fill=constant)", (None, 28, 28, 1), 0),
+        ("TRN(0.1, 0.2)", (None, 28, 28, 1), 0),
+        ("ZOOM(0.2, width=None)", (None, 28, 28, 1), 0),
+        ("RCR(20, 24)", (None, 20, 24, 1), 0),
+        ("CON(0.5)", (None, 28, 28, 1), 0),
 ]  # fmt: skip
 
 

@@ -61,7 +61,9 @@ def _keras_application_layer(module: str, name: str):
     return getattr(importlib.import_module(f"keras.src.applications.{module}"), name)
 
 
-SAME_LAYER = {"CustomScaleLayer": "ScaledAdd"}
+AUGMENTATIONS = ("FLIP", "ROT", "TRN", "ZOOM", "RCR", "CON")
+"""Keras's random preprocessing layers (tests/test_augmentation.py checks them against Keras)."""
+SAME_LAYER = {"CustomScaleLayer": "ScaledAdd", "RandomCrop": "RandomOrCenterCrop"}
 """keras.applications' name for a layer the notation builds under another name."""
 
 
@@ -106,6 +108,16 @@ def _reference_simple(desc: Desc):
         return L.Normalization(mean=a.get("mean"), variance=a.get("variance"))
     if desc.code == "ACT":
         return L.Activation(a["name"])
+    if desc.code in AUGMENTATIONS:
+        fill = {"fill_mode": a.get("fill", "reflect"), "interpolation": a.get("interpolation", "bilinear")}
+        return {
+            "FLIP": lambda: L.RandomFlip(a.get("mode", "horizontal_and_vertical")),
+            "ROT": lambda: L.RandomRotation(a.get("factor", 0.1), **fill),
+            "TRN": lambda: L.RandomTranslation(a.get("height", 0.1), a.get("width", 0.1), **fill),
+            "ZOOM": lambda: L.RandomZoom(a.get("height", 0.1), a.get("width"), **fill),
+            "RCR": lambda: L.RandomCrop(a.get("height", 1), a.get("width", 1)),  # Keras's shape rule, read as RCR
+            "CON": lambda: L.RandomContrast(a.get("factor", 0.1)),
+        }[desc.code]()
     return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
         desc.code
     ]()
@@ -278,7 +290,7 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
 
 REFERENCE_CODES = {
     "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "LN", "LS", "RS", "CR",
-    "RSC", "NRM", *MERGE_LAYERS,
+    "RSC", "NRM", *MERGE_LAYERS, *AUGMENTATIONS,
 }  # fmt: skip
 """Every code the reference above builds; ID and IN make no layer."""
 

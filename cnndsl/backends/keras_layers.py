@@ -49,3 +49,35 @@ class ScaledAdd(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class RandomOrCenterCrop(keras.layers.Layer):
+    """A random ``height`` x ``width`` window of the images in training, the central window in inference.
+
+    Keras's own ``RandomCrop`` passes the whole image on in inference, so a model's shapes
+    would differ between training and inference; this one crops the same size in both.
+    """
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width, self.seed = height, width, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def call(self, images, training=None):
+        rows, columns = images.shape[1] - self.height, images.shape[2] - self.width
+        if training:
+            top = keras.ops.cast(keras.random.uniform((), 0, rows + 1, seed=self.seed_generator), "int32")
+            left = keras.ops.cast(keras.random.uniform((), 0, columns + 1, seed=self.seed_generator), "int32")
+            top, left = keras.ops.minimum(top, rows), keras.ops.minimum(left, columns)
+        else:
+            top, left = rows // 2, columns // 2
+        images = keras.ops.take(images, top + keras.ops.arange(self.height), axis=1)
+        return keras.ops.take(images, left + keras.ops.arange(self.width), axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width, "seed": self.seed}

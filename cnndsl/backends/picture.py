@@ -36,6 +36,7 @@ COLOURS = {
     "dense": "#c9a0dc",
     "merge": "#f28e8e",
     "reshape": "#a8dcd1",
+    "augmentation": "#f4c2d7",
     "other": "#e6e0a8",
     "block": "#fff2cc",
 }

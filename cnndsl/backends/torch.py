@@ -275,6 +275,19 @@ def _upsampling(info: LayerInfo) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), kwargs + ((("align_corners", False),) if mode == "bilinear" else ())),)
 
 
+def _affine(info: LayerInfo) -> tuple[Call, ...]:
+    """ROT, TRN and ZOOM: one random affine resampling; PyTorch's grid_sample has no wrap fill."""
+    a = info.layer.args
+    if a["fill"] == "wrap":
+        raise Unsupported("PyTorch's grid_sample has no wrap fill; use reflect, nearest or constant")
+    transform = {
+        "ROT": ("rotation", a.get("factor")),
+        "TRN": ("translation", (a.get("height"), a.get("width"))),
+        "ZOOM": ("zoom", (a.get("height"), a.get("width"))),
+    }[info.code]
+    return (Call("RandomAffine", (), (transform, ("fill", a["fill"]), ("interpolation", a["interpolation"]))),)
+
+
 def _never(info: LayerInfo) -> tuple[Call, ...]:
     raise Unsupported(f"{info.code} is never a layer (IN declares the input, ID passes it on)")
 
@@ -308,6 +321,12 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "ADD": _add,
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
+    "FLIP": lambda info: (Call("RandomFlip", (info.layer.args["mode"],)),),
+    "ROT": _affine,
+    "TRN": _affine,
+    "ZOOM": _affine,
+    "RCR": lambda info: (Call("RandomOrCenterCrop", (info.layer.args["height"], info.layer.args["width"])),),
+    "CON": lambda info: (Call("RandomContrast", (info.layer.args["factor"],)),),
     "IN": lambda info: _never(info),
     "ID": lambda info: _never(info),
 }

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnndsl.compiler import check
+from cnndsl import ast
+from cnndsl.compiler import check, parse
 from cnndsl.datasets import Dataset, known_shape, load_data
-from cnndsl.errors import Diagnostic, SpecError, SpecShapeError
+from cnndsl.errors import DataError, Diagnostic, SpecError, SpecShapeError
+from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
 from cnndsl.model import DEFAULT_CLASSES, CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
@@ -53,6 +55,9 @@ def train(
     limit: int | None = None,
     distribute: str | None = None,
     backend: str | None = None,
+    validation_split: float | None = None,
+    test_split: float | None = None,
+    input_shape: tuple[int, int, int] | None = None,
     cluster: Cluster | None = None,
     output: str | Path | None = None,
     verbose: int | str = "auto",
@@ -65,16 +70,24 @@ def train(
     Writes the run's files to ``output`` (default ``runs/<timestamp>-<spec hash>``)
     unless ``save`` is false. ``backend`` is Keras's (tensorflow, jax, torch);
     ``cluster`` says where a ``distribute="data-parallel"`` run's processes meet.
+    ``validation_split`` holds out that fraction of the training data to validate on
+    after each epoch (None: validate on the test split, as the notebook does). ``data``
+    may be a folder of images with a subfolder per class: ``test_split`` is then the
+    fraction of its files tested on (without a ``test/`` folder), and the images are
+    resized to the spec's ``IN(...)``, else ``input_shape``, else the first image's size.
     ``quiet`` keeps the frameworks' native start-up logging off the terminal.
     ``on_epoch`` sees each finished epoch's history row; returning True stops training
     there (the run is then evaluated and saved as it stands).
     Raises SpecError, DataError, RecipeError, OutputError, or TrainingInterrupted
     (a KeyboardInterrupt) on Ctrl-C.
     """
-    recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend)
-    precheck(spec, recipe.data)
+    recipe = Recipe(
+        epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend,
+        validation_split, test_split, input_shape,
+    )  # fmt: skip
+    prechecked = precheck(spec, recipe.data)
     directory = run_dir(spec_text(spec), output) if save else None
-    dataset = _load_data(recipe)
+    dataset = _load_data(recipe, declared_input(spec, prechecked))
     checked = check_against_data(spec, dataset)
     live = live_plot(_label(spec))
     observe = live.observer(_label(spec), on_epoch) if live else on_epoch
@@ -112,7 +125,7 @@ def precheck(spec: Spec, data: str) -> CheckedModel | None:
         return None
 
 
-def check_against_data(spec: Spec, dataset: Dataset) -> CheckedModel:
+def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedModel:
     """Check the spec with the data's input shape and class count.
 
     A spec whose last layer reads as a head for another class count (a written
@@ -147,9 +160,32 @@ def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
-def _load_data(recipe: Recipe) -> Dataset:
-    """The recipe's data, telling the user of any fallback (the sample for MNIST)."""
-    dataset = load_data(recipe.data, recipe.limit)
+def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
+    """The input size the spec declares with ``IN(...)`` (sizes may be None), else None."""
+    if checked is None:
+        return None
+    if isinstance(spec, Source) and spec.embedded is not None:
+        if spec.embedded.input_shape is not None:
+            return tuple(spec.embedded.input_shape)
+        text, chain = spec.embedded.text, None
+    else:
+        text, chain = (spec.text, spec.chain) if isinstance(spec, Source) else (spec, None)
+    elements = (chain if chain is not None else parse(text)).elements
+    first = elements[0] if elements else None
+    return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
+
+
+def _load_data(recipe: Recipe, declared: tuple | None = None) -> Dataset | ImageFolder:
+    """The recipe's data, telling the user of any fallback (the sample for MNIST).
+
+    An image folder's images take the size the spec declares, else ``--input-shape``'s.
+    """
+    wanted = declared if declared is not None else recipe.input_shape
+    dataset = load_data(recipe.data, recipe.limit, input_shape=wanted, test_split=recipe.test_split)
+    if recipe.input_shape is not None and not isinstance(dataset, ImageFolder):
+        raise DataError(
+            f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
+        )
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
@@ -170,10 +206,12 @@ class CompareResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
     on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] | None = None
+    """The classes of data that names them (an image folder)."""
 
     @property
     def table(self) -> str:
-        return records.compare_text(self.rows)
+        return records.compare_text(self.rows) + records.classes_line(self.class_names)
 
     def _repr_html_(self) -> str:
         """In a notebook: the comparison table."""
@@ -223,7 +261,7 @@ def compare(
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
         make_output_dir(directory)
-    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
+    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected, class_names=dataset.class_names)
     live = live_plot("compare")
     verbose = 0 if live and verbose == "auto" else verbose
     try:
@@ -249,7 +287,7 @@ def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
     if result.directory is None:
         return
     if result.rows:
-        result.files = records.write_compare(result.directory, result.rows)
+        result.files = records.write_compare(result.directory, result.rows, result.class_names)
     else:
         records.remove_created(result.directory, created)
 

@@ -29,6 +29,7 @@ from cnndsl.outputs import (
     write_text,
 )
 from cnndsl.report import summary_table
+from cnndsl.splits import VALIDATION_SEED, held_out
 from cnndsl.training.recipe import Recipe
 
 SCORE = "{:.4f}"
@@ -88,6 +89,7 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
         "best_epoch": recorder.best_epoch,
         "best_val_loss": clean_number(recorder.best_val_loss) if recorder.best_epoch else None,
         "data": dataset.describe(),
+        "validation": validation_of(recipe, dataset),
         "recipe": asdict(recipe),
         "backend": run.backend,
         "replicas": run.replicas,
@@ -95,6 +97,29 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
         "spec": checked.source,
         "versions": versions(run.backend),
     }
+
+
+def validation_of(recipe: Recipe, dataset) -> dict:
+    """Which examples validated after each epoch (``metrics.json``'s ``validation``)."""
+    if recipe.validation_split is None:
+        return {"split": "test", "images": dataset.test_count}
+    held = len(held_out(dataset.train_count, recipe.validation_split, recipe.seed)[1])
+    seed = VALIDATION_SEED if recipe.seed is None else recipe.seed
+    return {"split": "held-out", "fraction": recipe.validation_split, "seed": seed, "images": held}
+
+
+def validation_text(recipe: Recipe, dataset) -> str:
+    """The summary's line on validation: the notebook's test split, or training data held out."""
+    if recipe.validation_split is None:
+        return (
+            "Validation: on the test split after each epoch, as the notebook's recipe does "
+            "(--validation-split F holds out training data instead)"
+        )
+    held = validation_of(recipe, dataset)
+    return (
+        f"Validation: {held['images']:,} training images ({recipe.validation_split:g}) held out with seed "
+        f"{held['seed']}; the test split is scored once, at the end"
+    )
 
 
 def versions(backend: str) -> dict:
@@ -148,10 +173,16 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
         f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
         f"Recipe: {recipe.optimizer} (learning rate {lr}), categorical cross-entropy, batch {recipe.batch_size}, "
         f"{_plural(recipe.epochs, 'epoch')}, {_seed(recipe.seed)}{on}\n"
-        f"Data: {dataset.name} from {dataset.source}: {len(dataset.x_train):,} training and "
-        f"{len(dataset.x_test):,} test images of {'x'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes\n\n"
+        f"Data: {dataset.name} from {dataset.source}: {dataset.train_count:,} training and "
+        f"{dataset.test_count:,} test images of {'x'.join(map(str, dataset.input_shape))}, "
+        f"{dataset.num_classes} classes{_class_names(dataset)}\n{validation_text(recipe, dataset)}\n\n"
         f"{results}"
     )
+
+
+def _class_names(dataset) -> str:
+    """`` (cat, dog)`` for data whose classes have names; nothing for numbered ones."""
+    return f" ({', '.join(dataset.class_names)})" if dataset.class_names else ""
 
 
 def save_run(directory: Path, model, checked, recipe, dataset, history, metrics) -> list[Path]:
@@ -264,13 +295,21 @@ def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list[Path]:
+def classes_line(class_names: Sequence[str] | None) -> str:
+    """The line under a comparison naming the data's classes, for data that names them."""
+    return f"\nClasses: {', '.join(class_names)}" if class_names else ""
+
+
+def write_compare(directory: Path, rows: Sequence[Mapping[str, object]], class_names=None) -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
     files = [
         write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
-        write_text(directory / "compare.md", compare_markdown(table)),
+        write_text(
+            directory / "compare.md",
+            compare_markdown(table) + (classes_line(class_names) + "\n" if class_names else ""),
+        ),
     ]
     if curves:
         files.append(plot_val_losses(directory / "compare.png", curves))
