@@ -21,6 +21,7 @@ from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
+from cnndsl.tasks import TASKS, task_named
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up time
@@ -68,6 +69,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="input height, width and channels (default: the spec's IN(...), else 28,28,1)",
     )
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
+    _add_task_option(parser, "classify")
+
+
+def _add_task_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    said = f"default: {default}" if default else "default: what the data's labels are"
+    parser.add_argument(
+        "--task", choices=list(TASKS), default=default,
+        help=f"what the model does, which sets its head: classify (a class vector), segment (a class per pixel), "
+        f"regress (numbers) ({said})",
+    )  # fmt: skip
 
 
 def _budget(parse):
@@ -91,7 +102,7 @@ def _add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
     """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
-    return source.check(args.input_shape, settings.classes, settings.input_shape)
+    return source.check(args.input_shape, settings.classes, settings.input_shape, task=getattr(args, "task", None))
 
 
 def _report(diagnostics, source: Source) -> None:
@@ -296,7 +307,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
 
     path = check_picture_path(output)
     settings = _settings(args)
-    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
+    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, args.task)
     write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
     return drawable
 
@@ -431,14 +442,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:
     training = _training("run")
     try:
-        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+        result = training.train(
+            source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, task=args.task
+        )
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
     except training.TrainingInterrupted as stop:
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    print(f"Test loss: {_score(result.metrics['test_loss'])}\nTest accuracy: {_score(result.metrics['test_accuracy'])}")
+    task = task_named(result.metrics.get("data", {}).get("task", "classify"))
+    print("\n".join(f"{label}: {_score(value)}" for label, value in task.score_lines(result.metrics)))
     if result.directory is not None:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
     return EXIT_OK
@@ -720,6 +734,7 @@ def _add_run_parser(commands) -> None:
     )
     run_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     _add_train_options(run_parser)
+    _add_task_option(run_parser, None)
     run_parser.set_defaults(handler=cmd_run)
 
 

@@ -154,6 +154,8 @@ class CheckedModel:
     warnings: tuple[Diagnostic, ...] = ()
     tree: tuple[Item, ...] | None = None
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
+    task: str = "classify"
+    """What the model is for (``cnndsl.tasks``): classify, segment or regress."""
 
     @property
     def items(self) -> tuple[Item, ...]:

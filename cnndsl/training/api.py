@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl.compiler import check
-from cnndsl.datasets import Dataset, known_shape, load_data
-from cnndsl.errors import Diagnostic, SpecError, SpecShapeError
+from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
+from cnndsl.errors import SpecError, SpecShapeError
 from cnndsl.inputs import Source
-from cnndsl.model import DEFAULT_CLASSES, CheckedModel
+from cnndsl.model import CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
+from cnndsl.tasks import task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
 from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
@@ -29,11 +30,11 @@ Spec = str | Source
 """A spec's text, or a model read from a file (``cnndsl.inputs.read_models``)."""
 
 
-def check_spec(spec: Spec, input_shape=None, num_classes=None) -> CheckedModel:
+def check_spec(spec: Spec, input_shape=None, num_classes=None, task=None) -> CheckedModel:
     """Check a spec text or a model from a file (with its file's blocks)."""
     if isinstance(spec, Source):
-        return spec.check(input_shape, num_classes)
-    return check(spec, input_shape, num_classes)
+        return spec.check(input_shape, num_classes, task=task)
+    return check(spec, input_shape, num_classes, task)
 
 
 def spec_text(spec: Spec) -> str:
@@ -59,8 +60,12 @@ def train(
     quiet: bool = True,
     save: bool = True,
     on_epoch: Callable[[dict], bool] | None = None,
+    task: str | None = None,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
+
+    ``task`` (classify, segment, regress) is what the model learns; by default the data's
+    labels say (integers per image: classify; integer masks: segment; floats: regress).
 
     Writes the run's files to ``output`` (default ``runs/<timestamp>-<spec hash>``)
     unless ``save`` is false. ``backend`` is Keras's (tensorflow, jax, torch);
@@ -72,22 +77,27 @@ def train(
     (a KeyboardInterrupt) on Ctrl-C.
     """
     recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend)
-    precheck(spec, recipe.data)
+    precheck(spec, recipe.data, task)
     directory = run_dir(spec_text(spec), output) if save else None
-    dataset = _load_data(recipe)
+    dataset = _load_data(recipe, task)
     checked = check_against_data(spec, dataset)
     return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=on_epoch)
 
 
-def precheck(spec: Spec, data: str) -> CheckedModel | None:
+def precheck(spec: Spec, data: str, task: str | None = None) -> CheckedModel | None:
     """Check the spec before any data is read, against the data's shape where it is known.
 
     For data given as a path the shape is unknown until it is read, so a shape
-    error is left for the check against the data; other errors are raised now.
+    error is left for the check against the data; other errors are raised now. An
+    ``.npz`` of masks says its task and image size in its arrays' headers: a model
+    whose output is not the masks' size is refused before the arrays are read.
     """
     shape = known_shape(data)
+    peeked = KNOWN.get(data) or (peek_labels(data) if shape is None else None)
+    if peeked is not None and (task is None or task == peeked[1]) and peeked[1] != "classify":
+        return check_spec(spec, peeked[0], task=peeked[1])
     try:
-        return check_spec(spec, *shape) if shape else check_spec(spec)
+        return check_spec(spec, *shape, task=task) if shape else check_spec(spec, task=task)
     except SpecShapeError:
         if shape:
             raise
@@ -101,25 +111,11 @@ def check_against_data(spec: Spec, dataset: Dataset) -> CheckedModel:
     ``DN(10)`` on data with 15 classes) is an error at that layer: it would
     silently become a hidden relu layer under an appended ``DN(15)`` head.
     """
-    checked = check_spec(spec, dataset.input_shape, dataset.num_classes)
-    written = checked.layers[-2].layer if len(checked.layers) > 1 and not checked.layers[-1].layer.given else None
-    if written is not None and _reads_as_head(written, dataset.num_classes):
-        units = written.args["units"]
-        message = (
-            f"{written.text} reads as the head of a {units}-class model, but the data has {dataset.num_classes} "
-            f"classes; write DN({dataset.num_classes}) for the head, or give DN({units}) an activation "
-            "to keep it as a hidden layer"
-        )
-        raise SpecShapeError([Diagnostic("shape", message, written.span, code="head-mismatch")], checked.source)
+    checked = check_spec(spec, dataset.input_shape, dataset.num_classes, dataset.task)
+    problem = task_named(dataset.task).written_head_problem(checked.layers, dataset.num_classes)
+    if problem is not None:
+        raise SpecShapeError([problem], checked.source)
     return checked
-
-
-def _reads_as_head(layer, classes: int) -> bool:
-    """A written DN whose units are the default class count, or which says softmax, and that is not the head."""
-    if layer.code != "DN" or layer.args["units"] == classes:
-        return False
-    softmax = layer.args.get("activation") == "softmax" and "activation" in layer.given
-    return softmax or ("activation" not in layer.given and layer.args["units"] == DEFAULT_CLASSES)
 
 
 def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
@@ -129,9 +125,9 @@ def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
-def _load_data(recipe: Recipe) -> Dataset:
+def _load_data(recipe: Recipe, task: str | None = None) -> Dataset:
     """The recipe's data, telling the user of any fallback (the sample for MNIST)."""
-    dataset = load_data(recipe.data, recipe.limit)
+    dataset = load_data(recipe.data, recipe.limit, task)
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
@@ -290,7 +286,7 @@ def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, 
     result.results[entry.label] = trained
     values = records.row(entry.label, entry.folder, checked, "trained", history=trained.history)
     values.update(
-        test_accuracy=trained.metrics["test_accuracy"],
+        test_accuracy=trained.metrics.get("test_accuracy"),
         test_loss=trained.metrics["test_loss"],
         seconds_per_epoch=trained.metrics["seconds_per_epoch"],
         seconds=round(time.perf_counter() - started, 1),

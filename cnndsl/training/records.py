@@ -29,6 +29,7 @@ from cnndsl.outputs import (
     write_text,
 )
 from cnndsl.report import summary_table
+from cnndsl.tasks import task_named
 from cnndsl.training.recipe import Recipe
 
 SCORE = "{:.4f}"
@@ -76,10 +77,11 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
     """``metrics.json``: the test scores, the model's size, the recipe and the timings."""
     history = recorder.history
     seconds = [row["seconds"] for row in history]
-    test_loss, test_accuracy = scores
+    task = task_named(checked.task)
+    named = {f"test_{name}": clean_number(scores.get(name)) for name in task.metrics}
     return {
-        "test_accuracy": clean_number(test_accuracy),
-        "test_loss": clean_number(test_loss),
+        **named,
+        "test_loss": clean_number(scores.get("loss")),
         "total_params": checked.total_params,
         "trainable_params": checked.trainable_params,
         "non_trainable_params": checked.non_trainable_params,
@@ -112,10 +114,11 @@ def versions(backend: str) -> dict:
     }
 
 
-def results_text(metrics: Mapping[str, object]) -> str:
+def results_text(metrics: Mapping[str, object], task: str = "classify") -> str:
     """The results part of ``summary.txt``, scores in the one number format."""
+    scores = "".join(f"{label}: {score(value)}\n" for label, value in task_named(task).score_lines(metrics))
     return (
-        f"Test loss: {score(metrics['test_loss'])}\nTest accuracy: {score(metrics['test_accuracy'])}\n"
+        f"{scores}"
         f"Epochs: {metrics['epochs']}, {metrics['seconds_per_epoch']} s per epoch; "
         f"best validation loss {score(metrics['best_val_loss'])} at epoch {metrics['best_epoch']}\n"
     )
@@ -146,7 +149,7 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
     on = f", Keras on {backend}" if backend else ""
     return (
         f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
-        f"Recipe: {recipe.optimizer} (learning rate {lr}), categorical cross-entropy, batch {recipe.batch_size}, "
+        f"Recipe: {recipe.optimizer} (learning rate {lr}), {task_named(checked.task).loss_text}, batch {recipe.batch_size}, "
         f"{_plural(recipe.epochs, 'epoch')}, {_seed(recipe.seed)}{on}\n"
         f"Data: {dataset.name} from {dataset.source}: {len(dataset.x_train):,} training and "
         f"{len(dataset.x_test):,} test images of {'x'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes\n\n"
@@ -164,7 +167,8 @@ def save_run(directory: Path, model, checked, recipe, dataset, history, metrics)
         write_svg(checked, directory / PICTURE, title=title),
         plot_loss(directory / "loss.png", history, title),
         write_text(
-            directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
+            directory / "summary.txt",
+            summary_text(checked, recipe, dataset, results_text(metrics, checked.task), metrics["backend"]),
         ),
         write_json(directory / "metrics.json", metrics),
     ]

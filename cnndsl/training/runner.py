@@ -27,6 +27,7 @@ from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
+from cnndsl.tasks import task_named
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import (
@@ -278,7 +279,7 @@ def fit(
             _notice(_placement_line(placement))
         seed = shared_seed(recipe.seed) if placement.cluster else recipe.seed
         seed_everything(backend, seed)
-        model = _compiled(checked, recipe, placement)
+        model = _compiled(checked, recipe, placement, dataset.num_classes)
         own, scratch = _writable_dir(directory, placement)
         try:
             return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed, on_epoch)
@@ -308,17 +309,18 @@ def _writable_dir(directory: Path | None, placement: Placement) -> tuple[Path | 
     return scratch / "run", scratch
 
 
-def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement):
-    """The Keras model, built and compiled in the placement's scope."""
+def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outputs: int):
+    """The Keras model, built and compiled in the placement's scope with its task's loss and metrics."""
     import keras
 
     from cnndsl.backends.keras import build
 
+    task = task_named(checked.task)
     with placement.scope():
         model = build(checked)
         kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
         optimizer = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])(**kwargs)
-        model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+        model.compile(loss=task.loss, optimizer=optimizer, metrics=task.keras_metrics(outputs))
     return model
 
 
@@ -331,7 +333,11 @@ def one_hot(labels, classes: int):
 
 def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
     """``fit``'s data: whole arrays, or for a cluster this process's share of every global batch."""
-    y_train, y_test = one_hot(dataset.y_train, dataset.num_classes), one_hot(dataset.y_test, dataset.num_classes)
+    task = task_named(dataset.task)
+    y_train, y_test = (
+        task.encode(dataset.y_train, dataset.num_classes),
+        task.encode(dataset.y_test, dataset.num_classes),
+    )
     if placement.cluster is None:
         kwargs = {"x": dataset.x_train, "y": y_train, "batch_size": recipe.batch_size}
         return kwargs, (dataset.x_test, y_test), {"x": dataset.x_test, "y": y_test, "batch_size": recipe.batch_size}
@@ -362,7 +368,7 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
                 callbacks=[recorder, *observers],
             )
             interrupts.check()
-            scores = model.evaluate(**test, verbose=0)
+            scores = model.evaluate(**test, verbose=0, return_dict=True)
             interrupts.check()
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
