@@ -237,24 +237,41 @@ class Segment(Task):
     def attach_head(self, layers, outputs, end, explicit):
         """A last ``CN(classes, 1)`` (no activation written, or softmax) becomes the per-pixel softmax, else one is appended.
 
-        A spec ending in a softmax of its own (``ACT(softmax)``, or when no class count is
-        given a written ``CN(k, 1, activation=softmax)``) is its own head.
+        When no class count is given, a last ``CN(k, 1)`` is the head and says k; a spec
+        ending in a softmax of its own (``ACT(softmax)``) is its own head.
         """
         head_type = LAYERS[self.head_code]
         last = layers[-1] if layers else None
         if isinstance(last, Layer) and (_own_softmax(last) or (not explicit and _written_softmax(last, head_type))):
             return [*layers[:-1], _as_head(last, last.args)]
-        if isinstance(last, Layer) and self._is_head(last, head_type, outputs):
+        if isinstance(last, Layer) and self._is_head(last, head_type, outputs, explicit):
             return [*layers[:-1], _as_head(last, {**last.args, "activation": "softmax"})]
         args = {**_defaults(head_type), **self._head_args(outputs)}
         text = f"{self.head_code}({outputs}, 1, activation=softmax)"
         return [*layers, Layer(head_type, args, end, text, head=True)]
 
     @staticmethod
-    def _is_head(layer: Layer, head_type: LayerType, classes: int) -> bool:
-        if layer.type is not head_type or layer.args["filters"] != classes or layer.args["kernel"] != (1, 1):
+    def _is_head(layer: Layer, head_type: LayerType, classes: int, explicit: bool) -> bool:
+        if layer.type is not head_type or layer.args["kernel"] != (1, 1):
+            return False
+        if explicit and layer.args["filters"] != classes:
             return False
         return "activation" not in layer.given or layer.args["activation"] == "softmax"
+
+    def written_head_problem(self, infos, outputs):
+        """A last written ``CN(k, 1)`` on masks of another class count would become a hidden relu layer."""
+        written = infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
+        if written is None or written.code != self.head_code or written.args["kernel"] != (1, 1):
+            return None
+        if "activation" in written.given or written.args["filters"] == outputs:
+            return None
+        filters = written.args["filters"]
+        message = (
+            f"{written.text} reads as the head of a {filters}-class segmentation, but the masks have {outputs} "
+            f"classes; write CN({outputs}, 1) for the head, or give CN({filters}, 1) an activation to keep it "
+            "as a hidden layer"
+        )
+        return Diagnostic("shape", message, written.span, code="head-mismatch")
 
     def check_output(self, infos, outputs, explicit, input_shape):
         """``(None, H, W, classes)`` at the input's height and width (the masks' size)."""
