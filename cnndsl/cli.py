@@ -69,13 +69,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="input height, width and channels (default: the spec's IN(...), else 28,28,1)",
     )
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
-    _add_task_option(parser, "classify")
+    _add_task_option(parser, "classify", setting=True)
 
 
-def _add_task_option(parser: argparse.ArgumentParser, default: str | None) -> None:
-    said = f"default: {default}" if default else "default: what the data's labels are"
+def _add_task_option(parser: argparse.ArgumentParser, default: str | None, setting: bool = False) -> None:
+    said = "default: the task setting, else classify" if setting else "default: what the data's labels are"
     parser.add_argument(
-        "--task", choices=list(TASKS), default=default,
+        "--task", choices=list(TASKS), default=None if setting else default,
         help=f"what the model does, which sets its head: classify (a class vector), segment (a class per pixel), "
         f"regress (numbers) ({said})",
     )  # fmt: skip
@@ -102,7 +102,7 @@ def _add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
     """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
-    return source.check(args.input_shape, settings.classes, settings.input_shape, task=getattr(args, "task", None))
+    return source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
 
 
 def _report(diagnostics, source: Source) -> None:
@@ -234,7 +234,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = load_settings()
     except SettingsError as error:
         raise UsageError(str(error)) from None
-    flags = {name: getattr(args, name, None) for name in ("classes", "max_params", "max_flops", "max_activations")}
+    names = ("classes", "task", "max_params", "max_flops", "max_activations")
+    flags = {name: getattr(args, name, None) for name in names}
     return settings.merged(**flags)
 
 
@@ -307,7 +308,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
 
     path = check_picture_path(output)
     settings = _settings(args)
-    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, args.task)
+    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, settings.task)
     write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
     return drawable
 

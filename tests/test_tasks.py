@@ -290,3 +290,21 @@ def test_pytorch_computes_what_keras_computes_for_a_segmentation_model():
     port_weights(keras_model, torch_model)
     x = sample((8, 8, 2))
     assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+def test_the_task_setting_is_the_default_of_check_and_the_language_server(tmp_path, cli):
+    from cnndsl.lsp.analysis import analyze_spec_file
+    from cnndsl.settings import Settings
+
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "segment"\nclasses = 3\n')
+    spec = "CN(8, 3, padding=same) -> CN(3, 1)"
+    checked = cli("check", spec, cwd=tmp_path)
+    assert checked.returncode == 0 and "output (None, 28, 28, 3)" in checked.stdout
+    overridden = cli("check", "--task", "classify", spec, cwd=tmp_path)
+    assert overridden.returncode == 1 and "must end in (None, 3)" in overridden.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "detect"\n')
+    assert "task must be one of classify, segment, regress" in cli("check", spec, cwd=tmp_path).stderr
+    shrunk = "spec = CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)\n"
+    segmenting = analyze_spec_file(shrunk, Settings(classes=3, task="segment"))
+    assert [d.code for d in segmenting.diagnostics] == ["mask-size"]
+    assert analyze_spec_file(shrunk, Settings(classes=3)).diagnostics[0].code == "head-shape"
