@@ -573,7 +573,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     source = _one_model(args.input, "sweep")
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
-    options["prune_epochs"] = args.prune_epochs
+    options["prune_epochs"], options["task"] = args.prune_epochs, args.task
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -817,8 +817,12 @@ def _add_sweep_parser(commands) -> None:
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
     add("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH (default: SQLite in the sweep folder)")
     add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
-    add("--objective", choices=["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
-        help="what the study optimises (default: val_accuracy)")  # fmt: skip
+    objectives = list(dict.fromkeys(name for task in TASKS.values() for name in task.objectives))
+    add("--objective", choices=objectives, default=None, metavar="SCORE",
+        help="what the study optimises: val_accuracy, val_loss or test_accuracy for a classifier; val_mean_iou, "
+        "val_pixel_accuracy or test_mean_iou for a segmentation; val_mae or test_mae for a regression "
+        "(default: val_accuracy, val_mean_iou, val_loss)")  # fmt: skip
+    _add_task_option(sweep_parser, None)
     add("--prune-epochs", action="store_true",
         help="report each epoch's validation score; Optuna's median pruner stops trials that fall behind")  # fmt: skip
     _add_budget_options(sweep_parser)
