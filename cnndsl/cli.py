@@ -497,7 +497,13 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
 
     try:
         result = training.compare(
-            sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, on_rejected=rejected
+            sources,
+            **_recipe(args),
+            cluster=cluster,
+            verbose=1,
+            quiet=not args.verbose,
+            on_rejected=rejected,
+            task=args.task,
         )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
@@ -751,6 +757,7 @@ def _add_compare_parser(commands) -> None:
         compare_parser,
         "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
     )
+    _add_task_option(compare_parser, None)
     compare_parser.set_defaults(handler=cmd_compare)
 
 

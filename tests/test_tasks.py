@@ -308,3 +308,27 @@ def test_the_task_setting_is_the_default_of_check_and_the_language_server(tmp_pa
     segmenting = analyze_spec_file(shrunk, Settings(classes=3, task="segment"))
     assert [d.code for d in segmenting.diagnostics] == ["mask-size"]
     assert analyze_spec_file(shrunk, Settings(classes=3)).diagnostics[0].code == "head-shape"
+
+
+def test_compare_and_sweep_segment_and_name_their_scores(tmp_path, cli):
+    pytest.importorskip("optuna")
+    data = segmentation_npz(tmp_path, train=64, test=16)
+    compared = cnndsl.compare(
+        [("unet", SMALL_UNET), ("flat", "CN(4, 3, padding=same) -> CN(3, 1)")], data, epochs=1, batch_size=32,
+        output=tmp_path / "compare", verbose=0,
+    )  # fmt: skip
+    assert compared.task == "segment" and "Test mean IoU" in compared.table
+    with open(tmp_path / "compare" / "compare.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["model"] for row in rows] == ["unet", "flat"] and all(0 <= float(r["test_mean_iou"]) <= 1 for r in rows)
+    swept = cli(
+        "sweep", "CN({4,8}, 3, padding=same) -> CN(3, 1)", "--data", data, "--trials", "1", "--epochs", "1",
+        "--sampler", "grid", "--output", str(tmp_path / "sweep"), timeout=300,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    assert "best by val_mean_iou" in swept.stdout
+    with open(tmp_path / "sweep" / "sweep.csv") as stream:
+        header = next(csv.reader(stream))
+    assert {"val_pixel_accuracy", "val_mean_iou", "test_mean_iou"} <= set(header) and "val_accuracy" not in header
+    refused = cli("sweep", "CN(4) -> CN(3, 1)", "--data", data, "--objective", "val_accuracy", "--epochs", "1")
+    assert refused.returncode == 2 and "--objective: choose from val_mean_iou" in refused.stderr

@@ -148,10 +148,12 @@ class CompareResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
     on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
+    task: str = "classify"
+    """What the models were trained for: it names the table's test score."""
 
     @property
     def table(self) -> str:
-        return records.compare_text(self.rows)
+        return records.compare_text(self.rows, self.task)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ def compare(
     save: bool = True,
     cluster: Cluster | None = None,
     on_rejected: Callable[[dict[str, SpecError]], None] | None = None,
+    task: str | None = None,
     **recipe: Any,
 ) -> CompareResult:
     """Train several specs under one recipe and tabulate them as the notebook did.
@@ -182,17 +185,18 @@ def compare(
     error and the others still train. Keyword arguments are ``train``'s recipe
     settings (epochs, batch_size, optimizer, backend, ...). ``on_rejected`` is given
     the rejections (label -> error) once every spec is checked, before any trains.
+    ``task`` is ``train``'s: by default the data's labels say.
     """
     settings = Recipe(data=data, **recipe)
     entries = entries_of(specs)
-    errors = _prechecked(entries, data)
+    errors = _prechecked(entries, data, task)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
-    dataset = _load_data(settings)
+    dataset = _load_data(settings, task)
     writer = cluster is None or cluster.is_writer
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
         make_output_dir(directory)
-    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
+    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected, task=dataset.task)
     try:
         _train_each(entries, settings, dataset, result, verbose, quiet, cluster)
     except TrainingInterrupted as stop:
@@ -214,7 +218,7 @@ def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
     if result.directory is None:
         return
     if result.rows:
-        result.files = records.write_compare(result.directory, result.rows)
+        result.files = records.write_compare(result.directory, result.rows, result.task)
     else:
         records.remove_created(result.directory, created)
 
@@ -246,11 +250,11 @@ def _safe_name(label: str) -> bool:
     return bool(label) and label[0] != "." and all(c.isalnum() or c in "_-." for c in label) and label.isascii()
 
 
-def _prechecked(entries: list[Entry], data: str) -> dict[str, SpecError]:
+def _prechecked(entries: list[Entry], data: str, task: str | None = None) -> dict[str, SpecError]:
     errors = {}
     for entry in entries:
         try:
-            precheck(entry.spec, data)
+            precheck(entry.spec, data, task)
         except SpecError as error:
             errors[entry.label] = error
     return errors
@@ -285,8 +289,9 @@ def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, 
         raise
     result.results[entry.label] = trained
     values = records.row(entry.label, entry.folder, checked, "trained", history=trained.history)
+    score = records.compare_score(result.task)[0]  # test_accuracy, test_mean_iou, test_mae
+    values[score] = trained.metrics.get(score)
     values.update(
-        test_accuracy=trained.metrics.get("test_accuracy"),
         test_loss=trained.metrics["test_loss"],
         seconds_per_epoch=trained.metrics["seconds_per_epoch"],
         seconds=round(time.perf_counter() - started, 1),

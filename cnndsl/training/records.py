@@ -192,6 +192,22 @@ def plot_title(text: str) -> str:
 
 COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_per_epoch", "status", "folder", "error")
 COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
+
+
+def compare_score(task: str) -> tuple[str, str]:
+    """The test score a comparison of this task shows: ``("test_accuracy", "Test accuracy")``, or mean IoU, MAE."""
+    kind = task_named(task)
+    return f"test_{kind.metrics[-1]}", kind.score_lines({})[-1][0]
+
+
+def _compare_fields(task: str) -> tuple[str, ...]:
+    return COMPARE_FIELDS if task == "classify" else (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
+
+
+def _compare_headers(task: str) -> tuple[str, ...]:
+    return (*COMPARE_HEADERS[:2], compare_score(task)[1], *COMPARE_HEADERS[3:])
+
+
 LABEL_WIDTH = 40
 
 
@@ -221,14 +237,14 @@ def rejected_row(label: str, folder: str, error: SpecError) -> dict:
     return row(label, folder, None, "rejected", f"{where}{error.message}")
 
 
-def compare_cells(values: Mapping[str, object]) -> list[str]:
+def compare_cells(values: Mapping[str, object], task: str = "classify") -> list[str]:
     """One table row as text: a model that did not train shows its status."""
     if values["status"] != "trained":
         return [str(values["model"]), _count(values.get("parameters")), str(values["status"]), "", ""]
     return [
         str(values["model"]),
         _count(values["parameters"]),
-        score(values["test_accuracy"]),
+        score(values.get(compare_score(task)[0])),
         score(values["test_loss"]),
         f"{values['seconds_per_epoch']:.1f}",
     ]
@@ -243,9 +259,9 @@ def compare_notes(rows: Sequence[Mapping[str, object]]) -> list[str]:
     return [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
 
 
-def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
+def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
     """The notebook's table, as a box of text for the terminal, errors on lines below it."""
-    cells = [list(COMPARE_HEADERS)] + [compare_cells(values) for values in rows]
+    cells = [list(_compare_headers(task))] + [compare_cells(values, task) for values in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
@@ -253,14 +269,15 @@ def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows)])
 
 
-def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
+def compare_markdown(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
     """The same table in Markdown (``compare.md``), errors as a list under it.
 
     A trained model's name links to the picture in its run folder.
     """
-    lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
+    headers = _compare_headers(task)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for values in rows:
-        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values)]
+        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values, task)]
         if values["status"] == "trained" and values.get("folder"):
             cells[0] = f"[{cells[0]}]({values['folder']}/{PICTURE})"
         lines.append("| " + " | ".join(cells) + " |")
@@ -268,13 +285,13 @@ def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list[Path]:
+def write_compare(directory: Path, rows: Sequence[Mapping[str, object]], task: str = "classify") -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
     files = [
-        write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
-        write_text(directory / "compare.md", compare_markdown(table)),
+        write_csv(directory / "compare.csv", table, _compare_fields(task)),
+        write_text(directory / "compare.md", compare_markdown(table, task)),
     ]
     if curves:
         files.append(plot_val_losses(directory / "compare.png", curves))
