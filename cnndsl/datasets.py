@@ -180,7 +180,9 @@ def _reason(error: Exception) -> str:
 
 def _from_path(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
-        return read_idx_dir(path)
+        from cnndsl import masks
+
+        return masks.read_mask_folder(path) if masks.is_mask_folder(path) else read_idx_dir(path)
     if not path.exists():
         names = ", ".join(NAMES)
         raise DataError(f"{path}: no such file or directory (--data takes {names}, an .npz or an IDX directory)")
@@ -387,6 +389,11 @@ def peek_labels(data: str) -> tuple[tuple[int, int, int], str] | None:
     (a float array may still hold one-hot rows, so its task is said once read).
     """
     path = Path(data)
+    if path.is_dir():
+        from cnndsl import masks
+
+        shape = masks.peek(path) if masks.is_mask_folder(path) else None
+        return (shape, "segment") if shape else None
     try:
         if not (path.is_file() and zipfile.is_zipfile(path)):
             return None

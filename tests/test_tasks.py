@@ -332,3 +332,57 @@ def test_compare_and_sweep_segment_and_name_their_scores(tmp_path, cli):
     assert {"val_pixel_accuracy", "val_mean_iou", "test_mean_iou"} <= set(header) and "val_accuracy" not in header
     refused = cli("sweep", "CN(4) -> CN(3, 1)", "--data", data, "--objective", "val_accuracy", "--epochs", "1")
     assert refused.returncode == 2 and "--objective: choose from val_mean_iou" in refused.stderr
+
+
+# --- masks as files: images/ beside masks/ ---------------------------------------------------------
+
+
+def mask_folder(root, count=10, size=16, split=False):
+    """PNG images and palette-free grayscale masks made from the shapes set."""
+    from PIL import Image
+
+    data = shapes(count, 0, size)
+    for index, (image, mask) in enumerate(zip(data["x_train"], data["y_train"])):
+        part = root / ("test" if split and index % 4 == 0 else "train") if split else root
+        (part / "images").mkdir(parents=True, exist_ok=True)
+        (part / "masks").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(part / "images" / f"im{index:02d}.png")
+        Image.fromarray(mask).save(part / "masks" / f"im{index:02d}.png")
+    return data
+
+
+def test_a_folder_of_images_beside_masks_is_a_segmentation_set(tmp_path):
+    from cnndsl.datasets import load_data
+
+    made = mask_folder(tmp_path / "flat")
+    data = load_data(str(tmp_path / "flat"))
+    assert data.task == "segment" and data.num_classes == 3 and data.input_shape == (16, 16, 1)
+    assert (len(data.x_train), len(data.x_test)) == (8, 2)  # every fifth file is a test file
+    assert np.array_equal(data.y_test, made["y_train"][[4, 9]])
+    mask_folder(tmp_path / "split", split=True)
+    split = load_data(str(tmp_path / "split"))
+    assert (len(split.x_train), len(split.x_test)) == (7, 3)
+
+
+def test_a_mask_folder_s_problems_name_their_file(tmp_path):
+    from cnndsl.datasets import load_data
+
+    mask_folder(tmp_path)
+    (tmp_path / "masks" / "im03.png").unlink()
+    with pytest.raises(DataError, match=r"images/im03.png: no file of that name in .*masks/"):
+        load_data(str(tmp_path))
+    (tmp_path / "images" / "im03.png").unlink()
+    (tmp_path / "masks" / "im05.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"masks/im05.png: not a readable image"):
+        load_data(str(tmp_path))
+
+
+def test_a_mask_folder_trains_and_its_size_is_checked_before_it_is_read(tmp_path, monkeypatch):
+    from cnndsl import masks
+
+    mask_folder(tmp_path, count=20)
+    result = cnndsl.train(SMALL_UNET, str(tmp_path), epochs=1, batch_size=8, seed=0, save=False, verbose=0)
+    assert result.metrics["data"]["task"] == "segment" and result.metrics["test_mean_iou"] is not None
+    monkeypatch.setattr(masks, "_pairs", lambda *a: pytest.fail("the masks were read"))
+    with pytest.raises(SpecShapeError, match="the masks are 16x16"):
+        cnndsl.train("CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", str(tmp_path), epochs=1, save=False)
