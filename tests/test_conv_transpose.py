@@ -129,3 +129,35 @@ def test_emitted_source_builds_ct(to):
     source = emit(check("CT(4, 3, strides=2, padding=same) -> GAP()", (5, 5, 1)), to).decode()
     assert ("Conv2DTranspose" if to == "keras" else "ConvTranspose2d") in source
     compile(source, "<emitted>", "exec")
+
+
+UNET = (
+    "CN(4, 3, padding=same) as e -> MP(2) -> CN(8, 3, padding=same) -> CT(4, 3, strides=2, padding=same) "
+    "-> CAT(ID() | @e) -> CN(3, 1)"
+)
+
+
+def test_the_emitted_pytorch_source_and_onnx_file_of_a_u_net_compute_what_keras_computes():
+    pytest.importorskip("torch")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from test_emit import run_source
+    from torch_strategies import assert_close, keras_output, randomize, sample, torch_output
+
+    from cnndsl import compile_spec
+    from cnndsl.backends.onnx import export
+    from cnndsl.backends.torch import build, port_weights
+    from cnndsl.emit import emit
+
+    model = check(UNET, (6, 6, 2), 3, task="segment")
+    keras.backend.clear_session()
+    keras_built = compile_spec(UNET, (6, 6, 2), 3, task="segment")
+    randomize(keras_built)
+    x = sample((6, 6, 2))
+    expected = keras_output(keras_built, x)
+    emitted = run_source(emit(model, "torch").decode())["model"]
+    port_weights(keras_built, emitted)
+    assert_close(expected, torch_output(emitted, x))
+    module = build(model)
+    port_weights(keras_built, module)
+    (out,) = onnxruntime.InferenceSession(export(module, model)).run(None, {"input": x.transpose(0, 3, 1, 2).copy()})
+    assert_close(expected, out.transpose(0, 2, 3, 1))  # PyTorch's and ONNX's layout is channels-first
