@@ -38,9 +38,15 @@ class Task:
     """One task's answers; the base class is classification's shape, the others override it."""
 
     name = ""
-    outputs = "classes"
-    """What the output count is called in messages."""
     default_outputs = DEFAULT_CLASSES
+    """The output count when none is given (``--classes``, ``num_classes=``, the data)."""
+    head_code = HEAD_CODE
+    """The code of the head the checker appends, with ``head_activation``."""
+    head_activation = "softmax"
+    output_rank = 2
+    """The rank of the output: (None, classes), or (None, H, W, classes)."""
+    ends_in = "the notation's models end in a softmax over (None, classes)"
+    """What a model of this task ends in, for a reader's refusal."""
     loss = "categorical_crossentropy"
     loss_text = "categorical cross-entropy"
     metrics: tuple[str, ...] = ("accuracy",)
@@ -67,9 +73,6 @@ class Task:
         """Whether the checker would take a last written layer for the head if its activation were left out."""
         return False
 
-    head_code = HEAD_CODE
-    head_activation = "softmax"
-
     def default_head(self) -> tuple[str, dict]:
         """The head the checker appends when no output count is given: ``(code, arguments)``, as a reader reads one."""
         args = {**_defaults(LAYERS[self.head_code]), **self._head_args(self.default_outputs)}
@@ -80,15 +83,12 @@ class Task:
 
     def read_outputs(self, code: str, args: Mapping[str, Any], output: tuple) -> int:
         """The output count of a read model's last layer; ValueError saying what this task's models end in."""
-        softmax = (code == self.head_code and args.get("activation") == self.head_activation) or (
+        ends = (code == self.head_code and args.get("activation") == self.head_activation) or (
             code == "ACT" and args.get("name") == self.head_activation
         )
-        if not softmax or len(output) != self.output_rank or output[-1] is None:
+        if not ends or len(output) != self.output_rank or output[-1] is None:
             raise ValueError(self.ends_in)
         return output[-1]
-
-    output_rank = 2
-    ends_in = "the notation's models end in a softmax over (None, classes)"
 
     # --- training ---
 
@@ -374,7 +374,6 @@ class Regress(Task):
     """Numbers: ``(None, k)`` from a linear head; float labels ``(n,)`` or ``(n, k)``; mean squared error."""
 
     name = "regress"
-    outputs = "outputs"
     default_outputs = 1
     loss = "mean_squared_error"
     loss_text = "mean squared error"
