@@ -569,7 +569,7 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
 def cmd_lsp(args: argparse.Namespace) -> int:
     from cnndsl.lsp.server import main as serve
 
-    serve()
+    serve(args.task)
     return EXIT_OK
 
 
@@ -806,6 +806,7 @@ def _add_lsp_parser(commands) -> None:
         description="Serve the Language Server Protocol over standard input and output: diagnostics, "
         "shapes as inlay hints, hover, completion, formatting, names and quick fixes (needs the lsp extra).",
     )
+    _add_task_option(lsp_parser, None, setting=True)
     lsp_parser.set_defaults(handler=cmd_lsp)
 
 

@@ -386,3 +386,15 @@ def test_a_mask_folder_trains_and_its_size_is_checked_before_it_is_read(tmp_path
     monkeypatch.setattr(masks, "_pairs", lambda *a: pytest.fail("the masks were read"))
     with pytest.raises(SpecShapeError, match="the masks are 16x16"):
         cnndsl.train("CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", str(tmp_path), epochs=1, save=False)
+
+
+def test_cnndsl_lsp_task_overrides_the_projects_task_setting(tmp_path):
+    pytest.importorskip("pygls")
+    from cnndsl.cli import build_parser
+    from cnndsl.lsp.server import build_server
+
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "regress"\n')
+    document = str(tmp_path / "nets.cnn")
+    assert build_server().settings_for(document).task == "regress"
+    assert build_server("segment").settings_for(document).task == "segment"
+    assert build_parser().parse_args(["lsp", "--task", "segment"]).task == "segment"
