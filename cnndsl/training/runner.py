@@ -27,7 +27,7 @@ from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
-from cnndsl.tasks import task_named
+from cnndsl.tasks import CLASSIFY, task_named
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import (
@@ -325,10 +325,8 @@ def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outpu
 
 
 def one_hot(labels, classes: int):
-    """Integer labels as the one-hot rows categorical cross-entropy takes."""
-    import numpy as np
-
-    return np.eye(classes, dtype="float32")[labels]
+    """Integer labels as the one-hot rows categorical cross-entropy takes (classification's encoding)."""
+    return CLASSIFY.encode(labels, classes)
 
 
 def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
