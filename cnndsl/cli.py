@@ -21,6 +21,7 @@ from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
+from cnndsl.tasks import TASKS, task_named
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up time
@@ -93,6 +94,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="input height, width and channels (default: the spec's IN(...), else 28,28,1)",
     )
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
+    _add_task_option(parser, "classify", setting=True)
+
+
+def _add_task_option(parser: argparse.ArgumentParser, default: str | None, setting: bool = False) -> None:
+    said = "default: the task setting, else classify" if setting else "default: what the data's labels are"
+    parser.add_argument(
+        "--task", choices=list(TASKS), default=None if setting else default,
+        help=f"what the model does, which sets its head: classify (a class vector), segment (a class per pixel), "
+        f"regress (numbers) ({said})",
+    )  # fmt: skip
 
 
 def _budget(parse):
@@ -116,7 +127,7 @@ def _add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
     """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
-    return source.check(args.input_shape, settings.classes, settings.input_shape)
+    return source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
 
 
 def _report(diagnostics, source: Source) -> None:
@@ -248,7 +259,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = load_settings()
     except SettingsError as error:
         raise UsageError(str(error)) from None
-    flags = {name: getattr(args, name, None) for name in ("classes", "max_params", "max_flops", "max_activations")}
+    names = ("classes", "task", "max_params", "max_flops", "max_activations")
+    flags = {name: getattr(args, name, None) for name in names}
     return settings.merged(**flags)
 
 
@@ -321,7 +333,7 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
 
     path = check_picture_path(output)
     settings = _settings(args)
-    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
+    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, settings.task)
     depth = getattr(args, "depth", None)
     write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None), depth=depth)
     return drawable
@@ -458,14 +470,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:
     training = _training("run")
     try:
-        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+        result = training.train(
+            source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, task=args.task
+        )
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
     except training.TrainingInterrupted as stop:
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    print(f"Test loss: {_score(result.metrics['test_loss'])}\nTest accuracy: {_score(result.metrics['test_accuracy'])}")
+    task = task_named(result.metrics.get("data", {}).get("task", "classify"))
+    print("\n".join(f"{label}: {_score(value)}" for label, value in task.score_lines(result.metrics)))
     if result.directory is not None:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
     return EXIT_OK
@@ -509,7 +524,13 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
 
     try:
         result = training.compare(
-            sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, on_rejected=rejected
+            sources,
+            **_recipe(args),
+            cluster=cluster,
+            verbose=1,
+            quiet=not args.verbose,
+            on_rejected=rejected,
+            task=args.task,
         )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
@@ -575,7 +596,7 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
 def cmd_lsp(args: argparse.Namespace) -> int:
     from cnndsl.lsp.server import main as serve
 
-    serve()
+    serve(args.task)
     return EXIT_OK
 
 
@@ -585,7 +606,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     source = _one_model(args.input, "sweep")
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
-    options["prune_epochs"] = args.prune_epochs
+    options["prune_epochs"], options["task"] = args.prune_epochs, args.task
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -752,6 +773,7 @@ def _add_run_parser(commands) -> None:
     )
     run_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     _add_train_options(run_parser)
+    _add_task_option(run_parser, None)
     run_parser.set_defaults(handler=cmd_run)
 
 
@@ -767,6 +789,7 @@ def _add_compare_parser(commands) -> None:
         compare_parser,
         "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
     )
+    _add_task_option(compare_parser, None)
     compare_parser.set_defaults(handler=cmd_compare)
 
 
@@ -815,6 +838,7 @@ def _add_lsp_parser(commands) -> None:
         description="Serve the Language Server Protocol over standard input and output: diagnostics, "
         "shapes as inlay hints, hover, completion, formatting, names and quick fixes (needs the lsp extra).",
     )
+    _add_task_option(lsp_parser, None, setting=True)
     lsp_parser.set_defaults(handler=cmd_lsp)
 
 
@@ -837,8 +861,12 @@ def _add_sweep_parser(commands) -> None:
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
     add("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH (default: SQLite in the sweep folder)")
     add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
-    add("--objective", choices=["val_accuracy", "val_loss", "test_accuracy"], default="val_accuracy",
-        help="what the study optimises (default: val_accuracy)")  # fmt: skip
+    objectives = list(dict.fromkeys(name for task in TASKS.values() for name in task.objectives))
+    add("--objective", choices=objectives, default=None, metavar="SCORE",
+        help="what the study optimises: val_accuracy, val_loss or test_accuracy for a classifier; val_mean_iou, "
+        "val_pixel_accuracy or test_mean_iou for a segmentation; val_mae or test_mae for a regression "
+        "(default: val_accuracy, val_mean_iou, val_loss)")  # fmt: skip
+    _add_task_option(sweep_parser, None)
     add("--prune-epochs", action="store_true",
         help="report each epoch's validation score; Optuna's median pruner stops trials that fall behind")  # fmt: skip
     _add_budget_options(sweep_parser)

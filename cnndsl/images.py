@@ -265,6 +265,8 @@ class ImageFolder:
     """Every image is a PNG or JPEG that TensorFlow's decoder reads (the faster pipeline)."""
     resized: bool = True
     """Some image is not of the input's size."""
+    task: str = "classify"
+    """A folder of a folder per class is classification data (``cnndsl.tasks``)."""
 
     @property
     def num_classes(self) -> int:

@@ -18,6 +18,7 @@ from cnndsl.shapes import (
     UnknownSize,
     broadcast_shapes,
     compute_conv_output_shape,
+    compute_conv_transpose_output_shape,
     compute_pooling_output_shape,
 )
 
@@ -501,6 +502,31 @@ def _conv_rest(multiplier: bool) -> tuple[Param, ...]:
         Param("dilation", size(2), (1, 1)),
         Param("bias", flag, True),
     )
+
+
+# Conv2DTranspose
+
+
+def _conv_transpose_shape(shape: Shape, a: Mapping) -> Shape:
+    return compute_conv_transpose_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"])
+
+
+def _conv_transpose_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    """Keras's kernel is (kh, kw, filters, input channels): the transpose of a convolution's."""
+    return (Weight("kernel", (*a["kernel"], a["filters"], shape[-1])), *_bias(a["filters"], a))
+
+
+def _conv_transpose_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    """Every input value is multiplied by a whole kernel of every filter."""
+    return _prod(in_shape[1:]) * _prod(a["kernel"]) * a["filters"]
+
+
+def _refuse_conv_transpose(config: Mapping) -> str | None:
+    if config.get("output_padding") is not None:
+        return f"output_padding={config['output_padding']!r} has no notation"
+    if tuple(_pair(config.get("dilation_rate", 1))) != (1, 1):
+        return f"dilation_rate={config['dilation_rate']!r} has no notation in CT"
+    return _channels_last(config)
 
 
 # ZeroPadding2D, UpSampling2D
@@ -1018,6 +1044,16 @@ _TABLE = (
               keras=(KerasClass("UpSampling2D", (KerasArg("size", "size", (2, 2), from_keras=_pair),
                                                  KerasArg("interpolation", "interpolation", "nearest")),
                                 refuse=_channels_last),)),
+    LayerType(
+        "CT", "Conv2DTranspose", "2-D transposed convolution (upsampling by strides: padding=same gives size * strides)",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_CONV_TAIL,
+                Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
+        output_shape=_conv_transpose_shape, weights=_conv_transpose_weights, macs=_conv_transpose_macs,
+        input_rank=4, kind="convolution",
+        keras=(KerasClass("Conv2DTranspose", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_BIAS),
+            refuse=_refuse_conv_transpose),),
+    ),
     LayerType("DP", "Dropout", "dropout (per_example=true drops whole examples: drop-connect, stochastic depth)",
               (Param("rate", fraction), Param("per_example", flag, False, quiet=True)),
               keras=(KerasClass("Dropout", (

@@ -167,6 +167,8 @@ class CheckedModel:
     blocks: tuple[BlockUse, ...] = ()
     """Every use of a named block, inner uses before the use they sit in, where the check was
     asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
+    task: str = "classify"
+    """What the model is for (``cnndsl.tasks``): classify, segment or regress."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -21,6 +21,13 @@ MIN_SHORTENED = 12
 """A shortened text column keeps at least this many characters."""
 
 
+def _outputs_line(model: CheckedModel) -> str:
+    """``Classes: 10`` for a classifier; a segmentation says so, a regression counts its outputs."""
+    if model.task == "regress":
+        return f"Outputs: {model.num_classes} (regression)"
+    return f"Classes: {model.num_classes}" + (" per pixel (segmentation)" if model.task == "segment" else "")
+
+
 def summary_table(model: CheckedModel, width: int | None = None) -> str:
     """A table like Keras's ``model.summary()``, with each layer's text in the spec.
 
@@ -47,7 +54,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   Classes: {model.num_classes}",
+        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
         rule,
         _line(headers, widths, right),
         rule,

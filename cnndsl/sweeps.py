@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import sys
@@ -43,11 +44,13 @@ from cnndsl.search import EXACT_LIMIT, Census, Judge, Verdict, budget_words, cen
 from cnndsl.settings import Settings
 from cnndsl.space import Space
 from cnndsl.syntax import parse
+from cnndsl.tasks import CLASSIFY, TASKS, task_named
 
 SAMPLERS = ("grid", "random", "tpe")
 VALIDATION_SPLIT = 0.1
 """The fraction of the training data a trial validates on unless ``validation_split`` says otherwise."""
-OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
+OBJECTIVES = dict(CLASSIFY.objectives)
+"""A classifier's objectives; each task has its own (``objectives_of``)."""
 PASSWORD_ENV = "CNNDSL_STORAGE_PASSWORD"
 """A storage password taken from the environment, so that it need not be on a command line."""
 CLAIM_WAIT_S = 10
@@ -173,6 +176,8 @@ class Plan:
     name: str = SPEC_NAME
     prune: bool = False
     """Report every epoch's validation score, so that Optuna's median pruner may stop a trial."""
+    task: str = "classify"
+    """What the candidates are trained for: it names the scores (``val_mean_iou``) and the objectives."""
     log: list[str] = field(default_factory=list)
 
 
@@ -184,13 +189,14 @@ def sweep(
     sampler: str = "tpe",
     storage: str | None = None,
     study: str | None = None,
-    objective: str = "val_accuracy",
+    objective: str | None = None,
     prune_epochs: bool = False,
     output: str | Path | None = None,
     settings: Settings | None = None,
     input_shape: Sequence[int] | None = None,
     verbose: int = 0,
     echo=None,
+    task: str | None = None,
     **recipe: Any,
 ) -> list[dict]:
     """Search ``space`` with Optuna, training each accepted candidate with ``cnndsl.train``.
@@ -198,13 +204,18 @@ def sweep(
     ``recipe`` holds ``train``'s settings (epochs, batch_size, optimizer, learning_rate,
     seed, limit, validation_split). Trials validate on ``validation_split`` (default 0.1)
     of the training data, held out, so that no trial is selected on its test score;
-    ``validation_split="test"`` validates on the test split as ``run`` does. ``prune_epochs`` reports each epoch's validation score to Optuna's
+    ``validation_split="test"`` validates on the test split as ``run`` does. ``task`` (classify,
+    segment, regress; by default the data's) sets the head rule, the scores and the objectives:
+    ``objective`` defaults to the task's first (``val_accuracy``, ``val_mean_iou``, ``val_loss``).
+    ``prune_epochs`` reports each epoch's validation score to Optuna's
     median pruner, which stops a trial that falls behind the others' at the same epoch.
     Returns the leaderboard: one dict per trained candidate, best first.
     Raises SpecError (errors in the space), UsageError (bad settings or storage) or
     SweepInterrupted (Ctrl-C; finished trials stay in the storage).
     """
-    plan = make_plan(space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe)
+    plan = make_plan(
+        space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe, task
+    )
     plan.prune = prune_epochs
     return run_plan(plan, verbose, echo or _stderr)
 
@@ -213,19 +224,27 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def make_plan(space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe) -> Plan:
+def make_plan(
+    space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe, task=None
+) -> Plan:
     """Check the flags and the space, and work out the study's name, directory and storage."""
     if sampler not in SAMPLERS:
         raise UsageError(f"--sampler: choose from {', '.join(SAMPLERS)}, not {sampler!r}")
-    if objective not in OBJECTIVES:
-        raise UsageError(f"--objective: choose from {', '.join(OBJECTIVES)}, not {objective!r}")
+    task = task or (settings.task if settings else None)
+    if task is not None and task not in TASKS:
+        raise UsageError(f"--task: choose from {', '.join(TASKS)}, not {task!r}")
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 1_000_000:
         raise UsageError(f"--trials must be a whole number from 1 to 1,000,000, got {trials!r}")
     source = space if isinstance(space, Source) else Source(SPEC_NAME, space, "spec")
     parsed = _space(source)
-    shape, classes = _data_shape(data, recipe.get("limit"), input_shape, recipe.get("test_split"))
-    judge = Judge(parsed, shape, classes, settings or Settings())
+    shape, classes, task = _data_shape(data, recipe.get("limit"), input_shape, task, recipe.get("test_split"))
+    objectives = objectives_of(task)
+    objective = objective or next(iter(objectives))
+    if objective not in objectives:
+        raise UsageError(f"--objective: choose from {', '.join(objectives)} ({task}), not {objective!r}")
+    judge = Judge(parsed, shape, classes, settings or Settings(), task)
     recipe = {"data": data, **recipe, "validation_split": _validation(recipe.get("validation_split"))}
+    recipe.update({"task": task} if task != "classify" else {})
     if input_shape is not None:
         recipe["input_shape"] = list(input_shape)
     name = study or "sweep-" + hashlib.sha1(f"{source.text}\n{sorted(recipe.items())}".encode()).hexdigest()[:8]
@@ -234,6 +253,7 @@ def make_plan(space, data, trials, sampler, storage, study, objective, output, s
     directory = Path(output) if output is not None else RUNS_DIR / name
     url = storage_url(storage or f"sqlite:///{(directory / 'sweep.db').as_posix()}")
     plan = Plan(parsed, judge, None, None, sampler, objective, trials, recipe, directory, name, url, source.title)
+    plan.task = task
     _count_candidates(plan)
     return plan
 
@@ -254,15 +274,28 @@ def _space(source: Source) -> Space:
     return Space(chain, source.text, source.blocks)
 
 
-def _data_shape(data: str, limit, input_shape, test_split=None) -> tuple[Sequence[int] | None, int | None]:
-    """The input shape and class count of the data, which every candidate is checked against."""
+def _data_shape(
+    data: str, limit, input_shape, task=None, test_split=None
+) -> tuple[Sequence[int] | None, int | None, str]:
+    """The input shape, class count and task of the data, which every candidate is checked against."""
     from cnndsl.datasets import known_shape, load_data
 
     known = known_shape(data)
-    if known is None:
-        dataset = load_data(data, limit, input_shape=input_shape, test_split=test_split)
-        known = (dataset.input_shape, dataset.num_classes)
-    return tuple(input_shape) if input_shape is not None else known[0], known[1]
+    if known is None or task not in (None, "classify"):
+        dataset = load_data(data, limit, task, input_shape=input_shape, test_split=test_split)
+        known, task = (dataset.input_shape, dataset.num_classes), dataset.task
+    return tuple(input_shape) if input_shape is not None else known[0], known[1], task or "classify"
+
+
+def objectives_of(task: str) -> dict[str, str]:
+    """What a sweep of this task may optimise, and which way (classification's: OBJECTIVES)."""
+    return dict(task_named(task).objectives)
+
+
+def score_fields(task: str) -> tuple[str, ...]:
+    """The leaderboard's score columns: ``val_accuracy, val_loss, test_accuracy`` for a classifier."""
+    metrics = task_named(task).metrics
+    return (*(f"val_{m}" for m in metrics), "val_loss", *(f"test_{m}" for m in metrics))
 
 
 def _count_candidates(plan: Plan) -> None:
@@ -361,7 +394,7 @@ def _study(plan: Plan):
                 storage=storage,
                 sampler=_sampler(plan),
                 pruner=_pruner(plan),
-                direction=OBJECTIVES[plan.objective],
+                direction=objectives_of(plan.task)[plan.objective],
                 load_if_exists=True,
             )
         )
@@ -559,7 +592,7 @@ class Worker:
         pruned: list[int] = []
         observe = _epoch_reporter(trial, plan, pruned) if plan.prune else None
         result = cnndsl.train(text, output=directory, verbose=self.verbose, on_epoch=observe, **plan.recipe)
-        row = _row(trial.number, text, verdict, result, time.perf_counter() - started)
+        row = _row(trial.number, text, verdict, result, time.perf_counter() - started, plan.task)
         trial.set_user_attr("row", row)
         if pruned:  # still a trained candidate (kind TRAINED, counted among the N): only its state differs
             from optuna.trial import TrialState
@@ -621,7 +654,8 @@ def _numbers(numbers: list[int]) -> str:
 
 def _epoch_reporter(trial, plan: Plan, pruned: list[int]):
     """Each epoch's validation score to the trial; True (stop) once the pruner says so."""
-    metric = "val_loss" if plan.objective == "val_loss" else "val_accuracy"  # test scores come only at the end
+    primary = f"val_{task_named(plan.task).metrics[-1]}"
+    metric = plan.objective if plan.objective.startswith("val_") else primary  # test scores come only at the end
 
     def observe(row: dict) -> bool:
         value = row.get(metric)
@@ -650,18 +684,17 @@ def _one_line_spec(text: str) -> str:
     return " ".join(text.split())
 
 
-def _row(number: int, text: str, verdict: Verdict, result, seconds: float) -> dict:
+def _row(number: int, text: str, verdict: Verdict, result, seconds: float, task: str = "classify") -> dict:
     last = result.history[-1] if result.history else {}
     metrics = result.metrics
+    scores = {key: _number((metrics if key.startswith("test_") else last).get(key)) for key in score_fields(task)}
     return {
         "trial": number,
         "candidate": _one_line_spec(text),
         "hash": verdict.hash,
         "params": verdict.model.total_params,
         "macs": verdict.model.total_macs,
-        "val_accuracy": _number(last.get("val_accuracy")),
-        "val_loss": _number(last.get("val_loss")),
-        "test_accuracy": _number(metrics.get("test_accuracy")),
+        **scores,
         "seconds_per_epoch": _number(metrics.get("seconds_per_epoch")),
         "seconds": round(seconds, 1),
         "directory": str(result.directory) if result.directory else "",
@@ -687,15 +720,15 @@ def leaderboard(plan: Plan, study) -> list[dict]:
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("kind") == TRAINED and "row" in t.user_attrs
     ]
-    return sorted(rows, key=lambda row: _rank_key(row, plan.objective))
+    return sorted(rows, key=lambda row: _rank_key(row, plan.objective, plan.task))
 
 
-def _rank_key(row: dict, objective: str) -> tuple:
+def _rank_key(row: dict, objective: str, task: str = "classify") -> tuple:
     """Best first by ``objective``; a trial without a value ranks last whichever way the study optimises."""
     value = row.get(objective)
     if value is None or value != value:
         return (1, 0.0, row["trial"])
-    sign = 1 if OBJECTIVES[objective] == "minimize" else -1
+    sign = 1 if objectives_of(task)[objective] == "minimize" else -1
     return (0, sign * value, row["trial"])
 
 
@@ -704,28 +737,31 @@ def write_leaderboard(plan: Plan, study) -> list[dict]:
     from cnndsl.outputs import write_csv, write_text
 
     rows = leaderboard(plan, study)
-    write_csv(plan.directory / "sweep.csv", rows, FIELDS)
+    fields = FIELDS if plan.task == "classify" else (*FIELDS[:5], *score_fields(plan.task), *FIELDS[8:])
+    write_csv(plan.directory / "sweep.csv", rows, fields)
     write_text(plan.directory / "sweep.md", sweep_markdown(plan, study, rows))
     if rows:
-        plot_pareto(plan.directory / "sweep.png", rows)
+        plot_pareto(plan.directory / "sweep.png", rows, plan.task)
     return rows
 
 
 def sweep_markdown(plan: Plan, study, rows: list[dict]) -> str:
     """The leaderboard as Markdown, with the study, storage (password masked) and rejections."""
+    primary = _primary(plan.task)
+    shown = primary.replace("_", " ").replace("iou", "IoU").replace("mae", "MAE")
     lines = [
         f"# Sweep {plan.study_name}",
         "",
         f"Storage: `{plan.storage.masked}`; sampler {plan.sampler}; objective {plan.objective}; "
         f"{len(rows)} of {plan.trials} trials trained.",
         "",
-        "| # | trial | candidate | hash | params | MACs | val accuracy | test accuracy | s/epoch |",
+        f"| # | trial | candidate | hash | params | MACs | val {shown} | test {shown} | s/epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, row in enumerate(rows, 1):
         cells = [
             str(rank), str(row["trial"]), f"`{row['candidate']}`", row["hash"], f"{row['params']:,}",
-            f"{row['macs']:,}", _fixed(row["val_accuracy"]), _fixed(row["test_accuracy"]),
+            f"{row['macs']:,}", _fixed(row[f"val_{primary}"]), _fixed(row[f"test_{primary}"]),
             _fixed(row["seconds_per_epoch"], 1),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
@@ -753,31 +789,40 @@ def _rejections(study) -> list[tuple[tuple[str, str], int]]:
     return sorted(counts.items(), key=lambda item: -item[1])
 
 
-def pareto_front(rows: Sequence[Mapping]) -> list[Mapping]:
-    """The rows no other row beats on both accuracy (higher) and parameters (fewer)."""
-    front, best = [], -1.0
-    for row in sorted(rows, key=lambda r: (r["params"], -(r["val_accuracy"] or 0))):
-        accuracy = row["val_accuracy"] or 0
-        if accuracy > best:
+def _primary(task: str) -> str:
+    """The score a leaderboard shows and its picture plots: accuracy, mean IoU, MAE."""
+    return task_named(task).metrics[-1]
+
+
+def pareto_front(rows: Sequence[Mapping], key: str = "val_accuracy", lower: bool = False) -> list[Mapping]:
+    """The rows no other row beats on both ``key`` (higher, or ``lower``) and parameters (fewer)."""
+    sign = -1 if lower else 1
+    front, best = [], -math.inf
+    for row in sorted(rows, key=lambda r: (r["params"], -sign * (r[key] or 0))):
+        score = sign * (row[key] or 0)
+        if score > best:
             front.append(row)
-            best = accuracy
+            best = score
     return front
 
 
-def plot_pareto(path: Path, rows: Sequence[Mapping]) -> Path:
-    """Validation accuracy against parameters, one point per trained candidate, the front marked."""
+def plot_pareto(path: Path, rows: Sequence[Mapping], task: str = "classify") -> Path:
+    """The validation score against parameters, one point per trained candidate, the front marked."""
     from cnndsl.outputs import new_figure, png_bytes, write_bytes
 
+    primary = _primary(task)
+    key, label = f"val_{primary}", "validation " + primary.replace("_", " ")
+    lower = objectives_of(task).get(key) == "minimize"
     figure = new_figure()
     axes = figure.add_subplot()
-    axes.scatter([r["params"] for r in rows], [r["val_accuracy"] for r in rows], color="tab:blue", label="trial")
-    front = pareto_front(rows)
-    axes.plot([r["params"] for r in front], [r["val_accuracy"] for r in front], "o-", color="tab:red",
+    axes.scatter([r["params"] for r in rows], [r[key] for r in rows], color="tab:blue", label="trial")
+    front = pareto_front(rows, key, lower)
+    axes.plot([r["params"] for r in front], [r[key] for r in front], "o-", color="tab:red",
               label="Pareto front")  # fmt: skip
     axes.set_xscale("log")
     axes.set_xlabel("parameters")
-    axes.set_ylabel("validation accuracy")
-    axes.set_title(f"Sweep: validation accuracy against size ({len(rows)} trials)")
+    axes.set_ylabel(label)
+    axes.set_title(f"Sweep: {label} against size ({len(rows)} trials)")
     axes.grid(True)
     axes.legend()
     return write_bytes(path, png_bytes(figure))
@@ -789,7 +834,8 @@ def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
     echo(f"{len(rows)} trial(s) trained ({worker.trained_here} by this process); best by {plan.objective}:")
     for rank, row in enumerate(rows[:BEST_SHOWN], 1):
         echo(
-            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  test {_fixed(row['test_accuracy'])}  "
+            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  "
+            f"test {_fixed(row[f'test_{_primary(plan.task)}'])}  "
             f"{row['params']:,} params  {row['hash']}  {row['candidate']}"
         )
     skipped = skipped_trials(worker.study, (row["trial"] for row in rows))

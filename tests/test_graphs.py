@@ -106,6 +106,8 @@ SHAPE_CASES = [
         ("ZP(((1, 2), (3, 0)))", (None, 31, 31, 1), 0),
         ("UP(2)", (None, 56, 56, 1), 0),
         ("UP((2, 3), interpolation=bilinear)", (None, 56, 84, 1), 0),
+        ("CT(8, 3, strides=2, padding=same)", (None, 56, 56, 8), 9 * 8 + 8),
+        ("CT(4, (1, 2), strides=(3, 2), bias=false)", (None, 84, 56, 4), 8),
         ("CN(8, 3, bias=false)", (None, 26, 26, 8), 72),
         ("BN(center=false)", (None, 28, 28, 1), 3),
         ("BN(scale=false, center=false, momentum=0.9, epsilon=1e-5)", (None, 28, 28, 1), 2),

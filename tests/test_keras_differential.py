@@ -87,6 +87,11 @@ def _reference_simple(desc: Desc):
         return L.ZeroPadding2D(a["pad"])
     if desc.code == "UP":
         return L.UpSampling2D(a["size"], interpolation=a["interpolation"])
+    if desc.code == "CT":
+        return L.Conv2DTranspose(
+            a["filters"], a.get("kernel", 3), strides=a.get("strides", 1), padding=a.get("padding", "valid"),
+            activation=a.get("activation", "relu"), use_bias=a.get("bias", True),
+        )  # fmt: skip
     if desc.code == "BN":
         return L.BatchNormalization(**a)
     if desc.code in ("GAP", "GMP"):
@@ -289,7 +294,7 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
 
 
 REFERENCE_CODES = {
-    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "LN", "LS", "RS", "CR",
+    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "CT", "LN", "LS", "RS", "CR",
     "RSC", "NRM", *MERGE_LAYERS, *AUGMENTATIONS,
 }  # fmt: skip
 """Every code the reference above builds; ID and IN make no layer."""
@@ -298,7 +303,7 @@ REFERENCE_CODES = {
 def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
     minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
-               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"},
+               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}, "CT": {"filters": 2},
                "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}}  # fmt: skip
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
         made = _reference_simple(Desc(code, "", minimal.get(code, {})))

@@ -43,6 +43,7 @@ def check_partial(
     num_classes: int | None = None,
     blocks=None,
     default_input_shape: Sequence[int] | None = None,
+    task=None,
 ) -> Drawable:
     """Check a parsed chain; a shape error still gives the layers inferred up to it.
 
@@ -51,14 +52,17 @@ def check_partial(
     from cnndsl.compiler import check_chain
 
     try:
-        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True))
+        return Drawable(
+            check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True)
+        )
     except SpecError as error:
         if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
             raise
-        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error)
+        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error, task)
 
 
-def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError) -> Drawable:
+def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError,
+             task=None) -> Drawable:  # fmt: skip
     """Run the passes again, keeping what inference built before the first error.
 
     The layers are listed in the order inference built them (branch by branch), not
@@ -67,7 +71,7 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     from cnndsl.compiler import resolved_chain
 
     resolved, shape, classes = resolved_chain(
-        chain, source, input_shape, num_classes, blocks, default_input_shape, marked=True
+        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True
     )
     inferrer = _recording_inferrer()
     inferrer.infer(resolved, (None, *shape))
@@ -80,7 +84,10 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     position = {old: new for new, old in enumerate(kept)}
     layers = tuple(rebuilt.infos[old] for old in kept)
     uses = tuple(rebuilt.kept_uses(position))
-    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses)
+    kind = "classify" if task is None else getattr(task, "name", task)
+    model = CheckedModel(
+        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=kind
+    )
     return Drawable(model, position[failed], first, error.diagnostics)
 
 
@@ -296,14 +303,14 @@ def _holds(item: Item, index: int) -> bool:
             assert_never(item)
 
 
-def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None) -> Drawable:
+def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> Drawable:
     """What a picture of a :class:`cnndsl.inputs.Source` shows (see :func:`check_partial`).
 
     A spec literal in a Python file is drawn only when it passes the check.
     """
     if source.error is not None or source.embedded is not None:
-        return Drawable(source.check(input_shape, num_classes, default_input_shape))
+        return Drawable(source.check(input_shape, num_classes, default_input_shape, task))
     from cnndsl.syntax import parse
 
     chain = source.chain if source.chain is not None else parse(source.text)
-    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape)
+    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape, task)

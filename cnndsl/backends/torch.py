@@ -158,6 +158,37 @@ def _convolution(
     return (*pad, Call(cls, (channels, filters, a["kernel"]), kwargs))
 
 
+def _conv_transpose(info: LayerInfo) -> tuple[Call, ...]:
+    """``ConvTranspose2d`` cropped or padded per axis to Keras's size (TensorFlow crops an odd excess after)."""
+    a = info.layer.args
+    axes = [_transpose_axis(k, s, a["padding"]) for k, s in zip(a["kernel"], a["strides"])]
+    padding, output_padding, after = zip(*axes)
+    kwargs = _kwargs(stride=a["strides"], padding=padding)
+    if any(output_padding):
+        kwargs += (("output_padding", output_padding),)
+    if not a["bias"]:
+        kwargs += (("bias", False),)
+    crop = (Call("Crop2d", ((0, after[0], 0, after[1]),)),) if any(after) else ()
+    convolution = Call("ConvTranspose2d", (info.input_shape[-1], a["filters"], a["kernel"]), kwargs)
+    return (convolution, *crop, *activation(a["activation"], 4))
+
+
+def _transpose_axis(kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(padding, output_padding, rows cropped after) making ``(size - 1) * stride + kernel`` Keras's size.
+
+    >>> _transpose_axis(3, 2, "same")  # 2 * size + 1: the odd row is cropped after
+    (0, 0, 1)
+    >>> _transpose_axis(1, 2, "valid")  # 2 * size - 1, one row of bias only after
+    (0, 1, 0)
+    """
+    excess = kernel - stride  # what the full output has beyond size * stride
+    if excess < 0:
+        return 0, -excess, 0
+    if padding == "valid":
+        return 0, 0, 0
+    return excess // 2, 0, excess % 2
+
+
 def _kwargs(**values) -> tuple[tuple[str, Any], ...]:
     """Keyword arguments that differ from PyTorch's defaults, in order."""
     defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
@@ -318,6 +349,7 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "ZP": _zero_padding,
     "CR": _cropping,
     "UP": _upsampling,
+    "CT": _conv_transpose,
     "ADD": _add,
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
@@ -436,6 +468,7 @@ def _depthwise_weight(kernel):
 
 _PORTS: dict[str, dict[str, tuple[int, str, Callable[[Any], Any]]]] = {
     "Conv2D": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
+    "Conv2DTranspose": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
     "DepthwiseConv2D": {"kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
     "SeparableConv2D": {
         "depthwise_kernel": (0, "weight", _depthwise_weight), "pointwise_kernel": (1, "weight", _conv_weight), "bias": (1, "bias", None),
@@ -481,7 +514,7 @@ def _port_layer(layer, module) -> None:
     ports = _PORTS.get(type(layer).__name__)
     if ports is None:
         raise ValueError(f"no way to port the weights of {layer.name} ({type(layer).__name__})")
-    kinds = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
     weighted = [m for m in module.modules() if isinstance(m, kinds) or type(m).__name__ in _WEIGHTED]
     for variable in layer.weights:
         _port_one(layer.name, variable, ports, weighted)

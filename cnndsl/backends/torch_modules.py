@@ -40,6 +40,17 @@ class DepthwiseConv2d(nn.Conv2d):
             nn.init.zeros_(self.bias)
 
 
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d initialised as Keras initialises Conv2DTranspose: glorot uniform kernel, zero bias."""
+
+    def reset_parameters(self):
+        field = self.kernel_size[0] * self.kernel_size[1]
+        limit = math.sqrt(6 / ((self.in_channels + self.out_channels) * field))
+        nn.init.uniform_(self.weight, -limit, limit)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
 class Linear(nn.Linear):
     """nn.Linear initialised as Keras initialises Dense: glorot uniform kernel, zero bias."""
 

@@ -29,6 +29,7 @@ from cnndsl.images import ImageFolder
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
 from cnndsl.splits import held_out
+from cnndsl.tasks import CLASSIFY, task_named
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import (
@@ -291,7 +292,7 @@ def fit(
             _notice(_placement_line(placement))
         seed = shared_seed(recipe.seed) if placement.cluster else recipe.seed
         seed_everything(backend, seed)
-        model = _compiled(checked, recipe, placement)
+        model = _compiled(checked, recipe, placement, dataset.num_classes)
         own, scratch = _writable_dir(directory, placement)
         try:
             return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed, on_epoch)
@@ -321,36 +322,37 @@ def _writable_dir(directory: Path | None, placement: Placement) -> tuple[Path | 
     return scratch / "run", scratch
 
 
-def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement):
-    """The Keras model, built and compiled in the placement's scope."""
+def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outputs: int):
+    """The Keras model, built and compiled in the placement's scope with its task's loss and metrics."""
     import keras
 
     from cnndsl.backends.keras import build
 
+    task = task_named(checked.task)
     with placement.scope():
         model = build(checked)
         kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
         optimizer = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])(**kwargs)
-        model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+        model.compile(loss=task.loss, optimizer=optimizer, metrics=task.keras_metrics(outputs))
     return model
 
 
 def one_hot(labels, classes: int):
-    """Integer labels as the one-hot rows categorical cross-entropy takes."""
-    import numpy as np
-
-    return np.eye(classes, dtype="float32")[labels]
+    """Integer labels as the one-hot rows categorical cross-entropy takes (classification's encoding)."""
+    return CLASSIFY.encode(labels, classes)
 
 
 def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
     """``fit``'s data: training, validation and test, as arrays, batches of files, or a process's share.
 
-    Validation is on the test split unless ``recipe.validation_split`` holds out training data.
+    Labels are encoded as the data's task wants them. Validation is on the test split unless
+    ``recipe.validation_split`` holds out training data.
     """
     if isinstance(dataset, ImageFolder):
         return _folder_inputs(dataset, recipe, placement, seed)
-    x_train, y_train = dataset.x_train, one_hot(dataset.y_train, dataset.num_classes)
-    x_test, y_test = dataset.x_test, one_hot(dataset.y_test, dataset.num_classes)
+    task = task_named(dataset.task)
+    x_train, y_train = dataset.x_train, task.encode(dataset.y_train, dataset.num_classes)
+    x_test, y_test = dataset.x_test, task.encode(dataset.y_test, dataset.num_classes)
     x_val, y_val = x_test, y_test
     if recipe.validation_split is not None:
         kept, held = held_out(len(x_train), recipe.validation_split, recipe.seed)
@@ -400,7 +402,7 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
                 callbacks=[recorder, *observers],
             )
             interrupts.check()
-            scores = model.evaluate(**test, verbose=0)
+            scores = model.evaluate(**test, verbose=0, return_dict=True)
             interrupts.check()
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
