@@ -526,14 +526,50 @@ def _up_sampling_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _pool_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if pad == (0, 0) and not ceil:
+        return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    strides = a["strides"] or a["pool"]
+    sizes = tuple(
+        _padded_pool_size(size, window, stride, amount, ceil)
+        for size, window, stride, amount in zip(shape[1:3], a["pool"], strides, pad)
+    )
+    return (shape[0], *sizes, shape[3])
+
+
+def _padded_pool_size(size: int | None, window: int, stride: int, pad: int, ceil: bool) -> int | None:
+    """PyTorch's pooling size: ``pad`` on both sides; ``ceil`` keeps a last window that overhangs, if it starts
+    inside the input or its leading padding."""
+    if size is None:
+        return None
+    if size + 2 * pad < window:
+        raise ShapeProblem(
+            f"the pool {window} is larger than the {size} rows or columns padded by {pad} on each side",
+            "use a smaller pool, or more padding",
+        )
+    span = size + 2 * pad - window
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    return out - 1 if ceil and (out - 1) * stride >= size + pad else out
+
+
+def _pool_args(a: Mapping) -> str | tuple[str, str] | None:
+    """pad= and ceil= are PyTorch's explicit padding: with ``valid`` only, at most half the pool (as PyTorch)."""
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if (pad != (0, 0) or ceil) and a["padding"] != "valid":
+        return "pad= and ceil= pad explicitly: they go with padding=valid", "leave padding out, or drop pad= and ceil="
+    if any(amount > window // 2 for amount, window in zip(pad, a["pool"])):
+        return f"pad={pad} is more than half the pool {a['pool']} (PyTorch refuses it)", "pad at most half the pool"
+    return None
 
 
 _POOL_PARAMS = (
     Param("pool", size(2), (2, 2)),
     Param("strides", size(2), None, shown="pool", same_as="pool"),
     Param("padding", choice(PADDINGS), "valid"),
+    Param("pad", size(2, 0), (0, 0), shown="0", quiet=True),
+    Param("ceil", flag, False, quiet=True),
 )
+_AVERAGE_POOL_PARAMS = (*_POOL_PARAMS, Param("count_pad", flag, False, quiet=True))
 
 
 def _global_pool_shape(shape: Shape, a: Mapping) -> Shape:
@@ -889,9 +925,15 @@ _K_NORM = tuple(KerasArg(name, name, default) for name, default in
 
 
 def _keras_pool(cls: str) -> tuple[KerasClass, ...]:
+    """Keras's pooling class; with pad= or ceil= (PyTorch's explicit padding), cnndsl's ``Padded...`` one."""
     pool = KerasArg("pool", "pool_size", positional=True, from_keras=_pair)
     strides = KerasArg("strides", "strides", None, from_keras=lambda v: None if v is None else _pair(v))
-    return (KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last),)
+    explicit = (KerasArg("pad", "pad", (0, 0), from_keras=_pair), KerasArg("ceil", "ceil", False))
+    if cls == "AveragePooling2D":
+        explicit += (KerasArg("count_pad", "count_pad", False),)
+    padded = KerasClass(f"Padded{cls}", (pool, strides, *explicit), custom=True,
+                        when=lambda a: a["pad"] != (0, 0) or a["ceil"] or a.get("count_pad", False))  # fmt: skip
+    return padded, KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last)
 
 
 def _keras_global(cls: str) -> tuple[KerasClass, ...]:
@@ -927,9 +969,9 @@ _TABLE = (
             _K_DILATION, _K_BIAS), refuse=_channels_last),),
     ),
     LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape, input_rank=4, collect="pool",
-              kind="pooling", keras=_keras_pool("MaxPooling2D")),
-    LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape, input_rank=4,
-              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D")),
+              kind="pooling", keras=_keras_pool("MaxPooling2D"), check_args=_pool_args),
+    LayerType("AP", "AveragePooling2D", "2-D average pooling", _AVERAGE_POOL_PARAMS, _pool_shape, input_rank=4,
+              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D"), check_args=_pool_args),
     LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", _GLOBAL_POOL_PARAMS,
               _global_pool_shape, input_rank=4, kind="pooling", keras=_keras_global("GlobalAveragePooling2D")),
     LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", _GLOBAL_POOL_PARAMS,

@@ -183,6 +183,11 @@ def _separable(info: LayerInfo) -> tuple[Call, ...]:
 def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
     a = info.layer.args
     strides = a["strides"]
+    if a["pad"] != (0, 0) or a["ceil"] or (not maximum and a["count_pad"]):  # PyTorch's own explicit padding
+        kwargs = _kwargs(padding=a["pad"]) + ((("ceil_mode", True),) if a["ceil"] else ())
+        if maximum:
+            return (Call("nn.MaxPool2d", (a["pool"], strides), kwargs),)
+        return (Call("nn.AvgPool2d", (a["pool"], strides), kwargs + (("count_include_pad", a["count_pad"]),)),)
     pads = _window_pads(info, a["pool"], strides)
     if maximum:
         pad = (Call("nn.ConstantPad2d", (pads, float("-inf"))),) if any(pads) else ()
