@@ -126,8 +126,17 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec
     if not layers:
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
+    classes = _classes(model, layers[-1])
+    return KerasSpec(write_graph(layers, inbound, shape, classes), classes)
+
+
+def write_graph(layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int) -> str:
+    """The canonical text of layers (each read by :func:`_node_parts`; the head last) and who feeds whom.
+
+    Nested merges are written as nested merges, any other graph with named tensors. The
+    PyTorch reader writes through this too: one writer for every model read.
+    """
     head = layers[-1]
-    classes = _classes(model, head)
     graph = _Graph(layers, inbound)
     implied = _node_parts(head) == (HEAD_CODE, {"units": DEFAULT_CLASSES, "activation": "softmax", "bias": True})
     try:
@@ -136,7 +145,7 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec
         input_name = None
     except _NotNested:
         chain, input_name = _Graph(layers, inbound).named_chain(head, implied)
-    return KerasSpec(write(chain, shape, classes, input_name=input_name), classes)
+    return write(chain, shape, classes, input_name=input_name)
 
 
 def _require_keras_model(model) -> None:

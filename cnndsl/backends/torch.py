@@ -377,10 +377,13 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     plans = plan(model, logits)
     modules = OrderedDict((p.name, _instantiate(p.calls)) for p in plans)
     if not model.is_graph:
-        return nn.Sequential(modules)
-    from cnndsl.backends.torch_modules import Graph
+        built = nn.Sequential(modules)
+    else:
+        from cnndsl.backends.torch_modules import Graph
 
-    return Graph(modules, [p.inputs for p in plans])
+        built = Graph(modules, [p.inputs for p in plans])
+    built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
+    return built
 
 
 def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:
@@ -442,14 +445,22 @@ _WEIGHTED = frozenset({"LayerNorm", "LayerScale", "Normalization"})
 """Classes of torch_modules holding Keras weights, by name: emitted source defines copies of them."""
 
 
-def port_weights(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
-    """Copy every weight of a Keras model into the PyTorch module built from the same spec.
+def port_weights(source: keras.Model | torch.nn.Module, built, input_shape=None) -> None:
+    """Copy every weight of a Keras model into the PyTorch module built from the same spec; or of a
+    PyTorch module into the module or Keras model built from its notation (``from_torch``).
 
-    The i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
+    From Keras, the i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
     both follow the checked model's layer order; a layer or weight with no
-    counterpart, or a shape that differs, raises ValueError.
+    counterpart, or a shape that differs, raises ValueError. From PyTorch, see
+    :func:`cnndsl.backends.torch_reader.port_weights` (``input_shape`` is for that one).
     """
     import torch
+
+    if isinstance(source, torch.nn.Module):
+        from cnndsl.backends.torch_reader import port_weights as from_module
+
+        return from_module(source, built, input_shape)
+    keras_model, torch_model = source, built
 
     layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
     children = list(torch_model.children())
