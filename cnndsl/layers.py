@@ -1073,6 +1073,44 @@ _TABLE = (
 )  # fmt: skip
 
 
+# Channel split and shuffle (ShuffleNetV2)
+
+
+def _split_shape(shape: Shape, a: Mapping) -> Shape:
+    channels = shape[-1]
+    if channels is not None and channels % a["parts"]:
+        raise ShapeProblem(
+            f"SPL parts={a['parts']} must divide the input's {channels} channels", "split into parts dividing them"
+        )
+    return (*shape[:-1], None if channels is None else channels // a["parts"])
+
+
+def _split_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["index"] >= a["parts"]:
+        return f"SPL index={a['index']} is not one of its {a['parts']} parts", f"index 0 to {a['parts'] - 1}"
+    return None
+
+
+def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
+    if shape[-1] is not None and shape[-1] % a["groups"]:
+        raise ShapeProblem(
+            f"SHF groups={a['groups']} must divide the input's {shape[-1]} channels", "use groups dividing them"
+        )
+    return shape
+
+
+_TABLE += (
+    LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
+              (Param("index", count(0, MAX_UNITS)), Param("parts", count(2, MAX_WINDOW), 2)), _split_shape,
+              input_rank=4, check_args=_split_args, kind="reshape",
+              keras=(KerasClass("ChannelSplit", (KerasArg("index", "index", positional=True),
+                                                 KerasArg("parts", "parts", 2)), custom=True),)),
+    LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
+              (Param("groups", count(2, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),)),
+)  # fmt: skip
+
+
 def _axis_refusal(config: Mapping, key: str) -> str | None:
     try:
         _read_channel_axis(config.get(key, -1))

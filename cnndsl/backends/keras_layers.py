@@ -130,3 +130,40 @@ def _explicit_pool_shape(input_shape, pool_size, strides, pad, ceil):
         out = (-(-span // stride) if ceil else span // stride) + 1
         sizes.append(out - 1 if ceil and (out - 1) * stride >= size + amount else out)
     return (input_shape[0], *sizes, input_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelSplit(keras.layers.Layer):
+    """The ``index``-th of ``parts`` equal groups of the channels: ShuffleNetV2's split."""
+
+    def __init__(self, index, parts=2, **kwargs):
+        super().__init__(**kwargs)
+        self.index, self.parts = index, parts
+
+    def call(self, x):
+        size = x.shape[-1] // self.parts
+        return x[..., self.index * size : (self.index + 1) * size]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // self.parts)
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index, "parts": self.parts}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
+
+    def __init__(self, groups=2, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, x):
+        ops = keras.ops
+        height, width, channels = ops.shape(x)[1], ops.shape(x)[2], x.shape[-1]
+        grouped = ops.reshape(x, (-1, height, width, self.groups, channels // self.groups))
+        return ops.reshape(ops.transpose(grouped, (0, 1, 2, 4, 3)), (-1, height, width, channels))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}

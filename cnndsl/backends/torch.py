@@ -313,6 +313,8 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "ADD": _add,
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
+    "SPL": lambda info: (Call("ChannelSplit", (info.layer.args["parts"], info.layer.args["index"])),),
+    "SHF": lambda info: (Call("ChannelShuffle", (info.layer.args["groups"],)),),
     "IN": lambda info: _never(info),
     "ID": lambda info: _never(info),
 }

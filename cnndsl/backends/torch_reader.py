@@ -134,7 +134,7 @@ def _trace(module):
     was_training = module.training
     module.eval()
     try:
-        return Tracer().trace(module)
+        return Tracer(autowrap_functions=tuple(_leaf_functions())).trace(module)
     except Exception as error:  # fx raises many kinds (TraceError, TypeError, ...) on what it cannot trace
         path, cls = failed[0] if failed else ("", type(module).__name__)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -205,7 +205,7 @@ class _Reader:
                 raise _Refused("has no code in the notation")
             return entry(self, module, *args, **kwargs)
         if node.op == "call_function":
-            entry = _FUNCTIONS.get(node.target)
+            entry = _function_entry(node.target)
             if entry is None:
                 raise _Refused("has no code in the notation")
             return entry(self, *args, **kwargs)
@@ -426,7 +426,7 @@ def _linear(reader: _Reader, module, x) -> _Value:
         return [kernel.T] + ([_numpy(module.bias)] if module.bias is not None else [])
 
     args = {"units": module.out_features, "activation": "linear", "bias": module.bias is not None}
-    return reader.add("DN", args, [x], weights)
+    return reader.add("DN", args, [x], weights, last=x.last)
 
 
 def _batch_norm(reader: _Reader, module, x) -> _Value:
@@ -671,6 +671,26 @@ def _f_pool(maximum: bool) -> Callable:
     return read_pool
 
 
+def _chunk(reader: _Reader, x, chunks: int, dim: int = 0) -> tuple[_Value, ...]:
+    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers)."""
+    x = _spatial(reader, x)
+    if dim % 4 != 1:
+        raise _Refused(f"chunks along dim {dim}; the notation splits the channels")
+    return tuple(
+        reader.add("SPL", {"index": index, "parts": chunks}, [x], suffix=f"_{index}") for index in range(chunks)
+    )
+
+
+def _getitem(reader: _Reader, sequence, index):
+    if isinstance(sequence, tuple | list) and isinstance(index, int):
+        return sequence[index]
+    raise _Refused("indexing a tensor has no notation")
+
+
+def _channel_shuffle(reader: _Reader, x, groups: int) -> _Value:
+    return reader.add("SHF", {"groups": groups}, [_spatial(reader, x)])
+
+
 def _f_dropout(reader: _Reader, x, p: float = 0.5, training: bool = True, inplace: bool = False) -> _Value:
     x = _tensor(x)
     if training is False:
@@ -689,6 +709,30 @@ def _f_adaptive(maximum: bool) -> Callable:
         return _adaptive(reader, x, output_size, maximum)
 
     return read_adaptive
+
+
+_LEAF_FUNCTIONS: dict[str, Callable] = {"torchvision.models.shufflenetv2.channel_shuffle": _channel_shuffle}
+"""Functions of model libraries read whole (fx would trace into their arithmetic on sizes), by qualified name."""
+
+
+def _leaf_functions() -> list:
+    """The functions of :data:`_LEAF_FUNCTIONS` whose modules are imported (this never imports one)."""
+    import sys
+
+    found = []
+    for qualified in _LEAF_FUNCTIONS:
+        owner, _, name = qualified.rpartition(".")
+        function = getattr(sys.modules.get(owner), name, None)
+        if function is not None:
+            found.append(function)
+    return found
+
+
+def _function_entry(target) -> Callable | None:
+    entry = _FUNCTIONS.get(target)
+    if entry is None and callable(target):
+        entry = _LEAF_FUNCTIONS.get(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}")
+    return entry
 
 
 def _module_entry(module) -> Callable | None:
@@ -752,7 +796,7 @@ def _functions() -> dict[Any, Callable]:
         torch.cat: _cat, torch.concat: _cat, torch.flatten: _flatten, torch.mean: _mean,
         F.max_pool2d: _f_pool(True), F.avg_pool2d: _f_pool(False), F.dropout: _f_dropout,
         F.adaptive_avg_pool2d: _f_adaptive(False), F.adaptive_max_pool2d: _f_adaptive(True),
-        F.gelu: _f_gelu, torch.permute: _permute,
+        F.gelu: _f_gelu, torch.permute: _permute, operator.getitem: _getitem, torch.chunk: _chunk,
     }  # fmt: skip
     for name, functions in _ACTIVATION_FUNCTIONS.items():
         for function in functions:
@@ -763,7 +807,7 @@ def _functions() -> dict[Any, Callable]:
 _ACTIVATION_FUNCTIONS: dict[str, tuple] = {}
 _FUNCTIONS: dict[Any, Callable] = {}
 _METHODS: dict[str, Callable] = {
-    "flatten": _flatten, "mean": _mean, "permute": _permute, "contiguous": _identity,
+    "chunk": _chunk, "flatten": _flatten, "mean": _mean, "permute": _permute, "contiguous": _identity,
     "relu": _act("relu"), "sigmoid": _act("sigmoid"), "tanh": _act("tanh"),
     "add": _merge("ADD"), "add_": _merge("ADD"), "mul": _merge("MUL"), "mul_": _merge("MUL"),
 }  # fmt: skip
