@@ -1101,12 +1101,12 @@ def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
 
 _TABLE += (
     LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
-              (Param("index", count(0, MAX_UNITS)), Param("parts", count(2, MAX_WINDOW), 2)), _split_shape,
+              (Param("index", count(0, MAX_UNITS)), Param("parts", count(1, MAX_WINDOW), 2)), _split_shape,
               input_rank=4, check_args=_split_args, kind="reshape",
               keras=(KerasClass("ChannelSplit", (KerasArg("index", "index", positional=True),
                                                  KerasArg("parts", "parts", 2)), custom=True),)),
     LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
-              (Param("groups", count(2, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
+              (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),)),
 )  # fmt: skip
 

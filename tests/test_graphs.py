@@ -125,6 +125,11 @@ SHAPE_CASES = [
         ("NRM(mean=0.5, variance=0.25)", (None, 28, 28, 1), 0),
         ("DP(0.2, per_example=true)", (None, 28, 28, 1), 0),
         ("ADD(ID() | ID(), scale=0.17)", (None, 28, 28, 1), 0),
+        ("MP(3, strides=2, pad=1)", (None, 14, 14, 1), 0),
+        ("MP(3, strides=2, ceil=true)", (None, 14, 14, 1), 0),
+        ("AP(3, strides=2, pad=1, ceil=true, count_pad=true)", (None, 15, 15, 1), 0),
+        ("SPL(0, parts=1)", (None, 28, 28, 1), 0),
+        ("SHF(1)", (None, 28, 28, 1), 0),
 ]  # fmt: skip
 
 

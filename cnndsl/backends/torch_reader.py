@@ -67,7 +67,9 @@ def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, lis
     import torch
 
     if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"from_torch reads a torch.nn.Module, not {type(module).__module__}.{type(module).__qualname__}")
+        raise TypeError(
+            f"from_torch reads a torch.nn.Module, not {type(module).__module__}.{type(module).__qualname__}"
+        )
     shape = tuple(int(size) for size in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape is (height, width, channels), not {tuple(input_shape)}")
@@ -139,7 +141,9 @@ def _trace(module):
         path, cls = failed[0] if failed else ("", type(module).__name__)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         kind = "data-dependent control flow" if "control flow" in first else "an operation torch.fx cannot trace"
-        raise UnsupportedModel(f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it") from None
+        raise UnsupportedModel(
+            f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it"
+        ) from None
     finally:
         module.train(was_training)
 
@@ -270,7 +274,12 @@ def _resolved(code: str, given: Mapping) -> dict:
 def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[str | None]]]:
     layers, inbound = dict(self.layers), {name: list(feeds) for name, feeds in self.inbound.items()}
     head = layers.get(result.name) if result.name else None
-    if head is not None and head.code == "DN" and head.args["activation"] == "linear" and _users(inbound, head.name) == []:
+    if (
+        head is not None
+        and head.code == "DN"
+        and head.args["activation"] == "linear"
+        and _users(inbound, head.name) == []
+    ):
         layers[head.name] = _replace(head, activation="softmax")
         end = head.name
     else:
@@ -477,9 +486,7 @@ def _pooling(reader: _Reader, x, maximum: bool, kernel, stride, padding, ceil: b
     pad = _pair(padding)
     code = "MP" if maximum else "AP"
     size = x.shape[1:3]
-    floor = tuple(
-        _padded(n, k, s, p, False) for n, k, s, p in zip(size, pool, strides, pad)
-    )
+    floor = tuple(_padded(n, k, s, p, False) for n, k, s, p in zip(size, pool, strides, pad))
     if ceil and floor == tuple(_padded(n, k, s, p, True) for n, k, s, p in zip(size, pool, strides, pad)):
         ceil = False  # no window overhangs: floor and ceiling agree
     args: dict[str, Any] = {"pool": pool, "strides": strides}
@@ -511,7 +518,9 @@ def _adaptive(reader: _Reader, x, output_size, maximum: bool = False) -> _Value:
         return reader.add("GMP" if maximum else "GAP", {"keepdims": True}, [x])
     size = x.shape[1:3]
     if any(n % t for n, t in zip(size, target)):
-        raise _Refused(f"adaptive pooling of {size[0]}x{size[1]} to {target}: windows of unequal sizes have no notation")
+        raise _Refused(
+            f"adaptive pooling of {size[0]}x{size[1]} to {target}: windows of unequal sizes have no notation"
+        )
     if tuple(size) == target:
         return x  # pooling a size to itself: the input, unchanged
     pool = tuple(n // t for n, t in zip(size, target))
@@ -924,4 +933,3 @@ def _to_torch(info, arrays: list, module) -> None:
 
     with torch.no_grad():
         backend._port_layer(layer, module)
-
