@@ -22,15 +22,18 @@ operation. torch is imported here only; the package never imports user code, and
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
-from cnndsl.errors import UnsupportedModel
+from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 
-__all__ = ["from_torch", "port_weights", "read"]
+__all__ = ["from_torch", "port_weights", "read", "load_module", "UnsupportedModel"]
+
+_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,48 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
     layers, inbound, classes = read(module, input_shape)
     text = write_graph(layers, inbound, tuple(input_shape), classes)
     return KerasSpec(format_text(text), classes)
+
+
+def load_module(target: str):
+    """``PACKAGE.MODULE:CALLABLE``: import the module, call the callable with no arguments, return the module.
+
+    The only place cnndsl imports code it is given: importing a module runs its code. The
+    module is found on Python's module path (installed packages, ``PYTHONPATH``); the current
+    directory is not searched. ModelFileError, one line, for anything that does not give an
+    ``nn.Module``.
+    """
+    import importlib
+
+    import torch
+
+    if not _TARGET.fullmatch(target):
+        raise ModelFileError(f"{target!r}: expected PACKAGE.MODULE:CALLABLE, such as torchvision.models:resnet18")
+    name, _, attribute = target.partition(":")
+    try:
+        found = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        raise ModelFileError(f"{target}: no module named {error.name!r} on the module path") from None
+    except Exception as error:  # the module's own code failed: said in one line
+        raise ModelFileError(f"{target}: importing {name} failed: {type(error).__name__}: {_first(error)}") from None
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise ModelFileError(f"{target}: {name} has no {attribute!r}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise ModelFileError(f"{target}: {attribute} is not callable")
+    try:
+        module = found()
+    except Exception as error:  # the callable's own code failed
+        raise ModelFileError(
+            f"{target}: calling {attribute}() failed: {type(error).__name__}: {_first(error)}"
+        ) from None
+    if not isinstance(module, torch.nn.Module):
+        raise ModelFileError(f"{target}: {attribute}() returned a {type(module).__name__}, not a torch.nn.Module")
+    return module
+
+
+def _first(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0]
 
 
 def _trace(module):
