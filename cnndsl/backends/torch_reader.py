@@ -907,7 +907,12 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     by_name = {layer.name: layer for layer in layers}
     if len(mine) != len(theirs):
         raise ValueError(f"the source reads as {len(mine)} layers, the built model has {len(theirs)}")
-    keras_model = not _is_torch(built)
+    if _is_torch(built):
+        targets = list(built.children())
+    else:  # the i-th Keras layer (input aside) is the checked model's i-th, as the Keras backend makes them
+        targets = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
+    if len(targets) != len(model.layers):
+        raise ValueError(f"the built model has {len(targets)} layers, the notation {len(model.layers)}")
     for name, index in zip(mine, theirs):
         layer, info = by_name[name], model.layers[index]
         if layer.code != info.code:
@@ -915,10 +920,10 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
         if layer.weights is None:
             continue
         arrays = layer.weights()
-        if keras_model:
-            built.get_layer(info.name).set_weights(arrays)
+        if _is_torch(built):
+            _to_torch(info, arrays, targets[index])
         else:
-            _to_torch(info, arrays, built.get_submodule(info.name))
+            targets[index].set_weights(arrays)
 
 
 def _postorder(end, inputs: Callable) -> list:
