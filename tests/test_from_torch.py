@@ -343,3 +343,10 @@ def test_nothing_but_from_torch_imports_code_it_is_given():
     innermost = {(path, function, name) for path, function, name in found if (path, function, name) in ALLOWED}
     assert found - innermost == set(), "a new place imports or runs code: only from-torch may import what it is given"
     assert ("cnndsl/backends/torch_reader.py", "load_module", "import_module") in found
+
+
+def test_a_flatten_of_channels_first_goes_only_into_a_linear():
+    """FL() flattens (H, W, C): only a Linear's weights can be reordered to meet PyTorch's (C, H, W) order."""
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.BatchNorm1d(4 * 6 * 6), nn.Linear(4 * 6 * 6, 3))
+    with pytest.raises(UnsupportedModel, match=r"module '2' \(BatchNorm1d\), operation call: a flatten of \(C, H, W\)"):
+        from_torch(source, (8, 8, 3))

@@ -268,6 +268,8 @@ class _Reader:
     def add(self, code: str, args: Mapping, inputs: Sequence[_Value], weights=None, suffix: str = "", **kept) -> _Value:
         """A layer of ``code`` on ``inputs``: its arguments resolved, its output's shape from the layer table."""
         kind = LAYERS[code]
+        if code not in ("DN", "ACT", "DP") and any(value.flat for value in inputs):
+            raise _Refused("a flatten of (C, H, W) goes on only into a Linear (FL() flattens (H, W, C))")
         full = _resolved(code, args)
         name = self.node_name + suffix
         shapes = [value.shape for value in inputs]
