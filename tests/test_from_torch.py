@@ -101,6 +101,8 @@ def test_a_torchvision_model_reads_exactly(torchvision, name):
     if name in ("resnet18", "densenet121"):  # a 7x7 convolution padded by 3 at stride 2 is no TensorFlow same
         assert "ZP(3)\n    -> CN(64, 7, strides=2, activation=linear, bias=false)" in text
         assert "MP(3, strides=2, pad=1)" in text  # PyTorch's padded max pooling
+    if name == "densenet121":  # each layer joins every tensor before it: nested joins, as Keras's DenseNet
+        assert "@" not in text and text.count("CAT(\n        ID()\n        | BN(") == 58
 
 
 def test_a_shufflenet_block_reads_as_split_and_shuffle(torchvision):

@@ -333,6 +333,7 @@ def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[
         end = self.node_name + "_softmax"
         layers[end] = _Read(end, "softmax of the logits", "ACT", {"name": "softmax"})
         inbound[end] = [result.name]
+    _nest_joins(layers, inbound)
     _fold(layers, inbound, end)
     order = [name for name in layers if name in _reaching(inbound, end)]
     order.remove(end)
@@ -359,6 +360,20 @@ def _reaching(inbound: Mapping[str, list], end: str) -> set[str]:
         seen.add(name)
         stack.extend(inbound[name])
     return seen
+
+
+def _nest_joins(layers: dict[str, _Read], inbound: dict[str, list]) -> None:
+    """``torch.cat([x0, ..., xk])`` where ``torch.cat([x0, ..., xk-1])`` was joined before is that join and ``xk``
+    (DenseNet's layers each join every tensor before them): the same channels, written as nested joins."""
+    joined: dict[tuple, str] = {}
+    for name, layer in layers.items():
+        if layer.code != "CAT":
+            continue
+        feeds = tuple(inbound[name])
+        earlier = joined.get((layer.args["axis"], feeds[:-1])) if len(feeds) > 2 else None
+        if earlier is not None:
+            inbound[name] = [earlier, feeds[-1]]
+        joined[(layer.args["axis"], feeds)] = name
 
 
 _ACTIVATED = frozenset({"CN", "DW", "SC", "DN"})
