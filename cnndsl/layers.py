@@ -944,7 +944,7 @@ _TABLE = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
         params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
-                Param("groups", count(1, MAX_UNITS), 1, quiet=True)),
+                Param("groups", count(1, MAX_UNITS), 1)),  # in the canonical form since it came: hashes keep it
         output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
         kind="convolution",
         keras=(KerasClass("Conv2D", (
@@ -992,7 +992,7 @@ _TABLE = (
                                                  KerasArg("interpolation", "interpolation", "nearest")),
                                 refuse=_channels_last),)),
     LayerType("DP", "Dropout", "dropout (per_example=true drops whole examples: drop-connect, stochastic depth)",
-              (Param("rate", fraction), Param("per_example", flag, False, quiet=True)),
+              (Param("rate", fraction), Param("per_example", flag, False)),  # hashed since it came
               keras=(KerasClass("Dropout", (
                   KerasArg("rate", "rate", positional=True, from_keras=float),
                   KerasArg("per_example", "noise_shape", None, to_keras=_per_example, from_keras=_read_noise_shape),
@@ -1057,7 +1057,7 @@ _TABLE = (
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0)))),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
     LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting); scale=s adds the second branch times s",
-              (Param("scale", real(-1e6, 1e6), 1.0, quiet=True),), _add_shape, warn=_elementwise_warn,
+              (Param("scale", real(-1e6, 1e6), 1.0),), _add_shape,  # hashed since it came warn=_elementwise_warn,
               merge=True, kind="merge",
               keras=(KerasClass("ScaledAdd", (KerasArg("scale", "scale", positional=True, from_keras=float),),
                                 custom=True, reads=("CustomScaleLayer",), when=lambda a: a["scale"] != 1),

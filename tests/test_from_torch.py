@@ -352,3 +352,15 @@ def test_a_flatten_of_channels_first_goes_only_into_a_linear():
     source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.BatchNorm1d(4 * 6 * 6), nn.Linear(4 * 6 * 6, 3))
     with pytest.raises(UnsupportedModel, match=r"module '2' \(BatchNorm1d\), operation call: a flatten of \(C, H, W\)"):
         from_torch(source, (8, 8, 3))
+
+
+def test_pytorch_padding_arguments_leave_earlier_specs_hashes_alone():
+    """pad=, ceil= and count_pad= are quiet: left out of the canonical form at their defaults."""
+    from cnndsl.report import architecture_hash, canonical_form
+
+    earlier = check("CN(8) -> MP(2) -> AP(2) -> FL()")
+    assert architecture_hash(earlier) == "ad02ba0d6350"  # its hash before the pooling took PyTorch's padding
+    assert architecture_hash(check("CN(8) -> MP(2, pad=0, ceil=false) -> AP(2, count_pad=false) -> FL()")) == (
+        architecture_hash(earlier)
+    )
+    assert "pad=(1,1), ceil=true" in canonical_form(check("MP(3, strides=2, pad=1, ceil=true) -> FL()"))
