@@ -364,3 +364,35 @@ def test_pytorch_padding_arguments_leave_earlier_specs_hashes_alone():
         architecture_hash(earlier)
     )
     assert "pad=(1,1), ceil=true" in canonical_form(check("MP(3, strides=2, pad=1, ceil=true) -> FL()"))
+
+
+PYTORCH_CODES = (
+    "CN(4, 3) -> MP(3, strides=2, pad=1, ceil=true) -> AP(3, strides=2, pad=1, ceil=true, count_pad=true)"
+    " -> CAT(SPL(0) | SPL(1) -> SHF()) -> CN(6, 1) -> SHF(3) -> GAP()"
+)
+
+
+def test_the_pytorch_codes_read_back_from_keras_and_emit_as_scripts():
+    """The padded poolings, SPL and SHF are cnndsl's own Keras layers: read back by to_spec, and defined by the
+    emitted Keras script (run without cnndsl) and PyTorch script, which compute what compile_spec builds."""
+    from cnndsl import to_spec
+    from cnndsl.emit import emit
+    from cnndsl.report import architecture_hash
+
+    model = check(PYTORCH_CODES, (13, 12, 2), 4)
+    built = compile_spec(PYTORCH_CODES, (13, 12, 2), 4)
+    assert architecture_hash(check(to_spec(built).text)) == architecture_hash(model)
+    x = np.random.default_rng(0).normal(size=(3, 13, 12, 2)).astype("float32")
+    expected = built.predict(x, verbose=0)
+    namespace = {"__name__": "emitted"}
+    exec(compile(emit(model, "keras").decode(), "<emitted keras>", "exec"), namespace)  # noqa: S102
+    namespace["model"].set_weights(built.get_weights())
+    np.testing.assert_allclose(namespace["model"].predict(x, verbose=0), expected, atol=1e-5)
+    source = {"__name__": "emitted"}
+    exec(compile(emit(model, "torch").decode(), "<emitted torch>", "exec"), source)  # noqa: S102
+    module = next(value for value in source.values() if isinstance(value, nn.Module)).eval()
+    from cnndsl.backends.torch import port_weights as from_keras
+
+    from_keras(built, module)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy(), expected, atol=1e-5)
