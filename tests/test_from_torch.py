@@ -396,3 +396,17 @@ def test_the_pytorch_codes_read_back_from_keras_and_emit_as_scripts():
     from_keras(built, module)
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy(), expected, atol=1e-5)
+
+
+def test_a_module_ending_in_its_own_softmax_keeps_it_as_the_head():
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3), nn.Softmax(1))
+    text = from_torch(source, (8, 8, 3)).text
+    assert text.endswith("-> DN(3, activation=softmax)\n") and text.count("softmax") == 1
+
+
+def test_a_setting_out_of_the_notations_bounds_is_an_error_not_a_text_that_fails_to_check():
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Dropout(1.0), nn.Linear(4 * 6 * 6, 3))
+    with pytest.raises(
+        UnsupportedModel, match="the notation read does not check: DP rate must be at least 0 and below 1"
+    ):
+        from_torch(source, (8, 8, 3))

@@ -107,10 +107,16 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
+    from cnndsl.compiler import check
+    from cnndsl.errors import SpecError
     from cnndsl.formatter import format_text
 
     layers, inbound, classes = read(module, input_shape)
     text = write_graph(layers, inbound, tuple(input_shape), classes)
+    try:
+        check(text)  # what is returned always checks: a setting out of the notation's bounds is said here
+    except SpecError as error:
+        raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
     return KerasSpec(format_text(text), classes)
 
 
@@ -329,12 +335,14 @@ def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[
     ):
         layers[head.name] = _replace(head, activation="softmax")
         end = head.name
+    elif head is not None and head.code == "ACT" and head.args["name"] == "softmax":
+        end = head.name  # a module that ends in its own softmax: that is the head
     else:
         end = self.node_name + "_softmax"
         layers[end] = _Read(end, "softmax of the logits", "ACT", {"name": "softmax"})
         inbound[end] = [result.name]
     _nest_joins(layers, inbound)
-    _fold(layers, inbound, end)
+    end = _fold(layers, inbound, end)
     order = [name for name in layers if name in _reaching(inbound, end)]
     order.remove(end)
     return [layers[name] for name in [*order, end]], {name: inbound[name] for name in [*order, end]}
@@ -380,8 +388,8 @@ _ACTIVATED = frozenset({"CN", "DW", "SC", "DN"})
 """Codes with an activation argument: a following ACT that is their only user folds into it."""
 
 
-def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> None:
-    """``CN(..., activation=linear) -> ACT(relu)`` is ``CN(...)``; ``GAP(keepdims=true) -> FL()`` is ``GAP()``."""
+def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
+    """``CN(..., activation=linear) -> ACT(relu)`` is ``CN(...)``; ``GAP(keepdims=true) -> FL()`` is ``GAP()``; the head's name after."""
     for name in list(layers):
         layer = layers.get(name)
         if layer is None or name == end:
@@ -399,8 +407,9 @@ def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> None:
         for other, feeds in inbound.items():
             inbound[other] = [name if feed == user.name else feed for feed in feeds]
         del layers[user.name], inbound[user.name]
-        if user.name == end:
-            raise AssertionError("the head is never folded")  # the head has no users; never reached
+        if user.name == end:  # a module's own softmax after its Linear: DN(classes, activation=softmax)
+            end = name
+    return end
 
 
 # --- the module table -----------------------------------------------------------------------------
