@@ -95,7 +95,7 @@ def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, lis
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
-    layers, inbound = reader.finish(result)
+    layers, inbound = _finish(reader, result)
     return layers, inbound, result.shape[1]
 
 
@@ -244,11 +244,13 @@ class _Reader:
         self.shapes: dict[str | None, tuple] = {}
         self.node_name = ""
         self.path = ""
+        self.cls = ""
 
     def node(self, node, values: Mapping):
         self.node_name = node.name
         stack = node.meta.get("nn_module_stack") or {}
         self.path = node.target if node.op == "call_module" else (list(stack.values())[-1][0] if stack else "")
+        self.cls = _where(self.module, node).partition("(")[2].partition(")")[0]
         args = _value_of(values, node.args)
         kwargs = _value_of(values, node.kwargs)
         if node.op == "get_attr":
@@ -288,8 +290,7 @@ class _Reader:
             shape = kind.output_shape(shapes if kind.merge else shapes[0], full)
         except ShapeProblem as error:
             raise _Refused(f"{code}: {error.message}") from None
-        cls = self.path.rpartition(".")[2] if self.path else code
-        self.layers[name] = _Read(name, cls, code, full, self.path, weights)
+        self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
         return _Value(name, shape, **kept)
 
@@ -324,8 +325,9 @@ def _resolved(code: str, given: Mapping) -> dict:
 # --- the finished graph: head, pruning, folding --------------------------------------------------
 
 
-def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[str | None]]]:
-    layers, inbound = dict(self.layers), {name: list(feeds) for name, feeds in self.inbound.items()}
+def _finish(reader: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[str | None]]]:
+    """The layers that reach the output, the head last (the logits' softmax), joins nested, activations folded."""
+    layers, inbound = dict(reader.layers), {name: list(feeds) for name, feeds in reader.inbound.items()}
     head = layers.get(result.name) if result.name else None
     if (
         head is not None
@@ -338,7 +340,7 @@ def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[
     elif head is not None and head.code == "ACT" and head.args["name"] == "softmax":
         end = head.name  # a module that ends in its own softmax: that is the head
     else:
-        end = self.node_name + "_softmax"
+        end = reader.node_name + "_softmax"
         layers[end] = _Read(end, "softmax of the logits", "ACT", {"name": "softmax"})
         inbound[end] = [result.name]
     _nest_joins(layers, inbound)
@@ -346,9 +348,6 @@ def _finish(self: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[
     order = [name for name in layers if name in _reaching(inbound, end)]
     order.remove(end)
     return [layers[name] for name in [*order, end]], {name: inbound[name] for name in [*order, end]}
-
-
-_Reader.finish = _finish
 
 
 def _replace(layer: _Read, **args) -> _Read:
