@@ -1057,7 +1057,7 @@ _TABLE = (
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0)))),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
     LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting); scale=s adds the second branch times s",
-              (Param("scale", real(-1e6, 1e6), 1.0),), _add_shape,  # hashed since it came warn=_elementwise_warn,
+              (Param("scale", real(-1e6, 1e6), 1.0),), _add_shape, warn=_elementwise_warn,  # scale= hashed since it came
               merge=True, kind="merge",
               keras=(KerasClass("ScaledAdd", (KerasArg("scale", "scale", positional=True, from_keras=float),),
                                 custom=True, reads=("CustomScaleLayer",), when=lambda a: a["scale"] != 1),
