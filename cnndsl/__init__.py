@@ -53,13 +53,14 @@ _LAZY = {
     "train": ("cnndsl.training", "tensorflow"), "compare": ("cnndsl.training", "tensorflow"),
     "load_data": ("cnndsl.datasets", "tensorflow"), "port_weights": ("cnndsl.backends.torch", "torch"),
     "to_spec": ("cnndsl.backends.keras_reader", "tensorflow"), "sweep": ("cnndsl.sweeps", "sweep"),
+    "from_torch": ("cnndsl.backends.torch_reader", "torch"),
 }  # fmt: skip
 """Each function that loads on first use: its module, and the extra it needs."""
 __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
-    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use.
+    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights``, ``to_spec`` and ``from_torch`` load on first use.
 
     ``import cnndsl`` stays light; a framework missing when one is loaded or called is a
     :class:`~cnndsl.errors.MissingExtra` naming the extra to install.

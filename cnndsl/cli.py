@@ -593,6 +593,33 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
 
 
+def cmd_from_torch(args: argparse.Namespace) -> int:
+    """Import the named callable (the one place cnndsl imports code it is given), call it, and read its module."""
+    from pathlib import Path
+
+    from cnndsl.backends.torch_reader import UnsupportedModel, from_torch, load_module
+    from cnndsl.errors import ModelFileError
+
+    try:
+        module = load_module(args.target)
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
+    try:
+        spec = from_torch(module, args.input_shape or (224, 224, 3))
+    except UnsupportedModel as error:
+        for problem in str(error).splitlines():
+            print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)
+        return EXIT_SPEC
+    if args.output:
+        from cnndsl.outputs import write_text
+
+        write_text(Path(args.output), spec.text)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(spec.text)
+    return EXIT_OK
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     from cnndsl.lsp.server import main as serve
 
@@ -831,6 +858,22 @@ def _add_from_keras_parser(commands) -> None:
     from_keras_parser.set_defaults(handler=cmd_from_keras)
 
 
+def _add_from_torch_parser(commands) -> None:
+    parser = commands.add_parser(
+        "from-torch",
+        help="write a PyTorch module in the notation (imports and runs the named module's code)",
+        description="Import PACKAGE.MODULE, call CALLABLE with no arguments, and print the nn.Module it returns "
+        "in the canonical notation. Importing a module runs its code: name only code you trust.",
+    )
+    parser.add_argument("target", metavar="PACKAGE.MODULE:CALLABLE", help="such as torchvision.models:resnet18")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
+    parser.add_argument(
+        "--input-shape", type=input_shape_arg, metavar="H,W,C", help="the input's size (default: 224,224,3)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="show the frameworks' own start-up logging")
+    parser.set_defaults(handler=cmd_from_torch)
+
+
 def _add_lsp_parser(commands) -> None:
     lsp_parser = commands.add_parser(
         "lsp",
@@ -882,6 +925,7 @@ COMMANDS = {
     "compare": _add_compare_parser,
     "emit": _add_emit_parser,
     "from-keras": _add_from_keras_parser,
+    "from-torch": _add_from_torch_parser,
     "sweep": _add_sweep_parser,
     "lsp": _add_lsp_parser,
 }
@@ -1038,6 +1082,7 @@ COMMAND_EXTRAS = {
     "run": "tensorflow",
     "compare": "tensorflow",
     "from-keras": "tensorflow",
+    "from-torch": "torch",
     "sweep": "sweep",
     "lsp": "lsp",
 }

@@ -552,14 +552,50 @@ def _up_sampling_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _pool_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if pad == (0, 0) and not ceil:
+        return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    strides = a["strides"] or a["pool"]
+    sizes = tuple(
+        _padded_pool_size(size, window, stride, amount, ceil)
+        for size, window, stride, amount in zip(shape[1:3], a["pool"], strides, pad)
+    )
+    return (shape[0], *sizes, shape[3])
+
+
+def _padded_pool_size(size: int | None, window: int, stride: int, pad: int, ceil: bool) -> int | None:
+    """PyTorch's pooling size: ``pad`` on both sides; ``ceil`` keeps a last window that overhangs, if it starts
+    inside the input or its leading padding."""
+    if size is None:
+        return None
+    if size + 2 * pad < window:
+        raise ShapeProblem(
+            f"the pool {window} is larger than the {size} rows or columns padded by {pad} on each side",
+            "use a smaller pool, or more padding",
+        )
+    span = size + 2 * pad - window
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    return out - 1 if ceil and (out - 1) * stride >= size + pad else out
+
+
+def _pool_args(a: Mapping) -> str | tuple[str, str] | None:
+    """pad= and ceil= are PyTorch's explicit padding: with ``valid`` only, at most half the pool (as PyTorch)."""
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if (pad != (0, 0) or ceil) and a["padding"] != "valid":
+        return "pad= and ceil= pad explicitly: they go with padding=valid", "leave padding out, or drop pad= and ceil="
+    if any(amount > window // 2 for amount, window in zip(pad, a["pool"])):
+        return f"pad={pad} is more than half the pool {a['pool']} (PyTorch refuses it)", "pad at most half the pool"
+    return None
 
 
 _POOL_PARAMS = (
     Param("pool", size(2), (2, 2)),
     Param("strides", size(2), None, shown="pool", same_as="pool"),
     Param("padding", choice(PADDINGS), "valid"),
+    Param("pad", size(2, 0), (0, 0), shown="0", quiet=True),
+    Param("ceil", flag, False, quiet=True),
 )
+_AVERAGE_POOL_PARAMS = (*_POOL_PARAMS, Param("count_pad", flag, False, quiet=True))
 
 
 def _global_pool_shape(shape: Shape, a: Mapping) -> Shape:
@@ -915,9 +951,15 @@ _K_NORM = tuple(KerasArg(name, name, default) for name, default in
 
 
 def _keras_pool(cls: str) -> tuple[KerasClass, ...]:
+    """Keras's pooling class; with pad= or ceil= (PyTorch's explicit padding), cnndsl's ``Padded...`` one."""
     pool = KerasArg("pool", "pool_size", positional=True, from_keras=_pair)
     strides = KerasArg("strides", "strides", None, from_keras=lambda v: None if v is None else _pair(v))
-    return (KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last),)
+    explicit = (KerasArg("pad", "pad", (0, 0), from_keras=_pair), KerasArg("ceil", "ceil", False))
+    if cls == "AveragePooling2D":
+        explicit += (KerasArg("count_pad", "count_pad", False),)
+    padded = KerasClass(f"Padded{cls}", (pool, strides, *explicit), custom=True,
+                        when=lambda a: a["pad"] != (0, 0) or a["ceil"] or a.get("count_pad", False))  # fmt: skip
+    return padded, KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last)
 
 
 def _keras_global(cls: str) -> tuple[KerasClass, ...]:
@@ -997,7 +1039,7 @@ _TABLE = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
         params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
-                Param("groups", count(1, MAX_UNITS), 1, quiet=True)),
+                Param("groups", count(1, MAX_UNITS), 1)),  # in the canonical form since it came: hashes keep it
         output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
         kind="convolution",
         keras=(KerasClass("Conv2D", (
@@ -1022,9 +1064,9 @@ _TABLE = (
             _K_DILATION, _K_BIAS), refuse=_channels_last),),
     ),
     LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape, input_rank=4, collect="pool",
-              kind="pooling", keras=_keras_pool("MaxPooling2D")),
-    LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape, input_rank=4,
-              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D")),
+              kind="pooling", keras=_keras_pool("MaxPooling2D"), check_args=_pool_args),
+    LayerType("AP", "AveragePooling2D", "2-D average pooling", _AVERAGE_POOL_PARAMS, _pool_shape, input_rank=4,
+              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D"), check_args=_pool_args),
     LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", _GLOBAL_POOL_PARAMS,
               _global_pool_shape, input_rank=4, kind="pooling", keras=_keras_global("GlobalAveragePooling2D")),
     LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", _GLOBAL_POOL_PARAMS,
@@ -1055,7 +1097,7 @@ _TABLE = (
             refuse=_refuse_conv_transpose),),
     ),
     LayerType("DP", "Dropout", "dropout (per_example=true drops whole examples: drop-connect, stochastic depth)",
-              (Param("rate", fraction), Param("per_example", flag, False, quiet=True)),
+              (Param("rate", fraction), Param("per_example", flag, False)),  # hashed since it came
               keras=(KerasClass("Dropout", (
                   KerasArg("rate", "rate", positional=True, from_keras=float),
                   KerasArg("per_example", "noise_shape", None, to_keras=_per_example, from_keras=_read_noise_shape),
@@ -1120,7 +1162,7 @@ _TABLE = (
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0)))),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
     LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting); scale=s adds the second branch times s",
-              (Param("scale", real(-1e6, 1e6), 1.0, quiet=True),), _add_shape, warn=_elementwise_warn,
+              (Param("scale", real(-1e6, 1e6), 1.0),), _add_shape, warn=_elementwise_warn,  # scale= hashed since it came
               merge=True, kind="merge",
               keras=(KerasClass("ScaledAdd", (KerasArg("scale", "scale", positional=True, from_keras=float),),
                                 custom=True, reads=("CustomScaleLayer",), when=lambda a: a["scale"] != 1),
@@ -1171,6 +1213,44 @@ _TABLE = (
                   refuse=_contrast_refusal),)),
     LayerType("IN", "InputLayer", "input shape (height, width, channels), height and width may be None; first only",
               (Param("shape", _dims),), collect="shape", is_input=True),
+)  # fmt: skip
+
+
+# Channel split and shuffle (ShuffleNetV2)
+
+
+def _split_shape(shape: Shape, a: Mapping) -> Shape:
+    channels = shape[-1]
+    if channels is not None and channels % a["parts"]:
+        raise ShapeProblem(
+            f"SPL parts={a['parts']} must divide the input's {channels} channels", "split into parts dividing them"
+        )
+    return (*shape[:-1], None if channels is None else channels // a["parts"])
+
+
+def _split_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["index"] >= a["parts"]:
+        return f"SPL index={a['index']} is not one of its {a['parts']} parts", f"index 0 to {a['parts'] - 1}"
+    return None
+
+
+def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
+    if shape[-1] is not None and shape[-1] % a["groups"]:
+        raise ShapeProblem(
+            f"SHF groups={a['groups']} must divide the input's {shape[-1]} channels", "use groups dividing them"
+        )
+    return shape
+
+
+_TABLE += (
+    LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
+              (Param("index", count(0, MAX_UNITS)), Param("parts", count(1, MAX_WINDOW), 2)), _split_shape,
+              input_rank=4, check_args=_split_args, kind="reshape",
+              keras=(KerasClass("ChannelSplit", (KerasArg("index", "index", positional=True),
+                                                 KerasArg("parts", "parts", 2)), custom=True),)),
+    LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
+              (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),)),
 )  # fmt: skip
 
 

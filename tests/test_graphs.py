@@ -133,6 +133,11 @@ SHAPE_CASES = [
         ("ZOOM(0.2, width=None)", (None, 28, 28, 1), 0),
         ("RCR(20, 24)", (None, 20, 24, 1), 0),
         ("CON(0.5)", (None, 28, 28, 1), 0),
+        ("MP(3, strides=2, pad=1)", (None, 14, 14, 1), 0),
+        ("MP(3, strides=2, ceil=true)", (None, 14, 14, 1), 0),
+        ("AP(3, strides=2, pad=1, ceil=true, count_pad=true)", (None, 15, 15, 1), 0),
+        ("SPL(0, parts=1)", (None, 28, 28, 1), 0),
+        ("SHF(1)", (None, 28, 28, 1), 0),
 ]  # fmt: skip
 
 

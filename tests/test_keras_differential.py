@@ -123,9 +123,37 @@ def _reference_simple(desc: Desc):
             "RCR": lambda: L.RandomCrop(a.get("height", 1), a.get("width", 1)),  # Keras's shape rule, read as RCR
             "CON": lambda: L.RandomContrast(a.get("factor", 0.1)),
         }[desc.code]()
+    if desc.code == "SPL":
+        return ChannelSplit(a["index"], a.get("parts", 2))
+    if desc.code == "SHF":
+        return ChannelShuffle(a.get("groups", 2))
     return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
         desc.code
     ]()
+
+
+class ChannelSplit(keras.layers.Layer):
+    """The reference split: keras.ops.split into equal parts, one of them kept."""
+
+    def __init__(self, index, parts):
+        super().__init__()
+        self.index, self.parts = index, parts
+
+    def call(self, x):
+        return keras.ops.split(x, self.parts, axis=-1)[self.index]
+
+
+class ChannelShuffle(keras.layers.Layer):
+    """The reference shuffle: the channels gathered by the permutation written out (channel i of group g to i*groups+g)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def call(self, x):
+        channels = x.shape[-1]
+        order = np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
+        return keras.ops.take(x, order, axis=-1)
 
 
 class _ReferenceLayerScale(keras.layers.Layer):
@@ -295,7 +323,7 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
 
 REFERENCE_CODES = {
     "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "CT", "LN", "LS", "RS", "CR",
-    "RSC", "NRM", *MERGE_LAYERS, *AUGMENTATIONS,
+    "RSC", "NRM", "SPL", "SHF", *MERGE_LAYERS, *AUGMENTATIONS,
 }  # fmt: skip
 """Every code the reference above builds; ID and IN make no layer."""
 
@@ -304,7 +332,7 @@ def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
     minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
                "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}, "CT": {"filters": 2},
-               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}}  # fmt: skip
+               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}, "SPL": {"index": 0}}  # fmt: skip
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
         made = _reference_simple(Desc(code, "", minimal.get(code, {})))
         assert _keras_row_name(made) == LAYERS[code].keras_class

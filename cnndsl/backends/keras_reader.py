@@ -127,8 +127,19 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     if not layers:
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
+    classes = _classes(model, layers[-1], task)
+    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
+
+
+def write_graph(layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task=None) -> str:
+    """The canonical text of layers (each read by :func:`_node_parts`; the head last) and who feeds whom.
+
+    Nested merges are written as nested merges, any other graph with named tensors. The
+    PyTorch reader writes through this too: one writer for every model read. ``task``
+    (classify by default) says which head the model ends in.
+    """
+    task = task_named(task)
     head = layers[-1]
-    classes = _classes(model, head, task)
     graph = _Graph(layers, inbound)
     implied = _node_parts(head) == task.default_head()
     try:
@@ -137,7 +148,7 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
         input_name = None
     except _NotNested:
         chain, input_name = _Graph(layers, inbound).named_chain(head, implied)
-    return KerasSpec(write(chain, shape, classes, input_name=input_name, task=task), classes)
+    return write(chain, shape, classes, input_name=input_name, task=task)
 
 
 def _require_keras_model(model) -> None:

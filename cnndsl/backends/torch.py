@@ -214,6 +214,11 @@ def _separable(info: LayerInfo) -> tuple[Call, ...]:
 def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
     a = info.layer.args
     strides = a["strides"]
+    if a["pad"] != (0, 0) or a["ceil"] or (not maximum and a["count_pad"]):  # PyTorch's own explicit padding
+        kwargs = _kwargs(padding=a["pad"]) + ((("ceil_mode", True),) if a["ceil"] else ())
+        if maximum:
+            return (Call("nn.MaxPool2d", (a["pool"], strides), kwargs),)
+        return (Call("nn.AvgPool2d", (a["pool"], strides), kwargs + (("count_include_pad", a["count_pad"]),)),)
     pads = _window_pads(info, a["pool"], strides)
     if maximum:
         pad = (Call("nn.ConstantPad2d", (pads, float("-inf"))),) if any(pads) else ()
@@ -359,6 +364,8 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "ZOOM": _affine,
     "RCR": lambda info: (Call("RandomOrCenterCrop", (info.layer.args["height"], info.layer.args["width"])),),
     "CON": lambda info: (Call("RandomContrast", (info.layer.args["factor"],)),),
+    "SPL": lambda info: (Call("ChannelSplit", (info.layer.args["parts"], info.layer.args["index"])),),
+    "SHF": lambda info: (Call("ChannelShuffle", (info.layer.args["groups"],)),),
     "IN": lambda info: _never(info),
     "ID": lambda info: _never(info),
 }
@@ -423,10 +430,13 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     plans = plan(model, logits)
     modules = OrderedDict((p.name, _instantiate(p.calls)) for p in plans)
     if not model.is_graph:
-        return nn.Sequential(modules)
-    from cnndsl.backends.torch_modules import Graph
+        built = nn.Sequential(modules)
+    else:
+        from cnndsl.backends.torch_modules import Graph
 
-    return Graph(modules, [p.inputs for p in plans])
+        built = Graph(modules, [p.inputs for p in plans])
+    built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
+    return built
 
 
 def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:
@@ -489,14 +499,22 @@ _WEIGHTED = frozenset({"LayerNorm", "LayerScale", "Normalization"})
 """Classes of torch_modules holding Keras weights, by name: emitted source defines copies of them."""
 
 
-def port_weights(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
-    """Copy every weight of a Keras model into the PyTorch module built from the same spec.
+def port_weights(source: keras.Model | torch.nn.Module, built, input_shape=None) -> None:
+    """Copy every weight of a Keras model into the PyTorch module built from the same spec; or of a
+    PyTorch module into the module or Keras model built from its notation (``from_torch``).
 
-    The i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
+    From Keras, the i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
     both follow the checked model's layer order; a layer or weight with no
-    counterpart, or a shape that differs, raises ValueError.
+    counterpart, or a shape that differs, raises ValueError. From PyTorch, see
+    :func:`cnndsl.backends.torch_reader.port_weights` (``input_shape`` is for that one).
     """
     import torch
+
+    if isinstance(source, torch.nn.Module):
+        from cnndsl.backends.torch_reader import port_weights as from_module
+
+        return from_module(source, built, input_shape)
+    keras_model, torch_model = source, built
 
     layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
     children = list(torch_model.children())

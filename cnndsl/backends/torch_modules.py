@@ -311,6 +311,29 @@ class AvgPool2dSame(nn.Module):
         return total / F.avg_pool2d(ones, self.kernel_size, self.stride)
 
 
+class ChannelSplit(nn.Module):
+    """The ``index``-th of ``parts`` equal groups of the channels (``x.chunk(parts, dim=1)[index]``)."""
+
+    def __init__(self, parts, index):
+        super().__init__()
+        self.parts, self.index = parts, index
+
+    def forward(self, x):
+        return x.chunk(self.parts, dim=1)[self.index]
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
 class Exponential(nn.Module):
     """Keras's ``exponential`` activation."""
 
