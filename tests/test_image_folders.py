@@ -15,7 +15,7 @@ from cnndsl.datasets import load_data
 from cnndsl.errors import DataError
 from cnndsl.images import ImageFolder, list_images, load_folder, read_image
 from cnndsl.splits import carve_test, held_out
-from tests.conftest import run_cli
+from conftest import run_cli
 
 CLASSES = ("circle", "square", "stripes")
 SUFFIXES = (".png", ".jpg", ".bmp", ".gif")
