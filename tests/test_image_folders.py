@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 from cnndsl.datasets import load_data
 from cnndsl.errors import DataError
 from cnndsl.images import ImageFolder, list_images, load_folder, read_image
 from cnndsl.splits import carve_test, held_out
-from conftest import run_cli
 
 CLASSES = ("circle", "square", "stripes")
 SUFFIXES = (".png", ".jpg", ".bmp", ".gif")
