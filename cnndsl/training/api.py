@@ -23,6 +23,7 @@ from cnndsl.model import DEFAULT_CLASSES, CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
+from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
 from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
 
 Spec = str | Source
@@ -59,6 +60,7 @@ def train(
     quiet: bool = True,
     save: bool = True,
     on_epoch: Callable[[dict], bool] | None = None,
+    keep: Keep = EVERYTHING,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
 
@@ -67,13 +69,14 @@ def train(
     ``cluster`` says where a ``distribute="data-parallel"`` run's processes meet.
     ``quiet`` keeps the frameworks' native start-up logging off the terminal.
     ``on_epoch`` sees each finished epoch's history row; returning True stops training
-    there (the run is then evaluated and saved as it stands).
+    there (the run is then evaluated and saved as it stands). ``keep`` says which files
+    the run directory keeps (``cnndsl.training.rundir``: everything, or a sweep trial's).
     Raises SpecError, DataError, RecipeError, OutputError, or TrainingInterrupted
     (a KeyboardInterrupt) on Ctrl-C.
     """
     recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend)
     precheck(spec, recipe.data)
-    directory = run_dir(spec_text(spec), output) if save else None
+    directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
     dataset = _load_data(recipe)
     checked = check_against_data(spec, dataset)
     return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=on_epoch)
@@ -280,7 +283,7 @@ def _train_each(entries: list[Entry], settings: Recipe, dataset: Dataset, result
 
 def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster) -> None:
     print(f"cnndsl: training {entry.label} ({checked.total_params:,} parameters)", file=sys.stderr, flush=True)
-    directory = result.directory / entry.folder if result.directory else None
+    directory = RunDirectory(result.directory / entry.folder) if result.directory else None
     started = time.perf_counter()
     try:
         trained = fit(checked, settings, dataset, directory, verbose, cluster=cluster, quiet=quiet)
