@@ -230,12 +230,12 @@ SPACE = "CN({4,8}, 3)->MP({2,9})->FL()"
 
 
 def _trained(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("trial-*") if (p / "model.keras").exists())
+    return sorted(p for p in folder.glob("trial-*") if (p / "metrics.json").exists())
 
 
 def _training(folder: Path) -> list[Path]:
     """Trial directories whose training has begun (history written) but not finished."""
-    return [p for p in folder.glob("trial-*") if (p / "history.csv").exists() and not (p / "model.keras").exists()]
+    return [p for p in folder.glob("trial-*") if (p / "history.csv").exists() and not (p / "metrics.json").exists()]
 
 
 def _rows(folder: Path) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,14 @@ def run_plan(plan: Plan, verbose: int, echo) -> list[dict]:
     loggers = [logging.getLogger("optuna"), logging.getLogger("sqlalchemy")]
     for logger in loggers:
         logger.addFilter(scrubber)
+    with warnings.catch_warnings():
+        # heartbeats and constraints are driven here by ask and tell, as Optuna's optimize drives them
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        return _run(plan, verbose, echo, loggers, scrubber)
+
+
+def _run(plan: Plan, verbose: int, echo, loggers, scrubber) -> list[dict]:
     try:
         for line in plan.log:
             echo(line)
@@ -150,7 +159,9 @@ def _pruner(plan: Plan):
 
     if plan.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=max(1, int(plan.recipe.get("epochs", 12))), reduction_factor=HYPERBAND_REDUCTION
+            min_resource=1,
+            max_resource=max(1, int(plan.recipe.get("epochs", 12))),
+            reduction_factor=HYPERBAND_REDUCTION,
         )  # resources are epochs
     if plan.pruner == "median":
         return optuna.pruners.MedianPruner(
@@ -208,11 +219,8 @@ def _study(plan: Plan):
         raise UsageError(
             f"--study {plan.study_name}: this study was made for another space or recipe; name a new study"
         )
-    if (made_for is not None or study.trials) and (attrs.get("objective", objective), directions) != (
-        objective,
-        plan.directions,
-    ):
-        was = attrs.get("objective") or ",".join(directions)
+    if directions != plan.directions or attrs.get("objective", objective) != objective:
+        was = attrs.get("objective") or " and ".join(directions)
         raise UsageError(f"--study {plan.study_name}: this study optimises {was}, not {objective}; name a new study")
     if made_for is None:
         study.set_user_attr("space", plan.space.source)
