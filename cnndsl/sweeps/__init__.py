@@ -17,6 +17,7 @@ module:
 
 from __future__ import annotations
 
+from cnndsl.sweeps import trials
 from cnndsl.sweeps.board import (
     BEST_SHOWN,
     FIELDS,
@@ -60,5 +61,5 @@ __all__ = [
     "PRUNERS", "PRUNE_AFTER_TRIALS", "PRUNE_FROM_EPOCH", "REJECTED", "SAMPLERS", "SKIPPED_WHY", "SURPLUS",
     "TRAINED", "Plan", "StorageURL", "SweepInterrupted", "Worker", "_Scrubber", "leaderboard", "make_plan",
     "mark_stale", "mask", "objectives_of", "open_storage", "pareto_front", "plot_pareto", "run_plan",
-    "skipped_trials", "storage_url", "sweep", "sweep_markdown", "write_leaderboard",
+    "skipped_trials", "storage_url", "sweep", "sweep_markdown", "trials", "write_leaderboard",
 ]  # fmt: skip
