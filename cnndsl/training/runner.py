@@ -293,9 +293,7 @@ def _notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _writable_dir(
-    directory: RunDirectory | None, placement: Placement
-) -> tuple[RunDirectory | None, Path | None]:
+def _writable_dir(directory: RunDirectory | None, placement: Placement) -> tuple[RunDirectory | None, Path | None]:
     """The run directory, or for a process other than 0 a scratch directory dropped afterwards.
 
     Saving a model is a collective step under Keras's distribution: every process
