@@ -103,8 +103,10 @@ def _run(plan: Plan, verbose: int, echo, loggers, scrubber) -> list[dict]:
         study, storage = _opened(plan)
         echo(f"study {plan.study_name!r} in {plan.storage.masked}; trials in {plan.directory}/")
         worker = Worker(plan, study, verbose, echo, storage)
+        from cnndsl.training.api import shared_data
+
         try:
-            with interrupts.remembered():
+            with interrupts.remembered(), shared_data():  # the data is read once for all this worker's trials
                 worker.run()
         except KeyboardInterrupt:
             rows = write_leaderboard(plan, study)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,29 @@ def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
+_SHARED: dict[tuple, Dataset] | None = None
+"""Data sets read once for all the runs inside :func:`shared_data` (a sweep's trials)."""
+
+
+@contextmanager
+def shared_data():
+    """Within this block every run of one process reads each data set (by name and limit) once."""
+    global _SHARED
+    outer, _SHARED = _SHARED, ({} if _SHARED is None else _SHARED)
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
 def _load_data(recipe: Recipe) -> Dataset:
     """The recipe's data, telling the user of any fallback (the sample for MNIST)."""
+    key = (recipe.data, recipe.limit)
+    if _SHARED is not None and key in _SHARED:
+        return _SHARED[key]
     dataset = load_data(recipe.data, recipe.limit)
+    if _SHARED is not None:
+        _SHARED[key] = dataset
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
