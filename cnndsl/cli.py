@@ -559,7 +559,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
     options.update(prune_epochs=args.prune_epochs, pruner=args.pruner, keep_models=args.keep_models)
-    options["heartbeat"] = args.heartbeat
+    options.update(heartbeat=args.heartbeat, timeout=args.timeout)
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -814,6 +814,8 @@ def _add_sweep_parser(commands) -> None:
     add("--heartbeat", type=int, metavar="SECONDS",
         help="on a database storage, seconds between a running trial's heartbeats; one silent for six of them "
         "is failed and its candidate trained by another worker (default: 10)")  # fmt: skip
+    add("--timeout", type=float, metavar="SECONDS",
+        help="start no new trial after this many seconds (the one training finishes; default: no limit)")  # fmt: skip
     _add_budget_options(sweep_parser)
     sweep_parser.set_defaults(handler=cmd_sweep)
 

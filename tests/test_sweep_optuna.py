@@ -405,3 +405,20 @@ def test_trials_keep_no_checkpoints_and_only_the_best_trials_models(tmp_path, mo
     for row in kept:
         folder = Path(row["directory"])
         assert {"checkpoint.keras", "model.keras", "loss.png"} <= {p.name for p in folder.iterdir()}
+
+
+def test_timeout_starts_no_trial_after_it_and_says_so(monkeypatch, tmp_path):
+    recorder = Recorder()
+
+    def slow(spec, *args, **kwargs):
+        time.sleep(0.5)
+        return recorder(spec, *args, **kwargs)
+
+    fakes(monkeypatch, slow)
+    lines: list[str] = []
+    rows = sweeps.sweep("CN({4,8,16})->FL()", "sample", trials=3, sampler="grid", output=tmp_path, echo=lines.append,
+                        timeout=0.3)  # fmt: skip
+    assert len(rows) == len(recorder.specs) == 1
+    assert "stopped: --timeout 0.3 s passed; no new trial started" in lines
+    with pytest.raises(UsageError, match="--timeout must be"):
+        sweeps.sweep("CN({4,8})->FL()", "sample", output=tmp_path, timeout=0)

@@ -62,6 +62,7 @@ class Worker:
         self.directory = None
         self.told = False
         self._first_seen: dict[int, float] = {}
+        self.deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
 
     def run(self) -> None:
         while self._wanted():
@@ -91,6 +92,9 @@ class Worker:
                 return False
             interrupts.check()  # wait: a running trial whose worker dies gives its place back
             time.sleep(min(1.0, self.storage.heartbeat_interval / 2))
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_because = f"--timeout {self.plan.timeout:g} s passed; no new trial started"
+            return False
         if self._exhausted():
             self.stopped_because = "every candidate the checker accepts is trained"
             return False

@@ -54,6 +54,8 @@ class Plan:
     """Tell rejected candidates to the sampler through Optuna's constraints (False: as plain pruned trials)."""
     heartbeat: int | None = None
     """Seconds between heartbeats on an RDB storage (None: the default)."""
+    timeout: float | None = None
+    """Seconds after which this worker starts no new trial (None: no limit)."""
     log: list[str] = field(default_factory=list)
 
     @property

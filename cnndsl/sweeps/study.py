@@ -47,6 +47,7 @@ def sweep(
     keep_models: bool = False,
     constraints: bool = True,
     heartbeat: int | None = None,
+    timeout: float | None = None,
     output: str | Path | None = None,
     settings: Settings | None = None,
     input_shape: Sequence[int] | None = None,
@@ -63,7 +64,8 @@ def sweep(
     behind. ``keep_models`` keeps every trial's checkpoints and model (otherwise only the
     best trials' models). ``constraints`` tells rejected candidates to the sampler as
     infeasible (False: as plain pruned trials). ``heartbeat`` is the seconds between
-    heartbeats on an RDB storage. Returns the leaderboard: one dict per trained
+    heartbeats on an RDB storage. ``timeout`` is the seconds after which this process
+    starts no new trial (the one training then finishes). Returns the leaderboard: one dict per trained
     candidate, best first. Raises SpecError (errors in the space), UsageError (bad
     settings or storage) or SweepInterrupted (Ctrl-C; finished trials stay in the storage).
     """
@@ -73,6 +75,9 @@ def sweep(
     if heartbeat is not None and (isinstance(heartbeat, bool) or not 1 <= heartbeat <= 3600):
         raise UsageError(f"--heartbeat must be a whole number of seconds from 1 to 3600, got {heartbeat!r}")
     plan.heartbeat = heartbeat
+    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        raise UsageError(f"--timeout must be a number of seconds above 0, got {timeout!r}")
+    plan.timeout = timeout
     return run_plan(plan, verbose, echo or _stderr)
 
 
