@@ -227,7 +227,8 @@ EXTRA_MODULES = {
     "torch": frozenset({"torch", "keras", "numpy", "matplotlib"}),
     "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
     "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "optuna"}),
-    "bench": frozenset({"keras_tuner", "tensorboard"}),
+    "bench": frozenset({"keras_tuner", "sklearn", "tensorboard"}),
+    "postgresql": frozenset({"psycopg"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
 }

@@ -422,3 +422,24 @@ def test_timeout_starts_no_trial_after_it_and_says_so(monkeypatch, tmp_path):
     assert "stopped: --timeout 0.3 s passed; no new trial started" in lines
     with pytest.raises(UsageError, match="--timeout must be"):
         sweeps.sweep("CN({4,8})->FL()", "sample", output=tmp_path, timeout=0)
+
+
+def test_ctrl_c_in_a_multi_objective_sweep_resumes_without_training_anything_twice(monkeypatch, tmp_path):
+    recorder, storage = fakes(monkeypatch)
+
+    def stopped(spec, *args, **kwargs):
+        if len(recorder.specs) == 2:
+            raise KeyboardInterrupt
+        return recorder(spec, *args, **kwargs)
+
+    monkeypatch.setattr(cnndsl, "train", stopped)
+    space, options = "CN({2,4,8,16})->FL()", {"objective": "val_accuracy,macs", "output": tmp_path, "echo": quiet}
+    with pytest.raises(sweeps.SweepInterrupted) as caught:
+        sweeps.sweep(space, "sample", trials=4, sampler="grid", study="r", **options)
+    assert len(caught.value.rows) == 2 and (tmp_path / "sweep.csv").read_text().count("\n") == 3
+    monkeypatch.setattr(cnndsl, "train", recorder)
+    rows = sweeps.sweep(space, "sample", trials=4, sampler="grid", study="r", **options)
+    assert len(rows) == 4 and len(recorder.specs) == len(set(recorder.specs)) == 4
+    study = load(storage, "r")
+    assert [t.user_attrs["kind"] for t in study.trials].count("interrupted") == 1
+    assert all(len(t.values) == 2 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
