@@ -291,14 +291,11 @@ def main() -> None:
     print(f"cnndsl {__version__}, python {sys.version.split()[0]}")
     if args.only != "budget":
         counts = proposals(args.seeds, args.proposals)
-        print(
-            f"\n| TPE, {args.proposals} accepted candidates, {args.seeds} seeds | infeasible proposals, median (range) |"
-        )
+        print(f"\n| {args.proposals} accepted candidates, {args.seeds} seeds | infeasible proposals, median (range) |")
         print("|---|---|")
-        for constraints in (True, False):
-            told = "infeasible (Optuna constraints)" if constraints else "pruned (no constraints)"
-            print(f"| rejected candidates told as {told} | {spread([float(c) for c in counts[constraints]], 0)} |")
-        print(f"raw counts: {json.dumps({str(k): v for k, v in counts.items()})}", flush=True)
+        for name, (sampler, constraints) in VARIANTS.items():
+            print(f"| {name} | {spread([float(c) for c in counts[f'{sampler}-{constraints}']], 0)} |")
+        print(f"raw counts: {json.dumps(counts)}", flush=True)
     if args.only == "proposals":
         return
     results: dict[str, list[dict]] = {name: [] for name in SEARCHES}
