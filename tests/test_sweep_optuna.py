@@ -443,3 +443,22 @@ def test_ctrl_c_in_a_multi_objective_sweep_resumes_without_training_anything_twi
     study = load(storage, "r")
     assert [t.user_attrs["kind"] for t in study.trials].count("interrupted") == 1
     assert all(len(t.values) == 2 for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+
+
+def test_a_trial_failed_by_another_worker_while_it_trained_is_not_counted_and_the_sweep_goes_on(monkeypatch, tmp_path):
+    recorder, storage = fakes(monkeypatch)
+
+    def overtaken(spec, *args, **kwargs):
+        result = recorder(spec, *args, **kwargs)
+        if len(recorder.specs) == 1:  # as fail_stale_trials in another worker would, on a late heartbeat
+            study = load(storage, "late")
+            for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        return result
+
+    monkeypatch.setattr(cnndsl, "train", overtaken)
+    lines: list[str] = []
+    rows = sweeps.sweep("CN({4,8})->FL()", "sample", trials=1, sampler="grid", study="late", output=tmp_path,
+                        echo=lines.append)  # fmt: skip
+    assert "trial 0: failed by another worker meanwhile (its heartbeat was late); not counted" in lines
+    assert len(rows) == 1 and rows[0]["trial"] == 1 and len(recorder.specs) == 2

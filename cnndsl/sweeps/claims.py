@@ -247,7 +247,19 @@ class Worker:
         self._told(trial, state=getattr(TrialState, state))
 
     def _told(self, trial, *args, **kwargs) -> None:
-        self.study.tell(trial, *args, **kwargs)
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            self.study.tell(trial, *args, **kwargs)
+        except (UpdateFinishedTrialError, ValueError) as error:
+            if "finished" not in str(error) and "Cannot tell a FAIL" not in str(error):
+                raise
+            self.late(trial)
+        self.told = True
+
+    def late(self, trial) -> None:
+        """Say that another worker failed this trial meanwhile: its heartbeats came too late."""
+        self.echo(f"trial {trial.number}: failed by another worker meanwhile (its heartbeat was late); not counted")
         self.told = True
 
     def _tell_failed(self, trial, why: str) -> None:

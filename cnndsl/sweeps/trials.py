@@ -37,8 +37,14 @@ def train(worker, trial, verdict: Verdict) -> None:
         text, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **plan.recipe
     )
     row = make_row(trial.number, text, verdict, result, time.perf_counter() - started)
-    trial.set_user_attr("row", row)
-    worker.feasible(trial)
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        trial.set_user_attr("row", row)
+        worker.feasible(trial)
+    except UpdateFinishedTrialError:
+        worker.late(trial)
+        return
     if pruned:  # still a trained candidate (kind TRAINED, counted among the N): only its state differs
         from optuna.trial import TrialState
 
