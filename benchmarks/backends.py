@@ -1,4 +1,4 @@
-"""The figures of the README's "Leaving and entering the notation" section.
+"""The figures of the documentation's PyTorch backend page (docs/interop/torch.md).
 
 Prints, for the notebook's three models with random Keras weights ported into PyTorch,
 the largest difference from Keras's outputs of the PyTorch module and of its ONNX file

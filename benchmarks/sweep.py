@@ -198,7 +198,8 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
     begun = time.perf_counter()
     rows = cnndsl.sweep(
         SPACE, "sample", trials=10_000, sampler="tpe", seed=args.seed, limit=args.limit, epochs=args.epochs,
-        batch_size=128, output=output, study="bench", prune_epochs=args.child_kind == "pruned",
+        batch_size=128, validation_split="test", output=output, study="bench",
+        prune_epochs=args.child_kind == "pruned",
         timeout=max(0.001, args.budget - (time.perf_counter() - begun)), echo=lambda line: None,
     )  # fmt: skip
     study = optuna.load_study(study_name="bench", storage=f"sqlite:///{output / 'sweep.db'}")

@@ -30,20 +30,37 @@ __version__ = "0.1.0"
 
 __all__ = [
     "parse", "check", "compile_spec", "CheckedModel", "LAYERS",
-    "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic",
+    "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic", "draw_spec",
 ]  # fmt: skip
+
+
+def draw_spec(text: str, input_shape=None, num_classes=None, **options):
+    """A spec as a notebook shows it: its summary table beside its picture, or its errors with carets
+    and its picture up to the failing layer (see :func:`cnndsl.notebook.draw_spec`)."""
+    from cnndsl.notebook import draw_spec
+
+    return draw_spec(text, input_shape, num_classes, **options)
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext cnndsl``: the ``%%cnndsl`` cell magic (:mod:`cnndsl.notebook`, loaded only then)."""
+    from cnndsl.notebook import load_ipython_extension
+
+    load_ipython_extension(ipython)
+
 
 _LAZY = {
     "train": ("cnndsl.training", "tensorflow"), "compare": ("cnndsl.training", "tensorflow"),
     "load_data": ("cnndsl.datasets", "tensorflow"), "port_weights": ("cnndsl.backends.torch", "torch"),
     "to_spec": ("cnndsl.backends.keras_reader", "tensorflow"), "sweep": ("cnndsl.sweeps", "sweep"),
+    "from_torch": ("cnndsl.backends.torch_reader", "torch"),
 }  # fmt: skip
 """Each function that loads on first use: its module, and the extra it needs."""
 __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
-    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights`` and ``to_spec`` load on first use.
+    """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights``, ``to_spec`` and ``from_torch`` load on first use.
 
     ``import cnndsl`` stays light; a framework missing when one is loaded or called is a
     :class:`~cnndsl.errors.MissingExtra` naming the extra to install.

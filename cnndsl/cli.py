@@ -21,6 +21,7 @@ from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
+from cnndsl.tasks import TASKS, task_named
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up time
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up ti
     from cnndsl.model import CheckedModel
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_BOXES = 100
+"""As :data:`cnndsl.backends.picture.MAX_BOXES`, for ``draw --help`` (``check`` never loads the picture code)."""
 
 
 def input_shape_arg(text: str) -> tuple[int, int, int]:
@@ -39,6 +42,22 @@ def input_shape_arg(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(
             f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3, each from 1 to {MAX_INPUT_SIZE:,}, not {text!r}"
         ) from None
+
+
+def fraction_arg(text: str) -> float:
+    """A fraction strictly between 0 and 1, such as 0.2."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction above 0 and below 1, such as 0.2, not {text!r}")
+    return value
+
+
+def validation_arg(text: str) -> float | str:
+    """A fraction of the training data to hold out, or ``test`` (validate on the test split)."""
+    return "test" if text.strip().lower() == "test" else fraction_arg(text)
 
 
 def classes_arg(text: str) -> int:
@@ -60,6 +79,13 @@ def scale_arg(text: str) -> float:
     return value
 
 
+def depth_arg(text: str) -> int:
+    """A picture's depth: 0 or more uses of named blocks deep."""
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"expected a depth from 0 to 1000, such as 1, not {text!r}")
+    return int(text)
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -68,6 +94,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="input height, width and channels (default: the spec's IN(...), else 28,28,1)",
     )
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
+    _add_task_option(parser, "classify", setting=True)
+
+
+def _add_task_option(parser: argparse.ArgumentParser, default: str | None, setting: bool = False) -> None:
+    said = "default: the task setting, else classify" if setting else "default: what the data's labels are"
+    parser.add_argument(
+        "--task", choices=list(TASKS), default=None if setting else default,
+        help=f"what the model does, which sets its head: classify (a class vector), segment (a class per pixel), "
+        f"regress (numbers) ({said})",
+    )  # fmt: skip
 
 
 def _budget(parse):
@@ -91,7 +127,7 @@ def _add_budget_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
     """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
-    return source.check(args.input_shape, settings.classes, settings.input_shape)
+    return source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
 
 
 def _report(diagnostics, source: Source) -> None:
@@ -223,7 +259,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = load_settings()
     except SettingsError as error:
         raise UsageError(str(error)) from None
-    flags = {name: getattr(args, name, None) for name in ("classes", "max_params", "max_flops", "max_activations")}
+    names = ("classes", "task", "max_params", "max_flops", "max_activations")
+    flags = {name: getattr(args, name, None) for name in names}
     return settings.merged(**flags)
 
 
@@ -296,8 +333,9 @@ def _write_picture(source: Source, args: argparse.Namespace, output: str, style:
 
     path = check_picture_path(output)
     settings = _settings(args)
-    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape)
-    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None))
+    drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, settings.task)
+    depth = getattr(args, "depth", None)
+    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None), depth=depth)
     return drawable
 
 
@@ -380,7 +418,8 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 
 
 def _recipe(args: argparse.Namespace) -> dict:
-    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend")
+    names = ("data", "epochs", "batch_size", "optimizer", "learning_rate", "seed", "limit", "distribute", "backend",
+             "validation_split", "test_split", "input_shape")  # fmt: skip
     return {name: getattr(args, name) for name in names} | {"output": args.output}
 
 
@@ -431,14 +470,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:
     training = _training("run")
     try:
-        result = training.train(source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose)
+        result = training.train(
+            source, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, task=args.task
+        )
     except SpecError as error:
         _report(error.diagnostics, source)
         return EXIT_SPEC
     except training.TrainingInterrupted as stop:
         _print_interrupted(stop)
         return EXIT_INTERRUPTED
-    print(f"Test loss: {_score(result.metrics['test_loss'])}\nTest accuracy: {_score(result.metrics['test_accuracy'])}")
+    task = task_named(result.metrics.get("data", {}).get("task", "classify"))
+    print("\n".join(f"{label}: {_score(value)}" for label, value in task.score_lines(result.metrics)))
     if result.directory is not None:
         print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
     return EXIT_OK
@@ -482,7 +524,13 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
 
     try:
         result = training.compare(
-            sources, **_recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, on_rejected=rejected
+            sources,
+            **_recipe(args),
+            cluster=cluster,
+            verbose=1,
+            quiet=not args.verbose,
+            on_rejected=rejected,
+            task=args.task,
         )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
@@ -545,10 +593,37 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
 
 
+def cmd_from_torch(args: argparse.Namespace) -> int:
+    """Import the named callable (the one place cnndsl imports code it is given), call it, and read its module."""
+    from pathlib import Path
+
+    from cnndsl.backends.torch_reader import UnsupportedModel, from_torch, load_module
+    from cnndsl.errors import ModelFileError
+
+    try:
+        module = load_module(args.target)
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
+    try:
+        spec = from_torch(module, args.input_shape or (224, 224, 3))
+    except UnsupportedModel as error:
+        for problem in str(error).splitlines():
+            print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)
+        return EXIT_SPEC
+    if args.output:
+        from cnndsl.outputs import write_text
+
+        write_text(Path(args.output), spec.text)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(spec.text)
+    return EXIT_OK
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     from cnndsl.lsp.server import main as serve
 
-    serve()
+    serve(args.task)
     return EXIT_OK
 
 
@@ -559,7 +634,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
     options.update(prune_epochs=args.prune_epochs, pruner=args.pruner, keep_models=args.keep_models)
-    options.update(heartbeat=args.heartbeat, timeout=args.timeout)
+    options.update(heartbeat=args.heartbeat, timeout=args.timeout, task=args.task)
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -692,6 +767,11 @@ def _add_draw_parser(commands) -> None:
         help="boxes sized by shape (default) or a layer graph with each layer's spec text",
     )  # fmt: skip
     draw_parser.add_argument("--unfold", action="store_true", help="draw every copy of a repeated block")
+    draw_parser.add_argument(
+        "--depth", type=depth_arg, metavar="N",
+        help="draw each use of a named block N uses deep as one box (0: every use the model writes; "
+        f"default: the deepest depth whose picture holds at most {MAX_BOXES} boxes)",
+    )  # fmt: skip
     _add_model_options(draw_parser)
     draw_parser.set_defaults(handler=cmd_draw)
 
@@ -721,6 +801,7 @@ def _add_run_parser(commands) -> None:
     )
     run_parser.add_argument("input", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     _add_train_options(run_parser)
+    _add_task_option(run_parser, None)
     run_parser.set_defaults(handler=cmd_run)
 
 
@@ -736,6 +817,7 @@ def _add_compare_parser(commands) -> None:
         compare_parser,
         "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
     )
+    _add_task_option(compare_parser, None)
     compare_parser.set_defaults(handler=cmd_compare)
 
 
@@ -777,6 +859,22 @@ def _add_from_keras_parser(commands) -> None:
     from_keras_parser.set_defaults(handler=cmd_from_keras)
 
 
+def _add_from_torch_parser(commands) -> None:
+    parser = commands.add_parser(
+        "from-torch",
+        help="write a PyTorch module in the notation (imports and runs the named module's code)",
+        description="Import PACKAGE.MODULE, call CALLABLE with no arguments, and print the nn.Module it returns "
+        "in the canonical notation. Importing a module runs its code: name only code you trust.",
+    )
+    parser.add_argument("target", metavar="PACKAGE.MODULE:CALLABLE", help="such as torchvision.models:resnet18")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
+    parser.add_argument(
+        "--input-shape", type=input_shape_arg, metavar="H,W,C", help="the input's size (default: 224,224,3)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="show the frameworks' own start-up logging")
+    parser.set_defaults(handler=cmd_from_torch)
+
+
 def _add_lsp_parser(commands) -> None:
     lsp_parser = commands.add_parser(
         "lsp",
@@ -784,6 +882,7 @@ def _add_lsp_parser(commands) -> None:
         description="Serve the Language Server Protocol over standard input and output: diagnostics, "
         "shapes as inlay hints, hover, completion, formatting, names and quick fixes (needs the lsp extra).",
     )
+    _add_task_option(lsp_parser, None, setting=True)
     lsp_parser.set_defaults(handler=cmd_lsp)
 
 
@@ -796,15 +895,22 @@ def _add_sweep_parser(commands) -> None:
         "Writes sweep.csv, sweep.md and sweep.png; the same command resumes a stopped sweep.",
     )
     sweep_parser.add_argument("input", metavar="SPACE|FILE", help="a space in the notation, or a file")
-    _add_train_options(sweep_parser, "the sweep's folder, a folder per trial in it (default: runs/<study name>)")
+    _add_train_options(
+        sweep_parser,
+        "the sweep's folder, a folder per trial in it (default: runs/<study name>)",
+        SELECT_VALIDATION_HELP,
+    )
     add = sweep_parser.add_argument
     add("--trials", type=int, default=20, metavar="N", help="candidates to train, all workers together (default: 20)")
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
     add("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH (default: SQLite in the sweep folder)")
     add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
-    add("--objective", default="val_accuracy", metavar="NAME[,NAME...]",
-        help="what the study optimises: val_accuracy, val_loss, test_accuracy, params, macs, seconds_per_epoch; "
-        "several, separated by commas, make a multi-objective study (default: val_accuracy)")  # fmt: skip
+    add("--objective", default=None, metavar="NAME[,NAME...]",
+        help="what the study optimises: val_accuracy, val_loss or test_accuracy for a classifier; val_mean_iou, "
+        "val_pixel_accuracy or test_mean_iou for a segmentation; val_mae or test_mae for a regression; "
+        "params, macs, seconds_per_epoch; several, separated by commas, make a multi-objective study "
+        "(default: val_accuracy, val_mean_iou, val_loss)")  # fmt: skip
+    _add_task_option(sweep_parser, None)
     add("--prune-epochs", action="store_true",
         help="report each epoch's validation score; Optuna's pruner stops trials that fall behind")  # fmt: skip
     add("--pruner", choices=["median", "hyperband"], default="median",
@@ -829,6 +935,7 @@ COMMANDS = {
     "compare": _add_compare_parser,
     "emit": _add_emit_parser,
     "from-keras": _add_from_keras_parser,
+    "from-torch": _add_from_torch_parser,
     "sweep": _add_sweep_parser,
     "lsp": _add_lsp_parser,
 }
@@ -838,10 +945,29 @@ COMMANDS = {
 RUN_OUTPUT_HELP = "where to write the run (default: runs/<timestamp>-<spec hash>)"
 
 
-def _add_train_options(parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP) -> None:
+RUN_VALIDATION_HELP = (
+    "hold out this fraction of the training data to validate on after each epoch "
+    "(default: validate on the test split, as the notebook does)"
+)
+SELECT_VALIDATION_HELP = (
+    "the fraction of the training data held out to validate on, which selection reads "
+    "(default: 0.1; 'test' validates on the test split)"
+)
+
+
+def _add_train_options(
+    parser: argparse.ArgumentParser, output_help: str = RUN_OUTPUT_HELP, validation_help: str = RUN_VALIDATION_HELP
+) -> None:
     add = parser.add_argument
-    data_help = "mnist (default), sample, fashion_mnist, an .npz or an IDX directory"
+    data_help = (
+        "mnist (default), sample, fashion_mnist, an .npz, an IDX directory, or an image folder (a folder per class)"
+    )
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
+    add("--validation-split", type=validation_arg, metavar="F|test", help=validation_help)
+    add("--test-split", type=fraction_arg, metavar="F",
+        help="an image folder without test/: the fraction of each class's files tested on, chosen by name (default: 0.2)")  # fmt: skip
+    add("--input-shape", type=input_shape_arg, metavar="H,W,C",
+        help="an image folder: the size images are resized to when the spec has no IN(...) (default: the first image's)")  # fmt: skip
     add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")
     add(
         "--batch-size",
@@ -966,6 +1092,7 @@ COMMAND_EXTRAS = {
     "run": "tensorflow",
     "compare": "tensorflow",
     "from-keras": "tensorflow",
+    "from-torch": "torch",
     "sweep": "sweep",
     "lsp": "lsp",
 }

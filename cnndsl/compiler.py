@@ -16,10 +16,11 @@ from cnndsl.errors import VALUE, Diagnostic, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import MAX_LAYERS, Expander
-from cnndsl.passes.infer import Inferrer, check_head
-from cnndsl.passes.resolve import Resolver, attach_head
+from cnndsl.passes.infer import Inferrer
+from cnndsl.passes.resolve import Resolver
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
+from cnndsl.tasks import Task, task_named
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,14 +34,17 @@ def check(
     text: str,
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
+    task: str | Task | None = None,
 ) -> CheckedModel:
     """Parse and check a spec; return its layer table or raise SpecError.
 
     ``input_shape`` (height, width, channels) defaults to the spec's ``IN(...)``,
-    else 28x28x1; ``num_classes`` defaults to 10. Never imports TensorFlow.
+    else 28x28x1; ``num_classes`` defaults to 10 (the task's default: 2 classes to
+    ``task="segment"``, 1 output to ``"regress"``). ``task`` (``classify``, ``segment``,
+    ``regress``) sets the head rule and the shape the model must end in. Never imports TensorFlow.
     """
     with paused_gc():
-        return _check_chain(parse(text), text, input_shape, num_classes)
+        return _check_chain(parse(text), text, input_shape, num_classes, task=task)
 
 
 @contextlib.contextmanager
@@ -66,31 +70,44 @@ def check_chain(
     num_classes: int | None = None,
     blocks: Mapping[str, ast.Chain] | None = None,
     default_input_shape: Sequence[int] | None = None,
+    task: str | Task | None = None,
+    marked: bool = False,
 ) -> CheckedModel:
     """Run the passes over a parsed chain.
 
     ``blocks`` resolves named references; ``default_input_shape`` (a project's
     setting) applies when neither ``input_shape`` nor the spec's ``IN(...)`` says.
+    ``marked``: record each use of a block (``CheckedModel.blocks``), for pictures.
     """
     with paused_gc():
-        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked)
 
 
-def _check_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None) -> CheckedModel:
-    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+def _check_chain(
+    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
+) -> CheckedModel:
+    task = task_named(task)
+    resolved, shape, classes = resolved_chain(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked
+    )
     inferrer = Inferrer()
     infos, tree = inferrer.infer(resolved, (None, *shape))
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
-    head, classes = (None, classes) if failed else check_head(infos, classes, explicit=num_classes is not None)
+    explicit = num_classes is not None
+    head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
     diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph)
+    return CheckedModel(
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task.name
+    )
 
 
-def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default_input_shape=None):
-    """The passes before inference: ``(resolved items with the classifier head, input shape, classes)``.
+def resolved_chain(
+    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
+):
+    """The passes before inference: ``(resolved items with the task's head, input shape, classes)``.
 
     Raises a located SpecError for a space, an undefined name or a value error.
     """
@@ -98,15 +115,16 @@ def resolved_chain(chain, source, input_shape, num_classes, blocks=None, default
         from cnndsl.space import refuse_space
 
         refuse_space(chain, source, blocks)
-    expander = Expander(blocks)
+    expander = Expander(blocks, marked)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source)
     resolved = resolver.resolve(items)
-    shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape)
+    task = task_named(task)
+    shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
-    return attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
+    return task.attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:
@@ -118,7 +136,7 @@ def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:
 
 
 def _settings(
-    resolver: Resolver, input_shape, num_classes, default_input_shape=None
+    resolver: Resolver, input_shape, num_classes, default_input_shape=None, task: Task | None = None
 ) -> tuple[tuple[int, ...], int, list[Diagnostic]]:
     """The input shape and class count in force, and any conflict between sources."""
     problems = []
@@ -128,7 +146,8 @@ def _settings(
         message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
         problems.append(Diagnostic(VALUE, message, declared[1], code="input-conflict"))
     shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
-    classes = DEFAULT_CLASSES if num_classes is None else valid_classes(num_classes)
+    default = DEFAULT_CLASSES if task is None else task.default_outputs
+    classes = default if num_classes is None else valid_classes(num_classes)
     return shape, classes, problems
 
 
@@ -186,6 +205,7 @@ def compile_spec(
     num_classes: int | None = None,
     backend: str = "keras",
     logits: bool = False,
+    task: str | Task | None = None,
 ) -> keras.Model | torch.nn.Module:
     """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
@@ -196,7 +216,7 @@ def compile_spec(
         raise ValueError(f"backend must be 'keras' or 'torch', not {backend!r}")
     if logits and backend != "torch":
         raise ValueError("logits=True is for backend='torch'; a Keras model keeps its softmax")
-    model = check(text, input_shape, num_classes)
+    model = check(text, input_shape, num_classes, task)
     from cnndsl.errors import needs
 
     if backend == "torch":

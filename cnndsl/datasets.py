@@ -2,8 +2,9 @@
 
 ``load_data(name_or_path)`` understands ``mnist`` (Keras's file, else the bundled
 sample with a notice), ``sample`` (the bundled 10,000 digits), ``fashion_mnist``
-(Debian's IDX files, else Keras's loader), an ``.npz`` in Keras's layout and a
-directory of the four IDX files. Everything here is numpy only: no TensorFlow.
+(Debian's IDX files, else Keras's loader), an ``.npz`` in Keras's layout, a
+directory of the four IDX files, and a folder of images with a subfolder per class
+(:mod:`cnndsl.images`, read while training). Everything here is numpy only: no TensorFlow.
 Any problem with the data is a :class:`DataError` whose message names the file.
 """
 
@@ -16,6 +17,7 @@ import os
 import socket
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -24,8 +26,9 @@ import numpy as np
 
 from cnndsl.compiler import valid_input_shape
 from cnndsl.errors import DataError
-from cnndsl.layers import MAX_UNITS
+from cnndsl.images import ImageFolder, is_image_folder
 from cnndsl.shapes import format_size
+from cnndsl.tasks import task_named, task_of_labels
 
 NAMES = ("mnist", "sample", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -51,10 +54,23 @@ class Dataset:
     """Where the arrays came from, for summaries (a path or a loader)."""
     notice: str | None = None
     """A one-line note for the user, such as a fallback to the sample."""
+    task: str = "classify"
+    """What the labels are for (``cnndsl.tasks``): class labels, masks or numbers; ``num_classes`` counts the outputs."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def train_count(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def test_count(self) -> int:
+        return len(self.x_test)
+
+    class_names = None
+    """Arrays number their classes; an image folder names them."""
 
     def limited(self, limit: int | None) -> Dataset:
         """The same data with only the first ``limit`` training images."""
@@ -66,23 +82,7 @@ class Dataset:
 
     def label_warnings(self) -> list[str]:
         """What in the labels is likely a mistake: classes no image has, test classes training never saw."""
-        seen = set(np.unique(self.y_train).tolist())
-        tested = set(np.unique(self.y_test).tolist())
-        warnings = []
-        missing = sorted(set(range(self.num_classes)) - seen - tested)
-        if missing:
-            warnings.append(
-                f"{self.source}: no image is labelled {_listed(missing)}, yet the labels give {self.num_classes} "
-                f"classes (0 to {self.num_classes - 1}): number the classes 0 to N-1 without gaps"
-            )
-        unseen = sorted(tested - seen)
-        if unseen:
-            count = int(np.isin(self.y_test, unseen).sum())
-            warnings.append(
-                f"{self.source}: {count:,} test image(s) are labelled {_listed(unseen)}, "
-                "a class no training image has (the model cannot learn it)"
-            )
-        return warnings
+        return task_named(self.task).label_warnings(self.y_train, self.y_test, self.num_classes, self.source)
 
     def describe(self) -> dict:
         """The data's JSON description for ``metrics.json``."""
@@ -93,12 +93,8 @@ class Dataset:
             "test_images": int(len(self.x_test)),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
+            **({"task": self.task} if self.task != "classify" else {}),
         }
-
-
-def _listed(values: list[int], shown: int = 8) -> str:
-    text = ", ".join(str(v) for v in values[:shown])
-    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
 def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
@@ -106,17 +102,41 @@ def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
     return ((28, 28, 1), 10) if data in NAMES else None
 
 
-def load_data(data: str = "mnist", limit: int | None = None) -> Dataset:
-    """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError."""
+def load_data(
+    data: str = "mnist",
+    limit: int | None = None,
+    task: str | None = None,
+    *,
+    input_shape: Sequence[int | None] | None = None,
+    test_split: float | None = None,
+) -> Dataset | ImageFolder:
+    """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError.
+
+    ``task`` (classify, segment, regress) says what the labels must be; by default the labels say.
+    A folder with a subfolder per class is an :class:`~cnndsl.images.ImageFolder` (classification),
+    its images resized to ``input_shape`` (a size left None is the first image's) and its
+    test split carved from the files (``test_split``, default 0.2) unless it has a
+    ``test/`` folder; other data has its own test arrays.
+    """
+    if data not in NAMES and _is_class_folder(Path(data)):
+        from cnndsl.images import load_folder
+
+        if task not in (None, "classify"):
+            raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
+        return load_folder(Path(data), input_shape, test_split).limited(limit)
+    if test_split is not None:
+        raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":
         arrays, source, notice = _mnist()
     elif data == "sample":
         arrays, source, notice = _sample(), SAMPLE_SOURCE, None
     elif data == "fashion_mnist":
         arrays, source, notice = _fashion_mnist()
+    elif data == SHAPES:
+        arrays, source, notice = _shapes(), SHAPES_SOURCE, None
     else:
         arrays, source, notice = _from_path(Path(data)), data, None
-    dataset = prepare(arrays, data, source)
+    dataset = prepare(arrays, data, source, task)
     return replace(dataset, notice=notice).limited(limit)
 
 
@@ -193,10 +213,14 @@ def _reason(error: Exception) -> str:
 
 def _from_path(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
-        return read_idx_dir(path)
+        from cnndsl import masks
+
+        return masks.read_mask_folder(path) if masks.is_mask_folder(path) else read_idx_dir(path)
     if not path.exists():
         names = ", ".join(NAMES)
-        raise DataError(f"{path}: no such file or directory (--data takes {names}, an .npz or an IDX directory)")
+        raise DataError(
+            f"{path}: no such file or directory (--data takes {names}, an .npz, an IDX directory or an image folder)"
+        )
     return read_npz(path)
 
 
@@ -254,12 +278,20 @@ def read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
     return {key: read_idx(_find_idx(directory, names)) for key, names in IDX_FILES.items()}
 
 
+def _has_idx(directory: Path) -> bool:
+    """Whether a directory holds any of the IDX files (it is then read as an IDX directory)."""
+    names = [name for pair in IDX_FILES.values() for name in pair]
+    return any((directory / name).is_file() or (directory / f"{name}.gz").is_file() for name in names)
+
+
 def _find_idx(directory: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         for candidate in (directory / name, directory / f"{name}.gz"):
             if candidate.is_file():
                 return candidate
-    raise DataError(f"{directory}: no {names[0]} (or .gz) file; an IDX directory needs the four MNIST files")
+    raise DataError(
+        f"{directory}: no {names[0]} (or .gz) file; an IDX directory needs the four MNIST files, an image folder a subfolder per class"
+    )
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -318,28 +350,21 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
 # --- checks and preparation -----------------------------------------------------------
 
 
-def prepare(arrays: dict[str, np.ndarray], name: str, source: str) -> Dataset:
-    """Check the four arrays and turn them into the recipe's inputs: [0, 1] floats, NHWC."""
+def prepare(arrays: dict[str, np.ndarray], name: str, source: str, task: str | None = None) -> Dataset:
+    """Check the four arrays and turn them into the recipe's inputs: [0, 1] floats, NHWC.
+
+    The labels are the task's (``task``, else the one the training labels imply).
+    """
     x_train, x_test = _images(arrays, "x_train", source), _images(arrays, "x_test", source)
-    (y_train, train_width), (y_test, test_width) = (
-        _labels(arrays, "y_train", x_train, source),
-        _labels(arrays, "y_test", x_test, source),
-    )
+    kind = task_named(task) if task is not None else task_of_labels(arrays["y_train"])
+    y_train, y_test, classes = kind.labels(arrays, x_train, x_test, source)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
-    if train_width and test_width and train_width != test_width:
-        raise DataError(f"{source}: y_train's one-hot rows have {train_width} classes but y_test's {test_width}")
-    classes = max(int(max(y_train.max(), y_test.max())) + 1, train_width, test_width)
-    if not 2 <= classes <= MAX_UNITS:
-        plural = "class" if classes == 1 else "classes"
-        raise DataError(
-            f"{source}: labels give {classes:,} {plural}; a model takes 2 to {MAX_UNITS:,} (the --classes bound)"
-        )
     try:
         valid_input_shape(x_train.shape[1:], "the images' height, width and channels")
     except ValueError as error:
         raise DataError(f"{source}: {error}") from None
-    return Dataset(name, x_train, y_train, x_test, y_test, classes, source)
+    return Dataset(name, x_train, y_train, x_test, y_test, classes, source, task=kind.name)
 
 
 def _images(arrays: dict[str, np.ndarray], key: str, source: str) -> np.ndarray:
@@ -395,3 +420,63 @@ def _one_hot(y: np.ndarray) -> bool:
 
 def _hwc(x: np.ndarray) -> str:
     return format_size(x.shape[1:])
+
+
+# --- a look at an .npz's headers, before its arrays are read -------------------------------
+
+
+def peek_labels(data: str) -> tuple[tuple[int, int, int], str] | None:
+    """The image shape and the task an ``.npz``'s headers imply, reading no array; None where they cannot say.
+
+    Integer masks ``(n, H, W)`` imply segmentation, floating-point labels regression
+    (a float array may still hold one-hot rows, so its task is said once read).
+    """
+    path = Path(data)
+    if path.is_dir():
+        from cnndsl import masks
+
+        shape = masks.peek(path) if masks.is_mask_folder(path) else None
+        return (shape, "segment") if shape else None
+    try:
+        if not (path.is_file() and zipfile.is_zipfile(path)):
+            return None
+        with zipfile.ZipFile(path) as archive:
+            x_shape, _ = _npy_header(archive, "x_train")
+            y_shape, y_dtype = _npy_header(archive, "y_train")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    if len(x_shape) not in (3, 4):
+        return None
+    shape = (*x_shape[1:3], x_shape[3] if len(x_shape) == 4 else 1)
+    whole = np.issubdtype(y_dtype, np.integer) or np.issubdtype(y_dtype, np.bool_)
+    masks = whole and (len(y_shape) == 3 or (len(y_shape) == 4 and y_shape[-1] == 1))
+    return shape, "segment" if masks else "classify"
+
+
+def _npy_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    with archive.open(f"{key}.npy") as stream:
+        version = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+    return tuple(shape), dtype
+
+
+# --- made here: the segmentation set --------------------------------------------------------
+
+SHAPES = "shapes"
+SHAPES_SOURCE = "cnndsl's shapes (discs and squares on noise, made with a fixed seed)"
+KNOWN = {SHAPES: ((32, 32, 1), "segment")}
+"""Data sets made here: their image shape and task, known before they are made."""
+
+
+def _shapes() -> dict[str, np.ndarray]:
+    from cnndsl.synthetic import shapes
+
+    return shapes()
+
+
+def _is_class_folder(path: Path) -> bool:
+    """A folder of a folder per class of images: not IDX files, not images beside their masks."""
+    from cnndsl import masks
+
+    return is_image_folder(path) and not _has_idx(path) and not masks.is_mask_folder(path)

@@ -66,9 +66,10 @@ CODES = {
     "wrong-rank": "a layer given a tensor of the wrong rank",
     "merge-shapes": "merge branches whose sizes cannot be joined",
     "merge-ranks": "merge branches of different ranks that cannot be joined",
-    "head-shape": "a classifier head that does not get a 2-D tensor",
-    "head-mismatch": "a last DN that reads as the head of another class count",
+    "head-shape": "a head that does not get its task's rank (2-D for a classifier or a regression, 4-D for a segmentation)",
+    "head-mismatch": "a last DN (a segmentation's CN(k, 1)) that reads as the head of another class count",
     "head-classes": "a head of the spec's own whose output is not the class count asked for",
+    "mask-size": "a segmentation model whose output is not its input's (the masks') height and width",
     "budget-unknown": "a FLOP or activation budget for a model whose input size is unknown",
     "tensor-name": "a tensor named twice, or with a reserved word",
     "unknown-tensor": "an @name that no earlier 'as name' of the model defines",
@@ -85,7 +86,7 @@ CODES = {
     "usage": "a bad command line or an unreadable input",
     "settings": "a [tool.cnndsl] table the language server cannot use (shown at the top of the file)",
 }
-"""Every diagnostic code, with what it means (the README's table lists them)."""
+"""Every diagnostic code, with what it means (the table of docs/checking.md lists them)."""
 
 
 @record
@@ -222,15 +223,17 @@ class MissingExtra(UsageError, ModuleNotFoundError):
 
 
 EXTRA_MODULES = {
-    "tensorflow": frozenset({"tensorflow", "keras", "numpy", "matplotlib"}),
-    "jax": frozenset({"jax", "jaxlib", "keras", "numpy", "matplotlib"}),
-    "torch": frozenset({"torch", "keras", "numpy", "matplotlib"}),
+    "tensorflow": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
+    "jax": frozenset({"jax", "jaxlib", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
+    "torch": frozenset({"torch", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
     "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
-    "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "optuna"}),
+    "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL", "optuna"}),
     "bench": frozenset({"keras_tuner", "sklearn", "tensorboard"}),
     "postgresql": frozenset({"psycopg"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
+    "docs": frozenset({"mkdocs", "mkdocs_material", "material"}),  # the site; mkdocs-material is imported as material
+    "notebook": frozenset({"IPython", "ipykernel", "nbclient", "nbformat", "jupyter_client"}),
 }
 """The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
 

@@ -60,17 +60,23 @@ class Source:
             return f"{self.name}:{self.embedded.line}"
         return f"{self.name}:{self.label}" if self.named else self.name
 
-    def check(self, input_shape=None, num_classes=None, default_input_shape=None) -> CheckedModel:
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """In a notebook: the model's table and picture, or its errors with carets (:mod:`cnndsl.notebook`)."""
+        from cnndsl.notebook import source_view
+
+        return source_view(self)._repr_mimebundle_(include, exclude)
+
+    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
         if self.error is not None:
             raise self.error
         if self.embedded is not None:
-            return self._check_embedded(input_shape, num_classes, default_input_shape)
+            return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
-        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape)
+        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task)
 
-    def _check_embedded(self, input_shape, num_classes, default_input_shape) -> CheckedModel:
+    def _check_embedded(self, input_shape, num_classes, default_input_shape, task=None) -> CheckedModel:
         """Check the literal with its call's own keywords; positions point into the Python file."""
         spec = self.embedded
         if spec.problems:
@@ -78,7 +84,7 @@ class Source:
         shape = input_shape if input_shape is not None else spec.input_shape
         classes = spec.num_classes if spec.num_classes is not None else num_classes
         try:
-            model = check_chain(parse(spec.text), spec.text, shape, classes, None, default_input_shape)
+            model = check_chain(parse(spec.text), spec.text, shape, classes, None, default_input_shape, task)
         except SpecError as error:
             raise type(error)(self.relocated(error.diagnostics), self.text) from None
         return replace(model, warnings=tuple(self.relocated(model.warnings)))

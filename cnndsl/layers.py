@@ -18,6 +18,7 @@ from cnndsl.shapes import (
     UnknownSize,
     broadcast_shapes,
     compute_conv_output_shape,
+    compute_conv_transpose_output_shape,
     compute_pooling_output_shape,
 )
 
@@ -503,6 +504,31 @@ def _conv_rest(multiplier: bool) -> tuple[Param, ...]:
     )
 
 
+# Conv2DTranspose
+
+
+def _conv_transpose_shape(shape: Shape, a: Mapping) -> Shape:
+    return compute_conv_transpose_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"])
+
+
+def _conv_transpose_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    """Keras's kernel is (kh, kw, filters, input channels): the transpose of a convolution's."""
+    return (Weight("kernel", (*a["kernel"], a["filters"], shape[-1])), *_bias(a["filters"], a))
+
+
+def _conv_transpose_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    """Every input value is multiplied by a whole kernel of every filter."""
+    return _prod(in_shape[1:]) * _prod(a["kernel"]) * a["filters"]
+
+
+def _refuse_conv_transpose(config: Mapping) -> str | None:
+    if config.get("output_padding") is not None:
+        return f"output_padding={config['output_padding']!r} has no notation"
+    if tuple(_pair(config.get("dilation_rate", 1))) != (1, 1):
+        return f"dilation_rate={config['dilation_rate']!r} has no notation in CT"
+    return _channels_last(config)
+
+
 # ZeroPadding2D, UpSampling2D
 
 
@@ -526,14 +552,50 @@ def _up_sampling_shape(shape: Shape, a: Mapping) -> Shape:
 
 
 def _pool_shape(shape: Shape, a: Mapping) -> Shape:
-    return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if pad == (0, 0) and not ceil:
+        return compute_pooling_output_shape(shape, a["pool"], a["strides"], a["padding"])
+    strides = a["strides"] or a["pool"]
+    sizes = tuple(
+        _padded_pool_size(size, window, stride, amount, ceil)
+        for size, window, stride, amount in zip(shape[1:3], a["pool"], strides, pad)
+    )
+    return (shape[0], *sizes, shape[3])
+
+
+def _padded_pool_size(size: int | None, window: int, stride: int, pad: int, ceil: bool) -> int | None:
+    """PyTorch's pooling size: ``pad`` on both sides; ``ceil`` keeps a last window that overhangs, if it starts
+    inside the input or its leading padding."""
+    if size is None:
+        return None
+    if size + 2 * pad < window:
+        raise ShapeProblem(
+            f"the pool {window} is larger than the {size} rows or columns padded by {pad} on each side",
+            "use a smaller pool, or more padding",
+        )
+    span = size + 2 * pad - window
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    return out - 1 if ceil and (out - 1) * stride >= size + pad else out
+
+
+def _pool_args(a: Mapping) -> str | tuple[str, str] | None:
+    """pad= and ceil= are PyTorch's explicit padding: with ``valid`` only, at most half the pool (as PyTorch)."""
+    pad, ceil = a.get("pad", (0, 0)), a.get("ceil", False)
+    if (pad != (0, 0) or ceil) and a["padding"] != "valid":
+        return "pad= and ceil= pad explicitly: they go with padding=valid", "leave padding out, or drop pad= and ceil="
+    if any(amount > window // 2 for amount, window in zip(pad, a["pool"])):
+        return f"pad={pad} is more than half the pool {a['pool']} (PyTorch refuses it)", "pad at most half the pool"
+    return None
 
 
 _POOL_PARAMS = (
     Param("pool", size(2), (2, 2)),
     Param("strides", size(2), None, shown="pool", same_as="pool"),
     Param("padding", choice(PADDINGS), "valid"),
+    Param("pad", size(2, 0), (0, 0), shown="0", quiet=True),
+    Param("ceil", flag, False, quiet=True),
 )
+_AVERAGE_POOL_PARAMS = (*_POOL_PARAMS, Param("count_pad", flag, False, quiet=True))
 
 
 def _global_pool_shape(shape: Shape, a: Mapping) -> Shape:
@@ -889,20 +951,95 @@ _K_NORM = tuple(KerasArg(name, name, default) for name, default in
 
 
 def _keras_pool(cls: str) -> tuple[KerasClass, ...]:
+    """Keras's pooling class; with pad= or ceil= (PyTorch's explicit padding), cnndsl's ``Padded...`` one."""
     pool = KerasArg("pool", "pool_size", positional=True, from_keras=_pair)
     strides = KerasArg("strides", "strides", None, from_keras=lambda v: None if v is None else _pair(v))
-    return (KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last),)
+    explicit = (KerasArg("pad", "pad", (0, 0), from_keras=_pair), KerasArg("ceil", "ceil", False))
+    if cls == "AveragePooling2D":
+        explicit += (KerasArg("count_pad", "count_pad", False),)
+    padded = KerasClass(f"Padded{cls}", (pool, strides, *explicit), custom=True,
+                        when=lambda a: a["pad"] != (0, 0) or a["ceil"] or a.get("count_pad", False))  # fmt: skip
+    return padded, KerasClass(cls, (pool, strides, KerasArg("padding", "padding", "valid")), refuse=_channels_last)
 
 
 def _keras_global(cls: str) -> tuple[KerasClass, ...]:
     return (KerasClass(cls, (KerasArg("keepdims", "keepdims", False),), refuse=_channels_last),)
 
 
+# --- augmentation: Keras's random preprocessing layers (active in training, identity in inference) -------
+
+FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
+FILLS = ("reflect", "wrap", "constant", "nearest")
+RESAMPLINGS = ("bilinear", "nearest")
+
+
+def _maybe(kind: Callable[[ast.Value, str], Any]) -> Callable[[ast.Value, str], Any]:
+    """``kind``, or the bare word ``None`` (Keras's None: ZOOM's width follows its height)."""
+
+    def convert(value: ast.Value, what: str) -> Any:
+        if isinstance(value, ast.Word) and value.name == "None":
+            return None
+        return kind(value, what)
+
+    return convert
+
+
+def _random_crop_shape(shape: Shape, a: Mapping) -> Shape:
+    height, width = shape[1], shape[2]
+    if (height is not None and height < a["height"]) or (width is not None and width < a["width"]):
+        raise ShapeProblem(
+            f"RCR({a['height']}, {a['width']}) takes a {a['height']}x{a['width']} window, "
+            f"but the input is only {'?' if height is None else height}x{'?' if width is None else width}",
+            "crop a window no larger than the input",
+        )
+    return (shape[0], a["height"], a["width"], shape[3])
+
+
+def _read_symmetric(value) -> float:
+    """Keras's factor ``(-f, f)`` (how a single ``f`` is kept) or ``f`` as the notation's ``f``."""
+    if isinstance(value, list | tuple):
+        if len(value) == 2 and float(value[0]) == -float(value[1]):
+            return abs(float(value[1]))
+        raise ValueError(f"factor bounds {tuple(value)} have no notation; the notation takes one f for (-f, f)")
+    return abs(float(value))
+
+
+def _read_upper(value) -> float:
+    """RandomContrast's factor ``(0, f)`` (how a single ``f`` is kept) as the notation's ``f``."""
+    if isinstance(value, list | tuple):
+        if len(value) == 2 and float(value[0]) == 0:
+            return float(value[1])
+        raise ValueError(f"factor bounds {tuple(value)} have no notation; the notation takes one f for (0, f)")
+    return float(value)
+
+
+def _read_optional_factor(value):
+    return None if value is None else _read_symmetric(value)
+
+
+_K_FILL = (
+    KerasArg("fill", "fill_mode", "reflect"),
+    KerasArg("interpolation", "interpolation", "bilinear"),
+)
+_FILL_PARAMS = (
+    Param("fill", choice(FILLS), "reflect"),
+    Param("interpolation", choice(RESAMPLINGS), "bilinear"),
+)
+_AUGMENT_REFUSE = _unset("fill_value", 0.0)
+
+
+def _contrast_refusal(config: Mapping) -> str | None:
+    value_range = config.get("value_range", (0, 255))
+    if tuple(value_range) != (0, 255):
+        return f"value_range={tuple(value_range)} has no notation (Keras's default (0, 255) clips the output)"
+    return _channels_last(config)
+
+
 _TABLE = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
         params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
-                Param("groups", count(1, MAX_UNITS), 1, quiet=True)),
+                Param("groups", count(1, MAX_UNITS), 1)),  # in the canonical form since it came: hashes keep it
         output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
         kind="convolution",
         keras=(KerasClass("Conv2D", (
@@ -927,9 +1064,9 @@ _TABLE = (
             _K_DILATION, _K_BIAS), refuse=_channels_last),),
     ),
     LayerType("MP", "MaxPooling2D", "2-D max pooling", _POOL_PARAMS, _pool_shape, input_rank=4, collect="pool",
-              kind="pooling", keras=_keras_pool("MaxPooling2D")),
-    LayerType("AP", "AveragePooling2D", "2-D average pooling", _POOL_PARAMS, _pool_shape, input_rank=4,
-              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D")),
+              kind="pooling", keras=_keras_pool("MaxPooling2D"), check_args=_pool_args),
+    LayerType("AP", "AveragePooling2D", "2-D average pooling", _AVERAGE_POOL_PARAMS, _pool_shape, input_rank=4,
+              collect="pool", kind="pooling", keras=_keras_pool("AveragePooling2D"), check_args=_pool_args),
     LayerType("GAP", "GlobalAveragePooling2D", "average over height and width", _GLOBAL_POOL_PARAMS,
               _global_pool_shape, input_rank=4, kind="pooling", keras=_keras_global("GlobalAveragePooling2D")),
     LayerType("GMP", "GlobalMaxPooling2D", "maximum over height and width", _GLOBAL_POOL_PARAMS,
@@ -949,8 +1086,18 @@ _TABLE = (
               keras=(KerasClass("UpSampling2D", (KerasArg("size", "size", (2, 2), from_keras=_pair),
                                                  KerasArg("interpolation", "interpolation", "nearest")),
                                 refuse=_channels_last),)),
+    LayerType(
+        "CT", "Conv2DTranspose", "2-D transposed convolution (upsampling by strides: padding=same gives size * strides)",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_CONV_TAIL,
+                Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
+        output_shape=_conv_transpose_shape, weights=_conv_transpose_weights, macs=_conv_transpose_macs,
+        input_rank=4, kind="convolution",
+        keras=(KerasClass("Conv2DTranspose", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_BIAS),
+            refuse=_refuse_conv_transpose),),
+    ),
     LayerType("DP", "Dropout", "dropout (per_example=true drops whole examples: drop-connect, stochastic depth)",
-              (Param("rate", fraction), Param("per_example", flag, False, quiet=True)),
+              (Param("rate", fraction), Param("per_example", flag, False)),  # hashed since it came
               keras=(KerasClass("Dropout", (
                   KerasArg("rate", "rate", positional=True, from_keras=float),
                   KerasArg("per_example", "noise_shape", None, to_keras=_per_example, from_keras=_read_noise_shape),
@@ -1015,7 +1162,7 @@ _TABLE = (
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0)))),
     LayerType("ID", "Identity", "the input, unchanged (no layer)", is_identity=True),
     LayerType("ADD", "Add", "sum of the branches (NumPy broadcasting); scale=s adds the second branch times s",
-              (Param("scale", real(-1e6, 1e6), 1.0, quiet=True),), _add_shape, warn=_elementwise_warn,
+              (Param("scale", real(-1e6, 1e6), 1.0),), _add_shape, warn=_elementwise_warn,  # scale= hashed since it came
               merge=True, kind="merge",
               keras=(KerasClass("ScaledAdd", (KerasArg("scale", "scale", positional=True, from_keras=float),),
                                 custom=True, reads=("CustomScaleLayer",), when=lambda a: a["scale"] != 1),
@@ -1026,8 +1173,84 @@ _TABLE = (
     LayerType("CAT", "Concatenate", "the branches joined along an axis",
               (Param("axis", integer(-MAX_WINDOW, MAX_WINDOW), -1),), _concatenate_shape, merge=True, kind="merge",
               keras=(KerasClass("Concatenate", (KerasArg("axis", "axis", -1),)),)),
+    LayerType("FLIP", "RandomFlip", "random flips in training (horizontal, vertical or both); identity in inference",
+              (Param("mode", choice(FLIPS), "horizontal_and_vertical"),), input_rank=4, kind="augmentation",
+              keras=(KerasClass("RandomFlip", (KerasArg("mode", "mode", "horizontal_and_vertical"),),
+                                refuse=_channels_last),)),
+    LayerType("ROT", "RandomRotation", "random rotation in training by up to factor x 360 degrees either way; "
+              "identity in inference",
+              (Param("factor", real(0, 1)), *_FILL_PARAMS), input_rank=4, kind="augmentation",
+              keras=(KerasClass("RandomRotation", (
+                  KerasArg("factor", "factor", positional=True, from_keras=_read_symmetric), *_K_FILL),
+                  refuse=_AUGMENT_REFUSE),)),
+    LayerType("TRN", "RandomTranslation", "random shift in training by up to height x H and width x W pixels; "
+              "identity in inference",
+              (Param("height", real(0, 1)), Param("width", real(0, 1)), *_FILL_PARAMS), input_rank=4,
+              kind="augmentation",
+              keras=(KerasClass("RandomTranslation", (
+                  KerasArg("height", "height_factor", positional=True, from_keras=_read_symmetric),
+                  KerasArg("width", "width_factor", positional=True, from_keras=_read_symmetric), *_K_FILL),
+                  refuse=_AUGMENT_REFUSE),)),
+    LayerType("ZOOM", "RandomZoom", "random zoom in training by up to a fraction height (and width; None keeps "
+              "the aspect); identity in inference",
+              (Param("height", real(0, 1)), Param("width", _maybe(real(0, 1)), None), *_FILL_PARAMS),
+              input_rank=4, kind="augmentation",
+              keras=(KerasClass("RandomZoom", (
+                  KerasArg("height", "height_factor", positional=True, from_keras=_read_symmetric),
+                  KerasArg("width", "width_factor", None, from_keras=_read_optional_factor), *_K_FILL),
+                  refuse=_AUGMENT_REFUSE),)),
+    LayerType("RCR", "RandomOrCenterCrop", "a random height x width window in training, the central one in inference",
+              (Param("height", count(1, MAX_INPUT_SIZE)), Param("width", count(1, MAX_INPUT_SIZE))),
+              _random_crop_shape, input_rank=4, kind="augmentation",
+              keras=(KerasClass("RandomOrCenterCrop", (KerasArg("height", "height", positional=True),
+                                                       KerasArg("width", "width", positional=True)),
+                                custom=True, reads=("RandomCrop",), refuse=_channels_last),)),
+    LayerType("CON", "RandomContrast", "random contrast in training: (x - mean) x a factor from 1 to 1 + factor; "
+              "identity in inference",
+              (Param("factor", real(0, 1)),), input_rank=4, kind="augmentation",
+              keras=(KerasClass("RandomContrast", (
+                  KerasArg("factor", "factor", positional=True, from_keras=_read_upper),),
+                  refuse=_contrast_refusal),)),
     LayerType("IN", "InputLayer", "input shape (height, width, channels), height and width may be None; first only",
               (Param("shape", _dims),), collect="shape", is_input=True),
+)  # fmt: skip
+
+
+# Channel split and shuffle (ShuffleNetV2)
+
+
+def _split_shape(shape: Shape, a: Mapping) -> Shape:
+    channels = shape[-1]
+    if channels is not None and channels % a["parts"]:
+        raise ShapeProblem(
+            f"SPL parts={a['parts']} must divide the input's {channels} channels", "split into parts dividing them"
+        )
+    return (*shape[:-1], None if channels is None else channels // a["parts"])
+
+
+def _split_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["index"] >= a["parts"]:
+        return f"SPL index={a['index']} is not one of its {a['parts']} parts", f"index 0 to {a['parts'] - 1}"
+    return None
+
+
+def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
+    if shape[-1] is not None and shape[-1] % a["groups"]:
+        raise ShapeProblem(
+            f"SHF groups={a['groups']} must divide the input's {shape[-1]} channels", "use groups dividing them"
+        )
+    return shape
+
+
+_TABLE += (
+    LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
+              (Param("index", count(0, MAX_UNITS)), Param("parts", count(1, MAX_WINDOW), 2)), _split_shape,
+              input_rank=4, check_args=_split_args, kind="reshape",
+              keras=(KerasClass("ChannelSplit", (KerasArg("index", "index", positional=True),
+                                                 KerasArg("parts", "parts", 2)), custom=True),)),
+    LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
+              (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),)),
 )  # fmt: skip
 
 

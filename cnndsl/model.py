@@ -107,6 +107,16 @@ Item = int | Merge | From
 """An element of the checked tree: a layer's index in ``CheckedModel.layers``, a merge, or a restart from a tensor."""
 
 
+@record
+class BlockUse:
+    """One use of a named block: the layers it made (indices into ``CheckedModel.layers``),
+    and how many block uses it sits inside (0: written in the model itself)."""
+
+    name: str
+    layers: tuple[int, ...]
+    depth: int
+
+
 def tensor_name(source: int) -> str:
     """The name written for a layer's output that a chain goes on from (``as t3``, ``@t3``), or the input's."""
     return "input" if source == INPUT else f"t{source}"
@@ -154,6 +164,11 @@ class CheckedModel:
     warnings: tuple[Diagnostic, ...] = ()
     tree: tuple[Item, ...] | None = None
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
+    blocks: tuple[BlockUse, ...] = ()
+    """Every use of a named block, inner uses before the use they sit in, where the check was
+    asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
+    task: str = "classify"
+    """What the model is for (``cnndsl.tasks``): classify, segment or regress."""
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -185,3 +200,9 @@ class CheckedModel:
         """Multiply-accumulates of one forward pass; None where the input's size is unknown."""
         macs = [info.macs for info in self.layers]
         return None if None in macs else sum(macs)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """In a notebook: the summary table beside the picture (:mod:`cnndsl.notebook`, loaded only then)."""
+        from cnndsl.notebook import model_view
+
+        return model_view(self)._repr_mimebundle_(include, exclude)

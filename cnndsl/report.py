@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
@@ -19,6 +20,13 @@ INPUT_NAME = "input_layer"
 
 MIN_SHORTENED = 12
 """A shortened text column keeps at least this many characters."""
+
+
+def _outputs_line(model: CheckedModel) -> str:
+    """``Classes: 10`` for a classifier; a segmentation says so, a regression counts its outputs."""
+    if model.task == "regress":
+        return f"Outputs: {model.num_classes} (regression)"
+    return f"Classes: {model.num_classes}" + (" per pixel (segmentation)" if model.task == "segment" else "")
 
 
 def summary_table(model: CheckedModel, width: int | None = None) -> str:
@@ -47,7 +55,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   Classes: {model.num_classes}",
+        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
         rule,
         _line(headers, widths, right),
         rule,
@@ -318,7 +326,7 @@ def _canonical_items(model: CheckedModel, items: tuple[Item, ...], names: set[in
             case Merge():
                 texts = [" -> ".join(_canonical_items(model, b, names, current)) for b in item.branches]
                 merge = model.layers[item.layer]
-                args = "".join(f", {k}={_arg(v)}" for k, v in merge.layer.args.items())
+                args = "".join(f", {k}={_arg(v)}" for k, v in _hashed(merge))
                 out.append(f"{merge.code}({' | '.join(text or 'ID()' for text in texts)}{args})")
                 out[-1] += _named(item.layer, names)
                 current = item.layer
@@ -332,7 +340,14 @@ def _canonical_items(model: CheckedModel, items: tuple[Item, ...], names: set[in
 
 
 def _canonical_layer(info: LayerInfo) -> str:
-    return f"{info.code}({', '.join(f'{k}={_arg(v)}' for k, v in info.layer.args.items())})"
+    return f"{info.code}({', '.join(f'{k}={_arg(v)}' for k, v in _hashed(info))})"
+
+
+def _hashed(info: LayerInfo) -> list[tuple[str, Any]]:
+    """A layer's arguments in its canonical form: all, but a ``quiet`` one at its default (an argument added
+    to a code later, so that every spec written before it keeps its hash)."""
+    quiet = {param.name: param.default for param in info.layer.type.params if param.quiet}
+    return [(k, v) for k, v in info.layer.args.items() if k not in quiet or quiet[k] != v]
 
 
 def _arg(value) -> str:

@@ -69,13 +69,18 @@ class Judge:
     input_shape: Sequence[int] | None = None
     num_classes: int | None = None
     settings: Settings = field(default_factory=Settings)
+    task: str | None = None
+    """The task every candidate is checked for (None: the settings' task, else classify)."""
 
     def __call__(self, index: int) -> Verdict:
         chain = self.space.candidate(index)
         text = chain_text(chain)
         own = parse(text)
         try:
-            model = check_chain(own, text, self.input_shape, self.num_classes, None, self.settings.input_shape)
+            model = check_chain(
+                own, text, self.input_shape, self.num_classes, None, self.settings.input_shape,
+                self.task or self.settings.task,
+            )  # fmt: skip
         except SpecError as error:
             return self._rejected(index, chain, own, text, error.diagnostics[0])
         over = check_budgets(model, self.settings)

@@ -6,6 +6,7 @@ a pyproject.toml without a ``[tool.cnndsl]`` table. Command-line flags override 
     [tool.cnndsl]
     input-shape = [32, 32, 3]
     classes = 100
+    task = "classify"
     max-params = "1M"
     max-flops = "50M"
     max-activations = "2MB"
@@ -37,6 +38,8 @@ class Settings:
     max_flops: int | None = None
     max_activations: int | None = None
     """Bytes of float32 activations per example."""
+    task: str | None = None
+    """What models are for (classify, segment, regress): their head rule and output contract."""
     origins: tuple[tuple[str, str], ...] = ()
     """Where set values came from, ``(name, label)``: a flag, or a pyproject.toml's key."""
 
@@ -158,6 +161,7 @@ def _table(path: str) -> dict | None:
 _READERS = {
     "input_shape": lambda value: _shape(value),  # defined below
     "classes": lambda value: _classes(value),
+    "task": lambda value: _task(value),
     "max_params": parse_count,
     "max_flops": parse_count,
     "max_activations": parse_bytes,
@@ -184,6 +188,14 @@ def _shape(value) -> tuple[int, int, int]:
         return valid_input_shape(value, "input-shape")
     except ValueError as error:
         raise SettingsError(str(error)) from None
+
+
+def _task(value) -> str:
+    from cnndsl.tasks import TASKS
+
+    if value not in TASKS:
+        raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {value!r}")
+    return value
 
 
 def _classes(value) -> int:

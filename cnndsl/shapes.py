@@ -91,6 +91,35 @@ def compute_pooling_output_shape(input_shape: Shape, pool_size, strides=None, pa
     return (batch, *out, channels)
 
 
+def conv_transpose_output_size(size, kernel: int, stride: int = 1, padding: str = "valid"):
+    """One spatial output size of a transposed convolution, as Keras computes it (no output_padding).
+
+    >>> conv_transpose_output_size(7, 3, stride=2)
+    15
+    >>> conv_transpose_output_size(7, 3, stride=2, padding="same")
+    14
+    >>> conv_transpose_output_size(7, 1, stride=2)
+    14
+    """
+    if size is None:
+        return None
+    if padding == "same":
+        return size * stride
+    return (size - 1) * stride + max(kernel, stride)
+
+
+def compute_conv_transpose_output_shape(input_shape: Shape, filters: int, kernel_size, strides=(1, 1),
+                                        padding="valid") -> Shape:  # fmt: skip
+    """Output shape of Conv2DTranspose, channels last: the sizes a convolution of these arguments shrinks from.
+
+    >>> compute_conv_transpose_output_shape((None, 7, 7, 32), 16, (2, 2), (2, 2))
+    (None, 14, 14, 16)
+    """
+    batch, *spatial, _channels = input_shape
+    out = tuple(conv_transpose_output_size(s, k, st, padding) for s, k, st in zip(spatial, kernel_size, strides))
+    return (batch, *out, filters)
+
+
 def broadcast_shapes(shape1: Shape, shape2: Shape) -> Shape:
     """Two shapes (batch axis aside) broadcast as ``keras.layers.Add`` does: NumPy's rule.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl.layers import LAYERS, REQUIRED, LayerType
-from cnndsl.passes.resolve import HEAD_CODE
+from cnndsl.tasks import CLASSIFY, Task
 
 
 @dataclass(frozen=True)
@@ -53,17 +53,18 @@ def write(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     input_name: str | None = None,
+    task: Task | None = None,
 ) -> str:
     """The canonical spec of a chain, declaring ``IN(h, w, c)`` first when given (``as input_name`` after it).
 
-    With ``num_classes``, a last ``DN(num_classes)`` that is not the head keeps its
-    activation written, so that the checker does not take it for the head.
+    With ``num_classes``, a last layer that the task's head rule would take for the head
+    (classification's ``DN(num_classes)``) keeps its activation written when it is not the head.
 
     >>> write([Written("CN", {"filters": 8, "kernel": (5, 5)}), Written("CN", {"filters": 8, "kernel": (5, 5)})])
     'CN(8, 5) -> CN(8)'
     """
     state: dict[tuple[str, str], Any] = {}
-    if chain and _looks_like_head(chain[-1], num_classes):
+    if chain and _looks_like_head(chain[-1], num_classes, task or CLASSIFY):
         state[_KEEP] = chain[-1]
     parts = [f"IN({', '.join(str(size) for size in input_shape)})"] if input_shape is not None else []
     if parts and input_name is not None:
@@ -86,9 +87,9 @@ _PREVIOUS = ("", "previous code")
 """The code of the layer just before, in the same chain (None at a chain's start or after a merge)."""
 
 
-def _looks_like_head(node: Node, num_classes: int | None) -> bool:
-    """A last DN(num_classes) that the checker would take for the classifier head if its activation were left out."""
-    return isinstance(node, Written) and node.code == HEAD_CODE and node.args.get("units") == num_classes
+def _looks_like_head(node: Node, num_classes: int | None, task: Task) -> bool:
+    """A last layer that the checker would take for the task's head if its activation were left out."""
+    return isinstance(node, Written) and task.reads_as_head(node.code, node.args, num_classes)
 
 
 def _node(node: Node, state: dict) -> str:

@@ -139,6 +139,28 @@ def up_sampling(draw) -> Desc:
 
 
 @st.composite
+def conv_transpose(draw) -> Desc:
+    args = {"filters": draw(st.integers(1, 6))}
+    parts = [str(args["filters"])]
+    if draw(st.booleans()):
+        args["kernel"] = draw(pairs)
+        parts.append(_size(args["kernel"]))
+    if draw(st.booleans()):
+        args["strides"] = draw(pairs.filter(lambda p: max(p) <= 3))
+        parts.append(f"strides={_size(args['strides'])}")
+    if draw(st.booleans()):
+        args["padding"] = draw(st.sampled_from(["valid", "same"]))
+        parts.append(f"padding={args['padding']}")
+    if draw(st.integers(0, 3)) == 0:
+        args["activation"] = draw(activations)
+        parts.append(f"activation={args['activation']}")
+    if draw(st.integers(0, 4)) == 0:
+        args["bias"] = draw(st.booleans())
+        parts.append(f"bias={str(args['bias']).lower()}")
+    return Desc("CT", f"CT({', '.join(parts)})", args)
+
+
+@st.composite
 def batch_norm(draw) -> Desc:
     args, parts = {}, []
     for name in ("center", "scale"):
@@ -296,7 +318,7 @@ simple = st.one_of(
 )
 layer = st.one_of(conv(), conv(), pool(), dense(), simple, modern)
 graph_layer = st.one_of(
-    conv(), conv(), pool(), dense(), simple, depthwise(), separable(), zero_padding(), up_sampling(), batch_norm(),
+    conv(), conv(), pool(), dense(), simple, depthwise(), separable(), zero_padding(), up_sampling(), conv_transpose(), batch_norm(),
     global_pool(), modern,
 )  # fmt: skip
 """Every code and argument; the straight-stack strategy above keeps the original mix."""

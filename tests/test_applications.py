@@ -227,9 +227,9 @@ def test_the_file_is_what_to_spec_reads_from_keras(stem, checked, keras_applicat
 
 
 def readme_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("### keras.applications in the notation")
-    return text[start : text.index("\n## ", start)]
+    from docs_pages import section
+
+    return section("docs/notation/applications.md", "keras.applications in the notation")
 
 
 def test_the_readme_table_is_what_the_summary_reports(stem, summary):

@@ -39,6 +39,7 @@ COMMAND_LINES = {
     "compare": [["compare", "m.cnn", "--data", "sample", "--epochs", "1"]],
     "emit": [["emit", "m.cnn", "--to", to, "-o", f"m.{to}"] for to in ("keras", "torch", "json", "onnx")],
     "from-keras": [["from-keras", "m.keras"]],
+    "from-torch": [["from-torch", "torchvision.models:resnet18"]],
     "sweep": [["sweep", "s.cnn", "--trials", "1", "--data", "sample"]],
     "lsp": [["lsp"]],
 }
@@ -50,6 +51,7 @@ CALLS = {
     "sweep": "cnndsl.sweep('CN({8, 16}, 3) -> FL()', 'sample', trials=1)",
     "load_data": "cnndsl.load_data('sample')",
     "port_weights": "cnndsl.port_weights(None, None)",
+    "from_torch": "cnndsl.from_torch(None)",
     "compile_spec": "cnndsl.compile_spec('CN(8, 3) -> FL()')",
     "compile_spec_torch": "cnndsl.compile_spec('CN(8, 3) -> FL()', backend='torch')",
 }

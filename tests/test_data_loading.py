@@ -256,8 +256,10 @@ def test_one_hot_labels_are_read_as_the_integers_they_encode():
     data = datasets.prepare(_label_arrays(one_hot, one_hot[:3]), "x", "x.npz")
     assert data.y_train.tolist() == integers.tolist() and data.y_test.tolist() == integers[:3].tolist()
     assert data.num_classes == 5 and data.y_train.dtype == np.int64
-    with pytest.raises(DataError, match="one-hot row"):
-        datasets.prepare(_label_arrays(one_hot * 0.9, one_hot[:3]), "x", "x.npz")  # not exactly one-hot
+    with pytest.raises(DataError, match="one-hot row"):  # not exactly one-hot
+        datasets.prepare(_label_arrays(one_hot * 0.9, one_hot[:3]), "x", "x.npz", task="classify")
+    soft = datasets.prepare(_label_arrays(one_hot * 0.9, one_hot[:3]), "x", "x.npz")  # floats: numbers to regress
+    assert soft.task == "regress" and soft.num_classes == 5
 
 
 def test_labels_with_gaps_or_classes_training_never_saw_are_warned_of():

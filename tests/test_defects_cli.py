@@ -262,15 +262,17 @@ def test_fmt_writes_through_a_symbolic_link(tmp_path):
     ],
 )
 def test_fmt_lays_out_a_spec_the_checker_rejects_and_says_precisely_so(tmp_path, text, formatted):
-    """Formatting never changes meaning: only text that does not parse is left as it is (README, Formatting)."""
+    """Formatting never changes meaning: only text that does not parse is left as it is (docs/spec-files.md, Formatting)."""
     path = tmp_path / "broken.cnn"
     path.write_text(text)
     assert run_cli("fmt", "--check", str(path)).returncode == 1
     result = run_cli("fmt", str(path))
     assert result.returncode == 0 and path.read_text() == formatted
     assert run_cli("check", str(path)).returncode == 1
-    readme = " ".join((EXAMPLES.parent / "README.md").read_text("utf-8").split())
-    assert "a spec the checker rejects is formatted all the same" in readme
+    from docs_pages import section
+
+    documented = " ".join(section("docs/spec-files.md", "Formatting").split())
+    assert "a spec the checker rejects is formatted all the same" in documented
 
 
 def test_fmt_leaves_text_that_does_not_parse_untouched(tmp_path):

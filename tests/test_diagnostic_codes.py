@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from docs_pages import section
 
 from cnndsl import SpecError, check
 from cnndsl.errors import CODES, Diagnostic, apply_fix
 from cnndsl.specfile import resolve_definitions
 from cnndsl.syntax import parse_file
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
 
 
 def diagnostics(text: str) -> list[Diagnostic]:
@@ -94,9 +92,9 @@ def test_definition_problems_have_codes():
     assert all(code in CODES for code in codes)
 
 
-def test_every_code_is_documented_in_the_readme():
-    section = README[README.index("## Diagnostics for machines") : README.index("## pre-commit")]
-    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.M))
+def test_every_code_is_documented_in_the_docs():
+    text = section("docs/checking.md", "Diagnostics for machines")
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, re.M))
     assert documented == set(CODES)
 
 

@@ -4,6 +4,7 @@ up to its failing layer with the error, folded repeats, stable bytes, and the CL
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -217,14 +218,19 @@ def test_the_same_model_gives_the_same_bytes_and_the_golden_picture():
     assert first.encode() == (GOLDEN / "draw_model1.svg").read_bytes()
 
 
-def test_the_readme_pictures_are_what_draw_draws_today():
+def test_the_pictures_of_the_docs_are_what_draw_draws_today():
+    from docs_pages import page, pages
+
     module = _pictures_script()
     drawn = module.pictures()
     assert drawn and set(drawn) == set(module.PICTURES)
     for name, text in drawn.items():
         drawn_now = text.encode("utf-8")
         assert (ROOT / "docs" / "images" / name).read_bytes() == drawn_now, f"{name}: run python docs/images/make.py"
-        assert f"docs/images/{name}" in (ROOT / "README.md").read_text()
+        assert f"](images/{name})" in page("docs/pictures.md")
+    # Every picture a page shows (the README's under docs/images/) is one of make.py's.
+    shown = {name for path in pages() for name in re.findall(r"\]\((?:docs/|\.\./)?images/([\w.]+)\)", page(path))}
+    assert shown == set(module.PICTURES)
 
 
 def test_a_file_model_is_drawn_with_its_blocks(tmp_path):

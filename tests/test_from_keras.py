@@ -79,7 +79,7 @@ def test_relu6_layers_read_as_the_relu6_activation():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda x: keras.layers.Conv2DTranspose(4, 3, name="t")(x), "layer 't' (Conv2DTranspose) has no code"),
+        (lambda x: keras.layers.SpatialDropout2D(0.1, name="t")(x), "layer 't' (SpatialDropout2D) has no code"),
         (
             lambda x: keras.layers.LayerNormalization(rms_scaling=True, name="norm")(x),
             "layer 'norm' (LayerNormalization): rms_scaling=True has no notation",
@@ -173,14 +173,14 @@ def test_from_keras_prints_the_spec_of_a_saved_model(tmp_path):
 def test_from_keras_names_every_layer_it_cannot_write_one_a_line(tmp_path):
     path = tmp_path / "model.keras"
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2DTranspose(4, 3, name="up")(inputs)
+    x = keras.layers.SpatialDropout2D(0.1, name="up")(inputs)
     x = keras.layers.Conv2D(4, 3, data_format="channels_first", name="first")(x)
     outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     keras.Model(inputs, outputs).save(path)
     result = run_cli("from-keras", str(path))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("cnndsl: ")]
-    assert len(lines) == 2 and "'up' (Conv2DTranspose)" in lines[0] and "'first' (Conv2D)" in lines[1]
+    assert len(lines) == 2 and "'up' (SpatialDropout2D)" in lines[0] and "'first' (Conv2D)" in lines[1]
 
 
 def test_from_keras_writes_a_given_size_for_an_input_of_unknown_size(tmp_path):
@@ -397,7 +397,7 @@ def test_a_written_spec_states_its_class_count():
 
 def test_every_layer_without_notation_is_named_in_graph_order():
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2DTranspose(4, 3, name="first")(inputs)
+    x = keras.layers.SpatialDropout2D(0.1, name="first")(inputs)
     x = keras.layers.Conv2D(4, 3, data_format="channels_first", name="second")(x)
     x = keras.layers.LayerNormalization(rms_scaling=True, name="fourth")(x)
     outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import file_models
@@ -106,6 +106,8 @@ SHAPE_CASES = [
         ("ZP(((1, 2), (3, 0)))", (None, 31, 31, 1), 0),
         ("UP(2)", (None, 56, 56, 1), 0),
         ("UP((2, 3), interpolation=bilinear)", (None, 56, 84, 1), 0),
+        ("CT(8, 3, strides=2, padding=same)", (None, 56, 56, 8), 9 * 8 + 8),
+        ("CT(4, (1, 2), strides=(3, 2), bias=false)", (None, 84, 56, 4), 8),
         ("CN(8, 3, bias=false)", (None, 26, 26, 8), 72),
         ("BN(center=false)", (None, 28, 28, 1), 3),
         ("BN(scale=false, center=false, momentum=0.9, epsilon=1e-5)", (None, 28, 28, 1), 2),
@@ -125,6 +127,17 @@ SHAPE_CASES = [
         ("NRM(mean=0.5, variance=0.25)", (None, 28, 28, 1), 0),
         ("DP(0.2, per_example=true)", (None, 28, 28, 1), 0),
         ("ADD(ID() | ID(), scale=0.17)", (None, 28, 28, 1), 0),
+        ("FLIP(horizontal)", (None, 28, 28, 1), 0),
+        ("ROT(0.1, fill=constant)", (None, 28, 28, 1), 0),
+        ("TRN(0.1, 0.2)", (None, 28, 28, 1), 0),
+        ("ZOOM(0.2, width=None)", (None, 28, 28, 1), 0),
+        ("RCR(20, 24)", (None, 20, 24, 1), 0),
+        ("CON(0.5)", (None, 28, 28, 1), 0),
+        ("MP(3, strides=2, pad=1)", (None, 14, 14, 1), 0),
+        ("MP(3, strides=2, ceil=true)", (None, 14, 14, 1), 0),
+        ("AP(3, strides=2, pad=1, ceil=true, count_pad=true)", (None, 15, 15, 1), 0),
+        ("SPL(0, parts=1)", (None, 28, 28, 1), 0),
+        ("SHF(1)", (None, 28, 28, 1), 0),
 ]  # fmt: skip
 
 
@@ -335,12 +348,14 @@ def test_check_and_github_diagnostics_take_graph_specs(tmp_path):
     assert result.returncode == 1 and "title=cnndsl shape,line=1,col=28" in result.stdout
 
 
-def test_the_readme_lists_every_code_of_the_layer_table_with_its_keras_class():
-    readme = (ROOT / "README.md").read_text("utf-8")
-    rows = dict(re.findall(r"^\| `([A-Z]+)` \| (\w+) \|", readme, re.M))
+def test_the_notation_page_lists_every_code_of_the_layer_table_with_its_keras_class():
+    from docs_pages import page
+
+    text = page("docs/notation/index.md")
+    rows = dict(re.findall(r"^\| `([A-Z]+)` \| (\w+) \|", text, re.M))
     expected = {code: kind.keras_class for code, kind in LAYERS.items() if not kind.is_input}
     assert {code: rows.get(code) for code in expected} == expected
-    assert set(rows) | {"IN"} == set(LAYERS) and "| `IN` | the input |" in readme
+    assert set(rows) | {"IN"} == set(LAYERS) and "| `IN` | the input |" in text
 
 
 def test_parse_keeps_merges_in_the_tree():

@@ -61,7 +61,9 @@ def _keras_application_layer(module: str, name: str):
     return getattr(importlib.import_module(f"keras.src.applications.{module}"), name)
 
 
-SAME_LAYER = {"CustomScaleLayer": "ScaledAdd"}
+AUGMENTATIONS = ("FLIP", "ROT", "TRN", "ZOOM", "RCR", "CON")
+"""Keras's random preprocessing layers (tests/test_augmentation.py checks them against Keras)."""
+SAME_LAYER = {"CustomScaleLayer": "ScaledAdd", "RandomCrop": "RandomOrCenterCrop"}
 """keras.applications' name for a layer the notation builds under another name."""
 
 
@@ -85,6 +87,11 @@ def _reference_simple(desc: Desc):
         return L.ZeroPadding2D(a["pad"])
     if desc.code == "UP":
         return L.UpSampling2D(a["size"], interpolation=a["interpolation"])
+    if desc.code == "CT":
+        return L.Conv2DTranspose(
+            a["filters"], a.get("kernel", 3), strides=a.get("strides", 1), padding=a.get("padding", "valid"),
+            activation=a.get("activation", "relu"), use_bias=a.get("bias", True),
+        )  # fmt: skip
     if desc.code == "BN":
         return L.BatchNormalization(**a)
     if desc.code in ("GAP", "GMP"):
@@ -106,9 +113,47 @@ def _reference_simple(desc: Desc):
         return L.Normalization(mean=a.get("mean"), variance=a.get("variance"))
     if desc.code == "ACT":
         return L.Activation(a["name"])
+    if desc.code in AUGMENTATIONS:
+        fill = {"fill_mode": a.get("fill", "reflect"), "interpolation": a.get("interpolation", "bilinear")}
+        return {
+            "FLIP": lambda: L.RandomFlip(a.get("mode", "horizontal_and_vertical")),
+            "ROT": lambda: L.RandomRotation(a.get("factor", 0.1), **fill),
+            "TRN": lambda: L.RandomTranslation(a.get("height", 0.1), a.get("width", 0.1), **fill),
+            "ZOOM": lambda: L.RandomZoom(a.get("height", 0.1), a.get("width"), **fill),
+            "RCR": lambda: L.RandomCrop(a.get("height", 1), a.get("width", 1)),  # Keras's shape rule, read as RCR
+            "CON": lambda: L.RandomContrast(a.get("factor", 0.1)),
+        }[desc.code]()
+    if desc.code == "SPL":
+        return ChannelSplit(a["index"], a.get("parts", 2))
+    if desc.code == "SHF":
+        return ChannelShuffle(a.get("groups", 2))
     return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
         desc.code
     ]()
+
+
+class ChannelSplit(keras.layers.Layer):
+    """The reference split: keras.ops.split into equal parts, one of them kept."""
+
+    def __init__(self, index, parts):
+        super().__init__()
+        self.index, self.parts = index, parts
+
+    def call(self, x):
+        return keras.ops.split(x, self.parts, axis=-1)[self.index]
+
+
+class ChannelShuffle(keras.layers.Layer):
+    """The reference shuffle: the channels gathered by the permutation written out (channel i of group g to i*groups+g)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def call(self, x):
+        channels = x.shape[-1]
+        order = np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
+        return keras.ops.take(x, order, axis=-1)
 
 
 class _ReferenceLayerScale(keras.layers.Layer):
@@ -277,8 +322,8 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
 
 
 REFERENCE_CODES = {
-    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "LN", "LS", "RS", "CR",
-    "RSC", "NRM", *MERGE_LAYERS,
+    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "CT", "LN", "LS", "RS", "CR",
+    "RSC", "NRM", "SPL", "SHF", *MERGE_LAYERS, *AUGMENTATIONS,
 }  # fmt: skip
 """Every code the reference above builds; ID and IN make no layer."""
 
@@ -286,8 +331,8 @@ REFERENCE_CODES = {
 def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
     minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
-               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"},
-               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}}  # fmt: skip
+               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}, "CT": {"filters": 2},
+               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}, "SPL": {"index": 0}}  # fmt: skip
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
         made = _reference_simple(Desc(code, "", minimal.get(code, {})))
         assert _keras_row_name(made) == LAYERS[code].keras_class

@@ -1,9 +1,11 @@
-"""The README is a contract: its command examples run as shown, and each section that lists
-behaviours has a test here, named after it, that checks those claims directly.
+"""The documentation is a contract: its command examples run as shown, and each section that
+lists behaviours has a test here, named after it, that checks those claims directly.
 
-(The README's Python blocks run as doctests: ``pytest --doctest-glob='*.md'``.) Many claims
-are also tested in depth elsewhere; these tests read the README itself where they can, so
-that the text and the code cannot drift apart.
+The documentation is the README (the landing page) and the site's pages under ``docs/``;
+``docs_pages`` reads them. (Their Python blocks run as doctests: ``pytest
+--doctest-glob='*.md'`` over ``README.md`` and ``docs``.) Many claims are also tested in
+depth elsewhere; these tests read the pages themselves where they can, so that the text and
+the code cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_cli
+from docs_pages import all_transcripts, page, pages, section, transcripts
 
 import cnndsl
 from cnndsl import SpecError, check
@@ -28,38 +31,7 @@ from cnndsl.outputs import RUN_FILES, OutputError, write_atomic
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings, load_settings, parse_bytes, parse_count
 
-README = (ROOT / "README.md").read_text("utf-8")
-
-
-def section(title: str) -> str:
-    """The text of the README section headed ``title``, up to the next heading of its level or above."""
-    lines, level, fenced = [], None, False
-    for line in README.splitlines(keepends=True):
-        fenced ^= line.startswith("```")
-        heading = re.match(r"(#+) ", line) if not fenced and not line.startswith("```") else None
-        if level is None:
-            if heading and line[heading.end() :].startswith(title):
-                level = len(heading.group(1))
-        elif heading and len(heading.group(1)) <= level:
-            break
-        else:
-            lines.append(line)
-    assert level is not None, f"no section {title!r} in README.md"
-    return "".join(lines)
-
-
-def transcripts() -> list[str]:
-    """Every command example of the README that shows its output.
-
-    A ```console block, or an indented block whose first line is ``$ cnndsl ...``: commands
-    after ``$ ``, each followed by what it prints.
-    """
-    fenced = re.findall(r"^```console\n(.*?)^```\n", README, re.M | re.S)
-    indented = []
-    for match in re.finditer(r"^( {4,})\$ cnndsl .*\n(?:\1.*\n|[ \t]*\n)*", README, re.M):
-        lines = [line.removeprefix(match.group(1)) for line in match.group(0).rstrip("\n").splitlines()]
-        indented.append("\n".join(lines).rstrip() + "\n")
-    return fenced + indented
+README = page("README.md")
 
 
 # --- the command examples, run as shown ------------------------------------------------
@@ -73,9 +45,13 @@ def _shim(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("block", transcripts(), ids=lambda block: block.splitlines()[0][:60])
-def test_readme_command_example_runs_as_shown(tmp_path, block):
-    """Each command of a console block runs, in a copy of the examples, printing exactly what the README shows."""
+@pytest.mark.parametrize(
+    ("path", "block"),
+    all_transcripts(),
+    ids=[f"{path}: {block.splitlines()[0][:60]}" for path, block in all_transcripts()],
+)
+def test_command_example_runs_as_shown(tmp_path, path, block):
+    """Each command of a console block runs, in a copy of the examples, printing exactly what its page shows."""
     commands = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
     shown = [line for line in block.splitlines() if not line.startswith("$ ")]
     work = tmp_path / "work"
@@ -94,17 +70,18 @@ def test_readme_command_example_runs_as_shown(tmp_path, block):
     assert [line.rstrip() for line in result.stdout.splitlines()] == [line.rstrip() for line in shown]
 
 
-def test_the_readme_has_command_examples():
-    blocks = transcripts()
+def test_the_pages_have_command_examples():
+    blocks = [block for _, block in all_transcripts()]
     assert len(blocks) >= 3 and all(block.startswith("$ ") for block in blocks)
+    assert transcripts("README.md") and len(pages()) > 10
 
 
 # --- one test per section that lists behaviours -----------------------------------------
 
 
 def test_readme_section_the_notation():
-    """## The notation: the table's codes and Keras classes, kernels, repetition, the head rule, defaults, activations."""
-    text = section("The notation")
+    """docs/notation/index.md, The notation: the table's codes and Keras classes, kernels, repetition, the head rule, defaults, activations."""
+    text = section("docs/notation/index.md", "The notation")
     rows = re.findall(r"^\| `([A-Z]+)` \| (\w+|the input) \|", text, re.M)
     assert len(rows) >= 11
     for code, keras_class in rows:
@@ -139,8 +116,8 @@ def test_readme_section_the_notation():
 
 
 def test_readme_section_checking_and_summarising(tmp_path):
-    """## Checking and summarising: OK lines, standard input, arguments, blocks-only files, exit codes, no TensorFlow."""
-    assert "`-` reads a spec" in section("Checking and summarising")
+    """docs/checking.md, Checking and summarising: OK lines, standard input, arguments, blocks-only files, exit codes, no TensorFlow."""
+    assert "`-` reads a spec" in section("docs/checking.md", "Checking and summarising")
     ok = run_cli("check", "CN(8)->GAP()")
     assert (ok.returncode, ok.stdout) == (0, "<spec>: OK, 3 layers, 170 parameters, output (None, 10)\n")
     assert run_cli("check", "-q", "CN(8)->GAP()").stdout == ""
@@ -163,8 +140,8 @@ def test_readme_section_checking_and_summarising(tmp_path):
 
 
 def test_readme_section_spec_files(tmp_path):
-    """## Spec files: the nets.cnn example, FILE:NAME, reserved `block`, Python files however cnndsl is imported."""
-    text = section("Spec files")
+    """docs/spec-files.md, Spec files: the nets.cnn example, FILE:NAME, reserved `block`, Python files however cnndsl is imported."""
+    text = section("docs/spec-files.md", "Spec files")
     nets = re.search(r"```\n(# nets.cnn\n.*?)```", text, re.S).group(1)
     (tmp_path / "nets.cnn").write_text(nets)
     result = run_cli("check", "nets.cnn", cwd=tmp_path)
@@ -181,7 +158,7 @@ def test_readme_section_spec_files(tmp_path):
 
 
 def test_readme_section_formatting(tmp_path):
-    """## Formatting: in place, --check, --diff (exit 1 on a change), standard input, text that does not parse left untouched, modes kept."""
+    """docs/spec-files.md, Formatting: in place, --check, --diff (exit 1 on a change), standard input, text that does not parse left untouched, modes kept."""
     path = tmp_path / "m.cnn"
     path.write_text("CN(32,3)->MP(2)->FL()  # keep me\n")
     path.chmod(0o600)
@@ -198,8 +175,8 @@ def test_readme_section_formatting(tmp_path):
 
 
 def test_readme_section_budgets_and_project_settings(tmp_path):
-    """## Budgets and project settings: units, FLOPs, activations, the hash, the toml example, the search."""
-    text = section("Budgets and project settings")
+    """docs/checking.md, Budgets, and docs/spec-files.md, Project settings: units, FLOPs, activations, the hash, the toml example, the search."""
+    text = section("docs/spec-files.md", "Project settings")
     assert (parse_count("1M"), parse_count("50k"), parse_count("1G")) == (10**6, 50_000, 10**9)
     assert (parse_bytes("2MB"), parse_bytes("512KB"), parse_bytes("1GB")) == (2 * 1024**2, 512 * 1024, 1024**3)
     model = check("CN(8,3)->GAP()")
@@ -219,8 +196,8 @@ def test_readme_section_budgets_and_project_settings(tmp_path):
 
 
 def test_readme_section_diagnostics_for_machines():
-    """## Diagnostics for machines: the JSON object's fields, the GitHub annotation, summary --json's errors."""
-    text = section("Diagnostics for machines")
+    """docs/checking.md, Diagnostics for machines: the JSON object's fields, the GitHub annotation, summary --json's errors."""
+    text = section("docs/checking.md", "Diagnostics for machines")
     fields = re.search(r"one\s+list of objects \((.*?)\);", text, re.S).group(1)
     named = set(re.findall(r"`(\w+)`", fields))
     records = json.loads(run_cli("check", "--format", "json", "CN(8)->\n CN(0)").stdout)
@@ -231,8 +208,10 @@ def test_readme_section_diagnostics_for_machines():
 
 
 def test_readme_section_limits():
-    """## Limits: every cap in the table is the value of the constant it names."""
-    rows = re.findall(r"^\| [^|]+ \| ([\d,]+)( MiB| characters| levels)? \| `(\w+)\.(\w+)`", section("Limits"), re.M)
+    """docs/limits.md, Limits: every cap in the table is the value of the constant it names."""
+    rows = re.findall(
+        r"^\| [^|]+ \| ([\d,]+)( MiB| characters| levels)? \| `(\w+)\.(\w+)`", section("docs/limits.md", "Limits"), re.M
+    )
     assert len(rows) >= 9
     modules = {"syntax": "cnndsl.syntax", "inputs": "cnndsl.inputs", "expand": "cnndsl.passes.expand",
                "lalr": "cnndsl.lalr", "layers": "cnndsl.layers"}  # fmt: skip
@@ -242,7 +221,7 @@ def test_readme_section_limits():
 
 
 def test_readme_section_odd_text(tmp_path):
-    """## Limits, "Odd text either works or gets a clear message": each bullet, as the CLI shows it."""
+    """docs/limits.md, Limits, "Odd text either works or gets a clear message": each bullet, as the CLI shows it."""
     for spec in ["", "  # only a comment\n"]:
         result = run_cli("check", spec)
         assert result.returncode == 1 and result.stderr.startswith("<spec>:1:1: error: the spec is empty")
@@ -262,8 +241,8 @@ def test_readme_section_odd_text(tmp_path):
 
 
 def test_readme_section_outputs(tmp_path):
-    """## Training, "Outputs": the files a run directory holds, each written whole or not at all."""
-    text = section("Outputs")
+    """docs/training.md, Outputs: the files a run directory holds, each written whole or not at all."""
+    text = section("docs/training.md", "Outputs")
     listed = set(re.findall(r"`(\w+\.(?:keras|csv|json|png|svg|txt))`", text))
     assert listed == set(RUN_FILES)
 
@@ -280,8 +259,8 @@ def test_readme_section_outputs(tmp_path):
 
 
 def test_readme_section_security(tmp_path):
-    """## Security: what cnndsl reads, what it never executes, where it writes."""
-    text = section("Security")
+    """docs/limits.md, Security: what cnndsl reads, what it never executes, where it writes."""
+    text = section("docs/limits.md", "Security")
     assert "never imported or run" in text and "allow_pickle=False" in text
     sources = "\n".join(path.read_text() for path in (ROOT / "cnndsl").rglob("*.py"))
     assert "allow_pickle=True" not in sources and "safe_mode=False" not in sources
@@ -294,10 +273,10 @@ def test_readme_section_security(tmp_path):
 
 
 def test_readme_section_pre_commit(tmp_path):
-    """## pre-commit: the snippet is a valid configuration naming hooks the manifest defines, at a rev of the user's."""
+    """docs/checking.md, pre-commit: the snippet is a valid configuration naming hooks the manifest defines, at a rev of the user's."""
     import yaml
 
-    snippet = re.search(r"```yaml\n(.*?)```", section("pre-commit"), re.S).group(1)
+    snippet = re.search(r"```yaml\n(.*?)```", section("docs/checking.md", "pre-commit"), re.S).group(1)
     assert "rev: <a commit SHA or tag of this repository>" in snippet
     filled = snippet.replace("<the URL of this repository>", str(ROOT)).replace(
         "<a commit SHA or tag of this repository>", "0123456789abcdef" * 2 + "01234567"

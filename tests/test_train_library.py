@@ -243,6 +243,14 @@ def test_the_summary_counts_epochs_and_says_when_there_is_no_seed(epochs, seed, 
     from cnndsl import check
     from cnndsl.training import Recipe, records
 
-    data = SimpleNamespace(name="sample", source="x", x_train=[0], x_test=[0], input_shape=(28, 28, 1), num_classes=10)
+    data = SimpleNamespace(
+        name="sample",
+        source="x",
+        train_count=1,
+        test_count=1,
+        class_names=None,
+        input_shape=(28, 28, 1),
+        num_classes=10,
+    )
     text = records.summary_text(check(SMALL), Recipe(data="sample", epochs=epochs, seed=seed), data, "")
     assert words in text and "1 epochs" not in text and "seed None" not in text

@@ -81,6 +81,8 @@ MODERN = [
     "CN(4, 3) -> DP(0.3, per_example=true) -> GAP() -> DP(0.2, per_example=true)",
     "CN(4, 3, padding=same) -> ADD(ID() | CN(4, 1) -> LS(), scale=0.17) -> ADD(ID() | DW(3, padding=same), scale=-2) -> GAP()",
     "DW(3, strides=2, dilation=2, padding=same) -> SC(5, (3, 2), strides=(2, 1), dilation=(1, 2), padding=same) -> DW(2, strides=2, dilation=2) -> FL()",
+    "CN(4, 3) -> MP(3, strides=2, pad=1, ceil=true) -> AP(3, strides=2, pad=1, ceil=true, count_pad=true) -> SPL(1) -> SHF() -> GAP()",
+    "CN(6, 2) -> AP(3, strides=1, pad=1) -> MP(2, pad=1) -> CAT(SPL(0, parts=3) | SPL(2, parts=3)) -> SHF(4) -> FL()",
 ]
 """Specs using every code and argument of modern CNNs, on an (11, 10, 2) input with 10 classes."""
 MODERN_SPECS = [

@@ -14,7 +14,7 @@ from typing import Any
 from cnndsl.ast import assert_never
 from cnndsl.errors import ArchitectureError
 from cnndsl.model import INPUT, CheckedModel, From, Item, Merge, tensor_name
-from cnndsl.passes.resolve import HEAD_CODE
+from cnndsl.tasks import Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 FORMAT = "cnndsl-architecture"
@@ -22,12 +22,14 @@ VERSION = 1
 
 
 def document(model: CheckedModel) -> dict:
-    """The JSON document of a checked model (see the README for every field)."""
+    """The JSON document of a checked model (docs/interop/emit.md describes every field)."""
     from cnndsl.report import architecture_hash
 
+    task = {"task": model.task} if model.task != "classify" else {}  # a classifier's document is as it always was
     return {
         "format": FORMAT,
         "version": VERSION,
+        **task,
         "input_shape": list(model.input_shape[1:]),
         "num_classes": model.num_classes,
         "output_shape": list(model.output_shape),
@@ -83,11 +85,13 @@ def read(data: Any) -> tuple[str, int]:
         raise ArchitectureError(f"architecture version {data.get('version')!r}; this cnndsl reads version {VERSION}")
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
-        head = [i for i, layer in enumerate(layers) if _appended_head(layer)]
+        task = task_named(data.get("task"))
+        head = [i for i, layer in enumerate(layers) if _appended_head(layer, task)]
         names = _taken(data["tree"])
         nodes = [_node(item, layers, set(head), names) for item in data["tree"]]
         named = tensor_name(INPUT) if INPUT in names else None
-        return write([node for node in nodes if node is not None], shape, classes, input_name=named), classes
+        chain = [node for node in nodes if node is not None]
+        return write(chain, shape, classes, input_name=named, task=task), classes
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise ArchitectureError(f"malformed architecture ({type(error).__name__}: {error})") from None
 
@@ -104,12 +108,12 @@ def _taken(items: list) -> set[int]:
     return found
 
 
-def _appended_head(layer: Mapping) -> bool:
-    """A classifier head the class count makes again (``DN(classes, softmax)``), left out of the written spec.
+def _appended_head(layer: Mapping, task: Task) -> bool:
+    """A head the class count makes again (a classifier's ``DN(classes, softmax)``), left out of the written spec.
 
     A head of the model's own (``ACT(softmax)`` after a reshape) is written: no class count makes it.
     """
-    return bool(layer.get("head")) and layer.get("code") == HEAD_CODE
+    return bool(layer.get("head")) and layer.get("code") == task.head_code
 
 
 def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:

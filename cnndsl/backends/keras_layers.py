@@ -49,3 +49,153 @@ class ScaledAdd(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class RandomOrCenterCrop(keras.layers.Layer):
+    """A random ``height`` x ``width`` window of the images in training, the central window in inference.
+
+    Keras's own ``RandomCrop`` passes the whole image on in inference, so a model's shapes
+    would differ between training and inference; this one crops the same size in both.
+    """
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width, self.seed = height, width, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def call(self, images, training=None):
+        rows, columns = images.shape[1] - self.height, images.shape[2] - self.width
+        if training:
+            top = keras.ops.cast(keras.random.uniform((), 0, rows + 1, seed=self.seed_generator), "int32")
+            left = keras.ops.cast(keras.random.uniform((), 0, columns + 1, seed=self.seed_generator), "int32")
+            top, left = keras.ops.minimum(top, rows), keras.ops.minimum(left, columns)
+        else:
+            top, left = rows // 2, columns // 2
+        images = keras.ops.take(images, top + keras.ops.arange(self.height), axis=1)
+        return keras.ops.take(images, left + keras.ops.arange(self.width), axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width, "seed": self.seed}
+
+
+def _explicit_pads(x, pool_size, strides, pad, ceil):
+    """((top, bottom), (left, right)): ``pad`` on both sides, and for ``ceil`` the rows and columns a last,
+    overhanging window reaches past them (PyTorch's ``ceil_mode``)."""
+    pads = []
+    for size, window, stride, amount in zip(x.shape[1:3], pool_size, strides, pad):
+        extra = 0
+        if ceil:
+            if size is None:
+                raise ValueError("ceil=true pooling needs the input's height and width")
+            span = size + 2 * amount - window
+            out = -(-span // stride) + 1
+            out -= (out - 1) * stride >= size + amount
+            extra = max((out - 1) * stride + window - size - 2 * amount, 0)
+        pads.append((amount, amount + extra))
+    return pads
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class PaddedMaxPooling2D(keras.layers.Layer):
+    """Max pooling over a window padded by ``pad`` on each side (padding never the maximum), as PyTorch's
+    ``MaxPool2d(padding=pad, ceil_mode=ceil)``."""
+
+    def __init__(self, pool_size, strides=None, pad=(0, 0), ceil=False, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides = tuple(pool_size), tuple(strides or pool_size)
+        self.pad, self.ceil = tuple(pad), ceil
+
+    def call(self, x):
+        (top, bottom), (left, right) = _explicit_pads(x, self.pool_size, self.strides, self.pad, self.ceil)
+        padded = keras.ops.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=float("-inf"))
+        return keras.ops.max_pool(padded, self.pool_size, self.strides, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        return _explicit_pool_shape(input_shape, self.pool_size, self.strides, self.pad, self.ceil)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "pad": self.pad,
+                "ceil": self.ceil}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class PaddedAveragePooling2D(keras.layers.Layer):
+    """Average pooling over a window padded by ``pad`` on each side, as PyTorch's ``AvgPool2d(padding=pad,
+    ceil_mode=ceil, count_include_pad=count_pad)``: the padding counts in the mean only with ``count_pad``,
+    the rows and columns a ``ceil`` window overhangs never."""
+
+    def __init__(self, pool_size, strides=None, pad=(0, 0), ceil=False, count_pad=False, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides = tuple(pool_size), tuple(strides or pool_size)
+        self.pad, self.ceil, self.count_pad = tuple(pad), ceil, count_pad
+
+    def call(self, x):
+        (top, bottom), (left, right) = _explicit_pads(x, self.pool_size, self.strides, self.pad, self.ceil)
+        (ph, pw), ops = self.pad, keras.ops
+        padded = ops.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        ones = ops.ones((1, x.shape[1], x.shape[2], 1), dtype=x.dtype)
+        counted = ops.pad(ones, ((0, 0), (ph, ph), (pw, pw), (0, 0)), constant_values=1 if self.count_pad else 0)
+        counted = ops.pad(counted, ((0, 0), (0, bottom - ph), (0, right - pw), (0, 0)))
+        total = ops.average_pool(padded, self.pool_size, self.strides, padding="valid")
+        return total / ops.average_pool(counted, self.pool_size, self.strides, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        return _explicit_pool_shape(input_shape, self.pool_size, self.strides, self.pad, self.ceil)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides, "pad": self.pad,
+                "ceil": self.ceil, "count_pad": self.count_pad}  # fmt: skip
+
+
+def _explicit_pool_shape(input_shape, pool_size, strides, pad, ceil):
+    sizes = []
+    for size, window, stride, amount in zip(input_shape[1:3], pool_size, strides, pad):
+        if size is None:
+            sizes.append(None)
+            continue
+        span = size + 2 * amount - window
+        out = (-(-span // stride) if ceil else span // stride) + 1
+        sizes.append(out - 1 if ceil and (out - 1) * stride >= size + amount else out)
+    return (input_shape[0], *sizes, input_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelSplit(keras.layers.Layer):
+    """The ``index``-th of ``parts`` equal groups of the channels: ShuffleNetV2's split."""
+
+    def __init__(self, index, parts=2, **kwargs):
+        super().__init__(**kwargs)
+        self.index, self.parts = index, parts
+
+    def call(self, x):
+        size = x.shape[-1] // self.parts
+        return x[..., self.index * size : (self.index + 1) * size]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // self.parts)
+
+    def get_config(self):
+        return {**super().get_config(), "index": self.index, "parts": self.parts}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
+
+    def __init__(self, groups=2, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, x):
+        ops = keras.ops
+        height, width, channels = ops.shape(x)[1], ops.shape(x)[2], x.shape[-1]
+        grouped = ops.reshape(x, (-1, height, width, self.groups, channels // self.groups))
+        return ops.reshape(ops.transpose(grouped, (0, 1, 2, 4, 3)), (-1, height, width, channels))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}

@@ -25,8 +25,7 @@ from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
-from cnndsl.model import DEFAULT_CLASSES
-from cnndsl.passes.resolve import HEAD_CODE
+from cnndsl.tasks import Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -111,32 +110,45 @@ def _node_parts(layer) -> tuple[str, dict]:
 # --- the graph -> chains and merges ------------------------------------------------------------
 
 
-def to_spec(model, input_shape: tuple[int, int, int] | None = None) -> KerasSpec:
+def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | Task | None = None) -> KerasSpec:
     """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
 
     Every layer the notation cannot write is named, in the order of ``model.layers``. The
     head is written (``DN(3, activation=softmax)``, or a softmax of the model's own), so the
     text states its class count, unless it is the very head the checker appends by default.
-    ``input_shape`` gives the sizes of an input whose size the model leaves unknown.
+    ``input_shape`` gives the sizes of an input whose size the model leaves unknown; ``task``
+    (classify, segment, regress) says which head the model ends in.
     TypeError for anything but a Keras model.
     """
+    task = task_named(task)
     _require_keras_model(model)
     shape = _input_shape(model, input_shape)
     layers, inbound = _flatten(model)
     if not layers:
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
+    classes = _classes(model, layers[-1], task)
+    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
+
+
+def write_graph(layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task=None) -> str:
+    """The canonical text of layers (each read by :func:`_node_parts`; the head last) and who feeds whom.
+
+    Nested merges are written as nested merges, any other graph with named tensors. The
+    PyTorch reader writes through this too: one writer for every model read. ``task``
+    (classify by default) says which head the model ends in.
+    """
+    task = task_named(task)
     head = layers[-1]
-    classes = _classes(model, head)
     graph = _Graph(layers, inbound)
-    implied = _node_parts(head) == (HEAD_CODE, {"units": DEFAULT_CLASSES, "activation": "softmax", "bias": True})
+    implied = _node_parts(head) == task.default_head()
     try:
         chain = graph.chain(graph.feeds(head)[0] if implied else head.name, None)
         graph.check_all_used(head)
         input_name = None
     except _NotNested:
         chain, input_name = _Graph(layers, inbound).named_chain(head, implied)
-    return KerasSpec(write(chain, shape, classes, input_name=input_name), classes)
+    return write(chain, shape, classes, input_name=input_name, task=task)
 
 
 def _require_keras_model(model) -> None:
@@ -164,14 +176,14 @@ def _refuse_unsupported(layers) -> None:
         raise UnsupportedModel("\n".join(problems))
 
 
-def _classes(model, head) -> int:
-    """The class count of a model ending in a softmax: a Dense classifier, or an Activation (a head of its own)."""
+def _classes(model, head, task: Task) -> int:
+    """The class count of a model ending in the task's head: a Dense classifier, or an Activation (a head of its own)."""
     code, args = _node_parts(head)
-    softmax = (code == "DN" and args["activation"] == "softmax") or (code == "ACT" and args["name"] == "softmax")
     output = tuple(model.outputs[0].shape) if len(getattr(model, "outputs", None) or ()) == 1 else ()
-    if not softmax or len(output) != 2 or output[1] is None:
-        raise UnsupportedModel(f"{_name(head)}: the notation's models end in a softmax over (None, classes)")
-    return output[1]
+    try:
+        return task.read_outputs(code, args, output)
+    except ValueError as problem:
+        raise UnsupportedModel(f"{_name(head)}: {problem}") from None
 
 
 _HARD_SIGMOID = (("Add", 3.0), ("ReLU", 6.0), ("Multiply", 1 / 6))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import SHAPE, Diagnostic, SpecError
-from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape
 
 CUT = -2
@@ -43,6 +43,7 @@ def check_partial(
     num_classes: int | None = None,
     blocks=None,
     default_input_shape: Sequence[int] | None = None,
+    task=None,
 ) -> Drawable:
     """Check a parsed chain; a shape error still gives the layers inferred up to it.
 
@@ -51,14 +52,17 @@ def check_partial(
     from cnndsl.compiler import check_chain
 
     try:
-        return Drawable(check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape))
+        return Drawable(
+            check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True)
+        )
     except SpecError as error:
         if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
             raise
-        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error)
+        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error, task)
 
 
-def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError) -> Drawable:
+def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError,
+             task=None) -> Drawable:  # fmt: skip
     """Run the passes again, keeping what inference built before the first error.
 
     The layers are listed in the order inference built them (branch by branch), not
@@ -66,7 +70,9 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     """
     from cnndsl.compiler import resolved_chain
 
-    resolved, shape, classes = resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape)
+    resolved, shape, classes = resolved_chain(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True
+    )
     inferrer = _recording_inferrer()
     inferrer.infer(resolved, (None, *shape))
     first = error.diagnostics[0]
@@ -77,7 +83,11 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     kept = sorted(_indices(tree))
     position = {old: new for new, old in enumerate(kept)}
     layers = tuple(rebuilt.infos[old] for old in kept)
-    model = CheckedModel(layers, (None, *shape), classes, source, tree=_renumbered(tree, position))
+    uses = tuple(rebuilt.kept_uses(position))
+    kind = "classify" if task is None else getattr(task, "name", task)
+    model = CheckedModel(
+        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=kind
+    )
     return Drawable(model, position[failed], first, error.diagnostics)
 
 
@@ -164,10 +174,27 @@ class _Rebuilt:
         self.failed: int | None = failing if isinstance(failing, int) else None
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key: the layer it is the output of, and its shape."""
+        self.uses: list[BlockUse] = []
+        self._open: list[tuple[str, list[int]]] = []
+        """The block uses entered and not yet left: each one's name and the layers taken in it so far."""
+
+    def _took(self, index: int) -> None:
+        for _, layers in self._open:
+            layers.append(index)
+
+    def kept_uses(self, position: dict[int, int]) -> list[BlockUse]:
+        """The block uses, those the picture was cut inside too, in the kept layers' numbering."""
+        opened = [BlockUse(name, tuple(layers), depth) for depth, (name, layers) in enumerate(self._open)]
+        kept = []
+        for use in [*self.uses, *reversed(opened)]:
+            layers = tuple(sorted(position[i] for i in use.layers if i in position))
+            if layers:
+                kept.append(BlockUse(use.name, layers, use.depth))
+        return kept
 
     def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
         """(tree, output shape, whether the chain ended early)."""
-        from cnndsl.passes.expand import Mark, Take
+        from cnndsl.passes.expand import Enter, Leave, Mark, Take
         from cnndsl.passes.resolve import Joined
 
         tree: list[Item] = []
@@ -185,6 +212,11 @@ class _Rebuilt:
                         return tuple(tree), shape, True
                     source, shape = self.tensors[item.key]
                     tree.append(From(source))
+                case Enter():
+                    self._open.append((item.name, []))
+                case Leave():
+                    name, layers = self._open.pop()
+                    self.uses.append(BlockUse(name, tuple(layers), len(self._open)))
                 case _:
                     source, shape, broken = self.layer(item, shape)
                     tree.append(source)
@@ -195,8 +227,10 @@ class _Rebuilt:
     def layer(self, layer, shape: Shape) -> tuple[int, Shape, bool]:
         if self.next < len(self.infos) and self.infos[self.next].layer is layer:
             index, self.next = self.next, self.next + 1
+            self._took(index)
             return index, self.infos[index].output_shape, False
         self.infos.append(_uninferred(layer, shape))
+        self._took(len(self.infos) - 1)
         if self.failing == UNBUILT and self.failed is None:
             self.failed = len(self.infos) - 1
         return len(self.infos) - 1, shape, True
@@ -211,8 +245,10 @@ class _Rebuilt:
                 return Merge(layer=CUT, branches=branches), shape, True
             self.infos.append(_uninferred(item.layer, walked[0][1]))  # a merge whose branches cannot join
             self.failed = len(self.infos) - 1
+            self._took(self.failed)
             return Merge(layer=self.failed, branches=branches), walked[0][1], True
         index, self.next = self.next, self.next + 1
+        self._took(index)
         return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
 
 
@@ -267,14 +303,14 @@ def _holds(item: Item, index: int) -> bool:
             assert_never(item)
 
 
-def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None) -> Drawable:
+def source_drawable(source, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> Drawable:
     """What a picture of a :class:`cnndsl.inputs.Source` shows (see :func:`check_partial`).
 
     A spec literal in a Python file is drawn only when it passes the check.
     """
     if source.error is not None or source.embedded is not None:
-        return Drawable(source.check(input_shape, num_classes, default_input_shape))
+        return Drawable(source.check(input_shape, num_classes, default_input_shape, task))
     from cnndsl.syntax import parse
 
     chain = source.chain if source.chain is not None else parse(source.text)
-    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape)
+    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape, task)

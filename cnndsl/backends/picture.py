@@ -36,9 +36,11 @@ COLOURS = {
     "dense": "#c9a0dc",
     "merge": "#f28e8e",
     "reshape": "#a8dcd1",
+    "augmentation": "#f4c2d7",
     "other": "#e6e0a8",
+    "block": "#fff2cc",
 }
-"""Fill colour per kind, in the legend's order."""
+"""Fill colour per kind, in the legend's order; ``block`` is a named block's use drawn as one box."""
 
 ERROR_COLOUR = "#d62728"
 LINE_COLOUR = "#444444"
@@ -181,17 +183,166 @@ class Tap:
     sources: tuple[int, ...]
 
 
-Element = Node | Fork | Repeat | Tap
+@dataclass(frozen=True)
+class Box:
+    """A use of the named block ``name`` drawn as one box; ``uses`` holds each use's layers in the
+    order they are written (several uses when folded)."""
+
+    name: str
+    uses: tuple[tuple[int, ...], ...]
 
 
-def elements(model: CheckedModel, unfold: bool = False, last: int | None = None) -> tuple[Element, ...]:
+Element = Node | Fork | Repeat | Tap | Box
+
+
+def elements(
+    model: CheckedModel, unfold: bool = False, last: int | None = None, depth: int | None = None, keys=None
+) -> tuple[Element, ...]:
     """The model's tree as picture elements, identical neighbours folded unless ``unfold``.
 
-    ``last`` cuts the picture after that layer (a failing spec).
+    ``last`` cuts the picture after that layer (a failing spec). Given ``depth``, each use
+    of a named block that sits inside ``depth`` other uses is one :class:`Box`. ``keys``:
+    the layers' keys (:func:`_layer_keys`) when already known.
     """
-    keys = _layer_keys(model, last)
+    keys = _layer_keys(model, last) if keys is None else keys
     chain = cut(model.items, last) if last is not None else model.items
-    return _chain(chain, keys, unfold)
+    if depth is None or not model.blocks:
+        return _chain(chain, keys, unfold)
+    return _Grouper(model, depth, keys, unfold, last).folded(chain, 0)
+
+
+MAX_BOXES = 100
+"""Most boxes (layers and blocks) a picture holds at the depth chosen for it (see :func:`fitting_depth`)."""
+
+
+def fitting_depth(model: CheckedModel, unfold: bool = False, last: int | None = None) -> int | None:
+    """The deepest depth at which the picture holds at most MAX_BOXES boxes (0 if none does).
+
+    None for a model without named blocks, or one whose whole picture fits: every layer is drawn.
+    ``last``: the failing layer a picture is cut after.
+    """
+    if not model.blocks:
+        return None
+    keys = _layer_keys(model, last)
+    if count_boxes(elements(model, unfold, last, None, keys)) <= MAX_BOXES:
+        return None
+    low, high = 0, max(use.depth for use in model.blocks)  # a deeper depth draws more boxes: halve the range
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_boxes(elements(model, unfold, last, middle, keys)) <= MAX_BOXES:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def count_boxes(chain: Sequence[Element]) -> int:
+    """The boxes a picture of these elements draws: one per layer or block drawn (a fold draws its body once)."""
+    total = 0
+    for element in chain:
+        if isinstance(element, Node | Box):
+            total += 1
+        elif isinstance(element, Fork):
+            total += sum(count_boxes(branch) for branch in element.branches) + (element.layers is not None)
+        elif isinstance(element, Repeat):
+            total += count_boxes(element.body)
+        elif not isinstance(element, Tap):
+            raise TypeError(f"unknown picture element: {element!r}")
+    return total
+
+
+class _Grouper:
+    """The model's chains with each use of a named block ``depth`` uses deep drawn as one :class:`Box`.
+
+    A use is the run of items of a chain whose layers all belong to it; a use fewer than
+    ``depth`` uses deep is opened, and the uses inside it looked for one level down. So is
+    the use that holds a failing layer (``failed``), which is drawn in red as it is.
+    """
+
+    def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool, failed: int | None = None):
+        self.depth, self.keys, self.unfold, self.failed = depth, keys, unfold, failed
+        self.levels: dict[int, dict[int, tuple[frozenset[int], str]]] = {}
+        """Per depth, the use each layer belongs to."""
+        for use in model.blocks:
+            found = (frozenset(use.layers), use.name)
+            self.levels.setdefault(use.depth, {}).update(dict.fromkeys(use.layers, found))
+
+    def folded(self, items: Sequence[Item], level: int) -> tuple[Element, ...]:
+        chain = self.chain(items, level)
+        if self.unfold:
+            return chain
+        written = fold(chain, lambda element: _key(element, self.keys, 1))
+        return fold(written, lambda element: _key(element, self.keys, 0))
+
+    def chain(self, items: Sequence[Item], level: int) -> tuple[Element, ...]:
+        out: list[Element] = []
+        i = 0
+        while i < len(items):
+            use = self._use(_held(items[i]), level)
+            if use is None:
+                out.append(self.element(items[i], level))
+                i += 1
+                continue
+            end = self._run_end(items, i, use[0])
+            run = items[i:end]
+            boxed = level >= self.depth and self.failed not in use[0]
+            out += [Box(use[1], (_written_layers(run),))] if boxed else self.chain(run, level + 1)
+            i = end
+        return tuple(out)
+
+    def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str] | None:
+        if not held:
+            return None
+        use = self.levels.get(level, {}).get(next(iter(held)))
+        return use if use is not None and held <= use[0] else None
+
+    def _run_end(self, items: Sequence[Item], start: int, layers: frozenset[int]) -> int:
+        """Where the run of items inside one use ends (a tap inside it, between its layers, belongs to it)."""
+        end = start + 1
+        while end < len(items):
+            ahead = end
+            while ahead < len(items) and isinstance(items[ahead], From):
+                ahead += 1
+            if ahead == len(items) or not _held(items[ahead]) <= layers or not _held(items[ahead]):
+                return end
+            end = ahead + 1
+        return end
+
+    def element(self, item: Item, level: int) -> Element:
+        match item:
+            case int():
+                return Node((item,))
+            case Merge():
+                layers = (item.layer,) if item.layer != CUT else None
+                return Fork(layers, tuple(self.folded(branch, level) for branch in item.branches))
+            case From():
+                return Tap((item.source,))
+            case _:
+                assert_never(item)
+
+
+def _held(item: Item) -> frozenset[int]:
+    """The layers an item of the tree holds (a merge: its branches' and its own)."""
+    return frozenset(_written_layers((item,)))
+
+
+def _written_layers(items: Sequence[Item]) -> tuple[int, ...]:
+    """The layers of a run of items in the order they are written (a merge's branches before it)."""
+    out: list[int] = []
+    for item in items:
+        match item:
+            case int():
+                out.append(item)
+            case Merge():
+                for branch in item.branches:
+                    out += _written_layers(branch)
+                if item.layer != CUT:
+                    out.append(item.layer)
+            case From():
+                pass
+            case _:
+                assert_never(item)
+    return tuple(out)
 
 
 def _layer_keys(model: CheckedModel, failed: int | None = None) -> list[tuple[tuple, tuple]]:
@@ -244,6 +395,8 @@ def _key(element: Element, keys, which: int) -> tuple:
     if isinstance(element, Tap):  # copies that go back alike fold: each copy's source is its own
         source = element.sources[0]
         return ("from", "input" if source == INPUT else keys[source][which])
+    if isinstance(element, Box):
+        return ("block", element.name, tuple(keys[i][which] for i in element.uses[0]))
     raise TypeError(f"unknown picture element: {element!r}")
 
 
@@ -303,6 +456,8 @@ def _merged(copies: list[Element]) -> Element:
         return Repeat(body, first.count)
     if isinstance(first, Tap):
         return Tap(tuple(i for c in copies for i in c.sources))
+    if isinstance(first, Box):
+        return Box(first.name, tuple(use for c in copies for use in c.uses))
     raise TypeError(f"unknown picture element: {first!r}")
 
 
@@ -374,7 +529,9 @@ class Layout:
         """Elements one under the other on the axis, with arrows between them; labels in one
         column (at ``label_min`` or further right), which the first branch of a merge and
         the body of a repeat, on the same axis, share."""
-        leaves = [self.leaf(e.indices) if isinstance(e, Node) else e for e in items]
+        leaves = [
+            self.leaf(e.indices) if isinstance(e, Node) else self.box(e) if isinstance(e, Box) else e for e in items
+        ]
         reach = max((p.reach for p in [entry, *leaves] if isinstance(p, Leaf)), default=0)
         label_x = max(reach + LABEL_GAP, label_min)
         parts = ([entry] if entry else []) + [p if isinstance(p, Leaf) else self.element(p, label_x) for p in leaves]
@@ -400,6 +557,8 @@ class Layout:
             return self.repeat(element, label_x)
         if isinstance(element, Tap):
             return self.tap(element)
+        if isinstance(element, Box):
+            return self.box(element)
         raise TypeError(f"unknown picture element: {element!r}")
 
     def tap(self, tap: Tap) -> Block:
@@ -511,6 +670,33 @@ class Layout:
         if self.style == "graph":
             return _node_leaf(lines, kind, failed, attrs)
         return _box_leaf(info.output_shape, kind, failed, lines, attrs)
+
+    def box(self, box: Box) -> Leaf:
+        """A use of a named block as one box: its name, input and output shapes, layers and parameters."""
+        first, last = box.uses[0], box.uses[-1]
+        lines = [Label(f"{box.name} (block)", "spec", bold=True)]
+        lines += [Label(text, "shape") for text in self._box_shapes(first, last)]
+        counts = [(len(use), sum(self.layers[i].params for i in use)) for use in (first, last)]
+        layers = f"{counts[0][0]}" + (f" … {counts[1][0]}" if counts[1][0] != counts[0][0] else "")
+        params = f"{counts[0][1]:,}" + (f" … {counts[1][1]:,}" if counts[1][1] != counts[0][1] else "")
+        lines.append(Label(f"{layers} layers, {params} params", "params", "#555555"))
+        names = " ".join(self.layers[i].name for use in box.uses for i in use)
+        attrs = (("class", "block"), ("data-block", box.name), ("data-layers", names))
+        if self.style == "graph":
+            return _node_leaf(lines, "block", False, attrs)
+        leaf = _box_leaf(self.layers[first[-1]].output_shape, "block", False, lines, attrs)
+        shadow = moved(leaf.body, 4, -4)  # a stack of layers: a second slab behind the first
+        return Leaf([*shadow, *leaf.body], leaf.half, leaf.reach + 4, leaf.height, lines, attrs)
+
+    def _box_shapes(self, first: tuple[int, ...], last: tuple[int, ...]) -> list[str]:
+        """``in`` and ``out`` shapes of a block's use (first … last of folded uses that differ)."""
+
+        def both(a: Shape, b: Shape) -> str:
+            return format_shape(a) + (f" … {format_shape(b)}" if a != b else "")
+
+        entering = both(self.layers[first[0]].input_shape, self.layers[last[0]].input_shape)
+        leaving = both(self.layers[first[-1]].output_shape, self.layers[last[-1]].output_shape)
+        return [f"in  {entering}", f"out {leaving}"]
 
     def input_leaf(self) -> Leaf:
         shape = self.drawable.model.input_shape
@@ -668,16 +854,27 @@ def _wrap(text: str, width: int) -> list[str]:
 MARGIN = 16
 
 
-def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, title: str = "") -> Picture:
-    """Lay out a model (or a failing spec's checked part) as shapes on a canvas."""
+def picture(
+    drawable: Drawable, style: str = "boxes", unfold: bool = False, title: str = "", depth: int | None = None
+) -> Picture:
+    """Lay out a model (or a failing spec's checked part) as shapes on a canvas.
+
+    ``depth``: uses of named blocks that many uses deep are drawn as one box each
+    (0: every use written in the model); None picks :func:`fitting_depth`.
+    """
+    if depth is not None and depth < 0:
+        raise ValueError(f"a picture's depth is 0 or more, not {depth}")
     layout = Layout(drawable, style)
-    items = elements(drawable.model, unfold, drawable.failed)
+    if depth is None:
+        depth = fitting_depth(drawable.model, unfold, drawable.failed)
+    items = elements(drawable.model, unfold, drawable.failed, depth)
     body = layout.chain(items, entry=layout.input_leaf())
     edges, lanes = tap_edges(body.shapes, body.left)
     body.shapes += edges
     body.left += lanes
     header = _header(drawable, title)
-    legend, legend_height = _legend(_kinds(drawable.model))
+    kinds = _kinds(drawable.model, _has_box(items))
+    legend, legend_height = _legend(kinds)
     top = MARGIN + LINE_HEIGHT * len(header) + 6 + legend_height + 10
     x = MARGIN + body.left
     shapes = [
@@ -687,7 +884,7 @@ def picture(drawable: Drawable, style: str = "boxes", unfold: bool = False, titl
     shapes += moved(legend, MARGIN, MARGIN + LINE_HEIGHT * len(header) + 6)
     shapes += moved(body.shapes, x, top)
     header_width = max(_text_width(line) for line, _ in header)
-    width = max(x + body.right, MARGIN + header_width, MARGIN + _legend_width(_kinds(drawable.model))) + MARGIN
+    width = max(x + body.right, MARGIN + header_width, MARGIN + _legend_width(kinds)) + MARGIN
     return Picture(math.ceil(width), math.ceil(top + body.height + MARGIN), tuple(shapes), header[0][0])
 
 
@@ -746,10 +943,21 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
     ]
 
 
-def _kinds(model: CheckedModel) -> list[str]:
-    """The kinds present, in the legend's order (the input first)."""
-    present = {"input", *(kind_of(info) for info in model.layers)}
+def _kinds(model: CheckedModel, boxes: bool = False) -> list[str]:
+    """The kinds present, in the legend's order (the input first; ``block`` where a block is one box)."""
+    present = {"input", *(kind_of(info) for info in model.layers), *(["block"] if boxes else [])}
     return [kind for kind in COLOURS if kind in present]
+
+
+def _has_box(chain: Sequence[Element]) -> bool:
+    for element in chain:
+        if isinstance(element, Box):
+            return True
+        if isinstance(element, Fork) and any(_has_box(branch) for branch in element.branches):
+            return True
+        if isinstance(element, Repeat) and _has_box(element.body):
+            return True
+    return False
 
 
 def _legend(kinds: list[str]) -> tuple[list[Drawn], float]:

@@ -126,13 +126,19 @@ def draw(
     style: str = "boxes",
     unfold: bool = False,
     title: str = "",
+    depth: int | None = None,
 ) -> str:
-    """The SVG text of a checked model (or of a failing spec's :class:`Drawable`)."""
+    """The SVG text of a checked model (or of a failing spec's :class:`Drawable`).
+
+    ``depth``: each use of a named block that sits inside ``depth`` other uses is drawn as
+    one box (0: every use the model writes); None picks the deepest depth that fits
+    (:func:`cnndsl.backends.picture.fitting_depth`).
+    """
     from cnndsl.compiler import paused_gc
 
     drawable = model if isinstance(model, Drawable) else Drawable(model)
     with paused_gc():  # many small objects, none in cycles
-        return svg_text(picture(drawable, style, unfold, title))
+        return svg_text(picture(drawable, style, unfold, title, depth))
 
 
 def draw_spec(
@@ -142,6 +148,7 @@ def draw_spec(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     title: str = "",
+    depth: int | None = None,
 ) -> str:
     """The SVG text of a spec, drawn up to its first shape error if it fails the check.
 
@@ -150,7 +157,7 @@ def draw_spec(
     from cnndsl.syntax import parse
 
     drawable = check_partial(parse(text), text, input_shape, num_classes)
-    return draw(drawable, style, unfold, title)
+    return draw(drawable, style, unfold, title, depth)
 
 
 PICTURE_SUFFIXES = (".svg", ".png")
@@ -177,6 +184,7 @@ def write_svg(
     unfold: bool = False,
     title: str = "",
     scale: float | None = None,
+    depth: int | None = None,
 ) -> Path:
     """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib, ``scale`` pixels a pixel)."""
     path = Path(path)
@@ -184,7 +192,7 @@ def write_svg(
 
     drawable = model if isinstance(model, Drawable) else Drawable(model)
     with paused_gc():  # many small objects, none in cycles
-        pic = picture(drawable, style, unfold, title)
+        pic = picture(drawable, style, unfold, title, depth)
     if path.suffix.lower() == ".png":
         from cnndsl.backends.png import png_bytes
 

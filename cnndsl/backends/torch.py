@@ -158,6 +158,37 @@ def _convolution(
     return (*pad, Call(cls, (channels, filters, a["kernel"]), kwargs))
 
 
+def _conv_transpose(info: LayerInfo) -> tuple[Call, ...]:
+    """``ConvTranspose2d`` cropped or padded per axis to Keras's size (TensorFlow crops an odd excess after)."""
+    a = info.layer.args
+    axes = [_transpose_axis(k, s, a["padding"]) for k, s in zip(a["kernel"], a["strides"])]
+    padding, output_padding, after = zip(*axes)
+    kwargs = _kwargs(stride=a["strides"], padding=padding)
+    if any(output_padding):
+        kwargs += (("output_padding", output_padding),)
+    if not a["bias"]:
+        kwargs += (("bias", False),)
+    crop = (Call("Crop2d", ((0, after[0], 0, after[1]),)),) if any(after) else ()
+    convolution = Call("ConvTranspose2d", (info.input_shape[-1], a["filters"], a["kernel"]), kwargs)
+    return (convolution, *crop, *activation(a["activation"], 4))
+
+
+def _transpose_axis(kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(padding, output_padding, rows cropped after) making ``(size - 1) * stride + kernel`` Keras's size.
+
+    >>> _transpose_axis(3, 2, "same")  # 2 * size + 1: the odd row is cropped after
+    (0, 0, 1)
+    >>> _transpose_axis(1, 2, "valid")  # 2 * size - 1, one row of bias only after
+    (0, 1, 0)
+    """
+    excess = kernel - stride  # what the full output has beyond size * stride
+    if excess < 0:
+        return 0, -excess, 0
+    if padding == "valid":
+        return 0, 0, 0
+    return excess // 2, 0, excess % 2
+
+
 def _kwargs(**values) -> tuple[tuple[str, Any], ...]:
     """Keyword arguments that differ from PyTorch's defaults, in order."""
     defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
@@ -183,6 +214,11 @@ def _separable(info: LayerInfo) -> tuple[Call, ...]:
 def _pool(info: LayerInfo, maximum: bool) -> tuple[Call, ...]:
     a = info.layer.args
     strides = a["strides"]
+    if a["pad"] != (0, 0) or a["ceil"] or (not maximum and a["count_pad"]):  # PyTorch's own explicit padding
+        kwargs = _kwargs(padding=a["pad"]) + ((("ceil_mode", True),) if a["ceil"] else ())
+        if maximum:
+            return (Call("nn.MaxPool2d", (a["pool"], strides), kwargs),)
+        return (Call("nn.AvgPool2d", (a["pool"], strides), kwargs + (("count_include_pad", a["count_pad"]),)),)
     pads = _window_pads(info, a["pool"], strides)
     if maximum:
         pad = (Call("nn.ConstantPad2d", (pads, float("-inf"))),) if any(pads) else ()
@@ -275,6 +311,19 @@ def _upsampling(info: LayerInfo) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), kwargs + ((("align_corners", False),) if mode == "bilinear" else ())),)
 
 
+def _affine(info: LayerInfo) -> tuple[Call, ...]:
+    """ROT, TRN and ZOOM: one random affine resampling; PyTorch's grid_sample has no wrap fill."""
+    a = info.layer.args
+    if a["fill"] == "wrap":
+        raise Unsupported("PyTorch's grid_sample has no wrap fill; use reflect, nearest or constant")
+    transform = {
+        "ROT": ("rotation", a.get("factor")),
+        "TRN": ("translation", (a.get("height"), a.get("width"))),
+        "ZOOM": ("zoom", (a.get("height"), a.get("width"))),
+    }[info.code]
+    return (Call("RandomAffine", (), (transform, ("fill", a["fill"]), ("interpolation", a["interpolation"]))),)
+
+
 def _never(info: LayerInfo) -> tuple[Call, ...]:
     raise Unsupported(f"{info.code} is never a layer (IN declares the input, ID passes it on)")
 
@@ -305,9 +354,18 @@ TABLE: dict[str, Callable[[LayerInfo], tuple[Call, ...]]] = {
     "ZP": _zero_padding,
     "CR": _cropping,
     "UP": _upsampling,
+    "CT": _conv_transpose,
     "ADD": _add,
     "MUL": lambda info: (Call("Multiply"),),
     "CAT": _concatenate,
+    "FLIP": lambda info: (Call("RandomFlip", (info.layer.args["mode"],)),),
+    "ROT": _affine,
+    "TRN": _affine,
+    "ZOOM": _affine,
+    "RCR": lambda info: (Call("RandomOrCenterCrop", (info.layer.args["height"], info.layer.args["width"])),),
+    "CON": lambda info: (Call("RandomContrast", (info.layer.args["factor"],)),),
+    "SPL": lambda info: (Call("ChannelSplit", (info.layer.args["parts"], info.layer.args["index"])),),
+    "SHF": lambda info: (Call("ChannelShuffle", (info.layer.args["groups"],)),),
     "IN": lambda info: _never(info),
     "ID": lambda info: _never(info),
 }
@@ -372,10 +430,13 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     plans = plan(model, logits)
     modules = OrderedDict((p.name, _instantiate(p.calls)) for p in plans)
     if not model.is_graph:
-        return nn.Sequential(modules)
-    from cnndsl.backends.torch_modules import Graph
+        built = nn.Sequential(modules)
+    else:
+        from cnndsl.backends.torch_modules import Graph
 
-    return Graph(modules, [p.inputs for p in plans])
+        built = Graph(modules, [p.inputs for p in plans])
+    built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
+    return built
 
 
 def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:
@@ -417,6 +478,7 @@ def _depthwise_weight(kernel):
 
 _PORTS: dict[str, dict[str, tuple[int, str, Callable[[Any], Any]]]] = {
     "Conv2D": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
+    "Conv2DTranspose": {"kernel": (0, "weight", _conv_weight), "bias": (0, "bias", None)},
     "DepthwiseConv2D": {"kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
     "SeparableConv2D": {
         "depthwise_kernel": (0, "weight", _depthwise_weight), "pointwise_kernel": (1, "weight", _conv_weight), "bias": (1, "bias", None),
@@ -437,14 +499,22 @@ _WEIGHTED = frozenset({"LayerNorm", "LayerScale", "Normalization"})
 """Classes of torch_modules holding Keras weights, by name: emitted source defines copies of them."""
 
 
-def port_weights(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
-    """Copy every weight of a Keras model into the PyTorch module built from the same spec.
+def port_weights(source: keras.Model | torch.nn.Module, built, input_shape=None) -> None:
+    """Copy every weight of a Keras model into the PyTorch module built from the same spec; or of a
+    PyTorch module into the module or Keras model built from its notation (``from_torch``).
 
-    The i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
+    From Keras, the i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
     both follow the checked model's layer order; a layer or weight with no
-    counterpart, or a shape that differs, raises ValueError.
+    counterpart, or a shape that differs, raises ValueError. From PyTorch, see
+    :func:`cnndsl.backends.torch_reader.port_weights` (``input_shape`` is for that one).
     """
     import torch
+
+    if isinstance(source, torch.nn.Module):
+        from cnndsl.backends.torch_reader import port_weights as from_module
+
+        return from_module(source, built, input_shape)
+    keras_model, torch_model = source, built
 
     layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
     children = list(torch_model.children())
@@ -462,7 +532,7 @@ def _port_layer(layer, module) -> None:
     ports = _PORTS.get(type(layer).__name__)
     if ports is None:
         raise ValueError(f"no way to port the weights of {layer.name} ({type(layer).__name__})")
-    kinds = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
     weighted = [m for m in module.modules() if isinstance(m, kinds) or type(m).__name__ in _WEIGHTED]
     for variable in layer.weights:
         _port_one(layer.name, variable, ports, weighted)

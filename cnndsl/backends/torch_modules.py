@@ -40,6 +40,17 @@ class DepthwiseConv2d(nn.Conv2d):
             nn.init.zeros_(self.bias)
 
 
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d initialised as Keras initialises Conv2DTranspose: glorot uniform kernel, zero bias."""
+
+    def reset_parameters(self):
+        field = self.kernel_size[0] * self.kernel_size[1]
+        limit = math.sqrt(6 / ((self.in_channels + self.out_channels) * field))
+        nn.init.uniform_(self.weight, -limit, limit)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
 class Linear(nn.Linear):
     """nn.Linear initialised as Keras initialises Dense: glorot uniform kernel, zero bias."""
 
@@ -184,6 +195,88 @@ class Crop2d(nn.Module):
         return x[:, :, top : x.shape[2] - bottom, left : x.shape[3] - right]
 
 
+class RandomFlip(nn.Module):
+    """keras.layers.RandomFlip: each image flipped at random in training (each axis with probability 1/2)."""
+
+    def __init__(self, mode="horizontal_and_vertical"):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        for axis, name in ((3, "horizontal"), (2, "vertical")):
+            if name in self.mode:
+                flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+                x = torch.where(flip, x.flip(axis), x)
+        return x
+
+
+class RandomAffine(nn.Module):
+    """keras.layers.RandomRotation, RandomTranslation and RandomZoom in training (sampled as Keras
+    does, resampled by ``grid_sample``); the identity in inference."""
+
+    PADDING = {"reflect": "reflection", "nearest": "border", "constant": "zeros"}
+
+    def __init__(self, rotation=0.0, translation=(0.0, 0.0), zoom=None, fill="reflect", interpolation="bilinear"):
+        super().__init__()
+        self.rotation, self.translation, self.zoom = rotation, tuple(translation), zoom
+        self.fill, self.interpolation = fill, interpolation
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        n, _, height, width = x.shape
+
+        def uniform(bound):
+            return (torch.rand(n, device=x.device) * 2 - 1) * bound
+
+        angle = uniform(self.rotation * 2 * math.pi)
+        zoom_h, zoom_w = (1.0, 1.0) if self.zoom is None else self.zoom
+        scale_y = 1 + uniform(zoom_h)
+        scale_x = scale_y if zoom_w is None else 1 + uniform(zoom_w)
+        aspect = width / height
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.zeros(n, 2, 3, device=x.device)
+        theta[:, 0, 0], theta[:, 0, 1] = cos * scale_x, -sin * scale_y / aspect
+        theta[:, 1, 0], theta[:, 1, 1] = sin * scale_x * aspect, cos * scale_y
+        theta[:, 0, 2], theta[:, 1, 2] = uniform(2 * self.translation[1]), uniform(2 * self.translation[0])
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        padding = self.PADDING[self.fill]
+        return F.grid_sample(x, grid, mode=self.interpolation, padding_mode=padding, align_corners=False)
+
+
+class RandomOrCenterCrop(nn.Module):
+    """cnndsl's RandomOrCenterCrop: a random ``height`` x ``width`` window in training, the central one in eval()."""
+
+    def __init__(self, height, width):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x):
+        rows, columns = x.shape[2] - self.height, x.shape[3] - self.width
+        if self.training:
+            top, left = int(torch.randint(rows + 1, ())), int(torch.randint(columns + 1, ()))
+        else:
+            top, left = rows // 2, columns // 2
+        return x[:, :, top : top + self.height, left : left + self.width]
+
+
+class RandomContrast(nn.Module):
+    """keras.layers.RandomContrast: ``(x - mean) * f + mean`` per image, f from 1 to 1 + factor, clipped to 0..255."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        factor = 1 + torch.rand(x.shape[0], 1, 1, 1, device=x.device) * self.factor
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        return ((x - mean) * factor + mean).clamp(0, 255)
+
+
 class FlattenNHWC(nn.Module):
     """Flatten as Keras does on channels-last data, so a Dense after it keeps Keras's weights."""
 
@@ -216,6 +309,29 @@ class AvgPool2dSame(nn.Module):
         total = F.avg_pool2d(F.pad(x, self.pad), self.kernel_size, self.stride)
         ones = F.pad(torch.ones_like(x[:1, :1]), self.pad)
         return total / F.avg_pool2d(ones, self.kernel_size, self.stride)
+
+
+class ChannelSplit(nn.Module):
+    """The ``index``-th of ``parts`` equal groups of the channels (``x.chunk(parts, dim=1)[index]``)."""
+
+    def __init__(self, parts, index):
+        super().__init__()
+        self.parts, self.index = parts, index
+
+    def forward(self, x):
+        return x.chunk(self.parts, dim=1)[self.index]
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
 class Exponential(nn.Module):

@@ -146,7 +146,7 @@ def analyze_python(text: str, settings: Settings, display: str = "<python>") -> 
         return analysis
     for source in sources:
         try:
-            model = source.check(None, settings.classes, settings.input_shape)
+            model = source.check(None, settings.classes, settings.input_shape, settings.task)
         except SpecError as error:
             analysis.diagnostics += error.diagnostics
             continue
@@ -170,7 +170,7 @@ def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: 
 def _check_model(analysis, name, chain, blocks, settings: Settings, report: bool, problems=()) -> None:
     """Check one model; record its diagnostics (unless one overlaps a name problem) and hints."""
     try:
-        model = check_chain(chain, analysis.text, None, settings.classes, blocks, settings.input_shape)
+        model = check_chain(chain, analysis.text, None, settings.classes, blocks, settings.input_shape, settings.task)
     except SpecError as error:
         if report:
             analysis.diagnostics += [d for d in error.diagnostics if not _overlaps_any(d, problems)]

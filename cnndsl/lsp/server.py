@@ -35,10 +35,12 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class CnndslServer(LanguageServer):
     """The language server, holding the latest analysis of each open document."""
 
-    def __init__(self) -> None:
+    def __init__(self, task: str | None = None) -> None:
         super().__init__("cnndsl", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.analyses: dict[str, tuple[an.Analysis, Lines]] = {}
         self.settings_cache: dict[Path, tuple[tuple | None, Settings | SettingsError]] = {}
+        self.task = task
+        """``cnndsl lsp --task``: the task of every document, over the projects' task settings."""
 
     def settings_for(self, path: str | None) -> Settings | SettingsError:
         """The settings ``cnndsl check`` would use for the document, re-read whenever a pyproject.toml above it changes."""
@@ -50,7 +52,7 @@ class CnndslServer(LanguageServer):
         cached = self.settings_cache.get(folder)
         if cached is None or stamp is None or cached[0] != stamp:
             try:
-                loaded: Settings | SettingsError = load_settings(folder)
+                loaded: Settings | SettingsError = load_settings(folder).merged(task=self.task)
             except SettingsError as error:
                 loaded = error
             cached = self.settings_cache[folder] = (stamp, loaded)
@@ -472,15 +474,15 @@ FEATURES = [
 ]
 
 
-def build_server() -> CnndslServer:
-    """A server with every feature registered (not started)."""
-    ls = CnndslServer()
+def build_server(task: str | None = None) -> CnndslServer:
+    """A server with every feature registered (not started); ``task`` overrides the projects' task setting."""
+    ls = CnndslServer(task)
     for method, handler, options in FEATURES:
         ls.feature(method, options)(handler)
     return ls
 
 
-def main() -> None:
+def main(task: str | None = None) -> None:
     """Serve over stdin and stdout until the client exits."""
     _log_to_stderr()
-    build_server().start_io()
+    build_server(task).start_io()

@@ -1,8 +1,9 @@
 """Expand repetition and block references: a tree of layer calls and merges.
 
 The result is a chain: a list of items, each an ``ast.Call`` or an :class:`Expanded`
-merge whose branches are chains again, or a named tensor's :class:`Mark` (``as x``)
-and :class:`Take` (``@x``). Sizes are computed before anything is expanded, so
+merge whose branches are chains again, a named tensor's :class:`Mark` (``as x``)
+and :class:`Take` (``@x``), or (when a picture asks for them) the :class:`Enter` and
+:class:`Leave` around each use of a named block. Sizes are computed before anything is expanded, so
 ``CN(8)*1000000000`` is refused in microseconds instead of exhausting memory.
 
 Names are local to one definition. A block's names are its own, and each use of the
@@ -25,6 +26,8 @@ MAX_LAYERS = 100_000
 """Most layers a spec may expand to (the largest real networks have a few thousand)."""
 MAX_BLOCK_DEPTH = 64
 """Deepest chain of blocks referring to blocks (a real spec uses two or three)."""
+MAX_MARKED_DEPTH = 4
+"""Deepest block use a marked expansion marks (a picture draws the uses below it layer by layer)."""
 
 
 @record
@@ -50,7 +53,21 @@ class Take:
     span: ast.Span
 
 
-Item = ast.Call | Expanded | Mark | Take
+@record
+class Enter:
+    """The start of one use of the named block ``name`` (pictures can draw a use as one box)."""
+
+    name: str
+
+
+@record
+class Leave:
+    """The end of the innermost block use entered."""
+
+
+LEAVE = Leave()
+
+Item = ast.Call | Expanded | Mark | Take | Enter | Leave
 
 
 @record
@@ -93,8 +110,10 @@ class _Scope:
 class Expander:
     """Flattens one chain; ``blocks`` maps names to the chains they stand for."""
 
-    def __init__(self, blocks: Mapping[str, ast.Chain] | None = None):
+    def __init__(self, blocks: Mapping[str, ast.Chain] | None = None, marked: bool = False):
         self.blocks = dict(blocks or {})
+        self._marks = MAX_MARKED_DEPTH if marked else 0
+        """How many more levels of block uses get an Enter and a Leave (only pictures need them)."""
         self.diagnostics: list[Diagnostic] = []
         self._sizes: dict[str, int] = {}
         self._sizing: list[str] = []
@@ -203,7 +222,7 @@ class Expander:
                 for element in node.elements:
                     self._emit(element, out)
             case ast.Ref():
-                self._scoped(self.blocks[node.name], out, _Scope(None, node.name, self.blocks[node.name]))
+                self._use(node, out)
             case ast.Repeat():
                 start, named = len(out), len(self.tensors)
                 self._scoped(node.body, out, _Scope(self._scope))
@@ -221,6 +240,17 @@ class Expander:
                     out.append(Take(key, node.span))
             case _:
                 assert_never(node)
+
+    def _use(self, ref: ast.Ref, out: list[Item]) -> None:
+        """A block's layers, between an Enter and a Leave where uses are marked."""
+        block, marked = self.blocks[ref.name], self._marks > 0
+        if marked:
+            out.append(Enter(ref.name))
+            self._marks -= 1
+        self._scoped(block, out, _Scope(None, ref.name, block))
+        if marked:
+            self._marks += 1
+            out.append(LEAVE)
 
     def _scoped(self, node: ast.Node, out: list[Item], scope: _Scope) -> None:
         outer, self._scope = self._scope, scope

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
-from cnndsl.model import INPUT, From, Item, Layer, LayerInfo, Merge
-from cnndsl.passes.expand import Mark, Take
+from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge
+from cnndsl.passes.expand import Enter, Leave, Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
@@ -54,6 +54,9 @@ class Inferrer:
         """Each named tensor's key (cnndsl.passes.expand.Mark): the layer it is the output of, and its shape."""
         self.taken = False
         """Whether a chain went on from a named tensor (then every layer must still lead to the output)."""
+        self.uses: list[BlockUse] = []
+        """Each use of a named block, by the layers it built (in build order until :meth:`infer` returns)."""
+        self._entered: list[tuple[str, int]] = []
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
@@ -62,7 +65,11 @@ class Inferrer:
         if walked and self.taken:
             self._lost(walked[0])
         self._withdraw_pointwise_warnings()
-        return keras_order(self.built, tree) if self.merged else (self.built, tree)
+        if not self.merged:
+            return self.built, tree
+        layers, tree, position = _keras_order(self.built, tree)
+        self.uses = [BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth) for use in self.uses]
+        return layers, tree
 
     def _lost(self, output: int) -> None:
         """Every layer must lead to the output, as in Keras's model: one whose output nothing uses is an error."""
@@ -126,6 +133,11 @@ class Inferrer:
                     self.taken = True
                     source, shape = self.tensors[item.key]
                     tree.append(From(source))
+                case Enter():
+                    self._entered.append((item.name, len(built)))
+                case Leave():
+                    name, first = self._entered.pop()
+                    self.uses.append(BlockUse(name, tuple(range(first, len(built))), len(self._entered)))
                 case _:
                     assert_never(item)
         return source, shape, tuple(tree)
@@ -307,8 +319,14 @@ def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[La
     in the order a depth-first walk from the output, inputs in order, first meets
     them. A straight stack keeps its order.
     """
+    layers, tree, _ = _keras_order(built, tree)
+    return layers, tree
+
+
+def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...]):
+    """:func:`keras_order`, and each layer's new index by its old one."""
     if not built or not any(isinstance(item, Merge) for item in tree):  # a nested merge sits in a top-level one
-        return built, tree
+        return built, tree, {i: i for i in range(len(built))}
     depth = [0] * len(built)
     seen_order: dict[int, int] = {}
     _first_visits(len(built) - 1, built, seen_order)
@@ -319,7 +337,7 @@ def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[La
     order = sorted(range(len(built)), key=lambda i: (-depth[i], seen_order.get(i, len(built))))
     position = {old: new for new, old in enumerate(order)}
     layers = [_remapped(built[old], position) for old in order]
-    return layers, _remap_tree(tree, position)
+    return layers, _remap_tree(tree, position), position
 
 
 def _first_visits(output: int, built: list[LayerInfo], seen: dict[int, int]) -> None:

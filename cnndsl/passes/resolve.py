@@ -14,7 +14,7 @@ from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.model import Layer
-from cnndsl.passes.expand import Expanded, Item, Mark, Take
+from cnndsl.passes.expand import Enter, Expanded, Item, Leave, Mark, Take
 from cnndsl.records import record
 
 TYPE_CHECKING = False
@@ -35,7 +35,7 @@ class Joined:
     """Each branch's span in the text, for errors about one branch."""
 
 
-Resolved = Layer | Joined | Mark | Take
+Resolved = Layer | Joined | Mark | Take | Enter | Leave
 MIN_BRANCHES = 2
 
 
@@ -58,7 +58,8 @@ class Resolver:
 
     def resolve(self, items: list[Item], top: bool = True) -> list[Resolved]:
         resolved: list[Resolved] = []
-        for index, item in enumerate(items):
+        index = 0  # the item's place in the chain, block uses' marks not counted
+        for item in items:
             match item:
                 case ast.Call():
                     node = self._layer(item, index if top else -1)
@@ -66,8 +67,11 @@ class Resolver:
                     node = self._merge(item)
                 case Mark() | Take():
                     node = item
+                case Enter() | Leave():
+                    node, index = item, index - 1
                 case _:
                     assert_never(item)
+            index += 1
             if node is not None:
                 resolved.append(node)
         return resolved
@@ -262,12 +266,19 @@ def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span, explici
     located at the end of the spec.
     """
     head_type = LAYERS[HEAD_CODE]
-    last = layers[-1] if layers else None
+    at = len(layers)
+    while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
+        at -= 1
+    last, after = (layers[at - 1] if at else None), layers[at:]
     if isinstance(last, Layer) and (_ends_in_softmax(last) or (not explicit and _written_softmax(last, head_type))):
-        return [*layers[:-1], Layer(last.type, last.args, last.span, last.text, head=True, given=last.given)]
+        return [
+            *layers[: at - 1],
+            Layer(last.type, last.args, last.span, last.text, head=True, given=last.given),
+            *after,
+        ]
     if isinstance(last, Layer) and _is_head(last, head_type, num_classes):
         args = {**last.args, "activation": "softmax"}
-        return [*layers[:-1], Layer(head_type, args, last.span, last.text, head=True, given=last.given)]
+        return [*layers[: at - 1], Layer(head_type, args, last.span, last.text, head=True, given=last.given), *after]
     args = {**_defaults(head_type), "activation": "softmax"}
     args = {param.name: args.get(param.name, num_classes) for param in head_type.params}  # units: the classes
     return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({num_classes}, activation=softmax)", head=True)]

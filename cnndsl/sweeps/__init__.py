@@ -38,7 +38,17 @@ from cnndsl.sweeps.claims import (
     TRAINED,
     Worker,
 )
-from cnndsl.sweeps.plan import OBJECTIVES, PRUNERS, SAMPLERS, Plan, make_plan, objectives_of
+from cnndsl.sweeps.plan import (
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    VALIDATION_SPLIT,
+    Plan,
+    make_plan,
+    objectives_of,
+    parse_objectives,
+    score_fields,
+)
 from cnndsl.sweeps.storages import (
     PASSWORD_ENV,
     StorageURL,
@@ -59,7 +69,8 @@ def mark_stale(directory, why: str):
 __all__ = [
     "BEST_SHOWN", "CLAIM_WAIT_S", "DUPLICATE", "FIELDS", "MAX_MISSES", "OBJECTIVES", "PASSWORD_ENV",
     "PRUNERS", "PRUNE_AFTER_TRIALS", "PRUNE_FROM_EPOCH", "REJECTED", "SAMPLERS", "SKIPPED_WHY", "SURPLUS",
-    "TRAINED", "Plan", "StorageURL", "SweepInterrupted", "Worker", "_Scrubber", "leaderboard", "make_plan",
-    "mark_stale", "mask", "objectives_of", "open_storage", "pareto_front", "plot_pareto", "run_plan",
-    "skipped_trials", "storage_url", "sweep", "sweep_markdown", "trials", "write_leaderboard",
+    "TRAINED", "VALIDATION_SPLIT", "Plan", "StorageURL", "SweepInterrupted", "Worker", "_Scrubber",
+    "leaderboard", "make_plan", "mark_stale", "mask", "objectives_of", "open_storage", "pareto_front",
+    "parse_objectives", "plot_pareto", "run_plan", "score_fields", "skipped_trials", "storage_url", "sweep",
+    "sweep_markdown", "trials", "write_leaderboard",
 ]  # fmt: skip

@@ -15,7 +15,7 @@ from cnndsl.inputs import Source, UsageError
 from cnndsl.outputs import os_reason
 from cnndsl.settings import Settings
 from cnndsl.sweeps import storages
-from cnndsl.sweeps.board import BEST_SHOWN, _fixed, skipped_trials, write_leaderboard
+from cnndsl.sweeps.board import BEST_SHOWN, _fixed, primary, skipped_trials, write_leaderboard
 from cnndsl.sweeps.claims import Worker, retry_stale
 from cnndsl.sweeps.plan import Plan, check_pruner, make_plan
 
@@ -41,7 +41,7 @@ def sweep(
     sampler: str = "tpe",
     storage: str | None = None,
     study: str | None = None,
-    objective: str | Sequence[str] = "val_accuracy",
+    objective: str | Sequence[str] | None = None,
     prune_epochs: bool = False,
     pruner: str = "median",
     keep_models: bool = False,
@@ -53,13 +53,19 @@ def sweep(
     input_shape: Sequence[int] | None = None,
     verbose: int = 0,
     echo=None,
+    task: str | None = None,
     **recipe: Any,
 ) -> list[dict]:
     """Search ``space`` with Optuna, training each accepted candidate with ``cnndsl.train``.
 
     ``objective`` is one name or several (``"val_accuracy,params"``: a multi-objective
-    study). ``recipe`` holds ``train``'s settings (epochs, batch_size, optimizer,
-    learning_rate, seed, limit). ``prune_epochs`` reports each epoch's validation score to
+    study); by default the task's first score. ``task`` (classify, segment, regress; by
+    default the data's) sets the head rule, the scores and the objectives (``val_accuracy``,
+    ``val_mean_iou``, ``val_loss`` first). ``recipe`` holds ``train``'s settings (epochs,
+    batch_size, optimizer, learning_rate, seed, limit, validation_split). Trials validate on
+    ``validation_split`` (default 0.1) of the training data, held out, so that no trial is
+    selected on its test score; ``validation_split="test"`` validates on the test split as
+    ``run`` does. ``prune_epochs`` reports each epoch's validation score to
     Optuna's ``pruner`` (``median`` or ``hyperband``), which stops a trial that falls
     behind. ``keep_models`` keeps every trial's checkpoints and model (otherwise only the
     best trials' models). ``constraints`` tells rejected candidates to the sampler as
@@ -69,7 +75,9 @@ def sweep(
     candidate, best first. Raises SpecError (errors in the space), UsageError (bad
     settings or storage) or SweepInterrupted (Ctrl-C; finished trials stay in the storage).
     """
-    plan = make_plan(space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe)
+    plan = make_plan(
+        space, data, trials, sampler, storage, study, objective, output, settings, input_shape, recipe, task
+    )
     check_pruner(plan, pruner if prune_epochs else None)
     plan.keep_models, plan.constraints = keep_models, constraints
     if heartbeat is not None and (isinstance(heartbeat, bool) or not 1 <= heartbeat <= 3600):
@@ -243,7 +251,8 @@ def _print_best(rows: list[dict], plan: Plan, echo, worker: Worker) -> None:
     for rank, row in enumerate(rows[:BEST_SHOWN], 1):
         front = "  *front" if len(plan.objectives) > 1 and row.get("pareto") else ""
         echo(
-            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  test {_fixed(row['test_accuracy'])}  "
+            f"  {rank}. {plan.objective} {_fixed(row[plan.objective]) or 'none'}  "
+            f"test {_fixed(row[f'test_{primary(plan.task)}'])}  "
             f"{row['params']:,} params  {row['hash']}  {row['candidate']}{front}"
         )
     skipped = skipped_trials(worker.study, (row["trial"] for row in rows))

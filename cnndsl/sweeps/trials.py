@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from cnndsl.search import Verdict
+from cnndsl.tasks import task_named
 from cnndsl.training.rundir import EVERYTHING, LEADERBOARD, RunDirectory
 
 BEST_KEPT = 3
@@ -36,7 +37,7 @@ def train(worker, trial, verdict: Verdict) -> None:
     result = cnndsl.train(
         text, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **plan.recipe
     )
-    row = make_row(trial.number, text, verdict, result, time.perf_counter() - started)
+    row = make_row(trial.number, text, verdict, result, time.perf_counter() - started, plan.task)
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:
@@ -97,7 +98,8 @@ def _shown(value) -> str:
 
 def _epoch_reporter(trial, plan, pruned: list[int]):
     """Each epoch's validation score to the trial; True (stop) once the pruner says so."""
-    metric = "val_loss" if plan.objective == "val_loss" else "val_accuracy"  # test scores come only at the end
+    primary = f"val_{task_named(plan.task).metrics[-1]}"
+    metric = plan.objective if plan.objective.startswith("val_") else primary  # test scores come only at the end
 
     def observe(row: dict) -> bool:
         value = row.get(metric)
@@ -116,19 +118,20 @@ def one_line_spec(text: str) -> str:
     return " ".join(text.split())
 
 
-def make_row(number: int, text: str, verdict: Verdict, result, seconds: float) -> dict:
+def make_row(number: int, text: str, verdict: Verdict, result, seconds: float, task: str = "classify") -> dict:
     """The leaderboard's row of a trained trial: its candidate, size, scores and every objective."""
+    from cnndsl.sweeps.plan import score_fields
+
     last = result.history[-1] if result.history else {}
     metrics = result.metrics
+    scores = {key: _number((metrics if key.startswith("test_") else last).get(key)) for key in score_fields(task)}
     return {
         "trial": number,
         "candidate": one_line_spec(text),
         "hash": verdict.hash,
         "params": verdict.model.total_params,
         "macs": verdict.model.total_macs,
-        "val_accuracy": _number(last.get("val_accuracy")),
-        "val_loss": _number(last.get("val_loss")),
-        "test_accuracy": _number(metrics.get("test_accuracy")),
+        **scores,
         "seconds_per_epoch": _number(metrics.get("seconds_per_epoch")),
         "seconds": round(seconds, 1),
         "directory": str(result.directory) if result.directory else "",

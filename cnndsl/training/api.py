@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnndsl.compiler import check
-from cnndsl.datasets import Dataset, known_shape, load_data
-from cnndsl.errors import Diagnostic, SpecError, SpecShapeError
+from cnndsl import ast
+from cnndsl.compiler import check, parse
+from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
+from cnndsl.errors import DataError, SpecError, SpecShapeError
+from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
-from cnndsl.model import DEFAULT_CLASSES, CheckedModel
+from cnndsl.model import CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
+from cnndsl.tasks import task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
 from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
@@ -31,11 +34,11 @@ Spec = str | Source
 """A spec's text, or a model read from a file (``cnndsl.inputs.read_models``)."""
 
 
-def check_spec(spec: Spec, input_shape=None, num_classes=None) -> CheckedModel:
+def check_spec(spec: Spec, input_shape=None, num_classes=None, task=None) -> CheckedModel:
     """Check a spec text or a model from a file (with its file's blocks)."""
     if isinstance(spec, Source):
-        return spec.check(input_shape, num_classes)
-    return check(spec, input_shape, num_classes)
+        return spec.check(input_shape, num_classes, task=task)
+    return check(spec, input_shape, num_classes, task)
 
 
 def spec_text(spec: Spec) -> str:
@@ -55,19 +58,31 @@ def train(
     limit: int | None = None,
     distribute: str | None = None,
     backend: str | None = None,
+    validation_split: float | None = None,
+    test_split: float | None = None,
+    input_shape: tuple[int, int, int] | None = None,
     cluster: Cluster | None = None,
     output: str | Path | None = None,
     verbose: int | str = "auto",
     quiet: bool = True,
     save: bool = True,
     on_epoch: Callable[[dict], bool] | None = None,
+    task: str | None = None,
     keep: Keep = EVERYTHING,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
 
+    ``task`` (classify, segment, regress) is what the model learns; by default the data's
+    labels say (integers per image: classify; integer masks: segment; floats: regress).
+
     Writes the run's files to ``output`` (default ``runs/<timestamp>-<spec hash>``)
     unless ``save`` is false. ``backend`` is Keras's (tensorflow, jax, torch);
     ``cluster`` says where a ``distribute="data-parallel"`` run's processes meet.
+    ``validation_split`` holds out that fraction of the training data to validate on
+    after each epoch (None: validate on the test split, as the notebook does). ``data``
+    may be a folder of images with a subfolder per class: ``test_split`` is then the
+    fraction of its files tested on (without a ``test/`` folder), and the images are
+    resized to the spec's ``IN(...)``, else ``input_shape``, else the first image's size.
     ``quiet`` keeps the frameworks' native start-up logging off the terminal.
     ``on_epoch`` sees each finished epoch's history row; returning True stops training
     there (the run is then evaluated and saved as it stands). ``keep`` says which files
@@ -75,55 +90,67 @@ def train(
     Raises SpecError, DataError, RecipeError, OutputError, or TrainingInterrupted
     (a KeyboardInterrupt) on Ctrl-C.
     """
-    recipe = Recipe(epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend)
-    precheck(spec, recipe.data)
+    recipe = Recipe(
+        epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend,
+        validation_split, test_split, input_shape,
+    )  # fmt: skip
+    prechecked = precheck(spec, recipe.data, task)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
-    dataset = _load_data(recipe)
+    dataset = _load_data(recipe, task, declared_input(spec, prechecked))
     checked = check_against_data(spec, dataset)
-    return fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=on_epoch)
+    live = live_plot(_label(spec))
+    observe = live.observer(_label(spec), on_epoch) if live else on_epoch
+    verbose = 0 if live and verbose == "auto" else verbose  # the plot stands for Keras's progress bar
+    result = fit(checked, recipe, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=observe)
+    if live:
+        live.finish(result._repr_html_())
+    return result
 
 
-def precheck(spec: Spec, data: str) -> CheckedModel | None:
+def live_plot(title: str):
+    """In a notebook, a plot of the losses redrawn after every epoch (:mod:`cnndsl.notebook`); else None.
+
+    IPython is never imported here: outside a kernel that has loaded it, nothing changes.
+    """
+    if "IPython" not in sys.modules:
+        return None
+    from cnndsl.notebook import live_plot
+
+    return live_plot(title)
+
+
+def precheck(spec: Spec, data: str, task: str | None = None) -> CheckedModel | None:
     """Check the spec before any data is read, against the data's shape where it is known.
 
     For data given as a path the shape is unknown until it is read, so a shape
-    error is left for the check against the data; other errors are raised now.
+    error is left for the check against the data; other errors are raised now. An
+    ``.npz`` of masks says its task and image size in its arrays' headers: a model
+    whose output is not the masks' size is refused before the arrays are read.
     """
     shape = known_shape(data)
+    peeked = KNOWN.get(data) or (peek_labels(data) if shape is None else None)
+    if peeked is not None and (task is None or task == peeked[1]) and peeked[1] != "classify":
+        return check_spec(spec, peeked[0], task=peeked[1])
     try:
-        return check_spec(spec, *shape) if shape else check_spec(spec)
+        return check_spec(spec, *shape, task=task) if shape else check_spec(spec, task=task)
     except SpecShapeError:
         if shape:
             raise
         return None
 
 
-def check_against_data(spec: Spec, dataset: Dataset) -> CheckedModel:
+def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedModel:
     """Check the spec with the data's input shape and class count.
 
     A spec whose last layer reads as a head for another class count (a written
     ``DN(10)`` on data with 15 classes) is an error at that layer: it would
     silently become a hidden relu layer under an appended ``DN(15)`` head.
     """
-    checked = check_spec(spec, dataset.input_shape, dataset.num_classes)
-    written = checked.layers[-2].layer if len(checked.layers) > 1 and not checked.layers[-1].layer.given else None
-    if written is not None and _reads_as_head(written, dataset.num_classes):
-        units = written.args["units"]
-        message = (
-            f"{written.text} reads as the head of a {units}-class model, but the data has {dataset.num_classes} "
-            f"classes; write DN({dataset.num_classes}) for the head, or give DN({units}) an activation "
-            "to keep it as a hidden layer"
-        )
-        raise SpecShapeError([Diagnostic("shape", message, written.span, code="head-mismatch")], checked.source)
+    checked = check_spec(spec, dataset.input_shape, dataset.num_classes, dataset.task)
+    problem = task_named(dataset.task).written_head_problem(checked.layers, dataset.num_classes)
+    if problem is not None:
+        raise SpecShapeError([problem], checked.source)
     return checked
-
-
-def _reads_as_head(layer, classes: int) -> bool:
-    """A written DN whose units are the default class count, or which says softmax, and that is not the head."""
-    if layer.code != "DN" or layer.args["units"] == classes:
-        return False
-    softmax = layer.args.get("activation") == "softmax" and "activation" in layer.given
-    return softmax or ("activation" not in layer.given and layer.args["units"] == DEFAULT_CLASSES)
 
 
 def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
@@ -133,13 +160,13 @@ def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
-_SHARED: dict[tuple, Dataset] | None = None
+_SHARED: dict[tuple, Dataset | ImageFolder] | None = None
 """Data sets read once for all the runs inside :func:`shared_data` (a sweep's trials)."""
 
 
 @contextmanager
 def shared_data():
-    """Within this block every run of one process reads each data set (by name and limit) once."""
+    """Within this block every run of one process reads each data set (by name, limit, task, size) once."""
     global _SHARED
     outer, _SHARED = _SHARED, ({} if _SHARED is None else _SHARED)
     try:
@@ -148,12 +175,36 @@ def shared_data():
         _SHARED = outer
 
 
-def _load_data(recipe: Recipe) -> Dataset:
-    """The recipe's data, telling the user of any fallback (the sample for MNIST)."""
-    key = (recipe.data, recipe.limit)
+def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
+    """The input size the spec declares with ``IN(...)`` (sizes may be None), else None."""
+    if checked is None:
+        return None
+    if isinstance(spec, Source) and spec.embedded is not None:
+        if spec.embedded.input_shape is not None:
+            return tuple(spec.embedded.input_shape)
+        text, chain = spec.embedded.text, None
+    else:
+        text, chain = (spec.text, spec.chain) if isinstance(spec, Source) else (spec, None)
+    elements = (chain if chain is not None else parse(text)).elements
+    first = elements[0] if elements else None
+    return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
+
+
+def _load_data(recipe: Recipe, task: str | None = None, declared: tuple | None = None) -> Dataset | ImageFolder:
+    """The recipe's data, telling the user of any fallback (the sample for MNIST).
+
+    An image folder's images take the size the spec declares, else ``--input-shape``'s.
+    Inside :func:`shared_data` a data set read before is reused, without its notices again.
+    """
+    wanted = declared if declared is not None else recipe.input_shape
+    key = (recipe.data, recipe.limit, task, wanted, recipe.test_split, recipe.input_shape)
     if _SHARED is not None and key in _SHARED:
         return _SHARED[key]
-    dataset = load_data(recipe.data, recipe.limit)
+    dataset = load_data(recipe.data, recipe.limit, task, input_shape=wanted, test_split=recipe.test_split)
+    if recipe.input_shape is not None and not isinstance(dataset, ImageFolder):
+        raise DataError(
+            f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
+        )
     if _SHARED is not None:
         _SHARED[key] = dataset
     if dataset.notice:
@@ -176,10 +227,23 @@ class CompareResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
     on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] | None = None
+    """The classes of data that names them (an image folder)."""
+    task: str = "classify"
+    """What the models were trained for: it names the table's test score."""
 
     @property
     def table(self) -> str:
-        return records.compare_text(self.rows)
+        return records.compare_text(self.rows, self.task) + records.classes_line(self.class_names)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the comparison table."""
+        from cnndsl.notebook import compare_html
+
+        return compare_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.table, "text/html": self._repr_html_()}
 
 
 @dataclass(frozen=True)
@@ -201,6 +265,7 @@ def compare(
     save: bool = True,
     cluster: Cluster | None = None,
     on_rejected: Callable[[dict[str, SpecError]], None] | None = None,
+    task: str | None = None,
     **recipe: Any,
 ) -> CompareResult:
     """Train several specs under one recipe and tabulate them as the notebook did.
@@ -210,24 +275,31 @@ def compare(
     error and the others still train. Keyword arguments are ``train``'s recipe
     settings (epochs, batch_size, optimizer, backend, ...). ``on_rejected`` is given
     the rejections (label -> error) once every spec is checked, before any trains.
+    ``task`` is ``train``'s: by default the data's labels say.
     """
     settings = Recipe(data=data, **recipe)
     entries = entries_of(specs)
-    errors = _prechecked(entries, data)
+    errors = _prechecked(entries, data, task)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
-    dataset = _load_data(settings)
+    dataset = _load_data(settings, task)
     writer = cluster is None or cluster.is_writer
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
         make_output_dir(directory)
-    result = CompareResult([], {}, errors, directory, on_rejected=on_rejected)
+    result = CompareResult(
+        [], {}, errors, directory, on_rejected=on_rejected, class_names=dataset.class_names, task=dataset.task
+    )
+    live = live_plot("compare")
+    verbose = 0 if live and verbose == "auto" else verbose
     try:
-        _train_each(entries, settings, dataset, result, verbose, quiet, cluster)
+        _train_each(entries, settings, dataset, result, verbose, quiet, cluster, live)
     except TrainingInterrupted as stop:
         stop.compared = result
         raise
     finally:
         _finish(result, created, writer)
+    if live:
+        live.finish(result._repr_html_())
     return result
 
 
@@ -242,7 +314,7 @@ def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
     if result.directory is None:
         return
     if result.rows:
-        result.files = records.write_compare(result.directory, result.rows)
+        result.files = records.write_compare(result.directory, result.rows, result.class_names, result.task)
     else:
         records.remove_created(result.directory, created)
 
@@ -274,11 +346,11 @@ def _safe_name(label: str) -> bool:
     return bool(label) and label[0] != "." and all(c.isalnum() or c in "_-." for c in label) and label.isascii()
 
 
-def _prechecked(entries: list[Entry], data: str) -> dict[str, SpecError]:
+def _prechecked(entries: list[Entry], data: str, task: str | None = None) -> dict[str, SpecError]:
     errors = {}
     for entry in entries:
         try:
-            precheck(entry.spec, data)
+            precheck(entry.spec, data, task)
         except SpecError as error:
             errors[entry.label] = error
     return errors
@@ -302,19 +374,21 @@ def _train_each(entries: list[Entry], settings: Recipe, dataset: Dataset, result
             _train_one(entry, checked[entry.label], settings, dataset, result, *run)
 
 
-def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster) -> None:
+def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster, live) -> None:
     print(f"cnndsl: training {entry.label} ({checked.total_params:,} parameters)", file=sys.stderr, flush=True)
     directory = RunDirectory(result.directory / entry.folder) if result.directory else None
     started = time.perf_counter()
     try:
-        trained = fit(checked, settings, dataset, directory, verbose, cluster=cluster, quiet=quiet)
+        observe = live.observer(entry.label) if live else None
+        trained = fit(checked, settings, dataset, directory, verbose, cluster=cluster, quiet=quiet, on_epoch=observe)
     except TrainingInterrupted as stop:
         result.rows.append(records.row(entry.label, entry.folder, checked, "interrupted", history=stop.history))
         raise
     result.results[entry.label] = trained
     values = records.row(entry.label, entry.folder, checked, "trained", history=trained.history)
+    score = records.compare_score(result.task)[0]  # test_accuracy, test_mean_iou, test_mae
+    values[score] = trained.metrics.get(score)
     values.update(
-        test_accuracy=trained.metrics["test_accuracy"],
         test_loss=trained.metrics["test_loss"],
         seconds_per_epoch=trained.metrics["seconds_per_epoch"],
         seconds=round(time.perf_counter() - started, 1),

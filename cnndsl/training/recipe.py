@@ -48,6 +48,13 @@ class Recipe:
     distribute: str | None = None
     backend: str | None = None
     """Keras's backend: tensorflow, jax or torch (None: ``KERAS_BACKEND``, else tensorflow)."""
+    validation_split: float | None = None
+    """The fraction of the training data held out to validate on after each epoch;
+    None validates on the test split, as the notebook's recipe does."""
+    test_split: float | None = None
+    """For an image folder without ``test/``: the fraction of its files that is the test split (None: 0.2)."""
+    input_shape: tuple[int, int, int] | None = None
+    """The size images are resized to when the spec has no ``IN(...)`` (None: the first image's)."""
 
     def __post_init__(self) -> None:
         _in_range("--epochs", self.epochs, 1, MAX_EPOCHS)
@@ -61,6 +68,13 @@ class Recipe:
         if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= 10):
             raise RecipeError(f"--learning-rate must be a number above 0 and at most 10, got {lr!r}")
         _check_distribute(self.distribute)
+        if self.validation_split == "test":  # said outright: validate on the test split
+            object.__setattr__(self, "validation_split", None)
+        for flag, value in (("--validation-split", self.validation_split), ("--test-split", self.test_split)):
+            if value is not None:
+                _fraction(flag, value)
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", _input_shape(self.input_shape))
         if self.backend is not None and self.backend not in BACKENDS:
             raise RecipeError(f"--backend: unknown backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
         if self.distribute == "data-parallel" and self.backend not in (None, "jax"):
@@ -70,6 +84,24 @@ class Recipe:
 def _in_range(flag: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise RecipeError(f"{flag} must be a whole number from {low:,} to {high:,}, got {value!r}")
+
+
+def _fraction(flag: str, value: object) -> None:
+    from cnndsl.splits import check_fraction
+
+    try:
+        check_fraction(flag, value)
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+
+
+def _input_shape(value: object) -> tuple[int, int, int]:
+    from cnndsl.compiler import valid_input_shape
+
+    try:
+        return valid_input_shape(value, "--input-shape")
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
 
 
 def _optimizer(name: object) -> str:

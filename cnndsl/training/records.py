@@ -29,6 +29,8 @@ from cnndsl.outputs import (
     write_text,
 )
 from cnndsl.report import summary_table
+from cnndsl.splits import VALIDATION_SEED, held_out
+from cnndsl.tasks import task_named
 from cnndsl.training.recipe import Recipe
 
 SCORE = "{:.4f}"
@@ -76,10 +78,11 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
     """``metrics.json``: the test scores, the model's size, the recipe and the timings."""
     history = recorder.history
     seconds = [row["seconds"] for row in history]
-    test_loss, test_accuracy = scores
+    task = task_named(checked.task)
+    named = {f"test_{name}": clean_number(scores.get(name)) for name in task.metrics}
     return {
-        "test_accuracy": clean_number(test_accuracy),
-        "test_loss": clean_number(test_loss),
+        **named,
+        "test_loss": clean_number(scores.get("loss")),
         "total_params": checked.total_params,
         "trainable_params": checked.trainable_params,
         "non_trainable_params": checked.non_trainable_params,
@@ -88,6 +91,7 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
         "best_epoch": recorder.best_epoch,
         "best_val_loss": clean_number(recorder.best_val_loss) if recorder.best_epoch else None,
         "data": dataset.describe(),
+        "validation": validation_of(recipe, dataset),
         "recipe": asdict(recipe),
         "backend": run.backend,
         "replicas": run.replicas,
@@ -95,6 +99,29 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
         "spec": checked.source,
         "versions": versions(run.backend),
     }
+
+
+def validation_of(recipe: Recipe, dataset) -> dict:
+    """Which examples validated after each epoch (``metrics.json``'s ``validation``)."""
+    if recipe.validation_split is None:
+        return {"split": "test", "images": dataset.test_count}
+    held = len(held_out(dataset.train_count, recipe.validation_split, recipe.seed)[1])
+    seed = VALIDATION_SEED if recipe.seed is None else recipe.seed
+    return {"split": "held-out", "fraction": recipe.validation_split, "seed": seed, "images": held}
+
+
+def validation_text(recipe: Recipe, dataset) -> str:
+    """The summary's line on validation: the notebook's test split, or training data held out."""
+    if recipe.validation_split is None:
+        return (
+            "Validation: on the test split after each epoch, as the notebook's recipe does "
+            "(--validation-split F holds out training data instead)"
+        )
+    held = validation_of(recipe, dataset)
+    return (
+        f"Validation: {held['images']:,} training images ({recipe.validation_split:g}) held out with seed "
+        f"{held['seed']}; the test split is scored once, at the end"
+    )
 
 
 def versions(backend: str) -> dict:
@@ -112,10 +139,11 @@ def versions(backend: str) -> dict:
     }
 
 
-def results_text(metrics: Mapping[str, object]) -> str:
+def results_text(metrics: Mapping[str, object], task: str = "classify") -> str:
     """The results part of ``summary.txt``, scores in the one number format."""
+    scores = "".join(f"{label}: {score(value)}\n" for label, value in task_named(task).score_lines(metrics))
     return (
-        f"Test loss: {score(metrics['test_loss'])}\nTest accuracy: {score(metrics['test_accuracy'])}\n"
+        f"{scores}"
         f"Epochs: {metrics['epochs']}, {metrics['seconds_per_epoch']} s per epoch; "
         f"best validation loss {score(metrics['best_val_loss'])} at epoch {metrics['best_epoch']}\n"
     )
@@ -146,12 +174,18 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
     on = f", Keras on {backend}" if backend else ""
     return (
         f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
-        f"Recipe: {recipe.optimizer} (learning rate {lr}), categorical cross-entropy, batch {recipe.batch_size}, "
+        f"Recipe: {recipe.optimizer} (learning rate {lr}), {task_named(checked.task).loss_text}, batch {recipe.batch_size}, "
         f"{_plural(recipe.epochs, 'epoch')}, {_seed(recipe.seed)}{on}\n"
-        f"Data: {dataset.name} from {dataset.source}: {len(dataset.x_train):,} training and "
-        f"{len(dataset.x_test):,} test images of {'x'.join(map(str, dataset.input_shape))}, {dataset.num_classes} classes\n\n"
+        f"Data: {dataset.name} from {dataset.source}: {dataset.train_count:,} training and "
+        f"{dataset.test_count:,} test images of {'x'.join(map(str, dataset.input_shape))}, "
+        f"{dataset.num_classes} classes{_class_names(dataset)}\n{validation_text(recipe, dataset)}\n\n"
         f"{results}"
     )
+
+
+def _class_names(dataset) -> str:
+    """`` (cat, dog)`` for data whose classes have names; nothing for numbered ones."""
+    return f" ({', '.join(dataset.class_names)})" if dataset.class_names else ""
 
 
 def save_run(directory: Path, model, checked, recipe, dataset, history, metrics, keep=None) -> list[Path]:
@@ -168,7 +202,8 @@ def save_run(directory: Path, model, checked, recipe, dataset, history, metrics,
         files.append(plot_loss(directory / "loss.png", history, title))
     files += [
         write_text(
-            directory / "summary.txt", summary_text(checked, recipe, dataset, results_text(metrics), metrics["backend"])
+            directory / "summary.txt",
+            summary_text(checked, recipe, dataset, results_text(metrics, checked.task), metrics["backend"]),
         ),
         write_json(directory / "metrics.json", metrics),
     ]
@@ -192,6 +227,22 @@ def plot_title(text: str) -> str:
 
 COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_per_epoch", "status", "folder", "error")
 COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
+
+
+def compare_score(task: str) -> tuple[str, str]:
+    """The test score a comparison of this task shows: ``("test_accuracy", "Test accuracy")``, or mean IoU, MAE."""
+    kind = task_named(task)
+    return f"test_{kind.metrics[-1]}", kind.score_lines({})[-1][0]
+
+
+def _compare_fields(task: str) -> tuple[str, ...]:
+    return COMPARE_FIELDS if task == "classify" else (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
+
+
+def _compare_headers(task: str) -> tuple[str, ...]:
+    return (*COMPARE_HEADERS[:2], compare_score(task)[1], *COMPARE_HEADERS[3:])
+
+
 LABEL_WIDTH = 40
 
 
@@ -221,14 +272,14 @@ def rejected_row(label: str, folder: str, error: SpecError) -> dict:
     return row(label, folder, None, "rejected", f"{where}{error.message}")
 
 
-def compare_cells(values: Mapping[str, object]) -> list[str]:
+def compare_cells(values: Mapping[str, object], task: str = "classify") -> list[str]:
     """One table row as text: a model that did not train shows its status."""
     if values["status"] != "trained":
         return [str(values["model"]), _count(values.get("parameters")), str(values["status"]), "", ""]
     return [
         str(values["model"]),
         _count(values["parameters"]),
-        score(values["test_accuracy"]),
+        score(values.get(compare_score(task)[0])),
         score(values["test_loss"]),
         f"{values['seconds_per_epoch']:.1f}",
     ]
@@ -243,9 +294,9 @@ def compare_notes(rows: Sequence[Mapping[str, object]]) -> list[str]:
     return [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
 
 
-def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
+def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
     """The notebook's table, as a box of text for the terminal, errors on lines below it."""
-    cells = [list(COMPARE_HEADERS)] + [compare_cells(values) for values in rows]
+    cells = [list(_compare_headers(task))] + [compare_cells(values, task) for values in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
@@ -253,14 +304,15 @@ def compare_text(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows)])
 
 
-def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
+def compare_markdown(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
     """The same table in Markdown (``compare.md``), errors as a list under it.
 
     A trained model's name links to the picture in its run folder.
     """
-    lines = ["| " + " | ".join(COMPARE_HEADERS) + " |", "|" + "---|" * len(COMPARE_HEADERS)]
+    headers = _compare_headers(task)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for values in rows:
-        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values)]
+        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values, task)]
         if values["status"] == "trained" and values.get("folder"):
             cells[0] = f"[{cells[0]}]({values['folder']}/{PICTURE})"
         lines.append("| " + " | ".join(cells) + " |")
@@ -268,13 +320,23 @@ def compare_markdown(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def write_compare(directory: Path, rows: Sequence[Mapping[str, object]]) -> list[Path]:
+def classes_line(class_names: Sequence[str] | None) -> str:
+    """The line under a comparison naming the data's classes, for data that names them."""
+    return f"\nClasses: {', '.join(class_names)}" if class_names else ""
+
+
+def write_compare(
+    directory: Path, rows: Sequence[Mapping[str, object]], class_names=None, task: str = "classify"
+) -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
     files = [
-        write_csv(directory / "compare.csv", table, COMPARE_FIELDS),
-        write_text(directory / "compare.md", compare_markdown(table)),
+        write_csv(directory / "compare.csv", table, _compare_fields(task)),
+        write_text(
+            directory / "compare.md",
+            compare_markdown(table, task) + (classes_line(class_names) + "\n" if class_names else ""),
+        ),
     ]
     if curves:
         files.append(plot_val_losses(directory / "compare.png", curves))

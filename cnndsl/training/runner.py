@@ -24,9 +24,12 @@ from typing import Any
 
 from cnndsl import interrupts
 from cnndsl.datasets import Dataset
-from cnndsl.errors import ClusterError
+from cnndsl.errors import ClusterError, DataError
+from cnndsl.images import ImageFolder
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, os_reason
+from cnndsl.splits import held_out
+from cnndsl.tasks import CLASSIFY, task_named
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import interrupted_text, make_metrics, save_run, summary_text
@@ -57,6 +60,17 @@ class TrainResult:
     metrics: dict
     directory: Path | None
     files: list[Path] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the test scores and one row per epoch."""
+        from cnndsl.notebook import train_result_html
+
+        return train_result_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from cnndsl.notebook import train_result_text
+
+        return {"text/plain": train_result_text(self), "text/html": self._repr_html_()}
 
 
 # --- the backend ----------------------------------------------------------------------
@@ -275,7 +289,7 @@ def fit(
             _notice(_placement_line(placement))
         seed = shared_seed(recipe.seed) if placement.cluster else recipe.seed
         seed_everything(backend, seed)
-        model = _compiled(checked, recipe, placement)
+        model = _compiled(checked, recipe, placement, dataset.num_classes)
         own, scratch = _writable_dir(directory, placement)
         try:
             return _fit_and_save(model, checked, recipe, dataset, own, placement, verbose, seed, on_epoch)
@@ -305,39 +319,65 @@ def _writable_dir(directory: RunDirectory | None, placement: Placement) -> tuple
     return RunDirectory(scratch / "run", directory.keep), scratch
 
 
-def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement):
-    """The Keras model, built and compiled in the placement's scope."""
+def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outputs: int):
+    """The Keras model, built and compiled in the placement's scope with its task's loss and metrics."""
     import keras
 
     from cnndsl.backends.keras import build
 
+    task = task_named(checked.task)
     with placement.scope():
         model = build(checked)
         kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
         optimizer = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])(**kwargs)
-        model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+        model.compile(loss=task.loss, optimizer=optimizer, metrics=task.keras_metrics(outputs))
     return model
 
 
 def one_hot(labels, classes: int):
-    """Integer labels as the one-hot rows categorical cross-entropy takes."""
-    import numpy as np
-
-    return np.eye(classes, dtype="float32")[labels]
+    """Integer labels as the one-hot rows categorical cross-entropy takes (classification's encoding)."""
+    return CLASSIFY.encode(labels, classes)
 
 
-def _inputs(dataset: Dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
-    """``fit``'s data: whole arrays, or for a cluster this process's share of every global batch."""
-    y_train, y_test = one_hot(dataset.y_train, dataset.num_classes), one_hot(dataset.y_test, dataset.num_classes)
+def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> tuple[dict, Any, Any]:
+    """``fit``'s data: training, validation and test, as arrays, batches of files, or a process's share.
+
+    Labels are encoded as the data's task wants them. Validation is on the test split unless
+    ``recipe.validation_split`` holds out training data.
+    """
+    if isinstance(dataset, ImageFolder):
+        return _folder_inputs(dataset, recipe, placement, seed)
+    task = task_named(dataset.task)
+    x_train, y_train = dataset.x_train, task.encode(dataset.y_train, dataset.num_classes)
+    x_test, y_test = dataset.x_test, task.encode(dataset.y_test, dataset.num_classes)
+    x_val, y_val = x_test, y_test
+    if recipe.validation_split is not None:
+        kept, held = held_out(len(x_train), recipe.validation_split, recipe.seed)
+        x_train, y_train, x_val, y_val = x_train[kept], y_train[kept], x_train[held], y_train[held]
     if placement.cluster is None:
-        kwargs = {"x": dataset.x_train, "y": y_train, "batch_size": recipe.batch_size}
-        return kwargs, (dataset.x_test, y_test), {"x": dataset.x_test, "y": y_test, "batch_size": recipe.batch_size}
+        kwargs = {"x": x_train, "y": y_train, "batch_size": recipe.batch_size}
+        return kwargs, (x_val, y_val), {"x": x_test, "y": y_test, "batch_size": recipe.batch_size}
     from cnndsl.training.shards import shards
 
     cluster, batch = placement.cluster, recipe.batch_size
-    validation = shards(dataset.x_test, y_test, batch, cluster, None)
-    test = shards(dataset.x_test, y_test, batch, cluster, None)
-    return {"x": shards(dataset.x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
+    validation = shards(x_val, y_val, batch, cluster, None)
+    test = shards(x_test, y_test, batch, cluster, None)
+    return {"x": shards(x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
+
+
+def _folder_inputs(dataset: ImageFolder, recipe: Recipe, placement: Placement, seed: int | None):
+    """Batches decoded from an image folder's files as training draws them (``tf.data``)."""
+    if placement.cluster is not None:
+        raise RecipeError("--distribute data-parallel trains on arrays (an .npz or a named data set), not an image folder")  # fmt: skip
+    train, validation = dataset.train, dataset.test
+    if recipe.validation_split is not None:
+        train, validation = dataset.validation_split(recipe.validation_split, recipe.seed)
+    batch = recipe.batch_size
+    return (
+        {"x": dataset.batches(train, batch, seed, shuffle=True), "shuffle": False},
+        dataset.batches(validation, batch),
+        {"x": dataset.batches(dataset.test, batch)},
+    )
 
 
 def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed, on_epoch=None) -> TrainResult:
@@ -359,7 +399,7 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
                 callbacks=[recorder, *observers],
             )
             interrupts.check()
-            scores = model.evaluate(**test, verbose=0)
+            scores = model.evaluate(**test, verbose=0, return_dict=True)
             interrupts.check()
     except KeyboardInterrupt:
         _after_interrupt(checked, recipe, dataset, directory, recorder, placement.backend)
@@ -368,6 +408,8 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     except Exception as error:
         if placement.cluster is None or isinstance(error, OutputError):
             _discard(directory)
+            if isinstance(dataset, ImageFolder) and type(error).__module__.startswith("tensorflow"):
+                raise DataError(_unread_image(dataset, error)) from None
             raise
         _after_interrupt(checked, recipe, dataset, directory, recorder, placement.backend, "stopped")
         raise ClusterError(_cluster_stopped(error, recorder, placement)) from None
@@ -379,6 +421,18 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
     if not placement.writer:  # a scratch directory, gone when the run ends
         return TrainResult(model, recorder.history, metrics, None, [])
     return TrainResult(model, recorder.history, metrics, path, files)
+
+
+def _unread_image(dataset: ImageFolder, error: Exception) -> str:
+    """One line for an image that could not be read while training (changed since the check): the file
+    and the problem when Pillow said them, else TensorFlow's own words, without its traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    ours = [line.split("DataError: ", 1)[1] for line in lines if "DataError: " in line]
+    if ours:
+        return f"{ours[-1]} (while training)"
+    skip = ("[[", "Graph execution", "Detected at", "<stack", "File ", "Traceback")
+    told = [line for line in lines if not line.startswith(skip)]
+    return f"{dataset.source}: an image could not be read while training ({(told or [type(error).__name__])[-1][:200]})"
 
 
 def _discard(directory: RunDirectory | None) -> None:

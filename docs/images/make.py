@@ -1,7 +1,7 @@
-"""Draw the README's pictures from the example specs: ``python docs/images/make.py``.
+"""Draw the documentation's pictures from the example specs: ``python docs/images/make.py``.
 
 ``tests/test_draw.py`` draws them again and compares the bytes, so the pictures in the
-README always show what ``cnndsl draw`` draws today.
+README and the docs always show what ``cnndsl draw`` draws today.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PICTURES = {
 
 
 def pictures() -> dict[str, str]:
-    """Each README picture's SVG text, drawn as ``cnndsl draw`` draws it."""
+    """Each picture's SVG text, drawn as ``cnndsl draw`` draws it."""
     from cnndsl.backends.svg import draw, source_drawable
     from cnndsl.inputs import read_models
 

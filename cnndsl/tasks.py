@@ -1,0 +1,498 @@
+"""What a model is trained to do: classify an image, segment it pixel by pixel, or regress numbers.
+
+A task owns every answer that depends on it, so that each stage asks the task instead
+of assuming classes:
+
+- the head rule (which last layer is the head, or which head is appended) and the output
+  contract (the shape the model must end in), for the checker;
+- which written layer reads as a head, for the writer and the Keras reader;
+- the labels: which arrays are this task's, how they are checked and encoded;
+- the loss, the metrics Keras reports (in the progress line, ``history.csv`` and
+  ``metrics.json``) and the objectives a sweep may optimise.
+
+A new task (multi-label, detection) is one more :class:`Task`. The checking half imports
+no framework and no numpy; the training half imports numpy and Keras inside its methods.
+"""
+
+from __future__ import annotations
+
+from cnndsl.errors import SHAPE, DataError, Diagnostic
+from cnndsl.layers import LAYERS, MAX_UNITS, REQUIRED, LayerType
+from cnndsl.model import DEFAULT_CLASSES, Layer
+from cnndsl.passes.infer import check_head
+from cnndsl.passes.resolve import HEAD_CODE, attach_head
+from cnndsl.shapes import format_shape, format_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from cnndsl import ast
+    from cnndsl.model import LayerInfo
+
+__all__ = ["Task", "TASKS", "CLASSIFY", "SEGMENT", "REGRESS", "task_named", "task_of_labels"]
+
+
+class Task:
+    """One task's answers; the base class is classification's shape, the others override it."""
+
+    name = ""
+    default_outputs = DEFAULT_CLASSES
+    """The output count when none is given (``--classes``, ``num_classes=``, the data)."""
+    head_code = HEAD_CODE
+    """The code of the head the checker appends, with ``head_activation``."""
+    head_activation = "softmax"
+    output_rank = 2
+    """The rank of the output: (None, classes), or (None, H, W, classes)."""
+    ends_in = "the notation's models end in a softmax over (None, classes)"
+    """What a model of this task ends in, for a reader's refusal."""
+    loss = "categorical_crossentropy"
+    loss_text = "categorical cross-entropy"
+    metrics: tuple[str, ...] = ("accuracy",)
+    """Keras's names for the metrics, as the history's columns and ``metrics.json`` name them."""
+    objectives: Mapping[str, str] = {}
+    """What a sweep may optimise, and which way."""
+
+    # --- checking ---
+
+    def attach_head(self, layers: list, outputs: int, end: ast.Span, explicit: bool) -> list:
+        raise NotImplementedError
+
+    def check_output(
+        self, infos: list[LayerInfo], outputs: int, explicit: bool, input_shape: tuple
+    ) -> tuple[Diagnostic | None, int]:
+        """The output contract: ``(an error or warning or None, the output count in force)``."""
+        raise NotImplementedError
+
+    def written_head_problem(self, infos: Sequence[LayerInfo], outputs: int) -> Diagnostic | None:
+        """A written layer just before an appended head that reads as a head for another count (the data's check)."""
+        return None
+
+    def reads_as_head(self, code: str, args: Mapping[str, Any], outputs: int | None) -> bool:
+        """Whether the checker would take a last written layer for the head if its activation were left out."""
+        return False
+
+    def default_head(self) -> tuple[str, dict]:
+        """The head the checker appends when no output count is given: ``(code, arguments)``, as a reader reads one."""
+        args = {**_defaults(LAYERS[self.head_code]), **self._head_args(self.default_outputs)}
+        return self.head_code, args
+
+    def _head_args(self, outputs: int) -> dict:
+        return {"units": outputs, "activation": self.head_activation}
+
+    def read_outputs(self, code: str, args: Mapping[str, Any], output: tuple) -> int:
+        """The output count of a read model's last layer; ValueError saying what this task's models end in."""
+        ends = (code == self.head_code and args.get("activation") == self.head_activation) or (
+            code == "ACT" and args.get("name") == self.head_activation
+        )
+        if not ends or len(output) != self.output_rank or output[-1] is None:
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+    # --- training ---
+
+    def labels(self, arrays: Mapping, x_train, x_test, source: str) -> tuple[Any, Any, int]:
+        """``(y_train, y_test, output count)`` checked for this task; DataError naming the source."""
+        raise NotImplementedError
+
+    def encode(self, y, outputs: int):
+        """Labels as the loss takes them."""
+        return y
+
+    def keras_metrics(self, outputs: int) -> list:
+        return list(self.metrics)
+
+    def label_warnings(self, y_train, y_test, outputs: int, source: str) -> list[str]:
+        return []
+
+    def score_lines(self, metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The test scores as printed: ``[("Test loss", 0.1), ("Test accuracy", 0.98)]``."""
+        named = [(f"Test {name.replace('_', ' ')}", metrics.get(f"test_{name}")) for name in self.metrics]
+        return [("Test loss", metrics.get("test_loss")), *named]
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+# --- classification ------------------------------------------------------------------------------
+
+
+class Classify(Task):
+    """A class vector: ``(None, classes)`` under a softmax; integer labels (or one-hot rows) per image."""
+
+    name = "classify"
+    objectives = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
+
+    def attach_head(self, layers, outputs, end, explicit):
+        return attach_head(layers, outputs, end, explicit)
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        return check_head(infos, outputs, explicit)
+
+    def written_head_problem(self, infos, outputs):
+        """A written ``DN(10)`` on data with 15 classes would silently become a hidden relu layer under ``DN(15)``."""
+        written = infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
+        if written is None or not _reads_as_other_head(written, outputs):
+            return None
+        units = written.args["units"]
+        message = (
+            f"{written.text} reads as the head of a {units}-class model, but the data has {outputs} "
+            f"classes; write DN({outputs}) for the head, or give DN({units}) an activation "
+            "to keep it as a hidden layer"
+        )
+        return Diagnostic("shape", message, written.span, code="head-mismatch")
+
+    def reads_as_head(self, code, args, outputs):
+        return code == HEAD_CODE and args.get("units") == outputs
+
+    def labels(self, arrays, x_train, x_test, source):
+        from cnndsl.datasets import _labels
+
+        (y_train, train_width), (y_test, test_width) = (
+            _labels(arrays, "y_train", x_train, source),
+            _labels(arrays, "y_test", x_test, source),
+        )
+        if train_width and test_width and train_width != test_width:
+            raise DataError(f"{source}: y_train's one-hot rows have {train_width} classes but y_test's {test_width}")
+        classes = max(int(max(y_train.max(), y_test.max())) + 1, train_width, test_width)
+        return y_train, y_test, _class_count(classes, source)
+
+    def encode(self, y, outputs):
+        import numpy as np
+
+        return np.eye(outputs, dtype="float32")[y]
+
+    def label_warnings(self, y_train, y_test, outputs, source):
+        return _class_warnings(y_train, y_test, outputs, source, "image")
+
+
+def _reads_as_other_head(layer: Layer, classes: int) -> bool:
+    """A written DN whose units are the default class count, or which says softmax, and that is not the head."""
+    if layer.code != "DN" or layer.args["units"] == classes:
+        return False
+    softmax = layer.args.get("activation") == "softmax" and "activation" in layer.given
+    return softmax or ("activation" not in layer.given and layer.args["units"] == DEFAULT_CLASSES)
+
+
+def _class_count(classes: int, source: str) -> int:
+    if not 2 <= classes <= MAX_UNITS:
+        plural = "class" if classes == 1 else "classes"
+        raise DataError(
+            f"{source}: labels give {classes:,} {plural}; a model takes 2 to {MAX_UNITS:,} (the --classes bound)"
+        )
+    return classes
+
+
+def _class_warnings(y_train, y_test, classes: int, source: str, what: str) -> list[str]:
+    """Classes no label has, and test classes training never saw."""
+    import numpy as np
+
+    seen = set(np.unique(y_train).tolist())
+    tested = set(np.unique(y_test).tolist())
+    warnings = []
+    missing = sorted(set(range(classes)) - seen - tested)
+    if missing:
+        warnings.append(
+            f"{source}: no {what} is labelled {_listed(missing)}, yet the labels give {classes} "
+            f"classes (0 to {classes - 1}): number the classes 0 to N-1 without gaps"
+        )
+    unseen = sorted(tested - seen)
+    if unseen:
+        count = int(np.isin(y_test, unseen).sum())
+        warnings.append(
+            f"{source}: {count:,} test {what}(s) are labelled {_listed(unseen)}, "
+            "a class no training image has (the model cannot learn it)"
+        )
+    return warnings
+
+
+def _listed(values: list[int], shown: int = 8) -> str:
+    text = ", ".join(str(v) for v in values[:shown])
+    return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
+
+
+# --- segmentation --------------------------------------------------------------------------------
+
+
+class Segment(Task):
+    """A class per pixel: ``(None, H, W, classes)`` under a per-pixel softmax; masks ``(n, H, W)`` of integers."""
+
+    name = "segment"
+    default_outputs = 2
+    loss = "sparse_categorical_crossentropy"
+    loss_text = "per-pixel cross-entropy"
+    metrics = ("pixel_accuracy", "mean_iou")
+    objectives = {
+        "val_mean_iou": "maximize", "val_pixel_accuracy": "maximize", "val_loss": "minimize",
+        "test_mean_iou": "maximize",
+    }  # fmt: skip
+    head_code = "CN"
+    output_rank = 4
+    ends_in = "a segmentation model ends in a softmax over (None, height, width, classes)"
+
+    def _head_args(self, outputs):
+        return {"filters": outputs, "kernel": (1, 1), "activation": "softmax"}
+
+    def attach_head(self, layers, outputs, end, explicit):
+        """A last ``CN(classes, 1)`` (no activation written, or softmax) becomes the per-pixel softmax, else one is appended.
+
+        When no class count is given, a last ``CN(k, 1)`` is the head and says k; a spec
+        ending in a softmax of its own (``ACT(softmax)``) is its own head.
+        """
+        head_type = LAYERS[self.head_code]
+        last = layers[-1] if layers else None
+        if isinstance(last, Layer) and (_own_softmax(last) or (not explicit and _written_softmax(last, head_type))):
+            return [*layers[:-1], _as_head(last, last.args)]
+        if isinstance(last, Layer) and self._is_head(last, head_type, outputs, explicit):
+            return [*layers[:-1], _as_head(last, {**last.args, "activation": "softmax"})]
+        args = {**_defaults(head_type), **self._head_args(outputs)}
+        text = f"{self.head_code}({outputs}, 1, activation=softmax)"
+        return [*layers, Layer(head_type, args, end, text, head=True)]
+
+    @staticmethod
+    def _is_head(layer: Layer, head_type: LayerType, classes: int, explicit: bool) -> bool:
+        if layer.type is not head_type or layer.args["kernel"] != (1, 1):
+            return False
+        if explicit and layer.args["filters"] != classes:
+            return False
+        return "activation" not in layer.given or layer.args["activation"] == "softmax"
+
+    def written_head_problem(self, infos, outputs):
+        """A last written ``CN(k, 1)`` on masks of another class count would become a hidden relu layer."""
+        written = infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
+        if written is None or written.code != self.head_code or written.args["kernel"] != (1, 1):
+            return None
+        if "activation" in written.given or written.args["filters"] == outputs:
+            return None
+        filters = written.args["filters"]
+        message = (
+            f"{written.text} reads as the head of a {filters}-class segmentation, but the masks have {outputs} "
+            f"classes; write CN({outputs}, 1) for the head, or give CN({filters}, 1) an activation to keep it "
+            "as a hidden layer"
+        )
+        return Diagnostic("shape", message, written.span, code="head-mismatch")
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        """``(None, H, W, classes)`` at the input's height and width (the masks' size)."""
+        if not infos:
+            return None, outputs
+        last = infos[-1]
+        out = last.output_shape
+        if len(out) != 4:
+            message = (
+                f"the per-pixel head {last.layer.text} gets {format_shape(last.input_shape)} and outputs "
+                f"{format_shape(out)}, but a segmentation model must end in (None, height, width, {outputs})"
+            )
+            hint = "keep the height and width: no FL(), GAP() or DN() before the head"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape"), outputs
+        if out[-1] != outputs:
+            if explicit:
+                message = f"the model's own head {last.layer.text} outputs {format_shape(out)}, but {outputs} classes are asked for"
+                return Diagnostic(SHAPE, message, last.layer.span, code="head-classes"), outputs
+            outputs = out[-1]
+        size, wanted = out[1:3], tuple(input_shape[1:3])
+        if None not in size and None not in wanted and size != wanted:
+            message = (
+                f"the model outputs {format_shape(out)}, {format_size(size)} per image, but the masks are "
+                f"{format_size(wanted)}: a segmentation model ends at its input's height and width"
+            )
+            hint = "upsample back to the input's size (UP(2) or CT(filters, 2, strides=2) per pooling), or pad with ZP"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="mask-size"), outputs
+        return None, outputs
+
+    def reads_as_head(self, code, args, outputs):
+        return code == self.head_code and args.get("filters") == outputs and tuple(args.get("kernel", ())) == (1, 1)
+
+    def labels(self, arrays, x_train, x_test, source):
+        y_train = _masks(arrays, "y_train", x_train, source)
+        y_test = _masks(arrays, "y_test", x_test, source)
+        return y_train, y_test, _class_count(int(max(y_train.max(), y_test.max())) + 1, source)
+
+    def keras_metrics(self, outputs):
+        import keras
+
+        return [
+            keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+            keras.metrics.MeanIoU(num_classes=outputs, sparse_y_true=True, sparse_y_pred=False, name="mean_iou"),
+        ]
+
+    def label_warnings(self, y_train, y_test, outputs, source):
+        return _class_warnings(y_train, y_test, outputs, source, "pixel")
+
+    def score_lines(self, metrics):
+        return [
+            ("Test loss", metrics.get("test_loss")),
+            ("Test pixel accuracy", metrics.get("test_pixel_accuracy")),
+            ("Test mean IoU", metrics.get("test_mean_iou")),
+        ]
+
+
+def _own_softmax(layer: Layer) -> bool:
+    return layer.code == "ACT" and layer.args["name"] == "softmax"
+
+
+def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
+    return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
+
+
+def _as_head(layer: Layer, args) -> Layer:
+    return Layer(layer.type, args, layer.span, layer.text, head=True, given=layer.given)
+
+
+def _defaults(kind: LayerType) -> dict[str, Any]:
+    return {param.name: param.default for param in kind.params if param.default is not REQUIRED}
+
+
+def _masks(arrays: Mapping, key: str, images, source: str):
+    """Integer masks ``(n, H, W)`` (or ``(n, H, W, 1)``) of the images' height and width."""
+    import numpy as np
+
+    y = np.asarray(arrays[key])
+    if y.ndim == 4 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim != 3 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        raise DataError(
+            f"{source}: {key} has shape {y.shape} and type {y.dtype}; "
+            "segmentation takes one mask of integer classes per image, (images, height, width)"
+        )
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} masks for {len(images)} images")
+    if y.shape[1:3] != images.shape[1:3]:
+        raise DataError(
+            f"{source}: {key}'s masks are {format_size(y.shape[1:3])} but the images are {format_size(images.shape[1:3])}"
+        )
+    if y.min() < 0:
+        raise DataError(f"{source}: {key} holds a negative class ({int(y.min())})")
+    return y.astype("int32")
+
+
+# --- regression ----------------------------------------------------------------------------------
+
+
+class Regress(Task):
+    """Numbers: ``(None, k)`` from a linear head; float labels ``(n,)`` or ``(n, k)``; mean squared error."""
+
+    name = "regress"
+    default_outputs = 1
+    loss = "mean_squared_error"
+    loss_text = "mean squared error"
+    metrics = ("mae",)
+    objectives = {"val_loss": "minimize", "val_mae": "minimize", "test_mae": "minimize"}
+    head_activation = "linear"
+    ends_in = "a regression model ends in a linear DN over (None, outputs)"
+
+    def attach_head(self, layers, outputs, end, explicit):
+        """A last ``DN(k)`` with no activation written (or linear) becomes the linear head, else one is appended.
+
+        When no output count is given, a written ``DN(k, activation=linear)`` is the head and says k.
+        """
+        head_type = LAYERS[HEAD_CODE]
+        last = layers[-1] if layers else None
+        if isinstance(last, Layer) and last.type is head_type:
+            written = "activation" in last.given
+            linear = last.args["activation"] == "linear"
+            if (not written or linear) and (last.args["units"] == outputs or (not explicit and written and linear)):
+                return [*layers[:-1], _as_head(last, {**last.args, "activation": "linear"})]
+        args = {**_defaults(head_type), "units": outputs, "activation": "linear"}
+        return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({outputs}, activation=linear)", head=True)]
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        if not infos:
+            return None, outputs
+        last = infos[-1]
+        out = last.output_shape
+        if len(out) == 2 and out[1] is not None:
+            if out[1] != outputs and explicit:
+                message = (
+                    f"the head {last.layer.text} outputs {format_shape(out)}, but the labels have {outputs} values each"
+                )
+                return Diagnostic(SHAPE, message, last.layer.span, code="head-classes"), outputs
+            return None, out[1]
+        message = (
+            f"the regression head {last.layer.text} gets {format_shape(last.input_shape)} and would output "
+            f"{format_shape(out)}, but the model must end in {format_shape((None, outputs))}"
+        )
+        hint = "add FL() or GAP() before the head"
+        return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape"), outputs
+
+    def reads_as_head(self, code, args, outputs):
+        return code == HEAD_CODE and args.get("units") == outputs
+
+    def labels(self, arrays, x_train, x_test, source):
+        y_train = _targets(arrays, "y_train", x_train, source)
+        y_test = _targets(arrays, "y_test", x_test, source)
+        if y_train.shape[1] != y_test.shape[1]:
+            raise DataError(f"{source}: y_train has {y_train.shape[1]} values per image but y_test {y_test.shape[1]}")
+        if y_train.shape[1] > MAX_UNITS:
+            raise DataError(f"{source}: {y_train.shape[1]:,} values per image; a model outputs at most {MAX_UNITS:,}")
+        return y_train, y_test, int(y_train.shape[1])
+
+    def keras_metrics(self, outputs):
+        import keras
+
+        return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def score_lines(self, metrics):
+        return [("Test loss (mean squared error)", metrics.get("test_loss")), ("Test MAE", metrics.get("test_mae"))]
+
+
+def _targets(arrays: Mapping, key: str, images, source: str):
+    """Float targets, one row of k values per image."""
+    import numpy as np
+
+    y = np.asarray(arrays[key])
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+        raise DataError(
+            f"{source}: {key} has shape {y.shape} and type {y.dtype}; regression takes one number, "
+            "or one row of numbers, per image"
+        )
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} targets for {len(images)} images")
+    y = y.astype("float32")
+    if not np.isfinite(y).all():
+        raise DataError(f"{source}: {key} holds NaN or infinite values")
+    return y
+
+
+# --- the tasks -----------------------------------------------------------------------------------
+
+CLASSIFY, SEGMENT, REGRESS = Classify(), Segment(), Regress()
+TASKS: dict[str, Task] = {task.name: task for task in (CLASSIFY, SEGMENT, REGRESS)}
+
+
+def task_named(task: str | Task | None) -> Task:
+    """The task for a name (None: classify); ValueError naming the choices."""
+    if isinstance(task, Task):
+        return task
+    if task is None:
+        return CLASSIFY
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    return TASKS[task]
+
+
+def task_of_labels(y) -> Task:
+    """The task training labels imply: masks of integers segment, floats regress, the rest classify.
+
+    >>> import numpy as np
+    >>> [task_of_labels(y).name for y in (np.zeros(4, int), np.zeros((4, 5, 5), int), np.zeros(4))]
+    ['classify', 'segment', 'regress']
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    whole = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+    if whole and (y.ndim == 3 or (y.ndim == 4 and y.shape[-1] == 1)):
+        return SEGMENT
+    if np.issubdtype(y.dtype, np.floating) and not _one_hot_rows(y) and not (y.ndim == 3 or y.ndim == 4):
+        return REGRESS
+    return CLASSIFY
+
+
+def _one_hot_rows(y) -> bool:
+    import numpy as np
+
+    return y.ndim == 2 and y.shape[1] >= 2 and bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())

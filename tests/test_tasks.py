@@ -1,0 +1,400 @@
+"""Tasks beyond a class vector: the head rule per task, segmentation and regression end to end, --task."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import cnndsl
+from cnndsl import SpecError, check
+from cnndsl.errors import DataError, SpecShapeError
+from cnndsl.synthetic import shapes
+from cnndsl.tasks import CLASSIFY, REGRESS, SEGMENT, TASKS, task_named, task_of_labels
+
+# --- the head rule, per task ----------------------------------------------------------------------
+
+HEADS = [
+    # (task, spec, classes, the head as checked, output shape)
+    ("classify", "CN(4) -> GAP() -> DN(10)", None, "DN(10)", (None, 10)),
+    ("classify", "CN(4) -> GAP() -> DN(3)", None, "DN(10, activation=softmax)", (None, 10)),
+    ("classify", "CN(4) -> GAP() -> DN(3)", 3, "DN(3)", (None, 3)),
+    ("segment", "CN(4, 3, padding=same) -> CN(3, 1)", 3, "CN(3, 1)", (None, 28, 28, 3)),
+    ("segment", "CN(4, 3, padding=same) -> CN(3, 1)", None, "CN(3, 1)", (None, 28, 28, 3)),
+    ("segment", "CN(4, 3, padding=same) -> CN(3, 3, padding=same)", None, "CN(2, 1, activation=softmax)",
+     (None, 28, 28, 2)),
+    ("segment", "CN(4, 3, padding=same) -> CN(3, 1, activation=softmax)", None, "CN(3, 1, activation=softmax)",
+     (None, 28, 28, 3)),
+    ("segment", "CN(4, 3, padding=same)", 5, "CN(5, 1, activation=softmax)", (None, 28, 28, 5)),
+    ("segment", "CN(5, 3, padding=same, activation=linear) -> ACT(softmax)", None, "ACT(softmax)", (None, 28, 28, 5)),
+    ("regress", "CN(4) -> GAP() -> DN(1)", None, "DN(1)", (None, 1)),
+    ("regress", "CN(4) -> GAP() -> DN(3)", 3, "DN(3)", (None, 3)),
+    ("regress", "CN(4) -> GAP() -> DN(3)", None, "DN(1, activation=linear)", (None, 1)),
+    ("regress", "CN(4) -> GAP() -> DN(2, activation=linear)", None, "DN(2, activation=linear)", (None, 2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("task", "spec", "classes", "head", "output"), HEADS)
+def test_each_task_has_its_head_rule(task, spec, classes, head, output):
+    model = check(spec, None, classes, task=task)
+    last = model.layers[-1].layer
+    assert last.head and last.text == head
+    assert model.output_shape == output and model.task == task
+    activation = last.args.get("activation", last.args.get("name"))
+    assert activation == ("linear" if task == "regress" else "softmax")
+
+
+def test_classification_is_the_default_and_unchanged():
+    for spec in ("CN(8) -> MP(2) -> FL() -> DN(10)", "CN(8) -> GAP() -> DN(32)", "FL() -> DN(4, activation=softmax)"):
+        plain, named = check(spec), check(spec, task="classify")
+        assert plain == named and plain.task == "classify"
+        assert [info.layer.text for info in plain.layers] == [info.layer.text for info in named.layers]
+
+
+def test_an_unknown_task_is_refused_by_name():
+    with pytest.raises(ValueError, match="task must be one of classify, segment, regress"):
+        check("CN(4) -> GAP()", task="detect")
+    assert task_named(None) is CLASSIFY and set(TASKS) == {"classify", "segment", "regress"}
+
+
+def test_a_segmentation_model_smaller_than_its_masks_is_a_located_shape_error():
+    text = "CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)"
+    with pytest.raises(SpecShapeError) as caught:
+        check(text, (32, 32, 1), 3, task="segment")
+    problem = caught.value.diagnostics[0]
+    assert problem.code == "mask-size" and (problem.span.line, problem.span.column) == (1, 36)
+    assert "(None, 16, 16, 3), 16x16 per image, but the masks are 32x32" in problem.message
+    assert "UP(2) or CT(filters, 2, strides=2)" in problem.hint
+
+
+def test_a_written_head_for_another_class_count_is_an_error_at_it(tmp_path):
+    arrays = shapes(16, 4, 16)
+    with pytest.raises(SpecShapeError) as caught:
+        cnndsl.train("CN(8, 3, padding=same) -> CN(5, 1)", _npz(tmp_path / "m.npz", **arrays), save=False)
+    problem = caught.value.diagnostics[0]
+    assert problem.code == "head-mismatch" and problem.span.column == 27
+    assert "CN(5, 1) reads as the head of a 5-class segmentation, but the masks have 3 classes" in problem.message
+
+
+def test_a_flat_output_is_no_segmentation():
+    with pytest.raises(SpecShapeError, match="needs a 4-D input"):
+        check("CN(4) -> GAP()", task="segment")
+    with pytest.raises(SpecShapeError, match="the regression head .* must end in \\(None, 1\\)"):
+        check("CN(4, 3, padding=same)", task="regress")
+
+
+def test_the_task_follows_from_the_labels():
+    assert task_of_labels(np.zeros(5, "uint8")) is CLASSIFY
+    assert task_of_labels(np.eye(3, dtype="float32")) is CLASSIFY  # one-hot rows
+    assert task_of_labels(np.zeros((5, 8, 8), "int64")) is SEGMENT
+    assert task_of_labels(np.zeros((5, 8, 8, 1), "uint8")) is SEGMENT
+    assert task_of_labels(np.linspace(0, 1, 5)) is REGRESS
+    assert task_of_labels(np.zeros((5, 2), "float32") + 0.5) is REGRESS
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def segmentation_npz(tmp_path, train=96, test=32, size=16):
+    return _npz(tmp_path / "masks.npz", **shapes(train, test, size))
+
+
+def regression_npz(tmp_path, train=128, test=32):
+    random = np.random.RandomState(0)
+    x = random.uniform(0, 1, (train + test, 8, 8, 1)).astype("float32")
+    y = np.stack([x.mean(axis=(1, 2, 3)), x[:, :4].mean(axis=(1, 2, 3))], axis=1).astype("float32")
+    return _npz(tmp_path / "numbers.npz", x_train=x[:train], y_train=y[:train], x_test=x[train:], y_test=y[train:])
+
+
+def test_masks_and_numbers_load_as_their_task(tmp_path):
+    from cnndsl.datasets import load_data
+
+    masks = load_data(segmentation_npz(tmp_path))
+    assert masks.task == "segment" and masks.num_classes == 3 and masks.y_train.shape == (96, 16, 16)
+    numbers = load_data(regression_npz(tmp_path))
+    assert numbers.task == "regress" and numbers.num_classes == 2 and numbers.y_train.dtype == np.float32
+    assert load_data("sample", 10).task == "classify"
+
+
+def test_labels_that_are_not_the_task_s_are_a_data_error(tmp_path):
+    from cnndsl.datasets import load_data
+
+    with pytest.raises(DataError, match="segmentation takes one mask of integer classes per image"):
+        load_data("sample", 10, task="segment")
+    arrays = shapes(8, 4, 16)
+    arrays["y_test"] = arrays["y_test"][:, :8]
+    with pytest.raises(DataError, match="y_test's masks are 8x16 but the images are 16x16"):
+        load_data(_npz(tmp_path / "bad.npz", **arrays))
+    with pytest.raises(DataError, match="regression takes one number"):
+        load_data(segmentation_npz(tmp_path), task="regress")
+
+
+def test_the_shapes_set_is_the_same_on_every_call_and_has_three_classes():
+    first, second = shapes(20, 5, 16), shapes(20, 5, 16)
+    assert all(np.array_equal(first[key], second[key]) for key in first)
+    assert set(np.unique(first["y_train"])) == {0, 1, 2}
+    shown = first["x_train"][first["y_train"] > 0].mean() - first["x_train"][first["y_train"] == 0].mean()
+    assert shown > 50  # shapes stand out from the noise
+
+
+# --- training end to end ---------------------------------------------------------------------------
+
+SMALL_UNET = (
+    "CN(8, 3, padding=same) as e -> MP(2) -> CN(16, 3, padding=same) -> CT(8, 2, strides=2) "
+    "-> CAT(ID() | @e) -> CN(8, 3, padding=same) -> CN(3, 1)"
+)
+
+
+def test_a_segmentation_model_trains_and_reports_pixel_accuracy_and_mean_iou(tmp_path):
+    result = cnndsl.train(
+        SMALL_UNET, segmentation_npz(tmp_path), epochs=2, batch_size=32, seed=1, output=tmp_path / "run", verbose=0
+    )
+    assert result.model.output_shape == (None, 16, 16, 3)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0 <= metrics["test_mean_iou"] <= 1 and 0 <= metrics["test_pixel_accuracy"] <= 1
+    assert "test_accuracy" not in metrics and metrics["data"]["task"] == "segment"
+    with open(tmp_path / "run" / "history.csv") as stream:
+        header = next(csv.reader(stream))
+    assert {"pixel_accuracy", "mean_iou", "val_pixel_accuracy", "val_mean_iou"} <= set(header)
+    summary = (tmp_path / "run" / "summary.txt").read_text()
+    assert "per-pixel cross-entropy" in summary and "Test mean IoU: " in summary
+
+
+def test_the_mean_iou_is_keras_s_over_the_argmax_of_the_softmax(tmp_path):
+    result = cnndsl.train(
+        SMALL_UNET, segmentation_npz(tmp_path), epochs=1, batch_size=32, seed=1, save=False, verbose=0
+    )
+    data = shapes(96, 32, 16)
+    predicted = result.model.predict(data["x_test"][..., None] / 255.0, verbose=0).argmax(-1)
+    truth = data["y_test"]
+    ious = []
+    for k in range(3):
+        union = ((predicted == k) | (truth == k)).sum()
+        if union:
+            ious.append(((predicted == k) & (truth == k)).sum() / union)
+    assert result.metrics["test_mean_iou"] == pytest.approx(np.mean(ious), abs=1e-4)
+
+
+def test_a_spec_smaller_than_the_masks_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
+    from cnndsl import datasets
+
+    path = segmentation_npz(tmp_path)
+    monkeypatch.setattr(datasets, "read_npz", lambda *a: pytest.fail("the data was read"))
+    with pytest.raises(SpecShapeError, match="the masks are 16x16"):
+        cnndsl.train("CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", path, epochs=1, save=False)
+
+
+def test_a_regression_model_trains_on_float_labels_under_mse_and_reports_mae(tmp_path):
+    result = cnndsl.train(
+        "CN(8, 3) -> GAP() -> DN(16)", regression_npz(tmp_path), epochs=3, batch_size=32, seed=2, save=False,
+        verbose=0,
+    )  # fmt: skip
+    assert result.model.output_shape == (None, 2)
+    assert result.model.layers[-1].get_config()["activation"] == "linear"
+    assert {"loss", "mae", "val_loss", "val_mae"} <= set(result.history[-1])
+    assert result.metrics["test_mae"] is not None and "test_accuracy" not in result.metrics
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_cnndsl_run_segments_and_regresses(tmp_path, cli):
+    masks = cli(
+        "run", SMALL_UNET, "--data", segmentation_npz(tmp_path), "--epochs", "1", "--batch-size", "32",
+        "--output", str(tmp_path / "seg"), timeout=300,
+    )  # fmt: skip
+    assert masks.returncode == 0, masks.stderr
+    assert "Test pixel accuracy: " in masks.stdout and "Test mean IoU: " in masks.stdout
+    assert "mean_iou" in (tmp_path / "seg" / "history.csv").read_text()
+    numbers = cli(
+        "run", "CN(4, 3) -> GAP()", "--data", regression_npz(tmp_path), "--epochs", "1", "--task", "regress",
+        "--output", str(tmp_path / "reg"), timeout=300,
+    )  # fmt: skip
+    assert numbers.returncode == 0, numbers.stderr
+    assert "Test MAE: " in numbers.stdout
+    wrong = cli("run", "CN(4, 3) -> GAP()", "--data", regression_npz(tmp_path), "--epochs", "1", "--task", "segment")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr and "segmentation takes one mask" in wrong.stderr
+
+
+def test_cnndsl_run_reports_the_mask_size_error_at_its_layer(tmp_path, cli):
+    result = cli("run", "CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", "--data", segmentation_npz(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "<spec>:1:36: error: the model outputs (None, 8, 8, 3)" in result.stderr
+        and "the masks are 16x16" in result.stderr
+    )
+
+
+# --- --task on the commands that check ------------------------------------------------------------
+
+
+def test_check_summary_draw_and_emit_take_task(tmp_path, cli):
+    spec = "CN(8, 3, padding=same) -> CN(3, 1)"
+    checked = cli("check", "--task", "segment", "--classes", "3", spec)
+    assert checked.returncode == 0, checked.stderr
+    refused = cli("check", "--task", "segment", "--classes", "3", "CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)")
+    assert refused.returncode == 1 and "the masks are 28x28" in refused.stderr
+    summary = cli("summary", "--task", "segment", "--classes", "3", spec)
+    assert summary.returncode == 0 and "(None, 28, 28, 3)" in summary.stdout and "(head)" in summary.stdout
+    regress = cli("summary", "--task", "regress", "CN(8) -> GAP()")
+    assert "DN(1, activation=linear)" in regress.stdout
+    drawn = cli("draw", "--task", "segment", "--classes", "3", spec, "-o", str(tmp_path / "unet.svg"))
+    assert drawn.returncode == 0 and (tmp_path / "unet.svg").stat().st_size > 0
+    emitted = cli("emit", "--to", "keras", "--task", "segment", "--classes", "3", spec)
+    assert emitted.returncode == 0 and "layers.Conv2D(3, (1, 1), activation='softmax')" in emitted.stdout
+    bad = cli("check", "--task", "detect", spec)
+    assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr
+
+
+def test_the_unet_example_is_a_segmentation_model_of_its_input_size():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "examples" / "unet.cnn").read_text()
+    model = check(text, None, 3, task="segment")
+    assert model.output_shape == (None, 32, 32, 3)
+    assert {"CT", "CAT", "MP"} <= {info.code for info in model.layers}
+    with pytest.raises(SpecError):
+        check(text)  # not a classifier
+
+
+def test_a_segmentation_model_round_trips_through_keras_and_json():
+    pytest.importorskip("keras")
+    from cnndsl import compile_spec
+    from cnndsl.backends import json_ir
+    from cnndsl.backends.keras_reader import to_spec
+    from cnndsl.emit import emit
+
+    model = check(SMALL_UNET, (16, 16, 1), 3, task="segment")
+    read = to_spec(compile_spec(SMALL_UNET, (16, 16, 1), 3, task="segment"), task="segment")
+    assert check(read.text, None, read.num_classes, task="segment").total_params == model.total_params
+    text, classes = json_ir.read(json.loads(emit(model, "json")))
+    again = check(text, None, classes, task="segment")
+    assert again.total_params == model.total_params and again.output_shape == model.output_shape
+
+
+def test_pytorch_computes_what_keras_computes_for_a_segmentation_model():
+    pytest.importorskip("torch")
+    from torch_strategies import assert_close, keras_output, randomize, sample, torch_output
+
+    from cnndsl import compile_spec
+    from cnndsl.backends.torch import port_weights
+
+    keras_model = compile_spec(SMALL_UNET, (8, 8, 2), 3, task="segment")
+    torch_model = compile_spec(SMALL_UNET, (8, 8, 2), 3, backend="torch", task="segment")
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample((8, 8, 2))
+    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+def test_the_task_setting_is_the_default_of_check_and_the_language_server(tmp_path, cli):
+    from cnndsl.lsp.analysis import analyze_spec_file
+    from cnndsl.settings import Settings
+
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "segment"\nclasses = 3\n')
+    spec = "CN(8, 3, padding=same) -> CN(3, 1)"
+    checked = cli("check", spec, cwd=tmp_path)
+    assert checked.returncode == 0 and "output (None, 28, 28, 3)" in checked.stdout
+    overridden = cli("check", "--task", "classify", spec, cwd=tmp_path)
+    assert overridden.returncode == 1 and "must end in (None, 3)" in overridden.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "detect"\n')
+    assert "task must be one of classify, segment, regress" in cli("check", spec, cwd=tmp_path).stderr
+    shrunk = "spec = CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)\n"
+    segmenting = analyze_spec_file(shrunk, Settings(classes=3, task="segment"))
+    assert [d.code for d in segmenting.diagnostics] == ["mask-size"]
+    assert analyze_spec_file(shrunk, Settings(classes=3)).diagnostics[0].code == "head-shape"
+
+
+def test_compare_and_sweep_segment_and_name_their_scores(tmp_path, cli):
+    pytest.importorskip("optuna")
+    data = segmentation_npz(tmp_path, train=64, test=16)
+    compared = cnndsl.compare(
+        [("unet", SMALL_UNET), ("flat", "CN(4, 3, padding=same) -> CN(3, 1)")], data, epochs=1, batch_size=32,
+        output=tmp_path / "compare", verbose=0,
+    )  # fmt: skip
+    assert compared.task == "segment" and "Test mean IoU" in compared.table
+    with open(tmp_path / "compare" / "compare.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["model"] for row in rows] == ["unet", "flat"] and all(0 <= float(r["test_mean_iou"]) <= 1 for r in rows)
+    swept = cli(
+        "sweep", "CN({4,8}, 3, padding=same) -> CN(3, 1)", "--data", data, "--trials", "1", "--epochs", "1",
+        "--sampler", "grid", "--output", str(tmp_path / "sweep"), timeout=300,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    assert "best by val_mean_iou" in swept.stdout
+    with open(tmp_path / "sweep" / "sweep.csv") as stream:
+        header = next(csv.reader(stream))
+    assert {"val_pixel_accuracy", "val_mean_iou", "test_mean_iou"} <= set(header) and "val_accuracy" not in header
+    refused = cli("sweep", "CN(4) -> CN(3, 1)", "--data", data, "--objective", "val_accuracy", "--epochs", "1")
+    assert refused.returncode == 2 and "--objective: choose from val_mean_iou" in refused.stderr
+
+
+# --- masks as files: images/ beside masks/ ---------------------------------------------------------
+
+
+def mask_folder(root, count=10, size=16, split=False):
+    """PNG images and palette-free grayscale masks made from the shapes set."""
+    from PIL import Image
+
+    data = shapes(count, 0, size)
+    for index, (image, mask) in enumerate(zip(data["x_train"], data["y_train"])):
+        part = root / ("test" if split and index % 4 == 0 else "train") if split else root
+        (part / "images").mkdir(parents=True, exist_ok=True)
+        (part / "masks").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(part / "images" / f"im{index:02d}.png")
+        Image.fromarray(mask).save(part / "masks" / f"im{index:02d}.png")
+    return data
+
+
+def test_a_folder_of_images_beside_masks_is_a_segmentation_set(tmp_path):
+    from cnndsl.datasets import load_data
+
+    made = mask_folder(tmp_path / "flat")
+    data = load_data(str(tmp_path / "flat"))
+    assert data.task == "segment" and data.num_classes == 3 and data.input_shape == (16, 16, 1)
+    assert (len(data.x_train), len(data.x_test)) == (8, 2)  # every fifth file is a test file
+    assert np.array_equal(data.y_test, made["y_train"][[4, 9]])
+    mask_folder(tmp_path / "split", split=True)
+    split = load_data(str(tmp_path / "split"))
+    assert (len(split.x_train), len(split.x_test)) == (7, 3)
+
+
+def test_a_mask_folder_s_problems_name_their_file(tmp_path):
+    from cnndsl.datasets import load_data
+
+    mask_folder(tmp_path)
+    (tmp_path / "masks" / "im03.png").unlink()
+    with pytest.raises(DataError, match=r"images/im03.png: no file of that name in .*masks/"):
+        load_data(str(tmp_path))
+    (tmp_path / "images" / "im03.png").unlink()
+    (tmp_path / "masks" / "im05.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"masks/im05.png: not a readable image"):
+        load_data(str(tmp_path))
+
+
+def test_a_mask_folder_trains_and_its_size_is_checked_before_it_is_read(tmp_path, monkeypatch):
+    from cnndsl import masks
+
+    mask_folder(tmp_path, count=20)
+    result = cnndsl.train(SMALL_UNET, str(tmp_path), epochs=1, batch_size=8, seed=0, save=False, verbose=0)
+    assert result.metrics["data"]["task"] == "segment" and result.metrics["test_mean_iou"] is not None
+    monkeypatch.setattr(masks, "_pairs", lambda *a: pytest.fail("the masks were read"))
+    with pytest.raises(SpecShapeError, match="the masks are 16x16"):
+        cnndsl.train("CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", str(tmp_path), epochs=1, save=False)
+
+
+def test_cnndsl_lsp_task_overrides_the_projects_task_setting(tmp_path):
+    pytest.importorskip("pygls")
+    from cnndsl.cli import build_parser
+    from cnndsl.lsp.server import build_server
+
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "regress"\n')
+    document = str(tmp_path / "nets.cnn")
+    assert build_server().settings_for(document).task == "regress"
+    assert build_server("segment").settings_for(document).task == "segment"
+    assert build_parser().parse_args(["lsp", "--task", "segment"]).task == "segment"
