@@ -237,10 +237,10 @@ def _study(plan: Plan):
     if directions != plan.directions or attrs.get("objective", objective) != objective:
         was = attrs.get("objective") or " and ".join(directions)
         raise UsageError(f"--study {plan.study_name}: this study optimises {was}, not {objective}; name a new study")
-    if made_for is None:
-        study.set_user_attr("space", plan.space.source)
+    if made_for is None:  # the space last: a worker that sees it sees the recipe and objective too
         study.set_user_attr("recipe", plan.recipe)
         study.set_user_attr("objective", objective)
+        study.set_user_attr("space", plan.space.source)
     return study, (storage if heartbeat is not None else None)
 
 
