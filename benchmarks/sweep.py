@@ -1,15 +1,27 @@
-"""One search space, two searches: keras-tuner's RandomSearch against ``cnndsl sweep --sampler random``.
+"""One search space, searched by cnndsl sweep and by keras-tuner: trial cost, the infeasible region, best models.
 
-The space is the notebook's style of network, where about a third of the candidates
-cannot be built (two 7x7 convolutions after two poolings shrink a 28x28 digit to
-nothing). keras-tuner writes it with ``hp.Choice``s and finds out by building each
-trial's model; cnndsl writes it in the notation and checks each candidate before
-anything is built. Both get the same trial budget, recipe (Adam, batch 128) and data
-(the bundled sample), each in a fresh process; the table gives trials trained, trials
-wasted on models that cannot be built, wall time and the best validation accuracy.
-keras-tuner is also run with its defaults, which give up after three failed trials in a row.
+The space is the notebook's style of network, where 44% of the candidates cannot be
+built (two 7x7 convolutions after two poolings shrink a 28x28 digit to nothing).
+keras-tuner writes it with ``hp.Choice``s and finds out by building each trial's model;
+cnndsl writes it in the notation and checks each candidate before anything is built.
+Three measurements:
 
-    python benchmarks/sweep.py --trials 10 --limit 1024 --epochs 2
+1. ``proposals``: how many proposals land in the infeasible region under Optuna's TPE,
+   with the rejected candidates told as infeasible through Optuna's constraints and
+   without (told as plain pruned trials), over several seeds. No training: each accepted
+   candidate is scored by a stand-in (the log of its parameter count, scaled), so that
+   only the sampler's handling of the impossible region differs.
+2. ``budget``: for each seed, each search gets the same wall-clock budget (no new trial is
+   started after it) on the same space, recipe (Adam, batch 128, categorical
+   cross-entropy) and data (the bundled sample, validated on its test images), each in a
+   fresh process: cnndsl sweep (TPE with constraints, with and without median pruning),
+   keras-tuner's RandomSearch and BayesianOptimization. The table gives, per search, the
+   median (and range) over seeds of the best last-epoch validation accuracy, of the
+   trials trained and of the seconds per trained trial, side by side from the same runs.
+   Every keras-tuner failure is attributed: a shape error (the checker rejects the same
+   candidate) or something else, which invalidates that run and is reported so.
+
+    python benchmarks/sweep.py --seeds 5 --budget 120 --limit 1024 --epochs 3
 
 keras-tuner is the ``bench`` extra: ``pip install -e ".[bench]"``. This is a benchmark, not a test.
 """
@@ -17,8 +29,9 @@ keras-tuner is the ``bench`` extra: ``pip install -e ".[bench]"``. This is a ben
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,16 +77,57 @@ def notation(values: dict) -> str:
     )
 
 
-# --- the two searches, each in its own process -------------------------------------------------
+# --- 1. proposals in the infeasible region, with and without constraints ---------------------
+
+
+VARIANTS = {
+    "TPE, rejected candidates told as infeasible (Optuna constraints)": ("tpe", True),
+    "TPE, rejected candidates told as pruned (no constraints)": ("tpe", False),
+    "random sampling (reference)": ("random", True),
+}
+
+
+def proposals(seeds: int, trials: int) -> dict[str, list[int]]:
+    """Rejected proposals before ``trials`` candidates were accepted, per seed, with and without constraints."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    import optuna
+
+    import cnndsl
+    from cnndsl import check, sweeps
+
+    def stand_in(spec, data="mnist", *, output=None, **recipe):
+        score = min(1.0, math.log(check(spec).total_params) / 14)
+        history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
+        return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.0}, history=history,
+                               directory=Path(output))  # fmt: skip
+
+    counts: dict[str, list[int]] = {}
+    for sampler, constraints in VARIANTS.values():
+        for seed in range(seeds):
+            storage = optuna.storages.InMemoryStorage()
+            with mock.patch.object(cnndsl, "train", stand_in), \
+                    mock.patch.object(sweeps.storages, "open_storage", lambda url, storage=storage, **_: storage):  # fmt: skip
+                sweeps.sweep(SPACE, "sample", trials=trials, sampler=sampler, seed=seed, constraints=constraints,
+                             output=tempfile.mkdtemp(prefix="bench-tpe-"), study="p", echo=lambda line: None)  # fmt: skip
+            kinds = [t.user_attrs.get("kind") for t in optuna.load_study(study_name="p", storage=storage).trials]
+            counts.setdefault(f"{sampler}-{constraints}", []).append(kinds.count("rejected"))
+    return counts
+
+
+# --- 2. an equal wall-clock budget, each search in its own process ---------------------------
 
 
 def child_keras_tuner(args: argparse.Namespace) -> dict:
-    """RandomSearch over ``hp.Choice``s; a model that cannot be built fails its trial."""
+    """keras-tuner's RandomSearch or BayesianOptimization until the budget; failures kept with their messages."""
+    import keras
     import keras_tuner
     import numpy as np
 
     from cnndsl import load_data
 
+    keras.utils.set_random_seed(args.seed)
     data = load_data("sample", args.limit)
     y_train, y_test = (np.eye(10, dtype="float32")[y] for y in (data.y_train, data.y_test))
 
@@ -82,54 +136,100 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    limits = {} if args.defaults else {"max_consecutive_failed_trials": args.trials, "max_retries_per_trial": 0}
-    tuner = keras_tuner.RandomSearch(
-        build, objective="val_accuracy", max_trials=args.trials, seed=args.seed, overwrite=True,
-        directory=tempfile.mkdtemp(prefix="bench-kt-"), project_name="space", **limits,
+    kind = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[args.child_kind]
+    seconds: dict[str, float] = {}
+
+    class Timed(kind):
+        def run_trial(self, trial, *fit_args, **fit_kwargs):
+            started = time.perf_counter()
+            try:
+                return super().run_trial(trial, *fit_args, **fit_kwargs)
+            finally:
+                seconds[trial.trial_id] = time.perf_counter() - started
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            if time.perf_counter() - begun >= args.budget:  # start no new trial after the budget
+                self.oracle.max_trials = len(self.oracle.trials)
+
+    tuner = Timed(
+        build, objective="val_accuracy", max_trials=10_000, seed=args.seed, overwrite=True,
+        directory=tempfile.mkdtemp(prefix="bench-kt-"), project_name="space",
+        max_consecutive_failed_trials=10_000, max_retries_per_trial=0,
     )  # fmt: skip
+    begun = time.perf_counter()
     error = None
     try:
         tuner.search(data.x_train, y_train, epochs=args.epochs, batch_size=128,
                      validation_data=(data.x_test, y_test), verbose=0)  # fmt: skip
-    except Exception as exc:  # keras-tuner gives up: that is what is measured
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+    except Exception as exc:  # keras-tuner gave up: reported, and attributed below
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
     trials = list(tuner.oracle.trials.values())
     done = [t for t in trials if t.status == "COMPLETED"]
-    best = max((t.metrics.get_best_value("val_accuracy") for t in done), default=None)
-    failed = sum(t.status in ("FAILED", "INVALID") for t in trials)
-    return {"trained": len(done), "wasted": failed, "rejected_early": 0, "best": best, "error": error}
+    failures = [attribute({name: t.hyperparameters.get(name) for name in CHOICES}, t.message or "")
+                for t in trials if t.status in ("FAILED", "INVALID")]  # fmt: skip
+    best = max((t.metrics.get_last_value("val_accuracy") for t in done), default=None)
+    return {
+        "trained": len(done), "best": best, "error": error, "failures": failures,
+        "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds],
+    }  # fmt: skip
+
+
+def attribute(values: dict, message: str) -> str:
+    """Why keras-tuner's trial failed: ``shape`` when the checker rejects the same candidate, else the error."""
+    from cnndsl import SpecError, check
+
+    try:
+        check(notation(values))
+    except SpecError:
+        return "shape"
+    last = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return "other: " + (last[-1][:160] if last else "no message")
 
 
 def child_cnndsl(args: argparse.Namespace) -> dict:
-    """``cnndsl sweep --sampler random``: rejected candidates are never built."""
+    """``cnndsl sweep --sampler tpe`` (constraints on) until the budget, with or without median pruning."""
+    import keras  # noqa: F401 - imported before the clock starts, as keras-tuner's child imports it
     import optuna
 
-    from cnndsl.cli import main
+    import cnndsl
 
     output = Path(tempfile.mkdtemp(prefix="bench-cnndsl-")) / "sweep"
-    flags = ["--sampler", "random", "--trials", str(args.trials), "--data", "sample", "--limit", str(args.limit),
-             "--epochs", str(args.epochs), "--seed", str(args.seed), "--output", str(output), "--study", "bench"]  # fmt: skip
-    status = main(["sweep", SPACE, *flags])
-    if status:
-        raise SystemExit(f"cnndsl sweep failed with exit code {status}")
-    rows = list(csv.DictReader((output / "sweep.csv").open()))
+    begun = time.perf_counter()
+    rows = cnndsl.sweep(
+        SPACE, "sample", trials=10_000, sampler="tpe", seed=args.seed, limit=args.limit, epochs=args.epochs,
+        batch_size=128, validation_split="test", output=output, study="bench",
+        prune_epochs=args.child_kind == "pruned",
+        timeout=max(0.001, args.budget - (time.perf_counter() - begun)), echo=lambda line: None,
+    )  # fmt: skip
     study = optuna.load_study(study_name="bench", storage=f"sqlite:///{output / 'sweep.db'}")
-    kinds = [t.user_attrs.get("kind") for t in study.trials]
-    best = max(float(row["val_accuracy"]) for row in rows)
-    return {"trained": len(rows), "wasted": 0, "rejected_early": kinds.count("rejected"),
-            "duplicates": kinds.count("duplicate"), "best": best, "error": None}  # fmt: skip
+    kinds = [(t.user_attrs.get("kind"), t.state.name) for t in study.trials]
+    return {
+        "trained": sum(kind == "trained" for kind, _ in kinds), "best": max((r["val_accuracy"] for r in rows), default=None),
+        "error": None, "failures": [], "rejected": sum(kind == "rejected" for kind, _ in kinds),
+        "pruned": sum(kind == "trained" and state == "PRUNED" for kind, state in kinds),
+        "trial_seconds": [t.user_attrs["row"]["seconds"] for t in study.trials if "row" in t.user_attrs],
+    }  # fmt: skip
 
 
-def run_child(kind: str, args: argparse.Namespace, defaults: bool = False) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--trials", str(args.trials), "--limit", str(args.limit),
-               "--epochs", str(args.epochs), "--seed", str(args.seed)] + (["--defaults"] if defaults else [])  # fmt: skip
+SEARCHES = {
+    "cnndsl sweep, TPE + constraints": ("cnndsl", "plain"),
+    "cnndsl sweep, TPE + constraints + median pruning": ("cnndsl", "pruned"),
+    "keras-tuner RandomSearch": ("keras-tuner", "random"),
+    "keras-tuner BayesianOptimization": ("keras-tuner", "bayesian"),
+}
+
+
+def run_child(child: str, kind: str, seed: int, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--child", child, "--child-kind", kind, "--seed", str(seed),
+               "--budget", str(args.budget), "--limit", str(args.limit), "--epochs", str(args.epochs)]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=_env())
-    seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
     if done.returncode or not lines:
-        raise SystemExit(f"{kind} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return {**json.loads(lines[-1][len(MARK) :]), "seconds": seconds}
+        return {"trained": 0, "best": None, "failures": [], "trial_seconds": [], "wall": 0.0,
+                "error": f"the process failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:160]}"}  # fmt: skip
+    return {**json.loads(lines[-1][len(MARK) :]), "wall": time.perf_counter() - started}
 
 
 def _env() -> dict:
@@ -139,43 +239,48 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def table(results: dict[str, dict], args: argparse.Namespace) -> str:
-    tuner, sweep = results["keras-tuner"], results["cnndsl"]
-    rows = [
-        ("trials trained", tuner["trained"], sweep["trained"]),
-        ("trials wasted on models that cannot be built", tuner["wasted"], sweep["wasted"]),
-        ("candidates refused by the checker, never built", "-", sweep["rejected_early"]),
-        ("wall time, s (fresh process, TensorFlow import included)", f"{tuner['seconds']:.1f}", f"{sweep['seconds']:.1f}"),
-        ("seconds per trained trial", _per(tuner), _per(sweep)),
-        ("best validation accuracy", _acc(tuner["best"]), _acc(sweep["best"])),
-    ]  # fmt: skip
-    lines = [f"| {args.trials} trials, {args.epochs} epoch(s), {args.limit} sample images | keras-tuner RandomSearch "
-             "| cnndsl sweep --sampler random |", "|---|---|---|"]  # fmt: skip
-    lines += [f"| {name} | {a} | {b} |" for name, a, b in rows]
-    defaults = results.get("keras-tuner-defaults")
-    if defaults:
-        outcome = defaults["error"] or "finished"
-        lines.append(f"\nkeras-tuner with its defaults: {defaults['trained']} trained, {defaults['wasted']} failed, "
-                     f"then {outcome}")  # fmt: skip
+def valid(result: dict) -> bool:
+    """A run counts only if it finished and every failure in it is a shape error."""
+    return not result.get("error") and all(why == "shape" for why in result["failures"])
+
+
+def spread(values: list[float], digits: int = 4) -> str:
+    """``median (min-max)`` of the values, or ``-``."""
+    if not values:
+        return "-"
+    form = f"{{:.{digits}f}}"
+    return f"{form.format(statistics.median(values))} ({form.format(min(values))}-{form.format(max(values))})"
+
+
+def budget_table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
+    lines = [f"| {args.seeds} seeds, {args.budget:g} s each, {args.epochs} epochs, {args.limit} sample images "
+             "| best val accuracy, median (range) | trials trained | s per trained trial | keras-tuner failures |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, runs in results.items():
+        good = [r for r in runs if valid(r)]
+        failures = [why for r in runs for why in r["failures"]]
+        shape = sum(why == "shape" for why in failures)
+        others = sorted({why for why in failures if why != "shape"} | {r["error"] for r in runs if r.get("error")})
+        failed = f"{shape} shape" + "".join(f"; INVALID RUN: {why}" for why in others) if "keras" in name else "-"
+        seconds = [s for r in good for s in r["trial_seconds"]]
+        lines.append(
+            f"| {name} | {spread([r['best'] for r in good if r['best'] is not None])} "
+            f"| {spread([r['trained'] for r in good], 0)} | {spread(seconds, 1)} | {failed} |"
+        )
     return "\n".join(lines)
-
-
-def _per(result: dict) -> str:
-    return f"{result['seconds'] / result['trained']:.1f}" if result["trained"] else "-"
-
-
-def _acc(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=120, help="wall-clock seconds per search and seed")
     parser.add_argument("--limit", type=int, default=1024)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--child", choices=["keras-tuner", "cnndsl"])
-    parser.add_argument("--defaults", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--proposals", type=int, default=30, help="accepted candidates per TPE study in part 1")
+    parser.add_argument("--only", choices=["proposals", "budget"])
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["keras-tuner", "cnndsl"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-kind", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child = child_keras_tuner if args.child == "keras-tuner" else child_cnndsl
@@ -185,9 +290,29 @@ def main() -> None:
 
     print(f"space: {SPACE}")
     print(f"cnndsl {__version__}, python {sys.version.split()[0]}")
-    results = {"keras-tuner": run_child("keras-tuner", args), "cnndsl": run_child("cnndsl", args)}
-    results["keras-tuner-defaults"] = run_child("keras-tuner", args, defaults=True)
-    print(table(results, args))
+    if args.only != "budget":
+        counts = proposals(args.seeds, args.proposals)
+        print(f"\n| {args.proposals} accepted candidates, {args.seeds} seeds | infeasible proposals, median (range) |")
+        print("|---|---|")
+        for name, (sampler, constraints) in VARIANTS.items():
+            print(f"| {name} | {spread([float(c) for c in counts[f'{sampler}-{constraints}']], 0)} |")
+        print(f"raw counts: {json.dumps(counts)}", flush=True)
+    if args.only == "proposals":
+        return
+    results: dict[str, list[dict]] = {name: [] for name in SEARCHES}
+    for seed in range(args.seeds):  # the searches alternate, so that the machine's load falls on all alike
+        for name, (child, kind) in SEARCHES.items():
+            result = run_child(child, kind, seed, args)
+            results[name].append(result)
+            print(f"seed {seed} {name}: {json.dumps(result)}", flush=True)
+    print()
+    print(budget_table(results, args))
+    medians = {name: statistics.median([r["best"] for r in runs if valid(r) and r["best"] is not None] or [0.0])
+               for name, runs in results.items()}  # fmt: skip
+    ours = max(medians[name] for name in SEARCHES if name.startswith("cnndsl"))
+    theirs = max(medians[name] for name in SEARCHES if name.startswith("keras"))
+    print(f"\ntarget (cnndsl's median best above both keras-tuner searches): {'held' if ours > theirs else 'NOT held'}"
+          f" ({ours:.4f} against {theirs:.4f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ from cnndsl.outputs import CHECKPOINT, clean_number, write_atomic, write_history
 class RunRecorder(keras.callbacks.Callback):
     """Epoch times, history files and the best-validation-loss checkpoint of one run."""
 
-    def __init__(self, directory: Path | None):
+    def __init__(self, directory: Path | None, checkpoints: bool = True):
         super().__init__()
         self.directory = directory
+        self.checkpoints = checkpoints
+        """Whether to save ``checkpoint.keras`` (a sweep trial keeps none unless asked)."""
         self.history: list[dict] = []
         self.best_val_loss = math.inf
         self.best_epoch: int | None = None
@@ -33,7 +35,7 @@ class RunRecorder(keras.callbacks.Callback):
     @property
     def checkpoint(self) -> Path | None:
         """The saved best model, once one has been saved."""
-        return self.directory / CHECKPOINT if self.directory and self.best_epoch else None
+        return self.directory / CHECKPOINT if self.directory and self.checkpoints and self.best_epoch else None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
@@ -52,7 +54,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self.directory is not None:
             write_history(self.directory, history)
         self.history = history
-        if improved and self.directory is not None:
+        if improved and self.directory is not None and self.checkpoints:
             write_atomic(self.directory / CHECKPOINT, self.model.save)
         if improved:
             self.best_val_loss, self.best_epoch = val_loss, epoch + 1

@@ -633,7 +633,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     source = _one_model(args.input, "sweep")
     recipe = {key: value for key, value in _recipe(args).items() if key not in ("data", "output")}
     options = {key: getattr(args, key) for key in ("trials", "sampler", "storage", "study", "objective", "output")}
-    options["prune_epochs"], options["task"] = args.prune_epochs, args.task
+    options.update(prune_epochs=args.prune_epochs, pruner=args.pruner, keep_models=args.keep_models)
+    options.update(heartbeat=args.heartbeat, timeout=args.timeout, task=args.task)
     try:
         sweep(source, args.data, **options, settings=_settings(args), echo=print, **recipe)
     except SpecError as error:
@@ -904,14 +905,23 @@ def _add_sweep_parser(commands) -> None:
     add("--sampler", choices=["grid", "random", "tpe"], default="tpe", help="Optuna's sampler (default: tpe)")
     add("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH (default: SQLite in the sweep folder)")
     add("--study", metavar="NAME", help="the study's name (default: sweep-<hash of the space and recipe>)")
-    objectives = list(dict.fromkeys(name for task in TASKS.values() for name in task.objectives))
-    add("--objective", choices=objectives, default=None, metavar="SCORE",
+    add("--objective", default=None, metavar="NAME[,NAME...]",
         help="what the study optimises: val_accuracy, val_loss or test_accuracy for a classifier; val_mean_iou, "
-        "val_pixel_accuracy or test_mean_iou for a segmentation; val_mae or test_mae for a regression "
+        "val_pixel_accuracy or test_mean_iou for a segmentation; val_mae or test_mae for a regression; "
+        "params, macs, seconds_per_epoch; several, separated by commas, make a multi-objective study "
         "(default: val_accuracy, val_mean_iou, val_loss)")  # fmt: skip
     _add_task_option(sweep_parser, None)
     add("--prune-epochs", action="store_true",
-        help="report each epoch's validation score; Optuna's median pruner stops trials that fall behind")  # fmt: skip
+        help="report each epoch's validation score; Optuna's pruner stops trials that fall behind")  # fmt: skip
+    add("--pruner", choices=["median", "hyperband"], default="median",
+        help="with --prune-epochs: Optuna's median or Hyperband pruner (default: median)")  # fmt: skip
+    add("--keep-models", action="store_true",
+        help="every trial keeps its checkpoints and saved model (default: only the best trials' models)")  # fmt: skip
+    add("--heartbeat", type=int, metavar="SECONDS",
+        help="on a database storage, seconds between a running trial's heartbeats; one silent for six of them "
+        "is failed and its candidate trained by another worker (default: 10)")  # fmt: skip
+    add("--timeout", type=float, metavar="SECONDS",
+        help="start no new trial after this many seconds (the one training finishes; default: no limit)")  # fmt: skip
     _add_budget_options(sweep_parser)
     sweep_parser.set_defaults(handler=cmd_sweep)
 

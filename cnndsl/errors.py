@@ -228,7 +228,8 @@ EXTRA_MODULES = {
     "torch": frozenset({"torch", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
     "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
     "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL", "optuna"}),
-    "bench": frozenset({"keras_tuner", "tensorboard"}),
+    "bench": frozenset({"keras_tuner", "sklearn", "tensorboard"}),
+    "postgresql": frozenset({"psycopg"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
     "docs": frozenset({"mkdocs", "mkdocs_material", "material"}),  # the site; mkdocs-material is imported as material

@@ -110,8 +110,9 @@ def test_the_extras_table_holds_what_each_extra_installs():
             name = re.match(r"[\w.-]+(\[[\w,]+\])?", requirement)
             if name.group().startswith("cnndsl["):
                 found |= {m for nested in name.group(1)[1:-1].split(",") for m in modules(nested)}
-            else:
-                found.add(name.group().replace("-", "_"))
+            else:  # a distribution's name, without its own extras, as the module it installs
+                distribution = name.group().split("[")[0].replace("-", "_")
+                found.add({"scikit_learn": "sklearn"}.get(distribution, distribution))
         return found
 
     entry_extras = {name for name in extras if name != "dev"}

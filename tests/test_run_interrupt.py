@@ -19,7 +19,8 @@ def test_sigint_keeps_a_loadable_checkpoint_and_the_history(tmp_path):
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w+") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=stdout, stderr=stderr)
         try:
-            wait_until((out / "history.json").exists, process, 180)
+            # the epoch's history is written first, then its checkpoint: wait for both (a loaded machine is slow)
+            wait_until(lambda: (out / "history.json").exists() and (out / "checkpoint.keras").exists(), process, 180)
             assert (out / "checkpoint.keras").exists(), "no checkpoint before the deadline"
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=60) == 130

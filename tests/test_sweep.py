@@ -56,7 +56,7 @@ def fakes(monkeypatch) -> Recorder:
     recorder = Recorder()
     monkeypatch.setattr(cnndsl, "train", recorder)
     storage = optuna.storages.InMemoryStorage()
-    monkeypatch.setattr(sweeps, "open_storage", lambda url: storage)
+    monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     return recorder
 
 
@@ -94,7 +94,7 @@ def test_rejected_candidates_are_told_as_pruned_and_not_counted(in_memory, tmp_p
     rows = sweeps.sweep(text, "sample", trials=3, sampler="tpe", output=tmp_path, echo=quiet, epochs=1, seed=1,
                         study="t")  # fmt: skip
     assert len(rows) == 3 and len(in_memory.specs) == 3
-    study = optuna.load_study(study_name="t", storage=sweeps.open_storage(None))
+    study = optuna.load_study(study_name="t", storage=sweeps.storages.open_storage(None))
     kinds = [t.user_attrs.get("kind") for t in study.trials]
     assert kinds.count("trained") == 3
     for trial in study.trials:
@@ -107,7 +107,7 @@ def test_rejected_candidates_are_told_as_pruned_and_not_counted(in_memory, tmp_p
 
 
 def test_a_sweep_stops_after_a_run_of_proposals_it_cannot_train(in_memory, tmp_path, monkeypatch):
-    monkeypatch.setattr(sweeps, "MAX_MISSES", 7)
+    monkeypatch.setattr(sweeps.claims, "MAX_MISSES", 7)
     lines: list[str] = []
     rows = sweeps.sweep("CN({1..200000}, 30)->FL()", "sample", trials=3, sampler="random", output=tmp_path,
                         echo=lines.append, epochs=1)  # fmt: skip
@@ -230,12 +230,12 @@ SPACE = "CN({4,8}, 3)->MP({2,9})->FL()"
 
 
 def _trained(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("trial-*") if (p / "model.keras").exists())
+    return sorted(p for p in folder.glob("trial-*") if (p / "metrics.json").exists())
 
 
 def _training(folder: Path) -> list[Path]:
     """Trial directories whose training has begun (history written) but not finished."""
-    return [p for p in folder.glob("trial-*") if (p / "history.csv").exists() and not (p / "model.keras").exists()]
+    return [p for p in folder.glob("trial-*") if (p / "history.csv").exists() and not (p / "metrics.json").exists()]
 
 
 def _rows(folder: Path) -> int:
@@ -351,7 +351,7 @@ def test_prune_epochs_stops_trials_that_fall_behind_and_still_counts_them(monkey
     fading = Fading()
     monkeypatch.setattr(cnndsl, "train", fading)
     storage = optuna.storages.InMemoryStorage()
-    monkeypatch.setattr(sweeps, "open_storage", lambda url: storage)
+    monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     space = "CN({2, 4, 8, 16}, 3) -> GAP()"
     rows = cnndsl.sweep(space, "sample", trials=4, sampler="grid", prune_epochs=prune, output=tmp_path, echo=quiet)
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)

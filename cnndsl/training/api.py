@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
 from cnndsl.tasks import task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
+from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
 from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
 
 Spec = str | Source
@@ -66,6 +68,7 @@ def train(
     save: bool = True,
     on_epoch: Callable[[dict], bool] | None = None,
     task: str | None = None,
+    keep: Keep = EVERYTHING,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
 
@@ -82,7 +85,8 @@ def train(
     resized to the spec's ``IN(...)``, else ``input_shape``, else the first image's size.
     ``quiet`` keeps the frameworks' native start-up logging off the terminal.
     ``on_epoch`` sees each finished epoch's history row; returning True stops training
-    there (the run is then evaluated and saved as it stands).
+    there (the run is then evaluated and saved as it stands). ``keep`` says which files
+    the run directory keeps (``cnndsl.training.rundir``: everything, or a sweep trial's).
     Raises SpecError, DataError, RecipeError, OutputError, or TrainingInterrupted
     (a KeyboardInterrupt) on Ctrl-C.
     """
@@ -91,7 +95,7 @@ def train(
         validation_split, test_split, input_shape,
     )  # fmt: skip
     prechecked = precheck(spec, recipe.data, task)
-    directory = run_dir(spec_text(spec), output) if save else None
+    directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
     dataset = _load_data(recipe, task, declared_input(spec, prechecked))
     checked = check_against_data(spec, dataset)
     live = live_plot(_label(spec))
@@ -156,6 +160,21 @@ def run_dir(spec: str, output: str | Path | None, kind: str = "") -> Path:
     return directory
 
 
+_SHARED: dict[tuple, Dataset | ImageFolder] | None = None
+"""Data sets read once for all the runs inside :func:`shared_data` (a sweep's trials)."""
+
+
+@contextmanager
+def shared_data():
+    """Within this block every run of one process reads each data set (by name, limit, task, size) once."""
+    global _SHARED
+    outer, _SHARED = _SHARED, ({} if _SHARED is None else _SHARED)
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
 def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
     """The input size the spec declares with ``IN(...)`` (sizes may be None), else None."""
     if checked is None:
@@ -175,13 +194,19 @@ def _load_data(recipe: Recipe, task: str | None = None, declared: tuple | None =
     """The recipe's data, telling the user of any fallback (the sample for MNIST).
 
     An image folder's images take the size the spec declares, else ``--input-shape``'s.
+    Inside :func:`shared_data` a data set read before is reused, without its notices again.
     """
     wanted = declared if declared is not None else recipe.input_shape
+    key = (recipe.data, recipe.limit, task, wanted, recipe.test_split, recipe.input_shape)
+    if _SHARED is not None and key in _SHARED:
+        return _SHARED[key]
     dataset = load_data(recipe.data, recipe.limit, task, input_shape=wanted, test_split=recipe.test_split)
     if recipe.input_shape is not None and not isinstance(dataset, ImageFolder):
         raise DataError(
             f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
         )
+    if _SHARED is not None:
+        _SHARED[key] = dataset
     if dataset.notice:
         print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
@@ -351,7 +376,7 @@ def _train_each(entries: list[Entry], settings: Recipe, dataset: Dataset, result
 
 def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, verbose, quiet, cluster, live) -> None:
     print(f"cnndsl: training {entry.label} ({checked.total_params:,} parameters)", file=sys.stderr, flush=True)
-    directory = result.directory / entry.folder if result.directory else None
+    directory = RunDirectory(result.directory / entry.folder) if result.directory else None
     started = time.perf_counter()
     try:
         observe = live.observer(entry.label) if live else None

@@ -188,15 +188,19 @@ def _class_names(dataset) -> str:
     return f" ({', '.join(dataset.class_names)})" if dataset.class_names else ""
 
 
-def save_run(directory: Path, model, checked, recipe, dataset, history, metrics) -> list[Path]:
-    """The trained model, the loss plot, the summary and the metrics, each written atomically."""
+def save_run(directory: Path, model, checked, recipe, dataset, history, metrics, keep=None) -> list[Path]:
+    """The trained model, the loss plot, the summary and the metrics, each written atomically.
+
+    ``keep`` (a ``rundir.Keep``) may leave out the model and the loss plot; None keeps both.
+    """
     from cnndsl.backends.svg import write_svg
 
     title = plot_title(checked.source)
-    files = [
-        write_atomic(directory / "model.keras", model.save),
-        write_svg(checked, directory / PICTURE, title=title),
-        plot_loss(directory / "loss.png", history, title),
+    files = [write_atomic(directory / "model.keras", model.save)] if keep is None or keep.model else []
+    files.append(write_svg(checked, directory / PICTURE, title=title))
+    if keep is None or keep.loss_plot:
+        files.append(plot_loss(directory / "loss.png", history, title))
+    files += [
         write_text(
             directory / "summary.txt",
             summary_text(checked, recipe, dataset, results_text(metrics, checked.task), metrics["backend"]),

@@ -27,19 +27,13 @@ from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError, DataError
 from cnndsl.images import ImageFolder
 from cnndsl.model import CheckedModel
-from cnndsl.outputs import OutputError, discard_run, make_output_dir, os_reason, remove_temporaries, write_text
+from cnndsl.outputs import OutputError, os_reason
 from cnndsl.splits import held_out
 from cnndsl.tasks import CLASSIFY, task_named
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
-from cnndsl.training.records import (
-    first_missing,
-    interrupted_text,
-    make_metrics,
-    remove_created,
-    save_run,
-    summary_text,
-)
+from cnndsl.training.records import interrupted_text, make_metrics, save_run, summary_text
+from cnndsl.training.rundir import RunDirectory
 
 CPU_DEVICES_ENV = "CNNDSL_CPU_DEVICES"
 """Split the CPU into this many logical devices (to try ``--distribute mirrored`` without GPUs)."""
@@ -274,7 +268,7 @@ def fit(
     checked: CheckedModel,
     recipe: Recipe,
     dataset: Dataset,
-    directory: Path | None,
+    directory: RunDirectory | Path | None,
     verbose: int | str = "auto",
     *,
     cluster: Cluster | None = None,
@@ -283,8 +277,11 @@ def fit(
 ) -> TrainResult:
     """Build, train and evaluate a checked model; the framework half of ``train``.
 
+    ``directory`` is the run's directory (a bare path keeps everything); None saves nothing.
     ``on_epoch`` sees each finished epoch's row; returning True stops training there.
     """
+    if isinstance(directory, Path):
+        directory = RunDirectory(directory)
     backend = select_backend(recipe)
     with quiet_native_logs(quiet):
         placement = place(backend, recipe, cluster)
@@ -310,7 +307,7 @@ def _notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _writable_dir(directory: Path | None, placement: Placement) -> tuple[Path | None, Path | None]:
+def _writable_dir(directory: RunDirectory | None, placement: Placement) -> tuple[RunDirectory | None, Path | None]:
     """The run directory, or for a process other than 0 a scratch directory dropped afterwards.
 
     Saving a model is a collective step under Keras's distribution: every process
@@ -319,7 +316,7 @@ def _writable_dir(directory: Path | None, placement: Placement) -> tuple[Path | 
     if directory is None or placement.writer:
         return directory, None
     scratch = Path(tempfile.mkdtemp(prefix="cnndsl-process-"))
-    return scratch / "run", scratch
+    return RunDirectory(scratch / "run", directory.keep), scratch
 
 
 def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outputs: int):
@@ -386,10 +383,10 @@ def _folder_inputs(dataset: ImageFolder, recipe: Recipe, placement: Placement, s
 def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed, on_epoch=None) -> TrainResult:
     from cnndsl.callbacks import EpochObserver, RunRecorder
 
-    created = first_missing(directory) if directory is not None else None
     if directory is not None:
-        make_output_dir(directory)
-    recorder = RunRecorder(directory)
+        directory.make()
+    path = directory.path if directory is not None else None
+    recorder = RunRecorder(path, checkpoints=directory is not None and directory.keep.checkpoints)
     train, validation, test = _inputs(dataset, recipe, placement, seed)
     try:
         observers = [EpochObserver(recorder, on_epoch)] if on_epoch else []
@@ -405,25 +402,25 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
             scores = model.evaluate(**test, verbose=0, return_dict=True)
             interrupts.check()
     except KeyboardInterrupt:
-        _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend)
-        kept = directory if placement.writer else None
+        _after_interrupt(checked, recipe, dataset, directory, recorder, placement.backend)
+        kept = path if placement.writer else None
         raise TrainingInterrupted(kept, len(recorder.history), recorder.checkpoint, recorder.history) from None
     except Exception as error:
         if placement.cluster is None or isinstance(error, OutputError):
-            _discard(directory, created)
+            _discard(directory)
             if isinstance(dataset, ImageFolder) and type(error).__module__.startswith("tensorflow"):
                 raise DataError(_unread_image(dataset, error)) from None
             raise
-        _after_interrupt(checked, recipe, dataset, directory, created, recorder, placement.backend, "stopped")
+        _after_interrupt(checked, recipe, dataset, directory, recorder, placement.backend, "stopped")
         raise ClusterError(_cluster_stopped(error, recorder, placement)) from None
     except BaseException:
-        _discard(directory, created)
+        _discard(directory)
         raise
     metrics = make_metrics(checked, recipe, dataset, recorder, placement, scores)
-    files = _saved(directory, created, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
+    files = _saved(directory, model, checked, recipe, dataset, recorder.history, metrics) if directory else []
     if not placement.writer:  # a scratch directory, gone when the run ends
         return TrainResult(model, recorder.history, metrics, None, [])
-    return TrainResult(model, recorder.history, metrics, directory, files)
+    return TrainResult(model, recorder.history, metrics, path, files)
 
 
 def _unread_image(dataset: ImageFolder, error: Exception) -> str:
@@ -438,19 +435,18 @@ def _unread_image(dataset: ImageFolder, error: Exception) -> str:
     return f"{dataset.source}: an image could not be read while training ({(told or [type(error).__name__])[-1][:200]})"
 
 
-def _discard(directory: Path | None, created: Path | None) -> None:
+def _discard(directory: RunDirectory | None) -> None:
     """Remove what a failed run wrote, and the directories it made if left empty."""
     if directory is not None:
-        discard_run(directory)
-        remove_created(directory, created)
+        directory.discard()
 
 
-def _saved(directory, created, *run) -> list[Path]:
-    """``save_run``, discarding the whole run if a file cannot be written (a full disk)."""
+def _saved(directory: RunDirectory, *run) -> list[Path]:
+    """``save_run`` under the directory's policy, discarding the whole run if a file cannot be written."""
     try:
-        return save_run(directory, *run)
+        return save_run(directory.path, *run, keep=directory.keep)
     except Exception:
-        _discard(directory, created)
+        directory.discard()
         raise
 
 
@@ -461,13 +457,12 @@ def _cluster_stopped(error: Exception, recorder, placement: Placement) -> str:
     return f"another process of the cluster stopped or stopped answering ({reason}); training stopped{kept}"
 
 
-def _after_interrupt(checked, recipe, dataset, directory, created, recorder, backend, how="interrupted") -> None:
+def _after_interrupt(checked, recipe, dataset, directory, recorder, backend, how="interrupted") -> None:
     """Leave a summary beside what the epochs saved, or remove what the run made if nothing was."""
     if directory is None:
         return
-    remove_temporaries(directory)
     if not recorder.history:
-        remove_created(directory, created)
+        directory.after_interrupt(None)
         return
     note = interrupted_text(recipe, len(recorder.history), recorder.best_epoch, recorder.checkpoint, how)
-    write_text(directory / "summary.txt", summary_text(checked, recipe, dataset, note, backend))
+    directory.after_interrupt(summary_text(checked, recipe, dataset, note, backend))
