@@ -164,6 +164,7 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
                      validation_data=(data.x_test, y_test), verbose=0)  # fmt: skip
     except Exception as exc:  # keras-tuner gave up: reported, and attributed below
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
+    searched = time.perf_counter() - begun
     trials = list(tuner.oracle.trials.values())
     done = [t for t in trials if t.status == "COMPLETED"]
     failures = [attribute({name: t.hyperparameters.get(name) for name in CHOICES}, t.message or "")
@@ -171,7 +172,7 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
     best = max((t.metrics.get_last_value("val_accuracy") for t in done), default=None)
     return {
         "trained": len(done), "best": best, "error": error, "failures": failures,
-        "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds],
+        "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds], "search_seconds": searched,
     }  # fmt: skip
 
 
@@ -202,6 +203,7 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
         prune_epochs=args.child_kind == "pruned",
         timeout=max(0.001, args.budget - (time.perf_counter() - begun)), echo=lambda line: None,
     )  # fmt: skip
+    searched = time.perf_counter() - begun
     study = optuna.load_study(study_name="bench", storage=f"sqlite:///{output / 'sweep.db'}")
     kinds = [(t.user_attrs.get("kind"), t.state.name) for t in study.trials]
     return {
@@ -209,6 +211,7 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
         "error": None, "failures": [], "rejected": sum(kind == "rejected" for kind, _ in kinds),
         "pruned": sum(kind == "trained" and state == "PRUNED" for kind, state in kinds),
         "trial_seconds": [t.user_attrs["row"]["seconds"] for t in study.trials if "row" in t.user_attrs],
+        "search_seconds": searched,
     }  # fmt: skip
 
 
@@ -254,8 +257,9 @@ def spread(values: list[float], digits: int = 4) -> str:
 
 def budget_table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     lines = [f"| {args.seeds} seeds, {args.budget:g} s each, {args.epochs} epochs, {args.limit} sample images "
-             "| best val accuracy, median (range) | trials trained | s per trained trial | keras-tuner failures |",
-             "|---|---|---|---|---|"]  # fmt: skip
+             "| best val accuracy, median (range) | trials trained | s per trained trial "
+             "| search s / trials trained | keras-tuner failures |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for name, runs in results.items():
         good = [r for r in runs if valid(r)]
         failures = [why for r in runs for why in r["failures"]]
@@ -263,9 +267,10 @@ def budget_table(results: dict[str, list[dict]], args: argparse.Namespace) -> st
         others = sorted({why for why in failures if why != "shape"} | {r["error"] for r in runs if r.get("error")})
         failed = f"{shape} shape" + "".join(f"; INVALID RUN: {why}" for why in others) if "keras" in name else "-"
         seconds = [s for r in good for s in r["trial_seconds"]]
+        overall = [r["search_seconds"] / r["trained"] for r in good if r["trained"] and "search_seconds" in r]
         lines.append(
             f"| {name} | {spread([r['best'] for r in good if r['best'] is not None])} "
-            f"| {spread([r['trained'] for r in good], 0)} | {spread(seconds, 1)} | {failed} |"
+            f"| {spread([r['trained'] for r in good], 0)} | {spread(seconds, 1)} | {spread(overall, 1)} | {failed} |"
         )
     return "\n".join(lines)
 
@@ -313,6 +318,14 @@ def main() -> None:
     theirs = max(medians[name] for name in SEARCHES if name.startswith("keras"))
     print(f"\ntarget (cnndsl's median best above both keras-tuner searches): {'held' if ours > theirs else 'NOT held'}"
           f" ({ours:.4f} against {theirs:.4f})")  # fmt: skip
+    cost = {name: statistics.median([s for r in runs if valid(r) for s in r["trial_seconds"]] or [math.nan])
+            for name, runs in results.items()}  # fmt: skip
+    ours, theirs = (
+        cost["cnndsl sweep, TPE + constraints"],
+        min(cost[name] for name in SEARCHES if name.startswith("keras")),
+    )
+    print(f"target (a trained trial costs at most keras-tuner's): {'held' if ours <= theirs else 'NOT held'}"
+          f" (median {ours:.2f} s against {theirs:.2f} s, ratio {ours / theirs:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

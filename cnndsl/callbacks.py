@@ -28,6 +28,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.checkpoints = checkpoints
         """Whether to save ``checkpoint.keras`` (a sweep trial keeps none unless asked)."""
         self.history: list[dict] = []
+        self.logs: dict = {}
+        """The last finished epoch's logs as Keras gave them (unrounded)."""
         self.best_val_loss = math.inf
         self.best_epoch: int | None = None
         self._started = 0.0
@@ -54,6 +56,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self.directory is not None:
             write_history(self.directory, history)
         self.history = history
+        self.logs = dict(logs or {})
         if improved and self.directory is not None and self.checkpoints:
             write_atomic(self.directory / CHECKPOINT, self.model.save)
         if improved:

@@ -38,6 +38,22 @@ def test_train_returns_the_model_history_and_metrics_and_is_seeded():
     assert losses[1][0] < losses[0][0]  # it learns
 
 
+@pytest.mark.parametrize("validation_split", [None, 0.25])
+def test_the_test_scores_are_keras_s_evaluation_of_the_test_split(validation_split):
+    # validated on the test split, the last epoch's validation is the test score; held out, the test split is evaluated
+    import numpy as np
+
+    result = cnndsl.train(SMALL, data="sample", limit=256, epochs=2, batch_size=64, seed=3, save=False, verbose=0,
+                          validation_split=validation_split)  # fmt: skip
+    data = cnndsl.load_data("sample", 256)
+    scores = result.model.evaluate(data.x_test, np.eye(10)[data.y_test], batch_size=64, verbose=0, return_dict=True)
+    assert result.metrics["test_accuracy"] == pytest.approx(scores["accuracy"], abs=1e-6)
+    assert result.metrics["test_loss"] == pytest.approx(scores["loss"], abs=1e-6)
+    last = result.history[-1]
+    same = (last["val_accuracy"], last["val_loss"]) == (result.metrics["test_accuracy"], result.metrics["test_loss"])
+    assert same == (validation_split is None)
+
+
 def test_recipe_rejects_values_out_of_range():
     with pytest.raises(RecipeError, match="--epochs must be a whole number from 1"):
         Recipe(epochs=0)

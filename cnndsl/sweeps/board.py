@@ -90,8 +90,8 @@ def best_numbers(plan: Plan, study, rows: Sequence[Mapping], count: int) -> set[
     return {row["trial"] for row in rows[:count]} | front_numbers(plan, study, rows)
 
 
-def write_leaderboard(plan: Plan, study) -> list[dict]:
-    """``sweep.csv``, ``sweep.md`` and ``sweep.png`` in the sweep directory; the rows."""
+def write_leaderboard(plan: Plan, study, plot: bool = True) -> list[dict]:
+    """``sweep.csv``, ``sweep.md`` and (where ``plot``) ``sweep.png`` in the sweep directory; the rows."""
     from cnndsl.outputs import write_csv, write_text
 
     rows = leaderboard(plan, study)
@@ -100,7 +100,7 @@ def write_leaderboard(plan: Plan, study) -> list[dict]:
         row["pareto"] = int(row["trial"] in front)
     write_csv(plan.directory / "sweep.csv", rows, fields(plan.task))
     write_text(plan.directory / "sweep.md", sweep_markdown(plan, study, rows))
-    if rows:
+    if rows and plot:
         axes = plan.objectives[:2] if len(plan.objectives) > 1 else (plan.objective, "params")
         plot_pareto(plan.directory / "sweep.png", rows, axes, objectives_of(plan.task))
     return rows

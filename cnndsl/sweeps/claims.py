@@ -24,6 +24,7 @@ it can take over one whose worker dies.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import warnings
@@ -57,6 +58,8 @@ class Worker:
         """The storage as opened (an RDBStorage beats); None where it has no heartbeats."""
         self.beats = storage is not None and getattr(storage, "heartbeat_interval", None) is not None
         self.trained_here = 0
+        self.drawn = -math.inf
+        """When this worker last drew ``sweep.png`` (``time.monotonic()``)."""
         self.misses = 0
         self.stopped_because: str | None = None
         self.directory = None

@@ -17,12 +17,15 @@ from cnndsl.training.rundir import EVERYTHING, LEADERBOARD, RunDirectory
 
 BEST_KEPT = 3
 """Trials (by the first objective) whose saved model a sweep keeps, beside those on the Pareto front."""
+PLOT_EVERY = 30.0
+"""Seconds between redrawings of ``sweep.png`` after a trial (``sweep.csv`` and ``sweep.md`` are rewritten
+after every trial; the picture is drawn again when the worker stops)."""
 
 
 def train(worker, trial, verdict: Verdict) -> None:
     """Train a claimed trial, tell the study its values (or that the pruner stopped it), rewrite the board."""
     import cnndsl
-    from cnndsl.sweeps.board import best_numbers, write_leaderboard
+    from cnndsl.sweeps.board import best_numbers
 
     plan = worker.plan
     text = verdict.text
@@ -53,7 +56,7 @@ def train(worker, trial, verdict: Verdict) -> None:
         worker._told(trial, state=TrialState.PRUNED)
         worker.echo(f"trial {trial.number}: pruned after epoch {pruned[0]} by the {plan.pruner} pruner")
         worker.trained_here += 1
-        write_leaderboard(plan, worker.study)
+        _rewrite_board(worker)
         return
     values = [row[name] for name in plan.objectives]
     missing = [name for name, value in zip(plan.objectives, values) if value is None]
@@ -68,7 +71,18 @@ def train(worker, trial, verdict: Verdict) -> None:
     worker.echo(f"trial {trial.number}: {scores} ({row['seconds']:.1f} s)")
     if not plan.keep_models:
         _keep_best_models(plan, worker.study, trial.number, directory, getattr(result, "model", None), best_numbers)
-    write_leaderboard(plan, worker.study)
+    _rewrite_board(worker)
+
+
+def _rewrite_board(worker) -> None:
+    """The leaderboard after a trial; its picture only every PLOT_EVERY seconds (drawing costs more than a row)."""
+    from cnndsl.sweeps.board import write_leaderboard
+
+    now = time.monotonic()
+    plot = now - worker.drawn >= PLOT_EVERY
+    if plot:
+        worker.drawn = now
+    write_leaderboard(worker.plan, worker.study, plot=plot)
 
 
 def describe(trial, verdict: Verdict) -> None:
