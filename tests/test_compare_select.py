@@ -197,3 +197,14 @@ def test_each_task_selects_on_its_own_validation_score_by_default():
         ("val_loss", "minimize", "Val loss (held out)"),
     ]
     assert resolve("val_mae", "regress").shown == "MAE" and resolve("val_pixel_accuracy", "segment").goal == "maximize"
+
+
+def test_a_segmentation_is_selected_on_its_held_out_mean_iou():
+    specs = [("thin", "CN(2,3,padding=same)"), ("wide", "CN(6,3,padding=same)->CN(4,3,padding=same)")]
+    result = compare(specs, data="shapes", limit=64, epochs=1, seed=0, save=False, verbose=0, select=True)
+    scores = {label: trained.history[-1]["val_mean_iou"] for label, trained in result.results.items()}
+    ranked = sorted(scores, key=lambda label: (-scores[label], result.results[label].metrics["total_params"]))
+    assert result.task == "segment" and result.selection.metric == "val_mean_iou"
+    assert result.selected == ranked[0]
+    assert "Val mean IoU (held out)" in result.table and "the highest validation mean IoU" in result.table
+    assert "its test mean IoU" in result.table

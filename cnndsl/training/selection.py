@@ -60,7 +60,7 @@ class Selection:
         return [
             *lines,
             f"Selected ({marker}): {self.selected}, the {better} validation {self.shown} ({self.value:.4f}; {TIE_RULE}); "
-            f"its {test_score[1].lower()}, {quoted}, is the score to quote",
+            f"its {test_score[1][0].lower()}{test_score[1][1:]}, {quoted}, is the score to quote",
         ]
 
 
