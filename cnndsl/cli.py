@@ -531,6 +531,7 @@ def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
             quiet=not args.verbose,
             on_rejected=rejected,
             task=args.task,
+            select=False if args.select is None else args.select,
         )
     except training.TrainingInterrupted as stop:
         if stop.compared is not None:
@@ -810,14 +811,23 @@ def _add_compare_parser(commands) -> None:
         "compare",
         help="train several specs under one recipe and print the comparison table",
         description="Train each spec as `run` does and print model, parameters, test accuracy, test loss "
-        "and seconds per epoch; write compare.csv, compare.md and compare.png.",
+        "and seconds per epoch; write compare.csv, compare.md and compare.png. With --select, rank the models "
+        "on training data held out for validation and mark the best.",
     )
     compare_parser.add_argument("inputs", nargs="+", metavar="SPEC|FILE", help="a spec in the notation, or a file")
     _add_train_options(
         compare_parser,
         "where to write the comparison, a folder per spec in it (default: runs/<timestamp>-compare-<hash of the specs>)",
+        COMPARE_VALIDATION_HELP,
     )
     _add_task_option(compare_parser, None)
+    compare_parser.add_argument(
+        "--select", nargs="?", const=True, metavar="METRIC",
+        help="select the best model on a validation metric measured on held-out training data, never on the "
+        "test split: val_accuracy or val_loss for a classifier; val_mean_iou, val_pixel_accuracy or val_loss "
+        "for a segmentation; val_loss or val_mae for a regression (default: the first; give the specs first, "
+        "or write --select=METRIC)",
+    )  # fmt: skip
     compare_parser.set_defaults(handler=cmd_compare)
 
 
@@ -948,6 +958,10 @@ RUN_OUTPUT_HELP = "where to write the run (default: runs/<timestamp>-<spec hash>
 RUN_VALIDATION_HELP = (
     "hold out this fraction of the training data to validate on after each epoch "
     "(default: validate on the test split, as the notebook does)"
+)
+COMPARE_VALIDATION_HELP = (
+    "hold out this fraction of the training data to validate on after each epoch "
+    "(default: the test split, as the notebook does; 0.1 with --select, which refuses 'test')"
 )
 SELECT_VALIDATION_HELP = (
     "the fraction of the training data held out to validate on, which selection reads "

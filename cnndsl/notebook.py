@@ -267,12 +267,23 @@ def _number(value: object) -> str:
 
 
 def compare_html(result) -> str:
-    """The comparison table (model, parameters, test accuracy, test loss, seconds per epoch), errors under it."""
-    from cnndsl.training.records import COMPARE_HEADERS, compare_cells, compare_notes
+    """The comparison table (model, parameters, test accuracy, test loss, seconds per epoch), errors under it.
 
-    table = table_html(COMPARE_HEADERS, [compare_cells(row) for row in result.rows], (False, True, True, True, True))
+    A comparison that selected has its validation metric as a column, the selected model marked ``*``.
+    """
+    from cnndsl.training.records import compare_cells, compare_headers, compare_notes
+
+    task, selection = getattr(result, "task", "classify"), getattr(result, "selection", None)
+    headers = compare_headers(task, selection)
+    cells = [compare_cells(row, task, selection) for row in result.rows]
+    table = table_html(headers, cells, (False, *[True] * (len(headers) - 1)))
     notes = compare_notes(result.rows)
-    return table + (f"<pre class='cnndsl-error'>{_e(chr(10).join(notes))}</pre>" if notes else "")
+    chosen = compare_notes(result.rows, task, selection)[len(notes) :]
+    return (
+        table
+        + (f"<pre class='cnndsl-error'>{_e(chr(10).join(notes))}</pre>" if notes else "")
+        + (f"<pre>{_e(chr(10).join(chosen))}</pre>" if chosen else "")
+    )
 
 
 # --- the live plot --------------------------------------------------------------------

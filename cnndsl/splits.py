@@ -17,6 +17,9 @@ from cnndsl.errors import DataError
 DEFAULT_TEST_SPLIT = 0.2
 VALIDATION_SEED = 0
 """The seed of the validation split when the recipe gives none."""
+SELECTION_SPLIT = 0.1
+"""The fraction of the training data held out by default where a model is selected on validation
+(``sweep``, ``compare --select``): no model is selected on the test split it is scored on."""
 
 
 def check_fraction(flag: str, value: object) -> float:

@@ -14,13 +14,14 @@ from cnndsl.outputs import RUNS_DIR
 from cnndsl.search import EXACT_LIMIT, Census, Judge, census, describe, rejection_lines, space_of
 from cnndsl.settings import Settings
 from cnndsl.space import Space
+from cnndsl.splits import SELECTION_SPLIT
 from cnndsl.sweeps.storages import StorageURL, storage_url
 from cnndsl.syntax import parse
 from cnndsl.tasks import CLASSIFY, TASKS, task_named
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband")
-VALIDATION_SPLIT = 0.1
+VALIDATION_SPLIT = SELECTION_SPLIT
 """The fraction of the training data a trial validates on unless ``validation_split`` says otherwise."""
 COSTS = {"params": "minimize", "macs": "minimize", "seconds_per_epoch": "minimize"}
 """What a study of any task may optimise beside its scores: the candidate's size and speed."""

@@ -24,11 +24,13 @@ from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
+from cnndsl.splits import SELECTION_SPLIT
 from cnndsl.tasks import task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
 from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
 from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
+from cnndsl.training.selection import Selection, choose, requested, resolve
 
 Spec = str | Source
 """A spec's text, or a model read from a file (``cnndsl.inputs.read_models``)."""
@@ -231,10 +233,17 @@ class CompareResult:
     """The classes of data that names them (an image folder)."""
     task: str = "classify"
     """What the models were trained for: it names the table's test score."""
+    selection: Selection | None = None
+    """With ``select``: the validation metric, the held-out examples, and the model chosen on them."""
+
+    @property
+    def selected(self) -> str | None:
+        """The label of the model selected on validation (``select``); None without selection or a score."""
+        return self.selection.selected if self.selection is not None else None
 
     @property
     def table(self) -> str:
-        return records.compare_text(self.rows, self.task) + records.classes_line(self.class_names)
+        return records.compare_text(self.rows, self.task, self.selection) + records.classes_line(self.class_names)
 
     def _repr_html_(self) -> str:
         """In a notebook: the comparison table."""
@@ -266,6 +275,7 @@ def compare(
     cluster: Cluster | None = None,
     on_rejected: Callable[[dict[str, SpecError]], None] | None = None,
     task: str | None = None,
+    select: bool | str = False,
     **recipe: Any,
 ) -> CompareResult:
     """Train several specs under one recipe and tabulate them as the notebook did.
@@ -276,12 +286,24 @@ def compare(
     settings (epochs, batch_size, optimizer, backend, ...). ``on_rejected`` is given
     the rejections (label -> error) once every spec is checked, before any trains.
     ``task`` is ``train``'s: by default the data's labels say.
+
+    ``select`` (True, or a validation metric such as ``"val_loss"``) ranks the models on
+    training data held out for validation (``validation_split``, default 0.1; the test
+    split is refused) and marks the best in ``selected``, the rows and the table
+    (:mod:`cnndsl.training.selection`). Without it, validation is on the test split
+    unless ``validation_split`` says otherwise, as the notebook's recipe does.
     """
+    asked = requested(select, task, recipe.get("validation_split"))
+    if asked is not None and recipe.get("validation_split") is None:
+        recipe["validation_split"] = SELECTION_SPLIT
     settings = Recipe(data=data, **recipe)
     entries = entries_of(specs)
     errors = _prechecked(entries, data, task)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
     dataset = _load_data(settings, task)
+    choice = resolve(asked, dataset.task) if asked is not None else None
+    if choice is not None:
+        choice.validation = records.validation_of(settings, dataset)
     writer = cluster is None or cluster.is_writer
     created = records.first_missing(directory) if directory is not None else None
     if directory is not None and writer:
@@ -293,6 +315,8 @@ def compare(
     verbose = 0 if live and verbose == "auto" else verbose
     try:
         _train_each(entries, settings, dataset, result, verbose, quiet, cluster, live)
+        if choice is not None:
+            _select(result, choice)
     except TrainingInterrupted as stop:
         stop.compared = result
         raise
@@ -314,7 +338,9 @@ def _finish(result: CompareResult, created: Path | None, writer: bool) -> None:
     if result.directory is None:
         return
     if result.rows:
-        result.files = records.write_compare(result.directory, result.rows, result.class_names, result.task)
+        result.files = records.write_compare(
+            result.directory, result.rows, result.class_names, result.task, result.selection
+        )
     else:
         records.remove_created(result.directory, created)
 
@@ -394,3 +420,13 @@ def _train_one(entry: Entry, checked, settings, dataset, result: CompareResult, 
         seconds=round(time.perf_counter() - started, 1),
     )
     result.rows.append(values)
+
+
+def _select(result: CompareResult, choice: Selection) -> None:
+    """Each trained row's last validation score, and the best model marked (``selected``)."""
+    for values in result.rows:
+        history = values["history"]
+        values[choice.metric] = history[-1].get(choice.metric) if values["status"] == "trained" and history else None
+    result.selection = choose(choice, result.rows)
+    for values in result.rows:
+        values["selected"] = values["model"] == result.selection.selected

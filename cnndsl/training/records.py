@@ -235,12 +235,19 @@ def compare_score(task: str) -> tuple[str, str]:
     return f"test_{kind.metrics[-1]}", kind.score_lines({})[-1][0]
 
 
-def _compare_fields(task: str) -> tuple[str, ...]:
-    return COMPARE_FIELDS if task == "classify" else (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
+def _compare_fields(task: str, selection=None) -> tuple[str, ...]:
+    fields = (
+        COMPARE_FIELDS if task == "classify" else (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
+    )
+    if selection is None:
+        return fields
+    return (*fields[:2], selection.metric, *fields[2:6], "selected", *fields[6:])
 
 
-def _compare_headers(task: str) -> tuple[str, ...]:
-    return (*COMPARE_HEADERS[:2], compare_score(task)[1], *COMPARE_HEADERS[3:])
+def compare_headers(task: str, selection=None) -> tuple[str, ...]:
+    """The table's columns; a comparison that selects adds the validation metric it selects on."""
+    headers = (*COMPARE_HEADERS[:2], compare_score(task)[1], *COMPARE_HEADERS[3:])
+    return headers if selection is None else (*headers[:2], selection.header, *headers[2:])
 
 
 LABEL_WIDTH = 40
@@ -272,51 +279,68 @@ def rejected_row(label: str, folder: str, error: SpecError) -> dict:
     return row(label, folder, None, "rejected", f"{where}{error.message}")
 
 
-def compare_cells(values: Mapping[str, object], task: str = "classify") -> list[str]:
-    """One table row as text: a model that did not train shows its status."""
+def compare_cells(values: Mapping[str, object], task: str = "classify", selection=None) -> list[str]:
+    """One table row as text: a model that did not train shows its status; the selected one is marked ``*``."""
+    extra = [""] if selection is not None else []
     if values["status"] != "trained":
-        return [str(values["model"]), _count(values.get("parameters")), str(values["status"]), "", ""]
-    return [
+        return [str(values["model"]), _count(values.get("parameters")), str(values["status"]), "", "", *extra]
+    cells = [
         str(values["model"]),
         _count(values["parameters"]),
         score(values.get(compare_score(task)[0])),
         score(values["test_loss"]),
         f"{values['seconds_per_epoch']:.1f}",
     ]
+    if selection is None:
+        return cells
+    marked = f"* {cells[0]}" if values.get("selected") else cells[0]
+    return [marked, cells[1], score(values.get(selection.metric)), *cells[2:]]
 
 
 def _count(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else ""
 
 
-def compare_notes(rows: Sequence[Mapping[str, object]]) -> list[str]:
-    """One line per model with an error, to print under the table."""
-    return [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
+def compare_notes(
+    rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None, marker: str = "*"
+) -> list[str]:
+    """One line per model with an error, to print under the table; then what validated and what was selected."""
+    errors = [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
+    return errors + (selection.notes(rows, compare_score(task), marker) if selection is not None else [])
 
 
-def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
-    """The notebook's table, as a box of text for the terminal, errors on lines below it."""
-    cells = [list(_compare_headers(task))] + [compare_cells(values, task) for values in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COMPARE_HEADERS))]
+def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None) -> str:
+    """The notebook's table, as a box of text for the terminal, errors on lines below it.
+
+    A comparison that selects (``selection``, :mod:`cnndsl.training.selection`) has the
+    validation metric as a column, the selected model marked ``*``, and lines saying
+    which examples validated and which model was selected.
+    """
+    headers = compare_headers(task, selection)
+    cells = [list(headers)] + [compare_cells(values, task, selection) for values in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in cells]
     body = [f"| {line} |" for line in lines]
-    return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows)])
+    return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows, task, selection)])
 
 
-def compare_markdown(rows: Sequence[Mapping[str, object]], task: str = "classify") -> str:
-    """The same table in Markdown (``compare.md``), errors as a list under it.
+def compare_markdown(rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None) -> str:
+    """The same table in Markdown (``compare.md``), errors (and a selection's lines) as a list under it.
 
-    A trained model's name links to the picture in its run folder.
+    A trained model's name links to the picture in its run folder; the selected one is bold.
     """
-    headers = _compare_headers(task)
+    headers = compare_headers(task, selection)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for values in rows:
-        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values, task)]
+        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in compare_cells(values, task, selection)]
+        name = str(values["model"]).replace("|", "\\|").replace("\n", " ")
         if values["status"] == "trained" and values.get("folder"):
-            cells[0] = f"[{cells[0]}]({values['folder']}/{PICTURE})"
+            cells[0] = f"[{name}]({values['folder']}/{PICTURE})"
+        if values.get("selected"):
+            cells[0] = f"**{cells[0] if values.get('folder') else name}** (selected)"
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [f"- {note}" for note in compare_notes(rows)]
+    notes = [f"- {note}" for note in compare_notes(rows, task, selection, "bold")]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
@@ -326,16 +350,16 @@ def classes_line(class_names: Sequence[str] | None) -> str:
 
 
 def write_compare(
-    directory: Path, rows: Sequence[Mapping[str, object]], class_names=None, task: str = "classify"
+    directory: Path, rows: Sequence[Mapping[str, object]], class_names=None, task: str = "classify", selection=None
 ) -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}
     table = [{key: value for key, value in values.items() if key != "history"} for values in rows]
     files = [
-        write_csv(directory / "compare.csv", table, _compare_fields(task)),
+        write_csv(directory / "compare.csv", table, _compare_fields(task, selection)),
         write_text(
             directory / "compare.md",
-            compare_markdown(table, task) + (classes_line(class_names) + "\n" if class_names else ""),
+            compare_markdown(table, task, selection) + (classes_line(class_names) + "\n" if class_names else ""),
         ),
     ]
     if curves:
