@@ -132,7 +132,7 @@ class Classify(Task):
 
     def written_head_problem(self, infos, outputs):
         """A written ``DN(10)`` on data with 15 classes would silently become a hidden relu layer under ``DN(15)``."""
-        written = infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
+        written = _written_before_head(infos)
         if written is None or not _reads_as_other_head(written, outputs):
             return None
         units = written.args["units"]
@@ -165,6 +165,11 @@ class Classify(Task):
 
     def label_warnings(self, y_train, y_test, outputs, source):
         return _class_warnings(y_train, y_test, outputs, source, "image")
+
+
+def _written_before_head(infos) -> Layer | None:
+    """The last written layer, where the task's rule appended the head after it (else None)."""
+    return infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
 
 
 def _reads_as_other_head(layer: Layer, classes: int) -> bool:
@@ -260,7 +265,7 @@ class Segment(Task):
 
     def written_head_problem(self, infos, outputs):
         """A last written ``CN(k, 1)`` on masks of another class count would become a hidden relu layer."""
-        written = infos[-2].layer if len(infos) > 1 and not infos[-1].layer.given else None
+        written = _written_before_head(infos)
         if written is None or written.code != self.head_code or written.args["kernel"] != (1, 1):
             return None
         if "activation" in written.given or written.args["filters"] == outputs:
