@@ -979,7 +979,7 @@ def _add_train_options(
     add("--data", default="mnist", metavar="NAME|PATH", help=data_help)
     add("--validation-split", type=validation_arg, metavar="F|test", help=validation_help)
     add("--test-split", type=fraction_arg, metavar="F",
-        help="an image folder without test/: the fraction of each class's files tested on, chosen by name (default: 0.2)")  # fmt: skip
+        help="an image or mask folder without test/: the fraction of (each class's) files tested on, chosen by name (default: 0.2)")  # fmt: skip
     add("--input-shape", type=input_shape_arg, metavar="H,W,C",
         help="an image folder: the size images are resized to when the spec has no IN(...) (default: the first image's)")  # fmt: skip
     add("--epochs", type=int, default=12, metavar="N", help="epochs to train (default: 12)")

@@ -124,7 +124,7 @@ def load_data(
         if task not in (None, "classify"):
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
         return load_folder(Path(data), input_shape, test_split).limited(limit)
-    if test_split is not None:
+    if test_split is not None and not _is_mask_folder(Path(data)):
         raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":
         arrays, source, notice = _mnist()
@@ -135,7 +135,7 @@ def load_data(
     elif data == SHAPES:
         arrays, source, notice = _shapes(), SHAPES_SOURCE, None
     else:
-        arrays, source, notice = _from_path(Path(data)), data, None
+        arrays, source, notice = _from_path(Path(data), test_split), data, None
     dataset = prepare(arrays, data, source, task)
     return replace(dataset, notice=notice).limited(limit)
 
@@ -211,11 +211,17 @@ def _reason(error: Exception) -> str:
 # --- files ----------------------------------------------------------------------------
 
 
-def _from_path(path: Path) -> dict[str, np.ndarray]:
+def _is_mask_folder(path: Path) -> bool:
+    from cnndsl import masks
+
+    return path.is_dir() and masks.is_mask_folder(path)
+
+
+def _from_path(path: Path, test_split: float | None = None) -> dict[str, np.ndarray]:
     if path.is_dir():
         from cnndsl import masks
 
-        return masks.read_mask_folder(path) if masks.is_mask_folder(path) else read_idx_dir(path)
+        return masks.read_mask_folder(path, test_split) if masks.is_mask_folder(path) else read_idx_dir(path)
     if not path.exists():
         names = ", ".join(NAMES)
         raise DataError(

@@ -6,7 +6,8 @@
 A mask is an image whose pixel values are the classes (0, 1, 2, ...), one channel (a
 grayscale or palette PNG); it has its image's height and width. Images are read in their
 own mode made grayscale or RGB (the first image says which), all of one size. Without
-``train/`` and ``test/`` the test split is every fifth file in name order, the same on every
+``train/`` and ``test/`` the test split is ``--test-split`` (default 0.2) of the files, chosen
+by a hash of each name as an image folder's is (:mod:`cnndsl.splits`), the same on every
 run. Everything that goes wrong names its file (DataError). Pillow (which matplotlib
 brings) is imported here only.
 """
@@ -18,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from cnndsl.errors import DataError
+from cnndsl.splits import DEFAULT_TEST_SPLIT, carve_test
 
 IMAGES, MASKS = "images", "masks"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-TEST_EVERY = 5
-"""Without train/ and test/ folders, every fifth file (in name order) is a test file."""
 
 
 def is_mask_folder(path: Path) -> bool:
@@ -30,17 +30,28 @@ def is_mask_folder(path: Path) -> bool:
     return (path / MASKS).is_dir() or (path / "train" / MASKS).is_dir()
 
 
-def read_mask_folder(path: Path) -> dict[str, np.ndarray]:
-    """The four arrays of a mask folder, in the layout of an ``.npz`` of masks; DataError naming the file."""
+def read_mask_folder(path: Path, test_split: float | None = None) -> dict[str, np.ndarray]:
+    """The four arrays of a mask folder, in the layout of an ``.npz`` of masks; DataError naming the file.
+
+    Without ``train/`` and ``test/``, ``test_split`` (default 0.2) of the files is the test split.
+    """
     if (path / "train" / MASKS).is_dir():
+        if test_split is not None:
+            raise DataError(
+                f"{path}: --test-split carves a test split from the files; this folder has train/ and test/"
+            )
         x_train, y_train = _pairs(path / "train")
         x_test, y_test = _pairs(path / "test")
     else:
-        x, y = _pairs(path)
-        test = np.arange(len(x)) % TEST_EVERY == TEST_EVERY - 1
-        if test.all() or not test.any():
-            raise DataError(f"{path}: {len(x)} image(s) cannot make a training and a test split; give at least 2")
-        x_train, y_train, x_test, y_test = x[~test], y[~test], x[test], y[test]
+        names, x, y = _pairs(path, named=True)
+        fraction = DEFAULT_TEST_SPLIT if test_split is None else test_split
+        train, test = carve_test(names, [0] * len(names), fraction)
+        if not test:
+            raise DataError(
+                f"{path}: {len(names)} image(s) leave no test file at --test-split {fraction:g}; "
+                "give more images or a larger fraction"
+            )
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
@@ -57,7 +68,8 @@ def peek(path: Path) -> tuple[int, int, int] | None:
         return None
 
 
-def _pairs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(folder: Path, named: bool = False) -> tuple:
+    """The images and masks of ``folder`` as two arrays in name order (first their names, where ``named``)."""
     images, masks = _files(folder / IMAGES), _files(folder / MASKS)
     unmatched = sorted(set(images) ^ set(masks))
     if unmatched:
@@ -75,7 +87,7 @@ def _pairs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             )
         if mask.shape[:2] != image.shape[:2]:
             raise DataError(f"{masks[name]}: the mask is {_size(mask)} but its image is {_size(image)}")
-    return np.stack(x), np.stack(y)
+    return (names, np.stack(x), np.stack(y)) if named else (np.stack(x), np.stack(y))
 
 
 def _files(folder: Path) -> dict[str, Path]:

@@ -353,15 +353,27 @@ def mask_folder(root, count=10, size=16, split=False):
 
 def test_a_folder_of_images_beside_masks_is_a_segmentation_set(tmp_path):
     from cnndsl.datasets import load_data
+    from cnndsl.splits import name_order
 
     made = mask_folder(tmp_path / "flat")
     data = load_data(str(tmp_path / "flat"))
     assert data.task == "segment" and data.num_classes == 3 and data.input_shape == (16, 16, 1)
-    assert (len(data.x_train), len(data.x_test)) == (8, 2)  # every fifth file is a test file
-    assert np.array_equal(data.y_test, made["y_train"][[4, 9]])
+    assert (len(data.x_train), len(data.x_test)) == (8, 2)  # 0.2 of the files, chosen by name
+    names = [f"im{index:02d}" for index in range(10)]  # the stems, which pair an image with its mask
+    test = sorted(name_order(names)[:2])
+    assert np.array_equal(data.y_test, made["y_train"][test])
+    assert np.array_equal(np.round(data.x_test[..., 0] * 255), made["x_train"][test])
+    again = load_data(str(tmp_path / "flat"), test_split=0.5)
+    assert (len(again.x_train), len(again.x_test)) == (5, 5)
+    assert np.array_equal(again.y_test, made["y_train"][sorted(name_order(names)[:5])])
     mask_folder(tmp_path / "split", split=True)
     split = load_data(str(tmp_path / "split"))
     assert (len(split.x_train), len(split.x_test)) == (7, 3)
+    with pytest.raises(DataError, match="has train/ and test/"):
+        load_data(str(tmp_path / "split"), test_split=0.3)
+    mask_folder(tmp_path / "one", count=1)
+    with pytest.raises(DataError, match="leave no test file"):
+        load_data(str(tmp_path / "one"))
 
 
 def test_a_mask_folder_s_problems_name_their_file(tmp_path):
