@@ -577,7 +577,7 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
     from cnndsl.formatter import format_text
 
     try:
-        spec = to_spec(load(Path(args.model)), input_shape=args.input_shape)
+        spec = to_spec(load(Path(args.model)), input_shape=args.input_shape, task=args.task)
     except ModelFileError as error:
         raise UsageError(str(error)) from None
     except UnsupportedModel as error:
@@ -866,6 +866,11 @@ def _add_from_keras_parser(commands) -> None:
         help="the input size to write for a model whose input size is unknown (default: IN(None, None, C))",
     )  # fmt: skip
     from_keras_parser.add_argument("--verbose", action="store_true", help="show the frameworks' own start-up logging")
+    from_keras_parser.add_argument(
+        "--task", choices=list(TASKS), default="classify",
+        help="the head the model ends in: classify (a class vector), segment (a class per pixel), regress (numbers) "
+        "(default: classify)",
+    )  # fmt: skip
     from_keras_parser.set_defaults(handler=cmd_from_keras)
 
 

@@ -410,3 +410,20 @@ def test_cnndsl_lsp_task_overrides_the_projects_task_setting(tmp_path):
     assert build_server().settings_for(document).task == "regress"
     assert build_server("segment").settings_for(document).task == "segment"
     assert build_parser().parse_args(["lsp", "--task", "segment"]).task == "segment"
+
+
+def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_path, cli):
+    pytest.importorskip("keras")
+    from cnndsl import compile_spec
+
+    compile_spec(SMALL_UNET, (16, 16, 1), 3, task="segment").save(tmp_path / "unet.keras")
+    done = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "segment", timeout=300)
+    assert done.returncode == 0, done.stderr
+    read = check(done.stdout, None, 3, task="segment")
+    assert read.total_params == check(SMALL_UNET, (16, 16, 1), 3, task="segment").total_params
+    assert read.output_shape == (None, 16, 16, 3)
+    plain = cli("from-keras", str(tmp_path / "unet.keras"), timeout=300)  # read as a classifier: refused, with a hint
+    assert plain.returncode == 1 and plain.stdout == "" and "Traceback" not in plain.stderr
+    assert plain.stderr.count("\n") == 1 and "read it with --task segment" in plain.stderr
+    bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "detect", timeout=300)
+    assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr and "Traceback" not in bad.stderr

@@ -25,7 +25,7 @@ from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
-from cnndsl.tasks import Task, task_named
+from cnndsl.tasks import TASKS, Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -183,7 +183,19 @@ def _classes(model, head, task: Task) -> int:
     try:
         return task.read_outputs(code, args, output)
     except ValueError as problem:
-        raise UnsupportedModel(f"{_name(head)}: {problem}") from None
+        raise UnsupportedModel(f"{_name(head)}: {problem}{_other_task(code, args, output, task)}") from None
+
+
+def _other_task(code: str, args, output: tuple, task: Task) -> str:
+    """A hint naming the task whose head the model does end in, if one does."""
+    for name in TASKS:
+        if name != task.name:
+            try:
+                task_named(name).read_outputs(code, args, output)
+            except ValueError:
+                continue
+            return f"; it ends in the head of the {name} task: read it with --task {name} (task={name!r})"
+    return ""
 
 
 _HARD_SIGMOID = (("Add", 3.0), ("ReLU", 6.0), ("Multiply", 1 / 6))
