@@ -20,8 +20,14 @@ Three measurements:
    trials trained and of the seconds per trained trial, side by side from the same runs.
    Every keras-tuner failure is attributed: a shape error (the checker rejects the same
    candidate) or something else, which invalidates that run and is reported so.
+3. ``cost``: what a trained trial costs when both train the same models. A space of six
+   candidates, all of which can be built, is searched whole by ``cnndsl sweep --sampler
+   grid`` and by keras-tuner's ``GridSearch``, each in a fresh process, alternating,
+   ``--rounds`` times: seconds per trial, candidate by candidate (paired), and each
+   search's wall time per trial (claims, leaderboard, keras-tuner's oracle and saving included).
 
-    python benchmarks/sweep.py --seeds 5 --budget 120 --limit 1024 --epochs 3
+    python benchmarks/sweep.py --seeds 5 --budget 90 --limit 1024 --epochs 2
+    python benchmarks/sweep.py --only cost --rounds 3 --limit 1024 --epochs 2
 
 keras-tuner is the ``bench`` extra: ``pip install -e ".[bench]"``. This is a benchmark, not a test.
 """
@@ -75,6 +81,14 @@ def notation(values: dict) -> str:
         f"CN({v['f1']}, {v['k1']}) -> CN({v['f2']}, {v['k2']}) -> MP(2, 2) -> {convs} -> MP(2, 2)"
         f" -> DP(0.25) -> FL() -> DN({v['units']}) -> DP(0.5) -> DN(10)"
     )
+
+
+COST_SPACE = (
+    "CN({20,38,72}, 5) -> CN({20,38}, 5) -> MP(2,2) -> CN(20, 5) -> MP(2,2)"
+    " -> DP(0.25) -> FL() -> DN(64) -> DP(0.5) -> DN(10)"
+)
+COST_FIXED = {"k1": 5, "k2": 5, "f3": 20, "k3": 5, "repeat": 1, "units": 64}
+"""The cost part's space: six candidates, all of which can be built; keras-tuner's, the rest fixed so."""
 
 
 # --- 1. proposals in the infeasible region, with and without constraints ---------------------
@@ -215,6 +229,103 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+# --- 3. the same candidates trained by both: what a trial costs ------------------------------
+
+
+def child_cost_keras_tuner(args: argparse.Namespace) -> dict:
+    """keras-tuner's GridSearch over the cost space: seconds per trial by candidate, and the search's wall time."""
+    import keras
+    import keras_tuner
+    import numpy as np
+
+    from cnndsl import load_data
+
+    keras.utils.set_random_seed(args.seed)
+    data = load_data("sample", args.limit)
+    y_train, y_test = (np.eye(10, dtype="float32")[y] for y in (data.y_train, data.y_test))
+
+    def build(hp):
+        values = {"f1": hp.Choice("f1", CHOICES["f1"]), "f2": hp.Choice("f2", CHOICES["f2"]), **COST_FIXED}
+        model = keras_model(values)
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    seconds: dict[str, float] = {}
+
+    class Timed(keras_tuner.GridSearch):
+        def run_trial(self, trial, *fit_args, **fit_kwargs):
+            started = time.perf_counter()
+            try:
+                return super().run_trial(trial, *fit_args, **fit_kwargs)
+            finally:
+                seconds[trial.trial_id] = time.perf_counter() - started
+
+    tuner = Timed(build, objective="val_accuracy", max_trials=100, seed=args.seed, overwrite=True,
+                  directory=tempfile.mkdtemp(prefix="bench-kt-"), project_name="cost")  # fmt: skip
+    begun = time.perf_counter()
+    tuner.search(data.x_train, y_train, epochs=args.epochs, batch_size=128, validation_data=(data.x_test, y_test),
+                 verbose=0)  # fmt: skip
+    searched = time.perf_counter() - begun
+    done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    values = [{**COST_FIXED, "f1": t.hyperparameters.get("f1"), "f2": t.hyperparameters.get("f2")} for t in done]
+    return {"trials": {notation(v): seconds[t.trial_id] for v, t in zip(values, done)}, "search_seconds": searched}
+
+
+def child_cost_cnndsl(args: argparse.Namespace) -> dict:
+    """``cnndsl sweep --sampler grid`` over the cost space: seconds per trial by candidate, and the wall time."""
+    import keras  # noqa: F401 - imported before the clock starts, as keras-tuner's child imports it
+
+    import cnndsl
+
+    output = Path(tempfile.mkdtemp(prefix="bench-cnndsl-")) / "sweep"
+    begun = time.perf_counter()
+    rows = cnndsl.sweep(COST_SPACE, "sample", trials=100, sampler="grid", seed=args.seed, limit=args.limit,
+                        epochs=args.epochs, batch_size=128, validation_split="test", output=output, study="cost",
+                        echo=lambda line: None)  # fmt: skip
+    searched = time.perf_counter() - begun
+    return {"trials": {row["candidate"]: row["seconds"] for row in rows}, "search_seconds": searched}
+
+
+def cost_part(args: argparse.Namespace) -> None:
+    """Rounds of both grids, alternating: paired seconds per trial, and each search's wall time per trial."""
+    from cnndsl import check
+
+    runs: dict[str, list[dict]] = {"cnndsl": [], "keras-tuner": []}
+    for round_ in range(args.rounds):
+        for child in runs:
+            command = [sys.executable, __file__, "--child", child, "--child-kind", "cost", "--seed", str(round_),
+                       "--limit", str(args.limit), "--epochs", str(args.epochs)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, env=_env())
+            lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+            if done.returncode or not lines:
+                sys.exit(f"{child}: the process failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+            result = json.loads(lines[-1][len(MARK) :])
+            result["trials"] = {check(text).total_params: s for text, s in result["trials"].items()}  # pairs them
+            runs[child].append(result)
+            print(f"round {round_} {child}: {json.dumps(result)}", flush=True)
+    ours = [s for r in runs["cnndsl"] for s in r["trials"].values()]
+    theirs = [s for r in runs["keras-tuner"] for s in r["trials"].values()]
+    paired = [
+        mine["trials"][params] / other["trials"][params]
+        for mine, other in zip(runs["cnndsl"], runs["keras-tuner"])
+        for params in mine["trials"]
+        if params in other["trials"]
+    ]
+    walls = {child: [r["search_seconds"] / len(r["trials"]) for r in results] for child, results in runs.items()}
+    count = len(runs["cnndsl"][0]["trials"])
+    print(f"\n| {args.rounds} rounds of the same {count} candidates, {args.epochs} epochs, {args.limit} sample images "
+          "| cnndsl sweep (grid) | keras-tuner (GridSearch) | cnndsl / keras-tuner |")  # fmt: skip
+    print("|---|---|---|---|")
+    print(f"| s per trial, median (range) | {spread(ours, 2)} | {spread(theirs, 2)} "
+          f"| {statistics.median(ours) / statistics.median(theirs):.2f} |")  # fmt: skip
+    print(f"| the same candidate in the same round, ratio, median (range) | | | {spread(paired, 2)} |")
+    print(f"| search wall s per trial, median (range) | {spread(walls['cnndsl'], 2)} "
+          f"| {spread(walls['keras-tuner'], 2)} "
+          f"| {statistics.median(walls['cnndsl']) / statistics.median(walls['keras-tuner']):.2f} |")  # fmt: skip
+    held = statistics.median(paired) <= 1.0
+    print(f"\ntarget (a trained trial costs at most keras-tuner's, same candidates): {'held' if held else 'NOT held'}")
+
+
 SEARCHES = {
     "cnndsl sweep, TPE + constraints": ("cnndsl", "plain"),
     "cnndsl sweep, TPE + constraints + median pruning": ("cnndsl", "pruned"),
@@ -282,17 +393,23 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--proposals", type=int, default=30, help="accepted candidates per TPE study in part 1")
-    parser.add_argument("--only", choices=["proposals", "budget"])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both grids in the cost part")
+    parser.add_argument("--only", choices=["proposals", "budget", "cost"])
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["keras-tuner", "cnndsl"], help=argparse.SUPPRESS)
     parser.add_argument("--child-kind", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child = child_keras_tuner if args.child == "keras-tuner" else child_cnndsl
-        print(MARK + json.dumps(child(args)))
+        children = {("keras-tuner", False): child_keras_tuner, ("cnndsl", False): child_cnndsl,
+                    ("keras-tuner", True): child_cost_keras_tuner, ("cnndsl", True): child_cost_cnndsl}  # fmt: skip
+        print(MARK + json.dumps(children[args.child, args.child_kind == "cost"](args)))
         return
     from cnndsl import __version__
 
+    if args.only == "cost":
+        print(f"cost space: {COST_SPACE}")
+        cost_part(args)
+        return
     print(f"space: {SPACE}")
     print(f"cnndsl {__version__}, python {sys.version.split()[0]}")
     if args.only != "budget":
@@ -304,6 +421,10 @@ def main() -> None:
         print(f"raw counts: {json.dumps(counts)}", flush=True)
     if args.only == "proposals":
         return
+    import importlib.util
+
+    if importlib.util.find_spec("keras_tuner") is None:
+        sys.exit('benchmarks/sweep.py: the budget comparison needs keras-tuner: pip install -e ".[bench]"')
     results: dict[str, list[dict]] = {name: [] for name in SEARCHES}
     for seed in range(args.seeds):  # the searches alternate, so that the machine's load falls on all alike
         for name, (child, kind) in SEARCHES.items():
@@ -318,11 +439,11 @@ def main() -> None:
     theirs = max(medians[name] for name in SEARCHES if name.startswith("keras"))
     print(f"\ntarget (cnndsl's median best above both keras-tuner searches): {'held' if ours > theirs else 'NOT held'}"
           f" ({ours:.4f} against {theirs:.4f})")  # fmt: skip
-    cost = {name: statistics.median([s for r in runs if valid(r) for s in r["trial_seconds"]] or [math.nan])
+    trial_cost = {name: statistics.median([s for r in runs if valid(r) for s in r["trial_seconds"]] or [math.nan])
             for name, runs in results.items()}  # fmt: skip
     ours, theirs = (
-        cost["cnndsl sweep, TPE + constraints"],
-        min(cost[name] for name in SEARCHES if name.startswith("keras")),
+        trial_cost["cnndsl sweep, TPE + constraints"],
+        min(trial_cost[name] for name in SEARCHES if name.startswith("keras")),
     )
     print(f"target (a trained trial costs at most keras-tuner's): {'held' if ours <= theirs else 'NOT held'}"
           f" (median {ours:.2f} s against {theirs:.2f} s, ratio {ours / theirs:.2f})")  # fmt: skip
