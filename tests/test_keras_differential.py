@@ -47,6 +47,7 @@ def reference_layers(descs: list[Desc], classes: int) -> list:
                     activation=a.get("activation", "relu"),
                     dilation_rate=a.get("dilation", 1),
                     groups=a.get("groups", 1),
+                    use_bias=a.get("bias", True),
                 )  # fmt: skip
             )
         else:
