@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from golden_tables import notebook_specs, notebook_table
 from hypothesis import event, given, settings
-from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, graph_specs, specs
+from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, ended_specs, graph_specs
 
 from cnndsl import SpecError, check, compile_spec
 from cnndsl.layers import ACTIVATIONS, LAYERS
@@ -207,9 +207,11 @@ def _cnndsl_rows(model):
 
 
 def drawn(nodes: list, outcome: str) -> None:
-    """Statistics (``--hypothesis-show-statistics``): each code an example holds, and what became of it."""
+    """Statistics (``--hypothesis-show-statistics``): each code an example holds, what became of
+    the example, and the codes of the examples Keras builds (whose rows are compared)."""
     for code in sorted(_codes(nodes)):
         event(f"code {code}")
+        event(f"{outcome}: {code}")
     event(outcome)
 
 
@@ -224,7 +226,7 @@ def _codes(nodes: list) -> set[str]:
 
 
 @settings(max_examples=250)
-@given(specs())
+@given(ended_specs())
 def test_shapes_params_and_verdicts_equal_keras(case):
     text, descs, input_shape, classes, declared = case
     expected, reason = keras_verdict(descs, input_shape, classes)
@@ -240,7 +242,7 @@ def test_shapes_params_and_verdicts_equal_keras(case):
 
 
 @settings(max_examples=60)
-@given(specs())
+@given(ended_specs())
 def test_the_keras_backend_builds_what_the_checker_describes(case):
     text, descs, input_shape, classes, declared = case
     try:
