@@ -72,11 +72,17 @@ def constructors() -> list[str]:
     )
 
 
-def build_application(name: str):
-    """``keras.applications.NAME(weights=None)``, with a size when the default input size is unknown."""
+def build_application(name: str, size: int | None = None):
+    """``keras.applications.NAME(weights=None)``, with a size when the default input size is unknown.
+
+    ``size``: build it for ``size`` x ``size`` images instead (untrained, any size from the
+    constructor's smallest makes the same layers; a flattening head gets fewer weights).
+    """
     import keras
 
     constructor = getattr(keras.applications, name)
+    if size is not None:
+        return constructor(weights=None, input_shape=(size, size, 3))
     model = constructor(weights=None)
     if None in tuple(model.inputs[0].shape[1:3]):
         keras.backend.clear_session()
@@ -92,8 +98,11 @@ def _counts(model) -> tuple[int, int, int]:
     return trainable + frozen, trainable, frozen
 
 
-def round_trip(name: str, images: int = 2, seed: int = 0) -> Row:
-    """The whole round trip of one constructor; an error is kept in the row, never raised."""
+def round_trip(name: str, images: int = 2, seed: int = 0, size: int | None = None) -> Row:
+    """The whole round trip of one constructor (for ``size`` x ``size`` images if given).
+
+    An error is kept in the row, never raised.
+    """
     import keras
     import numpy as np
 
@@ -102,7 +111,7 @@ def round_trip(name: str, images: int = 2, seed: int = 0) -> Row:
     row = Row(name)
     keras.backend.clear_session()
     start = time.perf_counter()
-    model = build_application(name)
+    model = build_application(name, size)
     row.build_s = time.perf_counter() - start
     row.keras = _counts(model)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import subprocess
@@ -22,6 +23,30 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# A full garbage collection scans every object the process holds: with TensorFlow, torch and
+# Optuna imported that is a second or so, and Keras's clear_session runs one each call. What
+# is alive once the tests are collected, and again between test files, is frozen (moved out
+# of the collector's sight, as gc.freeze documents), so a collection looks only at what the
+# running test file made; garbage is collected first, so nothing is kept that was not alive.
+def pytest_collection_finish(session):
+    _freeze()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    try:
+        return (yield)
+    finally:
+        if nextitem is not None and nextitem.path != item.path:
+            _freeze()
+
+
+def _freeze() -> None:
+    gc.collect()
+    gc.freeze()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -357,6 +357,18 @@ def specs(draw, unknown_sizes: bool = True):
     return arrow.join(texts), descs, input_shape, classes, declared
 
 
+@st.composite
+def ended_specs(draw):
+    """:func:`specs`, three times in four ending in FL(), GAP() or GMP(): a stack that ends on a
+    4-D tensor is refused (its head's output is not (None, classes)), so without these Keras
+    would build one example in twenty-five."""
+    text, descs, input_shape, classes, declared = draw(specs())
+    tail = draw(st.sampled_from(["", "FL()", "GAP()", "GMP()"]))
+    if tail:
+        text, descs = f"{text} -> {tail}", [*descs, Desc(tail[:-2], tail)]
+    return text, descs, input_shape, classes, declared
+
+
 # --- graphs ---------------------------------------------------------------------------
 #
 # Random layers rarely fit a merge, so most branches draw from layers that keep a

@@ -16,6 +16,10 @@ FAMILIES = [
     "ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "InceptionResNetV2", "InceptionV3",
     "MobileNet", "MobileNetV2", "MobileNetV3Small", "NASNetMobile", "ResNet50", "ResNet50V2", "VGG16", "Xception",
 ]  # fmt: skip
+SMALLER = {"ConvNeXtTiny": 64, "VGG16": 64}
+"""Families built for 64 x 64 images instead of 224 x 224, where the size is most of the time
+(VGG16's flattening head is 12 times smaller): the same layers, the last feature map 2 x 2,
+so that the spatial order stays tested. The benchmark runs every constructor at its default size."""
 NOT_YET: set[str] = set()
 """Families the notation does not write yet."""
 
@@ -27,7 +31,7 @@ def bench():
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_each_family_goes_into_the_notation_and_back_exactly(bench, name):
-    row = bench.round_trip(name)
+    row = bench.round_trip(name, size=SMALLER.get(name))
     assert row.error is None, row.error
     assert row.checked == row.keras
     assert row.max_difference <= bench.TOLERANCE and row.feature_difference <= bench.TOLERANCE

@@ -10,13 +10,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from golden_tables import notebook_specs, notebook_table
-from hypothesis import given, settings
-from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, graph_specs, specs
+from hypothesis import event, given, settings
+from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, ended_specs, graph_specs
 
 from cnndsl import SpecError, check, compile_spec
 from cnndsl.layers import ACTIVATIONS, LAYERS
 
 keras = pytest.importorskip("keras", reason="the differential tests need the tensorflow extra")
+
+
+def fresh_session() -> None:
+    """Keras's global state reset (layer names count from the start again), once per example.
+
+    Without the full garbage collection ``clear_session`` runs by default: that scans every
+    object the test process holds (half a second with TensorFlow imported, more in a whole
+    test run), and the properties below build hundreds of models.
+    """
+    keras.backend.clear_session(free_memory=False)
 
 
 # --- the reference: Keras layers from the documented rules -------------------------------
@@ -37,6 +47,7 @@ def reference_layers(descs: list[Desc], classes: int) -> list:
                     activation=a.get("activation", "relu"),
                     dilation_rate=a.get("dilation", 1),
                     groups=a.get("groups", 1),
+                    use_bias=a.get("bias", True),
                 )  # fmt: skip
             )
         else:
@@ -173,7 +184,7 @@ class _ReferenceLayerScale(keras.layers.Layer):
 
 def keras_verdict(descs, input_shape, classes):
     """Keras's per-layer (class, shape, params, non-trainable), or the reason it refuses."""
-    keras.backend.clear_session()
+    fresh_session()
     try:
         model = keras.Sequential([keras.Input(shape=input_shape), *reference_layers(descs, classes)])
     except Exception as exc:  # Keras raises ValueError, and TypeError for some ranks
@@ -195,11 +206,31 @@ def _cnndsl_rows(model):
     return [(info.keras_class, info.output_shape, info.params, info.non_trainable) for info in model.layers]
 
 
+def drawn(nodes: list, outcome: str) -> None:
+    """Statistics (``--hypothesis-show-statistics``): each code an example holds, what became of
+    the example, and the codes of the examples Keras builds (whose rows are compared)."""
+    for code in sorted(_codes(nodes)):
+        event(f"code {code}")
+        event(f"{outcome}: {code}")
+    event(outcome)
+
+
+def _codes(nodes: list) -> set[str]:
+    codes = set()
+    for node in nodes:
+        if isinstance(node, MergeDesc):
+            codes |= {node.code, *(code for branch in node.branches for code in _codes(branch))}
+        elif isinstance(node, Desc):
+            codes.add(node.code)
+    return codes
+
+
 @settings(max_examples=250)
-@given(specs())
+@given(ended_specs())
 def test_shapes_params_and_verdicts_equal_keras(case):
     text, descs, input_shape, classes, declared = case
     expected, reason = keras_verdict(descs, input_shape, classes)
+    drawn(descs, "Keras refuses it" if expected is None else "Keras builds it")
     try:
         model = check(text, None if declared else input_shape, classes)
     except SpecError as error:
@@ -211,14 +242,16 @@ def test_shapes_params_and_verdicts_equal_keras(case):
 
 
 @settings(max_examples=60)
-@given(specs())
+@given(ended_specs())
 def test_the_keras_backend_builds_what_the_checker_describes(case):
     text, descs, input_shape, classes, declared = case
     try:
         model = check(text, None if declared else input_shape, classes)
     except SpecError:
+        event("the checker refuses it")
         return
-    keras.backend.clear_session()
+    drawn(descs, "built")
+    fresh_session()
     built = compile_spec(text, None if declared else input_shape, classes)
     assert [_keras_row(layer) for layer in built.layers] == _cnndsl_rows(model)
     stored = {"swish": "silu", "hard_swish": "hard_silu"}  # Keras keeps these under their other names
@@ -277,7 +310,7 @@ def _reference_merge(node: MergeDesc):
 
 
 def keras_graph_verdict(nodes, input_shape, classes):
-    keras.backend.clear_session()
+    fresh_session()
     try:
         model = reference_graph(nodes, input_shape, classes)
     except Exception as exc:  # Keras raises ValueError (and TypeError for some ranks)
@@ -295,6 +328,7 @@ def keras_graph_verdict(nodes, input_shape, classes):
 def test_graphs_shapes_params_order_and_verdicts_equal_keras(case):
     text, nodes, input_shape, classes, _ = case
     expected, reason = keras_graph_verdict(nodes, input_shape, classes)
+    drawn(nodes, "Keras refuses it" if expected is None else "Keras builds it")
     try:
         model = check(text, input_shape, classes)
     except SpecError as error:
@@ -308,12 +342,14 @@ def test_graphs_shapes_params_order_and_verdicts_equal_keras(case):
 @settings(max_examples=30)
 @given(graph_specs())
 def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
-    text, _, input_shape, classes, _ = case
+    text, nodes, input_shape, classes, _ = case
     try:
         model = check(text, input_shape, classes)
     except SpecError:
+        event("the checker refuses it")
         return
-    keras.backend.clear_session()
+    drawn(nodes, "built")
+    fresh_session()
     built = compile_spec(text, input_shape, classes)
     layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
     assert [_keras_row(layer) for layer in layers] == _cnndsl_rows(model)
@@ -347,7 +383,7 @@ def _keras_row_name(layer) -> str:
 
 def test_a_scaled_residual_is_named_and_classed_as_the_layer_keras_builds():
     text = "CN(4, 1) -> ADD(ID() | ID(), scale=0.5) -> ADD(ID() | ID()) -> GAP()"
-    keras.backend.clear_session()  # Keras numbers layer names across one session
+    fresh_session()  # Keras numbers layer names across one session
     model, built = check(text, (4, 4, 1)), compile_spec(text, (4, 4, 1))
     layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
     assert [(info.name, info.keras_class) for info in model.layers] == [(x.name, type(x).__name__) for x in layers]
