@@ -724,7 +724,13 @@ def _axis_size(shape: Shape, axis: int) -> int | None:
 
 
 def _ln_shape(shape: Shape, a: Mapping) -> Shape:
-    _axis_size(shape, a["axis"])
+    if _axis_size(shape, a["axis"]) is None and (a["center"] or a["scale"]):
+        weights = " and ".join(name for name, kept in (("gamma", a["scale"]), ("beta", a["center"])) if kept)
+        raise UnknownSize(
+            f"LN axis={a['axis']} normalises an axis whose size is unknown ({_fmt(shape)}), "
+            f"but its {weights} need{'s' if ' ' not in weights else ''} that size",
+            "normalise over the channels (axis=-1), give IN(...) that size, or use center=false, scale=false",
+        )
     return shape
 
 

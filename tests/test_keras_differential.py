@@ -289,6 +289,8 @@ def _reference_chain(nodes: list, x, state: dict):
             x = state[node.name]
         elif isinstance(node, MergeDesc):
             branches = [_reference_chain(branch, x, state) for branch in node.branches]
+            if node.code == "ADD" and "scale" in node.args:
+                branches = _aligned_as_keras_merges_align(branches)
             x = _reference_merge(node)(branches)
         elif node.code == "CN":
             state["kernel"] = node.args.get("kernel", state["kernel"])
@@ -307,6 +309,18 @@ def _reference_merge(node: MergeDesc):
     if node.code == "ADD" and "scale" in node.args:
         return _keras_application_layer("inception_resnet_v2", "CustomScaleLayer")(node.args["scale"])
     return getattr(keras.layers, MERGE_LAYERS[node.code])(**node.args)
+
+
+def _aligned_as_keras_merges_align(branches: list) -> list:
+    """keras.applications' scaled add takes branches of one rank; a lower rank gains axes after the batch axis first,
+    as ``keras.layers.Add`` gives it (keras.ops, so the reference's table gains no layer)."""
+    rank = max(len(x.shape) for x in branches)
+    aligned = []
+    for x in branches:
+        for _ in range(rank - len(x.shape)):
+            x = keras.ops.expand_dims(x, 1)
+        aligned.append(x)
+    return aligned
 
 
 def keras_graph_verdict(nodes, input_shape, classes):
@@ -388,6 +402,22 @@ def test_a_scaled_residual_is_named_and_classed_as_the_layer_keras_builds():
     layers = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
     assert [(info.name, info.keras_class) for info in model.layers] == [(x.name, type(x).__name__) for x in layers]
     assert model.layers[1].keras_class == "ScaledAdd"
+
+
+def test_a_scaled_add_of_branches_of_two_ranks_broadcasts_as_add_does_and_never_across_the_batch():
+    # a 2-D branch beside a 4-D one gains axes after the batch axis, as keras.layers.Add aligns them
+    text = "IN(4, 4, 2) -> MUL(ID() | GAP(keepdims=true) -> ADD(ID() | FL(), scale=0.5)) -> FL()"
+    built = compile_spec(text, None, 10)
+    assert check(text, None, 10).layers[-4].output_shape == (None, 1, 1, 2) == built.layers[-4].output.shape
+    x = np.random.default_rng(0).random((3, 4, 4, 2), dtype=np.float32)
+    together = built.predict(x, verbose=0)
+    one_by_one = np.concatenate([built.predict(x[i : i + 1], verbose=0) for i in range(3)])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)
+    pooled = x.mean(axis=(1, 2))  # GAP, then GAP + 0.5 * FL(GAP) multiplies the input: 1.5 times the mean
+    scaled_input = x * (1.5 * pooled)[:, None, None, :]
+    dense = built.layers[-1].get_weights()
+    expected = keras.activations.softmax(scaled_input.reshape(3, -1) @ dense[0] + dense[1]).numpy()
+    np.testing.assert_allclose(together, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(

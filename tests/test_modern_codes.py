@@ -23,6 +23,9 @@ BAD = [
     ("LN(epsilon=0)", SpecValueError, 12, "epsilon must be above 0", None),
     ("DP(0.1, per_example=maybe)", SpecValueError, 21, "per_example must be true or false", "bare words"),
     ("IN(None, None, 3) -> FL() -> DN(10)", SpecShapeError, 30, "DN needs a known last axis", "GAP()"),
+    ("IN(None,None,1) -> CN(1) -> LN(axis=1) -> GAP()", SpecShapeError, 29, "gamma and beta need that size", "axis=-1"),
+    ("IN(None,None,1) -> LN(axis=2, center=false) -> GAP()", SpecShapeError, 20, "its gamma needs that size",
+     "center=false, scale=false"),
     ("IN(None,None,3) -> CN(4) -> ACT(softmax)", SpecShapeError, 29, "own head ACT(softmax)", "RS(classes)"),
     ("RSC()", SpecValueError, 1, "RSC needs its scale", None),
     ("IN(None, 3)", SpecValueError, 4, "IN shape needs 3 values, not 2", "IN(height, width, channels)"),
@@ -94,3 +97,13 @@ def test_an_input_shape_given_sizes_an_input_of_unknown_size():
     assert model.input_shape == (None, 32, 32, 3) and model.total_macs == 30 * 30 * 27 * 8 + 8 * 10
     with pytest.raises(SpecValueError, match="declares input"):
         check("IN(None, None, 3) -> CN(8) -> GAP()", input_shape=(32, 32, 1))
+
+
+def test_a_layer_norm_without_weights_normalises_an_axis_of_unknown_size_as_keras_does():
+    keras = pytest.importorskip("keras")
+    text = "IN(None, None, 2) -> LN(axis=1, center=false, scale=false) -> GAP()"
+    layer = keras.layers.LayerNormalization(axis=1, center=False, scale=False)
+    layer(keras.Input((None, None, 2)))  # Keras builds it: no weight needs the size
+    assert check(text).total_params == 2 * 10 + 10
+    with pytest.raises(ValueError, match="fully-defined"):
+        keras.layers.LayerNormalization(axis=1)(keras.Input((None, None, 2)))

@@ -35,20 +35,40 @@ class LayerScale(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="cnndsl")
 class ScaledAdd(keras.layers.Layer):
-    """``inputs[0] + scale * inputs[1]``: InceptionResNetV2's scaled residual."""
+    """``inputs[0] + scale * inputs[1]``: InceptionResNetV2's scaled residual.
+
+    Inputs of different ranks are aligned as Keras's ``Add`` aligns them (the lower-ranked
+    one gains axes of size 1 after the batch axis), so that ``ADD(..., scale=s)`` broadcasts
+    as ``ADD(...)`` does, never across the batch.
+    """
 
     def __init__(self, scale, **kwargs):
         super().__init__(**kwargs)
         self.scale = scale
 
     def call(self, inputs):
-        return inputs[0] + inputs[1] * self.scale
+        first, second = merge_aligned(inputs)
+        return first + second * self.scale
 
     def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
+        rank = max(len(shape) for shape in input_shapes)
+        first, second = ((shape[0], *(1,) * (rank - len(shape)), *shape[1:]) for shape in input_shapes)
+        return tuple(b if a == 1 else a if b in (1, None) else b for a, b in zip(first, second))
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+def merge_aligned(inputs: list) -> list:
+    """The inputs of a merge at one rank, the lower-ranked given axes of size 1 after the batch axis, as Keras's
+    merge layers align them."""
+    rank = max(len(x.shape) for x in inputs)
+    aligned = []
+    for x in inputs:
+        for _ in range(rank - len(x.shape)):
+            x = keras.ops.expand_dims(x, axis=1)
+        aligned.append(x)
+    return aligned
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
