@@ -366,6 +366,19 @@ def test_prune_epochs_stops_trials_that_fall_behind_and_still_counts_them(monkey
     assert len(rows) == 2 and len(fading.epochs_run) == 4  # pruned trials count among the four, off the board
 
 
+def test_a_trial_that_reached_its_last_epoch_completes_and_is_never_pruned(monkeypatch, tmp_path):
+    # with 2 epochs the median pruner could act only at the last one, where stopping saves nothing
+    fading = Fading()
+    monkeypatch.setattr(cnndsl, "train", fading)
+    storage = optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
+    rows = cnndsl.sweep("CN({2, 4, 8, 16}, 3) -> GAP()", "sample", trials=4, sampler="grid", prune_epochs=True,
+                        epochs=sweeps.PRUNE_FROM_EPOCH, output=tmp_path, echo=quiet)  # fmt: skip
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4 and len(rows) == 4
+    assert all(len(t.intermediate_values) >= sweeps.PRUNE_FROM_EPOCH for t in study.trials)
+
+
 def test_train_stops_where_on_epoch_says(tmp_path):
     pytest.importorskip("keras", reason="training needs the tensorflow extra")
     seen = []

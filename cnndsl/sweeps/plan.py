@@ -74,6 +74,13 @@ class Plan:
     def prune(self) -> bool:
         return self.pruner is not None
 
+    @property
+    def epochs(self) -> int:
+        """The epochs each trial trains (the recipe's, else the notebook's 12)."""
+        from cnndsl.training.recipe import Recipe
+
+        return int(self.recipe.get("epochs", Recipe.epochs))
+
 
 def objectives_of(task: str) -> dict[str, str]:
     """What a sweep of this task may optimise, and which way: its scores, then size and speed

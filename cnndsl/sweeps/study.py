@@ -175,7 +175,7 @@ def _pruner(plan: Plan):
     if plan.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1,
-            max_resource=max(1, int(plan.recipe.get("epochs", 12))),
+            max_resource=max(1, plan.epochs),
             reduction_factor=HYPERBAND_REDUCTION,
         )  # resources are epochs
     if plan.pruner == "median":

@@ -120,6 +120,8 @@ def _epoch_reporter(trial, plan, pruned: list[int]):
         if value is None:
             return False
         trial.report(float(value), row["epoch"])
+        if row["epoch"] >= plan.epochs:  # trained to the end: there is nothing left to save, so it completes
+            return False
         if trial.should_prune():
             pruned.append(row["epoch"])
             return True
