@@ -43,3 +43,13 @@ def test_keras_builds_a_candidate_exactly_when_the_checker_accepts_it(bench):
         except ValueError:
             built = None
         assert built == expected, values
+
+
+def test_the_cost_space_is_keras_tuners_grid_and_every_candidate_can_be_built(bench):
+    pytest.importorskip("keras")
+    grid = [{**bench.COST_FIXED, "f1": f1, "f2": f2} for f1 in bench.CHOICES["f1"] for f2 in bench.CHOICES["f2"]]
+    written = census(Judge(Space(parse(bench.COST_SPACE), bench.COST_SPACE)))
+    assert (written.total, written.accepted) == (len(grid), len(grid)) == (6, 6)
+    params = [check(bench.notation(values)).total_params for values in grid]
+    assert params == [bench.keras_model(values).count_params() for values in grid]
+    assert len(set(params)) == 6  # the cost part pairs the two tools' trials by parameter count
