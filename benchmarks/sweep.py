@@ -135,32 +135,17 @@ def proposals(seeds: int, trials: int) -> dict[str, list[int]]:
 
 def child_keras_tuner(args: argparse.Namespace) -> dict:
     """keras-tuner's RandomSearch or BayesianOptimization until the budget; failures kept with their messages."""
-    import keras
     import keras_tuner
-    import numpy as np
 
-    from cnndsl import load_data
-
-    keras.utils.set_random_seed(args.seed)
-    data = load_data("sample", args.limit)
-    y_train, y_test = (np.eye(10, dtype="float32")[y] for y in (data.y_train, data.y_test))
+    data, y_train, y_test = tuner_data(args)
 
     def build(hp):
-        model = keras_model({name: hp.Choice(name, values) for name, values in CHOICES.items()})
-        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-        return model
+        return compiled({name: hp.Choice(name, values) for name, values in CHOICES.items()})
 
     kind = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[args.child_kind]
     seconds: dict[str, float] = {}
 
-    class Timed(kind):
-        def run_trial(self, trial, *fit_args, **fit_kwargs):
-            started = time.perf_counter()
-            try:
-                return super().run_trial(trial, *fit_args, **fit_kwargs)
-            finally:
-                seconds[trial.trial_id] = time.perf_counter() - started
-
+    class Timed(timed(kind, seconds)):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             if time.perf_counter() - begun >= args.budget:  # start no new trial after the budget
@@ -188,6 +173,39 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
         "trained": len(done), "best": best, "error": error, "failures": failures,
         "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds], "search_seconds": searched,
     }  # fmt: skip
+
+
+def tuner_data(args: argparse.Namespace):
+    """keras-tuner's side: Keras seeded, the sample read, its labels one-hot (the recipe's encoding)."""
+    import keras
+    import numpy as np
+
+    from cnndsl import load_data
+
+    keras.utils.set_random_seed(args.seed)
+    data = load_data("sample", args.limit)
+    return data, *(np.eye(10, dtype="float32")[y] for y in (data.y_train, data.y_test))
+
+
+def compiled(values: dict):
+    """The candidate built by hand and compiled with the recipe's optimizer, loss and metric."""
+    model = keras_model(values)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def timed(tuner_class, seconds: dict[str, float]):
+    """``tuner_class`` with each trial's ``run_trial`` (building and fitting its model) timed into ``seconds``."""
+
+    class Timed(tuner_class):
+        def run_trial(self, trial, *fit_args, **fit_kwargs):
+            started = time.perf_counter()
+            try:
+                return super().run_trial(trial, *fit_args, **fit_kwargs)
+            finally:
+                seconds[trial.trial_id] = time.perf_counter() - started
+
+    return Timed
 
 
 def attribute(values: dict, message: str) -> str:
@@ -234,34 +252,18 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
 
 def child_cost_keras_tuner(args: argparse.Namespace) -> dict:
     """keras-tuner's GridSearch over the cost space: seconds per trial by candidate, and the search's wall time."""
-    import keras
     import keras_tuner
-    import numpy as np
 
-    from cnndsl import load_data
-
-    keras.utils.set_random_seed(args.seed)
-    data = load_data("sample", args.limit)
-    y_train, y_test = (np.eye(10, dtype="float32")[y] for y in (data.y_train, data.y_test))
+    data, y_train, y_test = tuner_data(args)
 
     def build(hp):
-        values = {"f1": hp.Choice("f1", CHOICES["f1"]), "f2": hp.Choice("f2", CHOICES["f2"]), **COST_FIXED}
-        model = keras_model(values)
-        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-        return model
+        return compiled({"f1": hp.Choice("f1", CHOICES["f1"]), "f2": hp.Choice("f2", CHOICES["f2"]), **COST_FIXED})
 
     seconds: dict[str, float] = {}
-
-    class Timed(keras_tuner.GridSearch):
-        def run_trial(self, trial, *fit_args, **fit_kwargs):
-            started = time.perf_counter()
-            try:
-                return super().run_trial(trial, *fit_args, **fit_kwargs)
-            finally:
-                seconds[trial.trial_id] = time.perf_counter() - started
-
-    tuner = Timed(build, objective="val_accuracy", max_trials=100, seed=args.seed, overwrite=True,
-                  directory=tempfile.mkdtemp(prefix="bench-kt-"), project_name="cost")  # fmt: skip
+    tuner = timed(keras_tuner.GridSearch, seconds)(
+        build, objective="val_accuracy", max_trials=100, seed=args.seed, overwrite=True,
+        directory=tempfile.mkdtemp(prefix="bench-kt-"), project_name="cost",
+    )  # fmt: skip
     begun = time.perf_counter()
     tuner.search(data.x_train, y_train, epochs=args.epochs, batch_size=128, validation_data=(data.x_test, y_test),
                  verbose=0)  # fmt: skip
