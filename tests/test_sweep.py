@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli, wait_until
+from conftest import later_claim_yields, run_cli, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_space import spaces
@@ -253,30 +253,7 @@ def _start(args: list[str], folder: Path, name: str):
 def test_a_claim_waits_for_a_trial_asked_before_it_and_yields_to_its_claim(tmp_path):
     """Worker B's trial was asked after A's, but B claims the candidate while A is still judging
     it: B must wait for A to say what it is, and leave the candidate to A."""
-    import threading
-    import time
-
-    import optuna
-
-    plan = sweeps.make_plan("CN({4,8})->FL()", "sample", 2, "grid", None, "race", "val_accuracy", tmp_path,
-                            None, None, {"limit": 64})  # fmt: skip
-    study = optuna.create_study()
-    worker = sweeps.Worker(plan, study, 0, lambda line: None)
-    trained = []
-    worker._train = lambda trial, verdict: trained.append(trial.number)
-    worker._decide = lambda trial: 0
-    first = study.ask()  # worker A's trial, still judging its candidate
-    first.set_user_attr("index", "0")
-    second = study.ask()
-    claiming = threading.Thread(target=worker._one, args=(second,))
-    claiming.start()
-    time.sleep(0.5)
-    assert claiming.is_alive(), "the later claim did not wait for the earlier trial"
-    first.set_user_attr("hash", plan.judge(0).hash)
-    first.set_user_attr("kind", sweeps.TRAINED)
-    claiming.join(timeout=30)
-    assert not claiming.is_alive() and trained == []
-    assert study.trials[second.number].user_attrs.get("duplicate_of") == first.number
+    later_claim_yields(tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])

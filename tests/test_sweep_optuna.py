@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli, wait_until
+from conftest import later_claim_yields, run_cli, wait_until
 
 import cnndsl
 from cnndsl import check, sweeps
@@ -204,38 +204,20 @@ def test_hyperband_stops_weaker_trials_early_and_still_counts_them(monkeypatch, 
 def test_a_claim_waits_for_an_earlier_trial_from_a_machine_whose_clock_is_minutes_behind(tmp_path, monkeypatch):
     """Worker A, on a machine whose clock is 5 minutes behind, asked the earlier trial and is still
     judging it: worker B must wait for it all the same, and leave the candidate to A."""
-    import threading
-
     import optuna.storages._in_memory as in_memory
-
-    plan = sweeps.make_plan("CN({4,8})->FL()", "sample", 2, "grid", None, "clock", "val_accuracy", tmp_path,
-                            None, None, {"limit": 64})  # fmt: skip
-    study = optuna.create_study()
-    worker = sweeps.Worker(plan, study, 0, quiet)
-    trained = []
-    worker._train = lambda trial, verdict: trained.append(trial.number)
-    worker._decide = lambda trial: 0
 
     class Behind(datetime.datetime):
         @classmethod
         def now(cls, tz=None):
             return datetime.datetime.now(tz) - datetime.timedelta(minutes=5)
 
-    with monkeypatch.context() as patch:
-        patch.setattr(in_memory, "datetime", Behind)
-        first = study.ask()  # worker A's trial, stamped by a clock 5 minutes behind
-    first.set_user_attr("index", "0")
+    def ask_behind(study):
+        with monkeypatch.context() as patch:
+            patch.setattr(in_memory, "datetime", Behind)
+            return study.ask()  # worker A's trial, stamped by a clock 5 minutes behind
+
+    study, first = later_claim_yields(tmp_path, ask_behind, pause=1.0)
     assert datetime.datetime.now() - study.trials[first.number].datetime_start > datetime.timedelta(minutes=4)
-    second = study.ask()
-    claiming = threading.Thread(target=worker._one, args=(second,))
-    claiming.start()
-    time.sleep(1.0)
-    assert claiming.is_alive(), "the later claim trusted the other machine's clock and did not wait"
-    first.set_user_attr("hash", plan.judge(0).hash)
-    first.set_user_attr("kind", sweeps.TRAINED)
-    claiming.join(timeout=30)
-    assert not claiming.is_alive() and trained == []
-    assert study.trials[second.number].user_attrs.get("duplicate_of") == first.number
 
 
 def test_a_silent_earlier_trial_is_given_up_on_this_workers_own_clock(tmp_path, monkeypatch):
