@@ -502,7 +502,8 @@ class CellView(View):
 
 def magic_parser():
     """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--depth``), and the style."""
-    from cnndsl.cli import Parser, _add_model_options, depth_arg
+    from cnndsl.cli.options import add_model_options, depth_arg
+    from cnndsl.cli.parsing import Parser
 
     class MagicParser(Parser):
         def error(self, message):
@@ -512,7 +513,7 @@ def magic_parser():
             raise MagicUsageError(message or "")
 
     parser = MagicParser(prog="%%cnndsl", description="Check the cell as a spec file; show each model.")
-    _add_model_options(parser)
+    add_model_options(parser)
     parser.add_argument("--depth", type=depth_arg, metavar="N", help="draw each use of a named block N deep as one box")
     parser.add_argument("--style", choices=["boxes", "graph"], default="boxes", help="the picture's style")
     return parser

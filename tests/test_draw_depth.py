@@ -158,9 +158,9 @@ def test_the_default_depth_is_the_deepest_that_fits(name):
 
 
 def test_the_command_line_s_help_says_the_picture_s_limit():
-    from cnndsl import cli
+    from cnndsl.cli import draw as draw_command
 
-    assert cli.MAX_BOXES == MAX_BOXES
+    assert draw_command.MAX_BOXES == MAX_BOXES
 
 
 def test_a_big_model_s_default_picture_is_short():

@@ -316,7 +316,8 @@ IMPORTERS = {"import_module", "__import__", "exec", "eval", "run_module", "run_p
 BUILTINS = {"exec", "eval", "__import__"}
 ALLOWED = {
     ("cnndsl/backends/torch_reader.py", "load_module", "import_module"),  # from-torch: the module the user names
-    ("cnndsl/cli.py", "cmd_from_torch", "load_module"),
+    ("cnndsl/cli/from_torch.py", "cmd_from_torch", "load_module"),
+    ("cnndsl/cli/__init__.py", "command_module", "import_module"),  # a command's module, by a fixed table
     ("cnndsl/__init__.py", "__getattr__", "import_module"),  # cnndsl's own modules, by a fixed table
     ("cnndsl/training/records.py", "versions", "import_module"),  # a framework's version, by name
     ("cnndsl/records.py", "record", "exec"),  # a class body generated from field names

@@ -55,8 +55,8 @@ def test_an_argument_starting_with_a_dash_that_cannot_be_a_flag_is_a_value(argv,
 def test_the_command_line_parser_overrides_no_private_argparse_method():
     import argparse
 
-    from cnndsl import cli
+    from cnndsl.cli.parsing import CommandParser, Parser
 
-    for parser in (cli.Parser, cli._CommandParser):
+    for parser in (Parser, CommandParser):
         private = [name for name in vars(parser) if name.startswith("_") and not name.startswith("__")]
         assert not [name for name in private if hasattr(argparse.ArgumentParser, name)]

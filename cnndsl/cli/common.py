@@ -1,0 +1,52 @@
+"""What the commands' handlers share: exit codes, the project's settings under the flags,
+the one model a command works on, and diagnostics printed with carets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnndsl.errors import render
+from cnndsl.inputs import Source, UsageError, read_models
+from cnndsl.settings import Settings, SettingsError, load_settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cnndsl.model import CheckedModel
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def project_settings(args: argparse.Namespace) -> Settings:
+    """``[tool.cnndsl]`` of the nearest pyproject.toml, overridden by flags."""
+    try:
+        loaded = load_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    names = ("classes", "task", "max_params", "max_flops", "max_activations")
+    flags = {name: getattr(args, name, None) for name in names}
+    return loaded.merged(**flags)
+
+
+def check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
+    """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
+    return source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
+
+
+def report(diagnostics, source: Source) -> None:
+    """Diagnostics as text with carets, on stderr."""
+    if diagnostics:
+        print(render(diagnostics, source.text, source.name), file=sys.stderr)
+
+
+def one_model(argument: str, command: str, advice: str = "") -> Source:
+    """The single model a one-model command works on; FILE:NAME picks one from a file."""
+    sources = read_models(argument)
+    if not sources:
+        raise UsageError(
+            f"{argument}: no specs found (no string literal passed to compile_spec, check, parse or train)"
+        )
+    if len(sources) != 1:
+        names = ", ".join(source.label for source in sources)
+        raise UsageError(f"{argument}: holds {len(sources)} models ({names}); {command} takes one: FILE:NAME{advice}")
+    return sources[0]

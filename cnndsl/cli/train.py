@@ -1,0 +1,57 @@
+"""``cnndsl run``: train a spec with the notebook's recipe and evaluate it."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_SPEC, one_model, report
+from cnndsl.cli.options import add_spec_argument, add_task_option, add_train_options, recipe
+from cnndsl.cli.trainer import cluster_of, print_interrupted, supervised, training_package
+from cnndsl.errors import SpecError
+from cnndsl.inputs import Source
+from cnndsl.tasks import task_named
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="train a spec with the notebook's recipe and evaluate it",
+        description="Train a spec on MNIST (or --data) with Adam, batch 128, 12 epochs; save the model, "
+        "history, loss plot and metrics.",
+    )
+    add_spec_argument(parser)
+    add_train_options(parser)
+    add_task_option(parser, "data")
+    parser.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    training_package("run")
+    source = one_model(args.input, "run", " (use compare for several)")
+    cluster = cluster_of(args)
+    return supervised(args, cluster, lambda: _run(args, source, cluster))
+
+
+def _run(args: argparse.Namespace, source: Source, cluster) -> int:
+    package = training_package("run")
+    try:
+        result = package.train(
+            source, **recipe(args), cluster=cluster, verbose=1, quiet=not args.verbose, task=args.task
+        )
+    except SpecError as error:
+        report(error.diagnostics, source)
+        return EXIT_SPEC
+    except package.TrainingInterrupted as stop:
+        print_interrupted(stop)
+        return EXIT_INTERRUPTED
+    task = task_named(result.metrics.get("data", {}).get("task", "classify"))
+    print("\n".join(f"{label}: {_score(value)}" for label, value in task.score_lines(result.metrics)))
+    if result.directory is not None:
+        print(f"Wrote {result.directory}/: {', '.join(path.name for path in result.files)}")
+    return EXIT_OK
+
+
+def _score(value) -> str:
+    from cnndsl.training.records import score
+
+    return score(value)
