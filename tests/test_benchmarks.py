@@ -8,6 +8,7 @@ is tested is that the specs it times are valid and as described, and that it rea
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from conftest import EXAMPLES, ROOT, load_script, run_cli
@@ -165,3 +166,19 @@ def test_the_cold_start_projects_hold_the_examples_a_broken_copy_and_settings_th
     assert verdicts[0] == verdicts[1] and len(verdicts[0]) == len(files)
     broken = run_cli("check", bench.BROKEN, cwd=made["no settings"])
     assert broken.returncode == 1 and f"{bench.BROKEN}:" in broken.stderr and "error: expected" in broken.stderr
+
+
+def test_the_cold_check_runs_each_part_in_both_trees_and_compares_their_outputs(tmp_path):
+    bench = _load("cold_check")
+    (tmp_path / bench.MODEL).write_text((EXAMPLES / bench.MODEL).read_text())
+    other = tmp_path / "other" / "cnndsl"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "__main__.py").write_text("print('another cnndsl')\n")
+    same = {tree: bench.environment(ROOT, tmp_path / "cache") for tree in ("old", "new")}
+    for name in bench.PARTS:
+        figures = bench.part(name, sys.executable, same, tmp_path, rounds=1)
+        assert figures["same"] and figures["status"] == 0, name
+        assert all(seconds > 0 for seconds in (*figures["wall"].values(), *figures["cpu"].values()))
+    differing = {**same, "new": bench.environment(other.parent, tmp_path / "cache")}
+    assert not bench.part("cnndsl check", sys.executable, differing, tmp_path, rounds=1)["same"]
