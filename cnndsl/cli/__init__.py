@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from importlib import import_module
 
 from cnndsl import __version__
@@ -21,6 +20,10 @@ from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from cnndsl.cli.parsing import CommandParser, Parser
 from cnndsl.errors import needs
 from cnndsl.inputs import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 COMMANDS = {
     "check": "check",
