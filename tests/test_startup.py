@@ -80,6 +80,21 @@ def test_a_project_setting_loads_the_toml_parser_and_applies(project):
     assert loaded == ["tomllib", "typing"]  # typing: the TOML parser's own import
 
 
+@pytest.mark.parametrize("command", ["check", "fmt"])
+def test_a_command_imports_no_other_command_s_module(command, project):
+    code = (
+        "import sys, contextlib, io\n"
+        "from cnndsl.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    main([{command!r}, '--check' if {command!r} == 'fmt' else '-q', 'model1.cnn'])\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('cnndsl.cli.'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project, check=True)
+    loaded = set(result.stdout.split())
+    assert f"cnndsl.cli.{cli.COMMANDS[command]}" in loaded
+    assert not loaded & {f"cnndsl.cli.{module}" for name, module in cli.COMMANDS.items() if name != command}
+
+
 # --- the shortcuts give what they stand for ---------------------------------------------
 
 
