@@ -21,7 +21,8 @@ if sys.argv[:1] == ["-m"] and sys.path and sys.path[0] == os.getcwd():
     # and parses the files it checks, and runs none of them.
     del sys.path[0]
 
-from cnndsl.compiler import check, compile_spec, parse
+from cnndsl.checker import check, parse
+from cnndsl.compiler import compile_spec
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecSyntaxError, SpecValueError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel

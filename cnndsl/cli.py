@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from cnndsl import __version__
-from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS

@@ -9,7 +9,7 @@ import sys
 from types import MappingProxyType
 
 from cnndsl import ast
-from cnndsl.compiler import check_chain
+from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.records import record, replace

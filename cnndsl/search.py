@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
-from cnndsl.compiler import check_chain, paused_gc
+from cnndsl.checker import check_chain, paused_gc
 from cnndsl.errors import Diagnostic, SpecError, render
 from cnndsl.formatter import chain as chain_text
 from cnndsl.model import CheckedModel

@@ -49,7 +49,7 @@ def check_partial(
 
     Raises SpecError when nothing can be drawn (a syntax or value error).
     """
-    from cnndsl.compiler import check_chain
+    from cnndsl.checker import check_chain
 
     try:
         return Drawable(
@@ -68,7 +68,7 @@ def _partial(chain, source, input_shape, num_classes, blocks, default_input_shap
     The layers are listed in the order inference built them (branch by branch), not
     in Keras's order: a picture needs only their tree.
     """
-    from cnndsl.compiler import resolved_chain
+    from cnndsl.checker import resolved_chain
 
     resolved, shape, classes = resolved_chain(
         chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True

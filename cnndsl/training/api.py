@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl import ast
-from cnndsl.compiler import check, parse
+from cnndsl.checker import check, parse
 from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
 from cnndsl.errors import DataError, SpecError, SpecShapeError
 from cnndsl.images import ImageFolder
