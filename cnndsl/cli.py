@@ -15,13 +15,13 @@ import re
 import sys
 from collections.abc import Sequence
 
-from cnndsl import __version__
 from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.errors import USAGE, Diagnostic, SpecError, needs, render
 from cnndsl.inputs import STDIN, STDIN_NAME, Source, UsageError, read_models, read_stdin, read_text
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import Settings, SettingsError, load_settings, parse_bytes, parse_count
 from cnndsl.tasks import TASKS, task_named
+from cnndsl.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pathlib too: check never needs it, and it costs start-up time
