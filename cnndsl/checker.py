@@ -12,17 +12,18 @@ import operator
 from collections.abc import Iterator, Mapping, Sequence
 
 from cnndsl import ast
-from cnndsl.errors import VALUE, Diagnostic, raise_errors
+from cnndsl.errors import SHAPE, VALUE, Diagnostic, SpecError, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
 from cnndsl.passes.resolve import Resolver
+from cnndsl.records import record
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
 from cnndsl.tasks import Task, task_named
 
-__all__ = ["parse", "check", "check_chain", "valid_input_shape", "valid_classes"]
+__all__ = ["parse", "check", "check_chain", "check_partial", "Partial", "valid_input_shape", "valid_classes"]
 
 
 def check(
@@ -78,20 +79,68 @@ def check_chain(
         return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked)
 
 
+@record
+class Partial:
+    """What a check that failed on shapes alone leaves: inference's work up to its errors.
+
+    ``resolved`` are the items inference walked (the task's head included), ``shape`` and
+    ``classes`` the input and class count in force, ``inferrer`` the inference that ran
+    (its ``built`` layers, in the order it built them), ``error`` what the check raised.
+    """
+
+    resolved: list
+    shape: tuple
+    classes: int
+    inferrer: Inferrer
+    error: SpecError
+
+
+def check_partial(
+    chain: ast.Chain,
+    source: str,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    blocks: Mapping[str, ast.Chain] | None = None,
+    default_input_shape: Sequence[int] | None = None,
+    task: str | Task | None = None,
+    marked: bool = False,
+    inferrer: Inferrer | None = None,
+) -> CheckedModel | Partial:
+    """Check a parsed chain once: the checked model, or where only shapes fail, the :class:`Partial` work.
+
+    A picture of a failing spec is drawn from it. ``inferrer`` is the inference to run
+    (one that records more as it goes); a syntax, value or budget error raises SpecError.
+    """
+    with paused_gc():
+        return _check_chain(
+            chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, inferrer, partial=True
+        )
+
+
 def _check_chain(
-    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
-) -> CheckedModel:
+    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False,
+    inferrer=None, partial=False,
+) -> CheckedModel | Partial:  # fmt: skip
     task = task_named(task)
     resolved, shape, classes = resolved_chain(
         chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked
     )
-    inferrer = Inferrer()
+    inferrer = inferrer if inferrer is not None else Inferrer()
     infos, tree = inferrer.infer(resolved, (None, *shape))
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     explicit = num_classes is not None
+    asked = classes
     head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
     diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
-    raise_errors(diagnostics, source)
+    if not partial:
+        raise_errors(diagnostics, source)
+    else:
+        try:
+            raise_errors(diagnostics, source)
+        except SpecError as error:
+            if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
+                raise
+            return Partial(resolved, shape, asked, inferrer, error)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
     return CheckedModel(
