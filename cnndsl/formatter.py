@@ -146,7 +146,7 @@ def _element_lines(node: ast.Node, width: int) -> list[str]:
         return _merge_lines(node, width)
     if isinstance(node, ast.Repeat) and isinstance(node.body, ast.Merge):
         lines = _merge_lines(node.body, width)
-        return [*lines[:-1], f"{lines[-1]} * {_value(node.count)}"]
+        return [*lines[:-1], f"{lines[-1]} * {print_value(node.count)}"]
     if isinstance(node, ast.Named) and not isinstance(node.body, ast.Named):
         lines = _element_lines(node.body, width)
         return [*lines[:-1], f"{lines[-1]} as {node.name}"]
@@ -213,56 +213,63 @@ def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
 # --- elements -------------------------------------------------------------------------
 
 
-def element(node: ast.Node) -> str:
-    """One chain element in canonical form, on one line."""
+def element(node: ast.Node, tight: bool = False) -> str:
+    """One chain element in canonical form, on one line.
+
+    ``tight`` writes a tuple without spaces, ``(1,2)``, as the readers' text has it
+    (:mod:`cnndsl.writer`); ``cnndsl fmt`` writes ``(1, 2)``.
+    """
     match node:
         case ast.Call():
-            return f"{node.code}({', '.join(_argument(arg) for arg in node.args)})"
+            return f"{node.code}({', '.join(_argument(arg, tight) for arg in node.args)})"
         case ast.Merge():
-            branches = " | ".join(chain(branch) for branch in node.branches)
-            args = "".join(", " + _argument(arg) for arg in node.args)
+            branches = " | ".join(chain(branch, tight) for branch in node.branches)
+            args = "".join(", " + _argument(arg, tight) for arg in node.args)
             return f"{node.code}({branches}{args})"
         case ast.Ref():
             return node.name
         case ast.Repeat():
             body = node.body
-            inner = f"({chain(body)})" if isinstance(body, ast.Chain) else _bracketed(body)
-            return f"{inner} * {_value(node.count)}"
+            inner = f"({chain(body, tight)})" if isinstance(body, ast.Chain) else _bracketed(body, tight)
+            return f"{inner} * {print_value(node.count, tight)}"
         case ast.Named():
-            return f"{_bracketed(node.body)} as {node.name}"
+            return f"{_bracketed(node.body, tight)} as {node.name}"
         case ast.Tensor():
             return f"@{node.name}"
         case ast.Chain():
-            return f"({chain(node)})"
+            return f"({chain(node, tight)})"
         case ast.Alternatives():
-            return "{" + " | ".join(chain(option) for option in node.options) + "}"
+            return "{" + " | ".join(chain(option, tight) for option in node.options) + "}"
         case _:
             assert_never(node)
 
 
-def _bracketed(node: ast.Node) -> str:
+def _bracketed(node: ast.Node, tight: bool = False) -> str:
     """An element that ``* N`` or ``as name`` follows: a named one in parentheses, as the grammar needs."""
-    return f"({element(node)})" if isinstance(node, ast.Named) else element(node)
+    return f"({element(node, tight)})" if isinstance(node, ast.Named) else element(node, tight)
 
 
-def chain(node: ast.Chain) -> str:
-    return ARROW.join(element(e) for e in node.elements)
+def chain(node: ast.Chain, tight: bool = False) -> str:
+    return ARROW.join(element(e, tight) for e in node.elements)
 
 
-def _argument(arg: ast.Arg) -> str:
-    return f"{arg.name}={_value(arg.value)}" if arg.name else _value(arg.value)
+def _argument(arg: ast.Arg, tight: bool = False) -> str:
+    return f"{arg.name}={print_value(arg.value, tight)}" if arg.name else print_value(arg.value, tight)
 
 
-def _value(value: ast.Value) -> str:
-    if isinstance(value, ast.Number):
-        return value.text
-    if isinstance(value, ast.Word):
-        return value.name
-    if isinstance(value, ast.Choice):
-        return "{" + ", ".join(_value(option) for option in value.options) + "}"
-    if isinstance(value, ast.Range):
-        return f"{{{value.low.text}..{value.high.text}}}"
-    items = [_value(item) for item in value.items]
+def print_value(node: ast.Value, tight: bool = False) -> str:
+    """A value as written: a number's own text, a word, a tuple, a choice or a range of a space."""
+    if isinstance(node, ast.Number):
+        return node.text
+    if isinstance(node, ast.Word):
+        return node.name
+    if isinstance(node, ast.Choice):
+        return "{" + ", ".join(print_value(option, tight) for option in node.options) + "}"
+    if isinstance(node, ast.Range):
+        return f"{{{node.low.text}..{node.high.text}}}"
+    items = [print_value(item, tight) for item in node.items]
+    if tight:  # the readers' text, as it has always been written: a tuple of one item is ``(x)``
+        return f"({','.join(items)})"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
