@@ -402,3 +402,14 @@ def test_an_interrupted_trials_folder_is_marked_and_skipped_numbers_are_explaine
     lines = sweeps.skipped_trials(study, [0, 4])
     assert lines[0].startswith("trial 1: interrupted (its folder, if any, ends in -interrupted")
     assert lines[1].startswith("trials 2, 3: rejected by the checker") and len(lines) == 2
+
+
+def test_a_trial_s_checked_model_is_trained_as_it_is_where_it_was_checked_for_the_data():
+    from cnndsl.training.api import check_spec
+
+    model = check("CN(8, 3) -> FL()", (28, 28, 1), 10)
+    assert check_spec(model, (28, 28, 1), 10, "classify") is model
+    assert check_spec(model) is model
+    other = check_spec(model, (32, 32, 3), 5)  # checked for other data: its text is checked again
+    assert other is not model and other.input_shape == (None, 32, 32, 3) and other.num_classes == 5
+    assert other == check(model.source, (32, 32, 3), 5)
