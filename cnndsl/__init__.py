@@ -21,12 +21,13 @@ if sys.argv[:1] == ["-m"] and sys.path and sys.path[0] == os.getcwd():
     # and parses the files it checks, and runs none of them.
     del sys.path[0]
 
-from cnndsl.compiler import check, compile_spec, parse
+from cnndsl import hooks as _hooks
+from cnndsl.checker import check, parse
+from cnndsl.compiler import compile_spec
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecSyntaxError, SpecValueError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel
-
-__version__ = "0.1.0"
+from cnndsl.version import __version__ as __version__
 
 __all__ = [
     "parse", "check", "compile_spec", "CheckedModel", "LAYERS",
@@ -48,6 +49,30 @@ def load_ipython_extension(ipython) -> None:
 
     load_ipython_extension(ipython)
 
+
+def _display(kind: str, value: object) -> dict:
+    """A value's rich display, drawn by :mod:`cnndsl.notebook` (loaded on the first display)."""
+    from cnndsl.notebook import bundle
+
+    return bundle(kind, value)
+
+
+def _live_plot(title: str):
+    """Training's live plot in a notebook (:mod:`cnndsl.notebook`); None outside one."""
+    from cnndsl.notebook import live_plot
+
+    return live_plot(title)
+
+
+def _read_architecture(data) -> tuple[str, int]:
+    """An architecture file's spec and classes (:mod:`cnndsl.backends.json_ir`, loaded only then)."""
+    from cnndsl.backends.json_ir import read
+
+    return read(data)
+
+
+_hooks.display, _hooks.live_plot, _hooks.read_architecture = _display, _live_plot, _read_architecture
+"""The faces' services that lower modules ask for (:mod:`cnndsl.hooks`)."""
 
 _LAZY = {
     "train": ("cnndsl.training", "tensorflow"), "compare": ("cnndsl.training", "tensorflow"),

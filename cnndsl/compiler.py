@@ -1,26 +1,15 @@
-"""The pipeline, end to end: text -> AST -> passes -> checked model -> Keras.
+"""The pipeline, end to end: text -> AST -> passes -> checked model -> Keras or PyTorch.
 
-``parse`` and ``check`` never import TensorFlow or Keras; ``compile_spec`` imports
-Keras only after the spec has passed every check.
+Checking is :mod:`cnndsl.checker`'s (its names are here too); ``compile_spec`` imports
+a framework only after the spec has passed every check.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 
-from cnndsl import ast
-from cnndsl.errors import VALUE, Diagnostic, raise_errors
-from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
-from cnndsl.passes.expand import MAX_LAYERS, Expander
-from cnndsl.passes.infer import Inferrer
-from cnndsl.passes.resolve import Resolver
-from cnndsl.shapes import format_size
-from cnndsl.syntax import parse, span_at
-from cnndsl.tasks import Task, task_named
+from cnndsl.checker import check, check_chain, parse, valid_classes, valid_input_shape
+from cnndsl.tasks import Task
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,175 +17,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["parse", "check", "check_chain", "compile_spec", "valid_input_shape", "valid_classes"]
-
-
-def check(
-    text: str,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    task: str | Task | None = None,
-) -> CheckedModel:
-    """Parse and check a spec; return its layer table or raise SpecError.
-
-    ``input_shape`` (height, width, channels) defaults to the spec's ``IN(...)``,
-    else 28x28x1; ``num_classes`` defaults to 10 (the task's default: 2 classes to
-    ``task="segment"``, 1 output to ``"regress"``). ``task`` (``classify``, ``segment``,
-    ``regress``) sets the head rule and the shape the model must end in. Never imports TensorFlow.
-    """
-    with paused_gc():
-        return _check_chain(parse(text), text, input_shape, num_classes, task=task)
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold off the cycle collector while a spec is checked.
-
-    Checking allocates one object per token and node, none of them in cycles; the
-    collector's passes over that growing heap took half the time of a large spec.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def check_chain(
-    chain: ast.Chain,
-    source: str,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    blocks: Mapping[str, ast.Chain] | None = None,
-    default_input_shape: Sequence[int] | None = None,
-    task: str | Task | None = None,
-    marked: bool = False,
-) -> CheckedModel:
-    """Run the passes over a parsed chain.
-
-    ``blocks`` resolves named references; ``default_input_shape`` (a project's
-    setting) applies when neither ``input_shape`` nor the spec's ``IN(...)`` says.
-    ``marked``: record each use of a block (``CheckedModel.blocks``), for pictures.
-    """
-    with paused_gc():
-        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked)
-
-
-def _check_chain(
-    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
-) -> CheckedModel:
-    task = task_named(task)
-    resolved, shape, classes = resolved_chain(
-        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked
-    )
-    inferrer = Inferrer()
-    infos, tree = inferrer.infer(resolved, (None, *shape))
-    failed = any(d.severity == "error" for d in inferrer.diagnostics)
-    explicit = num_classes is not None
-    head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
-    diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
-    raise_errors(diagnostics, source)
-    warnings = tuple(d for d in diagnostics if d.severity == "warning")
-    graph = tree if inferrer.merged else None
-    return CheckedModel(
-        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task.name
-    )
-
-
-def resolved_chain(
-    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
-):
-    """The passes before inference: ``(resolved items with the task's head, input shape, classes)``.
-
-    Raises a located SpecError for a space, an undefined name or a value error.
-    """
-    if "{" in source:  # braces: maybe a search space, which cnndsl.space knows (loaded only then)
-        from cnndsl.space import refuse_space
-
-        refuse_space(chain, source, blocks)
-    expander = Expander(blocks, marked)
-    items = expander.expand(chain)
-    raise_errors(expander.diagnostics, source)
-    resolver = Resolver(source)
-    resolved = resolver.resolve(items)
-    task = task_named(task)
-    shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
-    raise_errors([*resolver.diagnostics, *problems], source)
-    end = span_at(source, chain.span.end, chain.span.end)
-    return task.attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
-
-
-def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:
-    """The layer limit counts the model as built: the classifier head included."""
-    if len(infos) <= MAX_LAYERS:
-        return []
-    message = f"the model has {len(infos):,} layers with its classifier head; the limit is {MAX_LAYERS:,}"
-    return [Diagnostic(VALUE, message, chain.span, code="too-many-layers")]
-
-
-def _settings(
-    resolver: Resolver, input_shape, num_classes, default_input_shape=None, task: Task | None = None
-) -> tuple[tuple[int, ...], int, list[Diagnostic]]:
-    """The input shape and class count in force, and any conflict between sources."""
-    problems = []
-    declared = resolver.declared_input
-    shape = valid_input_shape(input_shape) if input_shape is not None else None
-    if declared and shape is not None and not _fits(declared[0], shape):
-        message = f"the spec declares input {format_size(declared[0])} but the input is {format_size(shape)}"
-        problems.append(Diagnostic(VALUE, message, declared[1], code="input-conflict"))
-    shape = shape or (declared[0] if declared else tuple(default_input_shape or DEFAULT_INPUT_SHAPE))
-    default = DEFAULT_CLASSES if task is None else task.default_outputs
-    classes = default if num_classes is None else valid_classes(num_classes)
-    return shape, classes, problems
-
-
-def _fits(declared: tuple, given: tuple) -> bool:
-    """A given input shape agrees with ``IN(...)`` where the spec gives a size (``None`` takes any)."""
-    return all(mine is None or mine == theirs for mine, theirs in zip(declared, given))
-
-
-def valid_classes(value: object, name: str = "num_classes") -> int:
-    """A class count from 1 to MAX_UNITS (an int, not a bool or a float), else ValueError.
-
-    The one rule for ``num_classes=``, ``--classes`` and the ``classes`` setting.
-    """
-    number = _whole(value)
-    if number is None or not 1 <= number <= MAX_UNITS:
-        raise ValueError(f"{name} must be a whole number from 1 to {MAX_UNITS:,}, not {value!r}")
-    return number
-
-
-def valid_input_shape(value: object, name: str = "input_shape") -> tuple[int, int, int]:
-    """(height, width, channels), each a whole number from 1 to MAX_INPUT_SIZE, else ValueError.
-
-    The one rule for ``input_shape=``, ``--input-shape`` and the ``input-shape`` setting.
-    """
-    sizes = () if isinstance(value, (str, bytes)) else _sizes(value)
-    numbers = tuple(_whole(size) for size in sizes)
-    if len(numbers) != 3 or not all(n is not None and 1 <= n <= MAX_INPUT_SIZE for n in numbers):
-        raise ValueError(
-            f"{name} must be (height, width, channels), each a whole number from 1 to {MAX_INPUT_SIZE:,}, not {value!r}"
-        )
-    return numbers  # type: ignore[return-value]
-
-
-def _sizes(value: object) -> tuple:
-    """The items of a sequence (a tuple, a list, a numpy array), else ()."""
-    try:
-        return tuple(value)  # type: ignore[arg-type]
-    except TypeError:
-        return ()
-
-
-def _whole(value: object) -> int | None:
-    """An integer (numpy's included) as an int; None for bools, floats and anything else."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
 
 
 def compile_spec(

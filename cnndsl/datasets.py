@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnndsl.compiler import valid_input_shape
+from cnndsl.checker import valid_input_shape
 from cnndsl.errors import DataError
 from cnndsl.images import ImageFolder, is_image_folder
 from cnndsl.shapes import format_size

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnndsl.ast import Span
-from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.syntax import span_at
 

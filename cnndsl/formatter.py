@@ -12,6 +12,7 @@ twice changes nothing more.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -52,6 +53,16 @@ def format_text(text: str) -> str:
         entries = [_Entry(_header(d), d.chain, d.span) for d in parsed.definitions]
         body = _file(entries, comments, text)
     return newline.join(body) + newline
+
+
+def layout(tree: ast.Chain) -> str:
+    """A chain laid out as ``cnndsl fmt`` lays out a spec of it (no comments), without a newline at the end.
+
+    >>> from cnndsl.syntax import parse
+    >>> layout(parse("CN(8,3)->  MP(2)"))
+    'CN(8, 3) -> MP(2)'
+    """
+    return "\n".join(_chain_lines("", tree, []))
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def _element_lines(node: ast.Node, width: int) -> list[str]:
         return _merge_lines(node, width)
     if isinstance(node, ast.Repeat) and isinstance(node.body, ast.Merge):
         lines = _merge_lines(node.body, width)
-        return [*lines[:-1], f"{lines[-1]} * {_value(node.count)}"]
+        return [*lines[:-1], f"{lines[-1]} * {print_value(node.count)}"]
     if isinstance(node, ast.Named) and not isinstance(node.body, ast.Named):
         lines = _element_lines(node.body, width)
         return [*lines[:-1], f"{lines[-1]} as {node.name}"]
@@ -202,54 +213,229 @@ def _attach(chain: ast.Chain, comments: list[Comment]) -> list[Slot]:
 # --- elements -------------------------------------------------------------------------
 
 
-def element(node: ast.Node) -> str:
-    """One chain element in canonical form, on one line."""
+def element(node: ast.Node, tight: bool = False) -> str:
+    """One chain element in canonical form, on one line.
+
+    ``tight`` writes a tuple without spaces, ``(1,2)``, as the readers' text has it
+    (:mod:`cnndsl.writer`); ``cnndsl fmt`` writes ``(1, 2)``.
+    """
     match node:
         case ast.Call():
-            return f"{node.code}({', '.join(_argument(arg) for arg in node.args)})"
+            return f"{node.code}({', '.join(_argument(arg, tight) for arg in node.args)})"
         case ast.Merge():
-            branches = " | ".join(chain(branch) for branch in node.branches)
-            args = "".join(", " + _argument(arg) for arg in node.args)
+            branches = " | ".join(chain(branch, tight) for branch in node.branches)
+            args = "".join(", " + _argument(arg, tight) for arg in node.args)
             return f"{node.code}({branches}{args})"
         case ast.Ref():
             return node.name
         case ast.Repeat():
             body = node.body
-            inner = f"({chain(body)})" if isinstance(body, ast.Chain) else _bracketed(body)
-            return f"{inner} * {_value(node.count)}"
+            inner = f"({chain(body, tight)})" if isinstance(body, ast.Chain) else _bracketed(body, tight)
+            return f"{inner} * {print_value(node.count, tight)}"
         case ast.Named():
-            return f"{_bracketed(node.body)} as {node.name}"
+            return f"{_bracketed(node.body, tight)} as {node.name}"
         case ast.Tensor():
             return f"@{node.name}"
         case ast.Chain():
-            return f"({chain(node)})"
+            return f"({chain(node, tight)})"
         case ast.Alternatives():
-            return "{" + " | ".join(chain(option) for option in node.options) + "}"
+            return "{" + " | ".join(chain(option, tight) for option in node.options) + "}"
         case _:
             assert_never(node)
 
 
-def _bracketed(node: ast.Node) -> str:
+def _bracketed(node: ast.Node, tight: bool = False) -> str:
     """An element that ``* N`` or ``as name`` follows: a named one in parentheses, as the grammar needs."""
-    return f"({element(node)})" if isinstance(node, ast.Named) else element(node)
+    return f"({element(node, tight)})" if isinstance(node, ast.Named) else element(node, tight)
 
 
-def chain(node: ast.Chain) -> str:
-    return ARROW.join(element(e) for e in node.elements)
+def chain(node: ast.Chain, tight: bool = False) -> str:
+    return ARROW.join(element(e, tight) for e in node.elements)
 
 
-def _argument(arg: ast.Arg) -> str:
-    return f"{arg.name}={_value(arg.value)}" if arg.name else _value(arg.value)
+def _argument(arg: ast.Arg, tight: bool = False) -> str:
+    return f"{arg.name}={print_value(arg.value, tight)}" if arg.name else print_value(arg.value, tight)
 
 
-def _value(value: ast.Value) -> str:
-    if isinstance(value, ast.Number):
-        return value.text
-    if isinstance(value, ast.Word):
-        return value.name
-    if isinstance(value, ast.Choice):
-        return "{" + ", ".join(_value(option) for option in value.options) + "}"
-    if isinstance(value, ast.Range):
-        return f"{{{value.low.text}..{value.high.text}}}"
-    items = [_value(item) for item in value.items]
+def print_value(node: ast.Value, tight: bool = False) -> str:
+    """A value as written: a number's own text, a word, a tuple, a choice or a range of a space."""
+    if isinstance(node, ast.Number):
+        return node.text
+    if isinstance(node, ast.Word):
+        return node.name
+    if isinstance(node, ast.Choice):
+        return "{" + ", ".join(print_value(option, tight) for option in node.options) + "}"
+    if isinstance(node, ast.Range):
+        return f"{{{node.low.text}..{node.high.text}}}"
+    items = [print_value(item, tight) for item in node.items]
+    if tight:  # the readers' text, as it has always been written: a tuple of one item is ``(x)``
+        return f"({','.join(items)})"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+# --- a printed tree, placed in its text ---------------------------------------------------
+
+
+def placed(tree: ast.Chain, text: str) -> ast.Chain:
+    """``tree`` with every span moved into ``text``, its printing (:func:`layout` or :func:`chain`).
+
+    The nodes keep their order and kind, so that a node of the result stands for the node of
+    ``tree`` at the same place: an error about the printed text is mapped back by node, and
+    the text is never parsed again. Spans follow the parser's: a chain in parentheses spans
+    inside them, a repetition or a name spans its body's parentheses too.
+    """
+    return _Placer(text).chain(tree)
+
+
+class _Placer:
+    """Walks a tree in printing order, finding each of its tokens in the printed text."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.at = text, 0
+        self.lines = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+
+    def chain(self, node: ast.Chain) -> ast.Chain:
+        start = self._skip()
+        elements = []
+        for index, element_node in enumerate(node.elements):
+            if index:
+                self._token("->")
+            elements.append(self.element(element_node))
+        return ast.Chain(tuple(elements), self._span(start))
+
+    def element(self, node: ast.Node) -> ast.Node:
+        start = self._skip()
+        match node:
+            case ast.Call():
+                self._token(node.code + "(")
+                args = self._arguments(node.args)
+                self._token(")")
+                return ast.Call(node.code, args, self._span(start))
+            case ast.Merge():
+                self._token(node.code + "(")
+                branches = []
+                for index, branch in enumerate(node.branches):
+                    if index:
+                        self._token("|")
+                    branches.append(self.chain(branch))
+                args = []
+                for arg in node.args:
+                    self._token(",")
+                    args.append(self._argument(arg))
+                self._token(")")
+                return ast.Merge(node.code, tuple(branches), tuple(args), self._span(start))
+            case ast.Ref():
+                self._token(node.name)
+                return ast.Ref(node.name, self._span(start))
+            case ast.Tensor():
+                self._token("@" + node.name)
+                return ast.Tensor(node.name, self._span(start))
+            case ast.Repeat():
+                body = self._bracketed(node.body)
+                self._token("*")
+                count = self.value(node.count)
+                return ast.Repeat(body, count, self._span(start))
+            case ast.Named():
+                body = self._bracketed(node.body)
+                self._token("as")
+                name_start = self._skip()
+                self._token(node.name)
+                return ast.Named(body, node.name, self._span(start), self._span(name_start))
+            case ast.Chain():
+                self._token("(")
+                inner = self.chain(node)
+                self._token(")")
+                return inner
+            case ast.Alternatives():
+                self._token("{")
+                options = []
+                for index, option in enumerate(node.options):
+                    if index:
+                        self._token("|")
+                    options.append(self.chain(option))
+                self._token("}")
+                return ast.Alternatives(tuple(options), self._span(start))
+            case _:
+                assert_never(node)
+
+    def _bracketed(self, node: ast.Node) -> ast.Node:
+        """What ``* N`` or ``as name`` follows: a named element in parentheses (a chain has its own)."""
+        if not isinstance(node, ast.Named):
+            return self.element(node)
+        self._token("(")
+        inner = self.element(node)
+        self._token(")")
+        return inner
+
+    def _arguments(self, args: tuple[ast.Arg, ...]) -> tuple[ast.Arg, ...]:
+        placed_args = []
+        for index, arg in enumerate(args):
+            if index:
+                self._token(",")
+            placed_args.append(self._argument(arg))
+        return tuple(placed_args)
+
+    def _argument(self, arg: ast.Arg) -> ast.Arg:
+        start = self._skip()
+        if arg.name:
+            self._token(arg.name)
+            self._token("=")
+        value = self.value(arg.value)
+        return ast.Arg(arg.name, value, self._span(start))
+
+    def value(self, node):
+        start = self._skip()
+        match node:
+            case ast.Number():
+                self._token(node.text)
+                return ast.Number(node.value, node.text, self._span(start))
+            case ast.Word():
+                self._token(node.name)
+                return ast.Word(node.name, self._span(start))
+            case ast.Tuple():
+                self._token("(")
+                items = []
+                for index, item in enumerate(node.items):
+                    if index:
+                        self._token(",")
+                    items.append(self.value(item))
+                if len(items) == 1:
+                    self._token(",")
+                self._token(")")
+                return ast.Tuple(tuple(items), self._span(start))
+            case ast.Choice():
+                self._token("{")
+                options = []
+                for index, option in enumerate(node.options):
+                    if index:
+                        self._token(",")
+                    options.append(self.value(option))
+                self._token("}")
+                return ast.Choice(tuple(options), self._span(start))
+            case ast.Range():
+                self._token("{")
+                low = self.value(node.low)
+                self._token("..")
+                high = self.value(node.high)
+                self._token("}")
+                return ast.Range(low, high, self._span(start))
+            case _:
+                assert_never(node)
+
+    def _skip(self) -> int:
+        while self.at < len(self.text) and self.text[self.at] in " \t\r\n":
+            self.at += 1
+        return self.at
+
+    def _token(self, token: str) -> None:
+        start = self._skip()
+        if not self.text.startswith(token, start):
+            raise ValueError(f"the text is not the tree's printing: {token!r} expected at {start}")
+        self.at = start + len(token)
+
+    def _span(self, start: int) -> ast.Span:
+        return ast.Span(start, self.at, *self._position(start), *self._position(self.at))
+
+    def _position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.lines, offset)
+        return line, offset - self.lines[line - 1] + 1

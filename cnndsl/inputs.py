@@ -8,8 +8,8 @@ import re
 import sys
 from types import MappingProxyType
 
-from cnndsl import ast
-from cnndsl.compiler import check_chain
+from cnndsl import ast, hooks
+from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
 from cnndsl.records import record, replace
@@ -60,11 +60,9 @@ class Source:
             return f"{self.name}:{self.embedded.line}"
         return f"{self.name}:{self.label}" if self.named else self.name
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """In a notebook: the model's table and picture, or its errors with carets (:mod:`cnndsl.notebook`)."""
-        from cnndsl.notebook import source_view
-
-        return source_view(self)._repr_mimebundle_(include, exclude)
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict | None:
+        """In a notebook: the model's table and picture, or its errors with carets (drawn by :mod:`cnndsl.notebook`)."""
+        return hooks.shown("source", self)
 
     def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError."""
@@ -225,10 +223,10 @@ def architecture_models(display: str, text: str, stem: str) -> list[Source]:
     """The model of an architecture file (``cnndsl emit --to json``), as the spec it describes."""
     import json
 
-    from cnndsl.backends.json_ir import ArchitectureError, read
+    from cnndsl.errors import ArchitectureError
 
     try:
-        spec, classes = read(json.loads(text))
+        spec, classes = hooks.read_architecture(json.loads(text))
     except json.JSONDecodeError as error:
         raise UsageError(f"{display}: not JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
     except RecursionError:

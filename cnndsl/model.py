@@ -201,8 +201,8 @@ class CheckedModel:
         macs = [info.macs for info in self.layers]
         return None if None in macs else sum(macs)
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """In a notebook: the summary table beside the picture (:mod:`cnndsl.notebook`, loaded only then)."""
-        from cnndsl.notebook import model_view
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict | None:
+        """In a notebook: the summary table beside the picture (drawn by :mod:`cnndsl.notebook`)."""
+        from cnndsl import hooks
 
-        return model_view(self)._repr_mimebundle_(include, exclude)
+        return hooks.shown("model", self)

@@ -286,6 +286,20 @@ def compare_html(result) -> str:
     )
 
 
+def bundle(kind: str, value) -> dict:
+    """The display of a lower module's value (:mod:`cnndsl.hooks`): a checked model, a spec's
+    source, a training result or a comparison, as a MIME bundle."""
+    if kind == "model":
+        return model_view(value)._repr_mimebundle_()
+    if kind == "source":
+        return source_view(value)._repr_mimebundle_()
+    if kind == "train":
+        return {"text/plain": train_result_text(value), "text/html": train_result_html(value)}
+    if kind == "comparison":
+        return {"text/plain": value.table, "text/html": compare_html(value)}
+    raise ValueError(f"no display for {kind!r}")
+
+
 # --- the live plot --------------------------------------------------------------------
 
 PLOT_WIDTH, PLOT_HEIGHT, PLOT_PAD, PLOT_TOP = 360, 220, 40, 46

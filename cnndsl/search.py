@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
-from cnndsl.compiler import check_chain, paused_gc
+from cnndsl.checker import check_chain, paused_gc
 from cnndsl.errors import Diagnostic, SpecError, render
-from cnndsl.formatter import chain as chain_text
+from cnndsl.formatter import placed
 from cnndsl.model import CheckedModel
 from cnndsl.records import replace
 from cnndsl.report import architecture_hash
@@ -53,16 +53,18 @@ class Verdict:
 
     @property
     def text(self) -> str:
-        return candidate_text(self.chain)
+        return self.model.source if self.model is not None else candidate_text(self.chain)
 
 
 @dataclass(frozen=True)
 class Judge:
     """Checks candidates of one space under one input shape, class count and budgets.
 
-    A candidate is checked from its own text (two calls written alike in the space,
-    such as ``CN({8,16})`` twice, may take different values in one candidate); its
-    first error is then carried back to the place in the space's text it comes from.
+    A candidate is checked as its own tree, placed in its canonical text (two calls
+    written alike in the space, such as ``CN({8,16})`` twice, may take different values
+    in one candidate); its first error is then carried back, node by node, to the place
+    in the space's text it comes from. The accepted model's source is the candidate's
+    canonical text, which a trial trains.
     """
 
     space: Space
@@ -74,8 +76,8 @@ class Judge:
 
     def __call__(self, index: int) -> Verdict:
         chain = self.space.candidate(index)
-        text = chain_text(chain)
-        own = parse(text)
+        text = candidate_text(chain)
+        own = placed(chain, text)
         try:
             model = check_chain(
                 own, text, self.input_shape, self.num_classes, None, self.settings.input_shape,
@@ -96,10 +98,11 @@ class Judge:
 def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain, text: str, source: str) -> Diagnostic:
     """``error``, about a candidate's own ``text``, pointed at the same place in the space's ``source``.
 
-    The candidate read from its text and the candidate made from the space are the same
-    tree; the error goes to the space node of the innermost node that holds its span. A
-    message that starts with the layer as the candidate writes it starts with the layer
-    as the space writes it, so that candidates failing alike count as one group.
+    ``own`` is the candidate made from the space (``chain``) placed in its ``text``: the
+    same nodes in the same order, so the error goes to the space node of the innermost
+    node that holds its span. A message that starts with the layer as the candidate
+    writes it starts with the layer as the space writes it, so that candidates failing
+    alike count as one group.
     """
     span = error.span
     if span is None:
@@ -113,9 +116,12 @@ def located(error: Diagnostic, own: ast.Chain, chain: ast.Chain, text: str, sour
         )
     # the innermost: the shortest span, and of equal ones (an argument and its value) the deepest
     mine, theirs = min(reversed(holding), key=lambda pair: pair[0].span.end - pair[0].span.start)
-    written, message = text[mine.span.start : mine.span.end] + ": ", error.message
-    if message.startswith(written):
-        message = " ".join(source[theirs.span.start : theirs.span.end].split()) + ": " + message[len(written) :]
+    message = error.message
+    raw = text[mine.span.start : mine.span.end]
+    for written in (raw + ": ", " ".join(raw.split()) + ": "):  # as the text lays it out, or on one line
+        if message.startswith(written):
+            message = " ".join(source[theirs.span.start : theirs.span.end].split()) + ": " + message[len(written) :]
+            break
     # a candidate's fixes edit the candidate's text, not the space's
     if span == mine.span or not isinstance(theirs, ast.Call) or span != mine.code_span:
         return replace(error, span=theirs.span, message=message, fixes=())

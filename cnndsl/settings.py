@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Iterator
 
-from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.errors import SettingsError
 from cnndsl.records import fields, record, replace
 

@@ -253,10 +253,9 @@ def _key(node, via: str) -> str:
 
 def candidate_text(chain: ast.Chain) -> str:
     """A candidate chain as a spec in canonical form, without a trailing newline."""
-    from cnndsl.formatter import chain as chain_text
-    from cnndsl.formatter import format_text  # imported here: checking a spec never formats one
+    from cnndsl.formatter import layout  # imported here: checking a spec never formats one
 
-    return format_text(chain_text(chain)).rstrip("\n")
+    return layout(chain)
 
 
 # --- the space's own errors -------------------------------------------------------------

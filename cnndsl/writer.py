@@ -1,12 +1,12 @@
 """Write layers back as notation: the inverse of parsing, for models that come from elsewhere.
 
-A model read from Keras or from the JSON architecture is a chain of :class:`Written`
-layers and :class:`Joined` merges with resolved arguments; :func:`write` gives the
-canonical spec: arguments equal to what the notation would resolve (the default,
-or for an inherited argument the nearest earlier layer's value) are left out; the
-required arguments, an inherited one (a convolution's kernel), a collected one
-(a pool size) and a layer's only argument are written by position while nothing
-before them is left out.
+A model read from Keras, from PyTorch or from the JSON architecture is a chain of
+:class:`Written` layers and :class:`Joined` merges with resolved arguments; :func:`tree`
+builds the spec's syntax tree, which the formatter prints (:func:`write`): arguments
+equal to what the notation would resolve (the default, or for an inherited argument
+the nearest earlier layer's value) are left out; the required arguments, an inherited
+one (a convolution's kernel), a collected one (a pool size) and a layer's only argument
+are written by position while nothing before them is left out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnndsl import ast
+from cnndsl.formatter import chain as print_chain
+from cnndsl.formatter import print_value
 from cnndsl.layers import LAYERS, REQUIRED, LayerType
 from cnndsl.tasks import CLASSIFY, Task
 
@@ -63,23 +66,42 @@ def write(
     >>> write([Written("CN", {"filters": 8, "kernel": (5, 5)}), Written("CN", {"filters": 8, "kernel": (5, 5)})])
     'CN(8, 5) -> CN(8)'
     """
+    written = tree(chain, input_shape, num_classes, input_name, task)
+    return print_chain(written, tight=True) if written.elements else ""
+
+
+def tree(
+    chain: Sequence[Node],
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    input_name: str | None = None,
+    task: Task | None = None,
+) -> ast.Chain:
+    """The syntax tree :func:`write` prints (its spans are empty: it was read from no text)."""
     state: dict[tuple[str, str], Any] = {}
     if chain and _looks_like_head(chain[-1], num_classes, task or CLASSIFY):
         state[_KEEP] = chain[-1]
-    parts = [f"IN({', '.join(str(size) for size in input_shape)})"] if input_shape is not None else []
-    if parts and input_name is not None:
-        parts[0] += f" as {input_name}"
-    return " -> ".join([*parts, _chain(chain, state)]) if chain else " -> ".join(parts)
+    elements: list[ast.Node] = []
+    if input_shape is not None:
+        declared = ast.Call("IN", tuple(_arg(None, _leaf(size)) for size in input_shape), NOWHERE)
+        elements.append(declared if input_name is None else ast.Named(declared, input_name, NOWHERE, NOWHERE))
+    if chain:
+        elements += _chain(chain, state).elements
+    return ast.Chain(tuple(elements), NOWHERE)
 
 
-def _chain(chain: Sequence[Node], state: dict) -> str:
-    """A chain's text; an inherited argument is left out only right after a layer of the same code."""
-    parts = []
+NOWHERE = ast.Span(0, 0, 1, 1, 1, 1)
+"""The span of a node that was read from no text."""
+
+
+def _chain(chain: Sequence[Node], state: dict) -> ast.Chain:
+    """A chain's tree; an inherited argument is left out only right after a layer of the same code."""
+    elements = []
     state[_PREVIOUS] = None
     for node in chain:
-        parts.append(_node(node, state))
+        elements.append(_node(node, state))
         state[_PREVIOUS] = node.code if isinstance(node, Written) else None
-    return " -> ".join(parts) if chain else "ID()"
+    return ast.Chain(tuple(elements) if chain else (ast.Call("ID", (), NOWHERE),), NOWHERE)
 
 
 _KEEP = ("", "keep activation")
@@ -92,32 +114,37 @@ def _looks_like_head(node: Node, num_classes: int | None, task: Task) -> bool:
     return isinstance(node, Written) and task.reads_as_head(node.code, node.args, num_classes)
 
 
-def _node(node: Node, state: dict) -> str:
+def _node(node: Node, state: dict) -> ast.Node:
     match node:
         case Written():
-            return _layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node) + _as(node.name)
+            return _as(_layer(LAYERS[node.code], node.args, state, keep=state.get(_KEEP) is node), node.name)
         case Joined():
-            branches = [_chain(branch, state) for branch in node.branches]
+            branches = tuple(_chain(branch, state) for branch in node.branches)
             state[_PREVIOUS] = None
             defaults = {param.name: param.default for param in LAYERS[node.code].params}
-            keywords = [f", {k}={value_text(v)}" for k, v in node.args.items() if defaults.get(k) != v]
-            return f"{node.code}({' | '.join(branches)}{''.join(keywords)})" + _as(node.name)
+            keywords = tuple(_arg(k, _value(v)) for k, v in node.args.items() if defaults.get(k) != v)
+            return _as(ast.Merge(node.code, branches, keywords, NOWHERE), node.name)
         case Taken():
-            return f"@{node.name}"
+            return ast.Tensor(node.name, NOWHERE)
         case _:
             raise TypeError(f"not a layer, merge or named tensor: {node!r}")
 
 
-def _as(name: str | None) -> str:
-    return "" if name is None else f" as {name}"
+def _as(node: ast.Node, name: str | None) -> ast.Node:
+    return node if name is None else ast.Named(node, name, NOWHERE, NOWHERE)
 
 
-def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = False) -> str:
+def _arg(name: str | None, value: ast.Value) -> ast.Arg:
+    return ast.Arg(name, value, NOWHERE)
+
+
+def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = False) -> ast.Call:
     """``CODE(...)`` with only the arguments that differ from what the notation would resolve."""
     unknown = set(args) - set(kind.param_names)
     if unknown:
         raise ValueError(f"{kind.code} has no argument {sorted(unknown)[0]!r}")
-    parts, skipped = [], False
+    parts: list[ast.Arg] = []
+    skipped = False
     for param in kind.params:
         value = args.get(param.name, param.default)
         if _implied(kind, param, value, args, state) and not (keep and param.name == "activation"):
@@ -125,10 +152,12 @@ def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = F
             continue
         if param.inherit:
             state[kind.code, param.name] = value
-        text = value_text(value, spread=param.name == kind.collect and not skipped, literal=param.literal)
-        positional = not skipped and _by_position(kind, param)
-        parts.append(text if positional else f"{param.name}={value_text(value, literal=param.literal)}")
-    return f"{kind.code}({', '.join(parts)})"
+        if not skipped and _by_position(kind, param):
+            spread = param.name == kind.collect
+            parts += [_arg(None, item) for item in _values(value, spread=spread, literal=param.literal)]
+        else:
+            parts.append(_arg(param.name, _value(value, literal=param.literal)))
+    return ast.Call(kind.code, tuple(parts), NOWHERE)
 
 
 def _by_position(kind: LayerType, param) -> bool:
@@ -157,12 +186,35 @@ def value_text(value: Any, spread: bool = False, literal: bool = False) -> str:
     >>> value_text((1, 1, 8), spread=True, literal=True), value_text((1, 1), spread=True, literal=True)
     ('1, 1, 8', '1, 1')
     """
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    return ", ".join(print_value(node, tight=True) for node in _values(value, spread, literal))
+
+
+def _values(value: Any, spread: bool = False, literal: bool = False) -> list[ast.Value]:
+    """A value's trees: one, or with ``spread`` a tuple's items written as arguments of their own."""
+    node = _value(value, literal)
+    if spread and isinstance(node, ast.Tuple) and "(" not in ",".join(map(_text, node.items)):
+        return list(node.items)
+    return [node]
+
+
+def _value(value: Any, literal: bool = False) -> ast.Value:
+    """A value's tree: ``3`` for (3, 3) unless ``literal``, ``true``, ``(1,2)``."""
     if isinstance(value, tuple | list):
-        items = [value_text(item) for item in value]
-        if not literal and len(set(items)) == 1 and "(" not in items[0]:  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
-            return items[0]
-        inner = ",".join(items)
-        return inner.replace(",", ", ") if spread and "(" not in inner else f"({inner})"
-    return repr(value) if isinstance(value, float) else str(value)
+        items = [_value(item) for item in value]
+        if not literal and len(set(map(_text, items))) == 1 and "(" not in _text(items[0]):
+            return items[0]  # (3, 3) is 3, ((1, 1), (1, 1)) is 1
+        return ast.Tuple(tuple(items), NOWHERE)
+    return _leaf(value)
+
+
+def _text(node: ast.Value) -> str:
+    return print_value(node, tight=True)
+
+
+def _leaf(value: Any) -> ast.Value:
+    """A number, a word (``true``, ``same``, ``relu``) as the notation writes it."""
+    if isinstance(value, bool):
+        return ast.Word("true" if value else "false", NOWHERE)
+    if isinstance(value, int | float):
+        return ast.Number(value, repr(value) if isinstance(value, float) else str(value), NOWHERE)
+    return ast.Word(str(value), NOWHERE)

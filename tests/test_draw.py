@@ -141,6 +141,22 @@ def test_a_written_repetition_folds_even_where_shapes_change_and_says_from_what_
     assert "×4" in texts(ET.fromstring(draw(model)))
 
 
+def test_a_failing_spec_is_drawn_from_the_one_check_without_running_the_passes_again(monkeypatch):
+    from cnndsl.passes.infer import Inferrer
+    from cnndsl.passes.resolve import Resolver
+
+    runs = []
+    for cls in (Inferrer, Resolver):
+        method = "infer" if cls is Inferrer else "resolve"
+        real = getattr(cls, method)
+        monkeypatch.setattr(
+            cls, method, lambda self, *args, real=real, name=method: runs.append(name) or real(self, *args)
+        )
+    text = example("model3_title")
+    drawable = check_partial(parse(text), text)
+    assert drawable.failed is not None and runs == ["resolve", "infer"]
+
+
 def test_the_model3_title_is_drawn_up_to_its_failing_layer_with_the_error():
     text = example("model3_title")
     with pytest.raises(SpecError) as caught:

@@ -116,3 +116,16 @@ def test_fmt_leaves_a_file_with_errors_untouched(tmp_path):
     result = run_cli("fmt", str(path))
     assert result.returncode == 1 and f"{path}:1:11: error:" in result.stderr
     assert path.read_text() == "CN(32,3)->\n"
+
+
+def test_the_writer_builds_a_tree_that_the_formatter_prints():
+    from cnndsl.formatter import layout
+    from cnndsl.writer import Joined, Taken, Written, tree, write
+
+    conv = Written("CN", {"filters": 8, "kernel": (3, 5)})
+    chain = [conv, Joined("ADD", ((conv,), ()), name="a"), Taken("a"), Written("MP", {"pool": (2, 1)})]
+    text = write(chain, (28, 28, 1), input_name="x")
+    assert text == "IN(28, 28, 1) as x -> CN(8, (3,5)) -> ADD(CN(8, (3,5)) | ID()) as a -> @a -> MP(2, 1)"
+    written = tree(chain, (28, 28, 1), input_name="x")
+    assert [type(node).__name__ for node in written.elements] == ["Named", "Call", "Named", "Tensor", "Call"]
+    assert format_text(text) == layout(written) + "\n" == format_text(layout(written))

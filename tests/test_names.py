@@ -459,7 +459,7 @@ def test_check_says_where_a_name_is_wrong_in_one_located_error_and_summary_shows
 
 
 def test_a_search_space_with_names_gives_candidates_that_check_each_with_its_own_names():
-    from cnndsl.compiler import check_chain
+    from cnndsl.checker import check_chain
     from cnndsl.space import Space
     from cnndsl.specfile import resolve_definitions
     from cnndsl.syntax import parse_file

@@ -159,6 +159,25 @@ def test_the_comparison_is_an_html_table():
     assert "<th>val_loss</th>" in trained["text/html"] and "<td class='n'>0.6000</td>" in trained["text/html"]
 
 
+def test_the_notebook_draws_what_lower_modules_display_through_the_hook_the_package_fills(monkeypatch):
+    from cnndsl import hooks
+    from cnndsl.inputs import Source
+    from cnndsl.notebook import bundle
+
+    model = check("CN(8, 3) -> FL()")
+    source = Source("<spec>", "CN(8, 3) -> FL()", "spec")
+    assert model._repr_mimebundle_() == bundle("model", model) and source._repr_mimebundle_() == bundle(
+        "source", source
+    )
+    asked = []
+    monkeypatch.setattr(hooks, "display", lambda kind, value: asked.append(kind) or {"text/plain": kind})
+    assert model._repr_mimebundle_() == {"text/plain": "model"} and asked == ["model"]
+    monkeypatch.setattr(hooks, "display", None)  # nothing provided: IPython falls back to the plain repr
+    assert model._repr_mimebundle_() is None and source._repr_mimebundle_() is None
+    with pytest.raises(ValueError, match="no display"):
+        bundle("nothing", model)
+
+
 def test_display_never_imports_ipython():
     code = (
         "import sys, cnndsl\n"

@@ -261,6 +261,38 @@ def test_random_spaces_count_and_number_as_the_brute_force_expansion(text):
     rng = random.Random(0)
     for index in (found.sample(rng) for _ in range(5)):
         assert parse(candidate_text(found.candidate(index))) is not None
+        assert_placed_as_parsed(found.candidate(index))
+
+
+def assert_placed_as_parsed(candidate: ast.Chain) -> None:
+    """A candidate's canonical text is its printing formatted, and the candidate placed in that text
+    (or in its one-line printing) is the tree the parser reads from it, spans and all."""
+    from cnndsl.formatter import format_text, placed
+
+    text = candidate_text(candidate)
+    assert text == format_text(chain_text(candidate)).rstrip("\n")
+    assert placed(candidate, text) == parse(text)
+    assert placed(candidate, chain_text(candidate)) == parse(chain_text(candidate))
+
+
+@pytest.mark.parametrize("name", ["resnet50", "inception_v3", "unet", "efficientnet_b0", "model1"])
+def test_a_long_candidate_laid_out_over_lines_is_placed_where_the_parser_reads_it(name):
+    from conftest import ROOT
+
+    from cnndsl.syntax import parse_file
+
+    parsed = parse_file((ROOT / "examples" / f"{name}.cnn").read_text())
+    chains = [parsed] if isinstance(parsed, ast.Chain) else [definition.chain for definition in parsed.definitions]
+    assert any("\n" in candidate_text(chain) for chain in chains) or name == "model1"
+    for chain in chains:
+        assert_placed_as_parsed(chain)
+
+
+def test_a_tree_placed_in_a_text_that_is_not_its_printing_is_refused():
+    from cnndsl.formatter import placed
+
+    with pytest.raises(ValueError, match="not the tree's printing"):
+        placed(parse("CN(8, 3) -> FL()"), "CN(8, 5) -> FL()")
 
 
 @settings(max_examples=40)

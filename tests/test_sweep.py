@@ -1,7 +1,7 @@
 """``cnndsl sweep``: what is trained, what never is, storage URLs and their passwords.
 
-In-process tests replace ``cnndsl.train`` with a recorder (and the storage with Optuna's
-in-memory one) to hold the sweep's choices without TensorFlow; the others train real
+In-process tests replace training (``cnndsl.training.api.train``) with a recorder (and the
+storage with Optuna's in-memory one) to hold the sweep's choices without TensorFlow; the others train real
 tiny models on the bundled sample, in process or as ``cnndsl sweep`` processes.
 """
 
@@ -25,6 +25,7 @@ from cnndsl import check, sweeps
 from cnndsl.budgets import check_budgets
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings
+from cnndsl.training import api as training_api
 
 optuna = pytest.importorskip("optuna")
 
@@ -33,14 +34,14 @@ TINY = ["--data", "sample", "--limit", "256", "--epochs", "1", "--batch-size", "
 
 
 class Recorder:
-    """Stands in for ``cnndsl.train``: records each spec and scores it by its size."""
+    """Stands in for training a trial's checked model: records each spec and scores it by its size."""
 
     def __init__(self):
         self.specs: list[str] = []
 
-    def __call__(self, spec, data="mnist", *, output=None, verbose=0, **recipe):
-        self.specs.append(spec)
-        score = 1 / (1 + check(spec).total_params % 97)
+    def __call__(self, model, data="mnist", *, output=None, verbose=0, **recipe):
+        self.specs.append(model.source)
+        score = 1 / (1 + check(model.source).total_params % 97)
         history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
         return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.01}, history=history,
                                directory=Path(output))  # fmt: skip
@@ -54,7 +55,7 @@ def in_memory(monkeypatch):
 def fakes(monkeypatch) -> Recorder:
     """A recorder for train and Optuna's in-memory storage; returns the recorder."""
     recorder = Recorder()
-    monkeypatch.setattr(cnndsl, "train", recorder)
+    monkeypatch.setattr(training_api, "train", recorder)
     storage = optuna.storages.InMemoryStorage()
     monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     return recorder
@@ -306,7 +307,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes_without_retraining(tm
 
 
 class Fading:
-    """Stands in for ``cnndsl.train`` over three epochs: each later trial scores worse at every epoch."""
+    """Stands in for training a trial's checked model over three epochs: each later trial scores worse at every epoch."""
 
     def __init__(self):
         self.epochs_run: list[int] = []
@@ -326,7 +327,7 @@ class Fading:
 @pytest.mark.parametrize("prune", [True, False])
 def test_prune_epochs_stops_trials_that_fall_behind_and_still_counts_them(monkeypatch, tmp_path, prune):
     fading = Fading()
-    monkeypatch.setattr(cnndsl, "train", fading)
+    monkeypatch.setattr(training_api, "train", fading)
     storage = optuna.storages.InMemoryStorage()
     monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     space = "CN({2, 4, 8, 16}, 3) -> GAP()"
@@ -346,7 +347,7 @@ def test_prune_epochs_stops_trials_that_fall_behind_and_still_counts_them(monkey
 def test_a_trial_that_reached_its_last_epoch_completes_and_is_never_pruned(monkeypatch, tmp_path):
     # with 2 epochs the median pruner could act only at the last one, where stopping saves nothing
     fading = Fading()
-    monkeypatch.setattr(cnndsl, "train", fading)
+    monkeypatch.setattr(training_api, "train", fading)
     storage = optuna.storages.InMemoryStorage()
     monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     rows = cnndsl.sweep("CN({2, 4, 8, 16}, 3) -> GAP()", "sample", trials=4, sampler="grid", prune_epochs=True,
@@ -401,3 +402,14 @@ def test_an_interrupted_trials_folder_is_marked_and_skipped_numbers_are_explaine
     lines = sweeps.skipped_trials(study, [0, 4])
     assert lines[0].startswith("trial 1: interrupted (its folder, if any, ends in -interrupted")
     assert lines[1].startswith("trials 2, 3: rejected by the checker") and len(lines) == 2
+
+
+def test_a_trial_s_checked_model_is_trained_as_it_is_where_it_was_checked_for_the_data():
+    from cnndsl.training.api import check_spec
+
+    model = check("CN(8, 3) -> FL()", (28, 28, 1), 10)
+    assert check_spec(model, (28, 28, 1), 10, "classify") is model
+    assert check_spec(model) is model
+    other = check_spec(model, (32, 32, 3), 5)  # checked for other data: its text is checked again
+    assert other is not model and other.input_shape == (None, 32, 32, 3) and other.num_classes == 5
+    assert other == check(model.source, (32, 32, 3), 5)

@@ -1,7 +1,7 @@
 """``cnndsl sweep`` as Optuna means it: constraints, several objectives, Hyperband, dead workers, storages.
 
-In-process tests replace ``cnndsl.train`` with a recorder (and the storage with Optuna's
-in-memory one); the others train tiny models on the bundled sample, in process or as
+In-process tests replace training (``cnndsl.training.api.train``) with a recorder (and the
+storage with Optuna's in-memory one); the others train tiny models on the bundled sample, in process or as
 ``cnndsl sweep`` processes, on SQLite and on a throwaway PostgreSQL server.
 """
 
@@ -27,6 +27,7 @@ import cnndsl
 from cnndsl import check, sweeps
 from cnndsl.errors import StorageError
 from cnndsl.inputs import UsageError
+from cnndsl.training import api as training_api
 
 optuna = pytest.importorskip("optuna")
 
@@ -36,16 +37,16 @@ SPACE = "CN({8,150},(5,5))->MP(2)->CN({4,8},(5,5))*{1..3}->FL()"
 
 
 class Recorder:
-    """Stands in for ``cnndsl.train``: scores each spec by its size, records the keyword arguments."""
+    """Stands in for training a trial's checked model: scores each spec by its size, records the keyword arguments."""
 
     def __init__(self):
         self.specs: list[str] = []
         self.kwargs: list[dict] = []
 
-    def __call__(self, spec, data="mnist", *, output=None, verbose=0, on_epoch=None, **recipe):
-        self.specs.append(spec)
+    def __call__(self, model, data="mnist", *, output=None, verbose=0, on_epoch=None, **recipe):
+        self.specs.append(model.source)
         self.kwargs.append(recipe)
-        score = 1 / (1 + check(spec).total_params % 97)
+        score = 1 / (1 + check(model.source).total_params % 97)
         history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
         return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.01}, history=history,
                                directory=Path(output))  # fmt: skip
@@ -53,7 +54,7 @@ class Recorder:
 
 def fakes(monkeypatch, recorder=None):
     recorder = recorder or Recorder()
-    monkeypatch.setattr(cnndsl, "train", recorder)
+    monkeypatch.setattr(training_api, "train", recorder)
     storage = optuna.storages.InMemoryStorage()
     monkeypatch.setattr(sweeps.storages, "open_storage", lambda url, **_: storage)
     return recorder, storage
@@ -163,7 +164,7 @@ def test_pruning_a_multi_objective_study_is_refused(monkeypatch, tmp_path):
 
 
 class Fading:
-    """Stands in for ``cnndsl.train`` over nine epochs: each later trial scores worse at every epoch."""
+    """Stands in for training a trial's checked model over nine epochs: each later trial scores worse at every epoch."""
 
     def __init__(self):
         self.epochs_run: list[int] = []
@@ -362,7 +363,7 @@ def test_a_storage_lost_mid_sweep_stops_the_worker_with_one_line(monkeypatch, tm
             raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         return recorder(spec, *args, **kwargs)
 
-    monkeypatch.setattr(cnndsl, "train", lost)
+    monkeypatch.setattr(training_api, "train", lost)
     with pytest.raises(StorageError, match="lost it mid-sweep .*server closed the connection.*run the same command"):
         sweeps.sweep("CN({4,8,16})->FL()", "sample", trials=3, sampler="grid", output=tmp_path, echo=quiet)
     assert len(recorder.specs) == 1 and (tmp_path / "sweep.csv").read_text().count("\n") == 2
@@ -414,12 +415,12 @@ def test_ctrl_c_in_a_multi_objective_sweep_resumes_without_training_anything_twi
             raise KeyboardInterrupt
         return recorder(spec, *args, **kwargs)
 
-    monkeypatch.setattr(cnndsl, "train", stopped)
+    monkeypatch.setattr(training_api, "train", stopped)
     space, options = "CN({2,4,8,16})->FL()", {"objective": "val_accuracy,macs", "output": tmp_path, "echo": quiet}
     with pytest.raises(sweeps.SweepInterrupted) as caught:
         sweeps.sweep(space, "sample", trials=4, sampler="grid", study="r", **options)
     assert len(caught.value.rows) == 2 and (tmp_path / "sweep.csv").read_text().count("\n") == 3
-    monkeypatch.setattr(cnndsl, "train", recorder)
+    monkeypatch.setattr(training_api, "train", recorder)
     rows = sweeps.sweep(space, "sample", trials=4, sampler="grid", study="r", **options)
     assert len(rows) == 4 and len(recorder.specs) == len(set(recorder.specs)) == 4
     study = load(storage, "r")
@@ -438,7 +439,7 @@ def test_a_trial_failed_by_another_worker_while_it_trained_is_not_counted_and_th
                 storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         return result
 
-    monkeypatch.setattr(cnndsl, "train", overtaken)
+    monkeypatch.setattr(training_api, "train", overtaken)
     lines: list[str] = []
     rows = sweeps.sweep("CN({4,8})->FL()", "sample", trials=1, sampler="grid", study="late", output=tmp_path,
                         echo=lines.append)  # fmt: skip

@@ -1,9 +1,10 @@
 """A spec that fails the check, as far as it could be checked: the picture's input.
 
 A picture of a failing spec shows every layer up to and including the first one that
-fails, marked with its error. The checker raises on the first problem; here the
-passes run again and inference's partial work is kept: the layers it built, in the
-order it built them, and the tree they form, cut after the failing layer.
+fails, marked with its error. The check runs once, with an inference that notes which
+layer its first error is about, and a failure on shapes alone keeps inference's partial
+work (:class:`cnndsl.checker.Partial`): the layers it built, in the order it built them,
+and the tree they form, cut after the failing layer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from cnndsl import ast
 from cnndsl.ast import assert_never
-from cnndsl.errors import SHAPE, Diagnostic, SpecError
+from cnndsl.errors import Diagnostic
 from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape
 
@@ -49,32 +50,22 @@ def check_partial(
 
     Raises SpecError when nothing can be drawn (a syntax or value error).
     """
-    from cnndsl.compiler import check_chain
+    from cnndsl.checker import Partial, check_partial
 
-    try:
-        return Drawable(
-            check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True)
-        )
-    except SpecError as error:
-        if any(d.kind != SHAPE for d in error.diagnostics if d.severity == "error"):
-            raise
-        return _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error, task)
+    inferrer = _recording_inferrer()
+    checked = check_partial(chain, source, input_shape, num_classes, blocks, default_input_shape, task, True, inferrer)
+    return _partial(checked, source, task) if isinstance(checked, Partial) else Drawable(checked)
 
 
-def _partial(chain, source, input_shape, num_classes, blocks, default_input_shape, error: SpecError,
-             task=None) -> Drawable:  # fmt: skip
-    """Run the passes again, keeping what inference built before the first error.
+def _partial(checked, source: str, task=None) -> Drawable:
+    """The model as far as inference built it before the first error (a :class:`cnndsl.checker.Partial`).
 
     The layers are listed in the order inference built them (branch by branch), not
     in Keras's order: a picture needs only their tree.
     """
-    from cnndsl.compiler import resolved_chain
-
-    resolved, shape, classes = resolved_chain(
-        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked=True
-    )
-    inferrer = _recording_inferrer()
-    inferrer.infer(resolved, (None, *shape))
+    resolved, shape, classes, inferrer, error = (
+        checked.resolved, checked.shape, checked.classes, checked.inferrer, checked.error
+    )  # fmt: skip
     first = error.diagnostics[0]
     rebuilt = _Rebuilt(list(inferrer.built), inferrer.failing)
     tree = rebuilt.chain(resolved, (None, *shape))[0]

@@ -134,7 +134,7 @@ def draw(
     one box (0: every use the model writes); None picks the deepest depth that fits
     (:func:`cnndsl.backends.picture.fitting_depth`).
     """
-    from cnndsl.compiler import paused_gc
+    from cnndsl.checker import paused_gc
 
     drawable = model if isinstance(model, Drawable) else Drawable(model)
     with paused_gc():  # many small objects, none in cycles
@@ -188,7 +188,7 @@ def write_svg(
 ) -> Path:
     """Write the picture of ``model`` to ``path`` (.svg, or .png through matplotlib, ``scale`` pixels a pixel)."""
     path = Path(path)
-    from cnndsl.compiler import paused_gc
+    from cnndsl.checker import paused_gc
 
     drawable = model if isinstance(model, Drawable) else Drawable(model)
     with paused_gc():  # many small objects, none in cycles

@@ -107,7 +107,7 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
-    from cnndsl.compiler import check
+    from cnndsl.checker import check
     from cnndsl.errors import SpecError
     from cnndsl.formatter import format_text
 
@@ -921,7 +921,7 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from the
     module, which records it). ValueError where a layer or a weight does not correspond.
     """
-    from cnndsl.compiler import check
+    from cnndsl.checker import check
 
     if input_shape is None:
         input_shape = _built_input_shape(built)

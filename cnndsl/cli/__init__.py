@@ -15,7 +15,7 @@ import argparse
 import sys
 from importlib import import_module
 
-from cnndsl import __version__
+from cnndsl.version import __version__
 from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from cnndsl.cli.parsing import CommandParser, Parser
 from cnndsl.errors import needs

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnndsl.compiler import valid_classes, valid_input_shape
+from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.settings import SettingsError, parse_bytes, parse_count
 from cnndsl.tasks import TASKS

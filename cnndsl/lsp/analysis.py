@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.budgets import check_budgets
-from cnndsl.compiler import check_chain
+from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, From, LayerInfo, Merge

@@ -22,11 +22,11 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from cnndsl import __version__
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LAYERS, REQUIRED
 from cnndsl.lsp import analysis as an
 from cnndsl.settings import Settings, SettingsError, load_settings, pyprojects
+from cnndsl.version import __version__
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """The bare words each keyword takes."""

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cnndsl.search import budget_words
-from cnndsl.sweeps.claims import DUPLICATE, REJECTED, SURPLUS, TRAINED
-from cnndsl.sweeps.plan import OBJECTIVES, Plan, objectives_of, score_fields
+from cnndsl.sweeps.plan import DUPLICATE, OBJECTIVES, REJECTED, SURPLUS, TRAINED, Plan, objectives_of, score_fields
 from cnndsl.tasks import task_named
 
 BEST_SHOWN = 5

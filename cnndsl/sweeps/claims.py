@@ -32,13 +32,12 @@ from contextlib import contextmanager
 
 from cnndsl import interrupts
 from cnndsl.search import Verdict
-from cnndsl.sweeps.plan import Plan
+from cnndsl.sweeps.plan import DUPLICATE, REJECTED, SURPLUS, TRAINED, Plan
 
 CLAIM_WAIT_S = 10
 """Longest a claim waits for an earlier trial to say what it is (see Worker._await_earlier)."""
 MAX_MISSES = 1_000
 """Proposals in a row that are rejected or already trained before a sweep stops looking."""
-TRAINED, REJECTED, DUPLICATE, SURPLUS = "trained", "rejected", "duplicate", "surplus"
 FEASIBLE = "buildable"
 """The constraint every trial carries: 0 for a candidate the checker accepts, 1 for one it rejects."""
 

@@ -29,6 +29,9 @@ OBJECTIVES = {**CLASSIFY.objectives, **COSTS}
 """What a classifier's study may optimise (a leaderboard row's fields), and which way; each task has its own
 (``objectives_of``)."""
 
+TRAINED, REJECTED, DUPLICATE, SURPLUS = "trained", "rejected", "duplicate", "surplus"
+"""What a trial is (its user attribute ``kind``), as the claims set it and the board reads it."""
+
 
 @dataclass
 class Plan:

@@ -24,8 +24,8 @@ after every trial; the picture is drawn again when the worker stops)."""
 
 def train(worker, trial, verdict: Verdict) -> None:
     """Train a claimed trial, tell the study its values (or that the pruner stopped it), rewrite the board."""
-    import cnndsl
     from cnndsl.sweeps.board import best_numbers
+    from cnndsl.training.api import train as train_model
 
     plan = worker.plan
     text = verdict.text
@@ -37,8 +37,8 @@ def train(worker, trial, verdict: Verdict) -> None:
     pruned: list[int] = []
     observe = _epoch_reporter(trial, plan, pruned) if plan.prune else None
     keep = EVERYTHING if plan.keep_models else LEADERBOARD
-    result = cnndsl.train(
-        text, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **plan.recipe
+    result = train_model(
+        verdict.model, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **plan.recipe
     )
     row = make_row(trial.number, text, verdict, result, time.perf_counter() - started, plan.task)
     from optuna.exceptions import UpdateFinishedTrialError

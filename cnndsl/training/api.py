@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnndsl import ast
-from cnndsl.compiler import check, parse
+from cnndsl import ast, hooks
+from cnndsl.checker import check, parse
 from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
 from cnndsl.errors import DataError, SpecError, SpecShapeError
 from cnndsl.images import ImageFolder
@@ -32,19 +32,38 @@ from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
 from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
 from cnndsl.training.selection import Selection, choose, requested, resolve
 
-Spec = str | Source
-"""A spec's text, or a model read from a file (``cnndsl.inputs.read_models``)."""
+Spec = str | Source | CheckedModel
+"""A spec's text, a model read from a file (``cnndsl.inputs.read_models``), or a checked model."""
 
 
 def check_spec(spec: Spec, input_shape=None, num_classes=None, task=None) -> CheckedModel:
-    """Check a spec text or a model from a file (with its file's blocks)."""
+    """Check a spec text or a model from a file (with its file's blocks).
+
+    A checked model is taken as it is where it was checked for this input shape, class count
+    and task (a sweep's candidate, checked for the sweep's data); else its text is checked again.
+    """
+    if isinstance(spec, CheckedModel):
+        if _checked_for(spec, input_shape, num_classes, task):
+            return spec
+        return check(spec.source, input_shape, num_classes, task)
     if isinstance(spec, Source):
         return spec.check(input_shape, num_classes, task=task)
     return check(spec, input_shape, num_classes, task)
 
 
+def _checked_for(model: CheckedModel, input_shape, num_classes, task) -> bool:
+    """Whether a checked model is what checking its text for these settings would give."""
+    return (
+        (input_shape is None or tuple(model.input_shape[1:]) == tuple(input_shape))
+        and (num_classes is None or model.num_classes == num_classes)
+        and task_named(task).name == task_named(model.task).name
+    )
+
+
 def spec_text(spec: Spec) -> str:
     """The text that names a spec's run directory."""
+    if isinstance(spec, CheckedModel):
+        return spec.source
     return f"{spec.text}\n{spec.label}" if isinstance(spec, Source) else spec
 
 
@@ -110,15 +129,15 @@ def train(
 
 
 def live_plot(title: str):
-    """In a notebook, a plot of the losses redrawn after every epoch (:mod:`cnndsl.notebook`); else None.
+    """In a notebook, a plot of the losses redrawn after every epoch; else None.
 
-    IPython is never imported here: outside a kernel that has loaded it, nothing changes.
+    The plot is the notebook's (:mod:`cnndsl.notebook`), which gives it to training through
+    :mod:`cnndsl.hooks`. IPython is never imported here: outside a kernel that has loaded it,
+    nothing changes.
     """
     if "IPython" not in sys.modules:
         return None
-    from cnndsl.notebook import live_plot
-
-    return live_plot(title)
+    return hooks.plot(title)
 
 
 def precheck(spec: Spec, data: str, task: str | None = None) -> CheckedModel | None:
@@ -185,6 +204,8 @@ def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
         if spec.embedded.input_shape is not None:
             return tuple(spec.embedded.input_shape)
         text, chain = spec.embedded.text, None
+    elif isinstance(spec, CheckedModel):
+        text, chain = spec.source, None
     else:
         text, chain = (spec.text, spec.chain) if isinstance(spec, Source) else (spec, None)
     elements = (chain if chain is not None else parse(text)).elements
@@ -245,14 +266,12 @@ class CompareResult:
     def table(self) -> str:
         return records.compare_text(self.rows, self.task, self.selection) + records.classes_line(self.class_names)
 
-    def _repr_html_(self) -> str:
-        """In a notebook: the comparison table."""
-        from cnndsl.notebook import compare_html
+    def _repr_html_(self) -> str | None:
+        """In a notebook: the comparison table (drawn by :mod:`cnndsl.notebook`)."""
+        return (self._repr_mimebundle_() or {}).get("text/html")
 
-        return compare_html(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {"text/plain": self.table, "text/html": self._repr_html_()}
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict | None:
+        return hooks.shown("comparison", self)
 
 
 @dataclass(frozen=True)
@@ -364,7 +383,7 @@ def _label(spec: Spec) -> str:
     """A model from a file by its name; a spec written out by its (shortened) text."""
     if isinstance(spec, Source):
         return spec.label if spec.name != "<spec>" else records.short_label(spec.text)
-    return records.short_label(spec)
+    return records.short_label(spec.source if isinstance(spec, CheckedModel) else spec)
 
 
 def _safe_name(label: str) -> bool:

@@ -96,7 +96,7 @@ def _fraction(flag: str, value: object) -> None:
 
 
 def _input_shape(value: object) -> tuple[int, int, int]:
-    from cnndsl.compiler import valid_input_shape
+    from cnndsl.checker import valid_input_shape
 
     try:
         return valid_input_shape(value, "--input-shape")

@@ -13,7 +13,6 @@ from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 
-from cnndsl import __version__
 from cnndsl.datasets import Dataset
 from cnndsl.errors import SpecError
 from cnndsl.model import CheckedModel
@@ -32,6 +31,7 @@ from cnndsl.report import summary_table
 from cnndsl.splits import VALIDATION_SEED, held_out
 from cnndsl.tasks import task_named
 from cnndsl.training.recipe import Recipe
+from cnndsl.version import __version__
 
 SCORE = "{:.4f}"
 """Test accuracy and loss as printed everywhere: four decimals."""

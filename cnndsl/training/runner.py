@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnndsl import interrupts
+from cnndsl import hooks, interrupts
 from cnndsl.datasets import Dataset
 from cnndsl.errors import ClusterError, DataError
 from cnndsl.images import ImageFolder
@@ -61,16 +61,12 @@ class TrainResult:
     directory: Path | None
     files: list[Path] = field(default_factory=list)
 
-    def _repr_html_(self) -> str:
-        """In a notebook: the test scores and one row per epoch."""
-        from cnndsl.notebook import train_result_html
+    def _repr_html_(self) -> str | None:
+        """In a notebook: the test scores and one row per epoch (drawn by :mod:`cnndsl.notebook`)."""
+        return (self._repr_mimebundle_() or {}).get("text/html")
 
-        return train_result_html(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from cnndsl.notebook import train_result_text
-
-        return {"text/plain": train_result_text(self), "text/html": self._repr_html_()}
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict | None:
+        return hooks.shown("train", self)
 
 
 # --- the backend ----------------------------------------------------------------------
