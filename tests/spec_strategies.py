@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from cnndsl.layers import ACTIVATIONS
+from cnndsl.layers import ACTIVATIONS, LAYERS, example_text
 
 
 @dataclass
@@ -301,8 +301,16 @@ def normalization(draw) -> Desc:
     return Desc("NRM", f"NRM(mean={mean}, variance={variance})", {"mean": mean, "variance": variance})
 
 
-modern = st.one_of(layer_norm(), layer_scale(), reshape(), cropping(), rescaling(), normalization())
-"""One layer of a code modern CNNs brought (LN, LS, RS, CR, RSC, NRM)."""
+declared = st.sampled_from(
+    [
+        Desc(code, example_text(entry), dict(entry.example))
+        for code, entry in LAYERS.items()
+        if entry.keras and not entry.merge
+    ]
+)
+"""Every code of the layer table with its example arguments: a code added is drawn from the start."""
+modern = st.one_of(layer_norm(), layer_scale(), reshape(), cropping(), rescaling(), normalization(), declared)
+"""One layer of a code modern CNNs brought (LN, LS, RS, CR, RSC, NRM), or any code's example."""
 
 
 @st.composite

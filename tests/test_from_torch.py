@@ -83,7 +83,7 @@ def _exact(source: nn.Module, input_shape, x) -> str:
         port_weights(source, built)
         np.testing.assert_allclose(built(x).numpy(), expected, atol=1e-4)
     keras_model = compile_spec(spec.text)
-    port_weights(source, keras_model)
+    port_weights(spec, keras_model)  # the spec's reading: no second trace
     np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-4)
     return spec.text
 
@@ -410,3 +410,22 @@ def test_a_setting_out_of_the_notations_bounds_is_an_error_not_a_text_that_fails
         UnsupportedModel, match="the notation read does not check: DP rate must be at least 0 and below 1"
     ):
         from_torch(source, (8, 8, 3))
+
+
+def test_port_weights_given_the_spec_reuses_its_reading_without_tracing_again(monkeypatch):
+    from cnndsl.backends import torch_reader
+
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 5))
+    spec = from_torch(source.eval(), (8, 8, 3))
+    assert spec.reading.text and spec.reading.model.num_classes == 5
+    built = compile_spec(spec.text, backend="torch").eval()
+    monkeypatch.setattr(torch_reader, "_trace", lambda module: pytest.fail("the module is traced again"))
+    monkeypatch.setattr(torch_reader, "reading", lambda *a: pytest.fail("the module is read and checked again"))
+    with torch.no_grad():
+        source[0].weight.mul_(2)  # weights are read when ported, not when read
+        port_weights(spec, built)
+        x = torch.randn(2, 3, 8, 8)
+        np.testing.assert_allclose(built(x).numpy(), torch.softmax(source(x), 1).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="read for an input of"):
+        port_weights(spec, built, (9, 9, 3))
