@@ -1,9 +1,10 @@
-"""Normalisation: ``BN``, ``LN``, ``LS`` (layer scale), ``RSC`` (rescaling), ``NRM`` (normalization)."""
+"""Normalisation: ``BN``, ``LN``, ``GN``, ``LS`` (layer scale), ``RSC`` (rescaling), ``NRM`` (normalization)."""
 
 from __future__ import annotations
 
 from cnndsl.layers.core import (
     _K_NORM,
+    MAX_WINDOW,
     KerasArg,
     KerasClass,
     LayerType,
@@ -15,6 +16,7 @@ from cnndsl.layers.core import (
     _read_number,
     _read_values,
     _unset,
+    count,
     flag,
     integer,
     real,
@@ -24,6 +26,7 @@ from cnndsl.layers.pytorch import (
     NN,
     Call,
     Refused,
+    Unsupported,
     Value,
     as_tensor,
     to_numpy,
@@ -198,6 +201,56 @@ def read_layer_scale(reader, tensor, x: Value) -> Value:
     return reader.add("LS", {}, [x], lambda: [to_numpy(tensor).reshape(channels)], last=x.last)
 
 
+# GroupNormalization: LN's statistics over groups of one axis's values (the channels, by default)
+
+
+def _gn_shape(shape: Shape, a: Mapping) -> Shape:
+    size, groups = _axis_size(shape, a["axis"]), a["groups"]
+    if size is None:
+        raise UnknownSize(
+            f"GN axis={a['axis']} groups an axis whose size is unknown ({_fmt(shape)})",
+            "group the channels (axis=-1), or give IN(...) that size",
+        )
+    if size % groups:
+        raise ShapeProblem(
+            f"GN groups={groups} must divide the {size} values of axis {a['axis']}", "use groups dividing them"
+        )
+    return shape
+
+
+def _gn_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    axis = a["axis"]
+    size = (shape[axis] if -len(shape) <= axis < len(shape) else None,)  # a bad axis is the shape rule's error
+    return (*((Weight("gamma", size),) if a["scale"] else ()), *((Weight("beta", size),) if a["center"] else ()))
+
+
+def _gn_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["axis"] == 0:
+        return "GN axis=0 is the batch axis", "group over axis=-1 (the channels)"
+    return None
+
+
+def _build_group_norm(info) -> tuple[Call, ...]:
+    a, shape = info.layer.args, info.input_shape
+    if a["axis"] % len(shape) != len(shape) - 1:
+        raise Unsupported(f"nn.GroupNorm groups the channels, not axis={a['axis']}; use axis=-1")
+    if a["center"] != a["scale"]:
+        raise Unsupported("nn.GroupNorm learns its scale and offset together; give center and scale alike")
+    affine = () if a["center"] else (("affine", False),)
+    call = Call("nn.GroupNorm", (a["groups"], shape[-1]), (("eps", a["epsilon"]), *affine))
+    return (Call("ChannelsSecond", (call,)),) if len(shape) == 3 else (call,)
+
+
+def _read_group_norm(reader, module, x) -> Value:
+    x = as_tensor(x)
+    if len(x.shape) == 3 or (len(x.shape) == 4 and x.last):
+        raise Refused("a group norm of a tensor not held channels first groups another axis than the channels")
+    affine = module.affine
+    args = {"groups": module.num_groups, "epsilon": float(module.eps), "center": affine, "scale": affine}
+    weights = (lambda: [to_numpy(module.weight), to_numpy(module.bias)]) if affine else None
+    return reader.add("GN", args, [x], weights)
+
+
 NORMALIZATIONS = (
     LayerType(
         "BN", "BatchNormalization", "batch normalization",
@@ -264,5 +317,18 @@ NORMALIZATIONS = (
         example={},
         note=" per channel (a number or one per channel); `NRM()` adapts to the data: mean, variance and count are "
              "its 2C+1 non-trainable weights, as Keras counts them",
+    ),
+    LayerType(
+        "GN", "GroupNormalization", "group normalization (over groups of the channels, by default)",
+        (Param("groups", count(1, MAX_WINDOW), 32), Param("axis", integer(-3, 3), -1),
+         Param("epsilon", real(0, 1, low_open=True), 0.001), Param("center", flag, True), Param("scale", flag, True)),
+        _gn_shape, weights=_gn_weights, check_args=_gn_args, kind="normalization",
+        keras=(KerasClass("GroupNormalization", (KerasArg("groups", "groups", 32), KerasArg("axis", "axis", -1), *_K_NORM),
+                          refuse=lambda c: "groups=-1 has no notation: write the channel count" if c.get("groups") == -1
+                          else None),),
+        torch=Torch(_build_group_norm, holders=("GroupNorm",), ports={"gamma": (0, "weight", None), "beta": (0, "bias", None)},
+                    modules=((NN + "normalization.GroupNorm", _read_group_norm),)),
+        example={"groups": 2},
+        note="; `groups` divides the size of `axis`",
     ),
 )  # fmt: skip
