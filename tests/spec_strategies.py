@@ -7,11 +7,13 @@ from the notation's documented rules, never from cnndsl's own AST.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from cnndsl.layers import ACTIVATIONS
+from cnndsl.compiler import check
+from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES, example_text
 
 
 @dataclass
@@ -301,8 +303,22 @@ def normalization(draw) -> Desc:
     return Desc("NRM", f"NRM(mean={mean}, variance={variance})", {"mean": mean, "variance": variance})
 
 
-modern = st.one_of(layer_norm(), layer_scale(), reshape(), cropping(), rescaling(), normalization())
-"""One layer of a code modern CNNs brought (LN, LS, RS, CR, RSC, NRM)."""
+def _not_growing(entry) -> bool:
+    """The entry's example leaves no more values than it takes (8x8x4): repeated, it never grows the images."""
+    out = check(f"{example_text(entry)} -> FL()", (8, 8, 4)).layers[0].output_shape
+    return math.prod(out[1:]) <= 8 * 8 * 4
+
+
+declared = st.sampled_from(
+    [
+        Desc(code, example_text(entry), dict(entry.example))
+        for code, entry in LAYERS.items()
+        if entry.keras and not entry.merge and _not_growing(entry)
+    ]
+)
+"""Every code's example (but those that grow the images): a code added to the layer table is drawn from the start."""
+modern = st.one_of(layer_norm(), layer_scale(), reshape(), cropping(), rescaling(), normalization(), declared)
+"""One layer of a code modern CNNs brought (LN, LS, RS, CR, RSC, NRM), or any code's example."""
 
 
 @st.composite
@@ -413,7 +429,7 @@ def _branch(depth: int, width: int):
 def merge(depth: int, width: int):
     @st.composite
     def make(draw) -> tuple[str, list]:
-        code = draw(st.sampled_from(["ADD", "CAT", "MUL"]))
+        code = draw(st.sampled_from(sorted(MERGES)))
         branches = draw(st.lists(_branch(depth, width), min_size=2, max_size=3))
         args, extra = {}, ""
         if code == "CAT" and draw(st.integers(0, 2)) == 0:
@@ -457,7 +473,7 @@ def _named(elements: list, width: int):
 
     @st.composite
     def make(draw) -> list:
-        code = draw(st.sampled_from(["ADD", "CAT", "MUL"]))
+        code = draw(st.sampled_from(sorted(MERGES)))
         branches = draw(st.lists(_branch(1, width), min_size=2, max_size=3))
         sources = [draw(st.one_of(st.none(), st.integers(0, len(elements) - 1))) for _ in branches]
         if all(source is None for source in sources):

@@ -48,6 +48,14 @@ def test_the_layer_reference_is_what_the_layer_table_writes_today():
     assert page("docs/notation/layers.md") == _reference_script().reference(), "run python docs/notation/make_layers.py"
 
 
+@pytest.mark.parametrize("name", ["docs/notation/index.md", "docs/interop/from-torch.md"])
+def test_every_listing_of_the_codes_is_what_the_layer_table_writes_today(name):
+    script = _reference_script()
+    listing = script.GENERATED[name]()
+    assert f"<!-- codes -->\n{listing}\n<!-- /codes -->" in page(name), "run python docs/notation/make_layers.py"
+    assert [f"`{code}`" in listing for code in LAYERS].count(False) == 0
+
+
 def test_every_code_of_the_layer_table_is_in_the_reference_with_its_keras_class_and_arguments():
     text = page("docs/notation/layers.md")
     rows = dict(re.findall(r"^\| \[`([A-Z]+)`\]\(#\w+\) \| ([\w ]+) \|", text, re.M))

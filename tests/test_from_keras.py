@@ -14,6 +14,7 @@ from torch_strategies import accepted_specs, graph_specs
 
 from cnndsl import check, compile_spec, to_spec
 from cnndsl.backends.keras_reader import UnsupportedModel
+from cnndsl.layers import LAYERS, example_text
 from cnndsl.report import architecture_hash
 
 keras = pytest.importorskip("keras")
@@ -427,3 +428,17 @@ def test_an_inherited_kernel_is_left_out_only_right_after_a_layer_of_its_code():
     assert "CN(2, padding=same) -> CN(4, 1, activation=linear)" in spec.text
     assert architecture_hash(check(spec.text)) == architecture_hash(check(text))
     assert to_spec(compile_spec("CN(8, 5) -> CN(4) -> GAP()")).text == "IN(28, 28, 1) -> CN(8, 5) -> CN(4) -> GAP()"
+
+
+def _example_ended(kind) -> str:
+    """The entry's example for an 8x8x4 input, pooled when it leaves an image (the head needs classes)."""
+    text = example_text(kind)
+    rank = len(check(f"{text} -> FL()", (8, 8, 4), 3).layers[0].output_shape)
+    return f"{text} -> GAP()" if rank == 4 else text
+
+
+@pytest.mark.parametrize("code", sorted(code for code, kind in LAYERS.items() if kind.keras and not kind.merge))
+def test_each_code_s_example_reads_back_from_keras_as_the_same_architecture(code):
+    text = f"IN(8, 8, 4) -> {_example_ended(LAYERS[code])}"
+    spec = to_spec(compile_spec(text))
+    assert architecture_hash(check(spec.text)) == architecture_hash(check(text)), spec.text

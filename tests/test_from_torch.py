@@ -22,6 +22,7 @@ from torch import nn  # noqa: E402
 
 from cnndsl import check, compile_spec, from_torch, port_weights  # noqa: E402
 from cnndsl.errors import UnsupportedModel  # noqa: E402
+from cnndsl.layers import LAYERS, example_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ def _exact(source: nn.Module, input_shape, x) -> str:
         port_weights(source, built)
         np.testing.assert_allclose(built(x).numpy(), expected, atol=1e-4)
     keras_model = compile_spec(spec.text)
-    port_weights(source, keras_model)
+    port_weights(spec, keras_model)  # the spec's reading: no second trace
     np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-4)
     return spec.text
 
@@ -411,3 +412,68 @@ def test_a_setting_out_of_the_notations_bounds_is_an_error_not_a_text_that_fails
         UnsupportedModel, match="the notation read does not check: DP rate must be at least 0 and below 1"
     ):
         from_torch(source, (8, 8, 3))
+
+
+def test_port_weights_given_the_spec_reuses_its_reading_without_tracing_again(monkeypatch):
+    from cnndsl.backends import torch_reader
+
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 5))
+    spec = from_torch(source.eval(), (8, 8, 3))
+    assert spec.reading.text and spec.reading.model.num_classes == 5
+    built = compile_spec(spec.text, backend="torch").eval()
+    monkeypatch.setattr(torch_reader, "_trace", lambda module: pytest.fail("the module is traced again"))
+    monkeypatch.setattr(torch_reader, "reading", lambda *a: pytest.fail("the module is read and checked again"))
+    with torch.no_grad():
+        source[0].weight.mul_(2)  # weights are read when ported, not when read
+        port_weights(spec, built)
+        x = torch.randn(2, 3, 8, 8)
+        np.testing.assert_allclose(built(x).numpy(), torch.softmax(source(x), 1).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="read for an input of"):
+        port_weights(spec, built, (9, 9, 3))
+
+
+def _example_ended(kind) -> str:
+    """The entry's example for an 8x8x4 input, pooled when it leaves an image (the head needs classes)."""
+    text = example_text(kind)
+    rank = len(check(f"{text} -> FL()", (8, 8, 4), 3).layers[0].output_shape)
+    return f"{text} -> GAP()" if rank == 4 else text
+
+
+def _builds_read_back() -> list[str]:
+    """The codes whose example the PyTorch backend builds only of modules the reader reads."""
+    from cnndsl.backends.torch import _instantiate, plan
+    from cnndsl.backends.torch_reader import _module_entry
+
+    found = []
+    for code, kind in LAYERS.items():
+        if not kind.torch.modules or kind.torch.build is None:
+            continue
+        built = _instantiate(plan(check(_example_ended(kind), (8, 8, 4), 3))[0].calls)
+        if all(_module_entry(m) is not None for m in built.modules() if not list(m.children())):
+            found.append(code)
+    return found
+
+
+@pytest.mark.parametrize("code", _builds_read_back())
+def test_each_code_built_of_modules_the_reader_reads_reads_back_as_itself_exactly(code):
+    torch.manual_seed(0)
+    source = compile_spec(_example_ended(LAYERS[code]), (8, 8, 4), 3, backend="torch").eval()
+    with torch.no_grad():
+        for parameter in source.parameters():
+            parameter.uniform_(-1, 1)
+    spec = from_torch(source, (8, 8, 4))
+    assert code in [info.code for info in check(spec.text).layers], spec.text
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        built = compile_spec(spec.text, backend="torch").eval()
+        port_weights(spec, built)
+        np.testing.assert_allclose(built(x).numpy(), source(x).numpy(), atol=1e-5)
+    keras_model = compile_spec(spec.text)
+    port_weights(spec, keras_model)
+    expected = source(x).detach().numpy()
+    np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-5)
+
+
+def test_the_codes_read_back_include_the_plain_torch_nn_ones():
+    assert {"CN", "MP", "AP", "GAP", "BN", "DP", "ZP"} <= set(_builds_read_back())

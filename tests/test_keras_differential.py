@@ -14,7 +14,7 @@ from hypothesis import event, given, settings
 from spec_strategies import Desc, MergeDesc, NameDesc, TakeDesc, ended_specs, graph_specs
 
 from cnndsl import SpecError, check, compile_spec
-from cnndsl.layers import ACTIVATIONS, LAYERS
+from cnndsl.layers import ACTIVATIONS, LAYERS, example_text
 
 keras = pytest.importorskip("keras", reason="the differential tests need the tensorflow extra")
 
@@ -95,9 +95,9 @@ def _reference_simple(desc: Desc):
             return L.DepthwiseConv2D(a.get("kernel", 3), **options)
         return L.SeparableConv2D(a["filters"], a.get("kernel", 3), **options)
     if desc.code == "ZP":
-        return L.ZeroPadding2D(a["pad"])
+        return L.ZeroPadding2D(a.get("pad", 1))
     if desc.code == "UP":
-        return L.UpSampling2D(a["size"], interpolation=a["interpolation"])
+        return L.UpSampling2D(a.get("size", 2), interpolation=a.get("interpolation", "nearest"))
     if desc.code == "CT":
         return L.Conv2DTranspose(
             a["filters"], a.get("kernel", 3), strides=a.get("strides", 1), padding=a.get("padding", "valid"),
@@ -138,9 +138,17 @@ def _reference_simple(desc: Desc):
         return ChannelSplit(a["index"], a.get("parts", 2))
     if desc.code == "SHF":
         return ChannelShuffle(a.get("groups", 2))
-    return {"BN": L.BatchNormalization, "FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[
-        desc.code
-    ]()
+    if desc.code in ("FL", "GAP", "GMP"):
+        return {"FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[desc.code]()
+    return _reference_declared(desc)
+
+
+def _reference_declared(desc: Desc):
+    """A code with no rule above: Keras's own class from the entry's Keras declaration, given the written
+    arguments under Keras's names (the rest Keras's defaults), so a new code is compared from the start."""
+    form = LAYERS[desc.code].keras[0]
+    options = {arg.keras: desc.args[arg.name] for arg in form.args if arg.name in desc.args}
+    return getattr(keras.layers, form.name)(**options)
 
 
 class ChannelSplit(keras.layers.Layer):
@@ -371,23 +379,30 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
     assert isinstance(built, keras.Sequential) != model.is_graph
 
 
-REFERENCE_CODES = {
-    "CN", "MP", "AP", "DN", "DP", "ACT", "BN", "FL", "GAP", "GMP", "DW", "SC", "ZP", "UP", "CT", "LN", "LS", "RS", "CR",
-    "RSC", "NRM", "SPL", "SHF", *MERGE_LAYERS, *AUGMENTATIONS,
-}  # fmt: skip
-"""Every code the reference above builds; ID and IN make no layer."""
+REFERENCE_CODES = {code for code, entry in LAYERS.items() if entry.keras}
+"""Every code the reference above builds (each code with a Keras class); ID and IN make no layer."""
 
 
 def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN"} == set(LAYERS)
-    minimal = {"MP": {"pool": 2}, "AP": {"pool": 2}, "DN": {"units": 2}, "DP": {"rate": 0.1}, "ACT": {"name": "relu"},
-               "SC": {"filters": 2}, "ZP": {"pad": 1}, "UP": {"size": 2, "interpolation": "nearest"}, "CT": {"filters": 2},
-               "RS": {"shape": (-1,)}, "CR": {"crop": 1}, "RSC": {"scale": 0.5}, "SPL": {"index": 0}}  # fmt: skip
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN"}:
-        made = _reference_simple(Desc(code, "", minimal.get(code, {})))
+        made = _reference_simple(Desc(code, "", dict(LAYERS[code].example)))
         assert _keras_row_name(made) == LAYERS[code].keras_class
     scaled = _reference_merge(MergeDesc("ADD", [[], []], {"scale": 0.5}))
     assert _keras_row_name(scaled) == LAYERS["ADD"].keras_form({"scale": 0.5}).name
+
+
+@pytest.mark.parametrize("code", sorted(REFERENCE_CODES - set(MERGE_LAYERS)))
+def test_every_code_s_example_has_keras_s_shape_and_parameters(code):
+    """Each entry's example on an 8x8x4 input, against the reference's Keras layer built from it."""
+    entry = LAYERS[code]
+    info = check(f"{example_text(entry)} -> FL()", (8, 8, 4), 3).layers[0]
+    fresh_session()
+    inputs = keras.Input((8, 8, 4))
+    layer = reference_layers([Desc(code, "", dict(entry.example))], 3)[0]
+    outputs = layer(inputs)
+    assert (tuple(outputs.shape), layer.count_params()) == (info.output_shape, info.params)
+    assert [tuple(w.shape) for w in layer.weights] == [w.shape for w in entry.weights((None, 8, 8, 4), info.layer.args)]
 
 
 def _keras_row_name(layer) -> str:

@@ -21,10 +21,37 @@ from torch_strategies import (  # noqa: E402
 
 from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
+from cnndsl.layers import example_text  # noqa: E402
 
 
 def test_every_layer_code_has_a_pytorch_entry():
     assert set(LAYERS) <= set(TABLE)
+
+
+def example_spec(entry) -> str:
+    """A spec holding the entry's example (for 8x8x4 inputs); a merge's branches two identities."""
+    text = example_text(entry)
+    if entry.is_input:
+        return f"{text} -> FL()"
+    if entry.merge:
+        text = text.replace("(", "(ID() | ID()" + (", " if entry.example else ""), 1)
+    return f"{text} -> FL()"
+
+
+@pytest.mark.parametrize("code", sorted(LAYERS))
+def test_every_entry_declares_its_pytorch_build_reading_ports_and_example(code):
+    entry = LAYERS[code]
+    declared = entry.torch
+    assert (declared.build is None) != (declared.refuse is None), f"{code}: a PyTorch build, or why there is none"
+    assert declared.reads or declared.read_by or declared.unread, f"{code}: what reads back as it, or why nothing"
+    assert entry.example is not None, f"{code}: its minimal example arguments"
+    assert set(entry.example) <= set(entry.param_names)
+    model = check(example_spec(entry), (8, 8, 4), 3)
+    for info in model.layers:
+        names = {weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)}
+        assert names <= set(info.layer.type.torch.ports or {}), (code, info.code)
+    if declared.build is not None:
+        assert_equal_to_keras(example_spec(entry), (8, 8, 4), 3)
 
 
 def assert_equal_to_keras(text: str, input_shape, classes: int = 10) -> None:

@@ -6,12 +6,15 @@ the frameworks are compared on accepted specs only, on small inputs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 from spec_strategies import specs
 
 from cnndsl import SpecError, check
+from cnndsl.layers import LAYERS, example_text
 
 BATCH = 3
 TOLERANCE = 1e-4
@@ -121,8 +124,25 @@ def keep_shape(draw, channels: int) -> str:
         f"CN({2 * channels}, {k}, padding=same, groups={channels}) -> CN({channels}, 1, groups={channels})",
         "DP(0.25, per_example=true)",
         f"ZP(((1, 2), (0, 1))) -> CR(((1, 1), (0, 1))) -> CN({channels}, (2, 1), activation={act})",
+        *_declared_keeping(channels),
     ]
     return draw(st.sampled_from(options))
+
+
+@functools.cache
+def _declared_keeping(channels: int) -> tuple[str, ...]:
+    """Each code's example that PyTorch builds and that keeps (height, width, channels): a code added is drawn."""
+    found = []
+    for entry in LAYERS.values():
+        if entry.merge or entry.torch.build is None or entry.kind == "augmentation" or not entry.keras:
+            continue
+        try:
+            model = check(f"{example_text(entry)} -> GAP()", (8, 8, channels), 2)
+        except SpecError:
+            continue
+        if model.layers[0].output_shape == (None, 8, 8, channels):
+            found.append(example_text(entry))
+    return tuple(found)
 
 
 @st.composite

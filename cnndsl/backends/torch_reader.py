@@ -30,8 +30,9 @@ from typing import Any
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
+from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
 
-__all__ = ["from_torch", "port_weights", "read", "load_module", "UnsupportedModel"]
+__all__ = ["from_torch", "port_weights", "read", "reading", "Reading", "TorchSpec", "load_module", "UnsupportedModel"]
 
 _TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
@@ -44,22 +45,8 @@ class _Read(_Folded):
     weights: Callable[[], list] | None = field(default=None, compare=False)
 
 
-@dataclass
-class _Value:
-    """A tensor as the notation sees it: the layer it comes from (None: the input) and its channels-last shape.
-
-    ``last``: a 4-D tensor PyTorch holds channels last (after ``permute(0, 2, 3, 1)``);
-    ``flat``: a 2-D tensor flattened in PyTorch's (C, H, W) order, from this (H, W, C).
-    """
-
-    name: str | None
-    shape: tuple
-    last: bool = False
-    flat: tuple | None = None
-
-
-class _Refused(Exception):
-    """What a node does that the notation cannot say (the reader adds the module path and class)."""
+_Value, _Refused, _Parameter = Value, Refused, Parameter
+"""A tensor as the notation sees it, a refusal, a module's own tensor (shared with the entries' readings)."""
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -99,25 +86,58 @@ def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, lis
     return layers, inbound, result.shape[1]
 
 
-def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
+@dataclass(frozen=True)
+class Reading:
+    """A module read once: its layers (the head last), who feeds whom, the class count, and the spec
+    written from them with its checked model. :func:`from_torch` returns it with the text
+    (``TorchSpec.reading``), and :func:`port_weights` given that spec ports from it without tracing
+    or checking again (each layer's weights are read from the module when ported)."""
+
+    module: Any
+    input_shape: tuple[int, int, int]
+    layers: list[_Read]
+    inbound: dict[str, list[str | None]]
+    classes: int
+    text: str
+    model: Any
+
+
+@dataclass(frozen=True)
+class TorchSpec(KerasSpec):
+    """What :func:`from_torch` returns: :class:`KerasSpec`'s text and class count, and the module's reading."""
+
+    reading: Reading | None = field(default=None, compare=False, repr=False)
+
+
+def reading(module, input_shape: Sequence[int]) -> Reading:
+    """The module traced and read once, its spec written and checked from the tree parsed once."""
+    from cnndsl.checker import check_chain
+    from cnndsl.errors import SpecError
+    from cnndsl.syntax import parse
+
+    layers, inbound, classes = read(module, input_shape)
+    shape = tuple(int(size) for size in input_shape)
+    text = write_graph(layers, inbound, shape, classes)
+    try:
+        model = check_chain(parse(text), text)  # what is returned always checks: a setting out of bounds is said here
+    except SpecError as error:
+        raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
+    return Reading(module, shape, layers, inbound, classes, text, model)
+
+
+def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> TorchSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
-    and the head's ``.num_classes``. The module's logits become the notation's softmax head.
+    and the head's ``.num_classes``; and ``.reading``, which :func:`port_weights` reuses when given
+    the spec instead of the module. The module's logits become the notation's softmax head.
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
-    from cnndsl.checker import check
-    from cnndsl.errors import SpecError
     from cnndsl.formatter import format_text
 
-    layers, inbound, classes = read(module, input_shape)
-    text = write_graph(layers, inbound, tuple(input_shape), classes)
-    try:
-        check(text)  # what is returned always checks: a setting out of the notation's bounds is said here
-    except SpecError as error:
-        raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
-    return KerasSpec(format_text(text), classes)
+    found = reading(module, input_shape)
+    return TorchSpec(format_text(found.text), found.classes, found)
 
 
 def load_module(target: str):
@@ -295,13 +315,6 @@ class _Reader:
         return _Value(name, shape, **kept)
 
 
-@dataclass(frozen=True)
-class _Parameter:
-    """A module's own tensor used in forward (ConvNeXt's layer scale)."""
-
-    tensor: Any
-
-
 def _attribute(module, target: str):
     owner, _, name = target.rpartition(".")
     return getattr(module.get_submodule(owner) if owner else module, name)
@@ -317,8 +330,9 @@ def _resolved(code: str, given: Mapping) -> dict:
             args[param.name] = given.get(param.same_as)
         else:
             args[param.name] = param.default
-    if code in ("MP", "AP") and args["strides"] is None:
-        args["strides"] = args["pool"]
+    for param in LAYERS[code].params:
+        if param.same_as is not None and args[param.name] is None:
+            args[param.name] = args[param.same_as]
     return args
 
 
@@ -383,7 +397,7 @@ def _nest_joins(layers: dict[str, _Read], inbound: dict[str, list]) -> None:
         joined[(layer.args["axis"], feeds)] = name
 
 
-_ACTIVATED = frozenset({"CN", "DW", "SC", "DN"})
+_ACTIVATED = frozenset(code for code, entry in LAYERS.items() if "activation" in entry.param_names)
 """Codes with an activation argument: a following ACT that is their only user folds into it."""
 
 
@@ -411,386 +425,58 @@ def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
     return end
 
 
-# --- the module table -----------------------------------------------------------------------------
+# --- the tables: every entry's readings, and the layout changes that are no code ------------------
+# A layer code's readings are declared in its entry (``LayerType.torch``); what remains here is
+# what PyTorch has and the notation does not: tensors held channels last, indexing a tuple.
 
 
-def _tensor(value, what: str = "the input") -> _Value:
-    if not isinstance(value, _Value):
-        raise _Refused(f"{what} is not a tensor the notation follows ({type(value).__name__})")
-    return value
-
-
-def _spatial(reader: _Reader, value: _Value) -> _Value:
-    """A 4-D tensor PyTorch holds channels first (a convolution's or pooling's input)."""
-    value = _tensor(value)
-    if len(value.shape) != 4 or value.last:
-        raise _Refused(f"expects (N, C, H, W), not a {len(value.shape)}-D tensor held channels last")
-    return value
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(int(v) for v in value) if isinstance(value, list | tuple) else (int(value), int(value))
-
-
-def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    from cnndsl.backends.torch import same_pads
-
-    return same_pads(size, kernel, stride, dilation)
-
-
-def _conv(reader: _Reader, module, x) -> _Value:
-    x = _spatial(reader, x)
-    if module.padding_mode != "zeros":
-        raise _Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros")
-    kernel, strides, dilation = _pair(module.kernel_size), _pair(module.stride), _pair(module.dilation)
-    pad = module.padding
-    if isinstance(pad, str):
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        if pad == "same" and any(total % 2 for total in totals):
-            raise _Refused("padding='same' with an even kernel pads unevenly as PyTorch does, unlike TensorFlow")
-        pad = (0, 0) if pad == "valid" else tuple(total // 2 for total in totals)
-    pad = _pair(pad)
-    channels, groups, filters = module.in_channels, module.groups, module.out_channels
-    bias = module.bias is not None
-    padding = _padding(x.shape[1:3], kernel, strides, dilation, pad)
-    if padding is None:
-        x = reader.add("ZP", {"pad": tuple((p, p) for p in pad)}, [x], suffix="_pad")
-        padding = "valid"
-    window = {"kernel": kernel, "strides": strides, "padding": padding, "activation": "linear", "dilation": dilation,
-              "bias": bias}  # fmt: skip
-    if groups > 1 and groups == channels and filters % channels == 0:
-        args = {**window, "depth_multiplier": filters // channels}
-        return reader.add("DW", args, [x], lambda: _depthwise_weights(module))
-    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights(module))
-
-
-def _padding(size: tuple, kernel, strides, dilation, pad) -> str | None:
-    """``valid``, ``same`` where TensorFlow's same pads exactly ``pad`` on each side; None: a ZP is needed."""
-    if pad == (0, 0):
-        return "valid"
-    if all(_same_pads(n, k, s, d) == (p, p) for n, k, s, d, p in zip(size, kernel, strides, dilation, pad)):
-        return "same"
-    return None
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy()
-
-
-def _conv_weights(module) -> list:
-    """PyTorch (out, in, kh, kw) -> Keras (kh, kw, in, out), and the bias."""
-    kernel = [_numpy(module.weight).transpose(2, 3, 1, 0)]
-    return kernel + ([_numpy(module.bias)] if module.bias is not None else [])
-
-
-def _depthwise_weights(module) -> list:
-    """PyTorch (in * multiplier, 1, kh, kw) -> Keras (kh, kw, in, multiplier)."""
-    weight = _numpy(module.weight)[:, 0]
-    kh, kw = weight.shape[1:]
-    kernel = [weight.transpose(1, 2, 0).reshape(kh, kw, module.in_channels, -1)]
-    return kernel + ([_numpy(module.bias)] if module.bias is not None else [])
-
-
-def _linear(reader: _Reader, module, x) -> _Value:
-    x = _tensor(x)
-    if len(x.shape) == 4 and not x.last:
-        raise _Refused("a Linear on (N, C, H, W) acts on the width; the notation's DN acts on the channels")
-    flat = x.flat
-
-    def weights() -> list:
-        kernel = _numpy(module.weight)
-        if flat is not None:  # PyTorch flattened (C, H, W); the notation flattens (H, W, C)
-            height, width, channels = flat
-            kernel = kernel.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(kernel.shape[0], -1)
-        return [kernel.T] + ([_numpy(module.bias)] if module.bias is not None else [])
-
-    args = {"units": module.out_features, "activation": "linear", "bias": module.bias is not None}
-    return reader.add("DN", args, [x], weights, last=x.last)
-
-
-def _batch_norm(reader: _Reader, module, x) -> _Value:
-    x = _tensor(x)
-    if len(x.shape) == 4 and x.last:
-        raise _Refused("a batch norm of a tensor held channels last normalises its width")
-    if not module.track_running_stats or module.momentum is None:
-        raise _Refused("a batch norm without running statistics (or momentum=None) has no notation")
-    affine = module.affine
-
-    def weights() -> list:
-        scale = [_numpy(module.weight), _numpy(module.bias)] if affine else []
-        return scale + [_numpy(module.running_mean), _numpy(module.running_var)]
-
-    args = {"momentum": round(1 - module.momentum, 12), "epsilon": float(module.eps), "center": affine, "scale": affine}
-    return reader.add("BN", args, [x], weights)
-
-
-def _layer_norm(reader: _Reader, module, x, channels_first: bool = False) -> _Value:
-    x = _tensor(x)
-    size = x.shape[-1]
-    if tuple(module.normalized_shape) != (size,) or (len(x.shape) == 4 and x.last == channels_first):
-        raise _Refused(f"normalises {tuple(module.normalized_shape)}; the notation's LN normalises the channels")
-    weight, bias = module.weight, getattr(module, "bias", None)
-
-    def weights() -> list:
-        return [_numpy(tensor) for tensor in (weight, bias) if tensor is not None]
-
-    args = {"axis": -1, "epsilon": float(module.eps), "center": bias is not None, "scale": weight is not None}
-    return reader.add("LN", args, [x], weights, last=x.last)
-
-
-def _pool_module(reader: _Reader, module, x) -> _Value:
-    maximum = type(module).__name__.startswith("Max")
-    if maximum and (_pair(module.dilation) != (1, 1) or module.return_indices):
-        raise _Refused("dilation or return_indices has no notation")
-    if not maximum and module.divisor_override:
-        raise _Refused("divisor_override has no notation")
-    count = None if maximum else module.count_include_pad
-    return _pooling(reader, x, maximum, module.kernel_size, module.stride, module.padding, module.ceil_mode, count)
-
-
-def _pooling(reader: _Reader, x, maximum: bool, kernel, stride, padding, ceil: bool, count_pad) -> _Value:
-    """MP or AP of PyTorch's arguments: ``valid``, ``same`` where TensorFlow pads the same, else ``pad=``/``ceil=``."""
-    x = _spatial(reader, x)
-    pool = _pair(kernel)
-    strides = _pair(stride) if stride not in (None, [], ()) else pool
-    pad = _pair(padding)
-    code = "MP" if maximum else "AP"
-    size = x.shape[1:3]
-    floor = tuple(_padded(n, k, s, p, False) for n, k, s, p in zip(size, pool, strides, pad))
-    if ceil and floor == tuple(_padded(n, k, s, p, True) for n, k, s, p in zip(size, pool, strides, pad)):
-        ceil = False  # no window overhangs: floor and ceiling agree
-    args: dict[str, Any] = {"pool": pool, "strides": strides}
-    counted = bool(count_pad) and pad != (0, 0)
-    if pad == (0, 0) and not ceil:
-        pass
-    elif not ceil and not counted and _padding(size, pool, strides, (1, 1), pad) == "same":
-        args["padding"] = "same"
-    else:
-        args.update(pad=pad, ceil=ceil)
-        if not maximum:
-            args["count_pad"] = counted
-    return reader.add(code, args, [x])
-
-
-def _padded(size, window, stride, pad, ceil) -> int:
-    span = size + 2 * pad - window
-    out = (-(-span // stride) if ceil else span // stride) + 1
-    return out - 1 if ceil and (out - 1) * stride >= size + pad else out
-
-
-def _adaptive(reader: _Reader, x, output_size, maximum: bool = False) -> _Value:
-    """Adaptive pooling to (1, 1) is GAP/GMP; to a size that divides the input, a plain pooling (or nothing)."""
-    x = _spatial(reader, x)
-    target = _pair(output_size) if not isinstance(output_size, list | tuple) or None not in output_size else None
-    if target is None:
-        raise _Refused(f"adaptive pooling to {output_size} keeps a size of the input; the notation pools to sizes")
-    if target == (1, 1):
-        return reader.add("GMP" if maximum else "GAP", {"keepdims": True}, [x])
-    size = x.shape[1:3]
-    if any(n % t for n, t in zip(size, target)):
-        raise _Refused(
-            f"adaptive pooling of {size[0]}x{size[1]} to {target}: windows of unequal sizes have no notation"
-        )
-    if tuple(size) == target:
-        return x  # pooling a size to itself: the input, unchanged
-    pool = tuple(n // t for n, t in zip(size, target))
-    return reader.add("MP" if maximum else "AP", {"pool": pool, "strides": pool}, [x])
-
-
-def _act(name: str) -> Callable:
-    def read_activation(reader: _Reader, x, *args, **kwargs) -> _Value:
-        return reader.add("ACT", {"name": name}, [_tensor(x)], last=_tensor(x).last, flat=_tensor(x).flat)
-
-    return read_activation
-
-
-def _activation_module(reader: _Reader, module, x) -> _Value:
-    name = _activation_name(module)
-    if name in ("softmax", "log_softmax"):
-        x = _tensor(x)
-        if module.dim not in (1, -1) or (len(x.shape) == 4 and x.last != (module.dim == -1)):
-            raise _Refused(f"{type(module).__name__}(dim={module.dim}) is not over the channels")
-    return _act(name)(reader, x)
-
-
-def _activation_name(module) -> str:
-    """The notation's activation for a PyTorch activation module: the PyTorch backend's table, read backwards.
-
-    The module must equal the one the backend builds (its constants: a LeakyReLU's slope,
-    GELU's approximation); ``inplace`` aside.
-    """
-    from cnndsl.backends import torch as backend
-
-    cls = type(module).__name__
-    for name, (built, kwargs) in backend._ACTIVATIONS.items():
-        if built == f"nn.{cls}":
-            if _settings(module) != _settings(type(module)(**dict(kwargs))):
-                raise _Refused(f"{cls}({module.extra_repr()}) differs from the notation's {name} ({dict(kwargs)})")
-            return name
-    for name, built in backend._ON_AXIS.items():
-        if built == f"nn.{cls}":
-            return name
-    raise _Refused("has no code in the notation")
-
-
-def _settings(module) -> str:
-    return ", ".join(part for part in module.extra_repr().split(", ") if not part.startswith("inplace"))
-
-
-def _dropout(reader: _Reader, module, x) -> _Value:
-    x = _tensor(x)
-    return reader.add("DP", {"rate": float(module.p)}, [x], last=x.last, flat=x.flat)
-
-
-def _stochastic_depth(reader: _Reader, module, x) -> _Value:
-    x = _tensor(x)
-    if module.mode != "row":
-        raise _Refused(f"stochastic depth of mode {module.mode!r}; the notation drops whole examples (mode 'row')")
-    return reader.add("DP", {"rate": float(module.p), "per_example": True}, [x], last=x.last)
-
-
-def _flatten(reader: _Reader, x, start_dim: int = 1, end_dim: int = -1) -> _Value:
-    x = _tensor(x)
-    rank = len(x.shape)
-    if start_dim != 1 or end_dim % rank != rank - 1:
-        raise _Refused(f"flattening dims {start_dim}..{end_dim}; the notation flattens all but the batch")
-    if rank == 2:
-        return x
-    height, width, channels = x.shape[1:]
-    reordered = not x.last and height * width > 1 and channels > 1
-    return reader.add("FL", {}, [x], flat=(height, width, channels) if reordered else None)
-
-
-def _flatten_module(reader: _Reader, module, x) -> _Value:
-    return _flatten(reader, x, module.start_dim, module.end_dim)
-
-
-def _permute(reader: _Reader, x, *dims) -> _Value:
-    x = _tensor(x)
+def _permute(reader, x, *dims) -> Value:
+    x = as_tensor(x)
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], list | tuple) else dims
     dims = tuple(d % 4 for d in dims)
     if len(x.shape) == 4 and dims == (0, 2, 3, 1) and not x.last:
-        return _Value(x.name, x.shape, last=True)
+        return Value(x.name, x.shape, last=True)
     if len(x.shape) == 4 and dims == (0, 3, 1, 2) and x.last:
-        return _Value(x.name, x.shape, last=False)
-    raise _Refused(f"permute{dims}: the notation moves only the channels, last and back")
+        return Value(x.name, x.shape, last=False)
+    raise Refused(f"permute{dims}: the notation moves only the channels, last and back")
 
 
-def _permute_module(reader: _Reader, module, x) -> _Value:
+def _permute_module(reader, module, x) -> Value:
     return _permute(reader, x, tuple(module.dims))
 
 
-def _identity(reader: _Reader, module_or_x, *rest, **kwargs):
+def _identity(reader, module_or_x, *rest, **kwargs):
     return rest[0] if rest and not isinstance(module_or_x, _Value) else module_or_x
 
 
-def _mean(reader: _Reader, x, dim=None, keepdim: bool = False, **kwargs) -> _Value:
-    x = _spatial(reader, x)
-    dims = {d % 4 for d in (dim if isinstance(dim, list | tuple) else [dim])} if dim is not None else None
-    if dims != {2, 3} or kwargs.get("dtype") is not None:
-        raise _Refused(f"a mean over dims {dim}; the notation averages over height and width (GAP)")
-    return reader.add("GAP", {"keepdims": bool(keepdim)}, [x])
-
-
-def _merge(code: str) -> Callable:
-    def read_merge(reader: _Reader, first, second, *rest, **kwargs) -> _Value:
-        if rest or kwargs.get("alpha", 1) != 1:
-            raise _Refused("a scaled sum has no notation here")
-        if code == "MUL" and isinstance(first, _Parameter) != isinstance(second, _Parameter):
-            scale, x = (first, second) if isinstance(first, _Parameter) else (second, first)
-            return _layer_scale(reader, scale.tensor, x)
-        if not isinstance(first, _Value) or not isinstance(second, _Value):
-            raise _Refused("arithmetic with a constant has no notation")
-        if first.last != second.last or len(first.shape) != len(second.shape) or first.flat or second.flat:
-            raise _Refused("the two tensors are laid out differently; the notation merges alike tensors")
-        args = {"scale": 1.0} if code == "ADD" else {}
-        return reader.add(code, args, [first, second], last=first.last)
-
-    return read_merge
-
-
-def _layer_scale(reader: _Reader, tensor, x: _Value) -> _Value:
-    channels = x.shape[-1]
-    expected = (channels,) if x.last or len(x.shape) == 2 else (channels, 1, 1)
-    if tuple(tensor.shape) != expected:
-        raise _Refused(f"a scale of shape {tuple(tensor.shape)} is not one value per channel {expected}")
-    return reader.add("LS", {}, [x], lambda: [_numpy(tensor).reshape(channels)], last=x.last)
-
-
-def _cat(reader: _Reader, tensors, dim: int = 0) -> _Value:
-    values = [_tensor(value) for value in tensors]
-    rank = len(values[0].shape)
-    if any(len(v.shape) != rank or v.last != values[0].last or v.flat for v in values):
-        raise _Refused("tensors of different layouts; the notation joins alike tensors")
-    if rank == 4 and not values[0].last:
-        axis = {1: -1, 2: 1, 3: 2}.get(dim % 4)
-    else:
-        axis = -1 if dim % rank == rank - 1 else dim % rank
-    if axis is None or axis == 0:
-        raise _Refused(f"joining dim {dim}: the notation joins channels, height or width")
-    if len(values) == 1:
-        return values[0]
-    return reader.add("CAT", {"axis": axis}, values, last=values[0].last)
-
-
-def _f_pool(maximum: bool) -> Callable:
-    names = ("input", "kernel_size", "stride", "padding", *(("dilation",) if maximum else ()), "ceil_mode",
-             "count_include_pad" if not maximum else "return_indices", "divisor_override")  # fmt: skip
-
-    def read_pool(reader: _Reader, *args, **kwargs) -> _Value:
-        bound = {**dict(zip(names, args)), **kwargs}
-        if (maximum and (_pair(bound.get("dilation", 1)) != (1, 1) or bound.get("return_indices"))) or bound.get(
-            "divisor_override"
-        ):
-            raise _Refused("dilation, return_indices or divisor_override has no notation")
-        count = None if maximum else bound.get("count_include_pad", True)
-        return _pooling(reader, bound["input"], maximum, bound["kernel_size"], bound.get("stride"),
-                        bound.get("padding", 0), bool(bound.get("ceil_mode", False)), count)  # fmt: skip
-
-    return read_pool
-
-
-def _chunk(reader: _Reader, x, chunks: int, dim: int = 0) -> tuple[_Value, ...]:
-    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers)."""
-    x = _spatial(reader, x)
-    if dim % 4 != 1:
-        raise _Refused(f"chunks along dim {dim}; the notation splits the channels")
-    return tuple(
-        reader.add("SPL", {"index": index, "parts": chunks}, [x], suffix=f"_{index}") for index in range(chunks)
-    )
-
-
-def _getitem(reader: _Reader, sequence, index):
+def _getitem(reader, sequence, index):
     if isinstance(sequence, tuple | list) and isinstance(index, int):
         return sequence[index]
-    raise _Refused("indexing a tensor has no notation")
+    raise Refused("indexing a tensor has no notation")
 
 
-def _channel_shuffle(reader: _Reader, x, groups: int) -> _Value:
-    return reader.add("SHF", {"groups": groups}, [_spatial(reader, x)])
+_LAYOUT_MODULES: dict[str, Callable] = {
+    NN + "linear.Identity": _identity,
+    "torchvision.ops.misc.Permute": _permute_module,
+}
+_LAYOUT_FUNCTIONS: dict[str, Callable] = {"torch.permute": _permute, "operator.getitem": _getitem}
+_LAYOUT_METHODS: dict[str, Callable] = {"permute": _permute, "contiguous": _identity}
 
 
-def _f_dropout(reader: _Reader, x, p: float = 0.5, training: bool = True, inplace: bool = False) -> _Value:
-    x = _tensor(x)
-    if training is False:
-        return x  # never drops: the input, unchanged
-    return reader.add("DP", {"rate": float(p)}, [x], last=x.last, flat=x.flat)
+def _readings() -> tuple[dict[str, Callable], dict[str, Callable], dict[str, Callable]]:
+    """(modules by qualified class name, functions by qualified name, tensor methods by name) -> their reading."""
+    modules, functions, methods = dict(_LAYOUT_MODULES), dict(_LAYOUT_FUNCTIONS), dict(_LAYOUT_METHODS)
+    for entry in LAYERS.values():
+        modules.update(entry.torch.modules)
+        functions.update(entry.torch.functions)
+        methods.update(entry.torch.methods)
+    return modules, functions, methods
 
 
-def _f_gelu(reader: _Reader, x, approximate: str = "none") -> _Value:
-    if approximate != "none":
-        raise _Refused(f"GELU(approximate={approximate!r}); the notation's gelu is the exact one")
-    return _act("gelu")(reader, x)
-
-
-def _f_adaptive(maximum: bool) -> Callable:
-    def read_adaptive(reader: _Reader, x, output_size, *rest, **kwargs) -> _Value:
-        return _adaptive(reader, x, output_size, maximum)
-
-    return read_adaptive
-
-
-_LEAF_FUNCTIONS: dict[str, Callable] = {"torchvision.models.shufflenetv2.channel_shuffle": _channel_shuffle}
+_MODULES, _FUNCTION_NAMES, _METHODS = _readings()
+_FUNCTIONS: dict[Any, Callable] = {}
+"""torch's and Python's own functions (by the object) -> their reading."""
+_LEAF_FUNCTIONS: dict[str, Callable] = {}
 """Functions of model libraries read whole (fx would trace into their arithmetic on sizes), by qualified name."""
 
 
@@ -823,88 +509,20 @@ def _module_entry(module) -> Callable | None:
     return None
 
 
-def _activation_modules() -> dict[str, Callable]:
-    """Every activation module the PyTorch backend builds: read back by the same table."""
-    from cnndsl.backends import torch as backend
-
-    classes = {built for built, _ in backend._ACTIVATIONS.values()} | set(backend._ON_AXIS.values())
-    modules = {}
-    for built in classes:
-        if built.startswith("nn."):
-            import torch.nn
-
-            cls = getattr(torch.nn, built[3:])
-            modules[f"{cls.__module__}.{cls.__qualname__}"] = _activation_module
-    return modules
-
-
-_NN = "torch.nn.modules."
-_MODULES: dict[str, Callable] = {
-    _NN + "conv.Conv2d": _conv,
-    _NN + "linear.Linear": _linear,
-    _NN + "linear.Identity": _identity,
-    _NN + "batchnorm.BatchNorm2d": _batch_norm,
-    _NN + "batchnorm.BatchNorm1d": _batch_norm,
-    _NN + "normalization.LayerNorm": _layer_norm,
-    _NN + "pooling.MaxPool2d": _pool_module,
-    _NN + "pooling.AvgPool2d": _pool_module,
-    _NN + "pooling.AdaptiveAvgPool2d": lambda reader, module, x: _adaptive(reader, x, module.output_size),
-    _NN + "pooling.AdaptiveMaxPool2d": lambda reader, module, x: _adaptive(reader, x, module.output_size, True),
-    _NN + "dropout.Dropout": _dropout,
-    _NN + "flatten.Flatten": _flatten_module,
-    _NN + "padding.ZeroPad2d": lambda reader, module, x: _zero_pad(reader, module.padding, x),
-    "torchvision.models.convnext.LayerNorm2d": lambda reader, module, x: _layer_norm(reader, module, x, True),
-    "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
-    "torchvision.ops.misc.Permute": _permute_module,
-}
-"""PyTorch module class (qualified name) -> its reading; activation modules are added from the backend's table."""
-
-
-def _zero_pad(reader: _Reader, padding, x) -> _Value:
-    left, right, top, bottom = padding if len(padding) == 4 else (padding[0],) * 4
-    return reader.add("ZP", {"pad": ((top, bottom), (left, right))}, [_spatial(reader, x)])
-
-
-def _functions() -> dict[Any, Callable]:
-    import torch
-    import torch.nn.functional as F
-
-    table: dict[Any, Callable] = {
-        operator.add: _merge("ADD"), torch.add: _merge("ADD"), operator.iadd: _merge("ADD"),
-        operator.mul: _merge("MUL"), torch.mul: _merge("MUL"), operator.imul: _merge("MUL"),
-        torch.cat: _cat, torch.concat: _cat, torch.flatten: _flatten, torch.mean: _mean,
-        F.max_pool2d: _f_pool(True), F.avg_pool2d: _f_pool(False), F.dropout: _f_dropout,
-        F.adaptive_avg_pool2d: _f_adaptive(False), F.adaptive_max_pool2d: _f_adaptive(True),
-        F.gelu: _f_gelu, torch.permute: _permute, operator.getitem: _getitem, torch.chunk: _chunk,
-    }  # fmt: skip
-    for name, functions in _ACTIVATION_FUNCTIONS.items():
-        for function in functions:
-            table[function] = _act(name)
-    return table
-
-
-_ACTIVATION_FUNCTIONS: dict[str, tuple] = {}
-_FUNCTIONS: dict[Any, Callable] = {}
-_METHODS: dict[str, Callable] = {
-    "chunk": _chunk, "flatten": _flatten, "mean": _mean, "permute": _permute, "contiguous": _identity,
-    "relu": _act("relu"), "sigmoid": _act("sigmoid"), "tanh": _act("tanh"),
-    "add": _merge("ADD"), "add_": _merge("ADD"), "mul": _merge("MUL"), "mul_": _merge("MUL"),
-}  # fmt: skip
-"""Tensor method name -> its reading."""
-
-
 def _load_tables() -> None:
-    """The tables that name torch's own objects, filled when torch is imported (this module imports it)."""
+    """torch's functions by the object (this module imports torch); a model library's by name, never imported."""
     import torch
-    import torch.nn.functional as F
 
-    _ACTIVATION_FUNCTIONS.update({
-        "relu": (F.relu, torch.relu, F.relu_), "relu6": (F.relu6,), "sigmoid": (torch.sigmoid, F.sigmoid),
-        "tanh": (torch.tanh, F.tanh), "silu": (F.silu,), "hard_silu": (F.hardswish,),
-        "hard_sigmoid": (F.hardsigmoid,), "elu": (), "softplus": (),
-    })  # fmt: skip
-    _FUNCTIONS.update(_functions())
-    _MODULES.update(_activation_modules())
+    roots = {"torch": torch, "operator": operator}
+    for qualified, reading in _FUNCTION_NAMES.items():
+        root, *path = qualified.split(".")
+        if root not in roots:
+            _LEAF_FUNCTIONS[qualified] = reading
+            continue
+        found = roots[root]
+        for part in path:
+            found = getattr(found, part)
+        _FUNCTIONS[found] = reading
 
 
 _load_tables()
@@ -919,14 +537,17 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     ``built`` is the ``torch.nn.Module`` (``backend="torch"``) or the Keras model that
     ``compile_spec(from_torch(source, input_shape).text)`` returns; the input shape is read
     from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from the
-    module, which records it). ValueError where a layer or a weight does not correspond.
+    module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
+    ported without tracing the module again. ValueError where a layer or a weight does not correspond.
     """
-    from cnndsl.checker import check
-
-    if input_shape is None:
-        input_shape = _built_input_shape(built)
-    layers, inbound, classes = read(source, input_shape)
-    model = check(write_graph(layers, inbound, tuple(input_shape), classes))
+    found = getattr(source, "reading", None) if isinstance(source, TorchSpec) else None
+    if found is None:
+        if input_shape is None:
+            input_shape = _built_input_shape(built)
+        found = reading(source, input_shape)
+    elif input_shape is not None and tuple(input_shape) != found.input_shape:
+        raise ValueError(f"the spec was read for an input of {found.input_shape}, not {tuple(input_shape)}")
+    layers, inbound, model = found.layers, found.inbound, found.model
     mine = _postorder(layers[-1].name, lambda name: inbound[name])
     theirs = _postorder(len(model.layers) - 1, lambda index: [i for i in model.layers[index].inputs if i >= 0])
     by_name = {layer.name: layer for layer in layers}
@@ -991,20 +612,13 @@ class _Variable:
 
 
 def _to_torch(info, arrays: list, module) -> None:
-    """Keras-layout weights into a module the PyTorch backend built, by its own porting table."""
-    from cnndsl.backends import torch as backend
-
-    names = [weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)]
-
-    class Layer:
-        name = info.name
-        weights = [_Variable(name, array) for name, array in zip(names, arrays)]
-
-    Layer.__name__ = info.keras_class
-    layer = Layer()
-    if len(names) != len(arrays):
-        raise ValueError(f"{info.name}: {len(arrays)} weights for the {len(names)} of {info.code}")
+    """Keras-layout weights into a module the PyTorch backend built, by its entry's porting declaration."""
     import torch
 
+    from cnndsl.backends.torch import port_layer
+
+    names = [weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)]
+    if len(names) != len(arrays):
+        raise ValueError(f"{info.name}: {len(arrays)} weights for the {len(names)} of {info.code}")
     with torch.no_grad():
-        backend._port_layer(layer, module)
+        port_layer(info.layer.type, info.name, [_Variable(name, array) for name, array in zip(names, arrays)], module)

@@ -1,9 +1,11 @@
-"""Write the layer reference from the layer table: ``python docs/notation/make_layers.py``.
+"""Write every listing of the codes from the layer table: ``python docs/notation/make_layers.py``.
 
-``docs/notation/layers.md`` is this script's output: every code of ``cnndsl/layers.py``, its
-Keras class and its arguments with their defaults and Keras's names for them.
-``tests/test_docs.py`` writes the page again and compares, so a code added to the table is
-in the reference or the tests fail.
+``docs/notation/layers.md`` is this script's output: every code of ``cnndsl/layers/``, its
+Keras class and its arguments with their defaults and Keras's names for them. The table of
+codes on ``docs/notation/index.md`` and the list of what reads as each code on
+``docs/interop/from-torch.md`` are written between their ``<!-- codes -->`` markers.
+``tests/test_docs.py`` writes them again and compares, and the site's build hook writes
+them before each build, so a code added to the table is in every listing.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ PAGE = Path(__file__).resolve().parent / "layers.md"
 HEADER = """\
 # Layer reference
 
-<!-- Written by docs/notation/make_layers.py from cnndsl/layers.py: edit the table, not this page. -->
+<!-- Written by docs/notation/make_layers.py from cnndsl/layers/: edit the table, not this page. -->
 
-Every layer code of the notation, as the layer table (`cnndsl/layers.py`) defines it: its
+Every layer code of the notation, as the layer table (`cnndsl/layers/`) defines it: its
 Keras class, its signature, and each argument with its default and the Keras argument it
 becomes. This page is written from the table itself, so no code can be missing from it.
 [The notation](index.md) says how arguments are written; a Keras default is given where it
@@ -44,44 +46,9 @@ def _default(param) -> str:
     return f"`{param.shown or _default_text(param.default)}`"
 
 
-def _number(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
-
-
-def _closure(function) -> dict:
-    """The values a kind's factory captured (``count(1, 4096)``: lo and hi)."""
-    cells = function.__closure__ or ()
-    return dict(zip(function.__code__.co_freevars, (cell.cell_contents for cell in cells)))
-
-
 def _accepts(param) -> str:
-    """What the argument's kind accepts, read from the kind itself."""
-    from cnndsl.layers import ACTIVATIONS
-
-    kind = param.kind
-    options = getattr(kind, "options", None)
-    if options == ACTIVATIONS:
-        return "an activation's name ([the list](#activations))"
-    if options:
-        return ", ".join(f"`{word}`" for word in options)
-    factory, bound = kind.__qualname__.split(".")[0], _closure(kind)
-    if "one" in bound:  # reals: one number, or a tuple of them
-        return _accepts_real(_closure(bound["one"])) + ", or a tuple of them (one per channel)"
-    if factory in ("count", "integer"):
-        return f"a whole number from {_number(bound['lo'])} to {_number(bound['hi'])}"
-    if factory == "size":
-        each = f"whole numbers from {_number(bound['lo'])} to {_number(bound['hi'])}"
-        return f"`k` (k x k) or a tuple of {bound['n']} {each}" if bound["n"] == 2 else each
-    if factory == "real":
-        return _accepts_real(bound)
-    doc = (kind.__doc__ or "").strip().split("\n")[0].split(" -> ")[0].rstrip(".")
-    return _cell(doc[:1].lower() + doc[1:]).replace("``", "`")
-
-
-def _accepts_real(bound: dict) -> str:
-    if bound.get("low_open"):
-        return f"a number above {_number(bound['lo'])}, at most {_number(bound['hi'])}"
-    return f"a number from {_number(bound['lo'])} to {_number(bound['hi'])}"
+    """What the argument's kind accepts, in the kind's own words."""
+    return _cell(param.kind.accepts())
 
 
 def _keras_arg(kind, param) -> str:
@@ -167,9 +134,60 @@ def _activations() -> str:
     )
 
 
+def codes_table() -> str:
+    """The notation page's table of codes: each entry's class, its signature and its note."""
+    from cnndsl.layers import LAYERS
+
+    rows = ["| code | Keras layer | arguments (defaults) |", "|---|---|---|"]
+    for code, kind in LAYERS.items():
+        keras = "the input" if kind.is_input else kind.keras_class
+        rows.append(f"| `{code}` | {keras} | `{_cell(kind.signature(quiet=False))}`{_cell(kind.note)} |")
+    return "\n".join(rows)
+
+
+def torch_readings() -> str:
+    """The from-torch page's table: what in PyTorch reads back as each code, from each entry's declaration."""
+    from cnndsl.layers import LAYERS
+
+    rows = ["| code | read from PyTorch |", "|---|---|"]
+    for code, kind in LAYERS.items():
+        torch = kind.torch
+        reads = ", ".join(f"`{name.removeprefix('torch.nn.modules.')}`" for name in torch.reads)
+        said = reads or torch.read_by or f"nothing: {torch.unread}"
+        if reads and torch.read_by:
+            said += f"; {torch.read_by}"
+        rows.append(f"| `{code}` | {_cell(said)} |")
+    return "\n".join(rows)
+
+
+GENERATED = {
+    "docs/notation/index.md": codes_table,
+    "docs/interop/from-torch.md": torch_readings,
+}
+"""Pages holding a listing between ``<!-- codes -->`` and ``<!-- /codes -->``, and what writes it."""
+
+
+def with_listing(text: str, listing: str) -> str:
+    """``text`` with what stands between its markers replaced by ``listing``."""
+    head, _, rest = text.partition("<!-- codes -->\n")
+    _, _, tail = rest.partition("<!-- /codes -->")
+    return f"{head}<!-- codes -->\n{listing}\n<!-- /codes -->{tail}"
+
+
+def pages() -> dict[Path, str]:
+    """Every generated page's text as the table writes it today."""
+    written = {PAGE: reference()}
+    for name, listing in GENERATED.items():
+        path = ROOT / name
+        written[path] = with_listing(path.read_text(encoding="utf-8"), listing())
+    return written
+
+
 def main() -> None:
-    PAGE.write_text(reference(), encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(ROOT)}")
+    for path, text in pages().items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

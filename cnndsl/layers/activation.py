@@ -1,0 +1,116 @@
+"""``ACT``: an activation by its Keras name; the same names are every ``activation=``."""
+
+from __future__ import annotations
+
+from cnndsl.layers.core import (
+    ACTIVATIONS,
+    KerasArg,
+    KerasClass,
+    LayerType,
+    Param,
+    Torch,
+    _never,
+    _read_activation,
+    _read_relu,
+    _unset,
+    choice,
+)
+from cnndsl.layers.pytorch import (
+    ACTIVATION_MODULES,
+    NN,
+    ON_AXIS,
+    Call,
+    Refused,
+    Value,
+    activation,
+    as_tensor,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+# --- PyTorch ---------------------------------------------------------------------------------
+
+
+def _build_activation(info) -> tuple[Call, ...]:
+    return activation(info.layer.args["name"], len(info.input_shape)) or (Call("nn.Identity"),)
+
+
+def read_activation(name: str) -> Callable:
+    """The reading of a function or method computing the activation ``name``."""
+
+    def read(reader, x, *args, **options) -> Value:
+        return reader.add("ACT", {"name": name}, [as_tensor(x)], last=as_tensor(x).last, flat=as_tensor(x).flat)
+
+    return read
+
+
+def _read_activation_module(reader, module, x) -> Value:
+    name = _activation_name(module)
+    if name in ("softmax", "log_softmax"):
+        x = as_tensor(x)
+        if module.dim not in (1, -1) or (len(x.shape) == 4 and x.last != (module.dim == -1)):
+            raise Refused(f"{type(module).__name__}(dim={module.dim}) is not over the channels")
+    return read_activation(name)(reader, x)
+
+
+def _activation_name(module) -> str:
+    """The notation's activation for a PyTorch activation module: the build's table, read backwards.
+
+    The module must equal the one the backend builds (its constants: a LeakyReLU's slope,
+    GELU's approximation); ``inplace`` aside.
+    """
+    cls = type(module).__name__
+    for name, (built, options) in ACTIVATION_MODULES.items():
+        if built == f"nn.{cls}":
+            if _settings(module) != _settings(type(module)(**dict(options))):
+                raise Refused(f"{cls}({module.extra_repr()}) differs from the notation's {name} ({dict(options)})")
+            return name
+    for name, built in ON_AXIS.items():
+        if built == f"nn.{cls}":
+            return name
+    raise Refused("has no code in the notation")
+
+
+def _settings(module) -> str:
+    return ", ".join(part for part in module.extra_repr().split(", ") if not part.startswith("inplace"))
+
+
+def _read_gelu(reader, x, approximate: str = "none") -> Value:
+    if approximate != "none":
+        raise Refused(f"GELU(approximate={approximate!r}); the notation's gelu is the exact one")
+    return read_activation("gelu")(reader, x)
+
+
+def _activation_modules() -> tuple[tuple[str, Callable], ...]:
+    """Every torch.nn activation module the build makes, read back by the same table."""
+    built = {cls for cls, _ in ACTIVATION_MODULES.values()} | set(ON_AXIS.values())
+    names = sorted(cls[3:] for cls in built if cls.startswith("nn."))
+    return tuple(
+        (f"{NN}activation.{name}", _read_activation_module) for name in names
+    )  # torch.nn keeps them in one file
+
+
+_ACTIVATION_FUNCTIONS = {
+    "relu": ("torch.nn.functional.relu", "torch.relu", "torch.nn.functional.relu_"),
+    "relu6": ("torch.nn.functional.relu6",), "sigmoid": ("torch.sigmoid", "torch.nn.functional.sigmoid"),
+    "tanh": ("torch.tanh", "torch.nn.functional.tanh"), "silu": ("torch.nn.functional.silu",),
+    "hard_silu": ("torch.nn.functional.hardswish",), "hard_sigmoid": ("torch.nn.functional.hardsigmoid",),
+}  # fmt: skip
+"""Activation name -> the torch functions computing it, by qualified name."""
+
+
+ACTIVATION_LAYERS = (
+    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),),
+              keras=(KerasClass("Activation", (KerasArg("name", "activation", positional=True,
+                                                        from_keras=_read_activation),)),
+                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
+                                when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
+              torch=Torch(_build_activation, modules=_activation_modules(),
+                          functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
+                                       for function in functions), ("torch.nn.functional.gelu", _read_gelu)),
+                          methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
+              example={"name": "relu"}),
+)  # fmt: skip

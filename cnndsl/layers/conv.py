@@ -1,0 +1,360 @@
+"""Convolutions: ``CN`` (Conv2D), ``DW`` (DepthwiseConv2D), ``SC`` (SeparableConv2D), ``CT`` (Conv2DTranspose)."""
+
+from __future__ import annotations
+
+import functools
+
+from cnndsl.layers.core import (
+    _K_ACTIVATION,
+    _K_BIAS,
+    _K_DILATION,
+    _K_KERNEL,
+    _K_MULTIPLIER,
+    _K_WINDOW,
+    ACTIVATIONS,
+    MAX_UNITS,
+    MAX_WINDOW,
+    PADDINGS,
+    KerasArg,
+    KerasClass,
+    LayerType,
+    Param,
+    Torch,
+    Weight,
+    _bias,
+    _channels_last,
+    _pair,
+    _prod,
+    _times,
+    choice,
+    count,
+    flag,
+    size,
+)
+from cnndsl.layers.pytorch import (
+    NN,
+    Call,
+    Refused,
+    Value,
+    activation,
+    as_spatial,
+    int_pair,
+    read_padding,
+    symmetric,
+    to_numpy,
+    torch_kwargs,
+    window_pads,
+)
+from cnndsl.shapes import (
+    Shape,
+    ShapeProblem,
+    compute_conv_output_shape,
+    compute_conv_transpose_output_shape,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+# Conv2D
+
+
+def _conv_shape(shape: Shape, a: Mapping) -> Shape:
+    groups = a.get("groups", 1)
+    if groups > 1 and shape[-1] is not None and shape[-1] % groups:
+        raise ShapeProblem(
+            f"groups={groups} must divide the input's {shape[-1]} channels",
+            f"use groups dividing {shape[-1]}, or give the layer before it a channel count divisible by {groups}",
+        )
+    return (*_conv_sizes(shape[:-1], a["kernel"], a["strides"], a["padding"], a["dilation"]), a["filters"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _conv_sizes(front: Shape, kernel, strides, padding: str, dilation) -> Shape:
+    """A convolution's batch and spatial output sizes, which no channel count changes.
+
+    Kept per input size and arguments: a large spec convolves one image size many times.
+    Raises ShapeProblem (never kept) as :func:`compute_conv_output_shape` does.
+    """
+    return compute_conv_output_shape((*front, None), None, kernel, strides, padding, dilation)[:-1]
+
+
+def _per_group(channels: int | None, groups: int) -> int | None:
+    return None if channels is None else channels // groups
+
+
+def _conv_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    kernel = (*a["kernel"], _per_group(shape[-1], a["groups"]), a["filters"])
+    return (Weight("kernel", kernel), *_bias(a["filters"], a))
+
+
+def _conv_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    return _prod(out_shape[1:]) * _prod(a["kernel"]) * ((in_shape[-1] or 0) // a["groups"])
+
+
+def _conv_args(a: Mapping) -> str | None:
+    """Keras's Conv2D refuses these (its depthwise and separable convolutions take strides with dilation)."""
+    if max(a["strides"]) > 1 and max(a["dilation"]) > 1:
+        return "strides > 1 cannot be combined with dilation > 1 in CN (Keras refuses it; DW and SC take both)"
+    if a["filters"] % a["groups"]:
+        message = f"CN groups={a['groups']} must divide its {a['filters']} filters (Keras refuses it)"
+        return message, f"filters a multiple of {a['groups']}, or groups dividing {a['filters']}"
+    return None
+
+
+# DepthwiseConv2D, SeparableConv2D
+
+
+def _depthwise_shape(shape: Shape, a: Mapping) -> Shape:
+    front = _conv_sizes(shape[:-1], a["kernel"], a["strides"], a["padding"], a["dilation"])
+    return (*front, _times(shape[-1], a["depth_multiplier"]))
+
+
+def _depthwise_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    kernel = Weight("kernel", (*a["kernel"], shape[-1], a["depth_multiplier"]))
+    return (kernel, *_bias(_times(shape[-1], a["depth_multiplier"]), a))
+
+
+def _depthwise_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    return _prod(out_shape[1:]) * _prod(a["kernel"])
+
+
+def _separable_shape(shape: Shape, a: Mapping) -> Shape:
+    return _conv_shape(shape, a)
+
+
+def _separable_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    middle = _times(shape[-1], a["depth_multiplier"])
+    return (
+        Weight("depthwise_kernel", (*a["kernel"], shape[-1], a["depth_multiplier"])),
+        Weight("pointwise_kernel", (1, 1, middle, a["filters"])),
+        *_bias(a["filters"], a),
+    )
+
+
+def _separable_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    pixels = _prod(out_shape[1:-1])
+    middle = (in_shape[-1] or 0) * a["depth_multiplier"]
+    return pixels * middle * (_prod(a["kernel"]) + a["filters"])
+
+
+_CONV_TAIL = (
+    Param("strides", size(2), (1, 1)),
+    Param("padding", choice(PADDINGS), "valid"),
+)
+
+
+def _conv_rest(multiplier: bool) -> tuple[Param, ...]:
+    """The arguments after the kernel that CN, DW and SC share (DW and SC add depth_multiplier)."""
+    extra = (Param("depth_multiplier", count(1, MAX_WINDOW), 1),) if multiplier else ()
+    return (
+        *_CONV_TAIL,
+        *extra,
+        Param("activation", choice(ACTIVATIONS), "relu"),
+        Param("dilation", size(2), (1, 1)),
+        Param("bias", flag, True),
+    )
+
+
+# Conv2DTranspose
+
+
+def _conv_transpose_shape(shape: Shape, a: Mapping) -> Shape:
+    return compute_conv_transpose_output_shape(shape, a["filters"], a["kernel"], a["strides"], a["padding"])
+
+
+def _conv_transpose_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    """Keras's kernel is (kh, kw, filters, input channels): the transpose of a convolution's."""
+    return (Weight("kernel", (*a["kernel"], a["filters"], shape[-1])), *_bias(a["filters"], a))
+
+
+def _conv_transpose_macs(in_shape: Shape, out_shape: Shape, a: Mapping) -> int:
+    """Every input value is multiplied by a whole kernel of every filter."""
+    return _prod(in_shape[1:]) * _prod(a["kernel"]) * a["filters"]
+
+
+def _refuse_conv_transpose(config: Mapping) -> str | None:
+    if config.get("output_padding") is not None:
+        return f"output_padding={config['output_padding']!r} has no notation"
+    if tuple(_pair(config.get("dilation_rate", 1))) != (1, 1):
+        return f"dilation_rate={config['dilation_rate']!r} has no notation in CT"
+    return _channels_last(config)
+
+
+# --- PyTorch: built as nn.Conv2d (TensorFlow's padding), ported, read back -----------------
+
+
+def _build_conv(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    return _convolution(info, info.input_shape[-1], a["filters"], groups=a["groups"]) + activation(a["activation"], 4)
+
+
+def _convolution(info, channels: int, filters: int, groups: int, bias: bool | None = None) -> tuple[Call, ...]:
+    """A padded (TensorFlow ``same``) convolution with Keras's initialisers."""
+    a = info.layer.args
+    pads = window_pads(info, a["kernel"], a["strides"], a["dilation"])
+    padded = (pads[2], pads[0]) if symmetric(pads) else (0, 0)
+    pad = () if symmetric(pads) else (Call("nn.ZeroPad2d", (pads,)),)
+    options = torch_kwargs(stride=a["strides"], padding=padded, dilation=a["dilation"], groups=groups)
+    use_bias = a["bias"] if bias is None else bias
+    if not use_bias:
+        options += (("bias", False),)
+    cls = "DepthwiseConv2d" if groups == channels and info.code != "CN" else "Conv2d"
+    return (*pad, Call(cls, (channels, filters, a["kernel"]), options))
+
+
+def _build_conv_transpose(info) -> tuple[Call, ...]:
+    """``ConvTranspose2d`` cropped or padded per axis to Keras's size (TensorFlow crops an odd excess after)."""
+    a = info.layer.args
+    axes = [_transpose_axis(k, s, a["padding"]) for k, s in zip(a["kernel"], a["strides"])]
+    padded, output_padding, after = zip(*axes)
+    options = torch_kwargs(stride=a["strides"], padding=padded)
+    if any(output_padding):
+        options += (("output_padding", output_padding),)
+    if not a["bias"]:
+        options += (("bias", False),)
+    crop = (Call("Crop2d", ((0, after[0], 0, after[1]),)),) if any(after) else ()
+    convolution = Call("ConvTranspose2d", (info.input_shape[-1], a["filters"], a["kernel"]), options)
+    return (convolution, *crop, *activation(a["activation"], 4))
+
+
+def _transpose_axis(kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(padding, output_padding, rows cropped after) making ``(size - 1) * stride + kernel`` Keras's size.
+
+    >>> _transpose_axis(3, 2, "same")  # 2 * size + 1: the odd row is cropped after
+    (0, 0, 1)
+    >>> _transpose_axis(1, 2, "valid")  # 2 * size - 1, one row of bias only after
+    (0, 1, 0)
+    """
+    excess = kernel - stride  # what the full output has beyond size * stride
+    if excess < 0:
+        return 0, -excess, 0
+    if padding == "valid":
+        return 0, 0, 0
+    return excess // 2, 0, excess % 2
+
+
+def _build_depthwise(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    channels = info.input_shape[-1]
+    convolution = _convolution(info, channels, channels * a["depth_multiplier"], groups=channels)
+    return convolution + activation(a["activation"], 4)
+
+
+def _build_separable(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    channels = info.input_shape[-1]
+    inner = channels * a["depth_multiplier"]
+    depthwise = _convolution(info, channels, inner, groups=channels, bias=False)
+    pointwise = Call("Conv2d", (inner, a["filters"], (1, 1)), () if a["bias"] else (("bias", False),))
+    return (*depthwise, pointwise, *activation(a["activation"], 4))
+
+
+def conv_weight(kernel):
+    """Keras (kh, kw, in, out) -> PyTorch (out, in, kh, kw)."""
+    return kernel.transpose(3, 2, 0, 1)
+
+
+def _depthwise_weight(kernel):
+    """Keras (kh, kw, in, multiplier) -> PyTorch (in * multiplier, 1, kh, kw), channel c's copies side by side."""
+    kh, kw, channels, multiplier = kernel.shape
+    return kernel.reshape(kh, kw, channels * multiplier).transpose(2, 0, 1)[:, None]
+
+
+_CONV_PORTS = {"kernel": (0, "weight", conv_weight), "bias": (0, "bias", None)}
+
+
+def _read_conv(reader, module, x) -> Value:
+    x = as_spatial(x)
+    if module.padding_mode != "zeros":
+        raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros")
+    kernel, strides, dilation = int_pair(module.kernel_size), int_pair(module.stride), int_pair(module.dilation)
+    pad = module.padding
+    if isinstance(pad, str):
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if pad == "same" and any(total % 2 for total in totals):
+            raise Refused("padding='same' with an even kernel pads unevenly as PyTorch does, unlike TensorFlow")
+        pad = (0, 0) if pad == "valid" else tuple(total // 2 for total in totals)
+    pad = int_pair(pad)
+    channels, groups, filters = module.in_channels, module.groups, module.out_channels
+    bias = module.bias is not None
+    padded = read_padding(x.shape[1:3], kernel, strides, dilation, pad)
+    if padded is None:
+        x = reader.add("ZP", {"pad": tuple((p, p) for p in pad)}, [x], suffix="_pad")
+        padded = "valid"
+    window = {"kernel": kernel, "strides": strides, "padding": padded, "activation": "linear", "dilation": dilation,
+              "bias": bias}  # fmt: skip
+    if groups > 1 and groups == channels and filters % channels == 0:
+        args = {**window, "depth_multiplier": filters // channels}
+        return reader.add("DW", args, [x], lambda: _depthwise_weights_of(module))
+    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(module))
+
+
+def _conv_weights_of(module) -> list:
+    """PyTorch (out, in, kh, kw) -> Keras (kh, kw, in, out), and the bias."""
+    kernel = [to_numpy(module.weight).transpose(2, 3, 1, 0)]
+    return kernel + ([to_numpy(module.bias)] if module.bias is not None else [])
+
+
+def _depthwise_weights_of(module) -> list:
+    """PyTorch (in * multiplier, 1, kh, kw) -> Keras (kh, kw, in, multiplier)."""
+    weight = to_numpy(module.weight)[:, 0]
+    kh, kw = weight.shape[1:]
+    kernel = [weight.transpose(1, 2, 0).reshape(kh, kw, module.in_channels, -1)]
+    return kernel + ([to_numpy(module.bias)] if module.bias is not None else [])
+
+
+CONVOLUTIONS = (
+    LayerType(
+        "CN", "Conv2D", "2-D convolution",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
+                Param("groups", count(1, MAX_UNITS), 1)),  # in the canonical form since it came: hashes keep it
+        output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
+        kind="convolution",
+        keras=(KerasClass("Conv2D", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_DILATION,
+            _K_BIAS, KerasArg("groups", "groups", 1)), refuse=_channels_last),),
+        torch=Torch(_build_conv, ports=_CONV_PORTS, holders=("Conv2d",), modules=((NN + "conv.Conv2d", _read_conv),)),
+        example={"filters": 2},
+        note="; `groups` divides the filters and the input's channels",
+),
+    LayerType(
+        "DW", "DepthwiseConv2D", "depthwise 2-D convolution (one filter set per channel)",
+        params=(Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
+        output_shape=_depthwise_shape, weights=_depthwise_weights, macs=_depthwise_macs,
+        input_rank=4, kind="convolution",
+        keras=(KerasClass("DepthwiseConv2D", (
+            _K_KERNEL, *_K_WINDOW, _K_MULTIPLIER, _K_ACTIVATION, _K_DILATION, _K_BIAS), refuse=_channels_last),),
+        torch=Torch(_build_depthwise, ports={"kernel": (0, "weight", _depthwise_weight), "bias": (0, "bias", None)},
+                    holders=("Conv2d",), read_by="an nn.Conv2d with one group per channel, by CN's rule"),
+        example={},
+),
+    LayerType(
+        "SC", "SeparableConv2D", "depthwise then pointwise 2-D convolution",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
+        output_shape=_separable_shape, weights=_separable_weights, macs=_separable_macs,
+        input_rank=4, kind="convolution",
+        keras=(KerasClass("SeparableConv2D", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_MULTIPLIER, _K_ACTIVATION,
+            _K_DILATION, _K_BIAS), refuse=_channels_last),),
+        torch=Torch(_build_separable, holders=("Conv2d",), ports={
+            "depthwise_kernel": (0, "weight", _depthwise_weight), "pointwise_kernel": (1, "weight", conv_weight),
+            "bias": (1, "bias", None)}, unread="a depthwise then a pointwise nn.Conv2d read as DW then CN"),
+        example={"filters": 2},
+),
+    LayerType(
+        "CT", "Conv2DTranspose", "2-D transposed convolution (upsampling by strides: padding=same gives size * strides)",
+        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_CONV_TAIL,
+                Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
+        output_shape=_conv_transpose_shape, weights=_conv_transpose_weights, macs=_conv_transpose_macs,
+        input_rank=4, kind="convolution",
+        keras=(KerasClass("Conv2DTranspose", (
+            KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_BIAS),
+            refuse=_refuse_conv_transpose),),
+        torch=Torch(_build_conv_transpose, ports=_CONV_PORTS, holders=("ConvTranspose2d",),
+                    unread="nn.ConvTranspose2d has no reading yet"),
+        example={"filters": 2},
+        note=": `padding=same` gives size x strides, `valid` (size - 1) x strides + max(kernel, strides), as Keras",
+),
+)  # fmt: skip

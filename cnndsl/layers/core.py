@@ -1,0 +1,700 @@
+"""What every entry of the layer table is made of: argument kinds, parameters, weights, the
+Keras and PyTorch declarations, and the entry itself (:class:`LayerType`).
+
+The entries live in the family modules beside this one (convolutions, pooling, ...);
+nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from cnndsl import ast
+from cnndsl.records import record
+from cnndsl.shapes import (
+    Shape,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+MAX_UNITS = 1_000_000
+"""Largest filter or unit count accepted (a real layer is far below it)."""
+MAX_WINDOW = 4096
+"""Largest kernel, pool, stride or dilation accepted."""
+MAX_INPUT_SIZE = 65536
+"""Largest input height, width or channel count accepted."""
+
+ACTIVATIONS = (
+    "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "softmax", "log_softmax",
+    "softplus", "softsign", "tanh", "exponential", "linear", "hard_tanh", "squareplus",
+    "log_sigmoid", "sparse_plus", "tanh_shrink", "soft_shrink", "hard_shrink", "sparse_sigmoid",
+    "sparsemax",
+)  # fmt: skip
+"""Every activation Keras 3 knows by name, but ``glu`` (it halves the last axis) and
+``threshold`` (it needs two more arguments)."""
+PADDINGS = ("valid", "same")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
+MAX_WEIGHT_VALUES = 2**63 - 1
+"""Most values one weight tensor may hold: Keras refuses to create a larger one."""
+
+
+class ArgProblem(Exception):
+    """An argument value is not acceptable; carries the node to point at, the diagnostic's code,
+    and the word to write instead when one is close (a did-you-mean fix)."""
+
+    def __init__(self, message: str, node: ast.Value | None = None, hint: str | None = None, code: str = "bad-value",
+                 replacement: str | None = None):  # fmt: skip
+        super().__init__(message)
+        self.message, self.node, self.hint = message, node, hint
+        self.code, self.replacement = code, replacement
+
+
+# --- argument kinds: ast value -> Python value --------------------------------------
+# Each kind is a small object: called with a written value and the label messages use, it
+# returns the Python value; its bounds and options are attributes, and ``accepts`` says in
+# words what it takes (the layer reference is written from it).
+
+
+def _whole(value: ast.Value, what: str, lo: int, hi: float) -> int:
+    if not isinstance(value, ast.Number):
+        raise ArgProblem(f"{what} must be a whole number, not {_show(value)}", value)
+    if isinstance(value.value, float) and not math.isinf(value.value):
+        raise ArgProblem(f"{what} must be a whole number, not {value.text}", value)
+    if not lo <= value.value <= hi:
+        bound = f"at least {lo}" if value.value < lo else f"at most {hi:,}"
+        raise ArgProblem(f"{what} must be {bound}, not {_short(value.text)}", value)
+    return int(value.value)
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+@record
+class Count:
+    """A whole number in [lo, hi] (``Integer``: negative ones included)."""
+
+    lo: int = 1
+    hi: int = MAX_UNITS
+
+    def __call__(self, value: ast.Value, what: str) -> int:
+        return _whole(value, what, self.lo, self.hi)
+
+    def accepts(self) -> str:
+        return f"a whole number from {_number(self.lo)} to {_number(self.hi)}"
+
+
+def count(lo: int = 1, hi: int = MAX_UNITS) -> Count:
+    """A whole number in [lo, hi]."""
+    return Count(lo, hi)
+
+
+def integer(lo: int, hi: int) -> Count:
+    """A whole number in [lo, hi], negative ones included."""
+    return Count(lo, hi)
+
+
+@record
+class Size:
+    """``k`` (meaning k repeated n times) or a tuple of n whole numbers in [lo, hi]."""
+
+    n: int
+    lo: int = 1
+    hi: int = MAX_WINDOW
+
+    def __call__(self, value: ast.Value, what: str) -> tuple[int, ...]:
+        if isinstance(value, ast.Tuple):
+            if len(value.items) != self.n:
+                raise ArgProblem(f"{what} needs {self.n} values, not {len(value.items)}", value)
+            return tuple(_whole(item, what, self.lo, self.hi) for item in value.items)
+        return (_whole(value, what, self.lo, self.hi),) * self.n
+
+    def accepts(self) -> str:
+        each = f"whole numbers from {_number(self.lo)} to {_number(self.hi)}"
+        return f"`k` (k x k) or a tuple of {self.n} {each}" if self.n == 2 else each
+
+
+def size(n: int, lo: int = 1, hi: int = MAX_WINDOW) -> Size:
+    """``k`` (meaning k repeated n times) or a tuple of n whole numbers."""
+    return Size(n, lo, hi)
+
+
+@record
+class Real:
+    """A number in [lo, hi] (or (lo, hi] when ``low_open``)."""
+
+    lo: float
+    hi: float
+    low_open: bool = False
+
+    def __call__(self, value: ast.Value, what: str) -> float:
+        if not isinstance(value, ast.Number):
+            raise ArgProblem(f"{what} must be a number, not {_show(value)}", value)
+        number = value.value
+        if math.isnan(number) or number > self.hi or number < self.lo or (self.low_open and number == self.lo):
+            bound = f"above {self.lo}" if self.low_open else f"at least {self.lo}"
+            raise ArgProblem(f"{what} must be {bound} and at most {self.hi}, not {_short(value.text)}", value)
+        return float(number)
+
+    def accepts(self) -> str:
+        if self.low_open:
+            return f"a number above {_number(self.lo)}, at most {_number(self.hi)}"
+        return f"a number from {_number(self.lo)} to {_number(self.hi)}"
+
+
+def real(lo: float, hi: float, low_open: bool = False) -> Real:
+    """A number in [lo, hi] (or (lo, hi] when ``low_open``)."""
+    return Real(lo, hi, low_open)
+
+
+@record
+class Reals:
+    """A number in [lo, hi], or a tuple of them (one per channel)."""
+
+    lo: float
+    hi: float
+
+    def __call__(self, value: ast.Value, what: str) -> float | tuple[float, ...]:
+        one = Real(self.lo, self.hi)
+        if isinstance(value, ast.Tuple):
+            return tuple(one(item, what) for item in value.items)
+        return one(value, what)
+
+    def accepts(self) -> str:
+        return Real(self.lo, self.hi).accepts() + ", or a tuple of them (one per channel)"
+
+
+def reals(lo: float, hi: float) -> Reals:
+    """A number in [lo, hi], or a tuple of them (one per channel)."""
+    return Reals(lo, hi)
+
+
+@record
+class Fraction:
+    """A number in [0, 1)."""
+
+    def __call__(self, value: ast.Value, what: str) -> float:
+        if not isinstance(value, ast.Number):
+            raise ArgProblem(f"{what} must be a number, not {_show(value)}", value)
+        if not 0 <= value.value < 1:
+            raise ArgProblem(f"{what} must be at least 0 and below 1, not {_short(value.text)}", value)
+        return float(value.value)
+
+    def accepts(self) -> str:
+        return "a number in [0, 1)"
+
+
+fraction = Fraction()
+
+
+@record
+class Choice:
+    """One bare word out of ``options`` (the words an editor offers)."""
+
+    options: tuple[str, ...]
+
+    def __call__(self, value: ast.Value, what: str) -> str:
+        if not isinstance(value, ast.Word) or value.name not in self.options:
+            close = suggest(value.name, self.options) if isinstance(value, ast.Word) else None
+            hint = f"did you mean {close}?" if close else "one of: " + ", ".join(self.options)
+            raise ArgProblem(f"unknown {what} {_show(value)}", value, hint, "unknown-word", close)
+        return value.name
+
+    def accepts(self) -> str:
+        if self.options == ACTIVATIONS:
+            return "an activation's name ([the list](#activations))"
+        return ", ".join(f"`{word}`" for word in self.options)
+
+
+def choice(options: tuple[str, ...]) -> Choice:
+    """One bare word out of ``options``."""
+    return Choice(options)
+
+
+@record
+class Flag:
+    """The bare word ``true`` or ``false``."""
+
+    options: tuple[str, ...] = ("true", "false")
+
+    def __call__(self, value: ast.Value, what: str) -> bool:
+        if isinstance(value, ast.Word) and value.name in ("true", "false"):
+            return value.name == "true"
+        raise ArgProblem(
+            f"{what} must be true or false, not {_show(value)}", value, "booleans are the bare words true and false"
+        )
+
+    def accepts(self) -> str:
+        return "`true`, `false`"
+
+
+flag = Flag()
+
+
+@record
+class Amounts:
+    """``p``, ``(ph, pw)`` or ``((top, bottom), (left, right))`` -> ``((top, bottom), (left, right))``.
+
+    As in Keras, each of the two entries may be a number (both sides) or a pair; ``letter``
+    names the amount in messages (``p`` for ZP's padding, ``c`` for CR's cropping).
+    """
+
+    letter: str = "p"
+
+    def __call__(self, value: ast.Value, what: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        if not isinstance(value, ast.Tuple):
+            value = ast.Tuple((value, value), value.span)
+        if len(value.items) != 2:
+            raise ArgProblem(f"{what} needs {self._forms()}", value)
+        return tuple(Size(2, 0, MAX_WINDOW)(item, what) for item in value.items)  # type: ignore[return-value]
+
+    def _forms(self) -> str:
+        c = self.letter
+        return f"{c}, ({c}h, {c}w) or ((top, bottom), (left, right))"
+
+    def accepts(self) -> str:
+        c = self.letter
+        return f"`{c}`, `({c}h, {c}w)` or `((top, bottom), (left, right))`"
+
+
+padding_amounts = Amounts("p")
+
+
+@record
+class TargetShape:
+    """RS's target: whole numbers from 1 (or one -1, the size left over), at most three of them."""
+
+    def __call__(self, value: ast.Value, what: str) -> tuple[int, ...]:
+        items = value.items if isinstance(value, ast.Tuple) else (value,)
+        if len(items) > 3:
+            raise ArgProblem(f"{what} has {len(items)} sizes; the notation reshapes to at most 3", value)
+        sizes = tuple(_whole(item, what, -1, MAX_INPUT_SIZE**2) for item in items)
+        for item, size in zip(items, sizes):
+            if size == 0:
+                raise ArgProblem(f"{what} sizes are whole numbers from 1, or -1 for the size left over, not 0", item)
+        if sizes.count(-1) > 1:
+            raise ArgProblem(f"{what} may leave one size to -1, not {sizes.count(-1)}", value, "give every other size")
+        return sizes
+
+    def accepts(self) -> str:
+        return "whole numbers from 1 (or one -1, the size left over), at most three of them"
+
+
+target_shape = TargetShape()
+
+
+@record
+class Maybe:
+    """``kind``, or the bare word ``None`` (Keras's None: ZOOM's width follows its height)."""
+
+    kind: Any
+
+    def __call__(self, value: ast.Value, what: str) -> Any:
+        if isinstance(value, ast.Word) and value.name == "None":
+            return None
+        return self.kind(value, what)
+
+    def accepts(self) -> str:
+        return "`None`, or " + self.kind.accepts()
+
+
+@record
+class InputDims:
+    """``IN(h, w, c)``; height and width may be ``None`` (any size), as Keras's ``Input((None, None, 3))``."""
+
+    def __call__(self, value: ast.Value, what: str) -> tuple[int | None, ...]:
+        if not isinstance(value, ast.Tuple):
+            raise ArgProblem("IN needs three sizes: IN(height, width, channels), height and width may be None", value)
+        if len(value.items) != 3:
+            raise ArgProblem(f"{what} needs 3 values, not {len(value.items)}", value, "IN(height, width, channels)")
+        *spatial, channels = value.items
+        sizes = [
+            None if isinstance(v, ast.Word) and v.name == "None" else _whole(v, what, 1, MAX_INPUT_SIZE)
+            for v in spatial
+        ]
+        return (*sizes, _whole(channels, what, 1, MAX_INPUT_SIZE))
+
+    def accepts(self) -> str:
+        return "`IN(h, w, c)`; height and width may be `None` (any size), as Keras's `Input((None, None, 3))`"
+
+
+def _show(value: ast.Value) -> str:
+    if isinstance(value, ast.Number):
+        return _short(value.text)
+    if isinstance(value, ast.Word):
+        return repr(value.name)
+    return "a tuple"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else text[:10] + "..." + text[-6:] + f" ({len(text)} characters)"
+
+
+def suggest(word: str, options) -> str | None:
+    """The closest option to a misspelt word, ignoring case, or None."""
+    by_upper = {option.upper(): option for option in options}
+    if word.upper() in by_upper:
+        return by_upper[word.upper()]
+    import difflib  # only for a misspelling: not loaded when a spec checks
+
+    close = difflib.get_close_matches(word.upper(), list(by_upper), n=1, cutoff=0.6)
+    return by_upper[close[0]] if close else None
+
+
+# --- the table ----------------------------------------------------------------------
+
+REQUIRED: Any = object()
+
+
+@record
+class Param:
+    """One argument of a layer code."""
+
+    name: str
+    kind: Callable[[ast.Value, str], Any]
+    default: Any = REQUIRED
+    inherit: bool = False
+    """An omitted value repeats the nearest preceding layer of the same code."""
+    shown: str | None = None
+    """How the default reads in a signature, when not the value itself."""
+    same_as: str | None = None
+    """An omitted value takes this other parameter's value (MP's strides: its pool)."""
+    literal: bool = False
+    """Written exactly as it is (RS's shape ``(1, 1, 8)`` is not the shorthand ``1``)."""
+    quiet: bool = False
+    """Left out of the canonical form at its default: an argument added to a code later, so that
+    every spec written before it keeps its architecture hash."""
+
+
+@record
+class Weight:
+    """One weight tensor of a layer, named and shaped as Keras creates it."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        """Values in the tensor; 0 while a size is unknown (after an earlier error)."""
+        return 0 if None in self.shape else math.prod(self.shape)
+
+
+@record
+class KerasArg:
+    """How one argument of a code reaches a Keras constructor, and comes back from a Keras config.
+
+    ``to_keras(value, input_shape)`` and ``from_keras(config_value)`` convert where the two
+    spell a value differently; ``default`` is Keras's own (an emitted call leaves it out, and a
+    config without the key reads as it). ``name=None`` is a Keras argument the notation
+    derives from the input alone (LayerScale's ``projection_dim``): built, never read.
+    """
+
+    name: str | None
+    keras: str
+    default: Any = REQUIRED
+    positional: bool = False
+    to_keras: Callable[[Any, Shape], Any] | None = None
+    from_keras: Callable[[Any], Any] | None = None
+
+
+@record
+class KerasClass:
+    """One Keras class a code is built as: its name, its arguments, and when it applies.
+
+    ``custom`` classes live in :mod:`cnndsl.backends.keras_layers` (saved as ``cnndsl>Name``);
+    ``reads`` names other Keras classes that read back as this form (InceptionResNetV2's
+    ``CustomScaleLayer``); ``when`` picks the form for a layer's arguments (the first that
+    holds is built); ``refuse`` names what in a Keras config the notation cannot write.
+    """
+
+    name: str
+    args: tuple[KerasArg, ...] = ()
+    custom: bool = False
+    reads: tuple[str, ...] = ()
+    when: Callable[[Mapping], bool] = lambda args: True
+    refuse: Callable[[Mapping], str | None] = lambda config: None
+
+
+@record
+class Torch:
+    """How PyTorch builds, ports and reads back one code: data and functions, no torch import.
+
+    ``build(info)`` gives the :class:`~cnndsl.layers.pytorch.Call` s computing what the Keras
+    layer computes (``info``: the checked layer, its resolved arguments and shapes), or raises
+    :class:`~cnndsl.layers.pytorch.Unsupported`; ``refuse`` says instead why PyTorch never
+    builds the code. ``ports`` maps each Keras weight to ``(holder, tensor, layout)``: the
+    index among the built modules whose class (or a base class) is named in ``holders``, the
+    tensor's attribute there, and how Keras's layout becomes PyTorch's. ``modules``,
+    ``functions`` and ``methods`` name what reads back as this code (qualified class name,
+    qualified function name, tensor method -> the reader's rule); ``read_by`` says which other
+    rule reads it, ``unread`` why nothing in PyTorch reads as it.
+    """
+
+    build: Callable[[Any], tuple] | None = None
+    refuse: str | None = None
+    ports: Mapping[str, tuple[int, str, Callable[[Any], Any] | None]] | None = None
+    holders: tuple[str, ...] = ()
+    modules: tuple[tuple[str, Callable], ...] = ()
+    functions: tuple[tuple[str, Callable], ...] = ()
+    methods: tuple[tuple[str, Callable], ...] = ()
+    read_by: str | None = None
+    unread: str | None = None
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """What reads back as the code, in words: modules and functions by name, methods as ``Tensor.name``."""
+        return (*(name for name, _ in self.modules), *(name for name, _ in self.functions),
+                *(f"Tensor.{name}" for name, _ in self.methods))  # fmt: skip
+
+
+def _no_weights(shape: Shape, args: Mapping) -> tuple[Weight, ...]:
+    return ()
+
+
+def _no_macs(in_shape: Shape, out_shape: Shape, args: Mapping) -> int:
+    return 0
+
+
+def _same_shape(shape: Shape, args: Mapping) -> Shape:
+    return shape
+
+
+@record
+class LayerType:
+    """Everything cnndsl knows about one layer code."""
+
+    code: str
+    keras_class: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    output_shape: Callable[[Shape, Mapping], Shape] = _same_shape
+    weights: Callable[[Shape, Mapping], tuple[Weight, ...]] = _no_weights
+    """The weight tensors for an input shape, in Keras's order (its ``layer.weights``)."""
+    macs: Callable[[Shape, Shape, Mapping], int] = _no_macs
+    input_rank: int | None = None
+    """The rank the input must have (with batch axis), when the layer needs one."""
+    collect: str | None = None
+    """A parameter that gathers every positional argument (``MP(2,2)`` is a 2x2 pool)."""
+    is_input: bool = False
+    """A declaration of the input shape, not a layer; allowed only first."""
+    is_identity: bool = False
+    """``ID()``: passes its input on; no layer."""
+    merge: bool = False
+    """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
+    kind: str = "other"
+    """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
+    warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None
+    """A warning about a legal but likely unintended input (a merge gets every branch's shape)."""
+    pointwise_warning: bool = False
+    """Its warning is withdrawn when its output later meets a spatial layer: ``DN`` on a 4-D tensor
+    before more convolutions is a pointwise convolution (ConvNeXt's), not a forgotten ``FL()``."""
+    check_args: Callable[[Mapping], str | tuple[str, str] | None] = lambda args: None
+    """A problem with a combination of arguments (a message, or a message and a hint), or None."""
+    keras: tuple[KerasClass, ...] = ()
+    """How Keras builds it (the first form whose ``when`` holds): the Keras builder, the
+    Keras-source emitter and the Keras reader all derive from this; empty for IN and ID."""
+    torch: Torch = Torch()
+    """How PyTorch builds it, ports its weights and reads it back (see :class:`Torch`)."""
+    example: Mapping | None = None
+    """The fewest arguments that make a layer of it (its required ones): tests and listings draw it."""
+    note: str = ""
+    """What the notation's page adds to the signature in its table of codes."""
+
+    @functools.cached_property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(param.name for param in self.params)
+
+    @functools.cached_property
+    def labels(self) -> dict[str, str]:
+        """How messages name each parameter: ``{"kernel": "CN kernel", ...}``."""
+        return {param.name: f"{self.code} {param.name}" for param in self.params}
+
+    @functools.cached_property
+    def inherited_params(self) -> tuple[str, ...]:
+        """The parameters an omitted value repeats from the nearest layer of this code."""
+        return tuple(param.name for param in self.params if param.inherit)
+
+    @functools.cached_property
+    def inherited_keys(self) -> tuple[tuple[str, str], ...]:
+        """``(code, name)`` of each inherited parameter: how the resolver keys what a layer passes on."""
+        return tuple((self.code, name) for name in self.inherited_params)
+
+    @functools.cached_property
+    def keras_name(self) -> str:
+        """Keras's default layer name stem (``Conv2D`` -> ``conv2d``), computed once per code."""
+        return snake_case(self.keras_class)
+
+    def keras_form(self, args: Mapping) -> KerasClass:
+        """The Keras class this layer is built as, for its resolved arguments."""
+        return next(form for form in self.keras if form.when(args))
+
+    def keras_class_for(self, args: Mapping) -> str:
+        """The name of the Keras class built for these arguments (``ADD(..., scale=0.2)``: ScaledAdd)."""
+        return self.keras_form(args).name if len(self.keras) > 1 else self.keras_class
+
+    def keras_name_for(self, args: Mapping) -> str:
+        """Keras's name stem for the class built for these arguments."""
+        return snake_case(self.keras_form(args).name) if len(self.keras) > 1 else self.keras_name
+
+    def signature(self, quiet: bool = True) -> str:
+        """``CN(filters, kernel, strides=1, ...)`` for messages and docs; ``quiet=False`` leaves out the
+        arguments the canonical form leaves out at their default."""
+        parts = [
+            p.name if p.default is REQUIRED else f"{p.name}={p.shown or _default_text(p.default)}"
+            for p in self.params
+            if quiet or not p.quiet
+        ]
+        return f"{self.code}({', '.join(parts)})"
+
+
+def snake_case(name: str) -> str:
+    """Keras's name stem of a class: ``Conv2D`` -> ``conv2d``, ``LayerScale`` -> ``layer_scale``."""
+    import re
+
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _default_text(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, tuple) and len(set(default)) == 1:
+        return str(default[0])
+    return str(default).replace(" ", "")
+
+
+def _prod(values) -> int:
+    """The product of the known sizes (None is unknown)."""
+    return math.prod(values) if None not in values else math.prod(v for v in values if v is not None)
+
+
+# --- how Keras spells each code (the declarations the Keras builder, emitter and reader share) --------
+
+
+def _pair(value) -> tuple:
+    """Keras's ``3`` or ``[3, 3]`` as the notation's ``(3, 3)``."""
+    return tuple(value) if isinstance(value, list | tuple) else (value, value)
+
+
+def _nested(value):
+    """A config's lists as tuples, all the way down."""
+    return tuple(_nested(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+def _read_activation(value) -> str:
+    if value is None:
+        return "linear"
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"the activation {value!r} has no name in the notation")
+    return value
+
+
+def _read_relu(value) -> str:
+    if value is None:
+        return "relu"
+    if value == 6:
+        return "relu6"
+    raise ValueError(f"max_value={value}: only ReLU() and ReLU(6) have notation (relu, relu6)")
+
+
+def _read_number(value) -> float:
+    if isinstance(value, list | tuple) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} per channel has no notation; the notation scales every channel alike")
+    return float(value)
+
+
+def _read_values(value):
+    if value is None:
+        return None
+    values = tuple(float(v) for v in (value if isinstance(value, list | tuple) else [value]))
+    return values[0] if len(values) == 1 else values
+
+
+def _read_channel_axis(value) -> int:
+    axis = value[0] if isinstance(value, list | tuple) and len(value) == 1 else value
+    if axis not in (-1, 3):
+        raise ValueError(f"axis={value}; the notation normalises the channel axis")
+    return -1
+
+
+def _channels_last(config: Mapping) -> str | None:
+    if config.get("data_format") not in (None, "channels_last"):
+        return f"data_format {config['data_format']!r}; the notation is channels-last"
+    return None
+
+
+def _unset(*keys_and_values) -> Callable[[Mapping], str | None]:
+    """Refuse a config whose ``key`` is not ``value`` (a Keras setting the notation cannot write)."""
+
+    def refuse(config: Mapping) -> str | None:
+        for key, value in zip(keys_and_values[::2], keys_and_values[1::2]):
+            if config.get(key, value) != value:
+                return f"{key}={config[key]!r} has no notation"
+        return _channels_last(config)
+
+    return refuse
+
+
+def _never(args: Mapping) -> bool:
+    return False
+
+
+_K_ACTIVATION = KerasArg("activation", "activation", "linear", from_keras=_read_activation)
+_K_BIAS = KerasArg("bias", "use_bias", True)
+_K_KERNEL = KerasArg("kernel", "kernel_size", positional=True, from_keras=_pair)
+_K_WINDOW = (
+    KerasArg("strides", "strides", (1, 1), from_keras=_pair),
+    KerasArg("padding", "padding", "valid"),
+)
+_K_DILATION = KerasArg("dilation", "dilation_rate", (1, 1), from_keras=_pair)
+_K_MULTIPLIER = KerasArg("depth_multiplier", "depth_multiplier", 1)
+_K_NORM = tuple(KerasArg(name, name, default) for name, default in
+                (("epsilon", 0.001), ("center", True), ("scale", True)))  # fmt: skip
+
+
+def _axis_refusal(config: Mapping, key: str) -> str | None:
+    try:
+        _read_channel_axis(config.get(key, -1))
+    except ValueError as problem:
+        return str(problem)
+    return None
+
+
+def _bias(units: int, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("bias", (units,)),) if a.get("bias", True) else ()
+
+
+def _times(size: int | None, factor: int) -> int | None:
+    """A size times a factor; unknown (None, after an earlier error) stays unknown."""
+    return None if size is None else size * factor
+
+
+def _fmt(shape: Shape) -> str:
+    from cnndsl.shapes import format_shape
+
+    return format_shape(shape)
+
+
+def example_text(entry: LayerType) -> str:
+    """The entry's example as the notation writes it: ``CN(filters=2)``, ``RS(-1)``."""
+    parts = []
+    for name, value in (entry.example or {}).items():
+        if name == entry.collect:  # every positional number: IN(8, 8, 3), MP(2, 2), RS(-1)
+            parts.append(", ".join(map(_value_text, value)))
+        else:
+            parts.append(f"{name}={_value_text(value)}")
+    return f"{entry.code}({', '.join(parts)})"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return f"({', '.join(map(_value_text, value))})"
+    return str(value)

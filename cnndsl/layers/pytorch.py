@@ -1,0 +1,199 @@
+"""What the entries' PyTorch declarations are written with; no torch import.
+
+A build is a tuple of :class:`Call` (a constructor call as data: the PyTorch backend
+constructs it, the PyTorch source emitter prints it); a reader's rule gets the reader, the
+module (for a module) and :class:`Value` s, and calls ``reader.add(code, args, inputs)``.
+Tensors are channels-first inside PyTorch: every place where PyTorch and Keras differ
+(TensorFlow's ``same`` padding, Keras's activation constants) has its function here.
+"""
+
+from __future__ import annotations
+
+from cnndsl.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+@record
+class Call:
+    """One constructor call as data: ``Call("nn.ReLU")``, ``Call("Conv2d", (1, 8, (3, 3)), (("stride", (2, 2)),))``.
+
+    A name without ``nn.`` is a class of :mod:`cnndsl.backends.torch_modules`.
+    """
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple = ()
+
+
+class Unsupported(Exception):
+    """A layer PyTorch cannot build exactly as Keras does."""
+
+
+class Refused(Exception):
+    """What a PyTorch node does that the notation cannot say (the reader adds the module path and class)."""
+
+
+@record
+class Value:
+    """A tensor as the notation sees it: the layer it comes from (None: the input) and its channels-last shape.
+
+    ``last``: a 4-D tensor PyTorch holds channels last (after ``permute(0, 2, 3, 1)``);
+    ``flat``: a 2-D tensor flattened in PyTorch's (C, H, W) order, from this (H, W, C).
+    """
+
+    name: str | None
+    shape: tuple
+    last: bool = False
+    flat: tuple | None = None
+
+
+@record
+class Parameter:
+    """A module's own tensor used in forward (ConvNeXt's layer scale)."""
+
+    tensor: Any
+
+
+# --- activations ------------------------------------------------------------------
+
+ACTIVATION_MODULES: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
+    "relu": ("nn.ReLU", ()),
+    "relu6": ("nn.ReLU6", ()),
+    "leaky_relu": ("nn.LeakyReLU", (("negative_slope", 0.2),)),
+    "elu": ("nn.ELU", ()),
+    "selu": ("nn.SELU", ()),
+    "celu": ("nn.CELU", ()),
+    "gelu": ("nn.GELU", ()),
+    "silu": ("nn.SiLU", ()),
+    "swish": ("nn.SiLU", ()),
+    "mish": ("nn.Mish", ()),
+    "sigmoid": ("nn.Sigmoid", ()),
+    "hard_sigmoid": ("nn.Hardsigmoid", ()),
+    "hard_silu": ("nn.Hardswish", ()),
+    "hard_swish": ("nn.Hardswish", ()),
+    "softplus": ("nn.Softplus", ()),
+    "softsign": ("nn.Softsign", ()),
+    "tanh": ("nn.Tanh", ()),
+    "exponential": ("Exponential", ()),
+    "hard_tanh": ("nn.Hardtanh", ()),
+    "squareplus": ("Squareplus", ()),
+    "log_sigmoid": ("nn.LogSigmoid", ()),
+    "sparse_plus": ("SparsePlus", ()),
+    "tanh_shrink": ("nn.Tanhshrink", ()),
+    "soft_shrink": ("nn.Softshrink", (("lambd", 0.5),)),
+    "hard_shrink": ("nn.Hardshrink", (("lambd", 0.5),)),
+    "sparse_sigmoid": ("SparseSigmoid", ()),
+}
+"""Keras activation name -> PyTorch module, with Keras's default constants."""
+
+ON_AXIS = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax", "sparsemax": "Sparsemax"}
+"""Activations over one axis: Keras's last axis is the channel axis, dim 1 channels-first."""
+
+
+def activation(name: str, rank: int) -> tuple[Call, ...]:
+    """The calls for a Keras activation on a tensor of this rank (none for ``linear``)."""
+    if name == "linear":
+        return ()
+    if name in ON_AXIS:
+        return (Call(ON_AXIS[name], (), (("dim", 1 if rank == 4 else -1),)),)
+    if name not in ACTIVATION_MODULES:
+        raise Unsupported(f"no PyTorch module for the activation {name!r}")
+    cls, kwargs = ACTIVATION_MODULES[name]
+    return (Call(cls, (), kwargs),)
+
+
+# --- padding as TensorFlow computes it ------------------------------------------------
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of TensorFlow's ``same``: the extra row or column goes after.
+
+    >>> same_pads(28, 3, 2)
+    (0, 1)
+    >>> same_pads(5, 3, 1)
+    (1, 1)
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_pads(info, kernel, strides, dilation=(1, 1)) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) for ``padding=same``, as F.pad orders them; zeros for ``valid``."""
+    if info.layer.args["padding"] != "same":
+        return (0, 0, 0, 0)
+    _, height, width, _ = info.input_shape
+    top, bottom = _axis_pads(height, kernel[0], strides[0], dilation[0])
+    left, right = _axis_pads(width, kernel[1], strides[1], dilation[1])
+    return (left, right, top, bottom)
+
+
+def _axis_pads(size: int | None, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """One axis's ``same`` padding; a size left unknown (``IN(None, None, 3)``) is fine at stride 1 only.
+
+    At stride 1 the padding is ``(kernel - 1) * dilation`` whatever the size; at a larger
+    stride TensorFlow's padding depends on the size, which PyTorch must know when it builds.
+    """
+    if size is None and stride != 1:
+        raise Unsupported(
+            f"TensorFlow's same padding at strides {stride} depends on the input's size, unknown here: "
+            "give the input_shape (or IN's height and width) to build it with PyTorch"
+        )
+    return same_pads(stride if size is None else size, kernel, stride, dilation)
+
+
+def symmetric(pads: tuple[int, int, int, int]) -> bool:
+    return pads[0] == pads[1] and pads[2] == pads[3]
+
+
+def torch_kwargs(**values) -> tuple[tuple[str, Any], ...]:
+    """Keyword arguments that differ from PyTorch's defaults, in order."""
+    defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
+    return tuple((name, value) for name, value in values.items() if defaults.get(name, object()) != value)
+
+
+def torch_dim(axis: int, rank: int) -> int:
+    """The PyTorch dim of a Keras axis: 4-D tensors are channels-first inside, others keep Keras's order."""
+    axis %= rank
+    return {0: 0, 1: 2, 2: 3, 3: 1}[axis] if rank == 4 else axis
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def as_tensor(value, what: str = "the input") -> Value:
+    if not isinstance(value, Value):
+        raise Refused(f"{what} is not a tensor the notation follows ({type(value).__name__})")
+    return value
+
+
+def as_spatial(value) -> Value:
+    """A 4-D tensor PyTorch holds channels first (a convolution's or pooling's input)."""
+    value = as_tensor(value)
+    if len(value.shape) != 4 or value.last:
+        raise Refused(f"expects (N, C, H, W), not a {len(value.shape)}-D tensor held channels last")
+    return value
+
+
+def int_pair(value) -> tuple[int, int]:
+    return tuple(int(v) for v in value) if isinstance(value, list | tuple) else (int(value), int(value))
+
+
+def to_numpy(tensor):
+    return tensor.detach().cpu().numpy()
+
+
+def read_padding(size: tuple, kernel, strides, dilation, pad) -> str | None:
+    """``valid``, ``same`` where TensorFlow's same pads exactly ``pad`` on each side; None: a ZP is needed."""
+    if pad == (0, 0):
+        return "valid"
+    if all(same_pads(n, k, s, d) == (p, p) for n, k, s, d, p in zip(size, kernel, strides, dilation, pad)):
+        return "same"
+    return None
+
+
+NN = "torch.nn.modules."
+"""Where torch.nn's module classes live, as their qualified names start."""
