@@ -17,7 +17,7 @@ from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
-from cnndsl.passes.resolve import Resolver
+from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
 from cnndsl.tasks import Task, task_named
@@ -124,7 +124,7 @@ def resolved_chain(
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
-    return task.attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
+    return attach_head(task, resolved, classes, end, explicit=num_classes is not None), shape, classes
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:

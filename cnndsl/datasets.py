@@ -397,33 +397,6 @@ def scale_pixels(x: np.ndarray, key: str, source: str) -> np.ndarray:
     return x
 
 
-def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source: str) -> tuple[np.ndarray, int]:
-    """Integer labels and the class count one-hot rows state (0 for integer labels)."""
-    y = np.asarray(arrays[key])
-    width = 0
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    elif y.ndim == 2 and _one_hot(y):
-        y, width = y.argmax(axis=1), y.shape[1]
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(
-            f"{source}: {key} has shape {y.shape} and type {y.dtype}; "
-            "expected one integer label per image, or one one-hot row per image"
-        )
-    if len(y) != len(images):
-        raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
-    if y.min() < 0:
-        raise DataError(f"{source}: {key} holds a negative label ({int(y.min())})")
-    return y.astype("int64"), width
-
-
-def _one_hot(y: np.ndarray) -> bool:
-    """Whether every row is exactly one 1 among 0s (what ``to_categorical`` makes)."""
-    if y.shape[1] < 2 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        return False
-    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
-
-
 def _hwc(x: np.ndarray) -> str:
     return format_size(x.shape[1:])
 
