@@ -45,6 +45,8 @@ class Task:
     """The rank of the output: (None, classes), or (None, H, W, classes)."""
     ends_in = "the notation's models end in a softmax over (None, classes)"
     """What a model of this task ends in, for a reader's refusal."""
+    logits_activation: str | None = "softmax"
+    """The activation a reader appends to a model that ends in raw scores (a module's logits); None: refused."""
     loss = "categorical_crossentropy"
     loss_text = "categorical cross-entropy"
     metrics: tuple[str, ...] = ("accuracy",)
@@ -83,6 +85,26 @@ class Task:
 
     def _head_args(self, outputs: int) -> dict:
         return {"units": outputs, "activation": self.head_activation}
+
+    def rebuilds_head(self, code: str) -> bool:
+        """Whether a layer the checker made the head is one the output count builds again, left out when written back.
+
+        A classifier's ``DN(classes, softmax)`` is; a head of the model's own (``ACT(softmax)``) is written.
+        """
+        return code == self.head_code
+
+    def head_of_logits(self, code: str, args: Mapping[str, Any]) -> dict | None:
+        """A read model's last layer as this task's head: its arguments with the head's activation, or None.
+
+        A PyTorch module ends in raw scores: its last ``Linear`` (no activation) takes the head's
+        activation, and a softmax of its own is the head as it is. None: the reader appends
+        :attr:`logits_activation`.
+        """
+        if code == self.head_code and args.get("activation") == "linear":
+            return {**args, "activation": self.head_activation}
+        if code == "ACT" and args.get("name") == self.head_activation:
+            return dict(args)
+        return None
 
     def read_outputs(self, code: str, args: Mapping[str, Any], output: tuple) -> int:
         """The output count of a read model's last layer; ValueError saying what this task's models end in."""
@@ -482,6 +504,7 @@ class Regress(Task):
     objectives = {"val_loss": "minimize", "val_mae": "minimize", "test_mae": "minimize"}
     head_activation = "linear"
     ends_in = "a regression model ends in a linear DN over (None, outputs)"
+    logits_activation = None
 
     def take_head(self, last, outputs, explicit):
         """A last ``DN(k)`` with no activation written (or linear) becomes the linear head.

@@ -109,11 +109,8 @@ def _taken(items: list) -> set[int]:
 
 
 def _appended_head(layer: Mapping, task: Task) -> bool:
-    """A head the class count makes again (a classifier's ``DN(classes, softmax)``), left out of the written spec.
-
-    A head of the model's own (``ACT(softmax)`` after a reshape) is written: no class count makes it.
-    """
-    return bool(layer.get("head")) and layer.get("code") == task.head_code
+    """A head the output count makes again, left out of the written spec: the task says which."""
+    return bool(layer.get("head")) and task.rebuilds_head(layer.get("code"))
 
 
 def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:

@@ -188,13 +188,13 @@ def _classes(model, head, task: Task) -> int:
 
 def _other_task(code: str, args, output: tuple, task: Task) -> str:
     """A hint naming the task whose head the model does end in, if one does."""
-    for name in TASKS:
-        if name != task.name:
+    for other in TASKS.values():
+        if other is not task:
             try:
-                task_named(name).read_outputs(code, args, output)
+                other.read_outputs(code, args, output)
             except ValueError:
                 continue
-            return f"; it ends in the head of the {name} task: read it with --task {name} (task={name!r})"
+            return f"; it ends in the head of the {other.name} task: read it with --task {other.name} (task={other.name!r})"
     return ""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
+from cnndsl.tasks import CLASSIFY, Task, task_named
 
 __all__ = ["from_torch", "port_weights", "read", "load_module", "UnsupportedModel"]
 
@@ -65,8 +66,10 @@ class _Refused(Exception):
 # --- reading ----------------------------------------------------------------------------------
 
 
-def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, list[str | None]], int]:
-    """The module's layers (the head last, softmax written), who feeds whom, and the class count."""
+def read(
+    module, input_shape: Sequence[int], task: Task = CLASSIFY
+) -> tuple[list[_Read], dict[str, list[str | None]], int]:
+    """The module's layers (the task's head last), who feeds whom, and the class count."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
@@ -95,15 +98,16 @@ def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, lis
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
-    layers, inbound = _finish(reader, result)
+    layers, inbound = _finish(reader, result, task)
     return layers, inbound, result.shape[1]
 
 
-def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
+def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> KerasSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
-    and the head's ``.num_classes``. The module's logits become the notation's softmax head.
+    and the head's ``.num_classes``. The module's logits become the notation's softmax head;
+    ``task`` (classify, segment, regress) says which head the module ends in.
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
@@ -111,10 +115,11 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> KerasSpec:
     from cnndsl.errors import SpecError
     from cnndsl.formatter import format_text
 
-    layers, inbound, classes = read(module, input_shape)
-    text = write_graph(layers, inbound, tuple(input_shape), classes)
+    task = task_named(task)
+    layers, inbound, classes = read(module, input_shape, task)
+    text = write_graph(layers, inbound, tuple(input_shape), classes, task)
     try:
-        check(text)  # what is returned always checks: a setting out of the notation's bounds is said here
+        check(text, task=task)  # what is returned always checks: a setting out of the notation's bounds is said here
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
     return KerasSpec(format_text(text), classes)
@@ -325,23 +330,20 @@ def _resolved(code: str, given: Mapping) -> dict:
 # --- the finished graph: head, pruning, folding --------------------------------------------------
 
 
-def _finish(reader: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[str | None]]]:
-    """The layers that reach the output, the head last (the logits' softmax), joins nested, activations folded."""
+def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], dict[str, list[str | None]]]:
+    """The layers that reach the output, the task's head last (the logits' softmax), joins nested, activations folded."""
     layers, inbound = dict(reader.layers), {name: list(feeds) for name, feeds in reader.inbound.items()}
     head = layers.get(result.name) if result.name else None
-    if (
-        head is not None
-        and head.code == "DN"
-        and head.args["activation"] == "linear"
-        and _users(inbound, head.name) == []
-    ):
-        layers[head.name] = _replace(head, activation="softmax")
+    args = task.head_of_logits(head.code, head.args) if head is not None else None
+    if args is not None and (args == head.args or _users(inbound, head.name) == []):  # its users see it unchanged
+        layers[head.name] = _replace(head, **args)
         end = head.name
-    elif head is not None and head.code == "ACT" and head.args["name"] == "softmax":
-        end = head.name  # a module that ends in its own softmax: that is the head
+    elif task.logits_activation is None:
+        raise UnsupportedModel(f"the module's output is not its head: {task.ends_in}")
     else:
-        end = reader.node_name + "_softmax"
-        layers[end] = _Read(end, "softmax of the logits", "ACT", {"name": "softmax"})
+        activation = task.logits_activation
+        end = f"{reader.node_name}_{activation}"
+        layers[end] = _Read(end, f"{activation} of the logits", "ACT", {"name": activation})
         inbound[end] = [result.name]
     _nest_joins(layers, inbound)
     end = _fold(layers, inbound, end)
