@@ -99,9 +99,7 @@ def _check_chain(
     raise_errors(diagnostics, source)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(
-        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task.name
-    )
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task)
 
 
 def resolved_chain(

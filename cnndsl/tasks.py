@@ -5,13 +5,18 @@ of assuming classes:
 
 - the head rule (which last layer is the head, or which head is appended) and the output
   contract (the shape the model must end in), for the checker;
-- which written layer reads as a head, for the writer and the Keras reader;
+- which written layer reads as a head, and which head a read model ends in, for the writer
+  and the readers (Keras, PyTorch, JSON);
 - the labels: which arrays are this task's, how they are checked and encoded;
 - the loss, the metrics Keras reports (in the progress line, ``history.csv`` and
-  ``metrics.json``) and the objectives a sweep may optimise.
+  ``metrics.json``), the lines a summary and a report print, and the objectives a sweep
+  may optimise.
 
-A new task (multi-label, detection) is one more :class:`Task`. The checking half imports
-no framework and no numpy; the training half imports numpy and Keras inside its methods.
+The stages are handed the task object (``CheckedModel.task``, ``Dataset.task``); a name
+becomes a task once, where it comes in (:func:`task_named`). A new task (multi-label,
+detection) is one more :class:`Task`, listed in :data:`TASKS` for its name to be known.
+The checking half imports no framework and no numpy; the training half imports numpy and
+Keras inside its methods.
 """
 
 from __future__ import annotations
@@ -61,8 +66,18 @@ class Task:
         raise NotImplementedError
 
     def new_head(self, outputs: int, end: Span) -> Layer:
-        """The head appended at ``end``, the end of the spec, when its last layer is not one."""
-        raise NotImplementedError
+        """The head appended at ``end``, the end of the spec, when its last layer is not one.
+
+        Its arguments are in the order a written layer binds them: the architecture hash reads the
+        order, and an appended head hashes as the same head written.
+        """
+        head_type = LAYERS[self.head_code]
+        args = {**_defaults(head_type), **self._head_args(outputs)}
+        args = {param.name: args[param.name] for param in head_type.params if param.name in args}
+        return Layer(head_type, args, end, self._head_text(outputs), head=True)
+
+    def _head_text(self, outputs: int) -> str:
+        return f"{self.head_code}({outputs}, activation={self.head_activation})"
 
     def check_output(
         self, infos: list[LayerInfo], outputs: int, explicit: bool, input_shape: tuple
@@ -115,6 +130,10 @@ class Task:
             raise ValueError(self.ends_in)
         return output[-1]
 
+    def outputs_line(self, outputs: int) -> str:
+        """How a summary states the model's outputs: ``Classes: 10``."""
+        return f"Classes: {outputs}"
+
     # --- training ---
 
     def labels(self, arrays: Mapping, x_train, x_test, source: str) -> tuple[Any, Any, int]:
@@ -135,6 +154,19 @@ class Task:
         """The test scores as printed: ``[("Test loss", 0.1), ("Test accuracy", 0.98)]``."""
         named = [(f"Test {name.replace('_', ' ')}", metrics.get(f"test_{name}")) for name in self.metrics]
         return [("Test loss", metrics.get("test_loss")), *named]
+
+    def __eq__(self, other: object) -> bool:
+        """Tasks of one class and name are equal (one unpickled in another process too); a task equals its name,
+        so that ``model.task == "segment"`` reads as it did when tasks were names."""
+        if isinstance(other, str):
+            return other == self.name
+        return type(other) is type(self) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -162,12 +194,6 @@ class Classify(Task):
         if self._is_head(last, head_type, outputs):
             return _as_head(last, {**last.args, "activation": "softmax"})
         return None
-
-    def new_head(self, outputs, end):
-        head_type = LAYERS[self.head_code]
-        args = {**_defaults(head_type), "activation": "softmax"}
-        args = {param.name: args.get(param.name, outputs) for param in head_type.params}  # units: the classes
-        return Layer(head_type, args, end, f"{self.head_code}({outputs}, activation=softmax)", head=True)
 
     @staticmethod
     def _is_head(layer: Layer, head_type: LayerType, classes: int) -> bool:
@@ -367,9 +393,10 @@ class Segment(Task):
         return None
 
     def new_head(self, outputs, end):
-        head_type = LAYERS[self.head_code]
-        args = {**_defaults(head_type), **self._head_args(outputs)}
-        return Layer(head_type, args, end, f"{self.head_code}({outputs}, 1, activation=softmax)", head=True)
+        return _head_as_released(self, outputs, end)
+
+    def _head_text(self, outputs):
+        return f"{self.head_code}({outputs}, 1, activation=softmax)"
 
     @staticmethod
     def _is_head(layer: Layer, head_type: LayerType, classes: int, explicit: bool) -> bool:
@@ -441,6 +468,9 @@ class Segment(Task):
     def label_warnings(self, y_train, y_test, outputs, source):
         return _class_warnings(y_train, y_test, outputs, source, "pixel")
 
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} per pixel (segmentation)"
+
     def score_lines(self, metrics):
         return [
             ("Test loss", metrics.get("test_loss")),
@@ -461,6 +491,17 @@ def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
 
 def _as_head(layer: Layer, args) -> Layer:
     return Layer(layer.type, args, layer.span, layer.text, head=True, given=layer.given)
+
+
+def _head_as_released(task: Task, outputs: int, end: Span) -> Layer:
+    """The appended head of segmentation and regression: the defaults' arguments before the head's own.
+
+    The order they were first released with: the architecture hash reads it, and their specs keep their hashes.
+    """
+    head_type = LAYERS[task.head_code]
+    return Layer(
+        head_type, {**_defaults(head_type), **task._head_args(outputs)}, end, task._head_text(outputs), head=True
+    )
 
 
 def _defaults(kind: LayerType) -> dict[str, Any]:
@@ -520,9 +561,7 @@ class Regress(Task):
         return None
 
     def new_head(self, outputs, end):
-        head_type = LAYERS[self.head_code]
-        args = {**_defaults(head_type), "units": outputs, "activation": "linear"}
-        return Layer(head_type, args, end, f"{self.head_code}({outputs}, activation=linear)", head=True)
+        return _head_as_released(self, outputs, end)
 
     def check_output(self, infos, outputs, explicit, input_shape):
         if not infos:
@@ -559,6 +598,9 @@ class Regress(Task):
         import keras
 
         return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def outputs_line(self, outputs):
+        return f"Outputs: {outputs} (regression)"
 
     def score_lines(self, metrics):
         return [("Test loss (mean squared error)", metrics.get("test_loss")), ("Test MAE", metrics.get("test_mae"))]

@@ -14,7 +14,7 @@ from typing import Any
 from cnndsl.ast import assert_never
 from cnndsl.errors import ArchitectureError
 from cnndsl.model import INPUT, CheckedModel, From, Item, Merge, tensor_name
-from cnndsl.tasks import Task, task_named
+from cnndsl.tasks import CLASSIFY, Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 FORMAT = "cnndsl-architecture"
@@ -25,7 +25,7 @@ def document(model: CheckedModel) -> dict:
     """The JSON document of a checked model (docs/interop/emit.md describes every field)."""
     from cnndsl.report import architecture_hash
 
-    task = {"task": model.task} if model.task != "classify" else {}  # a classifier's document is as it always was
+    task = {"task": model.task.name} if model.task != CLASSIFY else {}  # a classifier's: as it always was
     return {
         "format": FORMAT,
         "version": VERSION,

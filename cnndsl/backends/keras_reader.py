@@ -25,7 +25,7 @@ from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
-from cnndsl.tasks import TASKS, Task, task_named
+from cnndsl.tasks import CLASSIFY, TASKS, Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -131,14 +131,15 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
 
 
-def write_graph(layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task=None) -> str:
+def write_graph(
+    layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task: Task = CLASSIFY
+) -> str:
     """The canonical text of layers (each read by :func:`_node_parts`; the head last) and who feeds whom.
 
     Nested merges are written as nested merges, any other graph with named tensors. The
     PyTorch reader writes through this too: one writer for every model read. ``task``
     (classify by default) says which head the model ends in.
     """
-    task = task_named(task)
     head = layers[-1]
     graph = _Graph(layers, inbound)
     implied = _node_parts(head) == task.default_head()
