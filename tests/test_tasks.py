@@ -534,3 +534,19 @@ def test_a_regression_module_is_read_with_its_linear_head():
     with pytest.raises(UnsupportedModel, match="a regression model ends in a linear DN"):
         from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()),
                    (8, 8, 1), task="regress")  # fmt: skip
+
+
+@pytest.mark.parametrize(("task", "last"), [("segment", "CN(3, 1)"), ("regress", "DN(3)"), ("classify", "DN(3)")])
+def test_a_model_ending_in_a_block_use_is_drawn_with_the_head_it_is_checked_with(tmp_path, task, last):
+    from cnndsl.compiler import check_chain
+    from cnndsl.inputs import read_models
+
+    ends = "UP(2)" if task == "segment" else "GAP()"
+    (tmp_path / "m.cnn").write_text(f"block out = {ends} -> {last}\nm = CN(4, 3, padding=same) -> MP(2) -> out\n")
+    source = read_models(f"{tmp_path / 'm.cnn'}:m")[0]
+    checked, drawn = (
+        check_chain(source.chain, source.text, (16, 16, 1), 3, source.blocks, None, task, marked)
+        for marked in (False, True)
+    )
+    assert [info.layer.text for info in drawn.layers] == [info.layer.text for info in checked.layers]
+    assert drawn.layers[-1].layer.head and drawn.layers[-1].layer.text == last
