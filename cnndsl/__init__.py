@@ -76,7 +76,7 @@ _hooks.display, _hooks.live_plot, _hooks.read_architecture = _display, _live_plo
 
 _LAZY = {
     "train": ("cnndsl.training", "tensorflow"), "compare": ("cnndsl.training", "tensorflow"),
-    "load_data": ("cnndsl.datasets", "tensorflow"), "port_weights": ("cnndsl.backends.torch", "torch"),
+    "load_data": ("cnndsl.datasets", "tensorflow"), "port_weights": ("cnndsl.backends.torch_reader", "torch"),
     "to_spec": ("cnndsl.backends.keras_reader", "tensorflow"), "sweep": ("cnndsl.sweeps", "sweep"),
     "from_torch": ("cnndsl.backends.torch_reader", "torch"),
 }  # fmt: skip

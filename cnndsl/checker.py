@@ -17,7 +17,7 @@ from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
 from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
-from cnndsl.passes.resolve import Resolver
+from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.records import record
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
@@ -144,7 +144,7 @@ def _check_chain(
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
     return CheckedModel(
-        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task.name
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task
     )
 
 
@@ -168,7 +168,7 @@ def resolved_chain(
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
-    return task.attach_head(resolved, classes, end, explicit=num_classes is not None), shape, classes
+    return attach_head(task, resolved, classes, end, explicit=num_classes is not None), shape, classes
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:

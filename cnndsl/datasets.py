@@ -28,7 +28,7 @@ from cnndsl.checker import valid_input_shape
 from cnndsl.errors import DataError
 from cnndsl.images import ImageFolder, is_image_folder
 from cnndsl.shapes import format_size
-from cnndsl.tasks import task_named, task_of_labels
+from cnndsl.tasks import CLASSIFY, SEGMENT, Task, task_named, task_of_labels
 
 NAMES = ("mnist", "sample", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -54,8 +54,8 @@ class Dataset:
     """Where the arrays came from, for summaries (a path or a loader)."""
     notice: str | None = None
     """A one-line note for the user, such as a fallback to the sample."""
-    task: str = "classify"
-    """What the labels are for (``cnndsl.tasks``): class labels, masks or numbers; ``num_classes`` counts the outputs."""
+    task: Task = CLASSIFY
+    """What the labels are for (a :class:`cnndsl.tasks.Task`): class labels, masks or numbers; ``num_classes`` counts the outputs."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -82,7 +82,7 @@ class Dataset:
 
     def label_warnings(self) -> list[str]:
         """What in the labels is likely a mistake: classes no image has, test classes training never saw."""
-        return task_named(self.task).label_warnings(self.y_train, self.y_test, self.num_classes, self.source)
+        return self.task.label_warnings(self.y_train, self.y_test, self.num_classes, self.source)
 
     def describe(self) -> dict:
         """The data's JSON description for ``metrics.json``."""
@@ -93,7 +93,7 @@ class Dataset:
             "test_images": int(len(self.x_test)),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
-            **({"task": self.task} if self.task != "classify" else {}),
+            **({"task": self.task.name} if self.task != CLASSIFY else {}),
         }
 
 
@@ -105,7 +105,7 @@ def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
 def load_data(
     data: str = "mnist",
     limit: int | None = None,
-    task: str | None = None,
+    task: str | Task | None = None,
     *,
     input_shape: Sequence[int | None] | None = None,
     test_split: float | None = None,
@@ -118,10 +118,11 @@ def load_data(
     test split carved from the files (``test_split``, default 0.2) unless it has a
     ``test/`` folder; other data has its own test arrays.
     """
+    task = task_named(task) if task is not None else None
     if data not in NAMES and _is_class_folder(Path(data)):
         from cnndsl.images import load_folder
 
-        if task not in (None, "classify"):
+        if task is not None and task != CLASSIFY:
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
         return load_folder(Path(data), input_shape, test_split).limited(limit)
     if test_split is not None and not _is_mask_folder(Path(data)):
@@ -356,7 +357,7 @@ def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
 # --- checks and preparation -----------------------------------------------------------
 
 
-def prepare(arrays: dict[str, np.ndarray], name: str, source: str, task: str | None = None) -> Dataset:
+def prepare(arrays: dict[str, np.ndarray], name: str, source: str, task: str | Task | None = None) -> Dataset:
     """Check the four arrays and turn them into the recipe's inputs: [0, 1] floats, NHWC.
 
     The labels are the task's (``task``, else the one the training labels imply).
@@ -370,7 +371,7 @@ def prepare(arrays: dict[str, np.ndarray], name: str, source: str, task: str | N
         valid_input_shape(x_train.shape[1:], "the images' height, width and channels")
     except ValueError as error:
         raise DataError(f"{source}: {error}") from None
-    return Dataset(name, x_train, y_train, x_test, y_test, classes, source, task=kind.name)
+    return Dataset(name, x_train, y_train, x_test, y_test, classes, source, task=kind)
 
 
 def _images(arrays: dict[str, np.ndarray], key: str, source: str) -> np.ndarray:
@@ -397,33 +398,6 @@ def scale_pixels(x: np.ndarray, key: str, source: str) -> np.ndarray:
     return x
 
 
-def _labels(arrays: dict[str, np.ndarray], key: str, images: np.ndarray, source: str) -> tuple[np.ndarray, int]:
-    """Integer labels and the class count one-hot rows state (0 for integer labels)."""
-    y = np.asarray(arrays[key])
-    width = 0
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    elif y.ndim == 2 and _one_hot(y):
-        y, width = y.argmax(axis=1), y.shape[1]
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(
-            f"{source}: {key} has shape {y.shape} and type {y.dtype}; "
-            "expected one integer label per image, or one one-hot row per image"
-        )
-    if len(y) != len(images):
-        raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
-    if y.min() < 0:
-        raise DataError(f"{source}: {key} holds a negative label ({int(y.min())})")
-    return y.astype("int64"), width
-
-
-def _one_hot(y: np.ndarray) -> bool:
-    """Whether every row is exactly one 1 among 0s (what ``to_categorical`` makes)."""
-    if y.shape[1] < 2 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        return False
-    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
-
-
 def _hwc(x: np.ndarray) -> str:
     return format_size(x.shape[1:])
 
@@ -431,7 +405,7 @@ def _hwc(x: np.ndarray) -> str:
 # --- a look at an .npz's headers, before its arrays are read -------------------------------
 
 
-def peek_labels(data: str) -> tuple[tuple[int, int, int], str] | None:
+def peek_labels(data: str) -> tuple[tuple[int, int, int], Task] | None:
     """The image shape and the task an ``.npz``'s headers imply, reading no array; None where they cannot say.
 
     Integer masks ``(n, H, W)`` imply segmentation, floating-point labels regression
@@ -442,7 +416,7 @@ def peek_labels(data: str) -> tuple[tuple[int, int, int], str] | None:
         from cnndsl import masks
 
         shape = masks.peek(path) if masks.is_mask_folder(path) else None
-        return (shape, "segment") if shape else None
+        return (shape, SEGMENT) if shape else None
     try:
         if not (path.is_file() and zipfile.is_zipfile(path)):
             return None
@@ -456,7 +430,7 @@ def peek_labels(data: str) -> tuple[tuple[int, int, int], str] | None:
     shape = (*x_shape[1:3], x_shape[3] if len(x_shape) == 4 else 1)
     whole = np.issubdtype(y_dtype, np.integer) or np.issubdtype(y_dtype, np.bool_)
     masks = whole and (len(y_shape) == 3 or (len(y_shape) == 4 and y_shape[-1] == 1))
-    return shape, "segment" if masks else "classify"
+    return shape, SEGMENT if masks else CLASSIFY
 
 
 def _npy_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -471,7 +445,7 @@ def _npy_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np
 
 SHAPES = "shapes"
 SHAPES_SOURCE = "cnndsl's shapes (discs and squares on noise, made with a fixed seed)"
-KNOWN = {SHAPES: ((32, 32, 1), "segment")}
+KNOWN = {SHAPES: ((32, 32, 1), SEGMENT)}
 """Data sets made here: their image shape and task, known before they are made."""
 
 

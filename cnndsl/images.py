@@ -30,6 +30,7 @@ import numpy as np
 from cnndsl.errors import DataError
 from cnndsl.shapes import format_size
 from cnndsl.splits import DEFAULT_TEST_SPLIT, carve_test, held_out, name_order
+from cnndsl.tasks import CLASSIFY, Task
 
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
 """The files an image folder reads, by suffix (any case), as Keras's own folder reader."""
@@ -265,7 +266,7 @@ class ImageFolder:
     """Every image is a PNG or JPEG that TensorFlow's decoder reads (the faster pipeline)."""
     resized: bool = True
     """Some image is not of the input's size."""
-    task: str = "classify"
+    task: Task = CLASSIFY
     """A folder of a folder per class is classification data (``cnndsl.tasks``)."""
 
     @property

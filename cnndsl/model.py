@@ -167,8 +167,9 @@ class CheckedModel:
     blocks: tuple[BlockUse, ...] = ()
     """Every use of a named block, inner uses before the use they sit in, where the check was
     asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
-    task: str = "classify"
-    """What the model is for (``cnndsl.tasks``): classify, segment or regress."""
+    task: Any = None
+    """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
+    which owns its head rule, labels, loss and report lines; ``task.name`` is classify, segment or regress."""
 
     @property
     def items(self) -> tuple[Item, ...]:

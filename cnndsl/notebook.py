@@ -271,9 +271,10 @@ def compare_html(result) -> str:
 
     A comparison that selected has its validation metric as a column, the selected model marked ``*``.
     """
+    from cnndsl.tasks import CLASSIFY
     from cnndsl.training.records import compare_cells, compare_headers, compare_notes
 
-    task, selection = getattr(result, "task", "classify"), getattr(result, "selection", None)
+    task, selection = getattr(result, "task", CLASSIFY), getattr(result, "selection", None)
     headers = compare_headers(task, selection)
     cells = [compare_cells(row, task, selection) for row in result.rows]
     table = table_html(headers, cells, (False, *[True] * (len(headers) - 1)))

@@ -22,13 +22,6 @@ MIN_SHORTENED = 12
 """A shortened text column keeps at least this many characters."""
 
 
-def _outputs_line(model: CheckedModel) -> str:
-    """``Classes: 10`` for a classifier; a segmentation says so, a regression counts its outputs."""
-    if model.task == "regress":
-        return f"Outputs: {model.num_classes} (regression)"
-    return f"Classes: {model.num_classes}" + (" per pixel (segmentation)" if model.task == "segment" else "")
-
-
 def summary_table(model: CheckedModel, width: int | None = None) -> str:
     """A table like Keras's ``model.summary()``, with each layer's text in the spec.
 
@@ -55,7 +48,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
+        f"Input: {format_shape(model.input_shape)}   {model.task.outputs_line(model.num_classes)}",
         rule,
         _line(headers, widths, right),
         rule,

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.errors import SettingsError
 from cnndsl.records import fields, record, replace
+from cnndsl.tasks import TASKS, Task
 
 COUNT_SUFFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
 BYTE_SUFFIXES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
@@ -38,14 +39,16 @@ class Settings:
     max_flops: int | None = None
     max_activations: int | None = None
     """Bytes of float32 activations per example."""
-    task: str | None = None
-    """What models are for (classify, segment, regress): their head rule and output contract."""
+    task: Task | None = None
+    """What models are for (a :class:`cnndsl.tasks.Task`: classify, segment, regress): their head rule and output contract."""
     origins: tuple[tuple[str, str], ...] = ()
     """Where set values came from, ``(name, label)``: a flag, or a pyproject.toml's key."""
 
     def merged(self, **overrides) -> Settings:
-        """These settings with every override that is not None applied (each labelled by its flag)."""
+        """These settings with every override that is not None applied (each labelled by its flag); a task by its name."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("task"), str):
+            given["task"] = _task(given["task"])
         origins = tuple((k, o) for k, o in self.origins if k not in given) + tuple((k, _flag(k)) for k in given)
         return replace(self, **given, origins=origins)
 
@@ -190,12 +193,10 @@ def _shape(value) -> tuple[int, int, int]:
         raise SettingsError(str(error)) from None
 
 
-def _task(value) -> str:
-    from cnndsl.tasks import TASKS
-
-    if value not in TASKS:
+def _task(value) -> Task:
+    if not isinstance(value, str) or value not in TASKS:
         raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {value!r}")
-    return value
+    return TASKS[value]
 
 
 def _classes(value) -> int:

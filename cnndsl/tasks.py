@@ -5,22 +5,26 @@ of assuming classes:
 
 - the head rule (which last layer is the head, or which head is appended) and the output
   contract (the shape the model must end in), for the checker;
-- which written layer reads as a head, for the writer and the Keras reader;
+- which written layer reads as a head, and which head a read model ends in, for the writer
+  and the readers (Keras, PyTorch, JSON);
 - the labels: which arrays are this task's, how they are checked and encoded;
 - the loss, the metrics Keras reports (in the progress line, ``history.csv`` and
-  ``metrics.json``) and the objectives a sweep may optimise.
+  ``metrics.json``), the lines a summary and a report print, and the objectives a sweep
+  may optimise.
 
-A new task (multi-label, detection) is one more :class:`Task`. The checking half imports
-no framework and no numpy; the training half imports numpy and Keras inside its methods.
+The stages are handed the task object (``CheckedModel.task``, ``Dataset.task``); a name
+becomes a task once, where it comes in (:func:`task_named`). A new task (multi-label,
+detection) is one more :class:`Task`, listed in :data:`TASKS` for its name to be known.
+The checking half imports no framework and no numpy; the training half imports numpy and
+Keras inside its methods.
 """
 
 from __future__ import annotations
 
-from cnndsl.errors import SHAPE, DataError, Diagnostic
+from cnndsl.ast import Span
+from cnndsl.errors import SHAPE, DataError, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, MAX_UNITS, REQUIRED, LayerType
 from cnndsl.model import DEFAULT_CLASSES, Layer
-from cnndsl.passes.infer import check_head
-from cnndsl.passes.resolve import HEAD_CODE, attach_head
 from cnndsl.shapes import format_shape, format_size
 
 TYPE_CHECKING = False
@@ -28,7 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from cnndsl import ast
     from cnndsl.model import LayerInfo
 
 __all__ = ["Task", "TASKS", "CLASSIFY", "SEGMENT", "REGRESS", "task_named", "task_of_labels"]
@@ -40,13 +43,15 @@ class Task:
     name = ""
     default_outputs = DEFAULT_CLASSES
     """The output count when none is given (``--classes``, ``num_classes=``, the data)."""
-    head_code = HEAD_CODE
+    head_code = "DN"
     """The code of the head the checker appends, with ``head_activation``."""
     head_activation = "softmax"
     output_rank = 2
     """The rank of the output: (None, classes), or (None, H, W, classes)."""
     ends_in = "the notation's models end in a softmax over (None, classes)"
     """What a model of this task ends in, for a reader's refusal."""
+    logits_activation: str | None = "softmax"
+    """The activation a reader appends to a model that ends in raw scores (a module's logits); None: refused."""
     loss = "categorical_crossentropy"
     loss_text = "categorical cross-entropy"
     metrics: tuple[str, ...] = ("accuracy",)
@@ -56,8 +61,23 @@ class Task:
 
     # --- checking ---
 
-    def attach_head(self, layers: list, outputs: int, end: ast.Span, explicit: bool) -> list:
+    def take_head(self, last: Layer, outputs: int, explicit: bool) -> Layer | None:
+        """The spec's last layer as the head (marked, its activation the head's), or None when a head is appended."""
         raise NotImplementedError
+
+    def new_head(self, outputs: int, end: Span) -> Layer:
+        """The head appended at ``end``, the end of the spec, when its last layer is not one.
+
+        Its arguments are in the order a written layer binds them: the architecture hash reads the
+        order, and an appended head hashes as the same head written.
+        """
+        head_type = LAYERS[self.head_code]
+        args = {**_defaults(head_type), **self._head_args(outputs)}
+        args = {param.name: args[param.name] for param in head_type.params if param.name in args}
+        return Layer(head_type, args, end, self._head_text(outputs), head=True)
+
+    def _head_text(self, outputs: int) -> str:
+        return f"{self.head_code}({outputs}, activation={self.head_activation})"
 
     def check_output(
         self, infos: list[LayerInfo], outputs: int, explicit: bool, input_shape: tuple
@@ -81,6 +101,26 @@ class Task:
     def _head_args(self, outputs: int) -> dict:
         return {"units": outputs, "activation": self.head_activation}
 
+    def rebuilds_head(self, code: str) -> bool:
+        """Whether a layer the checker made the head is one the output count builds again, left out when written back.
+
+        A classifier's ``DN(classes, softmax)`` is; a head of the model's own (``ACT(softmax)``) is written.
+        """
+        return code == self.head_code
+
+    def head_of_logits(self, code: str, args: Mapping[str, Any]) -> dict | None:
+        """A read model's last layer as this task's head: its arguments with the head's activation, or None.
+
+        A PyTorch module ends in raw scores: its last ``Linear`` (no activation) takes the head's
+        activation, and a softmax of its own is the head as it is. None: the reader appends
+        :attr:`logits_activation`.
+        """
+        if code == self.head_code and args.get("activation") == "linear":
+            return {**args, "activation": self.head_activation}
+        if code == "ACT" and args.get("name") == self.head_activation:
+            return dict(args)
+        return None
+
     def read_outputs(self, code: str, args: Mapping[str, Any], output: tuple) -> int:
         """The output count of a read model's last layer; ValueError saying what this task's models end in."""
         ends = (code == self.head_code and args.get("activation") == self.head_activation) or (
@@ -89,6 +129,10 @@ class Task:
         if not ends or len(output) != self.output_rank or output[-1] is None:
             raise ValueError(self.ends_in)
         return output[-1]
+
+    def outputs_line(self, outputs: int) -> str:
+        """How a summary states the model's outputs: ``Classes: 10``."""
+        return f"Classes: {outputs}"
 
     # --- training ---
 
@@ -111,6 +155,19 @@ class Task:
         named = [(f"Test {name.replace('_', ' ')}", metrics.get(f"test_{name}")) for name in self.metrics]
         return [("Test loss", metrics.get("test_loss")), *named]
 
+    def __eq__(self, other: object) -> bool:
+        """Tasks of one class and name are equal (one unpickled in another process too); a task equals its name,
+        so that ``model.task == "segment"`` reads as it did when tasks were names."""
+        if isinstance(other, str):
+            return other == self.name
+        return type(other) is type(self) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
@@ -124,11 +181,64 @@ class Classify(Task):
     name = "classify"
     objectives = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
 
-    def attach_head(self, layers, outputs, end, explicit):
-        return attach_head(layers, outputs, end, explicit)
+    def take_head(self, last, outputs, explicit):
+        """A spec ending in a softmax of its own is its own head; a last ``DN(classes)`` (no activation written, or softmax) is the head.
+
+        MobileNet's convolution -> reshape -> ``ACT(softmax)`` is its own head, and so is a
+        written ``DN(k, activation=softmax)`` when no class count is given: the output's size is
+        the class count.
+        """
+        head_type = LAYERS[self.head_code]
+        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+            return _as_head(last, last.args)
+        if self._is_head(last, head_type, outputs):
+            return _as_head(last, {**last.args, "activation": "softmax"})
+        return None
+
+    @staticmethod
+    def _is_head(layer: Layer, head_type: LayerType, classes: int) -> bool:
+        """A written DN(classes) whose activation is unspecified or softmax."""
+        if layer.type is not head_type or layer.args["units"] != classes:
+            return False
+        return "activation" not in layer.given or layer.args["activation"] == "softmax"
 
     def check_output(self, infos, outputs, explicit, input_shape):
-        return check_head(infos, outputs, explicit)
+        """The model must end in (None, classes): a 4-D tensor at the head is an error.
+
+        A head of the spec's own (``ACT(softmax)``, or a written ``DN(k, activation=softmax)``) gives the
+        class count by its output's size; a class count given as well must agree with it. One class is
+        legal but useless: a softmax over one unit always outputs 1.0.
+        """
+        if not infos:
+            return None, outputs
+        last = infos[-1]
+        own = last.code != self.head_code  # a DN head has the class count's units unless it is the spec's own
+        out = last.output_shape
+        if len(out) == 2 and out[1] is not None and out[1] != outputs:
+            if explicit:
+                message = f"the model's own head {last.layer.text} outputs {format_shape(out)}, but {outputs} classes are asked for"
+                hint = f"give {out[1]} classes, or end in {outputs} units"
+                return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-classes"), outputs
+            outputs = out[1]
+        if len(out) == 2 and outputs == 1:
+            message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
+            hint = "use 2 classes (labels 0 and 1) for a yes/no task"
+            warning = Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint, code="one-class")
+            return warning, outputs
+        if len(out) == 2:
+            return None, outputs
+        what = "the model's own head" if own else "the classifier head"
+        message = (
+            f"{what} {last.layer.text} gets {format_shape(last.input_shape)} and would output "
+            f"{format_shape(out)}, but the model must end in {format_shape((None, outputs))}"
+        )
+        hint = (
+            "reshape to (classes,) before the softmax: RS(classes), or FL()"
+            if own
+            else "add FL() or GAP() before the classifier head"
+        )
+        fixes = () if own else _flatten_fixes(last)  # FL() before a softmax of its own would not give the classes
+        return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape", fixes=fixes), outputs
 
     def written_head_problem(self, infos, outputs):
         """A written ``DN(10)`` on data with 15 classes would silently become a hidden relu layer under ``DN(15)``."""
@@ -144,11 +254,9 @@ class Classify(Task):
         return Diagnostic("shape", message, written.span, code="head-mismatch")
 
     def reads_as_head(self, code, args, outputs):
-        return code == HEAD_CODE and args.get("units") == outputs
+        return code == self.head_code and args.get("units") == outputs
 
     def labels(self, arrays, x_train, x_test, source):
-        from cnndsl.datasets import _labels
-
         (y_train, train_width), (y_test, test_width) = (
             _labels(arrays, "y_train", x_train, source),
             _labels(arrays, "y_test", x_test, source),
@@ -165,6 +273,38 @@ class Classify(Task):
 
     def label_warnings(self, y_train, y_test, outputs, source):
         return _class_warnings(y_train, y_test, outputs, source, "image")
+
+
+def _flatten_fixes(head: LayerInfo) -> tuple[Fix, ...]:
+    """``FL()`` (and, on a 4-D input, ``GAP()``) just before the classifier head: written, or appended at the end."""
+    span = head.layer.span
+    at = Span(span.start, span.start, span.line, span.column, span.line, span.column)
+    codes = ("FL", "GAP") if len(head.input_shape) == 4 else ("FL",)
+    appended = span.start == span.end
+    return tuple(Fix(f"Insert {code}() before the classifier head",
+                     (Edit(at, f" -> {code}()" if appended else f"{code}() -> "),)) for code in codes)  # fmt: skip
+
+
+def _labels(arrays: Mapping, key: str, images, source: str) -> tuple[Any, int]:
+    """Integer labels and the class count one-hot rows state (0 for integer labels)."""
+    import numpy as np
+
+    y = np.asarray(arrays[key])
+    width = 0
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    elif _one_hot_rows(y):
+        y, width = y.argmax(axis=1), y.shape[1]
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(
+            f"{source}: {key} has shape {y.shape} and type {y.dtype}; "
+            "expected one integer label per image, or one one-hot row per image"
+        )
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
+    if y.min() < 0:
+        raise DataError(f"{source}: {key} holds a negative label ({int(y.min())})")
+    return y.astype("int64"), width
 
 
 def _written_before_head(infos) -> Layer | None:
@@ -239,21 +379,24 @@ class Segment(Task):
     def _head_args(self, outputs):
         return {"filters": outputs, "kernel": (1, 1), "activation": "softmax"}
 
-    def attach_head(self, layers, outputs, end, explicit):
-        """A last ``CN(classes, 1)`` (no activation written, or softmax) becomes the per-pixel softmax, else one is appended.
+    def take_head(self, last, outputs, explicit):
+        """A last ``CN(classes, 1)`` (no activation written, or softmax) becomes the per-pixel softmax.
 
         When no class count is given, a last ``CN(k, 1)`` is the head and says k; a spec
         ending in a softmax of its own (``ACT(softmax)``) is its own head.
         """
         head_type = LAYERS[self.head_code]
-        last = layers[-1] if layers else None
-        if isinstance(last, Layer) and (_own_softmax(last) or (not explicit and _written_softmax(last, head_type))):
-            return [*layers[:-1], _as_head(last, last.args)]
-        if isinstance(last, Layer) and self._is_head(last, head_type, outputs, explicit):
-            return [*layers[:-1], _as_head(last, {**last.args, "activation": "softmax"})]
-        args = {**_defaults(head_type), **self._head_args(outputs)}
-        text = f"{self.head_code}({outputs}, 1, activation=softmax)"
-        return [*layers, Layer(head_type, args, end, text, head=True)]
+        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+            return _as_head(last, last.args)
+        if self._is_head(last, head_type, outputs, explicit):
+            return _as_head(last, {**last.args, "activation": "softmax"})
+        return None
+
+    def new_head(self, outputs, end):
+        return _head_as_released(self, outputs, end)
+
+    def _head_text(self, outputs):
+        return f"{self.head_code}({outputs}, 1, activation=softmax)"
 
     @staticmethod
     def _is_head(layer: Layer, head_type: LayerType, classes: int, explicit: bool) -> bool:
@@ -325,6 +468,9 @@ class Segment(Task):
     def label_warnings(self, y_train, y_test, outputs, source):
         return _class_warnings(y_train, y_test, outputs, source, "pixel")
 
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} per pixel (segmentation)"
+
     def score_lines(self, metrics):
         return [
             ("Test loss", metrics.get("test_loss")),
@@ -334,15 +480,28 @@ class Segment(Task):
 
 
 def _own_softmax(layer: Layer) -> bool:
+    """``ACT(softmax)``: a head of the model's own."""
     return layer.code == "ACT" and layer.args["name"] == "softmax"
 
 
 def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
+    """``DN(k, activation=softmax)`` (or ``CN``), the activation written."""
     return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
 
 
 def _as_head(layer: Layer, args) -> Layer:
     return Layer(layer.type, args, layer.span, layer.text, head=True, given=layer.given)
+
+
+def _head_as_released(task: Task, outputs: int, end: Span) -> Layer:
+    """The appended head of segmentation and regression: the defaults' arguments before the head's own.
+
+    The order they were first released with: the architecture hash reads it, and their specs keep their hashes.
+    """
+    head_type = LAYERS[task.head_code]
+    return Layer(
+        head_type, {**_defaults(head_type), **task._head_args(outputs)}, end, task._head_text(outputs), head=True
+    )
 
 
 def _defaults(kind: LayerType) -> dict[str, Any]:
@@ -386,21 +545,23 @@ class Regress(Task):
     objectives = {"val_loss": "minimize", "val_mae": "minimize", "test_mae": "minimize"}
     head_activation = "linear"
     ends_in = "a regression model ends in a linear DN over (None, outputs)"
+    logits_activation = None
 
-    def attach_head(self, layers, outputs, end, explicit):
-        """A last ``DN(k)`` with no activation written (or linear) becomes the linear head, else one is appended.
+    def take_head(self, last, outputs, explicit):
+        """A last ``DN(k)`` with no activation written (or linear) becomes the linear head.
 
         When no output count is given, a written ``DN(k, activation=linear)`` is the head and says k.
         """
-        head_type = LAYERS[HEAD_CODE]
-        last = layers[-1] if layers else None
-        if isinstance(last, Layer) and last.type is head_type:
-            written = "activation" in last.given
-            linear = last.args["activation"] == "linear"
-            if (not written or linear) and (last.args["units"] == outputs or (not explicit and written and linear)):
-                return [*layers[:-1], _as_head(last, {**last.args, "activation": "linear"})]
-        args = {**_defaults(head_type), "units": outputs, "activation": "linear"}
-        return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({outputs}, activation=linear)", head=True)]
+        if last.type is not LAYERS[self.head_code]:
+            return None
+        written = "activation" in last.given
+        linear = last.args["activation"] == "linear"
+        if (not written or linear) and (last.args["units"] == outputs or (not explicit and written and linear)):
+            return _as_head(last, {**last.args, "activation": "linear"})
+        return None
+
+    def new_head(self, outputs, end):
+        return _head_as_released(self, outputs, end)
 
     def check_output(self, infos, outputs, explicit, input_shape):
         if not infos:
@@ -422,7 +583,7 @@ class Regress(Task):
         return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape"), outputs
 
     def reads_as_head(self, code, args, outputs):
-        return code == HEAD_CODE and args.get("units") == outputs
+        return code == self.head_code and args.get("units") == outputs
 
     def labels(self, arrays, x_train, x_test, source):
         y_train = _targets(arrays, "y_train", x_train, source)
@@ -437,6 +598,9 @@ class Regress(Task):
         import keras
 
         return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def outputs_line(self, outputs):
+        return f"Outputs: {outputs} (regression)"
 
     def score_lines(self, metrics):
         return [("Test loss (mean squared error)", metrics.get("test_loss")), ("Test MAE", metrics.get("test_mae"))]
@@ -498,6 +662,9 @@ def task_of_labels(y) -> Task:
 
 
 def _one_hot_rows(y) -> bool:
+    """Whether every row is exactly one 1 among 0s (what ``to_categorical`` makes)."""
     import numpy as np
 
-    return y.ndim == 2 and y.shape[1] >= 2 and bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+    if y.ndim != 2 or y.shape[1] < 2 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        return False
+    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())

@@ -12,6 +12,7 @@ from conftest import run_cli
 from cnndsl.datasets import load_data
 from cnndsl.errors import RecipeError
 from cnndsl.splits import SELECTION_SPLIT, held_out
+from cnndsl.tasks import CLASSIFY, REGRESS, SEGMENT
 from cnndsl.training import compare
 from cnndsl.training.selection import Selection, choose, resolve
 
@@ -191,12 +192,12 @@ def test_the_selection_rule(rows, expected):
 
 
 def test_each_task_selects_on_its_own_validation_score_by_default():
-    assert [(s.metric, s.goal, s.header) for s in (resolve(True, t) for t in ("classify", "segment", "regress"))] == [
+    assert [(s.metric, s.goal, s.header) for s in (resolve(True, t) for t in (CLASSIFY, SEGMENT, REGRESS))] == [
         ("val_accuracy", "maximize", "Val accuracy (held out)"),
         ("val_mean_iou", "maximize", "Val mean IoU (held out)"),
         ("val_loss", "minimize", "Val loss (held out)"),
     ]
-    assert resolve("val_mae", "regress").shown == "MAE" and resolve("val_pixel_accuracy", "segment").goal == "maximize"
+    assert resolve("val_mae", REGRESS).shown == "MAE" and resolve("val_pixel_accuracy", SEGMENT).goal == "maximize"
 
 
 def test_a_segmentation_is_selected_on_its_held_out_mean_iou():

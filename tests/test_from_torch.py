@@ -269,6 +269,18 @@ def test_from_torch_prints_the_notation(nets):
     assert check(result.stdout).total_params == 8 * 27 + 8 + 8 * 5 + 5
 
 
+def test_from_torch_takes_the_task_the_module_ends_in(nets):
+    """--task regress keeps the module's linear head; the default reads it as a classifier's logits."""
+    folder, env = nets
+    as_regression = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "regress",
+                            env=env, cwd=folder)  # fmt: skip
+    assert as_regression.returncode == 0, as_regression.stderr
+    assert as_regression.stdout == "IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n"
+    assert check(as_regression.stdout, task="regress").output_shape == (None, 5)
+    unknown = run_cli("from-torch", "tinynets:small", "--task", "detect", env=env, cwd=folder)
+    assert unknown.returncode == 2 and "invalid choice: 'detect'" in unknown.stderr
+
+
 def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):
     folder, env = nets
     out = folder / "net.cnn"

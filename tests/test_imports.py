@@ -36,21 +36,6 @@ RANKS: dict[int, tuple[str, str, tuple[str, ...]]] = {
 """rank -> (name, what it holds, its modules, named from ``cnndsl``). ``X.*`` is every module of the
 package ``X``; ``X`` alone is the package's ``__init__``; ``__init__`` is the package ``cnndsl``."""
 
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("tasks", "passes.resolve"),
-    ("tasks", "passes.infer"),
-    ("tasks", "datasets"),
-}
-"""Upward imports whose removal belongs to the task being made a value (the head rule moves into
-``Classify``, the labels move to the tasks): delete this set once that change is in."""
-
-KNOWN_CIRCLE: set[tuple[str, str]] = {
-    ("backends.torch", "backends.torch_reader"),
-}
-"""An import that closes a circle, left for the PyTorch reader's rework (``port_weights`` from a
-module belongs to the reader, which imports the builder): delete this set once that change is in."""
-
-
 def module_name(path: Path) -> str:
     """``cnndsl/passes/infer.py`` -> ``passes.infer``; a package is named by its folder."""
     parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
@@ -182,22 +167,14 @@ def test_every_module_has_a_rank():
 
 
 def test_no_module_imports_one_of_a_higher_rank():
-    upward = upward_imports(graph()) - KNOWN_UPWARD
+    upward = upward_imports(graph())
     listed = [f"{source} (rank {rank_of(source)}) imports {target} (rank {rank_of(target)})"
               for source, target in sorted(upward)]  # fmt: skip
     assert listed == [], "imports run one way (docs/architecture.md):\n" + "\n".join(listed)
 
 
-def test_the_known_exceptions_are_still_there():
-    """An exception that was fixed leaves its list, so that the lists can only shrink."""
-    edges = graph()
-    assert upward_imports(edges) >= KNOWN_UPWARD
-    assert all(target in edges[source] for source, target in KNOWN_CIRCLE)
-
-
 def test_the_module_graph_has_no_circle():
-    known = KNOWN_UPWARD | KNOWN_CIRCLE
-    found = circles({source: {t for t in targets if (source, t) not in known} for source, targets in graph().items()})
+    found = circles(graph())
     assert found == [], "circular imports:\n" + "\n".join(" <-> ".join(part) for part in found)
 
 

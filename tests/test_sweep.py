@@ -25,6 +25,7 @@ from cnndsl import check, sweeps
 from cnndsl.budgets import check_budgets
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings
+from cnndsl.tasks import CLASSIFY
 from cnndsl.training import api as training_api
 
 optuna = pytest.importorskip("optuna")
@@ -369,7 +370,7 @@ def test_train_stops_where_on_epoch_says(tmp_path):
 
 @pytest.mark.parametrize("objective", ["val_loss", "val_accuracy"])
 def test_a_trial_without_a_score_ranks_last_whichever_way_the_study_goes(objective):
-    plan = SimpleNamespace(objective=objective, task="classify")
+    plan = SimpleNamespace(objective=objective, task=CLASSIFY)
     rows = [{"trial": 0, objective: None}, {"trial": 1, objective: 0.5}, {"trial": 2, objective: 0.25}]
     study = SimpleNamespace(
         get_trials=lambda **_: [SimpleNamespace(user_attrs={"kind": sweeps.TRAINED, "row": r}) for r in rows]

@@ -10,9 +10,12 @@ import pytest
 
 import cnndsl
 from cnndsl import SpecError, check
-from cnndsl.errors import DataError, SpecShapeError
+from cnndsl.errors import DataError, Diagnostic, SpecShapeError, UnsupportedModel
+from cnndsl.model import Layer
+from cnndsl.report import architecture_hash, summary_table
+from cnndsl.shapes import format_shape
 from cnndsl.synthetic import shapes
-from cnndsl.tasks import CLASSIFY, REGRESS, SEGMENT, TASKS, task_named, task_of_labels
+from cnndsl.tasks import CLASSIFY, REGRESS, SEGMENT, TASKS, Task, task_named, task_of_labels
 
 # --- the head rule, per task ----------------------------------------------------------------------
 
@@ -427,3 +430,123 @@ def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_pa
     assert plain.stderr.count("\n") == 1 and "read it with --task segment" in plain.stderr
     bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "detect", timeout=300)
     assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- a new task is one new class ------------------------------------------------------------------
+
+
+class Score(Task):
+    """A task the notation does not ship: one probability per image, a DN(1) under a sigmoid.
+
+    Written here, and nowhere else, to show that the checker and the readers need no other edit.
+    """
+
+    name = "score"
+    default_outputs = 1
+    head_activation = "sigmoid"
+    ends_in = "a score ends in a sigmoid over (None, 1)"
+    logits_activation = "sigmoid"
+
+    def take_head(self, last, outputs, explicit):
+        if last.code != self.head_code or last.args["units"] != outputs:
+            return None
+        if "activation" not in last.given or last.args["activation"] == "sigmoid":
+            args = {**last.args, "activation": "sigmoid"}
+            return Layer(last.type, args, last.span, last.text, head=True, given=last.given)
+        return None
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        last = infos[-1]
+        if len(last.output_shape) == 2:
+            return None, outputs
+        message = f"a score ends in (None, {outputs}), not {format_shape(last.output_shape)}"
+        return Diagnostic("shape", message, last.layer.span, code="head-shape"), outputs
+
+    def outputs_line(self, outputs):
+        return f"Outputs: {outputs} (score)"
+
+
+SCORE = Score()
+
+
+def test_a_new_task_class_is_checked_by_its_own_head_rule():
+    appended = check("CN(4) -> GAP()", (8, 8, 1), task=SCORE)
+    head = appended.layers[-1].layer
+    assert head.head and head.text == "DN(1, activation=sigmoid)" and appended.output_shape == (None, 1)
+    assert appended.task is SCORE and appended.task == "score"
+    assert "Outputs: 1 (score)" in summary_table(appended)
+    taken = check("CN(4) -> GAP() -> DN(1)", (8, 8, 1), task=SCORE)
+    assert taken.layers[-1].layer.text == "DN(1)" and taken.layers[-1].layer.args["activation"] == "sigmoid"
+    assert architecture_hash(taken) == architecture_hash(appended)
+    with pytest.raises(SpecShapeError, match=r"a score ends in \(None, 1\), not \(None, 6, 6, 1\)"):
+        check("CN(4)", (8, 8, 1), task=SCORE)
+
+
+def test_a_new_task_class_round_trips_through_json(monkeypatch):
+    from cnndsl.backends import json_ir
+    from cnndsl.emit import emit
+
+    monkeypatch.setitem(TASKS, SCORE.name, SCORE)  # what listing it beside the others in cnndsl.tasks does
+    model = check("CN(4) -> GAP()", (8, 8, 1), task=SCORE)
+    document = json.loads(emit(model, "json"))
+    assert document["task"] == "score"
+    text, outputs = json_ir.read(document)
+    assert architecture_hash(check(text, None, outputs, task=SCORE)) == architecture_hash(model)
+
+
+def test_the_readers_ask_a_new_task_class_for_its_head():
+    pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    import torch
+
+    from cnndsl import compile_spec, from_torch
+    from cnndsl.backends.keras_reader import to_spec
+
+    model = check("CN(4) -> GAP()", (8, 8, 1), task=SCORE)
+    read = to_spec(compile_spec("CN(4) -> GAP()", (8, 8, 1), task=SCORE), task=SCORE)
+    assert read.num_classes == 1
+    assert architecture_hash(check(read.text, None, read.num_classes, task=SCORE)) == architecture_hash(model)
+    with pytest.raises(UnsupportedModel, match="a score ends in a sigmoid"):
+        to_spec(compile_spec("CN(4) -> GAP() -> DN(10)", (8, 8, 1)), task=SCORE)
+    logits = from_torch(_module(torch, 1), (8, 8, 1), task=SCORE)
+    assert logits.num_classes == 1
+    assert architecture_hash(check(logits.text, None, 1, task=SCORE)) == architecture_hash(model)
+    assert check(logits.text, None, 1, task=SCORE).layers[-1].layer.args["activation"] == "sigmoid"
+
+
+def _module(torch, outputs: int):
+    """Convolution, global average pooling, a Linear to ``outputs`` raw scores."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, outputs))
+
+
+def test_a_regression_module_is_read_with_its_linear_head():
+    pytest.importorskip("torch")
+    import torch
+
+    from cnndsl import from_torch
+
+    module = _module(torch, 2)
+    read = from_torch(module, (8, 8, 1), task="regress")
+    model = check(read.text, None, read.num_classes, task="regress")
+    assert read.num_classes == 2 and model.layers[-1].layer.args["activation"] == "linear"
+    assert model.total_params == sum(p.numel() for p in module.parameters())
+    with pytest.raises(UnsupportedModel, match="a regression model ends in a linear DN"):
+        from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()),
+                   (8, 8, 1), task="regress")  # fmt: skip
+
+
+@pytest.mark.parametrize(("task", "last"), [("segment", "CN(3, 1)"), ("regress", "DN(3)"), ("classify", "DN(3)")])
+def test_a_model_ending_in_a_block_use_is_drawn_with_the_head_it_is_checked_with(tmp_path, task, last):
+    from cnndsl.compiler import check_chain
+    from cnndsl.inputs import read_models
+
+    ends = "UP(2)" if task == "segment" else "GAP()"
+    (tmp_path / "m.cnn").write_text(f"block out = {ends} -> {last}\nm = CN(4, 3, padding=same) -> MP(2) -> out\n")
+    source = read_models(f"{tmp_path / 'm.cnn'}:m")[0]
+    checked, drawn = (
+        check_chain(source.chain, source.text, (16, 16, 1), 3, source.blocks, None, task, marked)
+        for marked in (False, True)
+    )
+    assert [info.layer.text for info in drawn.layers] == [info.layer.text for info in checked.layers]
+    assert drawn.layers[-1].layer.head and drawn.layers[-1].layer.text == last

@@ -14,7 +14,7 @@ from typing import Any
 from cnndsl.ast import assert_never
 from cnndsl.errors import ArchitectureError
 from cnndsl.model import INPUT, CheckedModel, From, Item, Merge, tensor_name
-from cnndsl.tasks import Task, task_named
+from cnndsl.tasks import CLASSIFY, Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 FORMAT = "cnndsl-architecture"
@@ -25,7 +25,7 @@ def document(model: CheckedModel) -> dict:
     """The JSON document of a checked model (docs/interop/emit.md describes every field)."""
     from cnndsl.report import architecture_hash
 
-    task = {"task": model.task} if model.task != "classify" else {}  # a classifier's document is as it always was
+    task = {"task": model.task.name} if model.task != CLASSIFY else {}  # a classifier's: as it always was
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -109,11 +109,8 @@ def _taken(items: list) -> set[int]:
 
 
 def _appended_head(layer: Mapping, task: Task) -> bool:
-    """A head the class count makes again (a classifier's ``DN(classes, softmax)``), left out of the written spec.
-
-    A head of the model's own (``ACT(softmax)`` after a reshape) is written: no class count makes it.
-    """
-    return bool(layer.get("head")) and layer.get("code") == task.head_code
+    """A head the output count makes again, left out of the written spec: the task says which."""
+    return bool(layer.get("head")) and task.rebuilds_head(layer.get("code"))
 
 
 def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
-from cnndsl.tasks import TASKS, Task, task_named
+from cnndsl.tasks import CLASSIFY, TASKS, Task, task_named
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -131,14 +131,15 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
 
 
-def write_graph(layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task=None) -> str:
+def write_graph(
+    layers: list, inbound: Mapping[str, list[str | None]], shape, classes: int, task: Task = CLASSIFY
+) -> str:
     """The canonical text of layers (each read by :func:`_node_parts`; the head last) and who feeds whom.
 
     Nested merges are written as nested merges, any other graph with named tensors. The
     PyTorch reader writes through this too: one writer for every model read. ``task``
     (classify by default) says which head the model ends in.
     """
-    task = task_named(task)
     head = layers[-1]
     graph = _Graph(layers, inbound)
     implied = _node_parts(head) == task.default_head()
@@ -188,13 +189,13 @@ def _classes(model, head, task: Task) -> int:
 
 def _other_task(code: str, args, output: tuple, task: Task) -> str:
     """A hint naming the task whose head the model does end in, if one does."""
-    for name in TASKS:
-        if name != task.name:
+    for other in TASKS.values():
+        if other is not task:
             try:
-                task_named(name).read_outputs(code, args, output)
+                other.read_outputs(code, args, output)
             except ValueError:
                 continue
-            return f"; it ends in the head of the {name} task: read it with --task {name} (task={name!r})"
+            return f"; it ends in the head of the {other.name} task: read it with --task {other.name} (task={other.name!r})"
     return ""
 
 

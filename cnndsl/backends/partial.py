@@ -17,6 +17,7 @@ from cnndsl.ast import assert_never
 from cnndsl.errors import Diagnostic
 from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, LayerInfo, Merge
 from cnndsl.shapes import Shape
+from cnndsl.tasks import task_named
 
 CUT = -2
 """The layer of a merge the picture stops inside (its branches drawn, no join)."""
@@ -75,9 +76,8 @@ def _partial(checked, source: str, task=None) -> Drawable:
     position = {old: new for new, old in enumerate(kept)}
     layers = tuple(rebuilt.infos[old] for old in kept)
     uses = tuple(rebuilt.kept_uses(position))
-    kind = "classify" if task is None else getattr(task, "name", task)
     model = CheckedModel(
-        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=kind
+        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=task_named(task)
     )
     return Drawable(model, position[failed], first, error.diagnostics)
 

@@ -156,24 +156,18 @@ _PORTS: dict[str, Mapping[str, tuple[int, str, Callable[[Any], Any] | None]]] = 
 """Keras class -> its weight names -> (which weighted PyTorch submodule, which tensor, how to lay it out)."""
 
 
-def port_weights(source: keras.Model | torch.nn.Module, built, input_shape=None) -> None:
-    """Copy every weight of a Keras model into the PyTorch module built from the same spec; or of a
-    PyTorch module into the module or Keras model built from its notation (``from_torch``, whose
-    returned spec may stand for the module: its reading is reused).
+def port_weights(source: keras.Model, built: torch.nn.Module) -> None:
+    """Copy every weight of a Keras model into the PyTorch module built from the same spec.
 
-    From Keras, the i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as
-    both follow the checked model's layer order; a layer or weight with no
-    counterpart, or a shape that differs, raises ValueError. From PyTorch, see
-    :func:`cnndsl.backends.torch_reader.port_weights` (``input_shape`` is for that one).
+    The i-th Keras layer (input layer aside) is the PyTorch module's i-th child, as both
+    follow the checked model's layer order; a layer or weight with no counterpart, or a
+    shape that differs, raises ValueError. From a PyTorch module (into the model built from
+    its notation), port with :func:`cnndsl.port_weights`, which reads the module first.
     """
     import torch
 
-    from cnndsl.backends.torch_reader import TorchSpec
-
-    if isinstance(source, torch.nn.Module | TorchSpec):
-        from cnndsl.backends.torch_reader import port_weights as from_module
-
-        return from_module(source, built, input_shape)
+    if isinstance(source, torch.nn.Module) or hasattr(source, "reading"):
+        raise TypeError("port_weights here takes a Keras model; port from a PyTorch module with cnndsl.port_weights")
     keras_model, torch_model = source, built
 
     layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]

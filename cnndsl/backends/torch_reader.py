@@ -31,6 +31,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
+from cnndsl.tasks import CLASSIFY, Task, task_named
 
 __all__ = ["from_torch", "port_weights", "read", "reading", "Reading", "TorchSpec", "load_module", "UnsupportedModel"]
 
@@ -52,8 +53,10 @@ _Value, _Refused, _Parameter = Value, Refused, Parameter
 # --- reading ----------------------------------------------------------------------------------
 
 
-def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, list[str | None]], int]:
-    """The module's layers (the head last, softmax written), who feeds whom, and the class count."""
+def read(
+    module, input_shape: Sequence[int], task: Task = CLASSIFY
+) -> tuple[list[_Read], dict[str, list[str | None]], int]:
+    """The module's layers (the task's head last), who feeds whom, and the class count."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
@@ -82,7 +85,7 @@ def read(module, input_shape: Sequence[int]) -> tuple[list[_Read], dict[str, lis
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
-    layers, inbound = _finish(reader, result)
+    layers, inbound = _finish(reader, result, task)
     return layers, inbound, result.shape[1]
 
 
@@ -109,34 +112,35 @@ class TorchSpec(KerasSpec):
     reading: Reading | None = field(default=None, compare=False, repr=False)
 
 
-def reading(module, input_shape: Sequence[int]) -> Reading:
+def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Reading:
     """The module traced and read once, its spec written and checked from the tree parsed once."""
     from cnndsl.checker import check_chain
     from cnndsl.errors import SpecError
     from cnndsl.syntax import parse
 
-    layers, inbound, classes = read(module, input_shape)
+    layers, inbound, classes = read(module, input_shape, task)
     shape = tuple(int(size) for size in input_shape)
-    text = write_graph(layers, inbound, shape, classes)
+    text = write_graph(layers, inbound, shape, classes, task)
     try:
-        model = check_chain(parse(text), text)  # what is returned always checks: a setting out of bounds is said here
+        model = check_chain(parse(text), text, task=task)  # what is returned always checks: a setting out of bounds is said here
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
     return Reading(module, shape, layers, inbound, classes, text, model)
 
 
-def from_torch(module, input_shape: Sequence[int] = (224, 224, 3)) -> TorchSpec:
+def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
     and the head's ``.num_classes``; and ``.reading``, which :func:`port_weights` reuses when given
-    the spec instead of the module. The module's logits become the notation's softmax head.
+    the spec instead of the module. The module's logits become the notation's softmax head;
+    ``task`` (classify, segment, regress) says which head the module ends in.
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
     from cnndsl.formatter import format_text
 
-    found = reading(module, input_shape)
+    found = reading(module, input_shape, task_named(task))
     return TorchSpec(format_text(found.text), found.classes, found)
 
 
@@ -339,23 +343,20 @@ def _resolved(code: str, given: Mapping) -> dict:
 # --- the finished graph: head, pruning, folding --------------------------------------------------
 
 
-def _finish(reader: _Reader, result: _Value) -> tuple[list[_Read], dict[str, list[str | None]]]:
-    """The layers that reach the output, the head last (the logits' softmax), joins nested, activations folded."""
+def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], dict[str, list[str | None]]]:
+    """The layers that reach the output, the task's head last (the logits' softmax), joins nested, activations folded."""
     layers, inbound = dict(reader.layers), {name: list(feeds) for name, feeds in reader.inbound.items()}
     head = layers.get(result.name) if result.name else None
-    if (
-        head is not None
-        and head.code == "DN"
-        and head.args["activation"] == "linear"
-        and _users(inbound, head.name) == []
-    ):
-        layers[head.name] = _replace(head, activation="softmax")
+    args = task.head_of_logits(head.code, head.args) if head is not None else None
+    if args is not None and (args == head.args or _users(inbound, head.name) == []):  # its users see it unchanged
+        layers[head.name] = _replace(head, **args)
         end = head.name
-    elif head is not None and head.code == "ACT" and head.args["name"] == "softmax":
-        end = head.name  # a module that ends in its own softmax: that is the head
+    elif task.logits_activation is None:
+        raise UnsupportedModel(f"the module's output is not its head: {task.ends_in}")
     else:
-        end = reader.node_name + "_softmax"
-        layers[end] = _Read(end, "softmax of the logits", "ACT", {"name": "softmax"})
+        activation = task.logits_activation
+        end = f"{reader.node_name}_{activation}"
+        layers[end] = _Read(end, f"{activation} of the logits", "ACT", {"name": activation})
         inbound[end] = [result.name]
     _nest_joins(layers, inbound)
     end = _fold(layers, inbound, end)
@@ -532,7 +533,9 @@ _load_tables()
 
 
 def port_weights(source, built, input_shape: Sequence[int] | None = None) -> None:
-    """Copy a PyTorch module's weights into the model ``compile_spec`` built from its notation.
+    """Copy a PyTorch module's weights into the model ``compile_spec`` built from its notation;
+    or a Keras model's into the PyTorch module built from the same spec
+    (:func:`cnndsl.backends.torch.port_weights`).
 
     ``built`` is the ``torch.nn.Module`` (``backend="torch"``) or the Keras model that
     ``compile_spec(from_torch(source, input_shape).text)`` returns; the input shape is read
@@ -540,6 +543,10 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
     ported without tracing the module again. ValueError where a layer or a weight does not correspond.
     """
+    if any(cls.__module__.startswith("keras.") for cls in type(source).__mro__):
+        from cnndsl.backends.torch import port_weights as from_keras
+
+        return from_keras(source, built)
     found = getattr(source, "reading", None) if isinstance(source, TorchSpec) else None
     if found is None:
         if input_shape is None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC
-from cnndsl.cli.options import add_reader_options
+from cnndsl.cli.options import add_reader_options, add_task_option
 from cnndsl.inputs import UsageError
 
 
@@ -19,6 +19,7 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("target", metavar="PACKAGE.MODULE:CALLABLE", help="such as torchvision.models:resnet18")
     add_reader_options(parser, "the input's size (default: 224,224,3)")
+    add_task_option(parser, "model")
     parser.set_defaults(handler=cmd_from_torch)
 
 
@@ -34,7 +35,7 @@ def cmd_from_torch(args: argparse.Namespace) -> int:
     except ModelFileError as error:
         raise UsageError(str(error)) from None
     try:
-        spec = from_torch(module, args.input_shape or (224, 224, 3))
+        spec = from_torch(module, args.input_shape or (224, 224, 3), task=args.task)
     except UnsupportedModel as error:
         for problem in str(error).splitlines():
             print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)

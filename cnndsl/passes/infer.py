@@ -7,7 +7,8 @@ layer's output sizes unknown and inference goes on, so one pass reports every
 independent shape error; a rank error ends its chain, since nothing after it can
 be known (other branches are still walked, for their own errors), and so does a
 merge whose branches disagree on more than their sizes. Each diagnostic carries its
-code and the fixes known where it is found (``padding=same``, ``FL()`` before the head).
+code and the fixes known where it is found (``padding=same``; the task's output contract,
+checked after inference, knows ``FL()`` before the head).
 
 The layers come out in the order Keras lists a model's layers (:func:`keras_order`).
 """
@@ -291,16 +292,6 @@ def _padding_fixes(layer: Layer) -> tuple[Fix, ...]:
     return (Fix("Use padding=same", (Edit(at, f"{separator}padding=same"),)),)
 
 
-def _head_fixes(head: LayerInfo) -> tuple[Fix, ...]:
-    """``FL()`` (and, on a 4-D input, ``GAP()``) just before the classifier head: written, or appended at the end."""
-    span = head.layer.span
-    at = Span(span.start, span.start, span.line, span.column, span.line, span.column)
-    codes = ("FL", "GAP") if len(head.input_shape) == 4 else ("FL",)
-    appended = span.start == span.end
-    return tuple(Fix(f"Insert {code}() before the classifier head",
-                     (Edit(at, f" -> {code}()" if appended else f"{code}() -> "),)) for code in codes)  # fmt: skip
-
-
 def _first_disagreeing(item: Joined, shapes: tuple[Shape, ...]) -> int | None:
     """The first branch that cannot join the ones before it."""
     for index in range(1, len(shapes)):
@@ -373,46 +364,6 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
             case _:
                 assert_never(item)
     return tuple(out)
-
-
-def check_head(infos: list[LayerInfo], num_classes: int, explicit: bool = True) -> tuple[Diagnostic | None, int]:
-    """The model must end in (None, classes): a 4-D tensor at the head is an error. Returns the class count.
-
-    A head of the spec's own (``ACT(softmax)``, or a written ``DN(k, activation=softmax)``) gives the
-    class count by its output's size; a class count given as well must agree with it. One class is
-    legal but useless: a softmax over one unit always outputs 1.0.
-    """
-    if not infos:
-        return None, num_classes
-    last = infos[-1]
-    own = last.code != "DN"  # a DN head has the class count's units unless it is the spec's own
-    out = last.output_shape
-    if len(out) == 2 and out[1] is not None and out[1] != num_classes:
-        if explicit:
-            message = f"the model's own head {last.layer.text} outputs {format_shape(out)}, but {num_classes} classes are asked for"
-            hint = f"give {out[1]} classes, or end in {num_classes} units"
-            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-classes"), num_classes
-        num_classes = out[1]
-    want = (None, num_classes)
-    if len(out) == 2 and num_classes == 1:
-        message = "a softmax over 1 class always outputs 1.0, so the loss is always 0 and nothing is learnt"
-        hint = "use 2 classes (labels 0 and 1) for a yes/no task"
-        warning = Diagnostic(SHAPE, message, last.layer.span, severity="warning", hint=hint, code="one-class")
-        return warning, num_classes
-    if len(out) == 2:
-        return None, num_classes
-    what = "the model's own head" if own else "the classifier head"
-    message = (
-        f"{what} {last.layer.text} gets {format_shape(last.input_shape)} and would output "
-        f"{format_shape(out)}, but the model must end in {format_shape(want)}"
-    )
-    hint = (
-        "reshape to (classes,) before the softmax: RS(classes), or FL()"
-        if own
-        else "add FL() or GAP() before the classifier head"
-    )
-    fixes = () if own else _head_fixes(last)  # FL() before a softmax of the spec's own would not give the classes
-    return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape", fixes=fixes), num_classes
 
 
 def _head(layer: Layer) -> str:

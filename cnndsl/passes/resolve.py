@@ -2,7 +2,7 @@
 
 Defaults that depend on context are resolved here: an omitted inheritable
 argument (CN's kernel) repeats the nearest preceding layer of the same code,
-``IN(h,w,c)`` sets the input shape, and the classifier head is made explicit.
+``IN(h,w,c)`` sets the input shape, and the task's head is made explicit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-HEAD_CODE = "DN"
+    from cnndsl.tasks import Task
+
 _NOT_YET = object()  # no earlier layer has given an inheritable argument
 
 
@@ -256,50 +257,19 @@ def _join(first: ast.Span, last: ast.Span) -> ast.Span:
     return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
-def attach_head(layers: list[Resolved], num_classes: int, end: ast.Span, explicit: bool = True) -> list[Resolved]:
-    """Make the classifier head explicit: DN(classes, softmax) ends every model.
+def attach_head(
+    task: Task, layers: list[Resolved], outputs: int, end: ast.Span, explicit: bool = True
+) -> list[Resolved]:
+    """Make the head explicit, as the task's head rule says: the last layer becomes the head, or one is appended.
 
-    A spec that ends in a softmax of its own is its own head (MobileNet's convolution ->
-    reshape -> ``ACT(softmax)``; a ``DN(k, activation=softmax)`` when no class count is
-    given): its output's size is the class count. Otherwise a last written ``DN(classes)``
-    with no explicit activation (or with softmax) becomes the head, or a head is appended,
-    located at the end of the spec.
+    The last layer is the last one the model computes, a block's use ending the model included;
+    the appended head is located at ``end``, the end of the spec.
     """
-    head_type = LAYERS[HEAD_CODE]
     at = len(layers)
     while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
         at -= 1
-    last, after = (layers[at - 1] if at else None), layers[at:]
-    if isinstance(last, Layer) and (_ends_in_softmax(last) or (not explicit and _written_softmax(last, head_type))):
-        return [
-            *layers[: at - 1],
-            Layer(last.type, last.args, last.span, last.text, head=True, given=last.given),
-            *after,
-        ]
-    if isinstance(last, Layer) and _is_head(last, head_type, num_classes):
-        args = {**last.args, "activation": "softmax"}
-        return [*layers[: at - 1], Layer(head_type, args, last.span, last.text, head=True, given=last.given), *after]
-    args = {**_defaults(head_type), "activation": "softmax"}
-    args = {param.name: args.get(param.name, num_classes) for param in head_type.params}  # units: the classes
-    return [*layers, Layer(head_type, args, end, f"{HEAD_CODE}({num_classes}, activation=softmax)", head=True)]
-
-
-def _ends_in_softmax(layer: Layer) -> bool:
-    """``ACT(softmax)``: a head of the model's own."""
-    return layer.code == "ACT" and layer.args["name"] == "softmax"
-
-
-def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
-    """``DN(k, activation=softmax)``, the activation written."""
-    return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
-
-
-def _defaults(kind: LayerType) -> dict[str, Any]:
-    return {param.name: param.default for param in kind.params if param.default is not REQUIRED}
-
-
-def _is_head(layer: Layer | None, head_type: LayerType, num_classes: int) -> bool:
-    """A written DN(classes) whose activation is unspecified or softmax."""
-    if layer is None or layer.type is not head_type or layer.args["units"] != num_classes:
-        return False
-    return "activation" not in layer.given or layer.args["activation"] == "softmax"
+    last = layers[at - 1] if at else None
+    head = task.take_head(last, outputs, explicit) if isinstance(last, Layer) else None
+    if head is not None:
+        return [*layers[: at - 1], head, *layers[at:]]
+    return [*layers, task.new_head(outputs, end)]

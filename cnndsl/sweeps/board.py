@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnndsl.search import budget_words
 from cnndsl.sweeps.plan import DUPLICATE, OBJECTIVES, REJECTED, SURPLUS, TRAINED, Plan, objectives_of, score_fields
-from cnndsl.tasks import task_named
+from cnndsl.tasks import CLASSIFY, Task
 
 BEST_SHOWN = 5
 FIELDS = ("trial", "candidate", "hash", "params", "macs", "val_accuracy", "val_loss", "test_accuracy",
@@ -24,9 +24,9 @@ LABELS = {"val_accuracy": "validation accuracy", "val_loss": "validation loss", 
           "params": "parameters", "macs": "MACs", "seconds_per_epoch": "seconds per epoch"}  # fmt: skip
 
 
-def fields(task: str) -> tuple[str, ...]:
+def fields(task: Task) -> tuple[str, ...]:
     """``sweep.csv``'s columns: FIELDS for a classifier, the task's scores in place of accuracy's otherwise."""
-    return FIELDS if task == "classify" else (*FIELDS[:5], *score_fields(task), *FIELDS[8:])
+    return (*FIELDS[:5], *score_fields(task), *FIELDS[8:])
 
 
 def label(name: str) -> str:
@@ -38,9 +38,9 @@ def label(name: str) -> str:
     return f"{'validation' if split == 'val' else 'test'} {shown}"
 
 
-def primary(task: str) -> str:
+def primary(task: Task) -> str:
     """The score a leaderboard shows: accuracy, mean IoU, MAE."""
-    return task_named(task).metrics[-1]
+    return task.metrics[-1]
 
 
 SKIPPED_WHY = {
@@ -67,7 +67,7 @@ def leaderboard(plan: Plan, study) -> list[dict]:
     return sorted(rows, key=lambda row: _rank_key(row, plan.objective, plan.task))
 
 
-def _rank_key(row: dict, objective: str, task: str = "classify") -> tuple:
+def _rank_key(row: dict, objective: str, task: Task = CLASSIFY) -> tuple:
     """Best first by ``objective``; a trial without a value ranks last whichever way the study optimises."""
     value = row.get(objective)
     if value is None or value != value:

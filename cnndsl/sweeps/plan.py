@@ -17,7 +17,7 @@ from cnndsl.space import Space
 from cnndsl.splits import SELECTION_SPLIT
 from cnndsl.sweeps.storages import StorageURL, storage_url
 from cnndsl.syntax import parse
-from cnndsl.tasks import CLASSIFY, TASKS, task_named
+from cnndsl.tasks import CLASSIFY, TASKS, Task
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband")
@@ -59,7 +59,7 @@ class Plan:
     """Seconds between heartbeats on an RDB storage (None: the default)."""
     timeout: float | None = None
     """Seconds after which this worker starts no new trial (None: no limit)."""
-    task: str = "classify"
+    task: Task = CLASSIFY
     """What the candidates are trained for: it names the scores (``val_mean_iou``) and the objectives."""
     log: list[str] = field(default_factory=list)
 
@@ -85,19 +85,19 @@ class Plan:
         return int(self.recipe.get("epochs", Recipe.epochs))
 
 
-def objectives_of(task: str) -> dict[str, str]:
+def objectives_of(task: Task) -> dict[str, str]:
     """What a sweep of this task may optimise, and which way: its scores, then size and speed
     (a classifier's: ``OBJECTIVES``)."""
-    return {**task_named(task).objectives, **COSTS}
+    return {**task.objectives, **COSTS}
 
 
-def score_fields(task: str) -> tuple[str, ...]:
+def score_fields(task: Task) -> tuple[str, ...]:
     """The leaderboard's score columns: ``val_accuracy, val_loss, test_accuracy`` for a classifier."""
-    metrics = task_named(task).metrics
+    metrics = task.metrics
     return (*(f"val_{m}" for m in metrics), "val_loss", *(f"test_{m}" for m in metrics))
 
 
-def parse_objectives(text: str | Sequence[str] | None, task: str = "classify") -> tuple[str, ...]:
+def parse_objectives(text: str | Sequence[str] | None, task: Task = CLASSIFY) -> tuple[str, ...]:
     """``val_accuracy,params`` as a tuple of the task's known, distinct objectives; UsageError otherwise.
 
     None is the task's first score (``val_accuracy``, ``val_mean_iou``, ``val_loss``).
@@ -124,8 +124,10 @@ def make_plan(
     if sampler not in SAMPLERS:
         raise UsageError(f"--sampler: choose from {', '.join(SAMPLERS)}, not {sampler!r}")
     task = task or (settings.task if settings else None)
-    if task is not None and task not in TASKS:
-        raise UsageError(f"--task: choose from {', '.join(TASKS)}, not {task!r}")
+    if isinstance(task, str):  # the sweep's entry: a task's name becomes the task
+        if task not in TASKS:
+            raise UsageError(f"--task: choose from {', '.join(TASKS)}, not {task!r}")
+        task = TASKS[task]
     if task is not None:  # a bad objective is told before the data is read, where the task is known
         parse_objectives(objective, task)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 1_000_000:
@@ -136,7 +138,7 @@ def make_plan(
     objectives = parse_objectives(objective, task)
     judge = Judge(parsed, shape, classes, settings or Settings(), task)
     recipe = {"data": data, **recipe, "validation_split": _validation(recipe.get("validation_split"))}
-    recipe.update({"task": task} if task != "classify" else {})
+    recipe.update({"task": task.name} if task != CLASSIFY else {})
     if input_shape is not None:
         recipe["input_shape"] = list(input_shape)
     name = study or "sweep-" + hashlib.sha1(f"{source.text}\n{sorted(recipe.items())}".encode()).hexdigest()[:8]
@@ -178,16 +180,16 @@ def _space(source: Source) -> Space:
 
 
 def _data_shape(
-    data: str, limit, input_shape, task=None, test_split=None
-) -> tuple[Sequence[int] | None, int | None, str]:
+    data: str, limit, input_shape, task: Task | None = None, test_split=None
+) -> tuple[Sequence[int] | None, int | None, Task]:
     """The input shape, class count and task of the data, which every candidate is checked against."""
     from cnndsl.datasets import known_shape, load_data
 
     known = known_shape(data)
-    if known is None or task not in (None, "classify"):
+    if known is None or (task is not None and task != CLASSIFY):
         dataset = load_data(data, limit, task, input_shape=input_shape, test_split=test_split)
         known, task = (dataset.input_shape, dataset.num_classes), dataset.task
-    return tuple(input_shape) if input_shape is not None else known[0], known[1], task or "classify"
+    return tuple(input_shape) if input_shape is not None else known[0], known[1], task or CLASSIFY
 
 
 def _count_candidates(plan: Plan) -> None:

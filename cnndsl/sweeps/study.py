@@ -18,6 +18,7 @@ from cnndsl.sweeps import storages
 from cnndsl.sweeps.board import BEST_SHOWN, _fixed, primary, skipped_trials, write_leaderboard
 from cnndsl.sweeps.claims import Worker, retry_stale
 from cnndsl.sweeps.plan import Plan, check_pruner, make_plan
+from cnndsl.tasks import Task
 
 PRUNE_AFTER_TRIALS, PRUNE_FROM_EPOCH = 2, 2
 """The median pruner compares a trial with at least this many finished ones, from this epoch on."""
@@ -53,7 +54,7 @@ def sweep(
     input_shape: Sequence[int] | None = None,
     verbose: int = 0,
     echo=None,
-    task: str | None = None,
+    task: str | Task | None = None,
     **recipe: Any,
 ) -> list[dict]:
     """Search ``space`` with Optuna, training each accepted candidate with ``cnndsl.train``.

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from cnndsl.search import Verdict
-from cnndsl.tasks import task_named
+from cnndsl.tasks import CLASSIFY, Task
 from cnndsl.training.rundir import EVERYTHING, LEADERBOARD, RunDirectory
 
 BEST_KEPT = 3
@@ -112,7 +112,7 @@ def _shown(value) -> str:
 
 def _epoch_reporter(trial, plan, pruned: list[int]):
     """Each epoch's validation score to the trial; True (stop) once the pruner says so."""
-    primary = f"val_{task_named(plan.task).metrics[-1]}"
+    primary = f"val_{plan.task.metrics[-1]}"
     metric = plan.objective if plan.objective.startswith("val_") else primary  # test scores come only at the end
 
     def observe(row: dict) -> bool:
@@ -134,7 +134,7 @@ def one_line_spec(text: str) -> str:
     return " ".join(text.split())
 
 
-def make_row(number: int, text: str, verdict: Verdict, result, seconds: float, task: str = "classify") -> dict:
+def make_row(number: int, text: str, verdict: Verdict, result, seconds: float, task: Task = CLASSIFY) -> dict:
     """The leaderboard's row of a trained trial: its candidate, size, scores and every objective."""
     from cnndsl.sweeps.plan import score_fields
 

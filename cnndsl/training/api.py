@@ -25,7 +25,7 @@ from cnndsl.inputs import Source
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
 from cnndsl.splits import SELECTION_SPLIT
-from cnndsl.tasks import task_named
+from cnndsl.tasks import CLASSIFY, Task, task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
 from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
@@ -88,7 +88,7 @@ def train(
     quiet: bool = True,
     save: bool = True,
     on_epoch: Callable[[dict], bool] | None = None,
-    task: str | None = None,
+    task: str | Task | None = None,
     keep: Keep = EVERYTHING,
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
@@ -115,6 +115,7 @@ def train(
         epochs, batch_size, optimizer, learning_rate, seed, data, limit, distribute, backend,
         validation_split, test_split, input_shape,
     )  # fmt: skip
+    task = task_named(task) if task is not None else None
     prechecked = precheck(spec, recipe.data, task)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
     dataset = _load_data(recipe, task, declared_input(spec, prechecked))
@@ -140,7 +141,7 @@ def live_plot(title: str):
     return hooks.plot(title)
 
 
-def precheck(spec: Spec, data: str, task: str | None = None) -> CheckedModel | None:
+def precheck(spec: Spec, data: str, task: Task | None = None) -> CheckedModel | None:
     """Check the spec before any data is read, against the data's shape where it is known.
 
     For data given as a path the shape is unknown until it is read, so a shape
@@ -150,7 +151,7 @@ def precheck(spec: Spec, data: str, task: str | None = None) -> CheckedModel | N
     """
     shape = known_shape(data)
     peeked = KNOWN.get(data) or (peek_labels(data) if shape is None else None)
-    if peeked is not None and (task is None or task == peeked[1]) and peeked[1] != "classify":
+    if peeked is not None and (task is None or task == peeked[1]) and peeked[1] != CLASSIFY:
         return check_spec(spec, peeked[0], task=peeked[1])
     try:
         return check_spec(spec, *shape, task=task) if shape else check_spec(spec, task=task)
@@ -168,7 +169,7 @@ def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedMod
     silently become a hidden relu layer under an appended ``DN(15)`` head.
     """
     checked = check_spec(spec, dataset.input_shape, dataset.num_classes, dataset.task)
-    problem = task_named(dataset.task).written_head_problem(checked.layers, dataset.num_classes)
+    problem = dataset.task.written_head_problem(checked.layers, dataset.num_classes)
     if problem is not None:
         raise SpecShapeError([problem], checked.source)
     return checked
@@ -213,7 +214,7 @@ def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
     return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
 
 
-def _load_data(recipe: Recipe, task: str | None = None, declared: tuple | None = None) -> Dataset | ImageFolder:
+def _load_data(recipe: Recipe, task: Task | None = None, declared: tuple | None = None) -> Dataset | ImageFolder:
     """The recipe's data, telling the user of any fallback (the sample for MNIST).
 
     An image folder's images take the size the spec declares, else ``--input-shape``'s.
@@ -252,7 +253,7 @@ class CompareResult:
     on_rejected: Callable[[dict[str, SpecError]], None] | None = field(default=None, repr=False)
     class_names: tuple[str, ...] | None = None
     """The classes of data that names them (an image folder)."""
-    task: str = "classify"
+    task: Task = CLASSIFY
     """What the models were trained for: it names the table's test score."""
     selection: Selection | None = None
     """With ``select``: the validation metric, the held-out examples, and the model chosen on them."""
@@ -293,7 +294,7 @@ def compare(
     save: bool = True,
     cluster: Cluster | None = None,
     on_rejected: Callable[[dict[str, SpecError]], None] | None = None,
-    task: str | None = None,
+    task: str | Task | None = None,
     select: bool | str = False,
     **recipe: Any,
 ) -> CompareResult:
@@ -312,6 +313,7 @@ def compare(
     (:mod:`cnndsl.training.selection`). Without it, validation is on the test split
     unless ``validation_split`` says otherwise, as the notebook's recipe does.
     """
+    task = task_named(task) if task is not None else None
     asked = requested(select, task, recipe.get("validation_split"))
     if asked is not None and recipe.get("validation_split") is None:
         recipe["validation_split"] = SELECTION_SPLIT
@@ -391,7 +393,7 @@ def _safe_name(label: str) -> bool:
     return bool(label) and label[0] != "." and all(c.isalnum() or c in "_-." for c in label) and label.isascii()
 
 
-def _prechecked(entries: list[Entry], data: str, task: str | None = None) -> dict[str, SpecError]:
+def _prechecked(entries: list[Entry], data: str, task: Task | None = None) -> dict[str, SpecError]:
     errors = {}
     for entry in entries:
         try:

@@ -29,7 +29,7 @@ from cnndsl.outputs import (
 )
 from cnndsl.report import summary_table
 from cnndsl.splits import VALIDATION_SEED, held_out
-from cnndsl.tasks import task_named
+from cnndsl.tasks import CLASSIFY, Task
 from cnndsl.training.recipe import Recipe
 from cnndsl.version import __version__
 
@@ -78,8 +78,7 @@ def make_metrics(checked: CheckedModel, recipe: Recipe, dataset: Dataset, record
     """``metrics.json``: the test scores, the model's size, the recipe and the timings."""
     history = recorder.history
     seconds = [row["seconds"] for row in history]
-    task = task_named(checked.task)
-    named = {f"test_{name}": clean_number(scores.get(name)) for name in task.metrics}
+    named = {f"test_{name}": clean_number(scores.get(name)) for name in checked.task.metrics}
     return {
         **named,
         "test_loss": clean_number(scores.get("loss")),
@@ -139,9 +138,9 @@ def versions(backend: str) -> dict:
     }
 
 
-def results_text(metrics: Mapping[str, object], task: str = "classify") -> str:
+def results_text(metrics: Mapping[str, object], task: Task = CLASSIFY) -> str:
     """The results part of ``summary.txt``, scores in the one number format."""
-    scores = "".join(f"{label}: {score(value)}\n" for label, value in task_named(task).score_lines(metrics))
+    scores = "".join(f"{label}: {score(value)}\n" for label, value in task.score_lines(metrics))
     return (
         f"{scores}"
         f"Epochs: {metrics['epochs']}, {metrics['seconds_per_epoch']} s per epoch; "
@@ -174,7 +173,7 @@ def summary_text(checked: CheckedModel, recipe: Recipe, dataset: Dataset, result
     on = f", Keras on {backend}" if backend else ""
     return (
         f"Spec:\n{checked.source.strip()}\n\n{summary_table(checked)}\n\n"
-        f"Recipe: {recipe.optimizer} (learning rate {lr}), {task_named(checked.task).loss_text}, batch {recipe.batch_size}, "
+        f"Recipe: {recipe.optimizer} (learning rate {lr}), {checked.task.loss_text}, batch {recipe.batch_size}, "
         f"{_plural(recipe.epochs, 'epoch')}, {_seed(recipe.seed)}{on}\n"
         f"Data: {dataset.name} from {dataset.source}: {dataset.train_count:,} training and "
         f"{dataset.test_count:,} test images of {'x'.join(map(str, dataset.input_shape))}, "
@@ -229,22 +228,19 @@ COMPARE_FIELDS = ("model", "parameters", "test_accuracy", "test_loss", "seconds_
 COMPARE_HEADERS = ("Model", "Parameters", "Test accuracy", "Test loss", "Seconds/epoch")
 
 
-def compare_score(task: str) -> tuple[str, str]:
+def compare_score(task: Task) -> tuple[str, str]:
     """The test score a comparison of this task shows: ``("test_accuracy", "Test accuracy")``, or mean IoU, MAE."""
-    kind = task_named(task)
-    return f"test_{kind.metrics[-1]}", kind.score_lines({})[-1][0]
+    return f"test_{task.metrics[-1]}", task.score_lines({})[-1][0]
 
 
-def _compare_fields(task: str, selection=None) -> tuple[str, ...]:
-    fields = (
-        COMPARE_FIELDS if task == "classify" else (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
-    )
+def _compare_fields(task: Task, selection=None) -> tuple[str, ...]:
+    fields = (*COMPARE_FIELDS[:2], compare_score(task)[0], *COMPARE_FIELDS[3:])
     if selection is None:
         return fields
     return (*fields[:2], selection.metric, *fields[2:6], "selected", *fields[6:])
 
 
-def compare_headers(task: str, selection=None) -> tuple[str, ...]:
+def compare_headers(task: Task, selection=None) -> tuple[str, ...]:
     """The table's columns; a comparison that selects adds the validation metric it selects on."""
     headers = (*COMPARE_HEADERS[:2], compare_score(task)[1], *COMPARE_HEADERS[3:])
     return headers if selection is None else (*headers[:2], selection.header, *headers[2:])
@@ -279,7 +275,7 @@ def rejected_row(label: str, folder: str, error: SpecError) -> dict:
     return row(label, folder, None, "rejected", f"{where}{error.message}")
 
 
-def compare_cells(values: Mapping[str, object], task: str = "classify", selection=None) -> list[str]:
+def compare_cells(values: Mapping[str, object], task: Task = CLASSIFY, selection=None) -> list[str]:
     """One table row as text: a model that did not train shows its status; the selected one is marked ``*``."""
     extra = [""] if selection is not None else []
     if values["status"] != "trained":
@@ -302,14 +298,14 @@ def _count(value: object) -> str:
 
 
 def compare_notes(
-    rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None, marker: str = "*"
+    rows: Sequence[Mapping[str, object]], task: Task = CLASSIFY, selection=None, marker: str = "*"
 ) -> list[str]:
     """One line per model with an error, to print under the table; then what validated and what was selected."""
     errors = [f"{values['model']}: {values['status']}: {values['error']}" for values in rows if values.get("error")]
     return errors + (selection.notes(rows, compare_score(task), marker) if selection is not None else [])
 
 
-def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None) -> str:
+def compare_text(rows: Sequence[Mapping[str, object]], task: Task = CLASSIFY, selection=None) -> str:
     """The notebook's table, as a box of text for the terminal, errors on lines below it.
 
     A comparison that selects (``selection``, :mod:`cnndsl.training.selection`) has the
@@ -325,7 +321,7 @@ def compare_text(rows: Sequence[Mapping[str, object]], task: str = "classify", s
     return "\n".join([rule, body[0], rule, *body[1:], rule, *compare_notes(rows, task, selection)])
 
 
-def compare_markdown(rows: Sequence[Mapping[str, object]], task: str = "classify", selection=None) -> str:
+def compare_markdown(rows: Sequence[Mapping[str, object]], task: Task = CLASSIFY, selection=None) -> str:
     """The same table in Markdown (``compare.md``), errors (and a selection's lines) as a list under it.
 
     A trained model's name links to the picture in its run folder; the selected one is bold.
@@ -350,7 +346,7 @@ def classes_line(class_names: Sequence[str] | None) -> str:
 
 
 def write_compare(
-    directory: Path, rows: Sequence[Mapping[str, object]], class_names=None, task: str = "classify", selection=None
+    directory: Path, rows: Sequence[Mapping[str, object]], class_names=None, task: Task = CLASSIFY, selection=None
 ) -> list[Path]:
     """``compare.csv``, ``compare.md``, and ``compare.png`` when some model has a curve."""
     curves = {values["model"]: values["history"] for values in rows if values["history"]}

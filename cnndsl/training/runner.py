@@ -29,7 +29,7 @@ from cnndsl.images import ImageFolder
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, os_reason
 from cnndsl.splits import held_out
-from cnndsl.tasks import CLASSIFY, task_named
+from cnndsl.tasks import CLASSIFY
 from cnndsl.training.native_logs import quiet_native_logs
 from cnndsl.training.recipe import BACKENDS, OPTIMIZERS, Cluster, Recipe, RecipeError
 from cnndsl.training.records import interrupted_text, make_metrics, save_run, summary_text
@@ -321,7 +321,7 @@ def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outpu
 
     from cnndsl.backends.keras import build
 
-    task = task_named(checked.task)
+    task = checked.task
     with placement.scope():
         model = build(checked)
         kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
@@ -343,7 +343,7 @@ def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> 
     """
     if isinstance(dataset, ImageFolder):
         return _folder_inputs(dataset, recipe, placement, seed)
-    task = task_named(dataset.task)
+    task = dataset.task
     x_train, y_train = dataset.x_train, task.encode(dataset.y_train, dataset.num_classes)
     x_test, y_test = dataset.x_test, task.encode(dataset.y_test, dataset.num_classes)
     x_val, y_val = x_test, y_test

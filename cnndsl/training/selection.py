@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cnndsl.splits import SELECTION_SPLIT
-from cnndsl.tasks import TASKS, task_named
+from cnndsl.tasks import TASKS, Task
 from cnndsl.training.recipe import RecipeError
 
 TIE_RULE = "ties go to fewer parameters, then to the order given"
@@ -64,12 +64,12 @@ class Selection:
         ]
 
 
-def selectable(task: str) -> dict[str, str]:
+def selectable(task: Task) -> dict[str, str]:
     """The metrics a comparison of this task may select on, and which way: its validation objectives."""
-    return {name: goal for name, goal in task_named(task).objectives.items() if name.startswith("val_")}
+    return {name: goal for name, goal in task.objectives.items() if name.startswith("val_")}
 
 
-def requested(select: bool | str | None, task: str | None, validation_split: object) -> str | bool | None:
+def requested(select: bool | str | None, task: Task | None, validation_split: object) -> str | bool | None:
     """Check ``select`` before any data is read: the metric named (or True for the task's default), else None.
 
     RecipeError for a metric no task (or not the given task) validates on, and for
@@ -85,18 +85,18 @@ def requested(select: bool | str | None, task: str | None, validation_split: obj
             f"give --validation-split a fraction (default {SELECTION_SPLIT:g}), not test"
         )
     if isinstance(select, str):
-        _metric(select, [task] if task is not None else list(TASKS))
+        _metric(select, [task] if task is not None else list(TASKS.values()))
     return select
 
 
-def resolve(select: str | bool, task: str) -> Selection:
+def resolve(select: str | bool, task: Task) -> Selection:
     """The selection for data of this task: the named metric, or the task's default (its first)."""
     known = selectable(task)
     metric = next(iter(known)) if select is True else _metric(str(select), [task])
     return Selection(metric, known[metric], metric_words(task, metric))
 
 
-def _metric(name: str, tasks: Sequence[str]) -> str:
+def _metric(name: str, tasks: Sequence[Task]) -> str:
     """``name`` when one of ``tasks`` validates on it, else RecipeError naming the choices."""
     if any(name in selectable(task) for task in tasks):
         return name
@@ -107,13 +107,12 @@ def _metric(name: str, tasks: Sequence[str]) -> str:
     raise RecipeError(f"--select: choose a validation metric, {choices}; not {name!r}{why}")
 
 
-def metric_words(task: str, metric: str) -> str:
+def metric_words(task: Task, metric: str) -> str:
     """``val_mean_iou`` -> ``mean IoU``, in the words the task's test scores use."""
     name = metric.removeprefix("val_")
-    kind = task_named(task)
-    if name not in kind.metrics:
+    if name not in task.metrics:
         return name.replace("_", " ")
-    label = kind.score_lines({})[1 + kind.metrics.index(name)][0]
+    label = task.score_lines({})[1 + task.metrics.index(name)][0]
     return label.removeprefix("Test ")
 
 
