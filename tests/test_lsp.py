@@ -288,6 +288,58 @@ async def test_hover_on_a_layer_shows_its_arguments_shapes_parameters_and_macs(c
     assert f"params {5 * 5 * 20 * 20 + 20:,}" in text and f"MACs {20 * 20 * 20 * 5 * 5 * 20:,}" in text
 
 
+SKIP = """\
+unet = IN(32, 32, 3) -> CN(8, 3, padding=same) as s3 -> MP(2) -> CN(8, 3, padding=same) -> UP(2)
+    -> ADD(ID() | @s3) -> CAT(ID() | @s3 -> CN(4, 1)) -> GAP()
+other = IN(8, 8, 1) -> CN(2, 1) as s3 -> ADD(ID() | @s3) -> FL()
+"""
+
+
+async def test_hover_on_a_merge_shows_its_branches_output_and_parameters(client):
+    uri = await open_document(client, SKIP)
+    doc = lsp.TextDocumentIdentifier(uri)
+    result = await client.text_document_hover_async(lsp.HoverParams(doc, offset_of(SKIP, "ADD(", after=False)))
+    text = result.contents.value
+    assert "**ADD** · Add" in text
+    assert "2 branches 32×32×8 | 32×32×8 → output 32×32×8" in text
+    assert "params 0" in text
+    result = await client.text_document_hover_async(lsp.HoverParams(doc, offset_of(SKIP, "CAT(ID() | @s3 -> ")))
+    text = result.contents.value  # the CN inside the merge's branch, not the merge
+    assert "**CN**" in text and "input 32×32×8 → output 32×32×4" in text
+    result = await client.text_document_hover_async(lsp.HoverParams(doc, offset_of(SKIP, "CAT(", after=False)))
+    assert "2 branches 32×32×8 | 32×32×4 → output 32×32×12" in result.contents.value
+
+
+async def test_a_tensor_name_hovers_goes_to_its_naming_and_renames_in_its_definition_only(client):
+    uri = await open_document(client, SKIP)
+    doc = lsp.TextDocumentIdentifier(uri)
+    use = offset_of(SKIP, "ADD(ID() | @s")  # inside `@s3` of the first model
+    result = await client.text_document_hover_async(lsp.HoverParams(doc, use))
+    assert "**tensor s3**" in result.contents.value and "shape 32×32×8" in result.contents.value
+    assert "used 2 times as `@s3`" in result.contents.value
+    target = await client.text_document_definition_async(lsp.DefinitionParams(doc, use))
+    assert target.range == lsp.Range(at(0, 50), at(0, 52))
+    found = await client.text_document_references_async(
+        lsp.ReferenceParams(text_document=doc, position=use, context=lsp.ReferenceContext(include_declaration=False))
+    )
+    assert sorted((r.range.start.line, r.range.start.character) for r in found) == [(1, 19), (1, 38)]
+    prepared = await client.text_document_prepare_rename_async(lsp.PrepareRenameParams(doc, use))
+    assert prepared == lsp.Range(at(1, 19), at(1, 21))
+    edit = await client.text_document_rename_async(lsp.RenameParams(doc, use, "skip"))
+    assert sorted((e.range.start.line, e.range.start.character, e.range.end.character, e.new_text)
+                  for e in edit.changes[uri]) == [(0, 50, 52, "skip"), (1, 19, 21, "skip"), (1, 38, 40, "skip")]  # fmt: skip
+    with pytest.raises(Exception, match="not a name"):
+        await client.text_document_rename_async(lsp.RenameParams(doc, use, "2x"))
+
+
+async def test_renaming_a_tensor_to_one_its_definition_names_already_is_refused(client):
+    text = "m = IN(8, 8, 1) -> CN(2, 1) as a -> CN(2, 1) as b -> ADD(@a | @b) -> FL()\n"
+    uri = await open_document(client, text)
+    doc = lsp.TextDocumentIdentifier(uri)
+    with pytest.raises(Exception, match="'b' already names a tensor in this definition"):
+        await client.text_document_rename_async(lsp.RenameParams(doc, offset_of(text, "@a", after=True), "b"))
+
+
 async def test_hover_on_a_layer_of_unknown_size_says_its_macs_are_unknown(client):
     text = "m = IN(None, None, 2) -> CN(2, 1) -> GAP()\n"
     uri = await open_document(client, text)

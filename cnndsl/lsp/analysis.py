@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from cnndsl import ast
+from cnndsl.ast import assert_never
 from cnndsl.budgets import check_budgets
 from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
@@ -43,6 +44,17 @@ class Fix:
     diagnostic: Diagnostic
     title: str
     edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True)
+class TensorName:
+    """One place a definition writes a tensor's name: where ``as name`` names it, or an ``@name`` use."""
+
+    name: str
+    span: ast.Span
+    """The name alone (without ``@`` or ``as``)."""
+    named: ast.Named | None = None
+    """The ``... as name`` this place is (None for an ``@name`` use)."""
 
 
 @dataclass
@@ -76,6 +88,25 @@ class Analysis:
     def calls(self) -> list[ast.Call]:
         """Every layer call written in the document, in order."""
         return [call for chain in self.chains for call in _calls(chain)]
+
+    def merges(self) -> list[ast.Merge]:
+        """Every merge written in the document, in order (an outer merge before the merges of its branches)."""
+        return [merge for chain in self.chains for merge in _merges(chain)]
+
+    def layer_at(self, offset: int) -> ast.Call | ast.Merge | None:
+        """The innermost layer call or merge written at ``offset`` (a call inside a merge's branch wins)."""
+        found = [node for node in (*self.calls(), *self.merges()) if node.span.start <= offset < node.span.end]
+        return min(found, key=lambda node: node.span.end - node.span.start, default=None)
+
+    def tensor_names(self, offset: int) -> list[TensorName] | None:
+        """The tensor name at ``offset`` (``as s3`` or ``@s3``) and every other place its definition writes it,
+        in order; None when no tensor name is there. A tensor name belongs to the definition that names it."""
+        for chain in self.chains:
+            written = _tensor_names(chain)
+            here = next((item for item in written if item.span.start <= offset <= item.span.end), None)
+            if here is not None:
+                return [item for item in written if item.name == here.name]
+        return None
 
     def names(self) -> list[tuple[str, ast.Span, bool]]:
         """Every definition name and block use: (name, span, is the definition)."""
@@ -332,6 +363,51 @@ def _calls(node: ast.Node) -> list[ast.Call]:
     return [leaf for leaf in leaves(node) if isinstance(leaf, ast.Call)]
 
 
+def _merges(node: ast.Node) -> list[ast.Merge]:
+    """The merges written in a chain, outer ones first (blocks are not followed)."""
+    match node:
+        case ast.Merge():
+            return [node, *(merge for branch in node.branches for merge in _merges(branch))]
+        case ast.Chain():
+            return [merge for element in node.elements for merge in _merges(element)]
+        case ast.Repeat() | ast.Named():
+            return _merges(node.body)
+        case ast.Alternatives():
+            return [merge for option in node.options for merge in _merges(option)]
+        case ast.Call() | ast.Ref() | ast.Tensor():
+            return []
+        case _:
+            assert_never(node)
+
+
+def _tensor_names(node: ast.Node) -> list[TensorName]:
+    """Every ``as name`` and ``@name`` a chain writes, in written order."""
+    match node:
+        case ast.Named():
+            return [*_tensor_names(node.body), TensorName(node.name, node.name_span, node)]
+        case ast.Tensor():
+            end = node.span.end
+            start = end - len(node.name)
+            return [TensorName(node.name, _sub_span(node.span, start, end))]
+        case ast.Chain():
+            return [name for element in node.elements for name in _tensor_names(element)]
+        case ast.Merge():
+            return [name for branch in node.branches for name in _tensor_names(branch)]
+        case ast.Repeat():
+            return _tensor_names(node.body)
+        case ast.Alternatives():
+            return [name for option in node.options for name in _tensor_names(option)]
+        case ast.Call() | ast.Ref():
+            return []
+        case _:
+            assert_never(node)
+
+
+def _sub_span(span: ast.Span, start: int, end: int) -> ast.Span:
+    """The part of a one-line span from offset ``start`` to ``end``."""
+    return ast.Span(start, end, span.end_line, span.end_column - (span.end - start), span.end_line, span.end_column)
+
+
 MAX_SHOWN_LAYERS = 10_000
 """Most layers a hover expands a definition to (a checked model has at most expand.MAX_LAYERS)."""
 
@@ -446,8 +522,8 @@ def quick_fixes(diagnostics: list[Diagnostic]) -> list[Fix]:
 # --- hover --------------------------------------------------------------------------------
 
 
-def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
-    """A layer's signature with the values it took (defaults marked), shapes, parameters and MACs."""
+def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
+    """A layer's (or a merge's) signature with the values it took (defaults marked), shapes, parameters and MACs."""
     kind = LAYERS.get(call.code)
     info = analysis.layers.get(call.span.start)
     if kind is None:
@@ -461,13 +537,40 @@ def describe_call(call: ast.Call, analysis: Analysis) -> str | None:
     lines[0] = f"**{kind.code}** · {info.keras_class}: {kind.summary}"  # the class its arguments build
     taken = ", ".join(f"{name}={_value_text(value)}{_origin(kind, name, layer)}" for name, value in layer.args.items())
     lines[2] = f"`{kind.code}({taken})`"
+    if isinstance(call, ast.Merge):
+        branches = " | ".join(_shape_text(shape) for shape in info.input_shapes)
+        flow = f"{len(info.input_shapes)} branches {branches} → output {_shape_text(info.output_shape)}"
+    else:
+        flow = f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}"
     lines += [
         "",
-        f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}",
+        flow,
         f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
         f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
         f"Keras name `{info.name}` (first use)",
     ]
+    return "\n".join(lines)
+
+
+def describe_tensor(names: list[TensorName], analysis: Analysis) -> str:
+    """A tensor name: where it is named, its shape there (when checked), and how often ``@name`` uses it."""
+    named = next((place for place in names if place.named is not None), None)
+    uses = sum(1 for place in names if place.named is None)
+    lines = [f"**tensor {names[0].name}**"]
+    if named is None:
+        return "\n".join(
+            [*lines, "not named in this definition: write `... as " + names[0].name + "` before `@` uses it"]
+        )
+    lines.append(f"the output of `{named.named.body.span.text(analysis.text)[:80]}`")
+    calls: list = []
+    try:
+        _walk(named.named.body, analysis.blocks, calls, [], own=False, limit=MAX_SHOWN_LAYERS)
+    except (KeyError, RecursionError, OverflowError):
+        calls = []
+    info = analysis.layers.get(calls[-1].span.start) if calls else None
+    if info is not None:
+        lines.append(f"shape {_shape_text(info.output_shape)}")
+    lines.append(f"used {uses:,} time{'s' if uses != 1 else ''} as `@{names[0].name}`")
     return "\n".join(lines)
 
 
@@ -619,6 +722,17 @@ def formatted_range(text: str, start: int, end: int) -> tuple[int, int, str] | N
     old_from, old_to = pairs[first][0].span.start, pairs[last][0].span.end
     new_from, new_to = pairs[first][1].span.start, pairs[last][1].span.end
     return old_from, old_to, new[new_from:new_to]
+
+
+def tensor_rename_problem(new_name: str, names: list[TensorName], analysis: Analysis) -> str | None:
+    """Why a tensor name cannot become ``new_name`` in its definition, or None."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new_name):
+        return f"{new_name!r} is not a name: letters, digits and _, not starting with a digit"
+    for chain in analysis.chains:
+        written = _tensor_names(chain)
+        if any(place.span == names[0].span for place in written) and any(p.name == new_name for p in written):
+            return f"{new_name!r} already names a tensor in this definition"
+    return None
 
 
 def rename_problem(new_name: str, analysis: Analysis) -> str | None:

@@ -211,8 +211,12 @@ def inlay_hints(ls: CnndslServer, params: lsp.InlayHintParams) -> list[lsp.Inlay
 def hover(ls: CnndslServer, params: lsp.HoverParams) -> lsp.Hover | None:
     analysis, lines = current(ls, params.text_document.uri)
     offset = lines.offset(params.position)
-    call = next((c for c in analysis.calls() if c.span.start <= offset < c.span.end), None)
-    if call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
+    tensors = analysis.tensor_names(offset)
+    call = analysis.layer_at(offset)
+    if tensors is not None:
+        here = next(place for place in tensors if place.span.start <= offset <= place.span.end)
+        text, start, end = an.describe_tensor(tensors, analysis), here.span.start, here.span.end
+    elif call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
         text, start, end = an.describe_call(call, analysis), call.span.start, call.span.end
     else:
         found = _name_at(analysis, offset)
@@ -334,7 +338,12 @@ def range_formatting(ls: CnndslServer, params: lsp.DocumentRangeFormattingParams
 
 def definition(ls: CnndslServer, params: lsp.DefinitionParams) -> lsp.Location | None:
     analysis, lines = current(ls, params.text_document.uri)
-    found = _name_at(analysis, lines.offset(params.position))
+    offset = lines.offset(params.position)
+    tensors = analysis.tensor_names(offset)
+    if tensors is not None:
+        named = next((place.span for place in tensors if place.named is not None), None)
+        return None if named is None else lsp.Location(params.text_document.uri, lines.range(named.start, named.end))
+    found = _name_at(analysis, offset)
     target = analysis.definition(found[0]) if found else None
     if target is None:
         return None
@@ -343,7 +352,15 @@ def definition(ls: CnndslServer, params: lsp.DefinitionParams) -> lsp.Location |
 
 def references(ls: CnndslServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
     analysis, lines = current(ls, params.text_document.uri)
-    found = _name_at(analysis, lines.offset(params.position))
+    offset = lines.offset(params.position)
+    tensors = analysis.tensor_names(offset)
+    if tensors is not None:
+        return [
+            lsp.Location(params.text_document.uri, lines.range(place.span.start, place.span.end))
+            for place in tensors
+            if params.context.include_declaration or place.named is None
+        ]
+    found = _name_at(analysis, offset)
     if found is None:
         return []
     return [
@@ -355,25 +372,34 @@ def references(ls: CnndslServer, params: lsp.ReferenceParams) -> list[lsp.Locati
 
 def prepare_rename(ls: CnndslServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
     analysis, lines = current(ls, params.text_document.uri)
-    found = _name_at(analysis, lines.offset(params.position))
+    offset = lines.offset(params.position)
+    tensors = analysis.tensor_names(offset)
+    if tensors is not None:
+        here = next(place.span for place in tensors if place.span.start <= offset <= place.span.end)
+        return lines.range(here.start, here.end)
+    found = _name_at(analysis, offset)
     if found is None or analysis.definition(found[0]) is None:
         return None
     return lines.range(found[1].start, found[1].end)
 
 
 def rename(ls: CnndslServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
+    """A definition's name everywhere the file uses it; a tensor's name (``as s3``, ``@s3``) in its definition."""
     analysis, lines = current(ls, params.text_document.uri)
-    found = _name_at(analysis, lines.offset(params.position))
-    if found is None or analysis.definition(found[0]) is None:
-        return None
-    problem = an.rename_problem(params.new_name, analysis)
+    offset = lines.offset(params.position)
+    tensors = analysis.tensor_names(offset)
+    if tensors is not None:
+        problem = an.tensor_rename_problem(params.new_name, tensors, analysis)
+        spans = [place.span for place in tensors]
+    else:
+        found = _name_at(analysis, offset)
+        if found is None or analysis.definition(found[0]) is None:
+            return None
+        problem = an.rename_problem(params.new_name, analysis)
+        spans = [span for name, span, _ in analysis.names() if name == found[0]]
     if problem:
         raise Refused("rename", problem)
-    edits = [
-        lsp.TextEdit(lines.range(span.start, span.end), params.new_name)
-        for name, span, _ in analysis.names()
-        if name == found[0]
-    ]
+    edits = [lsp.TextEdit(lines.range(span.start, span.end), params.new_name) for span in spans]
     return lsp.WorkspaceEdit(changes={params.text_document.uri: edits})
 
 
