@@ -15,11 +15,11 @@ import argparse
 import sys
 from importlib import import_module
 
-from cnndsl.version import __version__
 from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from cnndsl.cli.parsing import CommandParser, Parser
 from cnndsl.errors import needs
 from cnndsl.inputs import UsageError
+from cnndsl.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
