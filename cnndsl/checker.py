@@ -143,9 +143,7 @@ def _check_chain(
             return Partial(resolved, shape, asked, inferrer, error)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(
-        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task
-    )
+    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task)
 
 
 def resolved_chain(

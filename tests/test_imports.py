@@ -36,6 +36,7 @@ RANKS: dict[int, tuple[str, str, tuple[str, ...]]] = {
 """rank -> (name, what it holds, its modules, named from ``cnndsl``). ``X.*`` is every module of the
 package ``X``; ``X`` alone is the package's ``__init__``; ``__init__`` is the package ``cnndsl``."""
 
+
 def module_name(path: Path) -> str:
     """``cnndsl/passes/infer.py`` -> ``passes.infer``; a package is named by its folder."""
     parts = list(path.relative_to(PACKAGE).with_suffix("").parts)

@@ -122,7 +122,9 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
     shape = tuple(int(size) for size in input_shape)
     text = write_graph(layers, inbound, shape, classes, task)
     try:
-        model = check_chain(parse(text), text, task=task)  # what is returned always checks: a setting out of bounds is said here
+        model = check_chain(
+            parse(text), text, task=task
+        )  # what is returned always checks: a setting out of bounds is said here
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
     return Reading(module, shape, layers, inbound, classes, text, model)
