@@ -346,11 +346,12 @@ def test_cells_are_named_as_jupyter_numbers_them_and_their_models_keep_their_opt
     no_traceback(nb)
     counts = [cell.execution_count for cell in nb.cells]
     assert counts == [1, 2, 3, 4, 5, 6]
-    (defined,) = nb.cells[1].outputs
-    assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in defined["data"]["text/html"]
     (head,) = nb.cells[2].outputs
+    assert head["data"]["text/plain"].startswith("<cell 3>:"), head["data"]["text/plain"]  # In [3]
     assert head["data"]["text/plain"].startswith("<cell 3>:2:37: error: the classifier head"), head["data"]
     assert "\n2 | head = CN(8, 3) -> MP(2) -> CN(4, 1)\n" in head["data"]["text/plain"]
+    (defined,) = nb.cells[1].outputs
+    assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in defined["data"]["text/html"]
     (shown,) = nb.cells[3].outputs
     assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in shown["data"]["text/html"]
     assert nb.cells[4].outputs[0]["data"]["text/plain"] == "((None, 100), (None, 32, 32, 3))"
