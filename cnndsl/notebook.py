@@ -176,13 +176,19 @@ def source_view(
 ) -> View:
     """Check a model read from a spec (a file's definition, a cell's) and say how to show it.
 
-    A model a ``%%cnndsl`` cell defines is checked with the cell's options where none are given.
+    A model a ``%%cnndsl`` cell defines is checked with the cell's options where none are
+    given, and its errors are shown in the cells they point into.
     """
+    if not isinstance(source, CellModel):
+        return _source_view(source, input_shape, num_classes, depth, style, task)
+    input_shape, num_classes, task = source.options(input_shape, num_classes, task)
+    return _in_cells(_source_view(source, input_shape, num_classes, depth, style, task), source.cells)
+
+
+def _source_view(source: Source, input_shape, num_classes, depth, style, task) -> View:
     from cnndsl.backends.partial import source_drawable
     from cnndsl.inputs import SPEC_NAME
 
-    if isinstance(source, CellModel):
-        input_shape, num_classes, task = source.options(input_shape, num_classes, task)
     title = source.label if source.name != SPEC_NAME else ""
     try:
         drawable = source_drawable(source, input_shape, num_classes, task=task)
@@ -616,7 +622,7 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
         return [CellView(diagnostics=tuple(problems), text=cell, name=name, cells=tuple(definitions.cells))]
     views = []
     for model in models:
-        views.append(_in_cells(source_view(model, depth=args.depth, style=args.style), model.cells))
+        views.append(source_view(model, depth=args.depth, style=args.style))
         if namespace is not None and model.named:
             namespace[model.label] = model
     return views or [Message(f"%%cnndsl: defined {', '.join(definitions.last)} (no model to show)")]

@@ -169,6 +169,14 @@ def test_errors_after_a_long_cell_are_located_in_their_own_cell():
     assert head._repr_mimebundle_()["text/plain"].startswith("<cell 3>:1:21: error:")
 
 
+def test_a_failing_model_of_a_cell_shows_its_errors_in_its_cell_wherever_it_is_displayed():
+    cells, names = CellDefinitions(), {}
+    run_cell("", "\n".join(f"m{i} = CN(8, 3) -> FL()" for i in range(20)), cells, "<cell 1>", names)
+    (view,) = run_cell("--input-shape 8,8,1", "\nsmall = CN(8, 9) -> FL()", cells, "<cell 2>", names)
+    shown = names["small"]._repr_mimebundle_()["text/plain"]
+    assert shown == view._repr_mimebundle_()["text/plain"] and shown.startswith("<cell 2>:2:9: error:"), shown
+
+
 def test_a_cell_s_models_keep_the_cell_s_options():
     import cnndsl
 
