@@ -581,7 +581,8 @@ def _in_cells(view: View, cells: Sequence[Cell]) -> CellView:
 
 
 def magic_parser():
-    """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--depth``), and the style."""
+    """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--task``,
+    ``--depth``), and the style; each is honoured (:func:`run_cell`)."""
     from cnndsl.cli.options import add_model_options, depth_arg
     from cnndsl.cli.parsing import Parser
 

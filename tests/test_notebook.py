@@ -153,6 +153,31 @@ def test_a_regression_cell_is_checked_for_its_outputs():
     assert names["r"].check().layers[-1].layer.text == view.model.layers[-1].layer.text
 
 
+OPTION_EFFECTS = {
+    "input_shape": ("--input-shape 32,32,3", lambda view: view.model.input_shape),
+    "classes": ("--classes 4", lambda view: view.model.output_shape),
+    "task": ("--task regress", lambda view: view.model.task),
+    "depth": ("--depth 0", lambda view: view.svg),
+    "style": ("--style graph", lambda view: view.svg),
+}
+"""What each option of the magic changes in what a cell shows."""
+
+
+def test_every_option_of_the_magic_is_one_it_honours():
+    from cnndsl.notebook import magic_parser
+
+    assert {action.dest for action in magic_parser()._actions} - {"help"} == set(OPTION_EFFECTS)
+
+
+@pytest.mark.parametrize("option", OPTION_EFFECTS)
+def test_each_option_of_the_magic_changes_what_the_cell_shows(option):
+    line, seen = OPTION_EFFECTS[option]
+    cell = "block stem = CN(8, 3) -> BN()\nm = stem -> stem -> GAP()"
+    (plain,) = run_cell("", cell, CellDefinitions(), "<cell 1>")
+    (given,) = run_cell(line, cell, CellDefinitions(), "<cell 1>")
+    assert not given.failed and seen(given) != seen(plain)
+
+
 def test_the_task_option_is_refused_when_unknown():
     (message,) = run_cell("--task detect", UNET, CellDefinitions(), "<cell 1>")
     assert "argument --task: invalid choice: 'detect'" in message._repr_mimebundle_()["text/plain"]
