@@ -63,7 +63,7 @@ def hiding_native_logs(function: Callable) -> Callable:
 
     @functools.wraps(function)
     def hidden(*args, **kwargs):
-        with quiet_native_logs(kwargs.get("quiet", True) is not False):
+        with quiet_native_logs(bool(kwargs.get("quiet", True))):
             return function(*args, **kwargs)
 
     return hidden
