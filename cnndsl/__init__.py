@@ -35,6 +35,26 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _hiding_native_logs(function):
+    """``function`` run with the frameworks' native start-up logging hidden, as the lazy entry
+    points run (:func:`cnndsl.training.native_logs.hiding_native_logs`, loaded on the first call)."""
+
+    def hidden(*args, **kwargs):
+        try:
+            from cnndsl.training.native_logs import hiding_native_logs
+        except ImportError:  # a core-only install: no framework to hide, and the call names the extra it needs
+            return function(*args, **kwargs)
+        return hiding_native_logs(function)(*args, **kwargs)
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(hidden, attribute, getattr(function, attribute))
+    hidden.__wrapped__ = function
+    return hidden
+
+
+compile_spec = _hiding_native_logs(compile_spec)
+
+
 def draw_spec(text: str, input_shape=None, num_classes=None, **options):
     """A spec as a notebook shows it: its summary table beside its picture, or its errors with carets
     and its picture up to the failing layer (see :func:`cnndsl.notebook.draw_spec`)."""
@@ -88,7 +108,9 @@ def __getattr__(name: str):
     """``train``, ``compare``, ``sweep``, ``load_data``, ``port_weights``, ``to_spec`` and ``from_torch`` load on first use.
 
     ``import cnndsl`` stays light; a framework missing when one is loaded or called is a
-    :class:`~cnndsl.errors.MissingExtra` naming the extra to install.
+    :class:`~cnndsl.errors.MissingExtra` naming the extra to install. Each runs with the
+    frameworks' native start-up logging hidden, as the command line runs
+    (:func:`cnndsl.training.native_logs.hiding_native_logs`; ``quiet=False`` shows it).
     """
     if name not in _LAZY:
         raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")
@@ -99,7 +121,9 @@ def __getattr__(name: str):
 
     module, extra = _LAZY[name]
     with needs(extra, f"cnndsl.{name}()"):
-        function = getattr(importlib.import_module(module), name)
+        from cnndsl.training.native_logs import hiding_native_logs
+
+        function = hiding_native_logs(getattr(importlib.import_module(module), name))
     wrapped = functools.wraps(function)(needs(extra, f"cnndsl.{name}()")(function))
     globals()[name] = wrapped
     return wrapped

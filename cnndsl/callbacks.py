@@ -10,6 +10,7 @@ epoch counts as finished once its history is on disk.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.best_val_loss = math.inf
         self.best_epoch: int | None = None
         self._started = 0.0
+        self.line_open = False
+        """Whether Keras's progress bar has drawn on the epoch's line and not ended it yet."""
 
     @property
     def checkpoint(self) -> Path | None:
@@ -41,9 +44,22 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
+        self.line_open = False
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.line_open = self.line_open or batch > 0  # the bar drew the batch before (it runs after this)
         interrupts.check()  # a Ctrl-C that a garbage-collection callback swallowed
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.line_open = False
+
+    def end_line(self, verbose: int | str) -> None:
+        """End the line a progress bar left open when training stopped inside an epoch, so that
+        what is said next (``cnndsl: interrupted after ...``) starts a line of its own."""
+        if self.line_open and verbose in (1, "auto") and keras.config.is_interactive_logging_enabled():
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        self.line_open = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Write the epoch's files, then count it: a Ctrl-C between leaves the count at the files."""

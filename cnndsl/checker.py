@@ -38,7 +38,11 @@ def check(
     else 28x28x1; ``num_classes`` defaults to 10 (the task's default: 2 classes to
     ``task="segment"``, 1 output to ``"regress"``). ``task`` (``classify``, ``segment``,
     ``regress``) sets the head rule and the shape the model must end in. Never imports TensorFlow.
+    ``text`` may also be a model read from a file or a notebook cell (:class:`cnndsl.inputs.Source`),
+    checked with its file's blocks and its cell's options.
     """
+    if not isinstance(text, str) and callable(getattr(text, "check", None)):
+        return text.check(input_shape, num_classes, task=task)
     with paused_gc():
         return _check_chain(parse(text), text, input_shape, num_classes, task=task)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import math
 import os
 import socket
@@ -197,11 +198,48 @@ def _download(name: str) -> dict[str, np.ndarray]:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            (x_train, y_train), (x_test, y_test) = loader()
+        (x_train, y_train), (x_test, y_test) = told_once_under_way(loader, sys.stderr)
     finally:
         socket.setdefaulttimeout(previous)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def told_once_under_way(loader, out):
+    """``loader()``, what it prints sent to ``out`` once the download is under way.
+
+    Keras says "Downloading data from URL" before it connects: offline, that line would
+    stand before cnndsl's own notice of the fallback. It is held back until the loader
+    prints more (its progress bar: bytes arrive) or returns, and dropped if it fails.
+    """
+    held = _HeldBack(out)
+    with contextlib.redirect_stdout(held):
+        result = loader()
+    held.release()
+    return result
+
+
+class _HeldBack(io.TextIOBase):
+    """A stream that holds its first line, and passes it on with whatever follows it, or once released."""
+
+    def __init__(self, out) -> None:
+        self.out, self.held, self.passing = out, "", False
+
+    def write(self, text: str) -> int:
+        if self.passing:
+            return self.out.write(text)
+        self.held += text
+        if self.held.partition("\n")[2]:
+            self.release()
+        return len(text)
+
+    def release(self) -> None:
+        if not self.passing:
+            self.passing = True
+            self.out.write(self.held)
+
+    def flush(self) -> None:
+        if self.passing:
+            self.out.flush()
 
 
 def _reason(error: Exception) -> str:

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cnndsl import ast
 from cnndsl.errors import Diagnostic, SpecError, render
+from cnndsl.inputs import Source
 from cnndsl.model import CheckedModel
+from cnndsl.records import record
 from cnndsl.shapes import format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cnndsl.backends.partial import Drawable
-    from cnndsl.inputs import Source
 
 CELL_NAME = "<cell>"
 
@@ -169,14 +171,27 @@ def model_view(model: CheckedModel, title: str = "", depth: int | None = None, s
     return View(title, model=model, text=model.source, depth=depth, style=style, warnings=model.warnings)
 
 
-def source_view(source: Source, input_shape=None, num_classes=None, depth: int | None = None, style="boxes") -> View:
-    """Check a model read from a spec (a file's definition, a cell's) and say how to show it."""
+def source_view(
+    source: Source, input_shape=None, num_classes=None, depth: int | None = None, style="boxes", task=None
+) -> View:
+    """Check a model read from a spec (a file's definition, a cell's) and say how to show it.
+
+    A model a ``%%cnndsl`` cell defines is checked with the cell's options where none are
+    given, and its errors are shown in the cells they point into.
+    """
+    if not isinstance(source, CellModel):
+        return _source_view(source, input_shape, num_classes, depth, style, task)
+    input_shape, num_classes, task = source.options(input_shape, num_classes, task)
+    return _in_cells(_source_view(source, input_shape, num_classes, depth, style, task), source.cells)
+
+
+def _source_view(source: Source, input_shape, num_classes, depth, style, task) -> View:
     from cnndsl.backends.partial import source_drawable
     from cnndsl.inputs import SPEC_NAME
 
     title = source.label if source.name != SPEC_NAME else ""
     try:
-        drawable = source_drawable(source, input_shape, num_classes)
+        drawable = source_drawable(source, input_shape, num_classes, task=task)
     except SpecError as error:
         return View(title, diagnostics=error.diagnostics, text=source.text, name=source.name, depth=depth, style=style)
     if drawable.failed is None:
@@ -419,104 +434,156 @@ def live_plot(title: str = "") -> LivePlot | None:
 # --- %%cnndsl ---------------------------------------------------------------------------
 
 
+@record
+class Cell:
+    """One ``%%cnndsl`` cell read: where its text starts in every cell's text (``offset``
+    characters, ``line`` line breaks in), its text and its name (``<cell N>``)."""
+
+    offset: int
+    line: int
+    text: str
+    name: str
+
+
+@record
+class CellModel(Source):
+    """A model a ``%%cnndsl`` cell defines, with the cell's options (``--input-shape``,
+    ``--classes``, ``--task``): displaying it, ``check()``, :func:`cnndsl.check`, ``train``
+    and ``compare`` check it as the cell did, where they are not told otherwise (training
+    data tells its own shape, classes and task). ``cells`` are the cells read up to its
+    own, which its errors' positions are rendered against."""
+
+    input_shape: tuple[int, int, int] | None = None
+    classes: int | None = None
+    task: str | None = None
+    cells: tuple[Cell, ...] = ()
+
+    def options(self, input_shape=None, num_classes=None, task=None) -> tuple:
+        """The input shape, class count and task to check with: those given, else the cell's."""
+        return (
+            input_shape if input_shape is not None else self.input_shape,
+            num_classes if num_classes is not None else self.classes,
+            task if task is not None else self.task,
+        )
+
+    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
+        """Check this model with the cell's options where none are given; raises SpecError."""
+        input_shape, num_classes, task = self.options(input_shape, num_classes, task)
+        return super().check(input_shape, num_classes, default_input_shape, task)
+
+
 class CellDefinitions:
     """The definitions of every ``%%cnndsl`` cell run so far, visible by name to later cells.
 
-    Each cell is read as a spec file placed after every cell before it (a cell's text
-    is read behind as many blank lines as the cells before it hold characters), so that
-    every position in a definition points into one cell only; an error is shown against
-    the cell its position falls in, with that cell's own line numbers. A model's text is
-    every cell's text joined, each at its place, so that a block of an earlier cell reads
-    its layers where they are written.
+    Each cell is read as a spec file standing after every cell before it: their text, blanked
+    (each character but a line break turned to a space), comes first, so that every position
+    in a definition, in characters as in lines, is where it stands in every cell's text joined.
+    A model's text is that joined text, so that a block of an earlier cell reads its layers
+    where they are written; an error is shown against the cell its position falls in, with
+    that cell's own line numbers.
     """
 
     def __init__(self) -> None:
         self.chains: dict = {}
-        self.cells: list[tuple[int, str, str]] = []
-        """(offset, text, name) of each cell read."""
-        self.end = 0
+        self.cells: list[Cell] = []
+        self.text = ""
+        """Every cell's text read so far, joined by line breaks: what positions point into."""
+        self.texts: list[str] = []
+        """The text of each cell's models (``text`` as it stood then), to know their errors."""
         self.last: tuple[str, ...] = ()
         """The names the last cell read defined."""
 
-    def read(self, text: str, name: str) -> tuple[list[Source], tuple[Diagnostic, ...]]:
-        """The models a cell defines (a bare spec is one model), or the errors that kept it from being read."""
-        from cnndsl.inputs import Source
+    def read(
+        self, text: str, name: str, input_shape=None, classes=None, task=None
+    ) -> tuple[list[CellModel], tuple[Diagnostic, ...]]:
+        """The models a cell defines (a bare spec is one model) with the cell's options, or the errors
+        that kept it from being read."""
         from cnndsl.specfile import resolve_definitions
         from cnndsl.syntax import parse_file
 
-        offset = self.end
-        self.cells.append((offset, text, name))
-        self.end = offset + len(text) + 1
+        before = f"{self.text}\n" if self.cells else ""
+        cell = Cell(len(before), before.count("\n"), text, name)
+        self.cells.append(cell)
+        self.text = every = before + text
+        self.texts.append(every)
         self.last = ()
+        options = {"input_shape": input_shape, "classes": classes, "task": task, "cells": tuple(self.cells)}
         try:
-            parsed = parse_file("\n" * offset + text)
+            parsed = parse_file(BLANK.sub(" ", before) + text)
         except SpecError as error:  # about this cell, even where it says "the spec is empty" at the padding
-            return [], tuple(d.moved(lambda span: _at_least(span, offset)) for d in error.diagnostics)
-        every = "\n".join(cell for _, cell, _ in self.cells)
-        """Every cell's text at its place: what the layers of earlier cells' blocks are read from."""
+            return [], tuple(d.moved(lambda span: _at_least(span, cell)) for d in error.diagnostics)
         if isinstance(parsed, ast.Chain):
-            return [Source(name, every, "model", chain=parsed, blocks=dict(self.chains))], ()
+            return [CellModel(name, every, "model", chain=parsed, blocks=dict(self.chains), **options)], ()
         definitions = resolve_definitions(parsed)
         if definitions.diagnostics:
             return [], definitions.diagnostics
         self.chains.update(definitions.chains)
         self.last = tuple(definitions.chains)
         blocks = dict(self.chains)
-        return [Source(name, every, m.name, chain=m.chain, blocks=blocks, named=True) for m in definitions.models], ()
+        return [
+            CellModel(name, every, m.name, chain=m.chain, blocks=blocks, named=True, **options)
+            for m in definitions.models
+        ], ()
 
-    def render(self, diagnostics: Sequence[Diagnostic]) -> str:
-        """Each diagnostic against the cell its position falls in."""
-        parts = []
-        for diagnostic in diagnostics:
-            cell = self._cell(diagnostic)
-            if cell is None:
-                parts.append(render([diagnostic], "", CELL_NAME))
-                continue
-            offset, text, name = cell
-            parts.append(render([diagnostic.moved(lambda span, o=offset: _shifted(span, o))], text, name))
-        return "\n".join(parts)
-
-    def _cell(self, diagnostic: Diagnostic):
-        if diagnostic.span is None:
-            return None
-        for offset, text, name in reversed(self.cells):
-            if diagnostic.span.start >= offset:
-                return offset, text, name
-        return None
+    def holds(self, text: str) -> bool:
+        """Whether ``text`` is the text of a model read here (a SpecError's source)."""
+        return any(text is mine for mine in self.texts)
 
 
-def _at_least(span, offset: int):
-    """A span moved to the start of the cell at ``offset`` if it lies before it."""
-    from cnndsl import ast
+BLANK = re.compile(r"[^\n]")
+"""Every character but a line break: what the cells before a cell are blanked to."""
 
-    if span.start >= offset:
+
+def render_cells(diagnostics: Sequence[Diagnostic], cells: Sequence[Cell]) -> str:
+    """Each diagnostic against the cell its position falls in, in that cell's own lines."""
+    parts = []
+    for diagnostic in diagnostics:
+        span = diagnostic.span
+        cell = None if span is None else next((c for c in reversed(cells) if span.start >= c.offset), None)
+        if cell is None:
+            parts.append(render([diagnostic], "", CELL_NAME))
+            continue
+        parts.append(render([diagnostic.moved(lambda span, c=cell: _shifted(span, c))], cell.text, cell.name))
+    return "\n".join(parts)
+
+
+def _at_least(span, cell: Cell):
+    """A span moved to the start of ``cell`` if it lies before it."""
+    if span.start >= cell.offset:
         return span
-    return ast.Span(offset, max(span.end, offset), offset + 1, 1, max(span.end_line, offset + 1), 1)
+    start, line = cell.offset, cell.line + 1
+    return ast.Span(start, max(span.end, start), line, 1, max(span.end_line, line), 1)
 
 
-def _shifted(span, offset: int):
-    """A span of a padded cell, in the cell's own text (the padding is ``offset`` newlines)."""
+def _shifted(span, cell: Cell):
+    """A span in every cell's text, in ``cell``'s own text."""
     from cnndsl.records import replace
 
     return replace(
-        span, start=span.start - offset, end=span.end - offset, line=span.line - offset,
-        end_line=span.end_line - offset,
+        span, start=span.start - cell.offset, end=span.end - cell.offset, line=span.line - cell.line,
+        end_line=span.end_line - cell.line,
     )  # fmt: skip
 
 
+@dataclass
 class CellView(View):
     """A view whose errors are rendered against the cells they point into."""
 
-    definitions: CellDefinitions | None = None
+    cells: tuple[Cell, ...] = ()
 
     def render(self, diagnostics: Sequence[Diagnostic]) -> str:
-        if self.definitions is None:
+        if not self.cells:
             return super().render(diagnostics)
-        return self.definitions.render(diagnostics)
+        return render_cells(diagnostics, self.cells)
+
+
+def _in_cells(view: View, cells: Sequence[Cell]) -> CellView:
+    return CellView(**{f: getattr(view, f) for f in View.__dataclass_fields__}, cells=tuple(cells))
 
 
 def magic_parser():
-    """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--depth``), and the style."""
+    """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--task``,
+    ``--depth``), and the style; each is honoured (:func:`run_cell`)."""
     from cnndsl.cli.options import add_model_options, depth_arg
     from cnndsl.cli.parsing import Parser
 
@@ -539,7 +606,11 @@ class MagicUsageError(Exception):
 
 
 def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, namespace: dict | None = None) -> list:
-    """What ``%%cnndsl`` shows for a cell: one view per model, or the errors; the models go into ``namespace``."""
+    """What ``%%cnndsl`` shows for a cell: one view per model, or the errors; the models go into ``namespace``.
+
+    Every option is the command line's, and each is honoured: the cell is checked for
+    ``--input-shape``, ``--classes`` and ``--task``, and the models it names keep them.
+    """
     import shlex
 
     try:
@@ -548,20 +619,26 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
         return [Message(str(error))] if str(error) else []
     except ValueError as error:  # shlex: an unclosed quote
         return [Message(f"%%cnndsl: error: {error}")]
-    sources, problems = definitions.read(cell, name)
+    models, problems = definitions.read(cell, name, args.input_shape, args.classes, args.task)
     if problems:
-        view = CellView(diagnostics=tuple(problems), text=cell, name=name)
-        view.definitions = definitions
-        return [view]
+        return [CellView(diagnostics=tuple(problems), text=cell, name=name, cells=tuple(definitions.cells))]
     views = []
-    for source in sources:
-        view = source_view(source, args.input_shape, args.classes, args.depth, args.style)
-        cell_view = CellView(**{f: getattr(view, f) for f in View.__dataclass_fields__})
-        cell_view.definitions = definitions
-        views.append(cell_view)
-        if namespace is not None and source.named:
-            namespace[source.label] = source
+    for model in models:
+        views.append(source_view(model, depth=args.depth, style=args.style))
+        if namespace is not None and model.named:
+            namespace[model.label] = model
     return views or [Message(f"%%cnndsl: defined {', '.join(definitions.last)} (no model to show)")]
+
+
+def cell_name(shell) -> str:
+    """``<cell N>``, N the ``In [N]`` of the cell running now.
+
+    IPython counts the next cell as soon as one starts (``shell.execution_count``); the
+    running cell's own count is its execution result's.
+    """
+    result = getattr(shell.displayhook, "exec_result", None)
+    count = getattr(result, "execution_count", None)
+    return f"<cell {count if count is not None else shell.execution_count}>"
 
 
 @dataclass
@@ -587,18 +664,15 @@ def load_ipython_extension(ipython) -> None:
         def cnndsl(self, line: str, cell: str) -> None:
             """Check the cell as a spec file (definitions, blocks, comments) and show each model.
 
-            Options as on the command line: --input-shape H,W,C, --classes N, --depth N, --style."""
-            name = f"<cell {self.shell.execution_count}>"
-            for view in run_cell(line, cell, definitions, name, self.shell.user_ns):
+            Options as on the command line: --input-shape H,W,C, --classes N, --task, --depth N, --style."""
+            for view in run_cell(line, cell, definitions, cell_name(self.shell), self.shell.user_ns):
                 display(view)
 
+    def show_spec_error(shell, etype, error, tb, tb_offset=None):
+        """A SpecError raised in a cell: its errors with carets, no traceback; a cell's model's in its cells."""
+        text = error.source or ""
+        view = View(diagnostics=error.diagnostics, text=text, name="<spec>")
+        display(_in_cells(view, definitions.cells) if definitions.holds(text) else view)
+
     ipython.register_magics(CnndslMagics)
-    ipython.set_custom_exc((SpecError,), _show_spec_error)
-
-
-def _show_spec_error(shell, etype, error, tb, tb_offset=None):
-    """A SpecError raised in a cell: its errors with carets, no traceback."""
-    from IPython.display import display
-
-    display(View(diagnostics=error.diagnostics, text=error.source or "", name="<spec>"))
-    return None
+    ipython.set_custom_exc((SpecError,), show_spec_error)

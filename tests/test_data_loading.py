@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from cnndsl import datasets
 from cnndsl.datasets import DataError, load_data, read_idx
@@ -188,6 +189,43 @@ def test_mnist_unreachable_falls_back_to_the_sample_with_a_one_line_notice(empty
     assert data.notice and "\n" not in data.notice
     assert "cannot be downloaded (URL fetch failure" in data.notice
     assert str(empty_keras_home / "datasets" / "mnist.npz") in data.notice and "--data PATH" in data.notice
+
+
+def _keras_like_loader(fails: bool):
+    """A loader that talks as Keras's does: the URL first, then the progress bar once bytes arrive."""
+
+    def load():
+        print("Downloading data from https://example.invalid/mnist.npz")
+        if fails:
+            raise Exception("URL fetch failure on https://example.invalid/mnist.npz: None -- [Errno 101] unreachable")
+        print("\r 8192/11490434 0s 0us/step", end="")
+        print("\r11490434/11490434 1s 0us/step")
+        return "arrays"
+
+    return load
+
+
+def test_keras_s_download_line_is_told_only_once_the_download_is_under_way(capsys):
+    import io
+
+    out = io.StringIO()
+    with pytest.raises(Exception, match="URL fetch failure"):
+        datasets.told_once_under_way(_keras_like_loader(fails=True), out)
+    assert out.getvalue() == ""  # offline: cnndsl's own notice is the first line the user reads
+    assert datasets.told_once_under_way(_keras_like_loader(fails=False), out) == "arrays"
+    assert out.getvalue().startswith("Downloading data from https://example.invalid/mnist.npz\n\r 8192/")
+    assert out.getvalue().endswith("11490434/11490434 1s 0us/step\n") and capsys.readouterr().out == ""
+
+
+def test_an_offline_first_run_says_only_cnndsl_s_notice(tmp_path):
+    pytest.importorskip("keras")
+    refused = "http://127.0.0.1:9"  # no Keras cache and no way out: Keras's loader fails at once
+    env = {"KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": refused, "HTTP_PROXY": refused, "NO_PROXY": ""}
+    argv = ["run", "CN(4, 3) -> FL()", "--epochs", "1", "--limit", "64", "--output", str(tmp_path / "run")]
+    result = run_cli(*argv, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Downloading data from" not in result.stdout + result.stderr
+    assert result.stderr.startswith("cnndsl: MNIST is not in Keras's cache and cannot be downloaded"), result.stderr
 
 
 def test_mnist_in_keras_cache_is_read_without_downloading(empty_keras_home, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -83,3 +84,38 @@ def test_from_keras_hides_the_start_up_logging_unless_verbose(tmp_path):
     assert not _native(quiet.stderr), quiet.stderr
     verbose = run_cli("from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
     assert verbose.returncode == 0 and verbose.stdout == quiet.stdout
+
+
+SMALL_RUN = "epochs=1, limit=64, batch_size=64, save=False, verbose=0"
+LIBRARY_CALLS = {
+    "train": f"cnndsl.train('CN(4, 3) -> FL()', {SMALL_RUN})",
+    "compare": f"cnndsl.compare(['CN(4, 3) -> FL()'], {SMALL_RUN})",
+    "sweep": "cnndsl.sweep('CN({2, 4}, 3) -> FL()', trials=1, epochs=1, limit=64, batch_size=64, output='sweep')",
+    "load_data": "cnndsl.load_data('mnist')",
+    "compile_spec": "cnndsl.compile_spec('CN(4, 3) -> FL()')",
+}
+"""Each library entry point that loads TensorFlow, on MNIST where it reads data (offline: the sample)."""
+
+
+def _library(tmp_path, call: str) -> subprocess.CompletedProcess:
+    """``import cnndsl`` and one call in a fresh process, as a user's script runs: TensorFlow's
+    own log level left unset, and offline."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | _offline(tmp_path)
+    code = f"import cnndsl\n{call}\nprint('done')\n"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+
+
+@pytest.mark.parametrize("name", LIBRARY_CALLS)
+def test_library_entry_points_hide_the_start_up_logging_as_the_command_line_does(tmp_path, name):
+    pytest.importorskip("keras")
+    result = _library(tmp_path, LIBRARY_CALLS[name])
+    assert result.stdout.endswith("done\n") and "Traceback" not in result.stderr, result.stderr
+    assert not _native(result.stderr) and "oneDNN" not in result.stderr, result.stderr
+
+
+def test_a_library_call_shows_the_start_up_logging_when_asked(tmp_path):
+    pytest.importorskip("keras")
+    result = _library(tmp_path, f"cnndsl.train('CN(4, 3) -> FL()', quiet=False, {SMALL_RUN})")
+    assert result.stdout.endswith("done\n") and _native(result.stderr), result.stderr

@@ -125,6 +125,104 @@ def test_magic_options_are_the_command_line_s():
     assert view.model.input_shape == (None, 32, 32, 3) and view.model.output_shape == (None, 100)
 
 
+UNET = (
+    "stem = CN(8, 3, padding=same) as s1 -> MP(2) -> CN(16, 3, padding=same) -> UP(2) -> CAT(ID() | @s1)"
+    " -> CN(8, 3, padding=same)"
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "output"),
+    [("--task segment", (None, 48, 48, 2)), ("--task segment --classes 5", (None, 48, 48, 5)), ("", None)],
+)
+def test_the_task_option_checks_the_cell_for_that_task(options, output):
+    names: dict = {}
+    (view,) = run_cell(f"{options} --input-shape 48,48,3", UNET, CellDefinitions(), "<cell 1>", names)
+    if output is None:  # the same cell as a classifier: its head gets a feature map
+        assert view.failed and "the classifier head" in view._repr_mimebundle_()["text/plain"]
+        return
+    assert not view.failed, view._repr_mimebundle_()["text/plain"]
+    assert view.model.task == "segment" and view.model.output_shape == output
+    assert names["stem"].check().output_shape == output and names["stem"].check().task == "segment"
+
+
+def test_a_regression_cell_is_checked_for_its_outputs():
+    names: dict = {}
+    (view,) = run_cell("--task regress --classes 3", "r = CN(8, 3) -> GAP()", CellDefinitions(), "<cell 1>", names)
+    assert view.model.task == "regress" and view.model.output_shape == (None, 3)
+    assert names["r"].check().layers[-1].layer.text == view.model.layers[-1].layer.text
+
+
+OPTION_EFFECTS = {
+    "input_shape": ("--input-shape 32,32,3", lambda view: view.model.input_shape),
+    "classes": ("--classes 4", lambda view: view.model.output_shape),
+    "task": ("--task regress", lambda view: view.model.task),
+    "depth": ("--depth 0", lambda view: view.svg),
+    "style": ("--style graph", lambda view: view.svg),
+}
+"""What each option of the magic changes in what a cell shows."""
+
+
+def test_every_option_of_the_magic_is_one_it_honours():
+    from cnndsl.notebook import magic_parser
+
+    assert {action.dest for action in magic_parser()._actions} - {"help"} == set(OPTION_EFFECTS)
+
+
+@pytest.mark.parametrize("option", OPTION_EFFECTS)
+def test_each_option_of_the_magic_changes_what_the_cell_shows(option):
+    line, seen = OPTION_EFFECTS[option]
+    cell = "block stem = CN(8, 3) -> BN()\nm = stem -> stem -> GAP()"
+    (plain,) = run_cell("", cell, CellDefinitions(), "<cell 1>")
+    (given,) = run_cell(line, cell, CellDefinitions(), "<cell 1>")
+    assert not given.failed and seen(given) != seen(plain)
+
+
+def test_the_task_option_is_refused_when_unknown():
+    (message,) = run_cell("--task detect", UNET, CellDefinitions(), "<cell 1>")
+    assert "argument --task: invalid choice: 'detect'" in message._repr_mimebundle_()["text/plain"]
+
+
+def test_errors_after_a_long_cell_are_located_in_their_own_cell():
+    cells = CellDefinitions()
+    run_cell("", "\n".join(f"m{i} = CN(8, 3) -> FL()  # model {i}" for i in range(40)), cells, "<cell 1>")
+    (view,) = run_cell("", "\n\nx = CN(8, 3) -> MP(2) -> CN(4, 1)", cells, "<cell 2>")
+    shown = view._repr_mimebundle_()["text/plain"]
+    assert shown.startswith("<cell 2>:3:34: error: the classifier head DN(10, activation=softmax) gets"), shown
+    assert "\n3 | x = CN(8, 3) -> MP(2) -> CN(4, 1)\n" in shown
+    (head,) = run_cell("--task segment", "y = CN(8, 3) -> FL()", cells, "<cell 3>")
+    assert head._repr_mimebundle_()["text/plain"].startswith("<cell 3>:1:21: error:")
+
+
+def test_a_failing_model_of_a_cell_shows_its_errors_in_its_cell_wherever_it_is_displayed():
+    cells, names = CellDefinitions(), {}
+    run_cell("", "\n".join(f"m{i} = CN(8, 3) -> FL()" for i in range(20)), cells, "<cell 1>", names)
+    (view,) = run_cell("--input-shape 8,8,1", "\nsmall = CN(8, 9) -> FL()", cells, "<cell 2>", names)
+    shown = names["small"]._repr_mimebundle_()["text/plain"]
+    assert shown == view._repr_mimebundle_()["text/plain"] and shown.startswith("<cell 2>:2:9: error:"), shown
+
+
+def test_a_cell_s_models_keep_the_cell_s_options():
+    import cnndsl
+
+    text = (
+        "block pair = CN(32, 3, padding=same) -> BN() -> CN(32, 3, padding=same) -> BN()\n"
+        "small = pair -> MP(2) -> pair -> MP(2) -> FL() -> DN(128)"
+    )
+    names: dict = {}
+    (view,) = run_cell("--input-shape 32,32,3 --classes 100", text, CellDefinitions(), "<cell 1>", names)
+    small = names["small"]
+    shown = small._repr_mimebundle_()
+    assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in shown["text/html"]
+    assert shown["text/plain"] == view._repr_mimebundle_()["text/plain"]
+    pair = "CN(32, 3, padding=same) -> BN() -> CN(32, 3, padding=same) -> BN()"
+    written = f"{pair} -> MP(2) -> {pair} -> MP(2) -> FL() -> DN(128)"
+    expected = cnndsl.check(written, (32, 32, 3), 100).total_params
+    assert expected != cnndsl.check(written).total_params
+    assert view.model.total_params == small.check().total_params == cnndsl.check(small).total_params == expected
+    assert cnndsl.check(small, num_classes=10).output_shape == (None, 10)  # what a call says wins
+
+
 def test_the_loss_plot_draws_every_epoch_of_every_model():
     history = [
         {"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e, "accuracy": 0.5, "val_accuracy": 0.4} for e in (1, 2, 3)
@@ -264,6 +362,34 @@ def test_magic_and_display_in_a_kernel(kernel_dir, tmp_path):
     assert "CN(150)" in errors and "^^^^^^^" in errors
     assert 'class="layer convolution failed"' in title[0]["data"]["image/svg+xml"]
     assert names[0]["data"]["text/plain"] == f"('model1', {check('CN(8, 3) -> FL()').total_params})"
+
+
+def test_cells_are_named_as_jupyter_numbers_them_and_their_models_keep_their_options(kernel_dir, tmp_path):
+    long = "".join(f"# note {n}: {'x' * 60}\n" for n in range(30))
+    nb = code_notebook(
+        "%load_ext cnndsl",
+        "%%cnndsl --input-shape 32,32,3 --classes 100\n" + long + "block pair = CN(8, 3) -> BN()\nsmall = pair -> FL()",
+        "%%cnndsl\n\nhead = CN(8, 3) -> MP(2) -> CN(4, 1)",
+        "small",
+        "import cnndsl\ncnndsl.check(small).output_shape, small.check().input_shape",
+        "small.check(input_shape=(2, 2, 3))",
+    )
+    nb.cells[5].metadata["tags"] = ["raises-exception"]
+    nb, _ = execute(nb, kernel_dir, tmp_path)
+    no_traceback(nb)
+    counts = [cell.execution_count for cell in nb.cells]
+    assert counts == [1, 2, 3, 4, 5, 6]
+    (head,) = nb.cells[2].outputs
+    assert head["data"]["text/plain"].startswith("<cell 3>:"), head["data"]["text/plain"]  # In [3]
+    assert head["data"]["text/plain"].startswith("<cell 3>:2:37: error: the classifier head"), head["data"]
+    assert "\n2 | head = CN(8, 3) -> MP(2) -> CN(4, 1)\n" in head["data"]["text/plain"]
+    (defined,) = nb.cells[1].outputs
+    assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in defined["data"]["text/html"]
+    (shown,) = nb.cells[3].outputs
+    assert "Input: (None, 32, 32, 3) &nbsp; Classes: 100" in shown["data"]["text/html"]
+    assert nb.cells[4].outputs[0]["data"]["text/plain"] == "((None, 100), (None, 32, 32, 3))"
+    (error,) = nb.cells[5].outputs
+    assert error["data"]["text/plain"].startswith("<cell 2>:31:14: error: CN(8, 3): kernel 3x3"), error["data"]
 
 
 def test_a_spec_error_in_a_cell_shows_carets_not_a_traceback(kernel_dir, tmp_path):

@@ -66,3 +66,28 @@ def test_a_bad_cpu_device_count_is_a_usage_error(tmp_path):
     result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "many"})
     assert result.returncode == 2 and "CNNDSL_CPU_DEVICES must be a whole number" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_an_interrupt_inside_an_epoch_is_told_on_a_line_of_its_own(tmp_path):
+    """stdout and stderr to one place, as on a terminal: the progress bar's line ends before cnndsl speaks."""
+    out, log = tmp_path / "run", tmp_path / "output"
+    args = ["run", SMALL, "--data", "sample", "--batch-size", "8", "--epochs", "500", "--output", str(out)]
+
+    def inside_second_epoch() -> bool:
+        text = log.read_text(errors="replace")
+        return "Epoch 2/500" in text and not text.endswith("\n") and text.rpartition("Epoch 2/500\n")[2] != ""
+
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until(inside_second_epoch, process, 180)
+            assert inside_second_epoch(), log.read_text(errors="replace")[-2000:]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
+    lines = log.read_text(errors="replace").split("\n")
+    (told,) = [n for n, line in enumerate(lines) if "interrupted after" in line]
+    assert lines[told].startswith("cnndsl: interrupted after "), lines[told - 1 : told + 1]
+    assert lines[told - 1].strip(), lines[told - 2 : told + 1]  # the bar's own line, no blank line between

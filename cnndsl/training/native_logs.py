@@ -5,15 +5,20 @@ regardless of Python's logging and ``TF_CPP_MIN_LOG_LEVEL``: lines such as
 ``I0000 00:00:... cudart_stub.cc:31] Could not find cuda drivers``. While training,
 descriptor 2 runs through a pipe that drops those lines and passes everything else
 (Python's warnings and errors, cnndsl's own notices) through unchanged.
+
+The command line runs every command that loads a framework inside :func:`quiet_native_logs`;
+the library's entry points (``cnndsl.train``, ``compare``, ``sweep``, ``load_data``,
+``compile_spec``, the readers) run inside it through :func:`hiding_native_logs`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 NATIVE_LINE = re.compile(
@@ -50,6 +55,18 @@ def quiet_native_logs(quiet: bool = True) -> Iterator[None]:
         os.dup2(kept, 2)
         pump.join(timeout=5)
         os.close(kept)
+
+
+def hiding_native_logs(function: Callable) -> Callable:
+    """``function`` run inside :func:`quiet_native_logs`, as the command line runs its commands,
+    unless it is called with ``quiet=False`` (``train`` and ``compare`` take it)."""
+
+    @functools.wraps(function)
+    def hidden(*args, **kwargs):
+        with quiet_native_logs(bool(kwargs.get("quiet", True))):
+            return function(*args, **kwargs)
+
+    return hidden
 
 
 def _pump(read: int, out: int) -> None:

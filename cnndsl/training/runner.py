@@ -398,6 +398,7 @@ def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose
             scores = _test_scores(model, recipe, placement, recorder, test)
             interrupts.check()
     except KeyboardInterrupt:
+        recorder.end_line(verbose)
         _after_interrupt(checked, recipe, dataset, directory, recorder, placement.backend)
         kept = path if placement.writer else None
         raise TrainingInterrupted(kept, len(recorder.history), recorder.checkpoint, recorder.history) from None
