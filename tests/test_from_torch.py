@@ -445,6 +445,23 @@ def test_port_weights_given_the_spec_reuses_its_reading_without_tracing_again(mo
         port_weights(spec, built, (9, 9, 3))
 
 
+def test_from_torch_parses_its_text_once_and_lays_it_out_as_fmt_does(monkeypatch):
+    """The written text is parsed once; the checked model and the laid-out text both come from that tree."""
+    from cnndsl import formatter, syntax
+    from cnndsl.formatter import format_text
+
+    parses = []
+    for module, name in ((syntax, "parse"), (syntax, "parse_file"), (formatter, "parse_file")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda text, _real=real, **kw: parses.append(text) or _real(text, **kw))
+    source = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(),
+                           nn.Linear(4 * 6 * 6, 5))  # fmt: skip
+    spec = from_torch(source.eval(), (8, 8, 3))
+    assert len(parses) == 1
+    monkeypatch.undo()
+    assert spec.text == format_text(spec.text) and spec.text.endswith(")\n")
+
+
 def _example_ended(kind) -> str:
     """The entry's example for an 8x8x4 input, pooled when it leaves an image (the head needs classes)."""
     text = example_text(kind)

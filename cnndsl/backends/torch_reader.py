@@ -103,6 +103,8 @@ class Reading:
     classes: int
     text: str
     model: Any
+    tree: Any = None
+    """The text's syntax tree, parsed once: the checked model and the laid-out text both come from it."""
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,12 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
     layers, inbound, classes = read(module, input_shape, task)
     shape = tuple(int(size) for size in input_shape)
     text = write_graph(layers, inbound, shape, classes, task)
-    try:
-        model = check_chain(
-            parse(text), text, task=task
-        )  # what is returned always checks: a setting out of bounds is said here
+    tree = parse(text)
+    try:  # what is returned always checks: a setting out of bounds is said here
+        model = check_chain(tree, text, task=task)
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
-    return Reading(module, shape, layers, inbound, classes, text, model)
+    return Reading(module, shape, layers, inbound, classes, text, model, tree)
 
 
 def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
@@ -140,10 +141,10 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
-    from cnndsl.formatter import format_text
+    from cnndsl.formatter import layout
 
     found = reading(module, input_shape, task_named(task))
-    return TorchSpec(format_text(found.text), found.classes, found)
+    return TorchSpec(layout(found.tree) + "\n", found.classes, found)
 
 
 def load_module(target: str):
