@@ -52,6 +52,7 @@ class Take:
 
     key: int
     span: ast.Span
+    name: str = ""
 
 
 @record
@@ -241,7 +242,7 @@ class Expander:
             case ast.Tensor():
                 key = self._lookup(node)
                 if key is not None:
-                    out.append(Take(key, node.span))
+                    out.append(Take(key, node.span, node.name))
             case _:
                 assert_never(node)
 
