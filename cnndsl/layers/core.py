@@ -38,6 +38,11 @@ ACTIVATIONS = (
 )  # fmt: skip
 """Every activation Keras 3 knows by name, but ``glu`` (it halves the last axis) and
 ``threshold`` (it needs two more arguments)."""
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+"""Names Keras 3's activations module gives to the same function as another name: a layer
+built with either is the same layer, and the architecture hash reads each as the name
+Keras defines the function by (``silu``, ``hard_silu``). A test holds this table to Keras's
+module."""
 PADDINGS = ("valid", "same")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
 MAX_WEIGHT_VALUES = 2**63 - 1
@@ -542,6 +547,18 @@ class LayerType:
     def keras_name_for(self, args: Mapping) -> str:
         """Keras's name stem for the class built for these arguments."""
         return snake_case(self.keras_form(args).name) if len(self.keras) > 1 else self.keras_name
+
+    def canonical(self, name: str, value: Any, rank: int) -> Any:
+        """The one spelling of an argument's value among those Keras builds as the same layer
+        (for a layer whose input has ``rank`` axes, batch included): an activation's alias is
+        the activation (``swish`` is ``silu``), and an axis counted from the front is the same
+        axis counted from the back (``axis=3`` of a 4-D input is ``axis=-1``)."""
+        kind = next((param.kind for param in self.params if param.name == name), None)
+        if isinstance(kind, Choice) and kind.options == ACTIVATIONS:
+            return ACTIVATION_ALIASES.get(value, value)
+        if name == "axis" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value < rank:
+            return value - rank
+        return value
 
     def signature(self, quiet: bool = True) -> str:
         """``CN(filters, kernel, strides=1, ...)`` for messages and docs; ``quiet=False`` leaves out the
