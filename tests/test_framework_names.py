@@ -24,7 +24,7 @@ CASES = [
     ("Conv2D(8, 3, dilation_rate=2) -> FL()", "; dilation_rate= is dilation=",
      {"Change Conv2D to CN": "CN(8, 3, dilation=2) -> FL()"}),
     ("Conv2d(3, 8, 3) -> FL()", "PyTorch's Conv2d is CN here: Conv2d(in, filters, kernel) -> CN(filters, kernel)", {}),
-    ("conv2d(8, 3) -> FL()", "Keras's Conv2D is CN here", {"Change Conv2D to CN": "CN(8, 3) -> FL()"}),
+    ("conv2d(8, 3) -> FL()", "Keras's Conv2D is CN here", {"Change conv2d to CN": "CN(8, 3) -> FL()"}),
     ("CN(8) -> Dropout(0.5) -> FL()", "Keras's Dropout is DP here: Dropout(rate) -> DP(rate)",
      {"Change Dropout to DP": "CN(8) -> DP(0.5) -> FL()"}),
     ("CN(8) -> FL() -> Dense(10, use_bias=false)", "Keras's Dense is DN here: Dense(units) -> DN(units); use_bias= is bias=",
@@ -50,13 +50,17 @@ CASES = [
      {"Change swish to ACT(swish)": "CN(8) -> ACT(swish) -> FL()"}),
     ("CN(8) -> GlobalAveragePooling2D() -> DN(4)", "Keras's GlobalAveragePooling2D is GAP here",
      {"Change GlobalAveragePooling2D to GAP": "CN(8) -> GAP() -> DN(4)"}),
+    ("CN(8) -> Identity() -> FL()", "Keras's Identity is ID here: ID()", {"Change Identity to ID": "CN(8) -> ID() -> FL()"}),
+    ("CN(8) -> AdaptiveAvgPool2d() -> DN(4)", "PyTorch's AdaptiveAvgPool2d is GAP here: GAP()",
+     {"Change AdaptiveAvgPool2d to GAP": "CN(8) -> GAP() -> DN(4)"}),
+    ("CN(8) -> AdaptiveAvgPool2d(1) -> DN(4)", "PyTorch's AdaptiveAvgPool2d is GAP here: GAP()", {}),
     # bare names (no parentheses): a fix only where the code needs no argument
     ("CN(8) -> Flatten", "Keras's Flatten is FL here", {"Change Flatten to FL()": "CN(8) -> FL()"}),
     ("CN(8) -> SiLU -> FL()", "PyTorch's SiLU is an activation here: ACT(silu)",
      {"Change SiLU to ACT(silu)": "CN(8) -> ACT(silu) -> FL()"}),
     ("CN(8) -> FL() -> Dense", "Keras's Dense is DN here: Dense(units) -> DN(units)", {}),
     # a misspelt class name: the closest name, codes and classes together
-    ("CN(8) -> Dropot(0.5) -> FL()", "Keras's Dropout is DP here", {"Change Dropout to DP": "CN(8) -> DP(0.5) -> FL()"}),
+    ("CN(8) -> Dropot(0.5) -> FL()", "Keras's Dropout is DP here", {"Change Dropot to DP": "CN(8) -> DP(0.5) -> FL()"}),
 ]  # fmt: skip
 
 

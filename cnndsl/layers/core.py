@@ -748,6 +748,8 @@ def borrowed_names(entries) -> dict[str, tuple[Borrowed, ...]]:
         for form in entry.keras:
             for name in (form.name, *form.reads):
                 found.setdefault(name.upper(), []).append(_borrowed("Keras", name, entry, form))
+        if not entry.keras:  # no layer of its own in Keras (ID, IN): the class it stands for
+            found.setdefault(entry.keras_class.upper(), []).append(_borrowed("Keras", entry.keras_class, entry, None))
     for entry in entries:
         for qualified, _ in entry.torch.modules:
             name = qualified.rsplit(".", 1)[-1]
@@ -759,7 +761,7 @@ def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | No
     activation = _activation_named(name) if _is_activation(entry) else None
     if activation is not None:  # ACT: the class is one activation
         return Borrowed(framework, name, entry.code, activation=activation)
-    positions = _torch_positions(entry, name) if form is None else None
+    positions = _torch_positions(entry, name) if form is None and framework == "PyTorch" else None
     return Borrowed(framework, name, entry.code, form, positions)
 
 
@@ -875,7 +877,7 @@ def suggest_code(word: str, layers: Mapping[str, LayerType], call: ast.Call) -> 
         return None, ()
     if close[0] in by_upper:
         return _did_you_mean(word, call.code_span, by_upper[close[0]])
-    return _borrowed_hint(_borrowed_table(layers)[close[0]], layers, call, None)
+    return _borrowed_hint(word, _borrowed_table(layers)[close[0]], layers, call, None)
 
 
 def borrowed_hint(word: str, layers: Mapping[str, LayerType], call: ast.Call | None = None,
@@ -883,12 +885,14 @@ def borrowed_hint(word: str, layers: Mapping[str, LayerType], call: ast.Call | N
     """The hint and fixes for a Keras or PyTorch class name (or an activation's) written as a call
     or, at ``span``, as a bare name; None for any other word."""
     readings = _readings(word, layers)
-    return _borrowed_hint(readings, layers, call, span) if readings else None
+    return _borrowed_hint(word, readings, layers, call, span) if readings else None
 
 
-def _borrowed_hint(readings, layers, call, span) -> tuple[str, tuple[Fix, ...]]:
+def _borrowed_hint(word: str, readings, layers, call, span) -> tuple[str, tuple[Fix, ...]]:
     """The first reading's hint (Keras's before PyTorch's); the first fix any reading has."""
-    fixes = next((fix for reading in readings if (fix := _borrowed_fix(reading, layers[reading.code], call, span))), ())
+    fixes = next(
+        (fix for reading in readings if (fix := _borrowed_fix(word, reading, layers[reading.code], call, span))), ()
+    )
     return _hint(readings[0], layers[readings[0].code], call), fixes
 
 
@@ -929,9 +933,11 @@ def _call_text(entry: LayerType, names: list[str]) -> str:
     return f"{entry.code}({', '.join(parts)})"
 
 
-def _borrowed_fix(reading: Borrowed, entry: LayerType, call: ast.Call | None, span: ast.Span | None) -> tuple:
+def _borrowed_fix(
+    word: str, reading: Borrowed, entry: LayerType, call: ast.Call | None, span: ast.Span | None
+) -> tuple:
     """The edits that make the written call the code's, where its arguments map one to one."""
-    title = f"Change {reading.name} to "
+    title = f"Change {word} to "
     if reading.activation is not None:
         new = f"{entry.code}({reading.activation})"
         if call is not None and call.args:
@@ -948,6 +954,8 @@ def _borrowed_fix(reading: Borrowed, entry: LayerType, call: ast.Call | None, sp
         renames = {arg.keras: arg.name for arg in reading.keras.args if arg.name is not None and arg.to_keras is None}
     elif reading.positions is not None:
         theirs, renames = list(reading.positions), {}
+    elif not call.args and not any(param.default is REQUIRED for param in entry.params):
+        theirs, renames = [], {}
     else:
         return ()
     order = [entry.collect] if entry.collect else [param.name for param in entry.params]
