@@ -12,6 +12,7 @@ import math
 
 from cnndsl import ast
 from cnndsl.errors import Edit, Fix
+from cnndsl.layers.pytorch import Call
 from cnndsl.records import record
 from cnndsl.shapes import (
     Shape,
@@ -822,13 +823,13 @@ def _same(given: Any, value: Any) -> bool:
 
 
 def _made(calls, module: str):
-    """The call among ``calls`` (nested ones included) that constructs PyTorch's ``module``."""
+    """The call among ``calls`` (and the calls they wrap: ``ChannelsLast``'s) that constructs PyTorch's ``module``."""
     for call in calls:
+        if not isinstance(call, Call):
+            continue
         if call.name in (module, f"nn.{module}"):
             return call
-        inner = _made((arg for arg in call.args if hasattr(arg, "name") and hasattr(arg, "kwargs")), module)
-        inner = inner or _made((c for arg in call.args if isinstance(arg, tuple) for c in arg
-                                if hasattr(c, "name") and hasattr(c, "kwargs")), module)  # fmt: skip
+        inner = _made([item for arg in call.args for item in (arg if isinstance(arg, tuple) else (arg,))], module)
         if inner is not None:
             return inner
     return None
