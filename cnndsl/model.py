@@ -101,6 +101,9 @@ class From:
     """
 
     source: int
+    name: str | None = None
+    """The name written at ``@name`` (pictures label the restart with it); None in a tree
+    read from elsewhere, which names no tensor."""
 
 
 Item = int | Merge | From

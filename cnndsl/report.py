@@ -338,9 +338,19 @@ def _canonical_layer(info: LayerInfo) -> str:
 
 def _hashed(info: LayerInfo) -> list[tuple[str, Any]]:
     """A layer's arguments in its canonical form: all, but a ``quiet`` one at its default (an argument added
-    to a code later, so that every spec written before it keeps its hash)."""
-    quiet = {param.name: param.default for param in info.layer.type.params if param.quiet}
-    return [(k, v) for k, v in info.layer.args.items() if k not in quiet or quiet[k] != v]
+    to a code later, so that every spec written before it keeps its hash); each value in the one spelling
+    of those Keras builds alike (``swish`` is ``silu``; ``CAT(..., axis=3)`` of 4-D tensors is ``axis=-1``).
+
+    >>> from cnndsl import check
+    >>> architecture_hash(check("CN(8, activation=swish) -> GAP()")) == architecture_hash(check("CN(8, activation=silu) -> GAP()"))
+    True
+    >>> canonical_form(check("CN(8) -> CAT(ID() | CN(4, padding=same), axis=3) -> GAP()")).count("axis=-1")
+    1
+    """
+    entry, rank = info.layer.type, len(info.input_shape)
+    quiet = {param.name: param.default for param in entry.params if param.quiet}
+    hashed = ((k, entry.canonical(k, v, rank)) for k, v in info.layer.args.items())
+    return [(k, v) for k, v in hashed if k not in quiet or quiet[k] != v]
 
 
 def _arg(value) -> str:

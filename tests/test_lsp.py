@@ -560,6 +560,19 @@ async def test_quick_fixes_apply_did_you_mean_insert_flatten_and_padding_same(cl
     assert applied("CN(8) -> MP(30) -> FL()", fixes["Use padding=same"], uri) == "CN(8) -> MP(30, padding=same) -> FL()"
 
 
+async def test_a_keras_class_name_shows_its_code_and_a_fix_that_maps_its_arguments(client):
+    text = "Conv2D(8, 3, dilation_rate=2) -> FL()\n"
+    uri = await open_document(client, text)
+    (diagnostic,) = [d for d in client.diagnostics[uri] if d.code == "unknown-layer"]
+    assert "Keras's Conv2D is CN here: Conv2D(filters, kernel_size) -> CN(filters, kernel)" in diagnostic.message
+    fixes = await actions_for(client, uri, text, "Conv2D")
+    edits = sorted(fixes["Change Conv2D to CN"].edit.changes[uri], key=lambda edit: edit.range.start.character)
+    fixed = text
+    for edit in reversed(edits):  # one line: columns are offsets
+        fixed = fixed[: edit.range.start.character] + edit.new_text + fixed[edit.range.end.character :]
+    assert fixed == "CN(8, 3, dilation=2) -> FL()\n"
+
+
 async def test_quick_fixes_are_the_diagnostics_own_never_guessed_from_their_words(client):
     text = "IN(28,28,1)->ADD(CN(8,3) | CN(8,5)->DP(0.1))->FL()"  # the merge's hint says padding=same
     uri = await open_document(client, text)

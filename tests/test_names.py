@@ -118,7 +118,7 @@ def test_a_chain_that_goes_on_from_a_name_takes_that_tensor():
     assert [model.layers[i].name for i in add.inputs] == ["separable_conv2d", "separable_conv2d_1"]
     assert [model.layers[i].name for i in cat.inputs] == ["conv2d_1", "add"]
     merge = next(item for item in model.items if isinstance(item, Merge) and item.layer == names["add"])
-    assert merge.branches[0][0] == From(names["conv2d"])
+    assert merge.branches[0][0] == From(names["conv2d"], "p")
 
 
 def test_the_input_can_be_named():
@@ -314,6 +314,51 @@ def test_draw_brings_an_edge_from_the_named_tensor_to_where_the_chain_goes_on():
     assert svg.count('stroke-dasharray="4 3"') == 8  # each mark's frame, and the edge into it
 
 
+def test_the_from_marks_say_the_names_the_spec_wrote_in_svg_and_png():
+    from cnndsl.backends.picture import Drawable, Text, picture
+    from cnndsl.backends.svg import draw, draw_spec
+
+    def marks(drawn) -> list[str]:
+        found = []
+        for shape in drawn:
+            if isinstance(shape, Text) and shape.role == "from":
+                found.append(shape.text)
+            found += marks(getattr(shape, "items", ()))
+        return found
+
+    model = check(NASNET)
+    assert sorted(marks(picture(Drawable(model), "boxes").shapes)) == ["from h", "from h", "from h2", "from p"]
+    svg = draw(model)
+    assert ">from p<" in svg and ">from h2<" in svg and "from conv2d" not in svg and "from add" not in svg
+    assert 'data-tensor="h2"' in svg and 'data-from="add"' in svg  # the edge still comes from the add's box
+    failing = draw_spec(NASNET.replace("SC(8,5,padding=same)", "SC(8,5)"))  # drawn up to its error
+    assert ">from p<" in failing and "from conv2d" not in failing
+    named_input = draw(check("IN(8,8,3) as image -> CN(3,3,padding=same) -> ADD(ID() | @image) -> GAP()"))
+    assert ">from image<" in named_input
+
+
+def test_a_model_read_from_elsewhere_names_its_from_marks_by_keras_layer():
+    from cnndsl.backends.svg import draw
+    from cnndsl.records import replace
+
+    model = check(NASNET)
+    unnamed = replace(model, tree=_unnamed(model.tree))
+    svg = draw(unnamed)
+    assert ">from conv2d<" in svg and ">from add<" in svg
+
+
+def _unnamed(items):
+    out = []
+    for item in items:
+        if isinstance(item, From):
+            out.append(From(item.source))
+        elif isinstance(item, Merge):
+            out.append(Merge(item.layer, tuple(_unnamed(branch) for branch in item.branches)))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
 def test_a_failing_named_spec_is_drawn_up_to_its_error():
     from cnndsl.backends.partial import check_partial
     from cnndsl.syntax import parse
@@ -321,7 +366,7 @@ def test_a_failing_named_spec_is_drawn_up_to_its_error():
     text = NASNET.replace("SC(8,5,padding=same)", "SC(8,5)")
     drawable = check_partial(parse(text), text)
     assert drawable.error is not None and drawable.model.layers[drawable.failed].code == "ADD"
-    assert any(isinstance(item, Merge) and item.branches[0][0] == From(0) for item in drawable.model.items)
+    assert any(isinstance(item, Merge) and item.branches[0][0] == From(0, "p") for item in drawable.model.items)
 
 
 def test_summary_says_what_feeds_a_layer_fed_by_a_name():

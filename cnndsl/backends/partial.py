@@ -109,7 +109,7 @@ def _renumbered(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
                 branches = tuple(_renumbered(branch, position) for branch in item.branches)
                 out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
             case From():
-                out.append(From(position.get(item.source, INPUT)))
+                out.append(From(position.get(item.source, INPUT), item.name))
             case _:
                 assert_never(item)
     return tuple(out)
@@ -202,7 +202,7 @@ class _Rebuilt:
                     if item.key not in self.tensors:  # named in a chain cut short
                         return tuple(tree), shape, True
                     source, shape = self.tensors[item.key]
-                    tree.append(From(source))
+                    tree.append(From(source, item.name))
                 case Enter():
                     self._open.append((item.name, []))
                 case Leave():

@@ -181,6 +181,8 @@ class Tap:
     """``@name``: the chain goes on from the output of layer ``sources[0]`` (INPUT: the input); several when folded."""
 
     sources: tuple[int, ...]
+    name: str | None = None
+    """The name the spec wrote at ``@name``; None where it wrote none (a model read from elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -316,7 +318,7 @@ class _Grouper:
                 layers = (item.layer,) if item.layer != CUT else None
                 return Fork(layers, tuple(self.folded(branch, level) for branch in item.branches))
             case From():
-                return Tap((item.source,))
+                return Tap((item.source,), item.name)
             case _:
                 assert_never(item)
 
@@ -368,7 +370,7 @@ def _element(item: Item, keys, unfold: bool) -> Element:
             layers = (item.layer,) if item.layer != CUT else None
             return Fork(layers, tuple(_chain(branch, keys, unfold) for branch in item.branches))
         case From():
-            return Tap((item.source,))
+            return Tap((item.source,), item.name)
         case _:
             assert_never(item)
 
@@ -394,7 +396,7 @@ def _key(element: Element, keys, which: int) -> tuple:
         return ("repeat", element.count, tuple(_key(e, keys, which) for e in element.body))
     if isinstance(element, Tap):  # copies that go back alike fold: each copy's source is its own
         source = element.sources[0]
-        return ("from", "input" if source == INPUT else keys[source][which])
+        return ("from", element.name, "input" if source == INPUT else keys[source][which])
     if isinstance(element, Box):
         return ("block", element.name, tuple(keys[i][which] for i in element.uses[0]))
     raise TypeError(f"unknown picture element: {element!r}")
@@ -455,7 +457,7 @@ def _merged(copies: list[Element]) -> Element:
         body = tuple(_merged([c.body[e] for c in copies]) for e in range(len(first.body)))
         return Repeat(body, first.count)
     if isinstance(first, Tap):
-        return Tap(tuple(i for c in copies for i in c.sources))
+        return Tap(tuple(i for c in copies for i in c.sources), first.name)
     if isinstance(first, Box):
         return Box(first.name, tuple(use for c in copies for use in c.uses))
     raise TypeError(f"unknown picture element: {first!r}")
@@ -564,12 +566,13 @@ class Layout:
     def tap(self, tap: Tap) -> Block:
         """A small mark saying which tensor the chain goes on from; :func:`tap_edges` draws the edge into it."""
         source = tap.sources[0]
-        name = "input" if source == INPUT else self.layers[source].name
-        text = f"from {name}"
+        name = "input" if source == INPUT else self.layers[source].name  # the box the edge comes from
+        text = f"from {tap.name or name}"
         width = _text_width(text, FONT_SIZE - 1) + 10
         box = Poly(_rect(-width / 2, 0, width, LINE_HEIGHT + 2), "#ffffff", "#888888", 1, dash=True)
         label = Text(0, LINE_HEIGHT - 2, text, size=FONT_SIZE - 1, anchor="middle", role="from")
-        shapes: list[Drawn] = [Group((("class", "from"), ("data-from", name)), (box, label))]
+        tensor = (("data-tensor", tap.name),) if tap.name else ()
+        shapes: list[Drawn] = [Group((("class", "from"), ("data-from", name), *tensor), (box, label))]
         return Block(width / 2, width / 2, LINE_HEIGHT + 2, shapes, entered=False)
 
     def place_leaf(self, leaf: Leaf, label_x: float) -> Block:

@@ -11,6 +11,8 @@ import functools
 import math
 
 from cnndsl import ast
+from cnndsl.errors import Edit, Fix
+from cnndsl.layers.pytorch import Call
 from cnndsl.records import record
 from cnndsl.shapes import (
     Shape,
@@ -37,6 +39,11 @@ ACTIVATIONS = (
 )  # fmt: skip
 """Every activation Keras 3 knows by name, but ``glu`` (it halves the last axis) and
 ``threshold`` (it needs two more arguments)."""
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+"""Names Keras 3's activations module gives to the same function as another name: a layer
+built with either is the same layer, and the architecture hash reads each as the name
+Keras defines the function by (``silu``, ``hard_silu``). A test holds this table to Keras's
+module."""
 PADDINGS = ("valid", "same")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
 MAX_WEIGHT_VALUES = 2**63 - 1
@@ -542,6 +549,18 @@ class LayerType:
         """Keras's name stem for the class built for these arguments."""
         return snake_case(self.keras_form(args).name) if len(self.keras) > 1 else self.keras_name
 
+    def canonical(self, name: str, value: Any, rank: int) -> Any:
+        """The one spelling of an argument's value among those Keras builds as the same layer
+        (for a layer whose input has ``rank`` axes, batch included): an activation's alias is
+        the activation (``swish`` is ``silu``), and an axis counted from the front is the same
+        axis counted from the back (``axis=3`` of a 4-D input is ``axis=-1``)."""
+        kind = next((param.kind for param in self.params if param.name == name), None)
+        if isinstance(kind, Choice) and kind.options == ACTIVATIONS:
+            return ACTIVATION_ALIASES.get(value, value)
+        if name == "axis" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value < rank:
+            return value - rank
+        return value
+
     def signature(self, quiet: bool = True) -> str:
         """``CN(filters, kernel, strides=1, ...)`` for messages and docs; ``quiet=False`` leaves out the
         arguments the canonical form leaves out at their default."""
@@ -698,3 +717,260 @@ def _value_text(value: Any) -> str:
     if isinstance(value, tuple):
         return f"({', '.join(map(_value_text, value))})"
     return str(value)
+
+
+# --- a Keras or PyTorch class name where a code belongs -------------------------------------
+# The table is derived from the entries' declarations: each Keras class an entry is built as
+# (or reads back from), each PyTorch module its reader reads, and the activations by name.
+
+
+@record
+class Borrowed:
+    """A class name of another framework and the code that means it here.
+
+    ``keras`` is the Keras form named (its arguments map to the code's); ``positions`` says
+    what each positional argument of a PyTorch module carries (a parameter's name, or ``in``
+    for the input's size, which the checker infers), when the entry's build says it;
+    ``activation`` is the activation an activation class is (``ReLU`` -> ``ACT(relu)``).
+    """
+
+    framework: str
+    name: str
+    code: str
+    keras: KerasClass | None = None
+    positions: tuple[str, ...] | None = None
+    activation: str | None = None
+
+
+def borrowed_names(entries) -> dict[str, tuple[Borrowed, ...]]:
+    """Every Keras class and PyTorch module the entries declare, by upper-cased name; Keras's first."""
+    found: dict[str, list[Borrowed]] = {}
+    for entry in entries:
+        for form in entry.keras:
+            for name in (form.name, *form.reads):
+                found.setdefault(name.upper(), []).append(_borrowed("Keras", name, entry, form))
+        if not entry.keras:  # no layer of its own in Keras (ID, IN): the class it stands for
+            found.setdefault(entry.keras_class.upper(), []).append(_borrowed("Keras", entry.keras_class, entry, None))
+    for entry in entries:
+        for qualified, _ in entry.torch.modules:
+            name = qualified.rsplit(".", 1)[-1]
+            found.setdefault(name.upper(), []).append(_borrowed("PyTorch", name, entry, None))
+    return {name: tuple(readings) for name, readings in found.items()}
+
+
+def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | None) -> Borrowed:
+    activation = _activation_named(name) if _is_activation(entry) else None
+    if activation is not None:  # ACT: the class is one activation
+        return Borrowed(framework, name, entry.code, activation=activation)
+    positions = _torch_positions(entry, name) if form is None and framework == "PyTorch" else None
+    return Borrowed(framework, name, entry.code, form, positions)
+
+
+def _is_activation(entry: LayerType) -> bool:
+    """The code whose first argument is an activation's name (ACT)."""
+    return bool(entry.params) and entry.params[0].kind == choice(ACTIVATIONS)
+
+
+def _activation_named(word: str) -> str | None:
+    """The activation a class is named after: ``LeakyReLU`` -> ``leaky_relu``, ``Hardswish`` -> ``hard_swish``."""
+    squashed = word.replace("_", "").lower()
+    return next((name for name in ACTIVATIONS if name.replace("_", "") == squashed), None)
+
+
+def _torch_positions(entry: LayerType, module: str) -> tuple[str, ...] | None:
+    """What each positional argument of PyTorch's ``module`` carries, read from the entry's own build
+    run on its example: a parameter's name, ``in`` for the input's channels; None where a value
+    is not one argument's alone (or the build makes no such module)."""
+    if entry.torch.build is None or entry.example is None:
+        return None
+    args = dict(entry.example)
+    for param in entry.params:
+        if param.name not in args and param.same_as is None:
+            if param.default is REQUIRED:
+                return None
+            args[param.name] = param.default
+    for param in entry.params:  # a value of its own, so that it can be told from the one it follows
+        if param.same_as is not None and param.name not in args:
+            args[param.name] = _bumped(args[param.same_as])
+    channels, shape = 12, (None, 17, 19, 12)  # sizes no example argument has
+    import types
+
+    try:
+        info = types.SimpleNamespace(layer=types.SimpleNamespace(args=args, head=False), input_shape=shape,
+                                     output_shape=entry.output_shape(shape, args), code=entry.code)  # fmt: skip
+        call = _made(entry.torch.build(info), module)
+    except Exception:  # a build that needs more than the example has: no mapping to show
+        return None
+    if call is None:
+        return None
+    positions = []
+    for value in call.args:
+        names = [name for name, given in args.items() if _same(given, value)]
+        if value == channels and not isinstance(value, bool):
+            names.append("in")
+        if len(names) != 1:
+            return None
+        positions.append(names[0])
+    return tuple(positions)
+
+
+def _bumped(value: Any) -> Any:
+    return tuple(v + 1 for v in value) if isinstance(value, tuple) else value + 1
+
+
+def _same(given: Any, value: Any) -> bool:
+    return not isinstance(given, bool) and not isinstance(value, bool) and type(given) is type(value) and given == value
+
+
+def _made(calls, module: str):
+    """The call among ``calls`` (and the calls they wrap: ``ChannelsLast``'s) that constructs PyTorch's ``module``."""
+    for call in calls:
+        if not isinstance(call, Call):
+            continue
+        if call.name in (module, f"nn.{module}"):
+            return call
+        inner = _made([item for arg in call.args for item in (arg if isinstance(arg, tuple) else (arg,))], module)
+        if inner is not None:
+            return inner
+    return None
+
+
+_BORROWED: dict[int, dict[str, tuple[Borrowed, ...]]] = {}
+
+
+def _borrowed_table(layers: Mapping[str, LayerType]) -> dict[str, tuple[Borrowed, ...]]:
+    """:func:`borrowed_names` of a table, made once (only when a spec names an unknown code)."""
+    if id(layers) not in _BORROWED:
+        _BORROWED[id(layers)] = borrowed_names(layers.values())
+    return _BORROWED[id(layers)]
+
+
+def _readings(word: str, layers: Mapping[str, LayerType]) -> tuple[Borrowed, ...]:
+    """The classes ``word`` names: written exactly first, then in any case; then an activation's name."""
+    readings = _borrowed_table(layers).get(word.upper(), ())
+    exact = tuple(reading for reading in readings if reading.name == word)
+    if readings:
+        return exact + tuple(reading for reading in readings if reading.name != word)
+    activation = _activation_named(word)
+    activations = [entry.code for entry in layers.values() if _is_activation(entry)]
+    if activation is None or not activations:
+        return ()
+    return (Borrowed("", word, activations[0], activation=activation),)
+
+
+def suggest_code(word: str, layers: Mapping[str, LayerType], call: ast.Call) -> tuple[str | None, tuple[Fix, ...]]:
+    """For an unknown code: the hint and the fixes, or ``(None, ())``.
+
+    A code written in another case comes first (``cn`` -> ``CN``); then a Keras or PyTorch
+    class name, exact before any case (``Conv2D`` -> ``CN``, with its arguments mapped), or an
+    activation's name (``SiLU`` -> ``ACT(silu)``); then the closest code or class name.
+    """
+    by_upper = {code.upper(): code for code in layers}
+    if word.upper() in by_upper:
+        return _did_you_mean(word, call.code_span, by_upper[word.upper()])
+    named = borrowed_hint(word, layers, call)
+    if named is not None:
+        return named
+    import difflib  # only for a misspelling: not loaded when a spec checks
+
+    close = difflib.get_close_matches(word.upper(), [*by_upper, *_borrowed_table(layers)], n=1, cutoff=0.6)
+    if not close:
+        return None, ()
+    if close[0] in by_upper:
+        return _did_you_mean(word, call.code_span, by_upper[close[0]])
+    return _borrowed_hint(word, _borrowed_table(layers)[close[0]], layers, call, None)
+
+
+def borrowed_hint(word: str, layers: Mapping[str, LayerType], call: ast.Call | None = None,
+                  span: ast.Span | None = None) -> tuple[str, tuple[Fix, ...]] | None:  # fmt: skip
+    """The hint and fixes for a Keras or PyTorch class name (or an activation's) written as a call
+    or, at ``span``, as a bare name; None for any other word."""
+    readings = _readings(word, layers)
+    return _borrowed_hint(word, readings, layers, call, span) if readings else None
+
+
+def _borrowed_hint(word: str, readings, layers, call, span) -> tuple[str, tuple[Fix, ...]]:
+    """The first reading's hint (Keras's before PyTorch's); the first fix any reading has."""
+    fixes = next(
+        (fix for reading in readings if (fix := _borrowed_fix(word, reading, layers[reading.code], call, span))), ()
+    )
+    return _hint(readings[0], layers[readings[0].code], call), fixes
+
+
+def _did_you_mean(word: str, span: ast.Span, code: str) -> tuple[str, tuple[Fix, ...]]:
+    return f"did you mean {code}?", (Fix(f"Change {word} to {code}", (Edit(span, code),)),)
+
+
+def _hint(reading: Borrowed, entry: LayerType, call: ast.Call | None) -> str:
+    """``Keras's Conv2D is CN here: Conv2D(filters, kernel_size) -> CN(filters, kernel)``, and the
+    keyword arguments written that the code names otherwise."""
+    whose = f"{reading.framework}'s {reading.name}" if reading.framework else reading.name
+    if reading.activation is not None:
+        return f"{whose} is an activation here: {entry.code}({reading.activation})"
+    required = [param.name for param in entry.params if param.default is REQUIRED]
+    if reading.keras is not None:
+        positional = [arg for arg in reading.keras.args if arg.positional]
+        theirs = ", ".join(arg.keras for arg in positional)
+        ours = ", ".join(arg.name for arg in positional if arg.name is not None)
+        written = {arg.name for arg in call.args} if call is not None else set()
+        renamed = [f"{arg.keras}= is {arg.name}=" for arg in reading.keras.args
+                   if arg.keras in written and arg.name not in (None, arg.keras) and arg.to_keras is None]  # fmt: skip
+        text = f"{whose} is {entry.code} here: {reading.name}({theirs}) -> {entry.code}({ours})"
+        return text + "".join(f"; {rename}" for rename in renamed)
+    if reading.positions is not None:
+        ours = _call_text(entry, [name for name in reading.positions if name != "in"])
+        text = f"{whose} is {entry.code} here: {reading.name}({', '.join(reading.positions)}) -> {ours}"
+        return text + (" (the checker infers in, the input's size)" if "in" in reading.positions else "")
+    return f"{whose} is {entry.code} here: {entry.code}({', '.join(required)})"
+
+
+def _call_text(entry: LayerType, names: list[str]) -> str:
+    """``MP(pool, strides=strides)``: positional while the names follow the code's own order."""
+    parts, order = [], [param.name for param in entry.params]
+    for index, name in enumerate(names):
+        in_order = entry.collect is None and index < len(order) and order[index] == name and len(parts) == index
+        in_order = in_order or (entry.collect == name and index == 0)
+        parts.append(name if in_order else f"{name}={name}")
+    return f"{entry.code}({', '.join(parts)})"
+
+
+def _borrowed_fix(
+    word: str, reading: Borrowed, entry: LayerType, call: ast.Call | None, span: ast.Span | None
+) -> tuple:
+    """The edits that make the written call the code's, where its arguments map one to one."""
+    title = f"Change {word} to "
+    if reading.activation is not None:
+        new = f"{entry.code}({reading.activation})"
+        if call is not None and call.args:
+            return ()
+        return (Fix(title + new, (Edit(span or call.span, new),)),)
+    if call is None:  # a bare name: only a code that needs no argument is complete
+        if any(param.default is REQUIRED for param in entry.params):
+            return ()
+        return (Fix(title + f"{entry.code}()", (Edit(span, f"{entry.code}()"),)),)
+    edits = [Edit(call.code_span, entry.code)]
+    positional = [arg for arg in call.args if arg.name is None]
+    if reading.keras is not None:
+        theirs = [arg.name for arg in reading.keras.args if arg.positional]
+        renames = {arg.keras: arg.name for arg in reading.keras.args if arg.name is not None and arg.to_keras is None}
+    elif reading.positions is not None:
+        theirs, renames = list(reading.positions), {}
+    elif not call.args and not any(param.default is REQUIRED for param in entry.params):
+        theirs, renames = [], {}
+    else:
+        return ()
+    order = [entry.collect] if entry.collect else [param.name for param in entry.params]
+    if len(positional) > len(theirs) or theirs[: len(positional)] != order[: len(positional)]:
+        return ()
+    for arg in call.args:
+        if arg.name is None or arg.name in entry.param_names and arg.name not in renames:
+            continue
+        if arg.name not in renames:
+            return ()
+        if renames[arg.name] == arg.name:
+            continue
+        width = len(arg.name)
+        where = ast.Span(arg.span.start, arg.span.start + width, arg.span.line, arg.span.column, arg.span.line,
+                         arg.span.column + width)  # fmt: skip
+        edits.append(Edit(where, renames[arg.name]))
+    return (Fix(title + entry.code, tuple(edits)),)

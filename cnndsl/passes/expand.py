@@ -20,6 +20,7 @@ from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, MERGES, suggest
+from cnndsl.layers.core import borrowed_hint
 from cnndsl.records import record
 
 MAX_LAYERS = 100_000
@@ -51,6 +52,7 @@ class Take:
 
     key: int
     span: ast.Span
+    name: str = ""
 
 
 @record
@@ -208,7 +210,10 @@ class Expander:
         else:
             close = suggest(ref.name, [*LAYERS, *self.blocks])
             hint = f"did you mean {close}?" if close else None
-        self._error(f"unknown name {ref.name!r}", ref.span, hint, code="unknown-name", fixes=_name_fixes(ref, close))
+        fixes = _name_fixes(ref, close)
+        if close not in self.blocks:  # a Keras or PyTorch class name: say which code it is
+            hint, fixes = borrowed_hint(ref.name, LAYERS, span=ref.span) or (hint, fixes)
+        self._error(f"unknown name {ref.name!r}", ref.span, hint, code="unknown-name", fixes=fixes)
         return None
 
     def _emit(self, node: ast.Node, out: list[Item]) -> None:
@@ -237,7 +242,7 @@ class Expander:
             case ast.Tensor():
                 key = self._lookup(node)
                 if key is not None:
-                    out.append(Take(key, node.span))
+                    out.append(Take(key, node.span, node.name))
             case _:
                 assert_never(node)
 

@@ -133,7 +133,7 @@ class Inferrer:
                         return None
                     self.taken = True
                     source, shape = self.tensors[item.key]
-                    tree.append(From(source))
+                    tree.append(From(source, item.name))
                 case Enter():
                     self._entered.append((item.name, len(built)))
                 case Leave():
@@ -360,7 +360,7 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
                 branches = tuple(_remap_tree(branch, position) for branch in item.branches)
                 out.append(Merge(position[item.layer], branches))
             case From():
-                out.append(From(INPUT if item.source == INPUT else position[item.source]))
+                out.append(From(INPUT if item.source == INPUT else position[item.source], item.name))
             case _:
                 assert_never(item)
     return tuple(out)

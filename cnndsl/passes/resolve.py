@@ -13,6 +13,7 @@ from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
+from cnndsl.layers.core import suggest_code
 from cnndsl.model import Layer
 from cnndsl.passes.expand import Enter, Expanded, Item, Leave, Mark, Take
 from cnndsl.records import record
@@ -101,9 +102,8 @@ class Resolver:
     def _layer(self, call: ast.Call, index: int) -> Layer | None:
         kind = LAYERS.get(call.code)
         if kind is None:
-            close = suggest(call.code, LAYERS)
-            hint = f"did you mean {close}?" if close else "layer codes: " + ", ".join(LAYERS)
-            fixes = _changed(call.code, call.code_span, close)
+            hint, fixes = suggest_code(call.code, LAYERS, call)
+            hint = hint or "layer codes: " + ", ".join(LAYERS)
             self._error(f"unknown layer code {call.code!r}", call.code_span, hint, code="unknown-layer", fixes=fixes)
             return None
         span = call.span
