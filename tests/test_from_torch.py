@@ -9,8 +9,7 @@ runs all 22.
 from __future__ import annotations
 
 import ast
-import sys
-import types
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def torchvision():
-    """torchvision's classification models.
-
-    The torchvision wheel is built for the CUDA build of torch: its compiled detection ops
-    (nms, roi_align) do not register against the CPU build, and ``import torchvision`` stops
-    at their meta registrations. An empty module stands in for those; no classification
-    model uses them. The stand-in lives here, never in the package.
-    """
-    name = "torchvision._meta_registrations"
-    sys.modules.setdefault(name, types.ModuleType(name))
-    return pytest.importorskip("torchvision")
+def torchvision(torchvision_import):
+    """torchvision's classification models (see conftest's ``torchvision_import``)."""
+    return torchvision_import.module
 
 
 def _randomised(model: nn.Module) -> nn.Module:
@@ -313,6 +304,40 @@ def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error: ") and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_from_torch_reads_a_torchvision_model_as_a_user_runs_it(torchvision_import):
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=torchvision_import.env)
+    assert result.returncode == 0, result.stderr
+    model = check(result.stdout)
+    assert (model.num_classes, model.trainable_params, model.non_trainable_params) == (1000, 11_689_512, 9_600)
+    assert result.stdout.startswith("IN(224, 224, 3)\n    -> ZP(3)\n    -> CN(64, 7, strides=2")
+
+
+FAKE_TORCHVISION = {
+    "torchvision/__init__.py": 'raise RuntimeError("operator torchvision::nms does not exist")\n',
+    "torchvision/version.py": "__version__ = '0.99.0+cu999'\n",
+    "torchvision-0.99.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: torchvision\nVersion: 0.99.0\n"
+    "Requires-Dist: numpy\nRequires-Dist: torch (==9.9.0)\n",
+}
+"""A torchvision wheel made for another torch: its import stops where its compiled operators fail to register."""
+
+
+def test_a_torchvision_built_for_another_torch_is_named_with_the_install_that_fixes_it(tmp_path):
+    for name, text in FAKE_TORCHVISION.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
+        "operator torchvision::nms does not exist; torchvision 0.99.0 is the CUDA 99.9 build (+cu999), "
+        f"made for torch 9.9.0, but torch is {torch.__version__}, "
+    )
+    assert "torchvision's compiled operators load only into the torch build they were made for" in result.stderr
+    assert "Install the pair from one build: pip install torch==9.9.0" in result.stderr
+    assert " torchvision==0.99.0" in result.stderr
 
 
 def test_the_current_directory_is_not_searched(nets):
