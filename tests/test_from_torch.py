@@ -323,11 +323,15 @@ FAKE_TORCHVISION = {
 """A torchvision wheel made for another torch: its import stops where its compiled operators fail to register."""
 
 
+def _fake_torchvision(folder: Path, files: dict[str, str]) -> dict[str, str]:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text(text)
+    return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
+
+
 def test_a_torchvision_built_for_another_torch_is_named_with_the_install_that_fixes_it(tmp_path):
-    for name, text in FAKE_TORCHVISION.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text(text)
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    env = _fake_torchvision(tmp_path, FAKE_TORCHVISION)
     result = run_cli("from-torch", "torchvision.models:resnet18", env=env, cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(
@@ -338,6 +342,23 @@ def test_a_torchvision_built_for_another_torch_is_named_with_the_install_that_fi
     assert "torchvision's compiled operators load only into the torch build they were made for" in result.stderr
     assert "Install the pair from one build: pip install torch==9.9.0" in result.stderr
     assert " torchvision==0.99.0" in result.stderr
+
+
+def test_a_torchvision_that_fails_for_another_reason_keeps_its_own_line(tmp_path):
+    """A torchvision made for this torch (its version, no other build said) that fails to import is not a mismatch."""
+    public = torch.__version__.partition("+")[0]
+    files = {
+        "torchvision/__init__.py": 'raise RuntimeError("operator torchvision::nms does not exist")\n',
+        "torchvision/version.py": "__version__ = '0.99.0'\n",
+        "torchvision-0.99.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torchvision\nVersion: 0.99.0\n"
+        f"Requires-Dist: torch (=={public})\n",
+    }
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=_fake_torchvision(tmp_path, files), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
+        "operator torchvision::nms does not exist\n"
+    )
 
 
 def test_the_current_directory_is_not_searched(nets):
