@@ -7,7 +7,7 @@ model's input (converted to its channels, resized, scaled to [0, 1]); ``load_fol
 checks every image once and makes the :class:`ImageFolder` that training reads in
 batches through ``tf.data``, never holding more than a few batches in memory. In a
 data-parallel run each process checks and reads only its shard of the files
-(:func:`shard_owners`).
+(:func:`shard`).
 
 Files without an image suffix (a README, ``Thumbs.db``) are skipped and counted; hidden
 files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored. Everything else
@@ -332,14 +332,13 @@ class ImageFolder:
         Shuffled with the shared seed and the process's index. DataError when a shard fills no batch.
         """
         index, count = self.shard or (0, 1)
-        owners = shard_owners((*self.train, *self.test), pairs, count)
-        steps = min(owners.count(owner) for owner in range(count)) // share
+        steps = len(pairs) // count // share
         if steps == 0:
             raise DataError(
                 f"{self.source}: {len(pairs):,} image(s) shared by {count} processes fill no batch of {share} "
                 f"in each process (--batch-size {share * count}); give a smaller --batch-size or more images"
             )
-        own = [pair for pair, owner in zip(pairs, owners) if owner == index]
+        own = shard(pairs, index, count)
         return self.batches(own, share, None if seed is None else seed + index, shuffle, steps)
 
 
@@ -458,30 +457,25 @@ def _limited(pairs: tuple[Pair, ...], limit: int | None) -> tuple[Pair, ...]:
     return tuple(pairs[i] for i in chosen)
 
 
-def shard_owners(listing: Sequence[Pair], pairs: Sequence[Pair], count: int) -> list[int]:
-    """Which of ``count`` processes reads each of ``pairs``: its file's place in ``listing``, modulo ``count``.
+def shard(pairs: Sequence[Pair], index: int, count: int) -> tuple[Pair, ...]:
+    """Process ``index`` of ``count``'s shard of a split's files: every ``count``-th, from its index on.
 
-    Every file is in exactly one shard, each process knows every other's, and the shards of
-    a run of the listing (the training files, the test files) differ by at most one file.
+    Every file is in exactly one shard, and the shards differ by at most one file.
 
-    >>> listing = [(Path(name), 0) for name in "abcde"]
-    >>> shard_owners(listing, listing, 2), shard_owners(listing, listing[3:], 2)
-    ([0, 1, 0, 1, 0], [1, 0])
+    >>> files = [(Path(name), 0) for name in "abcde"]
+    >>> [[path.name for path, _ in shard(files, index, 2)] for index in (0, 1)]
+    [['a', 'c', 'e'], ['b', 'd']]
     """
-    place = {path: index for index, (path, _) in enumerate(listing)}
-    return [place[path] % count for path, _ in pairs]
+    return tuple(pairs[index::count])
 
 
-def _own_shard(train: tuple[Pair, ...], test: tuple[Pair, ...], shard: tuple[int, int]) -> tuple[list[Pair], str]:
+def _own_shard(train: tuple[Pair, ...], test: tuple[Pair, ...], where: tuple[int, int]) -> tuple[list[Pair], str]:
     """This process's files of both splits, and the line that says how many."""
-    index, count = shard
-    listing = (*train, *test)
-    owners = shard_owners(listing, listing, count)
-    own = [pair for pair, owner in zip(listing, owners) if owner == index]
-    mine = owners[: len(train)].count(index)
-    return own, (
-        f"cnndsl: process {index} of {count} reads its shard of the files: {mine:,} of {len(train):,} training "
-        f"and {len(own) - mine:,} of {len(test):,} test images"
+    index, count = where
+    mine, theirs = shard(train, index, count), shard(test, index, count)
+    return [*mine, *theirs], (
+        f"cnndsl: process {index} of {count} reads its shard of the files: {len(mine):,} of {len(train):,} training "
+        f"and {len(theirs):,} of {len(test):,} test images"
     )
 
 

@@ -169,23 +169,22 @@ def test_two_processes_train_on_an_image_folder_each_reading_only_its_shard(tmp_
 
 @pytest.mark.parametrize("validation_split", [None, 0.3])
 def test_the_shards_of_an_image_folder_hold_every_file_once_and_take_the_same_steps(tmp_path, validation_split):
-    from cnndsl.images import load_folder, shard_owners
+    from cnndsl.images import load_folder, shard
 
     image_folder(tmp_path / "images")
     shards = [load_folder(tmp_path / "images", (8, 8, 1), shard=(i, 3), limit=20) for i in range(3)]
     whole = load_folder(tmp_path / "images", (8, 8, 1)).limited(20)
     assert all((s.train, s.test) == (whole.train, whole.test) for s in shards)  # every process lists alike
     assert (len(whole.train), len(whole.test)) == (20, 6)
-    listing = (*whole.train, *whole.test)
-    for split in (whole.train, whole.test):
-        sizes = [shard_owners(listing, split, 3).count(i) for i in range(3)]
-        assert sum(sizes) == len(split) and max(sizes) - min(sizes) <= 1  # each file once, near-equal shards
     train, validation = whole.train, whole.test
     if validation_split is not None:
         train, validation = whole.validation_split(validation_split, 0)
-    for pairs in (train, validation):
-        steps = [len(list(s.shard_batches(pairs, 1))) for s in shards]
-        assert steps == [min(shard_owners(listing, pairs, 3).count(i) for i in range(3))] * 3
+    for split in (train, validation):
+        parts = [shard(split, i, 3) for i in range(3)]
+        assert sorted(pair for part in parts for pair in part) == sorted(split)  # each file in exactly one shard
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        steps = [len(list(s.shard_batches(split, 2))) for s in shards]
+        assert steps == [len(split) // 3 // 2] * 3 and steps[0] > 0
 
 
 def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tmp_path):
