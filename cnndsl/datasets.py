@@ -110,6 +110,7 @@ def load_data(
     *,
     input_shape: Sequence[int | None] | None = None,
     test_split: float | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Dataset | ImageFolder:
     """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError.
 
@@ -117,7 +118,8 @@ def load_data(
     A folder with a subfolder per class is an :class:`~cnndsl.images.ImageFolder` (classification),
     its images resized to ``input_shape`` (a size left None is the first image's) and its
     test split carved from the files (``test_split``, default 0.2) unless it has a
-    ``test/`` folder; other data has its own test arrays.
+    ``test/`` folder; other data has its own test arrays. ``shard`` (a data-parallel process's
+    index, the count of processes) has an image folder check only that process's shard of its files.
     """
     task = task_named(task) if task is not None else None
     if data not in NAMES and _is_class_folder(Path(data)):
@@ -125,7 +127,7 @@ def load_data(
 
         if task is not None and task != CLASSIFY:
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
-        return load_folder(Path(data), input_shape, test_split).limited(limit)
+        return load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
     if test_split is not None and not _is_mask_folder(Path(data)):
         raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":

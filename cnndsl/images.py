@@ -5,7 +5,9 @@ folder laid out as ``keras.utils.image_dataset_from_directory`` reads it (one su
 per class, searched to any depth); ``read_image(path, shape)`` decodes one image into a
 model's input (converted to its channels, resized, scaled to [0, 1]); ``load_folder``
 checks every image once and makes the :class:`ImageFolder` that training reads in
-batches through ``tf.data``, never holding more than a few batches in memory.
+batches through ``tf.data``, never holding more than a few batches in memory. In a
+data-parallel run each process checks and reads only its shard of the files
+(:func:`shard`).
 
 Files without an image suffix (a README, ``Thumbs.db``) are skipped and counted; hidden
 files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored. Everything else
@@ -268,6 +270,8 @@ class ImageFolder:
     """Some image is not of the input's size."""
     task: Task = CLASSIFY
     """A folder of a folder per class is classification data (``cnndsl.tasks``)."""
+    shard: tuple[int, int] | None = None
+    """In a data-parallel run, this process's index and the count of processes: it reads only its shard."""
 
     @property
     def num_classes(self) -> int:
@@ -285,10 +289,7 @@ class ImageFolder:
         """The same folder with ``limit`` training images, a fixed choice across the classes."""
         if limit is None:
             return self
-        if limit < 1:
-            raise DataError(f"--limit must be at least 1, got {limit}")
-        chosen = sorted(name_order([str(path) for path, _ in self.train])[:limit])
-        return replace(self, train=tuple(self.train[i] for i in chosen))
+        return replace(self, train=_limited(self.train, limit))
 
     def label_warnings(self) -> list[str]:
         """Classes that ``--limit`` left without a training image."""
@@ -316,19 +317,39 @@ class ImageFolder:
         kept, held = held_out(len(self.train), fraction, seed)
         return tuple(self.train[i] for i in kept), tuple(self.train[i] for i in held)
 
-    def batches(self, pairs: Sequence[Pair], batch_size: int, seed: int | None = None, shuffle: bool = False):
+    def batches(self, pairs: Sequence[Pair], batch_size: int, seed: int | None = None, shuffle: bool = False,
+                steps: int | None = None):  # fmt: skip
         """A ``tf.data`` pipeline of (images, one-hot labels) batches read from the files as they are needed."""
         native = self.native and self.input_shape[2] in (1, 3)
-        return pipeline(pairs, self.input_shape, self.num_classes, batch_size, seed, shuffle, native, self.resized)
+        return pipeline(pairs, self.input_shape, self.num_classes, batch_size, seed, shuffle, native, self.resized,
+                        steps)  # fmt: skip
+
+    def shard_batches(self, pairs: Sequence[Pair], share: int, seed: int | None = None, shuffle: bool = False):
+        """This process's batches of ``share`` images from its shard of ``pairs`` (a data-parallel run).
+
+        Every process takes as many batches as the smallest shard fills, so that all take the
+        same steps; the files left over are left out (others each epoch, when shuffled).
+        Shuffled with the shared seed and the process's index. DataError when a shard fills no batch.
+        """
+        index, count = self.shard or (0, 1)
+        steps = len(pairs) // count // share
+        if steps == 0:
+            raise DataError(
+                f"{self.source}: {len(pairs):,} image(s) shared by {count} processes fill no batch of {share} "
+                f"in each process (--batch-size {share * count}); give a smaller --batch-size or more images"
+            )
+        own = shard(pairs, index, count)
+        return self.batches(own, share, None if seed is None else seed + index, shuffle, steps)
 
 
 def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=None, shuffle=False, native=False,
-             resized=True):  # fmt: skip
+             resized=True, steps: int | None = None):  # fmt: skip
     """Batches decoded, resized and scaled as they are drawn, several at once; the files shuffled each epoch.
 
     ``native``: TensorFlow's decoder and antialiased bilinear resize (when some image is
     not of the input's size: ``resized``), in parallel outside Python, the pixels scaled a
     batch at a time; else Pillow (:func:`read_images`), a batch of files per call.
+    ``steps``: only that many whole batches (a data-parallel process's share of the steps).
     """
     import tensorflow as tf
 
@@ -354,11 +375,12 @@ def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=N
         images.set_shape((None, *shape))
         return images, tf.one_hot(batch_labels, classes)
 
+    whole = steps is not None
     if native:
-        batches = files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).map(scale)
+        batches = files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, whole).map(scale)
     else:
-        batches = files.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    return batches.prefetch(tf.data.AUTOTUNE)
+        batches = files.batch(batch_size, whole).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return (batches.take(steps) if whole else batches).prefetch(tf.data.AUTOTUNE)
 
 
 def read_images(paths: Sequence[bytes | str], shape: Sequence[int]) -> np.ndarray:
@@ -374,11 +396,16 @@ def load_folder(
     input_shape: Sequence[int | None] | None = None,
     test_split: float | None = None,
     name: str | None = None,
+    *,
+    limit: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> ImageFolder:
     """Read a folder's layout, check every image once, and choose the input size; raises DataError.
 
     ``input_shape`` is the model's (``IN(...)`` or ``--input-shape``); a size it leaves
-    ``None``, or all of it when it is None, is the first image's.
+    ``None``, or all of it when it is None, is the first image's. ``shard`` (this process's
+    index, the count of processes) checks only this process's shard of the files, after
+    ``limit`` chose the training files as one process would.
     """
     if has_train_and_test(folder):
         if test_split is not None:
@@ -395,7 +422,12 @@ def load_folder(
         pairs, test_pairs = tuple(listing.pairs[i] for i in train_at), tuple(listing.pairs[i] for i in test_at)
         test_from, skipped, train = f"{fraction:g} of each class's files, chosen by name", listing.skipped, listing
     shape, notices = _input_size(pairs[0][0], input_shape)
-    found = [_inspected(path) for path, _ in (*pairs, *test_pairs)]
+    read = (*pairs, *test_pairs)
+    if shard is not None:
+        pairs = _limited(pairs, limit)
+        read, notice = _own_shard(pairs, test_pairs, shard)
+        notices.append(notice)
+    found = [_inspected(path) for path, _ in read]
     native, resized = all(info[3] for info in found), any(info[:2] != shape[:2] for info in found)
     if skipped:
         kinds = ", ".join(sorted({path.suffix.lower() or path.name for path in skipped}))
@@ -411,6 +443,39 @@ def load_folder(
         "\n".join(notices) or None,
         native,
         resized,
+        shard=shard,
+    )
+
+
+def _limited(pairs: tuple[Pair, ...], limit: int | None) -> tuple[Pair, ...]:
+    """``limit`` training files, a fixed choice across the classes (by a hash of each name)."""
+    if limit is None:
+        return pairs
+    if limit < 1:
+        raise DataError(f"--limit must be at least 1, got {limit}")
+    chosen = sorted(name_order([str(path) for path, _ in pairs])[:limit])
+    return tuple(pairs[i] for i in chosen)
+
+
+def shard(pairs: Sequence[Pair], index: int, count: int) -> tuple[Pair, ...]:
+    """Process ``index`` of ``count``'s shard of a split's files: every ``count``-th, from its index on.
+
+    Every file is in exactly one shard, and the shards differ by at most one file.
+
+    >>> files = [(Path(name), 0) for name in "abcde"]
+    >>> [[path.name for path, _ in shard(files, index, 2)] for index in (0, 1)]
+    [['a', 'c', 'e'], ['b', 'd']]
+    """
+    return tuple(pairs[index::count])
+
+
+def _own_shard(train: tuple[Pair, ...], test: tuple[Pair, ...], where: tuple[int, int]) -> tuple[list[Pair], str]:
+    """This process's files of both splits, and the line that says how many."""
+    index, count = where
+    mine, theirs = shard(train, index, count), shard(test, index, count)
+    return [*mine, *theirs], (
+        f"cnndsl: process {index} of {count} reads its shard of the files: {len(mine):,} of {len(train):,} training "
+        f"and {len(theirs):,} of {len(test):,} test images"
     )
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,42 @@ def wait_until(ready, process: subprocess.Popen, seconds: float) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+TORCHVISION_STAND_IN = "torchvision._meta_registrations"
+
+
+@pytest.fixture(scope="session")
+def torchvision_import(tmp_path_factory):
+    """torchvision, and the environment in which ``python -m cnndsl`` imports it as this process does.
+
+    A torchvision wheel built for another torch build than the installed torch (a CUDA
+    torchvision beside a CPU torch) cannot register its compiled detection operators (nms,
+    roi_align), so ``import torchvision`` stops at their meta registrations with ``operator
+    torchvision::nms does not exist``; ``cnndsl from-torch`` then says so and names the install
+    that fixes it. Only where that happens, an empty module stands in for that one module, in
+    this process and (through a ``sitecustomize`` on ``PYTHONPATH``) in the commands the tests
+    start: no classification model uses those operators. Where torchvision imports, nothing
+    stands in. This is the only stand-in, and it never reaches the package.
+    """
+    pytest.importorskip("torch", reason="torchvision needs torch")
+    env: dict[str, str] = {}
+    try:
+        import torchvision
+    except ModuleNotFoundError:
+        pytest.skip("torchvision is not installed")
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        sys.modules[TORCHVISION_STAND_IN] = types.ModuleType(TORCHVISION_STAND_IN)
+        import torchvision
+
+        folder = tmp_path_factory.mktemp("stand_in")
+        (folder / "sitecustomize.py").write_text(
+            f"import sys, types\nsys.modules[{TORCHVISION_STAND_IN!r}] = types.ModuleType({TORCHVISION_STAND_IN!r})\n"
+        )
+        env["PYTHONPATH"] = os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    return types.SimpleNamespace(module=torchvision, env=env)
 
 
 def later_claim_yields(tmp_path: Path, ask_first=None, pause: float = 0.5):

@@ -44,8 +44,8 @@ def cluster_flags(port: int, processes: int, process: int, *more: str) -> list[s
             "--process-id", str(process), *more]  # fmt: skip
 
 
-def start(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+def start(tmp_path: Path, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), **(env or {})}
     with open(tmp_path / f"{name}.out", "w") as out, open(tmp_path / f"{name}.err", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "cnndsl", *args], stdout=out, stderr=err, env=env, cwd=tmp_path)
 
@@ -102,6 +102,89 @@ def test_two_processes_end_with_the_weights_of_one_process_with_the_same_global_
     assert max(float(np.abs(a - b).max()) for a, b in zip(two, one)) <= WEIGHT_TOLERANCE
     first = json.loads((tmp / "one" / "history.json").read_text())
     assert first[0]["loss"] != json.loads((tmp / "two0" / "history.json").read_text())[-1]["loss"]  # it trained
+
+
+OPENED = """
+import os
+
+from PIL import Image
+
+_open = Image.open
+
+
+def _recorded(fp, *args, **kwargs):
+    with open(os.environ["CNNDSL_TEST_OPENED"], "a") as log:
+        log.write(f"{fp}\\n")
+    return _open(fp, *args, **kwargs)
+
+
+Image.open = _recorded
+"""
+"""A ``sitecustomize`` that records every image file a process opens (checked or decoded, by Pillow)."""
+
+
+def image_folder(root: Path, per_class: int = 15) -> set[str]:
+    """Two classes of 8x8 grayscale BMP files (decoded by Pillow, so every read is recorded); their paths."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, low in (("dark", 0), ("light", 128)):
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.integers(low, low + 128, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels, "L").save(root / label / f"{index:02}.bmp")
+    return {str(path) for path in root.rglob("*.bmp")}
+
+
+def test_two_processes_train_on_an_image_folder_each_reading_only_its_shard(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(OPENED)
+    files = image_folder(tmp_path / "images")
+    port = free_port()
+    recipe = ["--data", str(tmp_path / "images"), "--input-shape", "8,8,1", "--epochs", "2", "--batch-size", "4",
+              "--seed", "0"]  # fmt: skip
+    path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
+    both = [start(tmp_path, f"p{i}", "run", "CN(4,3)->FL()", *recipe, *cluster_flags(port, 2, i),
+                  "--output", str(tmp_path / f"two{i}"),
+                  env={"PYTHONPATH": path, "CNNDSL_TEST_OPENED": str(tmp_path / f"opened{i}")})
+            for i in (0, 1)]  # fmt: skip
+    codes = [finish(process) for process in both]
+    errors = [(tmp_path / f"p{i}.err").read_text() for i in (0, 1)]
+    assert codes == [0, 0], errors
+    assert {path.name for path in (tmp_path / "two0").iterdir()} == OUTPUTS and not (tmp_path / "two1").exists()
+    metrics = json.loads((tmp_path / "two0" / "metrics.json").read_text())
+    assert (metrics["processes"], metrics["backend"]) == (2, "jax")
+    assert metrics["data"]["train_images"] + metrics["data"]["test_images"] == len(files) == 30  # the whole folder
+    losses = [EPOCH_END.findall((tmp_path / f"p{i}.out").read_text()) for i in (0, 1)]
+    assert len(losses[0]) == 2 and losses[0] == losses[1]
+    opened = [set((tmp_path / f"opened{i}").read_text().split()) for i in (0, 1)]
+    assert opened[0] | opened[1] == files and not opened[0] & opened[1]  # every file in exactly one shard
+    assert abs(len(opened[0]) - len(opened[1])) <= 2  # near-equal: one file at most in each split
+    for i in (0, 1):
+        told = re.search(r"process (\d) of 2 reads its shard of the files: (\d+) of (\d+) training and (\d+) of (\d+)",
+                         errors[i])  # fmt: skip
+        assert told and int(told[1]) == i and int(told[2]) + int(told[4]) == len(opened[i]), errors[i]
+
+
+@pytest.mark.parametrize("validation_split", [None, 0.3])
+def test_the_shards_of_an_image_folder_hold_every_file_once_and_take_the_same_steps(tmp_path, validation_split):
+    from cnndsl.images import load_folder, shard
+
+    image_folder(tmp_path / "images")
+    shards = [load_folder(tmp_path / "images", (8, 8, 1), shard=(i, 3), limit=20) for i in range(3)]
+    whole = load_folder(tmp_path / "images", (8, 8, 1)).limited(20)
+    assert all((s.train, s.test) == (whole.train, whole.test) for s in shards)  # every process lists alike
+    assert (len(whole.train), len(whole.test)) == (20, 6)
+    train, validation = whole.train, whole.test
+    if validation_split is not None:
+        train, validation = whole.validation_split(validation_split, 0)
+    for split in (train, validation):
+        parts = [shard(split, i, 3) for i in range(3)]
+        assert sorted(pair for part in parts for pair in part) == sorted(split)  # each file in exactly one shard
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        steps = [len(list(s.shard_batches(split, 2))) for s in shards]
+        assert steps == [len(split) // 3 // 2] * 3 and steps[0] > 0
 
 
 def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tmp_path):

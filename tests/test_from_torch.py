@@ -9,8 +9,7 @@ runs all 22.
 from __future__ import annotations
 
 import ast
-import sys
-import types
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def torchvision():
-    """torchvision's classification models.
-
-    The torchvision wheel is built for the CUDA build of torch: its compiled detection ops
-    (nms, roi_align) do not register against the CPU build, and ``import torchvision`` stops
-    at their meta registrations. An empty module stands in for those; no classification
-    model uses them. The stand-in lives here, never in the package.
-    """
-    name = "torchvision._meta_registrations"
-    sys.modules.setdefault(name, types.ModuleType(name))
-    return pytest.importorskip("torchvision")
+def torchvision(torchvision_import):
+    """torchvision's classification models (see conftest's ``torchvision_import``)."""
+    return torchvision_import.module
 
 
 def _randomised(model: nn.Module) -> nn.Module:
@@ -313,6 +304,61 @@ def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error: ") and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_from_torch_reads_a_torchvision_model_as_a_user_runs_it(torchvision_import):
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=torchvision_import.env)
+    assert result.returncode == 0, result.stderr
+    model = check(result.stdout)
+    assert (model.num_classes, model.trainable_params, model.non_trainable_params) == (1000, 11_689_512, 9_600)
+    assert result.stdout.startswith("IN(224, 224, 3)\n    -> ZP(3)\n    -> CN(64, 7, strides=2")
+
+
+FAKE_TORCHVISION = {
+    "torchvision/__init__.py": 'raise RuntimeError("operator torchvision::nms does not exist")\n',
+    "torchvision/version.py": "__version__ = '0.99.0+cu999'\n",
+    "torchvision-0.99.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: torchvision\nVersion: 0.99.0\n"
+    "Requires-Dist: numpy\nRequires-Dist: torch (==9.9.0)\n",
+}
+"""A torchvision wheel made for another torch: its import stops where its compiled operators fail to register."""
+
+
+def _fake_torchvision(folder: Path, files: dict[str, str]) -> dict[str, str]:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text(text)
+    return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_a_torchvision_built_for_another_torch_is_named_with_the_install_that_fixes_it(tmp_path):
+    env = _fake_torchvision(tmp_path, FAKE_TORCHVISION)
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
+        "operator torchvision::nms does not exist; torchvision 0.99.0 is the CUDA 99.9 build (+cu999), "
+        f"made for torch 9.9.0, but torch is {torch.__version__}, "
+    )
+    assert "torchvision's compiled operators load only into the torch build they were made for" in result.stderr
+    assert "Install the pair from one build: pip install torch==9.9.0" in result.stderr
+    assert " torchvision==0.99.0" in result.stderr
+
+
+def test_a_torchvision_that_fails_for_another_reason_keeps_its_own_line(tmp_path):
+    """A torchvision made for this torch (its version, no other build said) that fails to import is not a mismatch."""
+    public = torch.__version__.partition("+")[0]
+    files = {
+        "torchvision/__init__.py": 'raise RuntimeError("operator torchvision::nms does not exist")\n',
+        "torchvision/version.py": "__version__ = '0.99.0'\n",
+        "torchvision-0.99.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torchvision\nVersion: 0.99.0\n"
+        f"Requires-Dist: torch (=={public})\n",
+    }
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=_fake_torchvision(tmp_path, files), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
+        "operator torchvision::nms does not exist\n"
+    )
 
 
 def test_the_current_directory_is_not_searched(nets):

@@ -25,6 +25,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
@@ -167,7 +168,8 @@ def load_module(target: str):
     except ModuleNotFoundError as error:
         raise ModelFileError(f"{target}: no module named {error.name!r} on the module path") from None
     except Exception as error:  # the module's own code failed: said in one line
-        raise ModelFileError(f"{target}: importing {name} failed: {type(error).__name__}: {_first(error)}") from None
+        told = f"{target}: importing {name} failed: {type(error).__name__}: {_first(error)}"
+        raise ModelFileError(told + _build_mismatch(error, torch.__version__)) from None
     for part in attribute.split("."):
         if not hasattr(found, part):
             raise ModelFileError(f"{target}: {name} has no {attribute!r}")
@@ -187,6 +189,86 @@ def load_module(target: str):
 
 def _first(error: Exception) -> str:
     return (str(error).strip().splitlines() or [""])[0]
+
+
+def _build_mismatch(error: Exception, torch_version: str) -> str:
+    """Why torchvision failed to import when it was built for another torch, and the install that fixes it.
+
+    torchvision's compiled operators (``torchvision::nms``) register only into the torch build
+    its wheel was made for; against another build its import stops there. The versions come
+    from the installed distributions' own files, never from importing torchvision again.
+    "" when the failure is not torchvision's or its build matches torch's.
+    """
+    import importlib.metadata
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    if "torchvision" not in str(error) and not any("torchvision" in Path(f.filename).parts for f in frames):
+        return ""
+    try:
+        vision = importlib.metadata.distribution("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    wanted = next((m.group(1) for r in vision.requires or () if (m := _REQUIRES_TORCH.match(r))), None)
+    torch_public, _, torch_tag = torch_version.partition("+")
+    torch_tag = torch_tag or _torch_build()
+    vision_tag = _vision_build(vision)
+    if (vision_tag is None or vision_tag == torch_tag) and (wanted is None or wanted == torch_public):
+        return ""
+    made_for = f", made for torch {wanted}" if wanted else ""
+    pair = f"torch=={wanted or torch_public}{{tag}} torchvision=={vision.version.partition('+')[0]}{{tag}}"
+    if "+" in torch_version:  # a build from its own index, as torch's is
+        install = (
+            pair.format(tag=f"+{torch_tag}") + f" --index-url <the index of PyTorch's {_build_kind(torch_tag)} wheels>"
+        )
+    else:
+        install = pair.format(tag="") + " from the index torch came from"
+    return (
+        f"; torchvision {vision.version} is {_build_name(vision_tag)}{made_for}, but torch is {torch_version}, "
+        f"{_build_name(torch_tag)}: torchvision's compiled operators load only into the torch build they were "
+        f"made for. Install the pair from one build: pip install {install}"
+    )
+
+
+_REQUIRES_TORCH = re.compile(r"torch\s*\(?\s*==\s*([\w.]+)")
+
+
+def _torch_build() -> str:
+    """The installed torch's build as a wheel's local tag (cpu, cu130, rocm6.4), from its version module."""
+    from torch import version
+
+    if version.cuda:
+        return "cu" + version.cuda.replace(".", "")
+    if version.hip:
+        return "rocm" + ".".join(version.hip.split(".")[:2])
+    return "cpu"
+
+
+def _vision_build(vision) -> str | None:
+    """torchvision's build (its version module's local tag, such as cu130), read from the file; None if unsaid."""
+    try:
+        text = Path(vision.locate_file("torchvision/version.py")).read_text()
+    except OSError:
+        text = ""
+    found = re.search(r"__version__\s*=\s*['\"][^'\"+]*\+([\w.]+)['\"]", text)
+    return found.group(1) if found else (vision.version.partition("+")[2] or None)
+
+
+def _build_name(tag: str | None) -> str:
+    """A local tag in words: cpu -> the CPU build (+cpu), cu130 -> the CUDA 13.0 build (+cu130)."""
+    if tag is None:
+        return "a build that does not say which"
+    return f"the {_build_kind(tag)} build (+{tag})"
+
+
+def _build_kind(tag: str) -> str:
+    if tag == "cpu":
+        return "CPU"
+    if re.fullmatch(r"cu\d{3,}", tag):
+        return f"CUDA {tag[2:-1]}.{tag[-1]}"
+    if tag.startswith("rocm"):
+        return f"ROCm {tag[4:]}"
+    return f"+{tag}"
 
 
 def _trace(module):

@@ -118,7 +118,7 @@ def train(
     task = task_named(task) if task is not None else None
     prechecked = precheck(spec, recipe.data, task)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
-    dataset = _load_data(recipe, task, declared_input(spec, prechecked))
+    dataset = _load_data(recipe, task, declared_input(spec, prechecked), cluster)
     checked = check_against_data(spec, dataset)
     live = live_plot(_label(spec))
     observe = live.observer(_label(spec), on_epoch) if live else on_epoch
@@ -214,17 +214,21 @@ def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
     return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
 
 
-def _load_data(recipe: Recipe, task: Task | None = None, declared: tuple | None = None) -> Dataset | ImageFolder:
+def _load_data(
+    recipe: Recipe, task: Task | None = None, declared: tuple | None = None, cluster: Cluster | None = None
+) -> Dataset | ImageFolder:
     """The recipe's data, telling the user of any fallback (the sample for MNIST).
 
-    An image folder's images take the size the spec declares, else ``--input-shape``'s.
+    An image folder's images take the size the spec declares, else ``--input-shape``'s; in a
+    data-parallel cluster each process reads only its shard of the folder's files.
     Inside :func:`shared_data` a data set read before is reused, without its notices again.
     """
     wanted = declared if declared is not None else recipe.input_shape
-    key = (recipe.data, recipe.limit, task, wanted, recipe.test_split, recipe.input_shape)
+    shard = (cluster.process_id, cluster.num_processes) if cluster and recipe.distribute == "data-parallel" else None
+    key = (recipe.data, recipe.limit, task, wanted, recipe.test_split, recipe.input_shape, shard)
     if _SHARED is not None and key in _SHARED:
         return _SHARED[key]
-    dataset = load_data(recipe.data, recipe.limit, task, input_shape=wanted, test_split=recipe.test_split)
+    dataset = load_data(recipe.data, recipe.limit, task, input_shape=wanted, test_split=recipe.test_split, shard=shard)
     if recipe.input_shape is not None and not isinstance(dataset, ImageFolder):
         raise DataError(
             f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
@@ -321,7 +325,7 @@ def compare(
     entries = entries_of(specs)
     errors = _prechecked(entries, data, task)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
-    dataset = _load_data(settings, task)
+    dataset = _load_data(settings, task, cluster=cluster)
     choice = resolve(asked, dataset.task) if asked is not None else None
     if choice is not None:
         choice.validation = records.validation_of(settings, dataset)

@@ -362,28 +362,42 @@ def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> 
 
 
 def _folder_inputs(dataset: ImageFolder, recipe: Recipe, placement: Placement, seed: int | None):
-    """Batches decoded from an image folder's files as training draws them (``tf.data``)."""
-    if placement.cluster is not None:
-        raise RecipeError("--distribute data-parallel trains on arrays (an .npz or a named data set), not an image folder")  # fmt: skip
+    """Batches decoded from an image folder's files as training draws them (``tf.data``).
+
+    In a data-parallel cluster each process reads only its shard of each split's files, in
+    batches of its share of ``--batch-size``, every process taking the same steps.
+    """
     train, validation = dataset.train, dataset.test
     if recipe.validation_split is not None:
         train, validation = dataset.validation_split(recipe.validation_split, recipe.seed)
-    batch = recipe.batch_size
+    batch, cluster = recipe.batch_size, placement.cluster
+    if cluster is None:
+        return (
+            {"x": dataset.batches(train, batch, seed, shuffle=True), "shuffle": False},
+            dataset.batches(validation, batch),
+            {"x": dataset.batches(dataset.test, batch)},
+        )
+    if dataset.shard != (cluster.process_id, cluster.num_processes):
+        raise RecipeError(
+            f"{dataset.source}: the image folder was not read as process {cluster.process_id} of "
+            f"{cluster.num_processes}'s shard (load it with shard=({cluster.process_id}, {cluster.num_processes}))"
+        )
+    share = batch // cluster.num_processes
     return (
-        {"x": dataset.batches(train, batch, seed, shuffle=True), "shuffle": False},
-        dataset.batches(validation, batch),
-        {"x": dataset.batches(dataset.test, batch)},
+        {"x": dataset.shard_batches(train, share, seed, shuffle=True), "shuffle": False},
+        dataset.shard_batches(validation, share),
+        {"x": dataset.shard_batches(dataset.test, share)},
     )
 
 
 def _fit_and_save(model, checked, recipe, dataset, directory, placement, verbose, seed, on_epoch=None) -> TrainResult:
     from cnndsl.callbacks import EpochObserver, RunRecorder
 
+    train, validation, test = _inputs(dataset, recipe, placement, seed)
     if directory is not None:
         directory.make()
     path = directory.path if directory is not None else None
     recorder = RunRecorder(path, checkpoints=directory is not None and directory.keep.checkpoints)
-    train, validation, test = _inputs(dataset, recipe, placement, seed)
     try:
         observers = [EpochObserver(recorder, on_epoch)] if on_epoch else []
         with interrupts.remembered():  # a Ctrl-C that JAX's gc callback swallows is raised at the next batch
