@@ -89,6 +89,56 @@ class Task:
         """A written layer just before an appended head that reads as a head for another count (the data's check)."""
         return None
 
+    def hidden_head(self, infos: Sequence[LayerInfo], outputs: int, explicit: bool) -> Diagnostic | None:
+        """A warning where the head was appended after a last written layer that reads as a head of another count.
+
+        ``CN(32, 3) -> MP(2) -> FL() -> DN(5)`` checks as a 10-class model (the default): the
+        written ``DN(5)`` becomes a hidden relu layer under an appended ``DN(10, activation=softmax)``.
+        Said at the written layer, with what would make it the head or keep it hidden.
+        """
+        written = _written_before_head(infos)
+        if written is None or not self._reads_as_written_head(written, outputs):
+            return None
+        width = written.args[self._width]
+        where = f"{outputs} (given)" if explicit else f"{outputs} (the default)"
+        activation = written.args["activation"]
+        message = (
+            f"{written.text} is not the head: the {self.count_word} is {where}, so "
+            f"{infos[-1].layer.text} is appended after it and {written.text} becomes a hidden {activation} layer"
+        )
+        if explicit:
+            hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width})"
+        else:
+            hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width}) or write {self._head_text(width)}"
+        if "activation" in written.given:
+            hint += f", or leave the count out: a written {written.code}(..., activation={activation}) is then the head"
+        else:
+            hint += f"; to keep it hidden, write its activation ({written.code}(..., activation={activation}))"
+        fixes = (
+            ()
+            if "activation" in written.given
+            else _activation_fixes(written, activation, None if explicit else self.head_activation)
+        )
+        return Diagnostic(
+            SHAPE, message, written.span, severity="warning", hint=hint, code="head-mismatch", fixes=fixes
+        )
+
+    _width = "units"
+    """The argument that gives a head's output count."""
+    count_word = "class count"
+    outputs_word = "classes"
+
+    def _reads_as_written_head(self, layer: Layer, outputs: int) -> bool:
+        """A written head-code layer of another width, its activation the head's or unwritten, that a reader
+        takes for the head: one that writes the head's activation, is narrower than the head, or no wider
+        than the default class count."""
+        if layer.type is not LAYERS[self.head_code] or layer.args[self._width] == outputs:
+            return False
+        written = "activation" in layer.given
+        if written:
+            return layer.args["activation"] == self.head_activation
+        return layer.args[self._width] < outputs or layer.args[self._width] <= DEFAULT_CLASSES
+
     def reads_as_head(self, code: str, args: Mapping[str, Any], outputs: int | None) -> bool:
         """Whether the checker would take a last written layer for the head if its activation were left out."""
         return False
@@ -275,6 +325,19 @@ class Classify(Task):
         return _class_warnings(y_train, y_test, outputs, source, "image")
 
 
+def _activation_fixes(layer: Layer, hidden: str, head: str | None) -> tuple[Fix, ...]:
+    """The activation written into a layer that reads as a head: its own (kept hidden), or the head's (made the head)."""
+    span = layer.span
+    if not layer.text.endswith(")"):
+        return ()
+    separator = "" if layer.text[:-1].rstrip().endswith(("(", ",")) else ", "
+    at = Span(span.end - 1, span.end - 1, span.end_line, span.end_column - 1, span.end_line, span.end_column - 1)
+    fixes = [Fix(f"Keep {layer.text} hidden", (Edit(at, f"{separator}activation={hidden}"),))]
+    if head is not None:
+        fixes.insert(0, Fix(f"Make {layer.text} the head", (Edit(at, f"{separator}activation={head}"),)))
+    return tuple(fixes)
+
+
 def _flatten_fixes(head: LayerInfo) -> tuple[Fix, ...]:
     """``FL()`` (and, on a 4-D input, ``GAP()``) just before the classifier head: written, or appended at the end."""
     span = head.layer.span
@@ -405,6 +468,18 @@ class Segment(Task):
         if explicit and layer.args["filters"] != classes:
             return False
         return "activation" not in layer.given or layer.args["activation"] == "softmax"
+
+    _width = "filters"
+
+    def _reads_as_written_head(self, layer, outputs):
+        """A written ``CN(k, 1)`` of another class count, its activation unwritten or softmax."""
+        if (
+            layer.type is not LAYERS[self.head_code]
+            or layer.args["kernel"] != (1, 1)
+            or layer.args["filters"] == outputs
+        ):
+            return False
+        return "activation" not in layer.given or layer.args["activation"] == self.head_activation
 
     def written_head_problem(self, infos, outputs):
         """A last written ``CN(k, 1)`` on masks of another class count would become a hidden relu layer."""
@@ -546,6 +621,8 @@ class Regress(Task):
     head_activation = "linear"
     ends_in = "a regression model ends in a linear DN over (None, outputs)"
     logits_activation = None
+    count_word = "output count"
+    outputs_word = "outputs"
 
     def take_head(self, last, outputs, explicit):
         """A last ``DN(k)`` with no activation written (or linear) becomes the linear head.
