@@ -143,6 +143,29 @@ class Task:
         """Whether the checker would take a last written layer for the head if its activation were left out."""
         return False
 
+    appends_as_written = True
+    """Whether the head the checker appends hashes as the same head written (its arguments in a written layer's order).
+
+    Where it does, a reader writes every head it reads, so that the text states the output count. A
+    segmentation's and a regression's appended head keep the order they were first released with:
+    written, their default head would hash as another model, so a reader leaves it for the task to append.
+    """
+
+    def writes_head(self, code: str, args: Mapping[str, Any], ordered: bool = False) -> bool:
+        """Whether a reader writes a read model's head, so that the text states the output count.
+
+        Every head is written but one the task appends in the order its arguments were first released
+        with, which written would hash as another model: a reader leaves that one to the task. Read from
+        a framework (``ordered`` False), it is the task's default head; read from a checked model's
+        arguments in their order (``ordered``, the JSON architecture), it is a head whose arguments are
+        not in a written layer's order.
+        """
+        if self.appends_as_written:
+            return True
+        if ordered:
+            return list(args) == [param.name for param in LAYERS[code].params if param.name in args]
+        return (code, dict(args)) != self.default_head()
+
     def default_head(self) -> tuple[str, dict]:
         """The head the checker appends when no output count is given: ``(code, arguments)``, as a reader reads one."""
         args = {**_defaults(LAYERS[self.head_code]), **self._head_args(self.default_outputs)}
@@ -150,13 +173,6 @@ class Task:
 
     def _head_args(self, outputs: int) -> dict:
         return {"units": outputs, "activation": self.head_activation}
-
-    def rebuilds_head(self, code: str) -> bool:
-        """Whether a layer the checker made the head is one the output count builds again, left out when written back.
-
-        A classifier's ``DN(classes, softmax)`` is; a head of the model's own (``ACT(softmax)``) is written.
-        """
-        return code == self.head_code
 
     def head_of_logits(self, code: str, args: Mapping[str, Any]) -> dict | None:
         """A read model's last layer as this task's head: its arguments with the head's activation, or None.
@@ -458,6 +474,8 @@ class Segment(Task):
     def new_head(self, outputs, end):
         return _head_as_released(self, outputs, end)
 
+    appends_as_written = False
+
     def _head_text(self, outputs):
         return f"{self.head_code}({outputs}, 1, activation=softmax)"
 
@@ -623,6 +641,7 @@ class Regress(Task):
     logits_activation = None
     count_word = "output count"
     outputs_word = "outputs"
+    appends_as_written = False
 
     def take_head(self, last, outputs, explicit):
         """A last ``DN(k)`` with no activation written (or linear) becomes the linear head.

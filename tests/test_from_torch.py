@@ -418,6 +418,15 @@ def test_a_module_ending_in_its_own_softmax_keeps_it_as_the_head():
     assert text.endswith("-> DN(3, activation=softmax)\n") and text.count("softmax") == 1
 
 
+def test_a_module_ending_in_ten_classes_is_written_with_its_head():
+    """The default class count too: the text states it, and checks as the same model with the count or without."""
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    spec = from_torch(source, (8, 8, 3))
+    assert spec.text == "IN(8, 8, 3) -> CN(4) -> GAP() -> DN(10, activation=softmax)\n" and spec.num_classes == 10
+    alone, given = check(spec.text), check(spec.text, num_classes=spec.num_classes)
+    assert alone == given and alone.total_params == sum(p.numel() for p in source.parameters())
+
+
 def test_a_setting_out_of_the_notations_bounds_is_an_error_not_a_text_that_fails_to_check():
     source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Dropout(1.0), nn.Linear(4 * 6 * 6, 3))
     with pytest.raises(
