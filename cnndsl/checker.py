@@ -132,12 +132,8 @@ def _check_chain(
     asked = classes
     head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
     hidden = None if failed or head else task.hidden_head(infos, classes, explicit)
-    diagnostics = [
-        *inferrer.diagnostics,
-        *([head] if head else []),
-        *([hidden] if hidden else []),
-        *_layer_count(infos, chain),
-    ]
+    found = [problem for problem in (head, hidden) if problem]
+    diagnostics = [*inferrer.diagnostics, *found, *_layer_count(infos, chain)]
     if not partial:
         raise_errors(diagnostics, source)
     else:
@@ -149,7 +145,9 @@ def _check_chain(
             return Partial(resolved, shape, asked, inferrer, error)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task)
+    return CheckedModel(
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task
+    )
 
 
 def resolved_chain(

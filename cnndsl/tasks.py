@@ -58,6 +58,11 @@ class Task:
     """Keras's names for the metrics, as the history's columns and ``metrics.json`` name them."""
     objectives: Mapping[str, str] = {}
     """What a sweep may optimise, and which way."""
+    count_word = "class count"
+    outputs_word = "classes"
+    """How a diagnostic names the output count, and what it counts."""
+    _width = "units"
+    """The head's argument that gives the output count."""
 
     # --- checking ---
 
@@ -99,34 +104,22 @@ class Task:
         written = _written_before_head(infos)
         if written is None or not self._reads_as_written_head(written, outputs):
             return None
-        width = written.args[self._width]
-        where = f"{outputs} (given)" if explicit else f"{outputs} (the default)"
-        activation = written.args["activation"]
+        width, activation, stated = written.args[self._width], written.args["activation"], "activation" in written.given
         message = (
-            f"{written.text} is not the head: the {self.count_word} is {where}, so "
-            f"{infos[-1].layer.text} is appended after it and {written.text} becomes a hidden {activation} layer"
+            f"{written.text} is not the head: the {self.count_word} is {outputs} ({'given' if explicit else 'the default'}), "
+            f"so {infos[-1].layer.text} is appended after it and {written.text} becomes a hidden {activation} layer"
         )
-        if explicit:
-            hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width})"
-        else:
-            hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width}) or write {self._head_text(width)}"
-        if "activation" in written.given:
+        hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width})"
+        if not explicit:
+            hint += f" or write {self._head_text(width)}"
+        if stated:  # the head's own activation, written: the head but for the count given
             hint += f", or leave the count out: a written {written.code}(..., activation={activation}) is then the head"
         else:
             hint += f"; to keep it hidden, write its activation ({written.code}(..., activation={activation}))"
-        fixes = (
-            ()
-            if "activation" in written.given
-            else _activation_fixes(written, activation, None if explicit else self.head_activation)
-        )
+        fixes = () if stated else _activation_fixes(written, activation, None if explicit else self.head_activation)
         return Diagnostic(
             SHAPE, message, written.span, severity="warning", hint=hint, code="head-mismatch", fixes=fixes
         )
-
-    _width = "units"
-    """The argument that gives a head's output count."""
-    count_word = "class count"
-    outputs_word = "classes"
 
     def _reads_as_written_head(self, layer: Layer, outputs: int) -> bool:
         """A written head-code layer of another width, its activation the head's or unwritten, that a reader
