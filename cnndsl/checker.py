@@ -135,7 +135,9 @@ def _check_chain(
     explicit = num_classes is not None
     asked = classes
     head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
-    diagnostics = [*inferrer.diagnostics, *([head] if head else []), *_layer_count(infos, chain)]
+    hidden = None if failed or head else task.hidden_head(infos, classes, explicit)
+    found = [problem for problem in (head, hidden) if problem]
+    diagnostics = [*inferrer.diagnostics, *found, *_layer_count(infos, chain)]
     if not partial:
         raise_errors(diagnostics, source)
     else:

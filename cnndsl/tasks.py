@@ -58,6 +58,11 @@ class Task:
     """Keras's names for the metrics, as the history's columns and ``metrics.json`` name them."""
     objectives: Mapping[str, str] = {}
     """What a sweep may optimise, and which way."""
+    count_word = "class count"
+    outputs_word = "classes"
+    """How a diagnostic names the output count, and what it counts."""
+    _width = "units"
+    """The head's argument that gives the output count."""
 
     # --- checking ---
 
@@ -89,9 +94,70 @@ class Task:
         """A written layer just before an appended head that reads as a head for another count (the data's check)."""
         return None
 
+    def hidden_head(self, infos: Sequence[LayerInfo], outputs: int, explicit: bool) -> Diagnostic | None:
+        """A warning where the head was appended after a last written layer that reads as a head of another count.
+
+        ``CN(32, 3) -> MP(2) -> FL() -> DN(5)`` checks as a 10-class model (the default): the
+        written ``DN(5)`` becomes a hidden relu layer under an appended ``DN(10, activation=softmax)``.
+        Said at the written layer, with what would make it the head or keep it hidden.
+        """
+        written = _written_before_head(infos)
+        if written is None or not self._reads_as_written_head(written, outputs):
+            return None
+        width, activation, stated = written.args[self._width], written.args["activation"], "activation" in written.given
+        message = (
+            f"{written.text} is not the head: the {self.count_word} is {outputs} ({'given' if explicit else 'the default'}), "
+            f"so {infos[-1].layer.text} is appended after it and {written.text} becomes a hidden {activation} layer"
+        )
+        hint = f"for {width} {self.outputs_word}, pass --classes {width} (num_classes={width})"
+        if not explicit:
+            hint += f" or write {self._head_text(width)}"
+        if stated:  # the head's own activation, written: the head but for the count given
+            hint += f", or leave the count out: a written {written.code}(..., activation={activation}) is then the head"
+        else:
+            hint += f"; to keep it hidden, write its activation ({written.code}(..., activation={activation}))"
+        fixes = () if stated else _activation_fixes(written, activation, None if explicit else self.head_activation)
+        return Diagnostic(
+            SHAPE, message, written.span, severity="warning", hint=hint, code="head-mismatch", fixes=fixes
+        )
+
+    def _reads_as_written_head(self, layer: Layer, outputs: int) -> bool:
+        """A written head-code layer of another width, its activation the head's or unwritten, that a reader
+        takes for the head: one that writes the head's activation, is narrower than the head, or no wider
+        than the default class count."""
+        if layer.type is not LAYERS[self.head_code] or layer.args[self._width] == outputs:
+            return False
+        written = "activation" in layer.given
+        if written:
+            return layer.args["activation"] == self.head_activation
+        return layer.args[self._width] < outputs or layer.args[self._width] <= DEFAULT_CLASSES
+
     def reads_as_head(self, code: str, args: Mapping[str, Any], outputs: int | None) -> bool:
         """Whether the checker would take a last written layer for the head if its activation were left out."""
         return False
+
+    appends_as_written = True
+    """Whether the head the checker appends hashes as the same head written (its arguments in a written layer's order).
+
+    Where it does, a reader writes every head it reads, so that the text states the output count. A
+    segmentation's and a regression's appended head keep the order they were first released with:
+    written, their default head would hash as another model, so a reader leaves it for the task to append.
+    """
+
+    def writes_head(self, code: str, args: Mapping[str, Any], ordered: bool = False) -> bool:
+        """Whether a reader writes a read model's head, so that the text states the output count.
+
+        Every head is written but one the task appends in the order its arguments were first released
+        with, which written would hash as another model: a reader leaves that one to the task. Read from
+        a framework (``ordered`` False), it is the task's default head; read from a checked model's
+        arguments in their order (``ordered``, the JSON architecture), it is a head whose arguments are
+        not in a written layer's order.
+        """
+        if self.appends_as_written:
+            return True
+        if ordered:
+            return list(args) == [param.name for param in LAYERS[code].params if param.name in args]
+        return (code, dict(args)) != self.default_head()
 
     def default_head(self) -> tuple[str, dict]:
         """The head the checker appends when no output count is given: ``(code, arguments)``, as a reader reads one."""
@@ -100,13 +166,6 @@ class Task:
 
     def _head_args(self, outputs: int) -> dict:
         return {"units": outputs, "activation": self.head_activation}
-
-    def rebuilds_head(self, code: str) -> bool:
-        """Whether a layer the checker made the head is one the output count builds again, left out when written back.
-
-        A classifier's ``DN(classes, softmax)`` is; a head of the model's own (``ACT(softmax)``) is written.
-        """
-        return code == self.head_code
 
     def head_of_logits(self, code: str, args: Mapping[str, Any]) -> dict | None:
         """A read model's last layer as this task's head: its arguments with the head's activation, or None.
@@ -275,6 +334,19 @@ class Classify(Task):
         return _class_warnings(y_train, y_test, outputs, source, "image")
 
 
+def _activation_fixes(layer: Layer, hidden: str, head: str | None) -> tuple[Fix, ...]:
+    """The activation written into a layer that reads as a head: its own (kept hidden), or the head's (made the head)."""
+    span = layer.span
+    if not layer.text.endswith(")"):
+        return ()
+    separator = "" if layer.text[:-1].rstrip().endswith(("(", ",")) else ", "
+    at = Span(span.end - 1, span.end - 1, span.end_line, span.end_column - 1, span.end_line, span.end_column - 1)
+    fixes = [Fix(f"Keep {layer.text} hidden", (Edit(at, f"{separator}activation={hidden}"),))]
+    if head is not None:
+        fixes.insert(0, Fix(f"Make {layer.text} the head", (Edit(at, f"{separator}activation={head}"),)))
+    return tuple(fixes)
+
+
 def _flatten_fixes(head: LayerInfo) -> tuple[Fix, ...]:
     """``FL()`` (and, on a 4-D input, ``GAP()``) just before the classifier head: written, or appended at the end."""
     span = head.layer.span
@@ -395,6 +467,8 @@ class Segment(Task):
     def new_head(self, outputs, end):
         return _head_as_released(self, outputs, end)
 
+    appends_as_written = False
+
     def _head_text(self, outputs):
         return f"{self.head_code}({outputs}, 1, activation=softmax)"
 
@@ -405,6 +479,18 @@ class Segment(Task):
         if explicit and layer.args["filters"] != classes:
             return False
         return "activation" not in layer.given or layer.args["activation"] == "softmax"
+
+    _width = "filters"
+
+    def _reads_as_written_head(self, layer, outputs):
+        """A written ``CN(k, 1)`` of another class count, its activation unwritten or softmax."""
+        if (
+            layer.type is not LAYERS[self.head_code]
+            or layer.args["kernel"] != (1, 1)
+            or layer.args["filters"] == outputs
+        ):
+            return False
+        return "activation" not in layer.given or layer.args["activation"] == self.head_activation
 
     def written_head_problem(self, infos, outputs):
         """A last written ``CN(k, 1)`` on masks of another class count would become a hidden relu layer."""
@@ -546,6 +632,9 @@ class Regress(Task):
     head_activation = "linear"
     ends_in = "a regression model ends in a linear DN over (None, outputs)"
     logits_activation = None
+    count_word = "output count"
+    outputs_word = "outputs"
+    appends_as_written = False
 
     def take_head(self, last, outputs, explicit):
         """A last ``DN(k)`` with no activation written (or linear) becomes the linear head.

@@ -167,4 +167,4 @@ def test_augmentation_is_drawn_in_its_own_colour_and_reads_back_from_keras(keras
     spec = "IN(16, 16, 3) -> FLIP(horizontal) -> ROT(0.1, fill=nearest) -> TRN(0.1, 0.2) -> ZOOM(0.2, width=0.1) -> RCR(12, 12) -> CON(0.3) -> FL()"  # noqa: E501
     svg = draw_spec(spec)
     assert COLOURS["augmentation"] in svg and "RCR(12, 12)" in svg
-    assert to_spec(compile_spec(spec)).text == spec
+    assert to_spec(compile_spec(spec)).text == spec + " -> DN(10, activation=softmax)"

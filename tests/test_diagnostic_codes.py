@@ -59,6 +59,8 @@ CASES = [
                                        "Insert GAP() before the classifier head": "CN(8) -> GAP() -> DN(10)"}),
     ("IN(None, None, 3) -> FL() -> DN(10)", "unknown-size", {}),
     ("CN(8) -> DN(16) -> FL()", "suspicious-layer", {}),
+    ("CN(8) -> FL() -> DN(5)", "head-mismatch", {"Make DN(5) the head": "CN(8) -> FL() -> DN(5, activation=softmax)",
+                                                "Keep DN(5) hidden": "CN(8) -> FL() -> DN(5, activation=relu)"}),
     ("ADD(FL() | ID()) -> FL()", "merge-broadcast", {}),
     ("CN(8) -> {CN(4) | CN(2)} -> FL()", "search-space", {}),
 ]  # fmt: skip

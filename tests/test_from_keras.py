@@ -33,8 +33,11 @@ def keras_names(text: str) -> str:
 def same_architecture(text: str, input_shape, classes: int) -> None:
     spec = to_spec(compile_spec(text, input_shape, classes))
     assert spec.num_classes == classes
+    source = architecture_hash(check(keras_names(text), input_shape, classes))
     again = check(spec.text, num_classes=spec.num_classes)
-    assert architecture_hash(again) == architecture_hash(check(keras_names(text), input_shape, classes)), spec.text
+    assert architecture_hash(again) == source, spec.text
+    alone = check(spec.text)  # the text states its class count: the head is written
+    assert architecture_hash(alone) == source and alone.num_classes == classes, spec.text
 
 
 @pytest.mark.parametrize("name", sorted(notebook_specs()))
@@ -42,11 +45,24 @@ def test_the_notebook_models_come_back_as_themselves(name):
     same_architecture(notebook_specs()[name], (28, 28, 1), 10)
 
 
-def test_the_spec_is_canonical_defaults_left_out_and_the_head_folded():
+def test_the_spec_is_canonical_defaults_left_out_and_the_head_written():
     spec = to_spec(compile_spec(notebook_specs()["model1"]))
-    assert (
-        spec.text == "IN(28, 28, 1) -> CN(72, 7) -> CN(38) -> CN(20) -> MP() -> DP(0.25) -> FL() -> DN(128) -> DP(0.5)"
+    assert spec.text == (
+        "IN(28, 28, 1) -> CN(72, 7) -> CN(38) -> CN(20) -> MP() -> DP(0.25) -> FL() -> DN(128) -> DP(0.5)"
+        " -> DN(10, activation=softmax)"
     )
+
+
+def test_a_model_ending_in_the_default_head_is_written_with_it_and_checks_as_the_same_model():
+    """A Sequential ending in Dense(10, softmax) reads as a model with its classifier, not without one."""
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dropout(0.5),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    spec = to_spec(model)
+    assert spec.text == "IN(28, 28, 1) -> CN(8) -> FL() -> DP(0.5) -> DN(10, activation=softmax)"
+    for checked in (check(spec.text), check(spec.text, num_classes=spec.num_classes)):
+        assert checked.total_params == model.count_params() and len(checked.layers) == len(model.layers)
 
 
 def test_branches_are_found_from_the_graph():
@@ -427,7 +443,9 @@ def test_an_inherited_kernel_is_left_out_only_right_after_a_layer_of_its_code():
     assert "BN() -> CN(8, 1)" in spec.text
     assert "CN(2, padding=same) -> CN(4, 1, activation=linear)" in spec.text
     assert architecture_hash(check(spec.text)) == architecture_hash(check(text))
-    assert to_spec(compile_spec("CN(8, 5) -> CN(4) -> GAP()")).text == "IN(28, 28, 1) -> CN(8, 5) -> CN(4) -> GAP()"
+    assert to_spec(compile_spec("CN(8, 5) -> CN(4) -> GAP()")).text == (
+        "IN(28, 28, 1) -> CN(8, 5) -> CN(4) -> GAP() -> DN(10, activation=softmax)"
+    )
 
 
 def _example_ended(kind) -> str:

@@ -238,6 +238,24 @@ def gated():
     return nn.Sequential(nn.Conv2d(3, 8, 3), Gate(), nn.Flatten(), nn.Linear(8 * 30 * 30, 5))
 
 
+class WithAux(nn.Module):
+    # a classifier with an auxiliary head that only training calls, as GoogLeNet's
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.aux = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 5))
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.features(x)
+        return (self.fc(x), self.aux(x)) if self.training else self.fc(x)
+
+
+def with_aux():
+    return WithAux()
+
+
 def broken():
     raise RuntimeError("no weights here")
 
@@ -249,7 +267,7 @@ NOT_A_MODULE = 3
 @pytest.fixture
 def nets(tmp_path):
     (tmp_path / "tinynets.py").write_text(NETS)
-    return tmp_path, {"PYTHONPATH": str(tmp_path)}
+    return tmp_path, {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}  # this checkout's cnndsl
 
 
 def test_from_torch_prints_the_notation(nets):
@@ -258,6 +276,18 @@ def test_from_torch_prints_the_notation(nets):
     assert result.returncode == 0, result.stderr
     assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=softmax)\n")
     assert check(result.stdout).total_params == 8 * 27 + 8 + 8 * 5 + 5
+
+
+def test_from_torch_names_each_module_left_out_with_its_parameters(nets):
+    folder, env = nets
+    result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", env=env, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "IN(8, 8, 3) -> CN(8) -> GAP() -> DN(5, activation=softmax)\n"
+    assert result.stderr.splitlines() == [
+        "cnndsl: note: tinynets:with_aux: left out aux (Sequential): 229 parameters, which do not reach the output"
+    ]
+    plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder)
+    assert plain.returncode == 0 and plain.stderr == ""
 
 
 def test_from_torch_takes_the_task_the_module_ends_in(nets):
@@ -462,6 +492,28 @@ def test_a_module_ending_in_its_own_softmax_keeps_it_as_the_head():
     source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3), nn.Softmax(1))
     text = from_torch(source, (8, 8, 3)).text
     assert text.endswith("-> DN(3, activation=softmax)\n") and text.count("softmax") == 1
+
+
+def test_googlenet_s_auxiliary_classifiers_are_named_as_left_out(torchvision):
+    """GoogLeNet (aux_logits=True) has 13.0M parameters; its auxiliary heads, called in training only, are
+    said to be left out, with their counts: what is read and what is left out add up to the module's total."""
+    source = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
+    with pytest.warns(UserWarning, match=r"left out .*aux1 \(InceptionAux\): 3,188,968 parameters; aux2 "):
+        spec = from_torch(source)
+    assert [(d.path, d.cls) for d in spec.dropped] == [("aux1", "InceptionAux"), ("aux2", "InceptionAux")]
+    read = check(spec.text).trainable_params
+    assert read + sum(d.params for d in spec.dropped) == sum(p.numel() for p in source.parameters()) == 13_004_888
+    plain = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    assert from_torch(plain).dropped == () and check(from_torch(plain).text).trainable_params == read
+
+
+def test_a_module_ending_in_ten_classes_is_written_with_its_head():
+    """The default class count too: the text states it, and checks as the same model with the count or without."""
+    source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    spec = from_torch(source, (8, 8, 3))
+    assert spec.text == "IN(8, 8, 3) -> CN(4) -> GAP() -> DN(10, activation=softmax)\n" and spec.num_classes == 10
+    alone, given = check(spec.text), check(spec.text, num_classes=spec.num_classes)
+    assert alone == given and alone.total_params == sum(p.numel() for p in source.parameters())
 
 
 def test_a_setting_out_of_the_notations_bounds_is_an_error_not_a_text_that_fails_to_check():

@@ -49,6 +49,50 @@ def test_each_task_has_its_head_rule(task, spec, classes, head, output):
     assert activation == ("linear" if task == "regress" else "softmax")
 
 
+HIDDEN_HEADS = [
+    # (task, spec, classes, the column of the written layer warned about (None: no warning), the message's words)
+    ("classify", "CN(32,3)->MP(2)->FL()->DN(128)->DN(10)->DN(5)", None, 41,
+     "DN(5) is not the head: the class count is 10 (the default), so DN(10, activation=softmax) is appended after it "
+     "and DN(5) becomes a hidden relu layer"),
+    ("classify", "CN(32,3)->MP(2)->FL()->DN(128)->DN(10)->DN(5)", 3, 41, "the class count is 3 (given)"),
+    ("classify", "CN(4) -> GAP() -> DN(10)", 15, 19, "DN(10) becomes a hidden relu layer"),
+    ("classify", "CN(4) -> GAP() -> DN(5, activation=softmax)", 3, 19, "becomes a hidden softmax layer"),
+    ("classify", "CN(4) -> GAP() -> DN(128)", None, None, ""),
+    ("classify", "CN(4) -> GAP() -> DN(5, activation=relu)", None, None, ""),
+    ("classify", "CN(4) -> GAP() -> DN(5)", 5, None, ""),
+    ("segment", "CN(4, 3, padding=same) -> CN(5, 1)", 3, 27,
+     "CN(5, 1) is not the head: the class count is 3 (given), so CN(3, 1, activation=softmax) is appended"),
+    ("segment", "CN(4, 3, padding=same) -> CN(5, 1)", None, None, ""),
+    ("segment", "CN(4, 3, padding=same) -> CN(5, 1, activation=relu)", 3, None, ""),
+    ("regress", "CN(4) -> GAP() -> DN(64) -> DN(3)", None, 29,
+     "DN(3) is not the head: the output count is 1 (the default), so DN(1, activation=linear) is appended"),
+    ("regress", "CN(4) -> GAP() -> DN(2, activation=linear)", 3, 19, "becomes a hidden linear layer"),
+    ("regress", "CN(4) -> GAP() -> DN(64)", None, None, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("task", "spec", "classes", "column", "words"), HIDDEN_HEADS)
+def test_a_written_layer_that_reads_as_a_head_but_is_not_it_is_warned_about_where_it_is_written(
+    task, spec, classes, column, words
+):
+    model = check(spec, None, classes, task=task)
+    warnings = [d for d in model.warnings if d.code == "head-mismatch"]
+    if column is None:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.severity == "warning" and (warning.span.line, warning.span.column) == (1, column)
+    assert words in warning.message and "--classes" in warning.hint
+    assert model.layers[-1].layer.head and not model.layers[-2].layer.head  # the rule itself is unchanged
+
+
+def test_the_hidden_head_warning_says_what_makes_it_the_head_on_the_command_line(cli):
+    result = cli("check", "CN(32,3)->MP(2)->FL()->DN(128)->DN(10)->DN(5)")
+    assert result.returncode == 0 and "output (None, 10)" in result.stdout
+    assert "<spec>:1:41: warning: DN(5) is not the head" in result.stderr
+    assert "help: for 5 classes, pass --classes 5 (num_classes=5) or write DN(5, activation=softmax)" in result.stderr
+
+
 def test_classification_is_the_default_and_unchanged():
     for spec in ("CN(8) -> MP(2) -> FL() -> DN(10)", "CN(8) -> GAP() -> DN(32)", "FL() -> DN(4, activation=softmax)"):
         plain, named = check(spec), check(spec, task="classify")

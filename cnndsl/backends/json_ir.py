@@ -109,8 +109,10 @@ def _taken(items: list) -> set[int]:
 
 
 def _appended_head(layer: Mapping, task: Task) -> bool:
-    """A head the output count makes again, left out of the written spec: the task says which."""
-    return bool(layer.get("head")) and task.rebuilds_head(layer.get("code"))
+    """A head left out of the written spec, for the task to append again: one that written would hash as
+    another model (:meth:`Task.writes_head`). Every other head is written, so that the text states the
+    output count."""
+    return bool(layer.get("head")) and not task.writes_head(_code(layer), _args(layer), ordered=True)
 
 
 def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:

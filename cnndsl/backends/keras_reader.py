@@ -114,8 +114,9 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
 
     Every layer the notation cannot write is named, in the order of ``model.layers``. The
-    head is written (``DN(3, activation=softmax)``, or a softmax of the model's own), so the
-    text states its class count, unless it is the very head the checker appends by default.
+    head is written (``DN(10, activation=softmax)``, or a softmax of the model's own), so the
+    text states its class count, unless the task appends it in another order than a written
+    one's (a segmentation's or a regression's default head: :meth:`Task.writes_head`).
     ``input_shape`` gives the sizes of an input whose size the model leaves unknown; ``task``
     (classify, segment, regress) says which head the model ends in.
     TypeError for anything but a Keras model.
@@ -142,7 +143,7 @@ def write_graph(
     """
     head = layers[-1]
     graph = _Graph(layers, inbound)
-    implied = _node_parts(head) == task.default_head()
+    implied = not task.writes_head(*_node_parts(head))
     try:
         chain = graph.chain(graph.feeds(head)[0] if implied else head.name, None)
         graph.check_all_used(head)

@@ -34,7 +34,9 @@ from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
 from cnndsl.tasks import CLASSIFY, Task, task_named
 
-__all__ = ["from_torch", "port_weights", "read", "reading", "Reading", "TorchSpec", "load_module", "UnsupportedModel"]
+__all__ = [
+    "from_torch", "port_weights", "read", "reading", "Reading", "TorchSpec", "Dropped", "load_module", "UnsupportedModel",
+]  # fmt: skip
 
 _TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
@@ -54,10 +56,33 @@ _Value, _Refused, _Parameter = Value, Refused, Parameter
 # --- reading ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """A module left out of the notation: none of its parameters reaches the output.
+
+    GoogLeNet's and Inception v3's auxiliary classifiers are called in training only, so the
+    model read (in inference) has none of their parameters.
+    """
+
+    path: str
+    cls: str
+    params: int
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.cls}): {self.params:,} parameters"
+
+
 def read(
     module, input_shape: Sequence[int], task: Task = CLASSIFY
 ) -> tuple[list[_Read], dict[str, list[str | None]], int]:
     """The module's layers (the task's head last), who feeds whom, and the class count."""
+    return _read(module, input_shape, task)[:3]
+
+
+def _read(
+    module, input_shape: Sequence[int], task: Task = CLASSIFY
+) -> tuple[list[_Read], dict[str, list[str | None]], int, tuple[Dropped, ...]]:
+    """:func:`read`'s answer, and the modules whose parameters do not reach the output."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
@@ -87,7 +112,35 @@ def read(
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
     layers, inbound = _finish(reader, result, task)
-    return layers, inbound, result.shape[1]
+    return layers, inbound, result.shape[1], _dropped(module, graph)
+
+
+def _dropped(module, graph) -> tuple[Dropped, ...]:
+    """The outermost modules none of whose parameters the output depends on, in the module's order.
+
+    The parameters reached are those of the modules called, and the tensors fetched, on some path
+    to the output of the graph traced in inference; the rest were written nowhere.
+    """
+    output = next(node for node in graph.nodes if node.op == "output")
+    reached: set[int] = set()
+    seen, stack = set(), [output]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.op == "call_module":
+            reached.update(id(param) for param in module.get_submodule(node.target).parameters())
+        elif node.op == "get_attr":
+            reached.add(id(_attribute(module, node.target)))
+        stack.extend(node.all_input_nodes)
+    dropped: list[Dropped] = []
+    for path, sub in module.named_modules():
+        params = list(sub.parameters())
+        inside = any(path.startswith(f"{outer.path}.") for outer in dropped)
+        if path and params and not inside and not any(id(param) in reached for param in params):
+            dropped.append(Dropped(path, type(sub).__name__, sum(param.numel() for param in params)))
+    return tuple(dropped)
 
 
 @dataclass(frozen=True)
@@ -106,6 +159,8 @@ class Reading:
     model: Any
     tree: Any = None
     """The text's syntax tree, parsed once: the checked model and the laid-out text both come from it."""
+    dropped: tuple[Dropped, ...] = ()
+    """The modules left out: none of their parameters reaches the output (:class:`Dropped`)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +168,9 @@ class TorchSpec(KerasSpec):
     """What :func:`from_torch` returns: :class:`KerasSpec`'s text and class count, and the module's reading."""
 
     reading: Reading | None = field(default=None, compare=False, repr=False)
+    dropped: tuple[Dropped, ...] = ()
+    """The modules the text leaves out, since none of their parameters reaches the output (GoogLeNet's
+    auxiliary classifiers): each one's path, class and parameter count."""
 
 
 def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Reading:
@@ -121,7 +179,7 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
     from cnndsl.errors import SpecError
     from cnndsl.syntax import parse
 
-    layers, inbound, classes = read(module, input_shape, task)
+    layers, inbound, classes, dropped = _read(module, input_shape, task)
     shape = tuple(int(size) for size in input_shape)
     text = write_graph(layers, inbound, shape, classes, task)
     tree = parse(text)
@@ -129,15 +187,16 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
         model = check_chain(tree, text, task=task)
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
-    return Reading(module, shape, layers, inbound, classes, text, model, tree)
+    return Reading(module, shape, layers, inbound, classes, text, model, tree, dropped)
 
 
 def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
-    and the head's ``.num_classes``; and ``.reading``, which :func:`port_weights` reuses when given
-    the spec instead of the module. The module's logits become the notation's softmax head;
+    and the head's ``.num_classes``; ``.reading``, which :func:`port_weights` reuses when given
+    the spec instead of the module; and ``.dropped``, the modules none of whose parameters reaches
+    the output (GoogLeNet's auxiliary classifiers), which the text leaves out and a UserWarning names. The module's logits become the notation's softmax head;
     ``task`` (classify, segment, regress) says which head the module ends in.
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
@@ -145,7 +204,12 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
     from cnndsl.formatter import layout
 
     found = reading(module, input_shape, task_named(task))
-    return TorchSpec(layout(found.tree) + "\n", found.classes, found)
+    if found.dropped:
+        import warnings
+
+        left = "; ".join(map(str, found.dropped))
+        warnings.warn(f"from_torch left out what does not reach the output: {left}", UserWarning, stacklevel=2)
+    return TorchSpec(layout(found.tree) + "\n", found.classes, found, found.dropped)
 
 
 def load_module(target: str):

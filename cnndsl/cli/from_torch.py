@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC
 from cnndsl.cli.options import add_reader_options, add_task_option
@@ -35,11 +36,15 @@ def cmd_from_torch(args: argparse.Namespace) -> int:
     except ModelFileError as error:
         raise UsageError(str(error)) from None
     try:
-        spec = from_torch(module, args.input_shape or (224, 224, 3), task=args.task)
+        with warnings.catch_warnings():  # what is left out is said below, one line per module
+            warnings.filterwarnings("ignore", "from_torch left out", UserWarning)
+            spec = from_torch(module, args.input_shape or (224, 224, 3), task=args.task)
     except UnsupportedModel as error:
         for problem in str(error).splitlines():
             print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)
         return EXIT_SPEC
+    for dropped in spec.dropped:
+        print(f"cnndsl: note: {args.target}: left out {dropped}, which do not reach the output", file=sys.stderr)
     if args.output:
         from cnndsl.outputs import write_text
 
