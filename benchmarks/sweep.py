@@ -448,6 +448,15 @@ def verdicts(results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def needs_bench() -> None:
+    """Stop unless the ``bench`` extra is installed: keras-tuner fails every trial without tensorboard."""
+    import importlib.util
+
+    missing = [name for name in ("keras_tuner", "sklearn", "tensorboard") if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.exit(f'benchmarks/sweep.py: keras-tuner\'s side needs {", ".join(missing)}: pip install -e ".[bench]"')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -469,6 +478,7 @@ def main() -> None:
     from cnndsl import __version__
 
     if args.only == "cost":
+        needs_bench()
         print(f"cost space: {COST_SPACE}")
         cost_part(args)
         return
@@ -483,10 +493,7 @@ def main() -> None:
         print(f"raw counts: {json.dumps(counts)}", flush=True)
     if args.only == "proposals":
         return
-    import importlib.util
-
-    if importlib.util.find_spec("keras_tuner") is None:
-        sys.exit('benchmarks/sweep.py: the budget comparison needs keras-tuner: pip install -e ".[bench]"')
+    needs_bench()
     print(f"compared: {DECLARED} against each keras-tuner search; the other cnndsl variants are only reported")
     print(
         f"order of the searches by seed: {[[list(SEARCHES).index(name) for name in order(seed)] for seed in range(args.seeds)]}"
