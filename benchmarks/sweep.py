@@ -115,11 +115,11 @@ def proposals(seeds: int, trials: int) -> dict[str, list[int]]:
 
     import optuna
 
-    import cnndsl
-    from cnndsl import check, sweeps
+    from cnndsl import sweeps
+    from cnndsl.training import api
 
-    def stand_in(spec, data="mnist", *, output=None, **recipe):
-        score = min(1.0, math.log(check(spec).total_params) / 14)
+    def stand_in(model, data="mnist", *, output=None, **recipe):
+        score = min(1.0, math.log(model.total_params) / 14)
         history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
         return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.0}, history=history,
                                directory=Path(output))  # fmt: skip
@@ -128,7 +128,7 @@ def proposals(seeds: int, trials: int) -> dict[str, list[int]]:
     for sampler, constraints in VARIANTS.values():
         for seed in range(seeds):
             storage = optuna.storages.InMemoryStorage()
-            with mock.patch.object(cnndsl, "train", stand_in), \
+            with mock.patch.object(api, "train", stand_in), \
                     mock.patch.object(sweeps.storages, "open_storage", lambda url, storage=storage, **_: storage):  # fmt: skip
                 sweeps.sweep(SPACE, "sample", trials=trials, sampler=sampler, seed=seed, constraints=constraints,
                              output=tempfile.mkdtemp(prefix="bench-tpe-"), study="p", echo=lambda line: None)  # fmt: skip

@@ -92,3 +92,15 @@ def test_the_order_of_the_searches_gives_each_every_position_and_pairs_of_seeds_
     for taken in positions.values():
         assert sorted(taken) == sorted(list(range(count)) * 2)
         assert all(taken[i] + taken[i + 1] == count - 1 for i in range(0, len(taken), 2))  # each pair: the middle
+
+
+def test_the_proposals_part_scores_by_its_stand_in_and_never_trains(bench, monkeypatch):
+    from cnndsl.training import api
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the proposals part trained a model")
+
+    monkeypatch.setattr(api, "train", trained)
+    counts = bench.proposals(1, 11)
+    assert set(counts) == {f"{sampler}-{constraints}" for sampler, constraints in bench.VARIANTS.values()}
+    assert counts["tpe-True"][0] < counts["random-True"][0]  # the cheap start proposes no refused candidate
