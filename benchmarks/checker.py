@@ -1,4 +1,4 @@
-"""How fast and how lean the checker is: ``python benchmarks/checker.py`` prints one table.
+"""How fast and how lean the checker is: ``python benchmarks/checker.py`` prints one table, part by part.
 
 - Cold start: ``cnndsl check`` (the console script when installed) on the notebook's
   models as a fresh process, in a user's project folder (a pyproject.toml without, then
@@ -508,35 +508,44 @@ def header() -> list[str]:
     ]
 
 
-def report(runs: int, python: str = sys.executable) -> str:
-    lines = header()
+def report(runs: int, python: str = sys.executable, shown=None) -> str:
+    """Every part of the table; ``shown`` (say ``print``) is given each part as soon as it is measured."""
+    lines: list[str] = []
+
+    def part(new: list[str]) -> None:
+        lines.extend(new)
+        if shown is not None:
+            shown("\n".join(new))
+
+    part(header())
     cold = cold_start(runs, python)
-    lines += [
-        "",
-        f"{'cold start (fresh process, 4 example files)':<52}{'median':>12}",
-        f"{'  python -c pass (the floor)':<52}{cold['floor'] * 1e3:>10.1f}ms",
-        f"{'  cnndsl check (target <= 60 ms)':<52}{cold['cnndsl'] * 1e3:>10.1f}ms",
-        f"{'  cnndsl check, with a [tool.cnndsl] table':<52}{cold['settings'] * 1e3:>10.1f}ms",
-        f"{'  cnndsl check of model 1 with a syntax error':<52}{cold['broken'] * 1e3:>10.1f}ms"
-        + ("" if cold["broken_reported"] else "  (NOT REPORTED)"),
-        f"{'  import keras + build the same models':<52}{cold['keras'] * 1e3:>10.0f}ms",
-        f"{'  cnndsl check / floor':<52}{cold['cnndsl'] / cold['floor']:>11.1f}x",
-        f"{'  keras / cnndsl check (target >= 60x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
-        f"{'  keras / cnndsl check, with the table':<52}{cold['keras'] / cold['settings']:>11.1f}x",
-        f"{'  same verdicts':<52}{'yes' if cold['agree'] else 'NO':>12}",
-        f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; `{cold['command']}` "
-        f"({Path(python).parent.parent}) in a "
-        f"project folder; cnndsl from {cold['cnndsl_range'][0] * 1e3:.0f} to {cold['cnndsl_range'][1] * 1e3:.0f} ms; "
-        f"verdicts {cold['verdicts']})",
-    ]
-    if not cold["agree"]:
-        lines.append(f"  keras verdicts: {cold['keras_verdicts']}")
+    part(
+        [
+            "",
+            f"{'cold start (fresh process, 4 example files)':<52}{'median':>12}",
+            f"{'  python -c pass (the floor)':<52}{cold['floor'] * 1e3:>10.1f}ms",
+            f"{'  cnndsl check (target <= 60 ms)':<52}{cold['cnndsl'] * 1e3:>10.1f}ms",
+            f"{'  cnndsl check, with a [tool.cnndsl] table':<52}{cold['settings'] * 1e3:>10.1f}ms",
+            f"{'  cnndsl check of model 1 with a syntax error':<52}{cold['broken'] * 1e3:>10.1f}ms"
+            + ("" if cold["broken_reported"] else "  (NOT REPORTED)"),
+            f"{'  import keras + build the same models':<52}{cold['keras'] * 1e3:>10.0f}ms",
+            f"{'  cnndsl check / floor':<52}{cold['cnndsl'] / cold['floor']:>11.1f}x",
+            f"{'  keras / cnndsl check (target >= 60x)':<52}{cold['keras'] / cold['cnndsl']:>11.1f}x",
+            f"{'  keras / cnndsl check, with the table':<52}{cold['keras'] / cold['settings']:>11.1f}x",
+            f"{'  same verdicts':<52}{'yes' if cold['agree'] else 'NO':>12}",
+            f"  ({runs * 5} alternated runs of cnndsl and the floor, {runs} of keras; `{cold['command']}` "
+            f"({Path(python).parent.parent}) in a "
+            f"project folder; cnndsl from {cold['cnndsl_range'][0] * 1e3:.0f} to {cold['cnndsl_range'][1] * 1e3:.0f} ms; "
+            f"verdicts {cold['verdicts']})",
+        ]
+        + ([f"  keras verdicts: {cold['keras_verdicts']}"] if not cold["agree"] else [])
+    )
     for title, spec in (
         ("notebook style, CN(20,(5,5))->BN()->...", notebook_spec),
         ("every layer written differently (no binding reused)", distinct_spec),
         ("the modern vocabulary (RSC, NRM, grouped CN, LN, DN on 4-D, LS, drop-connect, CR, RS)", modern_spec),
     ):
-        lines += [
+        table = [
             "",
             f"throughput, in process: parse + check against lark's lex-only floor (target: ratio >= 0.5); {title}",
             f"{'layers':>8}{'chars':>10}{'check ms':>11}{'us/layer':>10}{'lex ms':>9}{'us/layer':>10}{'ratio':>8}",
@@ -544,21 +553,23 @@ def report(runs: int, python: str = sys.executable) -> str:
         rows = throughput(spec=spec)
         for row in rows:
             n = row["layers"]
-            lines.append(
+            table.append(
                 f"{n:>8,}{row['chars']:>10,}{row['check'] * 1e3:>11.2f}{row['check'] / n * 1e6:>10.1f}"
                 f"{row['lex'] * 1e3:>9.2f}{row['lex'] / n * 1e6:>10.1f}{row['lex'] / row['check']:>8.2f}"
             )
-        lines.append(f"  {growth(rows[-2], rows[-1])}")
-    lines += goldens_report(runs)
-    lines += ["", *keystroke_report(runs * 20)]
+        part([*table, f"  {growth(rows[-2], rows[-1])}"])
+    part(goldens_report(runs))
+    part(["", *keystroke_report(runs * 20)])
     memory = peak_memory(SIZES[-1])
     mib = 1024 * 1024
-    lines += [
-        "",
-        f"peak memory, checking {SIZES[-1]:,} layers:",
-        f"  tracemalloc peak {memory['tracemalloc'] / mib:.1f} MiB; process max RSS {memory['rss'] / mib:.1f} MiB "
-        f"({memory['rss_import'] / mib:.1f} MiB after import cnndsl)",
-    ]
+    part(
+        [
+            "",
+            f"peak memory, checking {SIZES[-1]:,} layers:",
+            f"  tracemalloc peak {memory['tracemalloc'] / mib:.1f} MiB; process max RSS {memory['rss'] / mib:.1f} MiB "
+            f"({memory['rss_import'] / mib:.1f} MiB after import cnndsl)",
+        ]
+    )
     return "\n".join(lines)
 
 
@@ -576,7 +587,7 @@ def main() -> None:
     if args.keras_baseline:
         keras_verdicts()
         return
-    print(report(args.runs, args.python))
+    report(args.runs, args.python, shown=lambda text: print(text, flush=True))
 
 
 if __name__ == "__main__":

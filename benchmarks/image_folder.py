@@ -4,8 +4,9 @@ The bundled sample's first ``--train`` training digits and ``--test`` test digit
 written once as PNG files (``train/`` and ``test/``, a folder per class) and once as an
 ``.npz`` holding exactly the same pixels; then ``cnndsl run SPEC`` trains on each in a
 fresh process, with the same seed, batch and epochs, the two taking turns round after
-round so that drift in the machine's load falls on both. The first epoch (graph building)
-is left out: a run's figure is the median of its other epochs' seconds (``history.json``,
+round, the ``.npz`` first in odd rounds and the folder first in even ones, so that drift
+in the machine's load falls on both. The first epoch (graph building) is left out: a
+run's figure is the median of its other epochs' seconds (``history.json``,
 each epoch's validation on the test images included), and each kind's the median over
 rounds. The folder is read as training goes (decoded, resized and scaled in a ``tf.data``
 pipeline); the ``.npz`` is in memory from the start.
@@ -82,7 +83,8 @@ def main() -> None:
     try:
         folder, npz = write_data(work, args.train, args.test)
         for round_ in range(1, args.rounds + 1):
-            for kind, data in (("npz", npz), ("folder", folder)):
+            order = (("npz", npz), ("folder", folder))
+            for kind, data in order if round_ % 2 else order[::-1]:  # each side goes first every other round
                 per_epoch, accuracy = one_run(args, data, work / f"{kind}-{round_}")
                 seconds[kind].append(per_epoch)
                 print(f"round {round_} {kind:6s} {per_epoch:6.2f} s/epoch  accuracy {accuracy:.4f}", flush=True)

@@ -163,6 +163,8 @@ class Census:
     exact: bool
     hashes: dict[str, int] = field(default_factory=dict)
     """Each accepted architecture's hash -> the first candidate with it, in the order examined."""
+    costs: dict[str, tuple[int | None, int]] = field(default_factory=dict)
+    """Each accepted architecture's hash -> its MACs (None where unknown) and parameters, which a sweep weighs."""
     rejected: dict[tuple, list] = field(default_factory=dict)
     """First error (kind, message, span) -> [count, diagnostic, source]."""
 
@@ -175,7 +177,9 @@ class Census:
         self.examined += 1
         if verdict.accepted:
             self.accepted += 1
-            self.hashes.setdefault(verdict.hash, verdict.index)
+            if verdict.hash not in self.hashes:
+                self.hashes[verdict.hash] = verdict.index
+                self.costs[verdict.hash] = (verdict.model.total_macs, verdict.model.total_params)
             return
         group = self.rejected.setdefault(error_key(verdict.error), [0, verdict.error, verdict.source])
         group[0] += 1

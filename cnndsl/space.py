@@ -90,6 +90,13 @@ class Space:
         """The number of the candidate that ``decide`` picks, asked at each choice point reached."""
         return self._index(self.chain, decide, "")
 
+    def choices(self, index: int) -> dict[str, int]:
+        """The decisions ``index_of`` asks for to reach candidate ``index``: each choice point's option, or a
+        range's offset, by the choice point's name, in the order they are asked."""
+        found: dict[str, int] = {}
+        self._choices(self.chain, index, "", found)
+        return found
+
     def labels(self, node: ast.Choice | ast.Alternatives) -> tuple[str, ...]:
         """Each option as written in the space (blanks collapsed), numbered if two read alike."""
         labels = [" ".join(self.source[o.span.start : o.span.end].split()) for o in node.options]
@@ -145,6 +152,29 @@ class Space:
                 return option, index
             index -= size
         raise IndexError("past the last option")
+
+    def _choices(self, node, index: int, via: str, found: dict[str, int]) -> None:
+        if isinstance(node, ast.Choice | ast.Alternatives):
+            number = 0
+            while index >= self._count(node.options[number]):
+                index -= self._count(node.options[number])
+                number += 1
+            found[_key(node, via)] = number
+            self._choices(node.options[number], index, via, found)
+        elif isinstance(node, ast.Range):
+            found[_key(node, via)] = index
+        elif isinstance(node, ast.Ref):
+            block = self.blocks.get(node.name)
+            if block is not None:
+                self._choices(block, index, _key(node, via), found)
+        else:
+            parts = _parts(node)
+            digits = []
+            for child in reversed(parts):  # the last part varies fastest
+                index, digit = divmod(index, self._count(child))
+                digits.append(digit)
+            for child, digit in zip(parts, reversed(digits)):
+                self._choices(child, digit, via, found)
 
     # --- decisions -> number ---
 

@@ -25,6 +25,8 @@ from cnndsl import check, sweeps
 from cnndsl.budgets import check_budgets
 from cnndsl.report import architecture_hash
 from cnndsl.settings import Settings
+from cnndsl.space import Space
+from cnndsl.syntax import parse
 from cnndsl.tasks import CLASSIFY
 from cnndsl.training import api as training_api
 
@@ -131,6 +133,89 @@ def test_no_rejected_or_over_budget_candidate_reaches_keras(monkeypatch, tmp_pat
     for model in built:
         assert model.total_params <= 30_000 and not check_budgets(model, limits)
     assert {architecture_hash(model) for model in built} == {row["hash"] for row in rows}
+
+
+# --- TPE's start: cheap, diverse candidates ---------------------------------------------------
+
+BENCH_SPACE = (
+    "CN({20,38,72}, {5,7}) -> CN({20,38}, {5,7}) -> MP(2,2) -> CN({20,38}, {5,7}) * {1..2} -> MP(2,2)"
+    " -> DP(0.25) -> FL() -> DN({64,128}) -> DP(0.5) -> DN(10)"
+)
+"""The sweep benchmark's space: 384 candidates, 216 accepted, whose MACs span more than ten to one."""
+
+
+@settings(max_examples=40)
+@given(spaces())
+def test_a_candidates_choices_are_the_decisions_that_pick_it(text):
+    space = Space(parse(text), text)
+    for index in range(min(space.count, 200)):
+        picks = space.choices(index)
+        assert space.index_of(lambda key, node, labels, picks=picks: picks.pop(key)) == index
+        assert not picks  # every decision was asked for, and none other
+
+
+def test_the_choices_of_alternatives_ranges_and_repeats_pick_their_candidate():
+    text = "{CN({4,8}) -> BN() | MP({2,3}) -> CN(4, {1..3})} -> CN(8) * {1..2} -> FL()"
+    space = Space(parse(text), text)
+    assert space.count == (2 + 2 * 3) * 2
+    for index in range(space.count):
+        assert space.index_of(lambda key, node, labels, i=index: space.choices(i)[key]) == index
+    assert len({tuple(space.choices(i).items()) for i in range(space.count)}) == space.count
+
+
+class Tied(Recorder):
+    """Every candidate scores alike: what TPE proposes first is then the start alone."""
+
+    def __call__(self, model, data="mnist", *, output=None, verbose=0, **recipe):
+        self.specs.append(model.source)
+        history = [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 0.5}]
+        return SimpleNamespace(metrics={"test_accuracy": 0.5, "seconds_per_epoch": 0.01}, history=history,
+                               directory=Path(output))  # fmt: skip
+
+
+def tpe_start(monkeypatch, tmp_path, trials: int, seed: int) -> list[str]:
+    """The specs a TPE sweep of the benchmark's space trains, in order, every candidate scoring alike."""
+    with pytest.MonkeyPatch.context() as patch:
+        fakes(patch)
+        recorder = Tied()
+        patch.setattr(training_api, "train", recorder)
+        sweeps.sweep(BENCH_SPACE, "sample", trials=trials, sampler="tpe", output=tmp_path / f"s{seed}-{trials}",
+                     echo=quiet, epochs=1, seed=seed)  # fmt: skip
+    return recorder.specs
+
+
+def cost_of(spec: str) -> tuple[int, int]:
+    model = check(spec)
+    return (model.total_macs, model.total_params)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_tpe_sweep_starts_with_cheap_diverse_candidates_cheapest_first(monkeypatch, tmp_path, seed):
+    from cnndsl.search import Judge, census
+
+    found = census(Judge(Space(parse(BENCH_SPACE), BENCH_SPACE), (28, 28, 1), 10))
+    costs = sorted(found.costs.values())
+    median = costs[(len(costs) - 1) // 2]
+    specs = tpe_start(monkeypatch, tmp_path, trials=12, seed=seed)
+    first = specs[: sweeps.start.STARTUP]
+    assert len(specs) == 12 and len(set(first)) == len(first) == 10
+    assert all(cost_of(spec) <= median for spec in first), [cost_of(spec) for spec in first]
+    assert [cost_of(spec) for spec in first] == sorted(cost_of(spec) for spec in first)  # cheapest first
+    for option in ("CN(20, 5)", "CN(20, 7)", "CN(38, 5)", "DN(64)", "DN(128)"):  # values the cheap half holds
+        assert any(option in spec for spec in first), option
+    assert tpe_start(monkeypatch, tmp_path, trials=12, seed=seed) == specs  # the same seed, the same start
+
+
+def test_random_sampling_and_short_tpe_sweeps_start_as_optuna_does(monkeypatch, tmp_path):
+    from cnndsl.sweeps.plan import make_plan
+
+    plans = {
+        (sampler, trials): make_plan(
+            BENCH_SPACE, "sample", trials, sampler, None, None, None, tmp_path, None, None, {"seed": 0}
+        )  # fmt: skip
+        for sampler, trials in (("tpe", 11), ("tpe", 10), ("random", 50), ("grid", 50))
+    }
+    assert [len(sweeps.start.first_proposals(plan)) for plan in plans.values()] == [10, 0, 0, 0]
 
 
 # --- storage URLs and passwords ------------------------------------------------------------

@@ -8,6 +8,7 @@ count; the space holds 384 candidates, of which 168 cannot be built.
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT, load_script
@@ -53,3 +54,53 @@ def test_the_cost_space_is_keras_tuners_grid_and_every_candidate_can_be_built(be
     params = [check(bench.notation(values)).total_params for values in grid]
     assert params == [bench.keras_model(values).count_params() for values in grid]
     assert len(set(params)) == 6  # the cost part pairs the two tools' trials by parameter count
+
+
+def run(best: float | None, seconds: float = 3.0, failures=()) -> dict:
+    """One search's result as a child process reports it."""
+    return {"trained": 4, "best": best, "error": None, "failures": list(failures), "trial_seconds": [seconds] * 4,
+            "search_seconds": 60.0}  # fmt: skip
+
+
+def test_the_targets_compare_the_declared_default_alone_against_each_keras_tuner_search(bench):
+    results = {name: [run(0.9), run(0.9)] for name in bench.SEARCHES}  # every other variant above keras-tuner
+    results[bench.DECLARED] = [run(0.5, seconds=2.0), run(0.7, seconds=2.0)]
+    results["keras-tuner RandomSearch"] = [run(0.55), run(0.65)]
+    results["keras-tuner BayesianOptimization"] = [run(0.4), run(0.8, failures=["other: ImportError"])]
+    lines = bench.verdicts(results)
+    assert len(lines) == 4 and all(bench.DECLARED not in line for line in lines)
+    assert lines[0].startswith("target (the default's median best above keras-tuner RandomSearch): NOT held")
+    assert "(0.6000 against 0.6000; above it in 1 of 2 seeds)" in lines[0]
+    assert lines[1].endswith("held (median 2.00 s against 3.00 s, ratio 0.67)")
+    assert "BayesianOptimization): held (0.6000 against 0.4000; above it in 1 of 1 seeds)" in lines[2]  # one valid run
+    table = bench.budget_table(results, SimpleNamespace(seeds=2, budget=60, epochs=2, limit=512)).splitlines()
+    assert len(table) == 2 + len(bench.SEARCHES)  # a row of its own for every variant
+    assert table[2].startswith(f"| {bench.DECLARED} | 0.6000 (0.5000-0.7000) |") and table[2].endswith(
+        "| 0.5000, 0.7000 |"
+    )
+    assert "INVALID RUN: other: ImportError" in table[-1] and table[-1].endswith("| 0.4000, - |")
+
+
+def test_the_order_of_the_searches_gives_each_every_position_and_pairs_of_seeds_the_same_mean():
+    bench = load_script(ROOT / "benchmarks" / "sweep.py", "sweep_benchmark_order")
+    count = len(bench.SEARCHES)
+    positions = {name: [] for name in bench.SEARCHES}
+    for seed in range(2 * count):
+        assert sorted(bench.order(seed)) == sorted(bench.SEARCHES)
+        for position, name in enumerate(bench.order(seed)):
+            positions[name].append(position)
+    for taken in positions.values():
+        assert sorted(taken) == sorted(list(range(count)) * 2)
+        assert all(taken[i] + taken[i + 1] == count - 1 for i in range(0, len(taken), 2))  # each pair: the middle
+
+
+def test_the_proposals_part_scores_by_its_stand_in_and_never_trains(bench, monkeypatch):
+    from cnndsl.training import api
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the proposals part trained a model")
+
+    monkeypatch.setattr(api, "train", trained)
+    counts = bench.proposals(1, 11)
+    assert set(counts) == {f"{sampler}-{constraints}" for sampler, constraints in bench.VARIANTS.values()}
+    assert counts["tpe-True"][0] < counts["random-True"][0]  # the cheap start proposes no refused candidate

@@ -8,6 +8,8 @@ module:
 - :mod:`~cnndsl.sweeps.storages`: storage URLs, their passwords masked; opening a storage
   with retries and heartbeats; a missing database driver named with its pip command;
 - :mod:`~cnndsl.sweeps.plan`: the flags, the space and its census, the study's name;
+- :mod:`~cnndsl.sweeps.start`: TPE's first proposals, cheap and diverse candidates the
+  checker accepts, weighed by the MACs it counted;
 - :mod:`~cnndsl.sweeps.claims`: the claim protocol (ask, check, claim, tell), constraints
   for rejected candidates, heartbeats and dead workers;
 - :mod:`~cnndsl.sweeps.trials`: training one trial, what its directory keeps, its row;
@@ -17,7 +19,7 @@ module:
 
 from __future__ import annotations
 
-from cnndsl.sweeps import trials
+from cnndsl.sweeps import start, trials
 from cnndsl.sweeps.board import (
     BEST_SHOWN,
     FIELDS,
@@ -72,5 +74,5 @@ __all__ = [
     "TRAINED", "VALIDATION_SPLIT", "Plan", "StorageURL", "SweepInterrupted", "Worker", "_Scrubber",
     "leaderboard", "make_plan", "mark_stale", "mask", "objectives_of", "open_storage", "pareto_front",
     "parse_objectives", "plot_pareto", "run_plan", "score_fields", "skipped_trials", "storage_url", "sweep",
-    "sweep_markdown", "trials", "write_leaderboard",
+    "start", "sweep_markdown", "trials", "write_leaderboard",
 ]  # fmt: skip
