@@ -36,6 +36,7 @@ cnndsl.records.FrozenRecordError: cannot assign to field 'x' of a Point
 from __future__ import annotations
 
 from operator import attrgetter
+from types import CodeType, FunctionType
 
 _MUTABLE = (list, dict, set)
 _NO_DEFAULT = object()
@@ -48,17 +49,9 @@ class FrozenRecordError(AttributeError):
 def record(cls: type) -> type:
     """Make ``cls`` an immutable record of its annotated fields (see the module's docstring)."""
     names, defaults = _fields_of(cls)
-    parameters = [name if name not in defaults else f"{name}=_default_{name}" for name in names]
-    local = "values"
-    while local in names:
-        local = f"_{local}"
-    source = f"def __init__(self, {', '.join(parameters)}):\n    {local} = self.__dict__\n" + "".join(
-        f"    {local}[{name!r}] = {name}\n" for name in names
-    )
-    namespace = {f"_default_{name}": value for name, value in defaults.items()}
-    exec(source, namespace)  # noqa: S102 - the source is built from the class's own field names
-    init = namespace["__init__"]
-    init.__qualname__, init.__module__ = f"{cls.__qualname__}.__init__", cls.__module__
+    init = _init_for(names, cls.__qualname__)
+    init.__defaults__ = tuple(defaults[name] for name in names if name in defaults) or None
+    init.__module__ = cls.__module__
     cls.__init__ = init
     cls.__eq__, cls.__hash__, cls.__repr__ = _eq, _hash, _repr
     cls.__setattr__, cls.__delattr__ = _refuse_assignment, _refuse_deletion
@@ -66,6 +59,45 @@ def record(cls: type) -> type:
     cls.__record_defaults__ = defaults
     cls._record_values = staticmethod(attrgetter(*names) if names else lambda value: ())
     return cls
+
+
+_TEMPLATES: dict[int, CodeType] = {}
+"""The compiled ``__init__`` of each field count, its names placeholders (``_f0``, ``_f1``, ...)."""
+
+
+def _init_for(names: tuple[str, ...], qualname: str):
+    """``def __init__(self, a, b): values = self.__dict__; values['a'] = a; values['b'] = b`` for ``names``.
+
+    One template is compiled per field count and its names swapped in (``CodeType.replace``):
+    compiling a function for each record class was most of what defining the classes cost.
+
+    >>> init = _init_for(("x", "values"), "P")
+    >>> init.__code__.co_varnames, init.__qualname__
+    (('self', 'x', 'values', '_values'), 'P.__init__')
+    """
+    template = _TEMPLATES.get(len(names))
+    if template is None:
+        fields = [f"_f{index}" for index in range(len(names))]
+        source = (
+            f"def __init__(self{''.join(', ' + field for field in fields)}):\n    _local = self.__dict__\n"
+            + "".join(f"    _local[{field!r}] = {field}\n" for field in fields)
+        )
+        namespace: dict = {}
+        exec(source, namespace)  # noqa: S102 - the source is built from placeholders, never from user text
+        template = _TEMPLATES[len(names)] = namespace["__init__"].__code__
+    local = "values"
+    while local in names:
+        local = f"_{local}"
+    placeholders = {f"_f{index}": name for index, name in enumerate(names)}
+    code = template.replace(
+        co_varnames=("self", *names, local),
+        co_consts=tuple(placeholders.get(value, value) if isinstance(value, str) else value
+                        for value in template.co_consts),
+        co_qualname=f"{qualname}.__init__",
+    )  # fmt: skip
+    function = FunctionType(code, {})
+    function.__qualname__ = f"{qualname}.__init__"
+    return function
 
 
 # One __eq__, __hash__ and __repr__ for every record: generating them per class (as
