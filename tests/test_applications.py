@@ -18,10 +18,12 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import EXAMPLES, ROOT, run_cli
+from helpers import EXAMPLES, ROOT, run_cli
 
 from cnndsl.inputs import read_models
 from cnndsl.report import architecture_hash
+
+pytestmark = pytest.mark.slow
 
 CLASSES = 1000
 # file stem: (keras.applications constructor, input size, total parameters, non-trainable);

@@ -13,9 +13,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 OUTPUTS = set(RUN_FILES)

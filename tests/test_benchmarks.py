@@ -11,9 +11,11 @@ import json
 import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT, load_script, run_cli
+from helpers import EXAMPLES, ROOT, load_script, run_cli
 
 from cnndsl import check
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.datasets import load_data
 from cnndsl.errors import RecipeError

@@ -8,6 +8,8 @@ from cnndsl import SpecError, check
 
 keras = pytest.importorskip("keras")
 
+pytestmark = pytest.mark.slow
+
 CASES = [
     {"spec": "CT(8, 3)", "input": (7, 7, 2), "keras": dict(filters=8, kernel_size=3)},
     {"spec": "CT(8, 3, strides=2)", "input": (7, 5, 2), "keras": dict(filters=8, kernel_size=3, strides=2)},

@@ -10,8 +10,8 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
 from docs_pages import section
+from helpers import run_cli
 
 from cnndsl import SpecError, check
 from cnndsl.errors import CODES, Diagnostic, apply_fix

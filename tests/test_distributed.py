@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, wait_until
+from helpers import run_cli, wait_until
 
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 OUTPUTS = set(RUN_FILES)

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 import tomllib
-from conftest import ROOT, load_script
 from docs_pages import everything, page, pages, section, transcripts
+from helpers import ROOT, load_script
 
 from cnndsl.layers import ACTIVATIONS, LAYERS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
 from golden_tables import notebook_specs
+from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_strategies import (
@@ -26,6 +26,8 @@ from cnndsl.emit import emit
 from cnndsl.inputs import read_models
 from cnndsl.layers import LAYERS
 from cnndsl.report import architecture_hash
+
+pytestmark = pytest.mark.slow
 
 SHAPE = (16, 16, 3)
 SPECS = [
@@ -341,7 +343,7 @@ def test_emitting_source_and_json_and_reading_json_never_import_a_framework(tmp_
     import subprocess
     import sys
 
-    from conftest import EXAMPLES
+    from helpers import EXAMPLES
 
     architecture_file = tmp_path / "model1.json"
     code = (

@@ -17,12 +17,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="from_torch needs the torch extra")
-from conftest import run_cli  # noqa: E402
+from helpers import run_cli  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cnndsl import check, compile_spec, from_torch, port_weights  # noqa: E402
 from cnndsl.errors import UnsupportedModel  # noqa: E402
 from cnndsl.layers import LAYERS, example_text  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import file_models

@@ -12,8 +12,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from docs_pages import page
+from helpers import ROOT
 
 PACKAGE = ROOT / "cnndsl"
 
@@ -35,6 +35,7 @@ RANKS: dict[int, tuple[str, str, tuple[str, ...]]] = {
 }  # fmt: skip
 """rank -> (name, what it holds, its modules, named from ``cnndsl``). ``X.*`` is every module of the
 package ``X``; ``X`` alone is the package's ``__init__``; ``__init__`` is the package ``cnndsl``."""
+
 
 def module_name(path: Path) -> str:
     """``cnndsl/passes/infer.py`` -> ``passes.infer``; a package is named by its folder."""

@@ -13,6 +13,8 @@ from cnndsl import SpecError, SpecValueError, check
 from cnndsl.inputs import file_models
 from cnndsl.model import INPUT, From, Merge
 
+pytestmark = pytest.mark.slow
+
 UNET = (
     "IN(32,32,1) -> CN(16,3,padding=same) as e1 -> MP(2) -> CN(32,3,padding=same) as e2 -> MP(2)"
     " -> CN(64,3,padding=same) -> UP(2) -> CAT(ID() | @e2) -> CN(32,3,padding=same) -> UP(2)"
@@ -207,8 +209,8 @@ HASHES_BEFORE_NAMES = {
 
 
 def _hashes() -> dict[str, str]:
-    from conftest import ROOT
     from golden_tables import notebook_specs
+    from helpers import ROOT
 
     from cnndsl.report import architecture_hash
 
@@ -445,7 +447,7 @@ def test_the_docs_document_named_tensors_with_a_spec_that_checks():
 
 
 def test_check_says_where_a_name_is_wrong_in_one_located_error_and_summary_shows_the_feeds(tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     (tmp_path / "nets.cnn").write_text(
         "a = CN(8) as x -> ADD(@x | ID()) -> GAP()\nb = CN(8) -> ADD(@x | ID()) -> GAP()\n"

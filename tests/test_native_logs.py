@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.training.native_logs import is_native
+
+pytestmark = pytest.mark.slow
 
 NATIVE = [
     b"I0000 00:00:1795632067.745454   13326 cudart_stub.cc:31] Could not find cuda drivers on your machine.",

@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_cli, wait_until
+import pytest
+from helpers import run_cli, wait_until
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 

@@ -277,7 +277,7 @@ def assert_placed_as_parsed(candidate: ast.Chain) -> None:
 
 @pytest.mark.parametrize("name", ["resnet50", "inception_v3", "unet", "efficientnet_b0", "model1"])
 def test_a_long_candidate_laid_out_over_lines_is_placed_where_the_parser_reads_it(name):
-    from conftest import ROOT
+    from helpers import ROOT
 
     from cnndsl.syntax import parse_file
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from cnndsl import SpecError, check
 from cnndsl.search import Judge, census
 from cnndsl.space import Space
 from cnndsl.syntax import parse
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
 from cnndsl.layers import example_text  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def test_every_layer_code_has_a_pytorch_entry():
     assert set(LAYERS) <= set(TABLE)
