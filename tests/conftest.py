@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 
 import pytest
 from helpers import run_cli
@@ -42,6 +43,16 @@ def pytest_runtest_teardown(item, nextitem):
 def _freeze() -> None:
     gc.collect()
     gc.freeze()
+
+
+FRAMEWORKS = re.compile(r"\b(keras|tensorflow|torch|torchvision|jax|onnx|onnxruntime|optuna)\b")
+
+
+def pytest_collection_modifyitems(items):
+    """A doctest that names a framework builds with it: it is ``slow``, as the test files that do are."""
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and any(FRAMEWORKS.search(e.source) for e in item.dtest.examples):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def test_two_processes_end_with_the_weights_of_one_process_with_the_same_global_
 def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tmp_path):
     started = time.monotonic()
     flags = cluster_flags(free_port(), 2, 1, "--connect-timeout", "3")
-    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, process=True)
     elapsed = time.monotonic() - started
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -122,7 +122,9 @@ def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tm
 
 def test_a_coordinator_whose_processes_never_come_is_one_line_and_exit_2(tmp_path):
     flags = cluster_flags(free_port(), 2, 0, "--connect-timeout", "3")
-    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, timeout=120)
+    result = run_cli(
+        "run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, timeout=120, process=True
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1] == (
         f"cnndsl: error: process 0 of 2 could not wait for the other processes at {flags[3]} within 3 s "
@@ -144,7 +146,7 @@ def test_a_coordinator_whose_processes_never_come_is_one_line_and_exit_2(tmp_pat
 )  # fmt: skip
 def test_a_bad_cluster_is_a_usage_error_before_anything_starts(tmp_path, flags, env, message):
     args = ["run", SMALL, "--data", "sample", "--distribute", "data-parallel", "--coordinator", "127.0.0.1:9", *flags]
-    result = run_cli(*args, cwd=tmp_path, env=env)
+    result = run_cli(*args, cwd=tmp_path, env=env, process=True)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and "DataParallel" not in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -152,7 +154,9 @@ def test_a_bad_cluster_is_a_usage_error_before_anything_starts(tmp_path, flags, 
 
 def test_the_cluster_comes_from_keras_environment_variables(tmp_path):
     env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1", "KERAS_DISTRIBUTION_NUM_PROCESSES": "3"}
-    result = run_cli("run", SMALL, "--distribute", "data-parallel", "--process-id", "3", cwd=tmp_path, env=env)
+    result = run_cli(
+        "run", SMALL, "--distribute", "data-parallel", "--process-id", "3", cwd=tmp_path, env=env, process=True
+    )
     assert result.returncode == 2 and "--process-id 3 is outside the cluster: with --num-processes 3" in result.stderr
 
 

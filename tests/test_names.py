@@ -281,7 +281,7 @@ def test_the_json_architecture_reads_back_with_its_names(text, shape):
 @pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
 def test_the_keras_script_builds_what_compile_spec_builds(text, shape):
     pytest.importorskip("keras")
-    from test_emit import assert_same_keras_model, run_source
+    from torch_strategies import assert_same_keras_model, run_source
 
     from cnndsl import compile_spec
     from cnndsl.emit import emit
@@ -293,8 +293,7 @@ def test_the_keras_script_builds_what_compile_spec_builds(text, shape):
 @pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
 def test_pytorch_the_module_and_its_source_compute_what_keras_computes(text, shape):
     pytest.importorskip("torch")
-    from test_emit import assert_torch_source_equals_keras
-    from test_torch_backend import assert_equal_to_keras
+    from torch_strategies import assert_equal_to_keras, assert_torch_source_equals_keras
 
     assert_equal_to_keras(text, shape)
     assert_torch_source_equals_keras(text, shape)
@@ -302,9 +301,9 @@ def test_pytorch_the_module_and_its_source_compute_what_keras_computes(text, sha
 
 def test_the_onnx_file_computes_what_keras_computes():
     pytest.importorskip("onnxruntime")
-    from test_emit import test_the_onnx_file_computes_what_keras_computes as onnx_equals_keras
+    from torch_strategies import assert_onnx_equals_keras
 
-    onnx_equals_keras(NASNET, (16, 16, 3), 10)
+    assert_onnx_equals_keras(NASNET, (16, 16, 3), 10)
 
 
 def test_draw_brings_an_edge_from_the_named_tensor_to_where_the_chain_goes_on():

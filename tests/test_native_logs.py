@@ -65,7 +65,9 @@ def _native(stderr: str) -> list[str]:
 )
 def test_run_hides_the_start_up_logging_of_the_data_loaders(tmp_path, argv):
     pytest.importorskip("keras")
-    result = run_cli(*argv, "--output", str(tmp_path / "run"), cwd=tmp_path, env=_offline(tmp_path), timeout=300)
+    result = run_cli(
+        *argv, "--output", str(tmp_path / "run"), cwd=tmp_path, env=_offline(tmp_path), timeout=300, process=True
+    )
     assert "Traceback" not in result.stderr and not _native(result.stderr), result.stderr
 
 
@@ -80,8 +82,10 @@ def test_from_keras_hides_the_start_up_logging_unless_verbose(tmp_path):
             keras.layers.Dense(3, activation="softmax"),
         ]
     ).save(path)
-    quiet = run_cli("from-keras", str(path), cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    quiet = run_cli("from-keras", str(path), cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"}, process=True)
     assert quiet.returncode == 0 and quiet.stdout.startswith("IN(8, 8, 1)"), quiet.stderr
     assert not _native(quiet.stderr), quiet.stderr
-    verbose = run_cli("from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    verbose = run_cli(
+        "from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"}, process=True
+    )
     assert verbose.returncode == 0 and verbose.stdout == quiet.stdout
