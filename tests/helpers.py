@@ -17,6 +17,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lsprotocol import types as lsp
+    from pytest_lsp import LanguageClient
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -115,6 +120,49 @@ def _isolated(env: dict | None, cwd: Path | None) -> Iterator[None]:
         os.environ.update(environ)
         for number, handler in handlers.items():
             signal.signal(number, handler)
+
+
+def space_of_text(text: str):
+    """The search space a text writes."""
+    from cnndsl.space import Space
+    from cnndsl.syntax import parse
+
+    return Space(parse(text), text)
+
+
+def record_diagnostics(client: LanguageClient) -> None:
+    """Keep every publishDiagnostics the client receives, in order, in ``client.published``.
+
+    (Waiting for "the next notification" can miss one that arrives in the same read as another.)
+    """
+    from lsprotocol import types as lsp
+
+    client.published = []
+    handle = client.protocol._handle_notification
+
+    def recording(method, params):
+        if method == lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS:
+            client.published.append(params)
+        return handle(method, params)
+
+    client.protocol._handle_notification = recording
+
+
+async def wait_for_diagnostics(client: LanguageClient, uri: str, seen: int) -> list[lsp.Diagnostic]:
+    """The first diagnostics published for ``uri`` after the ``seen`` first ones (none in 60 s fails the test)."""
+    import asyncio
+
+    async def wait():
+        index = seen
+        while True:
+            while index < len(client.published):
+                params = client.published[index]
+                index += 1
+                if params.uri == uri:
+                    return list(params.diagnostics)
+            await asyncio.sleep(0.005)
+
+    return await asyncio.wait_for(wait(), timeout=60)
 
 
 def wait_until(ready, process: subprocess.Popen, seconds: float) -> None:

@@ -30,7 +30,7 @@ PYTEST = PYPROJECT["tool"]["pytest"]["ini_options"]
         ("emit", "CN(8,3)->FL()->DN(10)", "--to", "json"),
         ("draw", "CN(8,3)->FL()", "-o", "-"),
     ],
-    ids=["error", "summary", "stdin", "usage", "emit", "draw"],
+    ids=["error", "summary", "stdin", "usage", "emit", "draw-refused"],
 )
 def test_the_command_line_in_this_process_is_the_command_line_of_a_process(args):
     given = "CN(8,3)->FL()\n" if "-" in args else None

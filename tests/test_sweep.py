@@ -18,7 +18,7 @@ import pytest
 from helpers import later_claim_yields, run_cli, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_space import spaces
+from spec_strategies import spaces
 
 import cnndsl
 from cnndsl import check, sweeps
