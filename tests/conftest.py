@@ -12,6 +12,10 @@ from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The command line's tables and help are as wide as COLUMNS says, and pytest-xdist starts its
+# workers with COLUMNS=80 and LINES=24: the tests run as in a pipe, with no width, unless a test sets one.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 # "ci" (the default) is derandomized with no deadline, so runs never flake;
 # HYPOTHESIS_PROFILE=dev explores new examples each run.
