@@ -1,7 +1,7 @@
 """What the tests share: the checkout's paths, one way to run the command line, loading scripts.
 
-Test modules import from here (``from helpers import run_cli``), never from another test module
-or from ``conftest``.
+Test modules import from here (``from helpers import run_cli``), not from ``conftest`` or from
+one another.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def run_cli(
     a fresh interpreter importing TensorFlow. ``process=True`` runs ``python -m cnndsl`` as a
     user does: for what only a process shows (the real entry point's exit, signals, what is
     imported at start-up, what native libraries write to descriptor 2, a Keras backend other
-    than the one this process imported).
+    than the one this process imported); ``timeout`` bounds that process.
     """
     if process:
         return subprocess.run(
