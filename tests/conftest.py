@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
-import subprocess
+import re
 import sys
-import time
 import types
-from pathlib import Path
 
 import pytest
+from helpers import run_cli
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The command line's tables and help are as wide as COLUMNS says, and pytest-xdist starts its
+# workers with COLUMNS=80 and LINES=24: the tests run as in a pipe, with no width, unless a test sets one.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 # "ci" (the default) is derandomized with no deadline, so runs never flake;
 # HYPOTHESIS_PROFILE=dev explores new examples each run.
@@ -49,39 +51,14 @@ def _freeze() -> None:
     gc.freeze()
 
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+FRAMEWORKS = re.compile(r"\b(keras|tensorflow|torch|torchvision|jax|onnx|onnxruntime|optuna)\b")
 
 
-def load_script(path: Path, name: str):
-    """A script that is not a package module (a benchmark, docs/images/make.py), loaded as ``name``."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_cli(
-    *args: str, input: str | None = None, env: dict | None = None, cwd: Path | None = None, timeout: float = 120
-):
-    """Run ``python -m cnndsl ARGS`` as a user would; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "cnndsl", *args],
-        capture_output=True,
-        text=True,
-        input=input,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=timeout,
-    )
-
-
-def wait_until(ready, process: subprocess.Popen, seconds: float) -> None:
-    """Poll ``ready()`` until it holds, ``process`` ends, or ``seconds`` pass."""
-    deadline = time.monotonic() + seconds
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+def pytest_collection_modifyitems(items):
+    """A doctest that names a framework builds with it: it is ``slow``, as the test files that do are."""
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and any(FRAMEWORKS.search(e.source) for e in item.dtest.examples):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -123,37 +100,3 @@ def torchvision_import(tmp_path_factory):
         )
         env["PYTHONPATH"] = os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
     return types.SimpleNamespace(module=torchvision, env=env)
-
-
-def later_claim_yields(tmp_path: Path, ask_first=None, pause: float = 0.5):
-    """Worker B claims the candidate of a trial asked after worker A's, while A is still judging it:
-    B must wait for A to say what its trial is, and then leave the candidate to A.
-
-    ``ask_first(study)`` asks A's trial (default ``study.ask()``). Returns the study and A's trial.
-    """
-    import threading
-
-    import optuna
-
-    from cnndsl import sweeps
-
-    plan = sweeps.make_plan("CN({4,8})->FL()", "sample", 2, "grid", None, "race", "val_accuracy", tmp_path,
-                            None, None, {"limit": 64})  # fmt: skip
-    study = optuna.create_study()
-    worker = sweeps.Worker(plan, study, 0, lambda line: None)
-    trained = []
-    worker._train = lambda trial, verdict: trained.append(trial.number)
-    worker._decide = lambda trial: 0
-    first = ask_first(study) if ask_first else study.ask()  # worker A's trial, still judging its candidate
-    first.set_user_attr("index", "0")
-    second = study.ask()
-    claiming = threading.Thread(target=worker._one, args=(second,))
-    claiming.start()
-    time.sleep(pause)
-    assert claiming.is_alive(), "the later claim did not wait for the earlier trial"
-    first.set_user_attr("hash", plan.judge(0).hash)
-    first.set_user_attr("kind", sweeps.TRAINED)
-    claiming.join(timeout=30)
-    assert not claiming.is_alive() and trained == []
-    assert study.trials[second.number].user_attrs.get("duplicate_of") == first.number
-    return study, first

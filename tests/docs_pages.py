@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def pages() -> list[str]:

@@ -8,8 +8,10 @@ from the notation's documented rules, never from cnndsl's own AST.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
+from helpers import EXAMPLES
 from hypothesis import strategies as st
 
 from cnndsl.compiler import check
@@ -516,3 +518,106 @@ def graph_specs(draw):
     texts = [text for text, _ in elements] + ([tail] if tail else [])
     nodes = [node for _, expansion in elements for node in expansion] + ([Desc(tail[:-2], tail)] if tail else [])
     return " -> ".join(texts), nodes, input_shape, classes, False
+
+
+# --- mutations of valid specs, and random search spaces -------------------------------------
+
+
+def _bare_specs(paths) -> list[str]:
+    """The example files that hold one bare spec (the others are spec files of definitions)."""
+    texts = [path.read_text("utf-8") for path in paths]
+    return [text for text in texts if not re.search(r"^\s*(block\s+)?[A-Za-z_]\w*\s*=", text, re.M)]
+
+
+SEEDS = _bare_specs(sorted(EXAMPLES.glob("*.cnn"))) + [
+    "CN(20,(5,5))->BN()->CN(20)->MP(2)->FL()->DN(128)",
+    "IN(32,32,3)->(CN(32,3,padding=same)->BN()->ACT(relu))*3->MP(2,2)->GAP()->DN(10)",
+    "CN(8, kernel=(3,3), strides=2, padding=same, activation=gelu, dilation=1) → AP(2) → FL() → DP(0.5)",
+    "# a comment\r\nCN(16)\t->\tMP(2,strides=1)->GMP()->DN(10, activation=softmax)\r\n",
+    "CN(8,padding=same)->ADD(CN(8,3,padding=same)->BN(center=false)|ID())*2->CAT(DW(3)|SC(8,3),axis=-1)->GAP()",
+    "ZP(((1,2),(3,0)))->UP(2)->MUL(ID()|GAP(keepdims=true)->CN(1,1,activation=sigmoid,bias=false))->FL()",
+]
+
+
+TOKEN = re.compile(r"->|→|[A-Za-z_][A-Za-z0-9_]*|[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?|#[^\n]*|\s+|.", re.S)
+
+
+NOTATION_CHARS = "CNMPADFLBGIT()(),,.*->=#0123456789 \n\t\r_eE+-reluvalidsame\ufeff→@[]'|"
+
+
+PIECES = [
+    "CN", "MP", "AP", "GAP", "GMP", "DP", "FL", "DN", "BN", "ACT", "IN", "(", ")", ",", "->", "→", "*", "=",
+    "0", "1", "3", "-1", "0.5", "1e999", "9" * 40, "(3,3)", "relu", "same", "kernel", "strides", "padding",
+    "units", "x", " ", "\n", "# c\n", "\t", "\r\n", "\ufeff", "\x00", "\ud800", "\u202e", "\u0301",
+    "ADD", "CAT", "MUL", "|", "ID", "DW", "SC", "ZP", "UP", "true", "false", "bias", "keepdims", "axis",
+]  # fmt: skip
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text)
+
+
+@st.composite
+def mutated(draw) -> str:
+    """A valid spec with a few tokens deleted, inserted, duplicated or swapped."""
+    parts = tokens(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 4))):
+        index = draw(st.integers(0, len(parts) - 1))
+        operation = draw(st.sampled_from(["delete", "insert", "duplicate", "swap", "replace"]))
+        if operation == "delete":
+            del parts[index]
+        elif operation == "insert":
+            parts.insert(index, draw(st.sampled_from(PIECES)))
+        elif operation == "duplicate":
+            parts.insert(index, parts[index])
+        elif operation == "swap":
+            other = draw(st.integers(0, len(parts) - 1))
+            parts[index], parts[other] = parts[other], parts[index]
+        else:
+            parts[index] = draw(st.sampled_from(PIECES))
+        if not parts:
+            break
+    return "".join(parts)
+
+
+@st.composite
+def char_mutated(draw) -> str:
+    """A valid spec with a few characters deleted, inserted or duplicated."""
+    text = draw(st.sampled_from(SEEDS))
+    for _ in range(draw(st.integers(1, 3))):
+        index = draw(st.integers(0, len(text)))
+        char = draw(st.sampled_from(NOTATION_CHARS))
+        text = draw(st.sampled_from([text[:index] + text[index + 1 :], text[:index] + char + text[index:]]))
+    return text
+
+
+@st.composite
+def values(draw, choices: list[str]) -> str:
+    picked = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True))
+    return picked[0] if len(picked) == 1 and draw(st.booleans()) else "{" + ", ".join(picked) + "}"
+
+
+@st.composite
+def layers(draw) -> str:
+    kind = draw(st.sampled_from(["CN", "MP", "DP", "BN", "alt", "repeat", "merge"]))
+    if kind == "merge":
+        inner = draw(st.sampled_from(["CN({4, 8}, 1)", "{ID() | BN()}", "CN(4, {1, 3}, padding=same)"]))
+        return f"{draw(st.sampled_from(['ADD', 'CAT']))}(ID() | {inner})"
+    if kind == "CN":
+        return f"CN({draw(values(['4', '8', '16']))}, {draw(values(['1', '3', '5', '(3, 1)']))})"
+    if kind == "MP":
+        return f"MP({draw(values(['2', '3', '(2, 1)']))})"
+    if kind == "DP":
+        return f"DP({draw(values(['0.1', '0.5']))})"
+    if kind == "BN":
+        return "BN()"
+    if kind == "repeat":
+        low = draw(st.integers(1, 2))
+        return f"CN({draw(values(['4', '8']))}) * {{{low}..{low + draw(st.integers(0, 2))}}}"
+    first = draw(st.lists(st.sampled_from(["CN(4)", "MP(2)", "BN()", "CN({4, 8}, 5)"]), min_size=1, max_size=2))
+    return "{" + " -> ".join(first) + " | " + draw(st.sampled_from(["CN(8, 7)", "AP(2)", "DP(0.2)"])) + "}"
+
+
+@st.composite
+def spaces(draw) -> str:
+    return " -> ".join(draw(st.lists(layers(), min_size=1, max_size=4))) + " -> FL()"

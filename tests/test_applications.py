@@ -18,35 +18,15 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import EXAMPLES, ROOT, run_cli
+from golden_tables import EVERY
+from helpers import EXAMPLES, ROOT, run_cli
 
 from cnndsl.inputs import read_models
 from cnndsl.report import architecture_hash
 
+pytestmark = pytest.mark.slow
+
 CLASSES = 1000
-# file stem: (keras.applications constructor, input size, total parameters, non-trainable);
-# benchmarks/checker.py times these six
-GOLDENS = {
-    "vgg16": ("VGG16", 224, 138_357_544, 0),
-    "resnet50": ("ResNet50", 224, 25_636_712, 53_120),
-    "mobilenet_v2": ("MobileNetV2", 224, 3_538_984, 34_112),
-    "densenet121": ("DenseNet121", 224, 8_062_504, 83_648),
-    "inception_v3": ("InceptionV3", 299, 23_851_784, 34_432),
-    "xception": ("Xception", 299, 22_910_480, 54_528),
-}
-# the families whose codes came later (grouped convolutions, layer normalisation and scale,
-# preprocessing layers, drop-connect, scaled residuals, heads of their own)
-LATER = {
-    "efficientnet_b0": ("EfficientNetB0", 224, 5_330_571, 42_023),
-    "efficientnet_v2_s": ("EfficientNetV2S", 384, 21_612_360, 153_872),
-    "convnext_tiny": ("ConvNeXtTiny", 224, 28_589_128, 0),
-    "mobilenet_v3_small": ("MobileNetV3Small", 224, 2_554_968, 12_112),
-    "mobilenet": ("MobileNet", 224, 4_253_864, 21_888),
-    "inception_resnet_v2": ("InceptionResNetV2", 299, 55_873_736, 60_544),
-    "resnet50_v2": ("ResNet50V2", 224, 25_613_800, 45_440),
-    "nasnet_mobile": ("NASNetMobile", 224, 5_326_716, 36_738),
-}
-EVERY = {**GOLDENS, **LATER}
 WARNED = {"convnext_tiny": {"DN on a 4-D tensor"}}
 """ConvNeXt's pointwise convolutions are, as Keras writes them, Dense layers on every pixel."""
 ANY_SIZE = {"mobilenet_v3_small"}

@@ -8,7 +8,9 @@ counts; ``compile_spec`` takes its weights and computes its outputs within 1e-4.
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
+
+pytestmark = pytest.mark.slow
 
 pytest.importorskip("keras", reason="keras.applications needs the tensorflow extra")
 

@@ -12,6 +12,8 @@ from torch_strategies import assert_close, keras_output, randomize, sample, torc
 from cnndsl import SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import port_weights  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 SHAPE_CASES = [
     ("FLIP()", (9, 12, 3)),
     ("FLIP(vertical)", (9, 12, 1)),

@@ -13,9 +13,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 OUTPUTS = set(RUN_FILES)
@@ -26,7 +28,7 @@ OUTPUTS = set(RUN_FILES)
 def test_a_run_on_another_backend_writes_the_same_outputs(tmp_path, backend):
     out = tmp_path / "run"
     flags = ["--data", "sample", "--limit", "256", "--epochs", "2", "--batch-size", "64", "--seed", "0"]
-    result = run_cli("run", SMALL, *flags, "--backend", backend, "--output", str(out), timeout=300)
+    result = run_cli("run", SMALL, *flags, "--backend", backend, "--output", str(out), timeout=300, process=True)
     assert result.returncode == 0, result.stderr
     assert {path.name for path in out.iterdir()} == OUTPUTS
     metrics = json.loads((out / "metrics.json").read_text())
@@ -60,7 +62,7 @@ def test_keras_already_imported_with_another_backend_is_a_usage_error():
 def test_a_backend_whose_package_is_missing_names_its_extra(tmp_path):
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['jax'] = None  # as if not installed\n")
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = run_cli("run", SMALL, "--data", "sample", "--backend", "jax", cwd=tmp_path, env=env)
+    result = run_cli("run", SMALL, "--data", "sample", "--backend", "jax", cwd=tmp_path, env=env, process=True)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == "cnndsl: error: training on jax needs the jax extra: pip install 'cnndsl[jax]'"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sitecustomize.py"]
@@ -71,10 +73,10 @@ def test_training_with_only_the_core_package_names_the_tensorflow_extra(tmp_path
     """The pre-commit hook's environment: lark only, no numpy (simulated by a failing import)."""
     (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['numpy'] = None  # as if not installed\n")
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = run_cli(command, SMALL, "--data", "sample", cwd=tmp_path, env=env)
+    result = run_cli(command, SMALL, "--data", "sample", cwd=tmp_path, env=env, process=True)
     assert result.returncode == 2
     assert (
         result.stderr
         == f"cnndsl: error: `cnndsl {command}` needs the tensorflow extra: pip install 'cnndsl[tensorflow]'\n"
     )
-    assert run_cli("check", SMALL, env=env).returncode == 0  # checking needs none of it
+    assert run_cli("check", SMALL, env=env, process=True).returncode == 0  # checking needs none of it

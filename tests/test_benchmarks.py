@@ -11,9 +11,11 @@ import json
 import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT, load_script, run_cli
+from helpers import EXAMPLES, ROOT, load_script, run_cli
 
 from cnndsl import check
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_the_verdicts_are_read_from_cnndsl_checks_real_output(bench):
 
 
 def test_the_golden_section_times_every_golden_file_with_its_counts(bench):
-    from test_applications import EVERY as TABLE
+    from golden_tables import EVERY as TABLE
 
     rows = bench.golden_check_times(repeats=1)
     assert list(rows) == [f"{stem}.cnn" for stem in TABLE]
@@ -75,7 +77,7 @@ def test_the_golden_section_times_every_golden_file_with_its_counts(bench):
 
 
 def test_the_keras_baseline_builds_each_golden_with_its_constructor(bench):
-    from test_applications import EVERY as TABLE
+    from golden_tables import EVERY as TABLE
 
     compile(bench.KERAS_APPLICATIONS, "<keras baseline>", "exec")
     assert {name: constructor for name, (constructor, _) in bench.GOLDENS.items()} == {
@@ -85,7 +87,7 @@ def test_the_keras_baseline_builds_each_golden_with_its_constructor(bench):
 
 
 def test_the_golden_verdicts_are_read_from_cnndsl_checks_real_output(bench):
-    from test_applications import EVERY as TABLE
+    from golden_tables import EVERY as TABLE
 
     result = run_cli("check", "--classes", "1000", *[f"examples/{name}" for name in bench.GOLDENS], cwd=ROOT)
     assert bench.golden_verdicts(result.stdout) == {

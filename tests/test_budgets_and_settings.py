@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 from cnndsl import check
 from cnndsl.budgets import activation_bytes, check_budgets, flops

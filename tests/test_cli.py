@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, run_cli
 from golden_tables import notebook_table
+from helpers import EXAMPLES, run_cli
 
 MODEL1 = "CN(72,(7,7))->CN(38,(7,7))->CN(20,(7,7))->MP(2,2)->DP(0.25)->FL()->DN(128)->DP(0.5)->DN(10)"
 

@@ -6,10 +6,13 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
-from conftest import EXAMPLES, run_cli
+import pytest
+from helpers import EXAMPLES, run_cli
 
 from cnndsl import check
 from cnndsl.training import compare
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 TINY = "MP(4)->FL()->DN(16)"

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.datasets import load_data
 from cnndsl.errors import RecipeError
@@ -42,6 +42,7 @@ def _best(rows, runs, metric="val_accuracy", sign=-1):
     return min(keyed)[3]
 
 
+@pytest.mark.slow
 def test_select_marks_the_model_with_the_best_held_out_validation_accuracy(selected):
     result, out, rows, runs = selected
     best = _best(rows, runs)
@@ -73,6 +74,7 @@ def test_compare_md_marks_the_selected_model_and_says_which_split_validated(sele
     assert f"- Validation: {held:,} training images held out (0.1, seed 3), the same for every model" in markdown
 
 
+@pytest.mark.slow
 def test_every_model_validated_on_the_same_held_out_training_images(selected):
     _, _, rows, runs = selected
     data = load_data("sample", 256)
@@ -84,6 +86,7 @@ def test_every_model_validated_on_the_same_held_out_training_images(selected):
     assert not any(data.x_train[i].tobytes() in test_images for i in held)  # none of them is a test image
 
 
+@pytest.mark.slow
 def test_the_selected_models_validation_score_is_its_accuracy_on_the_held_out_images(selected):
     import keras
 
@@ -99,6 +102,7 @@ def test_the_selected_models_validation_score_is_its_accuracy_on_the_held_out_im
     assert tested == pytest.approx(runs[best["model"]][0]["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_select_from_python_by_a_named_metric_goes_the_metrics_way():
     specs = [("wide", "MP(2)->FL()->DN(16)"), ("narrow", "MP(4)->FL()->DN(16)"), ("bad", "CN(8->FL()")]
     result = compare(specs, data="sample", limit=128, epochs=1, seed=0, save=False, verbose=0, select="val_loss")
@@ -115,6 +119,7 @@ def test_select_from_python_by_a_named_metric_goes_the_metrics_way():
     assert "Val loss (held out)" in html and f"* {result.selected}" in html and "the score to quote" in html
 
 
+@pytest.mark.slow
 def test_without_select_compare_keeps_the_notebooks_recipe():
     result = compare([("tiny", "MP(4)->FL()->DN(16)")], data="sample", limit=128, epochs=1, save=False, verbose=0)
     assert result.selection is None and result.selected is None
@@ -200,6 +205,7 @@ def test_each_task_selects_on_its_own_validation_score_by_default():
     assert resolve("val_mae", REGRESS).shown == "MAE" and resolve("val_pixel_accuracy", SEGMENT).goal == "maximize"
 
 
+@pytest.mark.slow
 def test_a_segmentation_is_selected_on_its_held_out_mean_iou():
     specs = [("thin", "CN(2,3,padding=same)"), ("wide", "CN(6,3,padding=same)->CN(4,3,padding=same)")]
     result = compare(specs, data="shapes", limit=64, epochs=1, seed=0, save=False, verbose=0, select=True)

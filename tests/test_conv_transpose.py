@@ -8,6 +8,8 @@ from cnndsl import SpecError, check
 
 keras = pytest.importorskip("keras")
 
+pytestmark = pytest.mark.slow
+
 CASES = [
     {"spec": "CT(8, 3)", "input": (7, 7, 2), "keras": dict(filters=8, kernel_size=3)},
     {"spec": "CT(8, 3, strides=2)", "input": (7, 5, 2), "keras": dict(filters=8, kernel_size=3, strides=2)},
@@ -140,8 +142,7 @@ UNET = (
 def test_the_emitted_pytorch_source_and_onnx_file_of_a_u_net_compute_what_keras_computes():
     pytest.importorskip("torch")
     onnxruntime = pytest.importorskip("onnxruntime")
-    from test_emit import run_source
-    from torch_strategies import assert_close, keras_output, randomize, sample, torch_output
+    from torch_strategies import assert_close, keras_output, randomize, run_source, sample, torch_output
 
     from cnndsl import compile_spec
     from cnndsl.backends.onnx import export

@@ -15,10 +15,12 @@ import zipfile
 
 import pytest
 import tomllib
-from conftest import ROOT
+from helpers import ROOT
 
 from cnndsl.cli import COMMANDS, build_parser
 from cnndsl.errors import EXTRA_MODULES
+
+pytestmark = pytest.mark.slow
 
 BLOCKER = """
 import sys

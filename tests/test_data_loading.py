@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl import datasets
 from cnndsl.datasets import DataError, load_data, read_idx

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 import cnndsl
 from cnndsl.formatter import format_text

@@ -10,8 +10,8 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
 from docs_pages import section
+from helpers import run_cli
 
 from cnndsl import SpecError, check
 from cnndsl.errors import CODES, Diagnostic, apply_fix
@@ -119,7 +119,7 @@ def test_fixes_in_a_python_file_point_into_the_python_file(tmp_path):
 
 
 def test_an_error_found_in_a_candidate_and_pointed_into_its_space_keeps_its_code_not_its_fixes():
-    from test_space import space_of_text
+    from helpers import space_of_text
 
     from cnndsl.search import Judge, census
 

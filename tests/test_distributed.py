@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, wait_until
+from helpers import run_cli, wait_until
 
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 OUTPUTS = set(RUN_FILES)
@@ -190,7 +192,7 @@ def test_the_shards_of_an_image_folder_hold_every_file_once_and_take_the_same_st
 def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tmp_path):
     started = time.monotonic()
     flags = cluster_flags(free_port(), 2, 1, "--connect-timeout", "3")
-    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, process=True)
     elapsed = time.monotonic() - started
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -203,7 +205,9 @@ def test_an_unreachable_coordinator_is_one_line_and_exit_2_within_the_timeout(tm
 
 def test_a_coordinator_whose_processes_never_come_is_one_line_and_exit_2(tmp_path):
     flags = cluster_flags(free_port(), 2, 0, "--connect-timeout", "3")
-    result = run_cli("run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, timeout=120)
+    result = run_cli(
+        "run", SMALL, *RECIPE, *flags, cwd=tmp_path, env={"TMPDIR": str(tmp_path)}, timeout=120, process=True
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1] == (
         f"cnndsl: error: process 0 of 2 could not wait for the other processes at {flags[3]} within 3 s "
@@ -225,7 +229,7 @@ def test_a_coordinator_whose_processes_never_come_is_one_line_and_exit_2(tmp_pat
 )  # fmt: skip
 def test_a_bad_cluster_is_a_usage_error_before_anything_starts(tmp_path, flags, env, message):
     args = ["run", SMALL, "--data", "sample", "--distribute", "data-parallel", "--coordinator", "127.0.0.1:9", *flags]
-    result = run_cli(*args, cwd=tmp_path, env=env)
+    result = run_cli(*args, cwd=tmp_path, env=env, process=True)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and "DataParallel" not in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -233,7 +237,9 @@ def test_a_bad_cluster_is_a_usage_error_before_anything_starts(tmp_path, flags, 
 
 def test_the_cluster_comes_from_keras_environment_variables(tmp_path):
     env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1", "KERAS_DISTRIBUTION_NUM_PROCESSES": "3"}
-    result = run_cli("run", SMALL, "--distribute", "data-parallel", "--process-id", "3", cwd=tmp_path, env=env)
+    result = run_cli(
+        "run", SMALL, "--distribute", "data-parallel", "--process-id", "3", cwd=tmp_path, env=env, process=True
+    )
     assert result.returncode == 2 and "--process-id 3 is outside the cluster: with --num-processes 3" in result.stderr
 
 

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 import tomllib
-from conftest import ROOT, load_script
 from docs_pages import everything, page, pages, section, transcripts
+from helpers import ROOT, load_script
 
 from cnndsl.layers import ACTIVATIONS, LAYERS
 
@@ -104,6 +104,7 @@ def test_the_docs_extra_installs_mkdocs_and_dev_includes_it():
     assert "cnndsl[docs]" in extras["dev"]
 
 
+@pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path):
     """``mkdocs build --strict`` passes: every link and anchor resolves, every page is in the nav."""
     try:

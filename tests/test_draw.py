@@ -10,7 +10,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES, ROOT, load_script, run_cli
+from helpers import EXAMPLES, ROOT, load_script, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_strategies import graph_specs

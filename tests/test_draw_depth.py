@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 from cnndsl import check, draw_spec
 from cnndsl.backends.picture import MAX_BOXES, count_boxes, elements, fitting_depth

@@ -6,7 +6,7 @@ import gzip
 import struct
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.embedded import KNOWN_DATA, data_shape
 

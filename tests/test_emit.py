@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
 from golden_tables import notebook_specs
+from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_strategies import (
     MODERN_SPECS,
     accepted_specs,
     assert_close,
+    assert_onnx_equals_keras,
+    assert_same_keras_model,
+    assert_torch_source_equals_keras,
     graph_specs,
     keras_output,
     randomize,
+    run_source,
     sample,
-    torch_output,
 )
 
 from cnndsl import check, compile_spec
@@ -26,6 +29,8 @@ from cnndsl.emit import emit
 from cnndsl.inputs import read_models
 from cnndsl.layers import LAYERS
 from cnndsl.report import architecture_hash
+
+pytestmark = pytest.mark.slow
 
 SHAPE = (16, 16, 3)
 SPECS = [
@@ -43,33 +48,9 @@ GRAPHS = [
 SPECS = [case if isinstance(case, tuple) else (case, SHAPE) for case in [*SPECS, *GRAPHS]]
 
 
-def run_source(text: str) -> dict:
-    """Execute emitted source as a module that is not the program (no summary printed)."""
-    namespace = {"__name__": "emitted"}
-    exec(compile(text, "<emitted>", "exec"), namespace)
-    return namespace
-
-
 def test_every_layer_code_but_in_and_id_declares_how_keras_builds_it():
     missing = [code for code, kind in LAYERS.items() if not kind.keras and not (kind.is_input or kind.is_identity)]
     assert missing == []
-
-
-def keras_layers(model):
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-
-
-def assert_same_keras_model(built, emitted) -> None:
-    """Layer for layer: class, configuration (names aside) and parameter counts."""
-    assert type(built).__name__ == type(emitted).__name__
-    pairs = list(zip(keras_layers(built), keras_layers(emitted), strict=True))
-    for one, other in pairs:
-        own = type(one).__module__ == "cnndsl.backends.keras_layers"  # the script defines its own copy
-        assert type(one) is type(other) or (own and type(one).__name__ == type(other).__name__)
-        assert {**one.get_config(), "name": None} == {**other.get_config(), "name": None}
-        assert one.count_params() == other.count_params()
-    assert built.input_shape == emitted.input_shape
-    assert built.output_shape == emitted.output_shape
 
 
 @pytest.mark.parametrize(("text", "shape"), SPECS)
@@ -83,19 +64,6 @@ def test_the_keras_script_has_the_spec_above_each_layer_and_adds_layers_one_by_o
     assert "# CN(72,(7,7))\nmodel.add(layers.Conv2D(72, (7, 7), activation='relu'))" in text
     assert text.count("model.add(") == 1 + len(check(notebook_specs()["model1"]).layers)  # the input, then each layer
     assert 'if __name__ == "__main__":\n    model.summary()' in text
-
-
-def assert_torch_source_equals_keras(text: str, input_shape, classes: int = 10) -> None:
-    model = check(text, input_shape, classes)
-    keras_model = compile_spec(text, input_shape, classes)
-    torch_model = run_source(emit(model, "torch").decode())["model"]
-    from cnndsl.backends.torch import parameter_counts, port_weights
-
-    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
-    randomize(keras_model)
-    port_weights(keras_model, torch_model)
-    x = sample(input_shape)
-    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
 
 
 @pytest.mark.parametrize(("text", "shape"), SPECS)
@@ -161,19 +129,8 @@ def test_the_keras_script_of_random_graphs_builds_what_compile_spec_builds(case)
 
 @pytest.mark.parametrize(("text", "shape", "classes"), [(*case, 10) for case in SPECS] + MODERN_SPECS)
 def test_the_onnx_file_computes_what_keras_computes(text, shape, classes):
-    onnxruntime = pytest.importorskip("onnxruntime")
-    from cnndsl.backends.onnx import export
-    from cnndsl.backends.torch import build, port_weights
-
-    model = check(text, shape, classes)
-    keras_model = compile_spec(text, shape, classes)
-    randomize(keras_model)
-    module = build(model)
-    port_weights(keras_model, module)
-    session = onnxruntime.InferenceSession(export(module, model))
-    x = sample(shape)
-    (out,) = session.run(None, {"input": x.transpose(0, 3, 1, 2).copy()})
-    assert_close(keras_output(keras_model, x), out)
+    pytest.importorskip("onnxruntime")
+    assert_onnx_equals_keras(text, shape, classes)
 
 
 def test_the_onnx_file_of_an_unknown_input_size_takes_any_size_and_computes_what_keras_computes():
@@ -365,7 +322,7 @@ def test_emitting_source_and_json_and_reading_json_never_import_a_framework(tmp_
     import subprocess
     import sys
 
-    from conftest import EXAMPLES
+    from helpers import EXAMPLES
 
     architecture_file = tmp_path / "model1.json"
     code = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_strategies import graph_specs, specs

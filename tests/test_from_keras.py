@@ -7,8 +7,8 @@ import re
 import zipfile
 
 import pytest
-from conftest import run_cli
 from golden_tables import notebook_specs
+from helpers import run_cli
 from hypothesis import given, settings
 from torch_strategies import accepted_specs, graph_specs
 
@@ -18,6 +18,8 @@ from cnndsl.layers import LAYERS, example_text
 from cnndsl.report import architecture_hash
 
 keras = pytest.importorskip("keras")
+
+pytestmark = pytest.mark.slow
 
 
 KERAS_NAMES = {"swish": "silu", "hard_swish": "hard_silu"}

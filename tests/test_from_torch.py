@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="from_torch needs the torch extra")
-from conftest import run_cli  # noqa: E402
+from helpers import run_cli  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cnndsl import check, compile_spec, from_torch, port_weights  # noqa: E402
 from cnndsl.errors import UnsupportedModel  # noqa: E402
 from cnndsl.layers import LAYERS, example_text  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -272,7 +274,7 @@ def nets(tmp_path):
 
 def test_from_torch_prints_the_notation(nets):
     folder, env = nets
-    result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder)
+    result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder, process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=softmax)\n")
     assert check(result.stdout).total_params == 8 * 27 + 8 + 8 * 5 + 5
@@ -294,24 +296,24 @@ def test_from_torch_takes_the_task_the_module_ends_in(nets):
     """--task regress keeps the module's linear head; the default reads it as a classifier's logits."""
     folder, env = nets
     as_regression = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "regress",
-                            env=env, cwd=folder)  # fmt: skip
+                            env=env, cwd=folder, process=True)  # fmt: skip
     assert as_regression.returncode == 0, as_regression.stderr
     assert as_regression.stdout == "IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n"
     assert check(as_regression.stdout, task="regress").output_shape == (None, 5)
-    unknown = run_cli("from-torch", "tinynets:small", "--task", "detect", env=env, cwd=folder)
+    unknown = run_cli("from-torch", "tinynets:small", "--task", "detect", env=env, cwd=folder, process=True)
     assert unknown.returncode == 2 and "invalid choice: 'detect'" in unknown.stderr
 
 
 def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):
     folder, env = nets
     out = folder / "net.cnn"
-    result = run_cli("from-torch", "tinynets:small", "-o", str(out), env=env, cwd=folder)
+    result = run_cli("from-torch", "tinynets:small", "-o", str(out), env=env, cwd=folder, process=True)
     assert result.returncode == 0 and result.stdout == "", result.stderr
     assert f"Wrote {out}" in result.stderr
     written = out.read_text()
     assert written.startswith("IN(224, 224, 3) -> ") and written.endswith("\n")
     assert sorted(path.name for path in folder.iterdir() if path.name != "__pycache__") == ["net.cnn", "tinynets.py"]
-    failed = run_cli("from-torch", "tinynets:gated", "-o", str(out), env=env, cwd=folder)
+    failed = run_cli("from-torch", "tinynets:gated", "-o", str(out), env=env, cwd=folder, process=True)
     assert failed.returncode == 1
     assert failed.stderr.startswith("cnndsl: error: tinynets:gated: module '1' (Gate): data-dependent control flow")
     assert "Traceback" not in failed.stderr
@@ -330,7 +332,7 @@ def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):
 )
 def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
     folder, env = nets
-    result = run_cli("from-torch", target, env=env, cwd=folder)
+    result = run_cli("from-torch", target, env=env, cwd=folder, process=True)
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error: ") and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
@@ -393,7 +395,7 @@ def test_a_torchvision_that_fails_for_another_reason_keeps_its_own_line(tmp_path
 
 def test_the_current_directory_is_not_searched(nets):
     folder, _ = nets
-    result = run_cli("from-torch", "tinynets:small", cwd=folder)
+    result = run_cli("from-torch", "tinynets:small", cwd=folder, process=True)
     assert result.returncode == 2
     assert "no module named 'tinynets' on the module path" in result.stderr
 

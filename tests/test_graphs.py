@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import file_models
@@ -371,6 +371,7 @@ def test_parse_keeps_merges_in_the_tree():
 # --- what the checker accepts, Keras builds ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_deep_specs_past_pythons_recursion_limit_build():
     """Keras walks a model's graph recursively; the backend lets it recurse as deep as the model."""
     pytest.importorskip("keras", reason="building needs the tensorflow extra")
@@ -381,6 +382,7 @@ def test_deep_specs_past_pythons_recursion_limit_build():
     assert len(graph.layers) == 1 + 1 + 1200 + 1 + 1 + 1  # input, conv, dropouts, add, pooling, head
 
 
+@pytest.mark.slow
 def test_run_trains_a_graph_spec(tmp_path):
     result = run_cli(
         "run", "CN(4, 3, padding=same) -> ADD(CN(4, 3, padding=same) -> BN() | ID()) -> GAP()",

@@ -8,39 +8,14 @@ mutations of valid specs.
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_strategies import NOTATION_CHARS, PIECES, SEEDS, char_mutated, mutated
 
 from cnndsl import CheckedModel, SpecError, check
 from cnndsl.errors import render
-
-
-def _bare_specs(paths) -> list[str]:
-    """The example files that hold one bare spec (the others are spec files of definitions)."""
-    texts = [path.read_text("utf-8") for path in paths]
-    return [text for text in texts if not re.search(r"^\s*(block\s+)?[A-Za-z_]\w*\s*=", text, re.M)]
-
-
-SEEDS = _bare_specs(sorted(EXAMPLES.glob("*.cnn"))) + [
-    "CN(20,(5,5))->BN()->CN(20)->MP(2)->FL()->DN(128)",
-    "IN(32,32,3)->(CN(32,3,padding=same)->BN()->ACT(relu))*3->MP(2,2)->GAP()->DN(10)",
-    "CN(8, kernel=(3,3), strides=2, padding=same, activation=gelu, dilation=1) → AP(2) → FL() → DP(0.5)",
-    "# a comment\r\nCN(16)\t->\tMP(2,strides=1)->GMP()->DN(10, activation=softmax)\r\n",
-    "CN(8,padding=same)->ADD(CN(8,3,padding=same)->BN(center=false)|ID())*2->CAT(DW(3)|SC(8,3),axis=-1)->GAP()",
-    "ZP(((1,2),(3,0)))->UP(2)->MUL(ID()|GAP(keepdims=true)->CN(1,1,activation=sigmoid,bias=false))->FL()",
-]
-TOKEN = re.compile(r"->|→|[A-Za-z_][A-Za-z0-9_]*|[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?|#[^\n]*|\s+|.", re.S)
-NOTATION_CHARS = "CNMPADFLBGIT()(),,.*->=#0123456789 \n\t\r_eE+-reluvalidsame\ufeff→@[]'|"
-PIECES = [
-    "CN", "MP", "AP", "GAP", "GMP", "DP", "FL", "DN", "BN", "ACT", "IN", "(", ")", ",", "->", "→", "*", "=",
-    "0", "1", "3", "-1", "0.5", "1e999", "9" * 40, "(3,3)", "relu", "same", "kernel", "strides", "padding",
-    "units", "x", " ", "\n", "# c\n", "\t", "\r\n", "\ufeff", "\x00", "\ud800", "\u202e", "\u0301",
-    "ADD", "CAT", "MUL", "|", "ID", "DW", "SC", "ZP", "UP", "true", "false", "bias", "keepdims", "axis",
-]  # fmt: skip
 
 
 def assert_located(text: str) -> CheckedModel | SpecError:
@@ -85,44 +60,6 @@ def test_notation_tokens_are_a_model_or_a_located_error(pieces):
 
 
 # --- grammar-aware mutations of valid specs ------------------------------------------------
-
-
-def tokens(text: str) -> list[str]:
-    return TOKEN.findall(text)
-
-
-@st.composite
-def mutated(draw) -> str:
-    """A valid spec with a few tokens deleted, inserted, duplicated or swapped."""
-    parts = tokens(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 4))):
-        index = draw(st.integers(0, len(parts) - 1))
-        operation = draw(st.sampled_from(["delete", "insert", "duplicate", "swap", "replace"]))
-        if operation == "delete":
-            del parts[index]
-        elif operation == "insert":
-            parts.insert(index, draw(st.sampled_from(PIECES)))
-        elif operation == "duplicate":
-            parts.insert(index, parts[index])
-        elif operation == "swap":
-            other = draw(st.integers(0, len(parts) - 1))
-            parts[index], parts[other] = parts[other], parts[index]
-        else:
-            parts[index] = draw(st.sampled_from(PIECES))
-        if not parts:
-            break
-    return "".join(parts)
-
-
-@st.composite
-def char_mutated(draw) -> str:
-    """A valid spec with a few characters deleted, inserted or duplicated."""
-    text = draw(st.sampled_from(SEEDS))
-    for _ in range(draw(st.integers(1, 3))):
-        index = draw(st.integers(0, len(text)))
-        char = draw(st.sampled_from(NOTATION_CHARS))
-        text = draw(st.sampled_from([text[:index] + text[index + 1 :], text[:index] + char + text[index:]]))
-    return text
 
 
 def test_the_seeds_are_valid():

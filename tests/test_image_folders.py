@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from PIL import Image
 
 from cnndsl.datasets import load_data
@@ -267,6 +267,7 @@ def _in_unprivileged_child(work) -> str:
 # --- training on a folder -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_three_epochs_on_a_folder_beat_90_percent_and_the_run_names_the_classes(folder, tmp_path):
     import cnndsl
 
@@ -283,6 +284,7 @@ def test_three_epochs_on_a_folder_beat_90_percent_and_the_run_names_the_classes(
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data"]["class_names"] == list(CLASSES)
 
 
+@pytest.mark.slow
 def test_a_held_out_validation_split_is_recorded_and_the_test_split_scored_once(folder, tmp_path):
     import cnndsl
 
@@ -295,6 +297,7 @@ def test_a_held_out_validation_split_is_recorded_and_the_test_split_scored_once(
     assert "18 training images (0.25) held out with seed 3" in (tmp_path / "run" / "summary.txt").read_text()
 
 
+@pytest.mark.slow
 def test_the_validation_data_of_arrays_is_held_out_of_training_never_the_test_split():
     from cnndsl.training.recipe import Recipe
     from cnndsl.training.runner import Placement, _inputs
@@ -308,6 +311,7 @@ def test_the_validation_data_of_arrays_is_held_out_of_training_never_the_test_sp
     assert test["x"] is dataset.x_test and len(x_val) == 20 and len(train["x"]) == 180
 
 
+@pytest.mark.slow
 def test_cnndsl_run_trains_on_a_folder_and_says_where_the_size_came_from(folder, tmp_path):
     result = run_cli(
         "run", "CN(4,3)->MP(2)->FL()", "--data", str(folder), "--epochs", "1", "--validation-split", "0.2",
@@ -325,6 +329,7 @@ def test_an_image_folder_is_an_image_folder_dataset_and_arrays_stay_arrays(folde
         load_data("sample", test_split=0.3)
 
 
+@pytest.mark.slow
 def test_compare_names_the_classes_under_its_table(folder, tmp_path):
     import cnndsl
 
@@ -363,6 +368,7 @@ print(result.metrics["data"]["train_images"], "trained")
 """
 
 
+@pytest.mark.slow
 def test_a_folder_larger_than_the_memory_the_process_may_have_trains(tmp_path):
     """1,600 images of 256x256x3 decode to 1.26 GB of float32 pixels; the process may have 1.1 GB of data."""
     import subprocess
@@ -389,6 +395,7 @@ def test_a_folder_larger_than_the_memory_the_process_may_have_trains(tmp_path):
     assert result.stdout.splitlines() == ["the whole folder does not fit", "1280 trained"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(24, 25), (20, 40)], ids=["one size", "mixed sizes"])
 def test_pngs_and_jpegs_go_through_tensorflows_decoder_with_pillows_pixels(tmp_path, sizes):
     from cnndsl.images import pipeline
@@ -424,6 +431,7 @@ def test_an_input_shape_for_arrays_is_an_error_naming_what_it_is_for(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["png", "gif"], ids=["tensorflow's decoder", "pillow"])
 def test_an_image_spoilt_after_the_check_is_one_data_error_and_nothing_is_kept(tmp_path, kind):
     from cnndsl.training.api import check_against_data

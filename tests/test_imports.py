@@ -12,8 +12,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from docs_pages import page
+from helpers import ROOT
 
 PACKAGE = ROOT / "cnndsl"
 

@@ -4,7 +4,7 @@ specs, a PyTorch module given to to_spec, and values that start with '-'."""
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 import cnndsl
 

@@ -18,6 +18,8 @@ from cnndsl.layers import ACTIVATIONS, LAYERS, example_text
 
 keras = pytest.importorskip("keras", reason="the differential tests need the tensorflow extra")
 
+pytestmark = pytest.mark.slow
+
 
 def fresh_session() -> None:
     """Keras's global state reset (layer names count from the start again), once per example.

@@ -12,8 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_strategies import graph_specs, specs
-from test_hostile import NOTATION_CHARS, PIECES, SEEDS, char_mutated, mutated
+from spec_strategies import NOTATION_CHARS, PIECES, SEEDS, char_mutated, graph_specs, mutated, specs
 
 from cnndsl import SpecError, lalr, syntax
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl import SpecError, SpecShapeError, SpecSyntaxError, SpecValueError, check, parse
 from cnndsl.inputs import MAX_FILE_BYTES, UsageError, file_models, read_models, read_text

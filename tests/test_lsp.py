@@ -5,16 +5,16 @@ One server serves the whole module; each test opens its own document.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import pytest
 import pytest_lsp
+from helpers import record_diagnostics, wait_for_diagnostics
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL2 = (ROOT / "examples" / "model2.cnn").read_text("utf-8")
@@ -42,22 +42,6 @@ async def client(lsp_client: LanguageClient):
 _counter = iter(range(10**6))
 
 
-def record_diagnostics(client: LanguageClient) -> None:
-    """Keep every publishDiagnostics the client receives, in order, in ``client.published``.
-
-    (Waiting for "the next notification" can miss one that arrives in the same read as another.)
-    """
-    client.published = []
-    handle = client.protocol._handle_notification
-
-    def recording(method, params):
-        if method == lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS:
-            client.published.append(params)
-        return handle(method, params)
-
-    client.protocol._handle_notification = recording
-
-
 async def open_document(client: LanguageClient, text: str, name: str = "doc.cnn", folder: Path | None = None) -> str:
     """Open ``text`` as a new document and wait for its diagnostics; returns its URI."""
     folder = folder or Path("/nonexistent-project")
@@ -66,22 +50,6 @@ async def open_document(client: LanguageClient, text: str, name: str = "doc.cnn"
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "cnndsl", 1, text)))
     await wait_for_diagnostics(client, uri, seen)
     return uri
-
-
-async def wait_for_diagnostics(client: LanguageClient, uri: str, seen: int) -> list[lsp.Diagnostic]:
-    """The first diagnostics published for ``uri`` after the ``seen`` first ones (none in 60 s fails the test)."""
-
-    async def wait():
-        index = seen
-        while True:
-            while index < len(client.published):
-                params = client.published[index]
-                index += 1
-                if params.uri == uri:
-                    return list(params.diagnostics)
-            await asyncio.sleep(0.005)
-
-    return await asyncio.wait_for(wait(), timeout=60)
 
 
 async def change(client: LanguageClient, uri: str, version: int, text: str, edit: lsp.Range | None = None):
@@ -615,7 +583,7 @@ def hostile_documents() -> list[str]:
     """The hardening inputs of test_limits and test_hostile, and valid specs cut off mid-edit."""
     import random
 
-    from test_hostile import PIECES, SEEDS
+    from spec_strategies import PIECES, SEEDS
     from test_limits import REFUSED
 
     rng = random.Random(0)

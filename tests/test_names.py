@@ -13,6 +13,8 @@ from cnndsl import SpecError, SpecValueError, check
 from cnndsl.inputs import file_models
 from cnndsl.model import INPUT, From, Merge
 
+pytestmark = pytest.mark.slow
+
 UNET = (
     "IN(32,32,1) -> CN(16,3,padding=same) as e1 -> MP(2) -> CN(32,3,padding=same) as e2 -> MP(2)"
     " -> CN(64,3,padding=same) -> UP(2) -> CAT(ID() | @e2) -> CN(32,3,padding=same) -> UP(2)"
@@ -207,8 +209,8 @@ HASHES_BEFORE_NAMES = {
 
 
 def _hashes() -> dict[str, str]:
-    from conftest import ROOT
     from golden_tables import notebook_specs
+    from helpers import ROOT
 
     from cnndsl.report import architecture_hash
 
@@ -279,7 +281,7 @@ def test_the_json_architecture_reads_back_with_its_names(text, shape):
 @pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
 def test_the_keras_script_builds_what_compile_spec_builds(text, shape):
     pytest.importorskip("keras")
-    from test_emit import assert_same_keras_model, run_source
+    from torch_strategies import assert_same_keras_model, run_source
 
     from cnndsl import compile_spec
     from cnndsl.emit import emit
@@ -291,8 +293,7 @@ def test_the_keras_script_builds_what_compile_spec_builds(text, shape):
 @pytest.mark.parametrize("text, shape", NAMED, ids=IDS)
 def test_pytorch_the_module_and_its_source_compute_what_keras_computes(text, shape):
     pytest.importorskip("torch")
-    from test_emit import assert_torch_source_equals_keras
-    from test_torch_backend import assert_equal_to_keras
+    from torch_strategies import assert_equal_to_keras, assert_torch_source_equals_keras
 
     assert_equal_to_keras(text, shape)
     assert_torch_source_equals_keras(text, shape)
@@ -300,9 +301,9 @@ def test_pytorch_the_module_and_its_source_compute_what_keras_computes(text, sha
 
 def test_the_onnx_file_computes_what_keras_computes():
     pytest.importorskip("onnxruntime")
-    from test_emit import test_the_onnx_file_computes_what_keras_computes as onnx_equals_keras
+    from torch_strategies import assert_onnx_equals_keras
 
-    onnx_equals_keras(NASNET, (16, 16, 3), 10)
+    assert_onnx_equals_keras(NASNET, (16, 16, 3), 10)
 
 
 def test_draw_brings_an_edge_from_the_named_tensor_to_where_the_chain_goes_on():
@@ -490,7 +491,7 @@ def test_the_docs_document_named_tensors_with_a_spec_that_checks():
 
 
 def test_check_says_where_a_name_is_wrong_in_one_located_error_and_summary_shows_the_feeds(tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     (tmp_path / "nets.cnn").write_text(
         "a = CN(8) as x -> ADD(@x | ID()) -> GAP()\nb = CN(8) -> ADD(@x | ID()) -> GAP()\n"

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl.training.native_logs import is_native
+
+pytestmark = pytest.mark.slow
 
 NATIVE = [
     b"I0000 00:00:1795632067.745454   13326 cudart_stub.cc:31] Could not find cuda drivers on your machine.",
@@ -64,7 +66,9 @@ def _native(stderr: str) -> list[str]:
 )
 def test_run_hides_the_start_up_logging_of_the_data_loaders(tmp_path, argv):
     pytest.importorskip("keras")
-    result = run_cli(*argv, "--output", str(tmp_path / "run"), cwd=tmp_path, env=_offline(tmp_path), timeout=300)
+    result = run_cli(
+        *argv, "--output", str(tmp_path / "run"), cwd=tmp_path, env=_offline(tmp_path), timeout=300, process=True
+    )
     assert "Traceback" not in result.stderr and not _native(result.stderr), result.stderr
 
 
@@ -79,10 +83,12 @@ def test_from_keras_hides_the_start_up_logging_unless_verbose(tmp_path):
             keras.layers.Dense(3, activation="softmax"),
         ]
     ).save(path)
-    quiet = run_cli("from-keras", str(path), cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    quiet = run_cli("from-keras", str(path), cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"}, process=True)
     assert quiet.returncode == 0 and quiet.stdout.startswith("IN(8, 8, 1)"), quiet.stderr
     assert not _native(quiet.stderr), quiet.stderr
-    verbose = run_cli("from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    verbose = run_cli(
+        "from-keras", str(path), "--verbose", cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"}, process=True
+    )
     assert verbose.returncode == 0 and verbose.stdout == quiet.stdout
 
 

@@ -11,12 +11,14 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 from cnndsl import check, draw_spec
 from cnndsl.notebook import CellDefinitions, compare_html, curves_svg, run_cell, summary_html
 
 nbformat = pytest.importorskip("nbformat")
+
+pytestmark = pytest.mark.slow
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 

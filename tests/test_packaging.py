@@ -9,7 +9,10 @@ import venv
 import zipfile
 from pathlib import Path
 
-from conftest import EXAMPLES, ROOT
+import pytest
+from helpers import EXAMPLES, ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*args, **kwargs) -> subprocess.CompletedProcess:

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
 from docs_pages import all_transcripts, page, pages, section, transcripts
+from helpers import ROOT, run_cli
 
 import cnndsl
 from cnndsl import SpecError, check

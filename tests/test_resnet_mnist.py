@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from conftest import EXAMPLES, run_cli
+import pytest
+from helpers import EXAMPLES, run_cli
 
 from cnndsl.inputs import read_models
+
+pytestmark = pytest.mark.slow
 
 SPEC = EXAMPLES / "resnet_mnist.cnn"
 

@@ -12,10 +12,12 @@ import socket
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from cnndsl import check
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(16,3)->MP(2)->FL()->DN(64)"
 RUN_DIR = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")

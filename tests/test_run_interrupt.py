@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_cli, wait_until
+import pytest
+from helpers import run_cli, wait_until
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 
@@ -44,7 +47,7 @@ def test_sigint_keeps_a_loadable_checkpoint_and_the_history(tmp_path):
 def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
     out = tmp_path / "run"
     args = ["--data", "sample", "--limit", "256", "--epochs", "1", "--distribute", "mirrored", "--output", str(out)]
-    result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "2"})
+    result = run_cli("run", SMALL, *args, env={"CNNDSL_CPU_DEVICES": "2"}, process=True)
     assert result.returncode == 0, result.stderr
     assert "cnndsl: MirroredStrategy with 2 replica(s)" in result.stderr
     assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
@@ -54,7 +57,7 @@ def test_mirrored_on_jax_trains_over_two_local_devices(tmp_path):
     out = tmp_path / "run"
     args = ["--data", "sample", "--limit", "256", "--epochs", "1", "--backend", "jax", "--distribute", "mirrored"]
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = run_cli("run", SMALL, *args, "--output", str(out), env=env, timeout=300)
+    result = run_cli("run", SMALL, *args, "--output", str(out), env=env, timeout=300, process=True)
     assert result.returncode == 0, result.stderr
     assert "cnndsl: DataParallel with 2 replica(s) on jax" in result.stderr
     metrics = json.loads((out / "metrics.json").read_text())

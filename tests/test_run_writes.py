@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cnndsl.outputs import RUN_FILES
+
+pytestmark = pytest.mark.slow
 
 SMALL = "CN(4,3)->MP(2)->FL()->DN(16)"
 ALLOWED_IN_HOME = (".keras", ".cache/matplotlib", ".config/matplotlib")

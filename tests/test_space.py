@@ -11,8 +11,9 @@ import itertools
 import random
 
 import pytest
+from helpers import space_of_text
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from spec_strategies import spaces
 
 from cnndsl import SpecError, SpecValueError, ast, check
 from cnndsl.formatter import chain as chain_text
@@ -186,10 +187,6 @@ def test_errors_in_a_space_are_located(text, column, message):
     assert message in caught.value.message
 
 
-def space_of_text(text: str) -> Space:
-    return Space(parse(text), text)
-
-
 def test_a_choice_of_mixed_kinds_rejects_the_option_that_cannot_be_at_its_place():
     text = "CN({32, relu, (3,3)})->FL()"
     result = census(Judge(space_of_text(text)))
@@ -219,38 +216,6 @@ def test_census_is_exact_up_to_the_limit_and_an_estimate_above_it():
 # --- random spaces ---------------------------------------------------------------------------
 
 
-@st.composite
-def values(draw, choices: list[str]) -> str:
-    picked = draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True))
-    return picked[0] if len(picked) == 1 and draw(st.booleans()) else "{" + ", ".join(picked) + "}"
-
-
-@st.composite
-def layers(draw) -> str:
-    kind = draw(st.sampled_from(["CN", "MP", "DP", "BN", "alt", "repeat", "merge"]))
-    if kind == "merge":
-        inner = draw(st.sampled_from(["CN({4, 8}, 1)", "{ID() | BN()}", "CN(4, {1, 3}, padding=same)"]))
-        return f"{draw(st.sampled_from(['ADD', 'CAT']))}(ID() | {inner})"
-    if kind == "CN":
-        return f"CN({draw(values(['4', '8', '16']))}, {draw(values(['1', '3', '5', '(3, 1)']))})"
-    if kind == "MP":
-        return f"MP({draw(values(['2', '3', '(2, 1)']))})"
-    if kind == "DP":
-        return f"DP({draw(values(['0.1', '0.5']))})"
-    if kind == "BN":
-        return "BN()"
-    if kind == "repeat":
-        low = draw(st.integers(1, 2))
-        return f"CN({draw(values(['4', '8']))}) * {{{low}..{low + draw(st.integers(0, 2))}}}"
-    first = draw(st.lists(st.sampled_from(["CN(4)", "MP(2)", "BN()", "CN({4, 8}, 5)"]), min_size=1, max_size=2))
-    return "{" + " -> ".join(first) + " | " + draw(st.sampled_from(["CN(8, 7)", "AP(2)", "DP(0.2)"])) + "}"
-
-
-@st.composite
-def spaces(draw) -> str:
-    return " -> ".join(draw(st.lists(layers(), min_size=1, max_size=4))) + " -> FL()"
-
-
 @settings(max_examples=60)
 @given(spaces())
 def test_random_spaces_count_and_number_as_the_brute_force_expansion(text):
@@ -277,7 +242,7 @@ def assert_placed_as_parsed(candidate: ast.Chain) -> None:
 
 @pytest.mark.parametrize("name", ["resnet50", "inception_v3", "unet", "efficientnet_b0", "model1"])
 def test_a_long_candidate_laid_out_over_lines_is_placed_where_the_parser_reads_it(name):
-    from conftest import ROOT
+    from helpers import ROOT
 
     from cnndsl.syntax import parse_file
 

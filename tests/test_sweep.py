@@ -15,10 +15,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import later_claim_yields, run_cli, wait_until
+from helpers import later_claim_yields, run_cli, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_space import spaces
+from spec_strategies import spaces
 
 import cnndsl
 from cnndsl import check, sweeps
@@ -31,6 +31,8 @@ from cnndsl.tasks import CLASSIFY
 from cnndsl.training import api as training_api
 
 optuna = pytest.importorskip("optuna")
+
+pytestmark = pytest.mark.slow
 
 SECRET = "s3cret-Pw"
 TINY = ["--data", "sample", "--limit", "256", "--epochs", "1", "--batch-size", "128"]

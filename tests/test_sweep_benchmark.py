@@ -11,12 +11,14 @@ import itertools
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from cnndsl import SpecError, check
 from cnndsl.search import Judge, census
 from cnndsl.space import Space
 from cnndsl.syntax import parse
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

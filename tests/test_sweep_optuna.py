@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import later_claim_yields, run_cli, wait_until
+from helpers import later_claim_yields, run_cli, wait_until
 
 import cnndsl
 from cnndsl import check, sweeps
@@ -30,6 +30,8 @@ from cnndsl.inputs import UsageError
 from cnndsl.training import api as training_api
 
 optuna = pytest.importorskip("optuna")
+
+pytestmark = pytest.mark.slow
 
 TINY = ["--data", "sample", "--limit", "256", "--batch-size", "128"]
 SPACE = "CN({8,150},(5,5))->MP(2)->CN({4,8},(5,5))*{1..3}->FL()"

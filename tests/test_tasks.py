@@ -199,6 +199,7 @@ SMALL_UNET = (
 )
 
 
+@pytest.mark.slow
 def test_a_segmentation_model_trains_and_reports_pixel_accuracy_and_mean_iou(tmp_path):
     result = cnndsl.train(
         SMALL_UNET, segmentation_npz(tmp_path), epochs=2, batch_size=32, seed=1, output=tmp_path / "run", verbose=0
@@ -214,6 +215,7 @@ def test_a_segmentation_model_trains_and_reports_pixel_accuracy_and_mean_iou(tmp
     assert "per-pixel cross-entropy" in summary and "Test mean IoU: " in summary
 
 
+@pytest.mark.slow
 def test_the_mean_iou_is_keras_s_over_the_argmax_of_the_softmax(tmp_path):
     result = cnndsl.train(
         SMALL_UNET, segmentation_npz(tmp_path), epochs=1, batch_size=32, seed=1, save=False, verbose=0
@@ -238,6 +240,7 @@ def test_a_spec_smaller_than_the_masks_is_refused_before_the_data_is_read(tmp_pa
         cnndsl.train("CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)", path, epochs=1, save=False)
 
 
+@pytest.mark.slow
 def test_a_regression_model_trains_on_float_labels_under_mse_and_reports_mae(tmp_path):
     result = cnndsl.train(
         "CN(8, 3) -> GAP() -> DN(16)", regression_npz(tmp_path), epochs=3, batch_size=32, seed=2, save=False,
@@ -250,6 +253,7 @@ def test_a_regression_model_trains_on_float_labels_under_mse_and_reports_mae(tmp
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
+@pytest.mark.slow
 def test_cnndsl_run_segments_and_regresses(tmp_path, cli):
     masks = cli(
         "run", SMALL_UNET, "--data", segmentation_npz(tmp_path), "--epochs", "1", "--batch-size", "32",
@@ -309,6 +313,7 @@ def test_the_unet_example_is_a_segmentation_model_of_its_input_size():
         check(text)  # not a classifier
 
 
+@pytest.mark.slow
 def test_a_segmentation_model_round_trips_through_keras_and_json():
     pytest.importorskip("keras")
     from cnndsl import compile_spec
@@ -324,6 +329,7 @@ def test_a_segmentation_model_round_trips_through_keras_and_json():
     assert again.total_params == model.total_params and again.output_shape == model.output_shape
 
 
+@pytest.mark.slow
 def test_pytorch_computes_what_keras_computes_for_a_segmentation_model():
     pytest.importorskip("torch")
     from torch_strategies import assert_close, keras_output, randomize, sample, torch_output
@@ -357,6 +363,7 @@ def test_the_task_setting_is_the_default_of_check_and_the_language_server(tmp_pa
     assert analyze_spec_file(shrunk, Settings(classes=3)).diagnostics[0].code == "head-shape"
 
 
+@pytest.mark.slow
 def test_compare_and_sweep_segment_and_name_their_scores(tmp_path, cli):
     pytest.importorskip("optuna")
     data = segmentation_npz(tmp_path, train=64, test=16)
@@ -436,6 +443,7 @@ def test_a_mask_folder_s_problems_name_their_file(tmp_path):
         load_data(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_mask_folder_trains_and_its_size_is_checked_before_it_is_read(tmp_path, monkeypatch):
     from cnndsl import masks
 
@@ -459,6 +467,7 @@ def test_cnndsl_lsp_task_overrides_the_projects_task_setting(tmp_path):
     assert build_parser().parse_args(["lsp", "--task", "segment"]).task == "segment"
 
 
+@pytest.mark.slow
 def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_path, cli):
     pytest.importorskip("keras")
     from cnndsl import compile_spec

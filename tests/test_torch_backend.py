@@ -12,6 +12,7 @@ from torch_strategies import (  # noqa: E402
     MODERN_SPECS,
     accepted_specs,
     assert_close,
+    assert_equal_to_keras,
     graph_specs,
     keras_output,
     randomize,
@@ -22,6 +23,8 @@ from torch_strategies import (  # noqa: E402
 from cnndsl import LAYERS, SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import TABLE, parameter_counts, port_weights  # noqa: E402
 from cnndsl.layers import example_text  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 
 def test_every_layer_code_has_a_pytorch_entry():
@@ -52,18 +55,6 @@ def test_every_entry_declares_its_pytorch_build_reading_ports_and_example(code):
         assert names <= set(info.layer.type.torch.ports or {}), (code, info.code)
     if declared.build is not None:
         assert_equal_to_keras(example_spec(entry), (8, 8, 4), 3)
-
-
-def assert_equal_to_keras(text: str, input_shape, classes: int = 10) -> None:
-    """The PyTorch module built from a spec computes what its Keras model computes."""
-    model = check(text, input_shape, classes)
-    keras_model = compile_spec(text, input_shape, classes)
-    torch_model = compile_spec(text, input_shape, classes, backend="torch")
-    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
-    randomize(keras_model)
-    port_weights(keras_model, torch_model)
-    x = sample(input_shape)
-    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
 
 
 @pytest.mark.parametrize("name", sorted(notebook_specs()))

@@ -6,9 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import run_cli  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 from cnndsl import compile_spec  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SPECS = ["CN(8, 3) -> MP(2) -> FL() -> DN(16)", "CN(4, 3, padding=same) -> ADD(CN(4, 3, padding=same) | ID()) -> GAP()"]
 

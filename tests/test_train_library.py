@@ -15,6 +15,8 @@ from cnndsl import outputs
 from cnndsl.cli import main
 from cnndsl.training import Recipe, RecipeError, TrainingInterrupted
 
+pytestmark = pytest.mark.slow
+
 SMALL = "CN(8,3)->MP(2)->FL()->DN(32)"
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+from helpers import record_diagnostics, wait_for_diagnostics
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
-from test_lsp import record_diagnostics, wait_for_diagnostics
+
+pytestmark = pytest.mark.slow
 
 PLANTED = ["json", "difflib", "tomllib", "lark", "unicodedata", "pprint", "dataclasses", "typing", "inspect", "pathlib",
            "keras", "tensorflow"]  # fmt: skip

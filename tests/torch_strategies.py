@@ -13,7 +13,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from spec_strategies import specs
 
-from cnndsl import SpecError, check
+from cnndsl import SpecError, check, compile_spec
 from cnndsl.layers import LAYERS, example_text
 
 BATCH = 3
@@ -214,3 +214,74 @@ def graph_specs(draw) -> tuple[str, tuple[int, int, int], int]:
     input_shape, classes = (size, size, channels), draw(st.integers(2, 5))
     check(text, input_shape, classes)  # a strategy that draws a refused spec is a bug in the strategy
     return text, input_shape, classes
+
+
+def run_source(text: str) -> dict:
+    """Execute emitted source as a module that is not the program (no summary printed)."""
+    namespace = {"__name__": "emitted"}
+    exec(compile(text, "<emitted>", "exec"), namespace)
+    return namespace
+
+
+def keras_layers(model):
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def assert_same_keras_model(built, emitted) -> None:
+    """Layer for layer: class, configuration (names aside) and parameter counts."""
+    assert type(built).__name__ == type(emitted).__name__
+    pairs = list(zip(keras_layers(built), keras_layers(emitted), strict=True))
+    for one, other in pairs:
+        own = type(one).__module__ == "cnndsl.backends.keras_layers"  # the script defines its own copy
+        assert type(one) is type(other) or (own and type(one).__name__ == type(other).__name__)
+        assert {**one.get_config(), "name": None} == {**other.get_config(), "name": None}
+        assert one.count_params() == other.count_params()
+    assert built.input_shape == emitted.input_shape
+    assert built.output_shape == emitted.output_shape
+
+
+def assert_torch_source_equals_keras(text: str, input_shape, classes: int = 10) -> None:
+    """The PyTorch source emitted for a spec, run, computes what its Keras model computes."""
+    from cnndsl.backends.torch import parameter_counts, port_weights
+    from cnndsl.emit import emit
+
+    model = check(text, input_shape, classes)
+    keras_model = compile_spec(text, input_shape, classes)
+    torch_model = run_source(emit(model, "torch").decode())["model"]
+    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample(input_shape)
+    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+def assert_equal_to_keras(text: str, input_shape, classes: int = 10) -> None:
+    """The PyTorch module built from a spec computes what its Keras model computes."""
+    from cnndsl.backends.torch import parameter_counts, port_weights
+
+    model = check(text, input_shape, classes)
+    keras_model = compile_spec(text, input_shape, classes)
+    torch_model = compile_spec(text, input_shape, classes, backend="torch")
+    assert parameter_counts(torch_model) == (model.trainable_params, model.non_trainable_params)
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample(input_shape)
+    assert_close(keras_output(keras_model, x), torch_output(torch_model, x))
+
+
+def assert_onnx_equals_keras(text: str, input_shape, classes: int = 10) -> None:
+    """The ONNX file exported from a spec's PyTorch module computes what its Keras model computes."""
+    import onnxruntime
+
+    from cnndsl.backends.onnx import export
+    from cnndsl.backends.torch import build, port_weights
+
+    model = check(text, input_shape, classes)
+    keras_model = compile_spec(text, input_shape, classes)
+    randomize(keras_model)
+    module = build(model)
+    port_weights(keras_model, module)
+    session = onnxruntime.InferenceSession(export(module, model))
+    x = sample(input_shape)
+    (out,) = session.run(None, {"input": x.transpose(0, 3, 1, 2).copy()})
+    assert_close(keras_output(keras_model, x), out)
