@@ -282,13 +282,13 @@ def test_from_torch_prints_the_notation(nets):
 
 def test_from_torch_names_each_module_left_out_with_its_parameters(nets):
     folder, env = nets
-    result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", env=env, cwd=folder)
+    result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", env=env, cwd=folder, process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "IN(8, 8, 3) -> CN(8) -> GAP() -> DN(5, activation=softmax)\n"
     assert result.stderr.splitlines() == [
         "cnndsl: note: tinynets:with_aux: left out aux (Sequential): 229 parameters, which do not reach the output"
     ]
-    plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder)
+    plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder, process=True)
     assert plain.returncode == 0 and plain.stderr == ""
 
 
@@ -339,7 +339,7 @@ def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
 
 
 def test_from_torch_reads_a_torchvision_model_as_a_user_runs_it(torchvision_import):
-    result = run_cli("from-torch", "torchvision.models:resnet18", env=torchvision_import.env)
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=torchvision_import.env, process=True)
     assert result.returncode == 0, result.stderr
     model = check(result.stdout)
     assert (model.num_classes, model.trainable_params, model.non_trainable_params) == (1000, 11_689_512, 9_600)
@@ -364,7 +364,7 @@ def _fake_torchvision(folder: Path, files: dict[str, str]) -> dict[str, str]:
 
 def test_a_torchvision_built_for_another_torch_is_named_with_the_install_that_fixes_it(tmp_path):
     env = _fake_torchvision(tmp_path, FAKE_TORCHVISION)
-    result = run_cli("from-torch", "torchvision.models:resnet18", env=env, cwd=tmp_path)
+    result = run_cli("from-torch", "torchvision.models:resnet18", env=env, cwd=tmp_path, process=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(
         "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
@@ -385,7 +385,9 @@ def test_a_torchvision_that_fails_for_another_reason_keeps_its_own_line(tmp_path
         "torchvision-0.99.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torchvision\nVersion: 0.99.0\n"
         f"Requires-Dist: torch (=={public})\n",
     }
-    result = run_cli("from-torch", "torchvision.models:resnet18", env=_fake_torchvision(tmp_path, files), cwd=tmp_path)
+    result = run_cli(
+        "from-torch", "torchvision.models:resnet18", env=_fake_torchvision(tmp_path, files), cwd=tmp_path, process=True
+    )
     assert result.returncode == 2
     assert result.stderr == (
         "cnndsl: error: torchvision.models:resnet18: importing torchvision.models failed: RuntimeError: "
@@ -411,7 +413,7 @@ ALLOWED = {
     ("cnndsl/cli/__init__.py", "command_module", "import_module"),  # a command's module, by a fixed table
     ("cnndsl/__init__.py", "__getattr__", "import_module"),  # cnndsl's own modules, by a fixed table
     ("cnndsl/training/records.py", "versions", "import_module"),  # a framework's version, by name
-    ("cnndsl/records.py", "record", "exec"),  # a class body generated from field names
+    ("cnndsl/records.py", "_init_for", "exec"),  # a record's __init__ compiled from placeholder names
 }
 
 
