@@ -564,6 +564,28 @@ def test_from_torch_parses_its_text_once_and_lays_it_out_as_fmt_does(monkeypatch
     assert spec.text == format_text(spec.text) and spec.text.endswith(")\n")
 
 
+class _Shifted(nn.Conv2d):
+    """A convolution that computes something else than its base: never read as ``CN``."""
+
+    def forward(self, x):
+        return super().forward(x) + 1.0
+
+
+class _Renamed(nn.Conv2d):
+    """A subclass that keeps its base's ``forward``: read as its base."""
+
+
+def test_a_subclass_with_its_own_forward_is_not_read_as_its_base_class():
+    def net(conv):
+        return nn.Sequential(conv(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+
+    assert (
+        from_torch(net(_Renamed), (16, 16, 3)).text == "IN(16, 16, 3) -> CN(8) -> GAP() -> DN(10, activation=softmax)\n"
+    )
+    with pytest.raises(UnsupportedModel, match=r"module '0' \(_Shifted\), operation torch.conv2d"):
+        from_torch(net(_Shifted), (16, 16, 3))
+
+
 def _example_ended(kind) -> str:
     """The entry's example for an 8x8x4 input, pooled when it leaves an image (the head needs classes)."""
     text = example_text(kind)

@@ -651,11 +651,12 @@ def _function_entry(target) -> Callable | None:
 
 
 def _module_entry(module) -> Callable | None:
-    """The reading of a module, found by its class (or a base class of it); None: trace into it."""
+    """The reading of a module, found by its class (or a base class of it whose ``forward`` it keeps);
+    None: trace into it. A subclass that computes otherwise (its own ``forward``) is never read as its base."""
     for cls in type(module).__mro__:
         entry = _MODULES.get(f"{cls.__module__}.{cls.__qualname__}")
         if entry is not None:
-            return entry
+            return entry if type(module).forward is cls.forward else None
     return None
 
 
