@@ -296,12 +296,8 @@ class _Placer:
 
     def chain(self, node: ast.Chain) -> ast.Chain:
         start = self._skip()
-        elements = []
-        for index, element_node in enumerate(node.elements):
-            if index:
-                self._token("->")
-            elements.append(self.element(element_node))
-        return ast.Chain(tuple(elements), self._span(start))
+        elements = self._separated(node.elements, "->", self.element)
+        return ast.Chain(elements, self._span(start))
 
     def element(self, node: ast.Node) -> ast.Node:
         start = self._skip()
@@ -313,17 +309,13 @@ class _Placer:
                 return ast.Call(node.code, args, self._span(start))
             case ast.Merge():
                 self._token(node.code + "(")
-                branches = []
-                for index, branch in enumerate(node.branches):
-                    if index:
-                        self._token("|")
-                    branches.append(self.chain(branch))
+                branches = self._separated(node.branches, "|", self.chain)
                 args = []
                 for arg in node.args:
                     self._token(",")
                     args.append(self._argument(arg))
                 self._token(")")
-                return ast.Merge(node.code, tuple(branches), tuple(args), self._span(start))
+                return ast.Merge(node.code, branches, tuple(args), self._span(start))
             case ast.Ref():
                 self._token(node.name)
                 return ast.Ref(node.name, self._span(start))
@@ -348,15 +340,20 @@ class _Placer:
                 return inner
             case ast.Alternatives():
                 self._token("{")
-                options = []
-                for index, option in enumerate(node.options):
-                    if index:
-                        self._token("|")
-                    options.append(self.chain(option))
+                options = self._separated(node.options, "|", self.chain)
                 self._token("}")
-                return ast.Alternatives(tuple(options), self._span(start))
+                return ast.Alternatives(options, self._span(start))
             case _:
                 assert_never(node)
+
+    def _separated(self, items, separator: str, place) -> tuple:
+        """``items`` placed one after another, ``separator`` found between each two."""
+        placed_items = []
+        for index, item in enumerate(items):
+            if index:
+                self._token(separator)
+            placed_items.append(place(item))
+        return tuple(placed_items)
 
     def _bracketed(self, node: ast.Node) -> ast.Node:
         """What ``* N`` or ``as name`` follows: a named element in parentheses (a chain has its own)."""
@@ -368,12 +365,7 @@ class _Placer:
         return inner
 
     def _arguments(self, args: tuple[ast.Arg, ...]) -> tuple[ast.Arg, ...]:
-        placed_args = []
-        for index, arg in enumerate(args):
-            if index:
-                self._token(",")
-            placed_args.append(self._argument(arg))
-        return tuple(placed_args)
+        return self._separated(args, ",", self._argument)
 
     def _argument(self, arg: ast.Arg) -> ast.Arg:
         start = self._skip()
@@ -394,24 +386,16 @@ class _Placer:
                 return ast.Word(node.name, self._span(start))
             case ast.Tuple():
                 self._token("(")
-                items = []
-                for index, item in enumerate(node.items):
-                    if index:
-                        self._token(",")
-                    items.append(self.value(item))
+                items = self._separated(node.items, ",", self.value)
                 if len(items) == 1:
                     self._token(",")
                 self._token(")")
-                return ast.Tuple(tuple(items), self._span(start))
+                return ast.Tuple(items, self._span(start))
             case ast.Choice():
                 self._token("{")
-                options = []
-                for index, option in enumerate(node.options):
-                    if index:
-                        self._token(",")
-                    options.append(self.value(option))
+                options = self._separated(node.options, ",", self.value)
                 self._token("}")
-                return ast.Choice(tuple(options), self._span(start))
+                return ast.Choice(options, self._span(start))
             case ast.Range():
                 self._token("{")
                 low = self.value(node.low)
