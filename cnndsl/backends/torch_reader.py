@@ -168,9 +168,12 @@ class TorchSpec(KerasSpec):
     """What :func:`from_torch` returns: :class:`KerasSpec`'s text and class count, and the module's reading."""
 
     reading: Reading | None = field(default=None, compare=False, repr=False)
-    dropped: tuple[Dropped, ...] = ()
-    """The modules the text leaves out, since none of their parameters reaches the output (GoogLeNet's
-    auxiliary classifiers): each one's path, class and parameter count."""
+
+    @property
+    def dropped(self) -> tuple[Dropped, ...]:
+        """The modules the text leaves out, since none of their parameters reaches the output (GoogLeNet's
+        auxiliary classifiers): each one's path, class and parameter count."""
+        return self.reading.dropped if self.reading is not None else ()
 
 
 def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Reading:
@@ -209,7 +212,7 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
 
         left = "; ".join(map(str, found.dropped))
         warnings.warn(f"from_torch left out what does not reach the output: {left}", UserWarning, stacklevel=2)
-    return TorchSpec(layout(found.tree) + "\n", found.classes, found, found.dropped)
+    return TorchSpec(layout(found.tree) + "\n", found.classes, found)
 
 
 def load_module(target: str):
