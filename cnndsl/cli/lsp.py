@@ -20,7 +20,9 @@ def add_parser(commands) -> None:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    from cnndsl.lsp.server import main as serve
+    from cnndsl.lsp.codecache import kept_attrs_methods
 
+    with kept_attrs_methods():  # the protocol's types, their methods compiled in an earlier start
+        from cnndsl.lsp.server import main as serve
     serve(args.task)
     return EXIT_OK

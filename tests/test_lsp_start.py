@@ -1,0 +1,109 @@
+"""What the language server's start costs: the protocol's types built from methods kept between starts.
+
+``lsprotocol.types`` has attrs compile the methods of its 576 classes on every import; the
+server keeps the compiled methods in the user's cache folder (:mod:`cnndsl.lsp.codecache`).
+Each start here is a fresh interpreter, as an editor starts the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lsprotocol")
+
+BUILD = """
+import json, sys
+from pathlib import Path
+if sys.argv[1] == "-":
+    from lsprotocol import types as lsp
+    counts = {}
+else:
+    from cnndsl.lsp.codecache import kept_attrs_methods
+    with kept_attrs_methods(Path(sys.argv[1])) as counts:
+        from lsprotocol import types as lsp
+from lsprotocol.converters import get_converter
+
+converter = get_converter()
+made = lsp.Diagnostic(lsp.Range(lsp.Position(1, 2), lsp.Position(3, 4)), "m", severity=lsp.DiagnosticSeverity.Error,
+                      code="shape", source="cnndsl")
+again = converter.structure(converter.unstructure(made), lsp.Diagnostic)
+init = type(made).__init__.__code__
+print(json.dumps({**counts, "repr": repr(made), "data": converter.unstructure(made), "equal": again == made,
+                  "other": made == lsp.Diagnostic(made.range, "n"), "fields": [(a.name, a.alias, str(a.type)) for a in lsp.Diagnostic.__attrs_attrs__],
+                  "source": __import__("linecache").getline(init.co_filename, init.co_firstlineno)}))
+"""
+
+
+def start(cache: str | Path) -> dict:
+    """Import the protocol's types in a fresh interpreter (``-``: as attrs builds them itself); what it says."""
+    done = subprocess.run([sys.executable, "-c", BUILD, str(cache)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_second_start_builds_every_type_from_the_kept_methods_and_they_behave_as_compiled(tmp_path):
+    cache = tmp_path / "cache" / "methods.marshal"
+    first, second, plain = start(cache), start(cache), start("-")
+    assert first["compiled"] > 500 and first["kept"] == 0  # every class's methods compiled, then kept
+    assert second["kept"] == first["compiled"] and second["compiled"] == 0
+    assert oct(cache.stat().st_mode & 0o777) == "0o600" and oct(cache.parent.stat().st_mode & 0o777) == "0o700"
+    for run in (first, second):
+        assert {key: run[key] for key in plain} == plain
+    assert plain["equal"] and not plain["other"] and plain["source"].strip().startswith("def __init__(")
+
+
+def test_the_kept_methods_are_exactly_what_compiling_their_source_gives(tmp_path):
+    import marshal
+
+    from attr import _make
+
+    from cnndsl.lsp.codecache import FUTURE_FLAGS
+
+    start(tmp_path / "methods.marshal")
+    kept = marshal.loads((tmp_path / "methods.marshal").read_bytes())
+    flags = _make._compile_and_eval.__code__.co_flags & FUTURE_FLAGS
+    for key, code in list(kept.items())[::25]:
+        filename, _, script = key.partition("\n")
+        assert code == compile(script, filename, "exec", flags=flags, dont_inherit=True)
+
+
+@pytest.mark.parametrize("spoil", ["writable by others", "not a cache"])
+def test_a_cache_file_others_may_write_or_that_is_not_one_is_never_used(tmp_path, spoil):
+    cache = tmp_path / "methods.marshal"
+    start(cache)
+    if spoil == "writable by others":
+        os.chmod(cache, 0o666)
+    else:
+        cache.write_bytes(b"\x00 not marshal data")
+    again = start(cache)
+    assert again["kept"] == 0 and again["compiled"] > 500  # compiled as attrs always does, and kept anew
+    assert start(cache)["kept"] == again["compiled"]
+
+
+def test_an_attrs_without_the_function_the_cache_stands_in_for_is_left_alone(monkeypatch, tmp_path):
+    from attr import _make
+
+    from cnndsl.lsp.codecache import kept_attrs_methods
+
+    def other(script, globs):  # another attrs's function of that name
+        raise AssertionError("never called here")
+
+    monkeypatch.setattr(_make, "_compile_and_eval", other)
+    with kept_attrs_methods(tmp_path / "methods.marshal") as counts:
+        assert _make._compile_and_eval is other
+    assert counts == {"kept": 0, "compiled": 0} and not (tmp_path / "methods.marshal").exists()
+
+
+def test_the_cache_lives_in_the_users_cache_folder(monkeypatch, tmp_path):
+    from cnndsl.lsp.codecache import cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_file().parent == tmp_path / "cnndsl" and sys.implementation.cache_tag in cache_file().name
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_file().parent == Path.home() / ".cache" / "cnndsl"
