@@ -107,3 +107,28 @@ def test_the_cache_lives_in_the_users_cache_folder(monkeypatch, tmp_path):
     assert cache_file().parent == tmp_path / "cnndsl" and sys.implementation.cache_tag in cache_file().name
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_file().parent == Path.home() / ".cache" / "cnndsl"
+
+
+def test_the_server_starts_with_the_collector_off_and_serves_with_it_on_its_start_frozen(tmp_path):
+    """Collecting among the objects the start makes (all of them live on) is time lost: the
+    collector is off while the server is built, and on, with those objects frozen, once it serves."""
+    code = (
+        "import gc, sys\n"
+        "from pygls.server import JsonRPCServer\n"
+        "seen = []\n"
+        "JsonRPCServer.start_io = lambda self: seen.append((gc.isenabled(), gc.get_freeze_count()))\n"
+        "import cnndsl.lsp.codecache as cache\n"
+        "built = cache.kept_attrs_methods\n"
+        "def watched(*args):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return built(*args)\n"
+        "cache.kept_attrs_methods = watched\n"
+        "from cnndsl.cli import main\n"
+        "print(main(['lsp']), seen)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    code, seen = done.stdout.split(" ", 1)
+    building, (serving, frozen) = eval(seen)
+    assert code == "0" and building is False and serving is True and frozen > 10_000

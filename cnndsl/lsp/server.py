@@ -508,7 +508,12 @@ def build_server(task: str | None = None) -> CnndslServer:
     return ls
 
 
+def ready(task: str | None = None) -> CnndslServer:
+    """The server with its log on standard error, ready to start."""
+    _log_to_stderr()
+    return build_server(task)
+
+
 def main(task: str | None = None) -> None:
     """Serve over stdin and stdout until the client exits."""
-    _log_to_stderr()
-    build_server(task).start_io()
+    ready(task).start_io()
