@@ -12,9 +12,10 @@ An entry is found by the whole source and file name attrs compiles, and compiled
 flags attrs compiles with, so it is exactly what compiling would give: a changed library
 compiles its new source and never takes another's code. The file is read only when it
 belongs to the user and no one else may write to it (it is made so, in a folder only the
-user may enter); it is written again, with only what was used, when something had to be compiled. Anything
-unexpected (attrs without the function this stands in for, a file that cannot be read or
-written) leaves attrs compiling as it always does.
+user may enter); it is written again, with only what was used, when something had to be
+compiled. Anything unexpected (attrs without the function this stands in for, a file that
+cannot be read or written, a system without file owners to check, such as Windows) leaves
+attrs compiling as it always does.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def kept_attrs_methods(path: Path | None = None) -> Iterator[dict[str, int]]:
     counts = {"kept": 0, "compiled": 0}
     make = _attrs_make()
     original = getattr(make, "_compile_and_eval", None)
-    if original is None or _parameters(original) != PARAMETERS:
+    if original is None or _parameters(original) != PARAMETERS or not hasattr(os, "getuid"):
         yield counts
         return
     path = path or cache_file()
