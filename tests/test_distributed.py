@@ -250,6 +250,38 @@ def test_the_shards_of_a_mask_folder_settle_into_the_arrays_one_process_reads(tm
 
 
 @pytest.mark.parametrize("validation_split", [None, 0.3])
+def test_the_shards_of_a_mask_folder_train_and_validate_on_what_one_process_would_in_equal_steps(
+    tmp_path, validation_split
+):
+    from cnndsl.datasets import load_data, settle_shard
+    from cnndsl.splits import held_out
+    from cnndsl.training.recipe import Cluster, Recipe
+    from cnndsl.training.runner import Placement, _inputs
+
+    mask_folder(tmp_path / "masked", count=30)
+    whole = load_data(str(tmp_path / "masked"))
+    shards = [load_data(str(tmp_path / "masked"), shard=(i, 3)) for i in range(3)]
+    facts = np.stack([shard.facts() for shard in shards])
+    recipe = Recipe(batch_size=6, seed=0, validation_split=validation_split)
+    fed = []
+    for index, shard in enumerate(shards):
+        cluster = Cluster("127.0.0.1:7777", 3, index)
+        placement = Placement("jax", lambda: None, 3, 3, index == 0, cluster)
+        train, validation, test = _inputs(settle_shard(shard, facts), recipe, placement, 0)
+        fed.append([np.concatenate([x for x, _ in (split[i] for i in range(len(split)))]) for split in
+                    (train["x"], validation, test["x"])])  # fmt: skip
+        assert [len(split) for split in (train["x"], validation, test["x"])] == [len(f) // 2 for f in fed[-1]]
+    kept, held = (np.arange(len(whole.x_train)), None) if validation_split is None else held_out(24, 0.3, 0)
+    parts = {"train": whole.x_train[kept], "validation": whole.x_test if held is None else whole.x_train[held],
+             "test": whole.x_test}  # fmt: skip
+    for at, name in enumerate(parts):
+        rows = [set(map(bytes, (image for image in process[at]))) for process in fed]
+        assert not (rows[0] & rows[1] or rows[1] & rows[2] or rows[0] & rows[2])  # no image fed twice
+        assert set().union(*rows) <= set(map(bytes, parts[name]))  # only the split's own images
+        assert len({len(process[at]) for process in fed}) == 1  # every process the same steps
+
+
+@pytest.mark.parametrize("validation_split", [None, 0.3])
 def test_the_shards_of_an_image_folder_hold_every_file_once_and_take_the_same_steps(tmp_path, validation_split):
     from cnndsl.images import load_folder, shard
 
