@@ -114,26 +114,48 @@ def test_the_cache_lives_in_the_users_cache_folder(monkeypatch, tmp_path):
     assert cache_file().parent == Path.home() / ".cache" / "cnndsl"
 
 
-def test_the_server_starts_with_the_collector_off_and_serves_with_it_on_its_start_frozen(tmp_path):
-    """Collecting among the objects the start makes (all of them live on) is time lost: the
-    collector is off while the server is built, and on, with those objects frozen, once it serves."""
+def message(payload: dict) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", **payload}).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_the_collector_waits_for_the_first_diagnostics_then_frees_the_starts_garbage_and_freezes_the_rest(
+    tmp_path,
+):
+    """Collecting among the objects the start makes (nearly all of them live on) is time lost before the
+    first diagnostics: the collector is off until they are out; then one collection frees the start's
+    garbage (never frozen with the rest), what lives on is frozen, and the collector is on."""
     code = (
         "import gc, sys\n"
-        "from pygls.server import JsonRPCServer\n"
         "seen = []\n"
-        "JsonRPCServer.start_io = lambda self: seen.append((gc.isenabled(), gc.get_freeze_count()))\n"
-        "import cnndsl.lsp.codecache as cache\n"
-        "built = cache.kept_attrs_methods\n"
+        "collect = gc.collect\n"
         "def watched(*args):\n"
-        "    seen.append(gc.isenabled())\n"
-        "    return built(*args)\n"
-        "cache.kept_attrs_methods = watched\n"
+        "    seen.append((gc.isenabled(), collect(*args), gc.get_freeze_count()))\n"
+        "    return seen[-1][1]\n"
+        "gc.collect = watched\n"
         "from cnndsl.cli import main\n"
-        "print(main(['lsp']), seen)\n"
+        "code = main(['lsp'])\n"
+        "print(code, seen, gc.isenabled(), gc.get_freeze_count(), file=sys.stderr)\n"
     )
+    uri = (tmp_path / "model.cnn").as_uri()
+    session = b"".join(
+        message(payload)
+        for payload in (
+            {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+            {"method": "initialized", "params": {}},
+            {"method": "textDocument/didOpen",
+             "params": {"textDocument": {"uri": uri, "languageId": "cnndsl", "version": 1, "text": "CN(8)->FL()"}}},
+            {"id": 2, "method": "shutdown"},
+            {"method": "exit"},
+        )
+    )  # fmt: skip
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    code, seen = done.stdout.split(" ", 1)
-    building, (serving, frozen) = eval(seen)
-    assert code == "0" and building is False and serving is True and frozen > 10_000
+    done = subprocess.run([sys.executable, "-c", code], input=session, capture_output=True, env=env, cwd=tmp_path)
+    said = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 0 and b"publishDiagnostics" in done.stdout, done.stderr.decode()
+    exit_code, rest = said.split(" ", 1)
+    collections, enabled, frozen = rest.rsplit(" ", 2)
+    (off, freed, frozen_then), *later = eval(collections)
+    assert exit_code == "0" and off is False  # the first collection: the collector was off until then
+    assert freed > 1_000 and frozen_then == 0  # the start's garbage freed, before anything was frozen
+    assert enabled == "True" and int(frozen) > 10_000 and not later  # then frozen, collecting as usual
