@@ -30,6 +30,8 @@ from cnndsl.errors import DataError
 from cnndsl.images import ImageFolder, is_image_folder
 from cnndsl.shapes import format_size
 from cnndsl.tasks import CLASSIFY, SEGMENT, Task, task_named, task_of_labels
+from cnndsl.tasks import _class_count as class_count  # segmentation's rules for masks, applied to a shard
+from cnndsl.tasks import _masks as segment_masks
 
 NAMES = ("mnist", "sample", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -98,6 +100,77 @@ class Dataset:
         }
 
 
+@dataclass(frozen=True)
+class ShardedDataset(Dataset):
+    """A data-parallel process's shard of data read by its files (a mask folder), with the whole's counts.
+
+    Its arrays are this process's shard; its class count and label warnings are the whole
+    data's, agreed by the processes (:func:`settle_shard`, :func:`with_counts`).
+    """
+
+    shard: tuple[int, int] = (0, 1)
+    """This process's index and the count of processes."""
+    totals: tuple[int, int] = (0, 0)
+    """The training and test examples of all processes together."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def train_count(self) -> int:
+        return self.totals[0]
+
+    @property
+    def test_count(self) -> int:
+        return self.totals[1]
+
+    def limited(self, limit: int | None) -> ShardedDataset:
+        return self  # the files were limited before they were shared out
+
+    def label_warnings(self) -> list[str]:
+        return list(self.warnings)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "train_images": self.totals[0], "test_images": self.totals[1]}
+
+    def own_rows(self, split: str) -> np.ndarray:
+        """The indices, among all processes' examples of ``split`` (train or test), of this process's rows."""
+        index, count = self.shard
+        return np.arange(index, self.totals[split == "test"], count)
+
+    def class_counts(self) -> np.ndarray:
+        """How many training and test pixels of this shard hold each class: a ``(2, classes)`` table."""
+        return np.stack([np.bincount(y.ravel(), minlength=self.num_classes) for y in (self.y_train, self.y_test)])
+
+    def with_counts(self, counts: np.ndarray) -> ShardedDataset:
+        """The same shard with the label warnings the whole data's ``counts`` (every shard's summed) give."""
+        train, test = np.asarray(counts)
+        seen, tested = np.flatnonzero(train), np.flatnonzero(test)
+        unseen = np.setdiff1d(tested, seen)
+        # the task's own warnings, from stand-ins: each class once, and one value per test pixel of a class
+        # training never saw (that warning counts them)
+        stand_in = np.concatenate([np.intersect1d(tested, seen), np.repeat(unseen, test[unseen])])
+        warnings = self.task.label_warnings(seen, stand_in, self.num_classes, self.source)
+        return replace(self, warnings=tuple(warnings))
+
+
+def settle_shard(shard, facts: np.ndarray) -> ShardedDataset:
+    """A mask folder's shard (:class:`cnndsl.masks.MaskShard`) as this process's data set, once every
+    process's ``facts`` are known: the folder's image mode and size, and the class count of all the masks."""
+    arrays, classes = shard.settled(facts)
+    x_train, x_test = _images(arrays, "x_train", shard.source), _images(arrays, "x_test", shard.source)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{shard.source}: x_train images are {_hwc(x_train)} but x_test images are {_hwc(x_test)}")
+    try:
+        valid_input_shape(x_train.shape[1:], "the images' height, width and channels")
+    except ValueError as error:
+        raise DataError(f"{shard.source}: {error}") from None
+    y_train = segment_masks(arrays, "y_train", x_train, shard.source)
+    y_test = segment_masks(arrays, "y_test", x_test, shard.source)
+    return ShardedDataset(
+        shard.source, x_train, y_train, x_test, y_test, class_count(classes, shard.source), shard.source,
+        shard.notice, SEGMENT, (shard.index, shard.count), shard.totals,
+    )  # fmt: skip
+
+
 def known_shape(data: str) -> tuple[tuple[int, int, int], int] | None:
     """The input shape and class count of a named data set, known without reading it."""
     return ((28, 28, 1), 10) if data in NAMES else None
@@ -119,7 +192,9 @@ def load_data(
     its images resized to ``input_shape`` (a size left None is the first image's) and its
     test split carved from the files (``test_split``, default 0.2) unless it has a
     ``test/`` folder; other data has its own test arrays. ``shard`` (a data-parallel process's
-    index, the count of processes) has an image folder check only that process's shard of its files.
+    index, the count of processes) has an image folder check only that process's shard of its files,
+    and a mask folder read only that shard: a :class:`cnndsl.masks.MaskShard`, which becomes the data
+    set once the processes have met (:func:`settle_shard`).
     """
     task = task_named(task) if task is not None else None
     if data not in NAMES and _is_class_folder(Path(data)):
@@ -128,6 +203,12 @@ def load_data(
         if task is not None and task != CLASSIFY:
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
         return load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
+    if shard is not None and _is_mask_folder(Path(data)):
+        from cnndsl import masks
+
+        if task is not None and task != SEGMENT:
+            raise DataError(f"{data}: a folder of images beside masks is segmentation data, not --task {task}")
+        return masks.read_shard(Path(data), test_split, limit, shard)
     if test_split is not None and not _is_mask_folder(Path(data)):
         raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":
@@ -445,17 +526,21 @@ def _hwc(x: np.ndarray) -> str:
 # --- a look at an .npz's headers, before its arrays are read -------------------------------
 
 
-def peek_labels(data: str) -> tuple[tuple[int, int, int], Task] | None:
+def peek_labels(
+    data: str, shard: tuple[int, int] | None = None, test_split: float | None = None
+) -> tuple[tuple[int, int, int], Task] | None:
     """The image shape and the task an ``.npz``'s headers imply, reading no array; None where they cannot say.
 
     Integer masks ``(n, H, W)`` imply segmentation, floating-point labels regression
-    (a float array may still hold one-hot rows, so its task is said once read).
+    (a float array may still hold one-hot rows, so its task is said once read). A mask
+    folder's first training image says its shape; with ``shard``, the first of that
+    process's shard (split by ``test_split``).
     """
     path = Path(data)
     if path.is_dir():
         from cnndsl import masks
 
-        shape = masks.peek(path) if masks.is_mask_folder(path) else None
+        shape = masks.peek(path, shard, test_split) if masks.is_mask_folder(path) else None
         return (shape, SEGMENT) if shape else None
     try:
         if not (path.is_file() and zipfile.is_zipfile(path)):

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from helpers import run_cli, wait_until
 
+from cnndsl.errors import DataError
 from cnndsl.outputs import RUN_FILES
 
 pytestmark = pytest.mark.slow
@@ -31,6 +32,7 @@ OUTPUTS = set(RUN_FILES)
 """What a finished run leaves: every file the outputs module names."""
 RECIPE = ["--data", "sample", "--limit", "256", "--epochs", "2", "--batch-size", "64", "--seed", "0"]
 EPOCH_END = re.compile(r"- loss: ([\d.]+) - val_accuracy: ([\d.]+) - val_loss: ([\d.]+)")
+EPOCH_END_SEGMENT = re.compile(r"- loss: ([\d.]+) .*- val_loss: ([\d.]+)")
 WEIGHT_TOLERANCE = 1e-5
 """Largest difference allowed between two-process and one-process weights (float32 sums in another order)."""
 
@@ -167,6 +169,116 @@ def test_two_processes_train_on_an_image_folder_each_reading_only_its_shard(tmp_
         told = re.search(r"process (\d) of 2 reads its shard of the files: (\d+) of (\d+) training and (\d+) of (\d+)",
                          errors[i])  # fmt: skip
         assert told and int(told[1]) == i and int(told[2]) + int(told[4]) == len(opened[i]), errors[i]
+
+
+def mask_folder(root: Path, count: int = 20, top: str = "im13") -> set[str]:
+    """8x8 grayscale images beside masks of classes 0 and 1, but for one mask (``top``) that also holds a 3."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part in ("images", "masks"):
+        (root / part).mkdir(parents=True)
+    for index in range(count):
+        name = f"im{index:02}"
+        mask = rng.integers(0, 2, (8, 8), dtype=np.uint8)
+        mask[0, 0] = 3 if name == top else mask[0, 0]
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), "L").save(root / "images" / f"{name}.png")
+        Image.fromarray(mask, "L").save(root / "masks" / f"{name}.png")
+    return {str(path) for path in root.rglob("*.png")}
+
+
+def test_two_processes_train_on_a_mask_folder_each_reading_only_its_shard_and_agree_on_the_classes(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(OPENED)
+    files = mask_folder(tmp_path / "masked")
+    port = free_port()
+    recipe = ["--data", str(tmp_path / "masked"), "--epochs", "2", "--batch-size", "4", "--seed", "0"]
+    path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
+    both = [start(tmp_path, f"p{i}", "run", "CN(4,3,padding=same)", *recipe, *cluster_flags(port, 2, i),
+                  "--output", str(tmp_path / f"two{i}"),
+                  env={"PYTHONPATH": path, "CNNDSL_TEST_OPENED": str(tmp_path / f"opened{i}")})
+            for i in (0, 1)]  # fmt: skip
+    codes = [finish(process) for process in both]
+    errors = [(tmp_path / f"p{i}.err").read_text() for i in (0, 1)]
+    assert codes == [0, 0], errors
+    assert {path.name for path in (tmp_path / "two0").iterdir()} == OUTPUTS and not (tmp_path / "two1").exists()
+    metrics = json.loads((tmp_path / "two0" / "metrics.json").read_text())
+    assert (metrics["processes"], metrics["data"]["task"]) == (2, "segment")
+    assert metrics["data"]["train_images"] + metrics["data"]["test_images"] == 20  # the whole folder
+    assert metrics["data"]["num_classes"] == 4  # the largest value in any mask, 3, though one process never saw it
+    losses = [EPOCH_END_SEGMENT.findall((tmp_path / f"p{i}.out").read_text()) for i in (0, 1)]
+    assert len(losses[0]) == 2 and losses[0] == losses[1], losses
+    opened = [set((tmp_path / f"opened{i}").read_text().split()) for i in (0, 1)]
+    assert opened[0] | opened[1] == files and not opened[0] & opened[1]  # every file in exactly one shard
+    assert abs(len(opened[0]) - len(opened[1])) <= 4  # near-equal: one image and its mask at most in each split
+    assert sum(str(tmp_path / "masked" / "masks" / "im13.png") in files for files in opened) == 1
+    for i in (0, 1):
+        told = re.search(r"process (\d) of 2 reads its shard of the files: (\d+) of (\d+) training and (\d+) of (\d+)",
+                         errors[i])  # fmt: skip
+        assert told and int(told[1]) == i and 2 * (int(told[2]) + int(told[4])) == len(opened[i]), errors[i]
+
+
+def test_the_shards_of_a_mask_folder_settle_into_the_arrays_one_process_reads(tmp_path):
+    """Every process's shard, settled with all their facts as the exchange gives them, holds exactly
+    one process's rows (its own), in the folder's mode (one colour image among grayscale ones is read
+    again as grayscale), with the whole folder's class count and label warnings."""
+    from PIL import Image
+
+    from cnndsl.datasets import load_data, settle_shard
+
+    mask_folder(tmp_path / "masked", count=13, top="im07")
+    Image.new("RGB", (8, 8), (200, 10, 90)).save(tmp_path / "masked" / "images" / "im05.png")
+    whole = load_data(str(tmp_path / "masked"))
+    assert whole.num_classes == 4 and whole.label_warnings()  # no pixel is labelled 2
+    for count in (2, 3):
+        shards = [load_data(str(tmp_path / "masked"), shard=(i, count)) for i in range(count)]
+        facts = np.stack([shard.facts() for shard in shards])
+        settled = [settle_shard(shard, facts) for shard in shards]
+        counts = sum(dataset.class_counts() for dataset in settled)
+        settled = [dataset.with_counts(counts) for dataset in settled]
+        assert {dataset.num_classes for dataset in settled} == {4}
+        assert all(dataset.label_warnings() == whole.label_warnings() for dataset in settled)
+        assert all(dataset.describe() == whole.describe() for dataset in settled)
+        for split in ("train", "test"):
+            rows = [dataset.own_rows(split) for dataset in settled]
+            assert sorted(np.concatenate(rows).tolist()) == list(range(len(getattr(whole, f"x_{split}"))))
+            for name in (f"x_{split}", f"y_{split}"):
+                assert all(np.array_equal(getattr(d, name), getattr(whole, name)[r]) for d, r in zip(settled, rows))
+    with pytest.raises(DataError, match="cannot be shared by 3 processes"):
+        load_data(str(tmp_path / "masked"), shard=(0, 3), test_split=0.1)
+
+
+@pytest.mark.parametrize("validation_split", [None, 0.3])
+def test_the_shards_of_a_mask_folder_train_and_validate_on_what_one_process_would_in_equal_steps(
+    tmp_path, validation_split
+):
+    from cnndsl.datasets import load_data, settle_shard
+    from cnndsl.splits import held_out
+    from cnndsl.training.recipe import Cluster, Recipe
+    from cnndsl.training.runner import Placement, _inputs
+
+    mask_folder(tmp_path / "masked", count=30)
+    whole = load_data(str(tmp_path / "masked"))
+    shards = [load_data(str(tmp_path / "masked"), shard=(i, 3)) for i in range(3)]
+    facts = np.stack([shard.facts() for shard in shards])
+    recipe = Recipe(batch_size=6, seed=0, validation_split=validation_split)
+    fed = []
+    for index, shard in enumerate(shards):
+        cluster = Cluster("127.0.0.1:7777", 3, index)
+        placement = Placement("jax", lambda: None, 3, 3, index == 0, cluster)
+        train, validation, test = _inputs(settle_shard(shard, facts), recipe, placement, 0)
+        fed.append([np.concatenate([x for x, _ in (split[i] for i in range(len(split)))]) for split in
+                    (train["x"], validation, test["x"])])  # fmt: skip
+        assert [len(split) for split in (train["x"], validation, test["x"])] == [len(f) // 2 for f in fed[-1]]
+    kept, held = (np.arange(len(whole.x_train)), None) if validation_split is None else held_out(24, 0.3, 0)
+    parts = {"train": whole.x_train[kept], "validation": whole.x_test if held is None else whole.x_train[held],
+             "test": whole.x_test}  # fmt: skip
+    for at, name in enumerate(parts):
+        rows = [set(map(bytes, (image for image in process[at]))) for process in fed]
+        assert not (rows[0] & rows[1] or rows[1] & rows[2] or rows[0] & rows[2])  # no image fed twice
+        assert set().union(*rows) <= set(map(bytes, parts[name]))  # only the split's own images
+        assert len({len(process[at]) for process in fed}) == 1  # every process the same steps
 
 
 @pytest.mark.parametrize("validation_split", [None, 0.3])

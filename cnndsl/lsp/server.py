@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -41,6 +42,8 @@ class CnndslServer(LanguageServer):
         self.settings_cache: dict[Path, tuple[tuple | None, Settings | SettingsError]] = {}
         self.task = task
         """``cnndsl lsp --task``: the task of every document, over the projects' task settings."""
+        self.after_first_diagnostics: Callable[[], None] | None = None
+        """Called once, when the first diagnostics are out (the command line settles the start's memory then)."""
 
     def settings_for(self, path: str | None) -> Settings | SettingsError:
         """The settings ``cnndsl check`` would use for the document, re-read whenever a pyproject.toml above it changes."""
@@ -119,6 +122,9 @@ def refresh(ls: CnndslServer, uri: str) -> None:
     ls.analyses[uri] = (analysis, lines)
     problems += [to_lsp_diagnostic(d, lines) for d in analysis.diagnostics]
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri, problems, document.version))
+    if ls.after_first_diagnostics is not None:
+        settle, ls.after_first_diagnostics = ls.after_first_diagnostics, None
+        settle()
 
 
 def _is_python(uri: str) -> bool:
@@ -508,7 +514,12 @@ def build_server(task: str | None = None) -> CnndslServer:
     return ls
 
 
+def ready(task: str | None = None) -> CnndslServer:
+    """The server with its log on standard error, ready to start."""
+    _log_to_stderr()
+    return build_server(task)
+
+
 def main(task: str | None = None) -> None:
     """Serve over stdin and stdout until the client exits."""
-    _log_to_stderr()
-    build_server(task).start_io()
+    ready(task).start_io()

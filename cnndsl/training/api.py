@@ -22,6 +22,7 @@ from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
 from cnndsl.errors import DataError, SpecError, SpecShapeError
 from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
+from cnndsl.masks import MaskShard
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import check_output_dir, default_run_dir, make_output_dir
 from cnndsl.splits import SELECTION_SPLIT
@@ -29,7 +30,7 @@ from cnndsl.tasks import CLASSIFY, Task, task_named
 from cnndsl.training import records
 from cnndsl.training.recipe import Cluster, Recipe
 from cnndsl.training.rundir import EVERYTHING, Keep, RunDirectory
-from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit
+from cnndsl.training.runner import TrainingInterrupted, TrainResult, fit, settled_masks
 from cnndsl.training.selection import Selection, choose, requested, resolve
 
 Spec = str | Source | CheckedModel
@@ -116,9 +117,9 @@ def train(
         validation_split, test_split, input_shape,
     )  # fmt: skip
     task = task_named(task) if task is not None else None
-    prechecked = precheck(spec, recipe.data, task)
+    prechecked = precheck(spec, recipe.data, task, shard_of(recipe, cluster), recipe.test_split)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
-    dataset = _load_data(recipe, task, declared_input(spec, prechecked), cluster)
+    dataset = _load_data(recipe, task, declared_input(spec, prechecked), cluster, quiet)
     checked = check_against_data(spec, dataset)
     live = live_plot(_label(spec))
     observe = live.observer(_label(spec), on_epoch) if live else on_epoch
@@ -141,17 +142,27 @@ def live_plot(title: str):
     return hooks.plot(title)
 
 
-def precheck(spec: Spec, data: str, task: Task | None = None) -> CheckedModel | None:
+def precheck(
+    spec: Spec, data: str, task: Task | None = None, shard: tuple[int, int] | None = None,
+    test_split: float | None = None,
+) -> CheckedModel | None:  # fmt: skip
     """Check the spec before any data is read, against the data's shape where it is known.
 
     For data given as a path the shape is unknown until it is read, so a shape
     error is left for the check against the data; other errors are raised now. An
     ``.npz`` of masks says its task and image size in its arrays' headers: a model
     whose output is not the masks' size is refused before the arrays are read.
+
+    A data-parallel process (``shard``) looks at the first image of its own shard of a mask
+    folder (split by ``test_split``); the folder's mode is the first image's of the whole
+    folder, which it does not open, so a shape error that the other mode would not give is
+    left for the check once the processes have agreed on the data.
     """
     shape = known_shape(data)
-    peeked = KNOWN.get(data) or (peek_labels(data) if shape is None else None)
+    peeked = KNOWN.get(data) or (peek_labels(data, shard, test_split) if shape is None else None)
     if peeked is not None and (task is None or task == peeked[1]) and peeked[1] != CLASSIFY:
+        if shard is not None and data not in KNOWN:
+            return _checked_in_either_mode(spec, peeked[0], peeked[1])
         return check_spec(spec, peeked[0], task=peeked[1])
     try:
         return check_spec(spec, *shape, task=task) if shape else check_spec(spec, task=task)
@@ -159,6 +170,20 @@ def precheck(spec: Spec, data: str, task: Task | None = None) -> CheckedModel | 
         if shape:
             raise
         return None
+
+
+def _checked_in_either_mode(spec: Spec, shape: tuple[int, int, int], task: Task) -> CheckedModel | None:
+    """The spec checked on grayscale or RGB images of this size: a shape error only when both give it."""
+    height, width, channels = shape
+    try:
+        return check_spec(spec, shape, task=task)
+    except SpecShapeError as error:
+        refused = error
+    try:
+        check_spec(spec, (height, width, 4 - channels), task=task)
+    except SpecShapeError:
+        raise refused from None
+    return None
 
 
 def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedModel:
@@ -214,17 +239,27 @@ def declared_input(spec: Spec, checked: CheckedModel | None) -> tuple | None:
     return tuple(checked.input_shape[-3:]) if isinstance(first, ast.Call) and first.code == "IN" else None
 
 
+def shard_of(recipe: Recipe, cluster: Cluster | None) -> tuple[int, int] | None:
+    """A data-parallel process's index and the count of processes; None outside a cluster."""
+    if cluster is None or recipe.distribute != "data-parallel":
+        return None
+    return cluster.process_id, cluster.num_processes
+
+
 def _load_data(
-    recipe: Recipe, task: Task | None = None, declared: tuple | None = None, cluster: Cluster | None = None
-) -> Dataset | ImageFolder:
+    recipe: Recipe, task: Task | None = None, declared: tuple | None = None, cluster: Cluster | None = None,
+    quiet: bool = True,
+) -> Dataset | ImageFolder:  # fmt: skip
     """The recipe's data, telling the user of any fallback (the sample for MNIST).
 
     An image folder's images take the size the spec declares, else ``--input-shape``'s; in a
-    data-parallel cluster each process reads only its shard of the folder's files.
+    data-parallel cluster each process reads only its shard of an image or mask folder's
+    files. A mask folder's processes then meet to agree on what depends on every file (the
+    class count: the largest value in any mask).
     Inside :func:`shared_data` a data set read before is reused, without its notices again.
     """
     wanted = declared if declared is not None else recipe.input_shape
-    shard = (cluster.process_id, cluster.num_processes) if cluster and recipe.distribute == "data-parallel" else None
+    shard = shard_of(recipe, cluster)
     key = (recipe.data, recipe.limit, task, wanted, recipe.test_split, recipe.input_shape, shard)
     if _SHARED is not None and key in _SHARED:
         return _SHARED[key]
@@ -233,10 +268,13 @@ def _load_data(
         raise DataError(
             f"{recipe.data}: --input-shape sizes an image folder's images; these arrays have their own size"
         )
+    if isinstance(dataset, MaskShard):
+        print(dataset.notice, file=sys.stderr, flush=True)
+        dataset = settled_masks(dataset, recipe, cluster, quiet)
+    elif dataset.notice:
+        print(dataset.notice, file=sys.stderr, flush=True)
     if _SHARED is not None:
         _SHARED[key] = dataset
-    if dataset.notice:
-        print(dataset.notice, file=sys.stderr, flush=True)
     for warning in dataset.label_warnings():
         print(f"cnndsl: warning: {warning}", file=sys.stderr, flush=True)
     return dataset
@@ -323,9 +361,9 @@ def compare(
         recipe["validation_split"] = SELECTION_SPLIT
     settings = Recipe(data=data, **recipe)
     entries = entries_of(specs)
-    errors = _prechecked(entries, data, task)
+    errors = _prechecked(entries, data, task, shard_of(settings, cluster), settings.test_split)
     directory = run_dir("\n".join(spec_text(e.spec) for e in entries), output, "compare-") if save else None
-    dataset = _load_data(settings, task, cluster=cluster)
+    dataset = _load_data(settings, task, cluster=cluster, quiet=quiet)
     choice = resolve(asked, dataset.task) if asked is not None else None
     if choice is not None:
         choice.validation = records.validation_of(settings, dataset)
@@ -397,11 +435,11 @@ def _safe_name(label: str) -> bool:
     return bool(label) and label[0] != "." and all(c.isalnum() or c in "_-." for c in label) and label.isascii()
 
 
-def _prechecked(entries: list[Entry], data: str, task: Task | None = None) -> dict[str, SpecError]:
+def _prechecked(entries: list[Entry], data: str, task: Task | None = None, *where) -> dict[str, SpecError]:
     errors = {}
     for entry in entries:
         try:
-            precheck(entry.spec, data, task)
+            precheck(entry.spec, data, task, *where)
         except SpecError as error:
             errors[entry.label] = error
     return errors

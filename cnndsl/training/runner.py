@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cnndsl import hooks, interrupts
-from cnndsl.datasets import Dataset
+from cnndsl.datasets import Dataset, ShardedDataset, settle_shard
 from cnndsl.errors import ClusterError, DataError
 from cnndsl.images import ImageFolder
+from cnndsl.masks import MaskShard
 from cnndsl.model import CheckedModel
 from cnndsl.outputs import OutputError, os_reason
 from cnndsl.splits import held_out
@@ -205,27 +208,36 @@ def _jax_local() -> Placement:
 
 def _data_parallel(recipe: Recipe, cluster: Cluster) -> Placement:
     """Join the cluster (process 0 is its coordinator) and replicate the model on every device."""
+    join_cluster(recipe, cluster)
+    import jax
+    import keras
+
+    devices = jax.devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    return Placement("jax", _no_scope, len(devices), cluster.num_processes, cluster.is_writer, cluster, "DataParallel")
+
+
+def join_cluster(recipe: Recipe, cluster: Cluster) -> None:
+    """Meet the cluster's other processes through JAX's distributed runtime, once per process."""
     if recipe.batch_size % cluster.num_processes:
         raise RecipeError(
             f"--batch-size {recipe.batch_size} must divide evenly among --num-processes {cluster.num_processes}"
         )
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        return
     if not cluster.is_writer:
         reach_coordinator(cluster)
     import jax
-    import keras
 
-    if not jax.distributed.is_initialized():
-        jax.distributed.initialize(
-            f"{cluster.host}:{cluster.port}",
-            cluster.num_processes,
-            cluster.process_id,
-            initialization_timeout=cluster.timeout,
-            heartbeat_timeout_seconds=HEARTBEAT_S,
-            shutdown_timeout_seconds=cluster.timeout,
-        )
-    devices = jax.devices()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
-    return Placement("jax", _no_scope, len(devices), cluster.num_processes, cluster.is_writer, cluster, "DataParallel")
+    jax.distributed.initialize(
+        f"{cluster.host}:{cluster.port}",
+        cluster.num_processes,
+        cluster.process_id,
+        initialization_timeout=cluster.timeout,
+        heartbeat_timeout_seconds=HEARTBEAT_S,
+        shutdown_timeout_seconds=cluster.timeout,
+    )
 
 
 def reach_coordinator(cluster: Cluster) -> None:
@@ -247,14 +259,41 @@ def reach_coordinator(cluster: Cluster) -> None:
 
 def shared_seed(seed: int | None) -> int:
     """The recipe's seed, or process 0's random one: every process must shuffle alike."""
-    import numpy as np
-
     if seed is not None:
         return seed
     from jax.experimental import multihost_utils
 
     mine = np.array(np.random.SeedSequence().entropy % (2**32), dtype=np.uint32)
     return int(multihost_utils.broadcast_one_to_all(mine))
+
+
+def gathered(row):
+    """Every process's ``row`` of whole numbers, one under the other: an exchange among the cluster's processes.
+
+    The numbers travel as pairs of 32-bit halves (JAX exchanges 32-bit integers unless told
+    otherwise), so a count past 2**31 arrives whole.
+    """
+    from jax.experimental import multihost_utils
+
+    halves = np.ascontiguousarray(row, dtype="<i8").view("<i4")
+    rows = np.asarray(multihost_utils.process_allgather(halves), dtype="<i4")
+    return np.ascontiguousarray(rows).view("<i8").reshape(len(rows), -1)
+
+
+def settled_masks(shard: MaskShard, recipe: Recipe, cluster: Cluster, quiet: bool = True) -> ShardedDataset:
+    """A mask folder's shard made this process's data set, once the processes have met.
+
+    Each process says what it read (:meth:`MaskShard.facts`): the folder's mode and size and
+    the class count (the largest value in any mask) are settled from every process's say,
+    the same in all; then the pixels of each class are counted across the shards for the
+    label warnings. Only Keras's backend is chosen here: Keras itself is imported later.
+    """
+    select_backend(recipe)
+    with quiet_native_logs(quiet):
+        join_cluster(recipe, cluster)
+        dataset = settle_shard(shard, gathered(shard.facts()))
+        counts = gathered(dataset.class_counts().ravel())
+    return dataset.with_counts(counts.reshape(cluster.num_processes, 2, -1).sum(axis=0))
 
 
 # --- build, fit, save -----------------------------------------------------------------
@@ -343,6 +382,8 @@ def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> 
     """
     if isinstance(dataset, ImageFolder):
         return _folder_inputs(dataset, recipe, placement, seed)
+    if isinstance(dataset, ShardedDataset):
+        return _shard_inputs(dataset, recipe, placement, seed)
     task = dataset.task
     x_train, y_train = dataset.x_train, task.encode(dataset.y_train, dataset.num_classes)
     x_test, y_test = dataset.x_test, task.encode(dataset.y_test, dataset.num_classes)
@@ -359,6 +400,53 @@ def _inputs(dataset, recipe: Recipe, placement: Placement, seed: int | None) -> 
     validation = shards(x_val, y_val, batch, cluster, None)
     test = shards(x_test, y_test, batch, cluster, None)
     return {"x": shards(x_train, y_train, batch, cluster, seed)}, validation, {"x": test}
+
+
+def _shard_inputs(dataset: ShardedDataset, recipe: Recipe, placement: Placement, seed: int | None):
+    """A process's shard of arrays read by their files (a mask folder), in batches of its share.
+
+    Every process takes as many batches as the smallest shard fills; training batches are
+    shuffled each epoch from the shared seed and the process's index. ``--validation-split``
+    holds out the examples one process would, each process validating on its own of them.
+    """
+    from cnndsl.training.shards import own_batches
+
+    cluster = placement.cluster
+    if cluster is None or dataset.shard != (cluster.process_id, cluster.num_processes):
+        where = (
+            "outside a cluster" if cluster is None else f"as process {cluster.process_id} of {cluster.num_processes}"
+        )
+        raise RecipeError(
+            f"{dataset.source}: process {dataset.shard[0]} of {dataset.shard[1]}'s shard cannot train {where}"
+        )
+    task, classes = dataset.task, dataset.num_classes
+    x, y = dataset.x_train, task.encode(dataset.y_train, classes)
+    x_test, y_test = dataset.x_test, task.encode(dataset.y_test, classes)
+    share, count = recipe.batch_size // cluster.num_processes, cluster.num_processes
+    every_test = np.arange(dataset.test_count)
+    if recipe.validation_split is None:
+        kept, held, own = np.arange(dataset.train_count), every_test, slice(None)
+        x_val, y_val = x_test, y_test
+    else:
+        kept, held = held_out(dataset.train_count, recipe.validation_split, recipe.seed)
+        own = np.isin(dataset.own_rows("train"), kept)
+        x_val, y_val = x[~own], y[~own]
+    train = own_batches(x[own], y[own], share, _steps(kept, count, share, dataset), seed, cluster.process_id)
+    validation = own_batches(x_val, y_val, share, _steps(held, count, share, dataset))
+    test = own_batches(x_test, y_test, share, _steps(every_test, count, share, dataset))
+    return {"x": train}, validation, {"x": test}
+
+
+def _steps(rows: np.ndarray, count: int, share: int, dataset: ShardedDataset) -> int:
+    """The batches of ``share`` that every process fills from its part of ``rows`` (the split's examples
+    it holds: every ``count``-th from its index on); a DataError when some process fills none."""
+    smallest = min(int(np.sum(rows % count == process)) for process in range(count))
+    if smallest < share:
+        raise DataError(
+            f"{dataset.source}: {len(rows):,} image(s) shared by {count} processes fill no batch of {share} "
+            f"in each process (--batch-size {share * count}); give a smaller --batch-size or more images"
+        )
+    return smallest // share
 
 
 def _folder_inputs(dataset: ImageFolder, recipe: Recipe, placement: Placement, seed: int | None):
