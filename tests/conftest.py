@@ -19,6 +19,27 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 
+# The language server keeps compiled protocol methods in the user's cache folder: the servers the
+# tests start keep theirs in a folder of the test run's own, removed at its end, never the user's.
+_CACHE = "CNNDSL_TEST_CACHE_HOME"
+
+
+def pytest_configure(config):
+    if _CACHE not in os.environ:  # the first process of the run (pytest-xdist's workers inherit it)
+        import tempfile
+
+        os.environ[_CACHE] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cnndsl-tests-cache-")
+        config._cnndsl_cache = os.environ[_CACHE]
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_cnndsl_cache", None)
+    if folder is not None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(_CACHE, None)
+
 # "ci" (the default) is derandomized with no deadline, so runs never flake;
 # HYPOTHESIS_PROFILE=dev explores new examples each run.
 settings.register_profile(
