@@ -70,6 +70,21 @@ class Task:
         """The spec's last layer as the head (marked, its activation the head's), or None when a head is appended."""
         raise NotImplementedError
 
+    def _written_head(self, last: Layer, outputs: int, explicit: bool) -> bool:
+        """A last layer of the head's code with the head's activation written: the head, never followed by another.
+
+        It says the output count by its width; a count given as well (``num_classes=``, ``--classes``,
+        the data's) that equals the width takes it as the head too, so that checking a read model with
+        the count its reading gives (keras-io's U-Net: ``CN(3, 3, padding=same, activation=softmax)``)
+        appends no second head. A width other than the count given keeps it a hidden layer.
+        """
+        return (
+            last.type is LAYERS[self.head_code]
+            and "activation" in last.given
+            and last.args["activation"] == self.head_activation
+            and (not explicit or last.args[self._width] == outputs)
+        )
+
     def new_head(self, outputs: int, end: Span) -> Layer:
         """The head appended at ``end``, the end of the spec, when its last layer is not one.
 
@@ -248,7 +263,7 @@ class Classify(Task):
         the class count.
         """
         head_type = LAYERS[self.head_code]
-        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+        if _own_softmax(last) or self._written_head(last, outputs, explicit):
             return _as_head(last, last.args)
         if self._is_head(last, head_type, outputs):
             return _as_head(last, {**last.args, "activation": "softmax"})
@@ -458,7 +473,7 @@ class Segment(Task):
         ending in a softmax of its own (``ACT(softmax)``) is its own head.
         """
         head_type = LAYERS[self.head_code]
-        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+        if _own_softmax(last) or self._written_head(last, outputs, explicit):
             return _as_head(last, last.args)
         if self._is_head(last, head_type, outputs, explicit):
             return _as_head(last, {**last.args, "activation": "softmax"})
@@ -568,11 +583,6 @@ class Segment(Task):
 def _own_softmax(layer: Layer) -> bool:
     """``ACT(softmax)``: a head of the model's own."""
     return layer.code == "ACT" and layer.args["name"] == "softmax"
-
-
-def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
-    """``DN(k, activation=softmax)`` (or ``CN``), the activation written."""
-    return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
 
 
 def _as_head(layer: Layer, args) -> Layer:
