@@ -125,9 +125,13 @@ def load_data(
     if data not in NAMES and _is_class_folder(Path(data)):
         from cnndsl.images import load_folder
 
-        if task is not None and task != CLASSIFY:
+        if task is not None and not task.takes_class_folders:
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
-        return load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
+        folder = load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
+        if task is not None:
+            task.folder_outputs(folder.class_names, folder.source)  # DataError where the task cannot take them
+            folder = replace(folder, task=task)
+        return folder
     if test_split is not None and not _is_mask_folder(Path(data)):
         raise DataError(f"{data}: --test-split carves a test split from an image folder; this data has its own")
     if data == "mnist":
