@@ -628,7 +628,9 @@ class Multilabel(Task):
 
         return [
             keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if logits else 0.5),
-            keras.metrics.AUC(name="auc", from_logits=logits, multi_label=outputs > 1, num_labels=outputs if outputs > 1 else None),
+            keras.metrics.AUC(
+                name="auc", from_logits=logits, multi_label=outputs > 1, num_labels=outputs if outputs > 1 else None
+            ),
         ]
 
     def score_lines(self, metrics):
@@ -699,7 +701,9 @@ def _binary(arrays: Mapping, key: str, images, source: str):
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[1] != 1:
-        raise DataError(f"{source}: {key} has shape {y.shape}; binary classification takes one label (0 or 1) per image")
+        raise DataError(
+            f"{source}: {key} has shape {y.shape}; binary classification takes one label (0 or 1) per image"
+        )
     if len(y) != len(images):
         raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
     return _zeros_and_ones(y, key, source, "binary classification takes one label per image")
@@ -907,7 +911,9 @@ class BinarySegment(Segment):
 
     def labels(self, arrays, x_train, x_test, source):
         y_train, y_test = (
-            _zeros_and_ones(_masks(arrays, key, x, source)[..., None], key, source, "binary masks take one 0 or 1 per pixel")
+            _zeros_and_ones(
+                _masks(arrays, key, x, source)[..., None], key, source, "binary masks take one 0 or 1 per pixel"
+            )
             for key, x in (("y_train", x_train), ("y_test", x_test))
         )
         return y_train, y_test, 1

@@ -482,7 +482,7 @@ def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_pa
     plain = cli("from-keras", str(tmp_path / "unet.keras"), timeout=300)  # the head says the task, and a note says it
     assert plain.returncode == 0 and plain.stdout == done.stdout and "Traceback" not in plain.stderr
     assert plain.stderr.count("\n") == 1 and "the model ends in the head of --task segment" in plain.stderr
-    classify = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "classify", timeout=300)  # refused, with a hint
+    classify = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "classify", timeout=300)  # refused, hinted
     assert classify.returncode == 1 and classify.stdout == "" and "Traceback" not in classify.stderr
     assert classify.stderr.count("\n") == 1 and "read it with --task segment" in classify.stderr
     bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "detect", timeout=300)

@@ -509,7 +509,9 @@ def _other_head(reader: _Reader, result: _Value, task: Task) -> str:
     """A hint naming the task whose head the module's output is, where that is another task."""
     other = _task_of(reader, result)
     head = reader.layers.get(result.name) if result.name else None
-    if other is task or (other is CLASSIFY and (head is None or task_of_head(head.code, head.args, result.shape) is None)):
+    if other is task or (
+        other is CLASSIFY and (head is None or task_of_head(head.code, head.args, result.shape) is None)
+    ):
         return ""
     return f"; it ends in the head of the {other.name} task ({other.summary}): read it with --task {other.name}"
 
@@ -531,7 +533,9 @@ def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], d
         layers[head.name] = _replace(head, **args)
         end = head.name
     elif task.logits_activation is None:
-        raise UnsupportedModel(f"the module's output is not its head: {task.ends_in}{_other_head(reader, result, task)}")
+        raise UnsupportedModel(
+            f"the module's output is not its head: {task.ends_in}{_other_head(reader, result, task)}"
+        )
     elif (other := _task_of(reader, result)) not in (CLASSIFY, LOGITS, task):  # a sigmoid's probabilities: no logits
         raise UnsupportedModel(
             f"the module's output is the head of the {other.name} task ({other.summary}), not logits to append "

@@ -48,4 +48,3 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         print(f"Wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-
