@@ -558,6 +558,10 @@ class Multilabel(Task):
     def _unwritten_head(self, last: Layer, outputs: int) -> bool:
         return last.args[self._width] == outputs
 
+    def hidden_head(self, infos, outputs, explicit):
+        """As for every task; none where the output count is fixed (binary), which no ``--classes`` changes."""
+        return None if self.fixed_outputs else super().hidden_head(infos, outputs, explicit)
+
     def check_output(self, infos, outputs, explicit, input_shape):
         """``(None, labels)``: the head's width is the label count (binary: 1)."""
         if not infos:
@@ -896,6 +900,8 @@ class BinarySegment(Segment):
 
     def _unwritten_head(self, last, outputs):
         return last.args["filters"] == outputs and last.args["kernel"] == (1, 1)
+
+    hidden_head = Multilabel.hidden_head
 
     def _count_said(self, wanted):
         return "a binary mask has one probability per pixel, (None, height, width, 1)"

@@ -311,3 +311,39 @@ def test_a_head_that_outputs_logits_trains_with_a_loss_from_logits():
     assert [metric.threshold for metric in BINARY.keras_metrics(1, True)[:1]] == [0.0]
     assert task_of_labels(np.array([[1, 0, 1], [0, 0, 1]])) is MULTILABEL
     assert task_of_labels(np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])).name == "regress"  # float rows stay numbers
+
+
+@pytest.mark.parametrize(
+    ("task", "text"),
+    [
+        ("logits", "CN(4) -> GAP()"),
+        ("logits", "CN(4) -> GAP() -> DN(6, activation=log_softmax)"),
+        ("binary", "CN(4) -> GAP()"),
+        ("binary", "CN(4) -> GAP() -> DN(1, activation=linear)"),
+        ("multilabel", "CN(4) -> GAP() -> DN(3, activation=sigmoid)"),
+        ("binary-segment", "CN(4, 3, padding=same)"),
+        ("binary-segment", "CN(4, 3, padding=same) -> CN(1, 3, padding=same, activation=sigmoid)"),
+    ],
+)
+def test_a_json_architecture_of_a_new_task_reads_back_as_the_same_model(task, text):
+    from cnndsl.backends import json_ir
+    from cnndsl.report import architecture_hash
+
+    model = check(text, (8, 8, 1), task=task)
+    read, outputs = json_ir.read(json_ir.document(model))
+    again = check(read, num_classes=outputs, task=task)
+    assert architecture_hash(again) == architecture_hash(model) and again.total_params == model.total_params
+    assert again.layers[-1].layer.text == read.rstrip().rsplit("-> ", 1)[1]  # the head is written, once
+
+
+@pytest.mark.slow
+def test_cnndsl_from_keras_names_the_task_the_head_says(tmp_path, cli):
+    model, _, _ = _keras_head("binary")
+    model.save(tmp_path / "binary.keras")
+    done = cli("from-keras", str(tmp_path / "binary.keras"))
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("DN(1, activation=sigmoid)"), done.stderr
+    assert "the model ends in the head of --task binary" in done.stderr and done.stderr.count("\n") == 1
+    checked = cli("check", done.stdout, "--task", "binary")
+    assert checked.returncode == 0 and f"{model.count_params()} parameters, output (None, 1)" in checked.stdout
+    asked = cli("from-keras", str(tmp_path / "binary.keras"), "--task", "binary")
+    assert asked.returncode == 0 and asked.stdout == done.stdout and asked.stderr == ""
