@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from cnndsl.model import LayerInfo
 
 __all__ = [
-    "Task", "TASKS", "CLASSIFY", "LOGITS", "BINARY", "MULTILABEL", "SEGMENT", "BINARY_SEGMENT", "REGRESS",
+    "Task", "TASKS", "CLASSIFY", "LOGITS", "BINARY", "MULTILABEL", "SEGMENT", "BINARY_SEGMENT", "SEGMENT_LOGITS",
+    "REGRESS",
     "task_named", "task_of_labels", "task_of_head",
 ]  # fmt: skip
 
@@ -864,6 +865,66 @@ class Segment(Task):
         ]
 
 
+class SegmentLogits(Segment):
+    """A class per pixel as raw scores: ``(None, H, W, classes)`` with no softmax; integer masks; cross-entropy from logits.
+
+    What keras-io's DeepLabV3+ ends in (``Conv2D(classes, 1)``, trained from logits): the head is
+    ``CN(k, 1, activation=linear)`` (or a log-softmax), kept as written; a last ``CN(classes, 1)``
+    with no activation written becomes the linear head; else ``CN(classes, 1, activation=linear)``
+    is appended.
+    """
+
+    name = "segment-logits"
+    summary = "a class per pixel as raw scores, logits: no softmax"
+    head_activation = "linear"
+    ends_in = "a logits segmentation model ends in a linear CN (or a log_softmax) over (None, height, width, classes)"
+    logits_activation = None
+    loss_text = "per-pixel cross-entropy from logits"
+    appends_as_written = True
+    _SCORES = ("linear", "log_softmax")
+
+    def _head_args(self, outputs):
+        return {"filters": outputs, "kernel": (1, 1), "activation": "linear"}
+
+    def _head_text(self, outputs):
+        return f"{self.head_code}({outputs}, 1, activation=linear)"
+
+    def new_head(self, outputs, end):
+        return Task.new_head(self, outputs, end)
+
+    def take_head(self, last, outputs, explicit):
+        """A written linear or log-softmax ``CN`` (or an ``ACT(log_softmax)``) is the head as written; a last
+        ``CN(classes, 1)`` with no activation written becomes the linear head."""
+        if last.code == "ACT" and last.args["name"] == "log_softmax":
+            return _as_head(last, last.args)
+        if last.type is not LAYERS[self.head_code]:
+            return None
+        if "activation" in last.given:
+            scores = last.args["activation"] in self._SCORES
+            return _as_head(last, last.args) if scores and (not explicit or last.args["filters"] == outputs) else None
+        if last.args["kernel"] == (1, 1) and (last.args["filters"] == outputs or not explicit):
+            return _as_head(last, {**last.args, "activation": "linear"})
+        return None
+
+    def head_of_logits(self, code, args):
+        """A module's last convolution is the head as it is: its scores are the output; a log-softmax too."""
+        if (code == self.head_code and args.get("activation") in self._SCORES) or (
+            code == "ACT" and args.get("name") == "log_softmax"
+        ):
+            return dict(args)
+        return None
+
+    def read_outputs(self, code, args, output):
+        if self.head_of_logits(code, args) is None or len(output) != self.output_rank or output[-1] is None:
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+    def keras_loss(self, logits=True):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 class BinarySegment(Segment):
     """A yes/no mask: ``(None, H, W, 1)`` under a per-pixel sigmoid; masks ``(n, H, W)`` of 0s and 1s.
 
@@ -1092,12 +1153,13 @@ def _targets(arrays: Mapping, key: str, images, source: str):
 
 CLASSIFY, SEGMENT, REGRESS = Classify(), Segment(), Regress()
 LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT = Logits(), Binary(), Multilabel(), BinarySegment()
+SEGMENT_LOGITS = SegmentLogits()
 TASKS: dict[str, Task] = {
-    task.name: task for task in (CLASSIFY, SEGMENT, REGRESS, LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT)
+    task.name: task for task in (CLASSIFY, SEGMENT, REGRESS, LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT, SEGMENT_LOGITS)
 }
 """Every task by name, ``--task``'s choices in this order: the first three as first released, then the rest."""
 
-READ_ORDER = (CLASSIFY, BINARY, LOGITS, MULTILABEL, SEGMENT, BINARY_SEGMENT)
+READ_ORDER = (CLASSIFY, BINARY, LOGITS, MULTILABEL, SEGMENT, BINARY_SEGMENT, SEGMENT_LOGITS)
 """The tasks a read model's last layer may say, in the order they are asked: a linear ``Dense(1)`` is a binary
 classifier's logit before it is a one-class classifier's; numbers (regress) are never guessed."""
 

@@ -96,6 +96,8 @@ def _keras_head(kind: str):
     x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
     if kind == "mask":  # a per-pixel sigmoid: binary segmentation
         return keras.Model(inputs, layers.Conv2D(1, 1, activation="sigmoid")(x)), "binary-segment", 1
+    if kind == "pixel logits":  # keras-io's DeepLabV3+ ends so, trained from logits
+        return keras.Model(inputs, layers.Conv2D(3, 1, padding="same")(x)), "segment-logits", 3
     x = layers.GlobalAveragePooling2D()(x)
     heads = {
         "logits": (layers.Dense(5), "logits", 5),
@@ -110,7 +112,9 @@ def _keras_head(kind: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["logits", "log_softmax", "binary", "binary logit", "multilabel", "softmax", "mask"])
+@pytest.mark.parametrize(
+    "kind", ["logits", "log_softmax", "binary", "binary logit", "multilabel", "softmax", "mask", "pixel logits"]
+)
 def test_a_keras_head_reads_as_its_task_and_builds_back_the_same_outputs(kind):
     import keras
 
@@ -130,14 +134,15 @@ def test_a_keras_head_reads_as_its_task_and_builds_back_the_same_outputs(kind):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "hint"), [("binary", "--task binary"), ("logits", "--task logits"),
-                                            ("multilabel", "--task multilabel"), ("mask", "--task binary-segment")])  # fmt: skip
+                                            ("multilabel", "--task multilabel"), ("mask", "--task binary-segment"),
+                                            ("pixel logits", "--task segment-logits")])  # fmt: skip
 def test_a_keras_head_of_another_task_than_the_one_asked_is_refused_naming_its_task(kind, hint):
     from cnndsl import to_spec
     from cnndsl.errors import UnsupportedModel
 
     model, _, _ = _keras_head(kind)
     with pytest.raises(UnsupportedModel, match=f"read it with {hint}"):
-        to_spec(model, task="classify" if kind != "mask" else "segment")
+        to_spec(model, task="classify" if kind not in ("mask", "pixel logits") else "segment")
 
 
 # --- heads read as the task they are: PyTorch ---------------------------------------------------------
@@ -279,6 +284,7 @@ def _npz(path, y, masks=False):
         ("CN(4) -> GAP() -> DN(3, activation=linear)", "multilabel", "multi-hot", ("test_accuracy", "test_auc")),
         ("CN(4) -> GAP()", "logits", "classes", ("test_accuracy",)),
         ("CN(4, 3, padding=same)", "binary-segment", "masks", ("test_pixel_accuracy", "test_mean_iou")),
+        ("CN(4, 3, padding=same) -> CN(2, 1)", "segment-logits", "masks", ("test_pixel_accuracy", "test_mean_iou")),
     ],
 )
 def test_the_new_tasks_train_from_an_npz(tmp_path, spec, task, labels, scores):
@@ -299,7 +305,7 @@ def test_the_new_tasks_train_from_an_npz(tmp_path, spec, task, labels, scores):
 
 def test_a_head_that_outputs_logits_trains_with_a_loss_from_logits():
     pytest.importorskip("keras")
-    from cnndsl.tasks import BINARY, LOGITS, MULTILABEL, task_of_labels
+    from cnndsl.tasks import BINARY, LOGITS, MULTILABEL, SEGMENT_LOGITS, task_of_labels
 
     linear = check("CN(4) -> GAP() -> DN(1, activation=linear)", (8, 8, 1), task="binary")
     sigmoid = check("CN(4) -> GAP()", (8, 8, 1), task="binary")
@@ -307,7 +313,7 @@ def test_a_head_that_outputs_logits_trains_with_a_loss_from_logits():
     assert (
         BINARY.keras_loss(True).get_config()["from_logits"] and not BINARY.keras_loss(False).get_config()["from_logits"]
     )
-    assert LOGITS.keras_loss().get_config()["from_logits"]
+    assert LOGITS.keras_loss().get_config()["from_logits"] and SEGMENT_LOGITS.keras_loss().get_config()["from_logits"]
     assert [metric.threshold for metric in BINARY.keras_metrics(1, True)[:1]] == [0.0]
     assert task_of_labels(np.array([[1, 0, 1], [0, 0, 1]])) is MULTILABEL
     assert task_of_labels(np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])).name == "regress"  # float rows stay numbers
@@ -323,6 +329,8 @@ def test_a_head_that_outputs_logits_trains_with_a_loss_from_logits():
         ("multilabel", "CN(4) -> GAP() -> DN(3, activation=sigmoid)"),
         ("binary-segment", "CN(4, 3, padding=same)"),
         ("binary-segment", "CN(4, 3, padding=same) -> CN(1, 3, padding=same, activation=sigmoid)"),
+        ("segment-logits", "CN(4, 3, padding=same)"),
+        ("segment-logits", "CN(4, 3, padding=same) -> CN(3, 1)"),
     ],
 )
 def test_a_json_architecture_of_a_new_task_reads_back_as_the_same_model(task, text):

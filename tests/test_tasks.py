@@ -104,7 +104,16 @@ def test_an_unknown_task_is_refused_by_name():
     with pytest.raises(ValueError, match="task must be one of classify, segment, regress"):
         check("CN(4) -> GAP()", task="detect")
     assert task_named(None) is CLASSIFY
-    assert set(TASKS) == {"classify", "segment", "regress", "logits", "binary", "multilabel", "binary-segment"}
+    assert set(TASKS) == {
+        "classify",
+        "segment",
+        "regress",
+        "logits",
+        "binary",
+        "multilabel",
+        "binary-segment",
+        "segment-logits",
+    }
 
 
 def test_a_segmentation_model_smaller_than_its_masks_is_a_located_shape_error():
