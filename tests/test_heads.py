@@ -355,3 +355,23 @@ def test_cnndsl_from_keras_names_the_task_the_head_says(tmp_path, cli):
     assert checked.returncode == 0 and f"{model.count_params()} parameters, output (None, 1)" in checked.stdout
     asked = cli("from-keras", str(tmp_path / "binary.keras"), "--task", "binary")
     assert asked.returncode == 0 and asked.stdout == done.stdout and asked.stderr == ""
+
+
+@pytest.mark.slow
+def test_a_sigmoid_heads_torch_module_with_logits_ends_in_its_logit_and_reads_back_as_it():
+    torch = pytest.importorskip("torch")
+    from cnndsl import compile_spec, from_torch, port_weights
+
+    text = "IN(8, 8, 1) -> CN(4) -> GAP()"
+    default = compile_spec(text, task="binary", backend="torch").eval()
+    logits = compile_spec(text, task="binary", backend="torch", logits=True).eval()
+    logits.load_state_dict(default.state_dict())
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.sigmoid(logits(x)), default(x))
+    read = from_torch(logits, (8, 8, 1))  # a last Linear(n, 1): a binary classifier's logit
+    assert read.task == "binary" and read.text.rstrip().endswith("DN(1, activation=linear)")
+    built = compile_spec(read.text, task=read.task)
+    port_weights(read, built)
+    with torch.no_grad():
+        np.testing.assert_allclose(built(x.permute(0, 2, 3, 1).numpy()).numpy(), logits(x).numpy(), atol=1e-5)
