@@ -375,3 +375,14 @@ def test_a_sigmoid_heads_torch_module_with_logits_ends_in_its_logit_and_reads_ba
     port_weights(read, built)
     with torch.no_grad():
         np.testing.assert_allclose(built(x.permute(0, 2, 3, 1).numpy()).numpy(), logits(x).numpy(), atol=1e-5)
+
+
+def test_a_notebook_cell_with_a_class_count_keeps_its_written_head_once():
+    from cnndsl.notebook import CellDefinitions, run_cell
+
+    cell = "u = CN(4, 3, padding=same) -> CN(3, 3, padding=same, activation=softmax)"
+    (view,) = run_cell("--task segment --classes 3 --input-shape 16,16,3", cell, CellDefinitions(), "<cell 1>", {})
+    assert not view.failed and view.model.total_params == 112 + 111
+    assert view.model.layers[-1].layer.text == "CN(3, 3, padding=same, activation=softmax)"
+    (binary,) = run_cell("--task binary --input-shape 16,16,3", "b = CN(4) -> GAP()", CellDefinitions(), "<cell 2>", {})
+    assert binary.model.task == "binary" and binary.model.output_shape == (None, 1)
