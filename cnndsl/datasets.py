@@ -114,7 +114,7 @@ def load_data(
 ) -> Dataset | ImageFolder:
     """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError.
 
-    ``task`` (classify, segment, regress) says what the labels must be; by default the labels say.
+    ``task`` (a name in :data:`cnndsl.tasks.TASKS`) says what the labels must be; by default the labels say.
     A folder with a subfolder per class is an :class:`~cnndsl.images.ImageFolder` (classification),
     its images resized to ``input_shape`` (a size left None is the first image's) and its
     test split carved from the files (``test_split``, default 0.2) unless it has a

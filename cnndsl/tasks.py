@@ -13,8 +13,11 @@ of assuming classes:
   may optimise.
 
 The stages are handed the task object (``CheckedModel.task``, ``Dataset.task``); a name
-becomes a task once, where it comes in (:func:`task_named`). A new task (multi-label,
-detection) is one more :class:`Task`, listed in :data:`TASKS` for its name to be known.
+becomes a task once, where it comes in (:func:`task_named`), or is read from a model's last
+layer (:func:`task_of_head`). Besides classify, segment and regress, the heads people write
+are tasks of their own: ``logits`` and ``segment-logits`` (raw scores, the loss from logits),
+``binary``, ``multilabel`` and ``binary-segment`` (sigmoids). A new task (detection) is one
+more :class:`Task`, listed in :data:`TASKS` for its name to be known.
 The checking half imports no framework and no numpy; the training half imports numpy and
 Keras inside its methods.
 """
