@@ -523,6 +523,9 @@ class Logits(Classify):
 
         return keras.losses.CategoricalCrossentropy(from_logits=True)
 
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} (logits)"
+
 
 class Multilabel(Task):
     """Several yes/no labels per image: ``(None, labels)`` under a sigmoid each; multi-hot rows; binary cross-entropy.
@@ -926,6 +929,9 @@ class SegmentLogits(Segment):
         import keras
 
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} per pixel (segmentation, logits)"
 
 
 class BinarySegment(Segment):

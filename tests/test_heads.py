@@ -386,3 +386,19 @@ def test_a_notebook_cell_with_a_class_count_keeps_its_written_head_once():
     assert view.model.layers[-1].layer.text == "CN(3, 3, padding=same, activation=softmax)"
     (binary,) = run_cell("--task binary --input-shape 16,16,3", "b = CN(4) -> GAP()", CellDefinitions(), "<cell 2>", {})
     assert binary.model.task == "binary" and binary.model.output_shape == (None, 1)
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "line"),
+    [
+        ("logits", "CN(4) -> GAP()", "Classes: 10 (logits)"),
+        ("binary", "CN(4) -> GAP()", "Outputs: 1 probability (binary classification)"),
+        ("multilabel", "CN(4) -> GAP() -> DN(3, activation=sigmoid)", "Labels: 3 (multi-label)"),
+        ("binary-segment", "CN(4, 3, padding=same)", "Outputs: 1 probability per pixel (binary segmentation)"),
+        ("segment-logits", "CN(4, 3, padding=same)", "Classes: 2 per pixel (segmentation, logits)"),
+    ],
+)
+def test_a_summary_says_what_a_new_tasks_model_outputs(cli, task, text, line):
+    done = cli("summary", text, "--task", task, "--input-shape", "8,8,1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"Input: (None, 8, 8, 1)   {line}"
