@@ -29,7 +29,8 @@ def compile_spec(
 ) -> keras.Model | torch.nn.Module:
     """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
-    ``logits=True`` (torch only) leaves the head's softmax out, for ``nn.CrossEntropyLoss``.
+    ``logits=True`` (torch only) leaves the head's softmax out, for ``nn.CrossEntropyLoss`` (a binary or
+    multi-label head's sigmoid, for ``nn.BCEWithLogitsLoss``).
     Raises SpecError before Keras (or torch) is imported or anything is built.
     """
     if backend not in ("keras", "torch"):

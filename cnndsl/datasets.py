@@ -187,7 +187,7 @@ def load_data(
 ) -> Dataset | ImageFolder:
     """Read, check and prepare ``data`` (a name in NAMES or a path); raises DataError.
 
-    ``task`` (classify, segment, regress) says what the labels must be; by default the labels say.
+    ``task`` (a name in :data:`cnndsl.tasks.TASKS`) says what the labels must be; by default the labels say.
     A folder with a subfolder per class is an :class:`~cnndsl.images.ImageFolder` (classification),
     its images resized to ``input_shape`` (a size left None is the first image's) and its
     test split carved from the files (``test_split``, default 0.2) unless it has a
@@ -200,9 +200,13 @@ def load_data(
     if data not in NAMES and _is_class_folder(Path(data)):
         from cnndsl.images import load_folder
 
-        if task is not None and task != CLASSIFY:
+        if task is not None and not task.takes_class_folders:
             raise DataError(f"{data}: a folder of a folder per class is classification data, not --task {task}")
-        return load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
+        folder = load_folder(Path(data), input_shape, test_split, limit=limit, shard=shard).limited(limit)
+        if task is not None:
+            task.folder_outputs(folder.class_names, folder.source)  # DataError where the task cannot take them
+            folder = replace(folder, task=task)
+        return folder
     if shard is not None and _is_mask_folder(Path(data)):
         from cnndsl import masks
 

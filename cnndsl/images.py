@@ -269,13 +269,15 @@ class ImageFolder:
     resized: bool = True
     """Some image is not of the input's size."""
     task: Task = CLASSIFY
-    """A folder of a folder per class is classification data (``cnndsl.tasks``)."""
+    """A folder of a folder per class is classification data (``cnndsl.tasks``): classify's, or a task that
+    takes class folders too (binary: two classes, labelled 0 and 1 in name order)."""
     shard: tuple[int, int] | None = None
     """In a data-parallel run, this process's index and the count of processes: it reads only its shard."""
 
     @property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        """The model's output count: a unit per class (binary classification: one)."""
+        return self.task.folder_outputs(self.class_names, self.source)
 
     @property
     def train_count(self) -> int:
@@ -310,6 +312,7 @@ class ImageFolder:
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             "test_split": self.test_from,
+            **({"task": self.task.name} if self.task != CLASSIFY else {}),
         }
 
     def validation_split(self, fraction: float, seed: int | None) -> tuple[tuple[Pair, ...], tuple[Pair, ...]]:
@@ -322,7 +325,7 @@ class ImageFolder:
         """A ``tf.data`` pipeline of (images, one-hot labels) batches read from the files as they are needed."""
         native = self.native and self.input_shape[2] in (1, 3)
         return pipeline(pairs, self.input_shape, self.num_classes, batch_size, seed, shuffle, native, self.resized,
-                        steps)  # fmt: skip
+                        steps, one_hot=self.task.one_hot)  # fmt: skip
 
     def shard_batches(self, pairs: Sequence[Pair], share: int, seed: int | None = None, shuffle: bool = False):
         """This process's batches of ``share`` images from its shard of ``pairs`` (a data-parallel run).
@@ -343,13 +346,14 @@ class ImageFolder:
 
 
 def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=None, shuffle=False, native=False,
-             resized=True, steps: int | None = None):  # fmt: skip
+             resized=True, steps: int | None = None, one_hot: bool = True):  # fmt: skip
     """Batches decoded, resized and scaled as they are drawn, several at once; the files shuffled each epoch.
 
     ``native``: TensorFlow's decoder and antialiased bilinear resize (when some image is
     not of the input's size: ``resized``), in parallel outside Python, the pixels scaled a
     batch at a time; else Pillow (:func:`read_images`), a batch of files per call.
     ``steps``: only that many whole batches (a data-parallel process's share of the steps).
+    ``one_hot``: the labels as one-hot rows of ``classes``; else as one 0/1 column (binary classification).
     """
     import tensorflow as tf
 
@@ -367,13 +371,16 @@ def pipeline(pairs: Sequence[Pair], shape, classes: int, batch_size: int, seed=N
             image = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
         return tf.ensure_shape(image, shape), label
 
+    def encoded(batch_labels):
+        return tf.one_hot(batch_labels, classes) if one_hot else tf.cast(batch_labels, tf.float32)[:, None]
+
     def scale(images, batch_labels):
-        return tf.clip_by_value(tf.cast(images, tf.float32) / 255.0, 0.0, 1.0), tf.one_hot(batch_labels, classes)
+        return tf.clip_by_value(tf.cast(images, tf.float32) / 255.0, 0.0, 1.0), encoded(batch_labels)
 
     def load(batch_paths, batch_labels):
         images = tf.numpy_function(lambda ps: read_images(ps, shape), [batch_paths], tf.float32, stateful=False)
         images.set_shape((None, *shape))
-        return images, tf.one_hot(batch_labels, classes)
+        return images, encoded(batch_labels)
 
     whole = steps is not None
     if native:

@@ -172,7 +172,7 @@ class CheckedModel:
     asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
     task: Any = None
     """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
-    which owns its head rule, labels, loss and report lines; ``task.name`` is classify, segment or regress."""
+    which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -13,8 +13,11 @@ of assuming classes:
   may optimise.
 
 The stages are handed the task object (``CheckedModel.task``, ``Dataset.task``); a name
-becomes a task once, where it comes in (:func:`task_named`). A new task (multi-label,
-detection) is one more :class:`Task`, listed in :data:`TASKS` for its name to be known.
+becomes a task once, where it comes in (:func:`task_named`), or is read from a model's last
+layer (:func:`task_of_head`). Besides classify, segment and regress, the heads people write
+are tasks of their own: ``logits`` and ``segment-logits`` (raw scores, the loss from logits),
+``binary``, ``multilabel`` and ``binary-segment`` (sigmoids). A new task (detection) is one
+more :class:`Task`, listed in :data:`TASKS` for its name to be known.
 The checking half imports no framework and no numpy; the training half imports numpy and
 Keras inside its methods.
 """
@@ -34,13 +37,19 @@ if TYPE_CHECKING:
 
     from cnndsl.model import LayerInfo
 
-__all__ = ["Task", "TASKS", "CLASSIFY", "SEGMENT", "REGRESS", "task_named", "task_of_labels"]
+__all__ = [
+    "Task", "TASKS", "CLASSIFY", "LOGITS", "BINARY", "MULTILABEL", "SEGMENT", "BINARY_SEGMENT", "SEGMENT_LOGITS",
+    "REGRESS",
+    "task_named", "task_of_labels", "task_of_head",
+]  # fmt: skip
 
 
 class Task:
     """One task's answers; the base class is classification's shape, the others override it."""
 
     name = ""
+    summary = "a class vector"
+    """What the task's models output, in a few words (``--task``'s help, a reader's note)."""
     default_outputs = DEFAULT_CLASSES
     """The output count when none is given (``--classes``, ``num_classes=``, the data)."""
     head_code = "DN"
@@ -69,6 +78,21 @@ class Task:
     def take_head(self, last: Layer, outputs: int, explicit: bool) -> Layer | None:
         """The spec's last layer as the head (marked, its activation the head's), or None when a head is appended."""
         raise NotImplementedError
+
+    def _written_head(self, last: Layer, outputs: int, explicit: bool) -> bool:
+        """A last layer of the head's code with the head's activation written: the head, never followed by another.
+
+        It says the output count by its width; a count given as well (``num_classes=``, ``--classes``,
+        the data's) that equals the width takes it as the head too, so that checking a read model with
+        the count its reading gives (keras-io's U-Net: ``CN(3, 3, padding=same, activation=softmax)``)
+        appends no second head. A width other than the count given keeps it a hidden layer.
+        """
+        return (
+            last.type is LAYERS[self.head_code]
+            and "activation" in last.given
+            and last.args["activation"] == self.head_activation
+            and (not explicit or last.args[self._width] == outputs)
+        )
 
     def new_head(self, outputs: int, end: Span) -> Layer:
         """The head appended at ``end``, the end of the spec, when its last layer is not one.
@@ -195,6 +219,15 @@ class Task:
 
     # --- training ---
 
+    takes_class_folders = False
+    """Whether a folder of a folder per class is this task's data (classification's kinds)."""
+    one_hot = True
+    """Whether a folder's class labels are one-hot rows (else one 0/1 column: binary classification)."""
+
+    def folder_outputs(self, class_names: Sequence[str], source: str) -> int:
+        """The output count for a folder of these classes; DataError where the task cannot take them."""
+        return len(class_names)
+
     def labels(self, arrays: Mapping, x_train, x_test, source: str) -> tuple[Any, Any, int]:
         """``(y_train, y_test, output count)`` checked for this task; DataError naming the source."""
         raise NotImplementedError
@@ -203,8 +236,18 @@ class Task:
         """Labels as the loss takes them."""
         return y
 
-    def keras_metrics(self, outputs: int) -> list:
+    def keras_loss(self, logits: bool = False):
+        """The loss Keras compiles with; ``logits``: the head outputs raw scores (no softmax or sigmoid)."""
+        return self.loss
+
+    def keras_metrics(self, outputs: int, logits: bool = False) -> list:
         return list(self.metrics)
+
+    @staticmethod
+    def outputs_logits(model) -> bool:
+        """Whether a checked model's head outputs raw scores (a linear head, or a log-softmax): its loss is from logits."""
+        head = model.layers[-1].layer
+        return head.args.get("activation", head.args.get("name")) in ("linear", "log_softmax")
 
     def label_warnings(self, y_train, y_test, outputs: int, source: str) -> list[str]:
         return []
@@ -238,6 +281,7 @@ class Classify(Task):
     """A class vector: ``(None, classes)`` under a softmax; integer labels (or one-hot rows) per image."""
 
     name = "classify"
+    takes_class_folders = True
     objectives = {"val_accuracy": "maximize", "val_loss": "minimize", "test_accuracy": "maximize"}
 
     def take_head(self, last, outputs, explicit):
@@ -248,7 +292,7 @@ class Classify(Task):
         the class count.
         """
         head_type = LAYERS[self.head_code]
-        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+        if _own_softmax(last) or self._written_head(last, outputs, explicit):
             return _as_head(last, last.args)
         if self._is_head(last, head_type, outputs):
             return _as_head(last, {**last.args, "activation": "softmax"})
@@ -429,6 +473,267 @@ def _listed(values: list[int], shown: int = 8) -> str:
     return text + (f" and {len(values) - shown} more" if len(values) > shown else "")
 
 
+# --- classification, its scores as written: logits, sigmoids ------------------------------------
+
+
+class Logits(Classify):
+    """A class vector of raw scores: ``(None, classes)`` from a head with no softmax; integer labels; cross-entropy from logits.
+
+    What PyTorch classifiers output and many Keras models end in (``Dense(k)``): the head is
+    ``DN(k, activation=linear)`` (or a log-softmax, whose log-probabilities are scores of the same
+    softmax), kept as written; the loss applies the softmax. A last ``DN(classes)`` with no
+    activation written is the head, linear; the appended head is ``DN(classes, activation=linear)``.
+    """
+
+    name = "logits"
+    summary = "a class vector of raw scores, logits: no softmax"
+    head_activation = "linear"
+    ends_in = "a logits classifier ends in a linear DN (or a log_softmax) over (None, classes)"
+    logits_activation = None
+    loss_text = "categorical cross-entropy from logits"
+    _SCORES = ("linear", "log_softmax")
+
+    def take_head(self, last, outputs, explicit):
+        """A last ``DN(classes)`` (no activation written) becomes the linear head; a written linear or log-softmax
+        ``DN``, or an ``ACT(log_softmax)``, is the head as written."""
+        if last.code == "ACT" and last.args["name"] == "log_softmax":
+            return _as_head(last, last.args)
+        if last.type is not LAYERS[self.head_code]:
+            return None
+        if "activation" in last.given:
+            scores = last.args["activation"] in self._SCORES
+            return _as_head(last, last.args) if scores and (not explicit or last.args["units"] == outputs) else None
+        return _as_head(last, {**last.args, "activation": "linear"}) if last.args["units"] == outputs else None
+
+    def head_of_logits(self, code, args):
+        """A module's last ``Linear`` is the head as it is: its scores are the output; a log-softmax too."""
+        if (code == self.head_code and args.get("activation") in self._SCORES) or (
+            code == "ACT" and args.get("name") == "log_softmax"
+        ):
+            return dict(args)
+        return None
+
+    def read_outputs(self, code, args, output):
+        if self.head_of_logits(code, args) is None or len(output) != 2 or output[-1] is None:
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+    def keras_loss(self, logits=True):
+        import keras
+
+        return keras.losses.CategoricalCrossentropy(from_logits=True)
+
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} (logits)"
+
+
+class Multilabel(Task):
+    """Several yes/no labels per image: ``(None, labels)`` under a sigmoid each; multi-hot rows; binary cross-entropy.
+
+    The head is ``DN(k, activation=sigmoid)``, or ``DN(k, activation=linear)`` for its logits (the
+    loss applies the sigmoid). A last ``DN(labels)`` with no activation written becomes the sigmoid head.
+    """
+
+    name = "multilabel"
+    summary = "several yes/no labels per image, a sigmoid each"
+    head_activation = "sigmoid"
+    ends_in = "a multi-label classifier ends in a sigmoid over (None, labels), or in their logits (a linear DN)"
+    logits_activation = None
+    loss = "binary_crossentropy"
+    loss_text = "binary cross-entropy"
+    metrics = ("accuracy", "auc")
+    objectives = {"val_auc": "maximize", "val_accuracy": "maximize", "val_loss": "minimize", "test_auc": "maximize"}
+    count_word = "label count"
+    outputs_word = "labels"
+    fixed_outputs: int | None = None
+    """The one output count the task's models have (binary: 1), else None."""
+    _HEADS = ("sigmoid", "linear")
+
+    def take_head(self, last, outputs, explicit):
+        """A written sigmoid or linear head-code layer (or an ``ACT(sigmoid)``) is the head; a last one of the output
+        count with no activation written becomes the sigmoid head."""
+        if last.code == "ACT" and last.args["name"] == "sigmoid":
+            return _as_head(last, last.args)
+        if last.type is not LAYERS[self.head_code]:
+            return None
+        width = last.args[self._width]
+        if "activation" in last.given:
+            ends = last.args["activation"] in self._HEADS
+            return _as_head(last, last.args) if ends and (not explicit or width == outputs) else None
+        return _as_head(last, {**last.args, "activation": "sigmoid"}) if self._unwritten_head(last, outputs) else None
+
+    def _unwritten_head(self, last: Layer, outputs: int) -> bool:
+        return last.args[self._width] == outputs
+
+    def hidden_head(self, infos, outputs, explicit):
+        """As for every task; none where the output count is fixed (binary), which no ``--classes`` changes."""
+        return None if self.fixed_outputs else super().hidden_head(infos, outputs, explicit)
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        """``(None, labels)``: the head's width is the label count (binary: 1)."""
+        if not infos:
+            return None, outputs
+        last = infos[-1]
+        out = last.output_shape
+        if len(out) != self.output_rank or out[-1] is None:
+            wanted = (None, outputs) if self.output_rank == 2 else (None, "height", "width", outputs)
+            message = (
+                f"the head {last.layer.text} gets {format_shape(last.input_shape)} and would output "
+                f"{format_shape(out)}, but the model must end in {format_shape(wanted)}"
+            )
+            hint = "add FL() or GAP() before the head" if self.output_rank == 2 else "keep the height and width"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape"), outputs
+        wanted = self.fixed_outputs or (outputs if explicit else out[-1])
+        if out[-1] != wanted:
+            message = f"the head {last.layer.text} outputs {format_shape(out)}, but {self._count_said(wanted)}"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=self._count_hint, code="head-classes"), outputs
+        return None, out[-1]
+
+    def _count_said(self, wanted: int) -> str:
+        return f"the labels have {wanted} values each"
+
+    _count_hint = "end in as many units as the labels have values"
+
+    def reads_as_head(self, code, args, outputs):
+        return code == self.head_code and args.get(self._width) == outputs
+
+    def head_of_logits(self, code, args):
+        """A module's last layer as it is: a sigmoid, or a linear layer (its logits, for ``BCEWithLogitsLoss``)."""
+        if (code == self.head_code and args.get("activation") in self._HEADS) or (
+            code == "ACT" and args.get("name") == "sigmoid"
+        ):
+            return dict(args)
+        return None
+
+    def read_outputs(self, code, args, output):
+        if self.head_of_logits(code, args) is None or len(output) != self.output_rank or output[-1] is None:
+            raise ValueError(self.ends_in)
+        if output[-1] != (self.fixed_outputs or max(output[-1], 2)):  # one label is binary
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+    def outputs_line(self, outputs):
+        return f"Labels: {outputs} (multi-label)"
+
+    def labels(self, arrays, x_train, x_test, source):
+        y_train, y_test = (_multi_hot(arrays, key, x, source) for key, x in (("y_train", x_train), ("y_test", x_test)))
+        if y_train.shape[1] != y_test.shape[1]:
+            raise DataError(f"{source}: y_train has {y_train.shape[1]} labels per image but y_test {y_test.shape[1]}")
+        if y_train.shape[1] > MAX_UNITS:
+            raise DataError(f"{source}: {y_train.shape[1]:,} labels per image; a model outputs at most {MAX_UNITS:,}")
+        return y_train, y_test, int(y_train.shape[1])
+
+    def label_warnings(self, y_train, y_test, outputs, source):
+        never = [int(i) for i in (y_train.reshape(len(y_train), -1).max(axis=0) == 0).nonzero()[0]]
+        if not never:
+            return []
+        return [f"{source}: no training image has label {_listed(never)} (the model cannot learn it)"]
+
+    def keras_loss(self, logits=False):
+        import keras
+
+        return keras.losses.BinaryCrossentropy(from_logits=logits)
+
+    def keras_metrics(self, outputs, logits=False):
+        import keras
+
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if logits else 0.5),
+            keras.metrics.AUC(
+                name="auc", from_logits=logits, multi_label=outputs > 1, num_labels=outputs if outputs > 1 else None
+            ),
+        ]
+
+    def score_lines(self, metrics):
+        return [
+            ("Test loss", metrics.get("test_loss")),
+            ("Test accuracy", metrics.get("test_accuracy")),
+            ("Test AUC", metrics.get("test_auc")),
+        ]
+
+
+class Binary(Multilabel):
+    """Yes or no per image: ``(None, 1)`` under a sigmoid (the probability of the second class); labels 0 and 1.
+
+    ``DN(1, activation=sigmoid)``, or ``DN(1, activation=linear)`` for its logit. A folder of two
+    class folders is its data: the first class (in name order) is 0, the second 1.
+    """
+
+    name = "binary"
+    summary = "yes or no per image, one sigmoid"
+    default_outputs = 1
+    fixed_outputs = 1
+    ends_in = "a binary classifier ends in a sigmoid over (None, 1), or in its logit (a linear DN(1))"
+    count_word = "output count"
+    outputs_word = "outputs"
+    takes_class_folders = True
+    one_hot = False
+    _count_hint = "a binary classifier has one output: leave the class count out (--classes, num_classes=)"
+
+    def _count_said(self, wanted):
+        return "a binary classifier outputs one probability, (None, 1)"
+
+    def folder_outputs(self, class_names, source):
+        if len(class_names) != 2:
+            raise DataError(
+                f"{source}: binary classification takes a folder of 2 class folders, not {len(class_names)} "
+                f"({', '.join(class_names)})"
+            )
+        return 1
+
+    def outputs_line(self, outputs):
+        return "Outputs: 1 probability (binary classification)"
+
+    def labels(self, arrays, x_train, x_test, source):
+        return _binary(arrays, "y_train", x_train, source), _binary(arrays, "y_test", x_test, source), 1
+
+    def label_warnings(self, y_train, y_test, outputs, source):
+        import numpy as np
+
+        seen = set(np.unique(y_train).tolist())
+        missing = [int(value) for value in (0, 1) if value not in seen]
+        return [f"{source}: no training image is labelled {missing[0]} (the model cannot learn it)"] if missing else []
+
+
+def _zeros_and_ones(y, key: str, source: str, what: str):
+    """0/1 labels (integers, booleans, or floats that are 0 or 1) as float32."""
+    import numpy as np
+
+    if not (np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)) or not np.isin(y, (0, 1)).all():
+        raise DataError(f"{source}: {key} has shape {y.shape} and type {y.dtype}; {what} of 0s and 1s")
+    return y.astype("float32")
+
+
+def _binary(arrays: Mapping, key: str, images, source: str):
+    """One 0/1 label per image, as a column ``(n, 1)``."""
+    import numpy as np
+
+    y = np.asarray(arrays[key])
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[1] != 1:
+        raise DataError(
+            f"{source}: {key} has shape {y.shape}; binary classification takes one label (0 or 1) per image"
+        )
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} labels for {len(images)} images")
+    return _zeros_and_ones(y, key, source, "binary classification takes one label per image")
+
+
+def _multi_hot(arrays: Mapping, key: str, images, source: str):
+    """One row of 0/1 labels per image (multi-hot)."""
+    import numpy as np
+
+    y = np.asarray(arrays[key])
+    if y.ndim != 2:
+        raise DataError(
+            f"{source}: {key} has shape {y.shape}; multi-label classification takes one row of 0s and 1s per image"
+        )
+    if len(y) != len(images):
+        raise DataError(f"{source}: {key} has {len(y)} label rows for {len(images)} images")
+    return _zeros_and_ones(y, key, source, "multi-label classification takes one row")
+
+
 # --- segmentation --------------------------------------------------------------------------------
 
 
@@ -436,6 +741,7 @@ class Segment(Task):
     """A class per pixel: ``(None, H, W, classes)`` under a per-pixel softmax; masks ``(n, H, W)`` of integers."""
 
     name = "segment"
+    summary = "a class per pixel"
     default_outputs = 2
     loss = "sparse_categorical_crossentropy"
     loss_text = "per-pixel cross-entropy"
@@ -458,7 +764,7 @@ class Segment(Task):
         ending in a softmax of its own (``ACT(softmax)``) is its own head.
         """
         head_type = LAYERS[self.head_code]
-        if _own_softmax(last) or (not explicit and _written_softmax(last, head_type)):
+        if _own_softmax(last) or self._written_head(last, outputs, explicit):
             return _as_head(last, last.args)
         if self._is_head(last, head_type, outputs, explicit):
             return _as_head(last, {**last.args, "activation": "softmax"})
@@ -543,7 +849,7 @@ class Segment(Task):
         y_test = _masks(arrays, "y_test", x_test, source)
         return y_train, y_test, _class_count(int(max(y_train.max(), y_test.max())) + 1, source)
 
-    def keras_metrics(self, outputs):
+    def keras_metrics(self, outputs, logits=False):
         import keras
 
         return [
@@ -565,14 +871,150 @@ class Segment(Task):
         ]
 
 
+class SegmentLogits(Segment):
+    """A class per pixel as raw scores: ``(None, H, W, classes)`` with no softmax; integer masks; cross-entropy from logits.
+
+    What keras-io's DeepLabV3+ ends in (``Conv2D(classes, 1)``, trained from logits): the head is
+    ``CN(k, 1, activation=linear)`` (or a log-softmax), kept as written; a last ``CN(classes, 1)``
+    with no activation written becomes the linear head; else ``CN(classes, 1, activation=linear)``
+    is appended.
+    """
+
+    name = "segment-logits"
+    summary = "a class per pixel as raw scores, logits: no softmax"
+    head_activation = "linear"
+    ends_in = "a logits segmentation model ends in a linear CN (or a log_softmax) over (None, height, width, classes)"
+    logits_activation = None
+    loss_text = "per-pixel cross-entropy from logits"
+    appends_as_written = True
+    _SCORES = ("linear", "log_softmax")
+
+    def _head_args(self, outputs):
+        return {"filters": outputs, "kernel": (1, 1), "activation": "linear"}
+
+    def _head_text(self, outputs):
+        return f"{self.head_code}({outputs}, 1, activation=linear)"
+
+    def new_head(self, outputs, end):
+        return Task.new_head(self, outputs, end)
+
+    def take_head(self, last, outputs, explicit):
+        """A written linear or log-softmax ``CN`` (or an ``ACT(log_softmax)``) is the head as written; a last
+        ``CN(classes, 1)`` with no activation written becomes the linear head."""
+        if last.code == "ACT" and last.args["name"] == "log_softmax":
+            return _as_head(last, last.args)
+        if last.type is not LAYERS[self.head_code]:
+            return None
+        if "activation" in last.given:
+            scores = last.args["activation"] in self._SCORES
+            return _as_head(last, last.args) if scores and (not explicit or last.args["filters"] == outputs) else None
+        if last.args["kernel"] == (1, 1) and (last.args["filters"] == outputs or not explicit):
+            return _as_head(last, {**last.args, "activation": "linear"})
+        return None
+
+    def head_of_logits(self, code, args):
+        """A module's last convolution is the head as it is: its scores are the output; a log-softmax too."""
+        if (code == self.head_code and args.get("activation") in self._SCORES) or (
+            code == "ACT" and args.get("name") == "log_softmax"
+        ):
+            return dict(args)
+        return None
+
+    def read_outputs(self, code, args, output):
+        if self.head_of_logits(code, args) is None or len(output) != self.output_rank or output[-1] is None:
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+    def keras_loss(self, logits=True):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} per pixel (segmentation, logits)"
+
+
+class BinarySegment(Segment):
+    """A yes/no mask: ``(None, H, W, 1)`` under a per-pixel sigmoid; masks ``(n, H, W)`` of 0s and 1s.
+
+    The head is ``CN(1, 1, activation=sigmoid)``, a written sigmoid ``CN(1, ...)`` of any kernel,
+    or a linear one for its logits; a last ``CN(1, 1)`` with no activation written becomes the sigmoid head.
+    """
+
+    name = "binary-segment"
+    summary = "a yes/no mask, a sigmoid per pixel"
+    default_outputs = 1
+    head_activation = "sigmoid"
+    loss = "binary_crossentropy"
+    loss_text = "per-pixel binary cross-entropy"
+    ends_in = "a binary segmentation model ends in a sigmoid over (None, height, width, 1), or its logit"
+    logits_activation = None
+    appends_as_written = True
+    fixed_outputs = 1
+    _HEADS = ("sigmoid", "linear")
+    _count_hint = "a binary mask has one output per pixel: leave the class count out (--classes, num_classes=)"
+
+    def _head_args(self, outputs):
+        return {"filters": outputs, "kernel": (1, 1), "activation": "sigmoid"}
+
+    def _head_text(self, outputs):
+        return f"{self.head_code}({outputs}, 1, activation=sigmoid)"
+
+    def new_head(self, outputs, end):
+        return Task.new_head(self, outputs, end)
+
+    take_head = Multilabel.take_head
+    head_of_logits = Multilabel.head_of_logits
+    read_outputs = Multilabel.read_outputs
+    keras_loss = Multilabel.keras_loss
+
+    def _unwritten_head(self, last, outputs):
+        return last.args["filters"] == outputs and last.args["kernel"] == (1, 1)
+
+    hidden_head = Multilabel.hidden_head
+
+    def _count_said(self, wanted):
+        return "a binary mask has one probability per pixel, (None, height, width, 1)"
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        """``(None, H, W, 1)`` at the masks' height and width."""
+        problem, outputs = super().check_output(infos, outputs, explicit, input_shape)
+        if problem is None and infos and infos[-1].output_shape[-1] != 1:
+            last = infos[-1]
+            message = f"the head {last.layer.text} outputs {format_shape(last.output_shape)}, but {self._count_said(1)}"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=self._count_hint, code="head-classes"), outputs
+        return problem, outputs
+
+    def labels(self, arrays, x_train, x_test, source):
+        y_train, y_test = (
+            _zeros_and_ones(
+                _masks(arrays, key, x, source)[..., None], key, source, "binary masks take one 0 or 1 per pixel"
+            )
+            for key, x in (("y_train", x_train), ("y_test", x_test))
+        )
+        return y_train, y_test, 1
+
+    def keras_metrics(self, outputs, logits=False):
+        import keras
+
+        threshold = 0.0 if logits else 0.5
+        return [
+            keras.metrics.BinaryAccuracy(name="pixel_accuracy", threshold=threshold),
+            keras.metrics.BinaryIoU(target_class_ids=(0, 1), threshold=threshold, name="mean_iou"),
+        ]
+
+    def label_warnings(self, y_train, y_test, outputs, source):
+        if y_train.max() == 0:
+            return [f"{source}: no training pixel is labelled 1 (the model cannot learn the mask)"]
+        return []
+
+    def outputs_line(self, outputs):
+        return "Outputs: 1 probability per pixel (binary segmentation)"
+
+
 def _own_softmax(layer: Layer) -> bool:
     """``ACT(softmax)``: a head of the model's own."""
     return layer.code == "ACT" and layer.args["name"] == "softmax"
-
-
-def _written_softmax(layer: Layer, head_type: LayerType) -> bool:
-    """``DN(k, activation=softmax)`` (or ``CN``), the activation written."""
-    return layer.type is head_type and "activation" in layer.given and layer.args["activation"] == "softmax"
 
 
 def _as_head(layer: Layer, args) -> Layer:
@@ -624,6 +1066,7 @@ class Regress(Task):
     """Numbers: ``(None, k)`` from a linear head; float labels ``(n,)`` or ``(n, k)``; mean squared error."""
 
     name = "regress"
+    summary = "numbers"
     default_outputs = 1
     loss = "mean_squared_error"
     loss_text = "mean squared error"
@@ -683,7 +1126,7 @@ class Regress(Task):
             raise DataError(f"{source}: {y_train.shape[1]:,} values per image; a model outputs at most {MAX_UNITS:,}")
         return y_train, y_test, int(y_train.shape[1])
 
-    def keras_metrics(self, outputs):
+    def keras_metrics(self, outputs, logits=False):
         import keras
 
         return [keras.metrics.MeanAbsoluteError(name="mae")]
@@ -718,7 +1161,16 @@ def _targets(arrays: Mapping, key: str, images, source: str):
 # --- the tasks -----------------------------------------------------------------------------------
 
 CLASSIFY, SEGMENT, REGRESS = Classify(), Segment(), Regress()
-TASKS: dict[str, Task] = {task.name: task for task in (CLASSIFY, SEGMENT, REGRESS)}
+LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT = Logits(), Binary(), Multilabel(), BinarySegment()
+SEGMENT_LOGITS = SegmentLogits()
+TASKS: dict[str, Task] = {
+    task.name: task for task in (CLASSIFY, SEGMENT, REGRESS, LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT, SEGMENT_LOGITS)
+}
+"""Every task by name, ``--task``'s choices in this order: the first three as first released, then the rest."""
+
+READ_ORDER = (CLASSIFY, BINARY, LOGITS, MULTILABEL, SEGMENT, BINARY_SEGMENT, SEGMENT_LOGITS)
+"""The tasks a read model's last layer may say, in the order they are asked: a linear ``Dense(1)`` is a binary
+classifier's logit before it is a one-class classifier's; numbers (regress) are never guessed."""
 
 
 def task_named(task: str | Task | None) -> Task:
@@ -732,8 +1184,30 @@ def task_named(task: str | Task | None) -> Task:
     return TASKS[task]
 
 
+def task_of_head(code: str, args: Mapping[str, Any], output: tuple) -> Task | None:
+    """The task whose head a read model's last layer is (its code, arguments and output shape), or None.
+
+    A softmax classifies; a sigmoid over one unit is binary, over several multi-label, over a
+    mask binary segmentation; a linear or log-softmax layer over classes is a classifier's logits
+    (over one unit, a binary classifier's logit).
+
+    >>> task_of_head("DN", {"units": 1, "activation": "sigmoid"}, (None, 1)).name
+    'binary'
+    >>> task_of_head("DN", {"units": 10, "activation": "linear"}, (None, 10)).name
+    'logits'
+    """
+    for task in READ_ORDER:
+        try:
+            task.read_outputs(code, args, output)
+        except ValueError:
+            continue
+        return task
+    return None
+
+
 def task_of_labels(y) -> Task:
-    """The task training labels imply: masks of integers segment, floats regress, the rest classify.
+    """The task training labels imply: masks of integers segment, floats regress, integer rows of several 0s and 1s
+    are multi-label, the rest classify.
 
     >>> import numpy as np
     >>> [task_of_labels(y).name for y in (np.zeros(4, int), np.zeros((4, 5, 5), int), np.zeros(4))]
@@ -747,6 +1221,8 @@ def task_of_labels(y) -> Task:
         return SEGMENT
     if np.issubdtype(y.dtype, np.floating) and not _one_hot_rows(y) and not (y.ndim == 3 or y.ndim == 4):
         return REGRESS
+    if whole and y.ndim == 2 and y.shape[1] > 1 and not _one_hot_rows(y) and np.isin(y, (0, 1)).all():
+        return MULTILABEL  # rows of several 0/1 labels (multi-hot); float rows stay numbers
     return CLASSIFY
 
 

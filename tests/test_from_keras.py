@@ -140,10 +140,12 @@ def test_a_graph_that_is_not_nested_merges_is_written_with_named_tensors():
     assert check(spec.text, (8, 8, 2), spec.num_classes).total_params == model.count_params()
 
 
-def test_a_model_without_a_softmax_head_is_refused():
+def test_a_model_without_a_softmax_head_is_refused_as_a_classifier_and_read_as_its_logits():
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    with pytest.raises(UnsupportedModel, match="end in a softmax"):
-        to_spec(model)
+    with pytest.raises(UnsupportedModel, match="end in a softmax.*read it with --task logits"):
+        to_spec(model, task="classify")
+    read = to_spec(model)  # the head says the task: a classifier's logits, kept as written
+    assert read.task == "logits" and read.text.endswith("-> DN(3, activation=linear)")
 
 
 @pytest.mark.parametrize(

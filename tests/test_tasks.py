@@ -103,7 +103,17 @@ def test_classification_is_the_default_and_unchanged():
 def test_an_unknown_task_is_refused_by_name():
     with pytest.raises(ValueError, match="task must be one of classify, segment, regress"):
         check("CN(4) -> GAP()", task="detect")
-    assert task_named(None) is CLASSIFY and set(TASKS) == {"classify", "segment", "regress"}
+    assert task_named(None) is CLASSIFY
+    assert set(TASKS) == {
+        "classify",
+        "segment",
+        "regress",
+        "logits",
+        "binary",
+        "multilabel",
+        "binary-segment",
+        "segment-logits",
+    }
 
 
 def test_a_segmentation_model_smaller_than_its_masks_is_a_located_shape_error():
@@ -478,9 +488,12 @@ def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_pa
     read = check(done.stdout, None, 3, task="segment")
     assert read.total_params == check(SMALL_UNET, (16, 16, 1), 3, task="segment").total_params
     assert read.output_shape == (None, 16, 16, 3)
-    plain = cli("from-keras", str(tmp_path / "unet.keras"), timeout=300)  # read as a classifier: refused, with a hint
-    assert plain.returncode == 1 and plain.stdout == "" and "Traceback" not in plain.stderr
-    assert plain.stderr.count("\n") == 1 and "read it with --task segment" in plain.stderr
+    plain = cli("from-keras", str(tmp_path / "unet.keras"), timeout=300)  # the head says the task, and a note says it
+    assert plain.returncode == 0 and plain.stdout == done.stdout and "Traceback" not in plain.stderr
+    assert plain.stderr.count("\n") == 1 and "the model ends in the head of --task segment" in plain.stderr
+    classify = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "classify", timeout=300)  # refused, hinted
+    assert classify.returncode == 1 and classify.stdout == "" and "Traceback" not in classify.stderr
+    assert classify.stderr.count("\n") == 1 and "read it with --task segment" in classify.stderr
     bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "detect", timeout=300)
     assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr and "Traceback" not in bad.stderr
 

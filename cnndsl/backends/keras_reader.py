@@ -25,7 +25,7 @@ from typing import Any
 
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, MERGES, KerasClass, LayerType
-from cnndsl.tasks import CLASSIFY, TASKS, Task, task_named
+from cnndsl.tasks import CLASSIFY, READ_ORDER, REGRESS, Task, task_named, task_of_head
 from cnndsl.writer import Joined, Node, Taken, Written, write
 
 MAX_MODEL_BYTES = 2 * 1024**3
@@ -36,10 +36,12 @@ UNSAFE_CLASSES = frozenset({"Lambda", "TFOpLambda"})
 
 @dataclass(frozen=True)
 class KerasSpec:
-    """The notation of a Keras model: check ``text`` with ``num_classes`` (the head's units)."""
+    """The notation of a Keras model: check ``text`` with ``num_classes`` (the head's units) and ``task``
+    (the task whose head the model ends in: ``check(spec.text, num_classes=spec.num_classes, task=spec.task)``)."""
 
     text: str
     num_classes: int
+    task: str = "classify"
 
     def __str__(self) -> str:
         return self.text
@@ -118,18 +120,21 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     text states its class count, unless the task appends it in another order than a written
     one's (a segmentation's or a regression's default head: :meth:`Task.writes_head`).
     ``input_shape`` gives the sizes of an input whose size the model leaves unknown; ``task``
-    (classify, segment, regress) says which head the model ends in.
+    (a name in :data:`cnndsl.tasks.TASKS`) says which head the model ends in. Left out, the head
+    says it (:func:`cnndsl.tasks.task_of_head`): a softmax classifies, ``Dense(1, sigmoid)`` is
+    binary, a sigmoid over several units multi-label, a linear ``Dense(k)`` or a log-softmax a
+    classifier's logits, a per-pixel softmax or sigmoid segmentation; ``.task`` says which.
     TypeError for anything but a Keras model.
     """
-    task = task_named(task)
+    task = task_named(task) if task is not None else None
     _require_keras_model(model)
     shape = _input_shape(model, input_shape)
     layers, inbound = _flatten(model)
     if not layers:
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
-    classes = _classes(model, layers[-1], task)
-    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
+    task, classes = _classes(model, layers[-1], task)
+    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes, task.name)
 
 
 def write_graph(
@@ -178,26 +183,34 @@ def _refuse_unsupported(layers) -> None:
         raise UnsupportedModel("\n".join(problems))
 
 
-def _classes(model, head, task: Task) -> int:
-    """The class count of a model ending in the task's head: a Dense classifier, or an Activation (a head of its own)."""
+def _classes(model, head, task: Task | None) -> tuple[Task, int]:
+    """The task (given, else the one whose head the model ends in) and the class count of its head: a Dense
+    classifier, or an Activation (a head of its own)."""
     code, args = _node_parts(head)
     output = tuple(model.outputs[0].shape) if len(getattr(model, "outputs", None) or ()) == 1 else ()
+    if task is None:
+        task = task_of_head(code, args, output)
+        if task is None:
+            raise UnsupportedModel(f"{_name(head)}: it ends in no task's head; {CLASSIFY.ends_in}")
     try:
-        return task.read_outputs(code, args, output)
+        return task, task.read_outputs(code, args, output)
     except ValueError as problem:
         raise UnsupportedModel(f"{_name(head)}: {problem}{_other_task(code, args, output, task)}") from None
 
 
 def _other_task(code: str, args, output: tuple, task: Task) -> str:
-    """A hint naming the task whose head the model does end in, if one does."""
-    for other in TASKS.values():
+    """A hint naming the tasks whose head the model does end in, if one does."""
+    others = []
+    for other in (*READ_ORDER, REGRESS):  # the likeliest first; numbers last
         if other is not task:
             try:
                 other.read_outputs(code, args, output)
             except ValueError:
                 continue
-            return f"; it ends in the head of the {other.name} task: read it with --task {other.name} (task={other.name!r})"
-    return ""
+            others.append(f"--task {other.name} ({other.summary})")
+    if not others:
+        return ""
+    return f"; it ends in the head of another task: read it with {' or '.join(others)}"
 
 
 _HARD_SIGMOID = (("Add", 3.0), ("ReLU", 6.0), ("Multiply", 1 / 6))

@@ -85,8 +85,9 @@ def plan(model: CheckedModel, logits: bool = False) -> list[LayerPlan]:
 
 
 def _without_softmax(calls: tuple[Call, ...]) -> tuple[Call, ...]:
-    """The head's calls, its closing softmax an identity: the state dict's keys stay those of the softmax module."""
-    if calls and calls[-1].name == _ON_AXIS["softmax"]:
+    """The head's calls, its closing softmax (or a binary or multi-label head's sigmoid, for ``BCEWithLogitsLoss``)
+    an identity: the state dict's keys stay those of the softmax module."""
+    if calls and calls[-1].name in (_ON_AXIS["softmax"], _ACTIVATIONS["sigmoid"][0]):
         return (*calls[:-1], Call("nn.Identity"))
     return calls
 

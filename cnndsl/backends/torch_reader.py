@@ -32,7 +32,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
-from cnndsl.tasks import CLASSIFY, Task, task_named
+from cnndsl.tasks import CLASSIFY, LOGITS, Task, task_named, task_of_head
 
 __all__ = [
     "from_torch", "port_weights", "read", "reading", "Reading", "TorchSpec", "Dropped", "load_module", "UnsupportedModel",
@@ -80,9 +80,10 @@ def read(
 
 
 def _read(
-    module, input_shape: Sequence[int], task: Task = CLASSIFY
-) -> tuple[list[_Read], dict[str, list[str | None]], int, tuple[Dropped, ...]]:
-    """:func:`read`'s answer, and the modules whose parameters do not reach the output."""
+    module, input_shape: Sequence[int], task: Task | None = CLASSIFY
+) -> tuple[list[_Read], dict[str, list[str | None]], int, tuple[Dropped, ...], Task]:
+    """:func:`read`'s answer, the modules whose parameters do not reach the output, and the task (None: the
+    one the module's head says, :func:`_task_of`)."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
@@ -111,8 +112,9 @@ def _read(
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
+    task = task if task is not None else _task_of(reader, result)
     layers, inbound = _finish(reader, result, task)
-    return layers, inbound, result.shape[1], _dropped(module, graph)
+    return layers, inbound, result.shape[1], _dropped(module, graph), task
 
 
 def _dropped(module, graph) -> tuple[Dropped, ...]:
@@ -161,6 +163,8 @@ class Reading:
     """The text's syntax tree, parsed once: the checked model and the laid-out text both come from it."""
     dropped: tuple[Dropped, ...] = ()
     """The modules left out: none of their parameters reaches the output (:class:`Dropped`)."""
+    task: Task = CLASSIFY
+    """The task whose head the module ends in: the one asked for, else the one its head says."""
 
 
 @dataclass(frozen=True)
@@ -176,13 +180,15 @@ class TorchSpec(KerasSpec):
         return self.reading.dropped if self.reading is not None else ()
 
 
-def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Reading:
-    """The module traced and read once, its spec written and checked from the tree parsed once."""
+def reading(module, input_shape: Sequence[int], task: Task | None = None) -> Reading:
+    """The module traced and read once, its spec written and checked from the tree parsed once.
+
+    ``task`` None: the task the module's head says (:func:`_task_of`)."""
     from cnndsl.checker import check_chain
     from cnndsl.errors import SpecError
     from cnndsl.syntax import parse
 
-    layers, inbound, classes, dropped = _read(module, input_shape, task)
+    layers, inbound, classes, dropped, task = _read(module, input_shape, task)
     shape = tuple(int(size) for size in input_shape)
     text = write_graph(layers, inbound, shape, classes, task)
     tree = parse(text)
@@ -190,7 +196,7 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
         model = check_chain(tree, text, task=task)
     except SpecError as error:
         raise UnsupportedModel(f"the notation read does not check: {error.diagnostics[0].message}") from None
-    return Reading(module, shape, layers, inbound, classes, text, model, tree, dropped)
+    return Reading(module, shape, layers, inbound, classes, text, model, tree, dropped, task)
 
 
 def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
@@ -199,20 +205,24 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
     and the head's ``.num_classes``; ``.reading``, which :func:`port_weights` reuses when given
     the spec instead of the module; and ``.dropped``, the modules none of whose parameters reaches
-    the output (GoogLeNet's auxiliary classifiers), which the text leaves out and a UserWarning names. The module's logits become the notation's softmax head;
-    ``task`` (classify, segment, regress) says which head the module ends in.
+    the output (GoogLeNet's auxiliary classifiers), which the text leaves out and a UserWarning names;
+    and ``.task``, the task whose head the module ends in. ``task`` (a name in :data:`cnndsl.tasks.TASKS`)
+    says which head the module ends in; left out, its last layer says it: a ``Linear``'s logits are
+    classify's (the softmax ``nn.CrossEntropyLoss`` applies becomes the head), ``task="logits"`` keeps
+    them as written; a sigmoid over one unit is binary, over several multi-label; a log-softmax is
+    the logits task's (kept as written).
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module.
     """
     from cnndsl.formatter import layout
 
-    found = reading(module, input_shape, task_named(task))
+    found = reading(module, input_shape, task_named(task) if task is not None else None)
     if found.dropped:
         import warnings
 
         left = "; ".join(map(str, found.dropped))
         warnings.warn(f"from_torch left out what does not reach the output: {left}", UserWarning, stacklevel=2)
-    return TorchSpec(layout(found.tree) + "\n", found.classes, found)
+    return TorchSpec(layout(found.tree) + "\n", found.classes, found.task.name, reading=found)
 
 
 def load_module(target: str):
@@ -495,6 +505,25 @@ def _resolved(code: str, given: Mapping) -> dict:
 # --- the finished graph: head, pruning, folding --------------------------------------------------
 
 
+def _other_head(reader: _Reader, result: _Value, task: Task) -> str:
+    """A hint naming the task whose head the module's output is, where that is another task."""
+    other = _task_of(reader, result)
+    head = reader.layers.get(result.name) if result.name else None
+    if other is task or (
+        other is CLASSIFY and (head is None or task_of_head(head.code, head.args, result.shape) is None)
+    ):
+        return ""
+    return f"; it ends in the head of the {other.name} task ({other.summary}): read it with --task {other.name}"
+
+
+def _task_of(reader: _Reader, result: _Value) -> Task:
+    """The task a module's output says: its last layer's (a sigmoid: binary or multi-label; a log-softmax: logits);
+    a ``Linear``'s logits, or any other output, are classify's, which appends the softmax."""
+    head = reader.layers.get(result.name) if result.name else None
+    task = task_of_head(head.code, head.args, result.shape) if head is not None else None
+    return CLASSIFY if task is None or (task is LOGITS and head.code != "ACT") else task
+
+
 def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], dict[str, list[str | None]]]:
     """The layers that reach the output, the task's head last (the logits' softmax), joins nested, activations folded."""
     layers, inbound = dict(reader.layers), {name: list(feeds) for name, feeds in reader.inbound.items()}
@@ -504,7 +533,14 @@ def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], d
         layers[head.name] = _replace(head, **args)
         end = head.name
     elif task.logits_activation is None:
-        raise UnsupportedModel(f"the module's output is not its head: {task.ends_in}")
+        raise UnsupportedModel(
+            f"the module's output is not its head: {task.ends_in}{_other_head(reader, result, task)}"
+        )
+    elif (other := _task_of(reader, result)) not in (CLASSIFY, LOGITS, task):  # a sigmoid's probabilities: no logits
+        raise UnsupportedModel(
+            f"the module's output is the head of the {other.name} task ({other.summary}), not logits to append "
+            f"a {task.logits_activation} to: read it with --task {other.name}"
+        )
     else:
         activation = task.logits_activation
         end = f"{reader.node_name}_{activation}"

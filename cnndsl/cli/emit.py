@@ -22,7 +22,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--to", required=True, choices=["keras", "torch", "json", "onnx"], help="what to write")
     parser.add_argument(
         "--logits", action="store_true",
-        help="torch and onnx: end in logits, without the head's softmax (for nn.CrossEntropyLoss)",
+        help="torch and onnx: end in logits, without the head's softmax or sigmoid (for nn.CrossEntropyLoss, "
+        "nn.BCEWithLogitsLoss)",
     )  # fmt: skip
     add_output_option(parser, "write to FILE (atomically) instead of stdout")
     add_verbose_option(parser, "show the frameworks' own start-up logging (with --to onnx)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from cnndsl.cli.common import EXIT_SPEC
-from cnndsl.cli.options import add_reader_options, add_task_option
+from cnndsl.cli.options import add_reader_options, add_task_option, say_read_task
 from cnndsl.inputs import UsageError
 
 
@@ -39,6 +39,7 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         for problem in str(error).splitlines():
             print(f"cnndsl: error: {args.model}: {problem}", file=sys.stderr)
         return EXIT_SPEC
+    say_read_task(args, spec.task, args.model)
     text = format_text(spec.text)
     if args.output:
         from cnndsl.outputs import write_text

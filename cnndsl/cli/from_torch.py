@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from cnndsl.cli.common import EXIT_OK, EXIT_SPEC
-from cnndsl.cli.options import add_reader_options, add_task_option
+from cnndsl.cli.options import add_reader_options, add_task_option, say_read_task
 from cnndsl.inputs import UsageError
 
 
@@ -43,6 +43,7 @@ def cmd_from_torch(args: argparse.Namespace) -> int:
         for problem in str(error).splitlines():
             print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)
         return EXIT_SPEC
+    say_read_task(args, spec.task, args.target)
     for dropped in spec.dropped:
         print(f"cnndsl: note: {args.target}: left out {dropped}, which do not reach the output", file=sys.stderr)
     if args.output:

@@ -9,6 +9,7 @@ belongs here, once.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cnndsl.checker import valid_classes, valid_input_shape
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
@@ -107,7 +108,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 TASK_DEFAULTS = {
     "setting": ("what the model does, which sets its head", None, "the task setting, else classify"),
     "data": ("what the model does, which sets its head", None, "what the data's labels are"),
-    "model": ("the head the model ends in", "classify", "classify"),
+    "model": ("the head the model ends in", None, "the task whose head the model ends in"),
 }
 """Where a command's task comes from when ``--task`` is not given: the lead of its help, its
 default, and how the help says the default (a project's setting; the training data's labels;
@@ -119,8 +120,18 @@ def add_task_option(parser: argparse.ArgumentParser, default_from: str) -> None:
     lead, default, said = TASK_DEFAULTS[default_from]
     parser.add_argument(
         "--task", choices=list(TASKS), default=default,
-        help=f"{lead}: classify (a class vector), segment (a class per pixel), regress (numbers) (default: {said})",
+        help=f"{lead}: {'; '.join(f'{name} ({task.summary})' for name, task in TASKS.items())} (default: {said})",
     )  # fmt: skip
+
+
+def say_read_task(args: argparse.Namespace, task: str, source: str) -> None:
+    """A note naming the task the model's head says, where it is not classify and ``--task`` was not given."""
+    if args.task is None and task != "classify":
+        print(
+            f"cnndsl: note: {source}: the model ends in the head of --task {task} ({TASKS[task].summary}): "
+            f"check and train the text with --task {task}",
+            file=sys.stderr,
+        )
 
 
 # --- outputs and frameworks' logging --------------------------------------------------

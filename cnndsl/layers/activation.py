@@ -56,6 +56,26 @@ def _read_activation_module(reader, module, x) -> Value:
     return read_activation(name)(reader, x)
 
 
+def _read_on_axis(name: str) -> Callable:
+    """``F.softmax(x, dim=1)``, ``F.log_softmax(x, 1)``, ``torch.softmax``: the activation over the channels only."""
+
+    def read(reader, x, dim=None, *rest, **options) -> Value:
+        x = as_tensor(x)
+        dim = options.get("dim", dim)
+        if dim not in (1, -1) or (len(x.shape) == 4 and x.last != (dim == -1)):
+            raise Refused(f"{name}(dim={dim}) is not over the channels")
+        return read_activation(name)(reader, x)
+
+    return read
+
+
+_ON_AXIS_FUNCTIONS = {
+    "softmax": ("torch.softmax", "torch.nn.functional.softmax"),
+    "log_softmax": ("torch.log_softmax", "torch.nn.functional.log_softmax"),
+}
+"""Activation over the channels -> the torch functions computing it (a classifier's head, as its authors write it)."""
+
+
 def _activation_name(module) -> str:
     """The notation's activation for a PyTorch activation module: the build's table, read backwards.
 
@@ -110,7 +130,9 @@ ACTIVATION_LAYERS = (
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
               torch=Torch(_build_activation, modules=_activation_modules(),
                           functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
-                                       for function in functions), ("torch.nn.functional.gelu", _read_gelu)),
+                                       for function in functions), ("torch.nn.functional.gelu", _read_gelu),
+                                     *((function, _read_on_axis(name)) for name, functions in _ON_AXIS_FUNCTIONS.items()
+                                       for function in functions)),
                           methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
               example={"name": "relu"}),
 )  # fmt: skip

@@ -94,7 +94,7 @@ def train(
 ) -> TrainResult:
     """Compile ``spec``, train it with the notebook's recipe on ``data``, evaluate it.
 
-    ``task`` (classify, segment, regress) is what the model learns; by default the data's
+    ``task`` (a name in :data:`cnndsl.tasks.TASKS`) is what the model learns; by default the data's
     labels say (integers per image: classify; integer masks: segment; floats: regress).
 
     Writes the run's files to ``output`` (default ``runs/<timestamp>-<spec hash>``)

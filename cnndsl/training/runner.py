@@ -365,7 +365,8 @@ def _compiled(checked: CheckedModel, recipe: Recipe, placement: Placement, outpu
         model = build(checked)
         kwargs = {} if recipe.learning_rate is None else {"learning_rate": recipe.learning_rate}
         optimizer = getattr(keras.optimizers, OPTIMIZERS[recipe.optimizer])(**kwargs)
-        model.compile(loss=task.loss, optimizer=optimizer, metrics=task.keras_metrics(outputs))
+        logits = task.outputs_logits(checked)  # a head with no softmax or sigmoid: the loss applies it
+        model.compile(loss=task.keras_loss(logits), optimizer=optimizer, metrics=task.keras_metrics(outputs, logits))
     return model
 
 
