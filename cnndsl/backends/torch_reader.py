@@ -95,7 +95,7 @@ def _read(
     graph = _trace(module)
     reader = _Reader(module)
     values: dict[Any, Any] = {}
-    result = None
+    result = end = None
     for node in graph.nodes:
         if node.op == "placeholder":
             if values:
@@ -103,25 +103,47 @@ def _read(
             values[node] = _Value(None, (None, *shape))
             continue
         if node.op == "output":
-            result = _value_of(values, node.args[0])
+            end = _output(node.args[0])
+            result = _value_of(values, end)
             break
         try:
             values[node] = reader.node(node, values)
         except _Refused as problem:
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
-    if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
-        raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
+    if not isinstance(result, _Value) or len(result.shape) != task.output_rank or result.flat or result.last:
+        told = "(batch, classes)" if task.output_rank == 2 else "(batch, classes, height, width)"
+        raise UnsupportedModel(f"the module's output is not one {told} tensor: {task.ends_in}")
     layers, inbound = _finish(reader, result, task)
-    return layers, inbound, result.shape[1], _dropped(module, graph)
+    return layers, inbound, result.shape[-1], _dropped(module, graph, end)
 
 
-def _dropped(module, graph) -> tuple[Dropped, ...]:
+def _output(returned):
+    """The fx node of what the module returns: the tensor, or a dictionary's ``'out'``.
+
+    torchvision's segmentation models return ``{'out': ..., 'aux': ...}``; the notation has one
+    output, the ``'out'`` entry (or a dictionary's only entry), and what feeds only the others
+    is left out (:class:`Dropped`).
+    """
+    if not isinstance(returned, dict):
+        return returned
+    if "out" in returned:
+        return returned["out"]
+    if len(returned) == 1:
+        return next(iter(returned.values()))
+    keys = ", ".join(repr(key) for key in returned)
+    raise UnsupportedModel(f"the module returns a dictionary of {keys}: the notation has one output, its 'out'")
+
+
+def _dropped(module, graph, end=None) -> tuple[Dropped, ...]:
     """The outermost modules none of whose parameters the output depends on, in the module's order.
 
     The parameters reached are those of the modules called, and the tensors fetched, on some path
-    to the output of the graph traced in inference; the rest were written nowhere.
+    to the output of the graph traced in inference (``end``: the node read as the output, a
+    dictionary's ``'out'``); the rest were written nowhere.
     """
-    output = next(node for node in graph.nodes if node.op == "output")
+    from torch import fx
+
+    output = end if isinstance(end, fx.Node) else next(node for node in graph.nodes if node.op == "output")
     reached: set[int] = set()
     seen, stack = set(), [output]
     while stack:
