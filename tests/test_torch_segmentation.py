@@ -101,3 +101,28 @@ def test_a_per_pixel_output_read_as_a_classifier_is_refused_saying_what_the_task
         from_torch(nn.Sequential(nn.Conv2d(3, 2, 1)), (8, 8, 3))
     with pytest.raises(UnsupportedModel, match=r"not one \(batch, classes, height, width\) tensor"):
         from_torch(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), (8, 8, 3), task="segment")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnsupportedModel,
+    reason="the final resize needs x.shape[-2:] as sizes and a reading of F.interpolate(x, size=...)",
+)
+def test_torchvision_s_lraspp_reads_exactly_with_the_segment_task(torchvision_import):
+    torch.manual_seed(0)
+    builder = torchvision_import.module.models.segmentation.lraspp_mobilenet_v3_large
+    source = _randomised(builder(weights=None, weights_backbone=None, num_classes=3))
+    spec = from_torch(source, (64, 64, 3), task="segment")
+    model = check(spec.text, task="segment")
+    assert model.trainable_params == sum(p.numel() for p in source.parameters())
+    assert spec.num_classes == 3 and model.layers[-1].output_shape == (None, 64, 64, 3)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        logits = source(x)["out"]
+        built = compile_spec(spec.text, backend="torch", logits=True, task="segment").eval()
+        port_weights(spec, built)
+        np.testing.assert_allclose(built(x).numpy(), logits.numpy(), atol=1e-4 * float(logits.abs().max()))
+    keras_model = compile_spec(spec.text, task="segment")
+    port_weights(spec, keras_model)
+    expected = torch.softmax(logits, 1).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-4)
