@@ -126,3 +126,25 @@ def test_torchvision_s_lraspp_reads_exactly_with_the_segment_task(torchvision_im
     port_weights(spec, keras_model)
     expected = torch.softmax(logits, 1).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-4)
+
+
+class KeywordJoin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 2, 3, padding=1), nn.Conv2d(3, 4, 1)
+        self.head = nn.Conv2d(6, 3, 1)
+
+    def forward(self, x):
+        return self.head(torch.cat(tensors=[self.a(x), self.b(x)], dim=1))
+
+
+def test_tensors_given_as_keyword_arguments_are_read_as_the_tensors_they_are():
+    torch.manual_seed(0)
+    source = KeywordJoin().eval()
+    spec = from_torch(source, (8, 8, 3), task="segment")
+    assert "CAT(" in spec.text
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        built = compile_spec(spec.text, backend="torch", logits=True, task="segment").eval()
+        port_weights(spec, built)
+        np.testing.assert_allclose(built(x).numpy(), source(x).numpy(), atol=1e-5)

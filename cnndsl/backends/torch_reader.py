@@ -422,13 +422,16 @@ def _operation(node) -> str:
 
 
 def _value_of(values: Mapping, argument):
-    """An fx argument with each node replaced by what it reads as (lists and tuples kept)."""
+    """An fx argument with each node replaced by what it reads as (lists, tuples and dictionaries kept:
+    ``F.interpolate(x, size=y.shape[-2:])`` passes a node as a keyword's value)."""
     from torch import fx
 
     if isinstance(argument, fx.Node):
         return values[argument]
     if isinstance(argument, list | tuple):
         return type(argument)(_value_of(values, item) for item in argument)
+    if isinstance(argument, dict):
+        return {key: _value_of(values, item) for key, item in argument.items()}
     return argument
 
 
