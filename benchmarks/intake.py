@@ -20,7 +20,7 @@ The corpus, built from installed libraries (no model code is copied here):
 - **torchvision**: every builder of ``torchvision.models`` that makes a CNN for images
   (classification, quantizable classifiers with ``quantize=False``, and the segmentation
   models, read with the segment task), ``weights=None``, 10 classes, at 64x64 (96x96 for
-  Inception v3). Left out: the vision transformers (``vit_*``, ``swin_*``, ``maxvit_t``:
+  the Inception models, 224x224 for AlexNet, whose features are pooled to 6x6). Left out: the vision transformers (``vit_*``, ``swin_*``, ``maxvit_t``:
   attention, not convolution), the video models (5-D input), the optical flow models (two
   inputs) and the detection models (a list of images in, a list of boxes out): none of them
   is a CNN from one image to one tensor, which is what the notation writes. Builders over
@@ -113,6 +113,8 @@ def torchvision():
 NOT_CNN = re.compile(r"^(vit_|swin|maxvit|mvit|mc3|r3d|r2plus1d|s3d|raft|fasterrcnn|fcos|keypointrcnn|"
                      r"maskrcnn|retinanet|ssd)")  # fmt: skip
 SEGMENTATION = ("fcn_", "deeplabv3_", "lraspp_")
+SHAPES = {"alexnet": (224, 224, 3)}
+"""AlexNet pools its features to 6x6 whatever their size: at 224x224 they are 6x6 already."""
 
 
 def torchvision_cases() -> list[Case]:
@@ -124,7 +126,7 @@ def torchvision_cases() -> list[Case]:
         builder = vision.models.get_model_builder(name)
         kwargs: dict = {"weights": None, "num_classes": 10}
         task = output = None
-        shape = (96, 96, 3) if "inception" in name else (64, 64, 3)
+        shape = SHAPES.get(name, (96, 96, 3) if "inception" in name else (64, 64, 3))
         if name.startswith(SEGMENTATION):
             kwargs.update(weights_backbone=None)
             task, output = "segment", "out"
