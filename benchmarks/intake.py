@@ -175,9 +175,11 @@ def keras_cases() -> list[Case]:
 
 
 def tutorial_cases() -> list[Case]:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import intake_models
+    import importlib.util
 
+    found = importlib.util.spec_from_file_location("intake_models", Path(__file__).with_name("intake_models.py"))
+    intake_models = importlib.util.module_from_spec(found)
+    found.loader.exec_module(intake_models)
     return [
         Case("tutorials", name, build, shape, task, note=style)
         for name, (build, shape, task, style) in intake_models.MODELS.items()
