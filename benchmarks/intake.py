@@ -49,6 +49,7 @@ import signal
 import sys
 import time
 import types
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,10 +461,18 @@ def report(rows: list[Row]) -> str:
     for source in dict.fromkeys(row.case.source for row in rows):
         lines.append(f"  {source}: {totals([row for row in rows if row.case.source == source])}")
     lines += ["", "What is refused, wrong or crashed, by construct:"]
+    reasons = {row.case.name: row.reason for row in rows}
     for key, count, names in histogram(rows):
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         lines.append(f"  {count:3d}  {key}  [{shown}]")
+        classes = Counter(found[0] for name in names if (found := OWNER.findall(reasons[name])))
+        if len(classes) > 1:
+            lines.append("         in " + ", ".join(f"{cls} ({n})" for cls, n in classes.most_common()))
     return "\n".join(lines)
+
+
+OWNER = re.compile(r"^module '[^']*' \(([^)]*)\)")
+"""The class of the module a refusal names: one construct (``builtins.getattr``) is met in many."""
 
 
 def cases(sources: list[str], only: str | None, limit: int | None) -> list[Case]:

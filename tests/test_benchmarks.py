@@ -231,3 +231,7 @@ def test_the_intake_benchmark_groups_refusals_by_their_construct():
         ("refused: ConvTranspose2d: no code", 1, ["c"]),
     ]
     assert intake.totals(rows).startswith("4 models: 1 exact (25%), 3 refused (75%), 0 wrong (0%)")
+    assert (
+        "  2  refused: operation Tensor.view: has no code  [a, b]\n         in Gate (1), Other (1)\n"
+        in intake.report(rows)
+    )
