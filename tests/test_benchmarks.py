@@ -235,3 +235,15 @@ def test_the_intake_benchmark_groups_refusals_by_their_construct():
         "  2  refused: operation Tensor.view: has no code  [a, b]\n         in Gate (1), Other (1)\n"
         in intake.report(rows)
     )
+
+
+def test_the_intake_corpus_holds_over_a_hundred_distinct_models_and_no_transformer(torchvision_import):
+    intake = _load("intake")
+    corpus = intake.cases(list(intake.SOURCES), None, None)
+    names = [(case.source, case.name) for case in corpus]
+    assert len(names) == len(set(names)) >= 150
+    assert {case.source for case in corpus} == {"tutorials", "torchvision", "timm", "keras.applications"}
+    assert not [name for source, name in names if source == "torchvision" and name.startswith(("vit_", "swin"))]
+    segment = {case.name for case in corpus if case.task == "segment" and case.source == "torchvision"}
+    models = ("fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+    assert set(models) <= segment
