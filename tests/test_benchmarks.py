@@ -184,3 +184,66 @@ def test_the_cold_check_runs_each_part_in_both_trees_and_compares_their_outputs(
         assert all(seconds > 0 for seconds in (*figures["wall"].values(), *figures["cpu"].values()))
     differing = {**same, "new": bench.environment(other.parent, tmp_path / "cache")}
     assert not bench.part("cnndsl check", sys.executable, differing, tmp_path, rounds=1)["same"]
+
+
+def test_the_intake_benchmark_reads_tutorial_models_and_tells_exact_from_refused(capsys):
+    intake = _load("intake")
+    rows = intake.main(["--sources", "tutorials", "--only", "cifar_tutorial_net,keras_mnist_convnet,keras_gan"])
+    verdicts = {row.case.name: row.verdict for row in rows}
+    assert list(verdicts) == ["cifar_tutorial_net", "cifar_tutorial_net_view", "keras_mnist_convnet",
+                              "keras_gan_discriminator"]  # fmt: skip
+    assert verdicts["cifar_tutorial_net"] == verdicts["keras_mnist_convnet"] == "exact"
+    assert set(verdicts.values()) <= {"exact", "refused"}  # never wrong, never a crash
+    assert all(row.reason == "" for row in rows if row.verdict == "exact")
+    assert all(row.reason for row in rows if row.verdict != "exact")
+    printed = capsys.readouterr().out
+    assert "4 models: " in printed and f"{sum(v == 'exact' for v in verdicts.values())} exact" in printed
+
+
+def test_the_intake_benchmark_compares_on_its_own_and_calls_a_spec_that_computes_otherwise_wrong(monkeypatch):
+    import cnndsl
+
+    intake = _load("intake")
+    reader = cnndsl.from_torch
+
+    def misread(*args, **kwargs):  # the same layers and parameters, another activation
+        spec = reader(*args, **kwargs)
+        text = spec.text.replace("DN(84)", "DN(84, activation=tanh)")
+        assert text != spec.text
+        return type(spec)(text, spec.num_classes, spec.reading)
+
+    monkeypatch.setattr(cnndsl, "from_torch", misread)
+    [case] = intake.cases(["tutorials"], "cifar_tutorial_net", None)[:1]
+    row = intake.measure(case)
+    assert row.verdict == "wrong" and "outputs differ" in row.reason
+
+
+def test_the_intake_benchmark_groups_refusals_by_their_construct():
+    intake = _load("intake")
+    rows = [
+        intake.Row(intake.Case("s", "a", object), "refused", "module 'x.0' (Gate), operation Tensor.view: has no code"),
+        intake.Row(intake.Case("s", "b", object), "refused", "module 'y' (Other), operation Tensor.view: has no code"),
+        intake.Row(intake.Case("s", "c", object), "refused", "module 'up' (ConvTranspose2d), operation call: no code"),
+        intake.Row(intake.Case("s", "d", object), "exact"),
+    ]
+    assert intake.histogram(rows) == [
+        ("refused: operation Tensor.view: has no code", 2, ["a", "b"]),
+        ("refused: ConvTranspose2d: no code", 1, ["c"]),
+    ]
+    assert intake.totals(rows).startswith("4 models: 1 exact (25%), 3 refused (75%), 0 wrong (0%)")
+    assert (
+        "  2  refused: operation Tensor.view: has no code  [a, b]\n         in Gate (1), Other (1)\n"
+        in intake.report(rows)
+    )
+
+
+def test_the_intake_corpus_holds_over_a_hundred_distinct_models_and_no_transformer(torchvision_import):
+    intake = _load("intake")
+    corpus = intake.cases(list(intake.SOURCES), None, None)
+    names = [(case.source, case.name) for case in corpus]
+    assert len(names) == len(set(names)) >= 150
+    assert {case.source for case in corpus} == {"tutorials", "torchvision", "timm", "keras.applications"}
+    assert not [name for source, name in names if source == "torchvision" and name.startswith(("vit_", "swin"))]
+    segment = {case.name for case in corpus if case.task == "segment" and case.source == "torchvision"}
+    models = ("fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+    assert set(models) <= segment

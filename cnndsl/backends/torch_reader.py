@@ -96,7 +96,7 @@ def _read(
     graph = _trace(module)
     reader = _Reader(module)
     values: dict[Any, Any] = {}
-    result = None
+    result = end = None
     for node in graph.nodes:
         if node.op == "placeholder":
             if values:
@@ -104,26 +104,50 @@ def _read(
             values[node] = _Value(None, (None, *shape))
             continue
         if node.op == "output":
-            result = _value_of(values, node.args[0])
+            end = _output(node.args[0])
+            result = _value_of(values, end)
             break
         try:
             values[node] = reader.node(node, values)
         except _Refused as problem:
             raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
-    if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
-        raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
+    if not isinstance(result, _Value) or result.flat or result.last:
+        raise UnsupportedModel("the module's output is not one tensor laid out as the notation's output (batch first)")
     task = task if task is not None else _task_of(reader, result)
+    if len(result.shape) != task.output_rank:
+        told = "(batch, classes)" if task.output_rank == 2 else "(batch, classes, height, width)"
+        raise UnsupportedModel(f"the module's output is not one {told} tensor: {task.ends_in}")
     layers, inbound = _finish(reader, result, task)
-    return layers, inbound, result.shape[1], _dropped(module, graph), task
+    return layers, inbound, result.shape[-1], _dropped(module, graph, end), task
 
 
-def _dropped(module, graph) -> tuple[Dropped, ...]:
+def _output(returned):
+    """The fx node of what the module returns: the tensor, or a dictionary's ``'out'``.
+
+    torchvision's segmentation models return ``{'out': ..., 'aux': ...}``; the notation has one
+    output, the ``'out'`` entry (or a dictionary's only entry), and what feeds only the others
+    is left out (:class:`Dropped`).
+    """
+    if not isinstance(returned, dict):
+        return returned
+    if "out" in returned:
+        return returned["out"]
+    if len(returned) == 1:
+        return next(iter(returned.values()))
+    keys = ", ".join(repr(key) for key in returned)
+    raise UnsupportedModel(f"the module returns a dictionary of {keys}: the notation has one output, its 'out'")
+
+
+def _dropped(module, graph, end=None) -> tuple[Dropped, ...]:
     """The outermost modules none of whose parameters the output depends on, in the module's order.
 
     The parameters reached are those of the modules called, and the tensors fetched, on some path
-    to the output of the graph traced in inference; the rest were written nowhere.
+    to the output of the graph traced in inference (``end``: the node read as the output, a
+    dictionary's ``'out'``); the rest were written nowhere.
     """
-    output = next(node for node in graph.nodes if node.op == "output")
+    from torch import fx
+
+    output = end if isinstance(end, fx.Node) else next(node for node in graph.nodes if node.op == "output")
     reached: set[int] = set()
     seen, stack = set(), [output]
     while stack:
@@ -410,13 +434,16 @@ def _operation(node) -> str:
 
 
 def _value_of(values: Mapping, argument):
-    """An fx argument with each node replaced by what it reads as (lists and tuples kept)."""
+    """An fx argument with each node replaced by what it reads as (lists, tuples and dictionaries kept:
+    ``F.interpolate(x, size=y.shape[-2:])`` passes a node as a keyword's value)."""
     from torch import fx
 
     if isinstance(argument, fx.Node):
         return values[argument]
     if isinstance(argument, list | tuple):
         return type(argument)(_value_of(values, item) for item in argument)
+    if isinstance(argument, dict):
+        return {key: _value_of(values, item) for key, item in argument.items()}
     return argument
 
 
