@@ -98,7 +98,7 @@ def test_a_dictionary_without_out_is_refused_naming_its_keys():
 
 def test_a_per_pixel_output_read_as_a_classifier_is_refused_saying_what_the_task_ends_in():
     with pytest.raises(UnsupportedModel, match=r"not one \(batch, classes\) tensor"):
-        from_torch(nn.Sequential(nn.Conv2d(3, 2, 1)), (8, 8, 3))
+        from_torch(nn.Sequential(nn.Conv2d(3, 2, 1)), (8, 8, 3), task="classify")
     with pytest.raises(UnsupportedModel, match=r"not one \(batch, classes, height, width\) tensor"):
         from_torch(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), (8, 8, 3), task="segment")
 
