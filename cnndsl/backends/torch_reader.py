@@ -554,6 +554,12 @@ _ACTIVATED = frozenset(code for code, entry in LAYERS.items() if "activation" in
 """Codes with an activation argument: a following ACT that is their only user folds into it."""
 
 
+def _only_named(layer: _Read) -> bool:
+    """An ACT that its name says whole (``activation=`` can say it): its other arguments at their defaults."""
+    defaults = {param.name: param.default for param in LAYERS["ACT"].params}
+    return layer.code == "ACT" and all(value == defaults[key] for key, value in layer.args.items() if key != "name")
+
+
 def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
     """``CN(..., activation=linear) -> ACT(relu)`` is ``CN(...)``; ``GAP(keepdims=true) -> FL()`` is ``GAP()``; the head's name after."""
     for name in list(layers):
@@ -564,7 +570,7 @@ def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
         if len(users) != 1 or users[0] not in layers:
             continue
         user = layers[users[0]]
-        if layer.code in _ACTIVATED and layer.args["activation"] == "linear" and user.code == "ACT":
+        if layer.code in _ACTIVATED and layer.args["activation"] == "linear" and _only_named(user):
             layers[name] = _replace(layer, activation=user.args["name"])
         elif layer.code == "GAP" and layer.args["keepdims"] and user.code == "FL":
             layers[name] = _replace(layer, keepdims=False)

@@ -14,6 +14,7 @@ from cnndsl.layers.core import (
     _read_relu,
     _unset,
     choice,
+    real,
 )
 from cnndsl.layers.pytorch import (
     ACTIVATION_MODULES,
@@ -34,8 +35,32 @@ if TYPE_CHECKING:
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
+LEAKY_SLOPE = 0.2
+"""The negative slope of the notation's ``leaky_relu``: Keras's activation function's (its ``LeakyReLU`` layer's is 0.3)."""
+
+
 def _build_activation(info) -> tuple[Call, ...]:
-    return activation(info.layer.args["name"], len(info.input_shape)) or (Call("nn.Identity"),)
+    a = info.layer.args
+    if a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE:
+        return (Call("nn.LeakyReLU", (), (("negative_slope", a["slope"]),)),)
+    return activation(a["name"], len(info.input_shape)) or (Call("nn.Identity"),)
+
+
+def _slope_args(a) -> str | tuple[str, str] | None:
+    if a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE and a["name"] != "leaky_relu":
+        return f"ACT slope= is leaky_relu's negative slope, not {a['name']}'s", "leave slope out, or use leaky_relu"
+    return None
+
+
+def _leaky(a) -> bool:
+    """The form of a leaky ReLU whose slope is not the activation function's: Keras's ``LeakyReLU`` layer."""
+    return a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE
+
+
+def read_leaky_relu(reader, x, negative_slope: float = 0.01, inplace: bool = False) -> Value:
+    """``F.leaky_relu(x, slope)`` (PyTorch's default slope 0.01): ``ACT(leaky_relu, slope=...)``."""
+    x = as_tensor(x)
+    return reader.add("ACT", {"name": "leaky_relu", "slope": float(negative_slope)}, [x], last=x.last, flat=x.flat)
 
 
 def read_activation(name: str) -> Callable:
@@ -48,6 +73,8 @@ def read_activation(name: str) -> Callable:
 
 
 def _read_activation_module(reader, module, x) -> Value:
+    if type(module).__name__ == "LeakyReLU":
+        return read_leaky_relu(reader, x, module.negative_slope)
     name = _activation_name(module)
     if name in ("softmax", "log_softmax"):
         x = as_tensor(x)
@@ -103,14 +130,20 @@ _ACTIVATION_FUNCTIONS = {
 
 
 ACTIVATION_LAYERS = (
-    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),),
-              keras=(KerasClass("Activation", (KerasArg("name", "activation", positional=True,
+    LayerType("ACT", "Activation", "activation function",
+              (Param("name", choice(ACTIVATIONS)), Param("slope", real(0, 1e6), LEAKY_SLOPE, quiet=True)),
+              check_args=_slope_args,
+              keras=(KerasClass("LeakyReLU", (KerasArg("slope", "negative_slope", 0.3, from_keras=float),),
+                                fixed=(("name", "leaky_relu"),), when=_leaky),
+                     KerasClass("Activation", (KerasArg("name", "activation", positional=True,
                                                         from_keras=_read_activation),)),
                      KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
               torch=Torch(_build_activation, modules=_activation_modules(),
                           functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
-                                       for function in functions), ("torch.nn.functional.gelu", _read_gelu)),
+                                       for function in functions), ("torch.nn.functional.gelu", _read_gelu),
+                                     ("torch.nn.functional.leaky_relu", read_leaky_relu)),
                           methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
-              example={"name": "relu"}),
+              example={"name": "relu"},
+              note="; `ACT(leaky_relu, slope=s)`: a leaky ReLU of negative slope `s` (0.2 unless given)"),
 )  # fmt: skip

@@ -1,0 +1,127 @@
+"""The codes of CNNs written outside Keras's core layers: leaky ReLU's slope, PReLU, channel slices, resizing
+to a size, reflection and replication padding, depth to space. Each is held to PyTorch and Keras in shapes,
+parameters and outputs, and read back from both (the entries' examples are compared by the suites that
+iterate over every entry; the specs of :data:`torch_strategies.MODERN` are emitted and exported)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch_strategies import assert_equal_to_keras
+
+from cnndsl import SpecError, check, compile_spec, from_torch, to_spec
+from cnndsl.backends.torch_reader import port_weights
+from cnndsl.emit import emit
+from cnndsl.report import architecture_hash
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+nn, F = torch.nn, torch.nn.functional
+
+pytestmark = pytest.mark.slow
+
+
+def read_exactly(module, input_shape, contains: str) -> str:
+    """The module read (its text holding ``contains``), built in both frameworks with its weights: equal outputs."""
+    module.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.uniform_(-1, 1)
+    spec = from_torch(module, input_shape)
+    assert contains in one_line(spec.text), spec.text
+    height, width, channels = input_shape
+    x = torch.randn(2, channels, height, width)
+    with torch.no_grad():
+        expected = torch.softmax(module(x), dim=1).numpy()
+        built = compile_spec(spec.text, backend="torch").eval()
+        port_weights(spec, built)
+        np.testing.assert_allclose(built(x).numpy(), expected, atol=1e-5)
+    keras_model = compile_spec(spec.text)
+    port_weights(spec, keras_model)
+    np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-5)
+    return spec.text
+
+
+def keras_read_exactly(layers, input_shape, contains: str) -> str:
+    """A Keras model of ``layers`` read by to_spec (its text holding ``contains``): the spec's model computes the same."""
+    model = keras.Sequential([keras.Input(input_shape), *layers])
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in model.get_weights()])
+    spec = to_spec(model)
+    assert contains in one_line(spec.text), spec.text
+    built = compile_spec(spec.text)
+    built.set_weights(model.get_weights())
+    x = rng.normal(size=(2, *input_shape)).astype("float32")
+    np.testing.assert_allclose(built.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    return spec.text
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Pooled(nn.Module):
+    """``body``, then a global average and a Linear to three classes."""
+
+    def __init__(self, body, channels: int):
+        super().__init__()
+        self.body, self.fc = body, nn.Linear(channels, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1))
+
+
+# --- ACT(leaky_relu, slope=s) --------------------------------------------------------------------
+
+
+def test_a_leaky_relu_s_slope_is_kept_and_the_default_hashes_as_before():
+    assert architecture_hash(check("CN(4) -> ACT(leaky_relu, slope=0.2) -> GAP()", (8, 8, 3))) == architecture_hash(
+        check("CN(4) -> ACT(leaky_relu) -> GAP()", (8, 8, 3))
+    )
+    assert architecture_hash(check("CN(4) -> ACT(leaky_relu, slope=0.01) -> GAP()", (8, 8, 3))) != architecture_hash(
+        check("CN(4) -> ACT(leaky_relu) -> GAP()", (8, 8, 3))
+    )
+    with pytest.raises(SpecError, match="slope= is leaky_relu's negative slope, not relu's"):
+        check("ACT(relu, slope=0.1) -> GAP()", (8, 8, 3))
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.3, 0.2])
+def test_a_leaky_relu_of_any_slope_computes_in_pytorch_what_keras_computes(slope):
+    assert_equal_to_keras(f"CN(4, 3, activation=linear) -> ACT(leaky_relu, slope={slope}) -> GAP()", (8, 8, 3), 3)
+
+
+def test_a_leaky_relu_s_slope_is_emitted_as_each_framework_writes_it():
+    model = check("CN(4) -> ACT(leaky_relu, slope=0.01) -> ACT(leaky_relu) -> GAP()", (8, 8, 3), 3)
+    keras_source = emit(model, "keras").decode()
+    assert "layers.LeakyReLU(negative_slope=0.01)" in keras_source and "layers.Activation('leaky_relu')" in keras_source
+    torch_source = emit(model, "torch").decode()
+    assert "nn.LeakyReLU(negative_slope=0.01)" in torch_source and "nn.LeakyReLU(negative_slope=0.2)" in torch_source
+
+
+def test_pytorch_s_leaky_relus_read_with_their_slopes():
+    class Leaky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.1)
+
+        def forward(self, x):
+            return F.leaky_relu(F.leaky_relu(self.act(self.conv(x)), 0.3), negative_slope=0.25)
+
+    text = read_exactly(Pooled(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.1), nn.LeakyReLU()), 4), (8, 8, 3),
+                        "CN(4, activation=linear) -> ACT(leaky_relu, slope=0.1) -> ACT(leaky_relu, slope=0.01)")  # fmt: skip
+    assert "activation=leaky_relu" not in text  # a slope of its own never folds into the convolution
+    read_exactly(Pooled(Leaky(), 4), (8, 8, 3), "ACT(leaky_relu, slope=0.1) -> ACT(leaky_relu, slope=0.3) "
+                 "-> ACT(leaky_relu, slope=0.25)")  # fmt: skip
+    read_exactly(
+        Pooled(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2)), 4), (8, 8, 3), "CN(4, activation=leaky_relu)"
+    )
+
+
+def test_keras_s_leaky_relu_layer_reads_with_its_slope():
+    layers = [keras.layers.Conv2D(4, 3), keras.layers.LeakyReLU(), keras.layers.LeakyReLU(0.2),
+              keras.layers.LeakyReLU(negative_slope=0.05), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(
+        layers, (8, 8, 3), "ACT(leaky_relu, slope=0.3) -> ACT(leaky_relu) -> ACT(leaky_relu, slope=0.05)"
+    )
