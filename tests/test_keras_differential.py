@@ -126,6 +126,8 @@ def _reference_simple(desc: Desc):
         return L.Normalization(mean=a.get("mean"), variance=a.get("variance"))
     if desc.code == "ACT":
         return L.Activation(a["name"])
+    if desc.code == "PRELU":
+        return L.PReLU(shared_axes=[1, 2] if a.get("slopes", "channel") == "channel" else [1, 2, 3])
     if desc.code in AUGMENTATIONS:
         fill = {"fill_mode": a.get("fill", "reflect"), "interpolation": a.get("interpolation", "bilinear")}
         return {

@@ -125,3 +125,38 @@ def test_keras_s_leaky_relu_layer_reads_with_its_slope():
     keras_read_exactly(
         layers, (8, 8, 3), "ACT(leaky_relu, slope=0.3) -> ACT(leaky_relu) -> ACT(leaky_relu, slope=0.05)"
     )
+
+
+# --- PRELU ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slopes", ["", "one"])
+def test_a_prelu_has_keras_s_parameters_and_computes_in_pytorch_what_keras_computes(slopes):
+    text = f"CN(4, 3, activation=linear) -> PRELU({slopes}) -> GAP()"
+    assert check(text, (8, 8, 3), 3).layers[1].params == (1 if slopes else 4)
+    assert_equal_to_keras(text, (8, 8, 3), 3)
+
+
+def test_pytorch_s_prelu_reads_per_channel_or_one_for_all_with_its_slopes():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.weight = nn.Conv2d(3, 4, 3), nn.Parameter(torch.full((4,), 0.25))
+
+        def forward(self, x):
+            return F.prelu(self.conv(x), self.weight)
+
+    body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU(4), nn.Conv2d(4, 5, 1), nn.PReLU())
+    read_exactly(Pooled(body, 5), (8, 8, 3), "CN(4, activation=linear) -> PRELU() -> CN(5, 1, activation=linear) "
+                 "-> PRELU(one)")  # fmt: skip
+    read_exactly(Pooled(Functional(), 4), (8, 8, 3), "CN(4, activation=linear) -> PRELU()")
+
+
+def test_keras_s_prelu_reads_when_its_slopes_are_shared_over_height_and_width():
+    layers = [keras.layers.Conv2D(4, 3), keras.layers.PReLU(shared_axes=[1, 2]),
+              keras.layers.PReLU(shared_axes=[1, 2, 3]), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "CN(4, activation=linear) -> PRELU() -> PRELU(one)")
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.PReLU(), keras.layers.GlobalAveragePooling2D()])
+    with pytest.raises(Exception, match=r"shared_axes=None: the notation's PRELU learns a slope per channel"):
+        to_spec(model)

@@ -9,6 +9,8 @@ from cnndsl.layers.core import (
     LayerType,
     Param,
     Torch,
+    Weight,
+    _channels_last,
     _never,
     _read_activation,
     _read_relu,
@@ -21,15 +23,20 @@ from cnndsl.layers.pytorch import (
     NN,
     ON_AXIS,
     Call,
+    Parameter,
     Refused,
     Value,
     activation,
+    as_spatial,
     as_tensor,
+    to_numpy,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from cnndsl.shapes import Shape
 
 
 # --- PyTorch ---------------------------------------------------------------------------------
@@ -129,6 +136,63 @@ _ACTIVATION_FUNCTIONS = {
 """Activation name -> the torch functions computing it, by qualified name."""
 
 
+# PReLU: a learned negative slope per channel (or one for all), shared over height and width
+
+
+def _prelu_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("alpha", (1, 1, shape[-1] if a["slopes"] == "channel" else 1)),)
+
+
+PRELU_SLOPES = ("channel", "one")
+"""PRELU's slopes: one per channel (Keras's ``shared_axes=[1, 2]``), or one for all (``[1, 2, 3]``)."""
+
+
+def _shared_axes(slopes: str, shape: Shape) -> list[int]:
+    return [1, 2] if slopes == "channel" else [1, 2, 3]
+
+
+def _read_shared_axes(value) -> str:
+    axes = sorted(value) if isinstance(value, list | tuple) else value
+    if axes in ([1, 2], [1, 2, 3]):
+        return "channel" if axes == [1, 2] else "one"
+    raise ValueError(
+        f"shared_axes={value}: the notation's PRELU learns a slope per channel (shared_axes=[1, 2]) "
+        "or one for all (shared_axes=[1, 2, 3])"
+    )
+
+
+def _prelu_refusal(config: Mapping) -> str | None:
+    for key in ("alpha_regularizer", "alpha_constraint"):
+        if config.get(key) is not None:
+            return f"{key} has no notation"
+    return _channels_last(config)
+
+
+def _build_prelu(info) -> tuple[Call, ...]:
+    slopes = info.input_shape[-1] if info.layer.args["slopes"] == "channel" else 1
+    return (Call("nn.PReLU", (), (("num_parameters", slopes), ("init", 0.0))),)  # Keras starts the slopes at 0
+
+
+def _read_prelu(reader, x, weight) -> Value:
+    """``nn.PReLU(C)`` / ``F.prelu(x, self.weight)``: one slope per channel, or one for all (``nn.PReLU()``)."""
+    x = as_spatial(x)
+    channels = x.shape[-1]
+    if weight.numel() not in (1, channels) or weight.dim() != 1:
+        raise Refused(f"PReLU slopes of shape {tuple(weight.shape)}: one per channel ({channels}) or one for all")
+    slopes = "channel" if weight.numel() == channels and channels != 1 else "one"
+    return reader.add("PRELU", {"slopes": slopes}, [x], lambda: [to_numpy(weight).reshape(1, 1, -1)])
+
+
+def _read_prelu_module(reader, module, x) -> Value:
+    return _read_prelu(reader, x, module.weight)
+
+
+def _read_prelu_function(reader, x, weight) -> Value:
+    if not isinstance(weight, Parameter):
+        raise Refused("F.prelu's slopes are not a module's own tensor")
+    return _read_prelu(reader, x, weight.tensor)
+
+
 ACTIVATION_LAYERS = (
     LayerType("ACT", "Activation", "activation function",
               (Param("name", choice(ACTIVATIONS)), Param("slope", real(0, 1e6), LEAKY_SLOPE, quiet=True)),
@@ -146,4 +210,14 @@ ACTIVATION_LAYERS = (
                           methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
               example={"name": "relu"},
               note="; `ACT(leaky_relu, slope=s)`: a leaky ReLU of negative slope `s` (0.2 unless given)"),
+    LayerType("PRELU", "PReLU", "a leaky ReLU whose negative slopes are learned, one per channel (or one for all)",
+              (Param("slopes", choice(PRELU_SLOPES), "channel"),), weights=_prelu_weights, input_rank=4,
+              keras=(KerasClass("PReLU", (KerasArg("slopes", "shared_axes", None, to_keras=_shared_axes,
+                                                   from_keras=_read_shared_axes),), refuse=_prelu_refusal),),
+              torch=Torch(_build_prelu, holders=("PReLU",), ports={"alpha": (0, "weight", lambda a: a.reshape(-1))},
+                          modules=((f"{NN}activation.PReLU", _read_prelu_module),),
+                          functions=(("torch.nn.functional.prelu", _read_prelu_function),)),
+              example={},
+              note=": `x` where positive, `alpha * x` elsewhere, `alpha` learned per channel (shared over height and "
+                   "width, Keras's `shared_axes=[1, 2]`); `PRELU(one)`: one `alpha` for all (`nn.PReLU()`)"),
 )  # fmt: skip
