@@ -142,6 +142,8 @@ def _reference_simple(desc: Desc):
         return ChannelSplit(a["index"], a.get("parts", 2))
     if desc.code == "SHF":
         return ChannelShuffle(a.get("groups", 2))
+    if desc.code == "SL":
+        return ChannelSlice(a["start"], a["stop"])
     if desc.code in ("FL", "GAP", "GMP"):
         return {"FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[desc.code]()
     return _reference_declared(desc)
@@ -177,6 +179,17 @@ class ChannelShuffle(keras.layers.Layer):
         channels = x.shape[-1]
         order = np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
         return keras.ops.take(x, order, axis=-1)
+
+
+class ChannelSlice(keras.layers.Layer):
+    """The reference slice: the channels start to stop - 1 gathered by their indices."""
+
+    def __init__(self, start, stop):
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def call(self, x):
+        return keras.ops.take(x, np.arange(self.start, self.stop), axis=-1)
 
 
 class _ReferenceLayerScale(keras.layers.Layer):

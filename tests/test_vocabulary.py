@@ -160,3 +160,80 @@ def test_keras_s_prelu_reads_when_its_slopes_are_shared_over_height_and_width():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.PReLU(), keras.layers.GlobalAveragePooling2D()])
     with pytest.raises(Exception, match=r"shared_axes=None: the notation's PRELU learns a slope per channel"):
         to_spec(model)
+
+
+# --- SL: channel slices and uneven splits ----------------------------------------------------------
+
+
+def test_a_channel_slice_checks_its_range_and_computes_in_pytorch_what_keras_computes():
+    model = check("CN(8, 3) -> CAT(SL(0, 3) -> CN(4, 1) | SL(3, 8)) -> GAP()", (8, 8, 3), 3)
+    assert [info.output_shape for info in model.layers[1:4]] == [(None, 6, 6, 3), (None, 6, 6, 4), (None, 6, 6, 5)]
+    with pytest.raises(SpecError, match=r"SL\(2, 9\) reaches past the input's 8 channels"):
+        check("CN(8, 3) -> SL(2, 9) -> GAP()", (8, 8, 3))
+    with pytest.raises(SpecError, match="SL stop=2 is not after start=2"):
+        check("CN(8, 3) -> SL(2, 2) -> GAP()", (8, 8, 3))
+    assert_equal_to_keras("CN(8, 3) -> CAT(SL(0, 3) -> CN(4, 1) | SL(3, 8)) -> GAP() -> SL(2, 7)", (8, 8, 3), 3)
+
+
+class Ghost(nn.Module):
+    """GhostNet's module: a primary convolution, cheap depthwise features, both joined and cut to ``out`` channels."""
+
+    def __init__(self, out: int = 6):
+        super().__init__()
+        self.out = out
+        self.primary = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
+        self.cheap = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.ReLU())
+
+    def forward(self, x):
+        x1 = self.primary(x)
+        return torch.cat([x1, self.cheap(x1)], dim=1)[:, : self.out, :, :]
+
+
+class Split(nn.Module):
+    """An uneven split (MixNet's kernels per group, CSPNet's partial path), then the parts joined again."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 7, 1)
+        self.small, self.large = nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        a, b = torch.split(self.stem(x), [3, 4], dim=1)
+        x = torch.cat([self.small(a), self.large(b)], 1)
+        left, right = x.split(4, 1)  # 4 and 3
+        parts = x.chunk(3, dim=1)  # 3, 3 and 1
+        return torch.cat([right, left[:, 1:], x[:, -2:], parts[0], parts[2]], dim=1)
+
+
+def test_pytorch_s_channel_slices_splits_and_uneven_chunks_read_as_slices():
+    read_exactly(Pooled(Ghost(), 6), (8, 8, 3), "CAT(ID() | DW(padding=same)) -> SL(0, 6)")
+    text = read_exactly(Pooled(Split(), 12), (8, 8, 3), "SL(0, 3)")
+    for part in ("SL(3, 7)", "SL(4, 7)", "SL(1, 4)", "SL(5, 7)", "SL(6, 7)"):
+        assert part in text, text
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        ("x[:, 0]", r"indexing a tensor with \[:, 0\]; the notation slices the channels only"),
+        ("x[:, :, 1:]", r"indexing a tensor with \[:, :, 1:, :\]; the notation slices the channels only"),
+        ("x[:, ::2]", r"the channel slice \[:, ::2, :, :\] is strided"),
+    ],
+)
+def test_indexing_other_than_a_channel_slice_is_refused_naming_it(index, message):
+    from cnndsl.backends.torch_reader import UnsupportedModel
+
+    namespace = {"torch": torch, "nn": nn}
+    exec(f"def forward(self, x):\n    x = self.conv(x)\n    return {index}", namespace)  # the indexing as written
+    body = type("Indexed", (nn.Module,), {"forward": namespace["forward"]})()
+    body.conv = nn.Conv2d(3, 4, 1)
+    with pytest.raises(UnsupportedModel, match=message):
+        from_torch(Pooled(body, 4), (8, 8, 3))
+
+
+def test_keras_s_channel_slice_reads_back():
+    from cnndsl.backends.keras_layers import ChannelSlice
+
+    layers = [keras.layers.Conv2D(6, 3), ChannelSlice(1, 5), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "CN(6, activation=linear) -> SL(1, 5)")

@@ -204,6 +204,24 @@ class ChannelSplit(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelSlice(keras.layers.Layer):
+    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part)."""
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = start, stop
+
+    def call(self, x):
+        return x[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
 class ChannelShuffle(keras.layers.Layer):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

@@ -322,6 +322,17 @@ class ChannelSplit(nn.Module):
         return x.chunk(self.parts, dim=1)[self.index]
 
 
+class ChannelSlice(nn.Module):
+    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``)."""
+
+    def __init__(self, start, stop, dim=1):
+        super().__init__()
+        self.start, self.stop, self.dim = start, stop, dim
+
+    def forward(self, x):
+        return x.narrow(self.dim, self.start, self.stop - self.start)
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

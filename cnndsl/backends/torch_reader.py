@@ -32,6 +32,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
+from cnndsl.layers.reshape import read_channel_slice
 from cnndsl.tasks import CLASSIFY, Task, task_named
 
 __all__ = [
@@ -611,6 +612,8 @@ def _identity(reader, module_or_x, *rest, **kwargs):
 def _getitem(reader, sequence, index):
     if isinstance(sequence, tuple | list) and isinstance(index, int):
         return sequence[index]
+    if isinstance(sequence, Value):
+        return read_channel_slice(reader, sequence, index)
     raise Refused("indexing a tensor has no notation")
 
 

@@ -122,6 +122,25 @@ def _split_args(a: Mapping) -> str | tuple[str, str] | None:
     return None
 
 
+def _slice_shape(shape: Shape, a: Mapping) -> Shape:
+    channels = shape[-1]
+    if channels is not None and a["stop"] > channels:
+        raise ShapeProblem(
+            f"SL({a['start']}, {a['stop']}) reaches past the input's {channels} channels",
+            f"stop at most {channels}",
+        )
+    return (*shape[:-1], a["stop"] - a["start"])
+
+
+def _slice_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["stop"] <= a["start"]:
+        return (
+            f"SL stop={a['stop']} is not after start={a['start']}",
+            "SL(start, stop) keeps channels start to stop - 1",
+        )
+    return None
+
+
 def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
     if shape[-1] is not None and shape[-1] % a["groups"]:
         raise ShapeProblem(
@@ -181,13 +200,85 @@ def _read_flatten_module(reader, module, x) -> Value:
 
 
 def _read_chunk(reader, x, chunks: int, dim: int = 0) -> tuple[Value, ...]:
-    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers)."""
+    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers); parts of
+    unequal sizes (channels that ``parts`` does not divide), each an SL."""
     x = as_spatial(x)
     if dim % 4 != 1:
         raise Refused(f"chunks along dim {dim}; the notation splits the channels")
+    channels = x.shape[-1]
+    if channels % chunks:
+        part = -(-channels // chunks)
+        return _read_sections(reader, x, [min(part, channels - start) for start in range(0, channels, part)])
     return tuple(
         reader.add("SPL", {"index": index, "parts": chunks}, [x], suffix=f"_{index}") for index in range(chunks)
     )
+
+
+def _channel_dim(x: Value) -> int:
+    """The PyTorch dim of the notation's channel axis (the last): 1 of a 4-D tensor held channels first."""
+    return 1 if len(x.shape) == 4 and not x.last else len(x.shape) - 1
+
+
+def _read_split(reader, x, sizes, dim: int = 0) -> tuple[Value, ...]:
+    """``torch.split(x, [a, b], dim=1)`` (``x.split(...)``): each part an SL; equal parts, each an SPL."""
+    x = as_tensor(x)
+    if dim % len(x.shape) != _channel_dim(x):
+        raise Refused(f"splitting dim {dim}; the notation splits the channels")
+    channels = x.shape[-1]
+    if isinstance(sizes, int):
+        sizes = [min(sizes, channels - start) for start in range(0, channels, sizes)]
+    sizes = [int(size) for size in sizes]
+    if sum(sizes) != channels:
+        raise Refused(f"split sizes {sizes} do not add up to the {channels} channels")
+    if len(set(sizes)) == 1 and len(x.shape) == 4:
+        return _read_chunk(reader, x, len(sizes), _channel_dim(x))
+    return _read_sections(reader, x, sizes)
+
+
+def _read_sections(reader, x: Value, sizes: list[int]) -> tuple[Value, ...]:
+    parts, start = [], 0
+    for index, part in enumerate(sizes):
+        parts.append(_slice(reader, x, start, start + part, f"_{index}"))
+        start += part
+    return tuple(parts)
+
+
+def _slice(reader, x: Value, start: int, stop: int, suffix: str = "") -> Value:
+    if (start, stop) == (0, x.shape[-1]):
+        return x  # every channel: the tensor itself
+    return reader.add("SL", {"start": start, "stop": stop}, [x], suffix=suffix, last=x.last)
+
+
+def read_channel_slice(reader, x: Value, index) -> Value:
+    """``x[:, a:b]`` (``x[:, :c]``, ``x[:, c:]``, ``x[..., a:b]`` of a tensor held channels last): SL; every other
+    axis must be taken whole."""
+    index = index if isinstance(index, tuple) else (index,)
+    if index.count(Ellipsis) > 1 or any(item is not Ellipsis and not isinstance(item, slice) for item in index):
+        raise Refused(f"indexing a tensor with {_index_text(index)}; the notation slices the channels only")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(x.shape) - len(index) + 1) + index[at + 1 :]
+    index += (slice(None),) * (len(x.shape) - len(index))
+    channel = _channel_dim(x)
+    for dim, item in enumerate(index):
+        if dim != channel and item != slice(None):
+            raise Refused(f"indexing a tensor with {_index_text(index)}; the notation slices the channels only")
+    start, stop, step = index[channel].indices(x.shape[-1])
+    if step != 1 or stop <= start:
+        raise Refused(f"the channel slice {_index_text(index)} is {'strided' if step != 1 else 'empty'}")
+    return _slice(reader, x, start, stop)
+
+
+def _index_text(index: tuple) -> str:
+    def one(item) -> str:
+        if item is Ellipsis:
+            return "..."
+        if not isinstance(item, slice):
+            return repr(item)
+        text = f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}"
+        return text + (f":{item.step}" if item.step is not None else "")
+
+    return f"[{', '.join(map(one, index))}]"
 
 
 def _read_channel_shuffle(reader, x, groups: int) -> Value:
@@ -241,6 +332,18 @@ RESHAPES = (
               example={"index": 0},
               note=": the `index`-th of `parts` equal groups of the channels (ShuffleNetV2's split, "
                    "`x.chunk(parts, dim=1)[index]`)"),
+    LayerType("SL", "ChannelSlice", "the channels from start to stop - 1 (a slice x[:, start:stop], an uneven split)",
+              (Param("start", count(0, MAX_UNITS)), Param("stop", count(1, MAX_UNITS))), _slice_shape,
+              check_args=_slice_args, kind="reshape",
+              keras=(KerasClass("ChannelSlice", (KerasArg("start", "start", positional=True),
+                                                 KerasArg("stop", "stop", positional=True)), custom=True),),
+              torch=Torch(lambda info: (Call("ChannelSlice", (info.layer.args["start"], info.layer.args["stop"],
+                                                              1 if len(info.input_shape) == 4 else -1)),),
+                          functions=(("torch.split", _read_split),), methods=(("split", _read_split),),
+                          read_by="x[:, start:stop] (a tensor's getitem), torch.split, torch.chunk"),
+              example={"start": 1, "stop": 3},
+              note=": the channels `start` to `stop - 1` (`x[:, start:stop]`); "
+                   "`CAT(SL(0, 3) -> ... | SL(3, 8) -> ...)` is an uneven split (`torch.split(x, [3, 5], 1)`)"),
     LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
               (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),),
