@@ -237,3 +237,69 @@ def test_keras_s_channel_slice_reads_back():
     layers = [keras.layers.Conv2D(6, 3), ChannelSlice(1, 5), keras.layers.GlobalAveragePooling2D(),
               keras.layers.Dense(3, activation="softmax")]  # fmt: skip
     keras_read_exactly(layers, (8, 8, 3), "CN(6, activation=linear) -> SL(1, 5)")
+
+
+# --- RSZ: resizing to a size -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("RSZ(13, 7)", (8, 8, 3)),  # up and down, half-pixel bilinear in both
+        ("RSZ(5, 3)", (11, 10, 3)),
+        ("RSZ(13, 7, interpolation=nearest)", (8, 8, 3)),
+        ("RSZ(5, 3, interpolation=nearest)", (11, 10, 3)),
+    ],
+)
+def test_a_resizing_computes_in_pytorch_what_keras_computes(text, shape):
+    assert check(f"{text} -> FL()", shape, 3).layers[0].output_shape[1:3] == tuple(
+        int(n) for n in text[4:].split(")")[0].split(",")[:2]
+    )
+    assert_equal_to_keras(f"CN(2, 1) -> {text} -> FL()", shape, 3)
+
+
+class ASPPPooling(nn.Module):
+    """DeepLabV3's pooling branch: the image pooled to one pixel, a 1x1 convolution, back to the image's size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.branch = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 4, 1), nn.ReLU())
+        self.up = nn.Upsample(size=(16, 12), mode="nearest")
+
+    def forward(self, x):
+        x = self.conv(x)
+        pooled = F.interpolate(self.branch(x), size=(8, 6), mode="bilinear", align_corners=False)
+        joined = torch.cat([x, pooled], dim=1)
+        return F.interpolate(self.up(joined), (5, 7), mode="nearest-exact")
+
+
+def test_pytorch_s_interpolation_to_a_size_reads_as_a_resizing():
+    read_exactly(Pooled(ASPPPooling(), 8), (8, 6, 3), "CAT(ID() | GAP(true) -> CN(4, 1) -> RSZ(8, 6)) "
+                 "-> RSZ(16, 12, interpolation=nearest) -> RSZ(5, 7, interpolation=nearest)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("F.interpolate(x, size=(5, 7))", "mode='nearest' to 5x7 differs from Keras's Resizing; nearest-exact"),
+        ("F.interpolate(x, size=16, mode='bilinear', align_corners=True)", "align_corners=True: Keras's Resizing"),
+        ("F.interpolate(x, size=16, mode='bicubic')", "mode='bicubic' to 16x16 differs"),
+    ],
+)
+def test_an_interpolation_keras_computes_otherwise_is_refused_naming_it(call, message):
+    from cnndsl.backends.torch_reader import UnsupportedModel
+
+    namespace = {"torch": torch, "F": F}
+    exec(f"def forward(self, x):\n    return {call}", namespace)
+    body = type("Resized", (nn.Module,), {"forward": namespace["forward"]})()
+    with pytest.raises(UnsupportedModel, match=message):
+        from_torch(Pooled(body, 3), (8, 8, 3))
+
+
+def test_keras_s_resizing_reads_back():
+    layers = [keras.layers.Conv2D(4, 1), keras.layers.Resizing(5, 7), keras.layers.Resizing(9, 9, "nearest"),
+              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "-> RSZ(5, 7) -> RSZ(9, 9, interpolation=nearest)")
+    with pytest.raises(Exception, match="crop_to_aspect_ratio=True has no notation"):
+        to_spec(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Resizing(4, 6, crop_to_aspect_ratio=True)]))

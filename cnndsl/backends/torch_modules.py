@@ -333,6 +333,26 @@ class ChannelSlice(nn.Module):
         return x.narrow(self.dim, self.start, self.stop - self.start)
 
 
+class ResizeNearest(nn.Module):
+    """Keras's nearest resizing to ``height`` x ``width``: the pixel nearest each output pixel's centre (half-pixel
+    centres, as ``mode="nearest-exact"``), gathered by its row and column, so that it exports to ONNX."""
+
+    def __init__(self, height, width):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x):
+        rows = self._sources(x.shape[2], self.height, x.device)
+        columns = self._sources(x.shape[3], self.width, x.device)
+        return x.index_select(2, rows).index_select(3, columns)
+
+    @staticmethod
+    def _sources(size, out, device):
+        scale = torch.tensor(size, dtype=torch.float32) / torch.tensor(out, dtype=torch.float32)
+        centres = (torch.arange(out, dtype=torch.float32) + 0.5) * scale
+        return centres.floor().long().clamp(max=size - 1).to(device)
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

@@ -6,6 +6,7 @@ import math
 
 from cnndsl.layers.core import (
     INTERPOLATIONS,
+    MAX_INPUT_SIZE,
     MAX_UNITS,
     MAX_WINDOW,
     Amounts,
@@ -18,6 +19,7 @@ from cnndsl.layers.core import (
     _fmt,
     _nested,
     _pair,
+    _unset,
     choice,
     count,
     padding_amounts,
@@ -177,6 +179,47 @@ def _build_upsampling(info) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), options + ((("align_corners", False),) if mode == "bilinear" else ())),)
 
 
+_RESIZE_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact"}
+"""RSZ's interpolations PyTorch computes as Keras's Resizing does: half-pixel centres both (TensorFlow's nearest
+is PyTorch's ``nearest-exact``; its bilinear is ``align_corners=False``)."""
+
+
+def _build_resize(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    mode = _RESIZE_MODES.get(a["interpolation"])
+    if mode is None:
+        raise Unsupported(f"PyTorch has no {a['interpolation']} resizing that matches Keras's; use bilinear or nearest")
+    if mode == "nearest-exact":
+        return (Call("ResizeNearest", (a["height"], a["width"])),)
+    options = (("size", (a["height"], a["width"])), ("mode", mode), ("align_corners", False))
+    return (Call("nn.Upsample", (), options),)
+
+
+def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
+    """``F.interpolate(x, size=(h, w), mode=...)``: RSZ to that size, where PyTorch computes what Keras's Resizing
+    does (bilinear without corners aligned, nearest-exact; nearest where it is the same, a whole upscaling)."""
+    x = as_spatial(x)
+    if size is None:
+        raise Refused(f"interpolating by scale_factor={scale_factor}: RSZ resizes to a size (UP scales)")
+    height, width = (int(size), int(size)) if isinstance(size, int) else tuple(int(n) for n in size)
+    if align_corners or antialias:
+        raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
+    whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
+    if mode == "nearest" and whole:
+        mode = "nearest-exact"  # floor(i / s) and floor((i + 0.5) / s) agree at a whole factor s
+    found = next((name for name, theirs in _RESIZE_MODES.items() if theirs == mode), None)
+    if found is None:
+        hint = "; nearest-exact resizes as Keras does" if mode == "nearest" else ""
+        raise Refused(f"interpolating with mode={mode!r} to {height}x{width} differs from Keras's Resizing{hint}")
+    return reader.add("RSZ", {"height": height, "width": width, "interpolation": found}, [x])
+
+
+def _read_upsample(reader, module, x) -> Value:
+    return read_resize(reader, x, module.size, module.scale_factor, module.mode, module.align_corners,
+                       module.recompute_scale_factor)  # fmt: skip
+
+
 def _read_zero_pad(reader, module, x) -> Value:
     padding = module.padding
     left, right, top, bottom = padding if len(padding) == 4 else (padding[0],) * 4
@@ -310,6 +353,20 @@ RESHAPES = (
               torch=Torch(_build_upsampling, unread="nn.Upsample has no reading yet"),
               example={},
               note="; also bilinear, bicubic, lanczos3, lanczos5"),
+    LayerType("RSZ", "Resizing", "resize height and width to a given size (bilinear, or another interpolation)",
+              (Param("height", count(1, MAX_INPUT_SIZE)), Param("width", count(1, MAX_INPUT_SIZE)),
+               Param("interpolation", choice(INTERPOLATIONS), "bilinear")),
+              lambda shape, a: (shape[0], a["height"], a["width"], shape[3]), input_rank=4, kind="reshape",
+              keras=(KerasClass("Resizing", (KerasArg("height", "height", positional=True),
+                                             KerasArg("width", "width", positional=True),
+                                             KerasArg("interpolation", "interpolation", "bilinear")),
+                                refuse=_unset("crop_to_aspect_ratio", False, "pad_to_aspect_ratio", False,
+                                              "antialias", False)),),
+              torch=Torch(_build_resize, modules=((NN + "upsampling.Upsample", _read_upsample),),
+                          functions=(("torch.nn.functional.interpolate", read_resize),)),
+              example={"height": 4, "width": 6},
+              note=": to `height` x `width` (an ASPP pooling branch back to the image's size, FCN's "
+                   "final resize, `F.interpolate(x, size=(h, w))`); also nearest, bicubic, lanczos3, lanczos5"),
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),
