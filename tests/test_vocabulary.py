@@ -303,3 +303,80 @@ def test_keras_s_resizing_reads_back():
     keras_read_exactly(layers, (8, 8, 3), "-> RSZ(5, 7) -> RSZ(9, 9, interpolation=nearest)")
     with pytest.raises(Exception, match="crop_to_aspect_ratio=True has no notation"):
         to_spec(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Resizing(4, 6, crop_to_aspect_ratio=True)]))
+
+
+# --- ZP(mode=reflect | replicate) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_reflection_and_replication_padding_compute_in_pytorch_what_keras_computes(mode):
+    text = f"CN(3, 1) -> ZP(((0, 3), (2, 1)), mode={mode}) -> ZP(1, mode={mode}) -> FL()"
+    assert check(text, (5, 4, 2), 3).layers[1].output_shape == (None, 8, 7, 3)
+    assert_equal_to_keras(text, (5, 4, 2), 3)
+
+
+def test_padding_modes_pad_as_numpy_does_at_any_input_size_and_zeros_hash_as_before():
+    from cnndsl.backends.keras_layers import Padding2D
+
+    pads = [Padding2D(((2, 1), (0, 3)), "reflect"), Padding2D(((2, 2), (2, 2)), "replicate")]
+    model = keras.Sequential([keras.Input((None, None, 2)), *pads])  # the sizes known only when it runs
+    x = np.random.default_rng(0).normal(size=(1, 5, 4, 2)).astype("float32")
+    expected = np.pad(np.pad(x, ((0, 0), (2, 1), (0, 3), (0, 0)), "reflect"), ((0, 0), (2, 2), (2, 2), (0, 0)), "edge")
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected)
+    assert architecture_hash(check("ZP(2, mode=zeros) -> GAP()", (8, 8, 3))) == architecture_hash(
+        check("ZP(2) -> GAP()", (8, 8, 3))
+    )
+    with pytest.raises(SpecError, match="ZP reflects 4 rows or columns of the width 4"):
+        check("ZP((1, 4), mode=reflect) -> GAP()", (5, 4, 2))
+
+
+class Padded(nn.Module):
+    """Padding as model code writes it: modules of each mode, and F.pad of each."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.reflect, self.replicate, self.zero = (
+            nn.ReflectionPad2d(1),
+            nn.ReplicationPad2d((0, 2, 1, 0)),
+            nn.ZeroPad2d(1),
+        )
+
+    def forward(self, x):
+        x = self.zero(self.replicate(self.reflect(self.conv(x))))
+        x = F.pad(x, (1, 0, 2, 1), mode="reflect")
+        x = F.pad(x, [2, 2, 0, 0], mode="replicate")
+        return F.pad(x, (0, 1, 1, 0))
+
+
+def test_pytorch_s_padding_modules_and_f_pad_read_with_their_modes():
+    read_exactly(Pooled(Padded(), 4), (8, 8, 3), "ZP(mode=reflect) -> ZP(((1, 0), (0, 2)), mode=replicate) -> ZP() "
+                 "-> ZP(((2, 1), (1, 0)), mode=reflect) -> ZP((0, 2), mode=replicate) -> ZP(((1, 0), (0, 1)))")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("F.pad(x, (1, 1, 1, 1), value=1.0)", "F.pad with the constant 1.0: the notation pads with zeros"),
+        ("F.pad(x, (1, 1, 1, 1), mode='circular')", "F.pad mode='circular' has no notation"),
+        ("F.pad(x, (1, 1, 1, 1, 1, 1))", r"F.pad\(1, 1, 1, 1, 1, 1\) pads the channels or the batch"),
+        ("F.pad(x, (1, -1))", r"padding by \(1, -1, 0, 0\): a negative pad crops"),
+    ],
+)
+def test_a_padding_the_notation_cannot_write_is_refused_naming_it(call, message):
+    from cnndsl.backends.torch_reader import UnsupportedModel
+
+    namespace = {"torch": torch, "F": F}
+    exec(f"def forward(self, x):\n    return {call}", namespace)
+    body = type("Padded", (nn.Module,), {"forward": namespace["forward"]})()
+    with pytest.raises(UnsupportedModel, match=message):
+        from_torch(Pooled(body, 3), (8, 8, 3))
+
+
+def test_keras_s_padding_of_each_mode_reads_back():
+    from cnndsl.backends.keras_layers import Padding2D
+
+    layers = [keras.layers.Conv2D(4, 1), Padding2D(((1, 2), (0, 1)), "reflect"), Padding2D(((1, 1), (1, 1)), "replicate"),
+              keras.layers.ZeroPadding2D(1), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "ZP(((1,2),(0,1)), mode=reflect) -> ZP(mode=replicate) -> ZP() -> GAP()")

@@ -204,6 +204,37 @@ class ChannelSplit(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
+class Padding2D(keras.layers.Layer):
+    """Height and width padded by ``padding`` ((top, bottom), (left, right)) with the edge ``reflect``-ed (its row
+    not repeated) or ``replicate``-d, as PyTorch's ``ReflectionPad2d`` and ``ReplicationPad2d``: each padded row and
+    column gathered from the one it copies."""
+
+    def __init__(self, padding, mode, **kwargs):
+        super().__init__(**kwargs)
+        self.padding, self.mode = tuple(tuple(pair) for pair in padding), mode
+
+    def call(self, x):
+        for axis, (before, after) in zip((1, 2), self.padding):
+            size = x.shape[axis] if x.shape[axis] is not None else keras.ops.shape(x)[axis]
+            x = keras.ops.take(x, self._sources(size, before, after), axis=axis)
+        return x
+
+    def _sources(self, size, before, after):
+        ops = keras.ops
+        index = ops.arange(-before, size + after)
+        if self.mode == "replicate":
+            return ops.clip(index, 0, size - 1)
+        return (size - 1) - ops.abs((size - 1) - ops.abs(index))
+
+    def compute_output_shape(self, input_shape):
+        sizes = [None if n is None else n + sum(pads) for n, pads in zip(input_shape[1:3], self.padding)]
+        return (input_shape[0], *sizes, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
 class ChannelSlice(keras.layers.Layer):
     """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part)."""
 

@@ -48,9 +48,21 @@ if TYPE_CHECKING:
 # ZeroPadding2D, UpSampling2D
 
 
+PAD_MODES = ("zeros", "reflect", "replicate")
+"""ZP's modes: zeros (Keras's ZeroPadding2D), the edge reflected (not repeated) or replicated, as PyTorch's
+``ReflectionPad2d`` and ``ReplicationPad2d`` (NumPy's ``reflect`` and ``edge``)."""
+
+
 def _zero_padding_shape(shape: Shape, a: Mapping) -> Shape:
     (top, bottom), (left, right) = a["pad"]
     height, width = shape[1], shape[2]
+    if a.get("mode") == "reflect":
+        for extent, pads, what in ((height, (top, bottom), "height"), (width, (left, right), "width")):
+            if extent is not None and max(pads) >= extent:
+                raise ShapeProblem(
+                    f"ZP reflects {max(pads)} rows or columns of the {what} {extent}: reflection pads less than the size",
+                    "pad less, or use mode=replicate",
+                )
     return (
         shape[0],
         None if height is None else height + top + bottom,
@@ -159,9 +171,12 @@ def _build_cropping(info) -> tuple[Call, ...]:
     return (Call("Crop2d", ((top, bottom, left, right),)),)
 
 
+_PAD_MODULES = {"zeros": "nn.ZeroPad2d", "reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}
+
+
 def _build_zero_padding(info) -> tuple[Call, ...]:
     (top, bottom), (left, right) = info.layer.args["pad"]
-    return (Call("nn.ZeroPad2d", ((left, right, top, bottom),)),)
+    return (Call(_PAD_MODULES[info.layer.args.get("mode", "zeros")], ((left, right, top, bottom),)),)
 
 
 _INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear"}
@@ -221,9 +236,40 @@ def _read_upsample(reader, module, x) -> Value:
 
 
 def _read_zero_pad(reader, module, x) -> Value:
+    """``nn.ZeroPad2d``, ``nn.ReflectionPad2d``, ``nn.ReplicationPad2d``: ZP of that mode."""
+    mode = {"ZeroPad2d": "zeros", "ReflectionPad2d": "reflect", "ReplicationPad2d": "replicate"}[type(module).__name__]
     padding = module.padding
-    left, right, top, bottom = padding if len(padding) == 4 else (padding[0],) * 4
-    return reader.add("ZP", {"pad": ((top, bottom), (left, right))}, [as_spatial(x)])
+    return _read_pads(reader, x, tuple(padding) if len(padding) == 4 else (padding[0],) * 4, mode)
+
+
+def _read_pads(reader, x, pads: tuple, mode: str) -> Value:
+    left, right, top, bottom = (int(pad) for pad in pads)
+    if min(left, right, top, bottom) < 0:
+        raise Refused(f"padding by {pads}: a negative pad crops (CR crops)")
+    args = {"pad": ((top, bottom), (left, right))}
+    return reader.add("ZP", {**args, "mode": mode} if mode != "zeros" else args, [as_spatial(x)])
+
+
+_PAD_FUNCTION_MODES = {"constant": "zeros", "reflect": "reflect", "replicate": "replicate"}
+"""F.pad's modes -> ZP's."""
+
+
+def read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
+    """``F.pad(x, (left, right, top, bottom), mode=...)``: ZP of that mode; constant padding with zeros only,
+    height and width only (a pad of the channels or the batch has no notation)."""
+    x = as_spatial(x)
+    pads = tuple(pad)
+    if len(pads) % 2 or len(pads) > 8:
+        raise Refused(f"F.pad with {len(pads)} sizes; it takes two per padded dim")
+    if any(pads[4:]):
+        raise Refused(f"F.pad{pads} pads the channels or the batch; the notation pads height and width")
+    if mode not in _PAD_FUNCTION_MODES:
+        raise Refused(f"F.pad mode={mode!r} has no notation; zeros (constant), reflect and replicate do")
+    if mode != "constant" and len(pads) != 4:
+        raise Refused(f"F.pad mode={mode!r} with {len(pads)} sizes; PyTorch pads a 4-D tensor so with 4")
+    if mode == "constant" and value not in (None, 0, 0.0):
+        raise Refused(f"F.pad with the constant {value}: the notation pads with zeros")
+    return _read_pads(reader, x, (*pads[:4], 0, 0)[:4] if len(pads) >= 4 else (*pads, 0, 0), _PAD_FUNCTION_MODES[mode])
 
 
 def _read_flatten(reader, x, start_dim: int = 1, end_dim: int = -1) -> Value:
@@ -329,14 +375,22 @@ def _read_channel_shuffle(reader, x, groups: int) -> Value:
 
 
 RESHAPES = (
-    LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros",
-              (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),), _zero_padding_shape, input_rank=4,
+    LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros (or the edges reflected or replicated)",
+              (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),
+               Param("mode", choice(PAD_MODES), "zeros", quiet=True)), _zero_padding_shape, input_rank=4,
               kind="reshape",
-              keras=(KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
-                                refuse=_channels_last),),
-              torch=Torch(_build_zero_padding, modules=((NN + "padding.ZeroPad2d", _read_zero_pad),)),
+              keras=(KerasClass("Padding2D", (KerasArg("pad", "padding", positional=True, from_keras=_nested),
+                                              KerasArg("mode", "mode", positional=True)),
+                                custom=True, when=lambda a: a.get("mode", "zeros") != "zeros"),
+                     KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
+                                refuse=_channels_last)),
+              torch=Torch(_build_zero_padding, modules=tuple((NN + f"padding.{name}", _read_zero_pad)
+                                                             for name in ("ZeroPad2d", "ReflectionPad2d",
+                                                                          "ReplicationPad2d")),
+                          functions=(("torch.nn.functional.pad", read_pad),)),
               example={},
-              note=": `p`, `(ph, pw)` or `((top, bottom), (left, right))`"),
+              note=": `p`, `(ph, pw)` or `((top, bottom), (left, right))`; `mode=reflect` reflects the edge "
+                   "(`nn.ReflectionPad2d`), `mode=replicate` repeats it (`nn.ReplicationPad2d`)"),
     LayerType("CR", "Cropping2D", "crop rows and columns off the edges",
               (Param("crop", Amounts("c")),), _cropping_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("Cropping2D", (KerasArg("crop", "cropping", ((0, 0), (0, 0)), from_keras=_nested),),
