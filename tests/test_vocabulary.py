@@ -380,3 +380,49 @@ def test_keras_s_padding_of_each_mode_reads_back():
               keras.layers.ZeroPadding2D(1), keras.layers.GlobalAveragePooling2D(),
               keras.layers.Dense(3, activation="softmax")]  # fmt: skip
     keras_read_exactly(layers, (8, 8, 3), "ZP(((1,2),(0,1)), mode=reflect) -> ZP(mode=replicate) -> ZP() -> GAP()")
+
+
+# --- PXS, PXU: pixel shuffle (depth to space) and back-----------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["dcr", "crd"])
+def test_depth_to_space_and_back_compute_in_pytorch_what_keras_computes(mode):
+    text = f"CN(12, 1) -> PXS(2, mode={mode}) -> CN(9, 1) -> PXS(3, mode={mode}) -> PXU(2, mode={mode}) -> FL()"
+    shapes = [info.output_shape for info in check(text, (2, 2, 3), 3).layers[1:5]]
+    assert shapes == [(None, 4, 4, 3), (None, 4, 4, 9), (None, 12, 12, 1), (None, 6, 6, 4)]
+    assert_equal_to_keras(text, (2, 2, 3), 3)
+
+
+def test_dcr_is_tensorflow_s_order_and_crd_pytorch_s():
+    import tensorflow as tf
+
+    from cnndsl.backends.keras_layers import DepthToSpace, SpaceToDepth
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 12)).astype("float32")
+    np.testing.assert_array_equal(DepthToSpace(2)(x).numpy(), tf.nn.depth_to_space(x, 2).numpy())
+    np.testing.assert_array_equal(SpaceToDepth(3)(x[:, :3, :3]).numpy(), tf.nn.space_to_depth(x[:, :3, :3], 3).numpy())
+    shuffled = F.pixel_shuffle(torch.from_numpy(x).permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(DepthToSpace(2, "crd")(x).numpy(), shuffled)
+    assert not np.array_equal(DepthToSpace(2, "dcr")(x).numpy(), shuffled)
+    with pytest.raises(SpecError, match=r"PXS\(2\) needs channels divisible by 4, not 6"):
+        check("CN(6, 1) -> PXS(2) -> GAP()", (4, 4, 3))
+
+
+def test_pytorch_s_pixel_shuffle_and_unshuffle_read_in_pytorch_s_order():
+    class Shuffled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.shuffle, self.unshuffle = nn.Conv2d(3, 8, 1), nn.PixelShuffle(2), nn.PixelUnshuffle(2)
+
+        def forward(self, x):
+            return F.pixel_unshuffle(F.pixel_shuffle(self.unshuffle(self.shuffle(self.conv(x))), 2), 2)
+
+    read_exactly(Pooled(Shuffled(), 8), (4, 6, 3), "PXS(2) -> PXU(2) -> PXS(2) -> PXU(2)")  # fmt: skip
+
+
+def test_keras_s_depth_to_space_reads_back():
+    from cnndsl.backends.keras_layers import DepthToSpace, SpaceToDepth
+
+    layers = [keras.layers.Conv2D(8, 1), DepthToSpace(2), SpaceToDepth(2, "crd"), keras.layers.GlobalAveragePooling2D(),
+              keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (4, 4, 3), "PXS(2, mode=dcr) -> PXU(2)")

@@ -90,6 +90,7 @@ MODERN = [
     "CN(7, 3) -> CAT(SL(0, 3) -> CN(2, 1) | SL(3, 7) -> SL(1, 3)) -> GAP() -> SL(1, 4)",
     "CN(4, 1) -> RSZ(7, 13) -> RSZ(5, 4, interpolation=nearest) -> CAT(ID() | GAP(true) -> RSZ(5, 4)) -> FL()",
     "CN(4, 1) -> ZP(((0, 3), (2, 1)), mode=reflect) -> ZP(2, mode=replicate) -> ZP(1, mode=zeros) -> CN(2, 3) -> FL()",
+    "CN(8, 1) -> PXS(2, mode=dcr) -> CN(8, 1) -> PXS(2) -> PXU(2, mode=dcr) -> PXU(2) -> GAP()",
 ]
 """Specs using every code and argument of modern CNNs, on an (11, 10, 2) input with 10 classes."""
 MODERN_SPECS = [

@@ -353,6 +353,34 @@ class ResizeNearest(nn.Module):
         return centres.floor().long().clamp(max=size - 1).to(device)
 
 
+class DepthToSpace(nn.Module):
+    """TensorFlow's ``depth_to_space`` on (N, C r², H, W): channel ``(i r + j) C + c`` to pixel ``(h r + i, w r + j)``
+    of channel ``c`` (``nn.PixelShuffle`` orders the channels ``c r² + i r + j``)."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x):
+        r, (n, channels, height, width) = self.block_size, x.shape
+        out = channels // (r * r)
+        blocks = x.reshape(n, r, r, out, height, width).permute(0, 3, 4, 1, 5, 2)
+        return blocks.reshape(n, out, height * r, width * r)
+
+
+class SpaceToDepth(nn.Module):
+    """TensorFlow's ``space_to_depth`` on (N, C, H r, W r), :class:`DepthToSpace`'s inverse."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x):
+        r, (n, channels, height, width) = self.block_size, x.shape
+        squares = x.reshape(n, channels, height // r, r, width // r, r).permute(0, 3, 5, 1, 2, 4)
+        return squares.reshape(n, r * r * channels, height // r, width // r)
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

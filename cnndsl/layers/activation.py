@@ -67,6 +67,8 @@ def _leaky(a) -> bool:
 def read_leaky_relu(reader, x, negative_slope: float = 0.01, inplace: bool = False) -> Value:
     """``F.leaky_relu(x, slope)`` (PyTorch's default slope 0.01): ``ACT(leaky_relu, slope=...)``."""
     x = as_tensor(x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float):
+        raise Refused(f"a leaky ReLU's slope {negative_slope!r} is not a number the reader knows")
     return reader.add("ACT", {"name": "leaky_relu", "slope": float(negative_slope)}, [x], last=x.last, flat=x.flat)
 
 

@@ -34,6 +34,7 @@ from cnndsl.layers.pytorch import (
     Value,
     as_spatial,
     as_tensor,
+    whole_numbers,
 )
 from cnndsl.shapes import (
     Shape,
@@ -155,6 +156,60 @@ def _slice_args(a: Mapping) -> str | tuple[str, str] | None:
     return None
 
 
+# Depth to space and back (pixel shuffle): DCR is TensorFlow's order, CRD PyTorch's (ONNX's names for the two)
+
+BLOCK_ORDERS = ("dcr", "crd")
+"""How a block's pixels sit in the channels: ``dcr``, the block position outer and the channel inner (TensorFlow's
+``depth_to_space``, channel ``(i * r + j) * C + c``); ``crd``, the channel outer (PyTorch's ``pixel_shuffle``,
+channel ``c * r * r + i * r + j``)."""
+
+
+def _depth_to_space_shape(shape: Shape, a: Mapping) -> Shape:
+    block, channels = a["block"], shape[3]
+    if channels is not None and channels % (block * block):
+        raise ShapeProblem(
+            f"PXS({block}) needs channels divisible by {block * block}, not {channels}",
+            f"give the layer before it a multiple of {block * block} channels",
+        )
+    height, width = (None if n is None else n * block for n in shape[1:3])
+    return (shape[0], height, width, None if channels is None else channels // (block * block))
+
+
+def _space_to_depth_shape(shape: Shape, a: Mapping) -> Shape:
+    block = a["block"]
+    for extent, what in zip(shape[1:3], ("height", "width")):
+        if extent is not None and extent % block:
+            raise ShapeProblem(f"PXU({block}) needs a {what} divisible by {block}, not {extent}")
+    height, width = (None if n is None else n // block for n in shape[1:3])
+    return (shape[0], height, width, None if shape[3] is None else shape[3] * block * block)
+
+
+def _build_block_move(torch_class: str, own: str):
+    def build(info) -> tuple[Call, ...]:
+        a = info.layer.args
+        if a["mode"] == "crd":
+            return (Call(torch_class, (a["block"],)),)
+        return (Call(own, (a["block"],)),)
+
+    return build
+
+
+def _read_pixel_shuffle(code: str):
+    def read(reader, x, factor: int) -> Value:
+        (block,) = whole_numbers(factor, "the factor")
+        return reader.add(code, {"block": block, "mode": "crd"}, [as_spatial(x)])
+
+    return read
+
+
+def _read_pixel_shuffle_module(code: str):
+    def read(reader, module, x) -> Value:
+        factor = module.upscale_factor if code == "PXS" else module.downscale_factor
+        return _read_pixel_shuffle(code)(reader, x, factor)
+
+    return read
+
+
 def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
     if shape[-1] is not None and shape[-1] % a["groups"]:
         raise ShapeProblem(
@@ -217,7 +272,8 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     x = as_spatial(x)
     if size is None:
         raise Refused(f"interpolating by scale_factor={scale_factor}: RSZ resizes to a size (UP scales)")
-    height, width = (int(size), int(size)) if isinstance(size, int) else tuple(int(n) for n in size)
+    sizes = whole_numbers(size, "the size")
+    height, width = sizes * 2 if len(sizes) == 1 else sizes
     if align_corners or antialias:
         raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
     whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
@@ -243,7 +299,7 @@ def _read_zero_pad(reader, module, x) -> Value:
 
 
 def _read_pads(reader, x, pads: tuple, mode: str) -> Value:
-    left, right, top, bottom = (int(pad) for pad in pads)
+    left, right, top, bottom = whole_numbers(pads, "the padding")
     if min(left, right, top, bottom) < 0:
         raise Refused(f"padding by {pads}: a negative pad crops (CR crops)")
     args = {"pad": ((top, bottom), (left, right))}
@@ -258,7 +314,7 @@ def read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
     """``F.pad(x, (left, right, top, bottom), mode=...)``: ZP of that mode; constant padding with zeros only,
     height and width only (a pad of the channels or the batch has no notation)."""
     x = as_spatial(x)
-    pads = tuple(pad)
+    pads = whole_numbers(pad, "F.pad's sizes")
     if len(pads) % 2 or len(pads) > 8:
         raise Refused(f"F.pad with {len(pads)} sizes; it takes two per padded dim")
     if any(pads[4:]):
@@ -314,9 +370,9 @@ def _read_split(reader, x, sizes, dim: int = 0) -> tuple[Value, ...]:
     if dim % len(x.shape) != _channel_dim(x):
         raise Refused(f"splitting dim {dim}; the notation splits the channels")
     channels = x.shape[-1]
-    if isinstance(sizes, int):
+    if isinstance(sizes, int) and sizes > 0:
         sizes = [min(sizes, channels - start) for start in range(0, channels, sizes)]
-    sizes = [int(size) for size in sizes]
+    sizes = list(whole_numbers(sizes, "the split sizes"))
     if sum(sizes) != channels:
         raise Refused(f"split sizes {sizes} do not add up to the {channels} channels")
     if len(set(sizes)) == 1 and len(x.shape) == 4:
@@ -455,6 +511,28 @@ RESHAPES = (
               example={"start": 1, "stop": 3},
               note=": the channels `start` to `stop - 1` (`x[:, start:stop]`); "
                    "`CAT(SL(0, 3) -> ... | SL(3, 8) -> ...)` is an uneven split (`torch.split(x, [3, 5], 1)`)"),
+    LayerType("PXS", "DepthToSpace", "pixel shuffle: each pixel's channels spread over a block x block square",
+              (Param("block", count(2, MAX_WINDOW)), Param("mode", choice(BLOCK_ORDERS), "crd")),
+              _depth_to_space_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("DepthToSpace", (KerasArg("block", "block_size", positional=True),
+                                                 KerasArg("mode", "mode", "dcr")), custom=True),),
+              torch=Torch(_build_block_move("nn.PixelShuffle", "DepthToSpace"),
+                          modules=((NN + "pixelshuffle.PixelShuffle", _read_pixel_shuffle_module("PXS")),),
+                          functions=(("torch.nn.functional.pixel_shuffle", _read_pixel_shuffle("PXS")),)),
+              example={"block": 2},
+              note=": `(H, W, C r²)` to `(H r, W r, C)` in PyTorch's `PixelShuffle(r)` order; `mode=dcr` in "
+                   "TensorFlow's `depth_to_space` order (ONNX's DepthToSpace modes)"),
+    LayerType("PXU", "SpaceToDepth", "pixel unshuffle: each block x block square of pixels stacked into channels",
+              (Param("block", count(2, MAX_WINDOW)), Param("mode", choice(BLOCK_ORDERS), "crd")),
+              _space_to_depth_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("SpaceToDepth", (KerasArg("block", "block_size", positional=True),
+                                                 KerasArg("mode", "mode", "dcr")), custom=True),),
+              torch=Torch(_build_block_move("nn.PixelUnshuffle", "SpaceToDepth"),
+                          modules=((NN + "pixelshuffle.PixelUnshuffle", _read_pixel_shuffle_module("PXU")),),
+                          functions=(("torch.nn.functional.pixel_unshuffle", _read_pixel_shuffle("PXU")),)),
+              example={"block": 2},
+              note=": `(H r, W r, C)` to `(H, W, C r²)`, `PXS`'s inverse, PyTorch's `PixelUnshuffle(r)`; "
+                   "`mode=dcr` is TensorFlow's `space_to_depth`"),
     LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
               (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),),
