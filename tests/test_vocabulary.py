@@ -426,3 +426,18 @@ def test_keras_s_depth_to_space_reads_back():
     layers = [keras.layers.Conv2D(8, 1), DepthToSpace(2), SpaceToDepth(2, "crd"), keras.layers.GlobalAveragePooling2D(),
               keras.layers.Dense(3, activation="softmax")]  # fmt: skip
     keras_read_exactly(layers, (4, 4, 3), "PXS(2, mode=dcr) -> PXU(2)")
+
+
+def test_an_interpolation_by_a_scale_is_left_to_up_s_reading():
+    from cnndsl.backends.torch_reader import UnsupportedModel
+    from cnndsl.layers import LAYERS
+
+    class Scaled(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    if dict(LAYERS["UP"].torch.functions).get("torch.nn.functional.interpolate") is None:
+        with pytest.raises(UnsupportedModel, match="RSZ resizes to a size, and UP's scaling has no reading"):
+            from_torch(Pooled(Scaled(), 3), (8, 8, 3))
+    else:
+        read_exactly(Pooled(Scaled(), 3), (8, 8, 3), "UP(")

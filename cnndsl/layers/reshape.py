@@ -269,9 +269,10 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
                 recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
     """``F.interpolate(x, size=(h, w), mode=...)``: RSZ to that size, where PyTorch computes what Keras's Resizing
     does (bilinear without corners aligned, nearest-exact; nearest where it is the same, a whole upscaling)."""
+    if size is None:  # a scale: UP's reading, where UP's entry declares one
+        scaled = _up_reading("torch.nn.functional.interpolate", dict(_up_entry().torch.functions))
+        return scaled(reader, x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     x = as_spatial(x)
-    if size is None:
-        raise Refused(f"interpolating by scale_factor={scale_factor}: RSZ resizes to a size (UP scales)")
     sizes = whole_numbers(size, "the size")
     height, width = sizes * 2 if len(sizes) == 1 else sizes
     if align_corners or antialias:
@@ -286,7 +287,25 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     return reader.add("RSZ", {"height": height, "width": width, "interpolation": found}, [x])
 
 
+def _up_entry() -> LayerType:
+    """UP's entry, in the table below."""
+    return next(entry for entry in RESHAPES if entry.code == "UP")
+
+
+def _up_reading(name: str, readings: dict):
+    """UP's own reading of ``name`` (an interpolation by a scale); a refusal where UP declares none."""
+    reading = readings.get(name)
+    if reading is None or reading in (read_resize, _read_upsample):
+
+        def reading(reader, *args, **kwargs):
+            raise Refused("interpolating by scale_factor: RSZ resizes to a size, and UP's scaling has no reading")
+
+    return reading
+
+
 def _read_upsample(reader, module, x) -> Value:
+    if module.size is None:  # a scale: UP's reading, where UP's entry declares one
+        return _up_reading(f"{NN}upsampling.Upsample", dict(_up_entry().torch.modules))(reader, module, x)
     return read_resize(reader, x, module.size, module.scale_factor, module.mode, module.align_corners,
                        module.recompute_scale_factor)  # fmt: skip
 
