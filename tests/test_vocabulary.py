@@ -354,6 +354,14 @@ def test_pytorch_s_padding_modules_and_f_pad_read_with_their_modes():
                  "-> ZP(((2, 1), (1, 0)), mode=reflect) -> ZP((0, 2), mode=replicate) -> ZP(((1, 0), (0, 1)))")  # fmt: skip
 
 
+def test_a_convolution_s_own_reflect_or_replicate_padding_reads_as_a_padding_of_that_mode():
+    body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"),
+                         nn.Conv2d(4, 5, 3, stride=2, padding=(2, 1), padding_mode="replicate"),
+                         nn.Conv2d(5, 5, 1, padding_mode="reflect"))  # fmt: skip
+    read_exactly(Pooled(body, 5), (8, 8, 3), "ZP(mode=reflect) -> CN(4, activation=linear) -> "
+                 "ZP((2, 1), mode=replicate) -> CN(5, strides=2, activation=linear) -> CN(5, 1, activation=linear)")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
