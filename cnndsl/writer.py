@@ -163,7 +163,8 @@ def _layer(kind: LayerType, args: Mapping[str, Any], state: dict, keep: bool = F
 def _by_position(kind: LayerType, param) -> bool:
     if kind.collect is not None:
         return param.name == kind.collect
-    return param.default is REQUIRED or param.inherit or len(kind.params) == 1
+    loud = [other for other in kind.params if not other.quiet]  # an argument added later leaves a lone one positional
+    return param.default is REQUIRED or param.inherit or loud == [param]
 
 
 def _implied(kind: LayerType, param, value: Any, args: Mapping[str, Any], state: dict) -> bool:

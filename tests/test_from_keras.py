@@ -292,11 +292,13 @@ def test_a_zip_that_is_not_a_keras_model_is_one_line_and_exit_2(tmp_path):
 def test_a_model_the_notation_cannot_write_is_exit_1_naming_the_layer(tmp_path):
     path = tmp_path / "model.keras"
     inputs = keras.Input((8, 8, 1))
-    x = keras.layers.LeakyReLU(0.3, name="leaky")(inputs)
+    x = keras.layers.GaussianNoise(0.1, name="noise")(inputs)
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))).save(path)
     result = run_cli("from-keras", str(path))
     assert result.returncode == 1
-    assert last_line(result.stderr) == f"cnndsl: error: {path}: layer 'leaky' (LeakyReLU) has no code in the notation"
+    assert (
+        last_line(result.stderr) == f"cnndsl: error: {path}: layer 'noise' (GaussianNoise) has no code in the notation"
+    )
     assert "Traceback" not in result.stderr
 
 

@@ -196,11 +196,11 @@ class Head(nn.Module):
         (SelfAttention(), "module 'blocks.0' (SelfAttention), operation Tensor.flatten: flattening dims 2..-1"),
         (nn.MultiheadAttention(4, 2), "module 'blocks.0' (MultiheadAttention), operation call: has no code"),
         (Gate(), "module 'blocks.0' (Gate): data-dependent control flow"),
-        (nn.LeakyReLU(0.01), "module 'blocks.0' (LeakyReLU), operation call: LeakyReLU(negative_slope=0.01) differs"),
+        (nn.ELU(alpha=0.5), "module 'blocks.0' (ELU), operation call: ELU(alpha=0.5) differs"),
         (nn.GELU(approximate="tanh"), "module 'blocks.0' (GELU), operation call: GELU(approximate='tanh') differs"),
-        (nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), "(Conv2d), operation call: padding_mode='reflect'"),
+        (nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), "(Conv2d), operation call: padding_mode='circular'"),
     ],
-    ids=["attention", "multihead", "control-flow", "leaky-slope", "gelu-tanh", "reflect"],
+    ids=["attention", "multihead", "control-flow", "elu-alpha", "gelu-tanh", "circular"],
 )
 def test_what_the_notation_cannot_hold_is_one_error_naming_it(block, expected):
     with pytest.raises(UnsupportedModel) as caught:

@@ -126,6 +126,8 @@ def _reference_simple(desc: Desc):
         return L.Normalization(mean=a.get("mean"), variance=a.get("variance"))
     if desc.code == "ACT":
         return L.Activation(a["name"])
+    if desc.code == "PRELU":
+        return L.PReLU(shared_axes=[1, 2] if a.get("slopes", "channel") == "channel" else [1, 2, 3])
     if desc.code in AUGMENTATIONS:
         fill = {"fill_mode": a.get("fill", "reflect"), "interpolation": a.get("interpolation", "bilinear")}
         return {
@@ -140,6 +142,10 @@ def _reference_simple(desc: Desc):
         return ChannelSplit(a["index"], a.get("parts", 2))
     if desc.code == "SHF":
         return ChannelShuffle(a.get("groups", 2))
+    if desc.code == "SL":
+        return ChannelSlice(a["start"], a["stop"])
+    if desc.code in ("PXS", "PXU"):
+        return BlockMove(desc.code, a["block"], a.get("mode", "crd"))
     if desc.code in ("FL", "GAP", "GMP"):
         return {"FL": L.Flatten, "GAP": L.GlobalAveragePooling2D, "GMP": L.GlobalMaxPooling2D}[desc.code]()
     return _reference_declared(desc)
@@ -175,6 +181,38 @@ class ChannelShuffle(keras.layers.Layer):
         channels = x.shape[-1]
         order = np.arange(channels).reshape(self.groups, channels // self.groups).T.reshape(-1)
         return keras.ops.take(x, order, axis=-1)
+
+
+class ChannelSlice(keras.layers.Layer):
+    """The reference slice: the channels start to stop - 1 gathered by their indices."""
+
+    def __init__(self, start, stop):
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def call(self, x):
+        return keras.ops.take(x, np.arange(self.start, self.stop), axis=-1)
+
+
+class BlockMove(keras.layers.Layer):
+    """The reference depth to space and back: TensorFlow's own, the channels gathered into PyTorch's order for crd
+    (channel ``c * r * r + i * r + j`` is TensorFlow's ``(i * r + j) * C + c``)."""
+
+    def __init__(self, code, block, mode):
+        super().__init__()
+        self.code, self.block, self.mode = code, block, mode
+
+    def call(self, x):
+        import tensorflow as tf
+
+        r = self.block
+        if self.code == "PXS":
+            out = x.shape[-1] // (r * r)
+            order = [c * r * r + k for k in range(r * r) for c in range(out)] if self.mode == "crd" else None
+            return tf.nn.depth_to_space(x if order is None else tf.gather(x, order, axis=-1), r)
+        moved = tf.nn.space_to_depth(x, r)
+        order = [k * x.shape[-1] + c for c in range(x.shape[-1]) for k in range(r * r)]
+        return tf.gather(moved, order, axis=-1) if self.mode == "crd" else moved
 
 
 class _ReferenceLayerScale(keras.layers.Layer):
@@ -409,6 +447,8 @@ def test_every_code_s_example_has_keras_s_shape_and_parameters(code):
 
 def _keras_row_name(layer) -> str:
     name = "LayerScale" if isinstance(layer, _ReferenceLayerScale) else type(layer).__name__
+    if isinstance(layer, BlockMove):
+        name = LAYERS[layer.code].keras_class
     return SAME_LAYER.get(name, name)
 
 

@@ -86,6 +86,11 @@ MODERN = [
     "DW(3, strides=2, dilation=2, padding=same) -> SC(5, (3, 2), strides=(2, 1), dilation=(1, 2), padding=same) -> DW(2, strides=2, dilation=2) -> FL()",
     "CN(4, 3) -> MP(3, strides=2, pad=1, ceil=true) -> AP(3, strides=2, pad=1, ceil=true, count_pad=true) -> SPL(1) -> SHF() -> GAP()",
     "CN(6, 2) -> AP(3, strides=1, pad=1) -> MP(2, pad=1) -> CAT(SPL(0, parts=3) | SPL(2, parts=3)) -> SHF(4) -> FL()",
+    "CN(4, 3, activation=linear) -> ACT(leaky_relu, slope=0.01) -> PRELU() -> CN(5, 1) -> PRELU(one) -> GAP()",
+    "CN(7, 3) -> CAT(SL(0, 3) -> CN(2, 1) | SL(3, 7) -> SL(1, 3)) -> GAP() -> SL(1, 4)",
+    "CN(4, 1) -> RSZ(7, 13) -> RSZ(5, 4, interpolation=nearest) -> CAT(ID() | GAP(true) -> RSZ(5, 4)) -> FL()",
+    "CN(4, 1) -> ZP(((0, 3), (2, 1)), mode=reflect) -> ZP(2, mode=replicate) -> ZP(1, mode=zeros) -> CN(2, 3) -> FL()",
+    "CN(8, 1) -> PXS(2, mode=dcr) -> CN(8, 1) -> PXS(2) -> PXU(2, mode=dcr) -> PXU(2) -> GAP()",
 ]
 """Specs using every code and argument of modern CNNs, on an (11, 10, 2) input with 10 classes."""
 MODERN_SPECS = [

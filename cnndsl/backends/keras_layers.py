@@ -204,6 +204,113 @@ class ChannelSplit(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
+class Padding2D(keras.layers.Layer):
+    """Height and width padded by ``padding`` ((top, bottom), (left, right)) with the edge ``reflect``-ed (its row
+    not repeated) or ``replicate``-d, as PyTorch's ``ReflectionPad2d`` and ``ReplicationPad2d``: each padded row and
+    column gathered from the one it copies."""
+
+    def __init__(self, padding, mode, **kwargs):
+        super().__init__(**kwargs)
+        self.padding, self.mode = tuple(tuple(pair) for pair in padding), mode
+
+    def call(self, x):
+        for axis, (before, after) in zip((1, 2), self.padding):
+            size = x.shape[axis] if x.shape[axis] is not None else keras.ops.shape(x)[axis]
+            x = keras.ops.take(x, self._sources(size, before, after), axis=axis)
+        return x
+
+    def _sources(self, size, before, after):
+        ops = keras.ops
+        index = ops.arange(-before, size + after)
+        if self.mode == "replicate":
+            return ops.clip(index, 0, size - 1)
+        return (size - 1) - ops.abs((size - 1) - ops.abs(index))
+
+    def compute_output_shape(self, input_shape):
+        sizes = [None if n is None else n + sum(pads) for n, pads in zip(input_shape[1:3], self.padding)]
+        return (input_shape[0], *sizes, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "mode": self.mode}
+
+
+_BLOCK_AXES = {"dcr": (3, 4, 5), "crd": (4, 5, 3)}
+"""Where (block row, block column, channel) sit among the six axes of a block-moved NHWC tensor, per mode."""
+
+
+def _block_sizes(x):
+    return [x.shape[axis] if x.shape[axis] is not None else keras.ops.shape(x)[axis] for axis in (1, 2, 3)]
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class DepthToSpace(keras.layers.Layer):
+    """Each pixel's ``C r²`` channels spread over an ``r`` x ``r`` square: ``mode="dcr"`` as TensorFlow's
+    ``depth_to_space`` (channel ``(i r + j) C + c``), ``"crd"`` as PyTorch's ``pixel_shuffle`` (``c r² + i r + j``)."""
+
+    def __init__(self, block_size, mode="dcr", **kwargs):
+        super().__init__(**kwargs)
+        self.block_size, self.mode = block_size, mode
+
+    def call(self, x):
+        ops, r = keras.ops, self.block_size
+        height, width, channels = _block_sizes(x)
+        out = channels // (r * r)
+        split = (-1, height, width, r, r, out) if self.mode == "dcr" else (-1, height, width, out, r, r)
+        row, column, channel = _BLOCK_AXES[self.mode]
+        moved = ops.transpose(ops.reshape(x, split), (0, 1, row, 2, column, channel))
+        return ops.reshape(moved, (-1, height * r, width * r, out))
+
+    def compute_output_shape(self, input_shape):
+        r, (height, width, channels) = self.block_size, input_shape[1:]
+        return (input_shape[0], *(None if n is None else n * r for n in (height, width)), channels // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class SpaceToDepth(keras.layers.Layer):
+    """Each ``r`` x ``r`` square of pixels stacked into the channels, :class:`DepthToSpace`'s inverse: ``mode="dcr"``
+    as TensorFlow's ``space_to_depth``, ``"crd"`` as PyTorch's ``pixel_unshuffle``."""
+
+    def __init__(self, block_size, mode="dcr", **kwargs):
+        super().__init__(**kwargs)
+        self.block_size, self.mode = block_size, mode
+
+    def call(self, x):
+        ops, r = keras.ops, self.block_size
+        height, width, channels = _block_sizes(x)
+        squares = ops.reshape(x, (-1, height // r, r, width // r, r, channels))  # (n, h, i, w, j, c)
+        order = (0, 1, 3, 2, 4, 5) if self.mode == "dcr" else (0, 1, 3, 5, 2, 4)
+        return ops.reshape(ops.transpose(squares, order), (-1, height // r, width // r, channels * r * r))
+
+    def compute_output_shape(self, input_shape):
+        r, (height, width, channels) = self.block_size, input_shape[1:]
+        return (input_shape[0], *(None if n is None else n // r for n in (height, width)), channels * r * r)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelSlice(keras.layers.Layer):
+    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part)."""
+
+    def __init__(self, start, stop, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = start, stop
+
+    def call(self, x):
+        return x[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
 class ChannelShuffle(keras.layers.Layer):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

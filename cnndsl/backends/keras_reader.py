@@ -94,7 +94,7 @@ def _node_parts(layer) -> tuple[str, dict]:
     problem = form.refuse(config)
     if problem:
         raise UnsupportedModel(f"{_name(layer)}: {problem}")
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = dict(form.fixed)
     for declared in form.args:
         if declared.name is None:
             continue

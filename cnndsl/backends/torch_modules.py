@@ -322,6 +322,65 @@ class ChannelSplit(nn.Module):
         return x.chunk(self.parts, dim=1)[self.index]
 
 
+class ChannelSlice(nn.Module):
+    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``)."""
+
+    def __init__(self, start, stop, dim=1):
+        super().__init__()
+        self.start, self.stop, self.dim = start, stop, dim
+
+    def forward(self, x):
+        return x.narrow(self.dim, self.start, self.stop - self.start)
+
+
+class ResizeNearest(nn.Module):
+    """Keras's nearest resizing to ``height`` x ``width``: the pixel nearest each output pixel's centre (half-pixel
+    centres, as ``mode="nearest-exact"``), gathered by its row and column, so that it exports to ONNX."""
+
+    def __init__(self, height, width):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x):
+        rows = self._sources(x.shape[2], self.height, x.device)
+        columns = self._sources(x.shape[3], self.width, x.device)
+        return x.index_select(2, rows).index_select(3, columns)
+
+    @staticmethod
+    def _sources(size, out, device):
+        scale = torch.tensor(size, dtype=torch.float32) / torch.tensor(out, dtype=torch.float32)
+        centres = (torch.arange(out, dtype=torch.float32) + 0.5) * scale
+        return centres.floor().long().clamp(max=size - 1).to(device)
+
+
+class DepthToSpace(nn.Module):
+    """TensorFlow's ``depth_to_space`` on (N, C r², H, W): channel ``(i r + j) C + c`` to pixel ``(h r + i, w r + j)``
+    of channel ``c`` (``nn.PixelShuffle`` orders the channels ``c r² + i r + j``)."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x):
+        r, (n, channels, height, width) = self.block_size, x.shape
+        out = channels // (r * r)
+        blocks = x.reshape(n, r, r, out, height, width).permute(0, 3, 4, 1, 5, 2)
+        return blocks.reshape(n, out, height * r, width * r)
+
+
+class SpaceToDepth(nn.Module):
+    """TensorFlow's ``space_to_depth`` on (N, C, H r, W r), :class:`DepthToSpace`'s inverse."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x):
+        r, (n, channels, height, width) = self.block_size, x.shape
+        squares = x.reshape(n, channels, height // r, r, width // r, r).permute(0, 3, 5, 1, 2, 4)
+        return squares.reshape(n, r * r * channels, height // r, width // r)
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: channel ``i`` of group ``g`` goes to ``i * groups + g``."""
 

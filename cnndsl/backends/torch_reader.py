@@ -32,6 +32,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
+from cnndsl.layers.reshape import read_channel_slice
 from cnndsl.tasks import CLASSIFY, LOGITS, Task, task_named, task_of_head
 
 __all__ = [
@@ -617,6 +618,12 @@ _ACTIVATED = frozenset(code for code, entry in LAYERS.items() if "activation" in
 """Codes with an activation argument: a following ACT that is their only user folds into it."""
 
 
+def _only_named(layer: _Read) -> bool:
+    """An ACT that its name says whole (``activation=`` can say it): its other arguments at their defaults."""
+    defaults = {param.name: param.default for param in LAYERS["ACT"].params}
+    return layer.code == "ACT" and all(value == defaults[key] for key, value in layer.args.items() if key != "name")
+
+
 def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
     """``CN(..., activation=linear) -> ACT(relu)`` is ``CN(...)``; ``GAP(keepdims=true) -> FL()`` is ``GAP()``; the head's name after."""
     for name in list(layers):
@@ -627,7 +634,7 @@ def _fold(layers: dict[str, _Read], inbound: dict[str, list], end: str) -> str:
         if len(users) != 1 or users[0] not in layers:
             continue
         user = layers[users[0]]
-        if layer.code in _ACTIVATED and layer.args["activation"] == "linear" and user.code == "ACT":
+        if layer.code in _ACTIVATED and layer.args["activation"] == "linear" and _only_named(user):
             layers[name] = _replace(layer, activation=user.args["name"])
         elif layer.code == "GAP" and layer.args["keepdims"] and user.code == "FL":
             layers[name] = _replace(layer, keepdims=False)
@@ -668,6 +675,8 @@ def _identity(reader, module_or_x, *rest, **kwargs):
 def _getitem(reader, sequence, index):
     if isinstance(sequence, tuple | list) and isinstance(index, int):
         return sequence[index]
+    if isinstance(sequence, Value):
+        return read_channel_slice(reader, sequence, index)
     raise Refused("indexing a tensor has no notation")
 
 

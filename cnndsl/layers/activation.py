@@ -9,33 +9,67 @@ from cnndsl.layers.core import (
     LayerType,
     Param,
     Torch,
+    Weight,
+    _channels_last,
     _never,
     _read_activation,
     _read_relu,
     _unset,
     choice,
+    real,
 )
 from cnndsl.layers.pytorch import (
     ACTIVATION_MODULES,
     NN,
     ON_AXIS,
     Call,
+    Parameter,
     Refused,
     Value,
     activation,
+    as_spatial,
     as_tensor,
+    to_numpy,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from cnndsl.shapes import Shape
 
 
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
+LEAKY_SLOPE = 0.2
+"""The negative slope of the notation's ``leaky_relu``: Keras's activation function's (its ``LeakyReLU`` layer's is 0.3)."""
+
+
 def _build_activation(info) -> tuple[Call, ...]:
-    return activation(info.layer.args["name"], len(info.input_shape)) or (Call("nn.Identity"),)
+    a = info.layer.args
+    if a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE:
+        return (Call("nn.LeakyReLU", (), (("negative_slope", a["slope"]),)),)
+    return activation(a["name"], len(info.input_shape)) or (Call("nn.Identity"),)
+
+
+def _slope_args(a) -> str | tuple[str, str] | None:
+    if a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE and a["name"] != "leaky_relu":
+        return f"ACT slope= is leaky_relu's negative slope, not {a['name']}'s", "leave slope out, or use leaky_relu"
+    return None
+
+
+def _leaky(a) -> bool:
+    """The form of a leaky ReLU whose slope is not the activation function's: Keras's ``LeakyReLU`` layer."""
+    return a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE
+
+
+def read_leaky_relu(reader, x, negative_slope: float = 0.01, inplace: bool = False) -> Value:
+    """``F.leaky_relu(x, slope)`` (PyTorch's default slope 0.01): ``ACT(leaky_relu, slope=...)``."""
+    x = as_tensor(x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float):
+        raise Refused(f"a leaky ReLU's slope {negative_slope!r} is not a number the reader knows")
+    return reader.add("ACT", {"name": "leaky_relu", "slope": float(negative_slope)}, [x], last=x.last, flat=x.flat)
 
 
 def read_activation(name: str) -> Callable:
@@ -48,6 +82,8 @@ def read_activation(name: str) -> Callable:
 
 
 def _read_activation_module(reader, module, x) -> Value:
+    if type(module).__name__ == "LeakyReLU":
+        return read_leaky_relu(reader, x, module.negative_slope)
     name = _activation_name(module)
     if name in ("softmax", "log_softmax"):
         x = as_tensor(x)
@@ -122,9 +158,70 @@ _ACTIVATION_FUNCTIONS = {
 """Activation name -> the torch functions computing it, by qualified name."""
 
 
+# PReLU: a learned negative slope per channel (or one for all), shared over height and width
+
+
+def _prelu_weights(shape: Shape, a: Mapping) -> tuple[Weight, ...]:
+    return (Weight("alpha", (1, 1, shape[-1] if a["slopes"] == "channel" else 1)),)
+
+
+PRELU_SLOPES = ("channel", "one")
+"""PRELU's slopes: one per channel (Keras's ``shared_axes=[1, 2]``), or one for all (``[1, 2, 3]``)."""
+
+
+def _shared_axes(slopes: str, shape: Shape) -> list[int]:
+    return [1, 2] if slopes == "channel" else [1, 2, 3]
+
+
+def _read_shared_axes(value) -> str:
+    axes = sorted(value) if isinstance(value, list | tuple) else value
+    if axes in ([1, 2], [1, 2, 3]):
+        return "channel" if axes == [1, 2] else "one"
+    raise ValueError(
+        f"shared_axes={value}: the notation's PRELU learns a slope per channel (shared_axes=[1, 2]) "
+        "or one for all (shared_axes=[1, 2, 3])"
+    )
+
+
+def _prelu_refusal(config: Mapping) -> str | None:
+    for key in ("alpha_regularizer", "alpha_constraint"):
+        if config.get(key) is not None:
+            return f"{key} has no notation"
+    return _channels_last(config)
+
+
+def _build_prelu(info) -> tuple[Call, ...]:
+    slopes = info.input_shape[-1] if info.layer.args["slopes"] == "channel" else 1
+    return (Call("nn.PReLU", (), (("num_parameters", slopes), ("init", 0.0))),)  # Keras starts the slopes at 0
+
+
+def _read_prelu(reader, x, weight) -> Value:
+    """``nn.PReLU(C)`` / ``F.prelu(x, self.weight)``: one slope per channel, or one for all (``nn.PReLU()``)."""
+    x = as_spatial(x)
+    channels = x.shape[-1]
+    if weight.numel() not in (1, channels) or weight.dim() != 1:
+        raise Refused(f"PReLU slopes of shape {tuple(weight.shape)}: one per channel ({channels}) or one for all")
+    slopes = "channel" if weight.numel() == channels and channels != 1 else "one"
+    return reader.add("PRELU", {"slopes": slopes}, [x], lambda: [to_numpy(weight).reshape(1, 1, -1)])
+
+
+def _read_prelu_module(reader, module, x) -> Value:
+    return _read_prelu(reader, x, module.weight)
+
+
+def _read_prelu_function(reader, x, weight) -> Value:
+    if not isinstance(weight, Parameter):
+        raise Refused("F.prelu's slopes are not a module's own tensor")
+    return _read_prelu(reader, x, weight.tensor)
+
+
 ACTIVATION_LAYERS = (
-    LayerType("ACT", "Activation", "activation function", (Param("name", choice(ACTIVATIONS)),),
-              keras=(KerasClass("Activation", (KerasArg("name", "activation", positional=True,
+    LayerType("ACT", "Activation", "activation function",
+              (Param("name", choice(ACTIVATIONS)), Param("slope", real(0, 1e6), LEAKY_SLOPE, quiet=True)),
+              check_args=_slope_args,
+              keras=(KerasClass("LeakyReLU", (KerasArg("slope", "negative_slope", 0.3, from_keras=float),),
+                                fixed=(("name", "leaky_relu"),), when=_leaky),
+                     KerasClass("Activation", (KerasArg("name", "activation", positional=True,
                                                         from_keras=_read_activation),)),
                      KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
                                 when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
@@ -132,7 +229,19 @@ ACTIVATION_LAYERS = (
                           functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
                                        for function in functions), ("torch.nn.functional.gelu", _read_gelu),
                                      *((function, _read_on_axis(name)) for name, functions in _ON_AXIS_FUNCTIONS.items()
-                                       for function in functions)),
+                                       for function in functions),
+                                     ("torch.nn.functional.leaky_relu", read_leaky_relu)),
                           methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
-              example={"name": "relu"}),
+              example={"name": "relu"},
+              note="; `ACT(leaky_relu, slope=s)`: a leaky ReLU of negative slope `s` (0.2 unless given)"),
+    LayerType("PRELU", "PReLU", "a leaky ReLU whose negative slopes are learned, one per channel (or one for all)",
+              (Param("slopes", choice(PRELU_SLOPES), "channel"),), weights=_prelu_weights, input_rank=4,
+              keras=(KerasClass("PReLU", (KerasArg("slopes", "shared_axes", None, to_keras=_shared_axes,
+                                                   from_keras=_read_shared_axes),), refuse=_prelu_refusal),),
+              torch=Torch(_build_prelu, holders=("PReLU",), ports={"alpha": (0, "weight", lambda a: a.reshape(-1))},
+                          modules=((f"{NN}activation.PReLU", _read_prelu_module),),
+                          functions=(("torch.nn.functional.prelu", _read_prelu_function),)),
+              example={},
+              note=": `x` where positive, `alpha * x` elsewhere, `alpha` learned per channel (shared over height and "
+                   "width, Keras's `shared_axes=[1, 2]`); `PRELU(one)`: one `alpha` for all (`nn.PReLU()`)"),
 )  # fmt: skip

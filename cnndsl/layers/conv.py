@@ -267,8 +267,8 @@ _CONV_PORTS = {"kernel": (0, "weight", conv_weight), "bias": (0, "bias", None)}
 
 def _read_conv(reader, module, x) -> Value:
     x = as_spatial(x)
-    if module.padding_mode != "zeros":
-        raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros")
+    if module.padding_mode not in ("zeros", "reflect", "replicate"):
+        raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros, reflect or replicate")
     kernel, strides, dilation = int_pair(module.kernel_size), int_pair(module.stride), int_pair(module.dilation)
     pad = module.padding
     if isinstance(pad, str):
@@ -280,8 +280,11 @@ def _read_conv(reader, module, x) -> Value:
     channels, groups, filters = module.in_channels, module.groups, module.out_channels
     bias = module.bias is not None
     padded = read_padding(x.shape[1:3], kernel, strides, dilation, pad)
+    if module.padding_mode != "zeros" and pad != (0, 0):  # the edge reflected or replicated: a ZP of that mode
+        padded = None
     if padded is None:
-        x = reader.add("ZP", {"pad": tuple((p, p) for p in pad)}, [x], suffix="_pad")
+        mode = {} if module.padding_mode == "zeros" else {"mode": module.padding_mode}
+        x = reader.add("ZP", {"pad": tuple((p, p) for p in pad), **mode}, [x], suffix="_pad")
         padded = "valid"
     window = {"kernel": kernel, "strides": strides, "padding": padded, "activation": "linear", "dilation": dilation,
               "bias": bias}  # fmt: skip

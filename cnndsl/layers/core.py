@@ -417,7 +417,9 @@ class KerasClass:
     ``custom`` classes live in :mod:`cnndsl.backends.keras_layers` (saved as ``cnndsl>Name``);
     ``reads`` names other Keras classes that read back as this form (InceptionResNetV2's
     ``CustomScaleLayer``); ``when`` picks the form for a layer's arguments (the first that
-    holds is built); ``refuse`` names what in a Keras config the notation cannot write.
+    holds is built); ``refuse`` names what in a Keras config the notation cannot write;
+    ``fixed`` gives the notation's arguments the class itself means (Keras's ``LeakyReLU`` is
+    ``ACT(leaky_relu, ...)``), which no config key holds.
     """
 
     name: str
@@ -426,6 +428,7 @@ class KerasClass:
     reads: tuple[str, ...] = ()
     when: Callable[[Mapping], bool] = lambda args: True
     refuse: Callable[[Mapping], str | None] = lambda config: None
+    fixed: tuple[tuple[str, Any], ...] = ()
 
 
 @record

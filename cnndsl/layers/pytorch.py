@@ -182,6 +182,14 @@ def int_pair(value) -> tuple[int, int]:
     return tuple(int(v) for v in value) if isinstance(value, list | tuple) else (int(value), int(value))
 
 
+def whole_numbers(value, what: str) -> tuple[int, ...]:
+    """A size or a sequence of sizes as whole numbers; Refused for anything else (a tensor, a size left unknown)."""
+    items = tuple(value) if isinstance(value, list | tuple) else (value,)
+    if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise Refused(f"{what} {value!r} is not whole numbers the reader knows")
+    return items
+
+
 def to_numpy(tensor):
     return tensor.detach().cpu().numpy()
 

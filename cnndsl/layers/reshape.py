@@ -6,6 +6,7 @@ import math
 
 from cnndsl.layers.core import (
     INTERPOLATIONS,
+    MAX_INPUT_SIZE,
     MAX_UNITS,
     MAX_WINDOW,
     Amounts,
@@ -18,6 +19,7 @@ from cnndsl.layers.core import (
     _fmt,
     _nested,
     _pair,
+    _unset,
     choice,
     count,
     padding_amounts,
@@ -32,6 +34,7 @@ from cnndsl.layers.pytorch import (
     Value,
     as_spatial,
     as_tensor,
+    whole_numbers,
 )
 from cnndsl.shapes import (
     Shape,
@@ -46,9 +49,21 @@ if TYPE_CHECKING:
 # ZeroPadding2D, UpSampling2D
 
 
+PAD_MODES = ("zeros", "reflect", "replicate")
+"""ZP's modes: zeros (Keras's ZeroPadding2D), the edge reflected (not repeated) or replicated, as PyTorch's
+``ReflectionPad2d`` and ``ReplicationPad2d`` (NumPy's ``reflect`` and ``edge``)."""
+
+
 def _zero_padding_shape(shape: Shape, a: Mapping) -> Shape:
     (top, bottom), (left, right) = a["pad"]
     height, width = shape[1], shape[2]
+    if a.get("mode") == "reflect":
+        for extent, pads, what in ((height, (top, bottom), "height"), (width, (left, right), "width")):
+            if extent is not None and max(pads) >= extent:
+                raise ShapeProblem(
+                    f"ZP reflects {max(pads)} rows or columns of the {what} {extent}: reflection pads less than the size",
+                    "pad less, or use mode=replicate",
+                )
     return (
         shape[0],
         None if height is None else height + top + bottom,
@@ -122,6 +137,79 @@ def _split_args(a: Mapping) -> str | tuple[str, str] | None:
     return None
 
 
+def _slice_shape(shape: Shape, a: Mapping) -> Shape:
+    channels = shape[-1]
+    if channels is not None and a["stop"] > channels:
+        raise ShapeProblem(
+            f"SL({a['start']}, {a['stop']}) reaches past the input's {channels} channels",
+            f"stop at most {channels}",
+        )
+    return (*shape[:-1], a["stop"] - a["start"])
+
+
+def _slice_args(a: Mapping) -> str | tuple[str, str] | None:
+    if a["stop"] <= a["start"]:
+        return (
+            f"SL stop={a['stop']} is not after start={a['start']}",
+            "SL(start, stop) keeps channels start to stop - 1",
+        )
+    return None
+
+
+# Depth to space and back (pixel shuffle): DCR is TensorFlow's order, CRD PyTorch's (ONNX's names for the two)
+
+BLOCK_ORDERS = ("dcr", "crd")
+"""How a block's pixels sit in the channels: ``dcr``, the block position outer and the channel inner (TensorFlow's
+``depth_to_space``, channel ``(i * r + j) * C + c``); ``crd``, the channel outer (PyTorch's ``pixel_shuffle``,
+channel ``c * r * r + i * r + j``)."""
+
+
+def _depth_to_space_shape(shape: Shape, a: Mapping) -> Shape:
+    block, channels = a["block"], shape[3]
+    if channels is not None and channels % (block * block):
+        raise ShapeProblem(
+            f"PXS({block}) needs channels divisible by {block * block}, not {channels}",
+            f"give the layer before it a multiple of {block * block} channels",
+        )
+    height, width = (None if n is None else n * block for n in shape[1:3])
+    return (shape[0], height, width, None if channels is None else channels // (block * block))
+
+
+def _space_to_depth_shape(shape: Shape, a: Mapping) -> Shape:
+    block = a["block"]
+    for extent, what in zip(shape[1:3], ("height", "width")):
+        if extent is not None and extent % block:
+            raise ShapeProblem(f"PXU({block}) needs a {what} divisible by {block}, not {extent}")
+    height, width = (None if n is None else n // block for n in shape[1:3])
+    return (shape[0], height, width, None if shape[3] is None else shape[3] * block * block)
+
+
+def _build_block_move(torch_class: str, own: str):
+    def build(info) -> tuple[Call, ...]:
+        a = info.layer.args
+        if a["mode"] == "crd":
+            return (Call(torch_class, (a["block"],)),)
+        return (Call(own, (a["block"],)),)
+
+    return build
+
+
+def _read_pixel_shuffle(code: str):
+    def read(reader, x, factor: int) -> Value:
+        (block,) = whole_numbers(factor, "the factor")
+        return reader.add(code, {"block": block, "mode": "crd"}, [as_spatial(x)])
+
+    return read
+
+
+def _read_pixel_shuffle_module(code: str):
+    def read(reader, module, x) -> Value:
+        factor = module.upscale_factor if code == "PXS" else module.downscale_factor
+        return _read_pixel_shuffle(code)(reader, x, factor)
+
+    return read
+
+
 def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
     if shape[-1] is not None and shape[-1] % a["groups"]:
         raise ShapeProblem(
@@ -138,9 +226,12 @@ def _build_cropping(info) -> tuple[Call, ...]:
     return (Call("Crop2d", ((top, bottom, left, right),)),)
 
 
+_PAD_MODULES = {"zeros": "nn.ZeroPad2d", "reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}
+
+
 def _build_zero_padding(info) -> tuple[Call, ...]:
     (top, bottom), (left, right) = info.layer.args["pad"]
-    return (Call("nn.ZeroPad2d", ((left, right, top, bottom),)),)
+    return (Call(_PAD_MODULES[info.layer.args.get("mode", "zeros")], ((left, right, top, bottom),)),)
 
 
 _INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear"}
@@ -158,10 +249,102 @@ def _build_upsampling(info) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), options + ((("align_corners", False),) if mode == "bilinear" else ())),)
 
 
+_RESIZE_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact"}
+"""RSZ's interpolations PyTorch computes as Keras's Resizing does: half-pixel centres both (TensorFlow's nearest
+is PyTorch's ``nearest-exact``; its bilinear is ``align_corners=False``)."""
+
+
+def _build_resize(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    mode = _RESIZE_MODES.get(a["interpolation"])
+    if mode is None:
+        raise Unsupported(f"PyTorch has no {a['interpolation']} resizing that matches Keras's; use bilinear or nearest")
+    if mode == "nearest-exact":
+        return (Call("ResizeNearest", (a["height"], a["width"])),)
+    options = (("size", (a["height"], a["width"])), ("mode", mode), ("align_corners", False))
+    return (Call("nn.Upsample", (), options),)
+
+
+def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
+    """``F.interpolate(x, size=(h, w), mode=...)``: RSZ to that size, where PyTorch computes what Keras's Resizing
+    does (bilinear without corners aligned, nearest-exact; nearest where it is the same, a whole upscaling)."""
+    if size is None:  # a scale: UP's reading, where UP's entry declares one
+        scaled = _up_reading("torch.nn.functional.interpolate", dict(_up_entry().torch.functions))
+        return scaled(reader, x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+    x = as_spatial(x)
+    sizes = whole_numbers(size, "the size")
+    height, width = sizes * 2 if len(sizes) == 1 else sizes
+    if align_corners or antialias:
+        raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
+    whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
+    if mode == "nearest" and whole:
+        mode = "nearest-exact"  # floor(i / s) and floor((i + 0.5) / s) agree at a whole factor s
+    found = next((name for name, theirs in _RESIZE_MODES.items() if theirs == mode), None)
+    if found is None:
+        hint = "; nearest-exact resizes as Keras does" if mode == "nearest" else ""
+        raise Refused(f"interpolating with mode={mode!r} to {height}x{width} differs from Keras's Resizing{hint}")
+    return reader.add("RSZ", {"height": height, "width": width, "interpolation": found}, [x])
+
+
+def _up_entry() -> LayerType:
+    """UP's entry, in the table below."""
+    return next(entry for entry in RESHAPES if entry.code == "UP")
+
+
+def _up_reading(name: str, readings: dict):
+    """UP's own reading of ``name`` (an interpolation by a scale); a refusal where UP declares none."""
+    reading = readings.get(name)
+    if reading is None or reading in (read_resize, _read_upsample):
+
+        def reading(reader, *args, **kwargs):
+            raise Refused("interpolating by scale_factor: RSZ resizes to a size, and UP's scaling has no reading")
+
+    return reading
+
+
+def _read_upsample(reader, module, x) -> Value:
+    if module.size is None:  # a scale: UP's reading, where UP's entry declares one
+        return _up_reading(f"{NN}upsampling.Upsample", dict(_up_entry().torch.modules))(reader, module, x)
+    return read_resize(reader, x, module.size, module.scale_factor, module.mode, module.align_corners,
+                       module.recompute_scale_factor)  # fmt: skip
+
+
 def _read_zero_pad(reader, module, x) -> Value:
+    """``nn.ZeroPad2d``, ``nn.ReflectionPad2d``, ``nn.ReplicationPad2d``: ZP of that mode."""
+    mode = {"ZeroPad2d": "zeros", "ReflectionPad2d": "reflect", "ReplicationPad2d": "replicate"}[type(module).__name__]
     padding = module.padding
-    left, right, top, bottom = padding if len(padding) == 4 else (padding[0],) * 4
-    return reader.add("ZP", {"pad": ((top, bottom), (left, right))}, [as_spatial(x)])
+    return _read_pads(reader, x, tuple(padding) if len(padding) == 4 else (padding[0],) * 4, mode)
+
+
+def _read_pads(reader, x, pads: tuple, mode: str) -> Value:
+    left, right, top, bottom = whole_numbers(pads, "the padding")
+    if min(left, right, top, bottom) < 0:
+        raise Refused(f"padding by {pads}: a negative pad crops (CR crops)")
+    args = {"pad": ((top, bottom), (left, right))}
+    return reader.add("ZP", {**args, "mode": mode} if mode != "zeros" else args, [as_spatial(x)])
+
+
+_PAD_FUNCTION_MODES = {"constant": "zeros", "reflect": "reflect", "replicate": "replicate"}
+"""F.pad's modes -> ZP's."""
+
+
+def read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
+    """``F.pad(x, (left, right, top, bottom), mode=...)``: ZP of that mode; constant padding with zeros only,
+    height and width only (a pad of the channels or the batch has no notation)."""
+    x = as_spatial(x)
+    pads = whole_numbers(pad, "F.pad's sizes")
+    if len(pads) % 2 or len(pads) > 8:
+        raise Refused(f"F.pad with {len(pads)} sizes; it takes two per padded dim")
+    if any(pads[4:]):
+        raise Refused(f"F.pad{pads} pads the channels or the batch; the notation pads height and width")
+    if mode not in _PAD_FUNCTION_MODES:
+        raise Refused(f"F.pad mode={mode!r} has no notation; zeros (constant), reflect and replicate do")
+    if mode != "constant" and len(pads) != 4:
+        raise Refused(f"F.pad mode={mode!r} with {len(pads)} sizes; PyTorch pads a 4-D tensor so with 4")
+    if mode == "constant" and value not in (None, 0, 0.0):
+        raise Refused(f"F.pad with the constant {value}: the notation pads with zeros")
+    return _read_pads(reader, x, (*pads[:4], 0, 0)[:4] if len(pads) >= 4 else (*pads, 0, 0), _PAD_FUNCTION_MODES[mode])
 
 
 def _read_flatten(reader, x, start_dim: int = 1, end_dim: int = -1) -> Value:
@@ -181,13 +364,85 @@ def _read_flatten_module(reader, module, x) -> Value:
 
 
 def _read_chunk(reader, x, chunks: int, dim: int = 0) -> tuple[Value, ...]:
-    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers)."""
+    """``x.chunk(parts, dim=1)``: each part an SPL (those never used are dropped with the unused layers); parts of
+    unequal sizes (channels that ``parts`` does not divide), each an SL."""
     x = as_spatial(x)
     if dim % 4 != 1:
         raise Refused(f"chunks along dim {dim}; the notation splits the channels")
+    channels = x.shape[-1]
+    if channels % chunks:
+        part = -(-channels // chunks)
+        return _read_sections(reader, x, [min(part, channels - start) for start in range(0, channels, part)])
     return tuple(
         reader.add("SPL", {"index": index, "parts": chunks}, [x], suffix=f"_{index}") for index in range(chunks)
     )
+
+
+def _channel_dim(x: Value) -> int:
+    """The PyTorch dim of the notation's channel axis (the last): 1 of a 4-D tensor held channels first."""
+    return 1 if len(x.shape) == 4 and not x.last else len(x.shape) - 1
+
+
+def _read_split(reader, x, sizes, dim: int = 0) -> tuple[Value, ...]:
+    """``torch.split(x, [a, b], dim=1)`` (``x.split(...)``): each part an SL; equal parts, each an SPL."""
+    x = as_tensor(x)
+    if dim % len(x.shape) != _channel_dim(x):
+        raise Refused(f"splitting dim {dim}; the notation splits the channels")
+    channels = x.shape[-1]
+    if isinstance(sizes, int) and sizes > 0:
+        sizes = [min(sizes, channels - start) for start in range(0, channels, sizes)]
+    sizes = list(whole_numbers(sizes, "the split sizes"))
+    if sum(sizes) != channels:
+        raise Refused(f"split sizes {sizes} do not add up to the {channels} channels")
+    if len(set(sizes)) == 1 and len(x.shape) == 4:
+        return _read_chunk(reader, x, len(sizes), _channel_dim(x))
+    return _read_sections(reader, x, sizes)
+
+
+def _read_sections(reader, x: Value, sizes: list[int]) -> tuple[Value, ...]:
+    parts, start = [], 0
+    for index, part in enumerate(sizes):
+        parts.append(_slice(reader, x, start, start + part, f"_{index}"))
+        start += part
+    return tuple(parts)
+
+
+def _slice(reader, x: Value, start: int, stop: int, suffix: str = "") -> Value:
+    if (start, stop) == (0, x.shape[-1]):
+        return x  # every channel: the tensor itself
+    return reader.add("SL", {"start": start, "stop": stop}, [x], suffix=suffix, last=x.last)
+
+
+def read_channel_slice(reader, x: Value, index) -> Value:
+    """``x[:, a:b]`` (``x[:, :c]``, ``x[:, c:]``, ``x[..., a:b]`` of a tensor held channels last): SL; every other
+    axis must be taken whole."""
+    index = index if isinstance(index, tuple) else (index,)
+    if index.count(Ellipsis) > 1 or any(item is not Ellipsis and not isinstance(item, slice) for item in index):
+        raise Refused(f"indexing a tensor with {_index_text(index)}; the notation slices the channels only")
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(x.shape) - len(index) + 1) + index[at + 1 :]
+    index += (slice(None),) * (len(x.shape) - len(index))
+    channel = _channel_dim(x)
+    for dim, item in enumerate(index):
+        if dim != channel and item != slice(None):
+            raise Refused(f"indexing a tensor with {_index_text(index)}; the notation slices the channels only")
+    start, stop, step = index[channel].indices(x.shape[-1])
+    if step != 1 or stop <= start:
+        raise Refused(f"the channel slice {_index_text(index)} is {'strided' if step != 1 else 'empty'}")
+    return _slice(reader, x, start, stop)
+
+
+def _index_text(index: tuple) -> str:
+    def one(item) -> str:
+        if item is Ellipsis:
+            return "..."
+        if not isinstance(item, slice):
+            return repr(item)
+        text = f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}"
+        return text + (f":{item.step}" if item.step is not None else "")
+
+    return f"[{', '.join(map(one, index))}]"
 
 
 def _read_channel_shuffle(reader, x, groups: int) -> Value:
@@ -195,14 +450,22 @@ def _read_channel_shuffle(reader, x, groups: int) -> Value:
 
 
 RESHAPES = (
-    LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros",
-              (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),), _zero_padding_shape, input_rank=4,
+    LayerType("ZP", "ZeroPadding2D", "pad height and width with zeros (or the edges reflected or replicated)",
+              (Param("pad", padding_amounts, ((1, 1), (1, 1)), shown="1"),
+               Param("mode", choice(PAD_MODES), "zeros", quiet=True)), _zero_padding_shape, input_rank=4,
               kind="reshape",
-              keras=(KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
-                                refuse=_channels_last),),
-              torch=Torch(_build_zero_padding, modules=((NN + "padding.ZeroPad2d", _read_zero_pad),)),
+              keras=(KerasClass("Padding2D", (KerasArg("pad", "padding", positional=True, from_keras=_nested),
+                                              KerasArg("mode", "mode", positional=True)),
+                                custom=True, when=lambda a: a.get("mode", "zeros") != "zeros"),
+                     KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
+                                refuse=_channels_last)),
+              torch=Torch(_build_zero_padding, modules=tuple((NN + f"padding.{name}", _read_zero_pad)
+                                                             for name in ("ZeroPad2d", "ReflectionPad2d",
+                                                                          "ReplicationPad2d")),
+                          functions=(("torch.nn.functional.pad", read_pad),)),
               example={},
-              note=": `p`, `(ph, pw)` or `((top, bottom), (left, right))`"),
+              note=": `p`, `(ph, pw)` or `((top, bottom), (left, right))`; `mode=reflect` reflects the edge "
+                   "(`nn.ReflectionPad2d`), `mode=replicate` repeats it (`nn.ReplicationPad2d`)"),
     LayerType("CR", "Cropping2D", "crop rows and columns off the edges",
               (Param("crop", Amounts("c")),), _cropping_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("Cropping2D", (KerasArg("crop", "cropping", ((0, 0), (0, 0)), from_keras=_nested),),
@@ -219,6 +482,20 @@ RESHAPES = (
               torch=Torch(_build_upsampling, unread="nn.Upsample has no reading yet"),
               example={},
               note="; also bilinear, bicubic, lanczos3, lanczos5"),
+    LayerType("RSZ", "Resizing", "resize height and width to a given size (bilinear, or another interpolation)",
+              (Param("height", count(1, MAX_INPUT_SIZE)), Param("width", count(1, MAX_INPUT_SIZE)),
+               Param("interpolation", choice(INTERPOLATIONS), "bilinear")),
+              lambda shape, a: (shape[0], a["height"], a["width"], shape[3]), input_rank=4, kind="reshape",
+              keras=(KerasClass("Resizing", (KerasArg("height", "height", positional=True),
+                                             KerasArg("width", "width", positional=True),
+                                             KerasArg("interpolation", "interpolation", "bilinear")),
+                                refuse=_unset("crop_to_aspect_ratio", False, "pad_to_aspect_ratio", False,
+                                              "antialias", False)),),
+              torch=Torch(_build_resize, modules=((NN + "upsampling.Upsample", _read_upsample),),
+                          functions=(("torch.nn.functional.interpolate", read_resize),)),
+              example={"height": 4, "width": 6},
+              note=": to `height` x `width` (an ASPP pooling branch back to the image's size, FCN's "
+                   "final resize, `F.interpolate(x, size=(h, w))`); also nearest, bicubic, lanczos3, lanczos5"),
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),
@@ -241,6 +518,40 @@ RESHAPES = (
               example={"index": 0},
               note=": the `index`-th of `parts` equal groups of the channels (ShuffleNetV2's split, "
                    "`x.chunk(parts, dim=1)[index]`)"),
+    LayerType("SL", "ChannelSlice", "the channels from start to stop - 1 (a slice x[:, start:stop], an uneven split)",
+              (Param("start", count(0, MAX_UNITS)), Param("stop", count(1, MAX_UNITS))), _slice_shape,
+              check_args=_slice_args, kind="reshape",
+              keras=(KerasClass("ChannelSlice", (KerasArg("start", "start", positional=True),
+                                                 KerasArg("stop", "stop", positional=True)), custom=True),),
+              torch=Torch(lambda info: (Call("ChannelSlice", (info.layer.args["start"], info.layer.args["stop"],
+                                                              1 if len(info.input_shape) == 4 else -1)),),
+                          functions=(("torch.split", _read_split),), methods=(("split", _read_split),),
+                          read_by="x[:, start:stop] (a tensor's getitem), torch.split, torch.chunk"),
+              example={"start": 1, "stop": 3},
+              note=": the channels `start` to `stop - 1` (`x[:, start:stop]`); "
+                   "`CAT(SL(0, 3) -> ... | SL(3, 8) -> ...)` is an uneven split (`torch.split(x, [3, 5], 1)`)"),
+    LayerType("PXS", "DepthToSpace", "pixel shuffle: each pixel's channels spread over a block x block square",
+              (Param("block", count(2, MAX_WINDOW)), Param("mode", choice(BLOCK_ORDERS), "crd")),
+              _depth_to_space_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("DepthToSpace", (KerasArg("block", "block_size", positional=True),
+                                                 KerasArg("mode", "mode", "dcr")), custom=True),),
+              torch=Torch(_build_block_move("nn.PixelShuffle", "DepthToSpace"),
+                          modules=((NN + "pixelshuffle.PixelShuffle", _read_pixel_shuffle_module("PXS")),),
+                          functions=(("torch.nn.functional.pixel_shuffle", _read_pixel_shuffle("PXS")),)),
+              example={"block": 2},
+              note=": `(H, W, C r²)` to `(H r, W r, C)` in PyTorch's `PixelShuffle(r)` order; `mode=dcr` in "
+                   "TensorFlow's `depth_to_space` order (ONNX's DepthToSpace modes)"),
+    LayerType("PXU", "SpaceToDepth", "pixel unshuffle: each block x block square of pixels stacked into channels",
+              (Param("block", count(2, MAX_WINDOW)), Param("mode", choice(BLOCK_ORDERS), "crd")),
+              _space_to_depth_shape, input_rank=4, kind="reshape",
+              keras=(KerasClass("SpaceToDepth", (KerasArg("block", "block_size", positional=True),
+                                                 KerasArg("mode", "mode", "dcr")), custom=True),),
+              torch=Torch(_build_block_move("nn.PixelUnshuffle", "SpaceToDepth"),
+                          modules=((NN + "pixelshuffle.PixelUnshuffle", _read_pixel_shuffle_module("PXU")),),
+                          functions=(("torch.nn.functional.pixel_unshuffle", _read_pixel_shuffle("PXU")),)),
+              example={"block": 2},
+              note=": `(H r, W r, C)` to `(H, W, C r²)`, `PXS`'s inverse, PyTorch's `PixelUnshuffle(r)`; "
+                   "`mode=dcr` is TensorFlow's `space_to_depth`"),
     LayerType("SHF", "ChannelShuffle", "the channels of groups interleaved (ShuffleNet's channel shuffle)",
               (Param("groups", count(1, MAX_WINDOW), 2),), _shuffle_shape, input_rank=4, kind="reshape",
               keras=(KerasClass("ChannelShuffle", (KerasArg("groups", "groups", 2),), custom=True),),
