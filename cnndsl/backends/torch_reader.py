@@ -31,7 +31,7 @@ from typing import Any
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
-from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
+from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes
 from cnndsl.tasks import CLASSIFY, Task, task_named
 
 __all__ = [
@@ -92,23 +92,8 @@ def _read(
     shape = tuple(int(size) for size in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape is (height, width, channels), not {tuple(input_shape)}")
-    graph = _trace(module)
     reader = _Reader(module)
-    values: dict[Any, Any] = {}
-    result = None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if values:
-                raise UnsupportedModel(f"{_where(module, node)}: forward takes more than one input")
-            values[node] = _Value(None, (None, *shape))
-            continue
-        if node.op == "output":
-            result = _value_of(values, node.args[0])
-            break
-        try:
-            values[node] = reader.node(node, values)
-        except _Refused as problem:
-            raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
+    graph, result = _trace(module, reader, shape)
     if not isinstance(result, _Value) or len(result.shape) != 2 or result.flat:
         raise UnsupportedModel("the module's output is not one (batch, classes) tensor: the notation ends in classes")
     layers, inbound = _finish(reader, result, task)
@@ -338,12 +323,61 @@ def _build_kind(tag: str) -> str:
     return f"+{tag}"
 
 
-def _trace(module):
-    """The module's fx graph; a failure inside a module names the innermost module being traced."""
+class _Unread:
+    """What a refused node reads as: whatever is computed from it is left unread (its refusal says why)."""
+
+
+_UNREAD = _Unread()
+
+
+class _Stop(Exception):
+    """Forward asked a size of what the reader could not read: the trace ends with the refusals so far."""
+
+
+def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
+    """The module's fx graph, each node read as it is recorded, and what its output reads as.
+
+    Reading while tracing lets ``forward`` see static sizes: ``x.shape``, ``x.size(i)``,
+    ``x.dim()`` are numbers from the shapes read so far, the batch size :data:`BATCH`, so
+    that arithmetic on them, ``max``, ``math.ceil`` and ``if`` on sizes run as plain Python.
+    A node the notation cannot say is a refusal naming its file and line; every such node
+    is said, in graph order, and what is computed from it is left unread. A failure of the
+    trace itself (data-dependent control flow) is one refusal naming the innermost module
+    being traced and its line.
+    """
+    import torch
     from torch import fx
 
     stack: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
+    values: dict[Any, Any] = {}
+    plain_getattr = torch.nn.Module.__getattr__  # fx swaps it while tracing: the reader reads modules as they are
+    problems: list[str] = []
+    outcome: list = []
+
+    places: list = []  # where forward asked for an attribute whose node fx records later
+
+    class Proxy(fx.Proxy):
+        def __getattr__(self, name: str):
+            if name in _SIZE_ATTRIBUTES:
+                value = values.get(self.node)
+                if not isinstance(value, _Value):
+                    raise _Stop(name)
+                return _SIZE_ATTRIBUTES[name](torch_sizes(value))
+            return Attribute(self, name)
+
+    class Attribute(fx.proxy.Attribute):
+        def __init__(self, root, attr: str):
+            super().__init__(root, attr)
+            self.place = _user_frame()
+
+        @property
+        def node(self):
+            places.append(self.place)
+            try:
+                return fx.proxy.Attribute.node.fget(self)
+            finally:
+                places.pop()
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):
@@ -360,19 +394,133 @@ def _trace(module):
             finally:
                 stack.pop()
 
+        def proxy(self, node):
+            return Proxy(node, self)
+
+        def create_arg(self, a):
+            return a if isinstance(a, Batch) else super().create_arg(a)
+
+        def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+            node = super().create_node(kind, target, args, kwargs, name, type_expr)
+            if kind == "output":
+                outcome.append(_value_of(values, node.args[0]))
+            elif kind == "placeholder" and values:
+                told = f"forward takes more than one input ({node.target!r} too)"
+                problems.append(f"module '(top)' ({type(module).__name__}): {told}{_defined(module)}")
+                values[node] = _UNREAD
+            elif kind == "placeholder":
+                values[node] = _Value(None, (None, *shape))
+            elif any(values.get(feed) is _UNREAD for feed in node.all_input_nodes):
+                values[node] = _UNREAD
+            else:
+                traced_getattr, torch.nn.Module.__getattr__ = torch.nn.Module.__getattr__, plain_getattr
+                try:
+                    values[node] = reader.node(node, values)
+                except _Refused as problem:
+                    problems.append(f"{_where(module, node)}: {problem}{_at(places[-1] if places else _user_frame())}")
+                    values[node] = _UNREAD
+                finally:
+                    torch.nn.Module.__getattr__ = traced_getattr
+            return node
+
     was_training = module.training
     module.eval()
     try:
-        return Tracer(autowrap_functions=tuple(_leaf_functions())).trace(module)
+        tracer = Tracer(autowrap_functions=tuple(_leaf_functions()), param_shapes_constant=True)
+        graph = tracer.trace(module)
+    except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
+        if isinstance(error, _Refused):
+            path, cls = failed[0] if failed else ("", type(module).__name__)
+            problems.append(f"module {path or '(top)'!r} ({cls}): {error}{_at(_frame_of(error))}")
+        raise UnsupportedModel("\n".join(problems)) from None
     except Exception as error:  # fx raises many kinds (TraceError, TypeError, ...) on what it cannot trace
         path, cls = failed[0] if failed else ("", type(module).__name__)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         kind = "data-dependent control flow" if "control flow" in first else "an operation torch.fx cannot trace"
         raise UnsupportedModel(
-            f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it"
+            f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it{_at(_frame_of(error))}"
         ) from None
     finally:
         module.train(was_training)
+    if problems:
+        raise UnsupportedModel("\n".join(problems))
+    return graph, outcome[0] if outcome else None
+
+
+_SIZE_ATTRIBUTES: dict[str, Callable] = {
+    "shape": lambda sizes: sizes,
+    "ndim": len,
+    "size": lambda sizes: lambda dim=None: sizes if dim is None else sizes[dim],
+    "dim": lambda sizes: lambda: len(sizes),
+    "ndimension": lambda sizes: lambda: len(sizes),
+}
+"""What forward may ask of a tensor's size while it is traced, answered from the shapes read so far."""
+
+
+def _user_frame():
+    """The innermost frame of the model's own code on the stack now: outside torch and cnndsl."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None and _ours(frame.f_code.co_filename):
+        frame = frame.f_back
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
+
+
+def _frame_of(error: BaseException):
+    """The innermost frame of the model's own code where ``error`` was raised."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not _ours(f.filename)]
+    return (frames[-1].filename, frames[-1].lineno) if frames else None
+
+
+def _ours(filename: str) -> bool:
+    """A file of torch, of cnndsl, or of Python's standard library: never where a model's construct stands."""
+    import os
+
+    name = os.path.abspath(filename)
+    inside = [root for root in _own_roots() if name.startswith(root + os.sep)]
+    return filename.startswith("<") or (bool(inside) and os.sep + "site-packages" + os.sep not in name[len(inside[0]) :])
+
+
+def _own_roots() -> list[str]:
+    if not _OWN_ROOTS:
+        import os
+        import sysconfig
+
+        import torch
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        _OWN_ROOTS.extend([os.path.dirname(os.path.abspath(torch.__file__)), here, sysconfig.get_paths()["stdlib"]])
+    return _OWN_ROOTS
+
+
+_OWN_ROOTS: list[str] = []
+
+
+def _at(place) -> str:
+    """`` (at model.py:12: x = x.view(4, -1))``: the file, line and text of the model's code, or ""."""
+    import linecache
+    import os
+
+    if place is None:
+        return ""
+    filename, line = place
+    shown = os.path.relpath(filename) if not os.path.relpath(filename).startswith("..") else filename
+    code = linecache.getline(filename, line).strip()
+    return f" (at {shown}:{line}{': ' + code if code else ''})"
+
+
+def _defined(module) -> str:
+    """Where the module's forward is defined, as :func:`_at` says it."""
+    import inspect
+
+    forward = type(module).forward
+    try:
+        return _at((inspect.getsourcefile(forward), inspect.getsourcelines(forward)[1]))
+    except (OSError, TypeError):
+        return ""
 
 
 def _where(module, node) -> str:
@@ -396,7 +544,10 @@ def _operation(node) -> str:
     if node.op == "get_attr":
         return f"attribute {node.target}"
     target = node.target
-    return f"{getattr(target, '__module__', None) or 'builtins'}.{getattr(target, '__name__', str(target))}"
+    if target is getattr and len(node.args) == 2:  # x.foo: the attribute is what forward asked for
+        return f"getattr({node.args[0]}, {node.args[1]!r})"
+    owner = {"_operator": "operator"}.get(getattr(target, "__module__", None), getattr(target, "__module__", None))
+    return f"{owner or 'builtins'}.{getattr(target, '__name__', str(target))}"
 
 
 def _value_of(values: Mapping, argument):
@@ -407,6 +558,8 @@ def _value_of(values: Mapping, argument):
         return values[argument]
     if isinstance(argument, list | tuple):
         return type(argument)(_value_of(values, item) for item in argument)
+    if isinstance(argument, dict):
+        return {key: _value_of(values, item) for key, item in argument.items()}
     return argument
 
 
@@ -603,8 +756,13 @@ def _identity(reader, module_or_x, *rest, **kwargs):
 
 
 def _getitem(reader, sequence, index):
-    if isinstance(sequence, tuple | list) and isinstance(index, int):
+    """An item of what forward holds that is no tensor: a tuple or list of tensors, a dict of them."""
+    if isinstance(sequence, tuple | list) and isinstance(index, int | slice):
         return sequence[index]
+    if isinstance(sequence, Mapping) and index in sequence:
+        return sequence[index]
+    if isinstance(sequence, Mapping):
+        raise Refused(f"the dict has no key {index!r}")
     raise Refused("indexing a tensor has no notation")
 
 

@@ -25,6 +25,7 @@ from cnndsl.layers.core import (
     target_shape,
 )
 from cnndsl.layers.pytorch import (
+    BATCH,
     NN,
     Call,
     Refused,
@@ -32,6 +33,8 @@ from cnndsl.layers.pytorch import (
     Value,
     as_spatial,
     as_tensor,
+    sizes_text,
+    torch_sizes,
 )
 from cnndsl.shapes import (
     Shape,
@@ -176,6 +179,108 @@ def _read_flatten(reader, x, start_dim: int = 1, end_dim: int = -1) -> Value:
     return reader.add("FL", {}, [x], flat=(height, width, channels) if reordered else None)
 
 
+def _read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
+    """``F.pad(x, (left, right, top, bottom))``, the sizes often computed from ``x.shape`` (timm's Conv2dSame): ZP."""
+    x = as_spatial(x)
+    _pad_mode(mode, value)
+    pad = tuple(pad)
+    if len(pad) not in (2, 4) or not all(type(p) is int for p in pad):
+        raise Refused(f"padding {pad}: the notation pads height and width by sizes it knows")
+    left, right, top, bottom = (*pad, 0, 0) if len(pad) == 2 else pad
+    if min(pad) < 0:
+        raise Refused(f"F.pad({pad}) with a negative size crops; the notation's near code: CR")
+    return reader.add("ZP", {"pad": ((top, bottom), (left, right))}, [x])
+
+
+def _pad_mode(mode: str, value) -> None:
+    """The one place F.pad's mode and value are judged: zeros are ZP's."""
+    if mode != "constant":
+        raise Refused(f"F.pad(mode={mode!r}): the notation's ZP pads with zeros")
+    if value not in (None, 0, 0.0):
+        raise Refused(f"F.pad(value={value!r}): the notation's ZP pads with zeros")
+
+
+def _read_upsample(reader, module, x) -> Value:
+    return _read_interpolate(reader, x, module.size, module.scale_factor, module.mode, module.align_corners,
+                             module.recompute_scale_factor)  # fmt: skip
+
+
+def _read_interpolate(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                      recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
+    """``nn.Upsample`` / ``F.interpolate`` by a whole factor, nearest or bilinear (align_corners=False): UP.
+
+    PyTorch's bilinear without aligned corners samples at half pixels, as Keras's (TensorFlow's) does;
+    a whole factor given as the output's size is the same factor.
+    """
+    x = as_spatial(x)
+    height, width = x.shape[1:3]
+    if size is not None:
+        size = (size, size) if type(size) is int else tuple(size)
+        if len(size) != 2 or size[0] % height or size[1] % width:
+            raise Refused(f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times")
+        factors = (size[0] // height, size[1] // width)
+    else:
+        scale = scale_factor if isinstance(scale_factor, list | tuple) else (scale_factor, scale_factor)
+        if scale_factor is None or len(scale) != 2 or any(float(s) != int(s) or s < 1 for s in scale):
+            raise Refused(f"scale_factor={scale_factor!r}: UP repeats rows and columns a whole number of times")
+        factors = tuple(int(s) for s in scale)
+    if mode not in ("nearest", "bilinear") or antialias:
+        raise Refused(f"mode={mode!r}{', antialias=True' if antialias else ''}: UP reads nearest and bilinear (as "
+                      "Keras computes them)")  # fmt: skip
+    if mode == "bilinear" and align_corners:
+        raise Refused("bilinear with align_corners=True: Keras's bilinear samples at half pixels (align_corners=False)")
+    return reader.add("UP", {"size": factors, "interpolation": mode}, [x])
+
+
+def _read_reshape(reader, x, *sizes) -> Value:
+    """``x.view(x.size(0), -1)``, ``x.reshape(-1, 400)``, ``y.view(b, c, 1, 1)``: FL, RS, or the tensor itself.
+
+    The batch axis must stay the batch (``x.size(0)``, or a ``-1`` the other sizes fill
+    exactly). A reshape is the notation's only where PyTorch's order of the values (C, H, W)
+    and the notation's (H, W, C) agree, or where it flattens (``FL``, whose next ``Linear`` is
+    reordered when ported).
+    """
+    x = as_tensor(x)
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
+    if not sizes or not all(size is BATCH or type(size) is int for size in sizes):
+        raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
+    held = torch_sizes(x)[1:]
+    count = math.prod(held)
+    target = _target_sizes(sizes, count)
+    if len(target) == 1:
+        return _read_flatten(reader, x) if len(held) > 1 else x
+    if target == held:
+        return x
+    if x.flat or (len(x.shape) == 4 and not x.last and math.prod(x.shape[1:3]) > 1 and x.shape[3] > 1):
+        raise Refused(
+            f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads PyTorch's (C, H, W) "
+            "order, the notation's RS its (H, W, C) order; the notation's near code: FL() into a Linear"
+        )
+    if len(target) == 3 and (target[0] == 1 or target[1] * target[2] == 1):  # (C, H, W) in the same order
+        channels, height, width = target
+        return reader.add("RS", {"shape": (height, width, channels)}, [x])
+    return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)
+
+
+def _target_sizes(sizes: tuple, count: int) -> tuple[int, ...]:
+    """The sizes after the batch axis, ``-1`` worked out; Refused where the batch axis would not stay the batch."""
+    first, rest = sizes[0], sizes[1:]
+    known = math.prod(size for size in rest if size != -1)
+    if first is not BATCH and not (first == -1 and -1 not in rest and known == count):
+        raise Refused(
+            f"reshaping to {sizes_text(sizes)} moves values across the batch axis: keep it the batch "
+            "(x.view(x.size(0), ...)), or give the other sizes so that -1 is the batch"
+        )
+    if any(size is BATCH or size < -1 or size == 0 for size in rest) or list(rest).count(-1) > 1 or (
+        known == 0 or count % known
+    ):
+        raise Refused(f"reshaping {count} values to {sizes_text(sizes)}")
+    target = tuple(count // known if size == -1 else size for size in rest)
+    if math.prod(target) != count:
+        raise Refused(f"reshaping {count} values to {sizes_text(sizes)}")
+    return target
+
+
 def _read_flatten_module(reader, module, x) -> Value:
     return _read_flatten(reader, x, module.start_dim, module.end_dim)
 
@@ -200,7 +305,8 @@ RESHAPES = (
               kind="reshape",
               keras=(KerasClass("ZeroPadding2D", (KerasArg("pad", "padding", ((1, 1), (1, 1)), from_keras=_nested),),
                                 refuse=_channels_last),),
-              torch=Torch(_build_zero_padding, modules=((NN + "padding.ZeroPad2d", _read_zero_pad),)),
+              torch=Torch(_build_zero_padding, modules=((NN + "padding.ZeroPad2d", _read_zero_pad),),
+                          functions=(("torch.nn.functional.pad", _read_pad),)),
               example={},
               note=": `p`, `(ph, pw)` or `((top, bottom), (left, right))`"),
     LayerType("CR", "Cropping2D", "crop rows and columns off the edges",
@@ -216,7 +322,8 @@ RESHAPES = (
               keras=(KerasClass("UpSampling2D", (KerasArg("size", "size", (2, 2), from_keras=_pair),
                                                  KerasArg("interpolation", "interpolation", "nearest")),
                                 refuse=_channels_last),),
-              torch=Torch(_build_upsampling, unread="nn.Upsample has no reading yet"),
+              torch=Torch(_build_upsampling, modules=((NN + "upsampling.Upsample", _read_upsample),),
+                          functions=(("torch.nn.functional.interpolate", _read_interpolate),)),
               example={},
               note="; also bilinear, bicubic, lanczos3, lanczos5"),
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
@@ -228,7 +335,8 @@ RESHAPES = (
               (Param("shape", target_shape, literal=True),), _reshape_shape, collect="shape", kind="reshape",
               keras=(KerasClass("Reshape", (KerasArg("shape", "target_shape", positional=True, from_keras=_nested),)),),
               torch=Torch(lambda info: (Call("Reshape", (info.layer.args["shape"],)),),
-                          unread="a reshape's sizes are traced as arithmetic: no reading yet"),
+                          functions=(("torch.reshape", _read_reshape),),
+                          methods=(("view", _read_reshape), ("reshape", _read_reshape))),
               example={"shape": (-1,)},
               note=": `RS(1, 1, 32)`, `RS(-1)`; the same number of values, one size may be -1"),
     LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
