@@ -170,7 +170,9 @@ def test_a_convolution_that_adds_a_constant_is_refused_at_its_line():
         from_torch(source, (8, 8, 3))
     message = str(caught.value)
     assert "module '0' (PlusOne), operation operator.add: arithmetic with a constant" in message
-    assert f"{HERE}:" in message and "return F.conv2d(x, self.weight, self.bias, self.stride, self.padding) + 1" in message
+    assert (
+        f"{HERE}:" in message and "return F.conv2d(x, self.weight, self.bias, self.stride, self.padding) + 1" in message
+    )
 
 
 # --- timm's layers, through timm itself ------------------------------------------------------------------
@@ -359,5 +361,8 @@ def test_every_construct_refused_is_said_in_graph_order_once():
     with pytest.raises(UnsupportedModel) as caught:
         from_torch(Both(), (8, 8, 3))
     lines = str(caught.value).splitlines()
-    assert [re.search(r"operation (Tensor\.\w+)", line).group(1) for line in lines] == ["Tensor.cumsum", "Tensor.cummax"]
+    assert [re.search(r"operation (Tensor\.\w+)", line).group(1) for line in lines] == [
+        "Tensor.cumsum",
+        "Tensor.cummax",
+    ]
     assert all(f"{HERE}:" in line for line in lines)

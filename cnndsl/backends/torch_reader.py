@@ -481,7 +481,9 @@ def _ours(filename: str) -> bool:
 
     name = os.path.abspath(filename)
     inside = [root for root in _own_roots() if name.startswith(root + os.sep)]
-    return filename.startswith("<") or (bool(inside) and os.sep + "site-packages" + os.sep not in name[len(inside[0]) :])
+    return filename.startswith("<") or (
+        bool(inside) and os.sep + "site-packages" + os.sep not in name[len(inside[0]) :]
+    )
 
 
 def _own_roots() -> list[str]:
@@ -588,18 +590,18 @@ class _Reader:
             module = self.module.get_submodule(node.target)
             entry = _module_entry(module)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, module, *args, **kwargs)
+                raise _Refused(_no_code(type(module).__name__))
+            return _called(entry, self, module, *args, **kwargs)
         if node.op == "call_function":
             entry = _function_entry(node.target)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, *args, **kwargs)
+                raise _Refused(_no_code(getattr(node.target, "__name__", "")))
+            return _called(entry, self, *args, **kwargs)
         if node.op == "call_method":
             entry = _METHODS.get(node.target)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, *args, **kwargs)
+                raise _Refused(_no_code(node.target))
+            return _called(entry, self, *args, **kwargs)
         raise _Refused(f"an fx node of kind {node.op!r} has no code in the notation")
 
     def add(self, code: str, args: Mapping, inputs: Sequence[_Value], weights=None, suffix: str = "", **kept) -> _Value:
@@ -622,6 +624,34 @@ class _Reader:
         self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
         return _Value(name, shape, **kept)
+
+
+def _called(entry: Callable, *args, **kwargs):
+    """A reading called with forward's arguments; arguments it does not take are a refusal, not a crash."""
+    import inspect
+
+    try:
+        inspect.signature(entry).bind(*args, **kwargs)
+    except TypeError as error:
+        raise _Refused(f"called with arguments the notation's reading does not take ({error})") from None
+    return entry(*args, **kwargs)
+
+
+_NEAR = {
+    "squeeze": "FL() flattens (N, C, 1, 1) to (N, C): x.flatten(1)",
+    "unsqueeze": "RS reshapes: x.view(x.size(0), ...)",
+    "Unflatten": "RS reshapes: x.view(x.size(0), ...)",
+    "stack": "CAT joins an axis the tensors have: torch.cat",
+    "transpose": "permute(0, 2, 3, 1) and back, around a layer norm or a Linear",
+    "expand_as": "MUL and ADD broadcast as NumPy does: x * y",
+    "expand": "MUL and ADD broadcast as NumPy does: x * y",
+}
+"""What forward calls that has no code, and the notation's near code, where there is one."""
+
+
+def _no_code(name: str) -> str:
+    near = _NEAR.get(name)
+    return "has no code in the notation" + (f"; the notation's near code: {near}" if near else "")
 
 
 def _attribute(module, target: str):

@@ -177,7 +177,9 @@ def _read_batch_norm_function(reader, x, running_mean, running_var, weight=None,
     """``F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, m, eps)``: a module's
     own statistics in inference (timm's BatchNormAct2d, then its activation)."""
     if training is not False or running_mean is None or running_var is None:
-        raise Refused("a batch norm of the batch's own statistics (training=True, no running statistics) has no notation")
+        raise Refused(
+            "a batch norm of the batch's own statistics (training=True, no running statistics) has no notation"
+        )
     tensors = [None if t is None else own_tensor(t, what) for t, what in
                ((weight, "scale"), (bias, "offset"), (running_mean, "running mean"), (running_var, "running variance"))]  # fmt: skip
     return _read_batch_normalization(reader, x, weight is not None, bias is not None, momentum, eps, lambda: tensors)

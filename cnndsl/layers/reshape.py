@@ -217,7 +217,9 @@ def _read_interpolate(reader, x, size=None, scale_factor=None, mode: str = "near
     if size is not None:
         size = (size, size) if type(size) is int else tuple(size)
         if len(size) != 2 or size[0] % height or size[1] % width:
-            raise Refused(f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times")
+            raise Refused(
+                f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times"
+            )
         factors = (size[0] // height, size[1] // width)
     else:
         scale = scale_factor if isinstance(scale_factor, list | tuple) else (scale_factor, scale_factor)
@@ -271,8 +273,10 @@ def _target_sizes(sizes: tuple, count: int) -> tuple[int, ...]:
             f"reshaping to {sizes_text(sizes)} moves values across the batch axis: keep it the batch "
             "(x.view(x.size(0), ...)), or give the other sizes so that -1 is the batch"
         )
-    if any(size is BATCH or size < -1 or size == 0 for size in rest) or list(rest).count(-1) > 1 or (
-        known == 0 or count % known
+    if (
+        any(size is BATCH or size < -1 or size == 0 for size in rest)
+        or list(rest).count(-1) > 1
+        or (known == 0 or count % known)
     ):
         raise Refused(f"reshaping {count} values to {sizes_text(sizes)}")
     target = tuple(count // known if size == -1 else size for size in rest)
