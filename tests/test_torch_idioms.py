@@ -9,7 +9,9 @@ A refusal names the construct, the module and the file and line of the forward i
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from cnndsl.errors import UnsupportedModel  # noqa: E402
 pytestmark = pytest.mark.slow
 
 HERE = "test_torch_idioms.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _randomised(model: nn.Module) -> nn.Module:
@@ -141,6 +144,7 @@ class Functional(nn.Module):
         self.register_buffer("var", torch.ones(8))
         self.gamma, self.beta = nn.Parameter(torch.ones(8)), nn.Parameter(torch.zeros(8))
         self.group_scale, self.group_shift = nn.Parameter(torch.ones(8)), nn.Parameter(torch.zeros(8))
+        self.layer_scale = nn.Parameter(torch.ones(8))
         self.weight, self.bias = nn.Parameter(torch.zeros(5, 8)), nn.Parameter(torch.zeros(5))
 
     def forward(self, x):
@@ -148,13 +152,14 @@ class Functional(nn.Module):
         x = F.batch_norm(x, self.mean, self.var, self.scale, self.shift, False, 0.1, 1e-5)
         x = F.layer_norm(x.permute(0, 2, 3, 1), (8,), self.gamma, self.beta, 1e-6).permute(0, 3, 1, 2)
         x = F.group_norm(x, 2, self.group_scale, self.group_shift, 1e-5)
+        x = x.mul(self.layer_scale.reshape(1, -1, 1, 1))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return F.linear(x, self.weight, self.bias)
 
 
 def test_functional_calls_on_a_module_s_own_tensors_read_as_the_codes_they_compute():
     text = _exact(Functional(), (16, 16, 3))
-    assert _codes(text) == ["IN", "ZP", "CN", "BN", "LN", "GN", "GAP", "DN"]  # padding=1 at stride 2: not same
+    assert _codes(text) == ["IN", "ZP", "CN", "BN", "LN", "GN", "LS", "GAP", "DN"]  # padding=1 at stride 2: not same
 
 
 class PlusOne(nn.Conv2d):
@@ -205,6 +210,54 @@ def test_timm_s_conv2d_same_at_224_pads_as_tensorflow_does(timm):
     source = nn.Sequential(Conv2dSame(3, 4, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
     text = _exact(source, (224, 224, 3), keras=False)
     assert check(text).layers[1].output_shape == (None, 112, 112, 4)
+
+
+def test_a_timm_model_of_those_layers_comes_in_exactly(timm):
+    """tf_ MobileNetV3: Conv2dSame and BatchNormAct2d throughout, built by timm."""
+    text = _exact(timm.create_model("tf_mobilenetv3_small_minimal_100", num_classes=4), (32, 32, 3), keras=False)
+    assert "ZP(((0, 1), (0, 1)))" in text and "ACT(relu)" in text
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+REFUSING = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x):
+        x = self.conv(x).cumsum(1)
+        y = self.conv(torch.zeros(1, 3, 8, 8)).view(-1)
+        return self.fc(x.view(x.size(0), -1)) + y[:2]
+
+
+def net():
+    return Net()
+"""
+
+
+def test_from_torch_says_each_refusal_at_its_line_and_writes_nothing(tmp_path):
+    from helpers import run_cli
+
+    (tmp_path / "refusing.py").write_text(REFUSING)
+    out = tmp_path / "net.cnn"
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}  # this checkout's cnndsl
+    result = run_cli("from-torch", "refusing:net", "--input-shape", "8,8,3", "-o", str(out), env=env, cwd=tmp_path,
+                     process=True)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        "cnndsl: error: refusing:net: module '(top)' (Net), operation Tensor.cumsum: has no code"
+    )
+    assert lines[0].endswith("(at refusing.py:12: x = self.conv(x).cumsum(1))")
+    assert len(lines) == 2 and "module 'conv' (Conv2d), operation call: the input is a constant tensor" in lines[1]
+    assert lines[1].endswith("(at refusing.py:13: y = self.conv(torch.zeros(1, 3, 8, 8)).view(-1))")
+    assert "Traceback" not in result.stderr and not out.exists()
 
 
 # --- transposed convolutions and upsampling ------------------------------------------------------------

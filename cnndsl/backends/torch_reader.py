@@ -361,8 +361,10 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
         def __getattr__(self, name: str):
             if name in _SIZE_ATTRIBUTES:
                 value = values.get(self.node)
-                if not isinstance(value, _Value):
+                if value is _UNREAD:
                     raise _Stop(name)
+                if isinstance(value, _Parameter):  # a buffer's or a constant's size is its own
+                    return _SIZE_ATTRIBUTES[name](tuple(value.tensor.shape))
                 return _SIZE_ATTRIBUTES[name](torch_sizes(value))
             return Attribute(self, name)
 
@@ -432,7 +434,7 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
         if isinstance(error, _Refused):
             path, cls = failed[0] if failed else ("", type(module).__name__)
             problems.append(f"module {path or '(top)'!r} ({cls}): {error}{_at(_frame_of(error))}")
-        raise UnsupportedModel("\n".join(problems)) from None
+        raise UnsupportedModel("\n".join(problems or [f"a size of what was not read: {error}"])) from None
     except Exception as error:  # fx raises many kinds (TraceError, TypeError, ...) on what it cannot trace
         path, cls = failed[0] if failed else ("", type(module).__name__)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]

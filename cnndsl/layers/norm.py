@@ -241,7 +241,10 @@ def read_layer_scale(reader, tensor, x: Value) -> Value:
     """``x * gamma``, a module's own tensor of one value per channel (ConvNeXt's layer scale): LS."""
     channels = x.shape[-1]
     expected = (channels,) if x.last or len(x.shape) == 2 else (channels, 1, 1)
-    if tuple(tensor.shape) != expected:
+    shape = tuple(tensor.shape)
+    while len(shape) > len(expected) and shape[0] == 1:  # (1, C, 1, 1): broadcast over the batch alike
+        shape = shape[1:]
+    if shape != expected:
         raise Refused(f"a scale of shape {tuple(tensor.shape)} is not one value per channel {expected}")
     return reader.add("LS", {}, [x], lambda: [to_numpy(tensor).reshape(channels)], last=x.last)
 

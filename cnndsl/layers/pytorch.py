@@ -165,6 +165,10 @@ def torch_dim(axis: int, rank: int) -> int:
 
 
 def as_tensor(value, what: str = "the input") -> Value:
+    if isinstance(value, Parameter):
+        raise Refused(
+            f"{what} is a constant tensor (a module's own, or made in forward), not one the input flows through"
+        )
     if not isinstance(value, Value):
         raise Refused(f"{what} is not a tensor the notation follows ({type(value).__name__})")
     return value

@@ -28,6 +28,7 @@ from cnndsl.layers.pytorch import (
     BATCH,
     NN,
     Call,
+    Parameter,
     Refused,
     Unsupported,
     Value,
@@ -242,8 +243,10 @@ def _read_reshape(reader, x, *sizes) -> Value:
     and the notation's (H, W, C) agree, or where it flattens (``FL``, whose next ``Linear`` is
     reordered when ported).
     """
-    x = as_tensor(x)
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
+    if isinstance(x, Parameter) and all(type(size) is int for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
+        return Parameter(x.tensor.reshape(sizes))
+    x = as_tensor(x)
     if not sizes or not all(size is BATCH or type(size) is int for size in sizes):
         raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
     held = torch_sizes(x)[1:]
