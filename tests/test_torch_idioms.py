@@ -319,6 +319,13 @@ class BatchTimesTwo(nn.Module):
         return x.view(x.size(0) * 2, -1)
 
 
+class BatchBranch(nn.Module):
+    def forward(self, x):
+        if x.size(0) == 1:
+            return x
+        return -x
+
+
 class Attribute(nn.Module):
     def forward(self, x):
         return x.foo
@@ -355,6 +362,7 @@ REFUSED = {
                          "return x.view(4, -1)"),
     "batch-arithmetic": (BatchTimesTwo(), r"the batch size \* 2: the notation's layers never depend on the batch size",
                          "return x.view(x.size(0) * 2, -1)"),
+    "batch-branch": (BatchBranch(), r"\(BatchBranch\): the batch size used as a number", "if x.size(0) == 1:"),
     "getattr": (Attribute(), r"operation getattr\(\w+, 'foo'\): has no code", "return x.foo"),
     "control-flow": (Gate(), r"\(Gate\): data-dependent control flow", "if x.sum() > 0:"),
     "align-corners": (Aligned(), "align_corners=True: Keras's bilinear samples at half pixels",

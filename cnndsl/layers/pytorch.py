@@ -221,10 +221,12 @@ class Batch(int):
     __str__ = __repr__
 
     def __eq__(self, other) -> bool:
+        if isinstance(other, int) and other is not self:  # `if x.size(0) == 1:` chooses by the batch size
+            self._as_number()
         return other is self
 
     def __ne__(self, other) -> bool:
-        return other is not self
+        return not self.__eq__(other)
 
     __hash__ = object.__hash__
 
