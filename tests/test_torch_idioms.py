@@ -301,6 +301,25 @@ class Decoder(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
+class Sized(nn.Module):
+    """A transposed convolution told the skip's size, as some U-Nets call it."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        y = self.up(self.down(x), output_size=x.size())
+        return self.head(torch.cat([x, y], 1).mean((2, 3)))
+
+
+def test_a_transposed_convolution_told_its_output_size_reads_exactly():
+    text = _exact(Sized(), (8, 8, 3))
+    assert "CT(3, strides=2, activation=linear)" in text and "CR(((1, 0), (1, 0)))" in text
+
+
 def test_a_unet_step_padding_to_the_skip_s_size_reads_exactly():
     text = _exact(Decoder(), (15, 15, 3))
     assert "UP(interpolation=bilinear)" in text and "ZP(((0, 1), (0, 1)))" in text and "CAT(" in text

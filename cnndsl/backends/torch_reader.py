@@ -21,6 +21,7 @@ operation. torch is imported here only; the package never imports user code, and
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -477,6 +478,7 @@ def _frame_of(error: BaseException):
     return (frames[-1].filename, frames[-1].lineno) if frames else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _ours(filename: str) -> bool:
     """A file of torch, of cnndsl, or of Python's standard library: never where a model's construct stands."""
     import os

@@ -320,12 +320,28 @@ def _depthwise_weights_of(weight, bias, channels: int) -> list:
     return kernel + ([to_numpy(bias)] if bias is not None else [])
 
 
-def _read_conv_transpose(reader, module, x) -> Value:
+def _read_conv_transpose(reader, module, x, output_size=None) -> Value:
     if module.padding_mode != "zeros":
         raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros")
-    settings = (module.stride, module.padding, module.output_padding, module.groups, module.dilation)
+    extra = module.output_padding if output_size is None else _output_padding(module, x, output_size)
+    settings = (module.stride, module.padding, extra, module.groups, module.dilation)
     return _read_transposed(reader, x, module.weight.shape, module.bias is not None, settings,
                             lambda: (module.weight, module.bias))  # fmt: skip
+
+
+def _output_padding(module, x, output_size) -> tuple[int, int]:
+    """``up(x, output_size=skip.size())``: the rows PyTorch adds after to reach that size, as its own rule."""
+    x = as_spatial(x)
+    wanted = tuple(output_size)[-2:]
+    if not all(type(size) is int for size in wanted):
+        raise Refused(f"output_size={tuple(output_size)}: the notation's CT has sizes it knows")
+    extra = []
+    for given, want, k, s, p, d in zip(x.shape[1:3], wanted, module.kernel_size, module.stride, module.padding,
+                                       module.dilation):  # fmt: skip
+        extra.append(want - ((given - 1) * s - 2 * p + d * (k - 1) + 1))
+        if not 0 <= extra[-1] < max(s, d):
+            raise Refused(f"output_size={tuple(output_size)} is no size this transposed convolution gives")
+    return tuple(extra)
 
 
 def _read_conv_transpose_function(reader, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
