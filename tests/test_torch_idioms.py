@@ -123,6 +123,27 @@ def test_a_squeeze_and_excitation_gate_reshaped_by_view_reads_as_rs():
     assert "RS(1, 1, 8)" in text and "MUL(" in text
 
 
+class Squeezed(nn.Module):
+    def __init__(self, squeeze):
+        super().__init__()
+        self.conv, self.pool, self.fc, self.squeeze = (
+            nn.Conv2d(3, 8, 3),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Linear(8, 3),
+            squeeze,
+        )
+
+    def forward(self, x):
+        return self.fc(self.squeeze(self.pool(self.conv(x))))
+
+
+def test_a_pooled_tensor_squeezed_reads_as_gap_and_one_axis_squeezed_is_refused():
+    assert _codes(_exact(Squeezed(lambda x: x.squeeze()), (8, 8, 3), keras=False)) == ["IN", "CN", "GAP", "DN"]
+    assert _codes(_exact(Squeezed(lambda x: torch.squeeze(x, (2, 3))), (8, 8, 3), keras=False))[2] == "GAP"
+    with pytest.raises(UnsupportedModel, match=r"squeezing \(batch, 8, 1, 1\) to \(batch, 8, 1\); the notation's near"):
+        from_torch(Squeezed(lambda x: x.squeeze(-1).squeeze(-1)), (8, 8, 3))
+
+
 # --- functional calls on a module's own tensors --------------------------------------------------------
 
 

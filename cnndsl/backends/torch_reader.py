@@ -642,7 +642,6 @@ def _called(entry: Callable, *args, **kwargs):
 
 
 _NEAR = {
-    "squeeze": "FL() flattens (N, C, 1, 1) to (N, C): x.flatten(1)",
     "unsqueeze": "RS reshapes: x.view(x.size(0), ...)",
     "Unflatten": "RS reshapes: x.view(x.size(0), ...)",
     "stack": "CAT joins an axis the tensors have: torch.cat",

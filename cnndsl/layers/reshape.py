@@ -288,6 +288,22 @@ def _target_sizes(sizes: tuple, count: int) -> tuple[int, ...]:
     return target
 
 
+def _read_squeeze(reader, x, dim=None) -> Value:
+    """``pool(x).squeeze()``, ``.squeeze((2, 3))`` of a ``(N, C, 1, 1)`` tensor: FL (the batch axis is never squeezed
+    in the notation, which reads every batch size alike)."""
+    x = as_tensor(x)
+    sizes = torch_sizes(x)
+    dims = range(1, len(sizes)) if dim is None else dim if isinstance(dim, list | tuple) else (dim,)
+    kept = [size for axis, size in enumerate(sizes) if axis == 0 or axis % len(sizes) not in {d % len(sizes) for d in dims}
+            or size != 1]  # fmt: skip
+    if x.last or len(sizes) != 4 or len(kept) != 2:
+        raise Refused(
+            f"squeezing {sizes_text(sizes)} to {sizes_text(kept)}; the notation's near code: FL() flattens "
+            "(N, C, 1, 1) to (N, C)"
+        )
+    return _read_flatten(reader, x)
+
+
 def _read_flatten_module(reader, module, x) -> Value:
     return _read_flatten(reader, x, module.start_dim, module.end_dim)
 
@@ -336,7 +352,8 @@ RESHAPES = (
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),
-                          functions=(("torch.flatten", _read_flatten),), methods=(("flatten", _read_flatten),)),
+                          functions=(("torch.flatten", _read_flatten), ("torch.squeeze", _read_squeeze)),
+                          methods=(("flatten", _read_flatten), ("squeeze", _read_squeeze))),
               example={}),
     LayerType("RS", "Reshape", "reshape to the given sizes (batch axis aside; one may be -1)",
               (Param("shape", target_shape, literal=True),), _reshape_shape, collect="shape", kind="reshape",
