@@ -5,8 +5,10 @@ data): ``torch.fx`` records every module call and every function ``forward`` cal
 (``torch.cat``, ``+``, ``torch.flatten``, ``x.mean((2, 3))``), modules the tables
 below name being leaves, as torchvision's feature extraction keeps them. Each
 recorded call reads as a code through three tables (modules by type, functions,
-tensor methods), shapes follow from the layer table's own shape rules, and the
-layers go to the Keras reader's graph writer: one writer for every model read.
+tensor methods) as it is recorded, so that ``forward`` sees the sizes read so far
+(``x.view(x.size(0), -1)``, the batch size kept unknown); shapes follow from the layer
+table's own shape rules, and the layers go to the Keras reader's graph writer: one
+writer for every model read.
 
 Where PyTorch says what Keras does not, the reader writes it exactly: ``padding=1``
 at stride 2 is a ``ZP`` before a ``valid`` convolution, a padded or ``ceil_mode``
@@ -14,8 +16,8 @@ pooling is ``MP``/``AP`` with ``pad=``, ``ceil=``, ``count_pad=``, batch-norm mo
 ``m`` is the notation's ``1 - m``, a flatten of ``(C, H, W)`` is ``FL()`` whose next
 dense layer's weights are reordered when they are ported. Anything else (an attention
 block, data-dependent control flow, an activation with other constants) is one
-:class:`~cnndsl.errors.UnsupportedModel` naming the module's path and class and the
-operation. torch is imported here only; the package never imports user code, and
+:class:`~cnndsl.errors.UnsupportedModel` naming, for each construct refused, the module's
+path and class, the operation, and the file and line of the ``forward`` it stands in. torch is imported here only; the package never imports user code, and
 ``from-torch``'s command imports only the module it is named.
 """
 
@@ -635,7 +637,11 @@ def _called(entry: Callable, *args, **kwargs):
     import inspect
 
     try:
-        inspect.signature(entry).bind(*args, **kwargs)
+        signature = inspect.signature(entry)
+    except ValueError:  # no signature to check against: the reading itself says what it takes
+        return entry(*args, **kwargs)
+    try:
+        signature.bind(*args, **kwargs)
     except TypeError as error:
         raise _Refused(f"called with arguments the notation's reading does not take ({error})") from None
     return entry(*args, **kwargs)
