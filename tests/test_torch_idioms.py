@@ -344,6 +344,7 @@ def test_a_transposed_convolution_told_its_output_size_reads_exactly():
 def test_a_unet_step_padding_to_the_skip_s_size_reads_exactly():
     text = _exact(Decoder(), (15, 15, 3))
     assert "UP(interpolation=bilinear)" in text and "ZP(((0, 1), (0, 1)))" in text and "CAT(" in text
+    assert "ZP(" not in _exact(Decoder(), (16, 16, 3), keras=False)  # the sizes agree: F.pad pads nothing
 
 
 # --- refusals: the construct, the module, the file and line ---------------------------------------------

@@ -190,6 +190,8 @@ def _read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
     left, right, top, bottom = (*pad, 0, 0) if len(pad) == 2 else pad
     if min(pad) < 0:
         raise Refused(f"F.pad({pad}) with a negative size crops; the notation's near code: CR")
+    if max(pad) == 0:  # a U-Net's padding to the skip's size where the sizes already agree
+        return x
     return reader.add("ZP", {"pad": ((top, bottom), (left, right))}, [x])
 
 
