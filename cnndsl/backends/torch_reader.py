@@ -348,13 +348,11 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
     trace itself (data-dependent control flow) is one refusal naming the innermost module
     being traced and its line.
     """
-    import torch
     from torch import fx
 
     stack: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
     values: dict[Any, Any] = {}
-    plain_getattr = torch.nn.Module.__getattr__  # fx swaps it while tracing: the reader reads modules as they are
     problems: list[str] = []
     outcome: list = []
 
@@ -418,20 +416,27 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
             elif any(values.get(feed) is _UNREAD for feed in node.all_input_nodes):
                 values[node] = _UNREAD
             else:
-                traced_getattr, torch.nn.Module.__getattr__ = torch.nn.Module.__getattr__, plain_getattr
+                self.reading = True
                 try:
                     values[node] = reader.node(node, values)
                 except _Refused as problem:
                     problems.append(f"{_where(module, node)}: {problem}{_at(places[-1] if places else _user_frame())}")
                     values[node] = _UNREAD
                 finally:
-                    torch.nn.Module.__getattr__ = traced_getattr
+                    self.reading = False
             return node
+
+        def getattr(self, attr, attr_val, parameter_proxy_cache):
+            """A module's attribute as it is while the reader reads it, a proxy while forward runs."""
+            if self.reading:
+                return attr_val
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     was_training = module.training
     module.eval()
     try:
         tracer = Tracer(autowrap_functions=tuple(_leaf_functions()), param_shapes_constant=True)
+        tracer.reading = False
         graph = tracer.trace(module)
     except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
         if isinstance(error, _Refused):
