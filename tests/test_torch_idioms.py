@@ -367,6 +367,15 @@ class BatchBranch(nn.Module):
         return -x
 
 
+class Unflattened(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4 * 6 * 6, 2 * 3 * 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)).view(x.size(0), 2, 3, 3)
+
+
 class Attribute(nn.Module):
     def forward(self, x):
         return x.foo
@@ -404,6 +413,9 @@ REFUSED = {
     "batch-arithmetic": (BatchTimesTwo(), r"the batch size \* 2: the notation's layers never depend on the batch size",
                          "return x.view(x.size(0) * 2, -1)"),
     "batch-branch": (BatchBranch(), r"\(BatchBranch\): the batch size used as a number", "if x.size(0) == 1:"),
+    "unflatten": (Unflattened(), r"reshaping \(batch, 18\) to \(batch, 2, 3, 3\) reads the values in PyTorch's "
+                  r"\(C, H, W\) order; the notation's near code RS\(3, 3, 2\)",
+                  "return self.fc(x.flatten(1)).view(x.size(0), 2, 3, 3)"),
     "getattr": (Attribute(), r"operation getattr\(\w+, 'foo'\): has no code", "return x.foo"),
     "control-flow": (Gate(), r"\(Gate\): data-dependent control flow", "if x.sum() > 0:"),
     "align-corners": (Aligned(), "align_corners=True: Keras's bilinear samples at half pixels",

@@ -266,7 +266,14 @@ def _read_reshape(reader, x, *sizes) -> Value:
     if len(target) == 3 and (target[0] == 1 or target[1] * target[2] == 1):  # (C, H, W) in the same order
         channels, height, width = target
         return reader.add("RS", {"shape": (height, width, channels)}, [x])
-    return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)
+    if len(target) == 3 and len(held) == 1:  # a Linear's output made an image: (C, H, W) as PyTorch reads it
+        channels, height, width = target
+        raise Refused(
+            f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads the values in "
+            f"PyTorch's (C, H, W) order; the notation's near code RS({height}, {width}, {channels}) reads them in "
+            "(H, W, C) order"
+        )
+    return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)  # held as PyTorch holds it
 
 
 def _target_sizes(sizes: tuple, count: int) -> tuple[int, ...]:
