@@ -444,6 +444,24 @@ def test_a_module_of_two_inputs_is_refused_at_its_forward():
     assert re.search(rf"\(at \S*{HERE}:\d+: def forward\(self, x, y\):\)", message), message
 
 
+class WithTargets(nn.Module):
+    """A classifier whose forward also takes what training gives it, as many repositories write one."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4, 2)
+
+    def forward(self, x, targets=None, temperature: float = 1.0):
+        logits = self.fc(self.conv(x).mean((2, 3)))
+        if targets is not None:
+            return F.cross_entropy(logits, targets)
+        return logits / temperature if temperature != 1.0 else logits
+
+
+def test_forward_s_other_arguments_are_read_at_their_defaults():
+    assert _codes(_exact(WithTargets(), (8, 8, 3), keras=False)) == ["IN", "CN", "GAP", "DN"]
+
+
 class TwoProblems(nn.Module):
     def __init__(self):
         super().__init__()

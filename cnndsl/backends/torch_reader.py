@@ -407,6 +407,8 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
             node = super().create_node(kind, target, args, kwargs, name, type_expr)
             if kind == "output":
                 outcome.append(_value_of(values, node.args[0]))
+            elif kind == "placeholder" and values and node.args:  # forward's argument left at its default
+                values[node] = node.args[0]
             elif kind == "placeholder" and values:
                 told = f"forward takes more than one input ({node.target!r} too)"
                 problems.append(f"module '(top)' ({type(module).__name__}): {told}{_defined(module)}")
@@ -415,6 +417,8 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
                 values[node] = _Value(None, (None, *shape))
             elif any(values.get(feed) is _UNREAD for feed in node.all_input_nodes):
                 values[node] = _UNREAD
+            elif kind == "call_function" and _on_constants(target, [values[feed] for feed in node.all_input_nodes]):
+                values[node] = target(*_value_of(values, node.args), **_value_of(values, node.kwargs))
             else:
                 self.reading = True
                 try:
@@ -437,7 +441,7 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
     try:
         tracer = Tracer(autowrap_functions=tuple(_leaf_functions()), param_shapes_constant=True)
         tracer.reading = False
-        graph = tracer.trace(module)
+        graph = tracer.trace(module, concrete_args=_defaults(module))
     except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
         if isinstance(error, _Refused):
             path, cls = failed[0] if failed else ("", type(module).__name__)
@@ -455,6 +459,28 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any]:
     if problems:
         raise UnsupportedModel("\n".join(problems))
     return graph, outcome[0] if outcome else None
+
+
+def _defaults(module) -> dict[str, Any] | None:
+    """forward's arguments after the input that have defaults (``targets=None``): traced at those values."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    found = {p.name: p.default for p in parameters if p.kind in plain and p.default is not inspect.Parameter.empty}
+    return found or None
+
+
+def _on_constants(target, inputs: list) -> bool:
+    """A check fx records on a default it traced at (``targets is None``, ``scale == 1.0``), on no tensor."""
+    from torch import _assert
+    from torch.fx._symbolic_trace import _assert_is_none
+
+    checks = target in (_assert, _assert_is_none) or getattr(target, "__module__", None) == "_operator"
+    return checks and not any(isinstance(value, _Value | _Parameter) for value in inputs)
 
 
 _SIZE_ATTRIBUTES: dict[str, Callable] = {
