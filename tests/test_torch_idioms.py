@@ -341,6 +341,26 @@ def test_a_transposed_convolution_told_its_output_size_reads_exactly():
     assert "CT(3, strides=2, activation=linear)" in text and "CR(((1, 0), (1, 0)))" in text
 
 
+class PoolingBranch(nn.Module):
+    """DeepLabV3's image pooling: pooled to 1x1, then resized to the size of the tensor it came from."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+        self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 4, 1), nn.ReLU())
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        size = x.shape[-2:]
+        pooled = F.interpolate(self.pooling(x), size=size, mode="bilinear", align_corners=False)
+        return self.head(torch.cat([x, pooled], dim=1).mean((2, 3)))
+
+
+def test_a_resize_to_a_size_read_from_x_shape_that_is_a_whole_factor_reads_as_up():
+    assert "UP(size=7, interpolation=bilinear)" in _exact(PoolingBranch(), (15, 15, 3))
+
+
 def test_a_unet_step_padding_to_the_skip_s_size_reads_exactly():
     text = _exact(Decoder(), (15, 15, 3))
     assert "UP(interpolation=bilinear)" in text and "ZP(((0, 1), (0, 1)))" in text and "CAT(" in text
