@@ -168,7 +168,10 @@ def _build_normalization(info) -> tuple[Call, ...]:
 def _read_batch_norm(reader, module, x) -> Value:
     if not module.track_running_stats or module.momentum is None:
         raise Refused("a batch norm without running statistics (or momentum=None) has no notation")
-    tensors = lambda: (module.weight, module.bias, module.running_mean, module.running_var)  # noqa: E731
+
+    def tensors() -> tuple:  # the module's as they are when ported
+        return module.weight, module.bias, module.running_mean, module.running_var
+
     return _read_batch_normalization(reader, x, module.affine, module.affine, module.momentum, module.eps, tensors)
 
 
@@ -200,7 +203,9 @@ def _read_batch_normalization(reader, x, scale: bool, center: bool, momentum, ep
 
 
 def _read_layer_norm(reader, module, x, channels_first: bool = False) -> Value:
-    tensors = lambda: (module.weight, getattr(module, "bias", None))  # noqa: E731
+    def tensors() -> tuple:  # the module's as they are when ported
+        return module.weight, getattr(module, "bias", None)
+
     present = (module.weight is not None, getattr(module, "bias", None) is not None)
     return read_layer_normalization(reader, x, tuple(module.normalized_shape), module.eps, present, tensors,
                                     channels_first)  # fmt: skip
