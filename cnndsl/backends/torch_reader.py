@@ -5,8 +5,10 @@ data): ``torch.fx`` records every module call and every function ``forward`` cal
 (``torch.cat``, ``+``, ``torch.flatten``, ``x.mean((2, 3))``), modules the tables
 below name being leaves, as torchvision's feature extraction keeps them. Each
 recorded call reads as a code through three tables (modules by type, functions,
-tensor methods), shapes follow from the layer table's own shape rules, and the
-layers go to the Keras reader's graph writer: one writer for every model read.
+tensor methods) as it is recorded, so that ``forward`` sees the sizes read so far
+(``x.view(x.size(0), -1)``, the batch size kept unknown); shapes follow from the layer
+table's own shape rules, and the layers go to the Keras reader's graph writer: one
+writer for every model read.
 
 Where PyTorch says what Keras does not, the reader writes it exactly: ``padding=1``
 at stride 2 is a ``ZP`` before a ``valid`` convolution, a padded or ``ceil_mode``
@@ -14,13 +16,14 @@ pooling is ``MP``/``AP`` with ``pad=``, ``ceil=``, ``count_pad=``, batch-norm mo
 ``m`` is the notation's ``1 - m``, a flatten of ``(C, H, W)`` is ``FL()`` whose next
 dense layer's weights are reordered when they are ported. Anything else (an attention
 block, data-dependent control flow, an activation with other constants) is one
-:class:`~cnndsl.errors.UnsupportedModel` naming the module's path and class and the
-operation. torch is imported here only; the package never imports user code, and
+:class:`~cnndsl.errors.UnsupportedModel` naming, for each construct refused, the module's
+path and class, the operation, and the file and line of the ``forward`` it stands in. torch is imported here only; the package never imports user code, and
 ``from-torch``'s command imports only the module it is named.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +34,7 @@ from typing import Any
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
-from cnndsl.layers.pytorch import NN, Parameter, Refused, Value, as_tensor
+from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes
 from cnndsl.layers.reshape import read_channel_slice
 from cnndsl.tasks import CLASSIFY, LOGITS, Task, task_named, task_of_head
 
@@ -94,24 +97,10 @@ def _read(
     shape = tuple(int(size) for size in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape is (height, width, channels), not {tuple(input_shape)}")
-    graph = _trace(module)
     reader = _Reader(module)
-    values: dict[Any, Any] = {}
-    result = end = None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if values:
-                raise UnsupportedModel(f"{_where(module, node)}: forward takes more than one input")
-            values[node] = _Value(None, (None, *shape))
-            continue
-        if node.op == "output":
-            end = _output(node.args[0])
-            result = _value_of(values, end)
-            break
-        try:
-            values[node] = reader.node(node, values)
-        except _Refused as problem:
-            raise UnsupportedModel(f"{_where(module, node)}: {problem}") from None
+    graph, returned, values = _trace(module, reader, shape)
+    end = _output(returned)
+    result = _value_of(values, end)
     if not isinstance(result, _Value) or result.flat or result.last:
         raise UnsupportedModel("the module's output is not one tensor laid out as the notation's output (batch first)")
     task = task if task is not None else _task_of(reader, result)
@@ -373,12 +362,61 @@ def _build_kind(tag: str) -> str:
     return f"+{tag}"
 
 
-def _trace(module):
-    """The module's fx graph; a failure inside a module names the innermost module being traced."""
+class _Unread:
+    """What a refused node reads as: whatever is computed from it is left unread (its refusal says why)."""
+
+
+_UNREAD = _Unread()
+
+
+class _Stop(Exception):
+    """Forward asked a size of what the reader could not read: the trace ends with the refusals so far."""
+
+
+def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any, dict]:
+    """The module's fx graph, each node read as it is recorded, and what its output reads as.
+
+    Reading while tracing lets ``forward`` see static sizes: ``x.shape``, ``x.size(i)``,
+    ``x.dim()`` are numbers from the shapes read so far, the batch size :data:`BATCH`, so
+    that arithmetic on them, ``max``, ``math.ceil`` and ``if`` on sizes run as plain Python.
+    A node the notation cannot say is a refusal naming its file and line; every such node
+    is said, in graph order, and what is computed from it is left unread. A failure of the
+    trace itself (data-dependent control flow) is one refusal naming the innermost module
+    being traced and its line.
+    """
     from torch import fx
 
     stack: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
+    values: dict[Any, Any] = {}
+    problems: list[str] = []
+    outcome: list = []
+
+    places: list = []  # where forward asked for an attribute whose node fx records later
+
+    class Proxy(fx.Proxy):
+        def __getattr__(self, name: str):
+            if name in _SIZE_ATTRIBUTES:
+                value = values.get(self.node)
+                if value is _UNREAD:
+                    raise _Stop(name)
+                if isinstance(value, _Parameter):  # a buffer's or a constant's size is its own
+                    return _SIZE_ATTRIBUTES[name](tuple(value.tensor.shape))
+                return _SIZE_ATTRIBUTES[name](torch_sizes(value))
+            return Attribute(self, name)
+
+    class Attribute(fx.proxy.Attribute):
+        def __init__(self, root, attr: str):
+            super().__init__(root, attr)
+            self.place = _user_frame()
+
+        @property
+        def node(self):
+            places.append(self.place)
+            try:
+                return fx.proxy.Attribute.node.fget(self)
+            finally:
+                places.pop()
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):
@@ -395,19 +433,169 @@ def _trace(module):
             finally:
                 stack.pop()
 
+        def proxy(self, node):
+            return Proxy(node, self)
+
+        def create_arg(self, a):
+            return a if isinstance(a, Batch) else super().create_arg(a)
+
+        def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+            node = super().create_node(kind, target, args, kwargs, name, type_expr)
+            if kind == "output":
+                outcome.append(node.args[0])
+            elif kind == "placeholder" and values and node.args:  # forward's argument left at its default
+                values[node] = node.args[0]
+            elif kind == "placeholder" and values:
+                told = f"forward takes more than one input ({node.target!r} too)"
+                problems.append(f"module '(top)' ({type(module).__name__}): {told}{_defined(module)}")
+                values[node] = _UNREAD
+            elif kind == "placeholder":
+                values[node] = _Value(None, (None, *shape))
+            elif any(values.get(feed) is _UNREAD for feed in node.all_input_nodes):
+                values[node] = _UNREAD
+            elif kind == "call_function" and _on_constants(target, [values[feed] for feed in node.all_input_nodes]):
+                values[node] = target(*_value_of(values, node.args), **_value_of(values, node.kwargs))
+            else:
+                self.reading = True
+                try:
+                    values[node] = reader.node(node, values)
+                except _Refused as problem:
+                    problems.append(f"{_where(module, node)}: {problem}{_at(places[-1] if places else _user_frame())}")
+                    values[node] = _UNREAD
+                finally:
+                    self.reading = False
+            return node
+
+        def getattr(self, attr, attr_val, parameter_proxy_cache):
+            """A module's attribute as it is while the reader reads it, a proxy while forward runs."""
+            if self.reading:
+                return attr_val
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
+
     was_training = module.training
     module.eval()
     try:
-        return Tracer(autowrap_functions=tuple(_leaf_functions())).trace(module)
+        tracer = Tracer(autowrap_functions=tuple(_leaf_functions()), param_shapes_constant=True)
+        tracer.reading = False
+        graph = tracer.trace(module, concrete_args=_defaults(module))
+    except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
+        if isinstance(error, _Refused):
+            path, cls = failed[0] if failed else ("", type(module).__name__)
+            problems.append(f"module {path or '(top)'!r} ({cls}): {error}{_at(_frame_of(error))}")
+        raise UnsupportedModel("\n".join(problems or [f"a size of what was not read: {error}"])) from None
     except Exception as error:  # fx raises many kinds (TraceError, TypeError, ...) on what it cannot trace
         path, cls = failed[0] if failed else ("", type(module).__name__)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         kind = "data-dependent control flow" if "control flow" in first else "an operation torch.fx cannot trace"
         raise UnsupportedModel(
-            f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it"
+            f"module {path or '(top)'!r} ({cls}): {kind} ({first}); the notation cannot hold it{_at(_frame_of(error))}"
         ) from None
     finally:
         module.train(was_training)
+    if problems:
+        raise UnsupportedModel("\n".join(problems))
+    return graph, outcome[0] if outcome else None, values
+
+
+def _defaults(module) -> dict[str, Any] | None:
+    """forward's arguments after the input that have defaults (``targets=None``): traced at those values."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    found = {p.name: p.default for p in parameters if p.kind in plain and p.default is not inspect.Parameter.empty}
+    return found or None
+
+
+def _on_constants(target, inputs: list) -> bool:
+    """A check fx records on a default it traced at (``targets is None``, ``scale == 1.0``), on no tensor."""
+    from torch import _assert
+    from torch.fx._symbolic_trace import _assert_is_none
+
+    checks = target in (_assert, _assert_is_none) or getattr(target, "__module__", None) == "_operator"
+    return checks and not any(isinstance(value, _Value | _Parameter) for value in inputs)
+
+
+_SIZE_ATTRIBUTES: dict[str, Callable] = {
+    "shape": lambda sizes: sizes,
+    "ndim": len,
+    "size": lambda sizes: lambda dim=None: sizes if dim is None else sizes[dim],
+    "dim": lambda sizes: lambda: len(sizes),
+    "ndimension": lambda sizes: lambda: len(sizes),
+}
+"""What forward may ask of a tensor's size while it is traced, answered from the shapes read so far."""
+
+
+def _user_frame():
+    """The innermost frame of the model's own code on the stack now: outside torch and cnndsl."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None and _ours(frame.f_code.co_filename):
+        frame = frame.f_back
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
+
+
+def _frame_of(error: BaseException):
+    """The innermost frame of the model's own code where ``error`` was raised."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not _ours(f.filename)]
+    return (frames[-1].filename, frames[-1].lineno) if frames else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _ours(filename: str) -> bool:
+    """A file of torch, of cnndsl, or of Python's standard library: never where a model's construct stands."""
+    import os
+
+    name = os.path.abspath(filename)
+    inside = [root for root in _own_roots() if name.startswith(root + os.sep)]
+    return filename.startswith("<") or (
+        bool(inside) and os.sep + "site-packages" + os.sep not in name[len(inside[0]) :]
+    )
+
+
+def _own_roots() -> list[str]:
+    if not _OWN_ROOTS:
+        import os
+        import sysconfig
+
+        import torch
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        _OWN_ROOTS.extend([os.path.dirname(os.path.abspath(torch.__file__)), here, sysconfig.get_paths()["stdlib"]])
+    return _OWN_ROOTS
+
+
+_OWN_ROOTS: list[str] = []
+
+
+def _at(place) -> str:
+    """`` (at model.py:12: x = x.view(4, -1))``: the file, line and text of the model's code, or ""."""
+    import linecache
+    import os
+
+    if place is None:
+        return ""
+    filename, line = place
+    shown = os.path.relpath(filename) if not os.path.relpath(filename).startswith("..") else filename
+    code = linecache.getline(filename, line).strip()
+    return f" (at {shown}:{line}{': ' + code if code else ''})"
+
+
+def _defined(module) -> str:
+    """Where the module's forward is defined, as :func:`_at` says it."""
+    import inspect
+
+    forward = type(module).forward
+    try:
+        return _at((inspect.getsourcefile(forward), inspect.getsourcelines(forward)[1]))
+    except (OSError, TypeError):
+        return ""
 
 
 def _where(module, node) -> str:
@@ -431,7 +619,10 @@ def _operation(node) -> str:
     if node.op == "get_attr":
         return f"attribute {node.target}"
     target = node.target
-    return f"{getattr(target, '__module__', None) or 'builtins'}.{getattr(target, '__name__', str(target))}"
+    if target is getattr and len(node.args) == 2:  # x.foo: the attribute is what forward asked for
+        return f"getattr({node.args[0]}, {node.args[1]!r})"
+    owner = {"_operator": "operator"}.get(getattr(target, "__module__", None), getattr(target, "__module__", None))
+    return f"{owner or 'builtins'}.{getattr(target, '__name__', str(target))}"
 
 
 def _value_of(values: Mapping, argument):
@@ -473,18 +664,18 @@ class _Reader:
             module = self.module.get_submodule(node.target)
             entry = _module_entry(module)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, module, *args, **kwargs)
+                raise _Refused(_no_code(type(module).__name__))
+            return _called(entry, self, module, *args, **kwargs)
         if node.op == "call_function":
             entry = _function_entry(node.target)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, *args, **kwargs)
+                raise _Refused(_no_code(getattr(node.target, "__name__", "")))
+            return _called(entry, self, *args, **kwargs)
         if node.op == "call_method":
             entry = _METHODS.get(node.target)
             if entry is None:
-                raise _Refused("has no code in the notation")
-            return entry(self, *args, **kwargs)
+                raise _Refused(_no_code(node.target))
+            return _called(entry, self, *args, **kwargs)
         raise _Refused(f"an fx node of kind {node.op!r} has no code in the notation")
 
     def add(self, code: str, args: Mapping, inputs: Sequence[_Value], weights=None, suffix: str = "", **kept) -> _Value:
@@ -507,6 +698,37 @@ class _Reader:
         self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
         return _Value(name, shape, **kept)
+
+
+def _called(entry: Callable, *args, **kwargs):
+    """A reading called with forward's arguments; arguments it does not take are a refusal, not a crash."""
+    import inspect
+
+    try:
+        signature = inspect.signature(entry)
+    except ValueError:  # no signature to check against: the reading itself says what it takes
+        return entry(*args, **kwargs)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise _Refused(f"called with arguments the notation's reading does not take ({error})") from None
+    return entry(*args, **kwargs)
+
+
+_NEAR = {
+    "unsqueeze": "RS reshapes: x.view(x.size(0), ...)",
+    "Unflatten": "RS reshapes: x.view(x.size(0), ...)",
+    "stack": "CAT joins an axis the tensors have: torch.cat",
+    "transpose": "permute(0, 2, 3, 1) and back, around a layer norm or a Linear",
+    "expand_as": "MUL and ADD broadcast as NumPy does: x * y",
+    "expand": "MUL and ADD broadcast as NumPy does: x * y",
+}
+"""What forward calls that has no code, and the notation's near code, where there is one."""
+
+
+def _no_code(name: str) -> str:
+    near = _NEAR.get(name)
+    return "has no code in the notation" + (f"; the notation's near code: {near}" if near else "")
 
 
 def _attribute(module, target: str):
@@ -673,8 +895,13 @@ def _identity(reader, module_or_x, *rest, **kwargs):
 
 
 def _getitem(reader, sequence, index):
-    if isinstance(sequence, tuple | list) and isinstance(index, int):
+    """An item of what forward holds that is no tensor: a tuple or list of tensors, a dict of them."""
+    if isinstance(sequence, tuple | list) and isinstance(index, int | slice):
         return sequence[index]
+    if isinstance(sequence, Mapping) and index in sequence:
+        return sequence[index]
+    if isinstance(sequence, Mapping):
+        raise Refused(f"the dict has no key {index!r}")
     if isinstance(sequence, Value):
         return read_channel_slice(reader, sequence, index)
     raise Refused("indexing a tensor has no notation")

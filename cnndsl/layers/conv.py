@@ -39,6 +39,7 @@ from cnndsl.layers.pytorch import (
     activation,
     as_spatial,
     int_pair,
+    own_tensor,
     read_padding,
     symmetric,
     to_numpy,
@@ -266,46 +267,135 @@ _CONV_PORTS = {"kernel": (0, "weight", conv_weight), "bias": (0, "bias", None)}
 
 
 def _read_conv(reader, module, x) -> Value:
-    x = as_spatial(x)
     if module.padding_mode not in ("zeros", "reflect", "replicate"):
         raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros, reflect or replicate")
-    kernel, strides, dilation = int_pair(module.kernel_size), int_pair(module.stride), int_pair(module.dilation)
-    pad = module.padding
+    settings = (module.stride, module.padding, module.dilation, module.groups)
+    return _read_convolution(reader, x, module.weight.shape, module.bias is not None, settings,
+                             lambda: (module.weight, module.bias), module.padding_mode)  # fmt: skip
+
+
+def _read_conv_function(reader, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Value:
+    """``F.conv2d(x, self.weight, self.bias, ...)`` on a module's own tensors (a Conv2d subclass's own forward)."""
+    weight, bias = own_tensor(weight, "weight"), None if bias is None else own_tensor(bias, "bias")
+    settings = (stride, padding, dilation, groups)
+    return _read_convolution(reader, x, weight.shape, bias is not None, settings, lambda: (weight, bias))
+
+
+def _read_convolution(reader, x, shape, bias: bool, settings: tuple, tensors, padding_mode: str = "zeros") -> Value:
+    """A convolution of a ``(filters, channels / groups, kh, kw)`` weight: CN, DW, or a ZP (of the padding's mode)
+    before a valid one."""
+    x = as_spatial(x)
+    stride, pad, dilation, groups = settings
+    kernel, strides, dilation = int_pair(tuple(shape[2:])), int_pair(stride), int_pair(dilation)
     if isinstance(pad, str):
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         if pad == "same" and any(total % 2 for total in totals):
             raise Refused("padding='same' with an even kernel pads unevenly as PyTorch does, unlike TensorFlow")
         pad = (0, 0) if pad == "valid" else tuple(total // 2 for total in totals)
     pad = int_pair(pad)
-    channels, groups, filters = module.in_channels, module.groups, module.out_channels
-    bias = module.bias is not None
+    filters, channels = shape[0], shape[1] * groups
+    if channels != x.shape[-1]:
+        raise Refused(f"a convolution of {channels} channels gets {x.shape[-1]}")
     padded = read_padding(x.shape[1:3], kernel, strides, dilation, pad)
-    if module.padding_mode != "zeros" and pad != (0, 0):  # the edge reflected or replicated: a ZP of that mode
+    if padding_mode != "zeros" and pad != (0, 0):  # the edge reflected or replicated: a ZP of that mode
         padded = None
     if padded is None:
-        mode = {} if module.padding_mode == "zeros" else {"mode": module.padding_mode}
+        mode = {} if padding_mode == "zeros" else {"mode": padding_mode}
         x = reader.add("ZP", {"pad": tuple((p, p) for p in pad), **mode}, [x], suffix="_pad")
         padded = "valid"
     window = {"kernel": kernel, "strides": strides, "padding": padded, "activation": "linear", "dilation": dilation,
               "bias": bias}  # fmt: skip
     if groups > 1 and groups == channels and filters % channels == 0:
         args = {**window, "depth_multiplier": filters // channels}
-        return reader.add("DW", args, [x], lambda: _depthwise_weights_of(module))
-    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(module))
+        return reader.add("DW", args, [x], lambda: _depthwise_weights_of(*tensors(), channels))
+    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(*tensors()))
 
 
-def _conv_weights_of(module) -> list:
+def _conv_weights_of(weight, bias) -> list:
     """PyTorch (out, in, kh, kw) -> Keras (kh, kw, in, out), and the bias."""
-    kernel = [to_numpy(module.weight).transpose(2, 3, 1, 0)]
-    return kernel + ([to_numpy(module.bias)] if module.bias is not None else [])
+    return [to_numpy(weight).transpose(2, 3, 1, 0)] + ([to_numpy(bias)] if bias is not None else [])
 
 
-def _depthwise_weights_of(module) -> list:
+def _depthwise_weights_of(weight, bias, channels: int) -> list:
     """PyTorch (in * multiplier, 1, kh, kw) -> Keras (kh, kw, in, multiplier)."""
-    weight = to_numpy(module.weight)[:, 0]
+    weight = to_numpy(weight)[:, 0]
     kh, kw = weight.shape[1:]
-    kernel = [weight.transpose(1, 2, 0).reshape(kh, kw, module.in_channels, -1)]
-    return kernel + ([to_numpy(module.bias)] if module.bias is not None else [])
+    kernel = [weight.transpose(1, 2, 0).reshape(kh, kw, channels, -1)]
+    return kernel + ([to_numpy(bias)] if bias is not None else [])
+
+
+def _read_conv_transpose(reader, module, x, output_size=None) -> Value:
+    if module.padding_mode != "zeros":
+        raise Refused(f"padding_mode={module.padding_mode!r}: the notation pads with zeros")
+    extra = module.output_padding if output_size is None else _output_padding(module, x, output_size)
+    settings = (module.stride, module.padding, extra, module.groups, module.dilation)
+    return _read_transposed(reader, x, module.weight.shape, module.bias is not None, settings,
+                            lambda: (module.weight, module.bias))  # fmt: skip
+
+
+def _output_padding(module, x, output_size) -> tuple[int, int]:
+    """``up(x, output_size=skip.size())``: the rows PyTorch adds after to reach that size, as its own rule."""
+    x = as_spatial(x)
+    wanted = tuple(output_size)[-2:]
+    if not all(type(size) is int for size in wanted):
+        raise Refused(f"output_size={tuple(output_size)}: the notation's CT has sizes it knows")
+    extra = []
+    for given, want, k, s, p, d in zip(x.shape[1:3], wanted, module.kernel_size, module.stride, module.padding,
+                                       module.dilation):  # fmt: skip
+        extra.append(want - ((given - 1) * s - 2 * p + d * (k - 1) + 1))
+        if not 0 <= extra[-1] < max(s, d):
+            raise Refused(f"output_size={tuple(output_size)} is no size this transposed convolution gives")
+    return tuple(extra)
+
+
+def _read_conv_transpose_function(reader, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                                  dilation=1) -> Value:  # fmt: skip
+    weight, bias = own_tensor(weight, "weight"), None if bias is None else own_tensor(bias, "bias")
+    settings = (stride, padding, output_padding, groups, dilation)
+    return _read_transposed(reader, x, weight.shape, bias is not None, settings, lambda: (weight, bias))
+
+
+def _read_transposed(reader, x, shape, bias: bool, settings: tuple, tensors) -> Value:
+    """A transposed convolution of a ``(channels, filters, kh, kw)`` weight: CT, cropped (CR) where PyTorch's
+    ``padding`` cuts more before than Keras's ``padding=same`` would.
+
+    PyTorch's output is rows ``padding`` to ``padding + (size - 1) * stride + kernel - 2 * padding +
+    output_padding`` of the full transposed convolution; CT's are those its build gives (see
+    :func:`_transpose_axis`). Where no CT gives PyTorch's rows, CT(valid) gives them all and CR cuts them.
+    """
+    x = as_spatial(x)
+    stride, pad, extra, groups, dilation = settings
+    kernel, strides, pad, extra = int_pair(tuple(shape[2:])), int_pair(stride), int_pair(pad), int_pair(extra)
+    if groups != 1 or int_pair(dilation) != (1, 1):
+        raise Refused(f"groups={groups}, dilation={dilation}: the notation's CT has neither")
+    if shape[0] != x.shape[-1]:
+        raise Refused(f"a transposed convolution of {shape[0]} channels gets {x.shape[-1]}")
+    args = {"filters": shape[1], "kernel": kernel, "strides": strides, "activation": "linear", "bias": bias}
+
+    def weights() -> list:
+        weight, bias = tensors()  # PyTorch (in, out, kh, kw) -> Keras (kh, kw, out, in)
+        return [to_numpy(weight).transpose(2, 3, 1, 0)] + ([to_numpy(bias)] if bias is not None else [])
+
+    for padding in ("same", "valid"):
+        if all(_transposed_rows(k, s, padding) == (p, e - p) for k, s, p, e in zip(kernel, strides, pad, extra)):
+            return reader.add("CT", {**args, "padding": padding}, [x], weights)
+    cut = [(p, _transposed_rows(k, s, "valid")[1] - (e - p)) for k, s, p, e in zip(kernel, strides, pad, extra)]
+    if any(after < 0 for _, after in cut):
+        raise Refused(f"output_padding={extra} adds rows after the transposed convolution's own: CT has no such rows")
+    x = reader.add("CT", {**args, "padding": "valid"}, [x], weights, suffix="_full")
+    return reader.add("CR", {"crop": tuple(cut)}, [x])
+
+
+def _transposed_rows(kernel: int, stride: int, padding: str) -> tuple[int, int]:
+    """(rows cut before, rows added after) the full ``(size - 1) * stride + kernel`` output, as CT builds it.
+
+    >>> _transposed_rows(3, 2, "same")  # size * 2: nothing before, one row cut after
+    (0, -1)
+    >>> _transposed_rows(4, 2, "same")  # DCGAN's: one row cut on each side
+    (1, -1)
+    """
+    before, output_padding, after = _transpose_axis(kernel, stride, padding)
+    return before, output_padding - after - before
 
 
 CONVOLUTIONS = (
@@ -318,7 +408,8 @@ CONVOLUTIONS = (
         keras=(KerasClass("Conv2D", (
             KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_DILATION,
             _K_BIAS, KerasArg("groups", "groups", 1)), refuse=_channels_last),),
-        torch=Torch(_build_conv, ports=_CONV_PORTS, holders=("Conv2d",), modules=((NN + "conv.Conv2d", _read_conv),)),
+        torch=Torch(_build_conv, ports=_CONV_PORTS, holders=("Conv2d",), modules=((NN + "conv.Conv2d", _read_conv),),
+                    functions=(("torch.nn.functional.conv2d", _read_conv_function),)),
         example={"filters": 2},
         note="; `groups` divides the filters and the input's channels",
 ),
@@ -356,7 +447,8 @@ CONVOLUTIONS = (
             KerasArg("filters", "filters", positional=True), _K_KERNEL, *_K_WINDOW, _K_ACTIVATION, _K_BIAS),
             refuse=_refuse_conv_transpose),),
         torch=Torch(_build_conv_transpose, ports=_CONV_PORTS, holders=("ConvTranspose2d",),
-                    unread="nn.ConvTranspose2d has no reading yet"),
+                    modules=((NN + "conv.ConvTranspose2d", _read_conv_transpose),),
+                    functions=(("torch.nn.functional.conv_transpose2d", _read_conv_transpose_function),)),
         example={"filters": 2},
         note=": `padding=same` gives size x strides, `valid` (size - 1) x strides + max(kernel, strides), as Keras",
 ),

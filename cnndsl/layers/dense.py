@@ -26,6 +26,7 @@ from cnndsl.layers.pytorch import (
     Value,
     activation,
     as_tensor,
+    own_tensor,
     to_numpy,
 )
 from cnndsl.shapes import (
@@ -75,19 +76,32 @@ def _build_dense(info) -> tuple[Call, ...]:
 
 
 def _read_linear(reader, module, x) -> Value:
+    return _read_dense(reader, x, module.out_features, module.bias is not None, lambda: (module.weight, module.bias))
+
+
+def _read_linear_function(reader, x, weight, bias=None) -> Value:
+    """``F.linear(x, self.weight, self.bias)`` on a module's own tensors."""
+    weight, bias = own_tensor(weight, "weight"), None if bias is None else own_tensor(bias, "bias")
+    if len(weight.shape) != 2:
+        raise Refused(f"a linear map of a {len(weight.shape)}-D weight")
+    return _read_dense(reader, x, weight.shape[0], bias is not None, lambda: (weight, bias))
+
+
+def _read_dense(reader, x, units: int, bias: bool, tensors) -> Value:
     x = as_tensor(x)
     if len(x.shape) == 4 and not x.last:
         raise Refused("a Linear on (N, C, H, W) acts on the width; the notation's DN acts on the channels")
     flat = x.flat
 
     def weights() -> list:
-        kernel = to_numpy(module.weight)
+        weight, bias = tensors()
+        kernel = to_numpy(weight)
         if flat is not None:  # PyTorch flattened (C, H, W); the notation flattens (H, W, C)
             height, width, channels = flat
             kernel = kernel.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(kernel.shape[0], -1)
-        return [kernel.T] + ([to_numpy(module.bias)] if module.bias is not None else [])
+        return [kernel.T] + ([to_numpy(bias)] if bias is not None else [])
 
-    args = {"units": module.out_features, "activation": "linear", "bias": module.bias is not None}
+    args = {"units": units, "activation": "linear", "bias": bias}
     return reader.add("DN", args, [x], weights, last=x.last)
 
 
@@ -99,7 +113,8 @@ DENSE = (
         kind="dense",
         keras=(KerasClass("Dense", (KerasArg("units", "units", positional=True), _K_ACTIVATION, _K_BIAS)),),
         torch=Torch(_build_dense, holders=("Linear",), ports={"kernel": (0, "weight", lambda k: k.T), "bias": (0, "bias", None)},
-                    modules=((NN + "linear.Linear", _read_linear),)),
+                    modules=((NN + "linear.Linear", _read_linear),),
+                    functions=(("torch.nn.functional.linear", _read_linear_function),)),
         example={"units": 2},
     ),
 )  # fmt: skip

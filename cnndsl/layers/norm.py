@@ -29,8 +29,11 @@ from cnndsl.layers.pytorch import (
     Unsupported,
     Value,
     as_tensor,
+    own_tensor,
+    sizes_text,
     to_numpy,
     torch_dim,
+    torch_sizes,
 )
 from cnndsl.shapes import (
     Shape,
@@ -163,32 +166,79 @@ def _build_normalization(info) -> tuple[Call, ...]:
 
 
 def _read_batch_norm(reader, module, x) -> Value:
+    if not module.track_running_stats or module.momentum is None:
+        raise Refused("a batch norm without running statistics (or momentum=None) has no notation")
+
+    def tensors() -> tuple:  # the module's as they are when ported
+        return module.weight, module.bias, module.running_mean, module.running_var
+
+    return _read_batch_normalization(reader, x, module.affine, module.affine, module.momentum, module.eps, tensors)
+
+
+def _read_batch_norm_function(reader, x, running_mean, running_var, weight=None, bias=None, training=False,
+                              momentum=0.1, eps=1e-5) -> Value:  # fmt: skip
+    """``F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, m, eps)``: a module's
+    own statistics in inference (timm's BatchNormAct2d, then its activation)."""
+    if training is not False or running_mean is None or running_var is None:
+        raise Refused(
+            "a batch norm of the batch's own statistics (training=True, no running statistics) has no notation"
+        )
+    tensors = [None if t is None else own_tensor(t, what) for t, what in
+               ((weight, "scale"), (bias, "offset"), (running_mean, "running mean"), (running_var, "running variance"))]  # fmt: skip
+    return _read_batch_normalization(reader, x, weight is not None, bias is not None, momentum, eps, lambda: tensors)
+
+
+def _read_batch_normalization(reader, x, scale: bool, center: bool, momentum, eps, tensors) -> Value:
     x = as_tensor(x)
     if len(x.shape) == 4 and x.last:
         raise Refused("a batch norm of a tensor held channels last normalises its width")
-    if not module.track_running_stats or module.momentum is None:
-        raise Refused("a batch norm without running statistics (or momentum=None) has no notation")
-    affine = module.affine
 
     def weights() -> list:
-        scale = [to_numpy(module.weight), to_numpy(module.bias)] if affine else []
-        return scale + [to_numpy(module.running_mean), to_numpy(module.running_var)]
+        weight, bias, mean, variance = tensors()
+        kept = [weight] if scale else []
+        return [to_numpy(tensor) for tensor in (*kept, *([bias] if center else []), mean, variance)]
 
-    args = {"momentum": round(1 - module.momentum, 12), "epsilon": float(module.eps), "center": affine, "scale": affine}
+    args = {"momentum": round(1 - float(momentum), 12), "epsilon": float(eps), "center": center, "scale": scale}
     return reader.add("BN", args, [x], weights)
 
 
 def _read_layer_norm(reader, module, x, channels_first: bool = False) -> Value:
+    def tensors() -> tuple:  # the module's as they are when ported
+        return module.weight, getattr(module, "bias", None)
+
+    present = (module.weight is not None, getattr(module, "bias", None) is not None)
+    return read_layer_normalization(reader, x, tuple(module.normalized_shape), module.eps, present, tensors,
+                                    channels_first)  # fmt: skip
+
+
+def _read_layer_norm_function(reader, x, normalized_shape, weight=None, bias=None, eps=1e-5) -> Value:
+    """``F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)`` (timm's LayerNorm2d)."""
+    tensors = tuple(None if t is None else own_tensor(t, what) for t, what in ((weight, "scale"), (bias, "offset")))
+    present = (weight is not None, bias is not None)
+    return read_layer_normalization(reader, x, tuple(normalized_shape), eps, present, lambda: tensors)
+
+
+def read_layer_normalization(reader, x, normalized, eps, present, tensors, channels_first: bool = False) -> Value:
+    """LN over the channels: PyTorch's layer norm of the last dim, that dim being the channels."""
     x = as_tensor(x)
-    size = x.shape[-1]
-    if tuple(module.normalized_shape) != (size,) or (len(x.shape) == 4 and x.last == channels_first):
-        raise Refused(f"normalises {tuple(module.normalized_shape)}; the notation's LN normalises the channels")
-    weight, bias = module.weight, getattr(module, "bias", None)
+    sizes = torch_sizes(x)
+    if len(x.shape) == 4 and x.last == channels_first:
+        axis = "the channels" if channels_first else f"the width ({sizes[-1]})"
+        raise Refused(
+            f"a layer norm of {normalized} on a tensor of {sizes_text(sizes)} held channels "
+            f"{'last' if x.last else 'first'} normalises {axis}{' twice' if channels_first else ''}; the notation's "
+            "LN normalises the channels: permute(0, 2, 3, 1) before it and permute(0, 3, 1, 2) after"
+        )
+    if normalized != (x.shape[-1],):
+        raise Refused(
+            f"a layer norm of the last {len(normalized)} dims {normalized} of {sizes_text(sizes)}; the notation's LN "
+            f"normalises one axis, the channels ({x.shape[-1]},)"
+        )
 
     def weights() -> list:
-        return [to_numpy(tensor) for tensor in (weight, bias) if tensor is not None]
+        return [to_numpy(tensor) for tensor in tensors() if tensor is not None]
 
-    args = {"axis": -1, "epsilon": float(module.eps), "center": bias is not None, "scale": weight is not None}
+    args = {"axis": -1, "epsilon": float(eps), "center": present[1], "scale": present[0]}
     return reader.add("LN", args, [x], weights, last=x.last)
 
 
@@ -196,7 +246,10 @@ def read_layer_scale(reader, tensor, x: Value) -> Value:
     """``x * gamma``, a module's own tensor of one value per channel (ConvNeXt's layer scale): LS."""
     channels = x.shape[-1]
     expected = (channels,) if x.last or len(x.shape) == 2 else (channels, 1, 1)
-    if tuple(tensor.shape) != expected:
+    shape = tuple(tensor.shape)
+    while len(shape) > len(expected) and shape[0] == 1:  # (1, C, 1, 1): broadcast over the batch alike
+        shape = shape[1:]
+    if shape != expected:
         raise Refused(f"a scale of shape {tuple(tensor.shape)} is not one value per channel {expected}")
     return reader.add("LS", {}, [x], lambda: [to_numpy(tensor).reshape(channels)], last=x.last)
 
@@ -242,12 +295,24 @@ def _build_group_norm(info) -> tuple[Call, ...]:
 
 
 def _read_group_norm(reader, module, x) -> Value:
+    weights = (lambda: [to_numpy(module.weight), to_numpy(module.bias)]) if module.affine else None
+    return _read_group_normalization(reader, x, module.num_groups, module.eps, module.affine, weights)
+
+
+def _read_group_norm_function(reader, x, num_groups, weight=None, bias=None, eps=1e-5) -> Value:
+    """``F.group_norm(x, groups, self.weight, self.bias, eps)``: scale and offset both, or neither."""
+    if (weight is None) != (bias is None):
+        raise Refused("a group norm with a scale but no offset (or the reverse) has no notation")
+    tensors = None if weight is None else (own_tensor(weight, "scale"), own_tensor(bias, "offset"))
+    weights = None if tensors is None else (lambda: [to_numpy(tensor) for tensor in tensors])
+    return _read_group_normalization(reader, x, num_groups, eps, tensors is not None, weights)
+
+
+def _read_group_normalization(reader, x, groups: int, eps, affine: bool, weights) -> Value:
     x = as_tensor(x)
     if len(x.shape) == 3 or (len(x.shape) == 4 and x.last):
         raise Refused("a group norm of a tensor not held channels first groups another axis than the channels")
-    affine = module.affine
-    args = {"groups": module.num_groups, "epsilon": float(module.eps), "center": affine, "scale": affine}
-    weights = (lambda: [to_numpy(module.weight), to_numpy(module.bias)]) if affine else None
+    args = {"groups": groups, "epsilon": float(eps), "center": affine, "scale": affine}
     return reader.add("GN", args, [x], weights)
 
 
@@ -262,7 +327,8 @@ NORMALIZATIONS = (
         torch=Torch(_build_batch_norm, holders=("_BatchNorm",), ports={
             "gamma": (0, "weight", None), "beta": (0, "bias", None),
             "moving_mean": (0, "running_mean", None), "moving_variance": (0, "running_var", None)},
-            modules=((NN + "batchnorm.BatchNorm2d", _read_batch_norm), (NN + "batchnorm.BatchNorm1d", _read_batch_norm))),
+            modules=((NN + "batchnorm.BatchNorm2d", _read_batch_norm), (NN + "batchnorm.BatchNorm1d", _read_batch_norm)),
+            functions=(("torch.nn.functional.batch_norm", _read_batch_norm_function),)),
         example={},
     ),
     LayerType(
@@ -276,7 +342,8 @@ NORMALIZATIONS = (
         torch=Torch(_build_layer_norm, holders=("LayerNorm",), ports={"gamma": (0, "weight", None), "beta": (0, "bias", None)},
                     modules=((NN + "normalization.LayerNorm", _read_layer_norm),
                              ("torchvision.models.convnext.LayerNorm2d",
-                              lambda reader, module, x: _read_layer_norm(reader, module, x, True)))),
+                              lambda reader, module, x: _read_layer_norm(reader, module, x, True))),
+                    functions=(("torch.nn.functional.layer_norm", _read_layer_norm_function),)),
         example={},
     ),
     LayerType(
@@ -327,7 +394,8 @@ NORMALIZATIONS = (
                           refuse=lambda c: "groups=-1 has no notation: write the channel count" if c.get("groups") == -1
                           else None),),
         torch=Torch(_build_group_norm, holders=("GroupNorm",), ports={"gamma": (0, "weight", None), "beta": (0, "bias", None)},
-                    modules=((NN + "normalization.GroupNorm", _read_group_norm),)),
+                    modules=((NN + "normalization.GroupNorm", _read_group_norm),),
+                    functions=(("torch.nn.functional.group_norm", _read_group_norm_function),)),
         example={"groups": 2},
         note="; `groups` divides the size of `axis`",
     ),

@@ -165,6 +165,10 @@ def torch_dim(axis: int, rank: int) -> int:
 
 
 def as_tensor(value, what: str = "the input") -> Value:
+    if isinstance(value, Parameter):
+        raise Refused(
+            f"{what} is a constant tensor (a module's own, or made in forward), not one the input flows through"
+        )
     if not isinstance(value, Value):
         raise Refused(f"{what} is not a tensor the notation follows ({type(value).__name__})")
     return value
@@ -205,3 +209,86 @@ def read_padding(size: tuple, kernel, strides, dilation, pad) -> str | None:
 
 NN = "torch.nn.modules."
 """Where torch.nn's module classes live, as their qualified names start."""
+
+
+# --- sizes, as forward sees them -----------------------------------------------------------
+
+
+class Batch(int):
+    """The batch size while a module is traced: ``x.size(0)``, unknown, kept as it is.
+
+    It survives only what leaves it the batch (``b * 1``, ``b + 0``); a reshape given it
+    keeps the batch axis. Anything else computed from it (``b * 2``, ``b > 1``) is refused:
+    the notation's layers never depend on the batch size. An ``int`` only so that torch's
+    functions take it in their size arguments (``torch.reshape(x, (b, -1))``) and hand it on.
+    """
+
+    def __repr__(self) -> str:
+        return "batch"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, int) and other is not self:  # `if x.size(0) == 1:` chooses by the batch size
+            self._as_number()
+        return other is self
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+    def _kept(self, other, neutral: int, operation: str):
+        if type(other) is int and other == neutral:
+            return self
+        raise Refused(f"the batch size {operation} {other!r}: the notation's layers never depend on the batch size")
+
+    def __mul__(self, other):
+        return self._kept(other, 1, "*")
+
+    def __rmul__(self, other):
+        return self._kept(other, 1, "*")
+
+    def __floordiv__(self, other):
+        return self._kept(other, 1, "//")
+
+    def __add__(self, other):
+        return self._kept(other, 0, "+")
+
+    def __radd__(self, other):
+        return self._kept(other, 0, "+")
+
+    def __sub__(self, other):
+        return self._kept(other, 0, "-")
+
+    def _as_number(self, *args):
+        raise Refused("the batch size used as a number: the notation's layers never depend on the batch size")
+
+    __index__ = __int__ = __float__ = __truediv__ = __rtruediv__ = __rsub__ = __rfloordiv__ = _as_number
+    __mod__ = __pow__ = __lt__ = __le__ = __gt__ = __ge__ = __neg__ = _as_number
+
+
+BATCH = Batch(1)
+
+
+def torch_sizes(value) -> tuple:
+    """``x.size()`` of a tensor the reader follows, in PyTorch's order: the batch, then (C, H, W) for a 4-D
+    tensor held channels first, else the notation's own order."""
+    value = as_tensor(value, "a size's tensor")
+    shape = value.shape
+    sizes = (shape[3], shape[1], shape[2]) if len(shape) == 4 and not value.last else shape[1:]
+    if None in sizes:
+        raise Refused(f"a size of {shape} is unknown while reading: give the input's size")
+    return (BATCH, *sizes)
+
+
+def sizes_text(sizes) -> str:
+    """Sizes as forward wrote them: ``(x.size(0), 16, -1)`` is ``(batch, 16, -1)``."""
+    return "(" + ", ".join(map(repr, sizes)) + ")"
+
+
+def own_tensor(value, what: str):
+    """A module's own tensor given to a function (``F.conv2d(x, self.weight)``): the tensor, whose values are ported."""
+    if not isinstance(value, Parameter):
+        raise Refused(f"the {what} is computed in forward, not a module's own tensor: the notation ports only those")
+    return value.tensor

@@ -27,13 +27,17 @@ from cnndsl.layers.core import (
     target_shape,
 )
 from cnndsl.layers.pytorch import (
+    BATCH,
     NN,
     Call,
+    Parameter,
     Refused,
     Unsupported,
     Value,
     as_spatial,
     as_tensor,
+    sizes_text,
+    torch_sizes,
     whole_numbers,
 )
 from cnndsl.shapes import (
@@ -344,6 +348,8 @@ def read_pad(reader, x, pad, mode: str = "constant", value=None) -> Value:
         raise Refused(f"F.pad mode={mode!r} with {len(pads)} sizes; PyTorch pads a 4-D tensor so with 4")
     if mode == "constant" and value not in (None, 0, 0.0):
         raise Refused(f"F.pad with the constant {value}: the notation pads with zeros")
+    if not any(pads):  # a U-Net's padding to the skip's size where the sizes already agree
+        return x
     return _read_pads(reader, x, (*pads[:4], 0, 0)[:4] if len(pads) >= 4 else (*pads, 0, 0), _PAD_FUNCTION_MODES[mode])
 
 
@@ -357,6 +363,116 @@ def _read_flatten(reader, x, start_dim: int = 1, end_dim: int = -1) -> Value:
     height, width, channels = x.shape[1:]
     reordered = not x.last and height * width > 1 and channels > 1
     return reader.add("FL", {}, [x], flat=(height, width, channels) if reordered else None)
+
+
+def _read_upsampling(reader, module, x) -> Value:
+    return _read_interpolate(reader, x, module.size, module.scale_factor, module.mode, module.align_corners,
+                             module.recompute_scale_factor)  # fmt: skip
+
+
+def _read_interpolate(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                      recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
+    """``nn.Upsample`` / ``F.interpolate`` by a whole factor, nearest or bilinear (align_corners=False): UP.
+
+    PyTorch's bilinear without aligned corners samples at half pixels, as Keras's (TensorFlow's) does;
+    a whole factor given as the output's size is the same factor.
+    """
+    x = as_spatial(x)
+    height, width = x.shape[1:3]
+    if size is not None:
+        size = (size, size) if type(size) is int else tuple(size)
+        if len(size) != 2 or size[0] % height or size[1] % width:
+            raise Refused(
+                f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times"
+            )
+        factors = (size[0] // height, size[1] // width)
+    else:
+        scale = scale_factor if isinstance(scale_factor, list | tuple) else (scale_factor, scale_factor)
+        if scale_factor is None or len(scale) != 2 or any(float(s) != int(s) or s < 1 for s in scale):
+            raise Refused(f"scale_factor={scale_factor!r}: UP repeats rows and columns a whole number of times")
+        factors = tuple(int(s) for s in scale)
+    if mode not in ("nearest", "bilinear") or antialias:
+        raise Refused(f"mode={mode!r}{', antialias=True' if antialias else ''}: UP reads nearest and bilinear (as "
+                      "Keras computes them)")  # fmt: skip
+    if mode == "bilinear" and align_corners:
+        raise Refused("bilinear with align_corners=True: Keras's bilinear samples at half pixels (align_corners=False)")
+    return reader.add("UP", {"size": factors, "interpolation": mode}, [x])
+
+
+def _read_reshape(reader, x, *sizes) -> Value:
+    """``x.view(x.size(0), -1)``, ``x.reshape(-1, 400)``, ``y.view(b, c, 1, 1)``: FL, RS, or the tensor itself.
+
+    The batch axis must stay the batch (``x.size(0)``, or a ``-1`` the other sizes fill
+    exactly). A reshape is the notation's only where PyTorch's order of the values (C, H, W)
+    and the notation's (H, W, C) agree, or where it flattens (``FL``, whose next ``Linear`` is
+    reordered when ported).
+    """
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
+    if isinstance(x, Parameter) and all(type(size) is int for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
+        return Parameter(x.tensor.reshape(sizes))
+    x = as_tensor(x)
+    if not sizes or not all(size is BATCH or type(size) is int for size in sizes):
+        raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
+    held = torch_sizes(x)[1:]
+    count = math.prod(held)
+    target = _target_sizes(sizes, count)
+    if len(target) == 1:
+        return _read_flatten(reader, x) if len(held) > 1 else x
+    if target == held:
+        return x
+    if x.flat or (len(x.shape) == 4 and not x.last and math.prod(x.shape[1:3]) > 1 and x.shape[3] > 1):
+        raise Refused(
+            f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads PyTorch's (C, H, W) "
+            "order, the notation's RS its (H, W, C) order; the notation's near code: FL() into a Linear"
+        )
+    if len(target) == 3 and (target[0] == 1 or target[1] * target[2] == 1):  # (C, H, W) in the same order
+        channels, height, width = target
+        return reader.add("RS", {"shape": (height, width, channels)}, [x])
+    if len(target) == 3 and len(held) == 1:  # a Linear's output made an image: (C, H, W) as PyTorch reads it
+        channels, height, width = target
+        raise Refused(
+            f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads the values in "
+            f"PyTorch's (C, H, W) order; the notation's near code RS({height}, {width}, {channels}) reads them in "
+            "(H, W, C) order"
+        )
+    return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)  # held as PyTorch holds it
+
+
+def _target_sizes(sizes: tuple, count: int) -> tuple[int, ...]:
+    """The sizes after the batch axis, ``-1`` worked out; Refused where the batch axis would not stay the batch."""
+    first, rest = sizes[0], sizes[1:]
+    known = math.prod(size for size in rest if size != -1)
+    if first is not BATCH and not (first == -1 and -1 not in rest and known == count):
+        raise Refused(
+            f"reshaping to {sizes_text(sizes)} moves values across the batch axis: keep it the batch "
+            "(x.view(x.size(0), ...)), or give the other sizes so that -1 is the batch"
+        )
+    if (
+        any(size is BATCH or size < -1 or size == 0 for size in rest)
+        or list(rest).count(-1) > 1
+        or (known == 0 or count % known)
+    ):
+        raise Refused(f"reshaping {count} values to {sizes_text(sizes)}")
+    target = tuple(count // known if size == -1 else size for size in rest)
+    if math.prod(target) != count:
+        raise Refused(f"reshaping {count} values to {sizes_text(sizes)}")
+    return target
+
+
+def _read_squeeze(reader, x, dim=None) -> Value:
+    """``pool(x).squeeze()``, ``.squeeze((2, 3))`` of a ``(N, C, 1, 1)`` tensor: FL (the batch axis is never squeezed
+    in the notation, which reads every batch size alike)."""
+    x = as_tensor(x)
+    sizes = torch_sizes(x)
+    dims = range(1, len(sizes)) if dim is None else dim if isinstance(dim, list | tuple) else (dim,)
+    kept = [size for axis, size in enumerate(sizes) if axis == 0 or axis % len(sizes) not in {d % len(sizes) for d in dims}
+            or size != 1]  # fmt: skip
+    if x.last or len(sizes) != 4 or len(kept) != 2:
+        raise Refused(
+            f"squeezing {sizes_text(sizes)} to {sizes_text(kept)}; the notation's near code: FL() flattens "
+            "(N, C, 1, 1) to (N, C)"
+        )
+    return _read_flatten(reader, x)
 
 
 def _read_flatten_module(reader, module, x) -> Value:
@@ -479,7 +595,8 @@ RESHAPES = (
               keras=(KerasClass("UpSampling2D", (KerasArg("size", "size", (2, 2), from_keras=_pair),
                                                  KerasArg("interpolation", "interpolation", "nearest")),
                                 refuse=_channels_last),),
-              torch=Torch(_build_upsampling, unread="nn.Upsample has no reading yet"),
+              torch=Torch(_build_upsampling, modules=((NN + "upsampling.Upsample", _read_upsampling),),
+                          functions=(("torch.nn.functional.interpolate", _read_interpolate),)),
               example={},
               note="; also bilinear, bicubic, lanczos3, lanczos5"),
     LayerType("RSZ", "Resizing", "resize height and width to a given size (bilinear, or another interpolation)",
@@ -499,13 +616,15 @@ RESHAPES = (
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),
-                          functions=(("torch.flatten", _read_flatten),), methods=(("flatten", _read_flatten),)),
+                          functions=(("torch.flatten", _read_flatten), ("torch.squeeze", _read_squeeze)),
+                          methods=(("flatten", _read_flatten), ("squeeze", _read_squeeze))),
               example={}),
     LayerType("RS", "Reshape", "reshape to the given sizes (batch axis aside; one may be -1)",
               (Param("shape", target_shape, literal=True),), _reshape_shape, collect="shape", kind="reshape",
               keras=(KerasClass("Reshape", (KerasArg("shape", "target_shape", positional=True, from_keras=_nested),)),),
               torch=Torch(lambda info: (Call("Reshape", (info.layer.args["shape"],)),),
-                          unread="a reshape's sizes are traced as arithmetic: no reading yet"),
+                          functions=(("torch.reshape", _read_reshape),),
+                          methods=(("view", _read_reshape), ("reshape", _read_reshape))),
               example={"shape": (-1,)},
               note=": `RS(1, 1, 32)`, `RS(-1)`; the same number of values, one size may be -1"),
     LayerType("SPL", "ChannelSplit", "one of parts equal groups of the channels (ShuffleNetV2's split, torch.chunk)",
