@@ -357,8 +357,26 @@ class PoolingBranch(nn.Module):
         return self.head(torch.cat([x, pooled], dim=1).mean((2, 3)))
 
 
-def test_a_resize_to_a_size_read_from_x_shape_that_is_a_whole_factor_reads_as_up():
-    assert "UP(size=7, interpolation=bilinear)" in _exact(PoolingBranch(), (15, 15, 3))
+def test_a_pooled_pixel_resized_to_the_size_read_from_x_shape_reads_as_a_resizing_to_it():
+    assert "GAP(true) -> CN(4, 1) -> RSZ(7, 7))" in _exact(PoolingBranch(), (15, 15, 3))
+
+
+class Decoded(nn.Module):
+    """A decoder step that doubles its input by interpolating to twice the size it reads from x.shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = F.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2), mode="bilinear", align_corners=False)
+        return self.head(x.mean((2, 3)))
+
+
+def test_a_resize_to_a_whole_factor_of_the_size_read_from_x_shape_reads_as_up():
+    assert "UP(interpolation=bilinear)" in _exact(Decoded(), (15, 15, 3))
 
 
 def test_a_unet_step_padding_to_the_skip_s_size_reads_exactly():

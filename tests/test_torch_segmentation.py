@@ -103,11 +103,6 @@ def test_a_per_pixel_output_read_as_a_classifier_is_refused_saying_what_the_task
         from_torch(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), (8, 8, 3), task="segment")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedModel,
-    reason="the final resize needs x.shape[-2:] as sizes and a reading of F.interpolate(x, size=...)",
-)
 def test_torchvision_s_lraspp_reads_exactly_with_the_segment_task(torchvision_import):
     torch.manual_seed(0)
     builder = torchvision_import.module.models.segmentation.lraspp_mobilenet_v3_large

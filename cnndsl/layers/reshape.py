@@ -282,6 +282,11 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     if align_corners or antialias:
         raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
     whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
+    if whole and mode in ("nearest", "bilinear") and tuple(x.shape[1:3]) != (1, 1):
+        # a whole factor is UP, the code that says it (a U-Net's decoder); a pooled pixel spread back to the
+        # image's size (the ASPP pooling branch) stays a resizing to that size
+        scaled = _up_reading("torch.nn.functional.interpolate", dict(_up_entry().torch.functions))
+        return scaled(reader, x, (height, width), None, mode, align_corners, recompute_scale_factor, antialias)
     if mode == "nearest" and whole:
         mode = "nearest-exact"  # floor(i / s) and floor((i + 0.5) / s) agree at a whole factor s
     found = next((name for name, theirs in _RESIZE_MODES.items() if theirs == mode), None)
