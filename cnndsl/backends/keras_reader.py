@@ -110,7 +110,9 @@ def _node_parts(layer) -> tuple[str, dict]:
 # --- the graph -> chains and merges ------------------------------------------------------------
 
 
-def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | Task | None = None) -> KerasSpec:
+def to_spec(
+    model, input_shape: tuple[int, int, int] | None = None, task: str | Task | None = None, verify: bool = True
+) -> KerasSpec:
     """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
 
     Every layer the notation cannot write is named, in the order of ``model.layers``. The
@@ -119,7 +121,9 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     one's (a segmentation's or a regression's default head: :meth:`Task.writes_head`).
     ``input_shape`` gives the sizes of an input whose size the model leaves unknown; ``task``
     (classify, segment, regress) says which head the model ends in.
-    TypeError for anything but a Keras model.
+    TypeError for anything but a Keras model. The reading verifies itself
+    (:func:`cnndsl.backends.verify.verify_keras`: built, given the weights, run against the model): a
+    layer whose output differs is an UnsupportedModel naming it; ``verify=False`` skips that.
     """
     task = task_named(task)
     _require_keras_model(model)
@@ -129,7 +133,12 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
     classes = _classes(model, layers[-1], task)
-    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes)
+    text = write_graph(layers, inbound, shape, classes, task)
+    if verify:
+        from cnndsl.backends.verify import verify_keras
+
+        verify_keras(model, layers, inbound, text, shape, classes, task)
+    return KerasSpec(text, classes)
 
 
 def write_graph(

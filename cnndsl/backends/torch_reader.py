@@ -193,7 +193,9 @@ def reading(module, input_shape: Sequence[int], task: Task = CLASSIFY) -> Readin
     return Reading(module, shape, layers, inbound, classes, text, model, tree, dropped)
 
 
-def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
+def from_torch(
+    module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None, verify: bool = True
+) -> TorchSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
@@ -202,17 +204,24 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
     the output (GoogLeNet's auxiliary classifiers), which the text leaves out and a UserWarning names. The module's logits become the notation's softmax head;
     ``task`` (classify, segment, regress) says which head the module ends in.
     UnsupportedModel (naming the module's path, class and the operation) for what the
-    notation cannot write; TypeError for anything but a module.
+    notation cannot write; TypeError for anything but a module. The reading verifies itself
+    (:func:`cnndsl.backends.verify.verify_torch`: built, given the weights, run against the module):
+    a layer whose output differs is an UnsupportedModel naming it; ``verify=False`` skips that.
     """
     from cnndsl.formatter import layout
 
     found = reading(module, input_shape, task_named(task))
+    spec = TorchSpec(layout(found.tree) + "\n", found.classes, found)
+    if verify:
+        from cnndsl.backends.verify import verify_torch
+
+        verify_torch(spec)
     if found.dropped:
         import warnings
 
         left = "; ".join(map(str, found.dropped))
         warnings.warn(f"from_torch left out what does not reach the output: {left}", UserWarning, stacklevel=2)
-    return TorchSpec(layout(found.tree) + "\n", found.classes, found)
+    return spec
 
 
 def load_module(target: str):
