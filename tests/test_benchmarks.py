@@ -184,3 +184,31 @@ def test_the_cold_check_runs_each_part_in_both_trees_and_compares_their_outputs(
         assert all(seconds > 0 for seconds in (*figures["wall"].values(), *figures["cpu"].values()))
     differing = {**same, "new": bench.environment(other.parent, tmp_path / "cache")}
     assert not bench.part("cnndsl check", sys.executable, differing, tmp_path, rounds=1)["same"]
+
+
+def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
+    """A small module stands in for the benchmark's models: each way read as often, and what it compared said."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from cnndsl import from_torch
+    from cnndsl.backends.verify import verify_torch
+
+    bench = _load("verify")
+    calls = []
+
+    def small(name):
+        torch.manual_seed(0)
+        module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+        def read(verify):
+            calls.append(verify)
+            return from_torch(module.eval(), (12, 12, 3), verify=verify)
+
+        return read, verify_torch
+
+    row = bench.measure("small", "torch", repeats=2, make=small)
+    assert row.error is None and calls == [False, False, True, True, False]  # warm, then alternating
+    assert len(row.plain) == len(row.verified) == 2 and (row.compared, row.layers) == (3, 3)  # CN, GAP, DN
+    text = bench.table([row, bench.Row("broken", "keras", error="UnsupportedModel: layer 'x'")])
+    assert "3 of 3" in text and "broken  keras" in text and "UnsupportedModel: layer 'x'" in text

@@ -99,7 +99,7 @@ def test_a_subclass_read_as_its_base_class_is_refused(monkeypatch):
 def test_a_verified_reading_reports_what_it_compared():
     """Every layer the source computes a tensor for is compared; the padding before a strided convolution is not."""
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+    module = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2),
                            nn.Flatten(), nn.Linear(8 * 4 * 4, 5)).eval()  # fmt: skip
     with torch.no_grad():  # statistics of their own, which the port carries
         module[1].running_mean.uniform_(-1, 1)

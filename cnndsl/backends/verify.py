@@ -81,10 +81,11 @@ class Verified:
 
 
 def _difference(built, source) -> Difference:
-    """Of two arrays of one shape (numpy or torch, any float type), in float64."""
+    """Of two arrays of one shape (numpy, or torch on the CPU), in float32: the difference of two close float32
+    numbers is exact."""
     import numpy as np
 
-    built, source = np.asarray(built, dtype=np.float64), np.asarray(source, dtype=np.float64)
+    built, source = np.asarray(built, dtype=np.float32), np.asarray(source, dtype=np.float32)
     largest = float(np.max(np.abs(built - source))) if built.size else 0.0
     scale = float(np.max(np.abs(source))) if source.size else 0.0
     if not (np.isfinite(largest) and np.isfinite(scale)):
@@ -309,7 +310,8 @@ def _cpu(value):
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", torch.float64) if value.is_floating_point() else value.detach().cpu()
+        # a copy: a later in-place operation (ReLU(inplace=True)) would change the tensor held
+        return value.detach().to("cpu", torch.float32 if value.is_floating_point() else value.dtype, copy=True)
     if isinstance(value, tuple | list):
         return type(value)(_cpu(item) for item in value)
     if isinstance(value, dict):
@@ -363,7 +365,7 @@ def _torch_difference(output, inputs, sources: list) -> Difference | None:
 
     if not isinstance(output, torch.Tensor):
         return None
-    built = output.detach().to("cpu", torch.float64)
+    built = output.detach().to("cpu", torch.float32)
     found = [_difference(built.numpy(), form.numpy()) for source in sources for form in _aligned(built, inputs, source)]
     return min(found, key=lambda d: d.largest - RTOL * d.scale, default=None)
 
@@ -383,7 +385,7 @@ def _final_difference(output, found, pairs, sources, values, nodes) -> Differenc
     ending = [n for n in chain if n in values and nodes.get(n.partition("[")[0]) in outputs]
     if not ending:
         return Difference(float("inf"), 0.0)
-    built = output.detach().to("cpu", torch.float64)
+    built = output.detach().to("cpu", torch.float32)
     activation = _head_activation(found.model.layers[end])
     candidates = []
     for source_name in ending:
