@@ -26,6 +26,7 @@ torch and keras are imported inside the functions only.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -185,14 +186,17 @@ def verify_torch(spec, seed: int = SEED) -> Verified:
     values = _run_source(module, graph, x.to(device, dtype), wanted)
     first = _First()
     end = len(found.model.layers) - 1
+    flattened: set[tuple] = set()  # the (N, C, H, W) shapes flattened so far: a 2-D tensor may hold one, as (C, H, W)
 
     def compare(index: int, inputs, output) -> None:
         name = pairs[index]
+        if inputs and getattr(inputs[0], "dim", lambda: 0)() == 4 and getattr(output, "dim", lambda: 0)() == 2:
+            flattened.add(tuple(inputs[0].shape))
         if index == end:
             return
         layer, info = layers[name], found.model.layers[index]
         where = f"{_torch_where(layer)}, read as {info.layer.text}"
-        first.add(where, _torch_difference(output, inputs, [values[n] for n in sources[name] if n in values]))
+        first.add(where, _torch_difference(output, flattened, [values[n] for n in sources[name] if n in values]))
 
     hooks = [
         child.register_forward_hook(lambda _, inputs, output, index=index: compare(index, inputs, output))
@@ -337,9 +341,9 @@ def _largest_of_leaves(first, second) -> Difference | None:
     return max(found, key=lambda d: d.largest - RTOL * d.scale, default=Difference(0.0, 0.0))
 
 
-def _aligned(output, inputs, source) -> list:
+def _aligned(output, flattened, source) -> list:
     """The source's tensor in the built layer's layout: as it is, channels last to first, flattened (C, H, W) to
-    (H, W, C), or size-1 axes dropped; every form whose shape is the built output's."""
+    (H, W, C) for a shape flattened before, or size-1 axes dropped; every form whose shape is the built output's."""
     import torch
 
     if not isinstance(source, torch.Tensor) or not source.is_floating_point():
@@ -350,23 +354,23 @@ def _aligned(output, inputs, source) -> list:
         found.append(source)
     if source.dim() == 4 and tuple(source.permute(0, 3, 1, 2).shape) == shape:
         found.append(source.permute(0, 3, 1, 2))
-    first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-    if output.dim() == 2 and first is not None and first.dim() == 4 and source.numel() == first.numel():
-        found.append(source.reshape(first.shape).permute(0, 2, 3, 1).reshape(shape))
+    for flat in flattened if output.dim() == 2 else ():
+        if source.numel() == output.numel() == math.prod(flat):
+            found.append(source.reshape(flat).permute(0, 2, 3, 1).reshape(shape))
     squeezed = [size for size in source.shape if size != 1]
     if not found and source.numel() == output.numel() and squeezed == [size for size in shape if size != 1]:
         found.append(source.reshape(shape))
     return found
 
 
-def _torch_difference(output, inputs, sources: list) -> Difference | None:
+def _torch_difference(output, flattened, sources: list) -> Difference | None:
     """The smallest difference of a built layer's output from the tensors it may stand for; None: none comparable."""
     import torch
 
     if not isinstance(output, torch.Tensor):
         return None
     built = output.detach().to("cpu", torch.float32)
-    found = [_difference(built.numpy(), form.numpy()) for source in sources for form in _aligned(built, inputs, source)]
+    found = [_difference(built.numpy(), form.numpy()) for source in sources for form in _aligned(built, flattened, source)]
     return min(found, key=lambda d: d.largest - RTOL * d.scale, default=None)
 
 
