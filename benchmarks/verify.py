@@ -79,10 +79,13 @@ def torchvision():
 def torch_reader(name: str) -> tuple[Callable[[bool], object], Callable[[object], object]]:
     """(read with or without verification, verify a reading) for a torchvision model."""
     from cnndsl import from_torch
+    from cnndsl.backends.torch_reader import _trace, port_weights
     from cnndsl.backends.verify import verify_torch
 
     model = getattr(torchvision().models, name)(weights=None).eval()
-    return (lambda verify: from_torch(model, (SIZE, SIZE, 3), verify=verify)), verify_torch
+    return (lambda verify: from_torch(model, (SIZE, SIZE, 3), verify=verify)), (
+        lambda spec: verify_torch(spec, _trace, port_weights)
+    )
 
 
 def keras_reader(name: str) -> tuple[Callable[[bool], object], Callable[[object], object]]:
@@ -98,7 +101,8 @@ def keras_reader(name: str) -> tuple[Callable[[bool], object], Callable[[object]
 
     def verify(spec):
         layers, inbound = reader._flatten(model)
-        return verify_keras(model, layers, inbound, spec.text, (SIZE, SIZE, 3), spec.num_classes, CLASSIFY)
+        code_of = lambda layer: reader._node_parts(layer)[0]  # noqa: E731
+        return verify_keras(model, layers, inbound, spec.text, (SIZE, SIZE, 3), spec.num_classes, CLASSIFY, code_of)
 
     return (lambda verify: to_spec(model, verify=verify)), verify
 

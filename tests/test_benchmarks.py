@@ -192,6 +192,7 @@ def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
     from torch import nn
 
     from cnndsl import from_torch
+    from cnndsl.backends import torch_reader
     from cnndsl.backends.verify import verify_torch
 
     bench = _load("verify")
@@ -205,7 +206,7 @@ def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
             calls.append(verify)
             return from_torch(module.eval(), (12, 12, 3), verify=verify)
 
-        return read, verify_torch
+        return read, lambda spec: verify_torch(spec, torch_reader._trace, torch_reader.port_weights)
 
     row = bench.measure("small", "torch", repeats=2, make=small)
     assert row.error is None and calls == [False, False, True, True, False]  # warm, then alternating

@@ -96,6 +96,22 @@ def test_a_subclass_read_as_its_base_class_is_refused(monkeypatch):
         from_torch(module, (16, 16, 3))
 
 
+def test_a_head_put_on_a_module_s_own_softmax_is_refused(monkeypatch):
+    """The softmax the notation puts on logits, put on a module that applies its own: a softmax of a softmax."""
+    from cnndsl.tasks import Task
+
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3), nn.Softmax(1))
+    logits = nn.Sequential(*list(module)[:-1])
+    assert one_line(from_torch(module, (8, 8, 3)).text) == one_line(from_torch(logits, (8, 8, 3)).text)
+    monkeypatch.setattr(Task, "head_of_logits", lambda self, code, args: None)  # every read model gets a softmax
+    assert one_line(from_torch(module, (8, 8, 3), verify=False).text).endswith(
+        "DN(3, activation=softmax) -> ACT(softmax)"
+    )
+    from_torch(logits, (8, 8, 3))  # on logits, the appended softmax is the head
+    with pytest.raises(UnsupportedModel, match=r"read as ACT\(softmax\) \(the model's output\): its output differs"):
+        from_torch(module, (8, 8, 3))
+
+
 def test_a_verified_reading_reports_what_it_compared():
     """Every layer the source computes a tensor for is compared; the padding before a strided convolution is not."""
     torch.manual_seed(0)
@@ -108,7 +124,7 @@ def test_a_verified_reading_reports_what_it_compared():
     assert one_line(spec.text).startswith("IN(16, 16, 3) -> ZP() -> CN(8, strides=2, activation=linear) -> BN("), (
         spec.text
     )
-    verified = verify_torch(spec)
+    verified = verify_torch(spec, torch_reader._trace, torch_reader.port_weights)
     assert (verified.layers, verified.of) == (6, 7)  # ZP, CN, BN, ACT, MP, FL, DN
     assert 0 <= verified.worst <= RTOL
 

@@ -137,7 +137,7 @@ def to_spec(
     if verify:
         from cnndsl.backends.verify import verify_keras
 
-        verify_keras(model, layers, inbound, text, shape, classes, task)
+        verify_keras(model, layers, inbound, text, shape, classes, task, lambda layer: _node_parts(layer)[0])
     return KerasSpec(text, classes)
 
 

@@ -215,7 +215,7 @@ def from_torch(
     if verify:
         from cnndsl.backends.verify import verify_torch
 
-        verify_torch(spec)
+        verify_torch(spec, _trace, port_weights)
     if found.dropped:
         import warnings
 

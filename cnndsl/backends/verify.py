@@ -26,9 +26,10 @@ torch and keras are imported inside the functions only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,8 @@ class Difference:
         return self.largest <= RTOL * self.scale + ATOL
 
     def __str__(self) -> str:
+        if self.largest == float("inf"):
+            return "in its shape, or the source has no tensor it stands for"
         return (
             f"by up to {self.largest:.3g} ({self.relative:.2g} of the source's largest value, {self.scale:.3g}; "
             f"allowed: {RTOL:g} of it)"
@@ -149,28 +152,43 @@ class _First:
         return Verified(self.compared, of, self.worst, self.at)
 
 
+@contextlib.contextmanager
+def _running(what: str, shape) -> Iterator[None]:
+    """A model that fails to run on the seeded input: its reading cannot be verified, said in one line."""
+    try:
+        yield
+    except Exception as error:  # the frameworks raise many kinds for a model that does not run
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise UnsupportedModel(
+            f"{what} does not run in inference on an input of {tuple(shape)} ({type(error).__name__}: {first}), "
+            "so the reading cannot be verified (verify=False, --no-verify, reads it unverified)"
+        ) from None
+
+
 # --- PyTorch -------------------------------------------------------------------------------------
 
 
-def verify_torch(spec, seed: int = SEED) -> Verified:
+def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Verified:
     """A :func:`~cnndsl.backends.torch_reader.from_torch` reading against its module; UnsupportedModel if it differs.
 
-    ``spec`` is the ``TorchSpec`` the reading made (its ``.reading``). The checked model is built with
-    the PyTorch backend, given the module's weights, and both run in eval mode on one seeded input.
+    ``spec`` is the ``TorchSpec`` the reading made (its ``.reading``); ``trace(module)`` gives the
+    ``torch.fx`` graph the reader read, ``port(spec, built)`` ports the module's weights into the
+    module built from the spec (the reader's ``_trace`` and ``port_weights``). The checked model is
+    built with the PyTorch backend, given the module's weights, and both run in eval mode on one
+    seeded input.
     """
     import torch
 
     from cnndsl.backends.torch import build
-    from cnndsl.backends.torch_reader import _trace, port_weights
 
     found = spec.reading
     module = found.module
     try:
         built = build(found.model).eval()
-        port_weights(spec, built)
+        port(spec, built)
     except ValueError as error:
         raise UnsupportedModel(f"the module's weights do not port into the notation read: {error}") from None
-    graph = _trace(module)
+    graph = trace(module)
     nodes = {node.name: node for node in graph.nodes}
     names = [layer.name for layer in found.layers]
     layers = {layer.name: layer for layer in found.layers}
@@ -203,7 +221,7 @@ def verify_torch(spec, seed: int = SEED) -> Verified:
         for index, child in enumerate(built.children())
     ]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _running("the notation read", x.shape):
             output = built(x)
     finally:
         for hook in hooks:
@@ -295,7 +313,7 @@ def _run_source(module, graph, x, wanted: set[str]) -> dict[str, Any]:
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _running("the module", x.shape):
             traced = Recorder(module, graph=graph).run(x)
             own = module(x)
     finally:
@@ -370,7 +388,9 @@ def _torch_difference(output, flattened, sources: list) -> Difference | None:
     if not isinstance(output, torch.Tensor):
         return None
     built = output.detach().to("cpu", torch.float32)
-    found = [_difference(built.numpy(), form.numpy()) for source in sources for form in _aligned(built, flattened, source)]
+    found = [
+        _difference(built.numpy(), form.numpy()) for source in sources for form in _aligned(built, flattened, source)
+    ]
     return min(found, key=lambda d: d.largest - RTOL * d.scale, default=None)
 
 
@@ -429,13 +449,21 @@ def _applies(activation: Callable, source, values, nodes, name: str) -> bool:
 
 
 def verify_keras(
-    model, layers: Sequence, inbound: Mapping[str, list], text: str, shape, classes: int, task, seed: int = SEED
+    model,
+    layers: Sequence,
+    inbound: Mapping[str, list],
+    text: str,
+    shape,
+    classes: int,
+    task,
+    code_of: Callable,
+    seed: int = SEED,
 ) -> Verified:
     """A :func:`~cnndsl.backends.keras_reader.to_spec` reading against its Keras model; UnsupportedModel if it differs.
 
     ``layers`` and ``inbound`` are the reading (the model's layers, nested ``Sequential`` models opened,
     and who feeds whom); ``text`` the spec written of them for an input of ``shape``, ``classes`` the
-    head's outputs. The text is checked as :class:`~cnndsl.backends.keras_reader.KerasSpec` says
+    head's outputs; ``code_of(layer)`` the code a layer reads as. The text is checked as :class:`~cnndsl.backends.keras_reader.KerasSpec` says
     (with ``num_classes``), built by the Keras backend, given each layer's weights, and both run on one
     seeded input in inference.
     """
@@ -450,10 +478,12 @@ def verify_keras(
     built = build(checked)
     targets = [layer for layer in built.layers if type(layer).__name__ != "InputLayer"]
     for index, name in pairs.items():
-        _port_keras(by_name[name], targets[index], checked.layers[index])
+        _port_keras(by_name[name], targets[index], checked.layers[index], code_of)
     x = np.random.default_rng(seed).standard_normal((1, *size)).astype("float32")
-    theirs, output = _keras_values(model, x)
-    mine = _keras_outputs(built, targets, x)
+    with _running("the model", x.shape):
+        theirs, output = _keras_values(model, x)
+    with _running("the notation read", x.shape):
+        mine = _keras_outputs(built, targets, x)
     first = _First()
     for index, name in sorted(pairs.items()):
         layer = by_name[name]
@@ -484,17 +514,15 @@ def _checked(text: str, shape, classes: int, task):
     raise UnsupportedModel(f"the notation read does not check: {problem}")
 
 
-def _port_keras(layer, target, info) -> None:
-    """The source layer's weights into the built one; UnsupportedModel naming it where they do not fit."""
-    from cnndsl.backends.keras_reader import TABLE, _Folded
-
-    entry = TABLE.get(type(layer).__name__)
-    code = layer.code if isinstance(layer, _Folded) else (entry[0].code if entry else None)
+def _port_keras(layer, target, info, code_of: Callable) -> None:
+    """The source layer's weights into the built one (a Keras operation has none); UnsupportedModel naming it
+    where they do not fit."""
+    code = code_of(layer)
     if code != info.code:
         raise UnsupportedModel(
             f"layer {layer.name!r} ({_keras_class(layer)}) reads as {code}, but is built as {info.code}"
         )
-    weights = [] if isinstance(layer, _Folded) else layer.get_weights()
+    weights = layer.get_weights() if hasattr(layer, "get_weights") else []
     try:
         target.set_weights(weights)
     except ValueError as error:
