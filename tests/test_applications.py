@@ -86,7 +86,9 @@ def keras_application(stem) -> dict:
     constructor, size, *_ = EVERY[stem]
     given = {"input_shape": (size, size, 3)} if stem in ANY_SIZE else {}
     model = getattr(keras.applications, constructor)(weights=None, **given)
-    result = {**figures(model), "spec": cnndsl.to_spec(model).text}
+    # verify=False: each family's reading is compared output for output (with the head's input) in
+    # tests/test_applications_both_ways.py, which is what verification does, and more
+    result = {**figures(model), "spec": cnndsl.to_spec(model, verify=False).text}
     del model
     keras.backend.clear_session()
     return result

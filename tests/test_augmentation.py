@@ -11,6 +11,7 @@ from torch_strategies import assert_close, keras_output, randomize, sample, torc
 
 from cnndsl import SpecError, check, compile_spec  # noqa: E402
 from cnndsl.backends.torch import port_weights  # noqa: E402
+from cnndsl.errors import UnsupportedModel  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +64,11 @@ def test_the_crop_reads_keras_own_random_crop_and_keeps_keras_shape_rule(keras):
 
     layers = [keras.layers.RandomCrop(6, 8), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
     model = keras.Sequential([keras.Input((10, 12, 3)), *layers])
-    assert to_spec(model).text == "IN(10, 12, 3) -> RCR(6, 8) -> FL() -> DN(3, activation=softmax)"
+    # Keras's RandomCrop returns its input uncropped in inference, so this model does not run there (its Dense gets
+    # 360 features, not 144): its reading cannot be verified, and is read unverified
+    with pytest.raises(UnsupportedModel, match=r"^the model does not run in inference on an input of \(1, 10, 12, 3\)"):
+        to_spec(model)
+    assert to_spec(model, verify=False).text == "IN(10, 12, 3) -> RCR(6, 8) -> FL() -> DN(3, activation=softmax)"
     assert check("IN(10, 12, 3) -> RCR(6, 8) -> FL()").layers[0].output_shape == model.layers[0].output.shape
 
 

@@ -210,7 +210,7 @@ def test_the_intake_benchmark_compares_on_its_own_and_calls_a_spec_that_computes
         spec = reader(*args, **kwargs)
         text = spec.text.replace("DN(84)", "DN(84, activation=tanh)")
         assert text != spec.text
-        return type(spec)(text, spec.num_classes, spec.reading)
+        return type(spec)(text, spec.num_classes, spec.task, reading=spec.reading)
 
     monkeypatch.setattr(cnndsl, "from_torch", misread)
     [case] = intake.cases(["tutorials"], "cifar_tutorial_net", None)[:1]
@@ -247,3 +247,30 @@ def test_the_intake_corpus_holds_over_a_hundred_distinct_models_and_no_transform
     segment = {case.name for case in corpus if case.task == "segment" and case.source == "torchvision"}
     models = ("fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
     assert set(models) <= segment
+def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
+    """A small module stands in for the benchmark's models: each way read as often, and what it compared said."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from cnndsl import from_torch
+    from cnndsl.backends import torch_reader
+    from cnndsl.backends.verify import verify_torch
+
+    bench = _load("verify")
+    calls = []
+
+    def small(name):
+        torch.manual_seed(0)
+        module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+        def read(verify):
+            calls.append(verify)
+            return from_torch(module.eval(), (12, 12, 3), verify=verify)
+
+        return read, lambda spec: verify_torch(spec, torch_reader._trace, torch_reader.port_weights)
+
+    row = bench.measure("small", "torch", repeats=2, make=small)
+    assert row.error is None and calls == [False, False, True, True, False]  # warm, then alternating
+    assert len(row.plain) == len(row.verified) == 2 and (row.compared, row.layers) == (3, 3)  # CN, GAP, DN
+    text = bench.table([row, bench.Row("broken", "keras", error="UnsupportedModel: layer 'x'")])
+    assert "3 of 3" in text and "broken  keras" in text and "UnsupportedModel: layer 'x'" in text

@@ -112,7 +112,9 @@ def _node_parts(layer) -> tuple[str, dict]:
 # --- the graph -> chains and merges ------------------------------------------------------------
 
 
-def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | Task | None = None) -> KerasSpec:
+def to_spec(
+    model, input_shape: tuple[int, int, int] | None = None, task: str | Task | None = None, verify: bool = True
+) -> KerasSpec:
     """The canonical notation of a built Keras model; UnsupportedModel for what the notation cannot write.
 
     Every layer the notation cannot write is named, in the order of ``model.layers``. The
@@ -124,7 +126,9 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
     says it (:func:`cnndsl.tasks.task_of_head`): a softmax classifies, ``Dense(1, sigmoid)`` is
     binary, a sigmoid over several units multi-label, a linear ``Dense(k)`` or a log-softmax a
     classifier's logits, a per-pixel softmax or sigmoid segmentation; ``.task`` says which.
-    TypeError for anything but a Keras model.
+    TypeError for anything but a Keras model. The reading verifies itself
+    (:func:`cnndsl.backends.verify.verify_keras`: built, given the weights, run against the model): a
+    layer whose output differs is an UnsupportedModel naming it; ``verify=False`` skips that.
     """
     task = task_named(task) if task is not None else None
     _require_keras_model(model)
@@ -134,7 +138,12 @@ def to_spec(model, input_shape: tuple[int, int, int] | None = None, task: str | 
         raise UnsupportedModel("the model has no layers")
     _refuse_unsupported(layers)
     task, classes = _classes(model, layers[-1], task)
-    return KerasSpec(write_graph(layers, inbound, shape, classes, task), classes, task.name)
+    text = write_graph(layers, inbound, shape, classes, task)
+    if verify:
+        from cnndsl.backends.verify import verify_keras
+
+        verify_keras(model, layers, inbound, text, shape, classes, task, lambda layer: _node_parts(layer)[0])
+    return KerasSpec(text, classes, task.name)
 
 
 def write_graph(

@@ -213,7 +213,9 @@ def reading(module, input_shape: Sequence[int], task: Task | None = None) -> Rea
     return Reading(module, shape, layers, inbound, classes, text, model, tree, dropped, task)
 
 
-def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None) -> TorchSpec:
+def from_torch(
+    module, input_shape: Sequence[int] = (224, 224, 3), task: str | Task | None = None, verify: bool = True
+) -> TorchSpec:
     """The canonical notation of a ``torch.nn.Module`` for an input of ``input_shape`` (height, width, channels).
 
     Returns what :func:`cnndsl.to_spec` returns: ``.text``, laid out as ``cnndsl fmt`` lays it out,
@@ -226,17 +228,24 @@ def from_torch(module, input_shape: Sequence[int] = (224, 224, 3), task: str | T
     them as written; a sigmoid over one unit is binary, over several multi-label; a log-softmax is
     the logits task's (kept as written).
     UnsupportedModel (naming the module's path, class and the operation) for what the
-    notation cannot write; TypeError for anything but a module.
+    notation cannot write; TypeError for anything but a module. The reading verifies itself
+    (:func:`cnndsl.backends.verify.verify_torch`: built, given the weights, run against the module):
+    a layer whose output differs is an UnsupportedModel naming it; ``verify=False`` skips that.
     """
     from cnndsl.formatter import layout
 
     found = reading(module, input_shape, task_named(task) if task is not None else None)
+    spec = TorchSpec(layout(found.tree) + "\n", found.classes, found.task.name, reading=found)
+    if verify:
+        from cnndsl.backends.verify import verify_torch
+
+        verify_torch(spec, lambda traced: _trace(traced, _Reader(traced), found.input_shape)[0], port_weights)
     if found.dropped:
         import warnings
 
         left = "; ".join(map(str, found.dropped))
         warnings.warn(f"from_torch left out what does not reach the output: {left}", UserWarning, stacklevel=2)
-    return TorchSpec(layout(found.tree) + "\n", found.classes, found.task.name, reading=found)
+    return spec
 
 
 def load_module(target: str):

@@ -32,7 +32,7 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
     from cnndsl.formatter import format_text
 
     try:
-        spec = to_spec(load(Path(args.model)), input_shape=args.input_shape, task=args.task)
+        spec = to_spec(load(Path(args.model)), input_shape=args.input_shape, task=args.task, verify=args.verify)
     except ModelFileError as error:
         raise UsageError(str(error)) from None
     except UnsupportedModel as error:

@@ -38,7 +38,7 @@ def cmd_from_torch(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():  # what is left out is said below, one line per module
             warnings.filterwarnings("ignore", "from_torch left out", UserWarning)
-            spec = from_torch(module, args.input_shape or (224, 224, 3), task=args.task)
+            spec = from_torch(module, args.input_shape or (224, 224, 3), task=args.task, verify=args.verify)
     except UnsupportedModel as error:
         for problem in str(error).splitlines():
             print(f"cnndsl: error: {args.target}: {problem}", file=sys.stderr)

@@ -158,10 +158,16 @@ def add_format_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_reader_options(parser: argparse.ArgumentParser, input_shape_help: str) -> None:
-    """What the readers (from-keras, from-torch) share: the output, the input size, the frameworks' logging."""
+    """What the readers (from-keras, from-torch) share: the output, the input size, the frameworks' logging,
+    and whether the reading verifies itself."""
     add_output_option(parser, "write the spec to FILE instead of stdout")
     add_input_shape_option(parser, input_shape_help)
     add_verbose_option(parser)
+    parser.add_argument(
+        "--no-verify", dest="verify", action="store_false",
+        help="skip the verification: by default the spec read is built, given the model's weights and run against "
+        "the model on a random input, and a layer whose output differs is an error naming it",
+    )  # fmt: skip
 
 
 # --- budgets --------------------------------------------------------------------------
