@@ -306,8 +306,9 @@ def _torch(case: Case, model, row: Row) -> None:
     if spec is None:
         return
     row.dropped = [str(dropped) for dropped in getattr(spec, "dropped", ())]
+    task = getattr(spec, "task", None) or case.task  # the task the reading says its head is (or the one given)
     try:
-        checked = cnndsl.check(spec.text, task=case.task)
+        checked = cnndsl.check(spec.text, task=task)
         reached = row.params - sum(d.params for d in getattr(spec, "dropped", ()))
         if checked.trainable_params != reached:
             row.verdict, row.reason = "wrong", f"{checked.trainable_params:,} parameters, the model {reached:,}"
@@ -318,7 +319,7 @@ def _torch(case: Case, model, row: Row) -> None:
                 theirs = theirs[case.output]
             differences = []
             for logits in (True, False):
-                built = cnndsl.compile_spec(spec.text, backend="torch", logits=logits, task=case.task).eval()
+                built = cnndsl.compile_spec(spec.text, backend="torch", logits=logits, task=task).eval()
                 cnndsl.port_weights(spec, built)
                 ours = built(x)
                 differences.append(_difference(theirs, ours))
@@ -374,12 +375,13 @@ def _keras(case: Case, model, row: Row) -> None:
     spec = _read(row, cnndsl.to_spec, model, task=case.task)
     if spec is None:
         return
+    task = getattr(spec, "task", None) or case.task  # the task the reading says its head is (or the one given)
     try:
-        checked = cnndsl.check(spec.text, None, spec.num_classes, case.task)
+        checked = cnndsl.check(spec.text, None, spec.num_classes, task)
         if checked.total_params != row.params:
             row.verdict, row.reason = "wrong", f"{checked.total_params:,} parameters, the model {row.params:,}"
             return
-        built = cnndsl.compile_spec(spec.text, None, spec.num_classes, task=case.task)
+        built = cnndsl.compile_spec(spec.text, None, spec.num_classes, task=task)
         built.set_weights(model.get_weights())
         theirs, ours = np.asarray(model(x, training=False)), np.asarray(built(x, training=False))
         difference = _difference(theirs, ours)

@@ -79,12 +79,12 @@ def torchvision():
 def torch_reader(name: str) -> tuple[Callable[[bool], object], Callable[[object], object]]:
     """(read with or without verification, verify a reading) for a torchvision model."""
     from cnndsl import from_torch
-    from cnndsl.backends.torch_reader import _trace, port_weights
+    from cnndsl.backends.torch_reader import graph_of, port_weights
     from cnndsl.backends.verify import verify_torch
 
     model = getattr(torchvision().models, name)(weights=None).eval()
     return (lambda verify: from_torch(model, (SIZE, SIZE, 3), verify=verify)), (
-        lambda spec: verify_torch(spec, _trace, port_weights)
+        lambda spec: verify_torch(spec, graph_of, port_weights)
     )
 
 

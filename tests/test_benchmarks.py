@@ -267,7 +267,7 @@ def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
             calls.append(verify)
             return from_torch(module.eval(), (12, 12, 3), verify=verify)
 
-        return read, lambda spec: verify_torch(spec, torch_reader._trace, torch_reader.port_weights)
+        return read, lambda spec: verify_torch(spec, torch_reader.graph_of, torch_reader.port_weights)
 
     row = bench.measure("small", "torch", repeats=2, make=small)
     assert row.error is None and calls == [False, False, True, True, False]  # warm, then alternating

@@ -124,7 +124,7 @@ def test_a_verified_reading_reports_what_it_compared():
     assert one_line(spec.text).startswith("IN(16, 16, 3) -> ZP() -> CN(8, strides=2, activation=linear) -> BN("), (
         spec.text
     )
-    verified = verify_torch(spec, torch_reader._trace, torch_reader.port_weights)
+    verified = verify_torch(spec, torch_reader.graph_of, torch_reader.port_weights)
     assert (verified.layers, verified.of) == (6, 7)  # ZP, CN, BN, ACT, MP, FL, DN
     assert 0 <= verified.worst <= RTOL
 

@@ -111,6 +111,12 @@ def _read(
     return layers, inbound, result.shape[-1], _dropped(module, graph, end), task
 
 
+def graph_of(module, input_shape: Sequence[int]):
+    """The module's ``torch.fx`` graph as the reader records it for an input of ``input_shape`` (sizes read in
+    ``forward`` are numbers in it, the batch :data:`~cnndsl.layers.pytorch.BATCH`): what verification runs."""
+    return _trace(module, _Reader(module), tuple(input_shape))[0]
+
+
 def _output(returned):
     """The fx node of what the module returns: the tensor, or a dictionary's ``'out'``.
 
@@ -239,7 +245,7 @@ def from_torch(
     if verify:
         from cnndsl.backends.verify import verify_torch
 
-        verify_torch(spec, lambda traced: _trace(traced, _Reader(traced), found.input_shape)[0], port_weights)
+        verify_torch(spec, graph_of, port_weights)
     if found.dropped:
         import warnings
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnndsl.errors import UnsupportedModel
+from cnndsl.layers.pytorch import BATCH
 
 __all__ = ["RTOL", "ATOL", "SEED", "Difference", "Verified", "verify_torch", "verify_keras"]
 
@@ -171,9 +172,9 @@ def _running(what: str, shape) -> Iterator[None]:
 def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Verified:
     """A :func:`~cnndsl.backends.torch_reader.from_torch` reading against its module; UnsupportedModel if it differs.
 
-    ``spec`` is the ``TorchSpec`` the reading made (its ``.reading``); ``trace(module)`` gives the
+    ``spec`` is the ``TorchSpec`` the reading made (its ``.reading``); ``trace(module, input_shape)`` gives the
     ``torch.fx`` graph the reader read, ``port(spec, built)`` ports the module's weights into the
-    module built from the spec (the reader's ``_trace`` and ``port_weights``). The checked model is
+    module built from the spec (the reader's ``graph_of`` and ``port_weights``). The checked model is
     built with the PyTorch backend, given the module's weights, and both run in eval mode on one
     seeded input.
     """
@@ -188,7 +189,7 @@ def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Ver
         port(spec, built)
     except ValueError as error:
         raise UnsupportedModel(f"the module's weights do not port into the notation read: {error}") from None
-    graph = trace(module)
+    graph = trace(module, found.input_shape)
     nodes = {node.name: node for node in graph.nodes}
     names = [layer.name for layer in found.layers]
     layers = {layer.name: layer for layer in found.layers}
@@ -199,7 +200,7 @@ def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Ver
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn((1, channels, height, width), generator=generator)
+    x = torch.randn((BATCH.real, channels, height, width), generator=generator)  # the batch the graph was read at
     wanted = {node.partition("[")[0] for chain in sources.values() for node in chain} | _ends(graph)
     values = _run_source(module, graph, x.to(device, dtype), wanted)
     first = _First()

@@ -268,7 +268,9 @@ class Batch(int):
     __mod__ = __pow__ = __lt__ = __le__ = __gt__ = __ge__ = __neg__ = _as_number
 
 
-BATCH = Batch(1)
+BATCH = Batch(2)
+"""Two as a number: a graph the reader recorded runs on a batch of two (as a reading's verification runs it),
+where a batch of one would let ``x.squeeze()`` take the batch axis too."""
 
 
 def torch_sizes(value) -> tuple:
