@@ -763,8 +763,8 @@ def borrowed_names(entries) -> dict[str, tuple[Borrowed, ...]]:
 
 def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | None) -> Borrowed:
     activation = _activation_named(name) if _is_activation(entry) else None
-    if activation is not None:  # ACT: the class is one activation
-        return Borrowed(framework, name, entry.code, activation=activation)
+    if activation is not None:  # ACT: the class is one activation (Keras's form says the constants it implies)
+        return Borrowed(framework, name, entry.code, form, activation=activation)
     positions = _torch_positions(entry, name) if form is None and framework == "PyTorch" else None
     return Borrowed(framework, name, entry.code, form, positions)
 
@@ -909,7 +909,7 @@ def _hint(reading: Borrowed, entry: LayerType, call: ast.Call | None) -> str:
     keyword arguments written that the code names otherwise."""
     whose = f"{reading.framework}'s {reading.name}" if reading.framework else reading.name
     if reading.activation is not None:
-        return f"{whose} is an activation here: {entry.code}({reading.activation})"
+        return f"{whose} is an activation here: {entry.code}({_activation_call(reading, entry)})"
     required = [param.name for param in entry.params if param.default is REQUIRED]
     if reading.keras is not None:
         positional = [arg for arg in reading.keras.args if arg.positional]
@@ -925,6 +925,15 @@ def _hint(reading: Borrowed, entry: LayerType, call: ast.Call | None) -> str:
         text = f"{whose} is {entry.code} here: {reading.name}({', '.join(reading.positions)}) -> {ours}"
         return text + (" (the checker infers in, the input's size)" if "in" in reading.positions else "")
     return f"{whose} is {entry.code} here: {entry.code}({', '.join(required)})"
+
+
+def _activation_call(reading: Borrowed, entry: LayerType) -> str:
+    """``leaky_relu, slope=0.3``: the activation, and the constants its Keras class implies that the code's
+    defaults do not (Keras's ``LeakyReLU`` layer slopes by 0.3, the notation's ``leaky_relu`` by 0.2)."""
+    defaults = {param.name: param.default for param in entry.params}
+    implied = [f"{arg.name}={arg.default}" for arg in (reading.keras.args if reading.keras is not None else ())
+               if arg.name in defaults and arg.default is not None and arg.default != defaults[arg.name]]  # fmt: skip
+    return ", ".join([reading.activation, *implied])
 
 
 def _call_text(entry: LayerType, names: list[str]) -> str:
@@ -943,7 +952,7 @@ def _borrowed_fix(
     """The edits that make the written call the code's, where its arguments map one to one."""
     title = f"Change {word} to "
     if reading.activation is not None:
-        new = f"{entry.code}({reading.activation})"
+        new = f"{entry.code}({_activation_call(reading, entry)})"
         if call is not None and call.args:
             return ()
         return (Fix(title + new, (Edit(span or call.span, new),)),)
