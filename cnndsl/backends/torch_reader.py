@@ -1006,9 +1006,9 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     (:func:`cnndsl.backends.torch.port_weights`).
 
     ``built`` is the ``torch.nn.Module`` (``backend="torch"``) or the Keras model that
-    ``compile_spec(from_torch(source, input_shape).text)`` returns; the input shape is read
-    from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from the
-    module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
+    ``compile_spec(spec.text, task=spec.task)`` returns for ``spec = from_torch(source, input_shape)``; the
+    input shape is read from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from
+    the module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
     ported without tracing the module again. ValueError where a layer or a weight does not correspond.
     """
     if any(cls.__module__.startswith("keras.") for cls in type(source).__mro__):
