@@ -4,8 +4,10 @@ For each model (``weights=None``, eval mode, input 224x224x3; ``inception_v3`` 2
 ``googlenet`` and ``inception_v3`` without auxiliary heads), its batch norms given random
 statistics and affine weights, and its last layer scaled so that its logits spread (an
 untrained 1000-class softmax is nearly uniform whatever the weights, and would agree with
-anything): ``spec = cnndsl.from_torch(model, shape, verify=False)`` (what follows is the reading's
-own verification, and more); ``cnndsl.check(spec.text)`` must count
+anything): ``spec = cnndsl.from_torch(model, shape, task="classify", verify=False)`` (the
+softmax ``nn.CrossEntropyLoss`` applies appended as the head; read by default, the text ends in the
+logits as written, which ``logits=True`` below builds; what follows is the reading's own
+verification, and more); ``cnndsl.check(spec.text)`` must count
 the module's parameters as trainable and its batch norms' running means and variances as
 non-trainable; the PyTorch module and the Keras model ``compile_spec`` builds from the text,
 given the source's weights with ``cnndsl.port_weights``, must compute ``softmax(model(x))``
@@ -110,7 +112,7 @@ def measure(name: str) -> Row:
     row.statistics = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
     try:
         start = time.perf_counter()
-        spec = from_torch(model, shape, verify=False)
+        spec = from_torch(model, shape, task="classify", verify=False)
         read = time.perf_counter() - start
         checked = check(spec.text)
         checking = time.perf_counter() - start - read

@@ -69,17 +69,19 @@ def _counts(model: nn.Module) -> tuple[int, int]:
 def _exact(source: nn.Module, input_shape, x) -> str:
     """Read ``source``; assert the counts and both backends' outputs; the text.
 
-    The reading's own verification is left out (``verify=False``): this compares what it compares, and more
-    (two images, both backends)."""
+    The module ends in a ``Linear``: read as a logits classifier, kept as written, the built model's output is
+    the module's logits themselves. The reading's own verification is left out (``verify=False``): this
+    compares what it compares, and more (two images, both backends)."""
     spec = from_torch(source, input_shape, verify=False)
-    model = check(spec.text)
+    assert spec.task == "logits" and spec.text.endswith(", activation=linear)\n")
+    model = check(spec.text, task=spec.task)
     assert (model.trainable_params, model.non_trainable_params) == _counts(source)
     with torch.no_grad():
-        expected = torch.softmax(source(x), 1).numpy()
-        built = compile_spec(spec.text, backend="torch").eval()
+        expected = source(x).numpy()
+        built = compile_spec(spec.text, backend="torch", task=spec.task).eval()
         port_weights(source, built)
         np.testing.assert_allclose(built(x).numpy(), expected, atol=1e-4)
-    keras_model = compile_spec(spec.text)
+    keras_model = compile_spec(spec.text, task=spec.task)
     port_weights(spec, keras_model)  # the spec's reading: no second trace
     np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-4)
     return spec.text
@@ -94,7 +96,7 @@ def test_a_torchvision_model_reads_exactly(torchvision, name):
     with torch.no_grad():
         assert torch.softmax(source(x), 1).max() > 0.05  # far from uniform: the comparison below means something
     text = _exact(source, (224, 224, 3), x)
-    assert check(text).num_classes == 1000
+    assert check(text, task="logits").num_classes == 1000
     if name in ("resnet18", "densenet121"):  # a 7x7 convolution padded by 3 at stride 2 is no TensorFlow same
         assert "ZP(3)\n    -> CN(64, 7, strides=2, activation=linear, bias=false)" in text
         assert "MP(3, strides=2, pad=1)" in text  # PyTorch's padded max pooling
@@ -279,19 +281,35 @@ def test_from_torch_prints_the_notation(nets):
     folder, env = nets
     result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder, process=True)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n")
+    assert check(result.stdout, task="logits").total_params == 8 * 27 + 8 + 8 * 5 + 5
+    assert result.stderr == (
+        "cnndsl: note: tinynets:small: the model ends in the head of --task logits (a class vector of raw scores, "
+        "logits: no softmax): check and train the text with --task logits\n"
+    )
+
+
+def test_from_torch_appends_the_softmax_with_task_classify(nets):
+    """--task classify reads a module's logits as a softmax classifier's: the softmax its loss applies is the head."""
+    folder, env = nets
+    result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "classify",
+                     env=env, cwd=folder, process=True)  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=softmax)\n")
     assert check(result.stdout).total_params == 8 * 27 + 8 + 8 * 5 + 5
 
 
 def test_from_torch_names_each_module_left_out_with_its_parameters(nets):
     folder, env = nets
-    result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", env=env, cwd=folder, process=True)
+    result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", "--task", "logits",
+                     env=env, cwd=folder, process=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "IN(8, 8, 3) -> CN(8) -> GAP() -> DN(5, activation=softmax)\n"
+    assert result.stdout == "IN(8, 8, 3) -> CN(8) -> GAP() -> DN(5, activation=linear)\n"
     assert result.stderr.splitlines() == [
         "cnndsl: note: tinynets:with_aux: left out aux (Sequential): 229 parameters, which do not reach the output"
     ]
-    plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder, process=True)
+    plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "logits",
+                    env=env, cwd=folder, process=True)  # fmt: skip
     assert plain.returncode == 0 and plain.stderr == ""
 
 
@@ -344,8 +362,9 @@ def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
 def test_from_torch_reads_a_torchvision_model_as_a_user_runs_it(torchvision_import):
     result = run_cli("from-torch", "torchvision.models:resnet18", env=torchvision_import.env, process=True)
     assert result.returncode == 0, result.stderr
-    model = check(result.stdout)
+    model = check(result.stdout, task="logits")
     assert (model.num_classes, model.trainable_params, model.non_trainable_params) == (1000, 11_689_512, 9_600)
+    assert result.stdout.endswith("-> DN(1000, activation=linear)\n")
     assert result.stdout.startswith("IN(224, 224, 3)\n    -> ZP(3)\n    -> CN(64, 7, strides=2")
 
 
@@ -512,18 +531,18 @@ def test_googlenet_s_auxiliary_classifiers_are_named_as_left_out(torchvision):
     with pytest.warns(UserWarning, match=r"left out .*aux1 \(InceptionAux\): 3,188,968 parameters; aux2 "):
         spec = from_torch(source)
     assert [(d.path, d.cls) for d in spec.dropped] == [("aux1", "InceptionAux"), ("aux2", "InceptionAux")]
-    read = check(spec.text).trainable_params
+    read = check(spec.text, task=spec.task).trainable_params
     assert read + sum(d.params for d in spec.dropped) == sum(p.numel() for p in source.parameters()) == 13_004_888
     plain = from_torch(torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False))
-    assert plain.dropped == () and check(plain.text).trainable_params == read
+    assert plain.dropped == () and check(plain.text, task=plain.task).trainable_params == read
 
 
 def test_a_module_ending_in_ten_classes_is_written_with_its_head():
     """The default class count too: the text states it, and checks as the same model with the count or without."""
     source = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
     spec = from_torch(source, (8, 8, 3))
-    assert spec.text == "IN(8, 8, 3) -> CN(4) -> GAP() -> DN(10, activation=softmax)\n" and spec.num_classes == 10
-    alone, given = check(spec.text), check(spec.text, num_classes=spec.num_classes)
+    assert spec.text == "IN(8, 8, 3) -> CN(4) -> GAP() -> DN(10, activation=linear)\n" and spec.num_classes == 10
+    alone, given = check(spec.text, task=spec.task), check(spec.text, num_classes=spec.num_classes, task=spec.task)
     assert alone == given and alone.total_params == sum(p.numel() for p in source.parameters())
 
 
@@ -542,14 +561,14 @@ def test_port_weights_given_the_spec_reuses_its_reading_without_tracing_again(mo
     source = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 5))
     spec = from_torch(source.eval(), (8, 8, 3))
     assert spec.reading.text and spec.reading.model.num_classes == 5
-    built = compile_spec(spec.text, backend="torch").eval()
+    built = compile_spec(spec.text, backend="torch", task=spec.task).eval()
     monkeypatch.setattr(torch_reader, "_trace", lambda module: pytest.fail("the module is traced again"))
     monkeypatch.setattr(torch_reader, "reading", lambda *a: pytest.fail("the module is read and checked again"))
     with torch.no_grad():
         source[0].weight.mul_(2)  # weights are read when ported, not when read
         port_weights(spec, built)
         x = torch.randn(2, 3, 8, 8)
-        np.testing.assert_allclose(built(x).numpy(), torch.softmax(source(x), 1).numpy(), atol=1e-5)
+        np.testing.assert_allclose(built(x).numpy(), source(x).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="read for an input of"):
         port_weights(spec, built, (9, 9, 3))
 
@@ -587,7 +606,7 @@ def test_a_subclass_with_its_own_forward_is_not_read_as_its_base_class():
         return nn.Sequential(conv(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
 
     assert (
-        from_torch(net(_Renamed), (16, 16, 3)).text == "IN(16, 16, 3) -> CN(8) -> GAP() -> DN(10, activation=softmax)\n"
+        from_torch(net(_Renamed), (16, 16, 3)).text == "IN(16, 16, 3) -> CN(8) -> GAP() -> DN(10, activation=linear)\n"
     )
     with pytest.raises(UnsupportedModel, match=r"module '0' \(_Shifted\), operation operator.add: arithmetic with a"):
         from_torch(net(_Shifted), (16, 16, 3))

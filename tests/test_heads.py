@@ -169,6 +169,7 @@ def _torch_head(tail, units: int):
 
 TORCH_HEADS = [
     # (the module's last step, units, task asked, the task read, the head as written)
+    (None, 5, None, "logits", "DN(5, activation=linear)"),
     (None, 5, "logits", "logits", "DN(5, activation=linear)"),
     (None, 1, None, "binary", "DN(1, activation=linear)"),
     ("sigmoid", 1, None, "binary", "DN(1, activation=sigmoid)"),
@@ -222,8 +223,10 @@ def test_a_pytorch_sigmoid_is_never_read_as_logits_to_append_a_softmax_to():
 
     with pytest.raises(UnsupportedModel, match="head of the binary task .* read it with --task binary"):
         from_torch(_torch_head(_tail("sigmoid"), 1), (8, 8, 3), task="classify")
-    default = from_torch(_torch_head(None, 5), (8, 8, 3))  # a Linear's logits: classify's softmax, as before
-    assert default.task == "classify" and default.text.rstrip().endswith("DN(5, activation=softmax)")
+    default = from_torch(_torch_head(None, 5), (8, 8, 3))  # a Linear's logits: kept as written
+    assert default.task == "logits" and default.text.rstrip().endswith("DN(5, activation=linear)")
+    asked = from_torch(_torch_head(None, 5), (8, 8, 3), task="classify")  # the softmax its loss applies, appended
+    assert asked.task == "classify" and asked.text.rstrip().endswith("DN(5, activation=softmax)")
 
 
 # --- the tasks train ------------------------------------------------------------------------------------

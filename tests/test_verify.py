@@ -70,7 +70,7 @@ def test_the_first_layer_that_differs_is_named_when_a_reading_drops_an_activatio
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
     ).eval()  # fmt: skip
     assert one_line(from_torch(module, (16, 16, 3)).text).endswith(
-        "CN(8, activation=tanh) -> CN(8) -> CN(8) -> GAP() -> DN(5, activation=softmax)"
+        "CN(8, activation=tanh) -> CN(8) -> CN(8) -> GAP() -> DN(5, activation=linear)"
     )
     monkeypatch.setitem(torch_reader._MODULES, "torch.nn.modules.activation.ReLU", lambda reader, relu, x: x)
     with pytest.raises(UnsupportedModel, match=r"^module '4' \(Conv2d\), node '_4', read as CN\(8"):
@@ -102,12 +102,13 @@ def test_a_head_put_on_a_module_s_own_softmax_is_refused(monkeypatch):
 
     module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3), nn.Softmax(1))
     logits = nn.Sequential(*list(module)[:-1])
-    assert one_line(from_torch(module, (8, 8, 3)).text) == one_line(from_torch(logits, (8, 8, 3)).text)
+    asked = from_torch(logits, (8, 8, 3), task="classify")  # the softmax appended to its logits
+    assert one_line(from_torch(module, (8, 8, 3)).text) == one_line(asked.text)
     monkeypatch.setattr(Task, "head_of_logits", lambda self, code, args: None)  # every read model gets a softmax
     assert one_line(from_torch(module, (8, 8, 3), verify=False).text).endswith(
         "DN(3, activation=softmax) -> ACT(softmax)"
     )
-    from_torch(logits, (8, 8, 3))  # on logits, the appended softmax is the head
+    from_torch(logits, (8, 8, 3), task="classify")  # on logits, the appended softmax is the head
     with pytest.raises(UnsupportedModel, match=r"read as ACT\(softmax\) \(the model's output\): its output differs"):
         from_torch(module, (8, 8, 3))
 
@@ -221,7 +222,7 @@ def test_from_torch_writes_nothing_for_a_reading_that_does_not_verify(tmp_path, 
     assert not out.exists() and refused.stdout == ""
     unverified = run_cli("from-torch", "verifiednets:net", "--input-shape", "12,12,3", "--no-verify", "-o", out)
     assert unverified.returncode == 0, unverified.stderr
-    assert one_line(out.read_text()) == "IN(12, 12, 3) -> CN(8) -> CN(8) -> GAP() -> DN(5, activation=softmax)"
+    assert one_line(out.read_text()) == "IN(12, 12, 3) -> CN(8) -> CN(8) -> GAP() -> DN(5, activation=linear)"
 
 
 def test_from_keras_refuses_a_file_whose_reading_does_not_verify(tmp_path):

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 def read_exactly(module, input_shape, contains: str) -> str:
-    """The module read (its text holding ``contains``), built in both frameworks with its weights: equal outputs."""
+    """The module read (its text holding ``contains``), built in both frameworks with its weights: equal outputs
+    (its logits as written where it ends in a ``Linear``; the softmax of its output where classify appends one)."""
     module.eval()
     torch.manual_seed(0)
     with torch.no_grad():
@@ -33,11 +34,11 @@ def read_exactly(module, input_shape, contains: str) -> str:
     height, width, channels = input_shape
     x = torch.randn(2, channels, height, width)
     with torch.no_grad():
-        expected = torch.softmax(module(x), dim=1).numpy()
-        built = compile_spec(spec.text, backend="torch").eval()
+        expected = (torch.softmax(module(x), dim=1) if spec.task == "classify" else module(x)).numpy()
+        built = compile_spec(spec.text, backend="torch", task=spec.task).eval()
         port_weights(spec, built)
         np.testing.assert_allclose(built(x).numpy(), expected, atol=1e-5)
-    keras_model = compile_spec(spec.text)
+    keras_model = compile_spec(spec.text, task=spec.task)
     port_weights(spec, keras_model)
     np.testing.assert_allclose(keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0), expected, atol=1e-5)
     return spec.text

@@ -229,10 +229,11 @@ def from_torch(
     the spec instead of the module; and ``.dropped``, the modules none of whose parameters reaches
     the output (GoogLeNet's auxiliary classifiers), which the text leaves out and a UserWarning names;
     and ``.task``, the task whose head the module ends in. ``task`` (a name in :data:`cnndsl.tasks.TASKS`)
-    says which head the module ends in; left out, its last layer says it: a ``Linear``'s logits are
-    classify's (the softmax ``nn.CrossEntropyLoss`` applies becomes the head), ``task="logits"`` keeps
-    them as written; a sigmoid over one unit is binary, over several multi-label; a log-softmax is
-    the logits task's (kept as written).
+    says which head the module ends in; left out, its last layer says it: a ``Linear``'s logits are the
+    logits task's, kept as written (``task="classify"`` appends the softmax ``nn.CrossEntropyLoss``
+    applies as the head instead); a linear ``Linear(..., 1)`` is a binary classifier's logit; a sigmoid over
+    one unit is binary, over several multi-label; a log-softmax is the logits task's (kept as written);
+    any other output (a pooled convolution's scores) is classify's.
     UnsupportedModel (naming the module's path, class and the operation) for what the
     notation cannot write; TypeError for anything but a module. The reading verifies itself
     (:func:`cnndsl.backends.verify.verify_torch`: built, given the weights, run against the module):
@@ -782,11 +783,11 @@ def _other_head(reader: _Reader, result: _Value, task: Task) -> str:
 
 
 def _task_of(reader: _Reader, result: _Value) -> Task:
-    """The task a module's output says: its last layer's (a sigmoid: binary or multi-label; a log-softmax: logits);
-    a ``Linear``'s logits, or any other output, are classify's, which appends the softmax."""
+    """The task a module's output says: its last layer's (a sigmoid: binary or multi-label; a ``Linear`` or a
+    log-softmax: logits, kept as written); any other output is classify's, which appends the softmax."""
     head = reader.layers.get(result.name) if result.name else None
     task = task_of_head(head.code, head.args, result.shape) if head is not None else None
-    return CLASSIFY if task is None or (task is LOGITS and head.code != "ACT") else task
+    return CLASSIFY if task is None else task
 
 
 def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], dict[str, list[str | None]]]:
@@ -1005,9 +1006,9 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     (:func:`cnndsl.backends.torch.port_weights`).
 
     ``built`` is the ``torch.nn.Module`` (``backend="torch"``) or the Keras model that
-    ``compile_spec(from_torch(source, input_shape).text)`` returns; the input shape is read
-    from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from the
-    module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
+    ``compile_spec(spec.text, task=spec.task)`` returns for ``spec = from_torch(source, input_shape)``; the
+    input shape is read from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from
+    the module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
     ported without tracing the module again. ValueError where a layer or a weight does not correspond.
     """
     if any(cls.__module__.startswith("keras.") for cls in type(source).__mro__):
