@@ -228,7 +228,7 @@ EXTRA_MODULES = {
     "torch": frozenset({"torch", "keras", "numpy", "matplotlib", "pillow", "PIL"}),
     "onnx": frozenset({"onnx", "onnxruntime", "torch", "numpy"}),
     "sweep": frozenset({"tensorflow", "keras", "numpy", "matplotlib", "pillow", "PIL", "optuna"}),
-    "bench": frozenset({"keras_tuner", "sklearn", "tensorboard"}),
+    "bench": frozenset({"keras_tuner", "sklearn", "tensorboard", "timm"}),
     "postgresql": frozenset({"psycopg"}),
     "lsp": frozenset({"pygls", "lsprotocol"}),
     "draw": frozenset({"matplotlib", "numpy"}),
