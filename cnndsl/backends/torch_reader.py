@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
+from cnndsl.backends.verify import postorder
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
 from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes
@@ -1023,8 +1024,8 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     elif input_shape is not None and tuple(input_shape) != found.input_shape:
         raise ValueError(f"the spec was read for an input of {found.input_shape}, not {tuple(input_shape)}")
     layers, inbound, model = found.layers, found.inbound, found.model
-    mine = _postorder(layers[-1].name, lambda name: inbound[name])
-    theirs = _postorder(len(model.layers) - 1, lambda index: [i for i in model.layers[index].inputs if i >= 0])
+    mine = postorder(layers[-1].name, lambda name: inbound[name])
+    theirs = postorder(len(model.layers) - 1, lambda index: [i for i in model.layers[index].inputs if i >= 0])
     by_name = {layer.name: layer for layer in layers}
     if len(mine) != len(theirs):
         raise ValueError(f"the source reads as {len(mine)} layers, the built model has {len(theirs)}")
@@ -1045,22 +1046,6 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
             _to_torch(info, arrays, targets[index])
         else:
             targets[index].set_weights(arrays)
-
-
-def _postorder(end, inputs: Callable) -> list:
-    """Every node from the inputs to ``end``, each after its inputs in order: the same for two equal graphs."""
-    order, seen, stack = [], set(), [(end, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        stack.extend((feed, False) for feed in reversed(inputs(node)) if feed is not None and feed not in seen)
-    return order
 
 
 def _is_torch(built) -> bool:

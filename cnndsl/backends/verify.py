@@ -99,7 +99,7 @@ def _difference(built, source) -> Difference:
     return Difference(largest, scale)
 
 
-def _postorder(end, inputs: Callable) -> list:
+def postorder(end, inputs: Callable) -> list:
     """Every node from the inputs to ``end``, each after its inputs in order: the same for two equal graphs."""
     order, seen, stack = [], set(), [(end, False)]
     while stack:
@@ -117,8 +117,8 @@ def _postorder(end, inputs: Callable) -> list:
 
 def _pairs(names: Sequence[str], inbound: Mapping[str, list], model) -> dict[int, str]:
     """The checked model's layer index -> the name of the source's layer it was read from (both graphs walked alike)."""
-    mine = _postorder(names[-1], lambda name: inbound[name])
-    theirs = _postorder(len(model.layers) - 1, lambda index: [i for i in model.layers[index].inputs if i >= 0])
+    mine = postorder(names[-1], lambda name: inbound[name])
+    theirs = postorder(len(model.layers) - 1, lambda index: [i for i in model.layers[index].inputs if i >= 0])
     if len(mine) != len(theirs) or len(theirs) != len(model.layers):
         raise UnsupportedModel(
             f"the notation read checks as {len(model.layers)} layers, but the source reads as {len(mine)}: "
