@@ -4,7 +4,9 @@ Both readers end here before they return a spec. The checked model of the text i
 by the source's framework (the PyTorch backend for a module, the Keras backend for a
 Keras model), given the source's weights (batch norms' running statistics included) by
 the same porting that :func:`cnndsl.port_weights` does, and both run in inference on one
-seeded random input (a batch of one, values drawn from a standard normal). Every layer's
+seeded random input (values drawn from a standard normal; a batch of two for a module, at
+which the graph the reader recorded runs and a ``squeeze()`` keeps the batch axis; of one
+for a Keras model). Every layer's
 output is compared with the source's tensor it stands for, in graph order; the first
 layer whose output differs, beyond :data:`RTOL` of the source tensor's largest absolute
 value (plus :data:`ATOL`), is an :class:`~cnndsl.errors.UnsupportedModel` naming it and
