@@ -476,7 +476,27 @@ def _listed(values: list[int], shown: int = 8) -> str:
 # --- classification, its scores as written: logits, sigmoids ------------------------------------
 
 
-class Logits(Classify):
+class _Scores:
+    """A head that outputs scores (logits) as written: a linear head of the task's code, or a log-softmax."""
+
+    _SCORES = ("linear", "log_softmax")
+
+    def head_of_logits(self, code, args):
+        """A module's last layer of the head's code (a ``Linear``, a convolution) is the head as it is: its scores
+        are the output; a log-softmax too."""
+        if (code == self.head_code and args.get("activation") in self._SCORES) or (
+            code == "ACT" and args.get("name") == "log_softmax"
+        ):
+            return dict(args)
+        return None
+
+    def read_outputs(self, code, args, output):
+        if self.head_of_logits(code, args) is None or len(output) != self.output_rank or output[-1] is None:
+            raise ValueError(self.ends_in)
+        return output[-1]
+
+
+class Logits(_Scores, Classify):
     """A class vector of raw scores: ``(None, classes)`` from a head with no softmax; integer labels; cross-entropy from logits.
 
     What PyTorch classifiers output and many Keras models end in (``Dense(k)``): the head is
@@ -491,7 +511,6 @@ class Logits(Classify):
     ends_in = "a logits classifier ends in a linear DN (or a log_softmax) over (None, classes)"
     logits_activation = None
     loss_text = "categorical cross-entropy from logits"
-    _SCORES = ("linear", "log_softmax")
 
     def take_head(self, last, outputs, explicit):
         """A last ``DN(classes)`` (no activation written) becomes the linear head; a written linear or log-softmax
@@ -504,19 +523,6 @@ class Logits(Classify):
             scores = last.args["activation"] in self._SCORES
             return _as_head(last, last.args) if scores and (not explicit or last.args["units"] == outputs) else None
         return _as_head(last, {**last.args, "activation": "linear"}) if last.args["units"] == outputs else None
-
-    def head_of_logits(self, code, args):
-        """A module's last ``Linear`` is the head as it is: its scores are the output; a log-softmax too."""
-        if (code == self.head_code and args.get("activation") in self._SCORES) or (
-            code == "ACT" and args.get("name") == "log_softmax"
-        ):
-            return dict(args)
-        return None
-
-    def read_outputs(self, code, args, output):
-        if self.head_of_logits(code, args) is None or len(output) != 2 or output[-1] is None:
-            raise ValueError(self.ends_in)
-        return output[-1]
 
     def keras_loss(self, logits=True):
         import keras
@@ -871,7 +877,7 @@ class Segment(Task):
         ]
 
 
-class SegmentLogits(Segment):
+class SegmentLogits(_Scores, Segment):
     """A class per pixel as raw scores: ``(None, H, W, classes)`` with no softmax; integer masks; cross-entropy from logits.
 
     What keras-io's DeepLabV3+ ends in (``Conv2D(classes, 1)``, trained from logits): the head is
@@ -887,7 +893,6 @@ class SegmentLogits(Segment):
     logits_activation = None
     loss_text = "per-pixel cross-entropy from logits"
     appends_as_written = True
-    _SCORES = ("linear", "log_softmax")
 
     def _head_args(self, outputs):
         return {"filters": outputs, "kernel": (1, 1), "activation": "linear"}
@@ -911,19 +916,6 @@ class SegmentLogits(Segment):
         if last.args["kernel"] == (1, 1) and (last.args["filters"] == outputs or not explicit):
             return _as_head(last, {**last.args, "activation": "linear"})
         return None
-
-    def head_of_logits(self, code, args):
-        """A module's last convolution is the head as it is: its scores are the output; a log-softmax too."""
-        if (code == self.head_code and args.get("activation") in self._SCORES) or (
-            code == "ACT" and args.get("name") == "log_softmax"
-        ):
-            return dict(args)
-        return None
-
-    def read_outputs(self, code, args, output):
-        if self.head_of_logits(code, args) is None or len(output) != self.output_rank or output[-1] is None:
-            raise ValueError(self.ends_in)
-        return output[-1]
 
     def keras_loss(self, logits=True):
         import keras
