@@ -12,8 +12,10 @@ from cnndsl import ast, hooks
 from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
+from cnndsl.passes.scale import Chosen
+from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.records import record, replace
-from cnndsl.specfile import resolve_definitions
+from cnndsl.specfile import Scaling, resolve_definitions
 from cnndsl.syntax import parse, parse_file
 
 TYPE_CHECKING = False
@@ -52,6 +54,8 @@ class Source:
     """A spec literal inside a Python file (``text`` is then the Python file)."""
     num_classes: int | None = None
     """The class count the source itself declares (an architecture file), which wins over the caller's."""
+    scales: tuple[Scaling, ...] = ()
+    """The family of scales its file declares (``scale n(0.50, 0.25, 1024)`` lines), in order."""
 
     @property
     def title(self) -> str:
@@ -64,15 +68,32 @@ class Source:
         """In a notebook: the model's table and picture, or its errors with carets (drawn by :mod:`cnndsl.notebook`)."""
         return hooks.shown("source", self)
 
-    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
-        """Check this model (see :func:`cnndsl.check`); raises SpecError."""
+    def check(
+        self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None, scale_setting=None
+    ) -> CheckedModel:
+        """Check this model (see :func:`cnndsl.check`); raises SpecError.
+
+        ``scale`` names the scale of the file's family to check at (a located error where the file
+        has no such scale, or none); ``scale_setting`` is ``(name, where it is set)`` of a project's
+        setting, which applies to a file with that scale and is passed over by a file without scales.
+        """
         if self.error is not None:
             raise self.error
+        chosen = self.chosen_scale(scale, scale_setting)
         if self.embedded is not None:
             return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
-        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task)
+        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task, scale=chosen)
+
+    def chosen_scale(self, scale: str | None = None, scale_setting: tuple[str, str] | None = None) -> Chosen | None:
+        """The scale this model is checked at: ``scale``, else the setting's, else the file's first; None without scales."""
+        if scale is not None:
+            return choose_scale(self.scales, scale, self.text)
+        if scale_setting is not None and self.scales:
+            name, origin = scale_setting
+            return choose_scale(self.scales, name, self.text, origin)
+        return choose_scale(self.scales, None, self.text)
 
     def _check_embedded(self, input_shape, num_classes, default_input_shape, task=None) -> CheckedModel:
         """Check the literal with its call's own keywords; positions point into the Python file."""
@@ -202,7 +223,8 @@ def file_models(display: str, text: str, stem: str) -> list[Source]:
     if definitions.diagnostics:
         return [Source(display, text, stem, error=SpecValueError(definitions.diagnostics, text))]
     return [
-        Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True) for m in definitions.models
+        Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True, scales=definitions.scales)
+        for m in definitions.models
     ]
 
 

@@ -49,8 +49,10 @@ class Resolver:
     branch that is in.
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, keyed: bool = False):
+        """``keyed``: layers written alike may differ (a scale rewrote some): reuse a binding by its arguments too."""
         self.source = source
+        self.keyed = keyed
         self.diagnostics: list[Diagnostic] = []
         self.inherited: dict[tuple[str, str], Any] = {}
         self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
@@ -135,6 +137,8 @@ class Resolver:
         inherits = kind.inherited_keys
         inherited = self.inherited
         key = (text, tuple([inherited.get(pair, _NOT_YET) for pair in inherits]) if inherits else ())
+        if self.keyed:
+            key = (*key, call.args)
         known = self._bound.get(key)
         if known is not None:
             args, given = known
