@@ -189,7 +189,7 @@ def _resolved_at_scale(chain, source, input_shape, num_classes, blocks, default_
     keep = last_call(chain)
     for attempt in (keep, None) if keep is not None else (None,):
         scaler = Scaler(scale.scaling, attempt)
-        scaled, scaled_blocks = scaler.chain(chain), scaler.blocks(blocks or {})
+        scaled, scaled_blocks = scaler.chain(chain), scaler.blocks(blocks or {}, chain)
         raise_errors(scaler.diagnostics, source)
         resolved, shape, classes = resolved_chain(
             scaled, source, input_shape, num_classes, scaled_blocks, default_input_shape, task, marked, keyed=True

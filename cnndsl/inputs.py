@@ -56,6 +56,10 @@ class Source:
     """The class count the source itself declares (an architecture file), which wins over the caller's."""
     scales: tuple[Scaling, ...] = ()
     """The family of scales its file declares (``scale n(0.50, 0.25, 1024)`` lines), in order."""
+    scale: str | None = None
+    """The scale to check it at (``--scale``); None: ``scale_setting``'s, else the file's first."""
+    scale_setting: tuple[str, str] | None = None
+    """A project's ``scale`` setting and where it is set: it applies to a file that declares scales."""
 
     @property
     def title(self) -> str:
@@ -69,29 +73,30 @@ class Source:
         return hooks.shown("source", self)
 
     def check(
-        self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None, scale_setting=None
+        self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None
     ) -> CheckedModel:
         """Check this model (see :func:`cnndsl.check`); raises SpecError.
 
-        ``scale`` names the scale of the file's family to check at (a located error where the file
-        has no such scale, or none); ``scale_setting`` is ``(name, where it is set)`` of a project's
-        setting, which applies to a file with that scale and is passed over by a file without scales.
+        ``scale`` names the scale of the file's family to check at, over :attr:`scale` (a located
+        error where the file has no such scale, or none).
         """
         if self.error is not None:
             raise self.error
-        chosen = self.chosen_scale(scale, scale_setting)
+        chosen = self.chosen_scale(scale)
         if self.embedded is not None:
             return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
         return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task, scale=chosen)
 
-    def chosen_scale(self, scale: str | None = None, scale_setting: tuple[str, str] | None = None) -> Chosen | None:
-        """The scale this model is checked at: ``scale``, else the setting's, else the file's first; None without scales."""
+    def chosen_scale(self, scale: str | None = None) -> Chosen | None:
+        """The scale this model is checked at: ``scale``, else :attr:`scale`, else the setting's, else the file's
+        first; None for a model without scales."""
+        scale = scale if scale is not None else self.scale
         if scale is not None:
             return choose_scale(self.scales, scale, self.text)
-        if scale_setting is not None and self.scales:
-            name, origin = scale_setting
+        if self.scale_setting is not None and self.scales:
+            name, origin = self.scale_setting
             return choose_scale(self.scales, name, self.text, origin)
         return choose_scale(self.scales, None, self.text)
 

@@ -30,7 +30,7 @@ from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.layers import LAYERS
 from cnndsl.records import record
-from cnndsl.specfile import Scaling
+from cnndsl.specfile import Scaling, references
 
 KEEP = "scaled"
 """The pseudo-keyword ``scaled=false``: a call that keeps its numbers at every scale."""
@@ -149,8 +149,18 @@ class Scaler:
         self.changes: list[Change] = []
         self.diagnostics: list[Diagnostic] = []
 
-    def blocks(self, blocks: Mapping[str, ast.Chain]) -> dict[str, ast.Chain]:
-        return {name: self.chain(chain) for name, chain in blocks.items()}
+    def blocks(self, blocks: Mapping[str, ast.Chain], chain: ast.Chain) -> dict[str, ast.Chain]:
+        """The definitions ``chain`` uses, directly or through others, at this scale (the rest as written)."""
+        scaled = dict(blocks)
+        stack, seen = [chain], set()
+        while stack:
+            for ref in references(stack.pop()):
+                if ref.name in blocks and ref.name not in seen:
+                    seen.add(ref.name)
+                    stack.append(blocks[ref.name])
+        for name in seen:
+            scaled[name] = self.chain(blocks[name])
+        return scaled
 
     def chain(self, node: ast.Chain) -> ast.Chain:
         return ast.Chain(tuple(self.node(element) for element in node.elements), node.span)
@@ -222,3 +232,28 @@ class Scaler:
 
     def _count(self, count):
         return self._number(count, "depth") if isinstance(count, ast.Number) else count
+
+
+def repetitions(chains) -> dict[ast.Span, ast.Span]:
+    """Every ``X * N`` the chains write: the span of ``N`` -> the span of the whole repetition."""
+    found: dict[ast.Span, ast.Span] = {}
+    stack = list(chains)
+    while stack:
+        node = stack.pop()
+        match node:
+            case ast.Chain():
+                stack += node.elements
+            case ast.Merge():
+                stack += node.branches
+            case ast.Repeat():
+                found[node.count.span] = node.span
+                stack.append(node.body)
+            case ast.Named():
+                stack.append(node.body)
+            case ast.Alternatives():
+                stack += node.options
+            case ast.Call() | ast.Ref() | ast.Tensor():
+                pass
+            case _:
+                assert_never(node)
+    return found
