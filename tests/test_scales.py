@@ -298,3 +298,18 @@ def test_fmt_keeps_scale_lines_and_their_comments():
 def test_a_definition_may_still_be_named_scale():
     (source,) = file_models("f.cnn", "block scale = CN(8)\nnet = scale -> GAP()\n", "f")
     assert check(source).scale is None and check(source).layers[0].output_shape[-1] == 8
+
+
+def test_the_language_server_checks_at_the_scale_and_hover_says_what_it_made():
+    from cnndsl.lsp.analysis import analyze_spec_file, describe_call
+    from cnndsl.settings import Settings
+
+    analysis = analyze_spec_file(FAMILY, Settings(scale="s"))
+    assert analysis.diagnostics == [] and analysis.models["net"].total_params == 57226
+    call = next(call for call in analysis.calls() if call.code == "CN")
+    assert describe_call(call, analysis).splitlines()[-1] == "64 -> 32 at scale s (depth 0.5, width 0.5, cap 1024)"
+    assert analyze_spec_file(FAMILY, Settings()).models["net"].total_params == 15818  # the first scale
+    unknown = analyze_spec_file(FAMILY, Settings(scale="q"))
+    assert [d.code for d in unknown.diagnostics] == ["unknown-scale"]
+    bad = analyze_spec_file("scale n(1, 1, 64)\nscale n(1, 1, 64)\nnet = CN(8) -> GAP()\n", Settings())
+    assert [(d.code, d.span.line) for d in bad.diagnostics] == [("duplicate-scale", 2)]
