@@ -313,3 +313,16 @@ def test_the_language_server_checks_at_the_scale_and_hover_says_what_it_made():
     assert [d.code for d in unknown.diagnostics] == ["unknown-scale"]
     bad = analyze_spec_file("scale n(1, 1, 64)\nscale n(1, 1, 64)\nnet = CN(8) -> GAP()\n", Settings())
     assert [(d.code, d.span.line) for d in bad.diagnostics] == [("duplicate-scale", 2)]
+
+
+def test_the_docs_show_the_family_and_its_scales_table_as_summary_prints_them(tmp_path):
+    import re
+
+    from docs_pages import section
+
+    text = section("docs/spec-files.md", "Scales")
+    family, table = re.findall(r"```(?:text)?\n(.*?)```", text, re.S)[:2]
+    path = tmp_path / "family.cnn"
+    path.write_text(family)
+    result = run_cli("summary", str(path), "--scales")
+    assert result.returncode == 0 and result.stdout == table
