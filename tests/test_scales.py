@@ -326,3 +326,18 @@ def test_the_docs_show_the_family_and_its_scales_table_as_summary_prints_them(tm
     path.write_text(family)
     result = run_cli("summary", str(path), "--scales")
     assert result.returncode == 0 and result.stdout == table
+
+
+def test_a_search_space_in_a_file_with_scales_is_refused_at_the_scales(tmp_path):
+    path = tmp_path / "space.cnn"
+    path.write_text("scale n(1, 0.5, 64)\nnet = CN({8, 16}) -> GAP()\n")
+    result = run_cli("check", str(path))
+    assert result.returncode == 1 and f"{path}:1:1: error: a search space in a file with scales" in result.stderr
+
+
+def test_a_cell_with_scale_lines_checks_at_its_first_scale():
+    from cnndsl.notebook import CellDefinitions
+
+    (model,), problems = CellDefinitions().read("scale n(1, 0.5, 64)\nnet = CN(64) -> GAP()\n", "cell")
+    assert problems == () and check(model).layers[0].output_shape[-1] == 32
+    assert check(model, scale="n").layers[0].output_shape[-1] == 32
