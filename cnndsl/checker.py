@@ -192,7 +192,15 @@ def _resolved_at_scale(chain, source, input_shape, num_classes, blocks, default_
         scaled, scaled_blocks = scaler.chain(chain), scaler.blocks(blocks or {}, chain)
         raise_errors(scaler.diagnostics, source)
         resolved, shape, classes = resolved_chain(
-            scaled, source, input_shape, num_classes, scaled_blocks, default_input_shape, task, marked, keyed=True
+            scaled,
+            source,
+            input_shape,
+            num_classes,
+            scaled_blocks,
+            default_input_shape,
+            task,
+            marked,
+            alone=attempt.span if attempt is not None else None,
         )
         if attempt is None or _head_at(resolved, attempt.span):
             break
@@ -213,7 +221,7 @@ def resolved_chain(
     default_input_shape=None,
     task=None,
     marked=False,
-    keyed=False,
+    alone=None,
 ):
     """The passes before inference: ``(resolved items with the task's head, input shape, classes)``.
 
@@ -226,7 +234,7 @@ def resolved_chain(
     expander = Expander(blocks, marked)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
-    resolver = Resolver(source, keyed)
+    resolver = Resolver(source, alone)
     resolved = resolver.resolve(items)
     task = task_named(task)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)

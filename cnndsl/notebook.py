@@ -599,7 +599,7 @@ def magic_parser():
             raise MagicUsageError(message or "")
 
     parser = MagicParser(prog="%%cnndsl", description="Check the cell as a spec file; show each model.")
-    add_model_options(parser)
+    add_model_options(parser, scale=False)  # a cell with scale lines is shown at its first scale
     parser.add_argument("--depth", type=depth_arg, metavar="N", help="draw each use of a named block N deep as one box")
     parser.add_argument("--style", choices=["boxes", "graph"], default="boxes", help="the picture's style")
     return parser

@@ -341,3 +341,10 @@ def test_a_cell_with_scale_lines_checks_at_its_first_scale():
     (model,), problems = CellDefinitions().read("scale n(1, 0.5, 64)\nnet = CN(64) -> GAP()\n", "cell")
     assert problems == () and check(model).layers[0].output_shape[-1] == 32
     assert check(model, scale="n").layers[0].output_shape[-1] == 32
+
+
+def test_scaled_false_outside_a_family_says_what_it_is_for():
+    with pytest.raises(SpecError) as caught:
+        check("CN(8, scaled=false) -> GAP()")
+    (problem,) = caught.value.diagnostics
+    assert problem.code == "unknown-argument" and "spec file with scale lines" in problem.hint

@@ -146,6 +146,7 @@ class Scaler:
     def __init__(self, scaling: Scaling, keep: ast.Call | None = None):
         self.scaling = scaling
         self.keep = keep
+        self._kept = keep.span.start if keep is not None else -1
         self.changes: list[Change] = []
         self.diagnostics: list[Diagnostic] = []
 
@@ -202,24 +203,29 @@ class Scaler:
         return keep
 
     def _call(self, call: ast.Call) -> ast.Call:
-        kept = self._keep(call.args)
-        args = tuple(arg for arg in call.args if arg.name != KEEP)
-        kind = LAYERS.get(call.code)
-        if kept or call is self.keep or kind is None:
-            return call if len(args) == len(call.args) else ast.Call(call.code, args, call.span)
-        params = {param.name: param for param in kind.params}
-        order = [] if kind.collect else kind.params
-        positional = 0
-        written = []
-        for arg in args:
+        args = call.args
+        if any(arg.name == KEEP for arg in args):
+            kept = self._keep(args)
+            call = ast.Call(call.code, tuple(arg for arg in args if arg.name != KEEP), call.span)
+            if kept:
+                return call
+        scaled = _scaled_params(call.code)
+        if scaled is None or call.span.start == self._kept:
+            return call
+        positional, named = scaled
+        written, changed, index = [], False, 0
+        for arg in call.args:
             if arg.name is None:
-                param = order[positional] if positional < len(order) else None
-                positional += 1
+                how = positional[index] if index < len(positional) else None
+                index += 1
             else:
-                param = params.get(arg.name)
-            how = param.scaled if param is not None else None
-            written.append(arg if how is None else ast.Arg(arg.name, self._number(arg.value, how), arg.span))
-        return ast.Call(call.code, tuple(written), call.span)
+                how = named.get(arg.name)
+            if how is not None:
+                value = self._number(arg.value, how)
+                if value is not arg.value:
+                    arg, changed = ast.Arg(arg.name, value, arg.span), True
+            written.append(arg)
+        return ast.Call(call.code, tuple(written), call.span) if changed else call
 
     def _number(self, value: ast.Value, how: str):
         """A written whole number at this scale; anything else is left for the resolver to judge."""
@@ -232,6 +238,21 @@ class Scaler:
 
     def _count(self, count):
         return self._number(count, "depth") if isinstance(count, ast.Number) else count
+
+
+_SCALED: dict[str, tuple[tuple[str | None, ...], dict[str, str]] | None] = {}
+
+
+def _scaled_params(code: str) -> tuple[tuple[str | None, ...], dict[str, str]] | None:
+    """How each positional and keyword argument of a code scales (``"width"``, ``"depth"``, None);
+    None for a code with nothing that scales, or no code at all (the resolver reports it)."""
+    if code not in _SCALED:
+        kind = LAYERS.get(code)
+        params = kind.params if kind is not None else ()
+        named = {param.name: param.scaled for param in params if param.scaled}
+        positional = () if kind is None or kind.collect else tuple(param.scaled for param in params)
+        _SCALED[code] = (positional, named) if named else None
+    return _SCALED[code]
 
 
 def repetitions(chains) -> dict[ast.Span, ast.Span]:
