@@ -348,3 +348,13 @@ def test_scaled_false_outside_a_family_says_what_it_is_for():
         check("CN(8, scaled=false) -> GAP()")
     (problem,) = caught.value.diagnostics
     assert problem.code == "unknown-argument" and "spec file with scale lines" in problem.hint
+
+
+def test_an_edit_before_scale_lines_is_read_again_with_them_moved():
+    from cnndsl.reparse import reparse_file
+    from cnndsl.syntax import parse_file
+
+    old = "net = CN(64, 3) -> GAP()\nscale n(0.5, 0.25, 1024)\n"
+    new = old.replace("CN(64, 3)", "CN(128, 3, padding=same)")
+    assert reparse_file(old, parse_file(old), new) == parse_file(new)
+    assert parse_file(new).scales[0].span.start == new.index("scale")
