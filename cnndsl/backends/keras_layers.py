@@ -294,20 +294,25 @@ class SpaceToDepth(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="cnndsl")
 class ChannelSlice(keras.layers.Layer):
-    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part)."""
+    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part); with ``groups``, the
+    channels cut into that many equal groups and channels ``start`` to ``stop - 1`` of each kept, in group order."""
 
-    def __init__(self, start, stop, **kwargs):
+    def __init__(self, start, stop, groups=1, **kwargs):
         super().__init__(**kwargs)
-        self.start, self.stop = start, stop
+        self.start, self.stop, self.groups = start, stop, groups
 
     def call(self, x):
-        return x[..., self.start : self.stop]
+        if self.groups == 1:
+            return x[..., self.start : self.stop]
+        size = x.shape[-1] // self.groups
+        kept = [g * size + c for g in range(self.groups) for c in range(self.start, self.stop)]
+        return keras.ops.take(x, kept, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.stop - self.start)
+        return (*input_shape[:-1], (self.stop - self.start) * self.groups)
 
     def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "groups": self.groups}
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")

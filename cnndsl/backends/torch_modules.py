@@ -323,14 +323,19 @@ class ChannelSplit(nn.Module):
 
 
 class ChannelSlice(nn.Module):
-    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``)."""
+    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``); with ``groups``, of each of that many
+    equal groups of the channels, in group order (a multi-head split)."""
 
-    def __init__(self, start, stop, dim=1):
+    def __init__(self, start, stop, dim=1, groups=1):
         super().__init__()
-        self.start, self.stop, self.dim = start, stop, dim
+        self.start, self.stop, self.dim, self.groups = start, stop, dim, groups
 
     def forward(self, x):
-        return x.narrow(self.dim, self.start, self.stop - self.start)
+        if self.groups == 1:
+            return x.narrow(self.dim, self.start, self.stop - self.start)
+        dim = self.dim % x.dim()
+        heads = x.unflatten(dim, (self.groups, x.shape[dim] // self.groups))
+        return heads.narrow(dim + 1, self.start, self.stop - self.start).flatten(dim, dim + 1)
 
 
 class ResizeNearest(nn.Module):

@@ -1,0 +1,71 @@
+"""Attention as CNNs use it, written with small codes: ``SL(start, stop, groups=heads)`` cuts the heads' channels,
+``ATT(@q | @k | @v, heads=h)`` is the attention product over positions. Each is held to PyTorch and Keras in shapes,
+parameters, MACs and outputs; a PSA block written with them is held to a PyTorch reference of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch_strategies import assert_equal_to_keras
+
+from cnndsl import SpecError, check
+from cnndsl.report import architecture_hash
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+pytestmark = pytest.mark.slow
+
+
+# --- SL groups: the same channels of each group --------------------------------------------------
+
+
+def test_a_grouped_slice_keeps_the_same_channels_of_each_group_in_both_frameworks():
+    model = check("CN(12, 1) -> SL(1, 3, groups=3) -> GAP()", (6, 6, 3), 3)
+    assert model.layers[1].output_shape == (None, 6, 6, 6)
+    assert_equal_to_keras("CN(12, 1) -> SL(1, 3, groups=3) -> GAP()", (6, 6, 3), 3)
+    assert_equal_to_keras("CN(8, 3) -> GAP() -> SL(0, 1, groups=4)", (6, 6, 3), 3)
+
+
+def test_a_grouped_slice_computes_the_head_split():
+    from cnndsl.backends.torch_modules import ChannelSlice
+
+    x = torch.arange(2 * 12 * 2 * 2, dtype=torch.float32).reshape(2, 12, 2, 2)
+    heads = x.view(2, 3, 4, 2, 2)  # three heads of four channels
+    torch.testing.assert_close(ChannelSlice(1, 3, 1, 3)(x), heads[:, :, 1:3].reshape(2, 6, 2, 2))
+
+
+def test_groups_one_keeps_the_canonical_text_and_hash():
+    plain, grouped = (
+        check("CN(8, 1) -> SL(1, 3) -> GAP()", (6, 6, 3)),
+        check("CN(8, 1) -> SL(1, 3, groups=1) -> GAP()", (6, 6, 3)),
+    )
+    assert architecture_hash(plain) == architecture_hash(grouped)
+    assert architecture_hash(plain) != architecture_hash(check("CN(8, 1) -> SL(1, 3, groups=2) -> GAP()", (6, 6, 3)))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("CN(10, 1) -> SL(0, 1, groups=4)", r"SL groups=4 must divide the input's 10 channels"),
+        ("CN(12, 1) -> SL(1, 4, groups=4)", r"SL\(1, 4, groups=4\) reaches past each group's 3 channels"),
+        ("CN(12, 1) -> SL(2, 2, groups=4)", r"SL stop=2 is not after start=2"),
+    ],
+)
+def test_a_grouped_slice_outside_its_groups_is_an_error(spec, message):
+    with pytest.raises(SpecError, match=message):
+        check(spec + " -> GAP()", (6, 6, 3))
+
+
+def test_keras_s_grouped_slice_reads_back():
+    from cnndsl import compile_spec, to_spec
+    from cnndsl.backends.keras_layers import ChannelSlice
+
+    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(8, 1), ChannelSlice(1, 2, groups=4),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    spec = to_spec(model)
+    assert "SL(1, 2, groups=4)" in spec.text, spec.text
+    built = compile_spec(spec.text)
+    built.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+    np.testing.assert_allclose(built.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
