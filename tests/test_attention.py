@@ -69,3 +69,62 @@ def test_keras_s_grouped_slice_reads_back():
     built.set_weights(model.get_weights())
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
     np.testing.assert_allclose(built.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+# --- ATT: the attention product over positions ---------------------------------------------------
+
+QKV = "CN(24, 1) -> ATT(SL(0, 4, groups=2) | SL(4, 8, groups=2) | SL(8, 12, groups=2), heads=2)"
+
+
+def reference_attention(q, k, v, heads: int):
+    """Channels first, written out per head and position: out[:, c_v, i] = sum_j softmax_j(scale <q_i, k_j>) v[:, c_v, j]."""
+    batch, channels, height, width = q.shape
+    out = torch.empty_like(v.flatten(2))
+    dq, dv = channels // heads, v.shape[1] // heads
+    for h in range(heads):
+        qh, kh = q[:, h * dq : (h + 1) * dq].flatten(2), k[:, h * dq : (h + 1) * dq].flatten(2)
+        vh = v[:, h * dv : (h + 1) * dv].flatten(2)
+        scores = torch.einsum("bci,bcj->bij", qh, kh) / dq**0.5
+        out[:, h * dv : (h + 1) * dv] = torch.einsum("bij,bcj->bci", scores.softmax(-1), vh)
+    return out.reshape(v.shape)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_the_pytorch_module_computes_the_attention_written_out(heads):
+    from cnndsl.backends.torch_modules import Attention2D
+
+    torch.manual_seed(heads)
+    q, k, v = torch.randn(2, 8, 3, 5), torch.randn(2, 8, 3, 5), torch.randn(2, 12, 3, 5)
+    torch.testing.assert_close(Attention2D(heads)(q, k, v), reference_attention(q, k, v, heads))
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_attention_has_the_value_s_shape_and_counts_the_two_products(heads):
+    model = check(f"CN(16, 1) -> ATT(SL(0, 4) | SL(4, 8) | SL(8, 16), heads={heads}) -> GAP()", (4, 5, 3), 3)
+    att = next(info for info in model.layers if info.code == "ATT")
+    assert att.output_shape == (None, 4, 5, 8)
+    assert att.macs == 20 * 20 * (4 + 8)
+    assert (att.trainable, att.non_trainable) == (0, 0)
+
+
+def test_attention_computes_in_pytorch_what_keras_computes():
+    assert_equal_to_keras(QKV + " -> GAP()", (4, 5, 3), 3)
+    assert_equal_to_keras("CN(12, 1) -> ATT(ID() | CN(12, 1) | CN(8, 3, padding=same), heads=4) -> GAP()", (3, 6, 2), 3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("CN(8, 1) -> ATT(ID() | ID())", r"ATT takes exactly 3 branches \(query \| key \| value\), not 2"),
+        ("CN(8, 1) -> ATT(ID() | ID() | ID() | ID())", r"ATT takes exactly 3 branches .*not 4"),
+        ("CN(8, 1) -> ATT(ID() | MP(2) | ID())", r"ATT's key has height 3, the query 6"),
+        ("CN(8, 1) -> ATT(ID() | ID() | CR(((0, 0), (0, 1))))", r"ATT's value has width 5, the query 6"),
+        ("CN(8, 1) -> ATT(ID() | SL(0, 4) | ID())", r"ATT's query has 8 channels and its key 4: they must be equal"),
+        ("CN(8, 1) -> ATT(ID() | ID() | ID(), heads=3)", r"ATT heads=3 must divide the query's 8 channels"),
+        ("CN(8, 1) -> ATT(SL(0, 4) | SL(0, 4) | SL(0, 6), heads=4)", r"ATT heads=4 must divide the value's 6 channels"),
+        ("CN(8, 1) -> GAP() -> ATT(ID() | ID() | ID())", r"ATT attends over height and width"),
+    ],
+)
+def test_attention_s_shape_errors_say_what_disagrees(spec, message):
+    with pytest.raises(SpecError, match=message):
+        check(spec + " -> FL()", (6, 6, 3))

@@ -520,3 +520,19 @@ class Graph(nn.Module):
         for module, feeds in zip(self.children(), self.inputs):
             outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
         return outputs[-1]
+
+
+class Attention2D(nn.Module):
+    """Attention over positions of a query, a key and a value map, channels first (YOLO's PSA attention): per head
+    (the ``heads`` equal channel groups), ``v @ softmax(scale q^T k)^T`` over the positions, row-major."""
+
+    def __init__(self, heads=1):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, query, key, value):
+        batch, channels, height, width = value.shape
+        q, k, v = (x.flatten(2).unflatten(1, (self.heads, -1)) for x in (query, key, value))
+        scale = (query.shape[1] // self.heads) ** -0.5
+        weights = ((q.transpose(-2, -1) @ k) * scale).softmax(dim=-1)
+        return (v @ weights.transpose(-2, -1)).reshape(batch, channels, height, width)
