@@ -4,6 +4,8 @@ parameters, MACs and outputs; a PSA block written with them is held to a PyTorch
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from torch_strategies import assert_equal_to_keras
@@ -128,3 +130,129 @@ def test_attention_computes_in_pytorch_what_keras_computes():
 def test_attention_s_shape_errors_say_what_disagrees(spec, message):
     with pytest.raises(SpecError, match=message):
         check(spec + " -> FL()", (6, 6, 3))
+
+
+# --- a PSA block (YOLO11's C2PSA inner block) written with these codes ------------------------------
+
+BN = "BN(momentum=0.97, epsilon=0.001)"
+"""Ultralytics' batch norm: eps 1e-3, PyTorch momentum 0.03 (Keras's 0.97)."""
+
+
+def psa_spec(c: int, heads: int, ratio: float = 0.5) -> str:
+    """Position-sensitive attention then a feed-forward, each a residual, on ``c`` channels: the qkv 1x1 conv and its
+    BN, the heads' q, k and v cut by grouped slices, the attention plus a depthwise 3x3 on v, the 1x1 projection."""
+    head, key = c // heads, int(c // heads * ratio)
+    qkv = c + 2 * key * heads
+    conv_bn = f"bias=false, activation=linear) -> {BN}"
+    attention = (
+        f"CN({qkv}, 1, {conv_bn} as qkv -> SL({2 * key}, {2 * key + head}, groups={heads}) as v"
+        f" -> ADD(ATT(@qkv -> SL(0, {key}, groups={heads}) | @qkv -> SL({key}, {2 * key}, groups={heads}) | @v,"
+        f" heads={heads}) | DW(3, padding=same, {conv_bn}) -> CN({c}, 1, {conv_bn}"
+    )
+    ffn = f"CN({2 * c}, 1, {conv_bn} -> ACT(silu) -> CN({c}, 1, {conv_bn}"
+    return f"ADD(ID() | {attention}) -> ADD(ID() | {ffn})"
+
+
+class ConvBN(torch.nn.Sequential):
+    """A convolution without bias, then a batch norm of eps 1e-3 (an Ultralytics Conv without its activation)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, groups: int = 1):
+        super().__init__(torch.nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False),
+                         torch.nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03))  # fmt: skip
+
+
+class ReferencePSA(torch.nn.Module):
+    """The reference, written from the PSA block's description: one qkv convolution viewed as (heads, 2 key + head,
+    positions), attention per head, a depthwise positional convolution on v, a projection; then a feed-forward."""
+
+    def __init__(self, c: int, heads: int, ratio: float = 0.5):
+        super().__init__()
+        self.heads, self.head, self.key = heads, c // heads, int(c // heads * ratio)
+        self.qkv = ConvBN(c, c + 2 * self.key * heads)
+        self.pe, self.proj = ConvBN(c, c, 3, groups=c), ConvBN(c, c)
+        self.ffn = torch.nn.Sequential(ConvBN(c, 2 * c), torch.nn.SiLU(), ConvBN(2 * c, c))
+        self.products = 0
+
+    def attention(self, x):
+        batch, c, height, width = x.shape
+        n = height * width
+        q, k, v = (
+            self.qkv(x)
+            .view(batch, self.heads, 2 * self.key + self.head, n)
+            .split([self.key, self.key, self.head], dim=2)
+        )
+        weights = torch.softmax(torch.einsum("bhdi,bhdj->bhij", q, k) * self.key**-0.5, dim=-1)
+        out = torch.einsum("bhij,bhdj->bhdi", weights, v).reshape(batch, c, height, width)
+        self.products = n * n * self.heads * (self.key + self.head)
+        return self.proj(out + self.pe(v.reshape(batch, c, height, width)))
+
+    def forward(self, x):
+        x = x + self.attention(x)
+        return x + self.ffn(x)
+
+
+def _reference_macs(reference: torch.nn.Module, x) -> int:
+    """Every convolution's multiply-accumulates (hooked) and the attention's two products (counted as it runs)."""
+    macs = []
+
+    def count(module, inputs, output):
+        macs.append(output[0].numel() * module.in_channels // module.groups * math.prod(module.kernel_size))
+
+    hooks = [m.register_forward_hook(count) for m in reference.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        reference(x[:1])
+    for hook in hooks:
+        hook.remove()
+    return sum(macs) + reference[0].products
+
+
+def _randomized(module: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.uniform_(-0.5, 0.5)
+        for norm in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 1.5)
+    return module.eval()
+
+
+def _keras_weights(module: torch.nn.Module) -> list:
+    """A convolution's or batch norm's tensors as Keras holds them."""
+    if isinstance(module, torch.nn.BatchNorm2d):
+        return [t.detach().numpy() for t in (module.weight, module.bias, module.running_mean, module.running_var)]
+    layout = (2, 3, 0, 1) if module.groups > 1 else (2, 3, 1, 0)  # depthwise (kh, kw, c, 1); else (kh, kw, in, out)
+    kernel = module.weight.detach().permute(*layout).numpy()
+    return [kernel] if module.bias is None else [kernel, module.bias.detach().numpy()]
+
+
+@pytest.mark.parametrize(("c", "heads", "size"), [(16, 2, (6, 7)), (24, 4, (4, 5))])
+def test_a_psa_block_written_with_grouped_slices_and_att_computes_the_reference(c, heads, size):
+    from cnndsl import compile_spec
+
+    text = psa_spec(c, heads) + " -> CN(5, 1, activation=linear)"
+    shape = (*size, c)
+    reference = _randomized(torch.nn.Sequential(ReferencePSA(c, heads), torch.nn.Conv2d(c, 5, 1)))
+    x = torch.randn(2, c, *size)
+    with torch.no_grad():
+        expected = reference(x)
+    model = check(text, shape, 5, task="segment-logits")
+    norms = [m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert model.trainable_params == sum(p.numel() for p in reference.parameters())
+    assert model.non_trainable_params == sum(m.running_mean.numel() + m.running_var.numel() for m in norms)
+    assert model.total_macs == _reference_macs(reference, x)
+
+    weighted = [m for m in reference.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
+    built = compile_spec(text, shape, 5, backend="torch", task="segment-logits").eval()
+    ported = [m for m in built.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
+    assert [m.weight.shape for m in ported] == [m.weight.shape for m in weighted]
+    for mine, theirs in zip(ported, weighted):
+        mine.load_state_dict(theirs.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(built(x).numpy(), expected.numpy(), atol=1e-5)
+
+    keras_model = compile_spec(text, shape, 5, task="segment-logits")
+    for layer, module in zip((layer for layer in keras_model.layers if layer.weights), weighted, strict=True):
+        layer.set_weights(_keras_weights(module))
+    out = keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0)
+    np.testing.assert_allclose(out, expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
