@@ -256,3 +256,20 @@ def test_a_psa_block_written_with_grouped_slices_and_att_computes_the_reference(
         layer.set_weights(_keras_weights(module))
     out = keras_model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0)
     np.testing.assert_allclose(out, expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
+
+
+def test_a_keras_model_with_attention_saves_loads_and_reads_back_as_the_spec_it_was_built_from(tmp_path):
+    from cnndsl import compile_spec, to_spec
+
+    text = "CN(24, 1) as qkv -> SL(8, 12, groups=2) as v -> ADD(ATT(@qkv -> SL(0, 4, groups=2) | @qkv -> SL(4, 8, groups=2) | @v, heads=2) | DW(3, padding=same)) -> GAP()"
+    model = compile_spec(text, (6, 6, 3), 3)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    spec = to_spec(loaded)
+    assert "ATT(@conv2d -> SL(0, 4, groups=2) | @conv2d -> SL(4, 8, groups=2) | ID(), heads=2)" in spec.text, spec.text
+    read = compile_spec(spec.text)
+    read.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    np.testing.assert_allclose(read.predict(x, verbose=0), expected, atol=1e-6)
