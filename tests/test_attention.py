@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from torch_strategies import assert_equal_to_keras
+from torch_strategies import assert_equal_to_keras, assert_onnx_equals_keras
 
 from cnndsl import SpecError, check
 from cnndsl.report import architecture_hash
@@ -273,3 +273,22 @@ def test_a_keras_model_with_attention_saves_loads_and_reads_back_as_the_spec_it_
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
     np.testing.assert_allclose(read.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_attention_exports_to_onnx_and_takes_any_size_and_batch():
+    pytest.importorskip("onnxruntime")
+    from cnndsl import compile_spec
+
+    assert_onnx_equals_keras(QKV + " -> GAP()", (4, 5, 3), 3)
+    model = check("IN(None, None, 3) -> " + QKV + " -> GAP()")
+    assert next(info for info in model.layers if info.code == "ATT").macs is None  # sizes unknown: MACs unknown
+    keras_model = compile_spec("IN(None, None, 3) -> " + QKV + " -> GAP()")
+    torch_model = compile_spec("IN(None, None, 3) -> " + QKV + " -> GAP()", backend="torch").eval()
+    from cnndsl.backends.torch import port_weights
+
+    port_weights(keras_model, torch_model)
+    for size in ((3, 4), (5, 2)):
+        x = np.random.default_rng(0).normal(size=(3, *size, 3)).astype("float32")
+        with torch.no_grad():
+            theirs = torch_model(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+        np.testing.assert_allclose(keras_model.predict(x, verbose=0), theirs, atol=1e-5)

@@ -531,8 +531,7 @@ class Attention2D(nn.Module):
         self.heads = heads
 
     def forward(self, query, key, value):
-        batch, channels, height, width = value.shape
         q, k, v = (x.flatten(2).unflatten(1, (self.heads, -1)) for x in (query, key, value))
         scale = (query.shape[1] // self.heads) ** -0.5
         weights = ((q.transpose(-2, -1) @ k) * scale).softmax(dim=-1)
-        return (v @ weights.transpose(-2, -1)).reshape(batch, channels, height, width)
+        return (v @ weights.transpose(-2, -1)).reshape_as(value)  # any batch, also exported
