@@ -134,8 +134,9 @@ def _check_chain(
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     explicit = num_classes is not None
     asked = classes
-    head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
-    hidden = None if failed or head else task.hidden_head(infos, classes, explicit)
+    several = bool(inferrer.outputs)  # each output as the spec writes it: no head rule, no output contract
+    head, classes = (None, classes) if failed or several else task.check_output(infos, classes, explicit, (None, *shape))
+    hidden = None if failed or head or several else task.hidden_head(infos, classes, explicit)
     found = [problem for problem in (head, hidden) if problem]
     diagnostics = [*inferrer.diagnostics, *found, *_layer_count(infos, chain)]
     if not partial:
@@ -149,7 +150,10 @@ def _check_chain(
             return Partial(resolved, shape, asked, inferrer, error)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task)
+    return CheckedModel(
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task,
+        outputs=tuple(inferrer.outputs),
+    )  # fmt: skip
 
 
 def resolved_chain(

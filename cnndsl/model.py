@@ -120,6 +120,17 @@ class BlockUse:
     depth: int
 
 
+@record
+class Output:
+    """One of the outputs of a model that ends in ``OUT(...)``: its name, and the layer whose output it is."""
+
+    name: str
+    source: int
+    """An index into ``CheckedModel.layers`` (INPUT: the model's input itself)."""
+    span: Span | None = None
+    """Where the spec writes the output's name (or its branch, for ``out_<i>``)."""
+
+
 def tensor_name(source: int) -> str:
     """The name written for a layer's output that a chain goes on from (``as t3``, ``@t3``), or the input's."""
     return "input" if source == INPUT else f"t{source}"
@@ -173,6 +184,27 @@ class CheckedModel:
     task: Any = None
     """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
     which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""
+    outputs: tuple[Output, ...] = ()
+    """The named outputs of a spec ending in ``OUT(...)``, in branch order; empty for a model of one output
+    (the last layer's). The tree holds ``OUT``'s branches one after the other, each after the first
+    going on (a :class:`From`) from the tensor ``OUT`` took."""
+
+    @property
+    def output_sources(self) -> tuple[int, ...]:
+        """The layer (INPUT: the input) of each output, in order: the last layer's for a model of one output."""
+        if self.outputs:
+            return tuple(output.source for output in self.outputs)
+        return (len(self.layers) - 1 if self.layers else INPUT,)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Each output's name; a model of one output has none (``()``)."""
+        return tuple(output.name for output in self.outputs)
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        """Each output's shape, in order."""
+        return tuple(self.input_shape if s == INPUT else self.layers[s].output_shape for s in self.output_sources)
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -185,7 +217,8 @@ class CheckedModel:
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+        """The output's shape; the first output's for a model of several (see :attr:`output_shapes`)."""
+        return self.output_shapes[0]
 
     @property
     def total_params(self) -> int:

@@ -1,4 +1,4 @@
-"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``."""
+"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``; ``OUT``, the model's outputs."""
 
 from __future__ import annotations
 
@@ -103,6 +103,11 @@ def _add_shape(shapes: list[Shape], a: Mapping) -> Shape:
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
+def _outputs_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``OUT``'s branches stay apart: what it "outputs" is its first branch's tensor (each is one output)."""
+    return shapes[0]
+
+
 def _build_add(info) -> tuple[Call, ...]:
     scale = info.layer.args["scale"]
     return (Call("Add"),) if scale == 1 else (Call("ScaledAdd", (scale,)),)
@@ -176,4 +181,11 @@ MERGE_LAYERS = (
               torch=Torch(_build_concatenate, functions=(("torch.cat", _read_cat), ("torch.concat", _read_cat))),
               example={},
               note=": `CAT(A | B | ..., axis=-1)`, the branches joined on the channel axis"),
+    LayerType("OUT", "Model", "the model's outputs, one per branch (no layer); last in the model's chain",
+              output_shape=_outputs_shape, merge=True, is_output=True, kind="merge",
+              torch=Torch(refuse="the model's outputs are no layer: the module returns its branches' tensors",
+                          unread="the PyTorch reader reads a module of one output"),
+              example={},
+              note=": `OUT(A | @x | ID() as name)`, last only: the model's outputs, one per branch, named by the "
+                   "branch's last `as name`, else its `@name`, else `out_1`, `out_2`, ..."),
 )  # fmt: skip
