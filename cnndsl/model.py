@@ -212,8 +212,8 @@ class CheckedModel:
 
     @property
     def is_graph(self) -> bool:
-        """Whether the model has a merge (Keras builds it with the functional API)."""
-        return any(isinstance(item, Merge) for item in self.items)
+        """Whether the model has a merge or several outputs (Keras builds it with the functional API)."""
+        return bool(self.outputs) or any(isinstance(item, Merge) for item in self.items)
 
     @property
     def output_shape(self) -> Shape:
