@@ -270,6 +270,16 @@ def _takes(kind: LayerType) -> str:
     return f"{kind.code} takes {kind.signature()}"
 
 
+def _branch_head(task: Task, branch: list[Resolved], outputs: int, explicit: bool) -> list[Resolved]:
+    """An ``OUT`` branch with its last layer (names and block marks after it aside) the task's head, where it is one."""
+    at = len(branch)
+    while at and isinstance(branch[at - 1], Enter | Leave | Mark):
+        at -= 1
+    last = branch[at - 1] if at else None
+    head = task.take_head(last, outputs, explicit) if isinstance(last, Layer) else None
+    return branch if head is None else [*branch[: at - 1], head, *branch[at:]]
+
+
 def _join(first: ast.Span, last: ast.Span) -> ast.Span:
     return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
@@ -280,14 +290,19 @@ def attach_head(
     """Make the head explicit, as the task's head rule says: the last layer becomes the head, or one is appended.
 
     The last layer is the last one the model computes, a block's use ending the model included;
-    the appended head is located at ``end``, the end of the spec.
+    the appended head is located at ``end``, the end of the spec. A model ending in ``OUT(...)``
+    gets no head appended: the rule takes the last layer of each branch that has one of its
+    own as that output's head where it reads as one (``DN(10) as aux`` of a classifier), and
+    leaves every other output as written (a feature map, ``@p3``, ``ID() as p5``).
     """
     at = len(layers)
     while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
         at -= 1
     last = layers[at - 1] if at else None
-    if isinstance(last, Joined) and last.layer.type.is_output:  # several outputs: each is as the spec writes it
-        return layers
+    if isinstance(last, Joined) and last.layer.type.is_output:
+        branches = tuple(_branch_head(task, branch, outputs, explicit) for branch in last.branches)
+        joined = Joined(last.layer, branches, last.spans, last.names)
+        return [*layers[: at - 1], joined, *layers[at:]]
     head = task.take_head(last, outputs, explicit) if isinstance(last, Layer) else None
     if head is not None:
         return [*layers[: at - 1], head, *layers[at:]]
