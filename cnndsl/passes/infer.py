@@ -156,19 +156,23 @@ class Inferrer:
     def _outputs(self, item: Joined, source: int, shape: Shape, tree: list[Item]) -> bool:
         """``OUT``: each branch is walked from ``source`` and is one output; no layer is built.
 
-        The branches go in the tree one after another, each after the first starting with a
-        :class:`From` the tensor ``OUT`` took (unless it starts from a named tensor itself).
+        The branches that make layers go in the tree one after another, each after the first
+        starting with a :class:`From` the tensor ``OUT`` took (unless it starts from a named tensor
+        itself); one that makes none (``@p3``, ``ID() as p5``) only names an output.
         False when an error ends a branch.
         """
         self.merged = self.taken = True
+        placed = False
         for index, (branch, name) in enumerate(zip(item.branches, item.names)):
             walked = self._chain(branch, source, shape)
             if walked is None:
                 return False
             items = walked[2]
-            if index and not (items and isinstance(items[0], From)):
-                tree.append(From(source))
-            tree.extend(items)
+            if any(not isinstance(part, From) for part in items):
+                if placed and not isinstance(items[0], From):
+                    tree.append(From(source))
+                tree.extend(items)
+                placed = True
             self.outputs.append(Output(name, walked[0], item.spans[index]))
         return True
 
