@@ -38,6 +38,8 @@ def example_spec(entry) -> str:
         return f"{text} -> FL()"
     if entry.merge:
         text = text.replace("(", "(ID() | ID()" + (", " if entry.example else ""), 1)
+    if entry.is_output:  # last only
+        return f"GAP() -> {text}"
     return f"{text} -> FL()"
 
 

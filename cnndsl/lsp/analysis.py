@@ -427,7 +427,9 @@ def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own:
     elif isinstance(node, ast.Merge):
         for branch in node.branches:
             _walk(branch, blocks, calls, ends, own, limit)
-        calls.append(node)
+        kind = LAYERS.get(node.code)
+        if kind is None or not kind.is_output:  # OUT makes no layer: its branches are the outputs
+            calls.append(node)
     elif isinstance(node, ast.Chain):
         for element in node.elements:
             _walk(element, blocks, calls, ends, own, limit)
@@ -497,10 +499,15 @@ def shape_label(shape) -> str:
 
 
 def _model_tooltip(model: CheckedModel) -> str:
-    head = model.layers[-1].layer
+    if model.outputs:
+        ending = "outputs " + ", ".join(
+            f"{output.name} {_shape_text(shape)}" for output, shape in zip(model.outputs, model.output_shapes)
+        )
+    else:
+        ending = f"head {model.layers[-1].layer.text}"
     return (
         f"{len(model.layers)} layers, {model.total_params:,} params "
-        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); head {head.text}"
+        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); {ending}"
     )
 
 
@@ -529,7 +536,7 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
     if kind is None:
         return None
     lines = [f"**{kind.code}** · {kind.keras_class}: {kind.summary}", "", f"`{kind.signature()}`"]
-    if kind.is_input or kind.is_identity:
+    if kind.is_input or kind.is_identity or kind.is_output:
         return "\n".join(lines)
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
