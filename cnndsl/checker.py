@@ -134,8 +134,9 @@ def _check_chain(
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     explicit = num_classes is not None
     asked = classes
-    several = bool(inferrer.outputs)  # each output as the spec writes it: no head rule, no output contract
-    head, classes = (None, classes) if failed or several else task.check_output(infos, classes, explicit, (None, *shape))
+    several = bool(inferrer.outputs)  # OUT(...): each output's shape is the spec's, no task's output contract
+    unchecked = failed or several
+    head, classes = (None, classes) if unchecked else task.check_output(infos, classes, explicit, (None, *shape))
     hidden = None if failed or head or several else task.hidden_head(infos, classes, explicit)
     found = [problem for problem in (head, hidden) if problem]
     diagnostics = [*inferrer.diagnostics, *found, *_layer_count(infos, chain)]
