@@ -6,7 +6,7 @@ from cnndsl.ast import Span, assert_never
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LayerType
 from cnndsl.records import record
-from cnndsl.shapes import Shape
+from cnndsl.shapes import Shape, format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -200,6 +200,14 @@ class CheckedModel:
     def output_names(self) -> tuple[str, ...]:
         """Each output's name; a model of one output has none (``()``)."""
         return tuple(output.name for output in self.outputs)
+
+    @property
+    def outputs_text(self) -> str:
+        """``output (None, 10)``, or for several outputs ``outputs p3 (None, 14, 14, 8), p4 (None, 7, 7, 16)``."""
+        if not self.outputs:
+            return f"output {format_shape(self.output_shape)}"
+        listed = ", ".join(f"{o.name} {format_shape(s)}" for o, s in zip(self.outputs, self.output_shapes))
+        return f"outputs {listed}"
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:

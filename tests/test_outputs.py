@@ -147,6 +147,10 @@ def test_summary_lists_every_output_with_its_layer_and_shape(tmp_path):
     assert first.endswith(
         "Outputs: p3 = conv2d (None, 14, 14, 4), p4 = conv2d_1 (None, 7, 7, 6), p5 = conv2d_2 (None, 3, 3, 8)"
     )
+    checked = run_cli("check", str(spec))
+    assert checked.stdout.strip().endswith(
+        "OK, 5 layers, 390 parameters, outputs p3 (None, 14, 14, 4), p4 (None, 7, 7, 6), p5 (None, 3, 3, 8)"
+    )
     outputs = summary_json(check(LEVELS, SHAPE))["outputs"]
     assert [(o["name"], o["output_shape"]) for o in outputs] == [
         ("p3", [None, 14, 14, 4]), ("p4", [None, 7, 7, 6]), ("p5", [None, 3, 3, 8]),

@@ -945,14 +945,9 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
     name = title or "model"
     if drawable.failed is not None:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
-    if model.outputs:
-        listed = ", ".join(f"{o.name} {format_shape(s)}" for o, s in zip(model.outputs, model.output_shapes))
-        said = f"outputs {listed}"
-    else:
-        said = f"output {format_shape(model.output_shape)}"
     return [
         (name, TEXT_COLOUR),
-        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {said}", "#555555"),
+        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.outputs_text}", "#555555"),
     ]
 
 

@@ -498,13 +498,15 @@ def shape_label(shape) -> str:
     return f"{SHAPE_MARK} " + "×".join("?" if size is None else str(size) for size in shape[1:])
 
 
+def _outputs_text(model: CheckedModel) -> str:
+    """``output 10``, or ``outputs p3 14×14×8, p4 7×7×16`` for a model ending in ``OUT(...)``."""
+    if not model.outputs:
+        return f"output {_shape_text(model.output_shape)}"
+    return "outputs " + ", ".join(f"{o.name} {_shape_text(s)}" for o, s in zip(model.outputs, model.output_shapes))
+
+
 def _model_tooltip(model: CheckedModel) -> str:
-    if model.outputs:
-        ending = "outputs " + ", ".join(
-            f"{output.name} {_shape_text(shape)}" for output, shape in zip(model.outputs, model.output_shapes)
-        )
-    else:
-        ending = f"head {model.layers[-1].layer.text}"
+    ending = _outputs_text(model) if model.outputs else f"head {model.layers[-1].layer.text}"
     return (
         f"{len(model.layers)} layers, {model.total_params:,} params "
         f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); {ending}"
@@ -608,7 +610,7 @@ def describe_name(name: str, analysis: Analysis) -> str | None:
     if model is not None:
         lines.append(
             f"{model.total_params:,} params ({model.trainable_params:,} trainable, "
-            f"{model.non_trainable_params:,} non-trainable); output {_shape_text(model.output_shape)}"
+            f"{model.non_trainable_params:,} non-trainable); {_outputs_text(model)}"
         )
     return "\n".join(lines)
 
