@@ -157,6 +157,13 @@ def test_summary_lists_every_output_with_its_layer_and_shape(tmp_path):
     ]  # fmt: skip
 
 
+def test_the_notebook_table_names_every_output():
+    from cnndsl.notebook import summary_html
+
+    assert "outputs logits (None, 10), aux (None, 10)</caption>" in summary_html(check(AUX, SHAPE))
+    assert "Classes: 10</caption>" in summary_html(check("CN(4, 3) -> GAP()", SHAPE))
+
+
 def test_draw_marks_every_output_and_lists_them_in_its_header(tmp_path):
     picture = tmp_path / "aux.svg"
     result = run_cli("draw", AUX, "--input-shape", "16,16,3", "-o", str(picture))
