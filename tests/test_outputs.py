@@ -12,6 +12,9 @@ import json
 import numpy as np
 import pytest
 from helpers import run_cli
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from spec_strategies import graph_specs
 
 from cnndsl import SpecError, check
 from cnndsl.formatter import format_text
@@ -127,6 +130,44 @@ def test_output_names_are_part_of_the_architecture_hash():
     assert architecture_hash(check(LEVELS, SHAPE)) == architecture_hash(check(written_apart, SHAPE))
 
 
+ENDS = {
+    4: ["ID()", "GAP()", "CN(2, 1)", "MP(1) -> FL() -> DN(3)", "CN(3, 1, padding=same) -> GAP() -> DN(2)"],
+    2: ["ID()", "DN(3)", "DN(2) -> DN(4, activation=softmax)"],
+}
+"""Branches that fit a model's last tensor, by its rank."""
+
+
+@st.composite
+def output_specs(draw):
+    """A graph spec (merges of every kind, named tensors) ending in OUT of one to three branches."""
+    text, _, input_shape, classes, _ = draw(graph_specs())
+    try:
+        rank = len(check(f"{text} -> OUT(ID())", input_shape, classes).output_shape)
+    except SpecError:  # a drawn graph the checker refuses (its own tests say why)
+        assume(False)
+    branches = draw(st.lists(st.sampled_from(ENDS[rank]), min_size=1, max_size=3))
+    named = [f"({b}) as o{i}" if b != "ID()" and draw(st.booleans()) else b for i, b in enumerate(branches)]
+    return f"{text} -> OUT({' | '.join(named)})", input_shape, classes
+
+
+@settings(max_examples=40)
+@given(output_specs())
+def test_a_graph_ending_in_out_round_trips_through_fmt_and_the_json_ir(case):
+    from cnndsl.backends import json_ir
+    from cnndsl.emit import emit
+
+    text, input_shape, classes = case
+    model = check(text, input_shape, classes)
+    assert len(model.outputs) == text.count(" | ", text.index("-> OUT(")) + 1
+    assert all(model.layers[s] for s in model.output_sources if s != INPUT)
+    formatted = format_text(f"IN({', '.join(map(str, input_shape))}) -> {text}")
+    assert architecture_hash(check(formatted, num_classes=classes)) == architecture_hash(model)
+    spec, read_classes = json_ir.read(json.loads(emit(model, "json")))
+    again = check(spec, num_classes=read_classes)
+    assert architecture_hash(again) == architecture_hash(model)
+    assert again.output_names == model.output_names and again.output_shapes == model.output_shapes
+
+
 # --- what prints it ----------------------------------------------------------------------
 
 
@@ -238,6 +279,34 @@ def test_keras_and_pytorch_with_ported_weights_compute_every_output_alike(text):
         have = have.transpose(0, 2, 3, 1) if have.ndim == 4 else have
         assert have.shape[1:] == shape[1:]
         assert_close(np.asarray(want), have)
+
+
+@pytest.mark.slow
+@settings(max_examples=8)
+@given(output_specs())
+def test_keras_and_pytorch_compute_every_output_of_drawn_graphs_alike(case):
+    pytest.importorskip("torch")
+    import keras
+    import torch
+    from torch_strategies import assert_close, randomize, sample
+
+    from cnndsl import compile_spec
+    from cnndsl.backends.torch import port_weights
+
+    text, input_shape, classes = case
+    keras.backend.clear_session(free_memory=False)
+    keras_model = compile_spec(text, input_shape, classes)
+    torch_model = compile_spec(text, input_shape, classes, backend="torch").eval()
+    randomize(keras_model)
+    port_weights(keras_model, torch_model)
+    x = sample(input_shape)
+    with torch.no_grad():
+        got = torch_model(torch.from_numpy(x).permute(0, 3, 1, 2))
+    wants = keras_model(x, training=False)
+    wants = wants if len(got) > 1 else [wants]  # Keras gives a model of one output its tensor, not a list
+    for want, have in zip(wants, got, strict=True):
+        have = have.numpy()
+        assert_close(np.asarray(want), have.transpose(0, 2, 3, 1) if have.ndim == 4 else have)
 
 
 @pytest.mark.slow
