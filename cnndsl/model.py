@@ -128,7 +128,7 @@ class Output:
     source: int
     """An index into ``CheckedModel.layers`` (INPUT: the model's input itself)."""
     span: Span | None = None
-    """Where the spec writes the output's name (or its branch, for ``out_<i>``)."""
+    """The output's branch in the text."""
 
 
 def tensor_name(source: int) -> str:
@@ -186,8 +186,8 @@ class CheckedModel:
     which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""
     outputs: tuple[Output, ...] = ()
     """The named outputs of a spec ending in ``OUT(...)``, in branch order; empty for a model of one output
-    (the last layer's). The tree holds ``OUT``'s branches one after the other, each after the first
-    going on (a :class:`From`) from the tensor ``OUT`` took."""
+    (the last layer's). The tree holds the branches that make layers one after the other, each after
+    the first going on (a :class:`From`) from the tensor ``OUT`` took; ``OUT`` itself is no item."""
 
     @property
     def output_sources(self) -> tuple[int, ...]:
