@@ -205,6 +205,15 @@ def test_the_notebook_table_names_every_output():
     assert "Classes: 10</caption>" in summary_html(check("CN(4, 3) -> GAP()", SHAPE))
 
 
+def test_training_refuses_a_model_of_several_outputs_in_one_line_before_reading_data(tmp_path):
+    result = run_cli(
+        "run", f"IN(28, 28, 1) -> {AUX}", "--data", "mnist", "--epochs", "1", "--output", str(tmp_path / "r")
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "training a model of several outputs (logits, aux) is not supported yet" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
 def test_draw_marks_every_output_and_lists_them_in_its_header(tmp_path):
     picture = tmp_path / "aux.svg"
     result = run_cli("draw", AUX, "--input-shape", "16,16,3", "-o", str(picture))
