@@ -48,7 +48,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   {model.task.outputs_line(model.num_classes)}",
+        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
         *_scale_line(model),
         rule,
         _line(headers, widths, right),
@@ -67,6 +67,18 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
         f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
+
+
+def _outputs_line(model: CheckedModel) -> str:
+    """The task's line (``Classes: 10``), or for a model ending in ``OUT(...)`` every output, its layer and shape."""
+    if not model.outputs:
+        return model.task.outputs_line(model.num_classes)
+    listed = ", ".join(
+        f"{output.name} = {'input' if output.source == INPUT else model.layers[output.source].name} "
+        f"{format_shape(shape)}"
+        for output, shape in zip(model.outputs, model.output_shapes)
+    )
+    return f"Outputs: {listed}"
 
 
 def _fitted(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[tuple[str, ...]]:
@@ -175,6 +187,7 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
         "layers": [_layer_json(info) for info in model.layers],
         "input_shape": list(model.input_shape),
         "output_shape": list(model.output_shape),
+        "outputs": _outputs_json(model),
         "total_params": model.total_params,
         "trainable_params": model.trainable_params,
         "non_trainable_params": model.non_trainable_params,
@@ -204,6 +217,15 @@ def _scale_json(chosen) -> dict:
             for c in chosen.changes
         ],
     }
+
+
+def _outputs_json(model: CheckedModel) -> list[dict]:
+    """Each output: its name (``None`` for a model of one output), its layer's index (-1: the input) and shape."""
+    names = model.output_names or (None,)
+    return [
+        {"name": name, "layer": source, "output_shape": list(shape)}
+        for name, source, shape in zip(names, model.output_sources, model.output_shapes)
+    ]
 
 
 def _layer_json(info: LayerInfo) -> dict:
@@ -243,6 +265,12 @@ def canonical_form(model: CheckedModel) -> str:
     True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
+    if model.outputs:  # the layers in Keras's order, then each output by its layer's name and its own
+        tree = _keras_order_tree(model.layers)
+        names = taken(tree) | set(model.output_sources)
+        outputs = " | ".join(f"@{tensor_name(output.source)} as {output.name}" for output in model.outputs)
+        first = f"IN({shape})" + _named(INPUT, names)
+        return " -> ".join([first, *_canonical_items(model, tree, names, INPUT), f"OUT({outputs})"])
     tree = model.items if not taken(model.items) else _graph_tree(model)
     names = taken(tree)
     first = f"IN({shape})" + _named(INPUT, names)

@@ -39,6 +39,8 @@ def example_spec(entry) -> str:
     if entry.merge:
         branches = " | ".join(["ID()"] * (3 if entry.code == "ATT" else 2))  # ATT: a query, a key and a value
         text = text.replace("(", f"({branches}" + (", " if entry.example else ""), 1)
+    if entry.is_output:  # last only
+        return f"GAP() -> {text}"
     return f"{text} -> FL()"
 
 

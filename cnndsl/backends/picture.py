@@ -666,13 +666,20 @@ class Layout:
         kind = kind_of(info)
         failed = self.drawable.failed in indices
         lines = self.label(info, failed, [self.layers[i] for i in indices])
+        named = self._outputs(indices)
+        lines += [Label(f"output {name}", "output", bold=True) for name in named]
         attrs = (
             ("class", f"layer {kind}" + (" failed" * failed)),
             ("data-layers", " ".join(self.layers[i].name for i in indices)),
+            *((("data-outputs", " ".join(named)),) if named else ()),
         )
         if self.style == "graph":
             return _node_leaf(lines, kind, failed, attrs)
         return _box_leaf(info.output_shape, kind, failed, lines, attrs)
+
+    def _outputs(self, indices: Sequence[int]) -> list[str]:
+        """The names of the model's outputs (``OUT(...)``) that are these layers' outputs (INPUT: the input's)."""
+        return [output.name for output in self.drawable.model.outputs if output.source in indices]
 
     def box(self, box: Box) -> Leaf:
         """A use of a named block as one box: its name, input and output shapes, layers and parameters."""
@@ -704,6 +711,7 @@ class Layout:
     def input_leaf(self) -> Leaf:
         shape = self.drawable.model.input_shape
         lines = [Label("input", "spec", bold=True), Label(format_shape(shape), "shape")]
+        lines += [Label(f"output {name}", "output", bold=True) for name in self._outputs((INPUT,))]
         attrs = (("class", "input"),)
         if self.style == "graph":
             return _node_leaf(lines, "input", False, attrs)
@@ -939,10 +947,7 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
     return [
         (name, TEXT_COLOUR),
-        (
-            f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}",
-            "#555555",
-        ),
+        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.outputs_text}", "#555555"),
     ]
 
 

@@ -108,7 +108,7 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     else:
         from cnndsl.backends.torch_modules import Graph
 
-        built = Graph(modules, [p.inputs for p in plans])
+        built = Graph(modules, [p.inputs for p in plans], model.output_sources if model.outputs else None)
     built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
     return built
 

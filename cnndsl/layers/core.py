@@ -497,6 +497,8 @@ class LayerType:
     """A declaration of the input shape, not a layer; allowed only first."""
     is_identity: bool = False
     """``ID()``: passes its input on; no layer."""
+    is_output: bool = False
+    """``OUT(A | B)``: the model's outputs, one per branch; no layer, and last in the model's chain."""
     merge: bool = False
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
     kind: str = "other"

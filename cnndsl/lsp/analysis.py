@@ -442,7 +442,9 @@ def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own:
     elif isinstance(node, ast.Merge):
         for branch in node.branches:
             _walk(branch, blocks, calls, ends, own, limit)
-        calls.append(node)
+        kind = LAYERS.get(node.code)
+        if kind is None or not kind.is_output:  # OUT makes no layer: its branches are the outputs
+            calls.append(node)
     elif isinstance(node, ast.Chain):
         for element in node.elements:
             _walk(element, blocks, calls, ends, own, limit)
@@ -511,11 +513,18 @@ def shape_label(shape) -> str:
     return f"{SHAPE_MARK} " + "×".join("?" if size is None else str(size) for size in shape[1:])
 
 
+def _outputs_text(model: CheckedModel) -> str:
+    """``output 10``, or ``outputs p3 14×14×8, p4 7×7×16`` for a model ending in ``OUT(...)``."""
+    if not model.outputs:
+        return f"output {_shape_text(model.output_shape)}"
+    return "outputs " + ", ".join(f"{o.name} {_shape_text(s)}" for o, s in zip(model.outputs, model.output_shapes))
+
+
 def _model_tooltip(model: CheckedModel) -> str:
-    head = model.layers[-1].layer
+    ending = _outputs_text(model) if model.outputs else f"head {model.layers[-1].layer.text}"
     return (
         f"{len(model.layers)} layers, {model.total_params:,} params "
-        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); head {head.text}"
+        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); {ending}"
     )
 
 
@@ -544,7 +553,7 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
     if kind is None:
         return None
     lines = [f"**{kind.code}** · {kind.keras_class}: {kind.summary}", "", f"`{kind.signature()}`"]
-    if kind.is_input or kind.is_identity:
+    if kind.is_input or kind.is_identity or kind.is_output:
         return "\n".join(lines)
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
@@ -620,7 +629,7 @@ def describe_name(name: str, analysis: Analysis) -> str | None:
     if model is not None:
         lines.append(
             f"{model.total_params:,} params ({model.trainable_params:,} trainable, "
-            f"{model.non_trainable_params:,} non-trainable); output {_shape_text(model.output_shape)}"
+            f"{model.non_trainable_params:,} non-trainable); {_outputs_text(model)}"
         )
     return "\n".join(lines)
 

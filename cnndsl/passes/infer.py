@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
-from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge
+from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge, Output
 from cnndsl.passes.expand import Enter, Leave, Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
@@ -58,25 +58,32 @@ class Inferrer:
         self.uses: list[BlockUse] = []
         """Each use of a named block, by the layers it built (in build order until :meth:`infer` returns)."""
         self._entered: list[tuple[str, int]] = []
+        self.outputs: list[Output] = []
+        """The model's named outputs where it ends in ``OUT`` (indices in Keras's order once :meth:`infer` returns)."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
         if walked and self.taken:
-            self._lost(walked[0])
+            self._lost({output.source for output in self.outputs} or {walked[0]})
         self._withdraw_pointwise_warnings()
         if not self.merged:
             return self.built, tree
-        layers, tree, position = _keras_order(self.built, tree)
+        sources = [output.source for output in self.outputs]
+        layers, tree, position = _keras_order(self.built, tree, sources)
+        self.outputs = [
+            Output(out.name, out.source if out.source == INPUT else position[out.source], out.span)
+            for out in self.outputs
+        ]
         self.uses = [BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth) for use in self.uses]
         return layers, tree
 
-    def _lost(self, output: int) -> None:
-        """Every layer must lead to the output, as in Keras's model: one whose output nothing uses is an error."""
+    def _lost(self, outputs: set[int]) -> None:
+        """Every layer must lead to an output, as in Keras's model: one whose output nothing uses is an error."""
         used = {source for info in self.built for source in info.inputs}
         for index, info in enumerate(self.built):
-            if index != output and index not in used:
+            if index not in outputs and index not in used:
                 self._error(
                     f"the output of {_head(info.layer)} is lost: nothing uses it, since a later '@name' "
                     "goes on from another tensor",
@@ -120,6 +127,9 @@ class Inferrer:
                         return None
                     source, shape = len(built) - 1, info.output_shape
                     tree.append(source)
+                case Joined() if item.layer.type.is_output:
+                    if not self._outputs(item, source, shape, tree):
+                        return None
                 case Joined():
                     joined = self._merge(item, source, shape)
                     if joined is None:
@@ -142,6 +152,29 @@ class Inferrer:
                 case _:
                     assert_never(item)
         return source, shape, tuple(tree)
+
+    def _outputs(self, item: Joined, source: int, shape: Shape, tree: list[Item]) -> bool:
+        """``OUT``: each branch is walked from ``source`` and is one output; no layer is built.
+
+        The branches that make layers go in the tree one after another, each after the first
+        starting with a :class:`From` the tensor ``OUT`` took (unless it starts from a named tensor
+        itself); one that makes none (``@p3``, ``ID() as p5``) only names an output.
+        False when an error ends a branch.
+        """
+        self.merged = self.taken = True
+        placed = False
+        for index, (branch, name) in enumerate(zip(item.branches, item.names)):
+            walked = self._chain(branch, source, shape)
+            if walked is None:
+                return False
+            items = walked[2]
+            if any(not isinstance(part, From) for part in items):
+                if placed and not isinstance(items[0], From):
+                    tree.append(From(source))
+                tree.extend(items)
+                placed = True
+            self.outputs.append(Output(name, walked[0], item.spans[index]))
+        return True
 
     def _merge(self, item: Joined, source: int, shape: Shape) -> tuple[int, Shape, Merge] | None:
         self.merged = True
@@ -315,13 +348,18 @@ def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[La
     return layers, tree
 
 
-def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...]):
-    """:func:`keras_order`, and each layer's new index by its old one."""
-    if not built or not any(isinstance(item, Merge) for item in tree):  # a nested merge sits in a top-level one
+def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...], outputs: Sequence[int] = ()):
+    """:func:`keras_order`, and each layer's new index by its old one.
+
+    ``outputs``: the layers of a model of several outputs, in order (Keras walks from each in turn).
+    """
+    merges = any(isinstance(item, Merge) for item in tree)  # a nested merge sits in a top-level one
+    if not built or not (merges or len(outputs) > 1):
         return built, tree, {i: i for i in range(len(built))}
     depth = [0] * len(built)
     seen_order: dict[int, int] = {}
-    _first_visits(len(built) - 1, built, seen_order)
+    for output in outputs or (len(built) - 1,):
+        _first_visits(output, built, seen_order)
     for index in reversed(range(len(built))):  # consumers come after their inputs in build order
         for source in built[index].inputs:
             if source != INPUT:
