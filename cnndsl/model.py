@@ -31,6 +31,10 @@ class Layer:
     head: bool = False
     given: frozenset[str] = frozenset()
     """The argument names the spec wrote (the rest are defaults)."""
+    path: str | None = None
+    """Where a block code's use made the layer (``CONV``, ``C2F``, ...): its module path inside the
+    outermost block code's call (``cv1.conv``, ``m.0.cv2.bn``; ``""`` for the block's own merges),
+    as the reference implementation names its modules; None for a layer the spec wrote itself."""
 
     @property
     def code(self) -> str:

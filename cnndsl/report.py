@@ -30,7 +30,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
-    rows = [_row(info) for info in model.layers]
+    rows = [_row(info, model.source) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
@@ -110,8 +110,8 @@ def _known(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
-def _row(info: LayerInfo) -> tuple[str, ...]:
-    text = _short_text(info)
+def _row(info: LayerInfo, source: str = "") -> tuple[str, ...]:
+    text = _short_text(info) if info.layer.path is None else _block_text(info, source)
     if info.layer.head:
         text = f"{text}  (head)"
     return (
@@ -130,6 +130,14 @@ def _short_text(info: LayerInfo) -> str:
         args = "".join(f", {name}={_arg(info.layer.args[name])}" for name in sorted(info.layer.given))
         return f"{info.code}({' | '.join(['...'] * len(info.inputs))}{args})"
     return " ".join(info.layer.text.split())
+
+
+def _block_text(info: LayerInfo, source: str) -> str:
+    """A layer a block code made: the block's call as the spec writes it, and the layer's path inside it
+    (its code where the layer is the block's own merge or slice)."""
+    span = info.layer.span
+    call = " ".join(source[span.start : span.end].split()) if span is not None and source else info.code
+    return f"{call} {info.layer.path or info.code}"
 
 
 def _sources(model: CheckedModel, info: LayerInfo) -> str:

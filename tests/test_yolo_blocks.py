@@ -1,0 +1,251 @@
+"""The YOLO blocks against reference PyTorch modules built the way Ultralytics builds its own.
+
+Each block is built by the PyTorch backend from the notation; the reference module below
+(written here, with Ultralytics' module structure and parameter names: ``cv1.conv.weight``,
+``m.0.cv2.bn.running_var``) gets random weights and batch-norm statistics, which are
+ported into the build by the paths the checked layers carry. Outputs (eval mode), parameter
+counts and convolution MACs must agree; the Keras build must compute what the PyTorch build
+computes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+from torch_strategies import assert_equal_to_keras  # noqa: E402
+
+from cnndsl import SpecError, check, compile_spec  # noqa: E402
+from cnndsl.backends.torch import block_paths  # noqa: E402
+from cnndsl.layers import BLOCK_CODES, LAYERS  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+# --- the reference modules (Ultralytics' structure and names) --------------------------------
+
+
+class Conv(nn.Module):
+    def __init__(self, c_in, c_out, k=1, s=1, g=1, d=1, act=True):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, k, s, (d * (k - 1) + 1) // 2, dilation=d, groups=g, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03)
+        self.act = nn.SiLU() if act else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c_in, c_out, shortcut=True, g=1, k=(3, 3), e=0.5):
+        super().__init__()
+        hidden = int(c_out * e)
+        self.cv1 = Conv(c_in, hidden, k[0])
+        self.cv2 = Conv(hidden, c_out, k[1], g=g)
+        self.add = shortcut and c_in == c_out
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3(nn.Module):
+    def __init__(self, c_in, c_out, n=1, shortcut=True, g=1, e=0.5, k=(1, 3)):
+        super().__init__()
+        hidden = int(c_out * e)
+        self.cv1, self.cv2 = Conv(c_in, hidden), Conv(c_in, hidden)
+        self.cv3 = Conv(2 * hidden, c_out)
+        self.m = nn.Sequential(*[Bottleneck(hidden, hidden, shortcut, g, k, 1.0) for _ in range(n)])
+
+    def forward(self, x):
+        return self.cv3(torch.cat([self.m(self.cv1(x)), self.cv2(x)], 1))
+
+
+class C2f(nn.Module):
+    def __init__(self, c_in, c_out, n=1, shortcut=False, g=1, e=0.5, module=None):
+        super().__init__()
+        self.c = int(c_out * e)
+        self.cv1 = Conv(c_in, 2 * self.c)
+        self.cv2 = Conv((2 + n) * self.c, c_out)
+        make = module or (lambda c: Bottleneck(c, c, shortcut, g, (3, 3), 1.0))
+        self.m = nn.ModuleList([make(self.c) for _ in range(n)])
+
+    def forward(self, x):
+        parts = list(self.cv1(x).split(self.c, 1))
+        for module in self.m:
+            parts.append(module(parts[-1]))
+        return self.cv2(torch.cat(parts, 1))
+
+
+def c3k2(c_in, c_out, n=1, c3k=False, e=0.5, g=1, shortcut=True):
+    if c3k:
+        return C2f(c_in, c_out, n, shortcut, g, e, lambda c: C3(c, c, 2, shortcut, g, 0.5, (3, 3)))
+    return C2f(c_in, c_out, n, shortcut, g, e, lambda c: Bottleneck(c, c, shortcut, g))
+
+
+class SPPF(nn.Module):
+    def __init__(self, c_in, c_out, k=5):
+        super().__init__()
+        self.cv1 = Conv(c_in, c_in // 2, act=False)
+        self.cv2 = Conv(c_in // 2 * 4, c_out)
+        self.m = nn.MaxPool2d(k, 1, k // 2)
+
+    def forward(self, x):
+        y = [self.cv1(x)]
+        for _ in range(3):
+            y.append(self.m(y[-1]))
+        return self.cv2(torch.cat(y, 1))
+
+
+# (spec of the block, input shape (h, w, c), the reference module for that input)
+CASES = [
+    ("CONV(8, 3, 2)", (9, 9, 3), lambda c: Conv(c, 8, 3, 2)),
+    ("CONV(6, 4)", (8, 7, 3), lambda c: Conv(c, 6, 4)),
+    ("CONV(8, 3, groups=2, dilation=2)", (9, 9, 4), lambda c: Conv(c, 8, 3, 1, 2, 2)),
+    ("CONV(5, 1, activation=linear)", (6, 6, 3), lambda c: Conv(c, 5, act=False)),
+    ("CONV(6, 2, 2)", (7, 8, 2), lambda c: Conv(c, 6, 2, 2)),
+    ("DWCONV(8, 3, 2)", (9, 9, 4), lambda c: Conv(c, 8, 3, 2, g=math.gcd(c, 8))),
+    ("DWCONV(6, 5)", (8, 8, 4), lambda c: Conv(c, 6, 5, 1, g=math.gcd(c, 6))),
+    ("BOTTLENECK(4)", (8, 8, 4), lambda c: Bottleneck(c, 4)),
+    ("BOTTLENECK(6, kernels=(1, 3), e=1.0)", (8, 8, 4), lambda c: Bottleneck(c, 6, k=(1, 3), e=1.0)),
+    ("BOTTLENECK(4, false, groups=2, e=1.0)", (8, 8, 4), lambda c: Bottleneck(c, 4, False, 2, e=1.0)),
+    ("C2F(8)", (8, 8, 4), lambda c: C2f(c, 8)),
+    ("C2F(8, n=2, shortcut=true)", (8, 8, 4), lambda c: C2f(c, 8, 2, True)),
+    ("C3(8, 2)", (8, 8, 4), lambda c: C3(c, 8, 2)),
+    ("C3K(8, kernel=5, shortcut=false)", (8, 8, 6), lambda c: C3(c, 8, 1, False, k=(5, 5))),
+    ("C3K2(8, n=2)", (8, 8, 4), lambda c: c3k2(c, 8, 2)),
+    ("C3K2(8, n=2, c3k=true, e=0.25)", (8, 8, 4), lambda c: c3k2(c, 8, 2, True, 0.25)),
+    ("C3K2(16, 1, true)", (8, 8, 16), lambda c: c3k2(c, 16, 1, True)),
+    ("SPPF(8)", (8, 8, 8), lambda c: SPPF(c, 8)),
+    ("SPPF(6, kernel=3)", (7, 7, 5), lambda c: SPPF(c, 6, 3)),
+]
+
+
+def _randomized(module: nn.Module, seed: int = 0) -> nn.Module:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                value = torch.randn(tensor.shape, generator=generator) * 0.5
+                tensor.copy_(value.abs() + 0.5 if name.endswith("running_var") else value)
+    return module.eval()
+
+
+def _port_by_path(reference: nn.Module, built: nn.Module) -> int:
+    """Copy each reference tensor ``<path>.<tensor>`` into the built module the checked layer of that path made."""
+    state, ported = reference.state_dict(), 0
+    modules = dict(built.named_children())
+    for name, path in built.cnndsl_paths.items():
+        weighted = [m for m in modules[name].modules() if isinstance(m, nn.Conv2d | nn.modules.batchnorm._BatchNorm)]
+        for module in weighted:
+            for tensor, value in module.state_dict().items():
+                if value.is_floating_point():
+                    value.copy_(state[f"{path}.{tensor}"].reshape(value.shape))
+                    ported += 1
+    return ported
+
+
+def _conv_macs(module: nn.Module, x) -> int:
+    """Multiply-accumulates of every convolution in a module, for one example."""
+    total = []
+
+    def count(conv, inputs, output):
+        total.append(output[0].numel() * conv.in_channels // conv.groups * math.prod(conv.kernel_size))
+
+    hooks = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        module(x[:1])
+    for hook in hooks:
+        hook.remove()
+    return sum(total)
+
+
+@pytest.mark.parametrize(("block", "shape", "reference"), CASES, ids=[case[0] for case in CASES])
+def test_a_block_computes_what_its_reference_module_computes(block, shape, reference):
+    text = f"{block} -> GAP()"
+    model = check(text, shape)
+    made = [info for info in model.layers if info.layer.path is not None]
+    built = compile_spec(text, shape, backend="torch").eval()
+    ref = _randomized(reference(shape[-1]))
+    assert _port_by_path(ref, built) == len(ref.state_dict()) - sum(
+        k.endswith("num_batches_tracked") for k in ref.state_dict()
+    )
+    assert sum(info.params for info in made) == sum(
+        p.numel() for k, p in ref.state_dict().items() if "num_batches" not in k
+    )
+    last = made[-1].name
+    caught = []
+    getattr(built, last).register_forward_hook(lambda module, inputs, output: caught.append(output))
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(2, shape[2], shape[0], shape[1])).astype("float32"))
+    with torch.no_grad():
+        built(x)
+        expected = ref(x)
+    torch.testing.assert_close(caught[-1], expected, rtol=1e-5, atol=1e-5)
+    convs = sum(info.macs for info in made if info.code == "CN")
+    assert convs == _conv_macs(ref, x)
+
+
+@pytest.mark.parametrize(("block", "shape"), [(case[0], case[1]) for case in CASES[::2]])
+def test_the_keras_build_of_a_block_computes_what_the_pytorch_build_computes(block, shape):
+    assert_equal_to_keras(f"{block} -> GAP()", shape)
+
+
+def test_the_checked_model_holds_the_core_layers_with_their_paths_and_one_use_per_block():
+    model = check("C3K2(8, n=1, c3k=true) -> GAP()", (8, 8, 4))
+    codes = {info.code for info in model.layers}
+    assert not codes & BLOCK_CODES
+    paths = [info.layer.path for info in model.layers if info.layer.path]
+    assert paths[:4] == ["cv1.conv", "cv1.bn", "cv1.act", "m.0.cv1.conv"]
+    assert "m.0.m.0.cv2.bn" in paths and "m.0.m.1.cv1.conv" in paths and paths[-1] == "cv2.act"
+    outermost = [use for use in model.blocks if use.depth == 0]
+    assert [use.name for use in outermost] == ["C3K2"]
+    assert set(outermost[0].layers) == {i for i, info in enumerate(model.layers) if info.layer.path is not None}
+    assert len({info.layer.span for info in model.layers if info.layer.path is not None}) == 1
+    built = compile_spec("C3K2(8, n=1, c3k=true) -> GAP()", (8, 8, 4), backend="torch")
+    assert built.cnndsl_paths == block_paths(model) and built.cnndsl_paths["conv2d"] == "cv1.conv"
+
+
+def test_a_conv_pads_as_ultralytics_where_tensorflow_same_would_not():
+    assert [info.code for info in check("CONV(4, 3, 2) -> GAP()", (9, 9, 3)).layers][:2] == ["ZP", "CN"]
+    assert [info.code for info in check("CONV(4, 3) -> GAP()", (9, 9, 3)).layers][:2] == ["CN", "BN"]
+    assert check("CONV(4, 4) -> GAP()", (8, 8, 3)).layers[1].output_shape == (None, 9, 9, 4)
+    assert check("CONV(4, 3, 2) -> GAP()", (9, 9, 3)).layers[1].output_shape[1:3] == (5, 5)
+
+
+def test_the_summary_shows_each_layer_as_its_block_call_and_path():
+    from cnndsl.report import summary_table
+
+    table = summary_table(check("IN(8, 8, 4) -> SPPF(8) -> GAP()"))
+    assert "SPPF(8) cv1.conv" in table and "SPPF(8) m" in table and "SPPF(8) CAT" in table
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("IN(8, 8, 4) -> C2F(8, groups=3)", "C2F(8, groups=3), inside the block C2F: "),
+        ("IN(8, 8, 1) -> SPPF(4)", "SPPF(4): SPPF's hidden width is the input's channels // 2"),
+        ("IN(8, 8, 3) -> CONV(8, 3, 2, dilation=2)", "CONV(8, 3, 2, dilation=2), inside the block CONV: strides"),
+        ("IN(8, 8, 4) -> FL() -> C3(8)", "C3(8) needs a 4-D input"),
+        ("IN(8, 8, 4) -> C2F(1)", "the hidden width int(filters * e) = int(1 * 0.5) is 0"),
+    ],
+)
+def test_an_error_inside_a_block_points_at_its_call_and_names_it(text, message):
+    with pytest.raises(SpecError) as caught:
+        check(text)
+    diagnostic = caught.value.diagnostics[0]
+    assert message in diagnostic.message
+    assert (diagnostic.span.column, diagnostic.span.end_column) == (text.rindex("-> ") + 4, len(text) + 1)
+
+
+def test_every_block_code_declares_the_scaled_arguments_and_expands_its_example():
+    for code in BLOCK_CODES:
+        entry = LAYERS[code]
+        assert entry.params[0].name == "filters" and entry.params[0].scaled == "width"
+        assert all(param.scaled == "depth" for param in entry.params if param.name == "n")
+        model = check(f"{code}(8) -> GAP()", (8, 8, 8))
+        assert model.layers[0].layer.path is not None
