@@ -249,3 +249,23 @@ def test_every_block_code_declares_the_scaled_arguments_and_expands_its_example(
         assert all(param.scaled == "depth" for param in entry.params if param.name == "n")
         model = check(f"{code}(8) -> GAP()", (8, 8, 8))
         assert model.layers[0].layer.path is not None
+
+
+def test_a_picture_draws_each_use_of_a_block_code_as_one_box():
+    from cnndsl.backends.picture import Box, elements
+
+    model = check("CONV(8, 3, 2) -> C2F(8) -> C2F(8) -> GAP()", (16, 16, 3))
+    boxes = [element for element in elements(model, unfold=True) if isinstance(element, Box)]
+    assert [box.name for box in boxes] == ["CONV", "C2F", "C2F"]
+    assert [len(box.uses[0]) for box in boxes] == [4, 14, 14]
+
+
+def test_a_picture_of_a_failing_spec_walks_the_blocks_before_its_error():
+    from cnndsl.backends.partial import check_partial
+    from cnndsl.syntax import parse
+
+    text = "IN(4, 4, 3) -> CONV(16, 3, 2) -> C2F(8) -> MP(4) -> GAP()"
+    drawable = check_partial(parse(text), text)
+    codes = [info.code for info in drawable.model.layers]
+    assert codes[:4] == ["ZP", "CN", "BN", "ACT"] and codes[-1] == "MP" and "C2F" not in codes
+    assert [use.name for use in drawable.model.blocks if use.code and use.depth == 0] == ["CONV", "C2F"]

@@ -64,6 +64,9 @@ class Inferrer:
         """Uses of block codes expanded so far (each use's tensors are keyed by its number)."""
         self._in_block = 0
         """How many block codes' uses the walk is inside."""
+        self.expansions: list[tuple[Layer, list[Resolved] | None]] = []
+        """What each use of a block code expanded to, in the order the walk met them (a picture of a
+        failing spec walks them again)."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
@@ -75,7 +78,9 @@ class Inferrer:
         if not self.merged:
             return self.built, tree
         layers, tree, position = _keras_order(self.built, tree)
-        self.uses = [BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth) for use in self.uses]
+        self.uses = [
+            BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth, use.code) for use in self.uses
+        ]
         return layers, tree
 
     def _lost(self, output: int) -> None:
@@ -168,16 +173,18 @@ class Inferrer:
         try:
             items = expand_use(layer, shape, self._block_uses)
         except BlockProblem as problem:
+            self.expansions.append((layer, None))
             inside = f", inside the block {kind.code}" if problem.inside else ""
             self._error(f"{_head(layer)}{inside}: {problem.message}", layer.span, problem.hint, problem.code)
             return None
+        self.expansions.append((layer, items))
         errors, first = len(self.diagnostics), len(self.built)
         self._entered.append((kind.code, first))
         self._in_block += 1
         walked = self._chain(items, source, shape)
         self._in_block -= 1
         self._entered.pop()
-        self.uses.append(BlockUse(kind.code, tuple(range(first, len(self.built))), len(self._entered)))
+        self.uses.append(BlockUse(kind.code, tuple(range(first, len(self.built))), len(self._entered), code=True))
         if not self._in_block:
             for at in range(errors, len(self.diagnostics)):
                 said = self.diagnostics[at]
