@@ -102,6 +102,58 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat(y, 1))
 
 
+class Attention(nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.heads, self.head = heads, c // heads
+        self.key = int(self.head * 0.5)
+        self.qkv = Conv(c, c + 2 * self.key * heads, act=False)
+        self.proj = Conv(c, c, act=False)
+        self.pe = Conv(c, c, 3, g=c, act=False)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q, k, v = (
+            self.qkv(x).view(b, self.heads, 2 * self.key + self.head, h * w).split([self.key, self.key, self.head], 2)
+        )
+        weights = torch.softmax(q.transpose(-2, -1) @ k * self.key**-0.5, -1)
+        out = (v @ weights.transpose(-2, -1)).reshape(b, c, h, w) + self.pe(v.reshape(b, c, h, w))
+        return self.proj(out)
+
+
+class PSABlock(nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.attn = Attention(c, heads)
+        self.ffn = nn.Sequential(Conv(c, 2 * c), Conv(2 * c, c, act=False))
+
+    def forward(self, x):
+        x = x + self.attn(x)
+        return x + self.ffn(x)
+
+
+class C2PSA(nn.Module):
+    def __init__(self, c_in, c_out, n=1, e=0.5, single=False):
+        super().__init__()
+        self.c = int(c_in * e)
+        self.cv1, self.cv2 = Conv(c_in, 2 * self.c), Conv(2 * self.c, c_in)
+        blocks = [PSABlock(self.c, max(self.c // 64, 1)) for _ in range(n)]
+        if single:  # PSA: the block's attention and feed-forward are its own modules
+            self.attn, self.ffn = blocks[0].attn, blocks[0].ffn
+        else:
+            self.m = nn.Sequential(*blocks)
+        self.single = single
+
+    def forward(self, x):
+        a, b = self.cv1(x).split(self.c, 1)
+        if self.single:
+            b = b + self.attn(b)
+            b = b + self.ffn(b)
+        else:
+            b = self.m(b)
+        return self.cv2(torch.cat([a, b], 1))
+
+
 # (spec of the block, input shape (h, w, c), the reference module for that input)
 CASES = [
     ("CONV(8, 3, 2)", (9, 9, 3), lambda c: Conv(c, 8, 3, 2)),
@@ -123,6 +175,9 @@ CASES = [
     ("C3K2(16, 1, true)", (8, 8, 16), lambda c: c3k2(c, 16, 1, True)),
     ("SPPF(8)", (8, 8, 8), lambda c: SPPF(c, 8)),
     ("SPPF(6, kernel=3)", (7, 7, 5), lambda c: SPPF(c, 6, 3)),
+    ("PSA(16)", (5, 6, 16), lambda c: C2PSA(c, 16, single=True)),
+    ("C2PSA(16, n=2)", (5, 6, 16), lambda c: C2PSA(c, 16, 2)),
+    ("C2PSA(256, e=0.5)", (3, 4, 256), lambda c: C2PSA(c, 256)),
 ]
 
 
@@ -232,6 +287,7 @@ def test_the_summary_shows_each_layer_as_its_block_call_and_path():
         ("IN(8, 8, 3) -> CONV(8, 3, 2, dilation=2)", "CONV(8, 3, 2, dilation=2), inside the block CONV: strides"),
         ("IN(8, 8, 4) -> FL() -> C3(8)", "C3(8) needs a 4-D input"),
         ("IN(8, 8, 4) -> C2F(1)", "the hidden width int(filters * e) = int(1 * 0.5) is 0"),
+        ("IN(8, 8, 4) -> C2PSA(8)", "C2PSA(8): C2PSA keeps its input's width: its input has 4 channels"),
     ],
 )
 def test_an_error_inside_a_block_points_at_its_call_and_names_it(text, message):

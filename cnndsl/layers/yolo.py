@@ -179,6 +179,65 @@ def _sppf_args(args: Mapping) -> str | None:
     return None
 
 
+# --- PSA, C2PSA ----------------------------------------------------------------------------
+
+
+def psa_block(channels: int, heads: int, prefix: str, name: str) -> str:
+    """Ultralytics' PSABlock on ``channels`` (attention ratio 0.5), marked with its modules' paths under
+    ``prefix``: position-sensitive attention (``attn``: ``qkv``, ``pe``, ``proj``) added to its input, then
+    the feed-forward (``ffn.0``, ``ffn.1``) added to its input. ``name`` keeps its tensors' names apart."""
+    head = channels // heads
+    key = int(head * 0.5)
+
+    def conv(path: str, text: str) -> str:
+        return at(".".join(part for part in (prefix, path) if part), text)
+
+    qkv, v = f"qkv{name}", f"v{name}"
+    query = f"@{qkv} -> SL(0, {key}, groups={heads})"
+    keys = f"@{qkv} -> SL({key}, {2 * key}, groups={heads})"
+    attention = (
+        f"{conv('attn.qkv', f'CONV({channels + 2 * key * heads}, 1, activation=linear)')} as {qkv}"
+        f" -> SL({2 * key}, {2 * key + head}, groups={heads}) as {v}"
+        f" -> ADD(ATT({query} | {keys} | @{v}, heads={heads})"
+        f" | {conv('attn.pe', f'CONV({channels}, 3, groups={channels}, activation=linear)')})"
+        f" -> {conv('attn.proj', f'CONV({channels}, 1, activation=linear)')}"
+    )
+    ffn = f"{conv('ffn.0', f'CONV({2 * channels}, 1)')} -> {conv('ffn.1', f'CONV({channels}, 1, activation=linear)')}"
+    return f"ADD(ID() | {attention}) -> ADD(ID() | {ffn})"
+
+
+def _psa_heads(hidden: int) -> int:
+    """Ultralytics' head count for a PSA block on ``hidden`` channels: one per 64 channels, at least one."""
+    return max(hidden // 64, 1)
+
+
+def _psa_input(shape: Shape, args: Mapping, code: str) -> int:
+    if shape[-1] != args["filters"]:
+        raise ShapeProblem(
+            f"{code} keeps its input's width: its input has {shape[-1]} channels, and filters is {args['filters']}",
+            f"give {code} filters={shape[-1]}, or bring the input to {args['filters']} channels first",
+        )
+    hidden = _hidden(args)
+    if hidden // _psa_heads(hidden) < 2:
+        raise ShapeProblem(f"{code}'s hidden width {hidden} leaves its attention no key channels", "give a larger e")
+    return hidden
+
+
+def _psa(shape: Shape, args: Mapping) -> BlockText:
+    hidden = _psa_input(shape, args, "PSA")
+    inner = psa_block(hidden, _psa_heads(hidden), "", "")
+    cv1, cv2 = at("cv1", f"CONV({2 * hidden}, 1)"), at("cv2", f"CONV({args['filters']}, 1)")
+    return block_text(f"{cv1} -> CAT(SL(0, {hidden}) | SL({hidden}, {2 * hidden}) -> {inner}) -> {cv2}")
+
+
+def _c2psa(shape: Shape, args: Mapping) -> BlockText:
+    hidden = _psa_input(shape, args, "C2PSA")
+    heads = _psa_heads(hidden)
+    blocks = " -> ".join(psa_block(hidden, heads, f"m.{i}", str(i)) for i in range(args["n"]))
+    cv1, cv2 = at("cv1", f"CONV({2 * hidden}, 1)"), at("cv2", f"CONV({args['filters']}, 1)")
+    return block_text(f"{cv1} -> CAT(SL(0, {hidden}) | SL({hidden}, {2 * hidden}) -> {blocks}) -> {cv2}")
+
+
 # --- the entries --------------------------------------------------------------------------
 
 _AS_EXPANDED = Torch(unread="a block: its layers are built, and read back, as the codes it expands to")
@@ -232,5 +291,15 @@ YOLO_BLOCKS = (
            (_FILTERS, Param("kernel", count(1, MAX_WINDOW), 5)), _sppf, _sppf_args, {"filters": 4},
            ": `cv1` halves the input's channels (no activation), `MP(kernel, strides=1, padding=same)` three "
            "times (`m`), the four concatenated into `cv2`"),
+    _block("PSA", "Ultralytics' PSA: a 1x1 CONV split in halves, attention and a feed-forward on the second",
+           (_FILTERS, _E), _psa, _hidden_args, {"filters": 8},
+           ": hidden width `c = int(filters * e)`, `max(c // 64, 1)` heads; `cv1`, then on its last c channels "
+           "`ATT` of a `CONV` to query, key and value (`attn.qkv`) plus a depthwise `CONV` of the value "
+           "(`attn.pe`), projected (`attn.proj`), and a feed-forward (`ffn.0`, `ffn.1`), each added to its "
+           "input; concatenated with the first c into `cv2`; the input must have `filters` channels"),
+    _block("C2PSA", "Ultralytics' C2PSA: a 1x1 CONV split in halves, n PSA blocks on the second",
+           (_FILTERS, _N, _E), _c2psa, _hidden_args, {"filters": 8},
+           ": PSA's structure with `n` attention-and-feed-forward blocks (`m.0`, ...); "
+           "the input must have `filters` channels"),
 )  # fmt: skip
 """Ultralytics' blocks, each defined as a chain of other codes."""
