@@ -292,13 +292,13 @@ YOLO_BLOCKS = (
            ": `cv1` halves the input's channels (no activation), `MP(kernel, strides=1, padding=same)` three "
            "times (`m`), the four concatenated into `cv2`"),
     _block("PSA", "Ultralytics' PSA: a 1x1 CONV split in halves, attention and a feed-forward on the second",
-           (_FILTERS, _E), _psa, _hidden_args, {"filters": 8},
+           (_FILTERS, _E), _psa, _hidden_args, {"filters": 4},
            ": hidden width `c = int(filters * e)`, `max(c // 64, 1)` heads; `cv1`, then on its last c channels "
            "`ATT` of a `CONV` to query, key and value (`attn.qkv`) plus a depthwise `CONV` of the value "
            "(`attn.pe`), projected (`attn.proj`), and a feed-forward (`ffn.0`, `ffn.1`), each added to its "
            "input; concatenated with the first c into `cv2`; the input must have `filters` channels"),
     _block("C2PSA", "Ultralytics' C2PSA: a 1x1 CONV split in halves, n PSA blocks on the second",
-           (_FILTERS, _N, _E), _c2psa, _hidden_args, {"filters": 8},
+           (_FILTERS, _N, _E), _c2psa, _hidden_args, {"filters": 4},
            ": PSA's structure with `n` attention-and-feed-forward blocks (`m.0`, ...); "
            "the input must have `filters` channels"),
 )  # fmt: skip
