@@ -30,7 +30,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
-    rows = [_row(info, model.source) for info in model.layers]
+    rows = [_row(info, _block_text(model, info)) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
@@ -110,8 +110,8 @@ def _known(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
-def _row(info: LayerInfo, source: str = "") -> tuple[str, ...]:
-    text = _short_text(info) if info.layer.path is None else _block_text(info, source)
+def _row(info: LayerInfo, text: str | None = None) -> tuple[str, ...]:
+    text = text or _short_text(info)
     if info.layer.head:
         text = f"{text}  (head)"
     return (
@@ -132,11 +132,13 @@ def _short_text(info: LayerInfo) -> str:
     return " ".join(info.layer.text.split())
 
 
-def _block_text(info: LayerInfo, source: str) -> str:
+def _block_text(model: CheckedModel, info: LayerInfo) -> str | None:
     """A layer a block code made: the block's call as the spec writes it, and the layer's path inside it
-    (its code where the layer is the block's own merge or slice)."""
+    (its code where the layer is the block's own merge or slice); None for a layer the spec wrote."""
     span = info.layer.span
-    call = " ".join(source[span.start : span.end].split()) if span is not None and source else info.code
+    if info.layer.path is None or span is None:
+        return None
+    call = " ".join(model.source[span.start : span.end].split())
     return f"{call} {info.layer.path or info.code}"
 
 
