@@ -169,7 +169,9 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
 
 
 def _layer_json(info: LayerInfo) -> dict:
+    """A layer's row; a layer a block code made also gives its ``path`` in the block (``cv1.conv``)."""
     span = info.layer.span
+    path = {} if info.layer.path is None else {"path": info.layer.path}
     return {
         "name": info.name,
         "code": info.code,
@@ -185,6 +187,7 @@ def _layer_json(info: LayerInfo) -> dict:
         "inputs": list(info.inputs),
         "line": span.line if span else None,
         "column": span.column if span else None,
+        **path,
     }
 
 

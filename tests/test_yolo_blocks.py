@@ -273,10 +273,13 @@ def test_a_conv_pads_as_ultralytics_where_tensorflow_same_would_not():
 
 
 def test_the_summary_shows_each_layer_as_its_block_call_and_path():
-    from cnndsl.report import summary_table
+    from cnndsl.report import summary_json, summary_table
 
-    table = summary_table(check("IN(8, 8, 4) -> SPPF(8) -> GAP()"))
+    model = check("IN(8, 8, 4) -> SPPF(8) -> GAP()")
+    table = summary_table(model)
     assert "SPPF(8) cv1.conv" in table and "SPPF(8) m" in table and "SPPF(8) CAT" in table
+    rows = summary_json(model)["layers"]
+    assert [row.get("path") for row in rows][:3] == ["cv1.conv", "cv1.bn", "m"] and "path" not in rows[-1]
 
 
 @pytest.mark.parametrize(
