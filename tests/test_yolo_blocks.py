@@ -328,3 +328,19 @@ def test_a_picture_of_a_failing_spec_walks_the_blocks_before_its_error():
     codes = [info.code for info in drawable.model.layers]
     assert codes[:4] == ["ZP", "CN", "BN", "ACT"] and codes[-1] == "MP" and "C2F" not in codes
     assert [use.name for use in drawable.model.blocks if use.code and use.depth == 0] == ["CONV", "C2F"]
+
+
+def test_the_editor_shows_each_block_call_as_one_layer_with_its_totals():
+    from cnndsl.lsp.analysis import analyze_spec_file, describe_call
+    from cnndsl.settings import Settings
+    from cnndsl.syntax import parse
+
+    text = "IN(16, 16, 3) -> CONV(8, 3, 2) -> C2F(8, n=2) -> MP(2) -> GAP()"
+    analysis = analyze_spec_file(text, Settings())
+    labels = [hint.label for hint in sorted(analysis.hints, key=lambda hint: hint.offset)]
+    assert labels[:3] == ["▸ 8×8×8", "▸ 8×8×8", "▸ 4×4×8"]
+    model = check(text)
+    use = next(use for use in model.blocks if use.name == "C2F")
+    c2f = describe_call(parse(text).elements[2], analysis)
+    assert "input 8×8×8 → output 8×8×8" in c2f
+    assert f"params {sum(model.layers[i].params for i in use.layers):,} " in c2f
