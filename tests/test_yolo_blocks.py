@@ -344,3 +344,12 @@ def test_the_editor_shows_each_block_call_as_one_layer_with_its_totals():
     c2f = describe_call(parse(text).elements[2], analysis)
     assert "input 8×8×8 → output 8×8×8" in c2f
     assert f"params {sum(model.layers[i].params for i in use.layers):,} " in c2f
+
+
+def test_block_uses_that_write_more_layers_than_the_limit_stop_at_the_use_that_passes_it(monkeypatch):
+    from cnndsl.passes import infer
+
+    monkeypatch.setattr(infer, "MAX_LAYERS", 50)
+    with pytest.raises(SpecError, match="the spec expands to more than 50 layers") as caught:
+        check("IN(8, 8, 8) -> CONV(8) -> C2F(8, n=3)*20 -> GAP()")
+    assert caught.value.diagnostics[0].span.column == 27

@@ -23,7 +23,7 @@ from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
 from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge
 from cnndsl.passes.blocks import BlockProblem, expand_use
-from cnndsl.passes.expand import Enter, Leave, Mark, Take
+from cnndsl.passes.expand import MAX_LAYERS, Enter, Leave, Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
 from cnndsl.records import replace
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
@@ -64,6 +64,8 @@ class Inferrer:
         """Uses of block codes expanded so far (each use's tensors are keyed by its number)."""
         self._in_block = 0
         """How many block codes' uses the walk is inside."""
+        self._too_many = False
+        """Whether the layer limit was passed (said once)."""
         self.expansions: list[tuple[Layer, list[Resolved] | None]] = []
         """What each use of a block code expanded to, in the order the walk met them (a picture of a
         failing spec walks them again)."""
@@ -168,6 +170,12 @@ class Inferrer:
             self._rank_error(layer, shape)
             return None
         if None in shape[1:] and self._sizes_lost:  # after an earlier error: nothing to expand on
+            return None
+        if len(self.built) > MAX_LAYERS:  # block uses that write many layers each: stop before memory runs out
+            if not self._too_many:
+                self._too_many = True
+                message = f"the spec expands to more than {MAX_LAYERS:,} layers, its blocks' layers counted"
+                self._error(message, layer.span, None, "too-many-layers")
             return None
         self._block_uses += 1
         try:
