@@ -52,18 +52,29 @@ CASES = [
     ("C3K2(64, 2, true)", (16, 16, 64), "C3k2", (64, 2, True)),
     ("SPPF(64)", (16, 16, 64), "SPPF", (64,)),
     ("SPPF(32, 3)", (16, 16, 48), "SPPF", (32, 3)),
+    ("SPPF(32, 3, activation=linear)", (16, 16, 48), "SPPF", (32, 3)),
     ("PSA(64)", (8, 8, 64), "PSA", (64,)),
     ("C2PSA(128, n=2)", (8, 8, 128), "C2PSA", (128, 2)),
     ("C2PSA(256)", (6, 6, 256), "C2PSA", (256,)),
 ]
 
 
-def _port_by_path(reference, built) -> None:
+YOLO11N_BACKBONE = (
+    "CONV(16, 3, 2) -> CONV(32, 3, 2) -> C3K2(64, 1, false, 0.25) -> CONV(64, 3, 2) -> C3K2(128, 1, false, 0.25)"
+    " -> CONV(128, 3, 2) -> C3K2(128, 1, true) -> CONV(256, 3, 2) -> C3K2(256, 1, true) -> SPPF(256, 5)"
+    " -> C2PSA(256, 1)"
+)
+"""YOLO11n's backbone (its first 11 layers) at scale n, channels and repeats as Ultralytics resolves them."""
+
+
+def _port_by_path(reference, built, prefixes: dict[str, str] | None = None) -> None:
+    """Each checked layer's tensors from ``<prefix><path>.<tensor>`` of the reference's state dict."""
     from torch import nn
 
     state = reference.state_dict()
     modules = dict(built.named_children())
     for name, path in built.cnndsl_paths.items():
+        path = (prefixes or {}).get(name, "") + path
         for module in modules[name].modules():
             if isinstance(module, nn.Conv2d | nn.modules.batchnorm._BatchNorm):
                 for tensor, value in module.state_dict().items():
@@ -92,6 +103,8 @@ def compare(text: str, shape: tuple[int, int, int], name: str, args: tuple) -> t
 
     reference = getattr(block, name, None) or getattr(conv, name)
     reference = reference(shape[-1], *args)
+    if name == "SPPF" and "activation=linear" not in text:  # what Ultralytics' model builder does to a YOLOv8
+        reference.cv1.act = conv.Conv.default_act  # or YOLO11 row (the module alone leaves cv1 unactivated)
     for module in reference.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.eps, module.momentum = 1e-3, 0.03
@@ -115,6 +128,34 @@ def compare(text: str, shape: tuple[int, int, int], name: str, args: tuple) -> t
     return text, name, ultra_params, trainable, statistics, tuple(expected.shape), difference
 
 
+def backbone() -> tuple[int, int, float]:
+    """YOLO11n's backbone: Ultralytics' parameters, the notation's, and the outputs' relative difference."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from cnndsl import check, compile_spec
+
+    layers = DetectionModel("yolo11n.yaml", verbose=False).model[:11]
+    reference = _randomized(torch.nn.Sequential(*layers))
+    shape = (64, 64, 3)
+    spec = f"{YOLO11N_BACKBONE} -> GAP()"
+    model = check(spec, shape)
+    outermost = [use for use in model.blocks if use.code and use.depth == 0]
+    prefixes = {model.layers[i].name: f"{k}." for k, use in enumerate(outermost) for i in use.layers}
+    built = compile_spec(spec, shape, backend="torch").eval()
+    _port_by_path(reference, built, prefixes)
+    caught = []
+    last = model.layers[max(outermost[-1].layers)].name
+    getattr(built, last).register_forward_hook(lambda module, inputs, output: caught.append(output))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        built(x)
+        expected = reference(x)
+    difference = (caught[-1] - expected).abs().max().item() / expected.abs().max().item()
+    ours = sum(info.trainable for info in model.layers if info.layer.path is not None)
+    return sum(p.numel() for p in reference.parameters()), ours, difference
+
+
 def main() -> None:
     _import_torchvision()
     import ultralytics
@@ -127,6 +168,11 @@ def main() -> None:
     for row in table:
         print("  ".join(f"{str(cell):<{width}}" for cell, width in zip(row, widths)))
     wrong = [row[0] for row in rows if row[2] != row[3] or row[6] > 1e-5]
+    theirs, ours, difference = backbone()
+    print(f"YOLO11n backbone (layers 0-10) on 64x64: Ultralytics {theirs:,} parameters, cnndsl {ours:,}; "
+          f"outputs differ by {difference:.1e} of their largest")  # fmt: skip
+    if theirs != ours or difference > 1e-5:
+        wrong.append("YOLO11n backbone")
     print(
         f"{len(rows) - len(wrong)} of {len(rows)} blocks equal to Ultralytics' (params; outputs within 1e-5 of their largest)"
     )

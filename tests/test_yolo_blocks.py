@@ -89,9 +89,9 @@ def c3k2(c_in, c_out, n=1, c3k=False, e=0.5, g=1, shortcut=True):
 
 
 class SPPF(nn.Module):
-    def __init__(self, c_in, c_out, k=5):
+    def __init__(self, c_in, c_out, k=5, act=True):
         super().__init__()
-        self.cv1 = Conv(c_in, c_in // 2, act=False)
+        self.cv1 = Conv(c_in, c_in // 2, act=act)
         self.cv2 = Conv(c_in // 2 * 4, c_out)
         self.m = nn.MaxPool2d(k, 1, k // 2)
 
@@ -175,6 +175,7 @@ CASES = [
     ("C3K2(16, 1, true)", (8, 8, 16), lambda c: c3k2(c, 16, 1, True)),
     ("SPPF(8)", (8, 8, 8), lambda c: SPPF(c, 8)),
     ("SPPF(6, kernel=3)", (7, 7, 5), lambda c: SPPF(c, 6, 3)),
+    ("SPPF(6, activation=linear)", (6, 6, 4), lambda c: SPPF(c, 6, act=False)),
     ("PSA(16)", (5, 6, 16), lambda c: C2PSA(c, 16, single=True)),
     ("C2PSA(16, n=2)", (5, 6, 16), lambda c: C2PSA(c, 16, 2)),
     ("C2PSA(256, e=0.5)", (3, 4, 256), lambda c: C2PSA(c, 256)),
@@ -279,7 +280,7 @@ def test_the_summary_shows_each_layer_as_its_block_call_and_path():
     table = summary_table(model)
     assert "SPPF(8) cv1.conv" in table and "SPPF(8) m" in table and "SPPF(8) CAT" in table
     rows = summary_json(model)["layers"]
-    assert [row.get("path") for row in rows][:3] == ["cv1.conv", "cv1.bn", "m"] and "path" not in rows[-1]
+    assert [row.get("path") for row in rows][:4] == ["cv1.conv", "cv1.bn", "cv1.act", "m"] and "path" not in rows[-1]
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,8 @@ def _sppf(shape: Shape, args: Mapping) -> BlockText:
             "give SPPF an input of at least 2 channels",
         )
     pool = at("m", f"MP({args['kernel']}, strides=1, padding=same)")
-    cv1, cv2 = at("cv1", f"CONV({hidden}, 1, activation=linear)"), at("cv2", f"CONV({args['filters']}, 1)")
+    cv1 = at("cv1", f"CONV({hidden}, 1, activation={args['activation']})")
+    cv2 = at("cv2", f"CONV({args['filters']}, 1)")
     return block_text(f"{cv1} -> CAT(ID() | {pool} as p1 | @p1 -> {pool} as p2 | @p2 -> {pool}) -> {cv2}")
 
 
@@ -288,9 +289,10 @@ YOLO_BLOCKS = (
            ": C2F's structure; each module `m.i` is `BOTTLENECK(c, shortcut, groups)` (e=0.5), "
            "or `C3K(c, 2, shortcut, groups)` with `c3k=true`"),
     _block("SPPF", "Ultralytics' SPPF: a 1x1 CONV, three chained max pools, concatenated, a 1x1 CONV",
-           (_FILTERS, Param("kernel", count(1, MAX_WINDOW), 5)), _sppf, _sppf_args, {"filters": 4},
-           ": `cv1` halves the input's channels (no activation), `MP(kernel, strides=1, padding=same)` three "
-           "times (`m`), the four concatenated into `cv2`"),
+           (_FILTERS, Param("kernel", count(1, MAX_WINDOW), 5), _ACTIVATION), _sppf, _sppf_args, {"filters": 4},
+           ": `cv1` halves the input's channels (its activation `activation`: YOLOv8's and YOLO11's SiLU; "
+           "`linear` for the unactivated form), `MP(kernel, strides=1, padding=same)` three times (`m`), the "
+           "four concatenated into `cv2`"),
     _block("PSA", "Ultralytics' PSA: a 1x1 CONV split in halves, attention and a feed-forward on the second",
            (_FILTERS, _E), _psa, _hidden_args, {"filters": 4},
            ": hidden width `c = int(filters * e)`, `max(c // 64, 1)` heads; `cv1`, then on its last c channels "
