@@ -354,3 +354,19 @@ def test_block_uses_that_write_more_layers_than_the_limit_stop_at_the_use_that_p
     with pytest.raises(SpecError, match="the spec expands to more than 50 layers") as caught:
         check("IN(8, 8, 8) -> CONV(8) -> C2F(8, n=3)*20 -> GAP()")
     assert caught.value.diagnostics[0].span.column == 27
+
+
+def test_a_family_scales_the_blocks_widths_and_repeats_and_the_summaries_say_so(tmp_path):
+    from helpers import run_cli
+
+    family = tmp_path / "family.cnn"
+    family.write_text(
+        "scale n(0.50, 0.25, 1024)\nscale s(0.50, 0.50, 1024)\n"
+        "model = IN(32, 32, 3) -> CONV(64, 3, 2) -> C3K2(256, n=2, e=0.25) -> SPPF(1024) -> GAP()\n"
+    )
+    summary = run_cli("summary", str(family), "--scale", "n")
+    assert summary.returncode == 0 and "C3K2(256→64, n=2→1, e=0.25) m.0.cv2.conv" in summary.stdout
+    scales = run_cli("summary", str(family), "--scales")
+    rows = [line.split() for line in scales.stdout.splitlines()]
+    assert ["C3K2(256,", "n=2,", "e=0.25)", "3:49", "64", "128"] in rows
+    assert ["SPPF(1024)", "3:75", "256", "512"] in rows
