@@ -156,6 +156,41 @@ def backbone() -> tuple[int, int, float]:
     return sum(p.numel() for p in reference.parameters()), ours, difference
 
 
+YOLO11_FAMILY = """scale n(0.50, 0.25, 1024)
+scale s(0.50, 0.50, 1024)
+scale m(0.50, 1.00, 512)
+scale l(1.00, 1.00, 512)
+scale x(1.00, 1.50, 512)
+backbone = IN(64, 64, 3) -> CONV(64, 3, 2) -> CONV(128, 3, 2) -> C3K2(256, n=2, c3k={c3k}, e=0.25) -> CONV(256, 3, 2)
+    -> C3K2(512, n=2, c3k={c3k}, e=0.25) -> CONV(512, 3, 2) -> C3K2(512, n=2, c3k=true) -> CONV(1024, 3, 2)
+    -> C3K2(1024, n=2, c3k=true) -> SPPF(1024, 5) -> C2PSA(1024, n=2) -> GAP()
+"""
+"""YOLO11's backbone as its model file writes it, a family of its five scales; Ultralytics' builder sets
+c3k on every C3k2 at scales m, l and x, which the file of those scales writes."""
+
+
+def backbone_scales() -> list[tuple[str, int, int]]:
+    """YOLO11's backbone at each scale: Ultralytics' parameters and the notation's."""
+    import tempfile
+    from pathlib import Path
+
+    from ultralytics.nn.tasks import DetectionModel
+
+    from cnndsl import check
+    from cnndsl.inputs import read_models
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for scale in "nsmlx":
+            path = Path(folder) / f"yolo11-{scale}.cnn"
+            path.write_text(YOLO11_FAMILY.format(c3k="true" if scale in "mlx" else "false"))
+            model = check(read_models(str(path))[0], scale=scale)
+            ours = sum(info.trainable for info in model.layers if info.layer.path is not None)
+            layers = DetectionModel(f"yolo11{scale}.yaml", verbose=False).model[:11]
+            rows.append((scale, sum(p.numel() for p in layers.parameters()), ours))
+    return rows
+
+
 def main() -> None:
     _import_torchvision()
     import ultralytics
@@ -173,6 +208,10 @@ def main() -> None:
           f"outputs differ by {difference:.1e} of their largest")  # fmt: skip
     if theirs != ours or difference > 1e-5:
         wrong.append("YOLO11n backbone")
+    for scale, theirs, ours in backbone_scales():
+        print(f"YOLO11{scale} backbone (layers 0-10): Ultralytics {theirs:,} parameters, cnndsl {ours:,}")
+        if theirs != ours:
+            wrong.append(f"YOLO11{scale} backbone")
     print(
         f"{len(rows) - len(wrong)} of {len(rows)} blocks equal to Ultralytics' (params; outputs within 1e-5 of their largest)"
     )
