@@ -370,3 +370,28 @@ def test_a_family_scales_the_blocks_widths_and_repeats_and_the_summaries_say_so(
     rows = [line.split() for line in scales.stdout.splitlines()]
     assert ["C3K2(256,", "n=2,", "e=0.25)", "3:49", "64", "128"] in rows
     assert ["SPPF(1024)", "3:75", "256", "512"] in rows
+
+
+YOLO11_BACKBONE = """scale n(0.50, 0.25, 1024)
+scale s(0.50, 0.50, 1024)
+scale m(0.50, 1.00, 512)
+scale l(1.00, 1.00, 512)
+scale x(1.00, 1.50, 512)
+backbone = IN(64, 64, 3) -> CONV(64, 3, 2) -> CONV(128, 3, 2) -> C3K2(256, n=2, c3k={c3k}, e=0.25) -> CONV(256, 3, 2)
+    -> C3K2(512, n=2, c3k={c3k}, e=0.25) -> CONV(512, 3, 2) -> C3K2(512, n=2, c3k=true) -> CONV(1024, 3, 2)
+    -> C3K2(1024, n=2, c3k=true) -> SPPF(1024, 5) -> C2PSA(1024, n=2) -> GAP()
+"""
+
+
+@pytest.mark.parametrize(
+    ("scale", "ultralytics"),
+    [("n", 1_365_472), ("s", 5_441_984), ("m", 10_352_192), ("l", 12_833_600), ("x", 28_847_328)],
+)
+def test_the_yolo11_backbone_has_ultralytics_parameters_at_every_scale(tmp_path, scale, ultralytics):
+    """The counts benchmarks/yolo_blocks.py measured of Ultralytics' YOLO11 layers 0 to 10 (c3k at m, l, x as its builder sets)."""
+    from cnndsl.inputs import read_models
+
+    path = tmp_path / "yolo11.cnn"
+    path.write_text(YOLO11_BACKBONE.format(c3k="true" if scale in "mlx" else "false"))
+    model = check(read_models(str(path))[0], scale=scale)
+    assert sum(info.trainable for info in model.layers if info.layer.path is not None) == ultralytics
