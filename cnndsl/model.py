@@ -31,6 +31,10 @@ class Layer:
     head: bool = False
     given: frozenset[str] = frozenset()
     """The argument names the spec wrote (the rest are defaults)."""
+    path: str | None = None
+    """Where a block code's use made the layer (``CONV``, ``C2F``, ...): its module path inside the
+    outermost block code's call (``cv1.conv``, ``m.0.cv2.bn``; ``""`` for the block's own merges),
+    as the reference implementation names its modules; None for a layer the spec wrote itself."""
 
     @property
     def code(self) -> str:
@@ -118,6 +122,8 @@ class BlockUse:
     name: str
     layers: tuple[int, ...]
     depth: int
+    code: bool = False
+    """A use of a block code (``CONV``, ``C2F``, ...), drawn as one box; else a named block's use."""
 
 
 @record
@@ -180,7 +186,8 @@ class CheckedModel:
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
     blocks: tuple[BlockUse, ...] = ()
     """Every use of a named block, inner uses before the use they sit in, where the check was
-    asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
+    asked to record them (``check_chain(..., marked=True)``, as pictures do); and every use of a
+    block code (``C2F(64)``, ``BlockUse.code``), always."""
     task: Any = None
     """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
     which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""

@@ -30,7 +30,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
-    rows = [_row(info, _scaled_text(model, info)) for info in model.layers]
+    rows = [_row(info, _scaled_text(model, info) or _block_text(model, info)) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
@@ -172,6 +172,21 @@ def _short_text(info: LayerInfo) -> str:
     return " ".join(info.layer.text.split())
 
 
+def _block_text(model: CheckedModel, info: LayerInfo) -> str | None:
+    """A layer a block code made: the block's call as the spec writes it (each number its scale changed
+    written ``64→16``), and the layer's path inside it (its code where the layer is the block's own merge
+    or slice); None for a layer the spec wrote."""
+    span = info.layer.span
+    if info.layer.path is None or span is None:
+        return None
+    call, chosen = model.source[span.start : span.end], getattr(model, "scale", None)
+    changes = [c for c in chosen.changes if span.start <= c.span.start and c.span.end <= span.end] if chosen else []
+    for change in sorted(changes, key=lambda c: -c.span.start):  # from the end: earlier offsets stay put
+        start, end = change.span.start - span.start, change.span.end - span.start
+        call = f"{call[:start]}{call[start:end]}→{change.value}{call[end:]}"
+    return f"{' '.join(call.split())} {info.layer.path or info.code}"
+
+
 def _sources(model: CheckedModel, info: LayerInfo) -> str:
     return ", ".join(INPUT_NAME if source == INPUT else model.layers[source].name for source in info.inputs)
 
@@ -229,7 +244,9 @@ def _outputs_json(model: CheckedModel) -> list[dict]:
 
 
 def _layer_json(info: LayerInfo) -> dict:
+    """A layer's row; a layer a block code made also gives its ``path`` in the block (``cv1.conv``)."""
     span = info.layer.span
+    path = {} if info.layer.path is None else {"path": info.layer.path}
     return {
         "name": info.name,
         "code": info.code,
@@ -245,6 +262,7 @@ def _layer_json(info: LayerInfo) -> dict:
         "inputs": list(info.inputs),
         "line": span.line if span else None,
         "column": span.column if span else None,
+        **path,
     }
 
 
@@ -473,7 +491,8 @@ def _written_at(model: CheckedModel, change, text: str, repeats: dict) -> str:
     for info in model.layers:
         span = info.layer.span
         if span is not None and span.start <= change.span.start and change.span.end <= span.end:
-            return " ".join(info.layer.text.split())
+            written = info.layer.text if info.layer.path is None else text[span.start : span.end]  # a block's call
+            return " ".join(written.split())
     return " ".join(text[change.span.start : change.span.end].split())
 
 

@@ -58,7 +58,7 @@ def test_every_listing_of_the_codes_is_what_the_layer_table_writes_today(name):
 
 def test_every_code_of_the_layer_table_is_in_the_reference_with_its_keras_class_and_arguments():
     text = page("docs/notation/layers.md")
-    rows = dict(re.findall(r"^\| \[`([A-Z]+)`\]\(#\w+\) \| ([\w ]+) \|", text, re.M))
+    rows = dict(re.findall(r"^\| \[`([A-Z][A-Z0-9]*)`\]\(#\w+\) \| ([\w ]+) \|", text, re.M))
     assert rows == {code: "the input" if kind.is_input else kind.keras_class for code, kind in LAYERS.items()}
     for code, kind in LAYERS.items():
         body = section("docs/notation/layers.md", f"`{code}`")

@@ -208,9 +208,15 @@ def elements(
     """
     keys = _layer_keys(model, last) if keys is None else keys
     chain = cut(model.items, last) if last is not None else model.items
+    if depth is None and any(use.code for use in model.blocks):  # a block code's use is one box at any depth
+        depth = NO_DEPTH
     if depth is None or not model.blocks:
         return _chain(chain, keys, unfold)
     return _Grouper(model, depth, keys, unfold, last).folded(chain, 0)
+
+
+NO_DEPTH = 1 << 30
+"""A depth no use sits at: no named block's use is boxed."""
 
 
 MAX_BOXES = 100
@@ -263,10 +269,10 @@ class _Grouper:
 
     def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool, failed: int | None = None):
         self.depth, self.keys, self.unfold, self.failed = depth, keys, unfold, failed
-        self.levels: dict[int, dict[int, tuple[frozenset[int], str]]] = {}
+        self.levels: dict[int, dict[int, tuple[frozenset[int], str, bool]]] = {}
         """Per depth, the use each layer belongs to."""
         for use in model.blocks:
-            found = (frozenset(use.layers), use.name)
+            found = (frozenset(use.layers), use.name, use.code)
             self.levels.setdefault(use.depth, {}).update(dict.fromkeys(use.layers, found))
 
     def folded(self, items: Sequence[Item], level: int) -> tuple[Element, ...]:
@@ -287,12 +293,12 @@ class _Grouper:
                 continue
             end = self._run_end(items, i, use[0])
             run = items[i:end]
-            boxed = level >= self.depth and self.failed not in use[0]
+            boxed = (level >= self.depth or use[2]) and self.failed not in use[0]
             out += [Box(use[1], (_written_layers(run),))] if boxed else self.chain(run, level + 1)
             i = end
         return tuple(out)
 
-    def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str] | None:
+    def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str, bool] | None:
         if not held:
             return None
         use = self.levels.get(level, {}).get(next(iter(held)))

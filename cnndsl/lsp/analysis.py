@@ -475,7 +475,7 @@ def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedMod
     calls: list[ast.Call | ast.Merge] = []
     ends: list[tuple[int, int]] = []
     _walk(chain, blocks, calls, ends, own=True)
-    written = [model.layers[index] for index in _written_order(model.items)]
+    written = _block_uses_as_one(model, _written_order(model.items))
     placed = {hint.offset for hint in analysis.hints}
     for call, info in zip(calls, written):
         if call.span.start not in analysis.layers:
@@ -489,6 +489,47 @@ def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedMod
             analysis.hints.append(Hint(offset, shape_label(written[count - 1].output_shape)))
     if totals:
         analysis.hints.append(Hint(chain.span.end, f"{model.total_params:,} params", _model_tooltip(model)))
+
+
+def _block_uses_as_one(model: CheckedModel, order: list[int]) -> list[LayerInfo]:
+    """The layers in written order, each use of a block code (``C2F(64)``, one call in the text) as one:
+    its first layer's input, its last layer's output, its totals."""
+    outermost: dict[int, tuple[int, ...]] = {}
+    for use in model.blocks:
+        if use.code:
+            for index in use.layers:
+                if len(use.layers) > len(outermost.get(index, ())):
+                    outermost[index] = use.layers
+    if not outermost:
+        return [model.layers[index] for index in order]
+    position = {index: n for n, index in enumerate(order)}
+    written: list[LayerInfo] = []
+    current: tuple[int, ...] | None = None
+    for index in order:
+        use = outermost.get(index)
+        if use is not None and use == current:
+            continue
+        current = use
+        if use is None:
+            written.append(model.layers[index])
+            continue
+        first, last = model.layers[index], model.layers[max(use, key=lambda i: position.get(i, -1))]
+        infos = [model.layers[i] for i in use]
+        macs = [info.macs for info in infos]
+        written.append(
+            LayerInfo(
+                last.layer,
+                last.name,
+                first.input_shape,
+                last.output_shape,
+                sum(info.trainable for info in infos),
+                sum(info.non_trainable for info in infos),
+                None if None in macs else sum(macs),
+                first.inputs,
+                (first.input_shape,),
+            )  # fmt: skip
+        )
+    return written
 
 
 def _written_order(items) -> list[int]:
@@ -557,6 +598,14 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
         return "\n".join(lines)
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
+    if kind.block is not None:  # the use as a whole: its layers are the codes it expands to
+        return "\n".join([
+            f"**{kind.code}** · {kind.summary}", "", lines[2], "",
+            f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}",
+            f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
+            f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
+            "a block of other codes: `cnndsl summary` lists its layers",
+        ])  # fmt: skip
     layer = info.layer
     lines[0] = f"**{kind.code}** · {info.keras_class}: {kind.summary}"  # the class its arguments build
     taken = ", ".join(f"{name}={_value_text(value)}{_origin(kind, name, layer)}" for name, value in layer.args.items())

@@ -22,8 +22,10 @@ from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
 from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge, Output
-from cnndsl.passes.expand import Enter, Leave, Mark, Take
+from cnndsl.passes.blocks import BlockProblem, expand_use
+from cnndsl.passes.expand import MAX_LAYERS, Enter, Leave, Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
+from cnndsl.records import replace
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
 RANK_WORDS = {4: "a 4-D input (batch, height, width, channels)", 2: "a 2-D input (batch, features)"}
@@ -60,6 +62,15 @@ class Inferrer:
         self._entered: list[tuple[str, int]] = []
         self.outputs: list[Output] = []
         """The model's named outputs where it ends in ``OUT`` (indices in Keras's order once :meth:`infer` returns)."""
+        self._block_uses = 0
+        """Uses of block codes expanded so far (each use's tensors are keyed by its number)."""
+        self._in_block = 0
+        """How many block codes' uses the walk is inside."""
+        self._too_many = False
+        """Whether the layer limit was passed (said once)."""
+        self.expansions: list[tuple[Layer, list[Resolved] | None]] = []
+        """What each use of a block code expanded to, in the order the walk met them (a picture of a
+        failing spec walks them again)."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
@@ -76,7 +87,10 @@ class Inferrer:
             Output(out.name, out.source if out.source == INPUT else position[out.source], out.span)
             for out in self.outputs
         ]
-        self.uses = [BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth) for use in self.uses]
+        self.uses = [
+            BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth, use.code)
+            for use in self.uses
+        ]
         return layers, tree
 
     def _lost(self, outputs: set[int]) -> None:
@@ -121,6 +135,12 @@ class Inferrer:
         built = self.built
         for item in items:
             match item:
+                case Layer() if item.type.block is not None:
+                    walked = self._block(item, source, shape)
+                    if walked is None:
+                        return None
+                    source, shape, made = walked
+                    tree.extend(made)
                 case Layer():
                     info = self._layer(item, source, shape)
                     if info is None:
@@ -175,6 +195,44 @@ class Inferrer:
                 placed = True
             self.outputs.append(Output(name, walked[0], item.spans[index]))
         return True
+
+    def _block(self, layer: Layer, source: int, shape: Shape) -> tuple[int, Shape, tuple] | None:
+        """A block code's use: the layers it stands for on this input, walked in its place and recorded
+        as one use (:class:`BlockUse`); an error inside it is placed at the use, naming the block."""
+        kind = layer.type
+        if kind.input_rank is not None and len(shape) != kind.input_rank:
+            self._rank_error(layer, shape)
+            return None
+        if None in shape[1:] and self._sizes_lost:  # after an earlier error: nothing to expand on
+            return None
+        if len(self.built) > MAX_LAYERS:  # block uses that write many layers each: stop before memory runs out
+            if not self._too_many:
+                self._too_many = True
+                message = f"the spec expands to more than {MAX_LAYERS:,} layers, its blocks' layers counted"
+                self._error(message, layer.span, None, "too-many-layers")
+            return None
+        self._block_uses += 1
+        try:
+            items = expand_use(layer, shape, self._block_uses)
+        except BlockProblem as problem:
+            self.expansions.append((layer, None))
+            inside = f", inside the block {kind.code}" if problem.inside else ""
+            self._error(f"{_head(layer)}{inside}: {problem.message}", layer.span, problem.hint, problem.code)
+            return None
+        self.expansions.append((layer, items))
+        errors, first = len(self.diagnostics), len(self.built)
+        self._entered.append((kind.code, first))
+        self._in_block += 1
+        walked = self._chain(items, source, shape)
+        self._in_block -= 1
+        self._entered.pop()
+        self.uses.append(BlockUse(kind.code, tuple(range(first, len(self.built))), len(self._entered), code=True))
+        if not self._in_block:
+            for at in range(errors, len(self.diagnostics)):
+                said = self.diagnostics[at]
+                message = f"{_head(layer)}, inside the block {kind.code}: {said.message}"
+                self.diagnostics[at] = replace(said, message=message)
+        return walked
 
     def _merge(self, item: Joined, source: int, shape: Shape) -> tuple[int, Shape, Merge] | None:
         self.merged = True
