@@ -45,16 +45,22 @@ def test_model1_resnet50_and_model3_as_the_page_shows_them():
     assert f"OK, {resnet['layers']} layers, 25,636,712 parameters, output {resnet['output_shape']}" in said
     failing = answer(MODEL3_TITLE)
     assert not failing["ok"] and failing["summary"] is None and failing["svg"] is not None
-    assert failing["problems"][0]["line"] == 16 and "kernel 5x5 needs an input of at least 5x5" in failing["diagnostics"]
+    assert (
+        failing["problems"][0]["line"] == 16 and "kernel 5x5 needs an input of at least 5x5" in failing["diagnostics"]
+    )
     assert "16 |     -> CN(150)\n            ^^^^^^^" in failing["diagnostics"]
 
 
 def test_a_spec_file_checks_every_model_and_shows_the_last():
     text = "block pair = CN(8) -> CN(8)\nsmall = pair -> GAP()\nbroken = CN(8, 99) -> GAP()\nlast = pair -> FL()\n"
     shown = answer(text, input="16,16,1")
-    assert shown["ok"] is False and shown["total_params"] == answer("CN(8)->CN(8)->FL()", input="16,16,1")["total_params"]
+    assert (
+        shown["ok"] is False and shown["total_params"] == answer("CN(8)->CN(8)->FL()", input="16,16,1")["total_params"]
+    )
     assert "<spec>:3:10: error" in shown["diagnostics"]
-    assert answer("block pair = CN(8)")["diagnostics"] == "<spec>: error: no model to check: the text defines blocks only"
+    assert (
+        answer("block pair = CN(8)")["diagnostics"] == "<spec>: error: no model to check: the text defines blocks only"
+    )
 
 
 @pytest.mark.parametrize(
