@@ -37,8 +37,11 @@ from cnndsl.version import __version__
 NAME = "<spec>"
 """What diagnostics name the editor's text, as ``cnndsl check`` names a spec given on its command line."""
 
-FIELDS = ("spec", "input", "classes", "task", "scale")
+FIELDS = ("spec", "input", "classes", "task", "scale", "picture")
 """A request's fields; every one but ``spec`` may be missing or null."""
+
+_waiting: list[tuple[Drawable, str]] = []
+"""The picture still to draw of the last answer given without it (``picture`` false)."""
 
 
 class RequestError(ValueError):
@@ -46,7 +49,11 @@ class RequestError(ValueError):
 
 
 def respond(request: str) -> str:
-    """The JSON answer to one JSON request (see :func:`answer`)."""
+    """The JSON answer to one JSON request (see :func:`answer`).
+
+    The page asks without the picture (``"picture": false``), shows the answer, then asks
+    :func:`picture` for it: the text answers sooner, and typing on starts the next check.
+    """
     try:
         fields = json.loads(request)
     except (ValueError, RecursionError):
@@ -56,23 +63,38 @@ def respond(request: str) -> str:
     return json.dumps(answer(**{key: fields.get(key) for key in FIELDS}))
 
 
-def answer(spec: Any, input: Any = None, classes: Any = None, task: Any = None, scale: Any = None) -> dict:
+def answer(
+    spec: Any, input: Any = None, classes: Any = None, task: Any = None, scale: Any = None, picture: Any = True
+) -> dict:
     """Everything the page shows for one spec (or spec file) and its settings.
 
     ``ok``; ``diagnostics``, rendered with carets as ``cnndsl check`` prints them, and
     ``problems``, the same as ``check --format json`` lists them; for the model shown (a
     file's last model), ``summary`` (``cnndsl summary``'s table), ``total_params``,
     ``output_shape`` and ``hash``; ``svg``, ``cnndsl draw``'s picture (a failing spec drawn
-    up to its first shape error); ``canonical``, what ``cnndsl fmt`` writes; ``ms``, the
-    time the answer took in this process.
+    up to its first shape error; None with ``picture`` false, :func:`picture` draws it);
+    ``canonical``, what ``cnndsl fmt`` writes; ``ms``, the time the answer took in this process.
     """
     started = time.perf_counter()
+    _waiting.clear()
     try:
         result = _answer(_text(spec), _settings(input, classes, task, scale))
     except RequestError as error:
         result = _refused(str(error))
+    drawn = result.pop("drawn", None)
+    if drawn is not None and picture is False:
+        _waiting.append(drawn)
+    elif drawn is not None:
+        result["svg"] = draw(*drawn)
     result["ms"] = round((time.perf_counter() - started) * 1000, 3)
     return result
+
+
+def picture() -> str:
+    """The picture of the last answer given without it, as JSON (``svg``: None when there is none)."""
+    started = time.perf_counter()
+    svg = draw(*_waiting.pop()) if _waiting else None
+    return json.dumps({"svg": svg, "ms": round((time.perf_counter() - started) * 1000, 3)})
 
 
 def info() -> str:
@@ -156,7 +178,7 @@ def _show(source: Source, settings: dict, result: dict) -> list[Diagnostic]:
         drawable = source_drawable(source, settings["input_shape"], settings["num_classes"], **_rest(settings))
     except SpecError as error:
         return list(error.diagnostics)
-    result["svg"] = draw(drawable, title=source.label)
+    result["drawn"] = (drawable, "boxes", False, source.label)
     if drawable.failed is not None:
         return list(drawable.diagnostics)
     _describe(drawable, result)

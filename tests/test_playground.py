@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import EXAMPLES, ROOT, run_cli
 
-from cnndsl.playground import answer, respond
+from cnndsl.playground import answer, picture, respond
 from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS
 
 MODEL1 = (EXAMPLES / "model1.cnn").read_text("utf-8")
@@ -127,3 +127,12 @@ def test_the_entry_point_imports_only_the_standard_library_and_cnndsl():
     from cnndsl.version import __version__
 
     assert done.stdout.strip() == __version__
+
+
+def test_the_picture_asked_for_after_the_answer_is_the_answers_picture():
+    whole = answer(MODEL3_TITLE, input="64,64,1")
+    first = json.loads(respond(json.dumps({"spec": MODEL3_TITLE, "input": "64,64,1", "picture": False})))
+    assert first["svg"] is None and {**first, "ms": 0} == {**whole, "svg": None, "ms": 0}
+    assert json.loads(picture())["svg"] == whole["svg"] and json.loads(picture())["svg"] is None
+    respond(json.dumps({"spec": "CN(8) ->", "picture": False}))
+    assert json.loads(picture())["svg"] is None
