@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import EXAMPLES, ROOT, run_cli
+from helpers import EXAMPLES, ROOT, load_script, run_cli
 
 from cnndsl.playground import answer, picture, respond
 from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS
@@ -136,3 +136,42 @@ def test_the_picture_asked_for_after_the_answer_is_the_answers_picture():
     assert json.loads(picture())["svg"] == whole["svg"] and json.loads(picture())["svg"] is None
     respond(json.dumps({"spec": "CN(8) ->", "picture": False}))
     assert json.loads(picture())["svg"] is None
+
+
+# --- the "try it" links the site's build adds -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hooks():
+    pytest.importorskip("mkdocs", reason="the site's build hooks import mkdocs (the docs extra)")
+    return load_script(ROOT / "docs" / "mkdocs_hooks.py", "mkdocs_hooks")
+
+
+@pytest.mark.parametrize(
+    ("block", "state"),
+    [
+        ("CN(32, 3) -> MP(2) -> GAP()\n", {"spec": "CN(32, 3) -> MP(2) -> GAP()"}),
+        ("block b = CN(8)\nnet = b * 2 -> GAP()", {"spec": "block b = CN(8)\nnet = b * 2 -> GAP()"}),
+        (MODEL3_TITLE, {"spec": MODEL3_TITLE.strip("\n")}),  # fails on shapes: shown to fail
+        ("$ cnndsl check examples/model1.cnn\n<spec>: OK", {"spec": MODEL1}),
+        ("$ cnndsl summary --classes 1000 --input-shape 64,64,3 examples/resnet50.cnn",
+         {"spec": RESNET50, "classes": "1000", "input": "64,64,3"}),
+        ('$ cnndsl check "CN(8)->GAP()"\n<spec>: OK', {"spec": "CN(8)->GAP()"}),
+        ("... -> CN(8, 1) as p -> CN(8, 1)", None),  # a fragment
+        ("CN(filters, kernel=3, strides=1)", None),  # a signature: values that do not check
+        ("block b = CN(8)", None),  # blocks, no model
+        ("$ cnndsl check examples/model1.cnn --max-params 200k", None),  # a budget the page has not
+        ("$ cnndsl check a.cnn b.cnn", None),
+        ("$ cnndsl run examples/model1.cnn", None),
+        ("import cnndsl\ncnndsl.check('CN(8)')", None),
+    ],
+)  # fmt: skip
+def test_a_code_block_gets_a_try_it_link_when_it_shows_one_spec_that_reads(hooks, block, state):
+    assert hooks.shown_spec(block) == state
+
+
+def test_a_link_carries_the_spec_as_encode_uri_component_writes_it(hooks):
+    html = "<pre><code>CN(8) -&gt; GAP() # ü &amp; 'it'</code></pre>"
+    link = hooks._try_link(html[5:-6], "../playground/")
+    assert link == ('<p class="try-it"><a href="../playground/#spec=CN(8)%20-%3E%20GAP()%20%23%20%C3%BC%20%26%20'
+                    "'it'\">try it</a></p>").replace("'it'", "&#x27;it&#x27;")  # fmt: skip
