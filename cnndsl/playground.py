@@ -3,7 +3,8 @@
 The page (``docs/playground.md``) runs this module in the browser, through Pyodide, in a
 web worker. It calls what the command line calls (``cnndsl check``'s diagnostics with
 carets, ``cnndsl summary``'s table, ``cnndsl draw``'s picture, ``cnndsl fmt``'s text) and
-returns plain JSON, so that the page only shows what it is given. It imports nothing
+returns plain JSON, so that the page only shows what it is given; a hover is the language
+server's (:mod:`cnndsl.lsp.analysis`). It imports nothing
 outside the package's core: no framework, no NumPy.
 
 >>> import json
@@ -29,7 +30,9 @@ from cnndsl.cli.options import classes_arg, input_shape_arg
 from cnndsl.errors import USAGE, Diagnostic, SpecError, render
 from cnndsl.formatter import format_text
 from cnndsl.inputs import Source, file_models
+from cnndsl.lsp.analysis import Analysis, analyze_spec_file, hover_at
 from cnndsl.report import architecture_hash, summary_table
+from cnndsl.settings import Settings
 from cnndsl.shapes import format_shape
 from cnndsl.tasks import TASKS, task_named
 from cnndsl.version import __version__
@@ -40,6 +43,8 @@ NAME = "<spec>"
 FIELDS = ("spec", "input", "classes", "task", "scale", "picture")
 """A request's fields; every one but ``spec`` may be missing or null."""
 
+_analyses: dict[str, Analysis] = {}
+"""The language server's analysis of the last text hovered, by its text and fields."""
 _waiting: list[tuple[Drawable, str]] = []
 """The picture still to draw of the last answer given without it (``picture`` false)."""
 
@@ -95,6 +100,29 @@ def picture() -> str:
     started = time.perf_counter()
     svg = draw(*_waiting.pop()) if _waiting else None
     return json.dumps({"svg": svg, "ms": round((time.perf_counter() - started) * 1000, 3)})
+
+
+def hover(request: str) -> str:
+    """What the language server's hover shows at a character ``offset`` of the spec, with the same
+    fields as :func:`respond`'s request: JSON ``{"text": Markdown or None, "start", "end"}``.
+
+    The document's analysis is kept for the next hover of the same text and fields.
+    """
+    try:
+        fields = json.loads(request)
+        spec, offset = _text(fields["spec"]), fields["offset"]
+        settings = _settings(*(fields.get(key) for key in FIELDS[1:5]))
+    except (ValueError, RecursionError, KeyError, TypeError, RequestError):
+        return json.dumps({"text": None})
+    key = json.dumps([spec, settings.get("input_shape"), settings.get("num_classes"), settings.get("task")])
+    if key not in _analyses:
+        _analyses.clear()
+        task = task_named(settings["task"]) if settings["task"] else None
+        found = Settings(input_shape=settings["input_shape"], classes=settings["num_classes"], task=task)
+        _analyses[key] = analyze_spec_file(spec, found, "spec")
+    found = hover_at(_analyses[key], offset) if isinstance(offset, int) else None
+    text, start, end = found if found is not None else (None, None, None)
+    return json.dumps({"text": text, "start": start, "end": end})
 
 
 def info() -> str:

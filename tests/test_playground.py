@@ -175,3 +175,19 @@ def test_a_link_carries_the_spec_as_encode_uri_component_writes_it(hooks):
     link = hooks._try_link(html[5:-6], "../playground/")
     assert link == ('<p class="try-it"><a href="../playground/#spec=CN(8)%20-%3E%20GAP()%20%23%20%C3%BC%20%26%20'
                     "'it'\">try it</a></p>").replace("'it'", "&#x27;it&#x27;")  # fmt: skip
+
+
+def test_a_hover_is_the_language_servers():
+    from cnndsl.lsp.analysis import analyze_spec_file, describe_call
+    from cnndsl.playground import hover
+    from cnndsl.settings import Settings
+
+    offset = MODEL1.index("CN(38")
+    shown = json.loads(hover(json.dumps({"spec": MODEL1, "offset": offset + 2})))
+    analysis = analyze_spec_file(MODEL1, Settings(), "spec")
+    assert shown["text"] == describe_call(analysis.layer_at(offset), analysis)
+    assert (shown["start"], "input 22×22×72 → output 16×16×38" in shown["text"]) == (offset, True)
+    wide = json.loads(hover(json.dumps({"spec": MODEL1, "offset": offset, "input": "64,64,1"})))
+    assert "input 58×58×72 → output 52×52×38" in wide["text"]
+    assert json.loads(hover(json.dumps({"spec": MODEL1, "offset": 0})))["text"] is None  # a comment
+    assert json.loads(hover("{"))["text"] is None

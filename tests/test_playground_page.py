@@ -9,6 +9,7 @@ the module is skipped with that reason, as the site's own build test is without 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from helpers import EXAMPLES, ROOT, load_script
 
-from cnndsl.playground import answer
+from cnndsl.playground import answer, hover
 from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS
 from cnndsl.version import __version__
 
@@ -107,6 +108,15 @@ def test_model1_shows_its_parameters_summary_picture_and_canonical_text(browser,
     assert page.text_content("#pg-canonical") == expected["canonical"]
     assert page.locator("#pg-picture > svg").count() == 1 and page.locator("#pg-picture svg text").count() > 9
     assert page.text_content("#pg-picture svg").strip() == _svg_text(expected["svg"]).strip()
+
+
+def test_the_caret_on_a_layer_shows_the_language_servers_hover(browser, page):
+    _type(browser, MODEL1)
+    offset = MODEL1.index("CN(38") + 3
+    page.evaluate("offset => { const e = document.getElementById('pg-spec'); e.focus(); e.setSelectionRange(offset, offset); }",
+                  offset)  # fmt: skip
+    page.wait_for_function("document.getElementById('pg-hover').textContent.includes('output 16×16×38')")
+    assert page.text_content("#pg-hover") == json.loads(hover(json.dumps({"spec": MODEL1, "offset": offset})))["text"]
 
 
 def test_model3_as_its_title_writes_it_shows_the_error_with_its_carets(browser, page):

@@ -29,6 +29,8 @@
   let written = null;
   let stopped = null;
   let sent = null;
+  let hovered = 0;
+  let pointing = null;
 
   // --- the URL fragment: #spec=...&input=H,W,C&classes=N&task=NAME ---------------------------
 
@@ -122,6 +124,10 @@
       if (JSON.stringify(request()) !== stopped) send();
       return;
     }
+    if (message.kind === "hover") {
+      if (message.id === hovered) $("pg-hover").textContent = message.text || "";
+      return;
+    }
     if (message.kind === "picture") {
       if (message.id === state.answers - 1) {
         draw(message.svg);
@@ -186,7 +192,19 @@
     }, DEBOUNCE_MS);
   }
 
+  // The language server's hover for the layer or name at the caret, asked for once the caret rests.
+  function point() {
+    clearTimeout(pointing);
+    pointing = setTimeout(() => {
+      if (!ready || document.activeElement !== editor) return;
+      const offset = [...editor.value.slice(0, editor.selectionStart)].length; // code points, as Python counts
+      hovered += 1;
+      worker.postMessage({ kind: "hover", id: hovered, request: { ...request(), offset } });
+    }, DEBOUNCE_MS);
+  }
+
   editor.addEventListener("input", changed);
+  document.addEventListener("selectionchange", point);
   for (const field of Object.values(fields)) field.addEventListener("input", changed);
   window.addEventListener("hashchange", () => {
     if (location.hash === written) return;

@@ -32,10 +32,15 @@ ready.then(
   (error) => postMessage({ kind: "failed", message: String(error && error.message ? error.message : error) })
 );
 
-// Each request is answered without its picture, then the picture follows in a message of its own.
+// Each request is answered without its picture, then the picture follows in a message of its own;
+// a hover request gets what the language server's hover shows at its offset.
 onmessage = async (event) => {
   const { playground } = await ready;
   const { id, request } = event.data;
+  if (event.data.kind === "hover") {
+    postMessage({ kind: "hover", id, ...JSON.parse(playground.hover(JSON.stringify(request))) });
+    return;
+  }
   let start = performance.now();
   const answer = playground.respond(JSON.stringify({ ...request, picture: false }));
   postMessage({ kind: "answer", id, answer: JSON.parse(answer), ms: performance.now() - start });
