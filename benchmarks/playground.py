@@ -8,13 +8,16 @@ ResNet50 (``examples/resnet50.cnn`` at 224x224x3) it times:
 - the first result after the page opens, from navigation to the first answer shown, with
   the browser's cache warm (the page opened once before);
 - each re-check in the page: ``performance.now()`` around the worker's call of
-  ``cnndsl.playground.respond`` (check, summary, picture, canonical text), the spec edited
-  and checked again ``--runs`` times;
-- the same call in this Python (``respond``), and ``cnndsl check`` and ``cnndsl summary`` as
-  processes, as a user runs them.
+  ``cnndsl.playground.respond``, the spec edited and checked again ``--runs`` times;
+- the same calls in this Python, and ``cnndsl check`` and ``cnndsl summary`` as processes,
+  as a user runs them.
 
-Medians are printed as a table. The machine's load average is printed with it: the page's
-figures are wall time, which a busy machine inflates. Nothing is asserted.
+The page's re-check is the answer without the picture (check, summary, canonical text), the
+picture is timed on its own (the page asks for it after showing the answer); CPython's figures
+are the same two calls. Medians are printed as a Markdown table, with the machine's load
+average: every figure is wall time, which a busy machine inflates. With psutil, the processor
+time the browser's processes used is printed too (opening to the first result; per edit),
+which a busy machine does not inflate. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ MODELS = {
 URI_SAFE = "-_.!~*'()"
 """What JavaScript's ``encodeURIComponent`` leaves as it is, besides letters and digits."""
 LOCAL = "127.0.0.1"
+WARM_EDITS = 5
+"""Edits checked before the timed ones, after the first result."""
 
 
 def chromium() -> str | None:
@@ -107,6 +112,7 @@ class Browser:
     def __init__(self, playwright, executable: str):
         # No name resolves but the local address, and the page's requests are routed: two walls.
         rules = f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {LOCAL}"
+        self.others = _chromium_pids()
         self.browser = playwright.chromium.launch(executable_path=executable, args=[rules])
         self.context = self.browser.new_context()
         self.elsewhere: list[str] = []
@@ -136,8 +142,29 @@ class Browser:
         self.page.wait_for_function("window.cnndslPlayground.settled()", timeout=timeout * 1000)
         return self.page.evaluate("window.cnndslPlayground.answer")
 
+    def cpu(self) -> float | None:
+        """The processor seconds this browser's processes have used so far (None without psutil)."""
+        try:
+            import psutil
+        except ImportError:
+            return None
+        total = 0.0
+        for pid in _chromium_pids() - self.others:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+        return total
+
     def close(self) -> None:
         self.browser.close()
+
+
+def _chromium_pids() -> set[int]:
+    try:
+        import psutil
+    except ImportError:
+        return set()
+    return {process.pid for process in psutil.process_iter(["name"]) if "chrom" in (process.info["name"] or "")}
 
 
 def link(base: str, spec: str, **fields: str) -> str:
@@ -146,34 +173,49 @@ def link(base: str, spec: str, **fields: str) -> str:
     return base + "playground/#" + "&".join(f"{key}={quote(value, safe=URI_SAFE)}" for key, value in parts.items())
 
 
-def in_page(browser: Browser, base: str, runs: int) -> dict[str, tuple[float, float]]:
-    """Each model's first result (warm cache) and median re-check in the page, in ms."""
+def in_page(browser: Browser, base: str, runs: int) -> dict[str, dict[str, float]]:
+    """Each model's first result (warm cache), Pyodide's part of it, and median re-check and picture in the page, in ms."""
     found = {}
     for name, (spec, shape) in MODELS.items():
         browser.page.goto("about:blank")
         browser.open(link(base, spec, input=shape))  # the cache warmed
         browser.page.goto("about:blank")
+        cpu = browser.cpu()
         first = browser.open(link(base, spec, input=shape))
+        first_cpu = None if cpu is None else browser.cpu() - cpu
+        browser.settle()
+        for run in range(WARM_EDITS):  # the engine compiles the hot code further as it runs: not timed
+            browser.page.fill("#pg-spec", spec + " " * (run + 1))
+            browser.settle()
+        phases = browser.page.evaluate("window.cnndslPlayground.info.phases")
         before = browser.page.evaluate("window.cnndslPlayground.checks.length")
+        cpu = browser.cpu()
         for run in range(runs):
             browser.page.fill("#pg-spec", spec + "\n" * (run % 2 + 1))  # an edit, checked again
             browser.settle()
-        checks = browser.page.evaluate("window.cnndslPlayground.checks")[before:]
-        found[name] = (first, statistics.median(checks))
+        edit_cpu = None if cpu is None else (browser.cpu() - cpu) / runs
+        state = browser.page.evaluate("window.cnndslPlayground")
+        found[name] = {
+            "first": first, "pyodide": phases["pyodide"], "first cpu": first_cpu, "edit cpu": edit_cpu,
+            "check": statistics.median(state["checks"][before:]), "picture": statistics.median(state["pictures"][before:]),
+        }  # fmt: skip
     return found
 
 
-def in_python(runs: int) -> dict[str, tuple[float, float, float]]:
-    """Each model's median ``respond`` here, ``cnndsl check`` and ``cnndsl summary`` processes, in ms."""
+def in_python(runs: int) -> dict[str, dict[str, float]]:
+    """Each model's median ``respond`` (without the picture) and ``picture`` here, and ``cnndsl check``
+    and ``cnndsl summary`` as processes, in ms."""
     sys.path.insert(0, str(ROOT))
-    from cnndsl.playground import respond
+    from cnndsl.playground import picture, respond
 
     found = {}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, (spec, shape) in MODELS.items():
-        request = json.dumps({"spec": spec, "input": shape or None})
-        respond(request)
-        calls = [_timed(respond, request) for _ in range(runs)]
+        request = json.dumps({"spec": spec, "input": shape or None, "picture": False})
+        checks, pictures = [], []
+        for _ in range(runs + 1):
+            checks.append(_timed(respond, request))
+            pictures.append(_timed(picture))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "spec.cnn"
             path.write_text(spec, "utf-8")
@@ -183,7 +225,10 @@ def in_python(runs: int) -> dict[str, tuple[float, float, float]]:
             }
             times = {what: [_timed(_quietly, command, env) for _ in range(max(3, runs // 4))]
                      for what, command in commands.items()}  # fmt: skip
-        found[name] = (statistics.median(calls), statistics.median(times["check"]), statistics.median(times["summary"]))
+        found[name] = {
+            "check": statistics.median(checks[1:]), "picture": statistics.median(pictures[1:]),
+            "cli check": statistics.median(times["check"]), "cli summary": statistics.median(times["summary"]),
+        }  # fmt: skip
     return found
 
 
@@ -217,14 +262,22 @@ def main() -> None:
                 browser.close()
     here = in_python(args.runs)
     print(f"{version}; Chromium at {executable}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'model':<10} {'first result':>13} {'re-check (page)':>16} {'respond (CPython)':>18} "
-          f"{'cnndsl check':>13} {'cnndsl summary':>15}")  # fmt: skip
+    print("| model | first result (warm cache) | of it, Pyodide's start | re-check in the page | picture in the page "
+          "| re-check in CPython | picture in CPython | `cnndsl check` | `cnndsl summary` |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in MODELS:
-        first, recheck = page[name]
-        call, check, summary = here[name]
-        print(
-            f"{name:<10} {first / 1000:>11.2f} s {recheck:>13.1f} ms {call:>15.1f} ms {check:>10.0f} ms {summary:>12.0f} ms"
-        )
+        web, py = page[name], here[name]
+        print(f"| {name} | {web['first'] / 1000:.2f} s | {web['pyodide'] / 1000:.2f} s | {web['check']:.1f} ms "
+              f"| {web['picture']:.1f} ms | {py['check']:.1f} ms | {py['picture']:.1f} ms | {py['cli check']:.0f} ms "
+              f"| {py['cli summary']:.0f} ms |")  # fmt: skip
+    if page[next(iter(MODELS))]["first cpu"] is not None:
+        print("\nprocessor time of the browser's processes (all threads), which a busy machine does not inflate:")
+        for name in MODELS:
+            web = page[name]
+            print(
+                f"  {name}: opening to the first result {web['first cpu']:.2f} s; "
+                f"an edit, its check and its picture shown {web['edit cpu'] * 1000:.0f} ms"
+            )
     if browser.elsewhere:
         print(f"requests to other hosts (blocked): {browser.elsewhere}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shlex
 import shutil
@@ -220,10 +221,14 @@ def pyodide_tarball() -> Path:
                 f"(Debian: apt-get install npm), or put `npm pack pyodide@{PYODIDE_VERSION}`'s tarball at {tarball}"
             )
         PYODIDE_CACHE.mkdir(parents=True, exist_ok=True)
-        command = [npm, "pack", f"pyodide@{PYODIDE_VERSION}", "--pack-destination", str(PYODIDE_CACHE)]
-        packed = subprocess.run(command, capture_output=True, text=True)
-        if packed.returncode != 0 or not tarball.is_file():
-            raise PlaygroundBuildError(f"npm pack pyodide@{PYODIDE_VERSION} failed:\n{packed.stdout}{packed.stderr}")
+        with tempfile.TemporaryDirectory(dir=PYODIDE_CACHE) as work:  # moved in whole: a build beside never reads half
+            command = [npm, "pack", f"pyodide@{PYODIDE_VERSION}", "--pack-destination", work]
+            packed = subprocess.run(command, capture_output=True, text=True, cwd=work)
+            if packed.returncode != 0 or not (Path(work) / tarball.name).is_file():
+                raise PlaygroundBuildError(
+                    f"npm pack pyodide@{PYODIDE_VERSION} failed:\n{packed.stdout}{packed.stderr}"
+                )
+            os.replace(Path(work) / tarball.name, tarball)
     digest = sha256(tarball.read_bytes()).hexdigest()
     if digest != PYODIDE_SHA256:
         tarball.unlink()

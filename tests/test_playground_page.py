@@ -113,8 +113,8 @@ def test_model1_shows_its_parameters_summary_picture_and_canonical_text(browser,
 def test_the_caret_on_a_layer_shows_the_language_servers_hover(browser, page):
     _type(browser, MODEL1)
     offset = MODEL1.index("CN(38") + 3
-    page.evaluate("offset => { const e = document.getElementById('pg-spec'); e.focus(); e.setSelectionRange(offset, offset); }",
-                  offset)  # fmt: skip
+    page.evaluate("offset => document.getElementById('pg-spec').setSelectionRange(offset, offset)", offset - 1)
+    page.press("#pg-spec", "ArrowRight")
     page.wait_for_function("document.getElementById('pg-hover').textContent.includes('output 16×16×38')")
     assert page.text_content("#pg-hover") == json.loads(hover(json.dumps({"spec": MODEL1, "offset": offset})))["text"]
 

@@ -6,6 +6,7 @@
   const KEYS = ["spec", "input", "classes", "task", "scale"];
   const PATTERNS = { input: /^\d+,\d+,\d+$/, classes: /^\d+$/, task: /^[a-z][a-z-]*$/, scale: /^[A-Za-z_]\w*$/ };
   const DEBOUNCE_MS = 150;
+  const MOVES = /^(Arrow|Home|End|Page)/;
   const STUCK_MS = 20000;
 
   const $ = (id) => document.getElementById(id);
@@ -192,8 +193,10 @@
     }, DEBOUNCE_MS);
   }
 
-  // The language server's hover for the layer or name at the caret, asked for once the caret rests.
-  function point() {
+  // The language server's hover for the layer or name at the caret, asked for once the caret is moved
+  // (a click, an arrow key) and rests; typing clears it, so that each keystroke costs one check.
+  function point(event) {
+    if (event.type === "keyup" && !MOVES.test(event.key)) return;
     clearTimeout(pointing);
     pointing = setTimeout(() => {
       if (!ready || document.activeElement !== editor) return;
@@ -203,8 +206,12 @@
     }, DEBOUNCE_MS);
   }
 
-  editor.addEventListener("input", changed);
-  document.addEventListener("selectionchange", point);
+  editor.addEventListener("input", () => {
+    $("pg-hover").textContent = "";
+    hovered += 1; // an answer to an earlier hover is not shown
+    changed();
+  });
+  for (const name of ["mouseup", "keyup", "focus"]) editor.addEventListener(name, point);
   for (const field of Object.values(fields)) field.addEventListener("input", changed);
   window.addEventListener("hashchange", () => {
     if (location.hash === written) return;
