@@ -16,8 +16,8 @@ The page's re-check is the answer without the picture (check, summary, canonical
 picture is timed on its own (the page asks for it after showing the answer); CPython's figures
 are the same two calls. Medians are printed as a Markdown table, with the machine's load
 average: every figure is wall time, which a busy machine inflates. With psutil, the processor
-time the browser's processes used is printed too (opening to the first result; per edit),
-which a busy machine does not inflate. Nothing is asserted.
+time the page's renderer used is printed too (opening to the first result; per edit), which
+a busy machine does not inflate. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ class Browser:
         return self.page.evaluate("window.cnndslPlayground.answer")
 
     def cpu(self) -> float | None:
-        """The processor seconds this browser's processes have used so far (None without psutil)."""
+        """The processor seconds this browser's renderers (the pages and their workers) have used so far
+        (None without psutil). The browser process is left out: it also serves the driver's polling."""
         try:
             import psutil
         except ImportError:
@@ -151,8 +152,10 @@ class Browser:
         total = 0.0
         for pid in _chromium_pids() - self.others:
             with contextlib.suppress(psutil.Error):
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
+                process = psutil.Process(pid)
+                if "--type=renderer" in process.cmdline():
+                    times = process.cpu_times()
+                    total += times.user + times.system
         return total
 
     def close(self) -> None:
@@ -271,7 +274,10 @@ def main() -> None:
               f"| {web['picture']:.1f} ms | {py['check']:.1f} ms | {py['picture']:.1f} ms | {py['cli check']:.0f} ms "
               f"| {py['cli summary']:.0f} ms |")  # fmt: skip
     if page[next(iter(MODELS))]["first cpu"] is not None:
-        print("\nprocessor time of the browser's processes (all threads), which a busy machine does not inflate:")
+        print(
+            "\nprocessor time of the page's renderer (the page and its worker, all threads), which a busy "
+            "machine does not inflate:"
+        )
         for name in MODELS:
             web = page[name]
             print(
