@@ -4,6 +4,7 @@ what the command line prints, and a request it cannot take is refused, never rai
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -191,3 +192,10 @@ def test_a_hover_is_the_language_servers():
     assert "input 58×58×72 → output 52×52×38" in wide["text"]
     assert json.loads(hover(json.dumps({"spec": MODEL1, "offset": 0})))["text"] is None  # a comment
     assert json.loads(hover("{"))["text"] is None
+
+
+def test_the_pages_limit_on_a_check_is_the_one_the_limits_page_states():
+    stuck = re.search(r"const STUCK_MS = (\d+);", (ROOT / "docs" / "playground" / "playground.js").read_text("utf-8"))
+    limits = (ROOT / "docs" / "limits.md").read_text("utf-8")
+    assert f"| a check in the playground | {int(stuck.group(1)) // 1000} s |" in limits
+    assert f"has not answered in {int(stuck.group(1)) // 1000} seconds" in (ROOT / "docs" / "playground.md").read_text()
