@@ -179,6 +179,14 @@ def test_too_long_or_too_deep_is_refused_with_the_checkers_message(browser, page
     assert _type(browser, "CN(8) -> GAP()")["ok"]  # and the page answers on
 
 
+def test_a_check_that_takes_too_long_is_stopped_and_the_page_answers_on(browser, page):
+    page.evaluate("window.cnndslPlaygroundStuckMs = 200")  # the page's limit is 20 s
+    page.fill("#pg-spec", "IN(8, 8, 1) -> BN() * 90000 -> GAP()")  # 90,000 layers: a second or more
+    page.wait_for_function("document.getElementById('pg-note').textContent.includes('was stopped')")
+    page.evaluate("window.cnndslPlaygroundStuckMs = 0")
+    assert _type(browser, "CN(8) -> GAP()")["ok"] and page.input_value("#pg-spec") == "CN(8) -> GAP()"
+
+
 def test_a_try_it_link_opens_its_spec(browser, page):
     page.goto(browser.base + "notation/graphs/")
     link = page.locator("a:has-text('try it')").first
