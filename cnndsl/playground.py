@@ -45,8 +45,8 @@ FIELDS = ("spec", "input", "classes", "task", "scale", "picture")
 
 _analyses: dict[str, Analysis] = {}
 """The language server's analysis of the last text hovered, by its text and fields."""
-_waiting: list[tuple[Drawable, str]] = []
-"""The picture still to draw of the last answer given without it (``picture`` false)."""
+_waiting: list[tuple[Drawable, str, bool, str]] = []
+"""The picture still to draw of the last answer given without it (``picture`` false): :func:`draw`'s arguments."""
 
 
 class RequestError(ValueError):
@@ -112,7 +112,7 @@ def hover(request: str) -> str:
         fields = json.loads(request)
         spec, offset = _text(fields["spec"]), fields["offset"]
         settings = _settings(*(fields.get(key) for key in FIELDS[1:5]))
-    except (ValueError, RecursionError, KeyError, TypeError, RequestError):
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError, RequestError):
         return json.dumps({"text": None})
     key = json.dumps([spec, settings.get("input_shape"), settings.get("num_classes"), settings.get("task")])
     if key not in _analyses:

@@ -191,7 +191,7 @@ def test_a_hover_is_the_language_servers():
     wide = json.loads(hover(json.dumps({"spec": MODEL1, "offset": offset, "input": "64,64,1"})))
     assert "input 58×58×72 → output 52×52×38" in wide["text"]
     assert json.loads(hover(json.dumps({"spec": MODEL1, "offset": 0})))["text"] is None  # a comment
-    assert json.loads(hover("{"))["text"] is None
+    assert json.loads(hover("{"))["text"] is None and json.loads(hover("[1]"))["text"] is None
 
 
 def test_the_pages_limit_on_a_check_is_the_one_the_limits_page_states():
