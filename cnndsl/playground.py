@@ -18,24 +18,25 @@ outside the package's core: no framework, no NumPy.
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from argparse import ArgumentTypeError
 from typing import Any
 
 from cnndsl.backends.partial import Drawable, source_drawable
-from cnndsl.backends.svg import draw
 from cnndsl.cli.options import classes_arg, input_shape_arg
 from cnndsl.errors import USAGE, Diagnostic, SpecError, render
 from cnndsl.formatter import format_text
 from cnndsl.inputs import Source, file_models
-from cnndsl.lsp.analysis import Analysis, analyze_spec_file, hover_at
 from cnndsl.report import architecture_hash, summary_table
 from cnndsl.settings import Settings
 from cnndsl.shapes import format_shape
 from cnndsl.tasks import TASKS, task_named
 from cnndsl.version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cnndsl.lsp.analysis import Analysis
 
 NAME = "<spec>"
 """What diagnostics name the editor's text, as ``cnndsl check`` names a spec given on its command line."""
@@ -90,7 +91,7 @@ def answer(
     if drawn is not None and picture is False:
         _waiting.append(drawn)
     elif drawn is not None:
-        result["svg"] = draw(*drawn)
+        result["svg"] = _draw(*drawn)
     result["ms"] = round((time.perf_counter() - started) * 1000, 3)
     return result
 
@@ -98,8 +99,15 @@ def answer(
 def picture() -> str:
     """The picture of the last answer given without it, as JSON (``svg``: None when there is none)."""
     started = time.perf_counter()
-    svg = draw(*_waiting.pop()) if _waiting else None
+    svg = _draw(*_waiting.pop()) if _waiting else None
     return json.dumps({"svg": svg, "ms": round((time.perf_counter() - started) * 1000, 3)})
+
+
+def _draw(*arguments) -> str:
+    """``cnndsl draw``'s SVG (the drawing code loads on first use: the first answer needs none of it)."""
+    from cnndsl.backends.svg import draw
+
+    return draw(*arguments)
 
 
 def hover(request: str) -> str:
@@ -114,6 +122,8 @@ def hover(request: str) -> str:
         settings = _settings(*(fields.get(key) for key in FIELDS[1:5]))
     except (ValueError, RecursionError, KeyError, TypeError, AttributeError, RequestError):
         return json.dumps({"text": None})
+    from cnndsl.lsp.analysis import analyze_spec_file, hover_at
+
     key = json.dumps([spec, settings.get("input_shape"), settings.get("num_classes"), settings.get("task")])
     if key not in _analyses:
         _analyses.clear()
@@ -168,6 +178,8 @@ def _field(field: Any, name: str) -> str:
 
 def _takes_scale() -> bool:
     """Whether the checker and the picture choose among a spec file's scales (``check(..., scale=)``)."""
+    import inspect
+
     return all("scale" in inspect.signature(function).parameters for function in (Source.check, source_drawable))
 
 

@@ -10,9 +10,10 @@ const phases = {};
 const mark = (name) => (phases[name] = performance.now() - started);
 const ready = (async () => {
   const runtime = await (await fetch("runtime.json")).json();
+  const fetched = fetch(runtime.wheel); // while Pyodide starts
   const pyodide = await loadPyodide({ indexURL: new URL("pyodide/", self.location.href).href });
   mark("pyodide");
-  const wheel = await fetch(runtime.wheel);
+  const wheel = await fetched;
   if (!wheel.ok) throw new Error(`${runtime.wheel}: ${wheel.status} ${wheel.statusText}`);
   pyodide.unpackArchive(await wheel.arrayBuffer(), "wheel");
   mark("wheel");
