@@ -94,7 +94,7 @@ def _try_link(code_html: str, playground: str) -> str:
 def shown_spec(text: str) -> dict[str, str] | None:
     """The playground's state (``spec`` and any of ``input``, ``classes``, ``task``) for a code block's
     text: a spec or spec file that reads, whose values check (shapes may fail: that is the point of
-    showing some), or a console line checking, summarising or drawing one of the examples."""
+    showing some), or a console line checking, summarising or drawing one spec or one of the examples."""
     command = COMMAND.search(text)
     state = _command_state(command.group(1)) if command else {"spec": text.strip("\n")}
     return state if state is not None and _reads(state["spec"]) else None
@@ -119,7 +119,7 @@ def _command_state(arguments: str) -> dict[str, str] | None:
     if len(files) != 1:
         return None
     path = ROOT / files[0]
-    if path.parent == ROOT / "examples" and path.suffix == ".cnn":
+    if path.parent == ROOT / "examples" and path.suffix == ".cnn" and path.is_file():
         return {"spec": path.read_text("utf-8"), **state}
     return None if "/" in files[0] or files[0].endswith(".cnn") else {"spec": files[0], **state}
 
