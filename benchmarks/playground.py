@@ -113,7 +113,8 @@ class Browser:
         # No name resolves but the local address, and the page's requests are routed: two walls.
         rules = f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {LOCAL}"
         self.others = _chromium_pids()
-        self.browser = playwright.chromium.launch(executable_path=executable, args=[rules])
+        # /dev/shm is small in containers: Chromium's shared memory goes to /tmp instead
+        self.browser = playwright.chromium.launch(executable_path=executable, args=[rules, "--disable-dev-shm-usage"])
         self.context = self.browser.new_context()
         self.elsewhere: list[str] = []
         self.errors: list[str] = []
