@@ -17,8 +17,6 @@ from hashlib import sha256
 from pathlib import Path
 from urllib.parse import quote
 
-from mkdocs.exceptions import PluginError
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the checkout's cnndsl, installed or not
     sys.path.insert(0, str(ROOT))
@@ -39,8 +37,12 @@ WHEEL_SOURCES = ("pyproject.toml", "README.md", "cnndsl", "grammar")
 """What the wheel is built from (a copy, so that a build beside it never shares its build folder)."""
 
 
-class PlaygroundBuildError(PluginError):
-    """The playground's runtime could not be put in the site (no npm, a tarball of other contents)."""
+def _build_error(message: str) -> Exception:
+    """The playground's runtime could not be put in the site (no npm, a tarball of other contents): an
+    error MkDocs reports as one line (mkdocs is imported only when the site is built)."""
+    from mkdocs.exceptions import PluginError
+
+    return PluginError(message)
 
 
 def on_page_markdown(markdown: str, **kwargs) -> str:
@@ -193,7 +195,7 @@ def build_wheel(target: Path) -> Path:
         command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(target), work]
         built = subprocess.run(command, capture_output=True, text=True)
         if built.returncode != 0:
-            raise PlaygroundBuildError(f"building the cnndsl wheel failed:\n{built.stdout}{built.stderr}")
+            raise _build_error(f"building the cnndsl wheel failed:\n{built.stdout}{built.stderr}")
     (wheel,) = target.glob("cnndsl-*.whl")
     return wheel
 
@@ -206,7 +208,7 @@ def vendor_pyodide(target: Path) -> None:
         for name in PYODIDE_FILES:
             member = archive.extractfile(f"package/{name}")
             if member is None:
-                raise PlaygroundBuildError(f"{tarball} holds no package/{name}")
+                raise _build_error(f"{tarball} holds no package/{name}")
             (target / name).write_bytes(member.read())
 
 
@@ -216,7 +218,7 @@ def pyodide_tarball() -> Path:
     if not tarball.is_file():
         npm = shutil.which("npm")
         if npm is None:
-            raise PlaygroundBuildError(
+            raise _build_error(
                 f"the playground needs Pyodide {PYODIDE_VERSION} from npm's pyodide package: install npm "
                 f"(Debian: apt-get install npm), or put `npm pack pyodide@{PYODIDE_VERSION}`'s tarball at {tarball}"
             )
@@ -225,12 +227,10 @@ def pyodide_tarball() -> Path:
             command = [npm, "pack", f"pyodide@{PYODIDE_VERSION}", "--pack-destination", work]
             packed = subprocess.run(command, capture_output=True, text=True, cwd=work)
             if packed.returncode != 0 or not (Path(work) / tarball.name).is_file():
-                raise PlaygroundBuildError(
-                    f"npm pack pyodide@{PYODIDE_VERSION} failed:\n{packed.stdout}{packed.stderr}"
-                )
+                raise _build_error(f"npm pack pyodide@{PYODIDE_VERSION} failed:\n{packed.stdout}{packed.stderr}")
             os.replace(Path(work) / tarball.name, tarball)
     digest = sha256(tarball.read_bytes()).hexdigest()
     if digest != PYODIDE_SHA256:
         tarball.unlink()
-        raise PlaygroundBuildError(f"{tarball.name}'s digest is {digest}, not the pinned {PYODIDE_SHA256}")
+        raise _build_error(f"{tarball.name}'s digest is {digest}, not the pinned {PYODIDE_SHA256}")
     return tarball
