@@ -119,6 +119,10 @@ class Analysis:
         found += [(ref.name, ref.span, False) for chain in self.chains for ref in references(chain)]
         return sorted(found, key=lambda item: item[1].start)
 
+    def name_at(self, offset: int) -> tuple[str, ast.Span, bool] | None:
+        """The definition name or block use written at ``offset``, as :meth:`names` gives it."""
+        return next((item for item in self.names() if item[1].start <= offset <= item[1].end), None)
+
     def definition(self, name: str) -> ast.Definition | None:
         return next((d for d in self.definitions if d.name == name), None)
 
@@ -547,6 +551,25 @@ def _written_order(items) -> list[int]:
         else:
             raise TypeError(f"unknown item {type(item).__name__}")
     return order
+
+
+def hover_at(analysis: Analysis, offset: int) -> tuple[str, int, int] | None:
+    """What a hover at ``offset`` shows (Markdown) and the span it is about: a tensor name, a layer
+    call or merge, or a definition name; None where there is nothing to say."""
+    tensors = analysis.tensor_names(offset)
+    call = analysis.layer_at(offset)
+    if tensors is not None:
+        here = next(place for place in tensors if place.span.start <= offset <= place.span.end)
+        text, start, end = describe_tensor(tensors, analysis), here.span.start, here.span.end
+    elif call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
+        text, start, end = describe_call(call, analysis), call.span.start, call.span.end
+    else:
+        found = analysis.name_at(offset)
+        if found is None:
+            return None
+        name, span, _ = found
+        text, start, end = describe_name(name, analysis), span.start, span.end
+    return None if text is None else (text, start, end)
 
 
 def shape_label(shape) -> str:
