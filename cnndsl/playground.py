@@ -28,6 +28,7 @@ from cnndsl.cli.options import classes_arg, input_shape_arg
 from cnndsl.errors import USAGE, Diagnostic, SpecError, render
 from cnndsl.formatter import format_text
 from cnndsl.inputs import Source, file_models
+from cnndsl.records import replace
 from cnndsl.report import architecture_hash, summary_table
 from cnndsl.settings import Settings
 from cnndsl.shapes import format_shape
@@ -124,11 +125,13 @@ def hover(request: str) -> str:
         return json.dumps({"text": None})
     from cnndsl.lsp.analysis import analyze_spec_file, hover_at
 
-    key = json.dumps([spec, settings.get("input_shape"), settings.get("num_classes"), settings.get("task")])
+    key = json.dumps([spec, *(settings.get(name) for name in ("input_shape", "num_classes", "task", "scale"))])
     if key not in _analyses:
         _analyses.clear()
         task = task_named(settings["task"]) if settings["task"] else None
-        found = Settings(input_shape=settings["input_shape"], classes=settings["num_classes"], task=task)
+        found = Settings(
+            input_shape=settings["input_shape"], classes=settings["num_classes"], task=task, scale=settings["scale"]
+        )
         _analyses[key] = analyze_spec_file(spec, found, "spec")
     found = hover_at(_analyses[key], offset) if isinstance(offset, int) else None
     text, start, end = found if found is not None else (None, None, None)
@@ -137,7 +140,7 @@ def hover(request: str) -> str:
 
 def info() -> str:
     """What the page needs before its first request, as JSON: the version and the task names."""
-    return json.dumps({"version": __version__, "tasks": list(TASKS), "scales": _takes_scale()})
+    return json.dumps({"version": __version__, "tasks": list(TASKS), "scales": True})
 
 
 def _text(spec: Any) -> str:
@@ -159,10 +162,7 @@ def _settings(input: Any, classes: Any, task: Any, scale: Any) -> dict:
             settings["task"] = task_named(_field(task, "task")).name
     except (ArgumentTypeError, ValueError) as error:
         raise RequestError(str(error)) from None
-    if _given(scale):
-        if not _takes_scale():
-            raise RequestError("this version of cnndsl has no scales")
-        settings["scale"] = _field(scale, "scale")
+    settings["scale"] = _field(scale, "scale") if _given(scale) else None
     return settings
 
 
@@ -176,17 +176,10 @@ def _field(field: Any, name: str) -> str:
     return field.strip()
 
 
-def _takes_scale() -> bool:
-    """Whether the checker and the picture choose among a spec file's scales (``check(..., scale=)``)."""
-    import inspect
-
-    return all("scale" in inspect.signature(function).parameters for function in (Source.check, source_drawable))
-
-
 def _answer(text: str, settings: dict) -> dict:
     result: dict[str, Any] = {"ok": False, "summary": None, "svg": None, "total_params": None}
     result["canonical"] = _canonical(text)
-    sources = file_models(NAME, text, "spec")
+    sources = [replace(source, scale=settings["scale"]) for source in file_models(NAME, text, "spec")]
     shown = sources[-1] if sources else None
     found: list[Diagnostic] = []
     for source in sources[:-1]:  # a file's other models: checked, as `cnndsl check` checks each
@@ -209,7 +202,7 @@ def _check_arguments(settings: dict) -> dict:
 
 
 def _rest(settings: dict) -> dict:
-    return {key: value for key, value in settings.items() if key not in ("input_shape", "num_classes")}
+    return {key: value for key, value in settings.items() if key not in ("input_shape", "num_classes", "scale")}
 
 
 def _show(source: Source, settings: dict, result: dict) -> list[Diagnostic]:

@@ -11,7 +11,10 @@ import sys
 import pytest
 from helpers import EXAMPLES, ROOT, load_script, run_cli
 
+from cnndsl.compiler import check
+from cnndsl.inputs import file_models
 from cnndsl.playground import answer, picture, respond
+from cnndsl.report import summary_table
 from cnndsl.syntax import MAX_NESTING, MAX_SPEC_CHARS
 
 MODEL1 = (EXAMPLES / "model1.cnn").read_text("utf-8")
@@ -72,13 +75,28 @@ def test_a_spec_file_checks_every_model_and_shows_the_last():
         ({"classes": "ten"}, "expected a class count from 1 to 1,000,000"),
         ({"task": "detect-everything"}, "task must be one of classify, segment"),
         ({"input": [32, 32, 3]}, "the input field must be text"),
-        ({"scale": "n"}, "this version of cnndsl has no scales"),
     ],
 )
 def test_a_field_the_checker_cannot_take_is_the_command_lines_message(fields, message):
     shown = json.loads(respond(json.dumps({"spec": "CN(8) -> GAP()", **fields})))
     assert shown["ok"] is False and shown["summary"] is None
     assert shown["diagnostics"].startswith("cnndsl: error: ") and message in shown["diagnostics"]
+
+
+FAMILY = "scale n(0.50, 0.25, 1024)\nscale s(0.50, 0.50, 1024)\nnet = CN(64, 3) -> CN(128, 3)*2 -> GAP()\n"
+
+
+@pytest.mark.parametrize("scale", ["n", "s"])
+def test_a_scale_field_checks_the_family_at_that_scale_as_the_command_line_does(scale):
+    shown = answer(FAMILY, scale=scale)
+    assert shown["ok"] is True
+    model = check(file_models("spec", FAMILY, "spec")[-1], scale=scale)
+    assert shown["total_params"] == model.total_params and shown["summary"] == summary_table(model)
+
+
+def test_a_scale_the_file_does_not_have_is_refused_at_its_scale_lines():
+    shown = answer(FAMILY, scale="x")
+    assert shown["ok"] is False and "x" in shown["diagnostics"] and "n, s" in shown["diagnostics"]
 
 
 @pytest.mark.parametrize("request_text", ["", "[1, 2]", "{", '{"spec": 5}', "[" * 100_000])

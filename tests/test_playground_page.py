@@ -98,7 +98,7 @@ def test_the_page_starts_offline_with_the_core_package_and_shows_its_version(bro
     assert info["version"] == __version__ and info["loaded"] == ""  # no numpy, keras, tensorflow, torch, lark
     assert page.text_content("#pg-version").startswith(f"cnndsl {__version__} on Pyodide {bench.pyodide_version()}")
     assert page.input_value("#pg-spec") == "" and page.is_hidden("#pg-note")
-    assert page.is_hidden("#pg-scale-field") and page.is_hidden("#pg-hover")  # no scales yet; nothing hovered
+    assert page.is_visible("#pg-scale-field") and page.is_hidden("#pg-hover")  # nothing hovered yet
 
 
 def test_model1_shows_its_parameters_summary_picture_and_canonical_text(browser, page):
