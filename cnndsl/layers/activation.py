@@ -64,7 +64,11 @@ def _leaky(a) -> bool:
     return a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE
 
 
-def read_leaky_relu(reader, x, negative_slope: float = 0.01, inplace: bool = False) -> Value:
+TORCH_LEAKY_SLOPE = 0.01
+"""PyTorch's ``nn.LeakyReLU`` and ``F.leaky_relu`` slope by 0.01 unless given."""
+
+
+def read_leaky_relu(reader, x, negative_slope: float = TORCH_LEAKY_SLOPE, inplace: bool = False) -> Value:
     """``F.leaky_relu(x, slope)`` (PyTorch's default slope 0.01): ``ACT(leaky_relu, slope=...)``."""
     x = as_tensor(x)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float):
@@ -231,7 +235,8 @@ ACTIVATION_LAYERS = (
                                      *((function, _read_on_axis(name)) for name, functions in _ON_AXIS_FUNCTIONS.items()
                                        for function in functions),
                                      ("torch.nn.functional.leaky_relu", read_leaky_relu)),
-                          methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
+                          methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh")),
+                          constants=((f"{NN}activation.LeakyReLU", (("slope", TORCH_LEAKY_SLOPE),)),)),
               example={"name": "relu"},
               note="; `ACT(leaky_relu, slope=s)`: a leaky ReLU of negative slope `s` (0.2 unless given)"),
     LayerType("PRELU", "PReLU", "a leaky ReLU whose negative slopes are learned, one per channel (or one for all)",
