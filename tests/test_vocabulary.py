@@ -128,6 +128,22 @@ def test_keras_s_leaky_relu_layer_reads_with_its_slope():
     )
 
 
+def test_keras_s_relu_with_a_negative_slope_reads_as_the_leaky_relu_it_computes():
+    layers = [keras.layers.Conv2D(4, 3), keras.layers.ReLU(negative_slope=0.1), keras.layers.ReLU(negative_slope=0.0),
+              keras.layers.ReLU(6.0), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "ACT(leaky_relu, slope=0.1) -> ACT(relu) -> ACT(relu6)")
+
+
+def test_keras_s_capped_relu_with_a_negative_slope_is_refused():
+    from cnndsl.errors import UnsupportedModel
+
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.ReLU(max_value=6.0, negative_slope=0.1, name="capped")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(UnsupportedModel, match="layer 'capped' .*negative_slope=0.1 with max_value has no notation"):
+        to_spec(keras.Model(inputs, outputs))
+
+
 # --- PRELU ---------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,16 @@ def _slope_args(a) -> str | tuple[str, str] | None:
     return None
 
 
+def _relu_slope(args: dict) -> dict:
+    """Keras's ``ReLU(negative_slope=s)``, ``s`` not 0 and no ``max_value``: the leaky ReLU of slope ``s``."""
+    slope = args.pop("slope")
+    if slope == 0.0:
+        return args
+    if args["name"] != "relu":
+        raise ValueError(f"negative_slope={slope!r} with max_value has no notation (a leaky ReLU is not capped)")
+    return {**args, "name": "leaky_relu", "slope": slope}
+
+
 def _leaky(a) -> bool:
     """The form of a leaky ReLU whose slope is not the activation function's: Keras's ``LeakyReLU`` layer."""
     return a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE
@@ -227,8 +237,9 @@ ACTIVATION_LAYERS = (
                                 fixed=(("name", "leaky_relu"),), when=_leaky),
                      KerasClass("Activation", (KerasArg("name", "activation", positional=True,
                                                         from_keras=_read_activation),)),
-                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
-                                when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
+                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),
+                                         KerasArg("slope", "negative_slope", 0.0, from_keras=float)),
+                                when=_never, refuse=_unset("threshold", 0.0), combine=_relu_slope)),
               torch=Torch(_build_activation, modules=_activation_modules(),
                           functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
                                        for function in functions), ("torch.nn.functional.gelu", _read_gelu),

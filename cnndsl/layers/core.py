@@ -429,6 +429,9 @@ class KerasClass:
     when: Callable[[Mapping], bool] = lambda args: True
     refuse: Callable[[Mapping], str | None] = lambda config: None
     fixed: tuple[tuple[str, Any], ...] = ()
+    combine: Callable[[dict], dict] | None = None
+    """The notation's arguments from those the ``args`` read, where one depends on several keys
+    (Keras's ``ReLU(negative_slope=s)`` is ``ACT(leaky_relu, slope=s)``); ValueError refuses."""
 
 
 @record
