@@ -12,6 +12,7 @@ from torch_strategies import assert_equal_to_keras
 from cnndsl import SpecError, check, compile_spec, from_torch, to_spec
 from cnndsl.backends.torch_reader import port_weights
 from cnndsl.emit import emit
+from cnndsl.errors import UnsupportedModel
 from cnndsl.report import architecture_hash
 
 torch = pytest.importorskip("torch")
@@ -135,13 +136,50 @@ def test_keras_s_relu_with_a_negative_slope_reads_as_the_leaky_relu_it_computes(
 
 
 def test_keras_s_capped_relu_with_a_negative_slope_is_refused():
-    from cnndsl.errors import UnsupportedModel
 
     inputs = keras.Input((8, 8, 2))
     x = keras.layers.ReLU(max_value=6.0, negative_slope=0.1, name="capped")(inputs)
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     with pytest.raises(UnsupportedModel, match="layer 'capped' .*negative_slope=0.1 with max_value has no notation"):
         to_spec(keras.Model(inputs, outputs))
+
+
+# --- a Linear's output made an image (a DCGAN generator's head) --------------------------------------
+
+
+class DCGANHead(nn.Module):
+    """A generator's head as DCGAN-style code writes it: a Linear to 8 x 3 x 3 values viewed as (C, H, W)."""
+
+    def __init__(self, norm: bool, reuse: bool = False):
+        super().__init__()
+        self.fc = nn.Linear(4 * 4 * 3, 8 * 3 * 3)
+        self.norm = nn.BatchNorm1d(8 * 3 * 3) if norm else nn.Identity()
+        self.up = nn.ConvTranspose2d(8, 4, 4, 2, 1)
+        self.side = nn.Linear(8 * 3 * 3, 4) if reuse else None
+
+    def forward(self, x):
+        b = x.size(0)
+        y = F.relu(self.norm(self.fc(x.view(b, -1))))
+        side = self.side(y) if self.side is not None else None  # the units used in their own order too
+        image = self.up(y.view(b, 8, 3, 3))
+        return image if side is None else image + side.view(b, 4, 1, 1)
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_a_linear_viewed_as_an_image_reads_as_dn_then_rs_with_its_units_reordered(norm):
+    module = Pooled(DCGANHead(norm), 4)
+    if norm:  # statistics of their own, so that a batch norm left in the old order would differ
+        module.body.norm.running_mean.uniform_(-1, 1)
+        module.body.norm.running_var.uniform_(0.5, 2)
+    body = "DN(72, activation=linear) -> BN(momentum=0.9, epsilon=1e-05) -> ACT(relu)" if norm else "DN(72)"
+    read_exactly(module, (4, 4, 3), f"FL() -> {body} -> RS(3, 3, 8) -> CT(4, kernel=4, strides=2")
+
+
+def test_a_linear_viewed_as_an_image_and_used_again_is_refused():
+    with pytest.raises(
+        UnsupportedModel, match=r"reads the values in PyTorch's \(C, H, W\) order.*is used elsewhere too"
+    ):
+        from_torch(Pooled(DCGANHead(False, reuse=True), 4).eval(), (4, 4, 3))
 
 
 # --- PRELU ---------------------------------------------------------------------------------------

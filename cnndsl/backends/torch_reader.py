@@ -23,6 +23,7 @@ path and class, the operation, and the file and line of the ``forward`` it stand
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 import re
@@ -667,6 +668,7 @@ class _Reader:
         self.node_name = ""
         self.path = ""
         self.cls = ""
+        self.reordered: set[str] = set()
 
     def node(self, node, values: Mapping):
         self.node_name = node.name
@@ -695,9 +697,41 @@ class _Reader:
             return _called(entry, self, *args, **kwargs)
         raise _Refused(f"an fx node of kind {node.op!r} has no code in the notation")
 
+    def reorder_units(self, value: _Value, order: Sequence[int], consumer: str) -> str | None:
+        """Make the ``Linear`` computing ``value`` (through a batch norm, dropout or activation of its units) write
+        its units in ``order`` (unit ``i`` is the old ``order[i]``), so that ``consumer``, a reshape of PyTorch's
+        (C, H, W) order read as the notation's (H, W, C), gets the same values; None, or why it cannot.
+
+        Every layer on the way must feed only the next (and, at last, ``consumer``): another use would
+        see the units reordered. Later uses are refused by :meth:`add`.
+        """
+        walked, name, nxt = [], value.name, consumer
+        while True:
+            layer = self.layers.get(name)
+            if layer is None:
+                return "the values come from no Linear"
+            if any(name in inputs for user, inputs in self.inbound.items() if user != nxt):
+                return f"the output of {layer.path or name} is used elsewhere too"
+            walked.append(name)
+            if layer.code == "DN":
+                break
+            if layer.code not in ("ACT", "BN", "DP") or len(self.inbound[name]) != 1:
+                return f"{layer.code} stands between the Linear and the reshape"
+            name, nxt = self.inbound[name][0], name
+        for name in walked:
+            layer = self.layers[name]
+            if layer.weights is not None:
+                self.layers[name] = dataclasses.replace(layer, weights=_units_in(layer.weights, layer.code, order))
+        self.reordered.update(walked)
+        return None
+
     def add(self, code: str, args: Mapping, inputs: Sequence[_Value], weights=None, suffix: str = "", **kept) -> _Value:
         """A layer of ``code`` on ``inputs``: its arguments resolved, its output's shape from the layer table."""
         kind = LAYERS[code]
+        if any(value.name in self.reordered for value in inputs):
+            raise _Refused(
+                "a Linear's output reshaped to (C, H, W) is used again (its units are reordered for the reshape)"
+            )
         if code not in ("DN", "ACT", "DP") and any(value.flat for value in inputs):
             raise _Refused("a flatten of (C, H, W) goes on only into a Linear (FL() flattens (H, W, C))")
         full = _resolved(code, args)
@@ -715,6 +749,19 @@ class _Reader:
         self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
         return _Value(name, shape, **kept)
+
+
+def _units_in(weights: Callable[[], list], code: str, order: Sequence[int]) -> Callable[[], list]:
+    """A layer's weights (Keras's layout) with its output units in ``order``: a Dense's kernel columns and bias,
+    a batch norm's every vector."""
+
+    def reordered() -> list:
+        arrays = weights()
+        if code == "DN":
+            return [arrays[0][:, list(order)], *(array[list(order)] for array in arrays[1:])]
+        return [array[list(order)] for array in arrays]
+
+    return reordered
 
 
 def _called(entry: Callable, *args, **kwargs):

@@ -435,10 +435,17 @@ def _read_reshape(reader, x, *sizes) -> Value:
         return reader.add("RS", {"shape": (height, width, channels)}, [x])
     if len(target) == 3 and len(held) == 1:  # a Linear's output made an image: (C, H, W) as PyTorch reads it
         channels, height, width = target
+        shaped = reader.add("RS", {"shape": (height, width, channels)}, [x])
+        order = [
+            c * height * width + h * width + w for h in range(height) for w in range(width) for c in range(channels)
+        ]
+        problem = reader.reorder_units(x, order, shaped.name)  # the Linear writes its units in (H, W, C) order
+        if problem is None:
+            return shaped
         raise Refused(
             f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads the values in "
             f"PyTorch's (C, H, W) order; the notation's near code RS({height}, {width}, {channels}) reads them in "
-            "(H, W, C) order"
+            f"(H, W, C) order, exact only when a Linear's units can be reordered for it, and {problem}"
         )
     return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)  # held as PyTorch holds it
 
