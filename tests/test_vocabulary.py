@@ -360,6 +360,51 @@ def test_keras_s_resizing_reads_back():
         to_spec(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Resizing(4, 6, crop_to_aspect_ratio=True)]))
 
 
+# --- RSZTO: resizing to another tensor's size ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a)", (9, 7, 3)),  # up, to an odd size
+        ("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a, interpolation=nearest)", (9, 7, 3)),
+        ("CN(2, 1) as a -> RSZTO(@a | MP(3) -> CN(1, 1))", (11, 10, 3)),  # down, to the second branch's size
+        ("CN(2, 1) as a -> GAP(true) -> RSZTO(ID() | @a) -> CAT(ID() | @a)", (8, 6, 3)),  # an ASPP pooling branch
+    ],
+)
+def test_a_resizing_to_another_tensor_s_size_computes_in_pytorch_what_keras_computes(text, shape):
+    assert_equal_to_keras(f"{text} -> FL()", shape, 3)
+
+
+def test_a_resizing_to_another_tensor_s_size_is_keras_s_resizing_to_that_size():
+    """RSZTO(X | Y) computes what RSZ to Y's size computes, in Keras: the same weights give the same outputs."""
+    to = compile_spec("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a) -> FL()", (9, 7, 3), 3)
+    fixed = compile_spec("CN(2, 1) -> MP(2) -> CN(3, 1) -> RSZ(9, 7) -> FL()", (9, 7, 3), 3)
+    rng = np.random.default_rng(0)
+    to.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in to.get_weights()])
+    fixed.set_weights(to.get_weights())
+    x = rng.normal(size=(2, 9, 7, 3)).astype("float32")
+    np.testing.assert_allclose(to.predict(x, verbose=0), fixed.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_resizing_to_another_tensor_s_size_checks_its_branches():
+    model = check("CN(2, 1) as a -> MP(2) -> CN(5, 1) -> RSZTO(ID() | @a) -> FL()", (9, 7, 3), 3)
+    assert model.layers[3].output_shape == (None, 9, 7, 5) and model.layers[3].params == 0
+    with pytest.raises(SpecError, match="RSZTO resizes its first branch to the second's height and width: it takes 2"):
+        check("CN(2, 1) as a -> RSZTO(ID() | @a | @a) -> FL()", (8, 8, 3), 3)
+    with pytest.raises(SpecError, match="RSZTO resizes images"):
+        check("CN(2, 1) as a -> GAP() -> RSZTO(ID() | @a) -> FL()", (8, 8, 3), 3)
+
+
+def test_a_resizing_to_another_tensor_s_size_is_emitted_and_reads_back_from_keras():
+    text = "CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a, interpolation=nearest) -> GAP()"
+    model = check(text, (8, 8, 3), 3)
+    assert "ResizeTo(interpolation='nearest')" in emit(model, "keras").decode()
+    assert "ResizeTo('nearest')" in emit(model, "torch").decode()
+    built = compile_spec(text, (8, 8, 3), 3)
+    assert "RSZTO(MP() -> CN(3, 1) | ID(), interpolation=nearest)" in one_line(to_spec(built).text)
+
+
 # --- ZP(mode=reflect | replicate) ------------------------------------------------------------------
 
 

@@ -269,6 +269,30 @@ def _build_resize(info) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), options),)
 
 
+def _resize_to_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``RSZTO(X | Y)``: X's channels at Y's height and width."""
+    if len(shapes) != 2:
+        raise ShapeProblem(
+            f"RSZTO resizes its first branch to the second's height and width: it takes 2 branches, not {len(shapes)}"
+        )
+    x, like = shapes
+    if len(x) != 4 or len(like) != 4:
+        raise ShapeProblem(
+            f"RSZTO resizes images: its branches are {_fmt(x)} and {_fmt(like)}, not (height, width, channels) both",
+            "resize before FL() or GAP()",
+        )
+    return (None, like[1], like[2], x[3])
+
+
+def _build_resize_to(info) -> tuple[Call, ...]:
+    mode = _RESIZE_MODES.get(info.layer.args["interpolation"])
+    if mode is None:
+        raise Unsupported(
+            f"PyTorch has no {info.layer.args['interpolation']} resizing that matches Keras's; use bilinear or nearest"
+        )
+    return (Call("ResizeTo", (info.layer.args["interpolation"],)),)
+
+
 def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                 recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
     """``F.interpolate(x, size=(h, w), mode=...)``: RSZ to that size, where PyTorch computes what Keras's Resizing
@@ -625,6 +649,15 @@ RESHAPES = (
               example={"height": 4, "width": 6},
               note=": to `height` x `width` (an ASPP pooling branch back to the image's size, FCN's "
                    "final resize, `F.interpolate(x, size=(h, w))`); also nearest, bicubic, lanczos3, lanczos5"),
+    LayerType("RSZTO", "ResizeTo", "resize the first branch to the second branch's height and width",
+              (Param("interpolation", choice(INTERPOLATIONS), "bilinear"),), _resize_to_shape, merge=True,
+              kind="reshape",
+              keras=(KerasClass("ResizeTo", (KerasArg("interpolation", "interpolation", "bilinear"),), custom=True),),
+              torch=Torch(_build_resize_to,
+                          read_by="F.interpolate(x, size=y.shape[-2:]) (a size read from another tensor), by RSZ's rule"),
+              example={},
+              note=": `RSZTO(X | @y)`, X resized to the size of the tensor `y` (an ASPP pooling branch back to its "
+                   "input's size, FCN's final resize to the image's); also nearest, bicubic, lanczos3, lanczos5"),
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),
