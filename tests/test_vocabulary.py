@@ -405,6 +405,48 @@ def test_a_resizing_to_another_tensor_s_size_is_emitted_and_reads_back_from_kera
     assert "RSZTO(MP() -> CN(3, 1) | ID(), interpolation=nearest)" in one_line(to_spec(built).text)
 
 
+class SizedLike(nn.Module):
+    """A segmentation net as torchvision writes its resizes: an ASPP pooling branch back to its input's size
+    (``f.shape[-2:]``) and the logits back to the image's (``x.shape[-2:]``, taken first)."""
+
+    def __init__(self, mode="bilinear"):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1), nn.ReLU())
+        self.head = nn.Conv2d(12, 5, 1)
+        self.mode = mode
+
+    def forward(self, x):
+        input_shape = x.shape[-2:]
+        f = self.b(F.relu(self.a(x)))
+        size = f.shape[-2:]
+        pooled = F.interpolate(self.pool(f), size=size, mode="bilinear", align_corners=False)
+        y = self.head(torch.cat([f, pooled], 1))
+        return F.interpolate(y, size=input_shape, mode=self.mode)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest-exact"])
+def test_pytorch_s_interpolation_to_another_tensor_s_size_reads_as_rszto_exact_at_every_input_size(mode):
+    module = SizedLike(mode).eval()
+    spec = from_torch(module, (20, 18, 3), task="segment")
+    text = one_line(spec.text)
+    assert "CAT(ID() | RSZTO(GAP(true) -> CN(4, 1) | ID()))" in text and "RSZ(" not in text, text
+    interpolation = "" if mode == "bilinear" else ", interpolation=nearest"
+    assert f"| ID(){interpolation}) -> ACT(softmax)" in text.replace(" )", ")"), text
+    for height, width in ((20, 18), (27, 33)):  # the size read at, and another: the resizes follow the tensors
+        sized = spec.text.replace("IN(20, 18, 3)", f"IN({height}, {width}, 3)")
+        built = compile_spec(sized, backend="torch", task=spec.task).eval()
+        port_weights(spec, built)  # the weights read at the first size: the same tensors at any size
+        x = torch.randn(2, 3, height, width)
+        with torch.no_grad():
+            np.testing.assert_allclose(built(x).numpy(), torch.softmax(module(x), dim=1).numpy(), atol=1e-5)
+
+
+def test_an_interpolation_to_another_tensor_s_size_keras_computes_otherwise_is_refused():
+    with pytest.raises(UnsupportedModel, match="mode='nearest' to another tensor's size differs .*nearest-exact"):
+        from_torch(SizedLike("nearest").eval(), (20, 18, 3), task="segment")
+
+
 # --- ZP(mode=reflect | replicate) ------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.backends.verify import postorder
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
-from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes
+from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes, with_extents
 from cnndsl.layers.reshape import read_channel_slice
 from cnndsl.tasks import CLASSIFY, LOGITS, Task, task_named, task_of_head
 
@@ -420,7 +420,7 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any, dict]:
                     raise _Stop(name)
                 if isinstance(value, _Parameter):  # a buffer's or a constant's size is its own
                     return _SIZE_ATTRIBUTES[name](tuple(value.tensor.shape))
-                return _SIZE_ATTRIBUTES[name](torch_sizes(value))
+                return _SIZE_ATTRIBUTES[name](with_extents(torch_sizes(value), value))
             return Attribute(self, name)
 
     class Attribute(fx.proxy.Attribute):

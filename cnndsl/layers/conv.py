@@ -39,6 +39,7 @@ from cnndsl.layers.pytorch import (
     activation,
     as_spatial,
     int_pair,
+    known_size,
     own_tensor,
     read_padding,
     symmetric,
@@ -337,7 +338,7 @@ def _output_padding(module, x, output_size) -> tuple[int, int]:
     """``up(x, output_size=skip.size())``: the rows PyTorch adds after to reach that size, as its own rule."""
     x = as_spatial(x)
     wanted = tuple(output_size)[-2:]
-    if not all(type(size) is int for size in wanted):
+    if not all(known_size(size) for size in wanted):
         raise Refused(f"output_size={tuple(output_size)}: the notation's CT has sizes it knows")
     extra = []
     for given, want, k, s, p, d in zip(x.shape[1:3], wanted, module.kernel_size, module.stride, module.padding,

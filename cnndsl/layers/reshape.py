@@ -30,12 +30,14 @@ from cnndsl.layers.pytorch import (
     BATCH,
     NN,
     Call,
+    Extent,
     Parameter,
     Refused,
     Unsupported,
     Value,
     as_spatial,
     as_tensor,
+    known_size,
     sizes_text,
     torch_sizes,
     whole_numbers,
@@ -305,6 +307,13 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     height, width = sizes * 2 if len(sizes) == 1 else sizes
     if align_corners or antialias:
         raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
+    like = _sized_like(sizes)
+    if like is not None and like.name != x.name:  # y.shape[-2:]: RSZTO, exact at every input size
+        found = {"bilinear": "bilinear", "nearest-exact": "nearest"}.get(mode)
+        if found is None:
+            raise Refused(f"interpolating with mode={mode!r} to another tensor's size differs from Keras's resizing"
+                          + ("; nearest-exact resizes as Keras does" if mode == "nearest" else ""))  # fmt: skip
+        return reader.add("RSZTO", {"interpolation": found}, [x, like])
     whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
     if whole and mode in ("nearest", "bilinear") and tuple(x.shape[1:3]) != (1, 1):
         # a whole factor is UP, the code that says it (a U-Net's decoder); a pooled pixel spread back to the
@@ -318,6 +327,16 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
         hint = "; nearest-exact resizes as Keras does" if mode == "nearest" else ""
         raise Refused(f"interpolating with mode={mode!r} to {height}x{width} differs from Keras's Resizing{hint}")
     return reader.add("RSZ", {"height": height, "width": width, "interpolation": found}, [x])
+
+
+def _sized_like(sizes: tuple):
+    """The tensor whose height and width ``sizes`` are, read from its shape (``y.shape[-2:]``); None otherwise."""
+    if len(sizes) != 2 or not all(isinstance(size, Extent) for size in sizes):
+        return None
+    height, width = sizes
+    if height.of is not width.of or (height.axis, width.axis) != (1, 2):
+        return None
+    return height.of
 
 
 def _up_entry() -> LayerType:
@@ -409,7 +428,7 @@ def _read_interpolate(reader, x, size=None, scale_factor=None, mode: str = "near
     x = as_spatial(x)
     height, width = x.shape[1:3]
     if size is not None:
-        size = (size, size) if type(size) is int else tuple(size)
+        size = (size, size) if known_size(size) else tuple(size)
         if len(size) != 2 or size[0] % height or size[1] % width:
             raise Refused(
                 f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times"
@@ -437,10 +456,10 @@ def _read_reshape(reader, x, *sizes) -> Value:
     reordered when ported).
     """
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
-    if isinstance(x, Parameter) and all(type(size) is int for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
+    if isinstance(x, Parameter) and all(known_size(size) for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
         return Parameter(x.tensor.reshape(sizes))
     x = as_tensor(x)
-    if not sizes or not all(size is BATCH or type(size) is int for size in sizes):
+    if not sizes or not all(size is BATCH or known_size(size) for size in sizes):
         raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
     held = torch_sizes(x)[1:]
     count = math.prod(held)
