@@ -396,6 +396,16 @@ def test_a_resizing_to_another_tensor_s_size_checks_its_branches():
         check("CN(2, 1) as a -> GAP() -> RSZTO(ID() | @a) -> FL()", (8, 8, 3), 3)
 
 
+def test_the_docs_resize_to_another_tensor_s_size_with_a_spec_that_checks():
+    from docs_pages import section
+
+    part = section("docs/notation/graphs.md", "Resizing to another tensor's size")
+    block = part[part.index("\n    IN(") : part.index("\n\n", part.index("\n    IN(") + 1)]
+    model = check(" ".join(block.split()), task="segment")
+    assert [info.code for info in model.layers].count("RSZTO") == 2
+    assert model.layers[-2].output_shape == (None, 64, 64, 4)
+
+
 def test_a_resizing_to_another_tensor_s_size_is_emitted_and_reads_back_from_keras():
     text = "CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a, interpolation=nearest) -> GAP()"
     model = check(text, (8, 8, 3), 3)
