@@ -182,6 +182,73 @@ def test_a_linear_viewed_as_an_image_and_used_again_is_refused():
         from_torch(Pooled(DCGANHead(False, reuse=True), 4).eval(), (4, 4, 3))
 
 
+# --- torch.stack: SKNet's selective kernel, and a stack folded into the channels ------------------------
+
+
+class Selective(nn.Module):
+    """SKNet's selective kernel as timm writes it: the paths stacked on dim 1, summed, a softmax over the paths
+    of an attention cut from the channels by a view, the paths weighted and summed."""
+
+    def __init__(self, paths: int = 2):
+        super().__init__()
+        self.paths = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1 + i, dilation=1 + i) for i in range(paths))
+        self.reduce, self.select = nn.Conv2d(4, 2, 1), nn.Conv2d(2, 4 * paths, 1)
+
+    def forward(self, x):
+        x = torch.stack([path(x) for path in self.paths], dim=1)
+        attention = self.select(F.relu(self.reduce(x.sum(1).mean((2, 3), keepdim=True))))
+        b, c, h, w = attention.shape
+        attention = torch.softmax(attention.view(b, len(self.paths), c // len(self.paths), h, w), dim=1)
+        return torch.sum(x * attention, dim=1)
+
+
+class Folded(nn.Module):
+    """Two paths stacked on a new axis, then a view folding it into the channels: a concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(4, 3, 1), nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, x):
+        stacked = torch.stack((self.a(x), self.b(x)), 1)
+        return F.relu(stacked.view(x.size(0), -1, x.size(2), x.size(3)))
+
+
+def test_sknet_s_selective_kernel_reads_as_slices_sigmoids_of_differences_products_and_sums():
+    text = read_exactly(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), Selective()), 4), (8, 8, 3),
+                        "ADD(@view_path0 | ID(), scale=-1.0)")  # fmt: skip
+    assert one_line(text).count("ACT(sigmoid)") == 2 and "MUL(" in text and "SL(4, 8)" in text
+
+
+def test_a_stack_folded_into_the_channels_reads_as_a_concatenation():
+    read_exactly(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), Folded()), 6), (8, 8, 3), "CAT(")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (Selective(3), "softmax over 3 stacked tensors: only two have notation"),
+        (
+            type("OnDim2", (nn.Module,), {"forward": lambda self, x: torch.stack([x, x], 2).sum(2)})(),
+            "stacking 2 tensors on dim 2: the notation follows a stack of images of one shape on dim 1",
+        ),
+        (
+            type("Mean", (nn.Module,), {"forward": lambda self, x: torch.stack([x, x], 1).mean(1)})(),
+            "a stack of tensors \\(torch.stack on dim 1\\) reads only into sum\\(1\\)",
+        ),
+    ],
+)
+def test_a_stack_the_notation_cannot_follow_is_refused_naming_it(body, message):
+    with pytest.raises(UnsupportedModel, match=message):
+        from_torch(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), body), 4).eval(), (8, 8, 3))
+
+
+def test_a_strided_dilated_convolution_reads_as_the_stride_one_convolution_subsampled():
+    """Keras's Conv2D takes strides or a dilation, not both: every other output of the stride-1 one is the same."""
+    body = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=2, dilation=2), nn.Conv2d(4, 4, 3, stride=2, dilation=2))
+    read_exactly(Pooled(body, 4), (13, 12, 3), "CN(4, padding=same, activation=linear, dilation=2) -> MP(1, strides=2)")
+
+
 # --- PRELU ---------------------------------------------------------------------------------------
 
 

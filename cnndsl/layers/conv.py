@@ -297,6 +297,10 @@ def _read_convolution(reader, x, shape, bias: bool, settings: tuple, tensors, pa
     filters, channels = shape[0], shape[1] * groups
     if channels != x.shape[-1]:
         raise Refused(f"a convolution of {channels} channels gets {x.shape[-1]}")
+    depthwise = groups > 1 and groups == channels and filters % channels == 0
+    subsample = None
+    if max(strides) > 1 and max(dilation) > 1 and not depthwise:  # Keras's Conv2D takes one of the two
+        subsample, strides = strides, (1, 1)  # every s-th output of the stride-1 convolution: MP(1, strides=s)
     padded = read_padding(x.shape[1:3], kernel, strides, dilation, pad)
     if padding_mode != "zeros" and pad != (0, 0):  # the edge reflected or replicated: a ZP of that mode
         padded = None
@@ -306,10 +310,13 @@ def _read_convolution(reader, x, shape, bias: bool, settings: tuple, tensors, pa
         padded = "valid"
     window = {"kernel": kernel, "strides": strides, "padding": padded, "activation": "linear", "dilation": dilation,
               "bias": bias}  # fmt: skip
-    if groups > 1 and groups == channels and filters % channels == 0:
+    if depthwise:
         args = {**window, "depth_multiplier": filters // channels}
         return reader.add("DW", args, [x], lambda: _depthwise_weights_of(*tensors(), channels))
-    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(*tensors()))
+    x = reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(*tensors()))
+    if subsample is None:
+        return x
+    return reader.add("MP", {"pool": (1, 1), "strides": subsample, "padding": "valid"}, [x], suffix="_stride")
 
 
 def _conv_weights_of(weight, bias) -> list:
