@@ -236,6 +236,12 @@ def test_a_stack_folded_into_the_channels_reads_as_a_concatenation():
             type("Mean", (nn.Module,), {"forward": lambda self, x: torch.stack([x, x], 1).mean(1)})(),
             "a stack of tensors \\(torch.stack on dim 1\\) reads only into sum\\(1\\)",
         ),
+        (  # ShuffleNet's channel shuffle written inline (the quantizable ShuffleNets)
+            type(
+                "Shuffled", (nn.Module,), {"forward": lambda self, x: x.view(x.size(0), 2, 2, 8, 8).transpose(1, 2)}
+            )(),
+            "a stack of tensors \\(x.view\\(b, 2, 2, h, w\\)\\) reads only .* is a channel shuffle: SHF",
+        ),
     ],
 )
 def test_a_stack_the_notation_cannot_follow_is_refused_naming_it(body, message):

@@ -762,12 +762,17 @@ class _Stacked:
     each followed as the tensor it is, until what is computed from them is one tensor again."""
 
     values: tuple
+    made: str = "torch.stack on dim 1"
+    """How forward made it, for a refusal: ``torch.stack`` or a view cutting the channels."""
 
 
-_STACK_USES = (
-    "a stack of tensors (torch.stack on dim 1) reads only into sum(1), a sum or product of two stacks, "
-    "softmax(dim=1) of two, or a view folding it into the channels"
-)
+def _stack_uses(stacked) -> str:
+    """The refusal for what a stack goes on into: what it may go into instead."""
+    made = stacked.made if isinstance(stacked, _Stacked) else "torch.stack on dim 1"
+    return (
+        f"a stack of tensors ({made}) reads only into sum(1), a sum or product of two stacks, "
+        "softmax(dim=1) of two, or a view folding it into the channels"
+    )
 
 
 def _read_stacked(reader: _Reader, node, args, kwargs):
@@ -794,8 +799,9 @@ def _read_stacked(reader: _Reader, node, args, kwargs):
             return _paths_of_channels(reader, args[0], sizes)
     if not any(isinstance(value, _Stacked) for value in listed):
         return None
+    stacked = next(value for value in listed if isinstance(value, _Stacked))
     if node.op == "call_module":
-        raise _Refused(_STACK_USES)
+        raise _Refused(_stack_uses(stacked))
     name = target if node.op == "call_method" else getattr(target, "__name__", "")
     first = args[0] if args else None
     if name == "sum" and isinstance(first, _Stacked) and not kwargs.get("keepdim", False):
@@ -834,7 +840,9 @@ def _read_stacked(reader: _Reader, node, args, kwargs):
             folded = folded and (sizes[0] is BATCH or sizes[0] == -1)
         if folded:
             return reader.add("CAT", {"axis": -1}, list(values), suffix="_paths")
-    raise _Refused(_STACK_USES)
+    if name == "transpose" and isinstance(first, _Stacked) and stacked.made != "torch.stack on dim 1":
+        raise _Refused(f"{_stack_uses(stacked)}; a view, transpose(1, 2) and view back is a channel shuffle: SHF")
+    raise _Refused(_stack_uses(stacked))
 
 
 def _stack(reader: _Reader, tensors, dim: int = 0):
@@ -862,7 +870,7 @@ def _paths_of_channels(reader: _Reader, x: _Value, sizes: tuple):
     if parts * size != channels:
         raise _Refused(f"reshaping {channels} channels to {parts} parts of {size}")
     return _Stacked(tuple(reader.add("SL", {"start": i * size, "stop": (i + 1) * size}, [x], suffix=f"_path{i}")
-                          for i in range(parts)))  # fmt: skip
+                          for i in range(parts)), f"x.view(b, {parts}, {size}, h, w)")  # fmt: skip
 
 
 def _units_in(weights: Callable[[], list], code: str, order: Sequence[int]) -> Callable[[], list]:
