@@ -525,9 +525,12 @@ def test_pytorch_s_interpolation_to_another_tensor_s_size_reads_as_rszto_exact_a
             np.testing.assert_allclose(built(x).numpy(), torch.softmax(module(x), dim=1).numpy(), atol=1e-5)
 
 
-def test_an_interpolation_to_another_tensor_s_size_keras_computes_otherwise_is_refused():
-    with pytest.raises(UnsupportedModel, match="mode='nearest' to another tensor's size differs .*nearest-exact"):
+def test_a_nearest_interpolation_to_another_tensor_s_size_reads_as_the_size_read_or_is_refused():
+    """PyTorch's legacy nearest is Keras's only at a whole factor: that size as read (UP), else refused."""
+    with pytest.raises(UnsupportedModel, match="mode='nearest' to 20x18 differs from Keras's Resizing; nearest-exact"):
         from_torch(SizedLike("nearest").eval(), (20, 18, 3), task="segment")
+    text = one_line(from_torch(SizedLike("nearest").eval(), (20, 20, 3), task="segment").text)
+    assert "UP(size=4)" in text and text.count("RSZTO(") == 1, text
 
 
 # --- ZP(mode=reflect | replicate) ------------------------------------------------------------------

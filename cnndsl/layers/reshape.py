@@ -308,12 +308,10 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     if align_corners or antialias:
         raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
     like = _sized_like(sizes)
-    if like is not None and like.name != x.name:  # y.shape[-2:]: RSZTO, exact at every input size
-        found = {"bilinear": "bilinear", "nearest-exact": "nearest"}.get(mode)
-        if found is None:
-            raise Refused(f"interpolating with mode={mode!r} to another tensor's size differs from Keras's resizing"
-                          + ("; nearest-exact resizes as Keras does" if mode == "nearest" else ""))  # fmt: skip
+    found = {"bilinear": "bilinear", "nearest-exact": "nearest"}.get(mode)
+    if like is not None and like.name != x.name and found is not None:  # y.shape[-2:]: RSZTO, exact at every size
         return reader.add("RSZTO", {"interpolation": found}, [x, like])
+    # otherwise the size as read (PyTorch's nearest is Keras's only at a whole factor: UP, exact at this size)
     whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
     if whole and mode in ("nearest", "bilinear") and tuple(x.shape[1:3]) != (1, 1):
         # a whole factor is UP, the code that says it (a U-Net's decoder); a pooled pixel spread back to the
