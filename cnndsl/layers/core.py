@@ -775,7 +775,7 @@ def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | No
     activation = _activation_named(name) if _is_activation(entry) else None
     if activation is not None:  # ACT: the class is one activation (Keras's form says the constants it implies)
         defaults = {param.name: param.default for param in entry.params}
-        if form is not None:
+        if form is not None and form.combine is None:  # a form that combines keys implies nothing alone
             implied = tuple((arg.name, arg.default) for arg in form.args
                             if arg.name in defaults and arg.default is not None and arg.default != defaults[arg.name])  # fmt: skip
         return Borrowed(framework, name, entry.code, form, activation=activation, implied=tuple(implied))
