@@ -11,7 +11,6 @@ them before each build, so a code added to the table is in every listing.
 from __future__ import annotations
 
 import re
-
 import sys
 from pathlib import Path
 
