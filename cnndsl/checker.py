@@ -21,7 +21,7 @@ from cnndsl.passes.resolve import Resolver, attach_head
 from cnndsl.records import record
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
-from cnndsl.tasks import Task, task_named
+from cnndsl.tasks import Task, task_for
 
 __all__ = ["parse", "check", "check_chain", "check_partial", "Partial", "valid_input_shape", "valid_classes"]
 
@@ -125,7 +125,7 @@ def _check_chain(
     chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False,
     inferrer=None, partial=False,
 ) -> CheckedModel | Partial:  # fmt: skip
-    task = task_named(task)
+    task = task_for(task, chain)
     resolved, shape, classes = resolved_chain(
         chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked
     )
@@ -168,7 +168,7 @@ def resolved_chain(
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source)
     resolved = resolver.resolve(items)
-    task = task_named(task)
+    task = task_for(task, chain)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)

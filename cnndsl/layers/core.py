@@ -497,6 +497,9 @@ class LayerType:
     """``ID()``: passes its input on; no layer."""
     merge: bool = False
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
+    sees_input: bool = False
+    """A merge whose shape rule, weights and MACs also read the model input's shape, given first among the
+    branches' (a detection head: its strides are the input's size over each level's)."""
     kind: str = "other"
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None

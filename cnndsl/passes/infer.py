@@ -50,6 +50,8 @@ class Inferrer:
         self._sizes_lost = False
         """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
         self._pointwise: list[tuple[int, Diagnostic]] = []
+        self._image: Shape = ()
+        """The model input's shape, for a merge that sees it."""
         """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key (cnndsl.passes.expand.Mark): the layer it is the output of, and its shape."""
@@ -61,6 +63,7 @@ class Inferrer:
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
+        self._image = input_shape
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
         if walked and self.taken:
@@ -151,8 +154,10 @@ class Inferrer:
         sources = tuple(branch[0] for branch in walked)
         shapes = tuple(branch[1] for branch in walked)
         layer = item.layer
+        image = self._image if layer.type.sees_input else None
+        seen = [image, *shapes] if image is not None else list(shapes)
         try:
-            out = layer.type.output_shape(list(shapes), layer.args)
+            out = layer.type.output_shape(seen, layer.args)
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
             self._sizes_lost = True
@@ -160,9 +165,14 @@ class Inferrer:
             if out is None:  # what follows gets a shape nobody knows: no error after it would be its own
                 return None
         else:
-            warning = layer.type.warn(list(shapes), layer.args)
+            warning = layer.type.warn(seen, layer.args)
             self._warn(layer, warning and f"{layer.code} {warning}", "merge-broadcast")
-        info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, 0, sources, shapes)
+        weights = layer.type.weights(seen, layer.args)
+        trainable = sum(weight.size for weight in weights if weight.trainable)
+        frozen = sum(weight.size for weight in weights if not weight.trainable)
+        known = None not in out[1:] and all(None not in shape[1:] for shape in seen)
+        macs = layer.type.macs(seen, out, layer.args) if known else 0
+        info = LayerInfo(layer, self._name(layer), shapes[0], out, trainable, frozen, macs, sources, shapes, image)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
 
@@ -346,7 +356,7 @@ def _remapped(info: LayerInfo, position: dict[int, int]) -> LayerInfo:
     inputs = tuple(INPUT if source == INPUT else position[source] for source in info.inputs)
     return LayerInfo(
         info.layer, info.name, info.input_shape, info.output_shape, info.trainable, info.non_trainable, info.macs,
-        inputs, info.input_shapes,
+        inputs, info.input_shapes, info.image,
     )  # fmt: skip
 
 

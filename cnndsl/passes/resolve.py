@@ -265,6 +265,8 @@ def attach_head(
     The last layer is the last one the model computes, a block's use ending the model included;
     the appended head is located at ``end``, the end of the spec.
     """
+    if not task.appends_head:  # the spec ends in the task's own head (a detector's DETECT)
+        return layers
     at = len(layers)
     while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
         at -= 1
