@@ -98,7 +98,8 @@ def _weights(shapes: list[Shape], a: Mapping) -> tuple[Weight, ...]:
             weights += [*_conv_bn(f"cv3.{i}.0.0", 3, x, x, depthwise=True), *_conv_bn(f"cv3.{i}.0.1", 1, x, c3),
                         *_conv_bn(f"cv3.{i}.1.0", 3, c3, c3, depthwise=True), *_conv_bn(f"cv3.{i}.1.1", 1, c3, c3)]  # fmt: skip
         weights += _out_conv(f"cv3.{i}.2", c3, a["classes"])
-    return (*weights, Weight("dfl.conv.kernel", (1, 1, a["bins"], 1), False))
+    weights.append(Weight("dfl.conv.kernel", (1, 1, a["bins"], 1), False))
+    return (*(w for w in weights if w.trainable), *(w for w in weights if not w.trainable))  # Keras's order
 
 
 def _macs(shapes: list[Shape], out: Shape, a: Mapping) -> int:
@@ -126,7 +127,8 @@ def _build_detect(info) -> tuple[Call, ...]:
     a = info.layer.args
     channels = tuple(shape[-1] for shape in info.input_shapes)
     strides = detect_strides(info.image, list(info.input_shapes))
-    return (Call("Detect", (a["classes"], a["bins"], a["legacy"], channels, strides)),)
+    widths = detect_widths(channels[0], a["classes"], a["bins"])
+    return (Call("Detect", (a["classes"], a["bins"], a["legacy"], channels, widths, strides)),)
 
 
 def _detect_port(name: str):
