@@ -86,9 +86,11 @@ class Resolver:
         for arg in positional:
             self._error(f"{merge.code} {takes}", arg.span, code="merge-arguments")
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
-        if len(merge.branches) < MIN_BRANCHES:
-            example = f"{merge.code}(A | B)"
-            message = f"{merge.code} needs at least {MIN_BRANCHES} branches, separated by '|': {example}"
+        fewest = kind.min_branches if kind.merge else MIN_BRANCHES
+        if len(merge.branches) < fewest:
+            example = f"{merge.code}(A | B)" if fewest > 1 else f"{merge.code}(A)"
+            needs = f"{fewest} branches, separated by '|'" if fewest > 1 else "1 branch"
+            message = f"{merge.code} needs at least {needs}: {example}"
             self._error(message, merge.span, code="merge-branches")
             return None
         call = ast.Call(merge.code, tuple(arg for arg in merge.args if arg.name is not None), merge.span)
