@@ -17,6 +17,10 @@ from hypothesis import strategies as st
 from cnndsl.compiler import check
 from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES, example_text
 
+JOINS = frozenset(code for code in MERGES if not LAYERS[code].ends_model)
+"""The merges random graphs draw: a detection head ends a model over levels of whole strides
+(tests/test_detect.py holds it to a reference of its own)."""
+
 
 @dataclass
 class Desc:
@@ -431,7 +435,7 @@ def _branch(depth: int, width: int):
 def merge(depth: int, width: int):
     @st.composite
     def make(draw) -> tuple[str, list]:
-        code = draw(st.sampled_from(sorted(MERGES)))
+        code = draw(st.sampled_from(sorted(JOINS)))
         branches = draw(st.lists(_branch(depth, width), min_size=2, max_size=3))
         args, extra = {}, ""
         if code == "CAT" and draw(st.integers(0, 2)) == 0:
@@ -475,7 +479,7 @@ def _named(elements: list, width: int):
 
     @st.composite
     def make(draw) -> list:
-        code = draw(st.sampled_from(sorted(MERGES)))
+        code = draw(st.sampled_from(sorted(JOINS)))
         branches = draw(st.lists(_branch(1, width), min_size=2, max_size=3))
         sources = [draw(st.one_of(st.none(), st.integers(0, len(elements) - 1))) for _ in branches]
         if all(source is None for source in sources):

@@ -499,6 +499,8 @@ class LayerType:
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
     min_branches: int = 2
     """The fewest branches a merge takes (a detection head may have one level)."""
+    ends_model: bool = False
+    """Only the model's output (a detection head: PyTorch gives its detections in Ultralytics' layout)."""
     sees_input: bool = False
     """A merge whose shape rule, weights and MACs also read the model input's shape, given first among the
     branches' (a detection head: its strides are the input's size over each level's)."""

@@ -173,13 +173,13 @@ DETECT_LAYERS = (
               "and class scores per anchor",
               (Param("classes", count(1, 100_000), 80), Param("bins", count(1, 1024), 16),
                Param("legacy", flag, False)),
-              _shape, weights=_weights, macs=_macs, merge=True, min_branches=1, sees_input=True, kind="merge",
+              _shape, weights=_weights, macs=_macs, merge=True, min_branches=1, sees_input=True, ends_model=True, kind="merge",
               keras=(KerasClass("Detect", (KerasArg("classes", "classes", 80), KerasArg("bins", "bins", 16),
                                            KerasArg("legacy", "legacy", False),
                                            KerasArg(None, "strides", to_keras=_keras_strides)), custom=True),),
               torch=Torch(_build_detect, ports=_DetectPorts(), holders=("Detect",),
                           unread="a detection head is read from its model file, not traced"),
-              example={},
+              example={"classes": 3},
               note=": `DETECT(@p3 | @p4 | @p5, classes=80, bins=16, legacy=false)`, Ultralytics' Detect head; "
                    "output (anchors, 4 + classes)"),
 )  # fmt: skip

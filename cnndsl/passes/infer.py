@@ -68,6 +68,8 @@ class Inferrer:
         tree = walked[2] if walked else ()
         if walked and self.taken:
             self._lost(walked[0])
+        if walked:
+            self._followed_ends(walked[0])
         self._withdraw_pointwise_warnings()
         if not self.merged:
             return self.built, tree
@@ -86,6 +88,17 @@ class Inferrer:
                     info.layer.span,
                     f"name it ({_head(info.layer)} as x) and use it (@x), or remove it",
                     "lost-output",
+                )
+
+    def _followed_ends(self, output: int) -> None:
+        """A layer that ends the model (a detection head, whose output is the detections) followed by another."""
+        for index, info in enumerate(self.built):
+            if info.layer.type.ends_model and index != output:
+                self._error(
+                    f"{_head(info.layer)} ends the model: its output is the detections, and nothing may follow it",
+                    info.layer.span,
+                    f"end the spec in {info.layer.code}(...)",
+                    "ends-model",
                 )
 
     def _withdraw_pointwise_warnings(self) -> None:
@@ -161,7 +174,7 @@ class Inferrer:
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
             self._sizes_lost = True
-            out = _joined_unknown_sizes(layer, shapes)
+            out = _joined_unknown_sizes(layer, seen)
             if out is None:  # what follows gets a shape nobody knows: no error after it would be its own
                 return None
         else:
