@@ -102,14 +102,14 @@ BAD = [
     ("IN(16, 16, 3) -> DETECT(ID(), classes=0)", 39, "classes must be at least 1"),
     ("IN(16, 16, 3) -> DETECT(ID(), legacy=yes)", 38, "legacy must be true or false"),
     ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> DETECT(ID()) -> FL()", 44, "DETECT(ID()) ends the model"),
-    ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> DETECT(ID()) -> DN(3)", 60, "a detector ends in DETECT(...)"),
+    ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> GAP()", 44, "a detector ends in DETECT(...)"),
 ]
 
 
 @pytest.mark.parametrize(("text", "column", "words"), BAD)
 def test_a_bad_head_is_a_located_error(text, column, words):
     with pytest.raises(SpecError) as raised:
-        check(text, task="detect" if "-> DN" in text else None)
+        check(text, task=None if "DETECT" in text else "detect")
     first = raised.value.diagnostics[0]
     assert words in first.message and first.span.column == column, (first.message, first.span.column)
 
