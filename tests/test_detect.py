@@ -245,7 +245,11 @@ def test_pytorch_keras_and_the_reference_compute_the_same_head(legacy, bins):
                   "kernel": "weight", "bias": "bias"}[tensor]  # fmt: skip
         value = reference.state_dict()[f"{path}.{source}"].numpy()
         if tensor == "kernel":
-            value = value.transpose(2, 3, 0, 1) if variable.shape[-1] == 1 and value.shape[1] == 1 else value.transpose(2, 3, 1, 0)
+            value = (
+                value.transpose(2, 3, 0, 1)
+                if variable.shape[-1] == 1 and value.shape[1] == 1
+                else value.transpose(2, 3, 1, 0)
+            )
         variable.assign(value)
     torch_backend.port_weights(built, module)  # and back: every Keras weight lands where it came from
     for name, tensor in module.detect.state_dict().items():
@@ -282,7 +286,8 @@ def test_the_onnx_export_computes_the_decoded_output():
     import onnxruntime
     import torch
 
-    from cnndsl.backends import onnx, torch as torch_backend
+    from cnndsl.backends import onnx
+    from cnndsl.backends import torch as torch_backend
 
     model = check(spec(classes=3, bins=8))
     module = randomised(torch_backend.build(model)).eval()

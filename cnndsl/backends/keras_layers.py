@@ -381,7 +381,11 @@ class Detect(keras.layers.Layer):
         if kind == "out":
             return ops.conv(x, weights[0], padding="same") + weights[1]
         kernel, gamma, beta, mean, variance = weights
-        x = ops.depthwise_conv(x, kernel, padding="same") if kind == "depthwise" else ops.conv(x, kernel, padding="same")
+        x = (
+            ops.depthwise_conv(x, kernel, padding="same")
+            if kind == "depthwise"
+            else ops.conv(x, kernel, padding="same")
+        )
         x = (x - mean) * ops.rsqrt(variance + 1e-3) * gamma + beta
         return ops.silu(x)
 

@@ -43,7 +43,9 @@ def detect_strides(image: Shape, levels: list[Shape]) -> tuple[int, ...]:
     strides = []
     for index, level in enumerate(levels, 1):
         if len(level) != 4:
-            raise ShapeProblem(f"DETECT level {index} is {len(level) - 1}-D; each level is a (height, width, channels) map")
+            raise ShapeProblem(
+                f"DETECT level {index} is {len(level) - 1}-D; each level is a (height, width, channels) map"
+            )
         if None in level[1:]:
             raise ShapeProblem(f"DETECT level {index} has a size nobody knows")
         ratios = {image[axis] / level[axis] for axis in (1, 2)}
@@ -110,10 +112,7 @@ def _macs(shapes: list[Shape], out: Shape, a: Mapping) -> int:
     for level in levels:
         cells, x = level[1] * level[2], level[-1]
         box = 9 * x * c2 + 9 * c2 * c2 + c2 * 4 * a["bins"]
-        if a["legacy"]:
-            score = 9 * x * c3 + 9 * c3 * c3
-        else:
-            score = 9 * x + x * c3 + 9 * c3 + c3 * c3
+        score = 9 * x * c3 + 9 * c3 * c3 if a["legacy"] else 9 * x + x * c3 + 9 * c3 + c3 * c3
         total += cells * (box + score + c3 * a["classes"] + 4 * a["bins"])
     return total
 
