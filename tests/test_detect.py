@@ -313,3 +313,22 @@ def test_the_keras_layer_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(3).random((1, 64, 64, 3), dtype=np.float32)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(built(x)), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_emitted_sources_build_the_head():
+    import torch
+
+    from cnndsl.backends import keras_source, torch_source
+    from cnndsl.backends import torch as torch_backend
+
+    model = check(spec(classes=5, bins=4))
+    assert "Detect(classes=5, bins=4, strides=[4, 8, 16])" in keras_source.emit(model)
+    namespace: dict = {"__name__": "emitted"}
+    exec(compile(torch_source.emit(model), "emitted.py", "exec"), namespace)
+    emitted = namespace["model"].eval()
+    built = randomised(torch_backend.build(model)).eval()
+    emitted.load_state_dict(built.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(emitted(x), built(x), rtol=1e-5, atol=1e-4)
