@@ -224,8 +224,8 @@ class Task:
 
     # --- training ---
 
-    trains = True
-    """Whether ``cnndsl run`` trains this task's models (a detector's losses are not in cnndsl yet)."""
+    untrained: str | None = None
+    """Why ``cnndsl run`` does not train this task's models (a detector's losses are not in cnndsl yet); None: it does."""
     takes_class_folders = False
     """Whether a folder of a folder per class is this task's data (classification's kinds)."""
     one_hot = True
@@ -1174,7 +1174,7 @@ class Detect(Task):
     metrics = ()
     count_word = "class count"
     appends_head = False
-    trains = False
+    untrained = "training detectors is not supported yet"
 
     def take_head(self, last, outputs, explicit):
         return None
@@ -1203,7 +1203,7 @@ class Detect(Task):
         return f"Classes: {outputs} (detection: boxes and class scores per anchor)"
 
     def labels(self, arrays, x_train, x_test, source):
-        raise DataError(f"{source}: training detectors is not supported yet")
+        raise DataError(f"{source}: {self.untrained}")
 
     def score_lines(self, metrics):
         return [("Test loss", metrics.get("test_loss"))]

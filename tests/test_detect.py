@@ -101,7 +101,7 @@ BAD = [
     ("IN(16, 16, 3) -> DETECT()", 18, "DETECT needs at least 1 branch"),
     ("IN(16, 16, 3) -> DETECT(ID(), classes=0)", 39, "classes must be at least 1"),
     ("IN(16, 16, 3) -> DETECT(ID(), legacy=yes)", 38, "legacy must be true or false"),
-    ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> DETECT(ID()) -> FL()", 44, "DETECT(ID()) ends the model"),
+    ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> DETECT(ID()) -> FL()", 44, "ends the model: nothing may follow it"),
     ("IN(16, 16, 3) -> CN(8, 3, padding=same) -> GAP()", 44, "a detector ends in DETECT(...)"),
 ]
 

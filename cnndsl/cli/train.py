@@ -41,10 +41,8 @@ def _refuse_untrained_task(args: argparse.Namespace, source: Source) -> None:
         task = check(source, task=args.task).task
     except SpecError:  # training reports the spec's errors as it always has
         return
-    if not task.trains:
-        raise UsageError(
-            f"{source.label}: training detectors is not supported yet; check, summary, draw and emit take it"
-        )
+    if task.untrained is not None:
+        raise UsageError(f"{source.label}: {task.untrained}; check, summary, draw and emit take it")
 
 
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:

@@ -50,9 +50,9 @@ class Inferrer:
         self._sizes_lost = False
         """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
         self._pointwise: list[tuple[int, Diagnostic]] = []
+        """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
         self._image: Shape = ()
         """The model input's shape, for a merge that sees it."""
-        """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key (cnndsl.passes.expand.Mark): the layer it is the output of, and its shape."""
         self.taken = False
@@ -95,7 +95,7 @@ class Inferrer:
         for index, info in enumerate(self.built):
             if info.layer.type.ends_model and index != output:
                 self._error(
-                    f"{_head(info.layer)} ends the model: its output is the detections, and nothing may follow it",
+                    f"{_head(info.layer)} ends the model: nothing may follow it",
                     info.layer.span,
                     f"end the spec in {info.layer.code}(...)",
                     "ends-model",

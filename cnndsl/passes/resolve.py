@@ -38,7 +38,6 @@ class Joined:
 
 
 Resolved = Layer | Joined | Mark | Take | Enter | Leave
-MIN_BRANCHES = 2
 
 
 class Resolver:
@@ -86,7 +85,7 @@ class Resolver:
         for arg in positional:
             self._error(f"{merge.code} {takes}", arg.span, code="merge-arguments")
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
-        fewest = kind.min_branches if kind.merge else MIN_BRANCHES
+        fewest = kind.min_branches
         if len(merge.branches) < fewest:
             example = f"{merge.code}(A | B)" if fewest > 1 else f"{merge.code}(A)"
             needs = f"{fewest} branches, separated by '|'" if fewest > 1 else "1 branch"
