@@ -421,6 +421,8 @@ def test_the_keras_backend_builds_graphs_as_the_checker_describes(case):
 
 REFERENCE_CODES = {code for code, entry in LAYERS.items() if entry.keras and not entry.ends_model}
 """Every code the reference above builds (each code with a Keras class); ID, IN and OUT make no layer."""
+OWN_MERGES = {"ATT", "RSZTO"}
+"""Merges the reference does not build: ATT is held by tests/test_attention.py, RSZTO by tests/test_vocabulary.py."""
 OWN_REFERENCE = {"DETECT"}
 """Codes held to a reference of their own: DETECT to Ultralytics' Detect's (tests/test_detect.py)."""
 
@@ -429,14 +431,14 @@ def test_every_code_has_a_place_in_the_reference():
     assert REFERENCE_CODES | {"ID", "IN", "OUT"} | BLOCK_CODES | OWN_REFERENCE == set(
         LAYERS
     )  # blocks: test_yolo_blocks.py
-    for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN", "ATT"}:  # ATT: held by tests/test_attention.py
+    for code in REFERENCE_CODES - set(MERGE_LAYERS) - OWN_MERGES - {"CN"}:
         made = _reference_simple(Desc(code, "", dict(LAYERS[code].example)))
         assert _keras_row_name(made) == LAYERS[code].keras_class
     scaled = _reference_merge(MergeDesc("ADD", [[], []], {"scale": 0.5}))
     assert _keras_row_name(scaled) == LAYERS["ADD"].keras_form({"scale": 0.5}).name
 
 
-@pytest.mark.parametrize("code", sorted(REFERENCE_CODES - set(MERGE_LAYERS) - {"ATT"}))
+@pytest.mark.parametrize("code", sorted(REFERENCE_CODES - set(MERGE_LAYERS) - OWN_MERGES))
 def test_every_code_s_example_has_keras_s_shape_and_parameters(code):
     """Each entry's example on an 8x8x4 input, against the reference's Keras layer built from it."""
     entry = LAYERS[code]

@@ -181,8 +181,8 @@ def test_each_option_of_the_magic_changes_what_the_cell_shows(option):
 
 
 def test_the_task_option_is_refused_when_unknown():
-    (message,) = run_cell("--task detect", UNET, CellDefinitions(), "<cell 1>")
-    assert "argument --task: invalid choice: 'detect'" in message._repr_mimebundle_()["text/plain"]
+    (message,) = run_cell("--task track", UNET, CellDefinitions(), "<cell 1>")
+    assert "argument --task: invalid choice: 'track'" in message._repr_mimebundle_()["text/plain"]
 
 
 def test_errors_after_a_long_cell_are_located_in_their_own_cell():
