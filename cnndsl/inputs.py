@@ -52,6 +52,8 @@ class Source:
     """A spec literal inside a Python file (``text`` is then the Python file)."""
     num_classes: int | None = None
     """The class count the source itself declares (an architecture file), which wins over the caller's."""
+    task: str | None = None
+    """The task the source itself declares (a YOLO model file's head), where the caller names none."""
 
     @property
     def title(self) -> str:
@@ -72,6 +74,7 @@ class Source:
             return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
+        task = task if task is not None else self.task
         return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task)
 
     def _check_embedded(self, input_shape, num_classes, default_input_shape, task=None) -> CheckedModel:
@@ -120,8 +123,11 @@ class Source:
         return [d.moved(lambda span: spec.locate(span, text)) for d in diagnostics]
 
 
-def read_models(argument: str) -> list[Source]:
-    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, ``-`` or the notation itself."""
+def read_models(argument: str, scale: str | None = None) -> list[Source]:
+    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, ``-`` or the notation itself.
+
+    ``scale`` is the scale a YOLO model file (``.yaml``) is read for (its first when None).
+    """
     if argument == STDIN:
         return _with_models(file_models(STDIN_NAME, read_stdin(), "stdin"), STDIN_NAME)
     path, selected = _split_selector(argument)
@@ -135,6 +141,8 @@ def read_models(argument: str) -> list[Source]:
         models = python_models(display, read_text(display), stem)
     elif suffix == ".json":
         models = architecture_models(display, read_text(display), stem)
+    elif suffix in YOLO_SUFFIXES:
+        models = yolo_models(display, read_text(display), stem, scale)
     else:
         models = _with_models(file_models(display, read_text(display), stem), display)
     return models if selected is None else [_select(models, selected, display)]
@@ -234,6 +242,21 @@ def architecture_models(display: str, text: str, stem: str) -> list[Source]:
     except ArchitectureError as error:
         raise UsageError(f"{display}: {error}") from None
     return [Source(display, spec, stem, num_classes=classes)]
+
+
+YOLO_SUFFIXES = (".yaml", ".yml")
+"""Ultralytics' model files (:mod:`cnndsl.yolo`)."""
+
+
+def yolo_models(display: str, text: str, stem: str, scale: str | None = None) -> list[Source]:
+    """The model of an Ultralytics model file, read for ``scale``; its positions are the YAML text's."""
+    from cnndsl.yolo import read_yolo
+
+    try:
+        model = read_yolo(text, scale, stem)
+    except SpecError as error:
+        return [Source(display, text, stem, error=error)]
+    return [Source(display, text, stem, chain=model.chain, num_classes=model.classes, task=model.task)]
 
 
 def _select(models: list[Source], name: str, display: str) -> Source:

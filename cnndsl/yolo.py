@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["read_yolo", "YoloModel", "Scale", "MODULES", "written_text", "INPUT_SIZE"]
+__all__ = ["read_yolo", "from_yolo_text", "YoloModel", "Scale", "MODULES", "written_text", "INPUT_SIZE"]
 
 INPUT_SIZE = 640
 """The image size Ultralytics builds and trains its models at (``imgsz``)."""
@@ -85,6 +85,25 @@ class YoloModel:
     notes: tuple[str, ...] = ()
     layers: tuple[int, ...] = ()
     """Per element of ``chain`` after ``IN(...)``: the index of the file's layer it stands for."""
+    entries: tuple[tuple[int, int], ...] = ()
+    """``(offset, index)``: where each of the file's layers starts its module's name, and its index."""
+
+    @property
+    def starts(self) -> dict[int, int]:
+        """The file's layer that a layer of the checked model stands for, by its span's start."""
+        return dict(self.entries)
+
+    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None):
+        """The checked model at the scale it was read for (see :func:`cnndsl.check`); SpecError located in the YAML."""
+        from cnndsl.checker import check_chain
+
+        task = task if task is not None else self.task
+        return check_chain(self.chain, self.text, input_shape, self.classes, None, default_input_shape, task)
+
+    @property
+    def spec(self) -> str:
+        """The model in the notation: its scale lines and its definition (what ``cnndsl from-yolo`` writes)."""
+        return written_text(self)
 
 
 @record
@@ -159,6 +178,17 @@ def read_yolo(
         return _Reader(text, scale, _identifier(name), input_size, channels).read()
     except _Problems as problems:
         raise _error_class(problems.diagnostics)(problems.diagnostics, text) from None
+
+
+def from_yolo_text(text: str, scale: str | None = None, name: str = "yolo", input_shape=None) -> YoloModel:
+    """A model file's text read for ``scale`` and checked there (SpecError located in the YAML).
+
+    ``input_shape`` (height, width, channels) replaces the 640x640 images of the file's channels.
+    """
+    size, channels = (None, None) if input_shape is None else (tuple(input_shape[:2]), int(input_shape[2]))
+    model = read_yolo(text, scale, name, size, channels)
+    model.check()
+    return model
 
 
 def _error_class(diagnostics: list[Diagnostic]) -> type[SpecError]:
@@ -269,8 +299,9 @@ class _Reader:
             )
         shape = self.input_shape(keys)
         chain, task, order = self.model(layers, shape, legacy, c3k, keys)
+        entries = tuple((entry.call_span(self).start, entry.index) for entry in layers)
         return YoloModel(
-            self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, order
+            self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, order, entries
         )
 
     def classes(self, keys) -> int:

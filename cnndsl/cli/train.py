@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     training_package("run")
-    source = one_model(args.input, "run", " (use compare for several)")
+    source = one_model(args.input, "run", " (use compare for several)", scale=getattr(args, "scale", None))
     cluster = cluster_of(args)
     return supervised(args, cluster, lambda: _run(args, source, cluster))
 
