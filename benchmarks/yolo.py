@@ -263,7 +263,9 @@ def record(tasks, size: int) -> None:
         arrays["decoded"] = _flat(decoded)[0]
         path = GOLDEN / f"{stem}{scale}-{size}.npz"
         np.savez_compressed(path, **arrays)
-        print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1024:.0f} KB, {ultralytics_count(model):,} parameters)")
+        print(
+            f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1024:.0f} KB, {ultralytics_count(model):,} parameters)"
+        )
 
 
 def main(argv=None) -> int:

@@ -334,7 +334,7 @@ class _Reader:
                 not isinstance(values, list)
                 or len(values) != 3
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values)
-                or isinstance(values[2], float) and not values[2].is_integer()
+                or (isinstance(values[2], float) and not values[2].is_integer())
             ):
                 raise self.fail(f"scale {name}: [depth, width, max_channels], three positive numbers", row)
             found.append(Scale(name, float(values[0]), float(values[1]), int(values[2]), self.span(row)))
@@ -531,7 +531,7 @@ class _Reader:
 
     def call(self, entry: _Entry, module: Module, given: dict, c3k: bool) -> ast.Call:
         args: dict[str, tuple] = {}
-        for param, default in zip(module.params, module.defaults):
+        for param in module.params:
             if param in FIXED or param not in given:
                 continue
             value, span = given[param]

@@ -35,8 +35,10 @@ def _layers(source):
     """The ``nn.Sequential`` of an Ultralytics model's layers, or None."""
     for candidate in (source, getattr(source, "model", None)):
         children = list(candidate.children()) if hasattr(candidate, "children") else []
-        if children and type(candidate).__name__ == "Sequential" and all(
-            hasattr(child, "i") and hasattr(child, "f") for child in children
+        if (
+            children
+            and type(candidate).__name__ == "Sequential"
+            and all(hasattr(child, "i") and hasattr(child, "f") for child in children)
         ):
             return candidate
     return None

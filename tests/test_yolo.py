@@ -1,0 +1,266 @@
+"""Ultralytics' model files: read into the notation, checked at every scale, errors at the entry's line
+and column, weights ported by module path, outputs held to golden arrays Ultralytics computed.
+
+The counts are Ultralytics' own: those its files publish (YOLO11n 2,624,080, YOLO11x 56,966,176,
+YOLOv8n 3,157,200, ...) and, for the rest, what the installed Ultralytics builds from the
+project's files (``benchmarks/yolo.py`` prints them beside cnndsl's). The golden arrays under
+``tests/data/yolo/`` are that script's ``--record``: Ultralytics' seeded weights, a seeded
+64x64 image and its outputs (raw per-level maps in training mode, decoded predictions in
+inference).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_cli
+
+import cnndsl
+from cnndsl.errors import SpecError
+from cnndsl.yolo import read_yolo, written_text
+
+FILES = ROOT / "cnndsl" / "data" / "yolo"
+GOLDEN = ROOT / "tests" / "data" / "yolo"
+
+ULTRALYTICS_COUNTS = {
+    "yolov8": {"n": 3_157_200, "s": 11_166_560, "m": 25_902_640, "l": 43_691_520, "x": 68_229_648},
+    "yolov8-cls": {"n": 2_719_288, "s": 6_361_736, "m": 17_053_336, "l": 37_480_744, "x": 57_422_840},
+    "yolov8-p2": {"n": 3_354_144, "s": 10_884_336, "m": 25_082_496, "l": 42_888_080, "x": 66_637_536},
+    "yolov8-p6": {"n": 4_984_352, "s": 17_911_792, "m": 44_887_488, "l": 62_384_016, "x": 97_423_072},
+    "yolo11": {"n": 2_624_080, "s": 9_458_752, "m": 20_114_688, "l": 25_372_160, "x": 56_966_176},
+    "yolo11-cls": {"n": 2_812_104, "s": 6_724_008, "m": 11_634_216, "l": 14_115_624, "x": 29_637_064},
+}
+"""Parameters (``sum(p.numel() for p in model.parameters())``) of each file at each scale, as Ultralytics builds them."""
+
+
+def ultralytics_count(model: cnndsl.CheckedModel) -> int:
+    """Parameters as Ultralytics counts them: every weight but batch norm's running statistics (buffers there)."""
+    statistics = sum(
+        math.prod(weight.shape)
+        for info in model.layers
+        for weight in info.layer.type.weights(info.input_shape, info.layer.args)
+        if weight.name.rpartition(".")[2].rpartition("/")[2] in ("moving_mean", "moving_variance")
+    )
+    return model.total_params - statistics
+
+
+@pytest.mark.parametrize(
+    ("stem", "scale"), [(stem, scale) for stem, counts in ULTRALYTICS_COUNTS.items() for scale in counts]
+)
+def test_parameters_equal_ultralytics_at_every_scale(stem, scale):
+    model = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale=scale).check()
+    assert ultralytics_count(model) == ULTRALYTICS_COUNTS[stem][scale]
+
+
+def test_the_published_counts_are_the_tables():
+    """The numbers Ultralytics' own files and pages publish, held here so the table cannot drift from them."""
+    assert ULTRALYTICS_COUNTS["yolo11"]["n"] == 2_624_080
+    assert ULTRALYTICS_COUNTS["yolo11"]["x"] == 56_966_176
+    assert ULTRALYTICS_COUNTS["yolov8"]["n"] == 3_157_200
+
+
+# --- the reading -----------------------------------------------------------------------------
+
+YOLOV8 = (FILES / "yolov8.yaml").read_text()
+
+
+def test_reading_names_only_the_layers_taken_later_and_keeps_the_file_s_numbers():
+    text = written_text(read_yolo(YOLOV8, "n", "yolov8"))
+    assert text.startswith("scale n(0.33, 0.25, 1024)\nscale s(0.33, 0.50, 1024)\n")
+    assert "-> C2F(256, n=6, shortcut=true) as l4" in text
+    assert "-> CAT(ID() | @l6)" in text
+    assert "DETECT(@l15 | @l18 | @l21, classes=80, legacy=true)" in text  # no C3k2: YOLOv8's head
+    assert " as l5" not in text  # taken by its successor only
+
+
+def test_c3k2_at_m_l_x_builds_c3k_and_those_scales_are_written_apart():
+    text = (FILES / "yolo11.yaml").read_text()
+    small, large = read_yolo(text, "s", "yolo11"), read_yolo(text, "l", "yolo11")
+    assert [s.name for s in small.scales] == ["n", "s"]
+    assert [s.name for s in large.scales] == ["m", "l", "x"]
+    assert "C3K2(256, n=2, e=0.25)" in written_text(small)
+    assert "C3K2(256, n=2, c3k=true, e=0.25)" in written_text(large)
+    assert "legacy" not in written_text(small)
+    assert small.notes and "--scale m" in small.notes[0]
+
+
+def test_classify_reads_as_its_convolution_pooling_and_classes():
+    text = written_text(read_yolo((FILES / "yolo11-cls.yaml").read_text(), "n", "yolo11_cls"))
+    assert text.rstrip().endswith("-> CONV(1280, scaled=false)\n    -> GAP()\n    -> DN(1000, activation=softmax)")
+
+
+def error_of(text: str, scale: str | None = None) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        read_yolo(text, scale).check()
+    return caught.value
+
+
+def place(text: str, needle: str) -> tuple[int, int]:
+    """The 1-based line and column of ``needle`` in ``text``."""
+    offset = text.index(needle)
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+
+def test_a_from_index_out_of_range_is_refused_at_its_number():
+    text = YOLOV8.replace("[[-1, 12], 1, Concat", "[[-1, 24], 1, Concat")
+    error = error_of(text)
+    assert (error.line, error.column) == place(text, "24], 1, Concat")
+    assert "layer 17 takes from 24, which is not an earlier layer" in error.message
+
+
+def test_a_module_outside_the_vocabulary_is_refused_at_its_name():
+    text = YOLOV8.replace("C2f, [512]] # 12", "C2fCIB, [512]] # 12")
+    error = error_of(text)
+    assert (error.line, error.column) == place(text, "C2fCIB")
+    assert "'C2fCIB' is not a module the notation holds" in error.message
+
+
+def test_too_many_arguments_are_refused_at_the_first_extra():
+    text = YOLOV8.replace("SPPF, [1024, 5]]", "SPPF, [1024, 5, 3, True]]")
+    error = error_of(text)
+    assert (error.line, error.column) == place(text, "3, True]]")
+    assert "SPPF takes at most 2 arguments" in error.message
+
+
+def test_a_scale_the_file_lacks_is_refused_at_its_scales():
+    error = error_of(YOLOV8, "q")
+    assert (error.line, error.column) == place(YOLOV8, "scales:")
+    assert "no scale 'q'" in error.message
+
+
+def test_yaml_that_does_not_parse_is_a_syntax_error_with_its_place():
+    text = YOLOV8.replace("[-1, 1, Conv, [256, 3, 2]] # 16", "[-1, 1, Conv, [256, 3, 2] # 16")
+    error = error_of(text)
+    assert error.kind == "syntax" and error.line == place(text, "[[-1, 12]")[0]
+
+
+def test_a_concat_of_levels_whose_sizes_differ_is_a_shape_error_at_the_concat():
+    text = YOLOV8.replace("[[-1, 6], 1, Concat, [1]] # 11", "[[-1, 4], 1, Concat, [1]] # 11")
+    error = error_of(text, "n")
+    assert error.kind == "shape"
+    assert (error.line, error.column) == place(text, "Concat, [1]] # 11")
+
+
+def test_the_cli_points_at_the_entry_with_carets(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(YOLOV8.replace("C2f, [512]] # 12", "C2fCIB, [512]] # 12"))
+    line, column = place(path.read_text(), "C2fCIB")
+    result = run_cli("check", str(path), "--scale", "n")
+    assert result.returncode == 1
+    assert f"bad.yaml:{line}:{column}: error: layer 12: 'C2fCIB' is not a module the notation holds" in result.stderr
+    assert "^^^^^^" in result.stderr
+
+
+def test_check_of_a_file_reports_its_parameters_at_the_scale():
+    result = run_cli("check", str(FILES / "yolo11.yaml"), "--scale", "n")
+    assert result.returncode == 0, result.stderr
+    assert "layers, " in result.stdout
+
+
+def test_from_yolo_writes_a_spec_file_that_checks_to_the_same_model(tmp_path):
+    out = tmp_path / "yolov8.cnn"
+    result = run_cli("from-yolo", str(FILES / "yolov8.yaml"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    from cnndsl.inputs import read_models
+
+    (source,) = read_models(str(out))
+    for scale in ("n", "m", "x"):  # one file holds every scale
+        assert ultralytics_count(source.check(scale=scale)) == ULTRALYTICS_COUNTS["yolov8"][scale]
+
+
+# --- weights and outputs ---------------------------------------------------------------------
+
+
+def golden(name: str):
+    np = pytest.importorskip("numpy")
+    return np.load(GOLDEN / f"{name}.npz")
+
+
+def ultralytics_stand_in(arrays, stem: str, scale: str):
+    """A module tree with Ultralytics' paths holding the recorded weights: ``0.conv.weight``, ``23.cv2.0.0.conv.weight``.
+
+    Only what ``port_weights`` reads: an ``nn.Sequential`` of the file's layers carrying ``i`` and ``f``,
+    each a tree of modules down to the tensors, and the file it was built from (``yaml``).
+    """
+    torch = pytest.importorskip("torch")
+    import yaml
+
+    root = torch.nn.Module()
+    for key in arrays.files:
+        if not key.startswith("weight:model."):
+            continue
+        *path, tensor = key.removeprefix("weight:model.").split(".")
+        module = root
+        for part in path:
+            if not hasattr(module, part):
+                module.add_module(part, torch.nn.Module())
+            module = getattr(module, part)
+        module.register_buffer(tensor, torch.from_numpy(arrays[key]))
+    layers = torch.nn.Sequential(*[getattr(root, str(i)) for i in range(len(list(root.children())))])
+    for i, layer in enumerate(layers):
+        layer.i, layer.f = i, -1
+    kinds = {"Detect": "Detect", "Classify": "Classify"}
+    last = layers[-1]
+    last.__class__ = type(kinds["Classify" if stem.endswith("cls") else "Detect"], (torch.nn.Module,), {})
+    holder = torch.nn.Module()
+    holder.model = layers
+    described = yaml.safe_load((FILES / f"{stem}.yaml").read_text())
+    holder.yaml = {**described, "scale": scale}
+    return holder
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize(("stem", "scale"), [("yolo11", "n"), ("yolov8", "n")])
+def test_ported_weights_compute_ultralytics_outputs(stem, scale, backend):
+    np = pytest.importorskip("numpy")
+    arrays = golden(f"{stem}{scale}-64")
+    spec = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale=scale, input_shape=(64, 64, 3))
+    built = cnndsl.compile_spec(spec, backend=backend)
+    cnndsl.port_weights(ultralytics_stand_in(arrays, stem, scale), built)
+    x = arrays["image"]
+    raw_keys = sorted((k for k in arrays.files if k.startswith("raw:")), key=lambda k: int(k[4:]))
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        with torch.no_grad():
+            built.train()
+            raw = built(torch.from_numpy(x))
+            built.eval()
+            decoded = built(torch.from_numpy(x))
+        raw = [r.numpy() for r in (raw if isinstance(raw, list | tuple) else [raw])]
+        decoded = (decoded[0] if isinstance(decoded, tuple | list) else decoded).numpy()
+    else:
+        image = x.transpose(0, 2, 3, 1)
+        raw = built(image, training=True)
+        raw = [np.moveaxis(np.asarray(r), -1, 1) for r in (raw if isinstance(raw, list | tuple) else [raw])]
+        decoded = np.moveaxis(np.asarray(built(image, training=False)), -1, 1)
+    assert len(raw) == len(raw_keys)
+    for key, mine in zip(raw_keys, raw):
+        np.testing.assert_allclose(mine, arrays[key], atol=1e-4)
+    np.testing.assert_allclose(decoded, arrays["decoded"], atol=1e-4 * max(1.0, float(np.abs(arrays["decoded"]).max())))
+
+
+def test_a_fused_or_foreign_model_is_refused_by_name():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="not an Ultralytics model"):
+        from cnndsl.backends.yolo_weights import port_yolo
+
+        port_yolo(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), torch.nn.Sequential())
+
+
+def test_keras_yolo_exports_to_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "yolo11n.onnx"
+    path = tmp_path / "yolo11n.cnn"
+    assert run_cli("from-yolo", str(FILES / "yolo11.yaml"), "--scale", "n", "--input-shape", "64,64,3",
+                   "-o", str(path)).returncode == 0  # fmt: skip
+    result = run_cli("emit", f"{path}:yolo11", "--to", "onnx", "-o", str(out), "--scale", "n")
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1_000_000
+
+
+def test_an_unknown_suffix_is_not_read_as_yaml(tmp_path):
+    path = Path(tmp_path / "m.cnn")
+    path.write_text("IN(8, 8, 1) -> FL() -> DN(2)")
+    assert run_cli("check", str(path)).returncode == 0
