@@ -91,36 +91,53 @@ def cnndsl_model(stem: str, scale: str, size: int | None = None):
 
 def cnndsl_count(spec) -> int:
     """Parameters as Ultralytics counts them: every weight but batch norm's running statistics."""
-    import math
+    from cnndsl.backends.yolo_weights import weights_of
 
     checked = spec.check()
     statistics = sum(
-        math.prod(w.shape) for info in checked.layers for w in info.layer.type.weights(info.input_shape, info.layer.args)
+        w.size for info in checked.layers for w in weights_of(info, checked)
         if w.name.rpartition(".")[2].rpartition("/")[2] in ("moving_mean", "moving_variance")
     )  # fmt: skip
     return checked.total_params - statistics
 
 
+def seeded_arrays(shapes: dict, seed: int = 0) -> dict:
+    """Weights and batch-norm statistics drawn from a seed, for the named tensors of the given shapes, in order.
+
+    numpy's default generator (PCG64) draws the same numbers on every version; the tests draw the
+    weights of the golden arrays' models with this function, so that the arrays need not hold them.
+    A running variance is drawn from [0.5, 1.5); the detection head's fixed distribution weights
+    (``dfl``) and integer counters are left out.
+    """
+    import numpy as np
+
+    generator = np.random.default_rng(seed)
+    drawn = {}
+    for name, shape in shapes.items():
+        if "dfl" in name or name.endswith("num_batches_tracked"):
+            continue
+        if name.endswith("running_var"):
+            drawn[name] = (generator.random(shape) + 0.5).astype(np.float32)
+        else:
+            drawn[name] = (generator.standard_normal(shape) * 0.1).astype(np.float32)
+    return drawn
+
+
 def seeded(model, seed: int = 0) -> None:
-    """Weights and batch-norm statistics drawn from a seed: every weight matters in the comparison."""
+    """The model's weights and batch-norm statistics replaced by :func:`seeded_arrays`' (every weight matters)."""
     import torch
 
-    generator = torch.Generator().manual_seed(seed)
+    state = model.state_dict()
+    drawn = seeded_arrays({name: tuple(tensor.shape) for name, tensor in state.items()}, seed)
     with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if tensor.dtype.is_floating_point:
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
-                elif "dfl" in name:
-                    continue  # the distribution's fixed weights (0, 1, ..., bins - 1)
-                else:
-                    tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
+        for name, value in drawn.items():
+            state[name].copy_(torch.from_numpy(value))
 
 
 def image(size: int, seed: int = 0, channels: int = 3):
     import numpy as np
 
-    return np.random.default_rng(seed).random((1, channels, size, size), dtype=np.float32)
+    return np.random.default_rng(seed + 1).random((1, channels, size, size), dtype=np.float32)
 
 
 def counts(tasks, stems, scales) -> list[tuple]:
@@ -147,11 +164,39 @@ def ultralytics_outputs(model, x):
     import torch
 
     with torch.no_grad():
-        model.train()
-        raw = model(torch.from_numpy(x))
         model.eval()
         decoded = model(torch.from_numpy(x))
+        _head(model).training = True  # the head as it trains (itself only: batch norm on its running statistics)
+        raw = model(torch.from_numpy(x))
+        model.eval()
+    if isinstance(raw, dict):  # boxes and scores of every anchor, and the levels' features: back to per-level maps
+        raw = _levels(raw)
+    elif (
+        isinstance(raw, torch.Tensor) and raw.ndim == 2
+    ):  # a classifier trains on logits; its build gives probabilities
+        raw = raw.softmax(1)
     return _numpy(raw), _numpy(decoded[0] if isinstance(decoded, tuple | list) else decoded)
+
+
+def _head(model):
+    """The module whose training mode gives the raw maps: the last layer (Ultralytics' Detect, cnndsl's build's)."""
+    children = list(model.model.children()) if hasattr(model, "model") else list(model.children())
+    return children[-1]
+
+
+def _levels(raw: dict):
+    """Ultralytics' training output (``boxes`` and ``scores`` of all anchors, ``feats`` per level) as per-level
+    maps of box distributions then class scores, (batch, 4 * bins + classes, height, width)."""
+    import torch
+
+    maps, start = [], 0
+    for feature in raw["feats"]:
+        batch, _, height, width = feature.shape
+        end = start + height * width
+        both = torch.cat([raw["boxes"][..., start:end], raw["scores"][..., start:end]], 1)
+        maps.append(both.reshape(batch, -1, height, width))
+        start = end
+    return maps
 
 
 def _numpy(value):
@@ -174,15 +219,26 @@ def cnndsl_outputs(spec, source, x, backend: str):
         import torch
 
         with torch.no_grad():
-            built.train()
-            raw = _numpy(built(torch.from_numpy(x)))
             built.eval()
             decoded = _numpy(built(torch.from_numpy(x)))
+            _head(built).training = True
+            raw = _numpy(built(torch.from_numpy(x)))
+            built.eval()
         return raw, decoded
     image_last = x.transpose(0, 2, 3, 1)
-    raw = built(image_last, training=True)
     decoded = built(image_last, training=False)
-    return _keras_numpy(raw), _keras_numpy(decoded)
+    return _keras_raw(built, image_last, decoded), _keras_numpy(decoded)
+
+
+def _keras_raw(built, image, decoded):
+    """The Keras build's raw maps: its detection head's ``raw`` of the levels it takes (a classifier: its output)."""
+    import keras
+
+    head = built.layers[-1]
+    if not hasattr(head, "raw"):
+        return _keras_numpy(decoded)
+    levels = keras.Model(built.inputs, head.input)(image, training=False)
+    return _keras_numpy(head.raw(levels if isinstance(levels, list | tuple) else [levels]))
 
 
 def _keras_numpy(value):
@@ -204,7 +260,7 @@ def difference(theirs, mine, backend: str) -> float:
     worst = 0.0
     for a, b in zip(theirs_list, mine_list):
         b = np.asarray(b)
-        if backend == "keras" and a.shape != b.shape:
+        if backend == "keras" and b.ndim >= 3:
             b = np.moveaxis(b, -1, 1)  # channels last: (B, H, W, C) or (B, anchors, 4 + classes)
         if a.shape != b.shape:
             return float("inf")
@@ -233,7 +289,10 @@ def outputs(tasks, stems, scales, size: int, backends) -> None:
                 try:
                     raw, decoded = cnndsl_outputs(spec, source, x, backend)
                     a, b = difference(theirs_raw, raw, backend), difference(theirs_decoded, decoded, backend)
-                    verdict = "equal" if max(a, b) <= TOLERANCE * max(1.0, _scale_of(theirs_decoded)) else "DIFFERS"
+                    within = a <= TOLERANCE * max(1.0, _scale_of(theirs_raw)) and b <= TOLERANCE * max(
+                        1.0, _scale_of(theirs_decoded)
+                    )
+                    verdict = "equal" if within else "DIFFERS"
                     print(f"{stem:<12}{scale:>6}{backend:>9}{a:>12.2e}{b:>12.2e}  {verdict}", flush=True)
                 except Exception as error:
                     print(f"{stem:<12}{scale:>6}{backend:>9}{'-':>12}{'-':>12}  error: {str(error).splitlines()[0]}")
@@ -255,13 +314,20 @@ def record(tasks, size: int) -> None:
         seeded(model)
         x = image(size)
         raw, decoded = ultralytics_outputs(model, x)
-        arrays = {f"weight:{name}": tensor.numpy() for name, tensor in model.state_dict().items()
-                  if not name.endswith("num_batches_tracked")}  # fmt: skip
-        arrays["image"] = x
+        state = {
+            name: tensor for name, tensor in model.state_dict().items() if not name.endswith("num_batches_tracked")
+        }
+        arrays = {
+            "names": np.array(list(state)),
+            "ndims": np.array([tensor.ndim for tensor in state.values()]),
+            "dims": np.array([size for tensor in state.values() for size in tensor.shape]),
+            "dfl": np.concatenate([tensor.numpy().ravel() for name, tensor in state.items() if "dfl" in name] or [[]]),
+            "image": x,
+        }
         for i, part in enumerate(_flat(raw)):
             arrays[f"raw:{i}"] = part
         arrays["decoded"] = _flat(decoded)[0]
-        path = GOLDEN / f"{stem}{scale}-{size}.npz"
+        path = GOLDEN / f"{stem}-{scale}-{size}.npz"
         np.savez_compressed(path, **arrays)
         print(
             f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1024:.0f} KB, {ultralytics_count(model):,} parameters)"

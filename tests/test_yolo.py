@@ -11,13 +11,13 @@ inference).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT, load_script, run_cli
 
 import cnndsl
+from cnndsl.backends.yolo_weights import weights_of
 from cnndsl.errors import SpecError
 from cnndsl.yolo import read_yolo, written_text
 
@@ -38,9 +38,9 @@ ULTRALYTICS_COUNTS = {
 def ultralytics_count(model: cnndsl.CheckedModel) -> int:
     """Parameters as Ultralytics counts them: every weight but batch norm's running statistics (buffers there)."""
     statistics = sum(
-        math.prod(weight.shape)
+        weight.size
         for info in model.layers
-        for weight in info.layer.type.weights(info.input_shape, info.layer.args)
+        for weight in weights_of(info, model)
         if weight.name.rpartition(".")[2].rpartition("/")[2] in ("moving_mean", "moving_variance")
     )
     return model.total_params - statistics
@@ -173,72 +173,105 @@ def test_from_yolo_writes_a_spec_file_that_checks_to_the_same_model(tmp_path):
 # --- weights and outputs ---------------------------------------------------------------------
 
 
-def golden(name: str):
+def recorded(stem: str, scale: str):
+    """The golden arrays of ``benchmarks/yolo.py --record`` and the Ultralytics weights they were computed with.
+
+    The weights are drawn again from their seed by the script's own :func:`seeded_arrays`, for the
+    names and shapes Ultralytics' model has (recorded); the detection head's fixed distribution
+    weights are recorded as they are.
+    """
     np = pytest.importorskip("numpy")
-    return np.load(GOLDEN / f"{name}.npz")
+    arrays = np.load(GOLDEN / f"{stem}-{scale}-64.npz")
+    script = load_script(ROOT / "benchmarks" / "yolo.py", "yolo_benchmark")
+    dims, shapes, at = arrays["dims"].tolist(), {}, 0
+    for name, ndim in zip(arrays["names"].tolist(), arrays["ndims"].tolist()):
+        shapes[name] = tuple(dims[at : at + ndim])
+        at += ndim
+    weights = script.seeded_arrays(shapes)
+    fixed = [name for name in shapes if "dfl" in name]
+    if fixed:
+        (name,) = fixed
+        weights[name] = arrays["dfl"].astype(np.float32).reshape(shapes[name])
+    return arrays, weights
 
 
-def ultralytics_stand_in(arrays, stem: str, scale: str):
-    """A module tree with Ultralytics' paths holding the recorded weights: ``0.conv.weight``, ``23.cv2.0.0.conv.weight``.
+def ultralytics_stand_in(weights: dict, stem: str, scale: str):
+    """What ``port_weights`` reads of an Ultralytics model, holding the given weights at Ultralytics' paths.
 
-    Only what ``port_weights`` reads: an ``nn.Sequential`` of the file's layers carrying ``i`` and ``f``,
-    each a tree of modules down to the tensors, and the file it was built from (``yaml``).
+    An ``nn.Sequential`` of the file's layers carrying ``i`` and ``f``, each a tree of modules down to
+    its tensors (``model.23.cv2.0.0.conv.weight``), the classification head named ``Classify``, and the
+    file it was built from (``yaml``, with its scale).
     """
     torch = pytest.importorskip("torch")
     import yaml
 
+    described = yaml.safe_load((FILES / f"{stem}.yaml").read_text())
     root = torch.nn.Module()
-    for key in arrays.files:
-        if not key.startswith("weight:model."):
-            continue
-        *path, tensor = key.removeprefix("weight:model.").split(".")
+    for i in range(len(described["backbone"]) + len(described["head"])):  # a layer without weights too
+        root.add_module(str(i), torch.nn.Module())
+    for key, value in weights.items():
+        *path, tensor = key.removeprefix("model.").split(".")
         module = root
         for part in path:
             if not hasattr(module, part):
                 module.add_module(part, torch.nn.Module())
             module = getattr(module, part)
-        module.register_buffer(tensor, torch.from_numpy(arrays[key]))
+        module.register_buffer(tensor, torch.from_numpy(value))
     layers = torch.nn.Sequential(*[getattr(root, str(i)) for i in range(len(list(root.children())))])
     for i, layer in enumerate(layers):
         layer.i, layer.f = i, -1
-    kinds = {"Detect": "Detect", "Classify": "Classify"}
-    last = layers[-1]
-    last.__class__ = type(kinds["Classify" if stem.endswith("cls") else "Detect"], (torch.nn.Module,), {})
+    if stem.endswith("-cls"):
+        layers[-1].__class__ = type("Classify", (torch.nn.Module,), {})
     holder = torch.nn.Module()
     holder.model = layers
-    described = yaml.safe_load((FILES / f"{stem}.yaml").read_text())
     holder.yaml = {**described, "scale": scale}
     return holder
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
-@pytest.mark.parametrize(("stem", "scale"), [("yolo11", "n"), ("yolov8", "n")])
-def test_ported_weights_compute_ultralytics_outputs(stem, scale, backend):
+def outputs_of(built, x, backend: str):
+    """The build's raw maps (its head alone in training mode) and its predictions in inference, laid out as PyTorch's."""
     np = pytest.importorskip("numpy")
-    arrays = golden(f"{stem}{scale}-64")
-    spec = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale=scale, input_shape=(64, 64, 3))
-    built = cnndsl.compile_spec(spec, backend=backend)
-    cnndsl.port_weights(ultralytics_stand_in(arrays, stem, scale), built)
-    x = arrays["image"]
-    raw_keys = sorted((k for k in arrays.files if k.startswith("raw:")), key=lambda k: int(k[4:]))
     if backend == "torch":
         torch = pytest.importorskip("torch")
+        head = list(built.children())[-1]
         with torch.no_grad():
-            built.train()
-            raw = built(torch.from_numpy(x))
             built.eval()
             decoded = built(torch.from_numpy(x))
-        raw = [r.numpy() for r in (raw if isinstance(raw, list | tuple) else [raw])]
-        decoded = (decoded[0] if isinstance(decoded, tuple | list) else decoded).numpy()
+            head.training = True
+            raw = built(torch.from_numpy(x))
+            built.eval()
+        raw = [part.numpy() for part in (raw if isinstance(raw, list | tuple) else [raw])]
+        return raw, decoded.numpy()
+    import keras
+
+    image = x.transpose(0, 2, 3, 1)
+    decoded = np.asarray(built(image, training=False))
+    head = built.layers[-1]
+    if hasattr(head, "raw"):
+        levels = keras.Model(built.inputs, head.input)(image, training=False)
+        raw = [np.moveaxis(np.asarray(part), -1, 1) for part in head.raw(levels)]
     else:
-        image = x.transpose(0, 2, 3, 1)
-        raw = built(image, training=True)
-        raw = [np.moveaxis(np.asarray(r), -1, 1) for r in (raw if isinstance(raw, list | tuple) else [raw])]
-        decoded = np.moveaxis(np.asarray(built(image, training=False)), -1, 1)
-    assert len(raw) == len(raw_keys)
-    for key, mine in zip(raw_keys, raw):
-        np.testing.assert_allclose(mine, arrays[key], atol=1e-4)
-    np.testing.assert_allclose(decoded, arrays["decoded"], atol=1e-4 * max(1.0, float(np.abs(arrays["decoded"]).max())))
+        raw = [decoded]
+    return raw, (np.moveaxis(decoded, -1, 1) if decoded.ndim == 3 else decoded)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize(
+    ("stem", "scale"), [("yolo11", "n"), ("yolov8", "n"), ("yolo11-cls", "n"), ("yolov8-cls", "n")]
+)
+def test_ported_weights_compute_ultralytics_outputs(stem, scale, backend):
+    np = pytest.importorskip("numpy")
+    arrays, weights = recorded(stem, scale)
+    spec = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale=scale, input_shape=(64, 64, 3))
+    built = cnndsl.compile_spec(spec, backend=backend)
+    cnndsl.port_weights(ultralytics_stand_in(weights, stem, scale), built)
+    raw, decoded = outputs_of(built, arrays["image"], backend)
+    expected = sorted((key for key in arrays.files if key.startswith("raw:")), key=lambda key: int(key[4:]))
+    assert len(raw) == len(expected)
+    for key, mine in zip(expected, raw):
+        np.testing.assert_allclose(mine, arrays[key], atol=1e-4 * max(1.0, float(np.abs(arrays[key]).max())))
+    largest = max(1.0, float(np.abs(arrays["decoded"]).max()))
+    np.testing.assert_allclose(decoded, arrays["decoded"], atol=1e-4 * largest)
 
 
 def test_a_fused_or_foreign_model_is_refused_by_name():

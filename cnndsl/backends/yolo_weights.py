@@ -22,7 +22,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cnndsl.model import CheckedModel
 
-__all__ = ["port_yolo", "is_ultralytics", "layer_sources"]
+__all__ = ["port_yolo", "is_ultralytics", "layer_sources", "weights_of"]
+
+
+def weights_of(info, model: CheckedModel) -> tuple:
+    """A checked layer's weights, as its code declares them for the shapes it takes (a merge: every branch's)."""
+    kind = info.layer.type
+    if not kind.merge:
+        return kind.weights(info.input_shape, info.layer.args)
+    seen = [model.input_shape, *info.input_shapes] if getattr(kind, "sees_input", False) else list(info.input_shapes)
+    return kind.weights(seen, info.layer.args)
 
 
 def is_ultralytics(source) -> bool:
@@ -73,14 +82,14 @@ def port_yolo(source, built, model=None) -> None:
     with torch.no_grad():
         for info, index, target in zip(model.layers, indices, targets):
             kind = info.layer.type
-            weights = kind.weights(info.input_shape, info.layer.args)
+            weights = weights_of(info, model)
             if not weights:
                 continue
             if index is None or index >= len(layers):
                 raise ValueError(f"{info.name} ({info.code}): no layer of the Ultralytics model stands for it")
             module = _module(layers[index], index, info, copies)
             arrays = [_keras_layout(kind, weight, module, index, info) for weight in weights]
-            _set(built, target, info, arrays)
+            _set(built, target, info, weights, arrays)
 
 
 MODEL_KEYS = ("nc", "scales", "depth_multiple", "width_multiple", "channels", "backbone", "head")
@@ -175,11 +184,11 @@ class _Variable:
         return self.value
 
 
-def _set(built, target, info, arrays: list) -> None:
+def _set(built, target, info, weights, arrays: list) -> None:
     if not _is_torch(built):
         target.set_weights(arrays)
         return
     from cnndsl.backends.torch import port_layer
 
-    names = [weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)]
+    names = [weight.name for weight in weights]
     port_layer(info.layer.type, info.name, [_Variable(name, array) for name, array in zip(names, arrays)], target)
