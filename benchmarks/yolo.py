@@ -20,6 +20,7 @@ copy); without it, the script says so and stops.
     python benchmarks/yolo.py                         # counts for every file and scale
     python benchmarks/yolo.py --outputs --size 64     # and outputs, ported, both backends
     python benchmarks/yolo.py --record                # write the golden arrays of tests/data/yolo/
+    python benchmarks/yolo.py --no-counts --keras-yolo yolo11:n --size 640   # a Keras YOLO, exported
 
 torchvision's compiled detection ops do not load against the CPU build of torch; where its import
 fails for that, an empty module stands in for their registrations (Ultralytics imports torchvision
@@ -237,7 +238,7 @@ def _keras_raw(built, image, decoded):
     head = built.layers[-1]
     if not hasattr(head, "raw"):
         return _keras_numpy(decoded)
-    levels = keras.Model(built.inputs, head.input)(image, training=False)
+    levels = keras.Model(built.input, head.input)(image, training=False)
     return _keras_numpy(head.raw(levels if isinstance(levels, list | tuple) else [levels]))
 
 
@@ -334,6 +335,60 @@ def record(tasks, size: int) -> None:
         )
 
 
+def keras_yolo(tasks, stem: str, scale: str, size: int) -> None:
+    """A Keras YOLO: the file read, built in Keras, Ultralytics' weights ported; its detections against
+    Ultralytics'; then exported: ONNX (through the PyTorch build given the Keras weights, run by
+    onnxruntime) and Keras's own ``model.export`` (a TensorFlow SavedModel, run again)."""
+    import tempfile
+
+    import numpy as np
+
+    import cnndsl
+    from cnndsl.backends.onnx import export
+    from cnndsl.backends.torch import port_weights as keras_to_torch
+
+    print(f"\nKeras {stem}{scale} at {size}x{size}, Ultralytics' weights (seeded) ported")
+    source = ultralytics_model(tasks, stem, scale)
+    seeded(source)
+    x = image(size)
+    _, theirs = ultralytics_outputs(source, x)
+    largest = max(1.0, float(np.abs(theirs).max()))
+    spec = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale=scale, input_shape=(size, size, 3))
+    start = time.perf_counter()
+    built = cnndsl.compile_spec(spec)
+    cnndsl.port_weights(source, built)
+    mine = np.moveaxis(np.asarray(built(x.transpose(0, 2, 3, 1), training=False)), -1, 1)
+    worst = float(np.max(np.abs(mine - theirs)))
+    print(f"  Keras build: {len(built.layers)} layers, {built.count_params():,} weights, {time.perf_counter() - start:.1f} s;"
+          f" detections differ by {worst:.2e} at most ({worst / largest:.1e} of the largest), "
+          f"{'equal' if worst <= TOLERANCE * largest else 'DIFFERS'}")  # fmt: skip
+    module = cnndsl.compile_spec(spec, backend="torch")
+    keras_to_torch(built, module)
+    onnx_bytes = export(module, spec.check())
+    try:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        (ran,) = session.run(None, {session.get_inputs()[0].name: x})
+        worst = float(np.max(np.abs(ran - theirs)))
+        print(f"  ONNX ({len(onnx_bytes) / 1e6:.1f} MB, the Keras weights): onnxruntime's detections differ by "
+              f"{worst:.2e}, {'equal' if worst <= TOLERANCE * largest else 'DIFFERS'}")  # fmt: skip
+    except ModuleNotFoundError:
+        print("  ONNX written; onnxruntime is not installed to run it")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            built.export(folder, format="tf_saved_model", verbose=False)
+            import tensorflow as tf
+
+            served = tf.saved_model.load(folder)
+            ran = np.moveaxis(np.asarray(served.serve(x.transpose(0, 2, 3, 1))), -1, 1)
+            worst = float(np.max(np.abs(ran - theirs)))
+            print(f"  Keras model.export (SavedModel): served detections differ by {worst:.2e}, "
+                  f"{'equal' if worst <= TOLERANCE * largest else 'DIFFERS'}")  # fmt: skip
+        except Exception as error:  # what this stack's Keras says, on the table
+            print(f"  Keras model.export: fails here: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="files to compare, by stem (default: every covered file)")
@@ -343,6 +398,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=64, help="the image's height and width for outputs (default 64)")
     parser.add_argument("--no-counts", dest="counts", action="store_false", help="skip the parameter counts")
     parser.add_argument("--record", action="store_true", help="write the golden arrays of tests/data/yolo/")
+    parser.add_argument("--keras-yolo", metavar="FILE:SCALE", help="a Keras YOLO built, ported, compared, exported "
+                        "(yolo11:n)")  # fmt: skip
     args = parser.parse_args(argv)
     tasks = import_ultralytics()
     if tasks is None:
@@ -357,6 +414,9 @@ def main(argv=None) -> int:
         outputs(tasks, stems, scales, args.size, args.backends.split(","))
     if args.record:
         record(tasks, args.size)
+    if args.keras_yolo:
+        stem, _, scale = args.keras_yolo.partition(":")
+        keras_yolo(tasks, stem, scale or "n", args.size)
     return 0
 
 

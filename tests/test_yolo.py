@@ -248,7 +248,7 @@ def outputs_of(built, x, backend: str):
     decoded = np.asarray(built(image, training=False))
     head = built.layers[-1]
     if hasattr(head, "raw"):
-        levels = keras.Model(built.inputs, head.input)(image, training=False)
+        levels = keras.Model(built.input, head.input)(image, training=False)
         raw = [np.moveaxis(np.asarray(part), -1, 1) for part in head.raw(levels)]
     else:
         raw = [decoded]
