@@ -150,10 +150,21 @@ class Definition:
 
 
 @record
+class Scale:
+    """``scale NAME(depth, width, cap, ...)`` in a spec file: one member of the file's family of scales."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+    name_span: Span
+
+
+@record
 class SpecFile:
-    """A spec file's definitions, in order."""
+    """A spec file's definitions, in order, and its scale lines, in order."""
 
     definitions: tuple[Definition, ...]
+    scales: tuple[Scale, ...] = ()
 
 
 # --- search spaces: braces stand for a choice (cnndsl.space) ----------------------------

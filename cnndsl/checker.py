@@ -14,11 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from cnndsl import ast
 from cnndsl.errors import SHAPE, VALUE, Diagnostic, SpecError, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel
+from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Layer
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
 from cnndsl.passes.resolve import Resolver, attach_head
-from cnndsl.records import record
+from cnndsl.passes.scale import Chosen, Scaler, last_call
+from cnndsl.passes.scale import choose as choose_scale
+from cnndsl.records import record, replace
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
 from cnndsl.tasks import Task, task_named
@@ -31,6 +33,7 @@ def check(
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
     task: str | Task | None = None,
+    scale: str | None = None,
 ) -> CheckedModel:
     """Parse and check a spec; return its layer table or raise SpecError.
 
@@ -39,12 +42,17 @@ def check(
     ``task="segment"``, 1 output to ``"regress"``). ``task`` (``classify``, ``segment``,
     ``regress``) sets the head rule and the shape the model must end in. Never imports TensorFlow.
     ``text`` may also be a model read from a file or a notebook cell (:class:`cnndsl.inputs.Source`),
-    checked with its file's blocks and its cell's options.
+    checked with its file's blocks and its cell's options. ``scale`` names the scale of a file's
+    family to check at (``scale n(0.50, 0.25, 1024)`` lines); a file with scales is checked at its
+    first by default. A spec without scales given a ``scale`` is a value error.
     """
     if not isinstance(text, str) and callable(getattr(text, "check", None)):
-        return text.check(input_shape, num_classes, task=task)
+        if scale is None:  # a model read before scales came takes no scale keyword
+            return text.check(input_shape, num_classes, task=task)
+        return text.check(input_shape, num_classes, task=task, scale=scale)
     with paused_gc():
-        return _check_chain(parse(text), text, input_shape, num_classes, task=task)
+        chosen = choose_scale((), scale, text)
+        return _check_chain(parse(text), text, input_shape, num_classes, task=task, scale=chosen)
 
 
 @contextlib.contextmanager
@@ -72,15 +80,19 @@ def check_chain(
     default_input_shape: Sequence[int] | None = None,
     task: str | Task | None = None,
     marked: bool = False,
+    scale: Chosen | None = None,
 ) -> CheckedModel:
     """Run the passes over a parsed chain.
 
     ``blocks`` resolves named references; ``default_input_shape`` (a project's
     setting) applies when neither ``input_shape`` nor the spec's ``IN(...)`` says.
     ``marked``: record each use of a block (``CheckedModel.blocks``), for pictures.
+    ``scale``: the scale of the file's family to check at (:func:`cnndsl.passes.scale.choose`).
     """
     with paused_gc():
-        return _check_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked)
+        return _check_chain(
+            chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale=scale
+        )
 
 
 @record
@@ -109,6 +121,7 @@ def check_partial(
     task: str | Task | None = None,
     marked: bool = False,
     inferrer: Inferrer | None = None,
+    scale: Chosen | None = None,
 ) -> CheckedModel | Partial:
     """Check a parsed chain once: the checked model, or where only shapes fail, the :class:`Partial` work.
 
@@ -117,17 +130,27 @@ def check_partial(
     """
     with paused_gc():
         return _check_chain(
-            chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, inferrer, partial=True
+            chain,
+            source,
+            input_shape,
+            num_classes,
+            blocks,
+            default_input_shape,
+            task,
+            marked,
+            inferrer,
+            partial=True,
+            scale=scale,
         )
 
 
 def _check_chain(
     chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False,
-    inferrer=None, partial=False,
+    inferrer=None, partial=False, scale=None,
 ) -> CheckedModel | Partial:  # fmt: skip
     task = task_named(task)
-    resolved, shape, classes = resolved_chain(
-        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked
+    resolved, shape, classes, scale = _resolved_at_scale(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale
     )
     inferrer = inferrer if inferrer is not None else Inferrer()
     infos, tree = inferrer.infer(resolved, (None, *shape))
@@ -149,11 +172,56 @@ def _check_chain(
             return Partial(resolved, shape, asked, inferrer, error)
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
-    return CheckedModel(tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task)
+    return CheckedModel(
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task, scale=scale
+    )
+
+
+def _resolved_at_scale(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale):
+    """:func:`resolved_chain` at ``scale`` (None: as written), and the scale with what it changed.
+
+    The task's head keeps its numbers: a last layer written as the head is left as written, and
+    where the task appends a head after it instead, it is scaled like the rest.
+    """
+    if scale is None:
+        return (*resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked),
+                None)  # fmt: skip
+    keep = last_call(chain)
+    for attempt in (keep, None) if keep is not None else (None,):
+        scaler = Scaler(scale.scaling, attempt)
+        scaled, scaled_blocks = scaler.chain(chain), scaler.blocks(blocks or {}, chain)
+        raise_errors(scaler.diagnostics, source)
+        resolved, shape, classes = resolved_chain(
+            scaled,
+            source,
+            input_shape,
+            num_classes,
+            scaled_blocks,
+            default_input_shape,
+            task,
+            marked,
+            alone=attempt.span if attempt is not None else None,
+        )
+        if attempt is None or _head_at(resolved, attempt.span):
+            break
+    return resolved, shape, classes, replace(scale, changes=tuple(scaler.changes))
+
+
+def _head_at(resolved: list, span: ast.Span) -> bool:
+    """Whether the task took the layer written at ``span`` as its head."""
+    return any(isinstance(item, Layer) and item.head and item.span == span for item in resolved)
 
 
 def resolved_chain(
-    chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False
+    chain,
+    source,
+    input_shape,
+    num_classes,
+    blocks=None,
+    default_input_shape=None,
+    task=None,
+    marked=False,
+    alone=None,
 ):
     """The passes before inference: ``(resolved items with the task's head, input shape, classes)``.
 
@@ -166,7 +234,7 @@ def resolved_chain(
     expander = Expander(blocks, marked)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
-    resolver = Resolver(source)
+    resolver = Resolver(source, alone)
     resolved = resolver.resolve(items)
     task = task_named(task)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)

@@ -26,18 +26,20 @@ def compile_spec(
     backend: str = "keras",
     logits: bool = False,
     task: str | Task | None = None,
+    scale: str | None = None,
 ) -> keras.Model | torch.nn.Module:
     """Check a spec, then build it: an uncompiled Keras model, or with ``backend="torch"`` a ``torch.nn.Module``.
 
     ``logits=True`` (torch only) leaves the head's softmax out, for ``nn.CrossEntropyLoss`` (a binary or
-    multi-label head's sigmoid, for ``nn.BCEWithLogitsLoss``).
+    multi-label head's sigmoid, for ``nn.BCEWithLogitsLoss``). ``scale`` names the scale of a spec file's
+    family to build (:func:`cnndsl.check`).
     Raises SpecError before Keras (or torch) is imported or anything is built.
     """
     if backend not in ("keras", "torch"):
         raise ValueError(f"backend must be 'keras' or 'torch', not {backend!r}")
     if logits and backend != "torch":
         raise ValueError("logits=True is for backend='torch'; a Keras model keeps its softmax")
-    model = check(text, input_shape, num_classes, task)
+    model = check(text, input_shape, num_classes, task, scale=scale)
     from cnndsl.errors import needs
 
     if backend == "torch":

@@ -51,7 +51,8 @@ def format_text(text: str) -> str:
         body = _file([_Entry("", parsed, parsed.span)], comments, text)
     else:
         entries = [_Entry(_header(d), d.chain, d.span) for d in parsed.definitions]
-        body = _file(entries, comments, text)
+        entries += [_scale_entry(scale) for scale in parsed.scales]
+        body = _file(sorted(entries, key=lambda entry: entry.span.start), comments, text)
     return newline.join(body) + newline
 
 
@@ -72,6 +73,13 @@ class _Entry:
     header: str
     chain: ast.Chain
     span: ast.Span
+
+
+def _scale_entry(scale: ast.Scale) -> _Entry:
+    """A scale line, laid out as a call after ``scale ``: ``scale n(0.50, 0.25, 1024)``."""
+    name, whole = scale.name_span, scale.span
+    span = ast.Span(name.start, whole.end, name.line, name.column, whole.end_line, whole.end_column)
+    return _Entry("scale ", ast.Chain((ast.Call(scale.name, scale.args, span),), whole), whole)
 
 
 def _header(definition: ast.Definition) -> str:

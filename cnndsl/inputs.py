@@ -12,8 +12,10 @@ from cnndsl import ast, hooks
 from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, SpecError, SpecShapeError, SpecValueError, UsageError
 from cnndsl.model import CheckedModel
+from cnndsl.passes.scale import Chosen
+from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.records import record, replace
-from cnndsl.specfile import resolve_definitions
+from cnndsl.specfile import Scaling, resolve_definitions
 from cnndsl.syntax import parse, parse_file
 
 TYPE_CHECKING = False
@@ -52,6 +54,12 @@ class Source:
     """A spec literal inside a Python file (``text`` is then the Python file)."""
     num_classes: int | None = None
     """The class count the source itself declares (an architecture file), which wins over the caller's."""
+    scales: tuple[Scaling, ...] = ()
+    """The family of scales its file declares (``scale n(0.50, 0.25, 1024)`` lines), in order."""
+    scale: str | None = None
+    """The scale to check it at (``--scale``); None: ``scale_setting``'s, else the file's first."""
+    scale_setting: tuple[str, str] | None = None
+    """A project's ``scale`` setting and where it is set: it applies to a file that declares scales."""
     task: str | None = None
     """The task the source itself declares (a YOLO model file's head), where the caller names none."""
 
@@ -66,16 +74,34 @@ class Source:
         """In a notebook: the model's table and picture, or its errors with carets (drawn by :mod:`cnndsl.notebook`)."""
         return hooks.shown("source", self)
 
-    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
-        """Check this model (see :func:`cnndsl.check`); raises SpecError."""
+    def check(
+        self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None
+    ) -> CheckedModel:
+        """Check this model (see :func:`cnndsl.check`); raises SpecError.
+
+        ``scale`` names the scale of the file's family to check at, over :attr:`scale` (a located
+        error where the file has no such scale, or none).
+        """
         if self.error is not None:
             raise self.error
+        chosen = self.chosen_scale(scale)
         if self.embedded is not None:
             return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
         task = task if task is not None else self.task
-        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task)
+        return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task, scale=chosen)
+
+    def chosen_scale(self, scale: str | None = None) -> Chosen | None:
+        """The scale this model is checked at: ``scale``, else :attr:`scale`, else the setting's, else the file's
+        first; None for a model without scales."""
+        scale = scale if scale is not None else self.scale
+        if scale is not None:
+            return choose_scale(self.scales, scale, self.text)
+        if self.scale_setting is not None and self.scales:
+            name, origin = self.scale_setting
+            return choose_scale(self.scales, name, self.text, origin)
+        return choose_scale(self.scales, None, self.text)
 
     def _check_embedded(self, input_shape, num_classes, default_input_shape, task=None) -> CheckedModel:
         """Check the literal with its call's own keywords; positions point into the Python file."""
@@ -210,7 +236,8 @@ def file_models(display: str, text: str, stem: str) -> list[Source]:
     if definitions.diagnostics:
         return [Source(display, text, stem, error=SpecValueError(definitions.diagnostics, text))]
     return [
-        Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True) for m in definitions.models
+        Source(display, text, m.name, chain=m.chain, blocks=definitions.chains, named=True, scales=definitions.scales)
+        for m in definitions.models
     ]
 
 
@@ -256,7 +283,10 @@ def yolo_models(display: str, text: str, stem: str, scale: str | None = None) ->
         model = read_yolo(text, scale, stem)
     except SpecError as error:
         return [Source(display, text, stem, error=error)]
-    return [Source(display, text, stem, chain=model.chain, num_classes=model.classes, task=model.task)]
+    return [
+        Source(display, text, stem, chain=model.chain, num_classes=model.classes, task=model.task,
+               scales=model.scales, scale=scale)
+    ]  # fmt: skip
 
 
 def _select(models: list[Source], name: str, display: str) -> Source:

@@ -432,7 +432,14 @@ def _definition(children, first, last, lines):
 
 
 def _file(children, first, last, lines):
-    return ast.SpecFile(tuple(children[0]))
+    items = children[0]
+    definitions = tuple(item for item in items if type(item) is ast.Definition)
+    return ast.SpecFile(definitions, tuple(item for item in items if type(item) is ast.Scale))
+
+
+def _scale(children, first, last, lines):
+    name = children[1]
+    return ast.Scale(name.group(), tuple(children[3]), lines.span(first, last), lines.span(name, name))
 
 
 def _spec(children, first, last, lines):
@@ -461,6 +468,7 @@ def _repeat_options(children, first, last, lines):
 BUILDERS: dict[str, Builder | None] = {
     "file": _file,
     "definition": _definition,
+    "scale": _scale,
     "spec": _spec,
     "chain": _chain,
     "named": None,

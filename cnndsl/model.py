@@ -173,6 +173,9 @@ class CheckedModel:
     task: Any = None
     """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
     which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""
+    scale: Any = None
+    """The scale of its file's family it was checked at (:class:`cnndsl.passes.scale.Chosen`: the scale, the
+    family's names, the numbers it changed); None for a spec without scales."""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -466,10 +466,13 @@ class CellModel(Source):
             task if task is not None else self.task,
         )
 
-    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None) -> CheckedModel:
-        """Check this model with the cell's options where none are given; raises SpecError."""
+    def check(
+        self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None
+    ) -> CheckedModel:
+        """Check this model with the cell's options where none are given (at its cell's first scale, or
+        ``scale``, where the cell declares scales); raises SpecError."""
         input_shape, num_classes, task = self.options(input_shape, num_classes, task)
-        return super().check(input_shape, num_classes, default_input_shape, task)
+        return super().check(input_shape, num_classes, default_input_shape, task, scale=scale)
 
 
 class CellDefinitions:
@@ -520,8 +523,9 @@ class CellDefinitions:
         self.chains.update(definitions.chains)
         self.last = tuple(definitions.chains)
         blocks = dict(self.chains)
+        scales = {"scales": definitions.scales} if definitions.scales else {}  # a cell's own scale lines
         return [
-            CellModel(name, every, m.name, chain=m.chain, blocks=blocks, named=True, **options)
+            CellModel(name, every, m.name, chain=m.chain, blocks=blocks, named=True, **options, **scales)
             for m in definitions.models
         ], ()
 
@@ -595,7 +599,7 @@ def magic_parser():
             raise MagicUsageError(message or "")
 
     parser = MagicParser(prog="%%cnndsl", description="Check the cell as a spec file; show each model.")
-    add_model_options(parser)
+    add_model_options(parser, scale=False)  # a cell with scale lines is shown at its first scale
     parser.add_argument("--depth", type=depth_arg, metavar="N", help="draw each use of a named block N deep as one box")
     parser.add_argument("--style", choices=["boxes", "graph"], default="boxes", help="the picture's style")
     return parser

@@ -122,8 +122,15 @@ class _Shift:
 
     def tree(self, tree: ast.SpecFile | ast.Chain) -> ast.SpecFile | ast.Chain:
         if isinstance(tree, ast.SpecFile):
-            return ast.SpecFile(tuple(self.definition(d) for d in tree.definitions))
+            scales = tuple(self.scale(scale) for scale in tree.scales)
+            return ast.SpecFile(tuple(self.definition(d) for d in tree.definitions), scales)
         return self.node(tree)
+
+    def scale(self, scale: ast.Scale) -> ast.Scale:
+        if scale.span.end < self.offset or not self.moves:
+            return scale
+        args = tuple(self.node(arg) for arg in scale.args)
+        return ast.Scale(scale.name, args, self.span(scale.span), self.span(scale.name_span))
 
     def definition(self, definition: ast.Definition) -> ast.Definition:
         if definition.span.end < self.offset or not (self.moves or self._holds_old(definition.span)):

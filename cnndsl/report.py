@@ -30,7 +30,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
-    rows = [_row(info) for info in model.layers]
+    rows = [_row(info, _scaled_text(model, info)) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
@@ -49,6 +49,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
         rule = rule[:width]
     lines = [
         f"Input: {format_shape(model.input_shape)}   {model.task.outputs_line(model.num_classes)}",
+        *_scale_line(model),
         rule,
         _line(headers, widths, right),
         rule,
@@ -110,8 +111,35 @@ def _known(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
-def _row(info: LayerInfo) -> tuple[str, ...]:
-    text = _short_text(info)
+def _scale_line(model: CheckedModel) -> list[str]:
+    """``Scale: n (depth 0.5, width 0.25, cap 1024) of n, s, m, l, x``, for a model of a file with scales."""
+    chosen = model.scale
+    if chosen is None:
+        return []
+    return [
+        f"Scale: {chosen.scaling.describe()} of {', '.join(chosen.family)}; the Spec column says 64→16 where it scaled"
+    ]
+
+
+def _scaled_text(model: CheckedModel, info: LayerInfo) -> str | None:
+    """A layer's text with each number its scale changed written ``64→16``; None where none changed."""
+    span, chosen = info.layer.span, model.scale
+    if chosen is None or span is None or info.layer.type.merge or info.layer.head and span.start == span.end:
+        return None
+    text, at = info.layer.text, span.start
+    changes = [c for c in chosen.changes if span.start <= c.span.start and c.span.end <= span.end]
+    if not changes or len(text) != span.end - span.start:
+        return None
+    parts, last = [], 0
+    for change in sorted(changes, key=lambda c: c.span.start):
+        start, end = change.span.start - at, change.span.end - at
+        parts += [text[last:start], f"{text[start:end]}→{change.value}"]
+        last = end
+    return " ".join("".join([*parts, text[last:]]).split())
+
+
+def _row(info: LayerInfo, text: str | None = None) -> tuple[str, ...]:
+    text = text or _short_text(info)
     if info.layer.head:
         text = f"{text}  (head)"
     return (
@@ -155,6 +183,26 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
         "activation_bytes": activation_bytes(model),
         "hash": architecture_hash(model),
         "warnings": [diagnostic_record(d, filename) for d in model.warnings],
+        **({"scale": _scale_json(model.scale)} if model.scale is not None else {}),
+    }
+
+
+def _scale_json(chosen) -> dict:
+    """The scale a model of a file with scales was checked at, and what it changed."""
+    scaling = chosen.scaling
+    return {
+        "name": scaling.name,
+        "depth": scaling.depth,
+        "width": scaling.width,
+        "cap": scaling.cap,
+        "divisor": scaling.divisor,
+        "channels": scaling.channels,
+        "repeats": scaling.repeats,
+        "scales": list(chosen.family),
+        "changes": [
+            {"line": c.span.line, "column": c.span.column, "written": c.written, "value": c.value, "kind": c.kind}
+            for c in chosen.changes
+        ],
     }
 
 
@@ -364,3 +412,84 @@ def _arg(value) -> str:
 def architecture_hash(model: CheckedModel) -> str:
     """A short stable hash of :func:`canonical_form`."""
     return hashlib.sha256(canonical_form(model).encode()).hexdigest()[:12]
+
+
+def scale_rows(models: list[CheckedModel], text: str, repeats: dict) -> list[dict]:
+    """Each number a family's scales change, once per place it is written, with its value at each scale.
+
+    ``models`` is the same model checked at each scale of its family, in order; ``repeats``
+    maps the span of a repetition's count to the repetition's span (the row's label).
+    """
+    rows: dict = {}
+    for index, model in enumerate(models):
+        for change in model.scale.changes:
+            row = rows.get(change.span)
+            if row is None:
+                row = rows[change.span] = {
+                    "line": change.span.line,
+                    "column": change.span.column,
+                    "kind": change.kind,
+                    "written": change.written,
+                    "text": _written_at(model, change, text, repeats),
+                    "values": [None] * len(models),
+                }
+            row["values"][index] = change.value
+    return [rows[span] for span in sorted(rows, key=lambda span: span.start)]
+
+
+def _written_at(model: CheckedModel, change, text: str, repeats: dict) -> str:
+    """What a row stands for: the call that writes a width, the repetition that writes a count."""
+    if change.span in repeats:
+        span = repeats[change.span]
+        return " ".join(text[span.start : span.end].split())
+    for info in model.layers:
+        span = info.layer.span
+        if span is not None and span.start <= change.span.start and change.span.end <= span.end:
+            return " ".join(info.layer.text.split())
+    return " ".join(text[change.span.start : change.span.end].split())
+
+
+def scales_table(models: list[CheckedModel], text: str, repeats: dict) -> str:
+    """``cnndsl summary --scales``: every number the scales change, a column per scale, and each scale's totals."""
+    names = [model.scale.name for model in models]
+    rows = scale_rows(models, text, repeats)
+    headers = ("Written", "Line:Col", *names)
+    cells = [
+        (
+            f"{row['text']}" + (" (repeats)" if row["kind"] == "depth" else ""),
+            f"{row['line']}:{row['column']}",
+            *(_known(value) for value in row["values"]),
+        )
+        for row in rows
+    ]
+    totals = [
+        ("Layers", "", *(f"{len(model.layers):,}" for model in models)),
+        ("Total params", "", *(f"{model.total_params:,}" for model in models)),
+        ("Multiply-accumulates", "", *(_known(model.total_macs) for model in models)),
+    ]
+    right = (False, False, *(True for _ in names))
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *cells, *totals)]
+    rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
+    lines = [
+        "Scales: " + ", ".join(model.scale.scaling.describe() for model in models),
+        rule,
+        _line(headers, widths, right),
+        rule,
+        *(_line(row, widths, right) for row in cells),
+        rule,
+        *(_line(row, widths, right) for row in totals),
+    ]
+    return "\n".join(lines)
+
+
+def scales_json(models: list[CheckedModel], text: str, repeats: dict) -> dict:
+    """The ``cnndsl summary --scales --json`` document."""
+    return {
+        "scales": [
+            {k: v for k, v in _scale_json(model.scale).items() if k not in ("scales", "changes")} for model in models
+        ],
+        "rows": scale_rows(models, text, repeats),
+        "layers": [len(model.layers) for model in models],
+        "total_params": [model.total_params for model in models],
+        "macs": [model.total_macs for model in models],
+    }

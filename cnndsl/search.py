@@ -298,4 +298,9 @@ def space_of(source) -> Space | None:
         return None
     if first_choice(chain, source.blocks) is None:
         return None
+    if getattr(source, "scales", ()):  # its candidates are checked as texts of their own, which hold no scales
+        from cnndsl.errors import VALUE, Diagnostic, raise_errors
+
+        message = "a search space in a file with scales is not supported: write the space in a file without scale lines"
+        raise_errors([Diagnostic(VALUE, message, source.scales[0].span, code="search-space")], source.text)
     return Space(chain, source.text, source.blocks)

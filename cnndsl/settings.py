@@ -7,6 +7,7 @@ a pyproject.toml without a ``[tool.cnndsl]`` table. Command-line flags override 
     input-shape = [32, 32, 3]
     classes = 100
     task = "classify"
+    scale = "n"
     max-params = "1M"
     max-flops = "50M"
     max-activations = "2MB"
@@ -41,6 +42,8 @@ class Settings:
     """Bytes of float32 activations per example."""
     task: Task | None = None
     """What models are for (a :class:`cnndsl.tasks.Task`: classify, segment, regress): their head rule and output contract."""
+    scale: str | None = None
+    """The scale of a spec file's family to check at (``scale n(...)`` lines); a file without scales passes it over."""
     origins: tuple[tuple[str, str], ...] = ()
     """Where set values came from, ``(name, label)``: a flag, or a pyproject.toml's key."""
 
@@ -165,6 +168,7 @@ _READERS = {
     "input_shape": lambda value: _shape(value),  # defined below
     "classes": lambda value: _classes(value),
     "task": lambda value: _task(value),
+    "scale": lambda value: _scale(value),
     "max_params": parse_count,
     "max_flops": parse_count,
     "max_activations": parse_bytes,
@@ -197,6 +201,12 @@ def _task(value) -> Task:
     if not isinstance(value, str) or value not in TASKS:
         raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {value!r}")
     return TASKS[value]
+
+
+def _scale(value) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise SettingsError(f'scale must be the name of a scale, such as "n", not {value!r}')
+    return value
 
 
 def _classes(value) -> int:

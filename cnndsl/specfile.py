@@ -3,11 +3,15 @@
     # a comment
     block stem = CN(32,3) -> BN()
     small = stem*2 -> MP(2) -> FL() -> DN(128)
+    scale n(0.50, 0.25, 1024)
 
 A definition may use any definition above it. Unknown names, names used before
 their definition, cycles and redefinitions are value errors with positions. A name
 may look like a layer code (``block up = ...``): a code is a code only before ``(``,
 so a bare name is always a definition.
+
+Scale lines declare the file's family of scales (:class:`Scaling`, one per line, in
+order); duplicate names and values out of range are value errors at their spans.
 """
 
 from __future__ import annotations
@@ -26,19 +30,142 @@ class Model:
     chain: ast.Chain
 
 
+CHANNEL_ROUNDINGS = ("ceil", "nearest")
+"""How a scale rounds a width: Ultralytics' ceiling to the divisor, or timm's nearest multiple."""
+REPEAT_ROUNDINGS = ("round", "ceil")
+"""How a scale rounds a repeat count: Ultralytics' round, or EfficientNet's ceiling."""
+MAX_MULTIPLIER = 64
+"""Largest depth or width multiplier a scale may give (the largest real family goes to 2 or so)."""
+
+
+@record
+class Scaling:
+    """One scale of a file's family: ``scale n(depth, width, cap, divisor=8, channels=ceil, repeats=round)``."""
+
+    name: str
+    depth: float
+    width: float
+    cap: int | None
+    """The most channels a width scales from (``min(c, cap)``); None: no cap (``none``)."""
+    divisor: int = 8
+    channels: str = "ceil"
+    repeats: str = "round"
+    span: ast.Span | None = None
+    """The scale line, for messages about the scale chosen."""
+
+    def describe(self) -> str:
+        """``n (depth 0.5, width 0.25, cap 1024)``, with the keywords that differ from the defaults."""
+        cap = "no cap" if self.cap is None else f"cap {self.cap}"
+        extra = "".join(
+            f", {name} {value}"
+            for name, value, default in (
+                ("divisor", self.divisor, 8), ("channels", self.channels, "ceil"), ("repeats", self.repeats, "round"),
+            )
+            if value != default
+        )  # fmt: skip
+        return f"{self.name} (depth {self.depth:g}, width {self.width:g}, {cap}{extra})"
+
+
 @record
 class Definitions:
-    """What a spec file defines: its models in order, every chain by name, and problems."""
+    """What a spec file defines: its models in order, every chain by name, its scales, and problems."""
 
     models: tuple[Model, ...]
     chains: dict[str, ast.Chain]
     diagnostics: tuple[Diagnostic, ...]
+    scales: tuple[Scaling, ...] = ()
+
+
+def resolve_scales(lines: tuple[ast.Scale, ...]) -> tuple[tuple[Scaling, ...], list[Diagnostic]]:
+    """The file's scales, in order, and the problems of their lines (duplicates, bad values)."""
+    scales: list[Scaling] = []
+    problems: list[Diagnostic] = []
+    first: dict[str, ast.Scale] = {}
+    for line in lines:
+        if line.name in first:
+            message = f"the scale {line.name!r} is already declared on line {first[line.name].name_span.line}"
+            problems.append(_error(message, line.name_span, "duplicate-scale"))
+            continue
+        first[line.name] = line
+        scaling, found = _scaling(line)
+        problems += found
+        if scaling is not None:
+            scales.append(scaling)
+    return tuple(scales), problems
+
+
+SCALE_SIGNATURE = "scale NAME(depth, width, cap, divisor=8, channels=ceil|nearest, repeats=round|ceil)"
+
+
+def _scaling(line: ast.Scale) -> tuple[Scaling | None, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    positional = [arg for arg in line.args if arg.name is None]
+    keywords: dict[str, ast.Arg] = {}
+    for arg in line.args:
+        if arg.name is None:
+            continue
+        if arg.name not in ("divisor", "channels", "repeats"):
+            message = f"a scale has no argument {arg.name!r}: {SCALE_SIGNATURE}"
+            problems.append(_error(message, arg.span, "bad-scale"))
+        elif arg.name in keywords:
+            problems.append(_error(f"the scale's {arg.name} is given twice", arg.span, "bad-scale"))
+        else:
+            keywords[arg.name] = arg
+    if len(positional) != 3:
+        message = f"a scale takes depth, width and channel cap, {len(positional)} given: {SCALE_SIGNATURE}"
+        return None, [*problems, _error(message, line.span, "bad-scale")]
+    depth = _multiplier(positional[0].value, "depth", problems)
+    width = _multiplier(positional[1].value, "width", problems)
+    cap = _cap(positional[2].value, problems)
+    divisor = _whole(keywords["divisor"].value, "divisor", problems, 1, 1024) if "divisor" in keywords else 8
+    channels = _word(keywords.get("channels"), CHANNEL_ROUNDINGS, "channels", problems)
+    repeats = _word(keywords.get("repeats"), REPEAT_ROUNDINGS, "repeats", problems)
+    if problems:
+        return None, problems
+    return Scaling(line.name, depth, width, cap, divisor, channels, repeats, line.span), []
+
+
+def _multiplier(value: ast.Value, name: str, problems: list[Diagnostic]) -> float:
+    number = value.value if isinstance(value, ast.Number) else None
+    if number is None or not 0 < number <= MAX_MULTIPLIER:
+        message = f"a scale's {name} multiplier must be a number above 0 and at most {MAX_MULTIPLIER}"
+        problems.append(_error(message, value.span, "bad-scale"))
+        return 1.0
+    return float(number)
+
+
+def _whole(value: ast.Value, name: str, problems: list[Diagnostic], low: int, high: int) -> int:
+    number = value.value if isinstance(value, ast.Number) else None
+    if not isinstance(number, int) or not low <= number <= high:
+        message = f"a scale's {name} must be a whole number from {low:,} to {high:,}"
+        problems.append(_error(message, value.span, "bad-scale"))
+        return low
+    return number
+
+
+def _cap(value: ast.Value, problems: list[Diagnostic]) -> int | None:
+    if isinstance(value, ast.Word) and value.name == "none":
+        return None
+    if isinstance(value, ast.Number):
+        return _whole(value, "channel cap", problems, 1, 10**9)
+    problems.append(_error("a scale's channel cap must be a whole number from 1, or none", value.span, "bad-scale"))
+    return None
+
+
+def _word(arg: ast.Arg | None, words: tuple[str, ...], name: str, problems: list[Diagnostic]) -> str:
+    if arg is None:
+        return words[0]
+    if isinstance(arg.value, ast.Word) and arg.value.name in words:
+        return arg.value.name
+    message = f"a scale's {name} rounding is {' or '.join(words)}"
+    problems.append(_error(message, arg.value.span, "bad-scale"))
+    return words[0]
 
 
 def resolve_definitions(spec_file: ast.SpecFile) -> Definitions:
     """Check names across definitions; every definition is visible to those after it."""
     seen: dict[str, ast.Definition] = {}
-    problems: list[Diagnostic] = []
+    scales, problems = resolve_scales(spec_file.scales)
     for definition in spec_file.definitions:
         problems += _name_problems(definition, seen)
         seen.setdefault(definition.name, definition)
@@ -47,7 +174,7 @@ def resolve_definitions(spec_file: ast.SpecFile) -> Definitions:
         problems += _reference_problems(definition, index, seen, order)
     models = tuple(Model(d.name, d.chain) for d in spec_file.definitions if not d.is_block)
     chains = {name: d.chain for name, d in seen.items()}
-    return Definitions(models, chains, tuple(problems))
+    return Definitions(models, chains, tuple(problems), scales)
 
 
 def _name_problems(definition: ast.Definition, seen: dict[str, ast.Definition]) -> list[Diagnostic]:

@@ -378,7 +378,14 @@ def _edge_token(node: Tree | Token, side: int) -> Token | None:
 
 
 def _spec_file(tree: Tree) -> ast.SpecFile:
-    return ast.SpecFile(tuple(_definition(child) for child in tree.children))
+    definitions = tuple(_definition(child) for child in tree.children if child.data == "definition")
+    return ast.SpecFile(definitions, tuple(_scale(child) for child in tree.children if child.data == "scale"))
+
+
+def _scale(tree: Tree) -> ast.Scale:
+    _keyword, name, _lpar, arguments, _rpar = tree.children
+    args = tuple(_argument(child) for child in arguments.children if not _is_punct(child))
+    return ast.Scale(str(name), args, _span(tree), _span(name))
 
 
 def _definition(tree: Tree) -> ast.Definition:

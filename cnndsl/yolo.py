@@ -34,13 +34,14 @@ from cnndsl import ast
 from cnndsl.errors import SYNTAX, VALUE, Diagnostic, SpecError, SpecSyntaxError, SpecValueError
 from cnndsl.layers import LAYERS
 from cnndsl.records import record
+from cnndsl.specfile import Scaling
 from cnndsl.syntax import span_at
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["read_yolo", "from_yolo_text", "YoloModel", "Scale", "MODULES", "written_text", "INPUT_SIZE"]
+__all__ = ["read_yolo", "from_yolo_text", "YoloModel", "scale_line", "MODULES", "written_text", "INPUT_SIZE"]
 
 INPUT_SIZE = 640
 """The image size Ultralytics builds and trains its models at (``imgsz``)."""
@@ -49,19 +50,10 @@ C3K_SCALES = frozenset({"m", "l", "x"})
 """The scale names at which ``parse_model`` builds a ``C3k2`` with ``c3k`` true."""
 
 
-@record
-class Scale:
-    """One row of the file's ``scales``: ``name: [depth, width, max_channels]``."""
-
-    name: str
-    depth: float
-    width: float
-    cap: int
-    span: ast.Span
-
-    def line(self) -> str:
-        """The scale line the notation writes for it: ``scale n(0.50, 0.25, 1024)``."""
-        return f"scale {self.name}({_number(self.depth)}, {_number(self.width)}, {self.cap})"
+def scale_line(scaling: Scaling) -> str:
+    """The scale line the notation writes for a row of the file's scales: ``scale n(0.50, 0.25, 1024)``."""
+    cap = "none" if scaling.cap is None else str(scaling.cap)
+    return f"scale {scaling.name}({_number(scaling.depth)}, {_number(scaling.width)}, {cap})"
 
 
 @record
@@ -77,7 +69,7 @@ class YoloModel:
     text: str
     name: str
     chain: ast.Chain
-    scales: tuple[Scale, ...]
+    scales: tuple[Scaling, ...]
     scale: str | None
     task: str
     classes: int
@@ -93,12 +85,19 @@ class YoloModel:
         """The file's layer that a layer of the checked model stands for, by its span's start."""
         return dict(self.entries)
 
-    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None):
-        """The checked model at the scale it was read for (see :func:`cnndsl.check`); SpecError located in the YAML."""
+    def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None):
+        """The checked model at the scale it was read for (see :func:`cnndsl.check`); SpecError located in the YAML.
+
+        ``scale`` may name another scale that reads alike (one of :attr:`scales`).
+        """
         from cnndsl.checker import check_chain
+        from cnndsl.passes.scale import choose
 
         task = task if task is not None else self.task
-        return check_chain(self.chain, self.text, input_shape, self.classes, None, default_input_shape, task)
+        chosen = choose(self.scales, scale if scale is not None else self.scale, self.text)
+        return check_chain(
+            self.chain, self.text, input_shape, self.classes, None, default_input_shape, task, scale=chosen
+        )
 
     @property
     def spec(self) -> str:
@@ -199,7 +198,7 @@ def written_text(model: YoloModel) -> str:
     """The model as a spec file: its scale lines, then ``name = chain`` laid out as ``cnndsl fmt`` does."""
     from cnndsl.formatter import layout
 
-    lines = [scale.line() for scale in model.scales]
+    lines = [scale_line(scale) for scale in model.scales]
     body = layout(model.chain)
     first, _, rest = body.partition("\n")
     lines += ["", f"{model.name} = {first}" + (f"\n{rest}" if rest else "")]
@@ -313,14 +312,14 @@ class _Reader:
             raise self.fail(f"nc is the class count, a whole number from 1, not {value!r}", node)
         return value
 
-    def scales(self, keys) -> list[Scale]:
+    def scales(self, keys) -> list[Scaling]:
         if "scales" not in keys:
             depth = self.multiple(keys, "depth_multiple")
             width = self.multiple(keys, "width_multiple")
             if ("depth_multiple" in keys or "width_multiple" in keys) and (depth, width) != (1.0, 1.0):
-                return [Scale("default", depth, width, NO_CAP, self.span(keys["depth_multiple"][1]
+                return [Scaling("default", depth, width, None, span=self.span(keys["depth_multiple"][1]
                               if "depth_multiple" in keys else keys["width_multiple"][1]))]  # fmt: skip
-            return [Scale("default", 1.0, 1.0, NO_CAP, span_at(self.text, 0, 0))]
+            return [Scaling("default", 1.0, 1.0, None, span=span_at(self.text, 0, 0))]
         key, node = keys["scales"]
         if not isinstance(node, self.yaml.MappingNode) or not node.value:
             raise self.fail("scales maps each scale's name to [depth, width, max_channels]", node)
@@ -337,7 +336,7 @@ class _Reader:
                 or (isinstance(values[2], float) and not values[2].is_integer())
             ):
                 raise self.fail(f"scale {name}: [depth, width, max_channels], three positive numbers", row)
-            found.append(Scale(name, float(values[0]), float(values[1]), int(values[2]), self.span(row)))
+            found.append(Scaling(name, float(values[0]), float(values[1]), int(values[2]), span=self.span(row)))
         return found
 
     def multiple(self, keys, word) -> float:
@@ -348,7 +347,7 @@ class _Reader:
             raise self.fail(f"{word} is a positive number, not {value!r}", keys[word][1])
         return float(value)
 
-    def choose(self, scales: list[Scale], keys) -> Scale | None:
+    def choose(self, scales: list[Scaling], keys) -> Scaling | None:
         if self.asked is None:
             return scales[0]
         for scale in scales:
@@ -659,9 +658,6 @@ KEY_HINTS = {
     "end2end": "end-to-end (NMS-free) heads are not read yet",
     "reg_max": "the box distribution's bins are Ultralytics' 16",
 }
-
-NO_CAP = 1 << 20
-"""The cap of a file without scales (Ultralytics' is infinite): more channels than any layer has."""
 
 
 @record

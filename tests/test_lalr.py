@@ -105,6 +105,13 @@ def test_the_readings_agree_on_examples(text):
         "block block = CN(3)",
         "a = CN(8) b = CN(9)",
         "a = CN(8)\n\nblock",
+        "scale n(0.5, 0.25, 1024)\nscale s(0.5, 0.5, 1024, divisor=8)\na = CN(64) * 3",
+        "a = CN(8)\nscale n(1, 1, 8, channels=nearest)\nb = a",
+        "scale = CN(8)\nblock scale2 = scale\nb = scale -> scale2",
+        "scale n(1, 1, 8)",
+        "scale n = CN(8)",
+        "a = CN(8)\nscale",
+        "scale n(1 2)",
     ],
 )
 def test_the_readings_agree_on_spec_files(text):

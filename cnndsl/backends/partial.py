@@ -46,15 +46,19 @@ def check_partial(
     blocks=None,
     default_input_shape: Sequence[int] | None = None,
     task=None,
+    scale=None,
 ) -> Drawable:
     """Check a parsed chain; a shape error still gives the layers inferred up to it.
 
-    Raises SpecError when nothing can be drawn (a syntax or value error).
+    Raises SpecError when nothing can be drawn (a syntax or value error). ``scale``: the scale of the
+    file's family (:class:`cnndsl.passes.scale.Chosen`).
     """
     from cnndsl.checker import Partial, check_partial
 
     inferrer = _recording_inferrer()
-    checked = check_partial(chain, source, input_shape, num_classes, blocks, default_input_shape, task, True, inferrer)
+    checked = check_partial(
+        chain, source, input_shape, num_classes, blocks, default_input_shape, task, True, inferrer, scale=scale
+    )
     return _partial(checked, source, task) if isinstance(checked, Partial) else Drawable(checked)
 
 
@@ -304,4 +308,7 @@ def source_drawable(source, input_shape=None, num_classes=None, default_input_sh
     from cnndsl.syntax import parse
 
     chain = source.chain if source.chain is not None else parse(source.text)
-    return check_partial(chain, source.text, input_shape, num_classes, source.blocks, default_input_shape, task)
+    scale = source.chosen_scale()
+    return check_partial(
+        chain, source.text, input_shape, num_classes, source.blocks, default_input_shape, task, scale=scale
+    )

@@ -29,8 +29,28 @@ def project_settings(args: argparse.Namespace) -> Settings:
 
 
 def check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
-    """Check with the flag's input shape, else the spec's IN(...), else the project's setting."""
-    return source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
+    """Check with the flag's input shape, else the spec's IN(...), else the project's setting; at the scale
+    of ``--scale``, else the project's, else the file's first (saying so in a note)."""
+    source = at_scale(source, args, settings)
+    model = source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
+    say_scale(source, model, args)
+    return model
+
+
+def at_scale(source: Source, args: argparse.Namespace, settings: Settings) -> Source:
+    """The source with the scale ``--scale`` names and the project's ``scale`` setting."""
+    from cnndsl.records import replace
+
+    name = getattr(args, "scale", None)
+    setting = (settings.scale, settings.origin("scale")) if settings.scale is not None else None
+    return replace(source, scale=name if isinstance(name, str) else None, scale_setting=setting)
+
+
+def say_scale(source: Source, model: CheckedModel | None, args: argparse.Namespace) -> None:
+    """A note where a model was checked at its file's first scale, none being chosen."""
+    chosen = getattr(model, "scale", None)
+    if chosen is not None and chosen.default and not getattr(args, "quiet", False):
+        print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
 
 
 def report(diagnostics, source: Source) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, one_model, project_settings, report
-from cnndsl.cli.options import add_model_options, add_output_option, add_spec_argument, depth_arg, scale_arg
+from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, at_scale, one_model, project_settings, report, say_scale
+from cnndsl.cli.options import add_model_options, add_output_option, add_spec_argument, depth_arg, picture_scale_arg
 from cnndsl.errors import SpecError
 from cnndsl.inputs import Source
 
@@ -23,8 +23,10 @@ def add_parser(commands) -> None:
     add_spec_argument(parser)
     add_output_option(parser, "the picture: FILE.svg or FILE.png", required=True)
     parser.add_argument(
-        "--scale", type=scale_arg, metavar="X", help="PNG pixels per picture pixel (default: 2, sharp on any screen)"
-    )
+        "--scale", type=picture_scale_arg, metavar="NAME|X",
+        help="a NAME: draw the file at that scale of its family (default: the scale setting, else the file's first); "
+        "a number X: PNG pixels per picture pixel (default: 2, sharp on any screen)",
+    )  # fmt: skip
     parser.add_argument(
         "--style", choices=["boxes", "graph"], default="boxes",
         help="boxes sized by shape (default) or a layer graph with each layer's spec text",
@@ -35,7 +37,7 @@ def add_parser(commands) -> None:
         help="draw each use of a named block N uses deep as one box (0: every use the model writes; "
         f"default: the deepest depth whose picture holds at most {MAX_BOXES} boxes)",
     )  # fmt: skip
-    add_model_options(parser)
+    add_model_options(parser, scale=False)
     parser.set_defaults(handler=cmd_draw)
 
 
@@ -57,7 +59,12 @@ def write_picture(source: Source, args: argparse.Namespace, output: str, style: 
 
     path = check_picture_path(output)
     settings = project_settings(args)
+    source = at_scale(source, args, settings)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, settings.task)
+    if args.command == "draw":  # summary --svg: the summary says it
+        say_scale(source, drawable.model, args)
     depth = getattr(args, "depth", None)
-    write_svg(drawable, path, style, unfold, title=source.label, scale=getattr(args, "scale", None), depth=depth)
+    pixels = getattr(args, "scale", None) if args.command == "draw" else None
+    pixels = None if isinstance(pixels, str) else pixels
+    write_svg(drawable, path, style, unfold, title=source.label, scale=pixels, depth=depth)
     return drawable

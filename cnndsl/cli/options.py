@@ -64,6 +64,26 @@ def scale_arg(text: str) -> float:
     return value
 
 
+def model_scale_arg(text: str) -> str:
+    """The name of a scale of a spec file's family (``scale n(...)``)."""
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected the name of one of the file's scales, such as n, not {text!r}")
+    return text
+
+
+def picture_scale_arg(text: str) -> str | float:
+    """draw's ``--scale``: the name of one of the file's scales, or a PNG scale (a number from 0.25 to 8)."""
+    return text if text.isidentifier() else scale_arg(text)
+
+
+SCALE_HELP = "check the file at its scale NAME (its scale lines; default: the scale setting, else the file's first)"
+
+
+def add_scale_option(parser: argparse.ArgumentParser) -> None:
+    """``--scale NAME``: the scale of a spec file's family a command works on."""
+    parser.add_argument("--scale", type=model_scale_arg, metavar="NAME", help=SCALE_HELP)
+
+
 def depth_arg(text: str) -> int:
     """A picture's depth: 0 or more uses of named blocks deep."""
     if not text.isdigit() or int(text) > 1000:
@@ -98,11 +118,14 @@ def add_input_shape_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--input-shape", type=input_shape_arg, metavar="H,W,C", help=help)
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """The model a spec is checked as: its input shape, classes and task."""
+def add_model_options(parser: argparse.ArgumentParser, scale: bool = True) -> None:
+    """The model a spec is checked as: its input shape, classes and task, and its scale (``scale=False``: the
+    command defines ``--scale`` itself)."""
     add_input_shape_option(parser, "input height, width and channels (default: the spec's IN(...), else 28,28,1)")
     parser.add_argument("--classes", type=classes_arg, metavar="N", help="number of classes (default: 10)")
     add_task_option(parser, "setting")
+    if scale:
+        add_scale_option(parser)
 
 
 TASK_DEFAULTS = {

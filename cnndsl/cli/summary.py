@@ -20,6 +20,11 @@ def add_parser(commands) -> None:
     add_spec_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--svg", metavar="FILE", help="also draw the layer graph into FILE (as draw does)")
+    parser.add_argument(
+        "--scales", action="store_true",
+        help="a file with scales: every width and repeat count the scales change, a column per scale, "
+        "with each scale's parameters and multiply-accumulates",
+    )  # fmt: skip
     add_model_options(parser)
     parser.set_defaults(handler=cmd_summary)
 
@@ -30,6 +35,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from cnndsl.report import errors_json, summary_json, summary_table
 
     source = one_model(args.input, "summary", scale=getattr(args, "scale", None))
+    if args.scales:
+        return _scales(source, args)
     if args.svg:
         from cnndsl.cli.draw import write_picture
 
@@ -62,3 +69,38 @@ def _terminal_width() -> int | None:
         return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _scales(source, args: argparse.Namespace) -> int:
+    """``summary --scales``: the model at every scale of its file's family, side by side."""
+    import json
+
+    from cnndsl.cli.common import at_scale
+    from cnndsl.inputs import UsageError
+    from cnndsl.passes.scale import repetitions
+    from cnndsl.report import errors_json, scales_json, scales_table
+
+    if source.error is None and not source.scales:
+        raise UsageError(f"{source.title}: --scales needs a file with scale lines, such as: scale n(0.50, 0.25, 1024)")
+    settings = project_settings(args)
+    try:
+        if source.error is not None:
+            raise source.error
+        models = [
+            at_scale(source, args, settings).check(
+                args.input_shape, settings.classes, settings.input_shape, task=settings.task, scale=scaling.name
+            )
+            for scaling in source.scales
+        ]
+    except SpecError as error:
+        if args.json:
+            print(json.dumps(errors_json(error.diagnostics, source.name), indent=2))
+        else:
+            report(error.diagnostics, source)
+        return EXIT_SPEC
+    repeats = repetitions([source.chain, *source.blocks.values()])
+    if args.json:
+        print(json.dumps(scales_json(models, source.text, repeats), indent=2))
+    else:
+        print(scales_table(models, source.text, repeats))
+    return EXIT_OK

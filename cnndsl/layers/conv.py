@@ -401,7 +401,7 @@ def _transposed_rows(kernel: int, stride: int, padding: str) -> tuple[int, int]:
 CONVOLUTIONS = (
     LayerType(
         "CN", "Conv2D", "2-D convolution",
-        params=(Param("filters", count()), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
+        params=(Param("filters", count(), scaled="width"), Param("kernel", size(2), (3, 3), inherit=True), *_conv_rest(False),
                 Param("groups", count(1, MAX_UNITS), 1)),  # in the canonical form since it came: hashes keep it
         output_shape=_conv_shape, check_args=_conv_args, weights=_conv_weights, macs=_conv_macs, input_rank=4,
         kind="convolution",
@@ -426,7 +426,7 @@ CONVOLUTIONS = (
 ),
     LayerType(
         "SC", "SeparableConv2D", "depthwise then pointwise 2-D convolution",
-        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
+        params=(Param("filters", count(), scaled="width"), Param("kernel", size(2), (3, 3)), *_conv_rest(True)),
         output_shape=_separable_shape, weights=_separable_weights, macs=_separable_macs,
         input_rank=4, kind="convolution",
         keras=(KerasClass("SeparableConv2D", (
@@ -439,7 +439,7 @@ CONVOLUTIONS = (
 ),
     LayerType(
         "CT", "Conv2DTranspose", "2-D transposed convolution (upsampling by strides: padding=same gives size * strides)",
-        params=(Param("filters", count()), Param("kernel", size(2), (3, 3)), *_CONV_TAIL,
+        params=(Param("filters", count(), scaled="width"), Param("kernel", size(2), (3, 3)), *_CONV_TAIL,
                 Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
         output_shape=_conv_transpose_shape, weights=_conv_transpose_weights, macs=_conv_transpose_macs,
         input_rank=4, kind="convolution",

@@ -376,6 +376,8 @@ class Param:
     quiet: bool = False
     """Left out of the canonical form at its default: an argument added to a code later, so that
     every spec written before it keeps its architecture hash."""
+    scaled: str | None = None
+    """``"width"`` or ``"depth"``: how a family's scale changes it."""
 
 
 @record

@@ -108,7 +108,7 @@ def _read_dense(reader, x, units: int, bias: bool, tensors) -> Value:
 DENSE = (
     LayerType(
         "DN", "Dense", "fully connected",
-        params=(Param("units", count()), Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
+        params=(Param("units", count(), scaled="width"), Param("activation", choice(ACTIVATIONS), "relu"), Param("bias", flag, True)),
         output_shape=_dense_shape, weights=_dense_weights, macs=_dense_macs, warn=_dense_warn, pointwise_warning=True,
         kind="dense",
         keras=(KerasClass("Dense", (KerasArg("units", "units", positional=True), _K_ACTIVATION, _K_BIAS)),),

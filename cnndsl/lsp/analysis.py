@@ -20,6 +20,7 @@ from cnndsl.checker import check_chain
 from cnndsl.errors import Diagnostic, Edit, SpecError
 from cnndsl.layers import LAYERS
 from cnndsl.model import CheckedModel, From, LayerInfo, Merge
+from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.reparse import placed, reparse_file
 from cnndsl.settings import Settings
 from cnndsl.specfile import leaves, references, resolve_definitions
@@ -80,6 +81,10 @@ class Analysis:
     last_read: tuple[str, ast.SpecFile | ast.Chain] | None = None
     """The document's latest text that read, with its tree: where the next edit is read from
     (through a syntax error mid-edit, the text before it)."""
+    scale: object = None
+    """The scale of the file's family its models are checked at (:class:`cnndsl.passes.scale.Chosen`), if any."""
+    scaled: dict[int, object] = field(default_factory=dict)
+    """A written number's start offset -> what the scale made of it (:class:`cnndsl.passes.scale.Change`)."""
 
     @property
     def chains(self) -> list[ast.Chain]:
@@ -191,6 +196,12 @@ def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: 
     resolved = resolve_definitions(spec_file)
     problems = list(resolved.diagnostics)
     analysis.blocks = dict(resolved.chains)
+    try:
+        name = settings.scale if resolved.scales and settings.scale is not None else None
+        origin = settings.origin("scale") if name is not None else None
+        analysis.scale = choose_scale(resolved.scales, name, analysis.text, origin)
+    except SpecError as error:  # the setting names a scale the file lacks: said once, the models checked as written
+        problems += error.diagnostics
     for definition in spec_file.definitions:
         if not definition.is_block:
             _check_model(analysis, definition.name, definition.chain, resolved.chains, settings, report, problems)
@@ -201,7 +212,8 @@ def _analyze_definitions(analysis: Analysis, spec_file: ast.SpecFile, settings: 
 def _check_model(analysis, name, chain, blocks, settings: Settings, report: bool, problems=()) -> None:
     """Check one model; record its diagnostics (unless one overlaps a name problem) and hints."""
     try:
-        model = check_chain(chain, analysis.text, None, settings.classes, blocks, settings.input_shape, settings.task)
+        model = check_chain(chain, analysis.text, None, settings.classes, blocks, settings.input_shape, settings.task,
+                            scale=analysis.scale)  # fmt: skip
     except SpecError as error:
         if report:
             analysis.diagnostics += [d for d in error.diagnostics if not _overlaps_any(d, problems)]
@@ -210,6 +222,9 @@ def _check_model(analysis, name, chain, blocks, settings: Settings, report: bool
     except (KeyError, RecursionError):  # a block the name checks already refused
         return
     analysis.models.setdefault(name, model)
+    if model.scale is not None:
+        for change in model.scale.changes:
+            analysis.scaled.setdefault(change.span.start, change)
     if report:
         analysis.diagnostics += [*model.warnings, *check_budgets(model, settings)]
     _place_hints(analysis, chain, blocks, model)
@@ -226,7 +241,7 @@ def _place_unfinished_hints(analysis: Analysis, chain: ast.Chain, blocks, settin
                                            chain.span.end_line, chain.span.end_column))  # fmt: skip
     try:
         model = check_chain(ast.Chain((*chain.elements, flatten), chain.span), analysis.text, None,
-                            settings.classes, blocks, settings.input_shape)  # fmt: skip
+                            settings.classes, blocks, settings.input_shape, scale=analysis.scale)  # fmt: skip
     except (SpecError, KeyError, RecursionError):
         return
     _place_hints(analysis, chain, blocks, model, totals=False)
@@ -549,6 +564,10 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
         f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
         f"Keras name `{info.name}` (first use)",
     ]
+    changes = [c for start, c in analysis.scaled.items() if call.span.start <= start < call.span.end]
+    if changes and analysis.scale is not None:
+        scaled = ", ".join(f"{c.written} -> {c.value}" for c in sorted(changes, key=lambda c: c.span.start))
+        lines.append(f"{scaled} at scale {analysis.scale.scaling.describe()}")
     return "\n".join(lines)
 
 

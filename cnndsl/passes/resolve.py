@@ -49,8 +49,11 @@ class Resolver:
     branch that is in.
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, alone: ast.Span | None = None):
+        """``alone``: the call written there binds on its own, never sharing the binding of a call written
+        alike (a scale rewrote the others' numbers, and left that one as written)."""
         self.source = source
+        self.alone = alone
         self.diagnostics: list[Diagnostic] = []
         self.inherited: dict[tuple[str, str], Any] = {}
         self.declared_input: tuple[tuple[int, ...], ast.Span] | None = None
@@ -135,6 +138,8 @@ class Resolver:
         inherits = kind.inherited_keys
         inherited = self.inherited
         key = (text, tuple([inherited.get(pair, _NOT_YET) for pair in inherits]) if inherits else ())
+        if self.alone is not None and call.span == self.alone:
+            key = (*key, "alone")
         known = self._bound.get(key)
         if known is not None:
             args, given = known
@@ -191,8 +196,10 @@ class Resolver:
         names = kind.param_names
         for arg in keywords:
             if arg.name not in names:
-                close = suggest(arg.name, names)
+                close = suggest(arg.name, names) if arg.name != "scaled" else None
                 hint = f"did you mean {close}=?" if close else _takes(kind)
+                if arg.name == "scaled":  # the scaling pass takes it off in a file with scale lines
+                    hint = "scaled=false keeps a call's numbers in a spec file with scale lines; this spec has none"
                 message, fixes = f"{kind.code} has no argument {arg.name!r}", _changed(arg.name, _name_span(arg), close)
                 self._error(message, arg.span, hint, code="unknown-argument", fixes=fixes)
                 ok = False
