@@ -41,7 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["read_yolo", "from_yolo_text", "YoloModel", "scale_line", "MODULES", "written_text", "INPUT_SIZE"]
+__all__ = ["read_yolo", "from_yolo_text", "verify_written", "YoloModel", "scale_line", "MODULES", "written_text", "INPUT_SIZE"]
 
 INPUT_SIZE = 640
 """The image size Ultralytics builds and trains its models at (``imgsz``)."""
@@ -186,8 +186,30 @@ def from_yolo_text(text: str, scale: str | None = None, name: str = "yolo", inpu
     """
     size, channels = (None, None) if input_shape is None else (tuple(input_shape[:2]), int(input_shape[2]))
     model = read_yolo(text, scale, name, size, channels)
-    model.check()
+    verify_written(model, model.check())
     return model
+
+
+def verify_written(model: YoloModel, checked) -> None:
+    """The text the model is written as, read back and checked at the same scale, is the same model.
+
+    AssertionError where it is not (the written text would be another model than the file's):
+    its layers' codes, shapes and weights must be those of the tree checked from the file.
+    """
+    from cnndsl.checker import check_chain
+    from cnndsl.passes.scale import choose
+    from cnndsl.specfile import resolve_definitions
+    from cnndsl.syntax import parse_file
+
+    text = written_text(model)
+    definitions = resolve_definitions(parse_file(text))
+    (written,) = definitions.models
+    chosen = choose(definitions.scales, model.scale, text)
+    again = check_chain(written.chain, text, None, model.classes, None, None, model.task, scale=chosen)
+    mine = [(i.code, i.output_shape, i.trainable, i.non_trainable) for i in checked.layers]
+    theirs = [(i.code, i.output_shape, i.trainable, i.non_trainable) for i in again.layers]
+    if mine != theirs:
+        raise AssertionError(f"the notation written for {model.name} checks to another model than the file's")
 
 
 def _error_class(diagnostics: list[Diagnostic]) -> type[SpecError]:
