@@ -140,7 +140,8 @@ def test_a_concat_of_levels_whose_sizes_differ_is_a_shape_error_at_the_concat():
     text = YOLOV8.replace("[[-1, 6], 1, Concat, [1]] # 11", "[[-1, 4], 1, Concat, [1]] # 11")
     error = error_of(text, "n")
     assert error.kind == "shape"
-    assert (error.line, error.column) == place(text, "Concat, [1]] # 11")
+    assert (error.line, error.column) == place(text, "4], 1, Concat, [1]] # 11")  # the layer that does not fit
+    assert "(None, 40, 40, 256) | (None, 80, 80, 64)" in error.message
 
 
 def test_the_cli_points_at_the_entry_with_carets(tmp_path):
