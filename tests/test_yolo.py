@@ -298,3 +298,28 @@ def test_an_unknown_suffix_is_not_read_as_yaml(tmp_path):
     path = Path(tmp_path / "m.cnn")
     path.write_text("IN(8, 8, 1) -> FL() -> DN(2)")
     assert run_cli("check", str(path)).returncode == 0
+
+
+def test_a_module_repeated_in_a_row_reads_as_a_repeat_scaled_by_the_depth():
+    text = YOLOV8.replace("[-1, 1, Conv, [256, 3, 2]] # 16", "[-1, 3, Conv, [256, 3, 2]] # 16")
+    model = read_yolo(text, "n", "yolov8")
+    assert "-> CONV(256, 3, 2) * 3" in written_text(model)
+
+
+def test_a_file_without_scales_rounds_channels_to_eight_and_reads_its_channels():
+    text = "nc: 3\nchannels: 1\nbackbone:\n  - [-1, 1, Conv, [12, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n"
+    model = read_yolo(text)
+    assert written_text(model).startswith("scale default(1.00, 1.00, none)\n")
+    checked = model.check()
+    assert checked.input_shape == (None, 640, 640, 1)
+    first = next(info for info in checked.layers if info.code == "CN")
+    assert first.output_shape[-1] == 16  # Ultralytics' make_divisible(12, 8)
+
+
+def test_summary_and_run_of_a_detector_file():
+    result = run_cli("summary", str(FILES / "yolov8.yaml"), "--scale", "n")
+    assert result.returncode == 0, result.stderr
+    assert "3,157,184" in result.stdout  # trainable: Ultralytics' 3,157,200 less the head's 16 fixed weights
+    result = run_cli("run", str(FILES / "yolov8.yaml"), "--scale", "n", "--data", "sample", "--epochs", "1")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "detectors" in result.stderr
