@@ -283,15 +283,37 @@ def test_a_fused_or_foreign_model_is_refused_by_name():
         port_yolo(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), torch.nn.Sequential())
 
 
-def test_keras_yolo_exports_to_onnx(tmp_path):
+@pytest.mark.parametrize("stem", ["yolo11", "yolov8"])
+def test_a_keras_yolo_with_ultralytics_weights_exports_to_onnx_computing_its_detections(stem):
+    """The Keras build given Ultralytics' weights, its weights carried to the PyTorch build, exported to ONNX and
+    run by onnxruntime: Ultralytics' detections."""
+    np = pytest.importorskip("numpy")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from cnndsl.backends.onnx import export
+    from cnndsl.backends.torch import port_weights as keras_to_torch
+
+    arrays, weights = recorded(stem, "n")
+    spec = cnndsl.from_yolo(FILES / f"{stem}.yaml", scale="n", input_shape=(64, 64, 3))
+    keras_model = cnndsl.compile_spec(spec)
+    cnndsl.port_weights(ultralytics_stand_in(weights, stem, "n"), keras_model)
+    module = cnndsl.compile_spec(spec, backend="torch")
+    keras_to_torch(keras_model, module)
+    session = onnxruntime.InferenceSession(export(module, spec.check()), providers=["CPUExecutionProvider"])
+    (detections,) = session.run(None, {session.get_inputs()[0].name: arrays["image"]})
+    largest = max(1.0, float(np.abs(arrays["decoded"]).max()))
+    np.testing.assert_allclose(detections, arrays["decoded"], atol=1e-4 * largest)
+
+
+def test_emit_writes_the_onnx_of_a_model_file(tmp_path):
     pytest.importorskip("onnxruntime")
-    out = tmp_path / "yolo11n.onnx"
-    path = tmp_path / "yolo11n.cnn"
-    assert run_cli("from-yolo", str(FILES / "yolo11.yaml"), "--scale", "n", "--input-shape", "64,64,3",
-                   "-o", str(path)).returncode == 0  # fmt: skip
-    result = run_cli("emit", f"{path}:yolo11", "--to", "onnx", "-o", str(out), "--scale", "n")
+    path, out = tmp_path / "yolov8n.cnn", tmp_path / "yolov8n.onnx"
+    written = run_cli(
+        "from-yolo", str(FILES / "yolov8.yaml"), "--scale", "n", "--input-shape", "64,64,3", "-o", str(path)
+    )
+    assert written.returncode == 0, written.stderr
+    result = run_cli("emit", str(path), "--to", "onnx", "-o", str(out), "--scale", "n")
     assert result.returncode == 0, result.stderr
-    assert out.stat().st_size > 1_000_000
+    assert out.stat().st_size > 3_000_000 * 4  # every weight, as float32
 
 
 def test_an_unknown_suffix_is_not_read_as_yaml(tmp_path):
