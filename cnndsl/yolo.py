@@ -41,7 +41,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["read_yolo", "from_yolo_text", "verify_written", "YoloModel", "scale_line", "MODULES", "written_text", "INPUT_SIZE"]
+__all__ = [
+    "read_yolo",
+    "from_yolo_text",
+    "verify_written",
+    "YoloModel",
+    "scale_line",
+    "MODULES",
+    "written_text",
+    "INPUT_SIZE",
+]
 
 INPUT_SIZE = 640
 """The image size Ultralytics builds and trains its models at (``imgsz``)."""
@@ -304,6 +313,7 @@ class _Reader:
                 raise self.fail(f"the model file's key {word!r} is not one the notation reads ({known})", key,
                                 hint=KEY_HINTS.get(word))  # fmt: skip
         nc = self.classes(keys)
+        self.bins = self.options(keys)
         scales = self.scales(keys)
         chosen = self.choose(scales, keys)
         layers = self.layers(keys)
@@ -324,6 +334,21 @@ class _Reader:
         return YoloModel(
             self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, order, entries
         )
+
+    def options(self, keys):
+        """The file-wide settings the notation reads at their defaults or says: ``reg_max`` (the box distribution's
+        bins, DETECT's ``bins`` where not 16), ``end2end`` false, ``activation`` SiLU. Returns the bins, or None."""
+        for word, default in (("end2end", False), ("activation", "nn.SiLU()")):
+            if word in keys and self.value(keys[word][1]) not in (default, None):
+                raise self.fail(f"the model file's {word} {self.value(keys[word][1])!r} is not read yet", keys[word][1],
+                                hint=KEY_HINTS[word])  # fmt: skip
+        if "reg_max" not in keys:
+            return None
+        node = keys["reg_max"][1]
+        bins = self.value(node)
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise self.fail(f"reg_max is the box distribution's bins, a whole number from 1, not {bins!r}", node)
+        return None if bins == 16 else (bins, self.span(node))
 
     def classes(self, keys) -> int:
         if "nc" not in keys:
@@ -641,6 +666,9 @@ class _Reader:
                 raise self.fail(f"layer {entry.index}: Detect's class count is a whole number from 1, not {classes!r}",
                                 span)  # fmt: skip
             args.append(ast.Arg("classes", _num(classes, span), span))
+            if self.bins is not None:
+                value, where = self.bins
+                args.append(ast.Arg("bins", _num(value, where), where))
             if legacy:
                 where = entry.call_span(self)
                 args.append(ast.Arg("legacy", ast.Word("true", where), where))
@@ -673,12 +701,14 @@ POSITIONAL = {
 }
 """The leading arguments written by position while none before them is left out."""
 
-KNOWN_KEYS = frozenset({"nc", "scales", "backbone", "head", "depth_multiple", "width_multiple", "channels"})
+KNOWN_KEYS = frozenset({
+    "nc", "scales", "backbone", "head", "depth_multiple", "width_multiple", "channels", "reg_max", "end2end",
+    "activation",
+})  # fmt: skip
 KEY_HINTS = {
     "activation": "a file's own activation replaces SiLU in every Conv; the notation reads files that keep SiLU",
     "kpt_shape": "pose models (keypoints) are not read yet",
     "end2end": "end-to-end (NMS-free) heads are not read yet",
-    "reg_max": "the box distribution's bins are Ultralytics' 16",
 }
 
 

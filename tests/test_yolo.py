@@ -256,6 +256,7 @@ def outputs_of(built, x, backend: str):
     return raw, (np.moveaxis(decoded, -1, 1) if decoded.ndim == 3 else decoded)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 @pytest.mark.parametrize(
     ("stem", "scale"), [("yolo11", "n"), ("yolov8", "n"), ("yolo11-cls", "n"), ("yolov8-cls", "n")]
@@ -283,6 +284,7 @@ def test_a_fused_or_foreign_model_is_refused_by_name():
         port_yolo(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), torch.nn.Sequential())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", ["yolo11", "yolov8"])
 def test_a_keras_yolo_with_ultralytics_weights_exports_to_onnx_computing_its_detections(stem):
     """The Keras build given Ultralytics' weights, its weights carried to the PyTorch build, exported to ONNX and
@@ -304,6 +306,7 @@ def test_a_keras_yolo_with_ultralytics_weights_exports_to_onnx_computing_its_det
     np.testing.assert_allclose(detections, arrays["decoded"], atol=1e-4 * largest)
 
 
+@pytest.mark.slow
 def test_emit_writes_the_onnx_of_a_model_file(tmp_path):
     pytest.importorskip("onnxruntime")
     path, out = tmp_path / "yolov8n.cnn", tmp_path / "yolov8n.onnx"
