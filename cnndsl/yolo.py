@@ -588,6 +588,8 @@ class _Reader:
             args["c3k"] = (True, args.get("c3k", (None, entry.call_span(self)))[1])
         if entry.module == "nn.Upsample":
             factor = args.pop("scale_factor", (None, entry.call_span(self)))
+            if isinstance(factor[0], float) and factor[0].is_integer():  # 2.0: the whole factor 2
+                factor = (int(factor[0]), factor[1])
             mode = args.pop("mode", ("nearest", None))
             if not isinstance(factor[0], int) or isinstance(factor[0], bool) or factor[0] < 1:
                 raise self.fail(f"layer {entry.index}: nn.Upsample's scale_factor is a whole number from 1 here, "
