@@ -202,8 +202,8 @@ def from_yolo_text(text: str, scale: str | None = None, name: str = "yolo", inpu
 def verify_written(model: YoloModel, checked) -> None:
     """The text the model is written as, read back and checked at the same scale, is the same model.
 
-    AssertionError where it is not (the written text would be another model than the file's):
-    its layers' codes, shapes and weights must be those of the tree checked from the file.
+    SpecValueError where it is not (the written text would be another model than the file's): its
+    layers' codes, shapes and weights must be those of the tree checked from the file.
     """
     from cnndsl.checker import check_chain
     from cnndsl.passes.scale import choose
@@ -217,8 +217,9 @@ def verify_written(model: YoloModel, checked) -> None:
     again = check_chain(written.chain, text, None, model.classes, None, None, model.task, scale=chosen)
     mine = [(i.code, i.output_shape, i.trainable, i.non_trainable) for i in checked.layers]
     theirs = [(i.code, i.output_shape, i.trainable, i.non_trainable) for i in again.layers]
-    if mine != theirs:
-        raise AssertionError(f"the notation written for {model.name} checks to another model than the file's")
+    if mine != theirs:  # a reader never writes another model than the one it read: refused, not written
+        message = "the notation written for this file checks to another model than the file's; not written"
+        raise SpecValueError([Diagnostic(VALUE, message, model.chain.span, code="bad-value")], model.text)
 
 
 def _error_class(diagnostics: list[Diagnostic]) -> type[SpecError]:
@@ -280,8 +281,12 @@ class _Reader:
             ) from None
         self.yaml = yaml
         self.loader = yaml.SafeLoader("")
+        fast = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML has it: the same nodes and marks
         try:
-            root = yaml.compose(self.text, Loader=yaml.SafeLoader)
+            for event in yaml.parse(self.text, Loader=fast):
+                if isinstance(event, yaml.AliasEvent):  # a model file names no node twice; an alias could loop
+                    raise self.fail("a model file's anchors and aliases (*name) are not read", self.span(event))
+            root = yaml.compose(self.text, Loader=fast)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             index = mark.index if mark is not None else 0
@@ -291,6 +296,9 @@ class _Reader:
         except yaml.YAMLError as error:
             raise _Problems([Diagnostic(SYNTAX, f"not a YAML model file: {error}", span_at(self.text, 0, 0),
                                         code="unexpected-token")]) from None  # fmt: skip
+        except RecursionError:
+            raise _Problems([Diagnostic(SYNTAX, "not a model file: nested too deeply", span_at(self.text, 0, 0),
+                                        code="too-deep")]) from None  # fmt: skip
         if not isinstance(root, yaml.MappingNode):
             where = root if root is not None else None
             span = self.span(where) if where is not None else span_at(self.text, 0, len(self.text))
