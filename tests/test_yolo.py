@@ -348,3 +348,11 @@ def test_summary_and_run_of_a_detector_file():
     result = run_cli("run", str(FILES / "yolov8.yaml"), "--scale", "n", "--data", "sample", "--epochs", "1")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "detectors" in result.stderr
+
+
+def test_aliases_are_refused_and_positions_count_characters():
+    error = error_of("a: &x [1]\nb: *x\n")
+    assert (error.line, error.column) == (2, 4) and "aliases" in error.message
+    text = "# ünïcödé 🚀\nnc: 80\nbackbone:\n  - [-1, 1, Cönv, [64, 3, 2]]\nhead:\n  - [[-1], 1, Detect, [nc]]\n"
+    error = error_of(text)
+    assert (error.line, error.column) == (4, 13) and "'Cönv'" in error.message
