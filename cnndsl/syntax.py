@@ -43,6 +43,7 @@ TOKEN_WORDS = {
     "ADD": "'ADD'",
     "CAT": "'CAT'",
     "MUL": "'MUL'",
+    "ATT": "'ATT'",
     "STAR": "'*'",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -314,7 +315,7 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "LBRACE", "AT"}:
+    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "ATT", "LBRACE", "AT"}:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:

@@ -32,12 +32,13 @@ def test_every_layer_code_has_a_pytorch_entry():
 
 
 def example_spec(entry) -> str:
-    """A spec holding the entry's example (for 8x8x4 inputs); a merge's branches two identities."""
+    """A spec holding the entry's example (for 8x8x4 inputs); a merge's branches two identities (ATT's three)."""
     text = example_text(entry)
     if entry.is_input:
         return f"{text} -> FL()"
     if entry.merge:
-        text = text.replace("(", "(ID() | ID()" + (", " if entry.example else ""), 1)
+        branches = " | ".join(["ID()"] * (3 if entry.code == "ATT" else 2))  # ATT: a query, a key and a value
+        text = text.replace("(", f"({branches}" + (", " if entry.example else ""), 1)
     return f"{text} -> FL()"
 
 

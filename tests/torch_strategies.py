@@ -91,6 +91,7 @@ MODERN = [
     "CN(4, 1) -> RSZ(7, 13) -> RSZ(5, 4, interpolation=nearest) -> CAT(ID() | GAP(true) -> RSZ(5, 4)) -> FL()",
     "CN(4, 1) -> ZP(((0, 3), (2, 1)), mode=reflect) -> ZP(2, mode=replicate) -> ZP(1, mode=zeros) -> CN(2, 3) -> FL()",
     "CN(8, 1) -> PXS(2, mode=dcr) -> CN(8, 1) -> PXS(2) -> PXU(2, mode=dcr) -> PXU(2) -> GAP()",
+    "CN(12, 3, padding=same) -> MP(2) -> ATT(SL(0, 2, groups=2) | SL(2, 4, groups=2) | SL(4, 6, groups=2) -> DW(3, padding=same), heads=2) -> GAP()",
 ]
 """Specs using every code and argument of modern CNNs, on an (11, 10, 2) input with 10 classes."""
 MODERN_SPECS = [

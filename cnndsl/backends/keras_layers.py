@@ -294,20 +294,25 @@ class SpaceToDepth(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="cnndsl")
 class ChannelSlice(keras.layers.Layer):
-    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part)."""
+    """The channels ``start`` to ``stop - 1``: ``x[..., start:stop]`` (an uneven split's part); with ``groups``, the
+    channels cut into that many equal groups and channels ``start`` to ``stop - 1`` of each kept, in group order."""
 
-    def __init__(self, start, stop, **kwargs):
+    def __init__(self, start, stop, groups=1, **kwargs):
         super().__init__(**kwargs)
-        self.start, self.stop = start, stop
+        self.start, self.stop, self.groups = start, stop, groups
 
     def call(self, x):
-        return x[..., self.start : self.stop]
+        if self.groups == 1:
+            return x[..., self.start : self.stop]
+        size = x.shape[-1] // self.groups
+        kept = [g * size + c for g in range(self.groups) for c in range(self.start, self.stop)]
+        return keras.ops.take(x, kept, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.stop - self.start)
+        return (*input_shape[:-1], (self.stop - self.start) * self.groups)
 
     def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "groups": self.groups}
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
@@ -326,3 +331,35 @@ class ChannelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class Attention2D(keras.layers.Layer):
+    """Attention over positions of a query, a key and a value map (YOLO's PSA): for each of ``heads`` equal channel
+    groups, each position's output is the values averaged with weights ``softmax(scale <q, k>)`` over every
+    position (row-major), ``scale = (C_q / heads) ** -0.5``; the output has the value's shape."""
+
+    def __init__(self, heads=1, **kwargs):
+        super().__init__(**kwargs)
+        self.heads = heads
+
+    def call(self, inputs):
+        ops = keras.ops
+        query, key, value = inputs
+        height, width = (query.shape[a] if query.shape[a] is not None else ops.shape(query)[a] for a in (1, 2))
+        scale = (query.shape[-1] // self.heads) ** -0.5
+        q, k, v = (self._heads(x, height * width) for x in (query, key, value))  # (batch, heads, positions, c)
+        weights = ops.softmax(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * scale, axis=-1)
+        out = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))
+        return ops.reshape(out, (-1, height, width, value.shape[-1]))
+
+    def _heads(self, x, positions):
+        grouped = keras.ops.reshape(x, (-1, positions, self.heads, x.shape[-1] // self.heads))
+        return keras.ops.transpose(grouped, (0, 2, 1, 3))
+
+    def compute_output_shape(self, input_shapes):
+        query, _, value = input_shapes
+        return (query[0], query[1], query[2], value[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads}

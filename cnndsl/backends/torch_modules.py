@@ -323,14 +323,19 @@ class ChannelSplit(nn.Module):
 
 
 class ChannelSlice(nn.Module):
-    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``)."""
+    """The channels ``start`` to ``stop - 1`` of ``dim`` (``x[:, start:stop]``); with ``groups``, of each of that many
+    equal groups of the channels, in group order (a multi-head split)."""
 
-    def __init__(self, start, stop, dim=1):
+    def __init__(self, start, stop, dim=1, groups=1):
         super().__init__()
-        self.start, self.stop, self.dim = start, stop, dim
+        self.start, self.stop, self.dim, self.groups = start, stop, dim, groups
 
     def forward(self, x):
-        return x.narrow(self.dim, self.start, self.stop - self.start)
+        if self.groups == 1:
+            return x.narrow(self.dim, self.start, self.stop - self.start)
+        dim = self.dim % x.dim()
+        heads = x.unflatten(dim, (self.groups, x.shape[dim] // self.groups))
+        return heads.narrow(dim + 1, self.start, self.stop - self.start).flatten(dim, dim + 1)
 
 
 class ResizeNearest(nn.Module):
@@ -515,3 +520,18 @@ class Graph(nn.Module):
         for module, feeds in zip(self.children(), self.inputs):
             outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
         return outputs[-1]
+
+
+class Attention2D(nn.Module):
+    """Attention over positions of a query, a key and a value map, channels first (YOLO's PSA attention): per head
+    (the ``heads`` equal channel groups), ``v @ softmax(scale q^T k)^T`` over the positions, row-major."""
+
+    def __init__(self, heads=1):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, query, key, value):
+        q, k, v = (x.flatten(2).unflatten(1, (self.heads, -1)) for x in (query, key, value))
+        scale = (query.shape[1] // self.heads) ** -0.5
+        weights = ((q.transpose(-2, -1) @ k) * scale).softmax(dim=-1)
+        return (v @ weights.transpose(-2, -1)).reshape_as(value)  # any batch, also exported

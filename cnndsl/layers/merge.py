@@ -1,4 +1,5 @@
-"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``."""
+"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``, and ``ATT``, the attention product of a
+query, a key and a value over positions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cnndsl.layers.core import (
     Torch,
     _fmt,
     _prod,
+    count,
     integer,
     real,
 )
@@ -100,6 +102,50 @@ def _add_shape(shapes: list[Shape], a: Mapping) -> Shape:
     return _elementwise_shape(shapes, a)
 
 
+# Attention over positions (YOLO's PSA): query, key and value maps, heads of consecutive channel groups
+
+
+def _attention_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``ATT(@q | @k | @v, heads=h)``: three maps of one height and width, C_q == C_k, heads dividing C_q and C_v;
+    the output is the value's shape."""
+    if len(shapes) != 3:
+        raise ShapeProblem(
+            f"ATT takes exactly 3 branches (query | key | value), not {len(shapes)}", "ATT(@q | @k | @v, heads=h)"
+        )
+    if any(len(shape) != 4 for shape in shapes):
+        raise ShapeProblem("ATT attends over height and width: every branch must be (H, W, C)", _ranks_hint(shapes))
+    query, key, value = shapes
+    for name, shape in (("key", key), ("value", value)):
+        for axis, what in ((1, "height"), (2, "width")):
+            if None not in (shape[axis], query[axis]) and shape[axis] != query[axis]:
+                raise ShapeProblem(
+                    f"ATT's {name} has {what} {shape[axis]}, the query {query[axis]}",
+                    "query, key and value are maps of the same positions",
+                )
+    if None not in (query[3], key[3]) and query[3] != key[3]:
+        raise ShapeProblem(
+            f"ATT's query has {query[3]} channels and its key {key[3]}: they must be equal",
+            "the product of a query and a key is over their channels",
+        )
+    heads = a["heads"]
+    for name, shape in (("query", query), ("value", value)):
+        if shape[3] is not None and shape[3] % heads:
+            raise ShapeProblem(
+                f"ATT heads={heads} must divide the {name}'s {shape[3]} channels", "use heads dividing them"
+            )
+    height, width = (next((s[axis] for s in shapes if s[axis] is not None), None) for axis in (1, 2))
+    return (None, height, width, value[3])
+
+
+def _attention_macs(shapes: list[Shape], out: Shape, a: Mapping) -> int | None:
+    """The two products: every query position with every key position over the query's channels, then the weights
+    with the values over the value's channels."""
+    if len(shapes) != 3 or any(None in shape[1:] for shape in shapes):
+        return None
+    positions = shapes[0][1] * shapes[0][2]
+    return positions * positions * (shapes[0][3] + shapes[2][3])
+
+
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
@@ -111,6 +157,10 @@ def _build_add(info) -> tuple[Call, ...]:
 def _build_concatenate(info) -> tuple[Call, ...]:
     rank = len(info.output_shape)
     return (Call("Concatenate", (torch_dim(info.layer.args["axis"], rank),)),)
+
+
+def _build_attention(info) -> tuple[Call, ...]:
+    return (Call("Attention2D", (info.layer.args["heads"],)),)
 
 
 def _read_merge(code: str) -> Callable:
@@ -176,4 +226,16 @@ MERGE_LAYERS = (
               torch=Torch(_build_concatenate, functions=(("torch.cat", _read_cat), ("torch.concat", _read_cat))),
               example={},
               note=": `CAT(A | B | ..., axis=-1)`, the branches joined on the channel axis"),
+    LayerType("ATT", "Attention2D",
+              "attention over positions: softmax(scale q k^T) v per head, of a query, a key and a value map",
+              (Param("heads", count(1, MAX_WINDOW), 1),), _attention_shape, macs=_attention_macs,
+              merge=True, kind="merge",
+              keras=(KerasClass("Attention2D", (KerasArg("heads", "heads", 1),), custom=True),),
+              torch=Torch(_build_attention,
+                          unread="matrix products of reshaped tensors and a softmax; the reader reads layers, "
+                                 "not an attention written out"),
+              example={},
+              note=": `ATT(@q | @k | @v, heads=h)`, for each head (the h-th of `heads` equal channel groups of "
+                   "each map) and each position, the values averaged with weights softmax(scale <q, k>) over "
+                   "every position, scale = (C_q / heads)^-0.5; the value's shape (YOLO's PSA attention)"),
 )  # fmt: skip

@@ -142,13 +142,24 @@ def _split_args(a: Mapping) -> str | tuple[str, str] | None:
 
 
 def _slice_shape(shape: Shape, a: Mapping) -> Shape:
-    channels = shape[-1]
-    if channels is not None and a["stop"] > channels:
+    channels, groups = shape[-1], a.get("groups", 1)
+    if groups == 1:
+        if channels is not None and a["stop"] > channels:
+            raise ShapeProblem(
+                f"SL({a['start']}, {a['stop']}) reaches past the input's {channels} channels",
+                f"stop at most {channels}",
+            )
+        return (*shape[:-1], a["stop"] - a["start"])
+    if channels is not None and channels % groups:
         raise ShapeProblem(
-            f"SL({a['start']}, {a['stop']}) reaches past the input's {channels} channels",
-            f"stop at most {channels}",
+            f"SL groups={groups} must divide the input's {channels} channels", "use groups dividing them"
         )
-    return (*shape[:-1], a["stop"] - a["start"])
+    if channels is not None and a["stop"] > channels // groups:
+        raise ShapeProblem(
+            f"SL({a['start']}, {a['stop']}, groups={groups}) reaches past each group's {channels // groups} channels",
+            f"start and stop count within a group: stop at most {channels // groups}",
+        )
+    return (*shape[:-1], (a["stop"] - a["start"]) * groups)
 
 
 def _slice_args(a: Mapping) -> str | tuple[str, str] | None:
@@ -158,6 +169,13 @@ def _slice_args(a: Mapping) -> str | tuple[str, str] | None:
             "SL(start, stop) keeps channels start to stop - 1",
         )
     return None
+
+
+def _build_slice(info) -> tuple[Call, ...]:
+    a = info.layer.args
+    dim = 1 if len(info.input_shape) == 4 else -1
+    groups = a.get("groups", 1)
+    return (Call("ChannelSlice", (a["start"], a["stop"], dim) + ((groups,) if groups != 1 else ())),)
 
 
 # Depth to space and back (pixel shuffle): DCR is TensorFlow's order, CRD PyTorch's (ONNX's names for the two)
@@ -643,17 +661,20 @@ RESHAPES = (
               note=": the `index`-th of `parts` equal groups of the channels (ShuffleNetV2's split, "
                    "`x.chunk(parts, dim=1)[index]`)"),
     LayerType("SL", "ChannelSlice", "the channels from start to stop - 1 (a slice x[:, start:stop], an uneven split)",
-              (Param("start", count(0, MAX_UNITS)), Param("stop", count(1, MAX_UNITS))), _slice_shape,
+              (Param("start", count(0, MAX_UNITS)), Param("stop", count(1, MAX_UNITS)),
+               Param("groups", count(1, MAX_WINDOW), 1, quiet=True)), _slice_shape,
               check_args=_slice_args, kind="reshape",
               keras=(KerasClass("ChannelSlice", (KerasArg("start", "start", positional=True),
-                                                 KerasArg("stop", "stop", positional=True)), custom=True),),
-              torch=Torch(lambda info: (Call("ChannelSlice", (info.layer.args["start"], info.layer.args["stop"],
-                                                              1 if len(info.input_shape) == 4 else -1)),),
+                                                 KerasArg("stop", "stop", positional=True),
+                                                 KerasArg("groups", "groups", 1)), custom=True),),
+              torch=Torch(_build_slice,
                           functions=(("torch.split", _read_split),), methods=(("split", _read_split),),
                           read_by="x[:, start:stop] (a tensor's getitem), torch.split, torch.chunk"),
               example={"start": 1, "stop": 3},
               note=": the channels `start` to `stop - 1` (`x[:, start:stop]`); "
-                   "`CAT(SL(0, 3) -> ... | SL(3, 8) -> ...)` is an uneven split (`torch.split(x, [3, 5], 1)`)"),
+                   "`CAT(SL(0, 3) -> ... | SL(3, 8) -> ...)` is an uneven split (`torch.split(x, [3, 5], 1)`); "
+                   "`groups=g` cuts the channels into `g` equal groups and keeps channels `start` to `stop - 1` "
+                   "of each, in group order (a multi-head split: `SL(0, 16, groups=heads)`)"),
     LayerType("PXS", "DepthToSpace", "pixel shuffle: each pixel's channels spread over a block x block square",
               (Param("block", count(2, MAX_WINDOW)), Param("mode", choice(BLOCK_ORDERS), "crd")),
               _depth_to_space_shape, input_rank=4, kind="reshape",

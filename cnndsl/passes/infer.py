@@ -162,7 +162,8 @@ class Inferrer:
         else:
             warning = layer.type.warn(list(shapes), layer.args)
             self._warn(layer, warning and f"{layer.code} {warning}", "merge-broadcast")
-        info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, 0, sources, shapes)
+        macs = layer.type.macs(list(shapes), out, layer.args)  # a merge's rule takes every branch's shape
+        info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, macs, sources, shapes)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
 
