@@ -157,8 +157,10 @@ def _check_chain(
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     explicit = num_classes is not None
     asked = classes
-    head, classes = (None, classes) if failed else task.check_output(infos, classes, explicit, (None, *shape))
-    hidden = None if failed or head else task.hidden_head(infos, classes, explicit)
+    several = bool(inferrer.outputs)  # OUT(...): each output's shape is the spec's, no task's output contract
+    unchecked = failed or several
+    head, classes = (None, classes) if unchecked else task.check_output(infos, classes, explicit, (None, *shape))
+    hidden = None if failed or head or several else task.hidden_head(infos, classes, explicit)
     found = [problem for problem in (head, hidden) if problem]
     diagnostics = [*inferrer.diagnostics, *found, *_layer_count(infos, chain)]
     if not partial:
@@ -173,8 +175,9 @@ def _check_chain(
     warnings = tuple(d for d in diagnostics if d.severity == "warning")
     graph = tree if inferrer.merged else None
     return CheckedModel(
-        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task, scale=scale
-    )
+        tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task, scale=scale,
+        outputs=tuple(inferrer.outputs),
+    )  # fmt: skip
 
 
 def _resolved_at_scale(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale):

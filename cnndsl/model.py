@@ -6,7 +6,7 @@ from cnndsl.ast import Span, assert_never
 from cnndsl.errors import Diagnostic
 from cnndsl.layers import LayerType
 from cnndsl.records import record
-from cnndsl.shapes import Shape
+from cnndsl.shapes import Shape, format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class Layer:
     head: bool = False
     given: frozenset[str] = frozenset()
     """The argument names the spec wrote (the rest are defaults)."""
+    path: str | None = None
+    """Where a block code's use made the layer (``CONV``, ``C2F``, ...): its module path inside the
+    outermost block code's call (``cv1.conv``, ``m.0.cv2.bn``; ``""`` for the block's own merges),
+    as the reference implementation names its modules; None for a layer the spec wrote itself."""
 
     @property
     def code(self) -> str:
@@ -118,6 +122,19 @@ class BlockUse:
     name: str
     layers: tuple[int, ...]
     depth: int
+    code: bool = False
+    """A use of a block code (``CONV``, ``C2F``, ...), drawn as one box; else a named block's use."""
+
+
+@record
+class Output:
+    """One of the outputs of a model that ends in ``OUT(...)``: its name, and the layer whose output it is."""
+
+    name: str
+    source: int
+    """An index into ``CheckedModel.layers`` (INPUT: the model's input itself)."""
+    span: Span | None = None
+    """The output's branch in the text."""
 
 
 def tensor_name(source: int) -> str:
@@ -169,13 +186,43 @@ class CheckedModel:
     """The chain of items; None means a straight stack (``range(len(layers))``)."""
     blocks: tuple[BlockUse, ...] = ()
     """Every use of a named block, inner uses before the use they sit in, where the check was
-    asked to record them (``check_chain(..., marked=True)``, as pictures do); else empty."""
+    asked to record them (``check_chain(..., marked=True)``, as pictures do); and every use of a
+    block code (``C2F(64)``, ``BlockUse.code``), always."""
     task: Any = None
     """What the model is for: the :class:`cnndsl.tasks.Task` it was checked for (the checker always gives it),
     which owns its head rule, labels, loss and report lines; ``task.name`` is one of :data:`cnndsl.tasks.TASKS`."""
+    outputs: tuple[Output, ...] = ()
+    """The named outputs of a spec ending in ``OUT(...)``, in branch order; empty for a model of one output
+    (the last layer's). The tree holds the branches that make layers one after the other, each after
+    the first going on (a :class:`From`) from the tensor ``OUT`` took; ``OUT`` itself is no item."""
     scale: Any = None
     """The scale of its file's family it was checked at (:class:`cnndsl.passes.scale.Chosen`: the scale, the
     family's names, the numbers it changed); None for a spec without scales."""
+
+    @property
+    def output_sources(self) -> tuple[int, ...]:
+        """The layer (INPUT: the input) of each output, in order: the last layer's for a model of one output."""
+        if self.outputs:
+            return tuple(output.source for output in self.outputs)
+        return (len(self.layers) - 1 if self.layers else INPUT,)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Each output's name; a model of one output has none (``()``)."""
+        return tuple(output.name for output in self.outputs)
+
+    @property
+    def outputs_text(self) -> str:
+        """``output (None, 10)``, or for several outputs ``outputs p3 (None, 14, 14, 8), p4 (None, 7, 7, 16)``."""
+        if not self.outputs:
+            return f"output {format_shape(self.output_shape)}"
+        listed = ", ".join(f"{o.name} {format_shape(s)}" for o, s in zip(self.outputs, self.output_shapes))
+        return f"outputs {listed}"
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        """Each output's shape, in order."""
+        return tuple(self.input_shape if s == INPUT else self.layers[s].output_shape for s in self.output_sources)
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -183,12 +230,13 @@ class CheckedModel:
 
     @property
     def is_graph(self) -> bool:
-        """Whether the model has a merge (Keras builds it with the functional API)."""
-        return any(isinstance(item, Merge) for item in self.items)
+        """Whether the model has a merge or several outputs (Keras builds it with the functional API)."""
+        return bool(self.outputs) or any(isinstance(item, Merge) for item in self.items)
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+        """The output's shape; the first output's for a model of several (see :attr:`output_shapes`)."""
+        return self.output_shapes[0]
 
     @property
     def total_params(self) -> int:

@@ -61,6 +61,7 @@ def summary_html(model: CheckedModel, title: str = "") -> str:
         for info in model.layers
     )
     caption = f"<b>{_e(title)}</b> " if title else ""
+    ending = _e(model.outputs_text) if model.outputs else f"Classes: {model.num_classes}"
     totals = [
         f"Total params: {model.total_params:,}",
         f"Trainable params: {model.trainable_params:,}",
@@ -70,7 +71,7 @@ def summary_html(model: CheckedModel, title: str = "") -> str:
     ]
     return (
         f"<table class='cnndsl-table'><caption style='text-align:left'>{caption}"
-        f"Input: {_e(format_shape(model.input_shape))} &nbsp; Classes: {model.num_classes}</caption>"
+        f"Input: {_e(format_shape(model.input_shape))} &nbsp; {ending}</caption>"
         "<thead><tr><th>Layer (type)</th><th>Spec</th><th>Output shape</th><th>Params</th><th>MACs</th></tr></thead>"
         f"<tbody>{rows}</tbody><tfoot><tr><td colspan='5'>{'<br>'.join(_e(t) for t in totals)}</td></tr></tfoot>"
         "</table>"

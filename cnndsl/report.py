@@ -30,7 +30,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     shortened, with "…", until the table fits.
     """
     headers, right = HEADERS, RIGHT
-    rows = [_row(info, _scaled_text(model, info)) for info in model.layers]
+    rows = [_row(info, _scaled_text(model, info) or _block_text(model, info)) for info in model.layers]
     if model.is_graph:
         headers, right = (*HEADERS[:3], CONNECTED, *HEADERS[3:]), (*RIGHT[:3], False, *RIGHT[3:])
         rows = [(*row[:3], _sources(model, info), *row[3:]) for row, info in zip(rows, model.layers)]
@@ -48,7 +48,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   {model.task.outputs_line(model.num_classes)}",
+        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
         *_scale_line(model),
         rule,
         _line(headers, widths, right),
@@ -67,6 +67,18 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
         f"Architecture hash: {architecture_hash(model)}",
     ]
     return "\n".join(lines)
+
+
+def _outputs_line(model: CheckedModel) -> str:
+    """The task's line (``Classes: 10``), or for a model ending in ``OUT(...)`` every output, its layer and shape."""
+    if not model.outputs:
+        return model.task.outputs_line(model.num_classes)
+    listed = ", ".join(
+        f"{output.name} = {'input' if output.source == INPUT else model.layers[output.source].name} "
+        f"{format_shape(shape)}"
+        for output, shape in zip(model.outputs, model.output_shapes)
+    )
+    return f"Outputs: {listed}"
 
 
 def _fitted(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[tuple[str, ...]]:
@@ -160,6 +172,21 @@ def _short_text(info: LayerInfo) -> str:
     return " ".join(info.layer.text.split())
 
 
+def _block_text(model: CheckedModel, info: LayerInfo) -> str | None:
+    """A layer a block code made: the block's call as the spec writes it (each number its scale changed
+    written ``64→16``), and the layer's path inside it (its code where the layer is the block's own merge
+    or slice); None for a layer the spec wrote."""
+    span = info.layer.span
+    if info.layer.path is None or span is None:
+        return None
+    call, chosen = model.source[span.start : span.end], getattr(model, "scale", None)
+    changes = [c for c in chosen.changes if span.start <= c.span.start and c.span.end <= span.end] if chosen else []
+    for change in sorted(changes, key=lambda c: -c.span.start):  # from the end: earlier offsets stay put
+        start, end = change.span.start - span.start, change.span.end - span.start
+        call = f"{call[:start]}{call[start:end]}→{change.value}{call[end:]}"
+    return f"{' '.join(call.split())} {info.layer.path or info.code}"
+
+
 def _sources(model: CheckedModel, info: LayerInfo) -> str:
     return ", ".join(INPUT_NAME if source == INPUT else model.layers[source].name for source in info.inputs)
 
@@ -175,6 +202,7 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
         "layers": [_layer_json(info) for info in model.layers],
         "input_shape": list(model.input_shape),
         "output_shape": list(model.output_shape),
+        "outputs": _outputs_json(model),
         "total_params": model.total_params,
         "trainable_params": model.trainable_params,
         "non_trainable_params": model.non_trainable_params,
@@ -206,8 +234,19 @@ def _scale_json(chosen) -> dict:
     }
 
 
+def _outputs_json(model: CheckedModel) -> list[dict]:
+    """Each output: its name (``None`` for a model of one output), its layer's index (-1: the input) and shape."""
+    names = model.output_names or (None,)
+    return [
+        {"name": name, "layer": source, "output_shape": list(shape)}
+        for name, source, shape in zip(names, model.output_sources, model.output_shapes)
+    ]
+
+
 def _layer_json(info: LayerInfo) -> dict:
+    """A layer's row; a layer a block code made also gives its ``path`` in the block (``cv1.conv``)."""
     span = info.layer.span
+    path = {} if info.layer.path is None else {"path": info.layer.path}
     return {
         "name": info.name,
         "code": info.code,
@@ -223,6 +262,7 @@ def _layer_json(info: LayerInfo) -> dict:
         "inputs": list(info.inputs),
         "line": span.line if span else None,
         "column": span.column if span else None,
+        **path,
     }
 
 
@@ -243,6 +283,12 @@ def canonical_form(model: CheckedModel) -> str:
     True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
+    if model.outputs:  # the layers in Keras's order, then each output by its layer's name and its own
+        tree = _keras_order_tree(model.layers)
+        names = taken(tree) | set(model.output_sources)
+        outputs = " | ".join(f"@{tensor_name(output.source)} as {output.name}" for output in model.outputs)
+        first = f"IN({shape})" + _named(INPUT, names)
+        return " -> ".join([first, *_canonical_items(model, tree, names, INPUT), f"OUT({outputs})"])
     tree = model.items if not taken(model.items) else _graph_tree(model)
     names = taken(tree)
     first = f"IN({shape})" + _named(INPUT, names)
@@ -445,7 +491,8 @@ def _written_at(model: CheckedModel, change, text: str, repeats: dict) -> str:
     for info in model.layers:
         span = info.layer.span
         if span is not None and span.start <= change.span.start and change.span.end <= span.end:
-            return " ".join(info.layer.text.split())
+            written = info.layer.text if info.layer.path is None else text[span.start : span.end]  # a block's call
+            return " ".join(written.split())
     return " ".join(text[change.span.start : change.span.end].split())
 
 

@@ -40,6 +40,7 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop(_CACHE, None)
 
+
 # "ci" (the default) is derandomized with no deadline, so runs never flake;
 # HYPOTHESIS_PROFILE=dev explores new examples each run.
 settings.register_profile(

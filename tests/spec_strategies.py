@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from cnndsl.compiler import check
 from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES, example_text
 
+JOINS = sorted(code for code in MERGES if not LAYERS[code].is_output)
+"""The merges a chain goes on from (``OUT`` ends a model: tests/test_outputs.py draws it)."""
+
 
 @dataclass
 class Desc:
@@ -428,7 +431,7 @@ def _branch(depth: int, width: int):
     return branch()
 
 
-JOINING_MERGES = sorted(MERGES - {"ATT"})
+JOINING_MERGES = sorted(set(JOINS) - {"ATT"})
 """The merges random graphs draw: those any two or three like branches join in (ATT takes exactly a query, a key
 and a value; tests/test_attention.py holds it)."""
 

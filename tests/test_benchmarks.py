@@ -247,6 +247,8 @@ def test_the_intake_corpus_holds_over_a_hundred_distinct_models_and_no_transform
     segment = {case.name for case in corpus if case.task == "segment" and case.source == "torchvision"}
     models = ("fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
     assert set(models) <= segment
+
+
 def test_the_verification_benchmark_times_each_reading_both_ways_alternating():
     """A small module stands in for the benchmark's models: each way read as often, and what it compared said."""
     torch = pytest.importorskip("torch")

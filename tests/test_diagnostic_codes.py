@@ -44,6 +44,8 @@ CASES = [
     ("CN(8) -> ADD(CN(8) | ID(), 1) -> FL()", "merge-arguments", {}),
     ("CN(8) -> ADD(CN(8)) -> FL()", "merge-branches", {}),
     ("CN(8) -> IN(28, 28, 1) -> FL()", "misplaced-input", {}),
+    ("CN(8) -> OUT(ID()) -> FL()", "misplaced-outputs", {}),
+    ("CN(8) as a -> GAP() -> OUT(@a | @a)", "output-name", {}),
     ("CN(8) * 0 -> FL()", "bad-repeat", {}),
     ("CN(8) -> stem -> FL()", "unknown-name", {}),
     ("CN(8) -> MP(30) -> FL()", "input-too-small", {"Use padding=same": "CN(8) -> MP(30, padding=same) -> FL()"}),

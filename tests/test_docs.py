@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
+from urllib.parse import unquote
 
 import pytest
 import tomllib
@@ -33,6 +37,11 @@ def _nav_pages(entries) -> list[str]:
         value = next(iter(entry.values())) if isinstance(entry, dict) else entry
         found += _nav_pages(value) if isinstance(value, list) else [value]
     return found
+
+
+def hooks():
+    """The site's build hooks, ``docs/mkdocs_hooks.py``."""
+    return load_script(ROOT / "docs" / "mkdocs_hooks.py", "mkdocs_hooks")
 
 
 def _mkdocs_config() -> dict:
@@ -58,7 +67,7 @@ def test_every_listing_of_the_codes_is_what_the_layer_table_writes_today(name):
 
 def test_every_code_of_the_layer_table_is_in_the_reference_with_its_keras_class_and_arguments():
     text = page("docs/notation/layers.md")
-    rows = dict(re.findall(r"^\| \[`([A-Z]+)`\]\(#\w+\) \| ([\w ]+) \|", text, re.M))
+    rows = dict(re.findall(r"^\| \[`([A-Z][A-Z0-9]*)`\]\(#\w+\) \| ([\w ]+) \|", text, re.M))
     assert rows == {code: "the input" if kind.is_input else kind.keras_class for code, kind in LAYERS.items()}
     for code, kind in LAYERS.items():
         body = section("docs/notation/layers.md", f"`{code}`")
@@ -114,6 +123,10 @@ def test_mkdocs_build_strict(tmp_path):
         if os.environ.get("CI") == "true":
             raise
         pytest.skip("mkdocs is not installed here (the docs extra); CI installs it and runs this")
+    if shutil.which("npm") is None and not (hooks().PYODIDE_CACHE / f"pyodide-{hooks().PYODIDE_VERSION}.tgz").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the site's build takes Pyodide from npm: .ci/run installs Debian's npm")
+        pytest.skip("npm is not installed here, which the site's build takes Pyodide from; CI installs it")
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
@@ -133,6 +146,16 @@ def test_mkdocs_build_strict(tmp_path):
     assert (site / "images" / "model1.svg").is_file() and not list(site.rglob("*.py"))
     built = [path for path in site.rglob("*.html") if "Every layer code" in path.read_text("utf-8")]
     assert built == [site / "notation" / "layers" / "index.html"]
+    # The playground's runtime: this checkout's wheel and Pyodide's files, nothing from elsewhere.
+    runtime = json.loads((site / "playground" / "runtime.json").read_text("utf-8"))
+    with zipfile.ZipFile(site / "playground" / runtime["wheel"]) as wheel:
+        assert (ROOT / "cnndsl" / "playground.py").read_bytes() == wheel.read("cnndsl/playground.py")
+    assert sorted(path.name for path in (site / "playground" / "pyodide").iterdir()) == sorted(hooks().PYODIDE_FILES)
+    assert '<script src="playground.js"></script>' in (site / "playground" / "index.html").read_text("utf-8")
+    # "try it" under the specs: the landing page's first (the notebook's Model 1) opens it
+    landing = (site / "index.html").read_text("utf-8")
+    first = re.search(r'<p class="try-it"><a href="playground/#spec=([^"]+)">try it</a></p>', landing)
+    assert first is not None and unquote(first.group(1)).startswith("CN(72,(7,7)) -> CN(38,(7,7))")
 
 
 # --- the landing page -------------------------------------------------------------------

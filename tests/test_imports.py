@@ -30,8 +30,8 @@ RANKS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     4: ("data and training", "data sets, and training a checked model on them", (
         "images", "masks", "datasets", "callbacks", "training", "training.*")),
     5: ("sweeps", "a search space's trials, their storage and their board", ("sweeps", "sweeps.*")),
-    6: ("faces", "what a user meets: the command line, the notebook, the editor, the package", (
-        "cli", "cli.*", "notebook", "lsp", "lsp.*", "__init__", "__main__")),
+    6: ("faces", "what a user meets: the command line, the notebook, the editor, the playground, the package", (
+        "cli", "cli.*", "notebook", "lsp", "lsp.*", "playground", "__init__", "__main__")),
 }  # fmt: skip
 """rank -> (name, what it holds, its modules, named from ``cnndsl``). ``X.*`` is every module of the
 package ``X``; ``X`` alone is the package's ``__init__``; ``__init__`` is the package ``cnndsl``."""

@@ -39,6 +39,8 @@ def example_spec(entry) -> str:
     if entry.merge:
         branches = " | ".join(["ID()"] * (3 if entry.code == "ATT" else 2))  # ATT: a query, a key and a value
         text = text.replace("(", f"({branches}" + (", " if entry.example else ""), 1)
+    if entry.is_output:  # last only
+        return f"GAP() -> {text}"
     return f"{text} -> FL()"
 
 
@@ -46,7 +48,8 @@ def example_spec(entry) -> str:
 def test_every_entry_declares_its_pytorch_build_reading_ports_and_example(code):
     entry = LAYERS[code]
     declared = entry.torch
-    assert (declared.build is None) != (declared.refuse is None), f"{code}: a PyTorch build, or why there is none"
+    built = declared.build is not None or entry.block is not None  # a block code builds as the codes it expands to
+    assert built != (declared.refuse is not None), f"{code}: a PyTorch build, or why there is none"
     assert declared.reads or declared.read_by or declared.unread, f"{code}: what reads back as it, or why nothing"
     assert entry.example is not None, f"{code}: its minimal example arguments"
     assert set(entry.example) <= set(entry.param_names)
@@ -54,7 +57,7 @@ def test_every_entry_declares_its_pytorch_build_reading_ports_and_example(code):
     for info in model.layers:
         names = {weight.name for weight in info.layer.type.weights(info.input_shape, info.layer.args)}
         assert names <= set(info.layer.type.torch.ports or {}), (code, info.code)
-    if declared.build is not None:
+    if built:
         assert_equal_to_keras(example_spec(entry), (8, 8, 4), 3)
 
 

@@ -39,7 +39,15 @@ def document(model: CheckedModel) -> dict:
         "hash": architecture_hash(model),
         "layers": [_layer(info) for info in model.layers],
         "tree": [_item(item) for item in model.items],
+        **_outputs(model),
     }
+
+
+def _outputs(model: CheckedModel) -> dict:
+    """A model ending in ``OUT(...)``: each output's name and layer index (-1: the input), in order."""
+    if not model.outputs:
+        return {}
+    return {"outputs": [{"name": output.name, "layer": output.source} for output in model.outputs]}
 
 
 def _layer(info) -> dict:
@@ -86,14 +94,27 @@ def read(data: Any) -> tuple[str, int]:
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
         task = task_named(data.get("task"))
-        head = [i for i, layer in enumerate(layers) if _appended_head(layer, task)]
-        names = _taken(data["tree"])
+        outputs = data.get("outputs") or []
+        head = [] if outputs else [i for i, layer in enumerate(layers) if _appended_head(layer, task)]
+        names = _taken(data["tree"]) | {int(output["layer"]) for output in outputs}
         nodes = [_node(item, layers, set(head), names) for item in data["tree"]]
         named = tensor_name(INPUT) if INPUT in names else None
         chain = [node for node in nodes if node is not None]
+        if outputs:  # each output goes on from its layer's tensor, named by an ID() after it
+            branches = tuple(
+                (Taken(tensor_name(int(output["layer"]))), Written("ID", {}, _output_name(output["name"])))
+                for output in outputs
+            )
+            chain.append(Joined("OUT", branches))
         return write(chain, shape, classes, input_name=named, task=task), classes
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise ArchitectureError(f"malformed architecture ({type(error).__name__}: {error})") from None
+
+
+def _output_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"output name {name!r}")
+    return name
 
 
 def _taken(items: list) -> set[int]:

@@ -64,7 +64,11 @@ def build(model: CheckedModel, name: str | None = None) -> keras.Model:
         inputs = keras.Input(shape=model.input_shape[1:])
         made: dict[int, Any] = {INPUT: inputs}
         outputs = _chain(model, model.items, inputs, made)
-        return keras.Model(inputs, outputs, name=name)
+        if not model.outputs:
+            return keras.Model(inputs, outputs, name=name)
+        built = keras.Model(inputs, [made[source] for source in model.output_sources], name=name)
+        built.output_names = list(model.output_names)  # what compile's loss and metric dicts are keyed by
+        return built
 
 
 def _chain(model: CheckedModel, items, tensor, made: dict[int, Any]):

@@ -103,5 +103,10 @@ def _functional(model: CheckedModel, shape: str) -> list[str]:
         feeds = ["inputs" if i == INPUT else names[i] for i in info.inputs]
         argument = feeds[0] if len(feeds) == 1 else f"[{', '.join(feeds)}]"
         lines += [_comment(info), f"{info.name} = {layer_source(info)}({argument})"]
-    lines.append(f"model = keras.Model(inputs, {names[-1]})")
+    if not model.outputs:
+        lines.append(f"model = keras.Model(inputs, {names[-1]})")
+        return lines
+    outputs = ", ".join("inputs" if source == INPUT else names[source] for source in model.output_sources)
+    lines.append(f"model = keras.Model(inputs, [{outputs}])")
+    lines.append(f"model.output_names = {list(model.output_names)!r}  # the spec's names of its outputs, in order")
     return lines

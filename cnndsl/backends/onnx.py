@@ -2,7 +2,8 @@
 
 The graph takes ``input`` of shape (batch, channels, height, width), channels first
 as the PyTorch module does, with a free batch size (and a free height and width where
-the spec leaves them unknown), and gives ``output``. The
+the spec leaves them unknown), and gives ``output`` (a model ending in ``OUT(...)``: one
+output per name, in order). The
 weights are the module's (Keras's initialisers), or a Keras model's after
 :func:`cnndsl.backends.torch.port_weights`. torch and onnx are imported only here.
 """
@@ -36,13 +37,14 @@ def export(module: torch.nn.Module, model: CheckedModel) -> bytes:
     module.eval()
     example = _example(module, model)
     free = {0: "batch", **({2: "height"} if height is None else {}), **({3: "width"} if width is None else {})}
+    names = list(model.output_names) or ["output"]
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example,), buffer, dynamo=False, opset_version=OPSET,
-            input_names=["input"], output_names=["output"],
-            dynamic_axes={"input": free, "output": {0: "batch"}},
+            input_names=["input"], output_names=names,
+            dynamic_axes={"input": free, **{name: {0: "batch"} for name in names}},
         )  # fmt: skip
     return buffer.getvalue()
 

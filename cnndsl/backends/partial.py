@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import Diagnostic
-from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, Layer, LayerInfo, Merge
 from cnndsl.shapes import Shape
 from cnndsl.tasks import task_named
 
@@ -72,7 +72,7 @@ def _partial(checked, source: str, task=None) -> Drawable:
         checked.resolved, checked.shape, checked.classes, checked.inferrer, checked.error
     )  # fmt: skip
     first = error.diagnostics[0]
-    rebuilt = _Rebuilt(list(inferrer.built), inferrer.failing)
+    rebuilt = _Rebuilt(list(inferrer.built), inferrer.failing, list(reversed(inferrer.expansions)))
     tree = rebuilt.chain(resolved, (None, *shape))[0]
     failed = rebuilt.failed if rebuilt.failed is not None else len(rebuilt.infos) - 1
     tree = cut(tree, failed)
@@ -149,6 +149,13 @@ def _recording_inferrer():
                 self.failing = len(self.built) - 1 if built else UNBUILT
             return joined
 
+        def _block(self, layer, source, shape):
+            errors = self._errors()
+            walked = super()._block(layer, source, shape)
+            if self.failing is None and self._errors() > errors:  # the block itself, for its input
+                self.failing = UNBUILT
+            return walked
+
         def _errors(self) -> int:
             return sum(d.severity == "error" for d in self.diagnostics)
 
@@ -163,28 +170,31 @@ class _Rebuilt:
     was never built (a rank error ended its chain) is added, drawn at its input's size.
     """
 
-    def __init__(self, built: list[LayerInfo], failing: int | str | None) -> None:
+    def __init__(self, built: list[LayerInfo], failing: int | str | None, expansions: list | None = None) -> None:
         self.infos, self.failing = built, failing
+        self.expansions = expansions or []
+        """What inference expanded each block code's use to, the next one last."""
         self.next = 0
         self.failed: int | None = failing if isinstance(failing, int) else None
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key: the layer it is the output of, and its shape."""
         self.uses: list[BlockUse] = []
-        self._open: list[tuple[str, list[int]]] = []
-        """The block uses entered and not yet left: each one's name and the layers taken in it so far."""
+        self._open: list[tuple[str, list[int], bool]] = []
+        """The block uses entered and not yet left: each one's name, the layers taken in it so far, and
+        whether it is a block code's."""
 
     def _took(self, index: int) -> None:
-        for _, layers in self._open:
+        for _, layers, _ in self._open:
             layers.append(index)
 
     def kept_uses(self, position: dict[int, int]) -> list[BlockUse]:
         """The block uses, those the picture was cut inside too, in the kept layers' numbering."""
-        opened = [BlockUse(name, tuple(layers), depth) for depth, (name, layers) in enumerate(self._open)]
+        opened = [BlockUse(name, tuple(layers), depth, code) for depth, (name, layers, code) in enumerate(self._open)]
         kept = []
         for use in [*self.uses, *reversed(opened)]:
             layers = tuple(sorted(position[i] for i in use.layers if i in position))
             if layers:
-                kept.append(BlockUse(use.name, layers, use.depth))
+                kept.append(BlockUse(use.name, layers, use.depth, use.code))
         return kept
 
     def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
@@ -208,16 +218,32 @@ class _Rebuilt:
                     source, shape = self.tensors[item.key]
                     tree.append(From(source, item.name))
                 case Enter():
-                    self._open.append((item.name, []))
+                    self._open.append((item.name, [], False))
                 case Leave():
-                    name, layers = self._open.pop()
+                    name, layers, _ = self._open.pop()
                     self.uses.append(BlockUse(name, tuple(layers), len(self._open)))
+                case Layer() if self._expanded(item) is not None:
+                    self._open.append((item.code, [], True))
+                    made, shape, broken = self.chain(self.expansions.pop()[1], shape, source)
+                    name, layers, _ = self._open.pop()
+                    self.uses.append(BlockUse(name, tuple(layers), len(self._open), code=True))
+                    tree.extend(made)
+                    source = _last_source(made, source)
                 case _:
                     source, shape, broken = self.layer(item, shape)
                     tree.append(source)
             if broken:
                 return tuple(tree), shape, True
         return tuple(tree), shape, False
+
+    def _expanded(self, layer) -> list | None:
+        """What inference expanded this use of a block code to, if it is the next use it expanded."""
+        if layer.type.block is None or not self.expansions or self.expansions[-1][0] is not layer:
+            return None
+        if self.expansions[-1][1] is None:  # the block could not be written for its input: drawn as one layer
+            self.expansions.pop()
+            return None
+        return self.expansions[-1][1]
 
     def layer(self, layer, shape: Shape) -> tuple[int, Shape, bool]:
         if self.next < len(self.infos) and self.infos[self.next].layer is layer:
@@ -245,6 +271,21 @@ class _Rebuilt:
         index, self.next = self.next, self.next + 1
         self._took(index)
         return Merge(layer=index, branches=branches), self.infos[index].output_shape, False
+
+
+def _last_source(items: tuple[Item, ...], source: int) -> int:
+    """The layer whose output a chain of items ends in (``source`` for an empty chain)."""
+    for item in items:
+        match item:
+            case int():
+                source = item
+            case Merge():
+                source = item.layer
+            case From():
+                source = item.source
+            case _:
+                assert_never(item)
+    return source
 
 
 def _uninferred(layer, shape: Shape) -> LayerInfo:

@@ -208,9 +208,15 @@ def elements(
     """
     keys = _layer_keys(model, last) if keys is None else keys
     chain = cut(model.items, last) if last is not None else model.items
+    if depth is None and any(use.code for use in model.blocks):  # a block code's use is one box at any depth
+        depth = NO_DEPTH
     if depth is None or not model.blocks:
         return _chain(chain, keys, unfold)
     return _Grouper(model, depth, keys, unfold, last).folded(chain, 0)
+
+
+NO_DEPTH = 1 << 30
+"""A depth no use sits at: no named block's use is boxed."""
 
 
 MAX_BOXES = 100
@@ -263,10 +269,10 @@ class _Grouper:
 
     def __init__(self, model: CheckedModel, depth: int, keys, unfold: bool, failed: int | None = None):
         self.depth, self.keys, self.unfold, self.failed = depth, keys, unfold, failed
-        self.levels: dict[int, dict[int, tuple[frozenset[int], str]]] = {}
+        self.levels: dict[int, dict[int, tuple[frozenset[int], str, bool]]] = {}
         """Per depth, the use each layer belongs to."""
         for use in model.blocks:
-            found = (frozenset(use.layers), use.name)
+            found = (frozenset(use.layers), use.name, use.code)
             self.levels.setdefault(use.depth, {}).update(dict.fromkeys(use.layers, found))
 
     def folded(self, items: Sequence[Item], level: int) -> tuple[Element, ...]:
@@ -287,12 +293,12 @@ class _Grouper:
                 continue
             end = self._run_end(items, i, use[0])
             run = items[i:end]
-            boxed = level >= self.depth and self.failed not in use[0]
+            boxed = (level >= self.depth or use[2]) and self.failed not in use[0]
             out += [Box(use[1], (_written_layers(run),))] if boxed else self.chain(run, level + 1)
             i = end
         return tuple(out)
 
-    def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str] | None:
+    def _use(self, held: frozenset[int], level: int) -> tuple[frozenset[int], str, bool] | None:
         if not held:
             return None
         use = self.levels.get(level, {}).get(next(iter(held)))
@@ -666,13 +672,20 @@ class Layout:
         kind = kind_of(info)
         failed = self.drawable.failed in indices
         lines = self.label(info, failed, [self.layers[i] for i in indices])
+        named = self._outputs(indices)
+        lines += [Label(f"output {name}", "output", bold=True) for name in named]
         attrs = (
             ("class", f"layer {kind}" + (" failed" * failed)),
             ("data-layers", " ".join(self.layers[i].name for i in indices)),
+            *((("data-outputs", " ".join(named)),) if named else ()),
         )
         if self.style == "graph":
             return _node_leaf(lines, kind, failed, attrs)
         return _box_leaf(info.output_shape, kind, failed, lines, attrs)
+
+    def _outputs(self, indices: Sequence[int]) -> list[str]:
+        """The names of the model's outputs (``OUT(...)``) that are these layers' outputs (INPUT: the input's)."""
+        return [output.name for output in self.drawable.model.outputs if output.source in indices]
 
     def box(self, box: Box) -> Leaf:
         """A use of a named block as one box: its name, input and output shapes, layers and parameters."""
@@ -704,6 +717,7 @@ class Layout:
     def input_leaf(self) -> Leaf:
         shape = self.drawable.model.input_shape
         lines = [Label("input", "spec", bold=True), Label(format_shape(shape), "shape")]
+        lines += [Label(f"output {name}", "output", bold=True) for name in self._outputs((INPUT,))]
         attrs = (("class", "input"),)
         if self.style == "graph":
             return _node_leaf(lines, "input", False, attrs)
@@ -939,10 +953,7 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
     return [
         (name, TEXT_COLOUR),
-        (
-            f"{len(model.layers)} layers, {model.total_params:,} parameters, output {format_shape(model.output_shape)}",
-            "#555555",
-        ),
+        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.outputs_text}", "#555555"),
     ]
 
 

@@ -108,9 +108,17 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     else:
         from cnndsl.backends.torch_modules import Graph
 
-        built = Graph(modules, [p.inputs for p in plans])
+        built = Graph(modules, [p.inputs for p in plans], model.output_sources if model.outputs else None)
     built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
+    built.cnndsl_paths = block_paths(model)
     return built
+
+
+def block_paths(model: CheckedModel) -> dict[str, str]:
+    """Each layer a block code made (``CONV``, ``C2F``, ...), by its name (the built module's): its module path
+    inside the block's call (``cv1.conv``, ``m.0.cv2.bn``), as the reference implementation names its modules.
+    A built module holds it as ``cnndsl_paths``."""
+    return {info.name: info.layer.path for info in model.layers if info.layer.path is not None}
 
 
 def _instantiate(calls: tuple[Call, ...]) -> torch.nn.Module:

@@ -507,18 +507,25 @@ class Concatenate(nn.Module):
 
 
 class Graph(nn.Module):
-    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input)."""
+    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input).
 
-    def __init__(self, layers, inputs):
+    ``results``: a model of several outputs returns the tuple of these layers' outputs, in order
+    (-1: the model input); else the last layer's output.
+    """
+
+    def __init__(self, layers, inputs, results=None):
         super().__init__()
         for name, module in layers.items():
             self.add_module(name, module)
         self.inputs = [tuple(feeds) for feeds in inputs]
+        self.results = None if results is None else tuple(results)
 
     def forward(self, x):
         outputs = []
         for module, feeds in zip(self.children(), self.inputs):
             outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
+        if self.results is not None:
+            return tuple(x if i == -1 else outputs[i] for i in self.results)
         return outputs[-1]
 
 

@@ -42,7 +42,8 @@ def emit(model: CheckedModel, spec_name: str = "<spec>", logits: bool = False) -
     ]
     for p in plans:
         lines += [f"        # {' '.join(p.text.split())}", f"        self.{p.name} = {_module(p.calls)}"]
-    lines += ["", "    def forward(self, x):", *_forward(plans, model.is_graph)]
+    results = model.output_sources if model.outputs else None
+    lines += ["", "    def forward(self, x):", *_forward(plans, model.is_graph, results)]
     lines += ["", "", "model = Model()", "", 'if __name__ == "__main__":', "    print(model)", ""]
     return "\n".join(lines)
 
@@ -69,13 +70,17 @@ def _call(c: Call) -> str:
     return f"{c.name}({', '.join(parts)})"
 
 
-def _forward(plans: list[LayerPlan], graph: bool) -> list[str]:
+def _forward(plans: list[LayerPlan], graph: bool, results: tuple[int, ...] | None = None) -> list[str]:
+    """The forward pass; ``results``: the layers (INPUT: the input) whose outputs it returns as a tuple, in order."""
     if not graph:
         return [*(f"        x = self.{p.name}(x)" for p in plans), "        return x"]
     lines = []
     for p in plans:
         feeds = ", ".join("x" if i == INPUT else plans[i].name for i in p.inputs)
         lines.append(f"        {p.name} = self.{p.name}({feeds})")
+    if results is not None:
+        returned = ", ".join("x" if i == INPUT else plans[i].name for i in results)
+        return [*lines, f"        return ({returned},)" if len(results) == 1 else f"        return {returned}"]
     return [*lines, f"        return {plans[-1].name}"]
 
 

@@ -61,7 +61,6 @@ def _space_of(source: Source):
 
 def _check_and_report(source: Source, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     from cnndsl.budgets import check_budgets
-    from cnndsl.shapes import format_shape
 
     try:
         space = _space_of(source)
@@ -83,7 +82,7 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     where = source.embedded.input_from if source.embedded is not None and args.input_shape is None else None
     reporter.ok(
         f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-        f"output {format_shape(model.output_shape)}" + (f" ({where})" if where else "")
+        f"{model.outputs_text}" + (f" ({where})" if where else "")
     )
     return EXIT_OK
 

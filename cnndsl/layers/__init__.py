@@ -48,22 +48,27 @@ from cnndsl.layers.merge import MERGE_LAYERS
 from cnndsl.layers.norm import NORMALIZATIONS
 from cnndsl.layers.pool import POOLINGS
 from cnndsl.layers.reshape import RESHAPES
+from cnndsl.layers.yolo import YOLO_BLOCKS
 from cnndsl.shapes import ShapeProblem
 
 FAMILIES = (
     CONVOLUTIONS, POOLINGS, RESHAPES, DROPOUTS, DENSE, NORMALIZATIONS, ACTIVATION_LAYERS, MERGE_LAYERS,
-    AUGMENTATIONS, NO_LAYERS,
+    AUGMENTATIONS, YOLO_BLOCKS, NO_LAYERS,
 )  # fmt: skip
 """Every family's entries, in the order the reference lists them."""
 
 LAYERS: dict[str, LayerType] = {entry.code: entry for family in FAMILIES for entry in family}
 """Every layer code, by code."""
 MERGES = frozenset(code for code, entry in LAYERS.items() if entry.merge)
+BLOCK_CODES = frozenset(code for code, entry in LAYERS.items() if entry.block is not None)
+"""The codes defined as blocks of other codes (the YOLO blocks): the checker expands them, so no
+backend, emitter or reader meets them."""
 """The codes that join branches; the grammar names them too (tests hold the two equal)."""
 
 __all__ = [
     "LAYERS",
     "MERGES",
+    "BLOCK_CODES",
     "LayerType",
     "Param",
     "KerasArg",

@@ -355,6 +355,41 @@ def suggest(word: str, options) -> str | None:
 
 # --- the table ----------------------------------------------------------------------
 
+
+@record
+class BlockText:
+    """What one use of a block code stands for: a chain in the notation, and the path of the calls
+    and merges in it: ``(offset, path)`` for each that starts at ``offset`` in the text and has a
+    path (``cv1``, ``m.0``); the others have the block's own path (``""``).
+
+    A path names the module of the reference implementation that the layer computes a part of
+    (Ultralytics' ``cv1.conv`` for a Conv's convolution), so that weights can be ported by name.
+    """
+
+    text: str
+    paths: tuple[tuple[int, str], ...] = ()
+
+
+_MARK, _END = "\x01", "\x02"
+
+
+def at(path: str, call: str) -> str:
+    """``call`` marked as the module ``path`` of a block's text (see :func:`block_text`)."""
+    return f"{_MARK}{path}{_END}{call}"
+
+
+def block_text(marked: str) -> BlockText:
+    """A block's text whose calls were marked with :func:`at`: the text, and each marked call's offset and path."""
+    text, paths, rest = [], [], marked
+    while _MARK in rest:
+        before, _, rest = rest.partition(_MARK)
+        path, _, rest = rest.partition(_END)
+        text.append(before)
+        paths.append((sum(map(len, text)), path))
+    text.append(rest)
+    return BlockText("".join(text), tuple(paths))
+
+
 REQUIRED: Any = object()
 
 
@@ -497,6 +532,8 @@ class LayerType:
     """A declaration of the input shape, not a layer; allowed only first."""
     is_identity: bool = False
     """``ID()``: passes its input on; no layer."""
+    is_output: bool = False
+    """``OUT(A | B)``: the model's outputs, one per branch; no layer, and last in the model's chain."""
     merge: bool = False
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
     kind: str = "other"
@@ -517,6 +554,10 @@ class LayerType:
     """The fewest arguments that make a layer of it (its required ones): tests and listings draw it."""
     note: str = ""
     """What the notation's page adds to the signature in its table of codes."""
+    block: Callable[[Shape, Mapping], BlockText] | None = None
+    """A code defined as a block of other codes: for the input shape and the resolved arguments, the
+    chain of codes it stands for (:class:`BlockText`). The checker expands each use where the input
+    shape is known; the checked model holds the layers of the chain, never the block's code."""
 
     @functools.cached_property
     def param_names(self) -> tuple[str, ...]:

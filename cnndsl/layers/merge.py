@@ -1,5 +1,5 @@
-"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``, and ``ATT``, the attention product of a
-query, a key and a value over positions."""
+"""Merges of branches: ``ADD`` (and the scaled residual), ``MUL``, ``CAT``, ``ATT``, the attention product of a
+query, a key and a value over positions; ``OUT``, the model's outputs."""
 
 from __future__ import annotations
 
@@ -149,6 +149,11 @@ def _attention_macs(shapes: list[Shape], out: Shape, a: Mapping) -> int | None:
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
+def _outputs_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``OUT``'s branches stay apart: what it "outputs" is its first branch's tensor (each is one output)."""
+    return shapes[0]
+
+
 def _build_add(info) -> tuple[Call, ...]:
     scale = info.layer.args["scale"]
     return (Call("Add"),) if scale == 1 else (Call("ScaledAdd", (scale,)),)
@@ -238,4 +243,11 @@ MERGE_LAYERS = (
               note=": `ATT(@q | @k | @v, heads=h)`, for each head (the h-th of `heads` equal channel groups of "
                    "each map) and each position, the values averaged with weights softmax(scale <q, k>) over "
                    "every position, scale = (C_q / heads)^-0.5; the value's shape (YOLO's PSA attention)"),
+    LayerType("OUT", "Model", "the model's outputs, one per branch (no layer); last in the model's chain",
+              output_shape=_outputs_shape, merge=True, is_output=True, kind="merge",
+              torch=Torch(refuse="the model's outputs are no layer: the module returns its branches' tensors",
+                          unread="the PyTorch reader reads a module of one output"),
+              example={},
+              note=": `OUT(A | @x | ID() as name)`, last only: the model's outputs, one per branch, named by the "
+                   "branch's last `as name`, else its `@name`, else `out_1`, `out_2`, ..."),
 )  # fmt: skip

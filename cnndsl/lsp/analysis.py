@@ -119,6 +119,10 @@ class Analysis:
         found += [(ref.name, ref.span, False) for chain in self.chains for ref in references(chain)]
         return sorted(found, key=lambda item: item[1].start)
 
+    def name_at(self, offset: int) -> tuple[str, ast.Span, bool] | None:
+        """The definition name or block use written at ``offset``, as :meth:`names` gives it."""
+        return next((item for item in self.names() if item[1].start <= offset <= item[1].end), None)
+
     def definition(self, name: str) -> ast.Definition | None:
         return next((d for d in self.definitions if d.name == name), None)
 
@@ -442,7 +446,9 @@ def _walk(node: ast.Node, blocks, calls: list, ends: list[tuple[int, int]], own:
     elif isinstance(node, ast.Merge):
         for branch in node.branches:
             _walk(branch, blocks, calls, ends, own, limit)
-        calls.append(node)
+        kind = LAYERS.get(node.code)
+        if kind is None or not kind.is_output:  # OUT makes no layer: its branches are the outputs
+            calls.append(node)
     elif isinstance(node, ast.Chain):
         for element in node.elements:
             _walk(element, blocks, calls, ends, own, limit)
@@ -473,7 +479,7 @@ def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedMod
     calls: list[ast.Call | ast.Merge] = []
     ends: list[tuple[int, int]] = []
     _walk(chain, blocks, calls, ends, own=True)
-    written = [model.layers[index] for index in _written_order(model.items)]
+    written = _block_uses_as_one(model, _written_order(model.items))
     placed = {hint.offset for hint in analysis.hints}
     for call, info in zip(calls, written):
         if call.span.start not in analysis.layers:
@@ -487,6 +493,47 @@ def _place_hints(analysis: Analysis, chain: ast.Chain, blocks, model: CheckedMod
             analysis.hints.append(Hint(offset, shape_label(written[count - 1].output_shape)))
     if totals:
         analysis.hints.append(Hint(chain.span.end, f"{model.total_params:,} params", _model_tooltip(model)))
+
+
+def _block_uses_as_one(model: CheckedModel, order: list[int]) -> list[LayerInfo]:
+    """The layers in written order, each use of a block code (``C2F(64)``, one call in the text) as one:
+    its first layer's input, its last layer's output, its totals."""
+    outermost: dict[int, tuple[int, ...]] = {}
+    for use in model.blocks:
+        if use.code:
+            for index in use.layers:
+                if len(use.layers) > len(outermost.get(index, ())):
+                    outermost[index] = use.layers
+    if not outermost:
+        return [model.layers[index] for index in order]
+    position = {index: n for n, index in enumerate(order)}
+    written: list[LayerInfo] = []
+    current: tuple[int, ...] | None = None
+    for index in order:
+        use = outermost.get(index)
+        if use is not None and use == current:
+            continue
+        current = use
+        if use is None:
+            written.append(model.layers[index])
+            continue
+        first, last = model.layers[index], model.layers[max(use, key=lambda i: position.get(i, -1))]
+        infos = [model.layers[i] for i in use]
+        macs = [info.macs for info in infos]
+        written.append(
+            LayerInfo(
+                last.layer,
+                last.name,
+                first.input_shape,
+                last.output_shape,
+                sum(info.trainable for info in infos),
+                sum(info.non_trainable for info in infos),
+                None if None in macs else sum(macs),
+                first.inputs,
+                (first.input_shape,),
+            )  # fmt: skip
+        )
+    return written
 
 
 def _written_order(items) -> list[int]:
@@ -506,16 +553,42 @@ def _written_order(items) -> list[int]:
     return order
 
 
+def hover_at(analysis: Analysis, offset: int) -> tuple[str, int, int] | None:
+    """What a hover at ``offset`` shows (Markdown) and the span it is about: a tensor name, a layer
+    call or merge, or a definition name; None where there is nothing to say."""
+    tensors = analysis.tensor_names(offset)
+    call = analysis.layer_at(offset)
+    if tensors is not None:
+        here = next(place for place in tensors if place.span.start <= offset <= place.span.end)
+        text, start, end = describe_tensor(tensors, analysis), here.span.start, here.span.end
+    elif call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
+        text, start, end = describe_call(call, analysis), call.span.start, call.span.end
+    else:
+        found = analysis.name_at(offset)
+        if found is None:
+            return None
+        name, span, _ = found
+        text, start, end = describe_name(name, analysis), span.start, span.end
+    return None if text is None else (text, start, end)
+
+
 def shape_label(shape) -> str:
     """``(None, 24, 24, 20)`` -> ``▸ 24×24×20``."""
     return f"{SHAPE_MARK} " + "×".join("?" if size is None else str(size) for size in shape[1:])
 
 
+def _outputs_text(model: CheckedModel) -> str:
+    """``output 10``, or ``outputs p3 14×14×8, p4 7×7×16`` for a model ending in ``OUT(...)``."""
+    if not model.outputs:
+        return f"output {_shape_text(model.output_shape)}"
+    return "outputs " + ", ".join(f"{o.name} {_shape_text(s)}" for o, s in zip(model.outputs, model.output_shapes))
+
+
 def _model_tooltip(model: CheckedModel) -> str:
-    head = model.layers[-1].layer
+    ending = _outputs_text(model) if model.outputs else f"head {model.layers[-1].layer.text}"
     return (
         f"{len(model.layers)} layers, {model.total_params:,} params "
-        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); head {head.text}"
+        f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); {ending}"
     )
 
 
@@ -544,10 +617,18 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
     if kind is None:
         return None
     lines = [f"**{kind.code}** · {kind.keras_class}: {kind.summary}", "", f"`{kind.signature()}`"]
-    if kind.is_input or kind.is_identity:
+    if kind.is_input or kind.is_identity or kind.is_output:
         return "\n".join(lines)
     if info is None:
         return "\n".join([*lines, "", "_not checked: see the diagnostics_"])
+    if kind.block is not None:  # the use as a whole: its layers are the codes it expands to
+        return "\n".join([
+            f"**{kind.code}** · {kind.summary}", "", lines[2], "",
+            f"input {_shape_text(info.input_shape)} → output {_shape_text(info.output_shape)}",
+            f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
+            f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
+            "a block of other codes: `cnndsl summary` lists its layers",
+        ])  # fmt: skip
     layer = info.layer
     lines[0] = f"**{kind.code}** · {info.keras_class}: {kind.summary}"  # the class its arguments build
     taken = ", ".join(f"{name}={_value_text(value)}{_origin(kind, name, layer)}" for name, value in layer.args.items())
@@ -620,7 +701,7 @@ def describe_name(name: str, analysis: Analysis) -> str | None:
     if model is not None:
         lines.append(
             f"{model.total_params:,} params ({model.trainable_params:,} trainable, "
-            f"{model.non_trainable_params:,} non-trainable); output {_shape_text(model.output_shape)}"
+            f"{model.non_trainable_params:,} non-trainable); {_outputs_text(model)}"
         )
     return "\n".join(lines)
 

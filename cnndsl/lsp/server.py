@@ -216,27 +216,15 @@ def inlay_hints(ls: CnndslServer, params: lsp.InlayHintParams) -> list[lsp.Inlay
 
 def hover(ls: CnndslServer, params: lsp.HoverParams) -> lsp.Hover | None:
     analysis, lines = current(ls, params.text_document.uri)
-    offset = lines.offset(params.position)
-    tensors = analysis.tensor_names(offset)
-    call = analysis.layer_at(offset)
-    if tensors is not None:
-        here = next(place for place in tensors if place.span.start <= offset <= place.span.end)
-        text, start, end = an.describe_tensor(tensors, analysis), here.span.start, here.span.end
-    elif call is not None and (call.code in LAYERS or call.span.start in analysis.layers):
-        text, start, end = an.describe_call(call, analysis), call.span.start, call.span.end
-    else:
-        found = _name_at(analysis, offset)
-        if found is None:
-            return None
-        name, span, _ = found
-        text, start, end = an.describe_name(name, analysis), span.start, span.end
-    if text is None:
+    found = an.hover_at(analysis, lines.offset(params.position))
+    if found is None:
         return None
+    text, start, end = found
     return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, text), lines.range(start, end))
 
 
 def _name_at(analysis: an.Analysis, offset: int):
-    return next((item for item in analysis.names() if item[1].start <= offset <= item[1].end), None)
+    return analysis.name_at(offset)
 
 
 # --- completion ---------------------------------------------------------------------------

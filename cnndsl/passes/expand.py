@@ -37,6 +37,8 @@ class Expanded:
 
     merge: ast.Merge
     branches: tuple[list[Item], ...]
+    names: tuple[str, ...] = ()
+    """``OUT``'s output names, one per branch (see :func:`output_name`); empty for other merges."""
 
 
 @record
@@ -222,7 +224,8 @@ class Expander:
                 out.append(node)
             case ast.Merge():
                 branches = tuple(self._emitted(branch) for branch in node.branches)
-                out.append(Expanded(node, branches))
+                names = self._outputs(node) if LAYERS[node.code].is_output else ()
+                out.append(Expanded(node, branches, names))
             case ast.Chain():
                 for element in node.elements:
                     self._emit(element, out)
@@ -263,6 +266,27 @@ class Expander:
         self._scope = outer
 
     # --- named tensors ---
+
+    def _outputs(self, node: ast.Merge) -> tuple[str, ...]:
+        """``OUT``'s output names; a name that names an output is used. Two outputs of one name are an error."""
+        names: dict[str, ast.Span] = {}
+        for index, branch in enumerate(node.branches, 1):
+            name, span = output_name(branch, index)
+            last = branch.elements[-1]
+            if isinstance(last, ast.Named):
+                key = self._scope.find(last.name)
+                if key is not None:
+                    tensor = self.tensors[key]
+                    self.tensors[key] = Tensor(tensor.name, tensor.span, used=True)
+            if name in names:
+                first = names[name]
+                hint = (
+                    f"the first output named {name!r} is on line {first.line}, column {first.column}; "
+                    f"name one of them apart ({'ID() as other' if isinstance(last, ast.Tensor) else '... as other'})"
+                )
+                self._error(f"two outputs are named {name!r}", span, hint, code="output-name")
+            names.setdefault(name, span)
+        return tuple(names) if len(names) == len(node.branches) else ()
 
     def _define(self, node: ast.Named, out: list[Item]) -> None:
         if node.name == "block":
@@ -353,6 +377,17 @@ def _names(node: ast.Node) -> list[ast.Named]:
             return []
         case _:
             assert_never(node)
+
+
+def output_name(branch: ast.Chain, index: int) -> tuple[str, ast.Span]:
+    """An ``OUT`` branch's output name and where it is written: the branch's last ``as name``, else the
+    ``@name`` the branch consists of, else ``out_<index>`` (1-based) at the branch."""
+    last = branch.elements[-1]
+    if isinstance(last, ast.Named):
+        return last.name, last.name_span
+    if len(branch.elements) == 1 and isinstance(last, ast.Tensor):
+        return last.name, last.span
+    return f"out_{index}", branch.span
 
 
 def _repeat_count(count: ast.Number) -> int | str:

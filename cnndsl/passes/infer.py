@@ -21,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
-from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge
-from cnndsl.passes.expand import Enter, Leave, Mark, Take
+from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge, Output
+from cnndsl.passes.blocks import BlockProblem, expand_use
+from cnndsl.passes.expand import MAX_LAYERS, Enter, Leave, Mark, Take
 from cnndsl.passes.resolve import Joined, Resolved
+from cnndsl.records import replace
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
 RANK_WORDS = {4: "a 4-D input (batch, height, width, channels)", 2: "a 2-D input (batch, features)"}
@@ -58,25 +60,44 @@ class Inferrer:
         self.uses: list[BlockUse] = []
         """Each use of a named block, by the layers it built (in build order until :meth:`infer` returns)."""
         self._entered: list[tuple[str, int]] = []
+        self.outputs: list[Output] = []
+        """The model's named outputs where it ends in ``OUT`` (indices in Keras's order once :meth:`infer` returns)."""
+        self._block_uses = 0
+        """Uses of block codes expanded so far (each use's tensors are keyed by its number)."""
+        self._in_block = 0
+        """How many block codes' uses the walk is inside."""
+        self._too_many = False
+        """Whether the layer limit was passed (said once)."""
+        self.expansions: list[tuple[Layer, list[Resolved] | None]] = []
+        """What each use of a block code expanded to, in the order the walk met them (a picture of a
+        failing spec walks them again)."""
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
         if walked and self.taken:
-            self._lost(walked[0])
+            self._lost({output.source for output in self.outputs} or {walked[0]})
         self._withdraw_pointwise_warnings()
         if not self.merged:
             return self.built, tree
-        layers, tree, position = _keras_order(self.built, tree)
-        self.uses = [BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth) for use in self.uses]
+        sources = [output.source for output in self.outputs]
+        layers, tree, position = _keras_order(self.built, tree, sources)
+        self.outputs = [
+            Output(out.name, out.source if out.source == INPUT else position[out.source], out.span)
+            for out in self.outputs
+        ]
+        self.uses = [
+            BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth, use.code)
+            for use in self.uses
+        ]
         return layers, tree
 
-    def _lost(self, output: int) -> None:
-        """Every layer must lead to the output, as in Keras's model: one whose output nothing uses is an error."""
+    def _lost(self, outputs: set[int]) -> None:
+        """Every layer must lead to an output, as in Keras's model: one whose output nothing uses is an error."""
         used = {source for info in self.built for source in info.inputs}
         for index, info in enumerate(self.built):
-            if index != output and index not in used:
+            if index not in outputs and index not in used:
                 self._error(
                     f"the output of {_head(info.layer)} is lost: nothing uses it, since a later '@name' "
                     "goes on from another tensor",
@@ -114,12 +135,21 @@ class Inferrer:
         built = self.built
         for item in items:
             match item:
+                case Layer() if item.type.block is not None:
+                    walked = self._block(item, source, shape)
+                    if walked is None:
+                        return None
+                    source, shape, made = walked
+                    tree.extend(made)
                 case Layer():
                     info = self._layer(item, source, shape)
                     if info is None:
                         return None
                     source, shape = len(built) - 1, info.output_shape
                     tree.append(source)
+                case Joined() if item.layer.type.is_output:
+                    if not self._outputs(item, source, shape, tree):
+                        return None
                 case Joined():
                     joined = self._merge(item, source, shape)
                     if joined is None:
@@ -142,6 +172,67 @@ class Inferrer:
                 case _:
                     assert_never(item)
         return source, shape, tuple(tree)
+
+    def _outputs(self, item: Joined, source: int, shape: Shape, tree: list[Item]) -> bool:
+        """``OUT``: each branch is walked from ``source`` and is one output; no layer is built.
+
+        The branches that make layers go in the tree one after another, each after the first
+        starting with a :class:`From` the tensor ``OUT`` took (unless it starts from a named tensor
+        itself); one that makes none (``@p3``, ``ID() as p5``) only names an output.
+        False when an error ends a branch.
+        """
+        self.merged = self.taken = True
+        placed = False
+        for index, (branch, name) in enumerate(zip(item.branches, item.names)):
+            walked = self._chain(branch, source, shape)
+            if walked is None:
+                return False
+            items = walked[2]
+            if any(not isinstance(part, From) for part in items):
+                if placed and not isinstance(items[0], From):
+                    tree.append(From(source))
+                tree.extend(items)
+                placed = True
+            self.outputs.append(Output(name, walked[0], item.spans[index]))
+        return True
+
+    def _block(self, layer: Layer, source: int, shape: Shape) -> tuple[int, Shape, tuple] | None:
+        """A block code's use: the layers it stands for on this input, walked in its place and recorded
+        as one use (:class:`BlockUse`); an error inside it is placed at the use, naming the block."""
+        kind = layer.type
+        if kind.input_rank is not None and len(shape) != kind.input_rank:
+            self._rank_error(layer, shape)
+            return None
+        if None in shape[1:] and self._sizes_lost:  # after an earlier error: nothing to expand on
+            return None
+        if len(self.built) > MAX_LAYERS:  # block uses that write many layers each: stop before memory runs out
+            if not self._too_many:
+                self._too_many = True
+                message = f"the spec expands to more than {MAX_LAYERS:,} layers, its blocks' layers counted"
+                self._error(message, layer.span, None, "too-many-layers")
+            return None
+        self._block_uses += 1
+        try:
+            items = expand_use(layer, shape, self._block_uses)
+        except BlockProblem as problem:
+            self.expansions.append((layer, None))
+            inside = f", inside the block {kind.code}" if problem.inside else ""
+            self._error(f"{_head(layer)}{inside}: {problem.message}", layer.span, problem.hint, problem.code)
+            return None
+        self.expansions.append((layer, items))
+        errors, first = len(self.diagnostics), len(self.built)
+        self._entered.append((kind.code, first))
+        self._in_block += 1
+        walked = self._chain(items, source, shape)
+        self._in_block -= 1
+        self._entered.pop()
+        self.uses.append(BlockUse(kind.code, tuple(range(first, len(self.built))), len(self._entered), code=True))
+        if not self._in_block:
+            for at in range(errors, len(self.diagnostics)):
+                said = self.diagnostics[at]
+                message = f"{_head(layer)}, inside the block {kind.code}: {said.message}"
+                self.diagnostics[at] = replace(said, message=message)
+        return walked
 
     def _merge(self, item: Joined, source: int, shape: Shape) -> tuple[int, Shape, Merge] | None:
         self.merged = True
@@ -315,13 +406,18 @@ def keras_order(built: list[LayerInfo], tree: tuple[Item, ...]) -> tuple[list[La
     return layers, tree
 
 
-def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...]):
-    """:func:`keras_order`, and each layer's new index by its old one."""
-    if not built or not any(isinstance(item, Merge) for item in tree):  # a nested merge sits in a top-level one
+def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...], outputs: Sequence[int] = ()):
+    """:func:`keras_order`, and each layer's new index by its old one.
+
+    ``outputs``: the layers of a model of several outputs, in order (Keras walks from each in turn).
+    """
+    merges = any(isinstance(item, Merge) for item in tree)  # a nested merge sits in a top-level one
+    if not built or not (merges or len(outputs) > 1):
         return built, tree, {i: i for i in range(len(built))}
     depth = [0] * len(built)
     seen_order: dict[int, int] = {}
-    _first_visits(len(built) - 1, built, seen_order)
+    for output in outputs or (len(built) - 1,):
+        _first_visits(output, built, seen_order)
     for index in reversed(range(len(built))):  # consumers come after their inputs in build order
         for source in built[index].inputs:
             if source != INPUT:

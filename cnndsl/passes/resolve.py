@@ -35,6 +35,8 @@ class Joined:
     branches: tuple[list[Resolved], ...]
     spans: tuple[ast.Span, ...]
     """Each branch's span in the text, for errors about one branch."""
+    names: tuple[str, ...] = ()
+    """``OUT``'s output names, one per branch; empty for other merges."""
 
 
 Resolved = Layer | Joined | Mark | Take | Enter | Leave
@@ -64,11 +66,13 @@ class Resolver:
     def resolve(self, items: list[Item], top: bool = True) -> list[Resolved]:
         resolved: list[Resolved] = []
         index = 0  # the item's place in the chain, block uses' marks not counted
-        for item in items:
+        for at, item in enumerate(items):
             match item:
                 case ast.Call():
                     node = self._layer(item, index if top else -1)
                 case Expanded():
+                    if LAYERS[item.merge.code].is_output:
+                        self._place_outputs(item, top and all(isinstance(later, Leave) for later in items[at + 1 :]))
                     node = self._merge(item)
                 case Mark() | Take():
                     node = item
@@ -81,6 +85,17 @@ class Resolver:
                 resolved.append(node)
         return resolved
 
+    def _place_outputs(self, item: Expanded, last: bool) -> None:
+        """``OUT`` ends the model: anywhere but last in the model's own chain it is an error."""
+        if not last:
+            merge = item.merge
+            self._error(
+                f"{merge.code}(...) gives the model's outputs and must end the model's chain",
+                merge.span,
+                f"move it to the end of the model, after its last layer: ... -> {merge.code}(@a | ID() as b)",
+                code="misplaced-outputs",
+            )
+
     def _merge(self, item: Expanded) -> Joined | None:
         merge = item.merge
         kind = LAYERS[merge.code]
@@ -89,9 +104,11 @@ class Resolver:
         for arg in positional:
             self._error(f"{merge.code} {takes}", arg.span, code="merge-arguments")
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
-        if len(merge.branches) < MIN_BRANCHES:
+        least = 1 if kind.is_output else MIN_BRANCHES
+        if len(merge.branches) < least:
             example = f"{merge.code}(A | B)"
-            message = f"{merge.code} needs at least {MIN_BRANCHES} branches, separated by '|': {example}"
+            branches_word = "branch" if least == 1 else "branches"
+            message = f"{merge.code} needs at least {least} {branches_word}, separated by '|': {example}"
             self._error(message, merge.span, code="merge-branches")
             return None
         call = ast.Call(merge.code, tuple(arg for arg in merge.args if arg.name is not None), merge.span)
@@ -100,7 +117,7 @@ class Resolver:
         if args is None or positional:
             return None
         spans = tuple(branch.span for branch in merge.branches)
-        return Joined(Layer(kind, args, merge.span, text, given=given), branches, spans)
+        return Joined(Layer(kind, args, merge.span, text, given=given), branches, spans, item.names)
 
     def _layer(self, call: ast.Call, index: int) -> Layer | None:
         kind = LAYERS.get(call.code)
@@ -260,6 +277,16 @@ def _takes(kind: LayerType) -> str:
     return f"{kind.code} takes {kind.signature()}"
 
 
+def _branch_head(task: Task, branch: list[Resolved], outputs: int, explicit: bool) -> list[Resolved]:
+    """An ``OUT`` branch with its last layer (names and block marks after it aside) the task's head, where it is one."""
+    at = len(branch)
+    while at and isinstance(branch[at - 1], Enter | Leave | Mark):
+        at -= 1
+    last = branch[at - 1] if at else None
+    head = task.take_head(last, outputs, explicit) if isinstance(last, Layer) else None
+    return branch if head is None else [*branch[: at - 1], head, *branch[at:]]
+
+
 def _join(first: ast.Span, last: ast.Span) -> ast.Span:
     return ast.Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
@@ -270,12 +297,19 @@ def attach_head(
     """Make the head explicit, as the task's head rule says: the last layer becomes the head, or one is appended.
 
     The last layer is the last one the model computes, a block's use ending the model included;
-    the appended head is located at ``end``, the end of the spec.
+    the appended head is located at ``end``, the end of the spec. A model ending in ``OUT(...)``
+    gets no head appended: the rule takes the last layer of each branch that has one of its
+    own as that output's head where it reads as one (``DN(10) as aux`` of a classifier), and
+    leaves every other output as written (a feature map, ``@p3``, ``ID() as p5``).
     """
     at = len(layers)
     while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
         at -= 1
     last = layers[at - 1] if at else None
+    if isinstance(last, Joined) and last.layer.type.is_output:
+        branches = tuple(_branch_head(task, branch, outputs, explicit) for branch in last.branches)
+        joined = Joined(last.layer, branches, last.spans, last.names)
+        return [*layers[: at - 1], joined, *layers[at:]]
     head = task.take_head(last, outputs, explicit) if isinstance(last, Layer) else None
     if head is not None:
         return [*layers[: at - 1], head, *layers[at:]]

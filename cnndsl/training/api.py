@@ -19,7 +19,7 @@ from typing import Any
 from cnndsl import ast, hooks
 from cnndsl.checker import check, parse
 from cnndsl.datasets import KNOWN, Dataset, known_shape, load_data, peek_labels
-from cnndsl.errors import DataError, SpecError, SpecShapeError
+from cnndsl.errors import DataError, SpecError, SpecShapeError, UsageError
 from cnndsl.images import ImageFolder
 from cnndsl.inputs import Source
 from cnndsl.masks import MaskShard
@@ -118,6 +118,7 @@ def train(
     )  # fmt: skip
     task = task_named(task) if task is not None else None
     prechecked = precheck(spec, recipe.data, task, shard_of(recipe, cluster), recipe.test_split)
+    refuse_several_outputs(prechecked)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
     dataset = _load_data(recipe, task, declared_input(spec, prechecked), cluster, quiet)
     checked = check_against_data(spec, dataset)
@@ -186,6 +187,16 @@ def _checked_in_either_mode(spec: Spec, shape: tuple[int, int, int], task: Task)
     return None
 
 
+def refuse_several_outputs(checked: CheckedModel | None) -> None:
+    """Training takes a model of one output: one ending in ``OUT(...)`` is refused before any data is read."""
+    if checked is not None and checked.outputs:
+        names = ", ".join(checked.output_names)
+        raise UsageError(
+            f"training a model of several outputs ({names}) is not supported yet: "
+            "train a model of one output (the spec without OUT(...))"
+        )
+
+
 def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedModel:
     """Check the spec with the data's input shape and class count.
 
@@ -194,6 +205,7 @@ def check_against_data(spec: Spec, dataset: Dataset | ImageFolder) -> CheckedMod
     silently become a hidden relu layer under an appended ``DN(15)`` head.
     """
     checked = check_spec(spec, dataset.input_shape, dataset.num_classes, dataset.task)
+    refuse_several_outputs(checked)
     problem = dataset.task.written_head_problem(checked.layers, dataset.num_classes)
     if problem is not None:
         raise SpecShapeError([problem], checked.source)

@@ -77,6 +77,8 @@ def _section(kind) -> str:
         built = "the model's input, `keras.Input` (a declaration, not a layer); allowed first only"
     elif kind.is_identity:
         built = "no layer: its input, passed on"
+    elif kind.block is not None:
+        built = "no layer of its own: a block of other codes, expanded where its input is known ([YOLO blocks](yolo-blocks.md))"
     else:
         built = " or ".join(
             f"`keras.layers.{name}`" if " " not in name else f"`{name.split(' ')[0]}` {name.split(' ', 1)[1]}"
