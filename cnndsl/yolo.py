@@ -86,13 +86,17 @@ class YoloModel:
     notes: tuple[str, ...] = ()
     layers: tuple[int, ...] = ()
     """Per element of ``chain`` after ``IN(...)``: the index of the file's layer it stands for."""
-    entries: tuple[tuple[int, int], ...] = ()
-    """``(offset, index)``: where each of the file's layers starts its module's name, and its index."""
+    entries: tuple[tuple[int, int, int], ...] = ()
+    """``(start, end, index)``: where each of the file's layers is written (its ``[from, ...]``), and its index."""
 
-    @property
-    def starts(self) -> dict[int, int]:
-        """The file's layer that a layer of the checked model stands for, by its span's start."""
-        return dict(self.entries)
+    def layer_at(self, offset: int) -> int | None:
+        """The index of the file's layer written where ``offset`` is (a checked layer's span's start), or None."""
+        import bisect
+
+        at = bisect.bisect_right(self.entries, (offset, float("inf"))) - 1
+        if at >= 0 and self.entries[at][0] <= offset < self.entries[at][1]:
+            return self.entries[at][2]
+        return None
 
     def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None):
         """The checked model at the scale it was read for (see :func:`cnndsl.check`); SpecError located in the YAML.
@@ -338,7 +342,7 @@ class _Reader:
             )
         shape = self.input_shape(keys)
         chain, task, order = self.model(layers, shape, legacy, c3k, keys)
-        entries = tuple((entry.call_span(self).start, entry.index) for entry in layers)
+        entries = tuple((entry.node.start_mark.index, entry.node.end_mark.index, entry.index) for entry in layers)
         return YoloModel(
             self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, order, entries
         )
@@ -639,21 +643,25 @@ class _Reader:
     def classify(self, entry: _Entry, given: dict) -> list[ast.Node]:
         """Ultralytics' classification head: a 1x1 (or k) convolution to 1280 channels, average pooling, a linear layer."""
         span = entry.call_span(self)
-        classes, classes_span = given.get("classes", (self.nc, span))
+        # three calls of one entry, each at a place of its own (calls written at one place share their binding)
+        conv_span, pool_span = self.span(entry.module_node), self.span(entry.args_node)
+        end = entry.args_node.end_mark.index
+        dense_span = span_at(self.text, end - 1, end)
+        classes, classes_span = given.get("classes", (self.nc, dense_span))
         if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
             raise self.fail(f"layer {entry.index}: Classify's first argument is the class count, not {classes!r}",
                             classes_span)  # fmt: skip
-        args = [ast.Arg(None, _num(CLASSIFY_CHANNELS, span), span)]
+        args = [ast.Arg(None, _num(CLASSIFY_CHANNELS, conv_span), conv_span)]
         for param in ("kernel", "strides", "groups"):
             if param in given and given[param][0] != 1:
                 value, where = given[param]
                 args.append(ast.Arg(param, _value(value, where), where))
-        args.append(ast.Arg("scaled", ast.Word("false", span), span))
-        conv = ast.Call("CONV", tuple(args), span)
-        pool = ast.Call("GAP", (), span)
+        args.append(ast.Arg("scaled", ast.Word("false", conv_span), conv_span))
+        conv = ast.Call("CONV", tuple(args), conv_span)
+        pool = ast.Call("GAP", (), pool_span)
         dense = ast.Call(
             "DN", (ast.Arg(None, _num(classes, classes_span), classes_span),
-                   ast.Arg("activation", ast.Word("softmax", span), span)), span)  # fmt: skip
+                   ast.Arg("activation", ast.Word("softmax", dense_span), dense_span)), dense_span)  # fmt: skip
         return [conv, pool, dense]
 
     def merge(self, entry: _Entry, module: Module, given: dict, legacy: bool) -> ast.Merge:

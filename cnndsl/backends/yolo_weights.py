@@ -57,8 +57,8 @@ def layer_sources(model: CheckedModel) -> list[int | None]:
     """Per layer of a checked model read from a model file: the index of the file's layer it stands for."""
     from cnndsl.yolo import read_yolo
 
-    starts = read_yolo(model.source).starts
-    return [None if info.layer.span is None else starts.get(info.layer.span.start) for info in model.layers]
+    reading = read_yolo(model.source)
+    return [None if info.layer.span is None else reading.layer_at(info.layer.span.start) for info in model.layers]
 
 
 def port_yolo(source, built, model=None) -> None:
