@@ -642,7 +642,6 @@ class _Reader:
 
     def classify(self, entry: _Entry, given: dict) -> list[ast.Node]:
         """Ultralytics' classification head: a 1x1 (or k) convolution to 1280 channels, average pooling, a linear layer."""
-        span = entry.call_span(self)
         # three calls of one entry, each at a place of its own (calls written at one place share their binding)
         conv_span, pool_span = self.span(entry.module_node), self.span(entry.args_node)
         end = entry.args_node.end_mark.index
