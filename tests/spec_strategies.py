@@ -17,9 +17,6 @@ from hypothesis import strategies as st
 from cnndsl.compiler import check
 from cnndsl.layers import ACTIVATIONS, LAYERS, MERGES, example_text
 
-JOINS = sorted(code for code in MERGES if not LAYERS[code].is_output)
-"""The merges a chain goes on from (``OUT`` ends a model: tests/test_outputs.py draws it)."""
-
 
 @dataclass
 class Desc:
@@ -392,6 +389,11 @@ def ended_specs(draw):
 
 # --- graphs ---------------------------------------------------------------------------
 #
+JOINING = tuple(sorted(code for code in MERGES if code in ("ADD", "CAT", "MUL")))
+"""The merges that join any number of alike branches, which random graphs draw (``RSZTO`` takes two, the
+second only for its size; its own tests draw it)."""
+
+
 # Random layers rarely fit a merge, so most branches draw from layers that keep a
 # width of C channels and the spatial size (`padding=same`, stride 1); the rest are
 # drawn from every code, so that mismatches and broadcasting are generated too.
@@ -431,15 +433,10 @@ def _branch(depth: int, width: int):
     return branch()
 
 
-JOINING_MERGES = sorted(set(JOINS) - {"ATT"})
-"""The merges random graphs draw: those any two or three like branches join in (ATT takes exactly a query, a key
-and a value; tests/test_attention.py holds it)."""
-
-
 def merge(depth: int, width: int):
     @st.composite
     def make(draw) -> tuple[str, list]:
-        code = draw(st.sampled_from(JOINING_MERGES))
+        code = draw(st.sampled_from(JOINING))
         branches = draw(st.lists(_branch(depth, width), min_size=2, max_size=3))
         args, extra = {}, ""
         if code == "CAT" and draw(st.integers(0, 2)) == 0:
@@ -483,7 +480,7 @@ def _named(elements: list, width: int):
 
     @st.composite
     def make(draw) -> list:
-        code = draw(st.sampled_from(JOINING_MERGES))
+        code = draw(st.sampled_from(JOINING))
         branches = draw(st.lists(_branch(1, width), min_size=2, max_size=3))
         sources = [draw(st.one_of(st.none(), st.integers(0, len(elements) - 1))) for _ in branches]
         if all(source is None for source in sources):

@@ -44,8 +44,20 @@ CASES = [
      {"Change GroupNormalization to GN": "CN(8) -> GN(groups=4) -> FL()"}),
     ("CN(8) -> ReLU() -> FL()", "ReLU is an activation here: ACT(relu)",
      {"Change ReLU to ACT(relu)": "CN(8) -> ACT(relu) -> FL()"}),
-    ("CN(8) -> LeakyReLU() -> FL()", "Keras's LeakyReLU is an activation here: ACT(leaky_relu, slope=0.3)",
-     {"Change LeakyReLU to ACT(leaky_relu, slope=0.3)": "CN(8) -> ACT(leaky_relu, slope=0.3) -> FL()"}),
+    ("CN(8) -> LeakyReLU() -> FL()", "Keras's LeakyReLU is an activation here: ACT(leaky_relu, slope=0.3); "
+     "PyTorch's LeakyReLU is ACT(leaky_relu, slope=0.01)",
+     {"Change LeakyReLU to ACT(leaky_relu, slope=0.3)": "CN(8) -> ACT(leaky_relu, slope=0.3) -> FL()",
+      "Change LeakyReLU to ACT(leaky_relu, slope=0.01)": "CN(8) -> ACT(leaky_relu, slope=0.01) -> FL()"}),
+    # the slope as written, by position or by either framework's keyword; inplace= is PyTorch's word
+    ("CN(8) -> LeakyReLU(0.1) -> FL()", "LeakyReLU(0.1) is an activation here: ACT(leaky_relu, slope=0.1)",
+     {"Change LeakyReLU to ACT(leaky_relu, slope=0.1)": "CN(8) -> ACT(leaky_relu, slope=0.1) -> FL()"}),
+    ("CN(8) -> LeakyReLU(negative_slope=0.05) -> FL()", "is an activation here: ACT(leaky_relu, slope=0.05)",
+     {"Change LeakyReLU to ACT(leaky_relu, slope=0.05)": "CN(8) -> ACT(leaky_relu, slope=0.05) -> FL()"}),
+    ("CN(8) -> LeakyReLU(inplace=true) -> FL()", "PyTorch's LeakyReLU is an activation here: ACT(leaky_relu, slope=0.01)",
+     {"Change LeakyReLU to ACT(leaky_relu, slope=0.01)": "CN(8) -> ACT(leaky_relu, slope=0.01) -> FL()"}),
+    ("CN(8) -> LeakyReLU -> FL()", "PyTorch's LeakyReLU is ACT(leaky_relu, slope=0.01)",
+     {"Change LeakyReLU to ACT(leaky_relu, slope=0.3)": "CN(8) -> ACT(leaky_relu, slope=0.3) -> FL()",
+      "Change LeakyReLU to ACT(leaky_relu, slope=0.01)": "CN(8) -> ACT(leaky_relu, slope=0.01) -> FL()"}),
     ("CN(8) -> swish() -> FL()", "swish is an activation here: ACT(swish)",
      {"Change swish to ACT(swish)": "CN(8) -> ACT(swish) -> FL()"}),
     ("CN(8) -> GlobalAveragePooling2D() -> DN(4)", "Keras's GlobalAveragePooling2D is GAP here",
@@ -72,6 +84,19 @@ def test_a_framework_class_name_is_answered_with_its_code(text, hint, fixes):
     assert {fix.title: apply_fix(text, fix) for fix in problem.fixes} == fixes
     for fixed in fixes.values():
         check(fixed)  # every fix gives a spec that checks
+
+
+@pytest.mark.slow
+def test_the_slopes_the_hint_names_are_the_frameworks_own():
+    """The hint's slopes are what Keras's ``LeakyReLU()`` and PyTorch's ``nn.LeakyReLU()`` compute."""
+    import inspect
+
+    import keras
+    import torch
+
+    assert inspect.signature(keras.layers.LeakyReLU).parameters["negative_slope"].default == 0.3
+    x = torch.tensor([-1.0])
+    assert torch.nn.LeakyReLU()(x).item() == pytest.approx(-0.01)
 
 
 def test_codes_in_another_case_and_misspelt_codes_keep_their_suggestion():

@@ -363,7 +363,7 @@ class PoolingBranch(nn.Module):
 
 
 def test_a_pooled_pixel_resized_to_the_size_read_from_x_shape_reads_as_a_resizing_to_it():
-    assert "GAP(true) -> CN(4, 1) -> RSZ(7, 7))" in _exact(PoolingBranch(), (15, 15, 3))
+    assert "CAT(ID() | RSZTO(GAP(true) -> CN(4, 1) | ID()))" in _exact(PoolingBranch(), (15, 15, 3))
 
 
 class Decoded(nn.Module):
@@ -415,8 +415,9 @@ class Unflattened(nn.Module):
         super().__init__()
         self.fc = nn.Linear(4 * 6 * 6, 2 * 3 * 3)
 
-    def forward(self, x):
-        return self.fc(x.flatten(1)).view(x.size(0), 2, 3, 3)
+    def forward(self, x):  # a product of the Linear's units, not the units themselves, viewed as an image
+        y = self.fc(x.flatten(1))
+        return (y * y).view(x.size(0), 2, 3, 3)
 
 
 class Attribute(nn.Module):
@@ -458,7 +459,7 @@ REFUSED = {
     "batch-branch": (BatchBranch(), r"\(BatchBranch\): the batch size used as a number", "if x.size(0) == 1:"),
     "unflatten": (Unflattened(), r"reshaping \(batch, 18\) to \(batch, 2, 3, 3\) reads the values in PyTorch's "
                   r"\(C, H, W\) order; the notation's near code RS\(3, 3, 2\)",
-                  "return self.fc(x.flatten(1)).view(x.size(0), 2, 3, 3)"),
+                  "return (y * y).view(x.size(0), 2, 3, 3)"),
     "getattr": (Attribute(), r"operation getattr\(\w+, 'foo'\): has no code", "return x.foo"),
     "control-flow": (Gate(), r"\(Gate\): data-dependent control flow", "if x.sum() > 0:"),
     "align-corners": (Aligned(), "align_corners=True: Keras's bilinear samples at half pixels",

@@ -108,6 +108,7 @@ def test_torchvision_s_lraspp_reads_exactly_with_the_segment_task(torchvision_im
     builder = torchvision_import.module.models.segmentation.lraspp_mobilenet_v3_large
     source = _randomised(builder(weights=None, weights_backbone=None, num_classes=3))
     spec = from_torch(source, (64, 64, 3), task="segment")
+    assert "RSZTO(" in spec.text and "RSZ(" not in spec.text  # resized to the sizes of tensors, as written
     model = check(spec.text, task="segment")
     assert model.trainable_params == sum(p.numel() for p in source.parameters())
     assert spec.num_classes == 3 and model.layers[-1].output_shape == (None, 64, 64, 3)

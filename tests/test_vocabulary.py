@@ -12,6 +12,7 @@ from torch_strategies import assert_equal_to_keras
 from cnndsl import SpecError, check, compile_spec, from_torch, to_spec
 from cnndsl.backends.torch_reader import port_weights
 from cnndsl.emit import emit
+from cnndsl.errors import UnsupportedModel
 from cnndsl.report import architecture_hash
 
 torch = pytest.importorskip("torch")
@@ -126,6 +127,132 @@ def test_keras_s_leaky_relu_layer_reads_with_its_slope():
     keras_read_exactly(
         layers, (8, 8, 3), "ACT(leaky_relu, slope=0.3) -> ACT(leaky_relu) -> ACT(leaky_relu, slope=0.05)"
     )
+
+
+def test_keras_s_relu_with_a_negative_slope_reads_as_the_leaky_relu_it_computes():
+    layers = [keras.layers.Conv2D(4, 3), keras.layers.ReLU(negative_slope=0.1), keras.layers.ReLU(negative_slope=0.0),
+              keras.layers.ReLU(6.0), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")]  # fmt: skip
+    keras_read_exactly(layers, (8, 8, 3), "ACT(leaky_relu, slope=0.1) -> ACT(relu) -> ACT(relu6)")
+
+
+def test_keras_s_capped_relu_with_a_negative_slope_is_refused():
+
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.ReLU(max_value=6.0, negative_slope=0.1, name="capped")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(UnsupportedModel, match="layer 'capped' .*negative_slope=0.1 with max_value has no notation"):
+        to_spec(keras.Model(inputs, outputs))
+
+
+# --- a Linear's output made an image (a DCGAN generator's head) --------------------------------------
+
+
+class DCGANHead(nn.Module):
+    """A generator's head as DCGAN-style code writes it: a Linear to 8 x 3 x 3 values viewed as (C, H, W)."""
+
+    def __init__(self, norm: bool, reuse: bool = False):
+        super().__init__()
+        self.fc = nn.Linear(4 * 4 * 3, 8 * 3 * 3)
+        self.norm = nn.BatchNorm1d(8 * 3 * 3) if norm else nn.Identity()
+        self.up = nn.ConvTranspose2d(8, 4, 4, 2, 1)
+        self.side = nn.Linear(8 * 3 * 3, 4) if reuse else None
+
+    def forward(self, x):
+        b = x.size(0)
+        y = F.relu(self.norm(self.fc(x.view(b, -1))))
+        side = self.side(y) if self.side is not None else None  # the units used in their own order too
+        image = self.up(y.view(b, 8, 3, 3))
+        return image if side is None else image + side.view(b, 4, 1, 1)
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_a_linear_viewed_as_an_image_reads_as_dn_then_rs_with_its_units_reordered(norm):
+    module = Pooled(DCGANHead(norm), 4)
+    if norm:  # statistics of their own, so that a batch norm left in the old order would differ
+        module.body.norm.running_mean.uniform_(-1, 1)
+        module.body.norm.running_var.uniform_(0.5, 2)
+    body = "DN(72, activation=linear) -> BN(momentum=0.9, epsilon=1e-05) -> ACT(relu)" if norm else "DN(72)"
+    read_exactly(module, (4, 4, 3), f"FL() -> {body} -> RS(3, 3, 8) -> CT(4, kernel=4, strides=2")
+
+
+def test_a_linear_viewed_as_an_image_and_used_again_is_refused():
+    with pytest.raises(
+        UnsupportedModel, match=r"reads the values in PyTorch's \(C, H, W\) order.*is used elsewhere too"
+    ):
+        from_torch(Pooled(DCGANHead(False, reuse=True), 4).eval(), (4, 4, 3))
+
+
+# --- torch.stack: SKNet's selective kernel, and a stack folded into the channels ------------------------
+
+
+class Selective(nn.Module):
+    """SKNet's selective kernel as timm writes it: the paths stacked on dim 1, summed, a softmax over the paths
+    of an attention cut from the channels by a view, the paths weighted and summed."""
+
+    def __init__(self, paths: int = 2):
+        super().__init__()
+        self.paths = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1 + i, dilation=1 + i) for i in range(paths))
+        self.reduce, self.select = nn.Conv2d(4, 2, 1), nn.Conv2d(2, 4 * paths, 1)
+
+    def forward(self, x):
+        x = torch.stack([path(x) for path in self.paths], dim=1)
+        attention = self.select(F.relu(self.reduce(x.sum(1).mean((2, 3), keepdim=True))))
+        b, c, h, w = attention.shape
+        attention = torch.softmax(attention.view(b, len(self.paths), c // len(self.paths), h, w), dim=1)
+        return torch.sum(x * attention, dim=1)
+
+
+class Folded(nn.Module):
+    """Two paths stacked on a new axis, then a view folding it into the channels: a concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(4, 3, 1), nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, x):
+        stacked = torch.stack((self.a(x), self.b(x)), 1)
+        return F.relu(stacked.view(x.size(0), -1, x.size(2), x.size(3)))
+
+
+def test_sknet_s_selective_kernel_reads_as_slices_sigmoids_of_differences_products_and_sums():
+    text = read_exactly(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), Selective()), 4), (8, 8, 3),
+                        "ADD(@view_path0 | ID(), scale=-1.0)")  # fmt: skip
+    assert one_line(text).count("ACT(sigmoid)") == 2 and "MUL(" in text and "SL(4, 8)" in text
+
+
+def test_a_stack_folded_into_the_channels_reads_as_a_concatenation():
+    read_exactly(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), Folded()), 6), (8, 8, 3), "CAT(")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (Selective(3), "softmax over 3 stacked tensors: only two have notation"),
+        (
+            type("OnDim2", (nn.Module,), {"forward": lambda self, x: torch.stack([x, x], 2).sum(2)})(),
+            "stacking 2 tensors on dim 2: the notation follows a stack of images of one shape on dim 1",
+        ),
+        (
+            type("Mean", (nn.Module,), {"forward": lambda self, x: torch.stack([x, x], 1).mean(1)})(),
+            "a stack of tensors \\(torch.stack on dim 1\\) reads only into sum\\(1\\)",
+        ),
+        (  # ShuffleNet's channel shuffle written inline (the quantizable ShuffleNets)
+            type(
+                "Shuffled", (nn.Module,), {"forward": lambda self, x: x.view(x.size(0), 2, 2, 8, 8).transpose(1, 2)}
+            )(),
+            "a stack of tensors \\(x.view\\(b, 2, 2, h, w\\)\\) reads only .* is a channel shuffle: SHF",
+        ),
+    ],
+)
+def test_a_stack_the_notation_cannot_follow_is_refused_naming_it(body, message):
+    with pytest.raises(UnsupportedModel, match=message):
+        from_torch(Pooled(nn.Sequential(nn.Conv2d(3, 4, 1), body), 4).eval(), (8, 8, 3))
+
+
+def test_a_strided_dilated_convolution_reads_as_the_stride_one_convolution_subsampled():
+    """Keras's Conv2D takes strides or a dilation, not both: every other output of the stride-1 one is the same."""
+    body = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=2, dilation=2), nn.Conv2d(4, 4, 3, stride=2, dilation=2))
+    read_exactly(Pooled(body, 4), (13, 12, 3), "CN(4, padding=same, activation=linear, dilation=2) -> MP(1, strides=2)")
 
 
 # --- PRELU ---------------------------------------------------------------------------------------
@@ -304,6 +431,106 @@ def test_keras_s_resizing_reads_back():
     keras_read_exactly(layers, (8, 8, 3), "-> RSZ(5, 7) -> RSZ(9, 9, interpolation=nearest)")
     with pytest.raises(Exception, match="crop_to_aspect_ratio=True has no notation"):
         to_spec(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Resizing(4, 6, crop_to_aspect_ratio=True)]))
+
+
+# --- RSZTO: resizing to another tensor's size ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a)", (9, 7, 3)),  # up, to an odd size
+        ("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a, interpolation=nearest)", (9, 7, 3)),
+        ("CN(2, 1) as a -> RSZTO(@a | MP(3) -> CN(1, 1))", (11, 10, 3)),  # down, to the second branch's size
+        ("CN(2, 1) as a -> GAP(true) -> RSZTO(ID() | @a) -> CAT(ID() | @a)", (8, 6, 3)),  # an ASPP pooling branch
+    ],
+)
+def test_a_resizing_to_another_tensor_s_size_computes_in_pytorch_what_keras_computes(text, shape):
+    assert_equal_to_keras(f"{text} -> FL()", shape, 3)
+
+
+def test_a_resizing_to_another_tensor_s_size_is_keras_s_resizing_to_that_size():
+    """RSZTO(X | Y) computes what RSZ to Y's size computes, in Keras: the same weights give the same outputs."""
+    to = compile_spec("CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a) -> FL()", (9, 7, 3), 3)
+    fixed = compile_spec("CN(2, 1) -> MP(2) -> CN(3, 1) -> RSZ(9, 7) -> FL()", (9, 7, 3), 3)
+    rng = np.random.default_rng(0)
+    to.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in to.get_weights()])
+    fixed.set_weights(to.get_weights())
+    x = rng.normal(size=(2, 9, 7, 3)).astype("float32")
+    np.testing.assert_allclose(to.predict(x, verbose=0), fixed.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_resizing_to_another_tensor_s_size_checks_its_branches():
+    model = check("CN(2, 1) as a -> MP(2) -> CN(5, 1) -> RSZTO(ID() | @a) -> FL()", (9, 7, 3), 3)
+    assert model.layers[3].output_shape == (None, 9, 7, 5) and model.layers[3].params == 0
+    with pytest.raises(SpecError, match="RSZTO resizes its first branch to the second's height and width: it takes 2"):
+        check("CN(2, 1) as a -> RSZTO(ID() | @a | @a) -> FL()", (8, 8, 3), 3)
+    with pytest.raises(SpecError, match="RSZTO resizes images"):
+        check("CN(2, 1) as a -> GAP() -> RSZTO(ID() | @a) -> FL()", (8, 8, 3), 3)
+
+
+def test_the_docs_resize_to_another_tensor_s_size_with_a_spec_that_checks():
+    from docs_pages import section
+
+    part = section("docs/notation/graphs.md", "Resizing to another tensor's size")
+    block = part[part.index("\n    IN(") : part.index("\n\n", part.index("\n    IN(") + 1)]
+    model = check(" ".join(block.split()), task="segment")
+    assert [info.code for info in model.layers].count("RSZTO") == 2
+    assert model.layers[-2].output_shape == (None, 64, 64, 4)
+
+
+def test_a_resizing_to_another_tensor_s_size_is_emitted_and_reads_back_from_keras():
+    text = "CN(2, 1) as a -> MP(2) -> CN(3, 1) -> RSZTO(ID() | @a, interpolation=nearest) -> GAP()"
+    model = check(text, (8, 8, 3), 3)
+    assert "ResizeTo(interpolation='nearest')" in emit(model, "keras").decode()
+    assert "ResizeTo('nearest')" in emit(model, "torch").decode()
+    built = compile_spec(text, (8, 8, 3), 3)
+    assert "RSZTO(MP() -> CN(3, 1) | ID(), interpolation=nearest)" in one_line(to_spec(built).text)
+
+
+class SizedLike(nn.Module):
+    """A segmentation net as torchvision writes its resizes: an ASPP pooling branch back to its input's size
+    (``f.shape[-2:]``) and the logits back to the image's (``x.shape[-2:]``, taken first)."""
+
+    def __init__(self, mode="bilinear"):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1), nn.ReLU())
+        self.head = nn.Conv2d(12, 5, 1)
+        self.mode = mode
+
+    def forward(self, x):
+        input_shape = x.shape[-2:]
+        f = self.b(F.relu(self.a(x)))
+        size = f.shape[-2:]
+        pooled = F.interpolate(self.pool(f), size=size, mode="bilinear", align_corners=False)
+        y = self.head(torch.cat([f, pooled], 1))
+        return F.interpolate(y, size=input_shape, mode=self.mode)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest-exact"])
+def test_pytorch_s_interpolation_to_another_tensor_s_size_reads_as_rszto_exact_at_every_input_size(mode):
+    module = SizedLike(mode).eval()
+    spec = from_torch(module, (20, 18, 3), task="segment")
+    text = one_line(spec.text)
+    assert "CAT(ID() | RSZTO(GAP(true) -> CN(4, 1) | ID()))" in text and "RSZ(" not in text, text
+    interpolation = "" if mode == "bilinear" else ", interpolation=nearest"
+    assert f"| ID(){interpolation}) -> ACT(softmax)" in text.replace(" )", ")"), text
+    for height, width in ((20, 18), (27, 33)):  # the size read at, and another: the resizes follow the tensors
+        sized = spec.text.replace("IN(20, 18, 3)", f"IN({height}, {width}, 3)")
+        built = compile_spec(sized, backend="torch", task=spec.task).eval()
+        port_weights(spec, built)  # the weights read at the first size: the same tensors at any size
+        x = torch.randn(2, 3, height, width)
+        with torch.no_grad():
+            np.testing.assert_allclose(built(x).numpy(), torch.softmax(module(x), dim=1).numpy(), atol=1e-5)
+
+
+def test_a_nearest_interpolation_to_another_tensor_s_size_reads_as_the_size_read_or_is_refused():
+    """PyTorch's legacy nearest is Keras's only at a whole factor: that size as read (UP), else refused."""
+    with pytest.raises(UnsupportedModel, match="mode='nearest' to 20x18 differs from Keras's Resizing; nearest-exact"):
+        from_torch(SizedLike("nearest").eval(), (20, 18, 3), task="segment")
+    text = one_line(from_torch(SizedLike("nearest").eval(), (20, 20, 3), task="segment").text)
+    assert "UP(size=4)" in text and text.count("RSZTO(") == 1, text
 
 
 # --- ZP(mode=reflect | replicate) ------------------------------------------------------------------

@@ -72,6 +72,30 @@ def merge_aligned(inputs: list) -> list:
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
+class ResizeTo(keras.layers.Layer):
+    """``inputs[0]`` resized to the height and width of ``inputs[1]``, as Keras's ``Resizing`` resizes (the
+    size of an ASPP pooling branch, or a segmentation's logits, brought back to another tensor's)."""
+
+    def __init__(self, interpolation="bilinear", **kwargs):
+        super().__init__(**kwargs)
+        self.interpolation = interpolation
+
+    def call(self, inputs):
+        x, like = inputs
+        size = tuple(like.shape[1:3])
+        if None in size:
+            size = keras.ops.shape(like)[1:3]
+        return keras.ops.image.resize(x, size, interpolation=self.interpolation, data_format="channels_last")
+
+    def compute_output_shape(self, input_shapes):
+        x, like = input_shapes
+        return (x[0], like[1], like[2], x[3])
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
 class RandomOrCenterCrop(keras.layers.Layer):
     """A random ``height`` x ``width`` window of the images in training, the central window in inference.
 

@@ -103,6 +103,11 @@ def _node_parts(layer) -> tuple[str, dict]:
             args[declared.name] = value if declared.from_keras is None else declared.from_keras(value)
         except (ValueError, TypeError) as error:
             raise UnsupportedModel(f"{_name(layer)}: {error}") from None
+    if form.combine is not None:
+        try:
+            args = form.combine(args)
+        except ValueError as error:
+            raise UnsupportedModel(f"{_name(layer)}: {error}") from None
     for param in kind.params:  # what this Keras form does not hold: the notation's own default
         if param.name not in args or (param.same_as and args[param.name] is None):
             args[param.name] = args[param.same_as] if param.same_as else param.default

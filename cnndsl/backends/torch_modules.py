@@ -358,6 +358,21 @@ class ResizeNearest(nn.Module):
         return centres.floor().long().clamp(max=size - 1).to(device)
 
 
+class ResizeTo(nn.Module):
+    """Keras's resizing of ``x`` to the height and width of ``like`` (``RSZTO(X | Y)``): bilinear with half-pixel
+    centres (``align_corners=False``), or nearest as :class:`ResizeNearest` gathers it."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x, like):
+        height, width = like.shape[2], like.shape[3]
+        if self.mode == "bilinear":
+            return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+        return ResizeNearest(height, width)(x)
+
+
 class DepthToSpace(nn.Module):
     """TensorFlow's ``depth_to_space`` on (N, C r², H, W): channel ``(i r + j) C + c`` to pixel ``(h r + i, w r + j)``
     of channel ``c`` (``nn.PixelShuffle`` orders the channels ``c r² + i r + j``)."""

@@ -23,6 +23,7 @@ path and class, the operation, and the file and line of the ``forward`` it stand
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 import re
@@ -35,7 +36,7 @@ from cnndsl.backends.keras_reader import KerasSpec, _Folded, write_graph
 from cnndsl.backends.verify import postorder
 from cnndsl.errors import ModelFileError, UnsupportedModel
 from cnndsl.layers import LAYERS, ShapeProblem
-from cnndsl.layers.pytorch import NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes
+from cnndsl.layers.pytorch import BATCH, NN, Batch, Parameter, Refused, Value, as_tensor, torch_sizes, with_extents
 from cnndsl.layers.reshape import read_channel_slice
 from cnndsl.tasks import CLASSIFY, LOGITS, Task, task_named, task_of_head
 
@@ -419,7 +420,9 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any, dict]:
                     raise _Stop(name)
                 if isinstance(value, _Parameter):  # a buffer's or a constant's size is its own
                     return _SIZE_ATTRIBUTES[name](tuple(value.tensor.shape))
-                return _SIZE_ATTRIBUTES[name](torch_sizes(value))
+                if isinstance(value, _Stacked):  # (batch, paths, C, H, W)
+                    return _SIZE_ATTRIBUTES[name]((BATCH, len(value.values), *torch_sizes(value.values[0])[1:]))
+                return _SIZE_ATTRIBUTES[name](with_extents(torch_sizes(value), value))
             return Attribute(self, name)
 
     class Attribute(fx.proxy.Attribute):
@@ -533,7 +536,7 @@ def _on_constants(target, inputs: list) -> bool:
     from torch.fx._symbolic_trace import _assert_is_none
 
     checks = target in (_assert, _assert_is_none) or getattr(target, "__module__", None) == "_operator"
-    return checks and not any(isinstance(value, _Value | _Parameter) for value in inputs)
+    return checks and not any(isinstance(value, _Value | _Parameter | _Stacked) for value in inputs)
 
 
 _SIZE_ATTRIBUTES: dict[str, Callable] = {
@@ -667,6 +670,7 @@ class _Reader:
         self.node_name = ""
         self.path = ""
         self.cls = ""
+        self.reordered: set[str] = set()
 
     def node(self, node, values: Mapping):
         self.node_name = node.name
@@ -677,6 +681,9 @@ class _Reader:
         kwargs = _value_of(values, node.kwargs)
         if node.op == "get_attr":
             return _Parameter(_attribute(self.module, node.target))
+        stacked = _read_stacked(self, node, args, kwargs)
+        if stacked is not None:
+            return stacked
         if node.op == "call_module":
             module = self.module.get_submodule(node.target)
             entry = _module_entry(module)
@@ -695,9 +702,41 @@ class _Reader:
             return _called(entry, self, *args, **kwargs)
         raise _Refused(f"an fx node of kind {node.op!r} has no code in the notation")
 
+    def reorder_units(self, value: _Value, order: Sequence[int], consumer: str) -> str | None:
+        """Make the ``Linear`` computing ``value`` (through a batch norm, dropout or activation of its units) write
+        its units in ``order`` (unit ``i`` is the old ``order[i]``), so that ``consumer``, a reshape of PyTorch's
+        (C, H, W) order read as the notation's (H, W, C), gets the same values; None, or why it cannot.
+
+        Every layer on the way must feed only the next (and, at last, ``consumer``): another use would
+        see the units reordered. Later uses are refused by :meth:`add`.
+        """
+        walked, name, nxt = [], value.name, consumer
+        while True:
+            layer = self.layers.get(name)
+            if layer is None:
+                return "the values come from no Linear"
+            if any(name in inputs for user, inputs in self.inbound.items() if user != nxt):
+                return f"the output of {layer.path or name} is used elsewhere too"
+            walked.append(name)
+            if layer.code == "DN":
+                break
+            if layer.code not in ("ACT", "BN", "DP") or len(self.inbound[name]) != 1:
+                return f"{layer.code} stands between the Linear and the reshape"
+            name, nxt = self.inbound[name][0], name
+        for name in walked:
+            layer = self.layers[name]
+            if layer.weights is not None:
+                self.layers[name] = dataclasses.replace(layer, weights=_units_in(layer.weights, layer.code, order))
+        self.reordered.update(walked)
+        return None
+
     def add(self, code: str, args: Mapping, inputs: Sequence[_Value], weights=None, suffix: str = "", **kept) -> _Value:
         """A layer of ``code`` on ``inputs``: its arguments resolved, its output's shape from the layer table."""
         kind = LAYERS[code]
+        if any(value.name in self.reordered for value in inputs):
+            raise _Refused(
+                "a Linear's output reshaped to (C, H, W) is used again (its units are reordered for the reshape)"
+            )
         if code not in ("DN", "ACT", "DP") and any(value.flat for value in inputs):
             raise _Refused("a flatten of (C, H, W) goes on only into a Linear (FL() flattens (H, W, C))")
         full = _resolved(code, args)
@@ -715,6 +754,136 @@ class _Reader:
         self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
         return _Value(name, shape, **kept)
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    """``torch.stack(tensors, dim=1)``: tensors of one shape along a new axis after the batch (SKNet's paths),
+    each followed as the tensor it is, until what is computed from them is one tensor again."""
+
+    values: tuple
+    made: str = "torch.stack on dim 1"
+    """How forward made it, for a refusal: ``torch.stack`` or a view cutting the channels."""
+
+
+def _stack_uses(stacked) -> str:
+    """The refusal for what a stack goes on into: what it may go into instead."""
+    made = stacked.made if isinstance(stacked, _Stacked) else "torch.stack on dim 1"
+    return (
+        f"a stack of tensors ({made}) reads only into sum(1), a sum or product of two stacks, "
+        "softmax(dim=1) of two, or a view folding it into the channels"
+    )
+
+
+def _read_stacked(reader: _Reader, node, args, kwargs):
+    """SKNet's selective kernel, as the notation says it; None where no stack is involved.
+
+    ``torch.stack(xs, dim=1)`` holds its tensors apart; ``x.view(b, n, c // n, h, w)`` cuts a tensor's channels
+    into such a stack (``SL``). On a stack: ``sum(1)`` is ``ADD`` of its tensors, ``a * b`` and ``a + b`` are
+    ``MUL`` and ``ADD`` path by path, ``softmax(dim=1)`` of two paths is ``sigmoid(a - b)`` and ``sigmoid(b - a)``
+    (``ADD(.., scale=-1)`` then ``ACT(sigmoid)``), and a view to ``(b, n * c, h, w)`` (or ``flatten(1, 2)``) is
+    ``CAT`` of its tensors on the channels. Anything else done to a stack is refused, naming these.
+    """
+    import operator
+
+    import torch
+
+    given = [*args, *kwargs.values()]
+    listed = [item for value in given for item in (value if isinstance(value, list | tuple) else (value,))]
+    target = node.target
+    if node.op == "call_function" and target is torch.stack:
+        return _stack(reader, *args, **kwargs)
+    if node.op == "call_method" and target in ("view", "reshape") and args and isinstance(args[0], _Value):
+        sizes = tuple(args[1][0]) if len(args) == 2 and isinstance(args[1], list | tuple) else tuple(args[1:])
+        if len(sizes) == 5:
+            return _paths_of_channels(reader, args[0], sizes)
+    if not any(isinstance(value, _Stacked) for value in listed):
+        return None
+    stacked = next(value for value in listed if isinstance(value, _Stacked))
+    if node.op == "call_module":
+        raise _Refused(_stack_uses(stacked))
+    name = target if node.op == "call_method" else getattr(target, "__name__", "")
+    first = args[0] if args else None
+    if name == "sum" and isinstance(first, _Stacked) and not kwargs.get("keepdim", False):
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        if dim in (1, -4) or dim == (1,):
+            values = first.values
+            return values[0] if len(values) == 1 else reader.add("ADD", {"scale": 1.0}, list(values), suffix="_paths")
+    if target in (operator.mul, operator.add, torch.mul, torch.add, "mul", "add") and len(args) == 2 and not kwargs:
+        left, right = args
+        if isinstance(left, _Stacked) and isinstance(right, _Stacked) and len(left.values) == len(right.values):
+            code = "MUL" if name == "mul" else "ADD"
+            extra = {} if code == "MUL" else {"scale": 1.0}
+            return _Stacked(tuple(reader.add(code, extra, [a, b], suffix=f"_path{i}")
+                                  for i, (a, b) in enumerate(zip(left.values, right.values))))  # fmt: skip
+    if name == "softmax" and isinstance(first, _Stacked):
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        if dim in (1, -4) and len(first.values) == 2:
+            a, b = first.values
+            weights = []
+            for i, (mine, other) in enumerate(((a, b), (b, a))):
+                difference = reader.add("ADD", {"scale": -1.0}, [mine, other], suffix=f"_less{i}")
+                weights.append(reader.add("ACT", {"name": "sigmoid"}, [difference], suffix=f"_path{i}"))
+            return _Stacked(tuple(weights))
+        if dim in (1, -4):
+            raise _Refused(f"softmax over {len(first.values)} stacked tensors: only two have notation "
+                           "(the sigmoid of their difference)")  # fmt: skip
+    if name in ("view", "reshape", "flatten") and isinstance(first, _Stacked):
+        values = first.values
+        channels, height, width = torch_sizes(values[0])[1:]
+        if name == "flatten":
+            folded = tuple(args[1:]) == (1, 2) or (kwargs.get("start_dim"), kwargs.get("end_dim")) == (1, 2)
+        else:
+            sizes = tuple(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else tuple(args[1:])
+            folded = len(sizes) == 4 and tuple(sizes[2:]) == (height, width)
+            folded = folded and sizes[1] in (len(values) * channels, -1)
+            folded = folded and (sizes[0] is BATCH or sizes[0] == -1)
+        if folded:
+            return reader.add("CAT", {"axis": -1}, list(values), suffix="_paths")
+    if name == "transpose" and isinstance(first, _Stacked) and stacked.made != "torch.stack on dim 1":
+        raise _Refused(f"{_stack_uses(stacked)}; a view, transpose(1, 2) and view back is a channel shuffle: SHF")
+    raise _Refused(_stack_uses(stacked))
+
+
+def _stack(reader: _Reader, tensors, dim: int = 0):
+    values = tuple(as_tensor(value) for value in tensors)
+    rank = len(values[0].shape) if values else 0
+    if rank != 4 or dim not in (1, -4) or any(v.shape != values[0].shape or v.last or v.flat for v in values):
+        raise _Refused(
+            f"stacking {len(values)} tensors on dim {dim}: the notation follows a stack of images of one shape "
+            "on dim 1 (into sum(1), softmax(dim=1) of two, or a view folding it into the channels: ADD, CAT)"
+        )
+    return _Stacked(values)
+
+
+def _paths_of_channels(reader: _Reader, x: _Value, sizes: tuple):
+    """``x.view(b, n, c // n, h, w)``: a tensor's channels cut into a stack of ``n`` (SLs)."""
+    held = torch_sizes(x) if len(x.shape) == 4 and not x.last and not x.flat else None
+    if held is None or not (sizes[0] is BATCH or sizes[0] == -1):
+        raise _Refused(f"reshaping to {sizes}: a view to five axes reads only as a 4-D tensor's channels cut in parts")
+    channels, height, width = held[1:]
+    parts, size = sizes[1], sizes[2]
+    if (parts == -1) + (size == -1) > 1 or tuple(sizes[3:]) != (height, width):
+        raise _Refused(f"reshaping (batch, {channels}, {height}, {width}) to {sizes}: only the channels are cut")
+    parts = channels // size if parts == -1 else parts
+    size = channels // parts if size == -1 else size
+    if parts * size != channels:
+        raise _Refused(f"reshaping {channels} channels to {parts} parts of {size}")
+    return _Stacked(tuple(reader.add("SL", {"start": i * size, "stop": (i + 1) * size}, [x], suffix=f"_path{i}")
+                          for i in range(parts)), f"x.view(b, {parts}, {size}, h, w)")  # fmt: skip
+
+
+def _units_in(weights: Callable[[], list], code: str, order: Sequence[int]) -> Callable[[], list]:
+    """A layer's weights (Keras's layout) with its output units in ``order``: a Dense's kernel columns and bias,
+    a batch norm's every vector."""
+
+    def reordered() -> list:
+        arrays = weights()
+        if code == "DN":
+            return [arrays[0][:, list(order)], *(array[list(order)] for array in arrays[1:])]
+        return [array[list(order)] for array in arrays]
+
+    return reordered
 
 
 def _called(entry: Callable, *args, **kwargs):

@@ -208,6 +208,9 @@ def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Ver
     first = _First()
     end = len(found.model.layers) - 1
     flattened: set[tuple] = set()  # the (N, C, H, W) shapes flattened so far: a 2-D tensor may hold one, as (C, H, W)
+    for info in found.model.layers:  # a Linear's units viewed as an image: written in (H, W, C) order for the RS
+        if info.layer.code == "RS" and len(info.input_shape) == 2 and len(info.output_shape) == 4:
+            flattened.add((BATCH.real, info.output_shape[3], *info.output_shape[1:3]))
 
     def compare(index: int, inputs, output) -> None:
         name = pairs[index]

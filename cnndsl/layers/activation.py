@@ -59,12 +59,26 @@ def _slope_args(a) -> str | tuple[str, str] | None:
     return None
 
 
+def _relu_slope(args: dict) -> dict:
+    """Keras's ``ReLU(negative_slope=s)``, ``s`` not 0 and no ``max_value``: the leaky ReLU of slope ``s``."""
+    slope = args.pop("slope")
+    if slope == 0.0:
+        return args
+    if args["name"] != "relu":
+        raise ValueError(f"negative_slope={slope!r} with max_value has no notation (a leaky ReLU is not capped)")
+    return {**args, "name": "leaky_relu", "slope": slope}
+
+
 def _leaky(a) -> bool:
     """The form of a leaky ReLU whose slope is not the activation function's: Keras's ``LeakyReLU`` layer."""
     return a["name"] == "leaky_relu" and a.get("slope", LEAKY_SLOPE) != LEAKY_SLOPE
 
 
-def read_leaky_relu(reader, x, negative_slope: float = 0.01, inplace: bool = False) -> Value:
+TORCH_LEAKY_SLOPE = 0.01
+"""PyTorch's ``nn.LeakyReLU`` and ``F.leaky_relu`` slope by 0.01 unless given."""
+
+
+def read_leaky_relu(reader, x, negative_slope: float = TORCH_LEAKY_SLOPE, inplace: bool = False) -> Value:
     """``F.leaky_relu(x, slope)`` (PyTorch's default slope 0.01): ``ACT(leaky_relu, slope=...)``."""
     x = as_tensor(x)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, int | float):
@@ -223,15 +237,17 @@ ACTIVATION_LAYERS = (
                                 fixed=(("name", "leaky_relu"),), when=_leaky),
                      KerasClass("Activation", (KerasArg("name", "activation", positional=True,
                                                         from_keras=_read_activation),)),
-                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),),
-                                when=_never, refuse=_unset("negative_slope", 0.0, "threshold", 0.0))),
+                     KerasClass("ReLU", (KerasArg("name", "max_value", None, from_keras=_read_relu),
+                                         KerasArg("slope", "negative_slope", 0.0, from_keras=float)),
+                                when=_never, refuse=_unset("threshold", 0.0), combine=_relu_slope)),
               torch=Torch(_build_activation, modules=_activation_modules(),
                           functions=(*((function, read_activation(name)) for name, functions in _ACTIVATION_FUNCTIONS.items()
                                        for function in functions), ("torch.nn.functional.gelu", _read_gelu),
                                      *((function, _read_on_axis(name)) for name, functions in _ON_AXIS_FUNCTIONS.items()
                                        for function in functions),
                                      ("torch.nn.functional.leaky_relu", read_leaky_relu)),
-                          methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh"))),
+                          methods=tuple((name, read_activation(name)) for name in ("relu", "sigmoid", "tanh")),
+                          constants=((f"{NN}activation.LeakyReLU", (("slope", TORCH_LEAKY_SLOPE),)),)),
               example={"name": "relu"},
               note="; `ACT(leaky_relu, slope=s)`: a leaky ReLU of negative slope `s` (0.2 unless given)"),
     LayerType("PRELU", "PReLU", "a leaky ReLU whose negative slopes are learned, one per channel (or one for all)",

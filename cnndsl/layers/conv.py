@@ -39,6 +39,7 @@ from cnndsl.layers.pytorch import (
     activation,
     as_spatial,
     int_pair,
+    known_size,
     own_tensor,
     read_padding,
     symmetric,
@@ -296,6 +297,10 @@ def _read_convolution(reader, x, shape, bias: bool, settings: tuple, tensors, pa
     filters, channels = shape[0], shape[1] * groups
     if channels != x.shape[-1]:
         raise Refused(f"a convolution of {channels} channels gets {x.shape[-1]}")
+    depthwise = groups > 1 and groups == channels and filters % channels == 0
+    subsample = None
+    if max(strides) > 1 and max(dilation) > 1 and not depthwise:  # Keras's Conv2D takes one of the two
+        subsample, strides = strides, (1, 1)  # every s-th output of the stride-1 convolution: MP(1, strides=s)
     padded = read_padding(x.shape[1:3], kernel, strides, dilation, pad)
     if padding_mode != "zeros" and pad != (0, 0):  # the edge reflected or replicated: a ZP of that mode
         padded = None
@@ -305,10 +310,13 @@ def _read_convolution(reader, x, shape, bias: bool, settings: tuple, tensors, pa
         padded = "valid"
     window = {"kernel": kernel, "strides": strides, "padding": padded, "activation": "linear", "dilation": dilation,
               "bias": bias}  # fmt: skip
-    if groups > 1 and groups == channels and filters % channels == 0:
+    if depthwise:
         args = {**window, "depth_multiplier": filters // channels}
         return reader.add("DW", args, [x], lambda: _depthwise_weights_of(*tensors(), channels))
-    return reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(*tensors()))
+    x = reader.add("CN", {**window, "filters": filters, "groups": groups}, [x], lambda: _conv_weights_of(*tensors()))
+    if subsample is None:
+        return x
+    return reader.add("MP", {"pool": (1, 1), "strides": subsample, "padding": "valid"}, [x], suffix="_stride")
 
 
 def _conv_weights_of(weight, bias) -> list:
@@ -337,7 +345,7 @@ def _output_padding(module, x, output_size) -> tuple[int, int]:
     """``up(x, output_size=skip.size())``: the rows PyTorch adds after to reach that size, as its own rule."""
     x = as_spatial(x)
     wanted = tuple(output_size)[-2:]
-    if not all(type(size) is int for size in wanted):
+    if not all(known_size(size) for size in wanted):
         raise Refused(f"output_size={tuple(output_size)}: the notation's CT has sizes it knows")
     extra = []
     for given, want, k, s, p, d in zip(x.shape[1:3], wanted, module.kernel_size, module.stride, module.padding,

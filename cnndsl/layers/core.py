@@ -466,6 +466,9 @@ class KerasClass:
     when: Callable[[Mapping], bool] = lambda args: True
     refuse: Callable[[Mapping], str | None] = lambda config: None
     fixed: tuple[tuple[str, Any], ...] = ()
+    combine: Callable[[dict], dict] | None = None
+    """The notation's arguments from those the ``args`` read, where one depends on several keys
+    (Keras's ``ReLU(negative_slope=s)`` is ``ACT(leaky_relu, slope=s)``); ValueError refuses."""
 
 
 @record
@@ -492,6 +495,9 @@ class Torch:
     methods: tuple[tuple[str, Callable], ...] = ()
     read_by: str | None = None
     unread: str | None = None
+    constants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    """The values a module's own defaults give that the code's defaults do not, by module:
+    ``(("torch.nn.LeakyReLU", (("slope", 0.01),)),)`` (the hint for the class's name says them)."""
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -786,6 +792,8 @@ class Borrowed:
     keras: KerasClass | None = None
     positions: tuple[str, ...] | None = None
     activation: str | None = None
+    implied: tuple[tuple[str, Any], ...] = ()
+    """The code's arguments the class's own defaults set otherwise (Keras's ``LeakyReLU``: ``slope`` 0.3)."""
 
 
 def borrowed_names(entries) -> dict[str, tuple[Borrowed, ...]]:
@@ -798,16 +806,22 @@ def borrowed_names(entries) -> dict[str, tuple[Borrowed, ...]]:
         if not entry.keras:  # no layer of its own in Keras (ID, IN): the class it stands for
             found.setdefault(entry.keras_class.upper(), []).append(_borrowed("Keras", entry.keras_class, entry, None))
     for entry in entries:
+        constants = dict(entry.torch.constants)
         for qualified, _ in entry.torch.modules:
             name = qualified.rsplit(".", 1)[-1]
-            found.setdefault(name.upper(), []).append(_borrowed("PyTorch", name, entry, None))
+            implied = next((values for module, values in constants.items() if module.rsplit(".", 1)[-1] == name), ())
+            found.setdefault(name.upper(), []).append(_borrowed("PyTorch", name, entry, None, implied))
     return {name: tuple(readings) for name, readings in found.items()}
 
 
-def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | None) -> Borrowed:
+def _borrowed(framework: str, name: str, entry: LayerType, form: KerasClass | None, implied=()) -> Borrowed:
     activation = _activation_named(name) if _is_activation(entry) else None
     if activation is not None:  # ACT: the class is one activation (Keras's form says the constants it implies)
-        return Borrowed(framework, name, entry.code, form, activation=activation)
+        defaults = {param.name: param.default for param in entry.params}
+        if form is not None and form.combine is None:  # a form that combines keys implies nothing alone
+            implied = tuple((arg.name, arg.default) for arg in form.args
+                            if arg.name in defaults and arg.default is not None and arg.default != defaults[arg.name])  # fmt: skip
+        return Borrowed(framework, name, entry.code, form, activation=activation, implied=tuple(implied))
     positions = _torch_positions(entry, name) if form is None and framework == "PyTorch" else None
     return Borrowed(framework, name, entry.code, form, positions)
 
@@ -937,6 +951,8 @@ def borrowed_hint(word: str, layers: Mapping[str, LayerType], call: ast.Call | N
 
 def _borrowed_hint(word: str, readings, layers, call, span) -> tuple[str, tuple[Fix, ...]]:
     """The first reading's hint (Keras's before PyTorch's); the first fix any reading has."""
+    if readings[0].activation is not None:
+        return _activation_hint(word, readings, layers[readings[0].code], call, span)
     fixes = next(
         (fix for reading in readings if (fix := _borrowed_fix(word, reading, layers[reading.code], call, span))), ()
     )
@@ -971,12 +987,60 @@ def _hint(reading: Borrowed, entry: LayerType, call: ast.Call | None) -> str:
 
 
 def _activation_call(reading: Borrowed, entry: LayerType) -> str:
-    """``leaky_relu, slope=0.3``: the activation, and the constants its Keras class implies that the code's
-    defaults do not (Keras's ``LeakyReLU`` layer slopes by 0.3, the notation's ``leaky_relu`` by 0.2)."""
-    defaults = {param.name: param.default for param in entry.params}
-    implied = [f"{arg.name}={arg.default}" for arg in (reading.keras.args if reading.keras is not None else ())
-               if arg.name in defaults and arg.default is not None and arg.default != defaults[arg.name]]  # fmt: skip
-    return ", ".join([reading.activation, *implied])
+    """``leaky_relu, slope=0.3``: the activation, and the constants its class implies that the code's
+    defaults do not (Keras's ``LeakyReLU`` layer slopes by 0.3, PyTorch's by 0.01, the notation's
+    ``leaky_relu`` by 0.2)."""
+    return ", ".join([reading.activation, *(f"{name}={value}" for name, value in reading.implied)])
+
+
+def _activation_hint(word: str, readings, entry: LayerType, call, span) -> tuple[str, tuple[Fix, ...]]:
+    """An activation's class: its constants as written (``LeakyReLU(0.1)``, ``negative_slope=0.1``), else
+    each framework's defaults where they differ (Keras's ``LeakyReLU()`` slopes by 0.3, PyTorch's by
+    0.01), with a fix for each; a keyword only one framework has (``inplace``) says whose words they are."""
+    readings = [reading for reading in readings if reading.activation is not None]
+    written = _written_constants(readings, entry, call)
+    if written is not None:
+        reading = readings[0]
+        words = {arg.name for arg in call.args} - {None, *(name for name, _ in reading.implied), "inplace"}
+        keywords = {arg.keras for r in readings if r.keras is not None for arg in r.keras.args}
+        if "inplace" in {arg.name for arg in call.args}:
+            reading = next((r for r in readings if r.framework == "PyTorch"), reading)
+        new = f"{entry.code}({', '.join([reading.activation, *(f'{k}={v}' for k, v in written)])})"
+        fixes = () if words - keywords else (Fix(f"Change {word} to {new}", (Edit(call.span, new),)),)
+        return f"{word}({', '.join(_arg_text(arg) for arg in call.args)}) is an activation here: {new}", fixes
+    if call is not None and {arg.name for arg in call.args} == {"inplace"}:
+        readings = [reading for reading in readings if reading.framework == "PyTorch"] or readings
+    distinct = list({reading.implied: reading for reading in reversed(readings)}.values())[::-1]
+    hints = [_hint(distinct[0], entry, call)]
+    hints += [f"{_whose(reading)} is {entry.code}({_activation_call(reading, entry)})" for reading in distinct[1:]]
+    bare = call is None or {arg.name for arg in call.args} <= {"inplace"}  # nothing written that the fix would drop
+    fixes = tuple(fix for reading in distinct
+                  for fix in _borrowed_fix(word, reading, entry, None if bare else call, span or (call and call.span)))  # fmt: skip
+    return "; ".join(hints), fixes
+
+
+def _whose(reading: Borrowed) -> str:
+    return f"{reading.framework}'s {reading.name}" if reading.framework else reading.name
+
+
+def _arg_text(arg) -> str:
+    value = getattr(arg.value, "text", None) or getattr(arg.value, "name", "...")
+    return value if arg.name is None else f"{arg.name}={value}"
+
+
+def _written_constants(readings, entry: LayerType, call) -> tuple[tuple[str, Any], ...] | None:
+    """The constants a call of an activation's class writes, by the code's names (its first positional
+    argument is the first constant; a keyword is the code's name or a framework's), or None."""
+    names = [name for reading in readings for name, _ in reading.implied]
+    if call is None or not call.args or not names:
+        return None
+    name = names[0]
+    keywords = {name, *(arg.keras for r in readings if r.keras is not None for arg in r.keras.args if arg.name == name)}
+    values = [arg.value for index, arg in enumerate(call.args)
+              if (arg.name is None and index == 0) or arg.name in keywords]  # fmt: skip
+    if len(values) != 1 or not isinstance(values[0], ast.Number):
+        return None
+    return ((name, values[0].value),)
 
 
 def _call_text(entry: LayerType, names: list[str]) -> str:

@@ -214,6 +214,29 @@ NN = "torch.nn.modules."
 # --- sizes, as forward sees them -----------------------------------------------------------
 
 
+class Extent(int):
+    """A height or width as forward reads it (``y.shape[-2:]``, ``y.size(2)``): the number, and the tensor
+    (``of``) and the notation's axis (``axis``: 1 height, 2 width) it is the size of, so that a resizing to
+    it reads as a resizing to that tensor's size (``RSZTO``). Arithmetic on it gives plain numbers."""
+
+    def __new__(cls, value: int, of: Value, axis: int):
+        made = super().__new__(cls, value)
+        made.of, made.axis = of, axis
+        return made
+
+
+def known_size(size) -> bool:
+    """A whole number the reader knows: an ``int``, or an :class:`Extent` read from a tensor's shape."""
+    return type(size) in (int, Extent)
+
+
+def with_extents(sizes: tuple, value: Value) -> tuple:
+    """``torch_sizes(value)`` with the height and width of a 4-D tensor held channels first as :class:`Extent`."""
+    if len(sizes) != 4 or value.last:
+        return sizes
+    return (*sizes[:2], Extent(sizes[2], value, 1), Extent(sizes[3], value, 2))
+
+
 class Batch(int):
     """The batch size while a module is traced: ``x.size(0)``, unknown, kept as it is.
 

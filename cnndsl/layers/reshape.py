@@ -30,12 +30,14 @@ from cnndsl.layers.pytorch import (
     BATCH,
     NN,
     Call,
+    Extent,
     Parameter,
     Refused,
     Unsupported,
     Value,
     as_spatial,
     as_tensor,
+    known_size,
     sizes_text,
     torch_sizes,
     whole_numbers,
@@ -287,6 +289,30 @@ def _build_resize(info) -> tuple[Call, ...]:
     return (Call("nn.Upsample", (), options),)
 
 
+def _resize_to_shape(shapes: list[Shape], a: Mapping) -> Shape:
+    """``RSZTO(X | Y)``: X's channels at Y's height and width."""
+    if len(shapes) != 2:
+        raise ShapeProblem(
+            f"RSZTO resizes its first branch to the second's height and width: it takes 2 branches, not {len(shapes)}"
+        )
+    x, like = shapes
+    if len(x) != 4 or len(like) != 4:
+        raise ShapeProblem(
+            f"RSZTO resizes images: its branches are {_fmt(x)} and {_fmt(like)}, not (height, width, channels) both",
+            "resize before FL() or GAP()",
+        )
+    return (None, like[1], like[2], x[3])
+
+
+def _build_resize_to(info) -> tuple[Call, ...]:
+    mode = _RESIZE_MODES.get(info.layer.args["interpolation"])
+    if mode is None:
+        raise Unsupported(
+            f"PyTorch has no {info.layer.args['interpolation']} resizing that matches Keras's; use bilinear or nearest"
+        )
+    return (Call("ResizeTo", (info.layer.args["interpolation"],)),)
+
+
 def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                 recompute_scale_factor=None, antialias: bool = False) -> Value:  # fmt: skip
     """``F.interpolate(x, size=(h, w), mode=...)``: RSZ to that size, where PyTorch computes what Keras's Resizing
@@ -299,6 +325,11 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
     height, width = sizes * 2 if len(sizes) == 1 else sizes
     if align_corners or antialias:
         raise Refused(f"{'align_corners' if align_corners else 'antialias'}=True: Keras's Resizing has neither")
+    like = _sized_like(sizes)
+    found = {"bilinear": "bilinear", "nearest-exact": "nearest"}.get(mode)
+    if like is not None and like.name != x.name and found is not None:  # y.shape[-2:]: RSZTO, exact at every size
+        return reader.add("RSZTO", {"interpolation": found}, [x, like])
+    # otherwise the size as read (PyTorch's nearest is Keras's only at a whole factor: UP, exact at this size)
     whole = all(out % n == 0 for out, n in zip((height, width), x.shape[1:3]))
     if whole and mode in ("nearest", "bilinear") and tuple(x.shape[1:3]) != (1, 1):
         # a whole factor is UP, the code that says it (a U-Net's decoder); a pooled pixel spread back to the
@@ -312,6 +343,16 @@ def read_resize(reader, x, size=None, scale_factor=None, mode: str = "nearest", 
         hint = "; nearest-exact resizes as Keras does" if mode == "nearest" else ""
         raise Refused(f"interpolating with mode={mode!r} to {height}x{width} differs from Keras's Resizing{hint}")
     return reader.add("RSZ", {"height": height, "width": width, "interpolation": found}, [x])
+
+
+def _sized_like(sizes: tuple):
+    """The tensor whose height and width ``sizes`` are, read from its shape (``y.shape[-2:]``); None otherwise."""
+    if len(sizes) != 2 or not all(isinstance(size, Extent) for size in sizes):
+        return None
+    height, width = sizes
+    if height.of is not width.of or (height.axis, width.axis) != (1, 2):
+        return None
+    return height.of
 
 
 def _up_entry() -> LayerType:
@@ -403,7 +444,7 @@ def _read_interpolate(reader, x, size=None, scale_factor=None, mode: str = "near
     x = as_spatial(x)
     height, width = x.shape[1:3]
     if size is not None:
-        size = (size, size) if type(size) is int else tuple(size)
+        size = (size, size) if known_size(size) else tuple(size)
         if len(size) != 2 or size[0] % height or size[1] % width:
             raise Refused(
                 f"resizing ({height}, {width}) to {size}: UP repeats rows and columns a whole number of times"
@@ -431,10 +472,10 @@ def _read_reshape(reader, x, *sizes) -> Value:
     reordered when ported).
     """
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
-    if isinstance(x, Parameter) and all(type(size) is int for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
+    if isinstance(x, Parameter) and all(known_size(size) for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
         return Parameter(x.tensor.reshape(sizes))
     x = as_tensor(x)
-    if not sizes or not all(size is BATCH or type(size) is int for size in sizes):
+    if not sizes or not all(size is BATCH or known_size(size) for size in sizes):
         raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
     held = torch_sizes(x)[1:]
     count = math.prod(held)
@@ -453,10 +494,17 @@ def _read_reshape(reader, x, *sizes) -> Value:
         return reader.add("RS", {"shape": (height, width, channels)}, [x])
     if len(target) == 3 and len(held) == 1:  # a Linear's output made an image: (C, H, W) as PyTorch reads it
         channels, height, width = target
+        shaped = reader.add("RS", {"shape": (height, width, channels)}, [x])
+        order = [
+            c * height * width + h * width + w for h in range(height) for w in range(width) for c in range(channels)
+        ]
+        problem = reader.reorder_units(x, order, shaped.name)  # the Linear writes its units in (H, W, C) order
+        if problem is None:
+            return shaped
         raise Refused(
             f"reshaping {sizes_text((BATCH, *held))} to {sizes_text((BATCH, *target))} reads the values in "
             f"PyTorch's (C, H, W) order; the notation's near code RS({height}, {width}, {channels}) reads them in "
-            "(H, W, C) order"
+            f"(H, W, C) order, exact only when a Linear's units can be reordered for it, and {problem}"
         )
     return reader.add("RS", {"shape": target}, [x], last=len(target) == 3)  # held as PyTorch holds it
 
@@ -636,6 +684,15 @@ RESHAPES = (
               example={"height": 4, "width": 6},
               note=": to `height` x `width` (an ASPP pooling branch back to the image's size, FCN's "
                    "final resize, `F.interpolate(x, size=(h, w))`); also nearest, bicubic, lanczos3, lanczos5"),
+    LayerType("RSZTO", "ResizeTo", "resize the first branch to the second branch's height and width",
+              (Param("interpolation", choice(INTERPOLATIONS), "bilinear"),), _resize_to_shape, merge=True,
+              kind="reshape",
+              keras=(KerasClass("ResizeTo", (KerasArg("interpolation", "interpolation", "bilinear"),), custom=True),),
+              torch=Torch(_build_resize_to,
+                          read_by="F.interpolate(x, size=y.shape[-2:]) (a size read from another tensor), by RSZ's rule"),
+              example={},
+              note=": `RSZTO(X | @y)`, X resized to the size of the tensor `y` (an ASPP pooling branch back to its "
+                   "input's size, FCN's final resize to the image's); also nearest, bicubic, lanczos3, lanczos5"),
     LayerType("FL", "Flatten", "flatten to (batch, features)", (), _flatten_shape, kind="reshape",
               keras=(KerasClass("Flatten", refuse=_channels_last),),
               torch=Torch(lambda info: (Call("FlattenNHWC"),), modules=((NN + "flatten.Flatten", _read_flatten_module),),

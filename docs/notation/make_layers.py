@@ -10,6 +10,7 @@ them before each build, so a code added to the table is in every listing.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def _section(kind) -> str:
     lines += [f"{kind.summary[0].upper()}{kind.summary[1:]}.", "", f"    {kind.signature()}", ""]
     facts = [f"- Keras: {built}."]
     if kind.merge:
-        facts.append("- A merge: written `" + kind.code + "(A | B | ...)`, its branches chains from its input.")
+        written = re.search(rf"`({kind.code}\([^`]*\|[^`]*\))`", kind.note or "")  # the note's own form, if any
+        form = written.group(1) if written else kind.code + "(A | B | ...)"
+        facts.append(f"- A merge: written `{form}`, its branches chains from its input.")
     if kind.input_rank:
         facts.append(f"- Input: a {kind.input_rank}-D tensor (batch, height, width, channels).")
     if kind.collect:
