@@ -23,7 +23,7 @@ from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.records import record, replace
 from cnndsl.shapes import format_size
 from cnndsl.syntax import parse, span_at
-from cnndsl.tasks import Task, task_named
+from cnndsl.tasks import Task, task_for
 
 __all__ = ["parse", "check", "check_chain", "check_partial", "Partial", "valid_input_shape", "valid_classes"]
 
@@ -148,7 +148,7 @@ def _check_chain(
     chain, source, input_shape, num_classes, blocks=None, default_input_shape=None, task=None, marked=False,
     inferrer=None, partial=False, scale=None,
 ) -> CheckedModel | Partial:  # fmt: skip
-    task = task_named(task)
+    task = task_for(task, chain)
     resolved, shape, classes, scale = _resolved_at_scale(
         chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale
     )
@@ -239,7 +239,7 @@ def resolved_chain(
     raise_errors(expander.diagnostics, source)
     resolver = Resolver(source, alone)
     resolved = resolver.resolve(items)
-    task = task_named(task)
+    task = task_for(task, chain)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)

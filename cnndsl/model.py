@@ -58,6 +58,14 @@ class LayerInfo:
     """Indices into :attr:`CheckedModel.layers` of the layers feeding this one (INPUT: the model input)."""
     input_shapes: tuple[Shape, ...] = ()
     """Every input's shape, in branch order (one for a plain layer)."""
+    image: Shape | None = None
+    """The model input's shape, for a merge that sees it (a detection head's strides are its sizes over each level's)."""
+
+    @property
+    def argument_shape(self) -> Shape | tuple[Shape, ...]:
+        """What a Keras argument derived from the input reads: the input's shape, or for a merge that sees the
+        model's input, the model input's shape followed by each branch's."""
+        return self.input_shape if self.image is None else (self.image, *self.input_shapes)
 
     @property
     def code(self) -> str:

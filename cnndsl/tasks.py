@@ -24,6 +24,7 @@ Keras inside its methods.
 
 from __future__ import annotations
 
+from cnndsl import ast
 from cnndsl.ast import Span
 from cnndsl.errors import SHAPE, DataError, Diagnostic, Edit, Fix
 from cnndsl.layers import LAYERS, MAX_UNITS, REQUIRED, LayerType
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Task", "TASKS", "CLASSIFY", "LOGITS", "BINARY", "MULTILABEL", "SEGMENT", "BINARY_SEGMENT", "SEGMENT_LOGITS",
-    "REGRESS",
-    "task_named", "task_of_labels", "task_of_head",
+    "REGRESS", "DETECT",
+    "task_named", "task_for", "task_of_labels", "task_of_head",
 ]  # fmt: skip
 
 
@@ -217,8 +218,14 @@ class Task:
         """How a summary states the model's outputs: ``Classes: 10``."""
         return f"Classes: {outputs}"
 
+    appends_head = True
+    """Whether the checker makes the head explicit (the last layer, or one appended); a detector's spec
+    ends in its own head."""
+
     # --- training ---
 
+    untrained: str | None = None
+    """Why ``cnndsl run`` does not train this task's models (a detector's losses are not in cnndsl yet); None: it does."""
     takes_class_folders = False
     """Whether a folder of a folder per class is this task's data (classification's kinds)."""
     one_hot = True
@@ -1150,13 +1157,85 @@ def _targets(arrays: Mapping, key: str, images, source: str):
     return y
 
 
+# --- detection -----------------------------------------------------------------------------------
+
+
+class Detect(Task):
+    """Boxes and class scores per anchor: the spec ends in its own head, ``DETECT(@p3 | @p4 | @p5, classes=k)``."""
+
+    name = "detect"
+    summary = "boxes and class scores"
+    default_outputs = 80
+    head_code = "DETECT"
+    output_rank = 3
+    ends_in = "a detector ends in DETECT(...), its boxes and class scores per anchor"
+    logits_activation = None
+    loss_text = "none (training detectors is not supported yet)"
+    metrics = ()
+    count_word = "class count"
+    appends_head = False
+    untrained = "training detectors is not supported yet"
+
+    def take_head(self, last, outputs, explicit):
+        return None
+
+    def check_output(self, infos, outputs, explicit, input_shape):
+        if not infos:
+            return None, outputs
+        last = infos[-1]
+        if last.code != self.head_code:
+            message = f"a detector ends in DETECT(...), but this spec ends in {last.layer.text}"
+            hint = "end the spec in DETECT(@p3 | @p4 | @p5, classes=80) over its feature levels"
+            return Diagnostic(SHAPE, message, last.layer.span, hint=hint, code="head-shape"), outputs
+        classes = last.layer.args["classes"]
+        if explicit and classes != outputs:
+            message = f"{last.layer.text} has {classes} classes, but {outputs} are given"
+            return Diagnostic(SHAPE, message, last.layer.span, code="head-classes"), outputs
+        return None, classes
+
+    def hidden_head(self, infos, outputs, explicit):
+        return None
+
+    def read_outputs(self, code, args, output):
+        raise ValueError(self.ends_in)
+
+    def outputs_line(self, outputs):
+        return f"Classes: {outputs} (detection: boxes and class scores per anchor)"
+
+    def labels(self, arrays, x_train, x_test, source):
+        raise DataError(f"{source}: {self.untrained}")
+
+    def score_lines(self, metrics):
+        return [("Test loss", metrics.get("test_loss"))]
+
+
+def _ends_in_code(chain) -> str | None:
+    """The code of a merge that ends a chain (``... -> DETECT(@p3 | @p4)``), named or not."""
+    last = chain.elements[-1] if chain.elements else None
+    while isinstance(last, ast.Named):
+        last = last.body
+    return last.code if isinstance(last, ast.Merge) else None
+
+
+def task_for(task: str | Task | None, chain) -> Task:
+    """The task for a name; with none, the task whose own head ends the spec (a detector's ``DETECT``), else classify."""
+    if task is None:
+        ending = _ends_in_code(chain)
+        owner = next((each for each in TASKS.values() if not each.appends_head and each.head_code == ending), None)
+        if owner is not None:
+            return owner
+    return task_named(task)
+
+
 # --- the tasks -----------------------------------------------------------------------------------
 
 CLASSIFY, SEGMENT, REGRESS = Classify(), Segment(), Regress()
+DETECT = Detect()
 LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT = Logits(), Binary(), Multilabel(), BinarySegment()
 SEGMENT_LOGITS = SegmentLogits()
 TASKS: dict[str, Task] = {
-    task.name: task for task in (CLASSIFY, SEGMENT, REGRESS, LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT, SEGMENT_LOGITS)
+    task.name: task
+    for task in (CLASSIFY, SEGMENT, REGRESS, LOGITS, BINARY, MULTILABEL, BINARY_SEGMENT, SEGMENT_LOGITS, DETECT)
 }
 """Every task by name, ``--task``'s choices in this order: the first three as first released, then the rest."""
 

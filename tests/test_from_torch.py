@@ -321,8 +321,8 @@ def test_from_torch_takes_the_task_the_module_ends_in(nets):
     assert as_regression.returncode == 0, as_regression.stderr
     assert as_regression.stdout == "IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n"
     assert check(as_regression.stdout, task="regress").output_shape == (None, 5)
-    unknown = run_cli("from-torch", "tinynets:small", "--task", "detect", env=env, cwd=folder, process=True)
-    assert unknown.returncode == 2 and "invalid choice: 'detect'" in unknown.stderr
+    unknown = run_cli("from-torch", "tinynets:small", "--task", "track", env=env, cwd=folder, process=True)
+    assert unknown.returncode == 2 and "invalid choice: 'track'" in unknown.stderr
 
 
 def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):

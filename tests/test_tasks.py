@@ -102,7 +102,7 @@ def test_classification_is_the_default_and_unchanged():
 
 def test_an_unknown_task_is_refused_by_name():
     with pytest.raises(ValueError, match="task must be one of classify, segment, regress"):
-        check("CN(4) -> GAP()", task="detect")
+        check("CN(4) -> GAP()", task="track")
     assert task_named(None) is CLASSIFY
     assert set(TASKS) == {
         "classify",
@@ -113,6 +113,7 @@ def test_an_unknown_task_is_refused_by_name():
         "multilabel",
         "binary-segment",
         "segment-logits",
+        "detect",
     }
 
 
@@ -308,8 +309,8 @@ def test_check_summary_draw_and_emit_take_task(tmp_path, cli):
     assert drawn.returncode == 0 and (tmp_path / "unet.svg").stat().st_size > 0
     emitted = cli("emit", "--to", "keras", "--task", "segment", "--classes", "3", spec)
     assert emitted.returncode == 0 and "layers.Conv2D(3, (1, 1), activation='softmax')" in emitted.stdout
-    bad = cli("check", "--task", "detect", spec)
-    assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr
+    bad = cli("check", "--task", "track", spec)
+    assert bad.returncode == 2 and "invalid choice: 'track'" in bad.stderr
 
 
 def test_the_unet_example_is_a_segmentation_model_of_its_input_size():
@@ -365,7 +366,7 @@ def test_the_task_setting_is_the_default_of_check_and_the_language_server(tmp_pa
     assert checked.returncode == 0 and "output (None, 28, 28, 3)" in checked.stdout
     overridden = cli("check", "--task", "classify", spec, cwd=tmp_path)
     assert overridden.returncode == 1 and "must end in (None, 3)" in overridden.stderr
-    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "detect"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\ntask = "track"\n')
     assert "task must be one of classify, segment, regress" in cli("check", spec, cwd=tmp_path).stderr
     shrunk = "spec = CN(8, 3, padding=same) -> MP(2) -> CN(3, 1)\n"
     segmenting = analyze_spec_file(shrunk, Settings(classes=3, task="segment"))
@@ -494,8 +495,8 @@ def test_cnndsl_from_keras_reads_a_saved_segmentation_model_with_its_task(tmp_pa
     classify = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "classify", timeout=300)  # refused, hinted
     assert classify.returncode == 1 and classify.stdout == "" and "Traceback" not in classify.stderr
     assert classify.stderr.count("\n") == 1 and "read it with --task segment" in classify.stderr
-    bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "detect", timeout=300)
-    assert bad.returncode == 2 and "invalid choice: 'detect'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = cli("from-keras", str(tmp_path / "unet.keras"), "--task", "track", timeout=300)
+    assert bad.returncode == 2 and "invalid choice: 'track'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # --- a new task is one new class ------------------------------------------------------------------

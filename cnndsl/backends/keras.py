@@ -51,7 +51,7 @@ def keras_class(form: KerasClass) -> type:
 def make_layer(info: LayerInfo) -> keras.Layer:
     """The Keras layer for one checked layer, as its code's declaration in the layer table says."""
     form = info.layer.type.keras_form(info.layer.args)
-    positional, keywords = keras_arguments(form, info.layer.args, info.input_shape)
+    positional, keywords = keras_arguments(form, info.layer.args, info.argument_shape)
     return keras_class(form)(*positional, **keywords)
 
 

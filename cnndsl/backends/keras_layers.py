@@ -387,3 +387,108 @@ class Attention2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "heads": self.heads}
+
+
+class Detect(keras.layers.Layer):
+    """YOLO's detection head (Ultralytics' ``Detect``) over feature levels, each weight named by its path there.
+
+    Called on the levels, it returns the decoded predictions ``(B, anchors, 4 + classes)``: boxes
+    ``(x, y, w, h)`` in input pixels around each cell's centre, and sigmoid class scores. ``raw(levels)``
+    gives each level's raw map instead, ``(B, H, W, 4 * bins + classes)``, what the head computes in
+    training. Batch norm reads its moving statistics (training detectors is not supported yet).
+    """
+
+    def __init__(self, classes=80, bins=16, legacy=False, strides=(), **kwargs):
+        super().__init__(**kwargs)
+        self.classes, self.bins, self.legacy, self.strides = classes, bins, legacy, [int(s) for s in strides]
+
+    def build(self, input_shapes):
+        channels = [shape[-1] for shape in input_shapes]
+        c2, c3 = max(16, channels[0] // 4, self.bins * 4), max(channels[0], min(self.classes, 100))
+        self.box_steps, self.score_steps = [], []
+        for i, x in enumerate(channels):
+            self.box_steps.append([self._conv_norm(f"cv2.{i}.0", 3, x, c2), self._conv_norm(f"cv2.{i}.1", 3, c2, c2),
+                                   self._out_conv(f"cv2.{i}.2", c2, 4 * self.bins)])  # fmt: skip
+        for i, x in enumerate(channels):
+            if self.legacy:
+                steps = [self._conv_norm(f"cv3.{i}.0", 3, x, c3), self._conv_norm(f"cv3.{i}.1", 3, c3, c3)]
+            else:
+                steps = [self._conv_norm(f"cv3.{i}.0.0", 3, x, x, True), self._conv_norm(f"cv3.{i}.0.1", 1, x, c3),
+                         self._conv_norm(f"cv3.{i}.1.0", 3, c3, c3, True), self._conv_norm(f"cv3.{i}.1.1", 1, c3, c3)]  # fmt: skip
+            self.score_steps.append([*steps, self._out_conv(f"cv3.{i}.2", c3, self.classes)])
+        bins = self.bins
+        self.dfl = self.add_weight(name="dfl.conv.kernel", shape=(1, 1, bins, 1), trainable=False,
+                                   initializer=lambda shape, dtype=None: keras.ops.reshape(
+                                       keras.ops.arange(bins, dtype="float32"), shape))  # fmt: skip
+
+    def _conv_norm(self, path, kernel, into, out, depthwise=False):
+        shape = (kernel, kernel, into, 1) if depthwise else (kernel, kernel, into, out)
+        weights = [self.add_weight(name=f"{path}.conv.kernel", shape=shape, initializer="glorot_uniform")]
+        for name, start, trainable in (("gamma", "ones", True), ("beta", "zeros", True),
+                                       ("moving_mean", "zeros", False), ("moving_variance", "ones", False)):  # fmt: skip
+            weights.append(self.add_weight(name=f"{path}.bn.{name}", shape=(out,), initializer=start,
+                                           trainable=trainable))  # fmt: skip
+        return ("depthwise" if depthwise else "conv", weights)
+
+    def _out_conv(self, path, into, out):
+        kernel = self.add_weight(name=f"{path}.kernel", shape=(1, 1, into, out), initializer="glorot_uniform")
+        return ("out", [kernel, self.add_weight(name=f"{path}.bias", shape=(out,), initializer="zeros")])
+
+    @staticmethod
+    def _step(x, step):
+        ops = keras.ops
+        kind, weights = step
+        if kind == "out":
+            return ops.conv(x, weights[0], padding="same") + weights[1]
+        kernel, gamma, beta, mean, variance = weights
+        x = (
+            ops.depthwise_conv(x, kernel, padding="same")
+            if kind == "depthwise"
+            else ops.conv(x, kernel, padding="same")
+        )
+        x = (x - mean) * ops.rsqrt(variance + 1e-3) * gamma + beta
+        return ops.silu(x)
+
+    def raw(self, levels):
+        """Each level's raw map, ``(B, H, W, 4 * bins + classes)``: box distribution logits, then class logits."""
+        maps = []
+        for x, box, score in zip(levels, self.box_steps, self.score_steps):
+            b, s = x, x
+            for step in box:
+                b = self._step(b, step)
+            for step in score:
+                s = self._step(s, step)
+            maps.append(keras.ops.concatenate([b, s], -1))
+        return maps
+
+    def call(self, levels):
+        return self.decode(self.raw(levels))
+
+    def decode(self, maps):
+        """Raw maps as ``(B, anchors, 4 + classes)``: the distributions' expected distances around each cell's
+        centre, times the level's stride, as ``(x, y, w, h)``; the class logits' sigmoids."""
+        ops = keras.ops
+        rows, points, scales = [], [], []
+        for m, stride in zip(maps, self.strides):
+            height, width = m.shape[1], m.shape[2]
+            rows.append(ops.reshape(m, (-1, height * width, m.shape[-1])))
+            ys, xs = ops.meshgrid(ops.arange(height, dtype="float32") + 0.5, ops.arange(width, dtype="float32") + 0.5,
+                                  indexing="ij")  # fmt: skip
+            points.append(ops.stack([ops.reshape(xs, (-1,)), ops.reshape(ys, (-1,))], -1))
+            scales.append(ops.full((height * width, 1), float(stride)))
+        flat = ops.concatenate(rows, 1)
+        anchors, box_width = flat.shape[1], 4 * self.bins
+        spread = ops.softmax(ops.reshape(flat[..., :box_width], (-1, anchors, 4, self.bins)), axis=-1)
+        distance = ops.squeeze(ops.matmul(spread, ops.reshape(self.dfl, (self.bins, 1))), -1)
+        near, far = distance[..., :2], distance[..., 2:]
+        boxes = ops.concatenate([ops.concatenate(points, 0) + (far - near) / 2, near + far], -1)
+        boxes = boxes * ops.concatenate(scales, 0)
+        return ops.concatenate([boxes, ops.sigmoid(flat[..., box_width:])], -1)
+
+    def compute_output_shape(self, input_shapes):
+        anchors = sum(shape[1] * shape[2] for shape in input_shapes)
+        return (input_shapes[0][0], anchors, 4 + self.classes)
+
+    def get_config(self):
+        config = {"classes": self.classes, "bins": self.bins, "legacy": self.legacy, "strides": self.strides}
+        return {**super().get_config(), **config}

@@ -42,7 +42,7 @@ def layer_source(info: LayerInfo) -> str:
     for declared in form.args:
         value = None if declared.name is None else args[declared.name]
         if declared.to_keras is not None:
-            value = declared.to_keras(value, info.input_shape)
+            value = declared.to_keras(value, info.argument_shape)
         if declared.positional:
             positional.append(value)
         elif value != declared.default and not (declared.keras == "strides" and value == args.get("pool")):

@@ -218,7 +218,9 @@ def _port_one(name: str, variable, ports: Mapping, weighted: list) -> None:
     index, attribute, layout = ports[short]
     value = np.asarray(variable.numpy())
     value = layout(value) if layout else value
-    target = getattr(weighted[index], attribute)
+    target = weighted[index]
+    for part in attribute.split("."):  # a head's weights lie deeper: cv2.0.0.conv.weight
+        target = getattr(target, part)
     if tuple(target.shape) != value.shape:
         raise ValueError(f"{name} {short}: Keras shape {value.shape} does not fit PyTorch's {tuple(target.shape)}")
     target.copy_(torch.from_numpy(value.copy()).to(target.dtype))

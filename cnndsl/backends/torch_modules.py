@@ -521,6 +521,85 @@ class Concatenate(nn.Module):
         return torch.cat(xs, dim=self.dim)
 
 
+class ConvNormAct(nn.Module):
+    """Ultralytics' ``Conv``: a convolution without bias (``same`` padding, odd kernel), batch norm
+    (eps 1e-3, momentum 0.03, as Keras's 0.97), SiLU; ``conv``, ``bn``, ``act`` as it names them."""
+
+    def __init__(self, into, out, kernel, groups=1):
+        super().__init__()
+        self.conv = Conv2d(into, out, kernel, padding=kernel // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out, eps=1e-3, momentum=0.03)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class DFL(nn.Module):
+    """The distribution's expectation: a softmax over ``bins`` per side, weighted by 0..bins-1 in a fixed 1x1 conv."""
+
+    def __init__(self, bins):
+        super().__init__()
+        self.bins = bins
+        self.conv = nn.Conv2d(bins, 1, 1, bias=False).requires_grad_(False)
+        self.conv.weight.data[:] = torch.arange(bins, dtype=torch.float).view(1, bins, 1, 1)
+
+    def forward(self, x):
+        batch, _, anchors = x.shape
+        spread = x.view(batch, 4, self.bins, anchors).transpose(2, 1).softmax(1)
+        return self.conv(spread).view(batch, 4, anchors)
+
+
+class Detect(nn.Module):
+    """YOLO's detection head over feature levels, its modules named as Ultralytics' ``Detect`` names them.
+
+    Training: each level's raw map ``(B, 4 * bins + classes, H, W)``, box logits then class logits.
+    Inference: ``(B, 4 + classes, anchors)``, boxes ``(x, y, w, h)`` in input pixels and sigmoid scores.
+    """
+
+    def __init__(self, classes, bins, legacy, channels, widths, strides):
+        super().__init__()
+        c2, c3 = widths
+        self.classes, self.bins, self.strides = classes, bins, tuple(strides)
+        self.cv2 = nn.ModuleList(
+            nn.Sequential(ConvNormAct(x, c2, 3), ConvNormAct(c2, c2, 3), Conv2d(c2, 4 * bins, 1)) for x in channels
+        )
+        if legacy:
+            branches = (nn.Sequential(ConvNormAct(x, c3, 3), ConvNormAct(c3, c3, 3), Conv2d(c3, classes, 1))
+                        for x in channels)  # fmt: skip
+        else:
+            branches = (
+                nn.Sequential(
+                    nn.Sequential(ConvNormAct(x, x, 3, groups=x), ConvNormAct(x, c3, 1)),
+                    nn.Sequential(ConvNormAct(c3, c3, 3, groups=c3), ConvNormAct(c3, c3, 1)),
+                    Conv2d(c3, classes, 1),
+                )
+                for x in channels
+            )
+        self.cv3 = nn.ModuleList(branches)
+        self.dfl = DFL(bins)
+
+    def forward(self, *levels):
+        maps = tuple(torch.cat((box(x), score(x)), 1) for x, box, score in zip(levels, self.cv2, self.cv3))
+        return maps if self.training else self.decode(maps)
+
+    def decode(self, maps):
+        """The levels' raw maps as boxes in input pixels and class scores, ``(B, 4 + classes, anchors)``."""
+        flat = torch.cat([m.flatten(2) for m in maps], 2)
+        box, score = flat.split((4 * self.bins, self.classes), 1)
+        points, scale = [], []
+        for m, stride in zip(maps, self.strides):
+            height, width = m.shape[2:]
+            y, x = torch.meshgrid(torch.arange(height, dtype=m.dtype, device=m.device) + 0.5,
+                                  torch.arange(width, dtype=m.dtype, device=m.device) + 0.5, indexing="ij")  # fmt: skip
+            points.append(torch.stack((x.flatten(), y.flatten())))
+            scale.append(torch.full((1, height * width), float(stride), dtype=m.dtype, device=m.device))
+        points, scale = torch.cat(points, 1), torch.cat(scale, 1)
+        near, far = self.dfl(box).chunk(2, 1)
+        boxes = torch.cat((points + (far - near) / 2, near + far), 1) * scale
+        return torch.cat((boxes, score.sigmoid()), 1)
+
+
 class Graph(nn.Module):
     """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input).
 

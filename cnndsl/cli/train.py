@@ -9,7 +9,7 @@ from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_SPEC, one_model, r
 from cnndsl.cli.options import add_scale_option, add_spec_argument, add_task_option, add_train_options, recipe
 from cnndsl.cli.trainer import cluster_of, print_interrupted, supervised, training_package
 from cnndsl.errors import SpecError
-from cnndsl.inputs import Source
+from cnndsl.inputs import Source, UsageError
 from cnndsl.records import replace
 from cnndsl.tasks import task_named
 
@@ -31,6 +31,7 @@ def add_parser(commands) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     training_package("run")
     source = one_model(args.input, "run", " (use compare for several)", scale=getattr(args, "scale", None))
+    _refuse_untrained_task(args, source)
     if source.scales:
         source = replace(source, scale=args.scale)
         try:
@@ -44,6 +45,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = replace(source, scale=args.scale)  # the check says the spec declares no scales
     cluster = cluster_of(args)
     return supervised(args, cluster, lambda: _run(args, source, cluster))
+
+
+def _refuse_untrained_task(args: argparse.Namespace, source: Source) -> None:
+    """One line, before any data is loaded, for a model whose task cnndsl cannot train yet (a detector)."""
+    from cnndsl.checker import check
+
+    try:
+        task = check(source, task=args.task).task
+    except SpecError:  # training reports the spec's errors as it always has
+        return
+    if task.untrained is not None:
+        raise UsageError(f"{source.label}: {task.untrained}; check, summary, draw and emit take it")
 
 
 def _run(args: argparse.Namespace, source: Source, cluster) -> int:

@@ -42,6 +42,7 @@ from cnndsl.layers.core import (
     suggest,
 )
 from cnndsl.layers.dense import DENSE
+from cnndsl.layers.detect import DETECT_LAYERS
 from cnndsl.layers.dropout import DROPOUTS
 from cnndsl.layers.io import NO_LAYERS
 from cnndsl.layers.merge import MERGE_LAYERS
@@ -53,7 +54,7 @@ from cnndsl.shapes import ShapeProblem
 
 FAMILIES = (
     CONVOLUTIONS, POOLINGS, RESHAPES, DROPOUTS, DENSE, NORMALIZATIONS, ACTIVATION_LAYERS, MERGE_LAYERS,
-    AUGMENTATIONS, YOLO_BLOCKS, NO_LAYERS,
+    DETECT_LAYERS, AUGMENTATIONS, YOLO_BLOCKS, NO_LAYERS,
 )  # fmt: skip
 """Every family's entries, in the order the reference lists them."""
 

@@ -542,6 +542,13 @@ class LayerType:
     """``OUT(A | B)``: the model's outputs, one per branch; no layer, and last in the model's chain."""
     merge: bool = False
     """A merge of branches (``ADD(A | B)``): ``output_shape`` takes the list of branch shapes."""
+    min_branches: int = 2
+    """The fewest branches a merge takes (a detection head may have one level)."""
+    ends_model: bool = False
+    """Only the model's output (a detection head: PyTorch gives its detections in Ultralytics' layout)."""
+    sees_input: bool = False
+    """A merge whose shape rule, weights and MACs also read the model input's shape, given first among the
+    branches' (a detection head: its strides are the input's size over each level's)."""
     kind: str = "other"
     """What pictures colour it as: convolution, pooling, normalization, dense, merge, reshape, other."""
     warn: Callable[[Shape, Mapping], str | None] = lambda shape, args: None

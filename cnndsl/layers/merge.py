@@ -244,7 +244,7 @@ MERGE_LAYERS = (
                    "each map) and each position, the values averaged with weights softmax(scale <q, k>) over "
                    "every position, scale = (C_q / heads)^-0.5; the value's shape (YOLO's PSA attention)"),
     LayerType("OUT", "Model", "the model's outputs, one per branch (no layer); last in the model's chain",
-              output_shape=_outputs_shape, merge=True, is_output=True, kind="merge",
+              output_shape=_outputs_shape, merge=True, min_branches=1, is_output=True, kind="merge",
               torch=Torch(refuse="the model's outputs are no layer: the module returns its branches' tensors",
                           unread="the PyTorch reader reads a module of one output"),
               example={},

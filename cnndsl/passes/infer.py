@@ -53,6 +53,8 @@ class Inferrer:
         """Whether an error has left sizes unknown: a later "size unknown" follows from it, and is not said."""
         self._pointwise: list[tuple[int, Diagnostic]] = []
         """Warnings of layers whose kind withdraws them when the output later meets a spatial layer."""
+        self._image: Shape = ()
+        """The model input's shape, for a merge that sees it."""
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key (cnndsl.passes.expand.Mark): the layer it is the output of, and its shape."""
         self.taken = False
@@ -74,10 +76,14 @@ class Inferrer:
 
     def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
         """The layers in Keras's order, and the tree of items indexing them."""
+        self._image = input_shape
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
+        ends = {output.source for output in self.outputs} or ({walked[0]} if walked else set())
         if walked and self.taken:
-            self._lost({output.source for output in self.outputs} or {walked[0]})
+            self._lost(ends)
+        if walked:
+            self._followed_ends(ends)
         self._withdraw_pointwise_warnings()
         if not self.merged:
             return self.built, tree
@@ -104,6 +110,17 @@ class Inferrer:
                     info.layer.span,
                     f"name it ({_head(info.layer)} as x) and use it (@x), or remove it",
                     "lost-output",
+                )
+
+    def _followed_ends(self, outputs: set[int]) -> None:
+        """A layer that ends the model (a detection head, whose output is the detections) followed by another."""
+        for index, info in enumerate(self.built):
+            if info.layer.type.ends_model and index not in outputs:
+                self._error(
+                    f"{_head(info.layer)} ends the model: nothing may follow it",
+                    info.layer.span,
+                    f"end the spec in {info.layer.code}(...)",
+                    "ends-model",
                 )
 
     def _withdraw_pointwise_warnings(self) -> None:
@@ -242,19 +259,25 @@ class Inferrer:
         sources = tuple(branch[0] for branch in walked)
         shapes = tuple(branch[1] for branch in walked)
         layer = item.layer
+        image = self._image if layer.type.sees_input else None
+        seen = [image, *shapes] if image is not None else list(shapes)
         try:
-            out = layer.type.output_shape(list(shapes), layer.args)
+            out = layer.type.output_shape(seen, layer.args)
         except ShapeProblem as problem:
             self._merge_error(item, shapes, problem)
             self._sizes_lost = True
-            out = _joined_unknown_sizes(layer, shapes)
+            out = _joined_unknown_sizes(layer, seen)
             if out is None:  # what follows gets a shape nobody knows: no error after it would be its own
                 return None
         else:
-            warning = layer.type.warn(list(shapes), layer.args)
+            warning = layer.type.warn(seen, layer.args)
             self._warn(layer, warning and f"{layer.code} {warning}", "merge-broadcast")
-        macs = layer.type.macs(list(shapes), out, layer.args)  # a merge's rule takes every branch's shape
-        info = LayerInfo(layer, self._name(layer), shapes[0], out, 0, 0, macs, sources, shapes)
+        weights = layer.type.weights(seen, layer.args)
+        trainable = sum(weight.size for weight in weights if weight.trainable)
+        frozen = sum(weight.size for weight in weights if not weight.trainable)
+        known = None not in out[1:] and all(None not in shape[1:] for shape in seen)
+        macs = layer.type.macs(seen, out, layer.args) if known else 0
+        info = LayerInfo(layer, self._name(layer), shapes[0], out, trainable, frozen, macs, sources, shapes, image)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
 
@@ -443,7 +466,7 @@ def _remapped(info: LayerInfo, position: dict[int, int]) -> LayerInfo:
     inputs = tuple(INPUT if source == INPUT else position[source] for source in info.inputs)
     return LayerInfo(
         info.layer, info.name, info.input_shape, info.output_shape, info.trainable, info.non_trainable, info.macs,
-        inputs, info.input_shapes,
+        inputs, info.input_shapes, info.image,
     )  # fmt: skip
 
 

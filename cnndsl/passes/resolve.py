@@ -40,7 +40,6 @@ class Joined:
 
 
 Resolved = Layer | Joined | Mark | Take | Enter | Leave
-MIN_BRANCHES = 2
 
 
 class Resolver:
@@ -104,11 +103,11 @@ class Resolver:
         for arg in positional:
             self._error(f"{merge.code} {takes}", arg.span, code="merge-arguments")
         branches = tuple(self.resolve(branch, top=False) for branch in item.branches)
-        least = 1 if kind.is_output else MIN_BRANCHES
-        if len(merge.branches) < least:
-            example = f"{merge.code}(A | B)"
-            branches_word = "branch" if least == 1 else "branches"
-            message = f"{merge.code} needs at least {least} {branches_word}, separated by '|': {example}"
+        fewest = kind.min_branches
+        if len(merge.branches) < fewest:
+            example = f"{merge.code}(A | B)" if fewest > 1 else f"{merge.code}(A)"
+            needs = f"{fewest} branches, separated by '|'" if fewest > 1 else "1 branch"
+            message = f"{merge.code} needs at least {needs}: {example}"
             self._error(message, merge.span, code="merge-branches")
             return None
         call = ast.Call(merge.code, tuple(arg for arg in merge.args if arg.name is not None), merge.span)
@@ -302,6 +301,8 @@ def attach_head(
     own as that output's head where it reads as one (``DN(10) as aux`` of a classifier), and
     leaves every other output as written (a feature map, ``@p3``, ``ID() as p5``).
     """
+    if not task.appends_head:  # the spec ends in the task's own head (a detector's DETECT)
+        return layers
     at = len(layers)
     while at and isinstance(layers[at - 1], Enter | Leave):  # a model that ends in a block's use
         at -= 1
