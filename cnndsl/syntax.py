@@ -317,7 +317,19 @@ def _is_blank(text: str) -> bool:
 
 
 def _expected_words(expected: set[str]) -> str:
-    if "NAME" in expected and expected <= {"NAME", "LPAR", "ADD", "CAT", "MUL", "ATT", "OUT", "RSZTO", "DETECT", "LBRACE", "AT"}:
+    if "NAME" in expected and expected <= {
+        "NAME",
+        "LPAR",
+        "ADD",
+        "CAT",
+        "MUL",
+        "ATT",
+        "OUT",
+        "RSZTO",
+        "DETECT",
+        "LBRACE",
+        "AT",
+    }:
         return "a layer such as CN(32)"
     words = sorted({TOKEN_WORDS.get(name, name.lower()) for name in expected})
     if not words:

@@ -426,7 +426,9 @@ OWN_REFERENCE = {"DETECT"}
 
 
 def test_every_code_has_a_place_in_the_reference():
-    assert REFERENCE_CODES | {"ID", "IN", "OUT"} | BLOCK_CODES | OWN_REFERENCE == set(LAYERS)  # blocks: test_yolo_blocks.py
+    assert REFERENCE_CODES | {"ID", "IN", "OUT"} | BLOCK_CODES | OWN_REFERENCE == set(
+        LAYERS
+    )  # blocks: test_yolo_blocks.py
     for code in REFERENCE_CODES - set(MERGE_LAYERS) - {"CN", "ATT"}:  # ATT: held by tests/test_attention.py
         made = _reference_simple(Desc(code, "", dict(LAYERS[code].example)))
         assert _keras_row_name(made) == LAYERS[code].keras_class

@@ -389,6 +389,7 @@ class Attention2D(keras.layers.Layer):
         return {**super().get_config(), "heads": self.heads}
 
 
+@keras.saving.register_keras_serializable(package="cnndsl")
 class Detect(keras.layers.Layer):
     """YOLO's detection head (Ultralytics' ``Detect``) over feature levels, each weight named by its path there.
 

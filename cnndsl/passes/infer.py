@@ -94,8 +94,7 @@ class Inferrer:
             for out in self.outputs
         ]
         self.uses = [
-            BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth, use.code)
-            for use in self.uses
+            BlockUse(use.name, tuple(sorted(position[i] for i in use.layers)), use.depth, use.code) for use in self.uses
         ]
         return layers, tree
 
@@ -276,7 +275,9 @@ class Inferrer:
         trainable = sum(weight.size for weight in weights if weight.trainable)
         frozen = sum(weight.size for weight in weights if not weight.trainable)
         known = None not in out[1:] and all(None not in shape[1:] for shape in seen)
-        macs = layer.type.macs(seen, out, layer.args) if known else 0
+        macs = (
+            layer.type.macs(seen, out, layer.args) if known or not layer.type.sees_input else 0
+        )  # its rule: ATT's None
         info = LayerInfo(layer, self._name(layer), shapes[0], out, trainable, frozen, macs, sources, shapes, image)
         self.built.append(info)
         return len(self.built) - 1, out, Merge(len(self.built) - 1, tuple(branch[2] for branch in walked))
