@@ -69,7 +69,9 @@ def core_only(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     (tmp_path / "m.cnn").write_text("CN(8, 3) -> FL()\n")
     (tmp_path / "s.cnn").write_text("CN({8, 16}, 3) -> FL()\n")
-    (tmp_path / "m.yaml").write_text("nc: 2\nbackbone:\n  - [-1, 1, Conv, [8, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n")
+    (tmp_path / "m.yaml").write_text(
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [8, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n"
+    )
     with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:
         archive.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": []}}')
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
