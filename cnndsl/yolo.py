@@ -84,8 +84,6 @@ class YoloModel:
     classes: int
     input_shape: tuple[int, int, int]
     notes: tuple[str, ...] = ()
-    layers: tuple[int, ...] = ()
-    """Per element of ``chain`` after ``IN(...)``: the index of the file's layer it stands for."""
     entries: tuple[tuple[int, int, int], ...] = ()
     """``(start, end, index)``: where each of the file's layers is written (its ``[from, ...]``), and its index."""
 
@@ -341,10 +339,10 @@ class _Reader:
                 f"(Ultralytics' rule for those names); read the file with --scale {apart.split(', ')[0]} for them",
             )
         shape = self.input_shape(keys)
-        chain, task, order = self.model(layers, shape, legacy, c3k, keys)
+        chain, task = self.model(layers, shape, legacy, c3k, keys)
         entries = tuple((entry.node.start_mark.index, entry.node.end_mark.index, entry.index) for entry in layers)
         return YoloModel(
-            self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, order, entries
+            self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, entries
         )
 
     def options(self, keys):
@@ -515,19 +513,15 @@ class _Reader:
                                          for size in shape), self.span(where))  # fmt: skip
         first = ast.Named(declared, "image", declared.span, declared.span) if -1 in taken else declared
         elements: list[ast.Node] = [first]
-        order = []
         current = -1
         for entry in entries:
-            nodes = self.layer(entry, current, legacy, c3k)
-            for node in nodes:
-                elements.append(node)
-                order.append(entry.index)
+            elements += self.layer(entry, current, legacy, c3k)
             if entry.index in taken:
                 elements[-1] = ast.Named(elements[-1], f"l{entry.index}", entry.span(self), entry.span(self))
             current = entry.index
         task = "detect" if last.module == "Detect" else "classify"
         span = span_at(self.text, elements[1].span.start, elements[-1].span.end)
-        return ast.Chain(tuple(elements), span), task, tuple(order)
+        return ast.Chain(tuple(elements), span), task
 
     def layer(self, entry: _Entry, current: int, legacy: bool, c3k: bool) -> list[ast.Node]:
         """The nodes a layer reads as: ``@lN`` where it takes another layer than the last, then its code."""
