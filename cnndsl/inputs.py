@@ -62,6 +62,8 @@ class Source:
     """A project's ``scale`` setting and where it is set: it applies to a file that declares scales."""
     task: str | None = None
     """The task the source itself declares (a YOLO model file's head), where the caller names none."""
+    input_shape: tuple[int, int, int] | None = None
+    """The input the source itself implies, where the caller gives none (a YOLO model file's 640x640 images)."""
 
     @property
     def title(self) -> str:
@@ -90,6 +92,7 @@ class Source:
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
         task = task if task is not None else self.task
+        input_shape = input_shape if input_shape is not None else self.input_shape
         return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task, scale=chosen)
 
     def chosen_scale(self, scale: str | None = None) -> Chosen | None:
@@ -283,9 +286,14 @@ def yolo_models(display: str, text: str, stem: str, scale: str | None = None) ->
         model = read_yolo(text, scale, stem)
     except SpecError as error:
         return [Source(display, text, stem, error=error)]
+    first = model.chain.elements[0]
+    if isinstance(first, ast.Call):  # IN(640, 640, 3): the file's input, where --input-shape gives none
+        chain, shape = ast.Chain(model.chain.elements[1:], model.chain.span), model.input_shape
+    else:  # the input is named (a layer takes it later): kept as written
+        chain, shape = model.chain, None
     return [
-        Source(display, text, stem, chain=model.chain, num_classes=model.classes, task=model.task,
-               scales=model.scales, scale=scale)
+        Source(display, text, stem, chain=chain, num_classes=model.classes, task=model.task,
+               scales=model.scales, scale=scale, input_shape=shape)
     ]  # fmt: skip
 
 

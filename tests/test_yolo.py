@@ -368,3 +368,13 @@ def test_two_inputs_that_a_model_file_cannot_write_are_one_stacked_input_split_i
     written = [info for info in nano.layers if info.code == "SL" and info.layer.path is None]  # not a block's
     assert [info.output_shape[-1] for info in written] == [3, 1]
     assert nano.total_params < medium.total_params
+
+
+def test_check_of_a_file_at_another_input_size_and_one_its_levels_do_not_fit():
+    result = run_cli("check", str(FILES / "yolo11.yaml"), "--scale", "n", "--input-shape", "320,320,3")
+    assert result.returncode == 0, result.stderr
+    assert "output (None, 2100, 84)" in result.stdout  # 40x40 + 20x20 + 10x10 anchors
+    result = run_cli("check", str(FILES / "yolo11.yaml"), "--scale", "n", "--input-shape", "100,100,3")
+    text = (FILES / "yolo11.yaml").read_text()
+    line, column = place(text, "6], 1, Concat")
+    assert result.returncode == 1 and f"yolo11.yaml:{line}:{column}: error: CAT cannot join" in result.stderr
