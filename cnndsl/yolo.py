@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 INPUT_SIZE = 640
-"""The image size Ultralytics builds and trains its models at (``imgsz``)."""
+"""The image size Ultralytics builds and trains its detectors at (``imgsz``)."""
+CLASSIFY_SIZE = 224
+"""The image size Ultralytics trains its classifiers at."""
 
 C3K_SCALES = frozenset({"m", "l", "x"})
 """The scale names at which ``parse_model`` builds a ``C3k2`` with ``c3k`` true."""
@@ -181,8 +183,9 @@ def read_yolo(
 ) -> YoloModel:
     """Read a model file's text for one scale (the file's first when None); SpecError located in ``text``.
 
-    ``input_size`` is the image's height and width (one number or two; Ultralytics' 640 by
-    default), ``channels`` the input's channels (the file's ``channels``, else 3).
+    ``input_size`` is the image's height and width (one number or two; Ultralytics' 640 for a
+    detector, 224 for a classifier by default), ``channels`` the input's channels (the file's
+    ``channels``, else 3).
     """
     try:
         return _Reader(text, scale, _identifier(name), input_size, channels).read()
@@ -338,7 +341,7 @@ class _Reader:
                 f"the scales {apart} are written apart: at scales m, l and x a C3k2 builds its blocks as C3k "
                 f"(Ultralytics' rule for those names); read the file with --scale {apart.split(', ')[0]} for them",
             )
-        shape = self.input_shape(keys)
+        shape = self.input_shape(keys, CLASSIFY_SIZE if layers[-1].module == "Classify" else INPUT_SIZE)
         chain, task = self.model(layers, shape, legacy, c3k, keys)
         entries = tuple((entry.node.start_mark.index, entry.node.end_mark.index, entry.index) for entry in layers)
         return YoloModel(
@@ -415,13 +418,13 @@ class _Reader:
         span = self.span(where) if where is not None else span_at(self.text, 0, 0)
         raise self.fail(f"the file has no scale {self.asked!r} (its scales: {names})", span, code="unknown-name")
 
-    def input_shape(self, keys) -> tuple[int, int, int]:
+    def input_shape(self, keys, default: int) -> tuple[int, int, int]:
         channels = self.channels
         if channels is None and "channels" in keys:
             channels = self.value(keys["channels"][1])
             if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
                 raise self.fail(f"channels is the input's channel count, not {channels!r}", keys["channels"][1])
-        size = INPUT_SIZE if self.input_size is None else self.input_size
+        size = default if self.input_size is None else self.input_size
         height, width = (size, size) if isinstance(size, int) else tuple(size)
         return (int(height), int(width), int(channels or 3))
 

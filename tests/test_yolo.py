@@ -336,7 +336,7 @@ def test_a_file_without_scales_rounds_channels_to_eight_and_reads_its_channels()
     model = read_yolo(text)
     assert written_text(model).startswith("scale default(1.00, 1.00, none)\n")
     checked = model.check()
-    assert checked.input_shape == (None, 640, 640, 1)
+    assert checked.input_shape == (None, 224, 224, 1)  # a classifier: Ultralytics trains it at 224
     first = next(info for info in checked.layers if info.code == "CN")
     assert first.output_shape[-1] == 16  # Ultralytics' make_divisible(12, 8)
 
