@@ -371,3 +371,18 @@ def test_check_of_a_file_at_another_input_size_and_one_its_levels_do_not_fit():
     text = (FILES / "yolo11.yaml").read_text()
     line, column = place(text, "6], 1, Concat")
     assert result.returncode == 1 and f"yolo11.yaml:{line}:{column}: error: CAT cannot join" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_keras_yolo_exports_with_keras_own_export_and_serves_its_detections(tmp_path):
+    np = pytest.importorskip("numpy")
+    tf = pytest.importorskip("tensorflow")
+    arrays, weights = recorded("yolov8", "n")
+    spec = cnndsl.from_yolo(FILES / "yolov8.yaml", scale="n", input_shape=(64, 64, 3))
+    keras_model = cnndsl.compile_spec(spec)
+    cnndsl.port_weights(ultralytics_stand_in(weights, "yolov8", "n"), keras_model)
+    keras_model.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))  # held: its function reads the loaded variables
+    served = loaded.serve(arrays["image"].transpose(0, 2, 3, 1))
+    largest = max(1.0, float(np.abs(arrays["decoded"]).max()))
+    np.testing.assert_allclose(np.moveaxis(np.asarray(served), -1, 1), arrays["decoded"], atol=1e-4 * largest)
