@@ -21,9 +21,10 @@ vocabulary, too many arguments, a file that is not a model file) likewise.
 
 Two rules depend on the scale's *name*, as in ``parse_model``: a ``C3k2`` at scale ``m``,
 ``l`` or ``x`` builds its inner blocks as ``C3k`` (``c3k`` true), and a file with a
-``C3k2`` has the current detection head (without one: ``legacy=true``, YOLOv8's). A
-reading is therefore for one scale; its scale lines are those of the scales that read
-alike (YOLO11's n and s, or its m, l and x).
+``C3k2`` has the current detection head (without one: ``legacy=true``, YOLOv8's). The
+first is a scale variable: where the file's scales differ in it, each scale line says
+``c3k=true`` or ``c3k=false`` and each ``C3k2`` the file writes without ``c3k`` true
+takes it (``c3k=c3k``), so one reading holds every scale of the file.
 
 Only :mod:`yaml` (PyYAML, the ``yolo`` extra) is loaded, and only when a file is read.
 """
@@ -33,7 +34,7 @@ from __future__ import annotations
 from cnndsl import ast
 from cnndsl.errors import SYNTAX, VALUE, Diagnostic, SpecError, SpecSyntaxError, SpecValueError
 from cnndsl.layers import LAYERS
-from cnndsl.records import record
+from cnndsl.records import record, replace
 from cnndsl.specfile import Scaling
 from cnndsl.syntax import span_at
 
@@ -59,22 +60,27 @@ CLASSIFY_SIZE = 224
 
 C3K_SCALES = frozenset({"m", "l", "x"})
 """The scale names at which ``parse_model`` builds a ``C3k2`` with ``c3k`` true."""
+C3K = "c3k"
+"""The scale variable that says whether a ``C3k2`` builds its blocks as ``C3k`` at a scale."""
 
 
 def scale_line(scaling: Scaling) -> str:
     """The scale line the notation writes for a row of the file's scales: ``scale n(0.50, 0.25, 1024)``."""
+    from cnndsl.specfile import value_text
+
     cap = "none" if scaling.cap is None else str(scaling.cap)
-    return f"scale {scaling.name}({_number(scaling.depth)}, {_number(scaling.width)}, {cap})"
+    variables = "".join(f", {name}={value_text(value)}" for name, value in scaling.variables)
+    return f"scale {scaling.name}({_number(scaling.depth)}, {_number(scaling.width)}, {cap}{variables})"
 
 
 @record
 class YoloModel:
-    """A model file read for one scale: the tree to check, and what the file says about it.
+    """A model file read: the tree to check, and what the file says about it.
 
-    ``chain`` is the model (``IN(...)`` first), its spans in ``text``; ``scales`` the scale
-    lines of the scales that read as this one does; ``scale`` the scale it was read for;
+    ``chain`` is the model (``IN(...)`` first), its spans in ``text``; ``scales`` the file's
+    scale lines, every one; ``scale`` the scale it was read for (checked at by default);
     ``task`` ``detect`` or ``classify``; ``classes`` the file's ``nc``; ``name`` the model's
-    name in the notation; ``notes`` what a reader should be told (scales written apart).
+    name in the notation; ``notes`` what a reader should be told.
     """
 
     text: str
@@ -101,7 +107,7 @@ class YoloModel:
     def check(self, input_shape=None, num_classes=None, default_input_shape=None, task=None, scale=None):
         """The checked model at the scale it was read for (see :func:`cnndsl.check`); SpecError located in the YAML.
 
-        ``scale`` may name another scale that reads alike (one of :attr:`scales`).
+        ``scale`` may name any other scale of the file (one of :attr:`scales`).
         """
         from cnndsl.checker import check_chain
         from cnndsl.passes.scale import choose
@@ -332,20 +338,17 @@ class _Reader:
         layers = self.layers(keys)
         self.nc = nc
         legacy = not any(entry.module == "C3k2" for entry in layers)
-        c3k = chosen is not None and chosen.name in C3K_SCALES
-        alike = tuple(s for s in scales if (s.name in C3K_SCALES) == c3k) if not legacy else tuple(scales)
-        notes = ()
-        if len(alike) < len(scales):
-            apart = ", ".join(s.name for s in scales if s not in alike)
-            notes = (
-                f"the scales {apart} are written apart: at scales m, l and x a C3k2 builds its blocks as C3k "
-                f"(Ultralytics' rule for those names); read the file with --scale {apart.split(', ')[0]} for them",
-            )
+        built = {s.name in C3K_SCALES for s in scales}
+        c3k: bool | str = C3K if len(built) > 1 else built == {True}
+        if c3k == C3K and not legacy:  # the scales differ: each says its own, as a variable
+            scales = [replace(s, variables=((C3K, ast.Word(str(s.name in C3K_SCALES).lower(), s.span)),))
+                      for s in scales]  # fmt: skip
+            chosen = next(s for s in scales if s.name == chosen.name)
         shape = self.input_shape(keys, CLASSIFY_SIZE if layers[-1].module == "Classify" else INPUT_SIZE)
         chain, task = self.model(layers, shape, legacy, c3k, keys)
         entries = tuple((entry.node.start_mark.index, entry.node.end_mark.index, entry.index) for entry in layers)
         return YoloModel(
-            self.text, self.name, chain, alike, chosen.name if chosen else None, task, nc, shape, notes, entries
+            self.text, self.name, chain, tuple(scales), chosen.name if chosen else None, task, nc, shape, (), entries
         )
 
     def options(self, keys):
@@ -492,7 +495,7 @@ class _Reader:
 
     # the model ---------------------------------------------------------------------------
 
-    def model(self, entries: list[_Entry], shape, legacy: bool, c3k: bool, keys):
+    def model(self, entries: list[_Entry], shape, legacy: bool, c3k: bool | str, keys):
         """The chain of the whole model, and its task."""
         taken = set()
         for entry in entries:
@@ -526,7 +529,7 @@ class _Reader:
         span = span_at(self.text, elements[1].span.start, elements[-1].span.end)
         return ast.Chain(tuple(elements), span), task
 
-    def layer(self, entry: _Entry, current: int, legacy: bool, c3k: bool) -> list[ast.Node]:
+    def layer(self, entry: _Entry, current: int, legacy: bool, c3k: bool | str) -> list[ast.Node]:
         """The nodes a layer reads as: ``@lN`` where it takes another layer than the last, then its code."""
         module = MODULES[entry.module]
         values = [self.argument(entry, node) for node in entry.args]
@@ -584,7 +587,9 @@ class _Reader:
             return tuple(value)
         return value
 
-    def call(self, entry: _Entry, module: Module, given: dict, c3k: bool) -> ast.Call:
+    def call(self, entry: _Entry, module: Module, given: dict, c3k: bool | str) -> ast.Call:
+        """The call of a layer; ``c3k`` is what a ``C3k2`` written without ``c3k`` true takes: true at every
+        scale, false at every scale, or the scale variable :data:`C3K`."""
         args: dict[str, tuple] = {}
         for param in module.params:
             if param in FIXED or param not in given:
@@ -593,8 +598,8 @@ class _Reader:
             args[param] = (self.notation_value(entry, param, value, span), span)
         if module.repeat:
             args["n"] = (entry.repeats, self.span(entry.repeats_node))
-        if entry.module == "C3k2" and c3k:
-            args["c3k"] = (True, args.get("c3k", (None, entry.call_span(self)))[1])
+        if entry.module == "C3k2" and c3k and args.get("c3k", (False,))[0] is not True:
+            args["c3k"] = (True if c3k is True else C3K, args.get("c3k", (None, entry.call_span(self)))[1])
         if entry.module == "nn.Upsample":
             factor = args.pop("scale_factor", (None, entry.call_span(self)))
             if isinstance(factor[0], float) and factor[0].is_integer():  # 2.0: the whole factor 2

@@ -68,15 +68,31 @@ def test_reading_names_only_the_layers_taken_later_and_keeps_the_file_s_numbers(
     assert " as l5" not in text  # taken by its successor only
 
 
-def test_c3k2_at_m_l_x_builds_c3k_and_those_scales_are_written_apart():
+def test_c3k2_at_m_l_x_builds_c3k_through_a_scale_variable_so_one_reading_holds_every_scale():
     text = (FILES / "yolo11.yaml").read_text()
     small, large = read_yolo(text, "s", "yolo11"), read_yolo(text, "l", "yolo11")
-    assert [s.name for s in small.scales] == ["n", "s"]
-    assert [s.name for s in large.scales] == ["m", "l", "x"]
-    assert "C3K2(256, n=2, e=0.25)" in written_text(small)
-    assert "C3K2(256, n=2, c3k=true, e=0.25)" in written_text(large)
-    assert "legacy" not in written_text(small)
-    assert small.notes and "--scale m" in small.notes[0]
+    assert [s.name for s in small.scales] == [s.name for s in large.scales] == list("nsmlx")
+    written = written_text(small)
+    assert written == written_text(large) and not small.notes
+    assert written.startswith("scale n(0.50, 0.25, 1024, c3k=false)\nscale s(0.50, 0.50, 1024, c3k=false)\n"
+                              "scale m(0.50, 1.00, 512, c3k=true)\n")  # fmt: skip
+    assert "C3K2(256, n=2, c3k=c3k, e=0.25)" in written  # written false: Ultralytics' rule per scale name
+    assert "C3K2(512, n=2, c3k=true) as l6" in written  # written true: true at every scale
+    assert "legacy" not in written and "c3k" not in written_text(read_yolo(YOLOV8, "n", "yolov8"))
+
+
+@pytest.mark.parametrize("stem", ["yolo11", "yolo11-cls"])
+def test_from_yolo_writes_one_file_of_every_yolo11_scale_with_ultralytics_counts(stem, tmp_path):
+    from cnndsl.inputs import read_models
+
+    out = tmp_path / f"{stem}.cnn"
+    result = run_cli("from-yolo", str(FILES / f"{stem}.yaml"), "-o", str(out))
+    assert result.returncode == 0 and "note" not in result.stderr, result.stderr
+    model = cnndsl.from_yolo(FILES / f"{stem}.yaml")
+    (source,) = read_models(str(out))
+    for scale in "nsmlx":  # the YAML read once, and the file it is written as, at every scale
+        assert ultralytics_count(model.check(scale=scale)) == ULTRALYTICS_COUNTS[stem][scale]
+        assert ultralytics_count(source.check(scale=scale)) == ULTRALYTICS_COUNTS[stem][scale]
 
 
 def test_classify_reads_as_its_convolution_pooling_and_classes():

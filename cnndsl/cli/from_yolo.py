@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
     parser.add_argument("model", metavar="MODEL.yaml", help="an Ultralytics model file (yolov8.yaml, yolo11.yaml)")
     parser.add_argument(
         "--scale", metavar="NAME",
-        help="the scale to read the file for (default: its first); the scales that read alike are written with it",
+        help="the scale to check the file at before writing it (default: its first); every scale is written",
     )  # fmt: skip
     add_output_option(parser, "write the spec to FILE instead of stdout")
     add_input_shape_option(parser, "the input to write (default: 640x640 images of the file's channels, else 3)")
