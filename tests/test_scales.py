@@ -460,3 +460,5 @@ def test_summary_scales_shows_each_variable_per_scale_and_hover_its_value(tmp_pa
     analysis = analyze_spec_file(VARIABLES, Settings(scale="m"))
     call = next(call for call in analysis.calls() if call.code == "CN")
     assert describe_call(call, analysis).splitlines()[-1].startswith("64 -> 64, k -> 5, act -> linear at scale m (")
+    block = next(call for call in analysis.calls() if call.code == "C3K2")  # a block code's hover says it too
+    assert describe_call(block, analysis).splitlines()[-1].startswith("64 -> 64, c3k -> true at scale m (")
