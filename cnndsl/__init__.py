@@ -31,7 +31,7 @@ from cnndsl.version import __version__ as __version__
 
 __all__ = [
     "parse", "check", "compile_spec", "CheckedModel", "LAYERS",
-    "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic", "draw_spec",
+    "SpecError", "SpecSyntaxError", "SpecValueError", "SpecShapeError", "Diagnostic", "draw_spec", "from_yolo",
 ]  # fmt: skip
 
 
@@ -61,6 +61,18 @@ def draw_spec(text: str, input_shape=None, num_classes=None, **options):
     from cnndsl.notebook import draw_spec
 
     return draw_spec(text, input_shape, num_classes, **options)
+
+
+def from_yolo(path, scale: str | None = None, input_shape=None):
+    """An Ultralytics model file (``yolo11.yaml``) read for one scale and checked: a model that
+    ``check``, ``compile_spec`` (Keras and PyTorch) and ``summary`` take, whose ``.spec`` is its
+    notation (scale lines and one model). See :mod:`cnndsl.yolo`; SpecError located in the YAML.
+    """
+    from cnndsl.inputs import read_text, stem_and_suffix
+    from cnndsl.yolo import from_yolo_text
+
+    path = os.fspath(path)
+    return from_yolo_text(read_text(path), scale, stem_and_suffix(path)[0], input_shape)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -239,6 +239,7 @@ EXTRA_MODULES = {
     "draw": frozenset({"matplotlib", "numpy"}),
     "docs": frozenset({"mkdocs", "mkdocs_material", "material"}),  # the site; mkdocs-material is imported as material
     "notebook": frozenset({"IPython", "ipykernel", "nbclient", "nbformat", "jupyter_client"}),
+    "yolo": frozenset({"yaml"}),
 }
 """The modules each extra of pyproject.toml installs (its own and those they need); a test holds them equal."""
 

@@ -60,6 +60,10 @@ class Source:
     """The scale to check it at (``--scale``); None: ``scale_setting``'s, else the file's first."""
     scale_setting: tuple[str, str] | None = None
     """A project's ``scale`` setting and where it is set: it applies to a file that declares scales."""
+    task: str | None = None
+    """The task the source itself declares (a YOLO model file's head), where the caller names none."""
+    input_shape: tuple[int, int, int] | None = None
+    """The input the source itself implies, where the caller gives none (a YOLO model file's 640x640 images)."""
 
     @property
     def title(self) -> str:
@@ -87,6 +91,8 @@ class Source:
             return self._check_embedded(input_shape, num_classes, default_input_shape, task)
         chain = self.chain if self.chain is not None else parse(self.text)
         classes = self.num_classes if self.num_classes is not None else num_classes
+        task = task if task is not None else self.task
+        input_shape = input_shape if input_shape is not None else self.input_shape
         return check_chain(chain, self.text, input_shape, classes, self.blocks, default_input_shape, task, scale=chosen)
 
     def chosen_scale(self, scale: str | None = None) -> Chosen | None:
@@ -146,8 +152,11 @@ class Source:
         return [d.moved(lambda span: spec.locate(span, text)) for d in diagnostics]
 
 
-def read_models(argument: str) -> list[Source]:
-    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, ``-`` or the notation itself."""
+def read_models(argument: str, scale: str | None = None) -> list[Source]:
+    """Every model a command-line argument names: ``FILE``, ``FILE:NAME``, ``-`` or the notation itself.
+
+    ``scale`` is the scale a YOLO model file (``.yaml``) is read for (its first when None).
+    """
     if argument == STDIN:
         return _with_models(file_models(STDIN_NAME, read_stdin(), "stdin"), STDIN_NAME)
     path, selected = _split_selector(argument)
@@ -161,6 +170,8 @@ def read_models(argument: str) -> list[Source]:
         models = python_models(display, read_text(display), stem)
     elif suffix == ".json":
         models = architecture_models(display, read_text(display), stem)
+    elif suffix in YOLO_SUFFIXES:
+        models = yolo_models(display, read_text(display), stem, scale)
     else:
         models = _with_models(file_models(display, read_text(display), stem), display)
     return models if selected is None else [_select(models, selected, display)]
@@ -261,6 +272,29 @@ def architecture_models(display: str, text: str, stem: str) -> list[Source]:
     except ArchitectureError as error:
         raise UsageError(f"{display}: {error}") from None
     return [Source(display, spec, stem, num_classes=classes)]
+
+
+YOLO_SUFFIXES = (".yaml", ".yml")
+"""Ultralytics' model files (:mod:`cnndsl.yolo`)."""
+
+
+def yolo_models(display: str, text: str, stem: str, scale: str | None = None) -> list[Source]:
+    """The model of an Ultralytics model file, read for ``scale``; its positions are the YAML text's."""
+    from cnndsl.yolo import read_yolo
+
+    try:
+        model = read_yolo(text, scale, stem)
+    except SpecError as error:
+        return [Source(display, text, stem, error=error)]
+    first = model.chain.elements[0]
+    if isinstance(first, ast.Call):  # IN(640, 640, 3): the file's input, where --input-shape gives none
+        chain, shape = ast.Chain(model.chain.elements[1:], model.chain.span), model.input_shape
+    else:  # the input is named (a layer takes it later): kept as written
+        chain, shape = model.chain, None
+    return [
+        Source(display, text, stem, chain=chain, num_classes=model.classes, task=model.task,
+               scales=model.scales, scale=scale, input_shape=shape)
+    ]  # fmt: skip
 
 
 def _select(models: list[Source], name: str, display: str) -> Source:

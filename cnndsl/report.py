@@ -217,6 +217,8 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
 
 def _scale_json(chosen) -> dict:
     """The scale a model of a file with scales was checked at, and what it changed."""
+    from cnndsl.specfile import value_text
+
     scaling = chosen.scaling
     return {
         "name": scaling.name,
@@ -226,6 +228,7 @@ def _scale_json(chosen) -> dict:
         "divisor": scaling.divisor,
         "channels": scaling.channels,
         "repeats": scaling.repeats,
+        **({"variables": {name: value_text(value) for name, value in scaling.variables}} if scaling.variables else {}),
         "scales": list(chosen.family),
         "changes": [
             {"line": c.span.line, "column": c.span.column, "written": c.written, "value": c.value, "kind": c.kind}
@@ -503,9 +506,9 @@ def scales_table(models: list[CheckedModel], text: str, repeats: dict) -> str:
     headers = ("Written", "Line:Col", *names)
     cells = [
         (
-            f"{row['text']}" + (" (repeats)" if row["kind"] == "depth" else ""),
+            f"{row['text']}" + {"depth": " (repeats)", "variable": f" ({row['written']})"}.get(row["kind"], ""),
             f"{row['line']}:{row['column']}",
-            *(_known(value) for value in row["values"]),
+            *(value if isinstance(value, str) else _known(value) for value in row["values"]),
         )
         for row in rows
     ]

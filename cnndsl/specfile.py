@@ -11,7 +11,11 @@ may look like a layer code (``block up = ...``): a code is a code only before ``
 so a bare name is always a definition.
 
 Scale lines declare the file's family of scales (:class:`Scaling`, one per line, in
-order); duplicate names and values out of range are value errors at their spans.
+order); duplicate names and values out of range are value errors at their spans. A scale
+line's keywords beyond its own (``divisor``, ``channels``, ``repeats``) are the scale's
+variables (``scale m(0.50, 1.00, 512, c3k=true)``): every scale of the family defines the
+same ones, and a bare word naming one, as any call's argument, takes the chosen scale's value
+(:mod:`cnndsl.passes.scale`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,12 @@ class Scaling:
     repeats: str = "round"
     span: ast.Span | None = None
     """The scale line, for messages about the scale chosen."""
+    variables: tuple[tuple[str, ast.Value], ...] = ()
+    """The scale's variables in the order written: ``c3k=true`` is ``("c3k", Word("true"))``."""
+
+    def variable(self, name: str) -> ast.Value | None:
+        """The value of the variable ``name`` at this scale; None where the scale has none of that name."""
+        return next((value for key, value in self.variables if key == name), None)
 
     def describe(self) -> str:
         """``n (depth 0.5, width 0.25, cap 1024)``, with the keywords that differ from the defaults."""
@@ -63,7 +73,21 @@ class Scaling:
             )
             if value != default
         )  # fmt: skip
+        extra += "".join(f", {name} {value_text(value)}" for name, value in self.variables)
         return f"{self.name} (depth {self.depth:g}, width {self.width:g}, {cap}{extra})"
+
+
+def value_text(value: ast.Value) -> str:
+    """A value as the notation writes it: ``true``, ``0.5``, ``(3, 3)``."""
+    match value:
+        case ast.Number():
+            return value.text
+        case ast.Word():
+            return value.name
+        case ast.Tuple():
+            return f"({', '.join(value_text(item) for item in value.items)})"
+        case _:
+            assert_never(value)
 
 
 @record
@@ -91,10 +115,39 @@ def resolve_scales(lines: tuple[ast.Scale, ...]) -> tuple[tuple[Scaling, ...], l
         problems += found
         if scaling is not None:
             scales.append(scaling)
+    problems += _missing_variables(first)
     return tuple(scales), problems
 
 
-SCALE_SIGNATURE = "scale NAME(depth, width, cap, divisor=8, channels=ceil|nearest, repeats=round|ceil)"
+SETTINGS = ("divisor", "channels", "repeats")
+"""A scale line's own keywords; any other keyword is a variable of the scale."""
+RESERVED_VARIABLES = ("scaled", "true", "false", "none")
+"""Words a variable may not be named: the call's pseudo-keyword and the words every value may be."""
+
+
+def _missing_variables(first: dict[str, ast.Scale]) -> list[Diagnostic]:
+    """Each scale line lacking a variable another scale of the family defines: an error at that line, naming it."""
+    declared = {
+        name: [arg.name for arg in line.args if arg.name and arg.name not in (*SETTINGS, *RESERVED_VARIABLES)]
+        for name, line in first.items()
+    }
+    every: dict[str, str] = {}
+    for name, variables in declared.items():
+        for variable in variables:
+            every.setdefault(variable, name)
+    problems = []
+    for name, line in first.items():
+        for variable, where in every.items():
+            if variable not in declared[name]:
+                message = f"the scale {name!r} does not define {variable}=, which the scale {where!r} does"
+                hint = "every scale of a family defines the same variables"
+                problems.append(Diagnostic(VALUE, message, line.span, hint=hint, code="bad-scale"))
+    return problems
+
+
+SCALE_SIGNATURE = (
+    "scale NAME(depth, width, cap, divisor=8, channels=ceil|nearest, repeats=round|ceil, VARIABLE=value, ...)"
+)
 
 
 def _scaling(line: ast.Scale) -> tuple[Scaling | None, list[Diagnostic]]:
@@ -104,8 +157,8 @@ def _scaling(line: ast.Scale) -> tuple[Scaling | None, list[Diagnostic]]:
     for arg in line.args:
         if arg.name is None:
             continue
-        if arg.name not in ("divisor", "channels", "repeats"):
-            message = f"a scale has no argument {arg.name!r}: {SCALE_SIGNATURE}"
+        if arg.name in RESERVED_VARIABLES:
+            message = f"a scale's variable may not be named {arg.name!r}: every call reads that word itself"
             problems.append(_error(message, arg.span, "bad-scale"))
         elif arg.name in keywords:
             problems.append(_error(f"the scale's {arg.name} is given twice", arg.span, "bad-scale"))
@@ -122,7 +175,8 @@ def _scaling(line: ast.Scale) -> tuple[Scaling | None, list[Diagnostic]]:
     repeats = _word(keywords.get("repeats"), REPEAT_ROUNDINGS, "repeats", problems)
     if problems:
         return None, problems
-    return Scaling(line.name, depth, width, cap, divisor, channels, repeats, line.span), []
+    variables = tuple((name, arg.value) for name, arg in keywords.items() if name not in SETTINGS)
+    return Scaling(line.name, depth, width, cap, divisor, channels, repeats, line.span, variables), []
 
 
 def _multiplier(value: ast.Value, name: str, problems: list[Diagnostic]) -> float:

@@ -33,7 +33,7 @@ sys.meta_path.insert(0, CoreOnly())
 """
 
 COMMAND_LINES = {
-    "check": [["check", "m.cnn"]],
+    "check": [["check", "m.cnn"], ["check", "m.yaml"]],
     "summary": [["summary", "m.cnn"], ["summary", "m.cnn", "--svg", "m.png"]],
     "draw": [["draw", "m.cnn", "-o", "m.svg"], ["draw", "m.cnn", "-o", "m.png"]],
     "fmt": [["fmt", "--check", "m.cnn"]],
@@ -42,6 +42,7 @@ COMMAND_LINES = {
     "emit": [["emit", "m.cnn", "--to", to, "-o", f"m.{to}"] for to in ("keras", "torch", "json", "onnx")],
     "from-keras": [["from-keras", "m.keras"]],
     "from-torch": [["from-torch", "torchvision.models:resnet18"]],
+    "from-yolo": [["from-yolo", "m.yaml"]],
     "sweep": [["sweep", "s.cnn", "--trials", "1", "--data", "sample"]],
     "lsp": [["lsp"]],
 }
@@ -54,6 +55,7 @@ CALLS = {
     "load_data": "cnndsl.load_data('sample')",
     "port_weights": "cnndsl.port_weights(None, None)",
     "from_torch": "cnndsl.from_torch(None)",
+    "from_yolo": "cnndsl.from_yolo('m.yaml')",
     "compile_spec": "cnndsl.compile_spec('CN(8, 3) -> FL()')",
     "compile_spec_torch": "cnndsl.compile_spec('CN(8, 3) -> FL()', backend='torch')",
 }
@@ -67,6 +69,9 @@ def core_only(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     (tmp_path / "m.cnn").write_text("CN(8, 3) -> FL()\n")
     (tmp_path / "s.cnn").write_text("CN({8, 16}, 3) -> FL()\n")
+    (tmp_path / "m.yaml").write_text(
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [8, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n"
+    )
     with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:
         archive.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": []}}')
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -114,7 +119,7 @@ def test_the_extras_table_holds_what_each_extra_installs():
                 found |= {m for nested in name.group(1)[1:-1].split(",") for m in modules(nested)}
             else:  # a distribution's name, without its own extras, as the module it installs
                 distribution = name.group().split("[")[0].replace("-", "_")
-                found.add({"scikit_learn": "sklearn"}.get(distribution, distribution))
+                found.add({"scikit_learn": "sklearn", "pyyaml": "yaml"}.get(distribution, distribution))
         return found
 
     entry_extras = {name for name in extras if name != "dev"}

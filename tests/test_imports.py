@@ -24,7 +24,7 @@ RANKS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     1: ("meaning", "what a code, a model and a task mean", ("layers", "layers.*", "model", "tasks")),
     2: ("checking", "text to a checked model, and what reads or prints the tree", (
         "passes", "passes.*", "checker", "formatter", "writer", "space", "report", "budgets", "settings",
-        "embedded", "inputs", "search")),
+        "embedded", "inputs", "search", "yolo")),
     3: ("building", "a checked model to a framework's model, a source or a picture, and back", (
         "backends", "backends.*", "compiler", "emit")),
     4: ("data and training", "data sets, and training a checked model on them", (

@@ -187,7 +187,8 @@ def test_a_scale_declared_twice_is_an_error_at_its_name():
         ("scale n(1, 1, 64, divisor=0)", 27, "divisor must be a whole number from 1"),
         ("scale n(1, 1, 64, channels=floor)", 28, "channels rounding is ceil or nearest"),
         ("scale n(1, 1, 64, repeats=nearest)", 27, "repeats rounding is round or ceil"),
-        ("scale n(1, 1, 64, width=2)", 19, "a scale has no argument 'width'"),
+        ("scale n(1, 1, 64, scaled=false)", 19, "a scale's variable may not be named 'scaled'"),
+        ("scale n(1, 1, 64, k=3, k=5)", 24, "the scale's k is given twice"),
         ("scale n(1, 1)", 1, "a scale takes depth, width and channel cap, 2 given"),
     ],
 )
@@ -358,3 +359,106 @@ def test_an_edit_before_scale_lines_is_read_again_with_them_moved():
     new = old.replace("CN(64, 3)", "CN(128, 3, padding=same)")
     assert reparse_file(old, parse_file(old), new) == parse_file(new)
     assert parse_file(new).scales[0].span.start == new.index("scale")
+
+
+# --- scale variables: a scale line's own values, taken by the words that name them -------------
+
+VARIABLES = """\
+scale n(1, 0.5, 1024, k=3, act=relu, c3k=false)
+scale m(1, 1.0, 1024, k=5, act=linear, c3k=true)
+
+net = CN(64, k, activation=act) -> CN(48, (k, 1), padding=same) -> C3K2(64, c3k=c3k) -> GAP() -> DN(10)
+"""
+
+
+def test_a_word_naming_a_scale_variable_takes_the_chosen_scale_s_value():
+    (source,) = file_models("f.cnn", VARIABLES, "f")
+    small, large = check(source, scale="n"), check(source, scale="m")
+    conv, tall = [info.layer for info in small.layers if info.code == "CN" and info.layer.path is None]
+    assert (conv.args["kernel"], conv.args["activation"], tall.args["kernel"]) == ((3, 3), "relu", (3, 1))
+    assert (conv.args["filters"], tall.args["filters"]) == (32, 24)  # the widths written still scale
+    conv, tall = [info.layer for info in large.layers if info.code == "CN" and info.layer.path is None]
+    assert (conv.args["kernel"], conv.args["activation"], tall.args["kernel"]) == ((5, 5), "linear", (5, 1))
+    assert len(large.layers) > len(small.layers)  # c3k=true: the C3K2's blocks are C3Ks
+    changes = {(c.written, c.value) for c in small.scale.changes if c.kind == "variable"}
+    assert changes == {("k", "3"), ("act", "relu"), ("c3k", "false")}
+
+
+def test_a_variable_value_is_taken_as_it_is_and_a_word_naming_none_stays_a_word():
+    text = "scale n(1, 0.25, 1024, w=40)\nscale m(1, 1.0, 1024, w=40)\nnet = CN(w, 3, activation=relu) -> CN(64, 3) -> GAP()\n"
+    (source,) = file_models("f.cnn", text, "f")
+    for name, second in (("n", 16), ("m", 64)):
+        model = check(source, scale=name)
+        assert [info.output_shape[-1] for info in model.layers if info.code == "CN"] == [40, second]
+        assert model.layers[0].layer.args["activation"] == "relu"
+
+
+def test_a_spec_with_variables_hashes_as_the_spec_written_with_their_values():
+    from cnndsl.report import architecture_hash
+
+    (source,) = file_models("f.cnn", VARIABLES, "f")
+    body = (
+        "net = CN(64, {0}, activation={1}) -> CN(48, ({0}, 1), padding=same) -> C3K2(64, c3k={2}) -> GAP() -> DN(10)\n"
+    )
+    for name, width, values in (("n", 0.5, ("3", "relu", "false")), ("m", 1.0, ("5", "linear", "true"))):
+        (written,) = file_models("g.cnn", f"scale {name}(1, {width}, 1024)\n" + body.format(*values), "g")
+        assert architecture_hash(check(source, scale=name)) == architecture_hash(check(written))
+
+
+def test_a_spec_without_variables_keeps_its_hash_beside_one_with_a_variable_it_does_not_use():
+    from cnndsl.report import architecture_hash
+
+    with_variable = FAMILY.replace(")\n", ", act=relu)\n", 5)
+    assert with_variable.count("act=relu") == 5
+    (plain,) = file_models("f.cnn", FAMILY, "f")
+    (other,) = file_models("g.cnn", with_variable, "g")
+    for name in "nsx":
+        assert architecture_hash(check(plain, scale=name)) == architecture_hash(check(other, scale=name))
+    assert check(other, scale="s").scale.scaling.describe().endswith("cap 1024, act relu)")
+
+
+@pytest.mark.parametrize(
+    "text, line, column, words",
+    [
+        ("scale n(1, 1, 64, k=3)\nscale m(1, 1, 64)\nnet = CN(8, k)\n", 2, 1, "the scale 'm' does not define k="),
+        ("scale n(1, 1, 64, k=3)\nscale m(1, 1, 64, k=0)\nnet = CN(8, k)\n", 3, 13, "kernel"),
+        ("scale n(1, 1, 64, c3k=3)\nnet = C3K2(8, c3k=c3k)\n", 2, 19, "c3k must be true or false, not 3"),
+        ("scale n(1, 1, 64, true=3)\nnet = CN(8)\n", 1, 19, "may not be named 'true'"),
+    ],
+)
+def test_scale_variable_errors_are_at_their_spans(text, line, column, words):
+    scale = "m" if "k=0" in text else None
+    found = errors(text, scale=scale)
+    assert [(at_line, at_column) for _, at_line, at_column, message in found if words in message] == [(line, column)]
+
+
+def test_fmt_keeps_scale_variables_and_the_words_that_take_them():
+    text = "scale n(1,0.5,1024,k=3,  c3k=false)\nscale m(1,1,1024,k=(5,5),c3k=true)\n\nnet=CN(64,k)->C3K2(64,c3k=c3k)->GAP()\n"
+    formatted = format_text(text)
+    assert formatted == (
+        "scale n(1, 0.5, 1024, k=3, c3k=false)\nscale m(1, 1, 1024, k=(5, 5), c3k=true)\n\n"
+        "net = CN(64, k) -> C3K2(64, c3k=c3k) -> GAP()\n"
+    )
+    assert format_text(formatted) == formatted
+
+
+def test_summary_scales_shows_each_variable_per_scale_and_hover_its_value(tmp_path):
+    from cnndsl.lsp.analysis import analyze_spec_file, describe_call
+    from cnndsl.settings import Settings
+
+    path = tmp_path / "v.cnn"
+    path.write_text(VARIABLES)
+    result = run_cli("summary", str(path), "--scales")
+    assert result.returncode == 0
+    assert "Scales: n (depth 1, width 0.5, cap 1024, k 3, act relu, c3k false), m (" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["C3K2(64,", "c3k=c3k)", "(c3k)", "4:81", "false", "true"] in rows
+    assert ["CN(48,", "(k,", "1),", "padding=same)", "(k)", "4:44", "3", "5"] in rows
+    document = json.loads(run_cli("summary", str(path), "--json", "--scale", "m").stdout)
+    assert document["scale"]["variables"] == {"k": "5", "act": "linear", "c3k": "true"}
+    assert "CN(64→64, k→5, activation=act→linear)" in run_cli("summary", str(path), "--scale", "m").stdout
+    analysis = analyze_spec_file(VARIABLES, Settings(scale="m"))
+    call = next(call for call in analysis.calls() if call.code == "CN")
+    assert describe_call(call, analysis).splitlines()[-1].startswith("64 -> 64, k -> 5, act -> linear at scale m (")
+    block = next(call for call in analysis.calls() if call.code == "C3K2")  # a block code's hover says it too
+    assert describe_call(block, analysis).splitlines()[-1].startswith("64 -> 64, c3k -> true at scale m (")

@@ -82,6 +82,21 @@ class C2f(nn.Module):
         return self.cv2(torch.cat(parts, 1))
 
 
+class C2(nn.Module):
+    """Ultralytics' C2 (YOLOv8-p6's head): cv1 split in halves, n bottlenecks on the first, concatenated with the second."""
+
+    def __init__(self, c_in, c_out, n=1, shortcut=True, g=1, e=0.5):
+        super().__init__()
+        self.c = int(c_out * e)
+        self.cv1 = Conv(c_in, 2 * self.c)
+        self.cv2 = Conv(2 * self.c, c_out)
+        self.m = nn.Sequential(*(Bottleneck(self.c, self.c, shortcut, g, (3, 3), 1.0) for _ in range(n)))
+
+    def forward(self, x):
+        a, b = self.cv1(x).chunk(2, 1)
+        return self.cv2(torch.cat((self.m(a), b), 1))
+
+
 def c3k2(c_in, c_out, n=1, c3k=False, e=0.5, g=1, shortcut=True):
     if c3k:
         return C2f(c_in, c_out, n, shortcut, g, e, lambda c: C3(c, c, 2, shortcut, g, 0.5, (3, 3)))
@@ -169,6 +184,8 @@ CASES = [
     ("C2F(8)", (8, 8, 4), lambda c: C2f(c, 8)),
     ("C2F(8, n=2, shortcut=true)", (8, 8, 4), lambda c: C2f(c, 8, 2, True)),
     ("C3(8, 2)", (8, 8, 4), lambda c: C3(c, 8, 2)),
+    ("C2(8, n=2)", (8, 8, 4), lambda c: C2(c, 8, 2)),
+    ("C2(8, shortcut=false)", (8, 8, 8), lambda c: C2(c, 8, 1, False)),
     ("C3K(8, kernel=5, shortcut=false)", (8, 8, 6), lambda c: C3(c, 8, 1, False, k=(5, 5))),
     ("C3K2(8, n=2)", (8, 8, 4), lambda c: c3k2(c, 8, 2)),
     ("C3K2(8, n=2, c3k=true, e=0.25)", (8, 8, 4), lambda c: c3k2(c, 8, 2, True, 0.25)),

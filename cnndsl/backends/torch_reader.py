@@ -1180,7 +1180,13 @@ def port_weights(source, built, input_shape: Sequence[int] | None = None) -> Non
     input shape is read from a Keras model, and given with ``input_shape`` for a PyTorch one (else read from
     the module, which records it). ``source`` may be what :func:`from_torch` returned: its reading is
     ported without tracing the module again. ValueError where a layer or a weight does not correspond.
+    From an Ultralytics model (``YOLO(...).model``) into the model built from its model file, weights
+    port by module path (:func:`cnndsl.backends.yolo_weights.port_yolo`).
     """
+    from cnndsl.backends.yolo_weights import is_ultralytics, port_yolo
+
+    if is_ultralytics(source):  # an Ultralytics model, into the model built from its model file: by module path
+        return port_yolo(source, built)
     if any(cls.__module__.startswith("keras.") for cls in type(source).__mro__):
         from cnndsl.backends.torch import port_weights as from_keras
 

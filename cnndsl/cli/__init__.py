@@ -35,6 +35,7 @@ COMMANDS = {
     "emit": "emit",
     "from-keras": "from_keras",
     "from-torch": "from_torch",
+    "from-yolo": "from_yolo",
     "sweep": "sweep",
     "lsp": "lsp",
 }

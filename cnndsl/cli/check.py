@@ -37,7 +37,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for item in args.inputs:
         try:
-            sources = read_models(item)
+            sources = read_models(item, getattr(args, "scale", None))
         except UsageError as error:
             reporter.usage(str(error))
             status = max(status, EXIT_USAGE)

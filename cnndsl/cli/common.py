@@ -59,9 +59,9 @@ def report(diagnostics, source: Source) -> None:
         print(render(diagnostics, source.text, source.name), file=sys.stderr)
 
 
-def one_model(argument: str, command: str, advice: str = "") -> Source:
-    """The single model a one-model command works on; FILE:NAME picks one from a file."""
-    sources = read_models(argument)
+def one_model(argument: str, command: str, advice: str = "", scale: str | None = None) -> Source:
+    """The single model a one-model command works on; FILE:NAME picks one from a file (a YOLO file read for ``scale``)."""
+    sources = read_models(argument, scale)
     if not sources:
         raise UsageError(
             f"{argument}: no specs found (no string literal passed to compile_spec, check, parse or train)"

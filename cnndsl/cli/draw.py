@@ -42,7 +42,7 @@ def add_parser(commands) -> None:
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
-    source = one_model(args.input, "draw")
+    source = one_model(args.input, "draw", scale=getattr(args, "scale", None))
     try:
         drawable = write_picture(source, args, args.output, args.style, args.unfold)
     except SpecError as error:

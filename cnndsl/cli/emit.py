@@ -34,7 +34,7 @@ def add_parser(commands) -> None:
 def cmd_emit(args: argparse.Namespace) -> int:
     from cnndsl.emit import BINARY, LOGITS, emit
 
-    source = one_model(args.input, "emit")
+    source = one_model(args.input, "emit", scale=getattr(args, "scale", None))
     try:
         if args.logits and args.to not in LOGITS:
             raise UsageError(f"--logits is for --to torch or onnx, not --to {args.to}")

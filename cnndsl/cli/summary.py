@@ -34,7 +34,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     from cnndsl.report import errors_json, summary_json, summary_table
 
-    source = one_model(args.input, "summary")
+    source = one_model(args.input, "summary", scale=getattr(args, "scale", None))
     if args.scales:
         return _scales(source, args)
     if args.svg:

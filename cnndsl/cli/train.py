@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     training_package("run")
-    source = one_model(args.input, "run", " (use compare for several)")
+    source = one_model(args.input, "run", " (use compare for several)", scale=getattr(args, "scale", None))
     _refuse_untrained_task(args, source)
     if source.scales:
         source = replace(source, scale=args.scale)

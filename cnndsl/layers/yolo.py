@@ -151,6 +151,15 @@ def _c2f(shape: Shape, args: Mapping) -> BlockText:
     return _split(args, f"BOTTLENECK({{}}, {_flag(args['shortcut'])}, {args['groups']}, (3, 3), 1.0)")
 
 
+def _c2(shape: Shape, args: Mapping) -> BlockText:
+    """C2: ``cv1`` split in halves, ``n`` bottlenecks on the first, concatenated with the second into ``cv2``."""
+    hidden = _hidden(args)
+    module = f"BOTTLENECK({hidden}, {_flag(args['shortcut'])}, {args['groups']}, (3, 3), 1.0)"
+    chain = " -> ".join(at(f"m.{i}", module) for i in range(args["n"]))
+    cv1, cv2 = at("cv1", f"CONV({2 * hidden}, 1)"), at("cv2", f"CONV({args['filters']}, 1)")
+    return block_text(f"{cv1} -> CAT(SL(0, {hidden}) -> {chain} | SL({hidden}, {2 * hidden})) -> {cv2}")
+
+
 def _c3k2(shape: Shape, args: Mapping) -> BlockText:
     shortcut, groups = _flag(args["shortcut"]), args["groups"]
     if args["c3k"]:
@@ -283,6 +292,10 @@ YOLO_BLOCKS = (
            (_FILTERS, _N, Param("shortcut", flag, False), _GROUPS, _E), _c2f, _hidden_args, {"filters": 4},
            ": hidden width `c = int(filters * e)`; `cv1` makes 2c channels, the last c go through `n` "
            "BOTTLENECKs (e=1, `m.0`, ...), and `cv1`'s output and every bottleneck's are concatenated into `cv2`"),
+    _block("C2", "Ultralytics' C2: a 1x1 CONV split in halves, n bottlenecks on the first, concatenated",
+           (_FILTERS, _N, Param("shortcut", flag, True), _GROUPS, _E), _c2, _hidden_args, {"filters": 4},
+           ": hidden width `c = int(filters * e)`; `cv1` makes 2c channels, the first c go through `n` "
+           "BOTTLENECKs (e=1, `m.0`, ...), concatenated with the last c into `cv2`"),
     _block("C3K2", "Ultralytics' C3k2: a C2F whose modules are BOTTLENECKs, or C3Ks with c3k=true",
            (_FILTERS, _N, Param("c3k", flag, False), _E, _GROUPS, Param("shortcut", flag, True)),
            _c3k2, _hidden_args, {"filters": 4},

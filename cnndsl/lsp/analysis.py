@@ -628,6 +628,7 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
             f"params {info.params:,} (trainable {info.trainable:,}, non-trainable {info.non_trainable:,}) · "
             f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
             "a block of other codes: `cnndsl summary` lists its layers",
+            *_scaled_line(call, analysis),
         ])  # fmt: skip
     layer = info.layer
     lines[0] = f"**{kind.code}** · {info.keras_class}: {kind.summary}"  # the class its arguments build
@@ -645,11 +646,16 @@ def describe_call(call: ast.Call | ast.Merge, analysis: Analysis) -> str | None:
         f"MACs {'unknown' if info.macs is None else format(info.macs, ',')}",
         f"Keras name `{info.name}` (first use)",
     ]
+    return "\n".join([*lines, *_scaled_line(call, analysis)])
+
+
+def _scaled_line(call: ast.Call | ast.Merge, analysis: Analysis) -> list[str]:
+    """``64 -> 16, c3k -> false at scale n (...)``: what the scale made of the call's numbers and variables."""
     changes = [c for start, c in analysis.scaled.items() if call.span.start <= start < call.span.end]
-    if changes and analysis.scale is not None:
-        scaled = ", ".join(f"{c.written} -> {c.value}" for c in sorted(changes, key=lambda c: c.span.start))
-        lines.append(f"{scaled} at scale {analysis.scale.scaling.describe()}")
-    return "\n".join(lines)
+    if not changes or analysis.scale is None:
+        return []
+    scaled = ", ".join(f"{c.written} -> {c.value}" for c in sorted(changes, key=lambda c: c.span.start))
+    return [f"{scaled} at scale {analysis.scale.scaling.describe()}"]
 
 
 def describe_tensor(names: list[TensorName], analysis: Analysis) -> str:

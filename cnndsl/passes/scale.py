@@ -7,6 +7,11 @@ Before anything is expanded, the scale chosen rewrites the numbers the file writ
   ``scaled_repeats(n)``;
 - every repetition ``X * N`` repeats ``scaled_repeats(N)`` times.
 
+- every argument written as a bare word that names one of the scale's variables (``c3k=c3k``
+  under ``scale m(0.50, 1.00, 512, c3k=true)``) becomes the variable's value at that scale,
+  taken as it is (never scaled again), in any call, ``scaled=false`` and the head's included;
+  the argument's own kind then checks it, at the word's span.
+
 A call written with ``scaled=false`` keeps its numbers (the keyword is taken off before the
 call is bound), and so does the task's head: the head the checker appends is never in the
 tree, and a last layer that the task takes as its head keeps its numbers too (the checker
@@ -30,7 +35,7 @@ from cnndsl.ast import assert_never
 from cnndsl.errors import VALUE, Diagnostic
 from cnndsl.layers import LAYERS
 from cnndsl.records import record
-from cnndsl.specfile import Scaling, references
+from cnndsl.specfile import Scaling, references, value_text
 
 KEEP = "scaled"
 """The pseudo-keyword ``scaled=false``: a call that keeps its numbers at every scale."""
@@ -75,10 +80,12 @@ class Change:
     """One number the scale changed: where it is written, what was written, what it became."""
 
     span: ast.Span
-    written: int
-    value: int
+    written: int | str
+    """The number written, or the variable's name."""
+    value: int | str
+    """The number it became, or the variable's value as written on the scale line."""
     kind: str
-    """``"width"`` or ``"depth"`` (a repeat count is depth)."""
+    """``"width"``, ``"depth"`` (a repeat count is depth) or ``"variable"``."""
 
 
 @record
@@ -172,8 +179,9 @@ class Scaler:
                 return self._call(node)
             case ast.Merge():
                 branches = tuple(self.chain(branch) for branch in node.branches)
-                args = tuple(arg for arg in node.args if arg.name != KEEP)
-                self._keep(node.args)
+                written = tuple(arg for arg, _ in self._substituted(node.args))
+                self._keep(written)
+                args = tuple(arg for arg in written if arg.name != KEEP)
                 return ast.Merge(node.code, branches, args, node.span)
             case ast.Chain():
                 return self.chain(node)
@@ -202,11 +210,43 @@ class Scaler:
                 self.diagnostics.append(Diagnostic(VALUE, message, value.span, code="bad-value"))
         return keep
 
+    def _substituted(self, args: tuple[ast.Arg, ...]) -> list[tuple[ast.Arg, bool]]:
+        """Each argument with the scale's variables it names replaced by their values, and whether it was."""
+        if not self.scaling.variables:
+            return [(arg, False) for arg in args]
+        found = []
+        for arg in args:
+            value = self._variable(arg.value)
+            found.append((arg, False) if value is arg.value else (ast.Arg(arg.name, value, arg.span), True))
+        return found
+
+    def _variable(self, value: ast.Value):
+        """A written value with each bare word that names a variable replaced by its value at this scale."""
+        match value:
+            case ast.Word():
+                found = self.scaling.variable(value.name)
+                if found is None:
+                    return value
+                self.changes.append(Change(value.span, value.name, value_text(found), "variable"))
+                return _placed(found, value.span)
+            case ast.Tuple():
+                items = tuple(self._variable(item) for item in value.items)
+                changed = any(new is not old for new, old in zip(items, value.items))
+                return ast.Tuple(items, value.span) if changed else value
+            case ast.Number():
+                return value
+            case _:
+                assert_never(value)
+
     def _call(self, call: ast.Call) -> ast.Call:
+        substituted = self._substituted(call.args)
+        if any(flag for _, flag in substituted):
+            call = ast.Call(call.code, tuple(arg for arg, _ in substituted), call.span)
         args = call.args
         if any(arg.name == KEEP for arg in args):
             kept = self._keep(args)
-            call = ast.Call(call.code, tuple(arg for arg in args if arg.name != KEEP), call.span)
+            substituted = [(arg, flag) for arg, flag in substituted if arg.name != KEEP]
+            call = ast.Call(call.code, tuple(arg for arg, _ in substituted), call.span)
             if kept:
                 return call
         scaled = _scaled_params(call.code)
@@ -214,13 +254,13 @@ class Scaler:
             return call
         positional, named = scaled
         written, changed, index = [], False, 0
-        for arg in call.args:
+        for arg, taken in substituted:
             if arg.name is None:
                 how = positional[index] if index < len(positional) else None
                 index += 1
             else:
                 how = named.get(arg.name)
-            if how is not None:
+            if how is not None and not taken:
                 value = self._number(arg.value, how)
                 if value is not arg.value:
                     arg, changed = ast.Arg(arg.name, value, arg.span), True
@@ -238,6 +278,19 @@ class Scaler:
 
     def _count(self, count):
         return self._number(count, "depth") if isinstance(count, ast.Number) else count
+
+
+def _placed(value: ast.Value, span: ast.Span) -> ast.Value:
+    """A variable's value written where its name is: errors about it point at the name."""
+    match value:
+        case ast.Number():
+            return ast.Number(value.value, value.text, span)
+        case ast.Word():
+            return ast.Word(value.name, span)
+        case ast.Tuple():
+            return ast.Tuple(tuple(_placed(item, span) for item in value.items), span)
+        case _:
+            assert_never(value)
 
 
 _SCALED: dict[str, tuple[tuple[str | None, ...], dict[str, str]] | None] = {}
