@@ -459,8 +459,16 @@ def _arg(value) -> str:
 
 
 def architecture_hash(model: CheckedModel) -> str:
-    """A short stable hash of :func:`canonical_form`."""
-    return hashlib.sha256(canonical_form(model).encode()).hexdigest()[:12]
+    """A short stable hash of :func:`canonical_form` (the last model's is kept: a summary and its JSON ask twice)."""
+    if _last_hash and _last_hash[0] is model:
+        return _last_hash[1]
+    digest = hashlib.sha256(canonical_form(model).encode()).hexdigest()[:12]
+    _last_hash[:] = [model, digest]
+    return digest
+
+
+_last_hash: list = []
+"""The last model hashed and its hash."""
 
 
 def scale_rows(models: list[CheckedModel], text: str, repeats: dict) -> list[dict]:
