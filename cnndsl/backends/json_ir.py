@@ -40,7 +40,16 @@ def document(model: CheckedModel) -> dict:
         "layers": [_layer(info) for info in model.layers],
         "tree": [_item(item) for item in model.items],
         **_outputs(model),
+        **_inputs(model),
     }
+
+
+def _inputs(model: CheckedModel) -> dict:
+    """A model of several inputs: each input's name and shape (with the batch axis), in order; a layer's
+    ``inputs`` and the tree's ``from`` say -1 for the first, -2 for the second, and so on."""
+    if not model.inputs:
+        return {}
+    return {"inputs": [{"name": given.name, "shape": list(given.shape)} for given in model.inputs]}
 
 
 def _outputs(model: CheckedModel) -> dict:
@@ -91,6 +100,8 @@ def read(data: Any) -> tuple[str, int]:
         raise ArchitectureError(f'not a cnndsl architecture (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise ArchitectureError(f"architecture version {data.get('version')!r}; this cnndsl reads version {VERSION}")
+    if data.get("inputs"):
+        raise ArchitectureError("reading an architecture of several inputs back into a spec is not supported yet")
     try:
         layers, shape, classes = data["layers"], tuple(data["input_shape"]), int(data["num_classes"])
         task = task_named(data.get("task"))

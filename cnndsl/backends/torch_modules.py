@@ -601,7 +601,8 @@ class Detect(nn.Module):
 
 
 class Graph(nn.Module):
-    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input).
+    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input;
+    a model of several inputs takes them in order, -2 its second, -3 its third).
 
     ``results``: a model of several outputs returns the tuple of these layers' outputs, in order
     (-1: the model input); else the last layer's output.
@@ -614,12 +615,13 @@ class Graph(nn.Module):
         self.inputs = [tuple(feeds) for feeds in inputs]
         self.results = None if results is None else tuple(results)
 
-    def forward(self, x):
+    def forward(self, x, *more):
+        given = (x, *more)  # an index below 0 is an input: -1 the first (x), -2 the second, ...
         outputs = []
         for module, feeds in zip(self.children(), self.inputs):
-            outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
+            outputs.append(module(*(given[-1 - i] if i < 0 else outputs[i] for i in feeds)))
         if self.results is not None:
-            return tuple(x if i == -1 else outputs[i] for i in self.results)
+            return tuple(given[-1 - i] if i < 0 else outputs[i] for i in self.results)
         return outputs[-1]
 
 

@@ -188,7 +188,14 @@ def _checked_in_either_mode(spec: Spec, shape: tuple[int, int, int], task: Task)
 
 
 def refuse_several_outputs(checked: CheckedModel | None) -> None:
-    """Training takes a model of one output: one ending in ``OUT(...)`` is refused before any data is read."""
+    """Training takes a model of one input and one output: one ending in ``OUT(...)``, or one of several
+    inputs (``IN(...) as ir`` after the first), is refused before any data is read."""
+    if checked is not None and checked.inputs:
+        names = ", ".join(checked.input_names)
+        raise UsageError(
+            f"training a model of several inputs ({names}) is not supported yet: "
+            "train a model of one input (one IN(...), first)"
+        )
     if checked is not None and checked.outputs:
         names = ", ".join(checked.output_names)
         raise UsageError(
