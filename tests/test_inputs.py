@@ -251,3 +251,19 @@ def test_the_emitted_keras_and_pytorch_sources_take_every_input():
     with torch.no_grad():
         got = torch_model.eval()(torch.zeros(2, 3, 16, 16), torch.zeros(2, 1, 16, 16))
     assert tuple(got.shape) == (2, 10)
+
+
+@pytest.mark.slow
+def test_the_readers_refuse_a_model_of_several_inputs_and_still_read_a_built_graph_of_one(torchvision_import):
+    pytest.importorskip("torch")
+    from cnndsl import compile_spec, from_torch
+    from cnndsl.backends.keras_reader import to_spec
+    from cnndsl.errors import UnsupportedModel
+
+    with pytest.raises(UnsupportedModel, match="exactly one input"):
+        to_spec(compile_spec(TWO))
+    with pytest.raises(UnsupportedModel):
+        from_torch(compile_spec(TWO, backend="torch"), input_shape=(16, 16, 3))
+    one = "IN(16, 16, 3) -> CN(4, 3) -> ADD(ID() | CN(4, 3, padding=same)) -> GAP() -> DN(10)"
+    read = from_torch(compile_spec(one, backend="torch"), input_shape=(16, 16, 3))
+    assert architecture_hash(check(read.text, num_classes=read.num_classes)) == architecture_hash(check(one))

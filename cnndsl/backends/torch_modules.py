@@ -615,14 +615,24 @@ class Graph(nn.Module):
         self.inputs = [tuple(feeds) for feeds in inputs]
         self.results = None if results is None else tuple(results)
 
-    def forward(self, x, *more):
-        given = (x, *more)  # an index below 0 is an input: -1 the first (x), -2 the second, ...
+    def forward(self, x):
+        return self.run((x,))
+
+    def run(self, given):
+        """The outputs on the inputs ``given``, in order: an index below 0 is an input (-1 the first, -2 the second)."""
         outputs = []
         for module, feeds in zip(self.children(), self.inputs):
             outputs.append(module(*(given[-1 - i] if i < 0 else outputs[i] for i in feeds)))
         if self.results is not None:
             return tuple(given[-1 - i] if i < 0 else outputs[i] for i in self.results)
         return outputs[-1]
+
+
+class MultiInputGraph(Graph):
+    """A :class:`Graph` of several inputs: ``forward`` takes them in order (``IN(...) as ir`` after the first)."""
+
+    def forward(self, *given):
+        return self.run(given)
 
 
 class Attention2D(nn.Module):
