@@ -271,6 +271,13 @@ class CheckedModel:
         return f"outputs {listed}"
 
     @property
+    def inputs_text(self) -> str:
+        """``inputs rgb (None, 64, 64, 3), ir (None, 64, 64, 1), `` for a model of several inputs; else nothing."""
+        if not self.inputs:
+            return ""
+        return "inputs " + ", ".join(f"{given.name} {format_shape(given.shape)}" for given in self.inputs) + ", "
+
+    @property
     def output_shapes(self) -> tuple[Shape, ...]:
         """Each output's shape, in order."""
         return tuple(self.source_shape(s) for s in self.output_sources)

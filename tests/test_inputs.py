@@ -129,6 +129,10 @@ def test_summary_lists_every_input_with_its_shape(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Inputs: rgb (None, 16, 16, 3), ir (None, 16, 16, 1)   Classes: 10")
     assert any(" ir " in line and line.startswith("conv2d") for line in lines)  # Connected to: the input's name
+    checked = run_cli("check", str(spec))
+    assert checked.stdout.strip().endswith(
+        "OK, 5 layers, 202 parameters, inputs rgb (None, 16, 16, 3), ir (None, 16, 16, 1), output (None, 10)"
+    )
     document = summary_json(check(TWO))
     assert document["inputs"] == [
         {"name": "rgb", "shape": [None, 16, 16, 3]},
@@ -144,6 +148,7 @@ def test_draw_draws_a_box_for_every_input(tmp_path):
         svg = picture.read_text()
         assert svg.count('class="input"') == 3
         assert all(f'data-input="{name}"' in svg for name in ("rgb", "ir", "depth"))
+        assert "inputs rgb (None, 12, 12, 3), ir (None, 12, 12, 1), depth (None, 12, 12, 2), outputs map" in svg
 
 
 def test_the_json_ir_lists_the_inputs_and_reading_it_back_is_refused(tmp_path):

@@ -960,7 +960,10 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
     return [
         (name, TEXT_COLOUR),
-        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.outputs_text}", "#555555"),
+        (
+            f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.inputs_text}{model.outputs_text}",
+            "#555555",
+        ),
     ]
 
 
