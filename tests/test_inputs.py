@@ -99,6 +99,27 @@ def test_two_inputs_of_one_name_say_where_the_first_is():
     assert "defined twice" in first.message and "line 1, column 16" in first.hint
 
 
+def test_a_block_used_twice_that_opens_an_input_names_two_inputs_alike(tmp_path):
+    from cnndsl.inputs import read_models
+
+    path = tmp_path / "twice.cnn"
+    path.write_text(
+        "block b = IN(8, 8, 1) as x -> CN(4, 3)\n"
+        "m = IN(8, 8, 3) -> CN(4, 3) as a -> b -> CAT(@a | ID()) as c -> b -> CAT(@c | ID()) -> GAP()\n"
+    )
+    (source,) = read_models(str(path))
+    with pytest.raises(SpecError) as caught:
+        source.check()
+    first = caught.value.diagnostics[0]
+    assert first.code == "tensor-name" and first.message == "two inputs are named 'x'"
+    assert (first.span.line, first.span.column) == (1, 11)
+    path.write_text(
+        "block b = IN(8, 8, 1) as x -> CN(4, 3)\nm = IN(8, 8, 3) -> CN(4, 3) as a -> b -> CAT(@a | ID()) -> GAP()\n"
+    )
+    (source,) = read_models(str(path))
+    assert source.check().input_names == ("input_1", "x")  # once: a further input, the first unnamed
+
+
 def test_an_input_may_be_used_again_by_its_name():
     model = check("IN(8, 8, 3) as rgb -> CN(3, 1) as a -> IN(8, 8, 3) as ir -> ADD(@a | @rgb | ID()) -> GAP()")
     (add,) = [info for info in model.layers if info.code == "ADD"]

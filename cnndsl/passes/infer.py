@@ -121,6 +121,20 @@ class Inferrer:
                     "lost-output",
                 )
 
+    def _named_apart(self, item: Opened) -> None:
+        """Two inputs of one name (a block's or a repetition's copies each naming theirs alike) are an error."""
+        earlier = [given for given in (self._first, *self.inputs) if given is not None and given.name == item.name]
+        if earlier:
+            where = earlier[0].span
+            hint = f"the first is on line {where.line}, column {where.column}; " if where else ""
+            self._error(
+                f"two inputs are named {item.name!r}",
+                item.span,
+                hint
+                + "give each input a name of its own (an input written in a block or a repetition is one per copy)",
+                "tensor-name",
+            )
+
     def _unused_inputs(self, outputs: set[int]) -> None:
         """Every input must reach an output: one that no layer reads and no output is is an error."""
         used = {source for info in self.built for source in info.inputs} | outputs
@@ -196,6 +210,7 @@ class Inferrer:
                     source, shape, merge = joined
                     tree.append(merge)
                 case Opened():
+                    self._named_apart(item)
                     self.merged = self.taken = True
                     self.inputs.append(Input(item.name, (None, *item.shape), item.span))
                     source, shape = INPUT - len(self.inputs), (None, *item.shape)
