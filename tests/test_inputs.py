@@ -293,3 +293,13 @@ def test_the_readers_refuse_a_model_of_several_inputs_and_still_read_a_built_gra
     one = "IN(16, 16, 3) -> CN(4, 3) -> ADD(ID() | CN(4, 3, padding=same)) -> GAP() -> DN(10)"
     read = from_torch(compile_spec(one, backend="torch"), input_shape=(16, 16, 3))
     assert architecture_hash(check(read.text, num_classes=read.num_classes)) == architecture_hash(check(one))
+
+
+def test_the_notebook_table_and_the_language_server_name_every_input():
+    from cnndsl.lsp.analysis import _model_tooltip
+    from cnndsl.notebook import summary_html
+
+    model = check(TWO)
+    assert "Inputs: rgb (None, 16, 16, 3), ir (None, 16, 16, 1) &nbsp; Classes: 10</caption>" in summary_html(model)
+    assert _model_tooltip(model).endswith("; inputs rgb 16×16×3, ir 16×16×1; output 10")
+    assert "Input: (None, 16, 16, 3) &nbsp; Classes: 10" in summary_html(check("IN(16, 16, 3) -> CN(4, 3) -> GAP()"))
