@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from cnndsl import ast
 from cnndsl.errors import SHAPE, VALUE, Diagnostic, SpecError, raise_errors
 from cnndsl.layers import MAX_INPUT_SIZE, MAX_UNITS
-from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Layer
+from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Input, Layer
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
-from cnndsl.passes.resolve import Resolver, attach_head
+from cnndsl.passes.resolve import Opened, Resolver, attach_head
 from cnndsl.passes.scale import Chosen, Scaler, last_call
 from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.records import record, replace
@@ -152,8 +152,10 @@ def _check_chain(
     resolved, shape, classes, scale = _resolved_at_scale(
         chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale
     )
+    first_name, declared = _first_input(resolved, source)
     inferrer = inferrer if inferrer is not None else Inferrer()
-    infos, tree = inferrer.infer(resolved, (None, *shape))
+    first = Input(first_name, (None, *shape), declared) if first_name else None
+    infos, tree = inferrer.infer(resolved, (None, *shape), first)
     failed = any(d.severity == "error" for d in inferrer.diagnostics)
     explicit = num_classes is not None
     asked = classes
@@ -176,7 +178,7 @@ def _check_chain(
     graph = tree if inferrer.merged else None
     return CheckedModel(
         tuple(infos), (None, *shape), classes, source, warnings, graph, tuple(inferrer.uses), task=task, scale=scale,
-        outputs=tuple(inferrer.outputs),
+        outputs=tuple(inferrer.outputs), inputs=(first, *inferrer.inputs) if inferrer.inputs and first else (),
     )  # fmt: skip
 
 
@@ -237,13 +239,32 @@ def resolved_chain(
     expander = Expander(blocks, marked)
     items = expander.expand(chain)
     raise_errors(expander.diagnostics, source)
-    resolver = Resolver(source, alone)
+    resolver = Resolver(source, alone, tuple(tensor.name for tensor in expander.tensors))
     resolved = resolver.resolve(items)
     task = task_for(task, chain)
     shape, classes, problems = _settings(resolver, input_shape, num_classes, default_input_shape, task)
     raise_errors([*resolver.diagnostics, *problems], source)
     end = span_at(source, chain.span.end, chain.span.end)
+    if any(isinstance(item, Opened) for item in resolved):  # several inputs: the first's name and place
+        resolved = [FirstInput(resolver.input_name or "input_1", resolver.declared_input), *resolved]
     return attach_head(task, resolved, classes, end, explicit=num_classes is not None), shape, classes
+
+
+@record
+class FirstInput:
+    """Before the resolved items of a model of several inputs: its first input's name, and its ``IN(...)``
+    (shape and span) where the spec wrote one."""
+
+    name: str
+    declared: tuple | None
+
+
+def _first_input(resolved: list, source: str) -> tuple[str | None, ast.Span | None]:
+    """A model of several inputs: its first input's name and ``IN(...)`` (taken off the front of ``resolved``)."""
+    if resolved and isinstance(resolved[0], FirstInput):
+        first = resolved.pop(0)
+        return first.name, first.declared[1] if first.declared else None
+    return None, None
 
 
 def _layer_count(infos, chain: ast.Chain) -> list[Diagnostic]:

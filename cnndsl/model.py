@@ -16,7 +16,18 @@ if TYPE_CHECKING:
 DEFAULT_INPUT_SHAPE = (28, 28, 1)
 DEFAULT_CLASSES = 10
 INPUT = -1
-"""In :attr:`LayerInfo.inputs`, the model's input (not a layer)."""
+"""In :attr:`LayerInfo.inputs`, the model's input (not a layer); a model of several inputs numbers its
+later ones on down: ``INPUT - 1`` is its second input, ``INPUT - 2`` its third (:func:`is_input`)."""
+
+
+def is_input(source: int) -> bool:
+    """Whether a source (an index in :attr:`LayerInfo.inputs`, a :class:`From`'s) is one of the model's inputs."""
+    return source <= INPUT
+
+
+def input_number(source: int) -> int:
+    """Which of the model's inputs a source is, from 0 (the first, INPUT)."""
+    return INPUT - source
 
 
 @record
@@ -145,9 +156,22 @@ class Output:
     """The output's branch in the text."""
 
 
+@record
+class Input:
+    """One of the inputs of a model of several (``IN(...) as name`` written after the first): its name and shape."""
+
+    name: str
+    shape: Shape
+    """With the batch axis: ``(None, height, width, channels)``."""
+    span: Span | None = None
+    """Its ``IN(...)`` in the text."""
+
+
 def tensor_name(source: int) -> str:
-    """The name written for a layer's output that a chain goes on from (``as t3``, ``@t3``), or the input's."""
-    return "input" if source == INPUT else f"t{source}"
+    """The name written for a layer's output that a chain goes on from (``as t3``, ``@t3``), or an input's."""
+    if is_input(source):
+        return "input" if source == INPUT else f"input{input_number(source) + 1}"
+    return f"t{source}"
 
 
 def taken(items: tuple[Item, ...], current: int = INPUT) -> set[int]:
@@ -203,9 +227,28 @@ class CheckedModel:
     """The named outputs of a spec ending in ``OUT(...)``, in branch order; empty for a model of one output
     (the last layer's). The tree holds the branches that make layers one after the other, each after
     the first going on (a :class:`From`) from the tensor ``OUT`` took; ``OUT`` itself is no item."""
+    inputs: tuple[Input, ...] = ()
+    """The named inputs of a spec that writes several (``IN(...) as rgb -> ... -> IN(...) as ir -> ...``), in
+    the order written; empty for a model of one input (:attr:`input_shape`). The first is :data:`INPUT` in
+    :attr:`LayerInfo.inputs` and the tree, the later ones ``INPUT - 1``, ``INPUT - 2``, ... (:func:`is_input`);
+    the tree goes on from each later one with a :class:`From`."""
     scale: Any = None
     """The scale of its file's family it was checked at (:class:`cnndsl.passes.scale.Chosen`: the scale, the
     family's names, the numbers it changed); None for a spec without scales."""
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Each input's name; a model of one input has none (``()``)."""
+        return tuple(given.name for given in self.inputs)
+
+    @property
+    def input_shapes(self) -> tuple[Shape, ...]:
+        """Each input's shape (with the batch axis), in order; the one input's for a model of one."""
+        return tuple(given.shape for given in self.inputs) or (self.input_shape,)
+
+    def source_shape(self, source: int) -> Shape:
+        """The shape of a source: a layer's output, or an input."""
+        return self.input_shapes[input_number(source)] if is_input(source) else self.layers[source].output_shape
 
     @property
     def output_sources(self) -> tuple[int, ...]:
@@ -228,9 +271,16 @@ class CheckedModel:
         return f"outputs {listed}"
 
     @property
+    def inputs_text(self) -> str:
+        """``inputs rgb (None, 64, 64, 3), ir (None, 64, 64, 1), `` for a model of several inputs; else nothing."""
+        if not self.inputs:
+            return ""
+        return "inputs " + ", ".join(f"{given.name} {format_shape(given.shape)}" for given in self.inputs) + ", "
+
+    @property
     def output_shapes(self) -> tuple[Shape, ...]:
         """Each output's shape, in order."""
-        return tuple(self.input_shape if s == INPUT else self.layers[s].output_shape for s in self.output_sources)
+        return tuple(self.source_shape(s) for s in self.output_sources)
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -239,7 +289,7 @@ class CheckedModel:
     @property
     def is_graph(self) -> bool:
         """Whether the model has a merge or several outputs (Keras builds it with the functional API)."""
-        return bool(self.outputs) or any(isinstance(item, Merge) for item in self.items)
+        return bool(self.outputs or self.inputs) or any(isinstance(item, Merge) for item in self.items)
 
     @property
     def output_shape(self) -> Shape:

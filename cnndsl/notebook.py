@@ -49,6 +49,13 @@ STYLE = (
 )
 
 
+def _inputs(model) -> str:
+    """``Input: (None, 28, 28, 1)``, or each input of a model of several by its name and shape."""
+    if not model.inputs:
+        return f"Input: {_e(format_shape(model.input_shape))}"
+    return "Inputs: " + _e(", ".join(f"{given.name} {format_shape(given.shape)}" for given in model.inputs))
+
+
 def summary_html(model: CheckedModel, title: str = "") -> str:
     """The summary table: each layer's name, spec text, output shape, parameters and MACs, then the totals and hash."""
     from cnndsl.report import architecture_hash
@@ -71,7 +78,7 @@ def summary_html(model: CheckedModel, title: str = "") -> str:
     ]
     return (
         f"<table class='cnndsl-table'><caption style='text-align:left'>{caption}"
-        f"Input: {_e(format_shape(model.input_shape))} &nbsp; {ending}</caption>"
+        f"{_inputs(model)} &nbsp; {ending}</caption>"
         "<thead><tr><th>Layer (type)</th><th>Spec</th><th>Output shape</th><th>Params</th><th>MACs</th></tr></thead>"
         f"<tbody>{rows}</tbody><tfoot><tr><td colspan='5'>{'<br>'.join(_e(t) for t in totals)}</td></tr></tfoot>"
         "</table>"

@@ -8,7 +8,7 @@ from typing import Any
 from cnndsl.ast import assert_never
 from cnndsl.budgets import activation_bytes, flops, format_bytes
 from cnndsl.errors import Diagnostic, diagnostic_record
-from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge, taken, tensor_name
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge, input_number, is_input, taken, tensor_name
 from cnndsl.shapes import format_shape
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Activations", "Spec")
@@ -48,7 +48,7 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     if width is not None:
         rule = rule[:width]
     lines = [
-        f"Input: {format_shape(model.input_shape)}   {_outputs_line(model)}",
+        f"{_inputs_line(model)}   {_outputs_line(model)}",
         *_scale_line(model),
         rule,
         _line(headers, widths, right),
@@ -69,12 +69,26 @@ def summary_table(model: CheckedModel, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _inputs_line(model: CheckedModel) -> str:
+    """``Input: (None, 28, 28, 1)``, or for a model of several inputs each by its name and shape."""
+    if not model.inputs:
+        return f"Input: {format_shape(model.input_shape)}"
+    return "Inputs: " + ", ".join(f"{given.name} {format_shape(given.shape)}" for given in model.inputs)
+
+
+def _source_name(model: CheckedModel, source: int) -> str:
+    """The name a layer's input goes by in the table: a layer's, or an input's."""
+    if not is_input(source):
+        return model.layers[source].name
+    return model.inputs[input_number(source)].name if model.inputs else INPUT_NAME
+
+
 def _outputs_line(model: CheckedModel) -> str:
     """The task's line (``Classes: 10``), or for a model ending in ``OUT(...)`` every output, its layer and shape."""
     if not model.outputs:
         return model.task.outputs_line(model.num_classes)
     listed = ", ".join(
-        f"{output.name} = {'input' if output.source == INPUT else model.layers[output.source].name} "
+        f"{output.name} = {'input' if is_input(output.source) else model.layers[output.source].name} "
         f"{format_shape(shape)}"
         for output, shape in zip(model.outputs, model.output_shapes)
     )
@@ -188,7 +202,7 @@ def _block_text(model: CheckedModel, info: LayerInfo) -> str | None:
 
 
 def _sources(model: CheckedModel, info: LayerInfo) -> str:
-    return ", ".join(INPUT_NAME if source == INPUT else model.layers[source].name for source in info.inputs)
+    return ", ".join(_source_name(model, source) for source in info.inputs)
 
 
 def _line(cells, widths, right=RIGHT) -> str:
@@ -201,6 +215,7 @@ def summary_json(model: CheckedModel, filename: str = "<spec>") -> dict:
     return {
         "layers": [_layer_json(info) for info in model.layers],
         "input_shape": list(model.input_shape),
+        **({"inputs": [{"name": i.name, "shape": list(i.shape)} for i in model.inputs]} if model.inputs else {}),
         "output_shape": list(model.output_shape),
         "outputs": _outputs_json(model),
         "total_params": model.total_params,
@@ -286,16 +301,32 @@ def canonical_form(model: CheckedModel) -> str:
     True
     """
     shape = ",".join(str(size) for size in model.input_shape[1:])
+    if model.inputs:  # several inputs: each declared by its name first, the layers in Keras's order
+        start = INPUT - (len(model.inputs) - 1)
+        tree = _keras_order_tree(model.layers, start)
+        names = taken(tree, start) | (set(model.output_sources) if model.outputs else set())
+        declared = [f"IN({','.join(str(size) for size in given.shape[1:])}) as {given.name}" for given in model.inputs]
+        ending = [f"OUT({_outputs_text(model)})"] if model.outputs else []
+        return " -> ".join([*declared, *_canonical_items(model, tree, names, start), *ending])
     if model.outputs:  # the layers in Keras's order, then each output by its layer's name and its own
         tree = _keras_order_tree(model.layers)
         names = taken(tree) | set(model.output_sources)
-        outputs = " | ".join(f"@{tensor_name(output.source)} as {output.name}" for output in model.outputs)
         first = f"IN({shape})" + _named(INPUT, names)
-        return " -> ".join([first, *_canonical_items(model, tree, names, INPUT), f"OUT({outputs})"])
+        return " -> ".join([first, *_canonical_items(model, tree, names, INPUT), f"OUT({_outputs_text(model)})"])
     tree = model.items if not taken(model.items) else _graph_tree(model)
     names = taken(tree)
     first = f"IN({shape})" + _named(INPUT, names)
     return " -> ".join([first, *_canonical_items(model, tree, names, INPUT)])
+
+
+def _outputs_text(model: CheckedModel) -> str:
+    """``OUT``'s branches in the canonical form: each output by its tensor's name and its own."""
+    return " | ".join(f"@{_tensor(model, output.source)} as {output.name}" for output in model.outputs)
+
+
+def _tensor(model: CheckedModel, source: int) -> str:
+    """The name a tensor goes by in the canonical form: a model of several inputs names its inputs."""
+    return model.inputs[input_number(source)].name if model.inputs and is_input(source) else tensor_name(source)
 
 
 class _NotNested(Exception):
@@ -360,8 +391,10 @@ class _NestedWalk:
         return [*found, INPUT]
 
 
-def _keras_order_tree(layers: tuple[LayerInfo, ...]) -> tuple[Item, ...]:
-    """The layers in Keras's order as one chain; a merge's branch holds the run of layers only it uses."""
+def _keras_order_tree(layers: tuple[LayerInfo, ...], start: int = INPUT) -> tuple[Item, ...]:
+    """The layers in Keras's order as one chain; a merge's branch holds the run of layers only it uses.
+
+    ``start``: the tensor the chain holds before its first layer (a model of several inputs: its last)."""
     uses: dict[int, int] = {}
     for info in layers:
         for source in info.inputs:
@@ -372,7 +405,7 @@ def _keras_order_tree(layers: tuple[LayerInfo, ...]) -> tuple[Item, ...]:
             runs[index] = [_run(layers, feed, uses) for feed in info.inputs]
     inside = {layer for branches in runs.values() for _, run in branches for layer in run}
     tree: list[Item] = []
-    current = INPUT
+    current = start
     for index, info in enumerate(layers):
         if index in inside:
             continue
@@ -390,7 +423,7 @@ def _keras_order_tree(layers: tuple[LayerInfo, ...]) -> tuple[Item, ...]:
 def _run(layers: tuple[LayerInfo, ...], feed: int, uses: dict[int, int]) -> tuple[int, list[int]]:
     """(where a branch starts, the layers back from ``feed`` that only it uses, in order)."""
     run = []
-    while feed != INPUT and uses[feed] == 1 and not layers[feed].layer.type.merge:
+    while not is_input(feed) and uses[feed] == 1 and not layers[feed].layer.type.merge:
         run.append(feed)
         feed = layers[feed].inputs[0]
     return feed, run[::-1]
@@ -422,7 +455,7 @@ def _canonical_items(model: CheckedModel, items: tuple[Item, ...], names: set[in
                 current = item.layer
             case From():
                 if item.source != current:
-                    out.append(f"@{tensor_name(item.source)}")
+                    out.append(f"@{_tensor(model, item.source)}")
                 current = item.source
             case _:
                 assert_never(item)

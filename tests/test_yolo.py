@@ -367,15 +367,19 @@ def test_aliases_are_refused_and_positions_count_characters():
     assert (error.line, error.column) == (4, 13) and "'Cönv'" in error.message
 
 
-def test_two_inputs_that_a_model_file_cannot_write_are_one_stacked_input_split_in_the_notation():
-    """RGB and infrared of one size, four channels, each through a backbone of its own, fused per level."""
+def test_two_inputs_that_a_model_file_cannot_write_are_two_named_inputs_in_the_notation():
+    """RGB (three channels) and infrared (one) of one size, each through a backbone of its own, fused per level."""
     from cnndsl.inputs import read_models
 
     (source,) = read_models(str(ROOT / "examples" / "yolo_rgb_ir.cnn"))
     nano, medium = source.check(scale="n"), source.check(scale="m")
-    assert nano.input_shape == (None, 640, 640, 4) and nano.output_shape == (None, 8400, 84)
-    written = [info for info in nano.layers if info.code == "SL" and info.layer.path is None]  # not a block's
-    assert [info.output_shape[-1] for info in written] == [3, 1]
+    assert [(given.name, given.shape) for given in nano.inputs] == [
+        ("rgb", (None, 640, 640, 3)),
+        ("ir", (None, 640, 640, 1)),
+    ]
+    assert nano.output_shape == (None, 8400, 84)
+    firsts = [info for info in nano.layers if info.layer.path == "conv" and info.input_shape[1] == 640]
+    assert sorted(info.input_shape[-1] for info in firsts) == [1, 3]  # each backbone reads its own input
     assert nano.total_params < medium.total_params
 
 

@@ -40,7 +40,16 @@ def document(model: CheckedModel) -> dict:
         "layers": [_layer(info) for info in model.layers],
         "tree": [_item(item) for item in model.items],
         **_outputs(model),
+        **_inputs(model),
     }
+
+
+def _inputs(model: CheckedModel) -> dict:
+    """A model of several inputs: each input's name and shape (with the batch axis), in order; a layer's
+    ``inputs`` and the tree's ``from`` say -1 for the first, -2 for the second, and so on."""
+    if not model.inputs:
+        return {}
+    return {"inputs": [{"name": given.name, "shape": list(given.shape)} for given in model.inputs]}
 
 
 def _outputs(model: CheckedModel) -> dict:
@@ -97,12 +106,15 @@ def read(data: Any) -> tuple[str, int]:
         outputs = data.get("outputs") or []
         head = [] if outputs else [i for i, layer in enumerate(layers) if _appended_head(layer, task)]
         names = _taken(data["tree"]) | {int(output["layer"]) for output in outputs}
-        nodes = [_node(item, layers, set(head), names) for item in data["tree"]]
-        named = tensor_name(INPUT) if INPUT in names else None
+        inputs = _inputs_read(data.get("inputs") or [])
+        if inputs:  # several: the first's shape, and each later one declared where the tree first goes on from it
+            shape = tuple(inputs[0][1])
+        nodes = [_node(item, layers, set(head), names, inputs, set()) for item in data["tree"]]
+        named = inputs[0][0] if inputs else tensor_name(INPUT) if INPUT in names else None
         chain = [node for node in nodes if node is not None]
         if outputs:  # each output goes on from its layer's tensor, named by an ID() after it
             branches = tuple(
-                (Taken(tensor_name(int(output["layer"]))), Written("ID", {}, _output_name(output["name"])))
+                (Taken(_source_name(int(output["layer"]), inputs)), Written("ID", {}, _output_name(output["name"])))
                 for output in outputs
             )
             chain.append(Joined("OUT", branches))
@@ -136,12 +148,39 @@ def _appended_head(layer: Mapping, task: Task) -> bool:
     return bool(layer.get("head")) and not task.writes_head(_code(layer), _args(layer), ordered=True)
 
 
-def _node(item: Any, layers: list, head: set[int], names: set[int]) -> Node | None:
+def _inputs_read(inputs: Any) -> list[tuple[str, tuple]]:
+    """Each input's name and shape (height, width, channels) of a model of several; empty for one."""
+    if not isinstance(inputs, list):
+        raise TypeError("inputs must be a list")
+    read = [(_output_name(given["name"]), tuple(given["shape"])[1:]) for given in inputs]
+    if read and (len(read) < 2 or len({name for name, _ in read}) != len(read)):
+        raise ValueError("inputs must be two or more, of names apart")
+    return read
+
+
+def _source_name(source: int, inputs: list[tuple[str, tuple]]) -> str:
+    """The name a chain goes on from a layer's output or an input by."""
+    return inputs[INPUT - source][0] if inputs and source <= INPUT else tensor_name(source)
+
+
+def _node(
+    item: Any, layers: list, head: set[int], names: set[int], inputs: list | None = None, opened: set | None = None
+) -> Node | None:
+    """The node of one tree item; a model of several inputs declares each later input (``IN(...) as ir``)
+    where the tree first goes on from it (``opened``: those declared so far), and goes on from it by name after."""
+    inputs = inputs or []
     if isinstance(item, dict) and "from" in item:
-        return Taken(tensor_name(int(item["from"])))
+        source = int(item["from"])
+        if inputs and source < INPUT and source not in opened:
+            if INPUT - source >= len(inputs):
+                raise IndexError(f"input {source} of {len(inputs)}")
+            opened.add(source)
+            name, shape = inputs[INPUT - source]
+            return Written("IN", {"shape": shape}, name)
+        return Taken(_source_name(source, inputs))
     if isinstance(item, dict):
         merge = layers[item["merge"]]
-        nodes = ((_node(i, layers, head, names) for i in branch) for branch in item["branches"])
+        nodes = ((_node(i, layers, head, names, inputs, opened) for i in branch) for branch in item["branches"])
         branches = tuple(tuple(n for n in branch if n) for branch in nodes)
         return Joined(_code(merge), branches, _args(merge), _name(item["merge"], names))
     if not isinstance(item, int) or isinstance(item, bool):

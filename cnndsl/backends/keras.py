@@ -61,9 +61,14 @@ def build(model: CheckedModel, name: str | None = None) -> keras.Model:
         if not model.is_graph:
             layers = [make_layer(info) for info in model.layers]
             return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *layers], name=name)
-        inputs = keras.Input(shape=model.input_shape[1:])
-        made: dict[int, Any] = {INPUT: inputs}
-        outputs = _chain(model, model.items, inputs, made)
+        if model.inputs:  # several inputs: one keras.Input each, named, in the order written
+            given = [keras.Input(shape=each.shape[1:], name=each.name) for each in model.inputs]
+            inputs: Any = given
+        else:
+            inputs = given = [keras.Input(shape=model.input_shape[1:])]
+            inputs = given[0]
+        made: dict[int, Any] = {INPUT - number: tensor for number, tensor in enumerate(given)}
+        outputs = _chain(model, model.items, given[0], made)
         if not model.outputs:
             return keras.Model(inputs, outputs, name=name)
         built = keras.Model(inputs, [made[source] for source in model.output_sources], name=name)

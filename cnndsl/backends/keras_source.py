@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cnndsl.model import INPUT, CheckedModel, LayerInfo
+from cnndsl.model import CheckedModel, LayerInfo, input_number, is_input
 
 
 def call(cls: str, positional: list, keywords: Mapping[str, Any], prefix: str = "layers.") -> str:
@@ -96,17 +96,34 @@ def _sequential(model: CheckedModel, shape: str) -> list[str]:
     return lines
 
 
+def input_variables(model: CheckedModel) -> list[str]:
+    """The variable each input is held in by an emitted script: ``inputs``, or ``input_rgb``, ... for several."""
+    return [f"input_{given.name}" for given in model.inputs] or ["inputs"]
+
+
 def _functional(model: CheckedModel, shape: str) -> list[str]:
-    lines = [f"inputs = keras.Input(shape={shape})"]
+    given = input_variables(model)
+    if model.inputs:  # several inputs: one keras.Input each, named
+        lines = [
+            f"{variable} = keras.Input(shape={python_value(tuple(each.shape[1:]))}, name={each.name!r})"
+            for variable, each in zip(given, model.inputs)
+        ]
+        inputs = f"[{', '.join(given)}]"
+    else:
+        lines, inputs = [f"inputs = keras.Input(shape={shape})"], "inputs"
     names = [info.name for info in model.layers]
+
+    def name(i: int) -> str:
+        return given[input_number(i)] if is_input(i) else names[i]
+
     for info in model.layers:
-        feeds = ["inputs" if i == INPUT else names[i] for i in info.inputs]
+        feeds = [name(i) for i in info.inputs]
         argument = feeds[0] if len(feeds) == 1 else f"[{', '.join(feeds)}]"
         lines += [_comment(info), f"{info.name} = {layer_source(info)}({argument})"]
     if not model.outputs:
-        lines.append(f"model = keras.Model(inputs, {names[-1]})")
+        lines.append(f"model = keras.Model({inputs}, {names[-1]})")
         return lines
-    outputs = ", ".join("inputs" if source == INPUT else names[source] for source in model.output_sources)
-    lines.append(f"model = keras.Model(inputs, [{outputs}])")
+    outputs = ", ".join(name(source) for source in model.output_sources)
+    lines.append(f"model = keras.Model({inputs}, [{outputs}])")
     lines.append(f"model.output_names = {list(model.output_names)!r}  # the spec's names of its outputs, in order")
     return lines

@@ -38,13 +38,27 @@ def export(module: torch.nn.Module, model: CheckedModel) -> bytes:
     example = _example(module, model)
     free = {0: "batch", **({2: "height"} if height is None else {}), **({3: "width"} if width is None else {})}
     names = list(model.output_names) or ["output"]
+    inputs = list(model.input_names) or ["input"]
+    examples, axes = (example,), {"input": free}
+    if model.inputs:  # several inputs: one per name, each a zero batch of its size (an example size where unknown)
+        examples = tuple(
+            torch.zeros(1, each.shape[3], *(size or EXAMPLE_SIZES[0] for size in each.shape[1:3]))
+            for each in model.inputs
+        )
+        axes = {
+            each.name: {
+                0: "batch",
+                **{axis + 1: word for axis, word in ((1, "height"), (2, "width")) if each.shape[axis] is None},
+            }
+            for each in model.inputs
+        }
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (example,), buffer, dynamo=False, opset_version=OPSET,
-            input_names=["input"], output_names=names,
-            dynamic_axes={"input": free, **{name: {0: "batch"} for name in names}},
+            module, examples, buffer, dynamo=False, opset_version=OPSET,
+            input_names=inputs, output_names=names,
+            dynamic_axes={**axes, **{name: {0: "batch"} for name in names}},
         )  # fmt: skip
     return buffer.getvalue()
 
@@ -57,6 +71,9 @@ first the module takes, and exported with that axis free."""
 def _example(module: torch.nn.Module, model: CheckedModel) -> torch.Tensor:
     """A zero batch of one the module runs on: the input's size, or an example size where it is unknown."""
     import torch
+
+    if model.inputs:  # several inputs: exported at their declared sizes (see :func:`export`)
+        return None
 
     height, width, channels = model.input_shape[1:]
     for size in EXAMPLE_SIZES if None in (height, width) else (None,):

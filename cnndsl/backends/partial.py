@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cnndsl import ast
 from cnndsl.ast import assert_never
 from cnndsl.errors import Diagnostic
-from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, Layer, LayerInfo, Merge
+from cnndsl.model import INPUT, BlockUse, CheckedModel, From, Item, Layer, LayerInfo, Merge, is_input
 from cnndsl.shapes import Shape
 from cnndsl.tasks import task_named
 
@@ -80,9 +80,12 @@ def _partial(checked, source: str, task=None) -> Drawable:
     position = {old: new for new, old in enumerate(kept)}
     layers = tuple(rebuilt.infos[old] for old in kept)
     uses = tuple(rebuilt.kept_uses(position))
+    opening = getattr(inferrer, "_first", None)
+    inputs = (opening, *inferrer.inputs) if opening is not None and inferrer.inputs else ()
     model = CheckedModel(
-        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=task_named(task)
-    )
+        layers, (None, *shape), classes, source, tree=_renumbered(tree, position), blocks=uses, task=task_named(task),
+        inputs=inputs,
+    )  # fmt: skip
     return Drawable(model, position[failed], first, error.diagnostics)
 
 
@@ -113,7 +116,7 @@ def _renumbered(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
                 branches = tuple(_renumbered(branch, position) for branch in item.branches)
                 out.append(Merge(layer=position.get(item.layer, CUT), branches=branches))
             case From():
-                out.append(From(position.get(item.source, INPUT), item.name))
+                out.append(From(item.source if is_input(item.source) else position.get(item.source, INPUT), item.name))
             case _:
                 assert_never(item)
     return tuple(out)
@@ -179,6 +182,8 @@ class _Rebuilt:
         self.tensors: dict[int, tuple[int, Shape]] = {}
         """Each named tensor's key: the layer it is the output of, and its shape."""
         self.uses: list[BlockUse] = []
+        self._opened = 0
+        """The later inputs met so far."""
         self._open: list[tuple[str, list[int], bool]] = []
         """The block uses entered and not yet left: each one's name, the layers taken in it so far, and
         whether it is a block code's."""
@@ -200,12 +205,16 @@ class _Rebuilt:
     def chain(self, items, shape: Shape, source: int = INPUT) -> tuple[tuple[Item, ...], Shape, bool]:
         """(tree, output shape, whether the chain ended early)."""
         from cnndsl.passes.expand import Enter, Leave, Mark, Take
-        from cnndsl.passes.resolve import Joined
+        from cnndsl.passes.resolve import Joined, Opened
 
         tree: list[Item] = []
         for item in items:
             broken = False
             match item:
+                case Opened():  # a later input: the chain goes on from it
+                    self._opened += 1
+                    source, shape = INPUT - self._opened, (None, *item.shape)
+                    tree.append(From(source, item.name))
                 case Joined():
                     merge, shape, broken = self.merge(item, shape, source)
                     tree.append(merge)

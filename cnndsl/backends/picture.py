@@ -20,7 +20,7 @@ from typing import Any
 
 from cnndsl.ast import assert_never
 from cnndsl.backends.partial import CUT, Drawable, cut
-from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge
+from cnndsl.model import INPUT, CheckedModel, From, Item, LayerInfo, Merge, input_number, is_input
 from cnndsl.records import record
 from cnndsl.shapes import Shape, format_shape
 
@@ -402,7 +402,7 @@ def _key(element: Element, keys, which: int) -> tuple:
         return ("repeat", element.count, tuple(_key(e, keys, which) for e in element.body))
     if isinstance(element, Tap):  # copies that go back alike fold: each copy's source is its own
         source = element.sources[0]
-        return ("from", element.name, "input" if source == INPUT else keys[source][which])
+        return ("from", element.name, f"input{input_number(source)}" if is_input(source) else keys[source][which])
     if isinstance(element, Box):
         return ("block", element.name, tuple(keys[i][which] for i in element.uses[0]))
     raise TypeError(f"unknown picture element: {element!r}")
@@ -564,14 +564,17 @@ class Layout:
         if isinstance(element, Repeat):
             return self.repeat(element, label_x)
         if isinstance(element, Tap):
-            return self.tap(element)
+            return self.tap(element, label_x)
         if isinstance(element, Box):
             return self.box(element)
         raise TypeError(f"unknown picture element: {element!r}")
 
-    def tap(self, tap: Tap) -> Block:
+    def tap(self, tap: Tap, label_x: float = 0) -> Block:
         """A small mark saying which tensor the chain goes on from; :func:`tap_edges` draws the edge into it."""
         source = tap.sources[0]
+        if source < INPUT:  # a model's later input: its own box, which the chain goes on from
+            placed = self.place_leaf(self.input_leaf(input_number(source)), label_x)
+            return Block(placed.left, placed.right, placed.height, placed.shapes, entered=False)
         name = "input" if source == INPUT else self.layers[source].name  # the box the edge comes from
         text = f"from {tap.name or name}"
         width = _text_width(text, FONT_SIZE - 1) + 10
@@ -714,11 +717,15 @@ class Layout:
         leaving = both(self.layers[first[-1]].output_shape, self.layers[last[-1]].output_shape)
         return [f"in  {entering}", f"out {leaving}"]
 
-    def input_leaf(self) -> Leaf:
-        shape = self.drawable.model.input_shape
-        lines = [Label("input", "spec", bold=True), Label(format_shape(shape), "shape")]
-        lines += [Label(f"output {name}", "output", bold=True) for name in self._outputs((INPUT,))]
-        attrs = (("class", "input"),)
+    def input_leaf(self, number: int = 0) -> Leaf:
+        """The box of the model's input; of its input ``number`` (from 0) for a model of several."""
+        model = self.drawable.model
+        inputs = getattr(model, "inputs", ())
+        shape = inputs[number].shape if inputs else model.input_shape
+        title = f"input {inputs[number].name}" if inputs else "input"
+        lines = [Label(title, "spec", bold=True), Label(format_shape(shape), "shape")]
+        lines += [Label(f"output {name}", "output", bold=True) for name in self._outputs((INPUT - number,))]
+        attrs = (("class", "input"), *((("data-input", inputs[number].name),) if inputs else ()))
         if self.style == "graph":
             return _node_leaf(lines, "input", False, attrs)
         return _box_leaf(shape, "input", False, lines, attrs)
@@ -953,7 +960,10 @@ def _header(drawable: Drawable, title: str) -> list[tuple[str, str]]:
         return [(f"{name}: fails the check at layer {drawable.failed + 1}", ERROR_COLOUR)]
     return [
         (name, TEXT_COLOUR),
-        (f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.outputs_text}", "#555555"),
+        (
+            f"{len(model.layers)} layers, {model.total_params:,} parameters, {model.inputs_text}{model.outputs_text}",
+            "#555555",
+        ),
     ]
 
 

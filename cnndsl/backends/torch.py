@@ -106,9 +106,10 @@ def build(model: CheckedModel, logits: bool = False) -> torch.nn.Module:
     if not model.is_graph:
         built = nn.Sequential(modules)
     else:
-        from cnndsl.backends.torch_modules import Graph
+        from cnndsl.backends.torch_modules import Graph, MultiInputGraph
 
-        built = Graph(modules, [p.inputs for p in plans], model.output_sources if model.outputs else None)
+        kind = MultiInputGraph if model.inputs else Graph
+        built = kind(modules, [p.inputs for p in plans], model.output_sources if model.outputs else None)
     built.cnndsl_input_shape = model.input_shape[1:]  # what port_weights from a PyTorch source reads
     built.cnndsl_paths = block_paths(model)
     return built

@@ -601,7 +601,8 @@ class Detect(nn.Module):
 
 
 class Graph(nn.Module):
-    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input).
+    """Layers wired as Keras's functional model wires them: each reads its inputs' outputs (-1: the model input;
+    a model of several inputs takes them in order, -2 its second, -3 its third).
 
     ``results``: a model of several outputs returns the tuple of these layers' outputs, in order
     (-1: the model input); else the last layer's output.
@@ -615,12 +616,23 @@ class Graph(nn.Module):
         self.results = None if results is None else tuple(results)
 
     def forward(self, x):
+        return self.run((x,))
+
+    def run(self, given):
+        """The outputs on the inputs ``given``, in order: an index below 0 is an input (-1 the first, -2 the second)."""
         outputs = []
         for module, feeds in zip(self.children(), self.inputs):
-            outputs.append(module(*(x if i == -1 else outputs[i] for i in feeds)))
+            outputs.append(module(*(given[-1 - i] if i < 0 else outputs[i] for i in feeds)))
         if self.results is not None:
-            return tuple(x if i == -1 else outputs[i] for i in self.results)
+            return tuple(given[-1 - i] if i < 0 else outputs[i] for i in self.results)
         return outputs[-1]
+
+
+class MultiInputGraph(Graph):
+    """A :class:`Graph` of several inputs: ``forward`` takes them in order (``IN(...) as ir`` after the first)."""
+
+    def forward(self, *given):
+        return self.run(given)
 
 
 class Attention2D(nn.Module):

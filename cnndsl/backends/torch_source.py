@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cnndsl.backends.keras_source import python_value
 from cnndsl.backends.torch import Call, LayerPlan, plan
-from cnndsl.model import INPUT, CheckedModel
+from cnndsl.model import CheckedModel, input_number, is_input
 
 HELPERS = Path(__file__).with_name("torch_modules.py")
 
@@ -43,7 +43,8 @@ def emit(model: CheckedModel, spec_name: str = "<spec>", logits: bool = False) -
     for p in plans:
         lines += [f"        # {' '.join(p.text.split())}", f"        self.{p.name} = {_module(p.calls)}"]
     results = model.output_sources if model.outputs else None
-    lines += ["", "    def forward(self, x):", *_forward(plans, model.is_graph, results)]
+    given = [f"input_{each.name}" for each in model.inputs] or ["x"]  # a model of several takes them in order
+    lines += ["", f"    def forward(self, {', '.join(given)}):", *_forward(plans, model.is_graph, results, given)]
     lines += ["", "", "model = Model()", "", 'if __name__ == "__main__":', "    print(model)", ""]
     return "\n".join(lines)
 
@@ -70,16 +71,24 @@ def _call(c: Call) -> str:
     return f"{c.name}({', '.join(parts)})"
 
 
-def _forward(plans: list[LayerPlan], graph: bool, results: tuple[int, ...] | None = None) -> list[str]:
-    """The forward pass; ``results``: the layers (INPUT: the input) whose outputs it returns as a tuple, in order."""
+def _forward(
+    plans: list[LayerPlan], graph: bool, results: tuple[int, ...] | None = None, given: list[str] | None = None
+) -> list[str]:
+    """The forward pass; ``results``: the layers (INPUT: the input) whose outputs it returns as a tuple, in order;
+    ``given``: the inputs' variables, in order (``x``)."""
     if not graph:
         return [*(f"        x = self.{p.name}(x)" for p in plans), "        return x"]
+    given = given or ["x"]
+
+    def name(i: int) -> str:
+        return given[input_number(i)] if is_input(i) else plans[i].name
+
     lines = []
     for p in plans:
-        feeds = ", ".join("x" if i == INPUT else plans[i].name for i in p.inputs)
+        feeds = ", ".join(name(i) for i in p.inputs)
         lines.append(f"        {p.name} = self.{p.name}({feeds})")
     if results is not None:
-        returned = ", ".join("x" if i == INPUT else plans[i].name for i in results)
+        returned = ", ".join(name(i) for i in results)
         return [*lines, f"        return ({returned},)" if len(results) == 1 else f"        return {returned}"]
     return [*lines, f"        return {plans[-1].name}"]
 

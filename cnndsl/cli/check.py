@@ -82,7 +82,7 @@ def _check_and_report(source: Source, args: argparse.Namespace, settings: Settin
     where = source.embedded.input_from if source.embedded is not None and args.input_shape is None else None
     reporter.ok(
         f"{source.title}: OK, {len(model.layers)} layers, {model.total_params:,} parameters, "
-        f"{model.outputs_text}" + (f" ({where})" if where else "")
+        f"{model.inputs_text}{model.outputs_text}" + (f" ({where})" if where else "")
     )
     return EXIT_OK
 

@@ -23,9 +23,11 @@ NO_LAYERS = (
                                                      "read as the input itself"),
               example={},
               note=": the input, unchanged; no layer"),
-    LayerType("IN", "InputLayer", "input shape (height, width, channels), height and width may be None; first only",
+    LayerType("IN", "InputLayer", "input shape (height, width, channels), height and width may be None; first, or a further "
+              "input named later in the model's chain",
               (Param("shape", InputDims()),), collect="shape", is_input=True,
               torch=Torch(refuse=_NO_LAYER, read_by="the traced module's one input, with --input-shape"),
               example={"shape": (8, 8, 4)},
-              note=": `IN(height, width, channels)`, first only; `IN(None, None, 3)` takes images of any size"),
+              note=": `IN(height, width, channels)`, first (a further input: `-> IN(64, 64, 1) as ir ->` later in "
+                   "the model's chain); `IN(None, None, 3)` takes images of any size"),
 )  # fmt: skip

@@ -578,14 +578,19 @@ def shape_label(shape) -> str:
 
 
 def _outputs_text(model: CheckedModel) -> str:
-    """``output 10``, or ``outputs p3 14×14×8, p4 7×7×16`` for a model ending in ``OUT(...)``."""
+    """``output 10``, or ``outputs p3 14×14×8, p4 7×7×16`` for a model ending in ``OUT(...)``; a model
+    of several inputs says them first (``inputs rgb 64×64×3, ir 64×64×1; output 10``)."""
+    given = "".join(f"{i.name} {_shape_text(i.shape)}, " for i in model.inputs)
+    given = f"inputs {given[:-2]}; " if given else ""
     if not model.outputs:
-        return f"output {_shape_text(model.output_shape)}"
-    return "outputs " + ", ".join(f"{o.name} {_shape_text(s)}" for o, s in zip(model.outputs, model.output_shapes))
+        return f"{given}output {_shape_text(model.output_shape)}"
+    return (
+        given + "outputs " + ", ".join(f"{o.name} {_shape_text(s)}" for o, s in zip(model.outputs, model.output_shapes))
+    )
 
 
 def _model_tooltip(model: CheckedModel) -> str:
-    ending = _outputs_text(model) if model.outputs else f"head {model.layers[-1].layer.text}"
+    ending = _outputs_text(model) if model.outputs or model.inputs else f"head {model.layers[-1].layer.text}"
     return (
         f"{len(model.layers)} layers, {model.total_params:,} params "
         f"({model.trainable_params:,} trainable, {model.non_trainable_params:,} non-trainable); {ending}"

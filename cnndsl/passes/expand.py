@@ -299,7 +299,8 @@ class Expander:
             self._error(f"the name {node.name!r} is defined twice", node.name_span, hint, code="tensor-name")
             return
         self._scope.names[node.name] = len(self.tensors)
-        self.tensors.append(Tensor(node.name, node.name_span))
+        names_input = isinstance(node.body, ast.Call) and node.body.code == "IN"  # an input's name: never unused
+        self.tensors.append(Tensor(node.name, node.name_span, used=names_input))
         out.append(Mark(len(self.tensors) - 1))
 
     def _lookup(self, node: ast.Tensor) -> int | None:

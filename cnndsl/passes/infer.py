@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from cnndsl.ast import Span, assert_never
 from cnndsl.errors import SHAPE, Diagnostic, Edit, Fix
 from cnndsl.layers import MAX_WEIGHT_VALUES
-from cnndsl.model import INPUT, BlockUse, From, Item, Layer, LayerInfo, Merge, Output
+from cnndsl.model import INPUT, BlockUse, From, Input, Item, Layer, LayerInfo, Merge, Output, is_input
 from cnndsl.passes.blocks import BlockProblem, expand_use
 from cnndsl.passes.expand import MAX_LAYERS, Enter, Leave, Mark, Take
-from cnndsl.passes.resolve import Joined, Resolved
+from cnndsl.passes.resolve import Joined, Opened, Resolved
 from cnndsl.records import replace
 from cnndsl.shapes import Shape, ShapeProblem, UnknownSize, format_shape
 
@@ -62,6 +62,8 @@ class Inferrer:
         self.uses: list[BlockUse] = []
         """Each use of a named block, by the layers it built (in build order until :meth:`infer` returns)."""
         self._entered: list[tuple[str, int]] = []
+        self.inputs: list[Input] = []
+        """The model's later inputs (``IN(...) as name`` after the first), in the order written."""
         self.outputs: list[Output] = []
         """The model's named outputs where it ends in ``OUT`` (indices in Keras's order once :meth:`infer` returns)."""
         self._block_uses = 0
@@ -74,14 +76,22 @@ class Inferrer:
         """What each use of a block code expanded to, in the order the walk met them (a picture of a
         failing spec walks them again)."""
 
-    def infer(self, items: Sequence[Resolved], input_shape: Shape) -> tuple[list[LayerInfo], tuple[Item, ...]]:
-        """The layers in Keras's order, and the tree of items indexing them."""
+    def infer(
+        self, items: Sequence[Resolved], input_shape: Shape, first: Input | None = None
+    ) -> tuple[list[LayerInfo], tuple[Item, ...]]:
+        """The layers in Keras's order, and the tree of items indexing them.
+
+        ``first``: the first input, named, for a model that may have several (its errors are located there).
+        """
+        self._first = first
         self._image = input_shape
         walked = self._chain(items, INPUT, input_shape)
         tree = walked[2] if walked else ()
         ends = {output.source for output in self.outputs} or ({walked[0]} if walked else set())
         if walked and self.taken:
             self._lost(ends)
+        if walked and self.inputs:
+            self._unused_inputs(ends)
         if walked:
             self._followed_ends(ends)
         self._withdraw_pointwise_warnings()
@@ -90,7 +100,7 @@ class Inferrer:
         sources = [output.source for output in self.outputs]
         layers, tree, position = _keras_order(self.built, tree, sources)
         self.outputs = [
-            Output(out.name, out.source if out.source == INPUT else position[out.source], out.span)
+            Output(out.name, out.source if is_input(out.source) else position[out.source], out.span)
             for out in self.outputs
         ]
         self.uses = [
@@ -109,6 +119,33 @@ class Inferrer:
                     info.layer.span,
                     f"name it ({_head(info.layer)} as x) and use it (@x), or remove it",
                     "lost-output",
+                )
+
+    def _named_apart(self, item: Opened) -> None:
+        """Two inputs of one name (a block's or a repetition's copies each naming theirs alike) are an error."""
+        earlier = [given for given in (self._first, *self.inputs) if given is not None and given.name == item.name]
+        if earlier:
+            where = earlier[0].span
+            hint = f"the first is on line {where.line}, column {where.column}; " if where else ""
+            self._error(
+                f"two inputs are named {item.name!r}",
+                item.span,
+                hint
+                + "give each input a name of its own (an input written in a block or a repetition is one per copy)",
+                "tensor-name",
+            )
+
+    def _unused_inputs(self, outputs: set[int]) -> None:
+        """Every input must reach an output: one that no layer reads and no output is is an error."""
+        used = {source for info in self.built for source in info.inputs} | outputs
+        everyone = [self._first, *self.inputs] if self._first is not None else self.inputs
+        for number, given in enumerate(everyone, start=0 if self._first is not None else 1):
+            if INPUT - number not in used:
+                self._error(
+                    f"the input {given.name!r} reaches no output: nothing uses it",
+                    given.span,
+                    f"use it (a layer after it, or @{given.name} in a merge), or remove it",
+                    "unused-input",
                 )
 
     def _followed_ends(self, outputs: set[int]) -> None:
@@ -172,6 +209,12 @@ class Inferrer:
                         return None
                     source, shape, merge = joined
                     tree.append(merge)
+                case Opened():
+                    self._named_apart(item)
+                    self.merged = self.taken = True
+                    self.inputs.append(Input(item.name, (None, *item.shape), item.span))
+                    source, shape = INPUT - len(self.inputs), (None, *item.shape)
+                    tree.append(From(source, item.name))
                 case Mark():
                     self.tensors[item.key] = (source, shape)
                 case Take():
@@ -444,7 +487,7 @@ def _keras_order(built: list[LayerInfo], tree: tuple[Item, ...], outputs: Sequen
         _first_visits(output, built, seen_order)
     for index in reversed(range(len(built))):  # consumers come after their inputs in build order
         for source in built[index].inputs:
-            if source != INPUT:
+            if not is_input(source):
                 depth[source] = max(depth[source], depth[index] + 1)
     order = sorted(range(len(built)), key=lambda i: (-depth[i], seen_order.get(i, len(built))))
     position = {old: new for new, old in enumerate(order)}
@@ -457,14 +500,14 @@ def _first_visits(output: int, built: list[LayerInfo], seen: dict[int, int]) -> 
     stack = [output]
     while stack:
         index = stack.pop()
-        if index == INPUT or index in seen:
+        if is_input(index) or index in seen:
             continue
         seen[index] = len(seen)
         stack.extend(reversed(built[index].inputs))
 
 
 def _remapped(info: LayerInfo, position: dict[int, int]) -> LayerInfo:
-    inputs = tuple(INPUT if source == INPUT else position[source] for source in info.inputs)
+    inputs = tuple(source if is_input(source) else position[source] for source in info.inputs)
     return LayerInfo(
         info.layer, info.name, info.input_shape, info.output_shape, info.trainable, info.non_trainable, info.macs,
         inputs, info.input_shapes, info.image,
@@ -481,7 +524,7 @@ def _remap_tree(items: tuple[Item, ...], position: dict[int, int]) -> tuple[Item
                 branches = tuple(_remap_tree(branch, position) for branch in item.branches)
                 out.append(Merge(position[item.layer], branches))
             case From():
-                out.append(From(INPUT if item.source == INPUT else position[item.source], item.name))
+                out.append(From(item.source if is_input(item.source) else position[item.source], item.name))
             case _:
                 assert_never(item)
     return tuple(out)

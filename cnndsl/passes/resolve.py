@@ -16,7 +16,7 @@ from cnndsl.layers import LAYERS, REQUIRED, ArgProblem, LayerType, suggest
 from cnndsl.layers.core import suggest_code
 from cnndsl.model import Layer
 from cnndsl.passes.expand import Enter, Expanded, Item, Leave, Mark, Take
-from cnndsl.records import record
+from cnndsl.records import record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,7 +39,19 @@ class Joined:
     """``OUT``'s output names, one per branch; empty for other merges."""
 
 
-Resolved = Layer | Joined | Mark | Take | Enter | Leave
+@record
+class Opened:
+    """``IN(...)`` written after the first in the model's own chain: a further input of the model, which the
+    chain goes on from (it takes no tensor from before it)."""
+
+    shape: tuple
+    """(height, width, channels) as declared."""
+    span: ast.Span
+    name: str | None = None
+    """The ``as name`` written right after it; None: none."""
+
+
+Resolved = Layer | Joined | Mark | Take | Enter | Leave | Opened
 
 
 class Resolver:
@@ -50,10 +62,14 @@ class Resolver:
     branch that is in.
     """
 
-    def __init__(self, source: str, alone: ast.Span | None = None):
+    def __init__(self, source: str, alone: ast.Span | None = None, names: tuple[str, ...] = ()):
         """``alone``: the call written there binds on its own, never sharing the binding of a call written
-        alike (a scale rewrote the others' numbers, and left that one as written)."""
+        alike (a scale rewrote the others' numbers, and left that one as written). ``names``: each named
+        tensor's name by its key (:class:`Mark`), which names the inputs."""
         self.source = source
+        self.names = names
+        self.input_name: str | None = None
+        """The ``as name`` written right after the first ``IN(...)``."""
         self.alone = alone
         self.diagnostics: list[Diagnostic] = []
         self.inherited: dict[tuple[str, str], Any] = {}
@@ -69,6 +85,19 @@ class Resolver:
             match item:
                 case ast.Call():
                     node = self._layer(item, index if top else -1)
+                    following = items[at + 1] if at + 1 < len(items) else None
+                    named = self.names[following.key] if isinstance(following, Mark) and self.names else None
+                    if isinstance(node, Opened) and named is None:
+                        self._misplaced_input(
+                            node.span,
+                            "name it to start a further input of the model: "
+                            f"{self.source[node.span.start : node.span.end]} as ir",
+                        )
+                        node = None
+                    elif isinstance(node, Opened):
+                        node = replace(node, name=named)
+                    elif top and index == 0 and item.code == "IN":
+                        self.input_name = named
                 case Expanded():
                     if LAYERS[item.merge.code].is_output:
                         self._place_outputs(item, top and all(isinstance(later, Leave) for later in items[at + 1 :]))
@@ -118,7 +147,7 @@ class Resolver:
         spans = tuple(branch.span for branch in merge.branches)
         return Joined(Layer(kind, args, merge.span, text, given=given), branches, spans, item.names)
 
-    def _layer(self, call: ast.Call, index: int) -> Layer | None:
+    def _layer(self, call: ast.Call, index: int) -> Layer | Opened | None:
         kind = LAYERS.get(call.code)
         if kind is None:
             hint, fixes = suggest_code(call.code, LAYERS, call)
@@ -131,15 +160,26 @@ class Resolver:
         if args is None or kind.is_identity:
             return None
         if kind.is_input:
-            self._declare_input(args, call, index)
-            return None
+            return self._declare_input(args, call, index)
         return Layer(kind, args, span, text, given=given)
 
-    def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> None:
+    def _declare_input(self, args: Mapping[str, Any], call: ast.Call, index: int) -> Opened | None:
+        """The first ``IN(...)`` declares the input's shape; a later one in the model's own chain opens
+        a further input; one inside a merge's branch or a block is an error."""
+        if index < 0:
+            self._misplaced_input(
+                call.span,
+                "a further input is written in the model's own chain, named, not "
+                "inside a merge or a block: ... -> IN(64, 64, 1) as ir -> ...",
+            )
+            return None
         if index != 0:
-            self._error("IN(...) declares the input shape and must come first", call.span, code="misplaced-input")
-        else:
-            self.declared_input = (args["shape"], call.span)
+            return Opened(args["shape"], call.span)
+        self.declared_input = (args["shape"], call.span)
+        return None
+
+    def _misplaced_input(self, span: ast.Span, hint: str) -> None:
+        self._error("IN(...) declares the input shape and must come first", span, hint, code="misplaced-input")
 
     # --- binding ---
 

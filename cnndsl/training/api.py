@@ -117,6 +117,7 @@ def train(
         validation_split, test_split, input_shape,
     )  # fmt: skip
     task = task_named(task) if task is not None else None
+    refuse_several_inputs(spec, task)
     prechecked = precheck(spec, recipe.data, task, shard_of(recipe, cluster), recipe.test_split)
     refuse_several_outputs(prechecked)
     directory = RunDirectory.planned(spec_text(spec), output, keep=keep) if save else None
@@ -187,8 +188,27 @@ def _checked_in_either_mode(spec: Spec, shape: tuple[int, int, int], task: Task)
     return None
 
 
+def refuse_several_inputs(spec: Spec, task: Task | None = None) -> None:
+    """A spec of several inputs (``IN(...) as ir`` after the first) is refused before its check against the data,
+    whose shape is one input's; a spec that does not check as written is left to that check to say why."""
+    if "IN(" not in spec_text(spec):
+        return
+    try:
+        checked = check_spec(spec, task=task)
+    except SpecError:
+        return
+    refuse_several_outputs(checked)
+
+
 def refuse_several_outputs(checked: CheckedModel | None) -> None:
-    """Training takes a model of one output: one ending in ``OUT(...)`` is refused before any data is read."""
+    """Training takes a model of one input and one output: one ending in ``OUT(...)``, or one of several
+    inputs (``IN(...) as ir`` after the first), is refused before any data is read."""
+    if checked is not None and checked.inputs:
+        names = ", ".join(checked.input_names)
+        raise UsageError(
+            f"training a model of several inputs ({names}) is not supported yet: "
+            "train a model of one input (one IN(...), first)"
+        )
     if checked is not None and checked.outputs:
         names = ", ".join(checked.output_names)
         raise UsageError(

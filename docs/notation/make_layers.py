@@ -75,7 +75,10 @@ def _section(kind) -> str:
         form.name + (" (cnndsl's own, `cnndsl.backends.keras_layers`)" if form.custom else "") for form in kind.keras
     ]
     if kind.is_input:
-        built = "the model's input, `keras.Input` (a declaration, not a layer); allowed first only"
+        built = (
+            "the model's input, `keras.Input` (a declaration, not a layer); allowed first, and later in the "
+            "model's own chain as a further named input (one `keras.Input` each)"
+        )
     elif kind.is_identity:
         built = "no layer: its input, passed on"
     elif kind.block is not None:
