@@ -94,17 +94,24 @@ def parse(text: str) -> ast.Chain:
     return _read(text, "spec")
 
 
+_last_file: list = []
+"""The last text :func:`parse_file` read and its tree (a check, its summary and its canonical text each ask)."""
+
+
 def parse_file(text: str) -> ast.SpecFile | ast.Chain:
     """Parse a spec file: named definitions, or one bare spec.
 
     Both readings are tried; when neither fits, the error reported is the one that
     got further into the text, so a bare spec keeps its plain diagnostics.
     """
+    if _last_file and _last_file[0] == text:  # the trees are immutable: one text read twice in a row is read once
+        return _last_file[1]
     _check_length(text)
     node, as_spec = _reader("spec").run(text, MAX_NESTING)
     if node is None:
         node, as_file = _reader("file").run(text, MAX_NESTING)
     if node is not None:
+        _last_file[:] = [text, node]
         return node
     _check_nesting(text)
     first, second = failure_diagnostic(as_spec, text), failure_diagnostic(as_file, text)
