@@ -422,6 +422,7 @@ def test_the_current_directory_is_not_searched(nets):
     result = run_cli("from-torch", "tinynets:small", cwd=folder, process=True)
     assert result.returncode == 2
     assert "no module named 'tinynets' on the module path" in result.stderr
+    assert "(the current directory is not searched: PYTHONPATH=. cnndsl from-torch tinynets:small)" in result.stderr
 
 
 # --- nothing else imports code it is given ------------------------------------------------------------

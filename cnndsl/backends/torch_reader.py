@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -275,7 +276,10 @@ def load_module(target: str):
     try:
         found = importlib.import_module(name)
     except ModuleNotFoundError as error:
-        raise ModelFileError(f"{target}: no module named {error.name!r} on the module path") from None
+        told = f"{target}: no module named {error.name!r} on the module path"
+        if error.name == name.partition(".")[0] and os.path.exists(name.replace(".", os.sep) + ".py"):
+            told += f" (the current directory is not searched: PYTHONPATH=. cnndsl from-torch {target})"
+        raise ModelFileError(told) from None
     except Exception as error:  # the module's own code failed: said in one line
         told = f"{target}: importing {name} failed: {type(error).__name__}: {_first(error)}"
         raise ModelFileError(told + _build_mismatch(error, torch.__version__)) from None
