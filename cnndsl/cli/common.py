@@ -53,6 +53,19 @@ def say_scale(source: Source, model: CheckedModel | None, args: argparse.Namespa
         print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
 
 
+def write_spec(text: str, output: str | None) -> None:
+    """A reader's spec: written to ``output`` (atomically, said on stderr), else printed."""
+    if output:
+        from pathlib import Path
+
+        from cnndsl.outputs import write_text
+
+        write_text(Path(output), text)
+        print(f"Wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
 def report(diagnostics, source: Source) -> None:
     """Diagnostics as text with carets, on stderr."""
     if diagnostics:

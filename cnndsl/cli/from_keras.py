@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndsl.cli.common import EXIT_SPEC
+from cnndsl.cli.common import EXIT_SPEC, write_spec
 from cnndsl.cli.options import add_reader_options, add_task_option, say_read_task
 from cnndsl.inputs import UsageError
 
@@ -41,10 +41,4 @@ def cmd_from_keras(args: argparse.Namespace) -> int:
         return EXIT_SPEC
     say_read_task(args, spec.task, args.model)
     text = format_text(spec.text)
-    if args.output:
-        from cnndsl.outputs import write_text
-
-        write_text(Path(args.output), text)
-        print(f"Wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_spec(text, args.output)

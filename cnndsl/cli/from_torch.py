@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from cnndsl.cli.common import EXIT_OK, EXIT_SPEC
+from cnndsl.cli.common import EXIT_OK, EXIT_SPEC, write_spec
 from cnndsl.cli.options import add_reader_options, add_task_option, say_read_task
 from cnndsl.inputs import UsageError
 
@@ -26,7 +26,6 @@ def add_parser(commands) -> None:
 
 def cmd_from_torch(args: argparse.Namespace) -> int:
     """Import the named callable (the one place cnndsl imports code it is given), call it, and read its module."""
-    from pathlib import Path
 
     from cnndsl.backends.torch_reader import UnsupportedModel, from_torch, load_module
     from cnndsl.errors import ModelFileError
@@ -46,11 +45,5 @@ def cmd_from_torch(args: argparse.Namespace) -> int:
     say_read_task(args, spec.task, args.target)
     for dropped in spec.dropped:
         print(f"cnndsl: note: {args.target}: left out {dropped}, which do not reach the output", file=sys.stderr)
-    if args.output:
-        from cnndsl.outputs import write_text
-
-        write_text(Path(args.output), spec.text)
-        print(f"Wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(spec.text)
+    write_spec(spec.text, args.output)
     return EXIT_OK

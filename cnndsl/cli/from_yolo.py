@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndsl.cli.common import EXIT_SPEC
+from cnndsl.cli.common import EXIT_SPEC, write_spec
 from cnndsl.cli.options import add_input_shape_option, add_output_option
 
 
@@ -41,13 +41,5 @@ def cmd_from_yolo(args: argparse.Namespace) -> int:
         return EXIT_SPEC
     for note in model.notes:
         print(f"note: {display}: {note}", file=sys.stderr)
-    if args.output:
-        from pathlib import Path
-
-        from cnndsl.outputs import write_text
-
-        write_text(Path(args.output), model.spec)
-        print(f"Wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(model.spec)
+    write_spec(model.spec, args.output)
     return 0
