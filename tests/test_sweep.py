@@ -7,6 +7,7 @@ tiny models on the bundled sample, in process or as ``cnndsl sweep`` processes.
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import sys
@@ -137,7 +138,7 @@ def test_no_rejected_or_over_budget_candidate_reaches_keras(monkeypatch, tmp_pat
     assert {architecture_hash(model) for model in built} == {row["hash"] for row in rows}
 
 
-# --- TPE's start: cheap, diverse candidates ---------------------------------------------------
+# --- TPE's start, weighed by cost -------------------------------------------------------------
 
 BENCH_SPACE = (
     "CN({20,38,72}, {5,7}) -> CN({20,38}, {5,7}) -> MP(2,2) -> CN({20,38}, {5,7}) * {1..2} -> MP(2,2)"
@@ -175,14 +176,29 @@ class Tied(Recorder):
                                directory=Path(output))  # fmt: skip
 
 
-def tpe_start(monkeypatch, tmp_path, trials: int, seed: int) -> list[str]:
-    """The specs a TPE sweep of the benchmark's space trains, in order, every candidate scoring alike."""
+class ByCost(Recorder):
+    """Scores a candidate by the log of its MACs, rising or falling: what cost buys, without noise."""
+
+    def __init__(self, rising: bool):
+        super().__init__()
+        self.rising = rising
+
+    def __call__(self, model, data="mnist", *, output=None, verbose=0, **recipe):
+        self.specs.append(model.source)
+        size = math.log(check(model.source).total_macs) / 20
+        score = size if self.rising else 1 - size
+        history = [{"epoch": 1, "val_accuracy": score, "val_loss": 1 - score}]
+        return SimpleNamespace(metrics={"test_accuracy": score, "seconds_per_epoch": 0.01}, history=history,
+                               directory=Path(output))  # fmt: skip
+
+
+def tpe_start(tmp_path, trials: int, seed: int, recorder: Recorder, **options) -> list[str]:
+    """The specs a TPE sweep of the benchmark's space trains, in order, scored by ``recorder``."""
     with pytest.MonkeyPatch.context() as patch:
         fakes(patch)
-        recorder = Tied()
         patch.setattr(training_api, "train", recorder)
         sweeps.sweep(BENCH_SPACE, "sample", trials=trials, sampler="tpe", output=tmp_path / f"s{seed}-{trials}",
-                     echo=quiet, epochs=1, seed=seed)  # fmt: skip
+                     echo=quiet, epochs=1, seed=seed, **options)  # fmt: skip
     return recorder.specs
 
 
@@ -191,24 +207,63 @@ def cost_of(spec: str) -> tuple[int, int]:
     return (model.total_macs, model.total_params)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_a_tpe_sweep_starts_with_cheap_diverse_candidates_cheapest_first(monkeypatch, tmp_path, seed):
+def bench_costs() -> list[tuple[int, int]]:
     from cnndsl.search import Judge, census
 
     found = census(Judge(Space(parse(BENCH_SPACE), BENCH_SPACE), (28, 28, 1), 10))
-    costs = sorted(found.costs.values())
+    return sorted(sweeps.start.cost(*cost) for cost in found.costs.values())
+
+
+@pytest.mark.parametrize(
+    ("objective", "rising", "dearer"),
+    [
+        ("val_accuracy", True, True),
+        ("val_accuracy", False, False),
+        ("val_loss", True, True),
+        ("val_loss", False, False),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_tpe_sweep_starts_across_the_costs_then_goes_where_cost_pays(tmp_path, seed, objective, rising, dearer):
+    costs = bench_costs()
+    thirds = [costs[len(costs) * band // 3] for band in (1, 2)]
     median = costs[(len(costs) - 1) // 2]
-    specs = tpe_start(monkeypatch, tmp_path, trials=12, seed=seed)
+    specs = tpe_start(tmp_path, 12, seed, ByCost(rising), objective=objective)
     first = specs[: sweeps.start.STARTUP]
     assert len(specs) == 12 and len(set(first)) == len(first) == 10
-    assert all(cost_of(spec) <= median for spec in first), [cost_of(spec) for spec in first]
-    assert [cost_of(spec) for spec in first] == sorted(cost_of(spec) for spec in first)  # cheapest first
-    for option in ("CN(20, 5)", "CN(20, 7)", "CN(38, 5)", "DN(64)", "DN(128)"):  # values the cheap half holds
-        assert any(option in spec for spec in first), option
-    assert tpe_start(monkeypatch, tmp_path, trials=12, seed=seed) == specs  # the same seed, the same start
+    spread = [cost_of(spec) for spec in first[: sweeps.start.SPREAD]]
+    assert spread[0] < thirds[0] <= spread[1] < thirds[1] <= spread[2], spread  # one from each third, cheapest first
+    learnt = [cost_of(spec) for spec in first[sweeps.start.SPREAD :]]
+    assert all((cost > median) == dearer for cost in learnt), (median, learnt)
+    again = tpe_start(tmp_path / "again", 12, seed, ByCost(rising), objective=objective)
+    assert again[: sweeps.start.STARTUP] == first  # the same seed and scores, the same start
 
 
-def test_random_sampling_and_short_tpe_sweeps_start_as_optuna_does(monkeypatch, tmp_path):
+def test_where_cost_buys_nothing_the_start_keeps_to_the_cheaper_candidates(tmp_path):
+    costs = bench_costs()
+    median = costs[(len(costs) - 1) // 2]
+    specs = tpe_start(tmp_path, 11, 0, Tied())
+    learnt = [cost_of(spec) for spec in specs[sweeps.start.SPREAD : sweeps.start.STARTUP]]
+    assert sum(cost <= median for cost in learnt) > len(learnt) / 2, (median, learnt)  # the price of cost
+
+
+def test_the_drawn_slope_follows_the_data_and_the_prior():
+    import random
+    import statistics
+
+    from cnndsl.sweeps.start import SLOPE_PRIOR, _drawn_slope
+
+    rng = random.Random(0)
+    xs = [x / 10 for x in range(-20, 21)]
+    draws = [_drawn_slope(xs, [0.8 * x for x in xs], rng) for _ in range(2_000)]
+    assert 0.7 < statistics.fmean(draws) < 0.8  # the data's slope, shrunk a little towards the prior's 0
+    flat = [_drawn_slope([0.0, 0.0], [1.0, -1.0], rng) for _ in range(4_000)]  # no spread in x: the prior alone
+    assert abs(statistics.fmean(flat)) < 0.03 and abs(statistics.pstdev(flat) - SLOPE_PRIOR) < 0.03
+
+
+def test_random_sampling_short_tpe_sweeps_and_a_study_tpe_already_proposed_in_start_as_optuna_does(
+    monkeypatch, tmp_path
+):
     from cnndsl.sweeps.plan import make_plan
 
     plans = {
@@ -217,7 +272,14 @@ def test_random_sampling_and_short_tpe_sweeps_start_as_optuna_does(monkeypatch, 
         )  # fmt: skip
         for sampler, trials in (("tpe", 11), ("tpe", 10), ("random", 50), ("grid", 50))
     }
-    assert [len(sweeps.start.first_proposals(plan)) for plan in plans.values()] == [10, 0, 0, 0]
+    assert [sweeps.start.used(plan) for plan in plans.values()] == [True, False, False, False]
+    fakes(monkeypatch)
+    options = {"sampler": "tpe", "output": tmp_path / "s", "echo": quiet, "epochs": 1, "seed": 0, "study": "s"}
+    sweeps.sweep(BENCH_SPACE, "sample", trials=4, **options)
+    sweeps.sweep(BENCH_SPACE, "sample", trials=14, **options)  # resumed: TPE proposed its first four
+    trials = optuna.load_study(study_name="s", storage=sweeps.storages.open_storage(None)).trials
+    assert len([t for t in trials if t.user_attrs.get("kind") == "trained"]) == 14
+    assert not any("start" in t.user_attrs for t in trials)
 
 
 # --- storage URLs and passwords ------------------------------------------------------------

@@ -8,8 +8,8 @@ module:
 - :mod:`~cnndsl.sweeps.storages`: storage URLs, their passwords masked; opening a storage
   with retries and heartbeats; a missing database driver named with its pip command;
 - :mod:`~cnndsl.sweeps.plan`: the flags, the space and its census, the study's name;
-- :mod:`~cnndsl.sweeps.start`: TPE's first proposals, cheap and diverse candidates the
-  checker accepts, weighed by the MACs it counted;
+- :mod:`~cnndsl.sweeps.start`: TPE's first proposals, candidates the checker accepts,
+  spread over the MACs it counted and then chosen by what cost has bought;
 - :mod:`~cnndsl.sweeps.claims`: the claim protocol (ask, check, claim, tell), constraints
   for rejected candidates, heartbeats and dead workers;
 - :mod:`~cnndsl.sweeps.trials`: training one trial, what its directory keeps, its row;

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 
 from cnndsl import interrupts
 from cnndsl.search import Verdict
+from cnndsl.sweeps import start
 from cnndsl.sweeps.plan import DUPLICATE, REJECTED, SURPLUS, TRAINED, Plan
 
 CLAIM_WAIT_S = 10
@@ -69,6 +70,10 @@ class Worker:
     def run(self) -> None:
         while self._wanted():
             interrupts.check()
+            queued = start.proposal(self.plan, self.study)
+            if queued is not None:  # TPE's start, chosen by cost (see start.py)
+                place, params = queued
+                self.study.enqueue_trial(params, user_attrs={"start": place})
             trial = self.study.ask()
             self.told = False
             self.directory = None

@@ -14,7 +14,7 @@ from cnndsl.errors import StorageError
 from cnndsl.inputs import Source, UsageError
 from cnndsl.outputs import os_reason
 from cnndsl.settings import Settings
-from cnndsl.sweeps import start, storages
+from cnndsl.sweeps import storages
 from cnndsl.sweeps.board import BEST_SHOWN, _fixed, primary, skipped_trials, write_leaderboard
 from cnndsl.sweeps.claims import Worker, retry_stale
 from cnndsl.sweeps.plan import Plan, check_pruner, make_plan
@@ -238,9 +238,6 @@ def _study(plan: Plan):
     if directions != plan.directions or attrs.get("objective", objective) != objective:
         was = attrs.get("objective") or " and ".join(directions)
         raise UsageError(f"--study {plan.study_name}: this study optimises {was}, not {objective}; name a new study")
-    if made_for is None and not study.trials:  # a fresh study: TPE starts from cheap, diverse candidates
-        for number, params in enumerate(start.first_proposals(plan)):
-            study.enqueue_trial(params, user_attrs={"start": number})
     if made_for is None:  # the space last: a worker that sees it sees the recipe and objective too
         study.set_user_attr("recipe", plan.recipe)
         study.set_user_attr("objective", objective)
