@@ -15,8 +15,8 @@ Three measurements:
    started after it) on the same space, recipe (Adam, batch 128, categorical
    cross-entropy) and data (the bundled sample, validated on its test images), each in a
    fresh process. One configuration is compared, declared before the run (``DECLARED``):
-   ``cnndsl sweep`` as a user gets it without flags (TPE with constraints and the cheap,
-   diverse start). It is compared against keras-tuner's RandomSearch and
+   ``cnndsl sweep`` as a user gets it without flags (TPE with constraints and its start
+   weighed by cost). It is compared against keras-tuner's RandomSearch and
    BayesianOptimization, each; two other cnndsl variants (median pruning; TPE's own random
    start) are run and reported beside them, never compared in its place. The order of the
    searches changes from seed to seed (``order``: reversed on odd seeds, rotated every
@@ -151,8 +151,9 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
 
     kind = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[args.child_kind]
     seconds: dict[str, float] = {}
+    last: dict[str, float] = {}
 
-    class Timed(timed(kind, seconds)):
+    class Timed(timed(kind, seconds, last)):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             if time.perf_counter() - begun >= args.budget:  # start no new trial after the budget
@@ -175,9 +176,11 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
     done = [t for t in trials if t.status == "COMPLETED"]
     failures = [attribute({name: t.hyperparameters.get(name) for name in CHOICES}, t.message or "")
                 for t in trials if t.status in ("FAILED", "INVALID")]  # fmt: skip
-    best = max((t.metrics.get_last_value("val_accuracy") for t in done), default=None)
+    # keras-tuner scores a trial by its best epoch; cnndsl by its last: the last epoch is compared, both recorded
+    best = max((last[t.trial_id] for t in done if t.trial_id in last), default=None)
+    best_epoch = max((t.metrics.get_last_value("val_accuracy") for t in done), default=None)
     return {
-        "trained": len(done), "best": best, "error": error, "failures": failures,
+        "trained": len(done), "best": best, "best_epoch": best_epoch, "error": error, "failures": failures,
         "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds], "search_seconds": searched,
     }  # fmt: skip
 
@@ -201,16 +204,21 @@ def compiled(values: dict):
     return model
 
 
-def timed(tuner_class, seconds: dict[str, float]):
-    """``tuner_class`` with each trial's ``run_trial`` (building and fitting its model) timed into ``seconds``."""
+def timed(tuner_class, seconds: dict[str, float], last: dict[str, float] | None = None):
+    """``tuner_class`` with each trial's ``run_trial`` (building and fitting its model) timed into ``seconds``, and
+    its last epoch's validation accuracy kept in ``last`` (keras-tuner itself keeps the best epoch's)."""
 
     class Timed(tuner_class):
         def run_trial(self, trial, *fit_args, **fit_kwargs):
             started = time.perf_counter()
             try:
-                return super().run_trial(trial, *fit_args, **fit_kwargs)
+                histories = super().run_trial(trial, *fit_args, **fit_kwargs)
             finally:
                 seconds[trial.trial_id] = time.perf_counter() - started
+            if last is not None:
+                history = histories[-1] if isinstance(histories, list) else histories
+                last[trial.trial_id] = history.history["val_accuracy"][-1]
+            return histories
 
     return Timed
 
@@ -228,8 +236,8 @@ def attribute(values: dict, message: str) -> str:
 
 
 def child_cnndsl(args: argparse.Namespace) -> dict:
-    """``cnndsl sweep`` as a user gets it (TPE, constraints, the cheap start) until the budget; or one variant:
-    with median pruning, or without the cheap start (TPE's own random start, as before)."""
+    """``cnndsl sweep`` as a user gets it (TPE, constraints, the start weighed by cost) until the budget; or one variant:
+    with median pruning, or without that start (TPE's own random start)."""
     import keras  # noqa: F401 - imported before the clock starts, as keras-tuner's child imports it
     import optuna
 
@@ -237,7 +245,9 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
     from cnndsl.sweeps import start
 
     if args.child_kind == "random-start":
-        start.first_proposals = lambda plan: []
+        start.proposal = lambda plan, study: None
+    if args.child_kind == "cheap-start":
+        start.proposal = cheap_start
     output = Path(tempfile.mkdtemp(prefix="bench-cnndsl-")) / "sweep"
     begun = time.perf_counter()
     rows = cnndsl.sweep(
@@ -256,6 +266,130 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
         "trial_seconds": [t.user_attrs["row"]["seconds"] for t in study.trials if "row" in t.user_attrs],
         "search_seconds": searched,
     }  # fmt: skip
+
+
+def cheap_start(plan, study):
+    """The start before it was weighed by what cost buys: ten candidates from the cheaper half of the accepted ones
+    (by MACs), far apart (each next one differing most from its nearest chosen), trained cheapest first."""
+    import random
+
+    from cnndsl.sweeps import start
+
+    started = [t for t in study.get_trials(deepcopy=False) if "start" in t.user_attrs]
+    if not start.used(plan) or len(started) >= start.STARTUP:
+        return None
+    census, space = plan.census, plan.space
+    ranked = sorted(census.costs, key=lambda digest: (start.cost(*census.costs[digest]), census.hashes[digest]))
+    cheap = ranked[: max(start.STARTUP, (len(ranked) + 1) // 2)]
+    rng = random.Random(plan.recipe.get("seed"))
+    decisions = {digest: space.choices(census.hashes[digest]) for digest in cheap}
+    chosen = [rng.choice(cheap)]
+    nearest = {digest: start._apart(decisions[digest], decisions[chosen[0]]) for digest in cheap}
+    while len(chosen) < min(start.STARTUP, len(cheap)):
+        left = [digest for digest in cheap if digest not in chosen]
+        far = max(nearest[digest] for digest in left)
+        chosen.append(rng.choice([digest for digest in left if nearest[digest] == far]))
+        for digest in left:
+            nearest[digest] = min(nearest[digest], start._apart(decisions[digest], decisions[chosen[-1]]))
+    chosen.sort(key=cheap.index)
+    return len(started), start.params_of(space, census.hashes[chosen[len(started)]])
+
+
+# --- 4. the landscape: every accepted candidate trained, and orders of training it simulated ------
+
+
+def landscape_part(args: argparse.Namespace) -> None:
+    """Train every accepted candidate of the space ``--repeats`` times (seeds 0, 1, ...) with the budget part's
+    recipe, in this process, one JSON line each in ``--landscape`` (kept: a rerun reads it back and trains only
+    what is missing); then the score by cost quartile, and the best model found in ``--budget`` seconds by
+    orders of training simulated over those measurements (random, cheapest first, dearest first)."""
+    import itertools
+    import random
+
+    from cnndsl import SpecError, check
+
+    path = Path(args.landscape)
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    done = {(tuple(row[name] for name in CHOICES), row["seed"]) for row in rows}
+    with path.open("a") as out:
+        for combo in itertools.product(*CHOICES.values()):
+            values = dict(zip(CHOICES, combo))
+            try:
+                model = check(notation(values))
+            except SpecError:
+                continue
+            for seed in range(args.repeats):
+                if (combo, seed) in done:
+                    continue
+                row = {**values, "seed": seed, **trained(values, seed, args), "params": model.total_params,
+                       "macs": model.total_macs}  # fmt: skip
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    runs: dict[tuple, list[dict]] = {}
+    for row in rows:
+        runs.setdefault(tuple(row[name] for name in CHOICES), []).append(row)
+    ranked = sorted(runs, key=lambda combo: runs[combo][0]["macs"])
+    print(
+        f"\n| {len(ranked)} accepted candidates, {args.repeats} runs each | val accuracy, mean | best | s per trial |"
+    )
+    print("|---|---|---|---|")
+    for quarter in range(4):
+        part = [row for combo in ranked[quarter * len(ranked) // 4 : (quarter + 1) * len(ranked) // 4]
+                for row in runs[combo]]  # fmt: skip
+        print(f"| MACs quartile {quarter + 1}{NAMED.get(quarter, '')} | {statistics.fmean(r['acc'] for r in part):.3f} "
+              f"| {max(r['acc'] for r in part):.3f} | {statistics.fmean(r['s'] for r in part):.2f} |")  # fmt: skip
+
+    def best_found(order: list[tuple], seed: int) -> tuple[float, int]:
+        """Train in ``order`` until the budget (each trial a measured run drawn at random, plus OVERHEAD_S)."""
+        rng, clock, found = random.Random(seed), 0.0, []
+        for combo in order:
+            if clock >= args.budget:
+                break
+            run = rng.choice(runs[combo])
+            clock += run["s"] + OVERHEAD_S
+            found.append(run["acc"])
+        return max(found), len(found)
+
+    orders = {
+        "random order": lambda seed: random.Random(seed).sample(ranked, len(ranked)),
+        "cheapest first": lambda seed: ranked,
+        "dearest first": lambda seed: ranked[::-1],
+    }
+    print(
+        f"\n| {SIMULATED:,} simulated searches of {args.budget:g} s | best val accuracy, mean | median | trials, mean |"
+    )
+    print("|---|---|---|---|")
+    for name, order in orders.items():
+        found = [best_found(order(seed), seed) for seed in range(SIMULATED)]
+        print(f"| {name} | {statistics.fmean(b for b, _ in found):.3f} | {statistics.median(b for b, _ in found):.3f} "
+              f"| {statistics.fmean(n for _, n in found):.1f} |")  # fmt: skip
+
+
+NAMED = {0: " (cheapest)", 3: " (dearest)"}
+OVERHEAD_S = 0.4
+"""What a trial costs beside its training in the simulated searches (a sweep's own work, measured about 0.4 s)."""
+SIMULATED = 2_000
+
+
+def trained(values: dict, seed: int, args: argparse.Namespace) -> dict:
+    """One candidate trained with the budget part's recipe and seed: its last validation accuracy and seconds."""
+    import keras
+
+    data, y_train, y_test = landscape_data(args)
+    keras.utils.set_random_seed(seed)
+    model = compiled(values)
+    started = time.perf_counter()
+    history = model.fit(data.x_train, y_train, epochs=args.epochs, batch_size=128,
+                        validation_data=(data.x_test, y_test), verbose=0)  # fmt: skip
+    return {"acc": history.history["val_accuracy"][-1], "s": time.perf_counter() - started}
+
+
+def landscape_data(args: argparse.Namespace, loaded: dict = {}):  # noqa: B006 - read once per process
+    if not loaded:
+        loaded["data"] = tuner_data(args)
+    return loaded["data"]
 
 
 # --- 3. the same candidates trained by both: what a trial costs ------------------------------
@@ -339,20 +473,21 @@ def cost_part(args: argparse.Namespace) -> None:
     print(f"\ntarget (a trained trial costs at most keras-tuner's, same candidates): {'held' if held else 'NOT held'}")
 
 
-DECLARED = "cnndsl sweep, as `cnndsl sweep` runs by default (TPE + constraints + cheap start)"
+DECLARED = "cnndsl sweep, as `cnndsl sweep` runs by default (TPE + constraints + the start weighed by cost)"
 """The one configuration the targets compare: what a user gets from ``cnndsl sweep`` without flags (the budget
 part sets only the recipe both tools share and ``--timeout``). Declared before the run; the other cnndsl
 variants are reported beside it and never stand in for it."""
 SEARCHES = {
     DECLARED: ("cnndsl", "default"),
     "cnndsl sweep, TPE + constraints + median pruning (--prune-epochs)": ("cnndsl", "pruned"),
-    "cnndsl sweep, TPE + constraints, TPE's random start (before the cheap start)": ("cnndsl", "random-start"),
+    "cnndsl sweep, TPE + constraints, TPE's own random start": ("cnndsl", "random-start"),
+    "cnndsl sweep, TPE + constraints, the previous default start: cheap, diverse candidates": ("cnndsl", "cheap-start"),
     "keras-tuner RandomSearch": ("keras-tuner", "random"),
     "keras-tuner BayesianOptimization": ("keras-tuner", "bayesian"),
 }
 
 
-def order(seed: int) -> list[str]:
+def order(seed: int, names: list[str] | None = None) -> list[str]:
     """The searches in the order seed ``seed`` runs them: an odd seed runs the even seed's order backwards, and
     each pair of seeds rotates it by one. Over any two seeds (0 and 1, 2 and 3) every search's mean position is
     the middle, and over twice as many seeds as searches every search runs in every position twice.
@@ -360,7 +495,7 @@ def order(seed: int) -> list[str]:
     >>> [order(seed)[0] == list(SEARCHES)[position] for seed, position in ((0, 0), (1, -1), (2, 1), (3, 0))]
     [True, True, True, True]
     """
-    names = list(SEARCHES)
+    names = list(SEARCHES) if names is None else names
     turn = seed // 2 % len(names)
     turned = names[turn:] + names[:turn]
     return turned[::-1] if seed % 2 else turned
@@ -401,8 +536,9 @@ def spread(values: list[float], digits: int = 4) -> str:
 def budget_table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     lines = [f"| {args.seeds} seeds, {args.budget:g} s each, {args.epochs} epochs, {args.limit} sample images "
              "| best val accuracy, median (range) | trials trained | s per trained trial "
-             "| search s / trials trained | keras-tuner failures | best by seed |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| search s / trials trained | keras-tuner failures | keras-tuner's own best (its best epoch) "
+             "| best by seed |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, runs in results.items():
         good = [r for r in runs if valid(r)]
         failures = [why for r in runs for why in r["failures"]]
@@ -412,10 +548,11 @@ def budget_table(results: dict[str, list[dict]], args: argparse.Namespace) -> st
         seconds = [s for r in good for s in r["trial_seconds"]]
         overall = [r["search_seconds"] / r["trained"] for r in good if r["trained"] and "search_seconds" in r]
         by_seed = ", ".join(f"{r['best']:.4f}" if valid(r) and r["best"] is not None else "-" for r in runs)
+        own = spread([r["best_epoch"] for r in good if r.get("best_epoch") is not None])
         lines.append(
             f"| {name} | {spread([r['best'] for r in good if r['best'] is not None])} "
             f"| {spread([r['trained'] for r in good], 0)} | {spread(seconds, 1)} | {spread(overall, 1)} | {failed} "
-            f"| {by_seed} |"
+            f"| {own} | {by_seed} |"
         )
     return "\n".join(lines)
 
@@ -425,7 +562,7 @@ def verdicts(results: dict[str, list[dict]]) -> list[str]:
     best = {name: [r["best"] for r in runs if valid(r) and r["best"] is not None] for name, runs in results.items()}
     cost = {name: [s for r in runs if valid(r) for s in r["trial_seconds"]] for name, runs in results.items()}
     ours, lines = best[DECLARED], []
-    for name in (name for name, (child, _) in SEARCHES.items() if child == "keras-tuner"):
+    for name in (name for name, (child, _) in SEARCHES.items() if child == "keras-tuner" and name in results):
         theirs = best[name]
         if not ours or not theirs:
             lines.append(f"target (median best above {name}): NOT measured (no valid run)")
@@ -465,7 +602,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--proposals", type=int, default=30, help="accepted candidates per TPE study in part 1")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both grids in the cost part")
-    parser.add_argument("--only", choices=["proposals", "budget", "cost"])
+    parser.add_argument("--only", choices=["proposals", "budget", "cost", "landscape"])
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each candidate in the landscape part")
+    parser.add_argument(
+        "--landscape",
+        default=str(ROOT / "benchmarks" / "sweep-landscape.jsonl"),
+        help="the landscape part's measurements (kept; a rerun trains only what is missing)",
+    )
+    parser.add_argument("--kinds", help="the budget part's searches by kind, comma-separated (default: all): "
+                        + ", ".join(kind for _, kind in SEARCHES.values()))  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["keras-tuner", "cnndsl"], help=argparse.SUPPRESS)
     parser.add_argument("--child-kind", help=argparse.SUPPRESS)
@@ -477,6 +622,10 @@ def main() -> None:
         return
     from cnndsl import __version__
 
+    if args.only == "landscape":  # not in the default run: it trains every accepted candidate
+        print(f"space: {SPACE}")
+        landscape_part(args)
+        return
     if args.only == "cost":
         needs_bench()
         print(f"cost space: {COST_SPACE}")
@@ -495,12 +644,16 @@ def main() -> None:
         return
     needs_bench()
     print(f"compared: {DECLARED} against each keras-tuner search; the other cnndsl variants are only reported")
+    kinds = args.kinds.split(",") if args.kinds else [kind for _, kind in SEARCHES.values()]
+    names = [name for name, (_, kind) in SEARCHES.items() if kind in kinds]
+    if DECLARED not in names or len(names) != len(kinds):
+        sys.exit(f"--kinds: name the declared default and known kinds: {', '.join(k for _, k in SEARCHES.values())}")
     print(
-        f"order of the searches by seed: {[[list(SEARCHES).index(name) for name in order(seed)] for seed in range(args.seeds)]}"
+        f"order of the searches by seed: {[[names.index(name) for name in order(seed, names)] for seed in range(args.seeds)]}"
     )
-    results: dict[str, list[dict]] = {name: [] for name in SEARCHES}
+    results: dict[str, list[dict]] = {name: [] for name in names}
     for seed in range(args.seeds):
-        for name in order(seed):
+        for name in order(seed, names):
             result = run_child(*SEARCHES[name], seed, args)
             results[name].append(result)
             print(f"seed {seed} {name}: {json.dumps(result)}", flush=True)

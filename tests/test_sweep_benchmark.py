@@ -105,4 +105,44 @@ def test_the_proposals_part_scores_by_its_stand_in_and_never_trains(bench, monke
     monkeypatch.setattr(api, "train", trained)
     counts = bench.proposals(1, 11)
     assert set(counts) == {f"{sampler}-{constraints}" for sampler, constraints in bench.VARIANTS.values()}
-    assert counts["tpe-True"][0] < counts["random-True"][0]  # the cheap start proposes no refused candidate
+    assert counts["tpe-True"][0] < counts["random-True"][0]  # the start proposes no refused candidate
+
+
+def test_the_landscape_part_trains_only_what_is_missing_and_simulates_orders_of_training(bench, tmp_path, capsys):
+    import json
+    import math
+
+    rows = []
+    for combo in itertools.product(*bench.CHOICES.values()):
+        values = dict(zip(bench.CHOICES, combo))
+        try:
+            model = check(bench.notation(values))
+        except SpecError:
+            continue
+        for seed in (0, 1):  # scores rise with cost, and so does the time
+            rows.append({**values, "seed": seed, "acc": math.log(model.total_macs) / 20, "s": model.total_macs / 1e7,
+                         "params": model.total_params, "macs": model.total_macs})  # fmt: skip
+    assert len(rows) == 2 * 216
+    missing = rows.pop(5)
+    path = tmp_path / "landscape.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    asked = []
+
+    def trained(values, seed, args):
+        asked.append((values, seed))
+        return {"acc": missing["acc"], "s": missing["s"]}
+
+    bench_trained, bench.trained = bench.trained, trained
+    try:
+        args = SimpleNamespace(landscape=str(path), repeats=2, budget=60, epochs=2, limit=512)
+        bench.landscape_part(args)
+    finally:
+        bench.trained = bench_trained
+    assert asked == [({name: missing[name] for name in bench.CHOICES}, missing["seed"])]
+    assert len(path.read_text().splitlines()) == 2 * 216  # the missing run written, nothing else
+    printed = capsys.readouterr().out
+    means = {line.split(" | ")[0][2:]: float(line.split(" | ")[1]) for line in printed.splitlines()
+             if line.startswith(("| random order", "| cheapest first", "| dearest first"))}  # fmt: skip
+    assert means["cheapest first"] < means["random order"] < means["dearest first"]
+    quartiles = [float(line.split(" | ")[1]) for line in printed.splitlines() if line.startswith("| MACs quartile")]
+    assert len(quartiles) == 4 and quartiles == sorted(quartiles)
