@@ -25,7 +25,10 @@ Three measurements:
    last-epoch validation accuracy, of the trials trained and of the seconds per trained
    trial, and each seed's best. Every keras-tuner failure is attributed: a shape error
    (the checker rejects the same candidate) or something else, which invalidates that run
-   and is reported so.
+   and is reported so. The best score a search saw rewards a lucky draw as much as a good
+   candidate (a trial's seed moves every candidate's score), so each search's chosen
+   candidate is then retrained ``--retrain`` times with seeds neither search used, and its
+   mean is compared too: what the candidate the search found is worth.
 3. ``cost``: what a trained trial costs when both train the same models. A space of six
    candidates, all of which can be built, is searched whole by ``cnndsl sweep --sampler
    grid`` and by keras-tuner's ``GridSearch``, each in a fresh process, ``--rounds``
@@ -33,8 +36,15 @@ Three measurements:
    candidate by candidate (paired), and each search's wall time per trial (claims,
    leaderboard, keras-tuner's oracle and saving included).
 
+4. ``landscape`` (only with ``--only landscape``): every accepted candidate trained
+   ``--repeats`` times with the budget part's recipe, each run kept in
+   ``benchmarks/sweep-landscape.jsonl``; then the score by cost quartile, and the best model
+   found in ``--budget`` seconds by three orders of training simulated over those runs.
+
     python benchmarks/sweep.py --seeds 5 --budget 90 --limit 1024 --epochs 2
+    python benchmarks/sweep.py --only budget --seeds 10 --budget 60 --limit 512 --epochs 2 --kinds default,cheap-start,random,bayesian
     python benchmarks/sweep.py --only cost --rounds 3 --limit 1024 --epochs 2
+    python benchmarks/sweep.py --only landscape --repeats 2 --budget 60 --limit 512 --epochs 2
 
 keras-tuner is the ``bench`` extra: ``pip install -e ".[bench]"``. This is a benchmark, not a test.
 """
@@ -42,6 +52,7 @@ keras-tuner is the ``bench`` extra: ``pip install -e ".[bench]"``. This is a ben
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -178,9 +189,11 @@ def child_keras_tuner(args: argparse.Namespace) -> dict:
                 for t in trials if t.status in ("FAILED", "INVALID")]  # fmt: skip
     # keras-tuner scores a trial by its best epoch; cnndsl by its last: the last epoch is compared, both recorded
     best = max((last[t.trial_id] for t in done if t.trial_id in last), default=None)
+    chosen = max((t for t in done if t.trial_id in last), key=lambda t: last[t.trial_id], default=None)
     best_epoch = max((t.metrics.get_last_value("val_accuracy") for t in done), default=None)
     return {
         "trained": len(done), "best": best, "best_epoch": best_epoch, "error": error, "failures": failures,
+        "chosen": None if chosen is None else {name: chosen.hyperparameters.get(name) for name in CHOICES},
         "trial_seconds": [seconds[t.trial_id] for t in done if t.trial_id in seconds], "search_seconds": searched,
     }  # fmt: skip
 
@@ -261,6 +274,7 @@ def child_cnndsl(args: argparse.Namespace) -> dict:
     kinds = [(t.user_attrs.get("kind"), t.state.name) for t in study.trials]
     return {
         "trained": sum(kind == "trained" for kind, _ in kinds), "best": max((r["val_accuracy"] for r in rows), default=None),
+        "chosen": values_of(rows[0]["hash"]) if rows else None,
         "error": None, "failures": [], "rejected": sum(kind == "rejected" for kind, _ in kinds),
         "pruned": sum(kind == "trained" and state == "PRUNED" for kind, state in kinds),
         "trial_seconds": [t.user_attrs["row"]["seconds"] for t in study.trials if "row" in t.user_attrs],
@@ -303,7 +317,6 @@ def landscape_part(args: argparse.Namespace) -> None:
     recipe, in this process, one JSON line each in ``--landscape`` (kept: a rerun reads it back and trains only
     what is missing); then the score by cost quartile, and the best model found in ``--budget`` seconds by
     orders of training simulated over those measurements (random, cheapest first, dearest first)."""
-    import itertools
     import random
 
     from cnndsl import SpecError, check
@@ -390,6 +403,76 @@ def landscape_data(args: argparse.Namespace, loaded: dict = {}):  # noqa: B006 -
     if not loaded:
         loaded["data"] = tuner_data(args)
     return loaded["data"]
+
+
+def values_of(digest: str) -> dict:
+    """The keras-tuner values of the candidate whose architecture hash is ``digest``."""
+    from cnndsl import SpecError, check
+    from cnndsl.report import architecture_hash
+
+    for combo in itertools.product(*CHOICES.values()):
+        values = dict(zip(CHOICES, combo))
+        try:
+            if architecture_hash(check(notation(values))) == digest:
+                return values
+        except SpecError:
+            continue
+    raise LookupError(f"no candidate of the space has the hash {digest}")
+
+
+def child_retrain(args: argparse.Namespace) -> dict:
+    """Each candidate of ``--candidates`` (JSON values) trained ``--retrain`` times with seeds neither search used
+    (RETRAIN_SEED, +1, ...), the budget part's recipe: the mean last-epoch validation accuracy of each."""
+    candidates = json.loads(Path(args.candidates).read_text())
+    means = {}
+    for values in candidates:
+        runs = [trained(values, RETRAIN_SEED + r, args)["acc"] for r in range(args.retrain)]
+        means[notation(values)] = statistics.fmean(runs)
+    return {"means": means}
+
+
+RETRAIN_SEED = 1_000
+"""The first seed of the retraining: above any ``--seeds`` a run uses, so neither search saw these draws."""
+
+
+def retrained(results: dict[str, list[dict]], args: argparse.Namespace) -> dict[str, float]:
+    """Every search's chosen candidates retrained in one fresh process: mean accuracy by the candidate's notation."""
+    chosen = {notation(r["chosen"]): r["chosen"] for runs in results.values() for r in runs if r.get("chosen")}
+    path = Path(tempfile.mkdtemp(prefix="bench-retrain-")) / "candidates.json"
+    path.write_text(json.dumps(list(chosen.values())))
+    command = [sys.executable, __file__, "--child", "retrain", "--candidates", str(path), "--retrain",
+               str(args.retrain), "--limit", str(args.limit), "--epochs", str(args.epochs)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=_env())
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+    if done.returncode or not lines:
+        sys.exit(f"retraining failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    return json.loads(lines[-1][len(MARK) :])["means"]
+
+
+def retrain_table(results: dict[str, list[dict]], means: dict[str, float], args: argparse.Namespace) -> list[str]:
+    """Per search: its chosen candidates' retrained accuracy over the seeds, and the declared default's verdicts."""
+    scores = {name: [means[notation(r["chosen"])] if valid(r) and r.get("chosen") else None for r in runs]
+              for name, runs in results.items()}  # fmt: skip
+    lines = [f"| the candidate each search chose, retrained {args.retrain} times (seeds {RETRAIN_SEED}+) "
+             "| mean val accuracy, median over seeds (range) | by seed |", "|---|---|---|"]  # fmt: skip
+    for name, found in scores.items():
+        known = [score for score in found if score is not None]
+        by_seed = ", ".join("-" if score is None else f"{score:.4f}" for score in found)
+        lines.append(f"| {name} | {spread(known)} | {by_seed} |")
+    ours = [score for score in scores[DECLARED] if score is not None]
+    for name in (name for name, (child, _) in SEARCHES.items() if child == "keras-tuner" and name in scores):
+        theirs = [score for score in scores[name] if score is not None]
+        if not ours or not theirs:
+            lines.append(f"target (the default's chosen candidates retrain above {name}'s): NOT measured")
+            continue
+        paired = [(a, b) for a, b in zip(scores[DECLARED], scores[name]) if a is not None and b is not None]
+        wins, pairs = sum(a > b for a, b in paired), len(paired)
+        held = statistics.median(ours) > statistics.median(theirs)
+        lines.append(
+            f"target (the default's chosen candidates retrain above {name}'s): {'held' if held else 'NOT held'} "
+            f"({statistics.median(ours):.4f} against {statistics.median(theirs):.4f}; above it in {wins} of {pairs} seeds)"
+        )
+    return lines
 
 
 # --- 3. the same candidates trained by both: what a trial costs ------------------------------
@@ -612,10 +695,20 @@ def main() -> None:
     parser.add_argument("--kinds", help="the budget part's searches by kind, comma-separated (default: all): "
                         + ", ".join(kind for _, kind in SEARCHES.values()))  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=["keras-tuner", "cnndsl"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["keras-tuner", "cnndsl", "retrain"], help=argparse.SUPPRESS)
+    parser.add_argument("--candidates", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--retrain",
+        type=int,
+        default=3,
+        help="the budget part retrains each search's chosen candidate this many times (0: not)",
+    )
     parser.add_argument("--child-kind", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if args.child == "retrain":
+            print(MARK + json.dumps(child_retrain(args)))
+            return
         children = {("keras-tuner", False): child_keras_tuner, ("cnndsl", False): child_cnndsl,
                     ("keras-tuner", True): child_cost_keras_tuner, ("cnndsl", True): child_cost_cnndsl}  # fmt: skip
         print(MARK + json.dumps(children[args.child, args.child_kind == "cost"](args)))
@@ -662,6 +755,10 @@ def main() -> None:
     print()
     for line in verdicts(results):
         print(line)
+    if args.retrain:  # the best score a search saw rewards a lucky draw: what its chosen candidate is worth
+        print()
+        for line in retrain_table(results, retrained(results, args), args):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -146,3 +146,33 @@ def test_the_landscape_part_trains_only_what_is_missing_and_simulates_orders_of_
     assert means["cheapest first"] < means["random order"] < means["dearest first"]
     quartiles = [float(line.split(" | ")[1]) for line in printed.splitlines() if line.startswith("| MACs quartile")]
     assert len(quartiles) == 4 and quartiles == sorted(quartiles)
+
+
+def test_the_retrained_table_scores_each_search_by_the_candidate_it_chose(bench):
+    chosen = [
+        dict(zip(bench.CHOICES, combo)) for combo in itertools.islice(itertools.product(*bench.CHOICES.values()), 3)
+    ]
+    results = {name: [] for name in bench.SEARCHES if name == bench.DECLARED or "keras-tuner" in name}
+    for seed in range(2):
+        results[bench.DECLARED].append({**run(0.3), "chosen": chosen[0]})
+        results["keras-tuner RandomSearch"].append({**run(0.9), "chosen": chosen[1 + seed]})
+        results["keras-tuner BayesianOptimization"].append({**run(0.9, failures=["other: x"]), "chosen": chosen[2]})
+    means = {bench.notation(chosen[0]): 0.6, bench.notation(chosen[1]): 0.5, bench.notation(chosen[2]): 0.7}
+    lines = bench.retrain_table(results, means, SimpleNamespace(retrain=3))
+    assert lines[2].startswith(f"| {bench.DECLARED} | 0.6000 (0.6000-0.6000) | 0.6000, 0.6000 |")
+    assert lines[3].endswith("| 0.6000 (0.5000-0.7000) | 0.5000, 0.7000 |")
+    assert lines[4].endswith("| - | -, - |")  # invalid runs are not scored
+    assert lines[5].startswith(
+        "target (the default's chosen candidates retrain above keras-tuner RandomSearch's): NOT held"
+    )
+    assert "(0.6000 against 0.6000; above it in 1 of 2 seeds)" in lines[5]
+    assert lines[6].endswith("BayesianOptimization's): NOT measured")
+
+
+def test_a_cnndsl_row_is_mapped_back_to_keras_tuners_values(bench):
+    from cnndsl.report import architecture_hash
+
+    values = dict(zip(bench.CHOICES, (38, 7, 20, 5, 38, 5, 1, 128)))
+    assert bench.values_of(architecture_hash(check(bench.notation(values)))) == values
+    with pytest.raises(LookupError):
+        bench.values_of("0" * 12)
