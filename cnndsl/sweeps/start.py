@@ -116,10 +116,8 @@ def _farthest(census: Census, space: Space, candidates: list[str], before: list[
     if not before:
         return rng.choice(candidates)
     earlier = [space.choices(census.hashes[digest]) for digest in before if digest in census.hashes]
-    nearest = {
-        digest: min((_apart(space.choices(census.hashes[digest]), other) for other in earlier), default=0)
-        for digest in candidates
-    }
+    decisions = {digest: space.choices(census.hashes[digest]) for digest in candidates}  # each decoded once
+    nearest = {digest: min((_apart(decisions[digest], other) for other in earlier), default=0) for digest in candidates}
     far = max(nearest.values())
     return rng.choice([digest for digest in candidates if nearest[digest] == far])
 
