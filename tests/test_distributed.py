@@ -62,6 +62,12 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> int:
             process.kill()
 
 
+def epochs_written(directory: Path) -> int:
+    """How many epochs ``history.json`` holds (it is replaced whole, never half-written)."""
+    path = directory / "history.json"
+    return len(json.loads(path.read_text())) if path.exists() else 0
+
+
 def weights(path: Path) -> list[np.ndarray]:
     import keras
 
@@ -363,8 +369,11 @@ def test_ctrl_c_in_one_process_stops_the_other_and_process_0_keeps_its_epochs(tm
     zero = start(tmp_path, "p0", "run", SMALL, *recipe, *cluster_flags(port, 2, 0), "--output", str(out))
     one = start(tmp_path, "p1", "run", SMALL, *recipe, *cluster_flags(port, 2, 1))
     try:
-        wait_until((out / "history.json").exists, zero, 240)
-        assert (out / "history.json").exists(), (tmp_path / "p0.err").read_text()
+        # Two finished epochs, not one: process 0 writes the history as soon as its first epoch ends,
+        # while process 1 may still be finishing its own. Epoch 2's steps need both processes, so once
+        # process 0 has finished it, process 1 has certainly counted epoch 1.
+        wait_until(lambda: epochs_written(out) >= 2, zero, 240)
+        assert epochs_written(out) >= 2, (tmp_path / "p0.err").read_text()
         one.send_signal(signal.SIGINT)
         stopped = time.monotonic()
         codes = finish(one, 60), finish(zero, 60)
