@@ -90,6 +90,44 @@ def test_every_candidate_a_sweep_trains_passes_the_checker_and_the_budget(text, 
     assert len(set(hashes)) == len(hashes) == len(rows) <= 4
 
 
+def test_a_candidate_draws_its_own_seed_from_the_sweeps_seed_and_its_hash():
+    seeds = {sweeps.trial_seed(seed, digest) for seed in (0, 1) for digest in ("ab12cd34", "ab12cd35")}
+    assert len(seeds) == 4 and all(0 <= seed < 2**31 for seed in seeds)
+    assert sweeps.trial_seed(0, "ab12cd34") == sweeps.trial_seed(0, "ab12cd34")
+    assert sweeps.trial_seed(None, "ab12cd34") is None  # an unseeded sweep stays unseeded
+
+
+@pytest.mark.parametrize("seed", [0, None])
+def test_each_trial_trains_with_its_candidates_seed_and_the_board_shows_it(tmp_path, monkeypatch, seed):
+    recipes: list[dict] = []
+    recorder = fakes(monkeypatch)
+    monkeypatch.setattr(
+        training_api, "train", lambda model, data, **kw: recipes.append(kw) or recorder(model, data, **kw)
+    )
+    rows = sweeps.sweep("CN({4, 8, 16}, 3)->FL()", "sample", trials=3, sampler="grid", output=tmp_path, echo=quiet,
+                        epochs=1, seed=seed)  # fmt: skip
+    assert len(rows) == len(recipes) == 3
+    by_hash = {architecture_hash(check(spec)): recipe["seed"] for spec, recipe in zip(recorder.specs, recipes)}
+    assert {row["hash"]: row["seed"] for row in rows} == by_hash
+    assert all(row["seed"] == sweeps.trial_seed(seed, row["hash"]) for row in rows)
+    assert len(set(by_hash.values())) == (3 if seed is not None else 1)
+    table = (tmp_path / "sweep.md").read_text()
+    shown = [line.split("|")[10].strip() for line in table.splitlines() if line.startswith("| 1 ")]
+    assert shown == ["" if seed is None else str(rows[0]["seed"])]
+    assert (tmp_path / "sweep.csv").read_text().splitlines()[0].split(",")[-3:] == ["seed", "pareto", "directory"]
+
+
+def test_a_trial_is_trained_again_by_train_with_the_seed_on_the_board(tmp_path):
+    pytest.importorskip("keras", reason="training needs the tensorflow extra")
+    recipe = {"limit": 256, "epochs": 1, "batch_size": 64, "validation_split": "test"}
+    rows = cnndsl.sweep("CN({4, 8}, 3)->MP(2)->FL()", "sample", trials=2, sampler="grid", output=tmp_path / "s",
+                        echo=quiet, seed=0, **recipe)  # fmt: skip
+    assert len(rows) == 2 and rows[0]["seed"] != rows[1]["seed"]
+    for row in rows:
+        again = cnndsl.train(row["candidate"], data="sample", seed=row["seed"], save=False, **recipe)
+        assert again.history[-1]["val_accuracy"] == pytest.approx(row["val_accuracy"], abs=1e-6), row
+
+
 def test_duplicates_are_trained_once_and_a_space_runs_out(in_memory, tmp_path):
     rows = sweeps.sweep("CN(8, {3, (3, 3), (3,3)})->FL()", "sample", trials=5, sampler="random", output=tmp_path,
                         echo=quiet, epochs=1)  # fmt: skip

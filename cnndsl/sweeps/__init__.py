@@ -50,6 +50,7 @@ from cnndsl.sweeps.plan import (
     objectives_of,
     parse_objectives,
     score_fields,
+    trial_seed,
 )
 from cnndsl.sweeps.storages import (
     PASSWORD_ENV,
@@ -74,5 +75,5 @@ __all__ = [
     "TRAINED", "VALIDATION_SPLIT", "Plan", "StorageURL", "SweepInterrupted", "Worker", "_Scrubber",
     "leaderboard", "make_plan", "mark_stale", "mask", "objectives_of", "open_storage", "pareto_front",
     "parse_objectives", "plot_pareto", "run_plan", "score_fields", "skipped_trials", "storage_url", "sweep",
-    "start", "sweep_markdown", "trials", "write_leaderboard",
+    "start", "sweep_markdown", "trial_seed", "trials", "write_leaderboard",
 ]  # fmt: skip

@@ -19,7 +19,7 @@ from cnndsl.tasks import CLASSIFY, Task
 
 BEST_SHOWN = 5
 FIELDS = ("trial", "candidate", "hash", "params", "macs", "val_accuracy", "val_loss", "test_accuracy",
-          "seconds_per_epoch", "seconds", "pareto", "directory")  # fmt: skip
+          "seconds_per_epoch", "seconds", "seed", "pareto", "directory")  # fmt: skip
 LABELS = {"val_accuracy": "validation accuracy", "val_loss": "validation loss", "test_accuracy": "test accuracy",
           "params": "parameters", "macs": "MACs", "seconds_per_epoch": "seconds per epoch"}  # fmt: skip
 
@@ -116,14 +116,15 @@ def sweep_markdown(plan: Plan, study, rows: list[dict]) -> str:
         f"Storage: `{plan.storage.masked}`; sampler {plan.sampler}; objective {', '.join(plan.objectives)}"
         f"{pruning}; {len(rows)} of {plan.trials} trials trained. Pareto front: *.",
         "",
-        f"| # | trial | candidate | hash | params | MACs | val {shown} | test {shown} | s/epoch | front |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| # | trial | candidate | hash | params | MACs | val {shown} | test {shown} | s/epoch | seed | front |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, row in enumerate(rows, 1):
         cells = [
             str(rank), str(row["trial"]), f"`{row['candidate']}`", row["hash"], f"{row['params']:,}",
             f"{row['macs']:,}", _fixed(row[f"val_{score}"]), _fixed(row[f"test_{score}"]),
-            _fixed(row["seconds_per_epoch"], 1), "*" if row.get("pareto") else "",
+            _fixed(row["seconds_per_epoch"], 1), "" if row.get("seed") is None else str(row["seed"]),
+            "*" if row.get("pareto") else "",
         ]  # fmt: skip
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     skipped = skipped_trials(study, (row["trial"] for row in rows))

@@ -77,12 +77,32 @@ class Plan:
     def prune(self) -> bool:
         return self.pruner is not None
 
+    def trial_recipe(self, digest: str) -> dict:
+        """``train``'s settings for the candidate whose architecture hash is ``digest``: the sweep's, with the
+        candidate's own seed (``trial_seed``)."""
+        return {**self.recipe, "seed": trial_seed(self.recipe.get("seed"), digest)}
+
     @property
     def epochs(self) -> int:
         """The epochs each trial trains (the recipe's, else the notebook's 12)."""
         from cnndsl.training.recipe import Recipe
 
         return int(self.recipe.get("epochs", Recipe.epochs))
+
+
+def trial_seed(seed: int | None, digest: str) -> int | None:
+    """The seed a candidate trains with in a sweep seeded with ``seed``: drawn from the sweep's seed and the
+    candidate's architecture hash (None for an unseeded sweep: every trial draws afresh).
+
+    Each candidate gets its own draw (weights, data order), so that one unlucky draw does not
+    weigh on every trial of a sweep; the same candidate always gets the same one, whichever
+    trial or worker trains it, so ``cnndsl run --seed`` with the leaderboard's seed trains it
+    again.
+    """
+    if seed is None:
+        return None
+    drawn = hashlib.blake2b(f"{seed}:{digest}".encode(), digest_size=4).digest()
+    return int.from_bytes(drawn, "big") & 0x7FFFFFFF
 
 
 def objectives_of(task: Task) -> dict[str, str]:

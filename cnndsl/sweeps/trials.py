@@ -37,10 +37,11 @@ def train(worker, trial, verdict: Verdict) -> None:
     pruned: list[int] = []
     observe = _epoch_reporter(trial, plan, pruned) if plan.prune else None
     keep = EVERYTHING if plan.keep_models else LEADERBOARD
+    recipe = plan.trial_recipe(verdict.hash)
     result = train_model(
-        verdict.model, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **plan.recipe
+        verdict.model, output=directory.path, verbose=worker.verbose, on_epoch=observe, keep=keep, **recipe
     )
-    row = make_row(trial.number, text, verdict, result, time.perf_counter() - started, plan.task)
+    row = make_row(trial.number, text, verdict, result, time.perf_counter() - started, plan.task, recipe["seed"])
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:
@@ -134,8 +135,11 @@ def one_line_spec(text: str) -> str:
     return " ".join(text.split())
 
 
-def make_row(number: int, text: str, verdict: Verdict, result, seconds: float, task: Task = CLASSIFY) -> dict:
-    """The leaderboard's row of a trained trial: its candidate, size, scores and every objective."""
+def make_row(
+    number: int, text: str, verdict: Verdict, result, seconds: float, task: Task = CLASSIFY, seed: int | None = None
+) -> dict:
+    """The leaderboard's row of a trained trial: its candidate, size, scores, every objective and the seed it
+    trained with (None: unseeded)."""
     from cnndsl.sweeps.plan import score_fields
 
     last = result.history[-1] if result.history else {}
@@ -150,6 +154,7 @@ def make_row(number: int, text: str, verdict: Verdict, result, seconds: float, t
         **scores,
         "seconds_per_epoch": _number(metrics.get("seconds_per_epoch")),
         "seconds": round(seconds, 1),
+        "seed": seed,
         "directory": str(result.directory) if result.directory else "",
     }
 
