@@ -9,7 +9,7 @@ import sys
 import types
 
 import pytest
-from helpers import run_cli
+from helpers import LONGEST_FIRST, run_cli
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,10 +77,13 @@ FRAMEWORKS = re.compile(r"\b(keras|tensorflow|torch|torchvision|jax|onnx|onnxrun
 
 
 def pytest_collection_modifyitems(items):
-    """A doctest that names a framework builds with it: it is ``slow``, as the test files that do are."""
+    """A doctest that names a framework builds with it: it is ``slow``, as the test files that do are.
+    The files of LONGEST_FIRST go first, longest first (the order within each file is kept)."""
     for item in items:
         if isinstance(item, pytest.DoctestItem) and any(FRAMEWORKS.search(e.source) for e in item.dtest.examples):
             item.add_marker(pytest.mark.slow)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # a stable sort
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 ``to_spec`` writes the model; ``check`` gives its total, trainable and non-trainable
 counts; ``compile_spec`` takes its weights and computes its outputs within 1e-4. The same
 :func:`round_trip` as ``benchmarks/applications.py``, which runs every constructor.
+NASNetMobile is the family whose cells each read the two cells before them: it reads only
+with named tensors (``as``/``@``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -272,13 +273,26 @@ NOT_A_MODULE = 3
 
 
 @pytest.fixture
-def nets(tmp_path):
+def nets(tmp_path, monkeypatch):
+    """A folder holding ``tinynets.py``, on the module path as PYTHONPATH puts it for a user: the command runs in
+    this process (``nets_env`` is for a ``python -m cnndsl`` process with PYTHONPATH)."""
+    (tmp_path / "tinynets.py").write_text(NETS)
+    sys.modules.pop("tinynets", None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("tinynets", None)
+
+
+@pytest.fixture
+def nets_env(tmp_path):
+    """The folder of ``tinynets.py`` and the PYTHONPATH a user sets for it, for a ``python -m cnndsl`` process."""
     (tmp_path / "tinynets.py").write_text(NETS)
     return tmp_path, {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}  # this checkout's cnndsl
 
 
-def test_from_torch_prints_the_notation(nets):
-    folder, env = nets
+def test_from_torch_prints_the_notation(nets_env):
+    """As a user runs it: ``python -m cnndsl``, the module found through PYTHONPATH."""
+    folder, env = nets_env
     result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", env=env, cwd=folder, process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n")
@@ -291,50 +305,50 @@ def test_from_torch_prints_the_notation(nets):
 
 def test_from_torch_appends_the_softmax_with_task_classify(nets):
     """--task classify reads a module's logits as a softmax classifier's: the softmax its loss applies is the head."""
-    folder, env = nets
+    folder = nets
     result = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "classify",
-                     env=env, cwd=folder, process=True)  # fmt: skip
+                     cwd=folder)  # fmt: skip
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout == ("IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=softmax)\n")
     assert check(result.stdout).total_params == 8 * 27 + 8 + 8 * 5 + 5
 
 
 def test_from_torch_names_each_module_left_out_with_its_parameters(nets):
-    folder, env = nets
+    folder = nets
     result = run_cli("from-torch", "tinynets:with_aux", "--input-shape", "8,8,3", "--task", "logits",
-                     env=env, cwd=folder, process=True)  # fmt: skip
+                     cwd=folder)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "IN(8, 8, 3) -> CN(8) -> GAP() -> DN(5, activation=linear)\n"
     assert result.stderr.splitlines() == [
         "cnndsl: note: tinynets:with_aux: left out aux (Sequential): 229 parameters, which do not reach the output"
     ]
     plain = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "logits",
-                    env=env, cwd=folder, process=True)  # fmt: skip
+                    cwd=folder)  # fmt: skip
     assert plain.returncode == 0 and plain.stderr == ""
 
 
 def test_from_torch_takes_the_task_the_module_ends_in(nets):
     """--task regress keeps the module's linear head; the default reads it as a classifier's logits."""
-    folder, env = nets
+    folder = nets
     as_regression = run_cli("from-torch", "tinynets:small", "--input-shape", "32,32,3", "--task", "regress",
-                            env=env, cwd=folder, process=True)  # fmt: skip
+                            cwd=folder)  # fmt: skip
     assert as_regression.returncode == 0, as_regression.stderr
     assert as_regression.stdout == "IN(32, 32, 3) -> ZP() -> CN(8, strides=2) -> GAP() -> DN(5, activation=linear)\n"
     assert check(as_regression.stdout, task="regress").output_shape == (None, 5)
-    unknown = run_cli("from-torch", "tinynets:small", "--task", "track", env=env, cwd=folder, process=True)
+    unknown = run_cli("from-torch", "tinynets:small", "--task", "track", cwd=folder)
     assert unknown.returncode == 2 and "invalid choice: 'track'" in unknown.stderr
 
 
 def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):
-    folder, env = nets
+    folder = nets
     out = folder / "net.cnn"
-    result = run_cli("from-torch", "tinynets:small", "-o", str(out), env=env, cwd=folder, process=True)
+    result = run_cli("from-torch", "tinynets:small", "-o", str(out), cwd=folder)
     assert result.returncode == 0 and result.stdout == "", result.stderr
     assert f"Wrote {out}" in result.stderr
     written = out.read_text()
     assert written.startswith("IN(224, 224, 3) -> ") and written.endswith("\n")
     assert sorted(path.name for path in folder.iterdir() if path.name != "__pycache__") == ["net.cnn", "tinynets.py"]
-    failed = run_cli("from-torch", "tinynets:gated", "-o", str(out), env=env, cwd=folder, process=True)
+    failed = run_cli("from-torch", "tinynets:gated", "-o", str(out), cwd=folder)
     assert failed.returncode == 1
     assert failed.stderr.startswith("cnndsl: error: tinynets:gated: module '1' (Gate): data-dependent control flow")
     assert "Traceback" not in failed.stderr
@@ -352,8 +366,8 @@ def test_from_torch_writes_the_file_named_and_keeps_it_on_failure(nets):
     ],
 )
 def test_a_target_that_gives_no_module_is_a_usage_error(nets, target, message):
-    folder, env = nets
-    result = run_cli("from-torch", target, env=env, cwd=folder, process=True)
+    folder = nets
+    result = run_cli("from-torch", target, cwd=folder)
     assert result.returncode == 2
     assert result.stderr.startswith("cnndsl: error: ") and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
@@ -417,8 +431,8 @@ def test_a_torchvision_that_fails_for_another_reason_keeps_its_own_line(tmp_path
     )
 
 
-def test_the_current_directory_is_not_searched(nets):
-    folder, _ = nets
+def test_the_current_directory_is_not_searched(nets_env):
+    folder, _ = nets_env
     result = run_cli("from-torch", "tinynets:small", cwd=folder, process=True)
     assert result.returncode == 2
     assert "no module named 'tinynets' on the module path" in result.stderr

@@ -521,27 +521,6 @@ def test_a_search_space_with_names_gives_candidates_that_check_each_with_its_own
     assert space.count == 4 and counts[2] == source.check().total_params  # the last choice varies fastest
 
 
-def test_nasnet_mobile_reads_with_names_and_computes_what_keras_computes():
-    """NASNet's cells each read the two cells before them: refused before named tensors, exact with them."""
-    keras = pytest.importorskip("keras")
-    import numpy as np
-
-    from cnndsl import compile_spec, to_spec
-
-    keras.utils.clear_session()
-    made = keras.applications.NASNetMobile(weights=None)
-    spec = to_spec(made)
-    model = check(spec.text, (224, 224, 3), spec.num_classes)
-    frozen = sum(int(np.prod(weight.shape)) for weight in made.non_trainable_weights)
-    assert (model.total_params, model.non_trainable_params) == (made.count_params(), frozen) == (5_326_716, 36_738)
-    built = compile_spec(spec.text, (224, 224, 3), spec.num_classes)
-    built.set_weights(made.get_weights())
-    images = np.random.default_rng(2).random((2, 224, 224, 3), dtype=np.float32)
-    features = [keras.Model(net.inputs, net.layers[-2].output) for net in (made, built)]  # the head's input
-    ours, theirs = (net.predict(images, verbose=0) for net in features)
-    assert np.allclose(ours, theirs, atol=1e-4 * max(1.0, float(np.abs(theirs).max())))
-
-
 @pytest.mark.parametrize(
     "named, nested",
     [

@@ -464,7 +464,7 @@ def test_the_example_notebook_runs_top_to_bottom(kernel_dir):
     nb = nbformat.read(EXAMPLE, as_version=4)
     first = nb.cells[[c.cell_type for c in nb.cells].index("code")]
     assert first.source.startswith("EPOCHS = 12\n")
-    first.source = first.source.replace("EPOCHS = 12", "EPOCHS = 1").replace("LIMIT = None", "LIMIT = 500")
+    first.source = first.source.replace("EPOCHS = 12", "EPOCHS = 1").replace("LIMIT = None", "LIMIT = 128")
     nb, messages = execute(nb, kernel_dir, EXAMPLES)
     no_traceback(nb)
     html = [o["data"].get("text/html", "") for o in outputs(nb) if "data" in o]

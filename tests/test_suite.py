@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from docs_pages import section
-from helpers import EXAMPLES, ROOT, run_cli
+from helpers import EXAMPLES, LONGEST_FIRST, ROOT, run_cli
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,6 +65,12 @@ def test_the_tests_run_in_parallel_with_what_the_dev_extra_installs():
     assert any(
         requirement.startswith("pytest-xdist") for requirement in PYPROJECT["project"]["optional-dependencies"]["dev"]
     )
+
+
+def test_the_longest_files_go_first_and_each_is_a_file_of_the_suite():
+    assert "--no-loadscope-reorder" in PYTEST["addopts"] and "--dist loadfile" in PYTEST["addopts"]
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
+    assert all((ROOT / "tests" / name).is_file() for name in LONGEST_FIRST)
 
 
 def test_the_contributing_guide_states_both_times():
