@@ -466,13 +466,17 @@ def retrain_table(results: dict[str, list[dict]], means: dict[str, float], args:
             lines.append(f"target (the default's chosen candidates retrain above {name}'s): NOT measured")
             continue
         paired = [(a, b) for a, b in zip(scores[DECLARED], scores[name]) if a is not None and b is not None]
-        wins, pairs = sum(a > b for a, b in paired), len(paired)
-        held = statistics.median(ours) > statistics.median(theirs)
-        lines.append(
-            f"target (the default's chosen candidates retrain above {name}'s): {'held' if held else 'NOT held'} "
-            f"({statistics.median(ours):.4f} against {statistics.median(theirs):.4f}; above it in {wins} of {pairs} seeds)"
-        )
+        lines.append(above(f"the default's chosen candidates retrain above {name}'s", ours, theirs, paired))
     return lines
+
+
+def above(target: str, ours: list[float], theirs: list[float], paired: list[tuple[float, float]]) -> str:
+    """A target's line: held when our median is above theirs; with the seeds at which ours was above."""
+    held = statistics.median(ours) > statistics.median(theirs)
+    return (
+        f"target ({target}): {'held' if held else 'NOT held'} ({statistics.median(ours):.4f} against "
+        f"{statistics.median(theirs):.4f}; above it in {sum(a > b for a, b in paired)} of {len(paired)} seeds)"
+    )
 
 
 # --- 3. the same candidates trained by both: what a trial costs ------------------------------
@@ -652,13 +656,7 @@ def verdicts(results: dict[str, list[dict]]) -> list[str]:
             continue
         pairs = [(a["best"], b["best"]) for a, b in zip(results[DECLARED], results[name])
                  if valid(a) and valid(b) and None not in (a["best"], b["best"])]  # fmt: skip
-        wins = sum(a > b for a, b in pairs)
-        held = statistics.median(ours) > statistics.median(theirs)
-        lines.append(
-            f"target (the default's median best above {name}): {'held' if held else 'NOT held'} "
-            f"({statistics.median(ours):.4f} against {statistics.median(theirs):.4f}; above it in {wins} of "
-            f"{min(len(ours), len(theirs))} seeds)"
-        )
+        lines.append(above(f"the default's median best above {name}", ours, theirs, pairs))
         mine, other = statistics.median(cost[DECLARED] or [math.nan]), statistics.median(cost[name] or [math.nan])
         lines.append(
             f"target (a trained trial of the default costs at most {name}'s): "
