@@ -15,8 +15,8 @@ wrong weight anywhere shows there. Beside each row: Keras's build time, and the 
     python benchmarks/applications.py                 # all 40 constructors
     python benchmarks/applications.py --only ResNet50,ConvNeXtTiny --markdown
 
-This is a benchmark, not a test (tests/test_applications_both_ways.py holds one
-constructor per family with the same :func:`round_trip`).
+This is a benchmark, not a test (tests/test_applications.py holds one constructor
+per family, the one ``examples/`` writes, with the same :func:`round_trip`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class Row:
     check_s: float = 0.0
     compile_s: float = 0.0
     layers: int = 0
+    spec: str | None = None
+    """The text ``to_spec`` wrote."""
     error: str | None = None
 
     @property
@@ -99,10 +101,12 @@ def _counts(model) -> tuple[int, int, int]:
     return trainable + frozen, trainable, frozen
 
 
-def round_trip(name: str, images: int = 2, seed: int = 0, size: int | None = None) -> Row:
+def round_trip(name: str, images: int = 2, seed: int = 0, size: int | None = None, inspect=None) -> Row:
     """The whole round trip of one constructor (for ``size`` x ``size`` images if given).
 
-    An error is kept in the row, never raised.
+    An error is kept in the row, never raised. ``inspect(model, built)``, if given, sees
+    Keras's model and the one ``compile_spec`` built from its text (None where the round
+    trip stopped before it) before they are let go: a test reads both without building them again.
     """
     import keras
     import numpy as np
@@ -115,10 +119,12 @@ def round_trip(name: str, images: int = 2, seed: int = 0, size: int | None = Non
     model = build_application(name, size)
     row.build_s = time.perf_counter() - start
     row.keras = _counts(model)
+    built = None
     try:
         start = time.perf_counter()
         spec = cnndsl.to_spec(model, verify=False)  # what verification compares, this compares below, and more
         row.to_spec_s = time.perf_counter() - start
+        row.spec = spec.text
         shape = tuple(model.inputs[0].shape[1:])
         start = time.perf_counter()
         checked = cnndsl.check(spec.text, shape, spec.num_classes)
@@ -130,25 +136,31 @@ def round_trip(name: str, images: int = 2, seed: int = 0, size: int | None = Non
         row.compile_s = time.perf_counter() - start
         built.set_weights(model.get_weights())
         x = np.random.default_rng(seed).uniform(0, 1, (images, *shape)).astype("float32")
-        theirs = np.asarray(model(x, training=False))
-        ours = np.asarray(built(x, training=False))
+        (theirs, their_features), (ours, our_features) = (
+            outputs_and_head_input(model, x),
+            outputs_and_head_input(built, x),
+        )
         row.max_difference = float(np.max(np.abs(theirs - ours)))
-        theirs, ours = head_input(model, x), head_input(built, x)
-        row.feature_difference = float(np.max(np.abs(theirs - ours)) / max(float(np.max(np.abs(theirs))), 1e-30))
+        largest = max(float(np.max(np.abs(their_features))), 1e-30)
+        row.feature_difference = float(np.max(np.abs(their_features - our_features)) / largest)
     except Exception as error:  # a benchmark row reports what went wrong, whatever it is
         row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:160]
+    try:
+        if inspect is not None:
+            inspect(model, built)
     finally:
-        del model
+        del model, built
         keras.backend.clear_session()
     return row
 
 
-def head_input(model, x):
-    """The tensor that feeds the model's last layer, for the images ``x``."""
+def outputs_and_head_input(model, x):
+    """The model's outputs and the tensor that feeds its last layer, for the images ``x``, from one pass."""
     import keras
     import numpy as np
 
-    return np.asarray(keras.Model(model.inputs[0], model.layers[-1].input)(x, training=False))
+    both = keras.Model(model.inputs[0], [model.outputs[0], model.layers[-1].input])
+    return tuple(np.asarray(tensor) for tensor in both(x, training=False))
 
 
 HEADER = ("constructor", "parameters", "non-trainable", "layers", "counts", "outputs |diff|", "head input |diff|",

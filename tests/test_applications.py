@@ -1,13 +1,17 @@
-"""The keras.applications families written in the notation are the same models as Keras's own.
+"""keras.applications: the families written in the notation are Keras's own models, and back.
 
 For each keras.applications family written by hand in ``examples/`` (VGG16 to Xception, then
-EfficientNetB0 to NASNetMobile): ``cnndsl summary --json`` reports the figures of the README's
-table, and so does ``keras.applications.X(weights=None)`` built live; the model cnndsl
-builds from the file (and the checker's own layer table) has, weight-bearing layer by
-weight-bearing layer, the same multiset of (Keras class, output shape, parameters) as
-Keras's model; and the file has the architecture hash of what ``cnndsl.to_spec`` reads
-from Keras's model: the same layers, in Keras's order, with Keras's arguments. Each Keras
-model is built once, reduced to these figures, and let go.
+EfficientNetB0 to NASNetMobile), Keras's model (``keras.applications.X(weights=None)``) is
+built once and read by :func:`round_trip` of ``benchmarks/applications.py`` (which runs every
+constructor): ``to_spec`` writes it; ``check`` gives its total, trainable and non-trainable
+counts; ``compile_spec`` takes its weights and computes its outputs, and the tensor that feeds
+its head, within 1e-4. Beside that round trip: ``cnndsl summary --json`` on the file reports the
+figures of the docs' table, and so does Keras's model; the file has the architecture hash of
+what ``to_spec`` read (the same layers, in Keras's order, with Keras's arguments), so the model
+cnndsl builds from that reading is the one it builds from the file, and it has, weight-bearing
+layer by weight-bearing layer, the same multiset of (Keras class, output shape, parameters) as
+Keras's model, as the checker's own layer table does. NASNetMobile is the family whose cells
+each read the two cells before them: it reads only with named tensors (``as``/``@``).
 """
 
 from __future__ import annotations
@@ -19,18 +23,18 @@ from collections import Counter
 
 import pytest
 from golden_tables import EVERY
-from helpers import EXAMPLES, ROOT, run_cli
+from helpers import EXAMPLES, ROOT, load_script, run_cli
 
 from cnndsl.inputs import read_models
 from cnndsl.report import architecture_hash
 
 pytestmark = pytest.mark.slow
 
+pytest.importorskip("keras", reason="keras.applications needs the tensorflow extra")
+
 CLASSES = 1000
 WARNED = {"convnext_tiny": {"DN on a 4-D tensor"}}
 """ConvNeXt's pointwise convolutions are, as Keras writes them, Dense layers on every pixel."""
-ANY_SIZE = {"mobilenet_v3_small"}
-"""Families whose Keras default input takes any size: built at the file's size, as the file declares."""
 WEIGHTED = {
     "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormalization", "Dense",
     "LayerNormalization", "LayerScale", "Normalization",
@@ -77,21 +81,28 @@ def stem(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def keras_application(stem) -> dict:
-    """``keras.applications.X(weights=None)``, built live and reduced to its figures and ``to_spec``'s text."""
-    import keras
+def bench():
+    return load_script(ROOT / "benchmarks" / "applications.py", "applications_benchmark")
 
-    import cnndsl
 
+@pytest.fixture(scope="module")
+def keras_application(stem, bench) -> dict:
+    """Keras's model, built once at the file's size and let go: the round trip's row, and both models' figures.
+
+    "keras" is Keras's model's figures and "built" those of the model ``compile_spec`` built from
+    ``to_spec``'s text (None where the round trip stopped before it)."""
     constructor, size, *_ = EVERY[stem]
-    given = {"input_shape": (size, size, 3)} if stem in ANY_SIZE else {}
-    model = getattr(keras.applications, constructor)(weights=None, **given)
-    # verify=False: each family's reading is compared output for output (with the head's input) in
-    # tests/test_applications_both_ways.py, which is what verification does, and more
-    result = {**figures(model), "spec": cnndsl.to_spec(model, verify=False).text}
-    del model
-    keras.backend.clear_session()
-    return result
+    seen = {}
+
+    def inspect(model, built) -> None:
+        seen["size"] = tuple(model.inputs[0].shape[1:])
+        seen["keras"] = figures(model)
+        seen["built"] = None if built is None else figures(built)
+
+    # a family whose Keras default input takes any size is built at 224 x 224, the file's size
+    row = bench.round_trip(constructor, inspect=inspect)
+    assert seen["size"] == (size, size, 3), f"{constructor} was built for {seen['size']}, its file for {size} x {size}"
+    return {**seen, "row": row}
 
 
 @pytest.fixture(scope="module")
@@ -100,20 +111,6 @@ def checked(stem):
     size = EVERY[stem][1]
     (source,) = read_models(str(EXAMPLES / f"{stem}.cnn"))
     return source.check(input_shape=(size, size, 3), num_classes=CLASSES)
-
-
-@pytest.fixture(scope="module")
-def built(checked) -> dict:
-    """The Keras model cnndsl builds from the spec file, reduced to its figures."""
-    import keras
-
-    from cnndsl.backends.keras import build
-
-    model = build(checked)
-    result = figures(model)
-    del model
-    keras.backend.clear_session()
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +125,13 @@ def summary(stem) -> dict:
     return json.loads(result.stdout)
 
 
+def test_each_family_goes_into_the_notation_and_back_exactly(bench, keras_application):
+    row = keras_application["row"]
+    assert row.error is None, row.error
+    assert row.checked == row.keras
+    assert row.max_difference <= bench.TOLERANCE and row.feature_difference <= bench.TOLERANCE
+
+
 def test_the_summary_reports_the_table(stem, summary):
     _, _, total, non_trainable = EVERY[stem]
     assert (summary["total_params"], summary["non_trainable_params"]) == (total, non_trainable)
@@ -137,23 +141,27 @@ def test_the_summary_reports_the_table(stem, summary):
 
 def test_keras_applications_reports_the_table(stem, keras_application, summary):
     _, _, total, non_trainable = EVERY[stem]
-    assert (keras_application["total"], keras_application["non_trainable"]) == (total, non_trainable)
-    assert keras_application["output_shape"] == tuple(summary["output_shape"])
+    theirs = keras_application["keras"]
+    assert (theirs["total"], theirs["non_trainable"]) == (total, non_trainable)
+    assert theirs["output_shape"] == tuple(summary["output_shape"])
 
 
 def test_the_checker_has_keras_weight_bearing_layers(checked, keras_application):
+    theirs = keras_application["keras"]
     ours = Counter((info.keras_class, info.output_shape, info.params) for info in checked.layers)
-    assert +Counter({key: n for key, n in ours.items() if key[0] in WEIGHTED}) == keras_application["weighted"]
-    assert checked.total_params == keras_application["total"]
+    assert +Counter({key: n for key, n in ours.items() if key[0] in WEIGHTED}) == theirs["weighted"]
+    assert checked.total_params == theirs["total"]
 
 
-def test_the_built_model_has_keras_weight_bearing_layers(built, keras_application):
-    assert built["weighted"] == keras_application["weighted"]
-    assert (built["total"], built["non_trainable"]) == (keras_application["total"], keras_application["non_trainable"])
-    assert built["output_shape"] == keras_application["output_shape"]
+def test_the_built_model_has_keras_weight_bearing_layers(keras_application):
+    built, theirs = keras_application["built"], keras_application["keras"]
+    assert built is not None, keras_application["row"].error
+    assert built["weighted"] == theirs["weighted"]
+    assert (built["total"], built["non_trainable"]) == (theirs["total"], theirs["non_trainable"])
+    assert built["output_shape"] == theirs["output_shape"]
 
 
-def test_the_built_model_has_keras_layer_classes(built, keras_application):
+def test_the_built_model_has_keras_layer_classes(keras_application):
     """Every class Keras uses appears as often, read as the notation writes it.
 
     Keras's ReLU() and ReLU(6.0) are ACT(relu) and ACT(relu6), Activations. MobileNetV3's
@@ -162,9 +170,11 @@ def test_the_built_model_has_keras_layer_classes(built, keras_application):
     an operation, where ADD builds an Add layer; InceptionResNetV2's CustomScaleLayer is
     ADD(..., scale=s), which cnndsl builds as its ScaledAdd (an Add where s is 1).
     """
+    built, keras_figures = keras_application["built"], keras_application["keras"]
+    assert built is not None, keras_application["row"].error
     theirs, operations, ours = (
-        Counter(keras_application["classes"]),
-        Counter(keras_application["operations"]),
+        Counter(keras_figures["classes"]),
+        Counter(keras_figures["operations"]),
         Counter(built["classes"]),
     )
     theirs["Activation"] += theirs.pop("ReLU", 0)
@@ -203,8 +213,9 @@ def test_the_file_is_what_to_spec_reads_from_keras(stem, checked, keras_applicat
     """Layer for layer, in Keras's order, argument for argument (:func:`as_written`): one architecture hash."""
     import cnndsl
 
-    size = EVERY[stem][1]
-    read = cnndsl.check(as_written(keras_application["spec"]), (size, size, 3), CLASSES)
+    size, spec = EVERY[stem][1], keras_application["row"].spec
+    assert spec is not None, keras_application["row"].error
+    read = cnndsl.check(as_written(spec), (size, size, 3), CLASSES)
     assert architecture_hash(checked) == architecture_hash(read)
 
 
@@ -239,3 +250,42 @@ def test_the_files_are_in_the_canonical_layout():
     files = [f"examples/{stem}.cnn" for stem in EVERY] + ["examples/resnet_mnist.cnn"]
     result = run_cli("fmt", "--check", *files, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_wrong_weight_shows_in_the_head_input(bench, monkeypatch):
+    """The comparison can fail: one weight moved in the model cnndsl builds is caught."""
+    import cnndsl
+
+    real = cnndsl.compile_spec
+
+    def off_by_a_little(*args, **kwargs):
+        built = real(*args, **kwargs)
+        original = built.set_weights
+        built.set_weights = lambda weights: original([weights[0] + 0.01, *weights[1:]])
+        return built
+
+    monkeypatch.setattr(cnndsl, "compile_spec", off_by_a_little)
+    row = bench.round_trip("MobileNetV3Small")
+    assert row.error is None and row.checked == row.keras
+    assert row.feature_difference > bench.TOLERANCE and not row.exact
+
+
+def test_every_family_of_keras_applications_is_tested(bench):
+    """A family is a module of keras.applications (vgg16 and vgg19 are one): a new one in Keras must
+    join the table of examples/ (tests/golden_tables.py) with its file."""
+    import keras
+
+    def family(name: str) -> str:
+        return getattr(keras.applications, name).__module__.rsplit(".", 1)[-1].rstrip("0123456789")
+
+    written = {family(constructor) for constructor, *_ in EVERY.values()}
+    assert {family(name) for name in bench.constructors()} - written == set()
+
+
+def test_the_table_says_what_differs(bench):
+    good = bench.Row("A", (10, 8, 2), (10, 8, 2), 0.0, 0.0)
+    wrong = bench.Row("B", (10, 8, 2), (12, 10, 2), 0.0, 0.0)
+    broken = bench.Row("C", (10, 8, 2), error="UnsupportedModel: layer 'x' (Foo) has no code in the notation")
+    text = bench.table([good, wrong, broken])
+    assert "1 of 3 exact" in text and "C: UnsupportedModel: layer 'x'" in text
+    assert good.exact and not wrong.exact and not broken.exact

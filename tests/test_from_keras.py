@@ -157,7 +157,7 @@ def test_a_model_without_a_softmax_head_is_refused_as_a_classifier_and_read_as_i
 )
 def test_keras_applications_read_as_specs_with_their_exact_parameter_counts(application, total, frozen):
     """Read with verification, as ``to_spec`` reads by default (every family, VGG16 and DenseNet121 among them, is
-    read and compared output for output in ``tests/test_applications_both_ways.py``)."""
+    read and compared output for output in ``tests/test_applications.py``)."""
     model = getattr(keras.applications, application)(weights=None)
     spec = to_spec(model)
     checked = check(spec.text, num_classes=spec.num_classes)
