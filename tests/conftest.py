@@ -7,9 +7,10 @@ import os
 import re
 import sys
 import types
+from pathlib import Path
 
 import pytest
-from helpers import LONGEST_FIRST, run_cli
+from helpers import LONGEST_FIRST, run_cli, small_digits
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,6 +90,12 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> Path:
+    """256 training and 256 test digits of the sample, an ``.npz`` to pass as ``--data`` (:func:`helpers.small_digits`)."""
+    return small_digits(tmp_path_factory.mktemp("digits") / "digits.npz")
 
 
 TORCHVISION_STAND_IN = "torchvision._meta_registrations"

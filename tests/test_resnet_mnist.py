@@ -1,4 +1,4 @@
-"""examples/resnet_mnist.cnn: a ResNet-20-style network that ``cnndsl run`` trains on the sample."""
+"""examples/resnet_mnist.cnn: a ResNet-20-style network that ``cnndsl run`` trains on digits of the sample."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ def test_the_benchmarks_row_holds_its_parameter_count():
     assert len(rows) == 1 and rows[0].split(" | ")[1] == f"{checked().total_params:,}"
 
 
-def test_cnndsl_run_trains_it(tmp_path):
+def test_cnndsl_run_trains_it(tmp_path, digits):
     output = tmp_path / "run"
-    flags = ["--data", "sample", "--limit", "256", "--epochs", "1", "--seed", "0", "--output", str(output)]
+    flags = ["--data", str(digits), "--epochs", "1", "--seed", "0", "--output", str(output)]  # 256 digits
     result = run_cli("run", str(SPEC), *flags, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     metrics = json.loads((output / "metrics.json").read_text())
