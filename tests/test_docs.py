@@ -177,7 +177,7 @@ def test_the_quick_start_is_the_commands_ci_runs():
     commands = [line.strip() for line in section("README.md", "Quick start").splitlines() if line.startswith("    ")]
     assert commands == [
         'python -m venv .venv && . .venv/bin/activate && pip install -e ".[tensorflow]" && cnndsl run examples/model1.cnn --epochs 2',
-        'python -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && pytest',
+        'python -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && python -m compileall -q cnndsl && pytest',
     ]
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands[1].split("&& ", 1)[1] in ci
