@@ -58,6 +58,17 @@ def small_digits(path: Path, train: int = 256, test: int = 256) -> Path:
     return path
 
 
+def glorot_bound(fan_in: int, fan_out: int) -> float:
+    """The largest magnitude Glorot-uniform can draw, as a float32 weight holds it.
+
+    The limit ``sqrt(6 / (fan_in + fan_out))`` is drawn in float32, so a weight can equal
+    the limit rounded to float32, which may lie above the exact limit: 0.05 rounds up to
+    0.0500000007."""
+    import numpy as np
+
+    return float(np.float32((6 / (fan_in + fan_out)) ** 0.5))
+
+
 def load_script(path: Path, name: str):
     """A script that is not a package module (a benchmark, docs/images/make.py), loaded as ``name``."""
     spec = importlib.util.spec_from_file_location(name, path)

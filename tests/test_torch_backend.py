@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from golden_tables import notebook_specs  # noqa: E402
+from helpers import glorot_bound  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from torch_strategies import (  # noqa: E402
     MODERN_SPECS,
@@ -89,9 +90,10 @@ def test_a_straight_stack_is_a_sequential_named_as_keras_names_its_layers():
 
 
 def test_initialisers_are_keras_glorot_uniform_and_zero_bias():
+    torch.manual_seed(0)
     module = compile_spec("CN(64,5)->FL()->DN(300)", (8, 8, 32), backend="torch")
     conv, dense = module.conv2d[0], module.dense[0]
-    limit = (6 / (5 * 5 * 32 + 5 * 5 * 64)) ** 0.5
+    limit = glorot_bound(5 * 5 * 32, 5 * 5 * 64)
     largest = float(conv.weight.detach().abs().max())
     assert 0.9 * limit < largest <= limit
     assert float(conv.bias.detach().abs().max()) == 0.0
@@ -216,8 +218,9 @@ def test_an_unknown_input_size_computes_what_keras_computes():
 
 
 def test_grouped_and_depthwise_kernels_start_as_keras_glorot_uniform_bounds_them():
+    torch.manual_seed(0)
     module = compile_spec("CN(64, 3, groups=8) -> DW(5) -> GAP()", (12, 12, 32), backend="torch")
     grouped, depthwise = module.conv2d[0], module.depthwise_conv2d[0]
     for conv, fan_in, fan_out in ((grouped, 9 * 4, 9 * 64), (depthwise, 25 * 64, 25 * 1)):
-        limit = (6 / (fan_in + fan_out)) ** 0.5
+        limit = glorot_bound(fan_in, fan_out)
         assert 0.9 * limit < float(conv.weight.detach().abs().max()) <= limit
