@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import re
 import sys
 import types
@@ -72,6 +73,23 @@ def pytest_runtest_teardown(item, nextitem):
 def _freeze() -> None:
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def same_random_start():
+    """Every test starts from the same random state, whatever ran before it in its worker.
+
+    pytest-xdist hands each test file to whichever worker comes free first, so what ran before
+    a test differs from run to run, and so would an unseeded draw (a layer's first weights, a
+    sample) without this. The frameworks already imported are seeded here; one the test imports
+    starts from its own fixed default (torch) or from Python's seed (Keras's initialisers)."""
+    random.seed(0)
+    if "keras" in sys.modules:  # Python, NumPy, TensorFlow and Keras's global seed generator
+        sys.modules["keras"].utils.set_random_seed(0)
+    elif "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(0)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
 
 
 FRAMEWORKS = re.compile(r"\b(keras|tensorflow|torch|torchvision|jax|onnx|onnxruntime|optuna)\b")
