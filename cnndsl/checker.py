@@ -18,7 +18,7 @@ from cnndsl.model import DEFAULT_CLASSES, DEFAULT_INPUT_SHAPE, CheckedModel, Inp
 from cnndsl.passes.expand import MAX_LAYERS, Expander
 from cnndsl.passes.infer import Inferrer
 from cnndsl.passes.resolve import Opened, Resolver, attach_head
-from cnndsl.passes.scale import Chosen, Scaler, last_call
+from cnndsl.passes.scale import Chosen, Scaler, head_calls
 from cnndsl.passes.scale import choose as choose_scale
 from cnndsl.records import record, replace
 from cnndsl.shapes import format_size
@@ -185,30 +185,30 @@ def _check_chain(
 def _resolved_at_scale(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked, scale):
     """:func:`resolved_chain` at ``scale`` (None: as written), and the scale with what it changed.
 
-    The task's head keeps its numbers: a last layer written as the head is left as written, and
-    where the task appends a head after it instead, it is scaled like the rest.
+    The task's head keeps its numbers: a last layer written as the head is left as written (with
+    the layer that gives a softmax of the model's own its count), and where the task appends a
+    head after it instead, it is scaled like the rest.
     """
     if scale is None:
         return (*resolved_chain(chain, source, input_shape, num_classes, blocks, default_input_shape, task, marked),
                 None)  # fmt: skip
-    keep = last_call(chain)
-    for attempt in (keep, None) if keep is not None else (None,):
-        scaler = Scaler(scale.scaling, attempt)
+
+    def at(keep: tuple[ast.Call, ...]):
+        scaler = Scaler(scale.scaling, keep)
         scaled, scaled_blocks = scaler.chain(chain), scaler.blocks(blocks or {}, chain)
         raise_errors(scaler.diagnostics, source)
-        resolved, shape, classes = resolved_chain(
-            scaled,
-            source,
-            input_shape,
-            num_classes,
-            scaled_blocks,
-            default_input_shape,
-            task,
-            marked,
-            alone=attempt.span if attempt is not None else None,
+        alone = frozenset(call.span for call in keep)
+        resolved = resolved_chain(
+            scaled, source, input_shape, num_classes, scaled_blocks, default_input_shape, task, marked, alone=alone
         )
-        if attempt is None or _head_at(resolved, attempt.span):
-            break
+        return resolved, scaler
+
+    head = head_calls(chain)
+    (resolved, shape, classes), scaler = at(head[:1])
+    if head and not _head_at(resolved, head[0].span):  # the task appends a head: the last layer scales too
+        (resolved, shape, classes), scaler = at(())
+    elif len(head) > 1:  # a head of the model's own: the layer that gives its count keeps its numbers too
+        (resolved, shape, classes), scaler = at(head)
     return resolved, shape, classes, replace(scale, changes=tuple(scaler.changes))
 
 
@@ -226,7 +226,7 @@ def resolved_chain(
     default_input_shape=None,
     task=None,
     marked=False,
-    alone=None,
+    alone=frozenset(),
 ):
     """The passes before inference: ``(resolved items with the task's head, input shape, classes)``.
 

@@ -142,6 +142,26 @@ def test_the_head_and_calls_written_scaled_false_keep_their_numbers():
     assert [info.output_shape[-1] for info in model.layers] == [16, 16, 32, 10]
 
 
+@pytest.mark.parametrize(
+    "chain, widths",
+    [
+        # a softmax of the model's own: the layer that gives its count keeps its numbers, as a written head does
+        ("CN(64, 3) -> GAP() -> DN(10) -> ACT(softmax)", [16, 16, 10, 10]),
+        # a layer written as the kept one is, before it, still scales (each binds on its own)
+        ("CN(64, 3) -> GAP() -> DN(10) -> DN(10) -> ACT(softmax)", [16, 16, 8, 10, 10]),
+        # MobileNet's: a convolution, a reshape, a softmax of its own
+        ("CN(64, 3) -> GAP() -> RS(1, 1, 16) -> CN(10, 1) -> RS(10) -> ACT(softmax)", [16, 16, 16, 10, 10, 10]),
+        # not a head: the task appends one, and everything written scales
+        ("CN(64, 3) -> GAP() -> DN(10) -> ACT(relu)", [16, 16, 8, 8, 10]),
+    ],
+)
+def test_the_layer_that_counts_a_softmax_of_the_models_own_keeps_its_numbers(chain, widths):
+    (source,) = file_models("f.cnn", f"scale n(1, 0.25, 1024)\nnet = {chain}\n", "f")
+    model = check(source)
+    assert [info.output_shape[-1] for info in model.layers] == widths
+    assert model.num_classes == 10 and model.layers[-1].layer.head
+
+
 def test_blocks_scale_where_used_and_a_repeat_inside_a_block():
     text = "scale n(0.5, 0.5, 1024)\nblock stage = CN(32, 3) * 4 -> BN()\nnet = stage -> MP(2) -> stage -> GAP()\n"
     (source,) = file_models("f.cnn", text, "f")

@@ -62,9 +62,9 @@ class Resolver:
     branch that is in.
     """
 
-    def __init__(self, source: str, alone: ast.Span | None = None, names: tuple[str, ...] = ()):
-        """``alone``: the call written there binds on its own, never sharing the binding of a call written
-        alike (a scale rewrote the others' numbers, and left that one as written). ``names``: each named
+    def __init__(self, source: str, alone: frozenset[ast.Span] = frozenset(), names: tuple[str, ...] = ()):
+        """``alone``: the calls written there bind on their own, never sharing the binding of a call written
+        alike (a scale rewrote the others' numbers, and left those as written). ``names``: each named
         tensor's name by its key (:class:`Mark`), which names the inputs."""
         self.source = source
         self.names = names
@@ -194,7 +194,7 @@ class Resolver:
         inherits = kind.inherited_keys
         inherited = self.inherited
         key = (text, tuple([inherited.get(pair, _NOT_YET) for pair in inherits]) if inherits else ())
-        if self.alone is not None and call.span == self.alone:
+        if call.span in self.alone:
             key = (*key, "alone")
         known = self._bound.get(key)
         if known is not None:

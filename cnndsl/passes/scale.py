@@ -14,8 +14,8 @@ Before anything is expanded, the scale chosen rewrites the numbers the file writ
 
 A call written with ``scaled=false`` keeps its numbers (the keyword is taken off before the
 call is bound), and so does the task's head: the head the checker appends is never in the
-tree, and a last layer that the task takes as its head keeps its numbers too (the checker
-asks :func:`last_call` for it). A scaled number keeps the span of the number written, so
+tree, and a last layer that the task takes as its head keeps its numbers too, with the
+layer that gives a softmax of the model's own its count (the checker asks :func:`head_calls`). A scaled number keeps the span of the number written, so
 an error about it points there; :class:`Change` records what it became, for the summary.
 
 The rules are Ultralytics' (``channels=ceil``: ``ceil(min(c, cap) * width / divisor) *
@@ -141,19 +141,42 @@ def choose(scales: tuple[Scaling, ...], name: str | None, source: str, origin: s
 
 def last_call(chain: ast.Chain) -> ast.Call | None:
     """The call a chain ends in, written there (under ``as NAME`` too): the one a task may take as its head."""
-    node = chain.elements[-1] if chain.elements else None
+    return _bare(chain.elements[-1]) if chain.elements else None
+
+
+def head_calls(chain: ast.Chain) -> tuple[ast.Call, ...]:
+    """The calls that keep their numbers where the task takes the chain's last call as its head.
+
+    The last call, and where nothing of it scales (a softmax of the model's own, ``ACT(softmax)``,
+    or a reshape before one), the calls back to the nearest one that scales: that one's width is
+    the output count (``DN(10) -> ACT(softmax)``: the ``DN(10)``). The walk stops at anything
+    other than a call written in the chain itself (a merge, a repetition, a name used).
+    """
+    calls: list[ast.Call] = []
+    for element in reversed(chain.elements):
+        call = _bare(element)
+        if call is None:
+            break
+        calls.append(call)
+        if _scaled_params(call.code) is not None:
+            break
+    return tuple(calls)
+
+
+def _bare(node: ast.Node) -> ast.Call | None:
+    """A chain's element as the call it is (under ``as NAME`` too); None for anything else."""
     while isinstance(node, ast.Named):
         node = node.body
     return node if isinstance(node, ast.Call) else None
 
 
 class Scaler:
-    """Rewrites trees at one scale; ``keep`` is a call left as written (the task's head)."""
+    """Rewrites trees at one scale; ``keep`` are calls left as written (the task's head: :func:`head_calls`)."""
 
-    def __init__(self, scaling: Scaling, keep: ast.Call | None = None):
+    def __init__(self, scaling: Scaling, keep: tuple[ast.Call, ...] = ()):
         self.scaling = scaling
         self.keep = keep
-        self._kept = keep.span.start if keep is not None else -1
+        self._kept = frozenset(call.span.start for call in keep)
         self.changes: list[Change] = []
         self.diagnostics: list[Diagnostic] = []
 
@@ -250,7 +273,7 @@ class Scaler:
             if kept:
                 return call
         scaled = _scaled_params(call.code)
-        if scaled is None or call.span.start == self._kept:
+        if scaled is None or call.span.start in self._kept:
             return call
         positional, named = scaled
         written, changed, index = [], False, 0
