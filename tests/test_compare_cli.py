@@ -10,6 +10,7 @@ import pytest
 from helpers import EXAMPLES, run_cli
 
 from cnndsl import check
+from cnndsl.inputs import file_models
 from cnndsl.training import compare
 
 pytestmark = pytest.mark.slow
@@ -92,3 +93,54 @@ def test_compare_reports_a_rejected_spec_before_training_any(tmp_path):
     error = result.stderr.index("kernel 30x30 needs an input of at least 30x30")
     assert error < result.stderr.index("cnndsl: training")
     assert result.stderr.count("kernel 30x30 needs") == 1
+
+
+FAMILY = "scale n(1, 0.25, 1024)\nscale s(1, 0.5, 1024)\n\nnet = MP(4) -> FL() -> DN(64) -> DN(10)\n"
+
+
+def test_compare_trains_the_scales_it_names_of_each_family_a_row_each(tmp_path):
+    family = tmp_path / "family.cnn"
+    family.write_text(FAMILY)
+    flags = ["--data", "sample", "--limit", "128", "--epochs", "1", "--seed", "0", "--output", str(tmp_path / "c")]
+    result = run_cli("compare", str(family), TINY, "--scale", "n,s,q", *flags)
+    assert result.returncode == 1, result.stderr  # the file has no scale q: that row is rejected, at the scale lines
+    assert f"{family}:1:1: error: no scale named 'q'; the file's scales are n, s" in result.stderr
+    assert "note:" not in result.stderr  # the scales were chosen
+    rows = list(csv.DictReader((tmp_path / "c" / "compare.csv").open()))
+    assert [(row["model"], row["status"]) for row in rows] == [
+        ("net-n", "trained"), ("net-s", "trained"), ("net-q", "rejected"), (TINY, "trained"),
+    ]  # fmt: skip
+    (source,) = file_models(str(family), FAMILY, "family")
+    widths = {name: check(source, scale=name).total_params for name in ("n", "s")}
+    assert widths == {"n": 49 * 16 + 16 + 17 * 10, "s": 49 * 32 + 32 + 33 * 10}  # DN(64) at 0.25 and 0.5
+    assert [int(row["parameters"]) for row in rows[:2]] == [widths["n"], widths["s"]]
+
+
+def test_run_and_compare_train_a_family_at_the_projects_scale_setting_else_its_first_saying_so(tmp_path):
+    (tmp_path / "family.cnn").write_text(FAMILY)
+    (tmp_path / "pyproject.toml").write_text('[tool.cnndsl]\nscale = "s"\n')
+    flags = ["--data", "sample", "--limit", "128", "--epochs", "1", "--seed", "0"]
+    run = run_cli("run", "family.cnn", *flags, "--output", "r", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    (source,) = file_models("family.cnn", FAMILY, "family")
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["total_params"] == (
+        check(source, scale="s").total_params
+    )
+    assert "note:" not in run.stderr  # the project chose it
+    (tmp_path / "pyproject.toml").unlink()
+    compared = run_cli("compare", "family.cnn", *flags, "--output", "c", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert (
+        "cnndsl: note: family.cnn:net: checked at its first scale, n (depth 1, width 0.25, cap 1024)" in compared.stderr
+    )
+    (row,) = csv.DictReader((tmp_path / "c" / "compare.csv").open())
+    assert (row["model"], int(row["parameters"])) == ("net", check(source, scale="n").total_params)
+
+
+def test_compare_refuses_scales_when_no_input_declares_any(tmp_path):
+    result = run_cli("compare", TINY, SMALL, "--scale", "n", "--data", "sample", "--output", str(tmp_path / "c"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "cnndsl: error: --scale n: no input declares scales (a spec file's scale lines, such as scale n(0.50, 0.25, 1024))"
+    ]
+    assert not (tmp_path / "c").exists()

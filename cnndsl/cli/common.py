@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndsl.errors import render
+from cnndsl.errors import SpecError, render
 from cnndsl.inputs import Source, UsageError, read_models
 from cnndsl.settings import Settings, SettingsError, load_settings
 
@@ -37,13 +37,27 @@ def check_one(source: Source, args: argparse.Namespace, settings: Settings) -> C
     return model
 
 
-def at_scale(source: Source, args: argparse.Namespace, settings: Settings) -> Source:
-    """The source with the scale ``--scale`` names and the project's ``scale`` setting."""
+def at_scale(source: Source, args: argparse.Namespace, settings: Settings, name: str | None = None) -> Source:
+    """The source with the scale ``name`` (else the one ``--scale`` names) and the project's ``scale`` setting."""
     from cnndsl.records import replace
 
-    name = getattr(args, "scale", None)
+    name = name if name is not None else getattr(args, "scale", None)
     setting = (settings.scale, settings.origin("scale")) if settings.scale is not None else None
     return replace(source, scale=name if isinstance(name, str) else None, scale_setting=setting)
+
+
+def training_scale(source: Source) -> SpecError | None:
+    """Before training a family of scales: a note where it trains at its file's first scale, none being
+    chosen; the error (unreported) where the scale chosen is not one of the file's."""
+    if not source.scales:
+        return None
+    try:
+        chosen = source.chosen_scale()
+    except SpecError as error:
+        return error
+    if chosen is not None and chosen.default:
+        print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
+    return None
 
 
 def say_scale(source: Source, model: CheckedModel | None, args: argparse.Namespace) -> None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_SPEC, report
-from cnndsl.cli.options import COMPARE_VALIDATION_HELP, SPEC_HELP, add_task_option, add_train_options, recipe
+from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_SPEC, at_scale, project_settings, report, training_scale
+from cnndsl.cli.options import (
+    COMPARE_VALIDATION_HELP,
+    SPEC_HELP,
+    add_task_option,
+    add_train_options,
+    recipe,
+    scale_names_arg,
+)
 from cnndsl.cli.trainer import cluster_of, print_interrupted, supervised, training_package
-from cnndsl.inputs import Source, read_models
+from cnndsl.inputs import Source, UsageError, read_models
 
 
 def add_parser(commands) -> None:
@@ -26,6 +33,12 @@ def add_parser(commands) -> None:
     )
     add_task_option(parser, "data")
     parser.add_argument(
+        "--scale", type=scale_names_arg, metavar="NAME[,NAME...]",
+        help="train each of these scales of every spec file that declares scales (its scale lines), a row each "
+        "labelled MODEL-NAME; an input without scales is trained once (default: the scale setting, else each "
+        "file's first)",
+    )  # fmt: skip
+    parser.add_argument(
         "--select", nargs="?", const=True, metavar="METRIC",
         help="select the best model on a validation metric measured on held-out training data, never on the "
         "test split: val_accuracy or val_loss for a classifier; val_mean_iou, val_pixel_accuracy or val_loss "
@@ -37,23 +50,50 @@ def add_parser(commands) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     training_package("compare")
-    sources = [source for item in args.inputs for source in read_models(item)]
+    models = _at_scales(args, project_settings(args))
+    for model in models:
+        training_scale(_source(model))  # a scale the file lacks is its row's error, as the check rejects it
     cluster = cluster_of(args)
-    return supervised(args, cluster, lambda: _compare(args, sources, cluster))
+    return supervised(args, cluster, lambda: _compare(args, models, cluster))
 
 
-def _compare(args: argparse.Namespace, sources: list[Source], cluster) -> int:
+def _at_scales(args: argparse.Namespace, settings) -> list[Source | tuple[str, Source]]:
+    """Each input's models: a spec file's family once per scale ``--scale`` names, labelled ``net-n``,
+    ``net-s``, else at the project's scale setting or the file's first; a model without scales once."""
+    names, models = args.scale or (None,), []
+    for item in args.inputs:
+        for name in names:
+            read = read_models(item, name)  # a YOLO model file is read for its scale
+            if not any(source.scales for source in read):
+                models += read  # the same at every scale: once
+                break
+            for source in read:
+                source = at_scale(source, args, settings, name) if source.scales else source
+                models.append(source if name is None else (f"{source.label}-{name}", source))
+    if args.scale is not None and not any(_source(model).scales for model in models):
+        raise UsageError(
+            f"--scale {','.join(args.scale)}: no input declares scales (a spec file's scale lines, such as "
+            "scale n(0.50, 0.25, 1024))"
+        )
+    return models
+
+
+def _source(model: Source | tuple[str, Source]) -> Source:
+    return model[1] if isinstance(model, tuple) else model
+
+
+def _compare(args: argparse.Namespace, models: list[Source | tuple[str, Source]], cluster) -> int:
     package = training_package("compare")
-    labels = [entry.label for entry in package.api.entries_of(sources)]
+    labels = [entry.label for entry in package.api.entries_of(models)]
 
     def rejected(errors) -> None:
-        for label, source in zip(labels, sources):
+        for label, model in zip(labels, models):
             if label in errors:
-                report(errors[label].diagnostics, source)
+                report(errors[label].diagnostics, _source(model))
 
     try:
         result = package.compare(
-            sources,
+            models,
             **recipe(args),
             cluster=cluster,
             verbose=1,

@@ -71,6 +71,15 @@ def model_scale_arg(text: str) -> str:
     return text
 
 
+def scale_names_arg(text: str) -> tuple[str, ...]:
+    """compare's ``--scale``: one or more names of a family's scales, separated by commas (each once)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",")))
+    for name in names:
+        if not name.isidentifier():
+            raise argparse.ArgumentTypeError(f"expected names of the files' scales, such as n,s,m, not {text!r}")
+    return names
+
+
 def picture_scale_arg(text: str) -> str | float:
     """draw's ``--scale``: the name of one of the file's scales, or a PNG scale (a number from 0.25 to 8)."""
     return text if text.isidentifier() else scale_arg(text)

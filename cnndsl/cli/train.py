@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from cnndsl.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_SPEC, one_model, report
+from cnndsl.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SPEC,
+    at_scale,
+    one_model,
+    project_settings,
+    report,
+    training_scale,
+)
 from cnndsl.cli.options import add_scale_option, add_spec_argument, add_task_option, add_train_options, recipe
 from cnndsl.cli.trainer import cluster_of, print_interrupted, supervised, training_package
 from cnndsl.errors import SpecError
 from cnndsl.inputs import Source, UsageError
-from cnndsl.records import replace
 from cnndsl.tasks import task_named
 
 
@@ -31,18 +38,12 @@ def add_parser(commands) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     training_package("run")
     source = one_model(args.input, "run", " (use compare for several)", scale=getattr(args, "scale", None))
+    source = at_scale(source, args, project_settings(args))  # a spec without scales: the check says so
     _refuse_untrained_task(args, source)
-    if source.scales:
-        source = replace(source, scale=args.scale)
-        try:
-            chosen = source.chosen_scale()
-        except SpecError as error:
-            report(error.diagnostics, source)
-            return EXIT_SPEC
-        if chosen is not None and chosen.default:
-            print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
-    elif args.scale is not None:
-        source = replace(source, scale=args.scale)  # the check says the spec declares no scales
+    error = training_scale(source)
+    if error is not None:
+        report(error.diagnostics, source)
+        return EXIT_SPEC
     cluster = cluster_of(args)
     return supervised(args, cluster, lambda: _run(args, source, cluster))
 
