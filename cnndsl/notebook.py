@@ -456,7 +456,7 @@ class Cell:
 @record
 class CellModel(Source):
     """A model a ``%%cnndsl`` cell defines, with the cell's options (``--input-shape``,
-    ``--classes``, ``--task``): displaying it, ``check()``, :func:`cnndsl.check`, ``train``
+    ``--classes``, ``--task``, ``--scale``): displaying it, ``check()``, :func:`cnndsl.check`, ``train``
     and ``compare`` check it as the cell did, where they are not told otherwise (training
     data tells its own shape, classes and task). ``cells`` are the cells read up to its
     own, which its errors' positions are rendered against."""
@@ -505,10 +505,10 @@ class CellDefinitions:
         """The names the last cell read defined."""
 
     def read(
-        self, text: str, name: str, input_shape=None, classes=None, task=None
+        self, text: str, name: str, input_shape=None, classes=None, task=None, scale=None
     ) -> tuple[list[CellModel], tuple[Diagnostic, ...]]:
         """The models a cell defines (a bare spec is one model) with the cell's options, or the errors
-        that kept it from being read."""
+        that kept it from being read (``scale`` names one of the cell's own scale lines)."""
         from cnndsl.specfile import resolve_definitions
         from cnndsl.syntax import parse_file
 
@@ -523,15 +523,17 @@ class CellDefinitions:
             parsed = parse_file(BLANK.sub(" ", before) + text)
         except SpecError as error:  # about this cell, even where it says "the spec is empty" at the padding
             return [], tuple(d.moved(lambda span: _at_least(span, cell)) for d in error.diagnostics)
-        if isinstance(parsed, ast.Chain):
+        definitions = None if isinstance(parsed, ast.Chain) else resolve_definitions(parsed)
+        if scale is not None and (definitions is None or not definitions.scales):
+            return [], (_no_scales(scale, cell),)
+        if definitions is None:
             return [CellModel(name, every, "model", chain=parsed, blocks=dict(self.chains), **options)], ()
-        definitions = resolve_definitions(parsed)
         if definitions.diagnostics:
             return [], definitions.diagnostics
         self.chains.update(definitions.chains)
         self.last = tuple(definitions.chains)
         blocks = dict(self.chains)
-        scales = {"scales": definitions.scales} if definitions.scales else {}  # a cell's own scale lines
+        scales = {"scales": definitions.scales, "scale": scale} if definitions.scales else {}  # the cell's own
         return [
             CellModel(name, every, m.name, chain=m.chain, blocks=blocks, named=True, **options, **scales)
             for m in definitions.models
@@ -540,6 +542,16 @@ class CellDefinitions:
     def holds(self, text: str) -> bool:
         """Whether ``text`` is the text of a model read here (a SpecError's source)."""
         return any(text is mine for mine in self.texts)
+
+
+def _no_scales(name: str, cell: Cell) -> Diagnostic:
+    """``--scale`` on a cell without scale lines of its own: an error at the cell's start."""
+    from cnndsl.errors import VALUE
+
+    start = ast.Span(cell.offset, cell.offset, cell.line + 1, 1, cell.line + 1, 1)
+    message = f"no scale named {name!r} (--scale): the cell declares no scales"
+    hint = "a cell declares its scales on lines such as: scale n(0.50, 0.25, 1024)"
+    return Diagnostic(VALUE, message, start, hint=hint, code="unknown-scale")
 
 
 BLANK = re.compile(r"[^\n]")
@@ -595,8 +607,8 @@ def _in_cells(view: View, cells: Sequence[Cell]) -> CellView:
 
 def magic_parser():
     """``%%cnndsl``'s options: the command line's own (``--input-shape``, ``--classes``, ``--task``,
-    ``--depth``), and the style; each is honoured (:func:`run_cell`)."""
-    from cnndsl.cli.options import add_model_options, depth_arg
+    ``--scale``, ``--depth``), and the style; each is honoured (:func:`run_cell`)."""
+    from cnndsl.cli.options import add_model_options, depth_arg, model_scale_arg
     from cnndsl.cli.parsing import Parser
 
     class MagicParser(Parser):
@@ -607,7 +619,11 @@ def magic_parser():
             raise MagicUsageError(message or "")
 
     parser = MagicParser(prog="%%cnndsl", description="Check the cell as a spec file; show each model.")
-    add_model_options(parser, scale=False)  # a cell with scale lines is shown at its first scale
+    add_model_options(parser, scale=False)
+    parser.add_argument(
+        "--scale", type=model_scale_arg, metavar="NAME",
+        help="a cell with scale lines: show it at its scale NAME, and its models keep it (default: its first)",
+    )  # fmt: skip
     parser.add_argument("--depth", type=depth_arg, metavar="N", help="draw each use of a named block N deep as one box")
     parser.add_argument("--style", choices=["boxes", "graph"], default="boxes", help="the picture's style")
     return parser
@@ -621,7 +637,7 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
     """What ``%%cnndsl`` shows for a cell: one view per model, or the errors; the models go into ``namespace``.
 
     Every option is the command line's, and each is honoured: the cell is checked for
-    ``--input-shape``, ``--classes`` and ``--task``, and the models it names keep them.
+    ``--input-shape``, ``--classes``, ``--task`` and ``--scale``, and the models it names keep them.
     """
     import shlex
 
@@ -631,7 +647,7 @@ def run_cell(line: str, cell: str, definitions: CellDefinitions, name: str, name
         return [Message(str(error))] if str(error) else []
     except ValueError as error:  # shlex: an unclosed quote
         return [Message(f"%%cnndsl: error: {error}")]
-    models, problems = definitions.read(cell, name, args.input_shape, args.classes, args.task)
+    models, problems = definitions.read(cell, name, args.input_shape, args.classes, args.task, args.scale)
     if problems:
         return [CellView(diagnostics=tuple(problems), text=cell, name=name, cells=tuple(definitions.cells))]
     views = []
@@ -676,7 +692,8 @@ def load_ipython_extension(ipython) -> None:
         def cnndsl(self, line: str, cell: str) -> None:
             """Check the cell as a spec file (definitions, blocks, comments) and show each model.
 
-            Options as on the command line: --input-shape H,W,C, --classes N, --task, --depth N, --style."""
+            Options as on the command line: --input-shape H,W,C, --classes N, --task, --scale NAME, --depth N,
+            --style."""
             for view in run_cell(line, cell, definitions, cell_name(self.shell), self.shell.user_ns):
                 display(view)
 

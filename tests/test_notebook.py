@@ -159,6 +159,7 @@ OPTION_EFFECTS = {
     "input_shape": ("--input-shape 32,32,3", lambda view: view.model.input_shape),
     "classes": ("--classes 4", lambda view: view.model.output_shape),
     "task": ("--task regress", lambda view: view.model.task),
+    "scale": ("--scale s", lambda view: view.model.total_params),
     "depth": ("--depth 0", lambda view: view.svg),
     "style": ("--style graph", lambda view: view.svg),
 }
@@ -174,7 +175,7 @@ def test_every_option_of_the_magic_is_one_it_honours():
 @pytest.mark.parametrize("option", OPTION_EFFECTS)
 def test_each_option_of_the_magic_changes_what_the_cell_shows(option):
     line, seen = OPTION_EFFECTS[option]
-    cell = "block stem = CN(8, 3) -> BN()\nm = stem -> stem -> GAP()"
+    cell = "scale n(1, 0.25, 1024)\nscale s(1, 0.5, 1024)\nblock stem = CN(64, 3) -> BN()\nm = stem -> stem -> GAP()"
     (plain,) = run_cell("", cell, CellDefinitions(), "<cell 1>")
     (given,) = run_cell(line, cell, CellDefinitions(), "<cell 1>")
     assert not given.failed and seen(given) != seen(plain)
@@ -223,6 +224,27 @@ def test_a_cell_s_models_keep_the_cell_s_options():
     assert expected != cnndsl.check(written).total_params
     assert view.model.total_params == small.check().total_params == cnndsl.check(small).total_params == expected
     assert cnndsl.check(small, num_classes=10).output_shape == (None, 10)  # what a call says wins
+
+
+def test_a_cell_s_models_keep_its_scale_and_a_scale_it_lacks_is_an_error_in_the_cell():
+    import cnndsl
+
+    cells, names = CellDefinitions(), {}
+    run_cell("", "first = CN(8, 3) -> FL()", cells, "<cell 1>", names)
+    family = "scale n(1, 0.25, 1024)\nscale s(1, 0.5, 1024)\nnet = CN(64, 3) -> GAP()"
+    (view,) = run_cell("--scale s", family, cells, "<cell 2>", names)
+    assert view.model.scale.name == "s" and view.model.layers[0].output_shape[-1] == 32
+    net = names["net"]
+    assert net.check().total_params == cnndsl.check(net).total_params == view.model.total_params
+    assert net.check(scale="n").layers[0].output_shape[-1] == 16  # what a call says wins
+    (unknown,) = run_cell("--scale q", family, cells, "<cell 3>", names)
+    assert unknown._repr_mimebundle_()["text/plain"].startswith(
+        "<cell 3>:1:1: error: no scale named 'q'; the file's scales are n, s"
+    )
+    (none,) = run_cell("--scale s", "\nbare = CN(8, 3) -> GAP()", cells, "<cell 4>", names)
+    shown = none._repr_mimebundle_()["text/plain"]
+    assert shown.startswith("<cell 4>:1:1: error: no scale named 's' (--scale): the cell declares no scales"), shown
+    assert "bare" not in names
 
 
 def test_the_loss_plot_draws_every_epoch_of_every_model():
