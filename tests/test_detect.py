@@ -256,7 +256,7 @@ def test_pytorch_keras_and_the_reference_compute_the_same_head(legacy, bins):
         assert torch.equal(tensor, reference.state_dict()[name]), name
 
     x = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
-    levels = keras.Model(built.inputs, layer.input)(x)
+    levels = keras.Model(built.inputs, layer.input)([x])  # the model takes a list of one input
     levels_first = [torch.from_numpy(np.array(level).transpose(0, 3, 1, 2)) for level in levels]
     with torch.no_grad():
         expected = reference(levels_first).numpy()

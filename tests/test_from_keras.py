@@ -95,6 +95,11 @@ def test_relu6_layers_read_as_the_relu6_activation():
     )
 
 
+# Keras warns that rms_scaling=True is deprecated as it makes the layer: these tests make one to see it refused.
+RMS_DEPRECATED = pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
+
+
+@RMS_DEPRECATED
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -418,6 +423,7 @@ def test_a_written_spec_states_its_class_count():
     assert (checked.num_classes, checked.total_params, checked.output_shape) == (3, model.count_params(), (None, 3))
 
 
+@RMS_DEPRECATED
 def test_every_layer_without_notation_is_named_in_graph_order():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.SpatialDropout2D(0.1, name="first")(inputs)
