@@ -147,6 +147,58 @@ def test_a_pooled_tensor_squeezed_reads_as_gap_and_one_axis_squeezed_is_refused(
         from_torch(Squeezed(lambda x: x.squeeze(-1).squeeze(-1)), (8, 8, 3))
 
 
+# --- a head's activation before the last reshape ---------------------------------------------------------
+
+
+class ActivatedThenReshaped(nn.Module):
+    """A convolution over the whole map, its head's activation, then a reshape to (batch, outputs): DCGAN's
+    discriminator's ``nn.Sigmoid()`` then ``view(-1, 1)``, a fully convolutional classifier's softmax then flatten."""
+
+    def __init__(self, outputs, activation, reshape, kernel=8):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1, bias=False), nn.LeakyReLU(0.2))
+        self.last, self.activation, self.reshape = nn.Conv2d(8, outputs, kernel // 2), activation, reshape
+
+    def forward(self, x):
+        return self.reshape(self.activation(self.last(self.features(x))))
+
+
+HEADS_BEFORE_RESHAPES = {
+    "dcgan": (1, nn.Sigmoid(), lambda x: x.view(-1, 1), "binary", "FL() -> ACT(sigmoid)"),
+    "multi-label": (5, nn.Sigmoid(), lambda x: x.flatten(1), "multilabel", "FL() -> ACT(sigmoid)"),
+    "softmax": (4, nn.Softmax(1), lambda x: x.view(x.size(0), -1), "classify", "FL() -> ACT(softmax)"),
+    "log-softmax": (4, nn.LogSoftmax(1), lambda x: x.flatten(1), "logits", "FL() -> ACT(log_softmax)"),
+}
+
+
+@pytest.mark.parametrize("case", HEADS_BEFORE_RESHAPES.values(), ids=HEADS_BEFORE_RESHAPES.keys())
+def test_a_head_s_activation_before_the_last_reshape_is_read_last_as_the_head_it_is(case):
+    """Read as written the output would be a flatten: no task's head, and a classifier would append a softmax
+    over probabilities. The activation computes the same after the reshape, and is read there."""
+    outputs, activation, reshape, task, ending = case
+    source = _randomised(ActivatedThenReshaped(outputs, activation, reshape))
+    spec = from_torch(source, (8, 8, 3))
+    assert spec.task == task and " -> ".join(spec.text.strip().split("\n    -> ")).endswith(ending), spec.text
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = source(x).numpy()
+        built = compile_spec(spec.text, backend="torch", task=task).eval()
+        port_weights(spec, built)
+        np.testing.assert_allclose(built(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    model = compile_spec(spec.text, task=task)
+    port_weights(spec, model)
+    keras_out = model.predict(x.permute(0, 2, 3, 1).numpy(), verbose=0)
+    np.testing.assert_allclose(keras_out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_softmax_over_positions_reshaped_after_is_refused_not_given_a_second_softmax():
+    """A softmax over each position's channels, then every position flattened: the same values reshaped are not a
+    softmax over the classes, and appending one would compute another model."""
+    per_position = ActivatedThenReshaped(4, nn.Softmax(1), lambda x: x.permute(0, 2, 3, 1).flatten(1), kernel=4)
+    with pytest.raises(UnsupportedModel, match=r"the module's output is a reshape of a softmax's output, not logits"):
+        from_torch(per_position, (8, 8, 3))
+
+
 # --- functional calls on a module's own tensors --------------------------------------------------------
 
 

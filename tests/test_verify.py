@@ -113,6 +113,20 @@ def test_a_head_put_on_a_module_s_own_softmax_is_refused(monkeypatch):
         from_torch(module, (8, 8, 3))
 
 
+def test_a_head_put_on_a_module_s_own_softmax_before_a_flatten_is_refused(monkeypatch):
+    """The same, where the module flattens its softmax's (N, C, 1, 1) output after it: the softmax seen through
+    the reshape."""
+    module = nn.Sequential(nn.Conv2d(3, 4, 8), nn.Softmax(1), nn.Flatten())
+    assert one_line(from_torch(module, (8, 8, 3)).text).endswith("CN(4, 8, activation=linear) -> FL() -> ACT(softmax)")
+    monkeypatch.setattr(torch_reader, "_activation_last", lambda reader, result: result)  # read where written
+    monkeypatch.setattr(torch_reader, "_reshaped_probabilities", lambda reader, result: None)
+    assert one_line(from_torch(module, (8, 8, 3), verify=False).text).endswith(
+        "CN(4, 8, activation=softmax) -> FL() -> ACT(softmax)"
+    )
+    with pytest.raises(UnsupportedModel, match=r"read as ACT\(softmax\) \(the model's output\): its output differs"):
+        from_torch(module, (8, 8, 3))
+
+
 def test_a_verified_reading_reports_what_it_compared():
     """Every layer the source computes a tensor for is compared; the padding before a strided convolution is not."""
     torch.manual_seed(0)

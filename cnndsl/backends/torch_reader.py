@@ -54,6 +54,9 @@ class _Read(_Folded):
 
     path: str = ""
     weights: Callable[[], list] | None = field(default=None, compare=False)
+    stands_for: str | None = None
+    """The fx node whose tensor the layer's output is, where that is not the node it is named after; ``""``: none
+    (a reshape read before an activation the module applies before it: :func:`_activation_last`)."""
 
 
 _Value, _Refused, _Parameter = Value, Refused, Parameter
@@ -106,6 +109,7 @@ def _read(
     result = _value_of(values, end)
     if not isinstance(result, _Value) or result.flat or result.last:
         raise UnsupportedModel("the module's output is not one tensor laid out as the notation's output (batch first)")
+    result = _activation_last(reader, result)
     task = task if task is not None else _task_of(reader, result)
     if len(result.shape) != task.output_rank:
         told = "(batch, classes)" if task.output_rank == 2 else "(batch, classes, height, width)"
@@ -671,6 +675,7 @@ class _Reader:
         self.layers: dict[str, _Read] = {}
         self.inbound: dict[str, list[str | None]] = {}
         self.shapes: dict[str | None, tuple] = {}
+        """Each layer's output shape, channels last."""
         self.node_name = ""
         self.path = ""
         self.cls = ""
@@ -757,6 +762,7 @@ class _Reader:
             raise _Refused(f"{code}: {error.message}") from None
         self.layers[name] = _Read(name, self.cls or code, code, full, self.path, weights)
         self.inbound[name] = [value.name for value in inputs]
+        self.shapes[name] = shape
         return _Value(name, shape, **kept)
 
 
@@ -956,6 +962,73 @@ def _other_head(reader: _Reader, result: _Value, task: Task) -> str:
     return f"; it ends in the head of the {other.name} task ({other.summary}): read it with --task {other.name}"
 
 
+_SHAPE_ONLY = frozenset({"FL", "RS"})
+"""Codes that move values without changing any: an elementwise activation computes the same before or after them."""
+_ALONG_AXIS = frozenset({"softmax", "log_softmax", "sparsemax"})
+"""Activations computed along the last axis, not value by value: the same after a reshape only where it keeps
+that axis and every other one but the batch is 1."""
+_PROBABILITIES = frozenset({"softmax", "log_softmax", "sigmoid", "sparsemax"})
+"""Activations that make a head's output: a task appends none after them."""
+
+
+def _activation_last(reader: _Reader, result: _Value) -> _Value:
+    """The output with a head's activation that only reshapes follow read last, where nothing else uses what
+    lies between and the activation computes the same after them.
+
+    DCGAN's discriminator ends in ``nn.Sigmoid()`` over ``(N, 1, 1, 1)`` and then ``view(-1, 1)``:
+    read as written, the output is a flatten, which no task takes as its head (and the classifier
+    would append a softmax over one probability). ``sigmoid`` then ``FL()`` computes the same values
+    as ``FL()`` then ``sigmoid``, so the activation is moved after the reshapes, where it is the head
+    of the task it says; so is a softmax over ``(N, C, 1, 1)``'s channels before a flatten to
+    ``(N, C)``. The other layers' order, and what each computes, is unchanged.
+    """
+    layers, inbound = reader.layers, reader.inbound
+    shaped, name = _reshapes(reader, result)
+    activation = layers.get(name) if shaped else None
+    if (
+        activation is None
+        or activation.code != "ACT"
+        or activation.args["name"] not in _PROBABILITIES  # a hidden activation stays where it is written
+        or len(_users(inbound, name)) != 1
+    ):
+        return result
+    if activation.args["name"] in _ALONG_AXIS:
+        before = reader.shapes.get(name, ())
+        if not before or any(size != 1 for size in before[1:-1]) or before[-1] != result.shape[-1]:
+            return result
+    inbound[shaped[-1]] = inbound[name]  # the first reshape takes what the activation took
+    inbound[name] = [result.name]  # and the activation takes the last reshape's output
+    for reshape in shaped:  # values the module never holds: verification compares what follows them
+        layers[reshape] = dataclasses.replace(layers[reshape], stands_for="")
+    layers[name] = dataclasses.replace(layers.pop(name), stands_for=result.name)  # the output, written last
+    inbound[name] = inbound.pop(name)
+    return _Value(name, result.shape, result.last, result.flat)
+
+
+def _reshapes(reader: _Reader, result: _Value) -> tuple[list[str], str | None]:
+    """The reshapes the output ends in, last first, each used only by the next; and the layer before them."""
+    layers, inbound = reader.layers, reader.inbound
+    shaped, name = [], result.name
+    while (
+        name in layers
+        and layers[name].code in _SHAPE_ONLY
+        and len(inbound[name]) == 1
+        and len(_users(inbound, name)) == (0 if name == result.name else 1)
+    ):
+        shaped.append(name)
+        name = inbound[name][0]
+    return shaped, name
+
+
+def _reshaped_probabilities(reader: _Reader, result: _Value) -> str | None:
+    """The activation whose output the module's output reshapes, where that is a head's (a softmax), else None."""
+    shaped, name = _reshapes(reader, result)
+    layer = reader.layers.get(name) if shaped else None
+    if layer is not None and layer.code == "ACT" and layer.args["name"] in _PROBABILITIES:
+        return layer.args["name"]
+    return None
+
+
 def _task_of(reader: _Reader, result: _Value) -> Task:
     """The task a module's output says: its last layer's (a sigmoid: binary or multi-label; a ``Linear`` or a
     log-softmax: logits, kept as written); any other output is classify's, which appends the softmax."""
@@ -981,6 +1054,12 @@ def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], d
             f"the module's output is the head of the {other.name} task ({other.summary}), not logits to append "
             f"a {task.logits_activation} to: read it with --task {other.name}"
         )
+    elif (probabilities := _reshaped_probabilities(reader, result)) is not None:
+        raise UnsupportedModel(
+            f"the module's output is a reshape of a {probabilities}'s output, not logits to append a "
+            f"{task.logits_activation} to, and the {probabilities} computes otherwise after the reshape: "
+            f"{task.ends_in}"
+        )
     else:
         activation = task.logits_activation
         end = f"{reader.node_name}_{activation}"
@@ -994,7 +1073,7 @@ def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], d
 
 
 def _replace(layer: _Read, **args) -> _Read:
-    return _Read(layer.name, layer.class_name, layer.code, {**layer.args, **args}, layer.path, layer.weights)
+    return dataclasses.replace(layer, args={**layer.args, **args})
 
 
 def _users(inbound: Mapping[str, list], name: str | None) -> list[str]:

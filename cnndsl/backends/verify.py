@@ -248,15 +248,19 @@ def _torch_where(layer) -> str:
 def _torch_sources(layer, nodes: Mapping, names: set[str]) -> list[str]:
     """The nodes whose tensors a layer's output may stand for.
 
-    Those are the fx node the layer is named after and every node after it that no layer is named
-    after (an activation folded into the layer, a flatten, a permute, a tuple's item), up to the next
-    layers: the tensor the source holds where the layer's output goes on. A layer named ``node_k`` of
+    Those are the fx node the layer is named after (or stands for) and every node after it that no
+    layer is named after (an activation folded into the layer, a flatten, a permute, a tuple's item),
+    up to the next layers: the tensor the source holds where the layer's output goes on. A layer named ``node_k`` of
     a node that gives a tuple stands for its item ``k`` (a split's parts); where a name could be read
     both ways (a split's ``chunk_1``, another split's node ``chunk_1``), the node in the layer's own
     module is meant.
     """
-    base, _, index = layer.name.rpartition("_")
-    meanings = [(nodes[layer.name], None)] if layer.name in nodes else []
+    name = getattr(layer, "stands_for", None)
+    if name == "":  # a tensor the source never holds
+        return []
+    name = name or layer.name
+    base, _, index = name.rpartition("_")
+    meanings = [(nodes[name], None)] if name in nodes else []
     if index.isdigit() and base in nodes:
         meanings.append((nodes[base], int(index)))
     own = [(node, item) for node, item in meanings if _path(node) == getattr(layer, "path", "")]
@@ -442,9 +446,13 @@ def _applies(activation: Callable, source, values, nodes, name: str) -> bool:
     seen, frontier = set(), [node] if node is not None else []
     for _ in range(4):
         for before in frontier:
-            value = values.get(before.name)
-            same = before.name not in seen and getattr(value, "shape", None) == source.shape
-            if same and _difference(activation(value).numpy(), source.numpy()).within:
+            value = values.get(before.name)  # a reshape may follow the activation (a flatten of (N, C, 1, 1))
+            same = before.name not in seen and getattr(value, "dim", lambda: 0)() >= 2
+            if (
+                same
+                and value.numel() == source.numel()
+                and _difference(activation(value).reshape(source.shape).numpy(), source.numpy()).within
+            ):
                 return True
             seen.add(before.name)
         frontier = [feed for before in frontier for feed in before.all_input_nodes]
