@@ -256,6 +256,33 @@ def test_a_convolution_that_adds_a_constant_is_refused_at_its_line():
     )
 
 
+class Reparameterisable(nn.Module):
+    """In the style of MobileOne's and RepVGG's blocks: the identity branch starts as the number 0 and is a batch
+    norm only where the shapes allow, then every branch is added to it; a gate that starts as 1 is multiplied."""
+
+    def __init__(self, channels_in, channels_out):
+        super().__init__()
+        self.identity = nn.BatchNorm2d(channels_in) if channels_in == channels_out else None
+        self.branches = nn.ModuleList(nn.Conv2d(channels_in, channels_out, 3, padding=1) for _ in range(2))
+
+    def forward(self, x):
+        identity_out = 0
+        if self.identity is not None:
+            identity_out = self.identity(x)
+        out = identity_out
+        for branch in self.branches:
+            out += branch(x)
+        gate = 1
+        return F.relu(out * gate)
+
+
+def test_a_sum_started_from_the_number_0_and_a_product_by_1_read_as_the_tensors_they_are():
+    source = nn.Sequential(Reparameterisable(3, 4), Reparameterisable(4, 4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                           nn.Linear(4, 2))  # fmt: skip
+    codes = _codes(_exact(source, (8, 8, 3)))
+    assert codes == ["IN", "ADD", "CN", "CN", "ACT", "ADD", "ADD", "BN", "CN", "CN", "ACT", "GAP", "DN"]
+
+
 # --- timm's layers, through timm itself ------------------------------------------------------------------
 
 

@@ -175,6 +175,10 @@ def _read_merge(code: str) -> Callable:
         if code == "MUL" and isinstance(first, Parameter) != isinstance(second, Parameter):
             scale, x = (first, second) if isinstance(first, Parameter) else (second, first)
             return read_layer_scale(reader, scale.tensor, x)
+        identity = 0 if code == "ADD" else 1  # x + 0 and x * 1 are x (MobileOne's ``identity_out = 0`` added)
+        for kept, other in ((first, second), (second, first)):
+            if isinstance(kept, Value) and _number(other) and other == identity:
+                return kept
         if not isinstance(first, Value) or not isinstance(second, Value):
             raise Refused("arithmetic with a constant has no notation")
         if first.last != second.last or len(first.shape) != len(second.shape) or first.flat or second.flat:
@@ -183,6 +187,11 @@ def _read_merge(code: str) -> Callable:
         return reader.add(code, args, [first, second], last=first.last)
 
     return read
+
+
+def _number(value) -> bool:
+    """A Python number written in forward (never a tensor, nor a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _read_cat(reader, tensors, dim: int = 0) -> Value:
