@@ -125,6 +125,28 @@ def test_a_shufflenet_block_reads_as_split_and_shuffle(torchvision):
     assert "SPL(0)" in text and "SPL(1)" in text and "SHF()" in text
 
 
+def test_a_quantizable_shufflenet_block_calling_the_shuffle_through_its_module_reads_the_same(torchvision):
+    """torchvision's quantizable block calls ``shufflenetv2.channel_shuffle(out, 2)``, the function through its
+    module: read whole as SHF, as where it is called by its name."""
+    from torchvision.models.quantization.shufflenetv2 import QuantizableInvertedResidual
+
+    torch.manual_seed(1)
+    source = _randomised(
+        nn.Sequential(
+            nn.Conv2d(3, 8, 3),
+            QuantizableInvertedResidual(8, 8, 1),
+            QuantizableInvertedResidual(8, 16, 2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, 5),
+        )  # fmt: skip
+    )
+    x = torch.randn(3, 3, 17, 17)
+    _sharpened(source, x)
+    text = _exact(source, (17, 17, 3), x)
+    assert "SPL(0)" in text and "SPL(1)" in text and "SHF()" in text
+
+
 @pytest.mark.parametrize(
     "size, side, pooling",
     [(13, 3, "AP(3, strides=2, pad=1, count_pad=true)"), (16, 4, "AP(3, strides=2, pad=1, ceil=true, count_pad=true)")],

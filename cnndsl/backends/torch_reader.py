@@ -503,7 +503,12 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any, dict]:
     was_training = module.training
     module.eval()
     try:
-        tracer = Tracer(autowrap_functions=tuple(_leaf_functions()), param_shapes_constant=True)
+        leaves = _leaf_functions()
+        tracer = Tracer(autowrap_functions=tuple(function for _, function in leaves), param_shapes_constant=True)
+        # A leaf called through its module (torchvision's quantizable ShuffleNet calls
+        # ``shufflenetv2.channel_shuffle``) is met in that module, not in forward's globals: fx wraps the
+        # functions it knows in the modules it searches, so those modules are searched too.
+        tracer._autowrap_search += [owner for owner, _ in leaves]
         tracer.reading = False
         graph = tracer.trace(module, concrete_args=_defaults(module))
     except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
@@ -1201,16 +1206,18 @@ _LEAF_FUNCTIONS: dict[str, Callable] = {}
 """Functions of model libraries read whole (fx would trace into their arithmetic on sizes), by qualified name."""
 
 
-def _leaf_functions() -> list:
-    """The functions of :data:`_LEAF_FUNCTIONS` whose modules are imported (this never imports one)."""
+def _leaf_functions() -> list[tuple[Any, Callable]]:
+    """The functions of :data:`_LEAF_FUNCTIONS` whose modules are imported (this never imports one), each with
+    its module."""
     import sys
 
     found = []
     for qualified in _LEAF_FUNCTIONS:
         owner, _, name = qualified.rpartition(".")
-        function = getattr(sys.modules.get(owner), name, None)
+        module = sys.modules.get(owner)
+        function = getattr(module, name, None)
         if function is not None:
-            found.append(function)
+            found.append((module, function))
     return found
 
 
