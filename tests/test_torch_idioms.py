@@ -323,6 +323,17 @@ def test_a_timm_model_of_those_layers_comes_in_exactly(timm):
     assert "ZP(((0, 1), (0, 1)))" in text and "ACT(relu)" in text
 
 
+def test_timm_s_space_to_depth_and_depth_to_space_read_in_tensorflow_s_order(timm):
+    """TResNet's stem: timm's SpaceToDepth (a view, a permute, a view) moves each 4x4 block of pixels into the
+    channels in TensorFlow's order, PXU(4, mode=dcr); its DepthToSpace is PXS(r, mode=dcr)."""
+    from timm.layers.space_to_depth import DepthToSpace, SpaceToDepth
+
+    source = nn.Sequential(SpaceToDepth(4), nn.Conv2d(48, 32, 3, padding=1), DepthToSpace(2), nn.AdaptiveAvgPool2d(1),
+                           nn.Flatten(), nn.Linear(8, 3))  # fmt: skip
+    text = _exact(source, (16, 16, 3))
+    assert "PXU(4, mode=dcr)" in text and "PXS(2, mode=dcr)" in text
+
+
 # --- the command ----------------------------------------------------------------------------------------
 
 REFUSING = """

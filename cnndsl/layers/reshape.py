@@ -234,6 +234,21 @@ def _read_pixel_shuffle_module(code: str):
     return read
 
 
+def _read_tensorflow_order_module(code: str):
+    """timm's ``SpaceToDepth`` and ``DepthToSpace`` (TResNet's stem): a ``view``, a ``permute`` and a ``view`` that
+    move each block of pixels in TensorFlow's order, ``mode=dcr``; the block is the module's ``bs``."""
+
+    def read(reader, module, x) -> Value:
+        (block,) = whole_numbers(module.bs, "the block size")
+        return reader.add(code, {"block": block, "mode": "dcr"}, [as_spatial(x)])
+
+    return read
+
+
+TIMM_BLOCK_MOVES = "timm.layers.space_to_depth."
+"""Where timm keeps its space-to-depth modules."""
+
+
 def _shuffle_shape(shape: Shape, a: Mapping) -> Shape:
     if shape[-1] is not None and shape[-1] % a["groups"]:
         raise ShapeProblem(
@@ -738,7 +753,8 @@ RESHAPES = (
               keras=(KerasClass("DepthToSpace", (KerasArg("block", "block_size", positional=True),
                                                  KerasArg("mode", "mode", "dcr")), custom=True),),
               torch=Torch(_build_block_move("nn.PixelShuffle", "DepthToSpace"),
-                          modules=((NN + "pixelshuffle.PixelShuffle", _read_pixel_shuffle_module("PXS")),),
+                          modules=((NN + "pixelshuffle.PixelShuffle", _read_pixel_shuffle_module("PXS")),
+                                   (TIMM_BLOCK_MOVES + "DepthToSpace", _read_tensorflow_order_module("PXS"))),
                           functions=(("torch.nn.functional.pixel_shuffle", _read_pixel_shuffle("PXS")),)),
               example={"block": 2},
               note=": `(H, W, C r²)` to `(H r, W r, C)` in PyTorch's `PixelShuffle(r)` order; `mode=dcr` in "
@@ -749,7 +765,8 @@ RESHAPES = (
               keras=(KerasClass("SpaceToDepth", (KerasArg("block", "block_size", positional=True),
                                                  KerasArg("mode", "mode", "dcr")), custom=True),),
               torch=Torch(_build_block_move("nn.PixelUnshuffle", "SpaceToDepth"),
-                          modules=((NN + "pixelshuffle.PixelUnshuffle", _read_pixel_shuffle_module("PXU")),),
+                          modules=((NN + "pixelshuffle.PixelUnshuffle", _read_pixel_shuffle_module("PXU")),
+                                   (TIMM_BLOCK_MOVES + "SpaceToDepth", _read_tensorflow_order_module("PXU"))),
                           functions=(("torch.nn.functional.pixel_unshuffle", _read_pixel_shuffle("PXU")),)),
               example={"block": 2},
               note=": `(H r, W r, C)` to `(H, W, C r²)`, `PXS`'s inverse, PyTorch's `PixelUnshuffle(r)`; "
