@@ -283,6 +283,53 @@ def test_a_sum_started_from_the_number_0_and_a_product_by_1_read_as_the_tensors_
     assert codes == ["IN", "ADD", "CN", "CN", "ACT", "ADD", "ADD", "BN", "CN", "CN", "ACT", "GAP", "DN"]
 
 
+class Blurred(nn.Module):
+    """An anti-aliased downsampling in the style of a blur pool: a fixed binomial filter, kept as a buffer,
+    applied depthwise at stride 2; and, with ``scaled``, a fixed per-channel scale kept as a buffer too."""
+
+    def __init__(self, channels=4, scaled=False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("filt", (taps[:, None] * taps[None, :] / 16).repeat(channels, 1, 1, 1), persistent=False)
+        self.register_buffer("gain", torch.full((1, channels, 1, 1), 0.5))
+        self.scaled, self.fc = scaled, nn.Linear(channels, 2)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = x * self.gain if self.scaled else F.conv2d(x, self.filt, stride=2, groups=x.shape[1])
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("scaled, what", [(False, "weight"), (True, "scale")])
+def test_a_fixed_tensor_read_as_a_layer_s_weights_is_refused(scaled, what):
+    """The notation's DW and LS learn their weights: a buffer read as them would be trained where the module
+    keeps it fixed, and counted as parameters the module does not have."""
+    with pytest.raises(UnsupportedModel, match=f"the {what} is a fixed tensor of the module \\(a buffer, not a param"):
+        from_torch(Blurred(scaled=scaled), (8, 8, 3))
+
+
+class Twice(nn.Module):
+    """One convolution applied twice: its weights are shared, which the notation's layers never are."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(4, 4, 3, padding=1), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(F.relu(self.conv(x))).mean((2, 3)))
+
+
+def test_a_reading_that_learns_other_values_than_the_module_is_refused_though_it_computes_the_same():
+    spec = from_torch(Twice(), (8, 8, 4), verify=False)  # two CN(4, 3): the same outputs, twice the parameters
+    assert _codes(spec.text).count("CN") == 2
+    with pytest.raises(
+        UnsupportedModel,
+        match=r"the notation read learns 306 values, but the module.s parameters that reach its output are 158",
+    ):
+        from_torch(Twice(), (8, 8, 4))
+
+
 # --- timm's layers, through timm itself ------------------------------------------------------------------
 
 

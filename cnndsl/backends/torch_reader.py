@@ -694,7 +694,10 @@ class _Reader:
         args = _value_of(values, node.args)
         kwargs = _value_of(values, node.kwargs)
         if node.op == "get_attr":
-            return _Parameter(_attribute(self.module, node.target))
+            import torch
+
+            tensor = _attribute(self.module, node.target)
+            return _Parameter(tensor, isinstance(tensor, torch.nn.Parameter))
         stacked = _read_stacked(self, node, args, kwargs)
         if stacked is not None:
             return stacked

@@ -186,6 +186,7 @@ def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Ver
 
     found = spec.reading
     module = found.module
+    _same_count(found.model.trainable_params, module, found.dropped)
     try:
         built = build(found.model).eval()
         port(spec, built)
@@ -238,6 +239,17 @@ def verify_torch(spec, trace: Callable, port: Callable, seed: int = SEED) -> Ver
         _final_difference(output, found, pairs, sources, values, nodes),
     )
     return first.result("module", len(found.model.layers))
+
+
+def _same_count(learned: int, module, dropped) -> None:
+    """The notation read learns as many values as the module's parameters that reach its output, or it is refused:
+    outputs alike on one input do not show a fixed tensor read as a layer's weights, or one tensor used twice."""
+    reaching = sum(parameter.numel() for parameter in module.parameters()) - sum(d.params for d in dropped)
+    if learned != reaching:
+        raise UnsupportedModel(
+            f"the notation read learns {learned:,} values, but the module's parameters that reach its output are "
+            f"{reaching:,}: the reading is not the model; nothing is written"
+        )
 
 
 def _torch_where(layer) -> str:

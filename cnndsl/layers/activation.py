@@ -23,12 +23,12 @@ from cnndsl.layers.pytorch import (
     NN,
     ON_AXIS,
     Call,
-    Parameter,
     Refused,
     Value,
     activation,
     as_spatial,
     as_tensor,
+    own_tensor,
     to_numpy,
 )
 
@@ -224,9 +224,7 @@ def _read_prelu_module(reader, module, x) -> Value:
 
 
 def _read_prelu_function(reader, x, weight) -> Value:
-    if not isinstance(weight, Parameter):
-        raise Refused("F.prelu's slopes are not a module's own tensor")
-    return _read_prelu(reader, x, weight.tensor)
+    return _read_prelu(reader, x, own_tensor(weight, "slopes"))
 
 
 ACTIVATION_LAYERS = (

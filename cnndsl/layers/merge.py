@@ -23,6 +23,7 @@ from cnndsl.layers.pytorch import (
     Refused,
     Value,
     as_tensor,
+    own_tensor,
     torch_dim,
 )
 from cnndsl.shapes import (
@@ -174,7 +175,7 @@ def _read_merge(code: str) -> Callable:
             raise Refused("a scaled sum has no notation here")
         if code == "MUL" and isinstance(first, Parameter) != isinstance(second, Parameter):
             scale, x = (first, second) if isinstance(first, Parameter) else (second, first)
-            return read_layer_scale(reader, scale.tensor, x)
+            return read_layer_scale(reader, own_tensor(scale, "scale"), x)
         identity = 0 if code == "ADD" else 1  # x + 0 and x * 1 are x (MobileOne's ``identity_out = 0`` added)
         for kept, other in ((first, second), (second, first)):
             if isinstance(kept, Value) and _number(other) and other == identity:

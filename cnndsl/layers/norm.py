@@ -183,8 +183,9 @@ def _read_batch_norm_function(reader, x, running_mean, running_var, weight=None,
         raise Refused(
             "a batch norm of the batch's own statistics (training=True, no running statistics) has no notation"
         )
-    tensors = [None if t is None else own_tensor(t, what) for t, what in
-               ((weight, "scale"), (bias, "offset"), (running_mean, "running mean"), (running_var, "running variance"))]  # fmt: skip
+    tensors = [None if t is None else own_tensor(t, what, learned) for t, what, learned in
+               ((weight, "scale", True), (bias, "offset", True), (running_mean, "running mean", False),
+                (running_var, "running variance", False))]  # fmt: skip
     return _read_batch_normalization(reader, x, weight is not None, bias is not None, momentum, eps, lambda: tensors)
 
 

@@ -55,6 +55,8 @@ class Parameter:
     """A module's own tensor used in forward (ConvNeXt's layer scale)."""
 
     tensor: Any
+    learned: bool = True
+    """A parameter the module learns; False: a buffer it keeps fixed (a blur pool's filter, running statistics)."""
 
 
 # --- activations ------------------------------------------------------------------
@@ -312,8 +314,17 @@ def sizes_text(sizes) -> str:
     return "(" + ", ".join(map(repr, sizes)) + ")"
 
 
-def own_tensor(value, what: str):
-    """A module's own tensor given to a function (``F.conv2d(x, self.weight)``): the tensor, whose values are ported."""
+def own_tensor(value, what: str, learned: bool = True):
+    """A module's own tensor given to a function (``F.conv2d(x, self.weight)``): the tensor, whose values are ported.
+
+    ``learned``: the notation's layer learns it, so the module must too: a fixed tensor (a buffer, such as a blur
+    pool's filter) read as a layer's weights would be trained where the module keeps it, and counted as a
+    parameter the module does not have."""
     if not isinstance(value, Parameter):
         raise Refused(f"the {what} is computed in forward, not a module's own tensor: the notation ports only those")
+    if learned and not value.learned:
+        raise Refused(
+            f"the {what} is a fixed tensor of the module (a buffer, not a parameter), which the notation's layer "
+            "would learn"
+        )
     return value.tensor

@@ -488,7 +488,7 @@ def _read_reshape(reader, x, *sizes) -> Value:
     """
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], list | tuple) else sizes
     if isinstance(x, Parameter) and all(known_size(size) for size in sizes):  # self.gamma.reshape(1, -1, 1, 1)
-        return Parameter(x.tensor.reshape(sizes))
+        return Parameter(x.tensor.reshape(sizes), x.learned)
     x = as_tensor(x)
     if not sizes or not all(size is BATCH or known_size(size) for size in sizes):
         raise Refused(f"reshaping to {sizes_text(sizes)}: the notation reshapes to sizes it knows")
