@@ -29,7 +29,7 @@ LONGEST_FIRST = (
     "test_distributed.py", "test_sweep.py", "test_native_logs.py", "test_applications.py", "test_sweep_optuna.py",
     "test_notebook.py", "test_run_interrupt.py", "test_from_torch.py", "test_backends.py", "test_playground_page.py",
     "test_emit.py", "test_yolo.py", "test_keras_differential.py", "test_image_folders.py", "test_tasks.py",
-    "test_precommit.py", "test_from_keras.py",
+    "test_precommit.py", "test_from_keras.py", "test_compare_cli.py", "test_torch_idioms.py",
 )  # fmt: skip
 """The test files that take longest (each 18 s or more of a 2-core machine, measured), longest first.
 
