@@ -105,37 +105,25 @@ def test_a_torchvision_model_reads_exactly(torchvision, name):
         assert "@" not in text and text.count("CAT(\n        ID()\n        | BN(") == 58
 
 
-def test_a_shufflenet_block_reads_as_split_and_shuffle(torchvision):
-    from torchvision.models.shufflenetv2 import InvertedResidual
+@pytest.mark.parametrize(
+    "block",
+    [
+        "torchvision.models.shufflenetv2:InvertedResidual",
+        # calls ``shufflenetv2.channel_shuffle(out, 2)``, the function through its module: read whole as SHF too
+        "torchvision.models.quantization.shufflenetv2:QuantizableInvertedResidual",
+    ],
+)
+def test_a_shufflenet_block_reads_as_split_and_shuffle(torchvision, block):
+    import importlib
 
+    module, _, name = block.partition(":")
+    residual = getattr(importlib.import_module(module), name)
     torch.manual_seed(1)
     source = _randomised(
         nn.Sequential(
             nn.Conv2d(3, 8, 3),
-            InvertedResidual(8, 8, 1),
-            InvertedResidual(8, 16, 2),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(16, 5),
-        )  # fmt: skip
-    )
-    x = torch.randn(3, 3, 17, 17)
-    _sharpened(source, x)
-    text = _exact(source, (17, 17, 3), x)
-    assert "SPL(0)" in text and "SPL(1)" in text and "SHF()" in text
-
-
-def test_a_quantizable_shufflenet_block_calling_the_shuffle_through_its_module_reads_the_same(torchvision):
-    """torchvision's quantizable block calls ``shufflenetv2.channel_shuffle(out, 2)``, the function through its
-    module: read whole as SHF, as where it is called by its name."""
-    from torchvision.models.quantization.shufflenetv2 import QuantizableInvertedResidual
-
-    torch.manual_seed(1)
-    source = _randomised(
-        nn.Sequential(
-            nn.Conv2d(3, 8, 3),
-            QuantizableInvertedResidual(8, 8, 1),
-            QuantizableInvertedResidual(8, 16, 2),
+            residual(8, 8, 1),
+            residual(8, 16, 2),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(16, 5),
