@@ -224,7 +224,7 @@ def _read_prelu_module(reader, module, x) -> Value:
 
 
 def _read_prelu_function(reader, x, weight) -> Value:
-    return _read_prelu(reader, x, own_tensor(weight, "slopes"))
+    return _read_prelu(reader, x, own_tensor(weight, "slopes' tensor"))
 
 
 ACTIVATION_LAYERS = (
