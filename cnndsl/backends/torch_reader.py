@@ -507,8 +507,11 @@ def _trace(module, reader: _Reader, shape: tuple) -> tuple[Any, Any, dict]:
         tracer = Tracer(autowrap_functions=tuple(function for _, function in leaves), param_shapes_constant=True)
         # A leaf called through its module (torchvision's quantizable ShuffleNet calls
         # ``shufflenetv2.channel_shuffle``) is met in that module, not in forward's globals: fx wraps the
-        # functions it knows in the modules it searches, so those modules are searched too.
-        tracer._autowrap_search += [owner for owner, _ in leaves]
+        # functions it knows in the modules it searches, so those modules are searched too (where this torch's
+        # fx keeps that list; elsewhere such a call is traced into, and refused as before).
+        searched = getattr(tracer, "_autowrap_search", None)
+        if isinstance(searched, list):
+            searched += [owner for owner, _ in leaves]
         tracer.reading = False
         graph = tracer.trace(module, concrete_args=_defaults(module))
     except (_Stop, _Refused) as error:  # a size of what was refused, or the batch size used as a number
