@@ -119,7 +119,7 @@ def test_a_head_put_on_a_module_s_own_softmax_before_a_flatten_is_refused(monkey
     module = nn.Sequential(nn.Conv2d(3, 4, 8), nn.Softmax(1), nn.Flatten())
     assert one_line(from_torch(module, (8, 8, 3)).text).endswith("CN(4, 8, activation=linear) -> FL() -> ACT(softmax)")
     monkeypatch.setattr(torch_reader, "_activation_last", lambda reader, result: result)  # read where written
-    monkeypatch.setattr(torch_reader, "_reshaped_probabilities", lambda reader, result: None)
+    monkeypatch.setattr(torch_reader, "_reshaped_head", lambda reader, result: None)
     assert one_line(from_torch(module, (8, 8, 3), verify=False).text).endswith(
         "CN(4, 8, activation=softmax) -> FL() -> ACT(softmax)"
     )

@@ -994,15 +994,11 @@ def _activation_last(reader: _Reader, result: _Value) -> _Value:
     ``(N, C)``. The other layers' order, and what each computes, is unchanged.
     """
     layers, inbound = reader.layers, reader.inbound
-    shaped, name = _reshapes(reader, result)
-    activation = layers.get(name) if shaped else None
-    if (
-        activation is None
-        or activation.code != "ACT"
-        or activation.args["name"] not in _PROBABILITIES  # a hidden activation stays where it is written
-        or len(_users(inbound, name)) != 1
-    ):
+    found = _reshaped_head(reader, result)
+    if found is None or len(_users(inbound, found[1].name)) != 1:
         return result
+    shaped, activation = found
+    name = activation.name
     if activation.args["name"] in _ALONG_AXIS:
         before = reader.shapes.get(name, ())
         if not before or any(size != 1 for size in before[1:-1]) or before[-1] != result.shape[-1]:
@@ -1031,13 +1027,14 @@ def _reshapes(reader: _Reader, result: _Value) -> tuple[list[str], str | None]:
     return shaped, name
 
 
-def _reshaped_probabilities(reader: _Reader, result: _Value) -> str | None:
-    """The activation whose output the module's output reshapes, where that is a head's (a softmax), else None."""
+def _reshaped_head(reader: _Reader, result: _Value) -> tuple[list[str], _Read] | None:
+    """The reshapes the output ends in (last first) and the head's activation (a softmax, a sigmoid) before
+    them; None where the output is no reshape of one."""
     shaped, name = _reshapes(reader, result)
     layer = reader.layers.get(name) if shaped else None
-    if layer is not None and layer.code == "ACT" and layer.args["name"] in _PROBABILITIES:
-        return layer.args["name"]
-    return None
+    if layer is None or layer.code != "ACT" or layer.args["name"] not in _PROBABILITIES:
+        return None  # a hidden activation stays where it is written
+    return shaped, layer
 
 
 def _task_of(reader: _Reader, result: _Value) -> Task:
@@ -1065,7 +1062,8 @@ def _finish(reader: _Reader, result: _Value, task: Task) -> tuple[list[_Read], d
             f"the module's output is the head of the {other.name} task ({other.summary}), not logits to append "
             f"a {task.logits_activation} to: read it with --task {other.name}"
         )
-    elif (probabilities := _reshaped_probabilities(reader, result)) is not None:
+    elif (reshaped := _reshaped_head(reader, result)) is not None:
+        probabilities = reshaped[1].args["name"]
         raise UnsupportedModel(
             f"the module's output is a reshape of a {probabilities}'s output, not logits to append a "
             f"{task.logits_activation} to, and the {probabilities} computes otherwise after the reshape: "

@@ -262,8 +262,8 @@ def _torch_sources(layer, nodes: Mapping, names: set[str]) -> list[str]:
 
     Those are the fx node the layer is named after (or stands for) and every node after it that no
     layer is named after (an activation folded into the layer, a flatten, a permute, a tuple's item),
-    up to the next layers: the tensor the source holds where the layer's output goes on. A layer named ``node_k`` of
-    a node that gives a tuple stands for its item ``k`` (a split's parts); where a name could be read
+    up to the next layers: the tensor the source holds where the layer's output goes on. A layer
+    named ``node_k`` of a node that gives a tuple stands for its item ``k`` (a split's parts); where a name could be read
     both ways (a split's ``chunk_1``, another split's node ``chunk_1``), the node in the layer's own
     module is meant.
     """

@@ -31,17 +31,17 @@ def project_settings(args: argparse.Namespace) -> Settings:
 def check_one(source: Source, args: argparse.Namespace, settings: Settings) -> CheckedModel:
     """Check with the flag's input shape, else the spec's IN(...), else the project's setting; at the scale
     of ``--scale``, else the project's, else the file's first (saying so in a note)."""
-    source = at_scale(source, args, settings)
+    source = at_scale(source, getattr(args, "scale", None), settings)
     model = source.check(args.input_shape, settings.classes, settings.input_shape, task=settings.task)
     say_scale(source, model, args)
     return model
 
 
-def at_scale(source: Source, args: argparse.Namespace, settings: Settings, name: str | None = None) -> Source:
-    """The source with the scale ``name`` (else the one ``--scale`` names) and the project's ``scale`` setting."""
+def at_scale(source: Source, name, settings: Settings) -> Source:
+    """The source with the scale ``name`` (``--scale``: draw's may be a picture's scale, a number, which is
+    none) and the project's ``scale`` setting."""
     from cnndsl.records import replace
 
-    name = name if name is not None else getattr(args, "scale", None)
     setting = (settings.scale, settings.origin("scale")) if settings.scale is not None else None
     return replace(source, scale=name if isinstance(name, str) else None, scale_setting=setting)
 
@@ -55,15 +55,19 @@ def training_scale(source: Source) -> SpecError | None:
         chosen = source.chosen_scale()
     except SpecError as error:
         return error
-    if chosen is not None and chosen.default:
-        print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
+    _say_default(source, chosen)
     return None
 
 
 def say_scale(source: Source, model: CheckedModel | None, args: argparse.Namespace) -> None:
     """A note where a model was checked at its file's first scale, none being chosen."""
-    chosen = getattr(model, "scale", None)
-    if chosen is not None and chosen.default and not getattr(args, "quiet", False):
+    if not getattr(args, "quiet", False):
+        _say_default(source, getattr(model, "scale", None))
+
+
+def _say_default(source: Source, chosen) -> None:
+    """The note that a family is taken at its file's first scale, none being chosen."""
+    if chosen is not None and chosen.default:
         print(f"cnndsl: note: {source.title}: {chosen.note()}", file=sys.stderr)
 
 

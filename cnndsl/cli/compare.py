@@ -68,7 +68,7 @@ def _at_scales(args: argparse.Namespace, settings) -> list[Source | tuple[str, S
                 models += read  # the same at every scale: once
                 break
             for source in read:
-                source = at_scale(source, args, settings, name) if source.scales else source
+                source = at_scale(source, name, settings) if source.scales else source
                 models.append(source if name is None else (f"{source.label}-{name}", source))
     if args.scale is not None and not any(_source(model).scales for model in models):
         raise UsageError(

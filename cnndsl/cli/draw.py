@@ -59,7 +59,7 @@ def write_picture(source: Source, args: argparse.Namespace, output: str, style: 
 
     path = check_picture_path(output)
     settings = project_settings(args)
-    source = at_scale(source, args, settings)
+    source = at_scale(source, getattr(args, "scale", None), settings)
     drawable = source_drawable(source, args.input_shape, settings.classes, settings.input_shape, settings.task)
     if args.command == "draw":  # summary --svg: the summary says it
         say_scale(source, drawable.model, args)

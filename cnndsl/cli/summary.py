@@ -87,7 +87,7 @@ def _scales(source, args: argparse.Namespace) -> int:
         if source.error is not None:
             raise source.error
         models = [
-            at_scale(source, args, settings).check(
+            at_scale(source, getattr(args, "scale", None), settings).check(
                 args.input_shape, settings.classes, settings.input_shape, task=settings.task, scale=scaling.name
             )
             for scaling in source.scales

@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     training_package("run")
     source = one_model(args.input, "run", " (use compare for several)", scale=getattr(args, "scale", None))
-    source = at_scale(source, args, project_settings(args))  # a spec without scales: the check says so
+    source = at_scale(source, args.scale, project_settings(args))  # a spec without scales: the check says so
     _refuse_untrained_task(args, source)
     error = training_scale(source)
     if error is not None:

@@ -15,8 +15,9 @@ Before anything is expanded, the scale chosen rewrites the numbers the file writ
 A call written with ``scaled=false`` keeps its numbers (the keyword is taken off before the
 call is bound), and so does the task's head: the head the checker appends is never in the
 tree, and a last layer that the task takes as its head keeps its numbers too, with the
-layer that gives a softmax of the model's own its count (the checker asks :func:`head_calls`). A scaled number keeps the span of the number written, so
-an error about it points there; :class:`Change` records what it became, for the summary.
+layer that gives a softmax of the model's own its count (the checker asks :func:`head_calls`).
+A scaled number keeps the span of the number written, so an error about it points there;
+:class:`Change` records what it became, for the summary.
 
 The rules are Ultralytics' (``channels=ceil``: ``ceil(min(c, cap) * width / divisor) *
 divisor``; ``repeats=round``: ``max(round(n * depth), 1)`` for ``n > 1``, else ``n``, with
@@ -139,15 +140,10 @@ def choose(scales: tuple[Scaling, ...], name: str | None, source: str, origin: s
     return None  # unreachable: raise_errors raises for an error
 
 
-def last_call(chain: ast.Chain) -> ast.Call | None:
-    """The call a chain ends in, written there (under ``as NAME`` too): the one a task may take as its head."""
-    return _bare(chain.elements[-1]) if chain.elements else None
-
-
 def head_calls(chain: ast.Chain) -> tuple[ast.Call, ...]:
     """The calls that keep their numbers where the task takes the chain's last call as its head.
 
-    The last call, and where nothing of it scales (a softmax of the model's own, ``ACT(softmax)``,
+    The call the chain ends in (under ``as NAME`` too), and where nothing of it scales (a softmax of the model's own, ``ACT(softmax)``,
     or a reshape before one), the calls back to the nearest one that scales: that one's width is
     the output count (``DN(10) -> ACT(softmax)``: the ``DN(10)``). The walk stops at anything
     other than a call written in the chain itself (a merge, a repetition, a name used).
@@ -175,7 +171,6 @@ class Scaler:
 
     def __init__(self, scaling: Scaling, keep: tuple[ast.Call, ...] = ()):
         self.scaling = scaling
-        self.keep = keep
         self._kept = frozenset(call.span.start for call in keep)
         self.changes: list[Change] = []
         self.diagnostics: list[Diagnostic] = []
